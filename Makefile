@@ -1,0 +1,156 @@
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# qkd: `make` builds qkd.ko and the userspace tools, `make check` runs every
+# test (see README.md). The module itself is described by Kbuild; kbuild reads
+# that file, never this one.
+
+KDIR ?= $(shell d=/lib/modules/$$(uname -r)/build; \
+	  if [ -d $$d ]; then echo $$d; \
+	  else ls -d /lib/modules/*/build 2>/dev/null | sort -V | tail -n 1; fi)
+PREFIX ?= /usr/local
+DESTDIR ?=
+MODULE_VERSION := 0.1.0
+
+CC ?= gcc
+B := build
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer \
+	     -fno-sanitize-recover=all
+NL_CFLAGS := $(shell pkg-config --cflags libnl-genl-3.0 2>/dev/null)
+NL_LIBS := $(shell pkg-config --libs libnl-genl-3.0 2>/dev/null)
+SSL_LIBS := $(shell pkg-config --libs openssl 2>/dev/null)
+KCAPI_LIBS := $(shell pkg-config --libs libkcapi 2>/dev/null)
+WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
+	-Wmissing-prototypes
+BASE_CPPFLAGS := -D_GNU_SOURCE -Iinclude/uapi -Iuserspace/include $(NL_CFLAGS)
+USER_CFLAGS := -std=c11 $(WARN) -O2 -g $(BASE_CPPFLAGS) $(EXTRA_CFLAGS)
+# Tests use the kselftest harness, which needs GNU C and whose macros leave
+# parameters unused.
+TEST_CFLAGS := -std=gnu11 $(WARN) -Wno-unused-parameter \
+	-Wno-missing-prototypes -O1 -g $(BASE_CPPFLAGS) -isystem $(B)/kselftest
+LIBS := $(NL_LIBS) $(SSL_LIBS) $(KCAPI_LIBS) -lm -lpthread
+
+LIB_SRCS := $(wildcard userspace/lib/*.c)
+PROTO_SRCS := $(wildcard userspace/protocol/*.c)
+QKDCTL_SRCS := $(wildcard userspace/qkdctl/*.c)
+QKDD_SRCS := $(wildcard userspace/qkdd/*.c)
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/san/tests/unit/%,\
+		$(wildcard tests/unit/test_*.c))
+KERNEL_TESTS := $(patsubst tests/kernel/%.c,$(B)/tests/kernel/%,\
+		$(wildcard tests/kernel/test_*.c))
+BENCHES := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/bench_*.c))
+
+# Objects: $(B)/obj for the tools, $(B)/san/obj for ASan/UBSan test builds.
+objs = $(patsubst %.c,$(1)/%.o,$(2))
+
+.PHONY: all module tools tests harness check check-unit check-vm lint \
+	checkpatch sparse install install-module install-tools dkms demo \
+	bench clean
+
+all: module tools
+
+module:
+	@if [ -z "$(KDIR)" ] || [ ! -d "$(KDIR)" ]; then \
+		echo "no kernel build tree: install linux-headers-amd64 or set KDIR" >&2; \
+		exit 1; fi
+	$(MAKE) -C $(KDIR) M=$(CURDIR) W=1 modules
+
+tools: $(B)/qkdctl $(if $(QKDD_SRCS),$(B)/qkdd)
+
+$(B)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(USER_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(B)/san/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(USER_CFLAGS) $(SAN_FLAGS) -MMD -MP -c -o $@ $<
+
+$(B)/libqkd.a: $(call objs,$(B)/obj,$(LIB_SRCS))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+$(B)/libqkdproto.a: $(call objs,$(B)/obj,$(PROTO_SRCS))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+$(B)/san/libqkd.a: $(call objs,$(B)/san/obj,$(LIB_SRCS))
+	rm -f $@ && ar rcs $@ $^
+$(B)/san/libqkdproto.a: $(call objs,$(B)/san/obj,$(PROTO_SRCS))
+	rm -f $@ && ar rcs $@ $^
+
+$(B)/qkdctl: $(call objs,$(B)/obj,$(QKDCTL_SRCS)) $(B)/libqkd.a
+	$(CC) -o $@ $^ $(LIBS)
+$(B)/qkdd: $(call objs,$(B)/obj,$(QKDD_SRCS)) $(B)/libqkdproto.a $(B)/libqkd.a
+	$(CC) -o $@ $^ $(LIBS)
+
+harness: $(B)/kselftest/kselftest_harness.h
+$(B)/kselftest/kselftest_harness.h:
+	tests/lib/get-harness.sh $(B)/kselftest
+
+# Unit tests run on the host, under ASan/UBSan, linked with both libraries.
+$(B)/san/tests/unit/%: tests/unit/%.c $(B)/san/libqkdproto.a $(B)/san/libqkd.a \
+		| harness
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) $(SAN_FLAGS) -o $@ $^ $(LIBS)
+
+# Kernel tests run inside the VM (no sanitizers: the guest is small).
+$(B)/tests/kernel/%: tests/kernel/%.c $(B)/libqkd.a | harness
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -o $@ $^ $(LIBS)
+
+$(B)/bench/%: bench/%.c $(B)/libqkdproto.a $(B)/libqkd.a
+	@mkdir -p $(dir $@)
+	$(CC) $(USER_CFLAGS) -O3 -march=x86-64-v2 -o $@ $^ $(LIBS)
+
+tests: $(UNIT_TESTS) $(KERNEL_TESTS)
+
+bench: $(BENCHES)
+
+# Every test: host unit tests, lint, and the VM tests on both kernels.
+check:
+	tests/run-all.sh
+
+check-unit: $(UNIT_TESTS)
+	tests/run-unit.sh $(UNIT_TESTS)
+
+check-vm: all $(KERNEL_TESTS)
+	tests/vm/run-kernel-tests.sh
+
+lint: checkpatch sparse
+
+checkpatch:
+	tests/lib/checkpatch.sh
+
+sparse:
+	$(MAKE) -C $(KDIR) M=$(CURDIR) C=2 CF="-D__CHECK_ENDIAN__" modules 2>&1 | \
+		tee $(B)/sparse.log; ! grep -E "(warning|error):" $(B)/sparse.log
+
+demo: all
+	tests/vm/demo.sh
+
+install: install-module install-tools
+
+install-module:
+	$(MAKE) -C $(KDIR) M=$(CURDIR) modules_install
+	depmod -a $(notdir $(patsubst %/build,%,$(KDIR))) 2>/dev/null || true
+	install -D -m 0644 include/uapi/linux/qkd.h $(DESTDIR)$(PREFIX)/include/linux/qkd.h
+
+install-tools: tools
+	install -D -m 0755 $(B)/qkdctl $(DESTDIR)$(PREFIX)/sbin/qkdctl
+	if [ -x $(B)/qkdd ]; then install -D -m 0755 $(B)/qkdd $(DESTDIR)$(PREFIX)/sbin/qkdd; fi
+	for m in Documentation/man/*.[0-9]; do \
+		[ -f "$$m" ] || continue; \
+		s=$${m##*.}; install -D -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s/$$(basename $$m); \
+	done
+	install -D -m 0644 tools/udev/60-qkd.rules $(DESTDIR)/etc/udev/rules.d/60-qkd.rules
+
+# DKMS: copy the module sources to /usr/src/qkd-<version> and register them.
+dkms:
+	rm -rf $(DESTDIR)/usr/src/qkd-$(MODULE_VERSION)
+	mkdir -p $(DESTDIR)/usr/src/qkd-$(MODULE_VERSION)
+	cp -r Kbuild dkms.conf kernel include $(DESTDIR)/usr/src/qkd-$(MODULE_VERSION)/
+	dkms add -m qkd -v $(MODULE_VERSION)
+	dkms install -m qkd -v $(MODULE_VERSION)
+
+clean:
+	-[ -d "$(KDIR)" ] && $(MAKE) -C $(KDIR) M=$(CURDIR) clean
+	rm -rf $(B)
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)
