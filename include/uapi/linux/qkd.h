@@ -95,6 +95,7 @@ enum qkd_cmd {
 
 	__QKD_CMD_MAX,
 };
+
 #define QKD_CMD_MAX (__QKD_CMD_MAX - 1)
 
 /*
@@ -138,6 +139,7 @@ enum qkd_attr {
 
 	__QKD_A_MAX,
 };
+
 #define QKD_A_MAX (__QKD_A_MAX - 1)
 
 /* ------------------------------------------------------------------------
@@ -227,7 +229,7 @@ struct qkd_stream_status {
  *	wanted (ignored with QKD_KEY_F_BY_KEY_ID, then out)
  * @key_id: out: the ETSI 014 key_ID of the key; in with QKD_KEY_F_BY_KEY_ID
  * @key_len: in: size of the buffer at @key_ptr; out: the key size. A buffer
- *	smaller than the stream's key size fails with -ENOSPC and takes nothing.
+ *	smaller than the stream's key size fails with -ERANGE and takes nothing.
  * @reserved0: must be 0
  * @key_ptr: in: user address of the buffer the key is written to
  * @reserved: must be 0

@@ -1,0 +1,284 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * qkd: /dev/qkd, where applications take keys (ETSI GS QKD 014 enc_keys and
+ * dec_keys, GS QKD 004 streams).
+ *
+ * An open file belongs to the network namespace of its opener for its whole
+ * life. Access is gated by the device node's permissions (0600 root); the
+ * ioctls take no capability so that a group can be granted key access
+ * without admin rights.
+ */
+
+#include <linux/fs.h>
+#include <linux/miscdevice.h>
+#include <linux/nsproxy.h>
+#include <linux/pagemap.h>
+#include <linux/poll.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/uaccess.h>
+
+#include "qkd.h"
+
+/**
+ * struct qkd_file - state of one open /dev/qkd
+ * @net: the opener's namespace (referenced)
+ * @qn: its key store
+ * @lock: protects @poll_stream and @poll_set
+ * @poll_stream: the stream poll() watches
+ * @poll_set: whether QKD_IOC_SET_POLL_STREAM was called
+ */
+struct qkd_file {
+	struct net *net;
+	struct qkd_net *qn;
+	spinlock_t lock; /* protects poll_stream, poll_set */
+	u8 poll_stream[QKD_STREAM_ID_LEN];
+	bool poll_set;
+};
+
+static int qkd_open(struct inode *inode, struct file *file)
+{
+	struct qkd_file *f;
+
+	f = kzalloc(sizeof(*f), GFP_KERNEL_ACCOUNT);
+	if (!f)
+		return -ENOMEM;
+	f->net = get_net(current->nsproxy->net_ns);
+	f->qn = qkd_net(f->net);
+	spin_lock_init(&f->lock);
+	file->private_data = f;
+	return nonseekable_open(inode, file);
+}
+
+static int qkd_release(struct inode *inode, struct file *file)
+{
+	struct qkd_file *f = file->private_data;
+
+	put_net(f->net);
+	kfree(f);
+	return 0;
+}
+
+/* Reserved fields are for future use and must be zero now. */
+static bool qkd_reserved_zero(const void *p, size_t len)
+{
+	return !memchr_inv(p, 0, len);
+}
+
+static long qkd_ioctl_info(void __user *uarg)
+{
+	struct qkd_info info;
+
+	if (copy_from_user(&info, uarg, sizeof(info)))
+		return -EFAULT;
+	if (info.size != sizeof(info) || info.flags || info.reserved0 ||
+	    !qkd_reserved_zero(info.reserved, sizeof(info.reserved)))
+		return -EINVAL;
+
+	info.abi_version = QKD_ABI_VERSION;
+	info.key_size_min = QKD_KEY_SIZE_MIN;
+	info.key_size_max = QKD_KEY_SIZE_MAX;
+	info.features = QKD_FEATURE_GET_KEY | QKD_FEATURE_GET_KEY_BY_ID |
+			QKD_FEATURE_POLL;
+	return copy_to_user(uarg, &info, sizeof(info)) ? -EFAULT : 0;
+}
+
+static long qkd_ioctl_stream_status(struct qkd_file *f, void __user *uarg)
+{
+	struct qkd_stream_status st;
+	struct qkd_stream *s;
+
+	if (copy_from_user(&st, uarg, sizeof(st)))
+		return -EFAULT;
+	if (st.size != sizeof(st) || st.flags || st.reserved0 ||
+	    !qkd_reserved_zero(st.reserved, sizeof(st.reserved)))
+		return -EINVAL;
+
+	s = qkd_stream_get(f->qn, st.stream_id);
+	if (!s)
+		return -ENOENT;
+	st.link_id = s->link->id;
+	st.key_size = s->key_size;
+	st.stored_key_count = atomic64_read(&s->stats.stored);
+	st.max_key_count = READ_ONCE(s->max_keys);
+	st.max_key_per_request = 1;
+	st.min_key_size = QKD_KEY_SIZE_MIN;
+	st.max_key_size = QKD_KEY_SIZE_MAX;
+	st.next_index = qkd_stream_next_index(s);
+	qkd_stream_put(s);
+
+	return copy_to_user(uarg, &st, sizeof(st)) ? -EFAULT : 0;
+}
+
+static long qkd_ioctl_get_key(struct qkd_file *f, void __user *uarg, bool by_id)
+{
+	struct qkd_take_result res;
+	struct qkd_key_request req;
+	struct qkd_stream *s;
+	u8 __user *ubuf;
+	u64 index = 0;
+	u8 *key;
+	long err;
+
+	if (copy_from_user(&req, uarg, sizeof(req)))
+		return -EFAULT;
+	if (req.size != sizeof(req) || req.reserved0 ||
+	    !qkd_reserved_zero(req.reserved, sizeof(req.reserved)) ||
+	    req.flags & ~(by_id ? QKD_KEY_FLAGS_ALL : 0))
+		return -EINVAL;
+	if (by_id) {
+		if (req.flags & QKD_KEY_F_BY_KEY_ID) {
+			/* Bytes 0..8 of a key ID are those of its stream ID. */
+			if (memcmp(req.key_id, req.stream_id, 9))
+				return -EINVAL;
+			index = qkd_key_id_to_index(req.key_id, req.stream_id);
+		} else {
+			index = req.index;
+		}
+		if (index > QKD_INDEX_MAX)
+			return -EINVAL;
+	}
+
+	s = qkd_stream_get(f->qn, req.stream_id);
+	if (!s)
+		return -ENOENT;
+	err = -ERANGE;
+	if (req.key_len < s->key_size)
+		goto out_put;
+
+	/*
+	 * Fault the destination in before a key is taken, so that an ordinary
+	 * bad pointer fails with nothing consumed. A race with munmap() can
+	 * still fault the copy below; then the key goes back to its slot.
+	 */
+	ubuf = u64_to_user_ptr(req.key_ptr);
+	err = -EFAULT;
+	if (fault_in_writeable((char __user *)ubuf, s->key_size) ||
+	    fault_in_writeable((char __user *)uarg, sizeof(req)))
+		goto out_put;
+
+	err = qkd_stream_take_key(s, by_id, index, &key, &res);
+	if (err)
+		goto out_put;
+	if (copy_to_user(ubuf, key, s->key_size)) {
+		qkd_stream_return_key(s, res.index, key);
+		err = -EFAULT;
+		goto out_put;
+	}
+	kfree_sensitive(key);
+
+	req.index = res.index;
+	qkd_key_id_from_index(req.key_id, s->id, res.index);
+	req.key_len = s->key_size;
+	err = copy_to_user(uarg, &req, sizeof(req)) ? -EFAULT : 0;
+
+	if (res.crossed_low_water)
+		qkd_notify_stream_low(f->qn, s, res.stored_after);
+	if (res.emptied) {
+		qkd_notify_stream_empty(f->qn, s);
+		qkd_link_update_state(f->qn, s->link);
+	}
+out_put:
+	qkd_stream_put(s);
+	return err;
+}
+
+static long qkd_ioctl_set_poll_stream(struct qkd_file *f, void __user *uarg)
+{
+	struct qkd_poll_stream ps;
+	struct qkd_stream *s;
+
+	if (copy_from_user(&ps, uarg, sizeof(ps)))
+		return -EFAULT;
+	if (ps.size != sizeof(ps) || ps.flags ||
+	    !qkd_reserved_zero(ps.reserved, sizeof(ps.reserved)))
+		return -EINVAL;
+
+	s = qkd_stream_get(f->qn, ps.stream_id);
+	if (!s)
+		return -ENOENT;
+	qkd_stream_put(s);
+
+	spin_lock(&f->lock);
+	memcpy(f->poll_stream, ps.stream_id, QKD_STREAM_ID_LEN);
+	f->poll_set = true;
+	spin_unlock(&f->lock);
+	return 0;
+}
+
+static long qkd_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	struct qkd_file *f = file->private_data;
+	void __user *uarg = (void __user *)arg;
+
+	switch (cmd) {
+	case QKD_IOC_INFO:
+		return qkd_ioctl_info(uarg);
+	case QKD_IOC_STREAM_STATUS:
+		return qkd_ioctl_stream_status(f, uarg);
+	case QKD_IOC_GET_KEY:
+		return qkd_ioctl_get_key(f, uarg, false);
+	case QKD_IOC_GET_KEY_BY_ID:
+		return qkd_ioctl_get_key(f, uarg, true);
+	case QKD_IOC_SET_POLL_STREAM:
+		return qkd_ioctl_set_poll_stream(f, uarg);
+	default:
+		return -ENOTTY;
+	}
+}
+
+/*
+ * The wait queue is the node's, not the stream's: a file may poll a stream
+ * that is deleted meanwhile, and the node outlives every file bound to it.
+ */
+static __poll_t qkd_poll(struct file *file, poll_table *wait)
+{
+	struct qkd_file *f = file->private_data;
+	u8 id[QKD_STREAM_ID_LEN];
+	struct qkd_stream *s;
+	__poll_t mask = 0;
+	bool set;
+
+	poll_wait(file, &f->qn->poll_wait, wait);
+
+	spin_lock(&f->lock);
+	set = f->poll_set;
+	memcpy(id, f->poll_stream, sizeof(id));
+	spin_unlock(&f->lock);
+	if (!set)
+		return EPOLLERR;
+
+	s = qkd_stream_get(f->qn, id);
+	if (!s)
+		return EPOLLERR;
+	if (qkd_stream_has_keys(s))
+		mask = EPOLLIN | EPOLLRDNORM;
+	qkd_stream_put(s);
+	return mask;
+}
+
+static const struct file_operations qkd_fops = {
+	.owner = THIS_MODULE,
+	.open = qkd_open,
+	.release = qkd_release,
+	.unlocked_ioctl = qkd_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+	.poll = qkd_poll,
+};
+
+static struct miscdevice qkd_miscdev = {
+	.minor = MISC_DYNAMIC_MINOR,
+	.name = "qkd",
+	.fops = &qkd_fops,
+	.mode = 0600,
+};
+
+int __init qkd_chardev_init(void)
+{
+	return misc_register(&qkd_miscdev);
+}
+
+void qkd_chardev_exit(void)
+{
+	misc_deregister(&qkd_miscdev);
+}

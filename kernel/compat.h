@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * qkd: the differences between the kernels the module supports (6.1 LTS and
+ * 6.12 LTS), in one place.
+ */
+#ifndef _QKD_COMPAT_H
+#define _QKD_COMPAT_H
+
+#include <net/genetlink.h>
+
+/*
+ * QKD_COMPAT_* macros come from feature probes of the kernel's headers in
+ * Kbuild, not from version numbers, so that backports are handled too.
+ */
+
+/*
+ * The attributes a dump request carried, parsed with the op's policy.
+ * 6.2 moved them from genl_dumpit_info.attrs into an embedded genl_info.
+ */
+static inline struct nlattr **qkd_dumpit_attrs(struct netlink_callback *cb)
+{
+#ifdef QKD_COMPAT_DUMPIT_INFO_HAS_INFO
+	return genl_dumpit_info(cb)->info.attrs;
+#else
+	return genl_dumpit_info(cb)->attrs;
+#endif
+}
+
+#endif /* _QKD_COMPAT_H */

@@ -1,0 +1,753 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * qkd: the "qkd" generic netlink family: administration of links and
+ * streams, the daemon's key pushes, status, and multicast events.
+ *
+ * Documentation/netlink/specs/qkd.yaml is the source of truth for what each
+ * command takes. Every command has its own strict policy, so an attribute a
+ * command does not take is rejected by the core with an extended ACK. No
+ * reply and no event ever carries key bytes.
+ */
+
+#include <linux/string.h>
+#include <net/genetlink.h>
+#include <net/sock.h>
+
+#include "compat.h"
+#include "qkd.h"
+
+static struct netlink_range_validation qkd_max_keys_range = {
+	.min = 1,
+	.max = QKD_STREAM_MAX_KEYS_LIMIT,
+};
+
+static struct netlink_range_validation qkd_low_water_range = {
+	.min = 0,
+	.max = QKD_STREAM_MAX_KEYS_LIMIT,
+};
+
+static struct netlink_range_validation qkd_index_range = {
+	.min = 0,
+	.max = QKD_INDEX_MAX,
+};
+
+#define QKD_POLICY_LINK_ID	NLA_POLICY_MIN(NLA_U32, 1)
+#define QKD_POLICY_LINK_NAME	{ .type = NLA_NUL_STRING, .len = QKD_LINK_NAME_MAX - 1 }
+#define QKD_POLICY_STREAM_ID	NLA_POLICY_EXACT_LEN(QKD_STREAM_ID_LEN)
+#define QKD_POLICY_MAX_KEYS	NLA_POLICY_FULL_RANGE(NLA_U32, &qkd_max_keys_range)
+#define QKD_POLICY_LOW_WATER	NLA_POLICY_FULL_RANGE(NLA_U32, &qkd_low_water_range)
+
+static const struct nla_policy qkd_link_new_policy[QKD_A_MAX + 1] = {
+	[QKD_A_LINK_ID] = QKD_POLICY_LINK_ID,
+	[QKD_A_LINK_NAME] = QKD_POLICY_LINK_NAME,
+	[QKD_A_LINK_PEER] = { .type = NLA_NUL_STRING, .len = QKD_PEER_NAME_MAX - 1 },
+	[QKD_A_LINK_ROLE] = NLA_POLICY_RANGE(NLA_U8, QKD_ROLE_INITIATOR, QKD_ROLE_RESPONDER),
+};
+
+/* LINK_DEL and LINK_GET: one link, by id or by name. */
+static const struct nla_policy qkd_link_ref_policy[QKD_A_MAX + 1] = {
+	[QKD_A_LINK_ID] = QKD_POLICY_LINK_ID,
+	[QKD_A_LINK_NAME] = QKD_POLICY_LINK_NAME,
+};
+
+static const struct nla_policy qkd_link_set_policy[QKD_A_MAX + 1] = {
+	[QKD_A_LINK_ID] = QKD_POLICY_LINK_ID,
+	[QKD_A_LINK_NAME] = QKD_POLICY_LINK_NAME,
+	[QKD_A_LINK_STATE] = NLA_POLICY_RANGE(NLA_U8, QKD_LINK_DOWN, QKD_LINK_UP),
+};
+
+static const struct nla_policy qkd_stream_new_policy[QKD_A_MAX + 1] = {
+	[QKD_A_STREAM_ID] = QKD_POLICY_STREAM_ID,
+	[QKD_A_LINK_ID] = QKD_POLICY_LINK_ID,
+	[QKD_A_LINK_NAME] = QKD_POLICY_LINK_NAME,
+	[QKD_A_STREAM_KEY_SIZE] = NLA_POLICY_RANGE(NLA_U32, QKD_KEY_SIZE_MIN, QKD_KEY_SIZE_MAX),
+	[QKD_A_STREAM_MAX_KEYS] = QKD_POLICY_MAX_KEYS,
+	[QKD_A_STREAM_LOW_WATER] = QKD_POLICY_LOW_WATER,
+};
+
+/* STREAM_DEL, STREAM_GET (do) and KEY_FLUSH: one stream. */
+static const struct nla_policy qkd_stream_ref_policy[QKD_A_MAX + 1] = {
+	[QKD_A_STREAM_ID] = QKD_POLICY_STREAM_ID,
+};
+
+/* STREAM_GET (dump): optionally one link's streams. */
+static const struct nla_policy qkd_stream_get_policy[QKD_A_MAX + 1] = {
+	[QKD_A_STREAM_ID] = QKD_POLICY_STREAM_ID,
+	[QKD_A_LINK_ID] = QKD_POLICY_LINK_ID,
+	[QKD_A_LINK_NAME] = QKD_POLICY_LINK_NAME,
+};
+
+static const struct nla_policy qkd_stream_set_policy[QKD_A_MAX + 1] = {
+	[QKD_A_STREAM_ID] = QKD_POLICY_STREAM_ID,
+	[QKD_A_STREAM_MAX_KEYS] = QKD_POLICY_MAX_KEYS,
+	[QKD_A_STREAM_LOW_WATER] = QKD_POLICY_LOW_WATER,
+};
+
+static const struct nla_policy qkd_key_add_policy[QKD_A_MAX + 1] = {
+	[QKD_A_STREAM_ID] = QKD_POLICY_STREAM_ID,
+	[QKD_A_KEY_FIRST_INDEX] = NLA_POLICY_FULL_RANGE(NLA_U64, &qkd_index_range),
+	[QKD_A_KEY_DATA] = { .type = NLA_BINARY, .len = QKD_KEY_BATCH_MAX_BYTES },
+};
+
+/* STATUS_GET takes no attribute at all. */
+static const struct nla_policy qkd_empty_policy[QKD_A_MAX + 1] = {};
+
+static struct genl_family qkd_genl_family;
+
+static u32 qkd_attr_u32(const struct nlattr *attr, u32 default_value)
+{
+	return attr ? nla_get_u32(attr) : default_value;
+}
+
+enum {
+	QKD_MCGRP_EVENTS_IDX,
+};
+
+static const struct genl_multicast_group qkd_mcgrps[] = {
+	[QKD_MCGRP_EVENTS_IDX] = {
+		.name = QKD_MCGRP_EVENTS,
+		.flags = GENL_MCAST_CAP_NET_ADMIN,
+	},
+};
+
+/* ------------------------------------------------------------ messages */
+
+static int qkd_put_counters(struct sk_buff *skb, const struct qkd_counters *c)
+{
+	u64 v[QKD_CNT_NUM];
+
+	qkd_counters_read(c, v);
+	if (nla_put_u64_64bit(skb, QKD_A_STATS_KEYS_ADDED, v[QKD_CNT_ADDED], QKD_A_PAD) ||
+	    nla_put_u64_64bit(skb, QKD_A_STATS_KEYS_DELIVERED, v[QKD_CNT_DELIVERED], QKD_A_PAD) ||
+	    nla_put_u64_64bit(skb, QKD_A_STATS_KEYS_FLUSHED, v[QKD_CNT_FLUSHED], QKD_A_PAD) ||
+	    nla_put_u64_64bit(skb, QKD_A_STATS_KEYS_STORED, v[QKD_CNT_STORED], QKD_A_PAD) ||
+	    nla_put_u64_64bit(skb, QKD_A_STATS_BYTES_STORED, v[QKD_CNT_BYTES_STORED],
+			      QKD_A_PAD))
+		return -EMSGSIZE;
+	return 0;
+}
+
+static int qkd_put_link(struct sk_buff *skb, const struct qkd_link *link)
+{
+	if (nla_put_u32(skb, QKD_A_LINK_ID, link->id) ||
+	    nla_put_string(skb, QKD_A_LINK_NAME, link->name) ||
+	    (link->peer[0] && nla_put_string(skb, QKD_A_LINK_PEER, link->peer)) ||
+	    nla_put_u8(skb, QKD_A_LINK_ROLE, link->role) ||
+	    nla_put_u8(skb, QKD_A_LINK_STATE, qkd_link_state(link)) ||
+	    nla_put_u32(skb, QKD_A_STATUS_STREAMS, link->n_streams))
+		return -EMSGSIZE;
+	return qkd_put_counters(skb, &link->stats);
+}
+
+static int qkd_put_stream(struct sk_buff *skb, struct qkd_stream *s)
+{
+	if (nla_put(skb, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, s->id) ||
+	    nla_put_u32(skb, QKD_A_LINK_ID, s->link->id) ||
+	    nla_put_u32(skb, QKD_A_STREAM_KEY_SIZE, s->key_size) ||
+	    nla_put_u32(skb, QKD_A_STREAM_MAX_KEYS, READ_ONCE(s->max_keys)) ||
+	    nla_put_u32(skb, QKD_A_STREAM_LOW_WATER, READ_ONCE(s->low_water)) ||
+	    nla_put_u32(skb, QKD_A_STREAM_STORED_KEYS,
+			atomic64_read(&s->stats.stored)) ||
+	    nla_put_u64_64bit(skb, QKD_A_STREAM_NEXT_INDEX,
+			      qkd_stream_next_index(s), QKD_A_PAD))
+		return -EMSGSIZE;
+	return qkd_put_counters(skb, &s->stats);
+}
+
+/* A reply to a do request: one object, filled by @fill. */
+static int qkd_reply(struct genl_info *info, u8 cmd,
+		     int (*fill)(struct sk_buff *skb, void *obj), void *obj)
+{
+	struct sk_buff *msg;
+	void *hdr;
+	int err;
+
+	msg = genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
+	if (!msg)
+		return -ENOMEM;
+	hdr = genlmsg_put_reply(msg, info, &qkd_genl_family, 0, cmd);
+	if (!hdr) {
+		err = -EMSGSIZE;
+		goto err_free;
+	}
+	err = fill(msg, obj);
+	if (err)
+		goto err_free;
+	genlmsg_end(msg, hdr);
+	return genlmsg_reply(msg, info);
+
+err_free:
+	nlmsg_free(msg);
+	return err;
+}
+
+static int qkd_fill_link(struct sk_buff *skb, void *obj)
+{
+	return qkd_put_link(skb, obj);
+}
+
+static int qkd_fill_stream(struct sk_buff *skb, void *obj)
+{
+	return qkd_put_stream(skb, obj);
+}
+
+/* ---------------------------------------------------------------- events */
+
+struct qkd_event {
+	u8 cmd;
+	const struct qkd_link *link;
+	const struct qkd_stream *stream;
+	u8 state;
+	u64 first;
+	u32 count;
+	u32 stored;
+};
+
+static int qkd_fill_event(struct sk_buff *skb, const struct qkd_event *ev)
+{
+	const struct qkd_stream *s = ev->stream;
+
+	if (s && (nla_put(skb, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, s->id) ||
+		  nla_put_u32(skb, QKD_A_LINK_ID, s->link->id)))
+		return -EMSGSIZE;
+
+	switch (ev->cmd) {
+	case QKD_CMD_LINK_STATE_NTF:
+		if (nla_put_u8(skb, QKD_A_LINK_STATE, ev->state))
+			return -EMSGSIZE;
+		fallthrough;
+	case QKD_CMD_LINK_DEL_NTF:
+		if (nla_put_u32(skb, QKD_A_LINK_ID, ev->link->id) ||
+		    nla_put_string(skb, QKD_A_LINK_NAME, ev->link->name))
+			return -EMSGSIZE;
+		break;
+	case QKD_CMD_KEYS_ADDED_NTF:
+		if (nla_put_u64_64bit(skb, QKD_A_KEY_FIRST_INDEX, ev->first, QKD_A_PAD) ||
+		    nla_put_u32(skb, QKD_A_KEY_COUNT, ev->count) ||
+		    nla_put_u32(skb, QKD_A_STREAM_STORED_KEYS, ev->stored))
+			return -EMSGSIZE;
+		break;
+	case QKD_CMD_STREAM_LOW_NTF:
+		if (nla_put_u32(skb, QKD_A_STREAM_STORED_KEYS, ev->stored) ||
+		    nla_put_u32(skb, QKD_A_STREAM_LOW_WATER, READ_ONCE(s->low_water)))
+			return -EMSGSIZE;
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+static void qkd_notify(struct qkd_net *qn, const struct qkd_event *ev)
+{
+	struct sk_buff *msg;
+	void *hdr;
+
+	/* Deliveries are a hot path: build nothing when nobody listens. */
+	if (!genl_has_listeners(&qkd_genl_family, qn->net, QKD_MCGRP_EVENTS_IDX))
+		return;
+
+	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
+	if (!msg)
+		return;
+	hdr = genlmsg_put(msg, 0, 0, &qkd_genl_family, 0, ev->cmd);
+	if (!hdr || qkd_fill_event(msg, ev)) {
+		nlmsg_free(msg);
+		return;
+	}
+	genlmsg_end(msg, hdr);
+	genlmsg_multicast_netns(&qkd_genl_family, qn->net, msg, 0,
+				QKD_MCGRP_EVENTS_IDX, GFP_KERNEL);
+}
+
+void qkd_notify_link_state(struct qkd_net *qn, struct qkd_link *link, u8 state)
+{
+	struct qkd_event ev = { .cmd = QKD_CMD_LINK_STATE_NTF, .link = link,
+				.state = state };
+
+	qkd_notify(qn, &ev);
+}
+
+void qkd_notify_link_del(struct qkd_net *qn, const struct qkd_link *link)
+{
+	struct qkd_event ev = { .cmd = QKD_CMD_LINK_DEL_NTF, .link = link };
+
+	qkd_notify(qn, &ev);
+}
+
+void qkd_notify_stream_del(struct qkd_net *qn, const struct qkd_stream *s)
+{
+	struct qkd_event ev = { .cmd = QKD_CMD_STREAM_DEL_NTF, .stream = s };
+
+	qkd_notify(qn, &ev);
+}
+
+void qkd_notify_keys_added(struct qkd_net *qn, const struct qkd_stream *s,
+			   u64 first, u32 count, u32 stored)
+{
+	struct qkd_event ev = { .cmd = QKD_CMD_KEYS_ADDED_NTF, .stream = s,
+				.first = first, .count = count,
+				.stored = stored };
+
+	qkd_notify(qn, &ev);
+}
+
+void qkd_notify_stream_low(struct qkd_net *qn, const struct qkd_stream *s,
+			   u32 stored)
+{
+	struct qkd_event ev = { .cmd = QKD_CMD_STREAM_LOW_NTF, .stream = s,
+				.stored = stored };
+
+	qkd_notify(qn, &ev);
+}
+
+void qkd_notify_stream_empty(struct qkd_net *qn, const struct qkd_stream *s)
+{
+	struct qkd_event ev = { .cmd = QKD_CMD_STREAM_EMPTY_NTF, .stream = s };
+
+	qkd_notify(qn, &ev);
+}
+
+/* -------------------------------------------------------------- handlers */
+
+static struct qkd_net *qkd_info_net(struct genl_info *info)
+{
+	return qkd_net(genl_info_net(info));
+}
+
+/* The link named by LINK_ID or LINK_NAME; sets an extended ACK if none. */
+static struct qkd_link *qkd_link_from_attrs(struct qkd_net *qn,
+					    struct nlattr **attrs,
+					    struct netlink_ext_ack *extack,
+					    int *err)
+{
+	struct nlattr *id = attrs[QKD_A_LINK_ID], *name = attrs[QKD_A_LINK_NAME];
+	struct qkd_link *link;
+
+	if (!id && !name) {
+		NL_SET_ERR_MSG_MOD(extack, "a link id or link name is required");
+		*err = -EINVAL;
+		return NULL;
+	}
+	link = qkd_link_find(qn, id ? nla_get_u32(id) : 0,
+			     name ? nla_data(name) : NULL);
+	if (!link || (id && name && strcmp(link->name, nla_data(name)))) {
+		NL_SET_ERR_MSG_ATTR(extack, id ?: name, "no such link");
+		*err = -ENOENT;
+		return NULL;
+	}
+	return link;
+}
+
+static struct qkd_stream *qkd_stream_from_attrs(struct qkd_net *qn,
+						struct genl_info *info,
+						int *err)
+{
+	struct qkd_stream *s;
+
+	if (GENL_REQ_ATTR_CHECK(info, QKD_A_STREAM_ID)) {
+		*err = -EINVAL;
+		return NULL;
+	}
+	s = qkd_stream_find_locked(qn, nla_data(info->attrs[QKD_A_STREAM_ID]));
+	if (!s) {
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[QKD_A_STREAM_ID],
+				    "no such stream");
+		*err = -ENOENT;
+	}
+	return s;
+}
+
+static int qkd_nl_link_new(struct sk_buff *skb, struct genl_info *info)
+{
+	struct qkd_net *qn = qkd_info_net(info);
+	struct nlattr **attrs = info->attrs;
+	struct qkd_link *link;
+	const char *name;
+	int err;
+
+	if (GENL_REQ_ATTR_CHECK(info, QKD_A_LINK_NAME) ||
+	    GENL_REQ_ATTR_CHECK(info, QKD_A_LINK_ROLE))
+		return -EINVAL;
+	name = nla_data(attrs[QKD_A_LINK_NAME]);
+	if (!name[0]) {
+		NL_SET_ERR_MSG_ATTR(info->extack, attrs[QKD_A_LINK_NAME],
+				    "link name is empty");
+		return -EINVAL;
+	}
+
+	mutex_lock(&qn->lock);
+	err = qkd_link_create(qn, qkd_attr_u32(attrs[QKD_A_LINK_ID], 0),
+			      name,
+			      attrs[QKD_A_LINK_PEER] ? nla_data(attrs[QKD_A_LINK_PEER]) : NULL,
+			      nla_get_u8(attrs[QKD_A_LINK_ROLE]), &link);
+	if (err == -EEXIST)
+		NL_SET_ERR_MSG_MOD(info->extack, "link id or name already in use");
+	else if (err == -ENOSPC)
+		NL_SET_ERR_MSG_MOD(info->extack, "too many links in this network namespace");
+	if (!err)
+		err = qkd_reply(info, QKD_CMD_LINK_NEW, qkd_fill_link, link);
+	mutex_unlock(&qn->lock);
+	return err;
+}
+
+static int qkd_nl_link_del(struct sk_buff *skb, struct genl_info *info)
+{
+	struct qkd_net *qn = qkd_info_net(info);
+	struct qkd_link *link;
+	int err = 0;
+
+	mutex_lock(&qn->lock);
+	link = qkd_link_from_attrs(qn, info->attrs, info->extack, &err);
+	if (link)
+		qkd_link_delete(qn, link, true);
+	mutex_unlock(&qn->lock);
+	return err;
+}
+
+static int qkd_nl_link_get(struct sk_buff *skb, struct genl_info *info)
+{
+	struct qkd_net *qn = qkd_info_net(info);
+	struct qkd_link *link;
+	int err = 0;
+
+	mutex_lock(&qn->lock);
+	link = qkd_link_from_attrs(qn, info->attrs, info->extack, &err);
+	if (link)
+		err = qkd_reply(info, QKD_CMD_LINK_GET, qkd_fill_link, link);
+	mutex_unlock(&qn->lock);
+	return err;
+}
+
+static int qkd_nl_link_dump(struct sk_buff *skb, struct netlink_callback *cb)
+{
+	struct qkd_net *qn = qkd_net(sock_net(cb->skb->sk));
+	unsigned long id = cb->args[0];
+	struct qkd_link *link;
+	int err = 0;
+
+	mutex_lock(&qn->lock);
+	xa_for_each_start(&qn->links, id, link, id) {
+		void *hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid,
+					cb->nlh->nlmsg_seq, &qkd_genl_family,
+					NLM_F_MULTI, QKD_CMD_LINK_GET);
+
+		if (!hdr) {
+			err = -EMSGSIZE;
+			break;
+		}
+		if (qkd_put_link(skb, link)) {
+			genlmsg_cancel(skb, hdr);
+			err = -EMSGSIZE;
+			break;
+		}
+		genlmsg_end(skb, hdr);
+		cb->args[0] = id + 1;
+	}
+	mutex_unlock(&qn->lock);
+
+	/* A full skb ends this round; the dump resumes at cb->args[0]. */
+	if (err == -EMSGSIZE && skb->len)
+		return skb->len;
+	return err ?: skb->len;
+}
+
+static int qkd_nl_link_set(struct sk_buff *skb, struct genl_info *info)
+{
+	struct qkd_net *qn = qkd_info_net(info);
+	struct qkd_link *link;
+	int err = 0;
+
+	if (GENL_REQ_ATTR_CHECK(info, QKD_A_LINK_STATE))
+		return -EINVAL;
+
+	mutex_lock(&qn->lock);
+	link = qkd_link_from_attrs(qn, info->attrs, info->extack, &err);
+	if (link)
+		qkd_link_set_state(qn, link, nla_get_u8(info->attrs[QKD_A_LINK_STATE]));
+	mutex_unlock(&qn->lock);
+	return err;
+}
+
+static int qkd_check_limits(struct genl_info *info, u32 max_keys, u32 low_water)
+{
+	if (low_water > max_keys) {
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[QKD_A_STREAM_LOW_WATER] ?:
+				    info->attrs[QKD_A_STREAM_MAX_KEYS],
+				    "low-water mark is above max-keys");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int qkd_nl_stream_new(struct sk_buff *skb, struct genl_info *info)
+{
+	struct qkd_net *qn = qkd_info_net(info);
+	struct nlattr **attrs = info->attrs;
+	struct qkd_stream *s;
+	struct qkd_link *link;
+	u32 max_keys, low_water;
+	const u8 *id;
+	int err = 0;
+
+	if (GENL_REQ_ATTR_CHECK(info, QKD_A_STREAM_ID) ||
+	    GENL_REQ_ATTR_CHECK(info, QKD_A_STREAM_KEY_SIZE))
+		return -EINVAL;
+	id = nla_data(attrs[QKD_A_STREAM_ID]);
+	if (!memchr_inv(id, 0, QKD_STREAM_ID_LEN)) {
+		NL_SET_ERR_MSG_ATTR(info->extack, attrs[QKD_A_STREAM_ID],
+				    "the nil UUID is not a stream ID");
+		return -EINVAL;
+	}
+	max_keys = qkd_attr_u32(attrs[QKD_A_STREAM_MAX_KEYS],
+				qkd_stream_default_max_keys);
+	low_water = qkd_attr_u32(attrs[QKD_A_STREAM_LOW_WATER], 0);
+	err = qkd_check_limits(info, max_keys, low_water);
+	if (err)
+		return err;
+
+	mutex_lock(&qn->lock);
+	link = qkd_link_from_attrs(qn, attrs, info->extack, &err);
+	if (!link)
+		goto out;
+	err = qkd_stream_create(qn, link, id, nla_get_u32(attrs[QKD_A_STREAM_KEY_SIZE]),
+				max_keys, low_water, &s);
+	if (err == -EEXIST)
+		NL_SET_ERR_MSG_ATTR(info->extack, attrs[QKD_A_STREAM_ID],
+				    "stream ID already in use in this network namespace");
+	else if (err == -ENOSPC)
+		NL_SET_ERR_MSG_MOD(info->extack, "too many streams in this network namespace");
+	if (!err)
+		err = qkd_reply(info, QKD_CMD_STREAM_NEW, qkd_fill_stream, s);
+out:
+	mutex_unlock(&qn->lock);
+	return err;
+}
+
+static int qkd_nl_stream_del(struct sk_buff *skb, struct genl_info *info)
+{
+	struct qkd_net *qn = qkd_info_net(info);
+	struct qkd_stream *s;
+	int err = 0;
+
+	mutex_lock(&qn->lock);
+	s = qkd_stream_from_attrs(qn, info, &err);
+	if (s)
+		qkd_stream_delete(qn, s, true);
+	mutex_unlock(&qn->lock);
+	return err;
+}
+
+static int qkd_nl_stream_get(struct sk_buff *skb, struct genl_info *info)
+{
+	struct qkd_net *qn = qkd_info_net(info);
+	struct qkd_stream *s;
+	int err = 0;
+
+	mutex_lock(&qn->lock);
+	s = qkd_stream_from_attrs(qn, info, &err);
+	if (s)
+		err = qkd_reply(info, QKD_CMD_STREAM_GET, qkd_fill_stream, s);
+	mutex_unlock(&qn->lock);
+	return err;
+}
+
+/*
+ * Dump all streams, or one link's. cb->args[0] counts the streams already
+ * sent, cb->args[1] is the link filter (0: none). The order is creation
+ * order; a stream deleted between rounds may shift the rest by one, as with
+ * other position-based netlink dumps.
+ */
+static int qkd_nl_stream_dump(struct sk_buff *skb, struct netlink_callback *cb)
+{
+	struct qkd_net *qn = qkd_net(sock_net(cb->skb->sk));
+	struct nlattr **attrs = qkd_dumpit_attrs(cb);
+	long skip = cb->args[0], pos = 0;
+	struct qkd_stream *s;
+	int err = 0;
+
+	mutex_lock(&qn->lock);
+	if (!skip && attrs && (attrs[QKD_A_LINK_ID] || attrs[QKD_A_LINK_NAME])) {
+		struct qkd_link *link = qkd_link_from_attrs(qn, attrs, cb->extack, &err);
+
+		if (!link)
+			goto out;
+		cb->args[1] = link->id;
+	}
+	list_for_each_entry(s, &qn->stream_list, list) {
+		void *hdr;
+
+		if (cb->args[1] && s->link->id != cb->args[1])
+			continue;
+		if (pos++ < skip)
+			continue;
+		hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid,
+				  cb->nlh->nlmsg_seq, &qkd_genl_family,
+				  NLM_F_MULTI, QKD_CMD_STREAM_GET);
+		if (!hdr) {
+			err = -EMSGSIZE;
+			break;
+		}
+		if (qkd_put_stream(skb, s)) {
+			genlmsg_cancel(skb, hdr);
+			err = -EMSGSIZE;
+			break;
+		}
+		genlmsg_end(skb, hdr);
+		cb->args[0] = pos;
+	}
+out:
+	mutex_unlock(&qn->lock);
+	if (err == -EMSGSIZE && skb->len)
+		return skb->len;
+	return err ?: skb->len;
+}
+
+static int qkd_nl_stream_set(struct sk_buff *skb, struct genl_info *info)
+{
+	struct qkd_net *qn = qkd_info_net(info);
+	struct nlattr **attrs = info->attrs;
+	struct qkd_stream *s;
+	u32 max_keys, low_water;
+	int err = 0;
+
+	mutex_lock(&qn->lock);
+	s = qkd_stream_from_attrs(qn, info, &err);
+	if (!s)
+		goto out;
+	max_keys = qkd_attr_u32(attrs[QKD_A_STREAM_MAX_KEYS], s->max_keys);
+	low_water = qkd_attr_u32(attrs[QKD_A_STREAM_LOW_WATER], s->low_water);
+	err = qkd_check_limits(info, max_keys, low_water);
+	if (err)
+		goto out;
+	/* Read locklessly by deliveries and dumps. */
+	xa_lock(&s->keys);
+	WRITE_ONCE(s->max_keys, max_keys);
+	WRITE_ONCE(s->low_water, low_water);
+	xa_unlock(&s->keys);
+	err = qkd_reply(info, QKD_CMD_STREAM_SET, qkd_fill_stream, s);
+out:
+	mutex_unlock(&qn->lock);
+	return err;
+}
+
+static int qkd_nl_key_add(struct sk_buff *skb, struct genl_info *info)
+{
+	struct qkd_net *qn = qkd_info_net(info);
+	struct nlattr *data = info->attrs[QKD_A_KEY_DATA];
+	struct qkd_stream *s;
+	int err = 0;
+
+	if (GENL_REQ_ATTR_CHECK(info, QKD_A_STREAM_ID) ||
+	    GENL_REQ_ATTR_CHECK(info, QKD_A_KEY_FIRST_INDEX) ||
+	    GENL_REQ_ATTR_CHECK(info, QKD_A_KEY_DATA)) {
+		err = -EINVAL;
+		goto out_wipe;
+	}
+
+	mutex_lock(&qn->lock);
+	s = qkd_stream_from_attrs(qn, info, &err);
+	if (s)
+		err = qkd_stream_push(qn, s, nla_get_u64(info->attrs[QKD_A_KEY_FIRST_INDEX]),
+				      nla_data(data), nla_len(data), info->extack);
+	mutex_unlock(&qn->lock);
+
+out_wipe:
+	/*
+	 * The request skb is freed without zeroing, and an error ACK may echo
+	 * the request back: wipe the key bytes from it now.
+	 */
+	if (data)
+		memzero_explicit(nla_data(data), nla_len(data));
+	return err;
+}
+
+static int qkd_nl_key_flush(struct sk_buff *skb, struct genl_info *info)
+{
+	struct qkd_net *qn = qkd_info_net(info);
+	struct qkd_stream *s;
+	int err = 0;
+
+	mutex_lock(&qn->lock);
+	s = qkd_stream_from_attrs(qn, info, &err);
+	if (s)
+		qkd_stream_flush(qn, s);
+	mutex_unlock(&qn->lock);
+	return err;
+}
+
+static int qkd_fill_status(struct sk_buff *skb, void *obj)
+{
+	struct qkd_net *qn = obj;
+
+	if (nla_put_u32(skb, QKD_A_STATUS_ABI_VERSION, QKD_ABI_VERSION) ||
+	    nla_put_u32(skb, QKD_A_STATUS_LINKS, qn->n_links) ||
+	    nla_put_u32(skb, QKD_A_STATUS_STREAMS, qn->n_streams) ||
+	    nla_put_u64_64bit(skb, QKD_A_STATUS_MAX_KEYS, qkd_netns_max_keys, QKD_A_PAD) ||
+	    nla_put_u64_64bit(skb, QKD_A_STATUS_MAX_BYTES, qkd_netns_max_bytes, QKD_A_PAD))
+		return -EMSGSIZE;
+	return qkd_put_counters(skb, &qn->stats);
+}
+
+static int qkd_nl_status_get(struct sk_buff *skb, struct genl_info *info)
+{
+	struct qkd_net *qn = qkd_info_net(info);
+	int err;
+
+	mutex_lock(&qn->lock);
+	err = qkd_reply(info, QKD_CMD_STATUS_GET, qkd_fill_status, qn);
+	mutex_unlock(&qn->lock);
+	return err;
+}
+
+#define QKD_OP(_cmd, _doit, _dumpit, _policy) {		\
+	.cmd = _cmd,					\
+	.doit = _doit,					\
+	.dumpit = _dumpit,				\
+	.policy = _policy,				\
+	.maxattr = QKD_A_MAX,				\
+	.flags = GENL_ADMIN_PERM,			\
+}
+
+/*
+ * GENL_ADMIN_PERM: CAP_NET_ADMIN in the initial user namespace. Key material
+ * is trusted input from the daemon; an unprivileged user namespace owner
+ * gets no way into this parser (see Documentation/abi.md, Permissions).
+ */
+static const struct genl_ops qkd_genl_ops[] = {
+	QKD_OP(QKD_CMD_LINK_NEW, qkd_nl_link_new, NULL, qkd_link_new_policy),
+	QKD_OP(QKD_CMD_LINK_DEL, qkd_nl_link_del, NULL, qkd_link_ref_policy),
+	QKD_OP(QKD_CMD_LINK_GET, qkd_nl_link_get, qkd_nl_link_dump, qkd_link_ref_policy),
+	QKD_OP(QKD_CMD_LINK_SET, qkd_nl_link_set, NULL, qkd_link_set_policy),
+	QKD_OP(QKD_CMD_STREAM_NEW, qkd_nl_stream_new, NULL, qkd_stream_new_policy),
+	QKD_OP(QKD_CMD_STREAM_DEL, qkd_nl_stream_del, NULL, qkd_stream_ref_policy),
+	QKD_OP(QKD_CMD_STREAM_GET, qkd_nl_stream_get, qkd_nl_stream_dump,
+	       qkd_stream_get_policy),
+	QKD_OP(QKD_CMD_STREAM_SET, qkd_nl_stream_set, NULL, qkd_stream_set_policy),
+	QKD_OP(QKD_CMD_KEY_ADD, qkd_nl_key_add, NULL, qkd_key_add_policy),
+	QKD_OP(QKD_CMD_KEY_FLUSH, qkd_nl_key_flush, NULL, qkd_stream_ref_policy),
+	QKD_OP(QKD_CMD_STATUS_GET, qkd_nl_status_get, NULL, qkd_empty_policy),
+};
+
+static struct genl_family qkd_genl_family __ro_after_init = {
+	.name = QKD_GENL_NAME,
+	.version = QKD_GENL_VERSION,
+	.maxattr = QKD_A_MAX,
+	.netnsok = true,
+	.parallel_ops = true,
+	.module = THIS_MODULE,
+	.ops = qkd_genl_ops,
+	.n_ops = ARRAY_SIZE(qkd_genl_ops),
+	.mcgrps = qkd_mcgrps,
+	.n_mcgrps = ARRAY_SIZE(qkd_mcgrps),
+};
+
+int __init qkd_genl_init(void)
+{
+	return genl_register_family(&qkd_genl_family);
+}
+
+void qkd_genl_exit(void)
+{
+	genl_unregister_family(&qkd_genl_family);
+}

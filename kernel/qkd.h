@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * qkd: internal declarations shared by the files of the module.
+ *
+ * Locking, outermost first:
+ *  - qkd_net.lock (mutex) serialises every change of a node's links and
+ *    streams and every key push, so a push never races a delete of its
+ *    stream and pushes to one stream are ordered.
+ *  - The keys of a stream are protected by the spinlock of its xarray,
+ *    xa_lock(&stream->keys). It also protects the stream's counters,
+ *    next_index and dead flag. It is taken from process context only.
+ * Lookups of a stream by ID from the key delivery path (ioctl) walk the
+ * node's stream hash table under RCU and take a reference; a deleted stream
+ * is unhashed and marked dead under both locks, so a delivery that found it
+ * before then sees the dead flag and takes nothing.
+ */
+#ifndef _QKD_H
+#define _QKD_H
+
+#include <linux/bits.h>
+#include <linux/hashtable.h>
+#include <linux/list.h>
+#include <linux/mutex.h>
+#include <linux/netlink.h>
+#include <linux/refcount.h>
+#include <linux/types.h>
+#include <linux/wait.h>
+#include <linux/xarray.h>
+#include <net/net_namespace.h>
+#include <uapi/linux/qkd.h>
+
+#define QKD_NETNS_MAX_LINKS	256
+#define QKD_NETNS_MAX_STREAMS	1024
+#define QKD_STREAM_MAX_KEYS_LIMIT BIT(20)
+
+extern unsigned int qkd_stream_default_max_keys;
+extern unsigned long qkd_netns_max_keys;
+extern unsigned long qkd_netns_max_bytes;
+
+/* Counters of one stream, one link or one node. */
+struct qkd_counters {
+	atomic64_t added;
+	atomic64_t delivered;
+	atomic64_t flushed;
+	atomic64_t stored;
+	atomic64_t bytes_stored;
+};
+
+/**
+ * struct qkd_net - one node: the key store of a network namespace
+ * @net: the namespace (not referenced: we live inside it)
+ * @lock: serialises changes of links and streams and key pushes
+ * @links: links by id (xarray, allocating ids), under @lock
+ * @n_links: number of links, under @lock
+ * @streams: streams by ID (RCU readers, writers under @lock)
+ * @stream_list: streams in creation order, for dumps, under @lock
+ * @n_streams: number of streams, under @lock
+ * @poll_wait: woken when a stream gains keys or goes away; in the node so
+ *	that a file polling a stream never outlives its wait queue
+ * @stats: the node's counters over its whole life
+ */
+struct qkd_net {
+	struct net *net;
+	struct mutex lock; /* see the locking rules at the top */
+	struct xarray links;
+	unsigned int n_links;
+	DECLARE_HASHTABLE(streams, 8);
+	struct list_head stream_list;
+	unsigned int n_streams;
+	wait_queue_head_t poll_wait;
+	struct qkd_counters stats;
+};
+
+/**
+ * struct qkd_link - a QKD link to one peer node
+ * @refs: held by the node's link table and by each stream of the link
+ * @id: link id, unique in the node
+ * @name: unique name in the node
+ * @peer: free text naming the peer (may be empty)
+ * @role: enum qkd_link_role
+ * @admin_state: QKD_LINK_UP or QKD_LINK_DOWN, as set by LINK_SET
+ * @reported_state: the state last announced, for LINK_STATE_NTF
+ * @n_streams: streams on the link, under qkd_net.lock
+ * @stats: counters summed over the link's streams, deleted ones included
+ * @streams: the link's streams, under qkd_net.lock
+ */
+struct qkd_link {
+	refcount_t refs;
+	u32 id;
+	char name[QKD_LINK_NAME_MAX];
+	char peer[QKD_PEER_NAME_MAX];
+	u8 role;
+	u8 admin_state;
+	atomic_t reported_state;
+	unsigned int n_streams;
+	struct qkd_counters stats;
+	struct list_head streams;
+};
+
+/**
+ * struct qkd_stream - a key stream: fixed-size keys at 64-bit indices
+ * @hnode: in qkd_net.streams
+ * @list: in qkd_net.stream_list
+ * @link_list: in qkd_link.streams
+ * @rcu: frees the stream after RCU readers are done
+ * @refs: the node's table holds one, each user in flight one
+ * @qn: the node
+ * @link: the link (a reference is held)
+ * @id: ETSI 004 Key_stream_ID
+ * @key_size: bytes per key
+ * @keys: stored keys by index; its lock protects the fields below
+ * @next_index: lowest index a push may use; indices below it that are not
+ *	in @keys were delivered, flushed or skipped
+ * @max_keys: limit of stored keys
+ * @low_water: STREAM_LOW_NTF when a delivery crosses below it (0: never)
+ * @dead: deleted; takes no more keys and hands none out
+ * @stats: counters of the stream
+ */
+struct qkd_stream {
+	struct hlist_node hnode;
+	struct list_head list;
+	struct list_head link_list;
+	struct rcu_head rcu;
+	refcount_t refs;
+	struct qkd_net *qn;
+	struct qkd_link *link;
+	u8 id[QKD_STREAM_ID_LEN];
+	u32 key_size;
+	struct xarray keys;
+	u64 next_index;
+	u32 max_keys;
+	u32 low_water;
+	bool dead;
+	struct qkd_counters stats;
+};
+
+/* What a delivery took, and what it means for events. */
+struct qkd_take_result {
+	u64 index;
+	u32 stored_after;
+	bool crossed_low_water;
+	bool emptied;
+};
+
+/* store.c */
+struct qkd_net *qkd_net(const struct net *net);
+int qkd_store_init(void);
+void qkd_store_exit(void);
+
+struct qkd_link *qkd_link_find(struct qkd_net *qn, u32 id, const char *name);
+int qkd_link_create(struct qkd_net *qn, u32 id, const char *name,
+		    const char *peer, u8 role, struct qkd_link **out);
+void qkd_link_delete(struct qkd_net *qn, struct qkd_link *link, bool notify);
+void qkd_link_set_state(struct qkd_net *qn, struct qkd_link *link, u8 state);
+u8 qkd_link_state(const struct qkd_link *link);
+void qkd_link_update_state(struct qkd_net *qn, struct qkd_link *link);
+
+struct qkd_stream *qkd_stream_find_locked(struct qkd_net *qn, const u8 *id);
+struct qkd_stream *qkd_stream_get(struct qkd_net *qn, const u8 *id);
+void qkd_stream_put(struct qkd_stream *s);
+int qkd_stream_create(struct qkd_net *qn, struct qkd_link *link, const u8 *id,
+		      u32 key_size, u32 max_keys, u32 low_water,
+		      struct qkd_stream **out);
+void qkd_stream_delete(struct qkd_net *qn, struct qkd_stream *s, bool notify);
+int qkd_stream_push(struct qkd_net *qn, struct qkd_stream *s, u64 first,
+		    const u8 *data, u32 len, struct netlink_ext_ack *extack);
+u32 qkd_stream_flush(struct qkd_net *qn, struct qkd_stream *s);
+u64 qkd_stream_next_index(struct qkd_stream *s);
+bool qkd_stream_has_keys(struct qkd_stream *s);
+
+int qkd_stream_take_key(struct qkd_stream *s, bool by_index, u64 index,
+			u8 **key, struct qkd_take_result *res);
+void qkd_stream_return_key(struct qkd_stream *s, u64 index, u8 *key);
+
+/* Indices into the array filled by qkd_counters_read(). */
+enum {
+	QKD_CNT_ADDED,
+	QKD_CNT_DELIVERED,
+	QKD_CNT_FLUSHED,
+	QKD_CNT_STORED,
+	QKD_CNT_BYTES_STORED,
+	QKD_CNT_NUM,
+};
+
+void qkd_counters_read(const struct qkd_counters *c, u64 out[QKD_CNT_NUM]);
+
+/* netlink.c */
+int qkd_genl_init(void);
+void qkd_genl_exit(void);
+void qkd_notify_link_state(struct qkd_net *qn, struct qkd_link *link, u8 state);
+void qkd_notify_link_del(struct qkd_net *qn, const struct qkd_link *link);
+void qkd_notify_stream_del(struct qkd_net *qn, const struct qkd_stream *s);
+void qkd_notify_keys_added(struct qkd_net *qn, const struct qkd_stream *s,
+			   u64 first, u32 count, u32 stored);
+void qkd_notify_stream_low(struct qkd_net *qn, const struct qkd_stream *s,
+			   u32 stored);
+void qkd_notify_stream_empty(struct qkd_net *qn, const struct qkd_stream *s);
+
+/* chardev.c */
+int qkd_chardev_init(void);
+void qkd_chardev_exit(void);
+
+#endif /* _QKD_H */

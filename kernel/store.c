@@ -1,0 +1,558 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * qkd: the per-network-namespace key store: links, streams and keys.
+ *
+ * Keys live in a per-stream xarray indexed by key index, one kmalloc'ed
+ * buffer each, charged to the memory cgroup of the pusher. A key leaves the
+ * store by exactly one of: delivery (taken out under the xarray lock, so two
+ * readers never get the same index), flush, or deletion of its stream, link
+ * or namespace; every one of those paths frees it with kfree_sensitive().
+ */
+
+#include <linux/jhash.h>
+#include <linux/netlink.h>
+#include <linux/sched.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <net/netns/generic.h>
+
+#include "qkd.h"
+
+static unsigned int qkd_net_id __read_mostly;
+
+struct qkd_net *qkd_net(const struct net *net)
+{
+	return net_generic(net, qkd_net_id);
+}
+
+void qkd_counters_read(const struct qkd_counters *c, u64 out[QKD_CNT_NUM])
+{
+	out[QKD_CNT_ADDED] = atomic64_read(&c->added);
+	out[QKD_CNT_DELIVERED] = atomic64_read(&c->delivered);
+	out[QKD_CNT_FLUSHED] = atomic64_read(&c->flushed);
+	out[QKD_CNT_STORED] = atomic64_read(&c->stored);
+	out[QKD_CNT_BYTES_STORED] = atomic64_read(&c->bytes_stored);
+}
+
+static void qkd_counters_add(struct qkd_counters *c, s64 added, s64 delivered,
+			     s64 flushed, s64 stored, s64 bytes)
+{
+	if (added)
+		atomic64_add(added, &c->added);
+	if (delivered)
+		atomic64_add(delivered, &c->delivered);
+	if (flushed)
+		atomic64_add(flushed, &c->flushed);
+	if (stored) {
+		atomic64_add(stored, &c->stored);
+		atomic64_add(bytes, &c->bytes_stored);
+	}
+}
+
+/*
+ * Account a change of a stream's keys in the stream, its link and its node.
+ * Called under the stream's xarray lock, so the stream's own counters are
+ * exact; the link's and node's are sums read without a lock.
+ */
+static void qkd_stream_account(struct qkd_stream *s, s64 added, s64 delivered,
+			       s64 flushed, s64 stored)
+{
+	s64 bytes = stored * (s64)s->key_size;
+
+	qkd_counters_add(&s->stats, added, delivered, flushed, stored, bytes);
+	qkd_counters_add(&s->link->stats, added, delivered, flushed, stored,
+			 bytes);
+	qkd_counters_add(&s->qn->stats, added, delivered, flushed, stored,
+			 bytes);
+}
+
+/* ---------------------------------------------------------------- links */
+
+struct qkd_link *qkd_link_find(struct qkd_net *qn, u32 id, const char *name)
+{
+	struct qkd_link *link;
+	unsigned long i;
+
+	lockdep_assert_held(&qn->lock);
+
+	if (id)
+		return xa_load(&qn->links, id);
+	xa_for_each(&qn->links, i, link)
+		if (!strcmp(link->name, name))
+			return link;
+	return NULL;
+}
+
+static void qkd_link_put(struct qkd_link *link)
+{
+	if (refcount_dec_and_test(&link->refs))
+		kfree(link);
+}
+
+int qkd_link_create(struct qkd_net *qn, u32 id, const char *name,
+		    const char *peer, u8 role, struct qkd_link **out)
+{
+	struct qkd_link *link;
+	int err;
+
+	lockdep_assert_held(&qn->lock);
+
+	if (qkd_link_find(qn, 0, name))
+		return -EEXIST;
+	if (qn->n_links >= QKD_NETNS_MAX_LINKS)
+		return -ENOSPC;
+
+	link = kzalloc(sizeof(*link), GFP_KERNEL_ACCOUNT);
+	if (!link)
+		return -ENOMEM;
+	refcount_set(&link->refs, 1);
+	strscpy(link->name, name, sizeof(link->name));
+	if (peer)
+		strscpy(link->peer, peer, sizeof(link->peer));
+	link->role = role;
+	link->admin_state = QKD_LINK_DOWN;
+	atomic_set(&link->reported_state, QKD_LINK_DOWN);
+	INIT_LIST_HEAD(&link->streams);
+
+	if (id) {
+		link->id = id;
+		err = xa_insert(&qn->links, id, link, GFP_KERNEL_ACCOUNT);
+		if (err == -EBUSY)
+			err = -EEXIST;
+	} else {
+		err = xa_alloc(&qn->links, &link->id, link, xa_limit_32b,
+			       GFP_KERNEL_ACCOUNT);
+		if (err == -EBUSY)
+			err = -ENOSPC;
+	}
+	if (err) {
+		kfree(link);
+		return err;
+	}
+	qn->n_links++;
+	*out = link;
+	return 0;
+}
+
+/* The state a link shows: the admin state, or exhausted when up and empty. */
+u8 qkd_link_state(const struct qkd_link *link)
+{
+	if (READ_ONCE(link->admin_state) != QKD_LINK_UP)
+		return QKD_LINK_DOWN;
+	if (!atomic64_read(&link->stats.stored))
+		return QKD_LINK_EXHAUSTED;
+	return QKD_LINK_UP;
+}
+
+/*
+ * Announce the link's state if it changed since the last announcement. Key
+ * pushes and deliveries call this when a fill level crosses zero; the
+ * exchange makes each change announced once even when they race.
+ */
+void qkd_link_update_state(struct qkd_net *qn, struct qkd_link *link)
+{
+	u8 state = qkd_link_state(link);
+
+	if (atomic_xchg(&link->reported_state, state) != state)
+		qkd_notify_link_state(qn, link, state);
+}
+
+void qkd_link_set_state(struct qkd_net *qn, struct qkd_link *link, u8 state)
+{
+	lockdep_assert_held(&qn->lock);
+
+	WRITE_ONCE(link->admin_state, state);
+	qkd_link_update_state(qn, link);
+}
+
+void qkd_link_delete(struct qkd_net *qn, struct qkd_link *link, bool notify)
+{
+	struct qkd_stream *s, *tmp;
+
+	lockdep_assert_held(&qn->lock);
+
+	list_for_each_entry_safe(s, tmp, &link->streams, link_list)
+		qkd_stream_delete(qn, s, notify);
+	xa_erase(&qn->links, link->id);
+	qn->n_links--;
+	if (notify)
+		qkd_notify_link_del(qn, link);
+	qkd_link_put(link);
+}
+
+/* -------------------------------------------------------------- streams */
+
+static u32 qkd_stream_hash(const u8 *id)
+{
+	return jhash(id, QKD_STREAM_ID_LEN, 0);
+}
+
+struct qkd_stream *qkd_stream_find_locked(struct qkd_net *qn, const u8 *id)
+{
+	struct qkd_stream *s;
+
+	lockdep_assert_held(&qn->lock);
+
+	hash_for_each_possible(qn->streams, s, hnode, qkd_stream_hash(id))
+		if (!memcmp(s->id, id, QKD_STREAM_ID_LEN))
+			return s;
+	return NULL;
+}
+
+/* Find a live stream without the node lock; the caller must put it. */
+struct qkd_stream *qkd_stream_get(struct qkd_net *qn, const u8 *id)
+{
+	struct qkd_stream *s, *found = NULL;
+
+	rcu_read_lock();
+	hash_for_each_possible_rcu(qn->streams, s, hnode, qkd_stream_hash(id)) {
+		if (!memcmp(s->id, id, QKD_STREAM_ID_LEN)) {
+			if (refcount_inc_not_zero(&s->refs))
+				found = s;
+			break;
+		}
+	}
+	rcu_read_unlock();
+	return found;
+}
+
+/*
+ * Zero and free every key of a stream; returns how many there were. Keys are
+ * counted as flushed. The lock is dropped now and then so that flushing a
+ * million keys does not stall the CPU.
+ */
+static u32 qkd_stream_drop_keys(struct qkd_stream *s)
+{
+	XA_STATE(xas, &s->keys, 0);
+	u32 dropped = 0, batch = 0;
+	u8 *key;
+
+	xas_lock(&xas);
+	xas_for_each(&xas, key, ULONG_MAX) {
+		xas_store(&xas, NULL);
+		kfree_sensitive(key);
+		dropped++;
+		if (++batch < 256)
+			continue;
+		qkd_stream_account(s, 0, 0, batch, -(s64)batch);
+		batch = 0;
+		xas_pause(&xas);
+		xas_unlock(&xas);
+		cond_resched();
+		xas_lock(&xas);
+	}
+	qkd_stream_account(s, 0, 0, batch, -(s64)batch);
+	xas_unlock(&xas);
+	return dropped;
+}
+
+void qkd_stream_put(struct qkd_stream *s)
+{
+	if (!refcount_dec_and_test(&s->refs))
+		return;
+	/* Deletion emptied it; a key put back by a racing reader is not lost. */
+	qkd_stream_drop_keys(s);
+	xa_destroy(&s->keys);
+	qkd_link_put(s->link);
+	kfree_rcu(s, rcu);
+}
+
+int qkd_stream_create(struct qkd_net *qn, struct qkd_link *link, const u8 *id,
+		      u32 key_size, u32 max_keys, u32 low_water,
+		      struct qkd_stream **out)
+{
+	struct qkd_stream *s;
+
+	lockdep_assert_held(&qn->lock);
+
+	if (qkd_stream_find_locked(qn, id))
+		return -EEXIST;
+	if (qn->n_streams >= QKD_NETNS_MAX_STREAMS)
+		return -ENOSPC;
+
+	s = kzalloc(sizeof(*s), GFP_KERNEL_ACCOUNT);
+	if (!s)
+		return -ENOMEM;
+	refcount_set(&s->refs, 1);
+	s->qn = qn;
+	s->link = link;
+	refcount_inc(&link->refs);
+	memcpy(s->id, id, QKD_STREAM_ID_LEN);
+	s->key_size = key_size;
+	s->max_keys = max_keys;
+	s->low_water = low_water;
+	xa_init(&s->keys);
+
+	hash_add_rcu(qn->streams, &s->hnode, qkd_stream_hash(id));
+	list_add_tail(&s->list, &qn->stream_list);
+	list_add_tail(&s->link_list, &link->streams);
+	link->n_streams++;
+	qn->n_streams++;
+	*out = s;
+	return 0;
+}
+
+void qkd_stream_delete(struct qkd_net *qn, struct qkd_stream *s, bool notify)
+{
+	struct qkd_link *link = s->link;
+
+	lockdep_assert_held(&qn->lock);
+
+	hash_del_rcu(&s->hnode);
+	list_del(&s->list);
+	list_del(&s->link_list);
+	link->n_streams--;
+	qn->n_streams--;
+
+	xa_lock(&s->keys);
+	s->dead = true;
+	xa_unlock(&s->keys);
+	qkd_stream_drop_keys(s);
+
+	if (notify) {
+		qkd_notify_stream_del(qn, s);
+		qkd_link_update_state(qn, link);
+	}
+	/* Pollers of this stream now see EPOLLERR. */
+	wake_up_interruptible_all(&qn->poll_wait);
+	qkd_stream_put(s);
+}
+
+u32 qkd_stream_flush(struct qkd_net *qn, struct qkd_stream *s)
+{
+	u32 n;
+
+	lockdep_assert_held(&qn->lock);
+
+	n = qkd_stream_drop_keys(s);
+	if (n) {
+		qkd_notify_stream_empty(qn, s);
+		qkd_link_update_state(qn, s->link);
+	}
+	return n;
+}
+
+u64 qkd_stream_next_index(struct qkd_stream *s)
+{
+	u64 next;
+
+	xa_lock(&s->keys);
+	next = s->next_index;
+	xa_unlock(&s->keys);
+	return next;
+}
+
+bool qkd_stream_has_keys(struct qkd_stream *s)
+{
+	return atomic64_read(&s->stats.stored) > 0;
+}
+
+/*
+ * Push a batch of @len / key_size consecutive keys starting at index @first.
+ * All or nothing: the keys are inserted above next_index, where no reader
+ * looks, and published by moving next_index in one step at the end.
+ */
+int qkd_stream_push(struct qkd_net *qn, struct qkd_stream *s, u64 first,
+		    const u8 *data, u32 len, struct netlink_ext_ack *extack)
+{
+	u32 ks = s->key_size, n, i;
+	u64 stored, bytes;
+	bool was_empty;
+	int err;
+
+	lockdep_assert_held(&qn->lock);
+
+	if (!len || len % ks) {
+		NL_SET_ERR_MSG_MOD(extack,
+				   "key data length is not a multiple of the key size");
+		return -EINVAL;
+	}
+	n = len / ks;
+	if (first > QKD_INDEX_MAX - (n - 1)) {
+		NL_SET_ERR_MSG_MOD(extack,
+				   "last key index of the batch is above the maximum");
+		return -ERANGE;
+	}
+	/* next_index and the counters change only under qn->lock. */
+	if (first < s->next_index) {
+		NL_SET_ERR_MSG_MOD(extack,
+				   "key index already pushed (below the next index)");
+		return -EEXIST;
+	}
+	stored = atomic64_read(&s->stats.stored);
+	if (stored + n > s->max_keys) {
+		NL_SET_ERR_MSG_MOD(extack, "stream is full (max-keys)");
+		return -ENOSPC;
+	}
+	stored = atomic64_read(&qn->stats.stored);
+	bytes = atomic64_read(&qn->stats.bytes_stored);
+	if (stored + n > qkd_netns_max_keys ||
+	    bytes + (u64)n * ks > qkd_netns_max_bytes) {
+		NL_SET_ERR_MSG_MOD(extack, "key store of this network namespace is full");
+		return -ENOSPC;
+	}
+
+	for (i = 0; i < n; i++) {
+		u8 *key = kmemdup(data + (size_t)i * ks, ks, GFP_KERNEL_ACCOUNT);
+
+		if (!key) {
+			err = -ENOMEM;
+			goto undo;
+		}
+		err = xa_insert(&s->keys, first + i, key, GFP_KERNEL_ACCOUNT);
+		if (err) {
+			kfree_sensitive(key);
+			goto undo;
+		}
+	}
+
+	xa_lock(&s->keys);
+	was_empty = !atomic64_read(&s->link->stats.stored);
+	s->next_index = first + n;
+	qkd_stream_account(s, n, 0, 0, n);
+	stored = atomic64_read(&s->stats.stored);
+	xa_unlock(&s->keys);
+
+	wake_up_interruptible_all(&qn->poll_wait);
+	qkd_notify_keys_added(qn, s, first, n, stored);
+	if (was_empty)
+		qkd_link_update_state(qn, s->link);
+	return 0;
+
+undo:
+	while (i--)
+		kfree_sensitive(xa_erase(&s->keys, first + i));
+	return err;
+}
+
+/*
+ * Take one key out of the store: the lowest stored index, or @index when
+ * @by_index. On success the caller owns *@key (key_size bytes) and must
+ * kfree_sensitive() it or give it back with qkd_stream_return_key().
+ */
+int qkd_stream_take_key(struct qkd_stream *s, bool by_index, u64 index,
+			u8 **key, struct qkd_take_result *res)
+{
+	XA_STATE(xas, &s->keys, by_index ? index : 0);
+	u64 before;
+	u8 *k;
+	int err = 0;
+
+	xas_lock(&xas);
+	if (s->dead) {
+		err = -ENOENT;
+		goto out;
+	}
+	if (by_index) {
+		if (index >= s->next_index) {
+			err = -ENOKEY;
+			goto out;
+		}
+		k = xas_load(&xas);
+		if (!k) {
+			err = -EKEYEXPIRED;
+			goto out;
+		}
+	} else {
+		k = s->next_index ? xas_find(&xas, s->next_index - 1) : NULL;
+		if (!k) {
+			err = -EAGAIN;
+			goto out;
+		}
+	}
+	xas_store(&xas, NULL);
+	before = atomic64_read(&s->stats.stored);
+	qkd_stream_account(s, 0, 1, 0, -1);
+
+	*key = k;
+	res->index = xas.xa_index;
+	res->stored_after = before - 1;
+	res->crossed_low_water = s->low_water && before >= s->low_water &&
+				 before - 1 < s->low_water;
+	res->emptied = before == 1;
+out:
+	xas_unlock(&xas);
+	return err;
+}
+
+/*
+ * Give back a key that could not be handed to the reader (its buffer
+ * faulted). Only that reader knew of it, so its index is still free. If the
+ * stream died meanwhile, or no memory is left for the slot, the key is
+ * dropped as flushed: zeroed, never delivered.
+ */
+void qkd_stream_return_key(struct qkd_stream *s, u64 index, u8 *key)
+{
+	int err = -ENOENT;
+
+	xa_lock(&s->keys);
+	if (!s->dead)
+		/* Non-blocking, so the lock is never dropped under us. */
+		err = __xa_insert(&s->keys, index, key,
+				  GFP_NOWAIT | __GFP_ACCOUNT | __GFP_NOWARN);
+	if (!err)
+		qkd_stream_account(s, 0, -1, 0, 1);
+	else
+		qkd_stream_account(s, 0, -1, 1, 0);
+	xa_unlock(&s->keys);
+
+	if (err)
+		kfree_sensitive(key);
+	else
+		wake_up_interruptible_all(&s->qn->poll_wait);
+}
+
+/* ------------------------------------------------------------ namespace */
+
+static int __net_init qkd_net_init(struct net *net)
+{
+	struct qkd_net *qn = qkd_net(net);
+
+	qn->net = net;
+	mutex_init(&qn->lock);
+	xa_init_flags(&qn->links, XA_FLAGS_ALLOC1);
+	hash_init(qn->streams);
+	INIT_LIST_HEAD(&qn->stream_list);
+	init_waitqueue_head(&qn->poll_wait);
+	return 0;
+}
+
+/*
+ * The namespace is going away (or the module is unloading): nobody can
+ * reach the store any more (no socket and no /dev/qkd file of this netns is
+ * left, and the genl family is gone on unload), so delete everything
+ * without events.
+ */
+static void __net_exit qkd_net_exit(struct net *net)
+{
+	struct qkd_net *qn = qkd_net(net);
+	struct qkd_link *link;
+	unsigned long id;
+
+	mutex_lock(&qn->lock);
+	xa_for_each(&qn->links, id, link)
+		qkd_link_delete(qn, link, false);
+	mutex_unlock(&qn->lock);
+	xa_destroy(&qn->links);
+	WARN_ON_ONCE(qn->n_streams || qn->n_links);
+	mutex_destroy(&qn->lock);
+}
+
+static struct pernet_operations qkd_net_ops = {
+	.init = qkd_net_init,
+	.exit = qkd_net_exit,
+	.id = &qkd_net_id,
+	.size = sizeof(struct qkd_net),
+};
+
+int qkd_store_init(void)
+{
+	return register_pernet_subsys(&qkd_net_ops);
+}
+
+void qkd_store_exit(void)
+{
+	unregister_pernet_subsys(&qkd_net_ops);
+	/* Streams are freed with kfree_rcu(); let that finish before unload. */
+	rcu_barrier();
+}
