@@ -26,7 +26,7 @@ USER_CFLAGS := -std=c11 $(WARN) -O2 -g $(BASE_CPPFLAGS) $(EXTRA_CFLAGS)
 # Tests use the kselftest harness, which needs GNU C and whose macros leave
 # parameters unused.
 TEST_CFLAGS := -std=gnu11 $(WARN) -Wno-unused-parameter \
-	-Wno-missing-prototypes -O1 -g $(BASE_CPPFLAGS) -isystem $(B)/kselftest
+	-Wno-missing-prototypes -O1 -g $(BASE_CPPFLAGS) -isystem $(B)/ksrc
 LIBS := $(NL_LIBS) $(SSL_LIBS) $(KCAPI_LIBS) -lm -lpthread
 
 LIB_SRCS := $(wildcard userspace/lib/*.c)
@@ -80,9 +80,9 @@ $(B)/qkdctl: $(call objs,$(B)/obj,$(QKDCTL_SRCS)) $(B)/libqkd.a
 $(B)/qkdd: $(call objs,$(B)/obj,$(QKDD_SRCS)) $(B)/libqkdproto.a $(B)/libqkd.a
 	$(CC) -o $@ $^ $(LIBS)
 
-harness: $(B)/kselftest/kselftest_harness.h
-$(B)/kselftest/kselftest_harness.h:
-	tests/lib/get-harness.sh $(B)/kselftest
+harness: $(B)/ksrc/.done
+$(B)/ksrc/.done:
+	tests/lib/kernel-source.sh $(B)/ksrc
 
 # Unit tests run on the host, under ASan/UBSan, linked with both libraries.
 $(B)/san/tests/unit/%: tests/unit/%.c $(B)/san/libqkdproto.a $(B)/san/libqkd.a \

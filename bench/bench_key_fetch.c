@@ -1,0 +1,205 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * bench_key_fetch: cost of taking one 32-byte key through /dev/qkd
+ * (QKD_IOC_GET_KEY) and of one genl round trip (STREAM_GET), as ratios to a
+ * trivial syscall (getppid) measured in the same run. Goal: a key fetch
+ * costs at most 3x getppid.
+ *
+ * Runs where qkd.ko is loaded (in the VM: bench/run-vm-bench.sh), as root.
+ * It creates its own link and stream in the current netns and removes them.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/qkd.h>
+#include <netlink/genl/ctrl.h>
+#include <netlink/genl/genl.h>
+#include <netlink/netlink.h>
+
+#define KEY_SIZE 32
+#define BATCH 1000		/* keys per KEY_ADD: 32000 bytes */
+#define ROUNDS 5
+
+static const uint8_t stream_id[QKD_STREAM_ID_LEN] = {
+	0xbe, 0x9c, 0x00, 0x01, 0x00, 0x00, 0x40, 0x00,
+	0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01,
+};
+
+static struct nl_sock *sk;
+static int family;
+
+static double now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+static int genl_call(uint8_t cmd, int (*fill)(struct nl_msg *msg, void *arg),
+		     void *arg)
+{
+	struct nl_msg *msg = nlmsg_alloc();
+	int err;
+
+	if (!msg)
+		return -NLE_NOMEM;
+	if (!genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, family, 0, 0, cmd,
+			 QKD_GENL_VERSION) ||
+	    (fill && fill(msg, arg) < 0)) {
+		nlmsg_free(msg);
+		return -NLE_NOMEM;
+	}
+	err = nl_send_sync(sk, msg);	/* frees msg, waits for the ACK */
+	return err;
+}
+
+static int fill_link(struct nl_msg *msg, void *arg)
+{
+	(void)arg;
+	return nla_put_string(msg, QKD_A_LINK_NAME, "bench") ?:
+	       nla_put_u8(msg, QKD_A_LINK_ROLE, QKD_ROLE_INITIATOR);
+}
+
+static int fill_stream(struct nl_msg *msg, void *arg)
+{
+	(void)arg;
+	return nla_put(msg, QKD_A_STREAM_ID, sizeof(stream_id), stream_id) ?:
+	       nla_put_string(msg, QKD_A_LINK_NAME, "bench") ?:
+	       nla_put_u32(msg, QKD_A_STREAM_KEY_SIZE, KEY_SIZE) ?:
+	       nla_put_u32(msg, QKD_A_STREAM_MAX_KEYS, BATCH * 16);
+}
+
+static int fill_stream_ref(struct nl_msg *msg, void *arg)
+{
+	(void)arg;
+	return nla_put(msg, QKD_A_STREAM_ID, sizeof(stream_id), stream_id);
+}
+
+struct push {
+	uint64_t first;
+	uint8_t *data;
+	size_t len;
+};
+
+static int fill_push(struct nl_msg *msg, void *arg)
+{
+	struct push *p = arg;
+
+	return nla_put(msg, QKD_A_STREAM_ID, sizeof(stream_id), stream_id) ?:
+	       nla_put_u64(msg, QKD_A_KEY_FIRST_INDEX, p->first) ?:
+	       nla_put(msg, QKD_A_KEY_DATA, (int)p->len, p->data);
+}
+
+static int fill_link_ref(struct nl_msg *msg, void *arg)
+{
+	(void)arg;
+	return nla_put_string(msg, QKD_A_LINK_NAME, "bench");
+}
+
+static int ignore_reply(struct nl_msg *msg, void *arg)
+{
+	(void)msg;
+	(void)arg;
+	return NL_OK;
+}
+
+static void die(const char *what, int err)
+{
+	fprintf(stderr, "bench_key_fetch: %s: %s\n", what,
+		err < 0 ? nl_geterror(err) : strerror(err));
+	exit(1);
+}
+
+int main(void)
+{
+	static uint8_t data[BATCH * KEY_SIZE];
+	struct qkd_key_request req;
+	double t0, syscall_ns = 1e30, ioctl_ns = 1e30, genl_ns = 1e30;
+	uint8_t key[KEY_SIZE];
+	uint64_t next = 0;
+	int fd, err, r, i;
+
+	sk = nl_socket_alloc();
+	if (!sk || genl_connect(sk))
+		die("netlink socket", ENOMEM);
+	nl_socket_modify_cb(sk, NL_CB_VALID, NL_CB_CUSTOM, ignore_reply, NULL);
+	family = genl_ctrl_resolve(sk, QKD_GENL_NAME);
+	if (family < 0)
+		die("resolving the qkd family (is qkd.ko loaded?)", family);
+	fd = open("/dev/qkd", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		die("/dev/qkd", errno);
+
+	genl_call(QKD_CMD_LINK_DEL, fill_link_ref, NULL);
+	err = genl_call(QKD_CMD_LINK_NEW, fill_link, NULL);
+	if (err < 0)
+		die("link add", err);
+	err = genl_call(QKD_CMD_STREAM_NEW, fill_stream, NULL);
+	if (err < 0)
+		die("stream add", err);
+
+	/* Best of ROUNDS, each over BATCH operations: the least disturbed run. */
+	for (r = 0; r < ROUNDS; r++) {
+		struct push p = { .first = next, .data = data, .len = sizeof(data) };
+		double t;
+
+		for (i = 0; i < (int)sizeof(data); i++)
+			data[i] = (uint8_t)(i * 7 + r);
+		err = genl_call(QKD_CMD_KEY_ADD, fill_push, &p);
+		if (err < 0)
+			die("key push", err);
+		next += BATCH;
+
+		t0 = now_ns();
+		for (i = 0; i < BATCH; i++)
+			(void)getppid();
+		t = (now_ns() - t0) / BATCH;
+		syscall_ns = t < syscall_ns ? t : syscall_ns;
+
+		t0 = now_ns();
+		for (i = 0; i < BATCH; i++) {
+			memset(&req, 0, sizeof(req));
+			req.size = sizeof(req);
+			memcpy(req.stream_id, stream_id, sizeof(stream_id));
+			req.key_len = sizeof(key);
+			req.key_ptr = (uintptr_t)key;
+			if (ioctl(fd, QKD_IOC_GET_KEY, &req))
+				die("QKD_IOC_GET_KEY", errno);
+		}
+		t = (now_ns() - t0) / BATCH;
+		ioctl_ns = t < ioctl_ns ? t : ioctl_ns;
+		if (req.index != next - 1)
+			die("keys out of order", EPROTO);
+
+		t0 = now_ns();
+		for (i = 0; i < BATCH / 10; i++) {
+			err = genl_call(QKD_CMD_STREAM_GET, fill_stream_ref, NULL);
+			if (err < 0)
+				die("stream get", err);
+		}
+		t = (now_ns() - t0) / (BATCH / 10);
+		genl_ns = t < genl_ns ? t : genl_ns;
+	}
+	explicit_bzero(key, sizeof(key));
+	genl_call(QKD_CMD_LINK_DEL, fill_link_ref, NULL);
+	close(fd);
+	nl_socket_free(sk);
+
+	printf("%-36s %12s %10s\n", "operation", "ns/op", "x getppid");
+	printf("%-36s %12.0f %10.2f\n", "getppid() (baseline)", syscall_ns, 1.0);
+	printf("%-36s %12.0f %10.2f\n", "QKD_IOC_GET_KEY, 32-byte key", ioctl_ns,
+	       ioctl_ns / syscall_ns);
+	printf("%-36s %12.0f %10.2f\n", "genl STREAM_GET round trip", genl_ns,
+	       genl_ns / syscall_ns);
+	printf("keys/s through the ioctl: %.0f; goal: key fetch <= 3x getppid: %s\n",
+	       1e9 / ioctl_ns, ioctl_ns <= 3 * syscall_ns ? "met" : "NOT met");
+	return 0;
+}

@@ -1,0 +1,49 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
+# Static checks of the kernel side, printed as TAP: checkpatch --strict,
+# sparse, a W=1 build without warnings on every installed kernel, and the
+# YNL spec against its schema and the uapi header.
+set -u
+top=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$top" || exit 1
+ksrc=build/ksrc
+tests/lib/kernel-source.sh "$ksrc" || exit 1
+n=0
+fail=0
+result() { # name rc log
+	n=$((n + 1))
+	if [ "$2" -eq 0 ]; then
+		echo "ok $n - $1"
+	else
+		echo "not ok $n - $1"
+		sed 's/^/# /' "$3" | head -n 40
+		fail=$((fail + 1))
+	fi
+}
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+perl "$ksrc/checkpatch.pl" --strict --no-tree --terse --show-types \
+	--ignore FILE_PATH_CHANGES,SPDX_LICENSE_TAG \
+	-f kernel/*.c kernel/*.h include/uapi/linux/qkd.h >"$log" 2>&1
+grep -v "^total: 0 errors, 0 warnings, 0 checks" "$log" | grep -q . && rc=1 || rc=0
+result "checkpatch --strict" $rc "$log"
+
+python3 tests/lib/check-spec.py Documentation/netlink/specs/qkd.yaml \
+	include/uapi/linux/qkd.h "$ksrc/genetlink-c.yaml" >"$log" 2>&1
+result "YNL spec matches schema and uapi header" $? "$log"
+
+for build in /lib/modules/*/build; do
+	[ -d "$build" ] || continue
+	kver=$(basename "$(dirname "$build")")
+	out=build/lint/$kver
+	rm -rf "$out" && mkdir -p "$out"
+	cp -r Kbuild kernel include "$out/"
+	make -C "$build" M="$top/$out" W=1 C=2 CF="-D__CHECK_ENDIAN__" modules >"$log" 2>&1
+	rc=$?
+	if grep -E "(warning|error):" "$log" >/dev/null; then rc=1; fi
+	result "W=1 + sparse build, $kver" $rc "$log"
+done
+
+echo "# lint: $((n - fail)) passed, $fail failed"
+[ "$fail" -eq 0 ]

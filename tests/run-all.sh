@@ -1,0 +1,100 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# Every test of qkd, from a fresh Debian machine: installs what it needs,
+# builds, then runs
+#   lint     checkpatch --strict, sparse, W=1 on both kernels, YNL spec check
+#   unit     host unit tests of the protocol stages and tools (ASan/UBSan)
+#   fuzz     a short bounded libFuzzer run of each userspace parser
+#   vm       the module's kselftest tests in qemu, on Debian 6.1 and 6.12
+# Each stage's full output is in build/test-logs/STAGE.log. Ends with one
+# line "N passed, N failed" over all stages. Exit 1 if anything failed.
+#
+# QKD_STAGES="lint unit" runs a subset. FUZZ_TIME (seconds per target,
+# default 20) bounds the fuzz stage.
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top" || exit 1
+stages=${QKD_STAGES:-lint unit fuzz vm}
+logs=build/test-logs
+total_pass=0
+total_fail=0
+total_skip=0
+
+tools/install-deps.sh || { echo "install-deps failed"; echo "0 passed, 1 failed"; exit 1; }
+mkdir -p "$logs"
+
+# count LOG RC: add the stage's results to the totals. A stage that prints
+# "N passed, N failed[, N skipped]" is taken at its word; otherwise its TAP
+# "ok"/"not ok" lines are counted. A non-zero exit with no failure counted
+# is one failure.
+count() {
+	local log=$1 rc=$2 p f s line
+	line=$(grep -E '^(# [a-z-]+: )?[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+	if [ -n "$line" ]; then
+		p=$(sed -E 's/^(# [a-z-]+: )?([0-9]+) passed.*/\2/' <<<"$line")
+		f=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
+		s=$(grep -oE '[0-9]+ skipped' <<<"$line" | grep -oE '[0-9]+' || echo 0)
+	else
+		p=$(grep -cE '^ok ' "$log")
+		f=$(grep -cE '^not ok ' "$log")
+		s=$(grep -cE '^ok .*# SKIP' "$log")
+	fi
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		f=1
+	fi
+	total_pass=$((total_pass + p))
+	total_fail=$((total_fail + f))
+	total_skip=$((total_skip + s))
+	echo "# stage $3: $p passed, $f failed, $s skipped (exit $rc, log $log)"
+}
+
+run_stage() { # NAME COMMAND...
+	local name=$1 log=$logs/$1.log rc
+	shift
+	echo "# ---- stage $name: $*"
+	"$@" >"$log" 2>&1
+	rc=$?
+	grep -E '^(not ok|# FAIL|.*error:)' "$log" | head -n 30
+	count "$log" "$rc" "$name"
+}
+
+build() {
+	make -j2 all && make -j2 tests bench
+}
+
+unit() {
+	local t rc=0
+	for t in build/san/tests/unit/test_*; do
+		[ -x "$t" ] || continue
+		echo "# $t"
+		"$t" || rc=1
+	done
+	return $rc
+}
+
+fuzz() {
+	local rc=0
+	FUZZ_TIME=${FUZZ_TIME:-20} fuzz/run.sh && echo "ok 1 - fuzz_frame" ||
+		{ echo "not ok 1 - fuzz_frame"; rc=1; }
+	return $rc
+}
+
+run_stage build build
+if ! grep -q . "$logs/build.log" || [ "$total_fail" -ne 0 ]; then
+	tail -n 40 "$logs/build.log"
+	echo "$total_pass passed, $total_fail failed"
+	exit 1
+fi
+for s in $stages; do
+	case $s in
+	lint) run_stage lint tests/lib/lint.sh ;;
+	unit) run_stage unit unit ;;
+	fuzz) [ -x fuzz/run.sh ] && run_stage fuzz fuzz ;;
+	vm) run_stage vm tests/vm/run-kernel-tests.sh -q ;;
+	*) echo "unknown stage $s"; total_fail=$((total_fail + 1)) ;;
+	esac
+done
+
+echo "$total_pass passed, $total_fail failed, $total_skip skipped"
+[ "$total_fail" -eq 0 ]

@@ -1,0 +1,20 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+# The main job, shown: installs what is needed, builds qkd.ko and qkdctl,
+# boots the Debian 6.12 kernel (or QKD_DEMO_KERNEL) in qemu and runs
+# tests/e2e/demo.sh there: two sites, the same QKD keys in both kernel
+# stores, taken at both ends, and an ESP SA keyed from them.
+set -eu
+cd "$(dirname "$0")/.."
+tools/install-deps.sh
+make -s -j2 tools
+kver=${QKD_DEMO_KERNEL:-}
+if [ -z "$kver" ]; then
+	kver=$(ls -d /lib/modules/6.12*/build 2>/dev/null | sort -V | tail -n 1 | xargs -r dirname | xargs -r basename)
+fi
+[ -n "$kver" ] || { echo "no 6.12 kernel headers installed" >&2; exit 1; }
+out=build/kmod/$kver
+rm -rf "$out" && mkdir -p "$out"
+cp -r Kbuild kernel include "$out/"
+make -s -C "/lib/modules/$kver/build" M="$PWD/$out" modules
+exec tests/vm/run-vm.sh --kernel "$kver" -- tests/e2e/demo.sh "$out/qkd.ko"

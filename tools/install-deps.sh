@@ -1,0 +1,38 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
+# Install what building and testing qkd needs on Debian (bookworm): the
+# compilers and libraries, the two kernels the module supports (6.1 and
+# 6.12 LTS) with their headers, qemu to boot them, and the kernel source
+# that carries checkpatch and the kselftest harness. Idempotent: does
+# nothing when everything is there.
+set -eu
+
+PACKAGES="build-essential pkg-config git
+libnl-3-dev libnl-genl-3-dev libssl-dev libkcapi-dev openssl
+sparse clang libclang-rt-14-dev
+qemu-system-x86 busybox-static kmod cpio xz-utils zstd
+iproute2 iputils-ping keyutils procps
+linux-image-amd64 linux-headers-amd64
+linux-image-6.12-amd64 linux-headers-6.12-amd64 linux-source-6.12
+python3 python3-yaml python3-jsonschema jq"
+
+missing=""
+for p in $PACKAGES; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing="$missing $p"
+	fi
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	if command -v sudo >/dev/null 2>&1; then
+		exec sudo "$0" "$@"
+	fi
+	echo "install-deps: need root to install:$missing" >&2
+	exit 1
+fi
+echo "install-deps: installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null
