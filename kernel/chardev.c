@@ -12,7 +12,6 @@
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
 #include <linux/nsproxy.h>
-#include <linux/pagemap.h>
 #include <linux/poll.h>
 #include <linux/slab.h>
 #include <linux/string.h>
@@ -99,12 +98,12 @@ static long qkd_ioctl_stream_status(struct qkd_file *f, void __user *uarg)
 		return -ENOENT;
 	st.link_id = s->link->id;
 	st.key_size = s->key_size;
-	st.stored_key_count = atomic64_read(&s->stats.stored);
+	st.stored_key_count = qkd_stream_stored(s);
 	st.max_key_count = READ_ONCE(s->max_keys);
 	st.max_key_per_request = 1;
 	st.min_key_size = QKD_KEY_SIZE_MIN;
 	st.max_key_size = QKD_KEY_SIZE_MAX;
-	st.next_index = qkd_stream_next_index(s);
+	st.next_index = qkd_stream_first_index(s);
 	qkd_stream_put(s);
 
 	return copy_to_user(uarg, &st, sizeof(st)) ? -EFAULT : 0;
@@ -146,37 +145,31 @@ static long qkd_ioctl_get_key(struct qkd_file *f, void __user *uarg, bool by_id)
 	if (req.key_len < s->key_size)
 		goto out_put;
 
-	/*
-	 * Fault the destination in before a key is taken, so that an ordinary
-	 * bad pointer fails with nothing consumed. A race with munmap() can
-	 * still fault the copy below; then the key goes back to its slot.
-	 */
 	ubuf = u64_to_user_ptr(req.key_ptr);
-	err = -EFAULT;
-	if (fault_in_writeable((char __user *)ubuf, s->key_size) ||
-	    fault_in_writeable((char __user *)uarg, sizeof(req)))
-		goto out_put;
-
 	err = qkd_stream_take_key(s, by_id, index, &key, &res);
 	if (err)
 		goto out_put;
-	if (copy_to_user(ubuf, key, s->key_size)) {
+
+	req.index = res.index;
+	qkd_key_id_from_index(req.key_id, s->id, res.index);
+	req.key_len = s->key_size;
+	/* A bad buffer loses nothing: the key goes back to its slot. */
+	if (copy_to_user(uarg, &req, sizeof(req)) ||
+	    copy_to_user(ubuf, key, s->key_size)) {
 		qkd_stream_return_key(s, res.index, key);
 		err = -EFAULT;
 		goto out_put;
 	}
 	kfree_sensitive(key);
 
-	req.index = res.index;
-	qkd_key_id_from_index(req.key_id, s->id, res.index);
-	req.key_len = s->key_size;
-	err = copy_to_user(uarg, &req, sizeof(req)) ? -EFAULT : 0;
-
 	if (res.crossed_low_water)
 		qkd_notify_stream_low(f->qn, s, res.stored_after);
 	if (res.emptied) {
 		qkd_notify_stream_empty(f->qn, s);
-		qkd_link_update_state(f->qn, s->link);
+		mutex_lock(&f->qn->lock);
+		if (!READ_ONCE(s->dead))
+			qkd_link_update_state(f->qn, s->link);
+		mutex_unlock(&f->qn->lock);
 	}
 out_put:
 	qkd_stream_put(s);
@@ -251,7 +244,7 @@ static __poll_t qkd_poll(struct file *file, poll_table *wait)
 	s = qkd_stream_get(f->qn, id);
 	if (!s)
 		return EPOLLERR;
-	if (qkd_stream_has_keys(s))
+	if (qkd_stream_stored(s))
 		mask = EPOLLIN | EPOLLRDNORM;
 	qkd_stream_put(s);
 	return mask;

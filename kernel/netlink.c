@@ -114,21 +114,19 @@ static const struct genl_multicast_group qkd_mcgrps[] = {
 
 static int qkd_put_counters(struct sk_buff *skb, const struct qkd_counters *c)
 {
-	u64 v[QKD_CNT_NUM];
-
-	qkd_counters_read(c, v);
-	if (nla_put_u64_64bit(skb, QKD_A_STATS_KEYS_ADDED, v[QKD_CNT_ADDED], QKD_A_PAD) ||
-	    nla_put_u64_64bit(skb, QKD_A_STATS_KEYS_DELIVERED, v[QKD_CNT_DELIVERED], QKD_A_PAD) ||
-	    nla_put_u64_64bit(skb, QKD_A_STATS_KEYS_FLUSHED, v[QKD_CNT_FLUSHED], QKD_A_PAD) ||
-	    nla_put_u64_64bit(skb, QKD_A_STATS_KEYS_STORED, v[QKD_CNT_STORED], QKD_A_PAD) ||
-	    nla_put_u64_64bit(skb, QKD_A_STATS_BYTES_STORED, v[QKD_CNT_BYTES_STORED],
-			      QKD_A_PAD))
+	if (nla_put_u64_64bit(skb, QKD_A_STATS_KEYS_ADDED, c->added, QKD_A_PAD) ||
+	    nla_put_u64_64bit(skb, QKD_A_STATS_KEYS_DELIVERED, c->delivered, QKD_A_PAD) ||
+	    nla_put_u64_64bit(skb, QKD_A_STATS_KEYS_FLUSHED, c->flushed, QKD_A_PAD) ||
+	    nla_put_u64_64bit(skb, QKD_A_STATS_KEYS_STORED, c->stored, QKD_A_PAD) ||
+	    nla_put_u64_64bit(skb, QKD_A_STATS_BYTES_STORED, c->bytes_stored, QKD_A_PAD))
 		return -EMSGSIZE;
 	return 0;
 }
 
 static int qkd_put_link(struct sk_buff *skb, const struct qkd_link *link)
 {
+	struct qkd_counters c;
+
 	if (nla_put_u32(skb, QKD_A_LINK_ID, link->id) ||
 	    nla_put_string(skb, QKD_A_LINK_NAME, link->name) ||
 	    (link->peer[0] && nla_put_string(skb, QKD_A_LINK_PEER, link->peer)) ||
@@ -136,22 +134,25 @@ static int qkd_put_link(struct sk_buff *skb, const struct qkd_link *link)
 	    nla_put_u8(skb, QKD_A_LINK_STATE, qkd_link_state(link)) ||
 	    nla_put_u32(skb, QKD_A_STATUS_STREAMS, link->n_streams))
 		return -EMSGSIZE;
-	return qkd_put_counters(skb, &link->stats);
+	qkd_link_counters(link, &c);
+	return qkd_put_counters(skb, &c);
 }
 
 static int qkd_put_stream(struct sk_buff *skb, struct qkd_stream *s)
 {
+	struct qkd_counters c;
+
+	qkd_stream_counters(s, &c);
 	if (nla_put(skb, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, s->id) ||
 	    nla_put_u32(skb, QKD_A_LINK_ID, s->link->id) ||
 	    nla_put_u32(skb, QKD_A_STREAM_KEY_SIZE, s->key_size) ||
 	    nla_put_u32(skb, QKD_A_STREAM_MAX_KEYS, READ_ONCE(s->max_keys)) ||
 	    nla_put_u32(skb, QKD_A_STREAM_LOW_WATER, READ_ONCE(s->low_water)) ||
-	    nla_put_u32(skb, QKD_A_STREAM_STORED_KEYS,
-			atomic64_read(&s->stats.stored)) ||
+	    nla_put_u32(skb, QKD_A_STREAM_STORED_KEYS, c.stored) ||
 	    nla_put_u64_64bit(skb, QKD_A_STREAM_NEXT_INDEX,
 			      qkd_stream_next_index(s), QKD_A_PAD))
 		return -EMSGSIZE;
-	return qkd_put_counters(skb, &s->stats);
+	return qkd_put_counters(skb, &c);
 }
 
 /* A reply to a do request: one object, filled by @fill. */
@@ -679,6 +680,7 @@ static int qkd_nl_key_flush(struct sk_buff *skb, struct genl_info *info)
 static int qkd_fill_status(struct sk_buff *skb, void *obj)
 {
 	struct qkd_net *qn = obj;
+	struct qkd_counters c;
 
 	if (nla_put_u32(skb, QKD_A_STATUS_ABI_VERSION, QKD_ABI_VERSION) ||
 	    nla_put_u32(skb, QKD_A_STATUS_LINKS, qn->n_links) ||
@@ -686,7 +688,8 @@ static int qkd_fill_status(struct sk_buff *skb, void *obj)
 	    nla_put_u64_64bit(skb, QKD_A_STATUS_MAX_KEYS, qkd_netns_max_keys, QKD_A_PAD) ||
 	    nla_put_u64_64bit(skb, QKD_A_STATUS_MAX_BYTES, qkd_netns_max_bytes, QKD_A_PAD))
 		return -EMSGSIZE;
-	return qkd_put_counters(skb, &qn->stats);
+	qkd_net_counters(qn, &c);
+	return qkd_put_counters(skb, &c);
 }
 
 static int qkd_nl_status_get(struct sk_buff *skb, struct genl_info *info)

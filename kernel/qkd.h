@@ -37,13 +37,17 @@ extern unsigned int qkd_stream_default_max_keys;
 extern unsigned long qkd_netns_max_keys;
 extern unsigned long qkd_netns_max_bytes;
 
-/* Counters of one stream, one link or one node. */
+/*
+ * Key counters. A stream's are exact, under its xarray lock; the delivery
+ * path touches nothing else. A link's and a node's are summed over their
+ * streams on demand, plus what their deleted streams left in @retired.
+ */
 struct qkd_counters {
-	atomic64_t added;
-	atomic64_t delivered;
-	atomic64_t flushed;
-	atomic64_t stored;
-	atomic64_t bytes_stored;
+	u64 added;
+	u64 delivered;
+	u64 flushed;
+	u64 stored;
+	u64 bytes_stored;
 };
 
 /**
@@ -57,7 +61,7 @@ struct qkd_counters {
  * @n_streams: number of streams, under @lock
  * @poll_wait: woken when a stream gains keys or goes away; in the node so
  *	that a file polling a stream never outlives its wait queue
- * @stats: the node's counters over its whole life
+ * @retired: counters of the node's deleted streams, under @lock
  */
 struct qkd_net {
 	struct net *net;
@@ -68,7 +72,7 @@ struct qkd_net {
 	struct list_head stream_list;
 	unsigned int n_streams;
 	wait_queue_head_t poll_wait;
-	struct qkd_counters stats;
+	struct qkd_counters retired;
 };
 
 /**
@@ -79,10 +83,11 @@ struct qkd_net {
  * @peer: free text naming the peer (may be empty)
  * @role: enum qkd_link_role
  * @admin_state: QKD_LINK_UP or QKD_LINK_DOWN, as set by LINK_SET
- * @reported_state: the state last announced, for LINK_STATE_NTF
- * @n_streams: streams on the link, under qkd_net.lock
- * @stats: counters summed over the link's streams, deleted ones included
- * @streams: the link's streams, under qkd_net.lock
+ * @reported_state: the state last announced, for LINK_STATE_NTF; under
+ *	qkd_net.lock like everything below
+ * @n_streams: streams on the link
+ * @retired: counters of the link's deleted streams
+ * @streams: the link's streams
  */
 struct qkd_link {
 	refcount_t refs;
@@ -91,9 +96,9 @@ struct qkd_link {
 	char peer[QKD_PEER_NAME_MAX];
 	u8 role;
 	u8 admin_state;
-	atomic_t reported_state;
+	u8 reported_state;
 	unsigned int n_streams;
-	struct qkd_counters stats;
+	struct qkd_counters retired;
 	struct list_head streams;
 };
 
@@ -154,6 +159,8 @@ void qkd_link_delete(struct qkd_net *qn, struct qkd_link *link, bool notify);
 void qkd_link_set_state(struct qkd_net *qn, struct qkd_link *link, u8 state);
 u8 qkd_link_state(const struct qkd_link *link);
 void qkd_link_update_state(struct qkd_net *qn, struct qkd_link *link);
+void qkd_link_counters(const struct qkd_link *link, struct qkd_counters *c);
+void qkd_net_counters(struct qkd_net *qn, struct qkd_counters *c);
 
 struct qkd_stream *qkd_stream_find_locked(struct qkd_net *qn, const u8 *id);
 struct qkd_stream *qkd_stream_get(struct qkd_net *qn, const u8 *id);
@@ -166,23 +173,19 @@ int qkd_stream_push(struct qkd_net *qn, struct qkd_stream *s, u64 first,
 		    const u8 *data, u32 len, struct netlink_ext_ack *extack);
 u32 qkd_stream_flush(struct qkd_net *qn, struct qkd_stream *s);
 u64 qkd_stream_next_index(struct qkd_stream *s);
-bool qkd_stream_has_keys(struct qkd_stream *s);
+u64 qkd_stream_first_index(struct qkd_stream *s);
+void qkd_stream_counters(struct qkd_stream *s, struct qkd_counters *c);
+
+/* Keys stored now; exact under the xarray lock, a snapshot without it. */
+static inline u32 qkd_stream_stored(const struct qkd_stream *s)
+{
+	return READ_ONCE(s->stats.stored);
+}
 
 int qkd_stream_take_key(struct qkd_stream *s, bool by_index, u64 index,
 			u8 **key, struct qkd_take_result *res);
 void qkd_stream_return_key(struct qkd_stream *s, u64 index, u8 *key);
 
-/* Indices into the array filled by qkd_counters_read(). */
-enum {
-	QKD_CNT_ADDED,
-	QKD_CNT_DELIVERED,
-	QKD_CNT_FLUSHED,
-	QKD_CNT_STORED,
-	QKD_CNT_BYTES_STORED,
-	QKD_CNT_NUM,
-};
-
-void qkd_counters_read(const struct qkd_counters *c, u64 out[QKD_CNT_NUM]);
 
 /* netlink.c */
 int qkd_genl_init(void);

@@ -25,45 +25,63 @@ struct qkd_net *qkd_net(const struct net *net)
 	return net_generic(net, qkd_net_id);
 }
 
-void qkd_counters_read(const struct qkd_counters *c, u64 out[QKD_CNT_NUM])
+static void qkd_counters_add(struct qkd_counters *sum,
+			     const struct qkd_counters *c)
 {
-	out[QKD_CNT_ADDED] = atomic64_read(&c->added);
-	out[QKD_CNT_DELIVERED] = atomic64_read(&c->delivered);
-	out[QKD_CNT_FLUSHED] = atomic64_read(&c->flushed);
-	out[QKD_CNT_STORED] = atomic64_read(&c->stored);
-	out[QKD_CNT_BYTES_STORED] = atomic64_read(&c->bytes_stored);
-}
-
-static void qkd_counters_add(struct qkd_counters *c, s64 added, s64 delivered,
-			     s64 flushed, s64 stored, s64 bytes)
-{
-	if (added)
-		atomic64_add(added, &c->added);
-	if (delivered)
-		atomic64_add(delivered, &c->delivered);
-	if (flushed)
-		atomic64_add(flushed, &c->flushed);
-	if (stored) {
-		atomic64_add(stored, &c->stored);
-		atomic64_add(bytes, &c->bytes_stored);
-	}
+	sum->added += c->added;
+	sum->delivered += c->delivered;
+	sum->flushed += c->flushed;
+	sum->stored += c->stored;
+	sum->bytes_stored += c->bytes_stored;
 }
 
 /*
- * Account a change of a stream's keys in the stream, its link and its node.
- * Called under the stream's xarray lock, so the stream's own counters are
- * exact; the link's and node's are sums read without a lock.
+ * Account a change of a stream's keys. Called under the stream's xarray
+ * lock; deliveries touch nothing shared but this stream's cache lines.
  */
 static void qkd_stream_account(struct qkd_stream *s, s64 added, s64 delivered,
 			       s64 flushed, s64 stored)
 {
-	s64 bytes = stored * (s64)s->key_size;
+	s->stats.added += added;
+	s->stats.delivered += delivered;
+	s->stats.flushed += flushed;
+	WRITE_ONCE(s->stats.stored, s->stats.stored + stored);
+	s->stats.bytes_stored = s->stats.stored * s->key_size;
+}
 
-	qkd_counters_add(&s->stats, added, delivered, flushed, stored, bytes);
-	qkd_counters_add(&s->link->stats, added, delivered, flushed, stored,
-			 bytes);
-	qkd_counters_add(&s->qn->stats, added, delivered, flushed, stored,
-			 bytes);
+void qkd_stream_counters(struct qkd_stream *s, struct qkd_counters *c)
+{
+	xa_lock(&s->keys);
+	*c = s->stats;
+	xa_unlock(&s->keys);
+}
+
+/* A link's counters: its live streams' plus its deleted streams'. */
+void qkd_link_counters(const struct qkd_link *link, struct qkd_counters *c)
+{
+	struct qkd_counters sc;
+	struct qkd_stream *s;
+
+	*c = link->retired;
+	list_for_each_entry(s, &link->streams, link_list) {
+		qkd_stream_counters(s, &sc);
+		qkd_counters_add(c, &sc);
+	}
+}
+
+/* A node's counters over its whole life: pushed = delivered + flushed + stored. */
+void qkd_net_counters(struct qkd_net *qn, struct qkd_counters *c)
+{
+	struct qkd_counters sc;
+	struct qkd_stream *s;
+
+	lockdep_assert_held(&qn->lock);
+
+	*c = qn->retired;
+	list_for_each_entry(s, &qn->stream_list, list) {
+		qkd_stream_counters(s, &sc);
+		qkd_counters_add(c, &sc);
+	}
 }
 
 /* ---------------------------------------------------------------- links */
@@ -111,7 +129,7 @@ int qkd_link_create(struct qkd_net *qn, u32 id, const char *name,
 		strscpy(link->peer, peer, sizeof(link->peer));
 	link->role = role;
 	link->admin_state = QKD_LINK_DOWN;
-	atomic_set(&link->reported_state, QKD_LINK_DOWN);
+	link->reported_state = QKD_LINK_DOWN;
 	INIT_LIST_HEAD(&link->streams);
 
 	if (id) {
@@ -134,34 +152,52 @@ int qkd_link_create(struct qkd_net *qn, u32 id, const char *name,
 	return 0;
 }
 
-/* The state a link shows: the admin state, or exhausted when up and empty. */
+static bool qkd_link_has_keys(const struct qkd_link *link)
+{
+	const struct qkd_stream *s;
+
+	list_for_each_entry(s, &link->streams, link_list)
+		if (qkd_stream_stored(s))
+			return true;
+	return false;
+}
+
+/*
+ * The state a link shows: its admin state, or exhausted when it is up and
+ * has streams but not one key. Under qkd_net.lock.
+ */
 u8 qkd_link_state(const struct qkd_link *link)
 {
-	if (READ_ONCE(link->admin_state) != QKD_LINK_UP)
+	if (link->admin_state != QKD_LINK_UP)
 		return QKD_LINK_DOWN;
-	if (!atomic64_read(&link->stats.stored))
+	if (link->n_streams && !qkd_link_has_keys(link))
 		return QKD_LINK_EXHAUSTED;
 	return QKD_LINK_UP;
 }
 
 /*
- * Announce the link's state if it changed since the last announcement. Key
- * pushes and deliveries call this when a fill level crosses zero; the
- * exchange makes each change announced once even when they race.
+ * Announce the link's state if it changed since the last announcement:
+ * after a state change, a push, a flush, a stream deletion, or a delivery
+ * that emptied a stream.
  */
 void qkd_link_update_state(struct qkd_net *qn, struct qkd_link *link)
 {
-	u8 state = qkd_link_state(link);
+	u8 state;
 
-	if (atomic_xchg(&link->reported_state, state) != state)
-		qkd_notify_link_state(qn, link, state);
+	lockdep_assert_held(&qn->lock);
+
+	state = qkd_link_state(link);
+	if (link->reported_state == state)
+		return;
+	link->reported_state = state;
+	qkd_notify_link_state(qn, link, state);
 }
 
 void qkd_link_set_state(struct qkd_net *qn, struct qkd_link *link, u8 state)
 {
 	lockdep_assert_held(&qn->lock);
 
-	WRITE_ONCE(link->admin_state, state);
+	link->admin_state = state;
 	qkd_link_update_state(qn, link);
 }
 
@@ -308,6 +344,15 @@ void qkd_stream_delete(struct qkd_net *qn, struct qkd_stream *s, bool notify)
 	s->dead = true;
 	xa_unlock(&s->keys);
 	qkd_stream_drop_keys(s);
+	/*
+	 * Its counts live on in the link's and node's totals. A reader that
+	 * faulted may still put a key back and drop it as flushed in
+	 * qkd_stream_return_key(); that one is counted in the node alone.
+	 */
+	xa_lock(&s->keys);
+	qkd_counters_add(&link->retired, &s->stats);
+	qkd_counters_add(&qn->retired, &s->stats);
+	xa_unlock(&s->keys);
 
 	if (notify) {
 		qkd_notify_stream_del(qn, s);
@@ -342,9 +387,18 @@ u64 qkd_stream_next_index(struct qkd_stream *s)
 	return next;
 }
 
-bool qkd_stream_has_keys(struct qkd_stream *s)
+/* Lowest stored index, or next_index when the stream is empty. */
+u64 qkd_stream_first_index(struct qkd_stream *s)
 {
-	return atomic64_read(&s->stats.stored) > 0;
+	XA_STATE(xas, &s->keys, 0);
+	u64 first;
+
+	xas_lock(&xas);
+	first = s->next_index;
+	if (first && xas_find(&xas, first - 1))
+		first = xas.xa_index;
+	xas_unlock(&xas);
+	return first;
 }
 
 /*
@@ -355,9 +409,8 @@ bool qkd_stream_has_keys(struct qkd_stream *s)
 int qkd_stream_push(struct qkd_net *qn, struct qkd_stream *s, u64 first,
 		    const u8 *data, u32 len, struct netlink_ext_ack *extack)
 {
-	u32 ks = s->key_size, n, i;
-	u64 stored, bytes;
-	bool was_empty;
+	struct qkd_counters node;
+	u32 ks = s->key_size, n, i, stored;
 	int err;
 
 	lockdep_assert_held(&qn->lock);
@@ -379,15 +432,13 @@ int qkd_stream_push(struct qkd_net *qn, struct qkd_stream *s, u64 first,
 				   "key index already pushed (below the next index)");
 		return -EEXIST;
 	}
-	stored = atomic64_read(&s->stats.stored);
-	if (stored + n > s->max_keys) {
+	if ((u64)qkd_stream_stored(s) + n > s->max_keys) {
 		NL_SET_ERR_MSG_MOD(extack, "stream is full (max-keys)");
 		return -ENOSPC;
 	}
-	stored = atomic64_read(&qn->stats.stored);
-	bytes = atomic64_read(&qn->stats.bytes_stored);
-	if (stored + n > qkd_netns_max_keys ||
-	    bytes + (u64)n * ks > qkd_netns_max_bytes) {
+	qkd_net_counters(qn, &node);
+	if (node.stored + n > qkd_netns_max_keys ||
+	    node.bytes_stored + (u64)n * ks > qkd_netns_max_bytes) {
 		NL_SET_ERR_MSG_MOD(extack, "key store of this network namespace is full");
 		return -ENOSPC;
 	}
@@ -407,16 +458,14 @@ int qkd_stream_push(struct qkd_net *qn, struct qkd_stream *s, u64 first,
 	}
 
 	xa_lock(&s->keys);
-	was_empty = !atomic64_read(&s->link->stats.stored);
 	s->next_index = first + n;
 	qkd_stream_account(s, n, 0, 0, n);
-	stored = atomic64_read(&s->stats.stored);
+	stored = s->stats.stored;
 	xa_unlock(&s->keys);
 
 	wake_up_interruptible_all(&qn->poll_wait);
 	qkd_notify_keys_added(qn, s, first, n, stored);
-	if (was_empty)
-		qkd_link_update_state(qn, s->link);
+	qkd_link_update_state(qn, s->link);
 	return 0;
 
 undo:
@@ -434,7 +483,7 @@ int qkd_stream_take_key(struct qkd_stream *s, bool by_index, u64 index,
 			u8 **key, struct qkd_take_result *res)
 {
 	XA_STATE(xas, &s->keys, by_index ? index : 0);
-	u64 before;
+	u32 before;
 	u8 *k;
 	int err = 0;
 
@@ -461,7 +510,7 @@ int qkd_stream_take_key(struct qkd_stream *s, bool by_index, u64 index,
 		}
 	}
 	xas_store(&xas, NULL);
-	before = atomic64_read(&s->stats.stored);
+	before = s->stats.stored;
 	qkd_stream_account(s, 0, 1, 0, -1);
 
 	*key = k;
@@ -483,23 +532,35 @@ out:
  */
 void qkd_stream_return_key(struct qkd_stream *s, u64 index, u8 *key)
 {
+	bool dead;
 	int err = -ENOENT;
 
 	xa_lock(&s->keys);
-	if (!s->dead)
+	dead = s->dead;
+	if (!dead)
 		/* Non-blocking, so the lock is never dropped under us. */
 		err = __xa_insert(&s->keys, index, key,
 				  GFP_NOWAIT | __GFP_ACCOUNT | __GFP_NOWARN);
 	if (!err)
 		qkd_stream_account(s, 0, -1, 0, 1);
-	else
+	else if (!dead)
 		qkd_stream_account(s, 0, -1, 1, 0);
 	xa_unlock(&s->keys);
 
-	if (err)
-		kfree_sensitive(key);
-	else
+	if (!err) {
 		wake_up_interruptible_all(&s->qn->poll_wait);
+		return;
+	}
+	kfree_sensitive(key);
+	if (dead) {
+		/* Its counters were retired as delivered: make it flushed. */
+		mutex_lock(&s->qn->lock);
+		s->link->retired.delivered--;
+		s->link->retired.flushed++;
+		s->qn->retired.delivered--;
+		s->qn->retired.flushed++;
+		mutex_unlock(&s->qn->lock);
+	}
 }
 
 /* ------------------------------------------------------------ namespace */

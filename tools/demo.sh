@@ -13,7 +13,7 @@ if [ -z "$kver" ]; then
 	kver=$(ls -d /lib/modules/6.12*/build 2>/dev/null | sort -V | tail -n 1 | xargs -r dirname | xargs -r basename)
 fi
 [ -n "$kver" ] || { echo "no 6.12 kernel headers installed" >&2; exit 1; }
-out=build/kmod/$kver
+out=build/kmod-demo/$kver
 rm -rf "$out" && mkdir -p "$out"
 cp -r Kbuild kernel include "$out/"
 make -s -C "/lib/modules/$kver/build" M="$PWD/$out" modules

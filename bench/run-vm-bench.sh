@@ -1,0 +1,16 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+# Run the benchmarks that need qkd.ko in the VM (Debian 6.12 by default, or
+# QKD_BENCH_KERNEL): bench_key_fetch prints a key fetch through /dev/qkd and
+# a genl round trip as ratios to getppid() measured in the same run.
+# Under qemu's emulation absolute times are slow; the ratios are the result.
+set -eu
+cd "$(dirname "$0")/.."
+make -s -j2 build/bench/bench_key_fetch
+kver=${QKD_BENCH_KERNEL:-$(ls -d /lib/modules/6.12*/build | sort -V | tail -n 1 | xargs dirname | xargs basename)}
+out=build/kmod-bench/$kver
+rm -rf "$out" && mkdir -p "$out"
+cp -r Kbuild kernel include "$out/"
+make -s -C "/lib/modules/$kver/build" M="$PWD/$out" modules
+exec tests/vm/run-vm.sh --kernel "$kver" -- \
+	sh -c "insmod $out/qkd.ko && build/bench/bench_key_fetch && rmmod qkd"
