@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * libqkd: wrappers of the /dev/qkd ioctls (key delivery, ETSI 014 status).
+ * Each returns 0 or a negative errno.
+ */
+#ifndef QKD_DEV_H
+#define QKD_DEV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <linux/qkd.h>
+
+#define QKD_DEV_PATH	"/dev/qkd"
+
+/* Opens @path (NULL: QKD_DEV_PATH) read-write, close-on-exec; fd or -errno. */
+int qkd_dev_open(const char *path);
+
+int qkd_dev_info(int fd, struct qkd_info *out);
+int qkd_dev_stream_status(int fd, const uint8_t stream[QKD_STREAM_ID_LEN],
+			  struct qkd_stream_status *out);
+
+/*
+ * A key taken from the store: @key is written to the caller's buffer
+ * (@buflen bytes; -ERANGE if below the key size, nothing taken), and
+ * *@key_len, *@index and @key_id (any may be NULL) are set.
+ */
+/* The lowest stored key (ETSI 014 enc_keys). */
+int qkd_dev_get_key(int fd, const uint8_t stream[QKD_STREAM_ID_LEN],
+		    uint8_t *key, size_t buflen, size_t *key_len,
+		    uint64_t *index, uint8_t key_id[QKD_KEY_ID_LEN]);
+/* The key at @index (ETSI 014 dec_keys). */
+int qkd_dev_get_key_by_index(int fd, const uint8_t stream[QKD_STREAM_ID_LEN],
+			     uint64_t index, uint8_t *key, size_t buflen,
+			     size_t *key_len, uint8_t key_id[QKD_KEY_ID_LEN]);
+/* The key named @key_id (ETSI 014 dec_keys). */
+int qkd_dev_get_key_by_id(int fd, const uint8_t stream[QKD_STREAM_ID_LEN],
+			  const uint8_t key_id[QKD_KEY_ID_LEN], uint8_t *key,
+			  size_t buflen, size_t *key_len, uint64_t *index);
+
+/* Chooses the stream poll() on @fd watches. */
+int qkd_dev_set_poll_stream(int fd, const uint8_t stream[QKD_STREAM_ID_LEN]);
+
+#endif /* QKD_DEV_H */

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * libqkd: a minimal streaming JSON writer (objects, arrays, strings,
+ * unsigned integers) for the tools' -j output.
+ */
+#ifndef QKD_JSON_H
+#define QKD_JSON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define QKD_JSON_DEPTH	16
+
+struct qkd_json {
+	FILE *f;
+	int depth;
+	bool first[QKD_JSON_DEPTH];
+	bool after_key;
+};
+
+void qkd_json_init(struct qkd_json *j, FILE *f);
+/* '{' or '[' as a value (after a key, or as an array item). */
+void qkd_json_open(struct qkd_json *j, char c);
+void qkd_json_close(struct qkd_json *j, char c);
+/* A member's key; the next value or open is its value. */
+void qkd_json_key(struct qkd_json *j, const char *key);
+/* @key NULL: an array item (or the value after qkd_json_key()). */
+void qkd_json_str(struct qkd_json *j, const char *key, const char *s);
+void qkd_json_u64(struct qkd_json *j, const char *key, uint64_t v);
+void qkd_json_bool(struct qkd_json *j, const char *key, bool v);
+/* Ends the top-level value with a newline and resets the writer. */
+void qkd_json_end(struct qkd_json *j);
+
+#endif /* QKD_JSON_H */

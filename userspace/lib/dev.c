@@ -1,0 +1,124 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * libqkd: /dev/qkd ioctl wrappers.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <qkd/dev.h>
+
+int qkd_dev_open(const char *path)
+{
+	int fd = open(path ? path : QKD_DEV_PATH, O_RDWR | O_CLOEXEC);
+
+	return fd < 0 ? -errno : fd;
+}
+
+static int do_ioctl(int fd, unsigned long req, void *arg)
+{
+	int r;
+
+	do {
+		r = ioctl(fd, req, arg);
+	} while (r < 0 && errno == EINTR);
+	return r < 0 ? -errno : 0;
+}
+
+int qkd_dev_info(int fd, struct qkd_info *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->size = sizeof(*out);
+	return do_ioctl(fd, QKD_IOC_INFO, out);
+}
+
+int qkd_dev_stream_status(int fd, const uint8_t stream[QKD_STREAM_ID_LEN],
+			  struct qkd_stream_status *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->size = sizeof(*out);
+	memcpy(out->stream_id, stream, QKD_STREAM_ID_LEN);
+	return do_ioctl(fd, QKD_IOC_STREAM_STATUS, out);
+}
+
+static int get_key(int fd, unsigned long req, struct qkd_key_request *r,
+		   uint8_t *key, size_t buflen, size_t *key_len)
+{
+	int err;
+
+	r->size = sizeof(*r);
+	r->key_len = buflen > UINT32_MAX ? UINT32_MAX : (uint32_t)buflen;
+	r->key_ptr = (uint64_t)(uintptr_t)key;
+	err = do_ioctl(fd, req, r);
+	if (err)
+		return err;
+	if (r->key_len > buflen)	/* a kernel bug: never trust it */
+		return -EPROTO;
+	if (key_len)
+		*key_len = r->key_len;
+	return 0;
+}
+
+int qkd_dev_get_key(int fd, const uint8_t stream[QKD_STREAM_ID_LEN],
+		    uint8_t *key, size_t buflen, size_t *key_len,
+		    uint64_t *index, uint8_t key_id[QKD_KEY_ID_LEN])
+{
+	struct qkd_key_request r = { 0 };
+	int err;
+
+	memcpy(r.stream_id, stream, QKD_STREAM_ID_LEN);
+	err = get_key(fd, QKD_IOC_GET_KEY, &r, key, buflen, key_len);
+	if (err)
+		return err;
+	if (index)
+		*index = r.index;
+	if (key_id)
+		memcpy(key_id, r.key_id, QKD_KEY_ID_LEN);
+	return 0;
+}
+
+int qkd_dev_get_key_by_index(int fd, const uint8_t stream[QKD_STREAM_ID_LEN],
+			     uint64_t index, uint8_t *key, size_t buflen,
+			     size_t *key_len, uint8_t key_id[QKD_KEY_ID_LEN])
+{
+	struct qkd_key_request r = { 0 };
+	int err;
+
+	memcpy(r.stream_id, stream, QKD_STREAM_ID_LEN);
+	r.index = index;
+	err = get_key(fd, QKD_IOC_GET_KEY_BY_ID, &r, key, buflen, key_len);
+	if (err)
+		return err;
+	if (key_id)
+		memcpy(key_id, r.key_id, QKD_KEY_ID_LEN);
+	return 0;
+}
+
+int qkd_dev_get_key_by_id(int fd, const uint8_t stream[QKD_STREAM_ID_LEN],
+			  const uint8_t key_id[QKD_KEY_ID_LEN], uint8_t *key,
+			  size_t buflen, size_t *key_len, uint64_t *index)
+{
+	struct qkd_key_request r = { 0 };
+	int err;
+
+	memcpy(r.stream_id, stream, QKD_STREAM_ID_LEN);
+	memcpy(r.key_id, key_id, QKD_KEY_ID_LEN);
+	r.flags = QKD_KEY_F_BY_KEY_ID;
+	err = get_key(fd, QKD_IOC_GET_KEY_BY_ID, &r, key, buflen, key_len);
+	if (err)
+		return err;
+	if (index)
+		*index = r.index;
+	return 0;
+}
+
+int qkd_dev_set_poll_stream(int fd, const uint8_t stream[QKD_STREAM_ID_LEN])
+{
+	struct qkd_poll_stream p = { 0 };
+
+	p.size = sizeof(p);
+	memcpy(p.stream_id, stream, QKD_STREAM_ID_LEN);
+	return do_ioctl(fd, QKD_IOC_SET_POLL_STREAM, &p);
+}

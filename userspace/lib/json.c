@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * libqkd: a minimal streaming JSON writer.
+ */
+#include <qkd/json.h>
+
+void qkd_json_init(struct qkd_json *j, FILE *f)
+{
+	j->f = f;
+	j->depth = 0;
+	j->first[0] = true;
+	j->after_key = false;
+}
+
+/* Before a value or key: a comma unless first, nothing right after a key. */
+static void sep(struct qkd_json *j)
+{
+	if (j->after_key) {
+		j->after_key = false;
+		return;
+	}
+	if (!j->first[j->depth])
+		fputc(',', j->f);
+	j->first[j->depth] = false;
+}
+
+static void escape(struct qkd_json *j, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	fputc('"', j->f);
+	for (; *p; p++) {
+		switch (*p) {
+		case '"':
+			fputs("\\\"", j->f);
+			break;
+		case '\\':
+			fputs("\\\\", j->f);
+			break;
+		case '\n':
+			fputs("\\n", j->f);
+			break;
+		case '\t':
+			fputs("\\t", j->f);
+			break;
+		case '\r':
+			fputs("\\r", j->f);
+			break;
+		default:
+			if (*p < 0x20 || *p == 0x7f)
+				fprintf(j->f, "\\u%04x", *p);
+			else
+				fputc(*p, j->f);
+		}
+	}
+	fputc('"', j->f);
+}
+
+void qkd_json_key(struct qkd_json *j, const char *key)
+{
+	sep(j);
+	escape(j, key);
+	fputc(':', j->f);
+	j->after_key = true;
+}
+
+static void value(struct qkd_json *j, const char *key)
+{
+	if (key)
+		qkd_json_key(j, key);
+	sep(j);
+}
+
+void qkd_json_open(struct qkd_json *j, char c)
+{
+	sep(j);
+	fputc(c, j->f);
+	if (j->depth < QKD_JSON_DEPTH - 1)
+		j->depth++;
+	j->first[j->depth] = true;
+}
+
+void qkd_json_close(struct qkd_json *j, char c)
+{
+	fputc(c, j->f);
+	if (j->depth > 0)
+		j->depth--;
+}
+
+void qkd_json_str(struct qkd_json *j, const char *key, const char *s)
+{
+	value(j, key);
+	escape(j, s);
+}
+
+void qkd_json_u64(struct qkd_json *j, const char *key, uint64_t v)
+{
+	value(j, key);
+	fprintf(j->f, "%llu", (unsigned long long)v);
+}
+
+void qkd_json_bool(struct qkd_json *j, const char *key, bool v)
+{
+	value(j, key);
+	fputs(v ? "true" : "false", j->f);
+}
+
+void qkd_json_end(struct qkd_json *j)
+{
+	fputc('\n', j->f);
+	qkd_json_init(j, j->f);
+}

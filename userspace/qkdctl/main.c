@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * qkdctl: administration of the qkd key store.
+ *
+ *   qkdctl [-j|--json] [-t|--tab] [-D|--device PATH] [-h] [-V] OBJECT COMMAND ...
+ */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qkdctl.h"
+
+#define QKDCTL_VERSION	"0.1.0"
+
+static const char usage_global[] =
+	"Usage: qkdctl [OPTIONS] OBJECT COMMAND [ARGS]\n"
+	"       qkdctl help [OBJECT]\n"
+	"OBJECT := { link | stream | key | status | monitor }\n"
+	"OPTIONS := { -j|--json | -t|--tab | -D|--device PATH | -h|--help | -V|--version }\n";
+
+static const char usage_link[] =
+	"       qkdctl link add NAME role { initiator | responder } [ id N ] [ peer TEXT ]\n"
+	"       qkdctl link del { NAME | id N }\n"
+	"       qkdctl link set { NAME | id N } state { up | down }\n"
+	"       qkdctl link show [ NAME | id N ]\n";
+
+static const char usage_stream[] =
+	"       qkdctl stream add UUID link { NAME | id N } key-size BYTES [ max-keys N ] [ low-water N ]\n"
+	"       qkdctl stream set UUID [ max-keys N ] [ low-water N ]\n"
+	"       qkdctl stream del UUID\n"
+	"       qkdctl stream show [ UUID ] [ link { NAME | id N } ]\n";
+
+static const char usage_key[] =
+	"       qkdctl key push UUID index { N | next } [ file { PATH | - } ] [ hex ]\n"
+	"       qkdctl key flush UUID\n"
+	"       qkdctl key get UUID [ index N | key-id KEYUUID ] [ format { hex | base64 | raw | ip-xfrm } ]\n"
+	"       qkdctl key status UUID\n";
+
+static const char usage_status[] =
+	"       qkdctl status\n";
+
+static const char usage_monitor[] =
+	"       qkdctl monitor\n";
+
+void usage(FILE *f, const char *object)
+{
+	fputs(usage_global, f);
+	if (!object || matches(object, "link"))
+		fputs(usage_link, f);
+	if (!object || matches(object, "stream"))
+		fputs(usage_stream, f);
+	if (!object || matches(object, "key"))
+		fputs(usage_key, f);
+	if (!object || matches(object, "status"))
+		fputs(usage_status, f);
+	if (!object || matches(object, "monitor"))
+		fputs(usage_monitor, f);
+}
+
+static const struct {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+} objects[] = {
+	/* The first match wins (as in ip): "s" and "st" mean stream. */
+	{ "link", do_link },
+	{ "stream", do_stream },
+	{ "key", do_key },
+	{ "status", do_status },
+	{ "monitor", do_monitor },
+};
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "tab", no_argument, NULL, 't' },
+		{ "device", required_argument, NULL, 'D' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	size_t i;
+	int c, ret;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:jtD:hV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			opts.out = OUT_JSON;
+			break;
+		case 't':
+			opts.out = OUT_TAB;
+			break;
+		case 'D':
+			opts.device = optarg;
+			break;
+		case 'h':
+			usage(stdout, NULL);
+			return 0;
+		case 'V':
+			printf("qkdctl %s (qkd ABI %d)\n", QKDCTL_VERSION,
+			       QKD_ABI_VERSION);
+			return 0;
+		case ':':
+			usage_error("option \"%s\" needs a value",
+				    argv[optind - 1]);
+		default:
+			if (optopt)
+				usage_error("unknown option '-%c'", optopt);
+			usage_error("unknown option \"%s\"", argv[optind - 1]);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 1) {
+		usage(stderr, NULL);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[0], "help")) {
+		if (argc > 2)
+			usage_error("unexpected argument \"%s\"", argv[2]);
+		usage(stdout, argc > 1 ? argv[1] : NULL);
+		return 0;
+	}
+	for (i = 0; i < ARRAY_SIZE(objects); i++) {
+		if (matches(argv[0], objects[i].name)) {
+			if (argc > 1 && !strcmp(argv[1], "help")) {
+				usage(stdout, objects[i].name);
+				return 0;
+			}
+			ret = objects[i].fn(argc, argv);
+			if (fflush(stdout) && !ret)
+				ret = fail_msg("write: error on standard output");
+			ctl_cleanup();
+			return ret;
+		}
+	}
+	usage_error("unknown object \"%s\"", argv[0]);
+}
