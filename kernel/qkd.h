@@ -186,7 +186,6 @@ int qkd_stream_take_key(struct qkd_stream *s, bool by_index, u64 index,
 			u8 **key, struct qkd_take_result *res);
 void qkd_stream_return_key(struct qkd_stream *s, u64 index, u8 *key);
 
-
 /* netlink.c */
 int qkd_genl_init(void);
 void qkd_genl_exit(void);
