@@ -45,5 +45,14 @@ for build in /lib/modules/*/build; do
 	result "W=1 + sparse build, $kver" $rc "$log"
 done
 
+inst=$(mktemp -d)
+make -s install DESTDIR="$inst" >"$log" 2>&1 &&
+	test -f "$inst/usr/local/sbin/qkdctl" &&
+	ls "$inst"/lib/modules/*/updates/qkd.ko >/dev/null &&
+	test -f "$inst/usr/local/share/man/man8/qkdctl.8" &&
+	test -f "$inst/usr/local/include/linux/qkd.h"
+result "make install DESTDIR= installs module, qkdctl, man page, header" $? "$log"
+rm -rf "$inst"
+
 echo "# lint: $((n - fail)) passed, $fail failed"
 [ "$fail" -eq 0 ]
