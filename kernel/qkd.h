@@ -116,6 +116,8 @@ struct qkd_link {
  * @keys: stored keys by index; its lock protects the fields below
  * @next_index: lowest index a push may use; indices below it that are not
  *	in @keys were delivered, flushed or skipped
+ * @low_index: no key is stored below it; where a search for the lowest
+ *	stored key starts, so that it does not walk consumed slots
  * @max_keys: limit of stored keys
  * @low_water: STREAM_LOW_NTF when a delivery crosses below it (0: never)
  * @dead: deleted; takes no more keys and hands none out
@@ -133,6 +135,7 @@ struct qkd_stream {
 	u32 key_size;
 	struct xarray keys;
 	u64 next_index;
+	u64 low_index;
 	u32 max_keys;
 	u32 low_water;
 	bool dead;

@@ -278,6 +278,7 @@ static u32 qkd_stream_drop_keys(struct qkd_stream *s)
 		xas_lock(&xas);
 	}
 	qkd_stream_account(s, 0, 0, batch, -(s64)batch);
+	s->low_index = s->next_index;
 	xas_unlock(&xas);
 	return dropped;
 }
@@ -395,6 +396,7 @@ u64 qkd_stream_first_index(struct qkd_stream *s)
 
 	xas_lock(&xas);
 	first = s->next_index;
+	xas_set(&xas, s->low_index);
 	if (first && xas_find(&xas, first - 1))
 		first = xas.xa_index;
 	xas_unlock(&xas);
@@ -482,7 +484,7 @@ undo:
 int qkd_stream_take_key(struct qkd_stream *s, bool by_index, u64 index,
 			u8 **key, struct qkd_take_result *res)
 {
-	XA_STATE(xas, &s->keys, by_index ? index : 0);
+	XA_STATE(xas, &s->keys, index);
 	u32 before;
 	u8 *k;
 	int err = 0;
@@ -503,6 +505,7 @@ int qkd_stream_take_key(struct qkd_stream *s, bool by_index, u64 index,
 			goto out;
 		}
 	} else {
+		xas_set(&xas, s->low_index);
 		k = s->next_index ? xas_find(&xas, s->next_index - 1) : NULL;
 		if (!k) {
 			err = -EAGAIN;
@@ -510,6 +513,9 @@ int qkd_stream_take_key(struct qkd_stream *s, bool by_index, u64 index,
 		}
 	}
 	xas_store(&xas, NULL);
+	/* GET_KEY found the lowest stored key; by index, maybe not. */
+	if (!by_index || xas.xa_index == s->low_index)
+		s->low_index = xas.xa_index + 1;
 	before = s->stats.stored;
 	qkd_stream_account(s, 0, 1, 0, -1);
 
@@ -541,9 +547,10 @@ void qkd_stream_return_key(struct qkd_stream *s, u64 index, u8 *key)
 		/* Non-blocking, so the lock is never dropped under us. */
 		err = __xa_insert(&s->keys, index, key,
 				  GFP_NOWAIT | __GFP_ACCOUNT | __GFP_NOWARN);
-	if (!err)
+	if (!err) {
 		qkd_stream_account(s, 0, -1, 0, 1);
-	else if (!dead)
+		s->low_index = min(s->low_index, index);
+	} else if (!dead)
 		qkd_stream_account(s, 0, -1, 1, 0);
 	xa_unlock(&s->keys);
 
