@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * BB84 quantum channel: Alice's source, the fiber (with an optional
+ * eavesdropper) and Bob's detectors, split so that hardware can replace the
+ * simulator stage by stage:
+ *
+ *   qkd_alice_prepare()     per-pulse records: bit, basis, intensity class
+ *        |                  (what Alice's modulators are driven with)
+ *   qkd_channel_transmit()  the optics: fiber loss, Eve, detector efficiency,
+ *        |                  dark counts, misalignment. Its only output is a
+ *        v                  list of detection events (pulse index, which
+ *                           detector(s) clicked, Bob's basis setting): what a
+ *                           time tagger on real detectors produces.
+ *   qkd_bob_records()       detection events in, per-pulse records out
+ *                           (detected?, basis, bit); double clicks are
+ *                           squashed to a random bit.
+ *
+ * With real hardware, qkd_alice_prepare() still makes the records (from
+ * getrandom()) and drives the source; qkd_channel_transmit() is replaced by
+ * the detector read-out; qkd_bob_records() is unchanged.
+ *
+ * Basis: 0 = Z (key basis when the choice is biased), 1 = X.
+ */
+#ifndef QKD_CHANNEL_H
+#define QKD_CHANNEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "qkd/bits.h"
+
+#define QKD_MAX_INTENSITIES 3
+
+/* Random numbers: xoshiro256** for reproducible simulation (seeded), or the
+ * kernel's getrandom() for real use. */
+struct qkd_rng {
+	uint64_t s[4];
+	bool os;		/* true: getrandom() */
+	unsigned int pos;	/* os mode: next unused word of buf */
+	uint64_t buf[64];
+};
+
+/* Seeded, reproducible (seed expanded with splitmix64). */
+void qkd_rng_seed(struct qkd_rng *r, uint64_t seed);
+/* Cryptographic randomness from getrandom(); 0 or -errno. */
+int qkd_rng_os(struct qkd_rng *r);
+uint64_t qkd_rng_u64(struct qkd_rng *r);
+/* Uniform in [0, 1). */
+double qkd_rng_double(struct qkd_rng *r);
+
+enum qkd_source_kind {
+	QKD_SOURCE_SINGLE_PHOTON = 0,	/* ideal: exactly one photon a pulse */
+	QKD_SOURCE_WCP,			/* weak coherent pulses, Poisson */
+};
+
+enum qkd_eve_split {
+	QKD_EVE_SPLIT_NONE = 0,
+	/* Passive beam splitting: Eve replaces the fiber by a lossless one
+	 * and a beam splitter of the same loss; keeps the diverted photons
+	 * (Bob's statistics unchanged). Learns the bit whenever she holds a
+	 * photon, once the basis is announced. */
+	QKD_EVE_BEAM_SPLIT,
+	/* Photon-number splitting: Eve measures the photon number, blocks
+	 * single-photon pulses, keeps one photon of every multi-photon pulse
+	 * and forwards the rest over a lossless channel. Changes the gain of
+	 * each intensity differently: the decoy-state bound detects it. */
+	QKD_EVE_PNS,
+};
+
+struct qkd_channel_params {
+	/* source */
+	enum qkd_source_kind source;
+	unsigned int n_intensities;	/* WCP: 1 (signal only) .. 3 */
+	double mu[QKD_MAX_INTENSITIES];	/* mean photon numbers: mu[0] is the
+					 * signal μ, mu[1], mu[2] the decoys
+					 * ν1, ν2 (ν2 may be 0: vacuum) */
+	double p_intensity[QKD_MAX_INTENSITIES]; /* probabilities, sum 1 */
+	double p_z_alice;		/* probability Alice encodes in Z */
+	double p_z_bob;			/* probability Bob measures in Z */
+	/* fiber */
+	double length_km;
+	double loss_db_per_km;		/* e.g. 0.2 at 1550 nm */
+	/* Bob's detectors (two, one per outcome, behind a basis choice) */
+	double det_efficiency;		/* η_D, includes Bob's optics */
+	double dark_count_prob;		/* per detector per pulse slot */
+	double misalignment;		/* e_d: a detected photon lands in the
+					 * wrong detector with this probability */
+	/* eavesdropper */
+	double eve_ir_fraction;		/* intercept-resend on this fraction of
+					 * pulses: random basis, resends her
+					 * result with the same photon number */
+	enum qkd_eve_split eve_split;
+};
+
+/* Defaults: WCP μ = 0.5, ν1 = 0.1, ν2 = 0.0 (probabilities 0.8/0.1/0.1),
+ * p_Z = 0.5 both sides, 25 km at 0.2 dB/km, η_D = 0.2, p_dark = 1e-6,
+ * e_d = 1%, no Eve. */
+void qkd_channel_params_default(struct qkd_channel_params *p);
+/* 0, or -EINVAL with *why set to a static reason. */
+int qkd_channel_params_check(const struct qkd_channel_params *p,
+			     const char **why);
+
+/* Alice's per-pulse records. Arrays of n bits / n bytes. */
+struct qkd_alice_records {
+	size_t n;
+	uint64_t *bit;
+	uint64_t *basis;
+	uint8_t *intensity;	/* class index into mu[] */
+};
+
+int qkd_alice_records_alloc(struct qkd_alice_records *a, size_t n);
+void qkd_alice_records_free(struct qkd_alice_records *a); /* zeroes */
+/* Draw bits, bases and intensity classes for a->n pulses. */
+void qkd_alice_prepare(const struct qkd_channel_params *p, struct qkd_rng *r,
+		       struct qkd_alice_records *a);
+
+/* One detection event (the hardware interface). */
+struct qkd_detection {
+	uint64_t pulse;		/* index of the pulse slot */
+	uint8_t clicks;		/* bit 0: detector "0" clicked, bit 1: "1" */
+	uint8_t basis;		/* Bob's basis setting for this slot */
+	uint8_t eve_knows;	/* simulation ground truth only: Eve can know
+				 * the bit after the basis announcement */
+};
+
+struct qkd_detections {
+	size_t count, cap;
+	struct qkd_detection *ev;
+};
+
+void qkd_detections_free(struct qkd_detections *d);
+
+struct qkd_channel_stats {
+	uint64_t pulses;
+	uint64_t detections;
+	uint64_t double_clicks;
+	uint64_t dark_only;		/* clicks without a signal photon */
+	uint64_t eve_intercepted;	/* detections of intercepted pulses */
+	uint64_t eve_knows;		/* detections whose bit Eve can know */
+	double click_prob[QKD_MAX_INTENSITIES];	/* model gain per class */
+};
+
+/*
+ * The optics, simulated: from Alice's records to detection events
+ * (appended to *d). Work is proportional to the number of detections,
+ * not of pulses, when the click probability is small (geometric skipping
+ * between candidate pulses, then thinning by intensity class).
+ * 0, -EINVAL or -ENOMEM.
+ */
+int qkd_channel_transmit(const struct qkd_channel_params *p, struct qkd_rng *r,
+			 const struct qkd_alice_records *a,
+			 struct qkd_detections *d, struct qkd_channel_stats *st);
+
+/* Bob's per-pulse records. Arrays of n bits. */
+struct qkd_bob_records {
+	size_t n;
+	uint64_t *detected;
+	uint64_t *basis;
+	uint64_t *bit;
+};
+
+int qkd_bob_records_alloc(struct qkd_bob_records *b, size_t n);
+void qkd_bob_records_free(struct qkd_bob_records *b); /* zeroes */
+/*
+ * Detection events of pulses [0, b->n) to records. A single click gives
+ * the bit of the detector; a double click gives a random bit (squashing,
+ * needed by the security proofs). 0 or -EINVAL (event out of range).
+ */
+int qkd_bob_records(const struct qkd_detections *d, struct qkd_rng *r,
+		    struct qkd_bob_records *b);
+
+/* Model quantities (for tests and the documentation). */
+double qkd_channel_transmittance(const struct qkd_channel_params *p);
+/* Click probability for one pulse of class c (any outcome). */
+double qkd_channel_click_prob(const struct qkd_channel_params *p,
+			      unsigned int c);
+/* Expected QBER of sifted detections of class c (no Eve). */
+double qkd_channel_expected_qber(const struct qkd_channel_params *p,
+				 unsigned int c);
+
+#endif /* QKD_CHANNEL_H */

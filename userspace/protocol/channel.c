@@ -1,0 +1,539 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * BB84 channel model (see qkd/channel.h).
+ *
+ * Physics, per pulse of intensity class c (mean photon number μ_c):
+ *   fiber transmittance   η_F = 10^(-α L / 10)
+ *   total                 η   = η_F η_D
+ *   signal detection      P_s(c) = 1 - exp(-η μ_c)   (WCP, Poisson photons)
+ *                                = η                 (single photons)
+ *   any click             P_c(c) = 1 - (1 - P_s(c)) (1 - p_d)^2
+ * A detected photon goes to the detector of the state's bit when Bob's
+ * basis matches the state's basis (flipped with probability e_d), else to
+ * a random detector. Dark counts hit each detector independently.
+ *
+ * Only detections are sampled: candidate pulses are drawn with geometric
+ * gaps at rate max_c P_c(c), each kept with probability P_c(class)/max,
+ * and the click pattern is drawn conditioned on a click. This gives the
+ * same distribution as a per-pulse simulation at a cost proportional to the
+ * number of detections.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "qkd/channel.h"
+
+/* ---------------------------------------------------------------- rng */
+
+static uint64_t splitmix64(uint64_t *x)
+{
+	uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+void qkd_rng_seed(struct qkd_rng *r, uint64_t seed)
+{
+	int i;
+
+	memset(r, 0, sizeof(*r));
+	for (i = 0; i < 4; i++)
+		r->s[i] = splitmix64(&seed);
+}
+
+static int os_fill(struct qkd_rng *r)
+{
+	size_t got = 0;
+
+	while (got < sizeof(r->buf)) {
+		ssize_t k = getrandom((char *)r->buf + got,
+				      sizeof(r->buf) - got, 0);
+
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		got += (size_t)k;
+	}
+	r->pos = 0;
+	return 0;
+}
+
+int qkd_rng_os(struct qkd_rng *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->os = true;
+	return os_fill(r);
+}
+
+static inline uint64_t rotl(uint64_t x, int k)
+{
+	return (x << k) | (x >> (64 - k));
+}
+
+uint64_t qkd_rng_u64(struct qkd_rng *r)
+{
+	uint64_t *s = r->s, res, t;
+
+	if (r->os) {
+		if (r->pos >= sizeof(r->buf) / sizeof(r->buf[0]) &&
+		    os_fill(r))
+			abort();	/* getrandom() cannot fail once seeded */
+		return r->buf[r->pos++];
+	}
+	res = rotl(s[1] * 5, 7) * 9;
+	t = s[1] << 17;
+	s[2] ^= s[0];
+	s[3] ^= s[1];
+	s[1] ^= s[2];
+	s[0] ^= s[3];
+	s[2] ^= t;
+	s[3] = rotl(s[3], 45);
+	return res;
+}
+
+double qkd_rng_double(struct qkd_rng *r)
+{
+	return (double)(qkd_rng_u64(r) >> 11) * 0x1.0p-53;
+}
+
+/* Threshold t so that (u64 < t) has probability p. */
+static uint64_t prob_threshold(double p)
+{
+	if (p <= 0)
+		return 0;
+	if (p >= 1)
+		return UINT64_MAX;
+	return (uint64_t)(p * 0x1.0p64);
+}
+
+static inline unsigned int bern(struct qkd_rng *r, double p)
+{
+	return qkd_rng_double(r) < p;
+}
+
+/* ----------------------------------------------------------- params */
+
+void qkd_channel_params_default(struct qkd_channel_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->source = QKD_SOURCE_WCP;
+	p->n_intensities = 3;
+	p->mu[0] = 0.5;
+	p->mu[1] = 0.1;
+	p->mu[2] = 0.0;
+	p->p_intensity[0] = 0.8;
+	p->p_intensity[1] = 0.1;
+	p->p_intensity[2] = 0.1;
+	p->p_z_alice = 0.5;
+	p->p_z_bob = 0.5;
+	p->length_km = 25;
+	p->loss_db_per_km = 0.2;
+	p->det_efficiency = 0.2;
+	p->dark_count_prob = 1e-6;
+	p->misalignment = 0.01;
+}
+
+static int prob_ok(double x)
+{
+	return x >= 0 && x <= 1;
+}
+
+int qkd_channel_params_check(const struct qkd_channel_params *p,
+			     const char **why)
+{
+	const char *w = NULL;
+	double sum = 0;
+	unsigned int c;
+
+	if (p->source != QKD_SOURCE_SINGLE_PHOTON &&
+	    p->source != QKD_SOURCE_WCP)
+		w = "unknown source kind";
+	else if (p->n_intensities < 1 ||
+		 p->n_intensities > QKD_MAX_INTENSITIES)
+		w = "n_intensities must be 1..3";
+	else if (p->source == QKD_SOURCE_SINGLE_PHOTON && p->n_intensities != 1)
+		w = "a single-photon source has one intensity";
+	else if (!prob_ok(p->p_z_alice) || !prob_ok(p->p_z_bob))
+		w = "basis probabilities must be in [0, 1]";
+	else if (!(p->length_km >= 0) || !(p->loss_db_per_km >= 0))
+		w = "fiber length and loss must be >= 0";
+	else if (!prob_ok(p->det_efficiency) || !prob_ok(p->dark_count_prob) ||
+		 !(p->misalignment >= 0 && p->misalignment <= 0.5))
+		w = "detector efficiency, dark counts in [0, 1], misalignment in [0, 0.5]";
+	else if (!prob_ok(p->eve_ir_fraction))
+		w = "intercept-resend fraction must be in [0, 1]";
+	else if (p->eve_split != QKD_EVE_SPLIT_NONE &&
+		 p->eve_split != QKD_EVE_BEAM_SPLIT &&
+		 p->eve_split != QKD_EVE_PNS)
+		w = "unknown eavesdropper splitting attack";
+	for (c = 0; !w && c < p->n_intensities; c++) {
+		if (!prob_ok(p->p_intensity[c]))
+			w = "intensity probabilities must be in [0, 1]";
+		else if (p->source == QKD_SOURCE_WCP &&
+			 !(p->mu[c] >= 0 && p->mu[c] <= 100))
+			w = "mean photon numbers must be in [0, 100]";
+		sum += p->p_intensity[c];
+	}
+	if (!w && p->source == QKD_SOURCE_WCP && fabs(sum - 1) > 1e-9)
+		w = "intensity probabilities must sum to 1";
+	if (why)
+		*why = w;
+	return w ? -EINVAL : 0;
+}
+
+/* ------------------------------------------------------------ model */
+
+double qkd_channel_transmittance(const struct qkd_channel_params *p)
+{
+	return pow(10, -p->loss_db_per_km * p->length_km / 10) *
+	       p->det_efficiency;
+}
+
+static unsigned int n_classes(const struct qkd_channel_params *p)
+{
+	return p->source == QKD_SOURCE_SINGLE_PHOTON ? 1 : p->n_intensities;
+}
+
+/* Probability that a signal photon (not a dark count) is detected. */
+static double signal_prob(const struct qkd_channel_params *p, unsigned int c)
+{
+	double eta = qkd_channel_transmittance(p), etad = p->det_efficiency;
+	double mu = p->mu[c];
+
+	if (p->eve_split == QKD_EVE_PNS) {
+		/* n >= 2 photons: n - 1 reach the detector losslessly */
+		double e = exp(-mu), s;
+
+		if (p->source == QKD_SOURCE_SINGLE_PHOTON)
+			return 0;
+		if (etad >= 1)
+			return 1 - e - mu * e;
+		/* sum_{n>=2} Pois(n) (1 - etad)^(n-1) */
+		s = e * (exp(mu * (1 - etad)) - 1 - mu * (1 - etad)) /
+		    (1 - etad);
+		return (1 - e - mu * e) - s;
+	}
+	if (p->source == QKD_SOURCE_SINGLE_PHOTON)
+		return eta;
+	return -expm1(-eta * mu);
+}
+
+/* Probability Eve holds a photon of a pulse of class c (splitting). */
+static double eve_photon_prob(const struct qkd_channel_params *p,
+			      unsigned int c)
+{
+	double etaf = pow(10, -p->loss_db_per_km * p->length_km / 10);
+
+	if (p->source == QKD_SOURCE_SINGLE_PHOTON)
+		return 0;
+	switch (p->eve_split) {
+	case QKD_EVE_BEAM_SPLIT:
+		return -expm1(-p->mu[c] * (1 - etaf));
+	case QKD_EVE_PNS:
+		return 1;	/* every detected pulse had n >= 2 */
+	default:
+		return 0;
+	}
+}
+
+double qkd_channel_click_prob(const struct qkd_channel_params *p,
+			      unsigned int c)
+{
+	double q = 1 - p->dark_count_prob;
+
+	return 1 - (1 - signal_prob(p, c)) * q * q;
+}
+
+double qkd_channel_expected_qber(const struct qkd_channel_params *p,
+				 unsigned int c)
+{
+	double ps = signal_prob(p, c), pd = p->dark_count_prob;
+	double ed = p->misalignment, err, click;
+
+	err = ps * ((1 - ed) * pd / 2 + ed * (1 - pd / 2)) +
+	      (1 - ps) * (pd * (1 - pd) + pd * pd / 2);
+	click = qkd_channel_click_prob(p, c);
+	return click > 0 ? err / click : 0;
+}
+
+/* ---------------------------------------------------------- records */
+
+int qkd_alice_records_alloc(struct qkd_alice_records *a, size_t n)
+{
+	memset(a, 0, sizeof(*a));
+	a->n = n;
+	a->bit = qkd_bits_alloc(n, 0);
+	a->basis = qkd_bits_alloc(n, 0);
+	a->intensity = calloc(n ? n : 1, 1);
+	if (!a->bit || !a->basis || !a->intensity) {
+		qkd_alice_records_free(a);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void qkd_alice_records_free(struct qkd_alice_records *a)
+{
+	qkd_bits_free(a->bit, a->n, 0);
+	qkd_bits_free(a->basis, a->n, 0);
+	if (a->intensity) {
+		explicit_bzero(a->intensity, a->n ? a->n : 1);
+		free(a->intensity);
+	}
+	memset(a, 0, sizeof(*a));
+}
+
+/* Word of 64 independent bits, each 1 with probability p (p = 1/2 fast). */
+static uint64_t bern_word(struct qkd_rng *r, double p, uint64_t thr)
+{
+	uint64_t w = 0;
+	int i;
+
+	if (p == 0.5)
+		return qkd_rng_u64(r);
+	if (thr == 0)
+		return 0;
+	if (thr == UINT64_MAX)
+		return ~(uint64_t)0;
+	for (i = 0; i < 64; i++)
+		w |= (uint64_t)(qkd_rng_u64(r) < thr) << i;
+	return w;
+}
+
+void qkd_alice_prepare(const struct qkd_channel_params *p, struct qkd_rng *r,
+		       struct qkd_alice_records *a)
+{
+	size_t nw = qkd_bits_words(a->n), i;
+	/* basis bit 1 = X, with probability 1 - p_Z */
+	uint64_t thr_x = prob_threshold(1 - p->p_z_alice);
+	uint64_t c1 = 0, c2 = 0;
+	unsigned int nc = n_classes(p);
+
+	for (i = 0; i < nw; i++) {
+		a->bit[i] = qkd_rng_u64(r);
+		a->basis[i] = bern_word(r, 1 - p->p_z_alice, thr_x);
+	}
+	qkd_bits_trim(a->bit, a->n);
+	qkd_bits_trim(a->basis, a->n);
+	if (nc == 1) {
+		memset(a->intensity, 0, a->n);
+		return;
+	}
+	/* class: u < P0 -> 0, u < P0 + P1 -> 1, else 2; 32-bit uniforms */
+	c1 = (uint64_t)(p->p_intensity[0] * 4294967296.0);
+	c2 = (uint64_t)((p->p_intensity[0] + p->p_intensity[1]) *
+			4294967296.0);
+	if (nc == 2)
+		c2 = (uint64_t)1 << 32;
+	for (i = 0; i + 1 < a->n; i += 2) {
+		uint64_t u = qkd_rng_u64(r), lo = u & 0xffffffffu, hi = u >> 32;
+
+		a->intensity[i] = (uint8_t)((lo >= c1) + (lo >= c2));
+		a->intensity[i + 1] = (uint8_t)((hi >= c1) + (hi >= c2));
+	}
+	if (i < a->n) {
+		uint64_t lo = qkd_rng_u64(r) & 0xffffffffu;
+
+		a->intensity[i] = (uint8_t)((lo >= c1) + (lo >= c2));
+	}
+}
+
+void qkd_detections_free(struct qkd_detections *d)
+{
+	if (d->ev) {
+		explicit_bzero(d->ev, d->cap * sizeof(*d->ev));
+		free(d->ev);
+	}
+	memset(d, 0, sizeof(*d));
+}
+
+static int det_push(struct qkd_detections *d, const struct qkd_detection *e)
+{
+	if (d->count == d->cap) {
+		size_t nc = d->cap ? d->cap * 2 : 4096;
+		struct qkd_detection *n = malloc(nc * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		if (d->ev) {
+			memcpy(n, d->ev, d->count * sizeof(*n));
+			explicit_bzero(d->ev, d->cap * sizeof(*n));
+			free(d->ev);
+		}
+		d->ev = n;
+		d->cap = nc;
+	}
+	d->ev[d->count++] = *e;
+	return 0;
+}
+
+/* Geometric gap: number of failures before a success of probability p. */
+static uint64_t geom(struct qkd_rng *r, double log1mp)
+{
+	double u = 1.0 - qkd_rng_double(r);	/* (0, 1] */
+	double k = floor(log(u) / log1mp);
+
+	return k >= 1.8e19 ? UINT64_MAX : (uint64_t)k;
+}
+
+int qkd_channel_transmit(const struct qkd_channel_params *p, struct qkd_rng *r,
+			 const struct qkd_alice_records *a,
+			 struct qkd_detections *d, struct qkd_channel_stats *st)
+{
+	double pc[QKD_MAX_INTENSITIES], psig_c[QKD_MAX_INTENSITIES];
+	double acc[QKD_MAX_INTENSITIES], peve[QKD_MAX_INTENSITIES];
+	double pmax = 0, pd = p->dark_count_prob, log1mp, pdark_any;
+	unsigned int nc = n_classes(p), c;
+	struct qkd_channel_stats s;
+	uint64_t i;
+	bool skip;
+
+	if (qkd_channel_params_check(p, NULL))
+		return -EINVAL;
+	memset(&s, 0, sizeof(s));
+	for (c = 0; c < nc; c++) {
+		psig_c[c] = signal_prob(p, c);
+		pc[c] = qkd_channel_click_prob(p, c);
+		peve[c] = eve_photon_prob(p, c);
+		s.click_prob[c] = pc[c];
+		if (pc[c] > pmax)
+			pmax = pc[c];
+	}
+	for (c = 0; c < nc; c++)
+		acc[c] = pmax > 0 ? pc[c] / pmax : 0;
+	s.pulses = a->n;
+	pdark_any = 1 - (1 - pd) * (1 - pd);
+	/* geometric skipping pays when clicks are rare */
+	skip = pmax < 0.25;
+	log1mp = log1p(-pmax);
+	i = 0;
+	while (pmax > 0) {
+		struct qkd_detection e = { 0 };
+		unsigned int abit, abas, sbit, sbas, bas, sig, d0, d1;
+
+		if (skip) {
+			uint64_t g = geom(r, log1mp);
+
+			if (g >= a->n - i)
+				break;
+			i += g;
+		} else if (i >= a->n) {
+			break;
+		}
+		c = a->intensity[i];
+		if (c >= nc)
+			return -EINVAL;
+		if (skip ? (acc[c] < 1 && !bern(r, acc[c])) : !bern(r, pc[c])) {
+			i++;
+			continue;
+		}
+		/* a click: signal photon, dark counts, conditioned on >= 1 */
+		sig = bern(r, psig_c[c] / pc[c]);
+		bas = qkd_rng_double(r) >= p->p_z_bob;	/* 1 = X */
+		d0 = d1 = 0;
+		if (sig) {
+			abit = qkd_bit_get(a->bit, i);
+			abas = qkd_bit_get(a->basis, i);
+			sbit = abit;
+			sbas = abas;
+			if (p->eve_ir_fraction > 0 &&
+			    bern(r, p->eve_ir_fraction)) {
+				unsigned int ebas = qkd_rng_u64(r) >> 63;
+
+				s.eve_intercepted++;
+				if (ebas != abas)
+					sbit = qkd_rng_u64(r) >> 63;
+				else
+					e.eve_knows = 1;
+				sbas = ebas;
+			}
+			if (peve[c] > 0 && bern(r, peve[c]))
+				e.eve_knows = 1;
+			if (bas == sbas)
+				sbit ^= bern(r, p->misalignment);
+			else
+				sbit = qkd_rng_u64(r) >> 63;
+			if (sbit)
+				d1 = 1;
+			else
+				d0 = 1;
+			d0 |= bern(r, pd);
+			d1 |= bern(r, pd);
+		} else {
+			/* at least one dark count */
+			if (bern(r, pd / pdark_any)) {
+				d0 = 1;
+				d1 = bern(r, pd);
+			} else {
+				d1 = 1;
+			}
+			s.dark_only++;
+		}
+		e.pulse = i;
+		e.clicks = (uint8_t)(d0 | d1 << 1);
+		e.basis = (uint8_t)bas;
+		s.detections++;
+		s.double_clicks += d0 && d1;
+		s.eve_knows += e.eve_knows;
+		if (det_push(d, &e))
+			return -ENOMEM;
+		i++;
+	}
+	if (st)
+		*st = s;
+	return 0;
+}
+
+int qkd_bob_records_alloc(struct qkd_bob_records *b, size_t n)
+{
+	memset(b, 0, sizeof(*b));
+	b->n = n;
+	b->detected = qkd_bits_alloc(n, 0);
+	b->basis = qkd_bits_alloc(n, 0);
+	b->bit = qkd_bits_alloc(n, 0);
+	if (!b->detected || !b->basis || !b->bit) {
+		qkd_bob_records_free(b);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void qkd_bob_records_free(struct qkd_bob_records *b)
+{
+	qkd_bits_free(b->detected, b->n, 0);
+	qkd_bits_free(b->basis, b->n, 0);
+	qkd_bits_free(b->bit, b->n, 0);
+	memset(b, 0, sizeof(*b));
+}
+
+int qkd_bob_records(const struct qkd_detections *d, struct qkd_rng *r,
+		    struct qkd_bob_records *b)
+{
+	size_t nw = qkd_bits_words(b->n), k;
+
+	memset(b->detected, 0, nw * sizeof(uint64_t));
+	memset(b->basis, 0, nw * sizeof(uint64_t));
+	memset(b->bit, 0, nw * sizeof(uint64_t));
+	for (k = 0; k < d->count; k++) {
+		const struct qkd_detection *e = &d->ev[k];
+		unsigned int bit;
+
+		if (e->pulse >= b->n || !e->clicks)
+			return -EINVAL;
+		if (e->clicks == 3)
+			bit = qkd_rng_u64(r) >> 63;	/* squash */
+		else
+			bit = e->clicks == 2;
+		qkd_bit_set(b->detected, e->pulse, 1);
+		qkd_bit_set(b->basis, e->pulse, e->basis & 1);
+		qkd_bit_set(b->bit, e->pulse, bit);
+	}
+	return 0;
+}
