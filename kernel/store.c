@@ -543,15 +543,16 @@ void qkd_stream_return_key(struct qkd_stream *s, u64 index, u8 *key)
 
 	xa_lock(&s->keys);
 	dead = s->dead;
+	/* Non-blocking, so the lock is never dropped under us. */
 	if (!dead)
-		/* Non-blocking, so the lock is never dropped under us. */
 		err = __xa_insert(&s->keys, index, key,
 				  GFP_NOWAIT | __GFP_ACCOUNT | __GFP_NOWARN);
 	if (!err) {
 		qkd_stream_account(s, 0, -1, 0, 1);
 		s->low_index = min(s->low_index, index);
-	} else if (!dead)
+	} else if (!dead) {
 		qkd_stream_account(s, 0, -1, 1, 0);
+	}
 	xa_unlock(&s->keys);
 
 	if (!err) {
