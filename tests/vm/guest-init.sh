@@ -1,0 +1,88 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# PID 1 of the test VM (tests/vm/run-vm.sh boots it; the initramfs made by
+# tests/vm/mkinitrd.sh switch_roots here). The root filesystem is the host's
+# / over 9p, read-only. The kernel command line passes, as environment:
+#   qkdvm_results  absolute host path of this run's results directory; a
+#                  writable 9p export of it (tag qkdvm_results) is mounted
+#                  over the same path
+#   qkdvm_timeout  seconds the command may run (0: no limit)
+#   qkdvm_deadline host time (epoch seconds) by which the command must stop,
+#                  when the boot took part of the budget (0: none)
+# The command to run is "$qkdvm_results/cmd" (a bash script written by
+# run-vm.sh). Its output goes to the console and to $qkdvm_results/log, its
+# exit code to $qkdvm_results/rc, dmesg to $qkdvm_results/dmesg; then the VM
+# powers off. This script must never return: PID 1 exiting panics the guest.
+set -eu
+
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export HOME=/tmp LANG=C.UTF-8 TERM=dumb
+R=${qkdvm_results:-}
+T=${qkdvm_timeout:-0}
+D=${qkdvm_deadline:-0}
+unset qkdvm_results qkdvm_timeout qkdvm_deadline qkdvm_init
+
+say() { echo "qkdvm: $*"; }
+
+off() {
+	trap - EXIT
+	sync || true
+	busybox poweroff -f || true
+	echo o >/proc/sysrq-trigger || true
+	while :; do sleep 60; done
+}
+trap 'say "guest-init.sh failed (line $LINENO)"; echo "QKDVM-RC: init-failed"; off' EXIT
+
+# Writable places; the rest of / stays the host's, read-only.
+mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp
+mount -t tmpfs -o mode=755,nosuid,nodev tmpfs /run
+mkdir -p /dev/pts /dev/shm /run/lock
+mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /dev/pts || true
+mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /dev/shm || true
+[ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd
+mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null || true
+mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null || true
+mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null || true
+mount -t bpf bpf /sys/fs/bpf 2>/dev/null || true
+mount --make-rshared / 2>/dev/null || true
+
+[ -n "$R" ] || { say "no qkdvm_results= on the kernel command line"; exit 1; }
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 qkdvm_results "$R"
+
+hostname qkdvm 2>/dev/null || true
+ip link set lo up
+
+# The boot used part of the time: stop at the host's deadline (the RTC
+# starts from the host clock), at least 10 s from now, at most T.
+if [ "$D" -gt 0 ] 2>/dev/null && [ "$T" -gt 0 ] 2>/dev/null; then
+	left=$((D - $(date +%s)))
+	[ "$left" -ge 10 ] || left=10
+	[ "$left" -ge "$T" ] || T=$left
+fi
+
+export QKDVM_RESULTS=$R
+: >"$R/log"
+say "$(uname -r): running $(head -c 400 "$R/cmd.txt" 2>/dev/null || echo "$R/cmd")"
+echo "QKDVM-START"
+if [ "$T" -gt 0 ] 2>/dev/null; then
+	timeout -k 10 "$T" bash "$R/cmd" </dev/null >>"$R/log" 2>&1 &
+else
+	bash "$R/cmd" </dev/null >>"$R/log" 2>&1 &
+fi
+cpid=$!
+tail -n +1 -f --pid="$cpid" "$R/log" &
+tpid=$!
+rc=0
+wait "$cpid" || rc=$?
+wait "$tpid" || true
+if [ "$rc" -eq 124 ] && [ "$T" -gt 0 ]; then
+	say "command timed out after ${T}s; blocked tasks follow in dmesg"
+	echo w >/proc/sysrq-trigger 2>/dev/null || true
+fi
+dmesg >"$R/dmesg" || say "dmesg failed"
+echo "$rc" >"$R/rc"
+sync
+[ -z "$(tail -c 1 "$R/log")" ] || echo
+echo "QKDVM-RC: $rc"
+off

@@ -1,0 +1,116 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# guest-kernel-tests.sh QKD_KO [TEST...]
+#
+# Runs INSIDE the test VM (tests/vm/run-kernel-tests.sh starts it through
+# run-vm.sh): loads QKD_KO (after the modules it depends on), runs every
+# executable build/tests/kernel/test_* (or the TESTs given), each a
+# kselftest-harness binary printing TAP, then unloads the module.
+#
+# Results go to $QKDVM_RESULTS (default /tmp/qkd-kernel-tests):
+#   tap/NAME.tap   output of test binary NAME     tap/NAME.rc  its exit code
+#   steps          one "ok STEP" / "not ok STEP: why" line per step
+#                  (insmod, rmmod, kmemleak) that is not a test binary
+# Exit code: 0 if the module loaded and unloaded and every binary exited 0.
+# Environment: QKD_TEST_TIMEOUT seconds per binary (default 600). The tests
+# get QKD_KO, the absolute path of QKD_KO (to reload the module).
+set -eu
+
+[ $# -ge 1 ] || { echo "usage: ${0##*/} QKD_KO [TEST...]" >&2; exit 2; }
+ko=$1
+shift
+R=${QKDVM_RESULTS:-/tmp/qkd-kernel-tests}
+per_test=${QKD_TEST_TIMEOUT:-600}
+mkdir -p "$R/tap"
+: >"$R/steps"
+failed=0
+
+kmsg() { echo "qkd-vmtest: $*" >/dev/kmsg 2>/dev/null || true; }
+step_ok() { echo "ok $1" >>"$R/steps"; echo "ok $1"; }
+step_fail() { echo "not ok $1: $2" >>"$R/steps"; echo "not ok $1: $2"; failed=1; }
+
+if [ $# -gt 0 ]; then
+	tests=("$@")
+else
+	tests=()
+	for t in build/tests/kernel/test_*; do
+		[ -f "$t" ] && [ -x "$t" ] && tests+=("$t")
+	done
+fi
+
+echo "# kernel $(uname -r), module $ko, ${#tests[@]} test binaries"
+[ -f "$ko" ] || { step_fail insmod "$ko not found"; exit 1; }
+# Tests that unload and reload the module find it here.
+QKD_KO=$(realpath "$ko")
+export QKD_KO
+
+# insmod does not resolve dependencies: load what modinfo says first.
+deps=$(modinfo -F depends "$ko" 2>/dev/null | tr ',' ' ' || true)
+for d in $deps; do
+	modprobe "$d" || { step_fail insmod "modprobe $d (a dependency) failed"; exit 1; }
+done
+kmsg "insmod $ko"
+if ! out=$(insmod "$ko" 2>&1); then
+	step_fail insmod "insmod $ko: $out"
+	dmesg | tail -n 20
+	exit 1
+fi
+step_ok insmod
+
+if [ ${#tests[@]} -eq 0 ]; then
+	echo "# no kernel test binaries (build/tests/kernel/test_* absent): running nothing"
+fi
+for t in ${tests[@]+"${tests[@]}"}; do
+	name=$(basename "$t")
+	echo "# ---- $name"
+	kmsg "start $name"
+	rc=0
+	timeout -k 10 "$per_test" "$t" </dev/null >"$R/tap/$name.tap" 2>&1 &
+	pid=$!
+	tail -n +1 -f --pid="$pid" "$R/tap/$name.tap" &
+	tpid=$!
+	wait "$pid" || rc=$?
+	wait "$tpid" || true
+	echo "$rc" >"$R/tap/$name.rc"
+	kmsg "end $name rc=$rc"
+	if [ "$rc" -eq 124 ]; then
+		echo "# $name: timed out after ${per_test}s"
+	fi
+	[ "$rc" -eq 0 ] || failed=1
+	echo "# ---- $name exit $rc"
+done
+
+# Network namespaces of the tests are torn down asynchronously: give the
+# module a few seconds to lose its last users before calling it a failure.
+kmsg "rmmod qkd"
+i=0
+while ! out=$(rmmod qkd 2>&1); do
+	i=$((i + 1))
+	if [ $i -ge 20 ]; then
+		step_fail rmmod "rmmod qkd: $out (refcnt $(cat /sys/module/qkd/refcnt 2>/dev/null || echo '?'))"
+		lsmod | grep -E '^qkd ' || true
+		break
+	fi
+	sleep 0.5
+done
+if [ $i -lt 20 ]; then
+	[ $i -eq 0 ] || echo "# rmmod qkd succeeded after $i retries"
+	step_ok rmmod
+fi
+
+# kmemleak, when the kernel has it (debug kernels; not Debian's).
+if [ -w /sys/kernel/debug/kmemleak ]; then
+	echo scan >/sys/kernel/debug/kmemleak
+	sleep 5
+	echo scan >/sys/kernel/debug/kmemleak
+	cat /sys/kernel/debug/kmemleak >"$R/kmemleak"
+	if [ -s "$R/kmemleak" ]; then
+		step_fail kmemleak "$(grep -c 'unreferenced object' "$R/kmemleak") leaks, see kmemleak"
+		head -n 40 "$R/kmemleak"
+	else
+		step_ok kmemleak
+	fi
+fi
+
+exit "$failed"

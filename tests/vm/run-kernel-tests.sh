@@ -1,0 +1,178 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# run-kernel-tests.sh [--kernel KVER|all] [--timeout S] [-q] [TEST...]
+#
+# For each installed kernel (default: all of them): build qkd.ko for it in
+# build/kmod/KVER/ (tests/vm/build-module.sh: a copy of Kbuild, kernel/,
+# include/; W=1; any warning fails), boot it in a VM (tests/vm/run-vm.sh) and run
+# tests/vm/guest-kernel-tests.sh there: insmod, every build/tests/kernel/
+# test_* binary (or the TESTs given), rmmod, dmesg check. Prints a TAP-ish
+# summary per kernel and ends with one line
+#   N passed, N failed[, N skipped]
+# counting the TAP "ok"/"not ok" lines of every binary on every kernel (a
+# "# SKIP" is passed-but-skipped), plus one failure per failed step (module
+# build, insmod, rmmod, VM timeout or crash, dmesg problems, a binary that
+# exits non-zero or stops before its plan is done). Exit 1 if anything failed.
+#
+#   --timeout S   per-kernel VM timeout (default 1800)
+#   -q            do not stream the VM console
+# Environment: QKD_TEST_TIMEOUT (seconds per test binary, default 600).
+set -eu
+# shellcheck source=SCRIPTDIR/../lib/vm-common.sh
+. "$(dirname "$0")/../lib/vm-common.sh"
+
+usage() {
+	sed -n '4,/^set -eu/{/^set -eu/d;s/^# \{0,1\}//;p;}' "$0" >&2
+	exit "${1:-2}"
+}
+
+kernel=all
+timeout_s=1800
+quiet=()
+while [ $# -gt 0 ]; do
+	case $1 in
+	--kernel) [ $# -ge 2 ] || usage; kernel=$2; shift 2 ;;
+	--kernel=*) kernel=${1#*=}; shift ;;
+	--timeout) [ $# -ge 2 ] || usage; timeout_s=$2; shift 2 ;;
+	--timeout=*) timeout_s=${1#*=}; shift ;;
+	-q | --quiet) quiet=(--quiet); shift ;;
+	-h | --help) usage 0 ;;
+	--) shift; break ;;
+	-*) usage ;;
+	*) break ;;
+	esac
+done
+cd "$TOP"
+mapfile -t kernels < <(vm_resolve_kernels "$kernel")
+[ ${#kernels[@]} -gt 0 ] || exit 2
+
+# The test binaries (built by `make tests`, not here).
+if [ $# -gt 0 ]; then
+	tests=("$@")
+else
+	tests=()
+	for t in build/tests/kernel/test_*; do
+		[ -f "$t" ] && [ -x "$t" ] && tests+=("$t")
+	done
+	for src in tests/kernel/test_*.c; do
+		[ -f "$src" ] || continue
+		bin=build/tests/kernel/$(basename "$src" .c)
+		if [ ! -x "$bin" ]; then
+			vm_log "warning: $bin is not built (make tests): not run"
+		elif [ "$src" -nt "$bin" ]; then
+			vm_log "warning: $bin is older than $src (make tests)"
+		fi
+	done
+fi
+if [ ${#tests[@]} -eq 0 ]; then
+	vm_log "note: no kernel test binaries (build/tests/kernel/test_*): only loading and unloading the module"
+fi
+
+total_pass=0
+total_fail=0
+total_skip=0
+report=
+
+# fail_step KVER WHAT: one failure that is not a TAP line.
+fail_step() {
+	total_fail=$((total_fail + 1))
+	report="$report$1: not ok - $2"$'\n'
+}
+
+# count_tap KVER RESULTS: add the TAP results of every binary to the totals.
+count_tap() {
+	local k=$1 r=$2 f name rc pass fail skip plan n line
+	for f in "$r"/tap/*.tap; do
+		[ -f "$f" ] || continue
+		name=$(basename "$f" .tap)
+		rc=$(cat "$r/tap/$name.rc" 2>/dev/null || echo missing)
+		pass=0 fail=0 skip=0 plan=
+		while IFS= read -r line; do
+			case $line in
+			'not ok'*)
+				fail=$((fail + 1))
+				report="$report$k: $name: $line"$'\n' ;;
+			ok*)
+				if printf '%s\n' "$line" | grep -qiE '^ok\b.*#[[:space:]]*skip'; then
+					skip=$((skip + 1))
+				else
+					pass=$((pass + 1))
+				fi ;;
+			1..*) plan=${line#1..}; plan=${plan%%[!0-9]*} ;;
+			esac
+		done < <(grep -E '^(not ok|ok)([[:space:]]|$)|^1\.\.[0-9]+' "$f" || true)
+		n=$((pass + fail + skip))
+		printf '%s: %-24s %d ok, %d not ok, %d skipped (exit %s)\n' \
+			"$k" "$name" "$((pass + skip))" "$fail" "$skip" "$rc"
+		total_pass=$((total_pass + pass + skip))
+		total_skip=$((total_skip + skip))
+		total_fail=$((total_fail + fail))
+		if [ -n "$plan" ] && [ "$n" -lt "$plan" ]; then
+			fail_step "$k" "$name: only $n of $plan tests reported"
+		elif [ -z "$plan" ] && [ "$n" -eq 0 ]; then
+			fail_step "$k" "$name: no TAP output"
+		elif [ "$rc" != 0 ] && [ "$fail" -eq 0 ]; then
+			fail_step "$k" "$name: exit $rc without a failed test"
+		fi
+	done
+}
+
+stage=$TOP/build/vm/staged-ko.$$
+trap 'rm -rf "$stage"' EXIT
+# Results per run (concurrent runs must not share them); keep the last 10.
+find "$TOP/build/vm/results" -mindepth 1 -maxdepth 1 -type d -name 'kernel-tests.*' \
+	2>/dev/null | sort | head -n -9 | while read -r old; do rm -rf "$old"; done
+run_dir=$TOP/build/vm/results/kernel-tests.$(date +%Y%m%d-%H%M%S).$$
+start=$(date +%s)
+for k in "${kernels[@]}"; do
+	kstart=$(date +%s)
+	kfail=$total_fail
+	vm_log "== $k: building qkd.ko in build/kmod/$k"
+	# The VM loads a private copy: other tools rebuild build/kmod/KVER too.
+	ko_dir=$stage/$k
+	if ! "$TOP/tests/vm/build-module.sh" --copy-to "$ko_dir" "$k"; then
+		fail_step "$k" "build qkd.ko (W=1, see build/kmod/$k.build.log)"
+		continue
+	fi
+	r=$run_dir/$k
+	vm_log "== $k: running the kernel tests in a VM (results: ${r#"$TOP"/})"
+	vrc=0
+	"$TOP/tests/vm/run-vm.sh" --kernel "$k" --timeout "$timeout_s" \
+		--results "$r" ${quiet[@]+"${quiet[@]}"} -- \
+		tests/vm/guest-kernel-tests.sh "${ko_dir#"$TOP"/}/qkd.ko" \
+		${tests[@]+"${tests[@]}"} || vrc=$?
+	echo "# ==== $k"
+	count_tap "$k" "$r"
+	if [ -f "$r/steps" ]; then
+		while IFS= read -r line; do
+			case $line in
+			'not ok '*) fail_step "$k" "${line#not ok }" ;;
+			esac
+			echo "$k: $line"
+		done <"$r/steps"
+	fi
+	case $vrc in
+	124) fail_step "$k" "VM timed out (${timeout_s}s)" ;;
+	125) fail_step "$k" "VM crashed or did not boot (see ${r#"$TOP"/}/console)" ;;
+	esac
+	if [ -s "$r/dmesg-hits" ]; then
+		fail_step "$k" "kernel problems in dmesg ($(wc -l <"$r/dmesg-hits") lines, see ${r#"$TOP"/}/dmesg)"
+	fi
+	# Anything else that went wrong and was not counted above.
+	if [ "$vrc" -ne 0 ] && [ "$total_fail" -eq "$kfail" ]; then
+		fail_step "$k" "guest-kernel-tests.sh exit $vrc"
+	elif [ ! -f "$r/steps" ] && [ "$total_fail" -eq "$kfail" ]; then
+		fail_step "$k" "guest-kernel-tests.sh left no steps file"
+	fi
+	echo "# $k: $(($(date +%s) - kstart))s"
+done
+
+echo "# ==== summary (${#kernels[@]} kernels, $(($(date +%s) - start))s)"
+printf '%s' "$report"
+if [ "$total_skip" -gt 0 ]; then
+	echo "$total_pass passed, $total_fail failed, $total_skip skipped"
+else
+	echo "$total_pass passed, $total_fail failed"
+fi
+[ "$total_fail" -eq 0 ]

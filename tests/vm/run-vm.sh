@@ -1,0 +1,241 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# run-vm.sh [options] -- COMMAND [ARGS...]
+#
+# Boot a Debian kernel under qemu (TCG) with the host's / as a read-only 9p
+# root and run COMMAND as root in the repo top, then check the guest's dmesg
+# for kernel problems. See tests/vm/README.md.
+#
+# Options:
+#   --kernel KVER|all  kernel to boot (default: the newest installed);
+#                      "all" runs COMMAND on every installed kernel in turn
+#   --timeout S        kill the VM after S seconds (default 600; 0: never);
+#                      the guest stops COMMAND itself 30 s earlier (S/3 if
+#                      S < 90) to still save dmesg
+#   --mem MB           guest memory (default 1024)
+#   --smp N            guest CPUs (default 2)
+#   --results DIR      results directory (default build/vm/results/<run>);
+#                      emptied first. With --kernel all: DIR/KVER
+#   --env NAME=VALUE   export NAME=VALUE to COMMAND (repeatable)
+#   --append ARGS      extra kernel command line arguments
+#   -q, --quiet        do not stream the console; print COMMAND's output at
+#                      the end instead
+#
+# Exit code: COMMAND's exit code; 124 if the VM or COMMAND timed out; 125 if
+# the guest reported no exit code (boot failure, panic); 123 if COMMAND
+# succeeded but dmesg shows kernel problems (the hits are also written to
+# RESULTS/dmesg-hits); 2 for usage errors.
+# Results: RESULTS/{cmd,console,log,rc,dmesg}; COMMAND finds RESULTS in
+# $QKDVM_RESULTS (same path in the guest and on the host).
+# Environment: VM_DMESG_IGNORE (ERE of dmesg lines to tolerate),
+# VM_DMESG_EXTRA (ERE of more lines to flag), QKD_VM_LOCK (lock file that
+# serialises VMs, default /tmp/qkd-vm.lock; "none" to disable).
+set -eu
+# shellcheck source=SCRIPTDIR/../lib/vm-common.sh
+. "$(dirname "$0")/../lib/vm-common.sh"
+
+usage() {
+	sed -n '4,/^set -eu/{/^set -eu/d;s/^# \{0,1\}//;p;}' "$0" >&2
+	exit "${1:-2}"
+}
+
+kernel=
+timeout_s=600
+mem=1024
+smp=2
+results=
+quiet=0
+append=
+envs=()
+while [ $# -gt 0 ]; do
+	case $1 in
+	--kernel) [ $# -ge 2 ] || usage; kernel=$2; shift 2 ;;
+	--kernel=*) kernel=${1#*=}; shift ;;
+	--timeout) [ $# -ge 2 ] || usage; timeout_s=$2; shift 2 ;;
+	--timeout=*) timeout_s=${1#*=}; shift ;;
+	--mem) [ $# -ge 2 ] || usage; mem=$2; shift 2 ;;
+	--mem=*) mem=${1#*=}; shift ;;
+	--smp) [ $# -ge 2 ] || usage; smp=$2; shift 2 ;;
+	--smp=*) smp=${1#*=}; shift ;;
+	--results) [ $# -ge 2 ] || usage; results=$2; shift 2 ;;
+	--results=*) results=${1#*=}; shift ;;
+	--env) [ $# -ge 2 ] || usage; envs+=("$2"); shift 2 ;;
+	--env=*) envs+=("${1#*=}"); shift ;;
+	--append) [ $# -ge 2 ] || usage; append="$append $2"; shift 2 ;;
+	--append=*) append="$append ${1#*=}"; shift ;;
+	-q | --quiet) quiet=1; shift ;;
+	-h | --help) usage 0 ;;
+	--) shift; break ;;
+	*) vm_log "${0##*/}: unknown option '$1' (COMMAND goes after --)"; usage ;;
+	esac
+done
+[ $# -gt 0 ] || usage
+case $timeout_s in '' | *[!0-9]*) vm_die "--timeout wants seconds" ;; esac
+case $mem in '' | *[!0-9]*) vm_die "--mem wants megabytes" ;; esac
+case $smp in '' | *[!0-9]*) vm_die "--smp wants a number" ;; esac
+for e in ${envs[@]+"${envs[@]}"}; do
+	case $e in
+	[A-Za-z_]*=*) n=${e%%=*}; case $n in *[!A-Za-z0-9_]*) vm_die "bad --env '$e'" ;; esac ;;
+	*) vm_die "bad --env '$e' (want NAME=VALUE)" ;;
+	esac
+done
+
+mapfile -t kernels < <(vm_resolve_kernels "$kernel")
+[ ${#kernels[@]} -gt 0 ] || exit 2
+
+# --kernel all: run this script once per kernel, in turn.
+if [ ${#kernels[@]} -gt 1 ]; then
+	first_rc=0
+	summary=
+	for k in "${kernels[@]}"; do
+		args=(--kernel "$k" --timeout "$timeout_s" --mem "$mem" --smp "$smp")
+		[ -z "$results" ] || args+=(--results "$results/$k")
+		[ -z "$append" ] || args+=(--append "$append")
+		[ "$quiet" = 0 ] || args+=(--quiet)
+		for e in ${envs[@]+"${envs[@]}"}; do args+=(--env "$e"); done
+		rc=0
+		"$0" "${args[@]}" -- "$@" || rc=$?
+		summary="$summary$(printf '  %-28s rc=%s' "$k" "$rc")"$'\n'
+		[ "$first_rc" -ne 0 ] || first_rc=$rc
+	done
+	printf 'qkdvm: summary\n%s' "$summary"
+	exit "$first_rc"
+fi
+
+kver=${kernels[0]}
+vmlinuz=/boot/vmlinuz-$kver
+initrd=$TOP/build/vm/$kver/initrd.gz
+"$TOP/tests/vm/mkinitrd.sh" "$kver" "$initrd"
+
+if [ -z "$results" ]; then
+	# Keep the newest 30 automatically named runs.
+	find "$TOP/build/vm/results" -mindepth 1 -maxdepth 1 -type d -name '20*-*' \
+		2>/dev/null | sort | head -n -30 | while read -r old; do
+		rm -rf "$old"
+	done
+	results=$TOP/build/vm/results/$(date +%Y%m%d-%H%M%S)-$kver-$$
+fi
+mkdir -p "$results"
+results=$(cd "$results" && pwd -P)
+case $results$TOP in
+*[,[:space:]]*) vm_die "paths with commas or blanks do not work with qemu -fsdev: $results" ;;
+esac
+# Empty it, but only if it is empty already or one of ours.
+if [ -n "$(ls -A "$results")" ] && [ ! -f "$results/.qkdvm-results" ] &&
+	{ [ ! -f "$results/cmd" ] || [ ! -f "$results/console" ]; }; then
+	vm_die "$results is not empty and not a run-vm.sh results directory: refusing to empty it"
+fi
+find "$results" -mindepth 1 -delete
+: >"$results/.qkdvm-results"
+
+# The command, as a bash script the guest runs from the repo top.
+{
+	echo '# written by tests/vm/run-vm.sh'
+	printf 'cd %q || exit 125\n' "$TOP"
+	for e in ${envs[@]+"${envs[@]}"}; do
+		printf 'export %s=%q\n' "${e%%=*}" "${e#*=}"
+	done
+	printf 'exec'
+	printf ' %q' "$@"
+	printf '\n'
+} >"$results/cmd"
+printf '%s\n' "$*" >"$results/cmd.txt"
+
+# One VM at a time on this machine (it has few cores, TCG is CPU-bound).
+lock=${QKD_VM_LOCK:-/tmp/qkd-vm.lock}
+if [ "$lock" != none ] && command -v flock >/dev/null 2>&1; then
+	exec 9>>"$lock"
+	if ! flock -n 9; then
+		vm_log "qkdvm: waiting for another VM to finish ($lock)"
+		wstart=$(date +%s)
+		flock 9
+		vm_log "qkdvm: waited $(($(date +%s) - wstart))s for the VM lock"
+	fi
+fi
+
+# Leave the guest time to save dmesg and its exit code before the host
+# kills it: the guest stops COMMAND at a deadline (host clock, which the
+# guest's RTC starts from) margin seconds before the host's timeout, so
+# that a slow boot does not eat the margin; qkdvm_timeout is the fallback.
+start=$(date +%s)
+guest_t=0
+deadline=0
+if [ "$timeout_s" -gt 0 ]; then
+	if [ "$timeout_s" -ge 90 ]; then margin=30; else margin=$((timeout_s / 3)); fi
+	guest_t=$((timeout_s - margin))
+	[ "$guest_t" -gt 0 ] || guest_t=1
+	deadline=$((start + guest_t))
+fi
+
+qemu=(qemu-system-x86_64 -accel tcg -cpu max -m "$mem" -smp "$smp"
+	-nographic -no-reboot -nic none
+	-kernel "$vmlinuz" -initrd "$initrd"
+	-append "console=ttyS0 panic=-1 loglevel=4 edd=off qkdvm_init=$TOP/tests/vm/guest-init.sh qkdvm_results=$results qkdvm_timeout=$guest_t qkdvm_deadline=$deadline$append"
+	-fsdev "local,id=root,path=/,security_model=none,readonly=on,multidevs=remap"
+	-device "virtio-9p-pci,fsdev=root,mount_tag=/dev/root"
+	-fsdev "local,id=results,path=$results,security_model=none,multidevs=remap"
+	-device "virtio-9p-pci,fsdev=results,mount_tag=qkdvm_results")
+
+vm_log "qkdvm: $kver: $*  (results: ${results#"$TOP"/})"
+qpid=
+tpid=
+# shellcheck disable=SC2317 # called from the traps
+cleanup() {
+	[ -z "$qpid" ] || kill "$qpid" 2>/dev/null || true
+	[ -z "$tpid" ] || kill "$tpid" 2>/dev/null || true
+}
+trap 'cleanup; exit 130' INT
+trap 'cleanup; exit 143' TERM
+hard_t=$timeout_s
+[ "$hard_t" -gt 0 ] || hard_t=1000000
+timeout -k 10 "$hard_t" "${qemu[@]}" </dev/null >"$results/console" 2>&1 &
+qpid=$!
+if [ "$quiet" = 0 ]; then
+	# Without the firmware's terminal escapes and carriage returns.
+	tail -n +1 -f --pid="$qpid" "$results/console" |
+		sed -u -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/\x1b[c78]//g' -e 's/\r$//' &
+	tpid=$!
+fi
+qrc=0
+wait "$qpid" || qrc=$?
+qpid=
+if [ -n "$tpid" ]; then wait "$tpid" || true; tpid=; fi
+elapsed=$(($(date +%s) - start))
+
+rc=
+if [ -f "$results/rc" ]; then
+	rc=$(tr -dc '0-9' <"$results/rc")
+fi
+if [ -z "$rc" ]; then
+	if [ "$qrc" -eq 124 ] || [ "$qrc" -eq 137 ]; then
+		vm_log "qkdvm: $kver: TIMEOUT: VM killed after ${timeout_s}s"
+		rc=124
+	else
+		vm_log "qkdvm: $kver: FAIL: the guest reported no exit code (qemu exit $qrc); console: ${results#"$TOP"/}/console"
+		tr -d '\r' <"$results/console" | tail -n 30 >&2
+		rc=125
+	fi
+fi
+if [ "$quiet" = 1 ] && [ -f "$results/log" ]; then
+	cat "$results/log"
+fi
+
+# Kernel problems: in dmesg if the guest saved it, else on the console.
+scan=$results/dmesg
+if [ ! -s "$scan" ]; then
+	vm_log "qkdvm: $kver: no dmesg saved; scanning the console instead"
+	tr -d '\r' <"$results/console" >"$results/console.txt"
+	scan=$results/console.txt
+fi
+if hits=$(vm_dmesg_scan "$scan"); then
+	printf '%s\n' "$hits" >"$results/dmesg-hits"
+	vm_log "qkdvm: $kver: FAIL: kernel problems in ${scan#"$TOP"/}:"
+	printf '%s\n' "$hits" | head -n 40 | sed 's/^/  /' >&2
+	n=$(printf '%s\n' "$hits" | wc -l)
+	[ "$n" -le 40 ] || vm_log "  ... $((n - 40)) more"
+	[ "$rc" -ne 0 ] || rc=123
+fi
+
+vm_log "qkdvm: $kver: exit $rc after ${elapsed}s"
+exit "$rc"
