@@ -91,9 +91,9 @@ $(B)/san/tests/unit/%: tests/unit/%.c $(B)/san/libqkdproto.a $(B)/san/libqkd.a \
 	$(CC) $(TEST_CFLAGS) $(SAN_FLAGS) -o $@ $^ $(LIBS)
 
 # Kernel tests run inside the VM (no sanitizers: the guest is small).
-$(B)/tests/kernel/%: tests/kernel/%.c $(B)/libqkd.a | harness
+$(B)/tests/kernel/%: tests/kernel/%.c tests/kernel/qkd_test.h $(B)/libqkd.a | harness
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(TEST_CFLAGS) -o $@ $(filter %.c %.a,$^) $(LIBS)
 
 $(B)/bench/%: bench/%.c $(B)/libqkdproto.a $(B)/libqkd.a
 	@mkdir -p $(dir $@)

@@ -94,6 +94,20 @@ static const struct nla_policy qkd_empty_policy[QKD_A_MAX + 1] = {};
 
 static struct genl_family qkd_genl_family;
 
+/*
+ * A required attribute is missing: mark it in the extended ACK (type and
+ * nest, for tools) and say so in words (for people).
+ */
+#define QKD_REQUIRE(info, attr) ({					\
+	struct genl_info *__qinfo = (info);				\
+	bool __missing = GENL_REQ_ATTR_CHECK(__qinfo, attr);		\
+									\
+	if (__missing)							\
+		NL_SET_ERR_MSG_MOD(__qinfo->extack,			\
+				   "missing attribute " #attr);		\
+	__missing;							\
+})
+
 static u32 qkd_attr_u32(const struct nlattr *attr, u32 default_value)
 {
 	return attr ? nla_get_u32(attr) : default_value;
@@ -346,7 +360,7 @@ static struct qkd_stream *qkd_stream_from_attrs(struct qkd_net *qn,
 {
 	struct qkd_stream *s;
 
-	if (GENL_REQ_ATTR_CHECK(info, QKD_A_STREAM_ID)) {
+	if (QKD_REQUIRE(info, QKD_A_STREAM_ID)) {
 		*err = -EINVAL;
 		return NULL;
 	}
@@ -367,8 +381,8 @@ static int qkd_nl_link_new(struct sk_buff *skb, struct genl_info *info)
 	const char *name;
 	int err;
 
-	if (GENL_REQ_ATTR_CHECK(info, QKD_A_LINK_NAME) ||
-	    GENL_REQ_ATTR_CHECK(info, QKD_A_LINK_ROLE))
+	if (QKD_REQUIRE(info, QKD_A_LINK_NAME) ||
+	    QKD_REQUIRE(info, QKD_A_LINK_ROLE))
 		return -EINVAL;
 	name = nla_data(attrs[QKD_A_LINK_NAME]);
 	if (!name[0]) {
@@ -459,7 +473,7 @@ static int qkd_nl_link_set(struct sk_buff *skb, struct genl_info *info)
 	struct qkd_link *link;
 	int err = 0;
 
-	if (GENL_REQ_ATTR_CHECK(info, QKD_A_LINK_STATE))
+	if (QKD_REQUIRE(info, QKD_A_LINK_STATE))
 		return -EINVAL;
 
 	mutex_lock(&qn->lock);
@@ -491,8 +505,8 @@ static int qkd_nl_stream_new(struct sk_buff *skb, struct genl_info *info)
 	const u8 *id;
 	int err = 0;
 
-	if (GENL_REQ_ATTR_CHECK(info, QKD_A_STREAM_ID) ||
-	    GENL_REQ_ATTR_CHECK(info, QKD_A_STREAM_KEY_SIZE))
+	if (QKD_REQUIRE(info, QKD_A_STREAM_ID) ||
+	    QKD_REQUIRE(info, QKD_A_STREAM_KEY_SIZE))
 		return -EINVAL;
 	id = nla_data(attrs[QKD_A_STREAM_ID]);
 	if (!memchr_inv(id, 0, QKD_STREAM_ID_LEN)) {
@@ -612,6 +626,12 @@ static int qkd_nl_stream_set(struct sk_buff *skb, struct genl_info *info)
 	u32 max_keys, low_water;
 	int err = 0;
 
+	if (!attrs[QKD_A_STREAM_MAX_KEYS] && !attrs[QKD_A_STREAM_LOW_WATER]) {
+		NL_SET_ERR_MSG_MOD(info->extack,
+				   "nothing to set: give max-keys and/or low-water");
+		return -EINVAL;
+	}
+
 	mutex_lock(&qn->lock);
 	s = qkd_stream_from_attrs(qn, info, &err);
 	if (!s)
@@ -639,18 +659,23 @@ static int qkd_nl_key_add(struct sk_buff *skb, struct genl_info *info)
 	struct qkd_stream *s;
 	int err = 0;
 
-	if (GENL_REQ_ATTR_CHECK(info, QKD_A_STREAM_ID) ||
-	    GENL_REQ_ATTR_CHECK(info, QKD_A_KEY_FIRST_INDEX) ||
-	    GENL_REQ_ATTR_CHECK(info, QKD_A_KEY_DATA)) {
+	if (QKD_REQUIRE(info, QKD_A_STREAM_ID) ||
+	    QKD_REQUIRE(info, QKD_A_KEY_FIRST_INDEX) ||
+	    QKD_REQUIRE(info, QKD_A_KEY_DATA)) {
 		err = -EINVAL;
 		goto out_wipe;
 	}
 
 	mutex_lock(&qn->lock);
 	s = qkd_stream_from_attrs(qn, info, &err);
-	if (s)
+	if (s && (!nla_len(data) || nla_len(data) % s->key_size)) {
+		NL_SET_ERR_MSG_ATTR(info->extack, data,
+				    "key data length is not a multiple of the key size");
+		err = -EINVAL;
+	} else if (s) {
 		err = qkd_stream_push(qn, s, nla_get_u64(info->attrs[QKD_A_KEY_FIRST_INDEX]),
 				      nla_data(data), nla_len(data), info->extack);
+	}
 	mutex_unlock(&qn->lock);
 
 out_wipe:

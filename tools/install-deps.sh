@@ -9,7 +9,7 @@ set -eu
 
 PACKAGES="build-essential pkg-config git
 libnl-3-dev libnl-genl-3-dev libssl-dev libkcapi-dev openssl
-sparse clang libclang-rt-14-dev
+sparse clang libclang-rt-14-dev dkms
 qemu-system-x86 busybox-static kmod cpio xz-utils zstd
 iproute2 iputils-ping keyutils procps
 linux-image-amd64 linux-headers-amd64

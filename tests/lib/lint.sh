@@ -54,5 +54,16 @@ make -s install DESTDIR="$inst" >"$log" 2>&1 &&
 result "make install DESTDIR= installs module, qkdctl, man page, header" $? "$log"
 rm -rf "$inst"
 
+# DKMS, in private trees so that nothing of the system's DKMS changes.
+dk=$(mktemp -d)
+mkdir -p "$dk/src/qkd-0.1.0" "$dk/tree"
+cp -r Kbuild dkms.conf kernel include "$dk/src/qkd-0.1.0/"
+kver=$(ls -d /lib/modules/*/build | sort -V | tail -n 1 | xargs dirname | xargs basename)
+{ dkms add --sourcetree "$dk/src" --dkmstree "$dk/tree" -m qkd -v 0.1.0 &&
+  dkms build --sourcetree "$dk/src" --dkmstree "$dk/tree" -m qkd -v 0.1.0 -k "$kver"; } >"$log" 2>&1 &&
+	find "$dk/tree" -name 'qkd.ko*' | grep -q .
+result "dkms add + build for $kver (dkms.conf)" $? "$log"
+rm -rf "$dk"
+
 echo "# lint: $((n - fail)) passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -1,0 +1,1173 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Helpers shared by the kselftest-harness tests of qkd.ko (tests/kernel/).
+ *
+ * Header-only on purpose: every test_*.c is one translation unit linked by
+ * the Makefile rule for kernel tests. Netlink goes through libnl-genl for
+ * building messages and resolving the family; replies are read from the
+ * socket directly so that every NLMSG_ERROR (errno and extended-ACK TLVs)
+ * and every reply attribute can be checked exactly. Nothing here uses
+ * libqkd: the tests check the kernel ABI, not the library.
+ */
+#ifndef QKD_TEST_H
+#define QKD_TEST_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <netlink/netlink.h>
+#include <netlink/attr.h>
+#include <netlink/msg.h>
+#include <netlink/socket.h>
+#include <netlink/genl/genl.h>
+#include <netlink/genl/ctrl.h>
+
+#include <linux/genetlink.h>
+#include <linux/netlink.h>
+#include <linux/qkd.h>
+
+#include "kselftest_harness.h"
+
+#ifndef SOL_NETLINK
+#define SOL_NETLINK 270
+#endif
+
+#define QKD_DEV_PATH		"/dev/qkd"
+#define QKD_NOBODY		65534
+/* Documented defaults (module parameters), abi.md. */
+#define QKD_DEF_STREAM_MAX_KEYS	4096
+
+/* Exit code of a harness test child that means SKIP (kselftest_harness.h). */
+#define QKD_HARNESS_SKIP	255
+
+/*
+ * SKIP from a FIXTURE_SETUP. The current harness (it has
+ * FIXTURE_TEARDOWN_PARENT) ends the test after a SKIP in the setup; an older
+ * one runs the test body anyway, so there end the test child here with the
+ * exit code that harness reads as SKIP.
+ */
+#ifdef FIXTURE_TEARDOWN_PARENT
+#define QKD_SKIP_SETUP(fmt, ...) SKIP(return, fmt, ##__VA_ARGS__)
+#else
+#define QKD_SKIP_SETUP(fmt, ...) \
+	SKIP({ fflush(NULL); _exit(QKD_HARNESS_SKIP); }, fmt, ##__VA_ARGS__)
+#endif
+
+/*
+ * Start of every FIXTURE_TEARDOWN: after a failed ASSERT the harness leaves
+ * _metadata->trigger set, which would run the TH_LOG of every later passing
+ * EXPECT in the teardown.
+ */
+#define QKD_TEARDOWN_BEGIN() do { _metadata->trigger = 0; } while (0)
+
+/*
+ * Context printed by the ASSERT_NL_* macros when they fail (e.g. the loop
+ * variable of a table-driven check); set with QKD_CTX(), cleared with
+ * QKD_CTX_CLEAR().
+ */
+static char qkd_ctx[160] __attribute__((unused));
+#define QKD_CTX(fmt, ...) snprintf(qkd_ctx, sizeof(qkd_ctx), fmt, ##__VA_ARGS__)
+#define QKD_CTX_CLEAR() (qkd_ctx[0] = 0)
+
+/*
+ * errno of an integer outside the range its attribute allows (role 3, state
+ * 0, link id 0, key size 513, max-keys 0, low-water above 2^20, first index
+ * above 2^56-1), and of a binary attribute of a wrong length (a 15-byte
+ * stream ID, KEY_DATA above 32 KiB). Documentation/abi.md: both fail with
+ * ERANGE (the kernel's netlink policy checks); an integer of the wrong size
+ * (a u32 given as u8) and missing or foreign attributes fail with EINVAL.
+ */
+#define QKD_ERRNO_RANGE	ERANGE
+#define QKD_ERRNO_LENGTH ERANGE
+
+/* ------------------------------------------------------------------------
+ * Small utilities
+ * ------------------------------------------------------------------------
+ */
+
+static inline uint64_t qkd_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static inline void qkd_msleep(unsigned int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+/* A deterministic, never all-zero stream ID (UUID-shaped: variant byte 8). */
+static inline void qkd_sid(uint8_t sid[QKD_STREAM_ID_LEN], uint32_t n)
+{
+	int i;
+
+	for (i = 0; i < QKD_STREAM_ID_LEN; i++)
+		sid[i] = (uint8_t)(0x11 * (i + 1) ^ (n >> (8 * (i % 4))));
+	sid[0] = 'q';
+	sid[1] = 'k';
+	sid[2] = 'd';
+	sid[3] = (uint8_t)n;
+	sid[4] = (uint8_t)(n >> 8);
+	sid[6] = 0x40 | (sid[6] & 0x0f);	/* UUID version 4 */
+	sid[8] = 0x80 | (sid[8] & 0x3f);	/* RFC 4122 variant */
+}
+
+static inline uint64_t qkd_mix64(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ULL;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
+/* Key bytes of (seed, index): lets a reader check what it got. */
+static inline void qkd_pattern(uint8_t *buf, size_t key_size, uint64_t index,
+			       uint32_t seed)
+{
+	uint64_t s = qkd_mix64(((uint64_t)seed << 56) ^ index);
+	size_t i;
+
+	for (i = 0; i < key_size; i++) {
+		if (i % 8 == 0)
+			s = qkd_mix64(s + i);
+		buf[i] = (uint8_t)(s >> (8 * (i % 8)));
+	}
+}
+
+static inline bool qkd_pattern_ok(const uint8_t *buf, size_t key_size,
+				  uint64_t index, uint32_t seed)
+{
+	uint8_t want[QKD_KEY_SIZE_MAX];
+
+	qkd_pattern(want, key_size, index, seed);
+	return memcmp(buf, want, key_size) == 0;
+}
+
+/* Enter a fresh network namespace, unless QKD_TEST_SAME_NETNS is set. */
+static inline int qkd_enter_test_netns(void)
+{
+	if (getenv("QKD_TEST_SAME_NETNS"))
+		return 0;
+	if (unshare(CLONE_NEWNET))
+		return -errno;
+	return 0;
+}
+
+static inline int qkd_new_netns(void)
+{
+	return unshare(CLONE_NEWNET) ? -errno : 0;
+}
+
+/* Wait for a child; 0 if it exited 0, else its code (or 128 + signal). */
+static inline int qkd_wait(pid_t pid)
+{
+	int st;
+
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st);
+	if (WIFSIGNALED(st))
+		return 128 + WTERMSIG(st);
+	return 255;
+}
+
+/*
+ * Checks inside forked children and threads, where the harness's ASSERT
+ * (a longjmp into the test wrapper) must not be used. A failing check prints
+ * why and makes the function return 1.
+ */
+#define CHILD_CHECK(cond, fmt, ...) do { \
+	if (!(cond)) { \
+		fprintf(stderr, "# %s:%d: child check failed: %s: " fmt "\n", \
+			__FILE__, __LINE__, #cond, ##__VA_ARGS__); \
+		return 1; \
+	} \
+} while (0)
+
+/* Drop to uid/gid nobody with no supplementary groups: no capabilities. */
+static inline int qkd_become_nobody(void)
+{
+	if (setgroups(0, NULL))
+		return -errno;
+	if (setresgid(QKD_NOBODY, QKD_NOBODY, QKD_NOBODY))
+		return -errno;
+	if (setresuid(QKD_NOBODY, QKD_NOBODY, QKD_NOBODY))
+		return -errno;
+	return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Kernel log: no WARNING/BUG/... while a test runs
+ * ------------------------------------------------------------------------
+ */
+
+static inline int qkd_kmsg_open(void)
+{
+	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd >= 0)
+		lseek(fd, 0, SEEK_END);
+	return fd;
+}
+
+/* Count (and print) new kernel log records that look like a kernel problem. */
+static inline int qkd_kmsg_bad(int fd)
+{
+	static const char *const bad[] = {
+		"WARNING:", "BUG:", "BUG ", "Oops", "general protection",
+		"UBSAN", "KASAN", "refcount_t", "list_del corruption",
+		"list_add corruption", "kmemleak", "possible circular locking",
+		"possible recursive locking", "suspicious RCU usage",
+		"INFO: task", "stack-protector", "Call Trace",
+		"scheduling while atomic", "sleeping function called",
+	};
+	char rec[8192];
+	int n = 0;
+	size_t i;
+
+	if (fd < 0)
+		return 0;
+	for (;;) {
+		ssize_t len = read(fd, rec, sizeof(rec) - 1);
+
+		if (len < 0) {
+			if (errno == EPIPE)	/* overwritten records: go on */
+				continue;
+			break;
+		}
+		rec[len] = 0;
+		for (i = 0; i < ARRAY_SIZE(bad); i++) {
+			if (strstr(rec, bad[i])) {
+				fprintf(stderr, "# kernel log: %s", rec);
+				n++;
+				break;
+			}
+		}
+	}
+	return n;
+}
+
+/* ------------------------------------------------------------------------
+ * Generic netlink
+ * ------------------------------------------------------------------------
+ */
+
+#define QKD_RAW_MAX	96
+
+/* One genl message of the qkd family (a reply or an event), flattened. */
+struct qkd_obj {
+	int cmd;
+	unsigned int unknown;		/* attributes with type > QKD_A_MAX */
+	unsigned int dups;		/* attributes seen twice */
+	bool has[QKD_A_MAX + 1];
+	uint32_t len[QKD_A_MAX + 1];
+	uint8_t raw[QKD_A_MAX + 1][QKD_RAW_MAX];
+};
+
+struct qkd_objs {
+	int n, cap;
+	struct qkd_obj *v;
+};
+
+struct qkd_nl {
+	struct nl_sock *sk;
+	int fd;
+	int family;
+	int grp;			/* "events" group id, or < 0 */
+	/* Last request's replies (or the events read by qkd_ev_read()). */
+	struct qkd_objs r;
+	/* Extended ACK of the last request. */
+	char ext_msg[256];
+	bool ext_has_msg, ext_has_offs, ext_has_miss;
+	uint32_t ext_offs, ext_miss_type;
+	/* Replies or events that carried QKD_A_KEY_DATA, over the socket's life. */
+	unsigned int key_data_seen;
+	unsigned int unknown_seen;
+};
+
+static inline uint64_t qkd_obj_u(const struct qkd_obj *o, int type)
+{
+	const uint8_t *p = o->raw[type];
+
+	if (!o->has[type])
+		return ~0ULL;
+	switch (o->len[type]) {
+	case 1:
+		return p[0];
+	case 2:
+		return *(const uint16_t *)p;
+	case 4:
+		return *(const uint32_t *)p;
+	case 8: {
+		uint64_t v;
+
+		memcpy(&v, p, 8);
+		return v;
+	}
+	}
+	return ~0ULL - 1;
+}
+
+static inline const char *qkd_obj_str(const struct qkd_obj *o, int type)
+{
+	if (!o->has[type])
+		return "(absent)";
+	return (const char *)o->raw[type];
+}
+
+static inline bool qkd_obj_sid_is(const struct qkd_obj *o,
+				  const uint8_t sid[QKD_STREAM_ID_LEN])
+{
+	return o->has[QKD_A_STREAM_ID] &&
+	       o->len[QKD_A_STREAM_ID] == QKD_STREAM_ID_LEN &&
+	       !memcmp(o->raw[QKD_A_STREAM_ID], sid, QKD_STREAM_ID_LEN);
+}
+
+static inline void qkd_objs_reset(struct qkd_objs *r)
+{
+	r->n = 0;
+}
+
+static inline void qkd_objs_free(struct qkd_objs *r)
+{
+	free(r->v);
+	memset(r, 0, sizeof(*r));
+}
+
+static inline struct qkd_obj *qkd_objs_add(struct qkd_objs *r)
+{
+	if (r->n == r->cap) {
+		int cap = r->cap ? r->cap * 2 : 16;
+		struct qkd_obj *v = realloc(r->v, cap * sizeof(*v));
+
+		if (!v)
+			abort();
+		r->v = v;
+		r->cap = cap;
+	}
+	memset(&r->v[r->n], 0, sizeof(r->v[0]));
+	return &r->v[r->n++];
+}
+
+static inline void qkd_parse_genl(struct qkd_nl *nl, const struct nlmsghdr *h,
+				  struct qkd_objs *r)
+{
+	const struct genlmsghdr *g = NLMSG_DATA(h);
+	int len = (int)h->nlmsg_len - NLMSG_HDRLEN - GENL_HDRLEN;
+	const struct nlattr *a = (const void *)((const char *)g + GENL_HDRLEN);
+	struct qkd_obj *o = qkd_objs_add(r);
+
+	o->cmd = g->cmd;
+	while (len >= (int)sizeof(*a) && a->nla_len >= sizeof(*a) &&
+	       a->nla_len <= len) {
+		int type = a->nla_type & NLA_TYPE_MASK;
+		int plen = a->nla_len - NLA_HDRLEN;
+
+		if (type > QKD_A_MAX || type == 0) {
+			o->unknown++;
+		} else {
+			if (o->has[type])
+				o->dups++;
+			o->has[type] = true;
+			o->len[type] = plen;
+			memcpy(o->raw[type], (const char *)a + NLA_HDRLEN,
+			       plen < QKD_RAW_MAX - 1 ? plen : QKD_RAW_MAX - 1);
+		}
+		len -= NLA_ALIGN(a->nla_len);
+		a = (const void *)((const char *)a + NLA_ALIGN(a->nla_len));
+	}
+	if (o->has[QKD_A_KEY_DATA])
+		nl->key_data_seen++;
+	if (o->unknown)
+		nl->unknown_seen++;
+}
+
+static inline void qkd_parse_ext_ack(struct qkd_nl *nl,
+				     const struct nlmsghdr *h)
+{
+	const struct nlmsgerr *e = NLMSG_DATA(h);
+	size_t off = sizeof(*e);
+	const struct nlattr *a;
+	int len;
+
+	if (!(h->nlmsg_flags & NLM_F_ACK_TLVS))
+		return;
+	if (!(h->nlmsg_flags & NLM_F_CAPPED))
+		off += NLMSG_ALIGN(e->msg.nlmsg_len - NLMSG_HDRLEN);
+	len = (int)h->nlmsg_len - NLMSG_HDRLEN - (int)off;
+	a = (const void *)((const char *)e + off);
+	while (len >= (int)sizeof(*a) && a->nla_len >= sizeof(*a) &&
+	       a->nla_len <= len) {
+		const char *p = (const char *)a + NLA_HDRLEN;
+		int plen = a->nla_len - NLA_HDRLEN;
+
+		switch (a->nla_type & NLA_TYPE_MASK) {
+		case NLMSGERR_ATTR_MSG:
+			snprintf(nl->ext_msg, sizeof(nl->ext_msg), "%.*s",
+				 plen, p);
+			nl->ext_has_msg = nl->ext_msg[0] != 0;
+			break;
+		case NLMSGERR_ATTR_OFFS:
+			if (plen >= 4) {
+				nl->ext_has_offs = true;
+				memcpy(&nl->ext_offs, p, 4);
+			}
+			break;
+		case NLMSGERR_ATTR_MISS_TYPE:
+			if (plen >= 4) {
+				nl->ext_has_miss = true;
+				memcpy(&nl->ext_miss_type, p, 4);
+			}
+			break;
+		}
+		len -= NLA_ALIGN(a->nla_len);
+		a = (const void *)((const char *)a + NLA_ALIGN(a->nla_len));
+	}
+}
+
+static inline void qkd_nl_close(struct qkd_nl *nl)
+{
+	if (nl->sk)
+		nl_socket_free(nl->sk);
+	qkd_objs_free(&nl->r);
+	nl->sk = NULL;
+	nl->fd = -1;
+}
+
+/*
+ * Open a genl socket and resolve the family and its events group.
+ * Returns 0, -ENOENT if the family is not registered (module not loaded),
+ * or another -errno.
+ */
+static inline int qkd_nl_open(struct qkd_nl *nl)
+{
+	struct timeval tv = { .tv_sec = 20 };
+	int one = 1;
+
+	memset(nl, 0, sizeof(*nl));
+	nl->fd = -1;
+	nl->grp = -1;
+	nl->sk = nl_socket_alloc();
+	if (!nl->sk)
+		return -ENOMEM;
+	if (genl_connect(nl->sk)) {
+		qkd_nl_close(nl);
+		return -EIO;
+	}
+	nl->fd = nl_socket_get_fd(nl->sk);
+	nl->family = genl_ctrl_resolve(nl->sk, QKD_GENL_NAME);
+	if (nl->family < 0) {
+		qkd_nl_close(nl);
+		return -ENOENT;
+	}
+	nl->grp = genl_ctrl_resolve_grp(nl->sk, QKD_GENL_NAME,
+					QKD_MCGRP_EVENTS);
+	setsockopt(nl->fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one));
+	setsockopt(nl->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return 0;
+}
+
+/* Join the events group: 0 or -errno (EPERM without CAP_NET_ADMIN). */
+static inline int qkd_nl_join_events(struct qkd_nl *nl)
+{
+	int grp = nl->grp;
+
+	if (grp < 0)
+		return -ENOENT;
+	if (setsockopt(nl->fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &grp,
+		       sizeof(grp)))
+		return -errno;
+	return 0;
+}
+
+/* A request of @cmd; @flags e.g. NLM_F_DUMP. Add attributes with nla_put*. */
+static inline struct nl_msg *qkd_msg(struct qkd_nl *nl, int cmd, int flags)
+{
+	struct nl_msg *m = nlmsg_alloc_size(QKD_KEY_BATCH_MAX_BYTES + 4096);
+
+	if (!m)
+		abort();
+	if (!genlmsg_put(m, NL_AUTO_PORT, NL_AUTO_SEQ, nl->family, 0, flags,
+			 cmd, QKD_GENL_VERSION))
+		abort();
+	return m;
+}
+
+#define QKD_RXBUF (1 << 18)
+
+/*
+ * Send @m (freed) and read every answer up to its ACK / DONE. Replies of the
+ * family go to nl->r; the return is the request's errno (0 or -errno), and
+ * nl->ext_* hold the extended ACK.
+ */
+static inline int qkd_req(struct qkd_nl *nl, struct nl_msg *m)
+{
+	static char *buf;
+	uint32_t seq;
+	int ret;
+
+	if (!buf) {
+		buf = malloc(QKD_RXBUF);
+		if (!buf)
+			abort();
+	}
+	qkd_objs_reset(&nl->r);
+	nl->ext_msg[0] = 0;
+	nl->ext_has_msg = nl->ext_has_offs = nl->ext_has_miss = false;
+
+	ret = nl_send_auto(nl->sk, m);
+	seq = nlmsg_hdr(m)->nlmsg_seq;
+	nlmsg_free(m);
+	if (ret < 0)
+		return -EIO;
+
+	for (;;) {
+		ssize_t n = recv(nl->fd, buf, QKD_RXBUF, 0);
+		struct nlmsghdr *h;
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == EAGAIN ? -ETIMEDOUT : -errno;
+		}
+		for (h = (void *)buf; NLMSG_OK(h, (size_t)n);
+		     h = NLMSG_NEXT(h, n)) {
+			if (h->nlmsg_seq != seq)
+				continue;	/* a stale answer */
+			if (h->nlmsg_type == NLMSG_ERROR) {
+				const struct nlmsgerr *e = NLMSG_DATA(h);
+
+				qkd_parse_ext_ack(nl, h);
+				return e->error;
+			}
+			if (h->nlmsg_type == NLMSG_DONE) {
+				int err = 0;
+
+				if (h->nlmsg_len >= NLMSG_HDRLEN + sizeof(int))
+					memcpy(&err, NLMSG_DATA(h), sizeof(int));
+				if (err)
+					qkd_parse_ext_ack(nl, h);
+				return err;
+			}
+			if (h->nlmsg_type == nl->family)
+				qkd_parse_genl(nl, h, &nl->r);
+		}
+	}
+}
+
+/* Read events for up to @timeout_ms (then 50 ms after each) into nl->r. */
+static inline int qkd_ev_read(struct qkd_nl *nl, int timeout_ms)
+{
+	static char *buf;
+	struct pollfd p = { .fd = nl->fd, .events = POLLIN };
+
+	if (!buf) {
+		buf = malloc(QKD_RXBUF);
+		if (!buf)
+			abort();
+	}
+	qkd_objs_reset(&nl->r);
+	for (;;) {
+		struct nlmsghdr *h;
+		ssize_t n;
+
+		if (poll(&p, 1, timeout_ms) <= 0)
+			break;
+		n = recv(nl->fd, buf, QKD_RXBUF, MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			return -errno;
+		}
+		for (h = (void *)buf; NLMSG_OK(h, (size_t)n);
+		     h = NLMSG_NEXT(h, n))
+			if (h->nlmsg_type == nl->family)
+				qkd_parse_genl(nl, h, &nl->r);
+		timeout_ms = 50;
+	}
+	return nl->r.n;
+}
+
+/* The @nth (0-based) object of command @cmd in nl->r, or NULL. */
+static inline struct qkd_obj *qkd_find(struct qkd_nl *nl, int cmd, int nth)
+{
+	int i;
+
+	for (i = 0; i < nl->r.n; i++)
+		if (nl->r.v[i].cmd == cmd && nth-- == 0)
+			return &nl->r.v[i];
+	return NULL;
+}
+
+static inline int qkd_count(struct qkd_nl *nl, int cmd)
+{
+	int i, n = 0;
+
+	for (i = 0; i < nl->r.n; i++)
+		n += nl->r.v[i].cmd == cmd;
+	return n;
+}
+
+/* Copy the first reply of the last request to @out (if any). */
+static inline void qkd_first(struct qkd_nl *nl, struct qkd_obj *out)
+{
+	if (!out)
+		return;
+	if (nl->r.n)
+		*out = nl->r.v[0];
+	else
+		memset(out, 0, sizeof(*out));
+}
+
+/* --- Commands with valid arguments. 0 or -errno; replies in nl->r. ------- */
+
+#define QKD_OMIT (-1LL)
+
+static inline int qkd_link_new(struct qkd_nl *nl, uint32_t id,
+			       const char *name, int role, const char *peer)
+{
+	struct nl_msg *m = qkd_msg(nl, QKD_CMD_LINK_NEW, 0);
+
+	if (id)
+		nla_put_u32(m, QKD_A_LINK_ID, id);
+	if (name)
+		nla_put_string(m, QKD_A_LINK_NAME, name);
+	if (role)
+		nla_put_u8(m, QKD_A_LINK_ROLE, (uint8_t)role);
+	if (peer)
+		nla_put_string(m, QKD_A_LINK_PEER, peer);
+	return qkd_req(nl, m);
+}
+
+static inline int qkd_link_del(struct qkd_nl *nl, uint32_t id)
+{
+	struct nl_msg *m = qkd_msg(nl, QKD_CMD_LINK_DEL, 0);
+
+	nla_put_u32(m, QKD_A_LINK_ID, id);
+	return qkd_req(nl, m);
+}
+
+static inline int qkd_link_del_name(struct qkd_nl *nl, const char *name)
+{
+	struct nl_msg *m = qkd_msg(nl, QKD_CMD_LINK_DEL, 0);
+
+	nla_put_string(m, QKD_A_LINK_NAME, name);
+	return qkd_req(nl, m);
+}
+
+static inline int qkd_link_get(struct qkd_nl *nl, uint32_t id,
+			       struct qkd_obj *out)
+{
+	struct nl_msg *m = qkd_msg(nl, QKD_CMD_LINK_GET, 0);
+	int err;
+
+	nla_put_u32(m, QKD_A_LINK_ID, id);
+	err = qkd_req(nl, m);
+	qkd_first(nl, out);
+	return err;
+}
+
+static inline int qkd_link_get_name(struct qkd_nl *nl, const char *name,
+				    struct qkd_obj *out)
+{
+	struct nl_msg *m = qkd_msg(nl, QKD_CMD_LINK_GET, 0);
+	int err;
+
+	nla_put_string(m, QKD_A_LINK_NAME, name);
+	err = qkd_req(nl, m);
+	qkd_first(nl, out);
+	return err;
+}
+
+static inline int qkd_link_set(struct qkd_nl *nl, uint32_t id, int state)
+{
+	struct nl_msg *m = qkd_msg(nl, QKD_CMD_LINK_SET, 0);
+
+	nla_put_u32(m, QKD_A_LINK_ID, id);
+	nla_put_u8(m, QKD_A_LINK_STATE, (uint8_t)state);
+	return qkd_req(nl, m);
+}
+
+static inline int qkd_link_dump(struct qkd_nl *nl)
+{
+	return qkd_req(nl, qkd_msg(nl, QKD_CMD_LINK_GET, NLM_F_DUMP));
+}
+
+static inline int qkd_stream_new(struct qkd_nl *nl,
+				 const uint8_t sid[QKD_STREAM_ID_LEN],
+				 uint32_t link_id, uint32_t key_size,
+				 long long max_keys, long long low_water)
+{
+	struct nl_msg *m = qkd_msg(nl, QKD_CMD_STREAM_NEW, 0);
+
+	nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
+	nla_put_u32(m, QKD_A_LINK_ID, link_id);
+	nla_put_u32(m, QKD_A_STREAM_KEY_SIZE, key_size);
+	if (max_keys != QKD_OMIT)
+		nla_put_u32(m, QKD_A_STREAM_MAX_KEYS, (uint32_t)max_keys);
+	if (low_water != QKD_OMIT)
+		nla_put_u32(m, QKD_A_STREAM_LOW_WATER, (uint32_t)low_water);
+	return qkd_req(nl, m);
+}
+
+static inline int qkd_stream_del(struct qkd_nl *nl,
+				 const uint8_t sid[QKD_STREAM_ID_LEN])
+{
+	struct nl_msg *m = qkd_msg(nl, QKD_CMD_STREAM_DEL, 0);
+
+	nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
+	return qkd_req(nl, m);
+}
+
+static inline int qkd_stream_get(struct qkd_nl *nl,
+				 const uint8_t sid[QKD_STREAM_ID_LEN],
+				 struct qkd_obj *out)
+{
+	struct nl_msg *m = qkd_msg(nl, QKD_CMD_STREAM_GET, 0);
+	int err;
+
+	nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
+	err = qkd_req(nl, m);
+	qkd_first(nl, out);
+	return err;
+}
+
+static inline int qkd_stream_set(struct qkd_nl *nl,
+				 const uint8_t sid[QKD_STREAM_ID_LEN],
+				 long long max_keys, long long low_water)
+{
+	struct nl_msg *m = qkd_msg(nl, QKD_CMD_STREAM_SET, 0);
+
+	nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
+	if (max_keys != QKD_OMIT)
+		nla_put_u32(m, QKD_A_STREAM_MAX_KEYS, (uint32_t)max_keys);
+	if (low_water != QKD_OMIT)
+		nla_put_u32(m, QKD_A_STREAM_LOW_WATER, (uint32_t)low_water);
+	return qkd_req(nl, m);
+}
+
+/* Dump streams; @link_id 0: all, else only that link's. */
+static inline int qkd_stream_dump(struct qkd_nl *nl, uint32_t link_id)
+{
+	struct nl_msg *m = qkd_msg(nl, QKD_CMD_STREAM_GET, NLM_F_DUMP);
+
+	if (link_id)
+		nla_put_u32(m, QKD_A_LINK_ID, link_id);
+	return qkd_req(nl, m);
+}
+
+static inline int qkd_key_add(struct qkd_nl *nl,
+			      const uint8_t sid[QKD_STREAM_ID_LEN],
+			      uint64_t first, const void *data, size_t len)
+{
+	struct nl_msg *m = qkd_msg(nl, QKD_CMD_KEY_ADD, 0);
+
+	nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
+	nla_put_u64(m, QKD_A_KEY_FIRST_INDEX, first);
+	nla_put(m, QKD_A_KEY_DATA, (int)len, data);
+	return qkd_req(nl, m);
+}
+
+/* Push @count pattern keys (seed) at @first, in batches of at most 32 KiB. */
+static inline int qkd_key_add_pattern(struct qkd_nl *nl,
+				      const uint8_t sid[QKD_STREAM_ID_LEN],
+				      uint64_t first, uint64_t count,
+				      uint32_t key_size, uint32_t seed)
+{
+	uint64_t per = QKD_KEY_BATCH_MAX_BYTES / key_size, done = 0;
+	uint8_t *buf = malloc(QKD_KEY_BATCH_MAX_BYTES);
+	int err = 0;
+
+	if (!buf)
+		abort();
+	while (done < count) {
+		uint64_t n = count - done < per ? count - done : per, i;
+
+		for (i = 0; i < n; i++)
+			qkd_pattern(buf + i * key_size, key_size,
+				    first + done + i, seed);
+		err = qkd_key_add(nl, sid, first + done, buf, n * key_size);
+		if (err)
+			break;
+		done += n;
+	}
+	free(buf);
+	return err;
+}
+
+static inline int qkd_key_flush(struct qkd_nl *nl,
+				const uint8_t sid[QKD_STREAM_ID_LEN])
+{
+	struct nl_msg *m = qkd_msg(nl, QKD_CMD_KEY_FLUSH, 0);
+
+	nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
+	return qkd_req(nl, m);
+}
+
+static inline int qkd_status(struct qkd_nl *nl, struct qkd_obj *out)
+{
+	int err = qkd_req(nl, qkd_msg(nl, QKD_CMD_STATUS_GET, 0));
+
+	qkd_first(nl, out);
+	return err;
+}
+
+/* --- A snapshot of a node's whole state: status, links, streams. -------- */
+
+struct qkd_snap {
+	int err;
+	struct qkd_obj status;
+	struct qkd_objs links, streams;
+};
+
+static inline void qkd_snap_free(struct qkd_snap *s)
+{
+	qkd_objs_free(&s->links);
+	qkd_objs_free(&s->streams);
+}
+
+static inline int qkd_snap_take(struct qkd_nl *nl, struct qkd_snap *s)
+{
+	int i;
+
+	memset(s, 0, sizeof(*s));
+	s->err = qkd_status(nl, &s->status);
+	if (!s->err)
+		s->err = qkd_link_dump(nl);
+	for (i = 0; !s->err && i < nl->r.n; i++)
+		*qkd_objs_add(&s->links) = nl->r.v[i];
+	if (!s->err)
+		s->err = qkd_stream_dump(nl, 0);
+	for (i = 0; !s->err && i < nl->r.n; i++)
+		*qkd_objs_add(&s->streams) = nl->r.v[i];
+	return s->err;
+}
+
+static inline bool qkd_obj_eq(const struct qkd_obj *a, const struct qkd_obj *b)
+{
+	return !memcmp(a, b, sizeof(*a));
+}
+
+static inline bool qkd_objs_same_set(const struct qkd_objs *a,
+				     const struct qkd_objs *b)
+{
+	int i, j;
+
+	if (a->n != b->n)
+		return false;
+	for (i = 0; i < a->n; i++) {
+		for (j = 0; j < b->n; j++)
+			if (qkd_obj_eq(&a->v[i], &b->v[j]))
+				break;
+		if (j == b->n)
+			return false;
+	}
+	return true;
+}
+
+/* Which part differs, for the log; NULL if equal. */
+static inline const char *qkd_snap_diff(const struct qkd_snap *a,
+					const struct qkd_snap *b)
+{
+	if (a->err || b->err)
+		return "snapshot failed";
+	if (!qkd_obj_eq(&a->status, &b->status))
+		return "status";
+	if (!qkd_objs_same_set(&a->links, &b->links))
+		return "links";
+	if (!qkd_objs_same_set(&a->streams, &b->streams))
+		return "streams";
+	return NULL;
+}
+
+/* ------------------------------------------------------------------------
+ * /dev/qkd
+ * ------------------------------------------------------------------------
+ */
+
+static inline int qkd_dev_open(void)
+{
+	int fd = open(QKD_DEV_PATH, O_RDWR | O_CLOEXEC);
+
+	return fd < 0 ? -errno : fd;
+}
+
+static inline int qkd_ioctl(int fd, unsigned long req, void *arg)
+{
+	return ioctl(fd, req, arg) ? -errno : 0;
+}
+
+static inline void qkd_req_init(struct qkd_key_request *r,
+				const uint8_t sid[QKD_STREAM_ID_LEN],
+				void *buf, uint32_t len)
+{
+	memset(r, 0, sizeof(*r));
+	r->size = sizeof(*r);
+	memcpy(r->stream_id, sid, QKD_STREAM_ID_LEN);
+	r->key_len = len;
+	r->key_ptr = (uint64_t)(uintptr_t)buf;
+}
+
+/* QKD_IOC_GET_KEY: 0 or -errno; @r (may be NULL) gets the request back. */
+static inline int qkd_get_key(int fd, const uint8_t sid[QKD_STREAM_ID_LEN],
+			      void *buf, uint32_t len,
+			      struct qkd_key_request *r)
+{
+	struct qkd_key_request tmp;
+
+	if (!r)
+		r = &tmp;
+	qkd_req_init(r, sid, buf, len);
+	return qkd_ioctl(fd, QKD_IOC_GET_KEY, r);
+}
+
+static inline int qkd_get_key_at(int fd, const uint8_t sid[QKD_STREAM_ID_LEN],
+				 uint64_t index, void *buf, uint32_t len,
+				 struct qkd_key_request *r)
+{
+	struct qkd_key_request tmp;
+
+	if (!r)
+		r = &tmp;
+	qkd_req_init(r, sid, buf, len);
+	r->index = index;
+	return qkd_ioctl(fd, QKD_IOC_GET_KEY_BY_ID, r);
+}
+
+static inline int qkd_get_key_kid(int fd, const uint8_t sid[QKD_STREAM_ID_LEN],
+				  const uint8_t kid[QKD_KEY_ID_LEN],
+				  void *buf, uint32_t len,
+				  struct qkd_key_request *r)
+{
+	struct qkd_key_request tmp;
+
+	if (!r)
+		r = &tmp;
+	qkd_req_init(r, sid, buf, len);
+	r->flags = QKD_KEY_F_BY_KEY_ID;
+	memcpy(r->key_id, kid, QKD_KEY_ID_LEN);
+	return qkd_ioctl(fd, QKD_IOC_GET_KEY_BY_ID, r);
+}
+
+static inline int qkd_dev_status(int fd, const uint8_t sid[QKD_STREAM_ID_LEN],
+				 struct qkd_stream_status *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->size = sizeof(*st);
+	memcpy(st->stream_id, sid, QKD_STREAM_ID_LEN);
+	return qkd_ioctl(fd, QKD_IOC_STREAM_STATUS, st);
+}
+
+static inline int qkd_set_poll(int fd, const uint8_t sid[QKD_STREAM_ID_LEN])
+{
+	struct qkd_poll_stream p;
+
+	memset(&p, 0, sizeof(p));
+	p.size = sizeof(p);
+	memcpy(p.stream_id, sid, QKD_STREAM_ID_LEN);
+	return qkd_ioctl(fd, QKD_IOC_SET_POLL_STREAM, &p);
+}
+
+/* poll() the device once: revents, or -errno. */
+static inline int qkd_poll1(int fd, int timeout_ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN | POLLRDNORM };
+	int n = poll(&p, 1, timeout_ms);
+
+	if (n < 0)
+		return -errno;
+	return n ? p.revents : 0;
+}
+
+/* Stored keys of a stream, through genl (-1 on error). */
+static inline long long qkd_stored(struct qkd_nl *nl,
+				   const uint8_t sid[QKD_STREAM_ID_LEN])
+{
+	struct qkd_obj o;
+
+	if (qkd_stream_get(nl, sid, &o))
+		return -1;
+	return (long long)qkd_obj_u(&o, QKD_A_STREAM_STORED_KEYS);
+}
+
+/* ------------------------------------------------------------------------
+ * Assertions on netlink rejections
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * A request rejected as invalid: -@err (EINVAL or QKD_ERRNO_RANGE), a
+ * non-empty extended-ACK message, the offending attribute named if @named
+ * (its offset, or the missing attribute's type), and nothing changed in the node
+ * (snapshot before == after). The errno is checked with EXPECT so that one run
+ * reports every deviation of a table-driven test.
+ */
+#define ASSERT_NL_INVALID(nl, err, named, expr) do { \
+	struct qkd_snap __b, __a; \
+	int __e; \
+	ASSERT_EQ(0, qkd_snap_take((nl), &__b)); \
+	__e = (expr); \
+	EXPECT_EQ(-(err), __e) TH_LOG("%s%s%s: got %d (%s), want %d (%s), extack '%s'", \
+				      qkd_ctx, qkd_ctx[0] ? ": " : "", #expr, \
+				      __e, strerror(-__e), -(err), strerror(err), \
+				      (nl)->ext_msg); \
+	EXPECT_TRUE(__e == 0 || (nl)->ext_has_msg) \
+		TH_LOG("%s%s%s: no extended-ACK message (attribute offset %s, missing-attribute type %s)", \
+		       qkd_ctx, qkd_ctx[0] ? ": " : "", #expr, \
+		       (nl)->ext_has_offs ? "present" : "absent", \
+		       (nl)->ext_has_miss ? "present" : "absent"); \
+	EXPECT_TRUE(__e == 0 || !(named) || (nl)->ext_has_offs || (nl)->ext_has_miss) \
+		TH_LOG("%s%s%s: the extended ACK names no attribute (no offset, no missing type)", \
+		       qkd_ctx, qkd_ctx[0] ? ": " : "", #expr); \
+	ASSERT_EQ(0, qkd_snap_take((nl), &__a)); \
+	EXPECT_EQ(NULL, qkd_snap_diff(&__b, &__a)) \
+		TH_LOG("%s%s%s changed the node's %s", qkd_ctx, \
+		       qkd_ctx[0] ? ": " : "", #expr, \
+		       qkd_snap_diff(&__b, &__a)); \
+	qkd_snap_free(&__b); \
+	qkd_snap_free(&__a); \
+} while (0)
+
+#define ASSERT_NL_EINVAL(nl, expr) ASSERT_NL_INVALID(nl, EINVAL, true, expr)
+#define ASSERT_NL_BADRANGE(nl, expr) ASSERT_NL_INVALID(nl, QKD_ERRNO_RANGE, true, expr)
+#define ASSERT_NL_BADLEN(nl, expr) ASSERT_NL_INVALID(nl, QKD_ERRNO_LENGTH, true, expr)
+/* One of several attributes is missing (LINK_ID or LINK_NAME): none to name. */
+#define ASSERT_NL_EINVAL_ONEOF(nl, expr) ASSERT_NL_INVALID(nl, EINVAL, false, expr)
+
+/* A request rejected with -@err and nothing changed in the node. */
+#define ASSERT_NL_ERR(nl, err, expr) do { \
+	struct qkd_snap __b, __a; \
+	int __e; \
+	ASSERT_EQ(0, qkd_snap_take((nl), &__b)); \
+	__e = (expr); \
+	EXPECT_EQ(-(err), __e) TH_LOG("%s%s%s: got %d (%s), want %d (%s), extack '%s'", \
+				      qkd_ctx, qkd_ctx[0] ? ": " : "", #expr, \
+				      __e, strerror(-__e), -(err), strerror(err), \
+				      (nl)->ext_msg); \
+	ASSERT_EQ(0, qkd_snap_take((nl), &__a)); \
+	EXPECT_EQ(NULL, qkd_snap_diff(&__b, &__a)) \
+		TH_LOG("%s%s%s changed the node's %s", qkd_ctx, \
+		       qkd_ctx[0] ? ": " : "", #expr, \
+		       qkd_snap_diff(&__b, &__a)); \
+	qkd_snap_free(&__b); \
+	qkd_snap_free(&__a); \
+} while (0)
+
+#define ASSERT_NL_OK(nl, expr) do { \
+	int __e = (expr); \
+	ASSERT_EQ(0, __e) TH_LOG("%s%s%s: got %d (%s), extack '%s'", qkd_ctx, \
+				 qkd_ctx[0] ? ": " : "", #expr, __e, \
+				 strerror(-__e), (nl)->ext_msg); \
+} while (0)
+
+/* ------------------------------------------------------------------------
+ * Harness-level helpers (ASSERT_* inside: call from a test or fixture only)
+ * ------------------------------------------------------------------------
+ */
+
+/* A link (id @id, name "l<id>", initiator) with one stream @sid of @ks. */
+static inline void mk_link_stream(struct __test_metadata *_metadata,
+			   struct qkd_nl *nl, uint32_t id,
+			   const uint8_t *sid, uint32_t ks)
+{
+	char name[16];
+
+	snprintf(name, sizeof(name), "l%u", id);
+	ASSERT_NL_OK(nl, qkd_link_new(nl, id, name, QKD_ROLE_INITIATOR, NULL));
+	if (sid)
+		ASSERT_NL_OK(nl, qkd_stream_new(nl, sid, id, ks, QKD_OMIT,
+						QKD_OMIT));
+}
+
+static inline uint64_t stream_u(struct __test_metadata *_metadata, struct qkd_nl *nl,
+			 const uint8_t *sid, int attr)
+{
+	struct qkd_obj o;
+
+	ASSERT_NL_OK(nl, qkd_stream_get(nl, sid, &o));
+	ASSERT_TRUE(o.has[attr]) TH_LOG("stream reply lacks attribute %d", attr);
+	return qkd_obj_u(&o, attr);
+}
+
+static inline uint64_t link_u(struct __test_metadata *_metadata, struct qkd_nl *nl,
+		       uint32_t id, int attr)
+{
+	struct qkd_obj o;
+
+	ASSERT_NL_OK(nl, qkd_link_get(nl, id, &o));
+	ASSERT_TRUE(o.has[attr]) TH_LOG("link reply lacks attribute %d", attr);
+	return qkd_obj_u(&o, attr);
+}
+
+static inline uint64_t status_u(struct __test_metadata *_metadata, struct qkd_nl *nl,
+			 int attr)
+{
+	struct qkd_obj o;
+
+	ASSERT_NL_OK(nl, qkd_status(nl, &o));
+	ASSERT_TRUE(o.has[attr]) TH_LOG("status reply lacks attribute %d", attr);
+	return qkd_obj_u(&o, attr);
+}
+
+/* added = delivered + flushed + stored, on any object with STATS_*. */
+static inline void check_balance(struct __test_metadata *_metadata,
+			  const struct qkd_obj *o, const char *what)
+{
+	uint64_t a = qkd_obj_u(o, QKD_A_STATS_KEYS_ADDED);
+	uint64_t d = qkd_obj_u(o, QKD_A_STATS_KEYS_DELIVERED);
+	uint64_t f = qkd_obj_u(o, QKD_A_STATS_KEYS_FLUSHED);
+	uint64_t s = qkd_obj_u(o, QKD_A_STATS_KEYS_STORED);
+
+	ASSERT_TRUE(o->has[QKD_A_STATS_KEYS_ADDED] &&
+		    o->has[QKD_A_STATS_KEYS_DELIVERED] &&
+		    o->has[QKD_A_STATS_KEYS_FLUSHED] &&
+		    o->has[QKD_A_STATS_KEYS_STORED] &&
+		    o->has[QKD_A_STATS_BYTES_STORED])
+		TH_LOG("%s: a STATS_* counter is missing", what);
+	EXPECT_EQ(a, d + f + s)
+		TH_LOG("%s: added %ju != delivered %ju + flushed %ju + stored %ju",
+		       what, (uintmax_t)a, (uintmax_t)d, (uintmax_t)f,
+		       (uintmax_t)s);
+}
+
+static inline void check_counters(struct __test_metadata *_metadata,
+			   const struct qkd_obj *o, const char *what,
+			   uint64_t added, uint64_t delivered, uint64_t flushed,
+			   uint64_t stored, uint64_t bytes)
+{
+	check_balance(_metadata, o, what);
+	EXPECT_EQ(added, qkd_obj_u(o, QKD_A_STATS_KEYS_ADDED)) TH_LOG("%s added", what);
+	EXPECT_EQ(delivered, qkd_obj_u(o, QKD_A_STATS_KEYS_DELIVERED)) TH_LOG("%s delivered", what);
+	EXPECT_EQ(flushed, qkd_obj_u(o, QKD_A_STATS_KEYS_FLUSHED)) TH_LOG("%s flushed", what);
+	EXPECT_EQ(stored, qkd_obj_u(o, QKD_A_STATS_KEYS_STORED)) TH_LOG("%s stored", what);
+	EXPECT_EQ(bytes, qkd_obj_u(o, QKD_A_STATS_BYTES_STORED)) TH_LOG("%s bytes stored", what);
+}
+
+#endif /* QKD_TEST_H */

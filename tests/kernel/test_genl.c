@@ -1,0 +1,1724 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Generic netlink family "qkd": every command's success, every validation
+ * failure and errno of Documentation/abi.md, the extended ACK, state after
+ * each call (a rejected call changes nothing), and the events.
+ *
+ * Each test runs in its own fresh network namespace (the harness forks one
+ * child per test, the fixture unshares CLONE_NEWNET), so every test starts
+ * with an empty node; set QKD_TEST_SAME_NETNS=1 to run in the caller's.
+ */
+#include "qkd_test.h"
+
+#define KS	32	/* the key size of most streams here */
+
+FIXTURE(genl) {
+	struct qkd_nl nl;
+	int dev;		/* /dev/qkd, or -errno */
+	int kmsg;
+};
+
+FIXTURE_SETUP(genl)
+{
+	int err = qkd_enter_test_netns();
+
+	if (err == -EPERM)
+		QKD_SKIP_SETUP("needs root (unshare CLONE_NEWNET)");
+	ASSERT_EQ(0, err);
+	err = qkd_nl_open(&self->nl);
+	if (err == -ENOENT)
+		QKD_SKIP_SETUP("genl family " QKD_GENL_NAME " not found: qkd.ko not loaded");
+	ASSERT_EQ(0, err);
+	self->dev = qkd_dev_open();
+	self->kmsg = qkd_kmsg_open();
+}
+
+FIXTURE_TEARDOWN(genl)
+{
+	QKD_TEARDOWN_BEGIN();
+	EXPECT_EQ(0, self->nl.key_data_seen) TH_LOG("a reply carried QKD_A_KEY_DATA");
+	EXPECT_EQ(0, self->nl.unknown_seen) TH_LOG("a reply carried an attribute > QKD_A_MAX");
+	EXPECT_EQ(0, qkd_kmsg_bad(self->kmsg));
+	if (self->dev >= 0)
+		close(self->dev);
+	if (self->kmsg >= 0)
+		close(self->kmsg);
+	qkd_nl_close(&self->nl);
+}
+
+/* ---------------------------------------------------------------- status */
+
+TEST_F(genl, status_fresh_node)
+{
+	struct qkd_obj o;
+
+	ASSERT_NL_OK(&self->nl, qkd_status(&self->nl, &o));
+	ASSERT_EQ(1, self->nl.r.n);
+	EXPECT_EQ(QKD_CMD_STATUS_GET, o.cmd);
+	EXPECT_EQ(QKD_ABI_VERSION, qkd_obj_u(&o, QKD_A_STATUS_ABI_VERSION));
+	EXPECT_EQ(4, o.len[QKD_A_STATUS_ABI_VERSION]);
+	EXPECT_EQ(0, qkd_obj_u(&o, QKD_A_STATUS_LINKS));
+	EXPECT_EQ(4, o.len[QKD_A_STATUS_LINKS]);
+	EXPECT_EQ(0, qkd_obj_u(&o, QKD_A_STATUS_STREAMS));
+	EXPECT_EQ(4, o.len[QKD_A_STATUS_STREAMS]);
+	ASSERT_TRUE(o.has[QKD_A_STATUS_MAX_KEYS]);
+	EXPECT_EQ(8, o.len[QKD_A_STATUS_MAX_KEYS]);
+	EXPECT_LT(0, qkd_obj_u(&o, QKD_A_STATUS_MAX_KEYS));
+	ASSERT_TRUE(o.has[QKD_A_STATUS_MAX_BYTES]);
+	EXPECT_EQ(8, o.len[QKD_A_STATUS_MAX_BYTES]);
+	EXPECT_LT(0, qkd_obj_u(&o, QKD_A_STATUS_MAX_BYTES));
+	check_counters(_metadata, &o, "status", 0, 0, 0, 0, 0);
+	EXPECT_EQ(8, o.len[QKD_A_STATS_KEYS_ADDED]);
+	EXPECT_EQ(8, o.len[QKD_A_STATS_BYTES_STORED]);
+	EXPECT_FALSE(o.has[QKD_A_KEY_DATA]);
+}
+
+TEST_F(genl, status_rejects_attributes)
+{
+	struct nl_msg *m;
+
+	m = qkd_msg(&self->nl, QKD_CMD_STATUS_GET, 0);
+	nla_put_u32(m, QKD_A_LINK_ID, 1);
+	ASSERT_NL_EINVAL(&self->nl, qkd_req(&self->nl, m));
+	m = qkd_msg(&self->nl, QKD_CMD_STATUS_GET, 0);
+	nla_put_u32(m, QKD_A_MAX + 1, 1);
+	ASSERT_NL_EINVAL(&self->nl, qkd_req(&self->nl, m));
+}
+
+/* ----------------------------------------------------------------- links */
+
+TEST_F(genl, link_new_reply_and_get)
+{
+	struct qkd_nl *nl = &self->nl;
+	struct qkd_obj o, g;
+
+	ASSERT_NL_OK(nl, qkd_link_new(nl, 0, "alice-bob", QKD_ROLE_RESPONDER,
+				      "bob.example"));
+	ASSERT_EQ(1, nl->r.n) TH_LOG("LINK_NEW must reply with the link");
+	o = nl->r.v[0];
+	EXPECT_EQ(1, qkd_obj_u(&o, QKD_A_LINK_ID)) TH_LOG("lowest free id is 1");
+	EXPECT_EQ(4, o.len[QKD_A_LINK_ID]);
+	EXPECT_STREQ("alice-bob", qkd_obj_str(&o, QKD_A_LINK_NAME));
+	EXPECT_STREQ("bob.example", qkd_obj_str(&o, QKD_A_LINK_PEER));
+	EXPECT_EQ(QKD_ROLE_RESPONDER, qkd_obj_u(&o, QKD_A_LINK_ROLE));
+	EXPECT_EQ(1, o.len[QKD_A_LINK_ROLE]);
+	EXPECT_EQ(QKD_LINK_DOWN, qkd_obj_u(&o, QKD_A_LINK_STATE))
+		TH_LOG("a new link is down");
+	EXPECT_EQ(1, o.len[QKD_A_LINK_STATE]);
+	EXPECT_EQ(0, qkd_obj_u(&o, QKD_A_STATUS_STREAMS));
+	check_counters(_metadata, &o, "new link", 0, 0, 0, 0, 0);
+
+	/* GET by id and by name reply with the same layout and values. */
+	ASSERT_NL_OK(nl, qkd_link_get(nl, 1, &g));
+	ASSERT_EQ(1, nl->r.n);
+	EXPECT_EQ(QKD_CMD_LINK_GET, g.cmd);
+	g.cmd = o.cmd;
+	EXPECT_TRUE(qkd_obj_eq(&o, &g)) TH_LOG("LINK_GET by id differs from LINK_NEW reply");
+	ASSERT_NL_OK(nl, qkd_link_get_name(nl, "alice-bob", &g));
+	ASSERT_EQ(1, nl->r.n);
+	g.cmd = o.cmd;
+	EXPECT_TRUE(qkd_obj_eq(&o, &g)) TH_LOG("LINK_GET by name differs");
+
+	/* A link without a peer has no LINK_PEER. */
+	ASSERT_NL_OK(nl, qkd_link_new(nl, 7, "nopeer", QKD_ROLE_INITIATOR, NULL));
+	EXPECT_EQ(7, qkd_obj_u(&nl->r.v[0], QKD_A_LINK_ID));
+	EXPECT_FALSE(nl->r.v[0].has[QKD_A_LINK_PEER]);
+	EXPECT_EQ(QKD_ROLE_INITIATOR, qkd_obj_u(&nl->r.v[0], QKD_A_LINK_ROLE));
+
+	EXPECT_EQ(2, status_u(_metadata, nl, QKD_A_STATUS_LINKS));
+}
+
+TEST_F(genl, link_new_lowest_free_id)
+{
+	struct qkd_nl *nl = &self->nl;
+
+	ASSERT_NL_OK(nl, qkd_link_new(nl, 2, "two", QKD_ROLE_INITIATOR, NULL));
+	ASSERT_NL_OK(nl, qkd_link_new(nl, 0, "a", QKD_ROLE_INITIATOR, NULL));
+	EXPECT_EQ(1, qkd_obj_u(&nl->r.v[0], QKD_A_LINK_ID));
+	ASSERT_NL_OK(nl, qkd_link_new(nl, 0, "b", QKD_ROLE_INITIATOR, NULL));
+	EXPECT_EQ(3, qkd_obj_u(&nl->r.v[0], QKD_A_LINK_ID)) TH_LOG("2 is taken");
+	ASSERT_NL_OK(nl, qkd_link_del(nl, 1));
+	ASSERT_NL_OK(nl, qkd_link_new(nl, 0, "c", QKD_ROLE_INITIATOR, NULL));
+	EXPECT_EQ(1, qkd_obj_u(&nl->r.v[0], QKD_A_LINK_ID)) TH_LOG("1 is free again");
+	ASSERT_NL_OK(nl, qkd_link_new(nl, UINT32_MAX, "max", QKD_ROLE_INITIATOR, NULL));
+	EXPECT_EQ(UINT32_MAX, qkd_obj_u(&nl->r.v[0], QKD_A_LINK_ID));
+	EXPECT_EQ(4, status_u(_metadata, nl, QKD_A_STATUS_LINKS));
+}
+
+TEST_F(genl, link_new_missing_required)
+{
+	struct qkd_nl *nl = &self->nl;
+
+	ASSERT_NL_EINVAL(nl, qkd_link_new(nl, 0, NULL, QKD_ROLE_INITIATOR, NULL));
+	ASSERT_NL_EINVAL(nl, qkd_link_new(nl, 0, "x", 0, NULL));
+	ASSERT_NL_EINVAL(nl, qkd_link_new(nl, 5, NULL, 0, "peer"));
+	ASSERT_NL_EINVAL(nl, qkd_req(nl, qkd_msg(nl, QKD_CMD_LINK_NEW, 0)));
+}
+
+TEST_F(genl, link_new_bad_role)
+{
+	struct qkd_nl *nl = &self->nl;
+	struct nl_msg *m;
+
+	/* role 0 cannot be expressed by qkd_link_new() (0 = omit) */
+	m = qkd_msg(nl, QKD_CMD_LINK_NEW, 0);
+	nla_put_string(m, QKD_A_LINK_NAME, "x");
+	nla_put_u8(m, QKD_A_LINK_ROLE, 0);
+	ASSERT_NL_BADRANGE(nl, qkd_req(nl, m));
+	ASSERT_NL_BADRANGE(nl, qkd_link_new(nl, 0, "x", 3, NULL));
+	ASSERT_NL_BADRANGE(nl, qkd_link_new(nl, 0, "x", 255, NULL));
+	/* u8 given as u32 */
+	m = qkd_msg(nl, QKD_CMD_LINK_NEW, 0);
+	nla_put_string(m, QKD_A_LINK_NAME, "x");
+	nla_put_u32(m, QKD_A_LINK_ROLE, QKD_ROLE_INITIATOR);
+	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
+	ASSERT_NL_OK(nl, qkd_link_new(nl, 0, "x", QKD_ROLE_RESPONDER, NULL));
+}
+
+TEST_F(genl, link_new_bad_id)
+{
+	struct qkd_nl *nl = &self->nl;
+	struct nl_msg *m;
+
+	/* id 0 is out of range (1 .. U32_MAX) */
+	m = qkd_msg(nl, QKD_CMD_LINK_NEW, 0);
+	nla_put_u32(m, QKD_A_LINK_ID, 0);
+	nla_put_string(m, QKD_A_LINK_NAME, "x");
+	nla_put_u8(m, QKD_A_LINK_ROLE, QKD_ROLE_INITIATOR);
+	ASSERT_NL_BADRANGE(nl, qkd_req(nl, m));
+	/* u32 given as u8 */
+	m = qkd_msg(nl, QKD_CMD_LINK_NEW, 0);
+	nla_put_u8(m, QKD_A_LINK_ID, 3);
+	nla_put_string(m, QKD_A_LINK_NAME, "x");
+	nla_put_u8(m, QKD_A_LINK_ROLE, QKD_ROLE_INITIATOR);
+	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
+	/* u32 given as u64 */
+	m = qkd_msg(nl, QKD_CMD_LINK_NEW, 0);
+	nla_put_u64(m, QKD_A_LINK_ID, 3);
+	nla_put_string(m, QKD_A_LINK_NAME, "x");
+	nla_put_u8(m, QKD_A_LINK_ROLE, QKD_ROLE_INITIATOR);
+	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
+}
+
+TEST_F(genl, link_new_name_peer_length)
+{
+	struct qkd_nl *nl = &self->nl;
+	char name[QKD_LINK_NAME_MAX + 1], peer[QKD_PEER_NAME_MAX + 1];
+	struct nl_msg *m;
+
+	memset(name, 'n', sizeof(name));
+	memset(peer, 'p', sizeof(peer));
+	/* QKD_LINK_NAME_MAX includes the NUL: 32 characters is one too many */
+	name[QKD_LINK_NAME_MAX] = 0;
+	ASSERT_NL_EINVAL(nl, qkd_link_new(nl, 0, name, QKD_ROLE_INITIATOR, NULL));
+	name[QKD_LINK_NAME_MAX - 1] = 0;
+	peer[QKD_PEER_NAME_MAX] = 0;
+	ASSERT_NL_EINVAL(nl, qkd_link_new(nl, 0, name, QKD_ROLE_INITIATOR, peer));
+	peer[QKD_PEER_NAME_MAX - 1] = 0;
+	ASSERT_NL_OK(nl, qkd_link_new(nl, 0, name, QKD_ROLE_INITIATOR, peer));
+	EXPECT_STREQ(name, qkd_obj_str(&nl->r.v[0], QKD_A_LINK_NAME));
+	EXPECT_STREQ(peer, qkd_obj_str(&nl->r.v[0], QKD_A_LINK_PEER));
+
+	/* A name without its terminating NUL, of the maximum length. */
+	m = qkd_msg(nl, QKD_CMD_LINK_NEW, 0);
+	memset(name, 'm', sizeof(name));
+	nla_put(m, QKD_A_LINK_NAME, QKD_LINK_NAME_MAX, name);
+	nla_put_u8(m, QKD_A_LINK_ROLE, QKD_ROLE_INITIATOR);
+	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
+}
+
+TEST_F(genl, link_new_unknown_attr)
+{
+	struct qkd_nl *nl = &self->nl;
+	uint8_t sid[QKD_STREAM_ID_LEN], data[KS] = { 1 };
+	static const int foreign[] = {
+		QKD_A_KEY_DATA, QKD_A_STREAM_ID, QKD_A_LINK_STATE,
+		QKD_A_STREAM_KEY_SIZE, QKD_A_STATS_KEYS_ADDED,
+		QKD_A_STATUS_LINKS, QKD_A_MAX + 1, 200,
+	};
+	size_t i;
+
+	qkd_sid(sid, 1);
+	for (i = 0; i < ARRAY_SIZE(foreign); i++) {
+		struct nl_msg *m = qkd_msg(nl, QKD_CMD_LINK_NEW, 0);
+
+		nla_put_string(m, QKD_A_LINK_NAME, "x");
+		nla_put_u8(m, QKD_A_LINK_ROLE, QKD_ROLE_INITIATOR);
+		switch (foreign[i]) {
+		case QKD_A_KEY_DATA:
+			nla_put(m, QKD_A_KEY_DATA, sizeof(data), data);
+			break;
+		case QKD_A_STREAM_ID:
+			nla_put(m, QKD_A_STREAM_ID, sizeof(sid), sid);
+			break;
+		case QKD_A_LINK_STATE:
+			nla_put_u8(m, QKD_A_LINK_STATE, QKD_LINK_DOWN);
+			break;
+		case QKD_A_STATS_KEYS_ADDED:
+			nla_put_u64(m, foreign[i], 0);
+			break;
+		default:
+			nla_put_u32(m, foreign[i], KS);
+		}
+		QKD_CTX("LINK_NEW with attribute %d", foreign[i]);
+		ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
+	}
+	QKD_CTX_CLEAR();
+	EXPECT_EQ(0, status_u(_metadata, nl, QKD_A_STATUS_LINKS));
+}
+
+TEST_F(genl, link_new_duplicate)
+{
+	struct qkd_nl *nl = &self->nl;
+
+	ASSERT_NL_OK(nl, qkd_link_new(nl, 4, "dup", QKD_ROLE_INITIATOR, NULL));
+	ASSERT_NL_ERR(nl, EEXIST, qkd_link_new(nl, 4, "other", QKD_ROLE_INITIATOR, NULL));
+	ASSERT_NL_ERR(nl, EEXIST, qkd_link_new(nl, 5, "dup", QKD_ROLE_RESPONDER, NULL));
+	ASSERT_NL_ERR(nl, EEXIST, qkd_link_new(nl, 0, "dup", QKD_ROLE_RESPONDER, NULL));
+	EXPECT_EQ(1, status_u(_metadata, nl, QKD_A_STATUS_LINKS));
+}
+
+TEST_F(genl, link_new_limit)
+{
+	struct qkd_nl *nl = &self->nl;
+	char name[16];
+	int i;
+
+	for (i = 1; i <= 256; i++) {
+		snprintf(name, sizeof(name), "l%d", i);
+		ASSERT_NL_OK(nl, qkd_link_new(nl, 0, name, QKD_ROLE_INITIATOR, NULL));
+	}
+	ASSERT_NL_ERR(nl, ENOSPC, qkd_link_new(nl, 0, "over", QKD_ROLE_INITIATOR, NULL));
+	ASSERT_NL_ERR(nl, ENOSPC, qkd_link_new(nl, 1000, "over", QKD_ROLE_INITIATOR, NULL));
+	EXPECT_EQ(256, status_u(_metadata, nl, QKD_A_STATUS_LINKS));
+	ASSERT_NL_OK(nl, qkd_link_dump(nl));
+	EXPECT_EQ(256, nl->r.n);
+	ASSERT_NL_OK(nl, qkd_link_del(nl, 17));
+	ASSERT_NL_OK(nl, qkd_link_new(nl, 0, "again", QKD_ROLE_INITIATOR, NULL));
+	EXPECT_EQ(17, qkd_obj_u(&nl->r.v[0], QKD_A_LINK_ID));
+}
+
+TEST_F(genl, link_get_errors)
+{
+	struct qkd_nl *nl = &self->nl;
+	struct nl_msg *m;
+
+	mk_link_stream(_metadata, nl, 3, NULL, 0);
+	ASSERT_NL_ERR(nl, ENOENT, qkd_link_get(nl, 4, NULL));
+	ASSERT_NL_ERR(nl, ENOENT, qkd_link_get_name(nl, "nope", NULL));
+	/* do without id or name */
+	ASSERT_NL_EINVAL_ONEOF(nl, qkd_req(nl, qkd_msg(nl, QKD_CMD_LINK_GET, 0)));
+	/* id as u8 */
+	m = qkd_msg(nl, QKD_CMD_LINK_GET, 0);
+	nla_put_u8(m, QKD_A_LINK_ID, 3);
+	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
+	/* an attribute LINK_GET does not take */
+	m = qkd_msg(nl, QKD_CMD_LINK_GET, 0);
+	nla_put_u32(m, QKD_A_LINK_ID, 3);
+	nla_put_u8(m, QKD_A_KEY_DATA, 0);
+	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
+	m = qkd_msg(nl, QKD_CMD_LINK_GET, 0);
+	nla_put_u32(m, QKD_A_LINK_ID, 3);
+	nla_put_u32(m, QKD_A_MAX + 1, 3);
+	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
+}
+
+TEST_F(genl, link_dump)
+{
+	struct qkd_nl *nl = &self->nl;
+	bool seen[4] = { false };
+	int i;
+
+	ASSERT_NL_OK(nl, qkd_link_dump(nl));
+	EXPECT_EQ(0, nl->r.n);
+	ASSERT_NL_OK(nl, qkd_link_new(nl, 1, "one", QKD_ROLE_INITIATOR, "p1"));
+	ASSERT_NL_OK(nl, qkd_link_new(nl, 2, "two", QKD_ROLE_RESPONDER, NULL));
+	ASSERT_NL_OK(nl, qkd_link_new(nl, 3, "three", QKD_ROLE_INITIATOR, NULL));
+	ASSERT_NL_OK(nl, qkd_link_dump(nl));
+	ASSERT_EQ(3, nl->r.n);
+	for (i = 0; i < nl->r.n; i++) {
+		struct qkd_obj *o = &nl->r.v[i];
+		uint64_t id = qkd_obj_u(o, QKD_A_LINK_ID);
+
+		EXPECT_EQ(QKD_CMD_LINK_GET, o->cmd);
+		ASSERT_TRUE(id >= 1 && id <= 3);
+		EXPECT_FALSE(seen[id]) TH_LOG("link %ju dumped twice", (uintmax_t)id);
+		seen[id] = true;
+		EXPECT_STREQ(id == 1 ? "one" : id == 2 ? "two" : "three",
+			     qkd_obj_str(o, QKD_A_LINK_NAME));
+		EXPECT_EQ(id == 2 ? QKD_ROLE_RESPONDER : QKD_ROLE_INITIATOR,
+			  qkd_obj_u(o, QKD_A_LINK_ROLE));
+		EXPECT_EQ(QKD_LINK_DOWN, qkd_obj_u(o, QKD_A_LINK_STATE));
+		EXPECT_EQ(id == 1, o->has[QKD_A_LINK_PEER]);
+		EXPECT_EQ(0, qkd_obj_u(o, QKD_A_STATUS_STREAMS));
+		check_counters(_metadata, o, "dumped link", 0, 0, 0, 0, 0);
+	}
+}
+
+TEST_F(genl, link_dump_many)
+{
+	/* More links than fit in one dump message: the dump must resume. */
+	struct qkd_nl *nl = &self->nl;
+	bool seen[257] = { false };
+	char name[QKD_LINK_NAME_MAX], peer[QKD_PEER_NAME_MAX];
+	int i;
+
+	memset(peer, 'p', sizeof(peer));
+	peer[sizeof(peer) - 1] = 0;
+	for (i = 1; i <= 256; i++) {
+		snprintf(name, sizeof(name), "link-with-a-long-name-%d", i);
+		ASSERT_NL_OK(nl, qkd_link_new(nl, i, name, QKD_ROLE_INITIATOR, peer));
+	}
+	ASSERT_NL_OK(nl, qkd_link_dump(nl));
+	ASSERT_EQ(256, nl->r.n);
+	for (i = 0; i < nl->r.n; i++) {
+		uint64_t id = qkd_obj_u(&nl->r.v[i], QKD_A_LINK_ID);
+
+		ASSERT_TRUE(id >= 1 && id <= 256);
+		EXPECT_FALSE(seen[id]) TH_LOG("link %ju dumped twice", (uintmax_t)id);
+		seen[id] = true;
+	}
+}
+
+TEST_F(genl, link_set_state)
+{
+	struct qkd_nl *nl = &self->nl;
+	uint8_t sid[QKD_STREAM_ID_LEN];
+	struct nl_msg *m;
+
+	qkd_sid(sid, 1);
+	mk_link_stream(_metadata, nl, 1, sid, KS);
+	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, sid, 0, 4, KS, 1));
+
+	ASSERT_NL_OK(nl, qkd_link_set(nl, 1, QKD_LINK_UP));
+	EXPECT_EQ(QKD_LINK_UP, link_u(_metadata, nl, 1, QKD_A_LINK_STATE));
+	ASSERT_NL_OK(nl, qkd_link_set(nl, 1, QKD_LINK_UP));
+	EXPECT_EQ(QKD_LINK_UP, link_u(_metadata, nl, 1, QKD_A_LINK_STATE));
+
+	/* up, but the only stream is empty: exhausted (reported only) */
+	ASSERT_NL_OK(nl, qkd_key_flush(nl, sid));
+	EXPECT_EQ(QKD_LINK_EXHAUSTED, link_u(_metadata, nl, 1, QKD_A_LINK_STATE));
+	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, sid, 4, 1, KS, 1));
+	EXPECT_EQ(QKD_LINK_UP, link_u(_metadata, nl, 1, QKD_A_LINK_STATE));
+
+	/* by name */
+	m = qkd_msg(nl, QKD_CMD_LINK_SET, 0);
+	nla_put_string(m, QKD_A_LINK_NAME, "l1");
+	nla_put_u8(m, QKD_A_LINK_STATE, QKD_LINK_DOWN);
+	ASSERT_NL_OK(nl, qkd_req(nl, m));
+	EXPECT_EQ(QKD_LINK_DOWN, link_u(_metadata, nl, 1, QKD_A_LINK_STATE));
+
+	/* down and empty stays down */
+	ASSERT_NL_OK(nl, qkd_key_flush(nl, sid));
+	EXPECT_EQ(QKD_LINK_DOWN, link_u(_metadata, nl, 1, QKD_A_LINK_STATE));
+}
+
+TEST_F(genl, link_set_errors)
+{
+	struct qkd_nl *nl = &self->nl;
+	struct nl_msg *m;
+
+	mk_link_stream(_metadata, nl, 1, NULL, 0);
+	/*
+	 * exhausted is reported, never set. abi.md's table says EINVAL, its
+	 * rule for integers out of range (state among them) ERANGE: the rule.
+	 */
+	ASSERT_NL_BADRANGE(nl, qkd_link_set(nl, 1, QKD_LINK_EXHAUSTED));
+	ASSERT_NL_BADRANGE(nl, qkd_link_set(nl, 1, 0));
+	ASSERT_NL_BADRANGE(nl, qkd_link_set(nl, 1, 4));
+	ASSERT_NL_ERR(nl, ENOENT, qkd_link_set(nl, 2, QKD_LINK_UP));
+	/* no state */
+	m = qkd_msg(nl, QKD_CMD_LINK_SET, 0);
+	nla_put_u32(m, QKD_A_LINK_ID, 1);
+	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
+	/* no link */
+	m = qkd_msg(nl, QKD_CMD_LINK_SET, 0);
+	nla_put_u8(m, QKD_A_LINK_STATE, QKD_LINK_UP);
+	ASSERT_NL_EINVAL_ONEOF(nl, qkd_req(nl, m));
+	/* state as u32 */
+	m = qkd_msg(nl, QKD_CMD_LINK_SET, 0);
+	nla_put_u32(m, QKD_A_LINK_ID, 1);
+	nla_put_u32(m, QKD_A_LINK_STATE, QKD_LINK_UP);
+	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
+	/* LINK_SET changes only the state: a role is not taken */
+	m = qkd_msg(nl, QKD_CMD_LINK_SET, 0);
+	nla_put_u32(m, QKD_A_LINK_ID, 1);
+	nla_put_u8(m, QKD_A_LINK_STATE, QKD_LINK_UP);
+	nla_put_u8(m, QKD_A_LINK_ROLE, QKD_ROLE_RESPONDER);
+	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
+	m = qkd_msg(nl, QKD_CMD_LINK_SET, 0);
+	nla_put_u32(m, QKD_A_LINK_ID, 1);
+	nla_put_u8(m, QKD_A_LINK_STATE, QKD_LINK_UP);
+	nla_put_u8(m, QKD_A_MAX + 1, 0);
+	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
+	EXPECT_EQ(QKD_LINK_DOWN, link_u(_metadata, nl, 1, QKD_A_LINK_STATE));
+}
+
+TEST_F(genl, link_del_by_id_and_name)
+{
+	struct qkd_nl *nl = &self->nl;
+
+	mk_link_stream(_metadata, nl, 1, NULL, 0);
+	mk_link_stream(_metadata, nl, 2, NULL, 0);
+	ASSERT_NL_OK(nl, qkd_link_del(nl, 1));
+	EXPECT_EQ(0, nl->r.n) TH_LOG("LINK_DEL replies with nothing");
+	ASSERT_NL_ERR(nl, ENOENT, qkd_link_get(nl, 1, NULL));
+	ASSERT_NL_ERR(nl, ENOENT, qkd_link_del(nl, 1));
+	ASSERT_NL_OK(nl, qkd_link_del_name(nl, "l2"));
+	ASSERT_NL_ERR(nl, ENOENT, qkd_link_get_name(nl, "l2", NULL));
+	ASSERT_NL_ERR(nl, ENOENT, qkd_link_del_name(nl, "l2"));
+	EXPECT_EQ(0, status_u(_metadata, nl, QKD_A_STATUS_LINKS));
+	/* the name is free again */
+	ASSERT_NL_OK(nl, qkd_link_new(nl, 9, "l2", QKD_ROLE_INITIATOR, NULL));
+}
+
+TEST_F(genl, link_del_errors)
+{
+	struct qkd_nl *nl = &self->nl;
+	struct nl_msg *m;
+
+	mk_link_stream(_metadata, nl, 1, NULL, 0);
+	ASSERT_NL_EINVAL_ONEOF(nl, qkd_req(nl, qkd_msg(nl, QKD_CMD_LINK_DEL, 0)));
+	m = qkd_msg(nl, QKD_CMD_LINK_DEL, 0);
+	nla_put_u16(m, QKD_A_LINK_ID, 1);
+	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
+	m = qkd_msg(nl, QKD_CMD_LINK_DEL, 0);
+	nla_put_u32(m, QKD_A_LINK_ID, 1);
+	nla_put_u32(m, QKD_A_STREAM_KEY_SIZE, KS);
+	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
+	ASSERT_NL_ERR(nl, ENOENT, qkd_link_del(nl, 2));
+	ASSERT_NL_ERR(nl, ENOENT, qkd_link_del_name(nl, "l3"));
+}
+
+TEST_F(genl, link_del_cascades)
+{
+	struct qkd_nl *nl = &self->nl;
+	uint8_t s1[16], s2[16], s3[16];
+	struct qkd_obj st;
+
+	qkd_sid(s1, 1);
+	qkd_sid(s2, 2);
+	qkd_sid(s3, 3);
+	mk_link_stream(_metadata, nl, 1, s1, KS);
+	ASSERT_NL_OK(nl, qkd_stream_new(nl, s2, 1, 64, QKD_OMIT, QKD_OMIT));
+	mk_link_stream(_metadata, nl, 2, s3, KS);
+	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, s1, 0, 10, KS, 1));
+	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, s2, 0, 5, 64, 2));
+	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, s3, 0, 7, KS, 3));
+	EXPECT_EQ(2, link_u(_metadata, nl, 1, QKD_A_STATUS_STREAMS));
+	EXPECT_EQ(3, status_u(_metadata, nl, QKD_A_STATUS_STREAMS));
+
+	ASSERT_NL_OK(nl, qkd_link_del(nl, 1));
+	ASSERT_NL_ERR(nl, ENOENT, qkd_stream_get(nl, s1, NULL));
+	ASSERT_NL_ERR(nl, ENOENT, qkd_stream_get(nl, s2, NULL));
+	ASSERT_NL_ERR(nl, ENOENT, qkd_key_add_pattern(nl, s1, 10, 1, KS, 1));
+	ASSERT_NL_OK(nl, qkd_stream_dump(nl, 0));
+	ASSERT_EQ(1, nl->r.n);
+	EXPECT_TRUE(qkd_obj_sid_is(&nl->r.v[0], s3));
+	EXPECT_EQ(7, stream_u(_metadata, nl, s3, QKD_A_STREAM_STORED_KEYS));
+
+	ASSERT_NL_OK(nl, qkd_status(nl, &st));
+	EXPECT_EQ(1, qkd_obj_u(&st, QKD_A_STATUS_LINKS));
+	EXPECT_EQ(1, qkd_obj_u(&st, QKD_A_STATUS_STREAMS));
+	/* the deleted streams' keys count as flushed */
+	check_counters(_metadata, &st, "status", 22, 0, 15, 7, 7 * KS);
+
+	/* the stream IDs are free again, on another link */
+	ASSERT_NL_OK(nl, qkd_stream_new(nl, s1, 2, KS, QKD_OMIT, QKD_OMIT));
+	EXPECT_EQ(0, stream_u(_metadata, nl, s1, QKD_A_STREAM_STORED_KEYS));
+	EXPECT_EQ(0, stream_u(_metadata, nl, s1, QKD_A_STREAM_NEXT_INDEX));
+}
+
+/* --------------------------------------------------------------- streams */
+
+TEST_F(genl, stream_new_reply)
+{
+	struct qkd_nl *nl = &self->nl;
+	uint8_t sid[QKD_STREAM_ID_LEN];
+	struct qkd_obj o, g;
+
+	qkd_sid(sid, 1);
+	mk_link_stream(_metadata, nl, 5, NULL, 0);
+	ASSERT_NL_OK(nl, qkd_stream_new(nl, sid, 5, KS, QKD_OMIT, QKD_OMIT));
+	ASSERT_EQ(1, nl->r.n) TH_LOG("STREAM_NEW must reply with the stream");
+	o = nl->r.v[0];
+	EXPECT_TRUE(qkd_obj_sid_is(&o, sid));
+	EXPECT_EQ(5, qkd_obj_u(&o, QKD_A_LINK_ID));
+	EXPECT_EQ(KS, qkd_obj_u(&o, QKD_A_STREAM_KEY_SIZE));
+	EXPECT_EQ(4, o.len[QKD_A_STREAM_KEY_SIZE]);
+	EXPECT_EQ(QKD_DEF_STREAM_MAX_KEYS, qkd_obj_u(&o, QKD_A_STREAM_MAX_KEYS))
+		TH_LOG("default max_keys (module parameter stream_max_keys)");
+	EXPECT_EQ(4, o.len[QKD_A_STREAM_MAX_KEYS]);
+	EXPECT_EQ(0, qkd_obj_u(&o, QKD_A_STREAM_LOW_WATER));
+	EXPECT_EQ(4, o.len[QKD_A_STREAM_LOW_WATER]);
+	EXPECT_EQ(0, qkd_obj_u(&o, QKD_A_STREAM_STORED_KEYS));
+	EXPECT_EQ(4, o.len[QKD_A_STREAM_STORED_KEYS]);
+	EXPECT_EQ(0, qkd_obj_u(&o, QKD_A_STREAM_NEXT_INDEX));
+	EXPECT_EQ(8, o.len[QKD_A_STREAM_NEXT_INDEX]);
+	check_counters(_metadata, &o, "new stream", 0, 0, 0, 0, 0);
+
+	ASSERT_NL_OK(nl, qkd_stream_get(nl, sid, &g));
+	ASSERT_EQ(1, nl->r.n);
+	EXPECT_EQ(QKD_CMD_STREAM_GET, g.cmd);
+	g.cmd = o.cmd;
+	EXPECT_TRUE(qkd_obj_eq(&o, &g)) TH_LOG("STREAM_GET differs from STREAM_NEW reply");
+
+	EXPECT_EQ(1, link_u(_metadata, nl, 5, QKD_A_STATUS_STREAMS));
+	EXPECT_EQ(1, status_u(_metadata, nl, QKD_A_STATUS_STREAMS));
+
+	/* explicit limits */
+	qkd_sid(sid, 2);
+	ASSERT_NL_OK(nl, qkd_stream_new(nl, sid, 5, QKD_KEY_SIZE_MAX, 100, 10));
+	EXPECT_EQ(100, qkd_obj_u(&nl->r.v[0], QKD_A_STREAM_MAX_KEYS));
+	EXPECT_EQ(10, qkd_obj_u(&nl->r.v[0], QKD_A_STREAM_LOW_WATER));
+	EXPECT_EQ(QKD_KEY_SIZE_MAX, qkd_obj_u(&nl->r.v[0], QKD_A_STREAM_KEY_SIZE));
+	EXPECT_EQ(2, link_u(_metadata, nl, 5, QKD_A_STATUS_STREAMS));
+}
+
+TEST_F(genl, stream_new_by_link_name)
+{
+	struct qkd_nl *nl = &self->nl;
+	uint8_t sid[QKD_STREAM_ID_LEN];
+	struct nl_msg *m;
+
+	qkd_sid(sid, 1);
+	mk_link_stream(_metadata, nl, 3, NULL, 0);
+	m = qkd_msg(nl, QKD_CMD_STREAM_NEW, 0);
+	nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
+	nla_put_string(m, QKD_A_LINK_NAME, "l3");
+	nla_put_u32(m, QKD_A_STREAM_KEY_SIZE, KS);
+	ASSERT_NL_OK(nl, qkd_req(nl, m));
+	ASSERT_EQ(1, nl->r.n);
+	EXPECT_EQ(3, qkd_obj_u(&nl->r.v[0], QKD_A_LINK_ID));
+
+	qkd_sid(sid, 2);
+	m = qkd_msg(nl, QKD_CMD_STREAM_NEW, 0);
+	nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
+	nla_put_string(m, QKD_A_LINK_NAME, "nope");
+	nla_put_u32(m, QKD_A_STREAM_KEY_SIZE, KS);
+	ASSERT_NL_ERR(nl, ENOENT, qkd_req(nl, m));
+}
+
+TEST_F(genl, stream_new_missing_required)
+{
+	struct qkd_nl *nl = &self->nl;
+	uint8_t sid[QKD_STREAM_ID_LEN];
+	struct nl_msg *m;
+
+	qkd_sid(sid, 1);
+	mk_link_stream(_metadata, nl, 1, NULL, 0);
+	/* no stream ID */
+	m = qkd_msg(nl, QKD_CMD_STREAM_NEW, 0);
+	nla_put_u32(m, QKD_A_LINK_ID, 1);
+	nla_put_u32(m, QKD_A_STREAM_KEY_SIZE, KS);
+	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
+	/* no link */
+	m = qkd_msg(nl, QKD_CMD_STREAM_NEW, 0);
+	nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
+	nla_put_u32(m, QKD_A_STREAM_KEY_SIZE, KS);
+	ASSERT_NL_EINVAL_ONEOF(nl, qkd_req(nl, m));
+	/* no key size */
+	m = qkd_msg(nl, QKD_CMD_STREAM_NEW, 0);
+	nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
+	nla_put_u32(m, QKD_A_LINK_ID, 1);
+	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
+	ASSERT_NL_EINVAL(nl, qkd_req(nl, qkd_msg(nl, QKD_CMD_STREAM_NEW, 0)));
+}
+
+TEST_F(genl, stream_new_bad_id_length)
+{
+	struct qkd_nl *nl = &self->nl;
+	uint8_t sid[QKD_STREAM_ID_LEN + 1];
+	static const int lens[] = { 0, 1, 15, 17, 32 };
+	uint8_t big[32];
+	size_t i;
+
+	qkd_sid(sid, 1);
+	sid[16] = 0x5a;
+	memset(big, 0x77, sizeof(big));
+	mk_link_stream(_metadata, nl, 1, NULL, 0);
+	for (i = 0; i < ARRAY_SIZE(lens); i++) {
+		struct nl_msg *m = qkd_msg(nl, QKD_CMD_STREAM_NEW, 0);
+
+		nla_put(m, QKD_A_STREAM_ID, lens[i], lens[i] > 17 ? big : sid);
+		nla_put_u32(m, QKD_A_LINK_ID, 1);
+		nla_put_u32(m, QKD_A_STREAM_KEY_SIZE, KS);
+		QKD_CTX("stream ID of %d bytes", lens[i]);
+		ASSERT_NL_BADLEN(nl, qkd_req(nl, m));
+	}
+	QKD_CTX_CLEAR();
+	EXPECT_EQ(0, status_u(_metadata, nl, QKD_A_STATUS_STREAMS));
+}
+
+TEST_F(genl, stream_new_zero_id)
+{
+	struct qkd_nl *nl = &self->nl;
+	uint8_t zero[QKD_STREAM_ID_LEN] = { 0 };
+
+	mk_link_stream(_metadata, nl, 1, NULL, 0);
+	ASSERT_NL_EINVAL(nl, qkd_stream_new(nl, zero, 1, KS, QKD_OMIT, QKD_OMIT));
+}
+
+TEST_F(genl, stream_new_key_size_range)
+{
+	struct qkd_nl *nl = &self->nl;
+	static const uint32_t bad[] = { 0, 1, QKD_KEY_SIZE_MIN - 1,
+		QKD_KEY_SIZE_MAX + 1, 4096, UINT32_MAX };
+	uint8_t sid[QKD_STREAM_ID_LEN];
+	struct nl_msg *m;
+	size_t i;
+
+	qkd_sid(sid, 1);
+	mk_link_stream(_metadata, nl, 1, NULL, 0);
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		QKD_CTX("key size %u", bad[i]);
+		ASSERT_NL_BADRANGE(nl, qkd_stream_new(nl, sid, 1, bad[i], QKD_OMIT, QKD_OMIT));
+	}
+	QKD_CTX_CLEAR();
+	/* u32 given as u8 and as u16 */
+	m = qkd_msg(nl, QKD_CMD_STREAM_NEW, 0);
+	nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
+	nla_put_u32(m, QKD_A_LINK_ID, 1);
+	nla_put_u8(m, QKD_A_STREAM_KEY_SIZE, KS);
+	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
+	m = qkd_msg(nl, QKD_CMD_STREAM_NEW, 0);
+	nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
+	nla_put_u32(m, QKD_A_LINK_ID, 1);
+	nla_put_u16(m, QKD_A_STREAM_KEY_SIZE, KS);
+	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
+
+	ASSERT_NL_OK(nl, qkd_stream_new(nl, sid, 1, QKD_KEY_SIZE_MIN, QKD_OMIT, QKD_OMIT));
+	qkd_sid(sid, 2);
+	ASSERT_NL_OK(nl, qkd_stream_new(nl, sid, 1, QKD_KEY_SIZE_MAX, QKD_OMIT, QKD_OMIT));
+	qkd_sid(sid, 3);
+	ASSERT_NL_OK(nl, qkd_stream_new(nl, sid, 1, 33, QKD_OMIT, QKD_OMIT));
+}
+
+TEST_F(genl, stream_new_limits)
+{
+	struct qkd_nl *nl = &self->nl;
+	uint8_t sid[QKD_STREAM_ID_LEN];
+	struct nl_msg *m;
+
+	qkd_sid(sid, 1);
+	mk_link_stream(_metadata, nl, 1, NULL, 0);
+	ASSERT_NL_EINVAL(nl, qkd_stream_new(nl, sid, 1, KS, 10, 11));
+	ASSERT_NL_EINVAL(nl, qkd_stream_new(nl, sid, 1, KS, QKD_OMIT,
+					   QKD_DEF_STREAM_MAX_KEYS + 1));
+	ASSERT_NL_BADRANGE(nl, qkd_stream_new(nl, sid, 1, KS, 1, UINT32_MAX));
+	/* max_keys as u8, low water as u64 */
+	m = qkd_msg(nl, QKD_CMD_STREAM_NEW, 0);
+	nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
+	nla_put_u32(m, QKD_A_LINK_ID, 1);
+	nla_put_u32(m, QKD_A_STREAM_KEY_SIZE, KS);
+	nla_put_u8(m, QKD_A_STREAM_MAX_KEYS, 10);
+	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
+	m = qkd_msg(nl, QKD_CMD_STREAM_NEW, 0);
+	nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
+	nla_put_u32(m, QKD_A_LINK_ID, 1);
+	nla_put_u32(m, QKD_A_STREAM_KEY_SIZE, KS);
+	nla_put_u64(m, QKD_A_STREAM_LOW_WATER, 1);
+	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
+
+	/* max-keys 1 .. 2^20, low water 0 .. 2^20 (YNL spec) */
+	ASSERT_NL_BADRANGE(nl, qkd_stream_new(nl, sid, 1, KS, 0, QKD_OMIT));
+	ASSERT_NL_BADRANGE(nl, qkd_stream_new(nl, sid, 1, KS, 1048577, QKD_OMIT));
+	ASSERT_NL_BADRANGE(nl, qkd_stream_new(nl, sid, 1, KS, QKD_OMIT, 1048577));
+	/* low water == max is fine */
+	ASSERT_NL_OK(nl, qkd_stream_new(nl, sid, 1, KS, 10, 10));
+	EXPECT_EQ(10, qkd_obj_u(&nl->r.v[0], QKD_A_STREAM_LOW_WATER));
+	qkd_sid(sid, 2);
+	ASSERT_NL_OK(nl, qkd_stream_new(nl, sid, 1, KS, QKD_OMIT,
+					QKD_DEF_STREAM_MAX_KEYS));
+}
+
+TEST_F(genl, stream_new_unknown_attr)
+{
+	struct qkd_nl *nl = &self->nl;
+	uint8_t sid[QKD_STREAM_ID_LEN], data[KS] = { 0 };
+	static const int foreign[] = {
+		QKD_A_KEY_DATA, QKD_A_LINK_ROLE, QKD_A_LINK_STATE,
+		QKD_A_STREAM_STORED_KEYS, QKD_A_STREAM_NEXT_INDEX,
+		QKD_A_KEY_FIRST_INDEX, QKD_A_STATUS_MAX_KEYS, QKD_A_MAX + 1,
+	};
+	size_t i;
+
+	qkd_sid(sid, 1);
+	mk_link_stream(_metadata, nl, 1, NULL, 0);
+	for (i = 0; i < ARRAY_SIZE(foreign); i++) {
+		struct nl_msg *m = qkd_msg(nl, QKD_CMD_STREAM_NEW, 0);
+
+		nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
+		nla_put_u32(m, QKD_A_LINK_ID, 1);
+		nla_put_u32(m, QKD_A_STREAM_KEY_SIZE, KS);
+		switch (foreign[i]) {
+		case QKD_A_KEY_DATA:
+			nla_put(m, foreign[i], sizeof(data), data);
+			break;
+		case QKD_A_LINK_ROLE:
+		case QKD_A_LINK_STATE:
+			nla_put_u8(m, foreign[i], 1);
+			break;
+		case QKD_A_STREAM_NEXT_INDEX:
+		case QKD_A_KEY_FIRST_INDEX:
+		case QKD_A_STATUS_MAX_KEYS:
+			nla_put_u64(m, foreign[i], 0);
+			break;
+		default:
+			nla_put_u32(m, foreign[i], 0);
+		}
+		QKD_CTX("STREAM_NEW with attribute %d", foreign[i]);
+		ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
+	}
+	QKD_CTX_CLEAR();
+	ASSERT_NL_ERR(nl, ENOENT, qkd_stream_get(nl, sid, NULL));
+}
+
+TEST_F(genl, stream_new_duplicate)
+{
+	struct qkd_nl *nl = &self->nl;
+	uint8_t sid[QKD_STREAM_ID_LEN];
+
+	qkd_sid(sid, 1);
+	mk_link_stream(_metadata, nl, 1, sid, KS);
+	mk_link_stream(_metadata, nl, 2, NULL, 0);
+	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, sid, 0, 3, KS, 1));
+	ASSERT_NL_ERR(nl, EEXIST, qkd_stream_new(nl, sid, 1, KS, QKD_OMIT, QKD_OMIT));
+	ASSERT_NL_ERR(nl, EEXIST, qkd_stream_new(nl, sid, 2, 64, QKD_OMIT, QKD_OMIT));
+	EXPECT_EQ(3, stream_u(_metadata, nl, sid, QKD_A_STREAM_STORED_KEYS));
+	EXPECT_EQ(1, stream_u(_metadata, nl, sid, QKD_A_LINK_ID));
+}
+
+TEST_F(genl, stream_new_unknown_link)
+{
+	struct qkd_nl *nl = &self->nl;
+	uint8_t sid[QKD_STREAM_ID_LEN];
+
+	qkd_sid(sid, 1);
+	ASSERT_NL_ERR(nl, ENOENT, qkd_stream_new(nl, sid, 1, KS, QKD_OMIT, QKD_OMIT));
+	mk_link_stream(_metadata, nl, 1, NULL, 0);
+	ASSERT_NL_ERR(nl, ENOENT, qkd_stream_new(nl, sid, 2, KS, QKD_OMIT, QKD_OMIT));
+}
+
+TEST_F(genl, stream_new_limit)
+{
+	struct qkd_nl *nl = &self->nl;
+	uint8_t sid[QKD_STREAM_ID_LEN];
+	int i;
+
+	mk_link_stream(_metadata, nl, 1, NULL, 0);
+	mk_link_stream(_metadata, nl, 2, NULL, 0);
+	for (i = 0; i < 1024; i++) {
+		qkd_sid(sid, i + 1);
+		ASSERT_NL_OK(nl, qkd_stream_new(nl, sid, 1 + i % 2, QKD_KEY_SIZE_MIN,
+						16, QKD_OMIT));
+	}
+	qkd_sid(sid, 5000);
+	ASSERT_NL_ERR(nl, ENOSPC, qkd_stream_new(nl, sid, 1, KS, QKD_OMIT, QKD_OMIT));
+	EXPECT_EQ(1024, status_u(_metadata, nl, QKD_A_STATUS_STREAMS));
+	EXPECT_EQ(512, link_u(_metadata, nl, 1, QKD_A_STATUS_STREAMS));
+	ASSERT_NL_OK(nl, qkd_stream_dump(nl, 0));
+	EXPECT_EQ(1024, nl->r.n) TH_LOG("a multi-part dump must return every stream");
+	ASSERT_NL_OK(nl, qkd_stream_dump(nl, 2));
+	EXPECT_EQ(512, nl->r.n);
+	qkd_sid(sid, 7);
+	ASSERT_NL_OK(nl, qkd_stream_del(nl, sid));
+	qkd_sid(sid, 5000);
+	ASSERT_NL_OK(nl, qkd_stream_new(nl, sid, 1, KS, QKD_OMIT, QKD_OMIT));
+	/* deleting a link with 512 streams frees them all */
+	ASSERT_NL_OK(nl, qkd_link_del(nl, 2));
+	EXPECT_EQ(512, status_u(_metadata, nl, QKD_A_STATUS_STREAMS));
+}
+
+TEST_F(genl, stream_get_del)
+{
+	struct qkd_nl *nl = &self->nl;
+	uint8_t sid[QKD_STREAM_ID_LEN], other[QKD_STREAM_ID_LEN];
+	struct qkd_obj st;
+	struct nl_msg *m;
+
+	qkd_sid(sid, 1);
+	qkd_sid(other, 2);
+	mk_link_stream(_metadata, nl, 1, sid, KS);
+	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, sid, 0, 6, KS, 1));
+	ASSERT_NL_ERR(nl, ENOENT, qkd_stream_get(nl, other, NULL));
+	ASSERT_NL_ERR(nl, ENOENT, qkd_stream_del(nl, other));
+	/* missing / wrong-length ID, foreign attribute */
+	ASSERT_NL_EINVAL(nl, qkd_req(nl, qkd_msg(nl, QKD_CMD_STREAM_DEL, 0)));
+	m = qkd_msg(nl, QKD_CMD_STREAM_DEL, 0);
+	nla_put(m, QKD_A_STREAM_ID, 15, sid);
+	ASSERT_NL_BADLEN(nl, qkd_req(nl, m));
+	m = qkd_msg(nl, QKD_CMD_STREAM_DEL, 0);
+	nla_put(m, QKD_A_STREAM_ID, 16, sid);
+	nla_put_u32(m, QKD_A_STREAM_KEY_SIZE, KS);
+	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
+	m = qkd_msg(nl, QKD_CMD_STREAM_GET, 0);
+	nla_put(m, QKD_A_STREAM_ID, 17, sid);
+	ASSERT_NL_BADLEN(nl, qkd_req(nl, m));
+	ASSERT_NL_EINVAL(nl, qkd_req(nl, qkd_msg(nl, QKD_CMD_STREAM_GET, 0)));
+
+	ASSERT_NL_OK(nl, qkd_stream_del(nl, sid));
+	EXPECT_EQ(0, nl->r.n);
+	ASSERT_NL_ERR(nl, ENOENT, qkd_stream_get(nl, sid, NULL));
+	ASSERT_NL_ERR(nl, ENOENT, qkd_stream_del(nl, sid));
+	EXPECT_EQ(0, link_u(_metadata, nl, 1, QKD_A_STATUS_STREAMS));
+	ASSERT_NL_OK(nl, qkd_status(nl, &st));
+	EXPECT_EQ(0, qkd_obj_u(&st, QKD_A_STATUS_STREAMS));
+	check_counters(_metadata, &st, "status", 6, 0, 6, 0, 0);
+}
+
+TEST_F(genl, stream_set)
+{
+	struct qkd_nl *nl = &self->nl;
+	uint8_t sid[QKD_STREAM_ID_LEN];
+	struct qkd_obj o;
+
+	qkd_sid(sid, 1);
+	mk_link_stream(_metadata, nl, 1, sid, KS);
+	ASSERT_NL_OK(nl, qkd_stream_set(nl, sid, 100, QKD_OMIT));
+	ASSERT_EQ(1, nl->r.n) TH_LOG("STREAM_SET replies with the stream");
+	EXPECT_TRUE(qkd_obj_sid_is(&nl->r.v[0], sid));
+	EXPECT_EQ(100, qkd_obj_u(&nl->r.v[0], QKD_A_STREAM_MAX_KEYS));
+	EXPECT_EQ(0, qkd_obj_u(&nl->r.v[0], QKD_A_STREAM_LOW_WATER));
+	ASSERT_NL_OK(nl, qkd_stream_set(nl, sid, QKD_OMIT, 20));
+	EXPECT_EQ(100, qkd_obj_u(&nl->r.v[0], QKD_A_STREAM_MAX_KEYS));
+	EXPECT_EQ(20, qkd_obj_u(&nl->r.v[0], QKD_A_STREAM_LOW_WATER));
+	ASSERT_NL_OK(nl, qkd_stream_set(nl, sid, 50, 50));
+	ASSERT_NL_OK(nl, qkd_stream_get(nl, sid, &o));
+	EXPECT_EQ(50, qkd_obj_u(&o, QKD_A_STREAM_MAX_KEYS));
+	EXPECT_EQ(50, qkd_obj_u(&o, QKD_A_STREAM_LOW_WATER));
+	EXPECT_EQ(KS, qkd_obj_u(&o, QKD_A_STREAM_KEY_SIZE));
+	ASSERT_NL_OK(nl, qkd_stream_set(nl, sid, 60, 0));
+	EXPECT_EQ(0, qkd_obj_u(&nl->r.v[0], QKD_A_STREAM_LOW_WATER));
+
+	/* the new max_keys applies to pushes */
+	ASSERT_NL_OK(nl, qkd_stream_set(nl, sid, 3, QKD_OMIT));
+	ASSERT_NL_ERR(nl, ENOSPC, qkd_key_add_pattern(nl, sid, 0, 4, KS, 1));
+	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, sid, 0, 3, KS, 1));
+}
+
+TEST_F(genl, stream_set_errors)
+{
+	struct qkd_nl *nl = &self->nl;
+	uint8_t sid[QKD_STREAM_ID_LEN], other[QKD_STREAM_ID_LEN];
+	struct nl_msg *m;
+
+	qkd_sid(sid, 1);
+	qkd_sid(other, 2);
+	mk_link_stream(_metadata, nl, 1, sid, KS);
+	ASSERT_NL_OK(nl, qkd_stream_set(nl, sid, 100, 10));
+	ASSERT_NL_ERR(nl, ENOENT, qkd_stream_set(nl, other, 100, 10));
+	ASSERT_NL_EINVAL(nl, qkd_stream_set(nl, sid, 100, 101));
+	/* low water above the current max, max below the current low water */
+	ASSERT_NL_EINVAL(nl, qkd_stream_set(nl, sid, QKD_OMIT, 101));
+	ASSERT_NL_EINVAL(nl, qkd_stream_set(nl, sid, 9, QKD_OMIT));
+	/* neither limit */
+	ASSERT_NL_EINVAL_ONEOF(nl, qkd_stream_set(nl, sid, QKD_OMIT, QKD_OMIT));
+	/* no stream ID */
+	m = qkd_msg(nl, QKD_CMD_STREAM_SET, 0);
+	nla_put_u32(m, QKD_A_STREAM_MAX_KEYS, 10);
+	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
+	/* key size cannot be changed */
+	m = qkd_msg(nl, QKD_CMD_STREAM_SET, 0);
+	nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
+	nla_put_u32(m, QKD_A_STREAM_MAX_KEYS, 10);
+	nla_put_u32(m, QKD_A_STREAM_KEY_SIZE, 64);
+	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
+	/* wrong lengths */
+	m = qkd_msg(nl, QKD_CMD_STREAM_SET, 0);
+	nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
+	nla_put_u16(m, QKD_A_STREAM_MAX_KEYS, 10);
+	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
+	m = qkd_msg(nl, QKD_CMD_STREAM_SET, 0);
+	nla_put(m, QKD_A_STREAM_ID, 17, sid);
+	nla_put_u32(m, QKD_A_STREAM_MAX_KEYS, 10);
+	ASSERT_NL_BADLEN(nl, qkd_req(nl, m));
+	m = qkd_msg(nl, QKD_CMD_STREAM_SET, 0);
+	nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
+	nla_put_u32(m, QKD_A_STREAM_MAX_KEYS, 10);
+	nla_put_u32(m, QKD_A_MAX + 1, 10);
+	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
+	EXPECT_EQ(100, stream_u(_metadata, nl, sid, QKD_A_STREAM_MAX_KEYS));
+	EXPECT_EQ(10, stream_u(_metadata, nl, sid, QKD_A_STREAM_LOW_WATER));
+}
+
+TEST_F(genl, stream_dump_filter)
+{
+	struct qkd_nl *nl = &self->nl;
+	uint8_t s[4][QKD_STREAM_ID_LEN];
+	struct nl_msg *m;
+	int i, err;
+
+	for (i = 0; i < 4; i++)
+		qkd_sid(s[i], i + 1);
+	ASSERT_NL_OK(nl, qkd_stream_dump(nl, 0));
+	EXPECT_EQ(0, nl->r.n);
+	mk_link_stream(_metadata, nl, 1, s[0], KS);
+	ASSERT_NL_OK(nl, qkd_stream_new(nl, s[1], 1, 64, QKD_OMIT, QKD_OMIT));
+	mk_link_stream(_metadata, nl, 2, s[2], 128);
+	mk_link_stream(_metadata, nl, 3, NULL, 0);
+	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, s[1], 0, 3, 64, 1));
+
+	ASSERT_NL_OK(nl, qkd_stream_dump(nl, 0));
+	ASSERT_EQ(3, nl->r.n);
+	for (i = 0; i < 3; i++)
+		EXPECT_EQ(QKD_CMD_STREAM_GET, nl->r.v[i].cmd);
+
+	ASSERT_NL_OK(nl, qkd_stream_dump(nl, 1));
+	ASSERT_EQ(2, nl->r.n);
+	for (i = 0; i < 2; i++) {
+		struct qkd_obj *o = &nl->r.v[i];
+
+		EXPECT_EQ(1, qkd_obj_u(o, QKD_A_LINK_ID));
+		EXPECT_TRUE(qkd_obj_sid_is(o, s[0]) || qkd_obj_sid_is(o, s[1]));
+		if (qkd_obj_sid_is(o, s[1])) {
+			EXPECT_EQ(3, qkd_obj_u(o, QKD_A_STREAM_STORED_KEYS));
+			EXPECT_EQ(64, qkd_obj_u(o, QKD_A_STREAM_KEY_SIZE));
+			check_counters(_metadata, o, "dumped stream", 3, 0, 0, 3, 192);
+		}
+	}
+	EXPECT_FALSE(qkd_obj_sid_is(&nl->r.v[0], s[0]) &&
+		     qkd_obj_sid_is(&nl->r.v[1], s[0]));
+
+	/* filter by name */
+	m = qkd_msg(nl, QKD_CMD_STREAM_GET, NLM_F_DUMP);
+	nla_put_string(m, QKD_A_LINK_NAME, "l2");
+	ASSERT_NL_OK(nl, qkd_req(nl, m));
+	ASSERT_EQ(1, nl->r.n);
+	EXPECT_TRUE(qkd_obj_sid_is(&nl->r.v[0], s[2]));
+	EXPECT_EQ(128, qkd_obj_u(&nl->r.v[0], QKD_A_STREAM_KEY_SIZE));
+
+	/* a link without streams */
+	ASSERT_NL_OK(nl, qkd_stream_dump(nl, 3));
+	EXPECT_EQ(0, nl->r.n);
+
+	/* an unknown link: ENOENT, or (tolerated) an empty dump */
+	err = qkd_stream_dump(nl, 99);
+	EXPECT_TRUE(err == -ENOENT || (err == 0 && nl->r.n == 0))
+		TH_LOG("dump filtered by unknown link: err %d, %d streams", err, nl->r.n);
+
+	/* a filter of the wrong length */
+	m = qkd_msg(nl, QKD_CMD_STREAM_GET, NLM_F_DUMP);
+	nla_put_u8(m, QKD_A_LINK_ID, 1);
+	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
+}
+
+/* ------------------------------------------------------------------ keys */
+
+TEST_F(genl, key_add_batches)
+{
+	struct qkd_nl *nl = &self->nl;
+	uint8_t sid[QKD_STREAM_ID_LEN];
+	struct qkd_obj o;
+
+	qkd_sid(sid, 1);
+	mk_link_stream(_metadata, nl, 1, sid, KS);
+	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, sid, 0, 10, KS, 1));
+	EXPECT_EQ(0, nl->r.n) TH_LOG("KEY_ADD replies with nothing");
+	ASSERT_NL_OK(nl, qkd_stream_get(nl, sid, &o));
+	EXPECT_EQ(10, qkd_obj_u(&o, QKD_A_STREAM_STORED_KEYS));
+	EXPECT_EQ(10, qkd_obj_u(&o, QKD_A_STREAM_NEXT_INDEX));
+	check_counters(_metadata, &o, "stream", 10, 0, 0, 10, 10 * KS);
+
+	/* consecutive, then with a gap */
+	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, sid, 10, 5, KS, 1));
+	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, sid, 100, 1, KS, 1));
+	ASSERT_NL_OK(nl, qkd_stream_get(nl, sid, &o));
+	EXPECT_EQ(16, qkd_obj_u(&o, QKD_A_STREAM_STORED_KEYS));
+	EXPECT_EQ(101, qkd_obj_u(&o, QKD_A_STREAM_NEXT_INDEX));
+	check_counters(_metadata, &o, "stream", 16, 0, 0, 16, 16 * KS);
+
+	ASSERT_NL_OK(nl, qkd_link_get(nl, 1, &o));
+	check_counters(_metadata, &o, "link", 16, 0, 0, 16, 16 * KS);
+	ASSERT_NL_OK(nl, qkd_status(nl, &o));
+	check_counters(_metadata, &o, "status", 16, 0, 0, 16, 16 * KS);
+}
+
+TEST_F(genl, key_add_missing_required)
+{
+	struct qkd_nl *nl = &self->nl;
+	uint8_t sid[QKD_STREAM_ID_LEN], data[KS] = { 1 };
+	struct nl_msg *m;
+
+	qkd_sid(sid, 1);
+	mk_link_stream(_metadata, nl, 1, sid, KS);
+	m = qkd_msg(nl, QKD_CMD_KEY_ADD, 0);
+	nla_put_u64(m, QKD_A_KEY_FIRST_INDEX, 0);
+	nla_put(m, QKD_A_KEY_DATA, KS, data);
+	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
+	m = qkd_msg(nl, QKD_CMD_KEY_ADD, 0);
+	nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
+	nla_put(m, QKD_A_KEY_DATA, KS, data);
+	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
+	m = qkd_msg(nl, QKD_CMD_KEY_ADD, 0);
+	nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
+	nla_put_u64(m, QKD_A_KEY_FIRST_INDEX, 0);
+	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
+	ASSERT_NL_EINVAL(nl, qkd_req(nl, qkd_msg(nl, QKD_CMD_KEY_ADD, 0)));
+}
+
+TEST_F(genl, key_add_bad_lengths)
+{
+	struct qkd_nl *nl = &self->nl;
+	uint8_t sid[QKD_STREAM_ID_LEN], data[4 * KS];
+	static const int lens[] = { 0, 1, KS - 1, KS + 1, 3 * KS + 7 };
+	struct nl_msg *m;
+	size_t i;
+
+	memset(data, 0xab, sizeof(data));
+	qkd_sid(sid, 1);
+	mk_link_stream(_metadata, nl, 1, sid, KS);
+	for (i = 0; i < ARRAY_SIZE(lens); i++) {
+		QKD_CTX("KEY_DATA of %d bytes, key size %d", lens[i], KS);
+		ASSERT_NL_EINVAL(nl, qkd_key_add(nl, sid, 0, data, lens[i]));
+	}
+	QKD_CTX_CLEAR();
+	/* first index as u32 */
+	m = qkd_msg(nl, QKD_CMD_KEY_ADD, 0);
+	nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
+	nla_put_u32(m, QKD_A_KEY_FIRST_INDEX, 0);
+	nla_put(m, QKD_A_KEY_DATA, KS, data);
+	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
+	/* stream ID of 15 and 17 bytes */
+	m = qkd_msg(nl, QKD_CMD_KEY_ADD, 0);
+	nla_put(m, QKD_A_STREAM_ID, 15, sid);
+	nla_put_u64(m, QKD_A_KEY_FIRST_INDEX, 0);
+	nla_put(m, QKD_A_KEY_DATA, KS, data);
+	ASSERT_NL_BADLEN(nl, qkd_req(nl, m));
+	m = qkd_msg(nl, QKD_CMD_KEY_ADD, 0);
+	nla_put(m, QKD_A_STREAM_ID, 17, data);
+	nla_put_u64(m, QKD_A_KEY_FIRST_INDEX, 0);
+	nla_put(m, QKD_A_KEY_DATA, KS, data);
+	ASSERT_NL_BADLEN(nl, qkd_req(nl, m));
+	/* foreign attributes */
+	m = qkd_msg(nl, QKD_CMD_KEY_ADD, 0);
+	nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
+	nla_put_u64(m, QKD_A_KEY_FIRST_INDEX, 0);
+	nla_put(m, QKD_A_KEY_DATA, KS, data);
+	nla_put_u32(m, QKD_A_KEY_COUNT, 1);
+	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
+	m = qkd_msg(nl, QKD_CMD_KEY_ADD, 0);
+	nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
+	nla_put_u64(m, QKD_A_KEY_FIRST_INDEX, 0);
+	nla_put(m, QKD_A_KEY_DATA, KS, data);
+	nla_put_u8(m, QKD_A_MAX + 1, 1);
+	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
+
+	ASSERT_NL_OK(nl, qkd_key_add(nl, sid, 0, data, 4 * KS));
+	EXPECT_EQ(4, stream_u(_metadata, nl, sid, QKD_A_STREAM_STORED_KEYS));
+}
+
+TEST_F(genl, key_add_batch_size_limit)
+{
+	struct qkd_nl *nl = &self->nl;
+	uint8_t s16[QKD_STREAM_ID_LEN], s512[QKD_STREAM_ID_LEN];
+	uint8_t *data = calloc(1, QKD_KEY_BATCH_MAX_BYTES + QKD_KEY_SIZE_MAX);
+
+	ASSERT_NE(NULL, data);
+	qkd_sid(s16, 1);
+	qkd_sid(s512, 2);
+	mk_link_stream(_metadata, nl, 1, s16, 16);
+	ASSERT_NL_OK(nl, qkd_stream_new(nl, s512, 1, 512, QKD_OMIT, QKD_OMIT));
+	data[0] = 1;
+	/* a length: EINVAL */
+	ASSERT_NL_BADLEN(nl, qkd_key_add(nl, s16, 0, data, QKD_KEY_BATCH_MAX_BYTES + 16));
+	ASSERT_NL_BADLEN(nl, qkd_key_add(nl, s512, 0, data, QKD_KEY_BATCH_MAX_BYTES + 512));
+	ASSERT_NL_OK(nl, qkd_key_add(nl, s16, 0, data, QKD_KEY_BATCH_MAX_BYTES));
+	EXPECT_EQ(QKD_KEY_BATCH_MAX_BYTES / 16,
+		  stream_u(_metadata, nl, s16, QKD_A_STREAM_STORED_KEYS));
+	ASSERT_NL_OK(nl, qkd_key_add(nl, s512, 0, data, QKD_KEY_BATCH_MAX_BYTES));
+	EXPECT_EQ(QKD_KEY_BATCH_MAX_BYTES / 512,
+		  stream_u(_metadata, nl, s512, QKD_A_STREAM_STORED_KEYS));
+	free(data);
+}
+
+TEST_F(genl, key_add_overlap)
+{
+	struct qkd_nl *nl = &self->nl;
+	uint8_t sid[QKD_STREAM_ID_LEN];
+
+	qkd_sid(sid, 1);
+	mk_link_stream(_metadata, nl, 1, sid, KS);
+	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, sid, 0, 10, KS, 1));
+	ASSERT_NL_ERR(nl, EEXIST, qkd_key_add_pattern(nl, sid, 0, 1, KS, 1));
+	ASSERT_NL_ERR(nl, EEXIST, qkd_key_add_pattern(nl, sid, 5, 10, KS, 1));
+	ASSERT_NL_ERR(nl, EEXIST, qkd_key_add_pattern(nl, sid, 9, 1, KS, 1));
+	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, sid, 10, 1, KS, 1));
+	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, sid, 20, 2, KS, 1));
+	/* below next_index, even in the gap never pushed */
+	ASSERT_NL_ERR(nl, EEXIST, qkd_key_add_pattern(nl, sid, 15, 1, KS, 1));
+	ASSERT_NL_ERR(nl, EEXIST, qkd_key_add_pattern(nl, sid, 21, 1, KS, 1));
+	EXPECT_EQ(22, stream_u(_metadata, nl, sid, QKD_A_STREAM_NEXT_INDEX));
+	EXPECT_EQ(13, stream_u(_metadata, nl, sid, QKD_A_STREAM_STORED_KEYS));
+	/* after a flush too: indices are never reused */
+	ASSERT_NL_OK(nl, qkd_key_flush(nl, sid));
+	ASSERT_NL_ERR(nl, EEXIST, qkd_key_add_pattern(nl, sid, 0, 1, KS, 1));
+	EXPECT_EQ(22, stream_u(_metadata, nl, sid, QKD_A_STREAM_NEXT_INDEX));
+	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, sid, 22, 1, KS, 1));
+}
+
+TEST_F(genl, key_add_index_range)
+{
+	struct qkd_nl *nl = &self->nl;
+	uint8_t sid[QKD_STREAM_ID_LEN];
+
+	qkd_sid(sid, 1);
+	mk_link_stream(_metadata, nl, 1, sid, KS);
+	ASSERT_NL_ERR(nl, ERANGE, qkd_key_add_pattern(nl, sid, QKD_INDEX_MAX - 1, 3, KS, 1));
+	ASSERT_NL_ERR(nl, ERANGE, qkd_key_add_pattern(nl, sid, QKD_INDEX_MAX, 2, KS, 1));
+	/* a first index out of range, and first + n wrapping around 2^64 */
+	ASSERT_NL_ERR(nl, ERANGE, qkd_key_add_pattern(nl, sid, QKD_INDEX_MAX + 1, 1, KS, 1));
+	ASSERT_NL_ERR(nl, ERANGE, qkd_key_add_pattern(nl, sid, UINT64_MAX, 2, KS, 1));
+	ASSERT_NL_ERR(nl, ERANGE, qkd_key_add_pattern(nl, sid, UINT64_MAX - 2, 4, KS, 1));
+	EXPECT_EQ(0, stream_u(_metadata, nl, sid, QKD_A_STREAM_STORED_KEYS));
+	EXPECT_EQ(0, stream_u(_metadata, nl, sid, QKD_A_STREAM_NEXT_INDEX));
+	EXPECT_EQ(0, status_u(_metadata, nl, QKD_A_STATS_KEYS_ADDED));
+
+	/* the last valid indices */
+	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, sid, QKD_INDEX_MAX - 1, 2, KS, 1));
+	EXPECT_EQ(2, stream_u(_metadata, nl, sid, QKD_A_STREAM_STORED_KEYS));
+	EXPECT_EQ(QKD_INDEX_MAX + 1, stream_u(_metadata, nl, sid, QKD_A_STREAM_NEXT_INDEX));
+	ASSERT_NL_ERR(nl, ERANGE, qkd_key_add_pattern(nl, sid, QKD_INDEX_MAX + 1, 1, KS, 1));
+	EXPECT_EQ(2, stream_u(_metadata, nl, sid, QKD_A_STREAM_STORED_KEYS));
+}
+
+TEST_F(genl, key_add_stream_max_keys)
+{
+	struct qkd_nl *nl = &self->nl;
+	uint8_t sid[QKD_STREAM_ID_LEN];
+	struct qkd_obj o;
+
+	qkd_sid(sid, 1);
+	mk_link_stream(_metadata, nl, 1, NULL, 0);
+	ASSERT_NL_OK(nl, qkd_stream_new(nl, sid, 1, KS, 8, QKD_OMIT));
+	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, sid, 0, 5, KS, 1));
+	/* all or nothing: 4 more do not fit, none is added */
+	ASSERT_NL_ERR(nl, ENOSPC, qkd_key_add_pattern(nl, sid, 5, 4, KS, 1));
+	ASSERT_NL_ERR(nl, ENOSPC, qkd_key_add_pattern(nl, sid, 100, 9, KS, 1));
+	ASSERT_NL_OK(nl, qkd_stream_get(nl, sid, &o));
+	EXPECT_EQ(5, qkd_obj_u(&o, QKD_A_STREAM_STORED_KEYS));
+	EXPECT_EQ(5, qkd_obj_u(&o, QKD_A_STREAM_NEXT_INDEX));
+	check_counters(_metadata, &o, "stream", 5, 0, 0, 5, 5 * KS);
+	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, sid, 5, 3, KS, 1));
+	ASSERT_NL_ERR(nl, ENOSPC, qkd_key_add_pattern(nl, sid, 8, 1, KS, 1));
+	EXPECT_EQ(8, stream_u(_metadata, nl, sid, QKD_A_STREAM_STORED_KEYS));
+	/* room again after a flush */
+	ASSERT_NL_OK(nl, qkd_key_flush(nl, sid));
+	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, sid, 8, 8, KS, 1));
+}
+
+/*
+ * Fill the node up to its key limit (STATUS_MAX_KEYS) with 16-byte keys or
+ * to its byte limit (STATUS_MAX_BYTES) with 512-byte keys; one key more
+ * fails with ENOSPC and changes nothing.
+ */
+static void fill_node(struct __test_metadata *_metadata, struct qkd_nl *nl,
+		      bool by_bytes)
+{
+	uint64_t max_keys = status_u(_metadata, nl, QKD_A_STATUS_MAX_KEYS);
+	uint64_t max_bytes = status_u(_metadata, nl, QKD_A_STATUS_MAX_BYTES);
+	uint32_t ks = by_bytes ? QKD_KEY_SIZE_MAX : QKD_KEY_SIZE_MIN;
+	uint64_t total = by_bytes ? max_bytes / ks : max_keys, done = 0;
+	uint64_t per = QKD_DEF_STREAM_MAX_KEYS;
+	uint8_t sid[QKD_STREAM_ID_LEN];
+	struct qkd_obj st;
+	uint32_t n = 0;
+
+	if (by_bytes ? total > max_keys || max_bytes % ks : total * ks > max_bytes)
+		SKIP(return, "limits %ju keys / %ju bytes: the other limit hits first",
+		     (uintmax_t)max_keys, (uintmax_t)max_bytes);
+	if (total / per > 1000)
+		SKIP(return, "limit %ju keys needs too many streams", (uintmax_t)total);
+	mk_link_stream(_metadata, nl, 1, NULL, 0);
+	while (done < total) {
+		uint64_t c = total - done < per ? total - done : per;
+
+		qkd_sid(sid, ++n);
+		ASSERT_NL_OK(nl, qkd_stream_new(nl, sid, 1, ks, per, QKD_OMIT));
+		ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, sid, 0, c, ks, n));
+		done += c;
+	}
+	ASSERT_NL_OK(nl, qkd_status(nl, &st));
+	EXPECT_EQ(total, qkd_obj_u(&st, QKD_A_STATS_KEYS_STORED));
+	EXPECT_EQ(total * ks, qkd_obj_u(&st, QKD_A_STATS_BYTES_STORED));
+
+	/* one more, in a stream with room, and in a new stream */
+	qkd_sid(sid, n + 1);
+	ASSERT_NL_OK(nl, qkd_stream_new(nl, sid, 1, ks, per, QKD_OMIT));
+	ASSERT_NL_ERR(nl, ENOSPC, qkd_key_add_pattern(nl, sid, 0, 1, ks, 0));
+	ASSERT_NL_ERR(nl, ENOSPC, qkd_key_add_pattern(nl, sid, 0, 3, ks, 0));
+	if (total % per) {
+		qkd_sid(sid, n);
+		ASSERT_NL_ERR(nl, ENOSPC, qkd_key_add_pattern(nl, sid, total % per, 1, ks, 0));
+	}
+	/* freeing keys makes room again */
+	qkd_sid(sid, 1);
+	ASSERT_NL_OK(nl, qkd_key_flush(nl, sid));
+	qkd_sid(sid, n + 1);
+	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, sid, 0, 2, ks, 0));
+	ASSERT_NL_OK(nl, qkd_status(nl, &st));
+	check_balance(_metadata, &st, "status");
+}
+
+TEST_F_TIMEOUT(genl, key_add_netns_key_limit, 180)
+{
+	fill_node(_metadata, &self->nl, false);
+}
+
+TEST_F_TIMEOUT(genl, key_add_netns_byte_limit, 180)
+{
+	fill_node(_metadata, &self->nl, true);
+}
+
+TEST_F(genl, key_add_unknown_stream)
+{
+	struct qkd_nl *nl = &self->nl;
+	uint8_t sid[QKD_STREAM_ID_LEN], other[QKD_STREAM_ID_LEN];
+
+	qkd_sid(sid, 1);
+	qkd_sid(other, 2);
+	ASSERT_NL_ERR(nl, ENOENT, qkd_key_add_pattern(nl, other, 0, 1, KS, 1));
+	mk_link_stream(_metadata, nl, 1, sid, KS);
+	ASSERT_NL_ERR(nl, ENOENT, qkd_key_add_pattern(nl, other, 0, 1, KS, 1));
+}
+
+TEST_F(genl, key_flush)
+{
+	struct qkd_nl *nl = &self->nl;
+	uint8_t sid[QKD_STREAM_ID_LEN], other[QKD_STREAM_ID_LEN];
+	struct qkd_obj o;
+	struct nl_msg *m;
+
+	qkd_sid(sid, 1);
+	qkd_sid(other, 2);
+	mk_link_stream(_metadata, nl, 1, sid, KS);
+	ASSERT_NL_OK(nl, qkd_stream_new(nl, other, 1, KS, QKD_OMIT, QKD_OMIT));
+	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, sid, 3, 7, KS, 1));
+	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, other, 0, 2, KS, 1));
+	ASSERT_NL_OK(nl, qkd_key_flush(nl, sid));
+	EXPECT_EQ(0, nl->r.n);
+	ASSERT_NL_OK(nl, qkd_stream_get(nl, sid, &o));
+	EXPECT_EQ(0, qkd_obj_u(&o, QKD_A_STREAM_STORED_KEYS));
+	EXPECT_EQ(10, qkd_obj_u(&o, QKD_A_STREAM_NEXT_INDEX));
+	check_counters(_metadata, &o, "stream", 7, 0, 7, 0, 0);
+	EXPECT_EQ(2, stream_u(_metadata, nl, other, QKD_A_STREAM_STORED_KEYS));
+	/* flushing an empty stream is fine and changes nothing */
+	ASSERT_NL_OK(nl, qkd_key_flush(nl, sid));
+	ASSERT_NL_OK(nl, qkd_stream_get(nl, sid, &o));
+	check_counters(_metadata, &o, "stream", 7, 0, 7, 0, 0);
+	ASSERT_NL_OK(nl, qkd_status(nl, &o));
+	check_counters(_metadata, &o, "status", 9, 0, 7, 2, 2 * KS);
+
+	qkd_sid(other, 3);
+	ASSERT_NL_ERR(nl, ENOENT, qkd_key_flush(nl, other));
+	ASSERT_NL_EINVAL(nl, qkd_req(nl, qkd_msg(nl, QKD_CMD_KEY_FLUSH, 0)));
+	m = qkd_msg(nl, QKD_CMD_KEY_FLUSH, 0);
+	nla_put(m, QKD_A_STREAM_ID, 15, sid);
+	ASSERT_NL_BADLEN(nl, qkd_req(nl, m));
+	m = qkd_msg(nl, QKD_CMD_KEY_FLUSH, 0);
+	nla_put(m, QKD_A_STREAM_ID, 16, sid);
+	nla_put_u64(m, QKD_A_KEY_FIRST_INDEX, 0);
+	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
+}
+
+/*
+ * The node's counters over a life with pushes, deliveries (by /dev/qkd),
+ * flushes, stream and link deletion: exact values, and always
+ * added = delivered + flushed + stored, on the node, the links, the streams.
+ */
+TEST_F(genl, counters_add_up)
+{
+	struct qkd_nl *nl = &self->nl;
+	uint8_t s1[16], s2[16], s3[16], buf[QKD_KEY_SIZE_MAX];
+	struct qkd_obj o;
+	int i;
+
+	if (self->dev < 0)
+		SKIP(return, "no %s: %s", QKD_DEV_PATH, strerror(-self->dev));
+	qkd_sid(s1, 1);
+	qkd_sid(s2, 2);
+	qkd_sid(s3, 3);
+	mk_link_stream(_metadata, nl, 1, s1, 16);
+	ASSERT_NL_OK(nl, qkd_stream_new(nl, s2, 1, 64, QKD_OMIT, QKD_OMIT));
+	mk_link_stream(_metadata, nl, 2, s3, 128);
+	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, s1, 0, 10, 16, 1));
+	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, s2, 0, 20, 64, 2));
+	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, s3, 0, 5, 128, 3));
+	for (i = 0; i < 3; i++)
+		ASSERT_EQ(0, qkd_get_key(self->dev, s1, buf, sizeof(buf), NULL));
+	ASSERT_EQ(0, qkd_get_key_at(self->dev, s2, 7, buf, sizeof(buf), NULL));
+	ASSERT_EQ(0, qkd_get_key_at(self->dev, s2, 19, buf, sizeof(buf), NULL));
+	ASSERT_NL_OK(nl, qkd_key_flush(nl, s3));
+	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, s3, 5, 4, 128, 3));
+
+	ASSERT_NL_OK(nl, qkd_stream_get(nl, s1, &o));
+	check_counters(_metadata, &o, "s1", 10, 3, 0, 7, 7 * 16);
+	ASSERT_NL_OK(nl, qkd_stream_get(nl, s2, &o));
+	check_counters(_metadata, &o, "s2", 20, 2, 0, 18, 18 * 64);
+	ASSERT_NL_OK(nl, qkd_stream_get(nl, s3, &o));
+	check_counters(_metadata, &o, "s3", 9, 0, 5, 4, 4 * 128);
+	ASSERT_NL_OK(nl, qkd_link_get(nl, 1, &o));
+	check_counters(_metadata, &o, "link 1", 30, 5, 0, 25, 7 * 16 + 18 * 64);
+	ASSERT_NL_OK(nl, qkd_link_get(nl, 2, &o));
+	check_counters(_metadata, &o, "link 2", 9, 0, 5, 4, 4 * 128);
+	ASSERT_NL_OK(nl, qkd_status(nl, &o));
+	check_counters(_metadata, &o, "status", 39, 5, 5, 29,
+		       7 * 16 + 18 * 64 + 4 * 128);
+
+	/* a deleted stream's keys count as flushed */
+	ASSERT_NL_OK(nl, qkd_stream_del(nl, s2));
+	ASSERT_NL_OK(nl, qkd_status(nl, &o));
+	check_counters(_metadata, &o, "status", 39, 5, 23, 11, 7 * 16 + 4 * 128);
+	ASSERT_NL_OK(nl, qkd_link_get(nl, 1, &o));
+	check_balance(_metadata, &o, "link 1");
+	EXPECT_EQ(7, qkd_obj_u(&o, QKD_A_STATS_KEYS_STORED));
+	EXPECT_EQ(7 * 16, qkd_obj_u(&o, QKD_A_STATS_BYTES_STORED));
+	EXPECT_EQ(1, qkd_obj_u(&o, QKD_A_STATUS_STREAMS));
+
+	/* and a deleted link's */
+	ASSERT_NL_OK(nl, qkd_link_del(nl, 1));
+	ASSERT_NL_OK(nl, qkd_status(nl, &o));
+	check_counters(_metadata, &o, "status", 39, 5, 30, 4, 4 * 128);
+	EXPECT_EQ(1, qkd_obj_u(&o, QKD_A_STATUS_LINKS));
+	EXPECT_EQ(1, qkd_obj_u(&o, QKD_A_STATUS_STREAMS));
+
+	/* deliver the rest of s3 */
+	for (i = 0; i < 4; i++)
+		ASSERT_EQ(0, qkd_get_key(self->dev, s3, buf, sizeof(buf), NULL));
+	ASSERT_EQ(-EAGAIN, qkd_get_key(self->dev, s3, buf, sizeof(buf), NULL));
+	ASSERT_NL_OK(nl, qkd_status(nl, &o));
+	check_counters(_metadata, &o, "status", 39, 9, 30, 0, 0);
+	ASSERT_NL_OK(nl, qkd_link_get(nl, 2, &o));
+	check_counters(_metadata, &o, "link 2", 9, 4, 5, 0, 0);
+}
+
+TEST_F(genl, unknown_command)
+{
+	struct qkd_nl *nl = &self->nl;
+	static const int cmds[] = {
+		QKD_CMD_UNSPEC, QKD_CMD_LINK_STATE_NTF, QKD_CMD_STREAM_LOW_NTF,
+		QKD_CMD_STREAM_EMPTY_NTF, QKD_CMD_KEYS_ADDED_NTF,
+		QKD_CMD_LINK_DEL_NTF, QKD_CMD_STREAM_DEL_NTF, __QKD_CMD_MAX, 250,
+	};
+	size_t i;
+
+	mk_link_stream(_metadata, nl, 1, NULL, 0);
+	for (i = 0; i < ARRAY_SIZE(cmds); i++) {
+		struct nl_msg *m = qkd_msg(nl, cmds[i], 0);
+
+		nla_put_u32(m, QKD_A_LINK_ID, 1);
+		QKD_CTX("command %d", cmds[i]);
+		ASSERT_NL_ERR(nl, EOPNOTSUPP, qkd_req(nl, m));
+	}
+	QKD_CTX_CLEAR();
+}
+
+/* ---------------------------------------------------------------- events */
+
+FIXTURE(ev) {
+	struct qkd_nl nl, ev;
+	int dev;
+	int kmsg;
+};
+
+FIXTURE_SETUP(ev)
+{
+	int err = qkd_enter_test_netns();
+
+	if (err == -EPERM)
+		QKD_SKIP_SETUP("needs root (unshare CLONE_NEWNET)");
+	ASSERT_EQ(0, err);
+	err = qkd_nl_open(&self->nl);
+	if (err == -ENOENT)
+		QKD_SKIP_SETUP("genl family " QKD_GENL_NAME " not found: qkd.ko not loaded");
+	ASSERT_EQ(0, err);
+	ASSERT_EQ(0, qkd_nl_open(&self->ev));
+	ASSERT_LE(0, self->ev.grp) TH_LOG("no multicast group '%s'", QKD_MCGRP_EVENTS);
+	ASSERT_EQ(0, qkd_nl_join_events(&self->ev));
+	self->dev = qkd_dev_open();
+	self->kmsg = qkd_kmsg_open();
+}
+
+FIXTURE_TEARDOWN(ev)
+{
+	QKD_TEARDOWN_BEGIN();
+	EXPECT_EQ(0, self->ev.key_data_seen) TH_LOG("an event carried QKD_A_KEY_DATA");
+	EXPECT_EQ(0, self->ev.unknown_seen) TH_LOG("an event carried an attribute > QKD_A_MAX");
+	EXPECT_EQ(0, self->nl.key_data_seen);
+	EXPECT_EQ(0, qkd_kmsg_bad(self->kmsg));
+	if (self->dev >= 0)
+		close(self->dev);
+	if (self->kmsg >= 0)
+		close(self->kmsg);
+	qkd_nl_close(&self->ev);
+	qkd_nl_close(&self->nl);
+}
+
+#define EV_WAIT_MS	500	/* events are expected */
+#define EV_NONE_MS	150	/* no event is expected */
+
+/* Exactly one event @cmd among those read now, checked for stream/link. */
+static struct qkd_obj *one_event(struct __test_metadata *_metadata,
+				 struct qkd_nl *ev, int cmd, const uint8_t *sid,
+				 uint32_t link_id)
+{
+	struct qkd_obj *o;
+
+	qkd_ev_read(ev, EV_WAIT_MS);
+	ASSERT_EQ(1, qkd_count(ev, cmd)) TH_LOG("events %d among %d read", cmd, ev->r.n);
+	o = qkd_find(ev, cmd, 0);
+	ASSERT_NE(NULL, o);
+	EXPECT_FALSE(o->has[QKD_A_KEY_DATA]);
+	EXPECT_EQ(0, o->dups);
+	if (sid) {
+		EXPECT_TRUE(qkd_obj_sid_is(o, sid)) TH_LOG("event %d: stream ID", cmd);
+	}
+	if (link_id) {
+		EXPECT_EQ(link_id, qkd_obj_u(o, QKD_A_LINK_ID)) TH_LOG("event %d: link", cmd);
+		EXPECT_EQ(4, o->len[QKD_A_LINK_ID]);
+	}
+	return o;
+}
+
+static void no_event(struct __test_metadata *_metadata, struct qkd_nl *ev,
+		     int cmd, const char *why)
+{
+	qkd_ev_read(ev, EV_NONE_MS);
+	EXPECT_EQ(0, qkd_count(ev, cmd)) TH_LOG("unexpected event %d: %s", cmd, why);
+}
+
+TEST_F(ev, keys_added)
+{
+	struct qkd_nl *nl = &self->nl, *ev = &self->ev;
+	uint8_t sid[QKD_STREAM_ID_LEN];
+	struct qkd_obj *o;
+
+	qkd_sid(sid, 1);
+	mk_link_stream(_metadata, nl, 4, sid, KS);
+	qkd_ev_read(ev, EV_NONE_MS);
+	EXPECT_EQ(0, qkd_count(ev, QKD_CMD_KEYS_ADDED_NTF));
+
+	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, sid, 0, 5, KS, 1));
+	o = one_event(_metadata, ev, QKD_CMD_KEYS_ADDED_NTF, sid, 4);
+	EXPECT_EQ(0, qkd_obj_u(o, QKD_A_KEY_FIRST_INDEX));
+	EXPECT_EQ(8, o->len[QKD_A_KEY_FIRST_INDEX]);
+	EXPECT_EQ(5, qkd_obj_u(o, QKD_A_KEY_COUNT));
+	EXPECT_EQ(4, o->len[QKD_A_KEY_COUNT]);
+	EXPECT_EQ(5, qkd_obj_u(o, QKD_A_STREAM_STORED_KEYS));
+
+	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, sid, 10, 3, KS, 1));
+	o = one_event(_metadata, ev, QKD_CMD_KEYS_ADDED_NTF, sid, 4);
+	EXPECT_EQ(10, qkd_obj_u(o, QKD_A_KEY_FIRST_INDEX));
+	EXPECT_EQ(3, qkd_obj_u(o, QKD_A_KEY_COUNT));
+	EXPECT_EQ(8, qkd_obj_u(o, QKD_A_STREAM_STORED_KEYS));
+
+	/* rejected pushes send nothing */
+	ASSERT_NL_ERR(nl, EEXIST, qkd_key_add_pattern(nl, sid, 12, 3, KS, 1));
+	ASSERT_NL_EINVAL(nl, qkd_key_add(nl, sid, 20, "short", 5));
+	no_event(_metadata, ev, QKD_CMD_KEYS_ADDED_NTF, "rejected KEY_ADD");
+	EXPECT_EQ(0, ev->r.n) TH_LOG("no event at all after rejected requests");
+}
+
+TEST_F(ev, link_state)
+{
+	struct qkd_nl *nl = &self->nl, *ev = &self->ev;
+	uint8_t sid[QKD_STREAM_ID_LEN];
+	struct qkd_obj *o;
+
+	qkd_sid(sid, 1);
+	mk_link_stream(_metadata, nl, 2, sid, KS);
+	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, sid, 0, 3, KS, 1));
+	qkd_ev_read(ev, EV_NONE_MS);
+
+	ASSERT_NL_OK(nl, qkd_link_set(nl, 2, QKD_LINK_UP));
+	o = one_event(_metadata, ev, QKD_CMD_LINK_STATE_NTF, NULL, 2);
+	EXPECT_STREQ("l2", qkd_obj_str(o, QKD_A_LINK_NAME));
+	EXPECT_EQ(QKD_LINK_UP, qkd_obj_u(o, QKD_A_LINK_STATE));
+	EXPECT_EQ(1, o->len[QKD_A_LINK_STATE]);
+
+	ASSERT_NL_OK(nl, qkd_link_set(nl, 2, QKD_LINK_UP));
+	no_event(_metadata, ev, QKD_CMD_LINK_STATE_NTF, "up -> up is no change");
+
+	/* derived: the last key goes, the link is exhausted */
+	ASSERT_NL_OK(nl, qkd_key_flush(nl, sid));
+	o = one_event(_metadata, ev, QKD_CMD_LINK_STATE_NTF, NULL, 2);
+	EXPECT_EQ(QKD_LINK_EXHAUSTED, qkd_obj_u(o, QKD_A_LINK_STATE));
+	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, sid, 3, 1, KS, 1));
+	o = one_event(_metadata, ev, QKD_CMD_LINK_STATE_NTF, NULL, 2);
+	EXPECT_EQ(QKD_LINK_UP, qkd_obj_u(o, QKD_A_LINK_STATE));
+
+	ASSERT_NL_OK(nl, qkd_link_set(nl, 2, QKD_LINK_DOWN));
+	o = one_event(_metadata, ev, QKD_CMD_LINK_STATE_NTF, NULL, 2);
+	EXPECT_EQ(QKD_LINK_DOWN, qkd_obj_u(o, QKD_A_LINK_STATE));
+	EXPECT_STREQ("l2", qkd_obj_str(o, QKD_A_LINK_NAME));
+
+	/* a down link stays down when it runs empty */
+	ASSERT_NL_OK(nl, qkd_key_flush(nl, sid));
+	no_event(_metadata, ev, QKD_CMD_LINK_STATE_NTF, "flush of a down link");
+	ASSERT_NL_BADRANGE(nl, qkd_link_set(nl, 2, QKD_LINK_EXHAUSTED));
+	ASSERT_NL_ERR(nl, ENOENT, qkd_link_set(nl, 3, QKD_LINK_UP));
+	no_event(_metadata, ev, QKD_CMD_LINK_STATE_NTF, "rejected LINK_SET");
+}
+
+TEST_F(ev, stream_low)
+{
+	struct qkd_nl *nl = &self->nl, *ev = &self->ev;
+	uint8_t sid[QKD_STREAM_ID_LEN], buf[KS];
+	struct qkd_obj *o;
+	int i;
+
+	if (self->dev < 0)
+		SKIP(return, "no %s: %s", QKD_DEV_PATH, strerror(-self->dev));
+	qkd_sid(sid, 1);
+	mk_link_stream(_metadata, nl, 1, NULL, 0);
+	ASSERT_NL_OK(nl, qkd_stream_new(nl, sid, 1, KS, 100, 4));
+	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, sid, 0, 6, KS, 1));
+	qkd_ev_read(ev, EV_NONE_MS);
+
+	/* 6 -> 5 -> 4: still at or above the mark */
+	for (i = 0; i < 2; i++)
+		ASSERT_EQ(0, qkd_get_key(self->dev, sid, buf, sizeof(buf), NULL));
+	no_event(_metadata, ev, QKD_CMD_STREAM_LOW_NTF, "fill 4 >= low water 4");
+	/* 4 -> 3 */
+	ASSERT_EQ(0, qkd_get_key(self->dev, sid, buf, sizeof(buf), NULL));
+	o = one_event(_metadata, ev, QKD_CMD_STREAM_LOW_NTF, sid, 1);
+	EXPECT_EQ(3, qkd_obj_u(o, QKD_A_STREAM_STORED_KEYS));
+	EXPECT_EQ(4, qkd_obj_u(o, QKD_A_STREAM_LOW_WATER));
+	EXPECT_EQ(4, o->len[QKD_A_STREAM_LOW_WATER]);
+	/* 3 -> 2: already below */
+	ASSERT_EQ(0, qkd_get_key_at(self->dev, sid, 5, buf, sizeof(buf), NULL));
+	no_event(_metadata, ev, QKD_CMD_STREAM_LOW_NTF, "already below");
+	/* refill to 7, then by index down through the mark again */
+	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, sid, 6, 5, KS, 1));
+	for (i = 0; i < 3; i++)
+		ASSERT_EQ(0, qkd_get_key_at(self->dev, sid, 6 + i, buf, sizeof(buf), NULL));
+	no_event(_metadata, ev, QKD_CMD_STREAM_LOW_NTF, "7 -> 4");
+	ASSERT_EQ(0, qkd_get_key_at(self->dev, sid, 9, buf, sizeof(buf), NULL));
+	o = one_event(_metadata, ev, QKD_CMD_STREAM_LOW_NTF, sid, 1);
+	EXPECT_EQ(3, qkd_obj_u(o, QKD_A_STREAM_STORED_KEYS));
+	/* a flush is not a delivery */
+	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, sid, 11, 5, KS, 1));
+	qkd_ev_read(ev, EV_NONE_MS);
+	ASSERT_NL_OK(nl, qkd_key_flush(nl, sid));
+	no_event(_metadata, ev, QKD_CMD_STREAM_LOW_NTF, "flush");
+
+	/* low water 0: never */
+	ASSERT_NL_OK(nl, qkd_stream_set(nl, sid, QKD_OMIT, 0));
+	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, sid, 20, 2, KS, 1));
+	for (i = 0; i < 2; i++)
+		ASSERT_EQ(0, qkd_get_key(self->dev, sid, buf, sizeof(buf), NULL));
+	no_event(_metadata, ev, QKD_CMD_STREAM_LOW_NTF, "low water 0");
+}
+
+TEST_F(ev, stream_empty)
+{
+	struct qkd_nl *nl = &self->nl, *ev = &self->ev;
+	uint8_t sid[QKD_STREAM_ID_LEN], buf[KS];
+
+	qkd_sid(sid, 1);
+	mk_link_stream(_metadata, nl, 3, sid, KS);
+	if (self->dev >= 0) {
+		ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, sid, 0, 2, KS, 1));
+		qkd_ev_read(ev, EV_NONE_MS);
+		ASSERT_EQ(0, qkd_get_key(self->dev, sid, buf, sizeof(buf), NULL));
+		no_event(_metadata, ev, QKD_CMD_STREAM_EMPTY_NTF, "one key left");
+		ASSERT_EQ(0, qkd_get_key(self->dev, sid, buf, sizeof(buf), NULL));
+		one_event(_metadata, ev, QKD_CMD_STREAM_EMPTY_NTF, sid, 3);
+		ASSERT_EQ(-EAGAIN, qkd_get_key(self->dev, sid, buf, sizeof(buf), NULL));
+		no_event(_metadata, ev, QKD_CMD_STREAM_EMPTY_NTF, "EAGAIN");
+		/* the last key taken by index */
+		ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, sid, 2, 2, KS, 1));
+		ASSERT_EQ(0, qkd_get_key_at(self->dev, sid, 3, buf, sizeof(buf), NULL));
+		ASSERT_EQ(0, qkd_get_key_at(self->dev, sid, 2, buf, sizeof(buf), NULL));
+		one_event(_metadata, ev, QKD_CMD_STREAM_EMPTY_NTF, sid, 3);
+	}
+	ASSERT_NL_OK(nl, qkd_key_flush(nl, sid));
+	no_event(_metadata, ev, QKD_CMD_STREAM_EMPTY_NTF, "flush of an empty stream");
+	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, sid, 10, 3, KS, 1));
+	ASSERT_NL_OK(nl, qkd_key_flush(nl, sid));
+	one_event(_metadata, ev, QKD_CMD_STREAM_EMPTY_NTF, sid, 3);
+}
+
+TEST_F(ev, stream_del)
+{
+	struct qkd_nl *nl = &self->nl, *ev = &self->ev;
+	uint8_t sid[QKD_STREAM_ID_LEN], other[QKD_STREAM_ID_LEN];
+
+	qkd_sid(sid, 1);
+	qkd_sid(other, 2);
+	mk_link_stream(_metadata, nl, 6, sid, KS);
+	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, sid, 0, 3, KS, 1));
+	qkd_ev_read(ev, EV_NONE_MS);
+	ASSERT_NL_ERR(nl, ENOENT, qkd_stream_del(nl, other));
+	no_event(_metadata, ev, QKD_CMD_STREAM_DEL_NTF, "rejected STREAM_DEL");
+	ASSERT_NL_OK(nl, qkd_stream_del(nl, sid));
+	one_event(_metadata, ev, QKD_CMD_STREAM_DEL_NTF, sid, 6);
+}
+
+TEST_F(ev, link_del)
+{
+	struct qkd_nl *nl = &self->nl, *ev = &self->ev;
+	uint8_t s1[QKD_STREAM_ID_LEN], s2[QKD_STREAM_ID_LEN];
+	struct qkd_obj *o, *a, *b;
+
+	qkd_sid(s1, 1);
+	qkd_sid(s2, 2);
+	mk_link_stream(_metadata, nl, 9, s1, KS);
+	ASSERT_NL_OK(nl, qkd_stream_new(nl, s2, 9, 64, QKD_OMIT, QKD_OMIT));
+	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, s1, 0, 3, KS, 1));
+	mk_link_stream(_metadata, nl, 10, NULL, 0);
+	qkd_ev_read(ev, EV_NONE_MS);
+
+	ASSERT_NL_ERR(nl, ENOENT, qkd_link_del(nl, 11));
+	no_event(_metadata, ev, QKD_CMD_LINK_DEL_NTF, "rejected LINK_DEL");
+
+	ASSERT_NL_OK(nl, qkd_link_del(nl, 9));
+	o = one_event(_metadata, ev, QKD_CMD_LINK_DEL_NTF, NULL, 9);
+	EXPECT_STREQ("l9", qkd_obj_str(o, QKD_A_LINK_NAME));
+	ASSERT_EQ(2, qkd_count(ev, QKD_CMD_STREAM_DEL_NTF));
+	a = qkd_find(ev, QKD_CMD_STREAM_DEL_NTF, 0);
+	b = qkd_find(ev, QKD_CMD_STREAM_DEL_NTF, 1);
+	EXPECT_TRUE((qkd_obj_sid_is(a, s1) && qkd_obj_sid_is(b, s2)) ||
+		    (qkd_obj_sid_is(a, s2) && qkd_obj_sid_is(b, s1)));
+	EXPECT_EQ(9, qkd_obj_u(a, QKD_A_LINK_ID));
+	EXPECT_EQ(9, qkd_obj_u(b, QKD_A_LINK_ID));
+
+	/* a link without streams */
+	ASSERT_NL_OK(nl, qkd_link_del_name(nl, "l10"));
+	o = one_event(_metadata, ev, QKD_CMD_LINK_DEL_NTF, NULL, 10);
+	EXPECT_STREQ("l10", qkd_obj_str(o, QKD_A_LINK_NAME));
+	EXPECT_EQ(0, qkd_count(ev, QKD_CMD_STREAM_DEL_NTF));
+}
+
+/* Every event of a busy sequence: only documented commands, no key bytes. */
+TEST_F(ev, no_key_material)
+{
+	struct qkd_nl *nl = &self->nl, *ev = &self->ev;
+	uint8_t sid[QKD_STREAM_ID_LEN], buf[KS];
+	int i, n = 0;
+
+	qkd_sid(sid, 1);
+	mk_link_stream(_metadata, nl, 1, NULL, 0);
+	ASSERT_NL_OK(nl, qkd_stream_new(nl, sid, 1, KS, 50, 10));
+	ASSERT_NL_OK(nl, qkd_link_set(nl, 1, QKD_LINK_UP));
+	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, sid, 0, 20, KS, 1));
+	if (self->dev >= 0)
+		for (i = 0; i < 20; i++)
+			ASSERT_EQ(0, qkd_get_key(self->dev, sid, buf, sizeof(buf), NULL));
+	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, sid, 20, 20, KS, 1));
+	ASSERT_NL_OK(nl, qkd_key_flush(nl, sid));
+	ASSERT_NL_OK(nl, qkd_link_set(nl, 1, QKD_LINK_DOWN));
+	ASSERT_NL_OK(nl, qkd_link_del(nl, 1));
+	qkd_ev_read(ev, EV_WAIT_MS);
+	for (i = 0; i < ev->r.n; i++) {
+		struct qkd_obj *o = &ev->r.v[i];
+
+		EXPECT_TRUE(o->cmd >= QKD_CMD_LINK_STATE_NTF && o->cmd <= QKD_CMD_STREAM_DEL_NTF)
+			TH_LOG("event with command %d", o->cmd);
+		EXPECT_FALSE(o->has[QKD_A_KEY_DATA]);
+		n++;
+	}
+	EXPECT_LE(6, n) TH_LOG("too few events: %d", n);
+}
+
+TEST_HARNESS_MAIN
