@@ -9,8 +9,6 @@ cd "$(dirname "$0")/.."
 make -s -j2 build/bench/bench_key_fetch
 kver=${QKD_BENCH_KERNEL:-$(ls -d /lib/modules/6.12*/build | sort -V | tail -n 1 | xargs dirname | xargs basename)}
 out=build/kmod-bench/$kver
-rm -rf "$out" && mkdir -p "$out"
-cp -r Kbuild kernel include "$out/"
-make -s -C "/lib/modules/$kver/build" M="$PWD/$out" modules
+tests/vm/build-module.sh "$kver" "$out"
 exec tests/vm/run-vm.sh --kernel "$kver" -- \
 	sh -c "insmod $out/qkd.ko && build/bench/bench_key_fetch && rmmod qkd"

@@ -7,6 +7,7 @@
 #   unit     host unit tests of the protocol stages and tools (ASan/UBSan)
 #   fuzz     a short bounded libFuzzer run of each userspace parser
 #   vm       the module's kselftest tests in qemu, on Debian 6.1 and 6.12
+#   e2e      qkdctl against the module, and the demo, in qemu on both kernels
 # Each stage's full output is in build/test-logs/STAGE.log. Ends with one
 # line "N passed, N failed" over all stages. Exit 1 if anything failed.
 #
@@ -15,7 +16,7 @@
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 1
-stages=${QKD_STAGES:-lint unit fuzz vm}
+stages=${QKD_STAGES:-lint unit fuzz vm e2e}
 logs=build/test-logs
 total_pass=0
 total_fail=0
@@ -80,6 +81,21 @@ fuzz() {
 	return $rc
 }
 
+e2e() {
+	local kver rc=0
+	for build in /lib/modules/*/build; do
+		kver=$(basename "$(dirname "$build")")
+		tests/vm/build-module.sh "$kver" "build/kmod-e2e/$kver" || {
+			echo "not ok - build qkd.ko for $kver"; rc=1; continue; }
+		echo "# ==== $kver"
+		tests/vm/run-vm.sh --kernel "$kver" -q -- \
+			tests/e2e/guest-e2e.sh "build/kmod-e2e/$kver/qkd.ko" | \
+			sed -E 's/^([0-9]+ passed, [0-9]+ failed)/# '"$kver"': \1/'
+		[ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
+	done
+	return $rc
+}
+
 run_stage build build
 if ! grep -q . "$logs/build.log" || [ "$total_fail" -ne 0 ]; then
 	tail -n 40 "$logs/build.log"
@@ -92,6 +108,7 @@ for s in $stages; do
 	unit) run_stage unit unit ;;
 	fuzz) [ -x fuzz/run.sh ] && run_stage fuzz fuzz ;;
 	vm) run_stage vm tests/vm/run-kernel-tests.sh -q ;;
+	e2e) run_stage e2e e2e ;;
 	*) echo "unknown stage $s"; total_fail=$((total_fail + 1)) ;;
 	esac
 done

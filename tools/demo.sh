@@ -14,7 +14,5 @@ if [ -z "$kver" ]; then
 fi
 [ -n "$kver" ] || { echo "no 6.12 kernel headers installed" >&2; exit 1; }
 out=build/kmod-demo/$kver
-rm -rf "$out" && mkdir -p "$out"
-cp -r Kbuild kernel include "$out/"
-make -s -C "/lib/modules/$kver/build" M="$PWD/$out" modules
+tests/vm/build-module.sh "$kver" "$out"
 exec tests/vm/run-vm.sh --kernel "$kver" -- tests/e2e/demo.sh "$out/qkd.ko"
