@@ -129,7 +129,7 @@ install: install-module install-tools
 
 install-module: module
 	$(MAKE) -C $(KDIR) M=$(CURDIR) INSTALL_MOD_PATH=$(DESTDIR) \
-		INSTALL_MOD_DIR=updates modules_install
+		INSTALL_MOD_DIR=updates CONFIG_MODULE_SIG_ALL= modules_install
 	if [ -z "$(DESTDIR)" ]; then depmod -a $(notdir $(patsubst %/build,%,$(KDIR))); fi
 	install -D -m 0644 include/uapi/linux/qkd.h $(DESTDIR)$(PREFIX)/include/linux/qkd.h
 

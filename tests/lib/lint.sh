@@ -48,7 +48,7 @@ done
 inst=$(mktemp -d)
 make -s install DESTDIR="$inst" >"$log" 2>&1 &&
 	test -f "$inst/usr/local/sbin/qkdctl" &&
-	ls "$inst"/lib/modules/*/updates/qkd.ko >/dev/null &&
+	ls "$inst"/lib/modules/*/updates/qkd.ko* >/dev/null &&
 	test -f "$inst/usr/local/share/man/man8/qkdctl.8" &&
 	test -f "$inst/usr/local/include/linux/qkd.h"
 result "make install DESTDIR= installs module, qkdctl, man page, header" $? "$log"

@@ -34,9 +34,29 @@ off() {
 }
 trap 'say "guest-init.sh failed (line $LINENO)"; echo "QKDVM-RC: init-failed"; off' EXIT
 
-# Writable places; the rest of / stays the host's, read-only.
+# Writable places; the rest of / stays the host's, read-only. A checkout
+# under the host's /tmp or /run (CI clones anywhere) must stay visible: keep
+# the host's directory reachable and bind its top-level entry back over the
+# new tmpfs.
+for d in /tmp /run; do
+	case $R in
+	"$d"/*) ;;
+	*) continue ;;
+	esac
+	keep=/dev/.qkdvm-host$d
+	mkdir -p "$keep"
+	mount --bind "$d" "$keep"
+done
 mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp
 mount -t tmpfs -o mode=755,nosuid,nodev tmpfs /run
+for d in /tmp /run; do
+	keep=/dev/.qkdvm-host$d
+	[ -d "$keep" ] || continue
+	first=${R#"$d"/}
+	first=${first%%/*}
+	mkdir -p "$d/$first"
+	mount --bind "$keep/$first" "$d/$first"
+done
 mkdir -p /dev/pts /dev/shm /run/lock
 mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /dev/pts || true
 mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /dev/shm || true
