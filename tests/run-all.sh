@@ -8,6 +8,8 @@
 #   fuzz     a short bounded libFuzzer run of each userspace parser
 #   vm       the module's kselftest tests in qemu, on Debian 6.1 and 6.12
 #   e2e      qkdctl against the module, and the demo, in qemu on both kernels
+#   robust   a genl/ioctl fuzzer (root, unprivileged, user namespace) and a
+#            concurrency stress with a delivery ledger, in qemu on both kernels
 # Each stage's full output is in build/test-logs/STAGE.log. Ends with one
 # line "N passed, N failed" over all stages. Exit 1 if anything failed.
 #
@@ -16,7 +18,7 @@
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 1
-stages=${QKD_STAGES:-lint unit fuzz vm e2e}
+stages=${QKD_STAGES:-lint unit fuzz vm e2e robust}
 logs=build/test-logs
 total_pass=0
 total_fail=0
@@ -109,6 +111,7 @@ for s in $stages; do
 	fuzz) [ -x fuzz/run.sh ] && run_stage fuzz fuzz ;;
 	vm) run_stage vm tests/vm/run-kernel-tests.sh -q ;;
 	e2e) run_stage e2e e2e ;;
+	robust) run_stage robust tests/robust/run.sh ;;
 	*) echo "unknown stage $s"; total_fail=$((total_fail + 1)) ;;
 	esac
 done

@@ -1,0 +1,102 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# tests/robust/run.sh [--kernel KVER|all] [-n COUNT] [-u UCOUNT] [-t SECONDS]
+#                     [--stress-time SECONDS] [--seed SEED]
+#
+# Builds qkd.ko per kernel (build/kmod-fuzz/KVER) and the robustness
+# programs (build/robust/), then boots each kernel once (tests/vm/run-vm.sh,
+# which fails on WARN/BUG/KASAN/leaks in dmesg) and runs the fuzzer as root
+# and unprivileged, and the stress test. Prints TAP and ends with one line
+# "N passed, N failed". Exit 1 if anything failed.
+set -u
+TOP=$(cd "$(dirname "$0")/../.." && pwd -P)
+cd "$TOP" || exit 2
+# shellcheck source=../lib/vm-common.sh
+. tests/lib/vm-common.sh
+set +e
+
+kspec=all count=20000 ucount=5000 secs=30 ssecs=20 seed=$(date +%s)
+while [ $# -gt 0 ]; do
+	case $1 in
+	--kernel) kspec=$2; shift ;;
+	-n) count=$2; shift ;;
+	-u) ucount=$2; shift ;;
+	-t) secs=$2; shift ;;
+	--stress-time) ssecs=$2; shift ;;
+	--seed) seed=$2; shift ;;
+	*) echo "usage: $0 [--kernel KVER|all] [-n COUNT] [-u UCOUNT] [-t SECONDS] [--stress-time S] [--seed SEED]" >&2
+	   exit 2 ;;
+	esac
+	shift
+done
+
+n=0 pass=0 fail=0
+declare -a failures=()
+tap() {	# tap OK|FAIL DESCRIPTION
+	n=$((n + 1))
+	if [ "$1" = OK ]; then
+		pass=$((pass + 1)); echo "ok $n - $2"
+	else
+		fail=$((fail + 1)); echo "not ok $n - $2"; failures+=("$2")
+	fi
+}
+
+kernels=$(vm_resolve_kernels "$kspec") || exit 2
+echo "# robust: kernels $(echo $kernels), seed $seed, fuzz $count/$ucount msgs, $secs s per phase, stress $ssecs s"
+
+if make -s -C tests/robust > build/robust.build.log 2>&1; then
+	tap OK "build fuzz_genl and stress"
+else
+	cat build/robust.build.log
+	tap FAIL "build fuzz_genl and stress"
+	echo "$pass passed, $fail failed"
+	exit 1
+fi
+
+for k in $kernels; do
+	d=build/kmod-fuzz/$k
+	rm -rf "$d"; mkdir -p "$d"
+	cp -r Kbuild kernel include "$d/"
+	find "$d" -name '*.o' -o -name '*.ko' -o -name '*.cmd' | xargs rm -f
+	if make -C "/lib/modules/$k/build" M="$TOP/$d" modules > "$d.build.log" 2>&1 &&
+	   [ -f "$d/qkd.ko" ]; then
+		tap OK "$k: build qkd.ko"
+	else
+		tail -n 20 "$d.build.log" | sed 's/^/# /'
+		tap FAIL "$k: build qkd.ko"
+		continue
+	fi
+	res=build/robust/results/$k
+	mkdir -p build/robust/results
+	# boot ~10-60 s, fuzz <= 3 x secs + secs/3, stress ssecs, margin
+	to=$((120 + 4 * secs + ssecs))
+	start=$(date +%s)
+	tests/vm/run-vm.sh --kernel "$k" --timeout "$to" --results "$res" -q -- \
+		tests/robust/guest.sh "$TOP/$d/qkd.ko" "$count" "$ucount" "$secs" "$ssecs" "$seed" \
+		> "build/robust/$k.log" 2>&1
+	rc=$?
+	echo "# $k: VM exit $rc after $(( $(date +%s) - start )) s (results: $res)"
+	while IFS= read -r line; do
+		case $line in
+		"ok - "*) tap OK "$k: ${line#ok - }" ;;
+		"not ok - "*) tap FAIL "$k: ${line#not ok - }" ;;
+		"#"*) echo "$line" ;;
+		esac
+	done < "$res/log"
+	if [ -s "$res/dmesg-hits" ] || [ "$rc" = 123 ]; then
+		tap FAIL "$k: dmesg shows kernel problems"
+		sed 's/^/#   /' "$res/dmesg-hits" 2>/dev/null | head -n 60
+	fi
+	case $rc in
+	0|123) tap OK "$k: VM ran to the end" ;;
+	124) tap FAIL "$k: VM timeout" ;;
+	*) tap FAIL "$k: VM exit $rc (no result, crash or panic)"
+	   tail -n 30 "build/robust/$k.log" | sed 's/^/#   /' ;;
+	esac
+done
+
+for f in "${failures[@]}"; do echo "# failed: $f"; done
+echo "1..$n"
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
