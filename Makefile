@@ -141,6 +141,8 @@ install-tools: tools
 		s=$${m##*.}; install -D -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s/$$(basename $$m); \
 	done
 	install -D -m 0644 tools/udev/60-qkd.rules $(DESTDIR)/etc/udev/rules.d/60-qkd.rules
+	install -D -m 0644 tools/systemd/qkdd@.service \
+		$(DESTDIR)/etc/systemd/system/qkdd@.service
 
 # DKMS: copy the module sources to /usr/src/qkd-<version> and register them.
 dkms:

@@ -6,6 +6,7 @@
 #   lint     checkpatch --strict, sparse, W=1 on both kernels, YNL spec check
 #   unit     host unit tests of the protocol stages and tools (ASan/UBSan)
 #   fuzz     a short bounded libFuzzer run of each userspace parser
+#   daemon   two qkdd processes over loopback: same keys, Eve aborts, crashes
 #   vm       the module's kselftest tests in qemu, on Debian 6.1 and 6.12
 #   e2e      qkdctl against the module, and the demo, in qemu on both kernels
 #   robust   a genl/ioctl fuzzer (root, unprivileged, user namespace) and a
@@ -18,7 +19,7 @@
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 1
-stages=${QKD_STAGES:-lint unit fuzz vm e2e robust}
+stages=${QKD_STAGES:-lint unit fuzz daemon vm e2e robust}
 logs=build/test-logs
 total_pass=0
 total_fail=0
@@ -109,6 +110,7 @@ for s in $stages; do
 	lint) run_stage lint tests/lib/lint.sh ;;
 	unit) run_stage unit unit ;;
 	fuzz) [ -x fuzz/run.sh ] && run_stage fuzz fuzz ;;
+	daemon) run_stage daemon tests/e2e/qkdd_loopback.sh ;;
 	vm) run_stage vm tests/vm/run-kernel-tests.sh -q ;;
 	e2e) run_stage e2e e2e ;;
 	robust) run_stage robust tests/robust/run.sh ;;

@@ -2,22 +2,34 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
 # guest-e2e.sh QKD_KO: the end-to-end scripts, inside the VM: the qkdctl
-# smoke test against the real module, then the demo (two sites, same keys,
-# an ESP SA keyed from them). Prints TAP and one "N passed, N failed" line.
+# smoke test against the real module, qkdd feeding two sites' stores, then
+# the demo (two sites, same keys, an ESP SA keyed from them). Prints TAP and
+# one "N passed, N failed" line.
 set -u
 ko=${1:?usage: $0 QKD_KO}
 pass=0
 fail=0
 
-# The smoke test's own TAP lines count; its summary line is ours to make.
 out=$(mktemp /tmp/e2e.XXXXXX)
-tests/e2e/qkdctl_smoke.sh "$ko" >"$out" 2>&1
-rc=$?
-grep -vE '^[0-9]+ passed, [0-9]+ failed' "$out"
-pass=$((pass + $(grep -cE '^ok ' "$out")))
-fail=$((fail + $(grep -cE '^not ok ' "$out")))
-[ $rc -ne 0 ] && [ "$(grep -cE '^not ok ' "$out")" -eq 0 ] && fail=$((fail + 1))
-lsmod | grep -q '^qkd ' && rmmod qkd
+
+# run_tap SCRIPT...: its TAP lines count; the summary line is ours to make.
+run_tap() {
+	local rc nf
+	"$@" >"$out" 2>&1
+	rc=$?
+	grep -vE '^[0-9]+ passed, [0-9]+ failed' "$out"
+	nf=$(grep -cE '^not ok ' "$out")
+	pass=$((pass + $(grep -cE '^ok ' "$out")))
+	fail=$((fail + nf))
+	if [ $rc -ne 0 ] && [ "$nf" -eq 0 ]; then
+		echo "not ok - $1 exited $rc"
+		fail=$((fail + 1))
+	fi
+	if lsmod | grep -q '^qkd '; then rmmod qkd; fi
+}
+
+run_tap tests/e2e/qkdctl_smoke.sh "$ko"
+run_tap tests/e2e/qkdd_kernel.sh "$ko"
 
 if tests/e2e/demo.sh "$ko" >"$out" 2>&1 && grep -q '^DEMO OK' "$out"; then
 	echo "ok - demo: two sites, same keys at both ends, ESP SA keyed from QKD key"

@@ -1,0 +1,115 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# qkdd_kernel.sh QKD_KO: qkdd feeding the kernel store, inside the VM
+# (tests/vm/run-vm.sh -- tests/e2e/qkdd_kernel.sh build/kmod/KVER/qkd.ko).
+#
+# Two sites are two network namespaces joined by a veth pair; each has a
+# link and a stream made with qkdctl. A qkdd pair runs a few rounds with a
+# PSK made here; then the streams' next_index agree at both sites and every
+# key taken at site A by index equals the key taken at site B. Then Bob is
+# made to exit between his push and his acknowledgement (QKDD_FAULT) and
+# restarted: the orphan keys are removed from his store and both sites
+# agree again, index by index. Prints TAP
+# and "N passed, N failed".
+set -u
+ko=${1:?usage: $0 QKD_KO}
+Q=$PWD/build/qkdctl
+D=$PWD/build/qkdd
+UUID=6f1c2a9e-3b4d-4e5f-8a7b-1c2d3e4f5a6b
+A="ip netns exec siteA"
+B="ip netns exec siteB"
+T=$(mktemp -d /tmp/qkdd_kernel.XXXXXX)
+pass=0 fail=0 n=0
+ok() {
+	n=$((n + 1))
+	if [ "$1" -eq 0 ]; then echo "ok $n - $2"; pass=$((pass + 1))
+	else echo "not ok $n - $2"; fail=$((fail + 1)); fi
+}
+
+insmod "$ko"; ok $? "insmod qkd.ko"
+ip netns add siteA && ip netns add siteB &&
+ip link add va netns siteA type veth peer name vb netns siteB &&
+$A ip addr add 10.99.0.1/24 dev va && $B ip addr add 10.99.0.2/24 dev vb &&
+$A ip link set va up && $B ip link set vb up && $A ip link set lo up && $B ip link set lo up
+ok $? "two sites joined by veth"
+$A "$Q" link add ab role initiator peer 10.99.0.2 >/dev/null &&
+$A "$Q" stream add $UUID link ab key-size 32 >/dev/null &&
+$B "$Q" link add ab role responder peer 10.99.0.1 >/dev/null &&
+$B "$Q" stream add $UUID link ab key-size 32 >/dev/null
+ok $? "link and stream at both sites"
+
+(umask 077; head -c 65536 /dev/urandom > "$T/a.psk"; cp "$T/a.psk" "$T/b.psk")
+$B timeout 500 "$D" --role bob --listen 10.99.0.2:7100 --stream $UUID --link ab \
+	--psk "$T/b.psk" --rounds 3 --block-bits 524288 --timeout 300 \
+	--channel source=single-photon --status "$T/b.status" > "$T/b.log" 2>&1 &
+pb=$!
+sleep 1
+$A timeout 500 "$D" --role alice --peer 10.99.0.2:7100 --stream $UUID --link ab \
+	--psk "$T/a.psk" --rounds 3 --block-bits 524288 --timeout 300 \
+	--channel source=single-photon --status "$T/a.status" > "$T/a.log" 2>&1
+ra=$?
+wait $pb; rb=$?
+cat "$T/a.log" "$T/b.log" | sed 's/^/# /'
+ok $(( ra || rb )) "qkdd pair ran 3 rounds into the kernel (alice $ra, bob $rb)"
+na=$($A "$Q" -j stream show $UUID 2>/dev/null | grep -o '"next[-_]index": *[0-9]*' | grep -o '[0-9]*$')
+nb=$($B "$Q" -j stream show $UUID 2>/dev/null | grep -o '"next[-_]index": *[0-9]*' | grep -o '[0-9]*$')
+echo "# next_index: site A ${na:-?}, site B ${nb:-?}"
+[ -n "$na" ] && [ "$na" = "$nb" ] && [ "$na" -gt 0 ]
+ok $? "both stores advanced to the same next_index ($na)"
+# keys SITE FROM TO: "index key" (or "index ERR") for every index, one netns
+# entry per site (much faster than one per key in the emulated guest)
+keys() {
+	ip netns exec "$1" sh -c 'i=$2; while [ $i -lt $3 ]; do
+		k=$("$1" key get "$0" index $i 2>/dev/null) || k=ERR
+		echo "$i $k"; i=$((i + 1)); done' $UUID "$Q" "$2" "$3"
+}
+keys siteA 0 "${na:-0}" > "$T/a.keys"
+keys siteB 0 "${na:-0}" > "$T/b.keys"
+[ -s "$T/a.keys" ] && ! grep -q ERR "$T/a.keys" && cmp -s "$T/a.keys" "$T/b.keys"
+ok $? "every key taken by index is the same at both sites ($(wc -l < "$T/a.keys") keys)"
+
+# ---- crash of bob after his push, before his acknowledgement ---------------
+# X.509 (a fresh bootstrap per connection); bob exits at the worst moment,
+# restarts, and must remove the orphan block from the kernel through
+# /dev/qkd; alice skips its indices.
+P=$T/pki; mkdir -p "$P"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	-keyout "$P/ca.key" -out "$P/ca.pem" -days 2 -subj /CN=qkd-test-ca 2>/dev/null
+for r in alice bob; do
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-keyout "$P/$r.key" -out "$P/$r.csr" -subj "/CN=$r" 2>/dev/null
+	openssl x509 -req -in "$P/$r.csr" -CA "$P/ca.pem" -CAkey "$P/ca.key" \
+		-CAcreateserial -out "$P/$r.pem" -days 2 2>/dev/null
+done
+x509() {	# NETNS ROLE ROUNDS
+	local addr=--listen
+	[ "$2" = alice ] && addr=--peer
+	ip netns exec "$1" timeout 500 "$D" --role "$2" $addr 10.99.0.2:7200 \
+		--stream $UUID --link ab --cert "$P/$2.pem" --key "$P/$2.key" \
+		--ca "$P/ca.pem" --rounds "$3" --block-bits 524288 --timeout 300 \
+		--retry-max 1 --channel source=single-photon >> "$T/x.$2.log" 2>&1 &
+	last=$!
+}
+QKDD_FAULT=bob-after-push x509 siteB bob 8; b1=$last
+sleep 1
+x509 siteA alice 0; pa=$last
+wait $b1; rc1=$?
+x509 siteB bob 3; b2=$last
+wait $b2; rb=$?
+kill -TERM $pa; wait $pa; ra=$?
+sed 's/^/# /' "$T/x.bob.log" | grep -v ': ok: '
+ok $(( rc1 != 9 || rb || ra )) "crash of bob after his push, restart: both daemons exit as expected ($rc1/$rb/$ra)"
+grep -q 'removed [0-9]* orphan keys' "$T/x.bob.log"
+ok $? "bob removed the orphan keys from the kernel store by index"
+na2=$($A "$Q" -j stream show $UUID 2>/dev/null | grep -o '"next_index": *[0-9]*' | grep -o '[0-9]*$')
+nb2=$($B "$Q" -j stream show $UUID 2>/dev/null | grep -o '"next_index": *[0-9]*' | grep -o '[0-9]*$')
+echo "# next_index after recovery: site A ${na2:-?}, site B ${nb2:-?}"
+keys siteA "$na" "${na2:-0}" > "$T/a2.keys"
+keys siteB "$na" "${na2:-0}" > "$T/b2.keys"
+[ -n "$na2" ] && [ "$na2" = "$nb2" ] && cmp -s "$T/a2.keys" "$T/b2.keys"
+ok $? "after recovery: same next_index, every index gives the same key or the same refusal at both sites ($(grep -vc ERR "$T/a2.keys") keys, $(grep -c ERR "$T/a2.keys") skipped)"
+$A "$Q" link show 2>/dev/null | sed 's/^/# /'
+echo "1..$n"
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]

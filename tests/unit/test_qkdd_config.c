@@ -1,0 +1,228 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * qkdd's option and configuration-file parser: accepted forms, and bad
+ * lines rejected with their line number. The parser is compiled in
+ * directly (it only needs libqkd and the protocol library).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../userspace/qkdd/config.c"
+
+#include "kselftest_harness.h"
+
+static const char good[] =
+	"# qkdd configuration of site A\n"
+	"\n"
+	"role = alice\n"
+	"peer 192.0.2.7:7000        # classical; quantum on 7001\n"
+	"stream=6f1c2a9e-3b4d-4e5f-8a7b-1c2d3e4f5a6b\n"
+	"  link\t= alice-bob  \n"
+	"psk = /etc/qkd/alice-bob.psk\n"
+	"channel = fiber-km=10,loss-db-km=0.25,mu=0.6/0.2/0,p-mu=0.7/0.2/0.1\n"
+	"block-bits = 0x40000\n"
+	"rounds = 12\n"
+	"qber-abort = 0.08\n"
+	"status = /run/qkdd/alice-bob.status\n"
+	"no-kernel\n"
+	"out = /tmp/keys\n"
+	"verbose = yes\n";
+
+TEST(defaults)
+{
+	struct qkdd_opts o;
+
+	qkdd_opts_default(&o);
+	EXPECT_EQ(QKDD_ROLE_NONE, o.role);
+	EXPECT_EQ(1u << 20, o.block_bits);
+	EXPECT_EQ(32, o.key_size);
+	EXPECT_EQ(128, o.tag_bits);
+	EXPECT_TRUE(fabs(o.qber_abort - 0.11) < 1e-12);
+	EXPECT_TRUE(fabs(o.ch.length_km - 25) < 1e-12);
+	EXPECT_FALSE(o.no_kernel);
+}
+
+TEST(good_file)
+{
+	struct qkdd_opts o;
+	char err[256] = "";
+
+	qkdd_opts_default(&o);
+	ASSERT_EQ(0, qkdd_config_parse(&o, good, err, sizeof(err)))
+		TH_LOG("%s", err);
+	EXPECT_EQ(QKDD_ALICE, o.role);
+	EXPECT_STREQ("192.0.2.7:7000", o.peer);
+	EXPECT_TRUE(o.have_stream);
+	EXPECT_EQ(0x6f, o.stream[0]);
+	EXPECT_EQ(0x6b, o.stream[15]);
+	EXPECT_STREQ("alice-bob", o.link);
+	EXPECT_STREQ("/etc/qkd/alice-bob.psk", o.psk);
+	EXPECT_TRUE(fabs(o.ch.length_km - 10) < 1e-12);
+	EXPECT_TRUE(fabs(o.ch.loss_db_per_km - 0.25) < 1e-12);
+	EXPECT_EQ(3, o.ch.n_intensities);
+	EXPECT_TRUE(fabs(o.ch.mu[0] - 0.6) < 1e-12);
+	EXPECT_TRUE(fabs(o.ch.p_intensity[2] - 0.1) < 1e-12);
+	EXPECT_EQ(0x40000, o.block_bits);
+	EXPECT_EQ(12, o.rounds);
+	EXPECT_TRUE(fabs(o.qber_abort - 0.08) < 1e-12);
+	EXPECT_TRUE(o.no_kernel);
+	EXPECT_TRUE(o.verbose);
+	EXPECT_STREQ("/tmp/keys", o.out);
+	EXPECT_EQ(0, qkdd_opts_check(&o, err, sizeof(err))) TH_LOG("%s", err);
+}
+
+TEST(no_trailing_newline_and_empty)
+{
+	struct qkdd_opts o;
+	char err[256];
+
+	qkdd_opts_default(&o);
+	EXPECT_EQ(0, qkdd_config_parse(&o, "", err, sizeof(err)));
+	EXPECT_EQ(0, qkdd_config_parse(&o, "\n\n   \n# only\n", err,
+				       sizeof(err)));
+	EXPECT_EQ(0, qkdd_config_parse(&o, "role bob", err, sizeof(err)));
+	EXPECT_EQ(QKDD_BOB, o.role);
+}
+
+/* Each bad line is refused, and the error names its line. */
+struct bad_case {
+	const char *text;
+	const char *expect;	/* substring of the error */
+};
+
+static const struct bad_case bad[] = {
+	{ "role = alice\nfrobnicate = 3\n", "line 2: unknown option 'frobnicate'" },
+	{ "role = carol\n", "line 1: role must be alice or bob" },
+	{ "\n\n# c\nblock-bits = 12x\n", "line 4: bad value '12x' for block-bits" },
+	{ "block-bits = 100\n", "line 1: bad value" },		/* < 1024 */
+	{ "block-bits = 99999999\n", "line 1: bad value" },	/* > 2^24 */
+	{ "role = alice\nrounds\n", "line 2: option 'rounds' needs a value" },
+	{ "no-kernel = maybe\n", "line 1: 'no-kernel' is a flag" },
+	{ "stream = not-a-uuid\n", "line 1: stream must be a non-zero UUID" },
+	{ "stream = 00000000-0000-0000-0000-000000000000\n", "line 1: stream must be a non-zero UUID" },
+	{ "a\nb\nc\nconfig = /etc/other.conf\n", "line 1: unknown option 'a'" },
+	{ "role alice\nconfig = /etc/other.conf\n", "line 2: 'config' cannot be nested" },
+	{ "channel = fiber-km=-1\n", "line 1: channel: bad value '-1' for fiber-km" },
+	{ "channel = warp=9\n", "line 1: channel: unknown key 'warp'" },
+	{ "channel = fiber-km\n", "line 1: channel: 'fiber-km' is not KEY=VALUE" },
+	{ "channel = mu=0.5/0.1/0,p-mu=0.5/0.5\n", "line 1: channel: p-mu has 2 values" },
+	{ "channel = source=laser\n", "line 1: channel: bad value 'laser' for source" },
+	{ "qber-abort = 0.9\n", "line 1: bad value '0.9' for qber-abort" },
+	{ "tag-bits = 32\n", "line 1: bad value '32' for tag-bits" },
+	{ "tag-bits = 100\n", "line 1: bad value '100' for tag-bits" },
+	{ "key-size = 8\n", "line 1: bad value '8' for key-size" },
+	{ "link = a-very-long-link-name-over-31-chars\n", "line 1: bad value" },
+	{ "role = alice\n\tpeer\t=\t\x01host:1\n", "line 2: non-printable character" },
+	{ "timeout = 0\n", "line 1: bad value '0' for timeout" },
+};
+
+TEST(bad_lines)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		struct qkdd_opts o;
+		char err[256] = "";
+
+		qkdd_opts_default(&o);
+		EXPECT_EQ(-EINVAL, qkdd_config_parse(&o, bad[i].text, err,
+						     sizeof(err)))
+			TH_LOG("case %zu accepted: %s", i, bad[i].text);
+		EXPECT_NE(NULL, strstr(err, bad[i].expect))
+			TH_LOG("case %zu: got \"%s\", want \"%s\"", i, err,
+			       bad[i].expect);
+	}
+}
+
+TEST(long_line)
+{
+	struct qkdd_opts o;
+	char err[256] = "", *text = malloc(3000);
+
+	ASSERT_NE(NULL, text);
+	strcpy(text, "role = bob\nout = ");
+	memset(text + strlen(text), 'x', 2000);
+	text[17 + 2000] = '\0';
+	qkdd_opts_default(&o);
+	EXPECT_EQ(-EINVAL, qkdd_config_parse(&o, text, err, sizeof(err)));
+	EXPECT_NE(NULL, strstr(err, "line 2: line too long")) TH_LOG("%s", err);
+	free(text);
+}
+
+TEST(load_file_names_file_and_line)
+{
+	char path[] = "/tmp/test_qkdd_config.XXXXXX", err[512] = "";
+	const char text[] = "role = bob\n\nlisten = 0.0.0.0:7000\nrounds = -3\n";
+	struct qkdd_opts o;
+	int fd = mkstemp(path);
+
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ((ssize_t)strlen(text), write(fd, text, strlen(text)));
+	close(fd);
+	qkdd_opts_default(&o);
+	EXPECT_EQ(-EINVAL, qkdd_config_load(&o, path, err, sizeof(err)));
+	EXPECT_EQ(0, strncmp(err, path, strlen(path))) TH_LOG("%s", err);
+	EXPECT_NE(NULL, strstr(err, ":4: bad value '-3' for rounds"))
+		TH_LOG("%s", err);
+	unlink(path);
+	EXPECT_EQ(-ENOENT, qkdd_config_load(&o, path, err, sizeof(err)));
+}
+
+TEST(channel_spec)
+{
+	struct qkd_channel_params p;
+	char err[256] = "";
+
+	qkd_channel_params_default(&p);
+	ASSERT_EQ(0, qkdd_channel_parse(&p, "source=single-photon,eve=1,fiber-km=5",
+					err, sizeof(err))) TH_LOG("%s", err);
+	EXPECT_EQ(QKD_SOURCE_SINGLE_PHOTON, p.source);
+	EXPECT_EQ(1, p.n_intensities);
+	EXPECT_TRUE(fabs(p.eve_ir_fraction - 1) < 1e-12);
+	EXPECT_TRUE(fabs(p.length_km - 5) < 1e-12);
+	qkd_channel_params_default(&p);
+	ASSERT_EQ(0, qkdd_channel_parse(&p, "eve-split=pns,dark=1e-7,misalign=0.02,det-eff=0.1,pz-alice=0.9,pz-bob=0.9",
+					err, sizeof(err))) TH_LOG("%s", err);
+	EXPECT_EQ(QKD_EVE_PNS, p.eve_split);
+	EXPECT_TRUE(fabs(p.p_z_bob - 0.9) < 1e-12);
+	/* probabilities that do not sum to 1: the stage's check says why */
+	qkd_channel_params_default(&p);
+	EXPECT_EQ(-EINVAL, qkdd_channel_parse(&p, "p-mu=0.5/0.1/0.1", err,
+					      sizeof(err)));
+	EXPECT_EQ(0, strncmp(err, "channel: ", 9)) TH_LOG("%s", err);
+}
+
+TEST(cross_checks)
+{
+	struct qkdd_opts o;
+	char err[256] = "";
+
+	qkdd_opts_default(&o);
+	EXPECT_EQ(-EINVAL, qkdd_opts_check(&o, err, sizeof(err)));
+	EXPECT_NE(NULL, strstr(err, "--role"));
+	ASSERT_EQ(0, qkdd_config_parse(&o,
+		"role = bob\nlisten = 0.0.0.0:7000\npeer = 10.0.0.1:7000\n"
+		"stream = 6f1c2a9e-3b4d-4e5f-8a7b-1c2d3e4f5a6b\nlink = ab\n"
+		"psk = /k\n", err, sizeof(err))) TH_LOG("%s", err);
+	EXPECT_EQ(-EINVAL, qkdd_opts_check(&o, err, sizeof(err)));
+	EXPECT_NE(NULL, strstr(err, "exactly one of --peer")) TH_LOG("%s", err);
+	o.peer[0] = '\0';
+	EXPECT_EQ(0, qkdd_opts_check(&o, err, sizeof(err))) TH_LOG("%s", err);
+	ASSERT_EQ(0, qkdd_opt_set(&o, "cert", "/c.pem", err, sizeof(err)));
+	EXPECT_EQ(-EINVAL, qkdd_opts_check(&o, err, sizeof(err)));
+	EXPECT_NE(NULL, strstr(err, "not both")) TH_LOG("%s", err);
+	o.psk[0] = '\0';
+	EXPECT_EQ(-EINVAL, qkdd_opts_check(&o, err, sizeof(err)));
+	EXPECT_NE(NULL, strstr(err, "all of --cert")) TH_LOG("%s", err);
+	ASSERT_EQ(0, qkdd_opt_set(&o, "key", "/k.pem", err, sizeof(err)));
+	ASSERT_EQ(0, qkdd_opt_set(&o, "ca", "/ca.pem", err, sizeof(err)));
+	EXPECT_EQ(0, qkdd_opts_check(&o, err, sizeof(err))) TH_LOG("%s", err);
+	ASSERT_EQ(0, qkdd_opt_set(&o, "no-kernel", NULL, err, sizeof(err)));
+	EXPECT_EQ(-EINVAL, qkdd_opts_check(&o, err, sizeof(err)));
+	EXPECT_NE(NULL, strstr(err, "--no-kernel needs --out")) TH_LOG("%s", err);
+}
+
+TEST_HARNESS_MAIN

@@ -1,0 +1,450 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * qkdd options and configuration file.
+ *
+ * The configuration file has the long options as keys: one option per
+ * line, "key = value", "key value" or a bare flag ("no-kernel"), '#'
+ * starts a comment. Command-line options override the file. Every error
+ * names its line so that an operator can fix it.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "qkd/auth.h"
+#include "qkd/util.h"
+#include "qkd/verify.h"
+#include "qkdd.h"
+
+#define CONFIG_MAX_BYTES	(1u << 20)
+
+__attribute__((format(printf, 3, 4)))
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+void qkdd_opts_default(struct qkdd_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	qkd_channel_params_default(&o->ch);
+	o->block_bits = 1u << 20;
+	o->key_size = 32;
+	o->qber_abort = 0.11;
+	o->sample_frac = 0.2;
+	o->eps_sec = 1e-10;
+	o->eps_cor = 1e-15;
+	o->tag_bits = QKD_VERIFY_DEFAULT_TAG_BITS;
+	o->auth_target = 64 * 1024;
+	o->timeout_s = 30;
+	o->retry_max_s = 10;
+}
+
+static int parse_double(const char *s, double lo, double hi, double *out)
+{
+	char *end;
+	double v;
+
+	if (!s || !*s || isspace((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || *end || !isfinite(v) || v < lo || v > hi)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int copy_str(char *dst, size_t cap, const char *v)
+{
+	size_t n = strlen(v);
+
+	if (!n || n >= cap)
+		return -EINVAL;
+	memcpy(dst, v, n + 1);
+	return 0;
+}
+
+/* "0.5/0.1/0": up to QKD_MAX_INTENSITIES values. */
+static int parse_list(const char *s, double lo, double hi, double *out,
+		      unsigned int *n)
+{
+	char buf[128], *tok, *save = NULL;
+	unsigned int i = 0;
+
+	if (strlen(s) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, s);
+	for (tok = strtok_r(buf, "/", &save); tok;
+	     tok = strtok_r(NULL, "/", &save)) {
+		if (i >= QKD_MAX_INTENSITIES ||
+		    parse_double(tok, lo, hi, &out[i]))
+			return -EINVAL;
+		i++;
+	}
+	if (!i)
+		return -EINVAL;
+	*n = i;
+	return 0;
+}
+
+int qkdd_channel_parse(struct qkd_channel_params *p, const char *spec,
+		       char *err, size_t errlen)
+{
+	char buf[1024], *tok, *save = NULL;
+	const char *why = NULL;
+	unsigned int n;
+	double v[QKD_MAX_INTENSITIES];
+
+	if (!spec || strlen(spec) >= sizeof(buf))
+		return fail(err, errlen, "channel: empty or too long");
+	strcpy(buf, spec);
+	for (tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		char *val = strchr(tok, '=');
+		int r = 0;
+
+		if (!val)
+			return fail(err, errlen,
+				    "channel: '%s' is not KEY=VALUE", tok);
+		*val++ = '\0';
+		if (!strcmp(tok, "fiber-km"))
+			r = parse_double(val, 0, 1000, &p->length_km);
+		else if (!strcmp(tok, "loss-db-km"))
+			r = parse_double(val, 0, 10, &p->loss_db_per_km);
+		else if (!strcmp(tok, "det-eff"))
+			r = parse_double(val, 0, 1, &p->det_efficiency);
+		else if (!strcmp(tok, "dark"))
+			r = parse_double(val, 0, 1, &p->dark_count_prob);
+		else if (!strcmp(tok, "misalign"))
+			r = parse_double(val, 0, 0.5, &p->misalignment);
+		else if (!strcmp(tok, "pz-alice"))
+			r = parse_double(val, 0, 1, &p->p_z_alice);
+		else if (!strcmp(tok, "pz-bob"))
+			r = parse_double(val, 0, 1, &p->p_z_bob);
+		else if (!strcmp(tok, "eve"))
+			r = parse_double(val, 0, 1, &p->eve_ir_fraction);
+		else if (!strcmp(tok, "mu")) {
+			r = parse_list(val, 0, 100, v, &n);
+			if (!r) {
+				memcpy(p->mu, v, n * sizeof(v[0]));
+				p->n_intensities = n;
+			}
+		} else if (!strcmp(tok, "p-mu")) {
+			r = parse_list(val, 0, 1, v, &n);
+			if (!r)
+				memcpy(p->p_intensity, v, n * sizeof(v[0]));
+			if (!r && n != p->n_intensities)
+				return fail(err, errlen,
+					    "channel: p-mu has %u values, mu has %u (give mu first)",
+					    n, p->n_intensities);
+		} else if (!strcmp(tok, "source")) {
+			if (!strcmp(val, "wcp"))
+				p->source = QKD_SOURCE_WCP;
+			else if (!strcmp(val, "single-photon"))
+				p->source = QKD_SOURCE_SINGLE_PHOTON;
+			else
+				r = -EINVAL;
+		} else if (!strcmp(tok, "eve-split")) {
+			if (!strcmp(val, "none"))
+				p->eve_split = QKD_EVE_SPLIT_NONE;
+			else if (!strcmp(val, "beam"))
+				p->eve_split = QKD_EVE_BEAM_SPLIT;
+			else if (!strcmp(val, "pns"))
+				p->eve_split = QKD_EVE_PNS;
+			else
+				r = -EINVAL;
+		} else {
+			return fail(err, errlen, "channel: unknown key '%s'",
+				    tok);
+		}
+		if (r)
+			return fail(err, errlen,
+				    "channel: bad value '%s' for %s", val, tok);
+	}
+	/* A single-photon source has one class; keep the arrays sane. */
+	if (p->source == QKD_SOURCE_SINGLE_PHOTON && p->n_intensities != 1) {
+		p->n_intensities = 1;
+		p->p_intensity[0] = 1;
+	}
+	if (p->n_intensities == 1)
+		p->p_intensity[0] = 1;
+	if (qkd_channel_params_check(p, &why))
+		return fail(err, errlen, "channel: %s", why ? why : "invalid");
+	return 0;
+}
+
+struct optdesc {
+	const char *name;
+	bool flag;
+};
+
+static const struct optdesc known[] = {
+	{ "role", false }, { "peer", false }, { "listen", false },
+	{ "stream", false }, { "link", false }, { "psk", false },
+	{ "cert", false }, { "key", false }, { "ca", false },
+	{ "peer-name", false }, { "seed", false }, { "channel", false },
+	{ "block-bits", false }, { "rounds", false }, { "no-kernel", true },
+	{ "out", false }, { "status", false }, { "key-size", false },
+	{ "qber-abort", false }, { "sample", false }, { "eps-sec", false },
+	{ "eps-cor", false }, { "tag-bits", false }, { "auth-reserve", false },
+	{ "timeout", false }, { "retry-max", false }, { "verbose", true },
+};
+
+int qkdd_opt_set(struct qkdd_opts *o, const char *name, const char *value,
+		 char *err, size_t errlen)
+{
+	const struct optdesc *d = NULL;
+	uint64_t u;
+	int r = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(known); i++)
+		if (!strcmp(known[i].name, name))
+			d = &known[i];
+	if (!d)
+		return fail(err, errlen, "unknown option '%s'", name);
+	if (d->flag) {
+		if (value && strcmp(value, "yes") && strcmp(value, "true") &&
+		    strcmp(value, "1"))
+			return fail(err, errlen,
+				    "'%s' is a flag: no value, or yes/true/1",
+				    name);
+		if (!strcmp(name, "no-kernel"))
+			o->no_kernel = true;
+		else
+			o->verbose = true;
+		return 0;
+	}
+	if (!value || !*value)
+		return fail(err, errlen, "option '%s' needs a value", name);
+
+	if (!strcmp(name, "role")) {
+		if (!strcmp(value, "alice"))
+			o->role = QKDD_ALICE;
+		else if (!strcmp(value, "bob"))
+			o->role = QKDD_BOB;
+		else
+			return fail(err, errlen,
+				    "role must be alice or bob, not '%s'",
+				    value);
+	} else if (!strcmp(name, "peer")) {
+		r = copy_str(o->peer, sizeof(o->peer), value);
+	} else if (!strcmp(name, "listen")) {
+		r = copy_str(o->listen, sizeof(o->listen), value);
+	} else if (!strcmp(name, "stream")) {
+		if (qkd_uuid_parse(value, o->stream) ||
+		    qkd_uuid_is_zero(o->stream))
+			return fail(err, errlen,
+				    "stream must be a non-zero UUID, not '%s'",
+				    value);
+		o->have_stream = true;
+	} else if (!strcmp(name, "link")) {
+		r = copy_str(o->link, sizeof(o->link), value);
+		if (!r && strlen(value) >= 32)	/* QKD_LINK_NAME_MAX */
+			r = -EINVAL;
+	} else if (!strcmp(name, "psk")) {
+		r = copy_str(o->psk, sizeof(o->psk), value);
+	} else if (!strcmp(name, "cert")) {
+		r = copy_str(o->cert, sizeof(o->cert), value);
+	} else if (!strcmp(name, "key")) {
+		r = copy_str(o->key, sizeof(o->key), value);
+	} else if (!strcmp(name, "ca")) {
+		r = copy_str(o->ca, sizeof(o->ca), value);
+	} else if (!strcmp(name, "peer-name")) {
+		r = copy_str(o->peer_name, sizeof(o->peer_name), value);
+	} else if (!strcmp(name, "seed")) {
+		r = qkd_parse_u64(value, UINT64_MAX, &o->seed);
+		o->have_seed = !r;
+	} else if (!strcmp(name, "channel")) {
+		return qkdd_channel_parse(&o->ch, value, err, errlen);
+	} else if (!strcmp(name, "block-bits")) {
+		r = qkd_parse_u64(value, 1u << 24, &u);
+		if (!r && u < 1024)
+			r = -EINVAL;
+		o->block_bits = (uint32_t)u;
+	} else if (!strcmp(name, "rounds")) {
+		r = qkd_parse_u64(value, UINT64_MAX, &o->rounds);
+	} else if (!strcmp(name, "out")) {
+		r = copy_str(o->out, sizeof(o->out), value);
+	} else if (!strcmp(name, "status")) {
+		r = copy_str(o->status, sizeof(o->status), value);
+	} else if (!strcmp(name, "key-size")) {
+		r = qkd_parse_u64(value, 512, &u);
+		if (!r && u < 16)
+			r = -EINVAL;
+		o->key_size = (uint32_t)u;
+	} else if (!strcmp(name, "qber-abort")) {
+		r = parse_double(value, 0.001, 0.5, &o->qber_abort);
+	} else if (!strcmp(name, "sample")) {
+		r = parse_double(value, 0.01, 0.9, &o->sample_frac);
+	} else if (!strcmp(name, "eps-sec")) {
+		r = parse_double(value, 1e-300, 0.1, &o->eps_sec);
+	} else if (!strcmp(name, "eps-cor")) {
+		r = parse_double(value, 1e-300, 0.1, &o->eps_cor);
+	} else if (!strcmp(name, "tag-bits")) {
+		r = qkd_parse_u64(value, QKD_VERIFY_MAX_TAG_BITS, &u);
+		if (!r && qkd_verify_check_tag_bits((uint32_t)u, 0))
+			r = -EINVAL;
+		o->tag_bits = (uint32_t)u;
+	} else if (!strcmp(name, "auth-reserve")) {
+		r = qkd_parse_u64(value, QKD_AUTH_RESERVE_CAP_DEFAULT / 2, &u);
+		if (!r && u < 4096)
+			r = -EINVAL;
+		o->auth_target = (uint32_t)u;
+	} else if (!strcmp(name, "timeout")) {
+		r = qkd_parse_u64(value, 3600, &u);
+		if (!r && !u)
+			r = -EINVAL;
+		o->timeout_s = (uint32_t)u;
+	} else if (!strcmp(name, "retry-max")) {
+		r = qkd_parse_u64(value, 3600, &u);
+		if (!r && !u)
+			r = -EINVAL;
+		o->retry_max_s = (uint32_t)u;
+	}
+	if (r)
+		return fail(err, errlen, "bad value '%s' for %s", value, name);
+	return 0;
+}
+
+static char *trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+int qkdd_config_parse(struct qkdd_opts *o, const char *text, char *err,
+		      size_t errlen)
+{
+	const char *p = text;
+	unsigned int lineno = 0;
+	char line[1024], msg[256];
+
+	while (*p) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+		char *s, *key, *val, *hash;
+
+		lineno++;
+		if (len >= sizeof(line))
+			return fail(err, errlen, "line %u: line too long",
+				    lineno);
+		memcpy(line, p, len);
+		line[len] = '\0';
+		p += len + (nl ? 1 : 0);
+		hash = strchr(line, '#');
+		if (hash)
+			*hash = '\0';
+		s = trim(line);
+		if (!*s)
+			continue;
+		for (char *c = s; *c; c++)
+			if (!isprint((unsigned char)*c) && *c != '\t')
+				return fail(err, errlen,
+					    "line %u: non-printable character",
+					    lineno);
+		key = s;
+		val = s + strcspn(s, " \t=");
+		if (*val) {
+			*val++ = '\0';
+			val = trim(val);
+			if (*val == '=')
+				val = trim(val + 1);
+			if (!*val)
+				val = NULL;
+		} else {
+			val = NULL;
+		}
+		if (!strcmp(key, "config"))
+			return fail(err, errlen,
+				    "line %u: 'config' cannot be nested",
+				    lineno);
+		if (qkdd_opt_set(o, key, val, msg, sizeof(msg)))
+			return fail(err, errlen, "line %u: %s", lineno, msg);
+	}
+	return 0;
+}
+
+int qkdd_config_load(struct qkdd_opts *o, const char *path, char *err,
+		     size_t errlen)
+{
+	char msg[300], *buf;
+	ssize_t n;
+	size_t len = 0;
+	int fd, r;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return r;
+	}
+	buf = malloc(CONFIG_MAX_BYTES + 1);
+	if (!buf) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while ((n = read(fd, buf + len, CONFIG_MAX_BYTES - len)) > 0)
+		len += (size_t)n;
+	close(fd);
+	if (n < 0 || len == CONFIG_MAX_BYTES) {
+		free(buf);
+		snprintf(err, errlen, "%s: unreadable or larger than 1 MiB",
+			 path);
+		return -EINVAL;
+	}
+	buf[len] = '\0';
+	if (strlen(buf) != len) {
+		free(buf);
+		snprintf(err, errlen, "%s: contains a NUL byte", path);
+		return -EINVAL;
+	}
+	r = qkdd_config_parse(o, buf, msg, sizeof(msg));
+	free(buf);
+	if (r)
+		snprintf(err, errlen, "%s:%s", path, msg + 5 /* "line " */);
+	return r;
+}
+
+int qkdd_opts_check(const struct qkdd_opts *o, char *err, size_t errlen)
+{
+	if (o->role == QKDD_ROLE_NONE)
+		return fail(err, errlen, "--role alice|bob is required");
+	if (!!o->peer[0] == !!o->listen[0])
+		return fail(err, errlen,
+			    "give exactly one of --peer HOST:PORT and --listen ADDR:PORT");
+	if (!o->have_stream)
+		return fail(err, errlen, "--stream UUID is required");
+	if (!o->link[0])
+		return fail(err, errlen, "--link NAME is required");
+	if (!o->psk[0] == !(o->cert[0] || o->key[0] || o->ca[0]))
+		return fail(err, errlen,
+			    "authentication: give --psk FILE or --cert/--key/--ca, not both");
+	if (!o->psk[0] && !(o->cert[0] && o->key[0] && o->ca[0]))
+		return fail(err, errlen,
+			    "X.509 bootstrap needs all of --cert, --key and --ca");
+	if (o->no_kernel && !o->out[0])
+		return fail(err, errlen, "--no-kernel needs --out FILE");
+	if (!o->no_kernel && o->out[0])
+		return fail(err, errlen, "--out is only for --no-kernel");
+	return 0;
+}

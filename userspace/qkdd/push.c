@@ -1,0 +1,321 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Where final keys go: the kernel store of this netns through libqkd's
+ * genl client (KEY_ADD on the stream), or, with --no-kernel, a text file
+ * of "index hexkey" lines (for tests on a host without the module).
+ *
+ * Both stores answer the one question crash recovery needs -- the index
+ * the next key gets -- and can remove keys pushed on this side only
+ * (see "Daemon" in Documentation/protocol.md).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "qkd/dev.h"
+#include "qkd/frame.h"
+#include "qkd/nl.h"
+#include "qkd/util.h"
+#include "qkdd.h"
+
+/* Above this many orphans, flushing the stream is cheaper than taking
+ * them one by one. */
+#define DROP_ONE_BY_ONE_MAX	65536
+
+struct store {
+	bool kernel;
+	uint8_t stream[16];
+	char link[QKDD_NAME_MAX];
+	uint32_t key_size;
+	/* kernel */
+	struct qkd_nl *nl;
+	/* file */
+	char path[QKDD_PATH_MAX];
+	uint64_t next;
+};
+
+static int file_scan(struct store *s)
+{
+	FILE *f = fopen(s->path, "re");
+	char line[2 * 512 + 64];
+	unsigned int lineno = 0;
+
+	s->next = 0;
+	if (!f)
+		return errno == ENOENT ? 0 : -errno;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long idx;
+		char *end;
+
+		lineno++;
+		errno = 0;
+		idx = strtoull(line, &end, 10);
+		if (errno || end == line || *end != ' ') {
+			qlog("%s:%u: not an 'index key' line; refusing to append",
+			     s->path, lineno);
+			fclose(f);
+			return -EINVAL;
+		}
+		if (idx + 1 > s->next)
+			s->next = idx + 1;
+	}
+	fclose(f);
+	return 0;
+}
+
+struct store *store_open(const struct qkdd_opts *o, char *err, size_t errlen)
+{
+	struct store *s = calloc(1, sizeof(*s));
+	struct qkd_stream st;
+	struct qkd_link lk;
+	struct qkd_link_ref ref;
+	char uuid[QKD_UUID_STR_LEN];
+	int r;
+
+	if (!s) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	memcpy(s->stream, o->stream, 16);
+	snprintf(s->link, sizeof(s->link), "%s", o->link);
+	qkd_uuid_format(o->stream, uuid);
+	if (o->no_kernel) {
+		s->key_size = o->key_size;
+		snprintf(s->path, sizeof(s->path), "%s", o->out);
+		r = file_scan(s);
+		if (r) {
+			snprintf(err, errlen, "%s: %s", s->path, strerror(-r));
+			free(s);
+			return NULL;
+		}
+		return s;
+	}
+	s->kernel = true;
+	r = qkd_nl_open(&s->nl);
+	if (r) {
+		snprintf(err, errlen,
+			 r == -ENOENT ? "genl family qkd not found: load the module (modprobe qkd) or use --no-kernel --out FILE"
+				      : "cannot open the qkd genl family: %s",
+			 strerror(-r));
+		free(s);
+		return NULL;
+	}
+	ref.id = 0;
+	ref.name = o->link;
+	r = qkd_link_get(s->nl, &ref, &lk);
+	if (r) {
+		snprintf(err, errlen,
+			 "link %s: %s (create it: qkdctl link add %s role %s)",
+			 o->link, strerror(-r), o->link,
+			 o->role == QKDD_ALICE ? "initiator" : "responder");
+		goto fail;
+	}
+	r = qkd_stream_get(s->nl, o->stream, &st);
+	if (r) {
+		snprintf(err, errlen,
+			 "stream %s: %s (create it: qkdctl stream add %s link %s key-size 32)",
+			 uuid, strerror(-r), uuid, o->link);
+		goto fail;
+	}
+	if (st.link_id != lk.id) {
+		snprintf(err, errlen, "stream %s belongs to link %u, not to %s",
+			 uuid, st.link_id, o->link);
+		goto fail;
+	}
+	s->key_size = st.key_size;
+	return s;
+fail:
+	qkd_nl_close(s->nl);
+	free(s);
+	return NULL;
+}
+
+void store_close(struct store *s)
+{
+	if (!s)
+		return;
+	if (s->nl)
+		qkd_nl_close(s->nl);
+	free(s);
+}
+
+uint32_t store_key_size(const struct store *s)
+{
+	return s->key_size;
+}
+
+int store_next_index(struct store *s, uint64_t *next)
+{
+	struct qkd_stream st;
+	int r;
+
+	if (!s->kernel) {
+		*next = s->next;
+		return 0;
+	}
+	r = qkd_stream_get(s->nl, s->stream, &st);
+	if (r) {
+		qlog("STREAM_GET: %s%s%s", strerror(-r),
+		     qkd_nl_extack(s->nl) ? ": " : "",
+		     qkd_nl_extack(s->nl) ? qkd_nl_extack(s->nl) : "");
+		return r;
+	}
+	if (st.key_size != s->key_size) {
+		qlog("stream key size changed from %u to %u: restart qkdd",
+		     s->key_size, st.key_size);
+		return -ESTALE;
+	}
+	*next = st.next_index;
+	return 0;
+}
+
+static int file_push(struct store *s, uint64_t first, const uint8_t *keys,
+		     uint32_t count)
+{
+	size_t linecap = 2 * s->key_size + 32;
+	char *line = malloc(linecap);
+	int fd, r = 0;
+
+	if (!line)
+		return -ENOMEM;
+	fd = open(s->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		r = -errno;
+		goto out;
+	}
+	for (uint32_t i = 0; i < count && !r; i++) {
+		int n = snprintf(line, linecap, "%" PRIu64 " ", first + i);
+
+		qkd_hex_encode(keys + (size_t)i * s->key_size, s->key_size,
+			       line + n, linecap - (size_t)n);
+		n += 2 * (int)s->key_size;
+		line[n++] = '\n';
+		if (frame_write_all(fd, line, (size_t)n))
+			r = -EIO;
+	}
+	if (!r && fsync(fd))
+		r = -errno;
+	close(fd);
+	if (!r)
+		s->next = first + count;
+out:
+	explicit_bzero(line, linecap);
+	free(line);
+	return r;
+}
+
+int store_push(struct store *s, uint64_t first, const uint8_t *keys,
+	       uint32_t count)
+{
+	uint64_t pushed = 0;
+	int r;
+
+	if (!count)
+		return 0;
+	if (!s->kernel)
+		return file_push(s, first, keys, count);
+	r = qkd_key_add(s->nl, s->stream, first, keys,
+			(size_t)count * s->key_size, s->key_size, &pushed);
+	if (r)
+		qlog("KEY_ADD of %u keys at index %" PRIu64 " failed after %" PRIu64 ": %s%s%s",
+		     count, first, pushed, strerror(-r),
+		     qkd_nl_extack(s->nl) ? ": " : "",
+		     qkd_nl_extack(s->nl) ? qkd_nl_extack(s->nl) : "");
+	return r;
+}
+
+static int file_drop(struct store *s, uint64_t first, uint64_t end)
+{
+	char tmp[QKDD_PATH_MAX + 8], line[2 * 512 + 64];
+	FILE *in, *out;
+	int fd, r = 0;
+
+	in = fopen(s->path, "re");
+	if (!in)
+		return errno == ENOENT ? 0 : -errno;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", s->path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	out = fd >= 0 ? fdopen(fd, "w") : NULL;
+	if (!out) {
+		r = -errno;
+		if (fd >= 0)
+			close(fd);
+		fclose(in);
+		return r;
+	}
+	while (fgets(line, sizeof(line), in)) {
+		unsigned long long idx = strtoull(line, NULL, 10);
+
+		if (idx >= first && idx < end)
+			continue;
+		fputs(line, out);
+	}
+	explicit_bzero(line, sizeof(line));
+	fclose(in);
+	if (fflush(out) || fsync(fileno(out)))
+		r = -errno;
+	fclose(out);
+	if (!r && rename(tmp, s->path))
+		r = -errno;
+	return r;
+}
+
+static int kernel_drop(struct store *s, uint64_t first, uint64_t end)
+{
+	uint8_t buf[QKD_KEY_SIZE_MAX];
+	uint64_t taken = 0;
+	int fd, r;
+
+	if (end - first > DROP_ONE_BY_ONE_MAX) {
+		r = qkd_key_flush(s->nl, s->stream);
+		qlog("%" PRIu64 " orphan indices: flushed the whole stream (%s)",
+		     end - first, r ? strerror(-r) : "ok");
+		return r;
+	}
+	fd = qkd_dev_open(NULL);
+	if (fd < 0) {
+		qlog("cannot open %s to remove orphan keys (%s); flushing the stream",
+		     QKD_DEV_PATH, strerror(-fd));
+		return qkd_key_flush(s->nl, s->stream);
+	}
+	for (uint64_t i = first; i < end; i++) {
+		r = qkd_dev_get_key_by_index(fd, s->stream, i, buf, sizeof(buf),
+					     NULL, NULL);
+		if (!r)
+			taken++;
+		else if (r != -EKEYEXPIRED && r != -ENOKEY)
+			qlog("removing orphan key %" PRIu64 ": %s", i,
+			     strerror(-r));
+	}
+	explicit_bzero(buf, sizeof(buf));
+	close(fd);
+	qlog("removed %" PRIu64 " orphan keys in [%" PRIu64 ", %" PRIu64 ")",
+	     taken, first, end);
+	return 0;
+}
+
+int store_drop(struct store *s, uint64_t first, uint64_t end)
+{
+	if (end <= first)
+		return 0;
+	return s->kernel ? kernel_drop(s, first, end)
+			 : file_drop(s, first, end);
+}
+
+void store_link_state(struct store *s, bool up)
+{
+	struct qkd_link_ref ref = { .name = s->link };
+	int r;
+
+	if (!s->kernel)
+		return;
+	r = qkd_link_set_state(s->nl, &ref, up ? QKD_LINK_UP : QKD_LINK_DOWN);
+	if (r)
+		qlog("cannot set link %s %s: %s", s->link, up ? "up" : "down",
+		     strerror(-r));
+}

@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * qkdd: the BB84 daemon. One concern per file:
+ *
+ *   main.c     options, signals, the connection loop
+ *   config.c   options and the configuration file (key = value lines)
+ *   peer.c     TCP classical and quantum connections, with reconnect
+ *   quantum.c  the simulated fiber stage (a thread: pulses in over a
+ *              socket pair, detection events out to Bob)
+ *   session.c  HELLO/recovery and the per-round protocol of each role
+ *   push.c     the key store: the kernel (libqkd) or a file (--no-kernel)
+ *   stats.c    per-round statistics, log lines and the status file
+ *   log.c      log lines: "qkdd[alice] round 3: ..."
+ */
+#ifndef QKDD_H
+#define QKDD_H
+
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "qkd/channel.h"
+
+enum qkdd_role {
+	QKDD_ROLE_NONE = 0,
+	QKDD_ALICE,
+	QKDD_BOB,
+};
+
+#define QKDD_PATH_MAX		512
+#define QKDD_ADDR_MAX		256
+#define QKDD_NAME_MAX		64
+
+struct qkdd_opts {
+	enum qkdd_role role;
+	char peer[QKDD_ADDR_MAX];	/* HOST:PORT to connect to */
+	char listen[QKDD_ADDR_MAX];	/* ADDR:PORT to listen on */
+	uint8_t stream[16];
+	bool have_stream;
+	char link[QKDD_NAME_MAX];
+	char psk[QKDD_PATH_MAX];
+	char cert[QKDD_PATH_MAX];
+	char key[QKDD_PATH_MAX];
+	char ca[QKDD_PATH_MAX];
+	char peer_name[QKDD_ADDR_MAX];
+	uint64_t seed;
+	bool have_seed;
+	struct qkd_channel_params ch;
+	uint32_t block_bits;		/* target sifted bits per round */
+	uint64_t rounds;		/* 0: run until stopped */
+	bool no_kernel;
+	char out[QKDD_PATH_MAX];
+	char status[QKDD_PATH_MAX];
+	uint32_t key_size;		/* --no-kernel: bytes per key */
+	double qber_abort;
+	double sample_frac;		/* single photons: share sampled */
+	double eps_sec, eps_cor;
+	uint32_t tag_bits;		/* verification hash */
+	uint32_t auth_target;		/* auth reserve kept, bytes */
+	uint32_t timeout_s;		/* classical message timeout */
+	uint32_t retry_max_s;		/* reconnect back-off ceiling */
+	bool verbose;
+};
+
+/* ---- config.c ----------------------------------------------------------- */
+
+void qkdd_opts_default(struct qkdd_opts *o);
+/*
+ * Set option @name (a long option name, as in the config file) to @value
+ * (NULL for a flag). 0, or -EINVAL with a reason in @err.
+ */
+int qkdd_opt_set(struct qkdd_opts *o, const char *name, const char *value,
+		 char *err, size_t errlen);
+/*
+ * Configuration text: one "key = value" (or "key value", or a bare flag)
+ * per line, '#' comments, blank lines. A bad line fails the whole parse
+ * with -EINVAL and "LINE: reason" in @err.
+ */
+int qkdd_config_parse(struct qkdd_opts *o, const char *text, char *err,
+		      size_t errlen);
+/* The same from a file ("FILE:LINE: reason"); -errno if unreadable. */
+int qkdd_config_load(struct qkdd_opts *o, const char *path, char *err,
+		     size_t errlen);
+/* --channel KEY=VAL,KEY=VAL,...; checked with qkd_channel_params_check. */
+int qkdd_channel_parse(struct qkd_channel_params *p, const char *spec,
+		       char *err, size_t errlen);
+/* Cross-option checks after everything is parsed. */
+int qkdd_opts_check(const struct qkdd_opts *o, char *err, size_t errlen);
+
+/* ---- log.c -------------------------------------------------------------- */
+
+extern volatile sig_atomic_t qkdd_stop;
+/*
+ * Fault injection for the crash-recovery tests (environment QKDD_FAULT):
+ * "alice-after-ack" exits Alice when Bob acknowledged a block with keys,
+ * before she pushes it; "bob-after-push" exits Bob after pushing a block
+ * with keys, before he acknowledges it. NULL in normal operation.
+ */
+extern const char *qkdd_fault;
+void qkdd_log_init(enum qkdd_role role, bool verbose);
+void qkdd_log_round(uint64_t round);	/* 0: no round */
+__attribute__((format(printf, 1, 2))) void qlog(const char *fmt, ...);
+__attribute__((format(printf, 1, 2))) void qdebug(const char *fmt, ...);
+const char *qkdd_role_name(enum qkdd_role r);
+
+/* ---- peer.c ------------------------------------------------------------- */
+
+/* Split "host:port" / "[v6]:port"; the quantum channel uses port + 1. */
+int peer_split(const char *addr, char *host, size_t hostlen,
+	       unsigned int *port);
+int peer_listen(const char *host, unsigned int port);
+/* Connect with back-off until connected or qkdd_stop; fd or -errno. */
+int peer_connect(const char *host, unsigned int port, unsigned int max_s);
+/* Accept on @lfd until a connection or qkdd_stop; fd or -errno. */
+int peer_accept(int lfd);
+/* Wait until @fd is readable: 1, 0 on timeout, -EINTR when stopping. */
+int peer_wait(int fd, unsigned int timeout_s, bool stoppable);
+
+/* ---- quantum.c ---------------------------------------------------------- */
+
+struct fiber;
+/* Alice's side: start the fiber thread with its own socket pair. */
+struct fiber *fiber_start(const struct qkd_channel_params *p, uint64_t seed,
+			  bool seeded);
+void fiber_stop(struct fiber *f);
+/* Send a round's pulses into the fiber; detections go out on @qfd. */
+int fiber_send(struct fiber *f, int qfd, uint32_t round,
+	       const struct qkd_alice_records *a);
+/*
+ * Bob's side: read the detection events of the next round at or after
+ * *@round from @qfd (older rounds are skipped); *@round gets the round,
+ * *@npulses its pulse count.
+ */
+int quantum_recv(int qfd, uint32_t *round, unsigned int timeout_s,
+		 struct qkd_detections *d, uint64_t *npulses);
+
+/* ---- push.c ------------------------------------------------------------- */
+
+struct store;
+/* Kernel (libqkd) or --no-kernel file store. NULL with @err on failure. */
+struct store *store_open(const struct qkdd_opts *o, char *err, size_t errlen);
+void store_close(struct store *s);
+uint32_t store_key_size(const struct store *s);
+/* The index the next pushed key gets (kernel: STREAM_GET next_index). */
+int store_next_index(struct store *s, uint64_t *next);
+int store_push(struct store *s, uint64_t first, const uint8_t *keys,
+	       uint32_t count);
+/* Remove keys [first, end) pushed on this side only (orphans). */
+int store_drop(struct store *s, uint64_t first, uint64_t end);
+/* Link state up/down (kernel only; no-op otherwise). */
+void store_link_state(struct store *s, bool up);
+
+/* ---- stats.c ------------------------------------------------------------ */
+
+struct round_stats {
+	uint64_t round;
+	bool ok;
+	char reason[200];		/* abort reason, "" when ok */
+	uint64_t pulses, detections, sifted, sampled, sample_errors;
+	double qber;
+	uint64_t key_bits;		/* n: bits into error correction */
+	uint64_t disclosed;		/* Cascade parities + verify tag */
+	double efficiency;		/* f = disclosed / (n h(Q)) */
+	uint64_t secret_bits;		/* ℓ */
+	uint64_t auth_bytes;		/* withheld for the auth reserve */
+	uint64_t keys, first_index;
+	uint64_t cascade_rounds;
+	double seconds;
+};
+
+struct totals {
+	uint64_t rounds, rounds_ok, rounds_aborted;
+	uint64_t keys, secret_bits, auth_bytes;
+	uint64_t next_index;
+	size_t auth_reserve;		/* bytes, both pools */
+	uint64_t auth_failures;
+	bool connected;
+};
+
+void stats_round(const struct qkdd_opts *o, struct totals *t,
+		 const struct round_stats *r);
+void stats_write(const struct qkdd_opts *o, const struct totals *t,
+		 const struct round_stats *last);
+
+/* ---- session.c ---------------------------------------------------------- */
+
+struct auth_ctx;
+struct qkdd;
+
+struct qkdd *qkdd_new(const struct qkdd_opts *o, struct store *st,
+		      struct fiber *fib);
+void qkdd_free(struct qkdd *q);
+/*
+ * Run on one connected pair of sockets with an authentication context
+ * until the rounds are done (1), stopped (0), or the connection must be
+ * re-established (negative errno). Fatal conditions return -EPERM.
+ */
+int qkdd_session(struct qkdd *q, int cfd, int qfd, struct auth_ctx *auth);
+bool qkdd_done(const struct qkdd *q);
+
+#endif /* QKDD_H */

@@ -1,0 +1,253 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The simulated quantum channel: source optics, fiber, eavesdropper and
+ * Bob's detectors, as its own thread with its own socket pair.
+ *
+ * Alice's session writes each round's pulse records (bit, basis,
+ * intensity: what drives the modulators) into the socket pair; the fiber
+ * thread runs qkd_channel_transmit() and writes the resulting detection
+ * events -- pulse index, which detector clicked, Bob's basis setting,
+ * nothing else -- to the quantum TCP connection towards Bob. Bob's process
+ * therefore never holds Alice's bits or bases: it learns her bases only
+ * through sifting, on the classical channel. With hardware this file is
+ * replaced by the source driver (Alice) and the time tagger (Bob).
+ *
+ * Quantum wire format (little endian): "QKDQ", u32 round, u64 pulses,
+ * u64 detections, then per detection u64 pulse, u8 clicks, u8 basis.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "qkd/frame.h"
+#include "qkdd.h"
+
+#define QMAGIC		0x51444b51u	/* "QKDQ" little endian */
+#define QHDR_LEN	24
+#define QEV_LEN		10
+#define QMAX_PULSES	(1ull << 34)
+
+struct fiber_req {
+	uint32_t magic;
+	uint32_t round;
+	int32_t qfd;			/* -1: stop the thread */
+	uint32_t pad;
+	uint64_t n;
+};
+
+struct fiber {
+	pthread_t th;
+	int sv[2];			/* [0] Alice, [1] the fiber */
+	struct qkd_channel_params p;
+	struct qkd_rng rng;
+};
+
+static void put_le(uint8_t *p, uint64_t v, int n)
+{
+	for (int i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le(const uint8_t *p, int n)
+{
+	uint64_t v = 0;
+
+	for (int i = n - 1; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static int fiber_round(struct fiber *f, const struct fiber_req *rq)
+{
+	struct qkd_alice_records a;
+	struct qkd_detections d = { 0 };
+	struct qkd_channel_stats st;
+	size_t nw = qkd_bits_words(rq->n), len;
+	uint8_t *out;
+	int r;
+
+	if (qkd_alice_records_alloc(&a, rq->n))
+		return -ENOMEM;
+	r = frame_read_all(f->sv[1], a.bit, nw * 8);
+	if (!r)
+		r = frame_read_all(f->sv[1], a.basis, nw * 8);
+	if (!r)
+		r = frame_read_all(f->sv[1], a.intensity, rq->n);
+	if (r) {
+		qkd_alice_records_free(&a);
+		return -EIO;
+	}
+	r = qkd_channel_transmit(&f->p, &f->rng, &a, &d, &st);
+	qkd_alice_records_free(&a);
+	if (r) {
+		qkd_detections_free(&d);
+		return r;
+	}
+	len = QHDR_LEN + d.count * QEV_LEN;
+	out = malloc(len);
+	if (!out) {
+		qkd_detections_free(&d);
+		return -ENOMEM;
+	}
+	put_le(out, QMAGIC, 4);
+	put_le(out + 4, rq->round, 4);
+	put_le(out + 8, rq->n, 8);
+	put_le(out + 16, d.count, 8);
+	for (size_t i = 0; i < d.count; i++) {
+		uint8_t *e = out + QHDR_LEN + i * QEV_LEN;
+
+		/* eve_knows is simulation ground truth: never sent */
+		put_le(e, d.ev[i].pulse, 8);
+		e[8] = d.ev[i].clicks;
+		e[9] = d.ev[i].basis;
+	}
+	qkd_detections_free(&d);
+	r = frame_write_all(rq->qfd, out, len) ? -EPIPE : 0;
+	free(out);
+	return r;
+}
+
+static void *fiber_main(void *arg)
+{
+	struct fiber *f = arg;
+
+	for (;;) {
+		struct fiber_req rq;
+		int32_t res;
+
+		if (frame_read_all(f->sv[1], &rq, sizeof(rq)) ||
+		    rq.magic != QMAGIC || rq.qfd < 0)
+			break;
+		res = fiber_round(f, &rq);
+		if (frame_write_all(f->sv[1], &res, sizeof(res)))
+			break;
+	}
+	return NULL;
+}
+
+struct fiber *fiber_start(const struct qkd_channel_params *p, uint64_t seed,
+			  bool seeded)
+{
+	struct fiber *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return NULL;
+	f->p = *p;
+	if (seeded)
+		qkd_rng_seed(&f->rng, seed ^ 0x66696265726c696eull);
+	else if (qkd_rng_os(&f->rng))
+		goto fail;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, f->sv))
+		goto fail;
+	if (pthread_create(&f->th, NULL, fiber_main, f)) {
+		close(f->sv[0]);
+		close(f->sv[1]);
+		goto fail;
+	}
+	return f;
+fail:
+	free(f);
+	return NULL;
+}
+
+void fiber_stop(struct fiber *f)
+{
+	struct fiber_req rq = { .magic = QMAGIC, .qfd = -1 };
+
+	if (!f)
+		return;
+	frame_write_all(f->sv[0], &rq, sizeof(rq));
+	shutdown(f->sv[0], SHUT_WR);
+	pthread_join(f->th, NULL);
+	close(f->sv[0]);
+	close(f->sv[1]);
+	explicit_bzero(&f->rng, sizeof(f->rng));
+	free(f);
+}
+
+int fiber_send(struct fiber *f, int qfd, uint32_t round,
+	       const struct qkd_alice_records *a)
+{
+	struct fiber_req rq = {
+		.magic = QMAGIC, .round = round, .qfd = qfd, .n = a->n,
+	};
+	size_t nw = qkd_bits_words(a->n);
+	int32_t res;
+
+	if (frame_write_all(f->sv[0], &rq, sizeof(rq)) ||
+	    frame_write_all(f->sv[0], a->bit, nw * 8) ||
+	    frame_write_all(f->sv[0], a->basis, nw * 8) ||
+	    frame_write_all(f->sv[0], a->intensity, a->n))
+		return -EPIPE;
+	/* Wait until the detections are out, so qfd is not closed under
+	 * the thread's feet. */
+	if (frame_read_all(f->sv[0], &res, sizeof(res)))
+		return -EPIPE;
+	return res;
+}
+
+int quantum_recv(int qfd, uint32_t *round, unsigned int timeout_s,
+		 struct qkd_detections *d, uint64_t *npulses)
+{
+	uint8_t hdr[QHDR_LEN];
+
+	for (;;) {
+		uint64_t n, cnt;
+		uint32_t rr;
+		uint8_t *buf;
+		int w = peer_wait(qfd, timeout_s, true);
+
+		if (w < 0)
+			return w;
+		if (w == 0)
+			return -ETIMEDOUT;
+		w = frame_read_all(qfd, hdr, sizeof(hdr));
+		if (w == QKD_FRAME_E_EOF)
+			return -ENOTCONN;	/* the peer closed it */
+		if (w)
+			return -EPIPE;
+		rr = (uint32_t)get_le(hdr + 4, 4);
+		n = get_le(hdr + 8, 8);
+		cnt = get_le(hdr + 16, 8);
+		if (get_le(hdr, 4) != QMAGIC || n > QMAX_PULSES || cnt > n)
+			return -EPROTO;
+		buf = malloc(cnt * QEV_LEN + 1);
+		if (!buf)
+			return -ENOMEM;
+		if (frame_read_all(qfd, buf, cnt * QEV_LEN)) {
+			free(buf);
+			return -EPIPE;
+		}
+		if (rr < *round) {
+			free(buf);
+			qdebug("skipping detections of old round %u", rr);
+			continue;
+		}
+		d->ev = calloc(cnt ? cnt : 1, sizeof(*d->ev));
+		if (!d->ev) {
+			free(buf);
+			return -ENOMEM;
+		}
+		d->count = d->cap = cnt;
+		for (uint64_t i = 0; i < cnt; i++) {
+			const uint8_t *e = buf + i * QEV_LEN;
+
+			d->ev[i].pulse = get_le(e, 8);
+			d->ev[i].clicks = e[8];
+			d->ev[i].basis = e[9];
+			if (d->ev[i].pulse >= n || !e[8] || e[8] > 3 ||
+			    e[9] > 1) {
+				free(buf);
+				qkd_detections_free(d);
+				return -EPROTO;
+			}
+		}
+		free(buf);
+		*npulses = n;
+		*round = rr;
+		return 0;
+	}
+}

@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Per-round statistics: one log line per round, and the status file
+ * (--status FILE), rewritten atomically after every round as key=value
+ * lines for monitoring (see qkdd(8)).
+ */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "qkd/util.h"
+#include "qkdd.h"
+
+void stats_round(const struct qkdd_opts *o, struct totals *t,
+		 const struct round_stats *r)
+{
+	t->rounds++;
+	if (r->ok) {
+		t->rounds_ok++;
+		t->keys += r->keys;
+		t->secret_bits += r->secret_bits;
+		t->auth_bytes += r->auth_bytes;
+		qlog("ok: pulses=%" PRIu64 " detections=%" PRIu64
+		     " sifted=%" PRIu64 " qber=%.4f sampled=%" PRIu64
+		     " key_bits=%" PRIu64 " disclosed=%" PRIu64
+		     " f=%.3f secret_bits=%" PRIu64 " auth_withheld=%" PRIu64
+		     " keys=%" PRIu64 " first_index=%" PRIu64
+		     " cascade_roundtrips=%" PRIu64 " auth_reserve=%zu time=%.2fs",
+		     r->pulses, r->detections, r->sifted, r->qber, r->sampled,
+		     r->key_bits, r->disclosed, r->efficiency, r->secret_bits,
+		     r->auth_bytes, r->keys, r->first_index, r->cascade_rounds,
+		     t->auth_reserve,
+		     r->seconds);
+	} else {
+		t->rounds_aborted++;
+		qlog("aborted, block discarded: %s", r->reason);
+	}
+	stats_write(o, t, r);
+}
+
+void stats_write(const struct qkdd_opts *o, const struct totals *t,
+		 const struct round_stats *r)
+{
+	char tmp[QKDD_PATH_MAX + 8], uuid[QKD_UUID_STR_LEN];
+	FILE *f;
+	int fd;
+
+	if (!o->status[0])
+		return;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", o->status);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || !(f = fdopen(fd, "w"))) {
+		if (fd >= 0)
+			close(fd);
+		qlog("cannot write the status file %s", tmp);
+		return;
+	}
+	qkd_uuid_format(o->stream, uuid);
+	fprintf(f, "role=%s\nlink=%s\nstream=%s\npid=%d\ntime=%lld\n",
+		qkdd_role_name(o->role), o->link, uuid, (int)getpid(),
+		(long long)time(NULL));
+	fprintf(f, "connected=%d\nrounds=%" PRIu64 "\nrounds_ok=%" PRIu64
+		"\nrounds_aborted=%" PRIu64 "\nkeys_total=%" PRIu64
+		"\nsecret_bits_total=%" PRIu64 "\nnext_index=%" PRIu64
+		"\nauth_reserve=%zu\nauth_failures=%" PRIu64 "\n",
+		t->connected, t->rounds, t->rounds_ok, t->rounds_aborted,
+		t->keys, t->secret_bits, t->next_index, t->auth_reserve,
+		t->auth_failures);
+	if (r) {
+		fprintf(f, "last_round=%" PRIu64 "\nlast_result=%s\n",
+			r->round, r->ok ? "ok" : "aborted");
+		if (!r->ok)
+			fprintf(f, "last_reason=%s\n", r->reason);
+		fprintf(f, "pulses=%" PRIu64 "\ndetections=%" PRIu64
+			"\nsifted_bits=%" PRIu64 "\nsampled_bits=%" PRIu64
+			"\nqber=%.6f\nkey_bits=%" PRIu64
+			"\ndisclosed_bits=%" PRIu64 "\nefficiency=%.4f"
+			"\nsecret_bits=%" PRIu64 "\nauth_withheld_bytes=%" PRIu64
+			"\nkeys=%" PRIu64 "\ncascade_roundtrips=%" PRIu64
+			"\nround_seconds=%.3f\n",
+			r->pulses, r->detections, r->sifted, r->sampled,
+			r->qber, r->key_bits, r->disclosed, r->efficiency,
+			r->secret_bits, r->auth_bytes, r->keys,
+			r->cascade_rounds, r->seconds);
+	}
+	if (fclose(f) || rename(tmp, o->status))
+		qlog("cannot write the status file %s", o->status);
+}
