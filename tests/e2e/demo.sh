@@ -28,6 +28,7 @@ modprobe -q esp4 2>/dev/null || true
 ls -l /dev/qkd
 
 say "two sites: network namespaces siteA and siteB, joined by veth"
+for ns in siteA siteB; do ip netns del $ns 2>/dev/null || true; done
 ip netns add siteA
 ip netns add siteB
 ip link add va netns siteA type veth peer name vb netns siteB
