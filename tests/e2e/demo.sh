@@ -87,10 +87,14 @@ $B ip xfrm policy add src 10.99.0.1 dst 10.99.0.2 dir in tmpl proto esp reqid 1 
 $B ip xfrm policy add src 10.99.0.2 dst 10.99.0.1 dir out tmpl proto esp reqid 2 mode transport
 $A ip xfrm policy add src 10.99.0.2 dst 10.99.0.1 dir in tmpl proto esp reqid 2 mode transport
 $A ping -c 3 -i 0.2 -W 2 10.99.0.2
-pkts=$($B ip -s xfrm state get src 10.99.0.1 dst 10.99.0.2 proto esp spi 0x51d00001 |
-	grep -o '[0-9]*(packets)' | head -n 1)
+# The "lifetime current" counters of the SA with that SPI.
+pkts=$($B ip -s xfrm state | awk '/spi 0x51d00001/ { sa = 1 }
+	sa && /[0-9]+\(packets\)/ { match($0, /[0-9]+\(packets\)/); print substr($0, RSTART, RLENGTH); exit }')
 echo "ESP packets received at site B on the QKD-keyed SA (spi 0x51d00001): ${pkts%(packets)}"
-[ "${pkts%(packets)}" -ge 3 ] 2>/dev/null || fail "the pings did not go through the SA"
+if ! [ "${pkts%(packets)}" -ge 3 ] 2>/dev/null; then
+	$B ip -s xfrm state
+	fail "the pings did not go through the SA"
+fi
 
 say "what remains at each site"
 $A "$Q" status
