@@ -308,45 +308,6 @@ TEST_F_TIMEOUT(mod, open_dev_pins_module, 120)
 	EXPECT_TRUE(wait_dev(true));
 }
 
-static int send_fd(int sock, int fd)
-{
-	char c = 'f', cbuf[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = { .iov_base = &c, .iov_len = 1 };
-	struct msghdr mh = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
-	};
-	struct cmsghdr *cm;
-
-	memset(cbuf, 0, sizeof(cbuf));
-	cm = CMSG_FIRSTHDR(&mh);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	return sendmsg(sock, &mh, 0) == 1 ? 0 : -errno;
-}
-
-static int recv_fd(int sock)
-{
-	char c, cbuf[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = { .iov_base = &c, .iov_len = 1 };
-	struct msghdr mh = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
-	};
-	struct cmsghdr *cm;
-	int fd;
-
-	if (recvmsg(sock, &mh, 0) != 1)
-		return -1;
-	cm = CMSG_FIRSTHDR(&mh);
-	if (!cm || cm->cmsg_type != SCM_RIGHTS)
-		return -1;
-	memcpy(&fd, CMSG_DATA(cm), sizeof(int));
-	return fd;
-}
-
 static int child_dev_fd_of_netns(int sock)
 {
 	struct qkd_nl nl;
@@ -358,7 +319,7 @@ static int child_dev_fd_of_netns(int sock)
 	CHILD_CHECK(err == 0, "fill: %d", err);
 	fd = qkd_dev_open();
 	CHILD_CHECK(fd >= 0, "open: %d", fd);
-	CHILD_CHECK(send_fd(sock, fd) == 0, "send fd");
+	CHILD_CHECK(qkd_send_fd(sock, fd) == 0, "send fd");
 	return 0;
 }
 
@@ -376,7 +337,7 @@ TEST_F_TIMEOUT(mod, dev_fd_of_dead_netns_pins_module, 120)
 	ASSERT_LE(0, pid);
 	if (pid == 0)
 		_exit(child_dev_fd_of_netns(sv[1]));
-	fd = recv_fd(sv[0]);
+	fd = qkd_recv_fd(sv[0]);
 	ASSERT_EQ(0, qkd_wait(pid));
 	ASSERT_LE(0, fd);
 	close(sv[0]);

@@ -371,46 +371,6 @@ TEST_F_TIMEOUT(ns, netns_deleted_with_keys, 120)
 	EXPECT_EQ(7, qkd_stored(&self->nl, self->sid));
 }
 
-/* Pass an fd over a unix socket. */
-static int send_fd(int sock, int fd)
-{
-	char c = 'f', cbuf[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = { .iov_base = &c, .iov_len = 1 };
-	struct msghdr mh = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
-	};
-	struct cmsghdr *cm;
-
-	memset(cbuf, 0, sizeof(cbuf));
-	cm = CMSG_FIRSTHDR(&mh);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	return sendmsg(sock, &mh, 0) == 1 ? 0 : -errno;
-}
-
-static int recv_fd(int sock)
-{
-	char c, cbuf[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = { .iov_base = &c, .iov_len = 1 };
-	struct msghdr mh = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
-	};
-	struct cmsghdr *cm;
-	int fd;
-
-	if (recvmsg(sock, &mh, 0) != 1)
-		return -1;
-	cm = CMSG_FIRSTHDR(&mh);
-	if (!cm || cm->cmsg_type != SCM_RIGHTS)
-		return -1;
-	memcpy(&fd, CMSG_DATA(cm), sizeof(int));
-	return fd;
-}
-
 static int child_send_dev_fd(int sock, const uint8_t *sid)
 {
 	struct qkd_nl nl;
@@ -423,7 +383,7 @@ static int child_send_dev_fd(int sock, const uint8_t *sid)
 	CHILD_CHECK(qkd_key_add_pattern(&nl, sid, 50, 4, 64, 5) == 0, "push");
 	fd = qkd_dev_open();
 	CHILD_CHECK(fd >= 0, "open");
-	CHILD_CHECK(send_fd(sock, fd) == 0, "send fd");
+	CHILD_CHECK(qkd_send_fd(sock, fd) == 0, "send fd");
 	return 0;
 }
 
@@ -443,7 +403,7 @@ TEST_F(ns, dev_file_keeps_netns_alive)
 	ASSERT_LE(0, pid);
 	if (pid == 0)
 		_exit(child_send_dev_fd(sv[1], self->sid));
-	fd = recv_fd(sv[0]);
+	fd = qkd_recv_fd(sv[0]);
 	ASSERT_EQ(0, qkd_wait(pid));
 	ASSERT_LE(0, fd);
 	qkd_msleep(500);
