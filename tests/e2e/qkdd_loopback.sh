@@ -10,6 +10,8 @@
 #   - SIGTERM: both stop cleanly, and what they pushed is identical;
 #   - X.509 bootstrap; a crash of either daemon in the middle of the commit
 #     (QKDD_FAULT) is recovered at the next connection: identical files;
+#   - --state-dir: either daemon, then both, killed with SIGKILL mid-run and
+#     restarted without a fresh PSK: the rounds go on, identical files;
 #   - a bad configuration file is refused with its line number.
 # Prints TAP and a final "N passed, N failed" line. Needs no module, no root.
 set -u
@@ -37,10 +39,14 @@ port_free() {
 	! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
+# QKDD_TEST_PORTS=LO-HI: take the ports from that range (default: any high port)
 free_port() {
-	local p
+	local p lo=20000 span=40000
+	if [ -n "${QKDD_TEST_PORTS:-}" ]; then
+		lo=${QKDD_TEST_PORTS%-*}; span=$(( ${QKDD_TEST_PORTS#*-} - lo ))
+	fi
 	for _ in $(seq 50); do
-		p=$((20000 + RANDOM % 40000))
+		p=$((lo + RANDOM % span))
 		port_free "$p" && port_free $((p + 1)) && { echo "$p"; return; }
 	done
 	echo 0
@@ -199,6 +205,65 @@ else
 		n=$((n + 1)); pass=$((pass + 1)); echo "ok $n - $what # SKIP openssl not available"
 	done
 fi
+
+# ---- kill -9 and restart from the state files, no fresh PSK ----------------
+# --state-dir keeps the authentication reserve: a daemon killed with SIGKILL
+# in the middle of a run comes back without a new PSK, the two reserves
+# re-align, and the rounds go on with identical keys at both ends.
+# sdaemon DIR ROLE PORT: start one daemon (no timeout wrapper: $! is qkdd)
+sdaemon() {
+	local d=$1 role=$2 port=$3 addr
+	if [ "$role" = bob ]; then addr="--listen 127.0.0.1:$port"; else addr="--peer 127.0.0.1:$port"; fi
+	# shellcheck disable=SC2086
+	"$QKDD" --role "$role" $addr --stream $UUID --link ab \
+		--psk "$d/$role.psk" --state-dir "$d/state-$role" --no-kernel \
+		--out "$d/$role.keys" --rounds 0 --block-bits "$BLOCK" \
+		--retry-max 1 --channel source=single-photon,fiber-km=25 \
+		>> "$d/$role.log" 2>&1 &
+	last_pid=$!
+}
+nkeys() { cat "$1" 2>/dev/null | wc -l; }
+# wait_keys FILE N: until FILE has more than N lines (30 s at most)
+wait_keys() {
+	for _ in $(seq 150); do
+		[ "$(nkeys "$1")" -gt "$2" ] && return 0
+		sleep 0.2
+	done
+	return 1
+}
+D=$T/state; mkdir -p "$D/state-alice" "$D/state-bob"; chmod 700 "$D/state-alice" "$D/state-bob"
+port=$(free_port)
+psk "$D"
+sdaemon "$D" bob "$port"; pid_bob=$last_pid; sleep 0.3
+sdaemon "$D" alice "$port"; pid_alice=$last_pid
+wait_keys "$D/alice.keys" 0; k0=$(nkeys "$D/alice.keys")
+sleep 0.$((RANDOM % 10))
+kill -9 "$pid_alice"; wait "$pid_alice" 2>/dev/null
+[ ! -e "$D/alice.psk" ] && [ -s "$D/state-alice/alice.state" ] &&
+	[ "$(stat -c %a "$D/state-alice/alice.state")" = 600 ]
+ok $? "state: PSK consumed, state file written with mode 0600"
+sdaemon "$D" alice "$port"; pid_alice=$last_pid
+wait_keys "$D/alice.keys" "$k0"; r1=$?; k1=$(nkeys "$D/alice.keys")
+ok $r1 "state: alice killed with SIGKILL and restarted without a PSK: rounds go on ($k0, then $k1 keys)"
+sleep 0.$((RANDOM % 10))
+kill -9 "$pid_bob"; wait "$pid_bob" 2>/dev/null
+sdaemon "$D" bob "$port"; pid_bob=$last_pid
+wait_keys "$D/bob.keys" "$(nkeys "$D/alice.keys")"; r2=$?
+wait_keys "$D/alice.keys" "$(nkeys "$D/alice.keys")"
+ok $r2 "state: bob killed with SIGKILL and restarted without a PSK: rounds go on ($(nkeys "$D/bob.keys") keys)"
+kill -9 "$pid_alice" "$pid_bob"; wait "$pid_alice" "$pid_bob" 2>/dev/null
+sdaemon "$D" bob "$port"; pid_bob=$last_pid; sleep 0.3
+sdaemon "$D" alice "$port"; pid_alice=$last_pid
+wait_keys "$D/alice.keys" "$(nkeys "$D/alice.keys")"; r3=$?
+sleep 1
+kill -TERM "$pid_alice" "$pid_bob"; wait "$pid_alice"; rc_alice=$?; wait "$pid_bob"; rc_bob=$?
+ok $(( r3 || rc_alice || rc_bob )) "state: both killed and restarted: rounds go on, SIGTERM then stops both (rc $rc_alice/$rc_bob)"
+cmp -s <(cat "$D/alice.keys" 2>/dev/null) <(cat "$D/bob.keys" 2>/dev/null) &&
+	[ -z "$(cut -d' ' -f1 "$D/bob.keys" 2>/dev/null | sort | uniq -d)" ] &&
+	[ "$(grep -c 'restored from' "$D/alice.log")" -ge 2 ] &&
+	[ "$(grep -c 'restored from' "$D/bob.log")" -ge 2 ] &&
+	! grep -q 'PSK file .* is missing' "$D/alice.log" "$D/bob.log"
+ok $? "state: key files identical at both ends after the restarts, no index repeated, no PSK asked for ($(nkeys "$D/alice.keys") keys)"
 
 # ---- configuration file -----------------------------------------------------
 D=$T/conf; mkdir -p "$D"

@@ -59,7 +59,7 @@ TEST(wire_layout)
 {
 	static const uint8_t expect_hdr[32] = {
 		0x51, 0x4b, 0x44, 0x43,	/* "QKDC" */
-		1, QKD_MSG_CASCADE_REQ, 0x00, 0x01,
+		2, QKD_MSG_CASCADE_REQ, 0x00, 0x01,	/* version 2 */
 		0xde, 0xad, 0xbe, 0xef,	/* session */
 		0x00, 0x00, 0x01, 0x02,	/* round */
 		0, 0, 0, 0, 0, 0, 0, 0,	/* seq 0 */
@@ -104,7 +104,7 @@ TEST(round_trip_every_type)
 		[QKD_MSG_CASCADE_ANS] = 3, [QKD_MSG_VERIFY_HASH] = 32,
 		[QKD_MSG_PA_SEED] = 512, [QKD_MSG_KEY_CONFIRM] = 16,
 		[QKD_MSG_KEY_COMMIT] = 0, [QKD_MSG_ABORT] = 4,
-		[QKD_MSG_KEEPALIVE] = 0,
+		[QKD_MSG_KEEPALIVE] = 0, [QKD_MSG_SYNC] = 40,
 	};
 	uint8_t pl[1024], out[2048], tag[16];
 	struct frame f;
@@ -140,14 +140,16 @@ TEST(round_trip_every_type)
 		ASSERT_NE(0, strcmp("unknown", frame_type_name(t)));
 	}
 	ASSERT_EQ(0, strcmp("unknown", frame_type_name(0)));
-	ASSERT_EQ(0, strcmp("unknown", frame_type_name(12)));
+	ASSERT_EQ(0, strcmp("unknown", frame_type_name(13)));
+	ASSERT_EQ(0, strcmp("sync", frame_type_name(QKD_MSG_SYNC)));
 	ASSERT_EQ(0, strcmp("keepalive", frame_type_name(QKD_MSG_KEEPALIVE)));
 }
 
 /* A valid unauthenticated sample frame: sift-bases with 10 payload bytes. */
 static size_t sample(uint8_t *out)
 {
-	struct frame_hdr h = { .version = 1, .type = QKD_MSG_SIFT_BASES,
+	struct frame_hdr h = { .version = QKD_FRAME_VERSION,
+			       .type = QKD_MSG_SIFT_BASES,
 			       .session_id = 1, .round_id = 2, .seq = 3,
 			       .payload_len = 10 };
 	uint8_t pl[10] = { 0 }, tag[16] = { 0 };
@@ -178,7 +180,9 @@ TEST(parser_rejects_with_reason)
 
 	n = sample(b); b[0] = 'X';
 	ASSERT_EQ(QKD_FRAME_E_MAGIC, frame_parse(b, n, &f));
-	n = sample(b); b[4] = 2;
+	n = sample(b); b[4] = 1;	/* the old version: refused */
+	ASSERT_EQ(QKD_FRAME_E_VERSION, frame_parse(b, n, &f));
+	n = sample(b); b[4] = 3;
 	ASSERT_EQ(QKD_FRAME_E_VERSION, frame_parse(b, n, &f));
 	n = sample(b); b[4] = 0;
 	ASSERT_EQ(QKD_FRAME_E_VERSION, frame_parse(b, n, &f));
@@ -190,8 +194,37 @@ TEST(parser_rejects_with_reason)
 	ASSERT_EQ(QKD_FRAME_E_TYPE, frame_parse(b, n, &f));
 	n = sample(b); b[6] = 0x80;
 	ASSERT_EQ(QKD_FRAME_E_FLAGS, frame_parse(b, n, &f));
-	n = sample(b); b[7] = 0x02;
+	n = sample(b); b[7] = 0x08;
 	ASSERT_EQ(QKD_FRAME_E_FLAGS, frame_parse(b, n, &f));
+	/* deferred: fine on sift-bases, with a zero tag field only */
+	n = sample(b); b[7] = 0x02;
+	ASSERT_EQ(QKD_FRAME_OK, frame_parse(b, n, &f));
+	ASSERT_EQ(QKD_FRAME_F_DEFERRED, f.hdr.flags);
+	n = sample(b); b[7] = 0x02; b[n - 1] = 1;
+	ASSERT_EQ(QKD_FRAME_E_PAYLOAD, frame_parse(b, n, &f));
+	/* closing: not on sift-bases, never together with deferred */
+	n = sample(b); b[7] = 0x04;
+	ASSERT_EQ(QKD_FRAME_E_FLAGS, frame_parse(b, n, &f));
+	n = sample(b); b[7] = 0x06;
+	ASSERT_EQ(QKD_FRAME_E_FLAGS, frame_parse(b, n, &f));
+	/* what commits to something is never deferred */
+	n = sample(b); b[5] = QKD_MSG_KEY_COMMIT; b[7] = 0x02;
+	ASSERT_EQ(QKD_FRAME_E_FLAGS, frame_parse(b, n, &f));
+	n = sample(b); b[5] = QKD_MSG_HELLO; b[7] = 0x02;
+	ASSERT_EQ(QKD_FRAME_E_FLAGS, frame_parse(b, n, &f));
+	n = sample(b); b[5] = QKD_MSG_VERIFY_HASH; b[7] = 0x02;
+	ASSERT_EQ(QKD_FRAME_E_FLAGS, frame_parse(b, n, &f));
+	n = sample(b); b[5] = QKD_MSG_VERIFY_HASH; b[7] = 0x04;
+	ASSERT_EQ(QKD_FRAME_OK, frame_parse(b, n, &f));
+	/* a long PA seed: its non-final frames are folded in */
+	n = sample(b); b[5] = QKD_MSG_PA_SEED; b[7] = 0x02;
+	ASSERT_EQ(QKD_FRAME_E_FLAGS, frame_parse(b, n, &f));
+	n = sample(b); b[5] = QKD_MSG_PA_SEED; b[7] = 0x03;
+	ASSERT_EQ(QKD_FRAME_OK, frame_parse(b, n, &f));
+	n = sample(b); b[5] = QKD_MSG_PA_SEED; b[7] = 0x05;
+	ASSERT_EQ(QKD_FRAME_E_FLAGS, frame_parse(b, n, &f));
+	n = sample(b); b[5] = QKD_MSG_PA_SEED; b[7] = 0x04;
+	ASSERT_EQ(QKD_FRAME_OK, frame_parse(b, n, &f));
 	n = sample(b); b[7] = 0x01;	/* F_MORE: fine on sift-bases */
 	ASSERT_EQ(QKD_FRAME_OK, frame_parse(b, n, &f));
 	ASSERT_EQ(QKD_FRAME_F_MORE, f.hdr.flags);
@@ -245,7 +278,8 @@ TEST(parser_rejects_with_reason)
 
 TEST(serializer_refuses_what_parser_rejects)
 {
-	struct frame_hdr h = { .version = 1, .type = QKD_MSG_KEEPALIVE };
+	struct frame_hdr h = { .version = QKD_FRAME_VERSION,
+			       .type = QKD_MSG_KEEPALIVE };
 	uint8_t out[128], tag[16] = { 0 }, pl[8] = { 0 };
 	size_t n;
 
@@ -257,10 +291,10 @@ TEST(serializer_refuses_what_parser_rejects)
 	ASSERT_EQ(QKD_FRAME_E_TYPE_LEN, frame_serialize(&h, pl, tag, out,
 							sizeof(out), &n));
 	h.payload_len = 0;
-	h.version = 2;
+	h.version = 1;
 	ASSERT_EQ(QKD_FRAME_E_VERSION, frame_serialize(&h, NULL, tag, out,
 						       sizeof(out), &n));
-	h.version = 1;
+	h.version = QKD_FRAME_VERSION;
 	h.type = 0;
 	ASSERT_EQ(QKD_FRAME_E_TYPE, frame_serialize(&h, NULL, tag, out,
 						    sizeof(out), &n));
@@ -367,6 +401,9 @@ TEST(every_bit_flip_of_a_sealed_frame_rejected)
 		} else if (byte == 6 || byte == 7) {
 			if (byte == 7 && bit % 8 == 0) {
 				ASSERT_EQ(QKD_AUTH_E_TAG, r);	/* F_MORE */
+			} else if (byte == 7 && bit % 8 == 1) {
+				/* F_DEFERRED: the tag field must be zero */
+				ASSERT_EQ(QKD_FRAME_E_PAYLOAD, r);
 			} else {
 				ASSERT_EQ(QKD_FRAME_E_FLAGS, r);
 			}

@@ -225,4 +225,84 @@ TEST(cross_checks)
 	EXPECT_NE(NULL, strstr(err, "--no-kernel needs --out")) TH_LOG("%s", err);
 }
 
+/*
+ * Found by fuzz/fuzz_config.c: a rejected option changed the options
+ * anyway (block-bits=512 was stored, an unparsable number stored an
+ * uninitialized value, a bad seed cleared an earlier one, a too-long link
+ * name or a zero stream UUID overwrote the previous one).
+ */
+TEST(rejected_option_changes_nothing)
+{
+	static const char *const rej[][2] = {
+		{ "block-bits", "512" }, { "block-bits", "0*" },
+		{ "block-bits", "99999999" }, { "key-size", "8" },
+		{ "key-size", "x" }, { "tag-bits", "7" }, { "tag-bits", "-1" },
+		{ "auth-reserve", "1" }, { "auth-reserve", "" },
+		{ "timeout", "0" }, { "timeout", "1e3" }, { "retry-max", "0" },
+		{ "retry-max", "0x" }, { "seed", "nope" },
+		{ "link", "a-link-name-of-thirty-two-chars!" },
+		{ "stream", "00000000-0000-0000-0000-000000000000" },
+		{ "stream", "6f1c2a9e-3b4d-4e5f-8a7b-1c2d3e4f5a6" },
+		{ "channel", "fiber-km=10,det-eff=7" },
+		{ "channel", "mu=0.4/0.2,source=wcp" },
+		{ "qber-abort", "0.9" }, { "role", "carol" },
+		{ "verbose", "no" }, { "no-such-option", "1" },
+	};
+	struct qkdd_opts o, before;
+	char err[256];
+
+	qkdd_opts_default(&o);
+	ASSERT_EQ(0, qkdd_config_parse(&o,
+		"seed = 42\nlink = ab\nblock-bits = 4096\nkey-size = 36\n"
+		"stream = 6f1c2a9e-3b4d-4e5f-8a7b-1c2d3e4f5a6b\n"
+		"channel = source=single-photon\ntimeout = 60\n",
+		err, sizeof(err))) TH_LOG("%s", err);
+	memcpy(&before, &o, sizeof(o));
+	for (size_t i = 0; i < ARRAY_SIZE(rej); i++) {
+		err[0] = '\0';
+		EXPECT_EQ(-EINVAL, qkdd_opt_set(&o, rej[i][0], rej[i][1], err,
+						sizeof(err)))
+			TH_LOG("%s=%s accepted", rej[i][0], rej[i][1]);
+		EXPECT_NE('\0', err[0]);
+		EXPECT_EQ(0, memcmp(&o, &before, sizeof(o)))
+			TH_LOG("%s=%s changed the options", rej[i][0],
+			       rej[i][1]);
+	}
+	EXPECT_TRUE(o.have_seed);
+	EXPECT_EQ(42, o.seed);
+	EXPECT_EQ(4096, o.block_bits);
+	EXPECT_STREQ("ab", o.link);
+	EXPECT_EQ(0x6f, o.stream[0]);
+	/* and accepted values still land */
+	ASSERT_EQ(0, qkdd_opt_set(&o, "block-bits", "0x100000", err,
+				  sizeof(err))) TH_LOG("%s", err);
+	EXPECT_EQ(1u << 20, o.block_bits);
+	ASSERT_EQ(0, qkdd_opt_set(&o, "retry-max", "3600", err, sizeof(err)));
+	EXPECT_EQ(3600, o.retry_max_s);
+}
+
+/* Found by fuzz/fuzz_channel.c: a spec rejected halfway was half applied. */
+TEST(rejected_channel_spec_changes_nothing)
+{
+	struct qkd_channel_params p, before;
+	char err[256] = "";
+
+	qkd_channel_params_default(&p);
+	memcpy(&before, &p, sizeof(p));
+	EXPECT_EQ(-EINVAL, qkdd_channel_parse(&p, "fiber-km=10,eve=1,det-eff=7",
+					      err, sizeof(err)));
+	EXPECT_NE(NULL, strstr(err, "det-eff")) TH_LOG("%s", err);
+	EXPECT_EQ(0, memcmp(&p, &before, sizeof(p)));
+	/* p-mu with a count that does not match mu's (its first find) */
+	EXPECT_EQ(-EINVAL, qkdd_channel_parse(&p, "p-mu=0.5/0.5", err,
+					      sizeof(err)));
+	EXPECT_EQ(0, memcmp(&p, &before, sizeof(p))) TH_LOG("%s", err);
+	/* rejected by the final check, after every key was applied */
+	EXPECT_EQ(-EINVAL, qkdd_channel_parse(&p, "source=single-photon,eve=1,mu=0.3/0.1,source=wcp",
+					      err, sizeof(err)));
+	EXPECT_EQ(0, memcmp(&p, &before, sizeof(p))) TH_LOG("%s", err);
+	EXPECT_TRUE(fabs(p.length_km - 25) < 1e-12);
+	EXPECT_TRUE(fabs(p.eve_ir_fraction) < 1e-12);
+}
+
 TEST_HARNESS_MAIN

@@ -55,6 +55,22 @@ struct auth_pool {
 	size_t cap;
 };
 
+/*
+ * Running transcript of one segment: per stream (direction of the
+ * messages) the number of 16-byte blocks folded in, and per hash key
+ * (direction of the closing tag) and stream the Horner accumulator
+ * sum_i b_i H^(n - i + 1) of the stream's blocks.
+ */
+struct auth_transcript {
+	bool open;
+	bool closed_send, closed_recv;
+	bool verified;				/* the peer's closing tag */
+	bool failed;				/* ... did not verify */
+	uint64_t id;
+	struct auth_u128 acc[2][2];		/* [key dir][stream dir] */
+	uint64_t nblk[2];			/* per stream dir */
+};
+
 struct auth_ctx {
 	enum auth_role role;
 	uint8_t hkey[2][QKD_AUTH_HKEY_LEN];	/* per direction */
@@ -76,6 +92,17 @@ struct auth_ctx {
 	unsigned int max_total;
 	size_t reserve_cap;
 	bool halted;
+	/* chunk numbering and write-ahead persistence */
+	uint64_t pos[2];			/* next chunk of each pool */
+	uint64_t limit[2];			/* recorded position */
+	uint64_t additions;
+	uint64_t bytes_skipped;
+	auth_persist_fn persist;
+	void *persist_arg;
+	unsigned int persist_batch;
+	/* transcript authentication */
+	struct auth_transcript tr;
+	uint64_t tr_verified, tr_failures, tr_last_blocks;
 };
 
 const char *auth_strerror(int err)
@@ -96,6 +123,10 @@ const char *auth_strerror(int err)
 	case QKD_AUTH_E_X509_CONFIG: return "X.509 certificate, key or CA cannot be loaded";
 	case QKD_AUTH_E_X509_PEER: return "X.509 bootstrap handshake or peer verification failed";
 	case QKD_AUTH_E_TOO_BIG: return "message too long to authenticate";
+	case QKD_AUTH_E_TRANSCRIPT: return "transcript authentication failed: a message of the exchange was altered, dropped, replayed, reordered or injected";
+	case QKD_AUTH_E_TR_STATE: return "deferred-authentication message outside an open exchange";
+	case QKD_AUTH_E_PERSIST: return "cannot record the authentication reserve position in the state file";
+	case QKD_AUTH_E_STATE: return "authentication state or reserve positions do not match";
 	default: return "unknown authentication error";
 	}
 }
@@ -204,13 +235,16 @@ void auth_gf128_mul(struct auth_u128 *r, const struct auth_u128 *a,
 	auth_gf128_mul_portable(r, a, b);
 }
 
+/*
+ * Horner's rule over data zero-padded to whole blocks:
+ * acc = (acc + b) H for every block b.
+ */
 #ifdef AUTH_HAVE_X86
 __attribute__((target("pclmul,sse2")))
-static void poly_hash_clmul(const struct auth_u128 *h, uint64_t seq,
-			    const uint8_t *data, size_t len,
-			    struct auth_u128 *z)
+static void absorb_clmul(struct auth_u128 *z, const struct auth_u128 *h,
+			 const uint8_t *data, size_t len)
 {
-	struct auth_u128 acc = { 0, 0 };
+	struct auth_u128 acc = *z;
 	uint8_t last[16];
 	size_t off = 0;
 
@@ -227,19 +261,15 @@ static void poly_hash_clmul(const struct auth_u128 *h, uint64_t seq,
 		gf128_mul_clmul(&acc, &acc, h);
 		OPENSSL_cleanse(last, sizeof(last));
 	}
-	acc.hi ^= (uint64_t)len;
-	acc.lo ^= seq;
-	gf128_mul_clmul(&acc, &acc, h);
 	*z = acc;
 	OPENSSL_cleanse(&acc, sizeof(acc));
 }
 #endif
 
-static void poly_hash_portable(const struct auth_u128 *h, uint64_t seq,
-			       const uint8_t *data, size_t len,
-			       struct auth_u128 *z)
+static void absorb_portable(struct auth_u128 *z, const struct auth_u128 *h,
+			    const uint8_t *data, size_t len)
 {
-	struct auth_u128 acc = { 0, 0 };
+	struct auth_u128 acc = *z;
 	uint8_t last[16];
 	size_t off = 0;
 
@@ -256,24 +286,45 @@ static void poly_hash_portable(const struct auth_u128 *h, uint64_t seq,
 		auth_gf128_mul_portable(&acc, &acc, h);
 		OPENSSL_cleanse(last, sizeof(last));
 	}
-	acc.hi ^= (uint64_t)len;
-	acc.lo ^= seq;
-	auth_gf128_mul_portable(&acc, &acc, h);
 	*z = acc;
 	OPENSSL_cleanse(&acc, sizeof(acc));
+}
+
+static void absorb(struct auth_u128 *z, const struct auth_u128 *h,
+		   const uint8_t *data, size_t len)
+{
+#ifdef AUTH_HAVE_X86
+	if (auth_gf128_have_clmul()) {
+		absorb_clmul(z, h, data, len);
+		return;
+	}
+#endif
+	absorb_portable(z, h, data, len);
+}
+
+static void absorb_block(struct auth_u128 *z, const struct auth_u128 *h,
+			 uint64_t hi, uint64_t lo)
+{
+	z->hi ^= hi;
+	z->lo ^= lo;
+	auth_gf128_mul(z, z, h);
+}
+
+static void hkey_load(struct auth_u128 *h, const uint8_t k[QKD_AUTH_HKEY_LEN])
+{
+	h->hi = load_be64(k);
+	h->lo = load_be64(k + 8);
 }
 
 static void poly_hash(const uint8_t hkey[QKD_AUTH_HKEY_LEN], uint64_t seq,
 		      const uint8_t *data, size_t len, struct auth_u128 *z)
 {
-	struct auth_u128 h = { load_be64(hkey), load_be64(hkey + 8) };
+	struct auth_u128 h;
 
-#ifdef AUTH_HAVE_X86
-	if (auth_gf128_have_clmul())
-		poly_hash_clmul(&h, seq, data, len, z);
-	else
-#endif
-		poly_hash_portable(&h, seq, data, len, z);
+	hkey_load(&h, hkey);
+	z->hi = z->lo = 0;
+	absorb(z, &h, data, len);
+	absorb_block(z, &h, (uint64_t)len, seq);
 	OPENSSL_cleanse(&h, sizeof(h));
 }
 
@@ -357,19 +408,50 @@ static void pool_drop(struct auth_pool *p, size_t n)
 		p->head = p->len = 0;
 }
 
-/* Take the next 16 bytes (caller checked the level); they are wiped. */
-static void pool_take(struct auth_pool *p, uint8_t out[QKD_AUTH_TAG_LEN])
+/* Drop n whole chunks of pool d (caller checked the level). */
+static void drop_chunks(struct auth_ctx *a, int d, uint64_t n)
 {
-	memcpy(out, p->buf + p->head, QKD_AUTH_TAG_LEN);
-	pool_drop(p, QKD_AUTH_TAG_LEN);
+	size_t bytes = (size_t)n * QKD_AUTH_TAG_LEN;
+
+	pool_drop(&a->pool[d], bytes);
+	a->boot_left[d] -= a->boot_left[d] < bytes ? a->boot_left[d] : bytes;
+	a->pos[d] += n;
 }
 
-/* Take from direction d's pool, keeping count of bootstrap bytes left. */
-static void take(struct auth_ctx *a, int d, uint8_t out[QKD_AUTH_TAG_LEN])
+/*
+ * Write-ahead: the chunk at pos[d] may only be used once the state file
+ * records a position past it.
+ */
+static int persist_ahead(struct auth_ctx *a, int d)
 {
-	pool_take(&a->pool[d], out);
-	a->boot_left[d] -= a->boot_left[d] < QKD_AUTH_TAG_LEN ?
-			   a->boot_left[d] : QKD_AUTH_TAG_LEN;
+	uint64_t old;
+	int r;
+
+	if (!a->persist || a->pos[d] < a->limit[d])
+		return QKD_AUTH_OK;
+	old = a->limit[d];
+	a->limit[d] = a->pos[d] + a->persist_batch;
+	r = a->persist(a->persist_arg);
+	if (r) {
+		a->limit[d] = old;
+		return QKD_AUTH_E_PERSIST;
+	}
+	return QKD_AUTH_OK;
+}
+
+/*
+ * Take the next chunk of direction d's pool (caller checked the level),
+ * keeping count of bootstrap bytes left.
+ */
+static int take(struct auth_ctx *a, int d, uint8_t out[QKD_AUTH_TAG_LEN])
+{
+	int r = persist_ahead(a, d);
+
+	if (r)
+		return r;
+	memcpy(out, a->pool[d].buf + a->pool[d].head, QKD_AUTH_TAG_LEN);
+	drop_chunks(a, d, 1);
+	return QKD_AUTH_OK;
 }
 
 size_t auth_reserve_level(const struct auth_ctx *a)
@@ -400,6 +482,7 @@ int auth_reserve_add(struct auth_ctx *a, const uint8_t *bytes, size_t len)
 	for (int d = 0; d < 2; d++)
 		if (pool_reserve(&a->pool[d], per[d] * QKD_AUTH_TAG_LEN))
 			return QKD_AUTH_E_NOMEM;
+	a->additions++;
 
 	while (len) {
 		size_t n = QKD_AUTH_TAG_LEN - a->pending_len;
@@ -512,6 +595,7 @@ struct auth_ctx *auth_new(enum auth_role role, const uint8_t *key, size_t len,
 	 * trailing partial chunk of it is not used.
 	 */
 	a->bytes_added = 0;
+	a->additions = 0;
 	OPENSSL_cleanse(a->pending, sizeof(a->pending));
 	a->pending_len = 0;
 	a->boot_left[0] = pool_level(&a->pool[0]);
@@ -575,6 +659,7 @@ int auth_seal(struct auth_ctx *a, uint64_t seq, const uint8_t *data,
 {
 	uint8_t pad[QKD_AUTH_TAG_LEN];
 	struct auth_pool *p;
+	int r;
 
 	if (!a || (!data && len) || !tag)
 		return QKD_AUTH_E_INVAL;
@@ -587,7 +672,9 @@ int auth_seal(struct auth_ctx *a, uint64_t seq, const uint8_t *data,
 	p = &a->pool[send_dir(a)];
 	if (pool_level(p) < QKD_AUTH_TAG_LEN)
 		return QKD_AUTH_E_RESERVE;
-	take(a, send_dir(a), pad);
+	r = take(a, send_dir(a), pad);
+	if (r)
+		return r;
 	make_tag(a->hkey[send_dir(a)], seq, data, len, pad, tag);
 	OPENSSL_cleanse(pad, sizeof(pad));
 	a->send_seq++;
@@ -601,7 +688,7 @@ int auth_verify(struct auth_ctx *a, uint64_t seq, const uint8_t *data,
 {
 	uint8_t pad[QKD_AUTH_TAG_LEN], expect[QKD_AUTH_TAG_LEN];
 	struct auth_pool *p;
-	int ok;
+	int ok, r;
 
 	if (!a || (!data && len) || !tag)
 		return QKD_AUTH_E_INVAL;
@@ -619,7 +706,9 @@ int auth_verify(struct auth_ctx *a, uint64_t seq, const uint8_t *data,
 	if (pool_level(p) < QKD_AUTH_TAG_LEN)
 		return QKD_AUTH_E_RESERVE;
 	/* The pad is burnt whatever the outcome: one verification per pad. */
-	take(a, recv_dir(a), pad);
+	r = take(a, recv_dir(a), pad);
+	if (r)
+		return r;
 	make_tag(a->hkey[recv_dir(a)], seq, data, len, pad, expect);
 	ok = CRYPTO_memcmp(expect, tag, QKD_AUTH_TAG_LEN) == 0;
 	OPENSSL_cleanse(pad, sizeof(pad));
@@ -635,6 +724,488 @@ int auth_verify(struct auth_ctx *a, uint64_t seq, const uint8_t *data,
 	return QKD_AUTH_OK;
 }
 
+/* ---- transcript authentication ----------------------------------------- */
+
+void auth_session_start(struct auth_ctx *a)
+{
+	if (!a)
+		return;
+	a->send_seq = 0;
+	a->recv_seq = 0;
+	OPENSSL_cleanse(&a->tr, sizeof(a->tr));
+}
+
+int auth_transcript_begin(struct auth_ctx *a, uint64_t id)
+{
+	if (!a)
+		return QKD_AUTH_E_INVAL;
+	if (a->halted)
+		return QKD_AUTH_E_HALTED;
+	OPENSSL_cleanse(&a->tr, sizeof(a->tr));
+	a->tr.open = true;
+	a->tr.id = id;
+	return QKD_AUTH_OK;
+}
+
+unsigned int auth_transcript_state(const struct auth_ctx *a, uint64_t id)
+{
+	unsigned int st = 0;
+
+	if (!a || !a->tr.open || a->tr.id != id)
+		return 0;
+	st |= QKD_AUTH_TR_OPEN;
+	if (a->tr.closed_send)
+		st |= QKD_AUTH_TR_SENT;
+	if (a->tr.verified && !a->tr.failed)
+		st |= QKD_AUTH_TR_VERIFIED;
+	return st;
+}
+
+double auth_transcript_epsilon_log2(uint64_t blocks)
+{
+	return log2((double)(blocks ? blocks : 1)) - 128.0;
+}
+
+/* Message direction (stream) of a message we send or receive. */
+static int stream_dir(const struct auth_ctx *a, bool send)
+{
+	return send ? send_dir(a) : recv_dir(a);
+}
+
+int auth_transcript_absorb(struct auth_ctx *a, bool send, uint64_t seq,
+			   uint64_t id, const uint8_t *data, size_t len,
+			   bool *stale)
+{
+	struct auth_transcript *t;
+	int sd;
+
+	if (stale)
+		*stale = false;
+	if (!a || (!data && len))
+		return QKD_AUTH_E_INVAL;
+	if (a->halted)
+		return QKD_AUTH_E_HALTED;
+	t = &a->tr;
+	if (len > QKD_AUTH_MAX_MSG) {
+		if (!send)
+			note_failure(a);
+		return QKD_AUTH_E_TOO_BIG;
+	}
+	if (send) {
+		if (seq != a->send_seq || seq == UINT64_MAX)
+			return QKD_AUTH_E_SEQ;
+		if (!t->open || t->closed_send || t->closed_recv ||
+		    id != t->id)
+			return QKD_AUTH_E_TR_STATE;
+		a->send_seq++;
+	} else {
+		if (seq != a->recv_seq || seq == UINT64_MAX) {
+			note_failure(a);
+			return QKD_AUTH_E_SEQ;
+		}
+		if (t->open && id < t->id) {
+			/* a message of an aborted round: skipped, not folded */
+			a->recv_seq++;
+			if (stale)
+				*stale = true;
+			return QKD_AUTH_OK;
+		}
+		if (!t->open || t->closed_send || t->closed_recv ||
+		    id != t->id) {
+			note_failure(a);
+			return QKD_AUTH_E_TR_STATE;
+		}
+		a->recv_seq++;
+	}
+	sd = stream_dir(a, send);
+	for (int k = 0; k < 2; k++) {
+		struct auth_u128 h;
+
+		hkey_load(&h, a->hkey[k]);
+		absorb(&t->acc[k][sd], &h, data, len);
+		OPENSSL_cleanse(&h, sizeof(h));
+	}
+	t->nblk[sd] += (len + 15) / 16;
+	return QKD_AUTH_OK;
+}
+
+/* r = h^e */
+static void gf128_pow(struct auth_u128 *r, const struct auth_u128 *h,
+		      uint64_t e)
+{
+	struct auth_u128 b = *h;
+
+	r->hi = 0;
+	r->lo = 1;
+	while (e) {
+		if (e & 1)
+			auth_gf128_mul(r, r, &b);
+		auth_gf128_mul(&b, &b, &b);
+		e >>= 1;
+	}
+	OPENSSL_cleanse(&b, sizeof(b));
+}
+
+/*
+ * The hash of a closing message under key direction k: Horner's rule over
+ *   S_I2R || S_R2I || data || [n_I2R, n_R2I] || [2^63 + len, seq]
+ * (streams and data zero-padded to whole blocks, n_* their block counts).
+ * The top bit of the last block tells it from a per-message hash, whose
+ * last block is [len, seq] with len < 2^63.
+ */
+static void transcript_hash(const struct auth_ctx *a, int k, uint64_t seq,
+			    const uint8_t *data, size_t len,
+			    uint8_t out[QKD_AUTH_TAG_LEN], uint64_t *blocks)
+{
+	const struct auth_transcript *t = &a->tr;
+	struct auth_u128 h, p, z;
+
+	hkey_load(&h, a->hkey[k]);
+	gf128_pow(&p, &h, t->nblk[1]);
+	auth_gf128_mul(&z, &t->acc[k][0], &p);
+	z.hi ^= t->acc[k][1].hi;
+	z.lo ^= t->acc[k][1].lo;
+	absorb(&z, &h, data, len);
+	absorb_block(&z, &h, t->nblk[0], t->nblk[1]);
+	absorb_block(&z, &h, (1ull << 63) | (uint64_t)len, seq);
+	store_be64(out, z.hi);
+	store_be64(out + 8, z.lo);
+	*blocks = t->nblk[0] + t->nblk[1] + (len + 15) / 16 + 2;
+	OPENSSL_cleanse(&h, sizeof(h));
+	OPENSSL_cleanse(&p, sizeof(p));
+	OPENSSL_cleanse(&z, sizeof(z));
+}
+
+int auth_transcript_seal(struct auth_ctx *a, uint64_t seq, uint64_t id,
+			 const uint8_t *data, size_t len,
+			 uint8_t tag[QKD_AUTH_TAG_LEN])
+{
+	uint8_t pad[QKD_AUTH_TAG_LEN];
+	int d, r;
+
+	if (!a || (!data && len) || !tag)
+		return QKD_AUTH_E_INVAL;
+	if (a->halted)
+		return QKD_AUTH_E_HALTED;
+	if (len > QKD_AUTH_MAX_MSG)
+		return QKD_AUTH_E_TOO_BIG;
+	if (seq != a->send_seq || seq == UINT64_MAX)
+		return QKD_AUTH_E_SEQ;
+	if (!a->tr.open || a->tr.closed_send || a->tr.failed ||
+	    id != a->tr.id)
+		return QKD_AUTH_E_TR_STATE;
+	d = send_dir(a);
+	if (pool_level(&a->pool[d]) < QKD_AUTH_TAG_LEN)
+		return QKD_AUTH_E_RESERVE;
+	r = take(a, d, pad);
+	if (r)
+		return r;
+	transcript_hash(a, d, seq, data, len, tag, &a->tr_last_blocks);
+	for (int i = 0; i < QKD_AUTH_TAG_LEN; i++)
+		tag[i] ^= pad[i];
+	OPENSSL_cleanse(pad, sizeof(pad));
+	a->tr.closed_send = true;
+	a->send_seq++;
+	a->tags_made++;
+	a->bytes_consumed += QKD_AUTH_TAG_LEN;
+	return QKD_AUTH_OK;
+}
+
+int auth_transcript_verify(struct auth_ctx *a, uint64_t seq, uint64_t id,
+			   const uint8_t *data, size_t len,
+			   const uint8_t tag[QKD_AUTH_TAG_LEN], bool *stale)
+{
+	uint8_t pad[QKD_AUTH_TAG_LEN], expect[QKD_AUTH_TAG_LEN];
+	int d, ok, r;
+
+	if (stale)
+		*stale = false;
+	if (!a || (!data && len) || !tag)
+		return QKD_AUTH_E_INVAL;
+	if (a->halted)
+		return QKD_AUTH_E_HALTED;
+	if (len > QKD_AUTH_MAX_MSG) {
+		note_failure(a);
+		return QKD_AUTH_E_TOO_BIG;
+	}
+	if (seq != a->recv_seq || seq == UINT64_MAX) {
+		note_failure(a);
+		return QKD_AUTH_E_SEQ;
+	}
+	d = recv_dir(a);
+	if (a->tr.open && id < a->tr.id) {
+		/*
+		 * The closing message of a round we already left: its pad is
+		 * burnt unchecked (the transcript is gone) and it is skipped.
+		 */
+		if (pool_level(&a->pool[d]) < QKD_AUTH_TAG_LEN)
+			return QKD_AUTH_E_RESERVE;
+		r = take(a, d, pad);
+		OPENSSL_cleanse(pad, sizeof(pad));
+		if (r)
+			return r;
+		a->recv_seq++;
+		a->bytes_consumed += QKD_AUTH_TAG_LEN;
+		if (stale)
+			*stale = true;
+		return QKD_AUTH_OK;
+	}
+	if (!a->tr.open || a->tr.closed_recv || id != a->tr.id) {
+		note_failure(a);
+		return QKD_AUTH_E_TR_STATE;
+	}
+	if (pool_level(&a->pool[d]) < QKD_AUTH_TAG_LEN)
+		return QKD_AUTH_E_RESERVE;
+	r = take(a, d, pad);
+	if (r)
+		return r;
+	transcript_hash(a, d, seq, data, len, expect, &a->tr_last_blocks);
+	for (int i = 0; i < QKD_AUTH_TAG_LEN; i++)
+		expect[i] ^= pad[i];
+	ok = CRYPTO_memcmp(expect, tag, QKD_AUTH_TAG_LEN) == 0;
+	OPENSSL_cleanse(pad, sizeof(pad));
+	OPENSSL_cleanse(expect, sizeof(expect));
+	a->recv_seq++;
+	a->bytes_consumed += QKD_AUTH_TAG_LEN;
+	a->tr.closed_recv = true;
+	if (!ok) {
+		a->tr_failures++;
+		/* nothing of this segment may be used: closed for good */
+		a->tr.failed = true;
+		note_failure(a);
+		return QKD_AUTH_E_TRANSCRIPT;
+	}
+	a->tr.verified = true;
+	a->tr_verified++;
+	a->tags_verified++;
+	a->failures_consecutive = 0;
+	return QKD_AUTH_OK;
+}
+
+/* ---- positions, resynchronisation, state file --------------------------- */
+
+void auth_get_position(const struct auth_ctx *a, struct auth_position *p)
+{
+	if (!p)
+		return;
+	memset(p, 0, sizeof(*p));
+	if (!a)
+		return;
+	for (int d = 0; d < 2; d++) {
+		p->pos[d] = a->pos[d];
+		p->end[d] = a->pos[d] + pool_level(&a->pool[d]) /
+					QKD_AUTH_TAG_LEN;
+	}
+	p->additions = a->additions;
+}
+
+int auth_skip_to(struct auth_ctx *a, const uint64_t pos[2],
+		 uint64_t max_skip)
+{
+	if (!a || !pos)
+		return QKD_AUTH_E_INVAL;
+	for (int d = 0; d < 2; d++) {
+		uint64_t have = pool_level(&a->pool[d]) / QKD_AUTH_TAG_LEN;
+
+		if (pos[d] <= a->pos[d])
+			continue;
+		if (pos[d] - a->pos[d] > max_skip ||
+		    pos[d] - a->pos[d] > have)
+			return QKD_AUTH_E_STATE;
+	}
+	for (int d = 0; d < 2; d++) {
+		if (pos[d] <= a->pos[d])
+			continue;
+		a->bytes_skipped += (pos[d] - a->pos[d]) * QKD_AUTH_TAG_LEN;
+		drop_chunks(a, d, pos[d] - a->pos[d]);
+	}
+	return QKD_AUTH_OK;
+}
+
+void auth_set_persist(struct auth_ctx *a, auth_persist_fn fn, void *arg,
+		      unsigned int batch)
+{
+	if (!a)
+		return;
+	a->persist = fn;
+	a->persist_arg = arg;
+	a->persist_batch = batch ? batch : QKD_AUTH_PERSIST_BATCH;
+	/* the next pad of each pool is recorded before its use */
+	a->limit[0] = a->pos[0];
+	a->limit[1] = a->pos[1];
+}
+
+#define STATE_MAGIC	"QKDAUTH\x01"
+#define STATE_FIXED	(8 + 4 + 2 * QKD_AUTH_HKEY_LEN + 1 + \
+			 QKD_AUTH_TAG_LEN + 15 * 8)
+
+static void put_be64(uint8_t **p, uint64_t v)
+{
+	store_be64(*p, v);
+	*p += 8;
+}
+
+static uint64_t get_be64(const uint8_t **p)
+{
+	uint64_t v = load_be64(*p);
+
+	*p += 8;
+	return v;
+}
+
+/*
+ * Layout (big endian): magic[8], role u8, halted u8, 0 u16, hkey[2][16],
+ * pending_len u8, pending[16], chunk_index, additions, bytes_added,
+ * bytes_consumed, bytes_discarded, bytes_skipped, tags_made, tags_verified,
+ * failures_total, then per pool: position, bootstrap bytes left, chunk
+ * count, then the chunks of pool 0 and of pool 1.
+ */
+int auth_state_export(const struct auth_ctx *a, uint8_t **buf, size_t *len)
+{
+	uint64_t from[2], n[2], skip[2];
+	uint8_t *b, *p;
+	size_t total;
+
+	if (!a || !buf || !len)
+		return QKD_AUTH_E_INVAL;
+	total = STATE_FIXED;
+	for (int d = 0; d < 2; d++) {
+		uint64_t have = pool_level(&a->pool[d]) / QKD_AUTH_TAG_LEN;
+		uint64_t lim = a->persist && a->limit[d] > a->pos[d] ?
+			       a->limit[d] : a->pos[d];
+
+		skip[d] = lim - a->pos[d] < have ? lim - a->pos[d] : have;
+		from[d] = a->pos[d] + skip[d];
+		n[d] = have - skip[d];
+		total += (size_t)n[d] * QKD_AUTH_TAG_LEN;
+	}
+	b = malloc(total);
+	if (!b)
+		return QKD_AUTH_E_NOMEM;
+	p = b;
+	memcpy(p, STATE_MAGIC, 8);
+	p += 8;
+	*p++ = (uint8_t)a->role;
+	*p++ = a->halted;
+	*p++ = 0;
+	*p++ = 0;
+	memcpy(p, a->hkey, 2 * QKD_AUTH_HKEY_LEN);
+	p += 2 * QKD_AUTH_HKEY_LEN;
+	*p++ = (uint8_t)a->pending_len;
+	memcpy(p, a->pending, QKD_AUTH_TAG_LEN);
+	p += QKD_AUTH_TAG_LEN;
+	put_be64(&p, a->chunk_index);
+	put_be64(&p, a->additions);
+	put_be64(&p, a->bytes_added);
+	put_be64(&p, a->bytes_consumed);
+	put_be64(&p, a->bytes_discarded);
+	/* what a restart from this file skips counts as skipped */
+	put_be64(&p, a->bytes_skipped +
+		 (skip[0] + skip[1]) * QKD_AUTH_TAG_LEN);
+	put_be64(&p, a->tags_made);
+	put_be64(&p, a->tags_verified);
+	put_be64(&p, a->failures_total);
+	for (int d = 0; d < 2; d++) {
+		uint64_t sb = skip[d] * QKD_AUTH_TAG_LEN;
+
+		put_be64(&p, from[d]);
+		put_be64(&p, a->boot_left[d] > sb ? a->boot_left[d] - sb : 0);
+		put_be64(&p, n[d]);
+	}
+	for (int d = 0; d < 2; d++) {
+		size_t nb = (size_t)n[d] * QKD_AUTH_TAG_LEN;
+
+		memcpy(p, a->pool[d].buf + a->pool[d].head +
+		       skip[d] * QKD_AUTH_TAG_LEN, nb);
+		p += nb;
+	}
+	*buf = b;
+	*len = total;
+	return QKD_AUTH_OK;
+}
+
+struct auth_ctx *auth_state_import(const uint8_t *buf, size_t len,
+				   const struct auth_params *params,
+				   int *err)
+{
+	const uint8_t *p = buf;
+	uint64_t n[2], boot[2], from[2];
+	struct auth_ctx *a;
+	int dummy;
+
+	if (!err)
+		err = &dummy;
+	*err = QKD_AUTH_E_STATE;
+	if (!buf || len < STATE_FIXED || memcmp(p, STATE_MAGIC, 8) ||
+	    p[8] > QKD_AUTH_RESPONDER || p[9] > 1 || p[10] || p[11])
+		return NULL;
+	a = calloc(1, sizeof(*a));
+	if (!a) {
+		*err = QKD_AUTH_E_NOMEM;
+		return NULL;
+	}
+	a->role = p[8];
+	a->halted = p[9];
+	p += 12;
+	memcpy(a->hkey, p, 2 * QKD_AUTH_HKEY_LEN);
+	p += 2 * QKD_AUTH_HKEY_LEN;
+	a->pending_len = *p++;
+	memcpy(a->pending, p, QKD_AUTH_TAG_LEN);
+	p += QKD_AUTH_TAG_LEN;
+	a->chunk_index = get_be64(&p);
+	a->additions = get_be64(&p);
+	a->bytes_added = get_be64(&p);
+	a->bytes_consumed = get_be64(&p);
+	a->bytes_discarded = get_be64(&p);
+	a->bytes_skipped = get_be64(&p);
+	a->tags_made = get_be64(&p);
+	a->tags_verified = get_be64(&p);
+	a->failures_total = get_be64(&p);
+	for (int d = 0; d < 2; d++) {
+		from[d] = get_be64(&p);
+		boot[d] = get_be64(&p);
+		n[d] = get_be64(&p);
+	}
+	a->max_consec = params && params->max_consecutive_failures ?
+			params->max_consecutive_failures :
+			AUTH_DEFAULT_MAX_CONSEC;
+	a->max_total = params && params->max_total_failures ?
+		       params->max_total_failures : AUTH_DEFAULT_MAX_TOTAL;
+	a->reserve_cap = params && params->reserve_cap ? params->reserve_cap :
+			 QKD_AUTH_RESERVE_CAP_DEFAULT;
+	if (a->pending_len >= QKD_AUTH_TAG_LEN ||
+	    all_zero(a->hkey[0], QKD_AUTH_HKEY_LEN) ||
+	    all_zero(a->hkey[1], QKD_AUTH_HKEY_LEN) ||
+	    n[0] > a->reserve_cap / QKD_AUTH_TAG_LEN ||
+	    n[1] > a->reserve_cap / QKD_AUTH_TAG_LEN ||
+	    (size_t)(len - STATE_FIXED) !=
+	    (size_t)(n[0] + n[1]) * QKD_AUTH_TAG_LEN ||
+	    boot[0] > n[0] * QKD_AUTH_TAG_LEN ||
+	    boot[1] > n[1] * QKD_AUTH_TAG_LEN ||
+	    a->failures_total > UINT32_MAX)
+		goto fail;
+	for (int d = 0; d < 2; d++) {
+		size_t nb = (size_t)n[d] * QKD_AUTH_TAG_LEN;
+
+		if (pool_reserve(&a->pool[d], nb)) {
+			*err = QKD_AUTH_E_NOMEM;
+			goto fail;
+		}
+		memcpy(a->pool[d].buf, p, nb);
+		a->pool[d].len = nb;
+		p += nb;
+		a->pos[d] = a->limit[d] = from[d];
+		a->boot_left[d] = (size_t)boot[d];
+	}
+	if (a->failures_total >= a->max_total)
+		a->halted = true;
+	*err = QKD_AUTH_OK;
+	return a;
+fail:
+	auth_free(a);
+	return NULL;
+}
+
 int auth_rekey_hash(struct auth_ctx *a)
 {
 	uint8_t nk[2][QKD_AUTH_HKEY_LEN];
@@ -646,8 +1217,12 @@ int auth_rekey_hash(struct auth_ctx *a)
 	if (pool_level(&a->pool[0]) < QKD_AUTH_HKEY_LEN ||
 	    pool_level(&a->pool[1]) < QKD_AUTH_HKEY_LEN)
 		return QKD_AUTH_E_RESERVE;
-	take(a, 0, nk[0]);
-	take(a, 1, nk[1]);
+	if (persist_ahead(a, 0) || persist_ahead(a, 1))
+		return QKD_AUTH_E_PERSIST;
+	if (take(a, 0, nk[0]) || take(a, 1, nk[1])) {
+		OPENSSL_cleanse(nk, sizeof(nk));
+		return QKD_AUTH_E_PERSIST;
+	}
 	a->bytes_consumed += 2 * QKD_AUTH_HKEY_LEN;
 	if (all_zero(nk[0], QKD_AUTH_HKEY_LEN) ||
 	    all_zero(nk[1], QKD_AUTH_HKEY_LEN)) {
@@ -670,9 +1245,10 @@ int auth_retire_bootstrap(struct auth_ctx *a)
 		if (pool_level(&a->pool[d]) < a->boot_left[d] + QKD_AUTH_HKEY_LEN)
 			return QKD_AUTH_E_RESERVE;
 	for (int d = 0; d < 2; d++) {
-		pool_drop(&a->pool[d], a->boot_left[d]);
-		a->bytes_discarded += a->boot_left[d];
-		a->boot_left[d] = 0;
+		size_t n = a->boot_left[d];
+
+		drop_chunks(a, d, n / QKD_AUTH_TAG_LEN);
+		a->bytes_discarded += n;
 	}
 	return auth_rekey_hash(a);
 }
@@ -696,7 +1272,12 @@ void auth_get_stats(const struct auth_ctx *a, struct auth_stats *st)
 	st->bytes_added = a->bytes_added;
 	st->bytes_consumed = a->bytes_consumed;
 	st->bytes_discarded = a->bytes_discarded;
+	st->bytes_skipped = a->bytes_skipped;
 	st->bootstrap_left = a->boot_left[0] + a->boot_left[1];
+	st->transcripts_verified = a->tr_verified;
+	st->transcript_failures = a->tr_failures;
+	st->last_transcript_blocks = a->tr_last_blocks;
+	st->additions = a->additions;
 	st->halted = a->halted;
 }
 

@@ -16,27 +16,47 @@
 #include "qkd/auth.h"
 #include "qkd/frame.h"
 
+/* How a type may be authenticated (besides its own tag, always allowed). */
+#define DEF_NO		0	/* never deferred */
+#define DEF_YES		1	/* may be deferred */
+#define DEF_MORE	2	/* only its non-final (MORE) frames */
+
 struct type_rule {
 	const char *name;
 	uint32_t min_len;
 	uint32_t max_len;
 	bool more_ok;		/* may carry QKD_FRAME_F_MORE */
+	uint8_t deferred;	/* DEF_*: may carry QKD_FRAME_F_DEFERRED */
+	bool closing_ok;	/* may carry QKD_FRAME_F_TRANSCRIPT */
 };
 
+/*
+ * The interactive bulk (sifting, estimation, Cascade, the position sync) is
+ * deferred; messages that commit to something keep their own tag (abort,
+ * key commit) or close an exchange with the transcript tag (hello, verify
+ * hash, PA seed: whose earlier frames of a long seed are folded in).
+ */
 #define ANY QKD_FRAME_MAX_PAYLOAD
 static const struct type_rule rules[QKD_MSG__MAX + 1] = {
-	[QKD_MSG_HELLO] = { "hello", 0, 4096, false },
-	[QKD_MSG_SIFT_BASES] = { "sift-bases", 1, ANY, true },
-	[QKD_MSG_EST_SAMPLE] = { "estimation-sample", 1, ANY, true },
-	[QKD_MSG_CASCADE_REQ] = { "cascade-parity-request", 1, ANY, true },
-	[QKD_MSG_CASCADE_ANS] = { "cascade-parity-answer", 1, ANY, true },
-	[QKD_MSG_VERIFY_HASH] = { "verify-hash", 1, 1024, false },
-	[QKD_MSG_PA_SEED] = { "pa-seed", 1, ANY, true },
-	[QKD_MSG_KEY_CONFIRM] = { "key-confirm", 0, 1024, false },
-	[QKD_MSG_KEY_COMMIT] = { "key-commit", 0, 1024, false },
+	[QKD_MSG_HELLO] = { "hello", 0, 4096, false, DEF_NO, true },
+	[QKD_MSG_SIFT_BASES] = { "sift-bases", 1, ANY, true, DEF_YES, false },
+	[QKD_MSG_EST_SAMPLE] = { "estimation-sample", 1, ANY, true, DEF_YES,
+				 false },
+	[QKD_MSG_CASCADE_REQ] = { "cascade-parity-request", 1, ANY, true,
+				  DEF_YES, false },
+	[QKD_MSG_CASCADE_ANS] = { "cascade-parity-answer", 1, ANY, true,
+				  DEF_YES, false },
+	[QKD_MSG_VERIFY_HASH] = { "verify-hash", 1, 1024, false, DEF_NO,
+				  true },
+	[QKD_MSG_PA_SEED] = { "pa-seed", 1, ANY, true, DEF_MORE, true },
+	[QKD_MSG_KEY_CONFIRM] = { "key-confirm", 0, 1024, false, DEF_NO,
+				  false },
+	[QKD_MSG_KEY_COMMIT] = { "key-commit", 0, 1024, false, DEF_NO, false },
 	[QKD_MSG_ABORT] = { "abort", QKD_ABORT_FIXED_LEN,
-			    QKD_ABORT_FIXED_LEN + QKD_ABORT_MAX_TEXT, false },
-	[QKD_MSG_KEEPALIVE] = { "keepalive", 0, 0, false },
+			    QKD_ABORT_FIXED_LEN + QKD_ABORT_MAX_TEXT, false,
+			    DEF_NO, false },
+	[QKD_MSG_KEEPALIVE] = { "keepalive", 0, 0, false, DEF_NO, false },
+	[QKD_MSG_SYNC] = { "sync", 0, 1024, false, DEF_YES, false },
 };
 #undef ANY
 
@@ -142,6 +162,16 @@ static int check_hdr(const struct frame_hdr *h)
 		return QKD_FRAME_E_FLAGS;
 	if ((h->flags & QKD_FRAME_F_MORE) && !r->more_ok)
 		return QKD_FRAME_E_FLAGS;
+	if (h->flags & QKD_FRAME_F_DEFERRED) {
+		if ((h->flags & QKD_FRAME_F_TRANSCRIPT) ||
+		    r->deferred == DEF_NO ||
+		    (r->deferred == DEF_MORE &&
+		     !(h->flags & QKD_FRAME_F_MORE)))
+			return QKD_FRAME_E_FLAGS;
+	}
+	if ((h->flags & QKD_FRAME_F_TRANSCRIPT) &&
+	    (!r->closing_ok || (h->flags & QKD_FRAME_F_MORE)))
+		return QKD_FRAME_E_FLAGS;
 	if (h->payload_len > QKD_FRAME_MAX_PAYLOAD)
 		return QKD_FRAME_E_TOO_BIG;
 	if (h->payload_len < r->min_len || h->payload_len > r->max_len)
@@ -200,6 +230,15 @@ static int check_payload(uint8_t type, const uint8_t *p, uint32_t len)
 	return QKD_FRAME_OK;
 }
 
+static bool zero_tag(const uint8_t *t)
+{
+	uint8_t acc = 0;
+
+	for (int i = 0; i < QKD_FRAME_TAG_LEN; i++)
+		acc |= t[i];
+	return acc == 0;
+}
+
 int frame_parse(const uint8_t *buf, size_t len, struct frame *f)
 {
 	struct frame_hdr h;
@@ -219,6 +258,10 @@ int frame_parse(const uint8_t *buf, size_t len, struct frame *f)
 	r = check_payload(h.type, buf + QKD_FRAME_HDR_LEN, h.payload_len);
 	if (r)
 		return r;
+	/* a deferred frame has no tag: its tag field must be zero */
+	if ((h.flags & QKD_FRAME_F_DEFERRED) &&
+	    !zero_tag(buf + QKD_FRAME_HDR_LEN + h.payload_len))
+		return QKD_FRAME_E_PAYLOAD;
 	f->hdr = h;
 	f->payload = buf + QKD_FRAME_HDR_LEN;
 	f->tag = buf + QKD_FRAME_HDR_LEN + h.payload_len;
@@ -305,7 +348,16 @@ int frame_seal(struct auth_ctx *a, struct frame_hdr *hdr,
 	r = build(hdr, payload, out, cap, &n);
 	if (r)
 		return r;
-	r = auth_seal(a, hdr->seq, out, n, out + n);
+	if (hdr->flags & QKD_FRAME_F_DEFERRED) {
+		memset(out + n, 0, QKD_FRAME_TAG_LEN);
+		r = auth_transcript_absorb(a, true, hdr->seq, hdr->round_id,
+					   out, n, NULL);
+	} else if (hdr->flags & QKD_FRAME_F_TRANSCRIPT) {
+		r = auth_transcript_seal(a, hdr->seq, hdr->round_id, out, n,
+					 out + n);
+	} else {
+		r = auth_seal(a, hdr->seq, out, n, out + n);
+	}
 	if (r)
 		return r;
 	*outlen = n + QKD_FRAME_TAG_LEN;
@@ -325,6 +377,7 @@ int frame_open(struct auth_ctx *a, const uint8_t *buf, size_t len,
 	       struct frame *f)
 {
 	struct frame tmp;
+	size_t n;
 	int r;
 
 	if (!a || !buf || !f)
@@ -338,9 +391,15 @@ int frame_open(struct auth_ctx *a, const uint8_t *buf, size_t len,
 			auth_note_failure(a);
 		return r;
 	}
-	r = auth_verify(a, tmp.hdr.seq, buf,
-			QKD_FRAME_HDR_LEN + (size_t)tmp.hdr.payload_len,
-			tmp.tag);
+	n = QKD_FRAME_HDR_LEN + (size_t)tmp.hdr.payload_len;
+	if (tmp.hdr.flags & QKD_FRAME_F_DEFERRED)
+		r = auth_transcript_absorb(a, false, tmp.hdr.seq,
+					   tmp.hdr.round_id, buf, n, NULL);
+	else if (tmp.hdr.flags & QKD_FRAME_F_TRANSCRIPT)
+		r = auth_transcript_verify(a, tmp.hdr.seq, tmp.hdr.round_id,
+					   buf, n, tmp.tag, NULL);
+	else
+		r = auth_verify(a, tmp.hdr.seq, buf, n, tmp.tag);
 	if (r)
 		return r;
 	*f = tmp;

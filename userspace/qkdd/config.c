@@ -101,9 +101,11 @@ static int parse_list(const char *s, double lo, double hi, double *out,
 	return 0;
 }
 
-int qkdd_channel_parse(struct qkd_channel_params *p, const char *spec,
+int qkdd_channel_parse(struct qkd_channel_params *out, const char *spec,
 		       char *err, size_t errlen)
 {
+	/* Work on a copy: a rejected spec leaves *out as it was. */
+	struct qkd_channel_params c = *out, *p = &c;
 	char buf[1024], *tok, *save = NULL;
 	const char *why = NULL;
 	unsigned int n;
@@ -184,6 +186,7 @@ int qkdd_channel_parse(struct qkd_channel_params *p, const char *spec,
 		p->p_intensity[0] = 1;
 	if (qkd_channel_params_check(p, &why))
 		return fail(err, errlen, "channel: %s", why ? why : "invalid");
+	*out = c;
 	return 0;
 }
 
@@ -199,6 +202,7 @@ static const struct optdesc known[] = {
 	{ "peer-name", false }, { "seed", false }, { "channel", false },
 	{ "block-bits", false }, { "rounds", false }, { "no-kernel", true },
 	{ "out", false }, { "status", false }, { "key-size", false },
+	{ "state-dir", false },
 	{ "qber-abort", false }, { "sample", false }, { "eps-sec", false },
 	{ "eps-cor", false }, { "tag-bits", false }, { "auth-reserve", false },
 	{ "timeout", false }, { "retry-max", false }, { "verbose", true },
@@ -208,7 +212,9 @@ int qkdd_opt_set(struct qkdd_opts *o, const char *name, const char *value,
 		 char *err, size_t errlen)
 {
 	const struct optdesc *d = NULL;
-	uint64_t u;
+	uint32_t *dst = NULL;	/* set from u once the value is accepted */
+	uint64_t u = 0;
+	uint8_t id[16];
 	int r = 0;
 
 	for (size_t i = 0; i < ARRAY_SIZE(known); i++)
@@ -245,16 +251,17 @@ int qkdd_opt_set(struct qkdd_opts *o, const char *name, const char *value,
 	} else if (!strcmp(name, "listen")) {
 		r = copy_str(o->listen, sizeof(o->listen), value);
 	} else if (!strcmp(name, "stream")) {
-		if (qkd_uuid_parse(value, o->stream) ||
-		    qkd_uuid_is_zero(o->stream))
+		if (qkd_uuid_parse(value, id) || qkd_uuid_is_zero(id))
 			return fail(err, errlen,
 				    "stream must be a non-zero UUID, not '%s'",
 				    value);
+		memcpy(o->stream, id, sizeof(id));
 		o->have_stream = true;
 	} else if (!strcmp(name, "link")) {
-		r = copy_str(o->link, sizeof(o->link), value);
-		if (!r && strlen(value) >= 32)	/* QKD_LINK_NAME_MAX */
+		if (strlen(value) >= 32)	/* QKD_LINK_NAME_MAX */
 			r = -EINVAL;
+		else
+			r = copy_str(o->link, sizeof(o->link), value);
 	} else if (!strcmp(name, "psk")) {
 		r = copy_str(o->psk, sizeof(o->psk), value);
 	} else if (!strcmp(name, "cert")) {
@@ -267,16 +274,19 @@ int qkdd_opt_set(struct qkdd_opts *o, const char *name, const char *value,
 		r = copy_str(o->peer_name, sizeof(o->peer_name), value);
 	} else if (!strcmp(name, "seed")) {
 		r = qkd_parse_u64(value, UINT64_MAX, &o->seed);
-		o->have_seed = !r;
+		if (!r)
+			o->have_seed = true;
 	} else if (!strcmp(name, "channel")) {
 		return qkdd_channel_parse(&o->ch, value, err, errlen);
 	} else if (!strcmp(name, "block-bits")) {
 		r = qkd_parse_u64(value, 1u << 24, &u);
 		if (!r && u < 1024)
 			r = -EINVAL;
-		o->block_bits = (uint32_t)u;
+		dst = &o->block_bits;
 	} else if (!strcmp(name, "rounds")) {
 		r = qkd_parse_u64(value, UINT64_MAX, &o->rounds);
+	} else if (!strcmp(name, "state-dir")) {
+		r = copy_str(o->state_dir, sizeof(o->state_dir) - 16, value);
 	} else if (!strcmp(name, "out")) {
 		r = copy_str(o->out, sizeof(o->out), value);
 	} else if (!strcmp(name, "status")) {
@@ -285,7 +295,7 @@ int qkdd_opt_set(struct qkdd_opts *o, const char *name, const char *value,
 		r = qkd_parse_u64(value, 512, &u);
 		if (!r && u < 16)
 			r = -EINVAL;
-		o->key_size = (uint32_t)u;
+		dst = &o->key_size;
 	} else if (!strcmp(name, "qber-abort")) {
 		r = parse_double(value, 0.001, 0.5, &o->qber_abort);
 	} else if (!strcmp(name, "sample")) {
@@ -298,25 +308,27 @@ int qkdd_opt_set(struct qkdd_opts *o, const char *name, const char *value,
 		r = qkd_parse_u64(value, QKD_VERIFY_MAX_TAG_BITS, &u);
 		if (!r && qkd_verify_check_tag_bits((uint32_t)u, 0))
 			r = -EINVAL;
-		o->tag_bits = (uint32_t)u;
+		dst = &o->tag_bits;
 	} else if (!strcmp(name, "auth-reserve")) {
 		r = qkd_parse_u64(value, QKD_AUTH_RESERVE_CAP_DEFAULT / 2, &u);
 		if (!r && u < 4096)
 			r = -EINVAL;
-		o->auth_target = (uint32_t)u;
+		dst = &o->auth_target;
 	} else if (!strcmp(name, "timeout")) {
 		r = qkd_parse_u64(value, 3600, &u);
 		if (!r && !u)
 			r = -EINVAL;
-		o->timeout_s = (uint32_t)u;
+		dst = &o->timeout_s;
 	} else if (!strcmp(name, "retry-max")) {
 		r = qkd_parse_u64(value, 3600, &u);
 		if (!r && !u)
 			r = -EINVAL;
-		o->retry_max_s = (uint32_t)u;
+		dst = &o->retry_max_s;
 	}
 	if (r)
 		return fail(err, errlen, "bad value '%s' for %s", value, name);
+	if (dst)
+		*dst = (uint32_t)u;
 	return 0;
 }
 
@@ -442,6 +454,9 @@ int qkdd_opts_check(const struct qkdd_opts *o, char *err, size_t errlen)
 	if (!o->psk[0] && !(o->cert[0] && o->key[0] && o->ca[0]))
 		return fail(err, errlen,
 			    "X.509 bootstrap needs all of --cert, --key and --ca");
+	if (o->state_dir[0] && !o->psk[0])
+		return fail(err, errlen,
+			    "--state-dir keeps a PSK-bootstrapped reserve; with X.509 every connection bootstraps afresh");
 	if (o->no_kernel && !o->out[0])
 		return fail(err, errlen, "--no-kernel needs --out FILE");
 	if (!o->no_kernel && o->out[0])

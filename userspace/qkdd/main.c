@@ -46,6 +46,7 @@ static const struct option lopts[] = {
 	{ "eps-cor", required_argument, NULL, 0 },
 	{ "tag-bits", required_argument, NULL, 0 },
 	{ "auth-reserve", required_argument, NULL, 0 },
+	{ "state-dir", required_argument, NULL, 0 },
 	{ "timeout", required_argument, NULL, 0 },
 	{ "retry-max", required_argument, NULL, 0 },
 	{ "verbose", no_argument, NULL, 'v' },
@@ -61,7 +62,7 @@ static void usage(FILE *f)
 "            --stream UUID --link NAME (--psk FILE | --cert F --key F --ca F)\n"
 "            [--config FILE] [--seed N] [--channel KEY=VAL,...]\n"
 "            [--block-bits N] [--rounds N] [--no-kernel --out FILE]\n"
-"            [--status FILE] [--verbose]\n"
+"            [--status FILE] [--state-dir DIR] [--verbose]\n"
 "The quantum channel uses PORT + 1. See qkdd(8).\n");
 }
 
@@ -263,6 +264,19 @@ int main(int argc, char **argv)
 		if (lqfd < 0)
 			goto out;
 	}
+	if (o.state_dir[0]) {
+		int e;
+
+		auth = qkdd_state_load(q, &e);
+		if (e) {
+			rc = 1;
+			goto out;
+		}
+		if (auth && qkdd_auth_attach(q, auth, false)) {
+			rc = 1;
+			goto out;
+		}
+	}
 	store_link_state(st, true);
 	qlog("started: %s %s, stream on link %s, %s",
 	     o.listen[0] ? "listening on" : "peer", o.listen[0] ? o.listen : o.peer,
@@ -272,6 +286,8 @@ int main(int argc, char **argv)
 		int cfd, qfd, fatal = 0;
 
 		if (o.psk[0]) {
+			struct auth_ctx *prev = auth;
+
 			auth = auth_from_psk(&o, auth, &fatal);
 			if (fatal) {
 				rc = 1;
@@ -280,6 +296,11 @@ int main(int argc, char **argv)
 			if (!auth) {
 				pause_s(o.retry_max_s);
 				continue;
+			}
+			/* a PSK just read is consumed: save it at once */
+			if (auth != prev && qkdd_auth_attach(q, auth, true)) {
+				rc = 1;
+				break;
 			}
 		}
 		if (o.listen[0]) {
@@ -302,6 +323,7 @@ int main(int argc, char **argv)
 		set_timeouts(cfd, o.timeout_s);
 		set_timeouts(qfd, o.timeout_s);
 		if (!o.psk[0]) {
+			qkdd_auth_attach(q, NULL, true);
 			auth_free(auth);
 			auth = auth_from_x509(&o, cfd);
 			if (!auth) {
@@ -310,6 +332,7 @@ int main(int argc, char **argv)
 				pause_s(o.retry_max_s);
 				continue;
 			}
+			qkdd_auth_attach(q, auth, true);
 		}
 		r = qkdd_session(q, cfd, qfd, auth);
 		close(cfd);

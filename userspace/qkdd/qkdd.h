@@ -59,6 +59,7 @@ struct qkdd_opts {
 	double eps_sec, eps_cor;
 	uint32_t tag_bits;		/* verification hash */
 	uint32_t auth_target;		/* auth reserve kept, bytes */
+	char state_dir[QKDD_PATH_MAX];	/* --state-dir: auth reserve state */
 	uint32_t timeout_s;		/* classical message timeout */
 	uint32_t retry_max_s;		/* reconnect back-off ceiling */
 	bool verbose;
@@ -69,7 +70,7 @@ struct qkdd_opts {
 void qkdd_opts_default(struct qkdd_opts *o);
 /*
  * Set option @name (a long option name, as in the config file) to @value
- * (NULL for a flag). 0, or -EINVAL with a reason in @err.
+ * (NULL for a flag). 0, or -EINVAL with a reason in @err and @o unchanged.
  */
 int qkdd_opt_set(struct qkdd_opts *o, const char *name, const char *value,
 		 char *err, size_t errlen);
@@ -83,7 +84,10 @@ int qkdd_config_parse(struct qkdd_opts *o, const char *text, char *err,
 /* The same from a file ("FILE:LINE: reason"); -errno if unreadable. */
 int qkdd_config_load(struct qkdd_opts *o, const char *path, char *err,
 		     size_t errlen);
-/* --channel KEY=VAL,KEY=VAL,...; checked with qkd_channel_params_check. */
+/*
+ * --channel KEY=VAL,KEY=VAL,... on top of *@p; checked with
+ * qkd_channel_params_check. A rejected spec leaves *@p unchanged.
+ */
 int qkdd_channel_parse(struct qkd_channel_params *p, const char *spec,
 		       char *err, size_t errlen);
 /* Cross-option checks after everything is parsed. */
@@ -165,6 +169,8 @@ struct round_stats {
 	double efficiency;		/* f = disclosed / (n h(Q)) */
 	uint64_t secret_bits;		/* ℓ */
 	uint64_t auth_bytes;		/* withheld for the auth reserve */
+	uint64_t auth_used;		/* auth key (pads) the round used */
+	double auth_eps_log2;		/* log2 of the transcript tag bound */
 	uint64_t keys, first_index;
 	uint64_t cascade_rounds;
 	double seconds;
@@ -199,5 +205,16 @@ void qkdd_free(struct qkdd *q);
  */
 int qkdd_session(struct qkdd *q, int cfd, int qfd, struct auth_ctx *auth);
 bool qkdd_done(const struct qkdd *q);
+/*
+ * --state-dir: the authentication reserve (and the commit records that
+ * keep both ends' reserves equal across a crash) in STATE_DIR/ROLE.state.
+ * qkdd_state_load(): a context from the state file, or NULL (*err: 0 when
+ * there is no file, else a reason logged). qkdd_auth_attach(): use @a from
+ * now on (fresh: just bootstrapped from a PSK or X.509, else restored);
+ * with a state directory it is saved at once and before every pad it uses.
+ * Returns 0 or -EPERM if it cannot be saved.
+ */
+struct auth_ctx *qkdd_state_load(struct qkdd *q, int *err);
+int qkdd_auth_attach(struct qkdd *q, struct auth_ctx *a, bool fresh);
 
 #endif /* QKDD_H */

@@ -17,11 +17,18 @@
  *             (ACK); Alice pushes. Both then add the withheld bytes to the
  *             authentication reserve.
  *
- * Every message travels in frames sealed with Wegman-Carter tags
- * (frame_send_sealed / frame_recv_open); large messages are split with
- * QKD_FRAME_F_MORE.
+ * Authentication (frame_send_sealed / frame_recv_open, large messages split
+ * with QKD_FRAME_F_MORE): SIFT, EST and CASCADE are deferred -- folded into
+ * the round's transcript, no pad each -- and VERIFY (Bob) and PA_SEED
+ * (Alice) close the exchange with a Wegman-Carter tag over the whole
+ * transcript; KEY_COMMIT and ABORT carry their own tags. Nothing derived
+ * from a round is pushed or added to the reserve before both closing tags
+ * verified. Every connection starts with SYNC (reserve positions, deferred)
+ * and HELLO (closing), so the two ends re-align their reserves after a lost
+ * connection or a restart from the state file (--state-dir).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
@@ -30,6 +37,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,7 +52,20 @@
 #include "qkdd.h"
 
 #define HELLO_MAGIC	0x514b4448u	/* "QKDH" */
-#define HELLO_VERSION	1
+#define HELLO_VERSION	2
+#define SYNC_MAGIC	0x514b4453u	/* "QKDS" */
+#define SYNC_VERSION	1
+/* Largest re-alignment of a pool at a connection (chunks of 16 bytes). */
+#define SYNC_MAX_SKIP	4096
+/* Tags of a round after Alice fixes its withheld bytes: PA_SEED, COMMIT,
+ * and the echo of COMMIT. */
+#define TAGS_AFTER_PA	3
+#define STATE_MAGIC	"QKDDSTAT"
+#define STATE_VERSION	1
+#define STATE_MAX	(QKD_AUTH_RESERVE_CAP_DEFAULT + (1u << 20))
+
+/* how send_msg authenticates */
+enum { AUTH_OWN, AUTH_DEFER, AUTH_CLOSE };
 #define MIN_SIFTED	256
 #define MIN_TAGS	64
 #define FRAME_MAX	65536		/* bits per Cascade frame */
@@ -63,7 +84,9 @@ struct proto {
 
 struct pending {
 	bool valid;
-	uint64_t first, id;
+	bool has_keys;			/* keys in memory (not after a restart) */
+	bool auth_valid;		/* auth bytes of the current context */
+	uint64_t first, id, charge_to;
 	uint32_t count, auth_len;
 	uint8_t *data;			/* auth bytes, then the keys */
 	size_t len;
@@ -84,6 +107,9 @@ struct qkdd {
 	struct pending pend;
 	double pulses_per_bit;
 	size_t last_round_tags;		/* tags each way of the last round */
+	uint64_t charged;		/* pad bytes (consumed + skipped)
+					 * already paid back by rounds */
+	bool persist;			/* --state-dir */
 	/* the connection */
 	int cfd, qfd;
 	struct auth_ctx *auth;
@@ -91,6 +117,7 @@ struct qkdd {
 	uint8_t *sbuf, *rbuf;
 	uint8_t *msg;
 	size_t msg_len, msg_cap;
+	uint16_t rx_flags;		/* flags of the last frame received */
 	char peer_reason[300];
 };
 
@@ -247,21 +274,32 @@ static bool rb_done(const struct rbuf *r)
 
 /* ---- messages ----------------------------------------------------------- */
 
+/*
+ * Send one message: AUTH_OWN, a tag per frame; AUTH_DEFER, folded into the
+ * round's transcript; AUTH_CLOSE, the closing tag of the transcript on the
+ * last frame (earlier frames of a long message are folded in).
+ */
 static int send_msg(struct qkdd *q, uint8_t type, const uint8_t *p,
-		    size_t len)
+		    size_t len, int mode)
 {
 	do {
 		size_t n = len > QKD_FRAME_MAX_PAYLOAD ? QKD_FRAME_MAX_PAYLOAD
 						       : len;
+		bool more = n < len;
 		struct frame_hdr h = {
 			.type = type,
-			.flags = n < len ? QKD_FRAME_F_MORE : 0,
+			.flags = more ? QKD_FRAME_F_MORE : 0,
 			.session_id = q->session_id,
 			.round_id = q->round,
 		};
-		int r = frame_send_sealed(q->cfd, q->auth, &h, p, (uint32_t)n,
-					  q->sbuf, QKD_FRAME_MAX_LEN);
+		int r;
 
+		if (mode == AUTH_DEFER || (mode == AUTH_CLOSE && more))
+			h.flags |= QKD_FRAME_F_DEFERRED;
+		else if (mode == AUTH_CLOSE)
+			h.flags |= QKD_FRAME_F_TRANSCRIPT;
+		r = frame_send_sealed(q->cfd, q->auth, &h, p, (uint32_t)n,
+				      q->sbuf, QKD_FRAME_MAX_LEN);
 		if (r == QKD_AUTH_E_RESERVE) {
 			qlog("cannot send %s: the authentication key reserve is exhausted (%zu bytes left); rounds must make more key than they use (raise --block-bits) -- install a fresh PSK (or use X.509) and restart",
 			     frame_type_name(type), auth_reserve_level(q->auth));
@@ -270,7 +308,8 @@ static int send_msg(struct qkdd *q, uint8_t type, const uint8_t *p,
 		if (r) {
 			qlog("cannot send %s: %s", frame_type_name(type),
 			     frame_strerror(r));
-			return r == QKD_AUTH_E_HALTED ? -EPERM : -ECONNRESET;
+			return r == QKD_AUTH_E_HALTED ||
+			       r == QKD_AUTH_E_PERSIST ? -EPERM : -ECONNRESET;
 		}
 		p += n;
 		len -= n;
@@ -289,7 +328,7 @@ static void send_abort(struct qkdd *q, uint16_t reason, const char *text)
 		clean[i] = text[i] >= 0x20 && text[i] <= 0x7e ? text[i] : '?';
 	clean[i] = '\0';
 	if (!frame_abort_encode(reason, clean, buf, sizeof(buf), &len))
-		send_msg(q, QKD_MSG_ABORT, buf, len);
+		send_msg(q, QKD_MSG_ABORT, buf, len, AUTH_OWN);
 }
 
 /*
@@ -317,6 +356,11 @@ static int recv_msg(struct qkdd *q, uint32_t want, uint8_t *type,
 		}
 		r = frame_recv_open(q->cfd, q->auth, q->rbuf,
 				    QKD_FRAME_MAX_LEN, &len, &f);
+		if (r == QKD_FRAME_E_VERSION) {
+			qlog("the peer speaks classical-channel frame version %u, this qkdd version %u: run the same qkdd release at both ends",
+			     q->rbuf[4], QKD_FRAME_VERSION);
+			return -EPERM;
+		}
 		if (r) {
 			if (r == QKD_FRAME_E_EOF)
 				qlog("the peer closed the connection");
@@ -325,8 +369,12 @@ static int recv_msg(struct qkdd *q, uint32_t want, uint8_t *type,
 				     frame_strerror(r),
 				     r <= QKD_AUTH_E_INVAL ?
 				     " (the round is discarded)" : "");
-			if (r == QKD_AUTH_E_TAG || r == QKD_AUTH_E_SEQ)
+			if (r == QKD_AUTH_E_TAG || r == QKD_AUTH_E_SEQ ||
+			    r == QKD_AUTH_E_TRANSCRIPT ||
+			    r == QKD_AUTH_E_TR_STATE)
 				q->tot.auth_failures++;
+			if (r == QKD_AUTH_E_PERSIST)
+				return -EPERM;
 			if (auth_halted(q->auth)) {
 				qlog("authentication halted after repeated failures: stopping; investigate the link, then restart with a fresh PSK or X.509");
 				return -EPERM;
@@ -390,6 +438,7 @@ static int recv_msg(struct qkdd *q, uint32_t want, uint8_t *type,
 		}
 		memcpy(q->msg + q->msg_len, f.payload, f.hdr.payload_len);
 		q->msg_len += f.hdr.payload_len;
+		q->rx_flags = f.hdr.flags;
 		if (!(f.hdr.flags & QKD_FRAME_F_MORE)) {
 			*type = cur;
 			return 0;
@@ -499,11 +548,276 @@ static void update_reserve(struct qkdd *q)
 	q->tot.auth_reserve = auth_reserve_level(q->auth);
 }
 
-/* After a committed round: the withheld bytes go to the reserve, and the
- * bootstrap reserve is retired once enough QKD key backs the tags. */
-static int replenish(struct qkdd *q, const uint8_t *bytes, size_t len)
+/* Pad bytes this end has used or skipped since the context was made. */
+static uint64_t auth_spent(const struct qkdd *q)
 {
 	struct auth_stats as;
+
+	auth_get_stats(q->auth, &as);
+	return as.bytes_consumed + as.bytes_skipped;
+}
+
+/* ---- state file (--state-dir) ------------------------------------------- */
+
+static void state_path(const struct qkdd *q, char *buf, size_t len,
+		       const char *suffix)
+{
+	snprintf(buf, len, "%s/%s.state%s", q->o->state_dir,
+		 qkdd_role_name(q->o->role), suffix);
+}
+
+static int write_file_sync(const char *dir, const char *tmp, const char *path,
+			   const uint8_t *b, size_t len)
+{
+	size_t off = 0;
+	int fd, dfd;
+
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+		  0600);
+	if (fd < 0)
+		return -errno;
+	if (fchmod(fd, 0600))
+		goto fail;
+	while (off < len) {
+		ssize_t w = write(fd, b + off, len - off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			goto fail;
+		off += (size_t)w;
+	}
+	if (fsync(fd))
+		goto fail;
+	if (close(fd)) {
+		fd = -1;
+		goto fail;
+	}
+	fd = -1;
+	if (rename(tmp, path))
+		goto fail;
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || fsync(dfd)) {
+		int e = -errno;
+
+		if (dfd >= 0)
+			close(dfd);
+		return e;
+	}
+	close(dfd);
+	return 0;
+fail:
+	{
+		int e = -errno;
+
+		if (fd >= 0)
+			close(fd);
+		unlink(tmp);
+		return e ? e : -EIO;
+	}
+}
+
+/*
+ * The state file: magic, version, the daemon's commit records (what was
+ * charged to rounds, Bob's last block, Alice's pending block without its
+ * keys), the authentication context (auth_state_export: every pool from
+ * its recorded position on), an FNV-1a checksum. Written to a temporary
+ * file, fsynced, renamed over the old one, and the directory fsynced.
+ */
+static int state_save(struct qkdd *q)
+{
+	char path[QKDD_PATH_MAX + 32], tmp[QKDD_PATH_MAX + 32];
+	struct wbuf w = { 0 };
+	uint8_t *ab = NULL;
+	size_t alen = 0;
+	bool pend = q->pend.valid && q->pend.auth_valid;
+	int r;
+
+	if (!q->persist || !q->auth)
+		return 0;
+	if (auth_state_export(q->auth, &ab, &alen)) {
+		qlog("state file: out of memory");
+		return -ENOMEM;
+	}
+	wb_bytes(&w, STATE_MAGIC, 8);
+	wb_u(&w, STATE_VERSION, 4);
+	wb_u(&w, q->charged, 8);
+	wb_u(&w, q->have_last, 1);
+	wb_u(&w, q->last_block_id, 8);
+	wb_u(&w, pend, 1);
+	wb_u(&w, pend ? q->pend.first : 0, 8);
+	wb_u(&w, pend ? q->pend.count : 0, 4);
+	wb_u(&w, pend ? q->pend.id : 0, 8);
+	wb_u(&w, pend ? q->pend.charge_to : 0, 8);
+	wb_u(&w, pend ? q->pend.auth_len : 0, 4);
+	if (pend)
+		wb_bytes(&w, q->pend.data, q->pend.auth_len);
+	wb_u(&w, alen, 4);
+	wb_bytes(&w, ab, alen);
+	auth_key_free(ab, alen);
+	if (!w.err)
+		wb_u(&w, fnv64(0xcbf29ce484222325ull, w.p, w.len), 8);
+	if (w.err) {
+		wb_free(&w);
+		qlog("state file: out of memory");
+		return -ENOMEM;
+	}
+	state_path(q, path, sizeof(path), "");
+	state_path(q, tmp, sizeof(tmp), ".tmp");
+	r = write_file_sync(q->o->state_dir, tmp, path, w.p, w.len);
+	wb_free(&w);
+	if (r)
+		qlog("cannot write the state file %s: %s", path, strerror(-r));
+	return r;
+}
+
+static int persist_cb(void *arg)
+{
+	return state_save(arg) ? -1 : 0;
+}
+
+struct auth_ctx *qkdd_state_load(struct qkdd *q, int *err)
+{
+	char path[QKDD_PATH_MAX + 32];
+	struct auth_ctx *a = NULL;
+	struct stat st;
+	struct rbuf rb;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	uint64_t sum;
+	int fd, e = 0;
+
+	*err = 0;
+	if (!q->o->state_dir[0])
+		return NULL;
+	state_path(q, path, sizeof(path), "");
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return NULL;
+		qlog("state file %s: %s", path, strerror(errno));
+		*err = -errno;
+		return NULL;
+	}
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) ||
+	    (st.st_mode & (S_IRWXG | S_IRWXO)) ||
+	    (st.st_uid != geteuid() && st.st_uid != 0) ||
+	    st.st_size < 16 || st.st_size > STATE_MAX) {
+		qlog("state file %s: not a regular file of ours with mode 0600 and a sane size: refusing it",
+		     path);
+		e = -EPERM;
+		goto out;
+	}
+	buf = malloc((size_t)st.st_size);
+	if (!buf) {
+		e = -ENOMEM;
+		goto out;
+	}
+	while (len < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + len, (size_t)st.st_size - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	rb = (struct rbuf){ buf + len - 8, 8, 0, false };
+	sum = rb_u(&rb, 8);
+	if (len != (size_t)st.st_size ||
+	    sum != fnv64(0xcbf29ce484222325ull, buf, len - 8) ||
+	    memcmp(buf, STATE_MAGIC, 8)) {
+		qlog("state file %s: damaged (checksum): refusing it; install a fresh PSK pair at both ends",
+		     path);
+		e = -EINVAL;
+		goto out;
+	}
+	rb = (struct rbuf){ buf + 8, len - 16, 0, false };
+	if (rb_u(&rb, 4) != STATE_VERSION) {
+		qlog("state file %s: unknown version", path);
+		e = -EINVAL;
+		goto out;
+	}
+	q->charged = rb_u(&rb, 8);
+	q->have_last = rb_u(&rb, 1);
+	q->last_block_id = rb_u(&rb, 8);
+	if (rb_u(&rb, 1)) {
+		pending_clear(&q->pend);
+		q->pend.first = rb_u(&rb, 8);
+		q->pend.count = (uint32_t)rb_u(&rb, 4);
+		q->pend.id = rb_u(&rb, 8);
+		q->pend.charge_to = rb_u(&rb, 8);
+		q->pend.auth_len = (uint32_t)rb_u(&rb, 4);
+		if (!rb.err && q->pend.auth_len <= QKD_AUTH_RESERVE_CAP_DEFAULT) {
+			const uint8_t *ab = rb_bytes(&rb, q->pend.auth_len);
+
+			q->pend.data = malloc(q->pend.auth_len + 1);
+			if (ab && q->pend.data) {
+				memcpy(q->pend.data, ab, q->pend.auth_len);
+				q->pend.len = q->pend.auth_len;
+				q->pend.valid = true;
+				q->pend.auth_valid = true;
+			}
+		}
+		if (!q->pend.valid)
+			rb.err = true;
+	} else {
+		rb_u(&rb, 8 + 4 + 8 + 8 + 4);
+	}
+	{
+		size_t alen = (size_t)rb_u(&rb, 4);
+		const uint8_t *ab = rb_bytes(&rb, alen);
+
+		if (ab && rb_done(&rb))
+			a = auth_state_import(ab, alen, NULL, &e);
+	}
+	if (!a) {
+		qlog("state file %s: malformed: refusing it; install a fresh PSK pair at both ends",
+		     path);
+		pending_clear(&q->pend);
+		e = -EINVAL;
+		goto out;
+	}
+	if (auth_halted(a)) {
+		qlog("state file %s: authentication was halted after repeated failures; investigate the link, then remove the file and install a fresh PSK pair",
+		     path);
+		auth_free(a);
+		a = NULL;
+		e = -EPERM;
+		goto out;
+	}
+	qlog("authentication reserve restored from %s (%zu bytes)", path,
+	     auth_reserve_level(a));
+out:
+	close(fd);
+	if (buf) {
+		explicit_bzero(buf, len);
+		free(buf);
+	}
+	*err = e;
+	return a;
+}
+
+int qkdd_auth_attach(struct qkdd *q, struct auth_ctx *a, bool fresh)
+{
+	q->auth = a;
+	if (fresh) {
+		/* nothing charged yet; a pending block's auth bytes belong to
+		 * the old context and are never added to this one */
+		q->charged = 0;
+		q->pend.auth_valid = false;
+	}
+	if (!q->o->state_dir[0])
+		return 0;
+	q->persist = true;
+	auth_set_persist(a, persist_cb, q, QKD_AUTH_PERSIST_BATCH);
+	return state_save(q) ? -EPERM : 0;
+}
+
+/* A committed block's withheld bytes go to the reserve (both ends add the
+ * same bytes in the same order). */
+static int reserve_add(struct qkdd *q, const uint8_t *bytes, size_t len)
+{
 	int r = auth_reserve_add(q->auth, bytes, len);
 
 	if (r) {
@@ -511,9 +825,24 @@ static int replenish(struct qkdd *q, const uint8_t *bytes, size_t len)
 		     len, auth_strerror(r));
 		return -EPERM;
 	}
+	update_reserve(q);
+	return 0;
+}
+
+/*
+ * X.509 bootstrap only: retire the bootstrap reserve once the QKD part alone
+ * reaches the target, so that no TLS-derived byte remains in use. Both ends
+ * call it at the same quiescent point after a commit. (A PSK is as good as
+ * QKD key, and its reserve may be restored from a state file: it is kept.)
+ */
+static void maybe_retire(struct qkdd *q)
+{
+	struct auth_stats as;
+	int r;
+
+	if (q->o->psk[0])
+		return;
 	auth_get_stats(q->auth, &as);
-	/* Retire the bootstrap once the QKD part of the reserve alone
-	 * reaches the target (so that the next rounds can run on it). */
 	if (as.bootstrap_left && as.bytes_added >= RETIRE_AFTER &&
 	    as.reserve_send + as.reserve_recv >=
 	    as.bootstrap_left + q->pp.auth_target) {
@@ -524,21 +853,105 @@ static int replenish(struct qkdd *q, const uint8_t *bytes, size_t len)
 			qlog("retiring the bootstrap key: %s", auth_strerror(r));
 	}
 	update_reserve(q);
-	return 0;
 }
 
 /* ---- HELLO and recovery ------------------------------------------------- */
 
+/* SYNC payload: this end's reserve positions (see resync()). */
+static int send_sync(struct qkdd *q)
+{
+	struct auth_position p;
+	struct wbuf w = { 0 };
+	int r;
+
+	auth_get_position(q->auth, &p);
+	wb_u(&w, SYNC_MAGIC, 4);
+	wb_u(&w, SYNC_VERSION, 1);
+	wb_u(&w, q->o->role == QKDD_ALICE ? QKD_AUTH_INITIATOR :
+					    QKD_AUTH_RESPONDER, 1);
+	for (int d = 0; d < 2; d++)
+		wb_u(&w, p.pos[d], 8);
+	for (int d = 0; d < 2; d++)
+		wb_u(&w, p.end[d], 8);
+	wb_u(&w, p.additions, 8);
+	if (w.err)
+		return -ENOMEM;
+	r = send_msg(q, QKD_MSG_SYNC, w.p, w.len, AUTH_DEFER);
+	wb_free(&w);
+	return r;
+}
+
+static int recv_sync(struct qkdd *q, struct auth_position *peer)
+{
+	uint8_t type, want = q->o->role == QKDD_ALICE ? QKD_AUTH_RESPONDER :
+							QKD_AUTH_INITIATOR;
+	struct rbuf rb;
+	int r = recv_msg(q, 1u << QKD_MSG_SYNC, &type, true);
+
+	if (r)
+		return r > 0 ? -EPROTO : r;
+	rb = (struct rbuf){ q->msg, q->msg_len, 0, false };
+	if (rb_u(&rb, 4) != SYNC_MAGIC || rb_u(&rb, 1) != SYNC_VERSION ||
+	    rb_u(&rb, 1) != want) {
+		qlog("SYNC: not a qkdd peer of this version, or both ends have the same role");
+		return -EPERM;
+	}
+	for (int d = 0; d < 2; d++)
+		peer->pos[d] = rb_u(&rb, 8);
+	for (int d = 0; d < 2; d++)
+		peer->end[d] = rb_u(&rb, 8);
+	peer->additions = rb_u(&rb, 8);
+	if (!rb_done(&rb)) {
+		qlog("SYNC: malformed");
+		return -ECONNRESET;
+	}
+	return 0;
+}
+
+/*
+ * Both ends skip, in each pool, to the larger of the two positions: pads
+ * below it were used (or set aside by a write-ahead record, or burnt by a
+ * frame lost with the connection) at one end at least, and a pad is never
+ * used twice. The SYNC messages are deferred: the HELLO closing tags cover
+ * them, so a forged position only fails the HELLO (or wastes pads, at most
+ * SYNC_MAX_SKIP per pool and connection).
+ */
+static int resync(struct qkdd *q, const struct auth_position *peer)
+{
+	struct auth_position me;
+	uint64_t target[2];
+	int r;
+
+	auth_get_position(q->auth, &me);
+	for (int d = 0; d < 2; d++)
+		target[d] = me.pos[d] > peer->pos[d] ? me.pos[d] : peer->pos[d];
+	if (target[0] == me.pos[0] && target[1] == me.pos[1])
+		return 0;
+	r = auth_skip_to(q->auth, target, SYNC_MAX_SKIP);
+	if (r) {
+		qlog("the peer's authentication reserve is at chunks %" PRIu64 "/%" PRIu64 ", ours at %" PRIu64 "/%" PRIu64 " (of %" PRIu64 "/%" PRIu64 "): too far apart to be the same reserve (an old state file at one end?); install a fresh PSK pair at both ends",
+		     peer->pos[0], peer->pos[1], me.pos[0], me.pos[1],
+		     me.end[0], me.end[1]);
+		return -EPERM;
+	}
+	qlog("authentication reserve re-aligned with the peer: %" PRIu64 " + %" PRIu64 " pads skipped (used or set aside at one end before the connection was lost)",
+	     target[0] - me.pos[0], target[1] - me.pos[1]);
+	return 0;
+}
+
 static int hello(struct qkdd *q)
 {
+	struct auth_position peer_pos, me;
 	struct wbuf w = { 0 };
 	struct rbuf rb;
 	uint8_t type;
-	uint64_t a_next, b_next, lower, resume;
-	bool alice = q->o->role == QKDD_ALICE, matched = false;
+	uint64_t a_next, b_next, lower, resume, b_last = 0;
+	bool alice = q->o->role == QKDD_ALICE, matched = false, b_have = false;
 	int r;
 
 	q->round = 0;
+	auth_session_start(q->auth);
+	auth_transcript_begin(q->auth, 0);
 	if (alice) {
 		uint32_t sid = 0;
 
@@ -546,12 +959,20 @@ static int hello(struct qkdd *q)
 			if (getrandom(&sid, sizeof(sid), 0) != sizeof(sid))
 				return -EIO;
 		q->session_id = sid;
+		r = send_sync(q);
+		if (!r)
+			r = recv_sync(q, &peer_pos);
+		if (!r)
+			r = resync(q, &peer_pos);
+		if (r)
+			return r;
 		wb_u(&w, HELLO_MAGIC, 4);
 		wb_u(&w, HELLO_VERSION, 1);
 		wb_bytes(&w, q->o->stream, 16);
 		wb_u(&w, q->pp.key_size, 4);
 		wb_u(&w, q->next_index, 8);
-		wb_u(&w, q->pend.valid, 1);
+		/* a pending block whose keys we still hold */
+		wb_u(&w, q->pend.valid && q->pend.has_keys, 1);
 		wb_u(&w, q->pend.first, 8);
 		wb_u(&w, q->pend.count, 4);
 		wb_u(&w, q->pend.id, 8);
@@ -570,13 +991,17 @@ static int hello(struct qkdd *q)
 		wb_u(&w, q->pp.auth_target, 4);
 		if (w.err)
 			return -ENOMEM;
-		r = send_msg(q, QKD_MSG_HELLO, w.p, w.len);
+		r = send_msg(q, QKD_MSG_HELLO, w.p, w.len, AUTH_CLOSE);
 		wb_free(&w);
 		if (r)
 			return r;
 		r = recv_msg(q, 1u << QKD_MSG_HELLO, &type, true);
 		if (r)
 			return r > 0 ? -EPROTO : r;
+		if (!(auth_transcript_state(q->auth, 0) & QKD_AUTH_TR_VERIFIED)) {
+			qlog("HELLO without the closing tag of the connection's exchange");
+			return -ECONNRESET;
+		}
 		rb = (struct rbuf){ q->msg, q->msg_len, 0, false };
 		if (rb_u(&rb, 4) != HELLO_MAGIC ||
 		    rb_u(&rb, 1) != HELLO_VERSION) {
@@ -584,8 +1009,14 @@ static int hello(struct qkdd *q)
 			return -EPERM;
 		}
 		b_next = rb_u(&rb, 8);
-		matched = rb_u(&rb, 1) && q->pend.valid &&
-			  rb_u(&rb, 8) == q->pend.id &&
+		b_have = rb_u(&rb, 1);
+		b_last = rb_u(&rb, 8);
+		if (!rb_done(&rb)) {
+			qlog("HELLO: malformed answer");
+			return -ECONNRESET;
+		}
+		matched = q->pend.valid && q->pend.has_keys && b_have &&
+			  b_last == q->pend.id &&
 			  b_next == q->pend.first + q->pend.count &&
 			  q->next_index == q->pend.first;
 		a_next = q->next_index;
@@ -595,7 +1026,7 @@ static int hello(struct qkdd *q)
 		bool p_valid;
 		const uint8_t *sid;
 
-		/* the session id is Alice's: take it from her HELLO */
+		/* the session id is Alice's: take it from her first frame */
 		q->session_id = 0;
 		r = peer_wait(q->cfd, q->o->timeout_s, true);
 		if (r <= 0)
@@ -604,18 +1035,38 @@ static int hello(struct qkdd *q)
 			struct frame_hdr h;
 
 			/* peek at the header for the session id (the frame
-			 * itself is authenticated by recv_msg below) */
+			 * itself is authenticated by the HELLO transcript) */
 			if (recv(q->cfd, q->rbuf, QKD_FRAME_HDR_LEN, MSG_PEEK |
-				 MSG_WAITALL) != QKD_FRAME_HDR_LEN ||
-			    frame_parse_header(q->rbuf, QKD_FRAME_HDR_LEN, &h)) {
+				 MSG_WAITALL) != QKD_FRAME_HDR_LEN) {
+				qlog("HELLO: no first frame");
+				return -ECONNRESET;
+			}
+			r = frame_parse_header(q->rbuf, QKD_FRAME_HDR_LEN, &h);
+			if (r == QKD_FRAME_E_VERSION) {
+				qlog("the peer speaks classical-channel frame version %u, this qkdd version %u: run the same qkdd release at both ends",
+				     q->rbuf[4], QKD_FRAME_VERSION);
+				return -EPERM;
+			}
+			if (r) {
 				qlog("HELLO: malformed first frame");
 				return -ECONNRESET;
 			}
 			q->session_id = h.session_id;
 		}
+		r = recv_sync(q, &peer_pos);
+		if (!r)
+			r = send_sync(q);
+		if (!r)
+			r = resync(q, &peer_pos);
+		if (r)
+			return r;
 		r = recv_msg(q, 1u << QKD_MSG_HELLO, &type, true);
 		if (r)
 			return r > 0 ? -EPROTO : r;
+		if (!(auth_transcript_state(q->auth, 0) & QKD_AUTH_TR_VERIFIED)) {
+			qlog("HELLO without the closing tag of the connection's exchange");
+			return -ECONNRESET;
+		}
 		rb = (struct rbuf){ q->msg, q->msg_len, 0, false };
 		if (rb_u(&rb, 4) != HELLO_MAGIC ||
 		    rb_u(&rb, 1) != HELLO_VERSION) {
@@ -669,7 +1120,7 @@ static int hello(struct qkdd *q)
 		wb_u(&w, q->last_block_id, 8);
 		if (w.err)
 			return -ENOMEM;
-		r = send_msg(q, QKD_MSG_HELLO, w.p, w.len);
+		r = send_msg(q, QKD_MSG_HELLO, w.p, w.len, AUTH_CLOSE);
 		wb_free(&w);
 		if (r)
 			return r;
@@ -677,6 +1128,20 @@ static int hello(struct qkdd *q)
 
 	/* Recovery: both sides hold both next indices and decide alike. */
 	if (alice && q->pend.valid) {
+		/*
+		 * Bob committed the block (his last block is ours): he added
+		 * its withheld bytes to the reserve before acknowledging it,
+		 * so we add them too, whether or not we still hold its keys.
+		 */
+		if (b_have && b_last == q->pend.id && q->pend.auth_valid) {
+			r = reserve_add(q, q->pend.data, q->pend.auth_len);
+			if (r) {
+				pending_clear(&q->pend);
+				return r;
+			}
+			maybe_retire(q);
+			q->charged = q->pend.charge_to;
+		}
 		if (matched) {
 			qlog("completing block [%" PRIu64 ", %" PRIu64 ") that the peer acknowledged before the connection was lost",
 			     q->pend.first, q->pend.first + q->pend.count);
@@ -684,12 +1149,6 @@ static int hello(struct qkdd *q)
 				       q->pend.data + q->pend.auth_len,
 				       q->pend.count);
 			if (!r) {
-				r = replenish(q, q->pend.data,
-					      q->pend.auth_len);
-				if (r) {
-					pending_clear(&q->pend);
-					return r;
-				}
 				a_next = q->pend.first + q->pend.count;
 				q->tot.keys += q->pend.count;
 			} else {
@@ -697,15 +1156,37 @@ static int hello(struct qkdd *q)
 				 * without the block, so that it removes it. */
 				qlog("pushing the acknowledged block failed again: dropping it; the peer removes its copy at the next connection");
 				pending_clear(&q->pend);
+				state_save(q);
 				return -ECONNRESET;
 			}
+		} else if (b_have && b_last == q->pend.id) {
+			qlog("block [%" PRIu64 ", %" PRIu64 ") was committed by the peer%s",
+			     q->pend.first, q->pend.first + q->pend.count,
+			     q->next_index == q->pend.first + q->pend.count ?
+			     " and pushed here before the restart" :
+			     "; its keys were lost here with the restart");
 		} else {
 			qlog("discarding block [%" PRIu64 ", %" PRIu64 "): the peer does not hold it",
 			     q->pend.first, q->pend.first + q->pend.count);
 		}
 		pending_clear(&q->pend);
+		if (state_save(q))
+			return -EPERM;
 	} else if (matched) {
 		a_next = b_next;	/* Alice completes the pending block */
+	}
+	if (alice) {
+		/* Both reserves must now be the same (Bob's SYNC). */
+		auth_get_position(q->auth, &me);
+		if (me.end[0] != peer_pos.end[0] ||
+		    me.end[1] != peer_pos.end[1] ||
+		    me.additions != peer_pos.additions) {
+			qlog("the two ends hold different authentication reserves (%" PRIu64 "/%" PRIu64 " chunks after %" PRIu64 " additions here, %" PRIu64 "/%" PRIu64 " after %" PRIu64 " at the peer): install a fresh PSK pair at both ends",
+			     me.end[0], me.end[1], me.additions,
+			     peer_pos.end[0], peer_pos.end[1],
+			     peer_pos.additions);
+			return -EPERM;
+		}
 	}
 	lower = a_next < b_next ? a_next : b_next;
 	resume = a_next < b_next ? b_next : a_next;
@@ -736,6 +1217,7 @@ static int hello(struct qkdd *q)
 
 struct round {
 	struct round_stats rs;
+	uint64_t charge_to;		/* q->charged once committed */
 	struct qkd_sifted sifted;
 	uint64_t *mask, *peer, *key, *seed, *final;
 	size_t N, k, n, l;
@@ -1042,7 +1524,7 @@ static int alice_round(struct qkdd *q, struct round *R)
 	struct wbuf w = { 0 };
 	struct rbuf rb;
 	uint64_t *det = NULL, *bb = NULL, *mine = NULL, *peer = NULL;
-	uint64_t npulses, id, seedw, consumed0;
+	uint64_t npulses, id, seedw;
 	uint8_t type, cpbuf[QKD_CASCADE_PARAMS_LEN];
 	uint32_t auth_len, count;
 	size_t nw, ndet = 0, level;
@@ -1050,12 +1532,6 @@ static int alice_round(struct qkdd *q, struct round *R)
 	double leak;
 	int r, v;
 
-	{
-		struct auth_stats as;
-
-		auth_get_stats(q->auth, &as);
-		consumed0 = as.bytes_consumed;
-	}
 	npulses = (uint64_t)ceil(q->pp.block_bits * q->pulses_per_bit * 1.05);
 	if (npulses > (1ull << 32)) {
 		qlog("a block of %u sifted bits needs %" PRIu64 " pulses: too many; lower --block-bits or the loss",
@@ -1069,6 +1545,10 @@ static int alice_round(struct qkdd *q, struct round *R)
 		return -EPERM;
 	}
 	R->rs.pulses = npulses;
+	/* SIFT .. CASCADE and VERIFY are authenticated by the transcript */
+	r = auth_transcript_begin(q->auth, q->round);
+	if (r)
+		return -EPERM;
 	r = qkd_alice_records_alloc(&a, npulses);
 	if (r)
 		return r;
@@ -1125,7 +1605,7 @@ static int alice_round(struct qkdd *q, struct round *R)
 		r = -ENOMEM;
 		goto out;
 	}
-	r = send_msg(q, QKD_MSG_SIFT_BASES, w.p, w.len);
+	r = send_msg(q, QKD_MSG_SIFT_BASES, w.p, w.len, AUTH_DEFER);
 	w.len = 0;
 	if (r)
 		goto out;
@@ -1179,7 +1659,7 @@ static int alice_round(struct qkdd *q, struct round *R)
 			.flags = QKD_CASCADE_F_PARALLEL,
 		};
 		if (R->F < 64) {
-			send_msg(q, QKD_MSG_EST_SAMPLE, w.p, w.len);
+			send_msg(q, QKD_MSG_EST_SAMPLE, w.p, w.len, AUTH_DEFER);
 			r = round_abort(q, R, QKD_ABORT_KEY_TOO_SHORT,
 					"only %zu key bits after sampling",
 					R->n);
@@ -1191,7 +1671,7 @@ static int alice_round(struct qkdd *q, struct round *R)
 		r = -ENOMEM;
 		goto out;
 	}
-	r = send_msg(q, QKD_MSG_EST_SAMPLE, w.p, w.len);
+	r = send_msg(q, QKD_MSG_EST_SAMPLE, w.p, w.len, AUTH_DEFER);
 	w.len = 0;
 	if (r)
 		goto out;
@@ -1220,9 +1700,31 @@ static int alice_round(struct qkdd *q, struct round *R)
 					"malformed Cascade request");
 			goto out;
 		}
-		r = send_msg(q, QKD_MSG_CASCADE_ANS, out.data, out.len);
+		/*
+		 * Every parity answered counts as disclosed, whatever the
+		 * request (a forged one included): cs.disclosed_bits.
+		 */
+		r = send_msg(q, QKD_MSG_CASCADE_ANS, out.data, out.len,
+			     AUTH_DEFER);
 		if (r)
 			goto out;
+	}
+	/*
+	 * Bob's VERIFY_HASH closes the exchange: its tag covers the whole
+	 * transcript. Nothing of this round is used before it verified.
+	 */
+	if (!(auth_transcript_state(q->auth, q->round) &
+	      QKD_AUTH_TR_VERIFIED)) {
+		r = round_abort(q, R, QKD_ABORT_PROTOCOL,
+				"verification hash without the transcript tag");
+		goto out;
+	}
+	{
+		struct auth_stats as;
+
+		auth_get_stats(q->auth, &as);
+		R->rs.auth_eps_log2 =
+			auth_transcript_epsilon_log2(as.last_transcript_blocks);
 	}
 	qkd_cascade_alice_stats(ca, &cs);
 	R->rs.cascade_rounds = cs.rounds;
@@ -1251,19 +1753,21 @@ static int alice_round(struct qkdd *q, struct round *R)
 		goto out;
 	}
 	/*
-	 * Withhold what this round's tags used (and the three frames still
-	 * to come), plus half of any shortfall below the target reserve.
+	 * Withhold exactly the pads used since the last committed round
+	 * (both directions, the SYNC/HELLO of a new connection and aborted
+	 * rounds included, and the three tags still to come: PA_SEED,
+	 * KEY_COMMIT and its echo), plus half of any shortfall below the
+	 * target reserve.
 	 */
 	level = auth_reserve_level(q->auth);
 	{
-		struct auth_stats as;
-		uint64_t want;
+		uint64_t want, used;
 
-		auth_get_stats(q->auth, &as);
-		uint64_t used;
-
-		used = as.bytes_consumed - consumed0 + 3 * 2 * QKD_AUTH_TAG_LEN;
-		q->last_round_tags = (size_t)used / (2 * QKD_AUTH_TAG_LEN);
+		R->charge_to = auth_spent(q) + TAGS_AFTER_PA * QKD_AUTH_TAG_LEN;
+		used = R->charge_to - q->charged;
+		R->rs.auth_used = used;
+		q->last_round_tags = (size_t)(used + 2 * QKD_AUTH_TAG_LEN - 1) /
+				     (2 * QKD_AUTH_TAG_LEN);
 		want = used;
 		if (level < q->pp.auth_target)
 			want += (q->pp.auth_target - level) / 2;
@@ -1295,7 +1799,8 @@ static int alice_round(struct qkdd *q, struct round *R)
 		r = -ENOMEM;
 		goto out;
 	}
-	r = send_msg(q, QKD_MSG_PA_SEED, w.p, w.len);
+	/* PA_SEED closes the exchange for Bob (the transcript tag) */
+	r = send_msg(q, QKD_MSG_PA_SEED, w.p, w.len, AUTH_CLOSE);
 	w.len = 0;
 	if (r)
 		goto out;
@@ -1305,8 +1810,11 @@ static int alice_round(struct qkdd *q, struct round *R)
 	/* two-phase commit: Bob pushes first, then we do */
 	id = block_id(q, R);
 	pending_clear(&q->pend);
-	q->pend = (struct pending){ .valid = true, .first = q->next_index,
+	q->pend = (struct pending){ .valid = true, .has_keys = true,
+				    .auth_valid = true,
+				    .first = q->next_index,
 				    .id = id, .count = count,
+				    .charge_to = R->charge_to,
 				    .auth_len = auth_len, .data = R->bytes,
 				    .len = R->nbytes };
 	R->bytes = NULL;
@@ -1316,7 +1824,13 @@ static int alice_round(struct qkdd *q, struct round *R)
 		r = -ENOMEM;
 		goto out;
 	}
-	r = send_msg(q, QKD_MSG_KEY_COMMIT, w.p, w.len);
+	/* the pending block (without its keys) is on disk before Bob can
+	 * commit it, so that a restart still adds its auth bytes */
+	if (state_save(q)) {
+		r = -EPERM;
+		goto out;
+	}
+	r = send_msg(q, QKD_MSG_KEY_COMMIT, w.p, w.len, AUTH_OWN);
 	if (r)
 		goto out;
 	r = recv_msg(q, 1u << QKD_MSG_KEY_COMMIT, &type, false);
@@ -1337,6 +1851,13 @@ static int alice_round(struct qkdd *q, struct round *R)
 		     q->pend.first, q->pend.first + count);
 		_exit(9);
 	}
+	if ((auth_transcript_state(q->auth, q->round) &
+	     (QKD_AUTH_TR_SENT | QKD_AUTH_TR_VERIFIED)) !=
+	    (QKD_AUTH_TR_SENT | QKD_AUTH_TR_VERIFIED)) {
+		qlog("internal error: committing a round whose transcript is not authenticated");
+		r = -EPERM;
+		goto out;
+	}
 	r = store_push(q->st, q->pend.first, q->pend.data + auth_len, count);
 	if (r) {
 		qlog("the peer holds block [%" PRIu64 ", %" PRIu64 ") but we cannot push it: reconnecting to recover",
@@ -1344,12 +1865,21 @@ static int alice_round(struct qkdd *q, struct round *R)
 		r = -ECONNRESET;
 		goto out;
 	}
-	r = replenish(q, q->pend.data, auth_len);
+	r = reserve_add(q, q->pend.data, auth_len);
 	if (r)
 		goto out;
+	maybe_retire(q);
+	if (auth_spent(q) != R->charge_to)
+		qdebug("pads spent %" PRIu64 ", charged %" PRIu64,
+		       auth_spent(q), R->charge_to);
+	q->charged = R->charge_to;
 	finish_round(R, auth_len, count, q->pend.first);
 	q->next_index = q->pend.first + count;
 	pending_clear(&q->pend);
+	if (state_save(q)) {
+		r = -EPERM;
+		goto out;
+	}
 	r = 0;
 out:
 	qkd_alice_records_free(&a);
@@ -1371,7 +1901,8 @@ static int bob_roundtrip(struct qkdd *q, struct round *R,
 			 const struct qkd_cascade_msg *req, int *rx)
 {
 	uint8_t type;
-	int r = send_msg(q, QKD_MSG_CASCADE_REQ, req->data, req->len);
+	int r = send_msg(q, QKD_MSG_CASCADE_REQ, req->data, req->len,
+			 AUTH_DEFER);
 
 	if (r)
 		return r;
@@ -1413,6 +1944,9 @@ static int bob_round(struct qkdd *q, struct round *R)
 	q->round = round;
 	R->rs.round = round;
 	qkdd_log_round(round);
+	r = auth_transcript_begin(q->auth, q->round);
+	if (r)
+		return -EPERM;
 	R->rs.pulses = npulses;
 	R->rs.detections = d.count;
 	r = qkd_bob_records_alloc(&b, npulses);
@@ -1441,7 +1975,7 @@ static int bob_round(struct qkdd *q, struct round *R)
 		r = -ENOMEM;
 		goto out;
 	}
-	r = send_msg(q, QKD_MSG_SIFT_BASES, w.p, w.len);
+	r = send_msg(q, QKD_MSG_SIFT_BASES, w.p, w.len, AUTH_DEFER);
 	w.len = 0;
 	if (r)
 		goto out;
@@ -1502,7 +2036,7 @@ static int bob_round(struct qkdd *q, struct round *R)
 		goto out;
 	}
 	wb_bits(&w, mine, R->k);
-	r = send_msg(q, QKD_MSG_EST_SAMPLE, w.p, w.len);
+	r = send_msg(q, QKD_MSG_EST_SAMPLE, w.p, w.len, AUTH_DEFER);
 	w.len = 0;
 	if (r)
 		goto out;
@@ -1569,14 +2103,29 @@ static int bob_round(struct qkdd *q, struct round *R)
 				"cannot make the verification tag");
 		goto out;
 	}
-	r = send_msg(q, QKD_MSG_VERIFY_HASH, vbuf, qkd_verify_encode(&vt, vbuf));
+	/* VERIFY_HASH closes the exchange for Alice (the transcript tag) */
+	r = send_msg(q, QKD_MSG_VERIFY_HASH, vbuf,
+		     qkd_verify_encode(&vt, vbuf), AUTH_CLOSE);
 	if (r)
 		goto out;
-	/* PA seed */
+	/* PA seed: Alice's closing tag over the transcript */
 	r = recv_msg(q, 1u << QKD_MSG_PA_SEED, &type, true);
 	if (r) {
 		r = rx_fail(q, R, r);
 		goto out;
+	}
+	if (!(auth_transcript_state(q->auth, q->round) &
+	      QKD_AUTH_TR_VERIFIED)) {
+		r = round_abort(q, R, QKD_ABORT_PROTOCOL,
+				"PA seed without the transcript tag");
+		goto out;
+	}
+	{
+		struct auth_stats as;
+
+		auth_get_stats(q->auth, &as);
+		R->rs.auth_eps_log2 =
+			auth_transcript_epsilon_log2(as.last_transcript_blocks);
 	}
 	rb = (struct rbuf){ q->msg, q->msg_len, 0, false };
 	l = rb_u(&rb, 8);
@@ -1622,6 +2171,13 @@ static int bob_round(struct qkdd *q, struct round *R)
 				"KEY_COMMIT does not match our block");
 		goto out;
 	}
+	if ((auth_transcript_state(q->auth, q->round) &
+	     (QKD_AUTH_TR_SENT | QKD_AUTH_TR_VERIFIED)) !=
+	    (QKD_AUTH_TR_SENT | QKD_AUTH_TR_VERIFIED)) {
+		qlog("internal error: committing a round whose transcript is not authenticated");
+		r = -EPERM;
+		goto out;
+	}
 	r = store_push(q->st, first, R->bytes + auth_len, count);
 	if (r) {
 		r = round_abort(q, R, QKD_ABORT_INTERNAL,
@@ -1637,12 +2193,24 @@ static int bob_round(struct qkdd *q, struct round *R)
 	q->last_block_id = block_id(q, R);
 	q->have_last = true;
 	q->next_index = first + count;
-	r = send_msg(q, QKD_MSG_KEY_COMMIT, w.p, w.len);
+	/*
+	 * The withheld bytes join the reserve, and the commit is on disk,
+	 * before the acknowledgement leaves: once Alice can add them, we
+	 * have them too, across a crash of either end.
+	 */
+	r = reserve_add(q, R->bytes, auth_len);
 	if (r)
 		goto out;
-	r = replenish(q, R->bytes, auth_len);
+	if (state_save(q)) {
+		r = -EPERM;
+		goto out;
+	}
+	r = send_msg(q, QKD_MSG_KEY_COMMIT, w.p, w.len, AUTH_OWN);
 	if (r)
 		goto out;
+	maybe_retire(q);
+	R->rs.auth_used = auth_spent(q) - q->charged;
+	q->charged = auth_spent(q);
 	finish_round(R, auth_len, count, first);
 	r = 0;
 out:
@@ -1667,7 +2235,8 @@ int qkdd_session(struct qkdd *q, int cfd, int qfd, struct auth_ctx *auth)
 
 	q->cfd = cfd;
 	q->qfd = qfd;
-	q->auth = auth;
+	if (auth != q->auth && qkdd_auth_attach(q, auth, true))
+		return -EPERM;
 	qkdd_log_round(0);
 	r = hello(q);
 	if (r)

@@ -25,14 +25,17 @@ void stats_round(const struct qkdd_opts *o, struct totals *t,
 		t->auth_bytes += r->auth_bytes;
 		qlog("ok: pulses=%" PRIu64 " detections=%" PRIu64
 		     " sifted=%" PRIu64 " qber=%.4f sampled=%" PRIu64
+		     " sample_errors=%" PRIu64
 		     " key_bits=%" PRIu64 " disclosed=%" PRIu64
-		     " f=%.3f secret_bits=%" PRIu64 " auth_withheld=%" PRIu64
+		     " f=%.3f secret_bits=%" PRIu64 " auth_used=%" PRIu64
+		     " auth_withheld=%" PRIu64
 		     " keys=%" PRIu64 " first_index=%" PRIu64
-		     " cascade_roundtrips=%" PRIu64 " auth_reserve=%zu time=%.2fs",
+		     " cascade_roundtrips=%" PRIu64 " auth_reserve=%zu"
+		     " eps_auth=2^%.1f time=%.2fs",
 		     r->pulses, r->detections, r->sifted, r->qber, r->sampled,
-		     r->key_bits, r->disclosed, r->efficiency, r->secret_bits,
-		     r->auth_bytes, r->keys, r->first_index, r->cascade_rounds,
-		     t->auth_reserve,
+		     r->sample_errors, r->key_bits, r->disclosed,
+		     r->efficiency, r->secret_bits, r->auth_used, r->auth_bytes, r->keys, r->first_index,
+		     r->cascade_rounds, t->auth_reserve, r->auth_eps_log2,
 		     r->seconds);
 	} else {
 		t->rounds_aborted++;
@@ -78,12 +81,13 @@ void stats_write(const struct qkdd_opts *o, const struct totals *t,
 			"\nsifted_bits=%" PRIu64 "\nsampled_bits=%" PRIu64
 			"\nqber=%.6f\nkey_bits=%" PRIu64
 			"\ndisclosed_bits=%" PRIu64 "\nefficiency=%.4f"
-			"\nsecret_bits=%" PRIu64 "\nauth_withheld_bytes=%" PRIu64
+			"\nsecret_bits=%" PRIu64 "\nauth_used_bytes=%" PRIu64
+			"\nauth_withheld_bytes=%" PRIu64
 			"\nkeys=%" PRIu64 "\ncascade_roundtrips=%" PRIu64
 			"\nround_seconds=%.3f\n",
 			r->pulses, r->detections, r->sifted, r->sampled,
 			r->qber, r->key_bits, r->disclosed, r->efficiency,
-			r->secret_bits, r->auth_bytes, r->keys,
+			r->secret_bits, r->auth_used, r->auth_bytes, r->keys,
 			r->cascade_rounds, r->seconds);
 	}
 	if (fclose(f) || rename(tmp, o->status))

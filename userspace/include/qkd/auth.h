@@ -14,6 +14,22 @@
  * are cut into 16-byte chunks that go alternately to the two pools, so two
  * peers that add the same bytes in the same order hold the same pools.
  * There is no unauthenticated mode.
+ *
+ * Transcript authentication (auth_transcript_*): the bulk of a round's
+ * exchange (sifting, estimation, Cascade) is not tagged message by message.
+ * Both ends fold every such message, sent and received, into a running
+ * polynomial hash per direction; the exchange ends with one closing message
+ * each way whose Wegman-Carter tag (one 16-byte pad) covers the whole
+ * transcript and the closing message itself. A mismatch fails the closing
+ * message like a bad tag. See Documentation/protocol.md, "Authentication".
+ *
+ * Positions: the 16-byte chunks of each pool are numbered from the
+ * bootstrap on (auth_get_position); two peers that lost step (a connection
+ * broken with frames in flight, a restart from a state file) agree on the
+ * larger position of each pool and skip to it (auth_skip_to). A state file
+ * (auth_state_export / auth_state_import) records, before any pad is used,
+ * a position past it (write-ahead, auth_set_persist), so a restarted daemon
+ * never uses a pad twice.
  */
 #ifndef QKD_AUTH_H
 #define QKD_AUTH_H
@@ -71,7 +87,15 @@ enum auth_err {
 	QKD_AUTH_E_X509_CONFIG = -111,	/* cert/key/CA cannot be loaded */
 	QKD_AUTH_E_X509_PEER = -112,	/* handshake / peer verification */
 	QKD_AUTH_E_TOO_BIG = -113,	/* message above QKD_AUTH_MAX_MSG */
+	QKD_AUTH_E_TRANSCRIPT = -114,	/* transcript tag mismatch */
+	QKD_AUTH_E_TR_STATE = -115,	/* deferred message outside an open
+					 * transcript, or after its close */
+	QKD_AUTH_E_PERSIST = -116,	/* the state file cannot be written */
+	QKD_AUTH_E_STATE = -117,	/* malformed state file / positions */
 };
+
+/* Pads recorded as used ahead of need in the state file (write-ahead). */
+#define QKD_AUTH_PERSIST_BATCH	32
 
 struct auth_params {
 	/* Halt after this many failures in a row (0: default 3). */
@@ -95,7 +119,14 @@ struct auth_stats {
 	uint64_t bytes_added;		/* total fed with auth_reserve_add */
 	uint64_t bytes_consumed;	/* key bytes used (pads, hash keys) */
 	uint64_t bytes_discarded;	/* dropped by auth_retire_bootstrap */
+	uint64_t bytes_skipped;		/* chunks dropped to re-align (sync,
+					 * write-ahead lost in a restart) */
 	size_t bootstrap_left;		/* bootstrap bytes still in the pools */
+	uint64_t transcripts_verified;	/* closing tags that verified */
+	uint64_t transcript_failures;	/* closing tags that did not */
+	uint64_t last_transcript_blocks; /* hash blocks of the last closing
+					  * tag made or checked */
+	uint64_t additions;		/* auth_reserve_add calls (len > 0) */
 	bool halted;
 };
 
@@ -167,6 +198,96 @@ int auth_rekey_hash(struct auth_ctx *a);
  * pools do not hold 16 bytes beyond the bootstrap part.
  */
 int auth_retire_bootstrap(struct auth_ctx *a);
+
+/* ---- transcript authentication ---- */
+
+/* auth_transcript_state() bits */
+#define QKD_AUTH_TR_OPEN	0x1	/* a segment is open */
+#define QKD_AUTH_TR_SENT	0x2	/* our closing tag was made */
+#define QKD_AUTH_TR_VERIFIED	0x4	/* the peer's closing tag verified */
+
+/*
+ * Start a new connection: both sequence numbers back to 0 and any open
+ * transcript discarded. Both peers call it before the first frame.
+ */
+void auth_session_start(struct auth_ctx *a);
+/*
+ * Open the transcript segment @id (a round number; ids only grow within a
+ * session), discarding an unfinished one (its round is aborted).
+ */
+int auth_transcript_begin(struct auth_ctx *a, uint64_t id);
+/*
+ * Fold one deferred message (no pad used) into the transcript: @send for a
+ * message we send (seq must be the next send seq), else one we received
+ * (seq checked like auth_verify; QKD_AUTH_E_SEQ counts as a failure). A
+ * received message of an older segment (@id below the open one) only
+ * advances the sequence and sets *stale. Deferred messages are refused
+ * (QKD_AUTH_E_TR_STATE) with no segment open, with a newer id, and once a
+ * closing tag was made or checked in the segment.
+ */
+int auth_transcript_absorb(struct auth_ctx *a, bool send, uint64_t seq,
+			   uint64_t id, const uint8_t *data, size_t len,
+			   bool *stale);
+/*
+ * The closing tag of segment @id over the transcript and data (one pad of
+ * the send pool), as message seq; then no more deferred messages.
+ */
+int auth_transcript_seal(struct auth_ctx *a, uint64_t seq, uint64_t id,
+			 const uint8_t *data, size_t len,
+			 uint8_t tag[QKD_AUTH_TAG_LEN]);
+/*
+ * Check the peer's closing tag (one pad of the receive pool, consumed
+ * whatever the outcome): QKD_AUTH_E_TRANSCRIPT if it does not match our
+ * view of the transcript (counted as a failure). A closing message of an
+ * older segment consumes its pad and sets *stale (its round is gone).
+ */
+int auth_transcript_verify(struct auth_ctx *a, uint64_t seq, uint64_t id,
+			   const uint8_t *data, size_t len,
+			   const uint8_t tag[QKD_AUTH_TAG_LEN], bool *stale);
+/* QKD_AUTH_TR_* bits of segment @id (0 if another segment is open). */
+unsigned int auth_transcript_state(const struct auth_ctx *a, uint64_t id);
+/*
+ * log2 of the forgery bound of one closing tag over @blocks hash blocks
+ * (blocks / 2^128; auth_stats.last_transcript_blocks).
+ */
+double auth_transcript_epsilon_log2(uint64_t blocks);
+
+/* ---- positions, resynchronisation, state file ---- */
+
+struct auth_position {
+	uint64_t pos[2];	/* next unused chunk of pool I2R / R2I */
+	uint64_t end[2];	/* chunks ever assigned to the pool */
+	uint64_t additions;	/* auth_reserve_add calls */
+};
+
+void auth_get_position(const struct auth_ctx *a, struct auth_position *p);
+/*
+ * Drop chunks so that pool d starts at pos[d] (no-op where it already is
+ * past). QKD_AUTH_E_STATE (nothing changed) if a target is beyond the pool's
+ * end or more than max_skip chunks ahead.
+ */
+int auth_skip_to(struct auth_ctx *a, const uint64_t pos[2],
+		 uint64_t max_skip);
+
+/*
+ * Write-ahead persistence: before a pad at or past the recorded position of
+ * its pool is used, the recorded position moves batch chunks ahead and
+ * fn(arg) must store the context (auth_state_export); if it fails, the pad
+ * is not used (QKD_AUTH_E_PERSIST). fn NULL turns it off.
+ */
+typedef int (*auth_persist_fn)(void *arg);
+void auth_set_persist(struct auth_ctx *a, auth_persist_fn fn, void *arg,
+		      unsigned int batch);
+/*
+ * Serialise the context as it must be restored after a crash: every pool
+ * from its recorded position (chunks before it may have been used). *buf is
+ * freed with auth_key_free(*buf, *len).
+ */
+int auth_state_export(const struct auth_ctx *a, uint8_t **buf, size_t *len);
+/* A context from auth_state_export() output. NULL and *err on error. */
+struct auth_ctx *auth_state_import(const uint8_t *buf, size_t len,
+				   const struct auth_params *params,
+				   int *err);
 
 /* Record a failure that auth_verify() could not see (malformed frame). */
 void auth_note_failure(struct auth_ctx *a);

@@ -12,14 +12,28 @@
  *        6    2 flags        QKD_FRAME_F_*; unknown bits are rejected
  *        8    4 session_id   link session chosen at hello
  *       12    4 round_id     BB84 round this message belongs to
- *       16    8 seq          per-direction sequence number, from 0
+ *       16    8 seq          per-direction sequence number of the
+ *                            connection (session), from 0
  *       24    4 payload_len  bytes of payload, <= QKD_FRAME_MAX_PAYLOAD
  *       28    4 reserved     must be zero
  *       32    n payload
- *     32+n   16 tag          Wegman-Carter tag over bytes [0, 32+n)
+ *     32+n   16 tag          see below
  *
- * All integers are big endian. The tag covers the whole header and the
- * payload, so every field is authenticated. See Documentation/protocol.md.
+ * All integers are big endian. Version 2 authenticates a frame in one of
+ * three ways, told by its flags:
+ *
+ *  - no flag: the tag is the frame's own Wegman-Carter tag over bytes
+ *    [0, 32+n) (one 16-byte pad);
+ *  - QKD_FRAME_F_DEFERRED: the tag field is zero; the frame (bytes
+ *    [0, 32+n)) is folded into the transcript of the open exchange, which a
+ *    closing frame authenticates later (no pad);
+ *  - QKD_FRAME_F_TRANSCRIPT (a closing frame): the tag covers the whole
+ *    transcript of the exchange, both directions, and this frame.
+ *
+ * Each message type allows only some of them (frame_parse_header); a
+ * version-1 peer is refused with QKD_FRAME_E_VERSION. The header and the
+ * payload of every frame are authenticated either way. See
+ * Documentation/protocol.md, "Authentication".
  */
 #ifndef QKD_FRAME_H
 #define QKD_FRAME_H
@@ -30,7 +44,7 @@
 struct auth_ctx;
 
 #define QKD_FRAME_MAGIC		0x514b4443u	/* "QKDC" */
-#define QKD_FRAME_VERSION	1
+#define QKD_FRAME_VERSION	2
 #define QKD_FRAME_HDR_LEN	32
 #define QKD_FRAME_TAG_LEN	16
 /* Bounded maximum message size: larger data is sent as several frames. */
@@ -40,7 +54,12 @@ struct auth_ctx;
 
 /* More frames of the same logical message follow (data-carrying types). */
 #define QKD_FRAME_F_MORE	0x0001u
-#define QKD_FRAME_F_ALL		QKD_FRAME_F_MORE
+/* Authenticated later by the transcript of the exchange (no own tag). */
+#define QKD_FRAME_F_DEFERRED	0x0002u
+/* Closing frame: the tag covers the exchange's transcript and the frame. */
+#define QKD_FRAME_F_TRANSCRIPT	0x0004u
+#define QKD_FRAME_F_ALL		(QKD_FRAME_F_MORE | QKD_FRAME_F_DEFERRED | \
+				 QKD_FRAME_F_TRANSCRIPT)
 
 enum qkd_msg_type {
 	QKD_MSG_HELLO = 1,		/* bootstrap / session parameters */
@@ -54,7 +73,8 @@ enum qkd_msg_type {
 	QKD_MSG_KEY_COMMIT = 9,		/* commit the block to the store */
 	QKD_MSG_ABORT = 10,		/* abort the round, with reason */
 	QKD_MSG_KEEPALIVE = 11,		/* liveness, empty payload */
-	QKD_MSG__MAX = QKD_MSG_KEEPALIVE,
+	QKD_MSG_SYNC = 12,		/* reserve positions at connection */
+	QKD_MSG__MAX = QKD_MSG_SYNC,
 };
 
 /* Abort reason codes carried in a QKD_MSG_ABORT payload. */
@@ -154,11 +174,17 @@ int frame_serialize(const struct frame_hdr *hdr, const uint8_t *payload,
 /*
  * Authenticated framing. frame_seal() fills hdr->version, hdr->seq (the
  * next send sequence number of the context) and hdr->payload_len, writes the
- * frame into out and appends the tag; it consumes 16 bytes of the send
- * reserve. frame_open() parses strictly, then verifies the tag and the
- * sequence number; any error means the round must be aborted and its key
- * discarded (QKD_AUTH_E_TAG and QKD_AUTH_E_SEQ are counted as
- * authentication failures, malformed frames too).
+ * frame into out and appends the tag: per hdr->flags its own tag (16 bytes
+ * of the send reserve), none (DEFERRED: folded into the transcript of the
+ * exchange hdr->round_id, see auth_transcript_begin) or the closing tag of
+ * the exchange (TRANSCRIPT). frame_open() parses strictly, then checks the
+ * sequence number and the tag (or folds a deferred frame into the
+ * transcript, or checks a closing tag against it); any error means the round
+ * must be aborted and its key discarded (QKD_AUTH_E_TAG,
+ * QKD_AUTH_E_TRANSCRIPT and QKD_AUTH_E_SEQ are counted as authentication
+ * failures, malformed frames too). A deferred or closing frame of an older
+ * exchange is accepted without being folded in (its round is gone; the
+ * caller skips it by its round_id).
  */
 int frame_seal(struct auth_ctx *a, struct frame_hdr *hdr,
 	       const uint8_t *payload, uint32_t payload_len, uint8_t *out,

@@ -1,0 +1,634 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * qkdd's protocol driver in process: session.c with the real stages, the
+ * fiber thread and --no-kernel file stores; Alice and Bob in two threads,
+ * their classical channel through a man in the middle (a thread that
+ * forwards whole frames and may tamper with one, renumbering the sequence
+ * numbers after it as a capable attacker would):
+ *
+ *  - honest rounds: identical keys at both ends, both closing (transcript)
+ *    tags of every round verify, 4 tags a round;
+ *  - every deferred message of a round (SIFT, EST, CASCADE, both ways; the
+ *    frames of a long message) flipped, truncated, dropped, replayed or
+ *    reordered: the round aborts at both ends and no key is output;
+ *  - the connection cut at every authenticated frame of a round and either
+ *    end (or both) restarted from its state file (--state-dir): the next
+ *    rounds deliver identical keys, the reserves stay in step.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+
+#include "kselftest_harness.h"
+
+#include "qkd/auth.h"
+#include "qkd/frame.h"
+#include "../../userspace/qkdd/qkdd.h"
+
+#define PSK_LEN		(QKD_AUTH_KEY_HDR_LEN + 32768)
+#define UUID_STR	"6f1c2a9e-3b4d-4e5f-8a7b-1c2d3e4f5a6b"
+
+/* ---- one end --------------------------------------------------------- */
+
+struct end {
+	struct qkdd_opts o;
+	struct store *st;
+	struct fiber *fib;
+	struct qkdd *q;
+	struct auth_ctx *auth;
+	int cfd, qfd;
+	int ret;
+	pthread_t th;
+};
+
+static char g_dir[256];
+
+static void end_opts(struct end *e, enum qkdd_role role, uint32_t block,
+		     double km, bool persist)
+{
+	char err[256], spec[80];
+
+	qkdd_opts_default(&e->o);
+	e->o.role = role;
+	if (qkdd_opt_set(&e->o, role == QKDD_ALICE ? "peer" : "listen",
+			 "127.0.0.1:7790", err, sizeof(err)) ||
+	    qkdd_opt_set(&e->o, "stream", UUID_STR, err, sizeof(err)) ||
+	    qkdd_opt_set(&e->o, "link", "ab", err, sizeof(err)) ||
+	    qkdd_opt_set(&e->o, "psk", "/nonexistent", err, sizeof(err)))
+		abort();
+	snprintf(spec, sizeof(spec), "source=single-photon,fiber-km=%g", km);
+	if (qkdd_channel_parse(&e->o.ch, spec, err, sizeof(err)))
+		abort();
+	e->o.block_bits = block;
+	e->o.no_kernel = true;
+	snprintf(e->o.out, sizeof(e->o.out), "%s/%s.keys", g_dir,
+		 qkdd_role_name(role));
+	snprintf(e->o.status, sizeof(e->o.status), "%s/%s.status", g_dir,
+		 qkdd_role_name(role));
+	if (persist)
+		snprintf(e->o.state_dir, sizeof(e->o.state_dir), "%s", g_dir);
+	e->o.timeout_s = 2;
+	/* a small reserve target, so that small rounds output keys */
+	e->o.auth_target = 4096;
+	e->o.rounds = 1;
+}
+
+/* Open the store (and Alice's fiber) and the protocol state. */
+static int end_start(struct end *e)
+{
+	char err[256];
+
+	e->st = store_open(&e->o, err, sizeof(err));
+	if (!e->st)
+		return -1;
+	if (e->o.role == QKDD_ALICE) {
+		e->fib = fiber_start(&e->o.ch, 0, false);
+		if (!e->fib)
+			return -1;
+	}
+	e->q = qkdd_new(&e->o, e->st, e->fib);
+	return e->q ? 0 : -1;
+}
+
+/* Everything in memory is lost, as in a kill -9; the files stay. */
+static void end_crash(struct end *e)
+{
+	qkdd_free(e->q);
+	fiber_stop(e->fib);
+	store_close(e->st);
+	auth_free(e->auth);
+	e->q = NULL;
+	e->fib = NULL;
+	e->st = NULL;
+	e->auth = NULL;
+}
+
+/* A restart: the state file gives the authentication context back. */
+static int end_restart(struct end *e)
+{
+	int err;
+
+	if (end_start(e))
+		return -1;
+	e->auth = qkdd_state_load(e->q, &err);
+	if (!e->auth || qkdd_auth_attach(e->q, e->auth, false))
+		return -1;
+	return 0;
+}
+
+static void *end_run(void *arg)
+{
+	struct end *e = arg;
+
+	e->ret = qkdd_session(e->q, e->cfd, e->qfd, e->auth);
+	/* let the peer see the end of the connection */
+	shutdown(e->cfd, SHUT_RDWR);
+	shutdown(e->qfd, SHUT_RDWR);
+	return NULL;
+}
+
+/* ---- the man in the middle ------------------------------------------- */
+
+enum { T_NONE, T_FLIP, T_TRUNC, T_DROP, T_REPLAY, T_SWAP };
+
+struct mitm {
+	int fd[2];		/* [0] Alice's side, [1] Bob's side */
+	/* the tampering: the nth frame of type in direction dir (0: A->B) */
+	int dir, nth, action;
+	uint8_t type;
+	uint32_t bit;
+	/* the cut: close after the cut_at-th tagged frame of round cut_round
+	 * (delivered or not) */
+	uint32_t cut_round;
+	int cut_at;
+	bool cut_deliver;
+	/* what happened */
+	int seen[2][QKD_MSG__MAX + 1];
+	int tagged;
+	int64_t off[2];
+	uint8_t *held[2];
+	size_t held_len[2];
+	bool done;		/* the tampering was applied */
+	uint8_t *buf;		/* one frame */
+	pthread_t th;
+};
+
+static int read_full(int fd, uint8_t *b, size_t n)
+{
+	size_t off = 0;
+
+	while (off < n) {
+		ssize_t r = read(fd, b + off, n - off);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		off += (size_t)r;
+	}
+	return 0;
+}
+
+static int write_full(int fd, const uint8_t *b, size_t n)
+{
+	return frame_write_all(fd, b, n) ? -1 : 0;
+}
+
+static uint64_t get_be(const uint8_t *p, int n)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < n; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static void put_be(uint8_t *p, uint64_t v, int n)
+{
+	for (int i = n - 1; i >= 0; i--) {
+		p[i] = (uint8_t)v;
+		v >>= 8;
+	}
+}
+
+/* Forward one frame from fd[d] to fd[1 - d]; -1 at the end. */
+static int mitm_one(struct mitm *m, int d)
+{
+	uint8_t *b;
+	size_t len, plen;
+	uint8_t type, flags;
+	uint32_t round;
+	int out = m->fd[1 - d], r = 0;
+
+	b = m->buf;
+	if (read_full(m->fd[d], b, QKD_FRAME_HDR_LEN))
+		goto fail;
+	plen = (size_t)get_be(b + 24, 4);
+	if (plen > QKD_FRAME_MAX_PAYLOAD)
+		goto fail;
+	len = QKD_FRAME_HDR_LEN + plen + QKD_FRAME_TAG_LEN;
+	if (read_full(m->fd[d], b + QKD_FRAME_HDR_LEN,
+		      len - QKD_FRAME_HDR_LEN))
+		goto fail;
+	type = b[5];
+	flags = b[7];
+	round = (uint32_t)get_be(b + 12, 4);
+	if (type > QKD_MSG__MAX)
+		goto fail;
+	/* renumber after a drop or a replay */
+	put_be(b + 16, get_be(b + 16, 8) + (uint64_t)m->off[d], 8);
+	if (!(flags & QKD_FRAME_F_DEFERRED) && round == m->cut_round &&
+	    round && m->cut_at >= 0 && m->tagged++ == m->cut_at) {
+		if (m->cut_deliver)
+			write_full(out, b, len);
+		goto fail;
+	}
+	if (round > 0 && m->action != T_NONE && !m->done && d == m->dir &&
+	    type == m->type && m->seen[d][type]++ == m->nth) {
+		m->done = true;
+		switch (m->action) {
+		case T_FLIP:
+			b[QKD_FRAME_HDR_LEN + (m->bit / 8) % plen] ^=
+				(uint8_t)(1u << (m->bit % 8));
+			break;
+		case T_TRUNC:
+			/* one payload byte less, the header fixed up */
+			put_be(b + 24, plen - 1, 4);
+			memmove(b + len - QKD_FRAME_TAG_LEN - 1,
+				b + len - QKD_FRAME_TAG_LEN,
+				QKD_FRAME_TAG_LEN);
+			len--;
+			break;
+		case T_DROP:
+			m->off[d]--;
+			return 0;
+		case T_REPLAY:
+			r = write_full(out, b, len);
+			put_be(b + 16, get_be(b + 16, 8) + 1, 8);
+			m->off[d]++;
+			break;
+		case T_SWAP:
+			m->held[d] = malloc(len);
+			if (!m->held[d])
+				return -1;
+			memcpy(m->held[d], b, len);
+			m->held_len[d] = len;
+			return 0;
+		}
+	} else if (m->held[d]) {
+		/* the held frame goes after this one, sequence numbers
+		 * swapped so that they still look in order */
+		uint8_t s1[8], s2[8];
+
+		memcpy(s1, m->held[d] + 16, 8);
+		memcpy(s2, b + 16, 8);
+		memcpy(b + 16, s1, 8);
+		memcpy(m->held[d] + 16, s2, 8);
+		r = write_full(out, b, len);
+		if (!r)
+			r = write_full(out, m->held[d], m->held_len[d]);
+		free(m->held[d]);
+		m->held[d] = NULL;
+		return r;
+	}
+	if (!r)
+		r = write_full(out, b, len);
+	return r;
+fail:
+	return -1;
+}
+
+static void *mitm_run(void *arg)
+{
+	struct mitm *m = arg;
+
+	m->buf = malloc(QKD_FRAME_MAX_LEN + 1);
+	for (;;) {
+		struct pollfd p[2] = { { m->fd[0], POLLIN, 0 },
+				       { m->fd[1], POLLIN, 0 } };
+		int d;
+
+		if (!m->buf)
+			break;
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		d = p[0].revents ? 0 : 1;
+		if (mitm_one(m, d))
+			break;
+	}
+	shutdown(m->fd[0], SHUT_RDWR);
+	shutdown(m->fd[1], SHUT_RDWR);
+	for (int d = 0; d < 2; d++) {
+		free(m->held[d]);
+		m->held[d] = NULL;
+	}
+	free(m->buf);
+	m->buf = NULL;
+	return NULL;
+}
+
+/* ---- a connection ------------------------------------------------------ */
+
+/* Run Alice and Bob over one connection through m until both return. */
+static void connect_run(struct end *a, struct end *b, struct mitm *m)
+{
+	int ca[2], cb[2], qq[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, ca) ||
+	    socketpair(AF_UNIX, SOCK_STREAM, 0, cb) ||
+	    socketpair(AF_UNIX, SOCK_STREAM, 0, qq))
+		abort();
+	a->cfd = ca[0];
+	b->cfd = cb[0];
+	m->fd[0] = ca[1];
+	m->fd[1] = cb[1];
+	a->qfd = qq[0];
+	b->qfd = qq[1];
+	m->tagged = 0;
+	memset(m->off, 0, sizeof(m->off));
+	if (pthread_create(&m->th, NULL, mitm_run, m) ||
+	    pthread_create(&b->th, NULL, end_run, b) ||
+	    pthread_create(&a->th, NULL, end_run, a))
+		abort();
+	pthread_join(a->th, NULL);
+	pthread_join(b->th, NULL);
+	pthread_join(m->th, NULL);
+	for (int i = 0; i < 2; i++) {
+		close(ca[i]);
+		close(cb[i]);
+		close(qq[i]);
+	}
+}
+
+static void fresh_pair(struct end *a, struct end *b, uint32_t block,
+		       double km, bool persist)
+{
+	uint8_t key[PSK_LEN];
+	char cmd[300];
+
+	snprintf(g_dir, sizeof(g_dir), "/tmp/qkdd_session.XXXXXX");
+	if (!mkdtemp(g_dir))
+		abort();
+	snprintf(cmd, sizeof(cmd), "chmod 700 %s", g_dir);
+	if (system(cmd))
+		abort();
+	memset(a, 0, sizeof(*a));
+	memset(b, 0, sizeof(*b));
+	end_opts(a, QKDD_ALICE, block, km, persist);
+	end_opts(b, QKDD_BOB, block, km, persist);
+	if (end_start(a) || end_start(b))
+		abort();
+	if (RAND_bytes(key, sizeof(key)) != 1)
+		abort();
+	a->auth = auth_new(QKD_AUTH_INITIATOR, key, sizeof(key), NULL, NULL);
+	b->auth = auth_new(QKD_AUTH_RESPONDER, key, sizeof(key), NULL, NULL);
+	explicit_bzero(key, sizeof(key));
+	if (!a->auth || !b->auth ||
+	    qkdd_auth_attach(a->q, a->auth, true) ||
+	    qkdd_auth_attach(b->q, b->auth, true))
+		abort();
+}
+
+static void pair_free(struct end *a, struct end *b)
+{
+	char cmd[300];
+
+	end_crash(a);
+	end_crash(b);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", g_dir);
+	if (system(cmd))
+		abort();
+}
+
+/* The whole of a file, NUL-terminated ("" if absent). */
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *b = calloc(1, 1 << 22);
+	size_t n = 0;
+
+	if (!b)
+		abort();
+	if (f) {
+		n = fread(b, 1, (1 << 22) - 1, f);
+		fclose(f);
+	}
+	b[n] = '\0';
+	return b;
+}
+
+static long status_value(const struct end *e, const char *key)
+{
+	char *s = slurp(e->o.status), *p;
+	char pat[64];
+	long v = -1;
+
+	snprintf(pat, sizeof(pat), "\n%s=", key);
+	p = strstr(s, pat);
+	if (p)
+		v = strtol(p + strlen(pat), NULL, 10);
+	free(s);
+	return v;
+}
+
+static size_t lines(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+/* ---- honest rounds ------------------------------------------------------ */
+
+TEST(honest_rounds_identical_keys_two_closing_tags_each)
+{
+	struct end a, b;
+	struct mitm m = { .action = T_NONE, .cut_at = -1 };
+	struct auth_stats sa, sb;
+	char *ka, *kb;
+
+	fresh_pair(&a, &b, 8192, 25, false);
+	a.o.rounds = b.o.rounds = 3;
+	connect_run(&a, &b, &m);
+	ASSERT_EQ(1, a.ret);
+	ASSERT_EQ(1, b.ret);
+	ka = slurp(a.o.out);
+	kb = slurp(b.o.out);
+	ASSERT_NE(0, lines(ka));
+	ASSERT_EQ(0, strcmp(ka, kb));
+	ASSERT_EQ(3, status_value(&a, "rounds_ok"));
+	ASSERT_EQ(3, status_value(&b, "rounds_ok"));
+	auth_get_stats(a.auth, &sa);
+	auth_get_stats(b.auth, &sb);
+	/* HELLO and three rounds: one closing tag each way, verified */
+	ASSERT_EQ(4, sa.transcripts_verified);
+	ASSERT_EQ(4, sb.transcripts_verified);
+	ASSERT_EQ(0, sa.transcript_failures + sb.transcript_failures);
+	ASSERT_EQ(0, sa.failures_total + sb.failures_total);
+	/* pads: HELLO 2, each round VERIFY, PA_SEED, COMMIT and its echo */
+	ASSERT_EQ(16 * (2 + 3 * 4), sa.bytes_consumed);
+	ASSERT_EQ(16 * (2 + 3 * 4), sb.bytes_consumed);
+	ASSERT_EQ(64, status_value(&a, "auth_used_bytes"));
+	ASSERT_EQ(64, status_value(&b, "auth_used_bytes"));
+	TH_LOG("%zu keys, %" PRIu64 " pad bytes for 3 rounds", lines(ka),
+	       sa.bytes_consumed);
+	free(ka);
+	free(kb);
+	pair_free(&a, &b);
+}
+
+/* ---- tampering with the deferred exchange --------------------------------- */
+
+struct tcase {
+	int dir;
+	uint8_t type;
+	int nth;
+	int action;
+};
+
+static const char *const act_name[] = { "none", "flip", "truncate", "drop",
+					"replay", "reorder" };
+
+/* One tampered round: no key anywhere, the round not ok at either end. */
+static void tampered_round(struct __test_metadata *_metadata,
+			   const struct tcase *c, uint32_t block, double km,
+			   uint32_t bit)
+{
+	struct end a, b;
+	struct mitm m = { .dir = c->dir, .type = c->type, .nth = c->nth,
+			  .action = c->action, .bit = bit, .cut_at = -1 };
+	struct auth_stats sa, sb;
+	char *ka, *kb;
+
+	fresh_pair(&a, &b, block, km, false);
+	connect_run(&a, &b, &m);
+	ka = slurp(a.o.out);
+	kb = slurp(b.o.out);
+	auth_get_stats(a.auth, &sa);
+	auth_get_stats(b.auth, &sb);
+	TH_LOG("%s %s #%d %s: alice %d, bob %d; transcript failures %" PRIu64 "/%" PRIu64 ", auth failures %" PRIu64 "/%" PRIu64,
+	       act_name[c->action], frame_type_name(c->type), c->nth,
+	       c->dir ? "B->A" : "A->B", a.ret, b.ret,
+	       sa.transcript_failures, sb.transcript_failures,
+	       sa.failures_total, sb.failures_total);
+	EXPECT_TRUE(m.done);
+	EXPECT_EQ(0, lines(ka));
+	EXPECT_EQ(0, lines(kb));
+	EXPECT_TRUE(status_value(&a, "rounds_ok") <= 0);
+	EXPECT_TRUE(status_value(&b, "rounds_ok") <= 0);
+	/* an authentication failure or an abort at one end at least */
+	EXPECT_TRUE(sa.failures_total + sb.failures_total > 0 ||
+		    a.ret < 0 || b.ret < 0 ||
+		    status_value(&a, "rounds_aborted") > 0);
+	free(ka);
+	free(kb);
+	pair_free(&a, &b);
+}
+
+TEST(every_deferred_message_tampered_aborts_the_round)
+{
+	static const struct {
+		int dir;
+		uint8_t type;
+		int nth;
+	} msgs[] = {
+		{ 1, QKD_MSG_SIFT_BASES, 0 },	/* Bob's detections, bases */
+		{ 0, QKD_MSG_SIFT_BASES, 0 },	/* Alice's bases, classes */
+		{ 1, QKD_MSG_EST_SAMPLE, 0 },
+		{ 0, QKD_MSG_EST_SAMPLE, 0 },
+		{ 1, QKD_MSG_CASCADE_REQ, 0 },
+		{ 0, QKD_MSG_CASCADE_ANS, 0 },
+		{ 1, QKD_MSG_CASCADE_REQ, 5 },
+		{ 0, QKD_MSG_CASCADE_ANS, 5 },
+		{ 0, QKD_MSG_CASCADE_ANS, 20 },
+	};
+	static const int acts[] = { T_FLIP, T_TRUNC, T_DROP, T_REPLAY };
+	uint32_t bit = 12345;
+
+	for (size_t i = 0; i < sizeof(msgs) / sizeof(msgs[0]); i++)
+		for (size_t j = 0; j < sizeof(acts) / sizeof(acts[0]); j++) {
+			struct tcase c = { msgs[i].dir, msgs[i].type,
+					   msgs[i].nth, acts[j] };
+
+			/* a dropped request or answer only stalls the
+			 * ping-pong until the timeout: once is enough */
+			if (acts[j] == T_DROP && i >= 5)
+				continue;
+			tampered_round(_metadata, &c, 8192, 25, bit);
+			bit = bit * 7 + 3;
+		}
+}
+
+/* Messages above 1 MiB travel as several frames: each of them tampered. */
+TEST(frames_of_a_long_message_tampered_aborts_the_round)
+{
+	static const int acts[] = { T_FLIP, T_TRUNC, T_DROP, T_REPLAY,
+				    T_SWAP };
+
+	for (size_t j = 0; j < sizeof(acts) / sizeof(acts[0]); j++)
+		for (int nth = 0; nth < 2; nth++) {
+			struct tcase c = { 1, QKD_MSG_SIFT_BASES, nth,
+					   acts[j] };
+
+			tampered_round(_metadata, &c, 16384, 90,
+				       (uint32_t)(977 * (j + 1) + nth));
+		}
+}
+
+/* ---- crash and restart from the state files ------------------------------ */
+
+/*
+ * The connection is cut at the i-th authenticated frame of round 2 (VERIFY,
+ * PA_SEED, COMMIT, its echo; delivered or not), then Alice, Bob or both
+ * lose everything in memory and restart from their state files; two more
+ * rounds must deliver keys, identical at both ends.
+ */
+TEST(crash_at_every_commit_step_restart_from_state_files)
+{
+	static const char *const who[] = { "alice", "bob", "both" };
+	int runs = 0;
+
+	for (int at = 0; at < 4; at++)
+		for (int deliver = 0; deliver < 2; deliver++)
+			for (int w = 0; w < 3; w++) {
+				struct end a, b;
+				struct mitm m = { .action = T_NONE,
+						  .cut_round = 2, .cut_at = at,
+						  .cut_deliver = deliver };
+				long ok_a;
+				char *ka, *kb;
+
+				fresh_pair(&a, &b, 8192, 25, true);
+				a.o.rounds = b.o.rounds = 3;
+				connect_run(&a, &b, &m);
+				ASSERT_GT(0, a.ret);
+				ok_a = status_value(&a, "keys_total");
+				if (w != 1) {
+					end_crash(&a);
+					ASSERT_EQ(0, end_restart(&a));
+				}
+				if (w != 0) {
+					end_crash(&b);
+					ASSERT_EQ(0, end_restart(&b));
+				}
+				/* Alice stops after two more rounds */
+				a.o.rounds = (uint64_t)(w == 1 ?
+					status_value(&a, "rounds") : 0) + 2;
+				b.o.rounds = 100;
+				memset(&m, 0, sizeof(m));
+				m.cut_at = -1;
+				connect_run(&a, &b, &m);
+				ka = slurp(a.o.out);
+				kb = slurp(b.o.out);
+				TH_LOG("cut at tagged frame %d of round 2 (%s), %s restarted: alice %d; keys %zu / %zu (%ld before)",
+				       at, deliver ? "delivered" : "lost",
+				       who[w], a.ret, lines(ka), lines(kb),
+				       ok_a);
+				EXPECT_EQ(1, a.ret);
+				EXPECT_EQ(0, strcmp(ka, kb));
+				EXPECT_LT(ok_a > 0 ? ok_a : 0,
+					  (long)lines(ka));
+				free(ka);
+				free(kb);
+				pair_free(&a, &b);
+				runs++;
+			}
+	ASSERT_EQ(24, runs);
+}
+
+TEST_HARNESS_MAIN
