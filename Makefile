@@ -90,6 +90,15 @@ $(B)/san/tests/unit/%: tests/unit/%.c $(B)/san/libqkdproto.a $(B)/san/libqkd.a \
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $(SAN_FLAGS) -o $@ $^ $(LIBS)
 
+# qkdd's protocol driver in process: all of qkdd but main.c, before the libs.
+QKDD_TEST_OBJS := $(call objs,$(B)/san/obj,\
+		$(filter-out userspace/qkdd/main.c,$(QKDD_SRCS)))
+$(B)/san/tests/unit/test_qkdd_session: tests/unit/test_qkdd_session.c \
+		$(QKDD_TEST_OBJS) $(B)/san/libqkdproto.a $(B)/san/libqkd.a \
+		| harness
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) $(SAN_FLAGS) -o $@ $^ $(LIBS)
+
 # Kernel tests run inside the VM (no sanitizers: the guest is small).
 $(B)/tests/kernel/%: tests/kernel/%.c tests/kernel/qkd_test.h $(B)/libqkd.a | harness
 	@mkdir -p $(dir $@)
