@@ -209,26 +209,6 @@ out:
 	return r;
 }
 
-int store_push(struct store *s, uint64_t first, const uint8_t *keys,
-	       uint32_t count)
-{
-	uint64_t pushed = 0;
-	int r;
-
-	if (!count)
-		return 0;
-	if (!s->kernel)
-		return file_push(s, first, keys, count);
-	r = qkd_key_add(s->nl, s->stream, first, keys,
-			(size_t)count * s->key_size, s->key_size, &pushed);
-	if (r)
-		qlog("KEY_ADD of %u keys at index %" PRIu64 " failed after %" PRIu64 ": %s%s%s",
-		     count, first, pushed, strerror(-r),
-		     qkd_nl_extack(s->nl) ? ": " : "",
-		     qkd_nl_extack(s->nl) ? qkd_nl_extack(s->nl) : "");
-	return r;
-}
-
 static int file_drop(struct store *s, uint64_t first, uint64_t end)
 {
 	char tmp[QKDD_PATH_MAX + 8], line[2 * 512 + 64];
@@ -305,6 +285,55 @@ int store_drop(struct store *s, uint64_t first, uint64_t end)
 		return 0;
 	return s->kernel ? kernel_drop(s, first, end)
 			 : file_drop(s, first, end);
+}
+
+int store_push(struct store *s, uint64_t first, const uint8_t *keys,
+	       uint32_t count)
+{
+	uint64_t pushed = 0;
+	int r;
+
+	if (!count)
+		return 0;
+	if (!s->kernel)
+		return file_push(s, first, keys, count);
+	r = qkd_key_add(s->nl, s->stream, first, keys,
+			(size_t)count * s->key_size, s->key_size, &pushed);
+	if (!r)
+		return 0;
+	qlog("KEY_ADD of %u keys at index %" PRIu64 " failed after %" PRIu64 ": %s%s%s",
+	     count, first, pushed, strerror(-r),
+	     qkd_nl_extack(s->nl) ? ": " : "",
+	     qkd_nl_extack(s->nl) ? qkd_nl_extack(s->nl) : "");
+	/*
+	 * A block larger than one KEY_ADD batch goes in several messages,
+	 * each all or nothing; if a later one fails, the earlier ones must
+	 * not stay behind as keys this side holds alone. The stream's
+	 * next_index has moved past them all the same: the caller
+	 * reconnects, and recovery starts both sides at the larger index.
+	 */
+	if (pushed)
+		kernel_drop(s, first, first + pushed);
+	return r;
+}
+
+int store_room(struct store *s, uint64_t *room)
+{
+	struct qkd_stream st;
+	int r;
+
+	if (!s->kernel) {
+		*room = UINT64_MAX;
+		return 0;
+	}
+	r = qkd_stream_get(s->nl, s->stream, &st);
+	if (r) {
+		qlog("STREAM_GET: %s", strerror(-r));
+		return r;
+	}
+	*room = st.stored_keys < st.max_keys ?
+		(uint64_t)(st.max_keys - st.stored_keys) : 0;
+	return 0;
 }
 
 void store_link_state(struct store *s, bool up)

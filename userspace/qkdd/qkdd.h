@@ -153,6 +153,8 @@ int store_push(struct store *s, uint64_t first, const uint8_t *keys,
 	       uint32_t count);
 /* Remove keys [first, end) pushed on this side only (orphans). */
 int store_drop(struct store *s, uint64_t first, uint64_t end);
+/* Keys the stream can still take (UINT64_MAX for a key file). */
+int store_room(struct store *s, uint64_t *room);
 /* Link state up/down (kernel only; no-op otherwise). */
 void store_link_state(struct store *s, bool up);
 

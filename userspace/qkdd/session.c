@@ -1269,6 +1269,28 @@ static int round_abort(struct qkdd *q, struct round *R, int reason,
 	return 0;
 }
 
+/*
+ * Before a block is committed: does this side's stream have room for its
+ * @count keys? A block is pushed whole or not at all, so a full stream
+ * aborts the round (its key is discarded at both ends) instead of leaving
+ * a part of it on one side. Returns 0 if the block fits, 1 if the round
+ * was aborted, or a negative errno.
+ */
+static int room_check(struct qkdd *q, struct round *R, uint32_t count)
+{
+	uint64_t room;
+	int r = store_room(q->st, &room);
+
+	if (r)
+		return r;
+	if (room >= count)
+		return 0;
+	round_abort(q, R, QKD_ABORT_INTERNAL,
+		    "the key store is full at %s (room for %" PRIu64 " keys, the round made %u): discarded at both ends until consumers take keys",
+		    q->o->role == QKDD_ALICE ? "alice" : "bob", room, count);
+	return 1;
+}
+
 /* Map a recv result inside a round: RX_ABORT ends the round. */
 static int rx_fail(struct qkdd *q, struct round *R, int r)
 {
@@ -1783,6 +1805,11 @@ static int alice_round(struct qkdd *q, struct round *R)
 		auth_len = (uint32_t)want;
 	}
 	count = (uint32_t)((R->l / 8 - auth_len) / q->pp.key_size);
+	r = room_check(q, R, count);
+	if (r) {
+		r = r > 0 ? 0 : r;
+		goto out;
+	}
 	R->seed = qkd_bits_alloc(R->n + R->l - 1, 0);
 	if (!R->seed || qkd_pa_seed_random(R->seed, R->n + R->l - 1)) {
 		r = -ENOMEM;
@@ -2178,11 +2205,22 @@ static int bob_round(struct qkdd *q, struct round *R)
 		r = -EPERM;
 		goto out;
 	}
+	r = room_check(q, R, count);
+	if (r) {
+		r = r > 0 ? 0 : r;
+		goto out;
+	}
 	r = store_push(q->st, first, R->bytes + auth_len, count);
 	if (r) {
-		r = round_abort(q, R, QKD_ABORT_INTERNAL,
-				"cannot push the block here (%s): discarded at both ends",
-				strerror(-r));
+		round_abort(q, R, QKD_ABORT_INTERNAL,
+			    "cannot push the block here (%s): discarded at both ends",
+			    strerror(-r));
+		/*
+		 * The stream's next_index may have moved past a part of the
+		 * block that was pushed and then removed: reconnect, so that
+		 * recovery starts both sides at the same index again.
+		 */
+		r = -ECONNRESET;
 		goto out;
 	}
 	if (count && qkdd_fault && !strcmp(qkdd_fault, "bob-after-push")) {
