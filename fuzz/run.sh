@@ -1,43 +1,111 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-only
 #
-# Build the frame fuzz target with clang (libFuzzer + ASan + UBSan), write
-# the seed corpus and run it for a bounded time.
+# Build the libFuzzer targets with clang (libFuzzer + ASan + UBSan, leaks
+# detected), write their seed corpora and run each for a bounded time:
 #
-#   fuzz/run.sh                  60 s
-#   FUZZ_TIME=600 fuzz/run.sh    10 min
-#   FUZZ_RUNS=100000 fuzz/run.sh a fixed number of inputs
+#   frame     classical-channel frames and their authenticated open path
+#             (userspace/protocol/frame.c, auth.c)
+#   config    qkdd's configuration file (userspace/qkdd/config.c)
+#   channel   qkdd's --channel KEY=VAL,... option, through the simulator
+#   util      libqkd's numbers, UUIDs, key_IDs, hex, base64
+#             (userspace/lib/util.c)
+#   keyfile   libqkd's key-file reader, raw and hex (userspace/lib/util.c)
 #
-# Outputs go to build/fuzz/ (binaries, seed corpus, grown corpus, crashes);
-# nothing is written into the source tree.
+#   fuzz/run.sh                        every target, 20 s each
+#   FUZZ_TIME=600 fuzz/run.sh          10 min each (the long form)
+#   FUZZ_RUNS=100000 fuzz/run.sh       a fixed number of inputs each
+#   FUZZ_TARGETS="config util" fuzz/run.sh
+#
+# Seeds: fuzz/corpus/TARGET/ (small text files) plus, for frame, the frames
+# fuzz/gen_corpus.c writes. Outputs go to build/fuzz/TARGET/ (grown corpus,
+# crash/leak/timeout inputs, log); nothing is written into the source tree.
+# Prints "ok N - fuzz_TARGET" or "not ok" per target and a final
+# "N passed, N failed"; exits 1 if any target found a crash, a leak or
+# undefined behaviour (reproduce: build/fuzz/fuzz_TARGET INPUT).
 set -eu
 cd "$(dirname "$0")/.."
 out=${FUZZ_OUT:-build/fuzz}
-time=${FUZZ_TIME:-60}
+time=${FUZZ_TIME:-20}
 runs=${FUZZ_RUNS:--1}
 jobs=${FUZZ_JOBS:-1}
+targets=${FUZZ_TARGETS:-frame config channel util keyfile}
 CC=${FUZZ_CC:-clang}
 CFLAGS="-std=c11 -g -O1 -D_GNU_SOURCE -Iinclude/uapi -Iuserspace/include \
 	-Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes"
-SRCS="userspace/protocol/frame.c userspace/protocol/auth.c"
+SAN="-fsanitize=address,undefined -fno-sanitize-recover=all"
 LIBS="-lssl -lcrypto -lm -lpthread"
+# What the targets link: the protocol stages, libqkd's util.c, and qkdd's
+# option parser. An archive, so that each target pulls only what it needs.
+SRCS="userspace/protocol/*.c userspace/lib/util.c userspace/qkdd/config.c"
 
-mkdir -p "$out/seeds" "$out/corpus" "$out/crashes"
-# shellcheck disable=SC2086
-$CC $CFLAGS -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	-o "$out/fuzz_frame" fuzz/fuzz_frame.c $SRCS $LIBS
-# shellcheck disable=SC2086
-$CC $CFLAGS -o "$out/gen_corpus" fuzz/gen_corpus.c $SRCS $LIBS
-"$out/gen_corpus" "$out/seeds"
-
-# With FUZZ_JOBS > 1 libFuzzer writes fuzz-N.log files into the current
-# directory: run it from $out so they stay out of the tree.
-top=$(pwd)
-cd "$out"
-set -- -max_total_time="$time" -runs="$runs" -timeout=10 -rss_limit_mb=2048 \
-	-max_len=70000 -dict="$top/fuzz/frame.dict" -artifact_prefix=crashes/ \
-	-print_final_stats=1
-if [ "$jobs" -gt 1 ]; then
-	set -- "$@" -jobs="$jobs" -workers="$jobs"
+# Rebuilt when any source or header is newer than it.
+lib=$out/libfuzzqkd.a
+mkdir -p "$out/obj"
+if [ ! -f "$lib" ] || [ -n "$(find fuzz/run.sh userspace include \
+	-newer "$lib" \( -name '*.[ch]' -o -name run.sh \) | head -n 1)" ]; then
+	rm -f "$lib" "$out"/obj/*.o
+	objs=
+	for src in $SRCS; do
+		o=$out/obj/$(echo "$src" | tr / _ | sed 's/\.c$/.o/')
+		# shellcheck disable=SC2086
+		$CC $CFLAGS $SAN -fsanitize=fuzzer-no-link -c -o "$o" "$src"
+		objs="$objs $o"
+	done
+	# shellcheck disable=SC2086
+	ar rcs "$lib" $objs
 fi
-exec ./fuzz_frame "$@" corpus seeds
+
+top=$(pwd)
+pass=0
+fail=0
+n=0
+for t in $targets; do
+	n=$((n + 1))
+	d=$out/$t
+	mkdir -p "$d/corpus" "$d/seeds" "$d/crashes"
+	# shellcheck disable=SC2086
+	if ! $CC $CFLAGS $SAN -fsanitize=fuzzer -o "$out/fuzz_$t" \
+		"fuzz/fuzz_$t.c" "$lib" $LIBS; then
+		echo "not ok $n - fuzz_$t: does not build"
+		fail=$((fail + 1))
+		continue
+	fi
+	if [ "$t" = frame ]; then
+		# shellcheck disable=SC2086
+		$CC $CFLAGS -o "$out/gen_corpus" fuzz/gen_corpus.c \
+			userspace/protocol/frame.c userspace/protocol/auth.c $LIBS
+		"$out/gen_corpus" "$d/seeds"
+	fi
+	if [ -d "fuzz/corpus/$t" ]; then
+		cp fuzz/corpus/"$t"/* "$d/seeds/"
+	fi
+	set -- -max_total_time="$time" -runs="$runs" -timeout=10 \
+		-rss_limit_mb=2048 -artifact_prefix=crashes/ -print_final_stats=1
+	if [ -f "fuzz/$t.dict" ]; then
+		set -- "$@" -dict="$top/fuzz/$t.dict"
+	fi
+	case $t in
+	frame) set -- "$@" -max_len=70000 ;;
+	keyfile) set -- "$@" -max_len=16384 ;;
+	*) set -- "$@" -max_len=4096 ;;
+	esac
+	if [ "$jobs" -gt 1 ]; then
+		set -- "$@" -jobs="$jobs" -workers="$jobs"
+	fi
+	# libFuzzer writes fuzz-N.log files (FUZZ_JOBS > 1) and artefacts
+	# relative to the current directory: run it from $d.
+	if (cd "$d" && exec "$top/$out/fuzz_$t" "$@" corpus seeds) \
+		>"$d/log" 2>&1; then
+		echo "ok $n - fuzz_$t: $(grep -E '^stat::number_of_executed_units' "$d/log" |
+			awk '{ s += $2 } END { print s + 0 }') inputs in ${time} s, corpus $(find "$d/corpus" -type f | wc -l)"
+		pass=$((pass + 1))
+	else
+		grep -E 'ERROR|error|SUMMARY|runtime error|==[0-9]+==|Test unit written' "$d/log" |
+			head -n 20 | sed 's/^/# /'
+		echo "not ok $n - fuzz_$t: see $d/log and $d/crashes/"
+		fail=$((fail + 1))
+	fi
+done
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

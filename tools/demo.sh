@@ -1,9 +1,12 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
-# The main job, shown: installs what is needed, builds qkd.ko and qkdctl,
+# The main job, shown: installs what is needed, builds qkd.ko, qkdctl and qkdd,
 # boots the Debian 6.12 kernel (or QKD_DEMO_KERNEL) in qemu and runs
-# tests/e2e/demo.sh there: two sites, the same QKD keys in both kernel
-# stores, taken at both ends, and an ESP SA keyed from them.
+# tests/e2e/demo.sh there: two sites (network namespaces), a qkdd pair
+# running BB84 between them and filling both kernel stores with the same
+# keys, an eavesdropper's round aborted with no key added, keys taken at
+# both ends, and an ESP SA keyed from them. About 2-4 minutes in the
+# emulated VM, depending on the load of the host.
 set -eu
 cd "$(dirname "$0")/.."
 tools/install-deps.sh

@@ -4,27 +4,135 @@
 # demo.sh QKD_KO: the main job, inside the VM (tools/demo.sh boots it).
 #
 # Two sites, A and B, are two network namespaces joined by a veth pair. At
-# each site: a QKD link and a key stream are provisioned with qkdctl; the
-# same keys (what a qkdd pair would have produced) are pushed into both
-# stores; keys are taken at both ends and compared; then one key index keys
-# an ESP SA pair at both sites with `ip xfrm`, and a ping crosses the link
-# encrypted.
+# each site a QKD link and a key stream are provisioned with qkdctl. A qkdd
+# pair (Alice at site A, Bob at site B, talking over the veth, authenticated
+# with a pre-shared key made here) runs BB84 over a simulated single-photon
+# channel and pushes the same final keys into both kernel stores: the stores
+# fill round by round, and SHA-256 digests of the keys taken at both ends
+# agree. Then the pair runs again with an eavesdropper intercepting and
+# resending every pulse: the QBER is about 25%, the round is aborted at both
+# ends, and no key is added. Last, keys are taken at both ends, one key
+# index keys an ESP SA pair at both sites with `ip xfrm`, and a ping crosses
+# the link encrypted. Ends with "DEMO OK".
 set -eu
 ko=${1:?usage: $0 QKD_KO}
 Q=$PWD/build/qkdctl
+D=$PWD/build/qkdd
 SID=5f0e8c2a-7d41-4b9e-9c3a-2e6b1d4f8a90
-KEYS=64
 KEY_SIZE=36	# rfc4106(gcm(aes)) with AES-256: 32-byte key + 4-byte salt
+ROUNDS=2
+# 2^19 sifted bits per round: ~1100 keys of 36 bytes each (a round's
+# authentication costs under 100 bytes of key), in half the time of 2^20.
+BLOCK_BITS=524288
+# Eve's round is aborted after the estimate: an eighth of the size is
+# plenty (the QBER is sampled on ~27000 bits: 25% +- 0.3%).
+EVE_BLOCK_BITS=131072
+CHANNEL=source=single-photon
 A="ip netns exec siteA"
 B="ip netns exec siteB"
+T=$(mktemp -d /tmp/demo.XXXXXX)	# mode 0700: PSKs, logs, status files
+chmod 0700 "$T"
+daemons=""
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+say() { printf '\n\033[1m== %s\033[0m  [%d s]\n' "$*" "$SECONDS"; }
 fail() { echo "DEMO FAILED: $*"; exit 1; }
+cleanup() {
+	local p
+	for p in $daemons; do kill "$p" 2>/dev/null || true; done
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+# st FILE KEY: a value from a qkdd status file (empty if not there yet).
+st() { sed -n "s/^$2=//p" "$1" 2>/dev/null || true; }
+# sfield SITE KEY: a number from `qkdctl -j stream show` at SITE.
+sfield() {
+	ip netns exec "$1" "$Q" -j stream show $SID 2>/dev/null |
+		grep -o "\"$2\": *[0-9]*" | grep -o '[0-9]*$' || true
+}
+stores() {
+	echo "  site A: $($A "$Q" stream show $SID | sed -n 2p | sed 's/^ *//')"
+	echo "  site B: $($B "$Q" stream show $SID | sed -n 2p | sed 's/^ *//')"
+}
+# round_report STATUS: one line about the last round in Alice's status file.
+round_report() {
+	local f=$1 n res
+	n=$(st "$f" last_round)
+	res=$(st "$f" last_result)
+	if [ "$res" = ok ]; then
+		awk -F= '{ v[$1] = $2 } END {
+			printf "round %s: ok, QBER %.2f%%, %d sifted bits, %d secret bits -> %d keys of %d bytes",
+				v["last_round"], 100 * v["qber"], v["sifted_bits"],
+				v["secret_bits"], v["keys"], ks
+			if (v["keys"] > 0)
+				printf " (indices %d..%d)\n", v["next_index"] - v["keys"], v["next_index"] - 1
+			else
+				printf " (all of it refilled the authentication key reserve)\n" }' ks=$KEY_SIZE "$f"
+	else
+		echo "round $n: $res: $(st "$f" last_reason)"
+	fi
+}
+
+# run_pair NAME PORT ROUNDS BLOCK_BITS CHANNEL: Bob listens at site B, Alice connects
+# from site A; each reads its own copy of a fresh PSK (qkdd wipes and
+# unlinks it once read). Reports each round as Alice finishes it, with the
+# two stores. Sets ra/rb to the daemons' exit codes.
+run_pair() {
+	local name=$1 port=$2 rounds=$3 bits=$4 channel=$5 seen=0 r alice bob
+	(umask 077; head -c 65536 /dev/urandom >"$T/$name.a.psk"
+	 cp "$T/$name.a.psk" "$T/$name.b.psk")
+	ls -l "$T/$name.a.psk" "$T/$name.b.psk" | awk '{ print "  " $1, $5, $NF }'
+	$B timeout 300 "$D" --role bob --listen 10.99.0.2:"$port" \
+		--stream $SID --link to-A --psk "$T/$name.b.psk" \
+		--rounds "$rounds" --block-bits "$bits" --channel "$channel" \
+		--timeout 60 --retry-max 1 --status "$T/$name.b.status" \
+		>"$T/$name.b.log" 2>&1 &
+	bob=$!
+	$A timeout 300 "$D" --role alice --peer 10.99.0.2:"$port" \
+		--stream $SID --link to-B --psk "$T/$name.a.psk" \
+		--rounds "$rounds" --block-bits "$bits" --channel "$channel" \
+		--timeout 60 --retry-max 1 --status "$T/$name.a.status" \
+		>"$T/$name.a.log" 2>&1 &
+	alice=$!
+	daemons="$bob $alice"
+	echo "  qkdd --role bob   (site B, pid $bob) listening on 10.99.0.2:$port"
+	echo "  qkdd --role alice (site A, pid $alice) --channel $channel"
+	while :; do
+		r=$(st "$T/$name.a.status" rounds)
+		if [ -n "$r" ] && [ "$r" -gt "$seen" ]; then
+			seen=$r
+			round_report "$T/$name.a.status"
+			stores
+		fi
+		kill -0 $alice 2>/dev/null || break
+		sleep 1
+	done
+	ra=0; wait $alice || ra=$?
+	rb=0; wait $bob || rb=$?
+	daemons=""
+	r=$(st "$T/$name.a.status" rounds)
+	if [ -n "$r" ] && [ "$r" -gt "$seen" ]; then
+		round_report "$T/$name.a.status"
+		stores
+	fi
+	echo "  the daemons' logs:"
+	sed 's/^/  A| /' "$T/$name.a.log"
+	sed 's/^/  B| /' "$T/$name.b.log"
+	echo "  exit codes: alice $ra, bob $rb"
+}
+
+# digest SITE FROM TO: SHA-256 of the keys of indices FROM..TO-1 taken at
+# SITE by index (one netns entry per site: fast in the emulated guest).
+digest() {
+	ip netns exec "$1" sh -c 'i=$2; while [ $i -lt $3 ]; do
+		"$1" key get "$0" index $i 2>/dev/null || echo "index $i: ERROR"
+		i=$((i + 1)); done' $SID "$Q" "$2" "$3" | tee "$T/keys.$1.$2" |
+		sha256sum | cut -d' ' -f1
+}
 
 say "load qkd.ko ($(uname -r))"
 insmod "$ko"
-modprobe -q xfrm_user 2>/dev/null || true
-modprobe -q esp4 2>/dev/null || true
+modprobe -q -a xfrm_user esp4 2>/dev/null || true
 ls -l /dev/qkd
 
 say "two sites: network namespaces siteA and siteB, joined by veth"
@@ -32,29 +140,74 @@ for ns in siteA siteB; do ip netns del $ns 2>/dev/null || true; done
 ip netns add siteA
 ip netns add siteB
 ip link add va netns siteA type veth peer name vb netns siteB
-$A ip addr add 10.99.0.1/24 dev va
-$B ip addr add 10.99.0.2/24 dev vb
-$A ip link set va up
-$B ip link set vb up
-$A ip link set lo up
-$B ip link set lo up
+ip -n siteA addr add 10.99.0.1/24 dev va
+ip -n siteB addr add 10.99.0.2/24 dev vb
+ip -n siteA link set va up
+ip -n siteB link set vb up
+ip -n siteA link set lo up
+ip -n siteB link set lo up
+echo "  site A: va 10.99.0.1/24 <-> site B: vb 10.99.0.2/24"
 
-say "provision a QKD link and a key stream at each site"
-$A "$Q" link add to-B role initiator peer siteB
-$B "$Q" link add to-A role responder peer siteA
-$A "$Q" link set to-B state up
-$B "$Q" link set to-A state up
-$A "$Q" stream add $SID link to-B key-size $KEY_SIZE low-water 8
-$B "$Q" stream add $SID link to-A key-size $KEY_SIZE low-water 8
+say "provision a QKD link and a key stream at each site (empty stores)"
+$A "$Q" link add to-B role initiator peer 10.99.0.2
+$B "$Q" link add to-A role responder peer 10.99.0.1
+# Room for every key of the rounds (each gives a few thousand).
+$A "$Q" stream add $SID link to-B key-size $KEY_SIZE max-keys 16384 low-water 8
+$B "$Q" stream add $SID link to-A key-size $KEY_SIZE max-keys 16384 low-water 8
+stores
 
-say "push the same $KEYS keys into both stores (what qkdd does after privacy amplification)"
-keys=$(mktemp /tmp/demo-keys.XXXXXX)
-head -c $((KEYS * KEY_SIZE)) /dev/urandom >"$keys"
-$A "$Q" key push $SID index 0 file "$keys"
-$B "$Q" key push $SID index 0 file "$keys"
-shred -u "$keys" 2>/dev/null || rm -f "$keys"
-echo "site A:"; $A "$Q" stream show
-echo "site B:"; $B "$Q" stream show
+say "run qkdd at both sites: BB84, $ROUNDS rounds of $BLOCK_BITS sifted bits, keys pushed into both stores"
+echo "  a fresh pre-shared key authenticates the classical channel; one copy per side:"
+run_pair run 7000 $ROUNDS $BLOCK_BITS $CHANNEL
+[ $ra -eq 0 ] && [ $rb -eq 0 ] || fail "qkdd exited with alice $ra, bob $rb"
+[ "$(st "$T/run.a.status" rounds_ok)" = $ROUNDS ] &&
+	[ "$(st "$T/run.b.status" rounds_ok)" = $ROUNDS ] ||
+	fail "not every round completed"
+ka=$(st "$T/run.a.status" keys_total)
+kb=$(st "$T/run.b.status" keys_total)
+na=$(sfield siteA next_index)
+nb=$(sfield siteB next_index)
+echo "keys pushed: by Alice ${ka:-?}, by Bob ${kb:-?}; next index: site A ${na:-?}, site B ${nb:-?}"
+[ -n "$na" ] && [ "$na" = "$nb" ] && [ "$na" = "$ka" ] && [ "$ka" = "$kb" ] ||
+	fail "the two stores did not receive the same key indices"
+[ "$na" -ge 4 ] || fail "too few keys ($na) for the rest of the demo"
+[ "$(sfield siteA stored_keys)" = "$na" ] && [ "$(sfield siteB stored_keys)" = "$na" ] ||
+	fail "the stores do not hold all $na keys"
+
+# Indices 0..2 stay for the rest of the demo; compare the next 8 keys and
+# the last 8 (the first and the last round's): each key taken is one
+# qkdctl run, slow in the emulated guest.
+lo_end=$((na < 11 ? na : 11))
+hi_start=$((na - 8 > lo_end ? na - 8 : lo_end))
+say "the same keys at both ends: SHA-256 of keys 3..$((lo_end - 1)) and $hi_start..$((na - 1)), taken at each site"
+da=$( { digest siteA 3 $lo_end; digest siteA $hi_start "$na"; } | sha256sum | cut -d' ' -f1)
+db=$( { digest siteB 3 $lo_end; digest siteB $hi_start "$na"; } | sha256sum | cut -d' ' -f1)
+echo "  site A: $da"
+echo "  site B: $db"
+if cat "$T"/keys.siteA.* | grep -q ERROR || [ "$da" != "$db" ]; then
+	fail "the keys differ between the sites"
+fi
+echo "identical: yes ($((lo_end - 3 + na - hi_start)) keys compared)"
+rm -f "$T"/keys.*
+stores
+
+say "an eavesdropper intercepts and resends every pulse: the round must abort"
+run_pair eve 7010 1 $EVE_BLOCK_BITS "$CHANNEL,eve=1"
+[ $ra -eq 0 ] && [ $rb -eq 0 ] || fail "qkdd exited with alice $ra, bob $rb"
+for s in a b; do
+	[ "$(st "$T/eve.$s.status" rounds_aborted)" = 1 ] &&
+		[ "$(st "$T/eve.$s.status" rounds_ok)" = 0 ] &&
+		[ "$(st "$T/eve.$s.status" keys_total)" = 0 ] ||
+		fail "the eavesdropped round was not aborted at $s"
+	st "$T/eve.$s.status" last_reason | grep -q QBER ||
+		fail "abort reason at $s: $(st "$T/eve.$s.status" last_reason)"
+done
+qber=$(awk -F= '$1 == "qber" { printf "%.1f%%", 100 * $2 }' "$T/eve.a.status")
+echo "aborted at both ends: sampled QBER $qber, above the 11% threshold (intercept-resend gives 25%)"
+[ "$(sfield siteA next_index)" = "$na" ] && [ "$(sfield siteB next_index)" = "$na" ] &&
+	[ "$(sfield siteA keys_added)" = "$na" ] && [ "$(sfield siteB keys_added)" = "$na" ] ||
+	fail "a key was added by the aborted round"
+echo "no key added: both stores still end at index $((na - 1)), $na keys added"
 
 say "take keys at both ends: A takes the next key (ETSI 014 enc_keys), B the same key by its ID (dec_keys)"
 read -r ia kida keya < <($A "$Q" key get $SID)
@@ -105,4 +258,5 @@ ip netns del siteA
 ip netns del siteB
 rmmod qkd
 echo
+echo "($SECONDS s in the VM)"
 echo "DEMO OK"
