@@ -43,6 +43,7 @@ BENCHES := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/bench_*.c))
 objs = $(patsubst %.c,$(1)/%.o,$(2))
 
 .PHONY: all module tools tests harness check check-unit check-vm lint \
+	debug-kernel check-debug stress \
 	lint-full install install-module install-tools dkms demo \
 	bench clean
 
@@ -121,6 +122,31 @@ check-unit: $(UNIT_TESTS)
 
 check-vm: all $(KERNEL_TESTS)
 	tests/vm/run-kernel-tests.sh
+
+# The debug VM kernel (KASAN, UBSAN, kmemleak, lockdep, fault injection),
+# built once from linux-source-6.12 into $(or $(QKD_CACHE),/var/cache/qkd)
+# and rebuilt only when tests/vm/debug-kernel.config changes (~15-25 min).
+debug-kernel:
+	tests/vm/build-debug-kernel.sh
+
+# Every VM check on the debug kernel (Documentation/robustness.md): the
+# kernel tests with a kmemleak scan after each, the fuzzer, the stress test
+# and the fail-nth allocation-failure sweep, and the key-wipe canary.
+check-debug: debug-kernel all $(KERNEL_TESTS)
+	@rc=0; \
+	tests/vm/run-kernel-tests.sh --kernel debug --timeout 3600 -q || rc=1; \
+	tests/robust/run.sh --kernel debug || rc=1; \
+	tests/robust/canary.sh --kernel debug || rc=1; \
+	exit $$rc
+
+# The long forms of the robustness checks, on the debug kernel: more fuzzing
+# and stress, the fail-nth sweep with 32 KiB pushes, a bigger canary.
+stress: debug-kernel all
+	@rc=0; \
+	QKD_FAILNTH_ARGS="-b 1024 -m 20000 -N 20000" tests/robust/run.sh \
+		--kernel debug -n 200000 -u 50000 -t 300 --stress-time 600 || rc=1; \
+	tests/robust/canary.sh --kernel debug -k 4096 -P || rc=1; \
+	exit $$rc
 
 # Quick static checks (seconds): checkpatch --strict and the YNL spec. The
 # full set, with sparse, W=1 on every kernel, install and dkms, is

@@ -25,10 +25,36 @@ vm_kernels() {
 	done | sort -V
 }
 
+# The debug kernel (KASAN, lockdep, kmemleak, fault injection) built by
+# tests/vm/build-debug-kernel.sh is the kernel "debug": --kernel debug boots
+# it, without an initramfs. It is never part of "all" (the Debian kernels).
+VM_DEBUG_KERNEL=debug
+
+# vm_debug_tree: print the built debug kernel tree; fail if it is not built.
+vm_debug_tree() {
+	"$TOP/tests/vm/build-debug-kernel.sh" --print-dir
+}
+
+# vm_kdir KVER: the kernel build tree to build modules against.
+vm_kdir() {
+	if [ "$1" = "$VM_DEBUG_KERNEL" ]; then
+		vm_debug_tree || { vm_log "the debug kernel is not built: run tests/vm/build-debug-kernel.sh"; return 1; }
+	else
+		printf '%s\n' "/lib/modules/$1/build"
+	fi
+}
+
 # vm_resolve_kernels SPEC: "all" -> every installed kernel; "" -> the newest;
-# otherwise SPEC itself, checked. Prints the list.
+# "debug" -> the debug kernel, if built; otherwise SPEC itself, checked.
+# Prints the list.
 vm_resolve_kernels() {
 	local spec=$1 list
+	if [ "$spec" = "$VM_DEBUG_KERNEL" ]; then
+		vm_debug_tree >/dev/null ||
+			vm_die "the debug kernel is not built: run tests/vm/build-debug-kernel.sh (about 15 minutes)"
+		printf '%s\n' "$spec"
+		return 0
+	fi
 	list=$(vm_kernels)
 	[ -n "$list" ] || vm_die "no installed kernel (need /boot/vmlinuz-KVER and /lib/modules/KVER/build)"
 	case $spec in
@@ -45,6 +71,11 @@ vm_resolve_kernels() {
 # Kernel problems that fail a run when found in the guest's dmesg.
 # Extended regex, case-sensitive. VM_DMESG_EXTRA adds to it.
 VM_DMESG_PATTERN='WARNING:|BUG:|Oops|KASAN|UBSAN|unreferenced object|possible circular locking|RCU stall|rcu.*(detected|self-detected) stall|Call Trace|general protection|Kernel panic|blocked for more than|soft lockup|hard LOCKUP|list_add corruption|list_del corruption|refcount_t:'
+# What only the debug kernel reports (run-vm.sh adds it when booting it):
+# lockdep and RCU-lockdep reports that do not start with WARNING:, kmemleak's
+# own summary, and the checkers switching themselves off (after which they
+# would see nothing).
+VM_DMESG_DEBUG_PATTERN='suspected memory leak|Kernel memory leak detector disabled|kmemleak: Cannot|turning off the locking correctness validator|inconsistent lock state|possible recursive locking|suspicious RCU usage|sleeping function called from invalid context|lock held when returning to user space|DEBUG_LOCKS_WARN_ON|stack-out-of-bounds|use-after-free|out-of-bounds|double-free|invalid-free'
 if [ -n "${VM_DMESG_EXTRA:-}" ]; then
 	VM_DMESG_PATTERN="$VM_DMESG_PATTERN|$VM_DMESG_EXTRA"
 fi

@@ -4,7 +4,8 @@
 # Runs inside the VM (tests/vm/run-vm.sh, as root, cwd = repo top):
 #   tests/robust/guest.sh QKD_KO COUNT UCOUNT SECONDS STRESS_SECONDS SEED
 # Loads the module, runs the fuzzer (root, then unprivileged, then a root
-# run in a fresh netns torn down full), the stress test, unloads the
+# run in a fresh netns torn down full), the stress test, the fail-nth
+# allocation-failure sweep (options: $QKD_FAILNTH_ARGS), unloads the
 # module. Prints TAP lines prefixed with their program; run.sh numbers them.
 set -u
 ko=$1 count=$2 ucount=$3 secs=$4 ssecs=$5 seed=$6
@@ -46,6 +47,9 @@ run fuzz "$bin/fuzz_genl" -n "$count" -u "$ucount" -t "$secs" -s "$seed" -m all
 run fuzz-netns unshare -n "$bin/fuzz_genl" -n $((count / 4)) -t $((secs / 3 + 1)) \
 	-s $((seed + 7)) -m root -k
 run stress "$bin/stress" -t "$ssecs" -s "$seed"
+# allocation-failure sweep (fail-nth: the debug kernel; a SKIP elsewhere)
+# shellcheck disable=SC2086 # options, word-split on purpose
+run failnth "$bin/failnth" ${QKD_FAILNTH_ARGS:-}
 
 # netns teardown is asynchronous: retry the unload for up to 10 s
 mark "rmmod"

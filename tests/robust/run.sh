@@ -1,13 +1,14 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
 #
-# tests/robust/run.sh [--kernel KVER|all] [-n COUNT] [-u UCOUNT] [-t SECONDS]
+# tests/robust/run.sh [--kernel KVER|all|debug] [-n COUNT] [-u UCOUNT] [-t SECONDS]
 #                     [--stress-time SECONDS] [--seed SEED]
 #
 # Builds qkd.ko per kernel (build/kmod-fuzz/KVER) and the robustness
 # programs (build/robust/), then boots each kernel once (tests/vm/run-vm.sh,
 # which fails on WARN/BUG/KASAN/leaks in dmesg) and runs the fuzzer as root
-# and unprivileged, and the stress test. Prints TAP and ends with one line
+# and unprivileged, the stress test, and the fail-nth sweep (debug kernel;
+# options from $QKD_FAILNTH_ARGS). Prints TAP and ends with one line
 # "N passed, N failed". Exit 1 if anything failed.
 set -u
 TOP=$(cd "$(dirname "$0")/../.." && pwd -P)
@@ -59,7 +60,8 @@ for k in $kernels; do
 	rm -rf "$d"; mkdir -p "$d"
 	cp -r Kbuild kernel include "$d/"
 	find "$d" -name '*.o' -o -name '*.ko' -o -name '*.cmd' | xargs rm -f
-	if make -C "/lib/modules/$k/build" M="$TOP/$d" modules > "$d.build.log" 2>&1 &&
+	kdir=$(vm_kdir "$k") || { tap FAIL "$k: kernel build tree"; continue; }
+	if make -C "$kdir" M="$TOP/$d" modules > "$d.build.log" 2>&1 &&
 	   [ -f "$d/qkd.ko" ]; then
 		tap OK "$k: build qkd.ko"
 	else
@@ -71,8 +73,11 @@ for k in $kernels; do
 	mkdir -p build/robust/results
 	# boot ~10-60 s, fuzz <= 3 x secs + secs/3, stress ssecs, margin
 	to=$((120 + 4 * secs + ssecs))
+	# the debug kernel: boot ~70 s, everything ~10x slower, kmemleak scan
+	[ "$k" != debug ] || to=$((to + 600))
 	start=$(date +%s)
-	tests/vm/run-vm.sh --kernel "$k" --timeout "$to" --results "$res" -q -- \
+	tests/vm/run-vm.sh --kernel "$k" --timeout "$to" --results "$res" -q \
+		--env "QKD_FAILNTH_ARGS=${QKD_FAILNTH_ARGS:-}" -- \
 		tests/robust/guest.sh "$TOP/$d/qkd.ko" "$count" "$ucount" "$secs" "$ssecs" "$seed" \
 		> "build/robust/$k.log" 2>&1
 	rc=$?

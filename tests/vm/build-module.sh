@@ -7,8 +7,9 @@
 # Kbuild, kernel/ and include/ (sources only) into a fresh OUTDIR (default
 # build/kmod/KVER) and run
 #   make -C /lib/modules/KVER/build M=OUTDIR W=1 modules
-# there. Fails (exit 1) if make fails or prints any warning or error
-# (compiler or modpost); the log is OUTDIR.build.log. Concurrent builds of
+# there (KVER "debug": against the tree of tests/vm/build-debug-kernel.sh,
+# which must be built). Fails (exit 1) if make fails or prints any warning or
+# error (compiler or modpost); the log is OUTDIR.build.log. Concurrent builds of
 # the same OUTDIR wait for each other (flock on OUTDIR.lock).
 # --copy-to DIR: also copy the result to DIR/qkd.ko while still holding the
 # lock, so that a later rebuild of OUTDIR cannot change what you test.
@@ -27,7 +28,8 @@ while [ $# -gt 0 ]; do
 done
 { [ $# -ge 1 ] && [ $# -le 2 ]; } || vm_die "usage: ${0##*/} [--copy-to DIR] KVER [OUTDIR]"
 k=$1
-[ -d "/lib/modules/$k/build" ] || vm_die "no /lib/modules/$k/build (kernel headers)"
+kdir=$(vm_kdir "$k") || exit 2
+[ -d "$kdir" ] || vm_die "no $kdir (kernel headers)"
 d=${2:-$TOP/build/kmod/$k}
 case $d in /*) ;; *) d=$PWD/$d ;; esac
 d=${d%/}
@@ -49,7 +51,7 @@ mkdir -p "$d"
 	--exclude='modules.order' --exclude='Module.symvers' \
 	Kbuild kernel include) | tar -C "$d" -xf -
 rc=0
-make -C "/lib/modules/$k/build" M="$d" W=1 modules >"$log" 2>&1 || rc=$?
+make -C "$kdir" M="$d" W=1 modules >"$log" 2>&1 || rc=$?
 warn=$(grep -E -i '(^|[^a-z_])(warning|error):' "$log" || true)
 if [ "$rc" -ne 0 ] || [ -n "$warn" ] || [ ! -f "$d/qkd.ko" ]; then
 	cat "$log" >&2

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
 # PID 1 of the test VM (tests/vm/run-vm.sh boots it; the initramfs made by
-# tests/vm/mkinitrd.sh switch_roots here). The root filesystem is the host's
+# tests/vm/mkinitrd.sh switch_roots here, or the debug kernel, which mounts
+# the 9p root itself, runs it as init). The root filesystem is the host's
 # / over 9p, read-only. The kernel command line passes, as environment:
 #   qkdvm_results  absolute host path of this run's results directory; a
 #                  writable 9p export of it (tag qkdvm_results) is mounted
@@ -10,10 +11,15 @@
 #   qkdvm_timeout  seconds the command may run (0: no limit)
 #   qkdvm_deadline host time (epoch seconds) by which the command must stop,
 #                  when the boot took part of the budget (0: none)
+#   qkdvm_modules  (debug kernel) a /lib/modules/KREL made by
+#                  build-debug-kernel.sh, mounted at /lib/modules/$(uname -r)
+#                  so that modprobe of built-in modules succeeds
 # The command to run is "$qkdvm_results/cmd" (a bash script written by
 # run-vm.sh). Its output goes to the console and to $qkdvm_results/log, its
-# exit code to $qkdvm_results/rc, dmesg to $qkdvm_results/dmesg; then the VM
-# powers off. This script must never return: PID 1 exiting panics the guest.
+# exit code to $qkdvm_results/rc, dmesg to $qkdvm_results/dmesg; with
+# kmemleak in the kernel, what a scan after the command finds (objects
+# allocated before it are cleared first) to $qkdvm_results/kmemleak; then the
+# VM powers off. This script must never return: PID 1 exiting panics the guest.
 set -eu
 
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -21,7 +27,8 @@ export HOME=/tmp LANG=C.UTF-8 TERM=dumb
 R=${qkdvm_results:-}
 T=${qkdvm_timeout:-0}
 D=${qkdvm_deadline:-0}
-unset qkdvm_results qkdvm_timeout qkdvm_deadline qkdvm_init
+M=${qkdvm_modules:-}
+unset qkdvm_results qkdvm_timeout qkdvm_deadline qkdvm_init qkdvm_modules
 
 say() { echo "qkdvm: $*"; }
 
@@ -33,6 +40,17 @@ off() {
 	while :; do sleep 60; done
 }
 trap 'say "guest-init.sh failed (line $LINENO)"; echo "QKDVM-RC: init-failed"; off' EXIT
+
+# Booted without an initramfs (the debug kernel; run-vm.sh then passes
+# qkdvm_noinitrd=1): nothing is mounted but / and /dev (devtmpfs). /proc
+# and /sys are the host's directories over 9p, in which qemu serves the
+# host's procfs and sysfs (even statfs says "proc"): mount ours over them.
+if [ "${qkdvm_noinitrd:-0}" = 1 ]; then
+	mount -t proc proc /proc
+	mount -t sysfs sysfs /sys
+	[ -c /dev/null ] || mount -t devtmpfs devtmpfs /dev
+fi
+unset qkdvm_noinitrd
 
 # Writable places; the rest of / stays the host's, read-only. A checkout
 # under the host's /tmp or /run (CI clones anywhere) must stay visible: keep
@@ -73,6 +91,20 @@ mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 qkdvm_results "$R"
 hostname qkdvm 2>/dev/null || true
 ip link set lo up
 
+# A kernel with everything built in has no modules directory on the host:
+# give modprobe the kernel's modules.builtin.
+if [ -n "$M" ] && [ ! -d "/lib/modules/$(uname -r)" ] && [ -d "$M" ]; then
+	mount -t tmpfs -o mode=755 tmpfs /lib/modules
+	mkdir -p "/lib/modules/$(uname -r)"
+	mount --bind "$M" "/lib/modules/$(uname -r)"
+fi
+# Leaks found after the command are the command's, not the boot's.
+leak=/sys/kernel/debug/kmemleak
+if [ -w "$leak" ]; then
+	echo scan >"$leak" 2>/dev/null || true
+	echo clear >"$leak" 2>/dev/null || true
+fi
+
 # The boot used part of the time: stop at the host's deadline (the RTC
 # starts from the host clock), at least 10 s from now, at most T.
 if [ "$D" -gt 0 ] 2>/dev/null && [ "$T" -gt 0 ] 2>/dev/null; then
@@ -99,6 +131,18 @@ wait "$tpid" || true
 if [ "$rc" -eq 124 ] && [ "$T" -gt 0 ]; then
 	say "command timed out after ${T}s; blocked tasks follow in dmesg"
 	echo w >/proc/sysrq-trigger 2>/dev/null || true
+fi
+if [ -w "$leak" ]; then
+	# kmemleak reports an object only when it is 5 s old: scan twice.
+	say "kmemleak scan"
+	echo scan >"$leak" 2>/dev/null || true
+	sleep 6
+	echo scan >"$leak" 2>/dev/null || true
+	cat "$leak" >"$R/kmemleak" 2>/dev/null || true
+	if [ -s "$R/kmemleak" ]; then
+		say "kmemleak: $(grep -c 'unreferenced object' "$R/kmemleak") unreferenced objects (see kmemleak)"
+		head -n 30 "$R/kmemleak"
+	fi
 fi
 dmesg >"$R/dmesg" || say "dmesg failed"
 echo "$rc" >"$R/rc"

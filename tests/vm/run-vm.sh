@@ -8,9 +8,14 @@
 # for kernel problems. See tests/vm/README.md.
 #
 # Options:
-#   --kernel KVER|all  kernel to boot (default: the newest installed);
-#                      "all" runs COMMAND on every installed kernel in turn
-#   --timeout S        kill the VM after S seconds (default 600; 0: never);
+#   --kernel KVER|all|debug  kernel to boot (default: the newest installed);
+#                      "all" runs COMMAND on every installed kernel in turn;
+#                      "debug" boots the debug kernel of
+#                      tests/vm/build-debug-kernel.sh (KASAN, UBSAN, kmemleak,
+#                      lockdep, fault injection; no initramfs, panic_on_warn=1;
+#                      a kmemleak scan after COMMAND fails the run on a leak)
+#   --timeout S        kill the VM after S seconds (default 600, 1800 for
+#                      the debug kernel; 0: never);
 #                      the guest stops COMMAND itself 30 s earlier (S/3 if
 #                      S < 90) to still save dmesg
 #   --mem MB           guest memory (default 1024)
@@ -19,13 +24,16 @@
 #                      emptied first. With --kernel all: DIR/KVER
 #   --env NAME=VALUE   export NAME=VALUE to COMMAND (repeatable)
 #   --append ARGS      extra kernel command line arguments
+#   --qmp PATH         a QMP monitor socket at PATH (unix, server) while the
+#                      VM runs, e.g. for dump-guest-memory
 #   -q, --quiet        do not stream the console; print COMMAND's output at
 #                      the end instead
 #
 # Exit code: COMMAND's exit code; 124 if the VM or COMMAND timed out; 125 if
 # the guest reported no exit code (boot failure, panic); 123 if COMMAND
 # succeeded but dmesg shows kernel problems (the hits are also written to
-# RESULTS/dmesg-hits); 2 for usage errors.
+# RESULTS/dmesg-hits; kmemleak's report on the debug kernel counts as such,
+# RESULTS/kmemleak); 2 for usage errors.
 # Results: RESULTS/{cmd,console,log,rc,dmesg}; COMMAND finds RESULTS in
 # $QKDVM_RESULTS (same path in the guest and on the host).
 # Environment: VM_DMESG_IGNORE (ERE of dmesg lines to tolerate),
@@ -41,7 +49,8 @@ usage() {
 }
 
 kernel=
-timeout_s=600
+timeout_s=
+qmp=
 mem=1024
 smp=2
 results=
@@ -64,6 +73,8 @@ while [ $# -gt 0 ]; do
 	--env=*) envs+=("${1#*=}"); shift ;;
 	--append) [ $# -ge 2 ] || usage; append="$append $2"; shift 2 ;;
 	--append=*) append="$append ${1#*=}"; shift ;;
+	--qmp) [ $# -ge 2 ] || usage; qmp=$2; shift 2 ;;
+	--qmp=*) qmp=${1#*=}; shift ;;
 	-q | --quiet) quiet=1; shift ;;
 	-h | --help) usage 0 ;;
 	--) shift; break ;;
@@ -71,6 +82,10 @@ while [ $# -gt 0 ]; do
 	esac
 done
 [ $# -gt 0 ] || usage
+if [ -z "$timeout_s" ]; then
+	if [ "$kernel" = "$VM_DEBUG_KERNEL" ]; then timeout_s=1800; else timeout_s=600; fi
+fi
+case $qmp in *[,[:space:]]*) vm_die "--qmp: no commas or blanks in the path" ;; esac
 case $timeout_s in '' | *[!0-9]*) vm_die "--timeout wants seconds" ;; esac
 case $mem in '' | *[!0-9]*) vm_die "--mem wants megabytes" ;; esac
 case $smp in '' | *[!0-9]*) vm_die "--smp wants a number" ;; esac
@@ -104,9 +119,25 @@ if [ ${#kernels[@]} -gt 1 ]; then
 fi
 
 kver=${kernels[0]}
-vmlinuz=/boot/vmlinuz-$kver
-initrd=$TOP/build/vm/$kver/initrd.gz
-"$TOP/tests/vm/mkinitrd.sh" "$kver" "$initrd"
+if [ "$kver" = "$VM_DEBUG_KERNEL" ]; then
+	# Everything built in: the kernel mounts the 9p root and runs
+	# guest-init.sh as init; modprobe finds the built-in modules in the
+	# tree's modules.builtin (guest-init.sh mounts it as /lib/modules/KREL).
+	dtree=$(vm_debug_tree) || vm_die "the debug kernel is not built: run tests/vm/build-debug-kernel.sh"
+	krel=$(cat "$dtree/kernelrelease")
+	vmlinuz=$dtree/arch/x86/boot/bzImage
+	boot=(-kernel "$vmlinuz")
+	bootargs="root=/dev/root rootfstype=9p rootflags=trans=virtio,version=9p2000.L,msize=262144 ro init=$TOP/tests/vm/guest-init.sh panic_on_warn=1 qkdvm_noinitrd=1 qkdvm_modules=$dtree/modroot/lib/modules/$krel"
+	VM_DMESG_PATTERN="$VM_DMESG_PATTERN|$VM_DMESG_DEBUG_PATTERN"
+	label="debug ($krel)"
+else
+	vmlinuz=/boot/vmlinuz-$kver
+	initrd=$TOP/build/vm/$kver/initrd.gz
+	"$TOP/tests/vm/mkinitrd.sh" "$kver" "$initrd"
+	boot=(-kernel "$vmlinuz" -initrd "$initrd")
+	bootargs="qkdvm_init=$TOP/tests/vm/guest-init.sh"
+	label=$kver
+fi
 
 if [ -z "$results" ]; then
 	# Keep the newest 30 automatically named runs.
@@ -170,14 +201,18 @@ fi
 
 qemu=(qemu-system-x86_64 -accel tcg -cpu max -m "$mem" -smp "$smp"
 	-nographic -no-reboot -nic none
-	-kernel "$vmlinuz" -initrd "$initrd"
-	-append "console=ttyS0 panic=-1 loglevel=4 edd=off qkdvm_init=$TOP/tests/vm/guest-init.sh qkdvm_results=$results qkdvm_timeout=$guest_t qkdvm_deadline=$deadline$append"
+	"${boot[@]}"
+	-append "console=ttyS0 panic=-1 loglevel=4 edd=off $bootargs qkdvm_results=$results qkdvm_timeout=$guest_t qkdvm_deadline=$deadline$append"
 	-fsdev "local,id=root,path=/,security_model=none,readonly=on,multidevs=remap"
 	-device "virtio-9p-pci,fsdev=root,mount_tag=/dev/root"
 	-fsdev "local,id=results,path=$results,security_model=none,multidevs=remap"
 	-device "virtio-9p-pci,fsdev=results,mount_tag=qkdvm_results")
+if [ -n "$qmp" ]; then
+	rm -f "$qmp"
+	qemu+=(-qmp "unix:$qmp,server=on,wait=off")
+fi
 
-vm_log "qkdvm: $kver: $*  (results: ${results#"$TOP"/})"
+vm_log "qkdvm: $label: $*  (results: ${results#"$TOP"/})"
 qpid=
 tpid=
 # shellcheck disable=SC2317 # called from the traps
@@ -209,10 +244,10 @@ if [ -f "$results/rc" ]; then
 fi
 if [ -z "$rc" ]; then
 	if [ "$qrc" -eq 124 ] || [ "$qrc" -eq 137 ]; then
-		vm_log "qkdvm: $kver: TIMEOUT: VM killed after ${timeout_s}s"
+		vm_log "qkdvm: $label: TIMEOUT: VM killed after ${timeout_s}s"
 		rc=124
 	else
-		vm_log "qkdvm: $kver: FAIL: the guest reported no exit code (qemu exit $qrc); console: ${results#"$TOP"/}/console"
+		vm_log "qkdvm: $label: FAIL: the guest reported no exit code (qemu exit $qrc); console: ${results#"$TOP"/}/console"
 		tr -d '\r' <"$results/console" | tail -n 30 >&2
 		rc=125
 	fi
@@ -224,18 +259,23 @@ fi
 # Kernel problems: in dmesg if the guest saved it, else on the console.
 scan=$results/dmesg
 if [ ! -s "$scan" ]; then
-	vm_log "qkdvm: $kver: no dmesg saved; scanning the console instead"
+	vm_log "qkdvm: $label: no dmesg saved; scanning the console instead"
 	tr -d '\r' <"$results/console" >"$results/console.txt"
 	scan=$results/console.txt
 fi
+# kmemleak's report (debug kernel; guest-init.sh scans after COMMAND).
+if [ -s "$results/kmemleak" ]; then
+	cat "$scan" "$results/kmemleak" >"$results/dmesg+kmemleak"
+	scan=$results/dmesg+kmemleak
+fi
 if hits=$(vm_dmesg_scan "$scan"); then
 	printf '%s\n' "$hits" >"$results/dmesg-hits"
-	vm_log "qkdvm: $kver: FAIL: kernel problems in ${scan#"$TOP"/}:"
+	vm_log "qkdvm: $label: FAIL: kernel problems in ${scan#"$TOP"/}:"
 	printf '%s\n' "$hits" | head -n 40 | sed 's/^/  /' >&2
 	n=$(printf '%s\n' "$hits" | wc -l)
 	[ "$n" -le 40 ] || vm_log "  ... $((n - 40)) more"
 	[ "$rc" -ne 0 ] || rc=123
 fi
 
-vm_log "qkdvm: $kver: exit $rc after ${elapsed}s"
+vm_log "qkdvm: $label: exit $rc after ${elapsed}s"
 exit "$rc"

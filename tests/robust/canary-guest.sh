@@ -1,0 +1,44 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# Runs inside the VM (tests/robust/canary.sh starts it with run-vm.sh):
+#   tests/robust/canary-guest.sh QKD_KO SEED KEYS [-P]
+# Loads the module, runs "canary run" (keys with known patterns through
+# delivery, flush, stream deletion, netns exit and refused pushes), unloads
+# the module, then asks the host for a memory dump (the file dump-request
+# in the results directory) and waits until it is taken (dump-done).
+# Prints TAP lines without numbers; canary.sh numbers them.
+set -u
+ko=$1 seed=$2 keys=$3 policy=${4:-}
+R=${QKDVM_RESULTS:?}
+
+deps=$(modinfo -F depends "$ko" 2>/dev/null | tr ',' ' ')
+# shellcheck disable=SC2086 # one word per module
+[ -z "$deps" ] || modprobe -a $deps
+if insmod "$ko"; then echo "ok - insmod qkd.ko"; else echo "not ok - insmod qkd.ko"; exit 1; fi
+echo "qkd-canary: start" >/dev/kmsg 2>/dev/null || true
+# shellcheck disable=SC2086 # -P or nothing
+build/robust/canary run -s "$seed" -k "$keys" $policy
+rc=$?
+[ "$rc" -eq 0 ] || echo "not ok - canary run exit $rc"
+
+# The canary's netns is torn down asynchronously; rmmod deletes the rest.
+i=0
+until rmmod qkd 2>/dev/null; do
+	i=$((i + 1))
+	if [ $i -ge 40 ]; then echo "not ok - rmmod qkd (still in use)"; break; fi
+	sleep 0.5
+done
+[ $i -ge 40 ] || echo "ok - rmmod qkd"
+# RCU callbacks and deferred work of the teardown.
+sleep 2
+echo "qkd-canary: dump" >/dev/kmsg 2>/dev/null || true
+
+: >"$R/dump-request"
+i=0
+while [ ! -e "$R/dump-done" ]; do
+	i=$((i + 1))
+	if [ $i -ge 1200 ]; then echo "not ok - the host took no memory dump in 600 s"; exit 1; fi
+	sleep 0.5
+done
+echo "ok - guest memory dumped by the host"

@@ -1,0 +1,527 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * canary: key-wipe check. Pushes keys with known random patterns through
+ * the whole life of a key, and later counts the patterns in a dump of the
+ * guest's memory: every copy the kernel made must have been zeroed.
+ *
+ *   canary run -s SEED [-k KEYS] [-P]     (in the VM, as root, qkd.ko loaded)
+ *   canary count -s SEED [-k KEYS] [-P] [-v] DUMP   (on the host)
+ *
+ * run: the patterns are generated from SEED (which is not secret and never a
+ * key) directly into this program's buffers and pushed over genl from there
+ * (no file, no pipe, no qkdctl: the only copies are the kernel's); every
+ * buffer is wiped after use, and at the end the vector registers too (their
+ * saved state lives in the task struct). Per phase, KEYS keys of 32 bytes:
+ *   unload     in a stream of the initial netns, left for rmmod to delete
+ *   delivered  taken with GET_KEY and GET_KEY_BY_ID (into a wiped buffer)
+ *   flushed    KEY_FLUSH of the stream after those deliveries
+ *   stream-del in a stream deleted while holding them
+ *   netns-exit in a stream left in a netns that dies when this program exits
+ *   rejected   pushes the module refuses (index already used, bad length):
+ *              it must wipe them from the request before the error ACK
+ *   policy     (-P) a push the netlink policy rejects (an attribute KEY_ADD
+ *              does not take): the module never sees it, so the kernel frees
+ *              the request unwiped; shows what a malformed request leaves
+ * The caller then unloads the module and dumps guest memory (QMP
+ * dump-guest-memory, see canary.sh).
+ *
+ * count: regenerates the same patterns and counts, in DUMP, every 16-byte
+ * window of every key (two per key), per phase. Prints
+ *   canary: N occurrences (...)
+ * and exits 1 if N > 0 outside the -P phase. -v prints where (guest
+ * physical address, from the ELF headers of the dump) and the bytes around.
+ */
+#include <elf.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include "nlraw.h"
+
+#define KS 32
+#define WIN 16
+#define NWIN (KS / WIN)
+
+enum phase { PH_UNLOAD, PH_DELIVERED, PH_FLUSHED, PH_STREAM_DEL, PH_NETNS_EXIT,
+	     PH_REJECTED, PH_POLICY, PH_MAX };
+static const char *const phase_name[PH_MAX] = {
+	"unload", "delivered", "flushed", "stream-del", "netns-exit", "rejected",
+	"policy" };
+
+static uint64_t seed;
+static uint32_t nkeys = 256;
+static bool with_policy, verbose;
+
+/* ------------------------------------------------------------ patterns */
+
+static uint64_t splitmix(uint64_t *x)
+{
+	uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+/* Key @i of phase @ph. */
+static void pattern(enum phase ph, uint32_t i, uint8_t out[KS])
+{
+	uint64_t x = seed ^ ((uint64_t)ph << 40) ^ ((uint64_t)i << 8), v;
+
+	for (int w = 0; w < KS / 8; w++) {
+		v = splitmix(&x);
+		memcpy(out + 8 * w, &v, 8);
+	}
+	v = 0;
+	x = 0;
+	__asm__ __volatile__("" : : "r"(&v), "r"(&x) : "memory");
+}
+
+/* Zero the vector registers: memcpy() may have left key bytes there. */
+static void wipe_vector_registers(void)
+{
+#if defined(__x86_64__)
+	if (__builtin_cpu_supports("avx"))
+		__asm__ __volatile__("vzeroall" ::: "memory");
+	__asm__ __volatile__(
+		"pxor %%xmm0, %%xmm0\n\tpxor %%xmm1, %%xmm1\n\t"
+		"pxor %%xmm2, %%xmm2\n\tpxor %%xmm3, %%xmm3\n\t"
+		"pxor %%xmm4, %%xmm4\n\tpxor %%xmm5, %%xmm5\n\t"
+		"pxor %%xmm6, %%xmm6\n\tpxor %%xmm7, %%xmm7\n\t"
+		"pxor %%xmm8, %%xmm8\n\tpxor %%xmm9, %%xmm9\n\t"
+		"pxor %%xmm10, %%xmm10\n\tpxor %%xmm11, %%xmm11\n\t"
+		"pxor %%xmm12, %%xmm12\n\tpxor %%xmm13, %%xmm13\n\t"
+		"pxor %%xmm14, %%xmm14\n\tpxor %%xmm15, %%xmm15\n\t"
+		::: "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6",
+		"xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13",
+		"xmm14", "xmm15", "memory");
+#endif
+}
+
+/* ------------------------------------------------------------ run */
+
+static const uint8_t sid_base[QKD_STREAM_ID_LEN] = {
+	0xca, 0x4a, 0x41, 0x00, 0x00, 0x00, 0x40, 0x00,
+	0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00 };
+
+static void sid_of(uint8_t sid[QKD_STREAM_ID_LEN], int n)
+{
+	memcpy(sid, sid_base, QKD_STREAM_ID_LEN);
+	sid[15] = (uint8_t)n;
+}
+
+static uint8_t msg[QKD_KEY_BATCH_MAX_BYTES + 512];	/* attributes */
+static uint8_t reqbuf[QKD_KEY_BATCH_MAX_BYTES + 1024];	/* the request */
+static uint8_t data[QKD_KEY_BATCH_MAX_BYTES];
+
+static void fail(const char *what, int e)
+{
+	printf("not ok - canary run: %s: %s\n", what, strerror(e < 0 ? -e : e));
+	explicit_bzero(msg, sizeof(msg));
+	explicit_bzero(reqbuf, sizeof(reqbuf));
+	explicit_bzero(data, sizeof(data));
+	wipe_vector_registers();
+	exit(1);
+}
+
+static void link_id_cb(void *ctx, uint8_t cmd, const uint8_t *a, size_t len)
+{
+	(void)cmd;
+	nlr_get_u32(a, len, QKD_A_LINK_ID, ctx);
+}
+
+static uint32_t setup_link(struct nlsock *s, const char *name)
+{
+	uint8_t ab[128];
+	struct nlmsgb m;
+	uint32_t id = 0;
+	int e;
+
+	mb_init(&m, ab, sizeof(ab));
+	mb_str(&m, QKD_A_LINK_NAME, name);
+	mb_u8(&m, QKD_A_LINK_ROLE, QKD_ROLE_RESPONDER);
+	e = nls_req(s, QKD_CMD_LINK_NEW, 0, &m, link_id_cb, &id, NULL);
+	if (e || !id)
+		fail("LINK_NEW", e ? e : -EBADMSG);
+	return id;
+}
+
+static void setup_stream(struct nlsock *s, uint32_t link, int n)
+{
+	uint8_t ab[128], sid[QKD_STREAM_ID_LEN];
+	struct nlmsgb m;
+	int e;
+
+	sid_of(sid, n);
+	mb_init(&m, ab, sizeof(ab));
+	mb_attr(&m, QKD_A_STREAM_ID, sid, sizeof(sid));
+	mb_u32(&m, QKD_A_LINK_ID, link);
+	mb_u32(&m, QKD_A_STREAM_KEY_SIZE, KS);
+	mb_u32(&m, QKD_A_STREAM_MAX_KEYS, 65536);
+	e = nls_req(s, QKD_CMD_STREAM_NEW, 0, &m, NULL, NULL, NULL);
+	if (e)
+		fail("STREAM_NEW", e);
+}
+
+static void sid_cmd(struct nlsock *s, uint8_t cmd, int n, const char *what)
+{
+	uint8_t ab[64], sid[QKD_STREAM_ID_LEN];
+	struct nlmsgb m;
+	int e;
+
+	sid_of(sid, n);
+	mb_init(&m, ab, sizeof(ab));
+	mb_attr(&m, QKD_A_STREAM_ID, sid, sizeof(sid));
+	e = nls_req(s, cmd, 0, &m, NULL, NULL, NULL);
+	if (e)
+		fail(what, e);
+}
+
+/*
+ * Push keys [from, from + count) of phase @ph into stream @n at index
+ * @first, in batches. @extra adds an attribute KEY_ADD does not take, @cut
+ * drops bytes from the data. Returns the first error (0: all pushed).
+ */
+static int push(struct nlsock *s, int n, enum phase ph, uint32_t from,
+		uint32_t count, uint64_t first, bool extra, uint32_t cut)
+{
+	uint8_t sid[QKD_STREAM_ID_LEN];
+	uint32_t per = QKD_KEY_BATCH_MAX_BYTES / KS / 4, done = 0;
+	int err = 0;
+
+	sid_of(sid, n);
+	while (done < count) {
+		uint32_t b = count - done < per ? count - done : per;
+		struct nlresp r;
+		struct nlmsgb m;
+		uint32_t seq = ++s->seq;
+		size_t len;
+		int e;
+
+		for (uint32_t i = 0; i < b; i++)
+			pattern(ph, from + done + i, data + (size_t)i * KS);
+		mb_init(&m, msg, sizeof(msg));
+		mb_attr(&m, QKD_A_STREAM_ID, sid, sizeof(sid));
+		mb_u64(&m, QKD_A_KEY_FIRST_INDEX, first + done);
+		if (extra)
+			mb_u32(&m, QKD_A_STATUS_LINKS, 1);
+		mb_attr(&m, QKD_A_KEY_DATA, data, (size_t)b * KS - cut);
+		explicit_bzero(data, (size_t)b * KS);
+		len = nlr_build(reqbuf, sizeof(reqbuf), s->family,
+				NLM_F_REQUEST | NLM_F_ACK, seq, QKD_CMD_KEY_ADD,
+				QKD_GENL_VERSION, 0, m.b, m.len);
+		explicit_bzero(msg, m.len);
+		e = nls_txrx(s, reqbuf, len, seq, &r, NULL, NULL);
+		if (!e)
+			e = r.acked ? -r.err : -ETIMEDOUT;
+		explicit_bzero(reqbuf, len);
+		/* An error ACK echoes the request: wipe what we received. */
+		explicit_bzero(s->echo, NLR_BUF_MAX * 2);
+		explicit_bzero(s->rx, NLR_BUF_MAX * 2);
+		if (e && !err)
+			err = e;
+		done += b;
+	}
+	return err;
+}
+
+static uint32_t take(int fd, int n, enum phase ph, uint32_t count, bool by_id,
+		     uint64_t first)
+{
+	uint8_t buf[KS], want[KS], sid[QKD_STREAM_ID_LEN];
+	uint32_t bad = 0;
+
+	sid_of(sid, n);
+	for (uint32_t i = 0; i < count; i++) {
+		struct qkd_key_request req = { .size = sizeof(req) };
+		unsigned long cmd = QKD_IOC_GET_KEY;
+
+		memcpy(req.stream_id, sid, sizeof(sid));
+		req.key_len = sizeof(buf);
+		req.key_ptr = (uint64_t)(uintptr_t)buf;
+		if (by_id) {
+			cmd = QKD_IOC_GET_KEY_BY_ID;
+			req.flags = QKD_KEY_F_BY_KEY_ID;
+			qkd_key_id_from_index(req.key_id, sid, first + i);
+		}
+		if (ioctl(fd, cmd, &req))
+			fail(by_id ? "GET_KEY_BY_ID" : "GET_KEY", errno);
+		pattern(ph, (uint32_t)(req.index), want);
+		if (memcmp(buf, want, KS))
+			bad++;
+		explicit_bzero(buf, sizeof(buf));
+		explicit_bzero(want, sizeof(want));
+	}
+	return bad;
+}
+
+static int run(void)
+{
+	struct nlsock s;
+	uint32_t link, bad, half = nkeys / 2;
+	int fd, e;
+
+	/* The initial netns: keys that only rmmod deletes. */
+	e = nls_open(&s);
+	if (!e)
+		e = nls_resolve(&s);
+	if (e)
+		fail("genl family qkd", e);
+	link = setup_link(&s, "canary-unload");
+	setup_stream(&s, link, 0);
+	if ((e = push(&s, 0, PH_UNLOAD, 0, nkeys, 0, false, 0)))
+		fail("push (unload)", e);
+	nls_close(&s);
+
+	/* A netns of its own, which dies when this program exits. */
+	if (unshare(CLONE_NEWNET))
+		fail("unshare(CLONE_NEWNET)", errno);
+	e = nls_open(&s);
+	if (!e)
+		e = nls_resolve(&s);
+	if (e)
+		fail("genl family qkd (netns)", e);
+	fd = open("/dev/qkd", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		fail("open /dev/qkd", errno);
+	link = setup_link(&s, "canary");
+	for (int n = 1; n <= 3; n++)
+		setup_stream(&s, link, n);
+
+	/* Stream 1: the first half delivered, the second half flushed. Both
+	 * halves are pushed as one run of indices 0 .. nkeys-1; the patterns
+	 * of index i >= half are those of phase "flushed", key i - half.
+	 */
+	if ((e = push(&s, 1, PH_DELIVERED, 0, half, 0, false, 0)) ||
+	    (e = push(&s, 1, PH_FLUSHED, 0, nkeys - half, half, false, 0)))
+		fail("push (stream 1)", e);
+	bad = take(fd, 1, PH_DELIVERED, half / 2, false, 0);
+	bad += take(fd, 1, PH_DELIVERED, half - half / 2, true, half / 2);
+	if (bad)
+		fail("delivered keys differ from what was pushed", EPROTO);
+	sid_cmd(&s, QKD_CMD_KEY_FLUSH, 1, "KEY_FLUSH");
+
+	/* Stream 2: deleted holding its keys. */
+	if ((e = push(&s, 2, PH_STREAM_DEL, 0, nkeys, 0, false, 0)))
+		fail("push (stream 2)", e);
+	sid_cmd(&s, QKD_CMD_STREAM_DEL, 2, "STREAM_DEL");
+
+	/* Stream 3: left full for the netns exit. */
+	if ((e = push(&s, 3, PH_NETNS_EXIT, 0, nkeys, 0, false, 0)))
+		fail("push (stream 3)", e);
+
+	/* Refused by the module: an index already used, a bad length. */
+	e = push(&s, 3, PH_REJECTED, 0, nkeys / 2, 0, false, 0);
+	if (e != -EEXIST)
+		fail("push below the next index: want EEXIST", e ? e : -EPROTO);
+	e = push(&s, 3, PH_REJECTED, nkeys / 2, nkeys - nkeys / 2, nkeys, false, 1);
+	if (e != -EINVAL)
+		fail("push with a bad length: want EINVAL", e ? e : -EPROTO);
+
+	/* Refused by the netlink policy, before the module. */
+	if (with_policy) {
+		e = push(&s, 3, PH_POLICY, 0, nkeys, nkeys, true, 0);
+		if (e != -EINVAL)
+			fail("push with an attribute KEY_ADD does not take: want EINVAL",
+			     e ? e : -EPROTO);
+	}
+
+	nls_close(&s);
+	close(fd);
+	explicit_bzero(msg, sizeof(msg));
+	explicit_bzero(reqbuf, sizeof(reqbuf));
+	explicit_bzero(data, sizeof(data));
+	wipe_vector_registers();
+	printf("ok - canary run: %u keys per phase pushed, %u delivered, %u flushed, %u deleted with their stream, %u left for the netns exit, %u for rmmod, %u refused%s\n",
+	       nkeys, half, nkeys - half, nkeys, nkeys, nkeys, nkeys,
+	       with_policy ? ", policy-refused push sent" : "");
+	return 0;
+}
+
+/* ------------------------------------------------------------ count */
+
+struct win {
+	uint64_t head;		/* first 8 bytes, 0: empty slot */
+	uint8_t bytes[WIN];
+	uint8_t ph;
+	uint32_t key;
+	uint8_t off;
+	uint64_t hits;
+};
+
+static struct win *table;
+static size_t tmask;
+
+static size_t slot(uint64_t h)
+{
+	return (size_t)((h * 0x9e3779b97f4a7c15ull) >> 20) & tmask;
+}
+
+static void table_add(enum phase ph, uint32_t key, int off, const uint8_t *w)
+{
+	uint64_t h;
+	size_t i;
+
+	memcpy(&h, w, 8);
+	if (!h)
+		return;	/* 2^-64 */
+	for (i = slot(h); table[i].head; i = (i + 1) & tmask)
+		;
+	table[i].head = h;
+	memcpy(table[i].bytes, w, WIN);
+	table[i].ph = (uint8_t)ph;
+	table[i].key = key;
+	table[i].off = (uint8_t)off;
+}
+
+/* Guest-physical address of file offset @off, from the ELF PT_LOADs. */
+static uint64_t phys_of(const uint8_t *map, size_t size, size_t off)
+{
+	const Elf64_Ehdr *eh = (const Elf64_Ehdr *)map;
+
+	if (size < sizeof(*eh) || memcmp(eh->e_ident, ELFMAG, SELFMAG) ||
+	    eh->e_ident[EI_CLASS] != ELFCLASS64)
+		return UINT64_MAX;
+	for (int i = 0; i < eh->e_phnum; i++) {
+		const Elf64_Phdr *ph = (const Elf64_Phdr *)(map + eh->e_phoff +
+							     (size_t)i * eh->e_phentsize);
+
+		if ((const uint8_t *)(ph + 1) > map + size)
+			break;
+		if (ph->p_type == PT_LOAD && off >= ph->p_offset &&
+		    off < ph->p_offset + ph->p_filesz)
+			return ph->p_paddr + (off - ph->p_offset);
+	}
+	return UINT64_MAX;
+}
+
+static int count(const char *path)
+{
+	uint64_t per_phase[PH_MAX] = { 0 }, total = 0, outside_policy = 0;
+	uint32_t keys_hit[PH_MAX] = { 0 };
+	size_t nwin = (size_t)PH_MAX * nkeys * NWIN, cap = 1, size;
+	uint8_t k[KS];
+	const uint8_t *map;
+	struct stat st;
+	int fd, shown = 0;
+
+	while (cap < nwin * 4)
+		cap <<= 1;
+	table = calloc(cap, sizeof(*table));
+	if (!table)
+		return 2;
+	tmask = cap - 1;
+	for (int ph = 0; ph < PH_MAX; ph++)
+		for (uint32_t i = 0; i < nkeys; i++) {
+			pattern((enum phase)ph, i, k);
+			for (int w = 0; w < NWIN; w++)
+				table_add((enum phase)ph, i, w * WIN, k + w * WIN);
+		}
+
+	fd = open(path, O_RDONLY);
+	if (fd < 0 || fstat(fd, &st)) {
+		fprintf(stderr, "canary: %s: %s\n", path, strerror(errno));
+		return 2;
+	}
+	size = (size_t)st.st_size;
+	map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (map == MAP_FAILED) {
+		fprintf(stderr, "canary: mmap %s: %s\n", path, strerror(errno));
+		return 2;
+	}
+	madvise((void *)map, size, MADV_SEQUENTIAL);
+	for (size_t off = 0; off + WIN <= size; off++) {
+		uint64_t h;
+		size_t i;
+
+		memcpy(&h, map + off, 8);
+		if (!h)
+			continue;
+		for (i = slot(h); table[i].head; i = (i + 1) & tmask) {
+			if (table[i].head != h || memcmp(table[i].bytes, map + off, WIN))
+				continue;
+			table[i].hits++;
+			per_phase[table[i].ph]++;
+			total++;
+			if (verbose && shown++ < 40) {
+				uint64_t pa = phys_of(map, size, off);
+				size_t a = off >= 32 ? off - 32 : 0;
+
+				printf("# %s key %u +%u at file offset %zu, guest phys 0x%llx:",
+				       phase_name[table[i].ph], table[i].key,
+				       table[i].off, off, (unsigned long long)pa);
+				for (size_t j = a; j < off + 48 && j < size; j++)
+					printf("%s%02x", (j - a) % 16 ? "" : " ", map[j]);
+				printf("\n");
+			}
+			break;
+		}
+	}
+	for (size_t i = 0; i <= tmask; i++)
+		if (table[i].head && table[i].hits && !table[i].off)
+			keys_hit[table[i].ph]++;
+	for (int ph = 0; ph < PH_MAX; ph++) {
+		if (ph == PH_POLICY && !with_policy)
+			continue;
+		printf("# %-11s %6llu occurrences (%u keys with their first half found)\n",
+		       phase_name[ph], (unsigned long long)per_phase[ph], keys_hit[ph]);
+		if (ph != PH_POLICY)
+			outside_policy += per_phase[ph];
+	}
+	printf("canary: %llu occurrences of %u key patterns in %zu MiB of guest memory (%llu outside the policy phase)\n",
+	       (unsigned long long)total, (unsigned)(PH_MAX - !with_policy) * nkeys,
+	       size >> 20, (unsigned long long)outside_policy);
+	munmap((void *)map, size);
+	close(fd);
+	return outside_policy ? 1 : 0;
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: canary run -s SEED [-k KEYS] [-P]\n"
+		"       canary count -s SEED [-k KEYS] [-P] [-v] DUMP\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	bool have_seed = false;
+	const char *mode;
+	int c;
+
+	if (argc < 2)
+		usage();
+	mode = argv[1];
+	optind = 2;
+	while ((c = getopt(argc, argv, "s:k:Pv")) != -1) {
+		switch (c) {
+		case 's':
+			seed = strtoull(optarg, NULL, 0);
+			have_seed = true;
+			break;
+		case 'k':
+			nkeys = (uint32_t)atoi(optarg);
+			break;
+		case 'P':
+			with_policy = true;
+			break;
+		case 'v':
+			verbose = true;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (!have_seed || nkeys < 4 || nkeys > 16384)
+		usage();
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (!strcmp(mode, "run") && optind == argc)
+		return run();
+	if (!strcmp(mode, "count") && optind == argc - 1)
+		return count(argv[optind]);
+	usage();
+	return 2;
+}

@@ -1,0 +1,145 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# build-debug-kernel.sh [--check] [--print-dir]
+#
+# Build the debug VM kernel (KASAN, UBSAN, kmemleak, lockdep, fault
+# injection; see tests/vm/debug-kernel.config and Documentation/robustness.md)
+# from the Debian linux-source-6.12 package, and print the built tree's path
+# on stdout (the last line). The tree lives in a cache outside the checkout:
+#   ${QKD_CACHE:-/var/cache/qkd}/debug-kernel/<key>/
+# where <key> hashes the config fragment, the source package's version and
+# the build recipe below; a tree whose key matches is reused (a few ms), any
+# change builds a new one (about 13 minutes with 2 idle cores; the build runs
+# under nice with -j${QKD_DEBUG_KERNEL_JOBS:-2}). Older trees are removed
+# after a successful build (keep: QKD_DEBUG_KERNEL_KEEP, default 1 besides
+# the new one). Concurrent runs wait for each other (flock).
+#
+# The tree holds: arch/x86/boot/bzImage, the configured and built source (an
+# out-of-tree module builds with make -C TREE M=DIR modules), modroot/ (a
+# /lib/modules/KVER with modules.builtin for modprobe in the guest), and
+# kernelrelease. Log: TREE.log while building, TREE/build.log after.
+#
+#   --check      exit 0 if the tree for the current key is built, 1 if not;
+#                print nothing else (with --print-dir: print it if built)
+#   --print-dir  print the tree's path only (do not build); exit 1 if absent
+set -eu
+# shellcheck source=SCRIPTDIR/../lib/vm-common.sh
+. "$(dirname "$0")/../lib/vm-common.sh"
+
+check=0
+print_only=0
+while [ $# -gt 0 ]; do
+	case $1 in
+	--check) check=1; shift ;;
+	--print-dir) print_only=1; shift ;;
+	-h | --help) sed -n '4,/^set -eu/{/^set -eu/d;s/^# \{0,1\}//;p;}' "$0"; exit 0 ;;
+	*) vm_die "usage: ${0##*/} [--check] [--print-dir]" ;;
+	esac
+done
+
+pkg=linux-source-6.12
+src=/usr/src/$pkg.tar.xz
+frag=$TOP/tests/vm/debug-kernel.config
+cache=${QKD_CACHE:-/var/cache/qkd}/debug-kernel
+jobs=${QKD_DEBUG_KERNEL_JOBS:-2}
+# Bump when the steps below change what gets built.
+recipe=1
+
+[ -f "$frag" ] || vm_die "no $frag"
+if [ ! -f "$src" ]; then
+	[ "$check" = 1 ] || [ "$print_only" = 1 ] && exit 1
+	vm_die "no $src: run tools/install-deps.sh (package $pkg)"
+fi
+srcver=$(dpkg-query -W -f='${Version}' "$pkg" 2>/dev/null ||
+	stat -L -c '%s %Y' "$src")
+key=$({
+	echo "recipe $recipe"
+	echo "source $pkg $srcver"
+	cat "$frag"
+} | sha256sum | cut -c1-16)
+tree=$cache/$key
+
+if [ "$check" = 1 ] || [ "$print_only" = 1 ]; then
+	[ -f "$tree/.built" ] || exit 1
+	[ "$print_only" = 0 ] || printf '%s\n' "$tree"
+	exit 0
+fi
+
+mkdir -p "$cache"
+exec 8>>"$cache/.lock"
+if ! flock -n 8; then
+	vm_log "build-debug-kernel: waiting for another build ($cache/.lock)"
+	flock 8
+fi
+if [ -f "$tree/.built" ]; then
+	printf '%s\n' "$tree"
+	exit 0
+fi
+
+for t in bc flex bison gcc make; do
+	command -v "$t" >/dev/null 2>&1 || vm_die "$t missing: run tools/install-deps.sh"
+done
+[ -f /usr/include/libelf.h ] || [ -f /usr/include/libelf/libelf.h ] ||
+	vm_die "libelf-dev missing: run tools/install-deps.sh"
+
+start=$(date +%s)
+log=$tree.log
+tmp=$tree.tmp
+rm -rf "$tmp" "$tree"
+mkdir -p "$tmp"
+: >"$log"
+vm_log "build-debug-kernel: building $tree (log: $log)"
+
+fail() {
+	tail -n 40 "$log" >&2
+	vm_log "build-debug-kernel: FAILED: $*; log: $log"
+	exit 1
+}
+
+tar -C "$tmp" --strip-components=1 -xJf "$src" >>"$log" 2>&1 || fail "unpack $src"
+k() { nice -n 19 make -C "$tmp" "$@" >>"$log" 2>&1; }
+k x86_64_defconfig || fail "make x86_64_defconfig"
+k kvm_guest.config || fail "make kvm_guest.config"
+(cd "$tmp" && scripts/kconfig/merge_config.sh -m .config "$frag") >>"$log" 2>&1 ||
+	fail "merge_config.sh"
+k olddefconfig || fail "make olddefconfig"
+
+# merge_config.sh only warns when Kconfig drops an option: every option of
+# the fragment must have the requested value in the final .config.
+bad=
+while IFS= read -r line; do
+	case $line in CONFIG_*=*) ;; *) continue ;; esac
+	opt=${line%%=*}
+	val=${line#*=}
+	if [ "$val" = n ]; then
+		grep -qx "$opt=.*" "$tmp/.config" && bad="$bad $line"
+	else
+		grep -qxF "$line" "$tmp/.config" || bad="$bad $line"
+	fi
+done <"$frag"
+[ -z "$bad" ] || fail "options not set as the fragment asks:$bad"
+
+# bzImage, plus modules so that Module.symvers exists for out-of-tree builds
+# and modules_install writes modules.builtin for modprobe in the guest.
+k -j"$jobs" bzImage modules || fail "make bzImage modules"
+rm -rf "$tmp/modroot"
+k INSTALL_MOD_PATH="$tmp/modroot" DEPMOD=/sbin/depmod modules_install ||
+	fail "make modules_install"
+make -s -C "$tmp" kernelrelease >"$tmp/kernelrelease" 2>>"$log" || fail "make kernelrelease"
+[ -f "$tmp/arch/x86/boot/bzImage" ] || fail "no bzImage"
+
+mv "$tmp" "$tree"
+mv "$log" "$tree/build.log"
+elapsed=$(($(date +%s) - start))
+printf '%s\n' "$elapsed" >"$tree/build-seconds"
+: >"$tree/.built"
+vm_log "build-debug-kernel: built $(cat "$tree/kernelrelease") in ${elapsed}s: $tree"
+
+# Keep the newest QKD_DEBUG_KERNEL_KEEP older trees.
+keep=${QKD_DEBUG_KERNEL_KEEP:-1}
+find "$cache" -mindepth 1 -maxdepth 1 -type d ! -name "$key" -printf '%T@ %p\n' |
+	sort -rn | tail -n +"$((keep + 1))" | while read -r _ old; do
+	case $old in "$cache"/*) rm -rf "$old" ;; esac
+done
+printf '%s\n' "$tree"
