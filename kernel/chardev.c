@@ -78,7 +78,9 @@ static long qkd_ioctl_info(void __user *uarg)
 	info.key_size_min = QKD_KEY_SIZE_MIN;
 	info.key_size_max = QKD_KEY_SIZE_MAX;
 	info.features = QKD_FEATURE_GET_KEY | QKD_FEATURE_GET_KEY_BY_ID |
-			QKD_FEATURE_POLL;
+			QKD_FEATURE_POLL | QKD_FEATURE_ALG_SETKEY |
+			QKD_FEATURE_LOGON_KEY | QKD_FEATURE_KEY_TYPE |
+			QKD_FEATURE_GET_KEYS;
 	return copy_to_user(uarg, &info, sizeof(info)) ? -EFAULT : 0;
 }
 
@@ -100,7 +102,7 @@ static long qkd_ioctl_stream_status(struct qkd_file *f, void __user *uarg)
 	st.key_size = s->key_size;
 	st.stored_key_count = qkd_stream_stored(s);
 	st.max_key_count = READ_ONCE(s->max_keys);
-	st.max_key_per_request = 1;
+	st.max_key_per_request = QKD_GET_KEYS_MAX;
 	st.min_key_size = QKD_KEY_SIZE_MIN;
 	st.max_key_size = QKD_KEY_SIZE_MAX;
 	st.next_index = qkd_stream_first_index(s);
@@ -161,16 +163,72 @@ static long qkd_ioctl_get_key(struct qkd_file *f, void __user *uarg, bool by_id)
 		goto out_put;
 	}
 	kfree_sensitive(key);
+	qkd_stream_taken_notify(f->qn, s, &res);
+out_put:
+	qkd_stream_put(s);
+	return err;
+}
 
-	if (res.crossed_low_water)
-		qkd_notify_stream_low(f->qn, s, res.stored_after);
-	if (res.emptied) {
-		qkd_notify_stream_empty(f->qn, s);
-		mutex_lock(&f->qn->lock);
-		if (!READ_ONCE(s->dead))
-			qkd_link_update_state(f->qn, s->link);
-		mutex_unlock(&f->qn->lock);
+static long qkd_ioctl_get_keys(struct qkd_file *f, void __user *uarg)
+{
+	struct qkd_take_result res;
+	struct qkd_keys_request req;
+	u8 __user *ukeys;
+	struct qkd_stream *s;
+	u8 **keys = NULL;
+	u64 *indices = NULL;
+	u32 got = 0, i;
+	long err;
+
+	if (copy_from_user(&req, uarg, sizeof(req)))
+		return -EFAULT;
+	if (req.size != sizeof(req) || req.reserved0 ||
+	    !qkd_reserved_zero(req.reserved, sizeof(req.reserved)) ||
+	    req.flags & ~QKD_KEYS_FLAGS_ALL ||
+	    !req.number || req.number > QKD_GET_KEYS_MAX)
+		return -EINVAL;
+
+	s = qkd_stream_get(f->qn, req.stream_id);
+	if (!s)
+		return -ENOENT;
+	err = -ERANGE;
+	if (req.keys_len < (u64)req.number * s->key_size)
+		goto out_put;
+	err = -ENOMEM;
+	keys = kmalloc_array(req.number, sizeof(*keys), GFP_KERNEL);
+	indices = kmalloc_array(req.number, sizeof(*indices), GFP_KERNEL);
+	if (!keys || !indices)
+		goto out_free;
+
+	err = qkd_stream_take_keys(s, req.number,
+				   req.flags & QKD_KEYS_F_PARTIAL, keys,
+				   indices, &got, &res);
+	if (err)
+		goto out_free;
+	req.number = got;
+	req.key_size = s->key_size;
+	ukeys = u64_to_user_ptr(req.keys_ptr);
+	for (i = 0; i < got && !err; i++)
+		if (copy_to_user(ukeys + (size_t)i * s->key_size, keys[i],
+				 s->key_size))
+			err = -EFAULT;
+	if (!err &&
+	    (copy_to_user(u64_to_user_ptr(req.indices_ptr), indices,
+			  (size_t)got * sizeof(*indices)) ||
+	     copy_to_user(uarg, &req, sizeof(req))))
+		err = -EFAULT;
+	/* A bad buffer loses nothing: every key goes back to its slot. */
+	for (i = 0; i < got; i++) {
+		if (err)
+			qkd_stream_return_key(s, indices[i], keys[i]);
+		else
+			kfree_sensitive(keys[i]);
 	}
+	if (!err)
+		qkd_stream_taken_notify(f->qn, s, &res);
+out_free:
+	kfree(indices);
+	kfree(keys);
 out_put:
 	qkd_stream_put(s);
 	return err;
@@ -213,8 +271,14 @@ static long qkd_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return qkd_ioctl_get_key(f, uarg, false);
 	case QKD_IOC_GET_KEY_BY_ID:
 		return qkd_ioctl_get_key(f, uarg, true);
+	case QKD_IOC_GET_KEYS:
+		return qkd_ioctl_get_keys(f, uarg);
 	case QKD_IOC_SET_POLL_STREAM:
 		return qkd_ioctl_set_poll_stream(f, uarg);
+	case QKD_IOC_ALG_SETKEY:
+		return qkd_ioctl_alg_setkey(f->qn, uarg);
+	case QKD_IOC_LOGON_KEY:
+		return qkd_ioctl_logon_key(f->qn, uarg);
 	default:
 		return -ENOTTY;
 	}
@@ -265,6 +329,17 @@ static struct miscdevice qkd_miscdev = {
 	.fops = &qkd_fops,
 	.mode = 0600,
 };
+
+/* The store an open /dev/qkd is bound to, or NULL if @file is not one. */
+struct qkd_net *qkd_chardev_file_net(struct file *file)
+{
+	struct qkd_file *f;
+
+	if (file->f_op != &qkd_fops)
+		return NULL;
+	f = file->private_data;
+	return f->qn;
+}
 
 int __init qkd_chardev_init(void)
 {

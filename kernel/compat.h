@@ -7,6 +7,7 @@
 #define _QKD_COMPAT_H
 
 #include <net/genetlink.h>
+#include <net/xfrm.h>
 
 /*
  * QKD_COMPAT_* macros come from feature probes of the kernel's headers in
@@ -23,6 +24,17 @@ static inline struct nlattr **qkd_dumpit_attrs(struct netlink_callback *cb)
 	return genl_dumpit_info(cb)->info.attrs;
 #else
 	return genl_dumpit_info(cb)->attrs;
+#endif
+}
+
+/*
+ * The direction of an SA (6.10+): xfrm then refuses to use an inbound SA for
+ * output and the other way round. Older kernels tell them apart by address.
+ */
+static inline void qkd_xfrm_state_set_dir(struct xfrm_state *x, bool out)
+{
+#ifdef QKD_COMPAT_XFRM_SA_DIR
+	x->dir = out ? XFRM_SA_DIR_OUT : XFRM_SA_DIR_IN;
 #endif
 }
 

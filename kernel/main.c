@@ -3,8 +3,9 @@
  * qkd: a per-network-namespace store of quantum key distribution keys.
  *
  * This file only registers the parts, in dependency order: the per-netns
- * store first (the others look it up), then the genl family, then the
- * character device; exit unwinds in reverse.
+ * store first (the others look it up), then the genl family, the xfrm key
+ * manager (its SA bindings send events, so they go before the family), the
+ * "qkd" key type, then the character device; exit unwinds in reverse.
  */
 
 #include <linux/module.h>
@@ -38,11 +39,21 @@ static int __init qkd_init(void)
 	err = qkd_genl_init();
 	if (err)
 		goto err_store;
-	err = qkd_chardev_init();
+	err = qkd_xfrm_init();
 	if (err)
 		goto err_genl;
+	err = qkd_keyring_init();
+	if (err)
+		goto err_xfrm;
+	err = qkd_chardev_init();
+	if (err)
+		goto err_keyring;
 	return 0;
 
+err_keyring:
+	qkd_keyring_exit();
+err_xfrm:
+	qkd_xfrm_exit();
 err_genl:
 	qkd_genl_exit();
 err_store:
@@ -53,6 +64,8 @@ err_store:
 static void __exit qkd_exit(void)
 {
 	qkd_chardev_exit();
+	qkd_keyring_exit();
+	qkd_xfrm_exit();
 	qkd_genl_exit();
 	qkd_store_exit();
 }

@@ -170,8 +170,8 @@ static int qkd_put_stream(struct sk_buff *skb, struct qkd_stream *s)
 }
 
 /* A reply to a do request: one object, filled by @fill. */
-static int qkd_reply(struct genl_info *info, u8 cmd,
-		     int (*fill)(struct sk_buff *skb, void *obj), void *obj)
+int qkd_reply(struct genl_info *info, u8 cmd,
+	      int (*fill)(struct sk_buff *skb, void *obj), void *obj)
 {
 	struct sk_buff *msg;
 	void *hdr;
@@ -194,6 +194,34 @@ static int qkd_reply(struct genl_info *info, u8 cmd,
 err_free:
 	nlmsg_free(msg);
 	return err;
+}
+
+/*
+ * The reply to a request that changes something (LINK_NEW, STREAM_NEW,
+ * STREAM_SET): qkd_reply_alloc() before the change, so that a failed
+ * allocation fails the request with nothing changed; qkd_reply_changed()
+ * after it, which consumes @msg and cannot fail the request any more: once
+ * the change is made the request succeeded, and a reply that cannot be
+ * queued shows as ENOBUFS on the requester's socket, as a lost ACK does.
+ */
+struct sk_buff *qkd_reply_alloc(void)
+{
+	return genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
+}
+
+void qkd_reply_changed(struct sk_buff *msg, struct genl_info *info, u8 cmd,
+		       int (*fill)(struct sk_buff *skb, void *obj), void *obj)
+{
+	void *hdr;
+
+	hdr = genlmsg_put_reply(msg, info, &qkd_genl_family, 0, cmd);
+	/* NLMSG_DEFAULT_SIZE holds any one object. */
+	if (WARN_ON_ONCE(!hdr || fill(msg, obj))) {
+		nlmsg_free(msg);
+		return;
+	}
+	genlmsg_end(msg, hdr);
+	genlmsg_reply(msg, info);
 }
 
 static int qkd_fill_link(struct sk_buff *skb, void *obj)
@@ -273,6 +301,35 @@ static void qkd_notify(struct qkd_net *qn, const struct qkd_event *ev)
 	genlmsg_end(msg, hdr);
 	genlmsg_multicast_netns(&qkd_genl_family, qn->net, msg, 0,
 				QKD_MCGRP_EVENTS_IDX, GFP_KERNEL);
+}
+
+/* An event of @cmd whose attributes @fill puts (for xfrm.c). */
+void qkd_notify_fill(struct qkd_net *qn, u8 cmd,
+		     int (*fill)(struct sk_buff *skb, void *obj), void *obj)
+{
+	struct sk_buff *msg;
+	void *hdr;
+
+	if (!genl_has_listeners(&qkd_genl_family, qn->net, QKD_MCGRP_EVENTS_IDX))
+		return;
+	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
+	if (!msg)
+		return;
+	hdr = genlmsg_put(msg, 0, 0, &qkd_genl_family, 0, cmd);
+	if (!hdr || fill(msg, obj)) {
+		nlmsg_free(msg);
+		return;
+	}
+	genlmsg_end(msg, hdr);
+	genlmsg_multicast_netns(&qkd_genl_family, qn->net, msg, 0,
+				QKD_MCGRP_EVENTS_IDX, GFP_KERNEL);
+}
+
+/* The header of one object of a dump of @cmd. */
+void *qkd_dump_put(struct sk_buff *skb, struct netlink_callback *cb, u8 cmd)
+{
+	return genlmsg_put(skb, NETLINK_CB(cb->skb).portid, cb->nlh->nlmsg_seq,
+			   &qkd_genl_family, NLM_F_MULTI, cmd);
 }
 
 void qkd_notify_link_state(struct qkd_net *qn, struct qkd_link *link, u8 state)
@@ -378,6 +435,7 @@ static int qkd_nl_link_new(struct sk_buff *skb, struct genl_info *info)
 	struct qkd_net *qn = qkd_info_net(info);
 	struct nlattr **attrs = info->attrs;
 	struct qkd_link *link;
+	struct sk_buff *msg;
 	const char *name;
 	int err;
 
@@ -391,6 +449,9 @@ static int qkd_nl_link_new(struct sk_buff *skb, struct genl_info *info)
 		return -EINVAL;
 	}
 
+	msg = qkd_reply_alloc();
+	if (!msg)
+		return -ENOMEM;
 	mutex_lock(&qn->lock);
 	err = qkd_link_create(qn, qkd_attr_u32(attrs[QKD_A_LINK_ID], 0),
 			      name,
@@ -401,7 +462,9 @@ static int qkd_nl_link_new(struct sk_buff *skb, struct genl_info *info)
 	else if (err == -ENOSPC)
 		NL_SET_ERR_MSG_MOD(info->extack, "too many links in this network namespace");
 	if (!err)
-		err = qkd_reply(info, QKD_CMD_LINK_NEW, qkd_fill_link, link);
+		qkd_reply_changed(msg, info, QKD_CMD_LINK_NEW, qkd_fill_link, link);
+	else
+		nlmsg_free(msg);
 	mutex_unlock(&qn->lock);
 	return err;
 }
@@ -502,6 +565,7 @@ static int qkd_nl_stream_new(struct sk_buff *skb, struct genl_info *info)
 	struct qkd_stream *s;
 	struct qkd_link *link;
 	u32 max_keys, low_water;
+	struct sk_buff *msg;
 	const u8 *id;
 	int err = 0;
 
@@ -521,6 +585,9 @@ static int qkd_nl_stream_new(struct sk_buff *skb, struct genl_info *info)
 	if (err)
 		return err;
 
+	msg = qkd_reply_alloc();
+	if (!msg)
+		return -ENOMEM;
 	mutex_lock(&qn->lock);
 	link = qkd_link_from_attrs(qn, attrs, info->extack, &err);
 	if (!link)
@@ -532,10 +599,13 @@ static int qkd_nl_stream_new(struct sk_buff *skb, struct genl_info *info)
 				    "stream ID already in use in this network namespace");
 	else if (err == -ENOSPC)
 		NL_SET_ERR_MSG_MOD(info->extack, "too many streams in this network namespace");
-	if (!err)
-		err = qkd_reply(info, QKD_CMD_STREAM_NEW, qkd_fill_stream, s);
+	if (!err) {
+		qkd_reply_changed(msg, info, QKD_CMD_STREAM_NEW, qkd_fill_stream, s);
+		msg = NULL;
+	}
 out:
 	mutex_unlock(&qn->lock);
+	nlmsg_free(msg);
 	return err;
 }
 
@@ -624,6 +694,7 @@ static int qkd_nl_stream_set(struct sk_buff *skb, struct genl_info *info)
 	struct nlattr **attrs = info->attrs;
 	struct qkd_stream *s;
 	u32 max_keys, low_water;
+	struct sk_buff *msg;
 	int err = 0;
 
 	if (!attrs[QKD_A_STREAM_MAX_KEYS] && !attrs[QKD_A_STREAM_LOW_WATER]) {
@@ -632,6 +703,9 @@ static int qkd_nl_stream_set(struct sk_buff *skb, struct genl_info *info)
 		return -EINVAL;
 	}
 
+	msg = qkd_reply_alloc();
+	if (!msg)
+		return -ENOMEM;
 	mutex_lock(&qn->lock);
 	s = qkd_stream_from_attrs(qn, info, &err);
 	if (!s)
@@ -646,9 +720,11 @@ static int qkd_nl_stream_set(struct sk_buff *skb, struct genl_info *info)
 	WRITE_ONCE(s->max_keys, max_keys);
 	WRITE_ONCE(s->low_water, low_water);
 	xa_unlock(&s->keys);
-	err = qkd_reply(info, QKD_CMD_STREAM_SET, qkd_fill_stream, s);
+	qkd_reply_changed(msg, info, QKD_CMD_STREAM_SET, qkd_fill_stream, s);
+	msg = NULL;
 out:
 	mutex_unlock(&qn->lock);
+	nlmsg_free(msg);
 	return err;
 }
 
@@ -755,6 +831,9 @@ static const struct genl_ops qkd_genl_ops[] = {
 	QKD_OP(QKD_CMD_KEY_ADD, qkd_nl_key_add, NULL, qkd_key_add_policy),
 	QKD_OP(QKD_CMD_KEY_FLUSH, qkd_nl_key_flush, NULL, qkd_stream_ref_policy),
 	QKD_OP(QKD_CMD_STATUS_GET, qkd_nl_status_get, NULL, qkd_empty_policy),
+	QKD_OP(QKD_CMD_SA_NEW, qkd_nl_sa_new, NULL, qkd_sa_new_policy),
+	QKD_OP(QKD_CMD_SA_DEL, qkd_nl_sa_del, NULL, qkd_sa_ref_policy),
+	QKD_OP(QKD_CMD_SA_GET, qkd_nl_sa_get, qkd_nl_sa_dump, qkd_sa_ref_policy),
 };
 
 static struct genl_family qkd_genl_family __ro_after_init = {

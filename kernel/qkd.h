@@ -22,11 +22,13 @@
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/netlink.h>
+#include <linux/qkd.h>
 #include <linux/refcount.h>
 #include <linux/types.h>
 #include <linux/wait.h>
 #include <linux/xarray.h>
 #include <net/net_namespace.h>
+#include <net/netlink.h>
 #include <uapi/linux/qkd.h>
 
 #define QKD_NETNS_MAX_LINKS	256
@@ -62,6 +64,8 @@ struct qkd_counters {
  * @poll_wait: woken when a stream gains keys or goes away; in the node so
  *	that a file polling a stream never outlives its wait queue
  * @retired: counters of the node's deleted streams, under @lock
+ * @sas: SA bindings (xfrm.c; RCU readers, writers under @lock)
+ * @n_sas: number of SA bindings, under @lock
  */
 struct qkd_net {
 	struct net *net;
@@ -73,6 +77,8 @@ struct qkd_net {
 	unsigned int n_streams;
 	wait_queue_head_t poll_wait;
 	struct qkd_counters retired;
+	struct list_head sas;
+	unsigned int n_sas;
 };
 
 /**
@@ -187,9 +193,15 @@ static inline u32 qkd_stream_stored(const struct qkd_stream *s)
 
 int qkd_stream_take_key(struct qkd_stream *s, bool by_index, u64 index,
 			u8 **key, struct qkd_take_result *res);
+int qkd_stream_take_keys(struct qkd_stream *s, u32 want, bool partial,
+			 u8 **keys, u64 *indices, u32 *got,
+			 struct qkd_take_result *res);
 void qkd_stream_return_key(struct qkd_stream *s, u64 index, u8 *key);
+void qkd_stream_taken_notify(struct qkd_net *qn, struct qkd_stream *s,
+			     const struct qkd_take_result *res);
 
 /* netlink.c */
+struct genl_info;
 int qkd_genl_init(void);
 void qkd_genl_exit(void);
 void qkd_notify_link_state(struct qkd_net *qn, struct qkd_link *link, u8 state);
@@ -200,9 +212,52 @@ void qkd_notify_keys_added(struct qkd_net *qn, const struct qkd_stream *s,
 void qkd_notify_stream_low(struct qkd_net *qn, const struct qkd_stream *s,
 			   u32 stored);
 void qkd_notify_stream_empty(struct qkd_net *qn, const struct qkd_stream *s);
+void qkd_notify_fill(struct qkd_net *qn, u8 cmd,
+		     int (*fill)(struct sk_buff *skb, void *obj), void *obj);
+int qkd_reply(struct genl_info *info, u8 cmd,
+	      int (*fill)(struct sk_buff *skb, void *obj), void *obj);
+struct sk_buff *qkd_reply_alloc(void);
+void qkd_reply_changed(struct sk_buff *msg, struct genl_info *info, u8 cmd,
+		       int (*fill)(struct sk_buff *skb, void *obj), void *obj);
+void *qkd_dump_put(struct sk_buff *skb, struct netlink_callback *cb, u8 cmd);
+
+/* xfrm.c */
+int qkd_xfrm_init(void);
+void qkd_xfrm_exit(void);
+void qkd_xfrm_stream_delete(struct qkd_net *qn, struct qkd_stream *s);
+void qkd_xfrm_net_exit(struct qkd_net *qn);
+extern const struct nla_policy qkd_sa_new_policy[QKD_A_MAX + 1];
+extern const struct nla_policy qkd_sa_ref_policy[QKD_A_MAX + 1];
+int qkd_nl_sa_new(struct sk_buff *skb, struct genl_info *info);
+int qkd_nl_sa_del(struct sk_buff *skb, struct genl_info *info);
+int qkd_nl_sa_get(struct sk_buff *skb, struct genl_info *info);
+int qkd_nl_sa_dump(struct sk_buff *skb, struct netlink_callback *cb);
 
 /* chardev.c */
 int qkd_chardev_init(void);
 void qkd_chardev_exit(void);
+struct qkd_net *qkd_chardev_file_net(struct file *file);
+
+/* crypto.c: a key out of the store, delivered or put back at the end. */
+struct qkd_taken {
+	struct qkd_net *qn;
+	struct qkd_stream *s;
+	u8 *key;
+	struct qkd_take_result res;
+};
+
+int qkd_key_take_begin(struct qkd_net *qn, struct qkd_key_ref *ref,
+		       unsigned int len, struct qkd_taken *t);
+void qkd_key_take_end(struct qkd_taken *t, bool used);
+int qkd_key_use_qn(struct qkd_net *qn, struct qkd_key_ref *ref,
+		   unsigned int len, qkd_key_use_fn use, void *ctx);
+int qkd_key_ref_from_user(struct qkd_key_ref *ref, u32 flags,
+			  const u8 *stream_id, u64 index, const u8 *key_id);
+long qkd_ioctl_alg_setkey(struct qkd_net *qn, void __user *uarg);
+
+/* keyring.c */
+int qkd_keyring_init(void);
+void qkd_keyring_exit(void);
+long qkd_ioctl_logon_key(struct qkd_net *qn, void __user *uarg);
 
 #endif /* _QKD_H */

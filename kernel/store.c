@@ -335,6 +335,8 @@ void qkd_stream_delete(struct qkd_net *qn, struct qkd_stream *s, bool notify)
 
 	lockdep_assert_held(&qn->lock);
 
+	/* Its SA binding goes first: it holds a reference and takes keys. */
+	qkd_xfrm_stream_delete(qn, s);
 	hash_del_rcu(&s->hnode);
 	list_del(&s->list);
 	list_del(&s->link_list);
@@ -531,6 +533,78 @@ out:
 }
 
 /*
+ * Take the @want lowest stored keys in one step (ETSI 014 enc_keys with
+ * "number"): all of them or none, or with @partial as many as there are.
+ * On success *@got keys are in @keys[] (the caller owns them, as with
+ * qkd_stream_take_key()) with their indices in @indices[], in index order.
+ */
+int qkd_stream_take_keys(struct qkd_stream *s, u32 want, bool partial,
+			 u8 **keys, u64 *indices, u32 *got,
+			 struct qkd_take_result *res)
+{
+	XA_STATE(xas, &s->keys, s->low_index);
+	u32 before, n = 0;
+	u8 *k;
+	int err = 0;
+
+	xas_lock(&xas);
+	xas_set(&xas, s->low_index);
+	before = s->stats.stored;
+	if (s->dead) {
+		err = -ENOENT;
+		goto out;
+	}
+	if (!before || (before < want && !partial)) {
+		err = -EAGAIN;
+		goto out;
+	}
+	want = min(want, before);
+	/* stored > 0 means next_index > 0; nothing lives at or above it */
+	xas_for_each(&xas, k, s->next_index - 1) {
+		xas_store(&xas, NULL);
+		keys[n] = k;
+		indices[n] = xas.xa_index;
+		if (++n == want)
+			break;
+	}
+	/* the counters say @want keys are stored at or above low_index */
+	if (WARN_ON_ONCE(n != want) && !n) {
+		err = -EAGAIN;
+		goto out;
+	}
+	s->low_index = indices[n - 1] + 1;
+	qkd_stream_account(s, 0, n, 0, -(s64)n);
+
+	res->index = indices[0];
+	res->stored_after = before - n;
+	res->crossed_low_water = s->low_water && before >= s->low_water &&
+				 before - n < s->low_water;
+	res->emptied = before == n;
+out:
+	xas_unlock(&xas);
+	*got = n;
+	return err;
+}
+
+/*
+ * After keys were delivered (not merely taken: a key given back changes
+ * nothing): the events a take may cause, sent outside the stream's lock.
+ */
+void qkd_stream_taken_notify(struct qkd_net *qn, struct qkd_stream *s,
+			     const struct qkd_take_result *res)
+{
+	if (res->crossed_low_water)
+		qkd_notify_stream_low(qn, s, res->stored_after);
+	if (res->emptied) {
+		qkd_notify_stream_empty(qn, s);
+		mutex_lock(&qn->lock);
+		if (!READ_ONCE(s->dead))
+			qkd_link_update_state(qn, s->link);
+		mutex_unlock(&qn->lock);
+	}
+}
+
+/*
  * Give back a key that could not be handed to the reader (its buffer
  * faulted). Only that reader knew of it, so its index is still free. If the
  * stream died meanwhile, or no memory is left for the slot, the key is
@@ -583,6 +657,7 @@ static int __net_init qkd_net_init(struct net *net)
 	hash_init(qn->streams);
 	INIT_LIST_HEAD(&qn->stream_list);
 	init_waitqueue_head(&qn->poll_wait);
+	INIT_LIST_HEAD(&qn->sas);
 	return 0;
 }
 
@@ -599,6 +674,7 @@ static void __net_exit qkd_net_exit(struct net *net)
 	unsigned long id;
 
 	mutex_lock(&qn->lock);
+	qkd_xfrm_net_exit(qn);
 	xa_for_each(&qn->links, id, link)
 		qkd_link_delete(qn, link, false);
 	mutex_unlock(&qn->lock);

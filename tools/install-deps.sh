@@ -3,17 +3,19 @@
 # Install what building and testing qkd needs on Debian (bookworm): the
 # compilers and libraries, the two kernels the module supports (6.1 and
 # 6.12 LTS) with their headers, qemu to boot them, and the kernel source
-# that carries checkpatch and the kselftest harness. Idempotent: does
-# nothing when everything is there.
+# that carries checkpatch and the kselftest harness (and from which
+# tests/vm/build-debug-kernel.sh builds the debug VM kernel: bc flex bison
+# libelf-dev dwarves). Idempotent: does nothing when everything is there.
 set -eu
 
 PACKAGES="build-essential pkg-config git
 libnl-3-dev libnl-genl-3-dev libssl-dev libkcapi-dev openssl
 sparse clang libclang-rt-14-dev dkms
 qemu-system-x86 busybox-static kmod cpio xz-utils zstd
-iproute2 iputils-ping keyutils procps
+iproute2 iputils-ping keyutils procps dmsetup
 linux-image-amd64 linux-headers-amd64
 linux-image-6.12-amd64 linux-headers-6.12-amd64 linux-source-6.12
+bc flex bison libelf-dev dwarves
 python3 python3-yaml python3-jsonschema jq"
 
 missing=""

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
 # guest-e2e.sh QKD_KO: the end-to-end scripts, inside the VM: the qkdctl
-# smoke test against the real module, qkdd feeding two sites' stores, then
+# smoke test against the real module, qkdd feeding two sites' stores, ESP SAs
+# keyed and re-keyed in the kernel from a key stream (ipsec.sh), then
 # the demo (two sites, same keys, an ESP SA keyed from them). Prints TAP and
 # one "N passed, N failed" line.
 set -u
@@ -29,7 +30,9 @@ run_tap() {
 }
 
 run_tap tests/e2e/qkdctl_smoke.sh "$ko"
+run_tap tests/e2e/qkdctl_alg.sh "$ko"
 run_tap tests/e2e/qkdd_kernel.sh "$ko"
+run_tap tests/e2e/ipsec.sh "$ko"
 
 if tests/e2e/demo.sh "$ko" >"$out" 2>&1 && grep -q '^DEMO OK' "$out"; then
 	echo "ok - demo: two sites, same keys at both ends, ESP SA keyed from QKD key"

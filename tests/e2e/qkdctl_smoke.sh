@@ -203,6 +203,25 @@ run "key get S2 index 3999 (second batch)" 0 key get "$S2" index 3999
 check "last key of the second batch" "$(hexof "$tmp/k3000" 47984 16)" "$(echo "$out" | cut -f3)"
 run "key get S2 index 3048 (batch boundary)" 0 key get "$S2" index 3048
 check "first key of the second batch" "$(hexof "$tmp/k3000" 32768 16)" "$(echo "$out" | cut -f3)"
+# number N (ETSI 014 "number"): a range by index, each refusal on its own line
+run "key get S2 index 3046 number 4 (3048 taken)" 1 key get "$S2" index 3046 number 4
+check "number: three keys, in index order" "3046 3047 3049" "$(echo "$out" | cut -f1 | tr '\n' ' ' | sed 's/ $//')"
+check "number: the third is the key at 3049" "$(hexof "$tmp/k3000" 32784 16)" "$(echo "$out" | sed -n 3p | cut -f3)"
+case $err in *"index 3048: "*"Key has expired"*"3 of 4 keys taken"*) ok "number: the taken index refused by name, then a summary" ;;
+*) not_ok "number: refusal of index 3048 and summary" "$err" ;; esac
+run "key get S2 number 2 -j (next keys, one GET_KEYS)" 0 -j key get "$S2" number 2
+check "number -j: an array of the two lowest keys" "1000 1001" "$(echo "$out" | jq -r 'map(.index) | join(" ")')"
+check "number -j: their bytes" "$(hexof "$tmp/k3000" 0 32)" "$(echo "$out" | jq -r 'map(.key) | join("")')"
+run "key get S2 number 256 -t" 0 -t key get "$S2" number 256
+check "number 256: indices 1002..1257" "1002 1257 256" "$(echo "$out" | awk 'NR == 1 { f = $1 } { l = $1 } END { print f, l, NR }')"
+run "key get S2 number 257 refused" 2 key get "$S2" number 257
+run "key get S3 number 2 with one key stored: all or nothing" 1 key get "$S3" number 2
+case $err in *"fewer than 2 keys (none taken)"*) ok "number: fewer stored, none taken ($err)" ;;
+*) not_ok "number: fewer stored, none taken" "$err" ;; esac
+run "S3 still holds its key" 0 -t key status "$S3"
+check "S3 stored 1 after the refused request" "1" "$(echo "$out" | cut -f4)"
+run "key get number with key-id refused" 2 key get "$S2" key-id 5f0c7a3e-1b2d-4c6e-8f10-aabbccdd03ea number 2
+case $err in *"not with key-id"*) ok "number with key-id: usage message" ;; *) not_ok "number with key-id: usage message" "$err" ;; esac
 
 # ---- status --------------------------------------------------------------------
 run "status -j" 0 -j status

@@ -202,7 +202,7 @@ TEST_F(dev, stream_status)
 	EXPECT_EQ(KS, st.key_size);
 	EXPECT_EQ(0, st.stored_key_count);
 	EXPECT_EQ(QKD_DEF_STREAM_MAX_KEYS, st.max_key_count);
-	EXPECT_EQ(1, st.max_key_per_request);
+	EXPECT_EQ(QKD_GET_KEYS_MAX, st.max_key_per_request);
 	EXPECT_EQ(QKD_KEY_SIZE_MIN, st.min_key_size);
 	EXPECT_EQ(QKD_KEY_SIZE_MAX, st.max_key_size);
 	EXPECT_EQ(0, st.reserved0);
@@ -1064,6 +1064,236 @@ TEST_F(dev, poll_wakes_on_push_thread)
 	for (i = 0; i < 3; i++)
 		ASSERT_EQ(0, qkd_get_key(self->fd, self->sid, buf, KS, NULL));
 	EXPECT_EQ(0, qkd_poll1(self->fd, 0));
+}
+
+/* ------------------------------------------------------------- GET_KEYS */
+
+static void keys_req_init(struct qkd_keys_request *r, const uint8_t *sid,
+			  uint32_t number, uint32_t flags, void *keys,
+			  uint32_t keys_len, uint64_t *indices)
+{
+	memset(r, 0, sizeof(*r));
+	r->size = sizeof(*r);
+	r->flags = flags;
+	memcpy(r->stream_id, sid, QKD_STREAM_ID_LEN);
+	r->number = number;
+	r->keys_len = keys_len;
+	r->keys_ptr = (uintptr_t)keys;
+	r->indices_ptr = (uintptr_t)indices;
+}
+
+static int get_keys(int fd, const uint8_t *sid, uint32_t number,
+		    uint32_t flags, void *keys, uint32_t keys_len,
+		    uint64_t *indices, struct qkd_keys_request *out)
+{
+	struct qkd_keys_request r;
+	int err;
+
+	keys_req_init(&r, sid, number, flags, keys, keys_len, indices);
+	err = qkd_ioctl(fd, QKD_IOC_GET_KEYS, &r);
+	if (out)
+		*out = r;
+	return err;
+}
+
+/* @n keys in @buf with indices @idx equal to @want[], pattern @seed. */
+static void check_keys(struct __test_metadata *_metadata,
+		       const struct qkd_keys_request *r, const uint8_t *buf,
+		       const uint64_t *idx, const uint64_t *want, uint32_t n,
+		       uint32_t seed)
+{
+	uint32_t i;
+
+	ASSERT_EQ(n, r->number) TH_LOG("number out is the keys delivered");
+	EXPECT_EQ(KS, r->key_size);
+	for (i = 0; i < n; i++) {
+		EXPECT_EQ(want[i], idx[i]) TH_LOG("key %u", i);
+		EXPECT_TRUE(qkd_pattern_ok(buf + (size_t)i * KS, KS, idx[i], seed))
+			TH_LOG("key bytes of index %ju", (uintmax_t)idx[i]);
+	}
+}
+
+/* The lowest keys in index order; all or nothing unless PARTIAL. */
+TEST_F(dev, get_keys_in_order)
+{
+	static const uint64_t want[] = { 0, 1, 2, 3, 4, 5, 6, 20, 21, 22, 1000 };
+	struct qkd_nl *nl = &self->nl;
+	struct qkd_keys_request r;
+	uint8_t buf[16 * KS];
+	uint64_t idx[16];
+
+	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, self->sid, 0, 3, KS, 7));
+	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, self->sid, 3, 4, KS, 7));
+	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, self->sid, 20, 3, KS, 7));
+	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, self->sid, 1000, 1, KS, 7));
+	ASSERT_EQ(0, get_keys(self->fd, self->sid, 5, 0, buf, sizeof(buf), idx, &r));
+	check_keys(_metadata, &r, buf, idx, want, 5, 7);
+	EXPECT_EQ(6, qkd_stored(nl, self->sid));
+	/* 6 stored, 7 wanted: nothing taken */
+	ASSERT_DEV_ERR(EAGAIN, get_keys(self->fd, self->sid, 7, 0, buf, sizeof(buf), idx, NULL));
+	/* the one key left after 5 more, then by index still works */
+	ASSERT_EQ(0, get_keys(self->fd, self->sid, 5, 0, buf, sizeof(buf), idx, &r));
+	check_keys(_metadata, &r, buf, idx, want + 5, 5, 7);
+	ASSERT_EQ(0, get_keys(self->fd, self->sid, 16, QKD_KEYS_F_PARTIAL,
+			      buf, sizeof(buf), idx, &r));
+	check_keys(_metadata, &r, buf, idx, want + 10, 1, 7);
+	ASSERT_DEV_ERR(EAGAIN, get_keys(self->fd, self->sid, 1, QKD_KEYS_F_PARTIAL,
+					buf, sizeof(buf), idx, NULL));
+	ASSERT_DEV_ERR(EKEYEXPIRED, qkd_get_key_at(self->fd, self->sid, 3, buf, KS, NULL));
+	EXPECT_EQ(11, counts_of(_metadata, nl, self->sid).delivered);
+}
+
+/* QKD_GET_KEYS_MAX keys in one request, interleaved with single gets. */
+TEST_F(dev, get_keys_max)
+{
+	struct qkd_keys_request r;
+	struct qkd_key_request one;
+	uint64_t want[QKD_GET_KEYS_MAX], *idx;
+	uint8_t *buf, k[KS];
+	uint32_t i;
+
+	buf = malloc((size_t)QKD_GET_KEYS_MAX * KS);
+	idx = calloc(QKD_GET_KEYS_MAX, sizeof(*idx));
+	ASSERT_TRUE(buf && idx);
+	ASSERT_NL_OK(&self->nl, qkd_key_add_pattern(&self->nl, self->sid, 0,
+						    QKD_GET_KEYS_MAX + 2, KS, 3));
+	ASSERT_EQ(0, qkd_get_key(self->fd, self->sid, k, KS, &one));
+	EXPECT_EQ(0, one.index);
+	ASSERT_DEV_ERR(EINVAL, get_keys(self->fd, self->sid, QKD_GET_KEYS_MAX + 1, 0,
+					buf, (QKD_GET_KEYS_MAX + 1) * KS, idx, NULL));
+	ASSERT_EQ(0, get_keys(self->fd, self->sid, QKD_GET_KEYS_MAX, 0, buf,
+			      QKD_GET_KEYS_MAX * KS, idx, &r));
+	for (i = 0; i < QKD_GET_KEYS_MAX; i++)
+		want[i] = i + 1;
+	check_keys(_metadata, &r, buf, idx, want, QKD_GET_KEYS_MAX, 3);
+	ASSERT_EQ(0, qkd_get_key(self->fd, self->sid, k, KS, &one));
+	EXPECT_EQ(QKD_GET_KEYS_MAX + 1, one.index);
+	free(buf);
+	free(idx);
+}
+
+TEST_F(dev, get_keys_validation)
+{
+	uint8_t other[QKD_STREAM_ID_LEN], buf[4 * KS];
+	struct qkd_keys_request r;
+	uint64_t idx[4];
+	size_t i;
+
+	ASSERT_NL_OK(&self->nl, qkd_key_add_pattern(&self->nl, self->sid, 0, 4, KS, 2));
+	keys_req_init(&r, self->sid, 2, 0, buf, sizeof(buf), idx);
+	r.size--;
+	ASSERT_DEV_ERR(EINVAL, qkd_ioctl(self->fd, QKD_IOC_GET_KEYS, &r));
+	keys_req_init(&r, self->sid, 2, 1U << 1, buf, sizeof(buf), idx);
+	ASSERT_DEV_ERR(EINVAL, qkd_ioctl(self->fd, QKD_IOC_GET_KEYS, &r));
+	keys_req_init(&r, self->sid, 2, 0, buf, sizeof(buf), idx);
+	r.reserved0 = 1;
+	ASSERT_DEV_ERR(EINVAL, qkd_ioctl(self->fd, QKD_IOC_GET_KEYS, &r));
+	for (i = 0; i < 4; i++) {
+		QKD_CTX("reserved[%zu]", i);
+		keys_req_init(&r, self->sid, 2, 0, buf, sizeof(buf), idx);
+		r.reserved[i] = 1;
+		ASSERT_DEV_ERR(EINVAL, qkd_ioctl(self->fd, QKD_IOC_GET_KEYS, &r));
+	}
+	QKD_CTX_CLEAR();
+	ASSERT_DEV_ERR(EINVAL, get_keys(self->fd, self->sid, 0, 0, buf, sizeof(buf), idx, NULL));
+	ASSERT_DEV_ERR(ERANGE, get_keys(self->fd, self->sid, 2, 0, buf, 2 * KS - 1, idx, NULL));
+	ASSERT_DEV_ERR(ERANGE, get_keys(self->fd, self->sid, 3, QKD_KEYS_F_PARTIAL,
+					buf, 2 * KS, idx, NULL));
+	qkd_sid(other, 99);
+	ASSERT_DEV_ERR(ENOENT, get_keys(self->fd, other, 2, 0, buf, sizeof(buf), idx, NULL));
+	ASSERT_EQ(0, get_keys(self->fd, self->sid, 4, 0, buf, sizeof(buf), idx, &r));
+	EXPECT_EQ(4, r.number);
+}
+
+/* Any bad pointer: EFAULT, and every key stays with its bytes. */
+TEST_F(dev, get_keys_bad_buffer_loses_no_key)
+{
+	static const uint64_t want[] = { 5, 6, 7 };
+	size_t pg = sysconf(_SC_PAGESIZE);
+	struct qkd_keys_request r, *ro;
+	uint8_t buf[3 * KS];
+	uint64_t idx[3];
+	struct bad_pages b;
+	void *m;
+
+	bad_pages_map(_metadata, &b);
+	ASSERT_NL_OK(&self->nl, qkd_key_add_pattern(&self->nl, self->sid, 5, 3, KS, 9));
+	ASSERT_DEV_ERR(EFAULT, get_keys(self->fd, self->sid, 3, 0, NULL, 3 * KS, idx, NULL));
+	ASSERT_DEV_ERR(EFAULT, get_keys(self->fd, self->sid, 3, 0, b.ro, 3 * KS, idx, NULL));
+	/* the first keys fit, the third crosses into an unmapped page */
+	ASSERT_DEV_ERR(EFAULT, get_keys(self->fd, self->sid, 3, 0, b.none - 2 * KS - KS / 2,
+					3 * KS, idx, NULL));
+	ASSERT_DEV_ERR(EFAULT, get_keys(self->fd, self->sid, 3, 0, buf, sizeof(buf),
+					(uint64_t *)b.ro, NULL));
+	ASSERT_DEV_ERR(EFAULT, get_keys(self->fd, self->sid, 3, 0, buf, sizeof(buf),
+					(uint64_t *)(b.none - 8), NULL));
+	/* the request itself read-only: nothing can be reported, nothing taken */
+	m = mmap(NULL, pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	ro = m;
+	keys_req_init(ro, self->sid, 3, 0, buf, sizeof(buf), idx);
+	ASSERT_EQ(0, mprotect(m, pg, PROT_READ));
+	ASSERT_DEV_ERR(EFAULT, qkd_ioctl(self->fd, QKD_IOC_GET_KEYS, ro));
+	munmap(m, pg);
+	ASSERT_EQ(0, get_keys(self->fd, self->sid, 3, 0, buf, sizeof(buf), idx, &r));
+	check_keys(_metadata, &r, buf, idx, want, 3, 9);
+}
+
+/* GET_KEYS and GET_KEY from two threads: every index delivered once. */
+struct keys_race {
+	int fd;
+	const uint8_t *sid;
+	uint32_t number;
+	uint64_t seen[2048];
+	size_t n;
+};
+
+static void *keys_race_thread(void *arg)
+{
+	struct keys_race *k = arg;
+	uint8_t buf[8 * KS];
+	uint64_t idx[8];
+	struct qkd_keys_request r;
+	struct qkd_key_request one;
+	uint32_t i;
+
+	for (;;) {
+		if (k->number == 1) {
+			if (qkd_get_key(k->fd, k->sid, buf, KS, &one))
+				break;
+			k->seen[k->n++] = one.index;
+			continue;
+		}
+		if (get_keys(k->fd, k->sid, k->number, QKD_KEYS_F_PARTIAL,
+			     buf, sizeof(buf), idx, &r))
+			break;
+		for (i = 0; i < r.number; i++)
+			k->seen[k->n++] = idx[i];
+	}
+	return NULL;
+}
+
+TEST_F(dev, get_keys_race_with_get_key)
+{
+	struct keys_race a = { .fd = self->fd, .sid = self->sid, .number = 8 };
+	struct keys_race b = { .fd = self->fd, .sid = self->sid, .number = 1 };
+	static uint8_t seen[2048];
+	pthread_t ta, tb;
+	size_t i;
+
+	ASSERT_NL_OK(&self->nl, qkd_key_add_pattern(&self->nl, self->sid, 0, 1000, KS, 1));
+	ASSERT_NL_OK(&self->nl, qkd_key_add_pattern(&self->nl, self->sid, 1000, 1000, KS, 1));
+	ASSERT_EQ(0, pthread_create(&ta, NULL, keys_race_thread, &a));
+	ASSERT_EQ(0, pthread_create(&tb, NULL, keys_race_thread, &b));
+	pthread_join(ta, NULL);
+	pthread_join(tb, NULL);
+	ASSERT_EQ(2000, a.n + b.n) TH_LOG("GET_KEYS %zu + GET_KEY %zu", a.n, b.n);
+	for (i = 0; i < a.n; i++)
+		seen[a.seen[i]]++;
+	for (i = 0; i < b.n; i++)
+		seen[b.seen[i]]++;
+	for (i = 0; i < 2000; i++)
+		ASSERT_EQ(1, seen[i]) TH_LOG("index %zu delivered %u times", i, seen[i]);
 }
 
 TEST_HARNESS_MAIN

@@ -104,6 +104,7 @@ static const char *const cmd_names[] = {
 	"STREAM_NEW", "STREAM_DEL", "STREAM_GET", "STREAM_SET", "KEY_ADD",
 	"KEY_FLUSH", "STATUS_GET", "LINK_STATE_NTF", "STREAM_LOW_NTF",
 	"STREAM_EMPTY_NTF", "KEYS_ADDED_NTF", "LINK_DEL_NTF", "STREAM_DEL_NTF",
+	"SA_NEW", "SA_DEL", "SA_GET", "SA_REKEY_NTF", "SA_STATE_NTF",
 };
 
 static const char *cmdname(unsigned int c)
@@ -138,6 +139,12 @@ static bool documented(unsigned int cmd, int e)
 	case QKD_CMD_KEY_ADD:
 		return e == ERANGE || e == EEXIST || e == ENOENT || e == ENOSPC ||
 		       e == ENOMEM;
+	case QKD_CMD_SA_NEW:	/* Documentation/ipsec.md */
+		return e == ERANGE || e == EEXIST || e == ENOENT || e == ENOSPC ||
+		       e == ENOKEY || e == EKEYEXPIRED || e == ENOMEM;
+	case QKD_CMD_SA_DEL:
+	case QKD_CMD_SA_GET:
+		return e == ENOENT;
 	default:
 		return false;
 	}
@@ -145,12 +152,14 @@ static bool documented(unsigned int cmd, int e)
 
 static bool has_dump(unsigned int cmd)
 {
-	return cmd == QKD_CMD_LINK_GET || cmd == QKD_CMD_STREAM_GET;
+	return cmd == QKD_CMD_LINK_GET || cmd == QKD_CMD_STREAM_GET ||
+	       cmd == QKD_CMD_SA_GET;
 }
 
 static bool valid_cmd(unsigned int cmd)
 {
-	return cmd >= QKD_CMD_LINK_NEW && cmd <= QKD_CMD_STATUS_GET;
+	return (cmd >= QKD_CMD_LINK_NEW && cmd <= QKD_CMD_STATUS_GET) ||
+	       (cmd >= QKD_CMD_SA_NEW && cmd <= QKD_CMD_SA_GET);
 }
 
 /* ------------------------------------------------------------- stats */
@@ -627,7 +636,7 @@ static void gen_msg(struct gen *g)
 	else if (r < 94)
 		g->cmd = 0;
 	else
-		g->cmd = 18 + rn(238);
+		g->cmd = __QKD_CMD_MAX + rn(256 - __QKD_CMD_MAX);
 	if (chance(12))
 		g->cmd = QKD_CMD_KEY_ADD;	/* weight pushes up */
 	/* deletes are cheap to succeed at: keep some streams alive */

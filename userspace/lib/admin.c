@@ -159,6 +159,8 @@ static const char *const event_names[] = {
 	[QKD_CMD_KEYS_ADDED_NTF] = "keys-added",
 	[QKD_CMD_LINK_DEL_NTF] = "link-del",
 	[QKD_CMD_STREAM_DEL_NTF] = "stream-del",
+	[QKD_CMD_SA_REKEY_NTF] = "sa-rekey",
+	[QKD_CMD_SA_STATE_NTF] = "sa-state",
 };
 
 #define NAME_OF(tbl, v) \

@@ -79,6 +79,34 @@ int qkd_dev_get_key(int fd, const uint8_t stream[QKD_STREAM_ID_LEN],
 	return 0;
 }
 
+int qkd_dev_get_keys(int fd, const uint8_t stream[QKD_STREAM_ID_LEN],
+		     uint32_t number, uint32_t flags, uint8_t *keys,
+		     size_t buflen, uint64_t *indices, uint32_t *got,
+		     uint32_t *key_size)
+{
+	struct qkd_keys_request r = { 0 };
+	int err;
+
+	r.size = sizeof(r);
+	r.flags = flags;
+	memcpy(r.stream_id, stream, QKD_STREAM_ID_LEN);
+	r.number = number;
+	r.keys_len = buflen > UINT32_MAX ? UINT32_MAX : (uint32_t)buflen;
+	r.keys_ptr = (uint64_t)(uintptr_t)keys;
+	r.indices_ptr = (uint64_t)(uintptr_t)indices;
+	err = do_ioctl(fd, QKD_IOC_GET_KEYS, &r);
+	if (err)
+		return err;
+	/* a kernel bug: never trust it */
+	if (r.number > number || (uint64_t)r.number * r.key_size > buflen)
+		return -EPROTO;
+	if (got)
+		*got = r.number;
+	if (key_size)
+		*key_size = r.key_size;
+	return 0;
+}
+
 int qkd_dev_get_key_by_index(int fd, const uint8_t stream[QKD_STREAM_ID_LEN],
 			     uint64_t index, uint8_t *key, size_t buflen,
 			     size_t *key_len, uint8_t key_id[QKD_KEY_ID_LEN])

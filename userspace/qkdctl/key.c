@@ -7,6 +7,7 @@
  * that held key bytes is zeroed before it is released.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <qkd/dev.h>
@@ -19,6 +20,9 @@ enum key_format {
 	FMT_RAW,
 	FMT_IP_XFRM,
 };
+
+/* "key get ... number N": one request per key, so only a sanity bound. */
+#define KEY_GET_NUMBER_MAX	(1u << 20)
 
 /* An ioctl error with a hint for the errnos that need one. */
 static int dev_error(const char *what, int err)
@@ -151,7 +155,7 @@ static bool xfrm_key_size_ok(uint32_t size)
 
 static int print_key(const uint8_t stream[QKD_STREAM_ID_LEN], uint64_t index,
 		     const uint8_t key_id[QKD_KEY_ID_LEN], const uint8_t *key,
-		     size_t len, enum key_format fmt)
+		     size_t len, enum key_format fmt, bool in_array)
 {
 	/* Large enough for 0x + hex, or base64, of QKD_KEY_SIZE_MAX bytes. */
 	char text[2 * QKD_KEY_SIZE_MAX + 3];
@@ -180,7 +184,8 @@ static int print_key(const uint8_t stream[QKD_STREAM_ID_LEN], uint64_t index,
 		json_u64("key_size", len);
 		json_str("key", text);
 		json_close('}');
-		json_end();
+		if (!in_array)
+			json_end();
 	} else {
 		printf("%llu\t%s\t%s\n", (unsigned long long)index, kid, text);
 	}
@@ -188,17 +193,105 @@ static int print_key(const uint8_t stream[QKD_STREAM_ID_LEN], uint64_t index,
 	return 0;
 }
 
+/*
+ * key_take_one: take one key (the next one, or by index, or by key ID) and
+ * print it. Returns 0, a negative errno from the device (nothing taken, the
+ * message already printed) or 1 if the key was taken but could not be
+ * printed.
+ */
+static int key_take_one(int fd, const uint8_t id[QKD_STREAM_ID_LEN],
+			bool by_index, bool by_id, uint64_t index,
+			uint8_t key_id[QKD_KEY_ID_LEN], enum key_format fmt,
+			bool in_array)
+{
+	uint8_t key[QKD_KEY_SIZE_MAX];
+	size_t len = 0;
+	int err;
+
+	if (by_id)
+		err = qkd_dev_get_key_by_id(fd, id, key_id, key, sizeof(key),
+					    &len, &index);
+	else if (by_index)
+		err = qkd_dev_get_key_by_index(fd, id, index, key, sizeof(key),
+					       &len, key_id);
+	else
+		err = qkd_dev_get_key(fd, id, key, sizeof(key), &len, &index,
+				      key_id);
+	if (err) {
+		char what[48];
+
+		explicit_bzero(key, sizeof(key));
+		if (by_index)
+			snprintf(what, sizeof(what), "key get: index %llu",
+				 (unsigned long long)index);
+		else
+			snprintf(what, sizeof(what), "key get");
+		dev_error(what, err);
+		return err;
+	}
+	err = print_key(id, index, key_id, key, len, fmt, in_array);
+	explicit_bzero(key, sizeof(key));
+	if (err) {
+		fail_msg("key get: %s (the key was taken)", strerror(-err));
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * "key get UUID number M": the M lowest stored keys in one QKD_IOC_GET_KEYS
+ * (ETSI 014 enc_keys with "number"), all or nothing.
+ */
+static int key_get_next_keys(int fd, const uint8_t id[QKD_STREAM_ID_LEN],
+			     uint32_t number, enum key_format fmt)
+{
+	uint8_t key_id[QKD_KEY_ID_LEN], *keys;
+	uint64_t indices[QKD_GET_KEYS_MAX];
+	uint32_t got = 0, ks = 0, i;
+	size_t len = (size_t)number * QKD_KEY_SIZE_MAX;
+	int err;
+
+	keys = malloc(len);
+	if (!keys)
+		return fail_msg("key get: %s", strerror(ENOMEM));
+	err = qkd_dev_get_keys(fd, id, number, 0, keys, len, indices, &got,
+			       &ks);
+	if (err) {
+		explicit_bzero(keys, len);
+		free(keys);
+		if (err == -EAGAIN)
+			return fail_msg("key get: the stream holds fewer than %u keys (none taken)",
+					number);
+		return dev_error("key get", err);
+	}
+	if (opts.out == OUT_JSON)
+		json_open('[');
+	for (i = 0; i < got && !err; i++) {
+		qkd_key_id_from_index(key_id, id, indices[i]);
+		err = print_key(id, indices[i], key_id, keys + (size_t)i * ks,
+				ks, fmt, true);
+	}
+	if (opts.out == OUT_JSON) {
+		json_close(']');
+		json_end();
+	}
+	explicit_bzero(keys, len);
+	free(keys);
+	if (err)
+		return fail_msg("key get: %s (%u keys were taken)",
+				strerror(-err), got);
+	return 0;
+}
+
 static int key_get(int argc, char **argv)
 {
 	uint8_t id[QKD_STREAM_ID_LEN], key_id[QKD_KEY_ID_LEN];
-	uint8_t key[QKD_KEY_SIZE_MAX];
 	enum key_format fmt = FMT_HEX;
-	bool by_index = false, by_id = false;
+	bool by_index = false, by_id = false, many = false;
 	struct qkd_stream_status st;
 	const char *kid_arg = NULL;
-	uint64_t index = 0;
-	size_t len = 0;
-	int i = 0, fd, err;
+	uint64_t index = 0, number = 1, taken = 0, refused = 0;
+	int i = 0, fd, err = 0;
 
 	if (argc < 1)
 		usage_error("key get: missing UUID");
@@ -212,6 +305,13 @@ static int key_get(int argc, char **argv)
 			kid_arg = arg_next(argc, argv, &i);
 			arg_uuid("key-id", kid_arg, key_id);
 			by_id = true;
+		} else if (!strcmp(argv[i], "number")) {
+			/* ETSI GS QKD 014 "number": keys in one request */
+			number = arg_u64("number", arg_next(argc, argv, &i),
+					 KEY_GET_NUMBER_MAX);
+			if (!number)
+				usage_error("key get: number must be at least 1");
+			many = true;
 		} else if (!strcmp(argv[i], "format")) {
 			const char *f = arg_next(argc, argv, &i);
 
@@ -238,6 +338,17 @@ static int key_get(int argc, char **argv)
 	if (by_id && qkd_key_id_index(key_id, id, &index))
 		usage_error("key get: key-id %s is not a key ID of stream %s",
 			    kid_arg, argv[0]);
+	if (many && by_id)
+		usage_error("key get: number goes with the next keys or \"index N\", not with key-id");
+	if (many && fmt == FMT_RAW)
+		usage_error("key get: format raw takes one key at a time");
+	if (many && !by_index && number > QKD_GET_KEYS_MAX)
+		usage_error("key get: number %llu: one request takes at most %u keys (ETSI 014 max_key_per_request)",
+			    (unsigned long long)number, QKD_GET_KEYS_MAX);
+	if (by_index && number - 1 > QKD_INDEX_MAX - index)
+		usage_error("key get: index %llu + number %llu goes past the largest index",
+			    (unsigned long long)index,
+			    (unsigned long long)number);
 
 	fd = ctl_dev();
 	if (fmt == FMT_IP_XFRM) {
@@ -249,24 +360,44 @@ static int key_get(int argc, char **argv)
 			return fail_msg("key get: format ip-xfrm: the stream's keys are %u bytes, but rfc4106(gcm(aes)) takes an AES key plus a 4-byte salt: 20, 28 or 36 bytes (no key taken)",
 					st.key_size);
 	}
-	if (by_id)
-		err = qkd_dev_get_key_by_id(fd, id, key_id, key, sizeof(key),
-					    &len, &index);
-	else if (by_index)
-		err = qkd_dev_get_key_by_index(fd, id, index, key, sizeof(key),
-					       &len, key_id);
-	else
-		err = qkd_dev_get_key(fd, id, key, sizeof(key), &len, &index,
-				      key_id);
-	if (err) {
-		explicit_bzero(key, sizeof(key));
-		return dev_error("key get", err);
+	if (!many) {
+		err = key_take_one(fd, id, by_index, by_id, index, key_id, fmt,
+				   false);
+		return err ? 1 : 0;
 	}
-	err = print_key(id, index, key_id, key, len, fmt);
-	explicit_bzero(key, sizeof(key));
-	if (err)
-		return fail_msg("key get: %s (the key was taken)",
-				strerror(-err));
+	if (!by_index)
+		return key_get_next_keys(fd, id, (uint32_t)number, fmt);
+	/*
+	 * A range by index: every index is tried and each refusal is
+	 * reported on its own line, so that two sites can compare a range
+	 * index by index.
+	 */
+	if (opts.out == OUT_JSON)
+		json_open('[');
+	for (uint64_t n = 0; n < number; n++) {
+		err = key_take_one(fd, id, by_index, false, index + n, key_id,
+				   fmt, true);
+		if (err == 1)
+			break;
+		if (err) {
+			refused++;
+			if (!by_index)
+				break;
+			continue;
+		}
+		taken++;
+	}
+	if (opts.out == OUT_JSON) {
+		json_close(']');
+		json_end();
+	}
+	if (err == 1)
+		return 1;
+	if (taken < number) {
+		fprintf(stderr, "qkdctl: key get: %llu of %llu keys taken\n",
+			(unsigned long long)taken, (unsigned long long)number);
+		return 1;
+	}
 	return 0;
 }
 
@@ -325,7 +456,7 @@ int do_key(int argc, char **argv)
 	const char *verb;
 
 	if (argc < 2)
-		usage_error("key: missing command (push, flush, get, status)");
+		usage_error("key: missing command (push, flush, get, status, to-keyring)");
 	verb = argv[1];
 	argc -= 2;
 	argv += 2;
@@ -337,5 +468,7 @@ int do_key(int argc, char **argv)
 		return key_get(argc, argv);
 	if (matches(verb, "status"))
 		return key_status(argc, argv);
+	if (matches(verb, "to-keyring"))
+		return key_to_keyring(argc, argv);
 	usage_error("key: unknown command \"%s\"", verb);
 }

@@ -15,7 +15,7 @@
 static const char usage_global[] =
 	"Usage: qkdctl [OPTIONS] OBJECT COMMAND [ARGS]\n"
 	"       qkdctl help [OBJECT]\n"
-	"OBJECT := { link | stream | key | status | monitor }\n"
+	"OBJECT := { link | stream | key | status | monitor | sa | alg }\n"
 	"OPTIONS := { -j|--json | -t|--tab | -D|--device PATH | -h|--help | -V|--version }\n";
 
 static const char usage_link[] =
@@ -33,14 +33,28 @@ static const char usage_stream[] =
 static const char usage_key[] =
 	"       qkdctl key push UUID index { N | next } [ file { PATH | - } ] [ hex ]\n"
 	"       qkdctl key flush UUID\n"
-	"       qkdctl key get UUID [ index N | key-id KEYUUID ] [ format { hex | base64 | raw | ip-xfrm } ]\n"
-	"       qkdctl key status UUID\n";
+	"       qkdctl key get UUID [ index N | key-id KEYUUID ] [ number M ] [ format { hex | base64 | raw | ip-xfrm } ]\n"
+	"       qkdctl key status UUID\n"
+	"       qkdctl key to-keyring UUID [ index N | key-id KEYUUID ] [ type { qkd | logon } ]\n"
+	"                 [ desc TEXT ] [ keyring { @s | @p | @t | @u | @us | SERIAL } ] [ key-len N ]\n";
 
 static const char usage_status[] =
 	"       qkdctl status\n";
 
 static const char usage_monitor[] =
 	"       qkdctl monitor\n";
+
+static const char usage_sa[] =
+	"       qkdctl sa add UUID local ADDR remote ADDR [ mode { transport | tunnel } ]\n"
+	"                 [ alg { aes-gcm | chacha20-poly1305 } ] [ key-bits N ] [ dir { out | in | both } ]\n"
+	"                 [ reqid N ] [ if-id N ] [ mark N [ mask N ] ] [ first-index N ]\n"
+	"                 [ rekey-seconds N ] [ rekey-bytes N ] [ rekey-packets N ]\n"
+	"       qkdctl sa del UUID\n"
+	"       qkdctl sa show [ UUID ]\n";
+
+static const char usage_alg[] =
+	"       qkdctl alg setkey UUID type { skcipher | aead | hash } name ALG [ index N | key-id KEYUUID ]\n"
+	"                 [ key-len N ] [ op { encrypt | decrypt } ] [ iv HEX ] [ assoc-len N ] [ tag-len N ]\n";
 
 void usage(FILE *f, const char *object)
 {
@@ -55,6 +69,10 @@ void usage(FILE *f, const char *object)
 		fputs(usage_status, f);
 	if (!object || matches(object, "monitor"))
 		fputs(usage_monitor, f);
+	if (!object || !strcmp(object, "sa"))
+		fputs(usage_sa, f);
+	if (!object || matches(object, "alg"))
+		fputs(usage_alg, f);
 }
 
 static const struct {
@@ -67,6 +85,8 @@ static const struct {
 	{ "key", do_key },
 	{ "status", do_status },
 	{ "monitor", do_monitor },
+	{ "sa", do_sa },
+	{ "alg", do_alg },
 };
 
 int main(int argc, char **argv)

@@ -33,6 +33,10 @@ int do_stream(int argc, char **argv);
 int do_key(int argc, char **argv);
 int do_status(int argc, char **argv);
 int do_monitor(int argc, char **argv);
+int do_sa(int argc, char **argv);
+int do_alg(int argc, char **argv);
+/* qkdctl key to-keyring (alg.c); argv[0] is the stream UUID. */
+int key_to_keyring(int argc, char **argv);
 
 /* Usage text of one object (NULL: all) to @f. */
 void usage(FILE *f, const char *object);

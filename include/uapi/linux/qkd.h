@@ -93,6 +93,13 @@ enum qkd_cmd {
 	QKD_CMD_LINK_DEL_NTF,		/* a link was deleted */
 	QKD_CMD_STREAM_DEL_NTF,		/* a stream was deleted */
 
+	/* ESP SAs keyed from a stream (Documentation/ipsec.md). */
+	QKD_CMD_SA_NEW,		/* do: bind an SA pair to a stream */
+	QKD_CMD_SA_DEL,		/* do: unbind, deleting the SAs it made */
+	QKD_CMD_SA_GET,		/* do: one binding; dump: all */
+	QKD_CMD_SA_REKEY_NTF,	/* an SA of a new generation was installed */
+	QKD_CMD_SA_STATE_NTF,	/* a binding ran dry, closed, or resumed */
+
 	__QKD_CMD_MAX,
 };
 
@@ -137,10 +144,108 @@ enum qkd_attr {
 	QKD_A_STATUS_MAX_KEYS,		/* u64, limit of keys in this netns */
 	QKD_A_STATUS_MAX_BYTES,		/* u64, limit of key bytes in this netns */
 
+	/* SA bindings (QKD_CMD_SA_*), Documentation/ipsec.md. */
+	QKD_A_SA_LOCAL,			/* binary, IPv4 (4) or IPv6 (16) address */
+	QKD_A_SA_REMOTE,		/* binary, same family as QKD_A_SA_LOCAL */
+	QKD_A_SA_MODE,			/* u8, enum qkd_sa_mode */
+	QKD_A_SA_ALG,			/* u8, enum qkd_sa_alg */
+	QKD_A_SA_KEY_BITS,		/* u32, AEAD key bits (salt not included) */
+	QKD_A_SA_DIR,			/* u8, enum qkd_sa_dir */
+	QKD_A_SA_REQID,			/* u32 */
+	QKD_A_SA_IF_ID,			/* u32, XFRM interface id */
+	QKD_A_SA_MARK,			/* u32 */
+	QKD_A_SA_MARK_MASK,		/* u32 */
+	QKD_A_SA_REKEY_SECONDS,		/* u32, re-key after this many seconds */
+	QKD_A_SA_REKEY_BYTES,		/* u64, ... or this many bytes */
+	QKD_A_SA_REKEY_PACKETS,		/* u64, ... or this many packets */
+	QKD_A_SA_STATE,			/* u8, enum qkd_sa_state */
+	QKD_A_SA_GENERATION,		/* u64, generation of an SA */
+	QKD_A_SA_SPI,			/* u32, SPI of an SA (host order) */
+	QKD_A_SA_KEY_INDEX,		/* u64, stream index of an SA's key */
+	QKD_A_SA_OUT_GENERATION,	/* u64, generation of the outbound SA */
+	QKD_A_SA_OUT_SPI,		/* u32 */
+	QKD_A_SA_IN_GENERATION,		/* u64, newest inbound generation in use */
+	QKD_A_SA_IN_SPI,		/* u32 */
+	QKD_A_SA_REKEYS,		/* u64, SAs installed after the first ones */
+	QKD_A_SA_REKEY_FAILURES,	/* u64, re-keys that found no key */
+	QKD_A_SA_OUT_BYTES,		/* u64, bytes through the outbound SA */
+	QKD_A_SA_OUT_PACKETS,		/* u64 */
+	QKD_A_SA_IN_BYTES,		/* u64, bytes through the newest inbound SA */
+	QKD_A_SA_IN_PACKETS,		/* u64 */
+
 	__QKD_A_MAX,
 };
 
 #define QKD_A_MAX (__QKD_A_MAX - 1)
+
+/**
+ * enum qkd_sa_mode - XFRM mode of the SAs of a binding
+ * @QKD_SA_MODE_TRANSPORT: transport mode
+ * @QKD_SA_MODE_TUNNEL: tunnel mode, between the local and remote addresses
+ */
+enum qkd_sa_mode {
+	QKD_SA_MODE_TRANSPORT = 1,
+	QKD_SA_MODE_TUNNEL,
+};
+
+/**
+ * enum qkd_sa_alg - AEAD of the SAs of a binding (ICV always 128 bits)
+ * @QKD_SA_ALG_AES_GCM: rfc4106(gcm(aes)), 128, 192 or 256-bit key + 4-byte salt
+ * @QKD_SA_ALG_CHACHA20_POLY1305: rfc7539esp(chacha20,poly1305), 256-bit key
+ *	+ 4-byte salt
+ */
+enum qkd_sa_alg {
+	QKD_SA_ALG_AES_GCM = 1,
+	QKD_SA_ALG_CHACHA20_POLY1305,
+};
+
+/**
+ * enum qkd_sa_dir - which SAs of the pair a binding installs
+ * @QKD_SA_DIR_OUT: only the outbound SA (local to remote)
+ * @QKD_SA_DIR_IN: only the inbound SA (remote to local)
+ * @QKD_SA_DIR_BOTH: both
+ */
+enum qkd_sa_dir {
+	QKD_SA_DIR_OUT = 1,
+	QKD_SA_DIR_IN,
+	QKD_SA_DIR_BOTH,
+};
+
+/**
+ * enum qkd_sa_state - state of a binding
+ * @QKD_SA_STATE_OK: every SA it needs is installed
+ * @QKD_SA_STATE_DRY: a re-key found no key; the current SAs are kept until
+ *	their hard lifetime
+ * @QKD_SA_STATE_CLOSED: an SA reached its hard lifetime with no successor:
+ *	traffic that the policies send through it is dropped (fail closed)
+ */
+enum qkd_sa_state {
+	QKD_SA_STATE_OK = 1,
+	QKD_SA_STATE_DRY,
+	QKD_SA_STATE_CLOSED,
+};
+
+/* SAs (bindings) one network namespace may hold. */
+#define QKD_SA_MAX_BINDINGS	64
+
+/*
+ * SPI of the SA keyed by the key at @index of stream @stream_id: the 32-bit
+ * FNV-1a hash of the stream ID followed by the index in big-endian order,
+ * with 0x100 set when below 256 (SPIs 0..255 are reserved). Both ends
+ * compute the same SPI for the same key; see Documentation/ipsec.md.
+ */
+static inline __u32 qkd_sa_spi(const __u8 stream_id[QKD_STREAM_ID_LEN],
+			       __u64 index)
+{
+	__u32 h = 2166136261U;
+	int i;
+
+	for (i = 0; i < QKD_STREAM_ID_LEN; i++)
+		h = (h ^ stream_id[i]) * 16777619U;
+	for (i = 7; i >= 0; i--)
+		h = (h ^ (__u8)(index >> (8 * i))) * 16777619U;
+	return h < 256 ? h | 0x100 : h;
+}
 
 /* ------------------------------------------------------------------------
  * /dev/qkd ioctls
@@ -160,6 +265,10 @@ enum qkd_attr {
 #define QKD_FEATURE_GET_KEY	(1ULL << 0)	/* QKD_IOC_GET_KEY */
 #define QKD_FEATURE_GET_KEY_BY_ID (1ULL << 1)	/* QKD_IOC_GET_KEY_BY_ID */
 #define QKD_FEATURE_POLL	(1ULL << 2)	/* QKD_IOC_SET_POLL_STREAM + poll() */
+#define QKD_FEATURE_ALG_SETKEY	(1ULL << 3)	/* QKD_IOC_ALG_SETKEY */
+#define QKD_FEATURE_LOGON_KEY	(1ULL << 4)	/* QKD_IOC_LOGON_KEY */
+#define QKD_FEATURE_KEY_TYPE	(1ULL << 5)	/* the "qkd" key type (add_key) */
+#define QKD_FEATURE_GET_KEYS	(1ULL << 6)	/* QKD_IOC_GET_KEYS */
 
 /**
  * struct qkd_info - QKD_IOC_INFO: what this module offers
@@ -266,11 +375,133 @@ struct qkd_poll_stream {
 	__u64 reserved[2];
 };
 
+/* Most keys one QKD_IOC_GET_KEYS takes (ETSI 014 max_key_per_request). */
+#define QKD_GET_KEYS_MAX	256
+
+#define QKD_KEYS_F_PARTIAL	(1U << 0)	/* fewer than @number will do */
+#define QKD_KEYS_FLAGS_ALL	QKD_KEYS_F_PARTIAL
+
+/**
+ * struct qkd_keys_request - QKD_IOC_GET_KEYS: the next keys of a stream
+ * @size: sizeof(struct qkd_keys_request)
+ * @flags: QKD_KEYS_F_*
+ * @stream_id: in: the stream
+ * @number: in: keys wanted, 1..QKD_GET_KEYS_MAX (014 "number"); out: keys
+ *	delivered
+ * @key_size: out: the stream's key size, bytes
+ * @keys_len: in: size of the buffer at @keys_ptr; less than @number times
+ *	the key size fails with -ERANGE and takes nothing
+ * @reserved0: must be 0
+ * @keys_ptr: in: user buffer; key i is written at offset i * key_size
+ * @indices_ptr: in: user array of @number __u64; index i is that of key i
+ *	(its key_ID is qkd_key_id_from_index() of it)
+ * @reserved: must be 0
+ *
+ * ETSI 014 enc_keys with "number": the @number lowest stored keys, in
+ * index order, taken in one step. Without QKD_KEYS_F_PARTIAL it is all or
+ * nothing: a stream holding fewer keys fails with -EAGAIN and nothing is
+ * taken; with it, as many as there are (at least one, else -EAGAIN).
+ */
+struct qkd_keys_request {
+	__u32 size;
+	__u32 flags;
+	__u8  stream_id[QKD_STREAM_ID_LEN];
+	__u32 number;
+	__u32 key_size;
+	__u32 keys_len;
+	__u32 reserved0;
+	__u64 keys_ptr;
+	__u64 indices_ptr;
+	__u64 reserved[4];
+};
+
+/*
+ * Keys that the kernel uses for the caller, who never sees their bytes:
+ * QKD_IOC_ALG_SETKEY keys an AF_ALG transform socket, QKD_IOC_LOGON_KEY puts
+ * the key into a keyring as a "logon" key. Which key: the stream's lowest
+ * stored one, or with one of these flags the one at @index or @key_id.
+ */
+#define QKD_USE_F_BY_INDEX	(1U << 0)	/* take the key at @index */
+#define QKD_USE_F_BY_KEY_ID	(1U << 1)	/* take the key named @key_id */
+#define QKD_USE_FLAGS_ALL	(QKD_USE_F_BY_INDEX | QKD_USE_F_BY_KEY_ID)
+/* Fewest key bytes a consumer may ask for (128 bits); see @key_len below. */
+#define QKD_USE_KEY_LEN_MIN	16
+
+/**
+ * struct qkd_alg_setkey - QKD_IOC_ALG_SETKEY: key an AF_ALG socket
+ * @size: sizeof(struct qkd_alg_setkey)
+ * @flags: QKD_USE_F_* (at most one)
+ * @stream_id: in: the stream
+ * @index: in with QKD_USE_F_BY_INDEX; out: the index used
+ * @key_id: in with QKD_USE_F_BY_KEY_ID; out: the key_ID of the key used
+ * @key_len: in: key bytes to use, 0 for the stream's key size, else
+ *	QKD_USE_KEY_LEN_MIN .. key size (the first @key_len bytes of the key;
+ *	the rest is zeroed); out: the bytes used
+ * @alg_fd: in: an AF_ALG transform socket, bound (the socket passed to
+ *	bind(), not one returned by accept())
+ * @reserved: must be 0
+ *
+ * Sets the socket's key as setsockopt(SOL_ALG, ALG_SET_KEY) would, with key
+ * bytes that never leave the kernel. The key is consumed only if the
+ * algorithm accepted it.
+ */
+struct qkd_alg_setkey {
+	__u32 size;
+	__u32 flags;
+	__u8  stream_id[QKD_STREAM_ID_LEN];
+	__u64 index;
+	__u8  key_id[QKD_KEY_ID_LEN];
+	__u32 key_len;
+	__s32 alg_fd;
+	__u64 reserved[4];
+};
+
+/**
+ * struct qkd_logon_key - QKD_IOC_LOGON_KEY: a key into a keyring, as "logon"
+ * @size: sizeof(struct qkd_logon_key)
+ * @flags: QKD_USE_F_* (at most one)
+ * @stream_id: in: the stream
+ * @index: in with QKD_USE_F_BY_INDEX; out: the index used
+ * @key_id: in with QKD_USE_F_BY_KEY_ID; out: the key_ID of the key used
+ * @key_len: in: as in struct qkd_alg_setkey; out: the bytes used
+ * @keyring: in: the destination keyring, a serial or a KEY_SPEC_* value
+ *	(e.g. KEY_SPEC_SESSION_KEYRING, -3), resolved as add_key(2) does; the
+ *	caller needs write permission on it
+ * @desc_ptr: in: user address of the key's description, a NUL-terminated
+ *	"prefix:name" string as the logon type requires; 0 for
+ *	"qkd:<key_ID>"
+ * @serial: out: the serial of the key
+ * @reserved0: must be 0
+ * @reserved: must be 0
+ *
+ * Exactly add_key("logon", description, key, keyring) with the key from the
+ * store: a logon key of that description already in the keyring is
+ * updated. Logon keys cannot be read back from userspace, but any kernel
+ * subsystem that accepts logon keys (dm-crypt, AF_ALG by serial) can use it
+ * for whoever can search it.
+ */
+struct qkd_logon_key {
+	__u32 size;
+	__u32 flags;
+	__u8  stream_id[QKD_STREAM_ID_LEN];
+	__u64 index;
+	__u8  key_id[QKD_KEY_ID_LEN];
+	__u32 key_len;
+	__s32 keyring;
+	__u64 desc_ptr;
+	__s32 serial;
+	__u32 reserved0;
+	__u64 reserved[4];
+};
+
 #define QKD_IOC_INFO		_IOWR(QKD_IOC_MAGIC, 0x00, struct qkd_info)
 #define QKD_IOC_STREAM_STATUS	_IOWR(QKD_IOC_MAGIC, 0x01, struct qkd_stream_status)
 #define QKD_IOC_GET_KEY		_IOWR(QKD_IOC_MAGIC, 0x02, struct qkd_key_request)
 #define QKD_IOC_GET_KEY_BY_ID	_IOWR(QKD_IOC_MAGIC, 0x03, struct qkd_key_request)
 #define QKD_IOC_SET_POLL_STREAM	_IOW(QKD_IOC_MAGIC, 0x04, struct qkd_poll_stream)
+#define QKD_IOC_ALG_SETKEY	_IOWR(QKD_IOC_MAGIC, 0x05, struct qkd_alg_setkey)
+#define QKD_IOC_LOGON_KEY	_IOWR(QKD_IOC_MAGIC, 0x06, struct qkd_logon_key)
+#define QKD_IOC_GET_KEYS	_IOWR(QKD_IOC_MAGIC, 0x07, struct qkd_keys_request)
 
 /*
  * ETSI 014 key_ID of (stream ID, index): the stream ID with bytes 8..15

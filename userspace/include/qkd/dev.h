@@ -38,6 +38,17 @@ int qkd_dev_get_key_by_id(int fd, const uint8_t stream[QKD_STREAM_ID_LEN],
 			  const uint8_t key_id[QKD_KEY_ID_LEN], uint8_t *key,
 			  size_t buflen, size_t *key_len, uint64_t *index);
 
+/*
+ * The @number lowest stored keys in one request (ETSI 014 enc_keys with
+ * "number", at most QKD_GET_KEYS_MAX): key i at @keys + i * key size, its
+ * index in @indices[i]. All or nothing (-EAGAIN if fewer are stored)
+ * unless @flags has QKD_KEYS_F_PARTIAL. *@got keys of *@key_size bytes.
+ */
+int qkd_dev_get_keys(int fd, const uint8_t stream[QKD_STREAM_ID_LEN],
+		     uint32_t number, uint32_t flags, uint8_t *keys,
+		     size_t buflen, uint64_t *indices, uint32_t *got,
+		     uint32_t *key_size);
+
 /* Chooses the stream poll() on @fd watches. */
 int qkd_dev_set_poll_stream(int fd, const uint8_t stream[QKD_STREAM_ID_LEN]);
 

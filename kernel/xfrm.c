@@ -1,0 +1,1305 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * qkd: ESP SAs keyed and re-keyed from a key stream, inside the kernel.
+ *
+ * A binding ties an SA pair (local <-> remote) to one key stream. The module
+ * builds the xfrm_states itself with keys taken from the stream by index,
+ * so the key bytes never return to userspace, and both ends, holding the
+ * same keys at the same indices, build the same SAs with no signalling:
+ *
+ *  - channel 0 carries initiator -> responder traffic, channel 1 the other
+ *    way (the link's role says which one this end sends on);
+ *  - generation g of channel c is keyed by the key at index
+ *    first + 2g + c, and its SPI is qkd_sa_spi(stream, index) (uapi header).
+ *
+ * Re-key is make-before-break and needs no agreement on time between the
+ * ends: the sender moves its outbound SA to the next generation when its
+ * policy says so (a timer for seconds, the SA's soft byte and packet limits
+ * for the rest); the receiver always has the next generation's inbound SA
+ * installed ahead, notices the peer's switch when that SA carries traffic
+ * (its soft packet limit is 1, so xfrm tells us), then installs the one
+ * after and drops the old inbound SA after a grace period.
+ *
+ * Locking: qkd_net.lock guards the list of bindings (RCU for the xfrm
+ * key-manager callback, which runs in softirq context and only kicks the
+ * binding's work). Each binding's own mutex guards its SAs and counters;
+ * the work takes only that mutex, so a binding can be torn down (waiting
+ * for its work) with qkd_net.lock held. Order: qkd_net.lock, then the
+ * binding's lock.
+ *
+ * See Documentation/ipsec.md for the ABI and the formulas.
+ */
+
+#include <linux/jiffies.h>
+#include <linux/rculist.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/workqueue.h>
+#include <net/genetlink.h>
+#include <net/sock.h>
+#include <net/xfrm.h>
+#include <uapi/linux/pfkeyv2.h>
+
+#include "compat.h"
+#include "qkd.h"
+
+#define QKD_SA_SALT_LEN		4	/* RFC 4106 / RFC 7634 nonce salt */
+#define QKD_SA_ICV_BITS		128
+#define QKD_SA_REPLAY_WINDOW	32
+/* Inbound generations installed beyond the newest one the peer uses. */
+#define QKD_SA_LOOKAHEAD	2
+/* Old SAs live on this long after their successor took over. */
+#define QKD_SA_GRACE		(2 * HZ)
+/* A re-key that found no key is retried this often. */
+#define QKD_SA_RETRY		(HZ / 2)
+/* The receiver also looks for the peer's switch this often. */
+#define QKD_SA_POLL		(HZ / 4)
+#define QKD_SA_IN_SLOTS		8
+#define QKD_SA_DEFAULT_REKEY_SECONDS 3600
+/*
+ * Hard lifetimes are this multiple of the re-key (soft) limits; in time, at
+ * least QKD_SA_HARD_MIN_EXTRA seconds beyond it, so that a busy machine
+ * re-keying a second late does not close the SA.
+ */
+#define QKD_SA_HARD_FACTOR	2
+#define QKD_SA_HARD_MIN_EXTRA	10
+#define QKD_SA_REKEY_SECONDS_MAX BIT(24)
+
+struct qkd_sa_alg_info {
+	const char *name;
+	const char *geniv;
+	u8 sadb_id;
+	u32 key_bits_mask;	/* BIT(key bits / 64) */
+};
+
+/*
+ * What xfrm_aead_get_byname() would say for these two, without making the
+ * module depend on xfrm_algo.ko for two constant strings.
+ */
+static const struct qkd_sa_alg_info qkd_sa_algs[] = {
+	[QKD_SA_ALG_AES_GCM] = {
+		.name = "rfc4106(gcm(aes))",
+		.geniv = "seqiv",
+		.sadb_id = SADB_X_EALG_AES_GCM_ICV16,
+		.key_bits_mask = BIT(128 / 64) | BIT(192 / 64) | BIT(256 / 64),
+	},
+	[QKD_SA_ALG_CHACHA20_POLY1305] = {
+		.name = "rfc7539esp(chacha20,poly1305)",
+		.geniv = "seqiv",
+		.key_bits_mask = BIT(256 / 64),
+	},
+};
+
+/* An inbound SA: active, the lookahead, or retired until @expires. */
+struct qkd_sa_slot {
+	struct xfrm_state *x;
+	u64 gen;
+	unsigned long expires;	/* 0: not retired */
+};
+
+/**
+ * struct qkd_sa - a binding of an SA pair to a key stream
+ * @list: in qkd_net.sas (RCU readers, writers under qkd_net.lock)
+ * @qn: the node
+ * @stream: the stream (a reference is held)
+ * @lock: guards everything from @dead on
+ * @work: re-key, retire, retry
+ * @family: AF_INET or AF_INET6
+ * @local: local address (source of the outbound SA)
+ * @remote: remote address
+ * @mode: enum qkd_sa_mode
+ * @alg: enum qkd_sa_alg
+ * @dir: enum qkd_sa_dir
+ * @key_bits: AEAD key bits, without the salt
+ * @reqid: XFRM reqid of every SA
+ * @if_id: XFRM interface id
+ * @mark: XFRM mark
+ * @rekey_seconds: re-key period (0: none)
+ * @rekey_bytes: re-key after this many bytes (0: none)
+ * @rekey_packets: re-key after this many packets (0: none)
+ * @first: index of generation 0's first key
+ * @initiator: this end is the link's initiator (sends on channel 0)
+ * @dead: being torn down: the work does nothing
+ * @state: enum qkd_sa_state last announced
+ * @out: the outbound SA in use
+ * @out_gen: its generation
+ * @out_old: the previous outbound SA, until @out_old_expires
+ * @out_old_expires: when @out_old goes
+ * @next_rekey: when the outbound SA is due (jiffies)
+ * @out_failed: the last outbound re-key found no key
+ * @in: the inbound SAs
+ * @in_gen: newest inbound generation seen carrying traffic
+ * @in_next: next inbound generation to install
+ * @in_failed: the last inbound install found no key
+ * @rekeys: SAs installed after the first ones
+ * @failures: re-keys that found no key
+ * @start_keys: while SA_NEW runs: the keys taken, to give back on failure
+ *	(the stream's whole keys, not only the bytes the SAs use)
+ * @start_index: their indices
+ * @n_start_keys: how many; SA_NEW sets ARRAY_SIZE(@start_keys) when done
+ */
+struct qkd_sa {
+	struct list_head list;
+	struct qkd_net *qn;
+	struct qkd_stream *stream;
+	struct mutex lock; /* see above */
+	struct delayed_work work;
+
+	u16 family;
+	xfrm_address_t local;
+	xfrm_address_t remote;
+	u8 mode;
+	u8 alg;
+	u8 dir;
+	u32 key_bits;
+	u32 reqid;
+	u32 if_id;
+	struct xfrm_mark mark;
+	u32 rekey_seconds;
+	u64 rekey_bytes;
+	u64 rekey_packets;
+	u64 first;
+	bool initiator;
+
+	bool dead;
+	u8 state;
+	struct xfrm_state *out;
+	u64 out_gen;
+	struct xfrm_state *out_old;
+	unsigned long out_old_expires;
+	unsigned long next_rekey;
+	bool out_failed;
+	struct qkd_sa_slot in[QKD_SA_IN_SLOTS];
+	u64 in_gen;
+	u64 in_next;
+	bool in_failed;
+	u64 rekeys;
+	u64 failures;
+	u8 *start_keys[2 + QKD_SA_LOOKAHEAD];
+	u64 start_index[2 + QKD_SA_LOOKAHEAD];
+	unsigned int n_start_keys;
+};
+
+static bool qkd_sa_has_out(const struct qkd_sa *b)
+{
+	return b->dir != QKD_SA_DIR_IN;
+}
+
+static bool qkd_sa_has_in(const struct qkd_sa *b)
+{
+	return b->dir != QKD_SA_DIR_OUT;
+}
+
+static unsigned int qkd_sa_key_len(const struct qkd_sa *b)
+{
+	return b->key_bits / 8 + QKD_SA_SALT_LEN;
+}
+
+static u64 qkd_sa_hard_seconds(const struct qkd_sa *b)
+{
+	u64 t = b->rekey_seconds;
+
+	return max(t * QKD_SA_HARD_FACTOR, t + QKD_SA_HARD_MIN_EXTRA);
+}
+
+static unsigned int qkd_sa_addr_len(u16 family)
+{
+	return family == AF_INET ? 4 : 16;
+}
+
+/* Stream index of the key of generation @gen in direction @out. */
+static u64 qkd_sa_index(const struct qkd_sa *b, bool out, u64 gen)
+{
+	unsigned int channel = out == b->initiator ? 0 : 1;
+
+	return b->first + 2 * gen + channel;
+}
+
+/* ---------------------------------------------------------------- events */
+
+struct qkd_sa_event {
+	const struct qkd_sa *b;
+	bool out;
+	u64 gen;
+	u64 index;
+	u8 state;
+};
+
+static int qkd_sa_put_ids(struct sk_buff *skb, const struct qkd_sa *b)
+{
+	if (nla_put(skb, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, b->stream->id) ||
+	    nla_put_u32(skb, QKD_A_LINK_ID, b->stream->link->id))
+		return -EMSGSIZE;
+	return 0;
+}
+
+static int qkd_sa_fill_rekey(struct sk_buff *skb, void *obj)
+{
+	const struct qkd_sa_event *ev = obj;
+
+	if (qkd_sa_put_ids(skb, ev->b) ||
+	    nla_put_u8(skb, QKD_A_SA_DIR, ev->out ? QKD_SA_DIR_OUT : QKD_SA_DIR_IN) ||
+	    nla_put_u64_64bit(skb, QKD_A_SA_GENERATION, ev->gen, QKD_A_PAD) ||
+	    nla_put_u32(skb, QKD_A_SA_SPI, qkd_sa_spi(ev->b->stream->id, ev->index)) ||
+	    nla_put_u64_64bit(skb, QKD_A_SA_KEY_INDEX, ev->index, QKD_A_PAD))
+		return -EMSGSIZE;
+	return 0;
+}
+
+static int qkd_sa_fill_state(struct sk_buff *skb, void *obj)
+{
+	const struct qkd_sa_event *ev = obj;
+
+	if (qkd_sa_put_ids(skb, ev->b) ||
+	    nla_put_u8(skb, QKD_A_SA_STATE, ev->state))
+		return -EMSGSIZE;
+	return 0;
+}
+
+/* ------------------------------------------------------------- xfrm SAs */
+
+/* Take the key at @index; stream events as a delivery would send them. */
+static int qkd_sa_take(struct qkd_sa *b, u64 index, u8 **key)
+{
+	struct qkd_take_result res;
+	int err;
+
+	err = qkd_stream_take_key(b->stream, true, index, key, &res);
+	if (err)
+		return err;
+	if (res.crossed_low_water)
+		qkd_notify_stream_low(b->qn, b->stream, res.stored_after);
+	if (res.emptied)
+		qkd_notify_stream_empty(b->qn, b->stream);
+	return 0;
+}
+
+static void qkd_sa_km_notify(struct xfrm_state *x, int event)
+{
+	struct km_event c = {
+		.event = event,
+		.net = xs_net(x),
+	};
+
+	km_state_notify(x, &c);
+}
+
+/*
+ * Delete one of our SAs (if xfrm has not already) and drop our reference.
+ * xfrm frees x->aead with kfree(): zero our key copy first. Once deleted the
+ * state is on no list, so no dump can read the key any more.
+ */
+static void qkd_sa_drop(struct xfrm_state *x)
+{
+	if (!x)
+		return;
+	if (!xfrm_state_delete(x))
+		qkd_sa_km_notify(x, XFRM_MSG_DELSA);
+	memzero_explicit(x->aead->alg_key, x->aead->alg_key_len / 8);
+	xfrm_state_put(x);
+}
+
+/*
+ * Build and add the SA of generation @gen in direction @out, keyed by
+ * @key (the stream's key at its index; the first qkd_sa_key_len() bytes
+ * are the AEAD key and salt). On success *@xp holds a reference of ours.
+ */
+static int qkd_sa_add(struct qkd_sa *b, bool out, u64 gen, const u8 *key,
+		      struct xfrm_state **xp, struct netlink_ext_ack *extack)
+{
+	const struct qkd_sa_alg_info *alg = &qkd_sa_algs[b->alg];
+	unsigned int klen = qkd_sa_key_len(b);
+	u64 index = qkd_sa_index(b, out, gen);
+	struct xfrm_algo_aead *aead;
+	struct xfrm_state *x;
+	int err;
+
+	x = xfrm_state_alloc(b->qn->net);
+	if (!x)
+		return -ENOMEM;
+	aead = kzalloc(sizeof(*aead) + klen, GFP_KERNEL);
+	if (!aead) {
+		x->km.state = XFRM_STATE_DEAD;
+		xfrm_state_put(x);
+		return -ENOMEM;
+	}
+	strscpy(aead->alg_name, alg->name, sizeof(aead->alg_name));
+	aead->alg_key_len = klen * 8;
+	aead->alg_icv_len = QKD_SA_ICV_BITS;
+	memcpy(aead->alg_key, key, klen);
+	x->aead = aead;
+	x->geniv = alg->geniv;
+	x->props.ealgo = alg->sadb_id;
+
+	x->id.proto = IPPROTO_ESP;
+	x->id.spi = htonl(qkd_sa_spi(b->stream->id, index));
+	x->id.daddr = out ? b->remote : b->local;
+	x->props.saddr = out ? b->local : b->remote;
+	x->props.family = b->family;
+	x->props.mode = b->mode == QKD_SA_MODE_TUNNEL ? XFRM_MODE_TUNNEL :
+			XFRM_MODE_TRANSPORT;
+	x->props.reqid = b->reqid;
+	x->props.replay_window = out ? 0 : QKD_SA_REPLAY_WINDOW;
+	/* A zero selector of the SA's family, as `ip xfrm state add` makes. */
+	x->sel.family = b->family;
+	x->mark = b->mark;
+	x->if_id = b->if_id;
+	qkd_xfrm_state_set_dir(x, out);
+
+	if (out) {
+		/* Soft limits tell us to re-key; hard ones close. */
+		if (b->rekey_bytes) {
+			x->lft.soft_byte_limit = b->rekey_bytes;
+			x->lft.hard_byte_limit = b->rekey_bytes * QKD_SA_HARD_FACTOR;
+		}
+		if (b->rekey_packets) {
+			x->lft.soft_packet_limit = b->rekey_packets;
+			x->lft.hard_packet_limit = b->rekey_packets * QKD_SA_HARD_FACTOR;
+		}
+		/* From first use: an idle SA is neither re-keyed nor closed. */
+		if (b->rekey_seconds)
+			x->lft.hard_use_expires_seconds = qkd_sa_hard_seconds(b);
+	} else {
+		/*
+		 * The second packet through an inbound SA soft-expires it:
+		 * that is how the receiver learns the peer switched to it.
+		 * Its hard lifetime counts from its first use.
+		 */
+		x->lft.soft_packet_limit = 1;
+		if (b->rekey_bytes)
+			x->lft.hard_byte_limit = b->rekey_bytes * QKD_SA_HARD_FACTOR;
+		if (b->rekey_packets)
+			x->lft.hard_packet_limit = b->rekey_packets * QKD_SA_HARD_FACTOR;
+		if (b->rekey_seconds)
+			x->lft.hard_use_expires_seconds = qkd_sa_hard_seconds(b);
+	}
+
+	err = __xfrm_init_state(x, true, false, extack);
+	if (err) {
+		/* xfrm's own words, if it said any, are the better ones. */
+		if (extack && !extack->_msg)
+			NL_SET_ERR_MSG_MOD(extack,
+					   "xfrm cannot set up the SA (no ESP module or algorithm?)");
+		goto err_dead;
+	}
+	x->km.state = XFRM_STATE_VALID;
+
+	xfrm_state_hold(x);
+	err = xfrm_state_add(x);
+	if (err) {
+		if (err == -EEXIST)
+			NL_SET_ERR_MSG_MOD(extack,
+					   "an SA with the derived SPI to that address exists");
+		__xfrm_state_put(x);
+		goto err_dead;
+	}
+	qkd_sa_km_notify(x, XFRM_MSG_NEWSA);
+	*xp = x;
+	return 0;
+
+err_dead:
+	x->km.state = XFRM_STATE_DEAD;
+	memzero_explicit(aead->alg_key, klen);
+	xfrm_state_put(x);
+	return err;
+}
+
+static void qkd_sa_take_error(struct netlink_ext_ack *extack, int err)
+{
+	switch (err) {
+	case -ENOKEY:
+		NL_SET_ERR_MSG_MOD(extack, "the key of the SA is not in the stream yet");
+		break;
+	case -EKEYEXPIRED:
+		NL_SET_ERR_MSG_MOD(extack,
+				   "the key of the SA was already taken or flushed at this end");
+		break;
+	default:
+		NL_SET_ERR_MSG_MOD(extack, "the stream is gone");
+	}
+}
+
+/*
+ * Take the key of (@out, @gen) and install its SA. On failure the key goes
+ * back to the store: nothing is consumed.
+ */
+static int qkd_sa_install(struct qkd_sa *b, bool out, u64 gen,
+			  struct xfrm_state **xp, struct netlink_ext_ack *extack)
+{
+	u64 index = qkd_sa_index(b, out, gen);
+	u8 *key;
+	int err;
+
+	err = qkd_sa_take(b, index, &key);
+	if (err) {
+		qkd_sa_take_error(extack, err);
+		return err;
+	}
+	err = qkd_sa_add(b, out, gen, key, xp, extack);
+	if (err) {
+		qkd_stream_return_key(b->stream, index, key);
+		return err;
+	}
+	if (b->n_start_keys < ARRAY_SIZE(b->start_keys)) {
+		/* Kept until SA_NEW succeeds: a failure gives them back. */
+		b->start_keys[b->n_start_keys] = key;
+		b->start_index[b->n_start_keys++] = index;
+	} else {
+		kfree_sensitive(key);
+	}
+	return 0;
+}
+
+/*
+ * A one-way binding takes and zeroes the other direction's key of each
+ * generation, so that the stream drains at the same pace at both ends.
+ */
+static void qkd_sa_discard(struct qkd_sa *b, bool out, u64 gen)
+{
+	u8 *key;
+
+	if (!qkd_sa_take(b, qkd_sa_index(b, out, gen), &key))
+		kfree_sensitive(key);
+}
+
+static bool qkd_sa_valid(struct xfrm_state *x)
+{
+	return x && READ_ONCE(x->km.state) == XFRM_STATE_VALID;
+}
+
+static void qkd_sa_curlft(struct xfrm_state *x, u64 *bytes, u64 *packets)
+{
+	*bytes = 0;
+	*packets = 0;
+	if (!x)
+		return;
+	spin_lock_bh(&x->lock);
+	*bytes = x->curlft.bytes;
+	*packets = x->curlft.packets;
+	spin_unlock_bh(&x->lock);
+}
+
+static void qkd_sa_event(struct qkd_sa *b, bool out, u64 gen)
+{
+	struct qkd_sa_event ev = { .b = b, .out = out, .gen = gen,
+				   .index = qkd_sa_index(b, out, gen) };
+
+	qkd_notify_fill(b->qn, QKD_CMD_SA_REKEY_NTF, qkd_sa_fill_rekey, &ev);
+}
+
+static void qkd_next(unsigned long *next, unsigned long when)
+{
+	if (time_before(when, *next))
+		*next = when;
+}
+
+/* The sender's side: move the outbound SA on when it is due. */
+static void qkd_sa_tx(struct qkd_sa *b, unsigned long *next)
+{
+	unsigned long now = jiffies;
+	struct xfrm_state *x = b->out, *nx = NULL;
+	u64 bytes, packets;
+	bool due;
+
+	if (b->out_old && time_after_eq(now, b->out_old_expires)) {
+		qkd_sa_drop(b->out_old);
+		b->out_old = NULL;
+	}
+	if (b->out_old)
+		qkd_next(next, b->out_old_expires);
+
+	/*
+	 * Time re-keys only an SA that carried traffic: the receiver learns
+	 * of a switch from traffic, so an idle sender never runs more than
+	 * one generation ahead of what the receiver has seen.
+	 */
+	qkd_sa_curlft(x, &bytes, &packets);
+	due = !qkd_sa_valid(x) || READ_ONCE(x->km.dying) ||
+	      (b->rekey_seconds && time_after_eq(now, b->next_rekey) && packets);
+	if (!due) {
+		if (b->rekey_seconds)
+			qkd_next(next, time_after(b->next_rekey, now) ?
+				 b->next_rekey : now + QKD_SA_POLL);
+		return;
+	}
+	if (qkd_sa_install(b, true, b->out_gen + 1, &nx, NULL)) {
+		if (!b->out_failed)
+			b->failures++;
+		b->out_failed = true;
+		qkd_next(next, now + QKD_SA_RETRY);
+		return;
+	}
+	b->out_failed = false;
+	if (b->dir == QKD_SA_DIR_OUT)
+		qkd_sa_discard(b, false, b->out_gen + 1);
+	/*
+	 * The new SA is in: adding it bumped the old one's genid, so cached
+	 * routes look up again and find the new one (the old one is also
+	 * marked dying, which xfrm_state_find() ranks lower). Packets already
+	 * on their way through the old one finish during the grace period.
+	 */
+	qkd_sa_drop(b->out_old);
+	b->out_old = x;
+	if (x) {
+		spin_lock_bh(&x->lock);
+		x->km.dying = 1;
+		spin_unlock_bh(&x->lock);
+	}
+	b->out_old_expires = now + QKD_SA_GRACE;
+	qkd_next(next, b->out_old_expires);
+	b->out = nx;
+	b->out_gen++;
+	b->rekeys++;
+	b->next_rekey = now + (unsigned long)b->rekey_seconds * HZ;
+	if (b->rekey_seconds)
+		qkd_next(next, b->next_rekey);
+	qkd_sa_event(b, true, b->out_gen);
+}
+
+static struct qkd_sa_slot *qkd_sa_free_slot(struct qkd_sa *b)
+{
+	struct qkd_sa_slot *sl, *oldest = NULL;
+
+	for (sl = b->in; sl < b->in + QKD_SA_IN_SLOTS; sl++) {
+		if (!sl->x)
+			return sl;
+		if (sl->expires && (!oldest || sl->gen < oldest->gen))
+			oldest = sl;
+	}
+	if (!oldest)
+		return NULL;
+	/* Re-keys faster than the grace period: the oldest goes early. */
+	qkd_sa_drop(oldest->x);
+	memset(oldest, 0, sizeof(*oldest));
+	return oldest;
+}
+
+/*
+ * Install inbound generations up to the newest in use plus the lookahead.
+ * @initial: the first ones, at creation (extack set, rekeys not counted).
+ */
+static int qkd_sa_rx_fill(struct qkd_sa *b, bool initial,
+			  struct netlink_ext_ack *extack)
+{
+	struct qkd_sa_slot *sl;
+	int err;
+
+	while (b->in_next <= b->in_gen + QKD_SA_LOOKAHEAD) {
+		sl = qkd_sa_free_slot(b);
+		if (WARN_ON_ONCE(!sl))
+			return -ENOSPC;
+		err = qkd_sa_install(b, false, b->in_next, &sl->x, extack);
+		if (err)
+			return err;
+		sl->gen = b->in_next;
+		sl->expires = 0;
+		if (!initial) {
+			if (b->dir == QKD_SA_DIR_IN)
+				qkd_sa_discard(b, true, b->in_next);
+			b->rekeys++;
+			qkd_sa_event(b, false, sl->gen);
+		}
+		b->in_next++;
+	}
+	return 0;
+}
+
+/* The receiver's side: follow the peer's switch, retire, install ahead. */
+static void qkd_sa_rx(struct qkd_sa *b, unsigned long *next)
+{
+	unsigned long now = jiffies;
+	struct qkd_sa_slot *sl;
+	u64 bytes, packets;
+
+	for (sl = b->in; sl < b->in + QKD_SA_IN_SLOTS; sl++) {
+		if (!sl->x || sl->gen <= b->in_gen)
+			continue;
+		qkd_sa_curlft(sl->x, &bytes, &packets);
+		if (packets)
+			b->in_gen = sl->gen;
+	}
+	for (sl = b->in; sl < b->in + QKD_SA_IN_SLOTS; sl++) {
+		if (!sl->x)
+			continue;
+		if (sl->gen < b->in_gen && !sl->expires)
+			sl->expires = now + QKD_SA_GRACE;
+		if (sl->expires && time_after_eq(now, sl->expires)) {
+			qkd_sa_drop(sl->x);
+			memset(sl, 0, sizeof(*sl));
+			continue;
+		}
+		if (sl->expires)
+			qkd_next(next, sl->expires);
+	}
+	if (qkd_sa_rx_fill(b, false, NULL)) {
+		if (!b->in_failed)
+			b->failures++;
+		b->in_failed = true;
+		qkd_next(next, now + QKD_SA_RETRY);
+	} else {
+		b->in_failed = false;
+	}
+	qkd_next(next, now + QKD_SA_POLL);
+}
+
+static struct xfrm_state *qkd_sa_in_current(const struct qkd_sa *b)
+{
+	const struct qkd_sa_slot *sl;
+
+	for (sl = b->in; sl < b->in + QKD_SA_IN_SLOTS; sl++)
+		if (sl->x && sl->gen == b->in_gen)
+			return sl->x;
+	return NULL;
+}
+
+/*
+ * Could the peer's traffic still get in? Any valid inbound SA of the newest
+ * generation seen or one ahead will do: when the peer stops sending, the SA
+ * it used last reaches its hard lifetime while the peer has moved on to the
+ * next one (which it has not used yet), and nothing is closed.
+ */
+static bool qkd_sa_in_open(const struct qkd_sa *b)
+{
+	const struct qkd_sa_slot *sl;
+
+	for (sl = b->in; sl < b->in + QKD_SA_IN_SLOTS; sl++)
+		if (sl->gen >= b->in_gen && qkd_sa_valid(sl->x))
+			return true;
+	return false;
+}
+
+static u8 qkd_sa_compute_state(const struct qkd_sa *b)
+{
+	if ((qkd_sa_has_out(b) && !qkd_sa_valid(b->out)) ||
+	    (qkd_sa_has_in(b) && !qkd_sa_in_open(b)))
+		return QKD_SA_STATE_CLOSED;
+	if (b->out_failed || b->in_failed)
+		return QKD_SA_STATE_DRY;
+	return QKD_SA_STATE_OK;
+}
+
+static void qkd_sa_work(struct work_struct *work)
+{
+	struct qkd_sa *b = container_of(to_delayed_work(work), struct qkd_sa,
+					work);
+	unsigned long now = jiffies, next = now + 3600 * HZ;
+	struct qkd_sa_event ev = { .b = b };
+
+	mutex_lock(&b->lock);
+	if (b->dead)
+		goto out;
+	if (qkd_sa_has_out(b))
+		qkd_sa_tx(b, &next);
+	if (qkd_sa_has_in(b))
+		qkd_sa_rx(b, &next);
+	ev.state = qkd_sa_compute_state(b);
+	if (ev.state != b->state) {
+		b->state = ev.state;
+		qkd_notify_fill(b->qn, QKD_CMD_SA_STATE_NTF, qkd_sa_fill_state, &ev);
+	}
+	/* A kick that came in meanwhile stays queued: it is sooner. */
+	queue_delayed_work(system_wq, &b->work,
+			   time_after(next, now) ? next - now : 0);
+out:
+	mutex_unlock(&b->lock);
+}
+
+/* Every SA of the binding goes, key copies zeroed. Under b->lock. */
+static void qkd_sa_drop_all(struct qkd_sa *b)
+{
+	struct qkd_sa_slot *sl;
+
+	qkd_sa_drop(b->out);
+	qkd_sa_drop(b->out_old);
+	b->out = NULL;
+	b->out_old = NULL;
+	for (sl = b->in; sl < b->in + QKD_SA_IN_SLOTS; sl++) {
+		qkd_sa_drop(sl->x);
+		memset(sl, 0, sizeof(*sl));
+	}
+}
+
+static void qkd_sa_free(struct qkd_sa *b)
+{
+	qkd_stream_put(b->stream);
+	mutex_destroy(&b->lock);
+	kfree(b);
+}
+
+/* Unbind: delete the SAs, wait for the work and the callback, free. */
+static void qkd_sa_destroy(struct qkd_net *qn, struct qkd_sa *b)
+{
+	lockdep_assert_held(&qn->lock);
+
+	list_del_rcu(&b->list);
+	qn->n_sas--;
+	mutex_lock(&b->lock);
+	b->dead = true;
+	qkd_sa_drop_all(b);
+	mutex_unlock(&b->lock);
+	/* No key-manager callback can find it, and so kick it, after this. */
+	synchronize_rcu();
+	cancel_delayed_work_sync(&b->work);
+	qkd_sa_free(b);
+}
+
+static struct qkd_sa *qkd_sa_find(struct qkd_net *qn, const u8 *stream_id)
+{
+	struct qkd_sa *b;
+
+	lockdep_assert_held(&qn->lock);
+
+	list_for_each_entry(b, &qn->sas, list)
+		if (!memcmp(b->stream->id, stream_id, QKD_STREAM_ID_LEN))
+			return b;
+	return NULL;
+}
+
+void qkd_xfrm_stream_delete(struct qkd_net *qn, struct qkd_stream *s)
+{
+	struct qkd_sa *b = qkd_sa_find(qn, s->id);
+
+	if (b)
+		qkd_sa_destroy(qn, b);
+}
+
+void qkd_xfrm_net_exit(struct qkd_net *qn)
+{
+	struct qkd_sa *b, *tmp;
+
+	lockdep_assert_held(&qn->lock);
+
+	list_for_each_entry_safe(b, tmp, &qn->sas, list)
+		qkd_sa_destroy(qn, b);
+}
+
+/* ----------------------------------------------------- key manager hooks */
+
+/* Could @x be one of @b's SAs? Compares constant fields only. */
+static bool qkd_sa_matches(const struct qkd_sa *b, const struct xfrm_state *x)
+{
+	if (x->props.family != b->family || x->props.reqid != b->reqid ||
+	    x->id.proto != IPPROTO_ESP || x->if_id != b->if_id ||
+	    x->mark.v != b->mark.v || x->mark.m != b->mark.m)
+		return false;
+	return (xfrm_addr_equal(&x->id.daddr, &b->remote, b->family) &&
+		xfrm_addr_equal(&x->props.saddr, &b->local, b->family)) ||
+	       (xfrm_addr_equal(&x->id.daddr, &b->local, b->family) &&
+		xfrm_addr_equal(&x->props.saddr, &b->remote, b->family));
+}
+
+/*
+ * Soft and hard expiry of our SAs: a re-key is due (outbound), the peer
+ * switched (inbound), or an SA is gone. Runs in softirq context with x->lock
+ * held: only kick the binding's work.
+ */
+static int qkd_km_notify(struct xfrm_state *x, const struct km_event *c)
+{
+	struct qkd_net *qn;
+	struct qkd_sa *b;
+
+	if (c->event != XFRM_MSG_EXPIRE)
+		return 0;
+	qn = qkd_net(xs_net(x));
+	rcu_read_lock();
+	list_for_each_entry_rcu(b, &qn->sas, list)
+		if (qkd_sa_matches(b, x))
+			mod_delayed_work(system_wq, &b->work, 0);
+	rcu_read_unlock();
+	return 0;
+}
+
+/* xfrm calls these unconditionally; we answer neither. */
+static int qkd_km_acquire(struct xfrm_state *x, struct xfrm_tmpl *t,
+			  struct xfrm_policy *xp)
+{
+	return -EOPNOTSUPP;
+}
+
+static struct xfrm_policy *qkd_km_compile_policy(struct sock *sk, int opt,
+						 u8 *data, int len, int *dir)
+{
+	*dir = -EOPNOTSUPP;
+	return NULL;
+}
+
+static struct xfrm_mgr qkd_km = {
+	.notify = qkd_km_notify,
+	.acquire = qkd_km_acquire,
+	.compile_policy = qkd_km_compile_policy,
+};
+
+/* --------------------------------------------------------------- netlink */
+
+/* The module is unloading: no new bindings. */
+static bool qkd_xfrm_closing;
+
+static struct netlink_range_validation qkd_sa_index_range = {
+	.min = 0,
+	.max = QKD_INDEX_MAX,
+};
+
+static struct netlink_range_validation qkd_sa_seconds_range = {
+	.min = 1,
+	.max = QKD_SA_REKEY_SECONDS_MAX,
+};
+
+const struct nla_policy qkd_sa_new_policy[QKD_A_MAX + 1] = {
+	[QKD_A_STREAM_ID] = NLA_POLICY_EXACT_LEN(QKD_STREAM_ID_LEN),
+	[QKD_A_SA_LOCAL] = NLA_POLICY_MIN_LEN(4),
+	[QKD_A_SA_REMOTE] = NLA_POLICY_MIN_LEN(4),
+	[QKD_A_SA_MODE] = NLA_POLICY_RANGE(NLA_U8, QKD_SA_MODE_TRANSPORT, QKD_SA_MODE_TUNNEL),
+	[QKD_A_SA_ALG] = NLA_POLICY_RANGE(NLA_U8, QKD_SA_ALG_AES_GCM,
+					  QKD_SA_ALG_CHACHA20_POLY1305),
+	[QKD_A_SA_KEY_BITS] = NLA_POLICY_RANGE(NLA_U32, 128, 256),
+	[QKD_A_SA_DIR] = NLA_POLICY_RANGE(NLA_U8, QKD_SA_DIR_OUT, QKD_SA_DIR_BOTH),
+	[QKD_A_SA_REQID] = { .type = NLA_U32 },
+	[QKD_A_SA_IF_ID] = { .type = NLA_U32 },
+	[QKD_A_SA_MARK] = { .type = NLA_U32 },
+	[QKD_A_SA_MARK_MASK] = { .type = NLA_U32 },
+	[QKD_A_SA_REKEY_SECONDS] = NLA_POLICY_FULL_RANGE(NLA_U32, &qkd_sa_seconds_range),
+	[QKD_A_SA_REKEY_BYTES] = NLA_POLICY_MIN(NLA_U64, 1),
+	[QKD_A_SA_REKEY_PACKETS] = NLA_POLICY_MIN(NLA_U64, 1),
+	[QKD_A_KEY_FIRST_INDEX] = NLA_POLICY_FULL_RANGE(NLA_U64, &qkd_sa_index_range),
+};
+
+/* SA_DEL and SA_GET: one binding, named by its stream. */
+const struct nla_policy qkd_sa_ref_policy[QKD_A_MAX + 1] = {
+	[QKD_A_STREAM_ID] = NLA_POLICY_EXACT_LEN(QKD_STREAM_ID_LEN),
+};
+
+static int qkd_sa_put(struct sk_buff *skb, struct qkd_sa *b)
+{
+	unsigned int alen = qkd_sa_addr_len(b->family);
+	struct xfrm_state *in;
+	u64 bytes, packets;
+	int err = -EMSGSIZE;
+
+	mutex_lock(&b->lock);
+	if (qkd_sa_put_ids(skb, b) ||
+	    nla_put(skb, QKD_A_SA_LOCAL, alen, &b->local) ||
+	    nla_put(skb, QKD_A_SA_REMOTE, alen, &b->remote) ||
+	    nla_put_u8(skb, QKD_A_SA_MODE, b->mode) ||
+	    nla_put_u8(skb, QKD_A_SA_ALG, b->alg) ||
+	    nla_put_u32(skb, QKD_A_SA_KEY_BITS, b->key_bits) ||
+	    nla_put_u8(skb, QKD_A_SA_DIR, b->dir) ||
+	    nla_put_u32(skb, QKD_A_SA_REQID, b->reqid) ||
+	    nla_put_u32(skb, QKD_A_SA_IF_ID, b->if_id) ||
+	    nla_put_u32(skb, QKD_A_SA_MARK, b->mark.v) ||
+	    nla_put_u32(skb, QKD_A_SA_MARK_MASK, b->mark.m) ||
+	    (b->rekey_seconds &&
+	     nla_put_u32(skb, QKD_A_SA_REKEY_SECONDS, b->rekey_seconds)) ||
+	    (b->rekey_bytes &&
+	     nla_put_u64_64bit(skb, QKD_A_SA_REKEY_BYTES, b->rekey_bytes, QKD_A_PAD)) ||
+	    (b->rekey_packets &&
+	     nla_put_u64_64bit(skb, QKD_A_SA_REKEY_PACKETS, b->rekey_packets, QKD_A_PAD)) ||
+	    nla_put_u64_64bit(skb, QKD_A_KEY_FIRST_INDEX, b->first, QKD_A_PAD) ||
+	    nla_put_u8(skb, QKD_A_SA_STATE, qkd_sa_compute_state(b)) ||
+	    nla_put_u64_64bit(skb, QKD_A_SA_REKEYS, b->rekeys, QKD_A_PAD) ||
+	    nla_put_u64_64bit(skb, QKD_A_SA_REKEY_FAILURES, b->failures, QKD_A_PAD))
+		goto out;
+	if (qkd_sa_has_out(b)) {
+		qkd_sa_curlft(b->out, &bytes, &packets);
+		if (nla_put_u64_64bit(skb, QKD_A_SA_OUT_GENERATION, b->out_gen, QKD_A_PAD) ||
+		    nla_put_u32(skb, QKD_A_SA_OUT_SPI,
+				qkd_sa_spi(b->stream->id, qkd_sa_index(b, true, b->out_gen))) ||
+		    nla_put_u64_64bit(skb, QKD_A_SA_OUT_BYTES, bytes, QKD_A_PAD) ||
+		    nla_put_u64_64bit(skb, QKD_A_SA_OUT_PACKETS, packets, QKD_A_PAD))
+			goto out;
+	}
+	if (qkd_sa_has_in(b)) {
+		in = qkd_sa_in_current(b);
+		qkd_sa_curlft(in, &bytes, &packets);
+		if (nla_put_u64_64bit(skb, QKD_A_SA_IN_GENERATION, b->in_gen, QKD_A_PAD) ||
+		    nla_put_u32(skb, QKD_A_SA_IN_SPI,
+				qkd_sa_spi(b->stream->id, qkd_sa_index(b, false, b->in_gen))) ||
+		    nla_put_u64_64bit(skb, QKD_A_SA_IN_BYTES, bytes, QKD_A_PAD) ||
+		    nla_put_u64_64bit(skb, QKD_A_SA_IN_PACKETS, packets, QKD_A_PAD))
+			goto out;
+	}
+	err = 0;
+out:
+	mutex_unlock(&b->lock);
+	return err;
+}
+
+static int qkd_sa_fill(struct sk_buff *skb, void *obj)
+{
+	return qkd_sa_put(skb, obj);
+}
+
+/* As netlink.c's: the attribute in the extended ACK and in words. */
+#define QKD_SA_REQUIRE(info, attr) ({					\
+	struct genl_info *__qinfo = (info);				\
+	bool __missing = GENL_REQ_ATTR_CHECK(__qinfo, attr);		\
+									\
+	if (__missing)							\
+		NL_SET_ERR_MSG_MOD(__qinfo->extack,			\
+				   "missing attribute " #attr);		\
+	__missing;							\
+})
+
+static u32 qkd_attr_u32_or(struct nlattr *attr, u32 def)
+{
+	return attr ? nla_get_u32(attr) : def;
+}
+
+static u64 qkd_attr_u64_or(struct nlattr *attr, u64 def)
+{
+	return attr ? nla_get_u64(attr) : def;
+}
+
+/* LOCAL and REMOTE: both 4 or both 16 bytes, not unspecified. */
+static int qkd_sa_parse_addrs(struct qkd_sa *b, struct genl_info *info)
+{
+	struct nlattr *l = info->attrs[QKD_A_SA_LOCAL];
+	struct nlattr *r = info->attrs[QKD_A_SA_REMOTE];
+
+	if (nla_len(l) != 4 && nla_len(l) != 16) {
+		NL_SET_ERR_MSG_ATTR(info->extack, l,
+				    "an address is 4 (IPv4) or 16 (IPv6) bytes");
+		return -EINVAL;
+	}
+	if (nla_len(r) != nla_len(l)) {
+		NL_SET_ERR_MSG_ATTR(info->extack, r,
+				    "local and remote addresses differ in family");
+		return -EINVAL;
+	}
+	b->family = nla_len(l) == 4 ? AF_INET : AF_INET6;
+	nla_memcpy(&b->local, l, nla_len(l));
+	nla_memcpy(&b->remote, r, nla_len(r));
+	if (xfrm_addr_any(&b->local, b->family) ||
+	    xfrm_addr_any(&b->remote, b->family)) {
+		NL_SET_ERR_MSG_ATTR(info->extack,
+				    xfrm_addr_any(&b->local, b->family) ? l : r,
+				    "the unspecified address cannot key an SA");
+		return -EINVAL;
+	}
+	if (xfrm_addr_equal(&b->local, &b->remote, b->family)) {
+		NL_SET_ERR_MSG_ATTR(info->extack, r,
+				    "local and remote addresses are the same");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* The configuration of a new binding from the request; no lock needed. */
+static int qkd_sa_parse(struct qkd_sa *b, struct genl_info *info)
+{
+	struct nlattr **attrs = info->attrs;
+	int err;
+
+	if (QKD_SA_REQUIRE(info, QKD_A_STREAM_ID) ||
+	    QKD_SA_REQUIRE(info, QKD_A_SA_LOCAL) ||
+	    QKD_SA_REQUIRE(info, QKD_A_SA_REMOTE))
+		return -EINVAL;
+	err = qkd_sa_parse_addrs(b, info);
+	if (err)
+		return err;
+	b->mode = attrs[QKD_A_SA_MODE] ? nla_get_u8(attrs[QKD_A_SA_MODE]) :
+		  QKD_SA_MODE_TRANSPORT;
+	b->alg = attrs[QKD_A_SA_ALG] ? nla_get_u8(attrs[QKD_A_SA_ALG]) :
+		 QKD_SA_ALG_AES_GCM;
+	b->dir = attrs[QKD_A_SA_DIR] ? nla_get_u8(attrs[QKD_A_SA_DIR]) :
+		 QKD_SA_DIR_BOTH;
+	b->key_bits = qkd_attr_u32_or(attrs[QKD_A_SA_KEY_BITS], 256);
+	if (b->key_bits % 64 ||
+	    !(qkd_sa_algs[b->alg].key_bits_mask & BIT(b->key_bits / 64))) {
+		NL_SET_ERR_MSG_ATTR(info->extack, attrs[QKD_A_SA_KEY_BITS] ?:
+				    attrs[QKD_A_SA_ALG],
+				    "the algorithm takes no key of that size (AES-GCM: 128, 192, 256 bits; ChaCha20-Poly1305: 256)");
+		return -EINVAL;
+	}
+	b->reqid = qkd_attr_u32_or(attrs[QKD_A_SA_REQID], 0);
+	b->if_id = qkd_attr_u32_or(attrs[QKD_A_SA_IF_ID], 0);
+	b->mark.v = qkd_attr_u32_or(attrs[QKD_A_SA_MARK], 0);
+	b->mark.m = qkd_attr_u32_or(attrs[QKD_A_SA_MARK_MASK],
+				    attrs[QKD_A_SA_MARK] ? U32_MAX : 0);
+	if (b->mark.v & ~b->mark.m) {
+		NL_SET_ERR_MSG_ATTR(info->extack, attrs[QKD_A_SA_MARK],
+				    "mark has bits outside its mask");
+		return -EINVAL;
+	}
+	b->rekey_seconds = qkd_attr_u32_or(attrs[QKD_A_SA_REKEY_SECONDS], 0);
+	b->rekey_bytes = qkd_attr_u64_or(attrs[QKD_A_SA_REKEY_BYTES], 0);
+	b->rekey_packets = qkd_attr_u64_or(attrs[QKD_A_SA_REKEY_PACKETS], 0);
+	if (!b->rekey_seconds && !b->rekey_bytes && !b->rekey_packets)
+		b->rekey_seconds = QKD_SA_DEFAULT_REKEY_SECONDS;
+	return 0;
+}
+
+/* Two bindings would fight over the same SAs. Under qkd_net.lock. */
+static struct qkd_sa *qkd_sa_overlap(struct qkd_net *qn, const struct qkd_sa *nb)
+{
+	struct qkd_sa *b;
+
+	list_for_each_entry(b, &qn->sas, list)
+		if (b->family == nb->family && b->reqid == nb->reqid &&
+		    b->if_id == nb->if_id && b->mark.v == nb->mark.v &&
+		    b->mark.m == nb->mark.m &&
+		    ((xfrm_addr_equal(&b->local, &nb->local, b->family) &&
+		      xfrm_addr_equal(&b->remote, &nb->remote, b->family)) ||
+		     (xfrm_addr_equal(&b->local, &nb->remote, b->family) &&
+		      xfrm_addr_equal(&b->remote, &nb->local, b->family))))
+			return b;
+	return NULL;
+}
+
+/* The first SAs of a new binding; all or nothing. Under b->lock. */
+static int qkd_sa_start(struct qkd_sa *b, struct netlink_ext_ack *extack)
+{
+	int err;
+
+	if (qkd_sa_has_out(b)) {
+		err = qkd_sa_install(b, true, 0, &b->out, extack);
+		if (err)
+			return err;
+	}
+	if (qkd_sa_has_in(b)) {
+		err = qkd_sa_rx_fill(b, true, extack);
+		if (err)
+			return err;
+	}
+	b->next_rekey = jiffies + (unsigned long)b->rekey_seconds * HZ;
+	b->state = QKD_SA_STATE_OK;
+	return 0;
+}
+
+/* A one-way binding's first generations: drop the other direction's keys. */
+static void qkd_sa_start_discard(struct qkd_sa *b)
+{
+	u64 gen;
+
+	if (b->dir == QKD_SA_DIR_OUT)
+		qkd_sa_discard(b, false, 0);
+	if (b->dir == QKD_SA_DIR_IN)
+		for (gen = 0; gen < b->in_next; gen++)
+			qkd_sa_discard(b, true, gen);
+}
+
+/*
+ * After qkd_sa_start(): on failure the SAs go and the keys go back to the
+ * store, so that a failed SA_NEW consumes nothing; on success the keys are
+ * zeroed. From then on the work frees each key as soon as its SA is in.
+ */
+static void qkd_sa_end_start(struct qkd_sa *b, bool failed)
+{
+	unsigned int i;
+
+	if (failed)
+		qkd_sa_drop_all(b);
+	for (i = 0; i < b->n_start_keys; i++) {
+		if (failed)
+			qkd_stream_return_key(b->stream, b->start_index[i],
+					      b->start_keys[i]);
+		else
+			kfree_sensitive(b->start_keys[i]);
+		b->start_keys[i] = NULL;
+	}
+	b->n_start_keys = ARRAY_SIZE(b->start_keys);
+}
+
+int qkd_nl_sa_new(struct sk_buff *skb, struct genl_info *info)
+{
+	struct qkd_net *qn = qkd_net(genl_info_net(info));
+	struct nlattr **attrs = info->attrs;
+	struct qkd_stream *s;
+	struct qkd_sa *b;
+	int err;
+
+	b = kzalloc(sizeof(*b), GFP_KERNEL_ACCOUNT);
+	if (!b)
+		return -ENOMEM;
+	err = qkd_sa_parse(b, info);
+	if (err)
+		goto err_free;
+
+	mutex_lock(&qn->lock);
+	if (READ_ONCE(qkd_xfrm_closing)) {
+		NL_SET_ERR_MSG_MOD(info->extack, "the module is unloading");
+		err = -ENODEV;
+		goto err_unlock;
+	}
+	s = qkd_stream_find_locked(qn, nla_data(attrs[QKD_A_STREAM_ID]));
+	if (!s) {
+		NL_SET_ERR_MSG_ATTR(info->extack, attrs[QKD_A_STREAM_ID],
+				    "no such stream");
+		err = -ENOENT;
+		goto err_unlock;
+	}
+	if (s->key_size < qkd_sa_key_len(b)) {
+		NL_SET_ERR_MSG_ATTR(info->extack, attrs[QKD_A_STREAM_ID],
+				    "the stream's keys are shorter than the SA's key and 4-byte salt");
+		err = -EINVAL;
+		goto err_unlock;
+	}
+	if (qkd_sa_find(qn, s->id)) {
+		NL_SET_ERR_MSG_ATTR(info->extack, attrs[QKD_A_STREAM_ID],
+				    "the stream already keys an SA binding");
+		err = -EEXIST;
+		goto err_unlock;
+	}
+	if (qkd_sa_overlap(qn, b)) {
+		NL_SET_ERR_MSG_MOD(info->extack,
+				   "another binding has the same addresses, reqid, mark and if_id");
+		err = -EEXIST;
+		goto err_unlock;
+	}
+	if (qn->n_sas >= QKD_SA_MAX_BINDINGS) {
+		NL_SET_ERR_MSG_MOD(info->extack, "too many SA bindings in this network namespace");
+		err = -ENOSPC;
+		goto err_unlock;
+	}
+
+	b->qn = qn;
+	b->stream = s;
+	refcount_inc(&s->refs);
+	b->initiator = s->link->role == QKD_ROLE_INITIATOR;
+	b->first = attrs[QKD_A_KEY_FIRST_INDEX] ?
+		   nla_get_u64(attrs[QKD_A_KEY_FIRST_INDEX]) :
+		   qkd_stream_first_index(s);
+	mutex_init(&b->lock);
+	INIT_DELAYED_WORK(&b->work, qkd_sa_work);
+
+	mutex_lock(&b->lock);
+	err = qkd_sa_start(b, info->extack);
+	qkd_sa_end_start(b, err);
+	if (err) {
+		mutex_unlock(&b->lock);
+		mutex_unlock(&qn->lock);
+		qkd_sa_free(b);
+		return err;
+	}
+	qkd_sa_start_discard(b);
+	mutex_unlock(&b->lock);
+	list_add_tail_rcu(&b->list, &qn->sas);
+	qn->n_sas++;
+	qkd_link_update_state(qn, s->link);
+	queue_delayed_work(system_wq, &b->work, QKD_SA_POLL);
+	err = qkd_reply(info, QKD_CMD_SA_NEW, qkd_sa_fill, b);
+	mutex_unlock(&qn->lock);
+	return err;
+
+err_unlock:
+	mutex_unlock(&qn->lock);
+err_free:
+	kfree(b);
+	return err;
+}
+
+static struct qkd_sa *qkd_sa_from_attrs(struct qkd_net *qn,
+					struct genl_info *info, int *err)
+{
+	struct qkd_sa *b;
+
+	if (QKD_SA_REQUIRE(info, QKD_A_STREAM_ID)) {
+		*err = -EINVAL;
+		return NULL;
+	}
+	b = qkd_sa_find(qn, nla_data(info->attrs[QKD_A_STREAM_ID]));
+	if (!b) {
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[QKD_A_STREAM_ID],
+				    "no SA binding on this stream");
+		*err = -ENOENT;
+	}
+	return b;
+}
+
+int qkd_nl_sa_del(struct sk_buff *skb, struct genl_info *info)
+{
+	struct qkd_net *qn = qkd_net(genl_info_net(info));
+	struct qkd_sa *b;
+	int err = 0;
+
+	mutex_lock(&qn->lock);
+	b = qkd_sa_from_attrs(qn, info, &err);
+	if (b)
+		qkd_sa_destroy(qn, b);
+	mutex_unlock(&qn->lock);
+	return err;
+}
+
+int qkd_nl_sa_get(struct sk_buff *skb, struct genl_info *info)
+{
+	struct qkd_net *qn = qkd_net(genl_info_net(info));
+	struct qkd_sa *b;
+	int err = 0;
+
+	mutex_lock(&qn->lock);
+	b = qkd_sa_from_attrs(qn, info, &err);
+	if (b)
+		err = qkd_reply(info, QKD_CMD_SA_GET, qkd_sa_fill, b);
+	mutex_unlock(&qn->lock);
+	return err;
+}
+
+/* Dump every binding; cb->args[0] counts those already sent. */
+int qkd_nl_sa_dump(struct sk_buff *skb, struct netlink_callback *cb)
+{
+	struct qkd_net *qn = qkd_net(sock_net(cb->skb->sk));
+	long skip = cb->args[0], pos = 0;
+	struct qkd_sa *b;
+	int err = 0;
+
+	mutex_lock(&qn->lock);
+	list_for_each_entry(b, &qn->sas, list) {
+		void *hdr;
+
+		if (pos++ < skip)
+			continue;
+		hdr = qkd_dump_put(skb, cb, QKD_CMD_SA_GET);
+		if (!hdr) {
+			err = -EMSGSIZE;
+			break;
+		}
+		if (qkd_sa_put(skb, b)) {
+			genlmsg_cancel(skb, hdr);
+			err = -EMSGSIZE;
+			break;
+		}
+		genlmsg_end(skb, hdr);
+		cb->args[0] = pos;
+	}
+	mutex_unlock(&qn->lock);
+	if (err == -EMSGSIZE && skb->len)
+		return skb->len;
+	return err ?: skb->len;
+}
+
+/*
+ * Bindings go before their namespace's store (this is registered after it,
+ * so its exit runs first), and every namespace's go when the module
+ * unloads, before the genl family their work sends events on.
+ */
+static void __net_exit qkd_xfrm_pernet_exit(struct net *net)
+{
+	struct qkd_net *qn = qkd_net(net);
+
+	mutex_lock(&qn->lock);
+	qkd_xfrm_net_exit(qn);
+	mutex_unlock(&qn->lock);
+}
+
+static struct pernet_operations qkd_xfrm_net_ops = {
+	.exit = qkd_xfrm_pernet_exit,
+};
+
+int __init qkd_xfrm_init(void)
+{
+	int err;
+
+	err = register_pernet_subsys(&qkd_xfrm_net_ops);
+	if (err)
+		return err;
+	xfrm_register_km(&qkd_km);
+	return 0;
+}
+
+void qkd_xfrm_exit(void)
+{
+	/* SA_NEW refuses from now on; the pernet exit removes what exists. */
+	WRITE_ONCE(qkd_xfrm_closing, true);
+	/* Waits for callbacks in flight (synchronize_rcu). */
+	xfrm_unregister_km(&qkd_km);
+	unregister_pernet_subsys(&qkd_xfrm_net_ops);
+}

@@ -1,0 +1,477 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * ESP SA bindings (QKD_CMD_SA_*, Documentation/ipsec.md): the SAs the module
+ * builds from a key stream (SPIs of the formula, keys consumed at the
+ * indices of the formula and no others), every rejection with its errno and
+ * extended ACK and no state change (no key consumed, no SA left behind),
+ * permissions, re-key events, and removal with the binding or the stream.
+ *
+ * Each test runs in a fresh network namespace (the fixture unshares), so it
+ * sees only its own xfrm states; `ip xfrm state` lists them.
+ */
+#include <arpa/inet.h>
+
+#include "qkd_test.h"
+
+#define KS	36	/* AES-256 key + 4-byte salt */
+#define SEED	0x5a
+
+FIXTURE(xfrm) {
+	struct qkd_nl nl;
+	int dev;
+	int kmsg;
+	uint8_t sid[QKD_STREAM_ID_LEN];
+};
+
+FIXTURE_SETUP(xfrm)
+{
+	int err = qkd_enter_test_netns();
+
+	if (err == -EPERM)
+		QKD_SKIP_SETUP("needs root (unshare CLONE_NEWNET)");
+	ASSERT_EQ(0, err);
+	err = qkd_nl_open(&self->nl);
+	if (err == -ENOENT)
+		QKD_SKIP_SETUP("genl family " QKD_GENL_NAME " not found: qkd.ko not loaded");
+	ASSERT_EQ(0, err);
+	self->dev = qkd_dev_open();
+	self->kmsg = qkd_kmsg_open();
+	qkd_sid(self->sid, 40);
+	/* esp4/esp6 load on demand too; this only saves the first SA a wait. */
+	if (system("modprobe -q -a esp4 esp6 xfrm_user 2>/dev/null")) {
+		/* not fatal: the kernel may have them built in */
+	}
+}
+
+FIXTURE_TEARDOWN(xfrm)
+{
+	QKD_TEARDOWN_BEGIN();
+	EXPECT_EQ(0, self->nl.key_data_seen) TH_LOG("a reply or event carried QKD_A_KEY_DATA");
+	EXPECT_EQ(0, self->nl.unknown_seen) TH_LOG("a reply carried an attribute > QKD_A_MAX");
+	EXPECT_EQ(0, qkd_kmsg_bad(self->kmsg));
+	if (self->dev >= 0)
+		close(self->dev);
+	if (self->kmsg >= 0)
+		close(self->kmsg);
+	qkd_nl_close(&self->nl);
+}
+
+/* An SA_NEW request for @sid between two addresses; add more with nla_put. */
+static struct nl_msg *sa_msg(struct qkd_nl *nl, const uint8_t *sid,
+			     const char *local, const char *remote)
+{
+	struct nl_msg *m = qkd_msg(nl, QKD_CMD_SA_NEW, 0);
+	uint8_t a[16];
+
+	if (sid)
+		nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
+	if (local) {
+		if (inet_pton(AF_INET, local, a) == 1)
+			nla_put(m, QKD_A_SA_LOCAL, 4, a);
+		else if (inet_pton(AF_INET6, local, a) == 1)
+			nla_put(m, QKD_A_SA_LOCAL, 16, a);
+	}
+	if (remote) {
+		if (inet_pton(AF_INET, remote, a) == 1)
+			nla_put(m, QKD_A_SA_REMOTE, 4, a);
+		else if (inet_pton(AF_INET6, remote, a) == 1)
+			nla_put(m, QKD_A_SA_REMOTE, 16, a);
+	}
+	return m;
+}
+
+static int sa_simple(struct qkd_nl *nl, int cmd, const uint8_t *sid)
+{
+	struct nl_msg *m = qkd_msg(nl, cmd, 0);
+
+	nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
+	return qkd_req(nl, m);
+}
+
+static int sa_count(struct qkd_nl *nl)
+{
+	int err = qkd_req(nl, qkd_msg(nl, QKD_CMD_SA_GET, NLM_F_DUMP));
+
+	return err ? err : qkd_count(nl, QKD_CMD_SA_GET);
+}
+
+/* ESP states of this netns whose `ip xfrm state` text contains @what. */
+static int xfrm_count(const char *what)
+{
+	char line[512], cmd[128];
+	FILE *f;
+	int n = 0;
+
+	snprintf(cmd, sizeof(cmd), "ip xfrm state 2>/dev/null");
+	f = popen(cmd, "r");
+	if (!f)
+		return -1;
+	/* One "src ..." line per state; @what is looked for on every line. */
+	while (fgets(line, sizeof(line), f))
+		n += what ? !!strstr(line, what) : !strncmp(line, "src", 3);
+	pclose(f);
+	return n;
+}
+
+/* Key @index still in the store? Takes it if so (pattern checked). */
+static int take_index(int dev, const uint8_t *sid, uint64_t index)
+{
+	uint8_t buf[QKD_KEY_SIZE_MAX];
+	int err = qkd_get_key_at(dev, sid, index, buf, sizeof(buf), NULL);
+
+	if (!err && !qkd_pattern_ok(buf, KS, index, SEED))
+		return -EBADMSG;
+	return err;
+}
+
+/* A link of @role with the fixture's stream of @ks and @n pattern keys. */
+static void setup_stream(struct __test_metadata *_metadata, struct qkd_nl *nl,
+			 const uint8_t *sid, int role, uint32_t ks, int n)
+{
+	ASSERT_NL_OK(nl, qkd_link_new(nl, 1, "l1", role, NULL));
+	ASSERT_NL_OK(nl, qkd_stream_new(nl, sid, 1, ks, QKD_OMIT, QKD_OMIT));
+	if (n)
+		ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, sid, 0, n, ks, SEED));
+}
+
+/* -------------------------------------------------------------- success */
+
+TEST_F(xfrm, new_initiator_spis_and_keys)
+{
+	struct qkd_nl *nl = &self->nl;
+	struct nl_msg *m;
+	struct qkd_obj o;
+
+	setup_stream(_metadata, nl, self->sid, QKD_ROLE_INITIATOR, KS, 8);
+	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
+	nla_put_u32(m, QKD_A_SA_REQID, 5);
+	ASSERT_NL_OK(nl, qkd_req(nl, m));
+	ASSERT_EQ(1, nl->r.n) TH_LOG("SA_NEW must reply with the binding");
+	o = nl->r.v[0];
+	EXPECT_EQ(QKD_CMD_SA_NEW, o.cmd);
+	EXPECT_TRUE(qkd_obj_sid_is(&o, self->sid));
+	EXPECT_EQ(1, qkd_obj_u(&o, QKD_A_LINK_ID));
+	EXPECT_EQ(QKD_SA_MODE_TRANSPORT, qkd_obj_u(&o, QKD_A_SA_MODE));
+	EXPECT_EQ(QKD_SA_ALG_AES_GCM, qkd_obj_u(&o, QKD_A_SA_ALG));
+	EXPECT_EQ(256, qkd_obj_u(&o, QKD_A_SA_KEY_BITS));
+	EXPECT_EQ(QKD_SA_DIR_BOTH, qkd_obj_u(&o, QKD_A_SA_DIR));
+	EXPECT_EQ(5, qkd_obj_u(&o, QKD_A_SA_REQID));
+	EXPECT_EQ(QKD_SA_STATE_OK, qkd_obj_u(&o, QKD_A_SA_STATE));
+	EXPECT_EQ(0, qkd_obj_u(&o, QKD_A_KEY_FIRST_INDEX))
+		TH_LOG("default first index: the lowest stored");
+	EXPECT_EQ(0, qkd_obj_u(&o, QKD_A_SA_OUT_GENERATION));
+	EXPECT_EQ(0, qkd_obj_u(&o, QKD_A_SA_IN_GENERATION));
+	/* Initiator: sends on channel 0 (index 2g), receives on 1 (2g + 1). */
+	EXPECT_EQ(qkd_sa_spi(self->sid, 0), qkd_obj_u(&o, QKD_A_SA_OUT_SPI));
+	EXPECT_EQ(qkd_sa_spi(self->sid, 1), qkd_obj_u(&o, QKD_A_SA_IN_SPI));
+	EXPECT_EQ(4, o.len[QKD_A_SA_LOCAL]);
+
+	/* Out g0 (index 0), in g0 (1) and the lookahead in g1, g2 (3, 5). */
+	EXPECT_EQ(4, qkd_stored(nl, self->sid));
+	EXPECT_EQ(4, xfrm_count(NULL));
+	EXPECT_EQ(4, xfrm_count("mode transport"));
+	if (self->dev >= 0) {
+		EXPECT_EQ(-EKEYEXPIRED, take_index(self->dev, self->sid, 0));
+		EXPECT_EQ(-EKEYEXPIRED, take_index(self->dev, self->sid, 1));
+		EXPECT_EQ(-EKEYEXPIRED, take_index(self->dev, self->sid, 3));
+		EXPECT_EQ(-EKEYEXPIRED, take_index(self->dev, self->sid, 5));
+		EXPECT_EQ(0, take_index(self->dev, self->sid, 2))
+			TH_LOG("index 2 (the next outbound key) must still be stored");
+	}
+	/* GET replies with the same binding. */
+	ASSERT_NL_OK(nl, sa_simple(nl, QKD_CMD_SA_GET, self->sid));
+	ASSERT_EQ(1, nl->r.n);
+	EXPECT_EQ(qkd_sa_spi(self->sid, 0), qkd_obj_u(&nl->r.v[0], QKD_A_SA_OUT_SPI));
+	EXPECT_EQ(1, sa_count(nl));
+}
+
+TEST_F(xfrm, new_responder_mirrors_initiator)
+{
+	struct qkd_nl *nl = &self->nl;
+	struct nl_msg *m;
+	struct qkd_obj o;
+
+	setup_stream(_metadata, nl, self->sid, QKD_ROLE_RESPONDER, KS, 10);
+	m = sa_msg(nl, self->sid, "fd00::2", "fd00::1");
+	nla_put_u64(m, QKD_A_KEY_FIRST_INDEX, 4);
+	nla_put_u8(m, QKD_A_SA_MODE, QKD_SA_MODE_TUNNEL);
+	nla_put_u8(m, QKD_A_SA_ALG, QKD_SA_ALG_CHACHA20_POLY1305);
+	ASSERT_NL_OK(nl, qkd_req(nl, m));
+	o = nl->r.v[0];
+	EXPECT_EQ(16, o.len[QKD_A_SA_LOCAL]);
+	EXPECT_EQ(4, qkd_obj_u(&o, QKD_A_KEY_FIRST_INDEX));
+	/* Responder: sends on channel 1, receives on channel 0. */
+	EXPECT_EQ(qkd_sa_spi(self->sid, 5), qkd_obj_u(&o, QKD_A_SA_OUT_SPI));
+	EXPECT_EQ(qkd_sa_spi(self->sid, 4), qkd_obj_u(&o, QKD_A_SA_IN_SPI));
+	EXPECT_EQ(4, xfrm_count("mode tunnel"));
+	EXPECT_EQ(4, xfrm_count("rfc7539esp(chacha20,poly1305)"));
+	/* Indices 5 (out), 4, 6, 8 (in) taken; those below the first not. */
+	EXPECT_EQ(6, qkd_stored(nl, self->sid));
+	if (self->dev >= 0) {
+		EXPECT_EQ(-EKEYEXPIRED, take_index(self->dev, self->sid, 6));
+		EXPECT_EQ(0, take_index(self->dev, self->sid, 7));
+		EXPECT_EQ(0, take_index(self->dev, self->sid, 0));
+	}
+}
+
+TEST_F(xfrm, one_way_binding_discards_the_other_direction)
+{
+	struct qkd_nl *nl = &self->nl;
+	struct nl_msg *m;
+
+	setup_stream(_metadata, nl, self->sid, QKD_ROLE_INITIATOR, KS, 8);
+	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
+	nla_put_u8(m, QKD_A_SA_DIR, QKD_SA_DIR_OUT);
+	ASSERT_NL_OK(nl, qkd_req(nl, m));
+	EXPECT_FALSE(nl->r.v[0].has[QKD_A_SA_IN_SPI]);
+	EXPECT_EQ(1, xfrm_count(NULL));
+	/* Generation 0 of both channels is used up at both ends alike. */
+	EXPECT_EQ(6, qkd_stored(nl, self->sid));
+}
+
+/* ------------------------------------------------------------ rejections */
+
+TEST_F(xfrm, rejects_bad_input_without_change)
+{
+	struct qkd_nl *nl = &self->nl;
+	uint8_t other[QKD_STREAM_ID_LEN], sid16[QKD_STREAM_ID_LEN];
+	uint8_t addr[16] = { 10, 1, 0, 1 };
+	struct nl_msg *m;
+
+	setup_stream(_metadata, nl, self->sid, QKD_ROLE_INITIATOR, KS, 8);
+	qkd_sid(sid16, 41);
+	ASSERT_NL_OK(nl, qkd_stream_new(nl, sid16, 1, 16, QKD_OMIT, QKD_OMIT));
+	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, sid16, 0, 8, 16, SEED));
+
+	QKD_CTX("unknown algorithm");
+	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
+	nla_put_u8(m, QKD_A_SA_ALG, 3);
+	ASSERT_NL_BADRANGE(nl, qkd_req(nl, m));
+
+	QKD_CTX("chacha20-poly1305 with a 128-bit key");
+	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
+	nla_put_u8(m, QKD_A_SA_ALG, QKD_SA_ALG_CHACHA20_POLY1305);
+	nla_put_u32(m, QKD_A_SA_KEY_BITS, 128);
+	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
+
+	QKD_CTX("AES-GCM with a 200-bit key");
+	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
+	nla_put_u32(m, QKD_A_SA_KEY_BITS, 200);
+	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
+
+	QKD_CTX("a 512-bit key");
+	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
+	nla_put_u32(m, QKD_A_SA_KEY_BITS, 512);
+	ASSERT_NL_BADRANGE(nl, qkd_req(nl, m));
+
+	QKD_CTX("16-byte stream keys for AES-256 + salt");
+	ASSERT_NL_EINVAL(nl, qkd_req(nl, sa_msg(nl, sid16, "10.1.0.1", "10.1.0.2")));
+
+	QKD_CTX("non-existent stream");
+	qkd_sid(other, 42);
+	ASSERT_NL_INVALID(nl, ENOENT, true, qkd_req(nl, sa_msg(nl, other, "10.1.0.1", "10.1.0.2")));
+
+	QKD_CTX("missing remote");
+	ASSERT_NL_EINVAL(nl, qkd_req(nl, sa_msg(nl, self->sid, "10.1.0.1", NULL)));
+	QKD_CTX("missing stream");
+	ASSERT_NL_EINVAL(nl, qkd_req(nl, sa_msg(nl, NULL, "10.1.0.1", "10.1.0.2")));
+
+	QKD_CTX("mixed families");
+	ASSERT_NL_EINVAL(nl, qkd_req(nl, sa_msg(nl, self->sid, "10.1.0.1", "fd00::2")));
+
+	QKD_CTX("a 5-byte address");
+	m = sa_msg(nl, self->sid, NULL, "10.1.0.2");
+	nla_put(m, QKD_A_SA_LOCAL, 5, addr);
+	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
+
+	QKD_CTX("the unspecified address");
+	ASSERT_NL_EINVAL(nl, qkd_req(nl, sa_msg(nl, self->sid, "0.0.0.0", "10.1.0.2")));
+
+	QKD_CTX("mode 3");
+	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
+	nla_put_u8(m, QKD_A_SA_MODE, 3);
+	ASSERT_NL_BADRANGE(nl, qkd_req(nl, m));
+
+	QKD_CTX("rekey-seconds 0");
+	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
+	nla_put_u32(m, QKD_A_SA_REKEY_SECONDS, 0);
+	ASSERT_NL_BADRANGE(nl, qkd_req(nl, m));
+
+	QKD_CTX("an attribute SA_NEW does not take");
+	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
+	nla_put_u32(m, QKD_A_STREAM_KEY_SIZE, 32);
+	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
+	QKD_CTX_CLEAR();
+
+	EXPECT_EQ(0, sa_count(nl));
+	EXPECT_EQ(0, xfrm_count(NULL));
+	EXPECT_EQ(8, qkd_stored(nl, self->sid)) TH_LOG("a rejected SA_NEW took keys");
+}
+
+TEST_F(xfrm, missing_keys_consume_nothing)
+{
+	struct qkd_nl *nl = &self->nl;
+
+	/* Keys 0 and 1 only: the inbound lookahead (index 3) is missing. */
+	setup_stream(_metadata, nl, self->sid, QKD_ROLE_INITIATOR, KS, 2);
+	ASSERT_NL_INVALID(nl, ENOKEY, false,
+			  qkd_req(nl, sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2")));
+	EXPECT_EQ(2, qkd_stored(nl, self->sid)) TH_LOG("the keys taken were not given back");
+	EXPECT_EQ(0, xfrm_count(NULL)) TH_LOG("the SAs installed were not removed");
+	EXPECT_EQ(0, sa_count(nl));
+	if (self->dev >= 0) {
+		EXPECT_EQ(0, take_index(self->dev, self->sid, 0));
+		EXPECT_EQ(0, take_index(self->dev, self->sid, 1));
+	}
+}
+
+TEST_F(xfrm, rejects_overlapping_bindings)
+{
+	struct qkd_nl *nl = &self->nl;
+	uint8_t sid2[QKD_STREAM_ID_LEN];
+	struct nl_msg *m;
+
+	setup_stream(_metadata, nl, self->sid, QKD_ROLE_INITIATOR, KS, 16);
+	qkd_sid(sid2, 43);
+	ASSERT_NL_OK(nl, qkd_stream_new(nl, sid2, 1, KS, QKD_OMIT, QKD_OMIT));
+	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, sid2, 0, 16, KS, SEED));
+	ASSERT_NL_OK(nl, qkd_req(nl, sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2")));
+
+	QKD_CTX("same stream, other addresses");
+	ASSERT_NL_INVALID(nl, EEXIST, true,
+			  qkd_req(nl, sa_msg(nl, self->sid, "10.2.0.1", "10.2.0.2")));
+	QKD_CTX("other stream, same addresses and reqid");
+	ASSERT_NL_INVALID(nl, EEXIST, false,
+			  qkd_req(nl, sa_msg(nl, sid2, "10.1.0.1", "10.1.0.2")));
+	QKD_CTX("other stream, same addresses swapped");
+	ASSERT_NL_ERR(nl, EEXIST, qkd_req(nl, sa_msg(nl, sid2, "10.1.0.2", "10.1.0.1")));
+	QKD_CTX_CLEAR();
+	EXPECT_EQ(16, qkd_stored(nl, sid2));
+	EXPECT_EQ(4, xfrm_count(NULL));
+
+	/* Another reqid is another SA pair: allowed. */
+	m = sa_msg(nl, sid2, "10.1.0.1", "10.1.0.2");
+	nla_put_u32(m, QKD_A_SA_REQID, 2);
+	ASSERT_NL_OK(nl, qkd_req(nl, m));
+	EXPECT_EQ(2, sa_count(nl));
+	EXPECT_EQ(8, xfrm_count(NULL));
+}
+
+/* In a child: every SA command fails with EPERM for uid nobody. */
+static int sa_as_nobody(const uint8_t *sid)
+{
+	struct qkd_nl u;
+
+	CHILD_CHECK(qkd_become_nobody() == 0, "setresuid");
+	CHILD_CHECK(qkd_nl_open(&u) == 0, "genl open");
+	CHILD_CHECK(qkd_req(&u, sa_msg(&u, sid, "10.1.0.1", "10.1.0.2")) == -EPERM,
+		    "SA_NEW without CAP_NET_ADMIN");
+	CHILD_CHECK(qkd_req(&u, qkd_msg(&u, QKD_CMD_SA_GET, NLM_F_DUMP)) == -EPERM,
+		    "SA_GET dump without CAP_NET_ADMIN");
+	CHILD_CHECK(sa_simple(&u, QKD_CMD_SA_DEL, sid) == -EPERM,
+		    "SA_DEL without CAP_NET_ADMIN");
+	qkd_nl_close(&u);
+	return 0;
+}
+
+TEST_F(xfrm, needs_cap_net_admin)
+{
+	struct qkd_nl *nl = &self->nl;
+	pid_t pid;
+
+	setup_stream(_metadata, nl, self->sid, QKD_ROLE_INITIATOR, KS, 8);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0)
+		_exit(sa_as_nobody(self->sid));
+	EXPECT_EQ(0, qkd_wait(pid));
+	EXPECT_EQ(0, sa_count(nl));
+	EXPECT_EQ(8, qkd_stored(nl, self->sid));
+	EXPECT_EQ(0, xfrm_count(NULL));
+}
+
+/* ------------------------------------------------------- life and death */
+
+TEST_F(xfrm, del_removes_sas)
+{
+	struct qkd_nl *nl = &self->nl;
+
+	struct nl_msg *m;
+
+	setup_stream(_metadata, nl, self->sid, QKD_ROLE_INITIATOR, KS, 16);
+	ASSERT_NL_OK(nl, qkd_req(nl, sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2")));
+	EXPECT_EQ(4, xfrm_count(NULL));
+	ASSERT_NL_OK(nl, sa_simple(nl, QKD_CMD_SA_DEL, self->sid));
+	EXPECT_EQ(0, xfrm_count(NULL));
+	EXPECT_EQ(0, sa_count(nl));
+	ASSERT_NL_INVALID(nl, ENOENT, true, sa_simple(nl, QKD_CMD_SA_DEL, self->sid));
+	ASSERT_NL_ERR(nl, ENOENT, sa_simple(nl, QKD_CMD_SA_GET, self->sid));
+	/* The keys it used stay used. */
+	EXPECT_EQ(12, qkd_stored(nl, self->sid));
+	/* The lowest stored index (2) would reuse index 3: refused. */
+	ASSERT_NL_INVALID(nl, EKEYEXPIRED, false,
+			  qkd_req(nl, sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2")));
+	/* Bound again past the used keys: 6 (out), 7, 9, 11 (in). */
+	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
+	nla_put_u64(m, QKD_A_KEY_FIRST_INDEX, 6);
+	ASSERT_NL_OK(nl, qkd_req(nl, m));
+	EXPECT_EQ(qkd_sa_spi(self->sid, 6), qkd_obj_u(&nl->r.v[0], QKD_A_SA_OUT_SPI));
+	EXPECT_EQ(8, qkd_stored(nl, self->sid));
+}
+
+TEST_F(xfrm, stream_and_link_deletion_remove_sas)
+{
+	struct qkd_nl *nl = &self->nl;
+	uint8_t sid2[QKD_STREAM_ID_LEN];
+	struct nl_msg *m;
+
+	setup_stream(_metadata, nl, self->sid, QKD_ROLE_INITIATOR, KS, 8);
+	qkd_sid(sid2, 44);
+	ASSERT_NL_OK(nl, qkd_stream_new(nl, sid2, 1, KS, QKD_OMIT, QKD_OMIT));
+	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, sid2, 0, 8, KS, SEED));
+	ASSERT_NL_OK(nl, qkd_req(nl, sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2")));
+	m = sa_msg(nl, sid2, "fd00::1", "fd00::2");
+	ASSERT_NL_OK(nl, qkd_req(nl, m));
+	EXPECT_EQ(8, xfrm_count(NULL));
+	ASSERT_NL_OK(nl, qkd_stream_del(nl, self->sid));
+	EXPECT_EQ(4, xfrm_count(NULL));
+	EXPECT_EQ(1, sa_count(nl));
+	ASSERT_NL_OK(nl, qkd_link_del(nl, 1));
+	EXPECT_EQ(0, xfrm_count(NULL));
+	EXPECT_EQ(0, sa_count(nl));
+}
+
+/*
+ * Time re-keys only an SA that carried traffic (the receiver follows the
+ * sender by its traffic): an idle binding keeps generation 0 and its keys.
+ * Re-keys under traffic, with their events, are in tests/e2e/ipsec.sh.
+ */
+TEST_F(xfrm, idle_binding_is_not_rekeyed)
+{
+	struct qkd_nl *nl = &self->nl, ev;
+	struct nl_msg *m;
+
+	setup_stream(_metadata, nl, self->sid, QKD_ROLE_INITIATOR, KS, 40);
+	ASSERT_EQ(0, qkd_nl_open(&ev));
+	ASSERT_EQ(0, qkd_nl_join_events(&ev));
+	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
+	nla_put_u32(m, QKD_A_SA_REKEY_SECONDS, 1);
+	nla_put_u64(m, QKD_A_KEY_FIRST_INDEX, 10);
+	ASSERT_NL_OK(nl, qkd_req(nl, m));
+	EXPECT_EQ(10, qkd_obj_u(&nl->r.v[0], QKD_A_KEY_FIRST_INDEX));
+	EXPECT_EQ(1, qkd_obj_u(&nl->r.v[0], QKD_A_SA_REKEY_SECONDS));
+
+	qkd_msleep(2500);
+	qkd_ev_read(&ev, 200);
+	EXPECT_EQ(0, qkd_count(&ev, QKD_CMD_SA_REKEY_NTF));
+	EXPECT_EQ(0, ev.key_data_seen);
+	ASSERT_NL_OK(nl, sa_simple(nl, QKD_CMD_SA_GET, self->sid));
+	EXPECT_EQ(0, qkd_obj_u(&nl->r.v[0], QKD_A_SA_OUT_GENERATION));
+	EXPECT_EQ(QKD_SA_STATE_OK, qkd_obj_u(&nl->r.v[0], QKD_A_SA_STATE));
+	EXPECT_EQ(0, qkd_obj_u(&nl->r.v[0], QKD_A_SA_REKEYS));
+	EXPECT_EQ(36, qkd_stored(nl, self->sid));
+	EXPECT_EQ(4, xfrm_count(NULL));
+	qkd_nl_close(&ev);
+}
+
+TEST_HARNESS_MAIN

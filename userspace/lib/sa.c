@@ -1,0 +1,261 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * libqkd: requests and replies of the ESP SA bindings (QKD_CMD_SA_*).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <netlink/attr.h>
+#include <netlink/genl/genl.h>
+#include <netlink/msg.h>
+#include <netlink/netlink.h>
+
+#include <qkd/sa.h>
+
+#include "nl_priv.h"
+
+static const char *const mode_names[] = {
+	[QKD_SA_MODE_TRANSPORT] = "transport",
+	[QKD_SA_MODE_TUNNEL] = "tunnel",
+};
+
+static const char *const alg_names[] = {
+	[QKD_SA_ALG_AES_GCM] = "rfc4106(gcm(aes))",
+	[QKD_SA_ALG_CHACHA20_POLY1305] = "rfc7539esp(chacha20,poly1305)",
+};
+
+static const char *const alg_short[] = {
+	[QKD_SA_ALG_AES_GCM] = "aes-gcm",
+	[QKD_SA_ALG_CHACHA20_POLY1305] = "chacha20-poly1305",
+};
+
+static const char *const dir_names[] = {
+	[QKD_SA_DIR_OUT] = "out",
+	[QKD_SA_DIR_IN] = "in",
+	[QKD_SA_DIR_BOTH] = "both",
+};
+
+static const char *const state_names[] = {
+	[QKD_SA_STATE_OK] = "ok",
+	[QKD_SA_STATE_DRY] = "dry",
+	[QKD_SA_STATE_CLOSED] = "closed",
+};
+
+#define N_OF(tbl)	(sizeof(tbl) / sizeof((tbl)[0]))
+#define NAME_OF(tbl, v)	((v) < N_OF(tbl) && (tbl)[v] ? (tbl)[v] : "?")
+
+const char *qkd_sa_mode_name(uint8_t mode)
+{
+	return NAME_OF(mode_names, mode);
+}
+
+const char *qkd_sa_alg_name(uint8_t alg)
+{
+	return NAME_OF(alg_names, alg);
+}
+
+const char *qkd_sa_dir_name(uint8_t dir)
+{
+	return NAME_OF(dir_names, dir);
+}
+
+const char *qkd_sa_state_name(uint8_t state)
+{
+	return NAME_OF(state_names, state);
+}
+
+static uint8_t lookup(const char *const *tbl, size_t n, const char *s)
+{
+	size_t i;
+
+	for (i = 1; i < n; i++)
+		if (tbl[i] && !strcmp(tbl[i], s))
+			return (uint8_t)i;
+	return 0;
+}
+
+uint8_t qkd_sa_mode_parse(const char *s)
+{
+	return lookup(mode_names, N_OF(mode_names), s);
+}
+
+uint8_t qkd_sa_alg_parse(const char *s)
+{
+	uint8_t a = lookup(alg_names, N_OF(alg_names), s);
+
+	return a ? a : lookup(alg_short, N_OF(alg_short), s);
+}
+
+uint8_t qkd_sa_dir_parse(const char *s)
+{
+	return lookup(dir_names, N_OF(dir_names), s);
+}
+
+static uint64_t u64_or0(struct nlattr **tb, int a)
+{
+	return tb[a] && nla_len(tb[a]) == 8 ? nla_get_u64(tb[a]) : 0;
+}
+
+static uint32_t u32_or0(struct nlattr **tb, int a)
+{
+	return tb[a] && nla_len(tb[a]) == 4 ? nla_get_u32(tb[a]) : 0;
+}
+
+static uint8_t u8_or0(struct nlattr **tb, int a)
+{
+	return tb[a] && nla_len(tb[a]) == 1 ? nla_get_u8(tb[a]) : 0;
+}
+
+int qkd_sa_parse(struct nlattr **tb, struct qkd_sa_info *out)
+{
+	int alen;
+
+	memset(out, 0, sizeof(*out));
+	if (!tb[QKD_A_STREAM_ID] ||
+	    nla_len(tb[QKD_A_STREAM_ID]) != QKD_STREAM_ID_LEN ||
+	    !tb[QKD_A_SA_LOCAL] || !tb[QKD_A_SA_REMOTE])
+		return -EINVAL;
+	memcpy(out->stream_id, nla_data(tb[QKD_A_STREAM_ID]), QKD_STREAM_ID_LEN);
+	alen = nla_len(tb[QKD_A_SA_LOCAL]);
+	if ((alen != 4 && alen != 16) || nla_len(tb[QKD_A_SA_REMOTE]) != alen)
+		return -EINVAL;
+	out->addr_len = (uint8_t)alen;
+	memcpy(out->local, nla_data(tb[QKD_A_SA_LOCAL]), alen);
+	memcpy(out->remote, nla_data(tb[QKD_A_SA_REMOTE]), alen);
+	out->link_id = u32_or0(tb, QKD_A_LINK_ID);
+	out->mode = u8_or0(tb, QKD_A_SA_MODE);
+	out->alg = u8_or0(tb, QKD_A_SA_ALG);
+	out->dir = u8_or0(tb, QKD_A_SA_DIR);
+	out->state = u8_or0(tb, QKD_A_SA_STATE);
+	out->key_bits = u32_or0(tb, QKD_A_SA_KEY_BITS);
+	out->reqid = u32_or0(tb, QKD_A_SA_REQID);
+	out->if_id = u32_or0(tb, QKD_A_SA_IF_ID);
+	out->mark = u32_or0(tb, QKD_A_SA_MARK);
+	out->mark_mask = u32_or0(tb, QKD_A_SA_MARK_MASK);
+	out->rekey_seconds = u32_or0(tb, QKD_A_SA_REKEY_SECONDS);
+	out->rekey_bytes = u64_or0(tb, QKD_A_SA_REKEY_BYTES);
+	out->rekey_packets = u64_or0(tb, QKD_A_SA_REKEY_PACKETS);
+	out->first_index = u64_or0(tb, QKD_A_KEY_FIRST_INDEX);
+	out->rekeys = u64_or0(tb, QKD_A_SA_REKEYS);
+	out->failures = u64_or0(tb, QKD_A_SA_REKEY_FAILURES);
+	out->has_out = tb[QKD_A_SA_OUT_SPI] != NULL;
+	out->out_gen = u64_or0(tb, QKD_A_SA_OUT_GENERATION);
+	out->out_spi = u32_or0(tb, QKD_A_SA_OUT_SPI);
+	out->out_bytes = u64_or0(tb, QKD_A_SA_OUT_BYTES);
+	out->out_packets = u64_or0(tb, QKD_A_SA_OUT_PACKETS);
+	out->has_in = tb[QKD_A_SA_IN_SPI] != NULL;
+	out->in_gen = u64_or0(tb, QKD_A_SA_IN_GENERATION);
+	out->in_spi = u32_or0(tb, QKD_A_SA_IN_SPI);
+	out->in_bytes = u64_or0(tb, QKD_A_SA_IN_BYTES);
+	out->in_packets = u64_or0(tb, QKD_A_SA_IN_PACKETS);
+	return 0;
+}
+
+static int sa_cb(uint8_t cmd, struct nlattr **tb, void *arg)
+{
+	(void)cmd;
+	return arg ? qkd_sa_parse(tb, arg) : 0;
+}
+
+/* A message that could not be built. */
+static int built_fail(struct qkd_nl *nl, struct nl_msg *msg)
+{
+	qkd_nl_msg_free(msg);
+	qkd_nl_fail(nl, 0);
+	return qkd_nl_fail(nl, EMSGSIZE);
+}
+
+static int put_params(struct nl_msg *msg, const struct qkd_sa_params *p)
+{
+	if (nla_put(msg, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, p->stream_id) ||
+	    nla_put(msg, QKD_A_SA_LOCAL, p->addr_len, p->local) ||
+	    nla_put(msg, QKD_A_SA_REMOTE, p->addr_len, p->remote))
+		return -1;
+	if ((p->mode && nla_put_u8(msg, QKD_A_SA_MODE, p->mode)) ||
+	    (p->alg && nla_put_u8(msg, QKD_A_SA_ALG, p->alg)) ||
+	    (p->dir && nla_put_u8(msg, QKD_A_SA_DIR, p->dir)) ||
+	    (p->key_bits && nla_put_u32(msg, QKD_A_SA_KEY_BITS, p->key_bits)) ||
+	    (p->have_reqid && nla_put_u32(msg, QKD_A_SA_REQID, p->reqid)) ||
+	    (p->have_if_id && nla_put_u32(msg, QKD_A_SA_IF_ID, p->if_id)) ||
+	    (p->have_mark && nla_put_u32(msg, QKD_A_SA_MARK, p->mark)) ||
+	    (p->have_mark_mask &&
+	     nla_put_u32(msg, QKD_A_SA_MARK_MASK, p->mark_mask)) ||
+	    (p->rekey_seconds &&
+	     nla_put_u32(msg, QKD_A_SA_REKEY_SECONDS, p->rekey_seconds)) ||
+	    (p->rekey_bytes &&
+	     nla_put_u64(msg, QKD_A_SA_REKEY_BYTES, p->rekey_bytes)) ||
+	    (p->rekey_packets &&
+	     nla_put_u64(msg, QKD_A_SA_REKEY_PACKETS, p->rekey_packets)) ||
+	    (p->have_first &&
+	     nla_put_u64(msg, QKD_A_KEY_FIRST_INDEX, p->first_index)))
+		return -1;
+	return 0;
+}
+
+int qkd_sa_add(struct qkd_nl *nl, const struct qkd_sa_params *p,
+	       struct qkd_sa_info *out)
+{
+	struct nl_msg *msg = qkd_nl_msg(nl, QKD_CMD_SA_NEW, 0);
+
+	if (!msg)
+		return qkd_nl_fail(nl, ENOMEM);
+	if (put_params(msg, p))
+		return built_fail(nl, msg);
+	return qkd_nl_request(nl, msg, sa_cb, out);
+}
+
+static int sa_simple(struct qkd_nl *nl, uint8_t cmd,
+		     const uint8_t id[QKD_STREAM_ID_LEN], struct qkd_sa_info *out)
+{
+	struct nl_msg *msg = qkd_nl_msg(nl, cmd, 0);
+
+	if (!msg)
+		return qkd_nl_fail(nl, ENOMEM);
+	if (nla_put(msg, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, id))
+		return built_fail(nl, msg);
+	if (out)
+		memset(out, 0, sizeof(*out));
+	return qkd_nl_request(nl, msg, out ? sa_cb : NULL, out);
+}
+
+int qkd_sa_del(struct qkd_nl *nl, const uint8_t stream_id[QKD_STREAM_ID_LEN])
+{
+	return sa_simple(nl, QKD_CMD_SA_DEL, stream_id, NULL);
+}
+
+int qkd_sa_get(struct qkd_nl *nl, const uint8_t stream_id[QKD_STREAM_ID_LEN],
+	       struct qkd_sa_info *out)
+{
+	return sa_simple(nl, QKD_CMD_SA_GET, stream_id, out);
+}
+
+struct sa_dump_ctx {
+	int (*cb)(const struct qkd_sa_info *sa, void *arg);
+	void *arg;
+	int count;
+};
+
+static int sa_dump_cb(uint8_t cmd, struct nlattr **tb, void *arg)
+{
+	struct sa_dump_ctx *ctx = arg;
+	struct qkd_sa_info sa;
+	int err;
+
+	(void)cmd;
+	err = qkd_sa_parse(tb, &sa);
+	if (err)
+		return err;
+	ctx->count++;
+	return ctx->cb ? ctx->cb(&sa, ctx->arg) : 0;
+}
+
+int qkd_sa_dump(struct qkd_nl *nl,
+		int (*cb)(const struct qkd_sa_info *sa, void *arg), void *arg)
+{
+	struct sa_dump_ctx ctx = { .cb = cb, .arg = arg };
+	struct nl_msg *msg = qkd_nl_msg(nl, QKD_CMD_SA_GET, NLM_F_DUMP);
+	int err;
+
+	err = qkd_nl_request(nl, msg, sa_dump_cb, &ctx);
+	return err ? err : ctx.count;
+}

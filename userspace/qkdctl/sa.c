@@ -1,0 +1,301 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * qkdctl sa: add, del, show ESP SA bindings (SAs keyed in the kernel from a
+ * key stream, Documentation/ipsec.md).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <qkd/sa.h>
+
+#include "qkdctl.h"
+
+static void addr_format(const struct qkd_sa_info *sa, const uint8_t *a,
+			char *out, size_t len)
+{
+	if (!inet_ntop(sa->addr_len == 4 ? AF_INET : AF_INET6, a, out,
+		       (socklen_t)len))
+		snprintf(out, len, "?");
+}
+
+static void print_sa(const struct qkd_sa_info *sa)
+{
+	char id[QKD_UUID_STR_LEN], l[INET6_ADDRSTRLEN], r[INET6_ADDRSTRLEN];
+	const char *lname = link_name_of(sa->link_id);
+
+	qkd_uuid_format(sa->stream_id, id);
+	addr_format(sa, sa->local, l, sizeof(l));
+	addr_format(sa, sa->remote, r, sizeof(r));
+	switch (opts.out) {
+	case OUT_JSON:
+		json_open('{');
+		json_str("stream", id);
+		json_u64("link_id", sa->link_id);
+		if (lname)
+			json_str("link", lname);
+		json_str("local", l);
+		json_str("remote", r);
+		json_str("mode", qkd_sa_mode_name(sa->mode));
+		json_str("alg", qkd_sa_alg_name(sa->alg));
+		json_u64("key_bits", sa->key_bits);
+		json_str("dir", qkd_sa_dir_name(sa->dir));
+		json_u64("reqid", sa->reqid);
+		json_u64("if_id", sa->if_id);
+		json_u64("mark", sa->mark);
+		json_u64("mark_mask", sa->mark_mask);
+		json_u64("rekey_seconds", sa->rekey_seconds);
+		json_u64("rekey_bytes", sa->rekey_bytes);
+		json_u64("rekey_packets", sa->rekey_packets);
+		json_u64("first_index", sa->first_index);
+		json_str("state", qkd_sa_state_name(sa->state));
+		json_u64("rekeys", sa->rekeys);
+		json_u64("rekey_failures", sa->failures);
+		if (sa->has_out) {
+			json_u64("out_generation", sa->out_gen);
+			json_u64("out_spi", sa->out_spi);
+			json_u64("out_bytes", sa->out_bytes);
+			json_u64("out_packets", sa->out_packets);
+		}
+		if (sa->has_in) {
+			json_u64("in_generation", sa->in_gen);
+			json_u64("in_spi", sa->in_spi);
+			json_u64("in_bytes", sa->in_bytes);
+			json_u64("in_packets", sa->in_packets);
+		}
+		json_close('}');
+		break;
+	case OUT_TAB:
+		/* Absent directions print "-" so that columns stay put. */
+		printf("%s\t%u\t%s\t%s\t%s\t%s\t%u\t%s\t%u\t%s\t%llu\t%llu",
+		       id, sa->link_id, l, r, qkd_sa_mode_name(sa->mode),
+		       qkd_sa_alg_name(sa->alg), sa->key_bits,
+		       qkd_sa_dir_name(sa->dir), sa->reqid,
+		       qkd_sa_state_name(sa->state),
+		       (unsigned long long)sa->rekeys,
+		       (unsigned long long)sa->failures);
+		if (sa->has_out)
+			printf("\t%llu\t0x%08x", (unsigned long long)sa->out_gen,
+			       sa->out_spi);
+		else
+			printf("\t-\t-");
+		if (sa->has_in)
+			printf("\t%llu\t0x%08x", (unsigned long long)sa->in_gen,
+			       sa->in_spi);
+		else
+			printf("\t-\t-");
+		putchar('\n');
+		break;
+	default:
+		printf("%s: link %s (%u) %s -> %s %s %s key-bits %u dir %s reqid %u\n",
+		       id, lname ? lname : "?", sa->link_id, l, r,
+		       qkd_sa_mode_name(sa->mode), qkd_sa_alg_name(sa->alg),
+		       sa->key_bits, qkd_sa_dir_name(sa->dir), sa->reqid);
+		printf("    state %s rekeys %llu failures %llu first-index %llu",
+		       qkd_sa_state_name(sa->state),
+		       (unsigned long long)sa->rekeys,
+		       (unsigned long long)sa->failures,
+		       (unsigned long long)sa->first_index);
+		if (sa->rekey_seconds)
+			printf(" rekey-seconds %u", sa->rekey_seconds);
+		if (sa->rekey_bytes)
+			printf(" rekey-bytes %llu",
+			       (unsigned long long)sa->rekey_bytes);
+		if (sa->rekey_packets)
+			printf(" rekey-packets %llu",
+			       (unsigned long long)sa->rekey_packets);
+		if (sa->mark_mask)
+			printf(" mark 0x%x/0x%x", sa->mark, sa->mark_mask);
+		if (sa->if_id)
+			printf(" if-id %u", sa->if_id);
+		putchar('\n');
+		if (sa->has_out)
+			printf("    out generation %llu spi 0x%08x bytes %llu packets %llu\n",
+			       (unsigned long long)sa->out_gen, sa->out_spi,
+			       (unsigned long long)sa->out_bytes,
+			       (unsigned long long)sa->out_packets);
+		if (sa->has_in)
+			printf("    in generation %llu spi 0x%08x bytes %llu packets %llu\n",
+			       (unsigned long long)sa->in_gen, sa->in_spi,
+			       (unsigned long long)sa->in_bytes,
+			       (unsigned long long)sa->in_packets);
+	}
+}
+
+static uint8_t arg_addr(const char *what, const char *s, uint8_t out[16])
+{
+	if (inet_pton(AF_INET, s, out) == 1)
+		return 4;
+	if (inet_pton(AF_INET6, s, out) == 1)
+		return 16;
+	usage_error("%s \"%s\": not an IPv4 or IPv6 address", what, s);
+}
+
+static uint8_t arg_enum(const char *what, const char *s,
+			uint8_t (*parse)(const char *), const char *choices)
+{
+	uint8_t v = parse(s);
+
+	if (!v)
+		usage_error("%s \"%s\": expected %s", what, s, choices);
+	return v;
+}
+
+static int sa_add(int argc, char **argv)
+{
+	struct qkd_sa_params p;
+	struct qkd_sa_info sa;
+	uint8_t rlen = 0;
+	int i = 0, err;
+
+	memset(&p, 0, sizeof(p));
+	if (argc < 1)
+		usage_error("sa add: missing stream UUID");
+	arg_uuid("stream id", argv[i++], p.stream_id);
+	while (i < argc) {
+		const char *kw = argv[i];
+
+		if (!strcmp(kw, "local")) {
+			p.addr_len = arg_addr("local", arg_next(argc, argv, &i),
+					      p.local);
+		} else if (!strcmp(kw, "remote")) {
+			rlen = arg_addr("remote", arg_next(argc, argv, &i),
+					p.remote);
+		} else if (!strcmp(kw, "mode")) {
+			p.mode = arg_enum("mode", arg_next(argc, argv, &i),
+					  qkd_sa_mode_parse,
+					  "transport or tunnel");
+		} else if (!strcmp(kw, "alg")) {
+			p.alg = arg_enum("alg", arg_next(argc, argv, &i),
+					 qkd_sa_alg_parse,
+					 "aes-gcm (rfc4106(gcm(aes))) or chacha20-poly1305 (rfc7539esp(chacha20,poly1305))");
+		} else if (!strcmp(kw, "key-bits")) {
+			p.key_bits = arg_u32("key-bits", arg_next(argc, argv, &i));
+			if (!p.key_bits)
+				usage_error("key-bits 0 is invalid");
+		} else if (!strcmp(kw, "dir")) {
+			p.dir = arg_enum("dir", arg_next(argc, argv, &i),
+					 qkd_sa_dir_parse, "out, in or both");
+		} else if (!strcmp(kw, "reqid")) {
+			p.reqid = arg_u32("reqid", arg_next(argc, argv, &i));
+			p.have_reqid = true;
+		} else if (!strcmp(kw, "if-id")) {
+			p.if_id = arg_u32("if-id", arg_next(argc, argv, &i));
+			p.have_if_id = true;
+		} else if (!strcmp(kw, "mark")) {
+			p.mark = arg_u32("mark", arg_next(argc, argv, &i));
+			p.have_mark = true;
+		} else if (!strcmp(kw, "mask")) {
+			p.mark_mask = arg_u32("mask", arg_next(argc, argv, &i));
+			p.have_mark_mask = true;
+		} else if (!strcmp(kw, "rekey-seconds")) {
+			p.rekey_seconds = arg_u32("rekey-seconds",
+						  arg_next(argc, argv, &i));
+			if (!p.rekey_seconds)
+				usage_error("rekey-seconds 0 is invalid");
+		} else if (!strcmp(kw, "rekey-bytes")) {
+			p.rekey_bytes = arg_u64("rekey-bytes",
+						arg_next(argc, argv, &i),
+						UINT64_MAX);
+			if (!p.rekey_bytes)
+				usage_error("rekey-bytes 0 is invalid");
+		} else if (!strcmp(kw, "rekey-packets")) {
+			p.rekey_packets = arg_u64("rekey-packets",
+						  arg_next(argc, argv, &i),
+						  UINT64_MAX);
+			if (!p.rekey_packets)
+				usage_error("rekey-packets 0 is invalid");
+		} else if (!strcmp(kw, "first-index")) {
+			p.first_index = arg_u64("first-index",
+						arg_next(argc, argv, &i),
+						QKD_INDEX_MAX);
+			p.have_first = true;
+		} else {
+			usage_error("sa add: unknown argument \"%s\"", kw);
+		}
+	}
+	if (!p.addr_len)
+		usage_error("sa add: missing \"local ADDR\"");
+	if (!rlen)
+		usage_error("sa add: missing \"remote ADDR\"");
+	if (rlen != p.addr_len)
+		usage_error("sa add: local and remote addresses are of different families");
+	if (p.have_mark_mask && !p.have_mark)
+		usage_error("sa add: \"mask\" needs \"mark\"");
+	err = qkd_sa_add(ctl_nl(), &p, &sa);
+	if (err)
+		return kernel_error("sa add", err);
+	if (opts.out != OUT_HUMAN) {
+		link_name_of(0);
+		print_sa(&sa);
+		if (opts.out == OUT_JSON)
+			json_end();
+	}
+	return 0;
+}
+
+static int sa_del(int argc, char **argv)
+{
+	uint8_t id[QKD_STREAM_ID_LEN];
+	int err;
+
+	if (argc < 1)
+		usage_error("sa del: missing stream UUID");
+	arg_uuid("stream id", argv[0], id);
+	arg_end(argc, argv, 1);
+	err = qkd_sa_del(ctl_nl(), id);
+	return err ? kernel_error("sa del", err) : 0;
+}
+
+static int show_one(const struct qkd_sa_info *sa, void *arg)
+{
+	(void)arg;
+	print_sa(sa);
+	return 0;
+}
+
+static int sa_show(int argc, char **argv)
+{
+	uint8_t id[QKD_STREAM_ID_LEN];
+	struct qkd_sa_info sa;
+	int err;
+
+	/* Fetch link names now: no request may run inside a dump. */
+	link_name_of(0);
+	if (argc > 0) {
+		arg_uuid("stream id", argv[0], id);
+		arg_end(argc, argv, 1);
+		err = qkd_sa_get(ctl_nl(), id, &sa);
+		if (err)
+			return kernel_error("sa show", err);
+		print_sa(&sa);
+		if (opts.out == OUT_JSON)
+			json_end();
+		return 0;
+	}
+	if (opts.out == OUT_JSON)
+		json_open('[');
+	err = qkd_sa_dump(ctl_nl(), show_one, NULL);
+	if (opts.out == OUT_JSON) {
+		json_close(']');
+		json_end();
+	}
+	return err < 0 ? kernel_error("sa show", err) : 0;
+}
+
+int do_sa(int argc, char **argv)
+{
+	const char *verb = argc > 1 ? argv[1] : "show";
+
+	argc = argc > 1 ? argc - 2 : 0;
+	argv += 2;
+	if (matches(verb, "add"))
+		return sa_add(argc, argv);
+	if (matches(verb, "delete"))
+		return sa_del(argc, argv);
+	if (matches(verb, "show") || matches(verb, "list") ||
+	    !strcmp(verb, "ls"))
+		return sa_show(argc, argv);
+	usage_error("sa: unknown command \"%s\"", verb);
+}
