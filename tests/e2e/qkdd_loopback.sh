@@ -97,6 +97,12 @@ ok $? "honest: lines are 'index key' with consecutive indices and 32-byte keys"
 grep -q '^rounds=3$' "$D/alice.status" && grep -q '^rounds_ok=3$' "$D/bob.status" &&
 	grep -q '^qber=0\.0' "$D/bob.status" && grep -q '^auth_reserve=' "$D/alice.status"
 ok $? "honest: status files have rounds, QBER and the auth reserve"
+# what qkdctl reads of it (no kernel needed)
+st=$("${QKDCTL:-build/qkdctl}" -t daemon show file "$D/alice.status")
+[ "$(cut -f1,2,4-6 <<<"$st" | tr '\t' ' ')" = "ab alice 3 0 $(grep -c . "$D/alice.keys")" ] &&
+	[ "$(cut -f11,12 <<<"$st" | tr '\t' ' ')" = "ok stopped" ] &&
+	"${QKDCTL:-build/qkdctl}" daemon show file "$D/bob.status" | grep -q 'last round 3: ok, QBER'
+ok $? "honest: qkdctl daemon show reads the status files ($st)"
 [ $(grep -c 'round [0-9]*: ok: .*qber=.*sifted=\|round [0-9]*: ok: .*sifted=.*qber=' "$D/bob.log") -eq 3 ]
 ok $? "honest: one statistics line per round in the log"
 [ ! -e "$D/alice.psk" ] && [ ! -e "$D/bob.psk" ]
@@ -114,6 +120,8 @@ ok $? "eve: every round aborts with the QBER reason at both ends"
 ok $? "eve: no key output"
 grep -q '^rounds_aborted=2$' "$D/bob.status" && grep -q '^last_reason=QBER' "$D/bob.status"
 ok $? "eve: status file says why"
+"${QKDCTL:-build/qkdctl}" daemon show file "$D/bob.status" | grep -q 'last round 2: aborted: QBER'
+ok $? "eve: qkdctl daemon show says why"
 
 # ---- SIGTERM ----------------------------------------------------------------
 D=$T/term; mkdir -p "$D"

@@ -44,6 +44,9 @@ static const char usage_status[] =
 static const char usage_monitor[] =
 	"       qkdctl monitor\n";
 
+static const char usage_daemon[] =
+	"       qkdctl daemon show [ LINK | file PATH ]\n";
+
 static const char usage_sa[] =
 	"       qkdctl sa add UUID local ADDR remote ADDR [ mode { transport | tunnel } ]\n"
 	"                 [ alg { aes-gcm | chacha20-poly1305 } ] [ key-bits N ] [ dir { out | in | both } ]\n"
@@ -73,6 +76,8 @@ void usage(FILE *f, const char *object)
 		fputs(usage_sa, f);
 	if (!object || matches(object, "alg"))
 		fputs(usage_alg, f);
+	if (!object || matches(object, "daemon"))
+		fputs(usage_daemon, f);
 }
 
 static const struct {
@@ -87,6 +92,7 @@ static const struct {
 	{ "monitor", do_monitor },
 	{ "sa", do_sa },
 	{ "alg", do_alg },
+	{ "daemon", do_daemon },
 };
 
 int main(int argc, char **argv)

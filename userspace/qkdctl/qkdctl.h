@@ -35,6 +35,7 @@ int do_status(int argc, char **argv);
 int do_monitor(int argc, char **argv);
 int do_sa(int argc, char **argv);
 int do_alg(int argc, char **argv);
+int do_daemon(int argc, char **argv);
 /* qkdctl key to-keyring (alg.c); argv[0] is the stream UUID. */
 int key_to_keyring(int argc, char **argv);
 
