@@ -154,7 +154,7 @@ stress: debug-kernel all
 lint: harness
 	perl $(B)/ksrc/checkpatch.pl --strict --no-tree --terse -q \
 		--ignore FILE_PATH_CHANGES,SPDX_LICENSE_TAG \
-		-f kernel/*.c kernel/*.h include/uapi/linux/qkd.h
+		-f kernel/*.c kernel/*.h include/uapi/linux/qkd.h include/linux/qkd.h
 	python3 tests/lib/check-spec.py Documentation/netlink/specs/qkd.yaml \
 		include/uapi/linux/qkd.h $(B)/ksrc/genetlink-c.yaml
 
