@@ -75,6 +75,7 @@ VM_DMESG_PATTERN='WARNING:|BUG:|Oops|KASAN|UBSAN|unreferenced object|possible ci
 # lockdep and RCU-lockdep reports that do not start with WARNING:, kmemleak's
 # own summary, and the checkers switching themselves off (after which they
 # would see nothing).
+# shellcheck disable=SC2034 # used by run-vm.sh
 VM_DMESG_DEBUG_PATTERN='suspected memory leak|Kernel memory leak detector disabled|kmemleak: Cannot|turning off the locking correctness validator|inconsistent lock state|possible recursive locking|suspicious RCU usage|sleeping function called from invalid context|lock held when returning to user space|DEBUG_LOCKS_WARN_ON|stack-out-of-bounds|use-after-free|out-of-bounds|double-free|invalid-free'
 if [ -n "${VM_DMESG_EXTRA:-}" ]; then
 	VM_DMESG_PATTERN="$VM_DMESG_PATTERN|$VM_DMESG_EXTRA"

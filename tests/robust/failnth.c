@@ -128,9 +128,10 @@ static struct knob knobs[] = {
 	{ DBG "/fail_page_alloc/verbose", "0", "", false },
 };
 
+/* Debugfs attribute files are not seekable: one open to read, one to write. */
 static bool knob_rw(const char *path, char *old, size_t oldsz, const char *val)
 {
-	int fd = open(path, O_RDWR);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	ssize_t r;
 
 	if (fd < 0)
@@ -138,8 +139,14 @@ static bool knob_rw(const char *path, char *old, size_t oldsz, const char *val)
 	r = read(fd, old, oldsz - 1);
 	old[r > 0 ? r : 0] = 0;
 	old[strcspn(old, "\n")] = 0;
-	r = pwrite(fd, val, strlen(val), 0);
 	close(fd);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	r = write(fd, val, strlen(val));
+	close(fd);
+	if (r != (ssize_t)strlen(val))
+		printf("# %s: cannot write %s\n", path, val);
 	return r == (ssize_t)strlen(val);
 }
 
