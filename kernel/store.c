@@ -542,7 +542,7 @@ int qkd_stream_take_keys(struct qkd_stream *s, u32 want, bool partial,
 			 u8 **keys, u64 *indices, u32 *got,
 			 struct qkd_take_result *res)
 {
-	XA_STATE(xas, &s->keys, s->low_index);
+	XA_STATE(xas, &s->keys, 0);
 	u32 before, n = 0;
 	u8 *k;
 	int err = 0;
