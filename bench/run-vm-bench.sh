@@ -2,13 +2,16 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # Run the benchmarks that need qkd.ko in the VM (Debian 6.12 by default, or
 # QKD_BENCH_KERNEL): bench_key_fetch prints a key fetch through /dev/qkd and
-# a genl round trip as ratios to getppid() measured in the same run.
+# a genl round trip as ratios to getppid() measured in the same run;
+# bench_sa_rekey prints in-kernel ESP SA re-keys per second as a ratio to
+# the same re-key done with `ip xfrm state` in the same run.
 # Under qemu's emulation absolute times are slow; the ratios are the result.
 set -eu
 cd "$(dirname "$0")/.."
-make -s -j2 build/bench/bench_key_fetch
+make -s -j2 build/bench/bench_key_fetch build/bench/bench_sa_rekey
 kver=${QKD_BENCH_KERNEL:-$(ls -d /lib/modules/6.12*/build | sort -V | tail -n 1 | xargs dirname | xargs basename)}
 out=build/kmod-bench/$kver
 tests/vm/build-module.sh "$kver" "$out"
 exec tests/vm/run-vm.sh --kernel "$kver" -- \
-	sh -c "insmod $out/qkd.ko && build/bench/bench_key_fetch && rmmod qkd"
+	sh -c "insmod $out/qkd.ko && build/bench/bench_key_fetch &&
+	       build/bench/bench_sa_rekey && rmmod qkd"

@@ -230,6 +230,7 @@ extern const struct nla_policy qkd_sa_new_policy[QKD_A_MAX + 1];
 extern const struct nla_policy qkd_sa_ref_policy[QKD_A_MAX + 1];
 int qkd_nl_sa_new(struct sk_buff *skb, struct genl_info *info);
 int qkd_nl_sa_del(struct sk_buff *skb, struct genl_info *info);
+int qkd_nl_sa_rekey(struct sk_buff *skb, struct genl_info *info);
 int qkd_nl_sa_get(struct sk_buff *skb, struct genl_info *info);
 int qkd_nl_sa_dump(struct sk_buff *skb, struct netlink_callback *cb);
 

@@ -119,6 +119,14 @@ struct qkd_sa_slot {
  * @rekey_packets: re-key after this many packets (0: none)
  * @first: index of generation 0's first key
  * @initiator: this end is the link's initiator (sends on channel 0)
+ * @policy: the binding installs its XFRM policies (in @pol)
+ * @sel_family: family of the policies' selector
+ * @sel_local: local selector address (the local address by default)
+ * @sel_remote: remote selector address
+ * @sel_local_prefix: prefix length of @sel_local
+ * @sel_remote_prefix: prefix length of @sel_remote
+ * @pol_priority: XFRM priority of the policies
+ * @pol: the policies installed, by XFRM_POLICY_IN/OUT/FWD (a reference each)
  * @dead: being torn down: the work does nothing
  * @state: enum qkd_sa_state last announced
  * @out: the outbound SA in use
@@ -160,6 +168,14 @@ struct qkd_sa {
 	u64 rekey_packets;
 	u64 first;
 	bool initiator;
+	bool policy;
+	u16 sel_family;
+	xfrm_address_t sel_local;
+	xfrm_address_t sel_remote;
+	u8 sel_local_prefix;
+	u8 sel_remote_prefix;
+	u32 pol_priority;
+	struct xfrm_policy *pol[XFRM_POLICY_MAX];
 
 	bool dead;
 	u8 state;
@@ -258,7 +274,13 @@ static int qkd_sa_fill_state(struct sk_buff *skb, void *obj)
 
 /* ------------------------------------------------------------- xfrm SAs */
 
-/* Take the key at @index; stream events as a delivery would send them. */
+/*
+ * Take the key at @index; stream events as a delivery would send them. The
+ * link's state event (qkd_stream_taken_notify()) needs qkd_net.lock, which
+ * the work cannot take under b->lock: SA_NEW and SA_REKEY announce it
+ * themselves, a re-key by the work leaves it to the next operation on the
+ * link (LINK_GET always reports the state as it is).
+ */
 static int qkd_sa_take(struct qkd_sa *b, u64 index, u8 **key)
 {
 	struct qkd_take_result res;
@@ -493,11 +515,50 @@ static void qkd_next(unsigned long *next, unsigned long when)
 		*next = when;
 }
 
+/*
+ * Move the outbound SA on to the next generation, now: the work does it
+ * when the policy says so, QKD_CMD_SA_REKEY when the administrator does.
+ * If the stream has no key for it nothing changes. Under b->lock.
+ */
+static int qkd_sa_tx_switch(struct qkd_sa *b, struct netlink_ext_ack *extack)
+{
+	unsigned long now = jiffies;
+	struct xfrm_state *x = b->out, *nx = NULL;
+	int err;
+
+	err = qkd_sa_install(b, true, b->out_gen + 1, &nx, extack);
+	if (err)
+		return err;
+	b->out_failed = false;
+	if (b->dir == QKD_SA_DIR_OUT)
+		qkd_sa_discard(b, false, b->out_gen + 1);
+	/*
+	 * The new SA is in: adding it bumped the old one's genid, so cached
+	 * routes look up again and find the new one (the old one is also
+	 * marked dying, which xfrm_state_find() ranks lower). Packets already
+	 * on their way through the old one finish during the grace period.
+	 */
+	qkd_sa_drop(b->out_old);
+	b->out_old = x;
+	if (x) {
+		spin_lock_bh(&x->lock);
+		x->km.dying = 1;
+		spin_unlock_bh(&x->lock);
+	}
+	b->out_old_expires = now + QKD_SA_GRACE;
+	b->out = nx;
+	b->out_gen++;
+	b->rekeys++;
+	b->next_rekey = now + (unsigned long)b->rekey_seconds * HZ;
+	qkd_sa_event(b, true, b->out_gen);
+	return 0;
+}
+
 /* The sender's side: move the outbound SA on when it is due. */
 static void qkd_sa_tx(struct qkd_sa *b, unsigned long *next)
 {
 	unsigned long now = jiffies;
-	struct xfrm_state *x = b->out, *nx = NULL;
+	struct xfrm_state *x = b->out;
 	u64 bytes, packets;
 	bool due;
 
@@ -522,38 +583,16 @@ static void qkd_sa_tx(struct qkd_sa *b, unsigned long *next)
 				 b->next_rekey : now + QKD_SA_POLL);
 		return;
 	}
-	if (qkd_sa_install(b, true, b->out_gen + 1, &nx, NULL)) {
+	if (qkd_sa_tx_switch(b, NULL)) {
 		if (!b->out_failed)
 			b->failures++;
 		b->out_failed = true;
 		qkd_next(next, now + QKD_SA_RETRY);
 		return;
 	}
-	b->out_failed = false;
-	if (b->dir == QKD_SA_DIR_OUT)
-		qkd_sa_discard(b, false, b->out_gen + 1);
-	/*
-	 * The new SA is in: adding it bumped the old one's genid, so cached
-	 * routes look up again and find the new one (the old one is also
-	 * marked dying, which xfrm_state_find() ranks lower). Packets already
-	 * on their way through the old one finish during the grace period.
-	 */
-	qkd_sa_drop(b->out_old);
-	b->out_old = x;
-	if (x) {
-		spin_lock_bh(&x->lock);
-		x->km.dying = 1;
-		spin_unlock_bh(&x->lock);
-	}
-	b->out_old_expires = now + QKD_SA_GRACE;
 	qkd_next(next, b->out_old_expires);
-	b->out = nx;
-	b->out_gen++;
-	b->rekeys++;
-	b->next_rekey = now + (unsigned long)b->rekey_seconds * HZ;
 	if (b->rekey_seconds)
 		qkd_next(next, b->next_rekey);
-	qkd_sa_event(b, true, b->out_gen);
 }
 
 static struct qkd_sa_slot *qkd_sa_free_slot(struct qkd_sa *b)
@@ -704,6 +743,138 @@ out:
 	mutex_unlock(&b->lock);
 }
 
+/* ------------------------------------------------------------- policies */
+
+/*
+ * On request a binding also installs the policies that send traffic into
+ * its SAs and require it from them: out (local -> remote), in (remote ->
+ * local) and, in tunnel mode, fwd (what the tunnel carries on to hosts
+ * behind this one), each with one ESP template of the binding's mode and
+ * reqid, as `ip xfrm policy add ... tmpl proto esp reqid R mode M` makes
+ * them. They go with the binding: see Documentation/ipsec.md for why, and
+ * for installing them by hand when they should outlive it.
+ */
+static void qkd_sa_policy_notify(struct xfrm_policy *pol, int dir, int event)
+{
+	struct km_event c = {
+		.event = event,
+		.net = xp_net(pol),
+	};
+
+	km_policy_notify(pol, dir, &c);
+}
+
+static struct xfrm_policy *qkd_sa_policy_alloc(struct qkd_sa *b, int dir)
+{
+	bool out = dir == XFRM_POLICY_OUT;
+	struct xfrm_policy *pol;
+	struct xfrm_tmpl *t;
+
+	pol = xfrm_policy_alloc(b->qn->net, GFP_KERNEL_ACCOUNT);
+	if (!pol)
+		return NULL;
+	pol->selector.family = b->sel_family;
+	pol->selector.saddr = out ? b->sel_local : b->sel_remote;
+	pol->selector.prefixlen_s = out ? b->sel_local_prefix : b->sel_remote_prefix;
+	pol->selector.daddr = out ? b->sel_remote : b->sel_local;
+	pol->selector.prefixlen_d = out ? b->sel_remote_prefix : b->sel_local_prefix;
+	pol->family = b->sel_family;
+	pol->lft.soft_byte_limit = XFRM_INF;
+	pol->lft.hard_byte_limit = XFRM_INF;
+	pol->lft.soft_packet_limit = XFRM_INF;
+	pol->lft.hard_packet_limit = XFRM_INF;
+	pol->priority = b->pol_priority;
+	pol->action = XFRM_POLICY_ALLOW;
+	pol->type = XFRM_POLICY_TYPE_MAIN;
+	pol->mark = b->mark;
+	pol->if_id = b->if_id;
+
+	pol->xfrm_nr = 1;
+	t = &pol->xfrm_vec[0];
+	t->id.proto = IPPROTO_ESP;
+	t->reqid = b->reqid;
+	t->encap_family = b->family;
+	t->aalgos = ~0U;
+	t->ealgos = ~0U;
+	t->calgos = ~0U;
+	t->allalgs = true;
+	if (b->mode == QKD_SA_MODE_TUNNEL) {
+		/* Transport mode takes the addresses from the packet. */
+		t->mode = XFRM_MODE_TUNNEL;
+		t->id.daddr = out ? b->remote : b->local;
+		t->saddr = out ? b->local : b->remote;
+	} else {
+		t->mode = XFRM_MODE_TRANSPORT;
+	}
+	return pol;
+}
+
+/* Remove the binding's policies (if nobody did) and drop our references. */
+static void qkd_sa_policies_del(struct qkd_sa *b)
+{
+	int dir;
+
+	for (dir = 0; dir < XFRM_POLICY_MAX; dir++) {
+		struct xfrm_policy *pol = b->pol[dir];
+
+		if (!pol)
+			continue;
+		if (!xfrm_policy_delete(pol, dir))
+			qkd_sa_policy_notify(pol, dir, XFRM_MSG_DELPOLICY);
+		xfrm_pol_put(pol);
+		b->pol[dir] = NULL;
+	}
+}
+
+static void qkd_sa_policy_exists(struct netlink_ext_ack *extack, int dir)
+{
+	/* No NL_SET_ERR_MSG_FMT before 6.3. */
+	if (dir == XFRM_POLICY_OUT)
+		NL_SET_ERR_MSG_MOD(extack,
+				   "an XFRM out policy with that selector, priority, mark and if_id exists");
+	else if (dir == XFRM_POLICY_IN)
+		NL_SET_ERR_MSG_MOD(extack,
+				   "an XFRM in policy with that selector, priority, mark and if_id exists");
+	else
+		NL_SET_ERR_MSG_MOD(extack,
+				   "an XFRM fwd policy with that selector, priority, mark and if_id exists");
+}
+
+/* All of them or none. Under b->lock. */
+static int qkd_sa_policies_add(struct qkd_sa *b, struct netlink_ext_ack *extack)
+{
+	struct xfrm_policy *pol;
+	int dir, err;
+
+	for (dir = 0; dir < XFRM_POLICY_MAX; dir++) {
+		if ((dir == XFRM_POLICY_OUT && !qkd_sa_has_out(b)) ||
+		    (dir != XFRM_POLICY_OUT && !qkd_sa_has_in(b)) ||
+		    (dir == XFRM_POLICY_FWD && b->mode != QKD_SA_MODE_TUNNEL))
+			continue;
+		pol = qkd_sa_policy_alloc(b, dir);
+		if (!pol) {
+			err = -ENOMEM;
+			goto err;
+		}
+		/* Exclusive: a policy someone else installed stays theirs. */
+		err = xfrm_policy_insert(dir, pol, 1);
+		if (err) {
+			pol->walk.dead = 1;
+			xfrm_policy_destroy(pol);
+			if (err == -EEXIST)
+				qkd_sa_policy_exists(extack, dir);
+			goto err;
+		}
+		qkd_sa_policy_notify(pol, dir, XFRM_MSG_NEWPOLICY);
+		b->pol[dir] = pol;
+	}
+	return 0;
+
+err:
+	qkd_sa_policies_del(b);
+	return err;
+}
+
 /* Every SA of the binding goes, key copies zeroed. Under b->lock. */
 static void qkd_sa_drop_all(struct qkd_sa *b)
 {
@@ -735,7 +906,9 @@ static void qkd_sa_destroy(struct qkd_net *qn, struct qkd_sa *b)
 	qn->n_sas--;
 	mutex_lock(&b->lock);
 	b->dead = true;
+	/* SAs first: in between, packets find a policy and no SA: dropped. */
 	qkd_sa_drop_all(b);
+	qkd_sa_policies_del(b);
 	mutex_unlock(&b->lock);
 	/* No key-manager callback can find it, and so kick it, after this. */
 	synchronize_rcu();
@@ -861,6 +1034,12 @@ const struct nla_policy qkd_sa_new_policy[QKD_A_MAX + 1] = {
 	[QKD_A_SA_REKEY_BYTES] = NLA_POLICY_MIN(NLA_U64, 1),
 	[QKD_A_SA_REKEY_PACKETS] = NLA_POLICY_MIN(NLA_U64, 1),
 	[QKD_A_KEY_FIRST_INDEX] = NLA_POLICY_FULL_RANGE(NLA_U64, &qkd_sa_index_range),
+	[QKD_A_SA_POLICY] = { .type = NLA_FLAG },
+	[QKD_A_SA_POLICY_LOCAL] = NLA_POLICY_MIN_LEN(4),
+	[QKD_A_SA_POLICY_LOCAL_PREFIX] = NLA_POLICY_MAX(NLA_U8, 128),
+	[QKD_A_SA_POLICY_REMOTE] = NLA_POLICY_MIN_LEN(4),
+	[QKD_A_SA_POLICY_REMOTE_PREFIX] = NLA_POLICY_MAX(NLA_U8, 128),
+	[QKD_A_SA_POLICY_PRIORITY] = { .type = NLA_U32 },
 };
 
 /* SA_DEL and SA_GET: one binding, named by its stream. */
@@ -898,6 +1077,17 @@ static int qkd_sa_put(struct sk_buff *skb, struct qkd_sa *b)
 	    nla_put_u64_64bit(skb, QKD_A_SA_REKEYS, b->rekeys, QKD_A_PAD) ||
 	    nla_put_u64_64bit(skb, QKD_A_SA_REKEY_FAILURES, b->failures, QKD_A_PAD))
 		goto out;
+	if (b->policy) {
+		unsigned int slen = qkd_sa_addr_len(b->sel_family);
+
+		if (nla_put_flag(skb, QKD_A_SA_POLICY) ||
+		    nla_put(skb, QKD_A_SA_POLICY_LOCAL, slen, &b->sel_local) ||
+		    nla_put_u8(skb, QKD_A_SA_POLICY_LOCAL_PREFIX, b->sel_local_prefix) ||
+		    nla_put(skb, QKD_A_SA_POLICY_REMOTE, slen, &b->sel_remote) ||
+		    nla_put_u8(skb, QKD_A_SA_POLICY_REMOTE_PREFIX, b->sel_remote_prefix) ||
+		    nla_put_u32(skb, QKD_A_SA_POLICY_PRIORITY, b->pol_priority))
+			goto out;
+	}
 	if (qkd_sa_has_out(b)) {
 		qkd_sa_curlft(b->out, &bytes, &packets);
 		if (nla_put_u64_64bit(skb, QKD_A_SA_OUT_GENERATION, b->out_gen, QKD_A_PAD) ||
@@ -983,6 +1173,101 @@ static int qkd_sa_parse_addrs(struct qkd_sa *b, struct genl_info *info)
 	return 0;
 }
 
+/* One end of the policies' selector: address and prefix length. */
+static int qkd_sa_parse_sel(struct genl_info *info, int addr_attr,
+			    int prefix_attr, const xfrm_address_t *def,
+			    xfrm_address_t *addr, u8 *prefix, u16 *family)
+{
+	struct nlattr *a = info->attrs[addr_attr];
+	struct nlattr *p = info->attrs[prefix_attr];
+	unsigned int len = a ? nla_len(a) : qkd_sa_addr_len(*family), i;
+
+	if (a && len != 4 && len != 16) {
+		NL_SET_ERR_MSG_ATTR(info->extack, a,
+				    "an address is 4 (IPv4) or 16 (IPv6) bytes");
+		return -EINVAL;
+	}
+	if (a)
+		nla_memcpy(addr, a, len);
+	else
+		*addr = *def;
+	*prefix = p ? nla_get_u8(p) : len * 8;
+	if (*prefix > len * 8) {
+		NL_SET_ERR_MSG_ATTR(info->extack, p,
+				    "prefix length beyond the address (IPv4: 32, IPv6: 128)");
+		return -EINVAL;
+	}
+	/* As `ip route` does: host bits set are a typo, not a network. */
+	for (i = 0; i < len; i++) {
+		unsigned int bits = *prefix > i * 8 ? *prefix - i * 8 : 0;
+		u8 host = bits >= 8 ? 0 : 0xff >> bits;
+
+		if (((const u8 *)addr)[i] & host) {
+			NL_SET_ERR_MSG_ATTR(info->extack, a ?: p,
+					    "selector address has bits set beyond its prefix length");
+			return -EINVAL;
+		}
+	}
+	*family = len == 4 ? AF_INET : AF_INET6;
+	return 0;
+}
+
+/*
+ * QKD_A_SA_POLICY and its selector: by default the SA's own addresses;
+ * networks (which may be of the other family) in tunnel mode only, as a
+ * transport SA protects nothing but its own two addresses.
+ */
+static int qkd_sa_parse_policy(struct qkd_sa *b, struct genl_info *info)
+{
+	static const int sel_attrs[] = {
+		QKD_A_SA_POLICY_LOCAL, QKD_A_SA_POLICY_LOCAL_PREFIX,
+		QKD_A_SA_POLICY_REMOTE, QKD_A_SA_POLICY_REMOTE_PREFIX,
+		QKD_A_SA_POLICY_PRIORITY,
+	};
+	struct nlattr **attrs = info->attrs;
+	u16 lfam = b->family, rfam = b->family;
+	unsigned int i;
+	int err;
+
+	b->policy = nla_get_flag(attrs[QKD_A_SA_POLICY]);
+	for (i = 0; i < ARRAY_SIZE(sel_attrs); i++) {
+		struct nlattr *a = attrs[sel_attrs[i]];
+
+		if (a && !b->policy) {
+			NL_SET_ERR_MSG_ATTR(info->extack, a,
+					    "a policy attribute without QKD_A_SA_POLICY");
+			return -EINVAL;
+		}
+		if (a && i < 4 && b->mode != QKD_SA_MODE_TUNNEL) {
+			NL_SET_ERR_MSG_ATTR(info->extack, a,
+					    "in transport mode the policies select the SA's own addresses");
+			return -EINVAL;
+		}
+	}
+	if (!b->policy)
+		return 0;
+	b->pol_priority = qkd_attr_u32_or(attrs[QKD_A_SA_POLICY_PRIORITY], 0);
+	err = qkd_sa_parse_sel(info, QKD_A_SA_POLICY_LOCAL,
+			       QKD_A_SA_POLICY_LOCAL_PREFIX, &b->local,
+			       &b->sel_local, &b->sel_local_prefix, &lfam);
+	if (err)
+		return err;
+	err = qkd_sa_parse_sel(info, QKD_A_SA_POLICY_REMOTE,
+			       QKD_A_SA_POLICY_REMOTE_PREFIX, &b->remote,
+			       &b->sel_remote, &b->sel_remote_prefix, &rfam);
+	if (err)
+		return err;
+	if (lfam != rfam) {
+		NL_SET_ERR_MSG_ATTR(info->extack,
+				    attrs[QKD_A_SA_POLICY_REMOTE] ?:
+				    attrs[QKD_A_SA_POLICY_LOCAL],
+				    "the local and remote selector addresses differ in family");
+		return -EINVAL;
+	}
+	b->sel_family = lfam;
+	return 0;
+}
+
 /* The configuration of a new binding from the request; no lock needed. */
 static int qkd_sa_parse(struct qkd_sa *b, struct genl_info *info)
 {
@@ -1025,7 +1310,7 @@ static int qkd_sa_parse(struct qkd_sa *b, struct genl_info *info)
 	b->rekey_packets = qkd_attr_u64_or(attrs[QKD_A_SA_REKEY_PACKETS], 0);
 	if (!b->rekey_seconds && !b->rekey_bytes && !b->rekey_packets)
 		b->rekey_seconds = QKD_SA_DEFAULT_REKEY_SECONDS;
-	return 0;
+	return qkd_sa_parse_policy(b, info);
 }
 
 /* Two bindings would fight over the same SAs. Under qkd_net.lock. */
@@ -1060,6 +1345,12 @@ static int qkd_sa_start(struct qkd_sa *b, struct netlink_ext_ack *extack)
 		if (err)
 			return err;
 	}
+	/* After the SAs: no packet finds a policy and no SA. */
+	if (b->policy) {
+		err = qkd_sa_policies_add(b, extack);
+		if (err)
+			return err;
+	}
 	b->next_rekey = jiffies + (unsigned long)b->rekey_seconds * HZ;
 	b->state = QKD_SA_STATE_OK;
 	return 0;
@@ -1086,8 +1377,10 @@ static void qkd_sa_end_start(struct qkd_sa *b, bool failed)
 {
 	unsigned int i;
 
-	if (failed)
+	if (failed) {
+		qkd_sa_policies_del(b);
 		qkd_sa_drop_all(b);
+	}
 	for (i = 0; i < b->n_start_keys; i++) {
 		if (failed)
 			qkd_stream_return_key(b->stream, b->start_index[i],
@@ -1104,6 +1397,7 @@ int qkd_nl_sa_new(struct sk_buff *skb, struct genl_info *info)
 	struct qkd_net *qn = qkd_net(genl_info_net(info));
 	struct nlattr **attrs = info->attrs;
 	struct qkd_stream *s;
+	struct sk_buff *msg;
 	struct qkd_sa *b;
 	int err;
 
@@ -1113,6 +1407,11 @@ int qkd_nl_sa_new(struct sk_buff *skb, struct genl_info *info)
 	err = qkd_sa_parse(b, info);
 	if (err)
 		goto err_free;
+	msg = qkd_reply_alloc();
+	if (!msg) {
+		err = -ENOMEM;
+		goto err_free;
+	}
 
 	mutex_lock(&qn->lock);
 	if (READ_ONCE(qkd_xfrm_closing)) {
@@ -1167,6 +1466,7 @@ int qkd_nl_sa_new(struct sk_buff *skb, struct genl_info *info)
 	if (err) {
 		mutex_unlock(&b->lock);
 		mutex_unlock(&qn->lock);
+		nlmsg_free(msg);
 		qkd_sa_free(b);
 		return err;
 	}
@@ -1176,12 +1476,13 @@ int qkd_nl_sa_new(struct sk_buff *skb, struct genl_info *info)
 	qn->n_sas++;
 	qkd_link_update_state(qn, s->link);
 	queue_delayed_work(system_wq, &b->work, QKD_SA_POLL);
-	err = qkd_reply(info, QKD_CMD_SA_NEW, qkd_sa_fill, b);
+	qkd_reply_changed(msg, info, QKD_CMD_SA_NEW, qkd_sa_fill, b);
 	mutex_unlock(&qn->lock);
-	return err;
+	return 0;
 
 err_unlock:
 	mutex_unlock(&qn->lock);
+	nlmsg_free(msg);
 err_free:
 	kfree(b);
 	return err;
@@ -1216,6 +1517,48 @@ int qkd_nl_sa_del(struct sk_buff *skb, struct genl_info *info)
 	if (b)
 		qkd_sa_destroy(qn, b);
 	mutex_unlock(&qn->lock);
+	return err;
+}
+
+/*
+ * Re-key now: the outbound SA moves on to the next generation as if its
+ * policy said so; the peer follows when traffic arrives on the new SA.
+ * Replies with the binding. Without a key in the stream nothing changes.
+ */
+int qkd_nl_sa_rekey(struct sk_buff *skb, struct genl_info *info)
+{
+	struct qkd_net *qn = qkd_net(genl_info_net(info));
+	struct sk_buff *msg;
+	struct qkd_sa *b;
+	int err = 0;
+
+	msg = qkd_reply_alloc();
+	if (!msg)
+		return -ENOMEM;
+	mutex_lock(&qn->lock);
+	b = qkd_sa_from_attrs(qn, info, &err);
+	if (!b)
+		goto out;
+	if (!qkd_sa_has_out(b)) {
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[QKD_A_STREAM_ID],
+				    "an inbound-only binding follows its peer's re-keys");
+		err = -EOPNOTSUPP;
+		goto out;
+	}
+	mutex_lock(&b->lock);
+	err = qkd_sa_tx_switch(b, info->extack);
+	mutex_unlock(&b->lock);
+	if (err)
+		goto out;
+	/* The key taken may have emptied the stream. */
+	qkd_link_update_state(qn, b->stream->link);
+	/* The work retires the old SA and announces a state change. */
+	mod_delayed_work(system_wq, &b->work, 0);
+	qkd_reply_changed(msg, info, QKD_CMD_SA_REKEY, qkd_sa_fill, b);
+	msg = NULL;
+out:
+	mutex_unlock(&qn->lock);
+	nlmsg_free(msg);
 	return err;
 }
 

@@ -5,8 +5,9 @@
 # tests/e2e/demo.sh there: two sites (network namespaces), a qkdd pair
 # running BB84 between them and filling both kernel stores with the same
 # keys, an eavesdropper's round aborted with no key added, keys taken at
-# both ends, and an ESP SA keyed from them. About 2-4 minutes in the
-# emulated VM, depending on the load of the host.
+# both ends, and an ESP SA pair keyed and re-keyed from the stream inside
+# the kernel. About 2-4 minutes in the emulated VM, depending on the load of
+# the host.
 set -eu
 cd "$(dirname "$0")/.."
 tools/install-deps.sh

@@ -11,9 +11,10 @@
 # fill round by round, and SHA-256 digests of the keys taken at both ends
 # agree. Then the pair runs again with an eavesdropper intercepting and
 # resending every pulse: the QBER is about 25%, the round is aborted at both
-# ends, and no key is added. Last, keys are taken at both ends, one key
-# index keys an ESP SA pair at both sites with `ip xfrm`, and a ping crosses
-# the link encrypted. Ends with "DEMO OK".
+# ends, and no key is added. Last, keys are taken at both ends, and the
+# stream keys an ESP SA pair at both sites inside the kernel (`qkdctl sa
+# add`, re-keyed every second), which a ping crosses encrypted. Ends with
+# "DEMO OK".
 set -eu
 ko=${1:?usage: $0 QKD_KO}
 Q=$PWD/build/qkdctl
@@ -174,7 +175,7 @@ echo "keys pushed: by Alice ${ka:-?}, by Bob ${kb:-?}; next index: site A ${na:-
 [ "$(sfield siteA stored_keys)" = "$na" ] && [ "$(sfield siteB stored_keys)" = "$na" ] ||
 	fail "the stores do not hold all $na keys"
 
-# Indices 0..2 stay for the rest of the demo; compare the next 8 keys and
+# Indices 0..2 stay for the take below; compare the next 8 keys and
 # the last 8 (the first and the last round's): each key taken is one
 # qkdctl run, slow in the emulated guest.
 lo_end=$((na < 11 ? na : 11))
@@ -221,33 +222,32 @@ if $A "$Q" key get $SID index "$ia" >/dev/null 2>&1; then
 fi
 echo "a second request for index $ia at A: refused (each index is delivered once per end)"
 
-say "key an ESP SA pair from QKD key indices 1 (A->B) and 2 (B->A) with ip xfrm"
-ab_a=$($A "$Q" key get $SID index 1 format ip-xfrm | cut -f3)
-ab_b=$($B "$Q" key get $SID index 1 format ip-xfrm | cut -f3)
-ba_a=$($A "$Q" key get $SID index 2 format ip-xfrm | cut -f3)
-ba_b=$($B "$Q" key get $SID index 2 format ip-xfrm | cut -f3)
-[ "$ab_a" = "$ab_b" ] && [ "$ba_a" = "$ba_b" ] || fail "SA keys differ"
+say "bind an ESP SA pair to the stream at both sites: the kernel keys and re-keys it, the keys never leave it"
+# From index first = lo_end (past the keys the digests took): generation g
+# of A->B is keyed by index first + 2g, of B->A by first + 1 + 2g, at both
+# sites; the binding installs the matching XFRM policies too. A re-key
+# every second: the ping below crosses several generations (each takes two
+# keys, and the receivers hold two generations ahead).
+first=$lo_end
+[ $((hi_start - first)) -ge 40 ] || fail "too few keys ($na) for the SA binding"
 for site in A B; do
-	if [ $site = A ]; then ns="$A"; k1=$ab_a; k2=$ba_a; else ns="$B"; k1=$ab_b; k2=$ba_b; fi
-	$ns ip xfrm state add src 10.99.0.1 dst 10.99.0.2 proto esp spi 0x51d00001 reqid 1 \
-		mode transport aead 'rfc4106(gcm(aes))' "$k1" 128
-	$ns ip xfrm state add src 10.99.0.2 dst 10.99.0.1 proto esp spi 0x51d00002 reqid 2 \
-		mode transport aead 'rfc4106(gcm(aes))' "$k2" 128
+	if [ $site = A ]; then ns="$A"; l=10.99.0.1; r=10.99.0.2; else ns="$B"; l=10.99.0.2; r=10.99.0.1; fi
+	$ns "$Q" sa add $SID local $l remote $r reqid 1 first-index $first rekey-seconds 1 policy
 done
-unset ab_a ab_b ba_a ba_b k1 k2
-$A ip xfrm policy add src 10.99.0.1 dst 10.99.0.2 dir out tmpl proto esp reqid 1 mode transport
-$B ip xfrm policy add src 10.99.0.1 dst 10.99.0.2 dir in tmpl proto esp reqid 1 mode transport
-$B ip xfrm policy add src 10.99.0.2 dst 10.99.0.1 dir out tmpl proto esp reqid 2 mode transport
-$A ip xfrm policy add src 10.99.0.2 dst 10.99.0.1 dir in tmpl proto esp reqid 2 mode transport
-$A ping -c 3 -i 0.2 -W 2 10.99.0.2
-# The "lifetime current" counters of the SA with that SPI.
-pkts=$($B ip -s xfrm state | awk '/spi 0x51d00001/ { sa = 1 }
-	sa && /[0-9]+\(packets\)/ { match($0, /[0-9]+\(packets\)/); print substr($0, RSTART, RLENGTH); exit }')
-echo "ESP packets received at site B on the QKD-keyed SA (spi 0x51d00001): ${pkts%(packets)}"
-if ! [ "${pkts%(packets)}" -ge 3 ] 2>/dev/null; then
-	$B ip -s xfrm state
-	fail "the pings did not go through the SA"
+$A ping -c 12 -i 0.5 -W 2 10.99.0.2
+$A "$Q" sa show
+$B "$Q" sa show
+gen=$($A "$Q" -t sa show $SID | cut -f13)
+pkts=$($B "$Q" -j sa show $SID | sed -n 's/.*"in_packets": *\([0-9]*\).*/\1/p')
+echo "site A sent on generation $gen of its outbound SA; site B's current inbound SA counted $pkts packets"
+if ! [ "${gen:-0}" -ge 2 ] 2>/dev/null; then
+	$A ip -s xfrm state
+	fail "the SAs were not re-keyed under traffic"
 fi
+if $A "$Q" key get $SID index $first >/dev/null 2>&1; then
+	fail "index $first keys an SA but was still deliverable through /dev/qkd"
+fi
+echo "index $first keys the first SA: no longer deliverable through /dev/qkd"
 
 say "what remains at each site"
 $A "$Q" status

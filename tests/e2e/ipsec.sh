@@ -7,7 +7,8 @@
 # Two sites, siteA (initiator) and siteB (responder), are two network
 # namespaces joined by a veth pair; each has its own store holding the same
 # keys. `qkdctl sa add` binds an SA pair to the stream at both sites, with
-# `ip xfrm policy` requiring ESP both ways. Then:
+# `ip xfrm policy` requiring ESP both ways (the IPv6 tunnel binding at the
+# end installs its own policies). Then:
 #  - ping and a TCP transfer go through ESP, and a capture on the veth sees
 #    nothing but ESP (and neighbour discovery);
 #  - the SA keys are the stream's keys at the indices of the formula, and
@@ -356,20 +357,21 @@ out=$($A busybox ping -c 5 -i 0.2 -W 2 $BB 2>&1)
 check "after the refill ping is loss-free" grep -q ' 0% packet loss' <<<"$out"
 check "the binding is ok again" test "$(sa_field siteA $SID state)" = ok
 
-# IPv6, tunnel mode, ChaCha20-Poly1305.
-$A "$Q" sa add $SID6 local $AA6 remote $BB6 mode tunnel alg chacha20-poly1305 reqid 6 rekey-seconds 3600
+# IPv6, tunnel mode, ChaCha20-Poly1305, with the policies the binding
+# installs itself (`policy`: out, in and fwd for the two host addresses).
+$A "$Q" sa add $SID6 local $AA6 remote $BB6 mode tunnel alg chacha20-poly1305 reqid 6 rekey-seconds 3600 policy
 rc_a=$?
-$B "$Q" sa add $SID6 local $BB6 remote $AA6 mode tunnel alg chacha20-poly1305 reqid 6 rekey-seconds 3600
+$B "$Q" sa add $SID6 local $BB6 remote $AA6 mode tunnel alg chacha20-poly1305 reqid 6 rekey-seconds 3600 policy policy-priority 100
 rc_b=$?
-check "IPv6 tunnel-mode ChaCha20-Poly1305 bindings" test $rc_a -eq 0 -a $rc_b -eq 0
-for pair in "siteA $AA6 $BB6" "siteB $BB6 $AA6"; do
-	set -- $pair
-	ip netns exec $1 ip xfrm policy add src $2 dst $3 proto ipv6-icmp dir out \
-		tmpl src $2 dst $3 proto esp reqid 6 mode tunnel
-	ip netns exec $1 ip xfrm policy add src $3 dst $2 proto ipv6-icmp dir in \
-		tmpl src $3 dst $2 proto esp reqid 6 mode tunnel
-done
-set --
+check "IPv6 tunnel-mode ChaCha20-Poly1305 bindings with their policies" test $rc_a -eq 0 -a $rc_b -eq 0
+# pol6 NS: the site's policies with a template between the IPv6 addresses
+# (the IPv4 ones above, made with `ip xfrm policy`, have none).
+pol6() { ip netns exec "$1" ip xfrm policy | grep -c "tmpl src $AA6 dst $BB6\|tmpl src $BB6 dst $AA6"; }
+check "the bindings installed out, in and fwd policies at A and B" \
+	test "$(pol6 siteA)" -eq 3 -a "$(pol6 siteB)" -eq 3 -a \
+	"$(ip netns exec siteB ip xfrm policy | grep -c 'priority 100')" -eq 3
+check "sa show reports them" \
+	test "$($B "$Q" -j sa show $SID6 | jq -r '[.policy, .policy_local, .policy_priority] | join(" ")')" = "true $BB6/128 100"
 out=$($A busybox ping6 -c 3 -i 0.3 -W 2 $BB6 2>&1)
 check "ping6 A -> B through the ESP tunnel" grep -q ' 0% packet loss' <<<"$out" || echo "$out" | diag
 p6=$(sa_field siteB $SID6 in_packets)
@@ -387,6 +389,7 @@ $A "$Q" stream del $SID6
 check "deleting the stream removes its binding at A" \
 	test "$($A "$Q" -j sa show | grep -c "$SID6")" -eq 0 -a \
 	"$(ip netns exec siteA ip xfrm state | grep -c rfc7539esp)" -eq 0
+check "and the binding's policies" test "$(pol6 siteA)" -eq 0
 
 # Deleting the netns removes the rest; the module unloads.
 for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done

@@ -6,8 +6,11 @@
  * extended ACK and no state change (no key consumed, no SA left behind),
  * permissions, re-key events, and removal with the binding or the stream.
  *
+ * Also the policies a binding installs on request (QKD_A_SA_POLICY) and
+ * re-keys on demand (QKD_CMD_SA_REKEY).
+ *
  * Each test runs in a fresh network namespace (the fixture unshares), so it
- * sees only its own xfrm states; `ip xfrm state` lists them.
+ * sees only its own xfrm states and policies; `ip xfrm` lists them.
  */
 #include <arpa/inet.h>
 
@@ -111,6 +114,31 @@ static int xfrm_count(const char *what)
 		n += what ? !!strstr(line, what) : !strncmp(line, "src", 3);
 	pclose(f);
 	return n;
+}
+
+/* Lines of `ip xfrm policy` containing @what (NULL: policies, one "dir" each). */
+static int policy_count(const char *what)
+{
+	char line[512];
+	FILE *f = popen("ip xfrm policy 2>/dev/null", "r");
+	int n = 0;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		n += !!strstr(line, what ? what : "\tdir ");
+	pclose(f);
+	return n;
+}
+
+static void put_addr(struct nl_msg *m, int attr, const char *s)
+{
+	uint8_t a[16];
+
+	if (inet_pton(AF_INET, s, a) == 1)
+		nla_put(m, attr, 4, a);
+	else if (inet_pton(AF_INET6, s, a) == 1)
+		nla_put(m, attr, 16, a);
 }
 
 /* Key @index still in the store? Takes it if so (pattern checked). */
@@ -370,6 +398,8 @@ static int sa_as_nobody(const uint8_t *sid)
 		    "SA_GET dump without CAP_NET_ADMIN");
 	CHILD_CHECK(sa_simple(&u, QKD_CMD_SA_DEL, sid) == -EPERM,
 		    "SA_DEL without CAP_NET_ADMIN");
+	CHILD_CHECK(sa_simple(&u, QKD_CMD_SA_REKEY, sid) == -EPERM,
+		    "SA_REKEY without CAP_NET_ADMIN");
 	qkd_nl_close(&u);
 	return 0;
 }
@@ -388,6 +418,213 @@ TEST_F(xfrm, needs_cap_net_admin)
 	EXPECT_EQ(0, sa_count(nl));
 	EXPECT_EQ(8, qkd_stored(nl, self->sid));
 	EXPECT_EQ(0, xfrm_count(NULL));
+}
+
+/* ------------------------------------------------------------- policies */
+
+TEST_F(xfrm, policy_pair_follows_the_binding)
+{
+	struct qkd_nl *nl = &self->nl;
+	struct nl_msg *m;
+	struct qkd_obj o;
+
+	setup_stream(_metadata, nl, self->sid, QKD_ROLE_INITIATOR, KS, 8);
+	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
+	nla_put_u32(m, QKD_A_SA_REQID, 9);
+	nla_put_flag(m, QKD_A_SA_POLICY);
+	ASSERT_NL_OK(nl, qkd_req(nl, m));
+	o = nl->r.v[0];
+	EXPECT_TRUE(o.has[QKD_A_SA_POLICY]);
+	EXPECT_EQ(4, o.len[QKD_A_SA_POLICY_LOCAL]);
+	EXPECT_EQ(32, qkd_obj_u(&o, QKD_A_SA_POLICY_LOCAL_PREFIX));
+	EXPECT_EQ(32, qkd_obj_u(&o, QKD_A_SA_POLICY_REMOTE_PREFIX));
+	EXPECT_EQ(0, qkd_obj_u(&o, QKD_A_SA_POLICY_PRIORITY));
+	/* Transport mode: out and in, no fwd. */
+	EXPECT_EQ(2, policy_count(NULL));
+	EXPECT_EQ(1, policy_count("src 10.1.0.1/32 dst 10.1.0.2/32"));
+	EXPECT_EQ(1, policy_count("src 10.1.0.2/32 dst 10.1.0.1/32"));
+	EXPECT_EQ(1, policy_count("dir out"));
+	EXPECT_EQ(1, policy_count("dir in"));
+	EXPECT_EQ(2, policy_count("proto esp reqid 9 mode transport"));
+	ASSERT_NL_OK(nl, sa_simple(nl, QKD_CMD_SA_GET, self->sid));
+	EXPECT_TRUE(nl->r.v[0].has[QKD_A_SA_POLICY]);
+
+	ASSERT_NL_OK(nl, sa_simple(nl, QKD_CMD_SA_DEL, self->sid));
+	EXPECT_EQ(0, policy_count(NULL)) TH_LOG("SA_DEL left the binding's policies");
+	EXPECT_EQ(0, xfrm_count(NULL));
+
+	/* Without the flag, no policy. */
+	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
+	nla_put_u64(m, QKD_A_KEY_FIRST_INDEX, 6);
+	nla_put_u8(m, QKD_A_SA_DIR, QKD_SA_DIR_OUT);
+	ASSERT_NL_OK(nl, qkd_req(nl, m));
+	EXPECT_FALSE(nl->r.v[0].has[QKD_A_SA_POLICY]);
+	EXPECT_EQ(0, policy_count(NULL));
+}
+
+TEST_F(xfrm, policy_tunnel_networks)
+{
+	struct qkd_nl *nl = &self->nl;
+	struct nl_msg *m;
+
+	setup_stream(_metadata, nl, self->sid, QKD_ROLE_RESPONDER, KS, 8);
+	m = sa_msg(nl, self->sid, "10.1.0.2", "10.1.0.1");
+	nla_put_u8(m, QKD_A_SA_MODE, QKD_SA_MODE_TUNNEL);
+	nla_put_flag(m, QKD_A_SA_POLICY);
+	put_addr(m, QKD_A_SA_POLICY_LOCAL, "fd02::");
+	nla_put_u8(m, QKD_A_SA_POLICY_LOCAL_PREFIX, 64);
+	put_addr(m, QKD_A_SA_POLICY_REMOTE, "fd01::");
+	nla_put_u8(m, QKD_A_SA_POLICY_REMOTE_PREFIX, 48);
+	nla_put_u32(m, QKD_A_SA_POLICY_PRIORITY, 7);
+	ASSERT_NL_OK(nl, qkd_req(nl, m));
+	EXPECT_EQ(16, nl->r.v[0].len[QKD_A_SA_POLICY_LOCAL]);
+	EXPECT_EQ(7, qkd_obj_u(&nl->r.v[0], QKD_A_SA_POLICY_PRIORITY));
+	/* IPv6 networks through an IPv4 tunnel: out, in and fwd. */
+	EXPECT_EQ(3, policy_count(NULL));
+	EXPECT_EQ(1, policy_count("src fd02::/64 dst fd01::/48"));
+	EXPECT_EQ(2, policy_count("src fd01::/48 dst fd02::/64"));
+	EXPECT_EQ(1, policy_count("dir fwd priority 7"));
+	EXPECT_EQ(1, policy_count("tmpl src 10.1.0.2 dst 10.1.0.1"));
+	EXPECT_EQ(2, policy_count("tmpl src 10.1.0.1 dst 10.1.0.2"));
+	EXPECT_EQ(3, policy_count("mode tunnel"));
+
+	/* The stream goes: the binding, its SAs and its policies go. */
+	ASSERT_NL_OK(nl, qkd_stream_del(nl, self->sid));
+	EXPECT_EQ(0, policy_count(NULL));
+	EXPECT_EQ(0, xfrm_count(NULL));
+}
+
+TEST_F(xfrm, policy_rejections_change_nothing)
+{
+	struct qkd_nl *nl = &self->nl;
+	struct nl_msg *m;
+
+	setup_stream(_metadata, nl, self->sid, QKD_ROLE_INITIATOR, KS, 8);
+
+	QKD_CTX("a selector without QKD_A_SA_POLICY");
+	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
+	nla_put_u8(m, QKD_A_SA_MODE, QKD_SA_MODE_TUNNEL);
+	put_addr(m, QKD_A_SA_POLICY_LOCAL, "192.168.1.0");
+	ASSERT_NL_INVALID(nl, EINVAL, true, qkd_req(nl, m));
+
+	QKD_CTX("networks in transport mode");
+	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
+	nla_put_flag(m, QKD_A_SA_POLICY);
+	put_addr(m, QKD_A_SA_POLICY_REMOTE, "192.168.2.0");
+	ASSERT_NL_INVALID(nl, EINVAL, true, qkd_req(nl, m));
+
+	QKD_CTX("IPv4 prefix 33");
+	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
+	nla_put_u8(m, QKD_A_SA_MODE, QKD_SA_MODE_TUNNEL);
+	nla_put_flag(m, QKD_A_SA_POLICY);
+	put_addr(m, QKD_A_SA_POLICY_LOCAL, "192.168.1.0");
+	nla_put_u8(m, QKD_A_SA_POLICY_LOCAL_PREFIX, 33);
+	ASSERT_NL_INVALID(nl, EINVAL, true, qkd_req(nl, m));
+
+	QKD_CTX("prefix 129");
+	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
+	nla_put_u8(m, QKD_A_SA_MODE, QKD_SA_MODE_TUNNEL);
+	nla_put_flag(m, QKD_A_SA_POLICY);
+	nla_put_u8(m, QKD_A_SA_POLICY_REMOTE_PREFIX, 129);
+	ASSERT_NL_BADRANGE(nl, qkd_req(nl, m));
+
+	QKD_CTX("host bits beyond the prefix");
+	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
+	nla_put_u8(m, QKD_A_SA_MODE, QKD_SA_MODE_TUNNEL);
+	nla_put_flag(m, QKD_A_SA_POLICY);
+	put_addr(m, QKD_A_SA_POLICY_LOCAL, "192.168.1.1");
+	nla_put_u8(m, QKD_A_SA_POLICY_LOCAL_PREFIX, 24);
+	ASSERT_NL_INVALID(nl, EINVAL, true, qkd_req(nl, m));
+
+	QKD_CTX("selector ends of two families");
+	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
+	nla_put_u8(m, QKD_A_SA_MODE, QKD_SA_MODE_TUNNEL);
+	nla_put_flag(m, QKD_A_SA_POLICY);
+	put_addr(m, QKD_A_SA_POLICY_LOCAL, "fd01::");
+	ASSERT_NL_INVALID(nl, EINVAL, true, qkd_req(nl, m));
+
+	/* Someone's policy for the same selector stays theirs. */
+	QKD_CTX("an existing policy");
+	ASSERT_EQ(0, system("ip xfrm policy add src 10.1.0.2/32 dst 10.1.0.1/32 dir in "
+			    "tmpl proto esp mode transport"));
+	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
+	nla_put_flag(m, QKD_A_SA_POLICY);
+	ASSERT_NL_INVALID(nl, EEXIST, false, qkd_req(nl, m));
+	QKD_CTX_CLEAR();
+	EXPECT_EQ(1, policy_count(NULL)) TH_LOG("the out policy was left, or theirs removed");
+	EXPECT_EQ(0, sa_count(nl));
+	EXPECT_EQ(0, xfrm_count(NULL));
+	EXPECT_EQ(8, qkd_stored(nl, self->sid)) TH_LOG("a rejected SA_NEW took keys");
+}
+
+/* --------------------------------------------------------------- re-key */
+
+TEST_F(xfrm, rekey_now)
+{
+	struct qkd_nl *nl = &self->nl, ev;
+	uint8_t other[QKD_STREAM_ID_LEN];
+	struct nl_msg *m;
+	struct qkd_obj o;
+	int i;
+
+	/* Indices 0..7: out g0 = 0, in g0..g2 = 1, 3, 5; out g1 = 2, g2 = 4. */
+	setup_stream(_metadata, nl, self->sid, QKD_ROLE_INITIATOR, KS, 7);
+	ASSERT_EQ(0, qkd_nl_open(&ev));
+	ASSERT_EQ(0, qkd_nl_join_events(&ev));
+	ASSERT_NL_OK(nl, qkd_req(nl, sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2")));
+
+	ASSERT_NL_OK(nl, sa_simple(nl, QKD_CMD_SA_REKEY, self->sid));
+	ASSERT_EQ(1, nl->r.n) TH_LOG("SA_REKEY must reply with the binding");
+	o = nl->r.v[0];
+	EXPECT_EQ(QKD_CMD_SA_REKEY, o.cmd);
+	EXPECT_EQ(1, qkd_obj_u(&o, QKD_A_SA_OUT_GENERATION));
+	EXPECT_EQ(qkd_sa_spi(self->sid, 2), qkd_obj_u(&o, QKD_A_SA_OUT_SPI));
+	EXPECT_EQ(1, qkd_obj_u(&o, QKD_A_SA_REKEYS));
+	EXPECT_EQ(0, qkd_obj_u(&o, QKD_A_SA_IN_GENERATION))
+		TH_LOG("the inbound side follows the peer, not SA_REKEY");
+	if (self->dev >= 0)
+		EXPECT_EQ(-EKEYEXPIRED, take_index(self->dev, self->sid, 2));
+	/* New out SA in, the old one kept for the grace period. */
+	EXPECT_EQ(5, xfrm_count(NULL));
+
+	/* Generation 2 takes index 4. */
+	ASSERT_NL_OK(nl, sa_simple(nl, QKD_CMD_SA_REKEY, self->sid));
+	EXPECT_EQ(2, qkd_obj_u(&nl->r.v[0], QKD_A_SA_OUT_GENERATION));
+	/* The one before the previous goes at once: still 5. */
+	EXPECT_EQ(5, xfrm_count(NULL));
+
+	/* Generation 3 takes index 6, the last one; generation 4 finds none. */
+	ASSERT_NL_OK(nl, sa_simple(nl, QKD_CMD_SA_REKEY, self->sid));
+	EXPECT_EQ(3, qkd_obj_u(&nl->r.v[0], QKD_A_SA_OUT_GENERATION));
+	QKD_CTX("a dry stream");
+	ASSERT_NL_INVALID(nl, ENOKEY, false, sa_simple(nl, QKD_CMD_SA_REKEY, self->sid));
+	QKD_CTX_CLEAR();
+	ASSERT_NL_OK(nl, sa_simple(nl, QKD_CMD_SA_GET, self->sid));
+	o = nl->r.v[0];
+	EXPECT_EQ(3, qkd_obj_u(&o, QKD_A_SA_OUT_GENERATION)) TH_LOG("a failed SA_REKEY changed the SA");
+	EXPECT_EQ(qkd_sa_spi(self->sid, 6), qkd_obj_u(&o, QKD_A_SA_OUT_SPI));
+	EXPECT_EQ(0, qkd_obj_u(&o, QKD_A_SA_REKEY_FAILURES));
+	EXPECT_EQ(QKD_SA_STATE_OK, qkd_obj_u(&o, QKD_A_SA_STATE));
+
+	qkd_ev_read(&ev, 300);
+	EXPECT_EQ(3, qkd_count(&ev, QKD_CMD_SA_REKEY_NTF));
+	for (i = 0; i < ev.r.n; i++)
+		if (ev.r.v[i].cmd == QKD_CMD_SA_REKEY_NTF)
+			EXPECT_EQ(QKD_SA_DIR_OUT, qkd_obj_u(&ev.r.v[i], QKD_A_SA_DIR));
+	EXPECT_EQ(0, ev.key_data_seen);
+	qkd_nl_close(&ev);
+
+	QKD_CTX("no binding");
+	qkd_sid(other, 45);
+	ASSERT_NL_INVALID(nl, ENOENT, true, sa_simple(nl, QKD_CMD_SA_REKEY, other));
+	QKD_CTX("an inbound-only binding");
+	ASSERT_NL_OK(nl, qkd_stream_new(nl, other, 1, KS, QKD_OMIT, QKD_OMIT));
+	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, other, 0, 8, KS, SEED));
+	m = sa_msg(nl, other, "10.2.0.1", "10.2.0.2");
+	nla_put_u8(m, QKD_A_SA_DIR, QKD_SA_DIR_IN);
+	ASSERT_NL_OK(nl, qkd_req(nl, m));
+	ASSERT_NL_INVALID(nl, EOPNOTSUPP, true, sa_simple(nl, QKD_CMD_SA_REKEY, other));
+	QKD_CTX_CLEAR();
 }
 
 /* ------------------------------------------------------- life and death */

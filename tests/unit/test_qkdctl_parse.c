@@ -619,7 +619,7 @@ static int run_qkdctl(const char *const *args)
 
 TEST(qkdctl_usage_errors_exit_2)
 {
-	static const char *const cases[][8] = {
+	static const char *const cases[][10] = {
 		{ "bogus" },
 		{ "--bogus" },
 		{ "-D" },
@@ -646,6 +646,22 @@ TEST(qkdctl_usage_errors_exit_2)
 		{ "key", "get", "00112233-4455-6677-8899-aabbccddeeff",
 		  "key-id", "00112233-4455-6677-0000-aabbccddeeff" },
 		{ "status", "extra" },
+		{ "sa", "add", "00112233-4455-6677-8899-aabbccddeeff", "local",
+		  "10.0.0.1", "remote", "10.0.0.2", "policy-local", "10.0.0.0/33" },
+		{ "sa", "add", "00112233-4455-6677-8899-aabbccddeeff", "local",
+		  "10.0.0.1", "remote", "10.0.0.2", "policy-remote", "10.0.0.0/x" },
+		{ "sa", "add", "00112233-4455-6677-8899-aabbccddeeff", "local",
+		  "10.0.0.1", "remote", "10.0.0.2", "policy-remote", "fd00::/129" },
+		{ "sa", "add", "00112233-4455-6677-8899-aabbccddeeff", "local",
+		  "10.0.0.1", "remote", "10.0.0.2", "policy-priority", "-1" },
+		{ "sa", "add", "00112233-4455-6677-8899-aabbccddeeff", "local",
+		  "10.0.0.1", "remote", "10.0.0.2", "policy-local" },
+		/* "policy" takes no value: the next word is checked on its own. */
+		{ "sa", "add", "00112233-4455-6677-8899-aabbccddeeff", "local",
+		  "10.0.0.1", "remote", "10.0.0.2", "policy", "bogus" },
+		{ "sa", "rekey" },
+		{ "sa", "rekey", "not-a-uuid" },
+		{ "sa", "rekey", "00112233-4455-6677-8899-aabbccddeeff", "extra" },
 	};
 	static const char *const json_raw[] = {
 		"-j", "key", "get", "00112233-4455-6677-8899-aabbccddeeff",

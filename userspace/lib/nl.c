@@ -76,6 +76,10 @@ static struct nla_policy qkd_policy[QKD_A_MAX + 1] = {
 	[QKD_A_STATUS_STREAMS]		= { .type = NLA_U32 },
 	[QKD_A_STATUS_MAX_KEYS]		= { .type = NLA_U64 },
 	[QKD_A_STATUS_MAX_BYTES]	= { .type = NLA_U64 },
+	[QKD_A_SA_POLICY]		= { .type = NLA_FLAG },
+	[QKD_A_SA_POLICY_LOCAL_PREFIX]	= { .type = NLA_U8 },
+	[QKD_A_SA_POLICY_REMOTE_PREFIX]	= { .type = NLA_U8 },
+	[QKD_A_SA_POLICY_PRIORITY]	= { .type = NLA_U32 },
 };
 
 /* libnl error codes and the errnos they stand for. */

@@ -148,6 +148,20 @@ int qkd_sa_parse(struct nlattr **tb, struct qkd_sa_info *out)
 	out->in_spi = u32_or0(tb, QKD_A_SA_IN_SPI);
 	out->in_bytes = u64_or0(tb, QKD_A_SA_IN_BYTES);
 	out->in_packets = u64_or0(tb, QKD_A_SA_IN_PACKETS);
+	out->policy = tb[QKD_A_SA_POLICY] != NULL;
+	if (out->policy && tb[QKD_A_SA_POLICY_LOCAL] &&
+	    tb[QKD_A_SA_POLICY_REMOTE]) {
+		alen = nla_len(tb[QKD_A_SA_POLICY_LOCAL]);
+		if ((alen != 4 && alen != 16) ||
+		    nla_len(tb[QKD_A_SA_POLICY_REMOTE]) != alen)
+			return -EINVAL;
+		out->sel_len = (uint8_t)alen;
+		memcpy(out->sel_local, nla_data(tb[QKD_A_SA_POLICY_LOCAL]), alen);
+		memcpy(out->sel_remote, nla_data(tb[QKD_A_SA_POLICY_REMOTE]), alen);
+		out->sel_local_prefix = u8_or0(tb, QKD_A_SA_POLICY_LOCAL_PREFIX);
+		out->sel_remote_prefix = u8_or0(tb, QKD_A_SA_POLICY_REMOTE_PREFIX);
+		out->priority = u32_or0(tb, QKD_A_SA_POLICY_PRIORITY);
+	}
 	return 0;
 }
 
@@ -189,6 +203,20 @@ static int put_params(struct nl_msg *msg, const struct qkd_sa_params *p)
 	    (p->have_first &&
 	     nla_put_u64(msg, QKD_A_KEY_FIRST_INDEX, p->first_index)))
 		return -1;
+	if (!p->policy)
+		return 0;
+	if (nla_put_flag(msg, QKD_A_SA_POLICY) ||
+	    (p->sel_local_len &&
+	     nla_put(msg, QKD_A_SA_POLICY_LOCAL, p->sel_local_len, p->sel_local)) ||
+	    (p->have_sel_local_prefix &&
+	     nla_put_u8(msg, QKD_A_SA_POLICY_LOCAL_PREFIX, p->sel_local_prefix)) ||
+	    (p->sel_remote_len &&
+	     nla_put(msg, QKD_A_SA_POLICY_REMOTE, p->sel_remote_len, p->sel_remote)) ||
+	    (p->have_sel_remote_prefix &&
+	     nla_put_u8(msg, QKD_A_SA_POLICY_REMOTE_PREFIX, p->sel_remote_prefix)) ||
+	    (p->have_priority &&
+	     nla_put_u32(msg, QKD_A_SA_POLICY_PRIORITY, p->priority)))
+		return -1;
 	return 0;
 }
 
@@ -221,6 +249,12 @@ static int sa_simple(struct qkd_nl *nl, uint8_t cmd,
 int qkd_sa_del(struct qkd_nl *nl, const uint8_t stream_id[QKD_STREAM_ID_LEN])
 {
 	return sa_simple(nl, QKD_CMD_SA_DEL, stream_id, NULL);
+}
+
+int qkd_sa_rekey(struct qkd_nl *nl, const uint8_t stream_id[QKD_STREAM_ID_LEN],
+		 struct qkd_sa_info *out)
+{
+	return sa_simple(nl, QKD_CMD_SA_REKEY, stream_id, out);
 }
 
 int qkd_sa_get(struct qkd_nl *nl, const uint8_t stream_id[QKD_STREAM_ID_LEN],

@@ -213,6 +213,12 @@ void json_u64(const char *key, uint64_t v)
 	qkd_json_u64(&jw, key, v);
 }
 
+void json_bool(const char *key, bool v)
+{
+	jw.f = stdout;
+	qkd_json_bool(&jw, key, v);
+}
+
 void json_uuid(const char *key, const uint8_t id[16])
 {
 	char s[QKD_UUID_STR_LEN];

@@ -52,6 +52,9 @@ static const char usage_sa[] =
 	"                 [ alg { aes-gcm | chacha20-poly1305 } ] [ key-bits N ] [ dir { out | in | both } ]\n"
 	"                 [ reqid N ] [ if-id N ] [ mark N [ mask N ] ] [ first-index N ]\n"
 	"                 [ rekey-seconds N ] [ rekey-bytes N ] [ rekey-packets N ]\n"
+	"                 [ policy [ policy-local NET[/LEN] ] [ policy-remote NET[/LEN] ]\n"
+	"                   [ policy-priority N ] ]\n"
+	"       qkdctl sa rekey UUID\n"
 	"       qkdctl sa del UUID\n"
 	"       qkdctl sa show [ UUID ]\n";
 

@@ -20,14 +20,35 @@ static void addr_format(const struct qkd_sa_info *sa, const uint8_t *a,
 		snprintf(out, len, "?");
 }
 
+/* A policy selector end, "ADDR/LEN"; "-" when the binding has none. */
+static void sel_format(const struct qkd_sa_info *sa, bool local, char *out,
+		       size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	if (!sa->policy || !sa->sel_len ||
+	    !inet_ntop(sa->sel_len == 4 ? AF_INET : AF_INET6,
+		       local ? sa->sel_local : sa->sel_remote, a, sizeof(a))) {
+		snprintf(out, len, "-");
+		return;
+	}
+	snprintf(out, len, "%s/%u", a,
+		 local ? sa->sel_local_prefix : sa->sel_remote_prefix);
+}
+
+#define SEL_STR_LEN (INET6_ADDRSTRLEN + 4)
+
 static void print_sa(const struct qkd_sa_info *sa)
 {
 	char id[QKD_UUID_STR_LEN], l[INET6_ADDRSTRLEN], r[INET6_ADDRSTRLEN];
+	char sl[SEL_STR_LEN], sr[SEL_STR_LEN];
 	const char *lname = link_name_of(sa->link_id);
 
 	qkd_uuid_format(sa->stream_id, id);
 	addr_format(sa, sa->local, l, sizeof(l));
 	addr_format(sa, sa->remote, r, sizeof(r));
+	sel_format(sa, true, sl, sizeof(sl));
+	sel_format(sa, false, sr, sizeof(sr));
 	switch (opts.out) {
 	case OUT_JSON:
 		json_open('{');
@@ -52,6 +73,12 @@ static void print_sa(const struct qkd_sa_info *sa)
 		json_str("state", qkd_sa_state_name(sa->state));
 		json_u64("rekeys", sa->rekeys);
 		json_u64("rekey_failures", sa->failures);
+		json_bool("policy", sa->policy);
+		if (sa->policy) {
+			json_str("policy_local", sl);
+			json_str("policy_remote", sr);
+			json_u64("policy_priority", sa->priority);
+		}
 		if (sa->has_out) {
 			json_u64("out_generation", sa->out_gen);
 			json_u64("out_spi", sa->out_spi);
@@ -85,6 +112,10 @@ static void print_sa(const struct qkd_sa_info *sa)
 			       sa->in_spi);
 		else
 			printf("\t-\t-");
+		if (sa->policy)
+			printf("\t%s\t%s\t%u", sl, sr, sa->priority);
+		else
+			printf("\t-\t-\t-");
 		putchar('\n');
 		break;
 	default:
@@ -110,6 +141,9 @@ static void print_sa(const struct qkd_sa_info *sa)
 		if (sa->if_id)
 			printf(" if-id %u", sa->if_id);
 		putchar('\n');
+		if (sa->policy)
+			printf("    policy %s <-> %s priority %u\n", sl, sr,
+			       sa->priority);
 		if (sa->has_out)
 			printf("    out generation %llu spi 0x%08x bytes %llu packets %llu\n",
 			       (unsigned long long)sa->out_gen, sa->out_spi,
@@ -130,6 +164,26 @@ static uint8_t arg_addr(const char *what, const char *s, uint8_t out[16])
 	if (inet_pton(AF_INET6, s, out) == 1)
 		return 16;
 	usage_error("%s \"%s\": not an IPv4 or IPv6 address", what, s);
+}
+
+/* NET[/LEN]: a selector end; LEN defaults to the whole address. */
+static void arg_sel(const char *what, const char *s, uint8_t *len,
+		    uint8_t addr[16], uint8_t *prefix, bool *have_prefix)
+{
+	char buf[INET6_ADDRSTRLEN + 8];
+	char *slash;
+
+	if (strlen(s) >= sizeof(buf))
+		usage_error("%s \"%s\": not ADDR or ADDR/LEN", what, s);
+	strcpy(buf, s);
+	slash = strchr(buf, '/');
+	if (slash)
+		*slash = '\0';
+	*len = arg_addr(what, buf, addr);
+	if (slash) {
+		*prefix = (uint8_t)arg_u64(what, slash + 1, *len * 8u);
+		*have_prefix = true;
+	}
 }
 
 static uint8_t arg_enum(const char *what, const char *s,
@@ -211,6 +265,24 @@ static int sa_add(int argc, char **argv)
 						arg_next(argc, argv, &i),
 						QKD_INDEX_MAX);
 			p.have_first = true;
+		} else if (!strcmp(kw, "policy")) {
+			p.policy = true;
+			i++;
+		} else if (!strcmp(kw, "policy-local")) {
+			arg_sel("policy-local", arg_next(argc, argv, &i),
+				&p.sel_local_len, p.sel_local,
+				&p.sel_local_prefix, &p.have_sel_local_prefix);
+			p.policy = true;
+		} else if (!strcmp(kw, "policy-remote")) {
+			arg_sel("policy-remote", arg_next(argc, argv, &i),
+				&p.sel_remote_len, p.sel_remote,
+				&p.sel_remote_prefix, &p.have_sel_remote_prefix);
+			p.policy = true;
+		} else if (!strcmp(kw, "policy-priority")) {
+			p.priority = arg_u32("policy-priority",
+					     arg_next(argc, argv, &i));
+			p.have_priority = true;
+			p.policy = true;
 		} else {
 			usage_error("sa add: unknown argument \"%s\"", kw);
 		}
@@ -246,6 +318,28 @@ static int sa_del(int argc, char **argv)
 	arg_end(argc, argv, 1);
 	err = qkd_sa_del(ctl_nl(), id);
 	return err ? kernel_error("sa del", err) : 0;
+}
+
+static int sa_rekey(int argc, char **argv)
+{
+	uint8_t id[QKD_STREAM_ID_LEN];
+	struct qkd_sa_info sa;
+	int err;
+
+	if (argc < 1)
+		usage_error("sa rekey: missing stream UUID");
+	arg_uuid("stream id", argv[0], id);
+	arg_end(argc, argv, 1);
+	err = qkd_sa_rekey(ctl_nl(), id, &sa);
+	if (err)
+		return kernel_error("sa rekey", err);
+	if (opts.out != OUT_HUMAN) {
+		link_name_of(0);
+		print_sa(&sa);
+		if (opts.out == OUT_JSON)
+			json_end();
+	}
+	return 0;
 }
 
 static int show_one(const struct qkd_sa_info *sa, void *arg)
@@ -294,6 +388,8 @@ int do_sa(int argc, char **argv)
 		return sa_add(argc, argv);
 	if (matches(verb, "delete"))
 		return sa_del(argc, argv);
+	if (matches(verb, "rekey"))
+		return sa_rekey(argc, argv);
 	if (matches(verb, "show") || matches(verb, "list") ||
 	    !strcmp(verb, "ls"))
 		return sa_show(argc, argv);

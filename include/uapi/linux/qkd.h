@@ -99,6 +99,7 @@ enum qkd_cmd {
 	QKD_CMD_SA_GET,		/* do: one binding; dump: all */
 	QKD_CMD_SA_REKEY_NTF,	/* an SA of a new generation was installed */
 	QKD_CMD_SA_STATE_NTF,	/* a binding ran dry, closed, or resumed */
+	QKD_CMD_SA_REKEY,	/* do: move the outbound SA to the next generation now */
 
 	__QKD_CMD_MAX,
 };
@@ -172,6 +173,12 @@ enum qkd_attr {
 	QKD_A_SA_OUT_PACKETS,		/* u64 */
 	QKD_A_SA_IN_BYTES,		/* u64, bytes through the newest inbound SA */
 	QKD_A_SA_IN_PACKETS,		/* u64 */
+	QKD_A_SA_POLICY,		/* flag: the binding installs its XFRM policies */
+	QKD_A_SA_POLICY_LOCAL,		/* binary, local selector address (tunnel) */
+	QKD_A_SA_POLICY_LOCAL_PREFIX,	/* u8, its prefix length */
+	QKD_A_SA_POLICY_REMOTE,		/* binary, remote selector address (tunnel) */
+	QKD_A_SA_POLICY_REMOTE_PREFIX,	/* u8, its prefix length */
+	QKD_A_SA_POLICY_PRIORITY,	/* u32, XFRM priority of the policies */
 
 	__QKD_A_MAX,
 };

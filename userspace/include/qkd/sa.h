@@ -30,6 +30,13 @@ struct qkd_sa_params {
 	uint64_t rekey_bytes;		/* 0: not sent */
 	uint64_t rekey_packets;		/* 0: not sent */
 	uint64_t first_index;
+	/* QKD_A_SA_POLICY: the kernel installs the XFRM policies too. */
+	bool policy;
+	uint8_t sel_local_len, sel_remote_len;	/* 0: the SA's address */
+	uint8_t sel_local[16], sel_remote[16];
+	bool have_sel_local_prefix, have_sel_remote_prefix, have_priority;
+	uint8_t sel_local_prefix, sel_remote_prefix;
+	uint32_t priority;
 };
 
 /* A binding as SA_GET reports it. */
@@ -49,11 +56,19 @@ struct qkd_sa_info {
 	uint64_t out_gen, in_gen;
 	uint32_t out_spi, in_spi;
 	uint64_t out_bytes, out_packets, in_bytes, in_packets;
+	bool policy;			/* the binding's policies are installed */
+	uint8_t sel_len;		/* 4 or 16 */
+	uint8_t sel_local[16], sel_remote[16];
+	uint8_t sel_local_prefix, sel_remote_prefix;
+	uint32_t priority;
 };
 
 int qkd_sa_add(struct qkd_nl *nl, const struct qkd_sa_params *p,
 	       struct qkd_sa_info *out);
 int qkd_sa_del(struct qkd_nl *nl, const uint8_t stream_id[QKD_STREAM_ID_LEN]);
+/* Re-key the outbound SA now (QKD_CMD_SA_REKEY); @out gets the binding. */
+int qkd_sa_rekey(struct qkd_nl *nl, const uint8_t stream_id[QKD_STREAM_ID_LEN],
+		 struct qkd_sa_info *out);
 int qkd_sa_get(struct qkd_nl *nl, const uint8_t stream_id[QKD_STREAM_ID_LEN],
 	       struct qkd_sa_info *out);
 /* Calls @cb for each binding; returns the number of bindings or -errno. */
