@@ -13,6 +13,14 @@
  *   that type (dm-crypt, AF_ALG by key serial on 6.12). It is add_key(2)
  *   with the key from the store: the keyring is resolved with
  *   lookup_user_key() and needs write permission, as add_key() does.
+ *
+ * Revocation and expiry both drop a qkd key's payload at once, zeroed (after
+ * RCU readers). The key code calls ->revoke, but has no hook for expiry: an
+ * expired key is unusable at once, yet destroyed (payload and all) only by
+ * the key garbage collector, gc_delay (300 s) later. So the module keeps its
+ * instantiated keys on a list, and while the list is not empty a delayed
+ * work looks at it every second and drops the payload of every expired key,
+ * as revoke does.
  */
 
 #include <linux/err.h>
@@ -23,9 +31,12 @@
 #include <linux/rcupdate.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
+#include <linux/spinlock.h>
 #include <linux/string.h>
+#include <linux/timekeeping.h>
 #include <linux/uaccess.h>
 #include <linux/uuid.h>
+#include <linux/workqueue.h>
 
 #include "qkd.h"
 
@@ -39,12 +50,35 @@ struct qkd_key_spec {
 };
 
 /*
+ * The entry of a qkd key, in key->payload.data[1] from instantiation to
+ * ->destroy. It is on qkd_keys until the payload is dropped (revoked,
+ * expired) or the key destroyed, and off it (empty) after that.
+ */
+struct qkd_key_track {
+	struct list_head node;	/* in qkd_keys, under qkd_keys_lock */
+	struct key *key;
+};
+
+static LIST_HEAD(qkd_keys);
+/* Protects qkd_keys; taken under key->sem, never the other way round. */
+static DEFINE_SPINLOCK(qkd_keys_lock);
+static void qkd_keys_expire(struct work_struct *work);
+static DECLARE_DELAYED_WORK(qkd_keys_work, qkd_keys_expire);
+/*
+ * How often the expiry work looks at the keys: an expired key's payload
+ * lives at most about this long (and a scheduling delay) past its expiry.
+ */
+#define QKD_KEYS_EXPIRE_PERIOD	HZ
+
+/*
  * Between preparse and free_preparse: the file that gates the request
- * (held, so that its netns and store stay alive) and the key taken.
+ * (held, so that its netns and store stay alive), the key taken, and the
+ * key's entry on qkd_keys.
  */
 struct qkd_key_prep {
 	struct file *file;
 	struct qkd_taken t;
+	struct qkd_key_track *track;
 	bool used;
 };
 
@@ -132,6 +166,10 @@ static int qkd_key_preparse(struct key_preparsed_payload *prep)
 	if (!pp)
 		return -ENOMEM;
 	prep->payload.data[1] = pp;
+	pp->track = kzalloc(sizeof(*pp->track), GFP_KERNEL);
+	if (!pp->track)
+		return -ENOMEM;
+	INIT_LIST_HEAD(&pp->track->node);
 	pp->file = fget(spec.fd);
 	if (!pp->file)
 		return -EBADF;
@@ -175,6 +213,7 @@ static void qkd_key_free_preparse(struct key_preparsed_payload *prep)
 		qkd_key_take_end(&pp->t, pp->used);
 	if (pp->file)
 		fput(pp->file);
+	kfree(pp->track);
 	kfree(pp);
 }
 
@@ -191,6 +230,16 @@ static int qkd_key_instantiate(struct key *key,
 	prep->payload.data[0] = NULL;
 	/* The key now holds it: free_preparse delivers it. */
 	pp->used = true;
+
+	/* Watched for expiry from now on. */
+	pp->track->key = key;
+	key->payload.data[1] = pp->track;
+	spin_lock(&qkd_keys_lock);
+	list_add_tail(&pp->track->node, &qkd_keys);
+	spin_unlock(&qkd_keys_lock);
+	pp->track = NULL;
+	/* A no-op if already pending; the work re-arms while keys are left. */
+	schedule_delayed_work(&qkd_keys_work, QKD_KEYS_EXPIRE_PERIOD);
 	return 0;
 }
 
@@ -199,11 +248,28 @@ static void qkd_key_payload_free_rcu(struct rcu_head *rcu)
 	kfree_sensitive(container_of(rcu, struct qkd_key_payload, rcu));
 }
 
-/* Revocation drops the payload at once (after RCU readers), zeroed. */
-static void qkd_key_revoke(struct key *key)
+/* Off qkd_keys (the work has nothing left to do for the key). */
+static void qkd_key_untrack(struct key *key)
+{
+	struct qkd_key_track *t = key->payload.data[1];
+
+	if (!t)
+		return;
+	spin_lock(&qkd_keys_lock);
+	list_del_init(&t->node);
+	spin_unlock(&qkd_keys_lock);
+}
+
+/*
+ * Drop the payload at once: readers see NULL from now on, and it is zeroed
+ * and freed after the RCU readers that may still hold it. Called with
+ * key->sem held for writing (->revoke, the expiry work).
+ */
+static void qkd_key_drop_payload(struct key *key)
 {
 	struct qkd_key_payload *p = dereference_key_locked(key);
 
+	qkd_key_untrack(key);
 	key_payload_reserve(key, 0);
 	if (p) {
 		rcu_assign_keypointer(key, NULL);
@@ -211,9 +277,79 @@ static void qkd_key_revoke(struct key *key)
 	}
 }
 
+/* Revocation drops the payload at once (after RCU readers), zeroed. */
+static void qkd_key_revoke(struct key *key)
+{
+	qkd_key_drop_payload(key);
+}
+
+/*
+ * By the garbage collector once the key is unused, or, when the type is
+ * unregistered, for every key still referenced, with key->sem held.
+ */
 static void qkd_key_destroy(struct key *key)
 {
+	qkd_key_untrack(key);
+	kfree(key->payload.data[1]);
+	key->payload.data[1] = NULL;
 	kfree_sensitive(key->payload.data[0]);
+}
+
+/* The expiry of key_validate(): set, and reached. */
+static bool qkd_key_expired(const struct key *key, time64_t now)
+{
+	time64_t expiry = READ_ONCE(key->expiry);
+
+	return expiry && now >= expiry;
+}
+
+/*
+ * Drop the payload of every expired key, as revoke does. The list lock is
+ * a spinlock, and key->sem is a sleeping lock taken under nothing of ours:
+ * the expired keys are collected under the lock with a reference each (not
+ * a key whose last reference is gone: the garbage collector destroys it,
+ * payload and all), then handled one by one under their semaphore. A key
+ * whose type was unregistered meanwhile was destroyed already (its type is
+ * then no longer ours), and the expiry is checked again under the
+ * semaphore, as "keyctl timeout" may have moved it.
+ */
+static void qkd_keys_expire(struct work_struct *work)
+{
+	struct key *batch[16];
+	struct qkd_key_track *t;
+	unsigned int n = 0, i;
+	bool full = false, more;
+	time64_t now;
+
+	now = ktime_get_real_seconds();
+	spin_lock(&qkd_keys_lock);
+	list_for_each_entry(t, &qkd_keys, node) {
+		if (!qkd_key_expired(t->key, now))
+			continue;
+		if (n == ARRAY_SIZE(batch)) {
+			full = true;
+			break;
+		}
+		/* As key_lookup() does: a key at zero references is dying. */
+		if (refcount_inc_not_zero(&t->key->usage))
+			batch[n++] = t->key;
+	}
+	more = !list_empty(&qkd_keys);
+	spin_unlock(&qkd_keys_lock);
+
+	for (i = 0; i < n; i++) {
+		struct key *key = batch[i];
+
+		down_write(&key->sem);
+		if (key->type == &key_type_qkd &&
+		    qkd_key_expired(key, ktime_get_real_seconds()))
+			qkd_key_drop_payload(key);
+		up_write(&key->sem);
+		key_put(key);
+	}
+	if (more)
+		schedule_delayed_work(&qkd_keys_work,
+				      full ? 0 : QKD_KEYS_EXPIRE_PERIOD);
 }
 
 /* /proc/keys: which key it is, never its bytes. Called under RCU. */
@@ -334,6 +470,12 @@ int __init qkd_keyring_init(void)
 
 void qkd_keyring_exit(void)
 {
-	/* Destroys every key of the type, zeroing the payloads. */
+	/*
+	 * Destroys every key of the type, zeroing the payloads and emptying
+	 * qkd_keys, so the expiry work does not re-arm after this. Payloads
+	 * dropped earlier may still wait for RCU: qkd_store_exit()'s
+	 * rcu_barrier() lets their callbacks run before the module goes.
+	 */
 	unregister_key_type(&key_type_qkd);
+	cancel_delayed_work_sync(&qkd_keys_work);
 }

@@ -9,6 +9,8 @@
  * copy of the same index is read through /dev/qkd and given to libkcapi.
  * Both must encrypt alike, and each decrypts what the other encrypted.
  * Every rejected request must leave the stream as it was (nothing taken).
+ * The dm-crypt test uses two sites instead: two network namespaces, each
+ * with its own store holding the same keys, as deployed.
  */
 #include <sys/socket.h>
 #include <linux/if_alg.h>
@@ -978,20 +980,58 @@ static int dm_node(const char *name, char *dev, size_t len)
 	return out[0] >= '0' && out[0] <= '9' && !access(dev, F_OK) ? 0 : -ENOENT;
 }
 
+/* A dm-crypt mapping of @loop keyed by the logon key @desc (AES-XTS). */
+static int dm_map(const char *mapper, const char *desc, const char *loop,
+		  char *dev, size_t len)
+{
+	if (sh("dmsetup create --noudevsync --noudevrules %s --table "
+	       "'0 2048 crypt aes-xts-plain64 :32:logon:%s 0 %s 0'",
+	       mapper, desc, loop))
+		return -EIO;
+	return dm_node(mapper, dev, len);
+}
+
+static int dm_unmap(const char *mapper)
+{
+	return sh("dmsetup remove --noudevsync --noudevrules %s", mapper) ? -EIO : 0;
+}
+
+/* Read the first @len bytes of @dev (a mapping or the loop device). */
+static ssize_t read_dev(const char *dev, uint8_t *buf, size_t len)
+{
+	int fd = open(dev, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = pread(fd, buf, len, 0);
+	close(fd);
+	return n;
+}
+
 /*
- * dm-crypt with logon keys: a loop device mapped with end A's key at index
- * 0, written and closed, then mapped with end B's copy of index 0 and read
- * back. dmsetup runs as a child, so the keys go into a fresh session
- * keyring, which children inherit (a process keyring is not).
+ * dm-crypt across two sites, as deployed: site A is the test's netns, site
+ * B a second netns whose store holds the same keys under the same stream ID
+ * (the peer node). A loop device is mapped with a logon key made from site
+ * A's index 0 by a caller in netns A (through a /dev/qkd opened there),
+ * written and closed; then mapped with a logon key made from site B's copy
+ * of index 0 by a caller in netns B, and read back. A key from another
+ * index (B's index 1) does not read the data. dmsetup runs as a child, so
+ * the keys go into a fresh session keyring, which children inherit (a
+ * process keyring is not). The first mapping loads the AES modules, which
+ * takes tens of seconds under emulation: more than the harness's default
+ * 30 s for the whole test.
  */
-TEST_F(bad, dm_crypt_logon)
+TEST_F_TIMEOUT(bad, dm_crypt_logon, 300)
 {
 	const char *img = "/tmp/qkd-test-dm.img";
 	char loop[64] = "", mapper[64], dev[80];
-	uint8_t data[4096], back[4096];
+	uint8_t data[4096], back[4096], kb[KS];
+	struct counts ca, cb_before, cb_after;
 	struct qkd_logon_key r;
+	int fd, i, ns_a, ns_b, dev_b;
+	struct qkd_nl nl_b;
 	FILE *p;
-	int fd, i;
 
 	if (sh("command -v dmsetup >/dev/null && command -v losetup >/dev/null"))
 		SKIP(return, "dmsetup or losetup not installed");
@@ -1000,12 +1040,28 @@ TEST_F(bad, dm_crypt_logon)
 	ASSERT_LT(0, keyctl5(KEYCTL_JOIN_SESSION_KEYRING, 0, 0, 0, 0))
 		TH_LOG("new session keyring: %s", strerror(errno));
 
+	/* Site B: its own netns and store, the same stream and keys. */
+	ns_a = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	ASSERT_LE(0, ns_a);
+	ASSERT_EQ(0, qkd_new_netns());
+	ns_b = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	ASSERT_LE(0, ns_b);
+	ASSERT_EQ(0, qkd_nl_open(&nl_b));
+	mk_link_stream(_metadata, &nl_b, 1, self->sa, KS);
+	ASSERT_NL_OK(&nl_b, qkd_key_add_pattern(&nl_b, self->sa, 0, NKEYS, KS, SEED));
+	dev_b = qkd_dev_open();
+	ASSERT_LE(0, dev_b);
+	ASSERT_EQ(0, setns(ns_a, CLONE_NEWNET)) TH_LOG("setns A: %s", strerror(errno));
+
+	/* Site A, from netns A: the logon key of its index 0. */
 	logon_init(&r, self->sa, QKD_USE_F_BY_INDEX, 0, "qkdtest:dm-a",
 		   KEY_SPEC_SESSION_KEYRING);
 	ASSERT_EQ(0, qkd_ioctl(self->dev, QKD_IOC_LOGON_KEY, &r));
-	logon_init(&r, self->sb, QKD_USE_F_BY_INDEX, 0, "qkdtest:dm-b",
-		   KEY_SPEC_SESSION_KEYRING);
-	ASSERT_EQ(0, qkd_ioctl(self->dev, QKD_IOC_LOGON_KEY, &r));
+	EXPECT_EQ(0, r.index);
+	ca = counts_of(_metadata, &self->nl, self->sa);
+	EXPECT_EQ(1, ca.delivered);
+	/* B's store is another store: its index 0 is still there */
+	EXPECT_EQ(NKEYS, counts_of(_metadata, &nl_b, self->sa).stored);
 
 	ASSERT_EQ(0, sh("rm -f %s && truncate -s 1M %s", img, img));
 	p = popen("losetup -f --show /tmp/qkd-test-dm.img", "r");
@@ -1020,38 +1076,58 @@ TEST_F(bad, dm_crypt_logon)
 		data[i] = (uint8_t)(i * 13 + 5);
 	snprintf(mapper, sizeof(mapper), "qkdtest%d", getpid());
 
-	/* end A: write through dm-crypt, keyed by A's logon key */
-	ASSERT_EQ(0, sh("dmsetup create --noudevsync --noudevrules %s --table "
-			"'0 2048 crypt aes-xts-plain64 :32:logon:qkdtest:dm-a 0 %s 0'",
-			mapper, loop));
-	ASSERT_EQ(0, dm_node(mapper, dev, sizeof(dev)));
+	/* site A: write through dm-crypt, keyed by A's logon key */
+	ASSERT_EQ(0, dm_map(mapper, "qkdtest:dm-a", loop, dev, sizeof(dev)));
 	fd = open(dev, O_RDWR | O_CLOEXEC);
 	ASSERT_LE(0, fd) TH_LOG("open %s: %s", dev, strerror(errno));
 	EXPECT_EQ((ssize_t)sizeof(data), pwrite(fd, data, sizeof(data), 0));
 	EXPECT_EQ(0, fsync(fd));
 	close(fd);
-	ASSERT_EQ(0, sh("dmsetup remove --noudevsync --noudevrules %s", mapper));
+	ASSERT_EQ(0, dm_unmap(mapper));
 
 	/* on the loop device itself: ciphertext */
-	fd = open(loop, O_RDONLY | O_CLOEXEC);
-	ASSERT_LE(0, fd);
-	ASSERT_EQ((ssize_t)sizeof(back), pread(fd, back, sizeof(back), 0));
-	close(fd);
+	ASSERT_EQ((ssize_t)sizeof(back), read_dev(loop, back, sizeof(back)));
 	EXPECT_NE(0, memcmp(back, data, sizeof(data)));
 
-	/* end B: its copy of the same key reads the plaintext back */
-	ASSERT_EQ(0, sh("dmsetup create --noudevsync --noudevrules %s --table "
-			"'0 2048 crypt aes-xts-plain64 :32:logon:qkdtest:dm-b 0 %s 0'",
-			mapper, loop));
-	ASSERT_EQ(0, dm_node(mapper, dev, sizeof(dev)));
-	fd = open(dev, O_RDONLY | O_CLOEXEC);
-	ASSERT_LE(0, fd);
-	EXPECT_EQ((ssize_t)sizeof(back), pread(fd, back, sizeof(back), 0));
-	close(fd);
+	/*
+	 * Site B, from netns B: logon keys of its copy of index 0 and of
+	 * index 1, taken from B's store.
+	 */
+	ASSERT_EQ(0, setns(ns_b, CLONE_NEWNET)) TH_LOG("setns B: %s", strerror(errno));
+	cb_before = counts_of(_metadata, &nl_b, self->sa);
+	logon_init(&r, self->sa, QKD_USE_F_BY_INDEX, 0, "qkdtest:dm-b",
+		   KEY_SPEC_SESSION_KEYRING);
+	EXPECT_EQ(0, qkd_ioctl(dev_b, QKD_IOC_LOGON_KEY, &r));
+	logon_init(&r, self->sa, QKD_USE_F_BY_INDEX, 1, "qkdtest:dm-wrong",
+		   KEY_SPEC_SESSION_KEYRING);
+	EXPECT_EQ(0, qkd_ioctl(dev_b, QKD_IOC_LOGON_KEY, &r));
+	cb_after = counts_of(_metadata, &nl_b, self->sa);
+	EXPECT_EQ(cb_before.delivered + 2, cb_after.delivered);
+	EXPECT_EQ(-EKEYEXPIRED, qkd_get_key_at(dev_b, self->sa, 0, kb, KS, NULL));
+	ASSERT_EQ(0, setns(ns_a, CLONE_NEWNET));
+	/* site A's store did not pay for B's keys */
+	EXPECT_EQ(ca.delivered, counts_of(_metadata, &self->nl, self->sa).delivered);
+	ASSERT_EQ(0, qkd_get_key_at(self->dev, self->sa, 1, kb, KS, NULL));
+	EXPECT_TRUE(qkd_pattern_ok(kb, KS, 1, SEED));
+
+	/* site B: its copy of the same key reads the plaintext back */
+	ASSERT_EQ(0, dm_map(mapper, "qkdtest:dm-b", loop, dev, sizeof(dev)));
+	EXPECT_EQ((ssize_t)sizeof(back), read_dev(dev, back, sizeof(back)));
 	EXPECT_EQ(0, memcmp(back, data, sizeof(data))) TH_LOG("B did not read A's data");
-	EXPECT_EQ(0, sh("dmsetup remove --noudevsync --noudevrules %s", mapper));
+	EXPECT_EQ(0, dm_unmap(mapper));
+
+	/* the key of another index does not */
+	ASSERT_EQ(0, dm_map(mapper, "qkdtest:dm-wrong", loop, dev, sizeof(dev)));
+	EXPECT_EQ((ssize_t)sizeof(back), read_dev(dev, back, sizeof(back)));
+	EXPECT_NE(0, memcmp(back, data, sizeof(data))) TH_LOG("index 1's key read index 0's data");
+	EXPECT_EQ(0, dm_unmap(mapper));
+
 	EXPECT_EQ(0, sh("losetup -d %s", loop));
 	unlink(img);
+	close(dev_b);
+	qkd_nl_close(&nl_b);
+	close(ns_b);
+	close(ns_a);
 }
 
 TEST_HARNESS_MAIN

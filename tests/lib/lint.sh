@@ -25,7 +25,8 @@ trap 'rm -f "$log"' EXIT
 
 perl "$ksrc/checkpatch.pl" --strict --no-tree --terse --show-types \
 	--ignore FILE_PATH_CHANGES,SPDX_LICENSE_TAG \
-	-f kernel/*.c kernel/*.h include/uapi/linux/qkd.h include/linux/qkd.h >"$log" 2>&1
+	-f kernel/*.c kernel/*.h include/uapi/linux/qkd.h include/linux/qkd.h \
+	tests/kmod/*.c tests/kmod/*.h >"$log" 2>&1
 grep -v "^total: 0 errors, 0 warnings, 0 checks" "$log" | grep -q . && rc=1 || rc=0
 result "checkpatch --strict" $rc "$log"
 

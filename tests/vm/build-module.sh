@@ -11,8 +11,9 @@
 # which must be built). Fails (exit 1) if make fails or prints any warning or
 # error (compiler or modpost); the log is OUTDIR.build.log. Concurrent builds of
 # the same OUTDIR wait for each other (flock on OUTDIR.lock).
-# --copy-to DIR: also copy the result to DIR/qkd.ko while still holding the
-# lock, so that a later rebuild of OUTDIR cannot change what you test.
+# --copy-to DIR: also copy the result to DIR/qkd.ko (and its Module.symvers)
+# while still holding the lock, so that a later rebuild of OUTDIR cannot
+# change what you test.
 set -eu
 # shellcheck source=SCRIPTDIR/../lib/vm-common.sh
 . "$(dirname "$0")/../lib/vm-common.sh"
@@ -62,4 +63,6 @@ fi
 if [ -n "$copy_to" ]; then
 	mkdir -p "$copy_to"
 	cp "$d/qkd.ko" "$copy_to/qkd.ko"
+	# Its exports, for modules built against it (tests/kmod/build.sh).
+	cp "$d/Module.symvers" "$copy_to/Module.symvers"
 fi

@@ -5,7 +5,8 @@
 #
 # For each installed kernel (default: all of them): build qkd.ko for it in
 # build/kmod/KVER/ (tests/vm/build-module.sh: a copy of Kbuild, kernel/,
-# include/; W=1; any warning fails), boot it in a VM (tests/vm/run-vm.sh) and run
+# include/; W=1; any warning fails) and the test module qkd_kapi_test.ko
+# next to it (tests/kmod/build.sh), boot it in a VM (tests/vm/run-vm.sh) and run
 # tests/vm/guest-kernel-tests.sh there: insmod, every build/tests/kernel/
 # test_* binary (or the TESTs given), rmmod, dmesg check. Prints a TAP-ish
 # summary per kernel and ends with one line
@@ -134,6 +135,10 @@ for k in "${kernels[@]}"; do
 	if ! "$TOP/tests/vm/build-module.sh" --copy-to "$ko_dir" "$k"; then
 		fail_step "$k" "build qkd.ko (W=1, see build/kmod/$k.build.log)"
 		continue
+	fi
+	# The in-kernel API's test user, next to qkd.ko (test_kapi loads it).
+	if ! "$TOP/tests/kmod/build.sh" "$k" "$ko_dir"; then
+		fail_step "$k" "build qkd_kapi_test.ko (W=1, see build/kmod-kapi-test/$k.build.log)"
 	fi
 	r=$run_dir/$k
 	vm_log "== $k: running the kernel tests in a VM (results: ${r#"$TOP"/})"
