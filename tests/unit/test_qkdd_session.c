@@ -631,4 +631,82 @@ TEST(crash_at_every_commit_step_restart_from_state_files)
 	ASSERT_EQ(24, runs);
 }
 
+static char *copy_file(const char *from, const char *to)
+{
+	char *s = slurp(from);
+	FILE *f = fopen(to, "w");
+
+	if (!f || fputs(s, f) == EOF || fclose(f))
+		abort();
+	return s;
+}
+
+/*
+ * Found writing tests/robust/qkdd_crash.sh: the end holding orphan keys is
+ * killed before (or while) it removes them, and the other end lives on.
+ * Bob pushed block 2 and Alice crashed before pushing it: at the next
+ * connection Bob is ahead and removes the block, Alice skips its indices
+ * -- but Bob is killed before the removal reached his store (here: his
+ * key file is put back as it was), restarts, and reconnects to the same
+ * Alice. She remembered the resume index in memory and reported it as her
+ * next index, so both ends looked level and the orphans stayed at Bob for
+ * good. Now each end reports its store's own next index too.
+ */
+TEST(orphans_removed_even_if_their_holder_dies_before_removing_them)
+{
+	struct end a, b;
+	struct mitm m = { .action = T_NONE, .cut_round = 2, .cut_at = 3,
+			  .cut_deliver = false };
+	char saved[300], *ka, *kb, *k0;
+	size_t before;
+
+	fresh_pair(&a, &b, 8192, 25, true);
+	a.o.rounds = b.o.rounds = 3;
+	/* round 2: Bob pushes and acknowledges, the echo is lost */
+	connect_run(&a, &b, &m);
+	ASSERT_GT(0, a.ret);
+	k0 = slurp(a.o.out);
+	before = lines(k0);
+	free(k0);
+	/* Alice dies with the block pending: she never pushes it */
+	end_crash(&a);
+	ASSERT_EQ(0, end_restart(&a));
+	/* Bob's store with the orphan block, as it is before he removes it */
+	snprintf(saved, sizeof(saved), "%s/bob.keys.saved", g_dir);
+	free(copy_file(b.o.out, saved));
+	ka = slurp(a.o.out);
+	kb = slurp(b.o.out);
+	ASSERT_LT(lines(ka), lines(kb));
+	free(ka);
+	free(kb);
+	/* HELLO (Bob removes the orphans, Alice skips them), then the
+	 * connection is lost in the next round */
+	memset(&m, 0, sizeof(m));
+	m.cut_round = 1;
+	m.cut_at = 0;
+	a.o.rounds = 100;
+	connect_run(&a, &b, &m);
+	ASSERT_GT(0, a.ret);
+	/* ... Bob had been killed before his removal reached the store */
+	end_crash(&b);
+	free(copy_file(saved, b.o.out));
+	ASSERT_EQ(0, end_restart(&b));
+	/* Alice lives on: two more rounds */
+	a.o.rounds = (uint64_t)status_value(&a, "rounds") + 2;
+	b.o.rounds = 100;
+	memset(&m, 0, sizeof(m));
+	m.cut_at = -1;
+	connect_run(&a, &b, &m);
+	ka = slurp(a.o.out);
+	kb = slurp(b.o.out);
+	TH_LOG("alice %d, bob %d; keys %zu / %zu (%zu before)", a.ret, b.ret,
+	       lines(ka), lines(kb), before);
+	EXPECT_EQ(1, a.ret);
+	EXPECT_LT(before, lines(ka));
+	EXPECT_EQ(0, strcmp(ka, kb));
+	free(ka);
+	free(kb);
+	pair_free(&a, &b);
+}
+
 TEST_HARNESS_MAIN

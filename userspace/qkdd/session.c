@@ -52,7 +52,7 @@
 #include "qkdd.h"
 
 #define HELLO_MAGIC	0x514b4448u	/* "QKDH" */
-#define HELLO_VERSION	2
+#define HELLO_VERSION	3	/* 3: next index and low index */
 #define SYNC_MAGIC	0x514b4453u	/* "QKDS" */
 #define SYNC_VERSION	1
 /* Largest re-alignment of a pool at a connection (chunks of 16 bytes). */
@@ -945,10 +945,27 @@ static int hello(struct qkdd *q)
 	struct wbuf w = { 0 };
 	struct rbuf rb;
 	uint8_t type;
-	uint64_t a_next, b_next, lower, resume, b_last = 0;
+	uint64_t a_next, b_next, a_low, b_low, lower, resume, b_last = 0;
+	uint64_t k_next, my_next, my_low;
 	bool alice = q->o->role == QKDD_ALICE, matched = false, b_have = false;
 	int r;
 
+	/*
+	 * Two indices describe this end: my_next, the lowest index it may
+	 * push at (its store's next index, or the resume index of an
+	 * earlier connection if that is higher: indices it skips), and
+	 * my_low, below which its store holds exactly the keys both ends
+	 * committed. They differ when this end skipped indices and has not
+	 * pushed past them yet (the peer may still hold orphans there: it
+	 * may have died before removing them), or when a multi-batch push
+	 * failed half way (its first batches were removed, next_index had
+	 * moved). The store is asked again at every connection.
+	 */
+	r = store_next_index(q->st, &k_next);
+	if (r)
+		return r == -ESTALE ? -EPERM : r;
+	my_next = q->next_index > k_next ? q->next_index : k_next;
+	my_low = q->next_index < k_next ? q->next_index : k_next;
 	q->round = 0;
 	auth_session_start(q->auth);
 	auth_transcript_begin(q->auth, 0);
@@ -970,7 +987,8 @@ static int hello(struct qkdd *q)
 		wb_u(&w, HELLO_VERSION, 1);
 		wb_bytes(&w, q->o->stream, 16);
 		wb_u(&w, q->pp.key_size, 4);
-		wb_u(&w, q->next_index, 8);
+		wb_u(&w, my_next, 8);
+		wb_u(&w, my_low, 8);
 		/* a pending block whose keys we still hold */
 		wb_u(&w, q->pend.valid && q->pend.has_keys, 1);
 		wb_u(&w, q->pend.first, 8);
@@ -1009,17 +1027,19 @@ static int hello(struct qkdd *q)
 			return -EPERM;
 		}
 		b_next = rb_u(&rb, 8);
+		b_low = rb_u(&rb, 8);
 		b_have = rb_u(&rb, 1);
 		b_last = rb_u(&rb, 8);
-		if (!rb_done(&rb)) {
+		if (!rb_done(&rb) || b_low > b_next) {
 			qlog("HELLO: malformed answer");
 			return -ECONNRESET;
 		}
+		a_next = my_next;
+		a_low = my_low;
 		matched = q->pend.valid && q->pend.has_keys && b_have &&
 			  b_last == q->pend.id &&
 			  b_next == q->pend.first + q->pend.count &&
-			  q->next_index == q->pend.first;
-		a_next = q->next_index;
+			  a_next == q->pend.first && a_low == q->pend.first;
 	} else {
 		uint64_t p_first, p_id;
 		uint32_t p_count, ks;
@@ -1076,6 +1096,7 @@ static int hello(struct qkdd *q)
 		sid = rb_bytes(&rb, 16);
 		ks = (uint32_t)rb_u(&rb, 4);
 		a_next = rb_u(&rb, 8);
+		a_low = rb_u(&rb, 8);
 		p_valid = rb_u(&rb, 1);
 		p_first = rb_u(&rb, 8);
 		p_count = (uint32_t)rb_u(&rb, 4);
@@ -1093,7 +1114,8 @@ static int hello(struct qkdd *q)
 		q->pp.block_bits = (uint32_t)rb_u(&rb, 4);
 		q->pp.tag_bits = (uint32_t)rb_u(&rb, 4);
 		q->pp.auth_target = (uint32_t)rb_u(&rb, 4);
-		if (!rb_done(&rb) || q->pp.nint < 1 || q->pp.nint > 3 ||
+		if (!rb_done(&rb) || a_low > a_next ||
+		    q->pp.nint < 1 || q->pp.nint > 3 ||
 		    !(q->pp.qber_abort > 0 && q->pp.qber_abort <= 0.5) ||
 		    !(q->pp.sample_frac > 0 && q->pp.sample_frac < 1) ||
 		    !(q->pp.eps_sec > 0) || !(q->pp.eps_cor > 0) ||
@@ -1110,12 +1132,15 @@ static int hello(struct qkdd *q)
 			return -EPERM;
 		}
 		q->pp.key_size = ks;
-		b_next = q->next_index;
+		b_next = my_next;
+		b_low = my_low;
 		matched = p_valid && q->have_last && p_id == q->last_block_id &&
-			  b_next == p_first + p_count && a_next == p_first;
+			  b_next == p_first + p_count && a_next == p_first &&
+			  a_low == p_first;
 		wb_u(&w, HELLO_MAGIC, 4);
 		wb_u(&w, HELLO_VERSION, 1);
-		wb_u(&w, q->next_index, 8);
+		wb_u(&w, my_next, 8);
+		wb_u(&w, my_low, 8);
 		wb_u(&w, q->have_last, 1);
 		wb_u(&w, q->last_block_id, 8);
 		if (w.err)
@@ -1149,7 +1174,8 @@ static int hello(struct qkdd *q)
 				       q->pend.data + q->pend.auth_len,
 				       q->pend.count);
 			if (!r) {
-				a_next = q->pend.first + q->pend.count;
+				a_next = a_low = k_next =
+					q->pend.first + q->pend.count;
 				q->tot.keys += q->pend.count;
 			} else {
 				/* The peer now believes we hold it: reconnect
@@ -1173,7 +1199,7 @@ static int hello(struct qkdd *q)
 		if (state_save(q))
 			return -EPERM;
 	} else if (matched) {
-		a_next = b_next;	/* Alice completes the pending block */
+		a_next = a_low = b_next; /* Alice completes the pending block */
 	}
 	if (alice) {
 		/* Both reserves must now be the same (Bob's SYNC). */
@@ -1188,23 +1214,25 @@ static int hello(struct qkdd *q)
 			return -EPERM;
 		}
 	}
-	lower = a_next < b_next ? a_next : b_next;
+	/*
+	 * Both resume at the higher next index. Below the lower low index
+	 * both stores agree; from there on, whatever a store holds was
+	 * pushed at that end only (or removed already): each end removes
+	 * its keys in [lower, its store's next index) -- again, if it died
+	 * before it had removed them all -- and the other skips them.
+	 */
+	lower = a_low < b_low ? a_low : b_low;
 	resume = a_next < b_next ? b_next : a_next;
-	if (lower != resume) {
-		uint64_t mine = alice ? a_next : b_next;
-
-		if (mine == resume) {
-			qlog("keys [%" PRIu64 ", %" PRIu64 ") were pushed here only (the other end never committed them): removing them",
-			     lower, resume);
-			r = store_drop(q->st, lower, resume);
-			if (r)
-				qlog("removing orphan keys failed: %s",
-				     strerror(-r));
-		} else {
-			qlog("skipping indices [%" PRIu64 ", %" PRIu64 "): the peer removes its copies",
-			     lower, resume);
-		}
+	if (k_next > lower) {
+		qlog("keys [%" PRIu64 ", %" PRIu64 ") were pushed here only (the other end never committed them): removing them",
+		     lower, k_next);
+		r = store_drop(q->st, lower, k_next);
+		if (r)
+			qlog("removing orphan keys failed: %s", strerror(-r));
 	}
+	if (k_next < resume && lower < resume)
+		qlog("skipping indices [%" PRIu64 ", %" PRIu64 "): the peer removes its copies",
+		     k_next > lower ? k_next : lower, resume);
 	q->next_index = resume;
 	q->tot.next_index = resume;
 	update_reserve(q);
