@@ -104,6 +104,9 @@ $(B)/san/tests/unit/test_qkdd_session: tests/unit/test_qkdd_session.c \
 $(B)/tests/kernel/%: tests/kernel/%.c tests/kernel/qkd_test.h $(B)/libqkd.a | harness
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $(filter %.c %.a,$^) $(LIBS)
+# test_kapi drives the test module tests/kmod/qkd_kapi_test.c (built per
+# kernel by tests/kmod/build.sh, from tests/vm/run-kernel-tests.sh).
+$(B)/tests/kernel/test_kapi: tests/kmod/qkd_kapi_test.h
 
 $(B)/bench/%: bench/%.c $(B)/libqkdproto.a $(B)/libqkd.a
 	@mkdir -p $(dir $@)
@@ -140,11 +143,15 @@ check-debug: debug-kernel all $(KERNEL_TESTS)
 	exit $$rc
 
 # The long forms of the robustness checks, on the debug kernel: more fuzzing
-# and stress, the fail-nth sweep with 32 KiB pushes, a bigger canary.
+# and stress, the fail-nth sweep with 32 KiB pushes, a bigger canary, 300
+# SIGKILLs of qkdd (qkdd_crash.sh), 100 loads and unloads of the module in
+# use (loadunload).
 stress: debug-kernel all
 	@rc=0; \
-	QKD_FAILNTH_ARGS="-b 1024 -m 20000 -N 20000" tests/robust/run.sh \
-		--kernel debug -n 200000 -u 50000 -t 300 --stress-time 600 || rc=1; \
+	QKD_FAILNTH_ARGS="-b 1024 -m 20000 -N 20000" \
+	QKD_LOADUNLOAD_ARGS="-n 100" QKD_LOADUNLOAD_ITERS=100 tests/robust/run.sh \
+		--kernel debug -n 200000 -u 50000 -t 300 --stress-time 600 \
+		--crash-kills 300 || rc=1; \
 	tests/robust/canary.sh --kernel debug -k 4096 -P || rc=1; \
 	exit $$rc
 
@@ -154,7 +161,8 @@ stress: debug-kernel all
 lint: harness
 	perl $(B)/ksrc/checkpatch.pl --strict --no-tree --terse -q \
 		--ignore FILE_PATH_CHANGES,SPDX_LICENSE_TAG \
-		-f kernel/*.c kernel/*.h include/uapi/linux/qkd.h include/linux/qkd.h
+		-f kernel/*.c kernel/*.h include/uapi/linux/qkd.h include/linux/qkd.h \
+		tests/kmod/*.c tests/kmod/*.h
 	python3 tests/lib/check-spec.py Documentation/netlink/specs/qkd.yaml \
 		include/uapi/linux/qkd.h $(B)/ksrc/genetlink-c.yaml
 

@@ -28,6 +28,16 @@ static inline struct nlattr **qkd_dumpit_attrs(struct netlink_callback *cb)
 }
 
 /*
+ * The op genl_family.pre_doit is called with: a struct genl_ops on 6.1, a
+ * struct genl_split_ops from 6.2 on.
+ */
+#ifdef QKD_COMPAT_GENL_SPLIT_OPS
+#define qkd_genl_doit_op genl_split_ops
+#else
+#define qkd_genl_doit_op genl_ops
+#endif
+
+/*
  * The direction of an SA (6.10+): xfrm then refuses to use an inbound SA for
  * output and the other way round. Older kernels tell them apart by address.
  */

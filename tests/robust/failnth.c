@@ -2,7 +2,8 @@
 /*
  * failnth: allocation-failure sweep of qkd.ko with /proc/thread-self/fail-nth.
  *
- *   failnth [-b BATCH] [-m MAX_N (4000)] [-N NETNS_MAX_N (400)] [-o OP] [-v]
+ *   failnth [-b BATCH] [-m MAX_N (4000)] [-N NETNS_MAX_N (0: none)]
+ *           [-S NETNS_STRIDE (1)] [-o OP] [-v]
  *
  * For each operation (push, get, get-by-id, get into an unfaulted buffer,
  * flush, link/stream create, change and delete, status, open, netns
@@ -22,7 +23,10 @@
  * consumed: the operation then ran without a fault and must succeed. The
  * figure printed per operation is n - 1, the allocations the syscall makes,
  * and how the faulted runs ended (clean error, success despite the fault,
- * ACK lost).
+ * ACK lost). Creating a netns makes thousands of allocations: its sweep
+ * runs to the end too (no limit unless -N), every NETNS_STRIDE-th of them
+ * (-S; 1: all), each success filling the new node and checking its counters
+ * before the netns is left to die with its keys.
  *
  * One case is ambiguous by netlink's design: when the allocation of the
  * ACK itself fails, the request took effect but the sender only sees
@@ -59,7 +63,7 @@ static const uint8_t extra_sid[QKD_STREAM_ID_LEN] = {
 
 static struct tap tap;
 static bool verbose;
-static unsigned int batch = 16, max_n = 4000, netns_max_n = 400;
+static unsigned int batch = 16, max_n = 4000, netns_max_n, netns_stride = 1;
 static int fn_fd = -1;		/* /proc/thread-self/fail-nth */
 static bool dry;		/* no fail-nth: each operation once, no fault */
 static struct nlsock ctl;	/* requests, in the test netns */
@@ -1004,9 +1008,16 @@ static int netns_settle(bool took)
 		e = push_plain(&s, extra_sid, EXTRA_KEYS);
 	if (!e)
 		e = nls_status(&s, &st);
+	/* a new node: its ledger is the push above */
 	if (!e && (st.added != EXTRA_KEYS || st.stored != EXTRA_KEYS ||
-		   st.links != 1 || st.streams != 1))
+		   st.added != st.delivered + st.flushed + st.stored ||
+		   st.bytes != st.stored * KS || st.links != 1 || st.streams != 1)) {
+		printf("# netns: new node: added %llu delivered %llu flushed %llu stored %llu bytes %llu, %u links, %u streams\n",
+		       (unsigned long long)st.added, (unsigned long long)st.delivered,
+		       (unsigned long long)st.flushed, (unsigned long long)st.stored,
+		       (unsigned long long)st.bytes, st.links, st.streams);
 		e = -EPROTO;
+	}
 	nls_close(&s);
 	if (setns(test_ns, CLONE_NEWNET) && !e)
 		e = -errno;
@@ -1035,20 +1046,25 @@ static const struct op ops[] = {
 /* Sweep one operation; returns the number of faults injected. */
 static void sweep(const struct op *op)
 {
-	unsigned int n, clean = 0, despite = 0, lost = 0, limit;
+	unsigned int n, clean = 0, despite = 0, lost = 0, limit, stride = 1, tries = 0;
 	char why[200] = "";
 	uint64_t t0 = nlr_now_ns();
 	bool ok = true, done = false;
 
-	limit = strcmp(op->name, "netns") ? max_n : netns_max_n;
+	limit = max_n;
+	if (!strcmp(op->name, "netns")) {
+		limit = netns_max_n ? netns_max_n : UINT32_MAX - 1;
+		stride = netns_stride;
+	}
 	get_mode = !strcmp(op->name, "get-by-id") ? 1 :
 		   !strcmp(op->name, "get-unfaulted-buffer") ? 2 : 0;
 	kmsg("qkd-failnth: start %s\n", op->name);
-	for (n = 1; n <= limit && ok; n++) {
+	for (n = 1; n <= limit && ok; n += stride) {
 		unsigned int left = 0;
 		enum result r;
 		int err = 0, eff, e;
 
+		tries++;
 		e = op->prepare();
 		if (e) {
 			snprintf(why, sizeof(why), "n=%u: prepare: %s", n, strerror(-e));
@@ -1115,18 +1131,22 @@ static void sweep(const struct op *op)
 			   why[0] ? ": " : "", why);
 		return;
 	}
-	printf("# %-22s %4u faults injected: %u failed cleanly, %u succeeded anyway, %u ACKs lost (%.1f s)\n",
-	       op->name, n - 1, clean, despite, lost,
-	       (double)(nlr_now_ns() - t0) / 1e9);
-	tap_result(&tap, ok, "%s: every allocation failure handled (%u faults)%s%s",
-		   op->name, n - 1, why[0] ? ": " : "", why);
+	/* done: the n-th was not consumed, the syscall makes fewer than n */
+	printf("# %-22s %4u faults injected%s: %u failed cleanly, %u succeeded anyway, %u ACKs lost (%.1f s)%s\n",
+	       op->name, tries - done, stride > 1 ? " (every one in a stride)" : "",
+	       clean, despite, lost, (double)(nlr_now_ns() - t0) / 1e9,
+	       done ? "; ran to the end" : "");
+	tap_result(&tap, ok, "%s: every allocation failure handled (%u faults%s, %s)%s%s",
+		   op->name, tries - done, stride > 1 ? ", strided" : "",
+		   done ? "to the end" : "not to the end",
+		   why[0] ? ": " : "", why);
 	kmsg("qkd-failnth: end %s n=%u\n", op->name, n - 1);
 }
 
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: failnth [-b BATCH] [-m MAX_N] [-N NETNS_MAX_N] [-o OP] [-v]\n");
+		"usage: failnth [-b BATCH] [-m MAX_N] [-N NETNS_MAX_N] [-S NETNS_STRIDE] [-o OP] [-v]\n");
 	exit(2);
 }
 
@@ -1135,7 +1155,7 @@ int main(int argc, char **argv)
 	const char *only = NULL;
 	int c, e;
 
-	while ((c = getopt(argc, argv, "b:m:N:o:v")) != -1) {
+	while ((c = getopt(argc, argv, "b:m:N:S:o:v")) != -1) {
 		switch (c) {
 		case 'b':
 			batch = (unsigned int)atoi(optarg);
@@ -1145,6 +1165,9 @@ int main(int argc, char **argv)
 			break;
 		case 'N':
 			netns_max_n = (unsigned int)atoi(optarg);
+			break;
+		case 'S':
+			netns_stride = (unsigned int)atoi(optarg);
 			break;
 		case 'o':
 			only = optarg;
@@ -1156,7 +1179,8 @@ int main(int argc, char **argv)
 			usage();
 		}
 	}
-	if (!batch || batch * KS > QKD_KEY_BATCH_MAX_BYTES || batch * 2 > MAIN_MAX_KEYS)
+	if (!batch || batch * KS > QKD_KEY_BATCH_MAX_BYTES || batch * 2 > MAIN_MAX_KEYS ||
+	    !netns_stride)
 		usage();
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	printf("TAP version 13\n");
@@ -1203,8 +1227,8 @@ int main(int argc, char **argv)
 		e = stream_new(&ctl, main_sid, main_link, MAIN_MAX_KEYS);
 	if (e)
 		die("the main link and stream", -e);
-	printf("# batch %u keys of %u bytes, fail-nth up to %u (netns %u), events listener on\n",
-	       batch, KS, max_n, netns_max_n);
+	printf("# batch %u keys of %u bytes, fail-nth up to %u (netns: up to %u, 0: to the end; stride %u), events listener on\n",
+	       batch, KS, max_n, netns_max_n, netns_stride);
 
 	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
 		if (only && strcmp(only, ops[i].name))

@@ -6,7 +6,9 @@
 # Loads the module, runs the fuzzer (root, then unprivileged, then a root
 # run in a fresh netns torn down full), the stress test, the fail-nth
 # allocation-failure sweep (options: $QKD_FAILNTH_ARGS), unloads the
-# module. Prints TAP lines prefixed with their program; run.sh numbers them.
+# module, then loads and unloads it over and over while it is in use
+# (options: $QKD_LOADUNLOAD_ARGS). Prints TAP lines prefixed with their
+# program; run.sh numbers them.
 set -u
 ko=$1 count=$2 ucount=$3 secs=$4 ssecs=$5 seed=$6
 bin=build/robust
@@ -51,6 +53,9 @@ run stress "$bin/stress" -t "$ssecs" -s "$seed"
 # shellcheck disable=SC2086 # options, word-split on purpose
 run failnth "$bin/failnth" ${QKD_FAILNTH_ARGS:-}
 
+# qkdd pairs killed with SIGKILL at random points (tests/robust/qkdd_crash.sh)
+[ "${QKD_CRASH_KILLS:-0}" -gt 0 ] && run qkdd-crash tests/robust/qkdd_crash.sh -n "$QKD_CRASH_KILLS" -t "${QKD_CRASH_SECS:-170}" -s "$seed"
+
 # netns teardown is asynchronous: retry the unload for up to 10 s
 mark "rmmod"
 i=0
@@ -60,3 +65,8 @@ until rmmod qkd 2>/dev/null; do
 	sleep 0.5
 done
 say "ok - rmmod qkd"
+
+# load/unload over and over with keys stored, readers in poll() and a dump
+# in progress (options: $QKD_LOADUNLOAD_ARGS); ends with the module unloaded
+# shellcheck disable=SC2086 # options, word-split on purpose
+run loadunload "$bin/loadunload" -k "$ko" ${QKD_LOADUNLOAD_ARGS:-}

@@ -2,13 +2,17 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
 # tests/robust/run.sh [--kernel KVER|all|debug] [-n COUNT] [-u UCOUNT] [-t SECONDS]
-#                     [--stress-time SECONDS] [--seed SEED]
+#                     [--stress-time SECONDS] [--seed SEED] [--crash-kills N]
 #
 # Builds qkd.ko per kernel (build/kmod-fuzz/KVER) and the robustness
 # programs (build/robust/), then boots each kernel once (tests/vm/run-vm.sh,
 # which fails on WARN/BUG/KASAN/leaks in dmesg) and runs the fuzzer as root
 # and unprivileged, the stress test, and the fail-nth sweep (debug kernel;
-# options from $QKD_FAILNTH_ARGS). Prints TAP and ends with one line
+# options from $QKD_FAILNTH_ARGS), and qkdd_crash.sh: a qkdd pair into the
+# two sites' stores killed --crash-kills times (default 12, ~2 min; 0:
+# not run), and the load/unload test (loadunload: options from
+# $QKD_LOADUNLOAD_ARGS, their iterations also in $QKD_LOADUNLOAD_ITERS for
+# the VM's timeout). Prints TAP and ends with one line
 # "N passed, N failed". Exit 1 if anything failed.
 set -u
 TOP=$(cd "$(dirname "$0")/../.." && pwd -P)
@@ -18,6 +22,7 @@ cd "$TOP" || exit 2
 set +e
 
 kspec=all count=20000 ucount=5000 secs=30 ssecs=20 seed=$(date +%s)
+ckills=12	# qkdd_crash.sh: kills (CI fast form; make stress: 300), and its bound
 while [ $# -gt 0 ]; do
 	case $1 in
 	--kernel) kspec=$2; shift ;;
@@ -26,7 +31,8 @@ while [ $# -gt 0 ]; do
 	-t) secs=$2; shift ;;
 	--stress-time) ssecs=$2; shift ;;
 	--seed) seed=$2; shift ;;
-	*) echo "usage: $0 [--kernel KVER|all] [-n COUNT] [-u UCOUNT] [-t SECONDS] [--stress-time S] [--seed SEED]" >&2
+	--crash-kills) ckills=$2; shift ;;
+	*) echo "usage: $0 [--kernel KVER|all] [-n COUNT] [-u UCOUNT] [-t SECONDS] [--stress-time S] [--seed SEED] [--crash-kills N]" >&2
 	   exit 2 ;;
 	esac
 	shift
@@ -44,7 +50,7 @@ tap() {	# tap OK|FAIL DESCRIPTION
 }
 
 kernels=$(vm_resolve_kernels "$kspec") || exit 2
-echo "# robust: kernels $(echo $kernels), seed $seed, fuzz $count/$ucount msgs, $secs s per phase, stress $ssecs s"
+echo "# robust: kernels $(echo $kernels), seed $seed, fuzz $count/$ucount msgs, $secs s per phase, stress $ssecs s, qkdd kills $ckills"
 
 if make -s -C tests/robust > build/robust.build.log 2>&1; then
 	tap OK "build fuzz_genl and stress"
@@ -54,6 +60,17 @@ else
 	echo "$pass passed, $fail failed"
 	exit 1
 fi
+# qkdd_crash.sh runs the daemon and the CLI
+if [ "$ckills" != 0 ]; then
+	if make -s -j2 build/qkdd build/qkdctl > build/robust.qkdd.build.log 2>&1; then
+		tap OK "build qkdd and qkdctl"
+	else
+		tail -n 20 build/robust.qkdd.build.log | sed 's/^/# /'
+		tap FAIL "build qkdd and qkdctl (qkdd_crash.sh not run)"
+		ckills=0
+	fi
+fi
+csecs=$((ckills * 17 / 4 + 1))	# qkdd_crash.sh: ~4 s a kill
 
 for k in $kernels; do
 	d=build/kmod-fuzz/$k
@@ -71,13 +88,19 @@ for k in $kernels; do
 	fi
 	res=build/robust/results/$k
 	mkdir -p build/robust/results
-	# boot ~10-60 s, fuzz <= 3 x secs + secs/3, stress ssecs, margin
-	to=$((120 + 4 * secs + ssecs))
+	# boot ~10-60 s, fuzz <= 3 x secs + secs/3, stress ssecs, margin,
+	# load/unload (~3 s an iteration: QKD_LOADUNLOAD_ITERS, default 20)
+	to=$((120 + 4 * secs + ssecs + 3 * ${QKD_LOADUNLOAD_ITERS:-20}))
+	# qkdd_crash.sh: its kill loop, then up to ~60 s of checks
+	[ "$ckills" = 0 ] || to=$((to + csecs + 90))
 	# the debug kernel: boot ~70 s, everything ~10x slower, kmemleak scan
 	[ "$k" != debug ] || to=$((to + 600))
+	[ "$k" != debug ] || to=$((to + 17 * ${QKD_LOADUNLOAD_ITERS:-20}))
 	start=$(date +%s)
 	tests/vm/run-vm.sh --kernel "$k" --timeout "$to" --results "$res" -q \
-		--env "QKD_FAILNTH_ARGS=${QKD_FAILNTH_ARGS:-}" -- \
+		--env "QKD_FAILNTH_ARGS=${QKD_FAILNTH_ARGS:-}" \
+		--env "QKD_CRASH_KILLS=$ckills" --env "QKD_CRASH_SECS=$csecs" \
+		--env "QKD_LOADUNLOAD_ARGS=${QKD_LOADUNLOAD_ARGS:-}" -- \
 		tests/robust/guest.sh "$TOP/$d/qkd.ko" "$count" "$ucount" "$secs" "$ssecs" "$seed" \
 		> "build/robust/$k.log" 2>&1
 	rc=$?
