@@ -139,7 +139,7 @@ check-debug: debug-kernel all $(KERNEL_TESTS)
 	@rc=0; \
 	tests/vm/run-kernel-tests.sh --kernel debug --timeout 3600 -q || rc=1; \
 	tests/robust/run.sh --kernel debug || rc=1; \
-	tests/robust/canary.sh --kernel debug || rc=1; \
+	tests/robust/canary.sh --kernel debug -P || rc=1; \
 	exit $$rc
 
 # The long forms of the robustness checks, on the debug kernel: more fuzzing

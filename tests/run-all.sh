@@ -9,8 +9,10 @@
 #   daemon   two qkdd processes over loopback: same keys, Eve aborts, crashes
 #   vm       the module's kselftest tests in qemu, on Debian 6.1 and 6.12
 #   e2e      qkdctl against the module, and the demo, in qemu on both kernels
-#   robust   a genl/ioctl fuzzer (root, unprivileged, user namespace) and a
-#            concurrency stress with a delivery ledger, in qemu on both kernels
+#   robust   a genl/ioctl fuzzer (root, unprivileged, user namespace), a
+#            concurrency stress with a delivery ledger, qkdd killed at random
+#            points, load/unload in use, and the key-wipe canary, in qemu on
+#            both kernels
 #   debug    on the debug kernel (KASAN, lockdep, kmemleak, fail-nth) if it
 #            is already built (make debug-kernel), else a SKIP: the kernel
 #            tests with kmemleak scans, the fail-nth sweep, the key-wipe
@@ -116,7 +118,7 @@ debug() {
 	fi
 	make -s -C tests/robust || return 1
 	for cmd in "tests/vm/run-kernel-tests.sh --kernel debug --timeout 3600 -q build/tests/kernel/test_* build/robust/failnth" \
-		"tests/robust/canary.sh --kernel debug"; do
+		"tests/robust/canary.sh --kernel debug -P"; do
 		echo "# ==== $cmd"
 		# shellcheck disable=SC2086 # the command and its glob
 		out=$($cmd 2>&1) || rc=1

@@ -11,8 +11,8 @@
 # dumps the guest's memory over QMP (dump-guest-memory) once the module is
 # unloaded and counts the patterns in the dump on the host
 # (build/robust/canary count). Goal: 0 occurrences. -P adds a push that the
-# netlink policy refuses before the module sees it (reported, not counted:
-# see Documentation/robustness.md). Prints TAP and "N passed, N failed".
+# netlink policy refuses (KEY_ADD's handler must wipe it too; see
+# Documentation/robustness.md). Prints TAP and "N passed, N failed".
 set -u
 TOP=$(cd "$(dirname "$0")/../.." && pwd -P)
 cd "$TOP" || exit 2
