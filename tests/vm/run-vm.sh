@@ -38,7 +38,8 @@
 # $QKDVM_RESULTS (same path in the guest and on the host).
 # Environment: VM_DMESG_IGNORE (ERE of dmesg lines to tolerate),
 # VM_DMESG_EXTRA (ERE of more lines to flag), QKD_VM_LOCK (lock file that
-# serialises VMs, default /tmp/qkd-vm.lock; "none" to disable).
+# serialises VMs, default /tmp/qkd-vm.lock; "none" to disable),
+# QKD_VM_ACCEL (kvm or tcg; default kvm when /dev/kvm is usable).
 set -eu
 # shellcheck source=SCRIPTDIR/../lib/vm-common.sh
 . "$(dirname "$0")/../lib/vm-common.sh"
@@ -199,7 +200,18 @@ if [ "$timeout_s" -gt 0 ]; then
 	deadline=$((start + guest_t))
 fi
 
-qemu=(qemu-system-x86_64 -accel tcg -cpu max -m "$mem" -smp "$smp"
+# KVM where this user can use it (benchmarks want it: emulation distorts
+# their ratios), else emulation; QKD_VM_ACCEL=tcg|kvm forces one.
+accel=${QKD_VM_ACCEL:-}
+if [ -z "$accel" ]; then
+	if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then accel=kvm; else accel=tcg; fi
+fi
+case $accel in
+kvm) cpu=host ;;
+tcg) cpu=max ;;
+*) vm_log "QKD_VM_ACCEL=$accel: expected kvm or tcg"; exit 2 ;;
+esac
+qemu=(qemu-system-x86_64 -accel "$accel" -cpu "$cpu" -m "$mem" -smp "$smp"
 	-nographic -no-reboot -nic none
 	"${boot[@]}"
 	-append "console=ttyS0 panic=-1 loglevel=4 edd=off $bootargs qkdvm_results=$results qkdvm_timeout=$guest_t qkdvm_deadline=$deadline$append"
