@@ -166,6 +166,17 @@ static uint8_t arg_addr(const char *what, const char *s, uint8_t out[16])
 	usage_error("%s \"%s\": not an IPv4 or IPv6 address", what, s);
 }
 
+/* After add and rekey: silent in human mode, the binding for scripts. */
+static void print_changed(const struct qkd_sa_info *sa)
+{
+	if (opts.out == OUT_HUMAN)
+		return;
+	link_name_of(0);
+	print_sa(sa);
+	if (opts.out == OUT_JSON)
+		json_end();
+}
+
 /* NET[/LEN]: a selector end; LEN defaults to the whole address. */
 static void arg_sel(const char *what, const char *s, uint8_t *len,
 		    uint8_t addr[16], uint8_t *prefix, bool *have_prefix)
@@ -298,12 +309,7 @@ static int sa_add(int argc, char **argv)
 	err = qkd_sa_add(ctl_nl(), &p, &sa);
 	if (err)
 		return kernel_error("sa add", err);
-	if (opts.out != OUT_HUMAN) {
-		link_name_of(0);
-		print_sa(&sa);
-		if (opts.out == OUT_JSON)
-			json_end();
-	}
+	print_changed(&sa);
 	return 0;
 }
 
@@ -333,12 +339,7 @@ static int sa_rekey(int argc, char **argv)
 	err = qkd_sa_rekey(ctl_nl(), id, &sa);
 	if (err)
 		return kernel_error("sa rekey", err);
-	if (opts.out != OUT_HUMAN) {
-		link_name_of(0);
-		print_sa(&sa);
-		if (opts.out == OUT_JSON)
-			json_end();
-	}
+	print_changed(&sa);
 	return 0;
 }
 
