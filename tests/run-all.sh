@@ -11,7 +11,8 @@
 #   e2e      qkdctl against the module, and the demo, in qemu on both kernels
 #   robust   a genl/ioctl fuzzer (root, unprivileged, user namespace), a
 #            concurrency stress with a delivery ledger, qkdd killed at random
-#            points, and load/unload in use, in qemu on both kernels
+#            points, load/unload in use, and the key-wipe canary, in qemu on
+#            both kernels
 #   debug    on the debug kernel (KASAN, lockdep, kmemleak, fail-nth) if it
 #            is already built (make debug-kernel), else a SKIP: the kernel
 #            tests with kmemleak scans, the fail-nth sweep, the key-wipe

@@ -10,8 +10,9 @@
  * run: the patterns are generated from SEED (which is not secret and never a
  * key) directly into this program's buffers and pushed over genl from there
  * (no file, no pipe, no qkdctl: the only copies are the kernel's); every
- * buffer is wiped after use, and at the end the vector registers too (their
- * saved state lives in the task struct). Per phase, KEYS keys of 32 bytes:
+ * buffer is wiped after use, and at the end the stack and the vector
+ * registers too, with the copy of them the kernel saved (see
+ * wipe_vector_registers()). Per phase, KEYS keys of 32 bytes:
  *   unload     in a stream of the initial netns, left for rmmod to delete
  *   delivered  taken with GET_KEY and GET_KEY_BY_ID (into a wiped buffer)
  *   flushed    KEY_FLUSH of the stream after those deliveries
@@ -80,10 +81,141 @@ static void pattern(enum phase ph, uint32_t i, uint8_t out[KS])
 	__asm__ __volatile__("" : : "r"(&v), "r"(&x) : "memory");
 }
 
-/* Zero the vector registers: memcpy() may have left key bytes there. */
-static void wipe_vector_registers(void)
+/*
+ * Zero the vector registers, and the copy of them the kernel keeps.
+ *
+ * memcpy() leaves key bytes in the vector registers: glibc's AVX2 memcpy
+ * of a batch loads its last four 32-byte keys into ymm5-8, and its
+ * vzeroupper leaves their first halves in xmm5-8. The kernel saves the
+ * registers into this task's FPU state (in its task_struct) at context
+ * switches and kernel_fpu_begin(), and frees that memory as it is when the
+ * task exits. Zeroing the registers does not reach that copy; only the next
+ * save does, and there may be none before exit. So: fill every register,
+ * block for a moment (the context switch saves the filler over the old
+ * copy), then zero them. The filler is not zero: XSAVEOPT and XSAVES skip
+ * a component in its initial (zero) state and would leave the old copy.
+ */
+#if defined(__x86_64__)
+/* AVX-512: all 512 bits of zmm0-31 (glibc's memcpy uses zmm16-31 there). */
+__attribute__((target("avx512f"), noinline))
+static void fill_avx512_registers(void)
+{
+	__asm__ __volatile__(
+		"vpternlogd $0xff, %%zmm0, %%zmm0, %%zmm0\n\t"
+		"vpternlogd $0xff, %%zmm1, %%zmm1, %%zmm1\n\t"
+		"vpternlogd $0xff, %%zmm2, %%zmm2, %%zmm2\n\t"
+		"vpternlogd $0xff, %%zmm3, %%zmm3, %%zmm3\n\t"
+		"vpternlogd $0xff, %%zmm4, %%zmm4, %%zmm4\n\t"
+		"vpternlogd $0xff, %%zmm5, %%zmm5, %%zmm5\n\t"
+		"vpternlogd $0xff, %%zmm6, %%zmm6, %%zmm6\n\t"
+		"vpternlogd $0xff, %%zmm7, %%zmm7, %%zmm7\n\t"
+		"vpternlogd $0xff, %%zmm8, %%zmm8, %%zmm8\n\t"
+		"vpternlogd $0xff, %%zmm9, %%zmm9, %%zmm9\n\t"
+		"vpternlogd $0xff, %%zmm10, %%zmm10, %%zmm10\n\t"
+		"vpternlogd $0xff, %%zmm11, %%zmm11, %%zmm11\n\t"
+		"vpternlogd $0xff, %%zmm12, %%zmm12, %%zmm12\n\t"
+		"vpternlogd $0xff, %%zmm13, %%zmm13, %%zmm13\n\t"
+		"vpternlogd $0xff, %%zmm14, %%zmm14, %%zmm14\n\t"
+		"vpternlogd $0xff, %%zmm15, %%zmm15, %%zmm15\n\t"
+		"vpternlogd $0xff, %%zmm16, %%zmm16, %%zmm16\n\t"
+		"vpternlogd $0xff, %%zmm17, %%zmm17, %%zmm17\n\t"
+		"vpternlogd $0xff, %%zmm18, %%zmm18, %%zmm18\n\t"
+		"vpternlogd $0xff, %%zmm19, %%zmm19, %%zmm19\n\t"
+		"vpternlogd $0xff, %%zmm20, %%zmm20, %%zmm20\n\t"
+		"vpternlogd $0xff, %%zmm21, %%zmm21, %%zmm21\n\t"
+		"vpternlogd $0xff, %%zmm22, %%zmm22, %%zmm22\n\t"
+		"vpternlogd $0xff, %%zmm23, %%zmm23, %%zmm23\n\t"
+		"vpternlogd $0xff, %%zmm24, %%zmm24, %%zmm24\n\t"
+		"vpternlogd $0xff, %%zmm25, %%zmm25, %%zmm25\n\t"
+		"vpternlogd $0xff, %%zmm26, %%zmm26, %%zmm26\n\t"
+		"vpternlogd $0xff, %%zmm27, %%zmm27, %%zmm27\n\t"
+		"vpternlogd $0xff, %%zmm28, %%zmm28, %%zmm28\n\t"
+		"vpternlogd $0xff, %%zmm29, %%zmm29, %%zmm29\n\t"
+		"vpternlogd $0xff, %%zmm30, %%zmm30, %%zmm30\n\t"
+		"vpternlogd $0xff, %%zmm31, %%zmm31, %%zmm31\n\t"
+		::: "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5",
+		"xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11",
+		"xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17",
+		"xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23",
+		"xmm24", "xmm25", "xmm26", "xmm27", "xmm28", "xmm29",
+		"xmm30", "xmm31", "memory");
+}
+
+/* vzeroall (below) clears zmm0-15 whole, but not zmm16-31. */
+__attribute__((target("avx512f"), noinline))
+static void zero_avx512_registers(void)
+{
+	__asm__ __volatile__(
+		"vpxord %%zmm16, %%zmm16, %%zmm16\n\t"
+		"vpxord %%zmm17, %%zmm17, %%zmm17\n\t"
+		"vpxord %%zmm18, %%zmm18, %%zmm18\n\t"
+		"vpxord %%zmm19, %%zmm19, %%zmm19\n\t"
+		"vpxord %%zmm20, %%zmm20, %%zmm20\n\t"
+		"vpxord %%zmm21, %%zmm21, %%zmm21\n\t"
+		"vpxord %%zmm22, %%zmm22, %%zmm22\n\t"
+		"vpxord %%zmm23, %%zmm23, %%zmm23\n\t"
+		"vpxord %%zmm24, %%zmm24, %%zmm24\n\t"
+		"vpxord %%zmm25, %%zmm25, %%zmm25\n\t"
+		"vpxord %%zmm26, %%zmm26, %%zmm26\n\t"
+		"vpxord %%zmm27, %%zmm27, %%zmm27\n\t"
+		"vpxord %%zmm28, %%zmm28, %%zmm28\n\t"
+		"vpxord %%zmm29, %%zmm29, %%zmm29\n\t"
+		"vpxord %%zmm30, %%zmm30, %%zmm30\n\t"
+		"vpxord %%zmm31, %%zmm31, %%zmm31\n\t"
+		::: "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21",
+		"xmm22", "xmm23", "xmm24", "xmm25", "xmm26", "xmm27",
+		"xmm28", "xmm29", "xmm30", "xmm31", "memory");
+}
+#endif
+
+static void fill_vector_registers(void)
 {
 #if defined(__x86_64__)
+	__asm__ __volatile__(
+		"pcmpeqd %%xmm0, %%xmm0\n\tpcmpeqd %%xmm1, %%xmm1\n\t"
+		"pcmpeqd %%xmm2, %%xmm2\n\tpcmpeqd %%xmm3, %%xmm3\n\t"
+		"pcmpeqd %%xmm4, %%xmm4\n\tpcmpeqd %%xmm5, %%xmm5\n\t"
+		"pcmpeqd %%xmm6, %%xmm6\n\tpcmpeqd %%xmm7, %%xmm7\n\t"
+		"pcmpeqd %%xmm8, %%xmm8\n\tpcmpeqd %%xmm9, %%xmm9\n\t"
+		"pcmpeqd %%xmm10, %%xmm10\n\tpcmpeqd %%xmm11, %%xmm11\n\t"
+		"pcmpeqd %%xmm12, %%xmm12\n\tpcmpeqd %%xmm13, %%xmm13\n\t"
+		"pcmpeqd %%xmm14, %%xmm14\n\tpcmpeqd %%xmm15, %%xmm15\n\t"
+		::: "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6",
+		"xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13",
+		"xmm14", "xmm15", "memory");
+	/* The upper halves: a compare that is always true sets every bit. */
+	if (__builtin_cpu_supports("avx"))
+		__asm__ __volatile__(
+			"vcmpps $0x0f, %%ymm0, %%ymm0, %%ymm0\n\t"
+			"vcmpps $0x0f, %%ymm1, %%ymm1, %%ymm1\n\t"
+			"vcmpps $0x0f, %%ymm2, %%ymm2, %%ymm2\n\t"
+			"vcmpps $0x0f, %%ymm3, %%ymm3, %%ymm3\n\t"
+			"vcmpps $0x0f, %%ymm4, %%ymm4, %%ymm4\n\t"
+			"vcmpps $0x0f, %%ymm5, %%ymm5, %%ymm5\n\t"
+			"vcmpps $0x0f, %%ymm6, %%ymm6, %%ymm6\n\t"
+			"vcmpps $0x0f, %%ymm7, %%ymm7, %%ymm7\n\t"
+			"vcmpps $0x0f, %%ymm8, %%ymm8, %%ymm8\n\t"
+			"vcmpps $0x0f, %%ymm9, %%ymm9, %%ymm9\n\t"
+			"vcmpps $0x0f, %%ymm10, %%ymm10, %%ymm10\n\t"
+			"vcmpps $0x0f, %%ymm11, %%ymm11, %%ymm11\n\t"
+			"vcmpps $0x0f, %%ymm12, %%ymm12, %%ymm12\n\t"
+			"vcmpps $0x0f, %%ymm13, %%ymm13, %%ymm13\n\t"
+			"vcmpps $0x0f, %%ymm14, %%ymm14, %%ymm14\n\t"
+			"vcmpps $0x0f, %%ymm15, %%ymm15, %%ymm15\n\t"
+			::: "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5",
+			"xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11",
+			"xmm12", "xmm13", "xmm14", "xmm15", "memory");
+	if (__builtin_cpu_supports("avx512f"))
+		fill_avx512_registers();
+#endif
+}
+
+static void zero_vector_registers(void)
+{
+#if defined(__x86_64__)
+	if (__builtin_cpu_supports("avx512f"))
+		zero_avx512_registers();
+	/* vzeroall clears all of ymm0-15 (zmm0-15), pxor the SSE-only case. */
 	if (__builtin_cpu_supports("avx"))
 		__asm__ __volatile__("vzeroall" ::: "memory");
 	__asm__ __volatile__(
@@ -99,6 +231,32 @@ static void wipe_vector_registers(void)
 		"xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13",
 		"xmm14", "xmm15", "memory");
 #endif
+}
+
+/*
+ * Zero the stack below this frame, where deeper calls may have left
+ * copies: the pages of an exiting process are freed as they are. (With
+ * lazy binding, ld.so's resolver saved all vector registers there at the
+ * first call of each libc function -- the first ioctl() after the flushed
+ * push, with four flushed keys in xmm5-8: the 6.1 finding of
+ * Documentation/robustness.md. The Makefile now links with -z now.)
+ */
+static __attribute__((noinline)) void wipe_stack(void)
+{
+	uint8_t below[64 * 1024];
+
+	explicit_bzero(below, sizeof(below));
+	__asm__ __volatile__("" : : "r"(below) : "memory");
+}
+
+static void wipe_vector_registers(void)
+{
+	const struct timespec ms = { .tv_nsec = 1000000 };
+
+	fill_vector_registers();
+	/* Blocks, so the scheduler switches away and saves the filler. */
+	nanosleep(&ms, NULL);
+	zero_vector_registers();
 }
 
 /* ------------------------------------------------------------ run */
@@ -334,6 +492,7 @@ static int run(void)
 	explicit_bzero(msg, sizeof(msg));
 	explicit_bzero(reqbuf, sizeof(reqbuf));
 	explicit_bzero(data, sizeof(data));
+	wipe_stack();
 	wipe_vector_registers();
 	printf("ok - canary run: %u keys per phase pushed, %u delivered, %u flushed, %u deleted with their stream, %u left for the netns exit, %u for rmmod, %u refused%s\n",
 	       nkeys, half, nkeys - half, nkeys, nkeys, nkeys, nkeys,

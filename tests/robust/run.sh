@@ -12,7 +12,8 @@
 # two sites' stores killed --crash-kills times (default 12, ~2 min; 0:
 # not run), and the load/unload test (loadunload: options from
 # $QKD_LOADUNLOAD_ARGS, their iterations also in $QKD_LOADUNLOAD_ITERS for
-# the VM's timeout). Prints TAP and ends with one line
+# the VM's timeout); then, on the stock kernels, the key-wipe canary
+# (tests/robust/canary.sh -P, its own boot). Prints TAP and ends with one line
 # "N passed, N failed". Exit 1 if anything failed.
 set -u
 TOP=$(cd "$(dirname "$0")/../.." && pwd -P)
@@ -122,6 +123,24 @@ for k in $kernels; do
 	*) tap FAIL "$k: VM exit $rc (no result, crash or panic)"
 	   tail -n 30 "build/robust/$k.log" | sed 's/^/#   /' ;;
 	esac
+done
+
+# The key-wipe canary (tests/robust/canary.sh, its own boot, about a minute
+# a kernel): every phase, the policy-refused push included, must leave no
+# key pattern in guest memory. The debug kernel's runs (make check-debug,
+# make stress) call it themselves, with more keys.
+for k in $kernels; do
+	[ "$k" != debug ] || continue
+	out=$(tests/robust/canary.sh --kernel "$k" -P 2>&1)
+	rc=$?
+	printf '%s\n' "$out" | grep '^# [a-z-]* *[0-9]* occurrences\|^# canary:'
+	what=$(printf '%s\n' "$out" | sed -n 's/.*key patterns left in guest memory: //p' | head -n 1)
+	if [ "$rc" = 0 ]; then
+		tap OK "$k: key-wipe canary: ${what:-0}"
+	else
+		printf '%s\n' "$out" | grep '^not ok' | sed 's/^/#   /'
+		tap FAIL "$k: key-wipe canary: ${what:-no count (see tests/robust/canary.sh)}"
+	fi
 done
 
 for f in "${failures[@]}"; do echo "# failed: $f"; done
