@@ -15,10 +15,11 @@ out=$(mktemp /tmp/e2e.XXXXXX)
 
 # run_tap SCRIPT...: its TAP lines count; the summary line is ours to make.
 run_tap() {
-	local rc nf
+	local rc nf t0=$SECONDS
 	"$@" >"$out" 2>&1
 	rc=$?
 	grep -vE '^[0-9]+ passed, [0-9]+ failed' "$out"
+	echo "# ${1##*/}: $((SECONDS - t0)) s"
 	nf=$(grep -cE '^not ok ' "$out")
 	pass=$((pass + $(grep -cE '^ok ' "$out")))
 	fail=$((fail + nf))
@@ -34,7 +35,9 @@ run_tap tests/e2e/qkdctl_alg.sh "$ko"
 run_tap tests/e2e/qkdd_kernel.sh "$ko"
 run_tap tests/e2e/ipsec.sh "$ko"
 
+t0=$SECONDS
 if tests/e2e/demo.sh "$ko" >"$out" 2>&1 && grep -q '^DEMO OK' "$out"; then
+	echo "# demo.sh: $((SECONDS - t0)) s"
 	echo "ok - demo: two sites, same keys at both ends, ESP SA keyed from QKD key"
 	pass=$((pass + 1))
 else

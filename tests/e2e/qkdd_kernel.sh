@@ -62,11 +62,15 @@ echo "# next_index: site A ${na:-?}, site B ${nb:-?}"
 ok $? "both stores advanced to the same next_index ($na)"
 # keys SITE FROM TO: every index in [FROM, TO) taken at SITE in one qkdctl
 # run: "index key_ID key" lines, and "qkdctl: key get: index N: ..." for an
-# index refused (sorted: the two outputs interleave by buffering).
+# index refused, sorted. The keys (stdout, buffered) and the refusals
+# (stderr) go to files of their own: through one pipe a refusal could land
+# inside a key line where the stdout buffer was cut.
 keys() {
 	[ "$3" -gt "$2" ] 2>/dev/null || return 0
-	ip netns exec "$1" "$Q" key get $UUID index "$2" number $(($3 - $2)) 2>&1 |
-		LC_ALL=C sort
+	ip netns exec "$1" "$Q" key get $UUID index "$2" number $(($3 - $2)) \
+		>"$T/keys.out" 2>"$T/keys.err"
+	LC_ALL=C sort "$T/keys.out" "$T/keys.err"
+	rm -f "$T/keys.out" "$T/keys.err"
 }
 keys siteA 0 "${na:-0}" > "$T/a.keys"
 keys siteB 0 "${na:-0}" > "$T/b.keys"

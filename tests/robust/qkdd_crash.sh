@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
 # tests/robust/qkdd_crash.sh [-n KILLS] [-s SEED] [-t SECONDS] [-b BLOCK_BITS]
-#                            [-c CHECK_EVERY] [-d MAX_DELAY_MS] [QKD_KO]
+#                            [-c CHECK_EVERY] [-d MAX_DELAY_MS] [-k KEYS]
+#                            [QKD_KO]
 #
 # qkdd killed with SIGKILL at random points, against the real kernel
 # stores, in the VM (root; loads QKD_KO unless the module is loaded):
@@ -10,7 +11,11 @@
 # a qkdd pair (PSK bootstrap, --state-dir, small rounds) runs between
 # them. KILLS times, after a random delay (seeded: the seed is printed),
 # Alice, Bob or both get SIGKILL and are restarted from their state files
-# (no fresh PSK). Half of the kills strike 0-3 ms after a batch reached
+# (no fresh PSK). Half of the starts (seeded) push each block in KEY_ADD
+# messages of at most KEYS keys (default 4; QKDD_PUSH_BATCH_KEYS), as qkdd
+# does with blocks over 32 KiB, so that kills also land between the
+# messages of one block; -k 0: one message per block always. Half of the
+# kills strike 0-3 ms after a batch reached
 # Bob's store (inside the commit), the others after a random delay; after
 # a commit-time kill of Alice the next one waits for Bob's orphan removal
 # and kills him in it. Half of the restarts (seeded) wait until a new
@@ -25,13 +30,15 @@
 #     each site) is whole: all of its keys present, or none (removed as an
 #     orphan) -- no half batch visible; the events add up to the stream's
 #     keys_added counter;
+#   - every block (a round's keys, from the daemons' "ok:" lines) is whole
+#     at each site, however many messages it took;
 #   - nothing is left stored outside the range;
 # then the pair is restarted. At the end the rounds must still deliver.
 # Prints TAP, the figures, and "N passed, N failed". SECONDS bounds the
 # kill loop (the checks still run).
 set -u
-kills=40 seed=$(date +%s) secs=170 bbits=16384 every=4 maxdelay=2500
-while getopts n:s:t:b:c:d: o; do
+kills=40 seed=$(date +%s) secs=170 bbits=16384 every=4 maxdelay=2500 kpm=4
+while getopts n:s:t:b:c:d:k: o; do
 	case $o in
 	n) kills=$OPTARG ;;
 	s) seed=$OPTARG ;;
@@ -39,7 +46,8 @@ while getopts n:s:t:b:c:d: o; do
 	b) bbits=$OPTARG ;;
 	c) every=$OPTARG ;;
 	d) maxdelay=$OPTARG ;;
-	*) echo "usage: $0 [-n KILLS] [-s SEED] [-t SECONDS] [-b BLOCK_BITS] [-c CHECK_EVERY] [-d MAX_DELAY_MS] [QKD_KO]" >&2
+	k) kpm=$OPTARG ;;
+	*) echo "usage: $0 [-n KILLS] [-s SEED] [-t SECONDS] [-b BLOCK_BITS] [-c CHECK_EVERY] [-d MAX_DELAY_MS] [-k KEYS] [QKD_KO]" >&2
 	   exit 2 ;;
 	esac
 done
@@ -71,7 +79,7 @@ finish() {
 	exit
 }
 RANDOM=$seed
-echo "# qkdd_crash: seed $seed, $kills kills, check every $every, block $bbits bits, delays 0..$maxdelay ms, bound $secs s"
+echo "# qkdd_crash: seed $seed, $kills kills, check every $every, block $bbits bits, delays 0..$maxdelay ms, bound $secs s, split pushes: ${kpm} keys per message"
 
 loaded=0
 if ! grep -q '^qkd ' /proc/modules; then
@@ -117,12 +125,19 @@ mkdir -p "$T/state-alice" "$T/state-bob"; chmod 700 "$T/state-alice" "$T/state-b
 (umask 077; head -c 65536 /dev/urandom > "$T/alice.psk"; cp "$T/alice.psk" "$T/bob.psk")
 # start ROLE: the daemon in its netns, in the background; $! is qkdd itself
 # (ip netns exec execs it)
+starts=0 split_starts=0
 start() {
-	local ns=$NA addr="--peer 10.98.0.2:$PORT"
+	local ns=$NA addr="--peer 10.98.0.2:$PORT" split=()
 	[ "$1" = bob ] && ns=$NB addr="--listen 10.98.0.2:$PORT"
+	starts=$((starts + 1))
+	if [ "$kpm" -gt 0 ] && [ $((RANDOM % 2)) -eq 0 ]; then
+		split=(env "QKDD_PUSH_BATCH_KEYS=$kpm")
+		split_starts=$((split_starts + 1))
+	fi
 	echo "--- start $(date +%s.%N)" >> "$T/$1.log"
+	# env execs qkdd as ip does: $! stays qkdd itself
 	# shellcheck disable=SC2086
-	ip netns exec $ns "$D" --role "$1" $addr --stream $UUID --link ab \
+	ip netns exec $ns "${split[@]}" "$D" --role "$1" $addr --stream $UUID --link ab \
 		--psk "$T/$1.psk" --state-dir "$T/state-$1" --rounds 0 \
 		--block-bits "$bbits" --timeout 20 --retry-max 1 \
 		--channel source=single-photon --status "$T/$1.status" \
@@ -164,7 +179,8 @@ stop_pair() {
 	return $rc
 }
 
-from=0 checks=0 divergent=0 onesided=0 halfbatch=0 nextdiff=0 leftover=0
+from=0 checks=0 divergent=0 onesided=0 halfbatch=0 halfblock=0 nextdiff=0 leftover=0
+blocks=0 split_blocks=0
 common=0 refused=0 hung=0 unread=0
 # take SITE FROM TO: "index key HEX" or "index refused" for [FROM, TO)
 # (keys on stdout, refusals on stderr: read apart, a buffered stdout cuts
@@ -212,6 +228,29 @@ check() {
 				k = 0; for (x = f; x < f + c; x++) k += st[x] == "key"
 				if (k != 0 && k != c) { bad++; printf "#   %s: batch [%d, %d): %d of %d keys present\n", s, f, f + c, k, c } }
 			END { exit bad > 0 }' "$T/${s:0:1}.take" "$T/ev.$s" || halfbatch=$((halfbatch + 1))
+	done
+	# every block in range (a round's "keys=K first_index=F" at either
+	# daemon): all of its K keys taken at a site, or none
+	for s in alice bob; do
+		read -r bn bs bbad < <(awk -v lo="$from" -v hi="$hi" -v s=$s -v out="$T/halfblock" '
+			FILENAME ~ /\.take$/ { st[$1] = $2; next }
+			FILENAME ~ /\/ev\./ { if ($1 == "keys-added") for (i = 1; i < NF; i++) if ($i == "first-index") ev[$(i + 1) + 0]++; next }
+			/: ok: / { f = -1; c = 0
+				for (i = 1; i <= NF; i++) { if ($i ~ /^keys=/) c = substr($i, 6) + 0; if ($i ~ /^first_index=/) f = substr($i, 13) + 0 }
+				if (c <= 0 || f < lo || f >= hi || seen[f]++) next
+				nb++; m = 0; for (x = f; x < f + c; x++) m += ev[x] > 0
+				if (m > 1) ns++
+				k = 0; for (x = f; x < f + c; x++) k += st[x] == "key"
+				if (k != 0 && k != c) { bad++; printf "#   %s: block [%d, %d): %d of %d keys present\n", s, f, f + c, k, c > out } }
+			END { print nb + 0, ns + 0, bad + 0 }' "$T/${s:0:1}.take" "$T/ev.$s" "$T/alice.log" "$T/bob.log")
+		if [ "$bbad" != 0 ]; then
+			halfblock=$((halfblock + 1))
+			echo "# check $checks: half blocks at $s:"; head -n 10 "$T/halfblock"
+		fi
+		rm -f "$T/halfblock"
+		if [ $s = bob ]; then
+			blocks=$((blocks + bn)) split_blocks=$((split_blocks + bs))
+		fi
 	done
 	for ns in $NA $NB; do
 		[ "$(field $ns stored_keys)" = 0 ] || leftover=$((leftover + 1))
@@ -342,7 +381,8 @@ adopted=$(grep -c 'was committed by the peer' "$T/alice.log")
 echo "# kills: $done_kills in $elapsed s (alice $ka, bob $kb, both $kab; $onev of them 0-3 ms after a batch reached Bob's store, $onev_missed waits for one timed out; $onrm of $onrm_tried tries during Bob's orphan removal); waited for recovery $waited times (longest ${maxrec} s)"
 echo "# rounds completed (alice): $rounds ok, $aborted aborted; keys delivered at both ends: $common; indices refused at both (skipped or removed): $refused"
 echo "# recovery: orphan removals $orphn ($orph keys), skips $skips, pending blocks: $completed completed after a lost echo, $adopted committed by Bob before Alice's restart, $discarded dropped (Bob never committed them); checks $checks"
-echo "# divergences: $divergent different keys, $onesided keys at one site only, $halfbatch half batches, $nextdiff next_index mismatches, $leftover stores not empty after a check"
+echo "# blocks checked: $blocks, $split_blocks of them pushed in several KEY_ADD messages at Bob ($split_starts of $starts daemon starts split their pushes)"
+echo "# divergences: $divergent different keys, $onesided keys at one site only, $halfbatch half batches, $halfblock half blocks, $nextdiff next_index mismatches, $leftover stores not empty after a check"
 grep -hi 'reserve\|PSK\|fatal\|error\|fail' "$T/alice.log" "$T/bob.log" | grep -v 'loaded and wiped\|: ok: \|session .* up\|below its target' | sort | uniq -c | head -n 10 | sed 's/^/# /'
 
 # the bound keeps the run short on a slow or busy machine: a quarter of
@@ -352,6 +392,7 @@ ok $? "$done_kills of $kills kills within the $secs s bound (alice $ka, bob $kb,
 ok $(( norec != 0 )) "after every waited-for recovery a new block reached both stores ($waited recoveries, $norec without)"
 ok $(( divergent + onesided + unread != 0 )) "every index since the start gives the same key or a refusal at both sites ($common keys, $refused refused; $divergent different, $onesided one-sided, $unread ranges not read whole)"
 ok $(( nextdiff != 0 || leftover != 0 )) "next_index equal at both sites at every check, nothing left stored outside the checked range ($checks checks)"
+ok $(( halfblock != 0 )) "no half block visible at either site ($blocks blocks, $split_blocks pushed in several messages)"
 ok $(( halfbatch != 0 )) "no half KEY_ADD batch visible at either site ($(grep -c '^keys-added' "$T/ev.alice") + $(grep -c '^keys-added' "$T/ev.bob") batches)"
 events_add_up alice $NA && events_add_up bob $NB
 ok $? "every batch pushed raised one KEYS_ADDED event (the events add up to keys_added)"

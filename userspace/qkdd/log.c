@@ -12,6 +12,7 @@
 
 volatile sig_atomic_t qkdd_stop;
 const char *qkdd_fault;
+uint32_t qkdd_push_batch_keys;
 
 static enum qkdd_role log_role;
 static bool log_verbose;

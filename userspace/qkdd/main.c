@@ -207,6 +207,27 @@ static void pause_s(unsigned int s)
 	}
 }
 
+/* QKDD_PUSH_BATCH_KEYS (tests only, see qkdd.h): a count of keys, or unset. */
+static int push_batch_from_env(void)
+{
+	const char *v = getenv("QKDD_PUSH_BATCH_KEYS");
+	unsigned long n;
+	char *end;
+
+	if (!v)
+		return 0;
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (errno || end == v || *end || !n || n > UINT32_MAX || *v == '-') {
+		qlog("QKDD_PUSH_BATCH_KEYS=%s: want a number of keys from 1", v);
+		return -1;
+	}
+	qkdd_push_batch_keys = (uint32_t)n;
+	qlog("QKDD_PUSH_BATCH_KEYS=%lu: at most %lu keys per KEY_ADD, for tests",
+	     n, n);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct qkdd_opts o;
@@ -226,6 +247,8 @@ int main(int argc, char **argv)
 	qkdd_fault = getenv("QKDD_FAULT");
 	if (qkdd_fault)
 		qlog("QKDD_FAULT=%s: fault injection for tests", qkdd_fault);
+	if (push_batch_from_env())
+		return 2;
 	if (peer_split(o.listen[0] ? o.listen : o.peer, host, sizeof(host),
 		       &port)) {
 		qlog("bad address '%s': want HOST:PORT (PORT below 65535; the quantum channel uses PORT + 1)",

@@ -290,15 +290,27 @@ int store_drop(struct store *s, uint64_t first, uint64_t end)
 int store_push(struct store *s, uint64_t first, const uint8_t *keys,
 	       uint32_t count)
 {
-	uint64_t pushed = 0;
-	int r;
+	uint32_t per = qkdd_push_batch_keys ? qkdd_push_batch_keys : count;
+	uint64_t pushed = 0, done = 0;
+	int r = 0;
 
 	if (!count)
 		return 0;
 	if (!s->kernel)
 		return file_push(s, first, keys, count);
-	r = qkd_key_add(s->nl, s->stream, first, keys,
-			(size_t)count * s->key_size, s->key_size, &pushed);
+	/* libqkd splits at 32 KiB; the test knob splits further. */
+	while (done < count) {
+		uint32_t n = count - done < per ? (uint32_t)(count - done) : per;
+
+		r = qkd_key_add(s->nl, s->stream, first + done,
+				keys + done * s->key_size,
+				(size_t)n * s->key_size, s->key_size, &pushed);
+		if (r) {
+			pushed += done;
+			break;
+		}
+		done += n;
+	}
 	if (!r)
 		return 0;
 	qlog("KEY_ADD of %u keys at index %" PRIu64 " failed after %" PRIu64 ": %s%s%s",

@@ -103,6 +103,12 @@ extern volatile sig_atomic_t qkdd_stop;
  * with keys, before he acknowledges it. NULL in normal operation.
  */
 extern const char *qkdd_fault;
+/*
+ * For the crash tests (environment QKDD_PUSH_BATCH_KEYS): at most this many
+ * keys per KEY_ADD message, so that small blocks span several messages as
+ * large ones do (a message holds up to 32 KiB). 0: as many as fit.
+ */
+extern uint32_t qkdd_push_batch_keys;
 void qkdd_log_init(enum qkdd_role role, bool verbose);
 void qkdd_log_round(uint64_t round);	/* 0: no round */
 __attribute__((format(printf, 1, 2))) void qlog(const char *fmt, ...);
