@@ -133,7 +133,8 @@ check-vm: all $(KERNEL_TESTS)
 
 # The debug VM kernel (KASAN, UBSAN, kmemleak, lockdep, fault injection),
 # built once from linux-source-6.12 into $(or $(QKD_CACHE),/var/cache/qkd)
-# and rebuilt only when tests/vm/debug-kernel.config changes (~15-25 min).
+# and rebuilt only when tests/vm/debug-kernel.config changes (about 15 min on
+# two idle cores, over an hour on a busy 2-core machine).
 debug-kernel:
 	tests/vm/build-debug-kernel.sh
 

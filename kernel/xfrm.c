@@ -308,8 +308,7 @@ static void qkd_sa_km_notify(struct xfrm_state *x, int event)
 
 /*
  * Delete one of our SAs (if xfrm has not already) and drop our reference.
- * xfrm frees x->aead with kfree(): zero our key copy first. Once deleted the
- * state is on no list, so no dump can read the key any more.
+ * Its key copy in x->aead was cleared when it was keyed (qkd_sa_add()).
  */
 static void qkd_sa_drop(struct xfrm_state *x)
 {
@@ -317,7 +316,6 @@ static void qkd_sa_drop(struct xfrm_state *x)
 		return;
 	if (!xfrm_state_delete(x))
 		qkd_sa_km_notify(x, XFRM_MSG_DELSA);
-	memzero_explicit(x->aead->alg_key, x->aead->alg_key_len / 8);
 	xfrm_state_put(x);
 }
 
@@ -397,6 +395,17 @@ static int qkd_sa_add(struct qkd_sa *b, bool out, u64 gen, const u8 *key,
 	}
 
 	err = __xfrm_init_state(x, true, false, extack);
+	/*
+	 * ESP has keyed its AEAD transform: x->aead's copy of the key is
+	 * only read again to show it, in `ip xfrm state` dumps and in the
+	 * NEWSA/DELSA notifications below, which xfrm builds into skbs that
+	 * are freed without zeroing (and sends to every XFRM listener), and
+	 * to clone the SA for a MIGRATE (a clone of ours would carry a zero
+	 * key and fail closed; bindings are not migrated). Clear it, as
+	 * lockdown's redaction does for dumps: the key then lives in the
+	 * transform alone, which is freed with kfree_sensitive().
+	 */
+	memzero_explicit(aead->alg_key, klen);
 	if (err) {
 		/* xfrm's own words, if it said any, are the better ones. */
 		if (extack && !extack->_msg)
@@ -421,7 +430,6 @@ static int qkd_sa_add(struct qkd_sa *b, bool out, u64 gen, const u8 *key,
 
 err_dead:
 	x->km.state = XFRM_STATE_DEAD;
-	memzero_explicit(aead->alg_key, klen);
 	xfrm_state_put(x);
 	return err;
 }

@@ -4,9 +4,10 @@
 # Runs inside the VM (tests/robust/canary.sh starts it with run-vm.sh):
 #   tests/robust/canary-guest.sh QKD_KO SEED KEYS [-P]
 # Loads the module, runs "canary run" (keys with known patterns through
-# delivery, flush, stream deletion, netns exit and refused pushes), unloads
-# the module, then asks the host for a memory dump (the file dump-request
-# in the results directory) and waits until it is taken (dump-done).
+# delivery, flush, stream deletion, netns exit, refused pushes and ESP SAs),
+# unloads the module, then asks the host for a memory dump (the file
+# dump-request in the results directory) and waits until it is taken
+# (dump-done).
 # Prints TAP lines without numbers; canary.sh numbers them.
 set -u
 ko=$1 seed=$2 keys=$3 policy=${4:-}
@@ -15,6 +16,8 @@ R=${QKDVM_RESULTS:?}
 deps=$(modinfo -F depends "$ko" 2>/dev/null | tr ',' ' ')
 # shellcheck disable=SC2086 # one word per module
 [ -z "$deps" ] || modprobe -a $deps
+# the SA phase: ESP over IPv4 (built in on the debug kernel)
+modprobe -q -a xfrm_user esp4 2>/dev/null || true
 if insmod "$ko"; then echo "ok - insmod qkd.ko"; else echo "not ok - insmod qkd.ko"; exit 1; fi
 echo "qkd-canary: start" >/dev/kmsg 2>/dev/null || true
 # shellcheck disable=SC2086 # -P or nothing

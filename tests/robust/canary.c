@@ -20,6 +20,9 @@
  *   netns-exit in a stream left in a netns that dies when this program exits
  *   rejected   pushes the module refuses (index already used, bad length):
  *              it must wipe them from the request before the error ACK
+ *   sa         taken by an ESP SA binding (SA_NEW, 8 SA_REKEYs, SA_DEL):
+ *              XFRM's copy of each SA key, its notifications and the
+ *              ciphers' key schedules
  *   policy     (-P) a push the netlink policy rejects (an attribute KEY_ADD
  *              does not take): the handler validates KEY_ADD itself and
  *              wipes the request on every exit, this one included
@@ -47,10 +50,11 @@
 #define NWIN (KS / WIN)
 
 enum phase { PH_UNLOAD, PH_DELIVERED, PH_FLUSHED, PH_STREAM_DEL, PH_NETNS_EXIT,
-	     PH_REJECTED, PH_POLICY, PH_MAX };
+	     PH_REJECTED, PH_SA, PH_POLICY, PH_MAX };
 static const char *const phase_name[PH_MAX] = {
 	"unload", "delivered", "flushed", "stream-del", "netns-exit", "rejected",
-	"policy" };
+	"sa", "policy" };
+#define SA_REKEYS 8
 
 static uint64_t seed;
 static uint32_t nkeys = 256;
@@ -339,6 +343,31 @@ static void sid_cmd(struct nlsock *s, uint8_t cmd, int n, const char *what)
 }
 
 /*
+ * Bind an ESP SA pair to stream @n (AES-128-GCM: the first 20 bytes of a
+ * key are the SA's key and salt), then re-key it SA_REKEYS times.
+ */
+static void sa_bind(struct nlsock *s, int n)
+{
+	static const uint8_t local[4] = { 198, 51, 100, 1 };
+	static const uint8_t remote[4] = { 198, 51, 100, 2 };
+	uint8_t ab[128], sid[QKD_STREAM_ID_LEN];
+	struct nlmsgb m;
+	int e;
+
+	sid_of(sid, n);
+	mb_init(&m, ab, sizeof(ab));
+	mb_attr(&m, QKD_A_STREAM_ID, sid, sizeof(sid));
+	mb_attr(&m, QKD_A_SA_LOCAL, local, sizeof(local));
+	mb_attr(&m, QKD_A_SA_REMOTE, remote, sizeof(remote));
+	mb_u32(&m, QKD_A_SA_KEY_BITS, 128);
+	e = nls_req(s, QKD_CMD_SA_NEW, 0, &m, NULL, NULL, NULL);
+	if (e)
+		fail("SA_NEW (ESP: modprobe esp4?)", e);
+	for (int i = 0; i < SA_REKEYS; i++)
+		sid_cmd(s, QKD_CMD_SA_REKEY, n, "SA_REKEY");
+}
+
+/*
  * Push keys [from, from + count) of phase @ph into stream @n at index
  * @first, in batches. @extra adds an attribute KEY_ADD does not take, @cut
  * drops bytes from the data. Returns the first error (0: all pushed).
@@ -446,7 +475,7 @@ static int run(void)
 	if (fd < 0)
 		fail("open /dev/qkd", errno);
 	link = setup_link(&s, "canary");
-	for (int n = 1; n <= 3; n++)
+	for (int n = 1; n <= 4; n++)
 		setup_stream(&s, link, n);
 
 	/* Stream 1: the first half delivered, the second half flushed. Both
@@ -479,6 +508,12 @@ static int run(void)
 	if (e != -EINVAL)
 		fail("push with a bad length: want EINVAL", e ? e : -EPROTO);
 
+	/* Stream 4: keys in ESP SAs, re-keyed, then the binding deleted. */
+	if ((e = push(&s, 4, PH_SA, 0, nkeys, 0, false, 0)))
+		fail("push (stream 4)", e);
+	sa_bind(&s, 4);
+	sid_cmd(&s, QKD_CMD_SA_DEL, 4, "SA_DEL");
+
 	/* Refused by the netlink policy, before the module. */
 	if (with_policy) {
 		e = push(&s, 3, PH_POLICY, 0, nkeys, nkeys, true, 0);
@@ -494,8 +529,9 @@ static int run(void)
 	explicit_bzero(data, sizeof(data));
 	wipe_stack();
 	wipe_vector_registers();
-	printf("ok - canary run: %u keys per phase pushed, %u delivered, %u flushed, %u deleted with their stream, %u left for the netns exit, %u for rmmod, %u refused%s\n",
-	       nkeys, half, nkeys - half, nkeys, nkeys, nkeys, nkeys,
+	printf("ok - canary run: %u keys per phase pushed, %u delivered, %u flushed, %u deleted with their stream, %u left for the netns exit, %u for rmmod, %u refused, an SA binding keyed from %u and re-keyed %d times, then deleted%s\n",
+	       nkeys, half, nkeys - half, nkeys, nkeys, nkeys, nkeys, nkeys,
+	       SA_REKEYS,
 	       with_policy ? ", policy-refused push sent" : "");
 	return 0;
 }
@@ -675,7 +711,8 @@ int main(int argc, char **argv)
 			usage();
 		}
 	}
-	if (!have_seed || nkeys < 4 || nkeys > 16384)
+	/* The SA phase takes a few keys per re-key from its stream. */
+	if (!have_seed || nkeys < 32 || nkeys > 16384)
 		usage();
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (!strcmp(mode, "run") && optind == argc)

@@ -7,7 +7,8 @@
 # Key-wipe check. Boots KVER (default: the debug kernel if it is built, else
 # the newest installed one) with a QMP socket, runs tests/robust/canary-guest.sh
 # there (keys with known random patterns pushed, delivered, flushed, deleted
-# with their stream, with their netns, with the module, and refused), then
+# with their stream, with their netns, with the module, refused, and used
+# by ESP SAs of a binding), then
 # dumps the guest's memory over QMP (dump-guest-memory) once the module is
 # unloaded and counts the patterns in the dump on the host
 # (build/robust/canary count). Goal: 0 occurrences. -P adds a push that the
