@@ -236,18 +236,37 @@ trap 'cleanup; exit 130' INT
 trap 'cleanup; exit 143' TERM
 hard_t=$timeout_s
 [ "$hard_t" -gt 0 ] || hard_t=1000000
-timeout -k 10 "$hard_t" "${qemu[@]}" </dev/null >"$results/console" 2>&1 &
-qpid=$!
-if [ "$quiet" = 0 ]; then
-	# Without the firmware's terminal escapes and carriage returns.
-	tail -n +1 -f --pid="$qpid" "$results/console" |
-		sed -u -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/\x1b[c78]//g' -e 's/\r$//' &
-	tpid=$!
-fi
-qrc=0
-wait "$qpid" || qrc=$?
-qpid=
-if [ -n "$tpid" ]; then wait "$tpid" || true; tpid=; fi
+attempt=1
+while :; do
+	timeout -k 10 "$hard_t" "${qemu[@]}" </dev/null >"$results/console" 2>&1 &
+	qpid=$!
+	if [ "$quiet" = 0 ]; then
+		# Without the firmware's terminal escapes and carriage returns.
+		tail -n +1 -f --pid="$qpid" "$results/console" |
+			sed -u -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/\x1b[c78]//g' -e 's/\r$//' &
+		tpid=$!
+	fi
+	qrc=0
+	wait "$qpid" || qrc=$?
+	qpid=
+	if [ -n "$tpid" ]; then wait "$tpid" || true; tpid=; fi
+	# A kernel that died before userspace ran none of our code (the
+	# module is loaded from userspace): boot it once more. The debug
+	# kernel under emulation once took a KASAN report in an interrupt 4 ms
+	# into its boot, while identifying the CPU. A hang until the timeout
+	# is not retried, nor anything once guest-init.sh has spoken.
+	if [ "$attempt" = 1 ] && [ ! -f "$results/rc" ] && [ "$qrc" -ne 124 ] &&
+	   [ "$qrc" -ne 137 ] && ! grep -q 'qkdvm: \|QKDVM-' "$results/console"; then
+		mv "$results/console" "$results/console.boot1"
+		vm_log "qkdvm: $label: the kernel died before userspace (${results#"$TOP"/}/console.boot1):"
+		tr -d '\r' <"$results/console.boot1" | grep -m 3 'BUG\|panic\|WARNING' | sed 's/^/  /' >&2
+		vm_log "qkdvm: $label: booting once more"
+		[ -z "$qmp" ] || rm -f "$qmp"
+		attempt=2
+		continue
+	fi
+	break
+done
 elapsed=$(($(date +%s) - start))
 
 rc=
