@@ -104,13 +104,14 @@ for t in ${tests[@]+"${tests[@]}"}; do
 	fi
 	[ "$rc" -eq 0 ] || failed=1
 	echo "# ---- $name exit $rc"
+	# test_kapi unloads its test module; if one of its tests died first,
+	# the module still holds qkd, and test_module's unloads would fail.
+	rmmod qkd_kapi_test 2>/dev/null || true
 	leak_check "$name"
 done
 
 # Network namespaces of the tests are torn down asynchronously: give the
 # module a few seconds to lose its last users before calling it a failure.
-# test_kapi unloads its test module; if a test died first, it holds qkd.
-rmmod qkd_kapi_test 2>/dev/null || true
 kmsg "rmmod qkd"
 i=0
 while ! out=$(rmmod qkd 2>&1); do
