@@ -100,49 +100,22 @@ static void pattern(enum phase ph, uint32_t i, uint8_t out[KS])
  * a component in its initial (zero) state and would leave the old copy.
  */
 #if defined(__x86_64__)
+#define XMM_CLOBBERS "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", \
+	"xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", \
+	"xmm15"
+#define XMM_HI_CLOBBERS "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", \
+	"xmm22", "xmm23", "xmm24", "xmm25", "xmm26", "xmm27", "xmm28", \
+	"xmm29", "xmm30", "xmm31"
+
 /* AVX-512: all 512 bits of zmm0-31 (glibc's memcpy uses zmm16-31 there). */
 __attribute__((target("avx512f"), noinline))
 static void fill_avx512_registers(void)
 {
 	__asm__ __volatile__(
-		"vpternlogd $0xff, %%zmm0, %%zmm0, %%zmm0\n\t"
-		"vpternlogd $0xff, %%zmm1, %%zmm1, %%zmm1\n\t"
-		"vpternlogd $0xff, %%zmm2, %%zmm2, %%zmm2\n\t"
-		"vpternlogd $0xff, %%zmm3, %%zmm3, %%zmm3\n\t"
-		"vpternlogd $0xff, %%zmm4, %%zmm4, %%zmm4\n\t"
-		"vpternlogd $0xff, %%zmm5, %%zmm5, %%zmm5\n\t"
-		"vpternlogd $0xff, %%zmm6, %%zmm6, %%zmm6\n\t"
-		"vpternlogd $0xff, %%zmm7, %%zmm7, %%zmm7\n\t"
-		"vpternlogd $0xff, %%zmm8, %%zmm8, %%zmm8\n\t"
-		"vpternlogd $0xff, %%zmm9, %%zmm9, %%zmm9\n\t"
-		"vpternlogd $0xff, %%zmm10, %%zmm10, %%zmm10\n\t"
-		"vpternlogd $0xff, %%zmm11, %%zmm11, %%zmm11\n\t"
-		"vpternlogd $0xff, %%zmm12, %%zmm12, %%zmm12\n\t"
-		"vpternlogd $0xff, %%zmm13, %%zmm13, %%zmm13\n\t"
-		"vpternlogd $0xff, %%zmm14, %%zmm14, %%zmm14\n\t"
-		"vpternlogd $0xff, %%zmm15, %%zmm15, %%zmm15\n\t"
-		"vpternlogd $0xff, %%zmm16, %%zmm16, %%zmm16\n\t"
-		"vpternlogd $0xff, %%zmm17, %%zmm17, %%zmm17\n\t"
-		"vpternlogd $0xff, %%zmm18, %%zmm18, %%zmm18\n\t"
-		"vpternlogd $0xff, %%zmm19, %%zmm19, %%zmm19\n\t"
-		"vpternlogd $0xff, %%zmm20, %%zmm20, %%zmm20\n\t"
-		"vpternlogd $0xff, %%zmm21, %%zmm21, %%zmm21\n\t"
-		"vpternlogd $0xff, %%zmm22, %%zmm22, %%zmm22\n\t"
-		"vpternlogd $0xff, %%zmm23, %%zmm23, %%zmm23\n\t"
-		"vpternlogd $0xff, %%zmm24, %%zmm24, %%zmm24\n\t"
-		"vpternlogd $0xff, %%zmm25, %%zmm25, %%zmm25\n\t"
-		"vpternlogd $0xff, %%zmm26, %%zmm26, %%zmm26\n\t"
-		"vpternlogd $0xff, %%zmm27, %%zmm27, %%zmm27\n\t"
-		"vpternlogd $0xff, %%zmm28, %%zmm28, %%zmm28\n\t"
-		"vpternlogd $0xff, %%zmm29, %%zmm29, %%zmm29\n\t"
-		"vpternlogd $0xff, %%zmm30, %%zmm30, %%zmm30\n\t"
-		"vpternlogd $0xff, %%zmm31, %%zmm31, %%zmm31\n\t"
-		::: "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5",
-		"xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11",
-		"xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17",
-		"xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23",
-		"xmm24", "xmm25", "xmm26", "xmm27", "xmm28", "xmm29",
-		"xmm30", "xmm31", "memory");
+		".irp n,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31\n\t"
+		"vpternlogd $0xff, %%zmm\\n, %%zmm\\n, %%zmm\\n\n\t"
+		".endr"
+		::: XMM_CLOBBERS, XMM_HI_CLOBBERS, "memory");
 }
 
 /* vzeroall (below) clears zmm0-15 whole, but not zmm16-31. */
@@ -150,25 +123,10 @@ __attribute__((target("avx512f"), noinline))
 static void zero_avx512_registers(void)
 {
 	__asm__ __volatile__(
-		"vpxord %%zmm16, %%zmm16, %%zmm16\n\t"
-		"vpxord %%zmm17, %%zmm17, %%zmm17\n\t"
-		"vpxord %%zmm18, %%zmm18, %%zmm18\n\t"
-		"vpxord %%zmm19, %%zmm19, %%zmm19\n\t"
-		"vpxord %%zmm20, %%zmm20, %%zmm20\n\t"
-		"vpxord %%zmm21, %%zmm21, %%zmm21\n\t"
-		"vpxord %%zmm22, %%zmm22, %%zmm22\n\t"
-		"vpxord %%zmm23, %%zmm23, %%zmm23\n\t"
-		"vpxord %%zmm24, %%zmm24, %%zmm24\n\t"
-		"vpxord %%zmm25, %%zmm25, %%zmm25\n\t"
-		"vpxord %%zmm26, %%zmm26, %%zmm26\n\t"
-		"vpxord %%zmm27, %%zmm27, %%zmm27\n\t"
-		"vpxord %%zmm28, %%zmm28, %%zmm28\n\t"
-		"vpxord %%zmm29, %%zmm29, %%zmm29\n\t"
-		"vpxord %%zmm30, %%zmm30, %%zmm30\n\t"
-		"vpxord %%zmm31, %%zmm31, %%zmm31\n\t"
-		::: "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21",
-		"xmm22", "xmm23", "xmm24", "xmm25", "xmm26", "xmm27",
-		"xmm28", "xmm29", "xmm30", "xmm31", "memory");
+		".irp n,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31\n\t"
+		"vpxord %%zmm\\n, %%zmm\\n, %%zmm\\n\n\t"
+		".endr"
+		::: XMM_HI_CLOBBERS, "memory");
 }
 #endif
 
@@ -176,39 +134,17 @@ static void fill_vector_registers(void)
 {
 #if defined(__x86_64__)
 	__asm__ __volatile__(
-		"pcmpeqd %%xmm0, %%xmm0\n\tpcmpeqd %%xmm1, %%xmm1\n\t"
-		"pcmpeqd %%xmm2, %%xmm2\n\tpcmpeqd %%xmm3, %%xmm3\n\t"
-		"pcmpeqd %%xmm4, %%xmm4\n\tpcmpeqd %%xmm5, %%xmm5\n\t"
-		"pcmpeqd %%xmm6, %%xmm6\n\tpcmpeqd %%xmm7, %%xmm7\n\t"
-		"pcmpeqd %%xmm8, %%xmm8\n\tpcmpeqd %%xmm9, %%xmm9\n\t"
-		"pcmpeqd %%xmm10, %%xmm10\n\tpcmpeqd %%xmm11, %%xmm11\n\t"
-		"pcmpeqd %%xmm12, %%xmm12\n\tpcmpeqd %%xmm13, %%xmm13\n\t"
-		"pcmpeqd %%xmm14, %%xmm14\n\tpcmpeqd %%xmm15, %%xmm15\n\t"
-		::: "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6",
-		"xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13",
-		"xmm14", "xmm15", "memory");
+		".irp n,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15\n\t"
+		"pcmpeqd %%xmm\\n, %%xmm\\n\n\t"
+		".endr"
+		::: XMM_CLOBBERS, "memory");
 	/* The upper halves: a compare that is always true sets every bit. */
 	if (__builtin_cpu_supports("avx"))
 		__asm__ __volatile__(
-			"vcmpps $0x0f, %%ymm0, %%ymm0, %%ymm0\n\t"
-			"vcmpps $0x0f, %%ymm1, %%ymm1, %%ymm1\n\t"
-			"vcmpps $0x0f, %%ymm2, %%ymm2, %%ymm2\n\t"
-			"vcmpps $0x0f, %%ymm3, %%ymm3, %%ymm3\n\t"
-			"vcmpps $0x0f, %%ymm4, %%ymm4, %%ymm4\n\t"
-			"vcmpps $0x0f, %%ymm5, %%ymm5, %%ymm5\n\t"
-			"vcmpps $0x0f, %%ymm6, %%ymm6, %%ymm6\n\t"
-			"vcmpps $0x0f, %%ymm7, %%ymm7, %%ymm7\n\t"
-			"vcmpps $0x0f, %%ymm8, %%ymm8, %%ymm8\n\t"
-			"vcmpps $0x0f, %%ymm9, %%ymm9, %%ymm9\n\t"
-			"vcmpps $0x0f, %%ymm10, %%ymm10, %%ymm10\n\t"
-			"vcmpps $0x0f, %%ymm11, %%ymm11, %%ymm11\n\t"
-			"vcmpps $0x0f, %%ymm12, %%ymm12, %%ymm12\n\t"
-			"vcmpps $0x0f, %%ymm13, %%ymm13, %%ymm13\n\t"
-			"vcmpps $0x0f, %%ymm14, %%ymm14, %%ymm14\n\t"
-			"vcmpps $0x0f, %%ymm15, %%ymm15, %%ymm15\n\t"
-			::: "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5",
-			"xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11",
-			"xmm12", "xmm13", "xmm14", "xmm15", "memory");
+			".irp n,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15\n\t"
+			"vcmpps $0x0f, %%ymm\\n, %%ymm\\n, %%ymm\\n\n\t"
+			".endr"
+			::: XMM_CLOBBERS, "memory");
 	if (__builtin_cpu_supports("avx512f"))
 		fill_avx512_registers();
 #endif
@@ -223,17 +159,10 @@ static void zero_vector_registers(void)
 	if (__builtin_cpu_supports("avx"))
 		__asm__ __volatile__("vzeroall" ::: "memory");
 	__asm__ __volatile__(
-		"pxor %%xmm0, %%xmm0\n\tpxor %%xmm1, %%xmm1\n\t"
-		"pxor %%xmm2, %%xmm2\n\tpxor %%xmm3, %%xmm3\n\t"
-		"pxor %%xmm4, %%xmm4\n\tpxor %%xmm5, %%xmm5\n\t"
-		"pxor %%xmm6, %%xmm6\n\tpxor %%xmm7, %%xmm7\n\t"
-		"pxor %%xmm8, %%xmm8\n\tpxor %%xmm9, %%xmm9\n\t"
-		"pxor %%xmm10, %%xmm10\n\tpxor %%xmm11, %%xmm11\n\t"
-		"pxor %%xmm12, %%xmm12\n\tpxor %%xmm13, %%xmm13\n\t"
-		"pxor %%xmm14, %%xmm14\n\tpxor %%xmm15, %%xmm15\n\t"
-		::: "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6",
-		"xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13",
-		"xmm14", "xmm15", "memory");
+		".irp n,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15\n\t"
+		"pxor %%xmm\\n, %%xmm\\n\n\t"
+		".endr"
+		::: XMM_CLOBBERS, "memory");
 #endif
 }
 
