@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "qkd/auth.h"
 #include "qkd/estimate.h"
 #include "qkd/frame.h"
 #include "qkd/keyrate.h"
@@ -79,6 +80,28 @@ int room_check(struct qkdd *q, struct round *R, uint32_t count)
 		    "the key store is full at %s (room for %" PRIu64 " keys, the round made %u): discarded at both ends until consumers take keys",
 		    q->o->role == QKDD_ALICE ? "alice" : "bob", room, count);
 	return 1;
+}
+
+/*
+ * The peer's closing tag of the round's exchange (Bob's VERIFY_HASH for
+ * Alice, Alice's PA_SEED for Bob) covers the whole transcript: nothing of
+ * the round is used before it verified. true if it did, with the forgery
+ * bound of that tag in the round's statistics; else the round is aborted
+ * with @why as the reason.
+ */
+bool closing_tag_verified(struct qkdd *q, struct round *R, const char *why)
+{
+	struct auth_stats as;
+
+	if (!(auth_transcript_state(q->auth, q->round) &
+	      QKD_AUTH_TR_VERIFIED)) {
+		round_abort(q, R, QKD_ABORT_PROTOCOL, "%s", why);
+		return false;
+	}
+	auth_get_stats(q->auth, &as);
+	R->rs.auth_eps_log2 =
+		auth_transcript_epsilon_log2(as.last_transcript_blocks);
+	return true;
 }
 
 /* Map a recv result inside a round: RX_ABORT ends the round. */

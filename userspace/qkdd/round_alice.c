@@ -226,18 +226,10 @@ int alice_round(struct qkdd *q, struct round *R)
 	 * Bob's VERIFY_HASH closes the exchange: its tag covers the whole
 	 * transcript. Nothing of this round is used before it verified.
 	 */
-	if (!(auth_transcript_state(q->auth, q->round) &
-	      QKD_AUTH_TR_VERIFIED)) {
-		r = round_abort(q, R, QKD_ABORT_PROTOCOL,
-				"verification hash without the transcript tag");
+	if (!closing_tag_verified(q, R,
+				  "verification hash without the transcript tag")) {
+		r = 0;
 		goto out;
-	}
-	{
-		struct auth_stats as;
-
-		auth_get_stats(q->auth, &as);
-		R->rs.auth_eps_log2 =
-			auth_transcript_epsilon_log2(as.last_transcript_blocks);
 	}
 	qkd_cascade_alice_stats(ca, &cs);
 	R->rs.cascade_rounds = cs.rounds;

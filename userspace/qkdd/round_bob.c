@@ -245,18 +245,9 @@ int bob_round(struct qkdd *q, struct round *R)
 		r = rx_fail(q, R, r);
 		goto out;
 	}
-	if (!(auth_transcript_state(q->auth, q->round) &
-	      QKD_AUTH_TR_VERIFIED)) {
-		r = round_abort(q, R, QKD_ABORT_PROTOCOL,
-				"PA seed without the transcript tag");
+	if (!closing_tag_verified(q, R, "PA seed without the transcript tag")) {
+		r = 0;
 		goto out;
-	}
-	{
-		struct auth_stats as;
-
-		auth_get_stats(q->auth, &as);
-		R->rs.auth_eps_log2 =
-			auth_transcript_epsilon_log2(as.last_transcript_blocks);
 	}
 	rb = (struct rbuf){ q->msg, q->msg_len, 0, false };
 	l = rb_u(&rb, 8);
