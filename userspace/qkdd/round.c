@@ -104,6 +104,22 @@ bool closing_tag_verified(struct qkdd *q, struct round *R, const char *why)
 	return true;
 }
 
+/*
+ * Before a block is pushed: were both closing tags of the round's exchange
+ * sent and verified? The round has checked the peer's already
+ * (closing_tag_verified()), so a failure here is a bug of ours, and fatal.
+ */
+int commit_authenticated(struct qkdd *q)
+{
+	if ((auth_transcript_state(q->auth, q->round) &
+	     (QKD_AUTH_TR_SENT | QKD_AUTH_TR_VERIFIED)) !=
+	    (QKD_AUTH_TR_SENT | QKD_AUTH_TR_VERIFIED)) {
+		qlog("internal error: committing a round whose transcript is not authenticated");
+		return -EPERM;
+	}
+	return 0;
+}
+
 /* Map a recv result inside a round: RX_ABORT ends the round. */
 int rx_fail(struct qkdd *q, struct round *R, int r)
 {

@@ -361,13 +361,9 @@ int alice_round(struct qkdd *q, struct round *R)
 		     q->pend.first, q->pend.first + count);
 		_exit(9);
 	}
-	if ((auth_transcript_state(q->auth, q->round) &
-	     (QKD_AUTH_TR_SENT | QKD_AUTH_TR_VERIFIED)) !=
-	    (QKD_AUTH_TR_SENT | QKD_AUTH_TR_VERIFIED)) {
-		qlog("internal error: committing a round whose transcript is not authenticated");
-		r = -EPERM;
+	r = commit_authenticated(q);
+	if (r)
 		goto out;
-	}
 	r = store_push(q->st, q->pend.first, q->pend.data + auth_len, count);
 	if (r) {
 		qlog("the peer holds block [%" PRIu64 ", %" PRIu64 ") but we cannot push it: reconnecting to recover",

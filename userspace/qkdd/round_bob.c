@@ -293,13 +293,9 @@ int bob_round(struct qkdd *q, struct round *R)
 				"KEY_COMMIT does not match our block");
 		goto out;
 	}
-	if ((auth_transcript_state(q->auth, q->round) &
-	     (QKD_AUTH_TR_SENT | QKD_AUTH_TR_VERIFIED)) !=
-	    (QKD_AUTH_TR_SENT | QKD_AUTH_TR_VERIFIED)) {
-		qlog("internal error: committing a round whose transcript is not authenticated");
-		r = -EPERM;
+	r = commit_authenticated(q);
+	if (r)
 		goto out;
-	}
 	r = room_check(q, R, count);
 	if (r) {
 		r = r > 0 ? 0 : r;

@@ -166,6 +166,7 @@ int round_abort(struct qkdd *q, struct round *R, int reason,
 		const char *fmt, ...);
 int room_check(struct qkdd *q, struct round *R, uint32_t count);
 bool closing_tag_verified(struct qkdd *q, struct round *R, const char *why);
+int commit_authenticated(struct qkdd *q);
 int rx_fail(struct qkdd *q, struct round *R, int r);
 uint64_t *sample_bits(const struct round *R);
 int make_mask(struct qkdd *q, struct round *R);
