@@ -133,6 +133,25 @@ int rx_fail(struct qkdd *q, struct round *R, int r)
 	return r;
 }
 
+/*
+ * SIFT, both ways: this side's bases of the detected pulses, packed, 0 for
+ * the others (only detected pulses are sifted). 0 or -ENOMEM.
+ */
+int write_detected_bases(struct wbuf *w, const uint64_t *basis,
+			 const uint64_t *det, uint64_t npulses)
+{
+	size_t nw = qkd_bits_words(npulses);
+	uint64_t *ab = qkd_bits_alloc(npulses, 0);
+
+	if (!ab)
+		return -ENOMEM;
+	for (size_t i = 0; i < nw; i++)
+		ab[i] = basis[i] & det[i];
+	wb_bits(w, ab, npulses);
+	qkd_bits_free(ab, npulses, 0);
+	return 0;
+}
+
 /* Pack this side's sifted bits at the sampled positions. */
 uint64_t *sample_bits(const struct round *R)
 {

@@ -40,7 +40,7 @@ int alice_round(struct qkdd *q, struct round *R)
 	uint64_t npulses, id, seedw;
 	uint8_t type, cpbuf[QKD_CASCADE_PARAMS_LEN];
 	uint32_t auth_len, count;
-	size_t nw, ndet = 0, level;
+	size_t ndet = 0, level;
 	const char *why;
 	double leak;
 	int r, v;
@@ -78,7 +78,6 @@ int alice_round(struct qkdd *q, struct round *R)
 		r = rx_fail(q, R, r);
 		goto out;
 	}
-	nw = qkd_bits_words(npulses);
 	rb = (struct rbuf){ q->msg, q->msg_len, 0, false };
 	if (rb_u(&rb, 8) != npulses) {
 		r = round_abort(q, R, QKD_ABORT_PROTOCOL,
@@ -98,18 +97,9 @@ int alice_round(struct qkdd *q, struct round *R)
 		r = -EIO;
 		goto out;
 	}
-	{
-		uint64_t *ab = qkd_bits_alloc(npulses, 0);
-
-		if (!ab) {
-			r = -ENOMEM;
-			goto out;
-		}
-		for (size_t i = 0; i < nw; i++)
-			ab[i] = a.basis[i] & det[i];
-		wb_bits(&w, ab, npulses);
-		qkd_bits_free(ab, npulses, 0);
-	}
+	r = write_detected_bases(&w, a.basis, det, npulses);
+	if (r)
+		goto out;
 	for (size_t i = 0; i < npulses; i++)
 		if (qkd_bit_get(det, i))
 			wb_u(&w, a.intensity[i], 1);

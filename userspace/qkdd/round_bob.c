@@ -89,19 +89,9 @@ int bob_round(struct qkdd *q, struct round *R)
 	/* sifting: announce detections and bases, get Alice's */
 	wb_u(&w, npulses, 8);
 	wb_bits(&w, b.detected, npulses);
-	{
-		size_t nw = qkd_bits_words(npulses);
-		uint64_t *mb = qkd_bits_alloc(npulses, 0);
-
-		if (!mb) {
-			r = -ENOMEM;
-			goto out;
-		}
-		for (size_t i = 0; i < nw; i++)
-			mb[i] = b.basis[i] & b.detected[i];
-		wb_bits(&w, mb, npulses);
-		qkd_bits_free(mb, npulses, 0);
-	}
+	r = write_detected_bases(&w, b.basis, b.detected, npulses);
+	if (r)
+		goto out;
 	if (w.err) {
 		r = -ENOMEM;
 		goto out;

@@ -168,6 +168,8 @@ int room_check(struct qkdd *q, struct round *R, uint32_t count);
 bool closing_tag_verified(struct qkdd *q, struct round *R, const char *why);
 int commit_authenticated(struct qkdd *q);
 int rx_fail(struct qkdd *q, struct round *R, int r);
+int write_detected_bases(struct wbuf *w, const uint64_t *basis,
+			 const uint64_t *det, uint64_t npulses);
 uint64_t *sample_bits(const struct round *R);
 int make_mask(struct qkdd *q, struct round *R);
 int estimate(struct qkdd *q, struct round *R, const uint64_t *peer_packed);
