@@ -106,12 +106,60 @@ static int resync(struct qkdd *q, const struct auth_position *peer)
 	return 0;
 }
 
+/* SYNC both ways, Alice's first, then re-align the reserves. */
+static int sync_reserves(struct qkdd *q, struct auth_position *peer)
+{
+	bool alice = q->o->role == QKDD_ALICE;
+	int r;
+
+	r = alice ? send_sync(q) : recv_sync(q, peer);
+	if (!r)
+		r = alice ? recv_sync(q, peer) : send_sync(q);
+	if (!r)
+		r = resync(q, peer);
+	return r;
+}
+
+/* Send this end's HELLO from @w: it closes the connection's exchange. */
+static int send_hello(struct qkdd *q, struct wbuf *w)
+{
+	int r;
+
+	if (w->err)
+		return -ENOMEM;
+	r = send_msg(q, QKD_MSG_HELLO, w->p, w->len, AUTH_CLOSE);
+	wb_free(w);
+	return r;
+}
+
+/*
+ * The peer's HELLO closes the connection's exchange: its tag covers both
+ * SYNC messages too. 0 with @rb past its magic and version, or -errno.
+ */
+static int recv_hello(struct qkdd *q, struct rbuf *rb)
+{
+	uint8_t type;
+	int r = recv_msg(q, 1u << QKD_MSG_HELLO, &type, true);
+
+	if (r)
+		return r > 0 ? -EPROTO : r;
+	if (!(auth_transcript_state(q->auth, 0) & QKD_AUTH_TR_VERIFIED)) {
+		qlog("HELLO without the closing tag of the connection's exchange");
+		return -ECONNRESET;
+	}
+	*rb = (struct rbuf){ q->msg, q->msg_len, 0, false };
+	if (rb_u(rb, 4) != HELLO_MAGIC || rb_u(rb, 1) != HELLO_VERSION) {
+		qlog("HELLO: not a qkdd peer of this version");
+		return -EPERM;
+	}
+	return 0;
+}
+
 int hello(struct qkdd *q)
 {
 	struct auth_position peer_pos, me;
 	struct wbuf w = { 0 };
 	struct rbuf rb;
-	uint8_t type;
 	uint64_t a_next, b_next, a_low, b_low, lower, resume, b_last = 0;
 	uint64_t k_next, my_next, my_low;
 	bool alice = q->o->role == QKDD_ALICE, matched = false, b_have = false;
@@ -143,11 +191,7 @@ int hello(struct qkdd *q)
 			if (getrandom(&sid, sizeof(sid), 0) != sizeof(sid))
 				return -EIO;
 		q->session_id = sid;
-		r = send_sync(q);
-		if (!r)
-			r = recv_sync(q, &peer_pos);
-		if (!r)
-			r = resync(q, &peer_pos);
+		r = sync_reserves(q, &peer_pos);
 		if (r)
 			return r;
 		wb_u(&w, HELLO_MAGIC, 4);
@@ -174,25 +218,12 @@ int hello(struct qkdd *q)
 		wb_u(&w, q->pp.block_bits, 4);
 		wb_u(&w, q->pp.tag_bits, 4);
 		wb_u(&w, q->pp.auth_target, 4);
-		if (w.err)
-			return -ENOMEM;
-		r = send_msg(q, QKD_MSG_HELLO, w.p, w.len, AUTH_CLOSE);
-		wb_free(&w);
+		r = send_hello(q, &w);
 		if (r)
 			return r;
-		r = recv_msg(q, 1u << QKD_MSG_HELLO, &type, true);
+		r = recv_hello(q, &rb);
 		if (r)
-			return r > 0 ? -EPROTO : r;
-		if (!(auth_transcript_state(q->auth, 0) & QKD_AUTH_TR_VERIFIED)) {
-			qlog("HELLO without the closing tag of the connection's exchange");
-			return -ECONNRESET;
-		}
-		rb = (struct rbuf){ q->msg, q->msg_len, 0, false };
-		if (rb_u(&rb, 4) != HELLO_MAGIC ||
-		    rb_u(&rb, 1) != HELLO_VERSION) {
-			qlog("HELLO: not a qkdd peer of this version");
-			return -EPERM;
-		}
+			return r;
 		b_next = rb_u(&rb, 8);
 		b_low = rb_u(&rb, 8);
 		b_have = rb_u(&rb, 1);
@@ -240,26 +271,12 @@ int hello(struct qkdd *q)
 			}
 			q->session_id = h.session_id;
 		}
-		r = recv_sync(q, &peer_pos);
-		if (!r)
-			r = send_sync(q);
-		if (!r)
-			r = resync(q, &peer_pos);
+		r = sync_reserves(q, &peer_pos);
 		if (r)
 			return r;
-		r = recv_msg(q, 1u << QKD_MSG_HELLO, &type, true);
+		r = recv_hello(q, &rb);
 		if (r)
-			return r > 0 ? -EPROTO : r;
-		if (!(auth_transcript_state(q->auth, 0) & QKD_AUTH_TR_VERIFIED)) {
-			qlog("HELLO without the closing tag of the connection's exchange");
-			return -ECONNRESET;
-		}
-		rb = (struct rbuf){ q->msg, q->msg_len, 0, false };
-		if (rb_u(&rb, 4) != HELLO_MAGIC ||
-		    rb_u(&rb, 1) != HELLO_VERSION) {
-			qlog("HELLO: not a qkdd peer of this version");
-			return -EPERM;
-		}
+			return r;
 		sid = rb_bytes(&rb, 16);
 		ks = (uint32_t)rb_u(&rb, 4);
 		a_next = rb_u(&rb, 8);
@@ -310,10 +327,7 @@ int hello(struct qkdd *q)
 		wb_u(&w, my_low, 8);
 		wb_u(&w, q->have_last, 1);
 		wb_u(&w, q->last_block_id, 8);
-		if (w.err)
-			return -ENOMEM;
-		r = send_msg(q, QKD_MSG_HELLO, w.p, w.len, AUTH_CLOSE);
-		wb_free(&w);
+		r = send_hello(q, &w);
 		if (r)
 			return r;
 	}
