@@ -260,11 +260,8 @@ int hello(struct qkdd *q)
 				return -ECONNRESET;
 			}
 			r = frame_parse_header(q->rbuf, QKD_FRAME_HDR_LEN, &h);
-			if (r == QKD_FRAME_E_VERSION) {
-				qlog("the peer speaks classical-channel frame version %u, this qkdd version %u: run the same qkdd release at both ends",
-				     q->rbuf[4], QKD_FRAME_VERSION);
-				return -EPERM;
-			}
+			if (r == QKD_FRAME_E_VERSION)
+				return frame_version_mismatch(q);
 			if (r) {
 				qlog("HELLO: malformed first frame");
 				return -ECONNRESET;

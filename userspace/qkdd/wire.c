@@ -213,6 +213,17 @@ void send_abort(struct qkdd *q, uint16_t reason, const char *text)
 }
 
 /*
+ * A frame header in q->rbuf with another version: the peer runs another
+ * qkdd release, which no reconnection mends. Returns -EPERM (fatal).
+ */
+int frame_version_mismatch(const struct qkdd *q)
+{
+	qlog("the peer speaks classical-channel frame version %u, this qkdd version %u: run the same qkdd release at both ends",
+	     q->rbuf[4], QKD_FRAME_VERSION);
+	return -EPERM;
+}
+
+/*
  * Receive one message of a type in @want (bit mask of 1 << type) for the
  * current round; stale frames of earlier rounds and keepalives are
  * skipped. 0 (*type set, payload in q->msg), RX_ABORT, or -errno:
@@ -237,11 +248,8 @@ int recv_msg(struct qkdd *q, uint32_t want, uint8_t *type,
 		}
 		r = frame_recv_open(q->cfd, q->auth, q->rbuf,
 				    QKD_FRAME_MAX_LEN, &len, &f);
-		if (r == QKD_FRAME_E_VERSION) {
-			qlog("the peer speaks classical-channel frame version %u, this qkdd version %u: run the same qkdd release at both ends",
-			     q->rbuf[4], QKD_FRAME_VERSION);
-			return -EPERM;
-		}
+		if (r == QKD_FRAME_E_VERSION)
+			return frame_version_mismatch(q);
 		if (r) {
 			if (r == QKD_FRAME_E_EOF)
 				qlog("the peer closed the connection");
