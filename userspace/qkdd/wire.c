@@ -16,28 +16,39 @@
 
 /* ---- byte buffers ------------------------------------------------------- */
 
+/*
+ * Move the first @len bytes of *@p (*@cap long) to a new buffer of @nc
+ * bytes. The old one is wiped before it is freed: what it held may be
+ * secret (the state file's image holds authentication key bytes). false,
+ * and *@p unchanged, when out of memory.
+ */
+static bool grow_wiped(uint8_t **p, size_t *cap, size_t len, size_t nc)
+{
+	uint8_t *np = malloc(nc);
+
+	if (!np)
+		return false;
+	if (*p) {
+		memcpy(np, *p, len);
+		explicit_bzero(*p, *cap);
+		free(*p);
+	}
+	*p = np;
+	*cap = nc;
+	return true;
+}
+
 static void wb_need(struct wbuf *w, size_t n)
 {
 	size_t nc;
-	uint8_t *np;
 
 	if (w->err || w->len + n <= w->cap)
 		return;
 	nc = w->cap ? w->cap : 256;
 	while (nc < w->len + n)
 		nc *= 2;
-	np = malloc(nc);
-	if (!np) {
+	if (!grow_wiped(&w->p, &w->cap, w->len, nc))
 		w->err = true;
-		return;
-	}
-	if (w->p) {
-		memcpy(np, w->p, w->len);
-		explicit_bzero(w->p, w->cap);
-		free(w->p);
-	}
-	w->p = np;
-	w->cap = nc;
 }
 
 void wb_u(struct wbuf *w, uint64_t v, int bytes)
@@ -308,22 +319,13 @@ int recv_msg(struct qkdd *q, uint32_t want, uint8_t *type,
 		cur = f.hdr.type;
 		if (q->msg_len + f.hdr.payload_len > q->msg_cap) {
 			size_t nc = q->msg_cap ? q->msg_cap : 1 << 16;
-			uint8_t *np;
 
 			while (nc < q->msg_len + f.hdr.payload_len)
 				nc *= 2;
 			if (nc > (size_t)1 << 30)
 				return -E2BIG;
-			np = malloc(nc);
-			if (!np)
+			if (!grow_wiped(&q->msg, &q->msg_cap, q->msg_len, nc))
 				return -ENOMEM;
-			if (q->msg) {
-				memcpy(np, q->msg, q->msg_len);
-				explicit_bzero(q->msg, q->msg_cap);
-				free(q->msg);
-			}
-			q->msg = np;
-			q->msg_cap = nc;
 		}
 		memcpy(q->msg + q->msg_len, f.payload, f.hdr.payload_len);
 		q->msg_len += f.hdr.payload_len;
