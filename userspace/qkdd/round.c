@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * What Alice's and Bob's rounds share: the round's state and its cleanup,
- * aborts, the sample and the error estimate, the secret key length,
- * privacy amplification, and the commit record of a block.
+ * What Alice's and Bob's rounds share: cleanup and aborts, the checks of
+ * the closing tags before anything of a round is used, the sifting
+ * announcement, the sample and the error estimate, the secret key length,
+ * privacy amplification, the commit record of a block, and the round's
+ * statistics.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -358,18 +360,24 @@ uint64_t block_id(struct qkdd *q, const struct round *R)
 	return h;
 }
 
-int finish_round(struct round *R, uint32_t auth_len, uint32_t count,
-		 uint64_t first)
+/* The round's duration so far, from R->t0, into its statistics. */
+void round_elapsed(struct round *R)
 {
 	struct timespec t1;
 
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	R->rs.seconds = (double)(t1.tv_sec - R->t0.tv_sec) +
+			(double)(t1.tv_nsec - R->t0.tv_nsec) / 1e9;
+}
+
+int finish_round(struct round *R, uint32_t auth_len, uint32_t count,
+		 uint64_t first)
+{
 	R->rs.ok = true;
 	R->rs.secret_bits = R->l;
 	R->rs.auth_bytes = auth_len;
 	R->rs.keys = count;
 	R->rs.first_index = first;
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	R->rs.seconds = (double)(t1.tv_sec - R->t0.tv_sec) +
-			(double)(t1.tv_nsec - R->t0.tv_nsec) / 1e9;
+	round_elapsed(R);
 	return 0;
 }

@@ -129,13 +129,8 @@ int qkdd_session(struct qkdd *q, int cfd, int qfd, struct auth_ctx *auth)
 			return r == -EINTR ? 0 : r;
 		}
 		q->rounds_done++;
-		if (!R.rs.ok) {
-			struct timespec t1;
-
-			clock_gettime(CLOCK_MONOTONIC, &t1);
-			R.rs.seconds = (double)(t1.tv_sec - R.t0.tv_sec) +
-				       (double)(t1.tv_nsec - R.t0.tv_nsec) / 1e9;
-		}
+		if (!R.rs.ok)
+			round_elapsed(&R);
 		update_reserve(q);
 		q->tot.next_index = q->next_index;
 		stats_round(q->o, &q->tot, &R.rs);

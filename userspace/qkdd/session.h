@@ -181,6 +181,7 @@ int amplify(struct qkdd *q, struct round *R, uint32_t auth_len,
 void commit_payload(struct wbuf *w, uint64_t first, uint32_t count,
 		    uint32_t key_size, uint64_t id, uint32_t auth_len);
 uint64_t block_id(struct qkdd *q, const struct round *R);
+void round_elapsed(struct round *R);
 int finish_round(struct round *R, uint32_t auth_len, uint32_t count,
 		 uint64_t first);
 
