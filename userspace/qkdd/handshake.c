@@ -41,8 +41,10 @@ static int send_sync(struct qkdd *q)
 	for (int d = 0; d < 2; d++)
 		wb_u(&w, p.end[d], 8);
 	wb_u(&w, p.additions, 8);
-	if (w.err)
+	if (w.err) {
+		wb_free(&w);
 		return -ENOMEM;
+	}
 	r = send_msg(q, QKD_MSG_SYNC, w.p, w.len, AUTH_DEFER);
 	wb_free(&w);
 	return r;
@@ -125,8 +127,10 @@ static int send_hello(struct qkdd *q, struct wbuf *w)
 {
 	int r;
 
-	if (w->err)
+	if (w->err) {
+		wb_free(w);
 		return -ENOMEM;
+	}
 	r = send_msg(q, QKD_MSG_HELLO, w->p, w->len, AUTH_CLOSE);
 	wb_free(w);
 	return r;

@@ -157,6 +157,10 @@ int bob_round(struct qkdd *q, struct round *R)
 		goto out;
 	}
 	wb_bits(&w, mine, R->k);
+	if (w.err) {
+		r = -ENOMEM;
+		goto out;
+	}
 	r = send_msg(q, QKD_MSG_EST_SAMPLE, w.p, w.len, AUTH_DEFER);
 	w.len = 0;
 	if (r)
