@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * qkdd's protocol driver in process: session.c with the real stages, the
- * fiber thread and --no-kernel file stores; Alice and Bob in two threads,
- * their classical channel through a man in the middle (a thread that
- * forwards whole frames and may tamper with one, renumbering the sequence
- * numbers after it as a capable attacker would):
+ * qkdd's protocol driver in process: session.c (and the files session.h
+ * lists) with the real stages, the fiber thread and --no-kernel file
+ * stores; Alice and Bob in two threads, their classical channel through
+ * a man in the middle (a thread that forwards whole frames and may tamper
+ * with one, renumbering the sequence numbers after it as a capable
+ * attacker would):
  *
  *  - honest rounds: identical keys at both ends, both closing (transcript)
  *    tags of every round verify, 4 tags a round;

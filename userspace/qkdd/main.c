@@ -2,7 +2,7 @@
 /*
  * qkdd: the BB84 daemon of one site. Options and the configuration file,
  * signals, the authentication bootstrap and the connection loop; the
- * protocol itself is in session.c.
+ * protocol itself is in session.c and the files session.h lists.
  */
 #include <errno.h>
 #include <getopt.h>

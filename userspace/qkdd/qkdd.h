@@ -2,15 +2,23 @@
 /*
  * qkdd: the BB84 daemon. One concern per file:
  *
- *   main.c     options, signals, the connection loop
- *   config.c   options and the configuration file (key = value lines)
- *   peer.c     TCP classical and quantum connections, with reconnect
- *   quantum.c  the simulated fiber stage (a thread: pulses in over a
- *              socket pair, detection events out to Bob)
- *   session.c  HELLO/recovery and the per-round protocol of each role
- *   push.c     the key store: the kernel (libqkd) or a file (--no-kernel)
- *   stats.c    per-round statistics, log lines and the status file
- *   log.c      log lines: "qkdd[alice] round 3: ..."
+ *   main.c         options, signals, the connection loop
+ *   config.c       options and the configuration file (key = value lines)
+ *   peer.c         TCP classical and quantum connections, with reconnect
+ *   quantum.c      the simulated fiber stage (a thread: pulses in over a
+ *                  socket pair, detection events out to Bob)
+ *   session.c      the protocol driver on one connection: HELLO, then
+ *                  rounds (session.h describes the protocol)
+ *   handshake.c    SYNC/HELLO and recovery at every connection
+ *   round.c        what the rounds of both roles share
+ *   round_alice.c  the per-round protocol of Alice
+ *   round_bob.c    the per-round protocol of Bob
+ *   wire.c         authenticated messages and their byte buffers
+ *   state.c        commit records, the state file (--state-dir), the
+ *                  authentication reserve
+ *   push.c         the key store: the kernel (libqkd) or a file (--no-kernel)
+ *   stats.c        per-round statistics, log lines and the status file
+ *   log.c          log lines: "qkdd[alice] round 3: ..."
  */
 #ifndef QKDD_H
 #define QKDD_H
@@ -213,6 +221,9 @@ void qkdd_free(struct qkdd *q);
  */
 int qkdd_session(struct qkdd *q, int cfd, int qfd, struct auth_ctx *auth);
 bool qkdd_done(const struct qkdd *q);
+
+/* ---- state.c ------------------------------------------------------------ */
+
 /*
  * --state-dir: the authentication reserve (and the commit records that
  * keep both ends' reserves equal across a crash) in STATE_DIR/ROLE.state.

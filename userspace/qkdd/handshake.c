@@ -1,0 +1,424 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The start of every connection: SYNC re-aligns the two ends'
+ * authentication reserves; HELLO checks that both run the same protocol
+ * with the same parameters (Bob takes Alice's), and recovers what a lost
+ * connection or a restart left half done: a block committed at one end
+ * only, keys pushed at one end only.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+
+#include "qkd/auth.h"
+#include "qkd/frame.h"
+#include "qkd/verify.h"
+#include "session.h"
+
+#define HELLO_MAGIC	0x514b4448u	/* "QKDH" */
+#define HELLO_VERSION	3	/* 3: next index and low index */
+#define SYNC_MAGIC	0x514b4453u	/* "QKDS" */
+#define SYNC_VERSION	1
+/* Largest re-alignment of a pool at a connection (chunks of 16 bytes). */
+#define SYNC_MAX_SKIP	4096
+
+/* SYNC payload: this end's reserve positions (see resync()). */
+static int send_sync(struct qkdd *q)
+{
+	struct auth_position p;
+	struct wbuf w = { 0 };
+	int r;
+
+	auth_get_position(q->auth, &p);
+	wb_u(&w, SYNC_MAGIC, 4);
+	wb_u(&w, SYNC_VERSION, 1);
+	wb_u(&w, q->o->role == QKDD_ALICE ? QKD_AUTH_INITIATOR :
+					    QKD_AUTH_RESPONDER, 1);
+	for (int d = 0; d < 2; d++)
+		wb_u(&w, p.pos[d], 8);
+	for (int d = 0; d < 2; d++)
+		wb_u(&w, p.end[d], 8);
+	wb_u(&w, p.additions, 8);
+	if (w.err) {
+		wb_free(&w);
+		return -ENOMEM;
+	}
+	r = send_msg(q, QKD_MSG_SYNC, w.p, w.len, AUTH_DEFER);
+	wb_free(&w);
+	return r;
+}
+
+static int recv_sync(struct qkdd *q, struct auth_position *peer)
+{
+	uint8_t type, want = q->o->role == QKDD_ALICE ? QKD_AUTH_RESPONDER :
+							QKD_AUTH_INITIATOR;
+	struct rbuf rb;
+	int r = recv_msg(q, 1u << QKD_MSG_SYNC, &type, true);
+
+	if (r)
+		return r > 0 ? -EPROTO : r;
+	rb = (struct rbuf){ q->msg, q->msg_len, 0, false };
+	if (rb_u(&rb, 4) != SYNC_MAGIC || rb_u(&rb, 1) != SYNC_VERSION ||
+	    rb_u(&rb, 1) != want) {
+		qlog("SYNC: not a qkdd peer of this version, or both ends have the same role");
+		return -EPERM;
+	}
+	for (int d = 0; d < 2; d++)
+		peer->pos[d] = rb_u(&rb, 8);
+	for (int d = 0; d < 2; d++)
+		peer->end[d] = rb_u(&rb, 8);
+	peer->additions = rb_u(&rb, 8);
+	if (!rb_done(&rb)) {
+		qlog("SYNC: malformed");
+		return -ECONNRESET;
+	}
+	return 0;
+}
+
+/*
+ * Both ends skip, in each pool, to the larger of the two positions: pads
+ * below it were used (or set aside by a write-ahead record, or burnt by a
+ * frame lost with the connection) at one end at least, and a pad is never
+ * used twice. The SYNC messages are deferred: the HELLO closing tags cover
+ * them, so a forged position only fails the HELLO (or wastes pads, at most
+ * SYNC_MAX_SKIP per pool and connection).
+ */
+static int resync(struct qkdd *q, const struct auth_position *peer)
+{
+	struct auth_position me;
+	uint64_t target[2];
+	int r;
+
+	auth_get_position(q->auth, &me);
+	for (int d = 0; d < 2; d++)
+		target[d] = me.pos[d] > peer->pos[d] ? me.pos[d] : peer->pos[d];
+	if (target[0] == me.pos[0] && target[1] == me.pos[1])
+		return 0;
+	r = auth_skip_to(q->auth, target, SYNC_MAX_SKIP);
+	if (r) {
+		qlog("the peer's authentication reserve is at chunks %" PRIu64 "/%" PRIu64 ", ours at %" PRIu64 "/%" PRIu64 " (of %" PRIu64 "/%" PRIu64 "): too far apart to be the same reserve (an old state file at one end?); install a fresh PSK pair at both ends",
+		     peer->pos[0], peer->pos[1], me.pos[0], me.pos[1],
+		     me.end[0], me.end[1]);
+		return -EPERM;
+	}
+	qlog("authentication reserve re-aligned with the peer: %" PRIu64 " + %" PRIu64 " pads skipped (used or set aside at one end before the connection was lost)",
+	     target[0] - me.pos[0], target[1] - me.pos[1]);
+	return 0;
+}
+
+/* SYNC both ways, Alice's first, then re-align the reserves. */
+static int sync_reserves(struct qkdd *q, struct auth_position *peer)
+{
+	bool alice = q->o->role == QKDD_ALICE;
+	int r;
+
+	r = alice ? send_sync(q) : recv_sync(q, peer);
+	if (!r)
+		r = alice ? recv_sync(q, peer) : send_sync(q);
+	if (!r)
+		r = resync(q, peer);
+	return r;
+}
+
+/* Send this end's HELLO from @w: it closes the connection's exchange. */
+static int send_hello(struct qkdd *q, struct wbuf *w)
+{
+	int r;
+
+	if (w->err) {
+		wb_free(w);
+		return -ENOMEM;
+	}
+	r = send_msg(q, QKD_MSG_HELLO, w->p, w->len, AUTH_CLOSE);
+	wb_free(w);
+	return r;
+}
+
+/*
+ * The peer's HELLO closes the connection's exchange: its tag covers both
+ * SYNC messages too. 0 with @rb past its magic and version, or -errno.
+ */
+static int recv_hello(struct qkdd *q, struct rbuf *rb)
+{
+	uint8_t type;
+	int r = recv_msg(q, 1u << QKD_MSG_HELLO, &type, true);
+
+	if (r)
+		return r > 0 ? -EPROTO : r;
+	if (!(auth_transcript_state(q->auth, 0) & QKD_AUTH_TR_VERIFIED)) {
+		qlog("HELLO without the closing tag of the connection's exchange");
+		return -ECONNRESET;
+	}
+	*rb = (struct rbuf){ q->msg, q->msg_len, 0, false };
+	if (rb_u(rb, 4) != HELLO_MAGIC || rb_u(rb, 1) != HELLO_VERSION) {
+		qlog("HELLO: not a qkdd peer of this version");
+		return -EPERM;
+	}
+	return 0;
+}
+
+int hello(struct qkdd *q)
+{
+	struct auth_position peer_pos, me;
+	struct wbuf w = { 0 };
+	struct rbuf rb;
+	uint64_t a_next, b_next, a_low, b_low, lower, resume, b_last = 0;
+	uint64_t k_next, my_next, my_low;
+	bool alice = q->o->role == QKDD_ALICE, matched = false, b_have = false;
+	int r;
+
+	/*
+	 * Two indices describe this end: my_next, the lowest index it may
+	 * push at (its store's next index, or the resume index of an
+	 * earlier connection if that is higher: indices it skips), and
+	 * my_low, below which its store holds exactly the keys both ends
+	 * committed. They differ when this end skipped indices and has not
+	 * pushed past them yet (the peer may still hold orphans there: it
+	 * may have died before removing them), or when a multi-batch push
+	 * failed half way (its first batches were removed, next_index had
+	 * moved). The store is asked again at every connection.
+	 */
+	r = store_next_index(q->st, &k_next);
+	if (r)
+		return r == -ESTALE ? -EPERM : r;
+	my_next = q->next_index > k_next ? q->next_index : k_next;
+	my_low = q->next_index < k_next ? q->next_index : k_next;
+	q->round = 0;
+	auth_session_start(q->auth);
+	auth_transcript_begin(q->auth, 0);
+	if (alice) {
+		uint32_t sid = 0;
+
+		while (!sid)
+			if (getrandom(&sid, sizeof(sid), 0) != sizeof(sid))
+				return -EIO;
+		q->session_id = sid;
+		r = sync_reserves(q, &peer_pos);
+		if (r)
+			return r;
+		wb_u(&w, HELLO_MAGIC, 4);
+		wb_u(&w, HELLO_VERSION, 1);
+		wb_bytes(&w, q->o->stream, 16);
+		wb_u(&w, q->pp.key_size, 4);
+		wb_u(&w, my_next, 8);
+		wb_u(&w, my_low, 8);
+		/* a pending block whose keys we still hold */
+		wb_u(&w, q->pend.valid && q->pend.has_keys, 1);
+		wb_u(&w, q->pend.first, 8);
+		wb_u(&w, q->pend.count, 4);
+		wb_u(&w, q->pend.id, 8);
+		wb_u(&w, q->pp.source, 1);
+		wb_u(&w, q->pp.nint, 1);
+		for (int i = 0; i < 3; i++) {
+			wb_f64(&w, q->pp.mu[i]);
+			wb_f64(&w, q->pp.p[i]);
+		}
+		wb_f64(&w, q->pp.qber_abort);
+		wb_f64(&w, q->pp.sample_frac);
+		wb_f64(&w, q->pp.eps_sec);
+		wb_f64(&w, q->pp.eps_cor);
+		wb_u(&w, q->pp.block_bits, 4);
+		wb_u(&w, q->pp.tag_bits, 4);
+		wb_u(&w, q->pp.auth_target, 4);
+		r = send_hello(q, &w);
+		if (r)
+			return r;
+		r = recv_hello(q, &rb);
+		if (r)
+			return r;
+		b_next = rb_u(&rb, 8);
+		b_low = rb_u(&rb, 8);
+		b_have = rb_u(&rb, 1);
+		b_last = rb_u(&rb, 8);
+		if (!rb_done(&rb) || b_low > b_next) {
+			qlog("HELLO: malformed answer");
+			return -ECONNRESET;
+		}
+		a_next = my_next;
+		a_low = my_low;
+		matched = q->pend.valid && q->pend.has_keys && b_have &&
+			  b_last == q->pend.id &&
+			  b_next == q->pend.first + q->pend.count &&
+			  a_next == q->pend.first && a_low == q->pend.first;
+	} else {
+		uint64_t p_first, p_id;
+		uint32_t p_count, ks;
+		bool p_valid;
+		const uint8_t *sid;
+
+		/* the session id is Alice's: take it from her first frame */
+		q->session_id = 0;
+		r = peer_wait(q->cfd, q->o->timeout_s, true);
+		if (r <= 0)
+			return r ? r : -ETIMEDOUT;
+		{
+			struct frame_hdr h;
+
+			/* peek at the header for the session id (the frame
+			 * itself is authenticated by the HELLO transcript) */
+			if (recv(q->cfd, q->rbuf, QKD_FRAME_HDR_LEN, MSG_PEEK |
+				 MSG_WAITALL) != QKD_FRAME_HDR_LEN) {
+				qlog("HELLO: no first frame");
+				return -ECONNRESET;
+			}
+			r = frame_parse_header(q->rbuf, QKD_FRAME_HDR_LEN, &h);
+			if (r == QKD_FRAME_E_VERSION)
+				return frame_version_mismatch(q);
+			if (r) {
+				qlog("HELLO: malformed first frame");
+				return -ECONNRESET;
+			}
+			q->session_id = h.session_id;
+		}
+		r = sync_reserves(q, &peer_pos);
+		if (r)
+			return r;
+		r = recv_hello(q, &rb);
+		if (r)
+			return r;
+		sid = rb_bytes(&rb, 16);
+		ks = (uint32_t)rb_u(&rb, 4);
+		a_next = rb_u(&rb, 8);
+		a_low = rb_u(&rb, 8);
+		p_valid = rb_u(&rb, 1);
+		p_first = rb_u(&rb, 8);
+		p_count = (uint32_t)rb_u(&rb, 4);
+		p_id = rb_u(&rb, 8);
+		q->pp.source = (uint8_t)rb_u(&rb, 1);
+		q->pp.nint = (uint8_t)rb_u(&rb, 1);
+		for (int i = 0; i < 3; i++) {
+			q->pp.mu[i] = rb_f64(&rb);
+			q->pp.p[i] = rb_f64(&rb);
+		}
+		q->pp.qber_abort = rb_f64(&rb);
+		q->pp.sample_frac = rb_f64(&rb);
+		q->pp.eps_sec = rb_f64(&rb);
+		q->pp.eps_cor = rb_f64(&rb);
+		q->pp.block_bits = (uint32_t)rb_u(&rb, 4);
+		q->pp.tag_bits = (uint32_t)rb_u(&rb, 4);
+		q->pp.auth_target = (uint32_t)rb_u(&rb, 4);
+		if (!rb_done(&rb) || a_low > a_next ||
+		    q->pp.nint < 1 || q->pp.nint > 3 ||
+		    !(q->pp.qber_abort > 0 && q->pp.qber_abort <= 0.5) ||
+		    !(q->pp.sample_frac > 0 && q->pp.sample_frac < 1) ||
+		    !(q->pp.eps_sec > 0) || !(q->pp.eps_cor > 0) ||
+		    q->pp.block_bits < 1024 || q->pp.block_bits > 1u << 24 ||
+		    qkd_verify_check_tag_bits(q->pp.tag_bits, q->o->tag_bits) ||
+		    q->pp.auth_target > QKD_AUTH_RESERVE_CAP_DEFAULT / 2) {
+			qlog("HELLO: malformed or unacceptable parameters (tag bits %u below our %u?)",
+			     q->pp.tag_bits, q->o->tag_bits);
+			return -EPERM;
+		}
+		if (memcmp(sid, q->o->stream, 16) || ks != store_key_size(q->st)) {
+			qlog("HELLO: the peer feeds another stream or key size (%u bytes, ours %u): check --stream on both sides",
+			     ks, store_key_size(q->st));
+			return -EPERM;
+		}
+		q->pp.key_size = ks;
+		b_next = my_next;
+		b_low = my_low;
+		matched = p_valid && q->have_last && p_id == q->last_block_id &&
+			  b_next == p_first + p_count && a_next == p_first &&
+			  a_low == p_first;
+		wb_u(&w, HELLO_MAGIC, 4);
+		wb_u(&w, HELLO_VERSION, 1);
+		wb_u(&w, my_next, 8);
+		wb_u(&w, my_low, 8);
+		wb_u(&w, q->have_last, 1);
+		wb_u(&w, q->last_block_id, 8);
+		r = send_hello(q, &w);
+		if (r)
+			return r;
+	}
+
+	/* Recovery: both sides hold both next indices and decide alike. */
+	if (alice && q->pend.valid) {
+		/*
+		 * Bob committed the block (his last block is ours): he added
+		 * its withheld bytes to the reserve before acknowledging it,
+		 * so we add them too, whether or not we still hold its keys.
+		 */
+		if (b_have && b_last == q->pend.id && q->pend.auth_valid) {
+			r = reserve_add(q, q->pend.data, q->pend.auth_len);
+			if (r) {
+				pending_clear(&q->pend);
+				return r;
+			}
+			maybe_retire(q);
+			q->charged = q->pend.charge_to;
+		}
+		if (matched) {
+			qlog("completing block [%" PRIu64 ", %" PRIu64 ") that the peer acknowledged before the connection was lost",
+			     q->pend.first, q->pend.first + q->pend.count);
+			r = store_push(q->st, q->pend.first,
+				       q->pend.data + q->pend.auth_len,
+				       q->pend.count);
+			if (!r) {
+				a_next = a_low = k_next =
+					q->pend.first + q->pend.count;
+				q->tot.keys += q->pend.count;
+			} else {
+				/* The peer now believes we hold it: reconnect
+				 * without the block, so that it removes it. */
+				qlog("pushing the acknowledged block failed again: dropping it; the peer removes its copy at the next connection");
+				pending_clear(&q->pend);
+				state_save(q);
+				return -ECONNRESET;
+			}
+		} else if (b_have && b_last == q->pend.id) {
+			qlog("block [%" PRIu64 ", %" PRIu64 ") was committed by the peer%s",
+			     q->pend.first, q->pend.first + q->pend.count,
+			     q->next_index == q->pend.first + q->pend.count ?
+			     " and pushed here before the restart" :
+			     "; its keys were lost here with the restart");
+		} else {
+			qlog("discarding block [%" PRIu64 ", %" PRIu64 "): the peer does not hold it",
+			     q->pend.first, q->pend.first + q->pend.count);
+		}
+		pending_clear(&q->pend);
+		if (state_save(q))
+			return -EPERM;
+	} else if (matched) {
+		a_next = a_low = b_next; /* Alice completes the pending block */
+	}
+	if (alice) {
+		/* Both reserves must now be the same (Bob's SYNC). */
+		auth_get_position(q->auth, &me);
+		if (me.end[0] != peer_pos.end[0] ||
+		    me.end[1] != peer_pos.end[1] ||
+		    me.additions != peer_pos.additions) {
+			qlog("the two ends hold different authentication reserves (%" PRIu64 "/%" PRIu64 " chunks after %" PRIu64 " additions here, %" PRIu64 "/%" PRIu64 " after %" PRIu64 " at the peer): install a fresh PSK pair at both ends",
+			     me.end[0], me.end[1], me.additions,
+			     peer_pos.end[0], peer_pos.end[1],
+			     peer_pos.additions);
+			return -EPERM;
+		}
+	}
+	/*
+	 * Both resume at the higher next index. Below the lower low index
+	 * both stores agree; from there on, whatever a store holds was
+	 * pushed at that end only (or removed already): each end removes
+	 * its keys in [lower, its store's next index) -- again, if it died
+	 * before it had removed them all -- and the other skips them.
+	 */
+	lower = a_low < b_low ? a_low : b_low;
+	resume = a_next < b_next ? b_next : a_next;
+	if (k_next > lower) {
+		qlog("keys [%" PRIu64 ", %" PRIu64 ") were pushed here only (the other end never committed them): removing them",
+		     lower, k_next);
+		r = store_drop(q->st, lower, k_next);
+		if (r)
+			qlog("removing orphan keys failed: %s", strerror(-r));
+	}
+	if (k_next < resume && lower < resume)
+		qlog("skipping indices [%" PRIu64 ", %" PRIu64 "): the peer removes its copies",
+		     k_next > lower ? k_next : lower, resume);
+	q->next_index = resume;
+	q->tot.next_index = resume;
+	update_reserve(q);
+	qlog("session %08x up: stream next index %" PRIu64 ", auth reserve %zu bytes",
+	     q->session_id, resume, q->tot.auth_reserve);
+	return 0;
+}

@@ -1,0 +1,383 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * What Alice's and Bob's rounds share: cleanup and aborts, the checks of
+ * the closing tags before anything of a round is used, the sifting
+ * announcement, the sample and the error estimate, the secret key length,
+ * privacy amplification, the commit record of a block, and the round's
+ * statistics.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "qkd/auth.h"
+#include "qkd/estimate.h"
+#include "qkd/frame.h"
+#include "qkd/keyrate.h"
+#include "qkd/privacy_amp.h"
+#include "session.h"
+
+#define FRAME_MAX	65536		/* bits per Cascade frame */
+
+void round_free(struct round *R)
+{
+	for (uint32_t f = 0; R->frames && f < R->nf; f++)
+		if (R->frames[f])
+			qkd_bits_free(R->frames[f], R->F, 0);
+	free(R->frames);
+	qkd_sifted_free(&R->sifted);
+	if (R->mask)
+		qkd_bits_free(R->mask, R->N, 0);
+	if (R->peer)
+		qkd_bits_free(R->peer, R->N, 0);
+	if (R->key)
+		qkd_bits_free(R->key, R->N, 0);
+	if (R->seed)
+		qkd_bits_free(R->seed, R->n + R->l - 1, 0);
+	if (R->final)
+		qkd_bits_free(R->final, R->l, 0);
+	if (R->bytes) {
+		explicit_bzero(R->bytes, R->nbytes);
+		free(R->bytes);
+	}
+}
+
+__attribute__((format(printf, 4, 5)))
+int round_abort(struct qkdd *q, struct round *R, int reason,
+		const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(R->rs.reason, sizeof(R->rs.reason), fmt, ap);
+	va_end(ap);
+	if (reason >= 0)
+		send_abort(q, (uint16_t)reason, R->rs.reason);
+	R->rs.ok = false;
+	return 0;
+}
+
+/*
+ * Before a block is committed: does this side's stream have room for its
+ * @count keys? A block is pushed whole or not at all, so a full stream
+ * aborts the round (its key is discarded at both ends) instead of leaving
+ * a part of it on one side. Returns 0 if the block fits, 1 if the round
+ * was aborted, or a negative errno.
+ */
+int room_check(struct qkdd *q, struct round *R, uint32_t count)
+{
+	uint64_t room;
+	int r = store_room(q->st, &room);
+
+	if (r)
+		return r;
+	if (room >= count)
+		return 0;
+	round_abort(q, R, QKD_ABORT_INTERNAL,
+		    "the key store is full at %s (room for %" PRIu64 " keys, the round made %u): discarded at both ends until consumers take keys",
+		    q->o->role == QKDD_ALICE ? "alice" : "bob", room, count);
+	return 1;
+}
+
+/*
+ * The peer's closing tag of the round's exchange (Bob's VERIFY_HASH for
+ * Alice, Alice's PA_SEED for Bob) covers the whole transcript: nothing of
+ * the round is used before it verified. true if it did, with the forgery
+ * bound of that tag in the round's statistics; else the round is aborted
+ * with @why as the reason.
+ */
+bool closing_tag_verified(struct qkdd *q, struct round *R, const char *why)
+{
+	struct auth_stats as;
+
+	if (!(auth_transcript_state(q->auth, q->round) &
+	      QKD_AUTH_TR_VERIFIED)) {
+		round_abort(q, R, QKD_ABORT_PROTOCOL, "%s", why);
+		return false;
+	}
+	auth_get_stats(q->auth, &as);
+	R->rs.auth_eps_log2 =
+		auth_transcript_epsilon_log2(as.last_transcript_blocks);
+	return true;
+}
+
+/*
+ * Before a block is pushed: were both closing tags of the round's exchange
+ * sent and verified? The round has checked the peer's already
+ * (closing_tag_verified()), so a failure here is a bug of ours, and fatal.
+ */
+int commit_authenticated(struct qkdd *q)
+{
+	if ((auth_transcript_state(q->auth, q->round) &
+	     (QKD_AUTH_TR_SENT | QKD_AUTH_TR_VERIFIED)) !=
+	    (QKD_AUTH_TR_SENT | QKD_AUTH_TR_VERIFIED)) {
+		qlog("internal error: committing a round whose transcript is not authenticated");
+		return -EPERM;
+	}
+	return 0;
+}
+
+/* Map a recv result inside a round: RX_ABORT ends the round. */
+int rx_fail(struct qkdd *q, struct round *R, int r)
+{
+	if (r == RX_ABORT) {
+		snprintf(R->rs.reason, sizeof(R->rs.reason), "%.199s",
+			 q->peer_reason);
+		return 0;
+	}
+	if (r == -EINTR)
+		send_abort(q, QKD_ABORT_SHUTDOWN, "operator stop");
+	return r;
+}
+
+/*
+ * SIFT, both ways: this side's bases of the detected pulses, packed, 0 for
+ * the others (only detected pulses are sifted). 0 or -ENOMEM.
+ */
+int write_detected_bases(struct wbuf *w, const uint64_t *basis,
+			 const uint64_t *det, uint64_t npulses)
+{
+	size_t nw = qkd_bits_words(npulses);
+	uint64_t *ab = qkd_bits_alloc(npulses, 0);
+
+	if (!ab)
+		return -ENOMEM;
+	for (size_t i = 0; i < nw; i++)
+		ab[i] = basis[i] & det[i];
+	wb_bits(w, ab, npulses);
+	qkd_bits_free(ab, npulses, 0);
+	return 0;
+}
+
+/* Pack this side's sifted bits at the sampled positions. */
+uint64_t *sample_bits(const struct round *R)
+{
+	uint64_t *out = qkd_bits_alloc(R->k, 0);
+	size_t j = 0;
+
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < R->N; i++)
+		if (qkd_bit_get(R->mask, i))
+			qkd_bit_set(out, j++, qkd_bit_get(R->sifted.key, i));
+	return out;
+}
+
+/* The peer's sample bits, spread to their positions in an N-bit array. */
+static uint64_t *spread(const struct round *R, const uint64_t *packed)
+{
+	uint64_t *out = qkd_bits_alloc(R->N, 0);
+	size_t j = 0;
+
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < R->N; i++)
+		if (qkd_bit_get(R->mask, i))
+			qkd_bit_set(out, i, qkd_bit_get(packed, j++));
+	return out;
+}
+
+static bool decoy(const struct qkdd *q)
+{
+	return q->pp.source == QKD_SOURCE_WCP;
+}
+
+/* Sample mask: single photons, a random share; decoy states, every X bit
+ * (the phase error comes from X, the key from Z). */
+int make_mask(struct qkdd *q, struct round *R)
+{
+	struct qkd_rng r;
+
+	R->N = R->sifted.n;
+	R->mask = qkd_bits_alloc(R->N, 0);
+	if (!R->mask)
+		return -ENOMEM;
+	if (decoy(q)) {
+		memcpy(R->mask, R->sifted.basis,
+		       qkd_bits_words(R->N) * sizeof(uint64_t));
+		R->k = qkd_bits_popcount(R->mask, R->N);
+		return 0;
+	}
+	R->k = (size_t)ceil(q->pp.sample_frac * (double)R->N);
+	qkd_rng_seed(&r, R->sample_seed);
+	return qkd_sample_mask(&r, R->N, R->k, R->mask);
+}
+
+/* Both sides: the estimate from both sample sets; key bits. */
+int estimate(struct qkdd *q, struct round *R, const uint64_t *peer_packed)
+{
+	struct qkd_estimate_params ep = {
+		.qber_abort = q->pp.qber_abort,
+		.eps_pe = (q->pp.eps_sec / 2) * (q->pp.eps_sec / 2),
+	};
+	bool alice = q->o->role == QKDD_ALICE;
+	int r;
+
+	R->peer = spread(R, peer_packed);
+	if (!R->peer)
+		return -ENOMEM;
+	r = qkd_estimate_qber(alice ? R->sifted.key : R->peer,
+			      alice ? R->peer : R->sifted.key, R->mask, R->N,
+			      &ep, &R->est);
+	if (r)
+		return r;
+	R->rs.sampled = R->est.k;
+	R->rs.sample_errors = R->est.errors;
+	R->rs.qber = R->est.qber;
+	for (size_t i = 0; i < R->N; i++) {
+		unsigned int c = R->sifted.intensity[i];
+
+		if (c >= 3)
+			return -EPROTO;
+		if (qkd_bit_get(R->sifted.basis, i)) {
+			R->n_x[c]++;
+			if (qkd_bit_get(R->mask, i) &&
+			    qkd_bit_get(R->sifted.key, i) !=
+			    qkd_bit_get(R->peer, i))
+				R->m_x[c]++;
+		} else if (!qkd_bit_get(R->mask, i)) {
+			R->n_z[c]++;
+		}
+	}
+	R->n = R->N - R->k;
+	/*
+	 * Cascade corrects frames of at most FRAME_MAX bits together (its
+	 * round trips, each costing two tags, do not grow with the number
+	 * of frames); the key is cut into nf equal frames, and the few
+	 * bits left over are dropped.
+	 */
+	R->nf = (uint32_t)((R->n + FRAME_MAX - 1) / FRAME_MAX);
+	if (!R->nf)
+		R->nf = 1;
+	R->F = (uint32_t)(R->n / R->nf);
+	R->n = (size_t)R->F * R->nf;
+	R->rs.key_bits = R->n;
+	if (R->est.abort)
+		return 0;
+	/* compress_unmasked clears N bits of its output */
+	R->key = qkd_bits_alloc(R->N, 0);
+	if (!R->key)
+		return -ENOMEM;
+	qkd_bits_compress_unmasked(R->sifted.key, R->mask, R->N, R->key);
+	qkd_bits_trim(R->key, R->n);
+	for (size_t w = qkd_bits_words(R->n); w < qkd_bits_words(R->N); w++)
+		R->key[w] = 0;
+	if (R->F < 64)
+		return 0;
+	R->frames = calloc(R->nf, sizeof(*R->frames));
+	if (!R->frames)
+		return -ENOMEM;
+	for (uint32_t f = 0; f < R->nf; f++) {
+		R->frames[f] = qkd_bits_alloc(R->F, 0);
+		if (!R->frames[f])
+			return -ENOMEM;
+		for (uint32_t i = 0; i < R->F; i++)
+			qkd_bit_set(R->frames[f], i,
+				    qkd_bit_get(R->key, (size_t)f * R->F + i));
+	}
+	return 0;
+}
+
+uint64_t key_length(struct qkdd *q, struct round *R, double leak,
+		    const char **why)
+{
+	*why = NULL;
+	if (decoy(q)) {
+		struct qkd_decoy_input in = { .leak_ec = leak,
+					      .eps_sec = q->pp.eps_sec,
+					      .eps_cor = q->pp.eps_cor };
+		struct qkd_decoy_detail d;
+		uint64_t l;
+
+		for (int i = 0; i < 3; i++) {
+			in.mu[i] = q->pp.mu[i];
+			in.p[i] = q->pp.p[i];
+			in.n_z[i] = R->n_z[i];
+			in.n_x[i] = R->n_x[i];
+			in.m_x[i] = R->m_x[i];
+		}
+		l = qkd_keylen_decoy(&in, &d);
+		if (!l)
+			*why = d.why_zero ? d.why_zero :
+			       "the decoy-state bound leaves no secret key (block too small?)";
+		return l;
+	} else {
+		struct qkd_bb84_input in = {
+			.n = R->n, .k = R->k, .qber = R->est.qber,
+			.leak_ec = leak, .eps_sec = q->pp.eps_sec,
+			.eps_cor = q->pp.eps_cor,
+		};
+		uint64_t l = qkd_keylen_bb84(&in, NULL);
+
+		if (!l)
+			*why = "the finite-key bound leaves no secret key (block too small or QBER too high)";
+		return l;
+	}
+}
+
+/* Toeplitz hashing and the split into auth bytes and keys. */
+int amplify(struct qkdd *q, struct round *R, uint32_t auth_len,
+	    uint32_t count)
+{
+	size_t need = auth_len + (size_t)count * q->pp.key_size;
+
+	R->final = qkd_bits_alloc(R->l, 0);
+	if (!R->final || need > R->l / 8)
+		return -EINVAL;
+	if (qkd_toeplitz_fast(R->seed, R->key, R->n, R->final, R->l))
+		return -ENOMEM;
+	R->nbytes = need;
+	R->bytes = malloc(need ? need : 1);
+	if (!R->bytes)
+		return -ENOMEM;
+	for (size_t i = 0; i < need; i++)
+		R->bytes[i] = (uint8_t)(R->final[i / 8] >> (8 * (i % 8)));
+	return 0;
+}
+
+void commit_payload(struct wbuf *w, uint64_t first, uint32_t count,
+		    uint32_t key_size, uint64_t id, uint32_t auth_len)
+{
+	wb_u(w, first, 8);
+	wb_u(w, count, 4);
+	wb_u(w, key_size, 4);
+	wb_u(w, id, 8);
+	wb_u(w, auth_len, 4);
+}
+
+uint64_t block_id(struct qkdd *q, const struct round *R)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	h = fnv64(h, &q->session_id, sizeof(q->session_id));
+	h = fnv64(h, &q->round, sizeof(q->round));
+	h = fnv64(h, R->seed, qkd_bits_words(R->n + R->l - 1) * 8);
+	return h;
+}
+
+/* The round's duration so far, from R->t0, into its statistics. */
+void round_elapsed(struct round *R)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	R->rs.seconds = (double)(t1.tv_sec - R->t0.tv_sec) +
+			(double)(t1.tv_nsec - R->t0.tv_nsec) / 1e9;
+}
+
+int finish_round(struct round *R, uint32_t auth_len, uint32_t count,
+		 uint64_t first)
+{
+	R->rs.ok = true;
+	R->rs.secret_bits = R->l;
+	R->rs.auth_bytes = auth_len;
+	R->rs.keys = count;
+	R->rs.first_index = first;
+	round_elapsed(R);
+	return 0;
+}

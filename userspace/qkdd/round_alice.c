@@ -1,0 +1,394 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Alice's round: she sends the pulses, answers Bob's sifting, estimation
+ * and Cascade messages, checks his verification hash, picks the secret
+ * length and the privacy amplification seed, and commits the block after
+ * Bob (two-phase commit).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "qkd/auth.h"
+#include "qkd/cascade.h"
+#include "qkd/estimate.h"
+#include "qkd/frame.h"
+#include "qkd/privacy_amp.h"
+#include "qkd/sifting.h"
+#include "qkd/verify.h"
+#include "session.h"
+
+#define MIN_TAGS	64
+/* Tags of a round after Alice fixes its withheld bytes: PA_SEED, COMMIT,
+ * and the echo of COMMIT. */
+#define TAGS_AFTER_PA	3
+
+int alice_round(struct qkdd *q, struct round *R)
+{
+	struct qkd_alice_records a = { 0 };
+	struct qkd_cascade_alice *ca = NULL;
+	struct qkd_cascade_params cp;
+	struct qkd_cascade_msg out = { 0 };
+	struct qkd_cascade_stats cs;
+	struct qkd_verify_tag vt;
+	struct wbuf w = { 0 };
+	struct rbuf rb;
+	uint64_t *det = NULL, *bb = NULL, *mine = NULL, *peer = NULL;
+	uint64_t npulses, id, seedw;
+	uint8_t type, cpbuf[QKD_CASCADE_PARAMS_LEN];
+	uint32_t auth_len, count;
+	size_t ndet = 0, level;
+	const char *why;
+	double leak;
+	int r, v;
+
+	npulses = (uint64_t)ceil(q->pp.block_bits * q->pulses_per_bit * 1.05);
+	if (npulses > (1ull << 32)) {
+		qlog("a block of %u sifted bits needs %" PRIu64 " pulses: too many; lower --block-bits or the loss",
+		     q->pp.block_bits, npulses);
+		return -EPERM;
+	}
+	if (auth_reserve_check(q->auth, MIN_TAGS + q->last_round_tags * 5 / 4)) {
+		qlog("authentication reserve too low to start a round (%zu tags to send, %zu to check; the last round used %zu each way): rounds must make more key than they use (raise --block-bits); install a fresh PSK (or use X.509) at both ends and restart",
+		     auth_reserve_tags(q->auth, true),
+		     auth_reserve_tags(q->auth, false), q->last_round_tags);
+		return -EPERM;
+	}
+	R->rs.pulses = npulses;
+	/* SIFT .. CASCADE and VERIFY are authenticated by the transcript */
+	r = auth_transcript_begin(q->auth, q->round);
+	if (r)
+		return -EPERM;
+	r = qkd_alice_records_alloc(&a, npulses);
+	if (r)
+		return r;
+	qkd_alice_prepare(&q->o->ch, &q->rng, &a);
+	r = fiber_send(q->fib, q->qfd, q->round, &a);
+	if (r) {
+		qlog("the fiber stage failed: %s", strerror(-r));
+		r = -ECONNRESET;
+		goto out;
+	}
+	/* sifting */
+	r = recv_msg(q, 1u << QKD_MSG_SIFT_BASES, &type, true);
+	if (r) {
+		r = rx_fail(q, R, r);
+		goto out;
+	}
+	rb = (struct rbuf){ q->msg, q->msg_len, 0, false };
+	if (rb_u(&rb, 8) != npulses) {
+		r = round_abort(q, R, QKD_ABORT_PROTOCOL,
+				"sifting: pulse count mismatch");
+		goto out;
+	}
+	det = rb_bits(&rb, npulses);
+	bb = rb_bits(&rb, npulses);
+	if (!rb_done(&rb)) {
+		r = round_abort(q, R, QKD_ABORT_PROTOCOL,
+				"sifting: malformed announcement");
+		goto out;
+	}
+	ndet = qkd_bits_popcount(det, npulses);
+	R->rs.detections = ndet;
+	if (getrandom(&R->sample_seed, 8, 0) != 8) {
+		r = -EIO;
+		goto out;
+	}
+	r = write_detected_bases(&w, a.basis, det, npulses);
+	if (r)
+		goto out;
+	for (size_t i = 0; i < npulses; i++)
+		if (qkd_bit_get(det, i))
+			wb_u(&w, a.intensity[i], 1);
+	wb_u(&w, R->sample_seed, 8);
+	if (w.err) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = send_msg(q, QKD_MSG_SIFT_BASES, w.p, w.len, AUTH_DEFER);
+	w.len = 0;
+	if (r)
+		goto out;
+	r = qkd_sift(det, a.basis, bb, a.bit, a.intensity, npulses,
+		     &R->sifted);
+	if (r)
+		goto out;
+	qkd_alice_records_free(&a);
+	R->rs.sifted = R->sifted.n;
+	if (R->sifted.n < MIN_SIFTED) {
+		r = round_abort(q, R, QKD_ABORT_KEY_TOO_SHORT,
+				"only %zu sifted bits", R->sifted.n);
+		goto out;
+	}
+	/* estimation */
+	r = make_mask(q, R);
+	if (r)
+		goto out;
+	r = recv_msg(q, 1u << QKD_MSG_EST_SAMPLE, &type, true);
+	if (r) {
+		r = rx_fail(q, R, r);
+		goto out;
+	}
+	rb = (struct rbuf){ q->msg, q->msg_len, 0, false };
+	peer = rb_bits(&rb, R->k);
+	if (!rb_done(&rb) || !peer) {
+		r = round_abort(q, R, QKD_ABORT_PROTOCOL,
+				"estimation: malformed sample");
+		goto out;
+	}
+	r = estimate(q, R, peer);
+	if (r)
+		goto out;
+	mine = sample_bits(R);
+	if (!mine) {
+		r = -ENOMEM;
+		goto out;
+	}
+	wb_bits(&w, mine, R->k);
+	if (!R->est.abort) {
+		if (getrandom(&seedw, 8, 0) != 8) {
+			r = -EIO;
+			goto out;
+		}
+		cp = (struct qkd_cascade_params){
+			.variant = QKD_CASCADE_OPTIMIZED,
+			.frame_bits = R->F,
+			.nframes = R->nf,
+			.qber_ppm = (uint32_t)(fmax(R->est.qber, 0.005) * 1e6),
+			.seed = seedw,
+			.flags = QKD_CASCADE_F_PARALLEL,
+		};
+		if (R->F < 64) {
+			send_msg(q, QKD_MSG_EST_SAMPLE, w.p, w.len, AUTH_DEFER);
+			r = round_abort(q, R, QKD_ABORT_KEY_TOO_SHORT,
+					"only %zu key bits after sampling",
+					R->n);
+			goto out;
+		}
+		wb_bytes(&w, cpbuf, qkd_cascade_params_encode(&cp, cpbuf));
+	}
+	if (w.err) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = send_msg(q, QKD_MSG_EST_SAMPLE, w.p, w.len, AUTH_DEFER);
+	w.len = 0;
+	if (r)
+		goto out;
+	if (R->est.abort) {
+		r = round_abort(q, R, -1, "%s", R->est.reason);
+		goto out;
+	}
+	/* Cascade: answer Bob until he sends the verification hash */
+	ca = qkd_cascade_alice_new(&cp, (const uint64_t *const *)R->frames);
+	if (!ca) {
+		r = round_abort(q, R, QKD_ABORT_INTERNAL,
+				"Cascade setup failed");
+		goto out;
+	}
+	for (;;) {
+		r = recv_msg(q, (1u << QKD_MSG_CASCADE_REQ) |
+				(1u << QKD_MSG_VERIFY_HASH), &type, true);
+		if (r) {
+			r = rx_fail(q, R, r);
+			goto out;
+		}
+		if (type == QKD_MSG_VERIFY_HASH)
+			break;
+		if (qkd_cascade_alice_handle(ca, q->msg, q->msg_len, &out)) {
+			r = round_abort(q, R, QKD_ABORT_PROTOCOL,
+					"malformed Cascade request");
+			goto out;
+		}
+		/*
+		 * Every parity answered counts as disclosed, whatever the
+		 * request (a forged one included): cs.disclosed_bits.
+		 */
+		r = send_msg(q, QKD_MSG_CASCADE_ANS, out.data, out.len,
+			     AUTH_DEFER);
+		if (r)
+			goto out;
+	}
+	/*
+	 * Bob's VERIFY_HASH closes the exchange: its tag covers the whole
+	 * transcript. Nothing of this round is used before it verified.
+	 */
+	if (!closing_tag_verified(q, R,
+				  "verification hash without the transcript tag")) {
+		r = 0;
+		goto out;
+	}
+	qkd_cascade_alice_stats(ca, &cs);
+	R->rs.cascade_rounds = cs.rounds;
+	/* verification */
+	if (qkd_verify_decode(&vt, q->msg, q->msg_len, q->pp.tag_bits) ||
+	    vt.key_bits != R->n) {
+		r = round_abort(q, R, QKD_ABORT_PROTOCOL,
+				"malformed or too short verification tag");
+		goto out;
+	}
+	v = qkd_verify_check(&vt, R->key, R->n, q->pp.tag_bits);
+	leak = (double)cs.disclosed_bits + vt.tag_bits;
+	R->rs.disclosed = (uint64_t)leak;
+	R->rs.efficiency = R->est.qber > 0 ?
+		(double)cs.disclosed_bits / ((double)R->n * qkd_h2(R->est.qber)) : 0;
+	if (v != 1) {
+		r = round_abort(q, R, QKD_ABORT_VERIFY_FAILED,
+				"verification hash mismatch after Cascade (%" PRIu64 " parities disclosed): residual errors, block discarded",
+				cs.disclosed_bits);
+		goto out;
+	}
+	/* key length, reserve, PA seed */
+	R->l = key_length(q, R, leak, &why);
+	if (!R->l) {
+		r = round_abort(q, R, QKD_ABORT_KEY_TOO_SHORT, "%s", why);
+		goto out;
+	}
+	/*
+	 * Withhold exactly the pads used since the last committed round
+	 * (both directions, the SYNC/HELLO of a new connection and aborted
+	 * rounds included, and the three tags still to come: PA_SEED,
+	 * KEY_COMMIT and its echo), plus half of any shortfall below the
+	 * target reserve.
+	 */
+	level = auth_reserve_level(q->auth);
+	{
+		uint64_t want, used;
+
+		R->charge_to = auth_spent(q) + TAGS_AFTER_PA * QKD_AUTH_TAG_LEN;
+		used = R->charge_to - q->charged;
+		R->rs.auth_used = used;
+		q->last_round_tags = (size_t)(used + 2 * QKD_AUTH_TAG_LEN - 1) /
+				     (2 * QKD_AUTH_TAG_LEN);
+		want = used;
+		if (level < q->pp.auth_target)
+			want += (q->pp.auth_target - level) / 2;
+		want = (want + 31) / 32 * 32;
+		if (used > R->l / 8)
+			qlog("this round used more authentication key (%" PRIu64 " bytes) than it made (%zu): raise --block-bits",
+			     used, R->l / 8);
+		else if (want > R->l / 8)
+			qlog("authentication reserve %zu bytes below its target %u: all %zu secret bytes refill it",
+			     level, q->pp.auth_target, R->l / 8);
+		if (want > R->l / 8)
+			want = R->l / 8 / 32 * 32;
+		auth_len = (uint32_t)want;
+	}
+	count = (uint32_t)((R->l / 8 - auth_len) / q->pp.key_size);
+	r = room_check(q, R, count);
+	if (r) {
+		r = r > 0 ? 0 : r;
+		goto out;
+	}
+	R->seed = qkd_bits_alloc(R->n + R->l - 1, 0);
+	if (!R->seed || qkd_pa_seed_random(R->seed, R->n + R->l - 1)) {
+		r = -ENOMEM;
+		goto out;
+	}
+	qkd_bits_trim(R->seed, R->n + R->l - 1);
+	wb_u(&w, R->l, 8);
+	wb_u(&w, (uint64_t)leak, 8);
+	wb_u(&w, auth_len, 4);
+	wb_u(&w, count, 4);
+	wb_u(&w, q->next_index, 8);
+	wb_bits(&w, R->seed, R->n + R->l - 1);
+	if (w.err) {
+		r = -ENOMEM;
+		goto out;
+	}
+	/* PA_SEED closes the exchange for Bob (the transcript tag) */
+	r = send_msg(q, QKD_MSG_PA_SEED, w.p, w.len, AUTH_CLOSE);
+	w.len = 0;
+	if (r)
+		goto out;
+	r = amplify(q, R, auth_len, count);
+	if (r)
+		goto out;
+	/* two-phase commit: Bob pushes first, then we do */
+	id = block_id(q, R);
+	pending_clear(&q->pend);
+	q->pend = (struct pending){ .valid = true, .has_keys = true,
+				    .auth_valid = true,
+				    .first = q->next_index,
+				    .id = id, .count = count,
+				    .charge_to = R->charge_to,
+				    .auth_len = auth_len, .data = R->bytes,
+				    .len = R->nbytes };
+	R->bytes = NULL;
+	R->nbytes = 0;
+	commit_payload(&w, q->pend.first, count, q->pp.key_size, id, auth_len);
+	if (w.err) {
+		r = -ENOMEM;
+		goto out;
+	}
+	/* the pending block (without its keys) is on disk before Bob can
+	 * commit it, so that a restart still adds its auth bytes */
+	if (state_save(q)) {
+		r = -EPERM;
+		goto out;
+	}
+	r = send_msg(q, QKD_MSG_KEY_COMMIT, w.p, w.len, AUTH_OWN);
+	if (r)
+		goto out;
+	r = recv_msg(q, 1u << QKD_MSG_KEY_COMMIT, &type, false);
+	if (r == RX_ABORT) {
+		pending_clear(&q->pend);
+		r = rx_fail(q, R, r);
+		goto out;
+	}
+	if (r)
+		goto out;	/* keep the pending block for recovery */
+	if (q->msg_len != w.len || memcmp(q->msg, w.p, w.len)) {
+		qlog("KEY_COMMIT acknowledgement does not match the block");
+		r = -ECONNRESET;
+		goto out;
+	}
+	if (count && qkdd_fault && !strcmp(qkdd_fault, "alice-after-ack")) {
+		qlog("fault injection: exiting before pushing block [%" PRIu64 ", %" PRIu64 ")",
+		     q->pend.first, q->pend.first + count);
+		_exit(9);
+	}
+	r = commit_authenticated(q);
+	if (r)
+		goto out;
+	r = store_push(q->st, q->pend.first, q->pend.data + auth_len, count);
+	if (r) {
+		qlog("the peer holds block [%" PRIu64 ", %" PRIu64 ") but we cannot push it: reconnecting to recover",
+		     q->pend.first, q->pend.first + count);
+		r = -ECONNRESET;
+		goto out;
+	}
+	r = reserve_add(q, q->pend.data, auth_len);
+	if (r)
+		goto out;
+	maybe_retire(q);
+	if (auth_spent(q) != R->charge_to)
+		qdebug("pads spent %" PRIu64 ", charged %" PRIu64,
+		       auth_spent(q), R->charge_to);
+	q->charged = R->charge_to;
+	finish_round(R, auth_len, count, q->pend.first);
+	q->next_index = q->pend.first + count;
+	pending_clear(&q->pend);
+	if (state_save(q)) {
+		r = -EPERM;
+		goto out;
+	}
+	r = 0;
+out:
+	qkd_alice_records_free(&a);
+	qkd_cascade_alice_free(ca);
+	qkd_cascade_msg_free(&out);
+	wb_free(&w);
+	if (det)
+		qkd_bits_free(det, npulses, 0);
+	if (bb)
+		qkd_bits_free(bb, npulses, 0);
+	if (mine)
+		qkd_bits_free(mine, R->k, 0);
+	if (peer)
+		qkd_bits_free(peer, R->k, 0);
+	return r;
+}

@@ -1,0 +1,353 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Bob's round: he receives the detection events, leads sifting,
+ * estimation and Cascade, sends the verification hash, checks Alice's
+ * privacy amplification seed and commits the block first (two-phase
+ * commit).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "qkd/auth.h"
+#include "qkd/cascade.h"
+#include "qkd/estimate.h"
+#include "qkd/frame.h"
+#include "qkd/sifting.h"
+#include "qkd/verify.h"
+#include "session.h"
+
+/* Bob: the corrected frames back into the key. */
+static void frames_join(struct round *R)
+{
+	for (uint32_t f = 0; f < R->nf; f++)
+		for (uint32_t i = 0; i < R->F; i++)
+			qkd_bit_set(R->key, (size_t)f * R->F + i,
+				    qkd_bit_get(R->frames[f], i));
+}
+
+static int bob_roundtrip(struct qkdd *q, struct round *R,
+			 const struct qkd_cascade_msg *req, int *rx)
+{
+	uint8_t type;
+	int r = send_msg(q, QKD_MSG_CASCADE_REQ, req->data, req->len,
+			 AUTH_DEFER);
+
+	if (r)
+		return r;
+	r = recv_msg(q, 1u << QKD_MSG_CASCADE_ANS, &type, true);
+	*rx = r;
+	(void)R;
+	return r;
+}
+
+int bob_round(struct qkdd *q, struct round *R)
+{
+	struct qkd_detections d = { 0 };
+	struct qkd_bob_records b = { 0 };
+	struct qkd_cascade_bob *cb = NULL;
+	struct qkd_cascade_params cp;
+	struct qkd_cascade_msg out = { 0 };
+	struct qkd_cascade_stats cs;
+	struct qkd_verify_tag vt;
+	uint8_t vbuf[QKD_VERIFY_MSG_MAX];
+	struct wbuf w = { 0 };
+	struct rbuf rb;
+	uint64_t *ab = NULL, *mine = NULL, *peer = NULL, npulses = 0;
+	uint64_t l, leak, first, l_mine;
+	uint8_t *cls = NULL, type;
+	uint32_t round = q->round + 1, auth_len, count;
+	size_t ndet;
+	const char *why;
+	int r, rx;
+
+	qkdd_log_round(0);
+	r = quantum_recv(q->qfd, &round, q->o->timeout_s, &d, &npulses);
+	if (r) {
+		if (r == -ENOTCONN)
+			qlog("the peer closed the quantum channel");
+		else if (r != -EINTR)
+			qlog("quantum channel: %s", strerror(-r));
+		return r == -EINTR ? r : -ECONNRESET;
+	}
+	q->round = round;
+	R->rs.round = round;
+	qkdd_log_round(round);
+	r = auth_transcript_begin(q->auth, q->round);
+	if (r)
+		return -EPERM;
+	R->rs.pulses = npulses;
+	R->rs.detections = d.count;
+	r = qkd_bob_records_alloc(&b, npulses);
+	if (!r)
+		r = qkd_bob_records(&d, &q->rng, &b);
+	qkd_detections_free(&d);
+	if (r)
+		goto out;
+	/* sifting: announce detections and bases, get Alice's */
+	wb_u(&w, npulses, 8);
+	wb_bits(&w, b.detected, npulses);
+	r = write_detected_bases(&w, b.basis, b.detected, npulses);
+	if (r)
+		goto out;
+	if (w.err) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = send_msg(q, QKD_MSG_SIFT_BASES, w.p, w.len, AUTH_DEFER);
+	w.len = 0;
+	if (r)
+		goto out;
+	r = recv_msg(q, 1u << QKD_MSG_SIFT_BASES, &type, true);
+	if (r) {
+		r = rx_fail(q, R, r);
+		goto out;
+	}
+	ndet = qkd_bits_popcount(b.detected, npulses);
+	rb = (struct rbuf){ q->msg, q->msg_len, 0, false };
+	ab = rb_bits(&rb, npulses);
+	cls = calloc(npulses ? npulses : 1, 1);
+	if (!cls) {
+		r = -ENOMEM;
+		goto out;
+	}
+	{
+		const uint8_t *list = rb_bytes(&rb, ndet);
+		size_t j = 0;
+
+		for (size_t i = 0; list && i < npulses; i++)
+			if (qkd_bit_get(b.detected, i)) {
+				if (list[j] >= q->pp.nint) {
+					r = round_abort(q, R, QKD_ABORT_PROTOCOL,
+							"sifting: intensity class %u out of range",
+							list[j]);
+					goto out;
+				}
+				cls[i] = list[j++];
+			}
+	}
+	R->sample_seed = rb_u(&rb, 8);
+	if (!rb_done(&rb)) {
+		r = round_abort(q, R, QKD_ABORT_PROTOCOL,
+				"sifting: malformed answer");
+		goto out;
+	}
+	r = qkd_sift(b.detected, ab, b.basis, b.bit, cls, npulses,
+		     &R->sifted);
+	if (r)
+		goto out;
+	qkd_bob_records_free(&b);
+	R->rs.sifted = R->sifted.n;
+	if (R->sifted.n < MIN_SIFTED) {
+		r = round_abort(q, R, -1, "only %zu sifted bits",
+				R->sifted.n);
+		r = recv_msg(q, 0, &type, true);	/* Alice's ABORT */
+		r = r == RX_ABORT ? rx_fail(q, R, r) : r ? r : -EPROTO;
+		goto out;
+	}
+	/* estimation */
+	r = make_mask(q, R);
+	if (r)
+		goto out;
+	mine = sample_bits(R);
+	if (!mine) {
+		r = -ENOMEM;
+		goto out;
+	}
+	wb_bits(&w, mine, R->k);
+	if (w.err) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = send_msg(q, QKD_MSG_EST_SAMPLE, w.p, w.len, AUTH_DEFER);
+	w.len = 0;
+	if (r)
+		goto out;
+	r = recv_msg(q, 1u << QKD_MSG_EST_SAMPLE, &type, true);
+	if (r) {
+		r = rx_fail(q, R, r);
+		goto out;
+	}
+	rb = (struct rbuf){ q->msg, q->msg_len, 0, false };
+	peer = rb_bits(&rb, R->k);
+	if (!peer) {
+		r = round_abort(q, R, QKD_ABORT_PROTOCOL,
+				"estimation: malformed sample");
+		goto out;
+	}
+	r = estimate(q, R, peer);
+	if (r)
+		goto out;
+	if (R->est.abort) {
+		r = round_abort(q, R, -1, "%s", R->est.reason);
+		goto out;
+	}
+	{
+		const uint8_t *p = rb_bytes(&rb, QKD_CASCADE_PARAMS_LEN);
+
+		if (!p || !rb_done(&rb) ||
+		    qkd_cascade_params_decode(&cp, p, QKD_CASCADE_PARAMS_LEN) ||
+		    cp.frame_bits != R->F || cp.nframes != R->nf) {
+			r = round_abort(q, R, QKD_ABORT_PROTOCOL,
+					"estimation: bad Cascade parameters");
+			goto out;
+		}
+	}
+	/* Cascade */
+	cb = qkd_cascade_bob_new(&cp, (uint64_t *const *)R->frames);
+	if (!cb) {
+		r = round_abort(q, R, QKD_ABORT_INTERNAL,
+				"Cascade setup failed");
+		goto out;
+	}
+	while ((r = qkd_cascade_bob_request(cb, &out)) == 1) {
+		r = bob_roundtrip(q, R, &out, &rx);
+		if (r) {
+			r = rx_fail(q, R, r);
+			goto out;
+		}
+		if (qkd_cascade_bob_reply(cb, q->msg, q->msg_len)) {
+			r = round_abort(q, R, QKD_ABORT_PROTOCOL,
+					"malformed Cascade answer");
+			goto out;
+		}
+	}
+	if (r < 0) {
+		r = round_abort(q, R, QKD_ABORT_INTERNAL, "Cascade: %s",
+				strerror(-r));
+		goto out;
+	}
+	frames_join(R);
+	qkd_cascade_bob_stats(cb, &cs);
+	R->rs.cascade_rounds = cs.rounds;
+	/* verification: we make the tag, Alice checks */
+	if (qkd_verify_make(&vt, R->key, R->n, q->pp.tag_bits, NULL)) {
+		r = round_abort(q, R, QKD_ABORT_INTERNAL,
+				"cannot make the verification tag");
+		goto out;
+	}
+	/* VERIFY_HASH closes the exchange for Alice (the transcript tag) */
+	r = send_msg(q, QKD_MSG_VERIFY_HASH, vbuf,
+		     qkd_verify_encode(&vt, vbuf), AUTH_CLOSE);
+	if (r)
+		goto out;
+	/* PA seed: Alice's closing tag over the transcript */
+	r = recv_msg(q, 1u << QKD_MSG_PA_SEED, &type, true);
+	if (r) {
+		r = rx_fail(q, R, r);
+		goto out;
+	}
+	if (!closing_tag_verified(q, R, "PA seed without the transcript tag")) {
+		r = 0;
+		goto out;
+	}
+	rb = (struct rbuf){ q->msg, q->msg_len, 0, false };
+	l = rb_u(&rb, 8);
+	leak = rb_u(&rb, 8);
+	auth_len = (uint32_t)rb_u(&rb, 4);
+	count = (uint32_t)rb_u(&rb, 4);
+	first = rb_u(&rb, 8);
+	R->rs.disclosed = leak;
+	R->rs.efficiency = R->est.qber > 0 ?
+		(double)(leak - q->pp.tag_bits) /
+		((double)R->n * qkd_h2(R->est.qber)) : 0;
+	l_mine = key_length(q, R, (double)leak, &why);
+	if (rb.err || !l || l != l_mine || leak < cs.disclosed_bits ||
+	    first != q->next_index || l > (1ull << 32)) {
+		r = round_abort(q, R, QKD_ABORT_PROTOCOL,
+				"PA: secret length %" PRIu64 " / index %" PRIu64 " do not match ours (%" PRIu64 " / %" PRIu64 ")",
+				l, first, l_mine, q->next_index);
+		goto out;
+	}
+	R->l = l;
+	R->seed = rb_bits(&rb, R->n + R->l - 1);
+	if (!R->seed || !rb_done(&rb)) {
+		r = round_abort(q, R, QKD_ABORT_PROTOCOL, "PA: malformed seed");
+		goto out;
+	}
+	r = amplify(q, R, auth_len, count);
+	if (r) {
+		r = round_abort(q, R, QKD_ABORT_PROTOCOL,
+				"PA: %u auth bytes and %u keys do not fit %" PRIu64 " bits",
+				auth_len, count, l);
+		goto out;
+	}
+	/* commit: check, push, acknowledge */
+	r = recv_msg(q, 1u << QKD_MSG_KEY_COMMIT, &type, true);
+	if (r) {
+		r = rx_fail(q, R, r);
+		goto out;
+	}
+	commit_payload(&w, first, count, q->pp.key_size, block_id(q, R),
+		       auth_len);
+	if (w.err || q->msg_len != w.len || memcmp(q->msg, w.p, w.len)) {
+		r = round_abort(q, R, QKD_ABORT_PROTOCOL,
+				"KEY_COMMIT does not match our block");
+		goto out;
+	}
+	r = commit_authenticated(q);
+	if (r)
+		goto out;
+	r = room_check(q, R, count);
+	if (r) {
+		r = r > 0 ? 0 : r;
+		goto out;
+	}
+	r = store_push(q->st, first, R->bytes + auth_len, count);
+	if (r) {
+		round_abort(q, R, QKD_ABORT_INTERNAL,
+			    "cannot push the block here (%s): discarded at both ends",
+			    strerror(-r));
+		/*
+		 * The stream's next_index may have moved past a part of the
+		 * block that was pushed and then removed: reconnect, so that
+		 * recovery starts both sides at the same index again.
+		 */
+		r = -ECONNRESET;
+		goto out;
+	}
+	if (count && qkdd_fault && !strcmp(qkdd_fault, "bob-after-push")) {
+		qlog("fault injection: exiting after pushing block [%" PRIu64 ", %" PRIu64 "), before acknowledging it",
+		     first, first + count);
+		_exit(9);
+	}
+	q->last_block_id = block_id(q, R);
+	q->have_last = true;
+	q->next_index = first + count;
+	/*
+	 * The withheld bytes join the reserve, and the commit is on disk,
+	 * before the acknowledgement leaves: once Alice can add them, we
+	 * have them too, across a crash of either end.
+	 */
+	r = reserve_add(q, R->bytes, auth_len);
+	if (r)
+		goto out;
+	if (state_save(q)) {
+		r = -EPERM;
+		goto out;
+	}
+	r = send_msg(q, QKD_MSG_KEY_COMMIT, w.p, w.len, AUTH_OWN);
+	if (r)
+		goto out;
+	maybe_retire(q);
+	R->rs.auth_used = auth_spent(q) - q->charged;
+	q->charged = auth_spent(q);
+	finish_round(R, auth_len, count, first);
+	r = 0;
+out:
+	qkd_detections_free(&d);
+	qkd_bob_records_free(&b);
+	qkd_cascade_bob_free(cb);
+	qkd_cascade_msg_free(&out);
+	wb_free(&w);
+	free(cls);
+	if (ab)
+		qkd_bits_free(ab, npulses, 0);
+	if (mine)
+		qkd_bits_free(mine, R->k, 0);
+	if (peer)
+		qkd_bits_free(peer, R->k, 0);
+	return r;
+}

@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * qkdd protocol driver: HELLO and crash recovery on every connection, then
+ * BB84 rounds, Alice and Bob each as a sequence of authenticated messages
+ * (see "Daemon" in Documentation/protocol.md for the message sequence):
+ *
+ *   quantum   Alice -> fiber -> Bob: detection events of round r
+ *   SIFT      B->A detected + Bob's bases;  A->B Alice's bases + classes
+ *             of the detected pulses + the sample seed
+ *   EST       B->A Bob's sample bits;  A->B Alice's sample bits + Cascade
+ *             parameters. Both compute the same estimate; above the
+ *             threshold both discard the round.
+ *   CASCADE   B->A requests, A->B answers, until Bob is done
+ *   VERIFY    B->A hash keys + tag of Bob's corrected key
+ *   PA_SEED   A->B secret length, auth bytes withheld, Toeplitz seed
+ *   COMMIT    A->B (first index, count, block id); Bob pushes, echoes it
+ *             (ACK); Alice pushes. Both then add the withheld bytes to the
+ *             authentication reserve.
+ *
+ * Authentication (frame_send_sealed / frame_recv_open, large messages split
+ * with QKD_FRAME_F_MORE): SIFT, EST and CASCADE are deferred -- folded into
+ * the round's transcript, no pad each -- and VERIFY (Bob) and PA_SEED
+ * (Alice) close the exchange with a Wegman-Carter tag over the whole
+ * transcript; KEY_COMMIT and ABORT carry their own tags. Nothing derived
+ * from a round is pushed or added to the reserve before both closing tags
+ * verified. Every connection starts with SYNC (reserve positions, deferred)
+ * and HELLO (closing), so the two ends re-align their reserves after a lost
+ * connection or a restart from the state file (--state-dir).
+ *
+ * The driver is internal to qkdd: main.c calls it through qkdd.h, and its
+ * files -- session.c, handshake.c, round.c, round_alice.c, round_bob.c,
+ * wire.c and state.c (qkdd.h says what each is for) -- share what is
+ * declared here.
+ */
+#ifndef QKDD_SESSION_H
+#define QKDD_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "qkd/estimate.h"
+#include "qkd/sifting.h"
+#include "qkdd.h"
+
+/* how send_msg authenticates */
+enum { AUTH_OWN, AUTH_DEFER, AUTH_CLOSE };
+
+/* recv results besides 0 and negative errnos */
+#define RX_ABORT	1		/* the peer aborted the round */
+
+/* a round with fewer sifted bits is aborted, at both ends */
+#define MIN_SIFTED	256
+
+struct proto {
+	uint8_t source, nint;
+	double mu[3], p[3];
+	double qber_abort, sample_frac, eps_sec, eps_cor;
+	uint32_t block_bits, tag_bits, auth_target, key_size;
+};
+
+struct pending {
+	bool valid;
+	bool has_keys;			/* keys in memory (not after a restart) */
+	bool auth_valid;		/* auth bytes of the current context */
+	uint64_t first, id, charge_to;
+	uint32_t count, auth_len;
+	uint8_t *data;			/* auth bytes, then the keys */
+	size_t len;
+};
+
+struct qkdd {
+	const struct qkdd_opts *o;
+	struct store *st;
+	struct fiber *fib;
+	struct qkd_rng rng;
+	struct totals tot;
+	struct proto pp;
+	uint32_t round;
+	uint64_t rounds_done;
+	uint64_t next_index;
+	uint64_t last_block_id;
+	bool have_last;
+	struct pending pend;
+	double pulses_per_bit;
+	size_t last_round_tags;		/* tags each way of the last round */
+	uint64_t charged;		/* pad bytes (consumed + skipped)
+					 * already paid back by rounds */
+	bool persist;			/* --state-dir */
+	/* the connection */
+	int cfd, qfd;
+	struct auth_ctx *auth;
+	uint32_t session_id;
+	uint8_t *sbuf, *rbuf;
+	uint8_t *msg;
+	size_t msg_len, msg_cap;
+	uint16_t rx_flags;		/* flags of the last frame received */
+	char peer_reason[300];
+};
+
+struct round {
+	struct round_stats rs;
+	uint64_t charge_to;		/* q->charged once committed */
+	struct qkd_sifted sifted;
+	uint64_t *mask, *peer, *key, *seed, *final;
+	size_t N, k, n, l;
+	uint32_t F, nf;			/* Cascade frames: nf of F bits */
+	uint64_t **frames;
+	uint64_t sample_seed;
+	struct qkd_estimate est;
+	double n_z[3], n_x[3], m_x[3];
+	uint8_t *bytes;
+	size_t nbytes;
+	struct timespec t0;
+};
+
+/* ---- wire.c ------------------------------------------------------------- */
+
+struct wbuf {
+	uint8_t *p;
+	size_t len, cap;
+	bool err;
+};
+
+struct rbuf {
+	const uint8_t *p;
+	size_t len, off;
+	bool err;
+};
+
+void wb_u(struct wbuf *w, uint64_t v, int bytes);
+void wb_f64(struct wbuf *w, double d);
+void wb_bytes(struct wbuf *w, const void *b, size_t n);
+void wb_bits(struct wbuf *w, const uint64_t *a, size_t nbits);
+void wb_free(struct wbuf *w);
+uint64_t rb_u(struct rbuf *r, int bytes);
+double rb_f64(struct rbuf *r);
+const uint8_t *rb_bytes(struct rbuf *r, size_t n);
+uint64_t *rb_bits(struct rbuf *r, size_t nbits);
+bool rb_done(const struct rbuf *r);
+int send_msg(struct qkdd *q, uint8_t type, const uint8_t *p, size_t len,
+	     int mode);
+void send_abort(struct qkdd *q, uint16_t reason, const char *text);
+int frame_version_mismatch(const struct qkdd *q);
+int recv_msg(struct qkdd *q, uint32_t want, uint8_t *type, bool stoppable);
+
+/* ---- state.c ------------------------------------------------------------ */
+
+void pending_clear(struct pending *p);
+uint64_t fnv64(uint64_t h, const void *p, size_t n);
+void update_reserve(struct qkdd *q);
+uint64_t auth_spent(const struct qkdd *q);
+int state_save(struct qkdd *q);
+int reserve_add(struct qkdd *q, const uint8_t *bytes, size_t len);
+void maybe_retire(struct qkdd *q);
+
+/* ---- handshake.c -------------------------------------------------------- */
+
+int hello(struct qkdd *q);
+
+/* ---- round.c ------------------------------------------------------------ */
+
+void round_free(struct round *R);
+__attribute__((format(printf, 4, 5)))
+int round_abort(struct qkdd *q, struct round *R, int reason,
+		const char *fmt, ...);
+int room_check(struct qkdd *q, struct round *R, uint32_t count);
+bool closing_tag_verified(struct qkdd *q, struct round *R, const char *why);
+int commit_authenticated(struct qkdd *q);
+int rx_fail(struct qkdd *q, struct round *R, int r);
+int write_detected_bases(struct wbuf *w, const uint64_t *basis,
+			 const uint64_t *det, uint64_t npulses);
+uint64_t *sample_bits(const struct round *R);
+int make_mask(struct qkdd *q, struct round *R);
+int estimate(struct qkdd *q, struct round *R, const uint64_t *peer_packed);
+uint64_t key_length(struct qkdd *q, struct round *R, double leak,
+		    const char **why);
+int amplify(struct qkdd *q, struct round *R, uint32_t auth_len,
+	    uint32_t count);
+void commit_payload(struct wbuf *w, uint64_t first, uint32_t count,
+		    uint32_t key_size, uint64_t id, uint32_t auth_len);
+uint64_t block_id(struct qkdd *q, const struct round *R);
+void round_elapsed(struct round *R);
+int finish_round(struct round *R, uint32_t auth_len, uint32_t count,
+		 uint64_t first);
+
+/* ---- round_alice.c, round_bob.c ----------------------------------------- */
+
+int alice_round(struct qkdd *q, struct round *R);
+int bob_round(struct qkdd *q, struct round *R);
+
+#endif /* QKDD_SESSION_H */

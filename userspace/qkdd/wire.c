@@ -1,0 +1,338 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * qkdd's classical-channel messages: the byte buffers that their payloads
+ * (and the state file) are written to and read from -- big-endian numbers,
+ * packed bit arrays -- and send_msg() / recv_msg(), which split a message
+ * into authenticated frames and put it back together, and send_abort().
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qkd/auth.h"
+#include "qkd/frame.h"
+#include "session.h"
+
+/* ---- byte buffers ------------------------------------------------------- */
+
+/*
+ * Move the first @len bytes of *@p (*@cap long) to a new buffer of @nc
+ * bytes. The old one is wiped before it is freed: what it held may be
+ * secret (the state file's image holds authentication key bytes). false,
+ * and *@p unchanged, when out of memory.
+ */
+static bool grow_wiped(uint8_t **p, size_t *cap, size_t len, size_t nc)
+{
+	uint8_t *np = malloc(nc);
+
+	if (!np)
+		return false;
+	if (*p) {
+		memcpy(np, *p, len);
+		explicit_bzero(*p, *cap);
+		free(*p);
+	}
+	*p = np;
+	*cap = nc;
+	return true;
+}
+
+static void wb_need(struct wbuf *w, size_t n)
+{
+	size_t nc;
+
+	if (w->err || w->len + n <= w->cap)
+		return;
+	nc = w->cap ? w->cap : 256;
+	while (nc < w->len + n)
+		nc *= 2;
+	if (!grow_wiped(&w->p, &w->cap, w->len, nc))
+		w->err = true;
+}
+
+void wb_u(struct wbuf *w, uint64_t v, int bytes)
+{
+	wb_need(w, (size_t)bytes);
+	if (w->err)
+		return;
+	for (int i = bytes - 1; i >= 0; i--)
+		w->p[w->len++] = (uint8_t)(v >> (8 * i));
+}
+
+void wb_f64(struct wbuf *w, double d)
+{
+	uint64_t v;
+
+	memcpy(&v, &d, 8);
+	wb_u(w, v, 8);
+}
+
+void wb_bytes(struct wbuf *w, const void *b, size_t n)
+{
+	wb_need(w, n);
+	if (w->err)
+		return;
+	memcpy(w->p + w->len, b, n);
+	w->len += n;
+}
+
+/* Packed bits, little endian words. */
+void wb_bits(struct wbuf *w, const uint64_t *a, size_t nbits)
+{
+	size_t nw = qkd_bits_words(nbits);
+
+	wb_need(w, nw * 8);
+	if (w->err)
+		return;
+	for (size_t i = 0; i < nw; i++)
+		for (int b = 0; b < 8; b++)
+			w->p[w->len++] = (uint8_t)(a[i] >> (8 * b));
+}
+
+void wb_free(struct wbuf *w)
+{
+	if (w->p) {
+		explicit_bzero(w->p, w->cap);
+		free(w->p);
+	}
+	memset(w, 0, sizeof(*w));
+}
+
+uint64_t rb_u(struct rbuf *r, int bytes)
+{
+	uint64_t v = 0;
+
+	if (r->err || r->len - r->off < (size_t)bytes) {
+		r->err = true;
+		return 0;
+	}
+	for (int i = 0; i < bytes; i++)
+		v = (v << 8) | r->p[r->off++];
+	return v;
+}
+
+double rb_f64(struct rbuf *r)
+{
+	uint64_t v = rb_u(r, 8);
+	double d;
+
+	memcpy(&d, &v, 8);
+	return d;
+}
+
+const uint8_t *rb_bytes(struct rbuf *r, size_t n)
+{
+	const uint8_t *p;
+
+	if (r->err || r->len - r->off < n) {
+		r->err = true;
+		return NULL;
+	}
+	p = r->p + r->off;
+	r->off += n;
+	return p;
+}
+
+/* Packed bits into a new array (free with qkd_bits_free(a, nbits, 0)). */
+uint64_t *rb_bits(struct rbuf *r, size_t nbits)
+{
+	size_t nw = qkd_bits_words(nbits);
+	const uint8_t *p = rb_bytes(r, nw * 8);
+	uint64_t *a;
+
+	if (!p)
+		return NULL;
+	a = qkd_bits_alloc(nbits, 0);
+	if (!a) {
+		r->err = true;
+		return NULL;
+	}
+	for (size_t i = 0; i < nw; i++) {
+		uint64_t v = 0;
+
+		for (int b = 7; b >= 0; b--)
+			v = (v << 8) | p[i * 8 + (size_t)b];
+		a[i] = v;
+	}
+	qkd_bits_trim(a, nbits);
+	return a;
+}
+
+bool rb_done(const struct rbuf *r)
+{
+	return !r->err && r->off == r->len;
+}
+
+/* ---- messages ----------------------------------------------------------- */
+
+/*
+ * Send one message: AUTH_OWN, a tag per frame; AUTH_DEFER, folded into the
+ * round's transcript; AUTH_CLOSE, the closing tag of the transcript on the
+ * last frame (earlier frames of a long message are folded in).
+ */
+int send_msg(struct qkdd *q, uint8_t type, const uint8_t *p,
+	     size_t len, int mode)
+{
+	do {
+		size_t n = len > QKD_FRAME_MAX_PAYLOAD ? QKD_FRAME_MAX_PAYLOAD
+						       : len;
+		bool more = n < len;
+		struct frame_hdr h = {
+			.type = type,
+			.flags = more ? QKD_FRAME_F_MORE : 0,
+			.session_id = q->session_id,
+			.round_id = q->round,
+		};
+		int r;
+
+		if (mode == AUTH_DEFER || (mode == AUTH_CLOSE && more))
+			h.flags |= QKD_FRAME_F_DEFERRED;
+		else if (mode == AUTH_CLOSE)
+			h.flags |= QKD_FRAME_F_TRANSCRIPT;
+		r = frame_send_sealed(q->cfd, q->auth, &h, p, (uint32_t)n,
+				      q->sbuf, QKD_FRAME_MAX_LEN);
+		if (r == QKD_AUTH_E_RESERVE) {
+			qlog("cannot send %s: the authentication key reserve is exhausted (%zu bytes left); rounds must make more key than they use (raise --block-bits) -- install a fresh PSK (or use X.509) and restart",
+			     frame_type_name(type), auth_reserve_level(q->auth));
+			return -EPERM;
+		}
+		if (r) {
+			qlog("cannot send %s: %s", frame_type_name(type),
+			     frame_strerror(r));
+			return r == QKD_AUTH_E_HALTED ||
+			       r == QKD_AUTH_E_PERSIST ? -EPERM : -ECONNRESET;
+		}
+		p += n;
+		len -= n;
+	} while (len);
+	return 0;
+}
+
+void send_abort(struct qkdd *q, uint16_t reason, const char *text)
+{
+	uint8_t buf[QKD_ABORT_FIXED_LEN + QKD_ABORT_MAX_TEXT];
+	char clean[QKD_ABORT_MAX_TEXT + 1];
+	uint32_t len;
+	size_t i;
+
+	for (i = 0; text && text[i] && i < QKD_ABORT_MAX_TEXT; i++)
+		clean[i] = text[i] >= 0x20 && text[i] <= 0x7e ? text[i] : '?';
+	clean[i] = '\0';
+	if (!frame_abort_encode(reason, clean, buf, sizeof(buf), &len))
+		send_msg(q, QKD_MSG_ABORT, buf, len, AUTH_OWN);
+}
+
+/*
+ * A frame header in q->rbuf with another version: the peer runs another
+ * qkdd release, which no reconnection mends. Returns -EPERM (fatal).
+ */
+int frame_version_mismatch(const struct qkdd *q)
+{
+	qlog("the peer speaks classical-channel frame version %u, this qkdd version %u: run the same qkdd release at both ends",
+	     q->rbuf[4], QKD_FRAME_VERSION);
+	return -EPERM;
+}
+
+/*
+ * Receive one message of a type in @want (bit mask of 1 << type) for the
+ * current round; stale frames of earlier rounds and keepalives are
+ * skipped. 0 (*type set, payload in q->msg), RX_ABORT, or -errno:
+ * -EINTR stopped, -EPERM fatal, others: reconnect.
+ */
+int recv_msg(struct qkdd *q, uint32_t want, uint8_t *type,
+	     bool stoppable)
+{
+	uint8_t cur = 0;
+
+	q->msg_len = 0;
+	for (;;) {
+		struct frame f;
+		size_t len;
+		int r = peer_wait(q->cfd, q->o->timeout_s, stoppable);
+
+		if (r < 0)
+			return r;
+		if (r == 0) {
+			qlog("no message from the peer for %u s", q->o->timeout_s);
+			return -ETIMEDOUT;
+		}
+		r = frame_recv_open(q->cfd, q->auth, q->rbuf,
+				    QKD_FRAME_MAX_LEN, &len, &f);
+		if (r == QKD_FRAME_E_VERSION)
+			return frame_version_mismatch(q);
+		if (r) {
+			if (r == QKD_FRAME_E_EOF)
+				qlog("the peer closed the connection");
+			else
+				qlog("classical channel: %s%s",
+				     frame_strerror(r),
+				     r <= QKD_AUTH_E_INVAL ?
+				     " (the round is discarded)" : "");
+			if (r == QKD_AUTH_E_TAG || r == QKD_AUTH_E_SEQ ||
+			    r == QKD_AUTH_E_TRANSCRIPT ||
+			    r == QKD_AUTH_E_TR_STATE)
+				q->tot.auth_failures++;
+			if (r == QKD_AUTH_E_PERSIST)
+				return -EPERM;
+			if (auth_halted(q->auth)) {
+				qlog("authentication halted after repeated failures: stopping; investigate the link, then restart with a fresh PSK or X.509");
+				return -EPERM;
+			}
+			return -ECONNRESET;
+		}
+		if (f.hdr.session_id != q->session_id) {
+			qlog("frame of session %08x, expected %08x",
+			     f.hdr.session_id, q->session_id);
+			return -ECONNRESET;
+		}
+		if (f.hdr.type == QKD_MSG_KEEPALIVE)
+			continue;
+		if (f.hdr.round_id < q->round) {
+			qdebug("skipping %s of old round %u",
+			       frame_type_name(f.hdr.type), f.hdr.round_id);
+			continue;
+		}
+		if (f.hdr.round_id > q->round) {
+			qlog("%s for round %u ahead of ours",
+			     frame_type_name(f.hdr.type), f.hdr.round_id);
+			return -ECONNRESET;
+		}
+		if (f.hdr.type == QKD_MSG_ABORT) {
+			uint16_t reason;
+			char text[QKD_ABORT_MAX_TEXT + 1];
+
+			if (frame_abort_decode(f.payload, f.hdr.payload_len,
+					       &reason, text, sizeof(text)))
+				snprintf(text, sizeof(text), "?");
+			snprintf(q->peer_reason, sizeof(q->peer_reason),
+				 "peer aborted the round: %s: %s",
+				 frame_abort_reason_name(reason), text);
+			return RX_ABORT;
+		}
+		if ((cur && f.hdr.type != cur) ||
+		    !(want & (1u << f.hdr.type))) {
+			qlog("unexpected %s message", frame_type_name(f.hdr.type));
+			send_abort(q, QKD_ABORT_PROTOCOL, "unexpected message");
+			return -EPROTO;
+		}
+		cur = f.hdr.type;
+		if (q->msg_len + f.hdr.payload_len > q->msg_cap) {
+			size_t nc = q->msg_cap ? q->msg_cap : 1 << 16;
+
+			while (nc < q->msg_len + f.hdr.payload_len)
+				nc *= 2;
+			if (nc > (size_t)1 << 30)
+				return -E2BIG;
+			if (!grow_wiped(&q->msg, &q->msg_cap, q->msg_len, nc))
+				return -ENOMEM;
+		}
+		memcpy(q->msg + q->msg_len, f.payload, f.hdr.payload_len);
+		q->msg_len += f.hdr.payload_len;
+		q->rx_flags = f.hdr.flags;
+		if (!(f.hdr.flags & QKD_FRAME_F_MORE)) {
+			*type = cur;
+			return 0;
+		}
+	}
+}
