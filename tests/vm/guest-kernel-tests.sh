@@ -101,6 +101,7 @@ for t in ${tests[@]+"${tests[@]}"}; do
 	echo "# ---- $name"
 	kmsg "start $name"
 	rc=0
+	start=$(date +%s)
 	timeout -k 10 "$per_test" "$t" </dev/null >"$R/tap/$name.tap" 2>&1 &
 	pid=$!
 	tail -n +1 -f --pid="$pid" "$R/tap/$name.tap" &
@@ -113,7 +114,7 @@ for t in ${tests[@]+"${tests[@]}"}; do
 		echo "# $name: timed out after ${per_test}s"
 	fi
 	[ "$rc" -eq 0 ] || failed=1
-	echo "# ---- $name exit $rc"
+	echo "# ---- $name exit $rc after $(($(date +%s) - start)) s"
 	# test_kapi unloads its test module; if one of its tests died first,
 	# the module still holds qkd, and test_module's unloads would fail.
 	rmmod qkd_kapi_test 2>/dev/null || true
