@@ -247,8 +247,9 @@ struct qkd_event {
 	u32 stored;
 };
 
-static int qkd_fill_event(struct sk_buff *skb, const struct qkd_event *ev)
+static int qkd_fill_event(struct sk_buff *skb, void *obj)
 {
+	const struct qkd_event *ev = obj;
 	const struct qkd_stream *s = ev->stream;
 
 	if (s && (nla_put(skb, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, s->id) ||
@@ -282,35 +283,14 @@ static int qkd_fill_event(struct sk_buff *skb, const struct qkd_event *ev)
 	return 0;
 }
 
-static void qkd_notify(struct qkd_net *qn, const struct qkd_event *ev)
-{
-	struct sk_buff *msg;
-	void *hdr;
-
-	/* Deliveries are a hot path: build nothing when nobody listens. */
-	if (!genl_has_listeners(&qkd_genl_family, qn->net, QKD_MCGRP_EVENTS_IDX))
-		return;
-
-	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
-	if (!msg)
-		return;
-	hdr = genlmsg_put(msg, 0, 0, &qkd_genl_family, 0, ev->cmd);
-	if (!hdr || qkd_fill_event(msg, ev)) {
-		nlmsg_free(msg);
-		return;
-	}
-	genlmsg_end(msg, hdr);
-	genlmsg_multicast_netns(&qkd_genl_family, qn->net, msg, 0,
-				QKD_MCGRP_EVENTS_IDX, GFP_KERNEL);
-}
-
-/* An event of @cmd whose attributes @fill puts (for xfrm.c). */
+/* An event of @cmd whose attributes @fill puts. */
 void qkd_notify_fill(struct qkd_net *qn, u8 cmd,
 		     int (*fill)(struct sk_buff *skb, void *obj), void *obj)
 {
 	struct sk_buff *msg;
 	void *hdr;
 
+	/* Deliveries are a hot path: build nothing when nobody listens. */
 	if (!genl_has_listeners(&qkd_genl_family, qn->net, QKD_MCGRP_EVENTS_IDX))
 		return;
 	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
@@ -326,11 +306,42 @@ void qkd_notify_fill(struct qkd_net *qn, u8 cmd,
 				QKD_MCGRP_EVENTS_IDX, GFP_KERNEL);
 }
 
-/* The header of one object of a dump of @cmd. */
-void *qkd_dump_put(struct sk_buff *skb, struct netlink_callback *cb, u8 cmd)
+static void qkd_notify(struct qkd_net *qn, struct qkd_event *ev)
 {
-	return genlmsg_put(skb, NETLINK_CB(cb->skb).portid, cb->nlh->nlmsg_seq,
-			   &qkd_genl_family, NLM_F_MULTI, cmd);
+	qkd_notify_fill(qn, ev->cmd, qkd_fill_event, ev);
+}
+
+/*
+ * One object of a dump of @cmd, filled by @fill: 0, or -EMSGSIZE when the
+ * skb is full (nothing of the object is left in it).
+ */
+int qkd_dump_one(struct sk_buff *skb, struct netlink_callback *cb, u8 cmd,
+		 int (*fill)(struct sk_buff *skb, void *obj), void *obj)
+{
+	void *hdr;
+
+	hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid, cb->nlh->nlmsg_seq,
+			  &qkd_genl_family, NLM_F_MULTI, cmd);
+	if (!hdr)
+		return -EMSGSIZE;
+	if (fill(skb, obj)) {
+		genlmsg_cancel(skb, hdr);
+		return -EMSGSIZE;
+	}
+	genlmsg_end(skb, hdr);
+	return 0;
+}
+
+/*
+ * What a dump callback returns after a round that ended with @err: a full
+ * skb ends the round, and the dump resumes where cb->args says; an object
+ * too big for an empty skb, or any other error, ends the dump with it.
+ */
+int qkd_dump_done(struct sk_buff *skb, int err)
+{
+	if (err == -EMSGSIZE && skb->len)
+		return skb->len;
+	return err ?: skb->len;
 }
 
 void qkd_notify_link_state(struct qkd_net *qn, struct qkd_link *link, u8 state)
@@ -507,28 +518,13 @@ static int qkd_nl_link_dump(struct sk_buff *skb, struct netlink_callback *cb)
 
 	mutex_lock(&qn->lock);
 	xa_for_each_start(&qn->links, id, link, id) {
-		void *hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid,
-					cb->nlh->nlmsg_seq, &qkd_genl_family,
-					NLM_F_MULTI, QKD_CMD_LINK_GET);
-
-		if (!hdr) {
-			err = -EMSGSIZE;
+		err = qkd_dump_one(skb, cb, QKD_CMD_LINK_GET, qkd_fill_link, link);
+		if (err)
 			break;
-		}
-		if (qkd_put_link(skb, link)) {
-			genlmsg_cancel(skb, hdr);
-			err = -EMSGSIZE;
-			break;
-		}
-		genlmsg_end(skb, hdr);
 		cb->args[0] = id + 1;
 	}
 	mutex_unlock(&qn->lock);
-
-	/* A full skb ends this round; the dump resumes at cb->args[0]. */
-	if (err == -EMSGSIZE && skb->len)
-		return skb->len;
-	return err ?: skb->len;
+	return qkd_dump_done(skb, err);
 }
 
 static int qkd_nl_link_set(struct sk_buff *skb, struct genl_info *info)
@@ -661,32 +657,18 @@ static int qkd_nl_stream_dump(struct sk_buff *skb, struct netlink_callback *cb)
 		cb->args[1] = link->id;
 	}
 	list_for_each_entry(s, &qn->stream_list, list) {
-		void *hdr;
-
 		if (cb->args[1] && s->link->id != cb->args[1])
 			continue;
 		if (pos++ < skip)
 			continue;
-		hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid,
-				  cb->nlh->nlmsg_seq, &qkd_genl_family,
-				  NLM_F_MULTI, QKD_CMD_STREAM_GET);
-		if (!hdr) {
-			err = -EMSGSIZE;
+		err = qkd_dump_one(skb, cb, QKD_CMD_STREAM_GET, qkd_fill_stream, s);
+		if (err)
 			break;
-		}
-		if (qkd_put_stream(skb, s)) {
-			genlmsg_cancel(skb, hdr);
-			err = -EMSGSIZE;
-			break;
-		}
-		genlmsg_end(skb, hdr);
 		cb->args[0] = pos;
 	}
 out:
 	mutex_unlock(&qn->lock);
-	if (err == -EMSGSIZE && skb->len)
-		return skb->len;
-	return err ?: skb->len;
+	return qkd_dump_done(skb, err);
 }
 
 static int qkd_nl_stream_set(struct sk_buff *skb, struct genl_info *info)

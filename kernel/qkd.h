@@ -219,7 +219,9 @@ int qkd_reply(struct genl_info *info, u8 cmd,
 struct sk_buff *qkd_reply_alloc(void);
 void qkd_reply_changed(struct sk_buff *msg, struct genl_info *info, u8 cmd,
 		       int (*fill)(struct sk_buff *skb, void *obj), void *obj);
-void *qkd_dump_put(struct sk_buff *skb, struct netlink_callback *cb, u8 cmd);
+int qkd_dump_one(struct sk_buff *skb, struct netlink_callback *cb, u8 cmd,
+		 int (*fill)(struct sk_buff *skb, void *obj), void *obj);
+int qkd_dump_done(struct sk_buff *skb, int err);
 
 /* xfrm.c */
 int qkd_xfrm_init(void);

@@ -1594,27 +1594,15 @@ int qkd_nl_sa_dump(struct sk_buff *skb, struct netlink_callback *cb)
 
 	mutex_lock(&qn->lock);
 	list_for_each_entry(b, &qn->sas, list) {
-		void *hdr;
-
 		if (pos++ < skip)
 			continue;
-		hdr = qkd_dump_put(skb, cb, QKD_CMD_SA_GET);
-		if (!hdr) {
-			err = -EMSGSIZE;
+		err = qkd_dump_one(skb, cb, QKD_CMD_SA_GET, qkd_sa_fill, b);
+		if (err)
 			break;
-		}
-		if (qkd_sa_put(skb, b)) {
-			genlmsg_cancel(skb, hdr);
-			err = -EMSGSIZE;
-			break;
-		}
-		genlmsg_end(skb, hdr);
 		cb->args[0] = pos;
 	}
 	mutex_unlock(&qn->lock);
-	if (err == -EMSGSIZE && skb->len)
-		return skb->len;
-	return err ?: skb->len;
+	return qkd_dump_done(skb, err);
 }
 
 /*

@@ -57,6 +57,44 @@
 /* Documented defaults (module parameters), abi.md. */
 #define QKD_DEF_STREAM_MAX_KEYS	4096
 
+/*
+ * Every test's timeout (the harness's 30 s default, or TEST_F_TIMEOUT's)
+ * times $QKD_TEST_TIMEOUT_SCALE, when set. guest-kernel-tests.sh sets it on
+ * the debug kernel, where KASAN, lockdep and kmemleak under emulation make
+ * everything several times slower: with another job on the host's two
+ * cores, xfrm tests that take seconds on Debian's kernels passed 30 s there.
+ */
+static inline void qkd_scale_test_timeouts(void)
+{
+	const char *env = getenv("QKD_TEST_TIMEOUT_SCALE");
+	struct __fixture_metadata *f;
+	struct __test_metadata *t;
+	char *end;
+	long scale;
+
+	if (!env || !*env)
+		return;
+	errno = 0;
+	scale = strtol(env, &end, 10);
+	if (errno || *end || scale < 1 || scale > 100) {
+		fprintf(stderr,
+			"# QKD_TEST_TIMEOUT_SCALE=%s: not a factor from 1 to 100, ignored\n",
+			env);
+		return;
+	}
+	for (f = __fixture_list; f; f = f->next)
+		for (t = f->tests; t; t = t->next)
+			t->timeout *= scale;
+}
+
+/* TEST_HARNESS_MAIN, with the timeouts scaled first. */
+#define QKD_TEST_MAIN \
+	int main(int argc, char **argv) \
+	{ \
+		qkd_scale_test_timeouts(); \
+		return test_harness_run(argc, argv); \
+	}
+
 /* Exit code of a harness test child that means SKIP (kselftest_harness.h). */
 #define QKD_HARNESS_SKIP	255
 

@@ -1296,4 +1296,4 @@ TEST_F(dev, get_keys_race_with_get_key)
 		ASSERT_EQ(1, seen[i]) TH_LOG("index %zu delivered %u times", i, seen[i]);
 }
 
-TEST_HARNESS_MAIN
+QKD_TEST_MAIN

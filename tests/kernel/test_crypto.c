@@ -1130,4 +1130,4 @@ TEST_F_TIMEOUT(bad, dm_crypt_logon, 300)
 	close(ns_a);
 }
 
-TEST_HARNESS_MAIN
+QKD_TEST_MAIN

@@ -1953,4 +1953,4 @@ TEST_F(ev, no_key_material)
 	EXPECT_LE(6, n) TH_LOG("too few events: %d", n);
 }
 
-TEST_HARNESS_MAIN
+QKD_TEST_MAIN

@@ -725,4 +725,4 @@ TEST_F_TIMEOUT(kapi, key_expiry_drops_payload, 120)
 	EXPECT_NE(NULL, strstr(line, "index 7")) TH_LOG("%s", line);
 }
 
-TEST_HARNESS_MAIN
+QKD_TEST_MAIN

@@ -395,4 +395,4 @@ TEST_F_TIMEOUT(mod, reload_cycles, 180)
 		EXPECT_TRUE(wait_dev(true));
 }
 
-TEST_HARNESS_MAIN
+QKD_TEST_MAIN

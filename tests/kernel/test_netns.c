@@ -819,4 +819,4 @@ TEST_F_TIMEOUT(ns, parallel_netns_churn, 180)
 	EXPECT_EQ(0, qkd_kmsg_bad(self->kmsg));
 }
 
-TEST_HARNESS_MAIN
+QKD_TEST_MAIN

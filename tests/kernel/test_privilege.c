@@ -468,4 +468,4 @@ TEST_F(priv, dev_gated_by_file_mode_only)
 	EXPECT_EQ(4, qkd_stored(&self->nl, self->sid));
 }
 
-TEST_HARNESS_MAIN
+QKD_TEST_MAIN

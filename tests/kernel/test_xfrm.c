@@ -734,4 +734,4 @@ TEST_F(xfrm, idle_binding_is_not_rekeyed)
 	qkd_nl_close(&ev);
 }
 
-TEST_HARNESS_MAIN
+QKD_TEST_MAIN
