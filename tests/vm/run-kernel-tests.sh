@@ -18,10 +18,17 @@
 #
 #   --timeout S   per-kernel VM timeout (default 1800)
 #   -q            do not stream the VM console
-# Environment: QKD_TEST_TIMEOUT (seconds per test binary, default 600).
+# Environment, passed on to the guest: QKD_TEST_TIMEOUT (seconds per test
+# binary, default 600) and QKD_TEST_TIMEOUT_SCALE (a factor for it and for
+# every test's own timeout; default 4 on the debug kernel, else 1).
 set -eu
 # shellcheck source=SCRIPTDIR/../lib/vm-common.sh
 . "$(dirname "$0")/../lib/vm-common.sh"
+
+envs=()
+for v in QKD_TEST_TIMEOUT QKD_TEST_TIMEOUT_SCALE; do
+	[ -z "${!v:-}" ] || envs+=(--env "$v=${!v}")
+done
 
 usage() {
 	sed -n '4,/^set -eu/{/^set -eu/d;s/^# \{0,1\}//;p;}' "$0" >&2
@@ -144,7 +151,8 @@ for k in "${kernels[@]}"; do
 	vm_log "== $k: running the kernel tests in a VM (results: ${r#"$TOP"/})"
 	vrc=0
 	"$TOP/tests/vm/run-vm.sh" --kernel "$k" --timeout "$timeout_s" \
-		--results "$r" ${quiet[@]+"${quiet[@]}"} -- \
+		--results "$r" ${quiet[@]+"${quiet[@]}"} \
+		${envs[@]+"${envs[@]}"} -- \
 		tests/vm/guest-kernel-tests.sh "${ko_dir#"$TOP"/}/qkd.ko" \
 		${tests[@]+"${tests[@]}"} || vrc=$?
 	echo "# ==== $k"
