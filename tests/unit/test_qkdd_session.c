@@ -710,4 +710,87 @@ TEST(orphans_removed_even_if_their_holder_dies_before_removing_them)
 	pair_free(&a, &b);
 }
 
+/* Lines of @keys whose index is in [@first, @end). */
+static size_t lines_in(const char *keys, uint64_t first, uint64_t end)
+{
+	size_t n = 0;
+
+	for (const char *l = keys; *l; l = strchr(l, '\n') + 1) {
+		uint64_t idx = strtoull(l, NULL, 10);
+
+		n += idx >= first && idx < end;
+		if (!strchr(l, '\n'))
+			break;
+	}
+	return n;
+}
+
+/*
+ * Found by tests/robust/qkdd_crash.sh with 300 kills: Alice killed while
+ * she pushed a block Bob had committed in several KEY_ADD messages
+ * (blocks over 32 KiB, or QKDD_PUSH_BATCH_KEYS) restarts with the block
+ * pending and its first keys in her store. Those keys stay, at both ends
+ * (her store's next index is past them, and Bob holds the same keys):
+ * Bob removes the rest of the block, Alice skips it. Nothing at one end
+ * only, and the rounds go on.
+ */
+TEST(block_cut_in_alices_push_keeps_the_pushed_keys_at_both_ends)
+{
+	struct end a, b;
+	struct mitm m = { .action = T_NONE, .cut_round = 2, .cut_at = 3,
+			  .cut_deliver = false };
+	char *ka, *kb, *cut;
+	size_t before, count, half;
+	uint64_t first;
+	FILE *f;
+
+	fresh_pair(&a, &b, 8192, 25, true);
+	a.o.rounds = b.o.rounds = 3;
+	/* round 2: Bob pushes and acknowledges, the echo is lost */
+	connect_run(&a, &b, &m);
+	ASSERT_GT(0, a.ret);
+	/* Alice dies half way through her push of the block */
+	end_crash(&a);
+	ka = slurp(a.o.out);
+	kb = slurp(b.o.out);
+	before = lines(ka);
+	count = lines(kb) - before;
+	ASSERT_LT(1, count);
+	half = count / 2;
+	cut = kb;
+	for (size_t i = 0; i < before; i++)
+		cut = strchr(cut, '\n') + 1;
+	first = strtoull(cut, NULL, 10);
+	f = fopen(a.o.out, "a");
+	ASSERT_NE(NULL, f);
+	for (size_t i = 0; i < half; i++) {
+		const char *e = strchr(cut, '\n') + 1;
+
+		ASSERT_EQ((size_t)(e - cut), fwrite(cut, 1, (size_t)(e - cut), f));
+		cut = (char *)e;
+	}
+	ASSERT_EQ(0, fclose(f));
+	free(ka);
+	free(kb);
+	ASSERT_EQ(0, end_restart(&a));
+	a.o.rounds = 2;
+	b.o.rounds = 100;
+	memset(&m, 0, sizeof(m));
+	m.cut_at = -1;
+	connect_run(&a, &b, &m);
+	ka = slurp(a.o.out);
+	kb = slurp(b.o.out);
+	TH_LOG("block [%" PRIu64 ", %" PRIu64 "), %zu keys pushed by Alice; alice %d; keys %zu / %zu (%zu before)",
+	       first, first + count, half, a.ret, lines(ka), lines(kb),
+	       before);
+	EXPECT_EQ(1, a.ret);
+	EXPECT_EQ(0, strcmp(ka, kb));
+	EXPECT_EQ(half, lines_in(ka, first, first + count));
+	EXPECT_EQ(half, lines_in(kb, first, first + count));
+	EXPECT_LT(before + half, lines(ka));
+	free(ka);
+	free(kb);
+	pair_free(&a, &b);
+}
+
 TEST_HARNESS_MAIN

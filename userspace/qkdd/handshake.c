@@ -367,6 +367,18 @@ int hello(struct qkdd *q)
 				state_save(q);
 				return -ECONNRESET;
 			}
+		} else if (b_have && b_last == q->pend.id &&
+			   q->next_index == k_next && k_next > q->pend.first &&
+			   k_next < q->pend.first + q->pend.count) {
+			/*
+			 * Killed while pushing the block in several KEY_ADD
+			 * messages: the keys pushed stay (our low index is
+			 * past them, and the peer holds the same ones), the
+			 * peer removes the rest.
+			 */
+			qlog("block [%" PRIu64 ", %" PRIu64 ") was committed by the peer; its first %" PRIu64 " keys were pushed here before the restart, the rest were lost",
+			     q->pend.first, q->pend.first + q->pend.count,
+			     k_next - q->pend.first);
 		} else if (b_have && b_last == q->pend.id) {
 			qlog("block [%" PRIu64 ", %" PRIu64 ") was committed by the peer%s",
 			     q->pend.first, q->pend.first + q->pend.count,
