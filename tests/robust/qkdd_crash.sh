@@ -112,8 +112,13 @@ cleanup() {
 	wait 2>/dev/null
 	ip netns del $NA 2>/dev/null; ip netns del $NB 2>/dev/null
 	if [ -n "${QKDVM_RESULTS:-}" ] && [ -d "$QKDVM_RESULTS" ]; then
+		# the daemons' logs (with the kills and starts), the events,
+		# and the stores' contents at every check that found a problem
 		for f in alice.log bob.log ev.alice ev.bob; do
 			cp "$T/$f" "$QKDVM_RESULTS/qkdd_crash.$f" 2>/dev/null
+		done
+		for f in "$T"/check*.take; do
+			[ -f "$f" ] && cp "$f" "$QKDVM_RESULTS/qkdd_crash.${f##*/}"
 		done
 	fi
 	[ -n "${QKDD_TEST_KEEP:-}" ] && echo "# kept $T" || rm -rf "$T"
@@ -257,6 +262,7 @@ check() {
 		if [ "$bbad" != 0 ]; then
 			halfblock=$((halfblock + 1))
 			echo "# check $checks: half blocks at $s:"; head -n 10 "$T/halfblock"
+			cp "$T/${s:0:1}.take" "$T/check$checks.$s.take"
 		fi
 		rm -f "$T/halfblock"
 		if [ $s = bob ]; then
