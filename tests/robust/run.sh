@@ -10,7 +10,8 @@
 # and unprivileged, the stress test, and the fail-nth sweep (debug kernel;
 # options from $QKD_FAILNTH_ARGS), and qkdd_crash.sh: a qkdd pair into the
 # two sites' stores killed --crash-kills times (default 12, ~2 min; 0:
-# not run; the debug kernel's kill loop gets 7 times the time), and the load/unload test (loadunload: options from
+# not run; the debug kernel's kill loop gets 7 times the time), and the
+# load/unload test (loadunload: options from
 # $QKD_LOADUNLOAD_ARGS, their iterations also in $QKD_LOADUNLOAD_ITERS for
 # the VM's timeout); then, on the stock kernels, the key-wipe canary
 # (tests/robust/canary.sh -P, its own boot). Prints TAP and ends with one line
