@@ -153,9 +153,11 @@ check-debug: debug-kernel all $(KERNEL_TESTS)
 # the debug kernel: more fuzzing and stress, the fail-nth sweep with 32 KiB
 # pushes, 40 SIGKILLs of qkdd, 100 loads and unloads of the module in use,
 # a bigger canary. On the Debian kernels, where a kill and its recovery
-# take 4 s instead of 28: 300 SIGKILLs of qkdd (qkdd_crash.sh) each.
+# take 4 s instead of 28: 300 SIGKILLs of qkdd (qkdd_crash.sh) each. On the
+# host first: every libFuzzer target for 10 minutes.
 stress: debug-kernel all
 	@rc=0; \
+	FUZZ_TIME=600 fuzz/run.sh || rc=1; \
 	QKD_FAILNTH_ARGS="-b 1024 -m 20000 -N 20000" \
 	QKD_LOADUNLOAD_ARGS="-n 100" QKD_LOADUNLOAD_ITERS=100 tests/robust/run.sh \
 		--kernel debug -n 200000 -u 50000 -t 300 --stress-time 600 \
