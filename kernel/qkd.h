@@ -28,6 +28,16 @@
 #include <linux/wait.h>
 #include <linux/xarray.h>
 #include <net/net_namespace.h>
+
+/*
+ * A stream's keys live in an xarray keyed by the stream index, and xarray
+ * indices are unsigned long while stream indices are 64-bit: on a 32-bit
+ * kernel index 2^32 + i would land on i. Refuse to build there rather than
+ * deliver one key under two indices (dkms.conf says the same to DKMS).
+ */
+#ifndef CONFIG_64BIT
+#error "qkd needs a 64-bit kernel: stream indices are xarray indices"
+#endif
 #include <net/netlink.h>
 #include <uapi/linux/qkd.h>
 

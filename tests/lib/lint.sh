@@ -64,6 +64,15 @@ kver=$(ls -d /lib/modules/*/build | sort -V | tail -n 1 | xargs dirname | xargs 
   dkms build --sourcetree "$dk/src" --dkmstree "$dk/tree" -m qkd -v 0.1.0 -k "$kver"; } >"$log" 2>&1 &&
 	find "$dk/tree" -name 'qkd.ko*' | grep -q .
 result "dkms add + build for $kver (dkms.conf)" $? "$log"
+# Outside the supported range DKMS must refuse (BUILD_EXCLUSIVE_KERNEL),
+# before it looks for headers, so no such kernel needs to be installed.
+for k in 5.10.0-30-amd64 6.13.0-1-amd64; do
+	dkms build --sourcetree "$dk/src" --dkmstree "$dk/tree" -m qkd -v 0.1.0 \
+		-k "$k" >"$log" 2>&1
+	rc=$?
+	[ "$rc" -ne 0 ] && grep -q BUILD_EXCLUSIVE "$log"
+	result "dkms refuses kernel $k (BUILD_EXCLUSIVE_KERNEL)" $? "$log"
+done
 rm -rf "$dk"
 
 echo "# lint: $((n - fail)) passed, $fail failed"
