@@ -13,8 +13,26 @@
 
 #include "qkd.h"
 
+/*
+ * The parameter is writable at run time, so its range is checked on every
+ * write, not only at load: a value STREAM_NEW's policy would refuse would
+ * otherwise make every stream created without max-keys fail, for a reason
+ * its caller never gave.
+ */
+static int qkd_param_set_stream_max_keys(const char *val,
+					 const struct kernel_param *kp)
+{
+	return param_set_uint_minmax(val, kp, 1, QKD_STREAM_MAX_KEYS_LIMIT);
+}
+
+static const struct kernel_param_ops qkd_param_stream_max_keys_ops = {
+	.set = qkd_param_set_stream_max_keys,
+	.get = param_get_uint,
+};
+
 unsigned int qkd_stream_default_max_keys = 4096;
-module_param_named(stream_max_keys, qkd_stream_default_max_keys, uint, 0644);
+module_param_cb(stream_max_keys, &qkd_param_stream_max_keys_ops,
+		&qkd_stream_default_max_keys, 0644);
 MODULE_PARM_DESC(stream_max_keys, "max-keys of a stream created without one (default 4096)");
 
 unsigned long qkd_netns_max_keys = 65536;
@@ -28,10 +46,6 @@ MODULE_PARM_DESC(netns_max_bytes, "key bytes one network namespace may store (de
 static int __init qkd_init(void)
 {
 	int err;
-
-	if (!qkd_stream_default_max_keys ||
-	    qkd_stream_default_max_keys > QKD_STREAM_MAX_KEYS_LIMIT)
-		return -EINVAL;
 
 	err = qkd_store_init();
 	if (err)

@@ -272,6 +272,91 @@ TEST_F_TIMEOUT(mod, unload_with_keys_and_reload, 120)
 	qkd_nl_close(&ev);
 }
 
+#define MAX_KEYS_PARAM "/sys/module/qkd/parameters/stream_max_keys"
+
+/* Write @val to stream_max_keys: 0 or -errno. */
+static int write_max_keys_param(const char *val)
+{
+	int fd = open(MAX_KEYS_PARAM, O_WRONLY | O_CLOEXEC), err = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, val, strlen(val)) < 0)
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+static long read_max_keys_param(void)
+{
+	char buf[32] = { 0 };
+	int fd = open(MAX_KEYS_PARAM, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	return n > 0 ? strtol(buf, NULL, 10) : -1;
+}
+
+/*
+ * stream_max_keys is writable at run time (0644): a value the genl policy
+ * would refuse must be refused when written, not later as a STREAM_NEW
+ * without max-keys that fails for a reason its caller never gave. And the
+ * same range holds at load time.
+ */
+TEST_F_TIMEOUT(mod, stream_max_keys_param_range, 120)
+{
+	static const char *const bad[] = { "0", "-1", "abc", "4294967296" };
+	uint8_t sid[QKD_STREAM_ID_LEN];
+	char val[32], saved[1024];
+	struct qkd_nl nl;
+	struct qkd_obj o;
+	long before = read_max_keys_param();
+	size_t i;
+	int err;
+
+	ASSERT_LT(0, before);
+	/* one past the policy's max-keys maximum, 2^20 (abi.md) */
+	snprintf(val, sizeof(val), "%u", (1u << 20) + 1);
+	EXPECT_EQ(-EINVAL, write_max_keys_param(val)) TH_LOG("wrote %s", val);
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		/* EINVAL, or ERANGE from the parser for 2^32 */
+		err = write_max_keys_param(bad[i]);
+		EXPECT_TRUE(err == -EINVAL || err == -ERANGE) {
+			TH_LOG("wrote '%s': %d", bad[i], err);
+		}
+	}
+	EXPECT_EQ(before, read_max_keys_param());
+
+	/* a value in range is taken by the next stream without max-keys */
+	ASSERT_EQ(0, write_max_keys_param("123"));
+	ASSERT_EQ(0, qkd_new_netns());
+	ASSERT_EQ(0, qkd_nl_open(&nl));
+	ASSERT_NL_OK(&nl, qkd_link_new(&nl, 1, "p", QKD_ROLE_INITIATOR, NULL));
+	qkd_sid(sid, 1);
+	err = qkd_stream_new(&nl, sid, 1, KS, QKD_OMIT, QKD_OMIT);
+	snprintf(val, sizeof(val), "%ld", before);
+	EXPECT_EQ(0, write_max_keys_param(val));
+	ASSERT_NL_OK(&nl, err);
+	ASSERT_NL_OK(&nl, qkd_stream_get(&nl, sid, &o));
+	EXPECT_EQ(123, qkd_obj_u(&o, QKD_A_STREAM_MAX_KEYS));
+	qkd_nl_close(&nl);
+
+	/* and at load time: the module does not load with a bad value */
+	ASSERT_EQ(0, unload(true));
+	snprintf(saved, sizeof(saved), "%s", ko_params);
+	snprintf(ko_params, sizeof(ko_params), "stream_max_keys=0");
+	err = load();
+	snprintf(ko_params, sizeof(ko_params), "%s", saved);
+	EXPECT_EQ(-EINVAL, err);
+	if (!err)
+		EXPECT_EQ(0, unload(true));
+	ASSERT_EQ(0, load());
+	EXPECT_EQ(before, read_max_keys_param());
+}
+
 TEST_F_TIMEOUT(mod, open_dev_pins_module, 120)
 {
 	struct qkd_nl nl;
