@@ -186,7 +186,8 @@ static long qkd_ioctl_get_key(struct qkd_file *f, void __user *uarg, bool by_id)
 	if (!access_ok(ubuf, s->key_size))
 		goto out_put;
 
-	err = qkd_stream_take_key(s, by_id, index, &key, &res);
+	err = qkd_stream_take_key(s, QKD_STREAM_CONSUMER_NONE, by_id, index,
+				  &key, &res);
 	if (err)
 		goto out_put;
 
