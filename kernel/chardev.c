@@ -4,9 +4,10 @@
  * dec_keys, GS QKD 004 streams).
  *
  * An open file belongs to the network namespace of its opener for its whole
- * life. Access is gated by the device node's permissions (0600 root); the
- * ioctls take no capability so that a group can be granted key access
- * without admin rights.
+ * life. Access is gated by the device node's permissions (0600 root) and the
+ * file's open mode (taking keys needs it open for writing); the ioctls take
+ * no capability so that a group can be granted key access without admin
+ * rights.
  */
 
 #include <linux/fs.h>
@@ -111,11 +112,45 @@ static long qkd_ioctl_stream_status(struct qkd_file *f, void __user *uarg)
 	return copy_to_user(uarg, &st, sizeof(st)) ? -EFAULT : 0;
 }
 
+/*
+ * Delivery to userspace: a key is delivered at most once, and no byte of a
+ * key reaches the caller without the key being used up.
+ *
+ * Everything that can be checked is checked before a key is taken (sizes,
+ * flags, reserved fields, access_ok() of every pointer). Once taken, what
+ * carries no key byte (the request struct, GET_KEYS' indices) is written
+ * first: if that faults, no key byte left the kernel and the keys go back
+ * to their indices. Key bytes go last. copy_to_user() stores nothing past
+ * what it reports as copied (the raw_copy_to_user() contract in
+ * include/linux/uaccess.h): if it copied nothing at all, the caller saw
+ * nothing and the key goes back; if it copied part of the key (a buffer
+ * that ends on a PROT_NONE page), the caller holds key bytes, so the key
+ * is consumed as if delivered (zeroed, counted, its events sent) and the
+ * call fails with EFAULT.
+ */
+
+/* Key bytes written to userspace: none, part or all of them. */
+enum qkd_copy {
+	QKD_COPY_NONE,
+	QKD_COPY_PART,
+	QKD_COPY_ALL,
+};
+
+static enum qkd_copy qkd_copy_key(u8 __user *ubuf, const u8 *key, u32 len)
+{
+	unsigned long left = copy_to_user(ubuf, key, len);
+
+	if (!left)
+		return QKD_COPY_ALL;
+	return left == len ? QKD_COPY_NONE : QKD_COPY_PART;
+}
+
 static long qkd_ioctl_get_key(struct qkd_file *f, void __user *uarg, bool by_id)
 {
 	struct qkd_take_result res;
 	struct qkd_key_request req;
 	struct qkd_stream *s;
+	enum qkd_copy copied;
 	u8 __user *ubuf;
 	u64 index = 0;
 	u8 *key;
@@ -146,24 +181,31 @@ static long qkd_ioctl_get_key(struct qkd_file *f, void __user *uarg, bool by_id)
 	err = -ERANGE;
 	if (req.key_len < s->key_size)
 		goto out_put;
-
 	ubuf = u64_to_user_ptr(req.key_ptr);
-	err = qkd_stream_take_key(s, by_id, index, &key, &res);
+	err = -EFAULT;
+	if (!access_ok(ubuf, s->key_size))
+		goto out_put;
+
+	err = qkd_stream_take_key(s, QKD_STREAM_CONSUMER_NONE, by_id, index,
+				  &key, &res);
 	if (err)
 		goto out_put;
 
 	req.index = res.index;
 	qkd_key_id_from_index(req.key_id, s->id, res.index);
 	req.key_len = s->key_size;
-	/* A bad buffer loses nothing: the key goes back to its slot. */
-	if (copy_to_user(uarg, &req, sizeof(req)) ||
-	    copy_to_user(ubuf, key, s->key_size)) {
+	copied = QKD_COPY_NONE;
+	if (!copy_to_user(uarg, &req, sizeof(req)))
+		copied = qkd_copy_key(ubuf, key, s->key_size);
+	if (copied == QKD_COPY_NONE) {
 		qkd_stream_return_key(s, res.index, key);
 		err = -EFAULT;
 		goto out_put;
 	}
+	/* All of it, or part: either way the caller has seen the key. */
 	kfree_sensitive(key);
 	qkd_stream_taken_notify(f->qn, s, &res);
+	err = copied == QKD_COPY_ALL ? 0 : -EFAULT;
 out_put:
 	qkd_stream_put(s);
 	return err;
@@ -173,7 +215,9 @@ static long qkd_ioctl_get_keys(struct qkd_file *f, void __user *uarg)
 {
 	struct qkd_take_result res;
 	struct qkd_keys_request req;
+	enum qkd_copy copied = QKD_COPY_NONE;
 	u8 __user *ukeys;
+	u64 __user *uindices;
 	struct qkd_stream *s;
 	u8 **keys = NULL;
 	u64 *indices = NULL;
@@ -194,6 +238,12 @@ static long qkd_ioctl_get_keys(struct qkd_file *f, void __user *uarg)
 	err = -ERANGE;
 	if (req.keys_len < (u64)req.number * s->key_size)
 		goto out_put;
+	ukeys = u64_to_user_ptr(req.keys_ptr);
+	uindices = u64_to_user_ptr(req.indices_ptr);
+	err = -EFAULT;
+	if (!access_ok(ukeys, (size_t)req.number * s->key_size) ||
+	    !access_ok(uindices, (size_t)req.number * sizeof(*indices)))
+		goto out_put;
 	err = -ENOMEM;
 	keys = kmalloc_array(req.number, sizeof(*keys), GFP_KERNEL);
 	indices = kmalloc_array(req.number, sizeof(*indices), GFP_KERNEL);
@@ -207,25 +257,38 @@ static long qkd_ioctl_get_keys(struct qkd_file *f, void __user *uarg)
 		goto out_free;
 	req.number = got;
 	req.key_size = s->key_size;
-	ukeys = u64_to_user_ptr(req.keys_ptr);
-	for (i = 0; i < got && !err; i++)
-		if (copy_to_user(ukeys + (size_t)i * s->key_size, keys[i],
-				 s->key_size))
-			err = -EFAULT;
-	if (!err &&
-	    (copy_to_user(u64_to_user_ptr(req.indices_ptr), indices,
-			  (size_t)got * sizeof(*indices)) ||
-	     copy_to_user(uarg, &req, sizeof(req))))
-		err = -EFAULT;
-	/* A bad buffer loses nothing: every key goes back to its slot. */
+	if (!copy_to_user(uindices, indices, (size_t)got * sizeof(*indices)) &&
+	    !copy_to_user(uarg, &req, sizeof(req))) {
+		for (i = 0; i < got; i++) {
+			copied = qkd_copy_key(ukeys + (size_t)i * s->key_size,
+					      keys[i], s->key_size);
+			if (copied != QKD_COPY_ALL) {
+				/* Keys 0 .. i-1 are out whole. */
+				if (i)
+					copied = QKD_COPY_PART;
+				break;
+			}
+		}
+	}
+	/*
+	 * The batch goes as one: back whole when not one key byte reached the
+	 * caller, else used up whole, although the keys after the one that
+	 * faulted were never written. The call fails, so the caller uses none
+	 * of them; what it was told (indices, number) names the whole batch;
+	 * the counters and events then say what the store lost; and putting
+	 * back keys above ones a racing reader took since would hand out
+	 * indices out of order. The cost is keys that the caller could have
+	 * taken anyway.
+	 */
 	for (i = 0; i < got; i++) {
-		if (err)
+		if (copied == QKD_COPY_NONE)
 			qkd_stream_return_key(s, indices[i], keys[i]);
 		else
 			kfree_sensitive(keys[i]);
 	}
-	if (!err)
+	if (copied != QKD_COPY_NONE)
 		qkd_stream_taken_notify(f->qn, s, &res);
+	err = copied == QKD_COPY_ALL ? 0 : -EFAULT;
 out_free:
 	kfree(indices);
 	kfree(keys);
@@ -257,10 +320,32 @@ static long qkd_ioctl_set_poll_stream(struct qkd_file *f, void __user *uarg)
 	return 0;
 }
 
+/* The ioctls that take keys out of the store. */
+static bool qkd_ioctl_takes_keys(unsigned int cmd)
+{
+	switch (cmd) {
+	case QKD_IOC_GET_KEY:
+	case QKD_IOC_GET_KEY_BY_ID:
+	case QKD_IOC_GET_KEYS:
+	case QKD_IOC_ALG_SETKEY:
+	case QKD_IOC_LOGON_KEY:
+		return true;
+	default:
+		return false;
+	}
+}
+
 static long qkd_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	struct qkd_file *f = file->private_data;
 	void __user *uarg = (void __user *)arg;
+
+	/*
+	 * Taking a key changes the store: a file opened read-only may look
+	 * (INFO, STREAM_STATUS, poll) but not take, as for write(2).
+	 */
+	if (qkd_ioctl_takes_keys(cmd) && !(file->f_mode & FMODE_WRITE))
+		return -EBADF;
 
 	switch (cmd) {
 	case QKD_IOC_INFO:

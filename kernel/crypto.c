@@ -37,7 +37,8 @@
  *
  * Return: the key bytes to use (> 0), or -errno with nothing taken:
  * -EINVAL for a bad @ref, -ENOENT no such stream, -ERANGE for @len, and
- * the errnos of qkd_stream_take_key().
+ * the errnos of qkd_stream_take_key() (-EBUSY: an SA binding owns the
+ * stream).
  */
 int qkd_key_take_begin(struct qkd_net *qn, struct qkd_key_ref *ref,
 		       unsigned int len, struct qkd_taken *t)
@@ -73,7 +74,8 @@ int qkd_key_take_begin(struct qkd_net *qn, struct qkd_key_ref *ref,
 	err = -ERANGE;
 	if (len < QKD_USE_KEY_LEN_MIN || len > t->s->key_size)
 		goto err_put;
-	err = qkd_stream_take_key(t->s, by_index, index, &t->key, &t->res);
+	err = qkd_stream_take_key(t->s, QKD_STREAM_CONSUMER_NONE, by_index,
+				  index, &t->key, &t->res);
 	if (err)
 		goto err_put;
 	t->qn = qn;
@@ -133,7 +135,8 @@ int qkd_key_use_qn(struct qkd_net *qn, struct qkd_key_ref *ref,
  * @ctx: passed to @use
  *
  * Return: the number of key bytes used, or -errno. If @use fails, its
- * errno is returned and the key is back in the store.
+ * errno is returned and the key is back in the store. -EBUSY: the stream
+ * belongs to an in-kernel consumer (an SA binding), nothing taken.
  */
 int qkd_key_use(struct net *net, struct qkd_key_ref *ref, unsigned int len,
 		qkd_key_use_fn use, void *ctx)

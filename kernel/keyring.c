@@ -5,10 +5,10 @@
  * - The "qkd" key type: add_key("qkd", description, spec, keyring) with a
  *   spec such as "fd=3 stream=<uuid> [index=N | key-id=<uuid>] [len=N]"
  *   takes a key from the store of the /dev/qkd file open at fd 3. Holding
- *   an open /dev/qkd is what every other way of taking a key requires, so
- *   the device's file permissions gate this one too, and the key comes
- *   from the netns that file is bound to. The type has no .read: the
- *   payload (struct qkd_key_payload) is for in-kernel users only.
+ *   /dev/qkd open for writing is what every other way of taking a key
+ *   requires, so the device's file permissions gate this one too, and the
+ *   key comes from the netns that file is bound to. The type has no .read:
+ *   the payload (struct qkd_key_payload) is for in-kernel users only.
  * - QKD_IOC_LOGON_KEY: a "logon" key, for the subsystems that accept only
  *   that type (dm-crypt, AF_ALG by key serial on 6.12). It is add_key(2)
  *   with the key from the store: the keyring is resolved with
@@ -174,7 +174,8 @@ static int qkd_key_preparse(struct key_preparsed_payload *prep)
 	if (!pp->file)
 		return -EBADF;
 	qn = qkd_chardev_file_net(pp->file);
-	if (!qn)
+	/* Taking a key needs /dev/qkd open for writing, as its ioctls do. */
+	if (!qn || !(pp->file->f_mode & FMODE_WRITE))
 		return -EBADF;
 
 	len = qkd_key_take_begin(qn, &spec.ref, spec.len, &pp->t);

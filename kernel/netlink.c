@@ -165,7 +165,8 @@ static int qkd_put_stream(struct sk_buff *skb, struct qkd_stream *s)
 	    nla_put_u32(skb, QKD_A_STREAM_LOW_WATER, READ_ONCE(s->low_water)) ||
 	    nla_put_u32(skb, QKD_A_STREAM_STORED_KEYS, c.stored) ||
 	    nla_put_u64_64bit(skb, QKD_A_STREAM_NEXT_INDEX,
-			      qkd_stream_next_index(s), QKD_A_PAD))
+			      qkd_stream_next_index(s), QKD_A_PAD) ||
+	    nla_put_u8(skb, QKD_A_STREAM_CONSUMER, READ_ONCE(s->consumer)))
 		return -EMSGSIZE;
 	return qkd_put_counters(skb, &c);
 }

@@ -137,6 +137,12 @@ struct qkd_link {
  * @max_keys: limit of stored keys
  * @low_water: STREAM_LOW_NTF when a delivery crosses below it (0: never)
  * @dead: deleted; takes no more keys and hands none out
+ * @consumer: enum qkd_stream_consumer: who may take keys. NONE: every
+ *	holder of /dev/qkd open for writing and every in-kernel user; else
+ *	the in-kernel consumer that claimed the stream, alone (the others get
+ *	EBUSY), so that nobody takes, or so much as sees, the keys it will
+ *	use. Set by qkd_stream_claim() under qkd_net.lock, cleared by
+ *	qkd_stream_release(); checked by every take under the xarray lock.
  * @stats: counters of the stream
  */
 struct qkd_stream {
@@ -155,6 +161,7 @@ struct qkd_stream {
 	u32 max_keys;
 	u32 low_water;
 	bool dead;
+	u8 consumer;
 	struct qkd_counters stats;
 };
 
@@ -201,8 +208,10 @@ static inline u32 qkd_stream_stored(const struct qkd_stream *s)
 	return READ_ONCE(s->stats.stored);
 }
 
-int qkd_stream_take_key(struct qkd_stream *s, bool by_index, u64 index,
-			u8 **key, struct qkd_take_result *res);
+int qkd_stream_claim(struct qkd_stream *s, u8 consumer);
+void qkd_stream_release(struct qkd_stream *s, u8 consumer);
+int qkd_stream_take_key(struct qkd_stream *s, u8 consumer, bool by_index,
+			u64 index, u8 **key, struct qkd_take_result *res);
 int qkd_stream_take_keys(struct qkd_stream *s, u32 want, bool partial,
 			 u8 **keys, u64 *indices, u32 *got,
 			 struct qkd_take_result *res);

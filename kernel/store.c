@@ -479,12 +479,46 @@ undo:
 }
 
 /*
- * Take one key out of the store: the lowest stored index, or @index when
- * @by_index. On success the caller owns *@key (key_size bytes) and must
- * kfree_sensitive() it or give it back with qkd_stream_return_key().
+ * Make @consumer (enum qkd_stream_consumer, not NONE) the only one who may
+ * take the stream's keys, until qkd_stream_release(). -EBUSY if another
+ * consumer has it. Takes in flight finish: a key already taken by a reader
+ * is not the claimer's to use (its index is gone from the store, which the
+ * claimer sees as for any key delivered before).
  */
-int qkd_stream_take_key(struct qkd_stream *s, bool by_index, u64 index,
-			u8 **key, struct qkd_take_result *res)
+int qkd_stream_claim(struct qkd_stream *s, u8 consumer)
+{
+	int err = 0;
+
+	lockdep_assert_held(&s->qn->lock);
+
+	xa_lock(&s->keys);
+	if (s->consumer != QKD_STREAM_CONSUMER_NONE)
+		err = -EBUSY;
+	else
+		WRITE_ONCE(s->consumer, consumer);
+	xa_unlock(&s->keys);
+	return err;
+}
+
+/* The stream is everyone's again (its owner is going away). */
+void qkd_stream_release(struct qkd_stream *s, u8 consumer)
+{
+	xa_lock(&s->keys);
+	if (!WARN_ON_ONCE(s->consumer != consumer))
+		WRITE_ONCE(s->consumer, QKD_STREAM_CONSUMER_NONE);
+	xa_unlock(&s->keys);
+}
+
+/*
+ * Take one key out of the store: the lowest stored index, or @index when
+ * @by_index. @consumer is who asks (enum qkd_stream_consumer: NONE for
+ * /dev/qkd and in-kernel users, else the stream's owner): -EBUSY on a
+ * stream that another consumer owns. On success the caller owns *@key
+ * (key_size bytes) and must kfree_sensitive() it or give it back with
+ * qkd_stream_return_key().
+ */
+int qkd_stream_take_key(struct qkd_stream *s, u8 consumer, bool by_index,
+			u64 index, u8 **key, struct qkd_take_result *res)
 {
 	XA_STATE(xas, &s->keys, index);
 	u32 before;
@@ -494,6 +528,10 @@ int qkd_stream_take_key(struct qkd_stream *s, bool by_index, u64 index,
 	xas_lock(&xas);
 	if (s->dead) {
 		err = -ENOENT;
+		goto out;
+	}
+	if (s->consumer != consumer) {
+		err = -EBUSY;
 		goto out;
 	}
 	if (by_index) {
@@ -537,6 +575,7 @@ out:
  * "number"): all of them or none, or with @partial as many as there are.
  * On success *@got keys are in @keys[] (the caller owns them, as with
  * qkd_stream_take_key()) with their indices in @indices[], in index order.
+ * For /dev/qkd only: -EBUSY on a stream that an in-kernel consumer owns.
  */
 int qkd_stream_take_keys(struct qkd_stream *s, u32 want, bool partial,
 			 u8 **keys, u64 *indices, u32 *got,
@@ -552,6 +591,10 @@ int qkd_stream_take_keys(struct qkd_stream *s, u32 want, bool partial,
 	before = s->stats.stored;
 	if (s->dead) {
 		err = -ENOENT;
+		goto out;
+	}
+	if (s->consumer != QKD_STREAM_CONSUMER_NONE) {
+		err = -EBUSY;
 		goto out;
 	}
 	if (!before || (before < want && !partial)) {
@@ -605,8 +648,9 @@ void qkd_stream_taken_notify(struct qkd_net *qn, struct qkd_stream *s,
 }
 
 /*
- * Give back a key that could not be handed to the reader (its buffer
- * faulted). Only that reader knew of it, so its index is still free. If the
+ * Give back a key that no consumer got: a reader's buffer took none of its
+ * bytes, a transform refused it, an SA could not be built. Only the taker
+ * knew of it, so its index is still free. If the
  * stream died meanwhile, or no memory is left for the slot, the key is
  * dropped as flushed: zeroed, never delivered.
  */

@@ -286,7 +286,8 @@ static int qkd_sa_take(struct qkd_sa *b, u64 index, u8 **key)
 	struct qkd_take_result res;
 	int err;
 
-	err = qkd_stream_take_key(b->stream, true, index, key, &res);
+	err = qkd_stream_take_key(b->stream, QKD_STREAM_CONSUMER_SA, true, index,
+				  key, &res);
 	if (err)
 		return err;
 	if (res.crossed_low_water)
@@ -900,6 +901,7 @@ static void qkd_sa_drop_all(struct qkd_sa *b)
 
 static void qkd_sa_free(struct qkd_sa *b)
 {
+	qkd_stream_release(b->stream, QKD_STREAM_CONSUMER_SA);
 	qkd_stream_put(b->stream);
 	mutex_destroy(&b->lock);
 	kfree(b);
@@ -1458,6 +1460,16 @@ int qkd_nl_sa_new(struct sk_buff *skb, struct genl_info *info)
 		goto err_unlock;
 	}
 
+	/*
+	 * The stream is the binding's alone from now on, until qkd_sa_free():
+	 * whoever could take its keys could take (and know) future SA keys.
+	 */
+	err = qkd_stream_claim(s, QKD_STREAM_CONSUMER_SA);
+	if (err) {
+		NL_SET_ERR_MSG_ATTR(info->extack, attrs[QKD_A_STREAM_ID],
+				    "the stream belongs to another in-kernel consumer");
+		goto err_unlock;
+	}
 	b->qn = qn;
 	b->stream = s;
 	refcount_inc(&s->refs);

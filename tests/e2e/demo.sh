@@ -247,7 +247,7 @@ fi
 if $A "$Q" key get $SID index $first >/dev/null 2>&1; then
 	fail "index $first keys an SA but was still deliverable through /dev/qkd"
 fi
-echo "index $first keys the first SA: no longer deliverable through /dev/qkd"
+echo "index $first keys the first SA: not deliverable through /dev/qkd (the stream is the binding's alone)"
 
 say "what remains at each site"
 $A "$Q" status

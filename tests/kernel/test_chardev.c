@@ -442,7 +442,7 @@ TEST_F(dev, failed_request_leaves_user_memory_alone)
 
 /* A page mapped without write access and one not mapped at all. */
 struct bad_pages {
-	uint8_t *ro, *none, *edge;	/* edge: KS/2 bytes before @none */
+	uint8_t *ro, *none, *edge;	/* edge: KS/2 bytes before @none, in @ro */
 	size_t pg;
 };
 
@@ -462,7 +462,27 @@ static void bad_pages_map(struct __test_metadata *_metadata, struct bad_pages *b
 	b->edge = b->none - KS / 2;
 }
 
-/* Every bad key_ptr fails with EFAULT and the key stays, with its bytes. */
+/*
+ * Two pages, the first writable, the second PROT_NONE: the attacker's
+ * buffer. Returns the boundary between them.
+ */
+static uint8_t *straddle_map(struct __test_metadata *_metadata)
+{
+	size_t pg = sysconf(_SC_PAGESIZE);
+	uint8_t *m;
+
+	m = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	memset(m, 0, 2 * pg);
+	ASSERT_EQ(0, mprotect(m + pg, pg, PROT_NONE));
+	return m + pg;
+}
+
+/*
+ * A key_ptr that cannot take a single byte fails with EFAULT and the key
+ * stays, with its bytes: none of them reached the caller.
+ */
 TEST_F(dev, get_key_bad_buffer_loses_no_key)
 {
 	struct qkd_key_request r;
@@ -475,28 +495,81 @@ TEST_F(dev, get_key_bad_buffer_loses_no_key)
 	bad[0] = NULL;
 	bad[1] = b.ro;
 	bad[2] = b.none;
-	bad[3] = b.edge;	/* half writable: a partial copy must not lose it */
+	bad[3] = b.edge;	/* read-only, then unmapped: not one byte lands */
 	ASSERT_NL_OK(&self->nl, qkd_key_add_pattern(&self->nl, self->sid, 5, 3, KS, 9));
-	for (i = 0; i < 4; i++) {
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
 		QKD_CTX("bad buffer %zu", i);
 		ASSERT_DEV_ERR(EFAULT, qkd_get_key(self->fd, self->sid, bad[i], KS, NULL));
 	}
 	QKD_CTX_CLEAR();
+	/* not a user address at all: refused before anything is taken */
 	ASSERT_DEV_ERR(EFAULT, qkd_get_key(self->fd, self->sid, (void *)-4096L, KS, NULL));
 	ASSERT_EQ(0, qkd_get_key(self->fd, self->sid, buf, KS, &r));
 	check_key(_metadata, &r, self->sid, buf, KS, 5, 9);
 
 	/* by index: the same */
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < ARRAY_SIZE(bad); i++)
 		ASSERT_DEV_ERR(EFAULT, qkd_get_key_at(self->fd, self->sid, 7, bad[i], KS, NULL));
 	ASSERT_EQ(0, qkd_get_key_at(self->fd, self->sid, 7, buf, KS, &r));
 	check_key(_metadata, &r, self->sid, buf, KS, 7, 9);
-	/* and the last key, then the stream is empty */
-	ASSERT_DEV_ERR(EFAULT, qkd_get_key(self->fd, self->sid, b.edge, KS, NULL));
-	ASSERT_EQ(1, qkd_stored(&self->nl, self->sid));
-	ASSERT_EQ(0, qkd_get_key(self->fd, self->sid, buf, KS, &r));
-	check_key(_metadata, &r, self->sid, buf, KS, 6, 9);
+}
+
+/*
+ * The attack: a key buffer whose end sits on a PROT_NONE page receives the
+ * first half of the key before the copy faults. Those bytes are the key's,
+ * so the key is used up: EFAULT, counted as delivered, never deliverable
+ * again (by index either), its events sent; the request struct, written
+ * before the key, names it.
+ */
+TEST_F(dev, get_key_straddling_buffer_consumes_key)
+{
+	uint8_t buf[KS], want[KS], *edge;
+	struct counts before, after;
+	struct qkd_key_request r;
+	struct qkd_nl ev;
+
+	ASSERT_EQ(0, qkd_nl_open(&ev));
+	ASSERT_EQ(0, qkd_nl_join_events(&ev));
+	edge = straddle_map(_metadata) - KS / 2;
+	ASSERT_NL_OK(&self->nl, qkd_key_add_pattern(&self->nl, self->sid, 5, 3, KS, 9));
+	qkd_ev_read(&ev, 100);
+
+	/* GET_KEY: the lowest index, 5 */
+	before = counts_of(_metadata, &self->nl, self->sid);
+	memset(edge, 0xa5, KS / 2);
+	ASSERT_EQ(-EFAULT, qkd_get_key(self->fd, self->sid, edge, KS, &r));
+	after = counts_of(_metadata, &self->nl, self->sid);
+	qkd_pattern(want, KS, 5, 9);
+	ASSERT_EQ(0, memcmp(edge, want, KS / 2))
+		TH_LOG("the caller holds the first %d bytes of key 5", KS / 2);
+	EXPECT_EQ(5, r.index) TH_LOG("the request names the key used up");
+	EXPECT_EQ(before.stored - 1, after.stored) TH_LOG("key 5 is still stored");
+	EXPECT_EQ(before.delivered + 1, after.delivered)
+		TH_LOG("key 5 not counted as delivered");
+	EXPECT_EQ(before.next, after.next);
+	ASSERT_EQ(-EKEYEXPIRED, qkd_get_key_at(self->fd, self->sid, 5, buf, KS, NULL))
+		TH_LOG("key 5 was seen in part and is deliverable again");
+
+	/* GET_KEY_BY_ID: index 7, the last key but one */
+	memset(edge, 0xa5, KS / 2);
+	ASSERT_EQ(-EFAULT, qkd_get_key_at(self->fd, self->sid, 7, edge, KS, NULL));
+	qkd_pattern(want, KS, 7, 9);
+	ASSERT_EQ(0, memcmp(edge, want, KS / 2));
+	ASSERT_EQ(-EKEYEXPIRED, qkd_get_key_at(self->fd, self->sid, 7, buf, KS, NULL))
+		TH_LOG("key 7 was seen in part and is deliverable again");
+	after = counts_of(_metadata, &self->nl, self->sid);
+	EXPECT_EQ(before.stored - 2, after.stored);
+	EXPECT_EQ(before.delivered + 2, after.delivered);
+
+	/* the last key, 6, the same way: the stream-empty event is sent */
+	ASSERT_EQ(-EFAULT, qkd_get_key(self->fd, self->sid, edge, KS, &r));
+	EXPECT_EQ(6, r.index);
+	ASSERT_EQ(0, qkd_stored(&self->nl, self->sid));
 	ASSERT_EQ(-EAGAIN, qkd_get_key(self->fd, self->sid, buf, KS, NULL));
+	qkd_ev_read(&ev, 500);
+	EXPECT_EQ(1, qkd_count(&ev, QKD_CMD_STREAM_EMPTY_NTF))
+		TH_LOG("no stream-empty event after the last key was used up");
+	qkd_nl_close(&ev);
 }
 
 /* The request struct cannot be written back: EFAULT, and the key stays. */
@@ -1205,13 +1278,18 @@ TEST_F(dev, get_keys_validation)
 	EXPECT_EQ(4, r.number);
 }
 
-/* Any bad pointer: EFAULT, and every key stays with its bytes. */
+/*
+ * A bad pointer found before any key byte reached the caller: EFAULT, and
+ * every key stays with its bytes. A bad indices_ptr is found first: the
+ * indices and the request are written before any key, so the key area
+ * holds no key byte afterwards.
+ */
 TEST_F(dev, get_keys_bad_buffer_loses_no_key)
 {
 	static const uint64_t want[] = { 5, 6, 7 };
 	size_t pg = sysconf(_SC_PAGESIZE);
 	struct qkd_keys_request r, *ro;
-	uint8_t buf[3 * KS];
+	uint8_t buf[3 * KS], fill[3 * KS];
 	uint64_t idx[3];
 	struct bad_pages b;
 	void *m;
@@ -1220,13 +1298,21 @@ TEST_F(dev, get_keys_bad_buffer_loses_no_key)
 	ASSERT_NL_OK(&self->nl, qkd_key_add_pattern(&self->nl, self->sid, 5, 3, KS, 9));
 	ASSERT_DEV_ERR(EFAULT, get_keys(self->fd, self->sid, 3, 0, NULL, 3 * KS, idx, NULL));
 	ASSERT_DEV_ERR(EFAULT, get_keys(self->fd, self->sid, 3, 0, b.ro, 3 * KS, idx, NULL));
-	/* the first keys fit, the third crosses into an unmapped page */
-	ASSERT_DEV_ERR(EFAULT, get_keys(self->fd, self->sid, 3, 0, b.none - 2 * KS - KS / 2,
-					3 * KS, idx, NULL));
+	ASSERT_DEV_ERR(EFAULT, get_keys(self->fd, self->sid, 3, 0, b.none, 3 * KS, idx, NULL));
+	ASSERT_DEV_ERR(EFAULT, get_keys(self->fd, self->sid, 3, 0, (void *)-4096L, 3 * KS,
+					idx, NULL));
+	memset(fill, 0xa5, sizeof(fill));
+	memcpy(buf, fill, sizeof(buf));
 	ASSERT_DEV_ERR(EFAULT, get_keys(self->fd, self->sid, 3, 0, buf, sizeof(buf),
 					(uint64_t *)b.ro, NULL));
+	ASSERT_EQ(0, memcmp(buf, fill, sizeof(buf)))
+		TH_LOG("key bytes reached the caller although the keys stayed");
 	ASSERT_DEV_ERR(EFAULT, get_keys(self->fd, self->sid, 3, 0, buf, sizeof(buf),
 					(uint64_t *)(b.none - 8), NULL));
+	ASSERT_EQ(0, memcmp(buf, fill, sizeof(buf)))
+		TH_LOG("key bytes reached the caller although the keys stayed");
+	ASSERT_DEV_ERR(EFAULT, get_keys(self->fd, self->sid, 3, 0, buf, sizeof(buf),
+					(uint64_t *)-4096L, NULL));
 	/* the request itself read-only: nothing can be reported, nothing taken */
 	m = mmap(NULL, pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, m);
@@ -1235,8 +1321,80 @@ TEST_F(dev, get_keys_bad_buffer_loses_no_key)
 	ASSERT_EQ(0, mprotect(m, pg, PROT_READ));
 	ASSERT_DEV_ERR(EFAULT, qkd_ioctl(self->fd, QKD_IOC_GET_KEYS, ro));
 	munmap(m, pg);
+	ASSERT_EQ(0, memcmp(buf, fill, sizeof(buf)));
 	ASSERT_EQ(0, get_keys(self->fd, self->sid, 3, 0, buf, sizeof(buf), idx, &r));
 	check_keys(_metadata, &r, buf, idx, want, 3, 9);
+}
+
+/*
+ * The attack on GET_KEYS: a key area that faults in the middle of the third
+ * key. The caller holds two keys and half of the third: the whole batch is
+ * used up (EFAULT, delivered, never deliverable again), and the indices
+ * array and the request, written first, say which keys they were.
+ */
+TEST_F(dev, get_keys_key_area_fault_consumes_batch)
+{
+	struct counts before, after;
+	struct qkd_keys_request r;
+	uint8_t k[KS], *area;
+	uint64_t idx[3] = { 0 };
+	int i;
+
+	ASSERT_NL_OK(&self->nl, qkd_key_add_pattern(&self->nl, self->sid, 5, 4, KS, 9));
+	area = straddle_map(_metadata) - 2 * KS - KS / 2;
+	before = counts_of(_metadata, &self->nl, self->sid);
+	ASSERT_EQ(-EFAULT, get_keys(self->fd, self->sid, 3, 0, area, 3 * KS, idx, &r));
+	after = counts_of(_metadata, &self->nl, self->sid);
+	EXPECT_TRUE(qkd_pattern_ok(area, KS, 5, 9)) TH_LOG("key 5 reached the caller");
+	EXPECT_TRUE(qkd_pattern_ok(area + KS, KS, 6, 9)) TH_LOG("key 6 reached the caller");
+	EXPECT_EQ(3, r.number);
+	for (i = 0; i < 3; i++) {
+		EXPECT_EQ(5 + i, idx[i]) TH_LOG("indices[%d]", i);
+		EXPECT_EQ(-EKEYEXPIRED, qkd_get_key_at(self->fd, self->sid, 5 + i, k, KS, NULL))
+			TH_LOG("key %d of a faulted batch is deliverable again", 5 + i);
+	}
+	EXPECT_EQ(before.stored - 3, after.stored) TH_LOG("the batch is still stored");
+	EXPECT_EQ(before.delivered + 3, after.delivered)
+		TH_LOG("the batch is not counted as delivered");
+	EXPECT_EQ(before.next, after.next);
+	ASSERT_EQ(0, qkd_get_key(self->fd, self->sid, k, KS, NULL));
+	ASSERT_EQ(-EAGAIN, qkd_get_key(self->fd, self->sid, k, KS, NULL));
+}
+
+/* ------------------------------------------------------- read-only opens */
+
+/*
+ * An O_RDONLY open may look (INFO, STREAM_STATUS, poll) but not take: every
+ * key-taking ioctl fails with EBADF and consumes nothing.
+ */
+TEST_F(dev, readonly_open_takes_no_key)
+{
+	struct qkd_stream_status st;
+	struct qkd_keys_request r;
+	struct qkd_info in;
+	uint8_t buf[2 * KS];
+	uint64_t idx[2];
+	int fd;
+
+	ASSERT_NL_OK(&self->nl, qkd_key_add_pattern(&self->nl, self->sid, 0, 2, KS, 3));
+	fd = open(QKD_DEV_PATH, O_RDONLY | O_CLOEXEC);
+	ASSERT_LE(0, fd);
+	ASSERT_DEV_ERR(EBADF, qkd_get_key(fd, self->sid, buf, KS, NULL));
+	ASSERT_DEV_ERR(EBADF, qkd_get_key_at(fd, self->sid, 1, buf, KS, NULL));
+	ASSERT_DEV_ERR(EBADF, get_keys(fd, self->sid, 2, 0, buf, sizeof(buf), idx, &r));
+	memset(&in, 0, sizeof(in));
+	in.size = sizeof(in);
+	EXPECT_EQ(0, qkd_ioctl(fd, QKD_IOC_INFO, &in));
+	EXPECT_EQ(0, qkd_dev_status(fd, self->sid, &st));
+	EXPECT_EQ(2, st.stored_key_count);
+	EXPECT_EQ(0, qkd_set_poll(fd, self->sid));
+	close(fd);
+	/* write-only is a writer: it takes */
+	fd = open(QKD_DEV_PATH, O_WRONLY | O_CLOEXEC);
+	ASSERT_LE(0, fd);
+	EXPECT_EQ(0, qkd_get_key(fd, self->sid, buf, KS, NULL));
+	close(fd);
+	EXPECT_EQ(0, qkd_get_key(self->fd, self->sid, buf, KS, NULL));
 }
 
 /* GET_KEYS and GET_KEY from two threads: every index delivered once. */

@@ -944,6 +944,32 @@ TEST_F(bad, qkd_key_type_errors)
 	EXPECT_TRUE(qkd_pattern_ok(buf, KS, 1, SEED));
 }
 
+/*
+ * A read-only open of /dev/qkd may look but not take: ALG_SETKEY, LOGON_KEY
+ * and the "qkd" key type naming it fail with EBADF and take nothing.
+ */
+TEST_F(bad, readonly_open_takes_no_key)
+{
+	struct qkd_logon_key lr;
+	int ro, tfm;
+
+	ro = open(QKD_DEV_PATH, O_RDONLY | O_CLOEXEC);
+	ASSERT_LE(0, ro);
+	tfm = alg_tfm("skcipher", "cbc(aes)");
+	ASSERT_LE(0, tfm);
+	ASSERT_NOTHING_TAKEN(EBADF, alg_setkey(ro, tfm, self->sa, ~0ULL, 0, NULL));
+	ASSERT_NOTHING_TAKEN(EBADF, alg_setkey(ro, tfm, self->sa, 3, 0, NULL));
+	close(tfm);
+	logon_init(&lr, self->sa, QKD_USE_F_BY_INDEX, 3, NULL, KEY_SPEC_PROCESS_KEYRING);
+	ASSERT_NOTHING_TAKEN(EBADF, qkd_ioctl(ro, QKD_IOC_LOGON_KEY, &lr));
+	ASSERT_NOTHING_TAKEN(EBADF, add_qkd_key(ro, self->sa, "index=3", "x",
+						KEY_SPEC_PROCESS_KEYRING));
+	close(ro);
+	/* the same requests through a writable open take the key */
+	ASSERT_LT(0, add_qkd_key(self->dev, self->sa, "index=3", "x",
+				 KEY_SPEC_PROCESS_KEYRING));
+}
+
 /* ------------------------------------------------------------ dm-crypt */
 
 static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -555,6 +555,9 @@ TEST_F(genl, stream_new_reply)
 	EXPECT_EQ(4, o.len[QKD_A_STREAM_STORED_KEYS]);
 	EXPECT_EQ(0, qkd_obj_u(&o, QKD_A_STREAM_NEXT_INDEX));
 	EXPECT_EQ(8, o.len[QKD_A_STREAM_NEXT_INDEX]);
+	EXPECT_TRUE(o.has[QKD_A_STREAM_CONSUMER]);
+	EXPECT_EQ(QKD_STREAM_CONSUMER_NONE, qkd_obj_u(&o, QKD_A_STREAM_CONSUMER));
+	EXPECT_EQ(1, o.len[QKD_A_STREAM_CONSUMER]);
 	check_counters(_metadata, &o, "new stream", 0, 0, 0, 0, 0);
 
 	ASSERT_NL_OK(nl, qkd_stream_get(nl, sid, &g));
@@ -739,7 +742,8 @@ TEST_F(genl, stream_new_unknown_attr)
 	static const int foreign[] = {
 		QKD_A_KEY_DATA, QKD_A_LINK_ROLE, QKD_A_LINK_STATE,
 		QKD_A_STREAM_STORED_KEYS, QKD_A_STREAM_NEXT_INDEX,
-		QKD_A_KEY_FIRST_INDEX, QKD_A_STATUS_MAX_KEYS, QKD_A_MAX + 1,
+		QKD_A_KEY_FIRST_INDEX, QKD_A_STATUS_MAX_KEYS, QKD_A_STREAM_CONSUMER,
+		QKD_A_MAX + 1,
 	};
 	size_t i;
 
@@ -757,6 +761,7 @@ TEST_F(genl, stream_new_unknown_attr)
 			break;
 		case QKD_A_LINK_ROLE:
 		case QKD_A_LINK_STATE:
+		case QKD_A_STREAM_CONSUMER:
 			nla_put_u8(m, foreign[i], 1);
 			break;
 		case QKD_A_STREAM_NEXT_INDEX:

@@ -13,8 +13,14 @@
  * sees only its own xfrm states and policies; `ip xfrm` lists them.
  */
 #include <arpa/inet.h>
+#include <linux/if_alg.h>
+#include <linux/keyctl.h>
 
 #include "qkd_test.h"
+
+#ifndef AF_ALG
+#define AF_ALG 38
+#endif
 
 #define KS	36	/* AES-256 key + 4-byte salt */
 #define SEED	0x5a
@@ -198,6 +204,13 @@ TEST_F(xfrm, new_initiator_spis_and_keys)
 	EXPECT_EQ(4, qkd_stored(nl, self->sid));
 	EXPECT_EQ(4, xfrm_count(NULL));
 	EXPECT_EQ(4, xfrm_count("mode transport"));
+	/* GET replies with the same binding. */
+	ASSERT_NL_OK(nl, sa_simple(nl, QKD_CMD_SA_GET, self->sid));
+	ASSERT_EQ(1, nl->r.n);
+	EXPECT_EQ(qkd_sa_spi(self->sid, 0), qkd_obj_u(&nl->r.v[0], QKD_A_SA_OUT_SPI));
+	EXPECT_EQ(1, sa_count(nl));
+	/* The stream is the binding's alone; once unbound, what it took is gone. */
+	ASSERT_NL_OK(nl, sa_simple(nl, QKD_CMD_SA_DEL, self->sid));
 	if (self->dev >= 0) {
 		EXPECT_EQ(-EKEYEXPIRED, take_index(self->dev, self->sid, 0));
 		EXPECT_EQ(-EKEYEXPIRED, take_index(self->dev, self->sid, 1));
@@ -206,11 +219,6 @@ TEST_F(xfrm, new_initiator_spis_and_keys)
 		EXPECT_EQ(0, take_index(self->dev, self->sid, 2))
 			TH_LOG("index 2 (the next outbound key) must still be stored");
 	}
-	/* GET replies with the same binding. */
-	ASSERT_NL_OK(nl, sa_simple(nl, QKD_CMD_SA_GET, self->sid));
-	ASSERT_EQ(1, nl->r.n);
-	EXPECT_EQ(qkd_sa_spi(self->sid, 0), qkd_obj_u(&nl->r.v[0], QKD_A_SA_OUT_SPI));
-	EXPECT_EQ(1, sa_count(nl));
 }
 
 TEST_F(xfrm, new_responder_mirrors_initiator)
@@ -235,6 +243,7 @@ TEST_F(xfrm, new_responder_mirrors_initiator)
 	EXPECT_EQ(4, xfrm_count("rfc7539esp(chacha20,poly1305)"));
 	/* Indices 5 (out), 4, 6, 8 (in) taken; those below the first not. */
 	EXPECT_EQ(6, qkd_stored(nl, self->sid));
+	ASSERT_NL_OK(nl, sa_simple(nl, QKD_CMD_SA_DEL, self->sid));
 	if (self->dev >= 0) {
 		EXPECT_EQ(-EKEYEXPIRED, take_index(self->dev, self->sid, 6));
 		EXPECT_EQ(0, take_index(self->dev, self->sid, 7));
@@ -606,8 +615,8 @@ TEST_F(xfrm, rekey_now)
 		TH_LOG("the inbound side follows the peer, not SA_REKEY");
 	/* New out SA in, the old one kept for the grace period. */
 	EXPECT_XFRM_IN_GRACE(5, t0);
-	if (self->dev >= 0)
-		EXPECT_EQ(-EKEYEXPIRED, take_index(self->dev, self->sid, 2));
+	/* Index 2 taken: 4 and 6 are left. */
+	EXPECT_EQ(2, qkd_stored(nl, self->sid));
 
 	/* Generation 2 takes index 4. */
 	t0 = qkd_now_ms();
@@ -732,6 +741,155 @@ TEST_F(xfrm, idle_binding_is_not_rekeyed)
 	EXPECT_EQ(36, qkd_stored(nl, self->sid));
 	EXPECT_EQ(4, xfrm_count(NULL));
 	qkd_nl_close(&ev);
+}
+
+/* ------------------------------------------------ the binding's stream */
+
+static uint64_t stream_consumer(struct __test_metadata *_metadata,
+				struct qkd_nl *nl, const uint8_t *sid)
+{
+	struct qkd_obj o;
+
+	ASSERT_NL_OK(nl, qkd_stream_get(nl, sid, &o));
+	EXPECT_TRUE(o.has[QKD_A_STREAM_CONSUMER]) TH_LOG("STREAM_GET names no consumer");
+	return qkd_obj_u(&o, QKD_A_STREAM_CONSUMER);
+}
+
+/* A bound AF_ALG skcipher socket, or -errno. */
+static int alg_cbc_aes(void)
+{
+	struct sockaddr_alg sa = { .salg_family = AF_ALG };
+	int fd = socket(AF_ALG, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	strcpy((char *)sa.salg_type, "skcipher");
+	strcpy((char *)sa.salg_name, "cbc(aes)");
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		close(fd);
+		return -errno;
+	}
+	return fd;
+}
+
+/*
+ * The attack: a member of the /dev/qkd group takes the keys a binding will
+ * use next (index 2 is the outbound SA's next generation, 7 an inbound
+ * one), so that the binding breaks or, worse, the member knows its future
+ * SA keys. A stream with an SA binding is the binding's alone: every other
+ * way of taking its keys fails with EBUSY and takes nothing, and the
+ * binding still re-keys. Unbound, the stream is open to all again.
+ */
+TEST_F(xfrm, binding_owns_its_stream)
+{
+	struct qkd_nl *nl = &self->nl;
+	uint8_t buf[4 * KS], kid[QKD_KEY_ID_LEN];
+	struct qkd_keys_request kr;
+	struct qkd_logon_key lr;
+	struct qkd_alg_setkey ar;
+	struct qkd_key_request r;
+	uint64_t idx[4];
+	char spec[128];
+	int tfm, i;
+	long key;
+
+	if (self->dev < 0)
+		SKIP(return, "no %s", QKD_DEV_PATH);
+	setup_stream(_metadata, nl, self->sid, QKD_ROLE_INITIATOR, KS, 16);
+	EXPECT_EQ(QKD_STREAM_CONSUMER_NONE, stream_consumer(_metadata, nl, self->sid));
+	ASSERT_NL_OK(nl, qkd_req(nl, sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2")));
+	EXPECT_EQ(QKD_STREAM_CONSUMER_SA, stream_consumer(_metadata, nl, self->sid));
+	/* Out g0 (0), in g0..g2 (1, 3, 5) taken. */
+	ASSERT_EQ(12, qkd_stored(nl, self->sid));
+
+	EXPECT_EQ(-EBUSY, qkd_get_key(self->dev, self->sid, buf, KS, &r));
+	EXPECT_EQ(-EBUSY, take_index(self->dev, self->sid, 2));
+	EXPECT_EQ(-EBUSY, take_index(self->dev, self->sid, 7));
+	qkd_key_id_from_index(kid, self->sid, 2);
+	EXPECT_EQ(-EBUSY, qkd_get_key_kid(self->dev, self->sid, kid, buf, KS, NULL));
+	memset(&kr, 0, sizeof(kr));
+	kr.size = sizeof(kr);
+	memcpy(kr.stream_id, self->sid, QKD_STREAM_ID_LEN);
+	kr.number = 4;
+	kr.keys_len = sizeof(buf);
+	kr.keys_ptr = (uintptr_t)buf;
+	kr.indices_ptr = (uintptr_t)idx;
+	EXPECT_EQ(-EBUSY, qkd_ioctl(self->dev, QKD_IOC_GET_KEYS, &kr));
+
+	tfm = alg_cbc_aes();
+	ASSERT_LE(0, tfm) TH_LOG("AF_ALG cbc(aes): %s", strerror(-tfm));
+	for (i = 0; i < 2; i++) {
+		memset(&ar, 0, sizeof(ar));
+		ar.size = sizeof(ar);
+		ar.flags = i ? QKD_USE_F_BY_INDEX : 0;
+		ar.index = 2;
+		memcpy(ar.stream_id, self->sid, QKD_STREAM_ID_LEN);
+		ar.key_len = 32;
+		ar.alg_fd = tfm;
+		EXPECT_EQ(-EBUSY, qkd_ioctl(self->dev, QKD_IOC_ALG_SETKEY, &ar))
+			TH_LOG("ALG_SETKEY %s", i ? "by index" : "next");
+		memset(&lr, 0, sizeof(lr));
+		lr.size = sizeof(lr);
+		lr.flags = i ? QKD_USE_F_BY_INDEX : 0;
+		lr.index = 2;
+		memcpy(lr.stream_id, self->sid, QKD_STREAM_ID_LEN);
+		lr.keyring = KEY_SPEC_PROCESS_KEYRING;
+		EXPECT_EQ(-EBUSY, qkd_ioctl(self->dev, QKD_IOC_LOGON_KEY, &lr))
+			TH_LOG("LOGON_KEY %s", i ? "by index" : "next");
+	}
+	close(tfm);
+	/* the "qkd" key type takes through the same store */
+	snprintf(spec, sizeof(spec), "fd=%d stream=%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+		 "%02x%02x%02x%02x%02x%02x index=2", self->dev,
+		 self->sid[0], self->sid[1], self->sid[2], self->sid[3], self->sid[4],
+		 self->sid[5], self->sid[6], self->sid[7], self->sid[8], self->sid[9],
+		 self->sid[10], self->sid[11], self->sid[12], self->sid[13],
+		 self->sid[14], self->sid[15]);
+	key = syscall(SYS_add_key, "qkd", "x", spec, strlen(spec), KEY_SPEC_PROCESS_KEYRING);
+	EXPECT_EQ(-1, key);
+	EXPECT_EQ(EBUSY, errno) TH_LOG("add_key qkd: %s", strerror(errno));
+	EXPECT_EQ(12, qkd_stored(nl, self->sid)) TH_LOG("a refused take took keys");
+
+	/* The binding's own re-key takes index 2. */
+	ASSERT_NL_OK(nl, sa_simple(nl, QKD_CMD_SA_REKEY, self->sid));
+	EXPECT_EQ(1, qkd_obj_u(&nl->r.v[0], QKD_A_SA_OUT_GENERATION));
+	EXPECT_EQ(qkd_sa_spi(self->sid, 2), qkd_obj_u(&nl->r.v[0], QKD_A_SA_OUT_SPI));
+	EXPECT_EQ(11, qkd_stored(nl, self->sid));
+	/* Status and poll stay open to readers. */
+	{
+		struct qkd_stream_status st;
+
+		EXPECT_EQ(0, qkd_dev_status(self->dev, self->sid, &st));
+		EXPECT_EQ(11, st.stored_key_count);
+		EXPECT_EQ(0, qkd_set_poll(self->dev, self->sid));
+	}
+
+	/* Unbound: the stream is anyone's again, the binding's keys stay used. */
+	ASSERT_NL_OK(nl, sa_simple(nl, QKD_CMD_SA_DEL, self->sid));
+	EXPECT_EQ(QKD_STREAM_CONSUMER_NONE, stream_consumer(_metadata, nl, self->sid));
+	EXPECT_EQ(-EKEYEXPIRED, take_index(self->dev, self->sid, 2));
+	EXPECT_EQ(0, take_index(self->dev, self->sid, 7));
+	EXPECT_EQ(0, qkd_get_key(self->dev, self->sid, buf, KS, &r));
+	EXPECT_EQ(4, r.index);
+}
+
+/* Deleting the stream of a binding releases nothing twice; a new one is free. */
+TEST_F(xfrm, stream_delete_releases_the_binding)
+{
+	struct qkd_nl *nl = &self->nl;
+	uint8_t buf[KS];
+
+	if (self->dev < 0)
+		SKIP(return, "no %s", QKD_DEV_PATH);
+	setup_stream(_metadata, nl, self->sid, QKD_ROLE_INITIATOR, KS, 8);
+	ASSERT_NL_OK(nl, qkd_req(nl, sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2")));
+	EXPECT_EQ(-EBUSY, take_index(self->dev, self->sid, 2));
+	ASSERT_NL_OK(nl, qkd_stream_del(nl, self->sid));
+	EXPECT_EQ(0, sa_count(nl));
+	ASSERT_NL_OK(nl, qkd_stream_new(nl, self->sid, 1, KS, QKD_OMIT, QKD_OMIT));
+	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, self->sid, 0, 2, KS, SEED));
+	EXPECT_EQ(QKD_STREAM_CONSUMER_NONE, stream_consumer(_metadata, nl, self->sid));
+	EXPECT_EQ(0, qkd_get_key(self->dev, self->sid, buf, KS, NULL));
 }
 
 QKD_TEST_MAIN

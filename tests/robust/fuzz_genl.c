@@ -729,12 +729,13 @@ static bool ioctl_documented(unsigned long cmd, int e)
 	case QKD_IOC_STREAM_STATUS:
 	case QKD_IOC_SET_POLL_STREAM:
 		return e == EINVAL || e == EFAULT || e == ENOENT;
+	/* EBUSY: a stream that an SA binding (maybe a fuzzed one) owns. */
 	case QKD_IOC_GET_KEY:
 		return e == EINVAL || e == EFAULT || e == ENOENT || e == EAGAIN ||
-		       e == ERANGE;
+		       e == ERANGE || e == EBUSY;
 	case QKD_IOC_GET_KEY_BY_ID:
 		return e == EINVAL || e == EFAULT || e == ENOENT || e == ENOKEY ||
-		       e == EKEYEXPIRED || e == ERANGE;
+		       e == EKEYEXPIRED || e == ERANGE || e == EBUSY;
 	/*
 	 * Not generated on purpose (they take keys and need an AF_ALG socket
 	 * or a keyring; tests/kernel/test_crypto covers them), but a random
@@ -742,7 +743,7 @@ static bool ioctl_documented(unsigned long cmd, int e)
 	 */
 	case QKD_IOC_GET_KEYS:
 		return e == EINVAL || e == EFAULT || e == ENOENT || e == EAGAIN ||
-		       e == ERANGE;
+		       e == ERANGE || e == EBUSY;
 	case QKD_IOC_ALG_SETKEY:
 	case QKD_IOC_LOGON_KEY:
 		return e == EINVAL || e == EFAULT || e == ENOENT || e == EAGAIN ||

@@ -512,6 +512,7 @@ TEST(decode_stream_and_event)
 	ASSERT_EQ(0, nla_put_u32(msg, QKD_A_STREAM_KEY_SIZE, 32));
 	ASSERT_EQ(0, nla_put_u32(msg, QKD_A_STREAM_STORED_KEYS, 9));
 	ASSERT_EQ(0, nla_put_u64(msg, QKD_A_STREAM_NEXT_INDEX, 1ULL << 40));
+	ASSERT_EQ(0, nla_put_u8(msg, QKD_A_STREAM_CONSUMER, QKD_STREAM_CONSUMER_SA));
 	ASSERT_EQ(0, nla_put_u64(msg, QKD_A_KEY_FIRST_INDEX, 5));
 	ASSERT_EQ(0, nla_put_u32(msg, QKD_A_KEY_COUNT, 4));
 	ASSERT_EQ(0, parse_attrs(msg, tb));
@@ -521,6 +522,8 @@ TEST(decode_stream_and_event)
 	EXPECT_EQ(32, s.key_size);
 	EXPECT_EQ(9, s.stored_keys);
 	EXPECT_EQ(1ULL << 40, s.next_index);
+	EXPECT_EQ(QKD_STREAM_CONSUMER_SA, s.consumer);
+	EXPECT_TRUE(QKD_HAVE(&s, QKD_A_STREAM_CONSUMER));
 	EXPECT_FALSE(QKD_HAVE(&s, QKD_A_STREAM_MAX_KEYS));
 
 	ASSERT_EQ(0, qkd_event_parse(QKD_CMD_KEYS_ADDED_NTF, tb, &e));

@@ -108,6 +108,7 @@ int qkd_stream_parse(struct nlattr **tb, struct qkd_stream *out)
 	out->low_water = get_u32(tb, QKD_A_STREAM_LOW_WATER, &out->have);
 	out->stored_keys = get_u32(tb, QKD_A_STREAM_STORED_KEYS, &out->have);
 	out->next_index = get_u64(tb, QKD_A_STREAM_NEXT_INDEX, &out->have);
+	out->consumer = get_u8(tb, QKD_A_STREAM_CONSUMER, &out->have);
 	get_stats(tb, &out->stats, &out->have);
 	return 0;
 }

@@ -7,6 +7,19 @@
 
 #include "qkdctl.h"
 
+/* Who may take the stream's keys (enum qkd_stream_consumer). */
+static const char *consumer_name(uint8_t c)
+{
+	switch (c) {
+	case QKD_STREAM_CONSUMER_NONE:
+		return "none";
+	case QKD_STREAM_CONSUMER_SA:
+		return "sa";
+	default:
+		return "unknown";
+	}
+}
+
 void print_stream(const struct qkd_stream *s)
 {
 	const struct qkd_stats *st = &s->stats;
@@ -26,6 +39,7 @@ void print_stream(const struct qkd_stream *s)
 		json_u64("low_water", s->low_water);
 		json_u64("stored_keys", s->stored_keys);
 		json_u64("next_index", s->next_index);
+		json_str("consumer", consumer_name(s->consumer));
 		json_u64("keys_added", st->keys_added);
 		json_u64("keys_delivered", st->keys_delivered);
 		json_u64("keys_flushed", st->keys_flushed);
@@ -34,17 +48,20 @@ void print_stream(const struct qkd_stream *s)
 		json_close('}');
 		break;
 	case OUT_TAB:
-		printf("%s\t%u\t%u\t%u\t%u\t%u\t%llu\t%llu\t%llu\t%llu\t%llu\n",
+		printf("%s\t%u\t%u\t%u\t%u\t%u\t%llu\t%llu\t%llu\t%llu\t%llu\t%s\n",
 		       id, s->link_id, s->key_size, s->max_keys, s->low_water,
 		       s->stored_keys, (unsigned long long)s->next_index,
 		       (unsigned long long)st->keys_added,
 		       (unsigned long long)st->keys_delivered,
 		       (unsigned long long)st->keys_flushed,
-		       (unsigned long long)st->bytes_stored);
+		       (unsigned long long)st->bytes_stored,
+		       consumer_name(s->consumer));
 		break;
 	default:
-		printf("%s: link %s (%u) key-size %u\n", id,
-		       lname ? lname : "?", s->link_id, s->key_size);
+		printf("%s: link %s (%u) key-size %u%s\n", id,
+		       lname ? lname : "?", s->link_id, s->key_size,
+		       s->consumer == QKD_STREAM_CONSUMER_SA ?
+		       " (keys an SA binding)" : "");
 		printf("    stored %u/%u low-water %u next-index %llu\n",
 		       s->stored_keys, s->max_keys, s->low_water,
 		       (unsigned long long)s->next_index);

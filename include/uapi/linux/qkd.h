@@ -180,10 +180,26 @@ enum qkd_attr {
 	QKD_A_SA_POLICY_REMOTE_PREFIX,	/* u8, its prefix length */
 	QKD_A_SA_POLICY_PRIORITY,	/* u32, XFRM priority of the policies */
 
+	QKD_A_STREAM_CONSUMER,		/* u8, enum qkd_stream_consumer */
+
 	__QKD_A_MAX,
 };
 
 #define QKD_A_MAX (__QKD_A_MAX - 1)
+
+/**
+ * enum qkd_stream_consumer - who may take a stream's keys
+ * @QKD_STREAM_CONSUMER_NONE: any holder of /dev/qkd open for writing
+ *	(QKD_IOC_GET_KEY*, ALG_SETKEY, LOGON_KEY, the "qkd" key type) and
+ *	in-kernel users of qkd_key_use()
+ * @QKD_STREAM_CONSUMER_SA: an SA binding (QKD_CMD_SA_NEW) owns the stream:
+ *	every other way of taking its keys fails with EBUSY until the binding
+ *	is deleted
+ */
+enum qkd_stream_consumer {
+	QKD_STREAM_CONSUMER_NONE,
+	QKD_STREAM_CONSUMER_SA,
+};
 
 /**
  * enum qkd_sa_mode - XFRM mode of the SAs of a binding

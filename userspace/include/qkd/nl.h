@@ -107,6 +107,7 @@ struct qkd_stream {
 	uint32_t low_water;
 	uint32_t stored_keys;
 	uint64_t next_index;
+	uint8_t consumer;	/* enum qkd_stream_consumer */
 	struct qkd_stats stats;
 };
 
