@@ -183,6 +183,12 @@ TEST(channel_spec)
 	EXPECT_EQ(1, p.n_intensities);
 	EXPECT_TRUE(fabs(p.eve_ir_fraction - 1) < 1e-12);
 	EXPECT_TRUE(fabs(p.length_km - 5) < 1e-12);
+	EXPECT_EQ(QKD_EVE_BASIS_RANDOM, p.eve_basis);
+	ASSERT_EQ(0, qkdd_channel_parse(&p, "eve-basis=z", err, sizeof(err)));
+	EXPECT_EQ(QKD_EVE_BASIS_Z, p.eve_basis);
+	EXPECT_EQ(-EINVAL, qkdd_channel_parse(&p, "eve-basis=y", err,
+					      sizeof(err)));
+	EXPECT_EQ(QKD_EVE_BASIS_Z, p.eve_basis);
 	qkd_channel_params_default(&p);
 	ASSERT_EQ(0, qkdd_channel_parse(&p, "eve-split=pns,dark=1e-7,misalign=0.02,det-eff=0.1,pz-alice=0.9,pz-bob=0.9",
 					err, sizeof(err))) TH_LOG("%s", err);

@@ -53,11 +53,13 @@ struct end {
 };
 
 static char g_dir[256];
+/* appended to both ends' --channel (the attack tests) */
+static const char *g_channel_extra = "";
 
 static void end_opts(struct end *e, enum qkdd_role role, uint32_t block,
 		     double km, bool persist)
 {
-	char err[256], spec[80];
+	char err[256], spec[200];
 
 	qkdd_opts_default(&e->o);
 	e->o.role = role;
@@ -67,7 +69,8 @@ static void end_opts(struct end *e, enum qkdd_role role, uint32_t block,
 	    qkdd_opt_set(&e->o, "link", "ab", err, sizeof(err)) ||
 	    qkdd_opt_set(&e->o, "psk", "/nonexistent", err, sizeof(err)))
 		abort();
-	snprintf(spec, sizeof(spec), "source=single-photon,fiber-km=%g", km);
+	snprintf(spec, sizeof(spec), "source=single-photon,fiber-km=%g%s%s",
+		 km, *g_channel_extra ? "," : "", g_channel_extra);
 	if (qkdd_channel_parse(&e->o.ch, spec, err, sizeof(err)))
 		abort();
 	e->o.block_bits = block;
@@ -425,6 +428,27 @@ static long status_value(const struct end *e, const char *key)
 	return v;
 }
 
+/* The value of @key in @e's status file ("" if absent), in @buf. */
+static const char *status_str(const struct end *e, const char *key,
+			      char *buf, size_t len)
+{
+	char *s = slurp(e->o.status), *p;
+	char pat[64];
+	size_t n = 0;
+
+	snprintf(pat, sizeof(pat), "\n%s=", key);
+	p = strstr(s, pat);
+	if (p) {
+		p += strlen(pat);
+		while (p[n] && p[n] != '\n' && n + 1 < len)
+			n++;
+		memcpy(buf, p, n);
+	}
+	buf[n] = '\0';
+	free(s);
+	return buf;
+}
+
 static size_t lines(const char *s)
 {
 	size_t n = 0;
@@ -468,6 +492,76 @@ TEST(honest_rounds_identical_keys_two_closing_tags_each)
 	ASSERT_EQ(64, status_value(&b, "auth_used_bytes"));
 	TH_LOG("%zu keys, %" PRIu64 " pad bytes for 3 rounds", lines(ka),
 	       sa.bytes_consumed);
+	free(ka);
+	free(kb);
+	pair_free(&a, &b);
+}
+
+/* ---- attacks on the estimate --------------------------------------------- */
+
+/*
+ * Issue 14: single photons with a biased basis choice (p_z = 0.9 at both
+ * ends) and Eve measuring every pulse in Z and resending. She knows every
+ * Z bit and disturbs only X, which is 1.2 % of the sifted bits: a sample
+ * drawn from both bases shows about 1.6 % errors, and a bound that takes
+ * it for the phase error rate outputs key she knows. The phase error must
+ * come from the X basis alone: there it is 50 %, and every round aborts.
+ */
+TEST(biased_bases_eve_measuring_in_z_gets_no_key)
+{
+	struct end a, b;
+	struct mitm m = { .action = T_NONE, .cut_at = -1 };
+	char *ka, *kb, reason[200];
+
+	g_channel_extra = "pz-alice=0.9,pz-bob=0.9,eve=1,eve-basis=z";
+	fresh_pair(&a, &b, 32768, 0, false);
+	g_channel_extra = "";
+	a.o.rounds = b.o.rounds = 2;
+	connect_run(&a, &b, &m);
+	ka = slurp(a.o.out);
+	kb = slurp(b.o.out);
+	status_str(&a, "last_reason", reason, sizeof(reason));
+	TH_LOG("alice %d, bob %d; keys %zu / %zu; rounds ok %ld; qber %s; %s",
+	       a.ret, b.ret, lines(ka), lines(kb),
+	       status_value(&a, "rounds_ok"),
+	       status_str(&b, "qber", (char[32]){ 0 }, 32), reason);
+	EXPECT_EQ(1, a.ret);
+	EXPECT_EQ(0, lines(ka));
+	EXPECT_EQ(0, lines(kb));
+	EXPECT_EQ(0, status_value(&a, "rounds_ok"));
+	EXPECT_EQ(0, status_value(&b, "rounds_ok"));
+	EXPECT_EQ(2, status_value(&a, "rounds_aborted"));
+	EXPECT_NE(NULL, strstr(reason, "above the abort threshold"));
+	free(ka);
+	free(kb);
+	pair_free(&a, &b);
+}
+
+/* The same biased choice without Eve: keys from Z, the sample is X. */
+TEST(biased_bases_honest_channel_gives_keys_sampled_from_x)
+{
+	struct end a, b;
+	struct mitm m = { .action = T_NONE, .cut_at = -1 };
+	long sifted, sampled;
+	char *ka, *kb;
+
+	g_channel_extra = "pz-alice=0.9,pz-bob=0.9";
+	fresh_pair(&a, &b, 65536, 0, false);
+	g_channel_extra = "";
+	connect_run(&a, &b, &m);
+	ka = slurp(a.o.out);
+	kb = slurp(b.o.out);
+	sifted = status_value(&b, "sifted_bits");
+	sampled = status_value(&b, "sampled_bits");
+	TH_LOG("alice %d, bob %d; keys %zu; sifted %ld, sampled %ld",
+	       a.ret, b.ret, lines(ka), sifted, sampled);
+	EXPECT_EQ(1, a.ret);
+	EXPECT_EQ(1, status_value(&a, "rounds_ok"));
+	EXPECT_NE(0, lines(ka));
+	EXPECT_EQ(0, strcmp(ka, kb));
+	/* X is 0.01 / 0.82 of the sifted bits: about 1.2 % */
+	EXPECT_LT(sampled * 1000, sifted * 20);
+	EXPECT_LT(sifted * 5, sampled * 1000);
 	free(ka);
 	free(kb);
 	pair_free(&a, &b);

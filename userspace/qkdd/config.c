@@ -160,6 +160,15 @@ int qkdd_channel_parse(struct qkd_channel_params *out, const char *spec,
 				p->source = QKD_SOURCE_SINGLE_PHOTON;
 			else
 				r = -EINVAL;
+		} else if (!strcmp(tok, "eve-basis")) {
+			if (!strcmp(val, "random"))
+				p->eve_basis = QKD_EVE_BASIS_RANDOM;
+			else if (!strcmp(val, "z"))
+				p->eve_basis = QKD_EVE_BASIS_Z;
+			else if (!strcmp(val, "x"))
+				p->eve_basis = QKD_EVE_BASIS_X;
+			else
+				r = -EINVAL;
 		} else if (!strcmp(tok, "eve-split")) {
 			if (!strcmp(val, "none"))
 				p->eve_split = QKD_EVE_SPLIT_NONE;

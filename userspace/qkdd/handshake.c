@@ -18,7 +18,8 @@
 #include "session.h"
 
 #define HELLO_MAGIC	0x514b4448u	/* "QKDH" */
-#define HELLO_VERSION	3	/* 3: next index and low index */
+#define HELLO_VERSION	4	/* 3: next index and low index;
+				 * 4: basis probabilities */
 #define SYNC_MAGIC	0x514b4453u	/* "QKDS" */
 #define SYNC_VERSION	1
 /* Largest re-alignment of a pool at a connection (chunks of 16 bytes). */
@@ -215,6 +216,8 @@ int hello(struct qkdd *q)
 			wb_f64(&w, q->pp.mu[i]);
 			wb_f64(&w, q->pp.p[i]);
 		}
+		wb_f64(&w, q->pp.pz_alice);
+		wb_f64(&w, q->pp.pz_bob);
 		wb_f64(&w, q->pp.qber_abort);
 		wb_f64(&w, q->pp.sample_frac);
 		wb_f64(&w, q->pp.eps_sec);
@@ -292,6 +295,8 @@ int hello(struct qkdd *q)
 			q->pp.mu[i] = rb_f64(&rb);
 			q->pp.p[i] = rb_f64(&rb);
 		}
+		q->pp.pz_alice = rb_f64(&rb);
+		q->pp.pz_bob = rb_f64(&rb);
 		q->pp.qber_abort = rb_f64(&rb);
 		q->pp.sample_frac = rb_f64(&rb);
 		q->pp.eps_sec = rb_f64(&rb);
@@ -301,6 +306,8 @@ int hello(struct qkdd *q)
 		q->pp.auth_target = (uint32_t)rb_u(&rb, 4);
 		if (!rb_done(&rb) || a_low > a_next ||
 		    q->pp.nint < 1 || q->pp.nint > 3 ||
+		    !(q->pp.pz_alice >= 0 && q->pp.pz_alice <= 1) ||
+		    !(q->pp.pz_bob >= 0 && q->pp.pz_bob <= 1) ||
 		    !(q->pp.qber_abort > 0 && q->pp.qber_abort <= 0.5) ||
 		    !(q->pp.sample_frac > 0 && q->pp.sample_frac < 1) ||
 		    !(q->pp.eps_sec > 0) || !(q->pp.eps_cor > 0) ||

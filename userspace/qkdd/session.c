@@ -24,6 +24,8 @@ static void proto_from_opts(struct proto *pp, const struct qkdd_opts *o,
 		pp->mu[i] = o->ch.mu[i];
 		pp->p[i] = o->ch.p_intensity[i];
 	}
+	pp->pz_alice = o->ch.p_z_alice;
+	pp->pz_bob = o->ch.p_z_bob;
 	pp->qber_abort = o->qber_abort;
 	pp->sample_frac = o->sample_frac;
 	pp->eps_sec = o->eps_sec;

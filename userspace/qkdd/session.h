@@ -56,6 +56,7 @@ enum { AUTH_OWN, AUTH_DEFER, AUTH_CLOSE };
 struct proto {
 	uint8_t source, nint;
 	double mu[3], p[3];
+	double pz_alice, pz_bob;	/* probability of Z at each end */
 	double qber_abort, sample_frac, eps_sec, eps_cor;
 	uint32_t block_bits, tag_bits, auth_target, key_size;
 };
@@ -172,6 +173,7 @@ int rx_fail(struct qkdd *q, struct round *R, int r);
 int write_detected_bases(struct wbuf *w, const uint64_t *basis,
 			 const uint64_t *det, uint64_t npulses);
 uint64_t *sample_bits(const struct round *R);
+bool sample_is_x_basis(const struct qkdd *q);
 int make_mask(struct qkdd *q, struct round *R);
 int estimate(struct qkdd *q, struct round *R, const uint64_t *peer_packed);
 uint64_t key_length(struct qkdd *q, struct round *R, double leak,
