@@ -55,6 +55,8 @@ struct end {
 static char g_dir[256];
 /* appended to both ends' --channel (the attack tests) */
 static const char *g_channel_extra = "";
+/* applied to Alice's options before she starts (the HELLO tests) */
+static void (*g_alice_tweak)(struct qkdd_opts *o);
 
 static void end_opts(struct end *e, enum qkdd_role role, uint32_t block,
 		     double km, bool persist)
@@ -373,6 +375,8 @@ static void fresh_pair(struct end *a, struct end *b, uint32_t block,
 	memset(b, 0, sizeof(*b));
 	end_opts(a, QKDD_ALICE, block, km, persist);
 	end_opts(b, QKDD_BOB, block, km, persist);
+	if (g_alice_tweak)
+		g_alice_tweak(&a->o);
 	if (end_start(a) || end_start(b))
 		abort();
 	if (RAND_bytes(key, sizeof(key)) != 1)
@@ -565,6 +569,60 @@ TEST(biased_bases_honest_channel_gives_keys_sampled_from_x)
 	free(ka);
 	free(kb);
 	pair_free(&a, &b);
+}
+
+/* ---- the parameters of the bound, in HELLO ---------------------------------- */
+
+static void weaker_qber_abort(struct qkdd_opts *o) { o->qber_abort = 0.3; }
+static void larger_eps_sec(struct qkdd_opts *o) { o->eps_sec = 1e-6; }
+static void larger_eps_cor(struct qkdd_opts *o) { o->eps_cor = 1e-9; }
+static void smaller_sample(struct qkdd_opts *o) { o->sample_frac = 0.05; }
+static void larger_block(struct qkdd_opts *o) { o->block_bits = 16384; }
+static void biased_alice(struct qkdd_opts *o) { o->ch.p_z_alice = 0.7; }
+static void biased_bob(struct qkdd_opts *o) { o->ch.p_z_bob = 0.3; }
+
+/*
+ * Issue 14: Bob adopted whatever parameters Alice's HELLO carried. Alice
+ * configured with a weaker value than Bob's policy (or just another one)
+ * must get no key: Bob refuses the HELLO, naming the parameter.
+ */
+TEST(hello_parameters_other_than_bobs_policy_are_refused)
+{
+	static const struct {
+		const char *name;
+		void (*tweak)(struct qkdd_opts *o);
+	} cases[] = {
+		{ "qber-abort 0.3", weaker_qber_abort },
+		{ "eps-sec 1e-6", larger_eps_sec },
+		{ "eps-cor 1e-9", larger_eps_cor },
+		{ "sample 0.05", smaller_sample },
+		{ "block-bits 16384", larger_block },
+		{ "pz-alice 0.7", biased_alice },
+		{ "pz-bob 0.3", biased_bob },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct end a, b;
+		struct mitm m = { .action = T_NONE, .cut_at = -1 };
+		char *ka, *kb;
+
+		g_alice_tweak = cases[i].tweak;
+		fresh_pair(&a, &b, 8192, 0, false);
+		g_alice_tweak = NULL;
+		connect_run(&a, &b, &m);
+		ka = slurp(a.o.out);
+		kb = slurp(b.o.out);
+		TH_LOG("alice with %s: alice %d, bob %d; keys %zu / %zu",
+		       cases[i].name, a.ret, b.ret, lines(ka), lines(kb));
+		EXPECT_EQ(-EPERM, b.ret);
+		EXPECT_GT(0, a.ret);
+		EXPECT_EQ(0, lines(ka));
+		EXPECT_EQ(0, lines(kb));
+		EXPECT_TRUE(status_value(&b, "rounds") <= 0);
+		free(ka);
+		free(kb);
+		pair_free(&a, &b);
+	}
 }
 
 /* ---- tampering with the deferred exchange --------------------------------- */

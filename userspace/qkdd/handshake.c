@@ -2,12 +2,13 @@
 /*
  * The start of every connection: SYNC re-aligns the two ends'
  * authentication reserves; HELLO checks that both run the same protocol
- * with the same parameters (Bob takes Alice's), and recovers what a lost
- * connection or a restart left half done: a block committed at one end
+ * with the same parameters (Bob checks Alice's against his own), and
+ * recovers what a lost connection or a restart left half done: a block committed at one end
  * only, keys pushed at one end only.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -146,6 +147,8 @@ static int recv_hello(struct qkdd *q, struct rbuf *rb)
 	uint8_t type;
 	int r = recv_msg(q, 1u << QKD_MSG_HELLO, &type, true);
 
+	if (r == RX_ABORT)
+		qlog("HELLO: %s", q->peer_reason);
 	if (r)
 		return r > 0 ? -EPROTO : r;
 	if (!(auth_transcript_state(q->auth, 0) & QKD_AUTH_TR_VERIFIED)) {
@@ -158,6 +161,63 @@ static int recv_hello(struct qkdd *q, struct rbuf *rb)
 		return -EPERM;
 	}
 	return 0;
+}
+
+/*
+ * Bob: every parameter a security bound depends on, as Alice's HELLO
+ * carries it, against his own configuration. He never adopts Alice's: a
+ * peer (or an operator at the other site) with a weaker abort threshold, a
+ * larger ε, another sample or another description of the source would make
+ * him output key under a bound he did not agree to. A difference refuses
+ * the connection with the parameter's name, here and (ABORT) at Alice's.
+ * The verification hash may be longer than ours (its tag bits are counted
+ * as leakage either way), never shorter.
+ */
+static int check_policy(struct qkdd *q, const struct proto *ap)
+{
+	const struct proto *me = &q->pp;
+	char why[QKD_ABORT_MAX_TEXT];
+
+	why[0] = '\0';
+#define DIFF_F(field, name)						\
+	do {								\
+		if (!why[0] && memcmp(&ap->field, &me->field,		\
+				      sizeof(me->field)))		\
+			snprintf(why, sizeof(why),			\
+				 "the peer's %s %.12g differs from ours %.12g", \
+				 name, (double)ap->field, (double)me->field); \
+	} while (0)
+	if (ap->source != me->source)
+		snprintf(why, sizeof(why),
+			 "the peer's source %s differs from ours %s",
+			 ap->source == QKD_SOURCE_WCP ? "wcp" : "single-photon",
+			 me->source == QKD_SOURCE_WCP ? "wcp" : "single-photon");
+	else if (ap->nint != me->nint)
+		snprintf(why, sizeof(why),
+			 "the peer's %u intensities differ from our %u",
+			 ap->nint, me->nint);
+	for (int i = 0; i < me->nint && i < 3 &&
+			me->source == QKD_SOURCE_WCP; i++) {
+		DIFF_F(mu[i], "mean photon number (mu)");
+		DIFF_F(p[i], "intensity probability (p-mu)");
+	}
+	DIFF_F(pz_alice, "pz-alice");
+	DIFF_F(pz_bob, "pz-bob");
+	DIFF_F(qber_abort, "qber-abort");
+	DIFF_F(sample_frac, "sample");
+	DIFF_F(eps_sec, "eps-sec");
+	DIFF_F(eps_cor, "eps-cor");
+	DIFF_F(block_bits, "block-bits");
+#undef DIFF_F
+	if (!why[0] && qkd_verify_check_tag_bits(ap->tag_bits, q->o->tag_bits))
+		snprintf(why, sizeof(why),
+			 "the peer's tag-bits %u are below ours %u",
+			 ap->tag_bits, q->o->tag_bits);
+	if (!why[0])
+		return 0;
+	qlog("HELLO refused: %s: every parameter of the security bound must be configured alike at both ends", why);
+	send_abort(q, QKD_ABORT_PROTOCOL, why);
+	return -EPERM;
 }
 
 int hello(struct qkdd *q)
@@ -246,6 +306,7 @@ int hello(struct qkdd *q)
 			  b_next == q->pend.first + q->pend.count &&
 			  a_next == q->pend.first && a_low == q->pend.first;
 	} else {
+		struct proto ap;
 		uint64_t p_first, p_id;
 		uint32_t p_count, ks;
 		bool p_valid;
@@ -289,35 +350,31 @@ int hello(struct qkdd *q)
 		p_first = rb_u(&rb, 8);
 		p_count = (uint32_t)rb_u(&rb, 4);
 		p_id = rb_u(&rb, 8);
-		q->pp.source = (uint8_t)rb_u(&rb, 1);
-		q->pp.nint = (uint8_t)rb_u(&rb, 1);
+		ap.source = (uint8_t)rb_u(&rb, 1);
+		ap.nint = (uint8_t)rb_u(&rb, 1);
 		for (int i = 0; i < 3; i++) {
-			q->pp.mu[i] = rb_f64(&rb);
-			q->pp.p[i] = rb_f64(&rb);
+			ap.mu[i] = rb_f64(&rb);
+			ap.p[i] = rb_f64(&rb);
 		}
-		q->pp.pz_alice = rb_f64(&rb);
-		q->pp.pz_bob = rb_f64(&rb);
-		q->pp.qber_abort = rb_f64(&rb);
-		q->pp.sample_frac = rb_f64(&rb);
-		q->pp.eps_sec = rb_f64(&rb);
-		q->pp.eps_cor = rb_f64(&rb);
-		q->pp.block_bits = (uint32_t)rb_u(&rb, 4);
-		q->pp.tag_bits = (uint32_t)rb_u(&rb, 4);
-		q->pp.auth_target = (uint32_t)rb_u(&rb, 4);
+		ap.pz_alice = rb_f64(&rb);
+		ap.pz_bob = rb_f64(&rb);
+		ap.qber_abort = rb_f64(&rb);
+		ap.sample_frac = rb_f64(&rb);
+		ap.eps_sec = rb_f64(&rb);
+		ap.eps_cor = rb_f64(&rb);
+		ap.block_bits = (uint32_t)rb_u(&rb, 4);
+		ap.tag_bits = (uint32_t)rb_u(&rb, 4);
+		ap.auth_target = (uint32_t)rb_u(&rb, 4);
 		if (!rb_done(&rb) || a_low > a_next ||
-		    q->pp.nint < 1 || q->pp.nint > 3 ||
-		    !(q->pp.pz_alice >= 0 && q->pp.pz_alice <= 1) ||
-		    !(q->pp.pz_bob >= 0 && q->pp.pz_bob <= 1) ||
-		    !(q->pp.qber_abort > 0 && q->pp.qber_abort <= 0.5) ||
-		    !(q->pp.sample_frac > 0 && q->pp.sample_frac < 1) ||
-		    !(q->pp.eps_sec > 0) || !(q->pp.eps_cor > 0) ||
-		    q->pp.block_bits < 1024 || q->pp.block_bits > 1u << 24 ||
-		    qkd_verify_check_tag_bits(q->pp.tag_bits, q->o->tag_bits) ||
-		    q->pp.auth_target > QKD_AUTH_RESERVE_CAP_DEFAULT / 2) {
-			qlog("HELLO: malformed or unacceptable parameters (tag bits %u below our %u?)",
-			     q->pp.tag_bits, q->o->tag_bits);
+		    ap.auth_target > QKD_AUTH_RESERVE_CAP_DEFAULT / 2) {
+			qlog("HELLO: malformed");
 			return -EPERM;
 		}
+		r = check_policy(q, &ap);
+		if (r)
+			return r;
+		q->pp.tag_bits = ap.tag_bits;
+		q->pp.auth_target = ap.auth_target;
 		if (memcmp(sid, q->o->stream, 16) || ks != store_key_size(q->st)) {
 			qlog("HELLO: the peer feeds another stream or key size (%u bytes, ours %u): check --stream on both sides",
 			     ks, store_key_size(q->st));
