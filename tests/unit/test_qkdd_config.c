@@ -16,6 +16,8 @@
 
 #include "kselftest_harness.h"
 
+#include "qkd/verify.h"
+
 static const char good[] =
 	"# qkdd configuration of site A\n"
 	"\n"
@@ -199,6 +201,46 @@ TEST(channel_spec)
 	EXPECT_EQ(-EINVAL, qkdd_channel_parse(&p, "p-mu=0.5/0.1/0.1", err,
 					      sizeof(err)));
 	EXPECT_EQ(0, strncmp(err, "channel: ", 9)) TH_LOG("%s", err);
+}
+
+/*
+ * Issue 14: eps_cor was never compared with what the verification hash
+ * delivers. 64-bit tags on blocks of 2^22 bits collide with probability
+ * up to (2 * 2^22 / 64 + 1) / 2^64 = 7.1e-15 > 1e-15; no tag of at most
+ * 256 bits reaches 1e-300.
+ */
+TEST(eps_cor_the_verification_hash_cannot_deliver_is_refused)
+{
+	static const char base[] =
+		"role = bob\nlisten = 127.0.0.1:7000\n"
+		"stream = 6f1c2a9e-3b4d-4e5f-8a7b-1c2d3e4f5a6b\nlink = ab\n"
+		"psk = /k\n";
+	struct qkdd_opts o;
+	char err[256] = "";
+
+	qkdd_opts_default(&o);
+	ASSERT_EQ(0, qkdd_config_parse(&o, base, err, sizeof(err)));
+	EXPECT_EQ(0, qkdd_opts_check(&o, err, sizeof(err))) TH_LOG("%s", err);
+	ASSERT_EQ(0, qkdd_config_parse(&o, "tag-bits = 64\nblock-bits = 4194304\n",
+				       err, sizeof(err)));
+	err[0] = '\0';
+	EXPECT_EQ(-EINVAL, qkdd_opts_check(&o, err, sizeof(err)));
+	EXPECT_NE(NULL, strstr(err, "--eps-cor")) TH_LOG("%s", err);
+	/* a longer tag meets it */
+	ASSERT_EQ(0, qkdd_config_parse(&o, "tag-bits = 128\n", err,
+				       sizeof(err)));
+	EXPECT_EQ(0, qkdd_opts_check(&o, err, sizeof(err))) TH_LOG("%s", err);
+	ASSERT_EQ(0, qkdd_config_parse(&o, "eps-cor = 1e-300\n", err,
+				       sizeof(err)));
+	err[0] = '\0';
+	EXPECT_EQ(-EINVAL, qkdd_opts_check(&o, err, sizeof(err)));
+	EXPECT_NE(NULL, strstr(err, "--eps-cor")) TH_LOG("%s", err);
+	ASSERT_EQ(0, qkdd_config_parse(&o, "tag-bits = 256\n", err,
+				       sizeof(err)));
+	EXPECT_EQ(-EINVAL, qkdd_opts_check(&o, err, sizeof(err)));
+	/* and the bound itself, at the default tag length */
+	EXPECT_TRUE(qkd_verify_eps_cor(1u << 22, 64) > 1e-15);
+	EXPECT_TRUE(qkd_verify_eps_cor(1u << 22, 128) < 1e-15);
 }
 
 TEST(cross_checks)

@@ -470,5 +470,23 @@ int qkdd_opts_check(const struct qkdd_opts *o, char *err, size_t errlen)
 		return fail(err, errlen, "--no-kernel needs --out FILE");
 	if (!o->no_kernel && o->out[0])
 		return fail(err, errlen, "--out is only for --no-kernel");
+	{
+		/*
+		 * The key is eps_cor-correct only if the verification hash
+		 * collides with at most that probability: for d = tag/64
+		 * evaluations on n bits, ((ceil(n/64) + 1) / 2^64)^d. A round
+		 * corrects at most 2 block-bits (the target is 1.05x; the
+		 * round checks its own n too, key_length()).
+		 */
+		uint64_t n = qkdd_max_key_bits(o->block_bits);
+		double e = qkd_verify_eps_cor(n, o->tag_bits);
+
+		if (e > o->eps_cor)
+			return fail(err, errlen,
+				    "--eps-cor %g cannot be met: %u-bit verification tags on keys of up to %llu bits collide with probability up to %.2g (raise --tag-bits, at most %u, or --eps-cor)",
+				    o->eps_cor, o->tag_bits,
+				    (unsigned long long)n, e,
+				    QKD_VERIFY_MAX_TAG_BITS);
+	}
 	return 0;
 }

@@ -98,6 +98,15 @@ int qkdd_config_load(struct qkdd_opts *o, const char *path, char *err,
  */
 int qkdd_channel_parse(struct qkd_channel_params *p, const char *spec,
 		       char *err, size_t errlen);
+/*
+ * The most key bits a round of @block_bits sifted bits corrects and
+ * verifies (the round aims at 1.05 block_bits; twice is the ceiling the
+ * configuration is checked against).
+ */
+static inline uint64_t qkdd_max_key_bits(uint32_t block_bits)
+{
+	return 2 * (uint64_t)block_bits;
+}
 /* Cross-option checks after everything is parsed. */
 int qkdd_opts_check(const struct qkdd_opts *o, char *err, size_t errlen);
 

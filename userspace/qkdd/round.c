@@ -20,6 +20,7 @@
 #include "qkd/frame.h"
 #include "qkd/keyrate.h"
 #include "qkd/privacy_amp.h"
+#include "qkd/verify.h"
 #include "session.h"
 
 #define FRAME_MAX	65536		/* bits per Cascade frame */
@@ -303,6 +304,12 @@ uint64_t key_length(struct qkdd *q, struct round *R, double leak,
 		    const char **why)
 {
 	*why = NULL;
+	/* the configuration was checked for 2 block-bits; a round that
+	 * sifted more than that cannot claim eps_cor */
+	if (qkd_verify_eps_cor(R->n, q->pp.tag_bits) > q->pp.eps_cor) {
+		*why = "the verification hash cannot deliver eps-cor on a key this long (raise --tag-bits)";
+		return 0;
+	}
 	if (decoy(q)) {
 		struct qkd_decoy_input in = { .leak_ec = leak,
 					      .eps_sec = q->pp.eps_sec,
