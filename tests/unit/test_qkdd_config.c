@@ -33,6 +33,7 @@ static const char good[] =
 	"status = /run/qkdd/alice-bob.status\n"
 	"no-kernel\n"
 	"out = /tmp/keys\n"
+	"simulated-channel-test-keys-only\n"
 	"verbose = yes\n";
 
 TEST(defaults)
@@ -75,6 +76,7 @@ TEST(good_file)
 	EXPECT_TRUE(o.no_kernel);
 	EXPECT_TRUE(o.verbose);
 	EXPECT_STREQ("/tmp/keys", o.out);
+	EXPECT_TRUE(o.sim_test_keys);
 	EXPECT_EQ(0, qkdd_opts_check(&o, err, sizeof(err))) TH_LOG("%s", err);
 }
 
@@ -243,6 +245,56 @@ TEST(eps_cor_the_verification_hash_cannot_deliver_is_refused)
 	EXPECT_TRUE(qkd_verify_eps_cor(1u << 22, 128) < 1e-15);
 }
 
+/*
+ * Issue 14: the simulated quantum link sends Bob's detections and bases
+ * in clear on PORT + 1: whoever reads that stream rebuilds every key. A
+ * peer or listening address outside 127.0.0.0/8 and ::1 is refused unless
+ * the operator says, by name, that the keys are for testing only.
+ */
+TEST(simulated_channel_off_loopback_needs_the_test_keys_flag)
+{
+	static const char *const loop[] = {
+		"peer = 127.0.0.1:7000", "peer = 127.8.9.10:7000",
+		"peer = [::1]:7000", "listen = 127.0.0.1:7000",
+		"listen = [::1]:7000",
+	};
+	static const char *const away[] = {
+		"peer = 192.0.2.7:7000", "peer = 10.99.0.2:7000",
+		"peer = [2001:db8::1]:7000", "peer = localhost:7000",
+		"peer = qkd-b.example:7000", "listen = 0.0.0.0:7000",
+		"listen = [::]:7000", "listen = 10.99.0.2:7000",
+		"peer = 127.0.0.1.example:7000", "peer = [::ffff:10.0.0.1]:7000",
+	};
+	static const char base[] =
+		"role = alice\nstream = 6f1c2a9e-3b4d-4e5f-8a7b-1c2d3e4f5a6b\n"
+		"link = ab\npsk = /k\n";
+	char err[256];
+
+	for (size_t i = 0; i < ARRAY_SIZE(loop) + ARRAY_SIZE(away); i++) {
+		bool ok = i < ARRAY_SIZE(loop);
+		const char *a = ok ? loop[i] : away[i - ARRAY_SIZE(loop)];
+		struct qkdd_opts o;
+
+		qkdd_opts_default(&o);
+		ASSERT_EQ(0, qkdd_config_parse(&o, base, err, sizeof(err)));
+		ASSERT_EQ(0, qkdd_config_parse(&o, a, err, sizeof(err)))
+			TH_LOG("%s: %s", a, err);
+		err[0] = '\0';
+		EXPECT_EQ(ok ? 0 : -EINVAL,
+			  qkdd_opts_check(&o, err, sizeof(err)))
+			TH_LOG("%s: %s", a, err);
+		if (!ok) {
+			EXPECT_NE(NULL, strstr(err, "--simulated-channel-test-keys-only"))
+				TH_LOG("%s", err);
+			ASSERT_EQ(0, qkdd_config_parse(&o,
+				"simulated-channel-test-keys-only", err,
+				sizeof(err)));
+			EXPECT_EQ(0, qkdd_opts_check(&o, err, sizeof(err)))
+				TH_LOG("%s: %s", a, err);
+		}
+	}
+}
+
 TEST(cross_checks)
 {
 	struct qkdd_opts o;
@@ -252,7 +304,7 @@ TEST(cross_checks)
 	EXPECT_EQ(-EINVAL, qkdd_opts_check(&o, err, sizeof(err)));
 	EXPECT_NE(NULL, strstr(err, "--role"));
 	ASSERT_EQ(0, qkdd_config_parse(&o,
-		"role = bob\nlisten = 0.0.0.0:7000\npeer = 10.0.0.1:7000\n"
+		"role = bob\nlisten = 127.0.0.1:7000\npeer = 10.0.0.1:7000\n"
 		"stream = 6f1c2a9e-3b4d-4e5f-8a7b-1c2d3e4f5a6b\nlink = ab\n"
 		"psk = /k\n", err, sizeof(err))) TH_LOG("%s", err);
 	EXPECT_EQ(-EINVAL, qkdd_opts_check(&o, err, sizeof(err)));

@@ -471,11 +471,18 @@ TEST(honest_rounds_identical_keys_two_closing_tags_each)
 	struct auth_stats sa, sb;
 	char *ka, *kb;
 
+	char warn[200];
+
 	fresh_pair(&a, &b, 8192, 25, false);
 	a.o.rounds = b.o.rounds = 3;
+	/* Alice says in her status that her keys are for tests only */
+	a.o.sim_test_keys = true;
 	connect_run(&a, &b, &m);
 	ASSERT_EQ(1, a.ret);
 	ASSERT_EQ(1, b.ret);
+	EXPECT_NE(NULL, strstr(status_str(&a, "warning", warn, sizeof(warn)),
+			       "keys for testing only"));
+	EXPECT_STREQ("", status_str(&b, "warning", warn, sizeof(warn)));
 	ka = slurp(a.o.out);
 	kb = slurp(b.o.out);
 	ASSERT_NE(0, lines(ka));

@@ -7,8 +7,10 @@
  * starts a comment. Command-line options override the file. Every error
  * names its line so that an operator can fix it.
  */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
@@ -215,6 +217,7 @@ static const struct optdesc known[] = {
 	{ "qber-abort", false }, { "sample", false }, { "eps-sec", false },
 	{ "eps-cor", false }, { "tag-bits", false }, { "auth-reserve", false },
 	{ "timeout", false }, { "retry-max", false }, { "verbose", true },
+	{ "simulated-channel-test-keys-only", true },
 };
 
 int qkdd_opt_set(struct qkdd_opts *o, const char *name, const char *value,
@@ -239,6 +242,8 @@ int qkdd_opt_set(struct qkdd_opts *o, const char *name, const char *value,
 				    name);
 		if (!strcmp(name, "no-kernel"))
 			o->no_kernel = true;
+		else if (!strcmp(name, "simulated-channel-test-keys-only"))
+			o->sim_test_keys = true;
 		else
 			o->verbose = true;
 		return 0;
@@ -446,6 +451,37 @@ int qkdd_config_load(struct qkdd_opts *o, const char *path, char *err,
 	return r;
 }
 
+bool qkdd_addr_is_loopback(const char *addr)
+{
+	char host[QKDD_ADDR_MAX];
+	const char *end;
+	size_t n;
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (addr[0] == '[') {
+		end = strchr(addr, ']');
+		if (!end || end[1] != ':')
+			return false;
+		addr++;
+	} else {
+		end = strrchr(addr, ':');
+		if (!end)
+			return false;
+	}
+	n = (size_t)(end - addr);
+	if (n >= sizeof(host))
+		return false;
+	memcpy(host, addr, n);
+	host[n] = '\0';
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, host, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6) ||
+		       (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+	return false;
+}
+
 int qkdd_opts_check(const struct qkdd_opts *o, char *err, size_t errlen)
 {
 	if (o->role == QKDD_ROLE_NONE)
@@ -488,5 +524,16 @@ int qkdd_opts_check(const struct qkdd_opts *o, char *err, size_t errlen)
 				    (unsigned long long)n, e,
 				    QKD_VERIFY_MAX_TAG_BITS);
 	}
+	/*
+	 * The simulated quantum link carries Bob's detections and bases in
+	 * clear: whoever reads it rebuilds every key. Off the host only when
+	 * the operator says by name that the keys are for tests.
+	 */
+	if (!o->sim_test_keys &&
+	    !qkdd_addr_is_loopback(o->peer[0] ? o->peer : o->listen))
+		return fail(err, errlen,
+			    "%s %s is not loopback: the simulated quantum channel sends Bob's detections and bases in clear on PORT+1 (enough to rebuild every key); use 127.0.0.1 or [::1], or --simulated-channel-test-keys-only",
+			    o->peer[0] ? "--peer" : "--listen",
+			    o->peer[0] ? o->peer : o->listen);
 	return 0;
 }

@@ -70,6 +70,12 @@ struct qkdd_opts {
 	char state_dir[QKDD_PATH_MAX];	/* --state-dir: auth reserve state */
 	uint32_t timeout_s;		/* classical message timeout */
 	uint32_t retry_max_s;		/* reconnect back-off ceiling */
+	/*
+	 * --simulated-channel-test-keys-only: the simulated quantum link
+	 * (Bob's detections and bases in clear on PORT + 1) may leave the
+	 * host; the keys are then for testing only, and qkdd says so.
+	 */
+	bool sim_test_keys;
 	bool verbose;
 };
 
@@ -107,6 +113,18 @@ static inline uint64_t qkdd_max_key_bits(uint32_t block_bits)
 {
 	return 2 * (uint64_t)block_bits;
 }
+/*
+ * Is the address of --peer or --listen ("HOST:PORT", "[V6]:PORT") a
+ * literal loopback address (127.0.0.0/8, ::1, ::ffff:127.0.0.0/104)?
+ * Names are not: they may resolve anywhere.
+ */
+bool qkdd_addr_is_loopback(const char *addr);
+/* The warning of --simulated-channel-test-keys-only (start, every round's
+ * log; the status file has the short form, QKDD_SIM_STATUS_WARNING). */
+#define QKDD_SIM_WARNING \
+	"WARNING: simulated quantum channel across hosts (--simulated-channel-test-keys-only): Bob's detections and bases travel in clear on PORT+1, anyone reading them can rebuild every key: the keys are for testing only"
+#define QKDD_SIM_STATUS_WARNING \
+	"simulated quantum channel across hosts (--simulated-channel-test-keys-only): keys for testing only"
 /* Cross-option checks after everything is parsed. */
 int qkdd_opts_check(const struct qkdd_opts *o, char *err, size_t errlen);
 
