@@ -35,6 +35,7 @@
 #include "qkd/auth.h"
 #include "qkd/frame.h"
 #include "../../userspace/qkdd/qkdd.h"
+#include "../../userspace/qkdd/session.h"
 
 #define PSK_LEN		(QKD_AUTH_KEY_HDR_LEN + 32768)
 #define UUID_STR	"6f1c2a9e-3b4d-4e5f-8a7b-1c2d3e4f5a6b"
@@ -573,6 +574,57 @@ TEST(biased_bases_honest_channel_gives_keys_sampled_from_x)
 	/* X is 0.01 / 0.82 of the sifted bits: about 1.2 % */
 	EXPECT_LT(sampled * 1000, sifted * 20);
 	EXPECT_LT(sifted * 5, sampled * 1000);
+	free(ka);
+	free(kb);
+	pair_free(&a, &b);
+}
+
+/* ---- the sample positions ---------------------------------------------------- */
+
+static int g_sample_draws, g_sample_not_os;
+
+/* the seam: what make_mask() draws the positions from */
+static int counting_rng_os(struct qkd_rng *r)
+{
+	int err = qkd_rng_os(r);
+
+	g_sample_draws++;
+	g_sample_not_os += !r->os;
+	return err;
+}
+
+/*
+ * Issue 14: the sample positions were a 64-bit seed expanded by
+ * xoshiro256** (Serfling assumes a uniform sample). Alice now draws them
+ * from getrandom() -- through qkdd_sample_rng, once per round -- and sends
+ * the positions themselves inside the authenticated transcript; Bob takes
+ * them (same sample, same keys).
+ */
+TEST(sample_positions_come_from_getrandom_and_reach_bob)
+{
+	struct end a, b;
+	struct mitm m = { .action = T_NONE, .cut_at = -1 };
+	char *ka, *kb;
+
+	fresh_pair(&a, &b, 8192, 0, false);
+	a.o.rounds = b.o.rounds = 2;
+	g_sample_draws = g_sample_not_os = 0;
+	qkdd_sample_rng = counting_rng_os;
+	connect_run(&a, &b, &m);
+	qkdd_sample_rng = qkd_rng_os;
+	ka = slurp(a.o.out);
+	kb = slurp(b.o.out);
+	TH_LOG("alice %d, bob %d; %d draws; keys %zu / %zu", a.ret, b.ret,
+	       g_sample_draws, lines(ka), lines(kb));
+	EXPECT_EQ(1, a.ret);
+	EXPECT_EQ(2, status_value(&a, "rounds_ok"));
+	/* one draw a round, at Alice only, from the OS */
+	EXPECT_EQ(2, g_sample_draws);
+	EXPECT_EQ(0, g_sample_not_os);
+	EXPECT_EQ(status_value(&a, "sampled_bits"),
+		  status_value(&b, "sampled_bits"));
+	EXPECT_NE(0, lines(ka));
+	EXPECT_EQ(0, strcmp(ka, kb));
 	free(ka);
 	free(kb);
 	pair_free(&a, &b);

@@ -204,11 +204,19 @@ bool sample_is_x_basis(const struct qkdd *q)
 	return decoy(q) || q->pp.pz_alice != 0.5 || q->pp.pz_bob != 0.5;
 }
 
-/* Sample mask: single photons with p_z = 1/2, a random share; otherwise
- * every X bit (the phase error comes from X, the key from Z). */
+int (*qkdd_sample_rng)(struct qkd_rng *r) = qkd_rng_os;
+
+/*
+ * Sample mask: single photons with p_z = 1/2, a uniform share of the
+ * sifted bits, drawn by Alice from getrandom() (Serfling's bound assumes
+ * a uniform sample: not a short seed stretched by a PRNG) and sent to Bob
+ * as positions inside the round's transcript (take_mask()); otherwise
+ * every X bit (the phase error comes from X, the key from Z).
+ */
 int make_mask(struct qkdd *q, struct round *R)
 {
 	struct qkd_rng r;
+	int err;
 
 	R->N = R->sifted.n;
 	R->mask = qkd_bits_alloc(R->N, 0);
@@ -221,8 +229,32 @@ int make_mask(struct qkdd *q, struct round *R)
 		return 0;
 	}
 	R->k = (size_t)ceil(q->pp.sample_frac * (double)R->N);
-	qkd_rng_seed(&r, R->sample_seed);
-	return qkd_sample_mask(&r, R->N, R->k, R->mask);
+	err = qkdd_sample_rng(&r);
+	if (!err)
+		err = qkd_sample_mask(&r, R->N, R->k, R->mask);
+	explicit_bzero(&r, sizeof(r));
+	return err;
+}
+
+/*
+ * Bob: the mask Alice sent in her SIFT_BASES (random-share mode), or his
+ * own (X basis). 0, 1 if the round was aborted (malformed positions), or
+ * a negative errno.
+ */
+int take_mask(struct qkdd *q, struct round *R, struct rbuf *rb)
+{
+	if (sample_is_x_basis(q))
+		return make_mask(q, R);
+	R->N = R->sifted.n;
+	R->k = (size_t)ceil(q->pp.sample_frac * (double)R->N);
+	R->mask = rb_bits(rb, R->N);
+	if (!R->mask || qkd_bits_popcount(R->mask, R->N) != R->k) {
+		round_abort(q, R, QKD_ABORT_PROTOCOL,
+			    "sifting: the sample positions are not %zu of %zu bits",
+			    R->k, R->N);
+		return 1;
+	}
+	return 0;
 }
 
 /* Both sides: the estimate from both sample sets; key bits. */

@@ -128,8 +128,7 @@ int bob_round(struct qkdd *q, struct round *R)
 				cls[i] = list[j++];
 			}
 	}
-	R->sample_seed = rb_u(&rb, 8);
-	if (!rb_done(&rb)) {
+	if (rb.err) {
 		r = round_abort(q, R, QKD_ABORT_PROTOCOL,
 				"sifting: malformed answer");
 		goto out;
@@ -147,10 +146,17 @@ int bob_round(struct qkdd *q, struct round *R)
 		r = r == RX_ABORT ? rx_fail(q, R, r) : r ? r : -EPROTO;
 		goto out;
 	}
-	/* estimation */
-	r = make_mask(q, R);
-	if (r)
+	/* estimation: Alice's sample positions end her answer */
+	r = take_mask(q, R, &rb);
+	if (r) {
+		r = r > 0 ? 0 : r;
 		goto out;
+	}
+	if (!rb_done(&rb)) {
+		r = round_abort(q, R, QKD_ABORT_PROTOCOL,
+				"sifting: malformed answer");
+		goto out;
+	}
 	mine = sample_bits(R);
 	if (!mine) {
 		r = -ENOMEM;

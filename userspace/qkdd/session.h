@@ -6,7 +6,7 @@
  *
  *   quantum   Alice -> fiber -> Bob: detection events of round r
  *   SIFT      B->A detected + Bob's bases;  A->B Alice's bases + classes
- *             of the detected pulses + the sample seed
+ *             of the detected pulses + the sample positions
  *   EST       B->A Bob's sample bits;  A->B Alice's sample bits + Cascade
  *             parameters. Both compute the same estimate; above the
  *             threshold both discard the round.
@@ -108,7 +108,6 @@ struct round {
 	size_t N, k, n, l;
 	uint32_t F, nf;			/* Cascade frames: nf of F bits */
 	uint64_t **frames;
-	uint64_t sample_seed;
 	struct qkd_estimate est;
 	double n_z[3], n_x[3], m_x[3];
 	uint8_t *bytes;
@@ -174,7 +173,13 @@ int write_detected_bases(struct wbuf *w, const uint64_t *basis,
 			 const uint64_t *det, uint64_t npulses);
 uint64_t *sample_bits(const struct round *R);
 bool sample_is_x_basis(const struct qkdd *q);
+/*
+ * Where Alice's sample positions come from: qkd_rng_os (getrandom()). A
+ * pointer only so that the tests can check that it is used.
+ */
+extern int (*qkdd_sample_rng)(struct qkd_rng *r);
 int make_mask(struct qkdd *q, struct round *R);
+int take_mask(struct qkdd *q, struct round *R, struct rbuf *rb);
 int estimate(struct qkdd *q, struct round *R, const uint64_t *peer_packed);
 uint64_t key_length(struct qkdd *q, struct round *R, double leak,
 		    const char **why);
