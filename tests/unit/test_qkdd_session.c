@@ -146,7 +146,11 @@ static void *end_run(void *arg)
 
 /* ---- the man in the middle ------------------------------------------- */
 
-enum { T_NONE, T_FLIP, T_TRUNC, T_DROP, T_REPLAY, T_SWAP };
+enum { T_NONE, T_FLIP, T_TRUNC, T_DROP, T_REPLAY, T_SWAP, T_FLOOD };
+
+/* T_FLOOD: deferred 1 MiB frames (QKD_FRAME_F_MORE) injected before the
+ * matched frame: no tag is needed to be buffered */
+#define FLOOD_FRAMES	24
 
 struct mitm {
 	int fd[2];		/* [0] Alice's side, [1] Bob's side */
@@ -264,6 +268,25 @@ static int mitm_one(struct mitm *m, int d)
 			put_be(b + 16, get_be(b + 16, 8) + 1, 8);
 			m->off[d]++;
 			break;
+		case T_FLOOD: {
+			uint8_t *fb = calloc(1, QKD_FRAME_MAX_LEN);
+			uint64_t seq = get_be(b + 16, 8);
+
+			if (!fb)
+				return -1;
+			memcpy(fb, b, QKD_FRAME_HDR_LEN);
+			put_be(fb + 6, QKD_FRAME_F_DEFERRED | QKD_FRAME_F_MORE,
+			       2);
+			put_be(fb + 24, QKD_FRAME_MAX_PAYLOAD, 4);
+			for (int i = 0; i < FLOOD_FRAMES && !r; i++) {
+				put_be(fb + 16, seq + (uint64_t)i, 8);
+				r = write_full(out, fb, QKD_FRAME_MAX_LEN);
+			}
+			free(fb);
+			put_be(b + 16, seq + FLOOD_FRAMES, 8);
+			m->off[d] += FLOOD_FRAMES;
+			break;
+		}
 		case T_SWAP:
 			m->held[d] = malloc(len);
 			if (!m->held[d])
@@ -579,6 +602,78 @@ TEST(biased_bases_honest_channel_gives_keys_sampled_from_x)
 	pair_free(&a, &b);
 }
 
+/* ---- memory an unauthenticated peer can make us allocate ----------------- */
+
+/*
+ * Issue 14: recv_msg() put untagged deferred frames together up to 1 GiB.
+ * A man in the middle injects 24 MiB of them (valid framing, zero tag,
+ * sequence numbers in order) before Bob's SIFT_BASES and Alice's: the
+ * receiver must refuse the message at what its configuration needs (a
+ * few MiB for these rounds), not buffer it.
+ */
+TEST(untagged_deferred_flood_is_refused_at_what_the_round_needs)
+{
+	for (int dir = 0; dir < 2; dir++) {
+		struct end a, b;
+		struct mitm m = { .dir = dir, .type = QKD_MSG_SIFT_BASES,
+				  .action = T_FLOOD, .cut_at = -1 };
+		struct end *rx = dir ? &a : &b;
+		size_t cap;
+		char *ka, *kb;
+
+		fresh_pair(&a, &b, 8192, 0, false);
+		connect_run(&a, &b, &m);
+		cap = rx->q->msg_cap;
+		ka = slurp(a.o.out);
+		kb = slurp(b.o.out);
+		TH_LOG("%s floods %s: alice %d, bob %d, buffer %zu KiB",
+		       dir ? "bob" : "alice", dir ? "alice" : "bob", a.ret,
+		       b.ret, cap >> 10);
+		EXPECT_TRUE(m.done);
+		EXPECT_EQ(-E2BIG, rx->ret);
+		EXPECT_GT((size_t)4 << 20, cap);
+		EXPECT_EQ(0, lines(ka));
+		EXPECT_EQ(0, lines(kb));
+		free(ka);
+		free(kb);
+		pair_free(&a, &b);
+	}
+}
+
+/* The quantum link is not authenticated at all: its header is bounded by
+ * the round the configuration makes (here 10^5 pulses, 10^4 detections). */
+TEST(quantum_header_beyond_the_round_is_refused)
+{
+	static const uint64_t hdr[][2] = {
+		{ 1ull << 34, 1ull << 34 },	/* 2^34 pulses, all detected */
+		{ 100001, 10 },			/* one pulse too many */
+		{ 100000, 10001 },		/* too many detections */
+	};
+
+	for (size_t i = 0; i < sizeof(hdr) / sizeof(hdr[0]); i++) {
+		struct qkd_detections d = { 0 };
+		uint8_t h[24] = { 'Q', 'K', 'D', 'Q' };
+		uint64_t n = 0;
+		uint32_t round = 1;
+		int sv[2];
+
+		ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+		h[4] = 1;
+		for (int j = 0; j < 8; j++) {
+			h[8 + j] = (uint8_t)(hdr[i][0] >> (8 * j));
+			h[16 + j] = (uint8_t)(hdr[i][1] >> (8 * j));
+		}
+		ASSERT_EQ(0, write_full(sv[0], h, sizeof(h)));
+		shutdown(sv[0], SHUT_WR);
+		EXPECT_EQ(-EPROTO, quantum_recv(sv[1], &round, 2, 100000, 10000,
+						&d, &n));
+		EXPECT_EQ(0, d.count);
+		qkd_detections_free(&d);
+		close(sv[0]);
+		close(sv[1]);
+	}
+}
+
 /* ---- the sample positions ---------------------------------------------------- */
 
 static int g_sample_draws, g_sample_not_os;
@@ -694,7 +789,7 @@ struct tcase {
 };
 
 static const char *const act_name[] = { "none", "flip", "truncate", "drop",
-					"replay", "reorder" };
+					"replay", "reorder", "flood" };
 
 /* One tampered round: no key anywhere, the round not ok at either end. */
 static void tampered_round(struct __test_metadata *_metadata,

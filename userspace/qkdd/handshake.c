@@ -247,6 +247,8 @@ int hello(struct qkdd *q)
 	my_next = q->next_index > k_next ? q->next_index : k_next;
 	my_low = q->next_index < k_next ? q->next_index : k_next;
 	q->round = 0;
+	/* nothing of the peer is authenticated before its HELLO verified */
+	q->msg_limit = HANDSHAKE_MSG_MAX;
 	auth_session_start(q->auth);
 	auth_transcript_begin(q->auth, 0);
 	if (alice) {
@@ -256,6 +258,12 @@ int hello(struct qkdd *q)
 			if (getrandom(&sid, sizeof(sid), 0) != sizeof(sid))
 				return -EIO;
 		q->session_id = sid;
+		q->round_pulses = round_pulses(q);
+		if (!q->round_pulses) {
+			qlog("a block of %u sifted bits needs more than %llu pulses: lower --block-bits or the loss",
+			     q->pp.block_bits, ROUND_PULSES_MAX);
+			return -EPERM;
+		}
 		r = sync_reserves(q, &peer_pos);
 		if (r)
 			return r;
@@ -285,6 +293,7 @@ int hello(struct qkdd *q)
 		wb_u(&w, q->pp.block_bits, 4);
 		wb_u(&w, q->pp.tag_bits, 4);
 		wb_u(&w, q->pp.auth_target, 4);
+		wb_u(&w, q->round_pulses, 8);
 		r = send_hello(q, &w);
 		if (r)
 			return r;
@@ -365,8 +374,10 @@ int hello(struct qkdd *q)
 		ap.block_bits = (uint32_t)rb_u(&rb, 4);
 		ap.tag_bits = (uint32_t)rb_u(&rb, 4);
 		ap.auth_target = (uint32_t)rb_u(&rb, 4);
+		q->round_pulses = rb_u(&rb, 8);
 		if (!rb_done(&rb) || a_low > a_next ||
-		    ap.auth_target > QKD_AUTH_RESERVE_CAP_DEFAULT / 2) {
+		    ap.auth_target > QKD_AUTH_RESERVE_CAP_DEFAULT / 2 ||
+		    !q->round_pulses || q->round_pulses > ROUND_PULSES_MAX) {
 			qlog("HELLO: malformed");
 			return -EPERM;
 		}
@@ -493,6 +504,8 @@ int hello(struct qkdd *q)
 		     k_next > lower ? k_next : lower, resume);
 	q->next_index = resume;
 	q->tot.next_index = resume;
+	/* from now on, messages as large as a round of ours needs */
+	q->msg_limit = round_msg_limit(q->round_pulses);
 	update_reserve(q);
 	qlog("session %08x up: stream next index %" PRIu64 ", auth reserve %zu bytes",
 	     q->session_id, resume, q->tot.auth_reserve);

@@ -176,9 +176,11 @@ int fiber_send(struct fiber *f, int qfd, uint32_t round,
 /*
  * Bob's side: read the detection events of the next round at or after
  * *@round from @qfd (older rounds are skipped); *@round gets the round,
- * *@npulses its pulse count.
+ * *@npulses its pulse count. A round of more than @max_pulses pulses or
+ * @max_det detections is refused (-EPROTO) before anything is allocated.
  */
 int quantum_recv(int qfd, uint32_t *round, unsigned int timeout_s,
+		 uint64_t max_pulses, uint64_t max_det,
 		 struct qkd_detections *d, uint64_t *npulses);
 
 /* ---- push.c ------------------------------------------------------------- */

@@ -16,6 +16,7 @@
  * u64 detections, then per detection u64 pulse, u8 clicks, u8 basis.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +29,6 @@
 #define QMAGIC		0x51444b51u	/* "QKDQ" little endian */
 #define QHDR_LEN	24
 #define QEV_LEN		10
-#define QMAX_PULSES	(1ull << 34)
 
 struct fiber_req {
 	uint32_t magic;
@@ -190,6 +190,7 @@ int fiber_send(struct fiber *f, int qfd, uint32_t round,
 }
 
 int quantum_recv(int qfd, uint32_t *round, unsigned int timeout_s,
+		 uint64_t max_pulses, uint64_t max_det,
 		 struct qkd_detections *d, uint64_t *npulses)
 {
 	uint8_t hdr[QHDR_LEN];
@@ -212,8 +213,14 @@ int quantum_recv(int qfd, uint32_t *round, unsigned int timeout_s,
 		rr = (uint32_t)get_le(hdr + 4, 4);
 		n = get_le(hdr + 8, 8);
 		cnt = get_le(hdr + 16, 8);
-		if (get_le(hdr, 4) != QMAGIC || n > QMAX_PULSES || cnt > n)
+		/* nothing on this link is authenticated: allocate only what
+		 * a round of our configuration needs */
+		if (get_le(hdr, 4) != QMAGIC || n > max_pulses || cnt > n ||
+		    cnt > max_det) {
+			qlog("quantum channel: a round of %" PRIu64 " pulses and %" PRIu64 " detections, above the %" PRIu64 " / %" PRIu64 " the configuration makes: refused",
+			     n, cnt, max_pulses, max_det);
 			return -EPROTO;
+		}
 		buf = malloc(cnt * QEV_LEN + 1);
 		if (!buf)
 			return -ENOMEM;

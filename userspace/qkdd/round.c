@@ -25,6 +25,43 @@
 
 #define FRAME_MAX	65536		/* bits per Cascade frame */
 
+/* Alice: the pulses of a round, from her configuration (0: too many). */
+uint64_t round_pulses(const struct qkdd *q)
+{
+	double n = ceil(q->pp.block_bits * q->pulses_per_bit * 1.05);
+
+	return n > (double)ROUND_PULSES_MAX ? 0 : (uint64_t)n;
+}
+
+/*
+ * The largest classical message of a round of @npulses pulses: the
+ * sifting announcements (two bit arrays of npulses, and a class byte
+ * per detected pulse and the sample positions), all smaller ones (the
+ * samples, the PA seed of about 2 sifted bits a sifted bit, Cascade's
+ * messages) below that, plus 1 MiB.
+ */
+size_t round_msg_limit(uint64_t npulses)
+{
+	return (size_t)(npulses + 4 * 8 * qkd_bits_words(npulses) + 16 +
+			(1u << 20));
+}
+
+/*
+ * Bob: the detections a round of the agreed configuration can have. Alice
+ * sends pulses for 1.05 block-bits sifted bits, sifting keeps a share ps =
+ * pz_a pz_b + (1 - pz_a)(1 - pz_b) of the detections: 2 block-bits / ps
+ * (plus a margin for small blocks) is far above any honest round.
+ */
+uint64_t round_max_detections(const struct qkdd *q)
+{
+	double ps = q->pp.pz_alice * q->pp.pz_bob +
+		    (1 - q->pp.pz_alice) * (1 - q->pp.pz_bob);
+	double m = ps > 1e-6 ? 2.0 * q->pp.block_bits / ps + 65536 :
+			       (double)q->round_pulses;
+
+	return m < (double)q->round_pulses ? (uint64_t)m : q->round_pulses;
+}
+
 void round_free(struct round *R)
 {
 	for (uint32_t f = 0; R->frames && f < R->nf; f++)

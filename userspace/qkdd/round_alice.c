@@ -45,12 +45,7 @@ int alice_round(struct qkdd *q, struct round *R)
 	double leak;
 	int r, v;
 
-	npulses = (uint64_t)ceil(q->pp.block_bits * q->pulses_per_bit * 1.05);
-	if (npulses > (1ull << 32)) {
-		qlog("a block of %u sifted bits needs %" PRIu64 " pulses: too many; lower --block-bits or the loss",
-		     q->pp.block_bits, npulses);
-		return -EPERM;
-	}
+	npulses = q->round_pulses;
 	if (auth_reserve_check(q->auth, MIN_TAGS + q->last_round_tags * 5 / 4)) {
 		qlog("authentication reserve too low to start a round (%zu tags to send, %zu to check; the last round used %zu each way): rounds must make more key than they use (raise --block-bits); install a fresh PSK (or use X.509) at both ends and restart",
 		     auth_reserve_tags(q->auth, true),

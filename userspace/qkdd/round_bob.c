@@ -64,7 +64,8 @@ int bob_round(struct qkdd *q, struct round *R)
 	int r, rx;
 
 	qkdd_log_round(0);
-	r = quantum_recv(q->qfd, &round, q->o->timeout_s, &d, &npulses);
+	r = quantum_recv(q->qfd, &round, q->o->timeout_s, q->round_pulses,
+			 round_max_detections(q), &d, &npulses);
 	if (r) {
 		if (r == -ENOTCONN)
 			qlog("the peer closed the quantum channel");

@@ -85,6 +85,9 @@ struct qkdd {
 	bool have_last;
 	struct pending pend;
 	double pulses_per_bit;
+	uint64_t round_pulses;		/* pulses a round sends (Alice's
+					 * configuration, in HELLO) */
+	size_t msg_limit;		/* largest message accepted */
 	size_t last_round_tags;		/* tags each way of the last round */
 	uint64_t charged;		/* pad bytes (consumed + skipped)
 					 * already paid back by rounds */
@@ -156,6 +159,14 @@ int reserve_add(struct qkdd *q, const uint8_t *bytes, size_t len);
 void maybe_retire(struct qkdd *q);
 
 /* ---- handshake.c -------------------------------------------------------- */
+
+/* Messages before HELLO verified: SYNC and HELLO are far smaller. */
+#define HANDSHAKE_MSG_MAX	(64u * 1024)
+/* A round has at most 2^32 pulses. */
+#define ROUND_PULSES_MAX	(1ull << 32)
+uint64_t round_pulses(const struct qkdd *q);
+size_t round_msg_limit(uint64_t npulses);
+uint64_t round_max_detections(const struct qkdd *q);
 
 int hello(struct qkdd *q);
 

@@ -317,13 +317,23 @@ int recv_msg(struct qkdd *q, uint32_t want, uint8_t *type,
 			return -EPROTO;
 		}
 		cur = f.hdr.type;
+		/*
+		 * Deferred frames are authenticated only at the close: until
+		 * then anyone on the path can send them. Buffer no more than
+		 * the largest message a round of our configuration has.
+		 */
+		if (q->msg_len + f.hdr.payload_len >
+		    (q->msg_limit ? q->msg_limit : HANDSHAKE_MSG_MAX)) {
+			qlog("%s of more than %zu bytes, more than a round of this configuration sends: refused",
+			     frame_type_name(cur),
+			     q->msg_limit ? q->msg_limit : HANDSHAKE_MSG_MAX);
+			return -E2BIG;
+		}
 		if (q->msg_len + f.hdr.payload_len > q->msg_cap) {
 			size_t nc = q->msg_cap ? q->msg_cap : 1 << 16;
 
 			while (nc < q->msg_len + f.hdr.payload_len)
 				nc *= 2;
-			if (nc > (size_t)1 << 30)
-				return -E2BIG;
 			if (!grow_wiped(&q->msg, &q->msg_cap, q->msg_len, nc))
 				return -ENOMEM;
 		}
