@@ -16,6 +16,7 @@
 
 #include "kselftest_harness.h"
 
+#include "qkd/frame.h"
 #include "qkd/verify.h"
 
 static const char good[] =
@@ -207,8 +208,8 @@ TEST(channel_spec)
 
 /*
  * Issue 14: eps_cor was never compared with what the verification hash
- * delivers. 64-bit tags on blocks of 2^22 bits collide with probability
- * up to (2 * 2^22 / 64 + 1) / 2^64 = 7.1e-15 > 1e-15; no tag of at most
+ * delivers. 64-bit tags on blocks of 2^21 bits collide with probability
+ * up to (1.5 * 2^21 / 64 + 1) / 2^64 = 2.7e-15 > 1e-15; no tag of at most
  * 256 bits reaches 1e-300.
  */
 TEST(eps_cor_the_verification_hash_cannot_deliver_is_refused)
@@ -223,7 +224,7 @@ TEST(eps_cor_the_verification_hash_cannot_deliver_is_refused)
 	qkdd_opts_default(&o);
 	ASSERT_EQ(0, qkdd_config_parse(&o, base, err, sizeof(err)));
 	EXPECT_EQ(0, qkdd_opts_check(&o, err, sizeof(err))) TH_LOG("%s", err);
-	ASSERT_EQ(0, qkdd_config_parse(&o, "tag-bits = 64\nblock-bits = 4194304\n",
+	ASSERT_EQ(0, qkdd_config_parse(&o, "tag-bits = 64\nblock-bits = 2097152\n",
 				       err, sizeof(err)));
 	err[0] = '\0';
 	EXPECT_EQ(-EINVAL, qkdd_opts_check(&o, err, sizeof(err)));
@@ -243,6 +244,41 @@ TEST(eps_cor_the_verification_hash_cannot_deliver_is_refused)
 	/* and the bound itself, at the default tag length */
 	EXPECT_TRUE(qkd_verify_eps_cor(1u << 22, 64) > 1e-15);
 	EXPECT_TRUE(qkd_verify_eps_cor(1u << 22, 128) < 1e-15);
+}
+
+/*
+ * Issue 14: a privacy-amplification seed (n + l - 1 bits, about 2.1
+ * block-bits) above 1 MiB is a message of several frames, and no deferred
+ * frame is accepted after the round's first closing tag: every round of
+ * --block-bits above about 6.5e6 failed the same way, for ever. Such a
+ * block is refused with a clear error.
+ */
+TEST(block_bits_whose_pa_seed_cannot_be_sent_is_refused)
+{
+	static const char base[] =
+		"role = alice\npeer = 127.0.0.1:7000\n"
+		"stream = 6f1c2a9e-3b4d-4e5f-8a7b-1c2d3e4f5a6b\nlink = ab\n"
+		"psk = /k\n";
+	struct qkdd_opts o;
+	char err[256] = "";
+
+	qkdd_opts_default(&o);
+	ASSERT_EQ(0, qkdd_config_parse(&o, base, err, sizeof(err)));
+	ASSERT_EQ(0, qkdd_config_parse(&o, "block-bits = 8388608\n", err,
+				       sizeof(err)));
+	EXPECT_EQ(-EINVAL, qkdd_opts_check(&o, err, sizeof(err)));
+	EXPECT_NE(NULL, strstr(err, "--block-bits")) TH_LOG("%s", err);
+	EXPECT_NE(NULL, strstr(err, "privacy amplification")) TH_LOG("%s", err);
+	ASSERT_EQ(0, qkdd_config_parse(&o, "block-bits = 2097153\n", err,
+				       sizeof(err)));
+	EXPECT_EQ(-EINVAL, qkdd_opts_check(&o, err, sizeof(err)));
+	ASSERT_EQ(0, qkdd_config_parse(&o, "block-bits = 2097152\n", err,
+				       sizeof(err)));
+	EXPECT_EQ(0, qkdd_opts_check(&o, err, sizeof(err))) TH_LOG("%s", err);
+	/* the largest seed of such a block (n and l below the most key
+	 * bits a round corrects) fits one frame */
+	EXPECT_GT(8ull * (QKD_FRAME_MAX_PAYLOAD - 32),
+		  2 * qkdd_max_key_bits(2097152));
 }
 
 /*

@@ -510,8 +510,8 @@ int qkdd_opts_check(const struct qkdd_opts *o, char *err, size_t errlen)
 		/*
 		 * The key is eps_cor-correct only if the verification hash
 		 * collides with at most that probability: for d = tag/64
-		 * evaluations on n bits, ((ceil(n/64) + 1) / 2^64)^d. A round
-		 * corrects at most 2 block-bits (the target is 1.05x; the
+		 * evaluations on n bits, ((ceil(n/64) + 1) / 2^64)^d, on the
+		 * longest key a round corrects (qkdd_max_key_bits(); the
 		 * round checks its own n too, key_length()).
 		 */
 		uint64_t n = qkdd_max_key_bits(o->block_bits);
@@ -524,6 +524,15 @@ int qkdd_opts_check(const struct qkdd_opts *o, char *err, size_t errlen)
 				    (unsigned long long)n, e,
 				    QKD_VERIFY_MAX_TAG_BITS);
 	}
+	/*
+	 * The PA seed (Alice's closing frame) of a larger block would need
+	 * several frames, and none is accepted after the round's first
+	 * closing tag: every round would fail, for ever.
+	 */
+	if (o->block_bits > QKDD_BLOCK_BITS_MAX)
+		return fail(err, errlen,
+			    "--block-bits %u: the privacy amplification seed of such a round does not fit in one 1 MiB frame (the closing frame of the round); at most %u",
+			    o->block_bits, QKDD_BLOCK_BITS_MAX);
 	/*
 	 * The simulated quantum link carries Bob's detections and bases in
 	 * clear: whoever reads it rebuilds every key. Off the host only when

@@ -106,13 +106,20 @@ int qkdd_channel_parse(struct qkd_channel_params *p, const char *spec,
 		       char *err, size_t errlen);
 /*
  * The most key bits a round of @block_bits sifted bits corrects and
- * verifies (the round aims at 1.05 block_bits; twice is the ceiling the
- * configuration is checked against).
+ * verifies: the round aims at 1.05 block_bits sifted bits; 1.5 times is
+ * the ceiling the configuration is checked against, and a round above it
+ * gives no key (key_length()).
  */
 static inline uint64_t qkdd_max_key_bits(uint32_t block_bits)
 {
-	return 2 * (uint64_t)block_bits;
+	return 3 * (uint64_t)block_bits / 2;
 }
+/*
+ * Largest --block-bits: the privacy amplification seed (n + l - 1 bits,
+ * n and l below qkdd_max_key_bits()) must fit one frame, because no
+ * deferred frame is accepted after the round's first closing tag.
+ */
+#define QKDD_BLOCK_BITS_MAX	(1u << 21)
 /*
  * Is the address of --peer or --listen ("HOST:PORT", "[V6]:PORT") a
  * literal loopback address (127.0.0.0/8, ::1, ::ffff:127.0.0.0/104)?

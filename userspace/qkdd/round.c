@@ -373,10 +373,11 @@ uint64_t key_length(struct qkdd *q, struct round *R, double leak,
 		    const char **why)
 {
 	*why = NULL;
-	/* the configuration was checked for 2 block-bits; a round that
-	 * sifted more than that cannot claim eps_cor */
-	if (qkd_verify_eps_cor(R->n, q->pp.tag_bits) > q->pp.eps_cor) {
-		*why = "the verification hash cannot deliver eps-cor on a key this long (raise --tag-bits)";
+	/* the configuration was checked for qkdd_max_key_bits(); a round
+	 * above it cannot claim eps_cor, nor send its PA seed in one frame */
+	if (R->n > qkdd_max_key_bits(q->pp.block_bits) ||
+	    qkd_verify_eps_cor(R->n, q->pp.tag_bits) > q->pp.eps_cor) {
+		*why = "more key bits than the configuration allows for (the verification hash's eps-cor, the PA seed's frame)";
 		return 0;
 	}
 	if (decoy(q)) {
