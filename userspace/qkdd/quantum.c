@@ -106,6 +106,8 @@ static int fiber_round(struct fiber *f, const struct fiber_req *rq)
 	}
 	qkd_detections_free(&d);
 	r = frame_write_all(rq->qfd, out, len) ? -EPIPE : 0;
+	/* Bob's clicks: his raw key */
+	explicit_bzero(out, len);
 	free(out);
 	return r;
 }
@@ -225,16 +227,19 @@ int quantum_recv(int qfd, uint32_t *round, unsigned int timeout_s,
 		if (!buf)
 			return -ENOMEM;
 		if (frame_read_all(qfd, buf, cnt * QEV_LEN)) {
+			explicit_bzero(buf, cnt * QEV_LEN);
 			free(buf);
 			return -EPIPE;
 		}
 		if (rr < *round) {
+			explicit_bzero(buf, cnt * QEV_LEN);
 			free(buf);
 			qdebug("skipping detections of old round %u", rr);
 			continue;
 		}
 		d->ev = calloc(cnt ? cnt : 1, sizeof(*d->ev));
 		if (!d->ev) {
+			explicit_bzero(buf, cnt * QEV_LEN);
 			free(buf);
 			return -ENOMEM;
 		}
@@ -247,11 +252,14 @@ int quantum_recv(int qfd, uint32_t *round, unsigned int timeout_s,
 			d->ev[i].basis = e[9];
 			if (d->ev[i].pulse >= n || !e[8] || e[8] > 3 ||
 			    e[9] > 1) {
+				explicit_bzero(buf, cnt * QEV_LEN);
 				free(buf);
 				qkd_detections_free(d);
 				return -EPROTO;
 			}
 		}
+		/* the clicks are Bob's raw key */
+		explicit_bzero(buf, cnt * QEV_LEN);
 		free(buf);
 		*npulses = n;
 		*round = rr;
