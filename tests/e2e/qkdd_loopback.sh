@@ -12,7 +12,10 @@
 #     (QKDD_FAULT) is recovered at the next connection: identical files;
 #   - --state-dir: either daemon, then both, killed with SIGKILL mid-run and
 #     restarted without a fresh PSK: the rounds go on, identical files;
-#   - a bad configuration file is refused with its line number.
+#   - a parameter of the bound configured differently at Alice's is
+#     refused at Bob's HELLO, named at both ends, no key;
+#   - a bad configuration file is refused with its line number, and the
+#     simulated channel off loopback without the test-keys flag.
 # Prints TAP and a final "N passed, N failed" line. Needs no module, no root.
 set -u
 cd "$(dirname "$0")/../.."
@@ -273,12 +276,36 @@ cmp -s <(cat "$D/alice.keys" 2>/dev/null) <(cat "$D/bob.keys" 2>/dev/null) &&
 	! grep -q 'PSK file .* is missing' "$D/alice.log" "$D/bob.log"
 ok $? "state: key files identical at both ends after the restarts, no index repeated, no PSK asked for ($(nkeys "$D/alice.keys") keys)"
 
+# ---- a parameter of the bound that differs: Bob refuses the HELLO ----------
+D=$T/policy; mkdir -p "$D"
+psk "$D"
+port=$(free_port)
+timeout 30 "$QKDD" --role bob --listen 127.0.0.1:$port --stream $UUID --link ab \
+	--psk "$D/bob.psk" --no-kernel --out "$D/bob.keys" --rounds 1 \
+	--block-bits "$BLOCK" --channel source=single-photon \
+	> "$D/bob.log" 2>&1 &
+pid_bob=$!
+sleep 0.3
+timeout 8 "$QKDD" --role alice --peer 127.0.0.1:$port --stream $UUID --link ab \
+	--psk "$D/alice.psk" --no-kernel --out "$D/alice.keys" --rounds 1 \
+	--block-bits "$BLOCK" --channel source=single-photon --qber-abort 0.2 \
+	--retry-max 1 > "$D/alice.log" 2>&1
+wait "$pid_bob"; rc_bob=$?
+[ "$rc_bob" -ne 0 ] && [ ! -s "$D/alice.keys" ] && [ ! -s "$D/bob.keys" ] &&
+	grep -q "HELLO refused: the peer's qber-abort 0.2 differs from ours 0.11" "$D/bob.log" &&
+	grep -q "HELLO: peer aborted the round: .*qber-abort 0.2 differs" "$D/alice.log"
+ok $? "policy: alice's weaker --qber-abort is refused at bob's HELLO, named at both ends, no key (bob exit $rc_bob)"
+
 # ---- configuration file -----------------------------------------------------
 D=$T/conf; mkdir -p "$D"
 printf 'role = alice\n# comment\nblock-bits = 12x\n' > "$D/bad.conf"
 "$QKDD" --config "$D/bad.conf" > "$D/out" 2>&1; rc=$?
 [ $rc -eq 2 ] && grep -q 'bad.conf:3: bad value' "$D/out"
 ok $? "config: a bad line is refused with its line number (exit $rc: $(head -1 "$D/out"))"
+"$QKDD" --role alice --peer 192.0.2.7:7000 --stream $UUID --link ab \
+	--psk "$D/none.psk" --no-kernel --out "$D/k" > "$D/out2" 2>&1; rc=$?
+[ $rc -eq 2 ] && grep -q 'is not loopback.*--simulated-channel-test-keys-only' "$D/out2"
+ok $? "config: the simulated channel off loopback is refused without --simulated-channel-test-keys-only (exit $rc)"
 
 echo "1..$n"
 echo "$pass passed, $fail failed"
