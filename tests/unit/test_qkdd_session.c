@@ -146,7 +146,8 @@ static void *end_run(void *arg)
 
 /* ---- the man in the middle ------------------------------------------- */
 
-enum { T_NONE, T_FLIP, T_TRUNC, T_DROP, T_REPLAY, T_SWAP, T_FLOOD };
+enum { T_NONE, T_FLIP, T_TRUNC, T_DROP, T_REPLAY, T_SWAP, T_FLOOD,
+       T_SYNC_MAGIC, T_SYNC_ROLE, T_SYNC_POS };
 
 /* T_FLOOD: deferred 1 MiB frames (QKD_FRAME_F_MORE) injected before the
  * matched frame: no tag is needed to be buffered */
@@ -158,6 +159,10 @@ struct mitm {
 	int dir, nth, action;
 	uint8_t type;
 	uint32_t bit;
+	/* tamper in round 0 too (SYNC, HELLO); T_SYNC_POS: added to both
+	 * positions of the SYNC */
+	bool round0;
+	uint64_t pos_delta;
 	/* the cut: close after the cut_at-th tagged frame of round cut_round
 	 * (delivered or not) */
 	uint32_t cut_round;
@@ -244,7 +249,8 @@ static int mitm_one(struct mitm *m, int d)
 			write_full(out, b, len);
 		goto fail;
 	}
-	if (round > 0 && m->action != T_NONE && !m->done && d == m->dir &&
+	if ((round > 0 || m->round0) && m->action != T_NONE && !m->done &&
+	    d == m->dir &&
 	    type == m->type && m->seen[d][type]++ == m->nth) {
 		m->done = true;
 		switch (m->action) {
@@ -259,6 +265,19 @@ static int mitm_one(struct mitm *m, int d)
 				b + len - QKD_FRAME_TAG_LEN,
 				QKD_FRAME_TAG_LEN);
 			len--;
+			break;
+		case T_SYNC_MAGIC:	/* payload: magic, version, role, ... */
+			b[QKD_FRAME_HDR_LEN] ^= 0x20;
+			break;
+		case T_SYNC_ROLE:
+			b[QKD_FRAME_HDR_LEN + 5] ^= 1;
+			break;
+		case T_SYNC_POS:
+			for (int k = 0; k < 2; k++) {
+				uint8_t *pp = b + QKD_FRAME_HDR_LEN + 6 + 8 * k;
+
+				put_be(pp, get_be(pp, 8) + m->pos_delta, 8);
+			}
 			break;
 		case T_DROP:
 			m->off[d]--;
@@ -789,7 +808,8 @@ struct tcase {
 };
 
 static const char *const act_name[] = { "none", "flip", "truncate", "drop",
-					"replay", "reorder", "flood" };
+					"replay", "reorder", "flood",
+					"sync-magic", "sync-role", "sync-pos" };
 
 /* One tampered round: no key anywhere, the round not ok at either end. */
 static void tampered_round(struct __test_metadata *_metadata,
@@ -1096,6 +1116,157 @@ TEST(block_cut_in_alices_push_keeps_the_pushed_keys_at_both_ends)
 	EXPECT_LT(before + half, lines(ka));
 	free(ka);
 	free(kb);
+	pair_free(&a, &b);
+}
+
+/* ---- forged handshake frames: bounded damage, no stop ------------------- */
+
+/*
+ * Documented bound (protocol.md, "Re-alignment"): an unauthenticated SYNC
+ * makes an end skip at most QKDD_SYNC_MAX_SKIP chunks per pool.
+ */
+#define SYNC_SKIP_BOUND_BYTES	((uint64_t)QKDD_SYNC_MAX_SKIP * QKD_AUTH_TAG_LEN * 2)
+
+/* After the attacker stops, one honest connection of three rounds: keys,
+ * alike at both ends. */
+static void honest_connection_gives_keys(struct __test_metadata *_metadata,
+					 struct end *a, struct end *b)
+{
+	struct mitm m = { .action = T_NONE, .cut_at = -1 };
+	char *ka, *kb;
+
+	a->o.rounds = (uint64_t)(status_value(a, "rounds") > 0 ?
+				 status_value(a, "rounds") : 0) + 3;
+	b->o.rounds = 0;
+	connect_run(a, b, &m);
+	ka = slurp(a->o.out);
+	kb = slurp(b->o.out);
+	TH_LOG("after the attack: alice %d, bob %d, keys %zu / %zu", a->ret,
+	       b->ret, lines(ka), lines(kb));
+	EXPECT_EQ(1, a->ret);
+	EXPECT_LT(0, lines(ka));
+	EXPECT_EQ(0, strcmp(ka, kb));
+	free(ka);
+	free(kb);
+}
+
+/*
+ * A SYNC with a bad magic, or with the receiver's own role (a reflection
+ * of its own SYNC), from either side: the connection is dropped and
+ * retried, neither daemon stops (-EPERM is "exit"), no key, and the next
+ * connection gives keys.
+ */
+TEST(forged_sync_bad_magic_or_reflected_role_does_not_stop_the_daemon)
+{
+	static const int acts[] = { T_SYNC_MAGIC, T_SYNC_ROLE };
+
+	for (size_t j = 0; j < 2; j++)
+		for (int dir = 0; dir < 2; dir++) {
+			struct end a, b;
+			struct mitm m = { .dir = dir, .type = QKD_MSG_SYNC,
+					  .action = acts[j], .round0 = true,
+					  .cut_at = -1 };
+			char *ka;
+
+			fresh_pair(&a, &b, 8192, 25, true);
+			b.o.rounds = 0;
+			connect_run(&a, &b, &m);
+			ka = slurp(a.o.out);
+			TH_LOG("%s %s: alice %d, bob %d", act_name[acts[j]],
+			       dir ? "B->A" : "A->B", a.ret, b.ret);
+			EXPECT_TRUE(m.done);
+			EXPECT_NE(-EPERM, a.ret);
+			EXPECT_NE(-EPERM, b.ret);
+			EXPECT_GT(0, a.ret);
+			EXPECT_EQ(0, lines(ka));
+			free(ka);
+			honest_connection_gives_keys(_metadata, &a, &b);
+			pair_free(&a, &b);
+		}
+}
+
+/*
+ * A SYNC whose positions are moved forward (by less than a pool holds, and
+ * by more): neither end stops, neither skips more than the documented
+ * bound, and the link gives keys again once the attacker stops.
+ */
+TEST(forged_sync_position_skips_at_most_the_bound)
+{
+	static const uint64_t deltas[] = { 900, 4000 };
+
+	for (size_t j = 0; j < 2; j++)
+		for (int dir = 0; dir < 2; dir++) {
+			struct end a, b;
+			struct mitm m = { .dir = dir, .type = QKD_MSG_SYNC,
+					  .action = T_SYNC_POS, .round0 = true,
+					  .pos_delta = deltas[j], .cut_at = -1 };
+			struct auth_stats sa, sb;
+
+			fresh_pair(&a, &b, 8192, 25, true);
+			b.o.rounds = 0;
+			connect_run(&a, &b, &m);
+			auth_get_stats(a.auth, &sa);
+			auth_get_stats(b.auth, &sb);
+			TH_LOG("positions +%" PRIu64 " %s: alice %d, bob %d, skipped %" PRIu64 " / %" PRIu64 " bytes (bound %" PRIu64 ")",
+			       deltas[j], dir ? "B->A" : "A->B", a.ret, b.ret,
+			       sa.bytes_skipped, sb.bytes_skipped,
+			       SYNC_SKIP_BOUND_BYTES);
+			EXPECT_TRUE(m.done);
+			EXPECT_NE(-EPERM, a.ret);
+			EXPECT_NE(-EPERM, b.ret);
+			EXPECT_GE(SYNC_SKIP_BOUND_BYTES, sa.bytes_skipped);
+			EXPECT_GE(SYNC_SKIP_BOUND_BYTES, sb.bytes_skipped);
+			honest_connection_gives_keys(_metadata, &a, &b);
+			auth_get_stats(a.auth, &sa);
+			auth_get_stats(b.auth, &sb);
+			EXPECT_GE(SYNC_SKIP_BOUND_BYTES, sa.bytes_skipped);
+			EXPECT_GE(SYNC_SKIP_BOUND_BYTES, sb.bytes_skipped);
+			pair_free(&a, &b);
+		}
+}
+
+/*
+ * Forged tags in a row (Alice's HELLO altered, its closing tag fails at
+ * Bob) on six connections: no halt (the daemon goes on), every failure is
+ * counted and alarmed in the status file, the retry delay grows; the state
+ * file is taken back after a restart, and once the attacker stops the link
+ * gives keys and the delay is back to zero.
+ */
+TEST(forged_tags_in_a_row_back_off_alarm_and_recover)
+{
+	struct end a, b;
+	unsigned int last = 0;
+	char buf[64];
+
+	fresh_pair(&a, &b, 8192, 25, true);
+	b.o.rounds = 0;
+	for (int i = 0; i < 6; i++) {
+		struct mitm m = { .dir = 0, .type = QKD_MSG_HELLO,
+				  .action = T_FLIP, .round0 = true,
+				  .bit = 977u * (unsigned int)i + 5,
+				  .cut_at = -1 };
+		unsigned int bo;
+
+		connect_run(&a, &b, &m);
+		bo = qkdd_backoff_s(b.q);
+		TH_LOG("forged HELLO %d: alice %d, bob %d, bob's failures %ld, backoff %u s",
+		       i, a.ret, b.ret, status_value(&b, "auth_failures"), bo);
+		EXPECT_TRUE(m.done);
+		EXPECT_NE(-EPERM, a.ret);
+		EXPECT_NE(-EPERM, b.ret);
+		EXPECT_EQ(i + 1, status_value(&b, "auth_failures"));
+		EXPECT_STREQ("1", status_str(&b, "auth_alarm", buf,
+					     sizeof(buf)));
+		EXPECT_LE(last, bo);
+		EXPECT_LT(0, bo);
+		EXPECT_GE(QKDD_AUTH_BACKOFF_MAX_S, bo);
+		last = bo;
+	}
+	end_crash(&b);
+	ASSERT_EQ(0, end_restart(&b));
+	b.o.rounds = 0;
+	honest_connection_gives_keys(_metadata, &a, &b);
+	EXPECT_EQ(0, qkdd_backoff_s(b.q));
 	pair_free(&a, &b);
 }
 

@@ -23,8 +23,6 @@
 				 * 4: basis probabilities */
 #define SYNC_MAGIC	0x514b4453u	/* "QKDS" */
 #define SYNC_VERSION	1
-/* Largest re-alignment of a pool at a connection (chunks of 16 bytes). */
-#define SYNC_MAX_SKIP	4096
 
 /* SYNC payload: this end's reserve positions (see resync()). */
 static int send_sync(struct qkdd *q)
@@ -62,10 +60,14 @@ static int recv_sync(struct qkdd *q, struct auth_position *peer)
 	if (r)
 		return r > 0 ? -EPROTO : r;
 	rb = (struct rbuf){ q->msg, q->msg_len, 0, false };
+	/*
+	 * Nothing in a SYNC is authenticated yet (the HELLO closing tags
+	 * cover it): a bad one drops the connection, never the daemon.
+	 */
 	if (rb_u(&rb, 4) != SYNC_MAGIC || rb_u(&rb, 1) != SYNC_VERSION ||
 	    rb_u(&rb, 1) != want) {
-		qlog("SYNC: not a qkdd peer of this version, or both ends have the same role");
-		return -EPERM;
+		auth_strike(q, "SYNC from no qkdd peer of this version, or with our own role (a reflection, or both ends configured alike)");
+		return -ECONNRESET;
 	}
 	for (int d = 0; d < 2; d++)
 		peer->pos[d] = rb_u(&rb, 8);
@@ -73,7 +75,7 @@ static int recv_sync(struct qkdd *q, struct auth_position *peer)
 		peer->end[d] = rb_u(&rb, 8);
 	peer->additions = rb_u(&rb, 8);
 	if (!rb_done(&rb)) {
-		qlog("SYNC: malformed");
+		auth_strike(q, "malformed SYNC");
 		return -ECONNRESET;
 	}
 	return 0;
@@ -84,8 +86,9 @@ static int recv_sync(struct qkdd *q, struct auth_position *peer)
  * below it were used (or set aside by a write-ahead record, or burnt by a
  * frame lost with the connection) at one end at least, and a pad is never
  * used twice. The SYNC messages are deferred: the HELLO closing tags cover
- * them, so a forged position only fails the HELLO (or wastes pads, at most
- * SYNC_MAX_SKIP per pool and connection).
+ * them, so a forged position only fails the HELLO and wastes pads, at most
+ * QKDD_SYNC_MAX_SKIP per pool and connection; a larger difference drops
+ * the connection (honest ends never differ by more).
  */
 static int resync(struct qkdd *q, const struct auth_position *peer)
 {
@@ -98,12 +101,16 @@ static int resync(struct qkdd *q, const struct auth_position *peer)
 		target[d] = me.pos[d] > peer->pos[d] ? me.pos[d] : peer->pos[d];
 	if (target[0] == me.pos[0] && target[1] == me.pos[1])
 		return 0;
-	r = auth_skip_to(q->auth, target, SYNC_MAX_SKIP);
+	r = auth_skip_to(q->auth, target, QKDD_SYNC_MAX_SKIP);
 	if (r) {
-		qlog("the peer's authentication reserve is at chunks %" PRIu64 "/%" PRIu64 ", ours at %" PRIu64 "/%" PRIu64 " (of %" PRIu64 "/%" PRIu64 "): too far apart to be the same reserve (an old state file at one end?); install a fresh PSK pair at both ends",
-		     peer->pos[0], peer->pos[1], me.pos[0], me.pos[1],
-		     me.end[0], me.end[1]);
-		return -EPERM;
+		char why[300];
+
+		snprintf(why, sizeof(why),
+			 "the peer's SYNC puts its authentication reserve at chunks %" PRIu64 "/%" PRIu64 ", ours is at %" PRIu64 "/%" PRIu64 " (of %" PRIu64 "/%" PRIu64 "): more than %u apart, nothing skipped (a forged SYNC, or an old state file at one end: then install a fresh PSK pair at both ends)",
+			 peer->pos[0], peer->pos[1], me.pos[0], me.pos[1],
+			 me.end[0], me.end[1], QKDD_SYNC_MAX_SKIP);
+		auth_strike(q, why);
+		return -ECONNRESET;
 	}
 	qlog("authentication reserve re-aligned with the peer: %" PRIu64 " + %" PRIu64 " pads skipped (used or set aside at one end before the connection was lost)",
 	     target[0] - me.pos[0], target[1] - me.pos[1]);

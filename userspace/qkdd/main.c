@@ -376,8 +376,13 @@ int main(int argc, char **argv)
 			rc = 1;
 			break;
 		}
-		qlog("connection lost (%s): reconnecting", strerror(-r));
-		pause_s(1);
+		{
+			unsigned int bo = qkdd_backoff_s(q);
+
+			qlog("connection lost (%s): reconnecting in %u s",
+			     strerror(-r), bo > 1 ? bo : 1);
+			pause_s(bo > 1 ? bo : 1);
+		}
 	}
 	if (qkdd_stop)
 		qlog("stopped by signal");

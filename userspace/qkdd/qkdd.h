@@ -154,6 +154,8 @@ extern uint32_t qkdd_push_batch_keys;
 void qkdd_log_init(enum qkdd_role role, bool verbose);
 void qkdd_log_round(uint64_t round);	/* 0: no round */
 __attribute__((format(printf, 1, 2))) void qlog(const char *fmt, ...);
+/* An authentication alarm: "ALARM: " and the line, on stderr. */
+__attribute__((format(printf, 1, 2))) void qalarm(const char *fmt, ...);
 __attribute__((format(printf, 1, 2))) void qdebug(const char *fmt, ...);
 const char *qkdd_role_name(enum qkdd_role r);
 
@@ -234,6 +236,7 @@ struct totals {
 	uint64_t next_index;
 	size_t auth_reserve;		/* bytes, both pools */
 	uint64_t auth_failures;
+	unsigned int auth_backoff_s;	/* > 0: the authentication alarm */
 	bool connected;
 };
 
@@ -257,6 +260,13 @@ void qkdd_free(struct qkdd *q);
  */
 int qkdd_session(struct qkdd *q, int cfd, int qfd, struct auth_ctx *auth);
 bool qkdd_done(const struct qkdd *q);
+/*
+ * Seconds to wait before the next connection: 0, or after authentication
+ * failures (or a forged handshake) since the last good round, 1, 2, 4 ...
+ * up to QKDD_AUTH_BACKOFF_MAX_S. See protocol.md, "Active attacks".
+ */
+#define QKDD_AUTH_BACKOFF_MAX_S	64
+unsigned int qkdd_backoff_s(const struct qkdd *q);
 
 /* ---- state.c ------------------------------------------------------------ */
 

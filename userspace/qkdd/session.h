@@ -101,6 +101,9 @@ struct qkdd {
 	size_t msg_len, msg_cap;
 	uint16_t rx_flags;		/* flags of the last frame received */
 	char peer_reason[300];
+	/* authentication failures and forged handshakes since the last
+	 * good round (the back-off, qkdd_backoff_s()) */
+	unsigned int auth_strikes;
 };
 
 struct round {
@@ -159,6 +162,19 @@ int reserve_add(struct qkdd *q, const uint8_t *bytes, size_t len);
 void maybe_retire(struct qkdd *q);
 
 /* ---- handshake.c -------------------------------------------------------- */
+
+/*
+ * Largest re-alignment of a pool at a connection, in 16-byte chunks: what
+ * honest ends can differ by (a write-ahead batch set aside at each end by
+ * a restart, and the few tags of a round lost with the connection). The
+ * SYNC positions are authenticated only by the HELLO closing tags, after
+ * the skip: a forged position costs at most this many pads per pool and
+ * connection (protocol.md, "Active attacks"); a larger difference drops
+ * the connection and raises the alarm.
+ */
+#define QKDD_SYNC_MAX_SKIP	(2 * QKD_AUTH_PERSIST_BATCH + 16)
+/* An authentication failure or a forged handshake: alarm, back off. */
+void auth_strike(struct qkdd *q, const char *what);
 
 /* Messages before HELLO verified: SYNC and HELLO are far smaller. */
 #define HANDSHAKE_MSG_MAX	(64u * 1024)

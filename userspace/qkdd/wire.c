@@ -200,8 +200,7 @@ int send_msg(struct qkdd *q, uint8_t type, const uint8_t *p,
 		if (r) {
 			qlog("cannot send %s: %s", frame_type_name(type),
 			     frame_strerror(r));
-			return r == QKD_AUTH_E_HALTED ||
-			       r == QKD_AUTH_E_PERSIST ? -EPERM : -ECONNRESET;
+			return r == QKD_AUTH_E_PERSIST ? -EPERM : -ECONNRESET;
 		}
 		p += n;
 		len -= n;
@@ -271,14 +270,15 @@ int recv_msg(struct qkdd *q, uint32_t want, uint8_t *type,
 				     " (the round is discarded)" : "");
 			if (r == QKD_AUTH_E_TAG || r == QKD_AUTH_E_SEQ ||
 			    r == QKD_AUTH_E_TRANSCRIPT ||
-			    r == QKD_AUTH_E_TR_STATE)
-				q->tot.auth_failures++;
+			    r == QKD_AUTH_E_TR_STATE ||
+			    r == QKD_AUTH_E_TOO_BIG)
+				auth_strike(q, frame_strerror(r));
 			if (r == QKD_AUTH_E_PERSIST)
 				return -EPERM;
-			if (auth_halted(q->auth)) {
-				qlog("authentication halted after repeated failures: stopping; investigate the link, then restart with a fresh PSK or X.509");
-				return -EPERM;
-			}
+			/*
+			 * No halt: failures only slow the reconnections down
+			 * (auth_strike), see protocol.md, "Active attacks".
+			 */
 			return -ECONNRESET;
 		}
 		if (f.hdr.session_id != q->session_id) {
