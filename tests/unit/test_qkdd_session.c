@@ -147,7 +147,7 @@ static void *end_run(void *arg)
 /* ---- the man in the middle ------------------------------------------- */
 
 enum { T_NONE, T_FLIP, T_TRUNC, T_DROP, T_REPLAY, T_SWAP, T_FLOOD,
-       T_SYNC_MAGIC, T_SYNC_ROLE, T_SYNC_POS };
+       T_SYNC_MAGIC, T_SYNC_ROLE, T_SYNC_POS, T_BAD_FLAGS };
 
 /* T_FLOOD: deferred 1 MiB frames (QKD_FRAME_F_MORE) injected before the
  * matched frame: no tag is needed to be buffered */
@@ -271,6 +271,9 @@ static int mitm_one(struct mitm *m, int d)
 			break;
 		case T_SYNC_ROLE:
 			b[QKD_FRAME_HDR_LEN + 5] ^= 1;
+			break;
+		case T_BAD_FLAGS:	/* framing no qkdd sends */
+			b[7] |= 0x80;
 			break;
 		case T_SYNC_POS:
 			for (int k = 0; k < 2; k++) {
@@ -809,7 +812,8 @@ struct tcase {
 
 static const char *const act_name[] = { "none", "flip", "truncate", "drop",
 					"replay", "reorder", "flood",
-					"sync-magic", "sync-role", "sync-pos" };
+					"sync-magic", "sync-role", "sync-pos",
+					"bad-flags" };
 
 /* One tampered round: no key anywhere, the round not ok at either end. */
 static void tampered_round(struct __test_metadata *_metadata,
@@ -1268,6 +1272,40 @@ TEST(forged_tags_in_a_row_back_off_alarm_and_recover)
 	honest_connection_gives_keys(_metadata, &a, &b);
 	EXPECT_EQ(0, qkdd_backoff_s(b.q));
 	pair_free(&a, &b);
+}
+
+/*
+ * A frame with framing no qkdd peer sends (unknown flags) in the middle of
+ * a round: the round is lost, and it counts as an attack (alarm, back-off)
+ * like a bad tag, so that forged junk cannot make the ends reconnect (and
+ * spend the handshake's pads) at full speed.
+ */
+TEST(forged_malformed_frame_raises_the_alarm)
+{
+	for (int dir = 0; dir < 2; dir++) {
+		struct end a, b;
+		struct mitm m = { .dir = dir, .type = dir ? QKD_MSG_CASCADE_REQ :
+							  QKD_MSG_CASCADE_ANS,
+				  .nth = 2, .action = T_BAD_FLAGS,
+				  .cut_at = -1 };
+		struct end *rx = dir ? &a : &b;
+		char buf[16];
+
+		fresh_pair(&a, &b, 8192, 25, false);
+		connect_run(&a, &b, &m);
+		TH_LOG("bad flags %s: alice %d, bob %d, backoff %u s",
+		       dir ? "B->A" : "A->B", a.ret, b.ret,
+		       qkdd_backoff_s(rx->q));
+		EXPECT_TRUE(m.done);
+		EXPECT_NE(-EPERM, a.ret);
+		EXPECT_NE(-EPERM, b.ret);
+		EXPECT_LT(0, qkdd_backoff_s(rx->q));
+		EXPECT_EQ(1, status_value(rx, "auth_failures"));
+		EXPECT_STREQ("1", status_str(rx, "auth_alarm", buf,
+					     sizeof(buf)));
+		honest_connection_gives_keys(_metadata, &a, &b);
+		pair_free(&a, &b);
+	}
 }
 
 TEST_HARNESS_MAIN

@@ -268,10 +268,19 @@ int recv_msg(struct qkdd *q, uint32_t want, uint8_t *type,
 				     frame_strerror(r),
 				     r <= QKD_AUTH_E_INVAL ?
 				     " (the round is discarded)" : "");
-			if (r == QKD_AUTH_E_TAG || r == QKD_AUTH_E_SEQ ||
-			    r == QKD_AUTH_E_TRANSCRIPT ||
-			    r == QKD_AUTH_E_TR_STATE ||
-			    r == QKD_AUTH_E_TOO_BIG)
+			/*
+			 * A bad tag, and framing no qkdd peer sends (TCP does
+			 * not corrupt it): an attack. The end of the stream,
+			 * an I/O error or a timeout are not.
+			 */
+			if (r != QKD_FRAME_E_EOF && r != QKD_FRAME_E_IO &&
+			    r != QKD_FRAME_E_TIMEOUT &&
+			    r != QKD_FRAME_E_TRUNCATED &&
+			    r != QKD_FRAME_E_NOSPACE &&
+			    r != QKD_FRAME_E_INVAL &&
+			    r != QKD_AUTH_E_RESERVE &&
+			    r != QKD_AUTH_E_PERSIST &&
+			    r != QKD_AUTH_E_NOMEM && r != QKD_AUTH_E_INVAL)
 				auth_strike(q, frame_strerror(r));
 			if (r == QKD_AUTH_E_PERSIST)
 				return -EPERM;
@@ -282,8 +291,12 @@ int recv_msg(struct qkdd *q, uint32_t want, uint8_t *type,
 			return -ECONNRESET;
 		}
 		if (f.hdr.session_id != q->session_id) {
-			qlog("frame of session %08x, expected %08x",
-			     f.hdr.session_id, q->session_id);
+			char why[80];
+
+			snprintf(why, sizeof(why),
+				 "frame of session %08x, expected %08x",
+				 f.hdr.session_id, q->session_id);
+			auth_strike(q, why);
 			return -ECONNRESET;
 		}
 		if (f.hdr.type == QKD_MSG_KEEPALIVE)
