@@ -96,12 +96,13 @@ done
 # Each block goes to the kernel in KEY_ADD messages of 128 keys, as blocks
 # over 32 KiB do: the orphan block bob leaves below spans several.
 x509() {	# NETNS ROLE ROUNDS
-	local addr=--listen
-	[ "$2" = alice ] && addr=--peer
+	local addr=--listen other=alice
+	[ "$2" = alice ] && addr=--peer && other=bob
 	ip netns exec "$1" env QKDD_PUSH_BATCH_KEYS=128 timeout 500 "$D" \
 		--role "$2" $addr 10.99.0.2:7200 \
 		--stream $UUID --link ab --cert "$P/$2.pem" --key "$P/$2.key" \
-		--ca "$P/ca.pem" --rounds "$3" --block-bits 262144 --timeout 300 \
+		--ca "$P/ca.pem" --peer-name "$other" --rounds "$3" \
+		--block-bits 262144 --timeout 300 \
 		--retry-max 1 --channel source=single-photon \
 		--simulated-channel-test-keys-only >> "$T/x.$2.log" 2>&1 &
 	last=$!

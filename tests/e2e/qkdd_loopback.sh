@@ -145,7 +145,7 @@ pki() {
 	local d=$1 n
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
 		-keyout "$d/ca.key" -out "$d/ca.pem" -days 2 -subj /CN=qkd-test-ca || return 1
-	for n in alice bob; do
+	for n in alice bob carol; do
 		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
 			-keyout "$d/$n.key" -out "$d/$n.csr" -subj "/CN=$n.example" || return 1
 		printf 'subjectAltName=DNS:%s.example\n' $n > "$d/$n.ext"
@@ -177,6 +177,20 @@ if command -v openssl >/dev/null && pki "$D/pki" 2>/dev/null; then
 	wait_pair
 	[ $rc_alice -eq 0 ] && [ $rc_bob -eq 0 ] && [ -s "$D/alice.keys" ] && cmp -s "$D/alice.keys" "$D/bob.keys"
 	ok $? "x509: mutual TLS bootstrap, 3 rounds, identical keys (alice $rc_alice, bob $rc_bob)"
+
+	# Carol holds a certificate of the same CA: Bob expects alice.example.
+	D=$T/x509_name; mkdir -p "$D"; cp -r "$T/x509/pki" "$D/pki"
+	cp "$D/pki/carol.pem" "$D/pki/alice.pem"; cp "$D/pki/carol.key" "$D/pki/alice.key"
+	port=$(free_port)
+	x509 "$D" bob "$port" 1; pid_bob=$last_pid; sleep 0.3
+	x509 "$D" alice "$port" 1; pid_alice=$last_pid
+	sleep 4
+	kill -TERM "$pid_alice" "$pid_bob" 2>/dev/null
+	wait_pair
+	[ ! -s "$D/alice.keys" ] && [ ! -s "$D/bob.keys" ] &&
+		grep -q 'peer certificate rejected' "$D/bob.log" &&
+		! grep -q 'session .* up' "$D/bob.log"
+	ok $? "x509: a certificate of the same CA with another name is refused ($(grep -m1 -o 'peer certificate rejected[^;]*' "$D/bob.log"))"
 
 	# Alice exits after Bob pushed and acknowledged, before her own push.
 	D=$T/crash_a; mkdir -p "$D"; mv "$T/crash_a.pki" "$D/pki"

@@ -355,6 +355,11 @@ TEST(cross_checks)
 	EXPECT_NE(NULL, strstr(err, "all of --cert")) TH_LOG("%s", err);
 	ASSERT_EQ(0, qkdd_opt_set(&o, "key", "/k.pem", err, sizeof(err)));
 	ASSERT_EQ(0, qkdd_opt_set(&o, "ca", "/ca.pem", err, sizeof(err)));
+	/* any certificate of the CA is not enough: the peer's name too */
+	EXPECT_EQ(-EINVAL, qkdd_opts_check(&o, err, sizeof(err)));
+	EXPECT_NE(NULL, strstr(err, "--peer-name")) TH_LOG("%s", err);
+	ASSERT_EQ(0, qkdd_opt_set(&o, "peer-name", "alice.example", err,
+				  sizeof(err)));
 	EXPECT_EQ(0, qkdd_opts_check(&o, err, sizeof(err))) TH_LOG("%s", err);
 	ASSERT_EQ(0, qkdd_opt_set(&o, "no-kernel", NULL, err, sizeof(err)));
 	EXPECT_EQ(-EINVAL, qkdd_opts_check(&o, err, sizeof(err)));
