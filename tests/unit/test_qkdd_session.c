@@ -147,7 +147,7 @@ static void *end_run(void *arg)
 /* ---- the man in the middle ------------------------------------------- */
 
 enum { T_NONE, T_FLIP, T_TRUNC, T_DROP, T_REPLAY, T_SWAP, T_FLOOD,
-       T_SYNC_MAGIC, T_SYNC_ROLE, T_SYNC_POS, T_BAD_FLAGS };
+       T_SYNC_MAGIC, T_SYNC_ROLE, T_SYNC_POS, T_BAD_FLAGS, T_BAD_VERSION };
 
 /* T_FLOOD: deferred 1 MiB frames (QKD_FRAME_F_MORE) injected before the
  * matched frame: no tag is needed to be buffered */
@@ -271,6 +271,9 @@ static int mitm_one(struct mitm *m, int d)
 			break;
 		case T_SYNC_ROLE:
 			b[QKD_FRAME_HDR_LEN + 5] ^= 1;
+			break;
+		case T_BAD_VERSION:	/* another frame version */
+			b[4] = 1;
 			break;
 		case T_BAD_FLAGS:	/* framing no qkdd sends */
 			b[7] |= 0x80;
@@ -813,7 +816,7 @@ struct tcase {
 static const char *const act_name[] = { "none", "flip", "truncate", "drop",
 					"replay", "reorder", "flood",
 					"sync-magic", "sync-role", "sync-pos",
-					"bad-flags" };
+					"bad-flags", "bad-version" };
 
 /* One tampered round: no key anywhere, the round not ok at either end. */
 static void tampered_round(struct __test_metadata *_metadata,
@@ -1303,6 +1306,45 @@ TEST(forged_malformed_frame_raises_the_alarm)
 		EXPECT_EQ(1, status_value(rx, "auth_failures"));
 		EXPECT_STREQ("1", status_str(rx, "auth_alarm", buf,
 					     sizeof(buf)));
+		honest_connection_gives_keys(_metadata, &a, &b);
+		pair_free(&a, &b);
+	}
+}
+
+/*
+ * A forged frame of another frame version (the first frame Bob sees, or
+ * one in the middle of a round, both ways): an honest peer of another
+ * release is told apart by nothing but that byte, so one forged frame
+ * stopped the daemon. Now it drops the connection with the alarm, and
+ * the link gives keys once the attacker stops.
+ */
+TEST(forged_frame_of_another_version_does_not_stop_the_daemon)
+{
+	static const struct {
+		int dir;
+		uint8_t type;
+		bool round0;
+	} at[] = {
+		{ 0, QKD_MSG_SYNC, true },	/* Bob's first frame */
+		{ 1, QKD_MSG_SYNC, true },
+		{ 1, QKD_MSG_CASCADE_REQ, false },
+		{ 0, QKD_MSG_CASCADE_ANS, false },
+	};
+
+	for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+		struct end a, b;
+		struct mitm m = { .dir = at[i].dir, .type = at[i].type,
+				  .round0 = at[i].round0,
+				  .action = T_BAD_VERSION, .cut_at = -1 };
+
+		fresh_pair(&a, &b, 8192, 25, false);
+		connect_run(&a, &b, &m);
+		TH_LOG("version 1 on %s %s: alice %d, bob %d",
+		       frame_type_name(at[i].type),
+		       at[i].dir ? "B->A" : "A->B", a.ret, b.ret);
+		EXPECT_TRUE(m.done);
+		EXPECT_NE(-EPERM, a.ret);
+		EXPECT_NE(-EPERM, b.ret);
 		honest_connection_gives_keys(_metadata, &a, &b);
 		pair_free(&a, &b);
 	}

@@ -148,7 +148,7 @@ bool rb_done(const struct rbuf *r);
 int send_msg(struct qkdd *q, uint8_t type, const uint8_t *p, size_t len,
 	     int mode);
 void send_abort(struct qkdd *q, uint16_t reason, const char *text);
-int frame_version_mismatch(const struct qkdd *q);
+int frame_version_mismatch(struct qkdd *q);
 int recv_msg(struct qkdd *q, uint32_t want, uint8_t *type, bool stoppable);
 
 /* ---- state.c ------------------------------------------------------------ */

@@ -224,13 +224,19 @@ void send_abort(struct qkdd *q, uint16_t reason, const char *text)
 
 /*
  * A frame header in q->rbuf with another version: the peer runs another
- * qkdd release, which no reconnection mends. Returns -EPERM (fatal).
+ * qkdd release -- or an attacker changed one byte, which nothing tells
+ * apart before authentication. Not fatal (one forged frame would stop the
+ * daemon): the alarm, and the connection retried with the back-off.
  */
-int frame_version_mismatch(const struct qkdd *q)
+int frame_version_mismatch(struct qkdd *q)
 {
-	qlog("the peer speaks classical-channel frame version %u, this qkdd version %u: run the same qkdd release at both ends",
-	     q->rbuf[4], QKD_FRAME_VERSION);
-	return -EPERM;
+	char why[160];
+
+	snprintf(why, sizeof(why),
+		 "a frame of classical-channel version %u, this qkdd speaks %u: a forged frame, or another qkdd release at the peer (then run the same release at both ends)",
+		 q->rbuf[4], QKD_FRAME_VERSION);
+	auth_strike(q, why);
+	return -ECONNRESET;
 }
 
 /*
