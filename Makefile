@@ -117,7 +117,12 @@ $(B)/bench/%: bench/%.c $(B)/libqkdproto.a $(B)/libqkd.a
 	@mkdir -p $(dir $@)
 	$(CC) $(USER_CFLAGS) -O3 -march=x86-64-v2 -o $@ $^ $(LIBS)
 
-tests: $(UNIT_TESTS) $(KERNEL_TESTS)
+# The man in the middle of tests/e2e/qkdd_mitm.sh.
+$(B)/tests/qkdd_mitm: tests/e2e/qkdd_mitm.c
+	@mkdir -p $(dir $@)
+	$(CC) $(USER_CFLAGS) -o $@ $<
+
+tests: $(UNIT_TESTS) $(KERNEL_TESTS) $(B)/tests/qkdd_mitm
 
 bench: $(BENCHES)
 

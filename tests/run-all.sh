@@ -6,7 +6,9 @@
 #   lint     checkpatch --strict, sparse, W=1 on both kernels, YNL spec check
 #   unit     host unit tests of the protocol stages and tools (ASan/UBSan)
 #   fuzz     a short bounded libFuzzer run of each userspace parser
-#   daemon   two qkdd processes over loopback: same keys, Eve aborts, crashes
+#   daemon   two qkdd processes over loopback: same keys, Eve aborts, crashes;
+#            then through a man in the middle that attacks the classical
+#            channel (tests/e2e/qkdd_mitm.sh, about a minute)
 #   vm       the module's kselftest tests in qemu, on Debian 6.1 and 6.12
 #   e2e      qkdctl against the module, and the demo, in qemu on both kernels
 #   robust   a genl/ioctl fuzzer (root, unprivileged, user namespace), a
@@ -89,6 +91,27 @@ fuzz() {
 	FUZZ_TIME=${FUZZ_TIME:-20} fuzz/run.sh
 }
 
+# qkdd pairs on the host: qkdd_loopback.sh, then under attack
+# (qkdd_mitm.sh); one "N passed, N failed" line over both.
+daemon() {
+	local s out p=0 f=0 rc=0 line
+	for s in tests/e2e/qkdd_loopback.sh tests/e2e/qkdd_mitm.sh; do
+		echo "# $s"
+		out=$("$s" 2>&1) || rc=1
+		echo "$out"
+		line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' <<<"$out" | tail -n 1)
+		if [ -z "$line" ]; then
+			f=$((f + 1))
+			continue
+		fi
+		p=$((p + ${line%% passed*}))
+		line=${line#*, }
+		f=$((f + ${line%% failed*}))
+	done
+	echo "$p passed, $f failed"
+	return $rc
+}
+
 e2e() {
 	local kver rc=0
 	for build in /lib/modules/*/build; do
@@ -144,7 +167,7 @@ for s in $stages; do
 	lint) run_stage lint tests/lib/lint.sh ;;
 	unit) run_stage unit unit ;;
 	fuzz) [ -x fuzz/run.sh ] && run_stage fuzz fuzz ;;
-	daemon) run_stage daemon tests/e2e/qkdd_loopback.sh ;;
+	daemon) run_stage daemon daemon ;;
 	vm) run_stage vm tests/vm/run-kernel-tests.sh -q ;;
 	e2e) run_stage e2e e2e ;;
 	robust) run_stage robust tests/robust/run.sh ;;

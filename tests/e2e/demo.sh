@@ -86,13 +86,15 @@ run_pair() {
 	$B timeout 300 "$D" --role bob --listen 10.99.0.2:"$port" \
 		--stream $SID --link to-A --psk "$T/$name.b.psk" \
 		--rounds "$rounds" --block-bits "$bits" --channel "$channel" \
-		--timeout 60 --retry-max 1 --status "$T/$name.b.status" \
+		--timeout 60 --retry-max 1 --simulated-channel-test-keys-only \
+		--status "$T/$name.b.status" \
 		>"$T/$name.b.log" 2>&1 &
 	bob=$!
 	$A timeout 300 "$D" --role alice --peer 10.99.0.2:"$port" \
 		--stream $SID --link to-B --psk "$T/$name.a.psk" \
 		--rounds "$rounds" --block-bits "$bits" --channel "$channel" \
-		--timeout 60 --retry-max 1 --status "$T/$name.a.status" \
+		--timeout 60 --retry-max 1 --simulated-channel-test-keys-only \
+		--status "$T/$name.a.status" \
 		>"$T/$name.a.log" 2>&1 &
 	alice=$!
 	daemons="$bob $alice"

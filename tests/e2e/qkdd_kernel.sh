@@ -46,12 +46,14 @@ ok $? "link and stream at both sites"
 # delivers keys.
 $B timeout 500 "$D" --role bob --listen 10.99.0.2:7100 --stream $UUID --link ab \
 	--psk "$T/b.psk" --rounds 2 --block-bits 262144 --timeout 300 \
-	--channel source=single-photon --status "$T/b.status" > "$T/b.log" 2>&1 &
+	--channel source=single-photon --simulated-channel-test-keys-only \
+	--status "$T/b.status" > "$T/b.log" 2>&1 &
 pb=$!
 sleep 1
 $A timeout 500 "$D" --role alice --peer 10.99.0.2:7100 --stream $UUID --link ab \
 	--psk "$T/a.psk" --rounds 2 --block-bits 262144 --timeout 300 \
-	--channel source=single-photon --status "$T/a.status" > "$T/a.log" 2>&1
+	--channel source=single-photon --simulated-channel-test-keys-only \
+	--status "$T/a.status" > "$T/a.log" 2>&1
 ra=$?
 wait $pb; rb=$?
 cat "$T/a.log" "$T/b.log" | sed 's/^/# /'
@@ -94,13 +96,15 @@ done
 # Each block goes to the kernel in KEY_ADD messages of 128 keys, as blocks
 # over 32 KiB do: the orphan block bob leaves below spans several.
 x509() {	# NETNS ROLE ROUNDS
-	local addr=--listen
-	[ "$2" = alice ] && addr=--peer
+	local addr=--listen other=alice
+	[ "$2" = alice ] && addr=--peer && other=bob
 	ip netns exec "$1" env QKDD_PUSH_BATCH_KEYS=128 timeout 500 "$D" \
 		--role "$2" $addr 10.99.0.2:7200 \
 		--stream $UUID --link ab --cert "$P/$2.pem" --key "$P/$2.key" \
-		--ca "$P/ca.pem" --rounds "$3" --block-bits 262144 --timeout 300 \
-		--retry-max 1 --channel source=single-photon >> "$T/x.$2.log" 2>&1 &
+		--ca "$P/ca.pem" --peer-name "$other" --rounds "$3" \
+		--block-bits 262144 --timeout 300 \
+		--retry-max 1 --channel source=single-photon \
+		--simulated-channel-test-keys-only >> "$T/x.$2.log" 2>&1 &
 	last=$!
 }
 QKDD_FAULT=bob-after-push x509 siteB bob 8; b1=$last

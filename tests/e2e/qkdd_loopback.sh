@@ -12,7 +12,10 @@
 #     (QKDD_FAULT) is recovered at the next connection: identical files;
 #   - --state-dir: either daemon, then both, killed with SIGKILL mid-run and
 #     restarted without a fresh PSK: the rounds go on, identical files;
-#   - a bad configuration file is refused with its line number.
+#   - a parameter of the bound configured differently at Alice's is
+#     refused at Bob's HELLO, named at both ends, no key;
+#   - a bad configuration file is refused with its line number, and the
+#     simulated channel off loopback without the test-keys flag.
 # Prints TAP and a final "N passed, N failed" line. Needs no module, no root.
 set -u
 cd "$(dirname "$0")/../.."
@@ -142,7 +145,7 @@ pki() {
 	local d=$1 n
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
 		-keyout "$d/ca.key" -out "$d/ca.pem" -days 2 -subj /CN=qkd-test-ca || return 1
-	for n in alice bob; do
+	for n in alice bob carol; do
 		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
 			-keyout "$d/$n.key" -out "$d/$n.csr" -subj "/CN=$n.example" || return 1
 		printf 'subjectAltName=DNS:%s.example\n' $n > "$d/$n.ext"
@@ -174,6 +177,20 @@ if command -v openssl >/dev/null && pki "$D/pki" 2>/dev/null; then
 	wait_pair
 	[ $rc_alice -eq 0 ] && [ $rc_bob -eq 0 ] && [ -s "$D/alice.keys" ] && cmp -s "$D/alice.keys" "$D/bob.keys"
 	ok $? "x509: mutual TLS bootstrap, 3 rounds, identical keys (alice $rc_alice, bob $rc_bob)"
+
+	# Carol holds a certificate of the same CA: Bob expects alice.example.
+	D=$T/x509_name; mkdir -p "$D"; cp -r "$T/x509/pki" "$D/pki"
+	cp "$D/pki/carol.pem" "$D/pki/alice.pem"; cp "$D/pki/carol.key" "$D/pki/alice.key"
+	port=$(free_port)
+	x509 "$D" bob "$port" 1; pid_bob=$last_pid; sleep 0.3
+	x509 "$D" alice "$port" 1; pid_alice=$last_pid
+	sleep 4
+	kill -TERM "$pid_alice" "$pid_bob" 2>/dev/null
+	wait_pair
+	[ ! -s "$D/alice.keys" ] && [ ! -s "$D/bob.keys" ] &&
+		grep -q 'peer certificate rejected' "$D/bob.log" &&
+		! grep -q 'session .* up' "$D/bob.log"
+	ok $? "x509: a certificate of the same CA with another name is refused ($(grep -m1 -o 'peer certificate rejected[^;]*' "$D/bob.log"))"
 
 	# Alice exits after Bob pushed and acknowledged, before her own push.
 	D=$T/crash_a; mkdir -p "$D"; mv "$T/crash_a.pki" "$D/pki"
@@ -273,12 +290,36 @@ cmp -s <(cat "$D/alice.keys" 2>/dev/null) <(cat "$D/bob.keys" 2>/dev/null) &&
 	! grep -q 'PSK file .* is missing' "$D/alice.log" "$D/bob.log"
 ok $? "state: key files identical at both ends after the restarts, no index repeated, no PSK asked for ($(nkeys "$D/alice.keys") keys)"
 
+# ---- a parameter of the bound that differs: Bob refuses the HELLO ----------
+D=$T/policy; mkdir -p "$D"
+psk "$D"
+port=$(free_port)
+timeout 30 "$QKDD" --role bob --listen 127.0.0.1:$port --stream $UUID --link ab \
+	--psk "$D/bob.psk" --no-kernel --out "$D/bob.keys" --rounds 1 \
+	--block-bits "$BLOCK" --channel source=single-photon \
+	> "$D/bob.log" 2>&1 &
+pid_bob=$!
+sleep 0.3
+timeout 8 "$QKDD" --role alice --peer 127.0.0.1:$port --stream $UUID --link ab \
+	--psk "$D/alice.psk" --no-kernel --out "$D/alice.keys" --rounds 1 \
+	--block-bits "$BLOCK" --channel source=single-photon --qber-abort 0.2 \
+	--retry-max 1 > "$D/alice.log" 2>&1
+wait "$pid_bob"; rc_bob=$?
+[ "$rc_bob" -ne 0 ] && [ ! -s "$D/alice.keys" ] && [ ! -s "$D/bob.keys" ] &&
+	grep -q "HELLO refused: the peer's qber-abort 0.2 differs from ours 0.11" "$D/bob.log" &&
+	grep -q "HELLO: peer aborted the round: .*qber-abort 0.2 differs" "$D/alice.log"
+ok $? "policy: alice's weaker --qber-abort is refused at bob's HELLO, named at both ends, no key (bob exit $rc_bob)"
+
 # ---- configuration file -----------------------------------------------------
 D=$T/conf; mkdir -p "$D"
 printf 'role = alice\n# comment\nblock-bits = 12x\n' > "$D/bad.conf"
 "$QKDD" --config "$D/bad.conf" > "$D/out" 2>&1; rc=$?
 [ $rc -eq 2 ] && grep -q 'bad.conf:3: bad value' "$D/out"
 ok $? "config: a bad line is refused with its line number (exit $rc: $(head -1 "$D/out"))"
+"$QKDD" --role alice --peer 192.0.2.7:7000 --stream $UUID --link ab \
+	--psk "$D/none.psk" --no-kernel --out "$D/k" > "$D/out2" 2>&1; rc=$?
+[ $rc -eq 2 ] && grep -q 'is not loopback.*--simulated-channel-test-keys-only' "$D/out2"
+ok $? "config: the simulated channel off loopback is refused without --simulated-channel-test-keys-only (exit $rc)"
 
 echo "1..$n"
 echo "$pass passed, $fail failed"

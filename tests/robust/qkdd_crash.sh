@@ -148,7 +148,8 @@ start() {
 	ip netns exec $ns "${split[@]}" "$D" --role "$1" $addr --stream $UUID --link ab \
 		--psk "$T/$1.psk" --state-dir "$T/state-$1" --rounds 0 \
 		--block-bits "$bbits" --timeout 20 --retry-max 1 \
-		--channel source=single-photon --status "$T/$1.status" \
+		--channel source=single-photon --simulated-channel-test-keys-only \
+		--status "$T/$1.status" \
 		>> "$T/$1.log" 2>&1 &
 	eval "pid_$1=$!"
 }

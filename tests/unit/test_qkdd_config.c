@@ -16,6 +16,9 @@
 
 #include "kselftest_harness.h"
 
+#include "qkd/frame.h"
+#include "qkd/verify.h"
+
 static const char good[] =
 	"# qkdd configuration of site A\n"
 	"\n"
@@ -31,6 +34,7 @@ static const char good[] =
 	"status = /run/qkdd/alice-bob.status\n"
 	"no-kernel\n"
 	"out = /tmp/keys\n"
+	"simulated-channel-test-keys-only\n"
 	"verbose = yes\n";
 
 TEST(defaults)
@@ -73,6 +77,7 @@ TEST(good_file)
 	EXPECT_TRUE(o.no_kernel);
 	EXPECT_TRUE(o.verbose);
 	EXPECT_STREQ("/tmp/keys", o.out);
+	EXPECT_TRUE(o.sim_test_keys);
 	EXPECT_EQ(0, qkdd_opts_check(&o, err, sizeof(err))) TH_LOG("%s", err);
 }
 
@@ -183,6 +188,12 @@ TEST(channel_spec)
 	EXPECT_EQ(1, p.n_intensities);
 	EXPECT_TRUE(fabs(p.eve_ir_fraction - 1) < 1e-12);
 	EXPECT_TRUE(fabs(p.length_km - 5) < 1e-12);
+	EXPECT_EQ(QKD_EVE_BASIS_RANDOM, p.eve_basis);
+	ASSERT_EQ(0, qkdd_channel_parse(&p, "eve-basis=z", err, sizeof(err)));
+	EXPECT_EQ(QKD_EVE_BASIS_Z, p.eve_basis);
+	EXPECT_EQ(-EINVAL, qkdd_channel_parse(&p, "eve-basis=y", err,
+					      sizeof(err)));
+	EXPECT_EQ(QKD_EVE_BASIS_Z, p.eve_basis);
 	qkd_channel_params_default(&p);
 	ASSERT_EQ(0, qkdd_channel_parse(&p, "eve-split=pns,dark=1e-7,misalign=0.02,det-eff=0.1,pz-alice=0.9,pz-bob=0.9",
 					err, sizeof(err))) TH_LOG("%s", err);
@@ -195,6 +206,131 @@ TEST(channel_spec)
 	EXPECT_EQ(0, strncmp(err, "channel: ", 9)) TH_LOG("%s", err);
 }
 
+/*
+ * Issue 14: eps_cor was never compared with what the verification hash
+ * delivers. 64-bit tags on blocks of 2^21 bits collide with probability
+ * up to (1.5 * 2^21 / 64 + 1) / 2^64 = 2.7e-15 > 1e-15; no tag of at most
+ * 256 bits reaches 1e-300.
+ */
+TEST(eps_cor_the_verification_hash_cannot_deliver_is_refused)
+{
+	static const char base[] =
+		"role = bob\nlisten = 127.0.0.1:7000\n"
+		"stream = 6f1c2a9e-3b4d-4e5f-8a7b-1c2d3e4f5a6b\nlink = ab\n"
+		"psk = /k\n";
+	struct qkdd_opts o;
+	char err[256] = "";
+
+	qkdd_opts_default(&o);
+	ASSERT_EQ(0, qkdd_config_parse(&o, base, err, sizeof(err)));
+	EXPECT_EQ(0, qkdd_opts_check(&o, err, sizeof(err))) TH_LOG("%s", err);
+	ASSERT_EQ(0, qkdd_config_parse(&o, "tag-bits = 64\nblock-bits = 2097152\n",
+				       err, sizeof(err)));
+	err[0] = '\0';
+	EXPECT_EQ(-EINVAL, qkdd_opts_check(&o, err, sizeof(err)));
+	EXPECT_NE(NULL, strstr(err, "--eps-cor")) TH_LOG("%s", err);
+	/* a longer tag meets it */
+	ASSERT_EQ(0, qkdd_config_parse(&o, "tag-bits = 128\n", err,
+				       sizeof(err)));
+	EXPECT_EQ(0, qkdd_opts_check(&o, err, sizeof(err))) TH_LOG("%s", err);
+	ASSERT_EQ(0, qkdd_config_parse(&o, "eps-cor = 1e-300\n", err,
+				       sizeof(err)));
+	err[0] = '\0';
+	EXPECT_EQ(-EINVAL, qkdd_opts_check(&o, err, sizeof(err)));
+	EXPECT_NE(NULL, strstr(err, "--eps-cor")) TH_LOG("%s", err);
+	ASSERT_EQ(0, qkdd_config_parse(&o, "tag-bits = 256\n", err,
+				       sizeof(err)));
+	EXPECT_EQ(-EINVAL, qkdd_opts_check(&o, err, sizeof(err)));
+	/* and the bound itself, at the default tag length */
+	EXPECT_TRUE(qkd_verify_eps_cor(1u << 22, 64) > 1e-15);
+	EXPECT_TRUE(qkd_verify_eps_cor(1u << 22, 128) < 1e-15);
+}
+
+/*
+ * Issue 14: a privacy-amplification seed (n + l - 1 bits, about 2.1
+ * block-bits) above 1 MiB is a message of several frames, and no deferred
+ * frame is accepted after the round's first closing tag: every round of
+ * --block-bits above about 6.5e6 failed the same way, for ever. Such a
+ * block is refused with a clear error.
+ */
+TEST(block_bits_whose_pa_seed_cannot_be_sent_is_refused)
+{
+	static const char base[] =
+		"role = alice\npeer = 127.0.0.1:7000\n"
+		"stream = 6f1c2a9e-3b4d-4e5f-8a7b-1c2d3e4f5a6b\nlink = ab\n"
+		"psk = /k\n";
+	struct qkdd_opts o;
+	char err[256] = "";
+
+	qkdd_opts_default(&o);
+	ASSERT_EQ(0, qkdd_config_parse(&o, base, err, sizeof(err)));
+	ASSERT_EQ(0, qkdd_config_parse(&o, "block-bits = 8388608\n", err,
+				       sizeof(err)));
+	EXPECT_EQ(-EINVAL, qkdd_opts_check(&o, err, sizeof(err)));
+	EXPECT_NE(NULL, strstr(err, "--block-bits")) TH_LOG("%s", err);
+	EXPECT_NE(NULL, strstr(err, "privacy amplification")) TH_LOG("%s", err);
+	ASSERT_EQ(0, qkdd_config_parse(&o, "block-bits = 2097153\n", err,
+				       sizeof(err)));
+	EXPECT_EQ(-EINVAL, qkdd_opts_check(&o, err, sizeof(err)));
+	ASSERT_EQ(0, qkdd_config_parse(&o, "block-bits = 2097152\n", err,
+				       sizeof(err)));
+	EXPECT_EQ(0, qkdd_opts_check(&o, err, sizeof(err))) TH_LOG("%s", err);
+	/* the largest seed of such a block (n and l below the most key
+	 * bits a round corrects) fits one frame */
+	EXPECT_GT(8ull * (QKD_FRAME_MAX_PAYLOAD - 32),
+		  2 * qkdd_max_key_bits(2097152));
+}
+
+/*
+ * Issue 14: the simulated quantum link sends Bob's detections and bases
+ * in clear on PORT + 1: whoever reads that stream rebuilds every key. A
+ * peer or listening address outside 127.0.0.0/8 and ::1 is refused unless
+ * the operator says, by name, that the keys are for testing only.
+ */
+TEST(simulated_channel_off_loopback_needs_the_test_keys_flag)
+{
+	static const char *const loop[] = {
+		"peer = 127.0.0.1:7000", "peer = 127.8.9.10:7000",
+		"peer = [::1]:7000", "listen = 127.0.0.1:7000",
+		"listen = [::1]:7000",
+	};
+	static const char *const away[] = {
+		"peer = 192.0.2.7:7000", "peer = 10.99.0.2:7000",
+		"peer = [2001:db8::1]:7000", "peer = localhost:7000",
+		"peer = qkd-b.example:7000", "listen = 0.0.0.0:7000",
+		"listen = [::]:7000", "listen = 10.99.0.2:7000",
+		"peer = 127.0.0.1.example:7000", "peer = [::ffff:10.0.0.1]:7000",
+	};
+	static const char base[] =
+		"role = alice\nstream = 6f1c2a9e-3b4d-4e5f-8a7b-1c2d3e4f5a6b\n"
+		"link = ab\npsk = /k\n";
+	char err[256];
+
+	for (size_t i = 0; i < ARRAY_SIZE(loop) + ARRAY_SIZE(away); i++) {
+		bool ok = i < ARRAY_SIZE(loop);
+		const char *a = ok ? loop[i] : away[i - ARRAY_SIZE(loop)];
+		struct qkdd_opts o;
+
+		qkdd_opts_default(&o);
+		ASSERT_EQ(0, qkdd_config_parse(&o, base, err, sizeof(err)));
+		ASSERT_EQ(0, qkdd_config_parse(&o, a, err, sizeof(err)))
+			TH_LOG("%s: %s", a, err);
+		err[0] = '\0';
+		EXPECT_EQ(ok ? 0 : -EINVAL,
+			  qkdd_opts_check(&o, err, sizeof(err)))
+			TH_LOG("%s: %s", a, err);
+		if (!ok) {
+			EXPECT_NE(NULL, strstr(err, "--simulated-channel-test-keys-only"))
+				TH_LOG("%s", err);
+			ASSERT_EQ(0, qkdd_config_parse(&o,
+				"simulated-channel-test-keys-only", err,
+				sizeof(err)));
+			EXPECT_EQ(0, qkdd_opts_check(&o, err, sizeof(err)))
+				TH_LOG("%s: %s", a, err);
+		}
+	}
+}
+
 TEST(cross_checks)
 {
 	struct qkdd_opts o;
@@ -204,7 +340,7 @@ TEST(cross_checks)
 	EXPECT_EQ(-EINVAL, qkdd_opts_check(&o, err, sizeof(err)));
 	EXPECT_NE(NULL, strstr(err, "--role"));
 	ASSERT_EQ(0, qkdd_config_parse(&o,
-		"role = bob\nlisten = 0.0.0.0:7000\npeer = 10.0.0.1:7000\n"
+		"role = bob\nlisten = 127.0.0.1:7000\npeer = 10.0.0.1:7000\n"
 		"stream = 6f1c2a9e-3b4d-4e5f-8a7b-1c2d3e4f5a6b\nlink = ab\n"
 		"psk = /k\n", err, sizeof(err))) TH_LOG("%s", err);
 	EXPECT_EQ(-EINVAL, qkdd_opts_check(&o, err, sizeof(err)));
@@ -219,6 +355,11 @@ TEST(cross_checks)
 	EXPECT_NE(NULL, strstr(err, "all of --cert")) TH_LOG("%s", err);
 	ASSERT_EQ(0, qkdd_opt_set(&o, "key", "/k.pem", err, sizeof(err)));
 	ASSERT_EQ(0, qkdd_opt_set(&o, "ca", "/ca.pem", err, sizeof(err)));
+	/* any certificate of the CA is not enough: the peer's name too */
+	EXPECT_EQ(-EINVAL, qkdd_opts_check(&o, err, sizeof(err)));
+	EXPECT_NE(NULL, strstr(err, "--peer-name")) TH_LOG("%s", err);
+	ASSERT_EQ(0, qkdd_opt_set(&o, "peer-name", "alice.example", err,
+				  sizeof(err)));
 	EXPECT_EQ(0, qkdd_opts_check(&o, err, sizeof(err))) TH_LOG("%s", err);
 	ASSERT_EQ(0, qkdd_opt_set(&o, "no-kernel", NULL, err, sizeof(err)));
 	EXPECT_EQ(-EINVAL, qkdd_opts_check(&o, err, sizeof(err)));

@@ -35,6 +35,7 @@
 #include "qkd/auth.h"
 #include "qkd/frame.h"
 #include "../../userspace/qkdd/qkdd.h"
+#include "../../userspace/qkdd/session.h"
 
 #define PSK_LEN		(QKD_AUTH_KEY_HDR_LEN + 32768)
 #define UUID_STR	"6f1c2a9e-3b4d-4e5f-8a7b-1c2d3e4f5a6b"
@@ -53,11 +54,15 @@ struct end {
 };
 
 static char g_dir[256];
+/* appended to both ends' --channel (the attack tests) */
+static const char *g_channel_extra = "";
+/* applied to Alice's options before she starts (the HELLO tests) */
+static void (*g_alice_tweak)(struct qkdd_opts *o);
 
 static void end_opts(struct end *e, enum qkdd_role role, uint32_t block,
 		     double km, bool persist)
 {
-	char err[256], spec[80];
+	char err[256], spec[200];
 
 	qkdd_opts_default(&e->o);
 	e->o.role = role;
@@ -67,7 +72,8 @@ static void end_opts(struct end *e, enum qkdd_role role, uint32_t block,
 	    qkdd_opt_set(&e->o, "link", "ab", err, sizeof(err)) ||
 	    qkdd_opt_set(&e->o, "psk", "/nonexistent", err, sizeof(err)))
 		abort();
-	snprintf(spec, sizeof(spec), "source=single-photon,fiber-km=%g", km);
+	snprintf(spec, sizeof(spec), "source=single-photon,fiber-km=%g%s%s",
+		 km, *g_channel_extra ? "," : "", g_channel_extra);
 	if (qkdd_channel_parse(&e->o.ch, spec, err, sizeof(err)))
 		abort();
 	e->o.block_bits = block;
@@ -140,7 +146,12 @@ static void *end_run(void *arg)
 
 /* ---- the man in the middle ------------------------------------------- */
 
-enum { T_NONE, T_FLIP, T_TRUNC, T_DROP, T_REPLAY, T_SWAP };
+enum { T_NONE, T_FLIP, T_TRUNC, T_DROP, T_REPLAY, T_SWAP, T_FLOOD,
+       T_SYNC_MAGIC, T_SYNC_ROLE, T_SYNC_POS, T_BAD_FLAGS, T_BAD_VERSION };
+
+/* T_FLOOD: deferred 1 MiB frames (QKD_FRAME_F_MORE) injected before the
+ * matched frame: no tag is needed to be buffered */
+#define FLOOD_FRAMES	24
 
 struct mitm {
 	int fd[2];		/* [0] Alice's side, [1] Bob's side */
@@ -148,6 +159,10 @@ struct mitm {
 	int dir, nth, action;
 	uint8_t type;
 	uint32_t bit;
+	/* tamper in round 0 too (SYNC, HELLO); T_SYNC_POS: added to both
+	 * positions of the SYNC */
+	bool round0;
+	uint64_t pos_delta;
 	/* the cut: close after the cut_at-th tagged frame of round cut_round
 	 * (delivered or not) */
 	uint32_t cut_round;
@@ -234,7 +249,8 @@ static int mitm_one(struct mitm *m, int d)
 			write_full(out, b, len);
 		goto fail;
 	}
-	if (round > 0 && m->action != T_NONE && !m->done && d == m->dir &&
+	if ((round > 0 || m->round0) && m->action != T_NONE && !m->done &&
+	    d == m->dir &&
 	    type == m->type && m->seen[d][type]++ == m->nth) {
 		m->done = true;
 		switch (m->action) {
@@ -250,6 +266,25 @@ static int mitm_one(struct mitm *m, int d)
 				QKD_FRAME_TAG_LEN);
 			len--;
 			break;
+		case T_SYNC_MAGIC:	/* payload: magic, version, role, ... */
+			b[QKD_FRAME_HDR_LEN] ^= 0x20;
+			break;
+		case T_SYNC_ROLE:
+			b[QKD_FRAME_HDR_LEN + 5] ^= 1;
+			break;
+		case T_BAD_VERSION:	/* another frame version */
+			b[4] = 1;
+			break;
+		case T_BAD_FLAGS:	/* framing no qkdd sends */
+			b[7] |= 0x80;
+			break;
+		case T_SYNC_POS:
+			for (int k = 0; k < 2; k++) {
+				uint8_t *pp = b + QKD_FRAME_HDR_LEN + 6 + 8 * k;
+
+				put_be(pp, get_be(pp, 8) + m->pos_delta, 8);
+			}
+			break;
 		case T_DROP:
 			m->off[d]--;
 			return 0;
@@ -258,6 +293,25 @@ static int mitm_one(struct mitm *m, int d)
 			put_be(b + 16, get_be(b + 16, 8) + 1, 8);
 			m->off[d]++;
 			break;
+		case T_FLOOD: {
+			uint8_t *fb = calloc(1, QKD_FRAME_MAX_LEN);
+			uint64_t seq = get_be(b + 16, 8);
+
+			if (!fb)
+				return -1;
+			memcpy(fb, b, QKD_FRAME_HDR_LEN);
+			put_be(fb + 6, QKD_FRAME_F_DEFERRED | QKD_FRAME_F_MORE,
+			       2);
+			put_be(fb + 24, QKD_FRAME_MAX_PAYLOAD, 4);
+			for (int i = 0; i < FLOOD_FRAMES && !r; i++) {
+				put_be(fb + 16, seq + (uint64_t)i, 8);
+				r = write_full(out, fb, QKD_FRAME_MAX_LEN);
+			}
+			free(fb);
+			put_be(b + 16, seq + FLOOD_FRAMES, 8);
+			m->off[d] += FLOOD_FRAMES;
+			break;
+		}
 		case T_SWAP:
 			m->held[d] = malloc(len);
 			if (!m->held[d])
@@ -370,6 +424,8 @@ static void fresh_pair(struct end *a, struct end *b, uint32_t block,
 	memset(b, 0, sizeof(*b));
 	end_opts(a, QKDD_ALICE, block, km, persist);
 	end_opts(b, QKDD_BOB, block, km, persist);
+	if (g_alice_tweak)
+		g_alice_tweak(&a->o);
 	if (end_start(a) || end_start(b))
 		abort();
 	if (RAND_bytes(key, sizeof(key)) != 1)
@@ -425,6 +481,27 @@ static long status_value(const struct end *e, const char *key)
 	return v;
 }
 
+/* The value of @key in @e's status file ("" if absent), in @buf. */
+static const char *status_str(const struct end *e, const char *key,
+			      char *buf, size_t len)
+{
+	char *s = slurp(e->o.status), *p;
+	char pat[64];
+	size_t n = 0;
+
+	snprintf(pat, sizeof(pat), "\n%s=", key);
+	p = strstr(s, pat);
+	if (p) {
+		p += strlen(pat);
+		while (p[n] && p[n] != '\n' && n + 1 < len)
+			n++;
+		memcpy(buf, p, n);
+	}
+	buf[n] = '\0';
+	free(s);
+	return buf;
+}
+
 static size_t lines(const char *s)
 {
 	size_t n = 0;
@@ -443,11 +520,18 @@ TEST(honest_rounds_identical_keys_two_closing_tags_each)
 	struct auth_stats sa, sb;
 	char *ka, *kb;
 
+	char warn[200];
+
 	fresh_pair(&a, &b, 8192, 25, false);
 	a.o.rounds = b.o.rounds = 3;
+	/* Alice says in her status that her keys are for tests only */
+	a.o.sim_test_keys = true;
 	connect_run(&a, &b, &m);
 	ASSERT_EQ(1, a.ret);
 	ASSERT_EQ(1, b.ret);
+	EXPECT_NE(NULL, strstr(status_str(&a, "warning", warn, sizeof(warn)),
+			       "keys for testing only"));
+	EXPECT_STREQ("", status_str(&b, "warning", warn, sizeof(warn)));
 	ka = slurp(a.o.out);
 	kb = slurp(b.o.out);
 	ASSERT_NE(0, lines(ka));
@@ -473,6 +557,253 @@ TEST(honest_rounds_identical_keys_two_closing_tags_each)
 	pair_free(&a, &b);
 }
 
+/* ---- attacks on the estimate --------------------------------------------- */
+
+/*
+ * Issue 14: single photons with a biased basis choice (p_z = 0.9 at both
+ * ends) and Eve measuring every pulse in Z and resending. She knows every
+ * Z bit and disturbs only X, which is 1.2 % of the sifted bits: a sample
+ * drawn from both bases shows about 1.6 % errors, and a bound that takes
+ * it for the phase error rate outputs key she knows. The phase error must
+ * come from the X basis alone: there it is 50 %, and every round aborts.
+ */
+TEST(biased_bases_eve_measuring_in_z_gets_no_key)
+{
+	struct end a, b;
+	struct mitm m = { .action = T_NONE, .cut_at = -1 };
+	char *ka, *kb, reason[200];
+
+	g_channel_extra = "pz-alice=0.9,pz-bob=0.9,eve=1,eve-basis=z";
+	fresh_pair(&a, &b, 32768, 0, false);
+	g_channel_extra = "";
+	a.o.rounds = b.o.rounds = 2;
+	connect_run(&a, &b, &m);
+	ka = slurp(a.o.out);
+	kb = slurp(b.o.out);
+	status_str(&a, "last_reason", reason, sizeof(reason));
+	TH_LOG("alice %d, bob %d; keys %zu / %zu; rounds ok %ld; qber %s; %s",
+	       a.ret, b.ret, lines(ka), lines(kb),
+	       status_value(&a, "rounds_ok"),
+	       status_str(&b, "qber", (char[32]){ 0 }, 32), reason);
+	EXPECT_EQ(1, a.ret);
+	EXPECT_EQ(0, lines(ka));
+	EXPECT_EQ(0, lines(kb));
+	EXPECT_EQ(0, status_value(&a, "rounds_ok"));
+	EXPECT_EQ(0, status_value(&b, "rounds_ok"));
+	EXPECT_EQ(2, status_value(&a, "rounds_aborted"));
+	EXPECT_NE(NULL, strstr(reason, "above the abort threshold"));
+	free(ka);
+	free(kb);
+	pair_free(&a, &b);
+}
+
+/* The same biased choice without Eve: keys from Z, the sample is X. */
+TEST(biased_bases_honest_channel_gives_keys_sampled_from_x)
+{
+	struct end a, b;
+	struct mitm m = { .action = T_NONE, .cut_at = -1 };
+	long sifted, sampled;
+	char *ka, *kb;
+
+	g_channel_extra = "pz-alice=0.9,pz-bob=0.9";
+	fresh_pair(&a, &b, 65536, 0, false);
+	g_channel_extra = "";
+	connect_run(&a, &b, &m);
+	ka = slurp(a.o.out);
+	kb = slurp(b.o.out);
+	sifted = status_value(&b, "sifted_bits");
+	sampled = status_value(&b, "sampled_bits");
+	TH_LOG("alice %d, bob %d; keys %zu; sifted %ld, sampled %ld",
+	       a.ret, b.ret, lines(ka), sifted, sampled);
+	EXPECT_EQ(1, a.ret);
+	EXPECT_EQ(1, status_value(&a, "rounds_ok"));
+	EXPECT_NE(0, lines(ka));
+	EXPECT_EQ(0, strcmp(ka, kb));
+	/* X is 0.01 / 0.82 of the sifted bits: about 1.2 % */
+	EXPECT_LT(sampled * 1000, sifted * 20);
+	EXPECT_LT(sifted * 5, sampled * 1000);
+	free(ka);
+	free(kb);
+	pair_free(&a, &b);
+}
+
+/* ---- memory an unauthenticated peer can make us allocate ----------------- */
+
+/*
+ * Issue 14: recv_msg() put untagged deferred frames together up to 1 GiB.
+ * A man in the middle injects 24 MiB of them (valid framing, zero tag,
+ * sequence numbers in order) before Bob's SIFT_BASES and Alice's: the
+ * receiver must refuse the message at what its configuration needs (a
+ * few MiB for these rounds), not buffer it.
+ */
+TEST(untagged_deferred_flood_is_refused_at_what_the_round_needs)
+{
+	for (int dir = 0; dir < 2; dir++) {
+		struct end a, b;
+		struct mitm m = { .dir = dir, .type = QKD_MSG_SIFT_BASES,
+				  .action = T_FLOOD, .cut_at = -1 };
+		struct end *rx = dir ? &a : &b;
+		size_t cap;
+		char *ka, *kb;
+
+		fresh_pair(&a, &b, 8192, 0, false);
+		connect_run(&a, &b, &m);
+		cap = rx->q->msg_cap;
+		ka = slurp(a.o.out);
+		kb = slurp(b.o.out);
+		TH_LOG("%s floods %s: alice %d, bob %d, buffer %zu KiB",
+		       dir ? "bob" : "alice", dir ? "alice" : "bob", a.ret,
+		       b.ret, cap >> 10);
+		EXPECT_TRUE(m.done);
+		EXPECT_EQ(-E2BIG, rx->ret);
+		EXPECT_GT((size_t)4 << 20, cap);
+		EXPECT_EQ(0, lines(ka));
+		EXPECT_EQ(0, lines(kb));
+		free(ka);
+		free(kb);
+		pair_free(&a, &b);
+	}
+}
+
+/* The quantum link is not authenticated at all: its header is bounded by
+ * the round the configuration makes (here 10^5 pulses, 10^4 detections). */
+TEST(quantum_header_beyond_the_round_is_refused)
+{
+	static const uint64_t hdr[][2] = {
+		{ 1ull << 34, 1ull << 34 },	/* 2^34 pulses, all detected */
+		{ 100001, 10 },			/* one pulse too many */
+		{ 100000, 10001 },		/* too many detections */
+	};
+
+	for (size_t i = 0; i < sizeof(hdr) / sizeof(hdr[0]); i++) {
+		struct qkd_detections d = { 0 };
+		uint8_t h[24] = { 'Q', 'K', 'D', 'Q' };
+		uint64_t n = 0;
+		uint32_t round = 1;
+		int sv[2];
+
+		ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+		h[4] = 1;
+		for (int j = 0; j < 8; j++) {
+			h[8 + j] = (uint8_t)(hdr[i][0] >> (8 * j));
+			h[16 + j] = (uint8_t)(hdr[i][1] >> (8 * j));
+		}
+		ASSERT_EQ(0, write_full(sv[0], h, sizeof(h)));
+		shutdown(sv[0], SHUT_WR);
+		EXPECT_EQ(-EPROTO, quantum_recv(sv[1], &round, 2, 100000, 10000,
+						&d, &n));
+		EXPECT_EQ(0, d.count);
+		qkd_detections_free(&d);
+		close(sv[0]);
+		close(sv[1]);
+	}
+}
+
+/* ---- the sample positions ---------------------------------------------------- */
+
+static int g_sample_draws, g_sample_not_os;
+
+/* the seam: what make_mask() draws the positions from */
+static int counting_rng_os(struct qkd_rng *r)
+{
+	int err = qkd_rng_os(r);
+
+	g_sample_draws++;
+	g_sample_not_os += !r->os;
+	return err;
+}
+
+/*
+ * Issue 14: the sample positions were a 64-bit seed expanded by
+ * xoshiro256** (Serfling assumes a uniform sample). Alice now draws them
+ * from getrandom() -- through qkdd_sample_rng, once per round -- and sends
+ * the positions themselves inside the authenticated transcript; Bob takes
+ * them (same sample, same keys).
+ */
+TEST(sample_positions_come_from_getrandom_and_reach_bob)
+{
+	struct end a, b;
+	struct mitm m = { .action = T_NONE, .cut_at = -1 };
+	char *ka, *kb;
+
+	fresh_pair(&a, &b, 8192, 0, false);
+	a.o.rounds = b.o.rounds = 2;
+	g_sample_draws = g_sample_not_os = 0;
+	qkdd_sample_rng = counting_rng_os;
+	connect_run(&a, &b, &m);
+	qkdd_sample_rng = qkd_rng_os;
+	ka = slurp(a.o.out);
+	kb = slurp(b.o.out);
+	TH_LOG("alice %d, bob %d; %d draws; keys %zu / %zu", a.ret, b.ret,
+	       g_sample_draws, lines(ka), lines(kb));
+	EXPECT_EQ(1, a.ret);
+	EXPECT_EQ(2, status_value(&a, "rounds_ok"));
+	/* one draw a round, at Alice only, from the OS */
+	EXPECT_EQ(2, g_sample_draws);
+	EXPECT_EQ(0, g_sample_not_os);
+	EXPECT_EQ(status_value(&a, "sampled_bits"),
+		  status_value(&b, "sampled_bits"));
+	EXPECT_NE(0, lines(ka));
+	EXPECT_EQ(0, strcmp(ka, kb));
+	free(ka);
+	free(kb);
+	pair_free(&a, &b);
+}
+
+/* ---- the parameters of the bound, in HELLO ---------------------------------- */
+
+static void weaker_qber_abort(struct qkdd_opts *o) { o->qber_abort = 0.3; }
+static void larger_eps_sec(struct qkdd_opts *o) { o->eps_sec = 1e-6; }
+static void larger_eps_cor(struct qkdd_opts *o) { o->eps_cor = 1e-9; }
+static void smaller_sample(struct qkdd_opts *o) { o->sample_frac = 0.05; }
+static void larger_block(struct qkdd_opts *o) { o->block_bits = 16384; }
+static void biased_alice(struct qkdd_opts *o) { o->ch.p_z_alice = 0.7; }
+static void biased_bob(struct qkdd_opts *o) { o->ch.p_z_bob = 0.3; }
+
+/*
+ * Issue 14: Bob adopted whatever parameters Alice's HELLO carried. Alice
+ * configured with a weaker value than Bob's policy (or just another one)
+ * must get no key: Bob refuses the HELLO, naming the parameter.
+ */
+TEST(hello_parameters_other_than_bobs_policy_are_refused)
+{
+	static const struct {
+		const char *name;
+		void (*tweak)(struct qkdd_opts *o);
+	} cases[] = {
+		{ "qber-abort 0.3", weaker_qber_abort },
+		{ "eps-sec 1e-6", larger_eps_sec },
+		{ "eps-cor 1e-9", larger_eps_cor },
+		{ "sample 0.05", smaller_sample },
+		{ "block-bits 16384", larger_block },
+		{ "pz-alice 0.7", biased_alice },
+		{ "pz-bob 0.3", biased_bob },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct end a, b;
+		struct mitm m = { .action = T_NONE, .cut_at = -1 };
+		char *ka, *kb;
+
+		g_alice_tweak = cases[i].tweak;
+		fresh_pair(&a, &b, 8192, 0, false);
+		g_alice_tweak = NULL;
+		connect_run(&a, &b, &m);
+		ka = slurp(a.o.out);
+		kb = slurp(b.o.out);
+		TH_LOG("alice with %s: alice %d, bob %d; keys %zu / %zu",
+		       cases[i].name, a.ret, b.ret, lines(ka), lines(kb));
+		EXPECT_EQ(-EPERM, b.ret);
+		EXPECT_GT(0, a.ret);
+		EXPECT_EQ(0, lines(ka));
+		EXPECT_EQ(0, lines(kb));
+		EXPECT_TRUE(status_value(&b, "rounds") <= 0);
+		free(ka);
+		free(kb);
+		pair_free(&a, &b);
+	}
+}
+
 /* ---- tampering with the deferred exchange --------------------------------- */
 
 struct tcase {
@@ -483,7 +814,9 @@ struct tcase {
 };
 
 static const char *const act_name[] = { "none", "flip", "truncate", "drop",
-					"replay", "reorder" };
+					"replay", "reorder", "flood",
+					"sync-magic", "sync-role", "sync-pos",
+					"bad-flags", "bad-version" };
 
 /* One tampered round: no key anywhere, the round not ok at either end. */
 static void tampered_round(struct __test_metadata *_metadata,
@@ -791,6 +1124,230 @@ TEST(block_cut_in_alices_push_keeps_the_pushed_keys_at_both_ends)
 	free(ka);
 	free(kb);
 	pair_free(&a, &b);
+}
+
+/* ---- forged handshake frames: bounded damage, no stop ------------------- */
+
+/*
+ * Documented bound (protocol.md, "Re-alignment"): an unauthenticated SYNC
+ * makes an end skip at most QKDD_SYNC_MAX_SKIP chunks per pool.
+ */
+#define SYNC_SKIP_BOUND_BYTES	((uint64_t)QKDD_SYNC_MAX_SKIP * QKD_AUTH_TAG_LEN * 2)
+
+/* After the attacker stops, one honest connection of three rounds: keys,
+ * alike at both ends. */
+static void honest_connection_gives_keys(struct __test_metadata *_metadata,
+					 struct end *a, struct end *b)
+{
+	struct mitm m = { .action = T_NONE, .cut_at = -1 };
+	char *ka, *kb;
+
+	a->o.rounds = (uint64_t)(status_value(a, "rounds") > 0 ?
+				 status_value(a, "rounds") : 0) + 3;
+	b->o.rounds = 0;
+	connect_run(a, b, &m);
+	ka = slurp(a->o.out);
+	kb = slurp(b->o.out);
+	TH_LOG("after the attack: alice %d, bob %d, keys %zu / %zu", a->ret,
+	       b->ret, lines(ka), lines(kb));
+	EXPECT_EQ(1, a->ret);
+	EXPECT_LT(0, lines(ka));
+	EXPECT_EQ(0, strcmp(ka, kb));
+	free(ka);
+	free(kb);
+}
+
+/*
+ * A SYNC with a bad magic, or with the receiver's own role (a reflection
+ * of its own SYNC), from either side: the connection is dropped and
+ * retried, neither daemon stops (-EPERM is "exit"), no key, and the next
+ * connection gives keys.
+ */
+TEST(forged_sync_bad_magic_or_reflected_role_does_not_stop_the_daemon)
+{
+	static const int acts[] = { T_SYNC_MAGIC, T_SYNC_ROLE };
+
+	for (size_t j = 0; j < 2; j++)
+		for (int dir = 0; dir < 2; dir++) {
+			struct end a, b;
+			struct mitm m = { .dir = dir, .type = QKD_MSG_SYNC,
+					  .action = acts[j], .round0 = true,
+					  .cut_at = -1 };
+			char *ka;
+
+			fresh_pair(&a, &b, 8192, 25, true);
+			b.o.rounds = 0;
+			connect_run(&a, &b, &m);
+			ka = slurp(a.o.out);
+			TH_LOG("%s %s: alice %d, bob %d", act_name[acts[j]],
+			       dir ? "B->A" : "A->B", a.ret, b.ret);
+			EXPECT_TRUE(m.done);
+			EXPECT_NE(-EPERM, a.ret);
+			EXPECT_NE(-EPERM, b.ret);
+			EXPECT_GT(0, a.ret);
+			EXPECT_EQ(0, lines(ka));
+			free(ka);
+			honest_connection_gives_keys(_metadata, &a, &b);
+			pair_free(&a, &b);
+		}
+}
+
+/*
+ * A SYNC whose positions are moved forward (by less than a pool holds, and
+ * by more): neither end stops, neither skips more than the documented
+ * bound, and the link gives keys again once the attacker stops.
+ */
+TEST(forged_sync_position_skips_at_most_the_bound)
+{
+	static const uint64_t deltas[] = { 900, 4000 };
+
+	for (size_t j = 0; j < 2; j++)
+		for (int dir = 0; dir < 2; dir++) {
+			struct end a, b;
+			struct mitm m = { .dir = dir, .type = QKD_MSG_SYNC,
+					  .action = T_SYNC_POS, .round0 = true,
+					  .pos_delta = deltas[j], .cut_at = -1 };
+			struct auth_stats sa, sb;
+
+			fresh_pair(&a, &b, 8192, 25, true);
+			b.o.rounds = 0;
+			connect_run(&a, &b, &m);
+			auth_get_stats(a.auth, &sa);
+			auth_get_stats(b.auth, &sb);
+			TH_LOG("positions +%" PRIu64 " %s: alice %d, bob %d, skipped %" PRIu64 " / %" PRIu64 " bytes (bound %" PRIu64 ")",
+			       deltas[j], dir ? "B->A" : "A->B", a.ret, b.ret,
+			       sa.bytes_skipped, sb.bytes_skipped,
+			       SYNC_SKIP_BOUND_BYTES);
+			EXPECT_TRUE(m.done);
+			EXPECT_NE(-EPERM, a.ret);
+			EXPECT_NE(-EPERM, b.ret);
+			EXPECT_GE(SYNC_SKIP_BOUND_BYTES, sa.bytes_skipped);
+			EXPECT_GE(SYNC_SKIP_BOUND_BYTES, sb.bytes_skipped);
+			honest_connection_gives_keys(_metadata, &a, &b);
+			auth_get_stats(a.auth, &sa);
+			auth_get_stats(b.auth, &sb);
+			EXPECT_GE(SYNC_SKIP_BOUND_BYTES, sa.bytes_skipped);
+			EXPECT_GE(SYNC_SKIP_BOUND_BYTES, sb.bytes_skipped);
+			pair_free(&a, &b);
+		}
+}
+
+/*
+ * Forged tags in a row (Alice's HELLO altered, its closing tag fails at
+ * Bob) on six connections: no halt (the daemon goes on), every failure is
+ * counted and alarmed in the status file, the retry delay grows; the state
+ * file is taken back after a restart, and once the attacker stops the link
+ * gives keys and the delay is back to zero.
+ */
+TEST(forged_tags_in_a_row_back_off_alarm_and_recover)
+{
+	struct end a, b;
+	unsigned int last = 0;
+	char buf[64];
+
+	fresh_pair(&a, &b, 8192, 25, true);
+	b.o.rounds = 0;
+	for (int i = 0; i < 6; i++) {
+		struct mitm m = { .dir = 0, .type = QKD_MSG_HELLO,
+				  .action = T_FLIP, .round0 = true,
+				  .bit = 977u * (unsigned int)i + 5,
+				  .cut_at = -1 };
+		unsigned int bo;
+
+		connect_run(&a, &b, &m);
+		bo = qkdd_backoff_s(b.q);
+		TH_LOG("forged HELLO %d: alice %d, bob %d, bob's failures %ld, backoff %u s",
+		       i, a.ret, b.ret, status_value(&b, "auth_failures"), bo);
+		EXPECT_TRUE(m.done);
+		EXPECT_NE(-EPERM, a.ret);
+		EXPECT_NE(-EPERM, b.ret);
+		EXPECT_EQ(i + 1, status_value(&b, "auth_failures"));
+		EXPECT_STREQ("1", status_str(&b, "auth_alarm", buf,
+					     sizeof(buf)));
+		EXPECT_LE(last, bo);
+		EXPECT_LT(0, bo);
+		EXPECT_GE(QKDD_AUTH_BACKOFF_MAX_S, bo);
+		last = bo;
+	}
+	end_crash(&b);
+	ASSERT_EQ(0, end_restart(&b));
+	b.o.rounds = 0;
+	honest_connection_gives_keys(_metadata, &a, &b);
+	EXPECT_EQ(0, qkdd_backoff_s(b.q));
+	pair_free(&a, &b);
+}
+
+/*
+ * A frame with framing no qkdd peer sends (unknown flags) in the middle of
+ * a round: the round is lost, and it counts as an attack (alarm, back-off)
+ * like a bad tag, so that forged junk cannot make the ends reconnect (and
+ * spend the handshake's pads) at full speed.
+ */
+TEST(forged_malformed_frame_raises_the_alarm)
+{
+	for (int dir = 0; dir < 2; dir++) {
+		struct end a, b;
+		struct mitm m = { .dir = dir, .type = dir ? QKD_MSG_CASCADE_REQ :
+							  QKD_MSG_CASCADE_ANS,
+				  .nth = 2, .action = T_BAD_FLAGS,
+				  .cut_at = -1 };
+		struct end *rx = dir ? &a : &b;
+		char buf[16];
+
+		fresh_pair(&a, &b, 8192, 25, false);
+		connect_run(&a, &b, &m);
+		TH_LOG("bad flags %s: alice %d, bob %d, backoff %u s",
+		       dir ? "B->A" : "A->B", a.ret, b.ret,
+		       qkdd_backoff_s(rx->q));
+		EXPECT_TRUE(m.done);
+		EXPECT_NE(-EPERM, a.ret);
+		EXPECT_NE(-EPERM, b.ret);
+		EXPECT_LT(0, qkdd_backoff_s(rx->q));
+		EXPECT_EQ(1, status_value(rx, "auth_failures"));
+		EXPECT_STREQ("1", status_str(rx, "auth_alarm", buf,
+					     sizeof(buf)));
+		honest_connection_gives_keys(_metadata, &a, &b);
+		pair_free(&a, &b);
+	}
+}
+
+/*
+ * A forged frame of another frame version (the first frame Bob sees, or
+ * one in the middle of a round, both ways): an honest peer of another
+ * release is told apart by nothing but that byte, so one forged frame
+ * stopped the daemon. Now it drops the connection with the alarm, and
+ * the link gives keys once the attacker stops.
+ */
+TEST(forged_frame_of_another_version_does_not_stop_the_daemon)
+{
+	static const struct {
+		int dir;
+		uint8_t type;
+		bool round0;
+	} at[] = {
+		{ 0, QKD_MSG_SYNC, true },	/* Bob's first frame */
+		{ 1, QKD_MSG_SYNC, true },
+		{ 1, QKD_MSG_CASCADE_REQ, false },
+		{ 0, QKD_MSG_CASCADE_ANS, false },
+	};
+
+	for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+		struct end a, b;
+		struct mitm m = { .dir = at[i].dir, .type = at[i].type,
+				  .round0 = at[i].round0,
+				  .action = T_BAD_VERSION, .cut_at = -1 };
+
+		fresh_pair(&a, &b, 8192, 25, false);
+		connect_run(&a, &b, &m);
+		TH_LOG("version 1 on %s %s: alice %d, bob %d",
+		       frame_type_name(at[i].type),
+		       at[i].dir ? "B->A" : "A->B", a.ret, b.ret);
+		EXPECT_TRUE(m.done);
+		EXPECT_NE(-EPERM, a.ret);
+		EXPECT_NE(-EPERM, b.ret);
+		honest_connection_gives_keys(_metadata, &a, &b);
+		pair_free(&a, &b);
+	}
 }
 
 TEST_HARNESS_MAIN

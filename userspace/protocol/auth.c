@@ -629,6 +629,14 @@ void auth_note_failure(struct auth_ctx *a)
 		note_failure(a);
 }
 
+void auth_resume(struct auth_ctx *a)
+{
+	if (!a)
+		return;
+	a->halted = false;
+	a->failures_consecutive = 0;
+}
+
 bool auth_halted(const struct auth_ctx *a)
 {
 	return !a || a->halted;

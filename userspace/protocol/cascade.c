@@ -406,6 +406,8 @@ static void layout_shuffle(const struct layout *l, int p, const uint64_t *key,
 
 void qkd_cascade_msg_free(struct qkd_cascade_msg *m)
 {
+	if (m->data && m->cap)
+		explicit_bzero(m->data, m->cap);
 	free(m->data);
 	m->data = NULL;
 	m->len = m->cap = 0;
@@ -836,6 +838,8 @@ struct bob_pass {
 	uint32_t ntouched, captouched;
 	struct search *srch;
 	uint32_t nsrch, capsrch;
+	uint32_t nb;		/* blocks: atop, btop, active, gen */
+	size_t tw;		/* words of tree */
 	bool top_known;
 	bool bits_ok;		/* bits is up to date (else built on demand) */
 };
@@ -875,8 +879,26 @@ struct qkd_cascade_bob {
 	bool parallel;
 };
 
+/*
+ * Everything of a pass is derived from Bob's key (its parities, the
+ * search state, the error positions it leads to): wiped before it is
+ * freed, as the key itself.
+ */
+static void wipe(void *p, size_t n)
+{
+	if (p && n)
+		explicit_bzero(p, n);
+}
+
 static void bob_pass_free(struct bob_pass *bp, bool free_bits)
 {
+	wipe(bp->atop, QKD_BV_WORDS(bp->nb) * 8);
+	wipe(bp->btop, QKD_BV_WORDS(bp->nb) * 8);
+	wipe(bp->active, QKD_BV_WORDS(bp->nb) * 8);
+	wipe(bp->gen, (size_t)bp->nb * sizeof(uint32_t));
+	wipe(bp->tree, bp->tw * 8);
+	wipe(bp->touched, (size_t)bp->captouched * sizeof(uint32_t));
+	wipe(bp->srch, (size_t)bp->capsrch * sizeof(*bp->srch));
 	if (free_bits)
 		free(bp->bits);
 	free(bp->atop);
@@ -1234,6 +1256,8 @@ static int start_pass(struct qkd_cascade_bob *b, struct qkd_cascade_msg *m,
 		if (!bp->atop || !bp->btop || !bp->active || !bp->gen ||
 		    !bp->tree)
 			return -ENOMEM;
+		bp->nb = nb;
+		bp->tw = tw;
 	} else {
 		uint32_t i;
 

@@ -169,6 +169,10 @@ int qkd_channel_params_check(const struct qkd_channel_params *p,
 		w = "detector efficiency, dark counts in [0, 1], misalignment in [0, 0.5]";
 	else if (!prob_ok(p->eve_ir_fraction))
 		w = "intercept-resend fraction must be in [0, 1]";
+	else if (p->eve_basis != QKD_EVE_BASIS_RANDOM &&
+		 p->eve_basis != QKD_EVE_BASIS_Z &&
+		 p->eve_basis != QKD_EVE_BASIS_X)
+		w = "unknown intercept-resend basis";
 	else if (p->eve_split != QKD_EVE_SPLIT_NONE &&
 		 p->eve_split != QKD_EVE_BEAM_SPLIT &&
 		 p->eve_split != QKD_EVE_PNS)
@@ -445,7 +449,10 @@ int qkd_channel_transmit(const struct qkd_channel_params *p, struct qkd_rng *r,
 			sbas = abas;
 			if (p->eve_ir_fraction > 0 &&
 			    bern(r, p->eve_ir_fraction)) {
-				unsigned int ebas = qkd_rng_u64(r) >> 63;
+				unsigned int ebas =
+					p->eve_basis == QKD_EVE_BASIS_Z ? 0 :
+					p->eve_basis == QKD_EVE_BASIS_X ? 1 :
+					(unsigned int)(qkd_rng_u64(r) >> 63);
 
 				s.eve_intercepted++;
 				if (ebas != abas)

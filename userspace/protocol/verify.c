@@ -19,55 +19,36 @@
 #define MSG_TYPE	0x56		/* 'V' */
 #define MSG_VERSION	1
 
-/* Multiplication by a fixed k with 4-bit tables: t[j][v] = (v x^4j) k. */
-struct gf_mul {
-	uint64_t t[16][16];
-};
-
-static void gf_mul_init(struct gf_mul *g, uint64_t k)
-{
-	uint64_t kx[64];
-	int i, j, v, b;
-
-	kx[0] = k;
-	for (i = 1; i < 64; i++)
-		kx[i] = (kx[i - 1] << 1) ^
-			((kx[i - 1] >> 63) ? GF_POLY_LOW : 0);
-	for (j = 0; j < 16; j++) {
-		for (v = 0; v < 16; v++) {
-			uint64_t r = 0;
-
-			for (b = 0; b < 4; b++)
-				if (v & (1 << b))
-					r ^= kx[4 * j + b];
-			g->t[j][v] = r;
-		}
-	}
-}
-
-static inline uint64_t gf_mul(const struct gf_mul *g, uint64_t a)
+/*
+ * a k in GF(2^64), in constant time: both the hash key k and the key
+ * words a are secret, so no table is indexed by them and no branch
+ * depends on them (the 4-bit tables used before leaked both through the
+ * cache). For each bit of a, k x^i is added under a mask, and k x^(i+1)
+ * is reduced with a mask of its top bit.
+ */
+static inline uint64_t gf_mul(uint64_t k, uint64_t a)
 {
 	uint64_t r = 0;
-	int j;
+	int i;
 
-	for (j = 0; j < 16; j++)
-		r ^= g->t[j][(a >> (4 * j)) & 15];
+	for (i = 0; i < 64; i++) {
+		r ^= k & (0 - ((a >> i) & 1));
+		k = (k << 1) ^ (GF_POLY_LOW & (0 - (k >> 63)));
+	}
 	return r;
 }
 
 uint64_t qkd_verify_hash64(uint64_t hkey, const uint64_t *key,
 			   uint64_t key_bits)
 {
-	struct gf_mul g;
 	uint64_t acc = 0, i, full = key_bits / 64;
 
-	gf_mul_init(&g, hkey);
 	for (i = 0; i < full; i++)
-		acc = gf_mul(&g, acc ^ key[i]);
+		acc = gf_mul(hkey, acc ^ key[i]);
 	if (key_bits & 63)
-		acc = gf_mul(&g, acc ^ (key[full] &
+		acc = gf_mul(hkey, acc ^ (key[full] &
 				(((uint64_t)1 << (key_bits & 63)) - 1)));
-	return gf_mul(&g, acc ^ key_bits);
+	return gf_mul(hkey, acc ^ key_bits);
 }
 
 int qkd_verify_check_tag_bits(uint32_t tag_bits, uint32_t local_min)

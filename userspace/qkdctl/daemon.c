@@ -128,6 +128,8 @@ static void print_human(const struct status_file *s)
 	       get(s, "next_index"));
 	printf("    auth reserve %s bytes, tag failures %s\n",
 	       get(s, "auth_reserve"), get(s, "auth_failures"));
+	if (get(s, "warning")[0])
+		printf("    WARNING: %s\n", get(s, "warning"));
 	if (!res[0])
 		return;
 	printf("    last round %s: %s", get(s, "last_round"), res);

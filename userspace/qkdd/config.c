@@ -7,8 +7,10 @@
  * starts a comment. Command-line options override the file. Every error
  * names its line so that an operator can fix it.
  */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
@@ -160,6 +162,15 @@ int qkdd_channel_parse(struct qkd_channel_params *out, const char *spec,
 				p->source = QKD_SOURCE_SINGLE_PHOTON;
 			else
 				r = -EINVAL;
+		} else if (!strcmp(tok, "eve-basis")) {
+			if (!strcmp(val, "random"))
+				p->eve_basis = QKD_EVE_BASIS_RANDOM;
+			else if (!strcmp(val, "z"))
+				p->eve_basis = QKD_EVE_BASIS_Z;
+			else if (!strcmp(val, "x"))
+				p->eve_basis = QKD_EVE_BASIS_X;
+			else
+				r = -EINVAL;
 		} else if (!strcmp(tok, "eve-split")) {
 			if (!strcmp(val, "none"))
 				p->eve_split = QKD_EVE_SPLIT_NONE;
@@ -206,6 +217,7 @@ static const struct optdesc known[] = {
 	{ "qber-abort", false }, { "sample", false }, { "eps-sec", false },
 	{ "eps-cor", false }, { "tag-bits", false }, { "auth-reserve", false },
 	{ "timeout", false }, { "retry-max", false }, { "verbose", true },
+	{ "simulated-channel-test-keys-only", true },
 };
 
 int qkdd_opt_set(struct qkdd_opts *o, const char *name, const char *value,
@@ -230,6 +242,8 @@ int qkdd_opt_set(struct qkdd_opts *o, const char *name, const char *value,
 				    name);
 		if (!strcmp(name, "no-kernel"))
 			o->no_kernel = true;
+		else if (!strcmp(name, "simulated-channel-test-keys-only"))
+			o->sim_test_keys = true;
 		else
 			o->verbose = true;
 		return 0;
@@ -437,6 +451,37 @@ int qkdd_config_load(struct qkdd_opts *o, const char *path, char *err,
 	return r;
 }
 
+bool qkdd_addr_is_loopback(const char *addr)
+{
+	char host[QKDD_ADDR_MAX];
+	const char *end;
+	size_t n;
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (addr[0] == '[') {
+		end = strchr(addr, ']');
+		if (!end || end[1] != ':')
+			return false;
+		addr++;
+	} else {
+		end = strrchr(addr, ':');
+		if (!end)
+			return false;
+	}
+	n = (size_t)(end - addr);
+	if (n >= sizeof(host))
+		return false;
+	memcpy(host, addr, n);
+	host[n] = '\0';
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, host, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6) ||
+		       (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+	return false;
+}
+
 int qkdd_opts_check(const struct qkdd_opts *o, char *err, size_t errlen)
 {
 	if (o->role == QKDD_ROLE_NONE)
@@ -454,6 +499,10 @@ int qkdd_opts_check(const struct qkdd_opts *o, char *err, size_t errlen)
 	if (!o->psk[0] && !(o->cert[0] && o->key[0] && o->ca[0]))
 		return fail(err, errlen,
 			    "X.509 bootstrap needs all of --cert, --key and --ca");
+	/* any certificate the CA signed would otherwise do (issue 14) */
+	if (!o->psk[0] && !o->peer_name[0])
+		return fail(err, errlen,
+			    "X.509 bootstrap needs --peer-name NAME: the peer's certificate must carry that name (subjectAltName DNS, or CN without one); a certificate of the CA alone is not enough");
 	if (o->state_dir[0] && !o->psk[0])
 		return fail(err, errlen,
 			    "--state-dir keeps a PSK-bootstrapped reserve; with X.509 every connection bootstraps afresh");
@@ -461,5 +510,43 @@ int qkdd_opts_check(const struct qkdd_opts *o, char *err, size_t errlen)
 		return fail(err, errlen, "--no-kernel needs --out FILE");
 	if (!o->no_kernel && o->out[0])
 		return fail(err, errlen, "--out is only for --no-kernel");
+	{
+		/*
+		 * The key is eps_cor-correct only if the verification hash
+		 * collides with at most that probability: for d = tag/64
+		 * evaluations on n bits, ((ceil(n/64) + 1) / 2^64)^d, on the
+		 * longest key a round corrects (qkdd_max_key_bits(); the
+		 * round checks its own n too, key_length()).
+		 */
+		uint64_t n = qkdd_max_key_bits(o->block_bits);
+		double e = qkd_verify_eps_cor(n, o->tag_bits);
+
+		if (e > o->eps_cor)
+			return fail(err, errlen,
+				    "--eps-cor %g cannot be met: %u-bit verification tags on keys of up to %llu bits collide with probability up to %.2g (raise --tag-bits, at most %u, or --eps-cor)",
+				    o->eps_cor, o->tag_bits,
+				    (unsigned long long)n, e,
+				    QKD_VERIFY_MAX_TAG_BITS);
+	}
+	/*
+	 * The PA seed (Alice's closing frame) of a larger block would need
+	 * several frames, and none is accepted after the round's first
+	 * closing tag: every round would fail, for ever.
+	 */
+	if (o->block_bits > QKDD_BLOCK_BITS_MAX)
+		return fail(err, errlen,
+			    "--block-bits %u: the privacy amplification seed of such a round does not fit in one 1 MiB frame (the closing frame of the round); at most %u",
+			    o->block_bits, QKDD_BLOCK_BITS_MAX);
+	/*
+	 * The simulated quantum link carries Bob's detections and bases in
+	 * clear: whoever reads it rebuilds every key. Off the host only when
+	 * the operator says by name that the keys are for tests.
+	 */
+	if (!o->sim_test_keys &&
+	    !qkdd_addr_is_loopback(o->peer[0] ? o->peer : o->listen))
+		return fail(err, errlen,
+			    "%s %s is not loopback: the simulated quantum channel sends Bob's detections and bases in clear on PORT+1 (enough to rebuild every key); use 127.0.0.1 or [::1], or --simulated-channel-test-keys-only",
+			    o->peer[0] ? "--peer" : "--listen",
+			    o->peer[0] ? o->peer : o->listen);
 	return 0;
 }

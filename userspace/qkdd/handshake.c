@@ -2,12 +2,13 @@
 /*
  * The start of every connection: SYNC re-aligns the two ends'
  * authentication reserves; HELLO checks that both run the same protocol
- * with the same parameters (Bob takes Alice's), and recovers what a lost
- * connection or a restart left half done: a block committed at one end
+ * with the same parameters (Bob checks Alice's against his own), and
+ * recovers what a lost connection or a restart left half done: a block committed at one end
  * only, keys pushed at one end only.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -18,11 +19,10 @@
 #include "session.h"
 
 #define HELLO_MAGIC	0x514b4448u	/* "QKDH" */
-#define HELLO_VERSION	3	/* 3: next index and low index */
+#define HELLO_VERSION	4	/* 3: next index and low index;
+				 * 4: basis probabilities */
 #define SYNC_MAGIC	0x514b4453u	/* "QKDS" */
 #define SYNC_VERSION	1
-/* Largest re-alignment of a pool at a connection (chunks of 16 bytes). */
-#define SYNC_MAX_SKIP	4096
 
 /* SYNC payload: this end's reserve positions (see resync()). */
 static int send_sync(struct qkdd *q)
@@ -60,10 +60,14 @@ static int recv_sync(struct qkdd *q, struct auth_position *peer)
 	if (r)
 		return r > 0 ? -EPROTO : r;
 	rb = (struct rbuf){ q->msg, q->msg_len, 0, false };
+	/*
+	 * Nothing in a SYNC is authenticated yet (the HELLO closing tags
+	 * cover it): a bad one drops the connection, never the daemon.
+	 */
 	if (rb_u(&rb, 4) != SYNC_MAGIC || rb_u(&rb, 1) != SYNC_VERSION ||
 	    rb_u(&rb, 1) != want) {
-		qlog("SYNC: not a qkdd peer of this version, or both ends have the same role");
-		return -EPERM;
+		auth_strike(q, "SYNC from no qkdd peer of this version, or with our own role (a reflection, or both ends configured alike)");
+		return -ECONNRESET;
 	}
 	for (int d = 0; d < 2; d++)
 		peer->pos[d] = rb_u(&rb, 8);
@@ -71,7 +75,7 @@ static int recv_sync(struct qkdd *q, struct auth_position *peer)
 		peer->end[d] = rb_u(&rb, 8);
 	peer->additions = rb_u(&rb, 8);
 	if (!rb_done(&rb)) {
-		qlog("SYNC: malformed");
+		auth_strike(q, "malformed SYNC");
 		return -ECONNRESET;
 	}
 	return 0;
@@ -82,8 +86,9 @@ static int recv_sync(struct qkdd *q, struct auth_position *peer)
  * below it were used (or set aside by a write-ahead record, or burnt by a
  * frame lost with the connection) at one end at least, and a pad is never
  * used twice. The SYNC messages are deferred: the HELLO closing tags cover
- * them, so a forged position only fails the HELLO (or wastes pads, at most
- * SYNC_MAX_SKIP per pool and connection).
+ * them, so a forged position only fails the HELLO and wastes pads, at most
+ * QKDD_SYNC_MAX_SKIP per pool and connection; a larger difference drops
+ * the connection (honest ends never differ by more).
  */
 static int resync(struct qkdd *q, const struct auth_position *peer)
 {
@@ -96,12 +101,16 @@ static int resync(struct qkdd *q, const struct auth_position *peer)
 		target[d] = me.pos[d] > peer->pos[d] ? me.pos[d] : peer->pos[d];
 	if (target[0] == me.pos[0] && target[1] == me.pos[1])
 		return 0;
-	r = auth_skip_to(q->auth, target, SYNC_MAX_SKIP);
+	r = auth_skip_to(q->auth, target, QKDD_SYNC_MAX_SKIP);
 	if (r) {
-		qlog("the peer's authentication reserve is at chunks %" PRIu64 "/%" PRIu64 ", ours at %" PRIu64 "/%" PRIu64 " (of %" PRIu64 "/%" PRIu64 "): too far apart to be the same reserve (an old state file at one end?); install a fresh PSK pair at both ends",
-		     peer->pos[0], peer->pos[1], me.pos[0], me.pos[1],
-		     me.end[0], me.end[1]);
-		return -EPERM;
+		char why[300];
+
+		snprintf(why, sizeof(why),
+			 "the peer's SYNC puts its authentication reserve at chunks %" PRIu64 "/%" PRIu64 ", ours is at %" PRIu64 "/%" PRIu64 " (of %" PRIu64 "/%" PRIu64 "): more than %u apart, nothing skipped (a forged SYNC, or an old state file at one end: then install a fresh PSK pair at both ends)",
+			 peer->pos[0], peer->pos[1], me.pos[0], me.pos[1],
+			 me.end[0], me.end[1], QKDD_SYNC_MAX_SKIP);
+		auth_strike(q, why);
+		return -ECONNRESET;
 	}
 	qlog("authentication reserve re-aligned with the peer: %" PRIu64 " + %" PRIu64 " pads skipped (used or set aside at one end before the connection was lost)",
 	     target[0] - me.pos[0], target[1] - me.pos[1]);
@@ -145,6 +154,8 @@ static int recv_hello(struct qkdd *q, struct rbuf *rb)
 	uint8_t type;
 	int r = recv_msg(q, 1u << QKD_MSG_HELLO, &type, true);
 
+	if (r == RX_ABORT)
+		qlog("HELLO: %s", q->peer_reason);
 	if (r)
 		return r > 0 ? -EPROTO : r;
 	if (!(auth_transcript_state(q->auth, 0) & QKD_AUTH_TR_VERIFIED)) {
@@ -157,6 +168,63 @@ static int recv_hello(struct qkdd *q, struct rbuf *rb)
 		return -EPERM;
 	}
 	return 0;
+}
+
+/*
+ * Bob: every parameter a security bound depends on, as Alice's HELLO
+ * carries it, against his own configuration. He never adopts Alice's: a
+ * peer (or an operator at the other site) with a weaker abort threshold, a
+ * larger ε, another sample or another description of the source would make
+ * him output key under a bound he did not agree to. A difference refuses
+ * the connection with the parameter's name, here and (ABORT) at Alice's.
+ * The verification hash may be longer than ours (its tag bits are counted
+ * as leakage either way), never shorter.
+ */
+static int check_policy(struct qkdd *q, const struct proto *ap)
+{
+	const struct proto *me = &q->pp;
+	char why[QKD_ABORT_MAX_TEXT];
+
+	why[0] = '\0';
+#define DIFF_F(field, name)						\
+	do {								\
+		if (!why[0] && memcmp(&ap->field, &me->field,		\
+				      sizeof(me->field)))		\
+			snprintf(why, sizeof(why),			\
+				 "the peer's %s %.12g differs from ours %.12g", \
+				 name, (double)ap->field, (double)me->field); \
+	} while (0)
+	if (ap->source != me->source)
+		snprintf(why, sizeof(why),
+			 "the peer's source %s differs from ours %s",
+			 ap->source == QKD_SOURCE_WCP ? "wcp" : "single-photon",
+			 me->source == QKD_SOURCE_WCP ? "wcp" : "single-photon");
+	else if (ap->nint != me->nint)
+		snprintf(why, sizeof(why),
+			 "the peer's %u intensities differ from our %u",
+			 ap->nint, me->nint);
+	for (int i = 0; i < me->nint && i < 3 &&
+			me->source == QKD_SOURCE_WCP; i++) {
+		DIFF_F(mu[i], "mean photon number (mu)");
+		DIFF_F(p[i], "intensity probability (p-mu)");
+	}
+	DIFF_F(pz_alice, "pz-alice");
+	DIFF_F(pz_bob, "pz-bob");
+	DIFF_F(qber_abort, "qber-abort");
+	DIFF_F(sample_frac, "sample");
+	DIFF_F(eps_sec, "eps-sec");
+	DIFF_F(eps_cor, "eps-cor");
+	DIFF_F(block_bits, "block-bits");
+#undef DIFF_F
+	if (!why[0] && qkd_verify_check_tag_bits(ap->tag_bits, q->o->tag_bits))
+		snprintf(why, sizeof(why),
+			 "the peer's tag-bits %u are below ours %u",
+			 ap->tag_bits, q->o->tag_bits);
+	if (!why[0])
+		return 0;
+	qlog("HELLO refused: %s: every parameter of the security bound must be configured alike at both ends", why);
+	send_abort(q, QKD_ABORT_PROTOCOL, why);
+	return -EPERM;
 }
 
 int hello(struct qkdd *q)
@@ -186,6 +254,8 @@ int hello(struct qkdd *q)
 	my_next = q->next_index > k_next ? q->next_index : k_next;
 	my_low = q->next_index < k_next ? q->next_index : k_next;
 	q->round = 0;
+	/* nothing of the peer is authenticated before its HELLO verified */
+	q->msg_limit = HANDSHAKE_MSG_MAX;
 	auth_session_start(q->auth);
 	auth_transcript_begin(q->auth, 0);
 	if (alice) {
@@ -195,6 +265,12 @@ int hello(struct qkdd *q)
 			if (getrandom(&sid, sizeof(sid), 0) != sizeof(sid))
 				return -EIO;
 		q->session_id = sid;
+		q->round_pulses = round_pulses(q);
+		if (!q->round_pulses) {
+			qlog("a block of %u sifted bits needs more than %llu pulses: lower --block-bits or the loss",
+			     q->pp.block_bits, ROUND_PULSES_MAX);
+			return -EPERM;
+		}
 		r = sync_reserves(q, &peer_pos);
 		if (r)
 			return r;
@@ -215,6 +291,8 @@ int hello(struct qkdd *q)
 			wb_f64(&w, q->pp.mu[i]);
 			wb_f64(&w, q->pp.p[i]);
 		}
+		wb_f64(&w, q->pp.pz_alice);
+		wb_f64(&w, q->pp.pz_bob);
 		wb_f64(&w, q->pp.qber_abort);
 		wb_f64(&w, q->pp.sample_frac);
 		wb_f64(&w, q->pp.eps_sec);
@@ -222,6 +300,7 @@ int hello(struct qkdd *q)
 		wb_u(&w, q->pp.block_bits, 4);
 		wb_u(&w, q->pp.tag_bits, 4);
 		wb_u(&w, q->pp.auth_target, 4);
+		wb_u(&w, q->round_pulses, 8);
 		r = send_hello(q, &w);
 		if (r)
 			return r;
@@ -243,6 +322,7 @@ int hello(struct qkdd *q)
 			  b_next == q->pend.first + q->pend.count &&
 			  a_next == q->pend.first && a_low == q->pend.first;
 	} else {
+		struct proto ap;
 		uint64_t p_first, p_id;
 		uint32_t p_count, ks;
 		bool p_valid;
@@ -286,31 +366,33 @@ int hello(struct qkdd *q)
 		p_first = rb_u(&rb, 8);
 		p_count = (uint32_t)rb_u(&rb, 4);
 		p_id = rb_u(&rb, 8);
-		q->pp.source = (uint8_t)rb_u(&rb, 1);
-		q->pp.nint = (uint8_t)rb_u(&rb, 1);
+		ap.source = (uint8_t)rb_u(&rb, 1);
+		ap.nint = (uint8_t)rb_u(&rb, 1);
 		for (int i = 0; i < 3; i++) {
-			q->pp.mu[i] = rb_f64(&rb);
-			q->pp.p[i] = rb_f64(&rb);
+			ap.mu[i] = rb_f64(&rb);
+			ap.p[i] = rb_f64(&rb);
 		}
-		q->pp.qber_abort = rb_f64(&rb);
-		q->pp.sample_frac = rb_f64(&rb);
-		q->pp.eps_sec = rb_f64(&rb);
-		q->pp.eps_cor = rb_f64(&rb);
-		q->pp.block_bits = (uint32_t)rb_u(&rb, 4);
-		q->pp.tag_bits = (uint32_t)rb_u(&rb, 4);
-		q->pp.auth_target = (uint32_t)rb_u(&rb, 4);
+		ap.pz_alice = rb_f64(&rb);
+		ap.pz_bob = rb_f64(&rb);
+		ap.qber_abort = rb_f64(&rb);
+		ap.sample_frac = rb_f64(&rb);
+		ap.eps_sec = rb_f64(&rb);
+		ap.eps_cor = rb_f64(&rb);
+		ap.block_bits = (uint32_t)rb_u(&rb, 4);
+		ap.tag_bits = (uint32_t)rb_u(&rb, 4);
+		ap.auth_target = (uint32_t)rb_u(&rb, 4);
+		q->round_pulses = rb_u(&rb, 8);
 		if (!rb_done(&rb) || a_low > a_next ||
-		    q->pp.nint < 1 || q->pp.nint > 3 ||
-		    !(q->pp.qber_abort > 0 && q->pp.qber_abort <= 0.5) ||
-		    !(q->pp.sample_frac > 0 && q->pp.sample_frac < 1) ||
-		    !(q->pp.eps_sec > 0) || !(q->pp.eps_cor > 0) ||
-		    q->pp.block_bits < 1024 || q->pp.block_bits > 1u << 24 ||
-		    qkd_verify_check_tag_bits(q->pp.tag_bits, q->o->tag_bits) ||
-		    q->pp.auth_target > QKD_AUTH_RESERVE_CAP_DEFAULT / 2) {
-			qlog("HELLO: malformed or unacceptable parameters (tag bits %u below our %u?)",
-			     q->pp.tag_bits, q->o->tag_bits);
+		    ap.auth_target > QKD_AUTH_RESERVE_CAP_DEFAULT / 2 ||
+		    !q->round_pulses || q->round_pulses > ROUND_PULSES_MAX) {
+			qlog("HELLO: malformed");
 			return -EPERM;
 		}
+		r = check_policy(q, &ap);
+		if (r)
+			return r;
+		q->pp.tag_bits = ap.tag_bits;
+		q->pp.auth_target = ap.auth_target;
 		if (memcmp(sid, q->o->stream, 16) || ks != store_key_size(q->st)) {
 			qlog("HELLO: the peer feeds another stream or key size (%u bytes, ours %u): check --stream on both sides",
 			     ks, store_key_size(q->st));
@@ -429,6 +511,8 @@ int hello(struct qkdd *q)
 		     k_next > lower ? k_next : lower, resume);
 	q->next_index = resume;
 	q->tot.next_index = resume;
+	/* from now on, messages as large as a round of ours needs */
+	q->msg_limit = round_msg_limit(q->round_pulses);
 	update_reserve(q);
 	qlog("session %08x up: stream next index %" PRIu64 ", auth reserve %zu bytes",
 	     q->session_id, resume, q->tot.auth_reserve);

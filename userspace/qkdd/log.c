@@ -58,6 +58,17 @@ void qlog(const char *fmt, ...)
 	va_end(ap);
 }
 
+void qalarm(const char *fmt, ...)
+{
+	char buf[1000];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	qlog("ALARM: %s", buf);
+}
+
 void qdebug(const char *fmt, ...)
 {
 	va_list ap;

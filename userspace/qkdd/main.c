@@ -49,6 +49,7 @@ static const struct option lopts[] = {
 	{ "state-dir", required_argument, NULL, 0 },
 	{ "timeout", required_argument, NULL, 0 },
 	{ "retry-max", required_argument, NULL, 0 },
+	{ "simulated-channel-test-keys-only", no_argument, NULL, 0 },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "config", required_argument, NULL, 'c' },
 	{ "help", no_argument, NULL, 'h' },
@@ -63,7 +64,9 @@ static void usage(FILE *f)
 "            [--config FILE] [--seed N] [--channel KEY=VAL,...]\n"
 "            [--block-bits N] [--rounds N] [--no-kernel --out FILE]\n"
 "            [--status FILE] [--state-dir DIR] [--verbose]\n"
-"The quantum channel uses PORT + 1. See qkdd(8).\n");
+"            [--simulated-channel-test-keys-only]\n"
+"The quantum channel (simulated) uses PORT + 1 and must stay on loopback\n"
+"unless the keys are for testing only. See qkdd(8).\n");
 }
 
 static void on_signal(int sig)
@@ -261,6 +264,8 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	if (o.sim_test_keys)
+		qlog("%s", QKDD_SIM_WARNING);
 	if (o.have_seed)
 		qlog("--seed %llu: the simulation is reproducible and the keys are NOT secret (tests only)",
 		     (unsigned long long)o.seed);
@@ -371,8 +376,13 @@ int main(int argc, char **argv)
 			rc = 1;
 			break;
 		}
-		qlog("connection lost (%s): reconnecting", strerror(-r));
-		pause_s(1);
+		{
+			unsigned int bo = qkdd_backoff_s(q);
+
+			qlog("connection lost (%s): reconnecting in %u s",
+			     strerror(-r), bo > 1 ? bo : 1);
+			pause_s(bo > 1 ? bo : 1);
+		}
 	}
 	if (qkdd_stop)
 		qlog("stopped by signal");

@@ -70,6 +70,12 @@ struct qkdd_opts {
 	char state_dir[QKDD_PATH_MAX];	/* --state-dir: auth reserve state */
 	uint32_t timeout_s;		/* classical message timeout */
 	uint32_t retry_max_s;		/* reconnect back-off ceiling */
+	/*
+	 * --simulated-channel-test-keys-only: the simulated quantum link
+	 * (Bob's detections and bases in clear on PORT + 1) may leave the
+	 * host; the keys are then for testing only, and qkdd says so.
+	 */
+	bool sim_test_keys;
 	bool verbose;
 };
 
@@ -98,6 +104,34 @@ int qkdd_config_load(struct qkdd_opts *o, const char *path, char *err,
  */
 int qkdd_channel_parse(struct qkd_channel_params *p, const char *spec,
 		       char *err, size_t errlen);
+/*
+ * The most key bits a round of @block_bits sifted bits corrects and
+ * verifies: the round aims at 1.05 block_bits sifted bits; 1.5 times is
+ * the ceiling the configuration is checked against, and a round above it
+ * gives no key (key_length()).
+ */
+static inline uint64_t qkdd_max_key_bits(uint32_t block_bits)
+{
+	return 3 * (uint64_t)block_bits / 2;
+}
+/*
+ * Largest --block-bits: the privacy amplification seed (n + l - 1 bits,
+ * n and l below qkdd_max_key_bits()) must fit one frame, because no
+ * deferred frame is accepted after the round's first closing tag.
+ */
+#define QKDD_BLOCK_BITS_MAX	(1u << 21)
+/*
+ * Is the address of --peer or --listen ("HOST:PORT", "[V6]:PORT") a
+ * literal loopback address (127.0.0.0/8, ::1, ::ffff:127.0.0.0/104)?
+ * Names are not: they may resolve anywhere.
+ */
+bool qkdd_addr_is_loopback(const char *addr);
+/* The warning of --simulated-channel-test-keys-only (start, every round's
+ * log; the status file has the short form, QKDD_SIM_STATUS_WARNING). */
+#define QKDD_SIM_WARNING \
+	"WARNING: simulated quantum channel across hosts (--simulated-channel-test-keys-only): Bob's detections and bases travel in clear on PORT+1, anyone reading them can rebuild every key: the keys are for testing only"
+#define QKDD_SIM_STATUS_WARNING \
+	"simulated quantum channel across hosts (--simulated-channel-test-keys-only): keys for testing only"
 /* Cross-option checks after everything is parsed. */
 int qkdd_opts_check(const struct qkdd_opts *o, char *err, size_t errlen);
 
@@ -120,6 +154,8 @@ extern uint32_t qkdd_push_batch_keys;
 void qkdd_log_init(enum qkdd_role role, bool verbose);
 void qkdd_log_round(uint64_t round);	/* 0: no round */
 __attribute__((format(printf, 1, 2))) void qlog(const char *fmt, ...);
+/* An authentication alarm: "ALARM: " and the line, on stderr. */
+__attribute__((format(printf, 1, 2))) void qalarm(const char *fmt, ...);
 __attribute__((format(printf, 1, 2))) void qdebug(const char *fmt, ...);
 const char *qkdd_role_name(enum qkdd_role r);
 
@@ -149,9 +185,11 @@ int fiber_send(struct fiber *f, int qfd, uint32_t round,
 /*
  * Bob's side: read the detection events of the next round at or after
  * *@round from @qfd (older rounds are skipped); *@round gets the round,
- * *@npulses its pulse count.
+ * *@npulses its pulse count. A round of more than @max_pulses pulses or
+ * @max_det detections is refused (-EPROTO) before anything is allocated.
  */
 int quantum_recv(int qfd, uint32_t *round, unsigned int timeout_s,
+		 uint64_t max_pulses, uint64_t max_det,
 		 struct qkd_detections *d, uint64_t *npulses);
 
 /* ---- push.c ------------------------------------------------------------- */
@@ -198,6 +236,7 @@ struct totals {
 	uint64_t next_index;
 	size_t auth_reserve;		/* bytes, both pools */
 	uint64_t auth_failures;
+	unsigned int auth_backoff_s;	/* > 0: the authentication alarm */
 	bool connected;
 };
 
@@ -221,6 +260,13 @@ void qkdd_free(struct qkdd *q);
  */
 int qkdd_session(struct qkdd *q, int cfd, int qfd, struct auth_ctx *auth);
 bool qkdd_done(const struct qkdd *q);
+/*
+ * Seconds to wait before the next connection: 0, or after authentication
+ * failures (or a forged handshake) since the last good round, 1, 2, 4 ...
+ * up to QKDD_AUTH_BACKOFF_MAX_S. See protocol.md, "Active attacks".
+ */
+#define QKDD_AUTH_BACKOFF_MAX_S	64
+unsigned int qkdd_backoff_s(const struct qkdd *q);
 
 /* ---- state.c ------------------------------------------------------------ */
 

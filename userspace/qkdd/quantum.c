@@ -16,6 +16,7 @@
  * u64 detections, then per detection u64 pulse, u8 clicks, u8 basis.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +29,6 @@
 #define QMAGIC		0x51444b51u	/* "QKDQ" little endian */
 #define QHDR_LEN	24
 #define QEV_LEN		10
-#define QMAX_PULSES	(1ull << 34)
 
 struct fiber_req {
 	uint32_t magic;
@@ -106,6 +106,8 @@ static int fiber_round(struct fiber *f, const struct fiber_req *rq)
 	}
 	qkd_detections_free(&d);
 	r = frame_write_all(rq->qfd, out, len) ? -EPIPE : 0;
+	/* Bob's clicks: his raw key */
+	explicit_bzero(out, len);
 	free(out);
 	return r;
 }
@@ -190,6 +192,7 @@ int fiber_send(struct fiber *f, int qfd, uint32_t round,
 }
 
 int quantum_recv(int qfd, uint32_t *round, unsigned int timeout_s,
+		 uint64_t max_pulses, uint64_t max_det,
 		 struct qkd_detections *d, uint64_t *npulses)
 {
 	uint8_t hdr[QHDR_LEN];
@@ -212,22 +215,31 @@ int quantum_recv(int qfd, uint32_t *round, unsigned int timeout_s,
 		rr = (uint32_t)get_le(hdr + 4, 4);
 		n = get_le(hdr + 8, 8);
 		cnt = get_le(hdr + 16, 8);
-		if (get_le(hdr, 4) != QMAGIC || n > QMAX_PULSES || cnt > n)
+		/* nothing on this link is authenticated: allocate only what
+		 * a round of our configuration needs */
+		if (get_le(hdr, 4) != QMAGIC || n > max_pulses || cnt > n ||
+		    cnt > max_det) {
+			qlog("quantum channel: a round of %" PRIu64 " pulses and %" PRIu64 " detections, above the %" PRIu64 " / %" PRIu64 " the configuration makes: refused",
+			     n, cnt, max_pulses, max_det);
 			return -EPROTO;
+		}
 		buf = malloc(cnt * QEV_LEN + 1);
 		if (!buf)
 			return -ENOMEM;
 		if (frame_read_all(qfd, buf, cnt * QEV_LEN)) {
+			explicit_bzero(buf, cnt * QEV_LEN);
 			free(buf);
 			return -EPIPE;
 		}
 		if (rr < *round) {
+			explicit_bzero(buf, cnt * QEV_LEN);
 			free(buf);
 			qdebug("skipping detections of old round %u", rr);
 			continue;
 		}
 		d->ev = calloc(cnt ? cnt : 1, sizeof(*d->ev));
 		if (!d->ev) {
+			explicit_bzero(buf, cnt * QEV_LEN);
 			free(buf);
 			return -ENOMEM;
 		}
@@ -240,11 +252,14 @@ int quantum_recv(int qfd, uint32_t *round, unsigned int timeout_s,
 			d->ev[i].basis = e[9];
 			if (d->ev[i].pulse >= n || !e[8] || e[8] > 3 ||
 			    e[9] > 1) {
+				explicit_bzero(buf, cnt * QEV_LEN);
 				free(buf);
 				qkd_detections_free(d);
 				return -EPROTO;
 			}
 		}
+		/* the clicks are Bob's raw key */
+		explicit_bzero(buf, cnt * QEV_LEN);
 		free(buf);
 		*npulses = n;
 		*round = rr;

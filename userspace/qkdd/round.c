@@ -20,9 +20,47 @@
 #include "qkd/frame.h"
 #include "qkd/keyrate.h"
 #include "qkd/privacy_amp.h"
+#include "qkd/verify.h"
 #include "session.h"
 
 #define FRAME_MAX	65536		/* bits per Cascade frame */
+
+/* Alice: the pulses of a round, from her configuration (0: too many). */
+uint64_t round_pulses(const struct qkdd *q)
+{
+	double n = ceil(q->pp.block_bits * q->pulses_per_bit * 1.05);
+
+	return n > (double)ROUND_PULSES_MAX ? 0 : (uint64_t)n;
+}
+
+/*
+ * The largest classical message of a round of @npulses pulses: the
+ * sifting announcements (two bit arrays of npulses, and a class byte
+ * per detected pulse and the sample positions), all smaller ones (the
+ * samples, the PA seed of about 2 sifted bits a sifted bit, Cascade's
+ * messages) below that, plus 1 MiB.
+ */
+size_t round_msg_limit(uint64_t npulses)
+{
+	return (size_t)(npulses + 4 * 8 * qkd_bits_words(npulses) + 16 +
+			(1u << 20));
+}
+
+/*
+ * Bob: the detections a round of the agreed configuration can have. Alice
+ * sends pulses for 1.05 block-bits sifted bits, sifting keeps a share ps =
+ * pz_a pz_b + (1 - pz_a)(1 - pz_b) of the detections: 2 block-bits / ps
+ * (plus a margin for small blocks) is far above any honest round.
+ */
+uint64_t round_max_detections(const struct qkdd *q)
+{
+	double ps = q->pp.pz_alice * q->pp.pz_bob +
+		    (1 - q->pp.pz_alice) * (1 - q->pp.pz_bob);
+	double m = ps > 1e-6 ? 2.0 * q->pp.block_bits / ps + 65536 :
+			       (double)q->round_pulses;
+
+	return m < (double)q->round_pulses ? (uint64_t)m : q->round_pulses;
+}
 
 void round_free(struct round *R)
 {
@@ -187,25 +225,73 @@ static bool decoy(const struct qkdd *q)
 	return q->pp.source == QKD_SOURCE_WCP;
 }
 
-/* Sample mask: single photons, a random share; decoy states, every X bit
- * (the phase error comes from X, the key from Z). */
+/*
+ * Is the sample every X-basis bit (and the key every Z bit)? With decoy
+ * states always. With single photons whenever a basis choice is biased:
+ * the phase error rate of the Z key is the bit error rate in X, and a
+ * sample drawn from both bases is mostly Z -- an eavesdropper measuring
+ * every pulse in Z disturbs only X and would hide in it (issue 14: 1.6 %
+ * sampled errors, every key bit known to her). Only with p_z = 1/2 at
+ * both ends are the two bases alike (the sifted bits of each basis are a
+ * uniform half, and Eve cannot tell them apart before sifting), so that a
+ * uniform sample of all sifted bits bounds the phase error of the rest.
+ */
+bool sample_is_x_basis(const struct qkdd *q)
+{
+	return decoy(q) || q->pp.pz_alice != 0.5 || q->pp.pz_bob != 0.5;
+}
+
+int (*qkdd_sample_rng)(struct qkd_rng *r) = qkd_rng_os;
+
+/*
+ * Sample mask: single photons with p_z = 1/2, a uniform share of the
+ * sifted bits, drawn by Alice from getrandom() (Serfling's bound assumes
+ * a uniform sample: not a short seed stretched by a PRNG) and sent to Bob
+ * as positions inside the round's transcript (take_mask()); otherwise
+ * every X bit (the phase error comes from X, the key from Z).
+ */
 int make_mask(struct qkdd *q, struct round *R)
 {
 	struct qkd_rng r;
+	int err;
 
 	R->N = R->sifted.n;
 	R->mask = qkd_bits_alloc(R->N, 0);
 	if (!R->mask)
 		return -ENOMEM;
-	if (decoy(q)) {
+	if (sample_is_x_basis(q)) {
 		memcpy(R->mask, R->sifted.basis,
 		       qkd_bits_words(R->N) * sizeof(uint64_t));
 		R->k = qkd_bits_popcount(R->mask, R->N);
 		return 0;
 	}
 	R->k = (size_t)ceil(q->pp.sample_frac * (double)R->N);
-	qkd_rng_seed(&r, R->sample_seed);
-	return qkd_sample_mask(&r, R->N, R->k, R->mask);
+	err = qkdd_sample_rng(&r);
+	if (!err)
+		err = qkd_sample_mask(&r, R->N, R->k, R->mask);
+	explicit_bzero(&r, sizeof(r));
+	return err;
+}
+
+/*
+ * Bob: the mask Alice sent in her SIFT_BASES (random-share mode), or his
+ * own (X basis). 0, 1 if the round was aborted (malformed positions), or
+ * a negative errno.
+ */
+int take_mask(struct qkdd *q, struct round *R, struct rbuf *rb)
+{
+	if (sample_is_x_basis(q))
+		return make_mask(q, R);
+	R->N = R->sifted.n;
+	R->k = (size_t)ceil(q->pp.sample_frac * (double)R->N);
+	R->mask = rb_bits(rb, R->N);
+	if (!R->mask || qkd_bits_popcount(R->mask, R->N) != R->k) {
+		round_abort(q, R, QKD_ABORT_PROTOCOL,
+			    "sifting: the sample positions are not %zu of %zu bits",
+			    R->k, R->N);
+		return 1;
+	}
+	return 0;
 }
 
 /* Both sides: the estimate from both sample sets; key bits. */
@@ -287,6 +373,13 @@ uint64_t key_length(struct qkdd *q, struct round *R, double leak,
 		    const char **why)
 {
 	*why = NULL;
+	/* the configuration was checked for qkdd_max_key_bits(); a round
+	 * above it cannot claim eps_cor, nor send its PA seed in one frame */
+	if (R->n > qkdd_max_key_bits(q->pp.block_bits) ||
+	    qkd_verify_eps_cor(R->n, q->pp.tag_bits) > q->pp.eps_cor) {
+		*why = "more key bits than the configuration allows for (the verification hash's eps-cor, the PA seed's frame)";
+		return 0;
+	}
 	if (decoy(q)) {
 		struct qkd_decoy_input in = { .leak_ec = leak,
 					      .eps_sec = q->pp.eps_sec,

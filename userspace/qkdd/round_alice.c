@@ -45,12 +45,7 @@ int alice_round(struct qkdd *q, struct round *R)
 	double leak;
 	int r, v;
 
-	npulses = (uint64_t)ceil(q->pp.block_bits * q->pulses_per_bit * 1.05);
-	if (npulses > (1ull << 32)) {
-		qlog("a block of %u sifted bits needs %" PRIu64 " pulses: too many; lower --block-bits or the loss",
-		     q->pp.block_bits, npulses);
-		return -EPERM;
-	}
+	npulses = q->round_pulses;
 	if (auth_reserve_check(q->auth, MIN_TAGS + q->last_round_tags * 5 / 4)) {
 		qlog("authentication reserve too low to start a round (%zu tags to send, %zu to check; the last round used %zu each way): rounds must make more key than they use (raise --block-bits); install a fresh PSK (or use X.509) at both ends and restart",
 		     auth_reserve_tags(q->auth, true),
@@ -93,9 +88,16 @@ int alice_round(struct qkdd *q, struct round *R)
 	}
 	ndet = qkd_bits_popcount(det, npulses);
 	R->rs.detections = ndet;
-	if (getrandom(&R->sample_seed, 8, 0) != 8) {
-		r = -EIO;
+	r = qkd_sift(det, a.basis, bb, a.bit, a.intensity, npulses,
+		     &R->sifted);
+	if (r)
 		goto out;
+	R->rs.sifted = R->sifted.n;
+	/* the sample (positions from getrandom(), see make_mask()) */
+	if (R->sifted.n >= MIN_SIFTED) {
+		r = make_mask(q, R);
+		if (r)
+			goto out;
 	}
 	r = write_detected_bases(&w, a.basis, det, npulses);
 	if (r)
@@ -103,7 +105,10 @@ int alice_round(struct qkdd *q, struct round *R)
 	for (size_t i = 0; i < npulses; i++)
 		if (qkd_bit_get(det, i))
 			wb_u(&w, a.intensity[i], 1);
-	wb_u(&w, R->sample_seed, 8);
+	/* the positions travel in the transcript: the round's closing tags
+	 * cover them */
+	if (R->mask && !sample_is_x_basis(q))
+		wb_bits(&w, R->mask, R->N);
 	if (w.err) {
 		r = -ENOMEM;
 		goto out;
@@ -112,21 +117,13 @@ int alice_round(struct qkdd *q, struct round *R)
 	w.len = 0;
 	if (r)
 		goto out;
-	r = qkd_sift(det, a.basis, bb, a.bit, a.intensity, npulses,
-		     &R->sifted);
-	if (r)
-		goto out;
 	qkd_alice_records_free(&a);
-	R->rs.sifted = R->sifted.n;
 	if (R->sifted.n < MIN_SIFTED) {
 		r = round_abort(q, R, QKD_ABORT_KEY_TOO_SHORT,
 				"only %zu sifted bits", R->sifted.n);
 		goto out;
 	}
 	/* estimation */
-	r = make_mask(q, R);
-	if (r)
-		goto out;
 	r = recv_msg(q, 1u << QKD_MSG_EST_SAMPLE, &type, true);
 	if (r) {
 		r = rx_fail(q, R, r);

@@ -64,7 +64,8 @@ int bob_round(struct qkdd *q, struct round *R)
 	int r, rx;
 
 	qkdd_log_round(0);
-	r = quantum_recv(q->qfd, &round, q->o->timeout_s, &d, &npulses);
+	r = quantum_recv(q->qfd, &round, q->o->timeout_s, q->round_pulses,
+			 round_max_detections(q), &d, &npulses);
 	if (r) {
 		if (r == -ENOTCONN)
 			qlog("the peer closed the quantum channel");
@@ -128,8 +129,7 @@ int bob_round(struct qkdd *q, struct round *R)
 				cls[i] = list[j++];
 			}
 	}
-	R->sample_seed = rb_u(&rb, 8);
-	if (!rb_done(&rb)) {
+	if (rb.err) {
 		r = round_abort(q, R, QKD_ABORT_PROTOCOL,
 				"sifting: malformed answer");
 		goto out;
@@ -147,10 +147,17 @@ int bob_round(struct qkdd *q, struct round *R)
 		r = r == RX_ABORT ? rx_fail(q, R, r) : r ? r : -EPROTO;
 		goto out;
 	}
-	/* estimation */
-	r = make_mask(q, R);
-	if (r)
+	/* estimation: Alice's sample positions end her answer */
+	r = take_mask(q, R, &rb);
+	if (r) {
+		r = r > 0 ? 0 : r;
 		goto out;
+	}
+	if (!rb_done(&rb)) {
+		r = round_abort(q, R, QKD_ABORT_PROTOCOL,
+				"sifting: malformed answer");
+		goto out;
+	}
 	mine = sample_bits(R);
 	if (!mine) {
 		r = -ENOMEM;

@@ -7,10 +7,12 @@
  * the protocol and the files that carry it out.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "qkd/auth.h"
 #include "qkd/frame.h"
 #include "session.h"
 
@@ -24,6 +26,8 @@ static void proto_from_opts(struct proto *pp, const struct qkdd_opts *o,
 		pp->mu[i] = o->ch.mu[i];
 		pp->p[i] = o->ch.p_intensity[i];
 	}
+	pp->pz_alice = o->ch.p_z_alice;
+	pp->pz_bob = o->ch.p_z_bob;
 	pp->qber_abort = o->qber_abort;
 	pp->sample_frac = o->sample_frac;
 	pp->eps_sec = o->eps_sec;
@@ -84,6 +88,32 @@ void qkdd_free(struct qkdd *q)
 	free(q);
 }
 
+unsigned int qkdd_backoff_s(const struct qkdd *q)
+{
+	unsigned int s = q->auth_strikes;
+
+	if (!s)
+		return 0;
+	return s > 7 ? QKDD_AUTH_BACKOFF_MAX_S : 1u << (s - 1);
+}
+
+/*
+ * An authentication failure, or a handshake frame no honest peer sends:
+ * counted (status file: auth_failures), alarmed, and the next connection
+ * waits qkdd_backoff_s(). It never stops the daemon: an attacker who can
+ * forge a frame could stop it at will.
+ */
+void auth_strike(struct qkdd *q, const char *what)
+{
+	if (q->auth_strikes < 1000)
+		q->auth_strikes++;
+	q->tot.auth_failures++;
+	q->tot.auth_backoff_s = qkdd_backoff_s(q);
+	qalarm("authentication failure %" PRIu64 " (%s): an active attacker or a damaged link; the connection is dropped and retried in %u s",
+	       q->tot.auth_failures, what, q->tot.auth_backoff_s);
+	stats_write(q->o, &q->tot, NULL);
+}
+
 bool qkdd_done(const struct qkdd *q)
 {
 	return q->o->rounds && q->rounds_done >= q->o->rounds;
@@ -98,6 +128,11 @@ int qkdd_session(struct qkdd *q, int cfd, int qfd, struct auth_ctx *auth)
 	if (auth != q->auth && qkdd_auth_attach(q, auth, true))
 		return -EPERM;
 	qkdd_log_round(0);
+	/*
+	 * The context's failure counters halt it (auth.c); qkdd does not
+	 * halt: it backs off (qkdd_backoff_s(), main.c) and tries again.
+	 */
+	auth_resume(q->auth);
 	r = hello(q);
 	if (r)
 		return r;
@@ -129,8 +164,14 @@ int qkdd_session(struct qkdd *q, int cfd, int qfd, struct auth_ctx *auth)
 			return r == -EINTR ? 0 : r;
 		}
 		q->rounds_done++;
-		if (!R.rs.ok)
+		if (!R.rs.ok) {
 			round_elapsed(&R);
+		} else if (q->auth_strikes) {
+			qlog("a round completed: authentication alarm cleared after %u failure(s)",
+			     q->auth_strikes);
+			q->auth_strikes = 0;
+			q->tot.auth_backoff_s = 0;
+		}
 		update_reserve(q);
 		q->tot.next_index = q->next_index;
 		stats_round(q->o, &q->tot, &R.rs);

@@ -6,7 +6,7 @@
  *
  *   quantum   Alice -> fiber -> Bob: detection events of round r
  *   SIFT      B->A detected + Bob's bases;  A->B Alice's bases + classes
- *             of the detected pulses + the sample seed
+ *             of the detected pulses + the sample positions
  *   EST       B->A Bob's sample bits;  A->B Alice's sample bits + Cascade
  *             parameters. Both compute the same estimate; above the
  *             threshold both discard the round.
@@ -56,6 +56,7 @@ enum { AUTH_OWN, AUTH_DEFER, AUTH_CLOSE };
 struct proto {
 	uint8_t source, nint;
 	double mu[3], p[3];
+	double pz_alice, pz_bob;	/* probability of Z at each end */
 	double qber_abort, sample_frac, eps_sec, eps_cor;
 	uint32_t block_bits, tag_bits, auth_target, key_size;
 };
@@ -84,6 +85,9 @@ struct qkdd {
 	bool have_last;
 	struct pending pend;
 	double pulses_per_bit;
+	uint64_t round_pulses;		/* pulses a round sends (Alice's
+					 * configuration, in HELLO) */
+	size_t msg_limit;		/* largest message accepted */
 	size_t last_round_tags;		/* tags each way of the last round */
 	uint64_t charged;		/* pad bytes (consumed + skipped)
 					 * already paid back by rounds */
@@ -97,6 +101,9 @@ struct qkdd {
 	size_t msg_len, msg_cap;
 	uint16_t rx_flags;		/* flags of the last frame received */
 	char peer_reason[300];
+	/* authentication failures and forged handshakes since the last
+	 * good round (the back-off, qkdd_backoff_s()) */
+	unsigned int auth_strikes;
 };
 
 struct round {
@@ -107,7 +114,6 @@ struct round {
 	size_t N, k, n, l;
 	uint32_t F, nf;			/* Cascade frames: nf of F bits */
 	uint64_t **frames;
-	uint64_t sample_seed;
 	struct qkd_estimate est;
 	double n_z[3], n_x[3], m_x[3];
 	uint8_t *bytes;
@@ -142,7 +148,7 @@ bool rb_done(const struct rbuf *r);
 int send_msg(struct qkdd *q, uint8_t type, const uint8_t *p, size_t len,
 	     int mode);
 void send_abort(struct qkdd *q, uint16_t reason, const char *text);
-int frame_version_mismatch(const struct qkdd *q);
+int frame_version_mismatch(struct qkdd *q);
 int recv_msg(struct qkdd *q, uint32_t want, uint8_t *type, bool stoppable);
 
 /* ---- state.c ------------------------------------------------------------ */
@@ -156,6 +162,27 @@ int reserve_add(struct qkdd *q, const uint8_t *bytes, size_t len);
 void maybe_retire(struct qkdd *q);
 
 /* ---- handshake.c -------------------------------------------------------- */
+
+/*
+ * Largest re-alignment of a pool at a connection, in 16-byte chunks: what
+ * honest ends can differ by (a write-ahead batch set aside at each end by
+ * a restart, and the few tags of a round lost with the connection). The
+ * SYNC positions are authenticated only by the HELLO closing tags, after
+ * the skip: a forged position costs at most this many pads per pool and
+ * connection (protocol.md, "Active attacks"); a larger difference drops
+ * the connection and raises the alarm.
+ */
+#define QKDD_SYNC_MAX_SKIP	(2 * QKD_AUTH_PERSIST_BATCH + 16)
+/* An authentication failure or a forged handshake: alarm, back off. */
+void auth_strike(struct qkdd *q, const char *what);
+
+/* Messages before HELLO verified: SYNC and HELLO are far smaller. */
+#define HANDSHAKE_MSG_MAX	(64u * 1024)
+/* A round has at most 2^32 pulses. */
+#define ROUND_PULSES_MAX	(1ull << 32)
+uint64_t round_pulses(const struct qkdd *q);
+size_t round_msg_limit(uint64_t npulses);
+uint64_t round_max_detections(const struct qkdd *q);
 
 int hello(struct qkdd *q);
 
@@ -172,7 +199,14 @@ int rx_fail(struct qkdd *q, struct round *R, int r);
 int write_detected_bases(struct wbuf *w, const uint64_t *basis,
 			 const uint64_t *det, uint64_t npulses);
 uint64_t *sample_bits(const struct round *R);
+bool sample_is_x_basis(const struct qkdd *q);
+/*
+ * Where Alice's sample positions come from: qkd_rng_os (getrandom()). A
+ * pointer only so that the tests can check that it is used.
+ */
+extern int (*qkdd_sample_rng)(struct qkd_rng *r);
 int make_mask(struct qkdd *q, struct round *R);
+int take_mask(struct qkdd *q, struct round *R, struct rbuf *rb);
 int estimate(struct qkdd *q, struct round *R, const uint64_t *peer_packed);
 uint64_t key_length(struct qkdd *q, struct round *R, double leak,
 		    const char **why);

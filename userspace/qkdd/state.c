@@ -280,12 +280,10 @@ struct auth_ctx *qkdd_state_load(struct qkdd *q, int *err)
 		goto out;
 	}
 	if (auth_halted(a)) {
-		qlog("state file %s: authentication was halted after repeated failures; investigate the link, then remove the file and install a fresh PSK pair",
-		     path);
-		auth_free(a);
-		a = NULL;
-		e = -EPERM;
-		goto out;
+		/* a halt is no reason to refuse the reserve: qkdd backs off */
+		qalarm("state file %s: authentication had failed repeatedly before the restart; going on (each failure drops the connection and slows the next one down)",
+		       path);
+		auth_resume(a);
 	}
 	qlog("authentication reserve restored from %s (%zu bytes)", path,
 	     auth_reserve_level(a));

@@ -41,6 +41,8 @@ void stats_round(const struct qkdd_opts *o, struct totals *t,
 		t->rounds_aborted++;
 		qlog("aborted, block discarded: %s", r->reason);
 	}
+	if (o->sim_test_keys)
+		qlog("%s", QKDD_SIM_WARNING);
 	stats_write(o, t, r);
 }
 
@@ -72,6 +74,10 @@ void stats_write(const struct qkdd_opts *o, const struct totals *t,
 		t->connected, t->rounds, t->rounds_ok, t->rounds_aborted,
 		t->keys, t->secret_bits, t->next_index, t->auth_reserve,
 		t->auth_failures);
+	fprintf(f, "auth_alarm=%d\nauth_backoff_s=%u\n",
+		t->auth_backoff_s > 0, t->auth_backoff_s);
+	if (o->sim_test_keys)
+		fprintf(f, "warning=%s\n", QKDD_SIM_STATUS_WARNING);
 	if (r) {
 		fprintf(f, "last_round=%" PRIu64 "\nlast_result=%s\n",
 			r->round, r->ok ? "ok" : "aborted");

@@ -200,8 +200,7 @@ int send_msg(struct qkdd *q, uint8_t type, const uint8_t *p,
 		if (r) {
 			qlog("cannot send %s: %s", frame_type_name(type),
 			     frame_strerror(r));
-			return r == QKD_AUTH_E_HALTED ||
-			       r == QKD_AUTH_E_PERSIST ? -EPERM : -ECONNRESET;
+			return r == QKD_AUTH_E_PERSIST ? -EPERM : -ECONNRESET;
 		}
 		p += n;
 		len -= n;
@@ -225,13 +224,19 @@ void send_abort(struct qkdd *q, uint16_t reason, const char *text)
 
 /*
  * A frame header in q->rbuf with another version: the peer runs another
- * qkdd release, which no reconnection mends. Returns -EPERM (fatal).
+ * qkdd release -- or an attacker changed one byte, which nothing tells
+ * apart before authentication. Not fatal (one forged frame would stop the
+ * daemon): the alarm, and the connection retried with the back-off.
  */
-int frame_version_mismatch(const struct qkdd *q)
+int frame_version_mismatch(struct qkdd *q)
 {
-	qlog("the peer speaks classical-channel frame version %u, this qkdd version %u: run the same qkdd release at both ends",
-	     q->rbuf[4], QKD_FRAME_VERSION);
-	return -EPERM;
+	char why[160];
+
+	snprintf(why, sizeof(why),
+		 "a frame of classical-channel version %u, this qkdd speaks %u: a forged frame, or another qkdd release at the peer (then run the same release at both ends)",
+		 q->rbuf[4], QKD_FRAME_VERSION);
+	auth_strike(q, why);
+	return -ECONNRESET;
 }
 
 /*
@@ -269,21 +274,35 @@ int recv_msg(struct qkdd *q, uint32_t want, uint8_t *type,
 				     frame_strerror(r),
 				     r <= QKD_AUTH_E_INVAL ?
 				     " (the round is discarded)" : "");
-			if (r == QKD_AUTH_E_TAG || r == QKD_AUTH_E_SEQ ||
-			    r == QKD_AUTH_E_TRANSCRIPT ||
-			    r == QKD_AUTH_E_TR_STATE)
-				q->tot.auth_failures++;
+			/*
+			 * A bad tag, and framing no qkdd peer sends (TCP does
+			 * not corrupt it): an attack. The end of the stream,
+			 * an I/O error or a timeout are not.
+			 */
+			if (r != QKD_FRAME_E_EOF && r != QKD_FRAME_E_IO &&
+			    r != QKD_FRAME_E_TIMEOUT &&
+			    r != QKD_FRAME_E_TRUNCATED &&
+			    r != QKD_FRAME_E_NOSPACE &&
+			    r != QKD_FRAME_E_INVAL &&
+			    r != QKD_AUTH_E_RESERVE &&
+			    r != QKD_AUTH_E_PERSIST &&
+			    r != QKD_AUTH_E_NOMEM && r != QKD_AUTH_E_INVAL)
+				auth_strike(q, frame_strerror(r));
 			if (r == QKD_AUTH_E_PERSIST)
 				return -EPERM;
-			if (auth_halted(q->auth)) {
-				qlog("authentication halted after repeated failures: stopping; investigate the link, then restart with a fresh PSK or X.509");
-				return -EPERM;
-			}
+			/*
+			 * No halt: failures only slow the reconnections down
+			 * (auth_strike), see protocol.md, "Active attacks".
+			 */
 			return -ECONNRESET;
 		}
 		if (f.hdr.session_id != q->session_id) {
-			qlog("frame of session %08x, expected %08x",
-			     f.hdr.session_id, q->session_id);
+			char why[80];
+
+			snprintf(why, sizeof(why),
+				 "frame of session %08x, expected %08x",
+				 f.hdr.session_id, q->session_id);
+			auth_strike(q, why);
 			return -ECONNRESET;
 		}
 		if (f.hdr.type == QKD_MSG_KEEPALIVE)
@@ -317,13 +336,23 @@ int recv_msg(struct qkdd *q, uint32_t want, uint8_t *type,
 			return -EPROTO;
 		}
 		cur = f.hdr.type;
+		/*
+		 * Deferred frames are authenticated only at the close: until
+		 * then anyone on the path can send them. Buffer no more than
+		 * the largest message a round of our configuration has.
+		 */
+		if (q->msg_len + f.hdr.payload_len >
+		    (q->msg_limit ? q->msg_limit : HANDSHAKE_MSG_MAX)) {
+			qlog("%s of more than %zu bytes, more than a round of this configuration sends: refused",
+			     frame_type_name(cur),
+			     q->msg_limit ? q->msg_limit : HANDSHAKE_MSG_MAX);
+			return -E2BIG;
+		}
 		if (q->msg_len + f.hdr.payload_len > q->msg_cap) {
 			size_t nc = q->msg_cap ? q->msg_cap : 1 << 16;
 
 			while (nc < q->msg_len + f.hdr.payload_len)
 				nc *= 2;
-			if (nc > (size_t)1 << 30)
-				return -E2BIG;
 			if (!grow_wiped(&q->msg, &q->msg_cap, q->msg_len, nc))
 				return -ENOMEM;
 		}

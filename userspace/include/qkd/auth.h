@@ -292,6 +292,12 @@ struct auth_ctx *auth_state_import(const uint8_t *buf, size_t len,
 /* Record a failure that auth_verify() could not see (malformed frame). */
 void auth_note_failure(struct auth_ctx *a);
 bool auth_halted(const struct auth_ctx *a);
+/*
+ * Clear the halt and the count of failures in a row (the total stays): for
+ * a caller that rate-limits its attempts instead (qkdd backs off). Every
+ * failed verification still burns its pad.
+ */
+void auth_resume(struct auth_ctx *a);
 void auth_get_stats(const struct auth_ctx *a, struct auth_stats *st);
 
 /* log2 of the per-tag forgery bound for messages of at most len bytes. */

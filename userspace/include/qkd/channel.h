@@ -68,6 +68,15 @@ enum qkd_eve_split {
 	QKD_EVE_PNS,
 };
 
+/* The basis intercept-resend measures in. */
+enum qkd_eve_basis {
+	QKD_EVE_BASIS_RANDOM = 0,	/* each pulse: Z or X, 1/2 each */
+	/* Always Z (or X): against a biased basis choice, Eve measures in
+	 * the key basis and disturbs only the rarer one. */
+	QKD_EVE_BASIS_Z,
+	QKD_EVE_BASIS_X,
+};
+
 struct qkd_channel_params {
 	/* source */
 	enum qkd_source_kind source;
@@ -88,8 +97,10 @@ struct qkd_channel_params {
 					 * wrong detector with this probability */
 	/* eavesdropper */
 	double eve_ir_fraction;		/* intercept-resend on this fraction of
-					 * pulses: random basis, resends her
-					 * result with the same photon number */
+					 * pulses: measures (in eve_basis),
+					 * resends her result with the same
+					 * photon number */
+	enum qkd_eve_basis eve_basis;
 	enum qkd_eve_split eve_split;
 };
 

@@ -1,0 +1,479 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * qkdd_mitm: a man in the middle for qkdd's classical channel, for the
+ * attack tests (tests/e2e/qkdd_mitm.sh).
+ *
+ *   qkdd_mitm LISTEN_PORT TARGET_PORT SEED ATTACK_SECONDS RATE ATTACKS
+ *
+ * Listens on 127.0.0.1:LISTEN_PORT (classical) and LISTEN_PORT + 1 (the
+ * simulated quantum link, forwarded untouched) for Alice, and connects to
+ * Bob at TARGET_PORT and TARGET_PORT + 1. For ATTACK_SECONDS from the
+ * start, each classical frame is attacked with probability RATE by one of
+ * ATTACKS (comma-separated, chosen with a PRNG seeded by SEED):
+ *
+ *   drop delay dup reorder replay replay-old trunc flip forge reset flood
+ *
+ * replay-old injects a frame captured on an earlier connection (session
+ * id and sequence number rewritten); forge injects a frame with valid
+ * framing (header of the current session, next sequence number, random
+ * type, flags, payload and tag). As a capable attacker would, sequence
+ * numbers after a drop, a duplicate or an injection are renumbered, so
+ * that only the tags can tell. Afterwards it forwards everything
+ * untouched. Each attack is logged on stderr as "attack N: NAME ...", and
+ * "attacker stops" once the time is up.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "qkd/frame.h"
+
+enum { A_DROP, A_DELAY, A_DUP, A_REORDER, A_REPLAY, A_REPLAY_OLD, A_TRUNC,
+       A_FLIP, A_FORGE, A_RESET, A_FLOOD, A__N };
+
+static const char *const names[A__N] = {
+	"drop", "delay", "dup", "reorder", "replay", "replay-old", "trunc",
+	"flip", "forge", "reset", "flood",
+};
+
+#define KEEP	64	/* frames kept per direction for replays */
+
+struct frame_copy {
+	uint8_t *b;
+	size_t len;
+};
+
+static uint64_t rng_s;
+static int enabled[A__N], nenabled;
+static double rate;
+static time_t stop_at;
+static unsigned long nattacks;
+static bool stopped_logged;
+/* frames of this connection and of earlier ones, per direction */
+static struct frame_copy cur[2][KEEP], old[2][KEEP];
+static int ncur[2], nold[2];
+
+static uint64_t rnd(void)
+{
+	/* splitmix64 */
+	uint64_t z = (rng_s += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static uint64_t get_be(const uint8_t *p, int n)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < n; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static void put_be(uint8_t *p, uint64_t v, int n)
+{
+	for (int i = n - 1; i >= 0; i--) {
+		p[i] = (uint8_t)v;
+		v >>= 8;
+	}
+}
+
+static int read_full(int fd, uint8_t *b, size_t n)
+{
+	size_t off = 0;
+
+	while (off < n) {
+		ssize_t r = read(fd, b + off, n - off);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		off += (size_t)r;
+	}
+	return 0;
+}
+
+static int write_full(int fd, const uint8_t *b, size_t n)
+{
+	size_t off = 0;
+
+	while (off < n) {
+		ssize_t r = write(fd, b + off, n - off);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		off += (size_t)r;
+	}
+	return 0;
+}
+
+static int listen_on(unsigned int port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_port = htons((uint16_t)port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 4)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int connect_to(unsigned int port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_port = htons((uint16_t)port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+
+	for (int tries = 0; tries < 50; tries++) {
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+
+		if (fd < 0)
+			return -1;
+		if (!connect(fd, (struct sockaddr *)&a, sizeof(a))) {
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+				   sizeof(one));
+			return fd;
+		}
+		close(fd);
+		usleep(100000);
+	}
+	return -1;
+}
+
+/* Close with a TCP RST. */
+static void reset_close(int fd)
+{
+	struct linger l = { 1, 0 };
+
+	if (fd < 0)
+		return;
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+	close(fd);
+}
+
+static void keep(struct frame_copy *set, int *n, const uint8_t *b,
+		 size_t len)
+{
+	struct frame_copy *c = &set[*n < KEEP ? *n : (int)(rnd() % KEEP)];
+	uint8_t *p = malloc(len);
+
+	if (!p)
+		return;
+	memcpy(p, b, len);
+	free(c->b);
+	c->b = p;
+	c->len = len;
+	if (*n < KEEP)
+		(*n)++;
+}
+
+struct conn {
+	int c[2];		/* classical: [0] Alice, [1] Bob */
+	int q[2];		/* quantum */
+	int64_t off[2];		/* sequence renumbering per direction */
+	uint8_t *held[2];	/* reorder: a frame sent after the next one */
+	size_t held_len[2];
+	uint8_t *buf;
+};
+
+static void logf_attack(int a, int d, const uint8_t *b)
+{
+	nattacks++;
+	fprintf(stderr, "attack %lu: %s %s type %u round %u seq %llu\n",
+		nattacks, names[a], d ? "B->A" : "A->B", b[5],
+		(unsigned int)get_be(b + 12, 4),
+		(unsigned long long)get_be(b + 16, 8));
+}
+
+static int send_held(struct conn *k, int d)
+{
+	int r;
+
+	if (!k->held[d])
+		return 0;
+	r = write_full(k->c[1 - d], k->held[d], k->held_len[d]);
+	free(k->held[d]);
+	k->held[d] = NULL;
+	return r;
+}
+
+/* Write an injected frame of @len bytes at the current sequence number. */
+static int inject(struct conn *k, int d, uint8_t *f, size_t len,
+		  const uint8_t *hdr_now)
+{
+	memcpy(f + 8, hdr_now + 8, 8);		/* session id, round */
+	put_be(f + 16, get_be(hdr_now + 16, 8), 8);
+	k->off[d]++;
+	return write_full(k->c[1 - d], f, len);
+}
+
+/* Forward (or attack) one frame from direction d; -1: end the connection. */
+static int one_frame(struct conn *k, int d)
+{
+	uint8_t *b = k->buf;
+	size_t len, plen;
+	int out = k->c[1 - d], a = -1, r = 0;
+
+	if (read_full(k->c[d], b, QKD_FRAME_HDR_LEN))
+		return -1;
+	plen = (size_t)get_be(b + 24, 4);
+	if (plen > QKD_FRAME_MAX_PAYLOAD)
+		return -1;
+	len = QKD_FRAME_HDR_LEN + plen + QKD_FRAME_TAG_LEN;
+	if (read_full(k->c[d], b + QKD_FRAME_HDR_LEN, len - QKD_FRAME_HDR_LEN))
+		return -1;
+	keep(cur[d], &ncur[d], b, len);
+	put_be(b + 16, get_be(b + 16, 8) + (uint64_t)k->off[d], 8);
+	if (time(NULL) < stop_at) {
+		if ((double)(rnd() >> 11) / 9007199254740992.0 < rate)
+			a = enabled[rnd() % (uint64_t)nenabled];
+	} else if (!stopped_logged) {
+		stopped_logged = true;
+		fprintf(stderr, "attacker stops after %lu attacks\n", nattacks);
+	}
+	if (a >= 0)
+		logf_attack(a, d, b);
+	switch (a) {
+	case A_DROP:
+		k->off[d]--;
+		return 0;
+	case A_DELAY: {
+		struct timespec ts = { 0, (long)(100 + rnd() % 1400) * 1000000L };
+
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec = 1;
+			ts.tv_nsec -= 1000000000L;
+		}
+		nanosleep(&ts, NULL);
+		break;
+	}
+	case A_DUP:
+		r = write_full(out, b, len);
+		put_be(b + 16, get_be(b + 16, 8) + 1, 8);
+		k->off[d]++;
+		break;
+	case A_REORDER:
+		if (k->held[d])
+			break;
+		k->held[d] = malloc(len);
+		if (!k->held[d])
+			return -1;
+		memcpy(k->held[d], b, len);
+		k->held_len[d] = len;
+		return 0;
+	case A_REPLAY:
+	case A_REPLAY_OLD: {
+		struct frame_copy *set = a == A_REPLAY ? cur[d] : old[d];
+		int n = a == A_REPLAY ? ncur[d] : nold[d];
+		struct frame_copy *c;
+		uint8_t *f;
+
+		if (!n)
+			break;
+		c = &set[rnd() % (uint64_t)n];
+		f = malloc(c->len);
+		if (!f)
+			return -1;
+		memcpy(f, c->b, c->len);
+		r = inject(k, d, f, c->len, b);
+		free(f);
+		put_be(b + 16, get_be(b + 16, 8) + 1, 8);
+		break;
+	}
+	case A_TRUNC:
+		if (!plen)
+			break;
+		put_be(b + 24, plen - 1, 4);
+		memmove(b + len - QKD_FRAME_TAG_LEN - 1,
+			b + len - QKD_FRAME_TAG_LEN, QKD_FRAME_TAG_LEN);
+		len--;
+		break;
+	case A_FLIP: {
+		size_t bit = (size_t)(rnd() % ((plen + QKD_FRAME_TAG_LEN) * 8));
+
+		b[QKD_FRAME_HDR_LEN + bit / 8] ^= (uint8_t)(1u << (bit % 8));
+		break;
+	}
+	case A_FORGE: {
+		size_t fl = (size_t)(rnd() % 257);
+		uint8_t *f = calloc(1, QKD_FRAME_OVERHEAD + fl);
+
+		if (!f)
+			return -1;
+		memcpy(f, b, QKD_FRAME_HDR_LEN);
+		f[5] = (uint8_t)(1 + rnd() % QKD_MSG__MAX);
+		put_be(f + 6, rnd() & 1 ? QKD_FRAME_F_DEFERRED : 0, 2);
+		put_be(f + 24, fl, 4);
+		for (size_t i = 0; i < fl + QKD_FRAME_TAG_LEN; i++)
+			f[QKD_FRAME_HDR_LEN + i] = (uint8_t)rnd();
+		r = inject(k, d, f, QKD_FRAME_OVERHEAD + fl, b);
+		free(f);
+		put_be(b + 16, get_be(b + 16, 8) + 1, 8);
+		break;
+	}
+	case A_RESET:
+		return -1;
+	case A_FLOOD: {
+		uint8_t *f = calloc(1, QKD_FRAME_MAX_LEN);
+
+		if (!f)
+			return -1;
+		memcpy(f, b, QKD_FRAME_HDR_LEN);
+		put_be(f + 6, QKD_FRAME_F_DEFERRED | QKD_FRAME_F_MORE, 2);
+		put_be(f + 24, QKD_FRAME_MAX_PAYLOAD, 4);
+		for (int i = 0; i < 8 && !r; i++) {
+			r = inject(k, d, f, QKD_FRAME_MAX_LEN, b);
+			put_be(b + 16, get_be(b + 16, 8) + 1, 8);
+		}
+		free(f);
+		break;
+	}
+	default:
+		break;
+	}
+	if (!r && a != A_REORDER && k->held[d]) {
+		/* the held frame goes after this one, the sequence numbers
+		 * swapped so that they still look in order */
+		uint8_t s1[8], s2[8];
+
+		memcpy(s1, k->held[d] + 16, 8);
+		memcpy(s2, b + 16, 8);
+		memcpy(b + 16, s1, 8);
+		memcpy(k->held[d] + 16, s2, 8);
+		r = write_full(out, b, len);
+		if (!r)
+			r = send_held(k, d);
+	} else if (!r) {
+		r = write_full(out, b, len);
+	}
+	return r ? -1 : 0;
+}
+
+static void run_conn(struct conn *k)
+{
+	uint8_t qb[65536];
+
+	for (;;) {
+		struct pollfd p[4] = {
+			{ k->c[0], POLLIN, 0 }, { k->c[1], POLLIN, 0 },
+			{ k->q[0], POLLIN, 0 }, { k->q[1], POLLIN, 0 },
+		};
+		int n = poll(p, 4, 200);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return;
+		if (n == 0) {
+			/* nothing came after a held frame: let it go */
+			for (int d = 0; d < 2; d++)
+				if (send_held(k, d))
+					return;
+			if (!stopped_logged && time(NULL) >= stop_at) {
+				stopped_logged = true;
+				fprintf(stderr, "attacker stops after %lu attacks\n",
+					nattacks);
+			}
+			continue;
+		}
+		for (int d = 0; d < 2; d++) {
+			if (p[d].revents && one_frame(k, d))
+				return;
+			if (p[2 + d].revents) {
+				ssize_t r = read(k->q[d], qb, sizeof(qb));
+
+				if (r <= 0 || write_full(k->q[1 - d], qb,
+							 (size_t)r))
+					return;
+			}
+		}
+	}
+}
+
+static int parse_attacks(char *s)
+{
+	for (char *t = strtok(s, ","); t; t = strtok(NULL, ",")) {
+		int a;
+
+		for (a = 0; a < A__N && strcmp(t, names[a]); a++)
+			;
+		if (a == A__N) {
+			fprintf(stderr, "qkdd_mitm: unknown attack %s\n", t);
+			return -1;
+		}
+		enabled[nenabled++] = a;
+	}
+	return nenabled ? 0 : -1;
+}
+
+int main(int argc, char **argv)
+{
+	unsigned int lport, tport;
+	int lc, lq;
+	struct conn k;
+
+	if (argc != 7) {
+		fprintf(stderr, "usage: qkdd_mitm LISTEN_PORT TARGET_PORT SEED ATTACK_SECONDS RATE ATTACKS\n");
+		return 2;
+	}
+	lport = (unsigned int)strtoul(argv[1], NULL, 10);
+	tport = (unsigned int)strtoul(argv[2], NULL, 10);
+	rng_s = strtoull(argv[3], NULL, 10);
+	stop_at = time(NULL) + strtol(argv[4], NULL, 10);
+	rate = strtod(argv[5], NULL);
+	if (parse_attacks(argv[6]))
+		return 2;
+	lc = listen_on(lport);
+	lq = listen_on(lport + 1);
+	if (lc < 0 || lq < 0) {
+		perror("qkdd_mitm: listen");
+		return 1;
+	}
+	memset(&k, 0, sizeof(k));
+	k.buf = malloc(QKD_FRAME_MAX_LEN + 1);
+	if (!k.buf)
+		return 1;
+	for (;;) {
+		k.c[0] = accept4(lc, NULL, NULL, SOCK_CLOEXEC);
+		k.c[1] = connect_to(tport);
+		k.q[0] = accept4(lq, NULL, NULL, SOCK_CLOEXEC);
+		k.q[1] = connect_to(tport + 1);
+		memset(k.off, 0, sizeof(k.off));
+		if (k.c[0] >= 0 && k.c[1] >= 0 && k.q[0] >= 0 && k.q[1] >= 0)
+			run_conn(&k);
+		for (int d = 0; d < 2; d++) {
+			free(k.held[d]);
+			k.held[d] = NULL;
+			reset_close(k.c[d]);
+			reset_close(k.q[d]);
+			/* this connection's frames become old ones */
+			for (int i = 0; i < ncur[d]; i++) {
+				keep(old[d], &nold[d], cur[d][i].b,
+				     cur[d][i].len);
+				free(cur[d][i].b);
+				cur[d][i].b = NULL;
+			}
+			ncur[d] = 0;
+		}
+	}
+}
