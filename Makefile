@@ -91,10 +91,12 @@ $(B)/ksrc/.done:
 	tests/lib/kernel-source.sh $(B)/ksrc
 
 # Unit tests run on the host, under ASan/UBSan, linked with both libraries.
+# -MMD: what a test includes (test_qkdd_config includes qkdd's config.c to
+# reach its static parsers) rebuilds it when it changes.
 $(B)/san/tests/unit/%: tests/unit/%.c $(B)/san/libqkdproto.a $(B)/san/libqkd.a \
 		| harness
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) $(SAN_FLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(TEST_CFLAGS) $(SAN_FLAGS) -MMD -MP -MF $@.d -o $@ $^ $(LIBS)
 
 # qkdd's protocol driver in process: all of qkdd but main.c, before the libs.
 QKDD_TEST_OBJS := $(call objs,$(B)/san/obj,\
