@@ -66,5 +66,6 @@ kver=$(ls -d /lib/modules/*/build | sort -V | tail -n 1 | xargs dirname | xargs 
 result "dkms add + build for $kver (dkms.conf)" $? "$log"
 rm -rf "$dk"
 
+echo "1..$n"
 echo "# lint: $((n - fail)) passed, $fail failed"
 [ "$fail" -eq 0 ]
