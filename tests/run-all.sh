@@ -4,7 +4,8 @@
 # Every test of qkd, from a fresh Debian machine: installs what it needs,
 # builds, then runs
 #   lint     checkpatch --strict, sparse, W=1 on both kernels, YNL spec check
-#   unit     host unit tests of the protocol stages and tools (ASan/UBSan)
+#   unit     host unit tests of the protocol stages and tools (ASan/UBSan,
+#            LSan in the harness children), and tests/lib/selftest.sh
 #   fuzz     a short bounded libFuzzer run of each userspace parser
 #   daemon   two qkdd processes over loopback: same keys, Eve aborts, crashes
 #   vm       the module's kselftest tests in qemu, on Debian 6.1 and 6.12
@@ -38,8 +39,8 @@
 # the last line alone, exactly so (CI parses it).
 #
 # Time limits (timeout(1); a stage that reaches its limit is killed and
-# is a failure, "timed out"): lint 1800 s, unit 1800 s (each binary 600 s,
-# QKD_UNIT_TIMEOUT), fuzz 5 x FUZZ_TIME + 900 s per target, daemon 1800 s,
+# is a failure, "timed out"): build, lint, unit 1800 s each (a unit binary 600 s,
+# QKD_UNIT_TIMEOUT), fuzz FUZZ_TIME + 300 s per target and 600 s, daemon 1800 s,
 # vm and e2e 2400 s per kernel, robust 3600 s per kernel, debug 7200 s;
 # QKD_STAGE_TIMEOUT_SCALE multiplies them all (default 1).
 #
@@ -119,7 +120,7 @@ stage_timeout() {
 	local nk t
 	nk=$(printf '%s\n' $kernels | wc -l)
 	case $1 in
-	fuzz) t=$(( ($(manifest_plan fuzz) + 0) * (5 * FUZZ_TIME + 900) )) ;;
+	fuzz) t=$(( $(manifest_plan fuzz) * (FUZZ_TIME + 300) + 600 )) ;;
 	vm | e2e) t=$((2400 * nk)) ;;
 	robust) t=$((3600 * nk)) ;;
 	debug) t=7200 ;;
@@ -208,8 +209,7 @@ debug() {
 		rc=$?
 		tap_show "$out"
 		case $cmd in
-		*canary*) echo "# ran: debug canary"
-			tap_count "debug canary" "$out" "$rc" ;;
+		*canary*) tap_count "debug canary" "$out" "$rc" ;;
 		*) tap_take "debug kernel tests" "$out" "$rc" ;;
 		esac
 	done
