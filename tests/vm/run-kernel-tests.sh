@@ -102,7 +102,7 @@ count_tap() {
 		[ "$rc" != missing ] || rc=255
 		tap_count "$k $name" "$r/tap/$name.tap" "$rc" >"$out"
 		grep -E '^# (SKIP|ran:) ' "$out"
-		grep -E '^# '"$k $name"': ' "$out" | sed 's/^# //'
+		grep -F "# $k $name: " "$out" | sed 's/^# //'
 		while IFS= read -r line; do
 			report="$report$line"$'\n'
 		done < <(grep -E '^not ok' "$out"; grep -E '^not ok' "$r/tap/$name.tap" 2>/dev/null | sed "s/^/$k: $name: /")
