@@ -154,6 +154,7 @@ unit() {
 		tap_count "$name" "$log" "$rc"
 	done
 	tap_summary_line
+	[ "$TAP_FAIL" -eq 0 ]
 }
 
 # Every libFuzzer target, FUZZ_TIME s each; run.sh prints TAP per target.
@@ -185,6 +186,7 @@ e2e() {
 	done
 	rm -f "$out"
 	tap_summary_line
+	[ "$TAP_FAIL" -eq 0 ]
 }
 
 # The debug kernel is not built here: that takes 13 minutes on two idle
@@ -215,6 +217,7 @@ debug() {
 	done
 	rm -f "$out"
 	tap_summary_line
+	[ "$TAP_FAIL" -eq 0 ]
 }
 
 if [ "${1:-}" = --stage ]; then

@@ -39,7 +39,7 @@ takes() {
 printf '1..3\nok 1 a\nok 2 b # SKIP no frobnicator here\nok 3 c\n' >"$T/skip"
 r=$(counts t "$T/skip" 0)
 [ "$r" = "2 0 1" ] && grep -qx '# SKIP t: b: no frobnicator here' "$T/out"
-check $? "an ok # SKIP line is a skip, not a pass, listed with its reason ($r)"
+check $? "an ok line marked SKIP is a skip, not a pass, listed with its reason ($r)"
 
 printf 'TAP version 13\n1..5\nok 1 a\nok 2 b\nnot ok 3 c\n' >"$T/early"
 r=$(counts t "$T/early" 1)
@@ -74,12 +74,12 @@ r=$(counts t "$T/skipall" 4)
 [ "$r" = "0 0 1" ] && grep -qx '# SKIP t: (all): no /dev/qkd' "$T/out"
 r2=$(counts t "$T/skipall" 1)
 [ "$r2" = "0 1 1" ]
-check $? "1..0 # SKIP (exit 4, KSFT_SKIP) skips the whole item, with its reason ($r; exit 1: $r2)"
+check $? "a plan 1..0 marked SKIP (exit 4, KSFT_SKIP) skips the whole item, with its reason ($r; exit 1: $r2)"
 
 printf '1..3\nok 1 a\nBail out! no module\n' >"$T/bail"
 r=$(counts t "$T/bail" 0)
 [ "$r" = "1 2 0" ]
-check $? "Bail out! and its missing results are failures ($r)"
+check $? "a bail-out and its missing results are failures ($r)"
 
 printf '1..2\nok 1 a\nok 2 b\n' >"$T/manifest"
 r=$(counts t "$T/manifest" 0 3)
