@@ -27,6 +27,10 @@ USER_CFLAGS := -std=c11 $(WARN) -O2 -g $(BASE_CPPFLAGS) $(EXTRA_CFLAGS)
 # parameters unused.
 TEST_CFLAGS := -std=gnu11 $(WARN) -Wno-unused-parameter \
 	-Wno-missing-prototypes -O1 -g $(BASE_CPPFLAGS) -isystem $(B)/ksrc
+# Unit tests: LeakSanitizer also in the kselftest harness's children, which
+# leave with _exit() (tests/lib/lsan_exit.h).
+UNIT_LSAN := tests/lib/lsan_exit.h
+UNIT_CFLAGS := $(TEST_CFLAGS) $(SAN_FLAGS) -include $(UNIT_LSAN)
 LIBS := $(NL_LIBS) $(SSL_LIBS) $(KCAPI_LIBS) -lm -lpthread
 # Bind every symbol at start-up: besides a read-only GOT, no lazy-binding
 # resolver runs later, which saves all vector registers -- key bytes after
@@ -94,18 +98,24 @@ $(B)/ksrc/.done:
 # -MMD: what a test includes (test_qkdd_config includes qkdd's config.c to
 # reach its static parsers) rebuilds it when it changes.
 $(B)/san/tests/unit/%: tests/unit/%.c $(B)/san/libqkdproto.a $(B)/san/libqkd.a \
-		| harness
+		$(UNIT_LSAN) | harness
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) $(SAN_FLAGS) -MMD -MP -MF $@.d -o $@ $^ $(LIBS)
+	$(CC) $(UNIT_CFLAGS) -MMD -MP -MF $@.d -o $@ $(filter-out %.h,$^) $(LIBS)
+
+# The proof that a leaking unit test fails (tests/lib/selftest.sh); not a
+# unit test.
+$(B)/san/tests/lib/lsan_leak: tests/lib/lsan_leak.c $(UNIT_LSAN) | harness
+	@mkdir -p $(dir $@)
+	$(CC) $(UNIT_CFLAGS) -o $@ $(filter-out %.h,$^)
 
 # qkdd's protocol driver in process: all of qkdd but main.c, before the libs.
 QKDD_TEST_OBJS := $(call objs,$(B)/san/obj,\
 		$(filter-out userspace/qkdd/main.c,$(QKDD_SRCS)))
 $(B)/san/tests/unit/test_qkdd_session: tests/unit/test_qkdd_session.c \
 		$(QKDD_TEST_OBJS) $(B)/san/libqkdproto.a $(B)/san/libqkd.a \
-		| harness
+		$(UNIT_LSAN) | harness
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) $(SAN_FLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(UNIT_CFLAGS) -o $@ $(filter-out %.h,$^) $(LIBS)
 
 # Kernel tests run inside the VM (no sanitizers: the guest is small).
 $(B)/tests/kernel/%: tests/kernel/%.c tests/kernel/qkd_test.h $(B)/libqkd.a | harness

@@ -23,7 +23,7 @@
 # Seeds: fuzz/corpus/TARGET/ (small text files) plus, for frame, the frames
 # fuzz/gen_corpus.c writes. Outputs go to build/fuzz/TARGET/ (grown corpus,
 # crash/leak/timeout inputs, log); nothing is written into the source tree.
-# Prints "ok N - fuzz_TARGET" or "not ok" per target and a final
+# Prints the plan "1..N", "ok N - fuzz_TARGET" or "not ok" per target and a final
 # "N passed, N failed"; exits 1 if any target found a crash, a leak or
 # undefined behaviour (reproduce: build/fuzz/fuzz_TARGET INPUT).
 set -eu
@@ -63,6 +63,8 @@ top=$(pwd)
 pass=0
 fail=0
 n=0
+# the plan first: a run that stops early is a failure (tests/lib/tap.sh)
+echo "1..$(echo $targets | wc -w)"
 for t in $targets; do
 	n=$((n + 1))
 	d=$out/$t

@@ -190,6 +190,10 @@ echo "  site B: $db"
 if cat "$T"/keys.siteA.* | grep -q ERROR || [ "$da" != "$db" ]; then
 	fail "the keys differ between the sites"
 fi
+# two empty key lists agree too: that is no agreement
+if [ "$da" = "$(printf '' | sha256sum | cut -d' ' -f1)" ]; then
+	fail "no keys were taken at the sites"
+fi
 echo "identical: yes ($((lo_end - 3 + na - hi_start)) keys compared)"
 rm -f "$T"/keys.*
 stores
@@ -217,6 +221,7 @@ read -r ia kida keya < <($A "$Q" key get $SID)
 read -r ib kidb keyb < <($B "$Q" key get $SID key-id "$kida")
 echo "A: index $ia key_ID $kida key ${keya:0:16}... (hidden)"
 echo "B: index $ib key_ID $kidb key ${keyb:0:16}... (hidden)"
+[ -n "$keya" ] && [ -n "$ia" ] || fail "no key taken at site A"
 [ "$keya" = "$keyb" ] && [ "$ia" = "$ib" ] || fail "the two ends got different keys"
 echo "same key at both ends: yes"
 if $A "$Q" key get $SID index "$ia" >/dev/null 2>&1; then

@@ -4,29 +4,27 @@
 # guest-e2e.sh QKD_KO: the end-to-end scripts, inside the VM: the qkdctl
 # smoke test against the real module, qkdd feeding two sites' stores, ESP SAs
 # keyed and re-keyed in the kernel from a key stream (ipsec.sh), then
-# the demo (two sites, same keys, an ESP SA keyed from them). Prints TAP and
-# one "N passed, N failed" line.
+# the demo (two sites, same keys, an ESP SA keyed from them). Prints TAP,
+# each script's skips ("# SKIP KVER SCRIPT: TEST: REASON"), a "# ran: KVER
+# SCRIPT" line for each (tests/run-all.sh's manifest), and one line
+# "N passed, N failed, N skipped". A script that stops before its plan, or
+# exits non-zero without a "not ok", is a failure (tests/lib/tap.sh).
 set -u
 ko=${1:?usage: $0 QKD_KO}
-pass=0
-fail=0
+# shellcheck source=../lib/tap.sh
+. "$(dirname "$0")/../lib/tap.sh"
+kver=$(uname -r)
 
 out=$(mktemp /tmp/e2e.XXXXXX)
 
 # run_tap SCRIPT...: its TAP lines count; the summary line is ours to make.
 run_tap() {
-	local rc nf t0=$SECONDS
+	local rc t0=$SECONDS
 	"$@" >"$out" 2>&1
 	rc=$?
 	grep -vE '^[0-9]+ passed, [0-9]+ failed' "$out"
 	echo "# ${1##*/}: $((SECONDS - t0)) s"
-	nf=$(grep -cE '^not ok ' "$out")
-	pass=$((pass + $(grep -cE '^ok ' "$out")))
-	fail=$((fail + nf))
-	if [ $rc -ne 0 ] && [ "$nf" -eq 0 ]; then
-		echo "not ok - $1 exited $rc"
-		fail=$((fail + 1))
-	fi
+	tap_count "$kver ${1##*/}" "$out" "$rc"
 	if lsmod | grep -q '^qkd '; then rmmod qkd; fi
 }
 
@@ -36,15 +34,15 @@ run_tap tests/e2e/qkdd_kernel.sh "$ko"
 run_tap tests/e2e/ipsec.sh "$ko"
 
 t0=$SECONDS
+echo "# ran: $kver demo.sh"
 if tests/e2e/demo.sh "$ko" >"$out" 2>&1 && grep -q '^DEMO OK' "$out"; then
 	echo "# demo.sh: $((SECONDS - t0)) s"
 	echo "ok - demo: two sites, same keys at both ends, ESP SA keyed from QKD key"
-	pass=$((pass + 1))
+	tap_add 1 0 0
 else
 	sed 's/^/# /' "$out"
-	echo "not ok - demo"
-	fail=$((fail + 1))
+	tap_fail "$kver demo.sh" "demo"
 fi
 rm -f "$out"
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+tap_summary_line
+[ "$TAP_FAIL" -eq 0 ]

@@ -130,5 +130,6 @@ keyctl unlink "$serial" @u >/dev/null 2>&1
 
 run "link del" 0 link del alg-e2e
 if [ "$ko" != - ]; then rmmod qkd; fi
+echo "1..$n"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

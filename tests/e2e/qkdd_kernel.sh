@@ -124,7 +124,7 @@ nb2=$($B "$Q" -j stream show $UUID 2>/dev/null | grep -o '"next_index": *[0-9]*'
 echo "# next_index after recovery: site A ${na2:-?}, site B ${nb2:-?}"
 keys siteA "$na" "${na2:-0}" > "$T/a2.keys"
 keys siteB "$na" "${na2:-0}" > "$T/b2.keys"
-[ -n "$na2" ] && [ "$na2" = "$nb2" ] && cmp -s "$T/a2.keys" "$T/b2.keys"
+[ -n "$na2" ] && [ "$na2" = "$nb2" ] && [ -s "$T/a2.keys" ] && cmp -s "$T/a2.keys" "$T/b2.keys"
 ok $? "after recovery: same next_index, every index gives the same key or the same refusal at both sites ($(grep -c '^[0-9]' "$T/a2.keys") keys, $(grep -c ': index [0-9]*:' "$T/a2.keys") skipped)"
 
 # ---- a full store at one end --------------------------------------------------

@@ -38,6 +38,12 @@ ok() {		# ok COND-STATUS DESCRIPTION
 	fi
 }
 
+# same_keys A B: both key files hold keys and are identical (two empty or
+# missing files are no agreement)
+same_keys() {
+	[ -s "$1" ] && [ -s "$2" ] && cmp -s "$1" "$2"
+}
+
 port_free() {
 	! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
@@ -90,7 +96,7 @@ wait_pair
 ok $(( rc_alice || rc_bob )) "honest: both daemons finish 3 rounds and exit 0 (alice $rc_alice, bob $rc_bob)"
 [ -s "$D/alice.keys" ] && [ -s "$D/bob.keys" ]
 ok $? "honest: keys were output at both ends ($(wc -l < "$D/alice.keys" 2>/dev/null || echo 0) keys)"
-cmp -s "$D/alice.keys" "$D/bob.keys"
+same_keys "$D/alice.keys" "$D/bob.keys"
 ok $? "honest: final key files identical at both ends"
 [ -s "$D/alice.keys" ] && [ -z "$(cut -d' ' -f1 "$D/alice.keys" | sort | uniq -d)" ]
 ok $? "honest: no index repeated"
@@ -134,7 +140,7 @@ kill -TERM "$pid_alice" "$pid_bob" 2>/dev/null
 t0=$SECONDS
 wait_pair
 ok $(( rc_alice || rc_bob || SECONDS - t0 > 10 )) "sigterm: both stop cleanly with status 0 (alice $rc_alice, bob $rc_bob)"
-cmp -s <(cat "$D/alice.keys" 2>/dev/null) <(cat "$D/bob.keys" 2>/dev/null)
+same_keys "$D/alice.keys" "$D/bob.keys"
 ok $? "sigterm: the keys pushed at both ends are identical ($(cat "$D/alice.keys" 2>/dev/null | wc -l) keys)"
 
 # ---- X.509 bootstrap and crash recovery -------------------------------------
@@ -175,7 +181,7 @@ if command -v openssl >/dev/null && pki "$D/pki" 2>/dev/null; then
 	x509 "$D" bob "$port" 3; pid_bob=$last_pid; sleep 0.3
 	x509 "$D" alice "$port" 3; pid_alice=$last_pid
 	wait_pair
-	[ $rc_alice -eq 0 ] && [ $rc_bob -eq 0 ] && [ -s "$D/alice.keys" ] && cmp -s "$D/alice.keys" "$D/bob.keys"
+	[ $rc_alice -eq 0 ] && [ $rc_bob -eq 0 ] && same_keys "$D/alice.keys" "$D/bob.keys"
 	ok $? "x509: mutual TLS bootstrap, 3 rounds, identical keys (alice $rc_alice, bob $rc_bob)"
 
 	# Carol holds a certificate of the same CA: Bob expects alice.example.
@@ -205,7 +211,7 @@ if command -v openssl >/dev/null && pki "$D/pki" 2>/dev/null; then
 		grep -q 'pushed here only .*removing them' "$D/bob.log" &&
 		grep -q 'skipping indices' "$D/alice.log"
 	ok $? "crash of alice after bob's push: bob removes the orphan block, alice skips it (rc $rc1/$rc_alice/$rc_bob)"
-	cmp -s <(cat "$D/alice.keys" 2>/dev/null) <(cat "$D/bob.keys" 2>/dev/null) &&
+	same_keys "$D/alice.keys" "$D/bob.keys" &&
 		[ -z "$(cut -d' ' -f1 "$D/bob.keys" 2>/dev/null | sort | uniq -d)" ]
 	ok $? "crash of alice: key files identical afterwards, no index repeated ($(cat "$D/bob.keys" 2>/dev/null | wc -l) keys)"
 
@@ -222,7 +228,7 @@ if command -v openssl >/dev/null && pki "$D/pki" 2>/dev/null; then
 		grep -q 'pushed here only .*removing them' "$D/bob.log" &&
 		grep -q 'discarding block' "$D/alice.log"
 	ok $? "crash of bob after his push: alice drops her pending block, bob removes his (rc $rc1/$rc_alice/$rc_bob)"
-	cmp -s <(cat "$D/alice.keys" 2>/dev/null) <(cat "$D/bob.keys" 2>/dev/null) &&
+	same_keys "$D/alice.keys" "$D/bob.keys" &&
 		[ -z "$(cut -d' ' -f1 "$D/bob.keys" 2>/dev/null | sort | uniq -d)" ]
 	ok $? "crash of bob: key files identical afterwards, no index repeated ($(cat "$D/bob.keys" 2>/dev/null | wc -l) keys)"
 else
@@ -283,7 +289,7 @@ wait_keys "$D/alice.keys" "$(nkeys "$D/alice.keys")"; r3=$?
 sleep 1
 kill -TERM "$pid_alice" "$pid_bob"; wait "$pid_alice"; rc_alice=$?; wait "$pid_bob"; rc_bob=$?
 ok $(( r3 || rc_alice || rc_bob )) "state: both killed and restarted: rounds go on, SIGTERM then stops both (rc $rc_alice/$rc_bob)"
-cmp -s <(cat "$D/alice.keys" 2>/dev/null) <(cat "$D/bob.keys" 2>/dev/null) &&
+same_keys "$D/alice.keys" "$D/bob.keys" &&
 	[ -z "$(cut -d' ' -f1 "$D/bob.keys" 2>/dev/null | sort | uniq -d)" ] &&
 	[ "$(grep -c 'restored from' "$D/alice.log")" -ge 2 ] &&
 	[ "$(grep -c 'restored from' "$D/bob.log")" -ge 2 ] &&

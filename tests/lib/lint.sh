@@ -75,5 +75,6 @@ for k in 5.10.0-30-amd64 6.13.0-1-amd64; do
 done
 rm -rf "$dk"
 
+echo "1..$n"
 echo "# lint: $((n - fail)) passed, $fail failed"
 [ "$fail" -eq 0 ]

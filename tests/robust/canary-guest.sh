@@ -5,9 +5,10 @@
 #   tests/robust/canary-guest.sh QKD_KO SEED KEYS [-P]
 # Loads the module, runs "canary run" (keys with known patterns through
 # delivery, flush, stream deletion, netns exit, refused pushes and ESP SAs),
-# unloads the module, then asks the host for a memory dump (the file
-# dump-request in the results directory) and waits until it is taken
-# (dump-done).
+# unloads the module, keeps the positive control (canary control: patterns
+# that must be found) in a tmpfs file, then asks the host for a memory dump
+# (the file dump-request in the results directory) and waits until it is
+# taken (dump-done, which says "ok" or why not).
 # Prints TAP lines without numbers; canary.sh numbers them.
 set -u
 ko=$1 seed=$2 keys=$3 policy=${4:-}
@@ -36,6 +37,12 @@ done
 # RCU callbacks and deferred work of the teardown.
 sleep 2
 echo "qkd-canary: dump" >/dev/kmsg 2>/dev/null || true
+# The positive control: in guest memory (tmpfs pages) during the dump.
+if build/robust/canary control -s "$seed" >/dev/shm/canary-control; then
+	echo "ok - positive control patterns kept in guest memory"
+else
+	echo "not ok - canary control exit $?"
+fi
 
 : >"$R/dump-request"
 i=0
@@ -44,4 +51,8 @@ while [ ! -e "$R/dump-done" ]; do
 	if [ $i -ge 1200 ]; then echo "not ok - the host took no memory dump in 600 s"; exit 1; fi
 	sleep 0.5
 done
-echo "ok - guest memory dumped by the host"
+if [ "$(cat "$R/dump-done")" = ok ]; then
+	echo "ok - guest memory dumped by the host"
+else
+	echo "not ok - the host's memory dump failed: $(cat "$R/dump-done")"
+fi

@@ -5,7 +5,8 @@
  * guest's memory: every copy the kernel made must have been zeroed.
  *
  *   canary run -s SEED [-k KEYS] [-P]     (in the VM, as root, qkd.ko loaded)
- *   canary count -s SEED [-k KEYS] [-P] [-v] DUMP   (on the host)
+ *   canary control -s SEED               (in the VM: the positive control)
+ *   canary count -s SEED [-k KEYS] [-P] [-C] [-v] DUMP   (on the host)
  *
  * run: the patterns are generated from SEED (which is not secret and never a
  * key) directly into this program's buffers and pushed over genl from there
@@ -29,10 +30,16 @@
  * The caller then unloads the module and dumps guest memory (QMP
  * dump-guest-memory, see canary.sh).
  *
+ * control: writes CONTROL_KEYS patterns of their own (never pushed, never
+ * wiped) to stdout; canary-guest.sh keeps them in a tmpfs file until the
+ * dump, so that they must be found there: the proof, in every run, that
+ * the dump holds guest memory and the count finds patterns in it.
+ *
  * count: regenerates the same patterns and counts, in DUMP, every 16-byte
  * window of every key (two per key), per phase. Prints
  *   canary: N occurrences (...)
- * and exits 1 if N > 0 outside the -P phase. -v prints where (guest
+ * and exits 1 if N > 0 (the control apart); with -C, exits 3 if fewer than
+ * all of the control patterns were found (the count would be blind). -v prints where (guest
  * physical address, from the ELF headers of the dump) and the bytes around.
  */
 #include <elf.h>
@@ -55,10 +62,13 @@ static const char *const phase_name[PH_MAX] = {
 	"unload", "delivered", "flushed", "stream-del", "netns-exit", "rejected",
 	"sa", "policy" };
 #define SA_REKEYS 8
+/* The positive control: phase number PH_MAX, CONTROL_KEYS keys. */
+#define PH_CONTROL PH_MAX
+#define CONTROL_KEYS 16
 
 static uint64_t seed;
 static uint32_t nkeys = 256;
-static bool with_policy, verbose;
+static bool with_policy, verbose, with_control;
 
 /* ------------------------------------------------------------ patterns */
 
@@ -465,6 +475,21 @@ static int run(void)
 	return 0;
 }
 
+/* ------------------------------------------------------------ control */
+
+/* The control patterns on stdout, for the guest to keep until the dump. */
+static int control(void)
+{
+	uint8_t k[KS];
+
+	for (uint32_t i = 0; i < CONTROL_KEYS; i++) {
+		pattern((enum phase)PH_CONTROL, i, k);
+		if (fwrite(k, KS, 1, stdout) != 1)
+			return 1;
+	}
+	return fflush(stdout) ? 1 : 0;
+}
+
 /* ------------------------------------------------------------ count */
 
 struct win {
@@ -524,9 +549,9 @@ static uint64_t phys_of(const uint8_t *map, size_t size, size_t off)
 
 static int count(const char *path)
 {
-	uint64_t per_phase[PH_MAX] = { 0 }, total = 0, outside_policy = 0;
-	uint32_t keys_hit[PH_MAX] = { 0 };
-	size_t nwin = (size_t)PH_MAX * nkeys * NWIN, cap = 1, size;
+	uint64_t per_phase[PH_MAX + 1] = { 0 }, total = 0, outside_policy = 0;
+	uint32_t keys_hit[PH_MAX + 1] = { 0 };
+	size_t nwin = ((size_t)PH_MAX * nkeys + CONTROL_KEYS) * NWIN, cap = 1, size;
 	uint8_t k[KS];
 	const uint8_t *map;
 	struct stat st;
@@ -544,6 +569,12 @@ static int count(const char *path)
 			for (int w = 0; w < NWIN; w++)
 				table_add((enum phase)ph, i, w * WIN, k + w * WIN);
 		}
+	for (uint32_t i = 0; i < CONTROL_KEYS; i++) {
+		pattern((enum phase)PH_CONTROL, i, k);
+		for (int w = 0; w < NWIN; w++)
+			table_add((enum phase)PH_CONTROL, i, w * WIN, k + w * WIN);
+	}
+	explicit_bzero(k, sizeof(k));
 
 	fd = open(path, O_RDONLY);
 	if (fd < 0 || fstat(fd, &st)) {
@@ -569,6 +600,8 @@ static int count(const char *path)
 				continue;
 			table[i].hits++;
 			per_phase[table[i].ph]++;
+			if (table[i].ph == PH_CONTROL)
+				break;
 			total++;
 			if (verbose && shown++ < 40) {
 				uint64_t pa = phys_of(map, size, off);
@@ -595,19 +628,30 @@ static int count(const char *path)
 		if (ph != PH_POLICY)
 			outside_policy += per_phase[ph];
 	}
+	printf("# %-11s %6llu occurrences (%u of %u patterns with their first half found; must be all)\n",
+	       "control", (unsigned long long)per_phase[PH_CONTROL],
+	       keys_hit[PH_CONTROL], CONTROL_KEYS);
 	printf("canary: %llu occurrences of %u key patterns in %zu MiB of guest memory (%llu outside the policy phase)\n",
 	       (unsigned long long)total, (unsigned)(PH_MAX - !with_policy) * nkeys,
 	       size >> 20, (unsigned long long)outside_policy);
 	munmap((void *)map, size);
 	close(fd);
 	/* Every phase counts, the policy phase too since KEY_ADD wipes it. */
-	return total ? 1 : 0;
+	if (total)
+		return 1;
+	if (with_control && keys_hit[PH_CONTROL] < CONTROL_KEYS) {
+		printf("canary: the positive control failed: %u of %u control patterns in the dump\n",
+		       keys_hit[PH_CONTROL], CONTROL_KEYS);
+		return 3;
+	}
+	return 0;
 }
 
 static void usage(void)
 {
 	fprintf(stderr, "usage: canary run -s SEED [-k KEYS] [-P]\n"
-		"       canary count -s SEED [-k KEYS] [-P] [-v] DUMP\n");
+		"       canary control -s SEED\n"
+		"       canary count -s SEED [-k KEYS] [-P] [-C] [-v] DUMP\n");
 	exit(2);
 }
 
@@ -621,7 +665,7 @@ int main(int argc, char **argv)
 		usage();
 	mode = argv[1];
 	optind = 2;
-	while ((c = getopt(argc, argv, "s:k:Pv")) != -1) {
+	while ((c = getopt(argc, argv, "s:k:PCv")) != -1) {
 		switch (c) {
 		case 's':
 			seed = strtoull(optarg, NULL, 0);
@@ -632,6 +676,9 @@ int main(int argc, char **argv)
 			break;
 		case 'P':
 			with_policy = true;
+			break;
+		case 'C':
+			with_control = true;
 			break;
 		case 'v':
 			verbose = true;
@@ -648,6 +695,8 @@ int main(int argc, char **argv)
 		return run();
 	if (!strcmp(mode, "count") && optind == argc - 1)
 		return count(argv[optind]);
+	if (!strcmp(mode, "control") && optind == argc)
+		return control();
 	usage();
 	return 2;
 }

@@ -8,7 +8,9 @@
 # allocation-failure sweep (options: $QKD_FAILNTH_ARGS), unloads the
 # module, then loads and unloads it over and over while it is in use
 # (options: $QKD_LOADUNLOAD_ARGS). Prints TAP lines prefixed with their
-# program; run.sh numbers them.
+# program, and "# ran: PROGRAM" for each; run.sh numbers them. A program
+# whose results do not match its TAP plan, or that exits non-zero without
+# a failed test, gets a "not ok" line of its own.
 set -u
 ko=$1 count=$2 ucount=$3 secs=$4 ssecs=$5 seed=$6
 bin=build/robust
@@ -26,8 +28,23 @@ run() {
 	rc=$?
 	sed -n -e "s/^\(\(not \)\{0,1\}ok\) [0-9]* - /\1 - $p: /p" \
 		-e '/^#/p' "$out/$p.out"
-	grep -qE '^(not )?ok ' "$out/$p.out" || say "not ok - $p: no TAP output (exit $rc)"
-	if [ "$rc" -gt 1 ]; then say "not ok - $p: exit $rc"; fi
+	# it ran; it must account for itself (tests/lib/tap.sh): its results
+	# match its plan, and a non-zero exit comes with a failed test (a
+	# set-up that bails out after a SKIP line fails here)
+	say "# ran: $p"
+	nres=$(grep -cE '^(not )?ok ' "$out/$p.out")
+	nfail=$(grep -cE '^not ok ' "$out/$p.out")
+	plan=$(sed -n 's/^1\.\.\([0-9][0-9]*\).*/\1/p' "$out/$p.out" | tail -n 1)
+	if [ "$nres" -eq 0 ]; then
+		say "not ok - $p: no TAP output (exit $rc)"
+	elif [ -z "$plan" ]; then
+		say "not ok - $p: no TAP plan, stopped before the end ($nres results, exit $rc)"
+	elif [ "$plan" -ne "$nres" ]; then
+		say "not ok - $p: $nres results for a plan of $plan"
+	fi
+	if [ "$rc" -ne 0 ] && [ "$nfail" -eq 0 ]; then
+		say "not ok - $p: exit $rc without a failed test"
+	fi
 	tail -n 3 "$out/$p.out" | grep -v '^[0-9]* passed\|^1\.\.\|^#\|^ok\|^not ok' | sed 's/^/# /'
 	# after an oops the module is likely wedged: stop here, run-vm.sh
 	# reports the dmesg; do not wait for a VM timeout in rmmod

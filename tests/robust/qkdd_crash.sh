@@ -427,9 +427,10 @@ echo "# blocks checked: $blocks, $split_blocks of them pushed in several KEY_ADD
 echo "# divergences: $divergent different keys, $onesided keys at one site only, $halfbatch half batches, $halfblock half blocks, $nextdiff next_index mismatches, $leftover stores not empty after a check"
 grep -hi 'reserve\|PSK\|fatal\|error\|fail' "$T/alice.log" "$T/bob.log" | grep -v 'loaded and wiped\|: ok: \|session .* up\|below its target' | sort | uniq -c | head -n 10 | sed 's/^/# /'
 
-# the bound keeps the run short on a slow or busy machine: a quarter of
-# the kills is enough to pass
-[ "$done_kills" -ge $(( (kills + 3) / 4 )) ]
+# the bound keeps the run short on a slow or busy machine, but a run that
+# did a quarter of the kills asked for tested a quarter: at least three
+# quarters must happen (run.sh sizes the bound for all of them)
+[ "$done_kills" -ge $(( (kills * 3 + 3) / 4 )) ]
 ok $? "$done_kills of $kills kills within the $secs s bound (alice $ka, bob $kb, both $kab)"
 ok $(( norec != 0 )) "after every waited-for recovery a new block reached both stores ($waited recoveries, $norec without)"
 ok $(( divergent + onesided + unread != 0 )) "every index since the start gives the same key or a refusal at both sites ($common keys, $refused refused; $divergent different, $onesided one-sided, $unread ranges not read whole)"

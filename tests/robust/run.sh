@@ -14,13 +14,18 @@
 # load/unload test (loadunload: options from
 # $QKD_LOADUNLOAD_ARGS, their iterations also in $QKD_LOADUNLOAD_ITERS for
 # the VM's timeout); then, on the stock kernels, the key-wipe canary
-# (tests/robust/canary.sh -P, its own boot). Prints TAP and ends with one line
-# "N passed, N failed". Exit 1 if anything failed.
+# (tests/robust/canary.sh -P, its own boot). Prints TAP ("# SKIP" lines are
+# skips, not passes: listed as "# SKIP KVER: WHAT: REASON"), a line
+# "# ran: KVER PROGRAM" for each program that ran (tests/run-all.sh's
+# manifest), and ends with one line "N passed, N failed, N skipped". Exit 1
+# if anything failed.
 set -u
 TOP=$(cd "$(dirname "$0")/../.." && pwd -P)
 cd "$TOP" || exit 2
 # shellcheck source=../lib/vm-common.sh
 . tests/lib/vm-common.sh
+# shellcheck source=../lib/tap.sh
+. tests/lib/tap.sh
 set +e
 
 kspec=all count=20000 ucount=5000 secs=30 ssecs=20 seed=$(date +%s)
@@ -40,14 +45,17 @@ while [ $# -gt 0 ]; do
 	shift
 done
 
-n=0 pass=0 fail=0
+n=0
 declare -a failures=()
-tap() {	# tap OK|FAIL DESCRIPTION
+tap() {	# tap OK|FAIL DESCRIPTION: an OK with "# SKIP REASON" is a skip
 	n=$((n + 1))
-	if [ "$1" = OK ]; then
-		pass=$((pass + 1)); echo "ok $n - $2"
+	if [ "$1" != OK ]; then
+		tap_add 0 1 0; echo "not ok $n - $2"; failures+=("$2")
+	elif printf '%s\n' "$2" | grep -qiE '#[[:space:]]*skip'; then
+		tap_add 0 0 1; echo "ok $n - $2"
+		echo "# SKIP $(printf '%s\n' "$2" | sed -E 's/[[:space:]]*#[[:space:]]*[Ss][Kk][Ii][Pp][[:space:]:]*/: /')"
 	else
-		fail=$((fail + 1)); echo "not ok $n - $2"; failures+=("$2")
+		tap_add 1 0 0; echo "ok $n - $2"
 	fi
 }
 
@@ -59,7 +67,8 @@ if make -s -C tests/robust > build/robust.build.log 2>&1; then
 else
 	cat build/robust.build.log
 	tap FAIL "build fuzz_genl and stress"
-	echo "$pass passed, $fail failed"
+	echo "1..$n"
+	tap_summary_line
 	exit 1
 fi
 # qkdd_crash.sh runs the daemon and the CLI
@@ -119,6 +128,7 @@ for k in $kernels; do
 		case $line in
 		"ok - "*) tap OK "$k: ${line#ok - }" ;;
 		"not ok - "*) tap FAIL "$k: ${line#not ok - }" ;;
+		"# ran: "*) echo "# ran: $k ${line#\# ran: }" ;;
 		"#"*) echo "$line" ;;
 		esac
 	done < "$res/log"
@@ -142,6 +152,7 @@ for k in $kernels; do
 	[ "$k" != debug ] || continue
 	out=$(tests/robust/canary.sh --kernel "$k" -P 2>&1)
 	rc=$?
+	echo "# ran: $k canary"
 	printf '%s\n' "$out" | grep '^# [a-z-]* *[0-9]* occurrences\|^# canary:'
 	what=$(printf '%s\n' "$out" | sed -n 's/.*key patterns left in guest memory: //p' | head -n 1)
 	if [ "$rc" = 0 ]; then
@@ -154,5 +165,5 @@ done
 
 for f in "${failures[@]}"; do echo "# failed: $f"; done
 echo "1..$n"
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+tap_summary_line
+[ "$TAP_FAIL" -eq 0 ]

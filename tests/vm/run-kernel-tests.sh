@@ -10,11 +10,14 @@
 # tests/vm/guest-kernel-tests.sh there: insmod, every build/tests/kernel/
 # test_* binary (or the TESTs given), rmmod, dmesg check. Prints a TAP-ish
 # summary per kernel and ends with one line
-#   N passed, N failed[, N skipped]
+#   N passed, N failed, N skipped
 # counting the TAP "ok"/"not ok" lines of every binary on every kernel (a
-# "# SKIP" is passed-but-skipped), plus one failure per failed step (module
-# build, insmod, rmmod, VM timeout or crash, dmesg problems, a binary that
-# exits non-zero or stops before its plan is done). Exit 1 if anything failed.
+# "# SKIP" is a skip, not a pass, listed as "# SKIP KVER TEST: NAME: REASON")
+# plus one failure per failed step (module build, insmod, rmmod, VM timeout
+# or crash, dmesg problems, a binary that exits non-zero without a failed
+# test, stops before its plan is done or did not run at all), and a
+# "# ran: KVER TEST" line per binary (tests/lib/tap.sh). Exit 1 if anything
+# failed.
 #
 #   --timeout S   per-kernel VM timeout (default 1800)
 #   -q            do not stream the VM console
@@ -24,6 +27,8 @@
 set -eu
 # shellcheck source=SCRIPTDIR/../lib/vm-common.sh
 . "$(dirname "$0")/../lib/vm-common.sh"
+# shellcheck source=SCRIPTDIR/../lib/tap.sh
+. "$(dirname "$0")/../lib/tap.sh"
 
 envs=()
 for v in QKD_TEST_TIMEOUT QKD_TEST_TIMEOUT_SCALE; do
@@ -77,53 +82,32 @@ if [ ${#tests[@]} -eq 0 ]; then
 	vm_log "note: no kernel test binaries (build/tests/kernel/test_*): only loading and unloading the module"
 fi
 
-total_pass=0
-total_fail=0
-total_skip=0
 report=
 
 # fail_step KVER WHAT: one failure that is not a TAP line.
 fail_step() {
-	total_fail=$((total_fail + 1))
+	tap_fail "$1" "$2" >/dev/null
 	report="$report$1: not ok - $2"$'\n'
 }
 
-# count_tap KVER RESULTS: add the TAP results of every binary to the totals.
+# count_tap KVER RESULTS: count the TAP of every binary that should have
+# run (tests/lib/tap.sh: skips apart, plan checked, a non-zero exit without
+# a failed test or a missing result is a failure).
 count_tap() {
-	local k=$1 r=$2 f name rc pass fail skip plan n line
-	for f in "$r"/tap/*.tap; do
-		[ -f "$f" ] || continue
-		name=$(basename "$f" .tap)
+	local k=$1 r=$2 t name rc out
+	out=$(mktemp)
+	for t in ${tests[@]+"${tests[@]}"}; do
+		name=$(basename "$t")
 		rc=$(cat "$r/tap/$name.rc" 2>/dev/null || echo missing)
-		pass=0 fail=0 skip=0 plan=
+		[ "$rc" != missing ] || rc=255
+		tap_count "$k $name" "$r/tap/$name.tap" "$rc" >"$out"
+		grep -E '^# (SKIP|ran:) ' "$out"
+		grep -F "# $k $name: " "$out" | sed 's/^# //'
 		while IFS= read -r line; do
-			case $line in
-			'not ok'*)
-				fail=$((fail + 1))
-				report="$report$k: $name: $line"$'\n' ;;
-			ok*)
-				if printf '%s\n' "$line" | grep -qiE '^ok\b.*#[[:space:]]*skip'; then
-					skip=$((skip + 1))
-				else
-					pass=$((pass + 1))
-				fi ;;
-			1..*) plan=${line#1..}; plan=${plan%%[!0-9]*} ;;
-			esac
-		done < <(grep -E '^(not ok|ok)([[:space:]]|$)|^1\.\.[0-9]+' "$f" || true)
-		n=$((pass + fail + skip))
-		printf '%s: %-24s %d ok, %d not ok, %d skipped (exit %s)\n' \
-			"$k" "$name" "$((pass + skip))" "$fail" "$skip" "$rc"
-		total_pass=$((total_pass + pass + skip))
-		total_skip=$((total_skip + skip))
-		total_fail=$((total_fail + fail))
-		if [ -n "$plan" ] && [ "$n" -lt "$plan" ]; then
-			fail_step "$k" "$name: only $n of $plan tests reported"
-		elif [ -z "$plan" ] && [ "$n" -eq 0 ]; then
-			fail_step "$k" "$name: no TAP output"
-		elif [ "$rc" != 0 ] && [ "$fail" -eq 0 ]; then
-			fail_step "$k" "$name: exit $rc without a failed test"
-		fi
+			report="$report$line"$'\n'
+		done < <(grep -E '^not ok' "$out"; grep -E '^not ok' "$r/tap/$name.tap" 2>/dev/null | sed "s/^/$k: $name: /")
 	done
+	rm -f "$out"
 }
 
 stage=$TOP/build/vm/staged-ko.$$
@@ -135,7 +119,7 @@ run_dir=$TOP/build/vm/results/kernel-tests.$(date +%Y%m%d-%H%M%S).$$
 start=$(date +%s)
 for k in "${kernels[@]}"; do
 	kstart=$(date +%s)
-	kfail=$total_fail
+	kfail=$TAP_FAIL
 	vm_log "== $k: building qkd.ko in build/kmod/$k"
 	# The VM loads a private copy: other tools rebuild build/kmod/KVER too.
 	ko_dir=$stage/$k
@@ -173,9 +157,9 @@ for k in "${kernels[@]}"; do
 		fail_step "$k" "kernel problems in dmesg ($(wc -l <"$r/dmesg-hits") lines, see ${r#"$TOP"/}/dmesg)"
 	fi
 	# Anything else that went wrong and was not counted above.
-	if [ "$vrc" -ne 0 ] && [ "$total_fail" -eq "$kfail" ]; then
+	if [ "$vrc" -ne 0 ] && [ "$TAP_FAIL" -eq "$kfail" ]; then
 		fail_step "$k" "guest-kernel-tests.sh exit $vrc"
-	elif [ ! -f "$r/steps" ] && [ "$total_fail" -eq "$kfail" ]; then
+	elif [ ! -f "$r/steps" ] && [ "$TAP_FAIL" -eq "$kfail" ]; then
 		fail_step "$k" "guest-kernel-tests.sh left no steps file"
 	fi
 	echo "# $k: $(($(date +%s) - kstart))s"
@@ -183,9 +167,5 @@ done
 
 echo "# ==== summary (${#kernels[@]} kernels, $(($(date +%s) - start))s)"
 printf '%s' "$report"
-if [ "$total_skip" -gt 0 ]; then
-	echo "$total_pass passed, $total_fail failed, $total_skip skipped"
-else
-	echo "$total_pass passed, $total_fail failed"
-fi
-[ "$total_fail" -eq 0 ]
+tap_summary_line
+[ "$TAP_FAIL" -eq 0 ]

@@ -58,14 +58,36 @@ static _Thread_local size_t ws_words;
 static _Thread_local uint64_t *tw_at;
 static _Thread_local unsigned int tw_k;
 
+/*
+ * A thread that ends without qkd_pa_release_workspace() (qkdd's sessions in
+ * threads, the unit tests' peers) would leak its workspace: a key's
+ * destructor frees it when the thread exits. Already cleared then.
+ */
+static pthread_key_t ws_key;
+static pthread_once_t ws_key_once = PTHREAD_ONCE_INIT;
+static int ws_key_err;
+
+static void ws_key_init(void)
+{
+	ws_key_err = pthread_key_create(&ws_key, free);
+}
+
 static uint64_t *ws_get(size_t words)
 {
 	words = (words + 7) & ~(size_t)7;
 	if (words > ws_words) {
-		uint64_t *p = aligned_alloc(64, words * sizeof(uint64_t));
+		uint64_t *p;
 
+		pthread_once(&ws_key_once, ws_key_init);
+		if (ws_key_err)
+			return NULL;
+		p = aligned_alloc(64, words * sizeof(uint64_t));
 		if (!p)
 			return NULL;
+		if (pthread_setspecific(ws_key, p)) {
+			free(p);
+			return NULL;
+		}
 		free(ws_buf);	/* cleared after its last use */
 		ws_buf = p;
 		ws_words = words;
@@ -79,6 +101,7 @@ void qkd_pa_release_workspace(void)
 	if (ws_buf) {
 		explicit_bzero(ws_buf, ws_words * sizeof(uint64_t));
 		free(ws_buf);
+		pthread_setspecific(ws_key, NULL);
 	}
 	ws_buf = NULL;
 	ws_words = 0;

@@ -62,7 +62,8 @@ void qkd_pa_set_fft_threshold(size_t nbits);
 size_t qkd_pa_get_fft_threshold(void);
 
 /* qkd_toeplitz_fast() keeps a per-thread workspace between calls (cleared
- * after every call); this frees the calling thread's. */
+ * after every call); this frees the calling thread's now, its exit frees it
+ * otherwise. */
 void qkd_pa_release_workspace(void);
 
 /* Fill a seed of @nbits bits from getrandom(); 0 or -errno. */
