@@ -223,8 +223,9 @@ enum qkd_sa_dir {
  * @QKD_SA_STATE_OK: every SA it needs is installed
  * @QKD_SA_STATE_DRY: a re-key found no key; the current SAs are kept until
  *	their hard lifetime
- * @QKD_SA_STATE_CLOSED: an SA reached its hard lifetime with no successor:
- *	traffic that the policies send through it is dropped (fail closed)
+ * @QKD_SA_STATE_CLOSED: an SA reached its hard lifetime (or the outbound
+ *	one its last sequence number) with no successor: traffic that the
+ *	policies send through it is dropped (fail closed)
  */
 enum qkd_sa_state {
 	QKD_SA_STATE_OK = 1,
