@@ -144,10 +144,12 @@ struct qkd_sa_slot {
  * @out_old_expires: when @out_old goes
  * @next_rekey: when the outbound SA is due (jiffies)
  * @out_failed: the last outbound re-key found no key
+ * @out_stuck: ... and never will (qkd_sa_never()): no more retries
  * @in: the inbound SAs
  * @in_gen: newest inbound generation seen carrying traffic
  * @in_next: next inbound generation to install
  * @in_failed: the last inbound install found no key
+ * @in_stuck: ... and never will: no more retries
  * @rekeys: SAs installed after the first ones
  * @failures: re-keys that found no key
  */
@@ -190,10 +192,12 @@ struct qkd_sa {
 	unsigned long out_old_expires;
 	unsigned long next_rekey;
 	bool out_failed;
+	bool out_stuck;
 	struct qkd_sa_slot in[QKD_SA_IN_SLOTS];
 	u64 in_gen;
 	u64 in_next;
 	bool in_failed;
+	bool in_stuck;
 	u64 rekeys;
 	u64 failures;
 };
@@ -564,6 +568,18 @@ static void qkd_sa_event(struct qkd_sa *b, bool out, u64 gen)
 	qkd_notify_fill(b->qn, QKD_CMD_SA_REKEY_NTF, qkd_sa_fill_rekey, &ev);
 }
 
+/*
+ * A re-key failure that no waiting can cure: the key was taken or flushed
+ * at this end (keys are never pushed again at an index), or an SA the
+ * module did not make holds the SPI. Retrying every QKD_SA_RETRY would
+ * change nothing; the binding says `stuck` once and waits for SA_REKEY
+ * (outbound) or to be made again.
+ */
+static bool qkd_sa_never(int err)
+{
+	return err == -EKEYEXPIRED || err == -EEXIST;
+}
+
 static void qkd_next(unsigned long *next, unsigned long when)
 {
 	if (time_before(when, *next))
@@ -585,6 +601,7 @@ static int qkd_sa_tx_switch(struct qkd_sa *b, struct netlink_ext_ack *extack)
 	if (err)
 		return err;
 	b->out_failed = false;
+	b->out_stuck = false;
 	if (b->dir == QKD_SA_DIR_OUT)
 		qkd_sa_discard(b, false, b->out_gen + 1);
 	/*
@@ -616,6 +633,7 @@ static void qkd_sa_tx(struct qkd_sa *b, unsigned long *next)
 	struct xfrm_state *x = b->out;
 	u64 bytes, packets;
 	bool due;
+	int err;
 
 	if (b->out_old && time_after_eq(now, b->out_old_expires)) {
 		qkd_sa_drop(b->out_old);
@@ -639,11 +657,16 @@ static void qkd_sa_tx(struct qkd_sa *b, unsigned long *next)
 				 b->next_rekey : now + QKD_SA_POLL);
 		return;
 	}
-	if (qkd_sa_tx_switch(b, NULL)) {
+	if (b->out_stuck)
+		return;
+	err = qkd_sa_tx_switch(b, NULL);
+	if (err) {
 		if (!b->out_failed)
 			b->failures++;
 		b->out_failed = true;
-		qkd_next(next, now + QKD_SA_RETRY);
+		b->out_stuck = qkd_sa_never(err);
+		if (!b->out_stuck)
+			qkd_next(next, now + QKD_SA_RETRY);
 		return;
 	}
 	qkd_next(next, b->out_old_expires);
@@ -702,6 +725,7 @@ static void qkd_sa_rx(struct qkd_sa *b, unsigned long *next)
 	unsigned long now = jiffies;
 	struct qkd_sa_slot *sl;
 	u64 bytes, packets;
+	int err;
 
 	for (sl = b->in; sl < b->in + QKD_SA_IN_SLOTS; sl++) {
 		if (!sl->x || sl->gen <= b->in_gen)
@@ -723,12 +747,15 @@ static void qkd_sa_rx(struct qkd_sa *b, unsigned long *next)
 		if (sl->expires)
 			qkd_next(next, sl->expires);
 	}
-	if (qkd_sa_rx_fill(b)) {
+	err = b->in_stuck ? 0 : qkd_sa_rx_fill(b);
+	if (err) {
 		if (!b->in_failed)
 			b->failures++;
 		b->in_failed = true;
-		qkd_next(next, now + QKD_SA_RETRY);
-	} else {
+		b->in_stuck = qkd_sa_never(err);
+		if (!b->in_stuck)
+			qkd_next(next, now + QKD_SA_RETRY);
+	} else if (!b->in_stuck) {
 		b->in_failed = false;
 	}
 	qkd_next(next, now + QKD_SA_POLL);
@@ -762,6 +789,8 @@ static bool qkd_sa_in_open(const struct qkd_sa *b)
 
 static u8 qkd_sa_compute_state(const struct qkd_sa *b)
 {
+	if (b->out_stuck || b->in_stuck)
+		return QKD_SA_STATE_STUCK;
 	if ((qkd_sa_has_out(b) && !qkd_sa_out_open(b->out)) ||
 	    (qkd_sa_has_in(b) && !qkd_sa_in_open(b)))
 		return QKD_SA_STATE_CLOSED;

@@ -794,6 +794,79 @@ TEST_F(xfrm, sequence_exhausted_is_not_ok)
 		TH_LOG("no re-key once the key came");
 }
 
+/* ------------------------------------------- keys that can never come */
+
+/*
+ * The outbound re-key needs a key this end can never get again: taken or
+ * flushed here (EKEYEXPIRED), or its SPI held by an SA the module did not
+ * make (EEXIST). The binding says so once (state `stuck`, SA_STATE_NTF)
+ * and stops retrying, rather than stay `dry` with a retry every 0.5 s;
+ * SA_REKEY tries again on request. The re-key is provoked by moving the
+ * outbound sequence number past 2^31 (XFRM_MSG_NEWAE).
+ */
+static void sa_stuck(struct __test_metadata *_metadata, FIXTURE_DATA(xfrm) *self,
+		     bool flush)
+{
+	struct qkd_nl *nl = &self->nl, ev;
+	char cmd[512];
+	struct nl_msg *m;
+	int i, stuck = 0;
+
+	setup_stream(_metadata, nl, self->sid, QKD_ROLE_INITIATOR, KS, 4);
+	ASSERT_EQ(0, qkd_nl_open(&ev));
+	ASSERT_EQ(0, qkd_nl_join_events(&ev));
+	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
+	nla_put_u8(m, QKD_A_SA_DIR, QKD_SA_DIR_OUT);
+	ASSERT_NL_OK(nl, qkd_req(nl, m));
+	snprintf(cmd, sizeof(cmd),
+		 "ip xfrm state add src 10.1.0.1 dst 10.1.0.2 proto esp spi 0x%08x "
+		 "mode transport aead 'rfc4106(gcm(aes))' 0x%072d 128",
+		 qkd_sa_spi(self->sid, 2), 9);
+	if (flush)
+		ASSERT_NL_OK(nl, qkd_key_flush(nl, self->sid));
+	else
+		ASSERT_EQ(0, system(cmd));
+	ASSERT_EQ(0, xfrm_set_oseq("10.1.0.2", qkd_sa_spi(self->sid, 0), 0x80000001U));
+	EXPECT_EQ(0, sa_wait_state(nl, self->sid, QKD_SA_STATE_STUCK, 0))
+		TH_LOG("a key that can never come is not a final state");
+	EXPECT_EQ(1, qkd_obj_u(&nl->r.v[0], QKD_A_SA_REKEY_FAILURES));
+	qkd_ev_read(&ev, 300);
+	for (i = 0; i < ev.r.n; i++)
+		if (ev.r.v[i].cmd == QKD_CMD_SA_STATE_NTF)
+			stuck += qkd_obj_u(&ev.r.v[i], QKD_A_SA_STATE) == QKD_SA_STATE_STUCK;
+	EXPECT_EQ(1, stuck) TH_LOG("no (or more than one) SA_STATE_NTF stuck");
+	/* It stays so: no retry turns it back into `dry`. */
+	qkd_msleep(1200);
+	EXPECT_EQ(QKD_SA_STATE_STUCK, sa_get_state(nl, self->sid, NULL));
+	qkd_ev_read(&ev, 100);
+	EXPECT_EQ(0, qkd_count(&ev, QKD_CMD_SA_STATE_NTF));
+	qkd_nl_close(&ev);
+
+	if (flush) {
+		QKD_CTX("SA_REKEY with the key flushed");
+		ASSERT_NL_INVALID(nl, EKEYEXPIRED, false,
+				  sa_simple(nl, QKD_CMD_SA_REKEY, self->sid));
+		QKD_CTX_CLEAR();
+		return;
+	}
+	/* The administrator removes the foreign SA and asks for a re-key. */
+	snprintf(cmd, sizeof(cmd), "ip xfrm state delete src 10.1.0.1 dst 10.1.0.2 "
+		 "proto esp spi 0x%08x", qkd_sa_spi(self->sid, 2));
+	ASSERT_EQ(0, system(cmd));
+	ASSERT_NL_OK(nl, sa_simple(nl, QKD_CMD_SA_REKEY, self->sid));
+	EXPECT_EQ(0, sa_wait_state(nl, self->sid, QKD_SA_STATE_OK, 1));
+}
+
+TEST_F(xfrm, key_flushed_is_a_final_state)
+{
+	sa_stuck(_metadata, self, true);
+}
+
+TEST_F(xfrm, spi_taken_is_a_final_state)
+{
+	sa_stuck(_metadata, self, false);
+}
+
 /* ------------------------------------------------------------- policies */
 
 TEST_F(xfrm, policy_pair_follows_the_binding)
