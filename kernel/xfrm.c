@@ -64,6 +64,15 @@
 #define QKD_SA_HARD_FACTOR	2
 #define QKD_SA_HARD_MIN_EXTRA	10
 #define QKD_SA_REKEY_SECONDS_MAX BIT(24)
+/*
+ * Without ESN an SA numbers its packets with 32 bits, and xfrm refuses to
+ * send beyond 2^32 - 1 (EOVERFLOW for every packet, for good) rather than
+ * wrap the AEAD nonce. An outbound SA re-keys at half the space at the
+ * latest, so that a late or dry re-key still has the other half, and closes
+ * (hard limit) at the last number. SA_REKEY_PACKETS goes no further.
+ */
+#define QKD_SA_SEQ_SOFT		BIT_ULL(31)
+#define QKD_SA_SEQ_LAST		U32_MAX
 
 struct qkd_sa_alg_info {
 	const char *name;
@@ -135,16 +144,14 @@ struct qkd_sa_slot {
  * @out_old_expires: when @out_old goes
  * @next_rekey: when the outbound SA is due (jiffies)
  * @out_failed: the last outbound re-key found no key
+ * @out_stuck: ... and never will (qkd_sa_never()): no more retries
  * @in: the inbound SAs
  * @in_gen: newest inbound generation seen carrying traffic
  * @in_next: next inbound generation to install
  * @in_failed: the last inbound install found no key
+ * @in_stuck: ... and never will: no more retries
  * @rekeys: SAs installed after the first ones
  * @failures: re-keys that found no key
- * @start_keys: while SA_NEW runs: the keys taken, to give back on failure
- *	(the stream's whole keys, not only the bytes the SAs use)
- * @start_index: their indices
- * @n_start_keys: how many; SA_NEW sets ARRAY_SIZE(@start_keys) when done
  */
 struct qkd_sa {
 	struct list_head list;
@@ -185,15 +192,14 @@ struct qkd_sa {
 	unsigned long out_old_expires;
 	unsigned long next_rekey;
 	bool out_failed;
+	bool out_stuck;
 	struct qkd_sa_slot in[QKD_SA_IN_SLOTS];
 	u64 in_gen;
 	u64 in_next;
 	bool in_failed;
+	bool in_stuck;
 	u64 rekeys;
 	u64 failures;
-	u8 *start_keys[2 + QKD_SA_LOOKAHEAD];
-	u64 start_index[2 + QKD_SA_LOOKAHEAD];
-	unsigned int n_start_keys;
 };
 
 static bool qkd_sa_has_out(const struct qkd_sa *b)
@@ -309,7 +315,7 @@ static void qkd_sa_km_notify(struct xfrm_state *x, int event)
 
 /*
  * Delete one of our SAs (if xfrm has not already) and drop our reference.
- * Its key copy in x->aead was cleared when it was keyed (qkd_sa_add()).
+ * Its key copy in x->aead was cleared when it was keyed (qkd_sa_build()).
  */
 static void qkd_sa_drop(struct xfrm_state *x)
 {
@@ -320,13 +326,21 @@ static void qkd_sa_drop(struct xfrm_state *x)
 	xfrm_state_put(x);
 }
 
+/* An SA built by qkd_sa_build() that is not (or no longer) to be added. */
+static void qkd_sa_unbuild(struct xfrm_state *x)
+{
+	x->km.state = XFRM_STATE_DEAD;
+	xfrm_state_put(x);
+}
+
 /*
- * Build and add the SA of generation @gen in direction @out, keyed by
- * @key (the stream's key at its index; the first qkd_sa_key_len() bytes
- * are the AEAD key and salt). On success *@xp holds a reference of ours.
+ * Build the SA of generation @gen in direction @out, keyed by @key (the
+ * stream's key at its index; the first qkd_sa_key_len() bytes are the AEAD
+ * key and salt): ESP keys its transform, but the SA is not in the SAD yet,
+ * so nothing can use the key. On success *@xp holds the only reference.
  */
-static int qkd_sa_add(struct qkd_sa *b, bool out, u64 gen, const u8 *key,
-		      struct xfrm_state **xp, struct netlink_ext_ack *extack)
+static int qkd_sa_build(struct qkd_sa *b, bool out, u64 gen, const u8 *key,
+			struct xfrm_state **xp, struct netlink_ext_ack *extack)
 {
 	const struct qkd_sa_alg_info *alg = &qkd_sa_algs[b->alg];
 	unsigned int klen = qkd_sa_key_len(b);
@@ -367,16 +381,22 @@ static int qkd_sa_add(struct qkd_sa *b, bool out, u64 gen, const u8 *key,
 	x->if_id = b->if_id;
 	qkd_xfrm_state_set_dir(x, out);
 
+	/*
+	 * The policy keeps these products below 2^64 (qkd_sa_new_policy), and
+	 * packets within the sequence space.
+	 */
+	if (b->rekey_packets)
+		x->lft.hard_packet_limit = min(b->rekey_packets * QKD_SA_HARD_FACTOR,
+					       (u64)QKD_SA_SEQ_LAST);
+	else
+		x->lft.hard_packet_limit = QKD_SA_SEQ_LAST;
+	if (b->rekey_bytes)
+		x->lft.hard_byte_limit = b->rekey_bytes * QKD_SA_HARD_FACTOR;
 	if (out) {
 		/* Soft limits tell us to re-key; hard ones close. */
-		if (b->rekey_bytes) {
+		x->lft.soft_packet_limit = b->rekey_packets ?: QKD_SA_SEQ_SOFT;
+		if (b->rekey_bytes)
 			x->lft.soft_byte_limit = b->rekey_bytes;
-			x->lft.hard_byte_limit = b->rekey_bytes * QKD_SA_HARD_FACTOR;
-		}
-		if (b->rekey_packets) {
-			x->lft.soft_packet_limit = b->rekey_packets;
-			x->lft.hard_packet_limit = b->rekey_packets * QKD_SA_HARD_FACTOR;
-		}
 		/* From first use: an idle SA is neither re-keyed nor closed. */
 		if (b->rekey_seconds)
 			x->lft.hard_use_expires_seconds = qkd_sa_hard_seconds(b);
@@ -387,10 +407,6 @@ static int qkd_sa_add(struct qkd_sa *b, bool out, u64 gen, const u8 *key,
 		 * Its hard lifetime counts from its first use.
 		 */
 		x->lft.soft_packet_limit = 1;
-		if (b->rekey_bytes)
-			x->lft.hard_byte_limit = b->rekey_bytes * QKD_SA_HARD_FACTOR;
-		if (b->rekey_packets)
-			x->lft.hard_packet_limit = b->rekey_packets * QKD_SA_HARD_FACTOR;
 		if (b->rekey_seconds)
 			x->lft.hard_use_expires_seconds = qkd_sa_hard_seconds(b);
 	}
@@ -412,27 +428,41 @@ static int qkd_sa_add(struct qkd_sa *b, bool out, u64 gen, const u8 *key,
 		if (extack && !extack->_msg)
 			NL_SET_ERR_MSG_MOD(extack,
 					   "xfrm cannot set up the SA (no ESP module or algorithm?)");
-		goto err_dead;
+		qkd_sa_unbuild(x);
+		return err;
 	}
 	x->km.state = XFRM_STATE_VALID;
+	*xp = x;
+	return 0;
+}
+
+static void qkd_sa_spi_taken(struct netlink_ext_ack *extack)
+{
+	NL_SET_ERR_MSG_MOD(extack,
+			   "an SA with the derived SPI to that address exists");
+}
+
+/*
+ * Add a built SA to the SAD, keeping our reference. From then on it may
+ * carry traffic (any policy, even one added by hand, can select it), so its
+ * key is used up whatever happens next: the caller never gives it back to
+ * the store. On failure the SA is destroyed and nothing used the key.
+ */
+static int qkd_sa_commit(struct xfrm_state *x, struct netlink_ext_ack *extack)
+{
+	int err;
 
 	xfrm_state_hold(x);
 	err = xfrm_state_add(x);
 	if (err) {
 		if (err == -EEXIST)
-			NL_SET_ERR_MSG_MOD(extack,
-					   "an SA with the derived SPI to that address exists");
+			qkd_sa_spi_taken(extack);
 		__xfrm_state_put(x);
-		goto err_dead;
+		qkd_sa_unbuild(x);
+		return err;
 	}
 	qkd_sa_km_notify(x, XFRM_MSG_NEWSA);
-	*xp = x;
 	return 0;
-
-err_dead:
-	x->km.state = XFRM_STATE_DEAD;
-	xfrm_state_put(x);
-	return err;
 }
 
 static void qkd_sa_take_error(struct netlink_ext_ack *extack, int err)
@@ -451,13 +481,15 @@ static void qkd_sa_take_error(struct netlink_ext_ack *extack, int err)
 }
 
 /*
- * Take the key of (@out, @gen) and install its SA. On failure the key goes
- * back to the store: nothing is consumed.
+ * Take the key of (@out, @gen) and install its SA (a re-key). A failure
+ * before the SA is in the SAD gives the key back to the store; once it is
+ * in, the key is used up.
  */
 static int qkd_sa_install(struct qkd_sa *b, bool out, u64 gen,
 			  struct xfrm_state **xp, struct netlink_ext_ack *extack)
 {
 	u64 index = qkd_sa_index(b, out, gen);
+	struct xfrm_state *x;
 	u8 *key;
 	int err;
 
@@ -466,18 +498,15 @@ static int qkd_sa_install(struct qkd_sa *b, bool out, u64 gen,
 		qkd_sa_take_error(extack, err);
 		return err;
 	}
-	err = qkd_sa_add(b, out, gen, key, xp, extack);
+	err = qkd_sa_build(b, out, gen, key, &x, extack);
+	if (!err)
+		err = qkd_sa_commit(x, extack);
 	if (err) {
 		qkd_stream_return_key(b->stream, index, key);
 		return err;
 	}
-	if (b->n_start_keys < ARRAY_SIZE(b->start_keys)) {
-		/* Kept until SA_NEW succeeds: a failure gives them back. */
-		b->start_keys[b->n_start_keys] = key;
-		b->start_index[b->n_start_keys++] = index;
-	} else {
-		kfree_sensitive(key);
-	}
+	kfree_sensitive(key);
+	*xp = x;
 	return 0;
 }
 
@@ -498,6 +527,28 @@ static bool qkd_sa_valid(struct xfrm_state *x)
 	return x && READ_ONCE(x->km.state) == XFRM_STATE_VALID;
 }
 
+/* The last sequence number outbound SA @x used (ours are never ESN). */
+static u32 qkd_sa_oseq(struct xfrm_state *x)
+{
+	u32 seq;
+
+	spin_lock_bh(&x->lock);
+	seq = x->replay.oseq;
+	spin_unlock_bh(&x->lock);
+	return seq;
+}
+
+/*
+ * Can the outbound SA still send? Valid, and a sequence number left: the
+ * hard packet limit closes it first, unless someone moved its sequence
+ * number on (XFRM_MSG_NEWAE), and then xfrm drops every packet with
+ * EOVERFLOW while the SA stays valid.
+ */
+static bool qkd_sa_out_open(struct xfrm_state *x)
+{
+	return qkd_sa_valid(x) && qkd_sa_oseq(x) < QKD_SA_SEQ_LAST;
+}
+
 static void qkd_sa_curlft(struct xfrm_state *x, u64 *bytes, u64 *packets)
 {
 	*bytes = 0;
@@ -516,6 +567,18 @@ static void qkd_sa_event(struct qkd_sa *b, bool out, u64 gen)
 				   .index = qkd_sa_index(b, out, gen) };
 
 	qkd_notify_fill(b->qn, QKD_CMD_SA_REKEY_NTF, qkd_sa_fill_rekey, &ev);
+}
+
+/*
+ * A re-key failure that no waiting can cure: the key was taken or flushed
+ * at this end (keys are never pushed again at an index), or an SA the
+ * module did not make holds the SPI. Retrying every QKD_SA_RETRY would
+ * change nothing; the binding says `stuck` once and waits for SA_REKEY
+ * (outbound) or to be made again.
+ */
+static bool qkd_sa_never(int err)
+{
+	return err == -EKEYEXPIRED || err == -EEXIST;
 }
 
 static void qkd_next(unsigned long *next, unsigned long when)
@@ -539,6 +602,7 @@ static int qkd_sa_tx_switch(struct qkd_sa *b, struct netlink_ext_ack *extack)
 	if (err)
 		return err;
 	b->out_failed = false;
+	b->out_stuck = false;
 	if (b->dir == QKD_SA_DIR_OUT)
 		qkd_sa_discard(b, false, b->out_gen + 1);
 	/*
@@ -570,6 +634,7 @@ static void qkd_sa_tx(struct qkd_sa *b, unsigned long *next)
 	struct xfrm_state *x = b->out;
 	u64 bytes, packets;
 	bool due;
+	int err;
 
 	if (b->out_old && time_after_eq(now, b->out_old_expires)) {
 		qkd_sa_drop(b->out_old);
@@ -585,6 +650,7 @@ static void qkd_sa_tx(struct qkd_sa *b, unsigned long *next)
 	 */
 	qkd_sa_curlft(x, &bytes, &packets);
 	due = !qkd_sa_valid(x) || READ_ONCE(x->km.dying) ||
+	      qkd_sa_oseq(x) >= QKD_SA_SEQ_SOFT ||
 	      (b->rekey_seconds && time_after_eq(now, b->next_rekey) && packets);
 	if (!due) {
 		if (b->rekey_seconds)
@@ -592,11 +658,16 @@ static void qkd_sa_tx(struct qkd_sa *b, unsigned long *next)
 				 b->next_rekey : now + QKD_SA_POLL);
 		return;
 	}
-	if (qkd_sa_tx_switch(b, NULL)) {
+	if (b->out_stuck)
+		return;
+	err = qkd_sa_tx_switch(b, NULL);
+	if (err) {
 		if (!b->out_failed)
 			b->failures++;
 		b->out_failed = true;
-		qkd_next(next, now + QKD_SA_RETRY);
+		b->out_stuck = qkd_sa_never(err);
+		if (!b->out_stuck)
+			qkd_next(next, now + QKD_SA_RETRY);
 		return;
 	}
 	qkd_next(next, b->out_old_expires);
@@ -623,11 +694,10 @@ static struct qkd_sa_slot *qkd_sa_free_slot(struct qkd_sa *b)
 }
 
 /*
- * Install inbound generations up to the newest in use plus the lookahead.
- * @initial: the first ones, at creation (extack set, rekeys not counted).
+ * Install inbound generations up to the newest in use plus the lookahead
+ * (SA_NEW installs the first ones itself, qkd_sa_start()).
  */
-static int qkd_sa_rx_fill(struct qkd_sa *b, bool initial,
-			  struct netlink_ext_ack *extack)
+static int qkd_sa_rx_fill(struct qkd_sa *b)
 {
 	struct qkd_sa_slot *sl;
 	int err;
@@ -636,17 +706,15 @@ static int qkd_sa_rx_fill(struct qkd_sa *b, bool initial,
 		sl = qkd_sa_free_slot(b);
 		if (WARN_ON_ONCE(!sl))
 			return -ENOSPC;
-		err = qkd_sa_install(b, false, b->in_next, &sl->x, extack);
+		err = qkd_sa_install(b, false, b->in_next, &sl->x, NULL);
 		if (err)
 			return err;
 		sl->gen = b->in_next;
 		sl->expires = 0;
-		if (!initial) {
-			if (b->dir == QKD_SA_DIR_IN)
-				qkd_sa_discard(b, true, b->in_next);
-			b->rekeys++;
-			qkd_sa_event(b, false, sl->gen);
-		}
+		if (b->dir == QKD_SA_DIR_IN)
+			qkd_sa_discard(b, true, b->in_next);
+		b->rekeys++;
+		qkd_sa_event(b, false, sl->gen);
 		b->in_next++;
 	}
 	return 0;
@@ -658,6 +726,7 @@ static void qkd_sa_rx(struct qkd_sa *b, unsigned long *next)
 	unsigned long now = jiffies;
 	struct qkd_sa_slot *sl;
 	u64 bytes, packets;
+	int err;
 
 	for (sl = b->in; sl < b->in + QKD_SA_IN_SLOTS; sl++) {
 		if (!sl->x || sl->gen <= b->in_gen)
@@ -679,12 +748,15 @@ static void qkd_sa_rx(struct qkd_sa *b, unsigned long *next)
 		if (sl->expires)
 			qkd_next(next, sl->expires);
 	}
-	if (qkd_sa_rx_fill(b, false, NULL)) {
+	err = b->in_stuck ? 0 : qkd_sa_rx_fill(b);
+	if (err) {
 		if (!b->in_failed)
 			b->failures++;
 		b->in_failed = true;
-		qkd_next(next, now + QKD_SA_RETRY);
-	} else {
+		b->in_stuck = qkd_sa_never(err);
+		if (!b->in_stuck)
+			qkd_next(next, now + QKD_SA_RETRY);
+	} else if (!b->in_stuck) {
 		b->in_failed = false;
 	}
 	qkd_next(next, now + QKD_SA_POLL);
@@ -718,7 +790,9 @@ static bool qkd_sa_in_open(const struct qkd_sa *b)
 
 static u8 qkd_sa_compute_state(const struct qkd_sa *b)
 {
-	if ((qkd_sa_has_out(b) && !qkd_sa_valid(b->out)) ||
+	if (b->out_stuck || b->in_stuck)
+		return QKD_SA_STATE_STUCK;
+	if ((qkd_sa_has_out(b) && !qkd_sa_out_open(b->out)) ||
 	    (qkd_sa_has_in(b) && !qkd_sa_in_open(b)))
 		return QKD_SA_STATE_CLOSED;
 	if (b->out_failed || b->in_failed)
@@ -849,39 +923,84 @@ static void qkd_sa_policy_exists(struct netlink_ext_ack *extack, int dir)
 				   "an XFRM fwd policy with that selector, priority, mark and if_id exists");
 }
 
-/* All of them or none. Under b->lock. */
-static int qkd_sa_policies_add(struct qkd_sa *b, struct netlink_ext_ack *extack)
+/* A policy of qkd_sa_policies_alloc() that was not inserted. */
+static void qkd_sa_policy_unbuild(struct xfrm_policy *pol)
 {
-	struct xfrm_policy *pol;
-	int dir, err;
+	pol->walk.dead = 1;
+	xfrm_policy_destroy(pol);
+}
+
+/* The binding's policies, by direction, not yet inserted. */
+static int qkd_sa_policies_alloc(struct qkd_sa *b,
+				 struct xfrm_policy *pols[XFRM_POLICY_MAX])
+{
+	int dir;
 
 	for (dir = 0; dir < XFRM_POLICY_MAX; dir++) {
 		if ((dir == XFRM_POLICY_OUT && !qkd_sa_has_out(b)) ||
 		    (dir != XFRM_POLICY_OUT && !qkd_sa_has_in(b)) ||
 		    (dir == XFRM_POLICY_FWD && b->mode != QKD_SA_MODE_TUNNEL))
 			continue;
-		pol = qkd_sa_policy_alloc(b, dir);
-		if (!pol) {
-			err = -ENOMEM;
-			goto err;
-		}
-		/* Exclusive: a policy someone else installed stays theirs. */
-		err = xfrm_policy_insert(dir, pol, 1);
-		if (err) {
-			pol->walk.dead = 1;
-			xfrm_policy_destroy(pol);
-			if (err == -EEXIST)
-				qkd_sa_policy_exists(extack, dir);
-			goto err;
-		}
-		qkd_sa_policy_notify(pol, dir, XFRM_MSG_NEWPOLICY);
-		b->pol[dir] = pol;
+		pols[dir] = qkd_sa_policy_alloc(b, dir);
+		if (!pols[dir])
+			return -ENOMEM;
 	}
 	return 0;
+}
 
-err:
-	qkd_sa_policies_del(b);
-	return err;
+/*
+ * Is the slot of each of @pols free? Exclusive insertion would fail on a
+ * policy with the same type, selector, mark and if_id (and no security
+ * context, as ours have none), which is what xfrm_policy_bysel_ctx() finds.
+ */
+static int qkd_sa_policies_check(struct qkd_sa *b,
+				 struct xfrm_policy *pols[XFRM_POLICY_MAX],
+				 struct netlink_ext_ack *extack)
+{
+	struct xfrm_policy *pol;
+	int dir, err;
+
+	for (dir = 0; dir < XFRM_POLICY_MAX; dir++) {
+		if (!pols[dir])
+			continue;
+		pol = xfrm_policy_bysel_ctx(b->qn->net, &pols[dir]->mark,
+					    pols[dir]->if_id, pols[dir]->type,
+					    dir, &pols[dir]->selector, NULL, 0,
+					    &err);
+		if (pol) {
+			xfrm_pol_put(pol);
+			qkd_sa_policy_exists(extack, dir);
+			return -EEXIST;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Insert @pols (each one moves to b->pol as it goes in). On failure those
+ * inserted stay in b->pol for the caller to delete. Under b->lock.
+ */
+static int qkd_sa_policies_insert(struct qkd_sa *b,
+				  struct xfrm_policy *pols[XFRM_POLICY_MAX],
+				  struct netlink_ext_ack *extack)
+{
+	int dir, err;
+
+	for (dir = 0; dir < XFRM_POLICY_MAX; dir++) {
+		if (!pols[dir])
+			continue;
+		/* Exclusive: a policy someone else installed stays theirs. */
+		err = xfrm_policy_insert(dir, pols[dir], 1);
+		if (err) {
+			if (err == -EEXIST)
+				qkd_sa_policy_exists(extack, dir);
+			return err;
+		}
+		qkd_sa_policy_notify(pols[dir], dir, XFRM_MSG_NEWPOLICY);
+		b->pol[dir] = pols[dir];
+		pols[dir] = NULL;
+	}
+	return 0;
 }
 
 /* Every SA of the binding goes, key copies zeroed. Under b->lock. */
@@ -973,15 +1092,18 @@ static bool qkd_sa_matches(const struct qkd_sa *b, const struct xfrm_state *x)
 
 /*
  * Soft and hard expiry of our SAs: a re-key is due (outbound), the peer
- * switched (inbound), or an SA is gone. Runs in softirq context with x->lock
- * held: only kick the binding's work.
+ * switched (inbound), or an SA is gone; or someone changed an SA's sequence
+ * numbers or counters (XFRM_MSG_NEWAE from userspace, not xfrm's own replay
+ * notifications): a re-key may be due. Runs in softirq context with
+ * x->lock held: only kick the binding's work.
  */
 static int qkd_km_notify(struct xfrm_state *x, const struct km_event *c)
 {
 	struct qkd_net *qn;
 	struct qkd_sa *b;
 
-	if (c->event != XFRM_MSG_EXPIRE)
+	if (c->event != XFRM_MSG_EXPIRE &&
+	    !(c->event == XFRM_MSG_NEWAE && c->data.aevent == XFRM_AE_CU))
 		return 0;
 	qn = qkd_net(xs_net(x));
 	rcu_read_lock();
@@ -1027,6 +1149,17 @@ static struct netlink_range_validation qkd_sa_seconds_range = {
 	.max = QKD_SA_REKEY_SECONDS_MAX,
 };
 
+/* The hard limit, QKD_SA_HARD_FACTOR times as many bytes, fits in 64 bits. */
+static struct netlink_range_validation qkd_sa_bytes_range = {
+	.min = 1,
+	.max = U64_MAX / QKD_SA_HARD_FACTOR,
+};
+
+static struct netlink_range_validation qkd_sa_packets_range = {
+	.min = 1,
+	.max = QKD_SA_SEQ_SOFT,
+};
+
 const struct nla_policy qkd_sa_new_policy[QKD_A_MAX + 1] = {
 	[QKD_A_STREAM_ID] = NLA_POLICY_EXACT_LEN(QKD_STREAM_ID_LEN),
 	[QKD_A_SA_LOCAL] = NLA_POLICY_MIN_LEN(4),
@@ -1041,8 +1174,8 @@ const struct nla_policy qkd_sa_new_policy[QKD_A_MAX + 1] = {
 	[QKD_A_SA_MARK] = { .type = NLA_U32 },
 	[QKD_A_SA_MARK_MASK] = { .type = NLA_U32 },
 	[QKD_A_SA_REKEY_SECONDS] = NLA_POLICY_FULL_RANGE(NLA_U32, &qkd_sa_seconds_range),
-	[QKD_A_SA_REKEY_BYTES] = NLA_POLICY_MIN(NLA_U64, 1),
-	[QKD_A_SA_REKEY_PACKETS] = NLA_POLICY_MIN(NLA_U64, 1),
+	[QKD_A_SA_REKEY_BYTES] = NLA_POLICY_FULL_RANGE(NLA_U64, &qkd_sa_bytes_range),
+	[QKD_A_SA_REKEY_PACKETS] = NLA_POLICY_FULL_RANGE(NLA_U64, &qkd_sa_packets_range),
 	[QKD_A_KEY_FIRST_INDEX] = NLA_POLICY_FULL_RANGE(NLA_U64, &qkd_sa_index_range),
 	[QKD_A_SA_POLICY] = { .type = NLA_FLAG },
 	[QKD_A_SA_POLICY_LOCAL] = NLA_POLICY_MIN_LEN(4),
@@ -1340,27 +1473,132 @@ static struct qkd_sa *qkd_sa_overlap(struct qkd_net *qn, const struct qkd_sa *nb
 	return NULL;
 }
 
-/* The first SAs of a new binding; all or nothing. Under b->lock. */
+/* What SA_NEW installs: out g0, in g0 .. g(QKD_SA_LOOKAHEAD). */
+#define QKD_SA_START_MAX	(2 + QKD_SA_LOOKAHEAD)
+
+/* One of those SAs while SA_NEW builds it. */
+struct qkd_sa_prep {
+	bool out;
+	u64 gen;
+	u8 *key;		/* taken; NULL once its SA is in the SAD */
+	struct xfrm_state *x;	/* built; NULL once in the SAD */
+};
+
+/* Is the SPI of every SA in @p free? */
+static int qkd_sa_spis_check(struct qkd_sa *b, const struct qkd_sa_prep *p,
+			     unsigned int n, struct netlink_ext_ack *extack)
+{
+	struct xfrm_state *x, *other;
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		x = p[i].x;
+		/* As xfrm_state_add() looks for a duplicate. */
+		other = xfrm_state_lookup(b->qn->net, x->mark.v & x->mark.m,
+					  &x->id.daddr, x->id.spi, x->id.proto,
+					  x->props.family);
+		if (other) {
+			xfrm_state_put(other);
+			qkd_sa_spi_taken(extack);
+			return -EEXIST;
+		}
+	}
+	return 0;
+}
+
+/*
+ * The first SAs (and policies) of a new binding; all or nothing. Under
+ * b->lock.
+ *
+ * An SA in the SAD can carry traffic at once (a policy added by hand may
+ * select it), so its key must never be used again: rebuilt by a retry, it
+ * would start again at sequence number 1 with the same key and salt, which
+ * for AES-GCM is nonce reuse. So everything that can fail is done or
+ * checked before the first SA goes in: every key taken, every SA built
+ * (ESP keys its transform), every policy allocated, and every SPI and
+ * policy slot found free, under the mutex xfrm_user and af_key hold to add
+ * SAs and policies. If the add still fails, the keys of the SAs that were
+ * in go with them, used up; only keys that never reached the SAD go back
+ * to the store.
+ */
 static int qkd_sa_start(struct qkd_sa *b, struct netlink_ext_ack *extack)
 {
-	int err;
+	struct xfrm_policy *pols[XFRM_POLICY_MAX] = {};
+	struct qkd_sa_prep p[QKD_SA_START_MAX] = {};
+	struct mutex *cfg = &b->qn->net->xfrm.xfrm_cfg_mutex;
+	unsigned int n = 0, i;
+	struct xfrm_state *x;
+	int dir, err;
+	u64 gen;
 
-	if (qkd_sa_has_out(b)) {
-		err = qkd_sa_install(b, true, 0, &b->out, extack);
+	if (qkd_sa_has_out(b))
+		p[n++].out = true;
+	if (qkd_sa_has_in(b))
+		for (gen = 0; gen <= QKD_SA_LOOKAHEAD; gen++)
+			p[n++].gen = gen;
+
+	for (i = 0; i < n; i++) {
+		err = qkd_sa_take(b, qkd_sa_index(b, p[i].out, p[i].gen),
+				  &p[i].key);
+		if (err) {
+			qkd_sa_take_error(extack, err);
+			goto out;
+		}
+		err = qkd_sa_build(b, p[i].out, p[i].gen, p[i].key, &p[i].x,
+				   extack);
 		if (err)
-			return err;
+			goto out;
 	}
-	if (qkd_sa_has_in(b)) {
-		err = qkd_sa_rx_fill(b, true, extack);
+	if (b->policy) {
+		err = qkd_sa_policies_alloc(b, pols);
 		if (err)
-			return err;
+			goto out;
+	}
+
+	mutex_lock(cfg);
+	err = qkd_sa_spis_check(b, p, n, extack);
+	if (!err && b->policy)
+		err = qkd_sa_policies_check(b, pols, extack);
+	for (i = 0; !err && i < n; i++) {
+		x = p[i].x;
+		p[i].x = NULL;
+		err = qkd_sa_commit(x, extack);
+		if (err)
+			break;
+		kfree_sensitive(p[i].key);
+		p[i].key = NULL;
+		if (p[i].out) {
+			b->out = x;
+		} else {
+			b->in[p[i].gen].x = x;
+			b->in[p[i].gen].gen = p[i].gen;
+			b->in_next = p[i].gen + 1;
+		}
 	}
 	/* After the SAs: no packet finds a policy and no SA. */
-	if (b->policy) {
-		err = qkd_sa_policies_add(b, extack);
-		if (err)
-			return err;
+	if (!err && b->policy)
+		err = qkd_sa_policies_insert(b, pols, extack);
+	mutex_unlock(cfg);
+
+out:
+	if (err) {
+		qkd_sa_policies_del(b);
+		qkd_sa_drop_all(b);
+		b->in_next = 0;
 	}
+	for (dir = 0; dir < XFRM_POLICY_MAX; dir++)
+		if (pols[dir])
+			qkd_sa_policy_unbuild(pols[dir]);
+	for (i = n; i-- > 0;) {
+		if (p[i].x)
+			qkd_sa_unbuild(p[i].x);
+		if (p[i].key)
+			qkd_stream_return_key(b->stream,
+					      qkd_sa_index(b, p[i].out, p[i].gen),
+					      p[i].key);
+	}
+	if (err)
+		return err;
 	b->next_rekey = jiffies + (unsigned long)b->rekey_seconds * HZ;
 	b->state = QKD_SA_STATE_OK;
 	return 0;
@@ -1376,30 +1614,6 @@ static void qkd_sa_start_discard(struct qkd_sa *b)
 	if (b->dir == QKD_SA_DIR_IN)
 		for (gen = 0; gen < b->in_next; gen++)
 			qkd_sa_discard(b, true, gen);
-}
-
-/*
- * After qkd_sa_start(): on failure the SAs go and the keys go back to the
- * store, so that a failed SA_NEW consumes nothing; on success the keys are
- * zeroed. From then on the work frees each key as soon as its SA is in.
- */
-static void qkd_sa_end_start(struct qkd_sa *b, bool failed)
-{
-	unsigned int i;
-
-	if (failed) {
-		qkd_sa_policies_del(b);
-		qkd_sa_drop_all(b);
-	}
-	for (i = 0; i < b->n_start_keys; i++) {
-		if (failed)
-			qkd_stream_return_key(b->stream, b->start_index[i],
-					      b->start_keys[i]);
-		else
-			kfree_sensitive(b->start_keys[i]);
-		b->start_keys[i] = NULL;
-	}
-	b->n_start_keys = ARRAY_SIZE(b->start_keys);
 }
 
 int qkd_nl_sa_new(struct sk_buff *skb, struct genl_info *info)
@@ -1482,9 +1696,10 @@ int qkd_nl_sa_new(struct sk_buff *skb, struct genl_info *info)
 
 	mutex_lock(&b->lock);
 	err = qkd_sa_start(b, info->extack);
-	qkd_sa_end_start(b, err);
 	if (err) {
 		mutex_unlock(&b->lock);
+		/* Keys whose SA had been in the SAD are used up. */
+		qkd_link_update_state(qn, s->link);
 		mutex_unlock(&qn->lock);
 		nlmsg_free(msg);
 		qkd_sa_free(b);

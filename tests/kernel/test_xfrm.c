@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 #include <linux/if_alg.h>
 #include <linux/keyctl.h>
+#include <linux/xfrm.h>
 
 #include "qkd_test.h"
 
@@ -156,6 +157,164 @@ static int take_index(int dev, const uint8_t *sid, uint64_t index)
 	if (!err && !qkd_pattern_ok(buf, KS, index, SEED))
 		return -EBADMSG;
 	return err;
+}
+
+/* ------------------------------------------------- XFRM netlink (raw) */
+
+/* An ESP SA as xfrm_user reports it: where it goes, its SPI, its limits. */
+struct xsa {
+	uint16_t family;
+	uint8_t daddr[16];
+	uint32_t spi;		/* host order */
+	uint64_t soft_packets, hard_packets, soft_bytes, hard_bytes;
+};
+
+struct xsas {
+	struct xsa v[32];
+	int n;
+};
+
+/* A NETLINK_XFRM socket, joined to the SA group if @groups. */
+static int xfrm_open(uint32_t groups)
+{
+	struct sockaddr_nl a = { .nl_family = AF_NETLINK, .nl_groups = groups };
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_XFRM);
+
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a))) {
+		close(fd);
+		return -errno;
+	}
+	return fd;
+}
+
+static void xsa_from(struct xsas *out, const struct nlmsghdr *h)
+{
+	const struct xfrm_usersa_info *p = NLMSG_DATA(h);
+	struct xsa *x;
+
+	if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*p)) || p->id.proto != IPPROTO_ESP ||
+	    out->n >= (int)(sizeof(out->v) / sizeof(out->v[0])))
+		return;
+	x = &out->v[out->n++];
+	x->family = p->family;
+	memcpy(x->daddr, &p->id.daddr, 16);
+	x->spi = ntohl(p->id.spi);
+	x->soft_packets = p->lft.soft_packet_limit;
+	x->hard_packets = p->lft.hard_packet_limit;
+	x->soft_bytes = p->lft.soft_byte_limit;
+	x->hard_bytes = p->lft.hard_byte_limit;
+}
+
+/*
+ * Read what is queued on @fd (within @timeout_ms for the first message):
+ * every XFRM_MSG_NEWSA into @out. Returns at NLMSG_DONE, or when idle.
+ */
+static int xfrm_read(int fd, struct xsas *out, int timeout_ms)
+{
+	static char buf[1 << 16];
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	while (poll(&pfd, 1, timeout_ms) == 1) {
+		ssize_t len = recv(fd, buf, sizeof(buf), 0);
+		struct nlmsghdr *h;
+
+		if (len < 0)
+			return -errno;
+		for (h = (struct nlmsghdr *)buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+			if (h->nlmsg_type == NLMSG_DONE)
+				return 0;
+			if (h->nlmsg_type == NLMSG_ERROR)
+				return ((struct nlmsgerr *)NLMSG_DATA(h))->error;
+			if (h->nlmsg_type == XFRM_MSG_NEWSA)
+				xsa_from(out, h);
+		}
+		timeout_ms = 50;
+	}
+	return 0;
+}
+
+/* Every ESP SA of this netns, as XFRM_MSG_GETSA dumps it. */
+static int xfrm_dump(struct xsas *out)
+{
+	struct {
+		struct nlmsghdr h;
+		struct xfrm_usersa_info p;
+	} req = {
+		.h = {
+			.nlmsg_len = sizeof(req),
+			.nlmsg_type = XFRM_MSG_GETSA,
+			.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP,
+		},
+	};
+	int fd = xfrm_open(0), err;
+
+	if (fd < 0)
+		return fd;
+	out->n = 0;
+	err = send(fd, &req, sizeof(req), 0) < 0 ? -errno : xfrm_read(fd, out, 2000);
+	close(fd);
+	return err;
+}
+
+static const struct xsa *xsa_find(const struct xsas *s, uint32_t spi)
+{
+	int i;
+
+	for (i = 0; i < s->n; i++)
+		if (s->v[i].spi == spi)
+			return &s->v[i];
+	return NULL;
+}
+
+/*
+ * XFRM_MSG_NEWAE on the SA (@dst, @spi): set its outbound sequence number,
+ * as an administrator (or a hostile root without lockdown) can.
+ */
+static int xfrm_set_oseq(const char *dst, uint32_t spi, uint32_t oseq)
+{
+	struct {
+		struct nlmsghdr h;
+		struct xfrm_aevent_id ae;
+		struct nlattr a;
+		struct xfrm_replay_state rp;
+	} req = {
+		.h = {
+			.nlmsg_len = sizeof(req),
+			.nlmsg_type = XFRM_MSG_NEWAE,
+			.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_REPLACE,
+		},
+		.a = { .nla_len = NLA_HDRLEN + sizeof(struct xfrm_replay_state),
+		       .nla_type = XFRMA_REPLAY_VAL },
+		.rp = { .oseq = oseq },
+	};
+	struct xsas none = { .n = 0 };
+	int fd, err;
+
+	req.ae.sa_id.spi = htonl(spi);
+	req.ae.sa_id.proto = IPPROTO_ESP;
+	req.ae.sa_id.family = AF_INET;
+	inet_pton(AF_INET, dst, &req.ae.sa_id.daddr);
+	fd = xfrm_open(0);
+	if (fd < 0)
+		return fd;
+	err = send(fd, &req, sizeof(req), 0) < 0 ? -errno : xfrm_read(fd, &none, 2000);
+	close(fd);
+	return err;
+}
+
+/* The binding's state and outbound generation, with SA_GET. */
+static int sa_get_state(struct qkd_nl *nl, const uint8_t *sid, uint64_t *gen)
+{
+	struct nl_msg *m = qkd_msg(nl, QKD_CMD_SA_GET, 0);
+
+	nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
+	if (qkd_req(nl, m) || nl->r.n != 1)
+		return -1;
+	if (gen)
+		*gen = qkd_obj_u(&nl->r.v[0], QKD_A_SA_OUT_GENERATION);
+	return (int)qkd_obj_u(&nl->r.v[0], QKD_A_SA_STATE);
 }
 
 /* A link of @role with the fixture's stream of @ks and @n pattern keys. */
@@ -427,6 +586,294 @@ TEST_F(xfrm, needs_cap_net_admin)
 	EXPECT_EQ(0, sa_count(nl));
 	EXPECT_EQ(8, qkd_stored(nl, self->sid));
 	EXPECT_EQ(0, xfrm_count(NULL));
+}
+
+/* ------------------------------------------------- no nonce reuse */
+
+enum sa_obstacle { OBST_KEY, OBST_SPI, OBST_POLICY };
+
+/*
+ * The attack: make SA_NEW fail after xfrm may already hold (and send on)
+ * the outbound SA, clear the obstacle, and retry. Any SA the failed attempt
+ * put into the SAD (seen as XFRM_MSG_NEWSA by a listener) must not come
+ * back at the retry with the same SPI, hence the same key and salt, and
+ * its sequence number at 1 again: with AES-GCM that is nonce reuse.
+ * Initiator, first index 0: out g0 = 0, in g0..g2 = 1, 3, 5.
+ */
+static void sa_retry_attack(struct __test_metadata *_metadata,
+			    FIXTURE_DATA(xfrm) *self, enum sa_obstacle how)
+{
+	struct qkd_nl *nl = &self->nl;
+	struct xsas failed = { .n = 0 }, now;
+	char cmd[512];
+	struct nl_msg *m;
+	int mon, err, i;
+
+	/* Keys up to index 3 (OBST_KEY: index 5, the last inbound one, missing). */
+	setup_stream(_metadata, nl, self->sid, QKD_ROLE_INITIATOR, KS,
+		     how == OBST_KEY ? 4 : 8);
+	if (how == OBST_SPI) {
+		/* Someone's SA at the SPI of inbound generation 2 (index 5). */
+		snprintf(cmd, sizeof(cmd),
+			 "ip xfrm state add src 10.1.0.2 dst 10.1.0.1 proto esp spi 0x%08x "
+			 "mode transport aead 'rfc4106(gcm(aes))' 0x%072d 128",
+			 qkd_sa_spi(self->sid, 5), 7);
+		ASSERT_EQ(0, system(cmd));
+	}
+	if (how == OBST_POLICY)
+		ASSERT_EQ(0, system("ip xfrm policy add src 10.1.0.2/32 dst 10.1.0.1/32 "
+				    "dir in tmpl proto esp mode transport"));
+	mon = xfrm_open(1 << (XFRMNLGRP_SA - 1));
+	ASSERT_LE(0, mon);
+
+	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
+	if (how == OBST_POLICY)
+		nla_put_flag(m, QKD_A_SA_POLICY);
+	err = qkd_req(nl, m);
+	EXPECT_EQ(how == OBST_KEY ? -ENOKEY : -EEXIST, err) TH_LOG("extack '%s'", nl->ext_msg);
+	ASSERT_EQ(0, xfrm_read(mon, &failed, 300));
+	close(mon);
+	EXPECT_EQ(0, sa_count(nl));
+	EXPECT_EQ(how == OBST_SPI ? 1 : 0, xfrm_count(NULL))
+		TH_LOG("the failed SA_NEW left SAs behind");
+
+	/* The obstacle goes; the administrator retries. */
+	if (how == OBST_KEY)
+		ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, self->sid, 4, 8, KS, SEED));
+	if (how == OBST_SPI) {
+		snprintf(cmd, sizeof(cmd), "ip xfrm state delete src 10.1.0.2 dst 10.1.0.1 "
+			 "proto esp spi 0x%08x", qkd_sa_spi(self->sid, 5));
+		ASSERT_EQ(0, system(cmd));
+	}
+	if (how == OBST_POLICY)
+		ASSERT_EQ(0, system("ip xfrm policy delete src 10.1.0.2/32 dst 10.1.0.1/32 dir in"));
+	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
+	if (how == OBST_POLICY)
+		nla_put_flag(m, QKD_A_SA_POLICY);
+	err = qkd_req(nl, m);
+	if (err)
+		TH_LOG("the retry failed (%d, '%s'): fine, nothing reused", err, nl->ext_msg);
+	ASSERT_EQ(0, xfrm_dump(&now));
+	for (i = 0; i < failed.n; i++) {
+		const struct xsa *x = xsa_find(&now, failed.v[i].spi);
+
+		EXPECT_FALSE(x && x->family == failed.v[i].family &&
+			     !memcmp(x->daddr, failed.v[i].daddr, 16))
+			TH_LOG("SA %08x was in the SAD during the failed SA_NEW and is installed again with the same key and sequence number 1",
+			       failed.v[i].spi);
+	}
+}
+
+TEST_F(xfrm, failed_new_missing_key_no_nonce_reuse)
+{
+	sa_retry_attack(_metadata, self, OBST_KEY);
+}
+
+TEST_F(xfrm, failed_new_spi_taken_no_nonce_reuse)
+{
+	sa_retry_attack(_metadata, self, OBST_SPI);
+}
+
+TEST_F(xfrm, failed_new_policy_taken_no_nonce_reuse)
+{
+	sa_retry_attack(_metadata, self, OBST_POLICY);
+}
+
+/* ---------------------------------------- 32-bit sequence number space */
+
+/*
+ * Without ESN an SA has 2^32 - 1 sequence numbers; xfrm refuses the next
+ * packet (EOVERFLOW) rather than wrap. The outbound SA's soft packet limit
+ * must make the binding re-key well before, whatever re-key policy was
+ * given, and its hard one close it before the last number.
+ */
+TEST_F(xfrm, sa_lifetimes_fit_the_sequence_space)
+{
+	struct qkd_nl *nl = &self->nl;
+	uint8_t sid2[QKD_STREAM_ID_LEN];
+	const struct xsa *x;
+	struct nl_msg *m;
+	struct xsas all;
+
+	setup_stream(_metadata, nl, self->sid, QKD_ROLE_INITIATOR, KS, 8);
+	/* A time-only policy (the default). */
+	ASSERT_NL_OK(nl, qkd_req(nl, sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2")));
+	ASSERT_EQ(0, xfrm_dump(&all));
+	x = xsa_find(&all, qkd_sa_spi(self->sid, 0));
+	ASSERT_NE(NULL, x) TH_LOG("no outbound SA in the dump");
+	EXPECT_GE(1ULL << 31, x->soft_packets) TH_LOG("soft packet limit %llu",
+						     (unsigned long long)x->soft_packets);
+	EXPECT_GT(x->hard_packets, x->soft_packets);
+	EXPECT_GE(0xffffffffULL, x->hard_packets) TH_LOG("hard packet limit %llu",
+							(unsigned long long)x->hard_packets);
+
+	/* A packet policy beyond the space is refused, as are doubled limits that overflow. */
+	qkd_sid(sid2, 46);
+	ASSERT_NL_OK(nl, qkd_stream_new(nl, sid2, 1, KS, QKD_OMIT, QKD_OMIT));
+	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, sid2, 0, 8, KS, SEED));
+	QKD_CTX("rekey-packets 2^32");
+	m = sa_msg(nl, sid2, "10.2.0.1", "10.2.0.2");
+	nla_put_u64(m, QKD_A_SA_REKEY_PACKETS, 1ULL << 32);
+	ASSERT_NL_BADRANGE(nl, qkd_req(nl, m));
+	QKD_CTX("rekey-bytes 2^63 (hard limit 2^64)");
+	m = sa_msg(nl, sid2, "10.2.0.1", "10.2.0.2");
+	nla_put_u64(m, QKD_A_SA_REKEY_BYTES, 1ULL << 63);
+	ASSERT_NL_BADRANGE(nl, qkd_req(nl, m));
+	QKD_CTX("rekey-bytes 2^64 - 1");
+	m = sa_msg(nl, sid2, "10.2.0.1", "10.2.0.2");
+	nla_put_u64(m, QKD_A_SA_REKEY_BYTES, ~0ULL);
+	ASSERT_NL_BADRANGE(nl, qkd_req(nl, m));
+	QKD_CTX_CLEAR();
+	EXPECT_EQ(8, qkd_stored(nl, sid2));
+
+	/* The largest limits accepted: the hard ones are exactly twice. */
+	m = sa_msg(nl, sid2, "10.2.0.1", "10.2.0.2");
+	nla_put_u64(m, QKD_A_SA_REKEY_PACKETS, 1ULL << 31);
+	nla_put_u64(m, QKD_A_SA_REKEY_BYTES, (1ULL << 63) - 1);
+	ASSERT_NL_OK(nl, qkd_req(nl, m));
+	EXPECT_EQ(1ULL << 31, qkd_obj_u(&nl->r.v[0], QKD_A_SA_REKEY_PACKETS));
+	ASSERT_EQ(0, xfrm_dump(&all));
+	x = xsa_find(&all, qkd_sa_spi(sid2, 0));
+	ASSERT_NE(NULL, x);
+	EXPECT_EQ(1ULL << 31, x->soft_packets);
+	EXPECT_EQ(0xffffffffULL, x->hard_packets);
+	EXPECT_EQ((1ULL << 63) - 1, x->soft_bytes);
+	EXPECT_EQ((1ULL << 63) - 1 + (1ULL << 63) - 1, x->hard_bytes);
+	/* The inbound SAs close with the peer's outbound one. */
+	x = xsa_find(&all, qkd_sa_spi(sid2, 1));
+	ASSERT_NE(NULL, x);
+	EXPECT_EQ(0xffffffffULL, x->hard_packets);
+}
+
+/* Wait up to 3 s for the binding to reach a state and generation. */
+static int sa_wait_state(struct qkd_nl *nl, const uint8_t *sid, int state,
+			 uint64_t gen)
+{
+	uint64_t t0 = qkd_now_ms(), g = 0;
+	int st = -1;
+
+	while (qkd_now_ms() - t0 < 3000) {
+		st = sa_get_state(nl, sid, &g);
+		if (st == state && g == gen)
+			return 0;
+		qkd_msleep(100);
+	}
+	return st < 0 ? st : (int)(100 * g + st + 1);
+}
+
+/*
+ * An administrator (or root without lockdown) moves the outbound SA's
+ * sequence number to the end of its space (XFRM_MSG_NEWAE): the binding
+ * re-keys at once rather than let xfrm drop every packet with EOVERFLOW.
+ */
+TEST_F(xfrm, sequence_near_2_32_rekeys)
+{
+	struct qkd_nl *nl = &self->nl;
+	struct nl_msg *m;
+
+	/* One-way (out g0 = 0, 1 discarded; g1 = 2). */
+	setup_stream(_metadata, nl, self->sid, QKD_ROLE_INITIATOR, KS, 4);
+	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
+	nla_put_u8(m, QKD_A_SA_DIR, QKD_SA_DIR_OUT);
+	ASSERT_NL_OK(nl, qkd_req(nl, m));
+	ASSERT_EQ(0, xfrm_set_oseq("10.1.0.2", qkd_sa_spi(self->sid, 0), 0xfffffff0U));
+	EXPECT_EQ(0, sa_wait_state(nl, self->sid, QKD_SA_STATE_OK, 1))
+		TH_LOG("no re-key with 15 sequence numbers left");
+}
+
+/*
+ * The same with no key for the next generation: the SA cannot send another
+ * packet, and the binding must say so (closed), not `ok`; when the key
+ * comes, it re-keys.
+ */
+TEST_F(xfrm, sequence_exhausted_is_not_ok)
+{
+	struct qkd_nl *nl = &self->nl;
+	struct nl_msg *m;
+
+	setup_stream(_metadata, nl, self->sid, QKD_ROLE_INITIATOR, KS, 2);
+	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
+	nla_put_u8(m, QKD_A_SA_DIR, QKD_SA_DIR_OUT);
+	ASSERT_NL_OK(nl, qkd_req(nl, m));
+	ASSERT_EQ(0, xfrm_set_oseq("10.1.0.2", qkd_sa_spi(self->sid, 0), 0xffffffffU));
+	EXPECT_EQ(0, sa_wait_state(nl, self->sid, QKD_SA_STATE_CLOSED, 0))
+		TH_LOG("an SA out of sequence numbers is not closed");
+	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, self->sid, 2, 2, KS, SEED));
+	EXPECT_EQ(0, sa_wait_state(nl, self->sid, QKD_SA_STATE_OK, 1))
+		TH_LOG("no re-key once the key came");
+}
+
+/* ------------------------------------------- keys that can never come */
+
+/*
+ * The outbound re-key needs a key this end can never get again: taken or
+ * flushed here (EKEYEXPIRED), or its SPI held by an SA the module did not
+ * make (EEXIST). The binding says so once (state `stuck`, SA_STATE_NTF)
+ * and stops retrying, rather than stay `dry` with a retry every 0.5 s;
+ * SA_REKEY tries again on request. The re-key is provoked by moving the
+ * outbound sequence number past 2^31 (XFRM_MSG_NEWAE).
+ */
+static void sa_stuck(struct __test_metadata *_metadata, FIXTURE_DATA(xfrm) *self,
+		     bool flush)
+{
+	struct qkd_nl *nl = &self->nl, ev;
+	char cmd[512];
+	struct nl_msg *m;
+	int i, stuck = 0;
+
+	setup_stream(_metadata, nl, self->sid, QKD_ROLE_INITIATOR, KS, 4);
+	ASSERT_EQ(0, qkd_nl_open(&ev));
+	ASSERT_EQ(0, qkd_nl_join_events(&ev));
+	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
+	nla_put_u8(m, QKD_A_SA_DIR, QKD_SA_DIR_OUT);
+	ASSERT_NL_OK(nl, qkd_req(nl, m));
+	snprintf(cmd, sizeof(cmd),
+		 "ip xfrm state add src 10.1.0.1 dst 10.1.0.2 proto esp spi 0x%08x "
+		 "mode transport aead 'rfc4106(gcm(aes))' 0x%072d 128",
+		 qkd_sa_spi(self->sid, 2), 9);
+	if (flush)
+		ASSERT_NL_OK(nl, qkd_key_flush(nl, self->sid));
+	else
+		ASSERT_EQ(0, system(cmd));
+	ASSERT_EQ(0, xfrm_set_oseq("10.1.0.2", qkd_sa_spi(self->sid, 0), 0x80000001U));
+	EXPECT_EQ(0, sa_wait_state(nl, self->sid, QKD_SA_STATE_STUCK, 0))
+		TH_LOG("a key that can never come is not a final state");
+	EXPECT_EQ(1, qkd_obj_u(&nl->r.v[0], QKD_A_SA_REKEY_FAILURES));
+	qkd_ev_read(&ev, 300);
+	for (i = 0; i < ev.r.n; i++)
+		if (ev.r.v[i].cmd == QKD_CMD_SA_STATE_NTF)
+			stuck += qkd_obj_u(&ev.r.v[i], QKD_A_SA_STATE) == QKD_SA_STATE_STUCK;
+	EXPECT_EQ(1, stuck) TH_LOG("no (or more than one) SA_STATE_NTF stuck");
+	/* It stays so: no retry turns it back into `dry`. */
+	qkd_msleep(1200);
+	EXPECT_EQ(QKD_SA_STATE_STUCK, sa_get_state(nl, self->sid, NULL));
+	qkd_ev_read(&ev, 100);
+	EXPECT_EQ(0, qkd_count(&ev, QKD_CMD_SA_STATE_NTF));
+	qkd_nl_close(&ev);
+
+	if (flush) {
+		QKD_CTX("SA_REKEY with the key flushed");
+		ASSERT_NL_INVALID(nl, EKEYEXPIRED, false,
+				  sa_simple(nl, QKD_CMD_SA_REKEY, self->sid));
+		QKD_CTX_CLEAR();
+		return;
+	}
+	/* The administrator removes the foreign SA and asks for a re-key. */
+	snprintf(cmd, sizeof(cmd), "ip xfrm state delete src 10.1.0.1 dst 10.1.0.2 "
+		 "proto esp spi 0x%08x", qkd_sa_spi(self->sid, 2));
+	ASSERT_EQ(0, system(cmd));
+	ASSERT_NL_OK(nl, sa_simple(nl, QKD_CMD_SA_REKEY, self->sid));
+	EXPECT_EQ(0, sa_wait_state(nl, self->sid, QKD_SA_STATE_OK, 1));
+}
+
+TEST_F(xfrm, key_flushed_is_a_final_state)
+{
+	sa_stuck(_metadata, self, true);
+}
+
+TEST_F(xfrm, spi_taken_is_a_final_state)
+{
+	sa_stuck(_metadata, self, false);
 }
 
 /* ------------------------------------------------------------- policies */

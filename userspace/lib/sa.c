@@ -39,6 +39,7 @@ static const char *const state_names[] = {
 	[QKD_SA_STATE_OK] = "ok",
 	[QKD_SA_STATE_DRY] = "dry",
 	[QKD_SA_STATE_CLOSED] = "closed",
+	[QKD_SA_STATE_STUCK] = "stuck",
 };
 
 #define N_OF(tbl)	(sizeof(tbl) / sizeof((tbl)[0]))

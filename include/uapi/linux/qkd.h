@@ -239,13 +239,19 @@ enum qkd_sa_dir {
  * @QKD_SA_STATE_OK: every SA it needs is installed
  * @QKD_SA_STATE_DRY: a re-key found no key; the current SAs are kept until
  *	their hard lifetime
- * @QKD_SA_STATE_CLOSED: an SA reached its hard lifetime with no successor:
- *	traffic that the policies send through it is dropped (fail closed)
+ * @QKD_SA_STATE_CLOSED: an SA reached its hard lifetime (or the outbound
+ *	one its last sequence number) with no successor: traffic that the
+ *	policies send through it is dropped (fail closed)
+ * @QKD_SA_STATE_STUCK: a key the binding needs can never come at this end
+ *	(taken or flushed here, or its SPI held by an SA of someone else): no
+ *	more retries; the current SAs live until their hard lifetime, then
+ *	traffic is dropped. SA_REKEY tries the outbound re-key again.
  */
 enum qkd_sa_state {
 	QKD_SA_STATE_OK = 1,
 	QKD_SA_STATE_DRY,
 	QKD_SA_STATE_CLOSED,
+	QKD_SA_STATE_STUCK,
 };
 
 /* SAs (bindings) one network namespace may hold. */
