@@ -100,7 +100,7 @@ $(B)/ksrc/.done:
 $(B)/san/tests/unit/%: tests/unit/%.c $(B)/san/libqkdproto.a $(B)/san/libqkd.a \
 		$(UNIT_LSAN) | harness
 	@mkdir -p $(dir $@)
-	$(CC) $(UNIT_CFLAGS) -MMD -MP -MF $@.d -o $@ $(filter-out %.h,$^) $(LIBS)
+	$(CC) $(UNIT_CFLAGS) -MMD -MP -MF $@.d -o $@ $< $(filter %.a,$^) $(LIBS)
 
 # The proof that a leaking unit test fails (tests/lib/selftest.sh); not a
 # unit test.
