@@ -106,15 +106,29 @@ e2e() {
 	return $rc
 }
 
-# The debug kernel is not built here: that takes 13 minutes on two idle
-# cores and was measured at 79 on this shared machine, too much for CI's
-# 90 minutes on top of the rest. A cached one (a runner that keeps
-# /var/cache/qkd, or make debug-kernel) is used.
+# The debug kernel: a cached one (a runner that keeps /var/cache/qkd, or
+# make debug-kernel) is used. Without one, QKD_DEBUG_BUILD=1 builds it here
+# (tests/vm/debug-kernel.config is a minimal config, see
+# Documentation/robustness.md "CI" for its build time on two cores);
+# otherwise the stage is a SKIP, as the build and the stage together do
+# not yet fit in CI's hour next to the other stages.
 debug() {
-	local out p=0 f=0 s=0 rc=0 line
+	local out p=0 f=0 s=0 rc=0 line tree
 	if ! tests/vm/build-debug-kernel.sh --check; then
-		echo "ok 1 - debug kernel stage # SKIP the debug kernel is not built (make debug-kernel)"
-		return 0
+		if [ "${QKD_DEBUG_BUILD:-0}" != 1 ]; then
+			echo "ok 1 - debug kernel stage # SKIP the debug kernel is not built (make debug-kernel, or QKD_DEBUG_BUILD=1)"
+			return 0
+		fi
+		echo "# ==== tests/vm/build-debug-kernel.sh"
+		# Its progress and any failure go to stderr, the tree to stdout.
+		if ! tree=$(tests/vm/build-debug-kernel.sh) || [ ! -f "${tree##*$'\n'}/.built" ]; then
+			echo "not ok 1 - build the debug kernel"
+			echo "0 passed, 1 failed, 0 skipped"
+			return 1
+		fi
+		tree=${tree##*$'\n'}
+		echo "ok 1 - build the debug kernel ($(cat "$tree/build-seconds")s, CPU $(cat "$tree/build-cpu-seconds" 2>/dev/null || echo ?)s)"
+		p=1
 	fi
 	make -s -C tests/robust || return 1
 	for cmd in "tests/vm/run-kernel-tests.sh --kernel debug --timeout 3600 -q build/tests/kernel/test_* build/robust/failnth" \
