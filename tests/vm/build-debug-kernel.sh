@@ -10,9 +10,10 @@
 #   ${QKD_CACHE:-/var/cache/qkd}/debug-kernel/<key>/
 # where <key> hashes the config fragment, the source package's version and
 # the build recipe below; a tree whose key matches is reused (a few ms), any
-# change builds a new one (60 minutes on this 2-core machine from a fresh
-# unpack; a few when an older tree of the same source is there to start
-# from, see below; the build runs under nice with
+# change builds a new one (1600 CPU seconds from a fresh unpack: 55
+# minutes on this 2-core machine shared with other jobs, about 14 on two
+# idle cores; a few when an older tree of the same source and recipe is
+# there to start from, see below; the build runs under nice with
 # -j${QKD_DEBUG_KERNEL_JOBS:-2}). Older trees are removed
 # after a successful build (keep: QKD_DEBUG_KERNEL_KEEP, default 1 besides
 # the new one). Concurrent runs wait for each other (flock).
