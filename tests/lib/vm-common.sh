@@ -51,7 +51,7 @@ vm_resolve_kernels() {
 	local spec=$1 list
 	if [ "$spec" = "$VM_DEBUG_KERNEL" ]; then
 		vm_debug_tree >/dev/null ||
-			vm_die "the debug kernel is not built: run tests/vm/build-debug-kernel.sh (about 15 minutes)"
+			vm_die "the debug kernel is not built: run tests/vm/build-debug-kernel.sh (about 14 minutes on two idle cores)"
 		printf '%s\n' "$spec"
 		return 0
 	fi
