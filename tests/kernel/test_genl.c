@@ -1855,6 +1855,62 @@ static void no_event(struct __test_metadata *_metadata, struct qkd_nl *ev,
 	EXPECT_EQ(0, qkd_count(ev, cmd)) TH_LOG("unexpected event %d: %s", cmd, why);
 }
 
+/*
+ * Events in the order of their causes: a reader takes keys as soon as a
+ * KEY_ADD has inserted them, and the STREAM_EMPTY its take causes must not
+ * be sent before the KEYS_ADDED of the keys it took. A child empties the
+ * stream in a loop while one key at a time is pushed: in the event stream,
+ * each STREAM_EMPTY follows a KEYS_ADDED sent after the previous one.
+ */
+TEST_F(ev, order_follows_causes)
+{
+	struct qkd_nl *nl = &self->nl, *ev = &self->ev;
+	uint8_t sid[QKD_STREAM_ID_LEN];
+	int i, added = 0, empties = 0, bad = 0, first_bad = -1;
+	pid_t pid;
+
+	int rcvbuf = 16 << 20;
+
+	/* three events a push: room for all of them until they are read */
+	ASSERT_EQ(0, setsockopt(ev->fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf,
+				sizeof(rcvbuf)));
+	qkd_sid(sid, 1);
+	mk_link_stream(_metadata, nl, 1, sid, KS);
+	qkd_ev_read(ev, EV_NONE_MS);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		int fd = qkd_dev_open();
+		uint8_t key[KS];
+
+		for (;;)
+			qkd_get_key(fd, sid, key, KS, NULL);
+	}
+	for (i = 0; i < 300; i++)
+		ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, sid, i, 1, KS, 1));
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	ASSERT_LT(0, qkd_ev_read(ev, EV_WAIT_MS));
+	for (i = 0; i < ev->r.n; i++) {
+		const struct qkd_obj *o = &ev->r.v[i];
+
+		if (o->cmd == QKD_CMD_KEYS_ADDED_NTF) {
+			added++;
+		} else if (o->cmd == QKD_CMD_STREAM_EMPTY_NTF) {
+			empties++;
+			if (!added) {
+				bad++;
+				if (first_bad < 0)
+					first_bad = i;
+			}
+			added = 0;
+		}
+	}
+	EXPECT_LT(0, empties) TH_LOG("the reader never emptied the stream");
+	EXPECT_EQ(0, bad) TH_LOG("%d of %d STREAM_EMPTY before the KEYS_ADDED that caused them (first: event %d of %d)",
+				 bad, empties, first_bad, ev->r.n);
+}
+
 TEST_F(ev, keys_added)
 {
 	struct qkd_nl *nl = &self->nl, *ev = &self->ev;
