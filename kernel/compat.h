@@ -6,7 +6,10 @@
 #ifndef _QKD_COMPAT_H
 #define _QKD_COMPAT_H
 
+#include <linux/net.h>
+#include <linux/sockptr.h>
 #include <net/genetlink.h>
+#include <net/sock.h>
 #include <net/xfrm.h>
 
 /*
@@ -28,16 +31,6 @@ static inline struct nlattr **qkd_dumpit_attrs(struct netlink_callback *cb)
 }
 
 /*
- * The op genl_family.pre_doit is called with: a struct genl_ops on 6.1, a
- * struct genl_split_ops from 6.2 on.
- */
-#ifdef QKD_COMPAT_GENL_SPLIT_OPS
-#define qkd_genl_doit_op genl_split_ops
-#else
-#define qkd_genl_doit_op genl_ops
-#endif
-
-/*
  * The direction of an SA (6.10+): xfrm then refuses to use an inbound SA for
  * output and the other way round. Older kernels tell them apart by address.
  */
@@ -45,6 +38,24 @@ static inline void qkd_xfrm_state_set_dir(struct xfrm_state *x, bool out)
 {
 #ifdef QKD_COMPAT_XFRM_SA_DIR
 	x->dir = out ? XFRM_SA_DIR_OUT : XFRM_SA_DIR_IN;
+#endif
+}
+
+/*
+ * ALG_SETKEY keys an AF_ALG socket the way setsockopt(2) would, LSM hook
+ * (security_socket_setsockopt()) and cgroup BPF setsockopt programs
+ * included: do_sock_setsockopt() is exported from 6.9 on. Before that no
+ * exported function runs the hook (security_socket_setsockopt() itself is
+ * not exported, on 6.1 either), so the socket's op is called directly and
+ * the hook is not consulted: see Documentation/abi.md, ALG_SETKEY.
+ */
+static inline int qkd_sock_setsockopt(struct socket *sock, int level, int optname,
+				      sockptr_t optval, unsigned int optlen)
+{
+#ifdef QKD_COMPAT_DO_SOCK_SETSOCKOPT
+	return do_sock_setsockopt(sock, false, level, optname, optval, optlen);
+#else
+	return sock->ops->setsockopt(sock, level, optname, optval, optlen);
 #endif
 }
 

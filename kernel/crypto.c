@@ -25,6 +25,7 @@
 #include <crypto/if_alg.h>
 #include <crypto/skcipher.h>
 
+#include "compat.h"
 #include "qkd.h"
 
 /**
@@ -324,14 +325,18 @@ static int qkd_alg_use(void *ctx, const u8 *key, unsigned int len)
 	struct socket *sock = ctx;
 
 	/*
-	 * af_alg's alg_setsockopt() locks the socket itself and copies the key
-	 * with copy_from_sockptr(), which takes a kernel pointer (6.1 and
-	 * 6.12), into a buffer it zeroes. It refuses an unbound socket
-	 * (ENOPROTOOPT) and one with keyed operation sockets (EBUSY); either
-	 * way, or if the algorithm rejects the key, nothing kept it.
+	 * Through the path setsockopt(2) takes, so that the LSM hook
+	 * security_socket_setsockopt() can refuse (its error is returned and
+	 * the key is put back untouched), where the kernel exports it (6.9
+	 * on, see qkd_sock_setsockopt()). af_alg's alg_setsockopt() locks the
+	 * socket itself and copies the key with copy_from_sockptr(), which
+	 * takes a kernel pointer (6.1 and 6.12), into a buffer it zeroes. It
+	 * refuses an unbound socket (ENOPROTOOPT) and one with keyed
+	 * operation sockets (EBUSY); either way, or if the algorithm rejects
+	 * the key, nothing kept it.
 	 */
-	return sock->ops->setsockopt(sock, SOL_ALG, ALG_SET_KEY,
-				     KERNEL_SOCKPTR((void *)key), len);
+	return qkd_sock_setsockopt(sock, SOL_ALG, ALG_SET_KEY,
+				   KERNEL_SOCKPTR((void *)key), len);
 }
 
 long qkd_ioctl_alg_setkey(struct qkd_net *qn, void __user *uarg)

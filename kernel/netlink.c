@@ -83,7 +83,7 @@ static const struct nla_policy qkd_stream_set_policy[QKD_A_MAX + 1] = {
 	[QKD_A_STREAM_LOW_WATER] = QKD_POLICY_LOW_WATER,
 };
 
-/* KEY_ADD: parsed by its handler, not by the genl core (qkd_nl_key_add()). */
+/* KEY_ADD: validated by the core like every command, then wiped by its handler. */
 static const struct nla_policy qkd_key_add_policy[QKD_A_MAX + 1] = {
 	[QKD_A_STREAM_ID] = QKD_POLICY_STREAM_ID,
 	[QKD_A_KEY_FIRST_INDEX] = NLA_POLICY_FULL_RANGE(NLA_U64, &qkd_index_range),
@@ -738,32 +738,29 @@ static void qkd_key_add_wipe(struct genl_info *info)
 }
 
 /*
- * KEY_DATA carries key bytes, and the request skb is freed without zeroing
- * (and echoed in an error ACK). Had the genl core validated KEY_ADD, a
- * request its policy rejected would never reach this handler and keep its
- * keys. So the op has no policy and GENL_DONT_VALIDATE_STRICT (the core's
- * parse then validates nothing and cannot fail but for want of memory), and
- * this handler validates the request exactly as the core would (the same
- * strict policy, errors and extended ACKs) and wipes it on every exit:
- * malformed, refused by the store, or stored. The core's header checks are
- * qkd_genl_pre_doit()'s, which wipes too.
+ * KEY_DATA carries key bytes. The genl core validates the request (header,
+ * strict policy, extended ACK) like any other; once it reaches this handler
+ * the key bytes are zeroed in the request skb on every exit (stored, refused
+ * by the store), as WireGuard does for its private and preshared keys, so
+ * neither the skb the core frees nor an error ACK's echo of it keeps them.
+ *
+ * A request the core itself rejects (a bad header, an attribute the policy
+ * refuses, no CAP_NET_ADMIN) never reaches a module hook: pre_doit and
+ * post_doit run only after the core's parse. Such a request is freed as it
+ * was sent, and echoed to its sender in the error ACK unless the socket set
+ * NETLINK_CAP_ACK. The exposure is the sender's own bytes, sent back to the
+ * sender alone, plus their copy in freed slab memory until it is reused
+ * (init_on_free=1 closes that). The module cannot wipe what it is never
+ * handed; senders must set NETLINK_CAP_ACK (libqkd and so qkdd do) and send
+ * well-formed requests, see Documentation/abi.md.
  */
 static int qkd_nl_key_add(struct sk_buff *skb, struct genl_info *info)
 {
 	struct qkd_net *qn = qkd_info_net(info);
-	struct nlattr **core_attrs = info->attrs;
-	struct nlattr *tb[QKD_A_MAX + 1];
-	struct nlattr *data;
+	struct nlattr *data = info->attrs[QKD_A_KEY_DATA];
 	struct qkd_stream *s;
 	int err;
 
-	err = nlmsg_parse(info->nlhdr, GENL_HDRLEN, tb, QKD_A_MAX,
-			  qkd_key_add_policy, info->extack);
-	if (err)
-		goto out_wipe;
-	/* What the helpers below read; the core frees its own array. */
-	info->attrs = tb;
-	data = tb[QKD_A_KEY_DATA];
 	if (QKD_REQUIRE(info, QKD_A_STREAM_ID) ||
 	    QKD_REQUIRE(info, QKD_A_KEY_FIRST_INDEX) ||
 	    QKD_REQUIRE(info, QKD_A_KEY_DATA)) {
@@ -784,7 +781,6 @@ static int qkd_nl_key_add(struct sk_buff *skb, struct genl_info *info)
 	mutex_unlock(&qn->lock);
 
 out_wipe:
-	info->attrs = core_attrs;
 	qkd_key_add_wipe(info);
 	return err;
 }
@@ -829,62 +825,9 @@ static int qkd_nl_status_get(struct sk_buff *skb, struct genl_info *info)
 	return err;
 }
 
-/*
- * The genl core checks the header of a request (reserved byte zero, no
- * nlmsg_flags it cannot give a meaning to) only for commands from
- * resv_start_op on, which for this family starts after KEY_ADD (so that
- * KEY_ADD may go unvalidated by the core, see qkd_nl_key_add()). The
- * commands below it get the same check, with the same errors, here: in
- * pre_doit for a do (KEY_ADD wiped on failure), in .start for a dump.
- */
-static int qkd_genl_header_check(const struct nlmsghdr *nlh,
-				 struct netlink_ext_ack *extack)
-{
-	const struct genlmsghdr *hdr = nlmsg_data(nlh);
-	u16 flags = nlh->nlmsg_flags;
-
-	if (hdr->reserved) {
-		NL_SET_ERR_MSG(extack, "genlmsghdr.reserved field is not 0");
-		return -EINVAL;
-	}
-	if ((flags & NLM_F_DUMP) == NLM_F_DUMP)
-		flags &= ~NLM_F_DUMP;
-	if (flags & ~(NLM_F_REQUEST | NLM_F_ACK | NLM_F_ECHO)) {
-		NL_SET_ERR_MSG(extack, "ambiguous or reserved bits set in nlmsg_flags");
-		return -EINVAL;
-	}
-	return 0;
-}
-
-static int qkd_genl_pre_doit(const struct qkd_genl_doit_op *ops,
-			     struct sk_buff *skb, struct genl_info *info)
-{
-	int err = qkd_genl_header_check(info->nlhdr, info->extack);
-
-	if (err && info->genlhdr->cmd == QKD_CMD_KEY_ADD)
-		qkd_key_add_wipe(info);
-	return err;
-}
-
-static int qkd_nl_dump_start(struct netlink_callback *cb)
-{
-	return qkd_genl_header_check(cb->nlh, cb->extack);
-}
-
 #define QKD_OP(_cmd, _doit, _dumpit, _policy) {		\
 	.cmd = _cmd,					\
 	.doit = _doit,					\
-	.dumpit = _dumpit,				\
-	.policy = _policy,				\
-	.maxattr = QKD_A_MAX,				\
-	.flags = GENL_ADMIN_PERM,			\
-}
-
-/* A command below resv_start_op with a dump: its header checked in .start. */
-#define QKD_DUMP_OP(_cmd, _doit, _dumpit, _policy) {	\
-	.cmd = _cmd,					\
-	.doit = _doit,					\
-	.start = qkd_nl_dump_start,			\
 	.dumpit = _dumpit,				\
 	.policy = _policy,				\
 	.maxattr = QKD_A_MAX,				\
@@ -899,20 +842,14 @@ static int qkd_nl_dump_start(struct netlink_callback *cb)
 static const struct genl_ops qkd_genl_ops[] = {
 	QKD_OP(QKD_CMD_LINK_NEW, qkd_nl_link_new, NULL, qkd_link_new_policy),
 	QKD_OP(QKD_CMD_LINK_DEL, qkd_nl_link_del, NULL, qkd_link_ref_policy),
-	QKD_DUMP_OP(QKD_CMD_LINK_GET, qkd_nl_link_get, qkd_nl_link_dump, qkd_link_ref_policy),
+	QKD_OP(QKD_CMD_LINK_GET, qkd_nl_link_get, qkd_nl_link_dump, qkd_link_ref_policy),
 	QKD_OP(QKD_CMD_LINK_SET, qkd_nl_link_set, NULL, qkd_link_set_policy),
 	QKD_OP(QKD_CMD_STREAM_NEW, qkd_nl_stream_new, NULL, qkd_stream_new_policy),
 	QKD_OP(QKD_CMD_STREAM_DEL, qkd_nl_stream_del, NULL, qkd_stream_ref_policy),
-	QKD_DUMP_OP(QKD_CMD_STREAM_GET, qkd_nl_stream_get, qkd_nl_stream_dump,
-		    qkd_stream_get_policy),
+	QKD_OP(QKD_CMD_STREAM_GET, qkd_nl_stream_get, qkd_nl_stream_dump,
+	       qkd_stream_get_policy),
 	QKD_OP(QKD_CMD_STREAM_SET, qkd_nl_stream_set, NULL, qkd_stream_set_policy),
-	/* No policy: validated by its handler, which wipes the keys. */
-	{
-		.cmd = QKD_CMD_KEY_ADD,
-		.doit = qkd_nl_key_add,
-		.validate = GENL_DONT_VALIDATE_STRICT,
-		.flags = GENL_ADMIN_PERM,
-	},
+	QKD_OP(QKD_CMD_KEY_ADD, qkd_nl_key_add, NULL, qkd_key_add_policy),
 	QKD_OP(QKD_CMD_KEY_FLUSH, qkd_nl_key_flush, NULL, qkd_stream_ref_policy),
 	QKD_OP(QKD_CMD_STATUS_GET, qkd_nl_status_get, NULL, qkd_empty_policy),
 	QKD_OP(QKD_CMD_SA_NEW, qkd_nl_sa_new, NULL, qkd_sa_new_policy),
@@ -928,12 +865,9 @@ static struct genl_family qkd_genl_family __ro_after_init = {
 	.netnsok = true,
 	.parallel_ops = true,
 	/*
-	 * The core validates the header and attributes of commands from here
-	 * on; those up to KEY_ADD are checked by qkd_genl_pre_doit(),
-	 * qkd_nl_dump_start() and their policies, KEY_ADD by its handler.
+	 * No resv_start_op: the core checks the header (reserved byte, flags)
+	 * and validates the attributes strictly for every command.
 	 */
-	.resv_start_op = QKD_CMD_KEY_ADD + 1,
-	.pre_doit = qkd_genl_pre_doit,
 	.module = THIS_MODULE,
 	.ops = qkd_genl_ops,
 	.n_ops = ARRAY_SIZE(qkd_genl_ops),

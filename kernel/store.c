@@ -631,20 +631,28 @@ out:
 
 /*
  * After keys were delivered (not merely taken: a key given back changes
- * nothing): the events a take may cause, sent outside the stream's lock.
+ * nothing): the events a take may cause, sent outside the stream's lock
+ * but under qkd_net.lock. A reader may take a key as soon as KEY_ADD has
+ * inserted it, before KEY_ADD (which holds qkd_net.lock from the insertion
+ * to its KEYS_ADDED) has announced it; waiting for the lock here sends the
+ * STREAM_LOW/EMPTY such a take causes after the KEYS_ADDED of its keys.
+ * A stream deleted meanwhile has sent STREAM_DEL: nothing follows it.
  */
 void qkd_stream_taken_notify(struct qkd_net *qn, struct qkd_stream *s,
 			     const struct qkd_take_result *res)
 {
-	if (res->crossed_low_water)
-		qkd_notify_stream_low(qn, s, res->stored_after);
-	if (res->emptied) {
-		qkd_notify_stream_empty(qn, s);
-		mutex_lock(&qn->lock);
-		if (!READ_ONCE(s->dead))
+	if (!res->crossed_low_water && !res->emptied)
+		return;
+	mutex_lock(&qn->lock);
+	if (!READ_ONCE(s->dead)) {
+		if (res->crossed_low_water)
+			qkd_notify_stream_low(qn, s, res->stored_after);
+		if (res->emptied) {
+			qkd_notify_stream_empty(qn, s);
 			qkd_link_update_state(qn, s->link);
-		mutex_unlock(&qn->lock);
+		}
 	}
+	mutex_unlock(&qn->lock);
 }
 
 /*

@@ -1399,9 +1399,8 @@ TEST_F(genl, counters_add_up)
 
 /*
  * The header checks of the genl core (reserved byte zero, no nlmsg_flags it
- * cannot give a meaning to) hold for every command: the core makes them
- * from resv_start_op on, the module for the commands up to KEY_ADD (do and
- * dump), with the same errors and messages.
+ * cannot give a meaning to) hold for every command, do and dump: the family
+ * has no resv_start_op, so the core makes them for all.
  */
 TEST_F(genl, header_checks)
 {
@@ -1483,15 +1482,18 @@ TEST_F(genl, header_checks)
 
 /*
  * Send @m (freed); return its errno (0 or -errno) and copy the request the
- * error ACK echoes into @echo (*@echo_len bytes, 0 if there is none).
+ * error ACK echoes into @echo (*@echo_len bytes, 0 if there is none), and,
+ * if @ack, the whole ACK message into @ack (*@ack_len bytes, at most @cap).
  */
-static int req_echo(struct qkd_nl *nl, struct nl_msg *m, uint8_t *echo,
-		    size_t cap, size_t *echo_len)
+static int req_ack(struct qkd_nl *nl, struct nl_msg *m, uint8_t *echo,
+		   size_t cap, size_t *echo_len, uint8_t *ack, size_t *ack_len)
 {
 	static uint8_t buf[QKD_RXBUF];
 	uint32_t seq;
 
 	*echo_len = 0;
+	if (ack_len)
+		*ack_len = 0;
 	if (nl_send_auto(nl->sk, m) < 0) {
 		nlmsg_free(m);
 		return -EIO;
@@ -1511,6 +1513,10 @@ static int req_echo(struct qkd_nl *nl, struct nl_msg *m, uint8_t *echo,
 
 			if (h->nlmsg_seq != seq || h->nlmsg_type != NLMSG_ERROR)
 				continue;
+			if (ack) {
+				*ack_len = h->nlmsg_len < cap ? h->nlmsg_len : cap;
+				memcpy(ack, h, *ack_len);
+			}
 			if (e->error && !(h->nlmsg_flags & NLM_F_CAPPED) &&
 			    e->msg.nlmsg_len <= cap &&
 			    h->nlmsg_len >= NLMSG_HDRLEN + sizeof(*e) - sizeof(e->msg) +
@@ -1537,12 +1543,16 @@ static int windows_in(const uint8_t *buf, size_t n, const uint8_t *pat, size_t l
 }
 
 /*
- * Key bytes of a KEY_ADD are wiped from the request whatever rejects it —
- * the policy (any attribute), the header checks, or the store — and whatever
- * form they come in (two KEY_DATA, a wrong attribute type, a nest, bytes
- * that make no attribute). The error ACK echoes the request skb as it is
- * when the request is done with (the socket has no NETLINK_CAP_ACK), so the
- * echo shows what is left of the keys in the skb the kernel frees.
+ * Key bytes of a KEY_ADD are wiped from the request on every exit of its
+ * handler — refused by the store, or a request the policy lets through that
+ * the handler refuses — whatever form they come in (two KEY_DATA, a length
+ * that is not a multiple of the key size). The error ACK echoes the request
+ * skb as it is when the request is done with (the socket has no
+ * NETLINK_CAP_ACK), so the echo shows what is left of the keys in the skb
+ * the kernel frees. A request the genl core rejects (header, policy: any
+ * attribute, a nest, bytes that make no attribute) never reaches the
+ * module and is echoed as sent: a sender that sets NETLINK_CAP_ACK, as
+ * libqkd does, gets an ACK without it and without any key byte.
  */
 TEST_F(genl, key_add_rejected_request_wiped)
 {
@@ -1562,8 +1572,8 @@ TEST_F(genl, key_add_rejected_request_wiped)
 	};
 	struct qkd_nl *nl = &self->nl;
 	uint8_t sid[QKD_STREAM_ID_LEN], other[QKD_STREAM_ID_LEN];
-	uint8_t keys[4 * KS], echo[4096];
-	int c, zero = 0;
+	uint8_t keys[4 * KS], echo[4096], ack[4096];
+	int c, zero = 0, one = 1;
 
 	qkd_sid(sid, 1);
 	qkd_sid(other, 2);
@@ -1573,8 +1583,10 @@ TEST_F(genl, key_add_rejected_request_wiped)
 	ASSERT_EQ(0, setsockopt(nl->fd, SOL_NETLINK, NETLINK_CAP_ACK, &zero,
 				sizeof(zero)));
 	for (c = 0; c < NCASES; c++) {
+		/* the cases the handler sees; the core rejects the others */
+		bool handler = c == TWO_DATA || c == BAD_LEN || c == OVERLAP;
 		struct nl_msg *m = qkd_msg(nl, QKD_CMD_KEY_ADD, 0);
-		size_t len, i;
+		size_t len, ack_len, i;
 		int e;
 
 		for (i = 0; i < 4; i++)
@@ -1610,23 +1622,142 @@ TEST_F(genl, key_add_rejected_request_wiped)
 		if (c == RESERVED)
 			((struct genlmsghdr *)nlmsg_data(nlmsg_hdr(m)))->reserved = 1;
 		QKD_CTX("%s", what[c]);
-		e = req_echo(nl, m, echo, sizeof(echo), &len);
+		ASSERT_EQ(0, setsockopt(nl->fd, SOL_NETLINK, NETLINK_CAP_ACK,
+					handler ? &zero : &one, sizeof(int)));
+		e = req_ack(nl, m, echo, sizeof(echo), &len, ack, &ack_len);
 		EXPECT_EQ(-want[c], e) TH_LOG("%s: got %d (%s), want %d", what[c],
 					      e, strerror(-e), -want[c]);
+		EXPECT_EQ(0, windows_in(ack, ack_len, keys, sizeof(keys)))
+			TH_LOG("%s: key bytes in the error ACK", what[c]);
+		if (!handler) {
+			EXPECT_EQ(0, len) TH_LOG("%s: NETLINK_CAP_ACK, yet an echo", what[c]);
+			continue;
+		}
 		EXPECT_LT(NLMSG_HDRLEN + GENL_HDRLEN + 2 * KS, len)
 			TH_LOG("%s: no echo of the request in the error ACK", what[c]);
 		EXPECT_EQ(0, windows_in(echo, len, keys, sizeof(keys)))
 			TH_LOG("%s: key bytes left in the request", what[c]);
 		/* and the rest of the request is still there */
-		if (c != STREAM_LEN)
-			EXPECT_EQ(1, windows_in(echo, len, c == TWO_DATA ? other : sid,
-						QKD_STREAM_ID_LEN))
-				TH_LOG("%s: the echo lost its STREAM_ID", what[c]);
+		EXPECT_EQ(1, windows_in(echo, len, c == TWO_DATA ? other : sid,
+					QKD_STREAM_ID_LEN))
+			TH_LOG("%s: the echo lost its STREAM_ID", what[c]);
 	}
 	QKD_CTX_CLEAR();
 	memset(keys, 0, sizeof(keys));
 	EXPECT_EQ(1, stream_u(_metadata, nl, sid, QKD_A_STREAM_STORED_KEYS));
 	EXPECT_EQ(1, stream_u(_metadata, nl, sid, QKD_A_STREAM_NEXT_INDEX));
+}
+
+/*
+ * The attribute policy of CTRL_CMD_GETPOLICY for @cmd: the number of
+ * policy messages, and in *@key_data_type the type the KEY_DATA attribute
+ * has in it (0 if none). Returns 0 or -errno.
+ */
+static int getpolicy(struct qkd_nl *nl, int cmd, int *msgs, uint32_t *key_data_type)
+{
+	static uint8_t buf[QKD_RXBUF];
+	struct nl_msg *m = nlmsg_alloc();
+	uint32_t seq;
+
+	*msgs = 0;
+	*key_data_type = 0;
+	if (!m || !genlmsg_put(m, NL_AUTO_PORT, NL_AUTO_SEQ, GENL_ID_CTRL, 0,
+			       NLM_F_DUMP, CTRL_CMD_GETPOLICY, 1) ||
+	    nla_put_u16(m, CTRL_ATTR_FAMILY_ID, nl->family) ||
+	    nla_put_u32(m, CTRL_ATTR_OP, cmd) || nl_send_auto(nl->sk, m) < 0) {
+		nlmsg_free(m);
+		return -EIO;
+	}
+	seq = nlmsg_hdr(m)->nlmsg_seq;
+	nlmsg_free(m);
+	for (;;) {
+		ssize_t n = recv(nl->fd, buf, sizeof(buf), 0);
+		struct nlmsghdr *h;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		for (h = (void *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+			struct nlattr *tb[CTRL_ATTR_MAX + 1], *pol, *attr, *t;
+			int r1, r2;
+
+			if (h->nlmsg_seq != seq)
+				continue;
+			if (h->nlmsg_type == NLMSG_ERROR)
+				return ((struct nlmsgerr *)NLMSG_DATA(h))->error;
+			if (h->nlmsg_type == NLMSG_DONE)
+				return 0;
+			if (h->nlmsg_type != GENL_ID_CTRL ||
+			    genlmsg_parse(h, 0, tb, CTRL_ATTR_MAX, NULL) ||
+			    !tb[CTRL_ATTR_POLICY])
+				continue;
+			(*msgs)++;
+			/* POLICY { policy index { attribute { TYPE, ... } } } */
+			nla_for_each_nested(pol, tb[CTRL_ATTR_POLICY], r1)
+				nla_for_each_nested(attr, pol, r2) {
+					if (nla_type(attr) != QKD_A_KEY_DATA)
+						continue;
+					t = nla_find(nla_data(attr), nla_len(attr),
+						     NL_POLICY_TYPE_ATTR_TYPE);
+					if (t)
+						*key_data_type = nla_get_u32(t);
+				}
+		}
+	}
+}
+
+/*
+ * KEY_ADD is validated by the genl core like every command: its policy is
+ * introspectable (CTRL_CMD_GETPOLICY), and a request with an attribute it
+ * does not know or a bad header is refused by the core with its extended
+ * ACK. The core, not the module, refuses those, so their key bytes are not
+ * wiped: a sender that sets NETLINK_CAP_ACK (libqkd, qkdd) gets an ACK
+ * that carries none of them.
+ */
+TEST_F(genl, key_add_core_validated)
+{
+	struct qkd_nl *nl = &self->nl;
+	uint8_t sid[QKD_STREAM_ID_LEN], keys[2 * KS], echo[4096], ack[4096];
+	uint32_t type;
+	size_t len, ack_len;
+	int c, e, msgs, one = 1;
+
+	ASSERT_EQ(0, getpolicy(nl, QKD_CMD_KEY_ADD, &msgs, &type))
+		TH_LOG("KEY_ADD has no policy to introspect");
+	EXPECT_LT(0, msgs);
+	EXPECT_EQ(NL_ATTR_TYPE_BINARY, type) TH_LOG("KEY_DATA not in KEY_ADD's policy");
+
+	qkd_sid(sid, 1);
+	mk_link_stream(_metadata, nl, 1, sid, KS);
+	/* as libqkd's qkd_nl_open() does */
+	ASSERT_EQ(0, setsockopt(nl->fd, SOL_NETLINK, NETLINK_CAP_ACK, &one,
+				sizeof(one)));
+	for (c = 0; c < 2; c++) {
+		struct nl_msg *m = qkd_msg(nl, QKD_CMD_KEY_ADD, 0);
+
+		qkd_pattern(keys, KS, 500 + 2 * c, 78);
+		qkd_pattern(keys + KS, KS, 501 + 2 * c, 78);
+		nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
+		nla_put_u64(m, QKD_A_KEY_FIRST_INDEX, 0);
+		nla_put(m, QKD_A_KEY_DATA, 2 * KS, keys);
+		if (c == 0)
+			nla_put_u32(m, QKD_A_MAX + 1, 7);
+		else
+			((struct genlmsghdr *)nlmsg_data(nlmsg_hdr(m)))->reserved = 1;
+		QKD_CTX("%s", c ? "reserved byte set" : "an unknown attribute");
+		nl->ext_msg[0] = 0;
+		e = req_ack(nl, m, echo, sizeof(echo), &len, ack, &ack_len);
+		EXPECT_EQ(-EINVAL, e) TH_LOG("%s: got %d", qkd_ctx, e);
+		EXPECT_LT(0, ack_len);
+		EXPECT_TRUE(((struct nlmsghdr *)ack)->nlmsg_flags & NLM_F_CAPPED)
+			TH_LOG("%s: the ACK echoes the request", qkd_ctx);
+		EXPECT_EQ(0, len);
+		EXPECT_EQ(0, windows_in(ack, ack_len, keys, sizeof(keys)))
+			TH_LOG("%s: key bytes in the error ACK", qkd_ctx);
+	}
+	QKD_CTX_CLEAR();
+	EXPECT_EQ(0, stream_u(_metadata, nl, sid, QKD_A_STREAM_STORED_KEYS));
 }
 
 TEST_F(genl, unknown_command)
@@ -1722,6 +1853,62 @@ static void no_event(struct __test_metadata *_metadata, struct qkd_nl *ev,
 {
 	qkd_ev_read(ev, EV_NONE_MS);
 	EXPECT_EQ(0, qkd_count(ev, cmd)) TH_LOG("unexpected event %d: %s", cmd, why);
+}
+
+/*
+ * Events in the order of their causes: a reader takes keys as soon as a
+ * KEY_ADD has inserted them, and the STREAM_EMPTY its take causes must not
+ * be sent before the KEYS_ADDED of the keys it took. A child empties the
+ * stream in a loop while one key at a time is pushed: each STREAM_EMPTY
+ * took at least one key of its own, so at every point of the event stream
+ * the STREAM_EMPTYs so far are no more than the keys announced so far.
+ */
+TEST_F(ev, order_follows_causes)
+{
+	struct qkd_nl *nl = &self->nl, *ev = &self->ev;
+	uint8_t sid[QKD_STREAM_ID_LEN];
+	int i, added = 0, empties = 0, bad = 0, first_bad = -1;
+	pid_t pid;
+
+	int rcvbuf = 16 << 20;
+
+	/* three events a push: room for all of them until they are read */
+	ASSERT_EQ(0, setsockopt(ev->fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf,
+				sizeof(rcvbuf)));
+	qkd_sid(sid, 1);
+	mk_link_stream(_metadata, nl, 1, sid, KS);
+	qkd_ev_read(ev, EV_NONE_MS);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		int fd = qkd_dev_open();
+		uint8_t key[KS];
+
+		for (;;)
+			qkd_get_key(fd, sid, key, KS, NULL);
+	}
+	for (i = 0; i < 300; i++)
+		ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, sid, i, 1, KS, 1));
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	ASSERT_LT(0, qkd_ev_read(ev, EV_WAIT_MS));
+	for (i = 0; i < ev->r.n; i++) {
+		const struct qkd_obj *o = &ev->r.v[i];
+
+		if (o->cmd == QKD_CMD_KEYS_ADDED_NTF) {
+			added += qkd_obj_u(o, QKD_A_KEY_COUNT);
+		} else if (o->cmd == QKD_CMD_STREAM_EMPTY_NTF) {
+			/* each emptying took a key announced before it */
+			if (++empties > added) {
+				bad++;
+				if (first_bad < 0)
+					first_bad = i;
+			}
+		}
+	}
+	EXPECT_LT(0, empties) TH_LOG("the reader never emptied the stream");
+	EXPECT_EQ(0, bad) TH_LOG("%d of %d STREAM_EMPTY before the KEYS_ADDED that caused them (first: event %d of %d)",
+				 bad, empties, first_bad, ev->r.n);
 }
 
 TEST_F(ev, keys_added)

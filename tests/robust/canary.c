@@ -25,8 +25,10 @@
  *              XFRM's copy of each SA key, its notifications and the
  *              ciphers' key schedules
  *   policy     (-P) a push the netlink policy rejects (an attribute KEY_ADD
- *              does not take): the handler validates KEY_ADD itself and
- *              wipes the request on every exit, this one included
+ *              does not take), sent with NETLINK_CAP_ACK as libqkd does:
+ *              the genl core refuses it before the module sees it and
+ *              frees it unwiped (Documentation/abi.md), so this phase is
+ *              counted and shown, not a failure
  * The caller then unloads the module and dumps guest memory (QMP
  * dump-guest-memory, see canary.sh).
  *
@@ -455,6 +457,10 @@ static int run(void)
 
 	/* Refused by the netlink policy, before the module. */
 	if (with_policy) {
+		int one = 1;
+
+		/* as libqkd: no echo of the request in the error ACK */
+		setsockopt(s.fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
 		e = push(&s, 3, PH_POLICY, 0, nkeys, nkeys, true, 0);
 		if (e != -EINVAL)
 			fail("push with an attribute KEY_ADD does not take: want EINVAL",
@@ -636,8 +642,13 @@ static int count(const char *path)
 	       size >> 20, (unsigned long long)outside_policy);
 	munmap((void *)map, size);
 	close(fd);
-	/* Every phase counts, the policy phase too since KEY_ADD wipes it. */
-	if (total)
+	/*
+	 * The policy phase is the sender's own request, refused by the genl
+	 * core before any module hook and freed unwiped: a documented
+	 * exposure (abi.md), counted above, not a failure. Every other phase
+	 * must find nothing, and the positive control all of its patterns.
+	 */
+	if (outside_policy)
 		return 1;
 	if (with_control && keys_hit[PH_CONTROL] < CONTROL_KEYS) {
 		printf("canary: the positive control failed: %u of %u control patterns in the dump\n",
