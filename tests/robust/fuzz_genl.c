@@ -174,6 +174,7 @@ struct stats {
 	uint64_t by_cmd_ok[256], by_cmd_err[256];
 	uint64_t ioctls, ioctl_ok, ioctl_unexpected, ioctl_by_errno[160];
 	uint64_t echo_leaks, key_bad, key_dup, delivered, pushed_keys;
+	uint64_t fault_consumed;	/* of delivered: EFAULT after key bytes */
 	uint64_t polls, poll_bad;
 	bool push_uncertain;
 	int nsamples;
@@ -823,6 +824,44 @@ static void check_key(const struct qkd_key_request *req, const uint8_t *key)
 	}
 }
 
+/*
+ * A GET_KEY whose key buffer ran into the guard page after @avail bytes
+ * failed with EFAULT: the request came back (it is written before the key)
+ * and part of the key reached us, so the key is used up (abi.md, "Faults"):
+ * delivered once, its written bytes the pushed ones.
+ */
+static void fault_consumed(const struct qkd_key_request *req,
+			   const uint8_t *key, size_t avail)
+{
+	int slot = sid_slot(req->stream_id);
+	uint8_t want[QKD_KEY_SIZE_MAX];
+	struct fstream *s;
+
+	st.delivered++;
+	st.fault_consumed++;
+	if (slot < 0)
+		return;
+	s = &streams[slot];
+	if (s->pattern_ok && s->ks) {
+		key_pattern(req->stream_id, req->index, want, s->ks);
+		/*
+		 * copy_to_user() may store less than fits before the guard
+		 * (uaccess.h), but never nothing when a byte fits: only the
+		 * first byte is sure to be the key's.
+		 */
+		if (want[0] != key[0]) {
+			st.key_bad++;
+			sample("ioctl: stream %d index %llu: the first byte written before EFAULT (of at most %zu) differs from the pushed key",
+			       slot, (unsigned long long)req->index, avail);
+		}
+	}
+	if (!ledger_add(s, req->index)) {
+		st.key_dup++;
+		sample("ioctl: stream %d index %llu delivered twice (the second by a faulting copy)",
+		       slot, (unsigned long long)req->index);
+	}
+}
+
 static unsigned long rand_ioctl_cmd(int *real)
 {
 	static const unsigned long cmds[] = { QKD_IOC_INFO, QKD_IOC_STREAM_STATUS,
@@ -867,7 +906,7 @@ static void fuzz_ioctl(struct iofuzz *io)
 	unsigned long cmd = rand_ioctl_cmd(&real);
 	void *arg = &u;
 	const char *argkind = "ok";
-	bool arg_ro = false;
+	bool arg_ro = false, key_straddles = false;
 	long ret;
 
 	memset(&u, 0, sizeof(u));
@@ -912,7 +951,10 @@ static void fuzz_ioctl(struct iofuzz *io)
 		switch (rn(20)) {
 		case 0: u.kr.key_ptr = 0; break;
 		case 1: u.kr.key_ptr = (uintptr_t)io->ro; break;
-		case 2: u.kr.key_ptr = (uintptr_t)(io->guard + 4096 - 1 - rn(64)); break;
+		case 2:	/* ends on the guard page: a fault after key bytes */
+			u.kr.key_ptr = (uintptr_t)(io->guard + 4096 - 1 - rn(64));
+			key_straddles = true;
+			break;
 		case 3: u.kr.key_ptr = 0xffffffff81000000ull; break;
 		case 4: u.kr.key_ptr = 0x8000000000000000ull; break;
 		default: u.kr.key_ptr = (uintptr_t)io->keybuf; break;
@@ -969,6 +1011,11 @@ static void fuzz_ioctl(struct iofuzz *io)
 			st.ioctl_unexpected++;
 			sample("ioctl 0x%lx succeeded with a %s argument", cmd, argkind);
 		}
+	} else if (e == EFAULT && key_straddles && arg == (void *)&u &&
+		   (cmd == QKD_IOC_GET_KEY || cmd == QKD_IOC_GET_KEY_BY_ID)) {
+		fault_consumed(&u.kr, (const uint8_t *)(uintptr_t)u.kr.key_ptr,
+			       (size_t)(io->guard + 4096 -
+					(uint8_t *)(uintptr_t)u.kr.key_ptr));
 	} else if (!ioctl_documented(cmd, e)) {
 		st.ioctl_unexpected++;
 		sample("ioctl 0x%lx (nr %lu size %lu) arg %s size %u flags 0x%x -> %s (undocumented)",
@@ -1214,10 +1261,12 @@ static void print_stats(const char *who)
 	       (unsigned long long)st.unexpected, (unsigned long long)st.noted);
 	print_errnos("genl answers by errno", st.by_errno);
 	if (st.ioctls) {
-		printf("# %s: ioctls %llu, ok %llu, unexpected %llu, keys delivered %llu, pushed %llu, polls %llu\n",
+		printf("# %s: ioctls %llu, ok %llu, unexpected %llu, keys delivered %llu (%llu used up by a faulting copy), pushed %llu, polls %llu\n",
 		       who, (unsigned long long)st.ioctls, (unsigned long long)st.ioctl_ok,
 		       (unsigned long long)st.ioctl_unexpected,
-		       (unsigned long long)st.delivered, (unsigned long long)st.pushed_keys,
+		       (unsigned long long)st.delivered,
+		       (unsigned long long)st.fault_consumed,
+		       (unsigned long long)st.pushed_keys,
 		       (unsigned long long)st.polls);
 		print_errnos("ioctl results by errno", st.ioctl_by_errno);
 		printf("# %s: genl per command ok/err:", who);
