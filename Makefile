@@ -130,9 +130,9 @@ $(B)/bench/%: bench/%.c $(B)/libqkdproto.a $(B)/libqkd.a
 	$(CC) $(USER_CFLAGS) -O3 -march=x86-64-v2 -o $@ $^ $(LIBS)
 
 # The man in the middle of tests/e2e/qkdd_mitm.sh.
-$(B)/tests/qkdd_mitm: tests/e2e/qkdd_mitm.c
+$(B)/tests/qkdd_mitm: tests/e2e/qkdd_mitm.c $(B)/libqkdproto.a
 	@mkdir -p $(dir $@)
-	$(CC) $(USER_CFLAGS) -o $@ $<
+	$(CC) $(USER_CFLAGS) -o $@ $^ $(LIBS)
 
 tests: $(UNIT_TESTS) $(KERNEL_TESTS) $(B)/tests/qkdd_mitm
 

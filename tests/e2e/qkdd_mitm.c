@@ -89,36 +89,15 @@ static void put_be(uint8_t *p, uint64_t v, int n)
 	}
 }
 
+/* The library's stream helpers, as 0 or -1. */
 static int read_full(int fd, uint8_t *b, size_t n)
 {
-	size_t off = 0;
-
-	while (off < n) {
-		ssize_t r = read(fd, b + off, n - off);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		off += (size_t)r;
-	}
-	return 0;
+	return frame_read_all(fd, b, n) ? -1 : 0;
 }
 
 static int write_full(int fd, const uint8_t *b, size_t n)
 {
-	size_t off = 0;
-
-	while (off < n) {
-		ssize_t r = write(fd, b + off, n - off);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		off += (size_t)r;
-	}
-	return 0;
+	return frame_write_all(fd, b, n) ? -1 : 0;
 }
 
 static int listen_on(unsigned int port)
