@@ -24,6 +24,16 @@
  *   sa         taken by an ESP SA binding (SA_NEW, 8 SA_REKEYs, SA_DEL):
  *              XFRM's copy of each SA key, its notifications and the
  *              ciphers' key schedules
+ *   batch      taken with GET_KEYS, a few keys per call
+ *   link-del   in a stream of a link deleted while holding them
+ *   one-way    taken by an outbound-only binding (SA_DIR out), which
+ *              takes and drops the inbound key of each generation
+ *   alg        set as the key of AF_ALG sockets (ALG_SETKEY; cbc(aes) and
+ *              hmac(sha256)), the sockets then closed
+ *   logon      put into a keyring as "logon" keys (LOGON_KEY), then
+ *              invalidated (the key GC frees them)
+ *   key-type   instantiated as keys of the "qkd" type (add_key with
+ *              fd=), then invalidated
  *   policy     (-P) a push the netlink policy rejects (an attribute KEY_ADD
  *              does not take), sent with NETLINK_CAP_ACK as libqkd does:
  *              the genl core refuses it before the module sees it and
@@ -48,7 +58,11 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <sched.h>
+#include <linux/if_alg.h>
+#include <linux/keyctl.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 
@@ -59,10 +73,12 @@
 #define NWIN (KS / WIN)
 
 enum phase { PH_UNLOAD, PH_DELIVERED, PH_FLUSHED, PH_STREAM_DEL, PH_NETNS_EXIT,
-	     PH_REJECTED, PH_SA, PH_POLICY, PH_MAX };
+	     PH_REJECTED, PH_SA, PH_BATCH, PH_LINK_DEL, PH_ONEWAY, PH_ALG,
+	     PH_LOGON, PH_KEYTYPE, PH_POLICY, PH_MAX };
 static const char *const phase_name[PH_MAX] = {
 	"unload", "delivered", "flushed", "stream-del", "netns-exit", "rejected",
-	"sa", "policy" };
+	"sa", "batch", "link-del", "one-way", "alg", "logon", "key-type",
+	"policy" };
 #define SA_REKEYS 8
 /* The positive control: phase number PH_MAX, CONTROL_KEYS keys. */
 #define PH_CONTROL PH_MAX
@@ -287,10 +303,11 @@ static void sid_cmd(struct nlsock *s, uint8_t cmd, int n, const char *what)
  * Bind an ESP SA pair to stream @n (AES-128-GCM: the first 20 bytes of a
  * key are the SA's key and salt), then re-key it SA_REKEYS times.
  */
-static void sa_bind(struct nlsock *s, int n)
+static void sa_bind_dir(struct nlsock *s, int n, uint8_t dir)
 {
-	static const uint8_t local[4] = { 198, 51, 100, 1 };
-	static const uint8_t remote[4] = { 198, 51, 100, 2 };
+	/* distinct pairs, so that bindings never overlap */
+	const uint8_t local[4] = { 198, 51, 100, (uint8_t)(2 * n + 1) };
+	const uint8_t remote[4] = { 198, 51, 100, (uint8_t)(2 * n + 2) };
 	uint8_t ab[128], sid[QKD_STREAM_ID_LEN];
 	struct nlmsgb m;
 	int e;
@@ -301,11 +318,31 @@ static void sa_bind(struct nlsock *s, int n)
 	mb_attr(&m, QKD_A_SA_LOCAL, local, sizeof(local));
 	mb_attr(&m, QKD_A_SA_REMOTE, remote, sizeof(remote));
 	mb_u32(&m, QKD_A_SA_KEY_BITS, 128);
+	if (dir)
+		mb_u8(&m, QKD_A_SA_DIR, dir);
 	e = nls_req(s, QKD_CMD_SA_NEW, 0, &m, NULL, NULL, NULL);
 	if (e)
 		fail("SA_NEW (ESP: modprobe esp4?)", e);
 	for (int i = 0; i < SA_REKEYS; i++)
 		sid_cmd(s, QKD_CMD_SA_REKEY, n, "SA_REKEY");
+}
+
+static void sa_bind(struct nlsock *s, int n)
+{
+	sa_bind_dir(s, n, 0);
+}
+
+static void link_del(struct nlsock *s, uint32_t link)
+{
+	uint8_t ab[64];
+	struct nlmsgb m;
+	int e;
+
+	mb_init(&m, ab, sizeof(ab));
+	mb_u32(&m, QKD_A_LINK_ID, link);
+	e = nls_req(s, QKD_CMD_LINK_DEL, 0, &m, NULL, NULL, NULL);
+	if (e)
+		fail("LINK_DEL", e);
 }
 
 /*
@@ -386,10 +423,125 @@ static uint32_t take(int fd, int n, enum phase ph, uint32_t count, bool by_id,
 	return bad;
 }
 
+/* GET_KEYS: @count keys of stream @n, up to 8 a call. */
+static uint32_t take_batch(int fd, int n, enum phase ph, uint32_t count)
+{
+	uint8_t buf[8 * KS], want[KS], sid[QKD_STREAM_ID_LEN];
+	uint64_t idx[8];
+	uint32_t bad = 0, done = 0;
+
+	sid_of(sid, n);
+	while (done < count) {
+		uint32_t b = count - done < 8 ? count - done : 8;
+		struct qkd_keys_request req = { .size = sizeof(req) };
+
+		memcpy(req.stream_id, sid, sizeof(sid));
+		req.number = b;
+		req.keys_len = sizeof(buf);
+		req.keys_ptr = (uint64_t)(uintptr_t)buf;
+		req.indices_ptr = (uint64_t)(uintptr_t)idx;
+		if (ioctl(fd, QKD_IOC_GET_KEYS, &req))
+			fail("GET_KEYS", errno);
+		if (req.number != b || req.key_size != KS)
+			fail("GET_KEYS: fewer keys than asked", EPROTO);
+		for (uint32_t i = 0; i < b; i++) {
+			pattern(ph, (uint32_t)idx[i], want);
+			if (memcmp(buf + (size_t)i * KS, want, KS))
+				bad++;
+		}
+		explicit_bzero(buf, sizeof(buf));
+		explicit_bzero(want, sizeof(want));
+		done += b;
+	}
+	return bad;
+}
+
+/*
+ * ALG_SETKEY: each key of stream @n keys an AF_ALG transform socket
+ * (alternately an AES-256 cipher and an HMAC), which is then closed: the
+ * module's copy, the transform's key schedule or HMAC pads, all freed.
+ */
+static void use_alg(int fd, int n, uint32_t count)
+{
+	static const char *const alg[2][2] = {
+		{ "skcipher", "cbc(aes)" }, { "hash", "hmac(sha256)" } };
+	uint8_t sid[QKD_STREAM_ID_LEN];
+
+	sid_of(sid, n);
+	for (uint32_t i = 0; i < count; i++) {
+		struct sockaddr_alg sa = { .salg_family = AF_ALG };
+		struct qkd_alg_setkey req = { .size = sizeof(req) };
+		int t = socket(AF_ALG, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+		if (t < 0)
+			fail("socket(AF_ALG)", errno);
+		strcpy((char *)sa.salg_type, alg[i % 2][0]);
+		strcpy((char *)sa.salg_name, alg[i % 2][1]);
+		if (bind(t, (struct sockaddr *)&sa, sizeof(sa)))
+			fail(alg[i % 2][1], errno);
+		memcpy(req.stream_id, sid, sizeof(sid));
+		req.alg_fd = t;
+		if (ioctl(fd, QKD_IOC_ALG_SETKEY, &req))
+			fail("ALG_SETKEY", errno);
+		close(t);
+	}
+}
+
+static long add_key_raw(const char *type, const char *desc, const void *payload,
+			size_t len, int32_t ring)
+{
+	return syscall(SYS_add_key, type, desc, payload, len, ring);
+}
+
+static void invalidate(long serial, const char *what)
+{
+	if (syscall(SYS_keyctl, KEYCTL_INVALIDATE, serial, 0, 0, 0))
+		fail(what, errno);
+}
+
+/* LOGON_KEY: each key of stream @n into @ring as a logon key, invalidated. */
+static void use_logon(int fd, int n, uint32_t count, int32_t ring)
+{
+	uint8_t sid[QKD_STREAM_ID_LEN];
+
+	sid_of(sid, n);
+	for (uint32_t i = 0; i < count; i++) {
+		struct qkd_logon_key req = { .size = sizeof(req) };
+
+		memcpy(req.stream_id, sid, sizeof(sid));
+		req.keyring = ring;
+		if (ioctl(fd, QKD_IOC_LOGON_KEY, &req))
+			fail("LOGON_KEY", errno);
+		invalidate(req.serial, "KEYCTL_INVALIDATE (logon)");
+	}
+}
+
+/* The "qkd" key type: each key of stream @n instantiated, invalidated. */
+static void use_key_type(int fd, int n, uint32_t count, int32_t ring)
+{
+	uint8_t sid[QKD_STREAM_ID_LEN];
+	char spec[128], desc[32], *p;
+	long key;
+
+	sid_of(sid, n);
+	p = spec + sprintf(spec, "fd=%d stream=", fd);
+	for (int i = 0; i < QKD_STREAM_ID_LEN; i++)
+		p += sprintf(p, "%s%02x", i == 4 || i == 6 || i == 8 || i == 10 ?
+			     "-" : "", sid[i]);
+	for (uint32_t i = 0; i < count; i++) {
+		snprintf(desc, sizeof(desc), "canary-%u", i);
+		key = add_key_raw("qkd", desc, spec, strlen(spec), ring);
+		if (key < 0)
+			fail("add_key qkd", errno);
+		invalidate(key, "KEYCTL_INVALIDATE (qkd)");
+	}
+}
+
 static int run(void)
 {
 	struct nlsock s;
-	uint32_t link, bad, half = nkeys / 2;
+	uint32_t link, link2, bad, half = nkeys / 2, nuse = nkeys / 8;
+	int32_t ring;
 	int fd, e;
 
 	/* The initial netns: keys that only rmmod deletes. */
@@ -417,6 +569,8 @@ static int run(void)
 		fail("open /dev/qkd", errno);
 	link = setup_link(&s, "canary");
 	for (int n = 1; n <= 4; n++)
+		setup_stream(&s, link, n);
+	for (int n = 6; n <= 10; n++)
 		setup_stream(&s, link, n);
 
 	/* Stream 1: the first half delivered, the second half flushed. Both
@@ -455,6 +609,39 @@ static int run(void)
 	sa_bind(&s, 4);
 	sid_cmd(&s, QKD_CMD_SA_DEL, 4, "SA_DEL");
 
+	/* Stream 6: every key taken with GET_KEYS. */
+	if ((e = push(&s, 6, PH_BATCH, 0, nkeys, 0, false, 0)))
+		fail("push (stream 6)", e);
+	if (take_batch(fd, 6, PH_BATCH, nkeys))
+		fail("GET_KEYS: keys differ from what was pushed", EPROTO);
+
+	/* Stream 5, of a link of its own: the link deleted holding them. */
+	link2 = setup_link(&s, "canary-link-del");
+	setup_stream(&s, link2, 5);
+	if ((e = push(&s, 5, PH_LINK_DEL, 0, nkeys, 0, false, 0)))
+		fail("push (stream 5)", e);
+	link_del(&s, link2);
+
+	/* Stream 7: an outbound-only binding, re-keyed, deleted. */
+	if ((e = push(&s, 7, PH_ONEWAY, 0, nkeys, 0, false, 0)))
+		fail("push (stream 7)", e);
+	sa_bind_dir(&s, 7, QKD_SA_DIR_OUT);
+	sid_cmd(&s, QKD_CMD_SA_DEL, 7, "SA_DEL (one-way)");
+
+	/* Streams 8, 9, 10: keys the kernel uses for the caller. */
+	ring = (int32_t)add_key_raw("keyring", "qkd-canary", NULL, 0,
+				    KEY_SPEC_PROCESS_KEYRING);
+	if (ring < 0)
+		fail("add_key keyring", errno);
+	if ((e = push(&s, 8, PH_ALG, 0, nuse, 0, false, 0)) ||
+	    (e = push(&s, 9, PH_LOGON, 0, nuse, 0, false, 0)) ||
+	    (e = push(&s, 10, PH_KEYTYPE, 0, nuse, 0, false, 0)))
+		fail("push (streams 8-10)", e);
+	use_alg(fd, 8, nuse);
+	use_logon(fd, 9, nuse, ring);
+	use_key_type(fd, 10, nuse, ring);
+	invalidate(ring, "KEYCTL_INVALIDATE (keyring)");
+
 	/* Refused by the netlink policy, before the module. */
 	if (with_policy) {
 		int one = 1;
@@ -474,9 +661,9 @@ static int run(void)
 	explicit_bzero(data, sizeof(data));
 	wipe_stack();
 	wipe_vector_registers();
-	printf("ok - canary run: %u keys per phase pushed, %u delivered, %u flushed, %u deleted with their stream, %u left for the netns exit, %u for rmmod, %u refused, an SA binding keyed from %u and re-keyed %d times, then deleted%s\n",
+	printf("ok - canary run: %u keys per phase pushed, %u delivered, %u flushed, %u deleted with their stream, %u left for the netns exit, %u for rmmod, %u refused, an SA binding keyed from %u and re-keyed %d times, then deleted; %u taken with GET_KEYS, %u deleted with their link, a one-way binding keyed from %u; %u each into AF_ALG sockets, logon keys and qkd keys%s\n",
 	       nkeys, half, nkeys - half, nkeys, nkeys, nkeys, nkeys, nkeys,
-	       SA_REKEYS,
+	       SA_REKEYS, nkeys, nkeys, nkeys, nuse,
 	       with_policy ? ", policy-refused push sent" : "");
 	return 0;
 }
