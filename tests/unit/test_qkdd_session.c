@@ -535,9 +535,12 @@ TEST(honest_rounds_identical_keys_two_closing_tags_each)
 	ASSERT_EQ(4, sb.transcripts_verified);
 	ASSERT_EQ(0, sa.transcript_failures + sb.transcript_failures);
 	ASSERT_EQ(0, sa.failures_total + sb.failures_total);
-	/* pads: HELLO 2, each round VERIFY, PA_SEED, COMMIT and its echo */
-	ASSERT_EQ(16 * (2 + 3 * 4), sa.bytes_consumed);
-	ASSERT_EQ(16 * (2 + 3 * 4), sb.bytes_consumed);
+	/*
+	 * pads: SYNC 4 (each end's SYNC is tagged in both pools), HELLO 2,
+	 * each round VERIFY, PA_SEED, COMMIT and its echo
+	 */
+	ASSERT_EQ(16 * (4 + 2 + 3 * 4), sa.bytes_consumed);
+	ASSERT_EQ(16 * (4 + 2 + 3 * 4), sb.bytes_consumed);
 	ASSERT_EQ(64, status_value(&a, "auth_used_bytes"));
 	ASSERT_EQ(64, status_value(&b, "auth_used_bytes"));
 	TH_LOG("%zu keys, %" PRIu64 " pad bytes for 3 rounds", lines(ka),
@@ -1122,7 +1125,8 @@ TEST(block_cut_in_alices_push_keeps_the_pushed_keys_at_both_ends)
  * Documented bound (protocol.md, "Re-alignment"): an unauthenticated SYNC
  * makes an end skip at most QKDD_SYNC_MAX_SKIP chunks per pool.
  */
-#define SYNC_SKIP_BOUND_BYTES	((uint64_t)QKDD_SYNC_MAX_SKIP * QKD_AUTH_TAG_LEN * 2)
+/* the two pads (one per pool) each end burns for its own SYNC's tags */
+#define SYNC_TAG_PADS_BYTES	((uint64_t)2 * 2 * QKD_AUTH_TAG_LEN)
 
 /* After the attacker stops, one honest connection of three rounds: keys,
  * alike at both ends. */
@@ -1183,41 +1187,63 @@ TEST(forged_sync_bad_magic_or_reflected_role_does_not_stop_the_daemon)
 }
 
 /*
- * A SYNC whose positions are moved forward (by less than a pool holds, and
- * by more): neither end stops, neither skips more than the documented
- * bound, and the link gives keys again once the attacker stops.
+ * A SYNC whose positions are moved forward (by one pad, by less than a
+ * pool holds, by more than a pool holds), either way: the positions are
+ * authenticated before they move anything kept, so the forgery is caught
+ * by the SYNC's tags -- no pad skipped at either end (before the fix each
+ * end skipped up to 80 pads per pool and connection on the attacker's
+ * word), the alarm at the receiver, no key, neither daemon stopped -- and
+ * the next honest connection gives keys, alike at both ends and at the
+ * same indices.
  */
-TEST(forged_sync_position_skips_at_most_the_bound)
+TEST(forged_sync_position_is_caught_before_any_pad_is_skipped)
 {
-	static const uint64_t deltas[] = { 900, 4000 };
+	static const uint64_t deltas[] = { 1, 50, 900, 4000 };
 
-	for (size_t j = 0; j < 2; j++)
+	for (size_t j = 0; j < sizeof(deltas) / sizeof(deltas[0]); j++)
 		for (int dir = 0; dir < 2; dir++) {
 			struct end a, b;
 			struct mitm m = { .dir = dir, .type = QKD_MSG_SYNC,
 					  .action = T_SYNC_POS, .round0 = true,
 					  .pos_delta = deltas[j], .cut_at = -1 };
+			struct end *rx = dir ? &a : &b;
 			struct auth_stats sa, sb;
+			char buf[16];
+			char *ka, *kb;
 
 			fresh_pair(&a, &b, 8192, 25, true);
 			b.o.rounds = 0;
 			connect_run(&a, &b, &m);
 			auth_get_stats(a.auth, &sa);
 			auth_get_stats(b.auth, &sb);
-			TH_LOG("positions +%" PRIu64 " %s: alice %d, bob %d, skipped %" PRIu64 " / %" PRIu64 " bytes (bound %" PRIu64 ")",
+			ka = slurp(a.o.out);
+			TH_LOG("positions +%" PRIu64 " %s: alice %d, bob %d, skipped %" PRIu64 " / %" PRIu64 " bytes, receiver's failures %ld",
 			       deltas[j], dir ? "B->A" : "A->B", a.ret, b.ret,
 			       sa.bytes_skipped, sb.bytes_skipped,
-			       SYNC_SKIP_BOUND_BYTES);
+			       status_value(rx, "auth_failures"));
 			EXPECT_TRUE(m.done);
 			EXPECT_NE(-EPERM, a.ret);
 			EXPECT_NE(-EPERM, b.ret);
-			EXPECT_GE(SYNC_SKIP_BOUND_BYTES, sa.bytes_skipped);
-			EXPECT_GE(SYNC_SKIP_BOUND_BYTES, sb.bytes_skipped);
+			EXPECT_GT(0, a.ret);
+			EXPECT_EQ(0, lines(ka));
+			EXPECT_EQ(0, sa.bytes_skipped);
+			EXPECT_EQ(0, sb.bytes_skipped);
+			EXPECT_EQ(1, status_value(rx, "auth_failures"));
+			EXPECT_STREQ("1", status_str(rx, "auth_alarm", buf,
+						     sizeof(buf)));
+			free(ka);
 			honest_connection_gives_keys(_metadata, &a, &b);
 			auth_get_stats(a.auth, &sa);
 			auth_get_stats(b.auth, &sb);
-			EXPECT_GE(SYNC_SKIP_BOUND_BYTES, sa.bytes_skipped);
-			EXPECT_GE(SYNC_SKIP_BOUND_BYTES, sb.bytes_skipped);
+			/* re-aligned past the pads of the lost connection's
+			 * SYNC tags, nothing the attacker named */
+			EXPECT_GE(SYNC_TAG_PADS_BYTES, sa.bytes_skipped);
+			EXPECT_GE(SYNC_TAG_PADS_BYTES, sb.bytes_skipped);
+			ka = slurp(a.o.out);
+			kb = slurp(b.o.out);
+			EXPECT_EQ(0, strcmp(ka, kb));
+			free(ka);
+			free(kb);
 			pair_free(&a, &b);
 		}
 }
