@@ -137,6 +137,15 @@ static void *end_run(void *arg)
 {
 	struct end *e = arg;
 
+	/* X.509 mode: the context of the connection, as main.c gets it */
+	if (!e->o.psk[0]) {
+		e->ret = qkdd_x509_auth(e->q, &e->auth, e->cfd);
+		if (e->ret) {
+			shutdown(e->cfd, SHUT_RDWR);
+			shutdown(e->qfd, SHUT_RDWR);
+			return NULL;
+		}
+	}
 	e->ret = qkdd_session(e->q, e->cfd, e->qfd, e->auth);
 	/* let the peer see the end of the connection */
 	shutdown(e->cfd, SHUT_RDWR);
@@ -147,7 +156,8 @@ static void *end_run(void *arg)
 /* ---- the man in the middle ------------------------------------------- */
 
 enum { T_NONE, T_FLIP, T_TRUNC, T_DROP, T_REPLAY, T_SWAP, T_FLOOD,
-       T_SYNC_MAGIC, T_SYNC_ROLE, T_SYNC_POS, T_BAD_FLAGS, T_BAD_VERSION };
+       T_SYNC_MAGIC, T_SYNC_ROLE, T_SYNC_POS, T_BAD_FLAGS, T_BAD_VERSION,
+       T_CASCADE_TYPE, T_CASCADE_RESERVED, T_CASCADE_ROUND, T_CASCADE_PAD };
 
 /* T_FLOOD: deferred 1 MiB frames (QKD_FRAME_F_MORE) injected before the
  * matched frame: no tag is needed to be buffered */
@@ -175,6 +185,9 @@ struct mitm {
 	uint8_t *held[2];
 	size_t held_len[2];
 	bool done;		/* the tampering was applied */
+	/* per direction: frames seen (before: the raw bytes of a TLS
+	 * bootstrap, forwarded untouched) */
+	bool framed[2];
 	uint8_t *buf;		/* one frame */
 	pthread_t th;
 };
@@ -241,7 +254,11 @@ static int mitm_one(struct mitm *m, int d)
 	}
 	if ((round > 0 || m->round0) && m->action != T_NONE && !m->done &&
 	    d == m->dir &&
-	    type == m->type && m->seen[d][type]++ == m->nth) {
+	    type == m->type &&
+	    /* T_CASCADE_PAD: the first answer from nth on that has a
+	     * padding bit (it leaves done unset on the others) */
+	    (m->action == T_CASCADE_PAD ? m->seen[d][type]++ >= m->nth :
+					  m->seen[d][type]++ == m->nth)) {
 		m->done = true;
 		switch (m->action) {
 		case T_FLIP:
@@ -265,6 +282,30 @@ static int mitm_one(struct mitm *m, int d)
 		case T_BAD_VERSION:	/* another frame version */
 			b[4] = 1;
 			break;
+		/* Cascade messages: type, version, 2 reserved bytes, round
+		 * (LE32); an answer then has its bit count (LE32), bits */
+		case T_CASCADE_TYPE:
+			b[QKD_FRAME_HDR_LEN] = 0x7f;
+			break;
+		case T_CASCADE_RESERVED:
+			b[QKD_FRAME_HDR_LEN + 2] ^= 0x01;
+			break;
+		case T_CASCADE_ROUND:
+			b[QKD_FRAME_HDR_LEN + 4] ^= 0x01;
+			break;
+		case T_CASCADE_PAD: {
+			uint8_t *nb = b + QKD_FRAME_HDR_LEN + 8;
+			uint32_t bits = (uint32_t)nb[0] | (uint32_t)nb[1] << 8 |
+					(uint32_t)nb[2] << 16 |
+					(uint32_t)nb[3] << 24;
+
+			/* a bit past the last answered one, if any */
+			if (bits % 8)
+				b[QKD_FRAME_HDR_LEN + plen - 1] |= 0x80;
+			else
+				m->done = false;
+			break;
+		}
 		case T_BAD_FLAGS:	/* framing no qkdd sends */
 			b[7] |= 0x80;
 			break;
@@ -333,6 +374,39 @@ fail:
 	return -1;
 }
 
+/*
+ * Before the first frame of a direction (X.509 mode: the TLS bootstrap):
+ * forward raw bytes up to where a frame magic starts; 0, or -1 at the end.
+ */
+static int mitm_raw(struct mitm *m, int d)
+{
+	static const uint8_t magic[4] = { 'Q', 'K', 'D', 'C' };
+	uint8_t b[16384];
+	ssize_t n = recv(m->fd[d], b, sizeof(b), MSG_PEEK);
+	size_t k;
+
+	if (n <= 0)
+		return -1;
+	for (k = 0; k < (size_t)n; k++) {
+		size_t l = (size_t)n - k < 4 ? (size_t)n - k : 4;
+
+		if (!memcmp(b + k, magic, l))
+			break;
+	}
+	if (k == 0) {
+		if (n >= 4) {
+			m->framed[d] = true;
+			return 0;
+		}
+		/* the start of a magic: wait for the rest */
+		usleep(1000);
+		return 0;
+	}
+	if (read_full(m->fd[d], b, k) || write_full(m->fd[1 - d], b, k))
+		return -1;
+	return 0;
+}
+
 static void *mitm_run(void *arg)
 {
 	struct mitm *m = arg;
@@ -351,7 +425,7 @@ static void *mitm_run(void *arg)
 			break;
 		}
 		d = p[0].revents ? 0 : 1;
-		if (mitm_one(m, d))
+		if (m->framed[d] ? mitm_one(m, d) : mitm_raw(m, d))
 			break;
 	}
 	shutdown(m->fd[0], SHUT_RDWR);
@@ -384,6 +458,8 @@ static void connect_run(struct end *a, struct end *b, struct mitm *m)
 	b->qfd = qq[1];
 	m->tagged = 0;
 	memset(m->off, 0, sizeof(m->off));
+	/* PSK mode: frames from the first byte */
+	m->framed[0] = m->framed[1] = a->o.psk[0] != '\0';
 	if (pthread_create(&m->th, NULL, mitm_run, m) ||
 	    pthread_create(&b->th, NULL, end_run, b) ||
 	    pthread_create(&a->th, NULL, end_run, a))
@@ -809,7 +885,9 @@ struct tcase {
 static const char *const act_name[] = { "none", "flip", "truncate", "drop",
 					"replay", "reorder", "flood",
 					"sync-magic", "sync-role", "sync-pos",
-					"bad-flags", "bad-version" };
+					"bad-flags", "bad-version",
+					"cascade-type", "cascade-reserved",
+					"cascade-round", "cascade-pad" };
 
 /* One tampered round: no key anywhere, the round not ok at either end. */
 static void tampered_round(struct __test_metadata *_metadata,
@@ -1364,6 +1442,136 @@ TEST(forged_frame_of_another_version_does_not_stop_the_daemon)
 		honest_connection_gives_keys(_metadata, &a, &b);
 		pair_free(&a, &b);
 	}
+}
+
+/* ---- X.509 mode: the context across reconnects and restarts ------------- */
+
+/* A CA and alice.example / bob.example certificates in @dir/pki. */
+static int make_pki(const char *dir)
+{
+	char cmd[2048];
+
+	snprintf(cmd, sizeof(cmd),
+		 "set -e; d=%s/pki; mkdir -p $d; cd $d; "
+		 "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=qkd-test-ca; "
+		 "for n in alice bob; do "
+		 "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout $n.key -out $n.csr -subj /CN=$n.example; "
+		 "printf 'subjectAltName=DNS:%%s.example\\n' $n > $n.ext; "
+		 "openssl x509 -req -in $n.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out $n.pem -days 2 -extfile $n.ext; "
+		 "done; chmod 600 *.key",
+		 dir);
+	return system(cmd) ? -1 : 0;
+}
+
+/* Both ends in X.509 mode, with state files, no context yet. */
+static void fresh_x509_pair(struct end *a, struct end *b)
+{
+	char cmd[300], path[300], err[256];
+	struct end *e[2] = { a, b };
+
+	snprintf(g_dir, sizeof(g_dir), "/tmp/qkdd_session.XXXXXX");
+	if (!mkdtemp(g_dir))
+		abort();
+	snprintf(cmd, sizeof(cmd), "chmod 700 %s", g_dir);
+	if (system(cmd) || make_pki(g_dir))
+		abort();
+	memset(a, 0, sizeof(*a));
+	memset(b, 0, sizeof(*b));
+	end_opts(a, QKDD_ALICE, 8192, 25, true);
+	end_opts(b, QKDD_BOB, 8192, 25, true);
+	for (int i = 0; i < 2; i++) {
+		const char *me = i ? "bob" : "alice", *peer = i ? "alice" : "bob";
+
+		e[i]->o.psk[0] = '\0';
+		snprintf(path, sizeof(path), "%s/pki/%s.pem", g_dir, me);
+		if (qkdd_opt_set(&e[i]->o, "cert", path, err, sizeof(err)))
+			abort();
+		snprintf(path, sizeof(path), "%s/pki/%s.key", g_dir, me);
+		if (qkdd_opt_set(&e[i]->o, "key", path, err, sizeof(err)))
+			abort();
+		snprintf(path, sizeof(path), "%s/pki/ca.pem", g_dir);
+		if (qkdd_opt_set(&e[i]->o, "ca", path, err, sizeof(err)))
+			abort();
+		snprintf(path, sizeof(path), "%s.example", peer);
+		if (qkdd_opt_set(&e[i]->o, "peer-name", path, err, sizeof(err)))
+			abort();
+		if (end_start(e[i]))
+			abort();
+	}
+}
+
+/*
+ * Issue 14: in X.509 mode every connection freed the authentication
+ * context (with the reserve refilled from QKD key) and bootstrapped again
+ * from TLS, so one TCP reset kept TLS-derived key in use for good. The
+ * connection is cut in the middle of round 2 (the attacker's reset): the
+ * next connection must run on the same context -- no second bootstrap at
+ * either end -- and deliver keys alike at both ends; then both daemons are
+ * restarted and run on the context of their state files (no bootstrap).
+ */
+TEST(x509_reset_mid_session_keeps_the_authentication_context)
+{
+	struct end a, b;
+	struct mitm m = { .action = T_NONE, .cut_round = 2, .cut_at = 1 };
+	char *ka, *kb;
+	long before;
+
+	fresh_x509_pair(&a, &b);
+	a.o.rounds = b.o.rounds = 3;
+	connect_run(&a, &b, &m);
+	TH_LOG("cut in round 2: alice %d, bob %d, bootstraps %ld / %ld",
+	       a.ret, b.ret, status_value(&a, "auth_bootstraps"),
+	       status_value(&b, "auth_bootstraps"));
+	ASSERT_GT(0, a.ret);
+	ASSERT_NE(-EPERM, a.ret);
+	ASSERT_NE(-EPERM, b.ret);
+	ASSERT_EQ(1, status_value(&a, "auth_bootstraps"));
+	before = status_value(&a, "keys_total");
+
+	/* the attacker stops: the next connection */
+	memset(&m, 0, sizeof(m));
+	m.cut_at = -1;
+	a.o.rounds = (uint64_t)status_value(&a, "rounds") + 3;
+	b.o.rounds = 0;
+	connect_run(&a, &b, &m);
+	ka = slurp(a.o.out);
+	kb = slurp(b.o.out);
+	TH_LOG("reconnected: alice %d, bob %d, bootstraps %ld / %ld, keys %zu / %zu (%ld before)",
+	       a.ret, b.ret, status_value(&a, "auth_bootstraps"),
+	       status_value(&b, "auth_bootstraps"), lines(ka), lines(kb),
+	       before);
+	EXPECT_EQ(1, a.ret);
+	EXPECT_EQ(1, status_value(&a, "auth_bootstraps"));
+	EXPECT_EQ(1, status_value(&b, "auth_bootstraps"));
+	EXPECT_LT(before > 0 ? before : 0, (long)lines(ka));
+	EXPECT_EQ(0, strcmp(ka, kb));
+	free(ka);
+	free(kb);
+
+	/* both restarted: the context comes from the state files */
+	end_crash(&a);
+	end_crash(&b);
+	ASSERT_EQ(0, end_restart(&a));
+	ASSERT_EQ(0, end_restart(&b));
+	before = (long)status_value(&a, "keys_total");
+	a.o.rounds = 3;
+	b.o.rounds = 0;
+	memset(&m, 0, sizeof(m));
+	m.cut_at = -1;
+	connect_run(&a, &b, &m);
+	ka = slurp(a.o.out);
+	kb = slurp(b.o.out);
+	TH_LOG("restarted: alice %d, bob %d, bootstraps %ld / %ld, keys %zu / %zu",
+	       a.ret, b.ret, status_value(&a, "auth_bootstraps"),
+	       status_value(&b, "auth_bootstraps"), lines(ka), lines(kb));
+	EXPECT_EQ(1, a.ret);
+	EXPECT_EQ(0, status_value(&a, "auth_bootstraps"));
+	EXPECT_EQ(0, status_value(&b, "auth_bootstraps"));
+	EXPECT_EQ(0, strcmp(ka, kb));
+	EXPECT_LT(0, status_value(&a, "keys_total"));
+	free(ka);
+	free(kb);
+	pair_free(&a, &b);
 }
 
 TEST_HARNESS_MAIN
