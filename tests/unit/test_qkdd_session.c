@@ -1504,6 +1504,80 @@ TEST(forged_frame_of_another_version_does_not_stop_the_daemon)
 	}
 }
 
+/* ---- the decoy counts -------------------------------------------------- */
+
+/*
+ * Issue 14: the decoy bound's n_{Z,k} must count the key bits the round
+ * keeps, not the ones dropped when the key is cut into equal Cascade
+ * frames. 100 X bits (the sample, intensity 1) then 131075 Z bits:
+ * 3 frames of 43691 bits keep the first 131073 of them (all intensity 0),
+ * the last 2 (intensity 2, the vacuum decoy) are dropped, so n_Z =
+ * (131073, 0, 0), n_X = (0, 100, 0) -- counted here by hand, not by the
+ * code under test. Before, n_Z = (131073, 0, 2).
+ */
+TEST(decoy_counts_leave_out_the_bits_the_frames_drop)
+{
+	const size_t nx = 100, nz = 131075, N = nx + nz;
+	struct round R;
+	struct end b;
+	char err[256];
+	uint64_t *peer;
+
+	snprintf(g_dir, sizeof(g_dir), "/tmp/qkdd_session.XXXXXX");
+	ASSERT_NE(NULL, mkdtemp(g_dir));
+	memset(&b, 0, sizeof(b));
+	end_opts(&b, QKDD_BOB, 8192, 25, false);
+	ASSERT_EQ(0, qkdd_channel_parse(&b.o.ch, "source=wcp", err,
+					sizeof(err)));
+	ASSERT_EQ(0, end_start(&b));
+	memset(&R, 0, sizeof(R));
+	R.sifted.n = R.sifted.cap = N;
+	R.sifted.key = qkd_bits_alloc(N, 0);
+	R.sifted.basis = qkd_bits_alloc(N, 0);
+	R.sifted.intensity = calloc(N, 1);
+	R.mask = qkd_bits_alloc(N, 0);
+	peer = qkd_bits_alloc(nx, 0);
+	ASSERT_TRUE(R.sifted.key && R.sifted.basis && R.sifted.intensity &&
+		    R.mask && peer);
+	for (size_t i = 0; i < N; i++) {
+		qkd_bit_set(R.sifted.key, i, (i * 7 + 3) % 5 < 2);
+		if (i < nx) {
+			qkd_bit_set(R.sifted.basis, i, 1);
+			qkd_bit_set(R.mask, i, 1);
+			R.sifted.intensity[i] = 1;
+			/* the peer's sample bits: the same, no error */
+			qkd_bit_set(peer, i, qkd_bit_get(R.sifted.key, i));
+		} else if (i >= N - 2) {
+			R.sifted.intensity[i] = 2;
+		}
+	}
+	R.N = N;
+	R.k = nx;
+	ASSERT_EQ(0, estimate(b.q, &R, peer));
+	TH_LOG("n %zu in %u frames of %u; n_Z %g/%g/%g, n_X %g/%g/%g", R.n,
+	       R.nf, R.F, R.n_z[0], R.n_z[1], R.n_z[2], R.n_x[0], R.n_x[1],
+	       R.n_x[2]);
+	EXPECT_EQ(131073, R.n);
+	EXPECT_EQ(3, R.nf);
+	EXPECT_EQ(131073, R.n_z[0]);
+	EXPECT_EQ(0, R.n_z[1]);
+	EXPECT_EQ(0, R.n_z[2]);
+	EXPECT_EQ(0, R.n_x[0]);
+	EXPECT_EQ(100, R.n_x[1]);
+	EXPECT_EQ(0, R.n_x[2]);
+	EXPECT_EQ(0, R.m_x[1]);
+	qkd_bits_free(peer, nx, 0);
+	round_free(&R);
+	qkdd_free(b.q);
+	store_close(b.st);
+	{
+		char cmd[300];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", g_dir);
+		ASSERT_EQ(0, system(cmd));
+	}
+}
+
 /* ---- X.509 mode: the context across reconnects and restarts ------------- */
 
 /* A CA and alice.example / bob.example certificates in @dir/pki. */
