@@ -1708,4 +1708,101 @@ TEST(x509_reset_mid_session_keeps_the_authentication_context)
 	pair_free(&a, &b);
 }
 
+/* @e loses everything, its state file included, and starts afresh. */
+static void end_lose_state(struct end *e)
+{
+	char path[300];
+
+	end_crash(e);
+	snprintf(path, sizeof(path), "%s/%s.state", g_dir,
+		 qkdd_role_name(e->o.role));
+	unlink(path);
+	if (end_start(e))
+		abort();
+}
+
+/*
+ * When a new X.509 bootstrap is taken: Alice lost her context (no state
+ * file) while Bob's still holds bootstrap pads -- accepted, keys again;
+ * once Bob's context holds none (keyed from QKD output only), a new
+ * bootstrap would bring TLS-derived key back: refused with the alarm, his
+ * context untouched. And a Bob who lost his context refuses a peer that
+ * sends frames (it must bootstrap again), with the alarm.
+ */
+TEST(x509_new_bootstrap_only_while_the_context_holds_bootstrap_key)
+{
+	struct end a, b;
+	struct mitm m = { .action = T_NONE, .cut_at = -1 };
+	struct auth_ctx *kept;
+	struct auth_stats sb;
+	char buf[16];
+	long keys;
+
+	fresh_x509_pair(&a, &b);
+	a.o.rounds = 2;
+	b.o.rounds = 0;
+	connect_run(&a, &b, &m);
+	ASSERT_EQ(1, a.ret);
+	ASSERT_EQ(1, status_value(&b, "auth_bootstraps"));
+
+	/* Alice lost hers, Bob's is in its bootstrap window: accepted */
+	end_lose_state(&a);
+	a.o.rounds = 2;
+	memset(&m, 0, sizeof(m));
+	m.cut_at = -1;
+	connect_run(&a, &b, &m);
+	TH_LOG("alice without context, bob in the window: alice %d, bob %d, bootstraps %ld / %ld",
+	       a.ret, b.ret, status_value(&a, "auth_bootstraps"),
+	       status_value(&b, "auth_bootstraps"));
+	EXPECT_EQ(1, a.ret);
+	EXPECT_EQ(2, status_value(&b, "auth_bootstraps"));
+	EXPECT_EQ(0, status_value(&b, "auth_failures"));
+
+	/* Bob's context keyed from QKD output only, Alice loses hers again */
+	ASSERT_EQ(0, auth_retire_bootstrap(b.auth));
+	kept = b.auth;
+	keys = status_value(&b, "keys_total");
+	end_lose_state(&a);
+	a.o.rounds = 2;
+	memset(&m, 0, sizeof(m));
+	m.cut_at = -1;
+	connect_run(&a, &b, &m);
+	auth_get_stats(b.auth, &sb);
+	TH_LOG("bob keyed from QKD only: alice %d, bob %d, bob's bootstraps %ld, failures %ld",
+	       a.ret, b.ret, status_value(&b, "auth_bootstraps"),
+	       status_value(&b, "auth_failures"));
+	EXPECT_GT(0, a.ret);
+	EXPECT_EQ(-ECONNRESET, b.ret);
+	EXPECT_TRUE(b.auth == kept);
+	EXPECT_EQ(0, sb.bootstrap_left);
+	EXPECT_EQ(2, status_value(&b, "auth_bootstraps"));
+	EXPECT_EQ(1, status_value(&b, "auth_failures"));
+	EXPECT_STREQ("1", status_str(&b, "auth_alarm", buf, sizeof(buf)));
+	EXPECT_EQ(keys, status_value(&b, "keys_total"));
+	pair_free(&a, &b);
+
+	/* Bob lost his, Alice sends frames: refused, she keeps hers */
+	fresh_x509_pair(&a, &b);
+	a.o.rounds = 2;
+	b.o.rounds = 0;
+	memset(&m, 0, sizeof(m));
+	m.cut_at = -1;
+	connect_run(&a, &b, &m);
+	ASSERT_EQ(1, a.ret);
+	kept = a.auth;
+	end_lose_state(&b);
+	a.o.rounds = 4;
+	memset(&m, 0, sizeof(m));
+	m.cut_at = -1;
+	connect_run(&a, &b, &m);
+	TH_LOG("bob without context: alice %d, bob %d, bob's failures %ld",
+	       a.ret, b.ret, status_value(&b, "auth_failures"));
+	EXPECT_GT(0, a.ret);
+	EXPECT_EQ(-ECONNRESET, b.ret);
+	EXPECT_TRUE(a.auth == kept);
+	EXPECT_TRUE(b.auth == NULL);
+	EXPECT_EQ(1, status_value(&b, "auth_failures"));
+	pair_free(&a, &b);
+}
+
 TEST_HARNESS_MAIN
