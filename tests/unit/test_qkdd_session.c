@@ -1735,6 +1735,7 @@ TEST(x509_new_bootstrap_only_while_the_context_holds_bootstrap_key)
 	struct mitm m = { .action = T_NONE, .cut_at = -1 };
 	struct auth_ctx *kept;
 	struct auth_stats sb;
+	char *slurp_keys_a, *slurp_keys_b;
 	char buf[16];
 	long keys;
 
@@ -1757,6 +1758,27 @@ TEST(x509_new_bootstrap_only_while_the_context_holds_bootstrap_key)
 	EXPECT_EQ(1, a.ret);
 	EXPECT_EQ(2, status_value(&b, "auth_bootstraps"));
 	EXPECT_EQ(0, status_value(&b, "auth_failures"));
+	EXPECT_EQ(0, strcmp(slurp_keys_a = slurp(a.o.out), slurp_keys_b = slurp(b.o.out)));
+	free(slurp_keys_a);
+	free(slurp_keys_b);
+
+	/* a forged TLS record to Bob in the window: his context stays */
+	{
+		static const uint8_t junk[] = { 0x16, 0x03, 0x01, 0x00, 0x05,
+						1, 2, 3, 4, 5 };
+		int sv[2];
+
+		kept = b.auth;
+		ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+		ASSERT_EQ((ssize_t)sizeof(junk),
+			  write(sv[0], junk, sizeof(junk)));
+		shutdown(sv[0], SHUT_WR);
+		EXPECT_GT(0, qkdd_x509_auth(b.q, &b.auth, sv[1]));
+		EXPECT_TRUE(b.auth == kept);
+		EXPECT_EQ(2, status_value(&b, "auth_bootstraps"));
+		close(sv[0]);
+		close(sv[1]);
+	}
 
 	/* Bob's context keyed from QKD output only, Alice loses hers again */
 	ASSERT_EQ(0, auth_retire_bootstrap(b.auth));
@@ -1776,7 +1798,8 @@ TEST(x509_new_bootstrap_only_while_the_context_holds_bootstrap_key)
 	EXPECT_TRUE(b.auth == kept);
 	EXPECT_EQ(0, sb.bootstrap_left);
 	EXPECT_EQ(2, status_value(&b, "auth_bootstraps"));
-	EXPECT_EQ(1, status_value(&b, "auth_failures"));
+	/* the forged record above, and this refusal */
+	EXPECT_EQ(2, status_value(&b, "auth_failures"));
 	EXPECT_STREQ("1", status_str(&b, "auth_alarm", buf, sizeof(buf)));
 	EXPECT_EQ(keys, status_value(&b, "keys_total"));
 	pair_free(&a, &b);

@@ -57,6 +57,8 @@ static struct auth_ctx *bootstrap(const struct qkdd_opts *o, int fd)
 
 int qkdd_x509_auth(struct qkdd *q, struct auth_ctx **auth, int cfd)
 {
+	struct auth_ctx *a;
+
 	if (*auth && q->o->role == QKDD_ALICE)
 		return 0;
 	if (q->o->role == QKDD_BOB) {
@@ -83,11 +85,19 @@ int qkdd_x509_auth(struct qkdd *q, struct auth_ctx **auth, int cfd)
 			qlog("the peer asks for a new X.509 bootstrap (it holds no authentication context): ours is still in its bootstrap window, bootstrapping again");
 		}
 	}
+	/*
+	 * The context held is replaced only by one that bootstrapped:
+	 * a forged TLS record (one byte 0x16 and junk) must not cost it.
+	 */
+	a = bootstrap(q->o, cfd);
+	if (!a) {
+		if (*auth)
+			auth_strike(q, "a new X.509 bootstrap failed: our authentication context is kept");
+		return -ECONNRESET;
+	}
 	qkdd_auth_attach(q, NULL, true);
 	auth_free(*auth);
-	*auth = bootstrap(q->o, cfd);
-	if (!*auth)
-		return -ECONNRESET;
+	*auth = a;
 	q->tot.x509_bootstraps++;
 	qlog("X.509 bootstrap done: the authentication context is kept across reconnections%s; its TLS-derived key is retired once enough QKD key was added",
 	     q->o->state_dir[0] ? " and restarts (state file)" : "");
