@@ -91,8 +91,9 @@ static int send_sync(struct qkdd *q)
 }
 
 /*
- * The peer's SYNC. Nothing in it is used before one of its tags verified
- * at the position it states (auth_sync_verify()): then both pools are
+ * The peer's SYNC. Nothing in it is used before its tags verified at the
+ * positions it states -- each tag whose pad is still here, one at least
+ * (auth_sync_verify()) --: then both pools are
  * re-aligned -- each end skips, in each pool, to the larger of the two
  * positions: pads below it were used (or set aside by a write-ahead
  * record, or burnt by a frame lost with the connection) at one end at
