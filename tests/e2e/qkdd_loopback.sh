@@ -144,9 +144,10 @@ same_keys "$D/alice.keys" "$D/bob.keys"
 ok $? "sigterm: the keys pushed at both ends are identical ($(cat "$D/alice.keys" 2>/dev/null | wc -l) keys)"
 
 # ---- X.509 bootstrap and crash recovery -------------------------------------
-# X.509 bootstraps afresh on every connection, so a restarted daemon needs no
-# new PSK. QKDD_FAULT makes one daemon exit at the worst moment of the
-# two-phase commit.
+# X.509 bootstraps once; the context is kept across reconnections and, with
+# --state-dir, restarts (a restarted daemon needs no new bootstrap).
+# QKDD_FAULT makes one daemon exit at the worst moment of the two-phase
+# commit.
 pki() {
 	local d=$1 n
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
@@ -166,9 +167,11 @@ x509() {
 	if [ "$role" = bob ]; then other=alice; addr="--listen 127.0.0.1:$port"
 	else other=bob; addr="--peer 127.0.0.1:$port"; fi
 	# shellcheck disable=SC2086
+	mkdir -p "$d/state" && chmod 700 "$d/state"
 	timeout 60 "$QKDD" --role "$role" $addr --stream $UUID --link ab \
 		--cert "$d/pki/$role.pem" --key "$d/pki/$role.key" --ca "$d/pki/ca.pem" \
 		--peer-name "$other.example" --no-kernel --out "$d/$role.keys" \
+		--state-dir "$d/state" \
 		--rounds "$rounds" --block-bits "$BLOCK" --retry-max 1 \
 		--channel source=single-photon,fiber-km=25 >> "$d/$role.log" 2>&1 &
 	last_pid=$!

@@ -256,6 +256,106 @@ TEST(round_trip_both_directions)
 	auth_free(res);
 }
 
+/*
+ * SYNC (issue 14): positions are agreed on authenticated data only. The
+ * initiator used 3 pads the responder never saw (lost with a
+ * connection); its SYNC states (3, 0) with a tag at each. A stated
+ * position moved forward, a flipped byte or a position beyond the bound
+ * fail and move nothing (no pad skipped or used); the honest SYNC
+ * re-aligns (3 pads skipped, 2 used); replayed, it is behind and checks
+ * nothing. Then the responder's SYNC re-aligns the initiator and a tag
+ * made by one verifies at the other.
+ */
+TEST(sync_tags_checked_at_the_stated_position_move_nothing_when_forged)
+{
+	uint8_t key[KEYLEN], msg[64], data[40], tags[2][QKD_AUTH_TAG_LEN];
+	uint8_t tag[QKD_AUTH_TAG_LEN];
+	struct auth_position p, q, forged;
+	struct auth_ctx *ini, *res;
+	struct auth_stats st;
+	unsigned int checked;
+
+	fill_random(key, sizeof(key));
+	fill_random(msg, sizeof(msg));
+	fill_random(data, sizeof(data));
+	make_pair(key, sizeof(key), NULL, &ini, &res);
+	for (uint64_t i = 0; i < 3; i++)
+		ASSERT_EQ(QKD_AUTH_OK, auth_seal(ini, i, msg, sizeof(msg), tag));
+	auth_get_position(ini, &p);
+	ASSERT_EQ(3, p.pos[0]);
+	ASSERT_EQ(0, p.pos[1]);
+	forged = p;
+	forged.pos[1] = 1;
+	ASSERT_EQ(QKD_AUTH_E_STATE, auth_sync_seal(ini, &forged, data,
+						   sizeof(data), tags));
+	ASSERT_EQ(QKD_AUTH_OK, auth_sync_seal(ini, &p, data, sizeof(data),
+					      tags));
+
+	/* forged: a position one ahead, a byte flipped, beyond the bound */
+	forged = p;
+	forged.pos[0]++;
+	ASSERT_EQ(QKD_AUTH_E_TAG, auth_sync_verify(res, &forged, 80, data,
+						   sizeof(data), tags,
+						   &checked));
+	data[5] ^= 1;
+	ASSERT_EQ(QKD_AUTH_E_TAG, auth_sync_verify(res, &p, 80, data,
+						   sizeof(data), tags,
+						   &checked));
+	data[5] ^= 1;
+	forged = p;
+	forged.pos[1] = 81;
+	ASSERT_EQ(QKD_AUTH_E_STATE, auth_sync_verify(res, &forged, 80, data,
+						     sizeof(data), tags,
+						     &checked));
+	auth_get_position(res, &q);
+	auth_get_stats(res, &st);
+	ASSERT_EQ(0, q.pos[0]);
+	ASSERT_EQ(0, q.pos[1]);
+	ASSERT_EQ(0, st.bytes_skipped);
+	ASSERT_EQ(0, st.bytes_consumed);
+	ASSERT_EQ(3, st.failures_total);
+	/* three in a row halt the context; qkdd resumes it (back-off) */
+	ASSERT_TRUE(st.halted);
+	auth_resume(res);
+
+	/* honest */
+	ASSERT_EQ(QKD_AUTH_OK, auth_sync_verify(res, &p, 80, data,
+						sizeof(data), tags, &checked));
+	ASSERT_EQ(3, checked);
+	auth_get_position(res, &q);
+	auth_get_stats(res, &st);
+	ASSERT_EQ(4, q.pos[0]);
+	ASSERT_EQ(1, q.pos[1]);
+	ASSERT_EQ(3 * 16, st.bytes_skipped);
+	ASSERT_EQ(2 * 16, st.bytes_consumed);
+	/* replayed: behind in both pools, nothing to check, nothing moves */
+	ASSERT_EQ(QKD_AUTH_E_SEQ, auth_sync_verify(res, &p, 80, data,
+						   sizeof(data), tags,
+						   &checked));
+	ASSERT_EQ(0, checked);
+	auth_get_position(res, &q);
+	ASSERT_EQ(4, q.pos[0]);
+
+	/* the responder's SYNC, at its positions: the ends are in step */
+	ASSERT_EQ(QKD_AUTH_OK, auth_sync_seal(res, &q, data, sizeof(data),
+					      tags));
+	ASSERT_EQ(QKD_AUTH_OK, auth_sync_verify(ini, &q, 80, data,
+						sizeof(data), tags, &checked));
+	ASSERT_EQ(3, checked);
+	auth_get_position(ini, &p);
+	auth_get_position(res, &q);
+	ASSERT_EQ(p.pos[0], q.pos[0]);
+	ASSERT_EQ(p.pos[1], q.pos[1]);
+	auth_session_start(ini);
+	auth_session_start(res);
+	ASSERT_EQ(QKD_AUTH_OK, auth_seal(ini, 0, msg, sizeof(msg), tag));
+	ASSERT_EQ(QKD_AUTH_OK, auth_verify(res, 0, msg, sizeof(msg), tag));
+	ASSERT_EQ(QKD_AUTH_OK, auth_seal(res, 0, msg, sizeof(msg), tag));
+	ASSERT_EQ(QKD_AUTH_OK, auth_verify(ini, 0, msg, sizeof(msg), tag));
+	auth_free(ini);
+	auth_free(res);
+}
+
 /* Every single-bit flip of message and tag is rejected with E_TAG. */
 TEST(every_bit_flip_rejected)
 {

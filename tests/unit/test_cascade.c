@@ -543,6 +543,15 @@ TEST(malformed_messages)
 	ASSERT_EQ(-EPROTO, qkd_cascade_alice_handle(a, truncated,
 						     sizeof(truncated), &out));
 	ASSERT_EQ(-EPROTO, qkd_cascade_alice_handle(a, good, 4, &out));
+	/* a reserved byte set, or a round other than the next (0) */
+	good[2] = 1;
+	ASSERT_EQ(-EPROTO, qkd_cascade_alice_handle(a, good, sizeof(good),
+						     &out));
+	good[2] = 0;
+	good[4] = 1;
+	ASSERT_EQ(-EPROTO, qkd_cascade_alice_handle(a, good, sizeof(good),
+						     &out));
+	good[4] = 0;
 	/* a valid query: one bit, the parity of bits 0..7, counted */
 	ASSERT_EQ(0, qkd_cascade_alice_handle(a, good, sizeof(good), &out));
 	ASSERT_EQ(13, out.len);
@@ -553,6 +562,10 @@ TEST(malformed_messages)
 	ASSERT_EQ(1, qkd_cascade_alice_frame_disclosed(a, 0));
 	ASSERT_EQ(0, qkd_cascade_alice_frame_disclosed(a, 1));
 
+	/* Bob, with an Alice who answered nothing yet (rounds from 0) */
+	qkd_cascade_alice_free(a);
+	a = qkd_cascade_alice_new(&p, (const uint64_t *const *)ks.a);
+	ASSERT_NE(NULL, a);
 	/* Bob: first request is the block parities of pass 1, both frames */
 	ASSERT_EQ(1, qkd_cascade_bob_request(b, &req));
 	ASSERT_EQ(-EBUSY, qkd_cascade_bob_request(b, &req));
@@ -564,14 +577,29 @@ TEST(malformed_messages)
 	ASSERT_EQ(-EPROTO, qkd_cascade_bob_reply(b, out.data, out.len));
 	out.data[4] ^= 1;
 	ASSERT_EQ(-EPROTO, qkd_cascade_bob_reply(b, out.data, out.len - 1));
+	out.data[3] = 1;	/* a reserved byte */
+	ASSERT_EQ(-EPROTO, qkd_cascade_bob_reply(b, out.data, out.len));
+	out.data[3] = 0;
+	{
+		uint32_t nb = (uint32_t)out.data[8] | out.data[9] << 8;
+
+		/* a padding bit after the last parity */
+		if (nb % 8) {
+			out.data[out.len - 1] |= 0x80;
+			ASSERT_EQ(-EPROTO, qkd_cascade_bob_reply(b, out.data,
+								 out.len));
+			out.data[out.len - 1] &= 0x7f;
+		}
+	}
 	ASSERT_EQ(0, qkd_cascade_bob_reply(b, out.data, out.len));
 	ASSERT_EQ(-EPROTO, qkd_cascade_bob_reply(b, out.data, out.len));
-	/* the block parities of a pass are answered once */
+	/* the block parities of a pass are answered once (in round 1) */
+	req.data[4] = 1;
 	ASSERT_EQ(-EPROTO, qkd_cascade_alice_handle(a, req.data, req.len,
 						     &out));
-	/* a range across two blocks (k1 = 64): start 60, len 8 */
+	/* a range across two blocks (k1 = 64): start 60, len 8, round 1 */
 	{
-		uint8_t cross[] = { 1, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 122, 8 };
+		uint8_t cross[] = { 1, 1, 0, 0, 1, 0, 0, 0, 0, 1, 0, 122, 8 };
 
 		ASSERT_EQ(-EPROTO, qkd_cascade_alice_handle(a, cross,
 							     sizeof(cross),

@@ -118,6 +118,41 @@ TEST(decoy_hand_value)
 	ASSERT_NULL(d.why_zero);
 }
 
+/*
+ * Issue 14: no X-basis error at all (b = v_{X,1}/s_{X,1} = 0). γ vanishes
+ * there (its b(1 - b) factor; the Stirling-based bound behind it needs
+ * b > 0), and φ_Z was 0: no statistical correction. The exact form for
+ * sampling without replacement: t phase errors among the c + d = s_{Z,1}
+ * + s_{X,1} single-photon events all fall in Z with probability
+ * C(c, t)/C(c + d, t) <= (c/(c + d))^t, at most ε_sec/21 once
+ * t >= ln(21/ε_sec)/ln(1 + d/c). Same counts as decoy_hand_value with
+ * m_X = 0: c = d = 22880234.9178476,
+ *   φ_Z = ln(21e10)/(c ln 2) = 1.6438466871821175e-06
+ *   ℓ = c (1 - h(φ_Z)) - 5e6 - 6 log2(21e10) - log2(2e15)
+ *     = 17879181.4695 -> 17879181
+ * (computed apart, in Python). One error seen never gives a smaller φ_Z
+ * than none.
+ */
+TEST(decoy_zero_errors_phase_bound_keeps_its_statistical_correction)
+{
+	struct qkd_decoy_input in = {
+		.mu = { 0.5, 0.1, 0.0 }, .p = { 0.8, 0.1, 0.1 },
+		.n_z = { 3.98e7, 1.0e6, 1.0e3 },
+		.n_x = { 3.98e7, 1.0e6, 1.0e3 },
+		.m_x = { 0, 0, 0 },
+		.leak_ec = 5e6, .eps_sec = 1e-10, .eps_cor = 1e-15,
+	};
+	struct qkd_decoy_detail d, d1;
+
+	ASSERT_EQ(17879181, qkd_keylen_decoy(&in, &d));
+	ASSERT_TRUE(NEAR(d.v_x1, 0, 0));
+	ASSERT_TRUE(NEAR(d.phi_z, 1.6438466871821175e-06, 1e-15));
+	/* one error in the signal's X bits: a bound at least as large */
+	in.m_x[0] = 1;
+	qkd_keylen_decoy(&in, &d1);
+	ASSERT_GE(d1.phi_z, d.phi_z);
+}
+
 TEST(decoy_pns_detected)
 {
 	/* PNS: decoys see far fewer detections per photon than the signal

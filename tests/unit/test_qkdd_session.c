@@ -137,6 +137,15 @@ static void *end_run(void *arg)
 {
 	struct end *e = arg;
 
+	/* X.509 mode: the context of the connection, as main.c gets it */
+	if (!e->o.psk[0]) {
+		e->ret = qkdd_x509_auth(e->q, &e->auth, e->cfd);
+		if (e->ret) {
+			shutdown(e->cfd, SHUT_RDWR);
+			shutdown(e->qfd, SHUT_RDWR);
+			return NULL;
+		}
+	}
 	e->ret = qkdd_session(e->q, e->cfd, e->qfd, e->auth);
 	/* let the peer see the end of the connection */
 	shutdown(e->cfd, SHUT_RDWR);
@@ -147,7 +156,8 @@ static void *end_run(void *arg)
 /* ---- the man in the middle ------------------------------------------- */
 
 enum { T_NONE, T_FLIP, T_TRUNC, T_DROP, T_REPLAY, T_SWAP, T_FLOOD,
-       T_SYNC_MAGIC, T_SYNC_ROLE, T_SYNC_POS, T_BAD_FLAGS, T_BAD_VERSION };
+       T_SYNC_MAGIC, T_SYNC_ROLE, T_SYNC_POS, T_BAD_FLAGS, T_BAD_VERSION,
+       T_CASCADE_TYPE, T_CASCADE_RESERVED, T_CASCADE_ROUND, T_CASCADE_PAD };
 
 /* T_FLOOD: deferred 1 MiB frames (QKD_FRAME_F_MORE) injected before the
  * matched frame: no tag is needed to be buffered */
@@ -175,6 +185,9 @@ struct mitm {
 	uint8_t *held[2];
 	size_t held_len[2];
 	bool done;		/* the tampering was applied */
+	/* per direction: frames seen (before: the raw bytes of a TLS
+	 * bootstrap, forwarded untouched) */
+	bool framed[2];
 	uint8_t *buf;		/* one frame */
 	pthread_t th;
 };
@@ -241,7 +254,11 @@ static int mitm_one(struct mitm *m, int d)
 	}
 	if ((round > 0 || m->round0) && m->action != T_NONE && !m->done &&
 	    d == m->dir &&
-	    type == m->type && m->seen[d][type]++ == m->nth) {
+	    type == m->type &&
+	    /* T_CASCADE_PAD: the first answer from nth on that has a
+	     * padding bit (it leaves done unset on the others) */
+	    (m->action == T_CASCADE_PAD ? m->seen[d][type]++ >= m->nth :
+					  m->seen[d][type]++ == m->nth)) {
 		m->done = true;
 		switch (m->action) {
 		case T_FLIP:
@@ -265,6 +282,30 @@ static int mitm_one(struct mitm *m, int d)
 		case T_BAD_VERSION:	/* another frame version */
 			b[4] = 1;
 			break;
+		/* Cascade messages: type, version, 2 reserved bytes, round
+		 * (LE32); an answer then has its bit count (LE32), bits */
+		case T_CASCADE_TYPE:
+			b[QKD_FRAME_HDR_LEN] = 0x7f;
+			break;
+		case T_CASCADE_RESERVED:
+			b[QKD_FRAME_HDR_LEN + 2] ^= 0x01;
+			break;
+		case T_CASCADE_ROUND:
+			b[QKD_FRAME_HDR_LEN + 4] ^= 0x01;
+			break;
+		case T_CASCADE_PAD: {
+			uint8_t *nb = b + QKD_FRAME_HDR_LEN + 8;
+			uint32_t bits = (uint32_t)nb[0] | (uint32_t)nb[1] << 8 |
+					(uint32_t)nb[2] << 16 |
+					(uint32_t)nb[3] << 24;
+
+			/* a bit past the last answered one, if any */
+			if (bits % 8)
+				b[QKD_FRAME_HDR_LEN + plen - 1] |= 0x80;
+			else
+				m->done = false;
+			break;
+		}
 		case T_BAD_FLAGS:	/* framing no qkdd sends */
 			b[7] |= 0x80;
 			break;
@@ -333,6 +374,39 @@ fail:
 	return -1;
 }
 
+/*
+ * Before the first frame of a direction (X.509 mode: the TLS bootstrap):
+ * forward raw bytes up to where a frame magic starts; 0, or -1 at the end.
+ */
+static int mitm_raw(struct mitm *m, int d)
+{
+	static const uint8_t magic[4] = { 'Q', 'K', 'D', 'C' };
+	uint8_t b[16384];
+	ssize_t n = recv(m->fd[d], b, sizeof(b), MSG_PEEK);
+	size_t k;
+
+	if (n <= 0)
+		return -1;
+	for (k = 0; k < (size_t)n; k++) {
+		size_t l = (size_t)n - k < 4 ? (size_t)n - k : 4;
+
+		if (!memcmp(b + k, magic, l))
+			break;
+	}
+	if (k == 0) {
+		if (n >= 4) {
+			m->framed[d] = true;
+			return 0;
+		}
+		/* the start of a magic: wait for the rest */
+		usleep(1000);
+		return 0;
+	}
+	if (read_full(m->fd[d], b, k) || write_full(m->fd[1 - d], b, k))
+		return -1;
+	return 0;
+}
+
 static void *mitm_run(void *arg)
 {
 	struct mitm *m = arg;
@@ -351,7 +425,7 @@ static void *mitm_run(void *arg)
 			break;
 		}
 		d = p[0].revents ? 0 : 1;
-		if (mitm_one(m, d))
+		if (m->framed[d] ? mitm_one(m, d) : mitm_raw(m, d))
 			break;
 	}
 	shutdown(m->fd[0], SHUT_RDWR);
@@ -384,6 +458,8 @@ static void connect_run(struct end *a, struct end *b, struct mitm *m)
 	b->qfd = qq[1];
 	m->tagged = 0;
 	memset(m->off, 0, sizeof(m->off));
+	/* PSK mode: frames from the first byte */
+	m->framed[0] = m->framed[1] = a->o.psk[0] != '\0';
 	if (pthread_create(&m->th, NULL, mitm_run, m) ||
 	    pthread_create(&b->th, NULL, end_run, b) ||
 	    pthread_create(&a->th, NULL, end_run, a))
@@ -535,9 +611,12 @@ TEST(honest_rounds_identical_keys_two_closing_tags_each)
 	ASSERT_EQ(4, sb.transcripts_verified);
 	ASSERT_EQ(0, sa.transcript_failures + sb.transcript_failures);
 	ASSERT_EQ(0, sa.failures_total + sb.failures_total);
-	/* pads: HELLO 2, each round VERIFY, PA_SEED, COMMIT and its echo */
-	ASSERT_EQ(16 * (2 + 3 * 4), sa.bytes_consumed);
-	ASSERT_EQ(16 * (2 + 3 * 4), sb.bytes_consumed);
+	/*
+	 * pads: SYNC 4 (each end's SYNC is tagged in both pools), HELLO 2,
+	 * each round VERIFY, PA_SEED, COMMIT and its echo
+	 */
+	ASSERT_EQ(16 * (4 + 2 + 3 * 4), sa.bytes_consumed);
+	ASSERT_EQ(16 * (4 + 2 + 3 * 4), sb.bytes_consumed);
 	ASSERT_EQ(64, status_value(&a, "auth_used_bytes"));
 	ASSERT_EQ(64, status_value(&b, "auth_used_bytes"));
 	TH_LOG("%zu keys, %" PRIu64 " pad bytes for 3 rounds", lines(ka),
@@ -806,7 +885,9 @@ struct tcase {
 static const char *const act_name[] = { "none", "flip", "truncate", "drop",
 					"replay", "reorder", "flood",
 					"sync-magic", "sync-role", "sync-pos",
-					"bad-flags", "bad-version" };
+					"bad-flags", "bad-version",
+					"cascade-type", "cascade-reserved",
+					"cascade-round", "cascade-pad" };
 
 /* One tampered round: no key anywhere, the round not ok at either end. */
 static void tampered_round(struct __test_metadata *_metadata,
@@ -1122,7 +1203,8 @@ TEST(block_cut_in_alices_push_keeps_the_pushed_keys_at_both_ends)
  * Documented bound (protocol.md, "Re-alignment"): an unauthenticated SYNC
  * makes an end skip at most QKDD_SYNC_MAX_SKIP chunks per pool.
  */
-#define SYNC_SKIP_BOUND_BYTES	((uint64_t)QKDD_SYNC_MAX_SKIP * QKD_AUTH_TAG_LEN * 2)
+/* the two pads (one per pool) each end burns for its own SYNC's tags */
+#define SYNC_TAG_PADS_BYTES	((uint64_t)2 * 2 * QKD_AUTH_TAG_LEN)
 
 /* After the attacker stops, one honest connection of three rounds: keys,
  * alike at both ends. */
@@ -1183,41 +1265,63 @@ TEST(forged_sync_bad_magic_or_reflected_role_does_not_stop_the_daemon)
 }
 
 /*
- * A SYNC whose positions are moved forward (by less than a pool holds, and
- * by more): neither end stops, neither skips more than the documented
- * bound, and the link gives keys again once the attacker stops.
+ * A SYNC whose positions are moved forward (by one pad, by less than a
+ * pool holds, by more than a pool holds), either way: the positions are
+ * authenticated before they move anything kept, so the forgery is caught
+ * by the SYNC's tags -- no pad skipped at either end (before the fix each
+ * end skipped up to 80 pads per pool and connection on the attacker's
+ * word), the alarm at the receiver, no key, neither daemon stopped -- and
+ * the next honest connection gives keys, alike at both ends and at the
+ * same indices.
  */
-TEST(forged_sync_position_skips_at_most_the_bound)
+TEST(forged_sync_position_is_caught_before_any_pad_is_skipped)
 {
-	static const uint64_t deltas[] = { 900, 4000 };
+	static const uint64_t deltas[] = { 1, 50, 900, 4000 };
 
-	for (size_t j = 0; j < 2; j++)
+	for (size_t j = 0; j < sizeof(deltas) / sizeof(deltas[0]); j++)
 		for (int dir = 0; dir < 2; dir++) {
 			struct end a, b;
 			struct mitm m = { .dir = dir, .type = QKD_MSG_SYNC,
 					  .action = T_SYNC_POS, .round0 = true,
 					  .pos_delta = deltas[j], .cut_at = -1 };
+			struct end *rx = dir ? &a : &b;
 			struct auth_stats sa, sb;
+			char buf[16];
+			char *ka, *kb;
 
 			fresh_pair(&a, &b, 8192, 25, true);
 			b.o.rounds = 0;
 			connect_run(&a, &b, &m);
 			auth_get_stats(a.auth, &sa);
 			auth_get_stats(b.auth, &sb);
-			TH_LOG("positions +%" PRIu64 " %s: alice %d, bob %d, skipped %" PRIu64 " / %" PRIu64 " bytes (bound %" PRIu64 ")",
+			ka = slurp(a.o.out);
+			TH_LOG("positions +%" PRIu64 " %s: alice %d, bob %d, skipped %" PRIu64 " / %" PRIu64 " bytes, receiver's failures %ld",
 			       deltas[j], dir ? "B->A" : "A->B", a.ret, b.ret,
 			       sa.bytes_skipped, sb.bytes_skipped,
-			       SYNC_SKIP_BOUND_BYTES);
+			       status_value(rx, "auth_failures"));
 			EXPECT_TRUE(m.done);
 			EXPECT_NE(-EPERM, a.ret);
 			EXPECT_NE(-EPERM, b.ret);
-			EXPECT_GE(SYNC_SKIP_BOUND_BYTES, sa.bytes_skipped);
-			EXPECT_GE(SYNC_SKIP_BOUND_BYTES, sb.bytes_skipped);
+			EXPECT_GT(0, a.ret);
+			EXPECT_EQ(0, lines(ka));
+			EXPECT_EQ(0, sa.bytes_skipped);
+			EXPECT_EQ(0, sb.bytes_skipped);
+			EXPECT_EQ(1, status_value(rx, "auth_failures"));
+			EXPECT_STREQ("1", status_str(rx, "auth_alarm", buf,
+						     sizeof(buf)));
+			free(ka);
 			honest_connection_gives_keys(_metadata, &a, &b);
 			auth_get_stats(a.auth, &sa);
 			auth_get_stats(b.auth, &sb);
-			EXPECT_GE(SYNC_SKIP_BOUND_BYTES, sa.bytes_skipped);
-			EXPECT_GE(SYNC_SKIP_BOUND_BYTES, sb.bytes_skipped);
+			/* re-aligned past the pads of the lost connection's
+			 * SYNC tags, nothing the attacker named */
+			EXPECT_GE(SYNC_TAG_PADS_BYTES, sa.bytes_skipped);
+			EXPECT_GE(SYNC_TAG_PADS_BYTES, sb.bytes_skipped);
+			ka = slurp(a.o.out);
+			kb = slurp(b.o.out);
+			EXPECT_EQ(0, strcmp(ka, kb));
+			free(ka);
+			free(kb);
 			pair_free(&a, &b);
 		}
 }
@@ -1302,6 +1406,66 @@ TEST(forged_malformed_frame_raises_the_alarm)
 }
 
 /*
+ * Issue 14: a Cascade message no honest peer sends -- an unknown message
+ * type (does not parse), a reserved byte set, another round number, a
+ * padding bit set after the last parity of an answer (the last three were
+ * taken as they came) -- is an attack like bad framing: the round aborts
+ * at once with the reason "malformed Cascade ...", no key at either end,
+ * and the receiver raises the alarm (before: no alarm for a request that
+ * did not parse, and the others were only caught by the closing tag).
+ */
+TEST(malformed_cascade_message_raises_the_alarm_and_aborts_the_round)
+{
+	static const struct {
+		int dir;
+		uint8_t type;
+		int action;
+	} at[] = {
+		{ 1, QKD_MSG_CASCADE_REQ, T_CASCADE_TYPE },
+		{ 0, QKD_MSG_CASCADE_ANS, T_CASCADE_TYPE },
+		{ 1, QKD_MSG_CASCADE_REQ, T_CASCADE_RESERVED },
+		{ 0, QKD_MSG_CASCADE_ANS, T_CASCADE_RESERVED },
+		{ 1, QKD_MSG_CASCADE_REQ, T_CASCADE_ROUND },
+		{ 0, QKD_MSG_CASCADE_ANS, T_CASCADE_ROUND },
+		{ 0, QKD_MSG_CASCADE_ANS, T_CASCADE_PAD },
+	};
+
+	for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+		struct end a, b;
+		struct mitm m = { .dir = at[i].dir, .type = at[i].type,
+				  .nth = 0, .action = at[i].action,
+				  .cut_at = -1 };
+		struct end *rx = at[i].dir ? &a : &b;
+		char buf[200];
+		char *ka, *kb;
+
+		fresh_pair(&a, &b, 8192, 25, false);
+		connect_run(&a, &b, &m);
+		ka = slurp(a.o.out);
+		kb = slurp(b.o.out);
+		TH_LOG("%s on %s: alice %d, bob %d, receiver's failures %ld, reason '%s'",
+		       act_name[at[i].action], frame_type_name(at[i].type),
+		       a.ret, b.ret, status_value(rx, "auth_failures"),
+		       status_str(rx, "last_reason", buf, sizeof(buf)));
+		EXPECT_TRUE(m.done);
+		EXPECT_NE(-EPERM, a.ret);
+		EXPECT_NE(-EPERM, b.ret);
+		EXPECT_EQ(0, lines(ka));
+		EXPECT_EQ(0, lines(kb));
+		EXPECT_EQ(1, status_value(rx, "rounds_aborted"));
+		EXPECT_NE(NULL, strstr(status_str(rx, "last_reason", buf,
+						  sizeof(buf)),
+				       "malformed Cascade"));
+		EXPECT_EQ(1, status_value(rx, "auth_failures"));
+		EXPECT_STREQ("1", status_str(rx, "auth_alarm", buf,
+					     sizeof(buf)));
+		free(ka);
+		free(kb);
+		pair_free(&a, &b);
+	}
+}
+
+/*
  * A forged frame of another frame version (the first frame Bob sees, or
  * one in the middle of a round, both ways): an honest peer of another
  * release is told apart by nothing but that byte, so one forged frame
@@ -1338,6 +1502,330 @@ TEST(forged_frame_of_another_version_does_not_stop_the_daemon)
 		honest_connection_gives_keys(_metadata, &a, &b);
 		pair_free(&a, &b);
 	}
+}
+
+/* ---- the decoy counts -------------------------------------------------- */
+
+/*
+ * Issue 14: the decoy bound's n_{Z,k} must count the key bits the round
+ * keeps, not the ones dropped when the key is cut into equal Cascade
+ * frames. 100 X bits (the sample, intensity 1) then 131075 Z bits:
+ * 3 frames of 43691 bits keep the first 131073 of them (all intensity 0),
+ * the last 2 (intensity 2, the vacuum decoy) are dropped, so n_Z =
+ * (131073, 0, 0), n_X = (0, 100, 0) -- counted here by hand, not by the
+ * code under test. Before, n_Z = (131073, 0, 2).
+ */
+TEST(decoy_counts_leave_out_the_bits_the_frames_drop)
+{
+	const size_t nx = 100, nz = 131075, N = nx + nz;
+	struct round R;
+	struct end b;
+	char err[256];
+	uint64_t *peer;
+
+	snprintf(g_dir, sizeof(g_dir), "/tmp/qkdd_session.XXXXXX");
+	ASSERT_NE(NULL, mkdtemp(g_dir));
+	memset(&b, 0, sizeof(b));
+	end_opts(&b, QKDD_BOB, 8192, 25, false);
+	ASSERT_EQ(0, qkdd_channel_parse(&b.o.ch, "source=wcp", err,
+					sizeof(err)));
+	ASSERT_EQ(0, end_start(&b));
+	memset(&R, 0, sizeof(R));
+	R.sifted.n = R.sifted.cap = N;
+	R.sifted.key = qkd_bits_alloc(N, 0);
+	R.sifted.basis = qkd_bits_alloc(N, 0);
+	R.sifted.intensity = calloc(N, 1);
+	R.mask = qkd_bits_alloc(N, 0);
+	peer = qkd_bits_alloc(nx, 0);
+	ASSERT_TRUE(R.sifted.key && R.sifted.basis && R.sifted.intensity &&
+		    R.mask && peer);
+	for (size_t i = 0; i < N; i++) {
+		qkd_bit_set(R.sifted.key, i, (i * 7 + 3) % 5 < 2);
+		if (i < nx) {
+			qkd_bit_set(R.sifted.basis, i, 1);
+			qkd_bit_set(R.mask, i, 1);
+			R.sifted.intensity[i] = 1;
+			/* the peer's sample bits: the same, no error */
+			qkd_bit_set(peer, i, qkd_bit_get(R.sifted.key, i));
+		} else if (i >= N - 2) {
+			R.sifted.intensity[i] = 2;
+		}
+	}
+	R.N = N;
+	R.k = nx;
+	ASSERT_EQ(0, estimate(b.q, &R, peer));
+	TH_LOG("n %zu in %u frames of %u; n_Z %g/%g/%g, n_X %g/%g/%g", R.n,
+	       R.nf, R.F, R.n_z[0], R.n_z[1], R.n_z[2], R.n_x[0], R.n_x[1],
+	       R.n_x[2]);
+	EXPECT_EQ(131073, R.n);
+	EXPECT_EQ(3, R.nf);
+	EXPECT_EQ(131073, R.n_z[0]);
+	EXPECT_EQ(0, R.n_z[1]);
+	EXPECT_EQ(0, R.n_z[2]);
+	EXPECT_EQ(0, R.n_x[0]);
+	EXPECT_EQ(100, R.n_x[1]);
+	EXPECT_EQ(0, R.n_x[2]);
+	EXPECT_EQ(0, R.m_x[1]);
+	qkd_bits_free(peer, nx, 0);
+	round_free(&R);
+	qkdd_free(b.q);
+	store_close(b.st);
+	{
+		char cmd[300];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", g_dir);
+		ASSERT_EQ(0, system(cmd));
+	}
+}
+
+/* ---- X.509 mode: the context across reconnects and restarts ------------- */
+
+/* A CA and alice.example / bob.example certificates in @dir/pki. */
+static int make_pki(const char *dir)
+{
+	char cmd[2048];
+
+	snprintf(cmd, sizeof(cmd),
+		 "set -e; d=%s/pki; mkdir -p $d; cd $d; "
+		 "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=qkd-test-ca; "
+		 "for n in alice bob; do "
+		 "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout $n.key -out $n.csr -subj /CN=$n.example; "
+		 "printf 'subjectAltName=DNS:%%s.example\\n' $n > $n.ext; "
+		 "openssl x509 -req -in $n.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out $n.pem -days 2 -extfile $n.ext; "
+		 "done; chmod 600 *.key",
+		 dir);
+	return system(cmd) ? -1 : 0;
+}
+
+/* Both ends in X.509 mode, with state files, no context yet. */
+static void fresh_x509_pair(struct end *a, struct end *b)
+{
+	char cmd[300], path[300], err[256];
+	struct end *e[2] = { a, b };
+
+	snprintf(g_dir, sizeof(g_dir), "/tmp/qkdd_session.XXXXXX");
+	if (!mkdtemp(g_dir))
+		abort();
+	snprintf(cmd, sizeof(cmd), "chmod 700 %s", g_dir);
+	if (system(cmd) || make_pki(g_dir))
+		abort();
+	memset(a, 0, sizeof(*a));
+	memset(b, 0, sizeof(*b));
+	end_opts(a, QKDD_ALICE, 8192, 25, true);
+	end_opts(b, QKDD_BOB, 8192, 25, true);
+	for (int i = 0; i < 2; i++) {
+		const char *me = i ? "bob" : "alice", *peer = i ? "alice" : "bob";
+
+		e[i]->o.psk[0] = '\0';
+		snprintf(path, sizeof(path), "%s/pki/%s.pem", g_dir, me);
+		if (qkdd_opt_set(&e[i]->o, "cert", path, err, sizeof(err)))
+			abort();
+		snprintf(path, sizeof(path), "%s/pki/%s.key", g_dir, me);
+		if (qkdd_opt_set(&e[i]->o, "key", path, err, sizeof(err)))
+			abort();
+		snprintf(path, sizeof(path), "%s/pki/ca.pem", g_dir);
+		if (qkdd_opt_set(&e[i]->o, "ca", path, err, sizeof(err)))
+			abort();
+		snprintf(path, sizeof(path), "%s.example", peer);
+		if (qkdd_opt_set(&e[i]->o, "peer-name", path, err, sizeof(err)))
+			abort();
+		if (end_start(e[i]))
+			abort();
+	}
+}
+
+/*
+ * Issue 14: in X.509 mode every connection freed the authentication
+ * context (with the reserve refilled from QKD key) and bootstrapped again
+ * from TLS, so one TCP reset kept TLS-derived key in use for good. The
+ * connection is cut in the middle of round 2 (the attacker's reset): the
+ * next connection must run on the same context -- no second bootstrap at
+ * either end -- and deliver keys alike at both ends; then both daemons are
+ * restarted and run on the context of their state files (no bootstrap).
+ */
+TEST(x509_reset_mid_session_keeps_the_authentication_context)
+{
+	struct end a, b;
+	struct mitm m = { .action = T_NONE, .cut_round = 2, .cut_at = 1 };
+	char *ka, *kb;
+	long before;
+
+	fresh_x509_pair(&a, &b);
+	a.o.rounds = b.o.rounds = 3;
+	connect_run(&a, &b, &m);
+	TH_LOG("cut in round 2: alice %d, bob %d, bootstraps %ld / %ld",
+	       a.ret, b.ret, status_value(&a, "auth_bootstraps"),
+	       status_value(&b, "auth_bootstraps"));
+	ASSERT_GT(0, a.ret);
+	ASSERT_NE(-EPERM, a.ret);
+	ASSERT_NE(-EPERM, b.ret);
+	ASSERT_EQ(1, status_value(&a, "auth_bootstraps"));
+	before = status_value(&a, "keys_total");
+
+	/* the attacker stops: the next connection */
+	memset(&m, 0, sizeof(m));
+	m.cut_at = -1;
+	a.o.rounds = (uint64_t)status_value(&a, "rounds") + 3;
+	b.o.rounds = 0;
+	connect_run(&a, &b, &m);
+	ka = slurp(a.o.out);
+	kb = slurp(b.o.out);
+	TH_LOG("reconnected: alice %d, bob %d, bootstraps %ld / %ld, keys %zu / %zu (%ld before)",
+	       a.ret, b.ret, status_value(&a, "auth_bootstraps"),
+	       status_value(&b, "auth_bootstraps"), lines(ka), lines(kb),
+	       before);
+	EXPECT_EQ(1, a.ret);
+	EXPECT_EQ(1, status_value(&a, "auth_bootstraps"));
+	EXPECT_EQ(1, status_value(&b, "auth_bootstraps"));
+	EXPECT_LT(before > 0 ? before : 0, (long)lines(ka));
+	EXPECT_EQ(0, strcmp(ka, kb));
+	free(ka);
+	free(kb);
+
+	/* both restarted: the context comes from the state files */
+	end_crash(&a);
+	end_crash(&b);
+	ASSERT_EQ(0, end_restart(&a));
+	ASSERT_EQ(0, end_restart(&b));
+	before = (long)status_value(&a, "keys_total");
+	a.o.rounds = 3;
+	b.o.rounds = 0;
+	memset(&m, 0, sizeof(m));
+	m.cut_at = -1;
+	connect_run(&a, &b, &m);
+	ka = slurp(a.o.out);
+	kb = slurp(b.o.out);
+	TH_LOG("restarted: alice %d, bob %d, bootstraps %ld / %ld, keys %zu / %zu",
+	       a.ret, b.ret, status_value(&a, "auth_bootstraps"),
+	       status_value(&b, "auth_bootstraps"), lines(ka), lines(kb));
+	EXPECT_EQ(1, a.ret);
+	EXPECT_EQ(0, status_value(&a, "auth_bootstraps"));
+	EXPECT_EQ(0, status_value(&b, "auth_bootstraps"));
+	EXPECT_EQ(0, strcmp(ka, kb));
+	EXPECT_LT(0, status_value(&a, "keys_total"));
+	free(ka);
+	free(kb);
+	pair_free(&a, &b);
+}
+
+/* @e loses everything, its state file included, and starts afresh. */
+static void end_lose_state(struct end *e)
+{
+	char path[300];
+
+	end_crash(e);
+	snprintf(path, sizeof(path), "%s/%s.state", g_dir,
+		 qkdd_role_name(e->o.role));
+	unlink(path);
+	if (end_start(e))
+		abort();
+}
+
+/*
+ * When a new X.509 bootstrap is taken: Alice lost her context (no state
+ * file) while Bob's still holds bootstrap pads -- accepted, keys again;
+ * once Bob's context holds none (keyed from QKD output only), a new
+ * bootstrap would bring TLS-derived key back: refused with the alarm, his
+ * context untouched. And a Bob who lost his context refuses a peer that
+ * sends frames (it must bootstrap again), with the alarm.
+ */
+TEST(x509_new_bootstrap_only_while_the_context_holds_bootstrap_key)
+{
+	struct end a, b;
+	struct mitm m = { .action = T_NONE, .cut_at = -1 };
+	struct auth_ctx *kept;
+	struct auth_stats sb;
+	char *slurp_keys_a, *slurp_keys_b;
+	char buf[16];
+	long keys;
+
+	fresh_x509_pair(&a, &b);
+	a.o.rounds = 2;
+	b.o.rounds = 0;
+	connect_run(&a, &b, &m);
+	ASSERT_EQ(1, a.ret);
+	ASSERT_EQ(1, status_value(&b, "auth_bootstraps"));
+
+	/* Alice lost hers, Bob's is in its bootstrap window: accepted */
+	end_lose_state(&a);
+	a.o.rounds = 2;
+	memset(&m, 0, sizeof(m));
+	m.cut_at = -1;
+	connect_run(&a, &b, &m);
+	TH_LOG("alice without context, bob in the window: alice %d, bob %d, bootstraps %ld / %ld",
+	       a.ret, b.ret, status_value(&a, "auth_bootstraps"),
+	       status_value(&b, "auth_bootstraps"));
+	EXPECT_EQ(1, a.ret);
+	EXPECT_EQ(2, status_value(&b, "auth_bootstraps"));
+	EXPECT_EQ(0, status_value(&b, "auth_failures"));
+	EXPECT_EQ(0, strcmp(slurp_keys_a = slurp(a.o.out), slurp_keys_b = slurp(b.o.out)));
+	free(slurp_keys_a);
+	free(slurp_keys_b);
+
+	/* a forged TLS record to Bob in the window: his context stays */
+	{
+		static const uint8_t junk[] = { 0x16, 0x03, 0x01, 0x00, 0x05,
+						1, 2, 3, 4, 5 };
+		int sv[2];
+
+		kept = b.auth;
+		ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+		ASSERT_EQ((ssize_t)sizeof(junk),
+			  write(sv[0], junk, sizeof(junk)));
+		shutdown(sv[0], SHUT_WR);
+		EXPECT_GT(0, qkdd_x509_auth(b.q, &b.auth, sv[1]));
+		EXPECT_TRUE(b.auth == kept);
+		EXPECT_EQ(2, status_value(&b, "auth_bootstraps"));
+		close(sv[0]);
+		close(sv[1]);
+	}
+
+	/* Bob's context keyed from QKD output only, Alice loses hers again */
+	ASSERT_EQ(0, auth_retire_bootstrap(b.auth));
+	kept = b.auth;
+	keys = status_value(&b, "keys_total");
+	end_lose_state(&a);
+	a.o.rounds = 2;
+	memset(&m, 0, sizeof(m));
+	m.cut_at = -1;
+	connect_run(&a, &b, &m);
+	auth_get_stats(b.auth, &sb);
+	TH_LOG("bob keyed from QKD only: alice %d, bob %d, bob's bootstraps %ld, failures %ld",
+	       a.ret, b.ret, status_value(&b, "auth_bootstraps"),
+	       status_value(&b, "auth_failures"));
+	EXPECT_GT(0, a.ret);
+	EXPECT_EQ(-ECONNRESET, b.ret);
+	EXPECT_TRUE(b.auth == kept);
+	EXPECT_EQ(0, sb.bootstrap_left);
+	EXPECT_EQ(2, status_value(&b, "auth_bootstraps"));
+	/* the forged record above, and this refusal */
+	EXPECT_EQ(2, status_value(&b, "auth_failures"));
+	EXPECT_STREQ("1", status_str(&b, "auth_alarm", buf, sizeof(buf)));
+	EXPECT_EQ(keys, status_value(&b, "keys_total"));
+	pair_free(&a, &b);
+
+	/* Bob lost his, Alice sends frames: refused, she keeps hers */
+	fresh_x509_pair(&a, &b);
+	a.o.rounds = 2;
+	b.o.rounds = 0;
+	memset(&m, 0, sizeof(m));
+	m.cut_at = -1;
+	connect_run(&a, &b, &m);
+	ASSERT_EQ(1, a.ret);
+	kept = a.auth;
+	end_lose_state(&b);
+	a.o.rounds = 4;
+	memset(&m, 0, sizeof(m));
+	m.cut_at = -1;
+	connect_run(&a, &b, &m);
+	TH_LOG("bob without context: alice %d, bob %d, bob's failures %ld",
+	       a.ret, b.ret, status_value(&b, "auth_failures"));
+	EXPECT_GT(0, a.ret);
+	EXPECT_EQ(-ECONNRESET, b.ret);
+	EXPECT_TRUE(a.auth == kept);
+	EXPECT_TRUE(b.auth == NULL);
+	EXPECT_EQ(1, status_value(&b, "auth_failures"));
+	pair_free(&a, &b);
 }
 
 TEST_HARNESS_MAIN

@@ -1030,6 +1030,139 @@ int auth_skip_to(struct auth_ctx *a, const uint64_t pos[2],
 	return QKD_AUTH_OK;
 }
 
+/*
+ * Tags of a SYNC (positions of the reserve, at a connection's start).
+ * seq UINT64_MAX is never a frame's (auth_seal() and auth_verify() refuse
+ * it), so a SYNC tag verifies as nothing else; the hash key is the pool's.
+ */
+#define SYNC_SEQ	UINT64_MAX
+
+static void sync_tag(const struct auth_ctx *a, int d, const uint8_t *data,
+		     size_t len, const uint8_t pad[QKD_AUTH_TAG_LEN],
+		     uint8_t tag[QKD_AUTH_TAG_LEN])
+{
+	make_tag(a->hkey[d], SYNC_SEQ, data, len, pad, tag);
+}
+
+int auth_sync_seal(struct auth_ctx *a, const struct auth_position *at,
+		   const uint8_t *data, size_t len,
+		   uint8_t tags[2][QKD_AUTH_TAG_LEN])
+{
+	uint8_t pad[QKD_AUTH_TAG_LEN];
+	int r;
+
+	if (!a || !at || (!data && len) || !tags)
+		return QKD_AUTH_E_INVAL;
+	if (a->halted)
+		return QKD_AUTH_E_HALTED;
+	if (len > QKD_AUTH_MAX_MSG)
+		return QKD_AUTH_E_TOO_BIG;
+	for (int d = 0; d < 2; d++) {
+		if (at->pos[d] != a->pos[d])
+			return QKD_AUTH_E_STATE;
+		if (pool_level(&a->pool[d]) < QKD_AUTH_TAG_LEN)
+			return QKD_AUTH_E_RESERVE;
+	}
+	/* both pads are used up here: a tag on the wire is never re-made */
+	for (int d = 0; d < 2; d++) {
+		r = take(a, d, pad);
+		if (r) {
+			OPENSSL_cleanse(pad, sizeof(pad));
+			return r;
+		}
+		sync_tag(a, d, data, len, pad, tags[d]);
+		a->tags_made++;
+		a->bytes_consumed += QKD_AUTH_TAG_LEN;
+	}
+	OPENSSL_cleanse(pad, sizeof(pad));
+	return QKD_AUTH_OK;
+}
+
+int auth_sync_verify(struct auth_ctx *a, const struct auth_position *claim,
+		     uint64_t max_skip, const uint8_t *data, size_t len,
+		     const uint8_t tags[2][QKD_AUTH_TAG_LEN],
+		     unsigned int *checked)
+{
+	uint8_t expect[QKD_AUTH_TAG_LEN], pad[QKD_AUTH_TAG_LEN];
+	unsigned int mask = 0;
+	int ok = 1;
+
+	if (checked)
+		*checked = 0;
+	if (!a || !claim || (!data && len) || !tags)
+		return QKD_AUTH_E_INVAL;
+	if (a->halted)
+		return QKD_AUTH_E_HALTED;
+	if (len > QKD_AUTH_MAX_MSG) {
+		note_failure(a);
+		return QKD_AUTH_E_TOO_BIG;
+	}
+	for (int d = 0; d < 2; d++) {
+		uint64_t have = pool_level(&a->pool[d]) / QKD_AUTH_TAG_LEN;
+
+		/* behind us: that pad is gone here, nothing to check with */
+		if (claim->pos[d] < a->pos[d])
+			continue;
+		if (claim->pos[d] - a->pos[d] > max_skip ||
+		    claim->pos[d] - a->pos[d] >= have) {
+			note_failure(a);
+			return QKD_AUTH_E_STATE;
+		}
+		mask |= 1u << d;
+	}
+	if (!mask)
+		return QKD_AUTH_E_SEQ;
+	/*
+	 * Check with the pads at the claimed positions, consuming nothing:
+	 * a failed check moves no position (a forged position costs no
+	 * pad); like any failed verification it counts, and it is one
+	 * forgery attempt on that pad (eps per attempt).
+	 */
+	for (int d = 0; d < 2; d++) {
+		size_t off;
+
+		if (!(mask & (1u << d)))
+			continue;
+		off = a->pool[d].head +
+		      (size_t)(claim->pos[d] - a->pos[d]) * QKD_AUTH_TAG_LEN;
+		memcpy(pad, a->pool[d].buf + off, QKD_AUTH_TAG_LEN);
+		sync_tag(a, d, data, len, pad, expect);
+		ok &= CRYPTO_memcmp(expect, tags[d], QKD_AUTH_TAG_LEN) == 0;
+	}
+	OPENSSL_cleanse(pad, sizeof(pad));
+	OPENSSL_cleanse(expect, sizeof(expect));
+	if (!ok) {
+		note_failure(a);
+		return QKD_AUTH_E_TAG;
+	}
+	/*
+	 * Authenticated: every pool moves to the peer's position if it is
+	 * ahead (pads it used or set aside), and past each pad that
+	 * verified, through take() so that the state file records it first.
+	 */
+	for (int d = 0; d < 2; d++) {
+		int r;
+
+		if (!(mask & (1u << d)))
+			continue;
+		if (claim->pos[d] > a->pos[d]) {
+			a->bytes_skipped += (claim->pos[d] - a->pos[d]) *
+					    QKD_AUTH_TAG_LEN;
+			drop_chunks(a, d, claim->pos[d] - a->pos[d]);
+		}
+		r = take(a, d, pad);
+		OPENSSL_cleanse(pad, sizeof(pad));
+		if (r)
+			return r;
+		a->bytes_consumed += QKD_AUTH_TAG_LEN;
+	}
+	a->tags_verified++;
+	a->failures_consecutive = 0;
+	if (checked)
+		*checked = mask;
+	return QKD_AUTH_OK;
+}
+
 void auth_set_persist(struct auth_ctx *a, auth_persist_fn fn, void *arg,
 		      unsigned int batch)
 {

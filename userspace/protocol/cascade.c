@@ -723,10 +723,17 @@ int qkd_cascade_alice_handle(struct qkd_cascade_alice *a, const uint8_t *req,
 	uint32_t round;
 	int pass = -1, err;
 
+	/*
+	 * Nothing an honest Bob does not send is taken: reserved bytes set,
+	 * or a round other than the next one (a request replayed, dropped
+	 * or reordered) is malformed, not ignored.
+	 */
 	if (len < MSG_HDR_LEN || req[0] != MSG_REQUEST ||
-	    req[1] != MSG_VERSION)
+	    req[1] != MSG_VERSION || req[2] || req[3])
 		return -EPROTO;
 	round = get_le32(req + 4);
+	if (round != a->st.rounds)
+		return -EPROTO;
 	out->len = 0;
 	/*
 	 * Each query is at least 2 bytes: len / 16 bytes hold the bits of
@@ -1463,12 +1470,16 @@ int qkd_cascade_bob_reply(struct qkd_cascade_bob *b, const uint8_t *reply,
 	if (!b->awaiting)
 		return -EPROTO;
 	if (len < MSG_HDR_LEN + 4 || reply[0] != MSG_REPLY ||
-	    reply[1] != MSG_VERSION || get_le32(reply + 4) != b->round)
+	    reply[1] != MSG_VERSION || reply[2] || reply[3] ||
+	    get_le32(reply + 4) != b->round)
 		return -EPROTO;
 	nbits = get_le32(reply + MSG_HDR_LEN);
 	if (nbits != b->pend_bits || len != MSG_HDR_LEN + 4 + (nbits + 7) / 8)
 		return -EPROTO;
 	bits = reply + MSG_HDR_LEN + 4;
+	/* the bits after the last parity are zero in an honest answer */
+	if ((nbits % 8) && (bits[nbits / 8] >> (nbits % 8)))
+		return -EPROTO;
 	for (i = 0; i < b->npend; i++) {
 		const struct pending *pe = &b->pend[i];
 

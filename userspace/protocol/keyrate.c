@@ -12,7 +12,9 @@
  *		 - (μ2² - μ3²)/μ1² (n^+_{B,μ1} - s_{B,0}/τ_0) ]
  *		/ ( μ1 (μ2 - μ3) - μ2² + μ3² )
  *   v_{X,1} <= τ_1 (m^+_{X,μ2} - m^-_{X,μ3}) / (μ2 - μ3)
- *   φ_Z <= v_{X,1}/s_{X,1} + γ(ε_sec, v_{X,1}/s_{X,1}, s_{Z,1}, s_{X,1})
+ *   φ_Z <= v_{X,1}/s_{X,1} + γ(ε_sec, v_{X,1}/s_{X,1}, s_{Z,1}, s_{X,1}),
+ *	and never below ln(21/ε_sec) / (s_{Z,1} ln(1 + s_{X,1}/s_{Z,1}))
+ *	(the exact bound when no X error is seen, where γ vanishes)
  *   γ(a,b,c,d) = sqrt( (c+d)(1-b)b/(c d ln 2)
  *		       log2( (c+d)/(c d (1-b) b) 21²/a² ) )
  *   ℓ = s_{Z,0} + s_{Z,1} (1 - h(φ_Z)) - leak_EC - 6 log2(21/ε_sec)
@@ -105,7 +107,7 @@ uint64_t qkd_keylen_decoy(const struct qkd_decoy_input *in,
 {
 	struct qkd_decoy_detail t;
 	const double *mu = in->mu;
-	double tau0 = 0, tau1 = 0, ln21, mtot, dev, mp, mm, b;
+	double tau0 = 0, tau1 = 0, ln21, mtot, dev, mp, mm, b, phi0;
 	int k;
 
 	memset(&t, 0, sizeof(t));
@@ -152,6 +154,19 @@ uint64_t qkd_keylen_decoy(const struct qkd_decoy_input *in,
 	if (b <= 0)
 		b = 0;
 	t.phi_z = b + (b > 0 ? gamma_fn(in->eps_sec, b, t.s_z1, t.s_x1) : 0);
+	/*
+	 * γ vanishes at b = 0 (its b(1 - b) factor: the Stirling-based
+	 * bound behind it needs b > 0), which left no statistical
+	 * correction when no X error was seen. The exact form there, for
+	 * sampling without replacement: t phase errors among the c + d
+	 * single-photon events all fall in Z (c of them) with probability
+	 * C(c, t)/C(c + d, t) <= (c/(c + d))^t, at most ε_sec/21 (the share
+	 * of γ) once t >= ln(21/ε_sec)/ln(1 + d/c). φ_Z never goes below
+	 * t/c: seeing errors cannot give a smaller bound than seeing none.
+	 */
+	phi0 = log(21 / in->eps_sec) / (t.s_z1 * log1p(t.s_x1 / t.s_z1));
+	if (t.phi_z < phi0)
+		t.phi_z = phi0;
 	if (t.phi_z >= 0.5) {
 		t.why_zero = "single-photon phase error rate bound reaches 50%";
 		t.raw = -INFINITY;

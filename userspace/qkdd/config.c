@@ -503,9 +503,6 @@ int qkdd_opts_check(const struct qkdd_opts *o, char *err, size_t errlen)
 	if (!o->psk[0] && !o->peer_name[0])
 		return fail(err, errlen,
 			    "X.509 bootstrap needs --peer-name NAME: the peer's certificate must carry that name (subjectAltName DNS, or CN without one); a certificate of the CA alone is not enough");
-	if (o->state_dir[0] && !o->psk[0])
-		return fail(err, errlen,
-			    "--state-dir keeps a PSK-bootstrapped reserve; with X.509 every connection bootstraps afresh");
 	if (o->no_kernel && !o->out[0])
 		return fail(err, errlen, "--no-kernel needs --out FILE");
 	if (!o->no_kernel && o->out[0])

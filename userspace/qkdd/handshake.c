@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * The start of every connection: SYNC re-aligns the two ends'
- * authentication reserves; HELLO checks that both run the same protocol
+ * authentication reserves, on positions authenticated by the SYNC's own
+ * tags before anything moves; HELLO checks that both run the same protocol
  * with the same parameters (Bob checks Alice's against his own), and
  * recovers what a lost connection or a restart left half done: a block committed at one end
  * only, keys pushed at one end only.
@@ -22,11 +23,31 @@
 #define HELLO_VERSION	4	/* 3: next index and low index;
 				 * 4: basis probabilities */
 #define SYNC_MAGIC	0x514b4453u	/* "QKDS" */
-#define SYNC_VERSION	1
+#define SYNC_VERSION	2	/* 2: tagged at the stated positions */
+#define SYNC_BODY_LEN	(4 + 1 + 1 + 5 * 8)
 
-/* SYNC payload: this end's reserve positions (see resync()). */
+/*
+ * What a SYNC's tags cover: its body (magic, version, role, positions)
+ * and the session id, so that it is bound to this connection.
+ */
+static void sync_signed(const struct qkdd *q, const uint8_t *body,
+			uint8_t out[SYNC_BODY_LEN + 4])
+{
+	memcpy(out, body, SYNC_BODY_LEN);
+	for (int i = 0; i < 4; i++)
+		out[SYNC_BODY_LEN + i] =
+			(uint8_t)(q->session_id >> (8 * (3 - i)));
+}
+
+/*
+ * SYNC payload: this end's reserve positions and two tags, each with the
+ * pad at this end's position of one pool (auth_sync_seal(): both pads
+ * are used up by it). The peer re-aligns on it only once a tag verified
+ * at the position it states (recv_sync()).
+ */
 static int send_sync(struct qkdd *q)
 {
+	uint8_t tags[2][QKD_AUTH_TAG_LEN], sig[SYNC_BODY_LEN + 4];
 	struct auth_position p;
 	struct wbuf w = { 0 };
 	int r;
@@ -45,25 +66,64 @@ static int send_sync(struct qkdd *q)
 		wb_free(&w);
 		return -ENOMEM;
 	}
+	sync_signed(q, w.p, sig);
+	r = auth_sync_seal(q->auth, &p, sig, sizeof(sig), tags);
+	if (r == QKD_AUTH_E_RESERVE) {
+		qlog("cannot send SYNC: the authentication key reserve is exhausted (%zu bytes left) -- install a fresh PSK (or use X.509) and restart",
+		     auth_reserve_level(q->auth));
+		wb_free(&w);
+		return -EPERM;
+	}
+	if (r) {
+		qlog("cannot send SYNC: %s", auth_strerror(r));
+		wb_free(&w);
+		return r == QKD_AUTH_E_PERSIST ? -EPERM : -ECONNRESET;
+	}
+	wb_bytes(&w, tags, sizeof(tags));
+	explicit_bzero(tags, sizeof(tags));
+	if (w.err) {
+		wb_free(&w);
+		return -ENOMEM;
+	}
 	r = send_msg(q, QKD_MSG_SYNC, w.p, w.len, AUTH_DEFER);
 	wb_free(&w);
 	return r;
 }
 
+/*
+ * The peer's SYNC. Nothing in it is used before its tags verified at the
+ * positions it states -- each tag whose pad is still here, one at least
+ * (auth_sync_verify()) --: then both pools are
+ * re-aligned -- each end skips, in each pool, to the larger of the two
+ * positions: pads below it were used (or set aside by a write-ahead
+ * record, or burnt by a frame lost with the connection) at one end at
+ * least, and a pad is never used twice. A position more than
+ * QKDD_SYNC_MAX_SKIP ahead (honest ends never differ by more), a tag that
+ * does not verify, a bad magic or a reflected role drop the connection
+ * with the alarm, nothing skipped: a forged SYNC costs the pads of the
+ * two SYNC tags, never a pad the attacker names.
+ *
+ * Both claims behind ours (only when this end restarted, or skipped
+ * further, since the peer's pads there are gone here): nothing can be
+ * checked and nothing is used; Bob goes on, Alice's SYNC came first and
+ * his, at his positions, tells her (she can always check it: her pads
+ * are never ahead of his after his check). For Alice it is an attack.
+ * *@peer gets the peer's (authenticated) positions.
+ */
 static int recv_sync(struct qkdd *q, struct auth_position *peer)
 {
 	uint8_t type, want = q->o->role == QKDD_ALICE ? QKD_AUTH_RESPONDER :
 							QKD_AUTH_INITIATOR;
+	uint8_t tags[2][QKD_AUTH_TAG_LEN], sig[SYNC_BODY_LEN + 4];
+	struct auth_position me;
+	unsigned int checked;
+	const uint8_t *t;
 	struct rbuf rb;
 	int r = recv_msg(q, 1u << QKD_MSG_SYNC, &type, true);
 
 	if (r)
 		return r > 0 ? -EPROTO : r;
 	rb = (struct rbuf){ q->msg, q->msg_len, 0, false };
-	/*
-	 * Nothing in a SYNC is authenticated yet (the HELLO closing tags
-	 * cover it): a bad one drops the connection, never the daemon.
-	 */
 	if (rb_u(&rb, 4) != SYNC_MAGIC || rb_u(&rb, 1) != SYNC_VERSION ||
 	    rb_u(&rb, 1) != want) {
 		auth_strike(q, "SYNC from no qkdd peer of this version, or with our own role (a reflection, or both ends configured alike)");
@@ -74,50 +134,51 @@ static int recv_sync(struct qkdd *q, struct auth_position *peer)
 	for (int d = 0; d < 2; d++)
 		peer->end[d] = rb_u(&rb, 8);
 	peer->additions = rb_u(&rb, 8);
-	if (!rb_done(&rb)) {
+	t = rb_bytes(&rb, sizeof(tags));
+	if (!rb_done(&rb) || !t) {
 		auth_strike(q, "malformed SYNC");
 		return -ECONNRESET;
 	}
-	return 0;
-}
-
-/*
- * Both ends skip, in each pool, to the larger of the two positions: pads
- * below it were used (or set aside by a write-ahead record, or burnt by a
- * frame lost with the connection) at one end at least, and a pad is never
- * used twice. The SYNC messages are deferred: the HELLO closing tags cover
- * them, so a forged position only fails the HELLO and wastes pads, at most
- * QKDD_SYNC_MAX_SKIP per pool and connection; a larger difference drops
- * the connection (honest ends never differ by more).
- */
-static int resync(struct qkdd *q, const struct auth_position *peer)
-{
-	struct auth_position me;
-	uint64_t target[2];
-	int r;
-
+	memcpy(tags, t, sizeof(tags));
+	sync_signed(q, q->msg, sig);
 	auth_get_position(q->auth, &me);
-	for (int d = 0; d < 2; d++)
-		target[d] = me.pos[d] > peer->pos[d] ? me.pos[d] : peer->pos[d];
-	if (target[0] == me.pos[0] && target[1] == me.pos[1])
+	r = auth_sync_verify(q->auth, peer, QKDD_SYNC_MAX_SKIP, sig,
+			     sizeof(sig), tags, &checked);
+	explicit_bzero(tags, sizeof(tags));
+	if (r == QKD_AUTH_E_SEQ && q->o->role == QKDD_BOB) {
+		qlog("the peer's SYNC states authentication reserve positions %" PRIu64 "/%" PRIu64 ", behind ours %" PRIu64 "/%" PRIu64 ": nothing to check it with, ours tells the peer",
+		     peer->pos[0], peer->pos[1], me.pos[0], me.pos[1]);
+		memset(peer, 0, sizeof(*peer));
 		return 0;
-	r = auth_skip_to(q->auth, target, QKDD_SYNC_MAX_SKIP);
-	if (r) {
-		char why[300];
-
-		snprintf(why, sizeof(why),
-			 "the peer's SYNC puts its authentication reserve at chunks %" PRIu64 "/%" PRIu64 ", ours is at %" PRIu64 "/%" PRIu64 " (of %" PRIu64 "/%" PRIu64 "): more than %u apart, nothing skipped (a forged SYNC, or an old state file at one end: then install a fresh PSK pair at both ends)",
-			 peer->pos[0], peer->pos[1], me.pos[0], me.pos[1],
-			 me.end[0], me.end[1], QKDD_SYNC_MAX_SKIP);
-		auth_strike(q, why);
-		return -ECONNRESET;
 	}
-	qlog("authentication reserve re-aligned with the peer: %" PRIu64 " + %" PRIu64 " pads skipped (used or set aside at one end before the connection was lost)",
-	     target[0] - me.pos[0], target[1] - me.pos[1]);
+	if (r) {
+		char why[300], what[64];
+
+		if (r == QKD_AUTH_E_TAG)
+			snprintf(what, sizeof(what), "its tag does not verify there");
+		else if (r == QKD_AUTH_E_SEQ)
+			snprintf(what, sizeof(what), "behind ours in both pools");
+		else if (r == QKD_AUTH_E_STATE)
+			snprintf(what, sizeof(what),
+				 "more than %u chunks ahead or beyond the pool",
+				 (unsigned int)QKDD_SYNC_MAX_SKIP);
+		else
+			snprintf(what, sizeof(what), "%s", auth_strerror(r));
+		snprintf(why, sizeof(why),
+			 "the peer's SYNC puts its authentication reserve at chunks %" PRIu64 "/%" PRIu64 ", ours is at %" PRIu64 "/%" PRIu64 " (of %" PRIu64 "/%" PRIu64 "): %s, nothing skipped (a forged SYNC; or an old state file at one end: then install a fresh PSK pair at both ends)",
+			 peer->pos[0], peer->pos[1], me.pos[0], me.pos[1],
+			 me.end[0], me.end[1], what);
+		auth_strike(q, why);
+		return r == QKD_AUTH_E_PERSIST ? -EPERM : -ECONNRESET;
+	}
+	if (peer->pos[0] > me.pos[0] || peer->pos[1] > me.pos[1])
+		qlog("authentication reserve re-aligned with the peer's authenticated SYNC: %" PRIu64 " + %" PRIu64 " pads skipped (used or set aside at one end before the connection was lost)",
+		     peer->pos[0] > me.pos[0] ? peer->pos[0] - me.pos[0] : 0,
+		     peer->pos[1] > me.pos[1] ? peer->pos[1] - me.pos[1] : 0);
 	return 0;
 }
 
-/* SYNC both ways, Alice's first, then re-align the reserves. */
+/* SYNC both ways, Alice's first; each re-aligns on the other's. */
 static int sync_reserves(struct qkdd *q, struct auth_position *peer)
 {
 	bool alice = q->o->role == QKDD_ALICE;
@@ -126,8 +187,6 @@ static int sync_reserves(struct qkdd *q, struct auth_position *peer)
 	r = alice ? send_sync(q) : recv_sync(q, peer);
 	if (!r)
 		r = alice ? recv_sync(q, peer) : send_sync(q);
-	if (!r)
-		r = resync(q, peer);
 	return r;
 }
 

@@ -19,8 +19,6 @@
 #include "qkd/frame.h"
 #include "qkdd.h"
 
-#define X509_BOOTSTRAP_LEN	(QKD_AUTH_KEY_HDR_LEN + 64 * 1024)
-
 static const struct option lopts[] = {
 	{ "role", required_argument, NULL, 0 },
 	{ "peer", required_argument, NULL, 0 },
@@ -175,32 +173,6 @@ static struct auth_ctx *auth_from_psk(const struct qkdd_opts *o,
 	return a;
 }
 
-static struct auth_ctx *auth_from_x509(const struct qkdd_opts *o, int fd)
-{
-	enum auth_role role = o->role == QKDD_ALICE ? QKD_AUTH_INITIATOR
-						    : QKD_AUTH_RESPONDER;
-	struct auth_x509_cfg cfg = {
-		.cert_file = o->cert, .key_file = o->key, .ca_file = o->ca,
-		.peer_name = o->peer_name[0] ? o->peer_name : NULL,
-	};
-	uint8_t *key = malloc(X509_BOOTSTRAP_LEN);
-	struct auth_ctx *a = NULL;
-	char why[256] = "";
-	int err;
-
-	if (!key)
-		return NULL;
-	err = auth_x509_bootstrap(fd, role, &cfg, key, X509_BOOTSTRAP_LEN,
-				  why, sizeof(why));
-	if (err)
-		qlog("X.509 bootstrap: %s", why[0] ? why : auth_strerror(err));
-	else
-		a = auth_new(role, key, X509_BOOTSTRAP_LEN, NULL, &err);
-	explicit_bzero(key, X509_BOOTSTRAP_LEN);
-	free(key);
-	return a;
-}
-
 static void pause_s(unsigned int s)
 {
 	for (unsigned int i = 0; i < s * 5 && !qkdd_stop; i++) {
@@ -351,16 +323,21 @@ int main(int argc, char **argv)
 		set_timeouts(cfd, o.timeout_s);
 		set_timeouts(qfd, o.timeout_s);
 		if (!o.psk[0]) {
-			qkdd_auth_attach(q, NULL, true);
-			auth_free(auth);
-			auth = auth_from_x509(&o, cfd);
-			if (!auth) {
+			r = qkdd_x509_auth(q, &auth, cfd);
+			if (r == -EPERM) {
 				close(cfd);
 				close(qfd);
-				pause_s(o.retry_max_s);
+				rc = 1;
+				break;
+			}
+			if (r) {
+				unsigned int bo = qkdd_backoff_s(q);
+
+				close(cfd);
+				close(qfd);
+				pause_s(bo > o.retry_max_s ? bo : o.retry_max_s);
 				continue;
 			}
-			qkdd_auth_attach(q, auth, true);
 		}
 		r = qkdd_session(q, cfd, qfd, auth);
 		close(cfd);

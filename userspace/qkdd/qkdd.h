@@ -237,6 +237,7 @@ struct totals {
 	size_t auth_reserve;		/* bytes, both pools */
 	uint64_t auth_failures;
 	unsigned int auth_backoff_s;	/* > 0: the authentication alarm */
+	uint64_t x509_bootstraps;	/* TLS bootstraps (X.509 mode) */
 	bool connected;
 };
 
@@ -281,5 +282,18 @@ unsigned int qkdd_backoff_s(const struct qkdd *q);
  */
 struct auth_ctx *qkdd_state_load(struct qkdd *q, int *err);
 int qkdd_auth_attach(struct qkdd *q, struct auth_ctx *a, bool fresh);
+
+/* ---- x509.c ------------------------------------------------------------- */
+
+/* X.509 bootstrap output: hash keys and 64 KiB of pads. */
+#define QKDD_X509_BOOTSTRAP_LEN	(QKD_AUTH_KEY_HDR_LEN + 64 * 1024)
+/*
+ * X.509 mode, on a new connection @cfd: *@auth is the context to run it
+ * with (attached to @q): the one held (kept across reconnections, or from
+ * the state file), or, when Alice holds none, a new TLS bootstrap (see
+ * x509.c for when Bob accepts one). 0; -EPERM: the state file cannot be
+ * written (stop); other -errno: drop the connection and retry.
+ */
+int qkdd_x509_auth(struct qkdd *q, struct auth_ctx **auth, int cfd);
 
 #endif /* QKDD_H */

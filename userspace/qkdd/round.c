@@ -315,21 +315,6 @@ int estimate(struct qkdd *q, struct round *R, const uint64_t *peer_packed)
 	R->rs.sampled = R->est.k;
 	R->rs.sample_errors = R->est.errors;
 	R->rs.qber = R->est.qber;
-	for (size_t i = 0; i < R->N; i++) {
-		unsigned int c = R->sifted.intensity[i];
-
-		if (c >= 3)
-			return -EPROTO;
-		if (qkd_bit_get(R->sifted.basis, i)) {
-			R->n_x[c]++;
-			if (qkd_bit_get(R->mask, i) &&
-			    qkd_bit_get(R->sifted.key, i) !=
-			    qkd_bit_get(R->peer, i))
-				R->m_x[c]++;
-		} else if (!qkd_bit_get(R->mask, i)) {
-			R->n_z[c]++;
-		}
-	}
 	R->n = R->N - R->k;
 	/*
 	 * Cascade corrects frames of at most FRAME_MAX bits together (its
@@ -342,6 +327,28 @@ int estimate(struct qkdd *q, struct round *R, const uint64_t *peer_packed)
 		R->nf = 1;
 	R->F = (uint32_t)(R->n / R->nf);
 	R->n = (size_t)R->F * R->nf;
+	/*
+	 * The decoy bound's counts: n_Z only of the key bits kept (the
+	 * first n unsampled ones: the bits dropped above are in no key and
+	 * must not count as single-photon events of it), n_X and m_X of
+	 * the whole sample.
+	 */
+	for (size_t i = 0, kept = 0; i < R->N; i++) {
+		unsigned int c = R->sifted.intensity[i];
+		bool sampled = qkd_bit_get(R->mask, i);
+
+		if (c >= 3)
+			return -EPROTO;
+		if (qkd_bit_get(R->sifted.basis, i)) {
+			R->n_x[c]++;
+			if (sampled && qkd_bit_get(R->sifted.key, i) !=
+				       qkd_bit_get(R->peer, i))
+				R->m_x[c]++;
+		} else if (!sampled && kept < R->n) {
+			R->n_z[c]++;
+		}
+		kept += !sampled;
+	}
 	R->rs.key_bits = R->n;
 	if (R->est.abort)
 		return 0;

@@ -196,6 +196,12 @@ int alice_round(struct qkdd *q, struct round *R)
 		if (type == QKD_MSG_VERIFY_HASH)
 			break;
 		if (qkd_cascade_alice_handle(ca, q->msg, q->msg_len, &out)) {
+			/*
+			 * Not authenticated yet, and no honest peer sends
+			 * it: an attack like bad framing -- the alarm and
+			 * the back-off, and the round aborted at once.
+			 */
+			auth_strike(q, "malformed Cascade request");
 			r = round_abort(q, R, QKD_ABORT_PROTOCOL,
 					"malformed Cascade request");
 			goto out;

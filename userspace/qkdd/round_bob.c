@@ -216,6 +216,12 @@ int bob_round(struct qkdd *q, struct round *R)
 			goto out;
 		}
 		if (qkd_cascade_bob_reply(cb, q->msg, q->msg_len)) {
+			/*
+			 * Not authenticated yet, and no honest peer sends
+			 * it: an attack like bad framing -- the alarm and
+			 * the back-off, and the round aborted at once.
+			 */
+			auth_strike(q, "malformed Cascade answer");
 			r = round_abort(q, R, QKD_ABORT_PROTOCOL,
 					"malformed Cascade answer");
 			goto out;

@@ -167,10 +167,10 @@ void maybe_retire(struct qkdd *q);
  * Largest re-alignment of a pool at a connection, in 16-byte chunks: what
  * honest ends can differ by (a write-ahead batch set aside at each end by
  * a restart, and the few tags of a round lost with the connection). The
- * SYNC positions are authenticated only by the HELLO closing tags, after
- * the skip: a forged position costs at most this many pads per pool and
- * connection (protocol.md, "Active attacks"); a larger difference drops
- * the connection and raises the alarm.
+ * SYNC positions are authenticated by the SYNC's own tags, at the
+ * positions they state, before anything moves (handshake.c, recv_sync()):
+ * a forged position skips nothing; one more than this far ahead drops
+ * the connection with the alarm, unchecked.
  */
 #define QKDD_SYNC_MAX_SKIP	(2 * QKD_AUTH_PERSIST_BATCH + 16)
 /* An authentication failure or a forged handshake: alarm, back off. */

@@ -74,8 +74,9 @@ void stats_write(const struct qkdd_opts *o, const struct totals *t,
 		t->connected, t->rounds, t->rounds_ok, t->rounds_aborted,
 		t->keys, t->secret_bits, t->next_index, t->auth_reserve,
 		t->auth_failures);
-	fprintf(f, "auth_alarm=%d\nauth_backoff_s=%u\n",
-		t->auth_backoff_s > 0, t->auth_backoff_s);
+	fprintf(f, "auth_alarm=%d\nauth_backoff_s=%u\nauth_bootstraps=%" PRIu64
+		"\n", t->auth_backoff_s > 0, t->auth_backoff_s,
+		t->x509_bootstraps);
 	if (o->sim_test_keys)
 		fprintf(f, "warning=%s\n", QKDD_SIM_STATUS_WARNING);
 	if (r) {

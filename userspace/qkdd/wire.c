@@ -356,7 +356,10 @@ int recv_msg(struct qkdd *q, uint32_t want, uint8_t *type,
 			if (!grow_wiped(&q->msg, &q->msg_cap, q->msg_len, nc))
 				return -ENOMEM;
 		}
-		memcpy(q->msg + q->msg_len, f.payload, f.hdr.payload_len);
+		/* an empty frame may come first: no buffer yet */
+		if (f.hdr.payload_len)
+			memcpy(q->msg + q->msg_len, f.payload,
+			       f.hdr.payload_len);
 		q->msg_len += f.hdr.payload_len;
 		q->rx_flags = f.hdr.flags;
 		if (!(f.hdr.flags & QKD_FRAME_F_MORE)) {

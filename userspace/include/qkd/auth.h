@@ -270,6 +270,29 @@ int auth_skip_to(struct auth_ctx *a, const uint64_t pos[2],
 		 uint64_t max_skip);
 
 /*
+ * SYNC: positions agreed on authenticated data only. auth_sync_seal()
+ * tags @data (which states @at, our position from auth_get_position())
+ * twice, with the pad at at->pos[d] of each pool d, and uses both pads up
+ * (QKD_AUTH_E_STATE if @at is not where we are). auth_sync_verify()
+ * checks the peer's tags against the pads at its claimed positions, in
+ * each pool where that pad is still here (claim->pos[d] at or past ours,
+ * at most @max_skip ahead): nothing moves unless every checked tag
+ * verifies; then each checked pool moves past the claimed pad (skipping
+ * to it first). *@checked: bit d set for each pool checked. Returns
+ * QKD_AUTH_E_SEQ (nothing checked, nothing changed, no failure) when both
+ * claims are behind us -- the peer then learns ours from our SYNC --,
+ * QKD_AUTH_E_STATE (a failure) for a claim beyond @max_skip or the pool,
+ * QKD_AUTH_E_TAG (a failure) for a tag that does not verify.
+ */
+int auth_sync_seal(struct auth_ctx *a, const struct auth_position *at,
+		   const uint8_t *data, size_t len,
+		   uint8_t tags[2][QKD_AUTH_TAG_LEN]);
+int auth_sync_verify(struct auth_ctx *a, const struct auth_position *claim,
+		     uint64_t max_skip, const uint8_t *data, size_t len,
+		     const uint8_t tags[2][QKD_AUTH_TAG_LEN],
+		     unsigned int *checked);
+
+/*
  * Write-ahead persistence: before a pad at or past the recorded position of
  * its pool is used, the recorded position moves batch chunks ahead and
  * fn(arg) must store the context (auth_state_export); if it fails, the pad
