@@ -20,7 +20,7 @@
 # Prints TAP and a final "N passed, N failed" line. Needs no module, no
 # root. About 30 s on two cores (each round is 8.6 * 10^7 pulses).
 set -u
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 QKDD=${QKDD:-build/qkdd}
 CHECK=tests/e2e/keylen_check.py
 if [ ! -x "$QKDD" ]; then
@@ -59,7 +59,7 @@ free_port() {
 
 # run_pair DIR ROUNDS [--channel SPEC]: both daemons, until both exit
 run_pair() {
-	local d=$1 rounds=$2 port role addr
+	local d=$1 rounds=$2 port role addr pid_alice pid_bob
 	shift 2
 	port=$(free_port)
 	(umask 077; head -c 65536 /dev/urandom > "$d/alice.psk"; cp "$d/alice.psk" "$d/bob.psk")
@@ -70,8 +70,7 @@ run_pair() {
 			--psk "$d/$role.psk" --no-kernel --out "$d/$role.keys" \
 			--status "$d/$role.status" --rounds "$rounds" "$@" \
 			> "$d/$role.log" 2>&1 &
-		eval "pid_$role=$!"
-		[ $role = bob ] && sleep 0.3
+		if [ $role = bob ]; then pid_bob=$!; sleep 0.3; else pid_alice=$!; fi
 	done
 	wait "$pid_alice"; rc_alice=$?
 	wait "$pid_bob"; rc_bob=$?
