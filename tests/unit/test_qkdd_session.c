@@ -12,6 +12,8 @@
  *  - every deferred message of a round (SIFT, EST, CASCADE, both ways; the
  *    frames of a long message) flipped, truncated, dropped, replayed or
  *    reordered: the round aborts at both ends and no key is output;
+ *  - every frame that gates a push changed where only its tag can tell:
+ *    the receiver's tag check fails and no key is pushed;
  *  - the connection cut at every authenticated frame of a round and either
  *    end (or both) restarted from its state file (--state-dir): the next
  *    rounds deliver identical keys, the reserves stay in step.
