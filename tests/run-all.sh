@@ -8,6 +8,8 @@
 #            LSan in the harness children), and tests/lib/selftest.sh
 #   fuzz     a short bounded libFuzzer run of each userspace parser
 #   daemon   two qkdd processes over loopback: same keys, Eve aborts, crashes;
+#            the default channel (WCP with decoys: the secret length
+#            recomputed) and a PNS attack (no key);
 #            then through a man in the middle that attacks the classical
 #            channel (tests/e2e/qkdd_mitm.sh, about a minute)
 #   vm       the module's kselftest tests in qemu, on Debian 6.1 and 6.12
@@ -94,13 +96,13 @@ manifest() {
 	local k t
 	case $1 in
 	unit) echo selftest; manifest_tests unit ;;
-	daemon) echo qkdd_loopback.sh; echo qkdd_mitm.sh ;;
+	daemon) echo qkdd_loopback.sh; echo qkdd_default.sh; echo qkdd_mitm.sh ;;
 	vm) for k in $kernels; do
 		for t in $(manifest_tests kernel); do echo "$k $t"; done; done ;;
 	e2e) for k in $kernels; do
 		for t in tests/e2e/*.sh; do
 			t=${t##*/}
-			case $t in guest-e2e.sh | qkdd_loopback.sh | qkdd_mitm.sh) continue ;; esac
+			case $t in guest-e2e.sh | qkdd_loopback.sh | qkdd_default.sh | qkdd_mitm.sh) continue ;; esac
 			echo "$k $t"
 		done; done ;;
 	robust) for k in $kernels; do
@@ -175,13 +177,14 @@ fuzz() {
 	fuzz/run.sh
 }
 
-# qkdd pairs on the host, each script its own item: qkdd_loopback.sh, then
-# the same under attack (qkdd_mitm.sh). Full logs in build/test-logs/daemon/.
+# qkdd pairs on the host, each script its own item: qkdd_loopback.sh, the
+# default channel (WCP with decoys) and a PNS attack (qkdd_default.sh, about
+# 30 s), then the classical channel under attack (qkdd_mitm.sh). Full logs in build/test-logs/daemon/.
 daemon() {
 	local s name log rc d=$logs/daemon
 	mkdir -p "$d"
 	rm -f "$d"/*.log
-	for s in tests/e2e/qkdd_loopback.sh tests/e2e/qkdd_mitm.sh; do
+	for s in tests/e2e/qkdd_loopback.sh tests/e2e/qkdd_default.sh tests/e2e/qkdd_mitm.sh; do
 		name=${s##*/} log=$d/$name.log
 		"$s" </dev/null >"$log" 2>&1
 		rc=$?

@@ -10,8 +10,10 @@
 # key taken at site A by index equals the key taken at site B. Then Bob is
 # made to exit between his push and his acknowledgement (QKDD_FAULT) and
 # restarted: the orphan keys are removed from his store and both sites
-# agree again, index by index. Last, a store that is full at one end makes
-# the round abort with no key pushed at either end. Prints TAP
+# agree again, index by index. Before that, a round on the default channel
+# (WCP with decoys): the same keys at both sites, and its secret length
+# recomputed from the published counts. Last, a store that is full at one
+# end makes the round abort with no key pushed at either end. Prints TAP
 # and "N passed, N failed".
 set -u
 ko=${1:?usage: $0 QKD_KO}
@@ -79,6 +81,41 @@ keys siteA 0 "${na:-0}" > "$T/a.keys"
 keys siteB 0 "${na:-0}" > "$T/b.keys"
 [ -s "$T/a.keys" ] && ! grep -q '^qkdctl' "$T/a.keys" && cmp -s "$T/a.keys" "$T/b.keys"
 ok $? "every key taken by index is the same at both sites ($(wc -l < "$T/a.keys") keys)"
+
+# ---- the default channel into the kernel --------------------------------------
+# No --channel, no --block-bits: weak coherent pulses with two decoys, the
+# default block (one round, some 8.6 * 10^7 pulses; minutes under TCG).
+# Same keys at both sites by index, and the secret length recomputed from
+# the counts the daemons publish (tests/e2e/keylen_check.py, protocol.md's
+# formula written out again) is theirs.
+(umask 077; head -c 65536 /dev/urandom > "$T/da.psk"; cp "$T/da.psk" "$T/db.psk")
+$B timeout 1000 "$D" --role bob --listen 10.99.0.2:7300 --stream $UUID --link ab \
+	--psk "$T/db.psk" --rounds 1 --timeout 600 --simulated-channel-test-keys-only \
+	--status "$T/db.status" > "$T/db.log" 2>&1 &
+pb=$!
+sleep 1
+t0=$SECONDS
+$A timeout 1000 "$D" --role alice --peer 10.99.0.2:7300 --stream $UUID --link ab \
+	--psk "$T/da.psk" --rounds 1 --timeout 600 --simulated-channel-test-keys-only \
+	--status "$T/da.status" > "$T/da.log" 2>&1
+ra=$?
+wait $pb; rb=$?
+grep -h 'round 1: \|session' "$T/da.log" "$T/db.log" | sed 's/^/# /'
+grep -q '^source=wcp$' "$T/da.status" && grep -q '^source=wcp$' "$T/db.status"
+ok $(( ra || rb || $? )) "default channel (WCP with decoys): the qkdd pair ran a round into the kernel (alice $ra, bob $rb, $((SECONDS - t0)) s)"
+nd=$($A "$Q" -j stream show $UUID 2>/dev/null | grep -o '"next_index": *[0-9]*' | grep -o '[0-9]*$')
+nbd=$($B "$Q" -j stream show $UUID 2>/dev/null | grep -o '"next_index": *[0-9]*' | grep -o '[0-9]*$')
+keys siteA "${na:-0}" "${nd:-0}" > "$T/da.keys"
+keys siteB "${na:-0}" "${nd:-0}" > "$T/db.keys"
+[ -n "$nd" ] && [ "$nd" = "$nbd" ] && [ "$nd" -gt "${na:-0}" ] && [ -s "$T/da.keys" ] &&
+	! grep -q '^qkdctl' "$T/da.keys" && cmp -s "$T/da.keys" "$T/db.keys"
+ok $? "default channel: both stores advanced to $nd, every key of the round the same at both sites ($(wc -l < "$T/da.keys") keys)"
+python3 tests/e2e/keylen_check.py "$T/da.log" "$T/da.status" --expect ok > "$T/dcheck" 2>&1 &&
+	python3 tests/e2e/keylen_check.py "$T/db.log" "$T/db.status" --expect ok >> "$T/dcheck" 2>&1
+r=$?
+sed 's/^#*/#/' "$T/dcheck"
+ok $r "default channel: the secret length recomputed from the published counts is the daemons' at both ends"
+[ -n "$nd" ] && na=$nd
 
 # ---- crash of bob after his push, before his acknowledgement ---------------
 # X.509 (a fresh bootstrap per connection); bob exits at the worst moment,

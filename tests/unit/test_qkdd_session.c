@@ -12,6 +12,8 @@
  *  - every deferred message of a round (SIFT, EST, CASCADE, both ways; the
  *    frames of a long message) flipped, truncated, dropped, replayed or
  *    reordered: the round aborts at both ends and no key is output;
+ *  - every frame that gates a push changed where only its tag can tell:
+ *    the receiver's tag check fails and no key is pushed;
  *  - the connection cut at every authenticated frame of a round and either
  *    end (or both) restarted from its state file (--state-dir): the next
  *    rounds deliver identical keys, the reserves stay in step.
@@ -157,7 +159,8 @@ static void *end_run(void *arg)
 
 enum { T_NONE, T_FLIP, T_TRUNC, T_DROP, T_REPLAY, T_SWAP, T_FLOOD,
        T_SYNC_MAGIC, T_SYNC_ROLE, T_SYNC_POS, T_BAD_FLAGS, T_BAD_VERSION,
-       T_CASCADE_TYPE, T_CASCADE_RESERVED, T_CASCADE_ROUND, T_CASCADE_PAD };
+       T_CASCADE_TYPE, T_CASCADE_RESERVED, T_CASCADE_ROUND, T_CASCADE_PAD,
+       T_SILENT };
 
 /* T_FLOOD: deferred 1 MiB frames (QKD_FRAME_F_MORE) injected before the
  * matched frame: no tag is needed to be buffered */
@@ -188,6 +191,9 @@ struct mitm {
 	/* per direction: frames seen (before: the raw bytes of a TLS
 	 * bootstrap, forwarded untouched) */
 	bool framed[2];
+	/* T_SILENT: it could not be (see silent_tamper()) */
+	bool not_applicable;
+	uint64_t vh_key_bits;	/* n, from the last VERIFY_HASH seen */
 	uint8_t *buf;		/* one frame */
 	pthread_t th;
 };
@@ -220,6 +226,91 @@ static void put_be(uint8_t *p, uint64_t v, int n)
 	}
 }
 
+static uint64_t get_le(const uint8_t *p, int n)
+{
+	uint64_t v = 0;
+
+	for (int i = n - 1; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+/*
+ * T_SILENT: change the frame @b (payload @p of @plen bytes) in a way that
+ * the protocol logic of the receiver does not look at or cannot tell from
+ * the original -- the round would go on, and with the same keys at both
+ * ends -- so that only authentication can refuse it (with the tag checks
+ * disabled, these rounds push keys: see the test below). false if this
+ * frame offers no such change (the test then runs again).
+ */
+static bool silent_tamper(struct mitm *m, uint8_t *b, uint8_t *p,
+			  size_t plen)
+{
+	uint8_t tmp[16];
+
+	switch (b[5]) {
+	case QKD_MSG_SYNC:
+		/* Alice's SYNC: magic 4, version 1, role 1, positions 2 x 8,
+		 * ends 2 x 8, additions 8, then a tag per pool over those 46
+		 * bytes. Bob takes only the positions (the larger of each
+		 * pair); the ends and the count of additions are Alice's to
+		 * compare with Bob's, never the other way: only the SYNC's
+		 * own tags see this change. */
+		if (m->dir != 0 || plen != 46 + 2 * QKD_AUTH_TAG_LEN)
+			return false;
+		p[45] ^= 1;
+		return true;
+	case QKD_MSG_HELLO:
+		if (m->dir == 0) {
+			/* Alice's: ... pending-valid 1 at 41, first 8, count 4,
+			 * id 8 at 54: without a pending block Bob never
+			 * reads the id */
+			if (plen < 62 || p[41])
+				return false;
+			p[60] ^= 0x10;
+		} else {
+			/* Bob's: magic 4, version 1, next 8, low 8, have 1 at
+			 * 21, last block id 8 at 22: Alice with no pending
+			 * block never reads it */
+			if (plen != 30 || p[21])
+				return false;
+			p[25] ^= 0x04;
+		}
+		return true;
+	case QKD_MSG_VERIFY_HASH:
+		/* type, version, tag bits 2, 0 x 4, key bits 8, then d
+		 * (hash key, hash) pairs, each checked on its own: two of
+		 * them swapped verify alike */
+		if (plen != 48)
+			return false;
+		memcpy(tmp, p + 16, 16);
+		memmove(p + 16, p + 32, 16);
+		memcpy(p + 32, tmp, 16);
+		return true;
+	case QKD_MSG_PA_SEED: {
+		/* l 8, leak 8, auth bytes 4, count 4, first 8, then the
+		 * Toeplitz seed of n + l - 1 bits in little-endian words: a
+		 * bit past its end is cleared when Bob reads it (n is public:
+		 * the key bits of Bob's VERIFY_HASH) */
+		uint64_t l = get_be(p, 8), nb = m->vh_key_bits + l - 1;
+		size_t nw = (size_t)((nb + 63) / 64);
+
+		if (!m->vh_key_bits || !(nb % 64) || plen != 32 + nw * 8)
+			return false;
+		p[32 + nw * 8 - 1] ^= 0x80;
+		return true;
+	}
+	case QKD_MSG_KEY_COMMIT:
+		/* every payload byte is compared with the receiver's own
+		 * block (and a changed one aborts the round without the tag):
+		 * what is left to change is the frame's tag */
+		p[plen] ^= 0x01;
+		return true;
+	default:
+		return false;
+	}
+}
+
 /* Forward one frame from fd[d] to fd[1 - d]; -1 at the end. */
 static int mitm_one(struct mitm *m, int d)
 {
@@ -246,6 +337,8 @@ static int mitm_one(struct mitm *m, int d)
 		goto fail;
 	/* renumber after a drop or a replay */
 	put_be(b + 16, get_be(b + 16, 8) + (uint64_t)m->off[d], 8);
+	if (type == QKD_MSG_VERIFY_HASH && d == 1 && plen >= 16)
+		m->vh_key_bits = get_le(b + QKD_FRAME_HDR_LEN + 8, 8);
 	if (!(flags & QKD_FRAME_F_DEFERRED) && round == m->cut_round &&
 	    round && m->cut_at >= 0 && m->tagged++ == m->cut_at) {
 		if (m->cut_deliver)
@@ -306,6 +399,13 @@ static int mitm_one(struct mitm *m, int d)
 				m->done = false;
 			break;
 		}
+		case T_SILENT:
+			if (!silent_tamper(m, b, b + QKD_FRAME_HDR_LEN,
+					   plen)) {
+				m->done = false;
+				m->not_applicable = true;
+			}
+			break;
 		case T_BAD_FLAGS:	/* framing no qkdd sends */
 			b[7] |= 0x80;
 			break;
@@ -887,7 +987,7 @@ static const char *const act_name[] = { "none", "flip", "truncate", "drop",
 					"sync-magic", "sync-role", "sync-pos",
 					"bad-flags", "bad-version",
 					"cascade-type", "cascade-reserved",
-					"cascade-round", "cascade-pad" };
+					"cascade-round", "cascade-pad", "silent" };
 
 /* One tampered round: no key anywhere, the round not ok at either end. */
 static void tampered_round(struct __test_metadata *_metadata,
@@ -957,6 +1057,101 @@ TEST(every_deferred_message_tampered_aborts_the_round)
 			tampered_round(_metadata, &c, 8192, 25, bit);
 			bit = bit * 7 + 3;
 		}
+}
+
+/*
+ * Issue 19: a tampering the protocol logic cannot see. For every frame
+ * that gates a push -- Alice's SYNC (its own tags cover it; the HELLOs'
+ * closing tags cover it again), both HELLOs, Bob's VERIFY_HASH (closes the round for Alice), Alice's
+ * PA_SEED (closes it for Bob), KEY_COMMIT and its echo -- a change that
+ * the receiver's protocol code does not read or cannot tell apart (see
+ * silent_tamper()): the round would go on to identical keys at both ends.
+ * Only the tag check may stop it, so the test asks for exactly that: the
+ * receiver counts the failure (a transcript failure for a closing tag,
+ * a tag failure for KEY_COMMIT and the SYNC), and no key is pushed at an end
+ * whose push the frame gates. An abort, a timeout or a protocol error is
+ * not enough (with the tag checks patched out of auth.c every one of these
+ * cases pushed keys, and the test fails).
+ */
+TEST(silent_tampering_of_every_push_gating_frame_is_caught_by_authentication)
+{
+	static const struct {
+		int dir;
+		uint8_t type;
+		bool transcript;	/* the receiver checks a closing tag */
+		bool bob_pushes;	/* Bob pushed before the frame */
+	} at[] = {
+		/* the SYNC's own tags (SYNC v2) catch it before the HELLO's */
+		{ 0, QKD_MSG_SYNC, false, false },
+		{ 0, QKD_MSG_HELLO, true, false },
+		{ 1, QKD_MSG_HELLO, true, false },
+		{ 1, QKD_MSG_VERIFY_HASH, true, false },
+		{ 0, QKD_MSG_PA_SEED, true, false },
+		{ 0, QKD_MSG_KEY_COMMIT, false, false },
+		{ 1, QKD_MSG_KEY_COMMIT, false, true },	/* the echo */
+	};
+
+	for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+		struct end a, b;
+		struct mitm m;
+		struct auth_stats sa, sb, *rx;
+		char *ka, *kb;
+		int tries = 0;
+
+		do {
+			memset(&m, 0, sizeof(m));
+			m.dir = at[i].dir;
+			m.type = at[i].type;
+			m.action = T_SILENT;
+			m.round0 = true;
+			m.cut_at = -1;
+			fresh_pair(&a, &b, 8192, 25, false);
+			connect_run(&a, &b, &m);
+			if (m.not_applicable && ++tries < 4) {
+				/* a seed of a whole number of words: no bit
+				 * past its end (1 in 64) */
+				TH_LOG("%s: no silent change in this round, again",
+				       frame_type_name(at[i].type));
+				pair_free(&a, &b);
+				continue;
+			}
+			break;
+		} while (1);
+		ka = slurp(a.o.out);
+		kb = slurp(b.o.out);
+		auth_get_stats(a.auth, &sa);
+		auth_get_stats(b.auth, &sb);
+		rx = at[i].dir ? &sa : &sb;
+		TH_LOG("%s %s changed silently: alice %d, bob %d; keys %zu / %zu; transcript failures %" PRIu64 "/%" PRIu64 ", tag failures %" PRIu64 "/%" PRIu64,
+		       frame_type_name(at[i].type),
+		       at[i].dir ? "B->A" : "A->B", a.ret, b.ret, lines(ka),
+		       lines(kb), sa.transcript_failures,
+		       sb.transcript_failures, sa.failures_total,
+		       sb.failures_total);
+		EXPECT_TRUE(m.done);
+		if (at[i].transcript) {
+			EXPECT_EQ(1, rx->transcript_failures);
+		} else {
+			EXPECT_EQ(0, rx->transcript_failures);
+			EXPECT_LE(1, rx->failures_total);
+		}
+		/* the sender saw nothing wrong with its own frames */
+		EXPECT_EQ(0, (at[i].dir ? &sb : &sa)->failures_total);
+		EXPECT_EQ(0, lines(ka));
+		EXPECT_TRUE(status_value(&a, "rounds_ok") <= 0);
+		if (at[i].bob_pushes) {
+			/* Bob pushes before his echo leaves; Alice did not
+			 * push, and completes the block only after an
+			 * authenticated HELLO tells her Bob holds it */
+			EXPECT_LT(0, lines(kb));
+		} else {
+			EXPECT_EQ(0, lines(kb));
+			EXPECT_TRUE(status_value(&b, "rounds_ok") <= 0);
+		}
+		free(ka);
+		free(kb);
+		pair_free(&a, &b);
+	}
 }
 
 /* Messages above 1 MiB travel as several frames: each of them tampered. */

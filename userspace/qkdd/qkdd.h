@@ -228,6 +228,14 @@ struct round_stats {
 	uint64_t keys, first_index;
 	uint64_t cascade_rounds;
 	double seconds;
+	/*
+	 * The counts the decoy bound is computed from (per intensity class:
+	 * sifted Z key bits, sifted X bits, X errors), published so that a
+	 * test can recompute the secret length independently (-1: the
+	 * round did not get to the estimate).
+	 */
+	double n_z[3], n_x[3], m_x[3];
+	bool estimated;
 };
 
 struct totals {

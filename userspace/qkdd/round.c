@@ -349,6 +349,12 @@ int estimate(struct qkdd *q, struct round *R, const uint64_t *peer_packed)
 		}
 		kept += !sampled;
 	}
+	for (int c = 0; c < 3; c++) {
+		R->rs.n_z[c] = R->n_z[c];
+		R->rs.n_x[c] = R->n_x[c];
+		R->rs.m_x[c] = R->m_x[c];
+	}
+	R->rs.estimated = true;
 	R->rs.key_bits = R->n;
 	if (R->est.abort)
 		return 0;

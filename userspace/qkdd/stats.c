@@ -41,6 +41,13 @@ void stats_round(const struct qkdd_opts *o, struct totals *t,
 		t->rounds_aborted++;
 		qlog("aborted, block discarded: %s", r->reason);
 	}
+	/* what the secret length was computed from (protocol.md, "Secret
+	 * key length"): a test recomputes it from these */
+	if (r->estimated)
+		qlog("estimate: n_z=%.0f,%.0f,%.0f n_x=%.0f,%.0f,%.0f m_x=%.0f,%.0f,%.0f disclosed=%" PRIu64 " secret_bits=%" PRIu64,
+		     r->n_z[0], r->n_z[1], r->n_z[2], r->n_x[0], r->n_x[1],
+		     r->n_x[2], r->m_x[0], r->m_x[1], r->m_x[2], r->disclosed,
+		     r->secret_bits);
 	if (o->sim_test_keys)
 		qlog("%s", QKDD_SIM_WARNING);
 	stats_write(o, t, r);
@@ -79,6 +86,12 @@ void stats_write(const struct qkdd_opts *o, const struct totals *t,
 		t->x509_bootstraps);
 	if (o->sim_test_keys)
 		fprintf(f, "warning=%s\n", QKDD_SIM_STATUS_WARNING);
+	/* the parameters of the bound, exactly (both ends agreed on them) */
+	fprintf(f, "source=%s\nmu=%.17g,%.17g,%.17g\np_mu=%.17g,%.17g,%.17g\neps_sec=%.17g\neps_cor=%.17g\n",
+		o->ch.source == QKD_SOURCE_WCP ? "wcp" : "single-photon",
+		o->ch.mu[0], o->ch.mu[1], o->ch.mu[2], o->ch.p_intensity[0],
+		o->ch.p_intensity[1], o->ch.p_intensity[2], o->eps_sec,
+		o->eps_cor);
 	if (r) {
 		fprintf(f, "last_round=%" PRIu64 "\nlast_result=%s\n",
 			r->round, r->ok ? "ok" : "aborted");
@@ -96,6 +109,11 @@ void stats_write(const struct qkdd_opts *o, const struct totals *t,
 			r->qber, r->key_bits, r->disclosed, r->efficiency,
 			r->secret_bits, r->auth_used, r->auth_bytes, r->keys,
 			r->cascade_rounds, r->seconds);
+		if (r->estimated)
+			fprintf(f, "n_z=%.0f,%.0f,%.0f\nn_x=%.0f,%.0f,%.0f\nm_x=%.0f,%.0f,%.0f\n",
+				r->n_z[0], r->n_z[1], r->n_z[2], r->n_x[0],
+				r->n_x[1], r->n_x[2], r->m_x[0], r->m_x[1],
+				r->m_x[2]);
 	}
 	if (fclose(f) || rename(tmp, o->status))
 		qlog("cannot write the status file %s", o->status);
