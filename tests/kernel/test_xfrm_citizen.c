@@ -382,13 +382,19 @@ static int nl_open_in(struct qkd_nl *nl, const char *name, int home)
 	return err;
 }
 
-/* The binding of one site, tunnel mode, its policies selecting the networks. */
+/*
+ * The binding of one site, tunnel mode, reqid 7; with @pol its policies
+ * select the networks.
+ */
 static int bind_site(struct qkd_nl *nl, const uint8_t *sid,
-		     const struct site *me, const struct site *peer)
+		     const struct site *me, const struct site *peer, bool pol)
 {
 	struct nl_msg *m = sa_msg(nl, sid, me->outer, peer->outer);
 
 	nla_put_u8(m, QKD_A_SA_MODE, QKD_SA_MODE_TUNNEL);
+	nla_put_u32(m, QKD_A_SA_REQID, 7);
+	if (!pol)
+		return qkd_req(nl, m);
 	nla_put_flag(m, QKD_A_SA_POLICY);
 	put_addr(m, QKD_A_SA_POLICY_LOCAL, me->net);
 	nla_put_u8(m, QKD_A_SA_POLICY_LOCAL_PREFIX, me->net_len);
@@ -406,17 +412,47 @@ static void sa_packets(struct __test_metadata *_metadata, struct qkd_nl *nl,
 	*in = qkd_obj_u(&nl->r.v[0], QKD_A_SA_IN_PACKETS);
 }
 
+/* The policies `ip xfrm policy` would add at site @ns ("" for A). */
+static int hand_policies(const char *ns, const struct site *me,
+			 const struct site *peer)
+{
+	static const char *const dirs[] = { "out", "in", "fwd" };
+	char cmd[512], nsarg[48] = "";
+	int i, err = 0;
+
+	if (ns[0])
+		snprintf(nsarg, sizeof(nsarg), "-n %s", ns);
+	for (i = 0; !err && i < 3; i++) {
+		bool out = i == 0;
+
+		snprintf(cmd, sizeof(cmd),
+			 "ip %s xfrm policy add src %s/%d dst %s/%d dir %s "
+			 "tmpl src %s dst %s proto esp reqid 7 mode tunnel",
+			 nsarg, out ? me->net : peer->net,
+			 out ? me->net_len : peer->net_len,
+			 out ? peer->net : me->net,
+			 out ? peer->net_len : me->net_len, dirs[i],
+			 out ? me->outer : peer->outer,
+			 out ? peer->outer : me->outer);
+		err = system(cmd);
+	}
+	return err;
+}
+
 /*
  * A pings B's inner host from its own inner host, through a tunnel of the
- * other family that both ends' bindings built (SAs and policies): every
- * echo answered, and the SAs' counters at both ends show the packets went
- * through them (the in policies admit nothing in clear).
+ * other family that both ends' bindings built (SAs, and policies unless
+ * @hand, when `ip xfrm policy` adds them): every echo answered, and the
+ * SAs' counters at both ends show the packets went through them (the in
+ * policies admit nothing in clear).
  */
 static void cross_family_ping(struct __test_metadata *_metadata,
 			      FIXTURE_DATA(citizen) *self,
-			      const struct site *sa, const struct site *sb)
+			      const struct site *sa, const struct site *sb,
+			      bool hand)
 {
 	bool v6_inner = strchr(sa->inner, ':') != NULL;
+	bool v6_outer = strchr(sa->outer, ':') != NULL;
 	const char *fam = v6_inner ? "-6" : "-4";
 	struct qkd_nl nlb = {}, *nl = &self->nl;
 	uint64_t out, in;
@@ -429,9 +465,9 @@ static void cross_family_ping(struct __test_metadata *_metadata,
 	SH("ip link add va type veth peer name vb netns %s", self->peer);
 	/* No duplicate address detection: IPv6 addresses work at once. */
 	SH("ip addr add %s/%d dev va %s", sa->outer, sa->outer_len,
-	   v6_inner ? "" : "nodad");
+	   v6_outer ? "nodad" : "");
 	SH("ip -n %s addr add %s/%d dev vb %s", self->peer, sb->outer,
-	   sb->outer_len, v6_inner ? "" : "nodad");
+	   sb->outer_len, v6_outer ? "nodad" : "");
 	SH("ip addr add %s/%d dev lo %s", sa->inner, v6_inner ? 128 : 32,
 	   v6_inner ? "nodad" : "");
 	SH("ip -n %s addr add %s/%d dev lo %s", self->peer, sb->inner,
@@ -450,8 +486,12 @@ static void cross_family_ping(struct __test_metadata *_metadata,
 
 	setup_stream(_metadata, nl, self->sid, QKD_ROLE_INITIATOR);
 	setup_stream(_metadata, &nlb, self->sid, QKD_ROLE_RESPONDER);
-	ASSERT_NL_OK(nl, bind_site(nl, self->sid, sa, sb));
-	ASSERT_NL_OK(&nlb, bind_site(&nlb, self->sid, sb, sa));
+	ASSERT_NL_OK(nl, bind_site(nl, self->sid, sa, sb, !hand));
+	ASSERT_NL_OK(&nlb, bind_site(&nlb, self->sid, sb, sa, !hand));
+	if (hand) {
+		ASSERT_EQ(0, hand_policies("", sa, sb));
+		ASSERT_EQ(0, hand_policies(self->peer, sb, sa));
+	}
 
 	SH("ping %s -q -c 3 -i 0.2 -W 2 -I %s %s >/dev/null", fam, sa->inner, sb->inner);
 
@@ -470,7 +510,7 @@ TEST_F(citizen, ping6_through_ipv4_tunnel)
 	static const struct site a = { "10.9.0.1", 24, "fd01::1", "fd01::", 64 };
 	static const struct site b = { "10.9.0.2", 24, "fd02::1", "fd02::", 64 };
 
-	cross_family_ping(_metadata, self, &a, &b);
+	cross_family_ping(_metadata, self, &a, &b, false);
 }
 
 TEST_F(citizen, ping4_through_ipv6_tunnel)
@@ -478,7 +518,27 @@ TEST_F(citizen, ping4_through_ipv6_tunnel)
 	static const struct site a = { "fd09::1", 64, "10.7.1.1", "10.7.1.0", 24 };
 	static const struct site b = { "fd09::2", 64, "10.7.2.1", "10.7.2.0", 24 };
 
-	cross_family_ping(_metadata, self, &a, &b);
+	cross_family_ping(_metadata, self, &a, &b, false);
+}
+
+/*
+ * A tunnel binding without the module's policies: the administrator's own
+ * `ip xfrm policy` of the other family (or the same one) routes into it.
+ */
+TEST_F(citizen, ping6_through_ipv4_tunnel_hand_policies)
+{
+	static const struct site a = { "10.9.0.1", 24, "fd01::1", "fd01::", 64 };
+	static const struct site b = { "10.9.0.2", 24, "fd02::1", "fd02::", 64 };
+
+	cross_family_ping(_metadata, self, &a, &b, true);
+}
+
+TEST_F(citizen, ping4_through_ipv4_tunnel_hand_policies)
+{
+	static const struct site a = { "10.9.0.1", 24, "10.7.1.1", "10.7.1.0", 24 };
+	static const struct site b = { "10.9.0.2", 24, "10.7.2.1", "10.7.2.0", 24 };
+
+	cross_family_ping(_metadata, self, &a, &b, true);
 }
 
 QKD_TEST_MAIN
