@@ -32,6 +32,7 @@
 
 #include <linux/jiffies.h>
 #include <linux/rculist.h>
+#include <linux/security.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/workqueue.h>
@@ -316,21 +317,57 @@ static void qkd_sa_km_notify(struct xfrm_state *x, int event)
 /*
  * Delete one of our SAs (if xfrm has not already) and drop our reference.
  * Its key copy in x->aead was cleared when it was keyed (qkd_sa_build()).
+ *
+ * As xfrm_user's DELSA: under xfrm_cfg_mutex, notified, audited (SAD-delete).
+ * An SA someone else deleted (xfrm at its hard lifetime, an administrator)
+ * was audited by them; a second, failed record would only be noise.
  */
 static void qkd_sa_drop(struct xfrm_state *x)
 {
 	if (!x)
 		return;
-	if (!xfrm_state_delete(x))
+	mutex_lock(&xs_net(x)->xfrm.xfrm_cfg_mutex);
+	if (!xfrm_state_delete(x)) {
 		qkd_sa_km_notify(x, XFRM_MSG_DELSA);
+		xfrm_audit_state_delete(x, 1, true);
+	}
+	mutex_unlock(&xs_net(x)->xfrm.xfrm_cfg_mutex);
 	xfrm_state_put(x);
 }
 
-/* An SA built by qkd_sa_build() that is not (or no longer) to be added. */
+/*
+ * An SA built by qkd_sa_build() that is not (or no longer) to be added.
+ * xfrm_state_put() insists on a dead SA, and xfrm exports no call that
+ * kills one that was never in the SAD (xfrm_state_delete() would unlink it
+ * from hash chains it is not on): mark it as xfrm_user's
+ * xfrm_state_construct() and xfrm_add_sa() do on their error paths.
+ */
 static void qkd_sa_unbuild(struct xfrm_state *x)
 {
 	x->km.state = XFRM_STATE_DEAD;
 	xfrm_state_put(x);
+}
+
+/*
+ * The SA's selector, of which xfrm uses only the family here (prefixes 0):
+ * it must be the family of the traffic inside, which in tunnel mode may be
+ * the other one (the policies' selector says which). A selector of the
+ * outer family would never match an inner flow of the other: xfrm would
+ * find no SA, and the traffic would go nowhere. A tunnel without our
+ * policies takes either family, as `ip xfrm state add ... flag af-unspec`
+ * makes it (xfrm then picks the inner mode by the decapsulated protocol).
+ * In transport mode there is no inner family but the SA's own.
+ */
+static void qkd_sa_build_sel(const struct qkd_sa *b, struct xfrm_state *x)
+{
+	if (b->mode != QKD_SA_MODE_TUNNEL) {
+		x->sel.family = b->family;
+	} else if (b->policy) {
+		x->sel.family = b->sel_family;
+	} else {
+		x->sel.family = AF_UNSPEC;
+		x->props.flags |= XFRM_STATE_AF_UNSPEC;
+	}
 }
 
 /*
@@ -354,8 +391,7 @@ static int qkd_sa_build(struct qkd_sa *b, bool out, u64 gen, const u8 *key,
 		return -ENOMEM;
 	aead = kzalloc(sizeof(*aead) + klen, GFP_KERNEL);
 	if (!aead) {
-		x->km.state = XFRM_STATE_DEAD;
-		xfrm_state_put(x);
+		qkd_sa_unbuild(x);
 		return -ENOMEM;
 	}
 	strscpy(aead->alg_name, alg->name, sizeof(aead->alg_name));
@@ -375,8 +411,7 @@ static int qkd_sa_build(struct qkd_sa *b, bool out, u64 gen, const u8 *key,
 			XFRM_MODE_TRANSPORT;
 	x->props.reqid = b->reqid;
 	x->props.replay_window = out ? 0 : QKD_SA_REPLAY_WINDOW;
-	/* A zero selector of the SA's family, as `ip xfrm state add` makes. */
-	x->sel.family = b->family;
+	qkd_sa_build_sel(b, x);
 	x->mark = b->mark;
 	x->if_id = b->if_id;
 	qkd_xfrm_state_set_dir(x, out);
@@ -411,7 +446,24 @@ static int qkd_sa_build(struct qkd_sa *b, bool out, u64 gen, const u8 *key,
 			x->lft.hard_use_expires_seconds = qkd_sa_hard_seconds(b);
 	}
 
-	err = __xfrm_init_state(x, true, false, extack);
+	/*
+	 * Replay notification defaults, as xfrm_user's xfrm_state_construct()
+	 * sets them (the sysctl's time is in 100 ms units): listeners of
+	 * XFRMNLGRP_AEVENTS hear of our SAs as of any other.
+	 */
+	x->replay_maxdiff = b->qn->net->xfrm.sysctl_aevent_rseqth;
+	x->replay_maxage = (b->qn->net->xfrm.sysctl_aevent_etime * HZ) /
+			   XFRM_AE_ETH_M;
+
+	/*
+	 * No security_xfrm_state_alloc(): xfrm_user calls it only for an
+	 * XFRMA_SEC_CTX, and our SAs carry no security context (x->security
+	 * stays NULL); SELinux refuses a NULL context with EINVAL.
+	 *
+	 * xfrm_init_state() marks the SA valid, as af_key's add does; it
+	 * gives no extended ACK, hence ours below.
+	 */
+	err = xfrm_init_state(x);
 	/*
 	 * ESP has keyed its AEAD transform: x->aead's copy of the key is
 	 * only read again to show it, in `ip xfrm state` dumps and in the
@@ -424,14 +476,13 @@ static int qkd_sa_build(struct qkd_sa *b, bool out, u64 gen, const u8 *key,
 	 */
 	memzero_explicit(aead->alg_key, klen);
 	if (err) {
-		/* xfrm's own words, if it said any, are the better ones. */
+		/* Ours, unless something before said better. */
 		if (extack && !extack->_msg)
 			NL_SET_ERR_MSG_MOD(extack,
 					   "xfrm cannot set up the SA (no ESP module or algorithm?)");
 		qkd_sa_unbuild(x);
 		return err;
 	}
-	x->km.state = XFRM_STATE_VALID;
 	*xp = x;
 	return 0;
 }
@@ -447,13 +498,19 @@ static void qkd_sa_spi_taken(struct netlink_ext_ack *extack)
  * carry traffic (any policy, even one added by hand, can select it), so its
  * key is used up whatever happens next: the caller never gives it back to
  * the store. On failure the SA is destroyed and nothing used the key.
+ *
+ * Under xfrm_cfg_mutex. Audited as xfrm_user's NEWSA is (SAD-add, with the
+ * result), from the requester's context or the binding's work.
  */
 static int qkd_sa_commit(struct xfrm_state *x, struct netlink_ext_ack *extack)
 {
 	int err;
 
+	lockdep_assert_held(&xs_net(x)->xfrm.xfrm_cfg_mutex);
+
 	xfrm_state_hold(x);
 	err = xfrm_state_add(x);
+	xfrm_audit_state_add(x, err ? 0 : 1, true);
 	if (err) {
 		if (err == -EEXIST)
 			qkd_sa_spi_taken(extack);
@@ -499,8 +556,11 @@ static int qkd_sa_install(struct qkd_sa *b, bool out, u64 gen,
 		return err;
 	}
 	err = qkd_sa_build(b, out, gen, key, &x, extack);
-	if (!err)
+	if (!err) {
+		mutex_lock(&b->qn->net->xfrm.xfrm_cfg_mutex);
 		err = qkd_sa_commit(x, extack);
+		mutex_unlock(&b->qn->net->xfrm.xfrm_cfg_mutex);
+	}
 	if (err) {
 		qkd_stream_return_key(b->stream, index, key);
 		return err;
@@ -613,6 +673,14 @@ static int qkd_sa_tx_switch(struct qkd_sa *b, struct netlink_ext_ack *extack)
 	 */
 	qkd_sa_drop(b->out_old);
 	b->out_old = x;
+	/*
+	 * The one write to xfrm's key-manager fields: xfrm exports no call
+	 * that soft-expires an SA on request (xfrm_state_check_expire() does
+	 * it from the lifetime counters only), and km.dying, set under
+	 * x->lock as xfrm's own timer sets it, is what ranks the old SA below
+	 * the new one in xfrm_state_find() whatever their add times and hash
+	 * order.
+	 */
 	if (x) {
 		spin_lock_bh(&x->lock);
 		x->km.dying = 1;
@@ -853,6 +921,10 @@ static struct xfrm_policy *qkd_sa_policy_alloc(struct qkd_sa *b, int dir)
 	struct xfrm_policy *pol;
 	struct xfrm_tmpl *t;
 
+	/*
+	 * No security_xfrm_policy_alloc(): as for our SAs, xfrm_user calls it
+	 * only for an XFRMA_SEC_CTX; pol->security stays NULL.
+	 */
 	pol = xfrm_policy_alloc(b->qn->net, GFP_KERNEL_ACCOUNT);
 	if (!pol)
 		return NULL;
@@ -892,21 +964,33 @@ static struct xfrm_policy *qkd_sa_policy_alloc(struct qkd_sa *b, int dir)
 	return pol;
 }
 
-/* Remove the binding's policies (if nobody did) and drop our references. */
+/*
+ * Remove the binding's policies (if nobody did) and drop our references.
+ * As xfrm_user's DELPOLICY: under xfrm_cfg_mutex, notified, audited
+ * (SPD-delete); one someone else deleted was audited by them.
+ * security_xfrm_policy_delete() is not exported (6.1, 6.12): our policies
+ * carry no security context, for which SELinux, the one LSM with xfrm
+ * hooks, allows the deletion anyway.
+ */
 static void qkd_sa_policies_del(struct qkd_sa *b)
 {
+	struct mutex *cfg = &b->qn->net->xfrm.xfrm_cfg_mutex;
 	int dir;
 
+	mutex_lock(cfg);
 	for (dir = 0; dir < XFRM_POLICY_MAX; dir++) {
 		struct xfrm_policy *pol = b->pol[dir];
 
 		if (!pol)
 			continue;
-		if (!xfrm_policy_delete(pol, dir))
+		if (!xfrm_policy_delete(pol, dir)) {
 			qkd_sa_policy_notify(pol, dir, XFRM_MSG_DELPOLICY);
+			xfrm_audit_policy_delete(pol, 1, true);
+		}
 		xfrm_pol_put(pol);
 		b->pol[dir] = NULL;
 	}
+	mutex_unlock(cfg);
 }
 
 static void qkd_sa_policy_exists(struct netlink_ext_ack *extack, int dir)
@@ -923,7 +1007,11 @@ static void qkd_sa_policy_exists(struct netlink_ext_ack *extack, int dir)
 				   "an XFRM fwd policy with that selector, priority, mark and if_id exists");
 }
 
-/* A policy of qkd_sa_policies_alloc() that was not inserted. */
+/*
+ * A policy of qkd_sa_policies_alloc() that was not inserted: marked dead
+ * for xfrm_policy_destroy(), as xfrm_user's xfrm_policy_construct() does
+ * on its error path (no exported call does it).
+ */
 static void qkd_sa_policy_unbuild(struct xfrm_policy *pol)
 {
 	pol->walk.dead = 1;
@@ -978,7 +1066,9 @@ static int qkd_sa_policies_check(struct qkd_sa *b,
 
 /*
  * Insert @pols (each one moves to b->pol as it goes in). On failure those
- * inserted stay in b->pol for the caller to delete. Under b->lock.
+ * inserted stay in b->pol for the caller to delete. Under b->lock and
+ * xfrm_cfg_mutex; audited as xfrm_user's NEWPOLICY is (SPD-add, with the
+ * result).
  */
 static int qkd_sa_policies_insert(struct qkd_sa *b,
 				  struct xfrm_policy *pols[XFRM_POLICY_MAX],
@@ -991,6 +1081,7 @@ static int qkd_sa_policies_insert(struct qkd_sa *b,
 			continue;
 		/* Exclusive: a policy someone else installed stays theirs. */
 		err = xfrm_policy_insert(dir, pols[dir], 1);
+		xfrm_audit_policy_add(pols[dir], err ? 0 : 1, true);
 		if (err) {
 			if (err == -EEXIST)
 				qkd_sa_policy_exists(extack, dir);
@@ -1741,6 +1832,34 @@ static struct qkd_sa *qkd_sa_from_attrs(struct qkd_net *qn,
 	return b;
 }
 
+/*
+ * May the requester delete the binding's SAs? The LSM check xfrm_user's
+ * DELSA makes (security_xfrm_state_delete()), for every SA before any
+ * goes, so that a refusal changes nothing. Our SAs carry no security
+ * context, which SELinux (the one LSM with xfrm hooks) always allows; a
+ * BPF LSM program on the hook may refuse. Under qkd_net.lock.
+ */
+static int qkd_sa_may_delete(struct qkd_sa *b, struct netlink_ext_ack *extack)
+{
+	struct xfrm_state *xs[2 + QKD_SA_IN_SLOTS];
+	unsigned int i, n = 0;
+	int err = 0;
+
+	mutex_lock(&b->lock);
+	xs[n++] = b->out;
+	xs[n++] = b->out_old;
+	for (i = 0; i < QKD_SA_IN_SLOTS; i++)
+		xs[n++] = b->in[i].x;
+	for (i = 0; !err && i < n; i++)
+		if (xs[i])
+			err = security_xfrm_state_delete(xs[i]);
+	mutex_unlock(&b->lock);
+	if (err)
+		NL_SET_ERR_MSG_MOD(extack,
+				   "a security module refused to delete an SA of the binding");
+	return err;
+}
+
 int qkd_nl_sa_del(struct sk_buff *skb, struct genl_info *info)
 {
 	struct qkd_net *qn = qkd_net(genl_info_net(info));
@@ -1750,6 +1869,8 @@ int qkd_nl_sa_del(struct sk_buff *skb, struct genl_info *info)
 	mutex_lock(&qn->lock);
 	b = qkd_sa_from_attrs(qn, info, &err);
 	if (b)
+		err = qkd_sa_may_delete(b, info->extack);
+	if (b && !err)
 		qkd_sa_destroy(qn, b);
 	mutex_unlock(&qn->lock);
 	return err;
