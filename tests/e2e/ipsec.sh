@@ -22,7 +22,9 @@
 #    traffic stops (fail closed, no plaintext on the wire), with events;
 #    keys pushed again: traffic resumes;
 #  - an IPv6 binding with ChaCha20-Poly1305 in tunnel mode carries a ping;
-#  - deleting the binding or the stream removes the SAs.
+#  - deleting the binding or the stream removes the SAs, and the stream's
+#    policies become block policies (fail closed); `sa del ...
+#    remove-protection` deletes them instead.
 set -u
 ko=${1:?usage: $0 QKD_KO}
 Q=$PWD/build/qkdctl
