@@ -961,7 +961,8 @@ TEST_F(xfrm, policy_tunnel_networks)
 	ASSERT_NL_OK(nl, qkd_stream_del(nl, self->sid));
 	EXPECT_EQ(3, policy_count(NULL));
 	EXPECT_EQ(3, policy_count("action block"));
-	EXPECT_EQ(1, policy_count("dir fwd priority 7"));
+	EXPECT_EQ(3, policy_count("priority 7 "));
+	EXPECT_EQ(1, policy_count("dir fwd "));
 	EXPECT_EQ(1, policy_count("src fd02::/64 dst fd01::/48"));
 	EXPECT_EQ(2, policy_count("src fd01::/48 dst fd02::/64"));
 	EXPECT_EQ(0, policy_count("tmpl"));
