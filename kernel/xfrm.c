@@ -1155,9 +1155,9 @@ void qkd_xfrm_stream_delete(struct qkd_net *qn, struct qkd_stream *s)
  * Every binding of @qn goes: the module is unloading, or the namespace is
  * going away. On unload the namespace lives on and its traffic stays
  * blocked. A dying namespace (no reference left) has no traffic to protect
- * and its SPD is flushed by xfrm's own exit, after this one or (6.10 on,
- * its pre_exit) before: a policy added now would outlive that flush, and
- * xfrm warns of it and leaks it. So its policies are only deleted.
+ * and xfrm flushes its SPD itself: after this exit (6.1), or before it,
+ * in xfrm's pre_exit (6.12), when a policy added now would outlive the
+ * flush, warned of and leaked. So its policies are only deleted.
  */
 void qkd_xfrm_net_exit(struct qkd_net *qn)
 {
