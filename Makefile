@@ -118,7 +118,7 @@ $(B)/san/tests/unit/test_qkdd_session: tests/unit/test_qkdd_session.c \
 	$(CC) $(UNIT_CFLAGS) -o $@ $(filter-out %.h,$^) $(LIBS)
 
 # Kernel tests run inside the VM (no sanitizers: the guest is small).
-$(B)/tests/kernel/%: tests/kernel/%.c tests/kernel/qkd_test.h $(B)/libqkd.a | harness
+$(B)/tests/kernel/%: tests/kernel/%.c tests/kernel/qkd_test.h tests/kernel/qkd_wire.h $(B)/libqkd.a | harness
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $(filter %.c %.a,$^) $(LIBS)
 # test_kapi drives the test module tests/kmod/qkd_kapi_test.c (built per

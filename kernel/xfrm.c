@@ -1094,6 +1094,92 @@ static int qkd_sa_policies_insert(struct qkd_sa *b,
 	return 0;
 }
 
+/*
+ * A block policy in @pol's place: same selector, direction, priority, mark
+ * and if_id, no template, infinite lifetime, as `ip xfrm policy add ...
+ * action block` makes it. Nothing in it points into this module (xfrm's
+ * own timer and RCU callbacks; no security context, no offload), so it can
+ * outlive the module.
+ */
+static struct xfrm_policy *qkd_sa_block_alloc(struct xfrm_policy *pol)
+{
+	struct xfrm_policy *blk;
+
+	/* Not charged to the caller: it is the administrator's from now on. */
+	blk = xfrm_policy_alloc(xp_net(pol), GFP_KERNEL);
+	if (!blk)
+		return NULL;
+	blk->selector = pol->selector;
+	blk->family = pol->family;
+	blk->lft.soft_byte_limit = XFRM_INF;
+	blk->lft.hard_byte_limit = XFRM_INF;
+	blk->lft.soft_packet_limit = XFRM_INF;
+	blk->lft.hard_packet_limit = XFRM_INF;
+	blk->priority = pol->priority;
+	blk->action = XFRM_POLICY_BLOCK;
+	blk->type = pol->type;
+	blk->mark = pol->mark;
+	blk->if_id = pol->if_id;
+	return blk;
+}
+
+/*
+ * Teardown fails closed (Documentation/ipsec.md, "Teardown"): each of the
+ * binding's policies still in the SPD is swapped for a block policy, which
+ * the module then forgets; the administrator lifts it with `ip xfrm policy
+ * delete` or `flush`. A policy an administrator deleted or replaced is
+ * theirs: nothing goes in its place. Under the namespace's xfrm_cfg_mutex,
+ * which xfrm_user and af_key hold to change the SPD, so none of their
+ * changes falls between the check and the swap. Under b->lock.
+ */
+static void qkd_sa_policies_block(struct qkd_sa *b)
+{
+	struct mutex *cfg = &b->qn->net->xfrm.xfrm_cfg_mutex;
+	struct xfrm_policy *pol, *cur, *blk;
+	int dir, err;
+	bool ours;
+
+	mutex_lock(cfg);
+	for (dir = 0; dir < XFRM_POLICY_MAX; dir++) {
+		pol = b->pol[dir];
+		if (!pol)
+			continue;
+		cur = xfrm_policy_bysel_ctx(b->qn->net, &pol->mark, pol->if_id,
+					    pol->type, dir, &pol->selector,
+					    NULL, 0, &err);
+		ours = cur == pol;
+		if (cur)
+			xfrm_pol_put(cur);
+		/*
+		 * Without memory ours stays in the SPD, forgotten like a block
+		 * policy: its template finds no SA, so it drops what it selects.
+		 */
+		blk = ours ? qkd_sa_block_alloc(pol) : NULL;
+		/*
+		 * Not exclusive: xfrm swaps ours for it under the SPD lock, as
+		 * XFRM_MSG_UPDPOLICY does, so no packet finds neither.
+		 */
+		if (blk && xfrm_policy_insert(dir, blk, 0)) {
+			qkd_sa_policy_unbuild(blk);
+			blk = NULL;
+		}
+		if (blk) {
+			/*
+			 * Audited as what it is: the binding's policy left
+			 * the SPD (as xfrm_user's DELPOLICY says it) and a
+			 * block policy came in (as its UPDPOLICY does).
+			 */
+			xfrm_audit_policy_delete(pol, 1, true);
+			xfrm_audit_policy_add(blk, 1, true);
+			qkd_sa_policy_notify(blk, dir, XFRM_MSG_UPDPOLICY);
+			xfrm_pol_put(blk);
+		}
+		xfrm_pol_put(pol);
+		b->pol[dir] = NULL;
+	}
+	mutex_unlock(cfg);
+}
+
 /* Every SA of the binding goes, key copies zeroed. Under b->lock. */
 static void qkd_sa_drop_all(struct qkd_sa *b)
 {
@@ -1117,8 +1203,12 @@ static void qkd_sa_free(struct qkd_sa *b)
 	kfree(b);
 }
 
-/* Unbind: delete the SAs, wait for the work and the callback, free. */
-static void qkd_sa_destroy(struct qkd_net *qn, struct qkd_sa *b)
+/*
+ * Unbind: delete the SAs, leave block policies in place of the binding's
+ * (or, if @unprotect, delete them), wait for the work and the callback,
+ * free.
+ */
+static void qkd_sa_destroy(struct qkd_net *qn, struct qkd_sa *b, bool unprotect)
 {
 	lockdep_assert_held(&qn->lock);
 
@@ -1128,6 +1218,8 @@ static void qkd_sa_destroy(struct qkd_net *qn, struct qkd_sa *b)
 	b->dead = true;
 	/* SAs first: in between, packets find a policy and no SA: dropped. */
 	qkd_sa_drop_all(b);
+	if (!unprotect)
+		qkd_sa_policies_block(b);
 	qkd_sa_policies_del(b);
 	mutex_unlock(&b->lock);
 	/* No key-manager callback can find it, and so kick it, after this. */
@@ -1148,22 +1240,32 @@ static struct qkd_sa *qkd_sa_find(struct qkd_net *qn, const u8 *stream_id)
 	return NULL;
 }
 
+/* The stream (or its link) goes: the binding goes, failing closed. */
 void qkd_xfrm_stream_delete(struct qkd_net *qn, struct qkd_stream *s)
 {
 	struct qkd_sa *b = qkd_sa_find(qn, s->id);
 
 	if (b)
-		qkd_sa_destroy(qn, b);
+		qkd_sa_destroy(qn, b, false);
 }
 
+/*
+ * Every binding of @qn goes: the module is unloading, or the namespace is
+ * going away. On unload the namespace lives on and its traffic stays
+ * blocked. A dying namespace (no reference left) has no traffic to protect
+ * and xfrm flushes its SPD itself: after this exit (6.1), or before it,
+ * in xfrm's pre_exit (6.12), when a policy added now would outlive the
+ * flush, warned of and leaked. So its policies are only deleted.
+ */
 void qkd_xfrm_net_exit(struct qkd_net *qn)
 {
+	bool unprotect = !check_net(qn->net);
 	struct qkd_sa *b, *tmp;
 
 	lockdep_assert_held(&qn->lock);
 
 	list_for_each_entry_safe(b, tmp, &qn->sas, list)
-		qkd_sa_destroy(qn, b);
+		qkd_sa_destroy(qn, b, unprotect);
 }
 
 /* ----------------------------------------------------- key manager hooks */
@@ -1276,9 +1378,15 @@ const struct nla_policy qkd_sa_new_policy[QKD_A_MAX + 1] = {
 	[QKD_A_SA_POLICY_PRIORITY] = { .type = NLA_U32 },
 };
 
-/* SA_DEL and SA_GET: one binding, named by its stream. */
+/* SA_GET and SA_REKEY: one binding, named by its stream. */
 const struct nla_policy qkd_sa_ref_policy[QKD_A_MAX + 1] = {
 	[QKD_A_STREAM_ID] = NLA_POLICY_EXACT_LEN(QKD_STREAM_ID_LEN),
+};
+
+/* SA_DEL: the binding, and whether its traffic may flow in clear after. */
+const struct nla_policy qkd_sa_del_policy[QKD_A_MAX + 1] = {
+	[QKD_A_STREAM_ID] = NLA_POLICY_EXACT_LEN(QKD_STREAM_ID_LEN),
+	[QKD_A_SA_REMOVE_PROTECTION] = { .type = NLA_FLAG },
 };
 
 static int qkd_sa_put(struct sk_buff *skb, struct qkd_sa *b)
@@ -1871,7 +1979,8 @@ int qkd_nl_sa_del(struct sk_buff *skb, struct genl_info *info)
 	if (b)
 		err = qkd_sa_may_delete(b, info->extack);
 	if (b && !err)
-		qkd_sa_destroy(qn, b);
+		qkd_sa_destroy(qn, b,
+			       nla_get_flag(info->attrs[QKD_A_SA_REMOVE_PROTECTION]));
 	mutex_unlock(&qn->lock);
 	return err;
 }

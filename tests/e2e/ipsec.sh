@@ -22,7 +22,9 @@
 #    traffic stops (fail closed, no plaintext on the wire), with events;
 #    keys pushed again: traffic resumes;
 #  - an IPv6 binding with ChaCha20-Poly1305 in tunnel mode carries a ping;
-#  - deleting the binding or the stream removes the SAs.
+#  - deleting the binding or the stream removes the SAs, and the stream's
+#    policies become block policies (fail closed); `sa del ...
+#    remove-protection` deletes them instead.
 set -u
 ko=${1:?usage: $0 QKD_KO}
 Q=$PWD/build/qkdctl
@@ -389,7 +391,15 @@ $A "$Q" stream del $SID6
 check "deleting the stream removes its binding at A" \
 	test "$($A "$Q" -j sa show | grep -c "$SID6")" -eq 0 -a \
 	"$(ip netns exec siteA ip xfrm state | grep -c rfc7539esp)" -eq 0
-check "and the binding's policies" test "$(pol6 siteA)" -eq 0
+check "its policies became block policies (fail closed)" \
+	test "$(pol6 siteA)" -eq 0 -a \
+	"$(ip netns exec siteA ip xfrm policy | grep -c 'action block')" -eq 3
+out=$($A busybox ping6 -c 2 -i 0.3 -W 1 $BB6 2>&1)
+check "ping6 A -> B is blocked, not sent in clear" grep -q ' 100% packet loss\|not permitted' <<<"$out"
+$B "$Q" sa del $SID6 remove-protection
+check "sa del remove-protection deletes B's policies" \
+	test "$(pol6 siteB)" -eq 0 -a \
+	"$(ip netns exec siteB ip xfrm policy | grep -c 'action block')" -eq 0
 
 # The SA key is the stream's key at the formula's index: A's module SA
 # (one way, AES-128-GCM) and, at B, an SA made by hand with B's copy of

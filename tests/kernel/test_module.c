@@ -3,6 +3,8 @@
  * Module life: unload with links, streams and keys present (in this netns
  * and in another live one, with an events listener open) succeeds, and a
  * reload starts every node empty; an open /dev/qkd pins the module.
+ * Unloading (and so a DKMS upgrade, rmmod then insmod) fails closed: the
+ * traffic of a binding stays blocked, not in clear (qkd_wire.h).
  *
  * Needs the module loaded from a file we can reload: $QKD_KO, else
  * build/kmod/$(uname -r)/qkd.ko (from the repo top, as the VM runner starts
@@ -13,6 +15,7 @@
 #include <sys/utsname.h>
 
 #include "qkd_test.h"
+#include "qkd_wire.h"
 
 #define KS	32
 
@@ -481,3 +484,65 @@ TEST_F_TIMEOUT(mod, reload_cycles, 180)
 }
 
 QKD_TEST_MAIN
+
+/*
+ * The attack: a binding protects A <-> B, and the module is unloaded (an
+ * upgrade: rmmod, then insmod of the new one). Unloading tears every
+ * binding down; does anything cross the wire in clear before, or after the
+ * new module is in? Nothing may until an administrator removes the block
+ * policies left in the bindings' place; then clear pings must cross (or
+ * the sniffer proves nothing).
+ */
+TEST_F_TIMEOUT(mod, unload_fails_closed, 180)
+{
+	struct qkd_wire_seen s;
+	struct qkd_nl nl;
+	struct qkd_wire w;
+	int err, i;
+
+	ASSERT_EQ(0, qkd_new_netns());
+	ASSERT_EQ(0, qkd_nl_open(&nl));
+	err = qkd_wire_up(&w);
+	ASSERT_EQ(0, err) TH_LOG("two netns over veth: %d (%s)", err, strerror(-err));
+	ASSERT_NL_OK(&nl, qkd_wire_bind_both(&w, &nl));
+	qkd_wire_sniffed(&w);
+	ASSERT_TRUE(qkd_wire_ping(w.ns_a, QKD_WIRE_B)) TH_LOG("no ping through the binding");
+	s = qkd_wire_sniffed(&w);
+	ASSERT_EQ(0, s.echo) TH_LOG("the bound ping crossed in clear");
+	ASSERT_LT(0, s.esp);
+	qkd_nl_close(&nl);
+	qkd_nl_close(&w.nl_b);
+	w.nl_b_open = false;
+
+	err = unload(true);
+	ASSERT_EQ(0, err) TH_LOG("rmmod with bindings: %s (refcnt %d)", strerror(-err),
+				 read_refcnt());
+	for (i = 0; i < 2; i++) {
+		int ns = i ? w.ns_b : w.ns_a;
+
+		QKD_CTX("netns %c after rmmod", i ? 'B' : 'A');
+		EXPECT_EQ(2, qkd_wire_policies(&w, ns, "action block")) TH_LOG("%s", qkd_ctx);
+		EXPECT_EQ(0, qkd_wire_policies(&w, ns, "tmpl")) TH_LOG("%s", qkd_ctx);
+	}
+	QKD_CTX_CLEAR();
+	EXPECT_FALSE(qkd_wire_ping(w.ns_a, QKD_WIRE_B)) TH_LOG("A reached B after rmmod");
+	s = qkd_wire_sniffed(&w);
+	EXPECT_EQ(0, s.echo) TH_LOG("%d ICMP echoes in clear after rmmod", s.echo);
+
+	/* The new module comes in: it does not know the old one's policies. */
+	err = load();
+	ASSERT_EQ(0, err) TH_LOG("reload %s: %s", ko_path, strerror(-err));
+	EXPECT_EQ(2, qkd_wire_policies(&w, w.ns_a, "action block"));
+	EXPECT_FALSE(qkd_wire_ping(w.ns_a, QKD_WIRE_B)) TH_LOG("A reached B after insmod");
+	EXPECT_FALSE(qkd_wire_ping(w.ns_b, QKD_WIRE_A)) TH_LOG("B reached A after insmod");
+	s = qkd_wire_sniffed(&w);
+	EXPECT_EQ(0, s.echo) TH_LOG("%d ICMP echoes in clear after insmod", s.echo);
+
+	/* The administrator lifts the block at both ends: clear pings cross. */
+	EXPECT_EQ(0, qkd_wire_sh(w.ns_a, "ip xfrm policy flush"));
+	EXPECT_EQ(0, qkd_wire_sh(w.ns_b, "ip xfrm policy flush"));
+	EXPECT_TRUE(qkd_wire_ping(w.ns_a, QKD_WIRE_B)) TH_LOG("no clear ping once unblocked");
+	s = qkd_wire_sniffed(&w);
+	EXPECT_LT(0, s.reply);
+	qkd_wire_down(&w);
+}

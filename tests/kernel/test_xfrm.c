@@ -11,6 +11,10 @@
  *
  * Each test runs in a fresh network namespace (the fixture unshares), so it
  * sees only its own xfrm states and policies; `ip xfrm` lists them.
+ *
+ * Teardown fails closed (Documentation/ipsec.md, "Teardown"): the wire_*
+ * tests bind two namespaces over veth (qkd_wire.h), tear the binding down
+ * and watch the wire with a raw AF_PACKET socket for ICMP in clear.
  */
 #include <arpa/inet.h>
 #include <linux/if_alg.h>
@@ -18,6 +22,7 @@
 #include <linux/xfrm.h>
 
 #include "qkd_test.h"
+#include "qkd_wire.h"
 
 #ifndef AF_ALG
 #define AF_ALG 38
@@ -905,9 +910,17 @@ TEST_F(xfrm, policy_pair_follows_the_binding)
 	ASSERT_NL_OK(nl, sa_simple(nl, QKD_CMD_SA_GET, self->sid));
 	EXPECT_TRUE(nl->r.v[0].has[QKD_A_SA_POLICY]);
 
+	/* SA_DEL leaves block policies in their place (fails closed). */
 	ASSERT_NL_OK(nl, sa_simple(nl, QKD_CMD_SA_DEL, self->sid));
-	EXPECT_EQ(0, policy_count(NULL)) TH_LOG("SA_DEL left the binding's policies");
+	EXPECT_EQ(2, policy_count(NULL));
+	EXPECT_EQ(2, policy_count("action block"));
+	EXPECT_EQ(0, policy_count("tmpl"));
+	EXPECT_EQ(1, policy_count("src 10.1.0.1/32 dst 10.1.0.2/32"));
+	EXPECT_EQ(1, policy_count("src 10.1.0.2/32 dst 10.1.0.1/32"));
 	EXPECT_EQ(0, xfrm_count(NULL));
+	/* They are plain policies: the administrator removes them. */
+	EXPECT_EQ(0, system("ip xfrm policy flush"));
+	EXPECT_EQ(0, policy_count(NULL));
 
 	/* Without the flag, no policy. */
 	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
@@ -944,9 +957,15 @@ TEST_F(xfrm, policy_tunnel_networks)
 	EXPECT_EQ(2, policy_count("tmpl src 10.1.0.1 dst 10.1.0.2"));
 	EXPECT_EQ(3, policy_count("mode tunnel"));
 
-	/* The stream goes: the binding, its SAs and its policies go. */
+	/* The stream goes: the binding and its SAs go, block policies stay. */
 	ASSERT_NL_OK(nl, qkd_stream_del(nl, self->sid));
-	EXPECT_EQ(0, policy_count(NULL));
+	EXPECT_EQ(3, policy_count(NULL));
+	EXPECT_EQ(3, policy_count("action block"));
+	EXPECT_EQ(3, policy_count("priority 7 "));
+	EXPECT_EQ(1, policy_count("dir fwd "));
+	EXPECT_EQ(1, policy_count("src fd02::/64 dst fd01::/48"));
+	EXPECT_EQ(2, policy_count("src fd01::/48 dst fd02::/64"));
+	EXPECT_EQ(0, policy_count("tmpl"));
 	EXPECT_EQ(0, xfrm_count(NULL));
 }
 
@@ -1340,3 +1359,195 @@ TEST_F(xfrm, stream_delete_releases_the_binding)
 }
 
 QKD_TEST_MAIN
+
+/* ------------------------------------------------- teardown fails closed */
+
+enum wire_teardown {
+	WIRE_SA_DEL,
+	WIRE_SA_DEL_REMOVE,	/* SA_DEL with QKD_A_SA_REMOVE_PROTECTION */
+	WIRE_STREAM_DEL,
+	WIRE_LINK_DEL,
+};
+
+static int wire_teardown(struct qkd_nl *nl, const uint8_t *sid, enum wire_teardown how)
+{
+	struct nl_msg *m;
+
+	switch (how) {
+	case WIRE_SA_DEL:
+		return sa_simple(nl, QKD_CMD_SA_DEL, sid);
+	case WIRE_SA_DEL_REMOVE:
+		m = qkd_msg(nl, QKD_CMD_SA_DEL, 0);
+		nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
+		nla_put_flag(m, QKD_A_SA_REMOVE_PROTECTION);
+		return qkd_req(nl, m);
+	case WIRE_STREAM_DEL:
+		return qkd_stream_del(nl, sid);
+	case WIRE_LINK_DEL:
+		return qkd_link_del(nl, 1);
+	}
+	return -EINVAL;
+}
+
+/*
+ * The attack: a binding protects A <-> B; it is torn down (at both ends,
+ * so that neither end's policies mask the other's); does anything cross
+ * the wire in clear? It must not until an administrator removes the block
+ * policies the teardown left, and then it must (or the sniffer proves
+ * nothing).
+ */
+static void wire_teardown_test(struct __test_metadata *_metadata,
+			       FIXTURE_DATA(xfrm) *self, enum wire_teardown how)
+{
+	struct qkd_nl *nl = &self->nl;
+	struct qkd_wire_seen s;
+	struct qkd_wire w;
+	int err, i, ns;
+
+	if (getenv("QKD_TEST_SAME_NETNS"))
+		SKIP(return, "needs a netns of its own (QKD_TEST_SAME_NETNS is set)");
+	err = qkd_wire_up(&w);
+	ASSERT_EQ(0, err) TH_LOG("two netns over veth: %d (%s)", err, strerror(-err));
+	ASSERT_NL_OK(nl, qkd_wire_bind(&w, nl, QKD_ROLE_INITIATOR, QKD_WIRE_A, QKD_WIRE_B));
+	ASSERT_NL_OK(&w.nl_b, qkd_wire_bind(&w, &w.nl_b, QKD_ROLE_RESPONDER,
+					    QKD_WIRE_B, QKD_WIRE_A));
+	qkd_wire_sniffed(&w);
+	ASSERT_TRUE(qkd_wire_ping(w.ns_a, QKD_WIRE_B)) TH_LOG("no ping through the binding");
+	s = qkd_wire_sniffed(&w);
+	ASSERT_EQ(0, s.echo) TH_LOG("the bound ping crossed in clear");
+	ASSERT_LT(0, s.esp) TH_LOG("the bound ping crossed, but not in ESP");
+
+	ASSERT_NL_OK(nl, wire_teardown(nl, w.sid, how));
+	ASSERT_NL_OK(&w.nl_b, wire_teardown(&w.nl_b, w.sid, how));
+	EXPECT_EQ(0, sa_count(nl));
+	EXPECT_EQ(0, xfrm_count(NULL)) TH_LOG("the binding's SAs outlived it");
+
+	if (how == WIRE_SA_DEL_REMOVE) {
+		/* The administrator asked for the protection to go: it went. */
+		EXPECT_EQ(0, qkd_wire_policies(&w, w.ns_a, "\tdir "));
+		EXPECT_EQ(0, qkd_wire_policies(&w, w.ns_b, "\tdir "));
+		EXPECT_TRUE(qkd_wire_ping(w.ns_a, QKD_WIRE_B))
+			TH_LOG("no clear ping after remove-protection");
+		s = qkd_wire_sniffed(&w);
+		EXPECT_LT(0, s.reply);
+		goto out;
+	}
+
+	/* At each end: out and in, same selector and priority, no template. */
+	for (i = 0; i < 2; i++) {
+		ns = i ? w.ns_b : w.ns_a;
+		QKD_CTX("netns %c", i ? 'B' : 'A');
+		EXPECT_EQ(2, qkd_wire_policies(&w, ns, "\tdir ")) TH_LOG("%s", qkd_ctx);
+		EXPECT_EQ(2, qkd_wire_policies(&w, ns, "action block")) TH_LOG("%s", qkd_ctx);
+		EXPECT_EQ(2, qkd_wire_policies(&w, ns, "priority 7 ")) TH_LOG("%s", qkd_ctx);
+		EXPECT_EQ(0, qkd_wire_policies(&w, ns, "tmpl")) TH_LOG("%s", qkd_ctx);
+		EXPECT_EQ(1, qkd_wire_policies(&w, ns, "src " QKD_WIRE_A "/32 dst " QKD_WIRE_B "/32"))
+			TH_LOG("%s", qkd_ctx);
+		EXPECT_EQ(1, qkd_wire_policies(&w, ns, "src " QKD_WIRE_B "/32 dst " QKD_WIRE_A "/32"))
+			TH_LOG("%s", qkd_ctx);
+	}
+	QKD_CTX_CLEAR();
+
+	EXPECT_FALSE(qkd_wire_ping(w.ns_a, QKD_WIRE_B)) TH_LOG("A reached B after the teardown");
+	EXPECT_FALSE(qkd_wire_ping(w.ns_b, QKD_WIRE_A)) TH_LOG("B reached A after the teardown");
+	s = qkd_wire_sniffed(&w);
+	EXPECT_EQ(0, s.echo) TH_LOG("%d ICMP echoes in clear on the wire after the teardown",
+				    s.echo);
+
+	/* B's administrator lifts B's block: A's in policy still drops B's echoes. */
+	EXPECT_EQ(0, qkd_wire_sh(w.ns_b, "ip xfrm policy flush"));
+	EXPECT_FALSE(qkd_wire_ping(w.ns_b, QKD_WIRE_A)) TH_LOG("A answered a clear echo");
+	s = qkd_wire_sniffed(&w);
+	EXPECT_LT(0, s.echo) TH_LOG("B's clear echoes should be on the wire now");
+	EXPECT_EQ(0, s.reply) TH_LOG("A's in block policy let a clear echo in");
+
+	/* A's administrator lifts A's: clear traffic flows, and the sniffer sees it. */
+	EXPECT_EQ(0, qkd_wire_sh(w.ns_a, "ip xfrm policy delete src " QKD_WIRE_A "/32 dst "
+				 QKD_WIRE_B "/32 dir out && ip xfrm policy delete src "
+				 QKD_WIRE_B "/32 dst " QKD_WIRE_A "/32 dir in"));
+	EXPECT_EQ(0, qkd_wire_policies(&w, w.ns_a, "\tdir "));
+	EXPECT_TRUE(qkd_wire_ping(w.ns_a, QKD_WIRE_B)) TH_LOG("no clear ping once unblocked");
+	s = qkd_wire_sniffed(&w);
+	EXPECT_LT(0, s.reply);
+	EXPECT_EQ(0, s.esp);
+out:
+	EXPECT_EQ(0, w.nl_b.key_data_seen);
+	qkd_wire_down(&w);
+}
+
+TEST_F_TIMEOUT(xfrm, wire_sa_del_blocks, 120)
+{
+	wire_teardown_test(_metadata, self, WIRE_SA_DEL);
+}
+
+TEST_F_TIMEOUT(xfrm, wire_stream_del_blocks, 120)
+{
+	wire_teardown_test(_metadata, self, WIRE_STREAM_DEL);
+}
+
+TEST_F_TIMEOUT(xfrm, wire_link_del_blocks, 120)
+{
+	wire_teardown_test(_metadata, self, WIRE_LINK_DEL);
+}
+
+TEST_F_TIMEOUT(xfrm, wire_sa_del_remove_protection, 120)
+{
+	wire_teardown_test(_metadata, self, WIRE_SA_DEL_REMOVE);
+}
+
+/*
+ * A policy of the binding's that the administrator replaced or deleted is
+ * theirs: the teardown leaves what is in its place alone and does not put
+ * a block policy where they removed one.
+ */
+TEST_F(xfrm, teardown_leaves_hand_made_policies_alone)
+{
+	struct qkd_nl *nl = &self->nl;
+	struct nl_msg *m;
+
+	setup_stream(_metadata, nl, self->sid, QKD_ROLE_INITIATOR, KS, 8);
+	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
+	nla_put_flag(m, QKD_A_SA_POLICY);
+	ASSERT_NL_OK(nl, qkd_req(nl, m));
+	ASSERT_EQ(2, policy_count(NULL));
+	ASSERT_EQ(0, system("ip xfrm policy update src 10.1.0.1/32 dst 10.1.0.2/32 "
+			    "dir out priority 0 action allow"));
+	ASSERT_EQ(0, system("ip xfrm policy delete src 10.1.0.2/32 dst 10.1.0.1/32 dir in"));
+	ASSERT_NL_OK(nl, sa_simple(nl, QKD_CMD_SA_DEL, self->sid));
+	EXPECT_EQ(1, policy_count(NULL));
+	EXPECT_EQ(1, policy_count("dir out"));
+	EXPECT_EQ(0, policy_count("action block"));
+}
+
+/*
+ * A namespace that dies with a live binding: the binding goes with it and
+ * nothing is left for XFRM's own exit to trip on (its exit warns about a
+ * policy added after it flushed the SPD: the fixture checks the log).
+ */
+TEST_F_TIMEOUT(xfrm, netns_exit_with_binding_is_clean, 120)
+{
+	struct qkd_nl *nl = &self->nl;
+	struct qkd_wire w;
+	int err, i;
+
+	if (getenv("QKD_TEST_SAME_NETNS"))
+		SKIP(return, "needs a netns of its own (QKD_TEST_SAME_NETNS is set)");
+	err = qkd_wire_up(&w);
+	ASSERT_EQ(0, err) TH_LOG("two netns over veth: %d (%s)", err, strerror(-err));
+	ASSERT_NL_OK(nl, qkd_wire_bind_both(&w, nl));
+	ASSERT_TRUE(qkd_wire_ping(w.ns_a, QKD_WIRE_B));
+	/* The last references to B go; its veth end takes ours with it. */
+	qkd_nl_close(&w.nl_b);
+	w.nl_b_open = false;
+	close(w.ns_b);
+	w.ns_b = -1;
+	close(w.sniff);
+	w.sniff = -1;
+	for (i = 0; i < 300 && if_nametoindex("qfa"); i++)
+		qkd_msleep(100);
+	EXPECT_EQ(0, if_nametoindex("qfa")) TH_LOG("netns B not cleaned up in 30 s");
+	/* A's binding and its policies are A's: untouched. */
+	EXPECT_EQ(1, sa_count(nl));
+	EXPECT_EQ(2, policy_count("tmpl"));
+	qkd_wire_down(&w);
+}

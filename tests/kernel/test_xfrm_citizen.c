@@ -195,6 +195,8 @@ struct audit_want {
 	int seen_spi[8];	/* records with that SPI and res=1 */
 	const char *spd_op;	/* "SPD-add", ... */
 	int spd_seen;		/* records of spd_op with res=1 */
+	const char *spd_op2;	/* and another policy op, or NULL */
+	int spd_seen2;		/* records of spd_op2 with res=1 */
 	int failed;		/* records of either op with res=0 */
 };
 
@@ -221,6 +223,10 @@ static void audit_record(struct audit_want *w, const char *text)
 			w->spd_seen++;
 		else
 			w->failed++;
+	} else if (w->spd_op2) {
+		snprintf(spd, sizeof(spd), "op=%s ", w->spd_op2);
+		if (strstr(text, spd))
+			w->spd_seen2 += ok;
 	}
 }
 
@@ -281,14 +287,17 @@ static void audit_collect(int fd, struct audit_want *w, int spd, int ms)
  * An administrator who audits IPsec sees the binding's SAs and policies
  * come and go exactly as if xfrm_user had added and deleted them: one
  * SAD-add per SA (its SPI) and one SPD-add per policy on SA_NEW, and the
- * matching deletes on SA_DEL, every one with res=1.
+ * matching deletes on SA_DEL, every one with res=1; SA_DEL fails closed,
+ * so each policy's delete comes with the SPD-add of the block policy that
+ * took its place (Documentation/ipsec.md, "Teardown").
  */
 TEST_F(citizen, audit_records_sa_and_policy_add_and_delete)
 {
 	struct sockaddr_nl a = { .nl_family = AF_NETLINK };
 	struct qkd_nl *nl = &self->nl;
 	struct audit_want add = { .op = "SAD-add", .spd_op = "SPD-add", .n_spi = 4 };
-	struct audit_want del = { .op = "SAD-delete", .spd_op = "SPD-delete", .n_spi = 4 };
+	struct audit_want del = { .op = "SAD-delete", .spd_op = "SPD-delete", .n_spi = 4,
+				  .spd_op2 = "SPD-add" };
 	struct nl_msg *m;
 	int64_t was;
 	int fd, i, err;
@@ -339,6 +348,7 @@ TEST_F(citizen, audit_records_sa_and_policy_add_and_delete)
 		}
 	}
 	EXPECT_EQ(2, del.spd_seen) TH_LOG("SA_DEL: SPD-delete res=1 records (out, in)");
+	EXPECT_EQ(2, del.spd_seen2) TH_LOG("SA_DEL: SPD-add res=1 records of the block policies");
 	EXPECT_EQ(0, del.failed);
 }
 

@@ -665,6 +665,9 @@ TEST(qkdctl_usage_errors_exit_2)
 		{ "sa", "rekey" },
 		{ "sa", "rekey", "not-a-uuid" },
 		{ "sa", "rekey", "00112233-4455-6677-8899-aabbccddeeff", "extra" },
+		{ "sa", "del", "00112233-4455-6677-8899-aabbccddeeff", "remove" },
+		{ "sa", "del", "00112233-4455-6677-8899-aabbccddeeff",
+		  "remove-protection", "extra" },
 	};
 	static const char *const json_raw[] = {
 		"-j", "key", "get", "00112233-4455-6677-8899-aabbccddeeff",

@@ -252,6 +252,19 @@ int qkd_sa_del(struct qkd_nl *nl, const uint8_t stream_id[QKD_STREAM_ID_LEN])
 	return sa_simple(nl, QKD_CMD_SA_DEL, stream_id, NULL);
 }
 
+int qkd_sa_del_unprotect(struct qkd_nl *nl,
+			 const uint8_t stream_id[QKD_STREAM_ID_LEN])
+{
+	struct nl_msg *msg = qkd_nl_msg(nl, QKD_CMD_SA_DEL, 0);
+
+	if (!msg)
+		return qkd_nl_fail(nl, ENOMEM);
+	if (nla_put(msg, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, stream_id) ||
+	    nla_put_flag(msg, QKD_A_SA_REMOVE_PROTECTION))
+		return built_fail(nl, msg);
+	return qkd_nl_request(nl, msg, NULL, NULL);
+}
+
 int qkd_sa_rekey(struct qkd_nl *nl, const uint8_t stream_id[QKD_STREAM_ID_LEN],
 		 struct qkd_sa_info *out)
 {

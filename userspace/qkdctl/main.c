@@ -55,7 +55,7 @@ static const char usage_sa[] =
 	"                 [ policy [ policy-local NET[/LEN] ] [ policy-remote NET[/LEN] ]\n"
 	"                   [ policy-priority N ] ]\n"
 	"       qkdctl sa rekey UUID\n"
-	"       qkdctl sa del UUID\n"
+	"       qkdctl sa del UUID [remove-protection]\n"
 	"       qkdctl sa show [ UUID ]\n";
 
 static const char usage_alg[] =

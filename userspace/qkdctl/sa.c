@@ -316,13 +316,20 @@ static int sa_add(int argc, char **argv)
 static int sa_del(int argc, char **argv)
 {
 	uint8_t id[QKD_STREAM_ID_LEN];
+	bool unprotect = false;
 	int err;
 
 	if (argc < 1)
 		usage_error("sa del: missing stream UUID");
 	arg_uuid("stream id", argv[0], id);
-	arg_end(argc, argv, 1);
-	err = qkd_sa_del(ctl_nl(), id);
+	if (argc > 1 && !strcmp(argv[1], "remove-protection")) {
+		unprotect = true;
+		arg_end(argc, argv, 2);
+	} else {
+		arg_end(argc, argv, 1);
+	}
+	err = unprotect ? qkd_sa_del_unprotect(ctl_nl(), id) :
+			  qkd_sa_del(ctl_nl(), id);
 	return err ? kernel_error("sa del", err) : 0;
 }
 

@@ -181,6 +181,7 @@ enum qkd_attr {
 	QKD_A_SA_POLICY_PRIORITY,	/* u32, XFRM priority of the policies */
 
 	QKD_A_STREAM_CONSUMER,		/* u8, enum qkd_stream_consumer */
+	QKD_A_SA_REMOVE_PROTECTION,	/* flag, SA_DEL: no block policies */
 
 	__QKD_A_MAX,
 };

@@ -65,7 +65,14 @@ struct qkd_sa_info {
 
 int qkd_sa_add(struct qkd_nl *nl, const struct qkd_sa_params *p,
 	       struct qkd_sa_info *out);
+/*
+ * Unbind: the SAs go, and the binding's policies become block policies
+ * (the traffic stays blocked until an administrator removes them).
+ */
 int qkd_sa_del(struct qkd_nl *nl, const uint8_t stream_id[QKD_STREAM_ID_LEN]);
+/* Unbind and delete the binding's policies: that traffic flows in clear. */
+int qkd_sa_del_unprotect(struct qkd_nl *nl,
+			 const uint8_t stream_id[QKD_STREAM_ID_LEN]);
 /* Re-key the outbound SA now (QKD_CMD_SA_REKEY); @out gets the binding. */
 int qkd_sa_rekey(struct qkd_nl *nl, const uint8_t stream_id[QKD_STREAM_ID_LEN],
 		 struct qkd_sa_info *out);
