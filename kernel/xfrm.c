@@ -113,6 +113,7 @@ struct qkd_sa_slot {
  * @stream: the stream (a reference is held)
  * @lock: guards everything from @dead on
  * @work: re-key, retire, retry
+ * @free_work: frees the binding a grace period after qkd_sa_destroy()
  * @family: AF_INET or AF_INET6
  * @local: local address (source of the outbound SA)
  * @remote: remote address
@@ -159,6 +160,7 @@ struct qkd_sa {
 	struct qkd_stream *stream;
 	struct mutex lock; /* see above */
 	struct delayed_work work;
+	struct rcu_work free_work;
 
 	u16 family;
 	xfrm_address_t local;
@@ -314,8 +316,8 @@ static void qkd_sa_km_notify(struct xfrm_state *x, int event)
 }
 
 /*
- * Delete one of our SAs (if xfrm has not already) and drop our reference.
- * Its key copy in x->aead was cleared when it was keyed (qkd_sa_build()).
+ * Delete one of our SAs (if xfrm has not already) and drop our reference;
+ * xfrm frees it (and its key copies) when the last reference goes.
  */
 static void qkd_sa_drop(struct xfrm_state *x)
 {
@@ -326,9 +328,14 @@ static void qkd_sa_drop(struct xfrm_state *x)
 	xfrm_state_put(x);
 }
 
-/* An SA built by qkd_sa_build() that is not (or no longer) to be added. */
+/*
+ * An SA built by qkd_sa_build() that is not (or no longer) to be added. It
+ * never was in the SAD, so nobody else read its key copy: wipe that, as
+ * xfrm would free it unwiped and the key may go back to the store.
+ */
 static void qkd_sa_unbuild(struct xfrm_state *x)
 {
+	memzero_explicit(x->aead->alg_key, x->aead->alg_key_len / 8);
 	x->km.state = XFRM_STATE_DEAD;
 	xfrm_state_put(x);
 }
@@ -411,18 +418,21 @@ static int qkd_sa_build(struct qkd_sa *b, bool out, u64 gen, const u8 *key,
 			x->lft.hard_use_expires_seconds = qkd_sa_hard_seconds(b);
 	}
 
-	err = __xfrm_init_state(x, true, false, extack);
 	/*
-	 * ESP has keyed its AEAD transform: x->aead's copy of the key is
-	 * only read again to show it, in `ip xfrm state` dumps and in the
-	 * NEWSA/DELSA notifications below, which xfrm builds into skbs that
-	 * are freed without zeroing (and sends to every XFRM listener), and
-	 * to clone the SA for a MIGRATE (a clone of ours would carry a zero
-	 * key and fail closed; bindings are not migrated). Clear it, as
-	 * lockdown's redaction does for dumps: the key then lives in the
-	 * transform alone, which is freed with kfree_sensitive().
+	 * x->aead keeps its copy of the key, as in every SA xfrm_user adds.
+	 * xfrm reads it again to clone the SA for XFRM_MSG_MIGRATE, and a
+	 * clone must carry the stream's key (one keyed with zeros would carry
+	 * traffic that anyone can read). Its other readers are `ip xfrm state`
+	 * dumps and the NEWSA/DELSA notifications, which xfrm_user zeros under
+	 * lockdown=confidentiality (xfrm_redact(), LOCKDOWN_XFRM_SECRET, on
+	 * 6.1 and 6.12); PF_KEY has no AEAD attribute and never shows it.
+	 * Without lockdown root reads kernel memory anyway. xfrm frees x->aead
+	 * with plain kfree() (xfrm_state_gc_destroy(), 6.1 and 6.12): that
+	 * copy is not wiped on free unless the kernel runs with init_on_free=1
+	 * (Documentation/threat-model.md). ESP's transform, keyed here, holds
+	 * its own copy and is freed with kfree_sensitive().
 	 */
-	memzero_explicit(aead->alg_key, klen);
+	err = __xfrm_init_state(x, true, false, extack);
 	if (err) {
 		/* xfrm's own words, if it said any, are the better ones. */
 		if (extack && !extack->_msg)
@@ -1003,7 +1013,7 @@ static int qkd_sa_policies_insert(struct qkd_sa *b,
 	return 0;
 }
 
-/* Every SA of the binding goes, key copies zeroed. Under b->lock. */
+/* Every SA of the binding goes. Under b->lock. */
 static void qkd_sa_drop_all(struct qkd_sa *b)
 {
 	struct qkd_sa_slot *sl;
@@ -1026,7 +1036,29 @@ static void qkd_sa_free(struct qkd_sa *b)
 	kfree(b);
 }
 
-/* Unbind: delete the SAs, wait for the work and the callback, free. */
+/* Frees bindings after a grace period (qkd_sa_destroy()). */
+static struct workqueue_struct *qkd_sa_free_wq;
+
+/*
+ * A grace period after qkd_sa_destroy(): no key-manager callback can find
+ * the binding any more, so none can kick its work after this cancel (one
+ * that did before finds b->dead and does nothing).
+ */
+static void qkd_sa_free_rcu(struct work_struct *work)
+{
+	struct qkd_sa *b = container_of(to_rcu_work(work), struct qkd_sa,
+					free_work);
+
+	cancel_delayed_work_sync(&b->work);
+	mutex_destroy(&b->lock);
+	kfree(b);
+}
+
+/*
+ * Unbind: delete the SAs and policies, stop the work, give the stream back;
+ * the binding itself is freed a grace period later, without qn->lock held
+ * for the wait.
+ */
 static void qkd_sa_destroy(struct qkd_net *qn, struct qkd_sa *b)
 {
 	lockdep_assert_held(&qn->lock);
@@ -1039,10 +1071,13 @@ static void qkd_sa_destroy(struct qkd_net *qn, struct qkd_sa *b)
 	qkd_sa_drop_all(b);
 	qkd_sa_policies_del(b);
 	mutex_unlock(&b->lock);
-	/* No key-manager callback can find it, and so kick it, after this. */
-	synchronize_rcu();
+	/* The work takes b->lock alone; from now on it finds b->dead. */
 	cancel_delayed_work_sync(&b->work);
-	qkd_sa_free(b);
+	qkd_stream_release(b->stream, QKD_STREAM_CONSUMER_SA);
+	qkd_stream_put(b->stream);
+	b->stream = NULL;
+	INIT_RCU_WORK(&b->free_work, qkd_sa_free_rcu);
+	queue_rcu_work(qkd_sa_free_wq, &b->free_work);
 }
 
 static struct qkd_sa *qkd_sa_find(struct qkd_net *qn, const u8 *stream_id)
@@ -1421,6 +1456,17 @@ static int qkd_sa_parse(struct qkd_sa *b, struct genl_info *info)
 	    QKD_SA_REQUIRE(info, QKD_A_SA_LOCAL) ||
 	    QKD_SA_REQUIRE(info, QKD_A_SA_REMOTE))
 		return -EINVAL;
+	/*
+	 * No default: "the lowest index stored here" differs between the ends
+	 * as soon as one of them delivered or flushed a key the other still
+	 * holds, and misaligned ends key every SA differently.
+	 */
+	if (GENL_REQ_ATTR_CHECK(info, QKD_A_KEY_FIRST_INDEX)) {
+		NL_SET_ERR_MSG_MOD(info->extack,
+				   "KEY_FIRST_INDEX is required: both ends must name the same first index");
+		return -EINVAL;
+	}
+	b->first = nla_get_u64(attrs[QKD_A_KEY_FIRST_INDEX]);
 	err = qkd_sa_parse_addrs(b, info);
 	if (err)
 		return err;
@@ -1675,7 +1721,7 @@ int qkd_nl_sa_new(struct sk_buff *skb, struct genl_info *info)
 	}
 
 	/*
-	 * The stream is the binding's alone from now on, until qkd_sa_free():
+	 * The stream is the binding's alone from now on, until it goes:
 	 * whoever could take its keys could take (and know) future SA keys.
 	 */
 	err = qkd_stream_claim(s, QKD_STREAM_CONSUMER_SA);
@@ -1688,9 +1734,6 @@ int qkd_nl_sa_new(struct sk_buff *skb, struct genl_info *info)
 	b->stream = s;
 	refcount_inc(&s->refs);
 	b->initiator = s->link->role == QKD_ROLE_INITIATOR;
-	b->first = attrs[QKD_A_KEY_FIRST_INDEX] ?
-		   nla_get_u64(attrs[QKD_A_KEY_FIRST_INDEX]) :
-		   qkd_stream_first_index(s);
 	mutex_init(&b->lock);
 	INIT_DELAYED_WORK(&b->work, qkd_sa_work);
 
@@ -1854,9 +1897,14 @@ int __init qkd_xfrm_init(void)
 {
 	int err;
 
+	qkd_sa_free_wq = alloc_workqueue("qkd_sa_free", 0, 0);
+	if (!qkd_sa_free_wq)
+		return -ENOMEM;
 	err = register_pernet_subsys(&qkd_xfrm_net_ops);
-	if (err)
+	if (err) {
+		destroy_workqueue(qkd_sa_free_wq);
 		return err;
+	}
 	xfrm_register_km(&qkd_km);
 	return 0;
 }
@@ -1868,4 +1916,7 @@ void qkd_xfrm_exit(void)
 	/* Waits for callbacks in flight (synchronize_rcu). */
 	xfrm_unregister_km(&qkd_km);
 	unregister_pernet_subsys(&qkd_xfrm_net_ops);
+	/* Bindings freed a grace period after their destruction: wait. */
+	rcu_barrier();
+	destroy_workqueue(qkd_sa_free_wq);
 }

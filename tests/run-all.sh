@@ -205,6 +205,12 @@ e2e() {
 		rc=$?
 		tap_show "$out"
 		tap_take "$kver" "$out" "$rc"
+		# lockdown.sh raises lockdown, which is one-way: a boot of its own.
+		tests/vm/run-vm.sh --kernel "$kver" --timeout 900 -q -- \
+			tests/e2e/lockdown.sh "build/kmod-e2e/$kver/qkd.ko" >"$out" 2>&1
+		rc=$?
+		tap_show "$out"
+		tap_count "$kver lockdown.sh" "$out" "$rc"
 	done
 	rm -f "$out"
 	tap_summary_line

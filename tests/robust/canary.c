@@ -301,6 +301,7 @@ static void sa_bind(struct nlsock *s, int n)
 	mb_attr(&m, QKD_A_SA_LOCAL, local, sizeof(local));
 	mb_attr(&m, QKD_A_SA_REMOTE, remote, sizeof(remote));
 	mb_u32(&m, QKD_A_SA_KEY_BITS, 128);
+	mb_u64(&m, QKD_A_KEY_FIRST_INDEX, 0);	/* the stream's keys start at 0 */
 	e = nls_req(s, QKD_CMD_SA_NEW, 0, &m, NULL, NULL, NULL);
 	if (e)
 		fail("SA_NEW (ESP: modprobe esp4?)", e);
