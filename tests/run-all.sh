@@ -11,7 +11,9 @@
 #            then through a man in the middle that attacks the classical
 #            channel (tests/e2e/qkdd_mitm.sh, about a minute)
 #   vm       the module's kselftest tests in qemu, on Debian 6.1 and 6.12
-#   e2e      qkdctl against the module, and the demo, in qemu on both kernels
+#   e2e      qkdctl against the module, ESP SAs, and the demo, in qemu on both
+#            kernels; tests/e2e/lockdown.sh in a boot of its own per kernel
+#            (it raises lockdown, which is one-way)
 #   robust   a genl/ioctl fuzzer (root, unprivileged, user namespace), a
 #            concurrency stress with a delivery ledger, qkdd killed at random
 #            points, load/unload in use, and the key-wipe canary, in qemu on
