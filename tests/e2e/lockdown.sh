@@ -90,11 +90,14 @@ zero_keys() {
 # appear in FILE.
 leaked() { grep -c -F -f "$work/needles" "$1"; }
 
-# xfrm_migrate LOCAL REMOTE REQID: XFRM_MSG_MIGRATE of the outbound
-# transport SA LOCAL -> REMOTE to the same addresses (as a MOBIKE update
-# would send it); prints the ACK's errno (0: migrated).
+# xfrm_migrate NS LOCAL REMOTE REQID: XFRM_MSG_MIGRATE, in network
+# namespace NS, of the outbound transport SA LOCAL -> REMOTE to the same
+# addresses (as a MOBIKE update would send it); prints the ACK's errno
+# (0: migrated).
 xfrm_migrate() {
-	$PY - "$@" <<'EOF'
+	local ns=$1
+	shift
+	ip netns exec "$ns" $PY - "$@" <<'EOF'
 import socket, struct, sys
 local, remote, reqid = sys.argv[1], sys.argv[2], int(sys.argv[3])
 a = lambda s: socket.inet_aton(s) + bytes(12)
@@ -162,7 +165,7 @@ check "one-way bindings A -> B with their policies" test $rc_a -eq 0 -a $rc_b -e
 out=$($A busybox ping -c 3 -i 0.3 -W 2 $BB 2>&1)
 check "ping A -> B through the bound SA" grep -q ' 0% packet loss' <<<"$out" || echo "$out" | diag
 spim=$(spi $SIDM 0)
-err=$(xfrm_migrate $AA $BB 3)
+err=$(xfrm_migrate siteA $AA $BB 3)
 check "XFRM_MSG_MIGRATE of A's bound outbound SA $spim: accepted ($err)" test "$err" = 0
 km=$(aead_key_of_spi siteA "$spim")
 check "the migrated SA carries the stream's key at index 0 (${km:0:10}..)" \

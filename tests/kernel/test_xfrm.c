@@ -1544,14 +1544,17 @@ TEST_F(xfrm, migrated_sa_keeps_the_stream_key)
 TEST_F(xfrm, first_index_is_required)
 {
 	struct qkd_nl *nl = &self->nl;
+	int err;
 
 	ASSERT_NL_OK(nl, qkd_link_new(nl, 1, "l1", QKD_ROLE_INITIATOR, NULL));
 	ASSERT_NL_OK(nl, qkd_stream_new(nl, self->sid, 1, KS, QKD_OMIT, QKD_OMIT));
 	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, self->sid, 2, 8, KS, SEED));
-	ASSERT_NL_EINVAL(nl, qkd_req(nl, sa_msg_at(nl, self->sid, "10.1.0.1",
-						   "10.1.0.2", NO_FIRST)));
+	err = qkd_req(nl, sa_msg_at(nl, self->sid, "10.1.0.1", "10.1.0.2", NO_FIRST));
+	EXPECT_EQ(-EINVAL, err) TH_LOG("SA_NEW without KEY_FIRST_INDEX: %d, extack '%s'",
+				       err, nl->ext_msg);
 	EXPECT_STREQ("qkd: KEY_FIRST_INDEX is required: both ends must name the same first index",
 		     nl->ext_msg);
+	EXPECT_TRUE(nl->ext_has_miss) TH_LOG("the extended ACK names no missing attribute");
 	EXPECT_EQ(0, sa_count(nl));
 	EXPECT_EQ(0, xfrm_count(NULL));
 	EXPECT_EQ(8, qkd_stored(nl, self->sid)) TH_LOG("a refused SA_NEW took keys");
