@@ -201,6 +201,8 @@ int main(void)
 	p.addr_len = 4;
 	memcpy(p.local, (uint8_t[]){ 10, 9, 0, 1 }, 4);
 	memcpy(p.remote, (uint8_t[]){ 10, 9, 0, 2 }, 4);
+	p.first_index = 0;	/* where push_keys() started */
+	p.have_first = true;
 	err = qkd_sa_add(nl, &p, &sa);
 	if (err)
 		die("sa add", err);

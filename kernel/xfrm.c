@@ -114,6 +114,7 @@ struct qkd_sa_slot {
  * @stream: the stream (a reference is held)
  * @lock: guards everything from @dead on
  * @work: re-key, retire, retry
+ * @free_work: frees the binding a grace period after qkd_sa_destroy()
  * @family: AF_INET or AF_INET6
  * @local: local address (source of the outbound SA)
  * @remote: remote address
@@ -160,6 +161,7 @@ struct qkd_sa {
 	struct qkd_stream *stream;
 	struct mutex lock; /* see above */
 	struct delayed_work work;
+	struct rcu_work free_work;
 
 	u16 family;
 	xfrm_address_t local;
@@ -315,8 +317,8 @@ static void qkd_sa_km_notify(struct xfrm_state *x, int event)
 }
 
 /*
- * Delete one of our SAs (if xfrm has not already) and drop our reference.
- * Its key copy in x->aead was cleared when it was keyed (qkd_sa_build()).
+ * Delete one of our SAs (if xfrm has not already) and drop our reference;
+ * xfrm frees it (and its key copies) when the last reference goes.
  *
  * As xfrm_user's DELSA: under xfrm_cfg_mutex, notified, audited (SAD-delete).
  * An SA someone else deleted (xfrm at its hard lifetime, an administrator)
@@ -331,12 +333,27 @@ static void qkd_sa_drop(struct xfrm_state *x)
 		qkd_sa_km_notify(x, XFRM_MSG_DELSA);
 		xfrm_audit_state_delete(x, 1, true);
 	}
+	/*
+	 * Dead now (deleted here or by xfrm before), so x->aead's key has no
+	 * reader left: the SA is off the SAD's hashes and dump list, so no
+	 * dump, MIGRATE or clone finds it (those run under this mutex or
+	 * the state lock, after the delete), and its transform holds a key
+	 * of its own. xfrm would free the copy unwiped (kfree() in
+	 * xfrm_state_gc_destroy()), and the last reference may be a packet's
+	 * long after this: wipe it here. Only a dead SA is touched, so
+	 * nothing that can still carry or copy traffic ever sees zeros.
+	 */
+	if (x->km.state == XFRM_STATE_DEAD && x->aead)
+		memzero_explicit(x->aead->alg_key,
+				 (x->aead->alg_key_len + 7) / 8);
 	mutex_unlock(&xs_net(x)->xfrm.xfrm_cfg_mutex);
 	xfrm_state_put(x);
 }
 
 /*
- * An SA built by qkd_sa_build() that is not (or no longer) to be added.
+ * An SA built by qkd_sa_build() that is not (or no longer) to be added. It
+ * never was in the SAD, so nobody else read its key copy: wipe that, as
+ * xfrm would free it unwiped and the key may go back to the store.
  * xfrm_state_put() insists on a dead SA, and xfrm exports no call that
  * kills one that was never in the SAD (xfrm_state_delete() would unlink it
  * from hash chains it is not on): mark it as xfrm_user's
@@ -344,6 +361,7 @@ static void qkd_sa_drop(struct xfrm_state *x)
  */
 static void qkd_sa_unbuild(struct xfrm_state *x)
 {
+	memzero_explicit(x->aead->alg_key, x->aead->alg_key_len / 8);
 	x->km.state = XFRM_STATE_DEAD;
 	xfrm_state_put(x);
 }
@@ -465,16 +483,19 @@ static int qkd_sa_build(struct qkd_sa *b, bool out, u64 gen, const u8 *key,
 	 */
 	err = xfrm_init_state(x);
 	/*
-	 * ESP has keyed its AEAD transform: x->aead's copy of the key is
-	 * only read again to show it, in `ip xfrm state` dumps and in the
-	 * NEWSA/DELSA notifications below, which xfrm builds into skbs that
-	 * are freed without zeroing (and sends to every XFRM listener), and
-	 * to clone the SA for a MIGRATE (a clone of ours would carry a zero
-	 * key and fail closed; bindings are not migrated). Clear it, as
-	 * lockdown's redaction does for dumps: the key then lives in the
-	 * transform alone, which is freed with kfree_sensitive().
+	 * x->aead keeps its copy of the key, as in every SA xfrm_user adds.
+	 * xfrm reads it again to clone the SA for XFRM_MSG_MIGRATE, and a
+	 * clone must carry the stream's key (one keyed with zeros would carry
+	 * traffic that anyone can read). Its other readers are `ip xfrm state`
+	 * dumps and the NEWSA/DELSA notifications, which xfrm_user zeros under
+	 * lockdown=confidentiality (xfrm_redact(), LOCKDOWN_XFRM_SECRET, on
+	 * 6.1 and 6.12); PF_KEY has no AEAD attribute and never shows it.
+	 * Without lockdown root reads kernel memory anyway. xfrm frees x->aead
+	 * with plain kfree() (xfrm_state_gc_destroy(), 6.1 and 6.12): that
+	 * copy is not wiped on free unless the kernel runs with init_on_free=1
+	 * (Documentation/threat-model.md). ESP's transform, keyed here, holds
+	 * its own copy and is freed with kfree_sensitive().
 	 */
-	memzero_explicit(aead->alg_key, klen);
 	if (err) {
 		/* Ours, unless something before said better. */
 		if (extack && !extack->_msg)
@@ -1180,7 +1201,7 @@ static void qkd_sa_policies_block(struct qkd_sa *b)
 	mutex_unlock(cfg);
 }
 
-/* Every SA of the binding goes, key copies zeroed. Under b->lock. */
+/* Every SA of the binding goes. Under b->lock. */
 static void qkd_sa_drop_all(struct qkd_sa *b)
 {
 	struct qkd_sa_slot *sl;
@@ -1203,10 +1224,29 @@ static void qkd_sa_free(struct qkd_sa *b)
 	kfree(b);
 }
 
+/* Frees bindings after a grace period (qkd_sa_destroy()). */
+static struct workqueue_struct *qkd_sa_free_wq;
+
+/*
+ * A grace period after qkd_sa_destroy(): no key-manager callback can find
+ * the binding any more, so none can kick its work after this cancel (one
+ * that did before finds b->dead and does nothing).
+ */
+static void qkd_sa_free_rcu(struct work_struct *work)
+{
+	struct qkd_sa *b = container_of(to_rcu_work(work), struct qkd_sa,
+					free_work);
+
+	cancel_delayed_work_sync(&b->work);
+	mutex_destroy(&b->lock);
+	kfree(b);
+}
+
 /*
  * Unbind: delete the SAs, leave block policies in place of the binding's
- * (or, if @unprotect, delete them), wait for the work and the callback,
- * free.
+ * (or, if @unprotect, delete them), stop the work, give the stream back;
+ * the binding itself is freed a grace period later, without qn->lock held
+ * for the wait.
  */
 static void qkd_sa_destroy(struct qkd_net *qn, struct qkd_sa *b, bool unprotect)
 {
@@ -1222,10 +1262,13 @@ static void qkd_sa_destroy(struct qkd_net *qn, struct qkd_sa *b, bool unprotect)
 		qkd_sa_policies_block(b);
 	qkd_sa_policies_del(b);
 	mutex_unlock(&b->lock);
-	/* No key-manager callback can find it, and so kick it, after this. */
-	synchronize_rcu();
+	/* The work takes b->lock alone; from now on it finds b->dead. */
 	cancel_delayed_work_sync(&b->work);
-	qkd_sa_free(b);
+	qkd_stream_release(b->stream, QKD_STREAM_CONSUMER_SA);
+	qkd_stream_put(b->stream);
+	b->stream = NULL;
+	INIT_RCU_WORK(&b->free_work, qkd_sa_free_rcu);
+	queue_rcu_work(qkd_sa_free_wq, &b->free_work);
 }
 
 static struct qkd_sa *qkd_sa_find(struct qkd_net *qn, const u8 *stream_id)
@@ -1620,6 +1663,17 @@ static int qkd_sa_parse(struct qkd_sa *b, struct genl_info *info)
 	    QKD_SA_REQUIRE(info, QKD_A_SA_LOCAL) ||
 	    QKD_SA_REQUIRE(info, QKD_A_SA_REMOTE))
 		return -EINVAL;
+	/*
+	 * No default: "the lowest index stored here" differs between the ends
+	 * as soon as one of them delivered or flushed a key the other still
+	 * holds, and misaligned ends key every SA differently.
+	 */
+	if (GENL_REQ_ATTR_CHECK(info, QKD_A_KEY_FIRST_INDEX)) {
+		NL_SET_ERR_MSG_MOD(info->extack,
+				   "KEY_FIRST_INDEX is required: both ends must name the same first index");
+		return -EINVAL;
+	}
+	b->first = nla_get_u64(attrs[QKD_A_KEY_FIRST_INDEX]);
 	err = qkd_sa_parse_addrs(b, info);
 	if (err)
 		return err;
@@ -1874,7 +1928,7 @@ int qkd_nl_sa_new(struct sk_buff *skb, struct genl_info *info)
 	}
 
 	/*
-	 * The stream is the binding's alone from now on, until qkd_sa_free():
+	 * The stream is the binding's alone from now on, until it goes:
 	 * whoever could take its keys could take (and know) future SA keys.
 	 */
 	err = qkd_stream_claim(s, QKD_STREAM_CONSUMER_SA);
@@ -1887,9 +1941,6 @@ int qkd_nl_sa_new(struct sk_buff *skb, struct genl_info *info)
 	b->stream = s;
 	refcount_inc(&s->refs);
 	b->initiator = s->link->role == QKD_ROLE_INITIATOR;
-	b->first = attrs[QKD_A_KEY_FIRST_INDEX] ?
-		   nla_get_u64(attrs[QKD_A_KEY_FIRST_INDEX]) :
-		   qkd_stream_first_index(s);
 	mutex_init(&b->lock);
 	INIT_DELAYED_WORK(&b->work, qkd_sa_work);
 
@@ -2084,9 +2135,14 @@ int __init qkd_xfrm_init(void)
 {
 	int err;
 
+	qkd_sa_free_wq = alloc_workqueue("qkd_sa_free", 0, 0);
+	if (!qkd_sa_free_wq)
+		return -ENOMEM;
 	err = register_pernet_subsys(&qkd_xfrm_net_ops);
-	if (err)
+	if (err) {
+		destroy_workqueue(qkd_sa_free_wq);
 		return err;
+	}
 	xfrm_register_km(&qkd_km);
 	return 0;
 }
@@ -2098,4 +2154,7 @@ void qkd_xfrm_exit(void)
 	/* Waits for callbacks in flight (synchronize_rcu). */
 	xfrm_unregister_km(&qkd_km);
 	unregister_pernet_subsys(&qkd_xfrm_net_ops);
+	/* Bindings freed a grace period after their destruction: wait. */
+	rcu_barrier();
+	destroy_workqueue(qkd_sa_free_wq);
 }

@@ -13,7 +13,9 @@
 #            then through a man in the middle that attacks the classical
 #            channel (tests/e2e/qkdd_mitm.sh, about a minute)
 #   vm       the module's kselftest tests in qemu, on Debian 6.1 and 6.12
-#   e2e      qkdctl against the module, and the demo, in qemu on both kernels
+#   e2e      qkdctl against the module, ESP SAs, and the demo, in qemu on both
+#            kernels; tests/e2e/lockdown.sh in a boot of its own per kernel
+#            (it raises lockdown, which is one-way)
 #   robust   a genl/ioctl fuzzer (root, unprivileged, user namespace), a
 #            concurrency stress with a delivery ledger, qkdd killed at random
 #            points, load/unload in use, and the key-wipe canary, in qemu on
@@ -212,6 +214,12 @@ e2e() {
 		rc=$?
 		tap_show "$out"
 		tap_take "$kver" "$out" "$rc"
+		# lockdown.sh raises lockdown, which is one-way: a boot of its own.
+		tests/vm/run-vm.sh --kernel "$kver" --timeout 900 -q -- \
+			tests/e2e/lockdown.sh "build/kmod-e2e/$kver/qkd.ko" >"$out" 2>&1
+		rc=$?
+		tap_show "$out"
+		tap_count "$kver lockdown.sh" "$out" "$rc"
 	done
 	rm -f "$out"
 	tap_summary_line

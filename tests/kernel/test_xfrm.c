@@ -18,7 +18,9 @@
  */
 #include <arpa/inet.h>
 #include <linux/if_alg.h>
+#include <linux/ipsec.h>
 #include <linux/keyctl.h>
+#include <linux/rtnetlink.h>
 #include <linux/xfrm.h>
 
 #include "qkd_test.h"
@@ -71,13 +73,22 @@ FIXTURE_TEARDOWN(xfrm)
 	qkd_nl_close(&self->nl);
 }
 
-/* An SA_NEW request for @sid between two addresses; add more with nla_put. */
-static struct nl_msg *sa_msg(struct qkd_nl *nl, const uint8_t *sid,
-			     const char *local, const char *remote)
+/* sa_msg_at()'s @first for a request without KEY_FIRST_INDEX. */
+#define NO_FIRST UINT64_MAX
+
+/*
+ * An SA_NEW request for @sid between two addresses, generation 0 at index
+ * @first; add more with nla_put.
+ */
+static struct nl_msg *sa_msg_at(struct qkd_nl *nl, const uint8_t *sid,
+				const char *local, const char *remote,
+				uint64_t first)
 {
 	struct nl_msg *m = qkd_msg(nl, QKD_CMD_SA_NEW, 0);
 	uint8_t a[16];
 
+	if (first != NO_FIRST)
+		nla_put_u64(m, QKD_A_KEY_FIRST_INDEX, first);
 	if (sid)
 		nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
 	if (local) {
@@ -93,6 +104,13 @@ static struct nl_msg *sa_msg(struct qkd_nl *nl, const uint8_t *sid,
 			nla_put(m, QKD_A_SA_REMOTE, 16, a);
 	}
 	return m;
+}
+
+/* The same, at index 0 (where setup_stream() pushes the first key). */
+static struct nl_msg *sa_msg(struct qkd_nl *nl, const uint8_t *sid,
+			     const char *local, const char *remote)
+{
+	return sa_msg_at(nl, sid, local, remote, 0);
 }
 
 static int sa_simple(struct qkd_nl *nl, int cmd, const uint8_t *sid)
@@ -172,6 +190,8 @@ struct xsa {
 	uint8_t daddr[16];
 	uint32_t spi;		/* host order */
 	uint64_t soft_packets, hard_packets, soft_bytes, hard_bytes;
+	uint8_t key[64];	/* XFRMA_ALG_AEAD's key and salt */
+	int key_len;		/* bytes; -1: no AEAD attribute */
 };
 
 struct xsas {
@@ -197,7 +217,9 @@ static int xfrm_open(uint32_t groups)
 static void xsa_from(struct xsas *out, const struct nlmsghdr *h)
 {
 	const struct xfrm_usersa_info *p = NLMSG_DATA(h);
+	const struct rtattr *a;
 	struct xsa *x;
+	int len;
 
 	if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*p)) || p->id.proto != IPPROTO_ESP ||
 	    out->n >= (int)(sizeof(out->v) / sizeof(out->v[0])))
@@ -210,6 +232,23 @@ static void xsa_from(struct xsas *out, const struct nlmsghdr *h)
 	x->hard_packets = p->lft.hard_packet_limit;
 	x->soft_bytes = p->lft.soft_byte_limit;
 	x->hard_bytes = p->lft.hard_byte_limit;
+	x->key_len = -1;
+	for (a = (const struct rtattr *)((const char *)p + NLMSG_ALIGN(sizeof(*p))),
+	     len = h->nlmsg_len - NLMSG_LENGTH(NLMSG_ALIGN(sizeof(*p)));
+	     RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+		const struct xfrm_algo_aead *aead = RTA_DATA(a);
+		int klen;
+
+		if (a->rta_type != XFRMA_ALG_AEAD ||
+		    RTA_PAYLOAD(a) < sizeof(*aead))
+			continue;
+		klen = (aead->alg_key_len + 7) / 8;
+		if (klen > (int)sizeof(x->key) ||
+		    RTA_PAYLOAD(a) < sizeof(*aead) + klen)
+			continue;
+		memcpy(x->key, aead->alg_key, klen);
+		x->key_len = klen;
+	}
 }
 
 /*
@@ -355,8 +394,7 @@ TEST_F(xfrm, new_initiator_spis_and_keys)
 	EXPECT_EQ(QKD_SA_DIR_BOTH, qkd_obj_u(&o, QKD_A_SA_DIR));
 	EXPECT_EQ(5, qkd_obj_u(&o, QKD_A_SA_REQID));
 	EXPECT_EQ(QKD_SA_STATE_OK, qkd_obj_u(&o, QKD_A_SA_STATE));
-	EXPECT_EQ(0, qkd_obj_u(&o, QKD_A_KEY_FIRST_INDEX))
-		TH_LOG("default first index: the lowest stored");
+	EXPECT_EQ(0, qkd_obj_u(&o, QKD_A_KEY_FIRST_INDEX));
 	EXPECT_EQ(0, qkd_obj_u(&o, QKD_A_SA_OUT_GENERATION));
 	EXPECT_EQ(0, qkd_obj_u(&o, QKD_A_SA_IN_GENERATION));
 	/* Initiator: sends on channel 0 (index 2g), receives on 1 (2g + 1). */
@@ -392,8 +430,7 @@ TEST_F(xfrm, new_responder_mirrors_initiator)
 	struct qkd_obj o;
 
 	setup_stream(_metadata, nl, self->sid, QKD_ROLE_RESPONDER, KS, 10);
-	m = sa_msg(nl, self->sid, "fd00::2", "fd00::1");
-	nla_put_u64(m, QKD_A_KEY_FIRST_INDEX, 4);
+	m = sa_msg_at(nl, self->sid, "fd00::2", "fd00::1", 4);
 	nla_put_u8(m, QKD_A_SA_MODE, QKD_SA_MODE_TUNNEL);
 	nla_put_u8(m, QKD_A_SA_ALG, QKD_SA_ALG_CHACHA20_POLY1305);
 	ASSERT_NL_OK(nl, qkd_req(nl, m));
@@ -923,8 +960,7 @@ TEST_F(xfrm, policy_pair_follows_the_binding)
 	EXPECT_EQ(0, policy_count(NULL));
 
 	/* Without the flag, no policy. */
-	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
-	nla_put_u64(m, QKD_A_KEY_FIRST_INDEX, 6);
+	m = sa_msg_at(nl, self->sid, "10.1.0.1", "10.1.0.2", 6);
 	nla_put_u8(m, QKD_A_SA_DIR, QKD_SA_DIR_OUT);
 	ASSERT_NL_OK(nl, qkd_req(nl, m));
 	EXPECT_FALSE(nl->r.v[0].has[QKD_A_SA_POLICY]);
@@ -1147,8 +1183,7 @@ TEST_F(xfrm, del_removes_sas)
 	ASSERT_NL_INVALID(nl, EKEYEXPIRED, false,
 			  qkd_req(nl, sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2")));
 	/* Bound again past the used keys: 6 (out), 7, 9, 11 (in). */
-	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
-	nla_put_u64(m, QKD_A_KEY_FIRST_INDEX, 6);
+	m = sa_msg_at(nl, self->sid, "10.1.0.1", "10.1.0.2", 6);
 	ASSERT_NL_OK(nl, qkd_req(nl, m));
 	EXPECT_EQ(qkd_sa_spi(self->sid, 6), qkd_obj_u(&nl->r.v[0], QKD_A_SA_OUT_SPI));
 	EXPECT_EQ(8, qkd_stored(nl, self->sid));
@@ -1189,9 +1224,8 @@ TEST_F(xfrm, idle_binding_is_not_rekeyed)
 	setup_stream(_metadata, nl, self->sid, QKD_ROLE_INITIATOR, KS, 40);
 	ASSERT_EQ(0, qkd_nl_open(&ev));
 	ASSERT_EQ(0, qkd_nl_join_events(&ev));
-	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
+	m = sa_msg_at(nl, self->sid, "10.1.0.1", "10.1.0.2", 10);
 	nla_put_u32(m, QKD_A_SA_REKEY_SECONDS, 1);
-	nla_put_u64(m, QKD_A_KEY_FIRST_INDEX, 10);
 	ASSERT_NL_OK(nl, qkd_req(nl, m));
 	EXPECT_EQ(10, qkd_obj_u(&nl->r.v[0], QKD_A_KEY_FIRST_INDEX));
 	EXPECT_EQ(1, qkd_obj_u(&nl->r.v[0], QKD_A_SA_REKEY_SECONDS));
@@ -1356,6 +1390,197 @@ TEST_F(xfrm, stream_delete_releases_the_binding)
 	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, self->sid, 0, 2, KS, SEED));
 	EXPECT_EQ(QKD_STREAM_CONSUMER_NONE, stream_consumer(_metadata, nl, self->sid));
 	EXPECT_EQ(0, qkd_get_key(self->dev, self->sid, buf, KS, NULL));
+}
+
+/* ------------------------------------------------- xfrm's copy of the key */
+
+/* Is the kernel at lockdown=confidentiality (xfrm_user then zeros SA keys)? */
+static bool lockdown_confidentiality(void)
+{
+	char buf[128] = "";
+	FILE *f = fopen("/sys/kernel/security/lockdown", "r");
+
+	if (!f)
+		return false;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = 0;
+	fclose(f);
+	return strstr(buf, "[confidentiality]") != NULL;
+}
+
+/*
+ * The key of SA @spi in the SAD is the stream's key at @index (key and
+ * salt: its first KS bytes), and not all zeros.
+ */
+static void expect_sad_key(struct __test_metadata *_metadata,
+			   const struct xsas *sad, uint32_t spi, uint64_t index)
+{
+	static const uint8_t zeros[KS];
+	const struct xsa *x = xsa_find(sad, spi);
+	uint8_t want[KS];
+
+	qkd_pattern(want, KS, index, SEED);
+	ASSERT_NE(NULL, x) TH_LOG("no SA with SPI %08x (index %llu)", spi,
+				  (unsigned long long)index);
+	ASSERT_EQ(KS, x->key_len) TH_LOG("SA %08x: AEAD key of %d bytes", spi, x->key_len);
+	EXPECT_NE(0, memcmp(x->key, zeros, KS))
+		TH_LOG("SA %08x is keyed with zeros: whoever captures its traffic decrypts it", spi);
+	EXPECT_EQ(0, memcmp(x->key, want, KS))
+		TH_LOG("SA %08x: the key in the SAD is not the stream's key at index %llu",
+		       spi, (unsigned long long)index);
+}
+
+/*
+ * xfrm's own copy of the key (x->aead) is the stream's key: the module does
+ * not edit it behind xfrm's back. xfrm reads that copy to clone the SA for
+ * XFRM_MSG_MIGRATE; it shows it in dumps only without lockdown.
+ */
+TEST_F(xfrm, sad_key_is_the_stream_key)
+{
+	struct qkd_nl *nl = &self->nl;
+	struct xsas sad;
+
+	if (lockdown_confidentiality())
+		SKIP(return, "lockdown=confidentiality: xfrm_user zeros SA keys in dumps (tests/e2e/lockdown.sh)");
+	setup_stream(_metadata, nl, self->sid, QKD_ROLE_INITIATOR, KS, 8);
+	ASSERT_NL_OK(nl, qkd_req(nl, sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2")));
+	ASSERT_EQ(0, xfrm_dump(&sad));
+	EXPECT_EQ(4, sad.n);
+	/* Initiator at index 0: out g0 = 0, in g0..g2 = 1, 3, 5. */
+	expect_sad_key(_metadata, &sad, qkd_sa_spi(self->sid, 0), 0);
+	expect_sad_key(_metadata, &sad, qkd_sa_spi(self->sid, 1), 1);
+	expect_sad_key(_metadata, &sad, qkd_sa_spi(self->sid, 3), 3);
+	expect_sad_key(_metadata, &sad, qkd_sa_spi(self->sid, 5), 5);
+}
+
+/*
+ * XFRM_MSG_MIGRATE for the outbound SA of a binding (to the same
+ * addresses, as an IKE daemon's MOBIKE update would send it): @dir's policy
+ * selects local -> remote, the SA is found by reqid. Returns the ACK's
+ * error (0: migrated).
+ */
+static int xfrm_migrate_out(const char *local, const char *remote, uint32_t reqid)
+{
+	struct {
+		struct nlmsghdr h;
+		struct xfrm_userpolicy_id pi;
+		struct nlattr a;
+		struct xfrm_user_migrate um;
+	} req = {
+		.h = {
+			.nlmsg_len = sizeof(req),
+			.nlmsg_type = XFRM_MSG_MIGRATE,
+			.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK,
+		},
+		.pi = {
+			.sel = {
+				.family = AF_INET,
+				.prefixlen_d = 32,
+				.prefixlen_s = 32,
+				.proto = IPSEC_ULPROTO_ANY,
+			},
+			.dir = XFRM_POLICY_OUT,
+		},
+		.a = { .nla_len = NLA_HDRLEN + sizeof(struct xfrm_user_migrate),
+		       .nla_type = XFRMA_MIGRATE },
+		.um = {
+			.proto = IPPROTO_ESP,
+			.mode = XFRM_MODE_TRANSPORT,
+			.reqid = reqid,
+			.old_family = AF_INET,
+			.new_family = AF_INET,
+		},
+	};
+	struct xsas none = { .n = 0 };
+	int fd, err;
+
+	inet_pton(AF_INET, local, &req.pi.sel.saddr);
+	inet_pton(AF_INET, remote, &req.pi.sel.daddr);
+	inet_pton(AF_INET, remote, &req.um.old_daddr);
+	inet_pton(AF_INET, local, &req.um.old_saddr);
+	req.um.new_daddr = req.um.old_daddr;
+	req.um.new_saddr = req.um.old_saddr;
+	fd = xfrm_open(0);
+	if (fd < 0)
+		return fd;
+	err = send(fd, &req, sizeof(req), 0) < 0 ? -errno : xfrm_read(fd, &none, 2000);
+	close(fd);
+	return err;
+}
+
+/*
+ * The attack: XFRM_MSG_MIGRATE makes xfrm clone a bound SA from x->aead
+ * (xfrm_state_clone()) and put the clone in the SAD in its place. If the
+ * module had cleared that copy, the clone would be a working SA keyed with
+ * zeros, and a passive listener would decrypt what it carries. The clone
+ * must carry the stream's key. The binding's own SA is gone with the
+ * migration: it moves on to the next generation (a fresh key), as for any
+ * SA that someone deleted.
+ */
+TEST_F(xfrm, migrated_sa_keeps_the_stream_key)
+{
+	struct qkd_nl *nl = &self->nl;
+	struct nl_msg *m;
+	struct xsas sad;
+	uint64_t gen = 0;
+	int err, i;
+
+	if (lockdown_confidentiality())
+		SKIP(return, "lockdown=confidentiality: xfrm_user zeros SA keys in dumps (tests/e2e/lockdown.sh)");
+	setup_stream(_metadata, nl, self->sid, QKD_ROLE_INITIATOR, KS, 8);
+	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
+	nla_put_u32(m, QKD_A_SA_REQID, 5);
+	nla_put_flag(m, QKD_A_SA_POLICY);
+	ASSERT_NL_OK(nl, qkd_req(nl, m));
+
+	err = xfrm_migrate_out("10.1.0.1", "10.1.0.2", 5);
+	ASSERT_EQ(0, err) TH_LOG("XFRM_MSG_MIGRATE: %d (%s)", err, strerror(-err));
+	ASSERT_EQ(0, xfrm_dump(&sad));
+	expect_sad_key(_metadata, &sad, qkd_sa_spi(self->sid, 0), 0);
+
+	/* The binding notices that its outbound SA went, and re-keys. */
+	for (i = 0; i < 40 && gen == 0; i++) {
+		qkd_msleep(100);
+		sa_get_state(nl, self->sid, &gen);
+	}
+	EXPECT_EQ(1, gen) TH_LOG("the binding did not move past its migrated SA");
+	ASSERT_EQ(0, xfrm_dump(&sad));
+	expect_sad_key(_metadata, &sad, qkd_sa_spi(self->sid, 2), 2);
+	/* The clone is xfrm's (its migrator's), not the binding's: it stays. */
+	ASSERT_NL_OK(nl, sa_simple(nl, QKD_CMD_SA_DEL, self->sid));
+	ASSERT_EQ(0, xfrm_dump(&sad));
+	EXPECT_EQ(1, sad.n);
+	expect_sad_key(_metadata, &sad, qkd_sa_spi(self->sid, 0), 0);
+}
+
+/*
+ * The attack: one end delivered keys 0 and 1 to an application (or flushed
+ * them), the other still holds them. "The lowest index stored here" is 2 at
+ * one end and 0 at the other, and a default first index would key every SA
+ * of the two ends differently (traffic lost, keys wasted) with no error. So
+ * SA_NEW names its first index, and is refused without one.
+ */
+TEST_F(xfrm, first_index_is_required)
+{
+	struct qkd_nl *nl = &self->nl;
+	int err;
+
+	ASSERT_NL_OK(nl, qkd_link_new(nl, 1, "l1", QKD_ROLE_INITIATOR, NULL));
+	ASSERT_NL_OK(nl, qkd_stream_new(nl, self->sid, 1, KS, QKD_OMIT, QKD_OMIT));
+	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, self->sid, 2, 8, KS, SEED));
+	err = qkd_req(nl, sa_msg_at(nl, self->sid, "10.1.0.1", "10.1.0.2", NO_FIRST));
+	EXPECT_EQ(-EINVAL, err) TH_LOG("SA_NEW without KEY_FIRST_INDEX: %d, extack '%s'",
+				       err, nl->ext_msg);
+	EXPECT_STREQ("qkd: KEY_FIRST_INDEX is required: both ends must name the same first index",
+		     nl->ext_msg);
+	EXPECT_TRUE(nl->ext_has_miss) TH_LOG("the extended ACK names no missing attribute");
+	EXPECT_EQ(0, sa_count(nl));
+	EXPECT_EQ(0, xfrm_count(NULL));
+	EXPECT_EQ(8, qkd_stored(nl, self->sid)) TH_LOG("a refused SA_NEW took keys");
+	/* Named, the same index at both ends: bound. */
+	ASSERT_NL_OK(nl, qkd_req(nl, sa_msg_at(nl, self->sid, "10.1.0.1",
+					       "10.1.0.2", 2)));
+	EXPECT_EQ(2, qkd_obj_u(&nl->r.v[0], QKD_A_KEY_FIRST_INDEX));
 }
 
 QKD_TEST_MAIN

@@ -3,7 +3,8 @@
 #
 # Runs inside the VM (tests/robust/canary.sh starts it with run-vm.sh):
 #   tests/robust/canary-guest.sh QKD_KO SEED KEYS [-P]
-# Loads the module, runs "canary run" (keys with known patterns through
+# Loads the module, raises lockdown to confidentiality, runs "canary run"
+# (keys with known patterns through
 # delivery, flush, stream deletion, netns exit, refused pushes and ESP SAs),
 # unloads the module, keeps the positive control (canary control: patterns
 # that must be found) in a tmpfs file, then asks the host for a memory dump
@@ -20,6 +21,20 @@ deps=$(modinfo -F depends "$ko" 2>/dev/null | tr ',' ' ')
 # the SA phase: ESP over IPv4 (built in on the debug kernel)
 modprobe -q -a xfrm_user esp4 2>/dev/null || true
 if insmod "$ko"; then echo "ok - insmod qkd.ko"; else echo "not ok - insmod qkd.ko"; exit 1; fi
+# The promise is made under lockdown=confidentiality (Documentation/
+# threat-model.md): without it xfrm_user puts an SA's key into every
+# NEWSA/DELSA notification, an skb it frees unwiped, and root reads kernel
+# memory anyway. Raised after the modules are in (it is one-way); the
+# AF_ALG and crypto modules loaded later are the kernel's own, signed.
+# Every kernel the canary runs on has the lockdown LSM (the debug kernel's
+# config asks for it): its absence is a failure, not a skip.
+LD=/sys/kernel/security/lockdown
+[ -e "$LD" ] || mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
+if echo confidentiality >"$LD" 2>/dev/null && grep -q '\[confidentiality\]' "$LD"; then
+	echo "ok - lockdown raised to confidentiality"
+else
+	echo "not ok - lockdown raised to confidentiality ($(cat "$LD" 2>&1))"
+fi
 echo "qkd-canary: start" >/dev/kmsg 2>/dev/null || true
 # shellcheck disable=SC2086 # -P or nothing
 build/robust/canary run -s "$seed" -k "$keys" $policy

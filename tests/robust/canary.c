@@ -318,6 +318,7 @@ static void sa_bind_dir(struct nlsock *s, int n, uint8_t dir)
 	mb_attr(&m, QKD_A_SA_LOCAL, local, sizeof(local));
 	mb_attr(&m, QKD_A_SA_REMOTE, remote, sizeof(remote));
 	mb_u32(&m, QKD_A_SA_KEY_BITS, 128);
+	mb_u64(&m, QKD_A_KEY_FIRST_INDEX, 0);	/* the stream's keys start at 0 */
 	if (dir)
 		mb_u8(&m, QKD_A_SA_DIR, dir);
 	e = nls_req(s, QKD_CMD_SA_NEW, 0, &m, NULL, NULL, NULL);

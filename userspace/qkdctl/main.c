@@ -50,7 +50,7 @@ static const char usage_daemon[] =
 static const char usage_sa[] =
 	"       qkdctl sa add UUID local ADDR remote ADDR [ mode { transport | tunnel } ]\n"
 	"                 [ alg { aes-gcm | chacha20-poly1305 } ] [ key-bits N ] [ dir { out | in | both } ]\n"
-	"                 [ reqid N ] [ if-id N ] [ mark N [ mask N ] ] [ first-index N ]\n"
+	"                 [ reqid N ] [ if-id N ] [ mark N [ mask N ] ] first-index N\n"
 	"                 [ rekey-seconds N ] [ rekey-bytes N ] [ rekey-packets N ]\n"
 	"                 [ policy [ policy-local NET[/LEN] ] [ policy-remote NET[/LEN] ]\n"
 	"                   [ policy-priority N ] ]\n"

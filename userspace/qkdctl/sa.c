@@ -306,6 +306,8 @@ static int sa_add(int argc, char **argv)
 		usage_error("sa add: local and remote addresses are of different families");
 	if (p.have_mark_mask && !p.have_mark)
 		usage_error("sa add: \"mask\" needs \"mark\"");
+	if (!p.have_first)
+		usage_error("sa add: missing \"first-index N\": both ends must name the same first index");
 	err = qkd_sa_add(ctl_nl(), &p, &sa);
 	if (err)
 		return kernel_error("sa add", err);
