@@ -665,6 +665,8 @@ TEST(qkdctl_usage_errors_exit_2)
 		{ "sa", "rekey" },
 		{ "sa", "rekey", "not-a-uuid" },
 		{ "sa", "rekey", "00112233-4455-6677-8899-aabbccddeeff", "extra" },
+		{ "sa", "rekey", "00112233-4455-6677-8899-aabbccddeeff", "force",
+		  "extra" },
 	};
 	static const char *const json_raw[] = {
 		"-j", "key", "get", "00112233-4455-6677-8899-aabbccddeeff",
