@@ -1523,6 +1523,7 @@ TEST_F(xfrm, rekey_events_follow_their_keys)
 
 FIXTURE(resync) {
 	struct qkd_nl a, b;
+	struct qkd_nl ev[2];	/* each site's events */
 	int kmsg;
 	char ns[32];
 	uint8_t sid[QKD_STREAM_ID_LEN];
@@ -1601,6 +1602,10 @@ FIXTURE_SETUP(resync)
 	ASSERT_EQ(0, run("ip -n %s addr add " RB "/24 dev vb && ip -n %s link set vb up && "
 			 "ip -n %s link set lo up", self->ns, self->ns, self->ns));
 	ASSERT_EQ(0, nl_open_in(&self->b, self->ns));
+	ASSERT_EQ(0, qkd_nl_open(&self->ev[0]));
+	ASSERT_EQ(0, qkd_nl_join_events(&self->ev[0]));
+	ASSERT_EQ(0, nl_open_in(&self->ev[1], self->ns));
+	ASSERT_EQ(0, qkd_nl_join_events(&self->ev[1]));
 	setup_stream(_metadata, &self->a, self->sid, QKD_ROLE_INITIATOR, KS, 64);
 	setup_stream(_metadata, &self->b, self->sid, QKD_ROLE_RESPONDER, KS, 64);
 	ASSERT_NL_OK(&self->a, resync_bind(&self->a, self->sid, RA, RB));
@@ -1617,6 +1622,8 @@ FIXTURE_TEARDOWN(resync)
 	EXPECT_EQ(0, qkd_kmsg_bad(self->kmsg));
 	if (self->kmsg >= 0)
 		close(self->kmsg);
+	qkd_nl_close(&self->ev[1]);
+	qkd_nl_close(&self->ev[0]);
 	qkd_nl_close(&self->b);
 	qkd_nl_close(&self->a);
 	if (self->ns[0] && run("ip netns del %s 2>/dev/null", self->ns)) {
@@ -1676,8 +1683,23 @@ static void resync_both_ok(struct __test_metadata *_metadata,
 }
 
 enum resync_attack {
-	FLUSH_A, FLUSH_B, FLUSH_BOTH, DEL_OUT_A, DEL_IN_B, AHEAD_A,
+	FLUSH_A, FLUSH_B, FLUSH_BOTH, DEL_OUT_A, DEL_IN_B, AHEAD_A, DELETEALL_B,
 };
+
+/* Did site @ev announce SA_STATE_NTF closed with reason @reason? */
+static bool resync_event(struct qkd_nl *ev, int reason)
+{
+	int i;
+
+	qkd_ev_read(ev, 300);
+	for (i = 0; i < ev->r.n; i++)
+		if (ev->r.v[i].cmd == QKD_CMD_SA_STATE_NTF &&
+		    qkd_obj_u(&ev->r.v[i], QKD_A_SA_STATE) == QKD_SA_STATE_CLOSED &&
+		    ev->r.v[i].has[QKD_A_SA_REASON] &&
+		    (int)qkd_obj_u(&ev->r.v[i], QKD_A_SA_REASON) == reason)
+			return true;
+	return false;
+}
 
 static void resync_attack(struct __test_metadata *_metadata,
 			  FIXTURE_DATA(resync) *self, enum resync_attack how)
@@ -1696,6 +1718,9 @@ static void resync_attack(struct __test_metadata *_metadata,
 		break;
 	case FLUSH_B:
 		ASSERT_EQ(0, run("ip -n %s xfrm state flush", self->ns));
+		break;
+	case DELETEALL_B:	/* one XFRM_MSG_DELSA per SA */
+		ASSERT_EQ(0, run("ip -n %s xfrm state deleteall", self->ns));
 		break;
 	case FLUSH_BOTH:
 		ASSERT_EQ(0, run("ip xfrm state flush"));
@@ -1731,8 +1756,11 @@ static void resync_attack(struct __test_metadata *_metadata,
 		TH_LOG("no ping for %d ms, yet no site says closed with a reason: A state %d reason %d, B state %d reason %d",
 		       RESYNC_SELF_MS, st[0], why[0], st[1], why[1]);
 	for (i = 0; i < 2; i++)
-		if (st[i] == QKD_SA_STATE_CLOSED)
+		if (st[i] == QKD_SA_STATE_CLOSED) {
 			EXPECT_EQ(QKD_SA_REASON_IN_DELETED, why[i]);
+			EXPECT_TRUE(resync_event(&self->ev[i], QKD_SA_REASON_IN_DELETED))
+				TH_LOG("site %c: no SA_STATE_NTF closed, in-deleted", 'A' + i);
+		}
 	/* The peer of each closed end re-keys, with traffic in between. */
 	ok = false;
 	for (round = 0; round <= QKD_SA_LOOKAHEAD && !ok; round++) {
@@ -1756,6 +1784,11 @@ TEST_F(resync, flush_sender_end)
 TEST_F(resync, flush_receiver_end)
 {
 	resync_attack(_metadata, self, FLUSH_B);
+}
+
+TEST_F(resync, deleteall_receiver_end)
+{
+	resync_attack(_metadata, self, DELETEALL_B);
 }
 
 TEST_F(resync, flush_both_ends)
