@@ -22,10 +22,11 @@
  *
  * Locking: qkd_net.lock guards the list of bindings (RCU for the xfrm
  * key-manager callback, which runs in softirq context and only kicks the
- * binding's work). Each binding's own mutex guards its SAs and counters;
- * the work takes only that mutex, so a binding can be torn down (waiting
- * for its work) with qkd_net.lock held. Order: qkd_net.lock, then the
- * binding's lock.
+ * binding's work). Each binding's own mutex guards its SAs and counters.
+ * The work takes qkd_net.lock only with mutex_trylock() (and runs again a
+ * jiffy later if it is busy), then that mutex, so a binding can be torn
+ * down (waiting for its work) with qkd_net.lock held. Order: qkd_net.lock,
+ * then the binding's lock.
  *
  * See Documentation/ipsec.md for the ABI and the formulas.
  */
