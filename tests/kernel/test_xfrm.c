@@ -1683,7 +1683,7 @@ static void resync_both_ok(struct __test_metadata *_metadata,
 }
 
 enum resync_attack {
-	FLUSH_A, FLUSH_B, FLUSH_BOTH, DEL_OUT_A, DEL_IN_B, AHEAD_A, DELETEALL_B,
+	FLUSH_A, FLUSH_B, FLUSH_BOTH, DEL_OUT_A, DEL_IN_B, AHEAD_A,
 };
 
 /* Did site @ev announce SA_STATE_NTF closed with reason @reason? */
@@ -1718,9 +1718,6 @@ static void resync_attack(struct __test_metadata *_metadata,
 		break;
 	case FLUSH_B:
 		ASSERT_EQ(0, run("ip -n %s xfrm state flush", self->ns));
-		break;
-	case DELETEALL_B:	/* one XFRM_MSG_DELSA per SA */
-		ASSERT_EQ(0, run("ip -n %s xfrm state deleteall", self->ns));
 		break;
 	case FLUSH_BOTH:
 		ASSERT_EQ(0, run("ip xfrm state flush"));
@@ -1784,11 +1781,6 @@ TEST_F(resync, flush_sender_end)
 TEST_F(resync, flush_receiver_end)
 {
 	resync_attack(_metadata, self, FLUSH_B);
-}
-
-TEST_F(resync, deleteall_receiver_end)
-{
-	resync_attack(_metadata, self, DELETEALL_B);
 }
 
 TEST_F(resync, flush_both_ends)
