@@ -855,7 +855,7 @@ static const struct genl_ops qkd_genl_ops[] = {
 	QKD_OP(QKD_CMD_SA_NEW, qkd_nl_sa_new, NULL, qkd_sa_new_policy),
 	QKD_OP(QKD_CMD_SA_DEL, qkd_nl_sa_del, NULL, qkd_sa_del_policy),
 	QKD_OP(QKD_CMD_SA_GET, qkd_nl_sa_get, qkd_nl_sa_dump, qkd_sa_ref_policy),
-	QKD_OP(QKD_CMD_SA_REKEY, qkd_nl_sa_rekey, NULL, qkd_sa_ref_policy),
+	QKD_OP(QKD_CMD_SA_REKEY, qkd_nl_sa_rekey, NULL, qkd_sa_rekey_policy),
 };
 
 static struct genl_family qkd_genl_family __ro_after_init = {

@@ -250,6 +250,7 @@ void qkd_xfrm_net_exit(struct qkd_net *qn);
 extern const struct nla_policy qkd_sa_new_policy[QKD_A_MAX + 1];
 extern const struct nla_policy qkd_sa_ref_policy[QKD_A_MAX + 1];
 extern const struct nla_policy qkd_sa_del_policy[QKD_A_MAX + 1];
+extern const struct nla_policy qkd_sa_rekey_policy[QKD_A_MAX + 1];
 int qkd_nl_sa_new(struct sk_buff *skb, struct genl_info *info);
 int qkd_nl_sa_del(struct sk_buff *skb, struct genl_info *info);
 int qkd_nl_sa_rekey(struct sk_buff *skb, struct genl_info *info);

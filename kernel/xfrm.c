@@ -22,10 +22,11 @@
  *
  * Locking: qkd_net.lock guards the list of bindings (RCU for the xfrm
  * key-manager callback, which runs in softirq context and only kicks the
- * binding's work). Each binding's own mutex guards its SAs and counters;
- * the work takes only that mutex, so a binding can be torn down (waiting
- * for its work) with qkd_net.lock held. Order: qkd_net.lock, then the
- * binding's lock.
+ * binding's work). Each binding's own mutex guards its SAs and counters.
+ * The work takes qkd_net.lock only with mutex_trylock() (and runs again a
+ * jiffy later if it is busy), then that mutex, so a binding can be torn
+ * down (waiting for its work) with qkd_net.lock held. Order: qkd_net.lock,
+ * then the binding's lock.
  *
  * See Documentation/ipsec.md for the ABI and the formulas.
  */
@@ -47,8 +48,7 @@
 #define QKD_SA_SALT_LEN		4	/* RFC 4106 / RFC 7634 nonce salt */
 #define QKD_SA_ICV_BITS		128
 #define QKD_SA_REPLAY_WINDOW	32
-/* Inbound generations installed beyond the newest one the peer uses. */
-#define QKD_SA_LOOKAHEAD	2
+/* QKD_SA_LOOKAHEAD (uapi): inbound generations installed ahead. */
 /* Old SAs live on this long after their successor took over. */
 #define QKD_SA_GRACE		(2 * HZ)
 /* A re-key that found no key is retried this often. */
@@ -147,11 +147,17 @@ struct qkd_sa_slot {
  * @next_rekey: when the outbound SA is due (jiffies)
  * @out_failed: the last outbound re-key found no key
  * @out_stuck: ... and never will (qkd_sa_never()): no more retries
+ * @out_seen: newest outbound generation that has sent a packet
+ * @out_behind: a forced SA_REKEY left the peer behind for good
  * @in: the inbound SAs
  * @in_gen: newest inbound generation seen carrying traffic
  * @in_next: next inbound generation to install
  * @in_failed: the last inbound install found no key
  * @in_stuck: ... and never will: no more retries
+ * @in_lost: an inbound SA of generation @in_gen or later was deleted by
+ *	someone else (DELSA, flush): closed until the peer is seen beyond it
+ * @in_lost_max: the newest such generation
+ * @reason: enum qkd_sa_reason last announced with @state
  * @rekeys: SAs installed after the first ones
  * @failures: re-keys that found no key
  */
@@ -196,11 +202,16 @@ struct qkd_sa {
 	unsigned long next_rekey;
 	bool out_failed;
 	bool out_stuck;
+	u64 out_seen;
+	bool out_behind;
 	struct qkd_sa_slot in[QKD_SA_IN_SLOTS];
 	u64 in_gen;
 	u64 in_next;
 	bool in_failed;
 	bool in_stuck;
+	bool in_lost;
+	u64 in_lost_max;
+	u8 reason;
 	u64 rekeys;
 	u64 failures;
 };
@@ -248,6 +259,7 @@ struct qkd_sa_event {
 	u64 gen;
 	u64 index;
 	u8 state;
+	u8 reason;
 };
 
 static int qkd_sa_put_ids(struct sk_buff *skb, const struct qkd_sa *b)
@@ -276,7 +288,8 @@ static int qkd_sa_fill_state(struct sk_buff *skb, void *obj)
 	const struct qkd_sa_event *ev = obj;
 
 	if (qkd_sa_put_ids(skb, ev->b) ||
-	    nla_put_u8(skb, QKD_A_SA_STATE, ev->state))
+	    nla_put_u8(skb, QKD_A_SA_STATE, ev->state) ||
+	    (ev->reason && nla_put_u8(skb, QKD_A_SA_REASON, ev->reason)))
 		return -EMSGSIZE;
 	return 0;
 }
@@ -284,25 +297,31 @@ static int qkd_sa_fill_state(struct sk_buff *skb, void *obj)
 /* ------------------------------------------------------------- xfrm SAs */
 
 /*
- * Take the key at @index; stream events as a delivery would send them. The
- * link's state event (qkd_stream_taken_notify()) needs qkd_net.lock, which
- * the work cannot take under b->lock: SA_NEW and SA_REKEY announce it
- * themselves, a re-key by the work leaves it to the next operation on the
- * link (LINK_GET always reports the state as it is).
+ * Take the key at @index; stream events as a delivery would send them.
+ * Every caller (SA_NEW, SA_REKEY, the work) holds qkd_net.lock, which
+ * KEY_ADD holds from inserting keys to announcing them: so a take's
+ * STREAM_LOW/EMPTY go out after the KEYS_ADDED of its key, and, being sent
+ * here, before the NEWSA and SA_REKEY_NTF of the SA it keys. So does the
+ * link's state, once the binding runs (SA_NEW announces it itself after
+ * its all-or-nothing start, so that a failed one sends no flapping state).
  */
 static int qkd_sa_take(struct qkd_sa *b, u64 index, u8 **key)
 {
 	struct qkd_take_result res;
 	int err;
 
+	lockdep_assert_held(&b->qn->lock);
 	err = qkd_stream_take_key(b->stream, QKD_STREAM_CONSUMER_SA, true, index,
 				  key, &res);
 	if (err)
 		return err;
 	if (res.crossed_low_water)
 		qkd_notify_stream_low(b->qn, b->stream, res.stored_after);
-	if (res.emptied)
+	if (res.emptied) {
 		qkd_notify_stream_empty(b->qn, b->stream);
+		if (b->state)
+			qkd_link_update_state(b->qn, b->stream->link);
+	}
 	return 0;
 }
 
@@ -692,8 +711,6 @@ static int qkd_sa_tx_switch(struct qkd_sa *b, struct netlink_ext_ack *extack)
 	 * marked dying, which xfrm_state_find() ranks lower). Packets already
 	 * on their way through the old one finish during the grace period.
 	 */
-	qkd_sa_drop(b->out_old);
-	b->out_old = x;
 	/*
 	 * The one write to xfrm's key-manager fields: xfrm exports no call
 	 * that soft-expires an SA on request (xfrm_state_check_expire() does
@@ -703,11 +720,13 @@ static int qkd_sa_tx_switch(struct qkd_sa *b, struct netlink_ext_ack *extack)
 	 * order.
 	 */
 	if (x) {
+		qkd_sa_drop(b->out_old);
+		b->out_old = x;
 		spin_lock_bh(&x->lock);
 		x->km.dying = 1;
 		spin_unlock_bh(&x->lock);
+		b->out_old_expires = now + QKD_SA_GRACE;
 	}
-	b->out_old_expires = now + QKD_SA_GRACE;
 	b->out = nx;
 	b->out_gen++;
 	b->rekeys++;
@@ -731,6 +750,17 @@ static void qkd_sa_tx(struct qkd_sa *b, unsigned long *next)
 	}
 	if (b->out_old)
 		qkd_next(next, b->out_old_expires);
+	/*
+	 * An outbound SA that expired or that someone deleted (DELSA, a
+	 * flush; the key-manager callback kicks us) goes now: our reference
+	 * would keep its transform, and with it the key, while the binding
+	 * waits for the next key. The re-key below replaces it.
+	 */
+	if (x && !qkd_sa_valid(x)) {
+		qkd_sa_drop(x);
+		b->out = NULL;
+		x = NULL;
+	}
 
 	/*
 	 * Time re-keys only an SA that carried traffic: the receiver learns
@@ -738,6 +768,8 @@ static void qkd_sa_tx(struct qkd_sa *b, unsigned long *next)
 	 * one generation ahead of what the receiver has seen.
 	 */
 	qkd_sa_curlft(x, &bytes, &packets);
+	if (packets)
+		b->out_seen = b->out_gen;
 	due = !qkd_sa_valid(x) || READ_ONCE(x->km.dying) ||
 	      qkd_sa_oseq(x) >= QKD_SA_SEQ_SOFT ||
 	      (b->rekey_seconds && time_after_eq(now, b->next_rekey) && packets);
@@ -784,14 +816,20 @@ static struct qkd_sa_slot *qkd_sa_free_slot(struct qkd_sa *b)
 
 /*
  * Install inbound generations up to the newest in use plus the lookahead
- * (SA_NEW installs the first ones itself, qkd_sa_start()).
+ * (SA_NEW installs the first ones itself, qkd_sa_start()); after a loss,
+ * up to the lookahead beyond the newest generation lost, so that the peer,
+ * re-keying one generation at a time, finds SAs past the ones that are
+ * gone.
  */
 static int qkd_sa_rx_fill(struct qkd_sa *b)
 {
+	u64 base = b->in_gen;
 	struct qkd_sa_slot *sl;
 	int err;
 
-	while (b->in_next <= b->in_gen + QKD_SA_LOOKAHEAD) {
+	if (b->in_lost)
+		base = max(base, b->in_lost_max + 1);
+	while (b->in_next <= base + QKD_SA_LOOKAHEAD) {
 		sl = qkd_sa_free_slot(b);
 		if (WARN_ON_ONCE(!sl))
 			return -ENOSPC;
@@ -809,6 +847,27 @@ static int qkd_sa_rx_fill(struct qkd_sa *b)
 	return 0;
 }
 
+/*
+ * Has @x (no longer valid) reached its hard lifetime, as xfrm counts it
+ * (xfrm_state_check_expire(), xfrm_timer_handler())? If not, someone
+ * deleted it: XFRM_MSG_DELSA, `ip xfrm state flush`.
+ */
+static bool qkd_sa_expired(struct xfrm_state *x)
+{
+	time64_t now = ktime_get_real_seconds();
+	bool expired;
+
+	spin_lock_bh(&x->lock);
+	expired = x->curlft.packets >= x->lft.hard_packet_limit ||
+		  x->curlft.bytes >= x->lft.hard_byte_limit ||
+		  (x->lft.hard_use_expires_seconds && x->curlft.use_time &&
+		   now >= x->curlft.use_time + x->lft.hard_use_expires_seconds) ||
+		  (x->lft.hard_add_expires_seconds &&
+		   now >= x->curlft.add_time + x->lft.hard_add_expires_seconds);
+	spin_unlock_bh(&x->lock);
+	return expired;
+}
+
 /* The receiver's side: follow the peer's switch, retire, install ahead. */
 static void qkd_sa_rx(struct qkd_sa *b, unsigned long *next)
 {
@@ -817,6 +876,7 @@ static void qkd_sa_rx(struct qkd_sa *b, unsigned long *next)
 	u64 bytes, packets;
 	int err;
 
+	/* A deleted SA's counters stay readable: what it carried counts. */
 	for (sl = b->in; sl < b->in + QKD_SA_IN_SLOTS; sl++) {
 		if (!sl->x || sl->gen <= b->in_gen)
 			continue;
@@ -824,9 +884,28 @@ static void qkd_sa_rx(struct qkd_sa *b, unsigned long *next)
 		if (packets)
 			b->in_gen = sl->gen;
 	}
+	if (b->in_lost && b->in_gen > b->in_lost_max)
+		b->in_lost = false;
 	for (sl = b->in; sl < b->in + QKD_SA_IN_SLOTS; sl++) {
 		if (!sl->x)
 			continue;
+		/*
+		 * Gone: its transform (and key) go now too. One the peer
+		 * uses or will use that did not expire was deleted under us,
+		 * and its key is used up (never again in the SAD): the peer
+		 * must re-key past it. Until its traffic is seen there the
+		 * binding is closed, and SAs are installed beyond it.
+		 */
+		if (!qkd_sa_valid(sl->x)) {
+			if (sl->gen >= b->in_gen && !qkd_sa_expired(sl->x)) {
+				if (!b->in_lost || sl->gen > b->in_lost_max)
+					b->in_lost_max = sl->gen;
+				b->in_lost = true;
+			}
+			qkd_sa_drop(sl->x);
+			memset(sl, 0, sizeof(*sl));
+			continue;
+		}
 		if (sl->gen < b->in_gen && !sl->expires)
 			sl->expires = now + QKD_SA_GRACE;
 		if (sl->expires && time_after_eq(now, sl->expires)) {
@@ -881,12 +960,37 @@ static u8 qkd_sa_compute_state(const struct qkd_sa *b)
 {
 	if (b->out_stuck || b->in_stuck)
 		return QKD_SA_STATE_STUCK;
-	if ((qkd_sa_has_out(b) && !qkd_sa_out_open(b->out)) ||
+	/*
+	 * An inbound SA deleted under us: the peer's traffic is dropped now
+	 * or at its next re-key, and the peer cannot know. Closed, never ok,
+	 * until its traffic arrives beyond the lost generations.
+	 */
+	if (b->in_lost || b->out_behind ||
+	    (qkd_sa_has_out(b) && !qkd_sa_out_open(b->out)) ||
 	    (qkd_sa_has_in(b) && !qkd_sa_in_open(b)))
 		return QKD_SA_STATE_CLOSED;
 	if (b->out_failed || b->in_failed)
 		return QKD_SA_STATE_DRY;
 	return QKD_SA_STATE_OK;
+}
+
+/* Why @state (enum qkd_sa_reason), 0 when ok. */
+static u8 qkd_sa_compute_reason(const struct qkd_sa *b, u8 state)
+{
+	switch (state) {
+	case QKD_SA_STATE_STUCK:
+		return QKD_SA_REASON_KEY_GONE;
+	case QKD_SA_STATE_DRY:
+		return QKD_SA_REASON_NO_KEY;
+	case QKD_SA_STATE_CLOSED:
+		if (b->out_behind)
+			return QKD_SA_REASON_PEER_BEHIND;
+		if (b->in_lost)
+			return QKD_SA_REASON_IN_DELETED;
+		return b->out_failed || b->in_failed ? QKD_SA_REASON_NO_KEY :
+		       QKD_SA_REASON_EXPIRED;
+	}
+	return 0;
 }
 
 static void qkd_sa_work(struct work_struct *work)
@@ -895,7 +999,19 @@ static void qkd_sa_work(struct work_struct *work)
 					work);
 	unsigned long now = jiffies, next = now + 3600 * HZ;
 	struct qkd_sa_event ev = { .b = b };
+	struct qkd_net *qn = b->qn;
 
+	/*
+	 * qkd_net.lock first (the lock order), as SA_NEW and SA_REKEY hold
+	 * it: the events of the keys this run takes then follow the
+	 * KEYS_ADDED of those keys (qkd_sa_take()). Only tried, because
+	 * qkd_sa_destroy() holds it while it cancels this work; when busy,
+	 * the run comes a jiffy later.
+	 */
+	if (!mutex_trylock(&qn->lock)) {
+		queue_delayed_work(system_wq, &b->work, 1);
+		return;
+	}
 	mutex_lock(&b->lock);
 	if (b->dead)
 		goto out;
@@ -904,15 +1020,18 @@ static void qkd_sa_work(struct work_struct *work)
 	if (qkd_sa_has_in(b))
 		qkd_sa_rx(b, &next);
 	ev.state = qkd_sa_compute_state(b);
-	if (ev.state != b->state) {
+	ev.reason = qkd_sa_compute_reason(b, ev.state);
+	if (ev.state != b->state || ev.reason != b->reason) {
 		b->state = ev.state;
-		qkd_notify_fill(b->qn, QKD_CMD_SA_STATE_NTF, qkd_sa_fill_state, &ev);
+		b->reason = ev.reason;
+		qkd_notify_fill(qn, QKD_CMD_SA_STATE_NTF, qkd_sa_fill_state, &ev);
 	}
 	/* A kick that came in meanwhile stays queued: it is sooner. */
 	queue_delayed_work(system_wq, &b->work,
 			   time_after(next, now) ? next - now : 0);
 out:
 	mutex_unlock(&b->lock);
+	mutex_unlock(&qn->lock);
 }
 
 /* ------------------------------------------------------------- policies */
@@ -1328,23 +1447,29 @@ static bool qkd_sa_matches(const struct qkd_sa *b, const struct xfrm_state *x)
 
 /*
  * Soft and hard expiry of our SAs: a re-key is due (outbound), the peer
- * switched (inbound), or an SA is gone; or someone changed an SA's sequence
- * numbers or counters (XFRM_MSG_NEWAE from userspace, not xfrm's own replay
- * notifications): a re-key may be due. Runs in softirq context with
- * x->lock held: only kick the binding's work.
+ * switched (inbound), or an SA is gone; an SA deleted (XFRM_MSG_DELSA) or
+ * every SA flushed (XFRM_MSG_FLUSHSA, with no state: every binding of the
+ * namespace): the binding replaces what it lost at once (Documentation/
+ * ipsec.md, "Resynchronisation"); or someone changed an SA's sequence
+ * numbers or counters (XFRM_MSG_NEWAE from userspace, not xfrm's own
+ * replay notifications): a re-key may be due. May run in softirq context
+ * with x->lock held: only kick the binding's work.
  */
 static int qkd_km_notify(struct xfrm_state *x, const struct km_event *c)
 {
+	bool all = c->event == XFRM_MSG_FLUSHSA;
 	struct qkd_net *qn;
 	struct qkd_sa *b;
 
-	if (c->event != XFRM_MSG_EXPIRE &&
+	if (c->event != XFRM_MSG_EXPIRE && c->event != XFRM_MSG_DELSA && !all &&
 	    !(c->event == XFRM_MSG_NEWAE && c->data.aevent == XFRM_AE_CU))
 		return 0;
-	qn = qkd_net(xs_net(x));
+	if (all ? !c->net : !x)
+		return 0;
+	qn = qkd_net(all ? c->net : xs_net(x));
 	rcu_read_lock();
 	list_for_each_entry_rcu(b, &qn->sas, list)
-		if (qkd_sa_matches(b, x))
+		if (all || qkd_sa_matches(b, x))
 			mod_delayed_work(system_wq, &b->work, 0);
 	rcu_read_unlock();
 	return 0;
@@ -1421,7 +1546,7 @@ const struct nla_policy qkd_sa_new_policy[QKD_A_MAX + 1] = {
 	[QKD_A_SA_POLICY_PRIORITY] = { .type = NLA_U32 },
 };
 
-/* SA_GET and SA_REKEY: one binding, named by its stream. */
+/* SA_GET: one binding, named by its stream. */
 const struct nla_policy qkd_sa_ref_policy[QKD_A_MAX + 1] = {
 	[QKD_A_STREAM_ID] = NLA_POLICY_EXACT_LEN(QKD_STREAM_ID_LEN),
 };
@@ -1432,14 +1557,23 @@ const struct nla_policy qkd_sa_del_policy[QKD_A_MAX + 1] = {
 	[QKD_A_SA_REMOVE_PROTECTION] = { .type = NLA_FLAG },
 };
 
+/* SA_REKEY: the binding, and whether to leave its peer behind. */
+const struct nla_policy qkd_sa_rekey_policy[QKD_A_MAX + 1] = {
+	[QKD_A_STREAM_ID] = NLA_POLICY_EXACT_LEN(QKD_STREAM_ID_LEN),
+	[QKD_A_SA_FORCE] = { .type = NLA_FLAG },
+};
+
 static int qkd_sa_put(struct sk_buff *skb, struct qkd_sa *b)
 {
 	unsigned int alen = qkd_sa_addr_len(b->family);
 	struct xfrm_state *in;
 	u64 bytes, packets;
 	int err = -EMSGSIZE;
+	u8 state, reason;
 
 	mutex_lock(&b->lock);
+	state = qkd_sa_compute_state(b);
+	reason = qkd_sa_compute_reason(b, state);
 	if (qkd_sa_put_ids(skb, b) ||
 	    nla_put(skb, QKD_A_SA_LOCAL, alen, &b->local) ||
 	    nla_put(skb, QKD_A_SA_REMOTE, alen, &b->remote) ||
@@ -1458,7 +1592,8 @@ static int qkd_sa_put(struct sk_buff *skb, struct qkd_sa *b)
 	    (b->rekey_packets &&
 	     nla_put_u64_64bit(skb, QKD_A_SA_REKEY_PACKETS, b->rekey_packets, QKD_A_PAD)) ||
 	    nla_put_u64_64bit(skb, QKD_A_KEY_FIRST_INDEX, b->first, QKD_A_PAD) ||
-	    nla_put_u8(skb, QKD_A_SA_STATE, qkd_sa_compute_state(b)) ||
+	    nla_put_u8(skb, QKD_A_SA_STATE, state) ||
+	    (reason && nla_put_u8(skb, QKD_A_SA_REASON, reason)) ||
 	    nla_put_u64_64bit(skb, QKD_A_SA_REKEYS, b->rekeys, QKD_A_PAD) ||
 	    nla_put_u64_64bit(skb, QKD_A_SA_REKEY_FAILURES, b->failures, QKD_A_PAD))
 		goto out;
@@ -2037,6 +2172,36 @@ int qkd_nl_sa_del(struct sk_buff *skb, struct genl_info *info)
 }
 
 /*
+ * May the outbound SA move on now (0), only forced (1), or not (-EAGAIN)?
+ * The receiver installs QKD_SA_LOOKAHEAD
+ * generations beyond the newest it has seen carrying traffic, and learns
+ * of a switch only from traffic: so a re-key on request goes no further
+ * than that beyond the newest generation that has sent anything, or the
+ * peer would be left behind for good. (A re-key by policy is only ever due
+ * on an SA that carried traffic, or one that is gone.)
+ */
+static int qkd_sa_rekey_allowed(struct qkd_sa *b, bool force,
+				struct netlink_ext_ack *extack)
+{
+	u64 bytes, packets;
+
+	qkd_sa_curlft(b->out, &bytes, &packets);
+	if (packets)
+		b->out_seen = b->out_gen;
+	if (b->out_gen + 1 <= b->out_seen + QKD_SA_LOOKAHEAD)
+		return 0;
+	/*
+	 * Sending on it later proves nothing (the peer drops it): the
+	 * binding stays closed until it is made again.
+	 */
+	if (force)
+		return 1;
+	NL_SET_ERR_MSG_MOD(extack,
+			   "no traffic on the last re-keys: the peer could not follow another one (send first, or force)");
+	return -EAGAIN;
+}
+
+/*
  * Re-key now: the outbound SA moves on to the next generation as if its
  * policy said so; the peer follows when traffic arrives on the new SA.
  * Replies with the binding. Without a key in the stream nothing changes.
@@ -2046,7 +2211,7 @@ int qkd_nl_sa_rekey(struct sk_buff *skb, struct genl_info *info)
 	struct qkd_net *qn = qkd_net(genl_info_net(info));
 	struct sk_buff *msg;
 	struct qkd_sa *b;
-	int err = 0;
+	int err = 0, behind;
 
 	msg = qkd_reply_alloc();
 	if (!msg)
@@ -2062,7 +2227,11 @@ int qkd_nl_sa_rekey(struct sk_buff *skb, struct genl_info *info)
 		goto out;
 	}
 	mutex_lock(&b->lock);
-	err = qkd_sa_tx_switch(b, info->extack);
+	behind = qkd_sa_rekey_allowed(b, nla_get_flag(info->attrs[QKD_A_SA_FORCE]),
+				      info->extack);
+	err = behind < 0 ? behind : qkd_sa_tx_switch(b, info->extack);
+	if (!err && behind)
+		b->out_behind = true;
 	mutex_unlock(&b->lock);
 	if (err)
 		goto out;

@@ -121,6 +121,16 @@ static int sa_simple(struct qkd_nl *nl, int cmd, const uint8_t *sid)
 	return qkd_req(nl, m);
 }
 
+/* SA_REKEY with QKD_A_SA_FORCE: even beyond what the peer can follow. */
+static int sa_rekey_force(struct qkd_nl *nl, const uint8_t *sid)
+{
+	struct nl_msg *m = qkd_msg(nl, QKD_CMD_SA_REKEY, 0);
+
+	nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
+	nla_put_flag(m, QKD_A_SA_FORCE);
+	return qkd_req(nl, m);
+}
+
 static int sa_count(struct qkd_nl *nl)
 {
 	int err = qkd_req(nl, qkd_msg(nl, QKD_CMD_SA_GET, NLM_F_DUMP));
@@ -1127,18 +1137,32 @@ TEST_F(xfrm, rekey_now)
 	/* The one before the previous goes at once: still 5. */
 	EXPECT_XFRM_IN_GRACE(5, t0);
 
-	/* Generation 3 takes index 6, the last one; generation 4 finds none. */
-	ASSERT_NL_OK(nl, sa_simple(nl, QKD_CMD_SA_REKEY, self->sid));
+	/*
+	 * Generation 3 would be beyond the peer's lookahead (it has seen
+	 * generation 0 at most, as nothing was sent): refused, nothing
+	 * taken, unless forced.
+	 */
+	EXPECT_EQ(-EAGAIN, sa_simple(nl, QKD_CMD_SA_REKEY, self->sid));
+	EXPECT_STREQ("qkd: no traffic on the last re-keys: the peer could not follow another one (send first, or force)",
+		     nl->ext_msg);
+	QKD_CTX("a third re-key with no traffic");
+	ASSERT_NL_INVALID(nl, EAGAIN, false, sa_simple(nl, QKD_CMD_SA_REKEY, self->sid));
+	QKD_CTX_CLEAR();
+	EXPECT_EQ(1, qkd_stored(nl, self->sid));
+	/* Forced, generation 3 takes index 6, the last one; 4 finds none. */
+	ASSERT_NL_OK(nl, sa_rekey_force(nl, self->sid));
 	EXPECT_EQ(3, qkd_obj_u(&nl->r.v[0], QKD_A_SA_OUT_GENERATION));
 	QKD_CTX("a dry stream");
-	ASSERT_NL_INVALID(nl, ENOKEY, false, sa_simple(nl, QKD_CMD_SA_REKEY, self->sid));
+	ASSERT_NL_INVALID(nl, ENOKEY, false, sa_rekey_force(nl, self->sid));
 	QKD_CTX_CLEAR();
 	ASSERT_NL_OK(nl, sa_simple(nl, QKD_CMD_SA_GET, self->sid));
 	o = nl->r.v[0];
 	EXPECT_EQ(3, qkd_obj_u(&o, QKD_A_SA_OUT_GENERATION)) TH_LOG("a failed SA_REKEY changed the SA");
 	EXPECT_EQ(qkd_sa_spi(self->sid, 6), qkd_obj_u(&o, QKD_A_SA_OUT_SPI));
 	EXPECT_EQ(0, qkd_obj_u(&o, QKD_A_SA_REKEY_FAILURES));
-	EXPECT_EQ(QKD_SA_STATE_OK, qkd_obj_u(&o, QKD_A_SA_STATE));
+	/* Forced past the peer's lookahead: closed for good, and why. */
+	EXPECT_EQ(QKD_SA_STATE_CLOSED, qkd_obj_u(&o, QKD_A_SA_STATE));
+	EXPECT_EQ(QKD_SA_REASON_PEER_BEHIND, qkd_obj_u(&o, QKD_A_SA_REASON));
 
 	qkd_ev_read(&ev, 300);
 	EXPECT_EQ(3, qkd_count(&ev, QKD_CMD_SA_REKEY_NTF));
@@ -1583,7 +1607,446 @@ TEST_F(xfrm, first_index_is_required)
 	EXPECT_EQ(2, qkd_obj_u(&nl->r.v[0], QKD_A_KEY_FIRST_INDEX));
 }
 
-QKD_TEST_MAIN
+/* ------------------------------------------- SAs lost under a binding */
+
+/*
+ * Someone deletes the outbound SA of a one-way binding (XFRM_MSG_DELSA),
+ * then flushes every SA (XFRM_MSG_FLUSHSA): each time the binding replaces
+ * it with the next generation at once, not at its next re-key (an hour
+ * away here), and is `ok`.
+ */
+TEST_F(xfrm, deleted_outbound_sa_replaced_at_once)
+{
+	struct qkd_nl *nl = &self->nl;
+	struct nl_msg *m;
+	char spi[32];
+
+	setup_stream(_metadata, nl, self->sid, QKD_ROLE_INITIATOR, KS, 6);
+	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
+	nla_put_u8(m, QKD_A_SA_DIR, QKD_SA_DIR_OUT);
+	ASSERT_NL_OK(nl, qkd_req(nl, m));
+	ASSERT_EQ(0, system("ip xfrm state delete src 10.1.0.1 dst 10.1.0.2 proto esp "
+			    "spi $(ip xfrm state | sed -n 's/.* spi \\(0x[0-9a-f]*\\).*/\\1/p')"));
+	EXPECT_EQ(0, sa_wait_state(nl, self->sid, QKD_SA_STATE_OK, 1))
+		TH_LOG("DELSA of the outbound SA: not replaced");
+	snprintf(spi, sizeof(spi), "spi 0x%08x", qkd_sa_spi(self->sid, 2));
+	EXPECT_EQ(1, xfrm_count(spi));
+	ASSERT_EQ(0, system("ip xfrm state flush"));
+	EXPECT_EQ(0, sa_wait_state(nl, self->sid, QKD_SA_STATE_OK, 2))
+		TH_LOG("flush: the outbound SA not replaced");
+	snprintf(spi, sizeof(spi), "spi 0x%08x", qkd_sa_spi(self->sid, 4));
+	EXPECT_EQ(1, xfrm_count(spi));
+	EXPECT_EQ(1, xfrm_count(NULL));
+}
+
+/* Sum of /proc/crypto's refcnt over the algorithms named @name. */
+static int crypto_refcnt(const char *name)
+{
+	char line[256], cur[128] = "";
+	FILE *f = fopen("/proc/crypto", "r");
+	int n = 0, v;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "name : %127s", cur) == 1)
+			continue;
+		if (sscanf(line, "refcnt : %d", &v) == 1 && !strcmp(cur, name))
+			n += v;
+	}
+	fclose(f);
+	return n;
+}
+
+/*
+ * A dry binding's outbound SA reaches its hard lifetime (2 packets): xfrm
+ * deletes it from the SAD, and the binding, with no key for the next
+ * generation, must let it go too. Holding it would keep its AEAD
+ * transform, and so the key, alive until the next key comes: /proc/crypto
+ * counts the transforms of rfc4106(gcm(aes)).
+ */
+TEST_F(xfrm, dry_binding_keeps_no_expired_sa)
+{
+	struct qkd_nl *nl = &self->nl;
+	uint64_t t0;
+	struct nl_msg *m;
+	int before, with, after;
+
+	ASSERT_EQ(0, system("ip link add d0 type dummy && ip addr add 10.1.0.1/24 dev d0 && "
+			    "ip link set d0 up"));
+	setup_stream(_metadata, nl, self->sid, QKD_ROLE_INITIATOR, KS, 2);
+	before = crypto_refcnt("rfc4106(gcm(aes))");
+	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
+	nla_put_u8(m, QKD_A_SA_DIR, QKD_SA_DIR_OUT);
+	nla_put_u64(m, QKD_A_SA_REKEY_PACKETS, 1);
+	nla_put_flag(m, QKD_A_SA_POLICY);
+	ASSERT_NL_OK(nl, qkd_req(nl, m));
+	with = crypto_refcnt("rfc4106(gcm(aes))");
+	ASSERT_EQ(before + 1, with) TH_LOG("the SA's transform is not counted");
+	/* Through the SA onto the dummy: soft limit (re-key, dry), then hard. */
+	if (system("ping -c 4 -i 0.2 -W 1 -q 10.1.0.2 >/dev/null 2>&1")) {
+		/* no answer expected: nobody is behind d0 */
+	}
+	EXPECT_EQ(0, sa_wait_state(nl, self->sid, QKD_SA_STATE_CLOSED, 0))
+		TH_LOG("the SA past its hard lifetime with no next key is not closed");
+	EXPECT_EQ(0, xfrm_count(NULL)) TH_LOG("an expired SA in the SAD");
+	t0 = qkd_now_ms();
+	do {
+		after = crypto_refcnt("rfc4106(gcm(aes))");
+		if (after == before)
+			break;
+		qkd_msleep(100);
+	} while (qkd_now_ms() - t0 < 3000);
+	EXPECT_EQ(before, after) TH_LOG("the expired SA's transform is still alive");
+}
+
+/*
+ * A re-key by the binding's work (not SA_REKEY) takes the stream's last
+ * keys: the stream's events (STREAM_EMPTY) and the link's (exhausted) come
+ * before the SA's SA_REKEY_NTF, as their causes do, not after it or at the
+ * next operation on the link.
+ */
+TEST_F(xfrm, rekey_events_follow_their_keys)
+{
+	struct qkd_nl *nl = &self->nl, ev;
+	int i, empty = -1, link = -1, rekey = -1;
+	struct nl_msg *m;
+
+	setup_stream(_metadata, nl, self->sid, QKD_ROLE_INITIATOR, KS, 4);
+	ASSERT_NL_OK(nl, qkd_link_set(nl, 1, QKD_LINK_UP));
+	ASSERT_EQ(0, qkd_nl_open(&ev));
+	ASSERT_EQ(0, qkd_nl_join_events(&ev));
+	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
+	nla_put_u8(m, QKD_A_SA_DIR, QKD_SA_DIR_OUT);
+	ASSERT_NL_OK(nl, qkd_req(nl, m));
+	qkd_ev_read(&ev, 300);
+	/* Past 2^31: the work re-keys, taking keys 2 and 3 (the last). */
+	ASSERT_EQ(0, xfrm_set_oseq("10.1.0.2", qkd_sa_spi(self->sid, 0), 0x80000001U));
+	EXPECT_EQ(0, sa_wait_state(nl, self->sid, QKD_SA_STATE_OK, 1));
+	qkd_ev_read(&ev, 1000);
+	for (i = 0; i < ev.r.n; i++) {
+		const struct qkd_obj *o = &ev.r.v[i];
+
+		if (o->cmd == QKD_CMD_STREAM_EMPTY_NTF && empty < 0)
+			empty = i;
+		if (o->cmd == QKD_CMD_LINK_STATE_NTF && link < 0 &&
+		    qkd_obj_u(o, QKD_A_LINK_STATE) == QKD_LINK_EXHAUSTED)
+			link = i;
+		if (o->cmd == QKD_CMD_SA_REKEY_NTF && rekey < 0)
+			rekey = i;
+	}
+	qkd_nl_close(&ev);
+	ASSERT_LE(0, rekey) TH_LOG("no SA_REKEY_NTF");
+	EXPECT_LE(0, empty) TH_LOG("no STREAM_EMPTY_NTF");
+	EXPECT_LE(0, link) TH_LOG("no LINK_STATE_NTF exhausted");
+	EXPECT_LT(empty, rekey);
+	EXPECT_LT(link, rekey);
+}
+
+/* ------------------------------------------------ resynchronisation */
+
+/*
+ * Two sites: site A is the test's own network namespace (the link's
+ * initiator, 10.97.0.1), site B one of its own joined by a veth pair (the
+ * responder, 10.97.0.2), each with its own store holding the same keys,
+ * bound with QKD_A_SA_POLICY and a re-key period far beyond the test (so
+ * every re-key is the attack's or the recovery's). A ping from either site
+ * needs both directions. Then someone breaks the SAs under the binding:
+ * `ip xfrm state flush` at A, at B, at both; XFRM_MSG_DELSA of A's outbound
+ * SA, of B's current inbound SA; or A re-keys more than QKD_SA_LOOKAHEAD
+ * generations while B sees no traffic. The promise (Documentation/ipsec.md,
+ * "Resynchronisation"): ping works again within RESYNC_SELF_MS by itself,
+ * or an end says `closed` with QKD_A_SA_REASON in_deleted and its peer's
+ * re-keys (SA_REKEY, at most QKD_SA_LOOKAHEAD + 1, with traffic between)
+ * bring it back. Never both ends `ok` while no ping gets through.
+ */
+#define RA	"10.97.0.1"
+#define RB	"10.97.0.2"
+/* The bound on recovering by itself: a work run after the notification. */
+#define RESYNC_SELF_MS	3000
+
+FIXTURE(resync) {
+	struct qkd_nl a, b;
+	struct qkd_nl ev[2];	/* each site's events */
+	int kmsg;
+	char ns[32];
+	uint8_t sid[QKD_STREAM_ID_LEN];
+};
+
+static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int run(const char *fmt, ...)
+{
+	char cmd[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	return system(cmd);
+}
+
+/* A genl socket in the named network namespace @ns. */
+static int nl_open_in(struct qkd_nl *nl, const char *ns)
+{
+	char path[64];
+	int here, there, err;
+
+	snprintf(path, sizeof(path), "/run/netns/%s", ns);
+	here = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	there = open(path, O_RDONLY | O_CLOEXEC);
+	if (here < 0 || there < 0) {
+		err = -errno;
+	} else if (setns(there, CLONE_NEWNET)) {
+		err = -errno;
+	} else {
+		err = qkd_nl_open(nl);
+		if (setns(here, CLONE_NEWNET))
+			err = -errno;
+	}
+	if (here >= 0)
+		close(here);
+	if (there >= 0)
+		close(there);
+	return err;
+}
+
+static int resync_bind(struct qkd_nl *nl, const uint8_t *sid,
+		       const char *local, const char *remote)
+{
+	struct nl_msg *m = sa_msg(nl, sid, local, remote);
+
+	nla_put_u32(m, QKD_A_SA_REQID, 1);
+	nla_put_u32(m, QKD_A_SA_REKEY_SECONDS, 3600);
+	nla_put_u64(m, QKD_A_KEY_FIRST_INDEX, 0);
+	nla_put_flag(m, QKD_A_SA_POLICY);
+	return qkd_req(nl, m);
+}
+
+FIXTURE_SETUP(resync)
+{
+	int err = qkd_enter_test_netns();
+
+	if (err == -EPERM)
+		QKD_SKIP_SETUP("needs root (unshare CLONE_NEWNET)");
+	ASSERT_EQ(0, err);
+	err = qkd_nl_open(&self->a);
+	if (err == -ENOENT)
+		QKD_SKIP_SETUP("genl family " QKD_GENL_NAME " not found: qkd.ko not loaded");
+	ASSERT_EQ(0, err);
+	self->kmsg = qkd_kmsg_open();
+	qkd_sid(self->sid, 41);
+	if (system("modprobe -q -a esp4 xfrm_user 2>/dev/null")) {
+		/* not fatal: the kernel may have them built in */
+	}
+	snprintf(self->ns, sizeof(self->ns), "qkdB%d", (int)getpid());
+	ASSERT_EQ(0, run("ip netns add %s", self->ns));
+	ASSERT_EQ(0, run("ip link add va type veth peer name vb netns %s", self->ns));
+	ASSERT_EQ(0, run("ip addr add " RA "/24 dev va && ip link set va up && "
+			 "ip link set lo up"));
+	ASSERT_EQ(0, run("ip -n %s addr add " RB "/24 dev vb && ip -n %s link set vb up && "
+			 "ip -n %s link set lo up", self->ns, self->ns, self->ns));
+	ASSERT_EQ(0, nl_open_in(&self->b, self->ns));
+	ASSERT_EQ(0, qkd_nl_open(&self->ev[0]));
+	ASSERT_EQ(0, qkd_nl_join_events(&self->ev[0]));
+	ASSERT_EQ(0, nl_open_in(&self->ev[1], self->ns));
+	ASSERT_EQ(0, qkd_nl_join_events(&self->ev[1]));
+	setup_stream(_metadata, &self->a, self->sid, QKD_ROLE_INITIATOR, KS, 64);
+	setup_stream(_metadata, &self->b, self->sid, QKD_ROLE_RESPONDER, KS, 64);
+	ASSERT_NL_OK(&self->a, resync_bind(&self->a, self->sid, RA, RB));
+	ASSERT_NL_OK(&self->b, resync_bind(&self->b, self->sid, RB, RA));
+}
+
+FIXTURE_TEARDOWN(resync)
+{
+	QKD_TEARDOWN_BEGIN();
+	EXPECT_EQ(0, self->a.key_data_seen + self->b.key_data_seen)
+		TH_LOG("a reply or event carried QKD_A_KEY_DATA");
+	EXPECT_EQ(0, self->a.unknown_seen + self->b.unknown_seen)
+		TH_LOG("a reply carried an attribute > QKD_A_MAX");
+	EXPECT_EQ(0, qkd_kmsg_bad(self->kmsg));
+	if (self->kmsg >= 0)
+		close(self->kmsg);
+	qkd_nl_close(&self->ev[1]);
+	qkd_nl_close(&self->ev[0]);
+	qkd_nl_close(&self->b);
+	qkd_nl_close(&self->a);
+	if (self->ns[0] && run("ip netns del %s 2>/dev/null", self->ns)) {
+		/* the setup may have failed before adding it */
+	}
+}
+
+/* One ping from site A to B (@from_b: from B to A), 1 s to answer. */
+static bool ping_once(FIXTURE_DATA(resync) *self, bool from_b)
+{
+	if (from_b)
+		return !run("ip netns exec %s ping -c 1 -W 1 -q " RA " >/dev/null 2>&1",
+			    self->ns);
+	return !run("ping -c 1 -W 1 -q " RB " >/dev/null 2>&1");
+}
+
+static bool ping_within(FIXTURE_DATA(resync) *self, unsigned int ms)
+{
+	uint64_t t0 = qkd_now_ms();
+
+	do {
+		if (ping_once(self, false))
+			return true;
+	} while (qkd_now_ms() - t0 < ms);
+	return false;
+}
+
+/* State and reason of a site's binding (reason 0: none given). */
+static int resync_state(struct qkd_nl *nl, const uint8_t *sid, int *reason)
+{
+	int st = sa_get_state(nl, sid, NULL);
+
+	*reason = 0;
+	if (st >= 0 && nl->r.v[0].has[QKD_A_SA_REASON])
+		*reason = (int)qkd_obj_u(&nl->r.v[0], QKD_A_SA_REASON);
+	return st;
+}
+
+/* Both sites `ok` within 2 s, with no reason given. */
+static void resync_both_ok(struct __test_metadata *_metadata,
+			   FIXTURE_DATA(resync) *self)
+{
+	uint64_t t0 = qkd_now_ms();
+	int sa, sb, ra, rb;
+
+	do {
+		sa = resync_state(&self->a, self->sid, &ra);
+		sb = resync_state(&self->b, self->sid, &rb);
+		if (sa == QKD_SA_STATE_OK && sb == QKD_SA_STATE_OK)
+			break;
+		qkd_msleep(100);
+	} while (qkd_now_ms() - t0 < 2000);
+	EXPECT_EQ(QKD_SA_STATE_OK, sa) TH_LOG("site A's binding (reason %d)", ra);
+	EXPECT_EQ(QKD_SA_STATE_OK, sb) TH_LOG("site B's binding (reason %d)", rb);
+	EXPECT_EQ(0, ra);
+	EXPECT_EQ(0, rb);
+}
+
+enum resync_attack {
+	FLUSH_A, FLUSH_B, FLUSH_BOTH, DEL_OUT_A, DEL_IN_B, AHEAD_A,
+};
+
+/* Did site @ev announce SA_STATE_NTF closed with reason @reason? */
+static bool resync_event(struct qkd_nl *ev, int reason)
+{
+	int i;
+
+	qkd_ev_read(ev, 300);
+	for (i = 0; i < ev->r.n; i++)
+		if (ev->r.v[i].cmd == QKD_CMD_SA_STATE_NTF &&
+		    qkd_obj_u(&ev->r.v[i], QKD_A_SA_STATE) == QKD_SA_STATE_CLOSED &&
+		    ev->r.v[i].has[QKD_A_SA_REASON] &&
+		    (int)qkd_obj_u(&ev->r.v[i], QKD_A_SA_REASON) == reason)
+			return true;
+	return false;
+}
+
+static void resync_attack(struct __test_metadata *_metadata,
+			  FIXTURE_DATA(resync) *self, enum resync_attack how)
+{
+	struct qkd_nl *site[2] = { &self->a, &self->b };
+	int st[2], why[2], i, round, rekeyed = 0;
+	bool ok;
+
+	/* Both directions work, and each site has seen the other's gen 0. */
+	ASSERT_TRUE(ping_within(self, 5000)) TH_LOG("no ping before the attack");
+	ASSERT_TRUE(ping_once(self, true));
+
+	switch (how) {
+	case FLUSH_A:
+		ASSERT_EQ(0, run("ip xfrm state flush"));
+		break;
+	case FLUSH_B:
+		ASSERT_EQ(0, run("ip -n %s xfrm state flush", self->ns));
+		break;
+	case FLUSH_BOTH:
+		ASSERT_EQ(0, run("ip xfrm state flush"));
+		ASSERT_EQ(0, run("ip -n %s xfrm state flush", self->ns));
+		break;
+	case DEL_OUT_A:	/* A's outbound SA: channel 0, generation 0 */
+		ASSERT_EQ(0, run("ip xfrm state delete src " RA " dst " RB
+				 " proto esp spi 0x%08x", qkd_sa_spi(self->sid, 0)));
+		break;
+	case DEL_IN_B:	/* B's inbound SA in use: the same one, at B */
+		ASSERT_EQ(0, run("ip -n %s xfrm state delete src " RA " dst " RB
+				 " proto esp spi 0x%08x", self->ns,
+				 qkd_sa_spi(self->sid, 0)));
+		break;
+	case AHEAD_A:
+		/* No traffic at all while A re-keys past B's lookahead. */
+		for (i = 0; i <= QKD_SA_LOOKAHEAD; i++)
+			rekeyed += !sa_simple(&self->a, QKD_CMD_SA_REKEY, self->sid);
+		TH_LOG("%d of %d re-keys with no traffic accepted", rekeyed, i);
+		break;
+	}
+
+	/* By itself, within the bound? */
+	if (ping_within(self, RESYNC_SELF_MS)) {
+		resync_both_ok(_metadata, self);
+		return;
+	}
+	/* If not: an end says closed, and why (its peer must re-key). */
+	for (i = 0; i < 2; i++)
+		st[i] = resync_state(site[i], self->sid, &why[i]);
+	ASSERT_TRUE((st[0] == QKD_SA_STATE_CLOSED && why[0]) ||
+		    (st[1] == QKD_SA_STATE_CLOSED && why[1]))
+		TH_LOG("no ping for %d ms, yet no site says closed with a reason: A state %d reason %d, B state %d reason %d",
+		       RESYNC_SELF_MS, st[0], why[0], st[1], why[1]);
+	for (i = 0; i < 2; i++)
+		if (st[i] == QKD_SA_STATE_CLOSED) {
+			EXPECT_EQ(QKD_SA_REASON_IN_DELETED, why[i]);
+			EXPECT_TRUE(resync_event(&self->ev[i], QKD_SA_REASON_IN_DELETED))
+				TH_LOG("site %c: no SA_STATE_NTF closed, in-deleted", 'A' + i);
+		}
+	/* The peer of each closed end re-keys, with traffic in between. */
+	ok = false;
+	for (round = 0; round <= QKD_SA_LOOKAHEAD && !ok; round++) {
+		for (i = 0; i < 2; i++)
+			if (st[i] == QKD_SA_STATE_CLOSED)
+				ASSERT_NL_OK(site[!i], sa_simple(site[!i], QKD_CMD_SA_REKEY,
+								 self->sid));
+		ping_once(self, true);
+		ok = ping_once(self, false);
+	}
+	ASSERT_TRUE(ok) TH_LOG("no ping after %d re-keys of the peer", round);
+	TH_LOG("recovered after %d re-key(s) of the peer", round);
+	resync_both_ok(_metadata, self);
+}
+
+TEST_F(resync, flush_sender_end)
+{
+	resync_attack(_metadata, self, FLUSH_A);
+}
+
+TEST_F(resync, flush_receiver_end)
+{
+	resync_attack(_metadata, self, FLUSH_B);
+}
+
+TEST_F(resync, flush_both_ends)
+{
+	resync_attack(_metadata, self, FLUSH_BOTH);
+}
+
+TEST_F(resync, delsa_outbound)
+{
+	resync_attack(_metadata, self, DEL_OUT_A);
+}
+
+TEST_F(resync, delsa_current_inbound)
+{
+	resync_attack(_metadata, self, DEL_IN_B);
+}
+
+TEST_F(resync, rekeys_beyond_lookahead_while_idle)
+{
+	resync_attack(_metadata, self, AHEAD_A);
+}
+
 
 /* ------------------------------------------------- teardown fails closed */
 
@@ -1776,3 +2239,5 @@ TEST_F_TIMEOUT(xfrm, netns_exit_with_binding_is_clean, 120)
 	EXPECT_EQ(2, policy_count("tmpl"));
 	qkd_wire_down(&w);
 }
+
+QKD_TEST_MAIN

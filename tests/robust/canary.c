@@ -324,8 +324,15 @@ static void sa_bind_dir(struct nlsock *s, int n, uint8_t dir)
 	e = nls_req(s, QKD_CMD_SA_NEW, 0, &m, NULL, NULL, NULL);
 	if (e)
 		fail("SA_NEW (ESP: modprobe esp4?)", e);
-	for (int i = 0; i < SA_REKEYS; i++)
-		sid_cmd(s, QKD_CMD_SA_REKEY, n, "SA_REKEY");
+	/* Forced: no traffic flows, so more than the lookahead is refused. */
+	for (int i = 0; i < SA_REKEYS; i++) {
+		mb_init(&m, ab, sizeof(ab));
+		mb_attr(&m, QKD_A_STREAM_ID, sid, sizeof(sid));
+		mb_attr(&m, QKD_A_SA_FORCE, sid, 0);	/* a flag */
+		e = nls_req(s, QKD_CMD_SA_REKEY, 0, &m, NULL, NULL, NULL);
+		if (e)
+			fail("SA_REKEY", e);
+	}
 }
 
 static void sa_bind(struct nlsock *s, int n)

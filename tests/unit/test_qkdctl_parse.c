@@ -668,6 +668,8 @@ TEST(qkdctl_usage_errors_exit_2)
 		{ "sa", "del", "00112233-4455-6677-8899-aabbccddeeff", "remove" },
 		{ "sa", "del", "00112233-4455-6677-8899-aabbccddeeff",
 		  "remove-protection", "extra" },
+		{ "sa", "rekey", "00112233-4455-6677-8899-aabbccddeeff", "force",
+		  "extra" },
 	};
 	static const char *const json_raw[] = {
 		"-j", "key", "get", "00112233-4455-6677-8899-aabbccddeeff",

@@ -325,6 +325,8 @@ static const char *const attr_names[] = {
 	[QKD_A_SA_OUT_PACKETS] = "sa-out-packets",
 	[QKD_A_SA_IN_BYTES] = "sa-in-bytes",
 	[QKD_A_SA_IN_PACKETS] = "sa-in-packets",
+	[QKD_A_SA_REASON] = "sa-reason",
+	[QKD_A_SA_FORCE] = "sa-force",
 };
 
 const char *qkd_attr_name(unsigned int type)

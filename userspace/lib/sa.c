@@ -42,6 +42,14 @@ static const char *const state_names[] = {
 	[QKD_SA_STATE_STUCK] = "stuck",
 };
 
+static const char *const reason_names[] = {
+	[QKD_SA_REASON_NO_KEY] = "no-key",
+	[QKD_SA_REASON_EXPIRED] = "expired",
+	[QKD_SA_REASON_KEY_GONE] = "key-gone",
+	[QKD_SA_REASON_IN_DELETED] = "in-deleted",
+	[QKD_SA_REASON_PEER_BEHIND] = "peer-behind",
+};
+
 #define N_OF(tbl)	(sizeof(tbl) / sizeof((tbl)[0]))
 #define NAME_OF(tbl, v)	((v) < N_OF(tbl) && (tbl)[v] ? (tbl)[v] : "?")
 
@@ -63,6 +71,11 @@ const char *qkd_sa_dir_name(uint8_t dir)
 const char *qkd_sa_state_name(uint8_t state)
 {
 	return NAME_OF(state_names, state);
+}
+
+const char *qkd_sa_reason_name(uint8_t reason)
+{
+	return NAME_OF(reason_names, reason);
 }
 
 static uint8_t lookup(const char *const *tbl, size_t n, const char *s)
@@ -128,6 +141,7 @@ int qkd_sa_parse(struct nlattr **tb, struct qkd_sa_info *out)
 	out->alg = u8_or0(tb, QKD_A_SA_ALG);
 	out->dir = u8_or0(tb, QKD_A_SA_DIR);
 	out->state = u8_or0(tb, QKD_A_SA_STATE);
+	out->reason = u8_or0(tb, QKD_A_SA_REASON);
 	out->key_bits = u32_or0(tb, QKD_A_SA_KEY_BITS);
 	out->reqid = u32_or0(tb, QKD_A_SA_REQID);
 	out->if_id = u32_or0(tb, QKD_A_SA_IF_ID);
@@ -269,6 +283,21 @@ int qkd_sa_rekey(struct qkd_nl *nl, const uint8_t stream_id[QKD_STREAM_ID_LEN],
 		 struct qkd_sa_info *out)
 {
 	return sa_simple(nl, QKD_CMD_SA_REKEY, stream_id, out);
+}
+
+int qkd_sa_rekey_force(struct qkd_nl *nl, const uint8_t stream_id[QKD_STREAM_ID_LEN],
+		       struct qkd_sa_info *out)
+{
+	struct nl_msg *msg = qkd_nl_msg(nl, QKD_CMD_SA_REKEY, 0);
+
+	if (!msg)
+		return qkd_nl_fail(nl, ENOMEM);
+	if (nla_put(msg, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, stream_id) ||
+	    nla_put_flag(msg, QKD_A_SA_FORCE))
+		return built_fail(nl, msg);
+	if (out)
+		memset(out, 0, sizeof(*out));
+	return qkd_nl_request(nl, msg, out ? sa_cb : NULL, out);
 }
 
 int qkd_sa_get(struct qkd_nl *nl, const uint8_t stream_id[QKD_STREAM_ID_LEN],

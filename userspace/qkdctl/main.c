@@ -54,7 +54,7 @@ static const char usage_sa[] =
 	"                 [ rekey-seconds N ] [ rekey-bytes N ] [ rekey-packets N ]\n"
 	"                 [ policy [ policy-local NET[/LEN] ] [ policy-remote NET[/LEN] ]\n"
 	"                   [ policy-priority N ] ]\n"
-	"       qkdctl sa rekey UUID\n"
+	"       qkdctl sa rekey UUID [ force ]\n"
 	"       qkdctl sa del UUID [remove-protection]\n"
 	"       qkdctl sa show [ UUID ]\n";
 

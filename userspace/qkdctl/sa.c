@@ -71,6 +71,8 @@ static void print_sa(const struct qkd_sa_info *sa)
 		json_u64("rekey_packets", sa->rekey_packets);
 		json_u64("first_index", sa->first_index);
 		json_str("state", qkd_sa_state_name(sa->state));
+		if (sa->reason)
+			json_str("reason", qkd_sa_reason_name(sa->reason));
 		json_u64("rekeys", sa->rekeys);
 		json_u64("rekey_failures", sa->failures);
 		json_bool("policy", sa->policy);
@@ -123,8 +125,10 @@ static void print_sa(const struct qkd_sa_info *sa)
 		       id, lname ? lname : "?", sa->link_id, l, r,
 		       qkd_sa_mode_name(sa->mode), qkd_sa_alg_name(sa->alg),
 		       sa->key_bits, qkd_sa_dir_name(sa->dir), sa->reqid);
-		printf("    state %s rekeys %llu failures %llu first-index %llu",
-		       qkd_sa_state_name(sa->state),
+		printf("    state %s", qkd_sa_state_name(sa->state));
+		if (sa->reason)
+			printf(" (%s)", qkd_sa_reason_name(sa->reason));
+		printf(" rekeys %llu failures %llu first-index %llu",
 		       (unsigned long long)sa->rekeys,
 		       (unsigned long long)sa->failures,
 		       (unsigned long long)sa->first_index);
@@ -341,11 +345,16 @@ static int sa_rekey(int argc, char **argv)
 	struct qkd_sa_info sa;
 	int err;
 
+	bool force = false;
+
 	if (argc < 1)
 		usage_error("sa rekey: missing stream UUID");
 	arg_uuid("stream id", argv[0], id);
-	arg_end(argc, argv, 1);
-	err = qkd_sa_rekey(ctl_nl(), id, &sa);
+	if (argc >= 2 && !strcmp(argv[1], "force"))
+		force = true;
+	arg_end(argc, argv, 1 + force);
+	err = force ? qkd_sa_rekey_force(ctl_nl(), id, &sa) :
+		      qkd_sa_rekey(ctl_nl(), id, &sa);
 	if (err)
 		return kernel_error("sa rekey", err);
 	print_changed(&sa);

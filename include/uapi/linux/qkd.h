@@ -182,6 +182,8 @@ enum qkd_attr {
 
 	QKD_A_STREAM_CONSUMER,		/* u8, enum qkd_stream_consumer */
 	QKD_A_SA_REMOVE_PROTECTION,	/* flag, SA_DEL: no block policies */
+	QKD_A_SA_REASON,		/* u8, enum qkd_sa_reason: why not ok */
+	QKD_A_SA_FORCE,			/* flag: SA_REKEY beyond the peer's lookahead */
 
 	__QKD_A_MAX,
 };
@@ -254,6 +256,38 @@ enum qkd_sa_state {
 	QKD_SA_STATE_CLOSED,
 	QKD_SA_STATE_STUCK,
 };
+
+/**
+ * enum qkd_sa_reason - why a binding is not ok (QKD_A_SA_REASON, in the
+ *	binding and in SA_STATE_NTF; absent when it is ok)
+ * @QKD_SA_REASON_NO_KEY: a re-key found no key in the stream (dry, then
+ *	closed at the current SA's hard lifetime); pushing keys recovers
+ * @QKD_SA_REASON_EXPIRED: an SA reached its hard lifetime (or the outbound
+ *	one its last sequence number) with no successor
+ * @QKD_SA_REASON_KEY_GONE: a key the binding needs was taken or flushed at
+ *	this end, or an SA of someone else holds its SPI (stuck)
+ * @QKD_SA_REASON_IN_DELETED: an inbound SA the peer uses or will use next
+ *	was deleted by hand (XFRM_MSG_DELSA, flush): the binding installed
+ *	fresh ones further on, and is ok again once the peer's traffic
+ *	arrives on them, after at most QKD_SA_LOOKAHEAD + 1 re-keys of the
+ *	peer (its policy, or SA_REKEY there)
+ * @QKD_SA_REASON_PEER_BEHIND: SA_REKEY with QKD_A_SA_FORCE moved the
+ *	outbound SA more than QKD_SA_LOOKAHEAD generations beyond the newest
+ *	one that sent traffic: the peer cannot follow; bind again at both ends
+ */
+enum qkd_sa_reason {
+	QKD_SA_REASON_NO_KEY = 1,
+	QKD_SA_REASON_EXPIRED,
+	QKD_SA_REASON_KEY_GONE,
+	QKD_SA_REASON_IN_DELETED,
+	QKD_SA_REASON_PEER_BEHIND,
+};
+
+/*
+ * Inbound generations a binding installs beyond the newest one its peer is
+ * seen using: how far a sender may re-key ahead of what its receiver saw.
+ */
+#define QKD_SA_LOOKAHEAD	2
 
 /* SAs (bindings) one network namespace may hold. */
 #define QKD_SA_MAX_BINDINGS	64

@@ -47,6 +47,7 @@ struct qkd_sa_info {
 	uint8_t local[16];
 	uint8_t remote[16];
 	uint8_t mode, alg, dir, state;
+	uint8_t reason;		/* enum qkd_sa_reason, 0: none (ok) */
 	uint32_t key_bits, reqid, if_id, mark, mark_mask;
 	uint32_t rekey_seconds;
 	uint64_t rekey_bytes, rekey_packets;
@@ -76,6 +77,13 @@ int qkd_sa_del_unprotect(struct qkd_nl *nl,
 /* Re-key the outbound SA now (QKD_CMD_SA_REKEY); @out gets the binding. */
 int qkd_sa_rekey(struct qkd_nl *nl, const uint8_t stream_id[QKD_STREAM_ID_LEN],
 		 struct qkd_sa_info *out);
+/*
+ * The same with QKD_A_SA_FORCE: even with no traffic on the last
+ * QKD_SA_LOOKAHEAD generations, which leaves the peer behind for good
+ * (the binding is then closed, reason peer-behind). For benchmarks.
+ */
+int qkd_sa_rekey_force(struct qkd_nl *nl, const uint8_t stream_id[QKD_STREAM_ID_LEN],
+		       struct qkd_sa_info *out);
 int qkd_sa_get(struct qkd_nl *nl, const uint8_t stream_id[QKD_STREAM_ID_LEN],
 	       struct qkd_sa_info *out);
 /* Calls @cb for each binding; returns the number of bindings or -errno. */
@@ -88,6 +96,7 @@ const char *qkd_sa_mode_name(uint8_t mode);
 const char *qkd_sa_alg_name(uint8_t alg);
 const char *qkd_sa_dir_name(uint8_t dir);
 const char *qkd_sa_state_name(uint8_t state);
+const char *qkd_sa_reason_name(uint8_t reason);
 /* Reverse; 0 if unknown. Algorithms also by short name: aes-gcm, chacha20-poly1305. */
 uint8_t qkd_sa_mode_parse(const char *s);
 uint8_t qkd_sa_alg_parse(const char *s);
