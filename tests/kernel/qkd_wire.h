@@ -198,6 +198,8 @@ static inline int qkd_wire_bind(struct qkd_wire *w, struct qkd_nl *nl, int role,
 		return err;
 	m = qkd_msg(nl, QKD_CMD_SA_NEW, 0);
 	nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, w->sid);
+	/* both ends' keys start at index 0 */
+	nla_put_u64(m, QKD_A_KEY_FIRST_INDEX, 0);
 	inet_pton(AF_INET, local, a);
 	nla_put(m, QKD_A_SA_LOCAL, 4, a);
 	inet_pton(AF_INET, remote, a);

@@ -88,6 +88,8 @@ static struct nl_msg *sa_msg(struct qkd_nl *nl, const uint8_t *sid,
 	struct nl_msg *m = qkd_msg(nl, QKD_CMD_SA_NEW, 0);
 
 	nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
+	/* the keys start at index 0 at both ends (setup_stream()) */
+	nla_put_u64(m, QKD_A_KEY_FIRST_INDEX, 0);
 	put_addr(m, QKD_A_SA_LOCAL, local);
 	put_addr(m, QKD_A_SA_REMOTE, remote);
 	return m;
