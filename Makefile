@@ -52,7 +52,7 @@ BENCHES := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/bench_*.c))
 objs = $(patsubst %.c,$(1)/%.o,$(2))
 
 .PHONY: all module tools tests harness check check-unit check-vm lint \
-	debug-kernel check-debug stress \
+	debug-kernel check-debug stress mutants \
 	lint-full install install-module install-tools dkms demo \
 	bench clean
 
@@ -182,6 +182,17 @@ stress: debug-kernel all
 	tests/robust/canary.sh --kernel debug -k 4096 -P || rc=1; \
 	tests/robust/run.sh --kernel all --crash-kills 300 || rc=1; \
 	exit $$rc
+
+# Mutation testing (Documentation/robustness.md, "Mutants"): each mutant of
+# tests/mutants/*.mut, a small breakage of security-critical code, applied
+# alone to a scratch copy of the tree (build/mutants/tree), must be killed
+# by its tests: the host unit tests, and for the kernel mutants qkd.ko
+# rebuilt for the newest installed kernel with the targeted kselftest (or
+# the key-wipe canary) in the VM. Fails unless every one is killed; prints
+# the mutation score. The unit mutants alone are the "mutants" stage of
+# tests/run-all.sh (QKD_MUTANTS_KIND=unit here does the same).
+mutants: tests
+	tests/mutants/run.sh --kind $(or $(QKD_MUTANTS_KIND),all)
 
 # Quick static checks (seconds): checkpatch --strict and the YNL spec. The
 # full set, with sparse, W=1 on every kernel, install and dkms, is
