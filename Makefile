@@ -171,7 +171,8 @@ check-debug: debug-kernel all $(KERNEL_TESTS)
 # pushes, 40 SIGKILLs of qkdd, 100 loads and unloads of the module in use,
 # a bigger canary. On the Debian kernels, where a kill and its recovery
 # take 4 s instead of 28: 300 SIGKILLs of qkdd (qkdd_crash.sh) each. On the
-# host first: every libFuzzer target for 10 minutes.
+# host first: every libFuzzer target for 10 minutes. Last, the kernel
+# mutants (make mutants).
 stress: debug-kernel all
 	@rc=0; \
 	FUZZ_TIME=600 fuzz/run.sh || rc=1; \
@@ -181,6 +182,7 @@ stress: debug-kernel all
 		--crash-kills 40 || rc=1; \
 	tests/robust/canary.sh --kernel debug -k 4096 -P || rc=1; \
 	tests/robust/run.sh --kernel all --crash-kills 300 || rc=1; \
+	tests/mutants/run.sh --kind kernel || rc=1; \
 	exit $$rc
 
 # Mutation testing (Documentation/robustness.md, "Mutants"): each mutant of

@@ -111,13 +111,16 @@ fi
 rm -rf "$scratch" "$log"
 mkdir -p "$scratch" "$log"
 [ "$keep" = 1 ] || trap 'rm -rf "$scratch"' EXIT
-tar -cf - --exclude=./build --exclude=./.git --exclude='*.o' --exclude='*.ko' . |
+# Never the scratch directory itself (QKD_MUTANTS_DIR may be in build/).
+sdir=$(cd "${scratch%/tree}" && pwd -P)
+case $sdir in "$top"/*) sx=./${sdir#"$top"/} ;; *) sx=./build/mutants ;; esac
+tar -cf - --exclude=./build --exclude=./.git --exclude="$sx" --exclude='*.o' --exclude='*.ko' . |
 	tar -C "$scratch" -xf - || { echo "Bail out! cannot copy the tree"; exit 1; }
 mkdir -p "$scratch/build"
 # The objects, libraries and test binaries (mtimes kept), not the VM
 # results, logs, module builds or memory dumps.
 if [ -d build ]; then
-	tar -cf - --exclude=./build/mutants --exclude=./build/vm \
+	tar -cf - --exclude="$sx" --exclude='./build/mutants*' --exclude=./build/vm \
 		--exclude=./build/test-logs --exclude='./build/kmod*' \
 		--exclude=./build/robust/results --exclude='*.dump' ./build |
 		tar -C "$scratch" -xf -
@@ -172,6 +175,8 @@ run_test() {
 		[ "$bin" = canary ] || { echo "canary mutant: test: canary [ARGS]" >"$out"; return 2; }
 		nice -n 10 tests/robust/canary.sh --kernel "$kver" "$@" >"$out" 2>&1
 		rc=$?
+		# its VM's own log (the lock wait, the guest's lines)
+		sed 's/^/# vm: /' "build/robust/canary-$kver.log" >>"$out" 2>/dev/null
 		grep -qE '^not ok [0-9]+ - (build canary|.*: build qkd.ko)' "$out" && return 2
 		[ "$rc" -eq 0 ] || return 1
 		;;
@@ -300,7 +305,7 @@ done
 
 # The machine's share: VMs of other runs hold the lock (tests/vm/run-vm.sh).
 waited=$(cat "$log"/*.log 2>/dev/null |
-	sed -n 's/^qkdvm: waited \([0-9]*\)s for the VM lock$/\1/p' | awk '{ s += $1 } END { print s + 0 }')
+	sed -n 's/^\(# vm: \)\{0,1\}qkdvm: waited \([0-9]*\)s for the VM lock$/\2/p' | awk '{ s += $1 } END { print s + 0 }')
 echo "# time: $(($(date +%s) - start)) s, of which ${waited} s waiting for the VM lock"
 echo "# mutation score: $killed/$total killed ($survived survived, $errors broken); logs: ${log#"$top"/}"
 echo "$killed passed, $((survived + errors)) failed, 0 skipped"
