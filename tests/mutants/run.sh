@@ -186,7 +186,7 @@ run_test() {
 
 # What made a test fail: its first failed TAP lines or sanitizer report.
 why() {
-	grep -m3 -E '^(not ok|# (FAIL|.*: Test failed)|.*ERROR: (Address|Leak|Undefined)|.*runtime error)|^[^ ]*: not ok' "$1" |
+	grep -m3 -E '^(not ok|# (FAIL|.*: Test failed)|.*ERROR: (Address|Leak|Undefined)|.*runtime error)|: not ok [0-9]' "$1" |
 		sed -E 's/[[:space:]]+/ /g' | tr '\n' ';' | cut -c1-300
 }
 
