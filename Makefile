@@ -52,7 +52,7 @@ BENCHES := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/bench_*.c))
 objs = $(patsubst %.c,$(1)/%.o,$(2))
 
 .PHONY: all module tools tests harness check check-unit check-vm lint \
-	debug-kernel check-debug stress \
+	debug-kernel check-debug stress mutants \
 	lint-full install install-module install-tools dkms demo \
 	bench clean
 
@@ -171,7 +171,8 @@ check-debug: debug-kernel all $(KERNEL_TESTS)
 # pushes, 40 SIGKILLs of qkdd, 100 loads and unloads of the module in use,
 # a bigger canary. On the Debian kernels, where a kill and its recovery
 # take 4 s instead of 28: 300 SIGKILLs of qkdd (qkdd_crash.sh) each. On the
-# host first: every libFuzzer target for 10 minutes.
+# host first: every libFuzzer target for 10 minutes. Last, the kernel
+# mutants (make mutants).
 stress: debug-kernel all
 	@rc=0; \
 	FUZZ_TIME=600 fuzz/run.sh || rc=1; \
@@ -181,7 +182,19 @@ stress: debug-kernel all
 		--crash-kills 40 || rc=1; \
 	tests/robust/canary.sh --kernel debug -k 4096 -P || rc=1; \
 	tests/robust/run.sh --kernel all --crash-kills 300 || rc=1; \
+	tests/mutants/run.sh --kind kernel || rc=1; \
 	exit $$rc
+
+# Mutation testing (Documentation/robustness.md, "Mutants"): each mutant of
+# tests/mutants/*.mut, a small breakage of security-critical code, applied
+# alone to a scratch copy of the tree (build/mutants/tree), must be killed
+# by its tests: the host unit tests, and for the kernel mutants qkd.ko
+# rebuilt for the newest installed kernel with the targeted kselftest (or
+# the key-wipe canary) in the VM. Fails unless every one is killed; prints
+# the mutation score. The unit mutants alone are the "mutants" stage of
+# tests/run-all.sh (QKD_MUTANTS_KIND=unit here does the same).
+mutants: tests
+	tests/mutants/run.sh --kind $(or $(QKD_MUTANTS_KIND),all)
 
 # Quick static checks (seconds): checkpatch --strict and the YNL spec. The
 # full set, with sparse, W=1 on every kernel, install and dkms, is

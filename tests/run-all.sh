@@ -6,6 +6,11 @@
 #   lint     checkpatch --strict, sparse, W=1 on both kernels, YNL spec check
 #   unit     host unit tests of the protocol stages and tools (ASan/UBSan,
 #            LSan in the harness children), and tests/lib/selftest.sh
+#   mutants  the unit mutants of tests/mutants/ (a tag check that always
+#            succeeds, a PSK file not wiped, a decoy bound with the wrong
+#            sign, ...), each applied alone to a scratch copy of the tree:
+#            each must make its unit test fail (tests/mutants/run.sh; the
+#            kernel mutants take longer and run in `make mutants`)
 #   fuzz     a short bounded libFuzzer run of each userspace parser
 #   daemon   two qkdd processes over loopback: same keys, Eve aborts, crashes;
 #            the default channel (WCP with decoys: the secret length
@@ -49,8 +54,9 @@
 # the last line alone, exactly so (CI parses it).
 #
 # Time limits (timeout(1); a stage that reaches its limit is killed and
-# is a failure, "timed out"): build, lint, unit 1800 s each (a unit binary 600 s,
-# QKD_UNIT_TIMEOUT), fuzz FUZZ_TIME + 300 s per target and 600 s, daemon 1800 s,
+# is a failure, "timed out"): build, lint, unit, mutants 1800 s each (a unit
+# binary 600 s, QKD_UNIT_TIMEOUT), fuzz FUZZ_TIME + 300 s per target and
+# 600 s, daemon 1800 s,
 # vm and e2e 2400 s per kernel, robust 3600 s per kernel, debug 7200 s;
 # QKD_STAGE_TIMEOUT_SCALE multiplies them all (default 1).
 #
@@ -61,7 +67,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 1
 # shellcheck source=lib/tap.sh
 . tests/lib/tap.sh
-all_stages="lint unit fuzz daemon vm e2e robust debug"
+all_stages="lint unit mutants fuzz daemon vm e2e robust debug"
 stages=${QKD_STAGES:-$all_stages}
 logs=build/test-logs
 export FUZZ_TIME=${FUZZ_TIME:-20}
@@ -93,11 +99,20 @@ manifest_tests() {
 	done
 }
 
+# The mutants of KIND (tests/mutants/*.mut), by name.
+manifest_mutants() {
+	local m
+	for m in tests/mutants/*.mut; do
+		grep -qE "^kind:[[:space:]]*$1[[:space:]]*$" "$m" && basename "$m" .mut
+	done
+}
+
 # manifest STAGE: the items STAGE must report ("# ran: ITEM"), one a line.
 manifest() {
 	local k t
 	case $1 in
 	unit) echo selftest; manifest_tests unit ;;
+	mutants) manifest_mutants unit | sed 's/^/mutant /' ;;
 	daemon) echo qkdd_loopback.sh; echo qkdd_default.sh; echo qkdd_mitm.sh ;;
 	vm) for k in $kernels; do
 		for t in $(manifest_tests kernel); do echo "$k $t"; done; done ;;
@@ -125,6 +140,7 @@ manifest_plan() {
 	# W=1 + sparse per kernel
 	lint) echo $((6 + $(ls -d /lib/modules/*/build 2>/dev/null | wc -l))) ;;
 	fuzz) find fuzz -maxdepth 1 -name 'fuzz_*.c' | wc -l ;;
+	mutants) manifest_mutants unit | wc -l ;;
 	esac
 }
 
@@ -367,6 +383,7 @@ for s in $stages; do
 	case $s in
 	lint) run_stage lint tap tests/lib/lint.sh ;;
 	unit) run_stage unit sum "$0" --stage unit ;;
+	mutants) run_stage mutants tap tests/mutants/run.sh --kind unit ;;
 	fuzz) run_stage fuzz tap "$0" --stage fuzz ;;
 	daemon) run_stage daemon sum "$0" --stage daemon ;;
 	vm) run_stage vm sum tests/vm/run-kernel-tests.sh -q ;;

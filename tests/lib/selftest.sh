@@ -10,7 +10,9 @@
 #   - LeakSanitizer in the kselftest harness's children
 #     (tests/lib/lsan_exit.h): tests/lib/lsan_leak.c, built like a unit
 #     test, must report its leaking TEST and TEST_F "not ok" and its clean
-#     test "ok".
+#     test "ok";
+#   - the mutant applier (tests/mutants/apply.py) refuses a pattern that
+#     matches no line or several, and a mutant that changes nothing.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
@@ -123,6 +125,34 @@ else
 	sed 's/^/# /' "$T/build"
 	check 1 "lsan: build tests/lib/lsan_leak.c"
 fi
+
+# The mutant applier (tests/mutants/apply.py): a pattern must match exactly
+# one line, and the file must change; otherwise the mutant is broken.
+mkdir -p "$T/m/src"
+printf 'int f(void)\n{\n\treturn a == b;\n}\n\nint g(void)\n{\n\treturn a == b;\n}\n' >"$T/m/src/x.c"
+mut() { # FILE LINES...: a mutant file
+	local f=$1
+	shift
+	printf '%s\n' "file: src/x.c" "kind: unit" "test: test_x" "$@" >"$f"
+}
+mut "$T/m/two.mut" 'match: a == b' 'replace: 1'
+python3 tests/mutants/apply.py "$T/m/two.mut" "$T/m" >/dev/null 2>"$T/m/err"
+[ $? -eq 1 ] && grep -q 'matches 2 lines' "$T/m/err"
+check $? "mutants: a pattern that matches two lines is refused"
+mut "$T/m/none.mut" 'match: a != b' 'replace: 1'
+python3 tests/mutants/apply.py "$T/m/none.mut" "$T/m" >/dev/null 2>"$T/m/err"
+[ $? -eq 1 ] && grep -q 'matches 0 lines' "$T/m/err"
+check $? "mutants: a pattern that matches no line is refused"
+mut "$T/m/same.mut" 'in: ^int g\(' 'match: a == b' 'replace: a == b'
+python3 tests/mutants/apply.py "$T/m/same.mut" "$T/m" >/dev/null 2>"$T/m/err"
+[ $? -eq 1 ] && grep -q 'unchanged' "$T/m/err"
+check $? "mutants: a mutant that changes nothing is refused"
+cp "$T/m/src/x.c" "$T/m/orig.c"
+mut "$T/m/g.mut" 'in: ^int g\(' 'match: a == b' 'replace: 1'
+python3 tests/mutants/apply.py "$T/m/g.mut" "$T/m" >/dev/null 2>"$T/m/err" &&
+	[ "$(diff "$T/m/orig.c" "$T/m/src/x.c" | grep -c '^[<>]')" = 2 ] &&
+	grep -qx $'\treturn 1;' "$T/m/src/x.c" && sed -n 3p "$T/m/src/x.c" | grep -q 'a == b'
+check $? "mutants: in: narrows the match to one function, one line changed"
 
 echo "1..$n"
 [ "$bad" -eq 0 ]
