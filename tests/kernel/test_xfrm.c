@@ -2017,32 +2017,32 @@ static void resync_attack(struct __test_metadata *_metadata,
 	resync_both_ok(_metadata, self);
 }
 
-TEST_F(resync, flush_sender_end)
+TEST_F_TIMEOUT(resync, flush_sender_end, 120)
 {
 	resync_attack(_metadata, self, FLUSH_A);
 }
 
-TEST_F(resync, flush_receiver_end)
+TEST_F_TIMEOUT(resync, flush_receiver_end, 120)
 {
 	resync_attack(_metadata, self, FLUSH_B);
 }
 
-TEST_F(resync, flush_both_ends)
+TEST_F_TIMEOUT(resync, flush_both_ends, 120)
 {
 	resync_attack(_metadata, self, FLUSH_BOTH);
 }
 
-TEST_F(resync, delsa_outbound)
+TEST_F_TIMEOUT(resync, delsa_outbound, 120)
 {
 	resync_attack(_metadata, self, DEL_OUT_A);
 }
 
-TEST_F(resync, delsa_current_inbound)
+TEST_F_TIMEOUT(resync, delsa_current_inbound, 120)
 {
 	resync_attack(_metadata, self, DEL_IN_B);
 }
 
-TEST_F(resync, rekeys_beyond_lookahead_while_idle)
+TEST_F_TIMEOUT(resync, rekeys_beyond_lookahead_while_idle, 120)
 {
 	resync_attack(_metadata, self, AHEAD_A);
 }
