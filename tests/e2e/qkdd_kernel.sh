@@ -118,9 +118,11 @@ ok $r "default channel: the secret length recomputed from the published counts i
 [ -n "$nd" ] && na=$nd
 
 # ---- crash of bob after his push, before his acknowledgement ---------------
-# X.509 (a fresh bootstrap per connection); bob exits at the worst moment,
-# restarts, and must remove the orphan block from the kernel through
-# /dev/qkd; alice skips its indices.
+# X.509, each end with its --state-dir (as deployed: the authentication
+# context of the one bootstrap is kept across reconnections and restarts,
+# so a restarted end without it would be refused); bob exits at the worst
+# moment, restarts, and must remove the orphan block from the kernel
+# through /dev/qkd; alice skips its indices.
 P=$T/pki; mkdir -p "$P"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
 	-keyout "$P/ca.key" -out "$P/ca.pem" -days 2 -subj /CN=qkd-test-ca 2>/dev/null
@@ -130,6 +132,7 @@ for r in alice bob; do
 	openssl x509 -req -in "$P/$r.csr" -CA "$P/ca.pem" -CAkey "$P/ca.key" \
 		-CAcreateserial -out "$P/$r.pem" -days 2 2>/dev/null
 done
+mkdir -p "$T/state-alice" "$T/state-bob" && chmod 700 "$T/state-alice" "$T/state-bob"
 # Each block goes to the kernel in KEY_ADD messages of 128 keys, as blocks
 # over 32 KiB do: the orphan block bob leaves below spans several.
 x509() {	# NETNS ROLE ROUNDS
@@ -139,6 +142,7 @@ x509() {	# NETNS ROLE ROUNDS
 		--role "$2" $addr 10.99.0.2:7200 \
 		--stream $UUID --link ab --cert "$P/$2.pem" --key "$P/$2.key" \
 		--ca "$P/ca.pem" --peer-name "$other" --rounds "$3" \
+		--state-dir "$T/state-$2" \
 		--block-bits 262144 --timeout 300 \
 		--retry-max 1 --channel source=single-photon \
 		--simulated-channel-test-keys-only >> "$T/x.$2.log" 2>&1 &
