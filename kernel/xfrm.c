@@ -710,8 +710,7 @@ static int qkd_sa_tx_switch(struct qkd_sa *b, struct netlink_ext_ack *extack)
 	 * routes look up again and find the new one (the old one is also
 	 * marked dying, which xfrm_state_find() ranks lower). Packets already
 	 * on their way through the old one finish during the grace period.
-	 */
-	/*
+	 *
 	 * The one write to xfrm's key-manager fields: xfrm exports no call
 	 * that soft-expires an SA on request (xfrm_state_check_expire() does
 	 * it from the lifetime counters only), and km.dying, set under
