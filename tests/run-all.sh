@@ -28,10 +28,11 @@
 #   debug    on the debug kernel (KASAN, UBSAN, lockdep, kmemleak,
 #            fail-nth): the kernel tests with kmemleak scans, the fail-nth
 #            sweep, the key-wipe canary (Documentation/robustness.md, "CI").
-#            A cached tree (make debug-kernel, /var/cache/qkd) is used;
-#            without one it is built from a minimal config, in the
-#            background under nice 19 from the start of the run so that it
-#            uses the CPU the other stages leave idle. QKD_DEBUG_BUILD=0
+#            It runs beside the other stages from the end of the build,
+#            with a VM lock of its own, and is counted last. A cached tree
+#            (make debug-kernel, /var/cache/qkd) is used; without one it is
+#            first built from a minimal config, under nice 19, so that the
+#            build uses the CPU the other stages leave idle. QKD_DEBUG_BUILD=0
 #            skips the build (the stage is then a named SKIP, never a pass).
 # Each stage's full output is in build/test-logs/STAGE.log (the unit
 # stage's binaries: build/test-logs/unit/). Exit 1 if anything failed.
@@ -161,7 +162,7 @@ stage_timeout() {
 # ---- the stages (run as "run-all.sh --stage NAME", under timeout) ----
 
 build() {
-	make -j2 all && make -j2 tests bench
+	make -j2 all && make -j2 tests bench && make -s -C tests/robust
 }
 
 # Every unit test binary under ASan/UBSan/LSan, each its own item, and the
@@ -318,34 +319,23 @@ skips=$logs/skips
 : >"$skips"
 notrun=0
 
-# The debug kernel takes ~1600 CPU seconds to build where no cache has it:
-# start it now, under nice 19 (build-debug-kernel.sh runs make so), so it
-# takes the CPU that the stages leave idle (the VMs wait on timers and the
-# network much of the time) rather than adding its whole time at the end.
-# The debug stage waits for it; its log is build/test-logs/debug-kernel.log.
-debug_build_pid=
-case " $stages " in
-*" debug "*)
-	if [ "${QKD_DEBUG_BUILD:-1}" != 0 ] &&
-		! tests/vm/build-debug-kernel.sh --check >/dev/null 2>&1; then
-		echo "# ---- debug kernel: building in the background (log $logs/debug-kernel.log)"
-		# its own process group, so that an early exit stops make too
-		setsid nice -n 19 tests/vm/build-debug-kernel.sh >"$logs/debug-kernel.log" 2>&1 &
-		debug_build_pid=$!
-		trap 'kill -- "-$debug_build_pid" 2>/dev/null' EXIT
-	fi ;;
-esac
-
 # run_stage NAME MODE COMMAND...: run it under its time limit, count it
 # (MODE tap: one TAP stream with its plan; sum: a script that counts and
 # ends with "N passed, N failed, N skipped"), list its skips.
 run_stage() {
-	local name=$1 mode=$2 log=$logs/$1.log rc to f0=$TAP_FAIL p0=$TAP_PASS s0=$TAP_SKIP
+	local name=$1 mode=$2 to t0=$SECONDS
 	shift 2
 	to=$(stage_timeout "$name")
 	echo "# ---- stage $name: $* (limit ${to}s)"
-	timeout -k 60 "$to" "$@" >"$log" 2>&1
-	rc=$?
+	timeout -k 60 "$to" "$@" >"$logs/$name.log" 2>&1
+	count_stage "$name" "$mode" $? $((SECONDS - t0)) "$to"
+}
+
+# count_stage NAME MODE RC SECONDS LIMIT: count what stage NAME printed in
+# its log, check its manifest, print its summary line.
+count_stage() {
+	local name=$1 mode=$2 rc=$3 secs=$4 to=$5 log=$logs/$1.log
+	local f0=$TAP_FAIL p0=$TAP_PASS s0=$TAP_SKIP
 	[ "$rc" -ne 124 ] && [ "$rc" -ne 137 ] || echo "# stage $name: time limit of ${to}s reached"
 	grep -E '^(not ok|# FAIL|.*error:)' "$log" | head -n 30
 	if [ "$mode" = tap ]; then
@@ -363,7 +353,7 @@ run_stage() {
 		tap_fail "not run: $name" "$item"
 		notrun=$((notrun + 1))
 	done < <(manifest "$name")
-	echo "# stage $name: $((TAP_PASS - p0)) passed, $((TAP_FAIL - f0)) failed, $((TAP_SKIP - s0)) skipped (exit $rc, log $log)"
+	echo "# stage $name: $((TAP_PASS - p0)) passed, $((TAP_FAIL - f0)) failed, $((TAP_SKIP - s0)) skipped in $secs s (exit $rc, log $log)"
 }
 
 echo "# ---- build"
@@ -375,6 +365,35 @@ if [ "$rc" -ne 0 ]; then
 	tap_summary_line
 	exit 1
 fi
+
+# The debug stage runs beside the others, in a process group of its own
+# (killed if the run ends early), with a VM lock of its own: its kernel
+# tests under KASAN and lockdep take about as long as the vm, e2e and
+# robust stages on Debian's kernels together, and a VM under emulation
+# leaves much of a core idle (timers, the network, the 9p root). Without a
+# cached debug kernel the chain first builds it (about 1500 CPU seconds,
+# Documentation/robustness.md "CI"), under nice 19, so that the build takes
+# the CPU the other stages leave idle. Its results are counted at the end.
+debug_pid=
+case " $stages " in
+*" debug "*)
+	echo "# ---- stage debug: in the background from $SECONDS s (log $logs/debug.log)"
+	rm -f "$logs/debug.rc" "$logs/debug.seconds"
+	setsid bash -c '
+		t0=$SECONDS
+		if [ "${QKD_DEBUG_BUILD:-1}" != 0 ] &&
+			! tests/vm/build-debug-kernel.sh --check >/dev/null 2>&1; then
+			nice -n 19 tests/vm/build-debug-kernel.sh >"$1/debug-kernel.log" 2>&1
+			export QKD_DEBUG_BUILD_RC=$?
+		fi
+		QKD_VM_LOCK=/tmp/qkd-vm-debug.lock timeout -k 60 "$2" "$0" --stage debug >"$1/debug.log" 2>&1
+		echo $? >"$1/debug.rc"
+		echo $((SECONDS - t0)) >"$1/debug.seconds"' \
+		"$0" "$logs" "$(stage_timeout debug)" &
+	debug_pid=$!
+	# timeout(1) makes a process group of its own: kill the session
+	trap 'pkill -s "$debug_pid" 2>/dev/null' EXIT ;;
+esac
 for s in $stages; do
 	case " $all_stages " in
 	*" $s "*) ;;
@@ -390,14 +409,11 @@ for s in $stages; do
 	e2e) run_stage e2e sum "$0" --stage e2e ;;
 	robust) run_stage robust sum tests/robust/run.sh ;;
 	debug)
-		if [ -n "$debug_build_pid" ]; then
-			echo "# ---- debug kernel: waiting for the background build"
-			wait "$debug_build_pid"
-			export QKD_DEBUG_BUILD_RC=$?
-			debug_build_pid=
-			tail -n 3 "$logs/debug-kernel.log"
-		fi
-		run_stage debug sum "$0" --stage debug ;;
+		echo "# ---- stage debug: waiting for it (started in the background)"
+		wait "$debug_pid"
+		debug_pid=
+		count_stage debug sum "$(cat "$logs/debug.rc" 2>/dev/null || echo 1)" \
+			"$(cat "$logs/debug.seconds" 2>/dev/null || echo ?)" "$(stage_timeout debug)" ;;
 	esac
 done
 # A stage left out by QKD_STAGES is a skip, named.
@@ -411,5 +427,6 @@ done
 echo "# ==== skipped ($(grep -c . "$skips"))"
 cat "$skips"
 echo "# not run: $notrun (counted as failed)"
+echo "# the whole run: $SECONDS s"
 tap_summary_line
 [ "$TAP_FAIL" -eq 0 ]
