@@ -119,7 +119,7 @@ manifest() {
 	e2e) for k in $kernels; do
 		for t in tests/e2e/*.sh; do
 			t=${t##*/}
-			case $t in guest-e2e.sh | qkdd_loopback.sh | qkdd_default.sh | qkdd_mitm.sh) continue ;; esac
+			case $t in guest-e2e.sh | lib-qkdd.sh | qkdd_loopback.sh | qkdd_default.sh | qkdd_mitm.sh) continue ;; esac
 			echo "$k $t"
 		done; done ;;
 	robust) for k in $kernels; do
