@@ -167,7 +167,8 @@ int peer_split(const char *addr, char *host, size_t hostlen,
 int peer_listen(const char *host, unsigned int port);
 /* Connect with back-off until connected or qkdd_stop; fd or -errno. */
 int peer_connect(const char *host, unsigned int port, unsigned int max_s);
-/* Accept on @lfd until a connection or qkdd_stop; fd or -errno. */
+/* Accept on @lfd until a connection or qkdd_stop: the newest waiting, older
+ * ones closed unused; fd or -errno. */
 int peer_accept(int lfd);
 /* Wait until @fd is readable: 1, 0 on timeout, -EINTR when stopping. */
 int peer_wait(int fd, unsigned int timeout_s, bool stoppable);
