@@ -34,8 +34,8 @@ run_pair() {
 	qkdd_start "$d" bob "$port" 240 --rounds "$rounds" "$@"
 	sleep 0.3
 	qkdd_start "$d" alice "$port" 240 --rounds "$rounds" "$@"
-	wait "$pid_alice"; rc_alice=$?
-	wait "$pid_bob"; rc_bob=$?
+	# shellcheck disable=SC2154 # pid_alice, pid_bob: set by qkdd_start
+	{ wait "$pid_alice"; rc_alice=$?; wait "$pid_bob"; rc_bob=$?; }
 }
 
 # estimates LOG: the round's estimate lines without the prefix (both ends
