@@ -16,7 +16,8 @@
 #            the default channel (WCP with decoys: the secret length
 #            recomputed) and a PNS attack (no key);
 #            then through a man in the middle that attacks the classical
-#            channel (tests/e2e/qkdd_mitm.sh, about a minute)
+#            channel and the simulated quantum link (tests/e2e/qkdd_mitm.sh,
+#            about three minutes)
 #   vm       the module's kselftest tests in qemu, on Debian 6.1 and 6.12
 #   e2e      qkdctl against the module, ESP SAs, and the demo, in qemu on both
 #            kernels; tests/e2e/lockdown.sh in a boot of its own per kernel
@@ -120,7 +121,7 @@ manifest() {
 	e2e) for k in $kernels; do
 		for t in tests/e2e/*.sh; do
 			t=${t##*/}
-			case $t in guest-e2e.sh | qkdd_loopback.sh | qkdd_default.sh | qkdd_mitm.sh) continue ;; esac
+			case $t in guest-e2e.sh | lib-qkdd.sh | qkdd_loopback.sh | qkdd_default.sh | qkdd_mitm.sh) continue ;; esac
 			echo "$k $t"
 		done; done ;;
 	robust) for k in $kernels; do
@@ -198,7 +199,8 @@ fuzz() {
 
 # qkdd pairs on the host, each script its own item: qkdd_loopback.sh, the
 # default channel (WCP with decoys) and a PNS attack (qkdd_default.sh, about
-# 30 s), then the classical channel under attack (qkdd_mitm.sh). Full logs in build/test-logs/daemon/.
+# 30 s), then the classical channel and the simulated quantum link under
+# attack (qkdd_mitm.sh). Full logs in build/test-logs/daemon/.
 daemon() {
 	local s name log rc d=$logs/daemon
 	mkdir -p "$d"

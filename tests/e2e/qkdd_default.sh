@@ -20,60 +20,22 @@
 # Prints TAP and a final "N passed, N failed" line. Needs no module, no
 # root. About 30 s on two cores (each round is 8.6 * 10^7 pulses).
 set -u
-cd "$(dirname "$0")/../.." || exit 1
-QKDD=${QKDD:-build/qkdd}
+# shellcheck source=tests/e2e/lib-qkdd.sh
+. "$(dirname "$0")/lib-qkdd.sh"
 CHECK=tests/e2e/keylen_check.py
-if [ ! -x "$QKDD" ]; then
-	make -j2 "$QKDD" >/dev/null || { echo "Bail out! cannot build $QKDD"; exit 1; }
-fi
-T=$(mktemp -d /tmp/qkdd_default.XXXXXX)
-trap 'kill $(jobs -p) 2>/dev/null; [ -n "${QKDD_TEST_KEEP:-}" ] && echo "# kept $T" || rm -rf "$T"' EXIT
-UUID=6f1c2a9e-3b4d-4e5f-8a7b-1c2d3e4f5a6b
-pass=0 fail=0 n=0
-
-ok() {		# ok COND-STATUS DESCRIPTION
-	n=$((n + 1))
-	if [ "$1" -eq 0 ]; then
-		echo "ok $n - $2"; pass=$((pass + 1))
-	else
-		echo "not ok $n - $2"; fail=$((fail + 1))
-	fi
-}
-
-port_free() {
-	! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
-# QKDD_TEST_PORTS=LO-HI: take the ports from that range (default: any high port)
-free_port() {
-	local p lo=20000 span=40000
-	if [ -n "${QKDD_TEST_PORTS:-}" ]; then
-		lo=${QKDD_TEST_PORTS%-*}; span=$(( ${QKDD_TEST_PORTS#*-} - lo ))
-	fi
-	for _ in $(seq 50); do
-		p=$((lo + RANDOM % span))
-		port_free "$p" && port_free $((p + 1)) && { echo "$p"; return; }
-	done
-	echo 0
-}
+qkdd_lib_init qkdd_default
 
 # run_pair DIR ROUNDS [--channel SPEC]: both daemons, until both exit
 run_pair() {
-	local d=$1 rounds=$2 port role addr pid_alice pid_bob
+	local d=$1 rounds=$2 port
 	shift 2
 	port=$(free_port)
-	(umask 077; head -c 65536 /dev/urandom > "$d/alice.psk"; cp "$d/alice.psk" "$d/bob.psk")
-	for role in bob alice; do
-		if [ $role = bob ]; then addr="--listen 127.0.0.1:$port"; else addr="--peer 127.0.0.1:$port"; fi
-		# shellcheck disable=SC2086
-		timeout 240 "$QKDD" --role $role $addr --stream $UUID --link ab \
-			--psk "$d/$role.psk" --no-kernel --out "$d/$role.keys" \
-			--status "$d/$role.status" --rounds "$rounds" "$@" \
-			> "$d/$role.log" 2>&1 &
-		if [ $role = bob ]; then pid_bob=$!; sleep 0.3; else pid_alice=$!; fi
-	done
-	wait "$pid_alice"; rc_alice=$?
-	wait "$pid_bob"; rc_bob=$?
+	psk "$d"
+	qkdd_start "$d" bob "$port" 240 --rounds "$rounds" "$@"
+	sleep 0.3
+	qkdd_start "$d" alice "$port" 240 --rounds "$rounds" "$@"
+	# shellcheck disable=SC2154 # pid_alice, pid_bob: set by qkdd_start
+	{ wait "$pid_alice"; rc_alice=$?; wait "$pid_bob"; rc_bob=$?; }
 }
 
 # estimates LOG: the round's estimate lines without the prefix (both ends
@@ -117,6 +79,4 @@ r=$?
 cat "$D/check.alice"
 ok $r "pns: the bound recomputed from the published counts is zero too"
 
-echo "1..$n"
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+qkdd_tap_end

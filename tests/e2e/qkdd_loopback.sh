@@ -18,25 +18,10 @@
 #     simulated channel off loopback without the test-keys flag.
 # Prints TAP and a final "N passed, N failed" line. Needs no module, no root.
 set -u
-cd "$(dirname "$0")/../.."
-QKDD=${QKDD:-build/qkdd}
-if [ ! -x "$QKDD" ]; then
-	make -j2 "$QKDD" >/dev/null || { echo "Bail out! cannot build $QKDD"; exit 1; }
-fi
-T=$(mktemp -d /tmp/qkdd_loopback.XXXXXX)
-trap 'kill $(jobs -p) 2>/dev/null; [ -n "${QKDD_TEST_KEEP:-}" ] && echo "# kept $T" || rm -rf "$T"' EXIT
-UUID=6f1c2a9e-3b4d-4e5f-8a7b-1c2d3e4f5a6b
+# shellcheck source=tests/e2e/lib-qkdd.sh
+. "$(dirname "$0")/lib-qkdd.sh"
+qkdd_lib_init qkdd_loopback
 BLOCK=${QKDD_TEST_BLOCK:-524288}
-pass=0 fail=0 n=0
-
-ok() {		# ok COND-STATUS DESCRIPTION
-	n=$((n + 1))
-	if [ "$1" -eq 0 ]; then
-		echo "ok $n - $2"; pass=$((pass + 1))
-	else
-		echo "not ok $n - $2"; fail=$((fail + 1))
-	fi
-}
 
 # same_keys A B: both key files hold keys and are identical (two empty or
 # missing files are no agreement)
@@ -44,44 +29,14 @@ same_keys() {
 	[ -s "$1" ] && [ -s "$2" ] && cmp -s "$1" "$2"
 }
 
-port_free() {
-	! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
-# QKDD_TEST_PORTS=LO-HI: take the ports from that range (default: any high port)
-free_port() {
-	local p lo=20000 span=40000
-	if [ -n "${QKDD_TEST_PORTS:-}" ]; then
-		lo=${QKDD_TEST_PORTS%-*}; span=$(( ${QKDD_TEST_PORTS#*-} - lo ))
-	fi
-	for _ in $(seq 50); do
-		p=$((lo + RANDOM % span))
-		port_free "$p" && port_free $((p + 1)) && { echo "$p"; return; }
-	done
-	echo 0
-}
-
-# psk DIR: one 64 KiB PSK, a 0600 copy for each side
-psk() {
-	(umask 077; head -c 65536 /dev/urandom > "$1/alice.psk"; cp "$1/alice.psk" "$1/bob.psk")
-}
-
 # run_pair DIR ROUNDS CHANNEL: start both daemons in the background
 run_pair() {
 	local d=$1 rounds=$2 ch=$3 port
 	port=$(free_port)
 	psk "$d"
-	for role in bob alice; do
-		if [ $role = bob ]; then addr="--listen 127.0.0.1:$port"; else addr="--peer 127.0.0.1:$port"; fi
-		# shellcheck disable=SC2086
-		timeout 60 "$QKDD" --role $role $addr --stream $UUID --link ab \
-			--psk "$d/$role.psk" --no-kernel --out "$d/$role.keys" \
-			--status "$d/$role.status" --rounds "$rounds" \
-			--block-bits "$BLOCK" --channel "$ch" \
-			> "$d/$role.log" 2>&1 &
-		eval "pid_$role=$!"
-		[ $role = bob ] && sleep 0.3
-	done
+	qkdd_start "$d" bob "$port" 60 --rounds "$rounds" --block-bits "$BLOCK" --channel "$ch"
+	sleep 0.3
+	qkdd_start "$d" alice "$port" 60 --rounds "$rounds" --block-bits "$BLOCK" --channel "$ch"
 }
 
 wait_pair() {
@@ -330,6 +285,4 @@ ok $? "config: a bad line is refused with its line number (exit $rc: $(head -1 "
 [ $rc -eq 2 ] && grep -q 'is not loopback.*--simulated-channel-test-keys-only' "$D/out2"
 ok $? "config: the simulated channel off loopback is refused without --simulated-channel-test-keys-only (exit $rc)"
 
-echo "1..$n"
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+qkdd_tap_end

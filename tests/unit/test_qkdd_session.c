@@ -835,33 +835,46 @@ TEST(untagged_deferred_flood_is_refused_at_what_the_round_needs)
 }
 
 /* The quantum link is not authenticated at all: its header is bounded by
- * the round the configuration makes (here 10^5 pulses, 10^4 detections). */
+ * the round the configuration makes (here 10^5 pulses, 10^4 detections),
+ * and what Alice's fiber never sends is refused (another magic, another
+ * pulse count, a round after the next one). */
 TEST(quantum_header_beyond_the_round_is_refused)
 {
-	static const uint64_t hdr[][2] = {
-		{ 1ull << 34, 1ull << 34 },	/* 2^34 pulses, all detected */
-		{ 100001, 10 },			/* one pulse too many */
-		{ 100000, 10001 },		/* too many detections */
+	static const struct {
+		uint64_t pulses, det;
+		uint32_t magic, round;
+	} hdr[] = {
+		{ 1ull << 34, 1ull << 34, 0x51444b51u, 1 },	/* 2^34 pulses, all detected */
+		{ 100001, 10, 0x51444b51u, 1 },		/* one pulse too many */
+		{ 99999, 10, 0x51444b51u, 1 },		/* one pulse too few */
+		{ 100000, 10001, 0x51444b51u, 1 },	/* too many detections */
+		{ 100000, 10, 0x51444b50u, 1 },		/* another magic */
+		{ 100000, 10, 0x51444b51u, 2 },		/* a round ahead */
+		{ 100000, 10, 0x51444b51u, 0xffffffffu },
 	};
 
 	for (size_t i = 0; i < sizeof(hdr) / sizeof(hdr[0]); i++) {
 		struct qkd_detections d = { 0 };
-		uint8_t h[24] = { 'Q', 'K', 'D', 'Q' };
+		uint8_t h[24];
 		uint64_t n = 0;
 		uint32_t round = 1;
 		int sv[2];
 
 		ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
-		h[4] = 1;
+		for (int j = 0; j < 4; j++) {
+			h[j] = (uint8_t)(hdr[i].magic >> (8 * j));
+			h[4 + j] = (uint8_t)(hdr[i].round >> (8 * j));
+		}
 		for (int j = 0; j < 8; j++) {
-			h[8 + j] = (uint8_t)(hdr[i][0] >> (8 * j));
-			h[16 + j] = (uint8_t)(hdr[i][1] >> (8 * j));
+			h[8 + j] = (uint8_t)(hdr[i].pulses >> (8 * j));
+			h[16 + j] = (uint8_t)(hdr[i].det >> (8 * j));
 		}
 		ASSERT_EQ(0, write_full(sv[0], h, sizeof(h)));
 		shutdown(sv[0], SHUT_WR);
 		EXPECT_EQ(-EPROTO, quantum_recv(sv[1], &round, 2, 100000, 10000,
 						&d, &n));
 		EXPECT_EQ(0, d.count);
+		EXPECT_EQ(1, round);
 		qkd_detections_free(&d);
 		close(sv[0]);
 		close(sv[1]);

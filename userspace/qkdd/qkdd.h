@@ -167,7 +167,8 @@ int peer_split(const char *addr, char *host, size_t hostlen,
 int peer_listen(const char *host, unsigned int port);
 /* Connect with back-off until connected or qkdd_stop; fd or -errno. */
 int peer_connect(const char *host, unsigned int port, unsigned int max_s);
-/* Accept on @lfd until a connection or qkdd_stop; fd or -errno. */
+/* Accept on @lfd until a connection or qkdd_stop: the newest waiting, older
+ * ones closed unused; fd or -errno. */
 int peer_accept(int lfd);
 /* Wait until @fd is readable: 1, 0 on timeout, -EINTR when stopping. */
 int peer_wait(int fd, unsigned int timeout_s, bool stoppable);
@@ -183,13 +184,14 @@ void fiber_stop(struct fiber *f);
 int fiber_send(struct fiber *f, int qfd, uint32_t round,
 	       const struct qkd_alice_records *a);
 /*
- * Bob's side: read the detection events of the next round at or after
- * *@round from @qfd (older rounds are skipped); *@round gets the round,
- * *@npulses its pulse count. A round of more than @max_pulses pulses or
- * @max_det detections is refused (-EPROTO) before anything is allocated.
+ * Bob's side: read the detection events of round *@round from @qfd (older
+ * rounds are skipped); *@npulses gets its pulse count. What Alice's fiber
+ * never sends is refused (-EPROTO) before anything is allocated: another
+ * magic, a pulse count other than @pulses (the agreed one), more than
+ * @max_det detections, a later round; and malformed detections.
  */
 int quantum_recv(int qfd, uint32_t *round, unsigned int timeout_s,
-		 uint64_t max_pulses, uint64_t max_det,
+		 uint64_t pulses, uint64_t max_det,
 		 struct qkd_detections *d, uint64_t *npulses);
 
 /* ---- push.c ------------------------------------------------------------- */

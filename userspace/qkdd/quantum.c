@@ -192,7 +192,7 @@ int fiber_send(struct fiber *f, int qfd, uint32_t round,
 }
 
 int quantum_recv(int qfd, uint32_t *round, unsigned int timeout_s,
-		 uint64_t max_pulses, uint64_t max_det,
+		 uint64_t pulses, uint64_t max_det,
 		 struct qkd_detections *d, uint64_t *npulses)
 {
 	uint8_t hdr[QHDR_LEN];
@@ -215,12 +215,26 @@ int quantum_recv(int qfd, uint32_t *round, unsigned int timeout_s,
 		rr = (uint32_t)get_le(hdr + 4, 4);
 		n = get_le(hdr + 8, 8);
 		cnt = get_le(hdr + 16, 8);
-		/* nothing on this link is authenticated: allocate only what
-		 * a round of our configuration needs */
-		if (get_le(hdr, 4) != QMAGIC || n > max_pulses || cnt > n ||
-		    cnt > max_det) {
-			qlog("quantum channel: a round of %" PRIu64 " pulses and %" PRIu64 " detections, above the %" PRIu64 " / %" PRIu64 " the configuration makes: refused",
-			     n, cnt, max_pulses, max_det);
+		/*
+		 * Nothing on this link is authenticated: allocate only what a
+		 * round of our configuration needs, and refuse what Alice's
+		 * fiber never sends -- another magic, another pulse count than
+		 * the agreed one, a round after the next (within a connection
+		 * her rounds are 1, 2, 3, ..., one chunk each).
+		 */
+		if (get_le(hdr, 4) != QMAGIC) {
+			qlog("quantum channel: a chunk with the magic %08x, not QKDQ: refused",
+			     (unsigned int)get_le(hdr, 4));
+			return -EPROTO;
+		}
+		if (n != pulses || cnt > n || cnt > max_det) {
+			qlog("quantum channel: a round of %" PRIu64 " pulses and %" PRIu64 " detections, not the %" PRIu64 " pulses and at most %" PRIu64 " detections the configuration makes: refused",
+			     n, cnt, pulses, max_det);
+			return -EPROTO;
+		}
+		if (rr > *round) {
+			qlog("quantum channel: detections for round %u, the next round is %u: refused",
+			     rr, *round);
 			return -EPROTO;
 		}
 		buf = malloc(cnt * QEV_LEN + 1);
@@ -252,6 +266,9 @@ int quantum_recv(int qfd, uint32_t *round, unsigned int timeout_s,
 			d->ev[i].basis = e[9];
 			if (d->ev[i].pulse >= n || !e[8] || e[8] > 3 ||
 			    e[9] > 1) {
+				/* clicks and basis are Bob's raw key: not logged */
+				qlog("quantum channel: detection %" PRIu64 " of %" PRIu64 " malformed (pulse index, clicks or basis out of range): refused",
+				     i, cnt);
 				explicit_bzero(buf, cnt * QEV_LEN);
 				free(buf);
 				qkd_detections_free(d);

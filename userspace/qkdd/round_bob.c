@@ -69,6 +69,11 @@ int bob_round(struct qkdd *q, struct round *R)
 	if (r) {
 		if (r == -ENOTCONN)
 			qlog("the peer closed the quantum channel");
+		else if (r == -EPROTO)
+			/* a chunk no qkdd sends: an attack, as a frame no qkdd
+			 * sends is -- the alarm, and the back-off bounds what
+			 * such chunks cost (a connection each) */
+			auth_strike(q, "quantum channel: a chunk no qkdd sends");
 		else if (r != -EINTR)
 			qlog("quantum channel: %s", strerror(-r));
 		return r == -EINTR ? r : -ECONNRESET;
