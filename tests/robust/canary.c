@@ -552,6 +552,13 @@ static int run(void)
 	int32_t ring;
 	int fd, e;
 
+	/*
+	 * 1. Every allocation first: every stream of every phase is created
+	 * and filled before any key is taken or freed (see the top comment:
+	 * a push after a phase's frees would get that phase's freed objects
+	 * back, zeroed, and hide a missing wipe).
+	 */
+
 	/* The initial netns: keys that only rmmod deletes. */
 	e = nls_open(&s);
 	if (!e)
@@ -580,28 +587,44 @@ static int run(void)
 		setup_stream(&s, link, n);
 	for (int n = 6; n <= 10; n++)
 		setup_stream(&s, link, n);
+	/* Stream 5, of a link of its own, for the link deletion. */
+	link2 = setup_link(&s, "canary-link-del");
+	setup_stream(&s, link2, 5);
+	ring = (int32_t)add_key_raw("keyring", "qkd-canary", NULL, 0,
+				    KEY_SPEC_PROCESS_KEYRING);
+	if (ring < 0)
+		fail("add_key keyring", errno);
 
-	/* Stream 1: the first half delivered, the second half flushed. Both
-	 * halves are pushed as one run of indices 0 .. nkeys-1; the patterns
-	 * of index i >= half are those of phase "flushed", key i - half.
+	/* Stream 1: the first half to be delivered, the second half
+	 * flushed. Both halves are pushed as one run of indices
+	 * 0 .. nkeys-1; the patterns of index i >= half are those of phase
+	 * "flushed", key i - half.
 	 */
 	if ((e = push(&s, 1, PH_DELIVERED, 0, half, 0, false, 0)) ||
 	    (e = push(&s, 1, PH_FLUSHED, 0, nkeys - half, half, false, 0)))
 		fail("push (stream 1)", e);
-	bad = take(fd, 1, PH_DELIVERED, half / 2, false, 0);
-	bad += take(fd, 1, PH_DELIVERED, half - half / 2, true, half / 2);
-	if (bad)
-		fail("delivered keys differ from what was pushed", EPROTO);
-	sid_cmd(&s, QKD_CMD_KEY_FLUSH, 1, "KEY_FLUSH");
+	/* Stream 2: to be deleted holding its keys; 3: left full for the
+	 * netns exit; 4: an ESP SA binding; 5: its link deleted; 6: taken
+	 * with GET_KEYS; 7: an outbound-only binding; 8, 9, 10: keys the
+	 * kernel uses for the caller (AF_ALG, logon keys, qkd keys).
+	 */
+	if ((e = push(&s, 2, PH_STREAM_DEL, 0, nkeys, 0, false, 0)) ||
+	    (e = push(&s, 3, PH_NETNS_EXIT, 0, nkeys, 0, false, 0)) ||
+	    (e = push(&s, 4, PH_SA, 0, nkeys, 0, false, 0)) ||
+	    (e = push(&s, 5, PH_LINK_DEL, 0, nkeys, 0, false, 0)) ||
+	    (e = push(&s, 6, PH_BATCH, 0, nkeys, 0, false, 0)) ||
+	    (e = push(&s, 7, PH_ONEWAY, 0, nkeys, 0, false, 0)) ||
+	    (e = push(&s, 8, PH_ALG, 0, nuse, 0, false, 0)) ||
+	    (e = push(&s, 9, PH_LOGON, 0, nuse, 0, false, 0)) ||
+	    (e = push(&s, 10, PH_KEYTYPE, 0, nuse, 0, false, 0)))
+		fail("push (streams 2-10)", e);
 
-	/* Stream 2: deleted holding its keys. */
-	if ((e = push(&s, 2, PH_STREAM_DEL, 0, nkeys, 0, false, 0)))
-		fail("push (stream 2)", e);
-	sid_cmd(&s, QKD_CMD_STREAM_DEL, 2, "STREAM_DEL");
-
-	/* Stream 3: left full for the netns exit. */
-	if ((e = push(&s, 3, PH_NETNS_EXIT, 0, nkeys, 0, false, 0)))
-		fail("push (stream 3)", e);
+	/*
+	 * 2. The pushes that are their own action, before any key is freed:
+	 * the module (rejected) or the genl core (policy) refuses them before
+	 * a key object is allocated, but their requests are large buffers,
+	 * and after the frees below they could land on freed memory.
+	 */
 
 	/* Refused by the module: an index already used, a bad length. */
 	e = push(&s, 3, PH_REJECTED, 0, nkeys / 2, 0, false, 0);
@@ -610,45 +633,6 @@ static int run(void)
 	e = push(&s, 3, PH_REJECTED, nkeys / 2, nkeys - nkeys / 2, nkeys, false, 1);
 	if (e != -EINVAL)
 		fail("push with a bad length: want EINVAL", e ? e : -EPROTO);
-
-	/* Stream 4: keys in ESP SAs, re-keyed, then the binding deleted. */
-	if ((e = push(&s, 4, PH_SA, 0, nkeys, 0, false, 0)))
-		fail("push (stream 4)", e);
-	sa_bind(&s, 4);
-	sid_cmd(&s, QKD_CMD_SA_DEL, 4, "SA_DEL");
-
-	/* Stream 6: every key taken with GET_KEYS. */
-	if ((e = push(&s, 6, PH_BATCH, 0, nkeys, 0, false, 0)))
-		fail("push (stream 6)", e);
-	if (take_batch(fd, 6, PH_BATCH, nkeys))
-		fail("GET_KEYS: keys differ from what was pushed", EPROTO);
-
-	/* Stream 5, of a link of its own: the link deleted holding them. */
-	link2 = setup_link(&s, "canary-link-del");
-	setup_stream(&s, link2, 5);
-	if ((e = push(&s, 5, PH_LINK_DEL, 0, nkeys, 0, false, 0)))
-		fail("push (stream 5)", e);
-	link_del(&s, link2);
-
-	/* Stream 7: an outbound-only binding, re-keyed, deleted. */
-	if ((e = push(&s, 7, PH_ONEWAY, 0, nkeys, 0, false, 0)))
-		fail("push (stream 7)", e);
-	sa_bind_dir(&s, 7, QKD_SA_DIR_OUT);
-	sid_cmd(&s, QKD_CMD_SA_DEL, 7, "SA_DEL (one-way)");
-
-	/* Streams 8, 9, 10: keys the kernel uses for the caller. */
-	ring = (int32_t)add_key_raw("keyring", "qkd-canary", NULL, 0,
-				    KEY_SPEC_PROCESS_KEYRING);
-	if (ring < 0)
-		fail("add_key keyring", errno);
-	if ((e = push(&s, 8, PH_ALG, 0, nuse, 0, false, 0)) ||
-	    (e = push(&s, 9, PH_LOGON, 0, nuse, 0, false, 0)) ||
-	    (e = push(&s, 10, PH_KEYTYPE, 0, nuse, 0, false, 0)))
-		fail("push (streams 8-10)", e);
-	use_alg(fd, 8, nuse);
-	use_logon(fd, 9, nuse, ring);
-	use_key_type(fd, 10, nuse, ring);
-	invalidate(ring, "KEYCTL_INVALIDATE (keyring)");
 
 	/* Refused by the netlink policy, before the module. */
 	if (with_policy) {
@@ -662,6 +646,43 @@ static int run(void)
 			     e ? e : -EPROTO);
 	}
 
+	/*
+	 * 3. The consuming actions, no push among them. Those that allocate
+	 * (XFRM states, crypto transforms, keys of the key service) come
+	 * first; the ones that only take and free keys last, so that as
+	 * little as possible is allocated after them.
+	 */
+
+	/* Stream 4: keys in ESP SAs, re-keyed, then the binding deleted. */
+	sa_bind(&s, 4);
+	sid_cmd(&s, QKD_CMD_SA_DEL, 4, "SA_DEL");
+
+	/* Stream 7: an outbound-only binding, re-keyed, deleted. */
+	sa_bind_dir(&s, 7, QKD_SA_DIR_OUT);
+	sid_cmd(&s, QKD_CMD_SA_DEL, 7, "SA_DEL (one-way)");
+
+	/* Streams 8, 9, 10: keys the kernel uses for the caller. */
+	use_alg(fd, 8, nuse);
+	use_logon(fd, 9, nuse, ring);
+	use_key_type(fd, 10, nuse, ring);
+	invalidate(ring, "KEYCTL_INVALIDATE (keyring)");
+
+	/* Stream 6: every key taken with GET_KEYS. */
+	if (take_batch(fd, 6, PH_BATCH, nkeys))
+		fail("GET_KEYS: keys differ from what was pushed", EPROTO);
+
+	/* Stream 1: the first half delivered, then the rest flushed. */
+	bad = take(fd, 1, PH_DELIVERED, half / 2, false, 0);
+	bad += take(fd, 1, PH_DELIVERED, half - half / 2, true, half / 2);
+	if (bad)
+		fail("delivered keys differ from what was pushed", EPROTO);
+	sid_cmd(&s, QKD_CMD_KEY_FLUSH, 1, "KEY_FLUSH");
+
+	/* Stream 2 deleted holding its keys, then link 2 with stream 5. */
+	sid_cmd(&s, QKD_CMD_STREAM_DEL, 2, "STREAM_DEL");
+	link_del(&s, link2);
+
+	/* Stream 3 is left for the netns exit, stream 0 for rmmod. */
 	nls_close(&s);
 	close(fd);
 	explicit_bzero(msg, sizeof(msg));
