@@ -42,6 +42,32 @@
  * The caller then unloads the module and dumps guest memory (QMP
  * dump-guest-memory, see canary.sh).
  *
+ * Order. A missing wipe shows only if the freed copy is still there at
+ * the dump. The store keeps each key in a 32-byte kmalloc object
+ * (kmalloc-cg-32: kmemdup with GFP_KERNEL_ACCOUNT). SLUB hands out the
+ * most recently freed objects of a cache first, and the next push's
+ * kmemdup() fills each one it gets with a new key (zeroed before, with
+ * init_on_alloc as on Debian), which is then wiped correctly: a push after
+ * a phase's frees erases that phase's evidence. Run phase after phase,
+ * push-use-push-use, the canary was blind to every phase followed by
+ * another's push: the mutant chardev-delivered-key-not-wiped (GET_KEY
+ * freeing with kfree()) survived with 0 delivered patterns found. So run()
+ * goes in three steps:
+ *   1. every allocation: every link and stream of every phase created,
+ *      every key of every phase pushed, the keyring made;
+ *   2. the pushes that are themselves the action (rejected, policy): no
+ *      key object is allocated for them, and they come before any free,
+ *      so their large requests cannot land on freed evidence;
+ *   3. the consuming actions, no push among them: first those that
+ *      allocate on their way (sa, one-way: XFRM states and transforms;
+ *      alg, logon, key-type), then those that only take and free keys
+ *      (batch, delivered, flushed, stream-del, link-del); netns-exit and
+ *      unload follow when the program exits and at rmmod, which free only.
+ * What still allocates after a free (the kernel's own work, the guest
+ * script's processes, the control file) takes the most recently freed
+ * objects first: the rmmod and netns-exit keys, hundreds of them, lie on
+ * top of the earlier phases' frees.
+ *
  * control: writes CONTROL_KEYS patterns of their own (never pushed, never
  * wiped) to stdout; canary-guest.sh keeps them in a tmpfs file until the
  * dump, so that they must be found there: the proof, in every run, that
