@@ -571,9 +571,36 @@ static void use_key_type(int fd, int n, uint32_t count, int32_t ring)
 	}
 }
 
+/* One stream to fill: phase @ph below index @split, @ph2 from there. */
+struct fill {
+	struct nlsock *s;
+	int n;
+	enum phase ph, ph2;
+	uint32_t count, split;
+};
+
+#define FILL_CHUNK 8
+
+/* Push keys [off, off + FILL_CHUNK) of @f, those it has. */
+static void fill_chunk(const struct fill *f, uint32_t off)
+{
+	uint32_t end = off + FILL_CHUNK < f->count ? off + FILL_CHUNK : f->count;
+
+	for (uint32_t i = off; i < end;) {
+		bool second = i >= f->split;
+		uint32_t stop = second || end <= f->split ? end : f->split;
+		int e = push(f->s, f->n, second ? f->ph2 : f->ph,
+			     second ? i - f->split : i, stop - i, i, false, 0);
+
+		if (e)
+			fail("push", e);
+		i = stop;
+	}
+}
+
 static int run(void)
 {
-	struct nlsock s;
+	struct nlsock s, s0;
 	uint32_t link, link2, bad, half = nkeys / 2, nuse = nkeys / 8;
 	int32_t ring;
 	int fd, e;
@@ -585,17 +612,16 @@ static int run(void)
 	 * back, zeroed, and hide a missing wipe).
 	 */
 
-	/* The initial netns: keys that only rmmod deletes. */
-	e = nls_open(&s);
+	/* The initial netns: keys that only rmmod deletes. Its socket stays
+	 * open (bound to the initial netns) for the pushes below.
+	 */
+	e = nls_open(&s0);
 	if (!e)
-		e = nls_resolve(&s);
+		e = nls_resolve(&s0);
 	if (e)
 		fail("genl family qkd", e);
-	link = setup_link(&s, "canary-unload");
-	setup_stream(&s, link, 0);
-	if ((e = push(&s, 0, PH_UNLOAD, 0, nkeys, 0, false, 0)))
-		fail("push (unload)", e);
-	nls_close(&s);
+	link = setup_link(&s0, "canary-unload");
+	setup_stream(&s0, link, 0);
 
 	/* A netns of its own, which dies when this program exits. */
 	if (unshare(CLONE_NEWNET))
@@ -621,29 +647,38 @@ static int run(void)
 	if (ring < 0)
 		fail("add_key keyring", errno);
 
-	/* Stream 1: the first half to be delivered, the second half
-	 * flushed. Both halves are pushed as one run of indices
-	 * 0 .. nkeys-1; the patterns of index i >= half are those of phase
-	 * "flushed", key i - half.
+	/*
+	 * Every stream filled, FILL_CHUNK keys at a time, stream after stream
+	 * in turn, so that every slab of key objects holds keys of many phases,
+	 * the unload phase's among them: no slab empties (and goes back to the
+	 * page allocator, to be reused) before rmmod (see the top comment).
+	 * Stream 1: indices 0 .. half-1 are the keys to be delivered, half ..
+	 * nkeys-1 those to be flushed (pattern i - half of phase "flushed").
+	 * 2: deleted holding its keys; 3: left full for the netns exit; 4: an
+	 * ESP SA binding; 5: its link deleted; 6: taken with GET_KEYS; 7: an
+	 * outbound-only binding; 8, 9, 10: keys the kernel uses for the caller
+	 * (AF_ALG, logon keys, qkd keys).
 	 */
-	if ((e = push(&s, 1, PH_DELIVERED, 0, half, 0, false, 0)) ||
-	    (e = push(&s, 1, PH_FLUSHED, 0, nkeys - half, half, false, 0)))
-		fail("push (stream 1)", e);
-	/* Stream 2: to be deleted holding its keys; 3: left full for the
-	 * netns exit; 4: an ESP SA binding; 5: its link deleted; 6: taken
-	 * with GET_KEYS; 7: an outbound-only binding; 8, 9, 10: keys the
-	 * kernel uses for the caller (AF_ALG, logon keys, qkd keys).
-	 */
-	if ((e = push(&s, 2, PH_STREAM_DEL, 0, nkeys, 0, false, 0)) ||
-	    (e = push(&s, 3, PH_NETNS_EXIT, 0, nkeys, 0, false, 0)) ||
-	    (e = push(&s, 4, PH_SA, 0, nkeys, 0, false, 0)) ||
-	    (e = push(&s, 5, PH_LINK_DEL, 0, nkeys, 0, false, 0)) ||
-	    (e = push(&s, 6, PH_BATCH, 0, nkeys, 0, false, 0)) ||
-	    (e = push(&s, 7, PH_ONEWAY, 0, nkeys, 0, false, 0)) ||
-	    (e = push(&s, 8, PH_ALG, 0, nuse, 0, false, 0)) ||
-	    (e = push(&s, 9, PH_LOGON, 0, nuse, 0, false, 0)) ||
-	    (e = push(&s, 10, PH_KEYTYPE, 0, nuse, 0, false, 0)))
-		fail("push (streams 2-10)", e);
+	{
+		const struct fill f[] = {
+			{ &s0, 0, PH_UNLOAD, PH_UNLOAD, nkeys, nkeys },
+			{ &s, 1, PH_DELIVERED, PH_FLUSHED, nkeys, half },
+			{ &s, 2, PH_STREAM_DEL, PH_STREAM_DEL, nkeys, nkeys },
+			{ &s, 3, PH_NETNS_EXIT, PH_NETNS_EXIT, nkeys, nkeys },
+			{ &s, 4, PH_SA, PH_SA, nkeys, nkeys },
+			{ &s, 5, PH_LINK_DEL, PH_LINK_DEL, nkeys, nkeys },
+			{ &s, 6, PH_BATCH, PH_BATCH, nkeys, nkeys },
+			{ &s, 7, PH_ONEWAY, PH_ONEWAY, nkeys, nkeys },
+			{ &s, 8, PH_ALG, PH_ALG, nuse, nuse },
+			{ &s, 9, PH_LOGON, PH_LOGON, nuse, nuse },
+			{ &s, 10, PH_KEYTYPE, PH_KEYTYPE, nuse, nuse },
+		};
+
+		for (uint32_t off = 0; off < nkeys; off += FILL_CHUNK)
+			for (size_t j = 0; j < sizeof(f) / sizeof(f[0]); j++)
+				fill_chunk(&f[j], off);
+	}
+	nls_close(&s0);
 
 	/*
 	 * 2. The pushes that are their own action, before any key is freed:
