@@ -42,6 +42,40 @@
  * The caller then unloads the module and dumps guest memory (QMP
  * dump-guest-memory, see canary.sh).
  *
+ * Order. A missing wipe shows only if the freed copy is still there at
+ * the dump. The store keeps each key in a 32-byte kmalloc object
+ * (kmalloc-cg-32: kmemdup with GFP_KERNEL_ACCOUNT). SLUB hands out the
+ * most recently freed objects of a cache first, and the next push's
+ * kmemdup() fills each one it gets with a new key (zeroed before, with
+ * init_on_alloc as on Debian), which is then wiped correctly: a push after
+ * a phase's frees erases that phase's evidence. Run phase after phase,
+ * push-use-push-use, the canary was blind to every phase followed by
+ * another's push: the mutant chardev-delivered-key-not-wiped (GET_KEY
+ * freeing with kfree()) survived with 0 delivered patterns found. So run()
+ * goes in three steps:
+ *   1. every allocation: every link and stream of every phase created,
+ *      every key of every phase pushed, the keyring made. The streams are
+ *      filled in turn, FILL_CHUNK keys each: a slab of 32-byte objects
+ *      holds 128 keys, and with each phase pushed in one run a phase's
+ *      free emptied whole slabs, which SLUB gives back to the page
+ *      allocator (beyond min_partial) to be reused and zeroed before the
+ *      dump (store-flush-no-wipe on 6.12: netns-exit 0 of 256 keys found,
+ *      stream-del and link-del 128). Filled in turn, every slab holds
+ *      keys of many phases, the unload phase's among them, and none
+ *      empties before rmmod;
+ *   2. the pushes that are themselves the action (rejected, policy): no
+ *      key object is allocated for them, and they come before any free,
+ *      so their large requests cannot land on freed evidence;
+ *   3. the consuming actions, no push among them: first those that
+ *      allocate on their way (sa, one-way: XFRM states and transforms;
+ *      alg, logon, key-type), then those that only take and free keys
+ *      (batch, delivered, flushed, stream-del, link-del); netns-exit and
+ *      unload follow when the program exits and at rmmod, which free only.
+ * What still allocates after a free (the kernel's own work, the guest
+ * script's processes, the control file) takes the most recently freed
+ * objects first: the rmmod and netns-exit keys, hundreds of them, lie on
+ * top of the earlier phases' frees.
+ *
  * control: writes CONTROL_KEYS patterns of their own (never pushed, never
  * wiped) to stdout; canary-guest.sh keeps them in a tmpfs file until the
  * dump, so that they must be found there: the proof, in every run, that
@@ -545,24 +579,57 @@ static void use_key_type(int fd, int n, uint32_t count, int32_t ring)
 	}
 }
 
+/* One stream to fill: phase @ph below index @split, @ph2 from there. */
+struct fill {
+	struct nlsock *s;
+	int n;
+	enum phase ph, ph2;
+	uint32_t count, split;
+};
+
+#define FILL_CHUNK 8
+
+/* Push keys [off, off + FILL_CHUNK) of @f, those it has. */
+static void fill_chunk(const struct fill *f, uint32_t off)
+{
+	uint32_t end = off + FILL_CHUNK < f->count ? off + FILL_CHUNK : f->count;
+
+	for (uint32_t i = off; i < end;) {
+		bool second = i >= f->split;
+		uint32_t stop = second || end <= f->split ? end : f->split;
+		int e = push(f->s, f->n, second ? f->ph2 : f->ph,
+			     second ? i - f->split : i, stop - i, i, false, 0);
+
+		if (e)
+			fail("push", e);
+		i = stop;
+	}
+}
+
 static int run(void)
 {
-	struct nlsock s;
+	struct nlsock s, s0;
 	uint32_t link, link2, bad, half = nkeys / 2, nuse = nkeys / 8;
 	int32_t ring;
 	int fd, e;
 
-	/* The initial netns: keys that only rmmod deletes. */
-	e = nls_open(&s);
+	/*
+	 * 1. Every allocation first: every stream of every phase is created
+	 * and filled before any key is taken or freed (see the top comment:
+	 * a push after a phase's frees would get that phase's freed objects
+	 * back, zeroed, and hide a missing wipe).
+	 */
+
+	/* The initial netns: keys that only rmmod deletes. Its socket stays
+	 * open (bound to the initial netns) for the pushes below.
+	 */
+	e = nls_open(&s0);
 	if (!e)
-		e = nls_resolve(&s);
+		e = nls_resolve(&s0);
 	if (e)
 		fail("genl family qkd", e);
-	link = setup_link(&s, "canary-unload");
-	setup_stream(&s, link, 0);
-	if ((e = push(&s, 0, PH_UNLOAD, 0, nkeys, 0, false, 0)))
-		fail("push (unload)", e);
-	nls_close(&s);
+	link = setup_link(&s0, "canary-unload");
+	setup_stream(&s0, link, 0);
 
 	/* A netns of its own, which dies when this program exits. */
 	if (unshare(CLONE_NEWNET))
@@ -580,28 +647,53 @@ static int run(void)
 		setup_stream(&s, link, n);
 	for (int n = 6; n <= 10; n++)
 		setup_stream(&s, link, n);
+	/* Stream 5, of a link of its own, for the link deletion. */
+	link2 = setup_link(&s, "canary-link-del");
+	setup_stream(&s, link2, 5);
+	ring = (int32_t)add_key_raw("keyring", "qkd-canary", NULL, 0,
+				    KEY_SPEC_PROCESS_KEYRING);
+	if (ring < 0)
+		fail("add_key keyring", errno);
 
-	/* Stream 1: the first half delivered, the second half flushed. Both
-	 * halves are pushed as one run of indices 0 .. nkeys-1; the patterns
-	 * of index i >= half are those of phase "flushed", key i - half.
+	/*
+	 * Every stream filled, FILL_CHUNK keys at a time, stream after stream
+	 * in turn, so that every slab of key objects holds keys of many phases,
+	 * the unload phase's among them: no slab empties (and goes back to the
+	 * page allocator, to be reused) before rmmod (see the top comment).
+	 * Stream 1: indices 0 .. half-1 are the keys to be delivered, half ..
+	 * nkeys-1 those to be flushed (pattern i - half of phase "flushed").
+	 * 2: deleted holding its keys; 3: left full for the netns exit; 4: an
+	 * ESP SA binding; 5: its link deleted; 6: taken with GET_KEYS; 7: an
+	 * outbound-only binding; 8, 9, 10: keys the kernel uses for the caller
+	 * (AF_ALG, logon keys, qkd keys).
 	 */
-	if ((e = push(&s, 1, PH_DELIVERED, 0, half, 0, false, 0)) ||
-	    (e = push(&s, 1, PH_FLUSHED, 0, nkeys - half, half, false, 0)))
-		fail("push (stream 1)", e);
-	bad = take(fd, 1, PH_DELIVERED, half / 2, false, 0);
-	bad += take(fd, 1, PH_DELIVERED, half - half / 2, true, half / 2);
-	if (bad)
-		fail("delivered keys differ from what was pushed", EPROTO);
-	sid_cmd(&s, QKD_CMD_KEY_FLUSH, 1, "KEY_FLUSH");
+	{
+		const struct fill f[] = {
+			{ &s0, 0, PH_UNLOAD, PH_UNLOAD, nkeys, nkeys },
+			{ &s, 1, PH_DELIVERED, PH_FLUSHED, nkeys, half },
+			{ &s, 2, PH_STREAM_DEL, PH_STREAM_DEL, nkeys, nkeys },
+			{ &s, 3, PH_NETNS_EXIT, PH_NETNS_EXIT, nkeys, nkeys },
+			{ &s, 4, PH_SA, PH_SA, nkeys, nkeys },
+			{ &s, 5, PH_LINK_DEL, PH_LINK_DEL, nkeys, nkeys },
+			{ &s, 6, PH_BATCH, PH_BATCH, nkeys, nkeys },
+			{ &s, 7, PH_ONEWAY, PH_ONEWAY, nkeys, nkeys },
+			{ &s, 8, PH_ALG, PH_ALG, nuse, nuse },
+			{ &s, 9, PH_LOGON, PH_LOGON, nuse, nuse },
+			{ &s, 10, PH_KEYTYPE, PH_KEYTYPE, nuse, nuse },
+		};
 
-	/* Stream 2: deleted holding its keys. */
-	if ((e = push(&s, 2, PH_STREAM_DEL, 0, nkeys, 0, false, 0)))
-		fail("push (stream 2)", e);
-	sid_cmd(&s, QKD_CMD_STREAM_DEL, 2, "STREAM_DEL");
+		for (uint32_t off = 0; off < nkeys; off += FILL_CHUNK)
+			for (size_t j = 0; j < sizeof(f) / sizeof(f[0]); j++)
+				fill_chunk(&f[j], off);
+	}
+	nls_close(&s0);
 
-	/* Stream 3: left full for the netns exit. */
-	if ((e = push(&s, 3, PH_NETNS_EXIT, 0, nkeys, 0, false, 0)))
-		fail("push (stream 3)", e);
+	/*
+	 * 2. The pushes that are their own action, before any key is freed:
+	 * the module (rejected) or the genl core (policy) refuses them before
+	 * a key object is allocated, but their requests are large buffers,
+	 * and after the frees below they could land on freed memory.
+	 */
 
 	/* Refused by the module: an index already used, a bad length. */
 	e = push(&s, 3, PH_REJECTED, 0, nkeys / 2, 0, false, 0);
@@ -610,45 +702,6 @@ static int run(void)
 	e = push(&s, 3, PH_REJECTED, nkeys / 2, nkeys - nkeys / 2, nkeys, false, 1);
 	if (e != -EINVAL)
 		fail("push with a bad length: want EINVAL", e ? e : -EPROTO);
-
-	/* Stream 4: keys in ESP SAs, re-keyed, then the binding deleted. */
-	if ((e = push(&s, 4, PH_SA, 0, nkeys, 0, false, 0)))
-		fail("push (stream 4)", e);
-	sa_bind(&s, 4);
-	sid_cmd(&s, QKD_CMD_SA_DEL, 4, "SA_DEL");
-
-	/* Stream 6: every key taken with GET_KEYS. */
-	if ((e = push(&s, 6, PH_BATCH, 0, nkeys, 0, false, 0)))
-		fail("push (stream 6)", e);
-	if (take_batch(fd, 6, PH_BATCH, nkeys))
-		fail("GET_KEYS: keys differ from what was pushed", EPROTO);
-
-	/* Stream 5, of a link of its own: the link deleted holding them. */
-	link2 = setup_link(&s, "canary-link-del");
-	setup_stream(&s, link2, 5);
-	if ((e = push(&s, 5, PH_LINK_DEL, 0, nkeys, 0, false, 0)))
-		fail("push (stream 5)", e);
-	link_del(&s, link2);
-
-	/* Stream 7: an outbound-only binding, re-keyed, deleted. */
-	if ((e = push(&s, 7, PH_ONEWAY, 0, nkeys, 0, false, 0)))
-		fail("push (stream 7)", e);
-	sa_bind_dir(&s, 7, QKD_SA_DIR_OUT);
-	sid_cmd(&s, QKD_CMD_SA_DEL, 7, "SA_DEL (one-way)");
-
-	/* Streams 8, 9, 10: keys the kernel uses for the caller. */
-	ring = (int32_t)add_key_raw("keyring", "qkd-canary", NULL, 0,
-				    KEY_SPEC_PROCESS_KEYRING);
-	if (ring < 0)
-		fail("add_key keyring", errno);
-	if ((e = push(&s, 8, PH_ALG, 0, nuse, 0, false, 0)) ||
-	    (e = push(&s, 9, PH_LOGON, 0, nuse, 0, false, 0)) ||
-	    (e = push(&s, 10, PH_KEYTYPE, 0, nuse, 0, false, 0)))
-		fail("push (streams 8-10)", e);
-	use_alg(fd, 8, nuse);
-	use_logon(fd, 9, nuse, ring);
-	use_key_type(fd, 10, nuse, ring);
-	invalidate(ring, "KEYCTL_INVALIDATE (keyring)");
 
 	/* Refused by the netlink policy, before the module. */
 	if (with_policy) {
@@ -662,6 +715,43 @@ static int run(void)
 			     e ? e : -EPROTO);
 	}
 
+	/*
+	 * 3. The consuming actions, no push among them. Those that allocate
+	 * (XFRM states, crypto transforms, keys of the key service) come
+	 * first; the ones that only take and free keys last, so that as
+	 * little as possible is allocated after them.
+	 */
+
+	/* Stream 4: keys in ESP SAs, re-keyed, then the binding deleted. */
+	sa_bind(&s, 4);
+	sid_cmd(&s, QKD_CMD_SA_DEL, 4, "SA_DEL");
+
+	/* Stream 7: an outbound-only binding, re-keyed, deleted. */
+	sa_bind_dir(&s, 7, QKD_SA_DIR_OUT);
+	sid_cmd(&s, QKD_CMD_SA_DEL, 7, "SA_DEL (one-way)");
+
+	/* Streams 8, 9, 10: keys the kernel uses for the caller. */
+	use_alg(fd, 8, nuse);
+	use_logon(fd, 9, nuse, ring);
+	use_key_type(fd, 10, nuse, ring);
+	invalidate(ring, "KEYCTL_INVALIDATE (keyring)");
+
+	/* Stream 6: every key taken with GET_KEYS. */
+	if (take_batch(fd, 6, PH_BATCH, nkeys))
+		fail("GET_KEYS: keys differ from what was pushed", EPROTO);
+
+	/* Stream 1: the first half delivered, then the rest flushed. */
+	bad = take(fd, 1, PH_DELIVERED, half / 2, false, 0);
+	bad += take(fd, 1, PH_DELIVERED, half - half / 2, true, half / 2);
+	if (bad)
+		fail("delivered keys differ from what was pushed", EPROTO);
+	sid_cmd(&s, QKD_CMD_KEY_FLUSH, 1, "KEY_FLUSH");
+
+	/* Stream 2 deleted holding its keys, then link 2 with stream 5. */
+	sid_cmd(&s, QKD_CMD_STREAM_DEL, 2, "STREAM_DEL");
+	link_del(&s, link2);
+
+	/* Stream 3 is left for the netns exit, stream 0 for rmmod. */
 	nls_close(&s);
 	close(fd);
 	explicit_bzero(msg, sizeof(msg));
