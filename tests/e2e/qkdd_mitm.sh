@@ -34,6 +34,14 @@
 #     records) plus 64 MiB;
 #   - after the alarms' back-off the link comes back by itself (Bob takes
 #     the newest waiting connection, not Alice's attempts she gave up).
+# The drain scenarios ("resets": every classical connection reset at its
+# first frame; "qresets": every quantum connection at its first chunk, for
+# QKDD_MITM_DRAIN seconds, default 16, the daemons run with --backoff-base 1
+# --backoff-max 4) check the budget of protocol.md ("Active attacks"):
+#   - each end makes at most the connections the back-off schedule allows
+#     and spends at most QKDD_CONN_PAD_MAX (128) pad bytes on each;
+#   - neither daemon stops; the alarm is logged once per 4 failures at most;
+#   - equal keys flow again within twice the cap and a round after it.
 # Prints TAP and a final "N passed, N failed" line. Needs no module, no root.
 # QKDD_MITM_ATTACK (seconds of attack per scenario, default 10).
 set -u

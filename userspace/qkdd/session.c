@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -115,7 +116,7 @@ void qkdd_conn_ended(struct qkdd *q, const char *why)
 {
 	if (q->tot.rounds_ok > q->ok_at_connect)
 		return;		/* a good round on it: conn_fails is 0 */
-	if (q->conn_fails < 1000)
+	if (q->conn_fails < UINT_MAX)
 		q->conn_fails++;
 	q->tot.conn_failures = q->conn_fails;
 	q->tot.conn_failures_total++;
