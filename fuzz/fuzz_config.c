@@ -62,6 +62,8 @@ static void check_opts(const struct qkdd_opts *o)
 	      o->auth_target <= QKD_AUTH_RESERVE_CAP_DEFAULT / 2);
 	CHECK(o->timeout_s >= 1 && o->timeout_s <= 3600);
 	CHECK(o->retry_max_s >= 1 && o->retry_max_s <= 3600);
+	CHECK(o->backoff_base_s >= 1 && o->backoff_base_s <= 3600);
+	CHECK(o->backoff_max_s >= 1 && o->backoff_max_s <= 86400);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

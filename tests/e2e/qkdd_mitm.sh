@@ -34,6 +34,14 @@
 #     records) plus 64 MiB;
 #   - after the alarms' back-off the link comes back by itself (Bob takes
 #     the newest waiting connection, not Alice's attempts she gave up).
+# The drain scenarios ("resets": every classical connection reset at its
+# first frame; "qresets": every quantum connection at its first chunk, for
+# QKDD_MITM_DRAIN seconds, default 16, the daemons run with --backoff-base 1
+# --backoff-max 4) check the budget of protocol.md ("Active attacks"):
+#   - each end makes at most the connections the back-off schedule allows
+#     and spends at most QKDD_CONN_PAD_MAX (128) pad bytes on each;
+#   - neither daemon stops; the alarm is logged once per 4 failures at most;
+#   - equal keys flow again within twice the cap and a round after it.
 # Prints TAP and a final "N passed, N failed" line. Needs no module, no root.
 # QKDD_MITM_ATTACK (seconds of attack per scenario, default 10).
 set -u
@@ -45,6 +53,16 @@ BLOCK=${QKDD_TEST_BLOCK:-524288}
 ATTACK=${QKDD_MITM_ATTACK:-10}
 # after the attacker stops: the back-off (at most 64 s) and a round
 RECOVER=${QKDD_MITM_RECOVER:-90}
+
+# the back-off of a connection that ends before a round completes, small
+# here so that the test is short (qkdd(8): --backoff-base, --backoff-max)
+BO_BASE=${QKDD_MITM_BO_BASE:-1}
+BO_MAX=${QKDD_MITM_BO_MAX:-4}
+BO_OPTS=${QKDD_MITM_BO_OPTS---backoff-base $BO_BASE --backoff-max $BO_MAX}
+DRAIN=${QKDD_MITM_DRAIN:-16}
+# the pad bytes one connection's handshake may cost an end at most
+# (protocol.md, "Security claims": QKDD_CONN_PAD_MAX)
+CONN_PAD=${QKDD_MITM_CONN_PAD:-128}
 
 keys() { [ -f "$1" ] && grep -c . "$1" || echo 0; }
 
@@ -59,6 +77,87 @@ hwm() {
 outcomes() {
 	awk '$2 == "session" && $4 == "up:" { s = $3 }
 	     $2 == "round" && $3 ~ /^[0-9]+:$/ { r = $3; sub(":", "", r); print s, r, $4 }' "$1"
+}
+
+# conns_allowed SECONDS: the most connections the back-off lets an end
+# start in SECONDS when none completes a round: one at once, then one after
+# each wait BO_BASE, 2 BO_BASE ... BO_MAX (the jitter only adds to a wait)
+conns_allowed() {
+	local t=0 w=$BO_BASE n=1
+	while [ $((t + w)) -le "$1" ]; do
+		t=$((t + w)); n=$((n + 1))
+		w=$((w * 2)); [ "$w" -gt "$BO_MAX" ] && w=$BO_MAX
+	done
+	echo "$n"
+}
+
+# drain NAME SEED ATTACK: the attacker resets every connection (the
+# classical one at its first frame, or the quantum one at its first chunk)
+# for DRAIN seconds. The pads the attack costs an end stay within the
+# budget of the back-off (conns_allowed connections, CONN_PAD bytes each,
+# counted from the PSK's reserve to the reserve at the first handshake
+# that leads to a round); neither end stops; keys flow again, equal, soon
+# after (the back-off's cap, a handshake, a round).
+drain() {
+	local name=$1 seed=$2 attack=$3 d=$T/$1 bport mport role port pid_alice pid_bob pid_mitm
+	local rc_alice rc_bob alive t0 k0 r0 r1 spent nmax budget conns rec=$((BO_MAX * 2 + 40)) e ok_all=0 detail=
+	mkdir -p "$d"
+	bport=$(free_port)
+	mport=$(free_port)
+	while [ "$mport" = "$bport" ] || [ "$mport" = $((bport + 1)) ] || [ $((mport + 1)) = "$bport" ]; do
+		mport=$(free_port)
+	done
+	psk "$d"
+	for role in bob alice; do
+		if [ $role = bob ]; then port=$bport; else port=$mport; fi
+		# shellcheck disable=SC2086
+		qkdd_start "$d" $role "$port" $((DRAIN + rec + 30)) --rounds 0 \
+			--block-bits 131072 --timeout 5 --retry-max 2 $BO_OPTS \
+			--channel source=single-photon,fiber-km=25
+		if [ $role = bob ]; then
+			sleep 0.3
+			"$MITM" "$mport" "$bport" "$seed" "$DRAIN" 1 "$attack" \
+				2> "$d/mitm.log" &
+			pid_mitm=$!
+			sleep 0.2
+		fi
+	done
+	sleep "$DRAIN"
+	alive=0
+	kill -0 "$pid_alice" 2>/dev/null && kill -0 "$pid_bob" 2>/dev/null || alive=1
+	conns=$(grep -oE '^attack [0-9]+' "$d/mitm.log" | wc -l)
+	ok $alive "$name: both daemons still run after $DRAIN s of every connection reset ($conns resets)"
+	k0=$(keys "$d/alice.keys")
+	t0=$SECONDS
+	while [ $((SECONDS - t0)) -lt "$rec" ]; do
+		[ "$(keys "$d/alice.keys")" -gt "$k0" ] && [ "$(keys "$d/bob.keys")" -gt "$k0" ] && break
+		sleep 1
+	done
+	[ "$(keys "$d/alice.keys")" -gt "$k0" ] && [ "$(keys "$d/bob.keys")" -gt "$k0" ]
+	ok $? "$name: keys again $((SECONDS - t0)) s after the attacker stopped (at most $rec s: twice the back-off's cap and a round)"
+	kill -TERM "$pid_alice" "$pid_bob" 2>/dev/null
+	wait "$pid_alice"; rc_alice=$?
+	wait "$pid_bob"; rc_bob=$?
+	kill "$pid_mitm" 2>/dev/null; wait "$pid_mitm" 2>/dev/null
+	ok $(( rc_alice || rc_bob )) "$name: both stop cleanly on SIGTERM (alice $rc_alice, bob $rc_bob)"
+	cmp -s "$d/alice.keys" "$d/bob.keys" && [ "$(keys "$d/alice.keys")" -gt 0 ]
+	ok $? "$name: key files identical at the end ($(keys "$d/alice.keys") keys)"
+	# the budget: connections the back-off allows in the attack (and the
+	# one after it), CONN_PAD bytes each
+	nmax=$(( $(conns_allowed "$DRAIN") + 1 ))
+	budget=$((nmax * CONN_PAD))
+	for role in alice bob; do
+		r0=$(sed -n 's/.*PSK .* loaded and wiped (\([0-9]*\) reserve bytes).*/\1/p' "$d/$role.log" | head -n 1)
+		r1=$(awk '/round [0-9]+: ok/ { exit } /session [0-9a-f]+ up: .*auth reserve/ { r = $(NF - 1) } END { print r }' "$d/$role.log")
+		spent=$(( ${r0:-0} - ${r1:-0} ))
+		[ -n "$r0" ] && [ -n "$r1" ] && [ "$spent" -ge 0 ] && [ "$spent" -le "$budget" ] || ok_all=1
+		detail="$detail$role ${r0:-?} -> ${r1:-?} ($spent), "
+	done
+	[ "$conns" -le "$nmax" ] || ok_all=1
+	ok $ok_all "$name: $conns connections and the reserve spent in $DRAIN s of resets within the budget: $nmax connections, $budget bytes ($CONN_PAD a connection, back-off $BO_BASE..$BO_MAX s): ${detail%, }"
+	e=$(grep -c 'ALARM: .*without a completed round' "$d/alice.log")
+	[ "$e" -ge 1 ] && [ "$e" -le $(( $(conns_allowed "$DRAIN") / 4 + 1 )) ]
+	ok $? "$name: the alarm raised, once per 4 failed connections at most ($e lines at alice)"
 }
 
 # scenario NAME SEED RATE ATTACKS [BLOCK-BITS]
@@ -162,5 +261,8 @@ scenario sessions 3 0.2 replay-old,reset,flood,flip
 scenario qstate 4 1 q-flip,q-dup,q-replay 131072
 scenario qheader 5 1 q-header 131072
 scenario qsession 6 1 q-reset,q-replay-old,q-flood,q-trunc,q-drop 131072
+# every connection reset (classical, then quantum): a bounded spend
+drain resets 7 reset
+drain qresets 8 q-reset
 
 qkdd_tap_end

@@ -1580,6 +1580,58 @@ TEST(forged_tags_in_a_row_back_off_alarm_and_recover)
 }
 
 /*
+ * Connections cut before any round completes (a reset needs no forgery):
+ * each costs both ends the handshake's pads, so each counts as a failure
+ * (qkdd_conn_ended(), what main.c calls when a connection ends): the wait
+ * before the next one doubles from --backoff-base to --backoff-max, the
+ * status file says so with the reserve and the pads spent, at most
+ * QKDD_CONN_PAD_MAX bytes a connection; a completed round clears it.
+ */
+TEST(connections_cut_before_a_round_back_off_within_the_pad_budget)
+{
+	struct end a, b;
+	long spent = 0;
+
+	fresh_pair(&a, &b, 8192, 25, false);
+	a.o.backoff_base_s = b.o.backoff_base_s = 2;
+	a.o.backoff_max_s = b.o.backoff_max_s = 16;
+	for (unsigned int i = 0; i < 6; i++) {
+		struct mitm m = { .action = T_NONE, .cut_round = 1,
+				  .cut_at = 0 };
+		unsigned int want = 2u << i > 16 ? 16 : 2u << i;
+		long now;
+
+		a.o.rounds = b.o.rounds = 0;
+		connect_run(&a, &b, &m);
+		EXPECT_GT(0, a.ret);
+		EXPECT_GT(0, b.ret);
+		EXPECT_NE(-EPERM, a.ret);
+		EXPECT_NE(-EPERM, b.ret);
+		qkdd_conn_ended(a.q, "cut");
+		qkdd_conn_ended(b.q, "cut");
+		EXPECT_EQ(want, qkdd_backoff_s(a.q));
+		EXPECT_EQ(want, qkdd_backoff_s(b.q));
+		EXPECT_EQ(i + 1, status_value(&a, "conn_failures"));
+		EXPECT_EQ(i + 1, status_value(&b, "conn_failures_total"));
+		EXPECT_EQ(want, status_value(&b, "backoff_s"));
+		now = status_value(&a, "auth_spent");
+		TH_LOG("cut %u: backoff %u s, alice spent %ld bytes (+%ld), reserve %ld",
+		       i + 1, qkdd_backoff_s(a.q), now, now - spent,
+		       status_value(&a, "auth_reserve"));
+		EXPECT_LT(spent, now);
+		EXPECT_GE(spent + QKDD_CONN_PAD_MAX, now);
+		spent = now;
+	}
+	honest_connection_gives_keys(_metadata, &a, &b);
+	EXPECT_EQ(0, qkdd_backoff_s(a.q));
+	EXPECT_EQ(0, qkdd_backoff_s(b.q));
+	/* a connection with a good round on it is no failure */
+	qkdd_conn_ended(a.q, "closed");
+	EXPECT_EQ(0, qkdd_backoff_s(a.q));
+	pair_free(&a, &b);
+}
+
+/*
  * A frame with framing no qkdd peer sends (unknown flags) in the middle of
  * a round: the round is lost, and it counts as an attack (alarm, back-off)
  * like a bad tag, so that forged junk cannot make the ends reconnect (and

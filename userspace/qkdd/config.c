@@ -53,6 +53,8 @@ void qkdd_opts_default(struct qkdd_opts *o)
 	o->auth_target = 64 * 1024;
 	o->timeout_s = 30;
 	o->retry_max_s = 10;
+	o->backoff_base_s = 1;
+	o->backoff_max_s = QKDD_AUTH_BACKOFF_MAX_S;
 }
 
 static int parse_double(const char *s, double lo, double hi, double *out)
@@ -217,6 +219,7 @@ static const struct optdesc known[] = {
 	{ "qber-abort", false }, { "sample", false }, { "eps-sec", false },
 	{ "eps-cor", false }, { "tag-bits", false }, { "auth-reserve", false },
 	{ "timeout", false }, { "retry-max", false }, { "verbose", true },
+	{ "backoff-base", false }, { "backoff-max", false },
 	{ "simulated-channel-test-keys-only", true },
 };
 
@@ -338,6 +341,16 @@ int qkdd_opt_set(struct qkdd_opts *o, const char *name, const char *value,
 		if (!r && !u)
 			r = -EINVAL;
 		dst = &o->retry_max_s;
+	} else if (!strcmp(name, "backoff-base")) {
+		r = qkd_parse_u64(value, 3600, &u);
+		if (!r && !u)
+			r = -EINVAL;
+		dst = &o->backoff_base_s;
+	} else if (!strcmp(name, "backoff-max")) {
+		r = qkd_parse_u64(value, 86400, &u);
+		if (!r && !u)
+			r = -EINVAL;
+		dst = &o->backoff_max_s;
 	}
 	if (r)
 		return fail(err, errlen, "bad value '%s' for %s", value, name);
@@ -493,6 +506,10 @@ int qkdd_opts_check(const struct qkdd_opts *o, char *err, size_t errlen)
 		return fail(err, errlen, "--stream UUID is required");
 	if (!o->link[0])
 		return fail(err, errlen, "--link NAME is required");
+	if (o->backoff_base_s > o->backoff_max_s)
+		return fail(err, errlen,
+			    "--backoff-base %u s is above --backoff-max %u s",
+			    o->backoff_base_s, o->backoff_max_s);
 	if (!o->psk[0] == !(o->cert[0] || o->key[0] || o->ca[0]))
 		return fail(err, errlen,
 			    "authentication: give --psk FILE or --cert/--key/--ca, not both");

@@ -47,6 +47,8 @@ static const struct option lopts[] = {
 	{ "state-dir", required_argument, NULL, 0 },
 	{ "timeout", required_argument, NULL, 0 },
 	{ "retry-max", required_argument, NULL, 0 },
+	{ "backoff-base", required_argument, NULL, 0 },
+	{ "backoff-max", required_argument, NULL, 0 },
 	{ "simulated-channel-test-keys-only", no_argument, NULL, 0 },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "config", required_argument, NULL, 'c' },
@@ -62,6 +64,7 @@ static void usage(FILE *f)
 "            [--config FILE] [--seed N] [--channel KEY=VAL,...]\n"
 "            [--block-bits N] [--rounds N] [--no-kernel --out FILE]\n"
 "            [--status FILE] [--state-dir DIR] [--verbose]\n"
+"            [--backoff-base S] [--backoff-max S]\n"
 "            [--simulated-channel-test-keys-only]\n"
 "The quantum channel (simulated) uses PORT + 1 and must stay on loopback\n"
 "unless the keys are for testing only. See qkdd(8).\n");
@@ -173,13 +176,41 @@ static struct auth_ctx *auth_from_psk(const struct qkdd_opts *o,
 	return a;
 }
 
-static void pause_s(unsigned int s)
+static void pause_ms(unsigned long ms)
 {
-	for (unsigned int i = 0; i < s * 5 && !qkdd_stop; i++) {
-		struct timespec ts = { 0, 200000000L };
+	while (ms && !qkdd_stop) {
+		unsigned long step = ms < 200 ? ms : 200;
+		struct timespec ts = { 0, (long)step * 1000000L };
 
 		nanosleep(&ts, NULL);
+		ms -= step;
 	}
+}
+
+static void pause_s(unsigned int s)
+{
+	pause_ms(s * 1000ul);
+}
+
+/*
+ * The back-off of @s seconds with a jitter: s plus up to half of it, never
+ * less (the budget in protocol.md counts the waits without it), so that
+ * the two ends and many links do not retry in step.
+ */
+static void pause_jitter_s(unsigned int s)
+{
+	static unsigned int seed;
+	unsigned long ms = s * 1000ul;
+
+	if (!seed) {
+		struct timespec t;
+
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		seed = (unsigned int)t.tv_nsec ^ (unsigned int)getpid() ^ 1u;
+	}
+	if (ms > 1)
+		ms += (unsigned long)rand_r(&seed) % (ms / 2 + 1);
+	pause_ms(ms);
 }
 
 /* QKDD_PUSH_BATCH_KEYS (tests only, see qkdd.h): a count of keys, or unset. */
@@ -354,11 +385,14 @@ int main(int argc, char **argv)
 			break;
 		}
 		{
-			unsigned int bo = qkdd_backoff_s(q);
+			unsigned int bo;
 
-			qlog("connection lost (%s): reconnecting in %u s",
-			     strerror(-r), bo > 1 ? bo : 1);
-			pause_s(bo > 1 ? bo : 1);
+			qkdd_conn_ended(q, strerror(-r));
+			bo = qkdd_backoff_s(q);
+			qlog("connection lost (%s): reconnecting in %u s%s",
+			     strerror(-r), bo > 1 ? bo : 1,
+			     bo > 1 ? " or a little more (back-off)" : "");
+			pause_jitter_s(bo > 1 ? bo : 1);
 		}
 	}
 	if (qkdd_stop)

@@ -71,6 +71,12 @@ struct qkdd_opts {
 	uint32_t timeout_s;		/* classical message timeout */
 	uint32_t retry_max_s;		/* reconnect back-off ceiling */
 	/*
+	 * --backoff-base, --backoff-max: the wait after a connection that
+	 * ended before a round completed (or an authentication failure),
+	 * doubling from the base to the cap (seconds; qkdd_backoff_s())
+	 */
+	uint32_t backoff_base_s, backoff_max_s;
+	/*
 	 * --simulated-channel-test-keys-only: the simulated quantum link
 	 * (Bob's detections and bases in clear on PORT + 1) may leave the
 	 * host; the keys are then for testing only, and qkdd says so.
@@ -247,6 +253,10 @@ struct totals {
 	size_t auth_reserve;		/* bytes, both pools */
 	uint64_t auth_failures;
 	unsigned int auth_backoff_s;	/* > 0: the authentication alarm */
+	unsigned int conn_failures;	/* in a row, without a good round */
+	uint64_t conn_failures_total;
+	unsigned int backoff_s;		/* before the next connection */
+	uint64_t auth_spent;		/* pad bytes used since start */
 	uint64_t x509_bootstraps;	/* TLS bootstraps (X.509 mode) */
 	bool connected;
 };
@@ -272,12 +282,29 @@ void qkdd_free(struct qkdd *q);
 int qkdd_session(struct qkdd *q, int cfd, int qfd, struct auth_ctx *auth);
 bool qkdd_done(const struct qkdd *q);
 /*
- * Seconds to wait before the next connection: 0, or after authentication
- * failures (or a forged handshake) since the last good round, 1, 2, 4 ...
- * up to QKDD_AUTH_BACKOFF_MAX_S. See protocol.md, "Active attacks".
+ * Seconds to wait before the next connection: 0, or after n failures since
+ * the last good round -- connections that ended before a round completed
+ * with a key, authentication failures, forged handshakes, whichever count
+ * is larger -- base * 2^(n-1) up to the cap (--backoff-base, default 1;
+ * --backoff-max, default QKDD_AUTH_BACKOFF_MAX_S). main.c adds a jitter
+ * of up to half of it, never less. See protocol.md, "Active attacks".
  */
 #define QKDD_AUTH_BACKOFF_MAX_S	64
+/* one ALARM line per this many connections in a row without a round */
+#define QKDD_CONN_ALARM_EVERY	4
+/*
+ * The pad bytes one connection that completes no round may cost an end at
+ * most (the handshake's tags with the default 64-bit tags; measured ~104,
+ * protocol.md "Security claims"); for the budget and the ALARM line.
+ */
+#define QKDD_CONN_PAD_MAX	128
 unsigned int qkdd_backoff_s(const struct qkdd *q);
+/*
+ * A connection ended (qkdd_session() returned an error other than -EPERM):
+ * if no round completed with a key on it, one more failure in a row (the
+ * back-off grows; the ALARM every QKDD_CONN_ALARM_EVERY of them).
+ */
+void qkdd_conn_ended(struct qkdd *q, const char *why);
 
 /* ---- state.c ------------------------------------------------------------ */
 

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -90,11 +91,43 @@ void qkdd_free(struct qkdd *q)
 
 unsigned int qkdd_backoff_s(const struct qkdd *q)
 {
-	unsigned int s = q->auth_strikes;
+	unsigned int n = q->auth_strikes > q->conn_fails ? q->auth_strikes
+							  : q->conn_fails;
+	unsigned int base = q->o->backoff_base_s ? q->o->backoff_base_s : 1;
+	unsigned int cap = q->o->backoff_max_s ? q->o->backoff_max_s
+					       : QKDD_AUTH_BACKOFF_MAX_S;
+	uint64_t s;
 
-	if (!s)
+	if (!n)
 		return 0;
-	return s > 7 ? QKDD_AUTH_BACKOFF_MAX_S : 1u << (s - 1);
+	s = n > 32 ? cap : (uint64_t)base << (n - 1);
+	return s > cap ? cap : (unsigned int)s;
+}
+
+/*
+ * A connection that ended before a round completed with a key: whatever
+ * cut it (a reset, a dropped or cut chunk, a timeout, a bad tag), its
+ * handshake spent pads and gave nothing back. Counted, the next
+ * connection waits qkdd_backoff_s(), and every QKDD_CONN_ALARM_EVERY
+ * failures in a row (the first included) raise one ALARM line, so the
+ * log grows by at most one line per connection and one alarm per four.
+ */
+void qkdd_conn_ended(struct qkdd *q, const char *why)
+{
+	if (q->tot.rounds_ok > q->ok_at_connect)
+		return;		/* a good round on it: conn_fails is 0 */
+	if (q->conn_fails < UINT_MAX)
+		q->conn_fails++;
+	q->tot.conn_failures = q->conn_fails;
+	q->tot.conn_failures_total++;
+	q->tot.backoff_s = qkdd_backoff_s(q);
+	if (q->auth)
+		update_reserve(q);
+	if (q->conn_fails % QKDD_CONN_ALARM_EVERY == 1)
+		qalarm("connection failure %u in a row without a completed round (last: %s): an attacker cutting the links, or a broken link; each costs up to %u reserve bytes (%zu left), the next waits %u s",
+		       q->conn_fails, why, QKDD_CONN_PAD_MAX,
+		       q->tot.auth_reserve, q->tot.backoff_s);
+	stats_write(q->o, &q->tot, NULL);
 }
 
 /*
@@ -125,6 +158,7 @@ int qkdd_session(struct qkdd *q, int cfd, int qfd, struct auth_ctx *auth)
 
 	q->cfd = cfd;
 	q->qfd = qfd;
+	q->ok_at_connect = q->tot.rounds_ok;
 	if (auth != q->auth && qkdd_auth_attach(q, auth, true))
 		return -EPERM;
 	qkdd_log_round(0);
@@ -166,11 +200,18 @@ int qkdd_session(struct qkdd *q, int cfd, int qfd, struct auth_ctx *auth)
 		q->rounds_done++;
 		if (!R.rs.ok) {
 			round_elapsed(&R);
-		} else if (q->auth_strikes) {
-			qlog("a round completed: authentication alarm cleared after %u failure(s)",
-			     q->auth_strikes);
+		} else {
+			if (q->auth_strikes)
+				qlog("a round completed: authentication alarm cleared after %u failure(s)",
+				     q->auth_strikes);
+			if (q->conn_fails)
+				qlog("a round completed: back-off cleared after %u failed connection(s)",
+				     q->conn_fails);
 			q->auth_strikes = 0;
+			q->conn_fails = 0;
 			q->tot.auth_backoff_s = 0;
+			q->tot.conn_failures = 0;
+			q->tot.backoff_s = 0;
 		}
 		update_reserve(q);
 		q->tot.next_index = q->next_index;

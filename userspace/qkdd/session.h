@@ -104,6 +104,9 @@ struct qkdd {
 	/* authentication failures and forged handshakes since the last
 	 * good round (the back-off, qkdd_backoff_s()) */
 	unsigned int auth_strikes;
+	/* connections in a row that ended without a good round */
+	unsigned int conn_fails;
+	uint64_t ok_at_connect;		/* tot.rounds_ok when it began */
 };
 
 struct round {

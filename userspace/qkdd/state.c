@@ -47,6 +47,8 @@ uint64_t fnv64(uint64_t h, const void *p, size_t n)
 void update_reserve(struct qkdd *q)
 {
 	q->tot.auth_reserve = auth_reserve_level(q->auth);
+	if (q->auth)
+		q->tot.auth_spent = auth_spent(q);
 }
 
 /* Pad bytes this end has used or skipped since the context was made. */

@@ -84,6 +84,9 @@ void stats_write(const struct qkdd_opts *o, const struct totals *t,
 	fprintf(f, "auth_alarm=%d\nauth_backoff_s=%u\nauth_bootstraps=%" PRIu64
 		"\n", t->auth_backoff_s > 0, t->auth_backoff_s,
 		t->x509_bootstraps);
+	fprintf(f, "auth_spent=%" PRIu64 "\nconn_failures=%u\nconn_failures_total=%"
+		PRIu64 "\nbackoff_s=%u\n", t->auth_spent, t->conn_failures,
+		t->conn_failures_total, t->backoff_s);
 	if (o->sim_test_keys)
 		fprintf(f, "warning=%s\n", QKDD_SIM_STATUS_WARNING);
 	/* the parameters of the bound, exactly (both ends agreed on them) */
