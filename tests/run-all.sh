@@ -19,6 +19,7 @@
 #            channel and the simulated quantum link (tests/e2e/qkdd_mitm.sh,
 #            about three minutes)
 #   vm       the module's kselftest tests in qemu, on Debian 6.1 and 6.12
+#            (6.1 alone when the debug stage runs them on its 6.12 kernel)
 #   e2e      qkdctl against the module, ESP SAs, and the demo, in qemu on both
 #            kernels; tests/e2e/lockdown.sh in a boot of its own per kernel
 #            (it raises lockdown, which is one-way)
@@ -116,7 +117,7 @@ manifest() {
 	unit) echo selftest; manifest_tests unit ;;
 	mutants) manifest_mutants unit | sed 's/^/mutant /' ;;
 	daemon) echo qkdd_loopback.sh; echo qkdd_default.sh; echo qkdd_mitm.sh ;;
-	vm) for k in $kernels; do
+	vm) for k in $(vm_stage_kernels); do
 		for t in $(manifest_tests kernel); do echo "$k $t"; done; done ;;
 	e2e) for k in $kernels; do
 		for t in tests/e2e/*.sh; do
@@ -133,6 +134,29 @@ manifest() {
 		for t in $(manifest_tests kernel) failnth; do echo "debug $t"; done
 		echo "debug canary"; fi ;;
 	esac
+}
+
+# The kernels of the vm stage: the Debian ones, but not the one of the
+# series the debug kernel is built from (Debian's linux-source-6.12, the
+# same source as its 6.12 kernel) when the debug stage runs the kernel
+# tests on that: the two would run the same tests on the same code, side
+# by side on two cores. Its e2e and robust stages still run on every
+# Debian kernel.
+vm_stage_kernels() {
+	local series k
+	case " $stages " in
+	*" debug "*) ;;
+	*) printf '%s\n' $kernels; return ;;
+	esac
+	if [ "${QKD_DEBUG_BUILD:-1}" = 0 ] &&
+		! tests/vm/build-debug-kernel.sh --check >/dev/null 2>&1; then
+		printf '%s\n' $kernels
+		return
+	fi
+	series=$(sed -n 's/^pkg=linux-source-//p' tests/vm/build-debug-kernel.sh)
+	for k in $kernels; do
+		case $k in "$series".*) ;; *) echo "$k" ;; esac
+	done
 }
 
 # Planned results of the stages that print one TAP stream.
@@ -407,7 +431,9 @@ for s in $stages; do
 	mutants) run_stage mutants tap tests/mutants/run.sh --kind unit ;;
 	fuzz) run_stage fuzz tap "$0" --stage fuzz ;;
 	daemon) run_stage daemon sum "$0" --stage daemon ;;
-	vm) run_stage vm sum tests/vm/run-kernel-tests.sh -q ;;
+	# Harness timeouts doubled: the debug stage's VM runs beside.
+	vm) run_stage vm sum env QKD_TEST_TIMEOUT_SCALE=2 tests/vm/run-kernel-tests.sh -q \
+		--kernel "$(vm_stage_kernels | grep -v '^?' | paste -sd, -)" ;;
 	e2e) run_stage e2e sum "$0" --stage e2e ;;
 	robust) run_stage robust sum tests/robust/run.sh ;;
 	debug)

@@ -45,7 +45,8 @@ vm_kdir() {
 }
 
 # vm_resolve_kernels SPEC: "all" -> every installed kernel; "" -> the newest;
-# "debug" -> the debug kernel, if built; otherwise SPEC itself, checked.
+# "debug" -> the debug kernel, if built; otherwise SPEC itself (a KVER, or
+# KVERs separated by commas), checked.
 # Prints the list.
 vm_resolve_kernels() {
 	local spec=$1 list
@@ -61,9 +62,13 @@ vm_resolve_kernels() {
 	all) printf '%s\n' "$list" ;;
 	'') printf '%s\n' "$list" | tail -n 1 ;;
 	*)
-		printf '%s\n' "$list" | grep -qxF -- "$spec" ||
-			vm_die "kernel '$spec' not installed; installed: $(printf '%s\n' "$list" | tr '\n' ' ')"
-		printf '%s\n' "$spec"
+		# one KVER, or several separated by commas
+		local k
+		for k in ${spec//,/ }; do
+			printf '%s\n' "$list" | grep -qxF -- "$k" ||
+				vm_die "kernel '$k' not installed; installed: $(printf '%s\n' "$list" | tr '\n' ' ')"
+			printf '%s\n' "$k"
+		done
 		;;
 	esac
 }
