@@ -194,6 +194,27 @@ check "bindings at both sites with their policies" test $rc_a -eq 0 -a $rc_b -eq
 out=$($A busybox ping -c 3 -i 0.3 -W 2 $BB 2>&1)
 check "ping A -> B through ESP" grep -q ' 0% packet loss' <<<"$out" || echo "$out" | diag
 
+# monitor_start NS OUT: `ip xfrm monitor` in netns NS into OUT, in the
+# background (its pid appended to pids), returned from only once it is
+# listening: a marker policy is added and deleted until the monitor shows
+# it. A fixed sleep was not enough beside a busy host's other VM: the
+# monitor subscribed after the re-key it was to see (2026-12-06, 6.1).
+monitor_start() {
+	local ns=$1 out=$2 i
+	ip netns exec "$ns" ip xfrm monitor >"$out" 2>&1 &
+	pids+=($!)
+	for i in $(seq 1 100); do
+		ip netns exec "$ns" ip xfrm policy add src 192.0.2.201/32 dst 192.0.2.202/32 \
+			dir out priority 4242 2>/dev/null
+		ip netns exec "$ns" ip xfrm policy delete src 192.0.2.201/32 dst 192.0.2.202/32 \
+			dir out 2>/dev/null
+		grep -q '192\.0\.2\.201' "$out" && return 0
+		sleep 0.2
+	done
+	echo "# ip xfrm monitor in $ns: not listening after 100 tries" >&2
+	return 1
+}
+
 # Positive control: without lockdown root reads the keys (and kernel
 # memory anyway), so the checks below can see a key where there is one.
 $A ip xfrm state >"$work/state0"
@@ -201,10 +222,8 @@ check "without lockdown, ip xfrm state shows A's outbound key (index 0)" \
 	test "$(aead_key_of_spi siteA "$(spi $SID 0)")" = "$(hexkey 0)"
 check "... and the needles find it ($(leaked "$work/state0") keys)" \
 	test "$(leaked "$work/state0")" -ge 4
-$A ip xfrm monitor >"$work/mon0" 2>&1 &
-mon=$!
-pids+=("$mon")
-sleep 0.5
+monitor_start siteA "$work/mon0"
+mon=${pids[-1]}
 $A "$Q" sa rekey $SID >/dev/null
 sleep 1
 kill $mon 2>/dev/null
@@ -224,11 +243,8 @@ for s in A B; do
 		test "$all" -ge 3 -a "$nz" -eq 0
 	check "... and none of the stream's keys in it" test "$(leaked "$work/state.$s")" -eq 0
 done
-$A ip xfrm monitor >"$work/mon.A" 2>&1 &
-pids+=($!)
-$B ip xfrm monitor >"$work/mon.B" 2>&1 &
-pids+=($!)
-sleep 0.5
+monitor_start siteA "$work/mon.A"
+monitor_start siteB "$work/mon.B"
 $A "$Q" sa rekey $SID >/dev/null
 check "SA_REKEY under lockdown" test $? -eq 0
 # Traffic on the new SA moves B on (it installs the next inbound SA); the
