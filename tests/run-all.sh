@@ -139,9 +139,9 @@ manifest() {
 # The kernels of the vm stage: the Debian ones, but not the one of the
 # series the debug kernel is built from (Debian's linux-source-6.12, the
 # same source as its 6.12 kernel) when the debug stage runs the kernel
-# tests on that: the two would run the same tests on the same code, side
-# by side on two cores. Its e2e and robust stages still run on every
-# Debian kernel.
+# tests on that (with Debian's hardening, tests/vm/debug-kernel.config):
+# the two would run the same tests on the same code, some 10 minutes twice.
+# The e2e and robust stages still run on every Debian kernel.
 vm_stage_kernels() {
 	local series k
 	case " $stages " in
