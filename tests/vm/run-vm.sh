@@ -128,8 +128,9 @@ if [ "$kver" = "$VM_DEBUG_KERNEL" ]; then
 	krel=$(cat "$dtree/kernelrelease")
 	vmlinuz=$dtree/arch/x86/boot/bzImage
 	boot=(-kernel "$vmlinuz")
-	# acpi=noirq: PCI interrupts are routed from the BIOS's $PIR table, not
-	# by running the DSDT's _PRT method. ACPICA under KASAN and emulation
+	# acpi=noirq: PCI interrupts are routed from the BIOS's MP table
+	# (X86_MPPARSE in tests/vm/debug-kernel.config), not by running the
+	# DSDT's _PRT method. ACPICA under KASAN and emulation
 	# needed 34 s for it on a quiet host, and on a busy one it hit ACPICA's
 	# 30 s loop limit (AE_AML_LOOP_TIMEOUT): the virtio devices were left
 	# without an interrupt and the guest hung on its 9p root.
