@@ -91,17 +91,15 @@ conns_allowed() {
 	echo "$n"
 }
 
-# drain NAME SEED ATTACK: the attacker resets every connection (the
-# classical one at its first frame, or the quantum one at its first chunk)
-# for DRAIN seconds. The pads the attack costs an end stay within the
-# budget of the back-off (conns_allowed connections, CONN_PAD bytes each,
-# counted from the PSK's reserve to the reserve at the first handshake
-# that leads to a round); neither end stops; keys flow again, equal, soon
-# after (the back-off's cap, a handshake, a round).
-drain() {
-	local name=$1 seed=$2 attack=$3 d=$T/$1 bport mport role port pid_alice pid_bob pid_mitm
-	local rc_alice rc_bob alive t0 k0 r0 r1 spent nmax budget conns rec=$((BO_MAX * 2 + 40)) e ok_all=0 detail=
-	mkdir -p "$d"
+# mitm_pair DIR SEED SECONDS RATE ATTACKS LIFETIME QKDD-OPTION...: a PSK
+# pair in DIR; Bob on a free port (and the next, the quantum link), the
+# man in the middle on two others in front of him (ATTACKS at RATE for
+# SECONDS, its log DIR/mitm.log), then Alice through it; both daemons
+# with LIFETIME and the options. Sets the caller's pid_bob, pid_mitm and
+# pid_alice.
+mitm_pair() {
+	local d=$1 seed=$2 secs=$3 rate=$4 attacks=$5 life=$6 bport mport role port
+	shift 6
 	bport=$(free_port)
 	mport=$(free_port)
 	while [ "$mport" = "$bport" ] || [ "$mport" = $((bport + 1)) ] || [ $((mport + 1)) = "$bport" ]; do
@@ -110,18 +108,32 @@ drain() {
 	psk "$d"
 	for role in bob alice; do
 		if [ $role = bob ]; then port=$bport; else port=$mport; fi
-		# shellcheck disable=SC2086
-		qkdd_start "$d" $role "$port" $((DRAIN + rec + 30)) --rounds 0 \
-			--block-bits 131072 --timeout 5 --retry-max 2 $BO_OPTS \
-			--channel source=single-photon,fiber-km=25
+		qkdd_start "$d" $role "$port" "$life" "$@"
 		if [ $role = bob ]; then
 			sleep 0.3
-			"$MITM" "$mport" "$bport" "$seed" "$DRAIN" 1 "$attack" \
+			"$MITM" "$mport" "$bport" "$seed" "$secs" "$rate" "$attacks" \
 				2> "$d/mitm.log" &
 			pid_mitm=$!
 			sleep 0.2
 		fi
 	done
+}
+
+# drain NAME SEED ATTACK: the attacker resets every connection (the
+# classical one at its first frame, or the quantum one at its first chunk)
+# for DRAIN seconds. The pads the attack costs an end stay within the
+# budget of the back-off (conns_allowed connections, CONN_PAD bytes each,
+# counted from the PSK's reserve to the reserve at the first handshake
+# that leads to a round); neither end stops; keys flow again, equal, soon
+# after (the back-off's cap, a handshake, a round).
+drain() {
+	local name=$1 seed=$2 attack=$3 d=$T/$1 role pid_alice pid_bob pid_mitm
+	local rc_alice rc_bob alive t0 k0 r0 r1 spent nmax budget conns rec=$((BO_MAX * 2 + 40)) e ok_all=0 detail=
+	mkdir -p "$d"
+	# shellcheck disable=SC2086
+	mitm_pair "$d" "$seed" "$DRAIN" 1 "$attack" $((DRAIN + rec + 30)) --rounds 0 \
+		--block-bits 131072 --timeout 5 --retry-max 2 $BO_OPTS \
+		--channel source=single-photon,fiber-km=25
 	sleep "$DRAIN"
 	alive=0
 	kill -0 "$pid_alice" 2>/dev/null && kill -0 "$pid_bob" 2>/dev/null || alive=1
@@ -162,28 +174,12 @@ drain() {
 
 # scenario NAME SEED RATE ATTACKS [BLOCK-BITS]
 scenario() {
-	local name=$1 seed=$2 rate=$3 attacks=$4 blk=${5:-$BLOCK} d=$T/$1 bport mport k0 t0 role port
+	local name=$1 seed=$2 rate=$3 attacks=$4 blk=${5:-$BLOCK} d=$T/$1 k0 t0
 	local pid_alice pid_bob pid_mitm rc_alice rc_bob alive det hwm_alice hwm_bob bad nq
 	mkdir -p "$d"
-	bport=$(free_port)
-	mport=$(free_port)
-	while [ "$mport" = "$bport" ] || [ "$mport" = $((bport + 1)) ] || [ $((mport + 1)) = "$bport" ]; do
-		mport=$(free_port)
-	done
-	psk "$d"
-	for role in bob alice; do
-		if [ $role = bob ]; then port=$bport; else port=$mport; fi
-		qkdd_start "$d" $role "$port" $((ATTACK + RECOVER + 60)) --rounds 0 \
-			--block-bits "$blk" --timeout 5 --retry-max 2 \
-			--channel source=single-photon,fiber-km=25
-		if [ $role = bob ]; then
-			sleep 0.3
-			"$MITM" "$mport" "$bport" "$seed" "$ATTACK" "$rate" "$attacks" \
-				2> "$d/mitm.log" &
-			pid_mitm=$!
-			sleep 0.2
-		fi
-	done
+	mitm_pair "$d" "$seed" "$ATTACK" "$rate" "$attacks" $((ATTACK + RECOVER + 60)) --rounds 0 \
+		--block-bits "$blk" --timeout 5 --retry-max 2 \
+		--channel source=single-photon,fiber-km=25
 	sleep "$ATTACK"
 	alive=0
 	kill -0 "$pid_alice" 2>/dev/null && kill -0 "$pid_bob" 2>/dev/null || alive=1
