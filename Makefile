@@ -51,7 +51,7 @@ BENCHES := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/bench_*.c))
 # Objects: $(B)/obj for the tools, $(B)/san/obj for ASan/UBSan test builds.
 objs = $(patsubst %.c,$(1)/%.o,$(2))
 
-.PHONY: all module tools tests harness check check-unit check-vm lint \
+.PHONY: all module tools tests harness check check-unit check-vm lint regen \
 	debug-kernel check-debug stress mutants \
 	lint-full install install-module install-tools dkms demo \
 	bench clean
@@ -90,8 +90,8 @@ $(B)/qkdctl: $(call objs,$(B)/obj,$(QKDCTL_SRCS)) $(B)/libqkd.a
 $(B)/qkdd: $(call objs,$(B)/obj,$(QKDD_SRCS)) $(B)/libqkdproto.a $(B)/libqkd.a
 	$(CC) $(USER_LDFLAGS) -o $@ $^ $(LIBS)
 
-harness: $(B)/ksrc/.done
-$(B)/ksrc/.done:
+harness: $(B)/ksrc/.done $(B)/ksrc/ynl/.done
+$(B)/ksrc/.done $(B)/ksrc/ynl/.done:
 	tests/lib/kernel-source.sh $(B)/ksrc
 
 # Unit tests run on the host, under ASan/UBSan, linked with both libraries.
@@ -196,19 +196,62 @@ stress: debug-kernel all
 mutants: tests
 	tests/mutants/run.sh --kind $(or $(QKD_MUTANTS_KIND),all)
 
-# Quick static checks (seconds): checkpatch --strict and the YNL spec. The
+# Quick static checks (seconds): checkpatch --strict, the YNL spec and the
+# files generated from it. The
 # full set, with sparse, W=1 on every kernel, install and dkms, is
 # tests/lib/lint.sh (the "lint" stage of tests/run-all.sh).
 lint: harness
 	perl $(B)/ksrc/checkpatch.pl --strict --no-tree --terse -q \
 		--ignore FILE_PATH_CHANGES,SPDX_LICENSE_TAG \
-		-f kernel/*.c kernel/*.h include/uapi/linux/qkd.h include/linux/qkd.h \
+		-f kernel/*.c kernel/*.h include/uapi/linux/qkd.h \
+		include/uapi/linux/qkd_dev.h include/linux/qkd.h \
 		tests/kmod/*.c tests/kmod/*.h
 	python3 tests/lib/check-spec.py Documentation/netlink/specs/qkd.yaml \
-		include/uapi/linux/qkd.h $(B)/ksrc/genetlink-c.yaml
+		$(B)/ksrc/genetlink-c.yaml
+	tests/lib/check-gen.sh
 
 lint-full:
 	tests/lib/lint.sh
+
+# The generic netlink family is generated from its YNL spec, the one place
+# its attributes are declared: the uapi header include/uapi/linux/qkd.h and
+# the kernel's request policies and op table kernel/netlink-gen.[ch], all
+# committed (the /dev/qkd ioctls are hand-written, in linux/qkd_dev.h).
+# The generator is the kernel's own, tools/net/ynl/ynl-gen-c.py of
+# linux-source-6.12 (extracted into $(B)/ksrc/ynl by `make harness`), run
+# with Debian's /usr/bin/python3 (its yaml and jsonschema: the generator
+# validates the spec against Documentation/netlink/genetlink-c.yaml). It
+# walks up from the spec to a directory holding a MAINTAINERS file to name
+# the spec in its output (and loops forever if there is none), and takes
+# the schema from the spec's ../ directory, so it runs on a copy of the
+# spec in a scratch tree with both: $(B)/ynl/tree. For each output:
+#   /usr/bin/python3 $(B)/ksrc/ynl/tools/net/ynl/ynl-gen-c.py \
+#	--spec $(B)/ynl/tree/Documentation/netlink/specs/qkd.yaml \
+#	--mode uapi --header -o include/uapi/linux/qkd.h
+#   (the same with --mode kernel --header -o kernel/netlink-gen.h and
+#    --mode kernel --source -o kernel/netlink-gen.c)
+# YNL_OUT=dir writes the three files under dir instead of the tree
+# (tests/lib/lint.sh does, and fails when they differ from the committed
+# ones).
+YNL_PY := /usr/bin/python3
+YNL_GEN := $(B)/ksrc/ynl/tools/net/ynl/ynl-gen-c.py
+YNL_TREE := $(B)/ynl/tree
+YNL_SPEC := Documentation/netlink/specs/qkd.yaml
+YNL_OUT ?= .
+regen: harness
+	rm -rf $(YNL_TREE)
+	mkdir -p $(YNL_TREE)/Documentation/netlink/specs \
+		$(YNL_OUT)/include/uapi/linux $(YNL_OUT)/kernel
+	touch $(YNL_TREE)/MAINTAINERS
+	cp $(B)/ksrc/ynl/Documentation/netlink/genetlink-c.yaml \
+		$(YNL_TREE)/Documentation/netlink/
+	cp $(YNL_SPEC) $(YNL_TREE)/$(YNL_SPEC)
+	$(YNL_PY) $(YNL_GEN) --spec $(CURDIR)/$(YNL_TREE)/$(YNL_SPEC) \
+		--mode uapi --header -o $(YNL_OUT)/include/uapi/linux/qkd.h
+	$(YNL_PY) $(YNL_GEN) --spec $(CURDIR)/$(YNL_TREE)/$(YNL_SPEC) \
+		--mode kernel --header -o $(YNL_OUT)/kernel/netlink-gen.h
+	$(YNL_PY) $(YNL_GEN) --spec $(CURDIR)/$(YNL_TREE)/$(YNL_SPEC) \
+		--mode kernel --source -o $(YNL_OUT)/kernel/netlink-gen.c
 
 demo:
 	tools/demo.sh
@@ -220,6 +263,7 @@ install-module: module
 		INSTALL_MOD_DIR=updates CONFIG_MODULE_SIG_ALL= modules_install
 	if [ -z "$(DESTDIR)" ]; then depmod -a $(notdir $(patsubst %/build,%,$(KDIR))); fi
 	install -D -m 0644 include/uapi/linux/qkd.h $(DESTDIR)$(PREFIX)/include/linux/qkd.h
+	install -D -m 0644 include/uapi/linux/qkd_dev.h $(DESTDIR)$(PREFIX)/include/linux/qkd_dev.h
 
 install-tools: tools
 	install -D -m 0755 $(B)/qkdctl $(DESTDIR)$(PREFIX)/sbin/qkdctl

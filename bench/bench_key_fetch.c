@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include <linux/qkd.h>
+#include <linux/qkd_dev.h>
 #include <netlink/genl/ctrl.h>
 #include <netlink/genl/genl.h>
 #include <netlink/netlink.h>

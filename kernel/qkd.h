@@ -24,6 +24,7 @@
 #include <linux/netlink.h>
 #include <linux/qkd.h>
 #include <linux/refcount.h>
+#include <linux/string.h>
 #include <linux/types.h>
 #include <linux/wait.h>
 #include <linux/xarray.h>
@@ -40,10 +41,11 @@
 #endif
 #include <net/netlink.h>
 #include <uapi/linux/qkd.h>
+#include <uapi/linux/qkd_dev.h>
 
 #define QKD_NETNS_MAX_LINKS	256
 #define QKD_NETNS_MAX_STREAMS	1024
-#define QKD_STREAM_MAX_KEYS_LIMIT BIT(20)
+/* QKD_STREAM_MAX_KEYS_LIMIT: in the uapi header, from the YNL spec. */
 
 extern unsigned int qkd_stream_default_max_keys;
 extern unsigned long qkd_netns_max_keys;
@@ -283,5 +285,48 @@ long qkd_ioctl_alg_setkey(struct qkd_net *qn, void __user *uarg);
 int qkd_keyring_init(void);
 void qkd_keyring_exit(void);
 long qkd_ioctl_logon_key(struct qkd_net *qn, void __user *uarg);
+
+/*
+ * The names both ends derive alike from a stream ID and an index
+ * (Documentation/abi.md, "Key IDs"; Documentation/ipsec.md, "SPIs"):
+ * userspace has the same in libqkd's <qkd/ids.h>. Not in the uapi header,
+ * which is generated and holds no code.
+ */
+
+/* SPI of the SA keyed by the key at @index: FNV-1a, 0x100 set below 256. */
+static inline u32 qkd_sa_spi(const u8 stream_id[QKD_STREAM_ID_LEN], u64 index)
+{
+	u32 h = 2166136261U;
+	int i;
+
+	for (i = 0; i < QKD_STREAM_ID_LEN; i++)
+		h = (h ^ stream_id[i]) * 16777619U;
+	for (i = 7; i >= 0; i--)
+		h = (h ^ (u8)(index >> (8 * i))) * 16777619U;
+	return h < 256 ? h | 0x100 : h;
+}
+
+/* ETSI 014 key_ID: the stream ID, bytes 8..15 XORed with the BE index. */
+static inline void qkd_key_id_from_index(u8 key_id[QKD_KEY_ID_LEN],
+					 const u8 stream_id[QKD_STREAM_ID_LEN],
+					 u64 index)
+{
+	int i;
+
+	memcpy(key_id, stream_id, QKD_KEY_ID_LEN);
+	for (i = 0; i < 8; i++)
+		key_id[15 - i] ^= (u8)(index >> (8 * i));
+}
+
+static inline u64 qkd_key_id_to_index(const u8 key_id[QKD_KEY_ID_LEN],
+				      const u8 stream_id[QKD_STREAM_ID_LEN])
+{
+	u64 index = 0;
+	int i;
+
+	for (i = 8; i < QKD_KEY_ID_LEN; i++)
+		index = (index << 8) | (u8)(key_id[i] ^ stream_id[i]);
+	return index;
+}
 
 #endif /* _QKD_H */

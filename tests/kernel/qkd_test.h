@@ -45,6 +45,8 @@
 #include <linux/genetlink.h>
 #include <linux/netlink.h>
 #include <linux/qkd.h>
+#include <linux/qkd_dev.h>
+#include <qkd/ids.h>
 
 #include "kselftest_harness.h"
 

@@ -12,7 +12,9 @@
 #     test, must report its leaking TEST and TEST_F "not ok" and its clean
 #     test "ok";
 #   - the mutant applier (tests/mutants/apply.py) refuses a pattern that
-#     matches no line or several, and a mutant that changes nothing.
+#     matches no line or several, and a mutant that changes nothing;
+#   - tests/lib/check-gen.sh passes the committed generated netlink files
+#     and fails a hand-edited or stale copy.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
@@ -153,6 +155,32 @@ python3 tests/mutants/apply.py "$T/m/g.mut" "$T/m" >/dev/null 2>"$T/m/err" &&
 	[ "$(diff "$T/m/orig.c" "$T/m/src/x.c" | grep -c '^[<>]')" = 2 ] &&
 	grep -qx $'\treturn 1;' "$T/m/src/x.c" && sed -n 3p "$T/m/src/x.c" | grep -q 'a == b'
 check $? "mutants: in: narrows the match to one function, one line changed"
+
+# The generated netlink files (tests/lib/check-gen.sh, in lint): copies of
+# the committed ones pass; a hand edit that weakens a generated policy (a
+# stream ID of any length >= 16 instead of exactly 16), or a header left
+# behind by a spec change, fails with a diff naming the file.
+gen_copy() { # DIR
+	mkdir -p "$1/include/uapi/linux" "$1/kernel"
+	cp include/uapi/linux/qkd.h "$1/include/uapi/linux/"
+	cp kernel/netlink-gen.h kernel/netlink-gen.c "$1/kernel/"
+}
+gen_copy "$T/gen-ok"
+tests/lib/check-gen.sh "$T/gen-ok" >"$T/gen.log" 2>&1
+check $? "check-gen: the committed generated files are what the spec generates"
+gen_copy "$T/gen-weak"
+sed -i '0,/NLA_POLICY_EXACT_LEN(QKD_STREAM_ID_LEN)/s//NLA_POLICY_MIN_LEN(QKD_STREAM_ID_LEN)/' \
+	"$T/gen-weak/kernel/netlink-gen.c"
+tests/lib/check-gen.sh "$T/gen-weak" >"$T/gen.log" 2>&1
+[ $? -eq 1 ] && grep -q 'kernel/netlink-gen.c is not what the spec generates' "$T/gen.log" &&
+	grep -q '^-.*NLA_POLICY_MIN_LEN(QKD_STREAM_ID_LEN)' "$T/gen.log"
+check $? "check-gen: a hand-weakened policy in kernel/netlink-gen.c fails"
+gen_copy "$T/gen-stale"
+sed -i 's/^#define QKD_ABI_VERSION\t\t\t2$/#define QKD_ABI_VERSION\t\t\t1/' \
+	"$T/gen-stale/include/uapi/linux/qkd.h"
+tests/lib/check-gen.sh "$T/gen-stale" >"$T/gen.log" 2>&1
+[ $? -eq 1 ] && grep -q 'include/uapi/linux/qkd.h is not what the spec generates' "$T/gen.log"
+check $? "check-gen: a uapi header that is not the spec's (an old ABI version) fails"
 
 echo "1..$n"
 [ "$bad" -eq 0 ]

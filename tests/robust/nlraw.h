@@ -21,6 +21,8 @@
 #include <linux/genetlink.h>
 #include <linux/netlink.h>
 #include <linux/qkd.h>
+#include <linux/qkd_dev.h>
+#include <qkd/ids.h>
 
 #ifndef NETLINK_EXT_ACK
 #define NETLINK_EXT_ACK 11

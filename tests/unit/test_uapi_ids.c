@@ -2,8 +2,10 @@
 /*
  * Known answers for the names both ends compute from a stream ID alone:
  * qkd_sa_spi() (an SA's SPI) and qkd_key_id_from_index()/_to_index() (the
- * ETSI 014 key_ID). The kernel tests compare the module's SPIs and key IDs
- * with these same uapi functions, so a wrong function would pass there;
+ * ETSI 014 key_ID), libqkd's <qkd/ids.h>. The kernel has its own copy
+ * (kernel/qkd.h: the generated uapi header holds no code), and the kernel
+ * tests compare the module's SPIs and key IDs with these functions, so a
+ * wrong function here would pass there;
  * here the expected values come from outside the code: they were computed
  * with a separate Python transcription of Documentation/ipsec.md (the SPI:
  * 32-bit FNV-1a over the stream ID then the big-endian index, 0x100 set
@@ -16,7 +18,7 @@
 
 #include "kselftest_harness.h"
 
-#include <linux/qkd.h>
+#include <qkd/ids.h>
 
 struct id_vector {
 	const char *stream_id;	/* hex, 16 bytes */

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include <linux/qkd.h>
+#include <linux/qkd_dev.h>
 
 /* Which key: @flags 0 (the next), QKD_USE_F_BY_INDEX or QKD_USE_F_BY_KEY_ID. */
 struct qkd_key_sel {

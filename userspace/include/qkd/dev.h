@@ -10,6 +10,8 @@
 #include <stdint.h>
 
 #include <linux/qkd.h>
+#include <linux/qkd_dev.h>
+#include <qkd/ids.h>
 
 #define QKD_DEV_PATH	"/dev/qkd"
 

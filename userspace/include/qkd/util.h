@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include <linux/qkd.h>
+#include <qkd/ids.h>
 
 #ifndef ARRAY_SIZE
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
