@@ -78,10 +78,7 @@ static long qkd_ioctl_info(void __user *uarg)
 	info.abi_version = QKD_ABI_VERSION;
 	info.key_size_min = QKD_KEY_SIZE_MIN;
 	info.key_size_max = QKD_KEY_SIZE_MAX;
-	info.features = QKD_FEATURE_GET_KEY | QKD_FEATURE_GET_KEY_BY_ID |
-			QKD_FEATURE_POLL | QKD_FEATURE_ALG_SETKEY |
-			QKD_FEATURE_LOGON_KEY | QKD_FEATURE_KEY_TYPE |
-			QKD_FEATURE_GET_KEYS;
+	info.features = QKD_FEATURES;
 	return copy_to_user(uarg, &info, sizeof(info)) ? -EFAULT : 0;
 }
 

@@ -18,6 +18,60 @@
  */
 
 /*
+ * The op table is generated (netlink-gen.c) as split ops, one entry per do
+ * and per dump with its own policy: 6.2 and later. 6.1 has only struct
+ * genl_ops, one entry per command with one policy: there netlink-gen.c is
+ * compiled with this header included first (Kbuild), which gives it the
+ * fields it fills, and netlink.c turns the table into genl_ops at init
+ * (qkd_compat_genl_ops_init()): each command's do policy, and for a dump
+ * GENL_DONT_VALIDATE_DUMP with a start callback that parses the request
+ * with the dump's own policy, strictly, into the dumpit info's attrs.
+ */
+#ifdef QKD_COMPAT_SPLIT_OPS
+#define QKD_COMPAT_GENL_OPS \
+	.split_ops = qkd_nl_ops, .n_split_ops = ARRAY_SIZE(qkd_nl_ops)
+static inline void __init qkd_compat_genl_ops_init(void)
+{
+}
+#else
+struct genl_split_ops {
+	int (*doit)(struct sk_buff *skb, struct genl_info *info);
+	int (*dumpit)(struct sk_buff *skb, struct netlink_callback *cb);
+	const struct nla_policy *policy;
+	unsigned int maxattr;
+	u8 cmd;
+	u8 flags;
+};
+
+/*
+ * The generated range tables are const, as 6.2+'s struct nla_policy takes
+ * them; 6.1's pointer is not (the core only reads through it).
+ */
+#undef NLA_POLICY_FULL_RANGE
+#define NLA_POLICY_FULL_RANGE(tp, _range) {		\
+	.type = NLA_ENSURE_UINT_OR_BINARY_TYPE(tp),	\
+	.validation_type = NLA_VALIDATE_RANGE_PTR,	\
+	.range = (struct netlink_range_validation *)(_range),	\
+}
+
+#define QKD_COMPAT_GENL_OPS .ops = NULL
+void __init qkd_compat_genl_ops_init(void);
+#endif
+
+/* Variable-size unsigned integers (NLA_UINT, 6.6): as 6.6 puts them. */
+#ifndef QKD_COMPAT_NLA_UINT
+static inline int nla_put_uint(struct sk_buff *skb, int attrtype, u64 value)
+{
+	u64 tmp64 = value;
+	u32 tmp32 = value;
+
+	if (tmp64 == tmp32)
+		return nla_put_u32(skb, attrtype, tmp32);
+	return nla_put(skb, attrtype, sizeof(u64), &tmp64);
+}
+#endif
+
+/*
  * The attributes a dump request carried, parsed with the op's policy.
  * 6.2 moved them from genl_dumpit_info.attrs into an embedded genl_info.
  */

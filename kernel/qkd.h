@@ -47,6 +47,12 @@
 #define QKD_NETNS_MAX_STREAMS	1024
 /* QKD_STREAM_MAX_KEYS_LIMIT: in the uapi header, from the YNL spec. */
 
+/* What this module offers: QKD_IOC_INFO and status-get report it. */
+#define QKD_FEATURES \
+	(QKD_FEATURE_GET_KEY | QKD_FEATURE_GET_KEY_BY_ID | QKD_FEATURE_POLL | \
+	 QKD_FEATURE_ALG_SETKEY | QKD_FEATURE_LOGON_KEY | QKD_FEATURE_KEY_TYPE | \
+	 QKD_FEATURE_GET_KEYS)
+
 extern unsigned int qkd_stream_default_max_keys;
 extern unsigned long qkd_netns_max_keys;
 extern unsigned long qkd_netns_max_bytes;
@@ -100,7 +106,7 @@ struct qkd_net {
  * @name: unique name in the node
  * @peer: free text naming the peer (may be empty)
  * @role: enum qkd_link_role
- * @admin_state: QKD_LINK_UP or QKD_LINK_DOWN, as set by LINK_SET
+ * @admin_state: QKD_LINK_STATE_UP or QKD_LINK_STATE_DOWN, as set by LINK_SET
  * @reported_state: the state last announced, for LINK_STATE_NTF; under
  *	qkd_net.lock like everything below
  * @n_streams: streams on the link
@@ -249,15 +255,7 @@ int qkd_xfrm_init(void);
 void qkd_xfrm_exit(void);
 void qkd_xfrm_stream_delete(struct qkd_net *qn, struct qkd_stream *s);
 void qkd_xfrm_net_exit(struct qkd_net *qn);
-extern const struct nla_policy qkd_sa_new_policy[QKD_A_MAX + 1];
-extern const struct nla_policy qkd_sa_ref_policy[QKD_A_MAX + 1];
-extern const struct nla_policy qkd_sa_del_policy[QKD_A_MAX + 1];
-extern const struct nla_policy qkd_sa_rekey_policy[QKD_A_MAX + 1];
-int qkd_nl_sa_new(struct sk_buff *skb, struct genl_info *info);
-int qkd_nl_sa_del(struct sk_buff *skb, struct genl_info *info);
-int qkd_nl_sa_rekey(struct sk_buff *skb, struct genl_info *info);
-int qkd_nl_sa_get(struct sk_buff *skb, struct genl_info *info);
-int qkd_nl_sa_dump(struct sk_buff *skb, struct netlink_callback *cb);
+int qkd_nl_no_attrs(const struct nlmsghdr *nlh, struct netlink_ext_ack *extack);
 
 /* chardev.c */
 int qkd_chardev_init(void);

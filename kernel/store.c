@@ -128,8 +128,8 @@ int qkd_link_create(struct qkd_net *qn, u32 id, const char *name,
 	if (peer)
 		strscpy(link->peer, peer, sizeof(link->peer));
 	link->role = role;
-	link->admin_state = QKD_LINK_DOWN;
-	link->reported_state = QKD_LINK_DOWN;
+	link->admin_state = QKD_LINK_STATE_DOWN;
+	link->reported_state = QKD_LINK_STATE_DOWN;
 	INIT_LIST_HEAD(&link->streams);
 
 	if (id) {
@@ -168,11 +168,11 @@ static bool qkd_link_has_keys(const struct qkd_link *link)
  */
 u8 qkd_link_state(const struct qkd_link *link)
 {
-	if (link->admin_state != QKD_LINK_UP)
-		return QKD_LINK_DOWN;
+	if (link->admin_state != QKD_LINK_STATE_UP)
+		return QKD_LINK_STATE_DOWN;
 	if (link->n_streams && !qkd_link_has_keys(link))
-		return QKD_LINK_EXHAUSTED;
-	return QKD_LINK_UP;
+		return QKD_LINK_STATE_EXHAUSTED;
+	return QKD_LINK_STATE_UP;
 }
 
 /*

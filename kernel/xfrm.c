@@ -43,6 +43,7 @@
 #include <uapi/linux/pfkeyv2.h>
 
 #include "compat.h"
+#include "netlink-gen.h"
 #include "qkd.h"
 
 #define QKD_SA_SALT_LEN		4	/* RFC 4106 / RFC 7634 nonce salt */
@@ -264,9 +265,32 @@ struct qkd_sa_event {
 
 static int qkd_sa_put_ids(struct sk_buff *skb, const struct qkd_sa *b)
 {
-	if (nla_put(skb, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, b->stream->id) ||
-	    nla_put_u32(skb, QKD_A_LINK_ID, b->stream->link->id))
+	if (nla_put(skb, QKD_A_SA_STREAM_ID, QKD_STREAM_ID_LEN, b->stream->id) ||
+	    nla_put_u32(skb, QKD_A_SA_LINK_ID, b->stream->link->id))
 		return -EMSGSIZE;
+	return 0;
+}
+
+/*
+ * The SA of generation @gen, keyed by the key at @index, as a nest of type
+ * @type (enum qkd_a_sa_gen); its traffic counters if given.
+ */
+static int qkd_sa_put_gen(struct sk_buff *skb, int type, const struct qkd_sa *b,
+			  u64 gen, u64 index, const u64 *bytes, const u64 *packets)
+{
+	struct nlattr *nest = nla_nest_start(skb, type);
+
+	if (!nest)
+		return -EMSGSIZE;
+	if (nla_put_u64_64bit(skb, QKD_A_SA_GEN_GENERATION, gen, QKD_A_SA_GEN_PAD) ||
+	    nla_put_u32(skb, QKD_A_SA_GEN_SPI, qkd_sa_spi(b->stream->id, index)) ||
+	    nla_put_u64_64bit(skb, QKD_A_SA_GEN_KEY_INDEX, index, QKD_A_SA_GEN_PAD) ||
+	    (bytes && nla_put_uint(skb, QKD_A_SA_GEN_BYTES, *bytes)) ||
+	    (packets && nla_put_uint(skb, QKD_A_SA_GEN_PACKETS, *packets))) {
+		nla_nest_cancel(skb, nest);
+		return -EMSGSIZE;
+	}
+	nla_nest_end(skb, nest);
 	return 0;
 }
 
@@ -276,9 +300,8 @@ static int qkd_sa_fill_rekey(struct sk_buff *skb, void *obj)
 
 	if (qkd_sa_put_ids(skb, ev->b) ||
 	    nla_put_u8(skb, QKD_A_SA_DIR, ev->out ? QKD_SA_DIR_OUT : QKD_SA_DIR_IN) ||
-	    nla_put_u64_64bit(skb, QKD_A_SA_GENERATION, ev->gen, QKD_A_PAD) ||
-	    nla_put_u32(skb, QKD_A_SA_SPI, qkd_sa_spi(ev->b->stream->id, ev->index)) ||
-	    nla_put_u64_64bit(skb, QKD_A_SA_KEY_INDEX, ev->index, QKD_A_PAD))
+	    qkd_sa_put_gen(skb, QKD_A_SA_GEN, ev->b, ev->gen, ev->index,
+			   NULL, NULL))
 		return -EMSGSIZE;
 	return 0;
 }
@@ -1499,72 +1522,37 @@ static struct xfrm_mgr qkd_km = {
 /* The module is unloading: no new bindings. */
 static bool qkd_xfrm_closing;
 
-static struct netlink_range_validation qkd_sa_index_range = {
-	.min = 0,
-	.max = QKD_INDEX_MAX,
-};
+/* An address as the IPv4 (@type4, be32) or the IPv6 attribute (@type4 + 1). */
+static int qkd_sa_put_addr(struct sk_buff *skb, u16 family, int type4,
+			   const xfrm_address_t *addr)
+{
+	if (family == AF_INET)
+		return nla_put_in_addr(skb, type4, addr->a4);
+	return nla_put_in6_addr(skb, type4 + 1, &addr->in6);
+}
 
-static struct netlink_range_validation qkd_sa_seconds_range = {
-	.min = 1,
-	.max = QKD_SA_REKEY_SECONDS_MAX,
-};
+static int qkd_sa_put_policy(struct sk_buff *skb, const struct qkd_sa *b)
+{
+	struct nlattr *nest = nla_nest_start(skb, QKD_A_SA_POLICY);
 
-/* The hard limit, QKD_SA_HARD_FACTOR times as many bytes, fits in 64 bits. */
-static struct netlink_range_validation qkd_sa_bytes_range = {
-	.min = 1,
-	.max = U64_MAX / QKD_SA_HARD_FACTOR,
-};
-
-static struct netlink_range_validation qkd_sa_packets_range = {
-	.min = 1,
-	.max = QKD_SA_SEQ_SOFT,
-};
-
-const struct nla_policy qkd_sa_new_policy[QKD_A_MAX + 1] = {
-	[QKD_A_STREAM_ID] = NLA_POLICY_EXACT_LEN(QKD_STREAM_ID_LEN),
-	[QKD_A_SA_LOCAL] = NLA_POLICY_MIN_LEN(4),
-	[QKD_A_SA_REMOTE] = NLA_POLICY_MIN_LEN(4),
-	[QKD_A_SA_MODE] = NLA_POLICY_RANGE(NLA_U8, QKD_SA_MODE_TRANSPORT, QKD_SA_MODE_TUNNEL),
-	[QKD_A_SA_ALG] = NLA_POLICY_RANGE(NLA_U8, QKD_SA_ALG_AES_GCM,
-					  QKD_SA_ALG_CHACHA20_POLY1305),
-	[QKD_A_SA_KEY_BITS] = NLA_POLICY_RANGE(NLA_U32, 128, 256),
-	[QKD_A_SA_DIR] = NLA_POLICY_RANGE(NLA_U8, QKD_SA_DIR_OUT, QKD_SA_DIR_BOTH),
-	[QKD_A_SA_REQID] = { .type = NLA_U32 },
-	[QKD_A_SA_IF_ID] = { .type = NLA_U32 },
-	[QKD_A_SA_MARK] = { .type = NLA_U32 },
-	[QKD_A_SA_MARK_MASK] = { .type = NLA_U32 },
-	[QKD_A_SA_REKEY_SECONDS] = NLA_POLICY_FULL_RANGE(NLA_U32, &qkd_sa_seconds_range),
-	[QKD_A_SA_REKEY_BYTES] = NLA_POLICY_FULL_RANGE(NLA_U64, &qkd_sa_bytes_range),
-	[QKD_A_SA_REKEY_PACKETS] = NLA_POLICY_FULL_RANGE(NLA_U64, &qkd_sa_packets_range),
-	[QKD_A_KEY_FIRST_INDEX] = NLA_POLICY_FULL_RANGE(NLA_U64, &qkd_sa_index_range),
-	[QKD_A_SA_POLICY] = { .type = NLA_FLAG },
-	[QKD_A_SA_POLICY_LOCAL] = NLA_POLICY_MIN_LEN(4),
-	[QKD_A_SA_POLICY_LOCAL_PREFIX] = NLA_POLICY_MAX(NLA_U8, 128),
-	[QKD_A_SA_POLICY_REMOTE] = NLA_POLICY_MIN_LEN(4),
-	[QKD_A_SA_POLICY_REMOTE_PREFIX] = NLA_POLICY_MAX(NLA_U8, 128),
-	[QKD_A_SA_POLICY_PRIORITY] = { .type = NLA_U32 },
-};
-
-/* SA_GET: one binding, named by its stream. */
-const struct nla_policy qkd_sa_ref_policy[QKD_A_MAX + 1] = {
-	[QKD_A_STREAM_ID] = NLA_POLICY_EXACT_LEN(QKD_STREAM_ID_LEN),
-};
-
-/* SA_DEL: the binding, and whether its traffic may flow in clear after. */
-const struct nla_policy qkd_sa_del_policy[QKD_A_MAX + 1] = {
-	[QKD_A_STREAM_ID] = NLA_POLICY_EXACT_LEN(QKD_STREAM_ID_LEN),
-	[QKD_A_SA_REMOVE_PROTECTION] = { .type = NLA_FLAG },
-};
-
-/* SA_REKEY: the binding, and whether to leave its peer behind. */
-const struct nla_policy qkd_sa_rekey_policy[QKD_A_MAX + 1] = {
-	[QKD_A_STREAM_ID] = NLA_POLICY_EXACT_LEN(QKD_STREAM_ID_LEN),
-	[QKD_A_SA_FORCE] = { .type = NLA_FLAG },
-};
+	if (!nest)
+		return -EMSGSIZE;
+	if (qkd_sa_put_addr(skb, b->sel_family, QKD_A_SA_POLICY_LOCAL_IPV4,
+			    &b->sel_local) ||
+	    nla_put_u8(skb, QKD_A_SA_POLICY_LOCAL_PREFIX, b->sel_local_prefix) ||
+	    qkd_sa_put_addr(skb, b->sel_family, QKD_A_SA_POLICY_REMOTE_IPV4,
+			    &b->sel_remote) ||
+	    nla_put_u8(skb, QKD_A_SA_POLICY_REMOTE_PREFIX, b->sel_remote_prefix) ||
+	    nla_put_u32(skb, QKD_A_SA_POLICY_PRIORITY, b->pol_priority)) {
+		nla_nest_cancel(skb, nest);
+		return -EMSGSIZE;
+	}
+	nla_nest_end(skb, nest);
+	return 0;
+}
 
 static int qkd_sa_put(struct sk_buff *skb, struct qkd_sa *b)
 {
-	unsigned int alen = qkd_sa_addr_len(b->family);
 	struct xfrm_state *in;
 	u64 bytes, packets;
 	int err = -EMSGSIZE;
@@ -1574,8 +1562,8 @@ static int qkd_sa_put(struct sk_buff *skb, struct qkd_sa *b)
 	state = qkd_sa_compute_state(b);
 	reason = qkd_sa_compute_reason(b, state);
 	if (qkd_sa_put_ids(skb, b) ||
-	    nla_put(skb, QKD_A_SA_LOCAL, alen, &b->local) ||
-	    nla_put(skb, QKD_A_SA_REMOTE, alen, &b->remote) ||
+	    qkd_sa_put_addr(skb, b->family, QKD_A_SA_LOCAL_IPV4, &b->local) ||
+	    qkd_sa_put_addr(skb, b->family, QKD_A_SA_REMOTE_IPV4, &b->remote) ||
 	    nla_put_u8(skb, QKD_A_SA_MODE, b->mode) ||
 	    nla_put_u8(skb, QKD_A_SA_ALG, b->alg) ||
 	    nla_put_u32(skb, QKD_A_SA_KEY_BITS, b->key_bits) ||
@@ -1587,43 +1575,29 @@ static int qkd_sa_put(struct sk_buff *skb, struct qkd_sa *b)
 	    (b->rekey_seconds &&
 	     nla_put_u32(skb, QKD_A_SA_REKEY_SECONDS, b->rekey_seconds)) ||
 	    (b->rekey_bytes &&
-	     nla_put_u64_64bit(skb, QKD_A_SA_REKEY_BYTES, b->rekey_bytes, QKD_A_PAD)) ||
+	     nla_put_u64_64bit(skb, QKD_A_SA_REKEY_BYTES, b->rekey_bytes, QKD_A_SA_PAD)) ||
 	    (b->rekey_packets &&
-	     nla_put_u64_64bit(skb, QKD_A_SA_REKEY_PACKETS, b->rekey_packets, QKD_A_PAD)) ||
-	    nla_put_u64_64bit(skb, QKD_A_KEY_FIRST_INDEX, b->first, QKD_A_PAD) ||
+	     nla_put_u64_64bit(skb, QKD_A_SA_REKEY_PACKETS, b->rekey_packets,
+			       QKD_A_SA_PAD)) ||
+	    nla_put_u64_64bit(skb, QKD_A_SA_FIRST_INDEX, b->first, QKD_A_SA_PAD) ||
 	    nla_put_u8(skb, QKD_A_SA_STATE, state) ||
 	    (reason && nla_put_u8(skb, QKD_A_SA_REASON, reason)) ||
-	    nla_put_u64_64bit(skb, QKD_A_SA_REKEYS, b->rekeys, QKD_A_PAD) ||
-	    nla_put_u64_64bit(skb, QKD_A_SA_REKEY_FAILURES, b->failures, QKD_A_PAD))
+	    nla_put_uint(skb, QKD_A_SA_REKEYS, b->rekeys) ||
+	    nla_put_uint(skb, QKD_A_SA_REKEY_FAILURES, b->failures))
 		goto out;
-	if (b->policy) {
-		unsigned int slen = qkd_sa_addr_len(b->sel_family);
-
-		if (nla_put_flag(skb, QKD_A_SA_POLICY) ||
-		    nla_put(skb, QKD_A_SA_POLICY_LOCAL, slen, &b->sel_local) ||
-		    nla_put_u8(skb, QKD_A_SA_POLICY_LOCAL_PREFIX, b->sel_local_prefix) ||
-		    nla_put(skb, QKD_A_SA_POLICY_REMOTE, slen, &b->sel_remote) ||
-		    nla_put_u8(skb, QKD_A_SA_POLICY_REMOTE_PREFIX, b->sel_remote_prefix) ||
-		    nla_put_u32(skb, QKD_A_SA_POLICY_PRIORITY, b->pol_priority))
-			goto out;
-	}
+	if (b->policy && qkd_sa_put_policy(skb, b))
+		goto out;
 	if (qkd_sa_has_out(b)) {
 		qkd_sa_curlft(b->out, &bytes, &packets);
-		if (nla_put_u64_64bit(skb, QKD_A_SA_OUT_GENERATION, b->out_gen, QKD_A_PAD) ||
-		    nla_put_u32(skb, QKD_A_SA_OUT_SPI,
-				qkd_sa_spi(b->stream->id, qkd_sa_index(b, true, b->out_gen))) ||
-		    nla_put_u64_64bit(skb, QKD_A_SA_OUT_BYTES, bytes, QKD_A_PAD) ||
-		    nla_put_u64_64bit(skb, QKD_A_SA_OUT_PACKETS, packets, QKD_A_PAD))
+		if (qkd_sa_put_gen(skb, QKD_A_SA_OUT, b, b->out_gen,
+				   qkd_sa_index(b, true, b->out_gen), &bytes, &packets))
 			goto out;
 	}
 	if (qkd_sa_has_in(b)) {
 		in = qkd_sa_in_current(b);
 		qkd_sa_curlft(in, &bytes, &packets);
-		if (nla_put_u64_64bit(skb, QKD_A_SA_IN_GENERATION, b->in_gen, QKD_A_PAD) ||
-		    nla_put_u32(skb, QKD_A_SA_IN_SPI,
-				qkd_sa_spi(b->stream->id, qkd_sa_index(b, false, b->in_gen))) ||
-		    nla_put_u64_64bit(skb, QKD_A_SA_IN_BYTES, bytes, QKD_A_PAD) ||
-		    nla_put_u64_64bit(skb, QKD_A_SA_IN_PACKETS, packets, QKD_A_PAD))
+		if (qkd_sa_put_gen(skb, QKD_A_SA_IN, b, b->in_gen,
+				   qkd_sa_index(b, false, b->in_gen), &bytes, &packets))
 			goto out;
 	}
 	err = 0;
@@ -1658,25 +1632,61 @@ static u64 qkd_attr_u64_or(struct nlattr *attr, u64 def)
 	return attr ? nla_get_u64(attr) : def;
 }
 
-/* LOCAL and REMOTE: both 4 or both 16 bytes, not unspecified. */
-static int qkd_sa_parse_addrs(struct qkd_sa *b, struct genl_info *info)
+/*
+ * One address given as an IPv4 (@v4) or an IPv6 (@v6) attribute, not both;
+ * @family (0 if not known yet) is the family it must have. 0 with
+ * *@family and @addr set; -ENOENT if neither is given.
+ */
+static int qkd_sa_get_addr(struct nlattr *v4, struct nlattr *v6, u16 *family,
+			   xfrm_address_t *addr, struct netlink_ext_ack *extack)
 {
-	struct nlattr *l = info->attrs[QKD_A_SA_LOCAL];
-	struct nlattr *r = info->attrs[QKD_A_SA_REMOTE];
-
-	if (nla_len(l) != 4 && nla_len(l) != 16) {
-		NL_SET_ERR_MSG_ATTR(info->extack, l,
-				    "an address is 4 (IPv4) or 16 (IPv6) bytes");
+	if (v4 && v6) {
+		NL_SET_ERR_MSG_ATTR(extack, v6,
+				    "an address is IPv4 or IPv6, not both");
 		return -EINVAL;
 	}
-	if (nla_len(r) != nla_len(l)) {
-		NL_SET_ERR_MSG_ATTR(info->extack, r,
+	if (!v4 && !v6)
+		return -ENOENT;
+	if (*family && *family != (v4 ? AF_INET : AF_INET6)) {
+		NL_SET_ERR_MSG_ATTR(extack, v4 ?: v6,
 				    "local and remote addresses differ in family");
 		return -EINVAL;
 	}
-	b->family = nla_len(l) == 4 ? AF_INET : AF_INET6;
-	nla_memcpy(&b->local, l, nla_len(l));
-	nla_memcpy(&b->remote, r, nla_len(r));
+	memset(addr, 0, sizeof(*addr));
+	if (v4) {
+		addr->a4 = nla_get_in_addr(v4);
+		*family = AF_INET;
+	} else {
+		addr->in6 = nla_get_in6_addr(v6);
+		*family = AF_INET6;
+	}
+	return 0;
+}
+
+/* The SA's local and remote addresses: one family, not unspecified. */
+static int qkd_sa_parse_addrs(struct qkd_sa *b, struct genl_info *info)
+{
+	struct nlattr **attrs = info->attrs;
+	struct nlattr *l = attrs[QKD_A_SA_LOCAL_IPV4] ?: attrs[QKD_A_SA_LOCAL_IPV6];
+	struct nlattr *r = attrs[QKD_A_SA_REMOTE_IPV4] ?: attrs[QKD_A_SA_REMOTE_IPV6];
+	u16 family = 0;
+	int err;
+
+	err = qkd_sa_get_addr(attrs[QKD_A_SA_LOCAL_IPV4], attrs[QKD_A_SA_LOCAL_IPV6],
+			      &family, &b->local, info->extack);
+	if (err == -ENOENT)
+		NL_SET_ERR_MSG_MOD(info->extack,
+				   "missing attribute: the local address (LOCAL_IPV4 or LOCAL_IPV6)");
+	if (err)
+		return err == -ENOENT ? -EINVAL : err;
+	err = qkd_sa_get_addr(attrs[QKD_A_SA_REMOTE_IPV4], attrs[QKD_A_SA_REMOTE_IPV6],
+			      &family, &b->remote, info->extack);
+	if (err == -ENOENT)
+		NL_SET_ERR_MSG_MOD(info->extack,
+				   "missing attribute: the remote address (REMOTE_IPV4 or REMOTE_IPV6)");
+	if (err)
+		return err == -ENOENT ? -EINVAL : err;
+	b->family = family;
 	if (xfrm_addr_any(&b->local, b->family) ||
 	    xfrm_addr_any(&b->remote, b->family)) {
 		NL_SET_ERR_MSG_ATTR(info->extack,
@@ -1692,27 +1702,32 @@ static int qkd_sa_parse_addrs(struct qkd_sa *b, struct genl_info *info)
 	return 0;
 }
 
-/* One end of the policies' selector: address and prefix length. */
-static int qkd_sa_parse_sel(struct genl_info *info, int addr_attr,
-			    int prefix_attr, const xfrm_address_t *def,
-			    xfrm_address_t *addr, u8 *prefix, u16 *family)
+/*
+ * One end of the policies' selector, from the policy nest @tb: address
+ * (@v4 or @v4 + 1 for IPv6; default @def, of the SA's family) and prefix
+ * length. *@family is the SA's family on entry, the selector's on return.
+ */
+static int qkd_sa_parse_sel(struct nlattr **tb, int v4, int prefix_attr,
+			    const xfrm_address_t *def, xfrm_address_t *addr,
+			    u8 *prefix, u16 *family, struct netlink_ext_ack *extack)
 {
-	struct nlattr *a = info->attrs[addr_attr];
-	struct nlattr *p = info->attrs[prefix_attr];
-	unsigned int len = a ? nla_len(a) : qkd_sa_addr_len(*family), i;
+	struct nlattr *a = tb[v4] ?: tb[v4 + 1];
+	struct nlattr *p = tb[prefix_attr];
+	unsigned int len, i;
+	u16 fam = 0;
+	int err;
 
-	if (a && len != 4 && len != 16) {
-		NL_SET_ERR_MSG_ATTR(info->extack, a,
-				    "an address is 4 (IPv4) or 16 (IPv6) bytes");
-		return -EINVAL;
-	}
-	if (a)
-		nla_memcpy(addr, a, len);
-	else
+	err = qkd_sa_get_addr(tb[v4], tb[v4 + 1], &fam, addr, extack);
+	if (err == -ENOENT) {
 		*addr = *def;
+		fam = *family;
+	} else if (err) {
+		return err;
+	}
+	len = qkd_sa_addr_len(fam);
 	*prefix = p ? nla_get_u8(p) : len * 8;
 	if (*prefix > len * 8) {
-		NL_SET_ERR_MSG_ATTR(info->extack, p,
+		NL_SET_ERR_MSG_ATTR(extack, p,
 				    "prefix length beyond the address (IPv4: 32, IPv6: 128)");
 		return -EINVAL;
 	}
@@ -1722,64 +1737,69 @@ static int qkd_sa_parse_sel(struct genl_info *info, int addr_attr,
 		u8 host = bits >= 8 ? 0 : 0xff >> bits;
 
 		if (((const u8 *)addr)[i] & host) {
-			NL_SET_ERR_MSG_ATTR(info->extack, a ?: p,
+			NL_SET_ERR_MSG_ATTR(extack, a ?: p,
 					    "selector address has bits set beyond its prefix length");
 			return -EINVAL;
 		}
 	}
-	*family = len == 4 ? AF_INET : AF_INET6;
+	*family = fam;
 	return 0;
 }
 
 /*
- * QKD_A_SA_POLICY and its selector: by default the SA's own addresses;
+ * The policy nest and its selector: by default the SA's own addresses;
  * networks (which may be of the other family) in tunnel mode only, as a
- * transport SA protects nothing but its own two addresses.
+ * transport SA protects nothing but its own two addresses. The core
+ * validated the nest with qkd_sa_policy_nl_policy (generated).
  */
 static int qkd_sa_parse_policy(struct qkd_sa *b, struct genl_info *info)
 {
 	static const int sel_attrs[] = {
-		QKD_A_SA_POLICY_LOCAL, QKD_A_SA_POLICY_LOCAL_PREFIX,
-		QKD_A_SA_POLICY_REMOTE, QKD_A_SA_POLICY_REMOTE_PREFIX,
-		QKD_A_SA_POLICY_PRIORITY,
+		QKD_A_SA_POLICY_LOCAL_IPV4, QKD_A_SA_POLICY_LOCAL_IPV6,
+		QKD_A_SA_POLICY_LOCAL_PREFIX, QKD_A_SA_POLICY_REMOTE_IPV4,
+		QKD_A_SA_POLICY_REMOTE_IPV6, QKD_A_SA_POLICY_REMOTE_PREFIX,
 	};
-	struct nlattr **attrs = info->attrs;
+	struct nlattr *tb[QKD_A_SA_POLICY_MAX + 1];
+	struct nlattr *nest = info->attrs[QKD_A_SA_POLICY];
 	u16 lfam = b->family, rfam = b->family;
 	unsigned int i;
 	int err;
 
-	b->policy = nla_get_flag(attrs[QKD_A_SA_POLICY]);
+	b->policy = nest;
+	if (!nest)
+		return 0;
+	err = nla_parse_nested(tb, QKD_A_SA_POLICY_MAX, nest,
+			       qkd_sa_policy_nl_policy, info->extack);
+	if (err)
+		return err;
 	for (i = 0; i < ARRAY_SIZE(sel_attrs); i++) {
-		struct nlattr *a = attrs[sel_attrs[i]];
+		struct nlattr *a = tb[sel_attrs[i]];
 
-		if (a && !b->policy) {
-			NL_SET_ERR_MSG_ATTR(info->extack, a,
-					    "a policy attribute without QKD_A_SA_POLICY");
-			return -EINVAL;
-		}
-		if (a && i < 4 && b->mode != QKD_SA_MODE_TUNNEL) {
+		if (a && b->mode != QKD_SA_MODE_TUNNEL) {
 			NL_SET_ERR_MSG_ATTR(info->extack, a,
 					    "in transport mode the policies select the SA's own addresses");
 			return -EINVAL;
 		}
 	}
-	if (!b->policy)
-		return 0;
-	b->pol_priority = qkd_attr_u32_or(attrs[QKD_A_SA_POLICY_PRIORITY], 0);
-	err = qkd_sa_parse_sel(info, QKD_A_SA_POLICY_LOCAL,
+	b->pol_priority = qkd_attr_u32_or(tb[QKD_A_SA_POLICY_PRIORITY], 0);
+	err = qkd_sa_parse_sel(tb, QKD_A_SA_POLICY_LOCAL_IPV4,
 			       QKD_A_SA_POLICY_LOCAL_PREFIX, &b->local,
-			       &b->sel_local, &b->sel_local_prefix, &lfam);
+			       &b->sel_local, &b->sel_local_prefix, &lfam,
+			       info->extack);
 	if (err)
 		return err;
-	err = qkd_sa_parse_sel(info, QKD_A_SA_POLICY_REMOTE,
+	err = qkd_sa_parse_sel(tb, QKD_A_SA_POLICY_REMOTE_IPV4,
 			       QKD_A_SA_POLICY_REMOTE_PREFIX, &b->remote,
-			       &b->sel_remote, &b->sel_remote_prefix, &rfam);
+			       &b->sel_remote, &b->sel_remote_prefix, &rfam,
+			       info->extack);
 	if (err)
 		return err;
 	if (lfam != rfam) {
 		NL_SET_ERR_MSG_ATTR(info->extack,
-				    attrs[QKD_A_SA_POLICY_REMOTE] ?:
-				    attrs[QKD_A_SA_POLICY_LOCAL],
+				    tb[QKD_A_SA_POLICY_REMOTE_IPV4] ?:
+				    tb[QKD_A_SA_POLICY_REMOTE_IPV6] ?:
+				    tb[QKD_A_SA_POLICY_LOCAL_IPV4] ?:
+				    tb[QKD_A_SA_POLICY_LOCAL_IPV6],
 				    "the local and remote selector addresses differ in family");
 		return -EINVAL;
 	}
@@ -1793,21 +1813,19 @@ static int qkd_sa_parse(struct qkd_sa *b, struct genl_info *info)
 	struct nlattr **attrs = info->attrs;
 	int err;
 
-	if (QKD_SA_REQUIRE(info, QKD_A_STREAM_ID) ||
-	    QKD_SA_REQUIRE(info, QKD_A_SA_LOCAL) ||
-	    QKD_SA_REQUIRE(info, QKD_A_SA_REMOTE))
+	if (QKD_SA_REQUIRE(info, QKD_A_SA_STREAM_ID))
 		return -EINVAL;
 	/*
 	 * No default: "the lowest index stored here" differs between the ends
 	 * as soon as one of them delivered or flushed a key the other still
 	 * holds, and misaligned ends key every SA differently.
 	 */
-	if (GENL_REQ_ATTR_CHECK(info, QKD_A_KEY_FIRST_INDEX)) {
+	if (GENL_REQ_ATTR_CHECK(info, QKD_A_SA_FIRST_INDEX)) {
 		NL_SET_ERR_MSG_MOD(info->extack,
-				   "KEY_FIRST_INDEX is required: both ends must name the same first index");
+				   "FIRST_INDEX is required: both ends must name the same first index");
 		return -EINVAL;
 	}
-	b->first = nla_get_u64(attrs[QKD_A_KEY_FIRST_INDEX]);
+	b->first = nla_get_u64(attrs[QKD_A_SA_FIRST_INDEX]);
 	err = qkd_sa_parse_addrs(b, info);
 	if (err)
 		return err;
@@ -2003,7 +2021,7 @@ static void qkd_sa_start_discard(struct qkd_sa *b)
 			qkd_sa_discard(b, true, gen);
 }
 
-int qkd_nl_sa_new(struct sk_buff *skb, struct genl_info *info)
+int qkd_nl_sa_new_doit(struct sk_buff *skb, struct genl_info *info)
 {
 	struct qkd_net *qn = qkd_net(genl_info_net(info));
 	struct nlattr **attrs = info->attrs;
@@ -2030,21 +2048,21 @@ int qkd_nl_sa_new(struct sk_buff *skb, struct genl_info *info)
 		err = -ENODEV;
 		goto err_unlock;
 	}
-	s = qkd_stream_find_locked(qn, nla_data(attrs[QKD_A_STREAM_ID]));
+	s = qkd_stream_find_locked(qn, nla_data(attrs[QKD_A_SA_STREAM_ID]));
 	if (!s) {
-		NL_SET_ERR_MSG_ATTR(info->extack, attrs[QKD_A_STREAM_ID],
+		NL_SET_ERR_MSG_ATTR(info->extack, attrs[QKD_A_SA_STREAM_ID],
 				    "no such stream");
 		err = -ENOENT;
 		goto err_unlock;
 	}
 	if (s->key_size < qkd_sa_key_len(b)) {
-		NL_SET_ERR_MSG_ATTR(info->extack, attrs[QKD_A_STREAM_ID],
+		NL_SET_ERR_MSG_ATTR(info->extack, attrs[QKD_A_SA_STREAM_ID],
 				    "the stream's keys are shorter than the SA's key and 4-byte salt");
 		err = -EINVAL;
 		goto err_unlock;
 	}
 	if (qkd_sa_find(qn, s->id)) {
-		NL_SET_ERR_MSG_ATTR(info->extack, attrs[QKD_A_STREAM_ID],
+		NL_SET_ERR_MSG_ATTR(info->extack, attrs[QKD_A_SA_STREAM_ID],
 				    "the stream already keys an SA binding");
 		err = -EEXIST;
 		goto err_unlock;
@@ -2067,14 +2085,14 @@ int qkd_nl_sa_new(struct sk_buff *skb, struct genl_info *info)
 	 */
 	err = qkd_stream_claim(s, QKD_STREAM_CONSUMER_SA);
 	if (err) {
-		NL_SET_ERR_MSG_ATTR(info->extack, attrs[QKD_A_STREAM_ID],
+		NL_SET_ERR_MSG_ATTR(info->extack, attrs[QKD_A_SA_STREAM_ID],
 				    "the stream belongs to another in-kernel consumer");
 		goto err_unlock;
 	}
 	b->qn = qn;
 	b->stream = s;
 	refcount_inc(&s->refs);
-	b->initiator = s->link->role == QKD_ROLE_INITIATOR;
+	b->initiator = s->link->role == QKD_LINK_ROLE_INITIATOR;
 	mutex_init(&b->lock);
 	INIT_DELAYED_WORK(&b->work, qkd_sa_work);
 
@@ -2112,13 +2130,13 @@ static struct qkd_sa *qkd_sa_from_attrs(struct qkd_net *qn,
 {
 	struct qkd_sa *b;
 
-	if (QKD_SA_REQUIRE(info, QKD_A_STREAM_ID)) {
+	if (QKD_SA_REQUIRE(info, QKD_A_SA_STREAM_ID)) {
 		*err = -EINVAL;
 		return NULL;
 	}
-	b = qkd_sa_find(qn, nla_data(info->attrs[QKD_A_STREAM_ID]));
+	b = qkd_sa_find(qn, nla_data(info->attrs[QKD_A_SA_STREAM_ID]));
 	if (!b) {
-		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[QKD_A_STREAM_ID],
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[QKD_A_SA_STREAM_ID],
 				    "no SA binding on this stream");
 		*err = -ENOENT;
 	}
@@ -2153,7 +2171,7 @@ static int qkd_sa_may_delete(struct qkd_sa *b, struct netlink_ext_ack *extack)
 	return err;
 }
 
-int qkd_nl_sa_del(struct sk_buff *skb, struct genl_info *info)
+int qkd_nl_sa_del_doit(struct sk_buff *skb, struct genl_info *info)
 {
 	struct qkd_net *qn = qkd_net(genl_info_net(info));
 	struct qkd_sa *b;
@@ -2205,7 +2223,7 @@ static int qkd_sa_rekey_allowed(struct qkd_sa *b, bool force,
  * policy said so; the peer follows when traffic arrives on the new SA.
  * Replies with the binding. Without a key in the stream nothing changes.
  */
-int qkd_nl_sa_rekey(struct sk_buff *skb, struct genl_info *info)
+int qkd_nl_sa_rekey_doit(struct sk_buff *skb, struct genl_info *info)
 {
 	struct qkd_net *qn = qkd_net(genl_info_net(info));
 	struct sk_buff *msg;
@@ -2220,7 +2238,7 @@ int qkd_nl_sa_rekey(struct sk_buff *skb, struct genl_info *info)
 	if (!b)
 		goto out;
 	if (!qkd_sa_has_out(b)) {
-		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[QKD_A_STREAM_ID],
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[QKD_A_SA_STREAM_ID],
 				    "an inbound-only binding follows its peer's re-keys");
 		err = -EOPNOTSUPP;
 		goto out;
@@ -2246,7 +2264,7 @@ out:
 	return err;
 }
 
-int qkd_nl_sa_get(struct sk_buff *skb, struct genl_info *info)
+int qkd_nl_sa_get_doit(struct sk_buff *skb, struct genl_info *info)
 {
 	struct qkd_net *qn = qkd_net(genl_info_net(info));
 	struct qkd_sa *b;
@@ -2261,13 +2279,16 @@ int qkd_nl_sa_get(struct sk_buff *skb, struct genl_info *info)
 }
 
 /* Dump every binding; cb->args[0] counts those already sent. */
-int qkd_nl_sa_dump(struct sk_buff *skb, struct netlink_callback *cb)
+int qkd_nl_sa_get_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
 {
 	struct qkd_net *qn = qkd_net(sock_net(cb->skb->sk));
 	long skip = cb->args[0], pos = 0;
 	struct qkd_sa *b;
-	int err = 0;
+	int err;
 
+	err = qkd_nl_no_attrs(cb->nlh, cb->extack);
+	if (err)
+		return err;
 	mutex_lock(&qn->lock);
 	list_for_each_entry(b, &qn->sas, list) {
 		if (pos++ < skip)
