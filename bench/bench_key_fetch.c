@@ -55,7 +55,7 @@ static int genl_call(uint8_t cmd, int (*fill)(struct nl_msg *msg, void *arg),
 	if (!msg)
 		return -NLE_NOMEM;
 	if (!genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, family, 0, 0, cmd,
-			 QKD_GENL_VERSION) ||
+			 QKD_FAMILY_VERSION) ||
 	    (fill && fill(msg, arg) < 0)) {
 		nlmsg_free(msg);
 		return -NLE_NOMEM;
@@ -78,14 +78,14 @@ static int fill_link(struct nl_msg *msg, void *arg)
 {
 	(void)arg;
 	return nla_put_string(msg, QKD_A_LINK_NAME, "bench") ?:
-	       nla_put_u8(msg, QKD_A_LINK_ROLE, QKD_ROLE_INITIATOR);
+	       nla_put_u8(msg, QKD_A_LINK_ROLE, QKD_LINK_ROLE_INITIATOR);
 }
 
 static int fill_stream(struct nl_msg *msg, void *arg)
 {
 	(void)arg;
 	return nla_put(msg, QKD_A_STREAM_ID, sizeof(stream_id), stream_id) ?:
-	       nla_put_string(msg, QKD_A_LINK_NAME, "bench") ?:
+	       nla_put_string(msg, QKD_A_STREAM_LINK_NAME, "bench") ?:
 	       nla_put_u32(msg, QKD_A_STREAM_KEY_SIZE, KEY_SIZE) ?:
 	       nla_put_u32(msg, QKD_A_STREAM_MAX_KEYS, BATCH * 16);
 }
@@ -94,6 +94,12 @@ static int fill_stream_ref(struct nl_msg *msg, void *arg)
 {
 	(void)arg;
 	return nla_put(msg, QKD_A_STREAM_ID, sizeof(stream_id), stream_id);
+}
+
+static int fill_keys_ref(struct nl_msg *msg, void *arg)
+{
+	(void)arg;
+	return nla_put(msg, QKD_A_KEYS_STREAM_ID, sizeof(stream_id), stream_id);
 }
 
 struct push {
@@ -106,9 +112,9 @@ static int fill_push(struct nl_msg *msg, void *arg)
 {
 	struct push *p = arg;
 
-	return nla_put(msg, QKD_A_STREAM_ID, sizeof(stream_id), stream_id) ?:
-	       nla_put_u64(msg, QKD_A_KEY_FIRST_INDEX, p->first) ?:
-	       nla_put(msg, QKD_A_KEY_DATA, (int)p->len, p->data);
+	return nla_put(msg, QKD_A_KEYS_STREAM_ID, sizeof(stream_id), stream_id) ?:
+	       nla_put_u64(msg, QKD_A_KEYS_FIRST_INDEX, p->first) ?:
+	       nla_put(msg, QKD_A_KEYS_DATA, (int)p->len, p->data);
 }
 
 static int fill_link_ref(struct nl_msg *msg, void *arg)
@@ -160,7 +166,7 @@ int main(void)
 		die("netlink socket", ENOMEM);
 	nl_socket_modify_cb(sk, NL_CB_VALID, NL_CB_CUSTOM, ignore_reply, NULL);
 	nl_socket_modify_cb(sk, NL_CB_ACK, NL_CB_CUSTOM, on_ack, NULL);
-	family = genl_ctrl_resolve(sk, QKD_GENL_NAME);
+	family = genl_ctrl_resolve(sk, QKD_FAMILY_NAME);
 	if (family < 0)
 		die("resolving the qkd family (is qkd.ko loaded?)", family);
 	fd = open("/dev/qkd", O_RDWR | O_CLOEXEC);
@@ -244,7 +250,7 @@ int main(void)
 			t = (now_ns() - t0) / (calls * per_call[m]);
 			keys_ns[m] = t < keys_ns[m] ? t : keys_ns[m];
 			/* what a call left over goes with a flush */
-			genl_call(QKD_CMD_KEY_FLUSH, fill_stream_ref, NULL);
+			genl_call(QKD_CMD_KEY_FLUSH, fill_keys_ref, NULL);
 		}
 
 		t0 = now_ns();

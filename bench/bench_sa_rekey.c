@@ -183,7 +183,7 @@ int main(void)
 	fd = qkd_dev_open(NULL);
 	if (fd < 0)
 		die("/dev/qkd", fd);
-	err = qkd_link_add(nl, "bench-sa", QKD_ROLE_INITIATOR, 0, NULL, NULL);
+	err = qkd_link_add(nl, "bench-sa", QKD_LINK_ROLE_INITIATOR, 0, NULL, NULL);
 	if (err)
 		die("link add", err);
 	err = qkd_stream_add(nl, sa_stream, &link, KEY_SIZE, &max_keys, NULL, NULL);

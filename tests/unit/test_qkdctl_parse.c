@@ -450,24 +450,29 @@ static int parse_attrs(struct nl_msg *msg, struct nlattr **tb)
 {
 	struct nlmsghdr *nlh = nlmsg_hdr(msg);
 
-	return nla_parse(tb, QKD_A_MAX, nlmsg_attrdata(nlh, 0),
+	return nla_parse(tb, QKD_NL_TB_MAX, nlmsg_attrdata(nlh, 0),
 			 nlmsg_attrlen(nlh, 0), NULL);
 }
 
 TEST(decode_link)
 {
-	struct nlattr *tb[QKD_A_MAX + 1];
+	struct nlattr *tb[QKD_NL_TB_MAX + 1];
 	struct nl_msg *msg = new_attrs();
+	struct nlattr *nest;
 	struct qkd_link l;
 
 	ASSERT_NE(NULL, msg);
 	ASSERT_EQ(0, nla_put_u32(msg, QKD_A_LINK_ID, 7));
 	ASSERT_EQ(0, nla_put_string(msg, QKD_A_LINK_NAME, "alice"));
-	ASSERT_EQ(0, nla_put_u8(msg, QKD_A_LINK_ROLE, QKD_ROLE_RESPONDER));
-	ASSERT_EQ(0, nla_put_u8(msg, QKD_A_LINK_STATE, QKD_LINK_UP));
-	ASSERT_EQ(0, nla_put_u32(msg, QKD_A_STATUS_STREAMS, 3));
-	ASSERT_EQ(0, nla_put_u64(msg, QKD_A_STATS_KEYS_ADDED, 100));
-	ASSERT_EQ(0, nla_put_u64(msg, QKD_A_STATS_BYTES_STORED, 2048));
+	ASSERT_EQ(0, nla_put_u8(msg, QKD_A_LINK_ROLE, QKD_LINK_ROLE_RESPONDER));
+	ASSERT_EQ(0, nla_put_u8(msg, QKD_A_LINK_STATE, QKD_LINK_STATE_UP));
+	ASSERT_EQ(0, nla_put_u32(msg, QKD_A_LINK_STREAMS, 3));
+	/* The counters nest; a uint is 4 or 8 bytes. */
+	nest = nla_nest_start(msg, QKD_A_LINK_STATS);
+	ASSERT_NE(NULL, nest);
+	ASSERT_EQ(0, nla_put_u32(msg, QKD_A_STATS_KEYS_ADDED, 100));
+	ASSERT_EQ(0, nla_put_u64(msg, QKD_A_STATS_BYTES_STORED, 1ULL << 33));
+	nla_nest_end(msg, nest);
 	ASSERT_EQ(0, parse_attrs(msg, tb));
 	ASSERT_EQ(0, qkd_link_parse(tb, &l));
 	EXPECT_EQ(7, l.id);
@@ -475,12 +480,13 @@ TEST(decode_link)
 	EXPECT_STREQ("", l.peer);
 	EXPECT_FALSE(QKD_HAVE(&l, QKD_A_LINK_PEER));
 	EXPECT_TRUE(QKD_HAVE(&l, QKD_A_LINK_NAME));
-	EXPECT_EQ(QKD_ROLE_RESPONDER, l.role);
+	EXPECT_EQ(QKD_LINK_ROLE_RESPONDER, l.role);
 	EXPECT_STREQ("responder", qkd_role_name(l.role));
 	EXPECT_STREQ("up", qkd_state_name(l.state));
 	EXPECT_EQ(3, l.streams);
 	EXPECT_EQ(100, l.stats.keys_added);
-	EXPECT_EQ(2048, l.stats.bytes_stored);
+	EXPECT_EQ(1ULL << 33, l.stats.bytes_stored);
+	EXPECT_TRUE(QKD_HAVE(&l, QKD_A_LINK_STATS));
 	nlmsg_free(msg);
 
 	/* No id: not a link. A name too long for the struct: rejected. */
@@ -500,7 +506,7 @@ TEST(decode_link)
 
 TEST(decode_stream_and_event)
 {
-	struct nlattr *tb[QKD_A_MAX + 1];
+	struct nlattr *tb[QKD_NL_TB_MAX + 1];
 	struct nl_msg *msg = new_attrs();
 	uint8_t id[16];
 	struct qkd_stream s;
@@ -508,13 +514,11 @@ TEST(decode_stream_and_event)
 
 	ASSERT_EQ(0, qkd_uuid_parse("00112233-4455-6677-8899-aabbccddeeff", id));
 	ASSERT_EQ(0, nla_put(msg, QKD_A_STREAM_ID, 16, id));
-	ASSERT_EQ(0, nla_put_u32(msg, QKD_A_LINK_ID, 2));
+	ASSERT_EQ(0, nla_put_u32(msg, QKD_A_STREAM_LINK_ID, 2));
 	ASSERT_EQ(0, nla_put_u32(msg, QKD_A_STREAM_KEY_SIZE, 32));
 	ASSERT_EQ(0, nla_put_u32(msg, QKD_A_STREAM_STORED_KEYS, 9));
 	ASSERT_EQ(0, nla_put_u64(msg, QKD_A_STREAM_NEXT_INDEX, 1ULL << 40));
 	ASSERT_EQ(0, nla_put_u8(msg, QKD_A_STREAM_CONSUMER, QKD_STREAM_CONSUMER_SA));
-	ASSERT_EQ(0, nla_put_u64(msg, QKD_A_KEY_FIRST_INDEX, 5));
-	ASSERT_EQ(0, nla_put_u32(msg, QKD_A_KEY_COUNT, 4));
 	ASSERT_EQ(0, parse_attrs(msg, tb));
 	ASSERT_EQ(0, qkd_stream_parse(tb, &s));
 	EXPECT_EQ(0, memcmp(id, s.id, 16));
@@ -526,13 +530,25 @@ TEST(decode_stream_and_event)
 	EXPECT_TRUE(QKD_HAVE(&s, QKD_A_STREAM_CONSUMER));
 	EXPECT_FALSE(QKD_HAVE(&s, QKD_A_STREAM_MAX_KEYS));
 
+	nlmsg_free(msg);
+
+	/* A keys-added event: the keys set's attributes. */
+	msg = new_attrs();
+	ASSERT_EQ(0, nla_put(msg, QKD_A_KEYS_STREAM_ID, 16, id));
+	ASSERT_EQ(0, nla_put_u32(msg, QKD_A_KEYS_LINK_ID, 2));
+	ASSERT_EQ(0, nla_put_u64(msg, QKD_A_KEYS_FIRST_INDEX, 5));
+	ASSERT_EQ(0, nla_put_u32(msg, QKD_A_KEYS_COUNT, 4));
+	ASSERT_EQ(0, nla_put_u32(msg, QKD_A_KEYS_STORED_KEYS, 9));
+	ASSERT_EQ(0, parse_attrs(msg, tb));
 	ASSERT_EQ(0, qkd_event_parse(QKD_CMD_KEYS_ADDED_NTF, tb, &e));
 	EXPECT_STREQ("keys-added", qkd_event_name(e.cmd));
+	EXPECT_EQ(0, memcmp(id, e.stream_id, 16));
+	EXPECT_EQ(2, e.link_id);
 	EXPECT_EQ(5, e.first_index);
 	EXPECT_EQ(4, e.count);
 	EXPECT_EQ(9, e.stored_keys);
-	EXPECT_TRUE(QKD_HAVE(&e, QKD_A_STREAM_ID));
-	EXPECT_FALSE(QKD_HAVE(&e, QKD_A_LINK_STATE));
+	EXPECT_TRUE(QKD_HAVE(&e, QKD_EV_STREAM_ID));
+	EXPECT_FALSE(QKD_HAVE(&e, QKD_EV_LINK_STATE));
 	nlmsg_free(msg);
 
 	/* A stream ID of the wrong length is malformed. */
@@ -542,9 +558,9 @@ TEST(decode_stream_and_event)
 	EXPECT_EQ(-EINVAL, qkd_stream_parse(tb, &s));
 	nlmsg_free(msg);
 
-	EXPECT_EQ(QKD_ROLE_INITIATOR, qkd_role_parse("initiator"));
+	EXPECT_EQ(QKD_LINK_ROLE_INITIATOR, qkd_role_parse("initiator"));
 	EXPECT_EQ(0, qkd_role_parse("Initiator"));
-	EXPECT_EQ(QKD_LINK_DOWN, qkd_state_parse("down"));
+	EXPECT_EQ(QKD_LINK_STATE_DOWN, qkd_state_parse("down"));
 	EXPECT_EQ(0, qkd_state_parse(""));
 	EXPECT_STREQ("?", qkd_state_name(0));
 	EXPECT_STREQ("?", qkd_state_name(200));
@@ -587,11 +603,20 @@ TEST(json_writer)
 
 TEST(attr_names)
 {
-	EXPECT_STREQ("stream-key-size", qkd_attr_name(QKD_A_STREAM_KEY_SIZE));
-	EXPECT_STREQ("link-name", qkd_attr_name(QKD_A_LINK_NAME));
-	EXPECT_STREQ("status-max-bytes", qkd_attr_name(QKD_A_STATUS_MAX_BYTES));
-	EXPECT_STREQ("?", qkd_attr_name(0));
-	EXPECT_STREQ("?", qkd_attr_name(QKD_A_MAX + 1));
+	/* By the command's attribute set. */
+	EXPECT_STREQ("stream-key-size",
+		     qkd_attr_name(QKD_CMD_STREAM_NEW, QKD_A_STREAM_KEY_SIZE));
+	EXPECT_STREQ("link-name", qkd_attr_name(QKD_CMD_LINK_DEL, QKD_A_LINK_NAME));
+	EXPECT_STREQ("status-max-bytes",
+		     qkd_attr_name(QKD_CMD_STATUS_GET, QKD_A_STATUS_MAX_BYTES));
+	EXPECT_STREQ("keys-data", qkd_attr_name(QKD_CMD_KEY_ADD, QKD_A_KEYS_DATA));
+	EXPECT_STREQ("sa-local-ipv6", qkd_attr_name(QKD_CMD_SA_NEW, QKD_A_SA_LOCAL_IPV6));
+	/* The same number in another set is another attribute. */
+	EXPECT_STREQ("stream-id", qkd_attr_name(QKD_CMD_STREAM_DEL, 2));
+	EXPECT_STREQ("keys-stream-id", qkd_attr_name(QKD_CMD_KEY_FLUSH, 2));
+	EXPECT_STREQ("?", qkd_attr_name(QKD_CMD_LINK_GET, 0));
+	EXPECT_STREQ("?", qkd_attr_name(QKD_CMD_LINK_GET, QKD_A_LINK_MAX + 1));
+	EXPECT_STREQ("?", qkd_attr_name(0, QKD_A_LINK_ID));
 }
 
 /* ---- qkdctl's command line (exit codes; needs build/qkdctl) -------------- */

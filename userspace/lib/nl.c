@@ -49,39 +49,227 @@ struct qkd_nl {
 };
 
 /*
- * Attribute policy for replies and events: integer sizes; the rest is
- * checked by the decoders. Unknown attributes (newer kernel) are ignored.
+ * Attribute policies for replies and events, one per attribute set of the
+ * family (the command says which): integer sizes; the rest is checked by
+ * the decoders. Unknown attributes (newer kernel) are ignored. A uint is 4
+ * or 8 bytes; nests are parsed by their decoders.
  */
-static struct nla_policy qkd_policy[QKD_A_MAX + 1] = {
+#define UINT_POL	{ .minlen = 4, .maxlen = 8 }
+
+static struct nla_policy link_policy[QKD_A_LINK_MAX + 1] = {
 	[QKD_A_LINK_ID]			= { .type = NLA_U32 },
 	[QKD_A_LINK_NAME]		= { .type = NLA_STRING },
 	[QKD_A_LINK_PEER]		= { .type = NLA_STRING },
 	[QKD_A_LINK_ROLE]		= { .type = NLA_U8 },
 	[QKD_A_LINK_STATE]		= { .type = NLA_U8 },
+	[QKD_A_LINK_STREAMS]		= { .type = NLA_U32 },
+	[QKD_A_LINK_STATS]		= { .type = NLA_NESTED },
+};
+
+static struct nla_policy stream_policy[QKD_A_STREAM_MAX + 1] = {
 	[QKD_A_STREAM_ID]		= { .minlen = QKD_STREAM_ID_LEN },
+	[QKD_A_STREAM_LINK_ID]		= { .type = NLA_U32 },
+	[QKD_A_STREAM_LINK_NAME]	= { .type = NLA_STRING },
 	[QKD_A_STREAM_KEY_SIZE]		= { .type = NLA_U32 },
 	[QKD_A_STREAM_MAX_KEYS]		= { .type = NLA_U32 },
 	[QKD_A_STREAM_LOW_WATER]	= { .type = NLA_U32 },
 	[QKD_A_STREAM_STORED_KEYS]	= { .type = NLA_U32 },
 	[QKD_A_STREAM_NEXT_INDEX]	= { .type = NLA_U64 },
 	[QKD_A_STREAM_CONSUMER]		= { .type = NLA_U8 },
-	[QKD_A_KEY_FIRST_INDEX]		= { .type = NLA_U64 },
-	[QKD_A_KEY_COUNT]		= { .type = NLA_U32 },
-	[QKD_A_STATS_KEYS_ADDED]	= { .type = NLA_U64 },
-	[QKD_A_STATS_KEYS_DELIVERED]	= { .type = NLA_U64 },
-	[QKD_A_STATS_KEYS_FLUSHED]	= { .type = NLA_U64 },
-	[QKD_A_STATS_KEYS_STORED]	= { .type = NLA_U64 },
-	[QKD_A_STATS_BYTES_STORED]	= { .type = NLA_U64 },
+	[QKD_A_STREAM_STATS]		= { .type = NLA_NESTED },
+};
+
+static struct nla_policy keys_policy[QKD_A_KEYS_MAX + 1] = {
+	[QKD_A_KEYS_STREAM_ID]		= { .minlen = QKD_STREAM_ID_LEN },
+	[QKD_A_KEYS_LINK_ID]		= { .type = NLA_U32 },
+	[QKD_A_KEYS_FIRST_INDEX]	= { .type = NLA_U64 },
+	[QKD_A_KEYS_COUNT]		= { .type = NLA_U32 },
+	[QKD_A_KEYS_STORED_KEYS]	= { .type = NLA_U32 },
+};
+
+static struct nla_policy status_policy[QKD_A_STATUS_MAX + 1] = {
 	[QKD_A_STATUS_ABI_VERSION]	= { .type = NLA_U32 },
 	[QKD_A_STATUS_LINKS]		= { .type = NLA_U32 },
 	[QKD_A_STATUS_STREAMS]		= { .type = NLA_U32 },
-	[QKD_A_STATUS_MAX_KEYS]		= { .type = NLA_U64 },
-	[QKD_A_STATUS_MAX_BYTES]	= { .type = NLA_U64 },
-	[QKD_A_SA_POLICY]		= { .type = NLA_FLAG },
-	[QKD_A_SA_POLICY_LOCAL_PREFIX]	= { .type = NLA_U8 },
-	[QKD_A_SA_POLICY_REMOTE_PREFIX]	= { .type = NLA_U8 },
-	[QKD_A_SA_POLICY_PRIORITY]	= { .type = NLA_U32 },
+	[QKD_A_STATUS_MAX_KEYS]		= UINT_POL,
+	[QKD_A_STATUS_MAX_BYTES]	= UINT_POL,
+	[QKD_A_STATUS_FEATURES]		= UINT_POL,
+	[QKD_A_STATUS_STATS]		= { .type = NLA_NESTED },
 };
+
+static struct nla_policy sa_policy[QKD_A_SA_MAX + 1] = {
+	[QKD_A_SA_STREAM_ID]		= { .minlen = QKD_STREAM_ID_LEN },
+	[QKD_A_SA_LINK_ID]		= { .type = NLA_U32 },
+	[QKD_A_SA_LOCAL_IPV4]		= { .type = NLA_U32 },
+	[QKD_A_SA_LOCAL_IPV6]		= { .minlen = 16 },
+	[QKD_A_SA_REMOTE_IPV4]		= { .type = NLA_U32 },
+	[QKD_A_SA_REMOTE_IPV6]		= { .minlen = 16 },
+	[QKD_A_SA_MODE]			= { .type = NLA_U8 },
+	[QKD_A_SA_ALG]			= { .type = NLA_U8 },
+	[QKD_A_SA_KEY_BITS]		= { .type = NLA_U32 },
+	[QKD_A_SA_DIR]			= { .type = NLA_U8 },
+	[QKD_A_SA_REQID]		= { .type = NLA_U32 },
+	[QKD_A_SA_IF_ID]		= { .type = NLA_U32 },
+	[QKD_A_SA_MARK]			= { .type = NLA_U32 },
+	[QKD_A_SA_MARK_MASK]		= { .type = NLA_U32 },
+	[QKD_A_SA_REKEY_SECONDS]	= { .type = NLA_U32 },
+	[QKD_A_SA_REKEY_BYTES]		= { .type = NLA_U64 },
+	[QKD_A_SA_REKEY_PACKETS]	= { .type = NLA_U64 },
+	[QKD_A_SA_FIRST_INDEX]		= { .type = NLA_U64 },
+	[QKD_A_SA_POLICY]		= { .type = NLA_NESTED },
+	[QKD_A_SA_STATE]		= { .type = NLA_U8 },
+	[QKD_A_SA_REASON]		= { .type = NLA_U8 },
+	[QKD_A_SA_REKEYS]		= UINT_POL,
+	[QKD_A_SA_REKEY_FAILURES]	= UINT_POL,
+	[QKD_A_SA_OUT]			= { .type = NLA_NESTED },
+	[QKD_A_SA_IN]			= { .type = NLA_NESTED },
+	[QKD_A_SA_GEN]			= { .type = NLA_NESTED },
+};
+
+static const char *const link_names[QKD_A_LINK_MAX + 1] = {
+	[QKD_A_LINK_ID] = "link-id",
+	[QKD_A_LINK_NAME] = "link-name",
+	[QKD_A_LINK_PEER] = "link-peer",
+	[QKD_A_LINK_ROLE] = "link-role",
+	[QKD_A_LINK_STATE] = "link-state",
+	[QKD_A_LINK_STREAMS] = "link-streams",
+	[QKD_A_LINK_STATS] = "link-stats",
+};
+
+static const char *const stream_names[QKD_A_STREAM_MAX + 1] = {
+	[QKD_A_STREAM_PAD] = "stream-pad",
+	[QKD_A_STREAM_ID] = "stream-id",
+	[QKD_A_STREAM_LINK_ID] = "stream-link-id",
+	[QKD_A_STREAM_LINK_NAME] = "stream-link-name",
+	[QKD_A_STREAM_KEY_SIZE] = "stream-key-size",
+	[QKD_A_STREAM_MAX_KEYS] = "stream-max-keys",
+	[QKD_A_STREAM_LOW_WATER] = "stream-low-water",
+	[QKD_A_STREAM_STORED_KEYS] = "stream-stored-keys",
+	[QKD_A_STREAM_NEXT_INDEX] = "stream-next-index",
+	[QKD_A_STREAM_CONSUMER] = "stream-consumer",
+	[QKD_A_STREAM_STATS] = "stream-stats",
+};
+
+static const char *const keys_names[QKD_A_KEYS_MAX + 1] = {
+	[QKD_A_KEYS_PAD] = "keys-pad",
+	[QKD_A_KEYS_STREAM_ID] = "keys-stream-id",
+	[QKD_A_KEYS_LINK_ID] = "keys-link-id",
+	[QKD_A_KEYS_FIRST_INDEX] = "keys-first-index",
+	[QKD_A_KEYS_DATA] = "keys-data",
+	[QKD_A_KEYS_COUNT] = "keys-count",
+	[QKD_A_KEYS_STORED_KEYS] = "keys-stored-keys",
+};
+
+static const char *const status_names[QKD_A_STATUS_MAX + 1] = {
+	[QKD_A_STATUS_ABI_VERSION] = "status-abi-version",
+	[QKD_A_STATUS_LINKS] = "status-links",
+	[QKD_A_STATUS_STREAMS] = "status-streams",
+	[QKD_A_STATUS_MAX_KEYS] = "status-max-keys",
+	[QKD_A_STATUS_MAX_BYTES] = "status-max-bytes",
+	[QKD_A_STATUS_FEATURES] = "status-features",
+	[QKD_A_STATUS_STATS] = "status-stats",
+};
+
+static const char *const sa_names[QKD_A_SA_MAX + 1] = {
+	[QKD_A_SA_PAD] = "sa-pad",
+	[QKD_A_SA_STREAM_ID] = "sa-stream-id",
+	[QKD_A_SA_LINK_ID] = "sa-link-id",
+	[QKD_A_SA_LOCAL_IPV4] = "sa-local-ipv4",
+	[QKD_A_SA_LOCAL_IPV6] = "sa-local-ipv6",
+	[QKD_A_SA_REMOTE_IPV4] = "sa-remote-ipv4",
+	[QKD_A_SA_REMOTE_IPV6] = "sa-remote-ipv6",
+	[QKD_A_SA_MODE] = "sa-mode",
+	[QKD_A_SA_ALG] = "sa-alg",
+	[QKD_A_SA_KEY_BITS] = "sa-key-bits",
+	[QKD_A_SA_DIR] = "sa-dir",
+	[QKD_A_SA_REQID] = "sa-reqid",
+	[QKD_A_SA_IF_ID] = "sa-if-id",
+	[QKD_A_SA_MARK] = "sa-mark",
+	[QKD_A_SA_MARK_MASK] = "sa-mark-mask",
+	[QKD_A_SA_REKEY_SECONDS] = "sa-rekey-seconds",
+	[QKD_A_SA_REKEY_BYTES] = "sa-rekey-bytes",
+	[QKD_A_SA_REKEY_PACKETS] = "sa-rekey-packets",
+	[QKD_A_SA_FIRST_INDEX] = "sa-first-index",
+	[QKD_A_SA_POLICY] = "sa-policy",
+	[QKD_A_SA_STATE] = "sa-state",
+	[QKD_A_SA_REASON] = "sa-reason",
+	[QKD_A_SA_REKEYS] = "sa-rekeys",
+	[QKD_A_SA_REKEY_FAILURES] = "sa-rekey-failures",
+	[QKD_A_SA_OUT] = "sa-out",
+	[QKD_A_SA_IN] = "sa-in",
+	[QKD_A_SA_GEN] = "sa-gen",
+	[QKD_A_SA_REMOVE_PROTECTION] = "sa-remove-protection",
+	[QKD_A_SA_FORCE] = "sa-force",
+};
+
+/* The attribute set of each command. */
+struct attr_set {
+	int maxattr;
+	struct nla_policy *policy;
+	const char *const *names;
+};
+
+static const struct attr_set sets[] = {
+	{ QKD_A_LINK_MAX, link_policy, link_names },
+	{ QKD_A_STREAM_MAX, stream_policy, stream_names },
+	{ QKD_A_KEYS_MAX, keys_policy, keys_names },
+	{ QKD_A_STATUS_MAX, status_policy, status_names },
+	{ QKD_A_SA_MAX, sa_policy, sa_names },
+};
+
+enum { SET_LINK, SET_STREAM, SET_KEYS, SET_STATUS, SET_SA };
+
+static const struct attr_set *cmd_set(uint8_t cmd)
+{
+	switch (cmd) {
+	case QKD_CMD_LINK_NEW:
+	case QKD_CMD_LINK_DEL:
+	case QKD_CMD_LINK_GET:
+	case QKD_CMD_LINK_SET:
+	case QKD_CMD_LINK_STATE_NTF:
+	case QKD_CMD_LINK_DEL_NTF:
+		return &sets[SET_LINK];
+	case QKD_CMD_STREAM_NEW:
+	case QKD_CMD_STREAM_DEL:
+	case QKD_CMD_STREAM_GET:
+	case QKD_CMD_STREAM_SET:
+	case QKD_CMD_STREAM_LOW_NTF:
+	case QKD_CMD_STREAM_EMPTY_NTF:
+	case QKD_CMD_STREAM_DEL_NTF:
+		return &sets[SET_STREAM];
+	case QKD_CMD_KEY_ADD:
+	case QKD_CMD_KEY_FLUSH:
+	case QKD_CMD_KEYS_ADDED_NTF:
+		return &sets[SET_KEYS];
+	case QKD_CMD_STATUS_GET:
+		return &sets[SET_STATUS];
+	case QKD_CMD_SA_NEW:
+	case QKD_CMD_SA_DEL:
+	case QKD_CMD_SA_GET:
+	case QKD_CMD_SA_REKEY_NTF:
+	case QKD_CMD_SA_STATE_NTF:
+	case QKD_CMD_SA_REKEY:
+		return &sets[SET_SA];
+	default:
+		return NULL;
+	}
+}
+
+/*
+ * The attributes of a message of the family into @tb, indexed by its
+ * command's set; -EBADMSG if malformed or of no known command.
+ */
+static int parse_msg(struct nlmsghdr *nlh, struct nlattr **tb, uint8_t *cmd)
+{
+	const struct genlmsghdr *gnlh = nlmsg_data(nlh);
+	const struct attr_set *set = cmd_set(gnlh->cmd);
+
+	memset(tb, 0, sizeof(*tb) * (QKD_NL_TB_MAX + 1));
+	*cmd = gnlh->cmd;
+	if (!set || genlmsg_parse(nlh, 0, tb, set->maxattr, set->policy) < 0)
+		return -EBADMSG;
+	return 0;
+}
 
 /* libnl error codes and the errnos they stand for. */
 static const struct {
@@ -195,7 +383,7 @@ int qkd_nl_open(struct qkd_nl **out)
 	nl_socket_enable_msg_peek(nl->sk);
 	nl_socket_set_msg_buf_size(nl->sk, 65536);
 
-	r = genl_ctrl_resolve(nl->sk, QKD_GENL_NAME);
+	r = genl_ctrl_resolve(nl->sk, QKD_FAMILY_NAME);
 	if (r < 0) {
 		err = r == -NLE_OBJ_NOTFOUND ? -ENOENT :
 			-qkd_nlerr_to_errno(r);
@@ -228,7 +416,7 @@ struct nl_msg *qkd_nl_msg_size(struct qkd_nl *nl, uint8_t cmd, int flags,
 	if (!msg)
 		return NULL;
 	if (!genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, nl->family, 0, flags,
-			 cmd, QKD_GENL_VERSION)) {
+			 cmd, QKD_FAMILY_VERSION)) {
 		nlmsg_free(msg);
 		return NULL;
 	}
@@ -264,6 +452,7 @@ struct req_ctx {
 	 * Top-level attributes of the request, to name the one an extended
 	 * ACK points at (NLMSGERR_ATTR_OFFS is an offset into the request).
 	 */
+	uint8_t cmd;
 	int nattrs;
 	struct {
 		uint32_t off;
@@ -271,69 +460,12 @@ struct req_ctx {
 	} attrs[REQ_ATTRS_MAX];
 };
 
-static const char *const attr_names[] = {
-	[QKD_A_PAD] = "pad",
-	[QKD_A_LINK_ID] = "link-id",
-	[QKD_A_LINK_NAME] = "link-name",
-	[QKD_A_LINK_PEER] = "link-peer",
-	[QKD_A_LINK_ROLE] = "link-role",
-	[QKD_A_LINK_STATE] = "link-state",
-	[QKD_A_STREAM_ID] = "stream-id",
-	[QKD_A_STREAM_KEY_SIZE] = "stream-key-size",
-	[QKD_A_STREAM_MAX_KEYS] = "stream-max-keys",
-	[QKD_A_STREAM_LOW_WATER] = "stream-low-water",
-	[QKD_A_STREAM_STORED_KEYS] = "stream-stored-keys",
-	[QKD_A_STREAM_NEXT_INDEX] = "stream-next-index",
-	[QKD_A_STREAM_CONSUMER] = "stream-consumer",
-	[QKD_A_KEY_FIRST_INDEX] = "key-first-index",
-	[QKD_A_KEY_DATA] = "key-data",
-	[QKD_A_KEY_COUNT] = "key-count",
-	[QKD_A_STATS_KEYS_ADDED] = "stats-keys-added",
-	[QKD_A_STATS_KEYS_DELIVERED] = "stats-keys-delivered",
-	[QKD_A_STATS_KEYS_FLUSHED] = "stats-keys-flushed",
-	[QKD_A_STATS_KEYS_STORED] = "stats-keys-stored",
-	[QKD_A_STATS_BYTES_STORED] = "stats-bytes-stored",
-	[QKD_A_STATUS_ABI_VERSION] = "status-abi-version",
-	[QKD_A_STATUS_LINKS] = "status-links",
-	[QKD_A_STATUS_STREAMS] = "status-streams",
-	[QKD_A_STATUS_MAX_KEYS] = "status-max-keys",
-	[QKD_A_STATUS_MAX_BYTES] = "status-max-bytes",
-	[QKD_A_SA_LOCAL] = "sa-local",
-	[QKD_A_SA_REMOTE] = "sa-remote",
-	[QKD_A_SA_MODE] = "sa-mode",
-	[QKD_A_SA_ALG] = "sa-alg",
-	[QKD_A_SA_KEY_BITS] = "sa-key-bits",
-	[QKD_A_SA_DIR] = "sa-dir",
-	[QKD_A_SA_REQID] = "sa-reqid",
-	[QKD_A_SA_IF_ID] = "sa-if-id",
-	[QKD_A_SA_MARK] = "sa-mark",
-	[QKD_A_SA_MARK_MASK] = "sa-mark-mask",
-	[QKD_A_SA_REKEY_SECONDS] = "sa-rekey-seconds",
-	[QKD_A_SA_REKEY_BYTES] = "sa-rekey-bytes",
-	[QKD_A_SA_REKEY_PACKETS] = "sa-rekey-packets",
-	[QKD_A_SA_STATE] = "sa-state",
-	[QKD_A_SA_GENERATION] = "sa-generation",
-	[QKD_A_SA_SPI] = "sa-spi",
-	[QKD_A_SA_KEY_INDEX] = "sa-key-index",
-	[QKD_A_SA_OUT_GENERATION] = "sa-out-generation",
-	[QKD_A_SA_OUT_SPI] = "sa-out-spi",
-	[QKD_A_SA_IN_GENERATION] = "sa-in-generation",
-	[QKD_A_SA_IN_SPI] = "sa-in-spi",
-	[QKD_A_SA_REKEYS] = "sa-rekeys",
-	[QKD_A_SA_REKEY_FAILURES] = "sa-rekey-failures",
-	[QKD_A_SA_OUT_BYTES] = "sa-out-bytes",
-	[QKD_A_SA_OUT_PACKETS] = "sa-out-packets",
-	[QKD_A_SA_IN_BYTES] = "sa-in-bytes",
-	[QKD_A_SA_IN_PACKETS] = "sa-in-packets",
-	[QKD_A_SA_REASON] = "sa-reason",
-	[QKD_A_SA_FORCE] = "sa-force",
-};
-
-const char *qkd_attr_name(unsigned int type)
+const char *qkd_attr_name(uint8_t cmd, unsigned int type)
 {
-	if (type < ARRAY_SIZE(attr_names) &&
-	    attr_names[type])
-		return attr_names[type];
+	const struct attr_set *set = cmd_set(cmd);
+
+	if (set && type <= (unsigned int)set->maxattr && set->names[type])
+		return set->names[type];
 	return "?";
 }
 
@@ -343,6 +475,7 @@ static void record_attrs(struct req_ctx *ctx, struct nl_msg *msg)
 	struct nlattr *nla;
 	int rem;
 
+	ctx->cmd = ((struct genlmsghdr *)nlmsg_data(nlh))->cmd;
 	nlmsg_for_each_attr(nla, nlh, GENL_HDRLEN, rem) {
 		if (ctx->nattrs >= REQ_ATTRS_MAX)
 			break;
@@ -359,7 +492,7 @@ static const char *attr_at(const struct req_ctx *ctx, uint32_t off)
 
 	for (i = 0; i < ctx->nattrs; i++)
 		if (ctx->attrs[i].off == off)
-			return qkd_attr_name(ctx->attrs[i].type);
+			return qkd_attr_name(ctx->cmd, ctx->attrs[i].type);
 	return NULL;
 }
 
@@ -388,7 +521,7 @@ static void read_extack(struct req_ctx *ctx, void *tlvs, int len)
 	}
 	if (tb[NLMSGERR_ATTR_MISS_TYPE] &&
 	    nla_len(tb[NLMSGERR_ATTR_MISS_TYPE]) >= 4 && !attr) {
-		attr = qkd_attr_name(nla_get_u32(tb[NLMSGERR_ATTR_MISS_TYPE]));
+		attr = qkd_attr_name(ctx->cmd, nla_get_u32(tb[NLMSGERR_ATTR_MISS_TYPE]));
 		what = "missing attribute";
 	}
 	if (n > 200)
@@ -463,19 +596,18 @@ static int valid_cb(struct nl_msg *msg, void *arg)
 {
 	struct req_ctx *ctx = arg;
 	struct nlmsghdr *nlh = nlmsg_hdr(msg);
-	struct nlattr *tb[QKD_A_MAX + 1];
-	struct genlmsghdr *gnlh;
+	struct nlattr *tb[QKD_NL_TB_MAX + 1];
+	uint8_t cmd;
 	int r;
 
 	if (ctx->err)
 		return NL_SKIP;		/* drain the rest of a dump */
-	if (genlmsg_parse(nlh, 0, tb, QKD_A_MAX, qkd_policy) < 0) {
+	if (parse_msg(nlh, tb, &cmd)) {
 		ctx->err = -EBADMSG;
 		return NL_SKIP;
 	}
-	gnlh = nlmsg_data(nlh);
 	if (ctx->cb) {
-		r = ctx->cb(gnlh->cmd, tb, ctx->arg);
+		r = ctx->cb(cmd, tb, ctx->arg);
 		if (r < 0)
 			ctx->err = r;
 	}
@@ -541,7 +673,7 @@ int qkd_nl_join_events(struct qkd_nl *nl)
 	nl->err = 0;
 	nl->extack[0] = '\0';
 	if (nl->events_grp < 0) {
-		r = genl_ctrl_resolve_grp(nl->sk, QKD_GENL_NAME,
+		r = genl_ctrl_resolve_grp(nl->sk, QKD_FAMILY_NAME,
 					  QKD_MCGRP_EVENTS);
 		if (r < 0)
 			return qkd_nl_fail(nl, r == -NLE_OBJ_NOTFOUND ? ENOENT :
@@ -566,14 +698,13 @@ static int ev_valid_cb(struct nl_msg *msg, void *arg)
 {
 	struct ev_ctx *ctx = arg;
 	struct nlmsghdr *nlh = nlmsg_hdr(msg);
-	struct nlattr *tb[QKD_A_MAX + 1];
-	struct genlmsghdr *gnlh;
+	struct nlattr *tb[QKD_NL_TB_MAX + 1];
+	uint8_t cmd;
 	int r;
 
-	if (genlmsg_parse(nlh, 0, tb, QKD_A_MAX, qkd_policy) < 0)
+	if (parse_msg(nlh, tb, &cmd))
 		return NL_SKIP;
-	gnlh = nlmsg_data(nlh);
-	r = ctx->cb(gnlh->cmd, tb, ctx->arg);
+	r = ctx->cb(cmd, tb, ctx->arg);
 	if (r < 0) {
 		ctx->err = r;
 		return NL_STOP;

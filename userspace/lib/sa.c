@@ -120,23 +120,89 @@ static uint8_t u8_or0(struct nlattr **tb, int a)
 	return tb[a] && nla_len(tb[a]) == 1 ? nla_get_u8(tb[a]) : 0;
 }
 
+/*
+ * An address given as the IPv4 (@v4) or the IPv6 (@v4 + 1) attribute of
+ * @tb: its length (4 or 16) and bytes (network order); 0 if neither, -1 if
+ * malformed.
+ */
+static int get_addr(struct nlattr **tb, int v4, uint8_t out[16])
+{
+	if (tb[v4] && !tb[v4 + 1] && nla_len(tb[v4]) == 4) {
+		memcpy(out, nla_data(tb[v4]), 4);
+		return 4;
+	}
+	if (tb[v4 + 1] && !tb[v4] && nla_len(tb[v4 + 1]) == 16) {
+		memcpy(out, nla_data(tb[v4 + 1]), 16);
+		return 16;
+	}
+	return tb[v4] || tb[v4 + 1] ? -1 : 0;
+}
+
+/* An sa-gen nest: the SA of one generation. */
+static int get_gen(struct nlattr *nest, uint64_t *gen, uint32_t *spi,
+		   uint64_t *bytes, uint64_t *packets)
+{
+	static struct nla_policy pol[QKD_A_SA_GEN_MAX + 1] = {
+		[QKD_A_SA_GEN_GENERATION] = { .type = NLA_U64 },
+		[QKD_A_SA_GEN_SPI] = { .type = NLA_U32 },
+		[QKD_A_SA_GEN_KEY_INDEX] = { .type = NLA_U64 },
+		[QKD_A_SA_GEN_BYTES] = { .minlen = 4, .maxlen = 8 },
+		[QKD_A_SA_GEN_PACKETS] = { .minlen = 4, .maxlen = 8 },
+	};
+	struct nlattr *tb[QKD_A_SA_GEN_MAX + 1];
+
+	if (nla_parse_nested(tb, QKD_A_SA_GEN_MAX, nest, pol) < 0)
+		return -EINVAL;
+	*gen = u64_or0(tb, QKD_A_SA_GEN_GENERATION);
+	*spi = u32_or0(tb, QKD_A_SA_GEN_SPI);
+	*bytes = tb[QKD_A_SA_GEN_BYTES] ? qkd_nla_get_uint(tb[QKD_A_SA_GEN_BYTES]) : 0;
+	*packets = tb[QKD_A_SA_GEN_PACKETS] ?
+		   qkd_nla_get_uint(tb[QKD_A_SA_GEN_PACKETS]) : 0;
+	return 0;
+}
+
+static int get_policy(struct nlattr *nest, struct qkd_sa_info *out)
+{
+	static struct nla_policy pol[QKD_A_SA_POLICY_MAX + 1] = {
+		[QKD_A_SA_POLICY_LOCAL_IPV4] = { .type = NLA_U32 },
+		[QKD_A_SA_POLICY_LOCAL_IPV6] = { .minlen = 16 },
+		[QKD_A_SA_POLICY_LOCAL_PREFIX] = { .type = NLA_U8 },
+		[QKD_A_SA_POLICY_REMOTE_IPV4] = { .type = NLA_U32 },
+		[QKD_A_SA_POLICY_REMOTE_IPV6] = { .minlen = 16 },
+		[QKD_A_SA_POLICY_REMOTE_PREFIX] = { .type = NLA_U8 },
+		[QKD_A_SA_POLICY_PRIORITY] = { .type = NLA_U32 },
+	};
+	struct nlattr *tb[QKD_A_SA_POLICY_MAX + 1];
+	int l, r;
+
+	if (nla_parse_nested(tb, QKD_A_SA_POLICY_MAX, nest, pol) < 0)
+		return -EINVAL;
+	l = get_addr(tb, QKD_A_SA_POLICY_LOCAL_IPV4, out->sel_local);
+	r = get_addr(tb, QKD_A_SA_POLICY_REMOTE_IPV4, out->sel_remote);
+	if (l < 0 || r < 0 || l != r)
+		return -EINVAL;
+	out->sel_len = (uint8_t)l;
+	out->sel_local_prefix = u8_or0(tb, QKD_A_SA_POLICY_LOCAL_PREFIX);
+	out->sel_remote_prefix = u8_or0(tb, QKD_A_SA_POLICY_REMOTE_PREFIX);
+	out->priority = u32_or0(tb, QKD_A_SA_POLICY_PRIORITY);
+	return 0;
+}
+
 int qkd_sa_parse(struct nlattr **tb, struct qkd_sa_info *out)
 {
-	int alen;
+	int l, r;
 
 	memset(out, 0, sizeof(*out));
-	if (!tb[QKD_A_STREAM_ID] ||
-	    nla_len(tb[QKD_A_STREAM_ID]) != QKD_STREAM_ID_LEN ||
-	    !tb[QKD_A_SA_LOCAL] || !tb[QKD_A_SA_REMOTE])
+	if (!tb[QKD_A_SA_STREAM_ID] ||
+	    nla_len(tb[QKD_A_SA_STREAM_ID]) != QKD_STREAM_ID_LEN)
 		return -EINVAL;
-	memcpy(out->stream_id, nla_data(tb[QKD_A_STREAM_ID]), QKD_STREAM_ID_LEN);
-	alen = nla_len(tb[QKD_A_SA_LOCAL]);
-	if ((alen != 4 && alen != 16) || nla_len(tb[QKD_A_SA_REMOTE]) != alen)
+	memcpy(out->stream_id, nla_data(tb[QKD_A_SA_STREAM_ID]), QKD_STREAM_ID_LEN);
+	l = get_addr(tb, QKD_A_SA_LOCAL_IPV4, out->local);
+	r = get_addr(tb, QKD_A_SA_REMOTE_IPV4, out->remote);
+	if (l <= 0 || l != r)
 		return -EINVAL;
-	out->addr_len = (uint8_t)alen;
-	memcpy(out->local, nla_data(tb[QKD_A_SA_LOCAL]), alen);
-	memcpy(out->remote, nla_data(tb[QKD_A_SA_REMOTE]), alen);
-	out->link_id = u32_or0(tb, QKD_A_LINK_ID);
+	out->addr_len = (uint8_t)l;
+	out->link_id = u32_or0(tb, QKD_A_SA_LINK_ID);
 	out->mode = u8_or0(tb, QKD_A_SA_MODE);
 	out->alg = u8_or0(tb, QKD_A_SA_ALG);
 	out->dir = u8_or0(tb, QKD_A_SA_DIR);
@@ -150,33 +216,23 @@ int qkd_sa_parse(struct nlattr **tb, struct qkd_sa_info *out)
 	out->rekey_seconds = u32_or0(tb, QKD_A_SA_REKEY_SECONDS);
 	out->rekey_bytes = u64_or0(tb, QKD_A_SA_REKEY_BYTES);
 	out->rekey_packets = u64_or0(tb, QKD_A_SA_REKEY_PACKETS);
-	out->first_index = u64_or0(tb, QKD_A_KEY_FIRST_INDEX);
-	out->rekeys = u64_or0(tb, QKD_A_SA_REKEYS);
-	out->failures = u64_or0(tb, QKD_A_SA_REKEY_FAILURES);
-	out->has_out = tb[QKD_A_SA_OUT_SPI] != NULL;
-	out->out_gen = u64_or0(tb, QKD_A_SA_OUT_GENERATION);
-	out->out_spi = u32_or0(tb, QKD_A_SA_OUT_SPI);
-	out->out_bytes = u64_or0(tb, QKD_A_SA_OUT_BYTES);
-	out->out_packets = u64_or0(tb, QKD_A_SA_OUT_PACKETS);
-	out->has_in = tb[QKD_A_SA_IN_SPI] != NULL;
-	out->in_gen = u64_or0(tb, QKD_A_SA_IN_GENERATION);
-	out->in_spi = u32_or0(tb, QKD_A_SA_IN_SPI);
-	out->in_bytes = u64_or0(tb, QKD_A_SA_IN_BYTES);
-	out->in_packets = u64_or0(tb, QKD_A_SA_IN_PACKETS);
+	out->first_index = u64_or0(tb, QKD_A_SA_FIRST_INDEX);
+	out->rekeys = tb[QKD_A_SA_REKEYS] ? qkd_nla_get_uint(tb[QKD_A_SA_REKEYS]) : 0;
+	out->failures = tb[QKD_A_SA_REKEY_FAILURES] ?
+			qkd_nla_get_uint(tb[QKD_A_SA_REKEY_FAILURES]) : 0;
+	out->has_out = tb[QKD_A_SA_OUT] != NULL;
+	if (out->has_out &&
+	    get_gen(tb[QKD_A_SA_OUT], &out->out_gen, &out->out_spi,
+		    &out->out_bytes, &out->out_packets))
+		return -EINVAL;
+	out->has_in = tb[QKD_A_SA_IN] != NULL;
+	if (out->has_in &&
+	    get_gen(tb[QKD_A_SA_IN], &out->in_gen, &out->in_spi,
+		    &out->in_bytes, &out->in_packets))
+		return -EINVAL;
 	out->policy = tb[QKD_A_SA_POLICY] != NULL;
-	if (out->policy && tb[QKD_A_SA_POLICY_LOCAL] &&
-	    tb[QKD_A_SA_POLICY_REMOTE]) {
-		alen = nla_len(tb[QKD_A_SA_POLICY_LOCAL]);
-		if ((alen != 4 && alen != 16) ||
-		    nla_len(tb[QKD_A_SA_POLICY_REMOTE]) != alen)
-			return -EINVAL;
-		out->sel_len = (uint8_t)alen;
-		memcpy(out->sel_local, nla_data(tb[QKD_A_SA_POLICY_LOCAL]), alen);
-		memcpy(out->sel_remote, nla_data(tb[QKD_A_SA_POLICY_REMOTE]), alen);
-		out->sel_local_prefix = u8_or0(tb, QKD_A_SA_POLICY_LOCAL_PREFIX);
-		out->sel_remote_prefix = u8_or0(tb, QKD_A_SA_POLICY_REMOTE_PREFIX);
-		out->priority = u32_or0(tb, QKD_A_SA_POLICY_PRIORITY);
-	}
+	if (out->policy && get_policy(tb[QKD_A_SA_POLICY], out))
+		return -EINVAL;
 	return 0;
 }
 
@@ -194,11 +250,23 @@ static int built_fail(struct qkd_nl *nl, struct nl_msg *msg)
 	return qkd_nl_fail(nl, EMSGSIZE);
 }
 
+/* An address as the IPv4 (@v4, 4 bytes) or the IPv6 attribute (@v4 + 1). */
+static int put_addr(struct nl_msg *msg, int v4, uint8_t len, const uint8_t *a)
+{
+	if (len == 4)
+		return nla_put(msg, v4, 4, a);
+	if (len == 16)
+		return nla_put(msg, v4 + 1, 16, a);
+	return -1;
+}
+
 static int put_params(struct nl_msg *msg, const struct qkd_sa_params *p)
 {
-	if (nla_put(msg, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, p->stream_id) ||
-	    nla_put(msg, QKD_A_SA_LOCAL, p->addr_len, p->local) ||
-	    nla_put(msg, QKD_A_SA_REMOTE, p->addr_len, p->remote))
+	struct nlattr *nest;
+
+	if (nla_put(msg, QKD_A_SA_STREAM_ID, QKD_STREAM_ID_LEN, p->stream_id) ||
+	    put_addr(msg, QKD_A_SA_LOCAL_IPV4, p->addr_len, p->local) ||
+	    put_addr(msg, QKD_A_SA_REMOTE_IPV4, p->addr_len, p->remote))
 		return -1;
 	if ((p->mode && nla_put_u8(msg, QKD_A_SA_MODE, p->mode)) ||
 	    (p->alg && nla_put_u8(msg, QKD_A_SA_ALG, p->alg)) ||
@@ -216,22 +284,25 @@ static int put_params(struct nl_msg *msg, const struct qkd_sa_params *p)
 	    (p->rekey_packets &&
 	     nla_put_u64(msg, QKD_A_SA_REKEY_PACKETS, p->rekey_packets)) ||
 	    (p->have_first &&
-	     nla_put_u64(msg, QKD_A_KEY_FIRST_INDEX, p->first_index)))
+	     nla_put_u64(msg, QKD_A_SA_FIRST_INDEX, p->first_index)))
 		return -1;
 	if (!p->policy)
 		return 0;
-	if (nla_put_flag(msg, QKD_A_SA_POLICY) ||
+	nest = nla_nest_start(msg, QKD_A_SA_POLICY);
+	if (!nest ||
 	    (p->sel_local_len &&
-	     nla_put(msg, QKD_A_SA_POLICY_LOCAL, p->sel_local_len, p->sel_local)) ||
+	     put_addr(msg, QKD_A_SA_POLICY_LOCAL_IPV4, p->sel_local_len, p->sel_local)) ||
 	    (p->have_sel_local_prefix &&
 	     nla_put_u8(msg, QKD_A_SA_POLICY_LOCAL_PREFIX, p->sel_local_prefix)) ||
 	    (p->sel_remote_len &&
-	     nla_put(msg, QKD_A_SA_POLICY_REMOTE, p->sel_remote_len, p->sel_remote)) ||
+	     put_addr(msg, QKD_A_SA_POLICY_REMOTE_IPV4, p->sel_remote_len,
+		      p->sel_remote)) ||
 	    (p->have_sel_remote_prefix &&
 	     nla_put_u8(msg, QKD_A_SA_POLICY_REMOTE_PREFIX, p->sel_remote_prefix)) ||
 	    (p->have_priority &&
 	     nla_put_u32(msg, QKD_A_SA_POLICY_PRIORITY, p->priority)))
 		return -1;
+	nla_nest_end(msg, nest);
 	return 0;
 }
 
@@ -254,7 +325,7 @@ static int sa_simple(struct qkd_nl *nl, uint8_t cmd,
 
 	if (!msg)
 		return qkd_nl_fail(nl, ENOMEM);
-	if (nla_put(msg, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, id))
+	if (nla_put(msg, QKD_A_SA_STREAM_ID, QKD_STREAM_ID_LEN, id))
 		return built_fail(nl, msg);
 	if (out)
 		memset(out, 0, sizeof(*out));
@@ -273,7 +344,7 @@ int qkd_sa_del_unprotect(struct qkd_nl *nl,
 
 	if (!msg)
 		return qkd_nl_fail(nl, ENOMEM);
-	if (nla_put(msg, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, stream_id) ||
+	if (nla_put(msg, QKD_A_SA_STREAM_ID, QKD_STREAM_ID_LEN, stream_id) ||
 	    nla_put_flag(msg, QKD_A_SA_REMOVE_PROTECTION))
 		return built_fail(nl, msg);
 	return qkd_nl_request(nl, msg, NULL, NULL);
@@ -292,7 +363,7 @@ int qkd_sa_rekey_force(struct qkd_nl *nl, const uint8_t stream_id[QKD_STREAM_ID_
 
 	if (!msg)
 		return qkd_nl_fail(nl, ENOMEM);
-	if (nla_put(msg, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, stream_id) ||
+	if (nla_put(msg, QKD_A_SA_STREAM_ID, QKD_STREAM_ID_LEN, stream_id) ||
 	    nla_put_flag(msg, QKD_A_SA_FORCE))
 		return built_fail(nl, msg);
 	if (out)

@@ -77,7 +77,7 @@ struct qkd_nl *ctl_nl(void)
 	err = qkd_nl_open(&nl_handle);
 	if (err == -ENOENT) {
 		fail_msg("generic netlink family \"%s\" not found (is the qkd module loaded?)",
-			 QKD_GENL_NAME);
+			 QKD_FAMILY_NAME);
 		exit(1);
 	}
 	if (err) {

@@ -122,7 +122,7 @@ static int link_set(int argc, char **argv)
 			const char *s = arg_next(argc, argv, &i);
 
 			state = qkd_state_parse(s);
-			if (state != QKD_LINK_UP && state != QKD_LINK_DOWN)
+			if (state != QKD_LINK_STATE_UP && state != QKD_LINK_STATE_DOWN)
 				usage_error("state \"%s\": expected up or down",
 					    s);
 		} else {

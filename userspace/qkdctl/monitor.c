@@ -22,26 +22,26 @@ static void print_event(const struct qkd_event *e)
 {
 	char sid[QKD_UUID_STR_LEN] = "";
 
-	if (QKD_HAVE(e, QKD_A_STREAM_ID))
+	if (QKD_HAVE(e, QKD_EV_STREAM_ID))
 		qkd_uuid_format(e->stream_id, sid);
 	if (opts.out == OUT_JSON) {
 		json_open('{');
 		json_str("event", qkd_event_name(e->cmd));
-		if (QKD_HAVE(e, QKD_A_LINK_ID))
+		if (QKD_HAVE(e, QKD_EV_LINK_ID))
 			json_u64("link_id", e->link_id);
-		if (QKD_HAVE(e, QKD_A_LINK_NAME))
+		if (QKD_HAVE(e, QKD_EV_LINK_NAME))
 			json_str("link", e->link_name);
-		if (QKD_HAVE(e, QKD_A_LINK_STATE))
+		if (QKD_HAVE(e, QKD_EV_LINK_STATE))
 			json_str("state", qkd_state_name(e->state));
-		if (QKD_HAVE(e, QKD_A_STREAM_ID))
+		if (QKD_HAVE(e, QKD_EV_STREAM_ID))
 			json_str("stream", sid);
-		if (QKD_HAVE(e, QKD_A_KEY_FIRST_INDEX))
+		if (QKD_HAVE(e, QKD_EV_FIRST_INDEX))
 			json_u64("first_index", e->first_index);
-		if (QKD_HAVE(e, QKD_A_KEY_COUNT))
+		if (QKD_HAVE(e, QKD_EV_COUNT))
 			json_u64("count", e->count);
-		if (QKD_HAVE(e, QKD_A_STREAM_STORED_KEYS))
+		if (QKD_HAVE(e, QKD_EV_STORED_KEYS))
 			json_u64("stored_keys", e->stored_keys);
-		if (QKD_HAVE(e, QKD_A_STREAM_LOW_WATER))
+		if (QKD_HAVE(e, QKD_EV_LOW_WATER))
 			json_u64("low_water", e->low_water);
 		json_close('}');
 		json_end();
@@ -49,22 +49,22 @@ static void print_event(const struct qkd_event *e)
 	}
 	/* Human and tab modes: "EVENT key value ..." on one line. */
 	printf("%s", qkd_event_name(e->cmd));
-	if (QKD_HAVE(e, QKD_A_STREAM_ID))
+	if (QKD_HAVE(e, QKD_EV_STREAM_ID))
 		printf(" stream %s", sid);
-	if (QKD_HAVE(e, QKD_A_LINK_ID))
+	if (QKD_HAVE(e, QKD_EV_LINK_ID))
 		printf(" link %u", e->link_id);
-	if (QKD_HAVE(e, QKD_A_LINK_NAME))
+	if (QKD_HAVE(e, QKD_EV_LINK_NAME))
 		printf(" name %s", e->link_name);
-	if (QKD_HAVE(e, QKD_A_LINK_STATE))
+	if (QKD_HAVE(e, QKD_EV_LINK_STATE))
 		printf(" state %s", qkd_state_name(e->state));
-	if (QKD_HAVE(e, QKD_A_KEY_FIRST_INDEX))
+	if (QKD_HAVE(e, QKD_EV_FIRST_INDEX))
 		printf(" first-index %llu",
 		       (unsigned long long)e->first_index);
-	if (QKD_HAVE(e, QKD_A_KEY_COUNT))
+	if (QKD_HAVE(e, QKD_EV_COUNT))
 		printf(" count %u", e->count);
-	if (QKD_HAVE(e, QKD_A_STREAM_STORED_KEYS))
+	if (QKD_HAVE(e, QKD_EV_STORED_KEYS))
 		printf(" stored %u", e->stored_keys);
-	if (QKD_HAVE(e, QKD_A_STREAM_LOW_WATER))
+	if (QKD_HAVE(e, QKD_EV_LOW_WATER))
 		printf(" low-water %u", e->low_water);
 	putchar('\n');
 }

@@ -355,7 +355,7 @@ void store_link_state(struct store *s, bool up)
 
 	if (!s->kernel)
 		return;
-	r = qkd_link_set_state(s->nl, &ref, up ? QKD_LINK_UP : QKD_LINK_DOWN);
+	r = qkd_link_set_state(s->nl, &ref, up ? QKD_LINK_STATE_UP : QKD_LINK_STATE_DOWN);
 	if (r)
 		qlog("cannot set link %s %s: %s", s->link, up ? "up" : "down",
 		     strerror(-r));

@@ -44,17 +44,24 @@ const char *qkd_nl_extack(const struct qkd_nl *nl);
 /* The errno of the last failed request (positive), or 0. */
 int qkd_nl_errno(const struct qkd_nl *nl);
 int qkd_nl_family(const struct qkd_nl *nl);
-/* Name of a QKD_A_* attribute ("stream-key-size"), "?" if unknown. */
-const char *qkd_attr_name(unsigned int type);
+/*
+ * Name of attribute @type of the attribute set of command @cmd
+ * ("stream-key-size"), "?" if unknown.
+ */
+const char *qkd_attr_name(uint8_t cmd, unsigned int type);
 /* The socket's file descriptor, for poll() in event loops. */
 int qkd_nl_fd(const struct qkd_nl *nl);
 
 /*
  * Called for every reply message: @cmd is the genl command of the message,
- * @tb its attributes indexed by QKD_A_* (NULL where absent). Return 0 to go
+ * @tb its attributes indexed by the QKD_A_<SET>_* of the command's
+ * attribute set (link, stream, keys, status or sa; NULL where absent). Return 0 to go
  * on, a negative errno to stop the request with that error.
  */
 typedef int (*qkd_nl_cb)(uint8_t cmd, struct nlattr **tb, void *arg);
+
+/* Entries of @tb: the largest attribute set's (sa) maximum + 1. */
+#define QKD_NL_TB_MAX	QKD_A_SA_MAX
 
 /* A new request message for @cmd; @flags: NLM_F_DUMP or 0. */
 struct nl_msg *qkd_nl_msg(struct qkd_nl *nl, uint8_t cmd, int flags);
@@ -76,8 +83,14 @@ int qkd_nl_recv_events(struct qkd_nl *nl, qkd_nl_cb cb, void *arg);
 
 /* ---- objects ---------------------------------------------------------- */
 
-/* Bit QKD_A_x of @have is set when attribute x was present. */
+/*
+ * Bit QKD_A_<SET>_x of @have is set when attribute x of the object's set
+ * was present (a struct qkd_event has the QKD_EV_* bits instead).
+ */
 #define QKD_HAVE(obj, attr)	(!!((obj)->have & (1ULL << (attr))))
+
+/* A uint attribute's value (4 or 8 bytes). */
+uint64_t qkd_nla_get_uint(const struct nlattr *a);
 
 struct qkd_stats {
 	uint64_t keys_added;
@@ -118,7 +131,20 @@ struct qkd_status {
 	uint32_t streams;
 	uint64_t max_keys;
 	uint64_t max_bytes;
+	uint64_t features;	/* enum qkd_feature bits */
 	struct qkd_stats stats;
+};
+
+/* The fields of a struct qkd_event, for QKD_HAVE(). */
+enum {
+	QKD_EV_LINK_ID,
+	QKD_EV_LINK_NAME,
+	QKD_EV_LINK_STATE,
+	QKD_EV_STREAM_ID,
+	QKD_EV_FIRST_INDEX,
+	QKD_EV_COUNT,
+	QKD_EV_STORED_KEYS,
+	QKD_EV_LOW_WATER,
 };
 
 /* A notification: whichever attributes it carried (see Documentation). */
