@@ -321,14 +321,96 @@ static inline int qkd_kmsg_bad(int fd)
 
 #define QKD_RAW_MAX	96
 
+/*
+ * Slots of a struct qkd_obj: a message's top-level attributes at their
+ * type (of the command's attribute set, ABI 2: each object has its own),
+ * then the attributes of its nests, flattened: the counters (stats), an
+ * SA's out, in and rekey-event SA (sa-gen) and its policy selector.
+ */
+#define QKD_T_TOP_MAX		QKD_A_SA_MAX
+#define QKD_T_STATS_BASE	(QKD_T_TOP_MAX + 1)
+#define QKD_T_OUT_BASE		(QKD_T_STATS_BASE + QKD_A_STATS_MAX + 1)
+#define QKD_T_IN_BASE		(QKD_T_OUT_BASE + QKD_A_SA_GEN_MAX + 1)
+#define QKD_T_GEN_BASE		(QKD_T_IN_BASE + QKD_A_SA_GEN_MAX + 1)
+#define QKD_T_POL_BASE		(QKD_T_GEN_BASE + QKD_A_SA_GEN_MAX + 1)
+#define QKD_T_MAX		(QKD_T_POL_BASE + QKD_A_SA_POLICY_MAX)
+#define QKD_T_STATS(x)		(QKD_T_STATS_BASE + QKD_A_STATS_##x)
+#define QKD_T_OUT(x)		(QKD_T_OUT_BASE + QKD_A_SA_GEN_##x)
+#define QKD_T_IN(x)		(QKD_T_IN_BASE + QKD_A_SA_GEN_##x)
+#define QKD_T_GEN(x)		(QKD_T_GEN_BASE + QKD_A_SA_GEN_##x)
+#define QKD_T_POL(x)		(QKD_T_POL_BASE + QKD_A_SA_POLICY_##x)
+
+/* The attribute set of @cmd's messages (ABI 2: one per object). */
+enum { QKD_SET_NONE, QKD_SET_LINK, QKD_SET_STREAM, QKD_SET_KEYS,
+       QKD_SET_STATUS, QKD_SET_SA };
+
+static inline int qkd_cmd_set(int cmd)
+{
+	switch (cmd) {
+	case QKD_CMD_LINK_NEW: case QKD_CMD_LINK_DEL: case QKD_CMD_LINK_GET:
+	case QKD_CMD_LINK_SET: case QKD_CMD_LINK_STATE_NTF:
+	case QKD_CMD_LINK_DEL_NTF:
+		return QKD_SET_LINK;
+	case QKD_CMD_STREAM_NEW: case QKD_CMD_STREAM_DEL: case QKD_CMD_STREAM_GET:
+	case QKD_CMD_STREAM_SET: case QKD_CMD_STREAM_LOW_NTF:
+	case QKD_CMD_STREAM_EMPTY_NTF: case QKD_CMD_STREAM_DEL_NTF:
+		return QKD_SET_STREAM;
+	case QKD_CMD_KEY_ADD: case QKD_CMD_KEY_FLUSH: case QKD_CMD_KEYS_ADDED_NTF:
+		return QKD_SET_KEYS;
+	case QKD_CMD_STATUS_GET:
+		return QKD_SET_STATUS;
+	case QKD_CMD_SA_NEW: case QKD_CMD_SA_DEL: case QKD_CMD_SA_GET:
+	case QKD_CMD_SA_REKEY_NTF: case QKD_CMD_SA_STATE_NTF: case QKD_CMD_SA_REKEY:
+		return QKD_SET_SA;
+	}
+	return QKD_SET_NONE;
+}
+
+/* The maximum attribute of @cmd's set, 0 if none. */
+static inline int qkd_cmd_maxattr(int cmd)
+{
+	static const int max[] = {
+		[QKD_SET_LINK] = QKD_A_LINK_MAX, [QKD_SET_STREAM] = QKD_A_STREAM_MAX,
+		[QKD_SET_KEYS] = QKD_A_KEYS_MAX, [QKD_SET_STATUS] = QKD_A_STATUS_MAX,
+		[QKD_SET_SA] = QKD_A_SA_MAX,
+	};
+
+	return max[qkd_cmd_set(cmd)];
+}
+
+/* Where the children of nest @type of a @cmd message go; -1: not a nest. */
+static inline int qkd_nest_base(int cmd, int type, int *max)
+{
+	int set = qkd_cmd_set(cmd);
+
+	*max = QKD_A_STATS_MAX;
+	if ((set == QKD_SET_LINK && type == QKD_A_LINK_STATS) ||
+	    (set == QKD_SET_STREAM && type == QKD_A_STREAM_STATS) ||
+	    (set == QKD_SET_STATUS && type == QKD_A_STATUS_STATS))
+		return QKD_T_STATS_BASE;
+	if (set != QKD_SET_SA)
+		return -1;
+	*max = QKD_A_SA_GEN_MAX;
+	if (type == QKD_A_SA_OUT)
+		return QKD_T_OUT_BASE;
+	if (type == QKD_A_SA_IN)
+		return QKD_T_IN_BASE;
+	if (type == QKD_A_SA_GEN)
+		return QKD_T_GEN_BASE;
+	*max = QKD_A_SA_POLICY_MAX;
+	if (type == QKD_A_SA_POLICY)
+		return QKD_T_POL_BASE;
+	return -1;
+}
+
 /* One genl message of the qkd family (a reply or an event), flattened. */
 struct qkd_obj {
 	int cmd;
-	unsigned int unknown;		/* attributes with type > QKD_A_MAX */
+	unsigned int unknown;		/* attributes beyond the set's maximum */
 	unsigned int dups;		/* attributes seen twice */
-	bool has[QKD_A_MAX + 1];
-	uint32_t len[QKD_A_MAX + 1];
-	uint8_t raw[QKD_A_MAX + 1][QKD_RAW_MAX];
+	bool has[QKD_T_MAX + 1];
+	uint32_t len[QKD_T_MAX + 1];
+	uint8_t raw[QKD_T_MAX + 1][QKD_RAW_MAX];
 };
 
 struct qkd_objs {
@@ -347,7 +429,7 @@ struct qkd_nl {
 	char ext_msg[256];
 	bool ext_has_msg, ext_has_offs, ext_has_miss;
 	uint32_t ext_offs, ext_miss_type;
-	/* Replies or events that carried QKD_A_KEY_DATA, over the socket's life. */
+	/* Replies or events that carried QKD_A_KEYS_DATA, over the socket's life. */
 	unsigned int key_data_seen;
 	unsigned int unknown_seen;
 };
@@ -416,6 +498,35 @@ static inline struct qkd_obj *qkd_objs_add(struct qkd_objs *r)
 	return &r->v[r->n++];
 }
 
+/* Attributes at @a (@len bytes) into @o's slots @base + type (1..@max). */
+static inline void qkd_parse_attrs(struct qkd_obj *o, const struct nlattr *a,
+				   int len, int base, int max, int cmd, bool top)
+{
+	while (len >= (int)sizeof(*a) && a->nla_len >= sizeof(*a) &&
+	       a->nla_len <= len) {
+		int type = a->nla_type & NLA_TYPE_MASK;
+		int plen = a->nla_len - NLA_HDRLEN;
+		int nbase, nmax;
+
+		if (type > max || type == 0) {
+			o->unknown++;
+		} else {
+			if (o->has[base + type])
+				o->dups++;
+			o->has[base + type] = true;
+			o->len[base + type] = plen;
+			memcpy(o->raw[base + type], (const char *)a + NLA_HDRLEN,
+			       plen < QKD_RAW_MAX - 1 ? plen : QKD_RAW_MAX - 1);
+			nbase = top ? qkd_nest_base(cmd, type, &nmax) : -1;
+			if (nbase >= 0)
+				qkd_parse_attrs(o, (const void *)((const char *)a + NLA_HDRLEN),
+						plen, nbase, nmax, cmd, false);
+		}
+		len -= NLA_ALIGN(a->nla_len);
+		a = (const void *)((const char *)a + NLA_ALIGN(a->nla_len));
+	}
+}
+
 static inline void qkd_parse_genl(struct qkd_nl *nl, const struct nlmsghdr *h,
 				  struct qkd_objs *r)
 {
@@ -423,27 +534,11 @@ static inline void qkd_parse_genl(struct qkd_nl *nl, const struct nlmsghdr *h,
 	int len = (int)h->nlmsg_len - NLMSG_HDRLEN - GENL_HDRLEN;
 	const struct nlattr *a = (const void *)((const char *)g + GENL_HDRLEN);
 	struct qkd_obj *o = qkd_objs_add(r);
+	int maxattr = qkd_cmd_maxattr(g->cmd);
 
 	o->cmd = g->cmd;
-	while (len >= (int)sizeof(*a) && a->nla_len >= sizeof(*a) &&
-	       a->nla_len <= len) {
-		int type = a->nla_type & NLA_TYPE_MASK;
-		int plen = a->nla_len - NLA_HDRLEN;
-
-		if (type > QKD_A_MAX || type == 0) {
-			o->unknown++;
-		} else {
-			if (o->has[type])
-				o->dups++;
-			o->has[type] = true;
-			o->len[type] = plen;
-			memcpy(o->raw[type], (const char *)a + NLA_HDRLEN,
-			       plen < QKD_RAW_MAX - 1 ? plen : QKD_RAW_MAX - 1);
-		}
-		len -= NLA_ALIGN(a->nla_len);
-		a = (const void *)((const char *)a + NLA_ALIGN(a->nla_len));
-	}
-	if (o->has[QKD_A_KEY_DATA])
+	qkd_parse_attrs(o, a, len, 0, maxattr, g->cmd, true);
+	if (qkd_cmd_set(g->cmd) == QKD_SET_KEYS && o->has[QKD_A_KEYS_DATA])
 		nl->key_data_seen++;
 	if (o->unknown)
 		nl->unknown_seen++;
@@ -522,12 +617,12 @@ static inline int qkd_nl_open(struct qkd_nl *nl)
 		return -EIO;
 	}
 	nl->fd = nl_socket_get_fd(nl->sk);
-	nl->family = genl_ctrl_resolve(nl->sk, QKD_GENL_NAME);
+	nl->family = genl_ctrl_resolve(nl->sk, QKD_FAMILY_NAME);
 	if (nl->family < 0) {
 		qkd_nl_close(nl);
 		return -ENOENT;
 	}
-	nl->grp = genl_ctrl_resolve_grp(nl->sk, QKD_GENL_NAME,
+	nl->grp = genl_ctrl_resolve_grp(nl->sk, QKD_FAMILY_NAME,
 					QKD_MCGRP_EVENTS);
 	setsockopt(nl->fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one));
 	setsockopt(nl->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
@@ -555,7 +650,7 @@ static inline struct nl_msg *qkd_msg(struct qkd_nl *nl, int cmd, int flags)
 	if (!m)
 		abort();
 	if (!genlmsg_put(m, NL_AUTO_PORT, NL_AUTO_SEQ, nl->family, 0, flags,
-			 cmd, QKD_GENL_VERSION))
+			 cmd, QKD_FAMILY_VERSION))
 		abort();
 	return m;
 }
@@ -768,7 +863,7 @@ static inline int qkd_stream_new(struct qkd_nl *nl,
 	struct nl_msg *m = qkd_msg(nl, QKD_CMD_STREAM_NEW, 0);
 
 	nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
-	nla_put_u32(m, QKD_A_LINK_ID, link_id);
+	nla_put_u32(m, QKD_A_STREAM_LINK_ID, link_id);
 	nla_put_u32(m, QKD_A_STREAM_KEY_SIZE, key_size);
 	if (max_keys != QKD_OMIT)
 		nla_put_u32(m, QKD_A_STREAM_MAX_KEYS, (uint32_t)max_keys);
@@ -819,7 +914,7 @@ static inline int qkd_stream_dump(struct qkd_nl *nl, uint32_t link_id)
 	struct nl_msg *m = qkd_msg(nl, QKD_CMD_STREAM_GET, NLM_F_DUMP);
 
 	if (link_id)
-		nla_put_u32(m, QKD_A_LINK_ID, link_id);
+		nla_put_u32(m, QKD_A_STREAM_LINK_ID, link_id);
 	return qkd_req(nl, m);
 }
 
@@ -829,9 +924,9 @@ static inline int qkd_key_add(struct qkd_nl *nl,
 {
 	struct nl_msg *m = qkd_msg(nl, QKD_CMD_KEY_ADD, 0);
 
-	nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
-	nla_put_u64(m, QKD_A_KEY_FIRST_INDEX, first);
-	nla_put(m, QKD_A_KEY_DATA, (int)len, data);
+	nla_put(m, QKD_A_KEYS_STREAM_ID, QKD_STREAM_ID_LEN, sid);
+	nla_put_u64(m, QKD_A_KEYS_FIRST_INDEX, first);
+	nla_put(m, QKD_A_KEYS_DATA, (int)len, data);
 	return qkd_req(nl, m);
 }
 
@@ -867,7 +962,7 @@ static inline int qkd_key_flush(struct qkd_nl *nl,
 {
 	struct nl_msg *m = qkd_msg(nl, QKD_CMD_KEY_FLUSH, 0);
 
-	nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
+	nla_put(m, QKD_A_KEYS_STREAM_ID, QKD_STREAM_ID_LEN, sid);
 	return qkd_req(nl, m);
 }
 
@@ -1140,7 +1235,7 @@ static inline void mk_link_stream(struct __test_metadata *_metadata,
 	char name[16];
 
 	snprintf(name, sizeof(name), "l%u", id);
-	ASSERT_NL_OK(nl, qkd_link_new(nl, id, name, QKD_ROLE_INITIATOR, NULL));
+	ASSERT_NL_OK(nl, qkd_link_new(nl, id, name, QKD_LINK_ROLE_INITIATOR, NULL));
 	if (sid)
 		ASSERT_NL_OK(nl, qkd_stream_new(nl, sid, id, ks, QKD_OMIT,
 						QKD_OMIT));
@@ -1180,16 +1275,16 @@ static inline uint64_t status_u(struct __test_metadata *_metadata, struct qkd_nl
 static inline void check_balance(struct __test_metadata *_metadata,
 			  const struct qkd_obj *o, const char *what)
 {
-	uint64_t a = qkd_obj_u(o, QKD_A_STATS_KEYS_ADDED);
-	uint64_t d = qkd_obj_u(o, QKD_A_STATS_KEYS_DELIVERED);
-	uint64_t f = qkd_obj_u(o, QKD_A_STATS_KEYS_FLUSHED);
-	uint64_t s = qkd_obj_u(o, QKD_A_STATS_KEYS_STORED);
+	uint64_t a = qkd_obj_u(o, QKD_T_STATS(KEYS_ADDED));
+	uint64_t d = qkd_obj_u(o, QKD_T_STATS(KEYS_DELIVERED));
+	uint64_t f = qkd_obj_u(o, QKD_T_STATS(KEYS_FLUSHED));
+	uint64_t s = qkd_obj_u(o, QKD_T_STATS(KEYS_STORED));
 
-	ASSERT_TRUE(o->has[QKD_A_STATS_KEYS_ADDED] &&
-		    o->has[QKD_A_STATS_KEYS_DELIVERED] &&
-		    o->has[QKD_A_STATS_KEYS_FLUSHED] &&
-		    o->has[QKD_A_STATS_KEYS_STORED] &&
-		    o->has[QKD_A_STATS_BYTES_STORED])
+	ASSERT_TRUE(o->has[QKD_T_STATS(KEYS_ADDED)] &&
+		    o->has[QKD_T_STATS(KEYS_DELIVERED)] &&
+		    o->has[QKD_T_STATS(KEYS_FLUSHED)] &&
+		    o->has[QKD_T_STATS(KEYS_STORED)] &&
+		    o->has[QKD_T_STATS(BYTES_STORED)])
 		TH_LOG("%s: a STATS_* counter is missing", what);
 	EXPECT_EQ(a, d + f + s)
 		TH_LOG("%s: added %ju != delivered %ju + flushed %ju + stored %ju",
@@ -1203,11 +1298,11 @@ static inline void check_counters(struct __test_metadata *_metadata,
 			   uint64_t stored, uint64_t bytes)
 {
 	check_balance(_metadata, o, what);
-	EXPECT_EQ(added, qkd_obj_u(o, QKD_A_STATS_KEYS_ADDED)) TH_LOG("%s added", what);
-	EXPECT_EQ(delivered, qkd_obj_u(o, QKD_A_STATS_KEYS_DELIVERED)) TH_LOG("%s delivered", what);
-	EXPECT_EQ(flushed, qkd_obj_u(o, QKD_A_STATS_KEYS_FLUSHED)) TH_LOG("%s flushed", what);
-	EXPECT_EQ(stored, qkd_obj_u(o, QKD_A_STATS_KEYS_STORED)) TH_LOG("%s stored", what);
-	EXPECT_EQ(bytes, qkd_obj_u(o, QKD_A_STATS_BYTES_STORED)) TH_LOG("%s bytes stored", what);
+	EXPECT_EQ(added, qkd_obj_u(o, QKD_T_STATS(KEYS_ADDED))) TH_LOG("%s added", what);
+	EXPECT_EQ(delivered, qkd_obj_u(o, QKD_T_STATS(KEYS_DELIVERED))) TH_LOG("%s delivered", what);
+	EXPECT_EQ(flushed, qkd_obj_u(o, QKD_T_STATS(KEYS_FLUSHED))) TH_LOG("%s flushed", what);
+	EXPECT_EQ(stored, qkd_obj_u(o, QKD_T_STATS(KEYS_STORED))) TH_LOG("%s stored", what);
+	EXPECT_EQ(bytes, qkd_obj_u(o, QKD_T_STATS(BYTES_STORED))) TH_LOG("%s bytes stored", what);
 }
 
 /* Pass an open fd over a unix socket (SCM_RIGHTS). */

@@ -185,6 +185,7 @@ static inline void qkd_wire_down(struct qkd_wire *w)
 static inline int qkd_wire_bind(struct qkd_wire *w, struct qkd_nl *nl, int role,
 				const char *local, const char *remote)
 {
+	struct nlattr *pol;
 	struct nl_msg *m;
 	uint8_t a[4];
 	int err;
@@ -197,24 +198,25 @@ static inline int qkd_wire_bind(struct qkd_wire *w, struct qkd_nl *nl, int role,
 	if (err)
 		return err;
 	m = qkd_msg(nl, QKD_CMD_SA_NEW, 0);
-	nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, w->sid);
+	nla_put(m, QKD_A_SA_STREAM_ID, QKD_STREAM_ID_LEN, w->sid);
 	/* both ends' keys start at index 0 */
-	nla_put_u64(m, QKD_A_KEY_FIRST_INDEX, 0);
+	nla_put_u64(m, QKD_A_SA_FIRST_INDEX, 0);
 	inet_pton(AF_INET, local, a);
-	nla_put(m, QKD_A_SA_LOCAL, 4, a);
+	nla_put(m, QKD_A_SA_LOCAL_IPV4, 4, a);
 	inet_pton(AF_INET, remote, a);
-	nla_put(m, QKD_A_SA_REMOTE, 4, a);
-	nla_put_flag(m, QKD_A_SA_POLICY);
+	nla_put(m, QKD_A_SA_REMOTE_IPV4, 4, a);
+	pol = nla_nest_start(m, QKD_A_SA_POLICY);
 	nla_put_u32(m, QKD_A_SA_POLICY_PRIORITY, QKD_WIRE_PRIO);
+	nla_nest_end(m, pol);
 	return qkd_req(nl, m);
 }
 
 /* Both ends bound: A (on @nl_a) the initiator, B the responder. */
 static inline int qkd_wire_bind_both(struct qkd_wire *w, struct qkd_nl *nl_a)
 {
-	int err = qkd_wire_bind(w, nl_a, QKD_ROLE_INITIATOR, QKD_WIRE_A, QKD_WIRE_B);
+	int err = qkd_wire_bind(w, nl_a, QKD_LINK_ROLE_INITIATOR, QKD_WIRE_A, QKD_WIRE_B);
 
-	return err ? err : qkd_wire_bind(w, &w->nl_b, QKD_ROLE_RESPONDER,
+	return err ? err : qkd_wire_bind(w, &w->nl_b, QKD_LINK_ROLE_RESPONDER,
 					 QKD_WIRE_B, QKD_WIRE_A);
 }
 

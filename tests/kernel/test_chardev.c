@@ -32,7 +32,7 @@ FIXTURE_SETUP(dev)
 	ASSERT_EQ(0, err);
 	err = qkd_nl_open(&self->nl);
 	if (err == -ENOENT)
-		QKD_SKIP_SETUP("genl family " QKD_GENL_NAME " not found: qkd.ko not loaded");
+		QKD_SKIP_SETUP("genl family " QKD_FAMILY_NAME " not found: qkd.ko not loaded");
 	ASSERT_EQ(0, err);
 	self->fd = qkd_dev_open();
 	if (self->fd == -ENOENT)
@@ -67,7 +67,7 @@ static struct counts counts_of(struct __test_metadata *_metadata,
 
 	ASSERT_NL_OK(nl, qkd_stream_get(nl, sid, &o));
 	c.stored = qkd_obj_u(&o, QKD_A_STREAM_STORED_KEYS);
-	c.delivered = qkd_obj_u(&o, QKD_A_STATS_KEYS_DELIVERED);
+	c.delivered = qkd_obj_u(&o, QKD_T_STATS(KEYS_DELIVERED));
 	c.next = qkd_obj_u(&o, QKD_A_STREAM_NEXT_INDEX);
 	return c;
 }

@@ -201,7 +201,7 @@ static void setup_streams(struct __test_metadata *_metadata, struct qkd_nl *nl,
 	ASSERT_EQ(0, err);
 	err = qkd_nl_open(nl);
 	if (err == -ENOENT)
-		QKD_SKIP_SETUP("genl family " QKD_GENL_NAME " not found: qkd.ko not loaded");
+		QKD_SKIP_SETUP("genl family " QKD_FAMILY_NAME " not found: qkd.ko not loaded");
 	ASSERT_EQ(0, err);
 	*dev = qkd_dev_open();
 	ASSERT_LE(0, *dev) TH_LOG("open %s: %s", QKD_DEV_PATH, strerror(-*dev));
@@ -337,7 +337,7 @@ static struct counts counts_of(struct __test_metadata *_metadata,
 	memset(&c, 0, sizeof(c));
 	ASSERT_NL_OK(nl, qkd_stream_get(nl, sid, &o));
 	c.stored = qkd_obj_u(&o, QKD_A_STREAM_STORED_KEYS);
-	c.delivered = qkd_obj_u(&o, QKD_A_STATS_KEYS_DELIVERED);
+	c.delivered = qkd_obj_u(&o, QKD_T_STATS(KEYS_DELIVERED));
 	c.next = qkd_obj_u(&o, QKD_A_STREAM_NEXT_INDEX);
 	return c;
 }

@@ -27,7 +27,7 @@ FIXTURE_SETUP(genl)
 	ASSERT_EQ(0, err);
 	err = qkd_nl_open(&self->nl);
 	if (err == -ENOENT)
-		QKD_SKIP_SETUP("genl family " QKD_GENL_NAME " not found: qkd.ko not loaded");
+		QKD_SKIP_SETUP("genl family " QKD_FAMILY_NAME " not found: qkd.ko not loaded");
 	ASSERT_EQ(0, err);
 	self->dev = qkd_dev_open();
 	self->kmsg = qkd_kmsg_open();
@@ -68,8 +68,8 @@ TEST_F(genl, status_fresh_node)
 	EXPECT_EQ(8, o.len[QKD_A_STATUS_MAX_BYTES]);
 	EXPECT_LT(0, qkd_obj_u(&o, QKD_A_STATUS_MAX_BYTES));
 	check_counters(_metadata, &o, "status", 0, 0, 0, 0, 0);
-	EXPECT_EQ(8, o.len[QKD_A_STATS_KEYS_ADDED]);
-	EXPECT_EQ(8, o.len[QKD_A_STATS_BYTES_STORED]);
+	EXPECT_EQ(8, o.len[QKD_T_STATS(KEYS_ADDED)]);
+	EXPECT_EQ(8, o.len[QKD_T_STATS(BYTES_STORED)]);
 	EXPECT_FALSE(o.has[QKD_A_KEY_DATA]);
 }
 
@@ -92,7 +92,7 @@ TEST_F(genl, link_new_reply_and_get)
 	struct qkd_nl *nl = &self->nl;
 	struct qkd_obj o, g;
 
-	ASSERT_NL_OK(nl, qkd_link_new(nl, 0, "alice-bob", QKD_ROLE_RESPONDER,
+	ASSERT_NL_OK(nl, qkd_link_new(nl, 0, "alice-bob", QKD_LINK_ROLE_RESPONDER,
 				      "bob.example"));
 	ASSERT_EQ(1, nl->r.n) TH_LOG("LINK_NEW must reply with the link");
 	o = nl->r.v[0];
@@ -100,9 +100,9 @@ TEST_F(genl, link_new_reply_and_get)
 	EXPECT_EQ(4, o.len[QKD_A_LINK_ID]);
 	EXPECT_STREQ("alice-bob", qkd_obj_str(&o, QKD_A_LINK_NAME));
 	EXPECT_STREQ("bob.example", qkd_obj_str(&o, QKD_A_LINK_PEER));
-	EXPECT_EQ(QKD_ROLE_RESPONDER, qkd_obj_u(&o, QKD_A_LINK_ROLE));
+	EXPECT_EQ(QKD_LINK_ROLE_RESPONDER, qkd_obj_u(&o, QKD_A_LINK_ROLE));
 	EXPECT_EQ(1, o.len[QKD_A_LINK_ROLE]);
-	EXPECT_EQ(QKD_LINK_DOWN, qkd_obj_u(&o, QKD_A_LINK_STATE))
+	EXPECT_EQ(QKD_LINK_STATE_DOWN, qkd_obj_u(&o, QKD_A_LINK_STATE))
 		TH_LOG("a new link is down");
 	EXPECT_EQ(1, o.len[QKD_A_LINK_STATE]);
 	EXPECT_EQ(0, qkd_obj_u(&o, QKD_A_STATUS_STREAMS));
@@ -120,10 +120,10 @@ TEST_F(genl, link_new_reply_and_get)
 	EXPECT_TRUE(qkd_obj_eq(&o, &g)) TH_LOG("LINK_GET by name differs");
 
 	/* A link without a peer has no LINK_PEER. */
-	ASSERT_NL_OK(nl, qkd_link_new(nl, 7, "nopeer", QKD_ROLE_INITIATOR, NULL));
+	ASSERT_NL_OK(nl, qkd_link_new(nl, 7, "nopeer", QKD_LINK_ROLE_INITIATOR, NULL));
 	EXPECT_EQ(7, qkd_obj_u(&nl->r.v[0], QKD_A_LINK_ID));
 	EXPECT_FALSE(nl->r.v[0].has[QKD_A_LINK_PEER]);
-	EXPECT_EQ(QKD_ROLE_INITIATOR, qkd_obj_u(&nl->r.v[0], QKD_A_LINK_ROLE));
+	EXPECT_EQ(QKD_LINK_ROLE_INITIATOR, qkd_obj_u(&nl->r.v[0], QKD_A_LINK_ROLE));
 
 	EXPECT_EQ(2, status_u(_metadata, nl, QKD_A_STATUS_LINKS));
 }
@@ -132,15 +132,15 @@ TEST_F(genl, link_new_lowest_free_id)
 {
 	struct qkd_nl *nl = &self->nl;
 
-	ASSERT_NL_OK(nl, qkd_link_new(nl, 2, "two", QKD_ROLE_INITIATOR, NULL));
-	ASSERT_NL_OK(nl, qkd_link_new(nl, 0, "a", QKD_ROLE_INITIATOR, NULL));
+	ASSERT_NL_OK(nl, qkd_link_new(nl, 2, "two", QKD_LINK_ROLE_INITIATOR, NULL));
+	ASSERT_NL_OK(nl, qkd_link_new(nl, 0, "a", QKD_LINK_ROLE_INITIATOR, NULL));
 	EXPECT_EQ(1, qkd_obj_u(&nl->r.v[0], QKD_A_LINK_ID));
-	ASSERT_NL_OK(nl, qkd_link_new(nl, 0, "b", QKD_ROLE_INITIATOR, NULL));
+	ASSERT_NL_OK(nl, qkd_link_new(nl, 0, "b", QKD_LINK_ROLE_INITIATOR, NULL));
 	EXPECT_EQ(3, qkd_obj_u(&nl->r.v[0], QKD_A_LINK_ID)) TH_LOG("2 is taken");
 	ASSERT_NL_OK(nl, qkd_link_del(nl, 1));
-	ASSERT_NL_OK(nl, qkd_link_new(nl, 0, "c", QKD_ROLE_INITIATOR, NULL));
+	ASSERT_NL_OK(nl, qkd_link_new(nl, 0, "c", QKD_LINK_ROLE_INITIATOR, NULL));
 	EXPECT_EQ(1, qkd_obj_u(&nl->r.v[0], QKD_A_LINK_ID)) TH_LOG("1 is free again");
-	ASSERT_NL_OK(nl, qkd_link_new(nl, UINT32_MAX, "max", QKD_ROLE_INITIATOR, NULL));
+	ASSERT_NL_OK(nl, qkd_link_new(nl, UINT32_MAX, "max", QKD_LINK_ROLE_INITIATOR, NULL));
 	EXPECT_EQ(UINT32_MAX, qkd_obj_u(&nl->r.v[0], QKD_A_LINK_ID));
 	EXPECT_EQ(4, status_u(_metadata, nl, QKD_A_STATUS_LINKS));
 }
@@ -149,7 +149,7 @@ TEST_F(genl, link_new_missing_required)
 {
 	struct qkd_nl *nl = &self->nl;
 
-	ASSERT_NL_EINVAL(nl, qkd_link_new(nl, 0, NULL, QKD_ROLE_INITIATOR, NULL));
+	ASSERT_NL_EINVAL(nl, qkd_link_new(nl, 0, NULL, QKD_LINK_ROLE_INITIATOR, NULL));
 	ASSERT_NL_EINVAL(nl, qkd_link_new(nl, 0, "x", 0, NULL));
 	ASSERT_NL_EINVAL(nl, qkd_link_new(nl, 5, NULL, 0, "peer"));
 	ASSERT_NL_EINVAL(nl, qkd_req(nl, qkd_msg(nl, QKD_CMD_LINK_NEW, 0)));
@@ -170,9 +170,9 @@ TEST_F(genl, link_new_bad_role)
 	/* u8 given as u32 */
 	m = qkd_msg(nl, QKD_CMD_LINK_NEW, 0);
 	nla_put_string(m, QKD_A_LINK_NAME, "x");
-	nla_put_u32(m, QKD_A_LINK_ROLE, QKD_ROLE_INITIATOR);
+	nla_put_u32(m, QKD_A_LINK_ROLE, QKD_LINK_ROLE_INITIATOR);
 	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
-	ASSERT_NL_OK(nl, qkd_link_new(nl, 0, "x", QKD_ROLE_RESPONDER, NULL));
+	ASSERT_NL_OK(nl, qkd_link_new(nl, 0, "x", QKD_LINK_ROLE_RESPONDER, NULL));
 }
 
 TEST_F(genl, link_new_bad_id)
@@ -184,19 +184,19 @@ TEST_F(genl, link_new_bad_id)
 	m = qkd_msg(nl, QKD_CMD_LINK_NEW, 0);
 	nla_put_u32(m, QKD_A_LINK_ID, 0);
 	nla_put_string(m, QKD_A_LINK_NAME, "x");
-	nla_put_u8(m, QKD_A_LINK_ROLE, QKD_ROLE_INITIATOR);
+	nla_put_u8(m, QKD_A_LINK_ROLE, QKD_LINK_ROLE_INITIATOR);
 	ASSERT_NL_BADRANGE(nl, qkd_req(nl, m));
 	/* u32 given as u8 */
 	m = qkd_msg(nl, QKD_CMD_LINK_NEW, 0);
 	nla_put_u8(m, QKD_A_LINK_ID, 3);
 	nla_put_string(m, QKD_A_LINK_NAME, "x");
-	nla_put_u8(m, QKD_A_LINK_ROLE, QKD_ROLE_INITIATOR);
+	nla_put_u8(m, QKD_A_LINK_ROLE, QKD_LINK_ROLE_INITIATOR);
 	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
 	/* u32 given as u64 */
 	m = qkd_msg(nl, QKD_CMD_LINK_NEW, 0);
 	nla_put_u64(m, QKD_A_LINK_ID, 3);
 	nla_put_string(m, QKD_A_LINK_NAME, "x");
-	nla_put_u8(m, QKD_A_LINK_ROLE, QKD_ROLE_INITIATOR);
+	nla_put_u8(m, QKD_A_LINK_ROLE, QKD_LINK_ROLE_INITIATOR);
 	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
 }
 
@@ -210,12 +210,12 @@ TEST_F(genl, link_new_name_peer_length)
 	memset(peer, 'p', sizeof(peer));
 	/* QKD_LINK_NAME_MAX includes the NUL: 32 characters is one too many */
 	name[QKD_LINK_NAME_MAX] = 0;
-	ASSERT_NL_EINVAL(nl, qkd_link_new(nl, 0, name, QKD_ROLE_INITIATOR, NULL));
+	ASSERT_NL_EINVAL(nl, qkd_link_new(nl, 0, name, QKD_LINK_ROLE_INITIATOR, NULL));
 	name[QKD_LINK_NAME_MAX - 1] = 0;
 	peer[QKD_PEER_NAME_MAX] = 0;
-	ASSERT_NL_EINVAL(nl, qkd_link_new(nl, 0, name, QKD_ROLE_INITIATOR, peer));
+	ASSERT_NL_EINVAL(nl, qkd_link_new(nl, 0, name, QKD_LINK_ROLE_INITIATOR, peer));
 	peer[QKD_PEER_NAME_MAX - 1] = 0;
-	ASSERT_NL_OK(nl, qkd_link_new(nl, 0, name, QKD_ROLE_INITIATOR, peer));
+	ASSERT_NL_OK(nl, qkd_link_new(nl, 0, name, QKD_LINK_ROLE_INITIATOR, peer));
 	EXPECT_STREQ(name, qkd_obj_str(&nl->r.v[0], QKD_A_LINK_NAME));
 	EXPECT_STREQ(peer, qkd_obj_str(&nl->r.v[0], QKD_A_LINK_PEER));
 
@@ -223,7 +223,7 @@ TEST_F(genl, link_new_name_peer_length)
 	m = qkd_msg(nl, QKD_CMD_LINK_NEW, 0);
 	memset(name, 'm', sizeof(name));
 	nla_put(m, QKD_A_LINK_NAME, QKD_LINK_NAME_MAX, name);
-	nla_put_u8(m, QKD_A_LINK_ROLE, QKD_ROLE_INITIATOR);
+	nla_put_u8(m, QKD_A_LINK_ROLE, QKD_LINK_ROLE_INITIATOR);
 	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
 }
 
@@ -233,7 +233,7 @@ TEST_F(genl, link_new_unknown_attr)
 	uint8_t sid[QKD_STREAM_ID_LEN], data[KS] = { 1 };
 	static const int foreign[] = {
 		QKD_A_KEY_DATA, QKD_A_STREAM_ID, QKD_A_LINK_STATE,
-		QKD_A_STREAM_KEY_SIZE, QKD_A_STATS_KEYS_ADDED,
+		QKD_A_STREAM_KEY_SIZE, QKD_T_STATS(KEYS_ADDED),
 		QKD_A_STATUS_LINKS, QKD_A_MAX + 1, 200,
 	};
 	size_t i;
@@ -243,7 +243,7 @@ TEST_F(genl, link_new_unknown_attr)
 		struct nl_msg *m = qkd_msg(nl, QKD_CMD_LINK_NEW, 0);
 
 		nla_put_string(m, QKD_A_LINK_NAME, "x");
-		nla_put_u8(m, QKD_A_LINK_ROLE, QKD_ROLE_INITIATOR);
+		nla_put_u8(m, QKD_A_LINK_ROLE, QKD_LINK_ROLE_INITIATOR);
 		switch (foreign[i]) {
 		case QKD_A_KEY_DATA:
 			nla_put(m, QKD_A_KEY_DATA, sizeof(data), data);
@@ -252,9 +252,9 @@ TEST_F(genl, link_new_unknown_attr)
 			nla_put(m, QKD_A_STREAM_ID, sizeof(sid), sid);
 			break;
 		case QKD_A_LINK_STATE:
-			nla_put_u8(m, QKD_A_LINK_STATE, QKD_LINK_DOWN);
+			nla_put_u8(m, QKD_A_LINK_STATE, QKD_LINK_STATE_DOWN);
 			break;
-		case QKD_A_STATS_KEYS_ADDED:
+		case QKD_T_STATS(KEYS_ADDED):
 			nla_put_u64(m, foreign[i], 0);
 			break;
 		default:
@@ -271,10 +271,10 @@ TEST_F(genl, link_new_duplicate)
 {
 	struct qkd_nl *nl = &self->nl;
 
-	ASSERT_NL_OK(nl, qkd_link_new(nl, 4, "dup", QKD_ROLE_INITIATOR, NULL));
-	ASSERT_NL_ERR(nl, EEXIST, qkd_link_new(nl, 4, "other", QKD_ROLE_INITIATOR, NULL));
-	ASSERT_NL_ERR(nl, EEXIST, qkd_link_new(nl, 5, "dup", QKD_ROLE_RESPONDER, NULL));
-	ASSERT_NL_ERR(nl, EEXIST, qkd_link_new(nl, 0, "dup", QKD_ROLE_RESPONDER, NULL));
+	ASSERT_NL_OK(nl, qkd_link_new(nl, 4, "dup", QKD_LINK_ROLE_INITIATOR, NULL));
+	ASSERT_NL_ERR(nl, EEXIST, qkd_link_new(nl, 4, "other", QKD_LINK_ROLE_INITIATOR, NULL));
+	ASSERT_NL_ERR(nl, EEXIST, qkd_link_new(nl, 5, "dup", QKD_LINK_ROLE_RESPONDER, NULL));
+	ASSERT_NL_ERR(nl, EEXIST, qkd_link_new(nl, 0, "dup", QKD_LINK_ROLE_RESPONDER, NULL));
 	EXPECT_EQ(1, status_u(_metadata, nl, QKD_A_STATUS_LINKS));
 }
 
@@ -286,15 +286,15 @@ TEST_F(genl, link_new_limit)
 
 	for (i = 1; i <= 256; i++) {
 		snprintf(name, sizeof(name), "l%d", i);
-		ASSERT_NL_OK(nl, qkd_link_new(nl, 0, name, QKD_ROLE_INITIATOR, NULL));
+		ASSERT_NL_OK(nl, qkd_link_new(nl, 0, name, QKD_LINK_ROLE_INITIATOR, NULL));
 	}
-	ASSERT_NL_ERR(nl, ENOSPC, qkd_link_new(nl, 0, "over", QKD_ROLE_INITIATOR, NULL));
-	ASSERT_NL_ERR(nl, ENOSPC, qkd_link_new(nl, 1000, "over", QKD_ROLE_INITIATOR, NULL));
+	ASSERT_NL_ERR(nl, ENOSPC, qkd_link_new(nl, 0, "over", QKD_LINK_ROLE_INITIATOR, NULL));
+	ASSERT_NL_ERR(nl, ENOSPC, qkd_link_new(nl, 1000, "over", QKD_LINK_ROLE_INITIATOR, NULL));
 	EXPECT_EQ(256, status_u(_metadata, nl, QKD_A_STATUS_LINKS));
 	ASSERT_NL_OK(nl, qkd_link_dump(nl));
 	EXPECT_EQ(256, nl->r.n);
 	ASSERT_NL_OK(nl, qkd_link_del(nl, 17));
-	ASSERT_NL_OK(nl, qkd_link_new(nl, 0, "again", QKD_ROLE_INITIATOR, NULL));
+	ASSERT_NL_OK(nl, qkd_link_new(nl, 0, "again", QKD_LINK_ROLE_INITIATOR, NULL));
 	EXPECT_EQ(17, qkd_obj_u(&nl->r.v[0], QKD_A_LINK_ID));
 }
 
@@ -331,9 +331,9 @@ TEST_F(genl, link_dump)
 
 	ASSERT_NL_OK(nl, qkd_link_dump(nl));
 	EXPECT_EQ(0, nl->r.n);
-	ASSERT_NL_OK(nl, qkd_link_new(nl, 1, "one", QKD_ROLE_INITIATOR, "p1"));
-	ASSERT_NL_OK(nl, qkd_link_new(nl, 2, "two", QKD_ROLE_RESPONDER, NULL));
-	ASSERT_NL_OK(nl, qkd_link_new(nl, 3, "three", QKD_ROLE_INITIATOR, NULL));
+	ASSERT_NL_OK(nl, qkd_link_new(nl, 1, "one", QKD_LINK_ROLE_INITIATOR, "p1"));
+	ASSERT_NL_OK(nl, qkd_link_new(nl, 2, "two", QKD_LINK_ROLE_RESPONDER, NULL));
+	ASSERT_NL_OK(nl, qkd_link_new(nl, 3, "three", QKD_LINK_ROLE_INITIATOR, NULL));
 	ASSERT_NL_OK(nl, qkd_link_dump(nl));
 	ASSERT_EQ(3, nl->r.n);
 	for (i = 0; i < nl->r.n; i++) {
@@ -346,9 +346,9 @@ TEST_F(genl, link_dump)
 		seen[id] = true;
 		EXPECT_STREQ(id == 1 ? "one" : id == 2 ? "two" : "three",
 			     qkd_obj_str(o, QKD_A_LINK_NAME));
-		EXPECT_EQ(id == 2 ? QKD_ROLE_RESPONDER : QKD_ROLE_INITIATOR,
+		EXPECT_EQ(id == 2 ? QKD_LINK_ROLE_RESPONDER : QKD_LINK_ROLE_INITIATOR,
 			  qkd_obj_u(o, QKD_A_LINK_ROLE));
-		EXPECT_EQ(QKD_LINK_DOWN, qkd_obj_u(o, QKD_A_LINK_STATE));
+		EXPECT_EQ(QKD_LINK_STATE_DOWN, qkd_obj_u(o, QKD_A_LINK_STATE));
 		EXPECT_EQ(id == 1, o->has[QKD_A_LINK_PEER]);
 		EXPECT_EQ(0, qkd_obj_u(o, QKD_A_STATUS_STREAMS));
 		check_counters(_metadata, o, "dumped link", 0, 0, 0, 0, 0);
@@ -367,7 +367,7 @@ TEST_F(genl, link_dump_many)
 	peer[sizeof(peer) - 1] = 0;
 	for (i = 1; i <= 256; i++) {
 		snprintf(name, sizeof(name), "link-with-a-long-name-%d", i);
-		ASSERT_NL_OK(nl, qkd_link_new(nl, i, name, QKD_ROLE_INITIATOR, peer));
+		ASSERT_NL_OK(nl, qkd_link_new(nl, i, name, QKD_LINK_ROLE_INITIATOR, peer));
 	}
 	ASSERT_NL_OK(nl, qkd_link_dump(nl));
 	ASSERT_EQ(256, nl->r.n);
@@ -390,27 +390,27 @@ TEST_F(genl, link_set_state)
 	mk_link_stream(_metadata, nl, 1, sid, KS);
 	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, sid, 0, 4, KS, 1));
 
-	ASSERT_NL_OK(nl, qkd_link_set(nl, 1, QKD_LINK_UP));
-	EXPECT_EQ(QKD_LINK_UP, link_u(_metadata, nl, 1, QKD_A_LINK_STATE));
-	ASSERT_NL_OK(nl, qkd_link_set(nl, 1, QKD_LINK_UP));
-	EXPECT_EQ(QKD_LINK_UP, link_u(_metadata, nl, 1, QKD_A_LINK_STATE));
+	ASSERT_NL_OK(nl, qkd_link_set(nl, 1, QKD_LINK_STATE_UP));
+	EXPECT_EQ(QKD_LINK_STATE_UP, link_u(_metadata, nl, 1, QKD_A_LINK_STATE));
+	ASSERT_NL_OK(nl, qkd_link_set(nl, 1, QKD_LINK_STATE_UP));
+	EXPECT_EQ(QKD_LINK_STATE_UP, link_u(_metadata, nl, 1, QKD_A_LINK_STATE));
 
 	/* up, but the only stream is empty: exhausted (reported only) */
 	ASSERT_NL_OK(nl, qkd_key_flush(nl, sid));
-	EXPECT_EQ(QKD_LINK_EXHAUSTED, link_u(_metadata, nl, 1, QKD_A_LINK_STATE));
+	EXPECT_EQ(QKD_LINK_STATE_EXHAUSTED, link_u(_metadata, nl, 1, QKD_A_LINK_STATE));
 	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, sid, 4, 1, KS, 1));
-	EXPECT_EQ(QKD_LINK_UP, link_u(_metadata, nl, 1, QKD_A_LINK_STATE));
+	EXPECT_EQ(QKD_LINK_STATE_UP, link_u(_metadata, nl, 1, QKD_A_LINK_STATE));
 
 	/* by name */
 	m = qkd_msg(nl, QKD_CMD_LINK_SET, 0);
 	nla_put_string(m, QKD_A_LINK_NAME, "l1");
-	nla_put_u8(m, QKD_A_LINK_STATE, QKD_LINK_DOWN);
+	nla_put_u8(m, QKD_A_LINK_STATE, QKD_LINK_STATE_DOWN);
 	ASSERT_NL_OK(nl, qkd_req(nl, m));
-	EXPECT_EQ(QKD_LINK_DOWN, link_u(_metadata, nl, 1, QKD_A_LINK_STATE));
+	EXPECT_EQ(QKD_LINK_STATE_DOWN, link_u(_metadata, nl, 1, QKD_A_LINK_STATE));
 
 	/* down and empty stays down */
 	ASSERT_NL_OK(nl, qkd_key_flush(nl, sid));
-	EXPECT_EQ(QKD_LINK_DOWN, link_u(_metadata, nl, 1, QKD_A_LINK_STATE));
+	EXPECT_EQ(QKD_LINK_STATE_DOWN, link_u(_metadata, nl, 1, QKD_A_LINK_STATE));
 }
 
 TEST_F(genl, link_set_errors)
@@ -423,35 +423,35 @@ TEST_F(genl, link_set_errors)
 	 * exhausted is reported, never set. abi.md's table says EINVAL, its
 	 * rule for integers out of range (state among them) ERANGE: the rule.
 	 */
-	ASSERT_NL_BADRANGE(nl, qkd_link_set(nl, 1, QKD_LINK_EXHAUSTED));
+	ASSERT_NL_BADRANGE(nl, qkd_link_set(nl, 1, QKD_LINK_STATE_EXHAUSTED));
 	ASSERT_NL_BADRANGE(nl, qkd_link_set(nl, 1, 0));
 	ASSERT_NL_BADRANGE(nl, qkd_link_set(nl, 1, 4));
-	ASSERT_NL_ERR(nl, ENOENT, qkd_link_set(nl, 2, QKD_LINK_UP));
+	ASSERT_NL_ERR(nl, ENOENT, qkd_link_set(nl, 2, QKD_LINK_STATE_UP));
 	/* no state */
 	m = qkd_msg(nl, QKD_CMD_LINK_SET, 0);
 	nla_put_u32(m, QKD_A_LINK_ID, 1);
 	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
 	/* no link */
 	m = qkd_msg(nl, QKD_CMD_LINK_SET, 0);
-	nla_put_u8(m, QKD_A_LINK_STATE, QKD_LINK_UP);
+	nla_put_u8(m, QKD_A_LINK_STATE, QKD_LINK_STATE_UP);
 	ASSERT_NL_EINVAL_ONEOF(nl, qkd_req(nl, m));
 	/* state as u32 */
 	m = qkd_msg(nl, QKD_CMD_LINK_SET, 0);
 	nla_put_u32(m, QKD_A_LINK_ID, 1);
-	nla_put_u32(m, QKD_A_LINK_STATE, QKD_LINK_UP);
+	nla_put_u32(m, QKD_A_LINK_STATE, QKD_LINK_STATE_UP);
 	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
 	/* LINK_SET changes only the state: a role is not taken */
 	m = qkd_msg(nl, QKD_CMD_LINK_SET, 0);
 	nla_put_u32(m, QKD_A_LINK_ID, 1);
-	nla_put_u8(m, QKD_A_LINK_STATE, QKD_LINK_UP);
-	nla_put_u8(m, QKD_A_LINK_ROLE, QKD_ROLE_RESPONDER);
+	nla_put_u8(m, QKD_A_LINK_STATE, QKD_LINK_STATE_UP);
+	nla_put_u8(m, QKD_A_LINK_ROLE, QKD_LINK_ROLE_RESPONDER);
 	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
 	m = qkd_msg(nl, QKD_CMD_LINK_SET, 0);
 	nla_put_u32(m, QKD_A_LINK_ID, 1);
-	nla_put_u8(m, QKD_A_LINK_STATE, QKD_LINK_UP);
+	nla_put_u8(m, QKD_A_LINK_STATE, QKD_LINK_STATE_UP);
 	nla_put_u8(m, QKD_A_MAX + 1, 0);
 	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
-	EXPECT_EQ(QKD_LINK_DOWN, link_u(_metadata, nl, 1, QKD_A_LINK_STATE));
+	EXPECT_EQ(QKD_LINK_STATE_DOWN, link_u(_metadata, nl, 1, QKD_A_LINK_STATE));
 }
 
 TEST_F(genl, link_del_by_id_and_name)
@@ -469,7 +469,7 @@ TEST_F(genl, link_del_by_id_and_name)
 	ASSERT_NL_ERR(nl, ENOENT, qkd_link_del_name(nl, "l2"));
 	EXPECT_EQ(0, status_u(_metadata, nl, QKD_A_STATUS_LINKS));
 	/* the name is free again */
-	ASSERT_NL_OK(nl, qkd_link_new(nl, 9, "l2", QKD_ROLE_INITIATOR, NULL));
+	ASSERT_NL_OK(nl, qkd_link_new(nl, 9, "l2", QKD_LINK_ROLE_INITIATOR, NULL));
 }
 
 TEST_F(genl, link_del_errors)
@@ -1177,7 +1177,7 @@ TEST_F(genl, key_add_index_range)
 	ASSERT_NL_ERR(nl, ERANGE, qkd_key_add_pattern(nl, sid, UINT64_MAX - 2, 4, KS, 1));
 	EXPECT_EQ(0, stream_u(_metadata, nl, sid, QKD_A_STREAM_STORED_KEYS));
 	EXPECT_EQ(0, stream_u(_metadata, nl, sid, QKD_A_STREAM_NEXT_INDEX));
-	EXPECT_EQ(0, status_u(_metadata, nl, QKD_A_STATS_KEYS_ADDED));
+	EXPECT_EQ(0, status_u(_metadata, nl, QKD_T_STATS(KEYS_ADDED)));
 
 	/* the last valid indices */
 	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, sid, QKD_INDEX_MAX - 1, 2, KS, 1));
@@ -1244,8 +1244,8 @@ static void fill_node(struct __test_metadata *_metadata, struct qkd_nl *nl,
 		done += c;
 	}
 	ASSERT_NL_OK(nl, qkd_status(nl, &st));
-	EXPECT_EQ(total, qkd_obj_u(&st, QKD_A_STATS_KEYS_STORED));
-	EXPECT_EQ(total * ks, qkd_obj_u(&st, QKD_A_STATS_BYTES_STORED));
+	EXPECT_EQ(total, qkd_obj_u(&st, QKD_T_STATS(KEYS_STORED)));
+	EXPECT_EQ(total * ks, qkd_obj_u(&st, QKD_T_STATS(BYTES_STORED)));
 
 	/* one more, in a stream with room, and in a new stream */
 	qkd_sid(sid, n + 1);
@@ -1376,8 +1376,8 @@ TEST_F(genl, counters_add_up)
 	check_counters(_metadata, &o, "status", 39, 5, 23, 11, 7 * 16 + 4 * 128);
 	ASSERT_NL_OK(nl, qkd_link_get(nl, 1, &o));
 	check_balance(_metadata, &o, "link 1");
-	EXPECT_EQ(7, qkd_obj_u(&o, QKD_A_STATS_KEYS_STORED));
-	EXPECT_EQ(7 * 16, qkd_obj_u(&o, QKD_A_STATS_BYTES_STORED));
+	EXPECT_EQ(7, qkd_obj_u(&o, QKD_T_STATS(KEYS_STORED)));
+	EXPECT_EQ(7 * 16, qkd_obj_u(&o, QKD_T_STATS(BYTES_STORED)));
 	EXPECT_EQ(1, qkd_obj_u(&o, QKD_A_STATUS_STREAMS));
 
 	/* and a deleted link's */
@@ -1433,10 +1433,10 @@ TEST_F(genl, header_checks)
 				g->reserved = 1;
 			if (reqs[i].cmd == QKD_CMD_LINK_NEW) {
 				nla_put_string(m, QKD_A_LINK_NAME, "hdr");
-				nla_put_u8(m, QKD_A_LINK_ROLE, QKD_ROLE_INITIATOR);
+				nla_put_u8(m, QKD_A_LINK_ROLE, QKD_LINK_ROLE_INITIATOR);
 			} else if (reqs[i].cmd == QKD_CMD_LINK_SET) {
 				nla_put_u32(m, QKD_A_LINK_ID, 1);
-				nla_put_u8(m, QKD_A_LINK_STATE, QKD_LINK_UP);
+				nla_put_u8(m, QKD_A_LINK_STATE, QKD_LINK_STATE_UP);
 			} else if (reqs[i].cmd == QKD_CMD_LINK_GET && !reqs[i].flags) {
 				nla_put_u32(m, QKD_A_LINK_ID, 1);
 			} else if (reqs[i].cmd == QKD_CMD_STREAM_SET) {
@@ -1468,8 +1468,8 @@ TEST_F(genl, header_checks)
 	ASSERT_NL_OK(nl, qkd_status(nl, &o));
 	EXPECT_EQ(1, qkd_obj_u(&o, QKD_A_STATUS_LINKS));
 	EXPECT_EQ(1, qkd_obj_u(&o, QKD_A_STATUS_STREAMS));
-	EXPECT_EQ(0, qkd_obj_u(&o, QKD_A_STATS_KEYS_ADDED));
-	EXPECT_EQ(QKD_LINK_DOWN, link_u(_metadata, nl, 1, QKD_A_LINK_STATE));
+	EXPECT_EQ(0, qkd_obj_u(&o, QKD_T_STATS(KEYS_ADDED)));
+	EXPECT_EQ(QKD_LINK_STATE_DOWN, link_u(_metadata, nl, 1, QKD_A_LINK_STATE));
 	EXPECT_EQ(QKD_DEF_STREAM_MAX_KEYS,
 		  stream_u(_metadata, nl, sid, QKD_A_STREAM_MAX_KEYS));
 	/* and the same requests, well-formed, work */
@@ -1798,7 +1798,7 @@ FIXTURE_SETUP(ev)
 	ASSERT_EQ(0, err);
 	err = qkd_nl_open(&self->nl);
 	if (err == -ENOENT)
-		QKD_SKIP_SETUP("genl family " QKD_GENL_NAME " not found: qkd.ko not loaded");
+		QKD_SKIP_SETUP("genl family " QKD_FAMILY_NAME " not found: qkd.ko not loaded");
 	ASSERT_EQ(0, err);
 	ASSERT_EQ(0, qkd_nl_open(&self->ev));
 	ASSERT_LE(0, self->ev.grp) TH_LOG("no multicast group '%s'", QKD_MCGRP_EVENTS);
@@ -1954,33 +1954,33 @@ TEST_F(ev, link_state)
 	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, sid, 0, 3, KS, 1));
 	qkd_ev_read(ev, EV_NONE_MS);
 
-	ASSERT_NL_OK(nl, qkd_link_set(nl, 2, QKD_LINK_UP));
+	ASSERT_NL_OK(nl, qkd_link_set(nl, 2, QKD_LINK_STATE_UP));
 	o = one_event(_metadata, ev, QKD_CMD_LINK_STATE_NTF, NULL, 2);
 	EXPECT_STREQ("l2", qkd_obj_str(o, QKD_A_LINK_NAME));
-	EXPECT_EQ(QKD_LINK_UP, qkd_obj_u(o, QKD_A_LINK_STATE));
+	EXPECT_EQ(QKD_LINK_STATE_UP, qkd_obj_u(o, QKD_A_LINK_STATE));
 	EXPECT_EQ(1, o->len[QKD_A_LINK_STATE]);
 
-	ASSERT_NL_OK(nl, qkd_link_set(nl, 2, QKD_LINK_UP));
+	ASSERT_NL_OK(nl, qkd_link_set(nl, 2, QKD_LINK_STATE_UP));
 	no_event(_metadata, ev, QKD_CMD_LINK_STATE_NTF, "up -> up is no change");
 
 	/* derived: the last key goes, the link is exhausted */
 	ASSERT_NL_OK(nl, qkd_key_flush(nl, sid));
 	o = one_event(_metadata, ev, QKD_CMD_LINK_STATE_NTF, NULL, 2);
-	EXPECT_EQ(QKD_LINK_EXHAUSTED, qkd_obj_u(o, QKD_A_LINK_STATE));
+	EXPECT_EQ(QKD_LINK_STATE_EXHAUSTED, qkd_obj_u(o, QKD_A_LINK_STATE));
 	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, sid, 3, 1, KS, 1));
 	o = one_event(_metadata, ev, QKD_CMD_LINK_STATE_NTF, NULL, 2);
-	EXPECT_EQ(QKD_LINK_UP, qkd_obj_u(o, QKD_A_LINK_STATE));
+	EXPECT_EQ(QKD_LINK_STATE_UP, qkd_obj_u(o, QKD_A_LINK_STATE));
 
-	ASSERT_NL_OK(nl, qkd_link_set(nl, 2, QKD_LINK_DOWN));
+	ASSERT_NL_OK(nl, qkd_link_set(nl, 2, QKD_LINK_STATE_DOWN));
 	o = one_event(_metadata, ev, QKD_CMD_LINK_STATE_NTF, NULL, 2);
-	EXPECT_EQ(QKD_LINK_DOWN, qkd_obj_u(o, QKD_A_LINK_STATE));
+	EXPECT_EQ(QKD_LINK_STATE_DOWN, qkd_obj_u(o, QKD_A_LINK_STATE));
 	EXPECT_STREQ("l2", qkd_obj_str(o, QKD_A_LINK_NAME));
 
 	/* a down link stays down when it runs empty */
 	ASSERT_NL_OK(nl, qkd_key_flush(nl, sid));
 	no_event(_metadata, ev, QKD_CMD_LINK_STATE_NTF, "flush of a down link");
-	ASSERT_NL_BADRANGE(nl, qkd_link_set(nl, 2, QKD_LINK_EXHAUSTED));
-	ASSERT_NL_ERR(nl, ENOENT, qkd_link_set(nl, 3, QKD_LINK_UP));
+	ASSERT_NL_BADRANGE(nl, qkd_link_set(nl, 2, QKD_LINK_STATE_EXHAUSTED));
+	ASSERT_NL_ERR(nl, ENOENT, qkd_link_set(nl, 3, QKD_LINK_STATE_UP));
 	no_event(_metadata, ev, QKD_CMD_LINK_STATE_NTF, "rejected LINK_SET");
 }
 
@@ -2124,14 +2124,14 @@ TEST_F(ev, no_key_material)
 	qkd_sid(sid, 1);
 	mk_link_stream(_metadata, nl, 1, NULL, 0);
 	ASSERT_NL_OK(nl, qkd_stream_new(nl, sid, 1, KS, 50, 10));
-	ASSERT_NL_OK(nl, qkd_link_set(nl, 1, QKD_LINK_UP));
+	ASSERT_NL_OK(nl, qkd_link_set(nl, 1, QKD_LINK_STATE_UP));
 	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, sid, 0, 20, KS, 1));
 	if (self->dev >= 0)
 		for (i = 0; i < 20; i++)
 			ASSERT_EQ(0, qkd_get_key(self->dev, sid, buf, sizeof(buf), NULL));
 	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, sid, 20, 20, KS, 1));
 	ASSERT_NL_OK(nl, qkd_key_flush(nl, sid));
-	ASSERT_NL_OK(nl, qkd_link_set(nl, 1, QKD_LINK_DOWN));
+	ASSERT_NL_OK(nl, qkd_link_set(nl, 1, QKD_LINK_STATE_DOWN));
 	ASSERT_NL_OK(nl, qkd_link_del(nl, 1));
 	qkd_ev_read(ev, EV_WAIT_MS);
 	for (i = 0; i < ev->r.n; i++) {

@@ -180,9 +180,9 @@ static int fill(struct qkd_nl *nl, int seed)
 		char name[16];
 
 		snprintf(name, sizeof(name), "m%d", l);
-		err = qkd_link_new(nl, l, name, QKD_ROLE_INITIATOR, NULL);
+		err = qkd_link_new(nl, l, name, QKD_LINK_ROLE_INITIATOR, NULL);
 		if (!err)
-			err = qkd_link_set(nl, l, QKD_LINK_UP);
+			err = qkd_link_set(nl, l, QKD_LINK_STATE_UP);
 		for (s = 0; !err && s < 3; s++) {
 			qkd_sid(sid, 10 * l + s);
 			err = qkd_stream_new(nl, sid, l, KS, QKD_OMIT, 3);
@@ -215,7 +215,7 @@ static int child_other_netns(int to_parent, int from_parent)
 	CHILD_CHECK(qkd_status(&nl, &o) == 0, "status after reload");
 	CHILD_CHECK(qkd_obj_u(&o, QKD_A_STATUS_LINKS) == 0 &&
 		    qkd_obj_u(&o, QKD_A_STATUS_STREAMS) == 0 &&
-		    qkd_obj_u(&o, QKD_A_STATS_KEYS_ADDED) == 0,
+		    qkd_obj_u(&o, QKD_T_STATS(KEYS_ADDED)) == 0,
 		    "the other netns's node is not empty after a reload");
 	err = fill(&nl, 3);
 	CHILD_CHECK(err == 0, "fill after reload: %d", err);
@@ -264,8 +264,8 @@ TEST_F_TIMEOUT(mod, unload_with_keys_and_reload, 120)
 	ASSERT_NL_OK(&nl, qkd_status(&nl, &o));
 	EXPECT_EQ(0, qkd_obj_u(&o, QKD_A_STATUS_LINKS));
 	EXPECT_EQ(0, qkd_obj_u(&o, QKD_A_STATUS_STREAMS));
-	EXPECT_EQ(0, qkd_obj_u(&o, QKD_A_STATS_KEYS_ADDED));
-	EXPECT_EQ(0, qkd_obj_u(&o, QKD_A_STATS_KEYS_STORED));
+	EXPECT_EQ(0, qkd_obj_u(&o, QKD_T_STATS(KEYS_ADDED)));
+	EXPECT_EQ(0, qkd_obj_u(&o, QKD_T_STATS(KEYS_STORED)));
 	TH_LOG("family id %d before, %d after the reload", fam, nl.family);
 	/* works again */
 	ASSERT_EQ(0, fill(&nl, 4));
@@ -337,7 +337,7 @@ TEST_F_TIMEOUT(mod, stream_max_keys_param_range, 120)
 	ASSERT_EQ(0, write_max_keys_param("123"));
 	ASSERT_EQ(0, qkd_new_netns());
 	ASSERT_EQ(0, qkd_nl_open(&nl));
-	ASSERT_NL_OK(&nl, qkd_link_new(&nl, 1, "p", QKD_ROLE_INITIATOR, NULL));
+	ASSERT_NL_OK(&nl, qkd_link_new(&nl, 1, "p", QKD_LINK_ROLE_INITIATOR, NULL));
 	qkd_sid(sid, 1);
 	err = qkd_stream_new(&nl, sid, 1, KS, QKD_OMIT, QKD_OMIT);
 	snprintf(val, sizeof(val), "%ld", before);
@@ -467,7 +467,7 @@ TEST_F_TIMEOUT(mod, reload_cycles, 180)
 		}
 		ASSERT_EQ(0, qkd_wait(pid));
 		ASSERT_EQ(0, qkd_nl_open(&nl));
-		ASSERT_EQ(0, qkd_link_new(&nl, 0, "cycle", QKD_ROLE_RESPONDER, NULL));
+		ASSERT_EQ(0, qkd_link_new(&nl, 0, "cycle", QKD_LINK_ROLE_RESPONDER, NULL));
 		qkd_nl_close(&nl);
 		err = unload(true);
 		ASSERT_EQ(0, err) TH_LOG("cycle %d: rmmod: %s (refcnt %d)", i,

@@ -32,7 +32,7 @@ FIXTURE_SETUP(ns)
 	ASSERT_EQ(0, err);
 	err = qkd_nl_open(&self->nl);
 	if (err == -ENOENT)
-		QKD_SKIP_SETUP("genl family " QKD_GENL_NAME " not found: qkd.ko not loaded");
+		QKD_SKIP_SETUP("genl family " QKD_FAMILY_NAME " not found: qkd.ko not loaded");
 	ASSERT_EQ(0, err);
 	self->have_dev = access(QKD_DEV_PATH, F_OK) == 0;
 	qkd_sid(self->sid, 1);
@@ -106,8 +106,8 @@ static int child_isolated(const uint8_t *sid, struct sync *s, bool dev)
 	CHILD_CHECK(qkd_status(&nl, &o) == 0, "status");
 	CHILD_CHECK(qkd_obj_u(&o, QKD_A_STATUS_LINKS) == 0 &&
 		    qkd_obj_u(&o, QKD_A_STATUS_STREAMS) == 0 &&
-		    qkd_obj_u(&o, QKD_A_STATS_KEYS_ADDED) == 0 &&
-		    qkd_obj_u(&o, QKD_A_STATS_KEYS_STORED) == 0, "status of a fresh netns");
+		    qkd_obj_u(&o, QKD_T_STATS(KEYS_ADDED)) == 0 &&
+		    qkd_obj_u(&o, QKD_T_STATS(KEYS_STORED)) == 0, "status of a fresh netns");
 	err = qkd_key_add_pattern(&nl, sid, 10, 1, KS, 2);
 	CHILD_CHECK(err == -ENOENT, "KEY_ADD: %d", err);
 	err = qkd_key_flush(&nl, sid);
@@ -118,7 +118,7 @@ static int child_isolated(const uint8_t *sid, struct sync *s, bool dev)
 	CHILD_CHECK(err == -ENOENT, "STREAM_DEL: %d", err);
 	err = qkd_link_del(&nl, 1);
 	CHILD_CHECK(err == -ENOENT, "LINK_DEL: %d", err);
-	err = qkd_link_set(&nl, 1, QKD_LINK_UP);
+	err = qkd_link_set(&nl, 1, QKD_LINK_STATE_UP);
 	CHILD_CHECK(err == -ENOENT, "LINK_SET: %d", err);
 	if (dev) {
 		fd = qkd_dev_open();
@@ -133,7 +133,7 @@ static int child_isolated(const uint8_t *sid, struct sync *s, bool dev)
 		CHILD_CHECK(err == -ENOENT, "SET_POLL_STREAM: %d", err);
 	}
 	/* the same link id/name and stream ID, with other keys */
-	err = qkd_link_new(&nl, 1, "l1", QKD_ROLE_RESPONDER, NULL);
+	err = qkd_link_new(&nl, 1, "l1", QKD_LINK_ROLE_RESPONDER, NULL);
 	CHILD_CHECK(err == 0, "LINK_NEW: %d", err);
 	err = qkd_stream_new(&nl, sid, 1, 64, 50, QKD_OMIT);
 	CHILD_CHECK(err == 0, "STREAM_NEW of the same ID: %d", err);
@@ -153,7 +153,7 @@ static int child_isolated(const uint8_t *sid, struct sync *s, bool dev)
 		    "stored %ju", (uintmax_t)qkd_obj_u(&o, QKD_A_STREAM_STORED_KEYS));
 	CHILD_CHECK(qkd_obj_u(&o, QKD_A_STREAM_KEY_SIZE) == 64, "key size");
 	CHILD_CHECK(qkd_status(&nl, &o) == 0, "status");
-	CHILD_CHECK(qkd_obj_u(&o, QKD_A_STATS_KEYS_ADDED) == 5, "added in this netns");
+	CHILD_CHECK(qkd_obj_u(&o, QKD_T_STATS(KEYS_ADDED)) == 5, "added in this netns");
 	return 0;
 }
 
@@ -182,11 +182,11 @@ TEST_F(ns, isolation)
 	EXPECT_EQ(10, qkd_obj_u(&o, QKD_A_STREAM_STORED_KEYS));
 	EXPECT_EQ(10, qkd_obj_u(&o, QKD_A_STREAM_NEXT_INDEX));
 	ASSERT_NL_OK(nl, qkd_link_get(nl, 1, &o));
-	EXPECT_EQ(QKD_ROLE_INITIATOR, qkd_obj_u(&o, QKD_A_LINK_ROLE));
+	EXPECT_EQ(QKD_LINK_ROLE_INITIATOR, qkd_obj_u(&o, QKD_A_LINK_ROLE));
 	ASSERT_NL_OK(nl, qkd_status(nl, &o));
 	EXPECT_EQ(1, qkd_obj_u(&o, QKD_A_STATUS_LINKS));
 	EXPECT_EQ(1, qkd_obj_u(&o, QKD_A_STATUS_STREAMS));
-	EXPECT_EQ(10, qkd_obj_u(&o, QKD_A_STATS_KEYS_ADDED));
+	EXPECT_EQ(10, qkd_obj_u(&o, QKD_T_STATS(KEYS_ADDED)));
 	if (self->have_dev) {
 		fd = qkd_dev_open();
 		ASSERT_LE(0, fd);
@@ -220,7 +220,7 @@ static int child_dev_binding(int fd_a, const uint8_t *sid)
 	qkd_sid(sid_b, 2);
 	CHILD_CHECK(qkd_new_netns() == 0, "unshare");
 	CHILD_CHECK(qkd_nl_open(&nl) == 0, "genl");
-	CHILD_CHECK(qkd_link_new(&nl, 1, "b", QKD_ROLE_RESPONDER, NULL) == 0, "link");
+	CHILD_CHECK(qkd_link_new(&nl, 1, "b", QKD_LINK_ROLE_RESPONDER, NULL) == 0, "link");
 	CHILD_CHECK(qkd_stream_new(&nl, sid, 1, 64, QKD_OMIT, QKD_OMIT) == 0, "stream");
 	CHILD_CHECK(qkd_stream_new(&nl, sid_b, 1, KS, QKD_OMIT, QKD_OMIT) == 0, "stream b");
 	CHILD_CHECK(qkd_key_add_pattern(&nl, sid, 0, 3, 64, 2) == 0, "push");
@@ -322,9 +322,9 @@ static int child_busy_node(int round, bool dev)
 		char name[16];
 
 		snprintf(name, sizeof(name), "busy%d", l);
-		err = qkd_link_new(&nl, l, name, QKD_ROLE_INITIATOR, "peer");
+		err = qkd_link_new(&nl, l, name, QKD_LINK_ROLE_INITIATOR, "peer");
 		CHILD_CHECK(err == 0, "link %d: %d", l, err);
-		CHILD_CHECK(qkd_link_set(&nl, l, QKD_LINK_UP) == 0, "up");
+		CHILD_CHECK(qkd_link_set(&nl, l, QKD_LINK_STATE_UP) == 0, "up");
 		for (s = 0; s < 3; s++) {
 			uint32_t ks = 16 << s;
 
@@ -378,7 +378,7 @@ static int child_send_dev_fd(int sock, const uint8_t *sid)
 
 	CHILD_CHECK(qkd_new_netns() == 0, "unshare");
 	CHILD_CHECK(qkd_nl_open(&nl) == 0, "genl");
-	CHILD_CHECK(qkd_link_new(&nl, 1, "gone", QKD_ROLE_INITIATOR, NULL) == 0, "link");
+	CHILD_CHECK(qkd_link_new(&nl, 1, "gone", QKD_LINK_ROLE_INITIATOR, NULL) == 0, "link");
 	CHILD_CHECK(qkd_stream_new(&nl, sid, 1, 64, QKD_OMIT, QKD_OMIT) == 0, "stream");
 	CHILD_CHECK(qkd_key_add_pattern(&nl, sid, 50, 4, 64, 5) == 0, "push");
 	fd = qkd_dev_open();
@@ -446,10 +446,10 @@ static int child_events(const uint8_t *sid, struct sync *s)
 	n = qkd_ev_read(&ev, 300);
 	CHILD_CHECK(n == 0, "%d events of the other netns arrived", n);
 	/* events of this netns */
-	CHILD_CHECK(qkd_link_new(&nl, 1, "l1", QKD_ROLE_INITIATOR, NULL) == 0, "link");
+	CHILD_CHECK(qkd_link_new(&nl, 1, "l1", QKD_LINK_ROLE_INITIATOR, NULL) == 0, "link");
 	CHILD_CHECK(qkd_stream_new(&nl, sid, 1, KS, QKD_OMIT, QKD_OMIT) == 0, "stream");
 	CHILD_CHECK(qkd_key_add_pattern(&nl, sid, 0, 3, KS, 1) == 0, "push");
-	CHILD_CHECK(qkd_link_set(&nl, 1, QKD_LINK_UP) == 0, "up");
+	CHILD_CHECK(qkd_link_set(&nl, 1, QKD_LINK_STATE_UP) == 0, "up");
 	CHILD_CHECK(qkd_link_del(&nl, 1) == 0, "del");
 	qkd_ev_read(&ev, 500);
 	CHILD_CHECK(qkd_count(&ev, QKD_CMD_KEYS_ADDED_NTF) == 1, "own KEYS_ADDED");
@@ -473,7 +473,7 @@ TEST_F(ns, events_stay_in_their_netns)
 		_exit(child_events(self->sid, &s));
 	ASSERT_EQ('j', sync_recv(s.to_parent[0]));
 	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, self->sid, 0, 3, KS, 1));
-	ASSERT_NL_OK(nl, qkd_link_set(nl, 1, QKD_LINK_UP));
+	ASSERT_NL_OK(nl, qkd_link_set(nl, 1, QKD_LINK_STATE_UP));
 	ASSERT_NL_OK(nl, qkd_stream_del(nl, self->sid));
 	qkd_ev_read(&ev, 500);
 	EXPECT_EQ(1, qkd_count(&ev, QKD_CMD_KEYS_ADDED_NTF));
@@ -782,10 +782,10 @@ TEST_F_TIMEOUT(ns, delete_while_reading, 120)
 		EXPECT_EQ(0, qkd_wait(pids[p]));
 	ASSERT_NL_OK(nl, qkd_status(nl, &st));
 	check_balance(_metadata, &st, "status");
-	EXPECT_EQ(4000, qkd_obj_u(&st, QKD_A_STATS_KEYS_ADDED));
-	EXPECT_EQ(atomic_load(got), qkd_obj_u(&st, QKD_A_STATS_KEYS_DELIVERED));
-	EXPECT_EQ(4000 - atomic_load(got), qkd_obj_u(&st, QKD_A_STATS_KEYS_FLUSHED));
-	EXPECT_EQ(0, qkd_obj_u(&st, QKD_A_STATS_KEYS_STORED));
+	EXPECT_EQ(4000, qkd_obj_u(&st, QKD_T_STATS(KEYS_ADDED)));
+	EXPECT_EQ(atomic_load(got), qkd_obj_u(&st, QKD_T_STATS(KEYS_DELIVERED)));
+	EXPECT_EQ(4000 - atomic_load(got), qkd_obj_u(&st, QKD_T_STATS(KEYS_FLUSHED)));
+	EXPECT_EQ(0, qkd_obj_u(&st, QKD_T_STATS(KEYS_STORED)));
 	munmap(got, sizeof(*got));
 }
 

@@ -33,7 +33,7 @@ FIXTURE_SETUP(priv)
 	ASSERT_EQ(0, err);
 	err = qkd_nl_open(&self->nl);
 	if (err == -ENOENT)
-		QKD_SKIP_SETUP("genl family " QKD_GENL_NAME " not found: qkd.ko not loaded");
+		QKD_SKIP_SETUP("genl family " QKD_FAMILY_NAME " not found: qkd.ko not loaded");
 	ASSERT_EQ(0, err);
 	qkd_sid(self->sid, 1);
 	mk_link_stream(_metadata, &self->nl, 1, self->sid, KS);
@@ -79,10 +79,10 @@ static void try_all(struct qkd_nl *nl, const uint8_t *sid, struct tries *t)
 	int fd;
 
 	qkd_sid(sid2, 2);
-	t->res[T_LINK_NEW] = qkd_link_new(nl, 2, "l2", QKD_ROLE_INITIATOR, NULL);
+	t->res[T_LINK_NEW] = qkd_link_new(nl, 2, "l2", QKD_LINK_ROLE_INITIATOR, NULL);
 	t->res[T_LINK_GET] = qkd_link_get(nl, 1, NULL);
 	t->res[T_LINK_DUMP] = qkd_link_dump(nl);
-	t->res[T_LINK_SET] = qkd_link_set(nl, 1, QKD_LINK_UP);
+	t->res[T_LINK_SET] = qkd_link_set(nl, 1, QKD_LINK_STATE_UP);
 	t->res[T_STREAM_NEW] = qkd_stream_new(nl, sid2, 1, KS, QKD_OMIT, QKD_OMIT);
 	t->res[T_STREAM_GET] = qkd_stream_get(nl, sid, NULL);
 	t->res[T_STREAM_DUMP] = qkd_stream_dump(nl, 0);

@@ -49,7 +49,7 @@ FIXTURE_SETUP(xfrm)
 	ASSERT_EQ(0, err);
 	err = qkd_nl_open(&self->nl);
 	if (err == -ENOENT)
-		QKD_SKIP_SETUP("genl family " QKD_GENL_NAME " not found: qkd.ko not loaded");
+		QKD_SKIP_SETUP("genl family " QKD_FAMILY_NAME " not found: qkd.ko not loaded");
 	ASSERT_EQ(0, err);
 	self->dev = qkd_dev_open();
 	self->kmsg = qkd_kmsg_open();
@@ -389,7 +389,7 @@ TEST_F(xfrm, new_initiator_spis_and_keys)
 	struct nl_msg *m;
 	struct qkd_obj o;
 
-	setup_stream(_metadata, nl, self->sid, QKD_ROLE_INITIATOR, KS, 8);
+	setup_stream(_metadata, nl, self->sid, QKD_LINK_ROLE_INITIATOR, KS, 8);
 	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
 	nla_put_u32(m, QKD_A_SA_REQID, 5);
 	ASSERT_NL_OK(nl, qkd_req(nl, m));
@@ -439,7 +439,7 @@ TEST_F(xfrm, new_responder_mirrors_initiator)
 	struct nl_msg *m;
 	struct qkd_obj o;
 
-	setup_stream(_metadata, nl, self->sid, QKD_ROLE_RESPONDER, KS, 10);
+	setup_stream(_metadata, nl, self->sid, QKD_LINK_ROLE_RESPONDER, KS, 10);
 	m = sa_msg_at(nl, self->sid, "fd00::2", "fd00::1", 4);
 	nla_put_u8(m, QKD_A_SA_MODE, QKD_SA_MODE_TUNNEL);
 	nla_put_u8(m, QKD_A_SA_ALG, QKD_SA_ALG_CHACHA20_POLY1305);
@@ -467,7 +467,7 @@ TEST_F(xfrm, one_way_binding_discards_the_other_direction)
 	struct qkd_nl *nl = &self->nl;
 	struct nl_msg *m;
 
-	setup_stream(_metadata, nl, self->sid, QKD_ROLE_INITIATOR, KS, 8);
+	setup_stream(_metadata, nl, self->sid, QKD_LINK_ROLE_INITIATOR, KS, 8);
 	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
 	nla_put_u8(m, QKD_A_SA_DIR, QKD_SA_DIR_OUT);
 	ASSERT_NL_OK(nl, qkd_req(nl, m));
@@ -486,7 +486,7 @@ TEST_F(xfrm, rejects_bad_input_without_change)
 	uint8_t addr[16] = { 10, 1, 0, 1 };
 	struct nl_msg *m;
 
-	setup_stream(_metadata, nl, self->sid, QKD_ROLE_INITIATOR, KS, 8);
+	setup_stream(_metadata, nl, self->sid, QKD_LINK_ROLE_INITIATOR, KS, 8);
 	qkd_sid(sid16, 41);
 	ASSERT_NL_OK(nl, qkd_stream_new(nl, sid16, 1, 16, QKD_OMIT, QKD_OMIT));
 	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, sid16, 0, 8, 16, SEED));
@@ -561,7 +561,7 @@ TEST_F(xfrm, missing_keys_consume_nothing)
 	struct qkd_nl *nl = &self->nl;
 
 	/* Keys 0 and 1 only: the inbound lookahead (index 3) is missing. */
-	setup_stream(_metadata, nl, self->sid, QKD_ROLE_INITIATOR, KS, 2);
+	setup_stream(_metadata, nl, self->sid, QKD_LINK_ROLE_INITIATOR, KS, 2);
 	ASSERT_NL_INVALID(nl, ENOKEY, false,
 			  qkd_req(nl, sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2")));
 	EXPECT_EQ(2, qkd_stored(nl, self->sid)) TH_LOG("the keys taken were not given back");
@@ -579,7 +579,7 @@ TEST_F(xfrm, rejects_overlapping_bindings)
 	uint8_t sid2[QKD_STREAM_ID_LEN];
 	struct nl_msg *m;
 
-	setup_stream(_metadata, nl, self->sid, QKD_ROLE_INITIATOR, KS, 16);
+	setup_stream(_metadata, nl, self->sid, QKD_LINK_ROLE_INITIATOR, KS, 16);
 	qkd_sid(sid2, 43);
 	ASSERT_NL_OK(nl, qkd_stream_new(nl, sid2, 1, KS, QKD_OMIT, QKD_OMIT));
 	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, sid2, 0, 16, KS, SEED));
@@ -629,7 +629,7 @@ TEST_F(xfrm, needs_cap_net_admin)
 	struct qkd_nl *nl = &self->nl;
 	pid_t pid;
 
-	setup_stream(_metadata, nl, self->sid, QKD_ROLE_INITIATOR, KS, 8);
+	setup_stream(_metadata, nl, self->sid, QKD_LINK_ROLE_INITIATOR, KS, 8);
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (pid == 0)
@@ -662,7 +662,7 @@ static void sa_retry_attack(struct __test_metadata *_metadata,
 	int mon, err, i;
 
 	/* Keys up to index 3 (OBST_KEY: index 5, the last inbound one, missing). */
-	setup_stream(_metadata, nl, self->sid, QKD_ROLE_INITIATOR, KS,
+	setup_stream(_metadata, nl, self->sid, QKD_LINK_ROLE_INITIATOR, KS,
 		     how == OBST_KEY ? 4 : 8);
 	if (how == OBST_SPI) {
 		/* Someone's SA at the SPI of inbound generation 2 (index 5). */
@@ -747,7 +747,7 @@ TEST_F(xfrm, sa_lifetimes_fit_the_sequence_space)
 	struct nl_msg *m;
 	struct xsas all;
 
-	setup_stream(_metadata, nl, self->sid, QKD_ROLE_INITIATOR, KS, 8);
+	setup_stream(_metadata, nl, self->sid, QKD_LINK_ROLE_INITIATOR, KS, 8);
 	/* A time-only policy (the default). */
 	ASSERT_NL_OK(nl, qkd_req(nl, sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2")));
 	ASSERT_EQ(0, xfrm_dump(&all));
@@ -824,7 +824,7 @@ TEST_F(xfrm, sequence_near_2_32_rekeys)
 	struct nl_msg *m;
 
 	/* One-way (out g0 = 0, 1 discarded; g1 = 2). */
-	setup_stream(_metadata, nl, self->sid, QKD_ROLE_INITIATOR, KS, 4);
+	setup_stream(_metadata, nl, self->sid, QKD_LINK_ROLE_INITIATOR, KS, 4);
 	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
 	nla_put_u8(m, QKD_A_SA_DIR, QKD_SA_DIR_OUT);
 	ASSERT_NL_OK(nl, qkd_req(nl, m));
@@ -843,7 +843,7 @@ TEST_F(xfrm, sequence_exhausted_is_not_ok)
 	struct qkd_nl *nl = &self->nl;
 	struct nl_msg *m;
 
-	setup_stream(_metadata, nl, self->sid, QKD_ROLE_INITIATOR, KS, 2);
+	setup_stream(_metadata, nl, self->sid, QKD_LINK_ROLE_INITIATOR, KS, 2);
 	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
 	nla_put_u8(m, QKD_A_SA_DIR, QKD_SA_DIR_OUT);
 	ASSERT_NL_OK(nl, qkd_req(nl, m));
@@ -873,7 +873,7 @@ static void sa_stuck(struct __test_metadata *_metadata, FIXTURE_DATA(xfrm) *self
 	struct nl_msg *m;
 	int i, stuck = 0;
 
-	setup_stream(_metadata, nl, self->sid, QKD_ROLE_INITIATOR, KS, 4);
+	setup_stream(_metadata, nl, self->sid, QKD_LINK_ROLE_INITIATOR, KS, 4);
 	ASSERT_EQ(0, qkd_nl_open(&ev));
 	ASSERT_EQ(0, qkd_nl_join_events(&ev));
 	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
@@ -936,7 +936,7 @@ TEST_F(xfrm, policy_pair_follows_the_binding)
 	struct nl_msg *m;
 	struct qkd_obj o;
 
-	setup_stream(_metadata, nl, self->sid, QKD_ROLE_INITIATOR, KS, 8);
+	setup_stream(_metadata, nl, self->sid, QKD_LINK_ROLE_INITIATOR, KS, 8);
 	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
 	nla_put_u32(m, QKD_A_SA_REQID, 9);
 	nla_put_flag(m, QKD_A_SA_POLICY);
@@ -982,7 +982,7 @@ TEST_F(xfrm, policy_tunnel_networks)
 	struct qkd_nl *nl = &self->nl;
 	struct nl_msg *m;
 
-	setup_stream(_metadata, nl, self->sid, QKD_ROLE_RESPONDER, KS, 8);
+	setup_stream(_metadata, nl, self->sid, QKD_LINK_ROLE_RESPONDER, KS, 8);
 	m = sa_msg(nl, self->sid, "10.1.0.2", "10.1.0.1");
 	nla_put_u8(m, QKD_A_SA_MODE, QKD_SA_MODE_TUNNEL);
 	nla_put_flag(m, QKD_A_SA_POLICY);
@@ -1020,7 +1020,7 @@ TEST_F(xfrm, policy_rejections_change_nothing)
 	struct qkd_nl *nl = &self->nl;
 	struct nl_msg *m;
 
-	setup_stream(_metadata, nl, self->sid, QKD_ROLE_INITIATOR, KS, 8);
+	setup_stream(_metadata, nl, self->sid, QKD_LINK_ROLE_INITIATOR, KS, 8);
 
 	QKD_CTX("a selector without QKD_A_SA_POLICY");
 	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
@@ -1110,7 +1110,7 @@ TEST_F(xfrm, rekey_now)
 	int i;
 
 	/* Indices 0..7: out g0 = 0, in g0..g2 = 1, 3, 5; out g1 = 2, g2 = 4. */
-	setup_stream(_metadata, nl, self->sid, QKD_ROLE_INITIATOR, KS, 7);
+	setup_stream(_metadata, nl, self->sid, QKD_LINK_ROLE_INITIATOR, KS, 7);
 	ASSERT_EQ(0, qkd_nl_open(&ev));
 	ASSERT_EQ(0, qkd_nl_join_events(&ev));
 	ASSERT_NL_OK(nl, qkd_req(nl, sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2")));
@@ -1193,7 +1193,7 @@ TEST_F(xfrm, del_removes_sas)
 
 	struct nl_msg *m;
 
-	setup_stream(_metadata, nl, self->sid, QKD_ROLE_INITIATOR, KS, 16);
+	setup_stream(_metadata, nl, self->sid, QKD_LINK_ROLE_INITIATOR, KS, 16);
 	ASSERT_NL_OK(nl, qkd_req(nl, sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2")));
 	EXPECT_EQ(4, xfrm_count(NULL));
 	ASSERT_NL_OK(nl, sa_simple(nl, QKD_CMD_SA_DEL, self->sid));
@@ -1219,7 +1219,7 @@ TEST_F(xfrm, stream_and_link_deletion_remove_sas)
 	uint8_t sid2[QKD_STREAM_ID_LEN];
 	struct nl_msg *m;
 
-	setup_stream(_metadata, nl, self->sid, QKD_ROLE_INITIATOR, KS, 8);
+	setup_stream(_metadata, nl, self->sid, QKD_LINK_ROLE_INITIATOR, KS, 8);
 	qkd_sid(sid2, 44);
 	ASSERT_NL_OK(nl, qkd_stream_new(nl, sid2, 1, KS, QKD_OMIT, QKD_OMIT));
 	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, sid2, 0, 8, KS, SEED));
@@ -1245,7 +1245,7 @@ TEST_F(xfrm, idle_binding_is_not_rekeyed)
 	struct qkd_nl *nl = &self->nl, ev;
 	struct nl_msg *m;
 
-	setup_stream(_metadata, nl, self->sid, QKD_ROLE_INITIATOR, KS, 40);
+	setup_stream(_metadata, nl, self->sid, QKD_LINK_ROLE_INITIATOR, KS, 40);
 	ASSERT_EQ(0, qkd_nl_open(&ev));
 	ASSERT_EQ(0, qkd_nl_join_events(&ev));
 	m = sa_msg_at(nl, self->sid, "10.1.0.1", "10.1.0.2", 10);
@@ -1319,7 +1319,7 @@ TEST_F(xfrm, binding_owns_its_stream)
 
 	if (self->dev < 0)
 		SKIP(return, "no %s", QKD_DEV_PATH);
-	setup_stream(_metadata, nl, self->sid, QKD_ROLE_INITIATOR, KS, 16);
+	setup_stream(_metadata, nl, self->sid, QKD_LINK_ROLE_INITIATOR, KS, 16);
 	EXPECT_EQ(QKD_STREAM_CONSUMER_NONE, stream_consumer(_metadata, nl, self->sid));
 	ASSERT_NL_OK(nl, qkd_req(nl, sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2")));
 	EXPECT_EQ(QKD_STREAM_CONSUMER_SA, stream_consumer(_metadata, nl, self->sid));
@@ -1405,7 +1405,7 @@ TEST_F(xfrm, stream_delete_releases_the_binding)
 
 	if (self->dev < 0)
 		SKIP(return, "no %s", QKD_DEV_PATH);
-	setup_stream(_metadata, nl, self->sid, QKD_ROLE_INITIATOR, KS, 8);
+	setup_stream(_metadata, nl, self->sid, QKD_LINK_ROLE_INITIATOR, KS, 8);
 	ASSERT_NL_OK(nl, qkd_req(nl, sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2")));
 	EXPECT_EQ(-EBUSY, take_index(self->dev, self->sid, 2));
 	ASSERT_NL_OK(nl, qkd_stream_del(nl, self->sid));
@@ -1466,7 +1466,7 @@ TEST_F(xfrm, sad_key_is_the_stream_key)
 
 	if (lockdown_confidentiality())
 		SKIP(return, "lockdown=confidentiality: xfrm_user zeros SA keys in dumps (tests/e2e/lockdown.sh)");
-	setup_stream(_metadata, nl, self->sid, QKD_ROLE_INITIATOR, KS, 8);
+	setup_stream(_metadata, nl, self->sid, QKD_LINK_ROLE_INITIATOR, KS, 8);
 	ASSERT_NL_OK(nl, qkd_req(nl, sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2")));
 	ASSERT_EQ(0, xfrm_dump(&sad));
 	EXPECT_EQ(4, sad.n);
@@ -1551,7 +1551,7 @@ TEST_F(xfrm, migrated_sa_keeps_the_stream_key)
 
 	if (lockdown_confidentiality())
 		SKIP(return, "lockdown=confidentiality: xfrm_user zeros SA keys in dumps (tests/e2e/lockdown.sh)");
-	setup_stream(_metadata, nl, self->sid, QKD_ROLE_INITIATOR, KS, 8);
+	setup_stream(_metadata, nl, self->sid, QKD_LINK_ROLE_INITIATOR, KS, 8);
 	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
 	nla_put_u32(m, QKD_A_SA_REQID, 5);
 	nla_put_flag(m, QKD_A_SA_POLICY);
@@ -1589,7 +1589,7 @@ TEST_F(xfrm, first_index_is_required)
 	struct qkd_nl *nl = &self->nl;
 	int err;
 
-	ASSERT_NL_OK(nl, qkd_link_new(nl, 1, "l1", QKD_ROLE_INITIATOR, NULL));
+	ASSERT_NL_OK(nl, qkd_link_new(nl, 1, "l1", QKD_LINK_ROLE_INITIATOR, NULL));
 	ASSERT_NL_OK(nl, qkd_stream_new(nl, self->sid, 1, KS, QKD_OMIT, QKD_OMIT));
 	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, self->sid, 2, 8, KS, SEED));
 	err = qkd_req(nl, sa_msg_at(nl, self->sid, "10.1.0.1", "10.1.0.2", NO_FIRST));
@@ -1621,7 +1621,7 @@ TEST_F(xfrm, deleted_outbound_sa_replaced_at_once)
 	struct nl_msg *m;
 	char spi[32];
 
-	setup_stream(_metadata, nl, self->sid, QKD_ROLE_INITIATOR, KS, 6);
+	setup_stream(_metadata, nl, self->sid, QKD_LINK_ROLE_INITIATOR, KS, 6);
 	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
 	nla_put_u8(m, QKD_A_SA_DIR, QKD_SA_DIR_OUT);
 	ASSERT_NL_OK(nl, qkd_req(nl, m));
@@ -1674,7 +1674,7 @@ TEST_F(xfrm, dry_binding_keeps_no_expired_sa)
 
 	ASSERT_EQ(0, system("ip link add d0 type dummy && ip addr add 10.1.0.1/24 dev d0 && "
 			    "ip link set d0 up"));
-	setup_stream(_metadata, nl, self->sid, QKD_ROLE_INITIATOR, KS, 2);
+	setup_stream(_metadata, nl, self->sid, QKD_LINK_ROLE_INITIATOR, KS, 2);
 	before = crypto_refcnt("rfc4106(gcm(aes))");
 	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
 	nla_put_u8(m, QKD_A_SA_DIR, QKD_SA_DIR_OUT);
@@ -1712,8 +1712,8 @@ TEST_F(xfrm, rekey_events_follow_their_keys)
 	int i, empty = -1, link = -1, rekey = -1;
 	struct nl_msg *m;
 
-	setup_stream(_metadata, nl, self->sid, QKD_ROLE_INITIATOR, KS, 4);
-	ASSERT_NL_OK(nl, qkd_link_set(nl, 1, QKD_LINK_UP));
+	setup_stream(_metadata, nl, self->sid, QKD_LINK_ROLE_INITIATOR, KS, 4);
+	ASSERT_NL_OK(nl, qkd_link_set(nl, 1, QKD_LINK_STATE_UP));
 	ASSERT_EQ(0, qkd_nl_open(&ev));
 	ASSERT_EQ(0, qkd_nl_join_events(&ev));
 	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
@@ -1730,7 +1730,7 @@ TEST_F(xfrm, rekey_events_follow_their_keys)
 		if (o->cmd == QKD_CMD_STREAM_EMPTY_NTF && empty < 0)
 			empty = i;
 		if (o->cmd == QKD_CMD_LINK_STATE_NTF && link < 0 &&
-		    qkd_obj_u(o, QKD_A_LINK_STATE) == QKD_LINK_EXHAUSTED)
+		    qkd_obj_u(o, QKD_A_LINK_STATE) == QKD_LINK_STATE_EXHAUSTED)
 			link = i;
 		if (o->cmd == QKD_CMD_SA_REKEY_NTF && rekey < 0)
 			rekey = i;
@@ -1831,7 +1831,7 @@ FIXTURE_SETUP(resync)
 	ASSERT_EQ(0, err);
 	err = qkd_nl_open(&self->a);
 	if (err == -ENOENT)
-		QKD_SKIP_SETUP("genl family " QKD_GENL_NAME " not found: qkd.ko not loaded");
+		QKD_SKIP_SETUP("genl family " QKD_FAMILY_NAME " not found: qkd.ko not loaded");
 	ASSERT_EQ(0, err);
 	self->kmsg = qkd_kmsg_open();
 	qkd_sid(self->sid, 41);
@@ -1850,8 +1850,8 @@ FIXTURE_SETUP(resync)
 	ASSERT_EQ(0, qkd_nl_join_events(&self->ev[0]));
 	ASSERT_EQ(0, nl_open_in(&self->ev[1], self->ns));
 	ASSERT_EQ(0, qkd_nl_join_events(&self->ev[1]));
-	setup_stream(_metadata, &self->a, self->sid, QKD_ROLE_INITIATOR, KS, 64);
-	setup_stream(_metadata, &self->b, self->sid, QKD_ROLE_RESPONDER, KS, 64);
+	setup_stream(_metadata, &self->a, self->sid, QKD_LINK_ROLE_INITIATOR, KS, 64);
+	setup_stream(_metadata, &self->b, self->sid, QKD_LINK_ROLE_RESPONDER, KS, 64);
 	ASSERT_NL_OK(&self->a, resync_bind(&self->a, self->sid, RA, RB));
 	ASSERT_NL_OK(&self->b, resync_bind(&self->b, self->sid, RB, RA));
 }
@@ -2096,8 +2096,8 @@ static void wire_teardown_test(struct __test_metadata *_metadata,
 		SKIP(return, "needs a netns of its own (QKD_TEST_SAME_NETNS is set)");
 	err = qkd_wire_up(&w);
 	ASSERT_EQ(0, err) TH_LOG("two netns over veth: %d (%s)", err, strerror(-err));
-	ASSERT_NL_OK(nl, qkd_wire_bind(&w, nl, QKD_ROLE_INITIATOR, QKD_WIRE_A, QKD_WIRE_B));
-	ASSERT_NL_OK(&w.nl_b, qkd_wire_bind(&w, &w.nl_b, QKD_ROLE_RESPONDER,
+	ASSERT_NL_OK(nl, qkd_wire_bind(&w, nl, QKD_LINK_ROLE_INITIATOR, QKD_WIRE_A, QKD_WIRE_B));
+	ASSERT_NL_OK(&w.nl_b, qkd_wire_bind(&w, &w.nl_b, QKD_LINK_ROLE_RESPONDER,
 					    QKD_WIRE_B, QKD_WIRE_A));
 	qkd_wire_sniffed(&w);
 	ASSERT_TRUE(qkd_wire_ping(w.ns_a, QKD_WIRE_B)) TH_LOG("no ping through the binding");
@@ -2193,7 +2193,7 @@ TEST_F(xfrm, teardown_leaves_hand_made_policies_alone)
 	struct qkd_nl *nl = &self->nl;
 	struct nl_msg *m;
 
-	setup_stream(_metadata, nl, self->sid, QKD_ROLE_INITIATOR, KS, 8);
+	setup_stream(_metadata, nl, self->sid, QKD_LINK_ROLE_INITIATOR, KS, 8);
 	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
 	nla_put_flag(m, QKD_A_SA_POLICY);
 	ASSERT_NL_OK(nl, qkd_req(nl, m));

@@ -40,7 +40,7 @@ FIXTURE_SETUP(citizen)
 	ASSERT_EQ(0, err);
 	err = qkd_nl_open(&self->nl);
 	if (err == -ENOENT)
-		QKD_SKIP_SETUP("genl family " QKD_GENL_NAME " not found: qkd.ko not loaded");
+		QKD_SKIP_SETUP("genl family " QKD_FAMILY_NAME " not found: qkd.ko not loaded");
 	ASSERT_EQ(0, err);
 	self->kmsg = qkd_kmsg_open();
 	qkd_sid(self->sid, 77);
@@ -321,7 +321,7 @@ TEST_F(citizen, audit_records_sa_and_policy_add_and_delete)
 	self->audit = fd;
 	self->audit_was = (uint32_t)was;
 
-	setup_stream(_metadata, nl, self->sid, QKD_ROLE_INITIATOR);
+	setup_stream(_metadata, nl, self->sid, QKD_LINK_ROLE_INITIATOR);
 	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
 	nla_put_flag(m, QKD_A_SA_POLICY);
 	ASSERT_NL_OK(nl, qkd_req(nl, m));
@@ -496,8 +496,8 @@ static void cross_family_ping(struct __test_metadata *_metadata,
 	close(home);
 	ASSERT_EQ(0, err) TH_LOG("genl socket in %s: %s", self->peer, strerror(-err));
 
-	setup_stream(_metadata, nl, self->sid, QKD_ROLE_INITIATOR);
-	setup_stream(_metadata, &nlb, self->sid, QKD_ROLE_RESPONDER);
+	setup_stream(_metadata, nl, self->sid, QKD_LINK_ROLE_INITIATOR);
+	setup_stream(_metadata, &nlb, self->sid, QKD_LINK_ROLE_RESPONDER);
 	ASSERT_NL_OK(nl, bind_site(nl, self->sid, sa, sb, !hand));
 	ASSERT_NL_OK(&nlb, bind_site(&nlb, self->sid, sb, sa, !hand));
 	if (hand) {
