@@ -401,7 +401,8 @@ static struct qkd_stream *qkd_stream_from_attrs(struct qkd_net *qn,
 int qkd_nl_no_attrs(const struct nlmsghdr *nlh, struct netlink_ext_ack *extack)
 {
 	if (nlmsg_attrlen(nlh, GENL_HDRLEN)) {
-		NL_SET_ERR_MSG_MOD(extack, "this request takes no attribute");
+		NL_SET_ERR_MSG_ATTR(extack, nlmsg_attrdata(nlh, GENL_HDRLEN),
+				    "this request takes no attribute");
 		return -EINVAL;
 	}
 	return 0;

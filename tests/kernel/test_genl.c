@@ -36,8 +36,8 @@ FIXTURE_SETUP(genl)
 FIXTURE_TEARDOWN(genl)
 {
 	QKD_TEARDOWN_BEGIN();
-	EXPECT_EQ(0, self->nl.key_data_seen) TH_LOG("a reply carried QKD_A_KEY_DATA");
-	EXPECT_EQ(0, self->nl.unknown_seen) TH_LOG("a reply carried an attribute > QKD_A_MAX");
+	EXPECT_EQ(0, self->nl.key_data_seen) TH_LOG("a reply carried QKD_A_KEYS_DATA");
+	EXPECT_EQ(0, self->nl.unknown_seen) TH_LOG("a reply carried an attribute beyond its set");
 	EXPECT_EQ(0, qkd_kmsg_bad(self->kmsg));
 	if (self->dev >= 0)
 		close(self->dev);
@@ -61,27 +61,38 @@ TEST_F(genl, status_fresh_node)
 	EXPECT_EQ(4, o.len[QKD_A_STATUS_LINKS]);
 	EXPECT_EQ(0, qkd_obj_u(&o, QKD_A_STATUS_STREAMS));
 	EXPECT_EQ(4, o.len[QKD_A_STATUS_STREAMS]);
+	/* uint: the defaults (65536 keys, 16 MiB) fit in 4 bytes */
 	ASSERT_TRUE(o.has[QKD_A_STATUS_MAX_KEYS]);
-	EXPECT_EQ(8, o.len[QKD_A_STATUS_MAX_KEYS]);
+	EXPECT_EQ(4, o.len[QKD_A_STATUS_MAX_KEYS]);
 	EXPECT_LT(0, qkd_obj_u(&o, QKD_A_STATUS_MAX_KEYS));
 	ASSERT_TRUE(o.has[QKD_A_STATUS_MAX_BYTES]);
-	EXPECT_EQ(8, o.len[QKD_A_STATUS_MAX_BYTES]);
+	EXPECT_EQ(4, o.len[QKD_A_STATUS_MAX_BYTES]);
 	EXPECT_LT(0, qkd_obj_u(&o, QKD_A_STATUS_MAX_BYTES));
+	/* the same features as QKD_IOC_INFO: every one of this module */
+	EXPECT_EQ(QKD_FEATURE_GET_KEY | QKD_FEATURE_GET_KEY_BY_ID | QKD_FEATURE_POLL |
+		  QKD_FEATURE_ALG_SETKEY | QKD_FEATURE_LOGON_KEY |
+		  QKD_FEATURE_KEY_TYPE | QKD_FEATURE_GET_KEYS,
+		  qkd_obj_u(&o, QKD_A_STATUS_FEATURES));
+	/* the counters are a nest of uint: 0 in 4 bytes */
+	EXPECT_TRUE(o.has[QKD_A_STATUS_STATS]);
 	check_counters(_metadata, &o, "status", 0, 0, 0, 0, 0);
-	EXPECT_EQ(8, o.len[QKD_T_STATS(KEYS_ADDED)]);
-	EXPECT_EQ(8, o.len[QKD_T_STATS(BYTES_STORED)]);
-	EXPECT_FALSE(o.has[QKD_A_KEY_DATA]);
+	EXPECT_EQ(4, o.len[QKD_T_STATS(KEYS_ADDED)]);
+	EXPECT_EQ(4, o.len[QKD_T_STATS(BYTES_STORED)]);
 }
 
 TEST_F(genl, status_rejects_attributes)
 {
 	struct nl_msg *m;
 
+	/*
+	 * No request list in the spec, so no generated policy: the handler
+	 * refuses any attribute, of its set or not.
+	 */
 	m = qkd_msg(&self->nl, QKD_CMD_STATUS_GET, 0);
-	nla_put_u32(m, QKD_A_LINK_ID, 1);
+	nla_put_u32(m, QKD_A_STATUS_LINKS, 1);
 	ASSERT_NL_EINVAL(&self->nl, qkd_req(&self->nl, m));
 	m = qkd_msg(&self->nl, QKD_CMD_STATUS_GET, 0);
-	nla_put_u32(m, QKD_A_MAX + 1, 1);
+	nla_put_u32(m, QKD_A_STATUS_MAX + 1, 1);
 	ASSERT_NL_EINVAL(&self->nl, qkd_req(&self->nl, m));
 }
 
@@ -105,7 +116,7 @@ TEST_F(genl, link_new_reply_and_get)
 	EXPECT_EQ(QKD_LINK_STATE_DOWN, qkd_obj_u(&o, QKD_A_LINK_STATE))
 		TH_LOG("a new link is down");
 	EXPECT_EQ(1, o.len[QKD_A_LINK_STATE]);
-	EXPECT_EQ(0, qkd_obj_u(&o, QKD_A_STATUS_STREAMS));
+	EXPECT_EQ(0, qkd_obj_u(&o, QKD_A_LINK_STREAMS));
 	check_counters(_metadata, &o, "new link", 0, 0, 0, 0, 0);
 
 	/* GET by id and by name reply with the same layout and values. */
@@ -231,31 +242,34 @@ TEST_F(genl, link_new_unknown_attr)
 {
 	struct qkd_nl *nl = &self->nl;
 	uint8_t sid[QKD_STREAM_ID_LEN], data[KS] = { 1 };
+	/* the link set's reply-only attributes, and beyond the set */
 	static const int foreign[] = {
-		QKD_A_KEY_DATA, QKD_A_STREAM_ID, QKD_A_LINK_STATE,
-		QKD_A_STREAM_KEY_SIZE, QKD_T_STATS(KEYS_ADDED),
-		QKD_A_STATUS_LINKS, QKD_A_MAX + 1, 200,
+		QKD_A_LINK_STATE, QKD_A_LINK_STREAMS, QKD_A_LINK_STATS,
+		QKD_A_LINK_MAX + 1, 200, 1000,
 	};
 	size_t i;
 
 	qkd_sid(sid, 1);
 	for (i = 0; i < ARRAY_SIZE(foreign); i++) {
 		struct nl_msg *m = qkd_msg(nl, QKD_CMD_LINK_NEW, 0);
+		struct nlattr *nest;
 
 		nla_put_string(m, QKD_A_LINK_NAME, "x");
 		nla_put_u8(m, QKD_A_LINK_ROLE, QKD_LINK_ROLE_INITIATOR);
 		switch (foreign[i]) {
-		case QKD_A_KEY_DATA:
-			nla_put(m, QKD_A_KEY_DATA, sizeof(data), data);
-			break;
-		case QKD_A_STREAM_ID:
-			nla_put(m, QKD_A_STREAM_ID, sizeof(sid), sid);
-			break;
 		case QKD_A_LINK_STATE:
 			nla_put_u8(m, QKD_A_LINK_STATE, QKD_LINK_STATE_DOWN);
 			break;
-		case QKD_T_STATS(KEYS_ADDED):
-			nla_put_u64(m, foreign[i], 0);
+		case QKD_A_LINK_STATS:
+			nest = nla_nest_start(m, QKD_A_LINK_STATS);
+			nla_put_u32(m, QKD_A_STATS_KEYS_ADDED, 0);
+			nla_nest_end(m, nest);
+			break;
+		case 200:
+			nla_put(m, 200, sizeof(data), data);
+			break;
+		case 1000:
+			nla_put(m, 1000, sizeof(sid), sid);
 			break;
 		default:
 			nla_put_u32(m, foreign[i], KS);
@@ -315,12 +329,37 @@ TEST_F(genl, link_get_errors)
 	/* an attribute LINK_GET does not take */
 	m = qkd_msg(nl, QKD_CMD_LINK_GET, 0);
 	nla_put_u32(m, QKD_A_LINK_ID, 3);
-	nla_put_u8(m, QKD_A_KEY_DATA, 0);
+	nla_put_u8(m, QKD_A_LINK_ROLE, QKD_LINK_ROLE_INITIATOR);
 	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
 	m = qkd_msg(nl, QKD_CMD_LINK_GET, 0);
 	nla_put_u32(m, QKD_A_LINK_ID, 3);
-	nla_put_u32(m, QKD_A_MAX + 1, 3);
+	nla_put_u32(m, QKD_A_LINK_MAX + 1, 3);
 	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
+}
+
+/*
+ * A dump takes only what it uses (its own request policy): the link-get
+ * dump takes nothing, not even the do's id or name. ABI 1 validated dumps
+ * with the do's policy and ignored what it allowed.
+ */
+TEST_F(genl, link_dump_rejects_attributes)
+{
+	struct qkd_nl *nl = &self->nl;
+	struct nl_msg *m;
+
+	mk_link_stream(_metadata, nl, 3, NULL, 0);
+	m = qkd_msg(nl, QKD_CMD_LINK_GET, NLM_F_DUMP);
+	nla_put_u32(m, QKD_A_LINK_ID, 3);
+	ASSERT_NL_ERR(nl, EINVAL, qkd_req(nl, m));
+	EXPECT_EQ(0, nl->r.n) TH_LOG("a refused dump sent %d links", nl->r.n);
+	m = qkd_msg(nl, QKD_CMD_LINK_GET, NLM_F_DUMP);
+	nla_put_string(m, QKD_A_LINK_NAME, "l3");
+	ASSERT_NL_ERR(nl, EINVAL, qkd_req(nl, m));
+	m = qkd_msg(nl, QKD_CMD_LINK_GET, NLM_F_DUMP);
+	nla_put_u32(m, QKD_A_LINK_MAX + 1, 3);
+	ASSERT_NL_ERR(nl, EINVAL, qkd_req(nl, m));
+	ASSERT_NL_OK(nl, qkd_link_dump(nl));
+	EXPECT_EQ(1, nl->r.n);
 }
 
 TEST_F(genl, link_dump)
@@ -350,7 +389,7 @@ TEST_F(genl, link_dump)
 			  qkd_obj_u(o, QKD_A_LINK_ROLE));
 		EXPECT_EQ(QKD_LINK_STATE_DOWN, qkd_obj_u(o, QKD_A_LINK_STATE));
 		EXPECT_EQ(id == 1, o->has[QKD_A_LINK_PEER]);
-		EXPECT_EQ(0, qkd_obj_u(o, QKD_A_STATUS_STREAMS));
+		EXPECT_EQ(0, qkd_obj_u(o, QKD_A_LINK_STREAMS));
 		check_counters(_metadata, o, "dumped link", 0, 0, 0, 0, 0);
 	}
 }
@@ -449,7 +488,7 @@ TEST_F(genl, link_set_errors)
 	m = qkd_msg(nl, QKD_CMD_LINK_SET, 0);
 	nla_put_u32(m, QKD_A_LINK_ID, 1);
 	nla_put_u8(m, QKD_A_LINK_STATE, QKD_LINK_STATE_UP);
-	nla_put_u8(m, QKD_A_MAX + 1, 0);
+	nla_put_u8(m, QKD_A_LINK_MAX + 1, 0);
 	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
 	EXPECT_EQ(QKD_LINK_STATE_DOWN, link_u(_metadata, nl, 1, QKD_A_LINK_STATE));
 }
@@ -484,7 +523,7 @@ TEST_F(genl, link_del_errors)
 	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
 	m = qkd_msg(nl, QKD_CMD_LINK_DEL, 0);
 	nla_put_u32(m, QKD_A_LINK_ID, 1);
-	nla_put_u32(m, QKD_A_STREAM_KEY_SIZE, KS);
+	nla_put_u8(m, QKD_A_LINK_STATE, QKD_LINK_STATE_UP);
 	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
 	ASSERT_NL_ERR(nl, ENOENT, qkd_link_del(nl, 2));
 	ASSERT_NL_ERR(nl, ENOENT, qkd_link_del_name(nl, "l3"));
@@ -505,7 +544,7 @@ TEST_F(genl, link_del_cascades)
 	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, s1, 0, 10, KS, 1));
 	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, s2, 0, 5, 64, 2));
 	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, s3, 0, 7, KS, 3));
-	EXPECT_EQ(2, link_u(_metadata, nl, 1, QKD_A_STATUS_STREAMS));
+	EXPECT_EQ(2, link_u(_metadata, nl, 1, QKD_A_LINK_STREAMS));
 	EXPECT_EQ(3, status_u(_metadata, nl, QKD_A_STATUS_STREAMS));
 
 	ASSERT_NL_OK(nl, qkd_link_del(nl, 1));
@@ -543,7 +582,7 @@ TEST_F(genl, stream_new_reply)
 	ASSERT_EQ(1, nl->r.n) TH_LOG("STREAM_NEW must reply with the stream");
 	o = nl->r.v[0];
 	EXPECT_TRUE(qkd_obj_sid_is(&o, sid));
-	EXPECT_EQ(5, qkd_obj_u(&o, QKD_A_LINK_ID));
+	EXPECT_EQ(5, qkd_obj_u(&o, QKD_A_STREAM_LINK_ID));
 	EXPECT_EQ(KS, qkd_obj_u(&o, QKD_A_STREAM_KEY_SIZE));
 	EXPECT_EQ(4, o.len[QKD_A_STREAM_KEY_SIZE]);
 	EXPECT_EQ(QKD_DEF_STREAM_MAX_KEYS, qkd_obj_u(&o, QKD_A_STREAM_MAX_KEYS))
@@ -566,7 +605,7 @@ TEST_F(genl, stream_new_reply)
 	g.cmd = o.cmd;
 	EXPECT_TRUE(qkd_obj_eq(&o, &g)) TH_LOG("STREAM_GET differs from STREAM_NEW reply");
 
-	EXPECT_EQ(1, link_u(_metadata, nl, 5, QKD_A_STATUS_STREAMS));
+	EXPECT_EQ(1, link_u(_metadata, nl, 5, QKD_A_LINK_STREAMS));
 	EXPECT_EQ(1, status_u(_metadata, nl, QKD_A_STATUS_STREAMS));
 
 	/* explicit limits */
@@ -575,7 +614,7 @@ TEST_F(genl, stream_new_reply)
 	EXPECT_EQ(100, qkd_obj_u(&nl->r.v[0], QKD_A_STREAM_MAX_KEYS));
 	EXPECT_EQ(10, qkd_obj_u(&nl->r.v[0], QKD_A_STREAM_LOW_WATER));
 	EXPECT_EQ(QKD_KEY_SIZE_MAX, qkd_obj_u(&nl->r.v[0], QKD_A_STREAM_KEY_SIZE));
-	EXPECT_EQ(2, link_u(_metadata, nl, 5, QKD_A_STATUS_STREAMS));
+	EXPECT_EQ(2, link_u(_metadata, nl, 5, QKD_A_LINK_STREAMS));
 }
 
 TEST_F(genl, stream_new_by_link_name)
@@ -588,16 +627,16 @@ TEST_F(genl, stream_new_by_link_name)
 	mk_link_stream(_metadata, nl, 3, NULL, 0);
 	m = qkd_msg(nl, QKD_CMD_STREAM_NEW, 0);
 	nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
-	nla_put_string(m, QKD_A_LINK_NAME, "l3");
+	nla_put_string(m, QKD_A_STREAM_LINK_NAME, "l3");
 	nla_put_u32(m, QKD_A_STREAM_KEY_SIZE, KS);
 	ASSERT_NL_OK(nl, qkd_req(nl, m));
 	ASSERT_EQ(1, nl->r.n);
-	EXPECT_EQ(3, qkd_obj_u(&nl->r.v[0], QKD_A_LINK_ID));
+	EXPECT_EQ(3, qkd_obj_u(&nl->r.v[0], QKD_A_STREAM_LINK_ID));
 
 	qkd_sid(sid, 2);
 	m = qkd_msg(nl, QKD_CMD_STREAM_NEW, 0);
 	nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
-	nla_put_string(m, QKD_A_LINK_NAME, "nope");
+	nla_put_string(m, QKD_A_STREAM_LINK_NAME, "nope");
 	nla_put_u32(m, QKD_A_STREAM_KEY_SIZE, KS);
 	ASSERT_NL_ERR(nl, ENOENT, qkd_req(nl, m));
 }
@@ -612,7 +651,7 @@ TEST_F(genl, stream_new_missing_required)
 	mk_link_stream(_metadata, nl, 1, NULL, 0);
 	/* no stream ID */
 	m = qkd_msg(nl, QKD_CMD_STREAM_NEW, 0);
-	nla_put_u32(m, QKD_A_LINK_ID, 1);
+	nla_put_u32(m, QKD_A_STREAM_LINK_ID, 1);
 	nla_put_u32(m, QKD_A_STREAM_KEY_SIZE, KS);
 	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
 	/* no link */
@@ -623,7 +662,7 @@ TEST_F(genl, stream_new_missing_required)
 	/* no key size */
 	m = qkd_msg(nl, QKD_CMD_STREAM_NEW, 0);
 	nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
-	nla_put_u32(m, QKD_A_LINK_ID, 1);
+	nla_put_u32(m, QKD_A_STREAM_LINK_ID, 1);
 	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
 	ASSERT_NL_EINVAL(nl, qkd_req(nl, qkd_msg(nl, QKD_CMD_STREAM_NEW, 0)));
 }
@@ -644,7 +683,7 @@ TEST_F(genl, stream_new_bad_id_length)
 		struct nl_msg *m = qkd_msg(nl, QKD_CMD_STREAM_NEW, 0);
 
 		nla_put(m, QKD_A_STREAM_ID, lens[i], lens[i] > 17 ? big : sid);
-		nla_put_u32(m, QKD_A_LINK_ID, 1);
+		nla_put_u32(m, QKD_A_STREAM_LINK_ID, 1);
 		nla_put_u32(m, QKD_A_STREAM_KEY_SIZE, KS);
 		QKD_CTX("stream ID of %d bytes", lens[i]);
 		ASSERT_NL_BADLEN(nl, qkd_req(nl, m));
@@ -681,12 +720,12 @@ TEST_F(genl, stream_new_key_size_range)
 	/* u32 given as u8 and as u16 */
 	m = qkd_msg(nl, QKD_CMD_STREAM_NEW, 0);
 	nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
-	nla_put_u32(m, QKD_A_LINK_ID, 1);
+	nla_put_u32(m, QKD_A_STREAM_LINK_ID, 1);
 	nla_put_u8(m, QKD_A_STREAM_KEY_SIZE, KS);
 	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
 	m = qkd_msg(nl, QKD_CMD_STREAM_NEW, 0);
 	nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
-	nla_put_u32(m, QKD_A_LINK_ID, 1);
+	nla_put_u32(m, QKD_A_STREAM_LINK_ID, 1);
 	nla_put_u16(m, QKD_A_STREAM_KEY_SIZE, KS);
 	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
 
@@ -712,13 +751,13 @@ TEST_F(genl, stream_new_limits)
 	/* max_keys as u8, low water as u64 */
 	m = qkd_msg(nl, QKD_CMD_STREAM_NEW, 0);
 	nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
-	nla_put_u32(m, QKD_A_LINK_ID, 1);
+	nla_put_u32(m, QKD_A_STREAM_LINK_ID, 1);
 	nla_put_u32(m, QKD_A_STREAM_KEY_SIZE, KS);
 	nla_put_u8(m, QKD_A_STREAM_MAX_KEYS, 10);
 	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
 	m = qkd_msg(nl, QKD_CMD_STREAM_NEW, 0);
 	nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
-	nla_put_u32(m, QKD_A_LINK_ID, 1);
+	nla_put_u32(m, QKD_A_STREAM_LINK_ID, 1);
 	nla_put_u32(m, QKD_A_STREAM_KEY_SIZE, KS);
 	nla_put_u64(m, QKD_A_STREAM_LOW_WATER, 1);
 	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
@@ -739,11 +778,10 @@ TEST_F(genl, stream_new_unknown_attr)
 {
 	struct qkd_nl *nl = &self->nl;
 	uint8_t sid[QKD_STREAM_ID_LEN], data[KS] = { 0 };
+	/* the stream set's reply-only attributes, and beyond the set */
 	static const int foreign[] = {
-		QKD_A_KEY_DATA, QKD_A_LINK_ROLE, QKD_A_LINK_STATE,
-		QKD_A_STREAM_STORED_KEYS, QKD_A_STREAM_NEXT_INDEX,
-		QKD_A_KEY_FIRST_INDEX, QKD_A_STATUS_MAX_KEYS, QKD_A_STREAM_CONSUMER,
-		QKD_A_MAX + 1,
+		QKD_A_STREAM_PAD, QKD_A_STREAM_STORED_KEYS, QKD_A_STREAM_NEXT_INDEX,
+		QKD_A_STREAM_CONSUMER, QKD_A_STREAM_STATS, QKD_A_STREAM_MAX + 1,
 	};
 	size_t i;
 
@@ -751,23 +789,22 @@ TEST_F(genl, stream_new_unknown_attr)
 	mk_link_stream(_metadata, nl, 1, NULL, 0);
 	for (i = 0; i < ARRAY_SIZE(foreign); i++) {
 		struct nl_msg *m = qkd_msg(nl, QKD_CMD_STREAM_NEW, 0);
+		struct nlattr *nest;
 
 		nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
-		nla_put_u32(m, QKD_A_LINK_ID, 1);
+		nla_put_u32(m, QKD_A_STREAM_LINK_ID, 1);
 		nla_put_u32(m, QKD_A_STREAM_KEY_SIZE, KS);
 		switch (foreign[i]) {
-		case QKD_A_KEY_DATA:
-			nla_put(m, foreign[i], sizeof(data), data);
-			break;
-		case QKD_A_LINK_ROLE:
-		case QKD_A_LINK_STATE:
 		case QKD_A_STREAM_CONSUMER:
 			nla_put_u8(m, foreign[i], 1);
 			break;
 		case QKD_A_STREAM_NEXT_INDEX:
-		case QKD_A_KEY_FIRST_INDEX:
-		case QKD_A_STATUS_MAX_KEYS:
 			nla_put_u64(m, foreign[i], 0);
+			break;
+		case QKD_A_STREAM_STATS:
+			nest = nla_nest_start(m, QKD_A_STREAM_STATS);
+			nla_put(m, QKD_A_STATS_KEYS_ADDED, sizeof(data), data);
+			nla_nest_end(m, nest);
 			break;
 		default:
 			nla_put_u32(m, foreign[i], 0);
@@ -791,7 +828,7 @@ TEST_F(genl, stream_new_duplicate)
 	ASSERT_NL_ERR(nl, EEXIST, qkd_stream_new(nl, sid, 1, KS, QKD_OMIT, QKD_OMIT));
 	ASSERT_NL_ERR(nl, EEXIST, qkd_stream_new(nl, sid, 2, 64, QKD_OMIT, QKD_OMIT));
 	EXPECT_EQ(3, stream_u(_metadata, nl, sid, QKD_A_STREAM_STORED_KEYS));
-	EXPECT_EQ(1, stream_u(_metadata, nl, sid, QKD_A_LINK_ID));
+	EXPECT_EQ(1, stream_u(_metadata, nl, sid, QKD_A_STREAM_LINK_ID));
 }
 
 TEST_F(genl, stream_new_unknown_link)
@@ -821,7 +858,7 @@ TEST_F(genl, stream_new_limit)
 	qkd_sid(sid, 5000);
 	ASSERT_NL_ERR(nl, ENOSPC, qkd_stream_new(nl, sid, 1, KS, QKD_OMIT, QKD_OMIT));
 	EXPECT_EQ(1024, status_u(_metadata, nl, QKD_A_STATUS_STREAMS));
-	EXPECT_EQ(512, link_u(_metadata, nl, 1, QKD_A_STATUS_STREAMS));
+	EXPECT_EQ(512, link_u(_metadata, nl, 1, QKD_A_LINK_STREAMS));
 	ASSERT_NL_OK(nl, qkd_stream_dump(nl, 0));
 	EXPECT_EQ(1024, nl->r.n) TH_LOG("a multi-part dump must return every stream");
 	ASSERT_NL_OK(nl, qkd_stream_dump(nl, 2));
@@ -866,7 +903,7 @@ TEST_F(genl, stream_get_del)
 	EXPECT_EQ(0, nl->r.n);
 	ASSERT_NL_ERR(nl, ENOENT, qkd_stream_get(nl, sid, NULL));
 	ASSERT_NL_ERR(nl, ENOENT, qkd_stream_del(nl, sid));
-	EXPECT_EQ(0, link_u(_metadata, nl, 1, QKD_A_STATUS_STREAMS));
+	EXPECT_EQ(0, link_u(_metadata, nl, 1, QKD_A_LINK_STREAMS));
 	ASSERT_NL_OK(nl, qkd_status(nl, &st));
 	EXPECT_EQ(0, qkd_obj_u(&st, QKD_A_STATUS_STREAMS));
 	check_counters(_metadata, &st, "status", 6, 0, 6, 0, 0);
@@ -941,7 +978,7 @@ TEST_F(genl, stream_set_errors)
 	m = qkd_msg(nl, QKD_CMD_STREAM_SET, 0);
 	nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
 	nla_put_u32(m, QKD_A_STREAM_MAX_KEYS, 10);
-	nla_put_u32(m, QKD_A_MAX + 1, 10);
+	nla_put_u32(m, QKD_A_STREAM_MAX + 1, 10);
 	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
 	EXPECT_EQ(100, stream_u(_metadata, nl, sid, QKD_A_STREAM_MAX_KEYS));
 	EXPECT_EQ(10, stream_u(_metadata, nl, sid, QKD_A_STREAM_LOW_WATER));
@@ -974,7 +1011,7 @@ TEST_F(genl, stream_dump_filter)
 	for (i = 0; i < 2; i++) {
 		struct qkd_obj *o = &nl->r.v[i];
 
-		EXPECT_EQ(1, qkd_obj_u(o, QKD_A_LINK_ID));
+		EXPECT_EQ(1, qkd_obj_u(o, QKD_A_STREAM_LINK_ID));
 		EXPECT_TRUE(qkd_obj_sid_is(o, s[0]) || qkd_obj_sid_is(o, s[1]));
 		if (qkd_obj_sid_is(o, s[1])) {
 			EXPECT_EQ(3, qkd_obj_u(o, QKD_A_STREAM_STORED_KEYS));
@@ -987,7 +1024,7 @@ TEST_F(genl, stream_dump_filter)
 
 	/* filter by name */
 	m = qkd_msg(nl, QKD_CMD_STREAM_GET, NLM_F_DUMP);
-	nla_put_string(m, QKD_A_LINK_NAME, "l2");
+	nla_put_string(m, QKD_A_STREAM_LINK_NAME, "l2");
 	ASSERT_NL_OK(nl, qkd_req(nl, m));
 	ASSERT_EQ(1, nl->r.n);
 	EXPECT_TRUE(qkd_obj_sid_is(&nl->r.v[0], s[2]));
@@ -1004,8 +1041,55 @@ TEST_F(genl, stream_dump_filter)
 
 	/* a filter of the wrong length */
 	m = qkd_msg(nl, QKD_CMD_STREAM_GET, NLM_F_DUMP);
-	nla_put_u8(m, QKD_A_LINK_ID, 1);
+	nla_put_u8(m, QKD_A_STREAM_LINK_ID, 1);
 	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
+}
+
+/*
+ * The stream-get dump has its own request policy: link-id and link-name
+ * only. The do's stream id, or any other attribute, is refused (ABI 1's
+ * dump took the do's policy, so a stream id was accepted and ignored).
+ */
+TEST_F(genl, stream_dump_rejects_do_attributes)
+{
+	struct qkd_nl *nl = &self->nl;
+	uint8_t sid[QKD_STREAM_ID_LEN];
+	struct nl_msg *m;
+
+	qkd_sid(sid, 1);
+	mk_link_stream(_metadata, nl, 1, sid, KS);
+	m = qkd_msg(nl, QKD_CMD_STREAM_GET, NLM_F_DUMP);
+	nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
+	ASSERT_NL_ERR(nl, EINVAL, qkd_req(nl, m));
+	EXPECT_EQ(0, nl->r.n) TH_LOG("a refused dump sent %d streams", nl->r.n);
+	m = qkd_msg(nl, QKD_CMD_STREAM_GET, NLM_F_DUMP);
+	nla_put_u32(m, QKD_A_STREAM_KEY_SIZE, KS);
+	ASSERT_NL_ERR(nl, EINVAL, qkd_req(nl, m));
+	m = qkd_msg(nl, QKD_CMD_STREAM_GET, NLM_F_DUMP);
+	nla_put_u32(m, QKD_A_STREAM_LINK_ID, 1);
+	nla_put_u32(m, QKD_A_STREAM_MAX + 1, 1);
+	ASSERT_NL_ERR(nl, EINVAL, qkd_req(nl, m));
+	ASSERT_NL_OK(nl, qkd_stream_dump(nl, 1));
+	EXPECT_EQ(1, nl->r.n);
+}
+
+/* The sa-get dump takes nothing: not the do's stream id either. */
+TEST_F(genl, sa_dump_rejects_attributes)
+{
+	struct qkd_nl *nl = &self->nl;
+	uint8_t sid[QKD_STREAM_ID_LEN];
+	struct nl_msg *m;
+
+	qkd_sid(sid, 1);
+	mk_link_stream(_metadata, nl, 1, sid, KS);
+	m = qkd_msg(nl, QKD_CMD_SA_GET, NLM_F_DUMP);
+	nla_put(m, QKD_A_SA_STREAM_ID, QKD_STREAM_ID_LEN, sid);
+	ASSERT_NL_ERR(nl, EINVAL, qkd_req(nl, m));
+	m = qkd_msg(nl, QKD_CMD_SA_GET, NLM_F_DUMP);
+	nla_put_u32(m, QKD_A_SA_MAX + 1, 1);
+	ASSERT_NL_ERR(nl, EINVAL, qkd_req(nl, m));
+	ASSERT_NL_OK(nl, qkd_req(nl, qkd_msg(nl, QKD_CMD_SA_GET, NLM_F_DUMP)));
+	EXPECT_EQ(0, nl->r.n);
 }
 
 /* ------------------------------------------------------------------ keys */
@@ -1048,16 +1132,16 @@ TEST_F(genl, key_add_missing_required)
 	qkd_sid(sid, 1);
 	mk_link_stream(_metadata, nl, 1, sid, KS);
 	m = qkd_msg(nl, QKD_CMD_KEY_ADD, 0);
-	nla_put_u64(m, QKD_A_KEY_FIRST_INDEX, 0);
-	nla_put(m, QKD_A_KEY_DATA, KS, data);
+	nla_put_u64(m, QKD_A_KEYS_FIRST_INDEX, 0);
+	nla_put(m, QKD_A_KEYS_DATA, KS, data);
 	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
 	m = qkd_msg(nl, QKD_CMD_KEY_ADD, 0);
-	nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
-	nla_put(m, QKD_A_KEY_DATA, KS, data);
+	nla_put(m, QKD_A_KEYS_STREAM_ID, QKD_STREAM_ID_LEN, sid);
+	nla_put(m, QKD_A_KEYS_DATA, KS, data);
 	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
 	m = qkd_msg(nl, QKD_CMD_KEY_ADD, 0);
-	nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
-	nla_put_u64(m, QKD_A_KEY_FIRST_INDEX, 0);
+	nla_put(m, QKD_A_KEYS_STREAM_ID, QKD_STREAM_ID_LEN, sid);
+	nla_put_u64(m, QKD_A_KEYS_FIRST_INDEX, 0);
 	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
 	ASSERT_NL_EINVAL(nl, qkd_req(nl, qkd_msg(nl, QKD_CMD_KEY_ADD, 0)));
 }
@@ -1080,33 +1164,33 @@ TEST_F(genl, key_add_bad_lengths)
 	QKD_CTX_CLEAR();
 	/* first index as u32 */
 	m = qkd_msg(nl, QKD_CMD_KEY_ADD, 0);
-	nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
-	nla_put_u32(m, QKD_A_KEY_FIRST_INDEX, 0);
-	nla_put(m, QKD_A_KEY_DATA, KS, data);
+	nla_put(m, QKD_A_KEYS_STREAM_ID, QKD_STREAM_ID_LEN, sid);
+	nla_put_u32(m, QKD_A_KEYS_FIRST_INDEX, 0);
+	nla_put(m, QKD_A_KEYS_DATA, KS, data);
 	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
 	/* stream ID of 15 and 17 bytes */
 	m = qkd_msg(nl, QKD_CMD_KEY_ADD, 0);
-	nla_put(m, QKD_A_STREAM_ID, 15, sid);
-	nla_put_u64(m, QKD_A_KEY_FIRST_INDEX, 0);
-	nla_put(m, QKD_A_KEY_DATA, KS, data);
+	nla_put(m, QKD_A_KEYS_STREAM_ID, 15, sid);
+	nla_put_u64(m, QKD_A_KEYS_FIRST_INDEX, 0);
+	nla_put(m, QKD_A_KEYS_DATA, KS, data);
 	ASSERT_NL_BADLEN(nl, qkd_req(nl, m));
 	m = qkd_msg(nl, QKD_CMD_KEY_ADD, 0);
-	nla_put(m, QKD_A_STREAM_ID, 17, data);
-	nla_put_u64(m, QKD_A_KEY_FIRST_INDEX, 0);
-	nla_put(m, QKD_A_KEY_DATA, KS, data);
+	nla_put(m, QKD_A_KEYS_STREAM_ID, 17, data);
+	nla_put_u64(m, QKD_A_KEYS_FIRST_INDEX, 0);
+	nla_put(m, QKD_A_KEYS_DATA, KS, data);
 	ASSERT_NL_BADLEN(nl, qkd_req(nl, m));
 	/* foreign attributes */
 	m = qkd_msg(nl, QKD_CMD_KEY_ADD, 0);
-	nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
-	nla_put_u64(m, QKD_A_KEY_FIRST_INDEX, 0);
-	nla_put(m, QKD_A_KEY_DATA, KS, data);
-	nla_put_u32(m, QKD_A_KEY_COUNT, 1);
+	nla_put(m, QKD_A_KEYS_STREAM_ID, QKD_STREAM_ID_LEN, sid);
+	nla_put_u64(m, QKD_A_KEYS_FIRST_INDEX, 0);
+	nla_put(m, QKD_A_KEYS_DATA, KS, data);
+	nla_put_u32(m, QKD_A_KEYS_COUNT, 1);
 	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
 	m = qkd_msg(nl, QKD_CMD_KEY_ADD, 0);
-	nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
-	nla_put_u64(m, QKD_A_KEY_FIRST_INDEX, 0);
-	nla_put(m, QKD_A_KEY_DATA, KS, data);
-	nla_put_u8(m, QKD_A_MAX + 1, 1);
+	nla_put(m, QKD_A_KEYS_STREAM_ID, QKD_STREAM_ID_LEN, sid);
+	nla_put_u64(m, QKD_A_KEYS_FIRST_INDEX, 0);
+	nla_put(m, QKD_A_KEYS_DATA, KS, data);
+	nla_put_u8(m, QKD_A_KEYS_MAX + 1, 1);
 	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
 
 	ASSERT_NL_OK(nl, qkd_key_add(nl, sid, 0, data, 4 * KS));
@@ -1318,11 +1402,11 @@ TEST_F(genl, key_flush)
 	ASSERT_NL_ERR(nl, ENOENT, qkd_key_flush(nl, other));
 	ASSERT_NL_EINVAL(nl, qkd_req(nl, qkd_msg(nl, QKD_CMD_KEY_FLUSH, 0)));
 	m = qkd_msg(nl, QKD_CMD_KEY_FLUSH, 0);
-	nla_put(m, QKD_A_STREAM_ID, 15, sid);
+	nla_put(m, QKD_A_KEYS_STREAM_ID, 15, sid);
 	ASSERT_NL_BADLEN(nl, qkd_req(nl, m));
 	m = qkd_msg(nl, QKD_CMD_KEY_FLUSH, 0);
-	nla_put(m, QKD_A_STREAM_ID, 16, sid);
-	nla_put_u64(m, QKD_A_KEY_FIRST_INDEX, 0);
+	nla_put(m, QKD_A_KEYS_STREAM_ID, 16, sid);
+	nla_put_u64(m, QKD_A_KEYS_FIRST_INDEX, 0);
 	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
 }
 
@@ -1378,7 +1462,7 @@ TEST_F(genl, counters_add_up)
 	check_balance(_metadata, &o, "link 1");
 	EXPECT_EQ(7, qkd_obj_u(&o, QKD_T_STATS(KEYS_STORED)));
 	EXPECT_EQ(7 * 16, qkd_obj_u(&o, QKD_T_STATS(BYTES_STORED)));
-	EXPECT_EQ(1, qkd_obj_u(&o, QKD_A_STATUS_STREAMS));
+	EXPECT_EQ(1, qkd_obj_u(&o, QKD_A_LINK_STREAMS));
 
 	/* and a deleted link's */
 	ASSERT_NL_OK(nl, qkd_link_del(nl, 1));
@@ -1443,9 +1527,9 @@ TEST_F(genl, header_checks)
 				nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
 				nla_put_u32(m, QKD_A_STREAM_MAX_KEYS, 8);
 			} else if (reqs[i].cmd == QKD_CMD_KEY_ADD) {
-				nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
-				nla_put_u64(m, QKD_A_KEY_FIRST_INDEX, 0);
-				nla_put(m, QKD_A_KEY_DATA, KS, data);
+				nla_put(m, QKD_A_KEYS_STREAM_ID, QKD_STREAM_ID_LEN, sid);
+				nla_put_u64(m, QKD_A_KEYS_FIRST_INDEX, 0);
+				nla_put(m, QKD_A_KEYS_DATA, KS, data);
 			} else if (reqs[i].cmd != QKD_CMD_STATUS_GET && !reqs[i].flags) {
 				nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
 			}
@@ -1591,28 +1675,28 @@ TEST_F(genl, key_add_rejected_request_wiped)
 
 		for (i = 0; i < 4; i++)
 			qkd_pattern(keys + i * KS, KS, 1000 + c * 4 + i, 77);
-		nla_put(m, QKD_A_STREAM_ID, c == STREAM_LEN ? 15 : QKD_STREAM_ID_LEN,
+		nla_put(m, QKD_A_KEYS_STREAM_ID, c == STREAM_LEN ? 15 : QKD_STREAM_ID_LEN,
 			c == TWO_DATA ? other : sid);
 		if (c == INDEX_U32)
-			nla_put_u32(m, QKD_A_KEY_FIRST_INDEX, 1);
+			nla_put_u32(m, QKD_A_KEYS_FIRST_INDEX, 1);
 		else
-			nla_put_u64(m, QKD_A_KEY_FIRST_INDEX,
+			nla_put_u64(m, QKD_A_KEYS_FIRST_INDEX,
 				    c == INDEX_RANGE ? QKD_INDEX_MAX + 1 :
 				    c == OVERLAP ? 0 : 1);
 		if (c == NESTED)
-			nla_put(m, QKD_A_KEY_DATA | NLA_F_NESTED, 2 * KS, keys);
+			nla_put(m, QKD_A_KEYS_DATA | NLA_F_NESTED, 2 * KS, keys);
 		else
-			nla_put(m, QKD_A_KEY_DATA, c == BAD_LEN ? 2 * KS - 1 : 2 * KS,
+			nla_put(m, QKD_A_KEYS_DATA, c == BAD_LEN ? 2 * KS - 1 : 2 * KS,
 				keys);
 		if (c == ATTR)
-			nla_put(m, QKD_A_LINK_PEER, 2 * KS, keys + 2 * KS);
+			nla_put(m, QKD_A_KEYS_LINK_ID, 2 * KS, keys + 2 * KS);
 		else if (c == UNKNOWN)
-			nla_put(m, QKD_A_MAX + 1, 2 * KS, keys + 2 * KS);
+			nla_put(m, QKD_A_KEYS_MAX + 1, 2 * KS, keys + 2 * KS);
 		else if (c == TWO_DATA)
-			nla_put(m, QKD_A_KEY_DATA, 2 * KS, keys + 2 * KS);
+			nla_put(m, QKD_A_KEYS_DATA, 2 * KS, keys + 2 * KS);
 		if (c == TRAILING) {
 			/* an attribute header longer than what follows it */
-			struct nlattr a = { .nla_len = 2 * KS + 100, .nla_type = QKD_A_KEY_DATA };
+			struct nlattr a = { .nla_len = 2 * KS + 100, .nla_type = QKD_A_KEYS_DATA };
 			uint8_t raw[sizeof(a) + 2 * KS];
 
 			memcpy(raw, &a, sizeof(a));
@@ -1696,7 +1780,7 @@ static int getpolicy(struct qkd_nl *nl, int cmd, int *msgs, uint32_t *key_data_t
 			/* POLICY { policy index { attribute { TYPE, ... } } } */
 			nla_for_each_nested(pol, tb[CTRL_ATTR_POLICY], r1)
 				nla_for_each_nested(attr, pol, r2) {
-					if (nla_type(attr) != QKD_A_KEY_DATA)
+					if (nla_type(attr) != QKD_A_KEYS_DATA)
 						continue;
 					t = nla_find(nla_data(attr), nla_len(attr),
 						     NL_POLICY_TYPE_ATTR_TYPE);
@@ -1738,11 +1822,11 @@ TEST_F(genl, key_add_core_validated)
 
 		qkd_pattern(keys, KS, 500 + 2 * c, 78);
 		qkd_pattern(keys + KS, KS, 501 + 2 * c, 78);
-		nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
-		nla_put_u64(m, QKD_A_KEY_FIRST_INDEX, 0);
-		nla_put(m, QKD_A_KEY_DATA, 2 * KS, keys);
+		nla_put(m, QKD_A_KEYS_STREAM_ID, QKD_STREAM_ID_LEN, sid);
+		nla_put_u64(m, QKD_A_KEYS_FIRST_INDEX, 0);
+		nla_put(m, QKD_A_KEYS_DATA, 2 * KS, keys);
 		if (c == 0)
-			nla_put_u32(m, QKD_A_MAX + 1, 7);
+			nla_put_u32(m, QKD_A_KEYS_MAX + 1, 7);
 		else
 			((struct genlmsghdr *)nlmsg_data(nlmsg_hdr(m)))->reserved = 1;
 		QKD_CTX("%s", c ? "reserved byte set" : "an unknown attribute");
@@ -1764,7 +1848,7 @@ TEST_F(genl, unknown_command)
 {
 	struct qkd_nl *nl = &self->nl;
 	static const int cmds[] = {
-		QKD_CMD_UNSPEC, QKD_CMD_LINK_STATE_NTF, QKD_CMD_STREAM_LOW_NTF,
+		0, QKD_CMD_LINK_STATE_NTF, QKD_CMD_STREAM_LOW_NTF,
 		QKD_CMD_STREAM_EMPTY_NTF, QKD_CMD_KEYS_ADDED_NTF,
 		QKD_CMD_LINK_DEL_NTF, QKD_CMD_STREAM_DEL_NTF, __QKD_CMD_MAX, 250,
 	};
@@ -1810,8 +1894,8 @@ FIXTURE_SETUP(ev)
 FIXTURE_TEARDOWN(ev)
 {
 	QKD_TEARDOWN_BEGIN();
-	EXPECT_EQ(0, self->ev.key_data_seen) TH_LOG("an event carried QKD_A_KEY_DATA");
-	EXPECT_EQ(0, self->ev.unknown_seen) TH_LOG("an event carried an attribute > QKD_A_MAX");
+	EXPECT_EQ(0, self->ev.key_data_seen) TH_LOG("an event carried QKD_A_KEYS_DATA");
+	EXPECT_EQ(0, self->ev.unknown_seen) TH_LOG("an event carried an attribute beyond its set");
 	EXPECT_EQ(0, self->nl.key_data_seen);
 	EXPECT_EQ(0, qkd_kmsg_bad(self->kmsg));
 	if (self->dev >= 0)
@@ -1836,14 +1920,18 @@ static struct qkd_obj *one_event(struct __test_metadata *_metadata,
 	ASSERT_EQ(1, qkd_count(ev, cmd)) TH_LOG("events %d among %d read", cmd, ev->r.n);
 	o = qkd_find(ev, cmd, 0);
 	ASSERT_NE(NULL, o);
-	EXPECT_FALSE(o->has[QKD_A_KEY_DATA]);
+	EXPECT_FALSE(qkd_cmd_set(cmd) == QKD_SET_KEYS && o->has[QKD_A_KEYS_DATA]);
 	EXPECT_EQ(0, o->dups);
 	if (sid) {
 		EXPECT_TRUE(qkd_obj_sid_is(o, sid)) TH_LOG("event %d: stream ID", cmd);
 	}
 	if (link_id) {
-		EXPECT_EQ(link_id, qkd_obj_u(o, QKD_A_LINK_ID)) TH_LOG("event %d: link", cmd);
-		EXPECT_EQ(4, o->len[QKD_A_LINK_ID]);
+		/* the link set's id, or the stream and keys sets' link-id */
+		int la = qkd_cmd_set(cmd) == QKD_SET_LINK ? QKD_A_LINK_ID :
+			 QKD_A_STREAM_LINK_ID;
+
+		EXPECT_EQ(link_id, qkd_obj_u(o, la)) TH_LOG("event %d: link", cmd);
+		EXPECT_EQ(4, o->len[la]);
 	}
 	return o;
 }
@@ -1896,7 +1984,7 @@ TEST_F(ev, order_follows_causes)
 		const struct qkd_obj *o = &ev->r.v[i];
 
 		if (o->cmd == QKD_CMD_KEYS_ADDED_NTF) {
-			added += qkd_obj_u(o, QKD_A_KEY_COUNT);
+			added += qkd_obj_u(o, QKD_A_KEYS_COUNT);
 		} else if (o->cmd == QKD_CMD_STREAM_EMPTY_NTF) {
 			/* each emptying took a key announced before it */
 			if (++empties > added) {
@@ -1924,17 +2012,17 @@ TEST_F(ev, keys_added)
 
 	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, sid, 0, 5, KS, 1));
 	o = one_event(_metadata, ev, QKD_CMD_KEYS_ADDED_NTF, sid, 4);
-	EXPECT_EQ(0, qkd_obj_u(o, QKD_A_KEY_FIRST_INDEX));
-	EXPECT_EQ(8, o->len[QKD_A_KEY_FIRST_INDEX]);
-	EXPECT_EQ(5, qkd_obj_u(o, QKD_A_KEY_COUNT));
-	EXPECT_EQ(4, o->len[QKD_A_KEY_COUNT]);
-	EXPECT_EQ(5, qkd_obj_u(o, QKD_A_STREAM_STORED_KEYS));
+	EXPECT_EQ(0, qkd_obj_u(o, QKD_A_KEYS_FIRST_INDEX));
+	EXPECT_EQ(8, o->len[QKD_A_KEYS_FIRST_INDEX]);
+	EXPECT_EQ(5, qkd_obj_u(o, QKD_A_KEYS_COUNT));
+	EXPECT_EQ(4, o->len[QKD_A_KEYS_COUNT]);
+	EXPECT_EQ(5, qkd_obj_u(o, QKD_A_KEYS_STORED_KEYS));
 
 	ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, sid, 10, 3, KS, 1));
 	o = one_event(_metadata, ev, QKD_CMD_KEYS_ADDED_NTF, sid, 4);
-	EXPECT_EQ(10, qkd_obj_u(o, QKD_A_KEY_FIRST_INDEX));
-	EXPECT_EQ(3, qkd_obj_u(o, QKD_A_KEY_COUNT));
-	EXPECT_EQ(8, qkd_obj_u(o, QKD_A_STREAM_STORED_KEYS));
+	EXPECT_EQ(10, qkd_obj_u(o, QKD_A_KEYS_FIRST_INDEX));
+	EXPECT_EQ(3, qkd_obj_u(o, QKD_A_KEYS_COUNT));
+	EXPECT_EQ(8, qkd_obj_u(o, QKD_A_KEYS_STORED_KEYS));
 
 	/* rejected pushes send nothing */
 	ASSERT_NL_ERR(nl, EEXIST, qkd_key_add_pattern(nl, sid, 12, 3, KS, 1));
@@ -2104,8 +2192,8 @@ TEST_F(ev, link_del)
 	b = qkd_find(ev, QKD_CMD_STREAM_DEL_NTF, 1);
 	EXPECT_TRUE((qkd_obj_sid_is(a, s1) && qkd_obj_sid_is(b, s2)) ||
 		    (qkd_obj_sid_is(a, s2) && qkd_obj_sid_is(b, s1)));
-	EXPECT_EQ(9, qkd_obj_u(a, QKD_A_LINK_ID));
-	EXPECT_EQ(9, qkd_obj_u(b, QKD_A_LINK_ID));
+	EXPECT_EQ(9, qkd_obj_u(a, QKD_A_STREAM_LINK_ID));
+	EXPECT_EQ(9, qkd_obj_u(b, QKD_A_STREAM_LINK_ID));
 
 	/* a link without streams */
 	ASSERT_NL_OK(nl, qkd_link_del_name(nl, "l10"));
@@ -2139,7 +2227,7 @@ TEST_F(ev, no_key_material)
 
 		EXPECT_TRUE(o->cmd >= QKD_CMD_LINK_STATE_NTF && o->cmd <= QKD_CMD_STREAM_DEL_NTF)
 			TH_LOG("event with command %d", o->cmd);
-		EXPECT_FALSE(o->has[QKD_A_KEY_DATA]);
+		EXPECT_FALSE(qkd_cmd_set(o->cmd) == QKD_SET_KEYS && o->has[QKD_A_KEYS_DATA]);
 		n++;
 	}
 	EXPECT_LE(6, n) TH_LOG("too few events: %d", n);
