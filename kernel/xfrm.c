@@ -1674,16 +1674,21 @@ static int qkd_sa_parse_addrs(struct qkd_sa *b, struct genl_info *info)
 
 	err = qkd_sa_get_addr(attrs[QKD_A_SA_LOCAL_IPV4], attrs[QKD_A_SA_LOCAL_IPV6],
 			      &family, &b->local, info->extack);
-	if (err == -ENOENT)
+	/* Missing: named by its IPv4 attribute, for tools; both in words. */
+	if (err == -ENOENT) {
+		NL_SET_ERR_ATTR_MISS(info->extack, NULL, QKD_A_SA_LOCAL_IPV4);
 		NL_SET_ERR_MSG_MOD(info->extack,
 				   "missing attribute: the local address (LOCAL_IPV4 or LOCAL_IPV6)");
+	}
 	if (err)
 		return err == -ENOENT ? -EINVAL : err;
 	err = qkd_sa_get_addr(attrs[QKD_A_SA_REMOTE_IPV4], attrs[QKD_A_SA_REMOTE_IPV6],
 			      &family, &b->remote, info->extack);
-	if (err == -ENOENT)
+	if (err == -ENOENT) {
+		NL_SET_ERR_ATTR_MISS(info->extack, NULL, QKD_A_SA_REMOTE_IPV4);
 		NL_SET_ERR_MSG_MOD(info->extack,
 				   "missing attribute: the remote address (REMOTE_IPV4 or REMOTE_IPV6)");
+	}
 	if (err)
 		return err == -ENOENT ? -EINVAL : err;
 	b->family = family;

@@ -662,11 +662,27 @@ static inline struct nl_msg *qkd_msg(struct qkd_nl *nl, int cmd, int flags)
  * family go to nl->r; the return is the request's errno (0 or -errno), and
  * nl->ext_* hold the extended ACK.
  */
+/*
+ * An SA_NEW's policy nest (QKD_A_SA_POLICY), the last attributes of the
+ * requests that have one: opened here, closed by qkd_req().
+ */
+static struct nlattr *qkd_open_nest;
+
+static inline void qkd_policy_begin(struct nl_msg *m)
+{
+	qkd_open_nest = nla_nest_start(m, QKD_A_SA_POLICY);
+}
+
 static inline int qkd_req(struct qkd_nl *nl, struct nl_msg *m)
 {
 	static char *buf;
 	uint32_t seq;
 	int ret;
+
+	if (qkd_open_nest) {
+		nla_nest_end(m, qkd_open_nest);
+		qkd_open_nest = NULL;
+	}
 
 	if (!buf) {
 		buf = malloc(QKD_RXBUF);

@@ -6,7 +6,7 @@
  * extended ACK and no state change (no key consumed, no SA left behind),
  * permissions, re-key events, and removal with the binding or the stream.
  *
- * Also the policies a binding installs on request (QKD_A_SA_POLICY) and
+ * Also the policies a binding installs on request (the QKD_A_SA_POLICY nest) and
  * re-keys on demand (QKD_CMD_SA_REKEY).
  *
  * Each test runs in a fresh network namespace (the fixture unshares), so it
@@ -63,8 +63,8 @@ FIXTURE_SETUP(xfrm)
 FIXTURE_TEARDOWN(xfrm)
 {
 	QKD_TEARDOWN_BEGIN();
-	EXPECT_EQ(0, self->nl.key_data_seen) TH_LOG("a reply or event carried QKD_A_KEY_DATA");
-	EXPECT_EQ(0, self->nl.unknown_seen) TH_LOG("a reply carried an attribute > QKD_A_MAX");
+	EXPECT_EQ(0, self->nl.key_data_seen) TH_LOG("a reply or event carried QKD_A_KEYS_DATA");
+	EXPECT_EQ(0, self->nl.unknown_seen) TH_LOG("a reply carried an attribute beyond its set");
 	EXPECT_EQ(0, qkd_kmsg_bad(self->kmsg));
 	if (self->dev >= 0)
 		close(self->dev);
@@ -88,20 +88,21 @@ static struct nl_msg *sa_msg_at(struct qkd_nl *nl, const uint8_t *sid,
 	uint8_t a[16];
 
 	if (first != NO_FIRST)
-		nla_put_u64(m, QKD_A_KEY_FIRST_INDEX, first);
+		nla_put_u64(m, QKD_A_SA_FIRST_INDEX, first);
 	if (sid)
-		nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
+		nla_put(m, QKD_A_SA_STREAM_ID, QKD_STREAM_ID_LEN, sid);
+	/* IPv4 as the _IPV4 attribute (be32), IPv6 as the _IPV6 one */
 	if (local) {
 		if (inet_pton(AF_INET, local, a) == 1)
-			nla_put(m, QKD_A_SA_LOCAL, 4, a);
+			nla_put(m, QKD_A_SA_LOCAL_IPV4, 4, a);
 		else if (inet_pton(AF_INET6, local, a) == 1)
-			nla_put(m, QKD_A_SA_LOCAL, 16, a);
+			nla_put(m, QKD_A_SA_LOCAL_IPV6, 16, a);
 	}
 	if (remote) {
 		if (inet_pton(AF_INET, remote, a) == 1)
-			nla_put(m, QKD_A_SA_REMOTE, 4, a);
+			nla_put(m, QKD_A_SA_REMOTE_IPV4, 4, a);
 		else if (inet_pton(AF_INET6, remote, a) == 1)
-			nla_put(m, QKD_A_SA_REMOTE, 16, a);
+			nla_put(m, QKD_A_SA_REMOTE_IPV6, 16, a);
 	}
 	return m;
 }
@@ -117,7 +118,7 @@ static int sa_simple(struct qkd_nl *nl, int cmd, const uint8_t *sid)
 {
 	struct nl_msg *m = qkd_msg(nl, cmd, 0);
 
-	nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
+	nla_put(m, QKD_A_SA_STREAM_ID, QKD_STREAM_ID_LEN, sid);
 	return qkd_req(nl, m);
 }
 
@@ -126,7 +127,7 @@ static int sa_rekey_force(struct qkd_nl *nl, const uint8_t *sid)
 {
 	struct nl_msg *m = qkd_msg(nl, QKD_CMD_SA_REKEY, 0);
 
-	nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
+	nla_put(m, QKD_A_SA_STREAM_ID, QKD_STREAM_ID_LEN, sid);
 	nla_put_flag(m, QKD_A_SA_FORCE);
 	return qkd_req(nl, m);
 }
@@ -171,14 +172,15 @@ static int policy_count(const char *what)
 	return n;
 }
 
-static void put_addr(struct nl_msg *m, int attr, const char *s)
+/* @s as the IPv4 attribute @attr4, or as the IPv6 one (@attr4 + 1). */
+static void put_addr(struct nl_msg *m, int attr4, const char *s)
 {
 	uint8_t a[16];
 
 	if (inet_pton(AF_INET, s, a) == 1)
-		nla_put(m, attr, 4, a);
+		nla_put(m, attr4, 4, a);
 	else if (inet_pton(AF_INET6, s, a) == 1)
-		nla_put(m, attr, 16, a);
+		nla_put(m, attr4 + 1, 16, a);
 }
 
 /* Key @index still in the store? Takes it if so (pattern checked). */
@@ -363,11 +365,11 @@ static int sa_get_state(struct qkd_nl *nl, const uint8_t *sid, uint64_t *gen)
 {
 	struct nl_msg *m = qkd_msg(nl, QKD_CMD_SA_GET, 0);
 
-	nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
+	nla_put(m, QKD_A_SA_STREAM_ID, QKD_STREAM_ID_LEN, sid);
 	if (qkd_req(nl, m) || nl->r.n != 1)
 		return -1;
 	if (gen)
-		*gen = qkd_obj_u(&nl->r.v[0], QKD_A_SA_OUT_GENERATION);
+		*gen = qkd_obj_u(&nl->r.v[0], QKD_T_OUT(GENERATION));
 	return (int)qkd_obj_u(&nl->r.v[0], QKD_A_SA_STATE);
 }
 
@@ -397,20 +399,21 @@ TEST_F(xfrm, new_initiator_spis_and_keys)
 	o = nl->r.v[0];
 	EXPECT_EQ(QKD_CMD_SA_NEW, o.cmd);
 	EXPECT_TRUE(qkd_obj_sid_is(&o, self->sid));
-	EXPECT_EQ(1, qkd_obj_u(&o, QKD_A_LINK_ID));
+	EXPECT_EQ(1, qkd_obj_u(&o, QKD_A_SA_LINK_ID));
 	EXPECT_EQ(QKD_SA_MODE_TRANSPORT, qkd_obj_u(&o, QKD_A_SA_MODE));
 	EXPECT_EQ(QKD_SA_ALG_AES_GCM, qkd_obj_u(&o, QKD_A_SA_ALG));
 	EXPECT_EQ(256, qkd_obj_u(&o, QKD_A_SA_KEY_BITS));
 	EXPECT_EQ(QKD_SA_DIR_BOTH, qkd_obj_u(&o, QKD_A_SA_DIR));
 	EXPECT_EQ(5, qkd_obj_u(&o, QKD_A_SA_REQID));
 	EXPECT_EQ(QKD_SA_STATE_OK, qkd_obj_u(&o, QKD_A_SA_STATE));
-	EXPECT_EQ(0, qkd_obj_u(&o, QKD_A_KEY_FIRST_INDEX));
-	EXPECT_EQ(0, qkd_obj_u(&o, QKD_A_SA_OUT_GENERATION));
-	EXPECT_EQ(0, qkd_obj_u(&o, QKD_A_SA_IN_GENERATION));
+	EXPECT_EQ(0, qkd_obj_u(&o, QKD_A_SA_FIRST_INDEX));
+	EXPECT_EQ(0, qkd_obj_u(&o, QKD_T_OUT(GENERATION)));
+	EXPECT_EQ(0, qkd_obj_u(&o, QKD_T_IN(GENERATION)));
 	/* Initiator: sends on channel 0 (index 2g), receives on 1 (2g + 1). */
-	EXPECT_EQ(qkd_sa_spi(self->sid, 0), qkd_obj_u(&o, QKD_A_SA_OUT_SPI));
-	EXPECT_EQ(qkd_sa_spi(self->sid, 1), qkd_obj_u(&o, QKD_A_SA_IN_SPI));
-	EXPECT_EQ(4, o.len[QKD_A_SA_LOCAL]);
+	EXPECT_EQ(qkd_sa_spi(self->sid, 0), qkd_obj_u(&o, QKD_T_OUT(SPI)));
+	EXPECT_EQ(qkd_sa_spi(self->sid, 1), qkd_obj_u(&o, QKD_T_IN(SPI)));
+	EXPECT_EQ(4, o.len[QKD_A_SA_LOCAL_IPV4]);
+	EXPECT_FALSE(o.has[QKD_A_SA_LOCAL_IPV6]);
 
 	/* Out g0 (index 0), in g0 (1) and the lookahead in g1, g2 (3, 5). */
 	EXPECT_EQ(4, qkd_stored(nl, self->sid));
@@ -419,7 +422,7 @@ TEST_F(xfrm, new_initiator_spis_and_keys)
 	/* GET replies with the same binding. */
 	ASSERT_NL_OK(nl, sa_simple(nl, QKD_CMD_SA_GET, self->sid));
 	ASSERT_EQ(1, nl->r.n);
-	EXPECT_EQ(qkd_sa_spi(self->sid, 0), qkd_obj_u(&nl->r.v[0], QKD_A_SA_OUT_SPI));
+	EXPECT_EQ(qkd_sa_spi(self->sid, 0), qkd_obj_u(&nl->r.v[0], QKD_T_OUT(SPI)));
 	EXPECT_EQ(1, sa_count(nl));
 	/* The stream is the binding's alone; once unbound, what it took is gone. */
 	ASSERT_NL_OK(nl, sa_simple(nl, QKD_CMD_SA_DEL, self->sid));
@@ -445,11 +448,12 @@ TEST_F(xfrm, new_responder_mirrors_initiator)
 	nla_put_u8(m, QKD_A_SA_ALG, QKD_SA_ALG_CHACHA20_POLY1305);
 	ASSERT_NL_OK(nl, qkd_req(nl, m));
 	o = nl->r.v[0];
-	EXPECT_EQ(16, o.len[QKD_A_SA_LOCAL]);
-	EXPECT_EQ(4, qkd_obj_u(&o, QKD_A_KEY_FIRST_INDEX));
+	EXPECT_EQ(16, o.len[QKD_A_SA_LOCAL_IPV6]);
+	EXPECT_FALSE(o.has[QKD_A_SA_LOCAL_IPV4]);
+	EXPECT_EQ(4, qkd_obj_u(&o, QKD_A_SA_FIRST_INDEX));
 	/* Responder: sends on channel 1, receives on channel 0. */
-	EXPECT_EQ(qkd_sa_spi(self->sid, 5), qkd_obj_u(&o, QKD_A_SA_OUT_SPI));
-	EXPECT_EQ(qkd_sa_spi(self->sid, 4), qkd_obj_u(&o, QKD_A_SA_IN_SPI));
+	EXPECT_EQ(qkd_sa_spi(self->sid, 5), qkd_obj_u(&o, QKD_T_OUT(SPI)));
+	EXPECT_EQ(qkd_sa_spi(self->sid, 4), qkd_obj_u(&o, QKD_T_IN(SPI)));
 	EXPECT_EQ(4, xfrm_count("mode tunnel"));
 	EXPECT_EQ(4, xfrm_count("rfc7539esp(chacha20,poly1305)"));
 	/* Indices 5 (out), 4, 6, 8 (in) taken; those below the first not. */
@@ -471,7 +475,7 @@ TEST_F(xfrm, one_way_binding_discards_the_other_direction)
 	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
 	nla_put_u8(m, QKD_A_SA_DIR, QKD_SA_DIR_OUT);
 	ASSERT_NL_OK(nl, qkd_req(nl, m));
-	EXPECT_FALSE(nl->r.v[0].has[QKD_A_SA_IN_SPI]);
+	EXPECT_FALSE(nl->r.v[0].has[QKD_T_IN(SPI)]);
 	EXPECT_EQ(1, xfrm_count(NULL));
 	/* Generation 0 of both channels is used up at both ends alike. */
 	EXPECT_EQ(6, qkd_stored(nl, self->sid));
@@ -527,9 +531,19 @@ TEST_F(xfrm, rejects_bad_input_without_change)
 	QKD_CTX("mixed families");
 	ASSERT_NL_EINVAL(nl, qkd_req(nl, sa_msg(nl, self->sid, "10.1.0.1", "fd00::2")));
 
-	QKD_CTX("a 5-byte address");
+	QKD_CTX("a 5-byte IPv4 address");
 	m = sa_msg(nl, self->sid, NULL, "10.1.0.2");
-	nla_put(m, QKD_A_SA_LOCAL, 5, addr);
+	nla_put(m, QKD_A_SA_LOCAL_IPV4, 5, addr);
+	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
+
+	QKD_CTX("a 5-byte IPv6 address");
+	m = sa_msg(nl, self->sid, NULL, "fd00::2");
+	nla_put(m, QKD_A_SA_LOCAL_IPV6, 5, addr);
+	ASSERT_NL_BADLEN(nl, qkd_req(nl, m));
+
+	QKD_CTX("a local address given as IPv4 and as IPv6");
+	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
+	nla_put(m, QKD_A_SA_LOCAL_IPV6, 16, addr);
 	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
 
 	QKD_CTX("the unspecified address");
@@ -547,7 +561,11 @@ TEST_F(xfrm, rejects_bad_input_without_change)
 
 	QKD_CTX("an attribute SA_NEW does not take");
 	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
-	nla_put_u32(m, QKD_A_STREAM_KEY_SIZE, 32);
+	nla_put_u8(m, QKD_A_SA_STATE, QKD_SA_STATE_OK);
+	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
+	QKD_CTX("an attribute beyond the SA set");
+	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
+	nla_put_u32(m, QKD_A_SA_MAX + 1, 32);
 	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
 	QKD_CTX_CLEAR();
 
@@ -680,7 +698,7 @@ static void sa_retry_attack(struct __test_metadata *_metadata,
 
 	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
 	if (how == OBST_POLICY)
-		nla_put_flag(m, QKD_A_SA_POLICY);
+		qkd_policy_begin(m);
 	err = qkd_req(nl, m);
 	EXPECT_EQ(how == OBST_KEY ? -ENOKEY : -EEXIST, err) TH_LOG("extack '%s'", nl->ext_msg);
 	ASSERT_EQ(0, xfrm_read(mon, &failed, 300));
@@ -701,7 +719,7 @@ static void sa_retry_attack(struct __test_metadata *_metadata,
 		ASSERT_EQ(0, system("ip xfrm policy delete src 10.1.0.2/32 dst 10.1.0.1/32 dir in"));
 	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
 	if (how == OBST_POLICY)
-		nla_put_flag(m, QKD_A_SA_POLICY);
+		qkd_policy_begin(m);
 	err = qkd_req(nl, m);
 	if (err)
 		TH_LOG("the retry failed (%d, '%s'): fine, nothing reused", err, nl->ext_msg);
@@ -939,14 +957,14 @@ TEST_F(xfrm, policy_pair_follows_the_binding)
 	setup_stream(_metadata, nl, self->sid, QKD_LINK_ROLE_INITIATOR, KS, 8);
 	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
 	nla_put_u32(m, QKD_A_SA_REQID, 9);
-	nla_put_flag(m, QKD_A_SA_POLICY);
+	qkd_policy_begin(m);
 	ASSERT_NL_OK(nl, qkd_req(nl, m));
 	o = nl->r.v[0];
 	EXPECT_TRUE(o.has[QKD_A_SA_POLICY]);
-	EXPECT_EQ(4, o.len[QKD_A_SA_POLICY_LOCAL]);
-	EXPECT_EQ(32, qkd_obj_u(&o, QKD_A_SA_POLICY_LOCAL_PREFIX));
-	EXPECT_EQ(32, qkd_obj_u(&o, QKD_A_SA_POLICY_REMOTE_PREFIX));
-	EXPECT_EQ(0, qkd_obj_u(&o, QKD_A_SA_POLICY_PRIORITY));
+	EXPECT_EQ(4, o.len[QKD_T_POL(LOCAL_IPV4)]);
+	EXPECT_EQ(32, qkd_obj_u(&o, QKD_T_POL(LOCAL_PREFIX)));
+	EXPECT_EQ(32, qkd_obj_u(&o, QKD_T_POL(REMOTE_PREFIX)));
+	EXPECT_EQ(0, qkd_obj_u(&o, QKD_T_POL(PRIORITY)));
 	/* Transport mode: out and in, no fwd. */
 	EXPECT_EQ(2, policy_count(NULL));
 	EXPECT_EQ(1, policy_count("src 10.1.0.1/32 dst 10.1.0.2/32"));
@@ -985,15 +1003,15 @@ TEST_F(xfrm, policy_tunnel_networks)
 	setup_stream(_metadata, nl, self->sid, QKD_LINK_ROLE_RESPONDER, KS, 8);
 	m = sa_msg(nl, self->sid, "10.1.0.2", "10.1.0.1");
 	nla_put_u8(m, QKD_A_SA_MODE, QKD_SA_MODE_TUNNEL);
-	nla_put_flag(m, QKD_A_SA_POLICY);
-	put_addr(m, QKD_A_SA_POLICY_LOCAL, "fd02::");
+	qkd_policy_begin(m);
+	put_addr(m, QKD_A_SA_POLICY_LOCAL_IPV4, "fd02::");
 	nla_put_u8(m, QKD_A_SA_POLICY_LOCAL_PREFIX, 64);
-	put_addr(m, QKD_A_SA_POLICY_REMOTE, "fd01::");
+	put_addr(m, QKD_A_SA_POLICY_REMOTE_IPV4, "fd01::");
 	nla_put_u8(m, QKD_A_SA_POLICY_REMOTE_PREFIX, 48);
 	nla_put_u32(m, QKD_A_SA_POLICY_PRIORITY, 7);
 	ASSERT_NL_OK(nl, qkd_req(nl, m));
-	EXPECT_EQ(16, nl->r.v[0].len[QKD_A_SA_POLICY_LOCAL]);
-	EXPECT_EQ(7, qkd_obj_u(&nl->r.v[0], QKD_A_SA_POLICY_PRIORITY));
+	EXPECT_EQ(16, nl->r.v[0].len[QKD_T_POL(LOCAL_IPV6)]);
+	EXPECT_EQ(7, qkd_obj_u(&nl->r.v[0], QKD_T_POL(PRIORITY)));
 	/* IPv6 networks through an IPv4 tunnel: out, in and fwd. */
 	EXPECT_EQ(3, policy_count(NULL));
 	EXPECT_EQ(1, policy_count("src fd02::/64 dst fd01::/48"));
@@ -1022,46 +1040,56 @@ TEST_F(xfrm, policy_rejections_change_nothing)
 
 	setup_stream(_metadata, nl, self->sid, QKD_LINK_ROLE_INITIATOR, KS, 8);
 
-	QKD_CTX("a selector without QKD_A_SA_POLICY");
+	/* The selector is the policy nest's: beyond its set, refused. */
+	QKD_CTX("an attribute beyond the policy nest's set");
 	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
 	nla_put_u8(m, QKD_A_SA_MODE, QKD_SA_MODE_TUNNEL);
-	put_addr(m, QKD_A_SA_POLICY_LOCAL, "192.168.1.0");
+	qkd_policy_begin(m);
+	nla_put_u32(m, QKD_A_SA_POLICY_MAX + 1, 0);
+	ASSERT_NL_INVALID(nl, EINVAL, true, qkd_req(nl, m));
+
+	QKD_CTX("a selector end given as IPv4 and as IPv6");
+	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
+	nla_put_u8(m, QKD_A_SA_MODE, QKD_SA_MODE_TUNNEL);
+	qkd_policy_begin(m);
+	put_addr(m, QKD_A_SA_POLICY_LOCAL_IPV4, "192.168.1.0");
+	put_addr(m, QKD_A_SA_POLICY_LOCAL_IPV4, "fd01::");
 	ASSERT_NL_INVALID(nl, EINVAL, true, qkd_req(nl, m));
 
 	QKD_CTX("networks in transport mode");
 	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
-	nla_put_flag(m, QKD_A_SA_POLICY);
-	put_addr(m, QKD_A_SA_POLICY_REMOTE, "192.168.2.0");
+	qkd_policy_begin(m);
+	put_addr(m, QKD_A_SA_POLICY_REMOTE_IPV4, "192.168.2.0");
 	ASSERT_NL_INVALID(nl, EINVAL, true, qkd_req(nl, m));
 
 	QKD_CTX("IPv4 prefix 33");
 	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
 	nla_put_u8(m, QKD_A_SA_MODE, QKD_SA_MODE_TUNNEL);
-	nla_put_flag(m, QKD_A_SA_POLICY);
-	put_addr(m, QKD_A_SA_POLICY_LOCAL, "192.168.1.0");
+	qkd_policy_begin(m);
+	put_addr(m, QKD_A_SA_POLICY_LOCAL_IPV4, "192.168.1.0");
 	nla_put_u8(m, QKD_A_SA_POLICY_LOCAL_PREFIX, 33);
 	ASSERT_NL_INVALID(nl, EINVAL, true, qkd_req(nl, m));
 
 	QKD_CTX("prefix 129");
 	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
 	nla_put_u8(m, QKD_A_SA_MODE, QKD_SA_MODE_TUNNEL);
-	nla_put_flag(m, QKD_A_SA_POLICY);
+	qkd_policy_begin(m);
 	nla_put_u8(m, QKD_A_SA_POLICY_REMOTE_PREFIX, 129);
 	ASSERT_NL_BADRANGE(nl, qkd_req(nl, m));
 
 	QKD_CTX("host bits beyond the prefix");
 	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
 	nla_put_u8(m, QKD_A_SA_MODE, QKD_SA_MODE_TUNNEL);
-	nla_put_flag(m, QKD_A_SA_POLICY);
-	put_addr(m, QKD_A_SA_POLICY_LOCAL, "192.168.1.1");
+	qkd_policy_begin(m);
+	put_addr(m, QKD_A_SA_POLICY_LOCAL_IPV4, "192.168.1.1");
 	nla_put_u8(m, QKD_A_SA_POLICY_LOCAL_PREFIX, 24);
 	ASSERT_NL_INVALID(nl, EINVAL, true, qkd_req(nl, m));
 
 	QKD_CTX("selector ends of two families");
 	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
 	nla_put_u8(m, QKD_A_SA_MODE, QKD_SA_MODE_TUNNEL);
-	nla_put_flag(m, QKD_A_SA_POLICY);
-	put_addr(m, QKD_A_SA_POLICY_LOCAL, "fd01::");
+	qkd_policy_begin(m);
+	put_addr(m, QKD_A_SA_POLICY_LOCAL_IPV4, "fd01::");
 	ASSERT_NL_INVALID(nl, EINVAL, true, qkd_req(nl, m));
 
 	/* Someone's policy for the same selector stays theirs. */
@@ -1069,7 +1097,7 @@ TEST_F(xfrm, policy_rejections_change_nothing)
 	ASSERT_EQ(0, system("ip xfrm policy add src 10.1.0.2/32 dst 10.1.0.1/32 dir in "
 			    "tmpl proto esp mode transport"));
 	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
-	nla_put_flag(m, QKD_A_SA_POLICY);
+	qkd_policy_begin(m);
 	ASSERT_NL_INVALID(nl, EEXIST, false, qkd_req(nl, m));
 	QKD_CTX_CLEAR();
 	EXPECT_EQ(1, policy_count(NULL)) TH_LOG("the out policy was left, or theirs removed");
@@ -1120,10 +1148,10 @@ TEST_F(xfrm, rekey_now)
 	ASSERT_EQ(1, nl->r.n) TH_LOG("SA_REKEY must reply with the binding");
 	o = nl->r.v[0];
 	EXPECT_EQ(QKD_CMD_SA_REKEY, o.cmd);
-	EXPECT_EQ(1, qkd_obj_u(&o, QKD_A_SA_OUT_GENERATION));
-	EXPECT_EQ(qkd_sa_spi(self->sid, 2), qkd_obj_u(&o, QKD_A_SA_OUT_SPI));
+	EXPECT_EQ(1, qkd_obj_u(&o, QKD_T_OUT(GENERATION)));
+	EXPECT_EQ(qkd_sa_spi(self->sid, 2), qkd_obj_u(&o, QKD_T_OUT(SPI)));
 	EXPECT_EQ(1, qkd_obj_u(&o, QKD_A_SA_REKEYS));
-	EXPECT_EQ(0, qkd_obj_u(&o, QKD_A_SA_IN_GENERATION))
+	EXPECT_EQ(0, qkd_obj_u(&o, QKD_T_IN(GENERATION)))
 		TH_LOG("the inbound side follows the peer, not SA_REKEY");
 	/* New out SA in, the old one kept for the grace period. */
 	EXPECT_XFRM_IN_GRACE(5, t0);
@@ -1133,7 +1161,7 @@ TEST_F(xfrm, rekey_now)
 	/* Generation 2 takes index 4. */
 	t0 = qkd_now_ms();
 	ASSERT_NL_OK(nl, sa_simple(nl, QKD_CMD_SA_REKEY, self->sid));
-	EXPECT_EQ(2, qkd_obj_u(&nl->r.v[0], QKD_A_SA_OUT_GENERATION));
+	EXPECT_EQ(2, qkd_obj_u(&nl->r.v[0], QKD_T_OUT(GENERATION)));
 	/* The one before the previous goes at once: still 5. */
 	EXPECT_XFRM_IN_GRACE(5, t0);
 
@@ -1151,14 +1179,14 @@ TEST_F(xfrm, rekey_now)
 	EXPECT_EQ(1, qkd_stored(nl, self->sid));
 	/* Forced, generation 3 takes index 6, the last one; 4 finds none. */
 	ASSERT_NL_OK(nl, sa_rekey_force(nl, self->sid));
-	EXPECT_EQ(3, qkd_obj_u(&nl->r.v[0], QKD_A_SA_OUT_GENERATION));
+	EXPECT_EQ(3, qkd_obj_u(&nl->r.v[0], QKD_T_OUT(GENERATION)));
 	QKD_CTX("a dry stream");
 	ASSERT_NL_INVALID(nl, ENOKEY, false, sa_rekey_force(nl, self->sid));
 	QKD_CTX_CLEAR();
 	ASSERT_NL_OK(nl, sa_simple(nl, QKD_CMD_SA_GET, self->sid));
 	o = nl->r.v[0];
-	EXPECT_EQ(3, qkd_obj_u(&o, QKD_A_SA_OUT_GENERATION)) TH_LOG("a failed SA_REKEY changed the SA");
-	EXPECT_EQ(qkd_sa_spi(self->sid, 6), qkd_obj_u(&o, QKD_A_SA_OUT_SPI));
+	EXPECT_EQ(3, qkd_obj_u(&o, QKD_T_OUT(GENERATION))) TH_LOG("a failed SA_REKEY changed the SA");
+	EXPECT_EQ(qkd_sa_spi(self->sid, 6), qkd_obj_u(&o, QKD_T_OUT(SPI)));
 	EXPECT_EQ(0, qkd_obj_u(&o, QKD_A_SA_REKEY_FAILURES));
 	/* Forced past the peer's lookahead: closed for good, and why. */
 	EXPECT_EQ(QKD_SA_STATE_CLOSED, qkd_obj_u(&o, QKD_A_SA_STATE));
@@ -1209,7 +1237,7 @@ TEST_F(xfrm, del_removes_sas)
 	/* Bound again past the used keys: 6 (out), 7, 9, 11 (in). */
 	m = sa_msg_at(nl, self->sid, "10.1.0.1", "10.1.0.2", 6);
 	ASSERT_NL_OK(nl, qkd_req(nl, m));
-	EXPECT_EQ(qkd_sa_spi(self->sid, 6), qkd_obj_u(&nl->r.v[0], QKD_A_SA_OUT_SPI));
+	EXPECT_EQ(qkd_sa_spi(self->sid, 6), qkd_obj_u(&nl->r.v[0], QKD_T_OUT(SPI)));
 	EXPECT_EQ(8, qkd_stored(nl, self->sid));
 }
 
@@ -1251,7 +1279,7 @@ TEST_F(xfrm, idle_binding_is_not_rekeyed)
 	m = sa_msg_at(nl, self->sid, "10.1.0.1", "10.1.0.2", 10);
 	nla_put_u32(m, QKD_A_SA_REKEY_SECONDS, 1);
 	ASSERT_NL_OK(nl, qkd_req(nl, m));
-	EXPECT_EQ(10, qkd_obj_u(&nl->r.v[0], QKD_A_KEY_FIRST_INDEX));
+	EXPECT_EQ(10, qkd_obj_u(&nl->r.v[0], QKD_A_SA_FIRST_INDEX));
 	EXPECT_EQ(1, qkd_obj_u(&nl->r.v[0], QKD_A_SA_REKEY_SECONDS));
 
 	qkd_msleep(2500);
@@ -1259,7 +1287,7 @@ TEST_F(xfrm, idle_binding_is_not_rekeyed)
 	EXPECT_EQ(0, qkd_count(&ev, QKD_CMD_SA_REKEY_NTF));
 	EXPECT_EQ(0, ev.key_data_seen);
 	ASSERT_NL_OK(nl, sa_simple(nl, QKD_CMD_SA_GET, self->sid));
-	EXPECT_EQ(0, qkd_obj_u(&nl->r.v[0], QKD_A_SA_OUT_GENERATION));
+	EXPECT_EQ(0, qkd_obj_u(&nl->r.v[0], QKD_T_OUT(GENERATION)));
 	EXPECT_EQ(QKD_SA_STATE_OK, qkd_obj_u(&nl->r.v[0], QKD_A_SA_STATE));
 	EXPECT_EQ(0, qkd_obj_u(&nl->r.v[0], QKD_A_SA_REKEYS));
 	EXPECT_EQ(36, qkd_stored(nl, self->sid));
@@ -1376,8 +1404,8 @@ TEST_F(xfrm, binding_owns_its_stream)
 
 	/* The binding's own re-key takes index 2. */
 	ASSERT_NL_OK(nl, sa_simple(nl, QKD_CMD_SA_REKEY, self->sid));
-	EXPECT_EQ(1, qkd_obj_u(&nl->r.v[0], QKD_A_SA_OUT_GENERATION));
-	EXPECT_EQ(qkd_sa_spi(self->sid, 2), qkd_obj_u(&nl->r.v[0], QKD_A_SA_OUT_SPI));
+	EXPECT_EQ(1, qkd_obj_u(&nl->r.v[0], QKD_T_OUT(GENERATION)));
+	EXPECT_EQ(qkd_sa_spi(self->sid, 2), qkd_obj_u(&nl->r.v[0], QKD_T_OUT(SPI)));
 	EXPECT_EQ(11, qkd_stored(nl, self->sid));
 	/* Status and poll stay open to readers. */
 	{
@@ -1554,7 +1582,7 @@ TEST_F(xfrm, migrated_sa_keeps_the_stream_key)
 	setup_stream(_metadata, nl, self->sid, QKD_LINK_ROLE_INITIATOR, KS, 8);
 	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
 	nla_put_u32(m, QKD_A_SA_REQID, 5);
-	nla_put_flag(m, QKD_A_SA_POLICY);
+	qkd_policy_begin(m);
 	ASSERT_NL_OK(nl, qkd_req(nl, m));
 
 	err = xfrm_migrate_out("10.1.0.1", "10.1.0.2", 5);
@@ -1604,7 +1632,7 @@ TEST_F(xfrm, first_index_is_required)
 	/* Named, the same index at both ends: bound. */
 	ASSERT_NL_OK(nl, qkd_req(nl, sa_msg_at(nl, self->sid, "10.1.0.1",
 					       "10.1.0.2", 2)));
-	EXPECT_EQ(2, qkd_obj_u(&nl->r.v[0], QKD_A_KEY_FIRST_INDEX));
+	EXPECT_EQ(2, qkd_obj_u(&nl->r.v[0], QKD_A_SA_FIRST_INDEX));
 }
 
 /* ------------------------------------------- SAs lost under a binding */
@@ -1679,7 +1707,7 @@ TEST_F(xfrm, dry_binding_keeps_no_expired_sa)
 	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
 	nla_put_u8(m, QKD_A_SA_DIR, QKD_SA_DIR_OUT);
 	nla_put_u64(m, QKD_A_SA_REKEY_PACKETS, 1);
-	nla_put_flag(m, QKD_A_SA_POLICY);
+	qkd_policy_begin(m);
 	ASSERT_NL_OK(nl, qkd_req(nl, m));
 	with = crypto_refcnt("rfc4106(gcm(aes))");
 	ASSERT_EQ(before + 1, with) TH_LOG("the SA's transform is not counted");
@@ -1817,8 +1845,8 @@ static int resync_bind(struct qkd_nl *nl, const uint8_t *sid,
 
 	nla_put_u32(m, QKD_A_SA_REQID, 1);
 	nla_put_u32(m, QKD_A_SA_REKEY_SECONDS, 3600);
-	nla_put_u64(m, QKD_A_KEY_FIRST_INDEX, 0);
-	nla_put_flag(m, QKD_A_SA_POLICY);
+	nla_put_u64(m, QKD_A_SA_FIRST_INDEX, 0);
+	qkd_policy_begin(m);
 	return qkd_req(nl, m);
 }
 
@@ -1860,9 +1888,9 @@ FIXTURE_TEARDOWN(resync)
 {
 	QKD_TEARDOWN_BEGIN();
 	EXPECT_EQ(0, self->a.key_data_seen + self->b.key_data_seen)
-		TH_LOG("a reply or event carried QKD_A_KEY_DATA");
+		TH_LOG("a reply or event carried QKD_A_KEYS_DATA");
 	EXPECT_EQ(0, self->a.unknown_seen + self->b.unknown_seen)
-		TH_LOG("a reply carried an attribute > QKD_A_MAX");
+		TH_LOG("a reply carried an attribute beyond its set");
 	EXPECT_EQ(0, qkd_kmsg_bad(self->kmsg));
 	if (self->kmsg >= 0)
 		close(self->kmsg);
@@ -2066,7 +2094,7 @@ static int wire_teardown(struct qkd_nl *nl, const uint8_t *sid, enum wire_teardo
 		return sa_simple(nl, QKD_CMD_SA_DEL, sid);
 	case WIRE_SA_DEL_REMOVE:
 		m = qkd_msg(nl, QKD_CMD_SA_DEL, 0);
-		nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
+		nla_put(m, QKD_A_SA_STREAM_ID, QKD_STREAM_ID_LEN, sid);
 		nla_put_flag(m, QKD_A_SA_REMOVE_PROTECTION);
 		return qkd_req(nl, m);
 	case WIRE_STREAM_DEL:
@@ -2195,7 +2223,7 @@ TEST_F(xfrm, teardown_leaves_hand_made_policies_alone)
 
 	setup_stream(_metadata, nl, self->sid, QKD_LINK_ROLE_INITIATOR, KS, 8);
 	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
-	nla_put_flag(m, QKD_A_SA_POLICY);
+	qkd_policy_begin(m);
 	ASSERT_NL_OK(nl, qkd_req(nl, m));
 	ASSERT_EQ(2, policy_count(NULL));
 	ASSERT_EQ(0, system("ip xfrm policy update src 10.1.0.1/32 dst 10.1.0.2/32 "

@@ -65,7 +65,7 @@ FIXTURE_TEARDOWN(citizen)
 		snprintf(cmd, sizeof(cmd), "ip netns del %s", self->peer);
 		EXPECT_EQ(0, system(cmd));
 	}
-	EXPECT_EQ(0, self->nl.key_data_seen) TH_LOG("a reply or event carried QKD_A_KEY_DATA");
+	EXPECT_EQ(0, self->nl.key_data_seen) TH_LOG("a reply or event carried QKD_A_KEYS_DATA");
 	EXPECT_EQ(0, qkd_kmsg_bad(self->kmsg));
 	if (self->kmsg >= 0)
 		close(self->kmsg);
@@ -87,11 +87,11 @@ static struct nl_msg *sa_msg(struct qkd_nl *nl, const uint8_t *sid,
 {
 	struct nl_msg *m = qkd_msg(nl, QKD_CMD_SA_NEW, 0);
 
-	nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
+	nla_put(m, QKD_A_SA_STREAM_ID, QKD_STREAM_ID_LEN, sid);
 	/* the keys start at index 0 at both ends (setup_stream()) */
-	nla_put_u64(m, QKD_A_KEY_FIRST_INDEX, 0);
-	put_addr(m, QKD_A_SA_LOCAL, local);
-	put_addr(m, QKD_A_SA_REMOTE, remote);
+	nla_put_u64(m, QKD_A_SA_FIRST_INDEX, 0);
+	put_addr(m, QKD_A_SA_LOCAL_IPV4, local);
+	put_addr(m, QKD_A_SA_REMOTE_IPV4, remote);
 	return m;
 }
 
@@ -99,7 +99,7 @@ static int sa_simple(struct qkd_nl *nl, int cmd, const uint8_t *sid)
 {
 	struct nl_msg *m = qkd_msg(nl, cmd, 0);
 
-	nla_put(m, QKD_A_STREAM_ID, QKD_STREAM_ID_LEN, sid);
+	nla_put(m, QKD_A_SA_STREAM_ID, QKD_STREAM_ID_LEN, sid);
 	return qkd_req(nl, m);
 }
 
@@ -323,7 +323,7 @@ TEST_F(citizen, audit_records_sa_and_policy_add_and_delete)
 
 	setup_stream(_metadata, nl, self->sid, QKD_LINK_ROLE_INITIATOR);
 	m = sa_msg(nl, self->sid, "10.1.0.1", "10.1.0.2");
-	nla_put_flag(m, QKD_A_SA_POLICY);
+	qkd_policy_begin(m);
 	ASSERT_NL_OK(nl, qkd_req(nl, m));
 	/* Initiator: out generation 0 (index 0), in generations 0..2 (1, 3, 5). */
 	add.spi[0] = qkd_sa_spi(self->sid, 0);
@@ -407,10 +407,10 @@ static int bind_site(struct qkd_nl *nl, const uint8_t *sid,
 	nla_put_u32(m, QKD_A_SA_REQID, 7);
 	if (!pol)
 		return qkd_req(nl, m);
-	nla_put_flag(m, QKD_A_SA_POLICY);
-	put_addr(m, QKD_A_SA_POLICY_LOCAL, me->net);
+	qkd_policy_begin(m);
+	put_addr(m, QKD_A_SA_POLICY_LOCAL_IPV4, me->net);
 	nla_put_u8(m, QKD_A_SA_POLICY_LOCAL_PREFIX, me->net_len);
-	put_addr(m, QKD_A_SA_POLICY_REMOTE, peer->net);
+	put_addr(m, QKD_A_SA_POLICY_REMOTE_IPV4, peer->net);
 	nla_put_u8(m, QKD_A_SA_POLICY_REMOTE_PREFIX, peer->net_len);
 	return qkd_req(nl, m);
 }
@@ -420,8 +420,8 @@ static void sa_packets(struct __test_metadata *_metadata, struct qkd_nl *nl,
 		       const uint8_t *sid, uint64_t *out, uint64_t *in)
 {
 	ASSERT_NL_OK(nl, sa_simple(nl, QKD_CMD_SA_GET, sid));
-	*out = qkd_obj_u(&nl->r.v[0], QKD_A_SA_OUT_PACKETS);
-	*in = qkd_obj_u(&nl->r.v[0], QKD_A_SA_IN_PACKETS);
+	*out = qkd_obj_u(&nl->r.v[0], QKD_T_OUT(PACKETS));
+	*in = qkd_obj_u(&nl->r.v[0], QKD_T_IN(PACKETS));
 }
 
 /* The policies `ip xfrm policy` would add at site @ns ("" for A). */
