@@ -295,7 +295,7 @@ static uint32_t setup_link(struct nlsock *s, const char *name)
 
 	mb_init(&m, ab, sizeof(ab));
 	mb_str(&m, QKD_A_LINK_NAME, name);
-	mb_u8(&m, QKD_A_LINK_ROLE, QKD_ROLE_RESPONDER);
+	mb_u8(&m, QKD_A_LINK_ROLE, QKD_LINK_ROLE_RESPONDER);
 	e = nls_req(s, QKD_CMD_LINK_NEW, 0, &m, link_id_cb, &id, NULL);
 	if (e || !id)
 		fail("LINK_NEW", e ? e : -EBADMSG);
@@ -311,7 +311,7 @@ static void setup_stream(struct nlsock *s, uint32_t link, int n)
 	sid_of(sid, n);
 	mb_init(&m, ab, sizeof(ab));
 	mb_attr(&m, QKD_A_STREAM_ID, sid, sizeof(sid));
-	mb_u32(&m, QKD_A_LINK_ID, link);
+	mb_u32(&m, QKD_A_STREAM_LINK_ID, link);
 	mb_u32(&m, QKD_A_STREAM_KEY_SIZE, KS);
 	mb_u32(&m, QKD_A_STREAM_MAX_KEYS, 65536);
 	e = nls_req(s, QKD_CMD_STREAM_NEW, 0, &m, NULL, NULL, NULL);
@@ -348,11 +348,11 @@ static void sa_bind_dir(struct nlsock *s, int n, uint8_t dir)
 
 	sid_of(sid, n);
 	mb_init(&m, ab, sizeof(ab));
-	mb_attr(&m, QKD_A_STREAM_ID, sid, sizeof(sid));
-	mb_attr(&m, QKD_A_SA_LOCAL, local, sizeof(local));
-	mb_attr(&m, QKD_A_SA_REMOTE, remote, sizeof(remote));
+	mb_attr(&m, QKD_A_SA_STREAM_ID, sid, sizeof(sid));
+	mb_attr(&m, QKD_A_SA_LOCAL_IPV4, local, sizeof(local));
+	mb_attr(&m, QKD_A_SA_REMOTE_IPV4, remote, sizeof(remote));
 	mb_u32(&m, QKD_A_SA_KEY_BITS, 128);
-	mb_u64(&m, QKD_A_KEY_FIRST_INDEX, 0);	/* the stream's keys start at 0 */
+	mb_u64(&m, QKD_A_SA_FIRST_INDEX, 0);	/* the stream's keys start at 0 */
 	if (dir)
 		mb_u8(&m, QKD_A_SA_DIR, dir);
 	e = nls_req(s, QKD_CMD_SA_NEW, 0, &m, NULL, NULL, NULL);
@@ -361,7 +361,7 @@ static void sa_bind_dir(struct nlsock *s, int n, uint8_t dir)
 	/* Forced: no traffic flows, so more than the lookahead is refused. */
 	for (int i = 0; i < SA_REKEYS; i++) {
 		mb_init(&m, ab, sizeof(ab));
-		mb_attr(&m, QKD_A_STREAM_ID, sid, sizeof(sid));
+		mb_attr(&m, QKD_A_SA_STREAM_ID, sid, sizeof(sid));
 		mb_attr(&m, QKD_A_SA_FORCE, sid, 0);	/* a flag */
 		e = nls_req(s, QKD_CMD_SA_REKEY, 0, &m, NULL, NULL, NULL);
 		if (e)
@@ -411,15 +411,15 @@ static int push(struct nlsock *s, int n, enum phase ph, uint32_t from,
 		for (uint32_t i = 0; i < b; i++)
 			pattern(ph, from + done + i, data + (size_t)i * KS);
 		mb_init(&m, msg, sizeof(msg));
-		mb_attr(&m, QKD_A_STREAM_ID, sid, sizeof(sid));
-		mb_u64(&m, QKD_A_KEY_FIRST_INDEX, first + done);
-		if (extra)
-			mb_u32(&m, QKD_A_STATUS_LINKS, 1);
-		mb_attr(&m, QKD_A_KEY_DATA, data, (size_t)b * KS - cut);
+		mb_attr(&m, QKD_A_KEYS_STREAM_ID, sid, sizeof(sid));
+		mb_u64(&m, QKD_A_KEYS_FIRST_INDEX, first + done);
+		if (extra)	/* reply-only: not in KEY_ADD's policy */
+			mb_u32(&m, QKD_A_KEYS_COUNT, 1);
+		mb_attr(&m, QKD_A_KEYS_DATA, data, (size_t)b * KS - cut);
 		explicit_bzero(data, (size_t)b * KS);
 		len = nlr_build(reqbuf, sizeof(reqbuf), s->family,
 				NLM_F_REQUEST | NLM_F_ACK, seq, QKD_CMD_KEY_ADD,
-				QKD_GENL_VERSION, 0, m.b, m.len);
+				QKD_FAMILY_VERSION, 0, m.b, m.len);
 		explicit_bzero(msg, m.len);
 		e = nls_txrx(s, reqbuf, len, seq, &r, NULL, NULL);
 		if (!e)

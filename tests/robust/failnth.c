@@ -228,7 +228,7 @@ static void request(struct nlsock *s, uint8_t cmd, const struct nlmsgb *attrs,
 
 	memset(o, 0, sizeof(*o));
 	len = nlr_build(buf, sizeof(buf), s->family, NLM_F_REQUEST | NLM_F_ACK,
-			seq, cmd, QKD_GENL_VERSION, 0, attrs ? attrs->b : NULL,
+			seq, cmd, QKD_FAMILY_VERSION, 0, attrs ? attrs->b : NULL,
 			attrs ? attrs->len : 0);
 	if (n)
 		arm(n);
@@ -366,7 +366,7 @@ static void link_new_msg(struct nlmsgb *m, uint8_t *ab, size_t cap,
 	mb_init(m, ab, cap);
 	mb_str(m, QKD_A_LINK_NAME, name);
 	mb_str(m, QKD_A_LINK_PEER, "failnth-peer");
-	mb_u8(m, QKD_A_LINK_ROLE, QKD_ROLE_INITIATOR);
+	mb_u8(m, QKD_A_LINK_ROLE, QKD_LINK_ROLE_INITIATOR);
 }
 
 static int link_new(struct nlsock *s, const char *name, uint32_t *id)
@@ -380,7 +380,7 @@ static int link_new(struct nlsock *s, const char *name, uint32_t *id)
 	if (!e) {
 		mb_init(&m, ab, sizeof(ab));
 		mb_u32(&m, QKD_A_LINK_ID, *id);
-		mb_u8(&m, QKD_A_LINK_STATE, QKD_LINK_UP);
+		mb_u8(&m, QKD_A_LINK_STATE, QKD_LINK_STATE_UP);
 		e = must(s, QKD_CMD_LINK_SET, &m, NULL, NULL);
 	}
 	return e;
@@ -401,7 +401,7 @@ static void stream_new_msg(struct nlmsgb *m, uint8_t *ab, size_t cap,
 {
 	mb_init(m, ab, cap);
 	mb_attr(m, QKD_A_STREAM_ID, sid, QKD_STREAM_ID_LEN);
-	mb_u32(m, QKD_A_LINK_ID, link);
+	mb_u32(m, QKD_A_STREAM_LINK_ID, link);
 	mb_u32(m, QKD_A_STREAM_KEY_SIZE, KS);
 	mb_u32(m, QKD_A_STREAM_MAX_KEYS, max_keys);
 	mb_u32(m, QKD_A_STREAM_LOW_WATER, 2);
@@ -435,10 +435,10 @@ static size_t push_msg(struct nlmsgb *m, uint8_t *ab, size_t cap,
 {
 	mb_init(m, ab, cap);
 	mb_attr(m, QKD_A_STREAM_ID, sid, QKD_STREAM_ID_LEN);
-	mb_u64(m, QKD_A_KEY_FIRST_INDEX, first);
+	mb_u64(m, QKD_A_KEYS_FIRST_INDEX, first);
 	for (uint32_t i = 0; i < n; i++)
 		key_pattern(sid, first + i, keybuf + (size_t)i * KS, KS);
-	mb_attr(m, QKD_A_KEY_DATA, keybuf, (size_t)n * KS);
+	mb_attr(m, QKD_A_KEYS_DATA, keybuf, (size_t)n * KS);
 	memset(keybuf, 0, (size_t)n * KS);
 	return m->len;
 }

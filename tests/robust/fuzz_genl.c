@@ -254,7 +254,7 @@ static void learn_cb(void *ctx, uint8_t cmd, const uint8_t *a, size_t len)
 		s = &streams[i];
 		seen_live[i] = true;
 		nlr_get_u32(a, len, QKD_A_STREAM_KEY_SIZE, &s->ks);
-		nlr_get_u32(a, len, QKD_A_LINK_ID, &s->link);
+		nlr_get_u32(a, len, QKD_A_STREAM_LINK_ID, &s->link);
 		nlr_get_u64(a, len, QKD_A_STREAM_NEXT_INDEX, &s->next);
 		return;
 	}
@@ -355,38 +355,44 @@ static uint32_t rand_link_id(void)
 	return (uint32_t)rnd();
 }
 
-static void put_link_name(struct nlmsgb *m)
+/* A link's name as attribute @attr: the link set's, or a stream's link-name. */
+static void put_link_name(struct nlmsgb *m, uint16_t attr)
 {
 	char name[80];
 	uint32_t r = rn(100);
 
 	if (r < 85) {
 		snprintf(name, sizeof(name), "l%u", rn(N_LNAME));
-		mb_str(m, QKD_A_LINK_NAME, name);
+		mb_str(m, attr, name);
 	} else if (r < 89) {
-		mb_str(m, QKD_A_LINK_NAME, "");
+		mb_str(m, attr, "");
 	} else if (r < 93) {
 		memset(name, 'n', sizeof(name));
-		mb_attr(m, QKD_A_LINK_NAME, name, 30 + rn(4));	/* no NUL */
+		mb_attr(m, attr, name, 30 + rn(4));	/* no NUL */
 	} else if (r < 97) {
 		memset(name, 0, sizeof(name));
 		name[0] = 'l';
-		mb_attr(m, QKD_A_LINK_NAME, name, 2 + rn(60));	/* NUL padded */
+		mb_attr(m, attr, name, 2 + rn(60));	/* NUL padded */
 	} else {
 		memset(name, 'x', sizeof(name));
 		name[31] = 0;
-		mb_attr(m, QKD_A_LINK_NAME, name, 32);
+		mb_attr(m, attr, name, 32);
 	}
 }
 
-static void put_link_ref(struct nlmsgb *m)
+/*
+ * A link by id and/or name: the link set's own attributes (@stream false)
+ * or a stream's link-id/link-name (stream-new, the stream-get dump).
+ */
+static void put_link_ref(struct nlmsgb *m, bool stream)
 {
 	uint32_t r = rn(100);
 
 	if (r < 45 || r >= 90)
-		mb_u32(m, QKD_A_LINK_ID, rand_link_id());
+		mb_u32(m, stream ? QKD_A_STREAM_LINK_ID : QKD_A_LINK_ID,
+		       rand_link_id());
 	if (r >= 45)
-		put_link_name(m);
+		put_link_name(m, stream ? QKD_A_STREAM_LINK_NAME : QKD_A_LINK_NAME);
 }
 
 static uint32_t rand_u32_edge(uint32_t good)
@@ -421,7 +427,7 @@ static void gen_key_add(struct nlmsgb *m)
 	default: break;
 	}
 	if (!chance(5))
-		mb_u64(m, QKD_A_KEY_FIRST_INDEX, first);
+		mb_u64(m, QKD_A_KEYS_FIRST_INDEX, first);
 	n = 1 + rn(chance(10) ? QKD_KEY_BATCH_MAX_BYTES / ks : 8);
 	len = n * ks;
 	switch (rn(14)) {
@@ -441,7 +447,7 @@ static void gen_key_add(struct nlmsgb *m)
 			    data + (size_t)k * ks, chunk);
 	}
 	if (!chance(5))
-		mb_attr(m, QKD_A_KEY_DATA, data, len);
+		mb_attr(m, QKD_A_KEYS_DATA, data, len);
 }
 
 /* Valid-looking attributes for @cmd, random values now and then. */
@@ -455,7 +461,7 @@ static void gen_attrs(struct gen *g, struct nlmsgb *m)
 		if (chance(25))
 			mb_u32(m, QKD_A_LINK_ID, rand_link_id());
 		if (chance(92))
-			put_link_name(m);
+			put_link_name(m, QKD_A_LINK_NAME);
 		if (chance(92))
 			mb_u8(m, QKD_A_LINK_ROLE, (uint8_t)rand_u32_edge(1 + rn(2)));
 		if (chance(25))
@@ -465,18 +471,18 @@ static void gen_attrs(struct gen *g, struct nlmsgb *m)
 	case QKD_CMD_LINK_DEL:
 	case QKD_CMD_LINK_GET:
 		if (!(g->flags & NLM_F_DUMP) || chance(20))
-			put_link_ref(m);
+			put_link_ref(m, false);
 		break;
 	case QKD_CMD_LINK_SET:
 		if (chance(92))
-			put_link_ref(m);
+			put_link_ref(m, false);
 		if (chance(92))
 			mb_u8(m, QKD_A_LINK_STATE, (uint8_t)rand_u32_edge(1 + rn(2)));
 		break;
 	case QKD_CMD_STREAM_NEW:
 		put_sid(m, &slot);
 		if (chance(92))
-			put_link_ref(m);
+			put_link_ref(m, true);
 		if (chance(92))
 			mb_u32(m, QKD_A_STREAM_KEY_SIZE, rand_u32_edge(sizes[rn(4)]));
 		if (chance(40))
@@ -492,7 +498,7 @@ static void gen_attrs(struct gen *g, struct nlmsgb *m)
 	case QKD_CMD_STREAM_GET:
 		if (g->flags & NLM_F_DUMP) {
 			if (chance(40))
-				put_link_ref(m);
+				put_link_ref(m, true);
 		} else if (chance(95)) {
 			put_sid(m, &slot);
 		}
@@ -513,7 +519,7 @@ static void gen_attrs(struct gen *g, struct nlmsgb *m)
 		if (chance(50))
 			put_sid(m, &slot);
 		if (chance(50))
-			put_link_ref(m);
+			put_link_ref(m, chance(50));
 		break;
 	}
 }
@@ -526,8 +532,8 @@ static void mutate(struct gen *g, struct nlmsgb *m)
 	for (int k = 0; k < nm; k++) {
 		switch (rn(11)) {
 		case 0: {	/* unknown attribute type */
-			static const uint16_t types[] = { 0, QKD_A_PAD, QKD_A_MAX + 1,
-							  QKD_A_MAX + 7, 0x3fff, 200 };
+			static const uint16_t types[] = { 0, 1, QKD_NLR_MAXATTR + 1,
+							  QKD_NLR_MAXATTR + 7, 0x3fff, 200 };
 			uint16_t t = types[rn(6)];
 			uint32_t v = (uint32_t)rnd();
 
@@ -538,7 +544,7 @@ static void mutate(struct gen *g, struct nlmsgb *m)
 		case 1: {	/* an attribute this command does not take */
 			uint64_t v = rnd();
 
-			mb_attr(m, (uint16_t)(2 + rn(QKD_A_MAX - 1)), &v,
+			mb_attr(m, (uint16_t)(2 + rn(QKD_NLR_MAXATTR - 1)), &v,
 				(size_t)(1u << rn(4)));
 			mut_note(g, "foreign-attr");
 			break;
@@ -566,7 +572,7 @@ static void mutate(struct gen *g, struct nlmsgb *m)
 		case 5: {	/* nested garbage */
 			uint8_t inner[64];
 			struct nlmsgb im;
-			uint16_t t = (uint16_t)(1 + rn(QKD_A_MAX + 2));
+			uint16_t t = (uint16_t)(1 + rn(QKD_NLR_MAXATTR + 2));
 
 			mb_init(&im, inner, sizeof(inner));
 			mb_u32(&im, (uint16_t)rn(30), (uint32_t)rnd());
@@ -665,7 +671,7 @@ static void gen_msg(struct gen *g)
 		if (f & ~(NLM_F_REQUEST | NLM_F_ACK | NLM_F_ECHO))
 			g->header_bad = true;
 	}
-	g->version = chance(90) ? QKD_GENL_VERSION : (uint8_t)rnd();
+	g->version = chance(90) ? QKD_FAMILY_VERSION : (uint8_t)rnd();
 	g->reserved = 0;
 	if (chance(4)) {
 		g->reserved = (uint16_t)(1 + rn(0xfffe));
@@ -1050,8 +1056,8 @@ struct kadd {
 static void parse_key_add(const struct gen *g, struct kadd *k)
 {
 	const struct nlattr *sid = find_last(g->attrs, g->alen, QKD_A_STREAM_ID);
-	const struct nlattr *fi = find_last(g->attrs, g->alen, QKD_A_KEY_FIRST_INDEX);
-	const struct nlattr *d = find_last(g->attrs, g->alen, QKD_A_KEY_DATA);
+	const struct nlattr *fi = find_last(g->attrs, g->alen, QKD_A_KEYS_FIRST_INDEX);
+	const struct nlattr *d = find_last(g->attrs, g->alen, QKD_A_KEYS_DATA);
 
 	memset(k, 0, sizeof(*k));
 	k->slot = sid && nla_plen(sid) == QKD_STREAM_ID_LEN ? sid_slot(nla_payload(sid)) : -1;
@@ -1153,7 +1159,7 @@ static int fuzz_one(struct nlsock *s, struct gen *g, bool privileged)
 
 	/* an error ack echoes the request: KEY_DATA must not come back */
 	if (e && r.echo && g->cmd == QKD_CMD_KEY_ADD) {
-		const struct nlattr *d = find_last(g->attrs, g->alen, QKD_A_KEY_DATA);
+		const struct nlattr *d = find_last(g->attrs, g->alen, QKD_A_KEYS_DATA);
 
 		if (d && nla_plen(d) >= QKD_KEY_SIZE_MIN) {
 			size_t off = NLMSG_HDRLEN + GENL_HDRLEN +
@@ -1291,10 +1297,10 @@ static void phase_root(void)
 
 	memset(&st, 0, sizeof(st));
 	if (nls_open(&s) || nls_resolve(&s)) {
-		tap_result(&tap, false, "root: family %s resolved", QKD_GENL_NAME);
+		tap_result(&tap, false, "root: family %s resolved", QKD_FAMILY_NAME);
 		return;
 	}
-	tap_result(&tap, true, "root: family %s resolved (id %u)", QKD_GENL_NAME, s.family);
+	tap_result(&tap, true, "root: family %s resolved (id %u)", QKD_FAMILY_NAME, s.family);
 	for (int i = 0; i < N_SID; i++)
 		stream_forget(i);
 	resync(&s);

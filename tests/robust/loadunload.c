@@ -126,14 +126,14 @@ static int link_stream(struct nlsock *s, unsigned int n)
 	mb_init(&m, ab, sizeof(ab));
 	mb_u32(&m, QKD_A_LINK_ID, n);
 	mb_str(&m, QKD_A_LINK_NAME, name);
-	mb_u8(&m, QKD_A_LINK_ROLE, QKD_ROLE_INITIATOR);
+	mb_u8(&m, QKD_A_LINK_ROLE, QKD_LINK_ROLE_INITIATOR);
 	e = nls_req(s, QKD_CMD_LINK_NEW, 0, &m, NULL, NULL, NULL);
 	if (e)
 		return e;
 	sid_of(sid, n);
 	mb_init(&m, ab, sizeof(ab));
 	mb_attr(&m, QKD_A_STREAM_ID, sid, sizeof(sid));
-	mb_u32(&m, QKD_A_LINK_ID, n);
+	mb_u32(&m, QKD_A_STREAM_LINK_ID, n);
 	mb_u32(&m, QKD_A_STREAM_KEY_SIZE, KS);
 	return nls_req(s, QKD_CMD_STREAM_NEW, 0, &m, NULL, NULL, NULL);
 }
@@ -152,8 +152,8 @@ static int push(struct nlsock *s, unsigned int n, uint64_t first, uint32_t count
 		key_pattern(sid, first + i, keys + i * KS, KS);
 	mb_init(&m, ab, sizeof(ab));
 	mb_attr(&m, QKD_A_STREAM_ID, sid, sizeof(sid));
-	mb_u64(&m, QKD_A_KEY_FIRST_INDEX, first);
-	mb_attr(&m, QKD_A_KEY_DATA, keys, (size_t)count * KS);
+	mb_u64(&m, QKD_A_KEYS_FIRST_INDEX, first);
+	mb_attr(&m, QKD_A_KEYS_DATA, keys, (size_t)count * KS);
 	memset(keys, 0, sizeof(keys));
 	e = nls_req(s, QKD_CMD_KEY_ADD, 0, &m, NULL, NULL, NULL);
 	memset(ab, 0, m.len);
@@ -289,7 +289,7 @@ static void dumper(int ctl, unsigned int cmd)
 	seq = ++s.seq;
 	len = nlr_build(buf, sizeof(buf), s.family,
 			NLM_F_REQUEST | NLM_F_ACK | NLM_F_DUMP, seq, (uint8_t)cmd,
-			QKD_GENL_VERSION, 0, NULL, 0);
+			QKD_FAMILY_VERSION, 0, NULL, 0);
 	if (sendto(s.fd, buf, len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		_exit(21);
 	/* a small buffer: the datagram is truncated, the dump goes on */

@@ -21,6 +21,9 @@
 #include <linux/genetlink.h>
 #include <linux/netlink.h>
 #include <linux/qkd.h>
+
+/* The largest attribute set's maximum (ABI 2 has one set per object). */
+#define QKD_NLR_MAXATTR	QKD_A_SA_MAX
 #include <linux/qkd_dev.h>
 #include <qkd/ids.h>
 
@@ -243,6 +246,21 @@ static inline bool nlr_get_u64(const uint8_t *p, size_t len, uint16_t t,
 	return true;
 }
 
+/* A uint attribute: 4 or 8 bytes, the shortest the value fits in. */
+static inline bool nlr_get_uint(const uint8_t *p, size_t len, uint16_t t,
+				uint64_t *v)
+{
+	const struct nlattr *a = nlr_attr_find(p, len, t);
+	uint32_t v32;
+
+	if (a && nla_plen(a) == 4) {
+		memcpy(&v32, nla_payload(a), 4);
+		*v = v32;
+		return true;
+	}
+	return nlr_get_u64(p, len, t, v);
+}
+
 static inline void nlr_parse_err(struct nlresp *r, const struct nlmsghdr *h,
 				 uint8_t *echo_buf)
 {
@@ -371,7 +389,7 @@ static inline int nls_req(struct nlsock *s, uint8_t cmd, uint16_t flags,
 
 	len = nlr_build(buf, sizeof(buf), s->family,
 			NLM_F_REQUEST | NLM_F_ACK | flags, seq, cmd,
-			QKD_GENL_VERSION, 0, attrs ? attrs->b : NULL,
+			QKD_FAMILY_VERSION, 0, attrs ? attrs->b : NULL,
 			attrs ? attrs->len : 0);
 	e = nls_txrx(s, buf, len, seq, &r, cb, ctx);
 	if (rout)
@@ -431,7 +449,7 @@ static inline int nls_resolve(struct nlsock *s)
 	int e;
 
 	mb_init(&m, ab, sizeof(ab));
-	mb_str(&m, CTRL_ATTR_FAMILY_NAME, QKD_GENL_NAME);
+	mb_str(&m, CTRL_ATTR_FAMILY_NAME, QKD_FAMILY_NAME);
 	s->family = GENL_ID_CTRL;
 	e = nls_req(s, CTRL_CMD_GETFAMILY, 0, &m, nlr_family_cb, &f, NULL);
 	s->family = e ? save : f.id;
@@ -481,12 +499,18 @@ static inline void nlr_status_cb(void *ctx, uint8_t cmd, const uint8_t *a,
 {
 	struct qkd_status *st = ctx;
 
+	const struct nlattr *stats = nlr_attr_find(a, len, QKD_A_STATUS_STATS);
+	const uint8_t *sp = stats ? nla_payload(stats) : NULL;
+	size_t sl = stats ? nla_plen(stats) : 0;
+
 	(void)cmd;
-	st->ok = nlr_get_u64(a, len, QKD_A_STATS_KEYS_ADDED, &st->added) &&
-		 nlr_get_u64(a, len, QKD_A_STATS_KEYS_DELIVERED, &st->delivered) &&
-		 nlr_get_u64(a, len, QKD_A_STATS_KEYS_FLUSHED, &st->flushed) &&
-		 nlr_get_u64(a, len, QKD_A_STATS_KEYS_STORED, &st->stored) &&
-		 nlr_get_u64(a, len, QKD_A_STATS_BYTES_STORED, &st->bytes) &&
+	/* the counters are a nest of uint (4 or 8 bytes) */
+	st->ok = stats &&
+		 nlr_get_uint(sp, sl, QKD_A_STATS_KEYS_ADDED, &st->added) &&
+		 nlr_get_uint(sp, sl, QKD_A_STATS_KEYS_DELIVERED, &st->delivered) &&
+		 nlr_get_uint(sp, sl, QKD_A_STATS_KEYS_FLUSHED, &st->flushed) &&
+		 nlr_get_uint(sp, sl, QKD_A_STATS_KEYS_STORED, &st->stored) &&
+		 nlr_get_uint(sp, sl, QKD_A_STATS_BYTES_STORED, &st->bytes) &&
 		 nlr_get_u32(a, len, QKD_A_STATUS_LINKS, &st->links) &&
 		 nlr_get_u32(a, len, QKD_A_STATUS_STREAMS, &st->streams);
 }

@@ -112,8 +112,8 @@ static int push_keys(struct nlsock *s, const uint8_t *sid, uint32_t ks,
 		key_pattern(sid, first + i, data + (size_t)i * ks, ks);
 	mb_init(&m, ab, sizeof(ab));
 	mb_attr(&m, QKD_A_STREAM_ID, sid, QKD_STREAM_ID_LEN);
-	mb_u64(&m, QKD_A_KEY_FIRST_INDEX, first);
-	mb_attr(&m, QKD_A_KEY_DATA, data, (size_t)n * ks);
+	mb_u64(&m, QKD_A_KEYS_FIRST_INDEX, first);
+	mb_attr(&m, QKD_A_KEYS_DATA, data, (size_t)n * ks);
 	return nls_req(s, QKD_CMD_KEY_ADD, 0, &m, NULL, NULL, NULL);
 }
 
@@ -183,7 +183,7 @@ static int stream_new(struct nlsock *s, const uint8_t *sid, uint32_t link,
 
 	mb_init(&m, ab, sizeof(ab));
 	mb_attr(&m, QKD_A_STREAM_ID, sid, QKD_STREAM_ID_LEN);
-	mb_u32(&m, QKD_A_LINK_ID, link);
+	mb_u32(&m, QKD_A_STREAM_LINK_ID, link);
 	mb_u32(&m, QKD_A_STREAM_KEY_SIZE, ks);
 	mb_u32(&m, QKD_A_STREAM_MAX_KEYS, max_keys);
 	mb_u32(&m, QKD_A_STREAM_LOW_WATER, low);
@@ -199,12 +199,16 @@ struct sstats {
 static void stream_stats_cb(void *ctx, uint8_t cmd, const uint8_t *a, size_t len)
 {
 	struct sstats *ss = ctx;
+	const struct nlattr *stats = nlr_attr_find(a, len, QKD_A_STREAM_STATS);
+	const uint8_t *sp = stats ? nla_payload(stats) : NULL;
+	size_t sl = stats ? nla_plen(stats) : 0;
 
 	(void)cmd;
-	ss->ok = nlr_get_u64(a, len, QKD_A_STATS_KEYS_ADDED, &ss->added) &&
-		 nlr_get_u64(a, len, QKD_A_STATS_KEYS_DELIVERED, &ss->delivered) &&
-		 nlr_get_u64(a, len, QKD_A_STATS_KEYS_FLUSHED, &ss->flushed) &&
-		 nlr_get_u64(a, len, QKD_A_STATS_KEYS_STORED, &ss->stored) &&
+	ss->ok = stats &&
+		 nlr_get_uint(sp, sl, QKD_A_STATS_KEYS_ADDED, &ss->added) &&
+		 nlr_get_uint(sp, sl, QKD_A_STATS_KEYS_DELIVERED, &ss->delivered) &&
+		 nlr_get_uint(sp, sl, QKD_A_STATS_KEYS_FLUSHED, &ss->flushed) &&
+		 nlr_get_uint(sp, sl, QKD_A_STATS_KEYS_STORED, &ss->stored) &&
 		 nlr_get_u64(a, len, QKD_A_STREAM_NEXT_INDEX, &ss->next) &&
 		 nlr_get_u32(a, len, QKD_A_STREAM_KEY_SIZE, &ss->ks);
 }
@@ -396,7 +400,7 @@ static void *churn(void *arg)
 		sid[1] = (uint8_t)rr(&r, N_EXTRA);
 		if (own_link) {
 			snprintf(name, sizeof(name), "x%u", iter % 4);
-			err = link_new(&e->churn, name, QKD_ROLE_RESPONDER);
+			err = link_new(&e->churn, name, QKD_LINK_ROLE_RESPONDER);
 			if (!err)
 				err = link_lookup(&e->churn, name, &xlink);
 			if (err && err != -EEXIST) {
@@ -473,7 +477,7 @@ static void *churn(void *arg)
 				atomic_fetch_add(&e->flushes, 1);
 		}
 		if (!(iter % 7)) {
-			err = link_state(&e->churn, e->link_id, iter % 14 ? QKD_LINK_DOWN : QKD_LINK_UP);
+			err = link_state(&e->churn, e->link_id, iter % 14 ? QKD_LINK_STATE_DOWN : QKD_LINK_STATE_UP);
 			if (err)
 				end_sample(e, "end %d: churn: LINK_SET: %s", e->idx, strerror(-err));
 		}
@@ -568,13 +572,13 @@ static int setup_end(struct end *e, int idx)
 		return -1;
 	}
 	err = link_new(&e->ctl, idx ? "bob" : "alice",
-		       idx ? QKD_ROLE_RESPONDER : QKD_ROLE_INITIATOR);
+		       idx ? QKD_LINK_ROLE_RESPONDER : QKD_LINK_ROLE_INITIATOR);
 	if (!err)
 		err = link_lookup(&e->ctl, idx ? "bob" : "alice", &e->link_id);
 	if (!err)
 		err = stream_new(&e->ctl, main_sid, e->link_id, MAIN_KS, MAIN_MAX_KEYS, 64);
 	if (!err)
-		err = link_state(&e->ctl, e->link_id, QKD_LINK_UP);
+		err = link_state(&e->ctl, e->link_id, QKD_LINK_STATE_UP);
 	if (err) {
 		printf("# end %d: link/stream setup: %s\n", idx, strerror(-err));
 		return -1;
