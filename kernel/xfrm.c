@@ -1818,6 +1818,11 @@ static int qkd_sa_parse(struct qkd_sa *b, struct genl_info *info)
 	struct nlattr **attrs = info->attrs;
 	int err;
 
+	/* An address's IPv6 attribute follows its IPv4 one (the spec's order). */
+	BUILD_BUG_ON(QKD_A_SA_LOCAL_IPV6 - QKD_A_SA_LOCAL_IPV4 != 1);
+	BUILD_BUG_ON(QKD_A_SA_REMOTE_IPV6 - QKD_A_SA_REMOTE_IPV4 != 1);
+	BUILD_BUG_ON(QKD_A_SA_POLICY_LOCAL_IPV6 - QKD_A_SA_POLICY_LOCAL_IPV4 != 1);
+	BUILD_BUG_ON(QKD_A_SA_POLICY_REMOTE_IPV6 - QKD_A_SA_POLICY_REMOTE_IPV4 != 1);
 	if (QKD_SA_REQUIRE(info, QKD_A_SA_STREAM_ID))
 		return -EINVAL;
 	/*
