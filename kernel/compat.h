@@ -23,15 +23,16 @@
  * genl_ops, one entry per command with one policy: there netlink-gen.c is
  * compiled with this header included first (Kbuild), which gives it the
  * fields it fills, and netlink.c turns the table into genl_ops at init
- * (qkd_compat_genl_ops_init()): each command's do policy, and for a dump
- * GENL_DONT_VALIDATE_DUMP with a start callback that parses the request
- * with the dump's own policy, strictly, into the dumpit info's attrs.
+ * (qkd_compat_genl_ops_init()): one entry per command, the union of its do
+ * and dump policies where they differ, each request validated strictly
+ * again with its own (see there).
  */
 #ifdef QKD_COMPAT_SPLIT_OPS
 #define QKD_COMPAT_GENL_OPS \
 	.split_ops = qkd_nl_ops, .n_split_ops = ARRAY_SIZE(qkd_nl_ops)
-static inline void __init qkd_compat_genl_ops_init(void)
+static inline int __init qkd_compat_genl_ops_init(void)
 {
+	return 0;
 }
 #else
 struct genl_split_ops {
@@ -55,7 +56,7 @@ struct genl_split_ops {
 }
 
 #define QKD_COMPAT_GENL_OPS .ops = NULL
-void __init qkd_compat_genl_ops_init(void);
+int __init qkd_compat_genl_ops_init(void);
 #endif
 
 /* Variable-size unsigned integers (NLA_UINT, 6.6): as 6.6 puts them. */

@@ -832,34 +832,75 @@ static struct genl_family qkd_genl_family __ro_after_init = {
 };
 
 #ifndef QKD_COMPAT_SPLIT_OPS
-/* 6.1: the generated split ops as genl_ops (kernel/compat.h). */
+/*
+ * 6.1: the generated split ops as genl_ops (kernel/compat.h), one per
+ * command with one policy, which the core applies to its do and its dump
+ * alike; 6.1 forbids GENL_DONT_VALIDATE_* on strict commands. So a command
+ * whose do and dump have different policies (stream-get) gets their union,
+ * and each request is then validated strictly again with its own: the do
+ * in the family's pre_doit, the dump in its start callback. A dump without
+ * a policy refuses every attribute in its dumpit either way.
+ */
 static struct genl_ops qkd_compat_ops[ARRAY_SIZE(qkd_nl_ops)];
+static const struct genl_split_ops *qkd_compat_dos[QKD_CMD_MAX + 1];
 static const struct genl_split_ops *qkd_compat_dumps[QKD_CMD_MAX + 1];
+static struct nla_policy *qkd_compat_unions[QKD_CMD_MAX + 1];
 
-/* The dump request, parsed strictly with the dump's own policy. */
+static int qkd_compat_pre_doit(const struct genl_ops *ops, struct sk_buff *skb,
+			       struct genl_info *info)
+{
+	const struct genl_split_ops *op = qkd_compat_dos[ops->cmd];
+
+	if (!op || !op->maxattr || op->policy == ops->policy)
+		return 0;
+	return nla_validate(genlmsg_data(info->genlhdr),
+			    genlmsg_len(info->genlhdr), op->maxattr, op->policy,
+			    info->extack);
+}
+
 static int qkd_compat_dump_start(struct netlink_callback *cb)
 {
-	struct genl_dumpit_info *info = (struct genl_dumpit_info *)genl_dumpit_info(cb);
+	const struct genl_dumpit_info *info = genl_dumpit_info(cb);
 	const struct genl_split_ops *op = qkd_compat_dumps[info->op.cmd];
-	struct nlattr **tb;
-	int err;
 
 	if (!op->maxattr)
 		return 0;	/* no policy: the dumpit refuses any attribute */
-	tb = kcalloc(op->maxattr + 1, sizeof(*tb), GFP_KERNEL);
-	if (!tb)
-		return -ENOMEM;
-	err = nlmsg_parse(cb->nlh, GENL_HDRLEN, tb, op->maxattr, op->policy,
-			  cb->extack);
-	if (err) {
-		kfree(tb);
-		return err;
-	}
-	info->attrs = tb;	/* freed by the core with the info */
-	return 0;
+	return nla_validate(nlmsg_attrdata(cb->nlh, GENL_HDRLEN),
+			    nlmsg_attrlen(cb->nlh, GENL_HDRLEN), op->maxattr,
+			    op->policy, cb->extack);
 }
 
-void __init qkd_compat_genl_ops_init(void)
+/* The union of a command's do and dump policies, or NULL (-ENOMEM: err). */
+static const struct nla_policy *qkd_compat_union(u8 cmd, unsigned int *maxattr)
+{
+	const struct genl_split_ops *d = qkd_compat_dos[cmd], *u = qkd_compat_dumps[cmd];
+	struct nla_policy *p;
+	unsigned int i;
+
+	*maxattr = max(d->maxattr, u->maxattr);
+	p = kcalloc(*maxattr + 1, sizeof(*p), GFP_KERNEL);
+	if (!p)
+		return NULL;
+	/* memcpy(): 6.1's struct nla_policy has const members */
+	for (i = 0; i <= *maxattr; i++) {
+		if (i <= d->maxattr && d->policy[i].type != NLA_UNSPEC)
+			memcpy(&p[i], &d->policy[i], sizeof(p[i]));
+		else if (i <= u->maxattr && u->policy[i].type != NLA_UNSPEC)
+			memcpy(&p[i], &u->policy[i], sizeof(p[i]));
+	}
+	qkd_compat_unions[cmd] = p;
+	return p;
+}
+
+static void qkd_compat_genl_ops_free(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(qkd_compat_unions); i++)
+		kfree(qkd_compat_unions[i]);
+}
+
+int __init qkd_compat_genl_ops_init(void)
 {
 	unsigned int i, j, n = 0;
 
@@ -877,27 +918,57 @@ void __init qkd_compat_genl_ops_init(void)
 		}
 		if (op->flags & GENL_CMD_CAP_DO) {
 			o->doit = op->doit;
-			o->policy = op->policy;
-			o->maxattr = op->maxattr;
+			qkd_compat_dos[op->cmd] = op;
 		} else {
 			o->dumpit = op->dumpit;
 			o->start = qkd_compat_dump_start;
-			o->validate |= GENL_DONT_VALIDATE_DUMP;
 			qkd_compat_dumps[op->cmd] = op;
+		}
+	}
+	for (j = 0; j < n; j++) {
+		struct genl_ops *o = &qkd_compat_ops[j];
+		const struct genl_split_ops *d = qkd_compat_dos[o->cmd];
+		const struct genl_split_ops *u = qkd_compat_dumps[o->cmd];
+
+		if (d && u && d->maxattr && u->maxattr && d->policy != u->policy) {
+			o->policy = qkd_compat_union(o->cmd, &o->maxattr);
+			if (!o->policy) {
+				qkd_compat_genl_ops_free();
+				return -ENOMEM;
+			}
+		} else if (d && d->maxattr) {
+			o->policy = d->policy;
+			o->maxattr = d->maxattr;
+		} else if (u && u->maxattr) {
+			o->policy = u->policy;
+			o->maxattr = u->maxattr;
 		}
 	}
 	qkd_genl_family.ops = qkd_compat_ops;
 	qkd_genl_family.n_ops = n;
+	qkd_genl_family.pre_doit = qkd_compat_pre_doit;
+	return 0;
+}
+#else
+static void qkd_compat_genl_ops_free(void)
+{
 }
 #endif
 
 int __init qkd_genl_init(void)
 {
-	qkd_compat_genl_ops_init();
-	return genl_register_family(&qkd_genl_family);
+	int err = qkd_compat_genl_ops_init();
+
+	if (err)
+		return err;
+	err = genl_register_family(&qkd_genl_family);
+	if (err)
+		qkd_compat_genl_ops_free();
+	return err;
 }
 
 void qkd_genl_exit(void)
 {
 	genl_unregister_family(&qkd_genl_family);
+	qkd_compat_genl_ops_free();
 }
