@@ -679,8 +679,10 @@ static inline int qkd_req(struct qkd_nl *nl, struct nl_msg *m)
 	uint32_t seq;
 	int ret;
 
+	/* libnl's nla_nest_end() would drop an empty nest: keep it (abi.md) */
 	if (qkd_open_nest) {
-		nla_nest_end(m, qkd_open_nest);
+		if ((char *)nlmsg_tail(nlmsg_hdr(m)) != (char *)nla_data(qkd_open_nest))
+			nla_nest_end(m, qkd_open_nest);
 		qkd_open_nest = NULL;
 	}
 

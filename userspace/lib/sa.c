@@ -302,7 +302,14 @@ static int put_params(struct nl_msg *msg, const struct qkd_sa_params *p)
 	    (p->have_priority &&
 	     nla_put_u32(msg, QKD_A_SA_POLICY_PRIORITY, p->priority)))
 		return -1;
-	nla_nest_end(msg, nest);
+	/*
+	 * An empty nest asks for the default selector. libnl's nla_nest_end()
+	 * drops an empty nest ("kernels cannot handle" them: old ones), which
+	 * would silently ask for no policies: leave it as nla_nest_start()
+	 * made it, a header with NLA_F_NESTED and length 4.
+	 */
+	if ((char *)nlmsg_tail(nlmsg_hdr(msg)) != (char *)nla_data(nest))
+		nla_nest_end(msg, nest);
 	return 0;
 }
 
