@@ -225,7 +225,7 @@ case $err in *"not with key-id"*) ok "number with key-id: usage message" ;; *) n
 
 # ---- status --------------------------------------------------------------------
 run "status -j" 0 -j status
-check "status counts" "1 2 3" "$(echo "$out" | jq -r '"\(.abi_version) \(.links) \(.streams)"')"
+check "status counts (ABI 2)" "2 2 3" "$(echo "$out" | jq -r '"\(.abi_version) \(.links) \(.streams)"')"
 check "added = delivered + flushed + stored" "true" \
 	"$(echo "$out" | jq -r '.keys_added == .keys_delivered + .keys_flushed + .keys_stored')"
 run "status human" 0 status
