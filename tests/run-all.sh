@@ -122,7 +122,7 @@ manifest() {
 	e2e) for k in $kernels; do
 		for t in tests/e2e/*.sh; do
 			t=${t##*/}
-			case $t in guest-e2e.sh | lib-qkdd.sh | qkdd_loopback.sh | qkdd_default.sh | qkdd_mitm.sh) continue ;; esac
+			case $t in guest-e2e.sh | lib-qkdd.sh | lib-sites.sh | qkdd_loopback.sh | qkdd_default.sh | qkdd_mitm.sh) continue ;; esac
 			echo "$k $t"
 		done; done ;;
 	robust) for k in $kernels; do
@@ -347,21 +347,16 @@ notrun=0
 
 # run_stage NAME MODE COMMAND...: run it under its time limit, count it
 # (MODE tap: one TAP stream with its plan; sum: a script that counts and
-# ends with "N passed, N failed, N skipped"), list its skips.
+# ends with "N passed, N failed, N skipped"), check its manifest, list its
+# skips, print its summary line.
 run_stage() {
-	local name=$1 mode=$2 to t0=$SECONDS
+	local name=$1 mode=$2 to rc secs t0=$SECONDS log=$logs/$1.log
+	local f0=$TAP_FAIL p0=$TAP_PASS s0=$TAP_SKIP
 	shift 2
 	to=$(stage_timeout "$name")
 	echo "# ---- stage $name: $* (limit ${to}s)"
-	timeout -k 60 "$to" "$@" >"$logs/$name.log" 2>&1
-	count_stage "$name" "$mode" $? $((SECONDS - t0)) "$to"
-}
-
-# count_stage NAME MODE RC SECONDS LIMIT: count what stage NAME printed in
-# its log, check its manifest, print its summary line.
-count_stage() {
-	local name=$1 mode=$2 rc=$3 secs=$4 to=$5 log=$logs/$1.log
-	local f0=$TAP_FAIL p0=$TAP_PASS s0=$TAP_SKIP
+	timeout -k 60 "$to" "$@" >"$log" 2>&1
+	rc=$? secs=$((SECONDS - t0))
 	[ "$rc" -ne 124 ] && [ "$rc" -ne 137 ] || echo "# stage $name: time limit of ${to}s reached"
 	grep -E '^(not ok|# FAIL|.*error:)' "$log" | head -n 30
 	if [ "$mode" = tap ]; then
