@@ -112,19 +112,30 @@ static int fiber_round(struct fiber *f, const struct fiber_req *rq)
 	return r;
 }
 
+/* The fiber's answer to a round: its result, and the CPU time the fiber
+ * thread spent on it (charged to the quantum stage, cpu.c). */
+struct fiber_ans {
+	int32_t res;
+	uint32_t pad;
+	double cpu;
+};
+
 static void *fiber_main(void *arg)
 {
 	struct fiber *f = arg;
 
 	for (;;) {
 		struct fiber_req rq;
-		int32_t res;
+		struct fiber_ans ans = { 0 };
+		double c0;
 
 		if (frame_read_all(f->sv[1], &rq, sizeof(rq)) ||
 		    rq.magic != QMAGIC || rq.qfd < 0)
 			break;
-		res = fiber_round(f, &rq);
-		if (frame_write_all(f->sv[1], &res, sizeof(res)))
+		c0 = qkdd_thread_cpu();
+		ans.res = fiber_round(f, &rq);
+		ans.cpu = qkdd_thread_cpu() - c0;
+		if (frame_write_all(f->sv[1], &ans, sizeof(ans)))
 			break;
 	}
 	return NULL;
@@ -177,7 +188,7 @@ int fiber_send(struct fiber *f, int qfd, uint32_t round,
 		.magic = QMAGIC, .round = round, .qfd = qfd, .n = a->n,
 	};
 	size_t nw = qkd_bits_words(a->n);
-	int32_t res;
+	struct fiber_ans ans;
 
 	if (frame_write_all(f->sv[0], &rq, sizeof(rq)) ||
 	    frame_write_all(f->sv[0], a->bit, nw * 8) ||
@@ -186,9 +197,10 @@ int fiber_send(struct fiber *f, int qfd, uint32_t round,
 		return -EPIPE;
 	/* Wait until the detections are out, so qfd is not closed under
 	 * the thread's feet. */
-	if (frame_read_all(f->sv[0], &res, sizeof(res)))
+	if (frame_read_all(f->sv[0], &ans, sizeof(ans)))
 		return -EPIPE;
-	return res;
+	stage_add(QS_QUANTUM, ans.cpu);
+	return ans.res;
 }
 
 int quantum_recv(int qfd, uint32_t *round, unsigned int timeout_s,
