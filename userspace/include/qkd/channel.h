@@ -163,6 +163,23 @@ int qkd_channel_transmit(const struct qkd_channel_params *p, struct qkd_rng *r,
 			 const struct qkd_alice_records *a,
 			 struct qkd_detections *d, struct qkd_channel_stats *st);
 
+/*
+ * The source and the optics sampled per detection, not per pulse, for a
+ * link whose undetected pulses nobody looks at: the gap to the next
+ * detected pulse is drawn from its geometric distribution (click
+ * probability P = sum_c p_c pc_c over the intensity classes), then the
+ * class of the detected pulse (probability p_c pc_c / P), Alice's bit
+ * (uniform) and basis (p_z_alice), and the click itself with the same code
+ * and conditional probabilities as qkd_channel_transmit(). Writes Alice's
+ * records at the detected pulses only (the others keep what the caller
+ * put there: allocate them zeroed) and appends the detection events to *d.
+ * The same distribution as qkd_alice_prepare() + qkd_channel_transmit()
+ * (test_channel: generate_agrees_with_the_per_pulse_simulator), at a cost
+ * proportional to the detections. 0, -EINVAL or -ENOMEM.
+ */
+int qkd_channel_generate(const struct qkd_channel_params *p,
+			 struct qkd_rng *r, struct qkd_alice_records *a,
+			 struct qkd_detections *d, struct qkd_channel_stats *st);
 /* Bob's per-pulse records. Arrays of n bits. */
 struct qkd_bob_records {
 	size_t n;
