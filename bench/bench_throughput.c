@@ -40,7 +40,11 @@
  * usage (from the repository root, after make build/qkdd bench):
  *   build/bench/bench_throughput [-r rounds] [-R rounds at 10 ms]
  *       [-t rtt_ms,...] [-b block_bits] [-k fiber_km] [-p port]
- *       [-q path/to/qkdd]
+ *       [-q path/to/qkdd] [-S]
+ *
+ * -S: the simulated link sampled per detection (--channel
+ * sampling=detections: qkd_channel_generate() in Alice's fiber thread, and
+ * in the baseline), not per pulse.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -347,6 +351,7 @@ struct totals {
 	double f_true, f_est;		/* means over counted rounds (Bob) */
 	double cascade_rt;		/* Cascade round trips a round */
 	int f_rounds;
+	int aborted;			/* counted rounds aborted */
 };
 
 static uint64_t field(const char *line, const char *key)
@@ -409,6 +414,9 @@ static void parse_cpu(const char *log, struct totals *t)
 	fclose(f);
 }
 
+/* -S: the daemons' fiber and the baseline sample per detection */
+static bool per_detection;
+
 static int run_daemons(const char *qkdd, int rounds, uint32_t block,
 		       double km, int port, double rtt_ms, struct totals *t)
 {
@@ -445,7 +453,8 @@ static int run_daemons(const char *qkdd, int rounds, uint32_t block,
 	snprintf(addr[0], sizeof(addr[0]), "127.0.0.1:%d", rport);
 	snprintf(rs, sizeof(rs), "%d", rounds + 1);
 	snprintf(bs, sizeof(bs), "%u", block);
-	snprintf(ch, sizeof(ch), "source=single-photon,fiber-km=%g", km);
+	snprintf(ch, sizeof(ch), "source=single-photon,fiber-km=%g%s", km,
+		 per_detection ? ",sampling=detections" : "");
 	for (int i = 1; i >= 0; i--) {
 		char *argv[] = {
 			(char *)qkdd, "--role", i ? "bob" : "alice",
@@ -483,7 +492,11 @@ static int run_daemons(const char *qkdd, int rounds, uint32_t block,
 		const char *tm;
 		uint64_t sifted, sampled, b;
 
-		if (!strstr(line, ": ok: ") || first_round(line))
+		if (first_round(line))
+			continue;
+		if (strstr(line, ": aborted, "))
+			t->aborted++;
+		if (!strstr(line, ": ok: "))
 			continue;
 		sifted = field(line, " sifted=");
 		sampled = field(line, " sampled=");
@@ -569,8 +582,10 @@ static int baseline_round(const struct qkd_channel_params *p,
 	if (qkd_alice_records_alloc(&a, npulses) ||
 	    qkd_bob_records_alloc(&b, npulses))
 		goto out;
-	qkd_alice_prepare(p, rng, &a);
-	if (qkd_channel_transmit(p, rng, &a, &d, &cst) ||
+	if (!per_detection)
+		qkd_alice_prepare(p, rng, &a);
+	if ((per_detection ? qkd_channel_generate(p, rng, &a, &d, &cst) :
+			     qkd_channel_transmit(p, rng, &a, &d, &cst)) ||
 	    qkd_bob_records(&d, rng, &b) ||
 	    qkd_sift(b.detected, a.basis, b.basis, a.bit, a.intensity,
 		     npulses, &sa) ||
@@ -714,7 +729,7 @@ int main(int argc, char **argv)
 	double km = 25;
 	int rounds = 4, rounds_slow = 2, port = 7760, c, nrtt = 3;
 
-	while ((c = getopt(argc, argv, "r:R:t:b:k:p:q:")) != -1) {
+	while ((c = getopt(argc, argv, "r:R:t:b:k:p:q:S")) != -1) {
 		switch (c) {
 		case 'r': rounds = atoi(optarg); break;
 		case 'R': rounds_slow = atoi(optarg); break;
@@ -733,8 +748,9 @@ int main(int argc, char **argv)
 		case 'k': km = strtod(optarg, NULL); break;
 		case 'p': port = atoi(optarg); break;
 		case 'q': qkdd = optarg; break;
+		case 'S': per_detection = true; break;
 		default:
-			fprintf(stderr, "usage: %s [-r rounds] [-R rounds at >= 10 ms] [-t rtt_ms,...] [-b block_bits] [-k km] [-p port] [-q qkdd]\n",
+			fprintf(stderr, "usage: %s [-r rounds] [-R rounds at >= 10 ms] [-t rtt_ms,...] [-b block_bits] [-k km] [-p port] [-q qkdd] [-S]\n",
 				argv[0]);
 			return 2;
 		}
@@ -745,8 +761,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	printf("# end to end: two qkdd, single photons, %g km, %u sifted bits a block, eps_sec %g, eps_cor %g\n",
-	       km, block, EPS_SEC, EPS_COR);
+	printf("# end to end: two qkdd, single photons, %g km, %u sifted bits a block, eps_sec %g, eps_cor %g, the link sampled per %s\n",
+	       km, block, EPS_SEC, EPS_COR,
+	       per_detection ? "detection (sampling=detections)" :
+			       "pulse (the reference)");
 	printf("# classical channel through this benchmark's delaying relay (the build machine's kernel has no sch_netem): RTT/2 each way, no bandwidth limit; detections relayed without delay; first round not counted\n");
 	for (int i = 0; i < nrtt; i++) {
 		int r = rtt[i] >= 10 ? rounds_slow : rounds;
@@ -762,7 +780,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench_throughput: the baseline failed\n");
 		return 1;
 	}
-	printf("%-32s %6s %9s %9s %8s %9s %8s %8s %8s\n", "", "rounds",
+	printf("%-32s %6s %9s %9s %8s %9s %8s %8s %8s\n", "", "ok",
 	       "secret", "/ record", "/ 0 ms", "of bound", "f true", "f est",
 	       "rt/round");
 	printf("%-32s %6s %9s %9s %8s %9s %8s %8s %8s\n", "", "",
@@ -772,6 +790,9 @@ int main(int argc, char **argv)
 		double rate = dm[i].delivered / dm[i].seconds / 1e6;
 
 		snprintf(name, sizeof(name), "qkdd pair, RTT %g ms", rtt[i]);
+		if (dm[i].aborted)
+			printf("# %g ms: %d round(s) aborted (see the logs)\n",
+			       rtt[i], dm[i].aborted);
 		printf("%-32s %6d %9.3f %9.2e %8.3f %8.2f%% %8.4f %8.4f %8.0f\n",
 		       name, dm[i].rounds, rate, rate / RECORD_MBPS,
 		       rate / (dm[0].delivered / dm[0].seconds / 1e6),
@@ -812,9 +833,12 @@ int main(int argc, char **argv)
 	printf("\n%-28s", "wall s per Mbit (rounds)");
 	for (int i = 0; i < nrtt; i++)
 		printf(" %9.3f", dm[i].seconds / (dm[i].delivered / 1e6));
+	printf("\n%-28s", "process CPU s per Mbit");
+	for (int i = 0; i < nrtt; i++)
+		printf(" %9.3f", dm[i].proc_cpu / (dm[i].delivered / 1e6));
 	printf("\n%-28s", "stages / process CPU");
 	for (int i = 0; i < nrtt; i++)
 		printf(" %8.1f%%", 100 * dm[i].cpu_all / dm[i].proc_cpu);
-	printf("\n# secret key: keys delivered + auth reserve refill; of bound: over qkd_keylen_bb84(n, k, errors, leak_EC); f true: Cascade's parities over n h(e/n), e the errors it corrected (Bob's log, after verification); f est: the same over h of the sampled estimate\n");
+	printf("\n# process CPU: both daemons (wait4), first round and handshake included; secret key: keys delivered + auth reserve refill; of bound: over qkd_keylen_bb84(n, k, errors, leak_EC); f true: Cascade's parities over n h(e/n), e the errors it corrected (Bob's log, after verification); f est: the same over h of the sampled estimate\n");
 	return 0;
 }

@@ -809,6 +809,48 @@ TEST(status_reports_cascade_f_against_true_errors_and_cpu_per_stage)
 	pair_free(&a, &b);
 }
 
+/*
+ * sampling=detections (issue 16): Alice's fiber draws the detected pulses
+ * directly (qkd_channel_generate()). The daemons must still agree on
+ * every key, and the link must be the model's: detections per pulse and
+ * the QBER Bob's Cascade found within 5 sigma of qkd_channel_click_prob()
+ * and qkd_channel_expected_qber().
+ */
+TEST(sampling_per_detection_gives_the_models_rates_and_equal_keys)
+{
+	struct end a, b;
+	struct mitm m = { .action = T_NONE, .cut_at = -1 };
+	double pulses, det, pc, q, n, e;
+	char *ka, *kb;
+
+	g_channel_extra = "sampling=detections,misalign=0.02";
+	fresh_pair(&a, &b, 65536, 25, false);
+	g_channel_extra = "";
+	ASSERT_TRUE(a.o.ch.per_detection);
+	a.o.rounds = b.o.rounds = 2;
+	connect_run(&a, &b, &m);
+	ASSERT_EQ(1, a.ret);
+	ASSERT_EQ(1, b.ret);
+	ASSERT_EQ(2, status_value(&a, "rounds_ok"));
+	ka = slurp(a.o.out);
+	kb = slurp(b.o.out);
+	ASSERT_NE(0, lines(ka));
+	EXPECT_EQ(0, strcmp(ka, kb));
+	pulses = status_double(&b, "pulses");
+	det = status_double(&b, "detections");
+	pc = qkd_channel_click_prob(&a.o.ch, 0);
+	n = status_double(&b, "key_bits");
+	e = status_double(&b, "true_errors");
+	q = qkd_channel_expected_qber(&a.o.ch, 0);
+	TH_LOG("%.0f detections of %.0f pulses (model %.0f), %.0f errors in %.0f bits (model %.5f)",
+	       det, pulses, pulses * pc, e, n, q);
+	EXPECT_LT(fabs(det - pulses * pc), 5 * sqrt(pulses * pc * (1 - pc)) + 1);
+	EXPECT_LT(fabs(e - n * q), 5 * sqrt(n * q * (1 - q)) + 1);
+	free(ka);
+	free(kb);
+	pair_free(&a, &b);
+}
+
 /* ---- attacks on the estimate --------------------------------------------- */
 
 /*

@@ -192,6 +192,13 @@ void fiber_stop(struct fiber *f);
 int fiber_send(struct fiber *f, int qfd, uint32_t round,
 	       const struct qkd_alice_records *a);
 /*
+ * sampling=detections: the fiber thread draws Alice's records of the
+ * detected pulses into @a (allocated zeroed) together with the detections
+ * (qkd_channel_generate()), which go out on @qfd as fiber_send()'s do.
+ */
+int fiber_generate(struct fiber *f, int qfd, uint32_t round,
+		   struct qkd_alice_records *a);
+/*
  * Bob's side: read the detection events of round *@round from @qfd (older
  * rounds are skipped); *@npulses gets its pulse count. What Alice's fiber
  * never sends is refused (-EPROTO) before anything is allocated: another

@@ -36,6 +36,12 @@ struct fiber_req {
 	int32_t qfd;			/* -1: stop the thread */
 	uint32_t pad;
 	uint64_t n;
+	/*
+	 * sampling=detections: Alice's records (zeroed, this process's
+	 * memory: the thread writes them at the detected pulses while Alice
+	 * waits for its answer); NULL: the records follow on the socket
+	 */
+	struct qkd_alice_records *gen;
 };
 
 struct fiber {
@@ -69,6 +75,11 @@ static int fiber_round(struct fiber *f, const struct fiber_req *rq)
 	uint8_t *out;
 	int r;
 
+	if (rq->gen) {
+		/* the source and the optics, sampled per detection */
+		r = qkd_channel_generate(&f->p, &f->rng, rq->gen, &d, &st);
+		goto events;
+	}
 	if (qkd_alice_records_alloc(&a, rq->n))
 		return -ENOMEM;
 	r = frame_read_all(f->sv[1], a.bit, nw * 8);
@@ -82,6 +93,7 @@ static int fiber_round(struct fiber *f, const struct fiber_req *rq)
 	}
 	r = qkd_channel_transmit(&f->p, &f->rng, &a, &d, &st);
 	qkd_alice_records_free(&a);
+events:
 	if (r) {
 		qkd_detections_free(&d);
 		return r;
@@ -198,6 +210,22 @@ int fiber_send(struct fiber *f, int qfd, uint32_t round,
 	/* Wait until the detections are out, so qfd is not closed under
 	 * the thread's feet. */
 	if (frame_read_all(f->sv[0], &ans, sizeof(ans)))
+		return -EPIPE;
+	stage_add(QS_QUANTUM, ans.cpu);
+	return ans.res;
+}
+
+int fiber_generate(struct fiber *f, int qfd, uint32_t round,
+		   struct qkd_alice_records *a)
+{
+	struct fiber_req rq = {
+		.magic = QMAGIC, .round = round, .qfd = qfd, .n = a->n,
+		.gen = a,
+	};
+	struct fiber_ans ans;
+
+	if (frame_write_all(f->sv[0], &rq, sizeof(rq)) ||
+	    frame_read_all(f->sv[0], &ans, sizeof(ans)))
 		return -EPIPE;
 	stage_add(QS_QUANTUM, ans.cpu);
 	return ans.res;

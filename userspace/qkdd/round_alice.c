@@ -61,8 +61,12 @@ int alice_round(struct qkdd *q, struct round *R)
 	r = qkd_alice_records_alloc(&a, npulses);
 	if (r)
 		return r;
-	qkd_alice_prepare(&q->o->ch, &q->rng, &a);
-	r = fiber_send(q->fib, q->qfd, q->round, &a);
+	if (q->o->ch.per_detection) {
+		r = fiber_generate(q->fib, q->qfd, q->round, &a);
+	} else {
+		qkd_alice_prepare(&q->o->ch, &q->rng, &a);
+		r = fiber_send(q->fib, q->qfd, q->round, &a);
+	}
 	if (r) {
 		qlog("the fiber stage failed: %s", strerror(-r));
 		r = -ECONNRESET;

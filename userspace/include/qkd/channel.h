@@ -102,6 +102,10 @@ struct qkd_channel_params {
 					 * photon number */
 	enum qkd_eve_basis eve_basis;
 	enum qkd_eve_split eve_split;
+	/* how qkdd's fiber stage samples the link: every pulse
+	 * (qkd_alice_prepare() + qkd_channel_transmit(), the reference), or
+	 * per detection (qkd_channel_generate()) */
+	bool per_detection;
 };
 
 /* Defaults: WCP μ = 0.5, ν1 = 0.1, ν2 = 0.0 (probabilities 0.8/0.1/0.1),
