@@ -348,6 +348,7 @@ struct totals {
 	double cpu[NSTAGES];		/* both daemons, counted rounds */
 	double cpu_all;			/* both daemons' cpu lines, all rounds */
 	double proc_cpu;		/* both processes, rusage */
+	double proc_sys;		/* of which system time */
 	double f_true, f_est;		/* means over counted rounds (Bob) */
 	double cascade_rt;		/* Cascade round trips a round */
 	int f_rounds;
@@ -484,6 +485,8 @@ static int run_daemons(const char *qkdd, int rounds, uint32_t block,
 			       (double)ru.ru_utime.tv_usec / 1e6 +
 			       (double)ru.ru_stime.tv_sec +
 			       (double)ru.ru_stime.tv_usec / 1e6;
+		t->proc_sys += (double)ru.ru_stime.tv_sec +
+			       (double)ru.ru_stime.tv_usec / 1e6;
 	}
 	f = fopen(log[0], "r");
 	if (!f)
@@ -543,9 +546,14 @@ static int run_daemons(const char *qkdd, int rounds, uint32_t block,
 				dir);
 			return -1;
 		}
-		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-		if (system(cmd))
-			return -1;
+		/* BENCH_KEEP=1: keep the logs */
+		if (getenv("BENCH_KEEP")) {
+			printf("# %g ms: logs in %s\n", rtt_ms, dir);
+		} else {
+			snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+			if (system(cmd))
+				return -1;
+		}
 	}
 	return t->rounds ? 0 : -1;
 }
@@ -836,6 +844,12 @@ int main(int argc, char **argv)
 	printf("\n%-28s", "process CPU s per Mbit");
 	for (int i = 0; i < nrtt; i++)
 		printf(" %9.3f", dm[i].proc_cpu / (dm[i].delivered / 1e6));
+	printf("\n%-28s", "  of which system time");
+	for (int i = 0; i < nrtt; i++)
+		printf(" %8.1f%%", 100 * dm[i].proc_sys / dm[i].proc_cpu);
+	printf("\n%-28s", "round wall s (mean)");
+	for (int i = 0; i < nrtt; i++)
+		printf(" %9.3f", dm[i].seconds / dm[i].rounds);
 	printf("\n%-28s", "stages / process CPU");
 	for (int i = 0; i < nrtt; i++)
 		printf(" %8.1f%%", 100 * dm[i].cpu_all / dm[i].proc_cpu);
