@@ -177,6 +177,7 @@ static void *pump_reader(void *arg)
 	for (;;) {
 		struct chunk *c = malloc(sizeof(*c) + 65536);
 		ssize_t n;
+		bool eof;
 
 		if (!c)
 			break;
@@ -194,6 +195,8 @@ static void *pump_reader(void *arg)
 				break;
 			continue;
 		}
+		/* once queued, c is the writer's (it may be freed at once) */
+		eof = !c->len;
 		pthread_mutex_lock(&p->mu);
 		if (p->tail)
 			p->tail->next = c;
@@ -202,7 +205,7 @@ static void *pump_reader(void *arg)
 		p->tail = c;
 		pthread_cond_signal(&p->cv);
 		pthread_mutex_unlock(&p->mu);
-		if (!c->len)
+		if (eof)
 			break;
 	}
 	shutdown(p->from, SHUT_RD);
