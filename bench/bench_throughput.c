@@ -595,7 +595,7 @@ static int baseline_round(const struct qkd_channel_params *p,
 		goto out;
 	if (!per_detection)
 		qkd_alice_prepare(p, rng, &a);
-	if ((per_detection ? qkd_channel_generate(p, rng, &a, &d, &cst) :
+	if ((per_detection ? qkd_channel_generate(p, rng, rng, &a, &d, &cst) :
 			     qkd_channel_transmit(p, rng, &a, &d, &cst)) ||
 	    qkd_bob_records(&d, rng, &b) ||
 	    qkd_sift(b.detected, a.basis, b.basis, a.bit, a.intensity,

@@ -307,7 +307,7 @@ static int gen_run(const struct qkd_channel_params *p, size_t n,
 	if (qkd_alice_records_alloc(&a, n) || qkd_bob_records_alloc(&b, n))
 		return -1;
 	if (direct) {
-		err = qkd_channel_generate(p, &r, &a, &d, NULL);
+		err = qkd_channel_generate(p, &r, &r, &a, &d, NULL);
 	} else {
 		qkd_alice_prepare(p, &r, &a);
 		err = qkd_channel_transmit(p, &r, &a, &d, NULL);

@@ -521,8 +521,9 @@ int qkd_channel_transmit(const struct qkd_channel_params *p, struct qkd_rng *r,
 }
 
 int qkd_channel_generate(const struct qkd_channel_params *p,
-			 struct qkd_rng *r, struct qkd_alice_records *a,
-			 struct qkd_detections *d, struct qkd_channel_stats *st)
+			 struct qkd_rng *r, struct qkd_rng *ra,
+			 struct qkd_alice_records *a, struct qkd_detections *d,
+			 struct qkd_channel_stats *st)
 {
 	double pc[QKD_MAX_INTENSITIES], psig_c[QKD_MAX_INTENSITIES];
 	double peve[QKD_MAX_INTENSITIES], cum[QKD_MAX_INTENSITIES];
@@ -561,8 +562,8 @@ int qkd_channel_generate(const struct qkd_channel_params *p,
 		u = qkd_rng_double(r) * ptot;
 		for (c = 0; c + 1 < nc && u >= cum[c]; c++)
 			;
-		abit = (unsigned int)(qkd_rng_u64(r) >> 63);
-		abas = qkd_rng_double(r) >= p->p_z_alice;	/* 1 = X */
+		abit = (unsigned int)(qkd_rng_u64(ra) >> 63);
+		abas = qkd_rng_double(ra) >= p->p_z_alice;	/* 1 = X */
 		qkd_bit_set(a->bit, i, abit);
 		qkd_bit_set(a->basis, i, abas);
 		a->intensity[i] = (uint8_t)c;

@@ -173,7 +173,8 @@ int qkd_channel_transmit(const struct qkd_channel_params *p, struct qkd_rng *r,
  * detected pulse is drawn from its geometric distribution (click
  * probability P = sum_c p_c pc_c over the intensity classes), then the
  * class of the detected pulse (probability p_c pc_c / P), Alice's bit
- * (uniform) and basis (p_z_alice), and the click itself with the same code
+ * (uniform) and basis (p_z_alice) from @ra (Alice's generator, which may
+ * be @r), and the click itself from @r with the same code
  * and conditional probabilities as qkd_channel_transmit(). Writes Alice's
  * records at the detected pulses only (the others keep what the caller
  * put there: allocate them zeroed) and appends the detection events to *d.
@@ -182,8 +183,9 @@ int qkd_channel_transmit(const struct qkd_channel_params *p, struct qkd_rng *r,
  * proportional to the detections. 0, -EINVAL or -ENOMEM.
  */
 int qkd_channel_generate(const struct qkd_channel_params *p,
-			 struct qkd_rng *r, struct qkd_alice_records *a,
-			 struct qkd_detections *d, struct qkd_channel_stats *st);
+			 struct qkd_rng *r, struct qkd_rng *ra,
+			 struct qkd_alice_records *a, struct qkd_detections *d,
+			 struct qkd_channel_stats *st);
 /* Bob's per-pulse records. Arrays of n bits. */
 struct qkd_bob_records {
 	size_t n;
