@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <unistd.h>
@@ -110,9 +111,23 @@ int alice_round(struct qkdd *q, struct round *R)
 	r = write_detected_bases(&w, a.basis, det, npulses);
 	if (r)
 		goto out;
-	for (size_t i = 0; i < npulses; i++)
-		if (qkd_bit_get(det, i))
-			wb_u(&w, a.intensity[i], 1);
+	/* the classes of the detected pulses, in order: set bits word by
+	 * word (rb_bits() cleared those past npulses) */
+	{
+		uint8_t *cl = malloc(ndet ? ndet : 1);
+		size_t j = 0;
+
+		if (!cl) {
+			r = -ENOMEM;
+			goto out;
+		}
+		for (size_t wi = 0; wi < qkd_bits_words(npulses); wi++)
+			for (uint64_t m = det[wi]; m; m &= m - 1)
+				cl[j++] = a.intensity[wi * 64 +
+					(size_t)__builtin_ctzll(m)];
+		wb_bytes(&w, cl, j);
+		free(cl);
+	}
 	/* the positions travel in the transcript: the round's closing tags
 	 * cover them */
 	if (R->mask && !sample_is_x_basis(q))

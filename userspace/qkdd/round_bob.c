@@ -125,8 +125,11 @@ int bob_round(struct qkdd *q, struct round *R)
 		const uint8_t *list = rb_bytes(&rb, ndet);
 		size_t j = 0;
 
-		for (size_t i = 0; list && i < npulses; i++)
-			if (qkd_bit_get(b.detected, i)) {
+		/* the detected pulses' set bits, word by word */
+		for (size_t wi = 0; list && wi < qkd_bits_words(npulses); wi++)
+			for (uint64_t m = b.detected[wi]; m; m &= m - 1) {
+				size_t i = wi * 64 + (size_t)__builtin_ctzll(m);
+
 				if (list[j] >= q->pp.nint) {
 					r = round_abort(q, R, QKD_ABORT_PROTOCOL,
 							"sifting: intensity class %u out of range",
