@@ -49,6 +49,13 @@
 #define QKD_SA_ICV_BITS		128
 #define QKD_SA_REPLAY_WINDOW	32
 /* QKD_SA_LOOKAHEAD (uapi): inbound generations installed ahead. */
+/*
+ * A lost outbound SA is replaced by itself only this far beyond the newest
+ * generation that sent traffic: one short of the peer's lookahead, so that
+ * when the replacements are lost too (`ip xfrm state deleteall` racing the
+ * binding) the last generation the peer holds is left for SA_REKEY.
+ */
+#define QKD_SA_AUTO_AHEAD	(QKD_SA_LOOKAHEAD - 1)
 /* Old SAs live on this long after their successor took over. */
 #define QKD_SA_GRACE		(2 * HZ)
 /* A re-key that found no key is retried this often. */
@@ -149,6 +156,8 @@ struct qkd_sa_slot {
  * @out_stuck: ... and never will (qkd_sa_never()): no more retries
  * @out_seen: newest outbound generation that has sent a packet
  * @out_behind: a forced SA_REKEY left the peer behind for good
+ * @out_held: the outbound SA was lost again before a replacement carried
+ *	traffic: no more replacements until SA_REKEY (lost_again)
  * @in: the inbound SAs
  * @in_gen: newest inbound generation seen carrying traffic
  * @in_next: next inbound generation to install
@@ -157,6 +166,9 @@ struct qkd_sa_slot {
  * @in_lost: an inbound SA of generation @in_gen or later was deleted by
  *	someone else (DELSA, flush): closed until the peer is seen beyond it
  * @in_lost_max: the newest such generation
+ * @in_held: an inbound SA installed in place of lost ones was lost too
+ *	before the peer's traffic reached it: no more installs until
+ *	SA_REKEY (lost_again)
  * @reason: enum qkd_sa_reason last announced with @state
  * @rekeys: SAs installed after the first ones
  * @failures: re-keys that found no key
@@ -204,6 +216,7 @@ struct qkd_sa {
 	bool out_stuck;
 	u64 out_seen;
 	bool out_behind;
+	bool out_held;
 	struct qkd_sa_slot in[QKD_SA_IN_SLOTS];
 	u64 in_gen;
 	u64 in_next;
@@ -211,6 +224,7 @@ struct qkd_sa {
 	bool in_stuck;
 	bool in_lost;
 	u64 in_lost_max;
+	bool in_held;
 	u8 reason;
 	u64 rekeys;
 	u64 failures;
@@ -703,6 +717,7 @@ static int qkd_sa_tx_switch(struct qkd_sa *b, struct netlink_ext_ack *extack)
 		return err;
 	b->out_failed = false;
 	b->out_stuck = false;
+	b->out_held = false;
 	if (b->dir == QKD_SA_DIR_OUT)
 		qkd_sa_discard(b, false, b->out_gen + 1);
 	/*
@@ -750,6 +765,15 @@ static void qkd_sa_tx(struct qkd_sa *b, unsigned long *next)
 	if (b->out_old)
 		qkd_next(next, b->out_old_expires);
 	/*
+	 * Time re-keys only an SA that carried traffic: the receiver learns
+	 * of a switch from traffic, so an idle sender never runs more than
+	 * one generation ahead of what the receiver has seen. A deleted SA's
+	 * counters stay readable: what it sent counts.
+	 */
+	qkd_sa_curlft(x, &bytes, &packets);
+	if (packets)
+		b->out_seen = b->out_gen;
+	/*
 	 * An outbound SA that expired or that someone deleted (DELSA, a
 	 * flush; the key-manager callback kicks us) goes now: our reference
 	 * would keep its transform, and with it the key, while the binding
@@ -761,14 +785,6 @@ static void qkd_sa_tx(struct qkd_sa *b, unsigned long *next)
 		x = NULL;
 	}
 
-	/*
-	 * Time re-keys only an SA that carried traffic: the receiver learns
-	 * of a switch from traffic, so an idle sender never runs more than
-	 * one generation ahead of what the receiver has seen.
-	 */
-	qkd_sa_curlft(x, &bytes, &packets);
-	if (packets)
-		b->out_seen = b->out_gen;
 	due = !qkd_sa_valid(x) || READ_ONCE(x->km.dying) ||
 	      qkd_sa_oseq(x) >= QKD_SA_SEQ_SOFT ||
 	      (b->rekey_seconds && time_after_eq(now, b->next_rekey) && packets);
@@ -778,8 +794,23 @@ static void qkd_sa_tx(struct qkd_sa *b, unsigned long *next)
 				 b->next_rekey : now + QKD_SA_POLL);
 		return;
 	}
-	if (b->out_stuck)
+	if (b->out_stuck || b->out_held)
 		return;
+	/*
+	 * Every re-key the policy makes follows traffic on the current SA;
+	 * only a lost SA is replaced with none. Each replacement with no
+	 * traffic since moves the peer's window no further, so a binding
+	 * whose SAs someone deletes as fast as it installs them (iproute2's
+	 * deleteall repeats until the SAD is empty) would burn a generation
+	 * a round, beyond what the peer holds, until the stream ran dry.
+	 * Replace at most QKD_SA_AUTO_AHEAD beyond the last generation that
+	 * sent, then stop and say so once: SA_REKEY takes the last one the
+	 * peer holds (Documentation/ipsec.md, "Resynchronisation").
+	 */
+	if (b->out_gen + 1 > b->out_seen + QKD_SA_AUTO_AHEAD) {
+		b->out_held = true;
+		return;
+	}
 	err = qkd_sa_tx_switch(b, NULL);
 	if (err) {
 		if (!b->out_failed)
@@ -883,8 +914,11 @@ static void qkd_sa_rx(struct qkd_sa *b, unsigned long *next)
 		if (packets)
 			b->in_gen = sl->gen;
 	}
-	if (b->in_lost && b->in_gen > b->in_lost_max)
+	/* The peer's traffic beyond the loss: found again. */
+	if (b->in_lost && b->in_gen > b->in_lost_max) {
 		b->in_lost = false;
+		b->in_held = false;
+	}
 	for (sl = b->in; sl < b->in + QKD_SA_IN_SLOTS; sl++) {
 		if (!sl->x)
 			continue;
@@ -900,6 +934,17 @@ static void qkd_sa_rx(struct qkd_sa *b, unsigned long *next)
 				if (!b->in_lost || sl->gen > b->in_lost_max)
 					b->in_lost_max = sl->gen;
 				b->in_lost = true;
+				/*
+				 * Beyond the window installed ahead of the
+				 * peer: a replacement for an earlier loss,
+				 * lost before the peer's traffic reached it.
+				 * Installing more would move the peer's goal
+				 * on a window a round (deleteall): stop, so
+				 * that the peer needs a bounded number of
+				 * re-keys, until SA_REKEY here resumes.
+				 */
+				if (sl->gen > b->in_gen + QKD_SA_LOOKAHEAD)
+					b->in_held = true;
 			}
 			qkd_sa_drop(sl->x);
 			memset(sl, 0, sizeof(*sl));
@@ -915,7 +960,7 @@ static void qkd_sa_rx(struct qkd_sa *b, unsigned long *next)
 		if (sl->expires)
 			qkd_next(next, sl->expires);
 	}
-	err = b->in_stuck ? 0 : qkd_sa_rx_fill(b);
+	err = b->in_stuck || b->in_held ? 0 : qkd_sa_rx_fill(b);
 	if (err) {
 		if (!b->in_failed)
 			b->failures++;
@@ -984,6 +1029,8 @@ static u8 qkd_sa_compute_reason(const struct qkd_sa *b, u8 state)
 	case QKD_SA_STATE_CLOSED:
 		if (b->out_behind)
 			return QKD_SA_REASON_PEER_BEHIND;
+		if (b->out_held || b->in_held)
+			return QKD_SA_REASON_LOST_AGAIN;
 		if (b->in_lost)
 			return QKD_SA_REASON_IN_DELETED;
 		return b->out_failed || b->in_failed ? QKD_SA_REASON_NO_KEY :
@@ -2204,13 +2251,36 @@ static int qkd_sa_rekey_allowed(struct qkd_sa *b, bool force,
  * Re-key now: the outbound SA moves on to the next generation as if its
  * policy said so; the peer follows when traffic arrives on the new SA.
  * Replies with the binding. Without a key in the stream nothing changes.
+ *
+ * A binding that stopped replacing lost SAs (lost_again) resumes instead:
+ * a lost outbound SA is replaced (by the last generation the peer holds,
+ * within qkd_sa_rekey_allowed()), inbound SAs are installed again beyond
+ * the lost ones; a healthy outbound SA is left as it is. Under b->lock.
  */
+static int qkd_sa_rekey(struct qkd_sa *b, bool force,
+			struct netlink_ext_ack *extack)
+{
+	bool held = b->out_held || b->in_held;
+	int err = 0, behind;
+
+	if (!held || b->out_held) {
+		behind = qkd_sa_rekey_allowed(b, force, extack);
+		err = behind < 0 ? behind : qkd_sa_tx_switch(b, extack);
+		if (!err && behind)
+			b->out_behind = true;
+	}
+	/* The work installs the inbound SAs beyond the lost ones. */
+	if (!err)
+		b->in_held = false;
+	return err;
+}
+
 int qkd_nl_sa_rekey(struct sk_buff *skb, struct genl_info *info)
 {
 	struct qkd_net *qn = qkd_net(genl_info_net(info));
 	struct sk_buff *msg;
 	struct qkd_sa *b;
-	int err = 0, behind;
+	int err = 0;
 
 	msg = qkd_reply_alloc();
 	if (!msg)
@@ -2219,18 +2289,15 @@ int qkd_nl_sa_rekey(struct sk_buff *skb, struct genl_info *info)
 	b = qkd_sa_from_attrs(qn, info, &err);
 	if (!b)
 		goto out;
-	if (!qkd_sa_has_out(b)) {
+	mutex_lock(&b->lock);
+	if (!qkd_sa_has_out(b) && !b->in_held) {
 		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[QKD_A_STREAM_ID],
 				    "an inbound-only binding follows its peer's re-keys");
 		err = -EOPNOTSUPP;
-		goto out;
+	} else {
+		err = qkd_sa_rekey(b, nla_get_flag(info->attrs[QKD_A_SA_FORCE]),
+				   info->extack);
 	}
-	mutex_lock(&b->lock);
-	behind = qkd_sa_rekey_allowed(b, nla_get_flag(info->attrs[QKD_A_SA_FORCE]),
-				      info->extack);
-	err = behind < 0 ? behind : qkd_sa_tx_switch(b, info->extack);
-	if (!err && behind)
-		b->out_behind = true;
 	mutex_unlock(&b->lock);
 	if (err)
 		goto out;
