@@ -17,6 +17,7 @@
 
 #include "lsm_deny.h"
 
+#define EPERM		1
 #define SOL_ALG		279	/* include/linux/socket.h */
 #define ALG_SET_KEY	1	/* include/uapi/linux/if_alg.h */
 
@@ -42,6 +43,17 @@ static __always_inline __u32 current_tgid(void)
 	return bpf_get_current_pid_tgid() >> 32;
 }
 
+/*
+ * -@e, an errno: bounded, so that a verifier that checks an LSM program's
+ * return range (6.13 on) accepts it.
+ */
+static __always_inline int refusal(__u32 e)
+{
+	if (e == 0 || e > 4095)
+		e = EPERM;
+	return -(int)e;
+}
+
 /* @ret: what the LSMs before this program said (0: allowed). */
 SEC("lsm/xfrm_state_delete_security")
 int BPF_PROG(qkd_xfrm_state_delete, struct xfrm_state *x, int ret)
@@ -61,7 +73,7 @@ int BPF_PROG(qkd_xfrm_state_delete, struct xfrm_state *x, int ret)
 	if (ret || !c->xfrm_deny_from || n->xfrm_calls_test < c->xfrm_deny_from)
 		return ret;
 	__sync_fetch_and_add(&n->xfrm_denied, 1);
-	return -(int)c->xfrm_errno;
+	return refusal(c->xfrm_errno);
 }
 
 SEC("lsm/socket_setsockopt")
@@ -82,7 +94,7 @@ int BPF_PROG(qkd_socket_setsockopt, struct socket *sock, int level, int optname,
 	if (ret || !c->setkey_deny)
 		return ret;
 	__sync_fetch_and_add(&n->setkey_denied, 1);
-	return -(int)c->setkey_errno;
+	return refusal(c->setkey_errno);
 }
 
 char LICENSE[] SEC("license") = "GPL";
