@@ -18,6 +18,7 @@
 #include "lsm_deny.h"
 
 #define EPERM		1
+#define EACCES		13
 #define SOL_ALG		279	/* include/linux/socket.h */
 #define ALG_SET_KEY	1	/* include/uapi/linux/if_alg.h */
 
@@ -44,14 +45,13 @@ static __always_inline __u32 current_tgid(void)
 }
 
 /*
- * -@e, an errno: bounded, so that a verifier that checks an LSM program's
- * return range (6.13 on) accepts it.
+ * -EACCES or -EPERM, as a constant: a verifier that checks an LSM
+ * program's return range (Debian's 6.12 does) loses the range of a
+ * negated register, so no arithmetic on the errno.
  */
 static __always_inline int refusal(__u32 e)
 {
-	if (e == 0 || e > 4095)
-		e = EPERM;
-	return -(int)e;
+	return e == EACCES ? -EACCES : -EPERM;
 }
 
 /* @ret: what the LSMs before this program said (0: allowed). */

@@ -15,11 +15,12 @@ struct qkd_lsm_cfg {
 	__u32 tgid;
 	/*
 	 * xfrm_state_delete_security: 0 allows; N refuses the test's Nth
-	 * call and every later one (1: every call), with -xfrm_errno.
+	 * call and every later one (1: every call), with -xfrm_errno
+	 * (EPERM or EACCES).
 	 */
 	__u32 xfrm_deny_from;
 	__u32 xfrm_errno;
-	/* socket_setsockopt(SOL_ALG, ALG_SET_KEY): refuse with -setkey_errno. */
+	/* socket_setsockopt(SOL_ALG, ALG_SET_KEY): refuse with -setkey_errno (EPERM, EACCES). */
 	__u32 setkey_deny;
 	__u32 setkey_errno;
 };

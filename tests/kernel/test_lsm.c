@@ -59,14 +59,18 @@ struct lsm {
 	struct qkd_lsm_cfg c;	/* what the program was last told */
 };
 
+/* libbpf's warnings (a verifier log among them) as TAP comments. */
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	char line[512];
+	static char text[1 << 16];
+	char *line, *save = NULL;
 
 	if (level == LIBBPF_DEBUG)
 		return 0;
-	vsnprintf(line, sizeof(line), fmt, ap);
-	return fprintf(stderr, "# libbpf: %s", line);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		fprintf(stderr, "# %s\n", line);
+	return 0;
 }
 
 /*
@@ -681,15 +685,21 @@ static int hmac_tfm(void)
 	return fd;
 }
 
-/* Is the transform keyed? accept() refuses an unkeyed hmac (ENOKEY). */
+/*
+ * Is the transform keyed? An operation on an unkeyed hmac fails with
+ * ENOKEY (at accept() on 6.12, at the first send() on 6.1).
+ */
 static int tfm_keyed(int tfm)
 {
-	int op = accept(tfm, NULL, NULL);
+	uint8_t md[32];
+	int op = accept(tfm, NULL, NULL), err = 0;
 
 	if (op < 0)
 		return -errno;
+	if (send(op, "qkd", 3, 0) != 3 || read(op, md, sizeof(md)) != (ssize_t)sizeof(md))
+		err = errno ? -errno : -EIO;
 	close(op);
-	return 0;
+	return err;
 }
 
 /* QKD_IOC_ALG_SETKEY: the next key (@index ~0) or @index; 0 or -errno. */
