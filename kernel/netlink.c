@@ -359,8 +359,8 @@ static const u8 qkd_store_event_cmd[] = {
  * The store reports what happened, under qkd_net.lock and in the order of
  * the causes: each report goes out as it comes.
  */
-static int qkd_store_event(struct notifier_block *nb, unsigned long event,
-			   void *data)
+static int qkd_genl_store_event(struct notifier_block *nb,
+				unsigned long event, void *data)
 {
 	const struct qkd_store_event_info *info = data;
 	struct qkd_event ev = {
@@ -380,7 +380,7 @@ static int qkd_store_event(struct notifier_block *nb, unsigned long event,
 }
 
 static struct notifier_block qkd_store_nb = {
-	.notifier_call = qkd_store_event,
+	.notifier_call = qkd_genl_store_event,
 };
 
 /* -------------------------------------------------------------- handlers */
