@@ -3,7 +3,8 @@
 #
 # Every test of qkd, from a fresh Debian machine: installs what it needs,
 # builds, then runs
-#   lint     checkpatch --strict, sparse, W=1 on both kernels, YNL spec check
+#   lint     checkpatch --strict, sparse, W=1 on both kernels, YNL spec check,
+#            the store calls no front end (Documentation/design.md)
 #   unit     host unit tests of the protocol stages and tools (ASan/UBSan,
 #            LSan in the harness children), and tests/lib/selftest.sh
 #   mutants  the unit mutants of tests/mutants/ (a tag check that always

@@ -1,8 +1,9 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-only
 # Static checks of the kernel side, printed as TAP: checkpatch --strict,
-# sparse, a W=1 build without warnings on every installed kernel, and the
-# YNL spec against its schema and the uapi header.
+# sparse, a W=1 build without warnings on every installed kernel, the
+# store's layering (it refers to no symbol of a front end), and the YNL spec
+# against its schema and the uapi header.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
