@@ -118,7 +118,8 @@ struct qkd_sa_slot {
  * struct qkd_sa - a binding of an SA pair to a key stream
  * @list: in qkd_net.sas (RCU readers, writers under qkd_net.lock)
  * @qn: the node
- * @stream: the stream (a reference is held)
+ * @stream: the stream (@consumer holds a reference)
+ * @consumer: the binding as the claiming consumer of @stream
  * @lock: guards everything from @dead on
  * @work: re-key, retire, retry
  * @free_work: frees the binding a grace period after qkd_sa_destroy()
@@ -177,6 +178,7 @@ struct qkd_sa {
 	struct list_head list;
 	struct qkd_net *qn;
 	struct qkd_stream *stream;
+	struct qkd_consumer consumer;
 	struct mutex lock; /* see above */
 	struct delayed_work work;
 	struct rcu_work free_work;
@@ -311,32 +313,20 @@ static int qkd_sa_fill_state(struct sk_buff *skb, void *obj)
 /* ------------------------------------------------------------- xfrm SAs */
 
 /*
- * Take the key at @index; stream events as a delivery would send them.
- * Every caller (SA_NEW, SA_REKEY, the work) holds qkd_net.lock, which
- * KEY_ADD holds from inserting keys to announcing them: so a take's
- * STREAM_LOW/EMPTY go out after the KEYS_ADDED of its key, and, being sent
- * here, before the NEWSA and SA_REKEY_NTF of the SA it keys. So does the
- * link's state, once the binding runs (SA_NEW announces it itself after
- * its all-or-nothing start, so that a failed one sends no flapping state).
+ * Take the key at @index. Every caller (SA_NEW, SA_REKEY, the work) holds
+ * qkd_net.lock, as a claiming consumer's takes must: the store sends the
+ * take's STREAM_LOW/EMPTY now, after the KEYS_ADDED of its key and before
+ * the NEWSA and SA_REKEY_NTF of the SA it keys; the link's state too,
+ * once the binding runs (SA_NEW's all-or-nothing start announces it when
+ * done, qkd_consumer_activate(), or undone, so that a failed one sends no
+ * flapping state).
  */
 static int qkd_sa_take(struct qkd_sa *b, u64 index, u8 **key)
 {
 	struct qkd_take_result res;
-	int err;
 
 	lockdep_assert_held(&b->qn->lock);
-	err = qkd_stream_take_key(b->stream, QKD_STREAM_CONSUMER_SA, true, index,
-				  key, &res);
-	if (err)
-		return err;
-	if (res.crossed_low_water)
-		qkd_notify_stream_low(b->qn, b->stream, res.stored_after);
-	if (res.emptied) {
-		qkd_notify_stream_empty(b->qn, b->stream);
-		if (b->state)
-			qkd_link_update_state(b->qn, b->stream->link);
-	}
-	return 0;
+	return qkd_consumer_take(&b->consumer, true, index, key, &res);
 }
 
 static void qkd_sa_km_notify(struct xfrm_state *x, int event)
@@ -616,7 +606,7 @@ static int qkd_sa_install(struct qkd_sa *b, bool out, u64 gen,
 		mutex_unlock(&b->qn->net->xfrm.xfrm_cfg_mutex);
 	}
 	if (err) {
-		qkd_stream_return_key(b->stream, index, key);
+		qkd_consumer_return(&b->consumer, index, key);
 		return err;
 	}
 	kfree_sensitive(key);
@@ -1383,8 +1373,7 @@ static void qkd_sa_drop_all(struct qkd_sa *b)
 
 static void qkd_sa_free(struct qkd_sa *b)
 {
-	qkd_stream_release(b->stream, QKD_STREAM_CONSUMER_SA);
-	qkd_stream_put(b->stream);
+	qkd_consumer_release(&b->consumer);
 	mutex_destroy(&b->lock);
 	kfree(b);
 }
@@ -1429,8 +1418,7 @@ static void qkd_sa_destroy(struct qkd_net *qn, struct qkd_sa *b, bool unprotect)
 	mutex_unlock(&b->lock);
 	/* The work takes b->lock alone; from now on it finds b->dead. */
 	cancel_delayed_work_sync(&b->work);
-	qkd_stream_release(b->stream, QKD_STREAM_CONSUMER_SA);
-	qkd_stream_put(b->stream);
+	qkd_consumer_release(&b->consumer);
 	b->stream = NULL;
 	INIT_RCU_WORK(&b->free_work, qkd_sa_free_rcu);
 	queue_rcu_work(qkd_sa_free_wq, &b->free_work);
@@ -1448,15 +1436,6 @@ static struct qkd_sa *qkd_sa_find(struct qkd_net *qn, const u8 *stream_id)
 	return NULL;
 }
 
-/* The stream (or its link) goes: the binding goes, failing closed. */
-void qkd_xfrm_stream_delete(struct qkd_net *qn, struct qkd_stream *s)
-{
-	struct qkd_sa *b = qkd_sa_find(qn, s->id);
-
-	if (b)
-		qkd_sa_destroy(qn, b, false);
-}
-
 /*
  * Every binding of @qn goes: the module is unloading, or the namespace is
  * going away. On unload the namespace lives on and its traffic stays
@@ -1465,7 +1444,7 @@ void qkd_xfrm_stream_delete(struct qkd_net *qn, struct qkd_stream *s)
  * in xfrm's pre_exit (6.12), when a policy added now would outlive the
  * flush, warned of and leaked. So its policies are only deleted.
  */
-void qkd_xfrm_net_exit(struct qkd_net *qn)
+static void qkd_xfrm_net_exit(struct qkd_net *qn)
 {
 	bool unprotect = !check_net(qn->net);
 	struct qkd_sa *b, *tmp;
@@ -1475,6 +1454,23 @@ void qkd_xfrm_net_exit(struct qkd_net *qn)
 	list_for_each_entry_safe(b, tmp, &qn->sas, list)
 		qkd_sa_destroy(qn, b, unprotect);
 }
+
+/*
+ * The store takes the stream back. Its deletion (or its link's): the
+ * binding goes, failing closed. Its namespace's: as qkd_xfrm_net_exit().
+ */
+static void qkd_sa_detach(struct qkd_consumer *c, enum qkd_detach_reason why)
+{
+	struct qkd_sa *b = container_of(c, struct qkd_sa, consumer);
+	struct qkd_net *qn = b->qn;
+
+	qkd_sa_destroy(qn, b, why == QKD_DETACH_NET && !check_net(qn->net));
+}
+
+static const struct qkd_consumer_ops qkd_sa_consumer_ops = {
+	.kind = QKD_STREAM_CONSUMER_SA,
+	.detach = qkd_sa_detach,
+};
 
 /* ----------------------------------------------------- key manager hooks */
 
@@ -2027,9 +2023,9 @@ out:
 		if (p[i].x)
 			qkd_sa_unbuild(p[i].x);
 		if (p[i].key)
-			qkd_stream_return_key(b->stream,
-					      qkd_sa_index(b, p[i].out, p[i].gen),
-					      p[i].key);
+			qkd_consumer_return(&b->consumer,
+					    qkd_sa_index(b, p[i].out, p[i].gen),
+					    p[i].key);
 	}
 	if (err)
 		return err;
@@ -2112,7 +2108,7 @@ int qkd_nl_sa_new(struct sk_buff *skb, struct genl_info *info)
 	 * The stream is the binding's alone from now on, until it goes:
 	 * whoever could take its keys could take (and know) future SA keys.
 	 */
-	err = qkd_stream_claim(s, QKD_STREAM_CONSUMER_SA);
+	err = qkd_consumer_claim(&b->consumer, &qkd_sa_consumer_ops, s);
 	if (err) {
 		NL_SET_ERR_MSG_ATTR(info->extack, attrs[QKD_A_STREAM_ID],
 				    "the stream belongs to another in-kernel consumer");
@@ -2120,7 +2116,6 @@ int qkd_nl_sa_new(struct sk_buff *skb, struct genl_info *info)
 	}
 	b->qn = qn;
 	b->stream = s;
-	refcount_inc(&s->refs);
 	b->initiator = s->link->role == QKD_ROLE_INITIATOR;
 	mutex_init(&b->lock);
 	INIT_DELAYED_WORK(&b->work, qkd_sa_work);
@@ -2129,18 +2124,17 @@ int qkd_nl_sa_new(struct sk_buff *skb, struct genl_info *info)
 	err = qkd_sa_start(b, info->extack);
 	if (err) {
 		mutex_unlock(&b->lock);
-		/* Keys whose SA had been in the SAD are used up. */
-		qkd_link_update_state(qn, s->link);
+		/* Announces the link state of keys whose SA had been in the SAD. */
+		qkd_sa_free(b);
 		mutex_unlock(&qn->lock);
 		nlmsg_free(msg);
-		qkd_sa_free(b);
 		return err;
 	}
+	qkd_consumer_activate(&b->consumer);
 	qkd_sa_start_discard(b);
 	mutex_unlock(&b->lock);
 	list_add_tail_rcu(&b->list, &qn->sas);
 	qn->n_sas++;
-	qkd_link_update_state(qn, s->link);
 	queue_delayed_work(system_wq, &b->work, QKD_SA_POLL);
 	qkd_reply_changed(msg, info, QKD_CMD_SA_NEW, qkd_sa_fill, b);
 	mutex_unlock(&qn->lock);
@@ -2301,8 +2295,6 @@ int qkd_nl_sa_rekey(struct sk_buff *skb, struct genl_info *info)
 	mutex_unlock(&b->lock);
 	if (err)
 		goto out;
-	/* The key taken may have emptied the stream. */
-	qkd_link_update_state(qn, b->stream->link);
 	/* The work retires the old SA and announces a state change. */
 	mod_delayed_work(system_wq, &b->work, 0);
 	qkd_reply_changed(msg, info, QKD_CMD_SA_REKEY, qkd_sa_fill, b);
