@@ -20,7 +20,9 @@
 #            channel and the simulated quantum link (tests/e2e/qkdd_mitm.sh,
 #            about three minutes)
 #   vm       the module's kselftest tests in qemu, on Debian 6.1 and 6.12
-#            (6.1 alone when the debug stage runs them on its 6.12 kernel)
+#            (6.1 alone when the debug stage runs them on its 6.12 kernel,
+#            and on 6.12 then only those the debug kernel cannot run:
+#            test_lsm, which needs BTF)
 #   e2e      qkdctl against the module, ESP SAs, and the demo, in qemu on both
 #            kernels; tests/e2e/lockdown.sh in a boot of its own per kernel
 #            (it raises lockdown, which is one-way)
@@ -119,7 +121,9 @@ manifest() {
 	mutants) manifest_mutants unit | sed 's/^/mutant /' ;;
 	daemon) echo qkdd_loopback.sh; echo qkdd_default.sh; echo qkdd_mitm.sh ;;
 	vm) for k in $(vm_stage_kernels); do
-		for t in $(manifest_tests kernel); do echo "$k $t"; done; done ;;
+		for t in $(manifest_tests kernel); do echo "$k $t"; done; done
+		for k in $(vm_left_kernels); do
+			for t in $VM_DEBUG_CANNOT; do echo "$k $t"; done; done ;;
 	e2e) for k in $kernels; do
 		for t in tests/e2e/*.sh; do
 			t=${t##*/}
@@ -159,6 +163,21 @@ vm_stage_kernels() {
 		case $k in "$series".*) ;; *) echo "$k" ;; esac
 	done
 }
+
+# The Debian kernels vm_stage_kernels leaves to the debug stage.
+vm_left_kernels() {
+	local k
+	for k in $kernels; do
+		case $k in '?'*) continue ;; esac
+		vm_stage_kernels | grep -qxF "$k" || echo "$k"
+	done
+}
+
+# Kernel test binaries the debug kernel skips whole, which the vm stage
+# runs on the kernels it leaves to the debug stage: test_lsm needs
+# /sys/kernel/btf/vmlinux for the BPF LSM, and BTF (DEBUG_INFO_BTF, pahole)
+# would add much to the debug kernel's build.
+VM_DEBUG_CANNOT=test_lsm
 
 # Planned results of the stages that print one TAP stream.
 manifest_plan() {
@@ -237,6 +256,30 @@ daemon() {
 		grep -E '^(not ok|ok .*# SKIP)' "$log"
 		tap_count "$name" "$log" "$rc"
 	done
+	tap_summary_line
+	[ "$TAP_FAIL" -eq 0 ]
+}
+
+# The vm stage: the kernel tests on vm_stage_kernels, and the binaries of
+# VM_DEBUG_CANNOT on the kernels left to the debug stage. Harness timeouts
+# are doubled: the debug kernel's build runs beside.
+vm() {
+	local rc out k t bins=()
+	out=$(mktemp)
+	export QKD_TEST_TIMEOUT_SCALE=2
+	k=$(vm_stage_kernels | grep -v '^?' | paste -sd, -)
+	tests/vm/run-kernel-tests.sh -q --kernel "$k" >"$out" 2>&1
+	rc=$?
+	tap_show "$out"
+	tap_take "$k" "$out" "$rc"
+	for t in $VM_DEBUG_CANNOT; do bins+=("build/tests/kernel/$t"); done
+	for k in $(vm_left_kernels); do
+		tests/vm/run-kernel-tests.sh -q --kernel "$k" "${bins[@]}" >"$out" 2>&1
+		rc=$?
+		tap_show "$out"
+		tap_take "$k" "$out" "$rc"
+	done
+	rm -f "$out"
 	tap_summary_line
 	[ "$TAP_FAIL" -eq 0 ]
 }
@@ -331,7 +374,7 @@ debug() {
 if [ "${1:-}" = --stage ]; then
 	kernels=${QKD_KERNELS:-}
 	case $2 in
-	build | unit | fuzz | daemon | e2e | debug) "$2"; exit $? ;;
+	build | unit | fuzz | daemon | vm | e2e | debug) "$2"; exit $? ;;
 	esac
 	exit 2
 fi
@@ -416,9 +459,7 @@ for s in $stages; do
 	mutants) run_stage mutants tap tests/mutants/run.sh --kind unit ;;
 	fuzz) run_stage fuzz tap "$0" --stage fuzz ;;
 	daemon) run_stage daemon sum "$0" --stage daemon ;;
-	# Harness timeouts doubled: the debug kernel's build runs beside.
-	vm) run_stage vm sum env QKD_TEST_TIMEOUT_SCALE=2 tests/vm/run-kernel-tests.sh -q \
-		--kernel "$(vm_stage_kernels | grep -v '^?' | paste -sd, -)" ;;
+	vm) run_stage vm sum "$0" --stage vm ;;
 	e2e) run_stage e2e sum "$0" --stage e2e ;;
 	robust) run_stage robust sum tests/robust/run.sh ;;
 	debug)
