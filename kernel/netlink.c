@@ -481,6 +481,8 @@ static int qkd_nl_link_del(struct sk_buff *skb, struct genl_info *info)
 	mutex_lock(&qn->lock);
 	link = qkd_link_from_attrs(qn, info->attrs, info->extack, &err);
 	if (link)
+		err = qkd_link_may_delete(qn, link, info->extack);
+	if (link && !err)
 		qkd_link_delete(qn, link, true);
 	mutex_unlock(&qn->lock);
 	return err;
@@ -606,6 +608,8 @@ static int qkd_nl_stream_del(struct sk_buff *skb, struct genl_info *info)
 	mutex_lock(&qn->lock);
 	s = qkd_stream_from_attrs(qn, info, &err);
 	if (s)
+		err = qkd_stream_may_delete(qn, s, info->extack);
+	if (s && !err)
 		qkd_stream_delete(qn, s, true);
 	mutex_unlock(&qn->lock);
 	return err;

@@ -223,6 +223,8 @@ void qkd_store_exit(void);
 struct qkd_link *qkd_link_find(struct qkd_net *qn, u32 id, const char *name);
 int qkd_link_create(struct qkd_net *qn, u32 id, const char *name,
 		    const char *peer, u8 role, struct qkd_link **out);
+int qkd_link_may_delete(struct qkd_net *qn, struct qkd_link *link,
+			struct netlink_ext_ack *extack);
 void qkd_link_delete(struct qkd_net *qn, struct qkd_link *link, bool notify);
 void qkd_link_set_state(struct qkd_net *qn, struct qkd_link *link, u8 state);
 u8 qkd_link_state(const struct qkd_link *link);
@@ -235,6 +237,8 @@ void qkd_stream_put(struct qkd_stream *s);
 int qkd_stream_create(struct qkd_net *qn, struct qkd_link *link, const u8 *id,
 		      u32 key_size, u32 max_keys, u32 low_water,
 		      struct qkd_stream **out);
+int qkd_stream_may_delete(struct qkd_net *qn, struct qkd_stream *s,
+			  struct netlink_ext_ack *extack);
 void qkd_stream_delete(struct qkd_net *qn, struct qkd_stream *s, bool notify);
 int qkd_stream_push(struct qkd_net *qn, struct qkd_stream *s, u64 first,
 		    const u8 *data, u32 len, struct netlink_ext_ack *extack);
@@ -319,10 +323,15 @@ struct qkd_consumer;
  *	returns. QKD_DETACH_STREAM: before the stream's keys are dropped and
  *	its deletion announced; QKD_DETACH_NET: before the namespace's links
  *	and streams go, without events
+ * @may_detach: may a requester delete the stream (or its link) now? Asked
+ *	under qkd_net.lock before anything is deleted; 0, or the refusal
+ *	(with @extack set). Optional. Namespace exit asks nothing.
  */
 struct qkd_consumer_ops {
 	u8 kind;
 	void (*detach)(struct qkd_consumer *c, enum qkd_detach_reason why);
+	int (*may_detach)(struct qkd_consumer *c,
+			  struct netlink_ext_ack *extack);
 };
 
 /**

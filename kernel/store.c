@@ -238,6 +238,26 @@ void qkd_link_set_state(struct qkd_net *qn, struct qkd_link *link, u8 state)
 	qkd_link_update_state(qn, link);
 }
 
+/*
+ * May a requester delete @link now? Each of its streams' claiming consumer
+ * is asked (qkd_stream_may_delete()); the first refusal is the answer.
+ */
+int qkd_link_may_delete(struct qkd_net *qn, struct qkd_link *link,
+			struct netlink_ext_ack *extack)
+{
+	struct qkd_stream *s;
+	int err;
+
+	lockdep_assert_held(&qn->lock);
+
+	list_for_each_entry(s, &link->streams, link_list) {
+		err = qkd_stream_may_delete(qn, s, extack);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 void qkd_link_delete(struct qkd_net *qn, struct qkd_link *link, bool notify)
 {
 	struct qkd_stream *s, *tmp;
@@ -367,6 +387,24 @@ int qkd_stream_create(struct qkd_net *qn, struct qkd_link *link, const u8 *id,
 	qn->n_streams++;
 	*out = s;
 	return 0;
+}
+
+/*
+ * May a requester delete @s now? Its claiming consumer says: an SA binding
+ * asks the security modules about each of its SAs, as xfrm_user's flush
+ * does, so that a process refused SA_DEL cannot delete the binding by
+ * deleting its stream or link instead.
+ */
+int qkd_stream_may_delete(struct qkd_net *qn, struct qkd_stream *s,
+			  struct netlink_ext_ack *extack)
+{
+	struct qkd_consumer *c = s->owner;
+
+	lockdep_assert_held(&qn->lock);
+
+	if (!c || !c->ops->may_detach)
+		return 0;
+	return c->ops->may_detach(c, extack);
 }
 
 void qkd_stream_delete(struct qkd_net *qn, struct qkd_stream *s, bool notify)

@@ -1467,9 +1467,20 @@ static void qkd_sa_detach(struct qkd_consumer *c, enum qkd_detach_reason why)
 	qkd_sa_destroy(qn, b, why == QKD_DETACH_NET && !check_net(qn->net));
 }
 
+static int qkd_sa_may_delete(struct qkd_sa *b, struct netlink_ext_ack *extack);
+
+/* A requester deletes the stream or its link: as SA_DEL, ask first. */
+static int qkd_sa_may_detach(struct qkd_consumer *c,
+			     struct netlink_ext_ack *extack)
+{
+	return qkd_sa_may_delete(container_of(c, struct qkd_sa, consumer),
+				 extack);
+}
+
 static const struct qkd_consumer_ops qkd_sa_consumer_ops = {
 	.kind = QKD_STREAM_CONSUMER_SA,
 	.detach = qkd_sa_detach,
+	.may_detach = qkd_sa_may_detach,
 };
 
 /* ----------------------------------------------------- key manager hooks */

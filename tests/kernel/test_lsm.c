@@ -11,8 +11,9 @@
  *   before any goes: refused, it fails with the LSM's errno and an extended
  *   ACK, and the binding, its SAs, its policies and its traffic stay as they
  *   were. xfrm_user's DELSA is refused alike (the program works).
- * - Deleting the stream or the link, and the namespace going, ask no LSM
- *   (as xfrm's own expiry): they delete while the LSM would refuse.
+ * - Deleting the bound stream or its link asks the same, and is refused
+ *   alike; the namespace going asks no LSM (as xfrm's own namespace exit):
+ *   it deletes while the LSM would refuse.
  * - QKD_IOC_ALG_SETKEY keys the socket through do_sock_setsockopt() from
  *   6.9 on: the LSM's refusal is the ioctl's errno and costs no key (the
  *   key goes back to its index, unread by the socket). Before 6.9 (6.1) no
@@ -561,19 +562,47 @@ TEST_F(lsm, xfrm_user_delsa_refused_alike)
 enum teardown { TD_STREAM, TD_LINK };
 
 /*
- * Deleting the binding's stream or link deletes its SAs without asking an
- * LSM (as xfrm's own expiry does): they go although the LSM would refuse
- * (Documentation/ipsec.md, "xfrm citizenship").
+ * Deleting the binding's stream or link would delete its SAs: a process the
+ * LSM refuses SA_DEL must not get the same by deleting the stream or link
+ * instead. The binding asks for each SA first, as SA_DEL and xfrm_user's
+ * flush do: refused, nothing goes (the stream, its link, the binding, its
+ * SAs and policies stay); allowed, every SA is asked and the policies
+ * become block policies (Documentation/ipsec.md, "xfrm citizenship").
  */
-static void teardown_asks_no_lsm(struct __test_metadata *_metadata,
-				 FIXTURE_DATA(lsm) *self, enum teardown how)
+static void teardown_asks_the_lsm(struct __test_metadata *_metadata,
+				  FIXTURE_DATA(lsm) *self, enum teardown how)
 {
+	const char *what = how == TD_STREAM ? "STREAM_DEL" : "LINK_DEL";
 	struct qkd_nl *nl = &self->nl;
 	struct qkd_lsm_counts n;
 	char sad[8192], spd[8192];
+	int err, nsa;
 
 	bind_one(_metadata, nl, self->sid);
+	ASSERT_LE(0, cmd_text("ip xfrm state 2>&1", sad, sizeof(sad)));
+	nsa = lines_with(sad, "proto esp");
+	ASSERT_LE(2, nsa) TH_LOG("SAD:\n%s", sad);
+
 	self->l.c.xfrm_deny_from = 1;
+	self->l.c.xfrm_errno = EPERM;
+	ASSERT_EQ(0, lsm_tell(&self->l));
+	lsm_reset(&self->l);
+	err = how == TD_STREAM ? qkd_stream_del(nl, self->sid) : qkd_link_del(nl, 1);
+	EXPECT_EQ(-EPERM, err) TH_LOG("%s under an LSM that refuses: %d (%s)", what,
+				      err, strerror(-err));
+	EXPECT_TRUE(strstr(nl->ext_msg, "security module") != NULL)
+		TH_LOG("extended ACK '%s'", nl->ext_msg);
+	n = lsm_counts(&self->l);
+	EXPECT_EQ(1, n.xfrm_calls_test) TH_LOG("security_xfrm_state_delete() calls");
+	EXPECT_EQ(1, n.xfrm_denied);
+	EXPECT_EQ(1, sa_count(nl)) TH_LOG("the refused %s took the binding", what);
+	ASSERT_LE(0, cmd_text("ip xfrm state 2>&1", sad, sizeof(sad)));
+	EXPECT_EQ(nsa, lines_with(sad, "proto esp")) TH_LOG("SAD:\n%s", sad);
+	ASSERT_LE(0, cmd_text("ip xfrm policy 2>&1", spd, sizeof(spd)));
+	EXPECT_EQ(0, lines_with(spd, "action block")) TH_LOG("SPD:\n%s", spd);
+
+	/* Allowed: every SA is asked, all go, the policies block. */
+	self->l.c.xfrm_deny_from = 0;
 	ASSERT_EQ(0, lsm_tell(&self->l));
 	lsm_reset(&self->l);
 	if (how == TD_STREAM)
@@ -581,8 +610,7 @@ static void teardown_asks_no_lsm(struct __test_metadata *_metadata,
 	else
 		ASSERT_NL_OK(nl, qkd_link_del(nl, 1));
 	n = lsm_counts(&self->l);
-	EXPECT_EQ(0, n.xfrm_calls_test) TH_LOG("the %s delete asked the LSM",
-					       how == TD_STREAM ? "stream" : "link");
+	EXPECT_EQ((uint64_t)nsa, n.xfrm_calls_test) TH_LOG("one question per SA");
 	EXPECT_EQ(0, n.xfrm_denied);
 	EXPECT_EQ(0, sa_count(nl));
 	ASSERT_LE(0, cmd_text("ip xfrm state 2>&1", sad, sizeof(sad)));
@@ -591,14 +619,14 @@ static void teardown_asks_no_lsm(struct __test_metadata *_metadata,
 	EXPECT_EQ(2, lines_with(spd, "action block")) TH_LOG("SPD:\n%s", spd);
 }
 
-TEST_F(lsm, stream_del_asks_no_lsm)
+TEST_F(lsm, stream_del_refused_changes_nothing)
 {
-	teardown_asks_no_lsm(_metadata, self, TD_STREAM);
+	teardown_asks_the_lsm(_metadata, self, TD_STREAM);
 }
 
-TEST_F(lsm, link_del_asks_no_lsm)
+TEST_F(lsm, link_del_refused_changes_nothing)
 {
-	teardown_asks_no_lsm(_metadata, self, TD_LINK);
+	teardown_asks_the_lsm(_metadata, self, TD_LINK);
 }
 
 /*
