@@ -124,6 +124,18 @@ $(B)/tests/kernel/%: tests/kernel/%.c tests/kernel/qkd_test.h tests/kernel/qkd_w
 # test_kapi drives the test module tests/kmod/qkd_kapi_test.c (built per
 # kernel by tests/kmod/build.sh, from tests/vm/run-kernel-tests.sh).
 $(B)/tests/kernel/test_kapi: tests/kmod/qkd_kapi_test.h
+# test_lsm loads the BPF LSM program lsm_deny.bpf.o, next to it, with
+# libbpf. No vmlinux.h: the program only forward-declares the hooks' structs;
+# the uapi headers (linux/bpf.h) need the multiarch include directory.
+BPF_CLANG ?= clang
+BPF_CFLAGS := -target bpf -O2 -g -Wall -Wextra -Wno-unused-parameter -Werror \
+	-I/usr/include/$(shell gcc -print-multiarch 2>/dev/null)
+BPF_LIBS := $(shell pkg-config --libs libbpf 2>/dev/null)
+$(B)/tests/kernel/lsm_deny.bpf.o: tests/kernel/lsm_deny.bpf.c tests/kernel/lsm_deny.h
+	@mkdir -p $(dir $@)
+	$(BPF_CLANG) $(BPF_CFLAGS) -c -o $@ $<
+$(B)/tests/kernel/test_lsm: tests/kernel/lsm_deny.h $(B)/tests/kernel/lsm_deny.bpf.o
+$(B)/tests/kernel/test_lsm: LIBS += $(BPF_LIBS)
 
 $(B)/bench/%: bench/%.c $(B)/libqkdproto.a $(B)/libqkd.a
 	@mkdir -p $(dir $@)

@@ -19,7 +19,18 @@
  * batch sees) and per frame (amortized over the frames in flight), request
  * bytes per disclosed parity bit.
  *
+ * Then the daemon's own configuration (qkd_cascade_daemon_params(), what
+ * qkdd runs): a round of -b sifted-bit target (qkdd's --block-bits,
+ * default 2^20) gives N = 1.05 b sifted bits, each wrong with probability
+ * QBER; 20 % of them are sampled (qkdd's --sample) and the estimate from
+ * the sample tunes Cascade, the other n bits are cut into frames of at
+ * most QKD_CASCADE_DAEMON_FRAME_MAX bits, all in flight, PARALLEL. Reported
+ * per round: f against the true errors of the key and f against the
+ * estimate (what the daemon's round line says), the round trips, and
+ * Mbit/s per CPU second -- the baseline for it is the 10^6-bit rows above.
+ *
  * usage: bench_cascade [-n bits] [-F frames in flight] [-R timed batches]
+ *                      [-b daemon block bits] [-D daemon rounds]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -151,6 +162,102 @@ static int run(uint32_t variant, uint32_t flags, double q, uint32_t n,
 	return err;
 }
 
+static int bern(double p)
+{
+	return (double)(rng() >> 11) * 0x1.0p-53 < p;
+}
+
+struct drow {
+	double f_true, f_est, mbps_cpu, rounds, qber_est;
+	uint32_t F, nf, bad, frames;
+};
+
+/* Rounds of qkdd's configuration: see the top of the file. */
+static int run_daemon(double q, uint32_t block, uint32_t R, struct drow *out)
+{
+	size_t N = (size_t)(1.05 * block), k = (size_t)(0.2 * (double)N + 0.999);
+	size_t n = N - k;
+	uint32_t F, nf, r, f, i;
+	double cpu = 0, disc = 0, ht = 0, he = 0;
+	uint64_t **a, **b;
+	int err = 0;
+
+	qkd_cascade_daemon_frames(n, &F, &nf);
+	memset(out, 0, sizeof(*out));
+	out->F = F;
+	out->nf = nf;
+	a = calloc(nf, sizeof(*a));
+	b = calloc(nf, sizeof(*b));
+	if (!a || !b || F < 64)
+		return -1;
+	for (f = 0; f < nf; f++) {
+		a[f] = malloc(QKD_BV_WORDS(F) * 8);
+		b[f] = malloc(QKD_BV_WORDS(F) * 8);
+		if (!a[f] || !b[f])
+			return -1;
+	}
+	for (r = 0; r < R + 1 && !err; r++) {
+		struct qkd_cascade_params p;
+		struct qkd_cascade_loopback lb = { 0 };
+		struct qkd_cascade_transport t = { &lb,
+			qkd_cascade_loopback_roundtrip };
+		struct qkd_cascade_stats s;
+		struct qkd_cascade_bob *bo;
+		size_t se = 0, e = 0;
+		double c0, c1, est, nb = (double)F * nf;
+
+		for (i = 0; i < k; i++)
+			se += (size_t)bern(q);
+		for (f = 0; f < nf; f++) {
+			for (i = 0; i < QKD_BV_WORDS(F); i++)
+				a[f][i] = rng();
+			memcpy(b[f], a[f], QKD_BV_WORDS(F) * 8);
+			for (i = 0; i < F; i++)
+				if (bern(q)) {
+					qkd_bv_flip(b[f], i);
+					e++;
+				}
+		}
+		est = (double)se / (double)k;
+		qkd_cascade_daemon_params(&p, F, nf, est, rng());
+		lb.alice = qkd_cascade_alice_new(&p, (const uint64_t *const *)a);
+		bo = qkd_cascade_bob_new(&p, b);
+		if (!lb.alice || !bo)
+			return -1;
+		c0 = now(CLOCK_PROCESS_CPUTIME_ID);
+		err = qkd_cascade_bob_run(bo, &t);
+		c1 = now(CLOCK_PROCESS_CPUTIME_ID);
+		qkd_cascade_alice_stats(lb.alice, &s);
+		/* the first round warms up (allocations, page faults) */
+		if (r) {
+			cpu += c1 - c0;
+			disc += (double)s.disclosed_bits;
+			ht += nb * qkd_cascade_h2((double)e / nb);
+			he += nb * qkd_cascade_h2(est);
+			out->rounds += (double)s.rounds;
+			out->qber_est += est;
+			for (f = 0; f < nf; f++)
+				out->bad += qkd_bv_hamming(a[f], b[f], F) != 0;
+			out->frames += nf;
+		}
+		qkd_cascade_alice_free(lb.alice);
+		qkd_cascade_bob_free(bo);
+		qkd_cascade_msg_free(&lb.reply);
+	}
+	out->f_true = disc / ht;
+	out->f_est = disc / he;
+	out->mbps_cpu = (double)F * nf * R / cpu / 1e6;
+	out->rounds /= R;
+	out->qber_est /= R;
+	for (f = 0; f < nf; f++) {
+		free(a[f]);
+		free(b[f]);
+	}
+	free(a);
+	free(b);
+	return err;
+}
+
 int main(int argc, char **argv)
 {
 	static const double qber[] = { 0.01, 0.02, 0.05, 0.08 };
@@ -166,11 +273,11 @@ int main(int argc, char **argv)
 		{ "optimized, F=1", QKD_CASCADE_OPTIMIZED, 0, 1 },
 	};
 	struct row res[4][4];
-	uint32_t n = 1000000, F = 4, R = 4;
+	uint32_t n = 1000000, F = 4, R = 4, block = 1u << 20, D = 4;
 	unsigned int i, j;
 	int c;
 
-	while ((c = getopt(argc, argv, "n:F:R:")) != -1) {
+	while ((c = getopt(argc, argv, "n:F:R:b:D:")) != -1) {
 		switch (c) {
 		case 'n':
 			n = (uint32_t)strtoul(optarg, NULL, 0);
@@ -181,14 +288,20 @@ int main(int argc, char **argv)
 		case 'R':
 			R = (uint32_t)strtoul(optarg, NULL, 0);
 			break;
+		case 'b':
+			block = (uint32_t)strtoul(optarg, NULL, 0);
+			break;
+		case 'D':
+			D = (uint32_t)strtoul(optarg, NULL, 0);
+			break;
 		default:
 			fprintf(stderr,
-				"usage: %s [-n bits] [-F frames] [-R batches]\n",
+				"usage: %s [-n bits] [-F frames] [-R batches] [-b daemon block bits] [-D daemon rounds]\n",
 				argv[0]);
 			return 2;
 		}
 	}
-	if (n < 64 || !F || !R)
+	if (n < 64 || !F || !R || !D || block < 1024)
 		return 2;
 	printf("Cascade: n = %u bits/frame, %u frames in flight, %u timed batches\n",
 	       n, F, R);
@@ -224,5 +337,27 @@ int main(int argc, char **argv)
 		       o->f / b->f, (o->f - 1) / (b->f - 1),
 		       o->mbps_cpu / b->mbps_cpu, o->rounds / b->rounds);
 	}
+	printf("\nqkdd's configuration (qkd_cascade_daemon_params): --block-bits %u, 20 %% sampled, errors binomial, tuned for the sampled estimate, %u rounds:\n",
+	       block, D);
+	printf("%-5s %14s %8s %8s %9s %9s %9s %10s %12s\n", "QBER",
+	       "frames", "f true", "f est", "bad/frm", "Mb/s cpu",
+	       "rt/round", "f/f(10^6)", "Mb/s/(10^6)");
+	for (i = 0; i < 4; i++) {
+		struct drow d;
+		char fr[32];
+
+		if (run_daemon(qber[i], block, D, &d)) {
+			fprintf(stderr, "daemon run failed\n");
+			return 1;
+		}
+		snprintf(fr, sizeof(fr), "%ux%u", d.nf, d.F);
+		printf("%4.0f%% %14s %8.4f %8.4f %4u/%-4u %9.1f %9.0f %10.3f %12.2f\n",
+		       qber[i] * 100, fr, d.f_true, d.f_est, d.bad, d.frames,
+		       d.mbps_cpu, d.rounds, d.f_true / res[i][1].f,
+		       d.mbps_cpu / res[i][1].mbps_cpu);
+		fflush(stdout);
+	}
+	printf("# f true: parities over n h(e/n), e the errors of the key; f est: over n h(estimate), the f of qkdd's round line; ratios against optimized/parallel on %u-bit frames above\n",
+	       n);
 	return 0;
 }

@@ -146,6 +146,7 @@ static long qkd_ioctl_get_key(struct qkd_file *f, void __user *uarg, bool by_id)
 {
 	struct qkd_take_result res;
 	struct qkd_key_request req;
+	struct qkd_consumer c;
 	struct qkd_stream *s;
 	enum qkd_copy copied;
 	u8 __user *ubuf;
@@ -172,9 +173,10 @@ static long qkd_ioctl_get_key(struct qkd_file *f, void __user *uarg, bool by_id)
 			return -EINVAL;
 	}
 
-	s = qkd_stream_get(f->qn, req.stream_id);
-	if (!s)
-		return -ENOENT;
+	err = qkd_consumer_open(&c, f->qn, req.stream_id);
+	if (err)
+		return err;
+	s = c.stream;
 	err = -ERANGE;
 	if (req.key_len < s->key_size)
 		goto out_put;
@@ -183,8 +185,7 @@ static long qkd_ioctl_get_key(struct qkd_file *f, void __user *uarg, bool by_id)
 	if (!access_ok(ubuf, s->key_size))
 		goto out_put;
 
-	err = qkd_stream_take_key(s, QKD_STREAM_CONSUMER_NONE, by_id, index,
-				  &key, &res);
+	err = qkd_consumer_take(&c, by_id, index, &key, &res);
 	if (err)
 		goto out_put;
 
@@ -195,16 +196,16 @@ static long qkd_ioctl_get_key(struct qkd_file *f, void __user *uarg, bool by_id)
 	if (!copy_to_user(uarg, &req, sizeof(req)))
 		copied = qkd_copy_key(ubuf, key, s->key_size);
 	if (copied == QKD_COPY_NONE) {
-		qkd_stream_return_key(s, res.index, key);
+		qkd_consumer_return(&c, res.index, key);
 		err = -EFAULT;
 		goto out_put;
 	}
 	/* All of it, or part: either way the caller has seen the key. */
 	kfree_sensitive(key);
-	qkd_stream_taken_notify(f->qn, s, &res);
+	qkd_consumer_used(&c, &res);
 	err = copied == QKD_COPY_ALL ? 0 : -EFAULT;
 out_put:
-	qkd_stream_put(s);
+	qkd_consumer_close(&c);
 	return err;
 }
 
@@ -215,6 +216,7 @@ static long qkd_ioctl_get_keys(struct qkd_file *f, void __user *uarg)
 	enum qkd_copy copied = QKD_COPY_NONE;
 	u8 __user *ukeys;
 	u64 __user *uindices;
+	struct qkd_consumer c;
 	struct qkd_stream *s;
 	u8 **keys = NULL;
 	u64 *indices = NULL;
@@ -229,9 +231,10 @@ static long qkd_ioctl_get_keys(struct qkd_file *f, void __user *uarg)
 	    !req.number || req.number > QKD_GET_KEYS_MAX)
 		return -EINVAL;
 
-	s = qkd_stream_get(f->qn, req.stream_id);
-	if (!s)
-		return -ENOENT;
+	err = qkd_consumer_open(&c, f->qn, req.stream_id);
+	if (err)
+		return err;
+	s = c.stream;
 	err = -ERANGE;
 	if (req.keys_len < (u64)req.number * s->key_size)
 		goto out_put;
@@ -247,9 +250,9 @@ static long qkd_ioctl_get_keys(struct qkd_file *f, void __user *uarg)
 	if (!keys || !indices)
 		goto out_free;
 
-	err = qkd_stream_take_keys(s, req.number,
-				   req.flags & QKD_KEYS_F_PARTIAL, keys,
-				   indices, &got, &res);
+	err = qkd_consumer_take_batch(&c, req.number,
+				      req.flags & QKD_KEYS_F_PARTIAL, keys,
+				      indices, &got, &res);
 	if (err)
 		goto out_free;
 	req.number = got;
@@ -279,18 +282,18 @@ static long qkd_ioctl_get_keys(struct qkd_file *f, void __user *uarg)
 	 */
 	for (i = 0; i < got; i++) {
 		if (copied == QKD_COPY_NONE)
-			qkd_stream_return_key(s, indices[i], keys[i]);
+			qkd_consumer_return(&c, indices[i], keys[i]);
 		else
 			kfree_sensitive(keys[i]);
 	}
 	if (copied != QKD_COPY_NONE)
-		qkd_stream_taken_notify(f->qn, s, &res);
+		qkd_consumer_used(&c, &res);
 	err = copied == QKD_COPY_ALL ? 0 : -EFAULT;
 out_free:
 	kfree(indices);
 	kfree(keys);
 out_put:
-	qkd_stream_put(s);
+	qkd_consumer_close(&c);
 	return err;
 }
 

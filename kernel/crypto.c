@@ -38,7 +38,7 @@
  *
  * Return: the key bytes to use (> 0), or -errno with nothing taken:
  * -EINVAL for a bad @ref, -ENOENT no such stream, -ERANGE for @len, and
- * the errnos of qkd_stream_take_key() (-EBUSY: an SA binding owns the
+ * the errnos of qkd_consumer_take() (-EBUSY: an SA binding owns the
  * stream).
  */
 int qkd_key_take_begin(struct qkd_net *qn, struct qkd_key_ref *ref,
@@ -67,26 +67,23 @@ int qkd_key_take_begin(struct qkd_net *qn, struct qkd_key_ref *ref,
 	if (index > QKD_INDEX_MAX)
 		return -EINVAL;
 
-	t->s = qkd_stream_get(qn, ref->stream_id);
-	if (!t->s)
-		return -ENOENT;
-	if (!len)
-		len = t->s->key_size;
-	err = -ERANGE;
-	if (len < QKD_USE_KEY_LEN_MIN || len > t->s->key_size)
-		goto err_put;
-	err = qkd_stream_take_key(t->s, QKD_STREAM_CONSUMER_NONE, by_index,
-				  index, &t->key, &t->res);
+	err = qkd_consumer_open(&t->c, qn, ref->stream_id);
 	if (err)
-		goto err_put;
-	t->qn = qn;
+		return err;
+	if (!len)
+		len = t->c.stream->key_size;
+	err = -ERANGE;
+	if (len < QKD_USE_KEY_LEN_MIN || len > t->c.stream->key_size)
+		goto err_close;
+	err = qkd_consumer_take(&t->c, by_index, index, &t->key, &t->res);
+	if (err)
+		goto err_close;
 	ref->index = t->res.index;
-	qkd_key_id_from_index(ref->key_id, t->s->id, t->res.index);
+	qkd_key_id_from_index(ref->key_id, t->c.stream->id, t->res.index);
 	return len;
 
-err_put:
-	qkd_stream_put(t->s);
-	t->s = NULL;
+err_close:
+	qkd_consumer_close(&t->c);
 	return err;
 }
 
@@ -100,13 +97,12 @@ void qkd_key_take_end(struct qkd_taken *t, bool used)
 {
 	if (used) {
 		kfree_sensitive(t->key);
-		qkd_stream_taken_notify(t->qn, t->s, &t->res);
+		qkd_consumer_used(&t->c, &t->res);
 	} else {
-		qkd_stream_return_key(t->s, t->res.index, t->key);
+		qkd_consumer_return(&t->c, t->res.index, t->key);
 	}
 	t->key = NULL;
-	qkd_stream_put(t->s);
-	t->s = NULL;
+	qkd_consumer_close(&t->c);
 }
 
 /* qkd_key_use() on a node. */

@@ -210,7 +210,7 @@ static void qkd_key_free_preparse(struct key_preparsed_payload *prep)
 	kfree(prep->description);
 	if (!pp)
 		return;
-	if (pp->t.s)
+	if (pp->t.c.stream)
 		qkd_key_take_end(&pp->t, pp->used);
 	if (pp->file)
 		fput(pp->file);

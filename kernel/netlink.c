@@ -285,53 +285,43 @@ int qkd_dump_done(struct sk_buff *skb, int err)
 	return err ?: skb->len;
 }
 
-void qkd_notify_link_state(struct qkd_net *qn, struct qkd_link *link, u8 state)
-{
-	struct qkd_event ev = { .cmd = QKD_CMD_LINK_STATE_NTF, .link = link,
-				.state = state };
+/* The multicast event of each store event (qkd.h). */
+static const u8 qkd_store_event_cmd[] = {
+	[QKD_STORE_LINK_STATE] = QKD_CMD_LINK_STATE_NTF,
+	[QKD_STORE_LINK_DEL] = QKD_CMD_LINK_DEL_NTF,
+	[QKD_STORE_STREAM_DEL] = QKD_CMD_STREAM_DEL_NTF,
+	[QKD_STORE_KEYS_ADDED] = QKD_CMD_KEYS_ADDED_NTF,
+	[QKD_STORE_STREAM_LOW] = QKD_CMD_STREAM_LOW_NTF,
+	[QKD_STORE_STREAM_EMPTY] = QKD_CMD_STREAM_EMPTY_NTF,
+};
 
-	qkd_notify(qn, &ev);
+/*
+ * The store reports what happened, under qkd_net.lock and in the order of
+ * the causes: each report goes out as it comes.
+ */
+static int qkd_genl_store_event(struct notifier_block *nb,
+				unsigned long event, void *data)
+{
+	const struct qkd_store_event_info *info = data;
+	struct qkd_event ev = {
+		.link = info->link,
+		.stream = info->stream,
+		.state = info->state,
+		.first = info->first,
+		.count = info->count,
+		.stored = info->stored,
+	};
+
+	if (WARN_ON_ONCE(event >= ARRAY_SIZE(qkd_store_event_cmd)))
+		return NOTIFY_DONE;
+	ev.cmd = qkd_store_event_cmd[event];
+	qkd_notify(info->qn, &ev);
+	return NOTIFY_OK;
 }
 
-void qkd_notify_link_del(struct qkd_net *qn, const struct qkd_link *link)
-{
-	struct qkd_event ev = { .cmd = QKD_CMD_LINK_DEL_NTF, .link = link };
-
-	qkd_notify(qn, &ev);
-}
-
-void qkd_notify_stream_del(struct qkd_net *qn, const struct qkd_stream *s)
-{
-	struct qkd_event ev = { .cmd = QKD_CMD_STREAM_DEL_NTF, .stream = s };
-
-	qkd_notify(qn, &ev);
-}
-
-void qkd_notify_keys_added(struct qkd_net *qn, const struct qkd_stream *s,
-			   u64 first, u32 count, u32 stored)
-{
-	struct qkd_event ev = { .cmd = QKD_CMD_KEYS_ADDED_NTF, .stream = s,
-				.first = first, .count = count,
-				.stored = stored };
-
-	qkd_notify(qn, &ev);
-}
-
-void qkd_notify_stream_low(struct qkd_net *qn, const struct qkd_stream *s,
-			   u32 stored)
-{
-	struct qkd_event ev = { .cmd = QKD_CMD_STREAM_LOW_NTF, .stream = s,
-				.stored = stored };
-
-	qkd_notify(qn, &ev);
-}
-
-void qkd_notify_stream_empty(struct qkd_net *qn, const struct qkd_stream *s)
-{
-	struct qkd_event ev = { .cmd = QKD_CMD_STREAM_EMPTY_NTF, .stream = s };
-
-	qkd_notify(qn, &ev);
-}
+static struct notifier_block qkd_store_nb = {
+	.notifier_call = qkd_genl_store_event,
+};
 
 /* -------------------------------------------------------------- handlers */
 
@@ -456,6 +446,8 @@ int qkd_nl_link_del_doit(struct sk_buff *skb, struct genl_info *info)
 	mutex_lock(&qn->lock);
 	link = qkd_link_from_info(qn, info, &err);
 	if (link)
+		err = qkd_link_may_delete(qn, link, info->extack);
+	if (link && !err)
 		qkd_link_delete(qn, link, true);
 	mutex_unlock(&qn->lock);
 	return err;
@@ -585,6 +577,8 @@ int qkd_nl_stream_del_doit(struct sk_buff *skb, struct genl_info *info)
 	mutex_lock(&qn->lock);
 	s = qkd_stream_from_attrs(qn, info, QKD_A_STREAM_ID, &err);
 	if (s)
+		err = qkd_stream_may_delete(qn, s, info->extack);
+	if (s && !err)
 		qkd_stream_delete(qn, s, true);
 	mutex_unlock(&qn->lock);
 	return err;
@@ -955,20 +949,33 @@ static void qkd_compat_genl_ops_free(void)
 }
 #endif
 
+/*
+ * Subscribed to the store's events before the family exists, so that every
+ * event a request causes is sent; unsubscribed after the family is gone,
+ * when no request is in flight any more.
+ */
 int __init qkd_genl_init(void)
 {
 	int err = qkd_compat_genl_ops_init();
 
 	if (err)
 		return err;
-	err = genl_register_family(&qkd_genl_family);
-	if (err)
+	err = qkd_store_register_notifier(&qkd_store_nb);
+	if (err) {
 		qkd_compat_genl_ops_free();
+		return err;
+	}
+	err = genl_register_family(&qkd_genl_family);
+	if (err) {
+		qkd_store_unregister_notifier(&qkd_store_nb);
+		qkd_compat_genl_ops_free();
+	}
 	return err;
 }
 
 void qkd_genl_exit(void)
 {
 	genl_unregister_family(&qkd_genl_family);
+	qkd_store_unregister_notifier(&qkd_store_nb);
 	qkd_compat_genl_ops_free();
 }

@@ -2,13 +2,48 @@
 /*
  * qkd: internal declarations shared by the files of the module.
  *
+ * Layers (Documentation/design.md has the long form). The store (store.c:
+ * the links, streams and keys of each network namespace) is the bottom
+ * layer and calls nothing above it; it speaks upwards only through the two
+ * interfaces it defines below: store events and consumers. Arrows are calls:
+ *
+ *   netlink.c       chardev.c     crypto.c <- keyring.c      xfrm.c
+ *   (genl: admin,   (/dev/qkd)    (qkd_key_use(),            (SA bindings)
+ *    KEY_ADD)           |          ALG_SETKEY, key types)        |
+ *      |                |                |                       |
+ *      | qkd_link_*()   +----------------+-----------------------+
+ *      | qkd_stream_*()        | qkd_consumer_*(): open or claim a stream,
+ *      v                       v take, used or return, close or release
+ *   store.c ---------------------------------------------------------------
+ *      |                                                         |
+ *      | store events, on its notifier chain            qkd_consumer_ops
+ *      v (qkd_store_register_notifier())                 .detach(): the
+ *   netlink.c: multicast events                stream or namespace goes
+ *                                                                v
+ *                                                   xfrm.c: unbind
+ *
+ * Beside these, front ends call each other: xfrm.c's SA_* commands use
+ * netlink.c's reply and event helpers (one genl family); chardev.c's ioctls
+ * call crypto.c and keyring.c. The store's read-only lookups
+ * (qkd_stream_get(), counters, states) serve every front end. A key's way
+ * is KEY_ADD -> store -> consumer: a take is counted, and its events sent,
+ * by the store, never by a front end. main.c registers the parts bottom up
+ * and unwinds them top down.
+ *
  * Locking, outermost first:
  *  - qkd_net.lock (mutex) serialises every change of a node's links and
- *    streams and every key push, so a push never races a delete of its
- *    stream and pushes to one stream are ordered.
+ *    streams, every key push, every claim and release of a stream by a
+ *    consumer, and every store event: events are sent synchronously under
+ *    it, in the order of their causes (a take's STREAM_LOW/EMPTY wait for
+ *    it, so they follow the KEYS_ADDED of the keys taken, which KEY_ADD
+ *    sends before it lets go).
+ *  - xfrm.c: an SA binding's mutex, then xfrm's xfrm_cfg_mutex.
+ *  - The rwsem of the store's notifier chain: read while an event is sent
+ *    (under the locks above); written only by (un)registration at module
+ *    init and exit, under no other lock.
  *  - The keys of a stream are protected by the spinlock of its xarray,
  *    xa_lock(&stream->keys). It also protects the stream's counters,
- *    next_index and dead flag. It is taken from process context only.
+ *    next_index, dead flag and consumer kind. Process context only.
  * Lookups of a stream by ID from the key delivery path (ioctl) walk the
  * node's stream hash table under RCU and take a reference; a deleted stream
  * is unhashed and marked dead under both locks, so a delivery that found it
@@ -22,6 +57,7 @@
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/netlink.h>
+#include <linux/notifier.h>
 #include <linux/qkd.h>
 #include <linux/refcount.h>
 #include <linux/string.h>
@@ -82,6 +118,8 @@ struct qkd_counters {
  * @poll_wait: woken when a stream gains keys or goes away; in the node so
  *	that a file polling a stream never outlives its wait queue
  * @retired: counters of the node's deleted streams, under @lock
+ * @consumers: consumers that claim a stream of the node, in the order of
+ *	their claims, under @lock
  * @sas: SA bindings (xfrm.c; RCU readers, writers under @lock)
  * @n_sas: number of SA bindings, under @lock
  */
@@ -95,6 +133,7 @@ struct qkd_net {
 	unsigned int n_streams;
 	wait_queue_head_t poll_wait;
 	struct qkd_counters retired;
+	struct list_head consumers;
 	struct list_head sas;
 	unsigned int n_sas;
 };
@@ -149,8 +188,10 @@ struct qkd_link {
  *	holder of /dev/qkd open for writing and every in-kernel user; else
  *	the in-kernel consumer that claimed the stream, alone (the others get
  *	EBUSY), so that nobody takes, or so much as sees, the keys it will
- *	use. Set by qkd_stream_claim() under qkd_net.lock, cleared by
- *	qkd_stream_release(); checked by every take under the xarray lock.
+ *	use. Set by qkd_consumer_claim() under qkd_net.lock, cleared by
+ *	qkd_consumer_release(); checked by every take under the xarray lock.
+ * @owner: the consumer that claimed the stream (NULL: none), under
+ *	qkd_net.lock
  * @stats: counters of the stream
  */
 struct qkd_stream {
@@ -170,6 +211,7 @@ struct qkd_stream {
 	u32 low_water;
 	bool dead;
 	u8 consumer;
+	struct qkd_consumer *owner;
 	struct qkd_counters stats;
 };
 
@@ -189,10 +231,11 @@ void qkd_store_exit(void);
 struct qkd_link *qkd_link_find(struct qkd_net *qn, u32 id, const char *name);
 int qkd_link_create(struct qkd_net *qn, u32 id, const char *name,
 		    const char *peer, u8 role, struct qkd_link **out);
+int qkd_link_may_delete(struct qkd_net *qn, struct qkd_link *link,
+			struct netlink_ext_ack *extack);
 void qkd_link_delete(struct qkd_net *qn, struct qkd_link *link, bool notify);
 void qkd_link_set_state(struct qkd_net *qn, struct qkd_link *link, u8 state);
 u8 qkd_link_state(const struct qkd_link *link);
-void qkd_link_update_state(struct qkd_net *qn, struct qkd_link *link);
 void qkd_link_counters(const struct qkd_link *link, struct qkd_counters *c);
 void qkd_net_counters(struct qkd_net *qn, struct qkd_counters *c);
 
@@ -202,6 +245,8 @@ void qkd_stream_put(struct qkd_stream *s);
 int qkd_stream_create(struct qkd_net *qn, struct qkd_link *link, const u8 *id,
 		      u32 key_size, u32 max_keys, u32 low_water,
 		      struct qkd_stream **out);
+int qkd_stream_may_delete(struct qkd_net *qn, struct qkd_stream *s,
+			  struct netlink_ext_ack *extack);
 void qkd_stream_delete(struct qkd_net *qn, struct qkd_stream *s, bool notify);
 int qkd_stream_push(struct qkd_net *qn, struct qkd_stream *s, u64 first,
 		    const u8 *data, u32 len, struct netlink_ext_ack *extack);
@@ -216,29 +261,124 @@ static inline u32 qkd_stream_stored(const struct qkd_stream *s)
 	return READ_ONCE(s->stats.stored);
 }
 
-int qkd_stream_claim(struct qkd_stream *s, u8 consumer);
-void qkd_stream_release(struct qkd_stream *s, u8 consumer);
-int qkd_stream_take_key(struct qkd_stream *s, u8 consumer, bool by_index,
-			u64 index, u8 **key, struct qkd_take_result *res);
-int qkd_stream_take_keys(struct qkd_stream *s, u32 want, bool partial,
-			 u8 **keys, u64 *indices, u32 *got,
-			 struct qkd_take_result *res);
-void qkd_stream_return_key(struct qkd_stream *s, u64 index, u8 *key);
-void qkd_stream_taken_notify(struct qkd_net *qn, struct qkd_stream *s,
-			     const struct qkd_take_result *res);
+/*
+ * Store events: what happened to links, streams and keys, sent on the
+ * store's notifier chain (a blocking one) with a struct
+ * qkd_store_event_info. Every event is sent synchronously, in process
+ * context, under qkd_net.lock, right after its cause, so subscribers see
+ * them in the order of their causes; a subscriber must not call back into
+ * the store. Deletions without notification (namespace exit, module
+ * unload) send none. netlink.c turns them into the multicast events of
+ * Documentation/abi.md.
+ */
+enum qkd_store_event {
+	QKD_STORE_LINK_STATE,	/* qkd_link_state() of @link is now @state */
+	QKD_STORE_LINK_DEL,	/* @link deleted (after its streams) */
+	QKD_STORE_STREAM_DEL,	/* @stream deleted, its keys gone */
+	QKD_STORE_KEYS_ADDED,	/* @count keys from @first pushed to @stream */
+	QKD_STORE_STREAM_LOW,	/* a delivery took @stream below low water */
+	QKD_STORE_STREAM_EMPTY,	/* a delivery or a flush emptied @stream */
+};
+
+/**
+ * struct qkd_store_event_info - what a store event is about
+ * @qn: the node
+ * @link: the link (LINK_STATE, LINK_DEL)
+ * @stream: the stream (STREAM_*, KEYS_ADDED)
+ * @state: enum qkd_link_state (LINK_STATE)
+ * @first: index of the first key pushed (KEYS_ADDED)
+ * @count: keys pushed (KEYS_ADDED)
+ * @stored: keys stored after the event (KEYS_ADDED, STREAM_LOW)
+ */
+struct qkd_store_event_info {
+	struct qkd_net *qn;
+	const struct qkd_link *link;
+	const struct qkd_stream *stream;
+	u8 state;
+	u64 first;
+	u32 count;
+	u32 stored;
+};
+
+int qkd_store_register_notifier(struct notifier_block *nb);
+int qkd_store_unregister_notifier(struct notifier_block *nb);
+
+/*
+ * Consumers: every in-kernel user of a stream's keys (an SA binding in
+ * xfrm.c; /dev/qkd in chardev.c; crypto.c's qkd_key_use(), ALG_SETKEY and
+ * the key types of keyring.c) reaches the keys through a struct
+ * qkd_consumer, and only through it. A shared consumer opens a stream for
+ * one call (qkd_consumer_open()) and takes keys of unclaimed streams; its
+ * takes are counted and announced when it says they were used. A claiming
+ * consumer claims the stream for itself (qkd_consumer_claim(): EBUSY for
+ * everyone else, as struct qkd_stream.consumer says), takes under
+ * qkd_net.lock, and its takes are counted and announced when taken; the
+ * store tells it through its ops when the stream or the namespace goes.
+ */
+enum qkd_detach_reason {
+	QKD_DETACH_STREAM,	/* the stream is being deleted */
+	QKD_DETACH_NET,		/* the namespace's store is being torn down */
+};
+
+struct qkd_consumer;
+
+/**
+ * struct qkd_consumer_ops - what the store asks of a claiming consumer
+ * @kind: enum qkd_stream_consumer it claims as (not NONE); what
+ *	QKD_A_STREAM_CONSUMER reports
+ * @detach: the store takes the stream back, under qkd_net.lock: the
+ *	consumer stops using it and calls qkd_consumer_release() before it
+ *	returns. QKD_DETACH_STREAM: before the stream's keys are dropped and
+ *	its deletion announced; QKD_DETACH_NET: before the namespace's links
+ *	and streams go, without events
+ * @may_detach: may a requester delete the stream (or its link) now? Asked
+ *	under qkd_net.lock before anything is deleted; 0, or the refusal
+ *	(with @extack set). Optional. Namespace exit asks nothing.
+ */
+struct qkd_consumer_ops {
+	u8 kind;
+	void (*detach)(struct qkd_consumer *c, enum qkd_detach_reason why);
+	int (*may_detach)(struct qkd_consumer *c,
+			  struct netlink_ext_ack *extack);
+};
+
+/**
+ * struct qkd_consumer - one in-kernel user of one stream's keys
+ * @stream: the stream; a reference is held from open or claim to close or
+ *	release
+ * @ops: a claiming consumer's; NULL for a shared one
+ * @list: in qkd_net.consumers while it claims @stream
+ * @starting: claimed but not yet active (qkd_consumer_activate()): the link
+ *	state its takes change is announced when the start is done or undone
+ */
+struct qkd_consumer {
+	struct qkd_stream *stream;
+	const struct qkd_consumer_ops *ops;
+	struct list_head list;
+	bool starting;
+};
+
+int qkd_consumer_open(struct qkd_consumer *c, struct qkd_net *qn,
+		      const u8 *stream_id);
+void qkd_consumer_close(struct qkd_consumer *c);
+int qkd_consumer_claim(struct qkd_consumer *c,
+		       const struct qkd_consumer_ops *ops,
+		       struct qkd_stream *s);
+void qkd_consumer_activate(struct qkd_consumer *c);
+void qkd_consumer_release(struct qkd_consumer *c);
+int qkd_consumer_take(struct qkd_consumer *c, bool by_index, u64 index,
+		      u8 **key, struct qkd_take_result *res);
+int qkd_consumer_take_batch(struct qkd_consumer *c, u32 want, bool partial,
+			    u8 **keys, u64 *indices, u32 *got,
+			    struct qkd_take_result *res);
+void qkd_consumer_used(struct qkd_consumer *c,
+		       const struct qkd_take_result *res);
+void qkd_consumer_return(struct qkd_consumer *c, u64 index, u8 *key);
 
 /* netlink.c */
 struct genl_info;
 int qkd_genl_init(void);
 void qkd_genl_exit(void);
-void qkd_notify_link_state(struct qkd_net *qn, struct qkd_link *link, u8 state);
-void qkd_notify_link_del(struct qkd_net *qn, const struct qkd_link *link);
-void qkd_notify_stream_del(struct qkd_net *qn, const struct qkd_stream *s);
-void qkd_notify_keys_added(struct qkd_net *qn, const struct qkd_stream *s,
-			   u64 first, u32 count, u32 stored);
-void qkd_notify_stream_low(struct qkd_net *qn, const struct qkd_stream *s,
-			   u32 stored);
-void qkd_notify_stream_empty(struct qkd_net *qn, const struct qkd_stream *s);
 void qkd_notify_fill(struct qkd_net *qn, u8 cmd,
 		     int (*fill)(struct sk_buff *skb, void *obj), void *obj);
 int qkd_reply(struct genl_info *info, u8 cmd,
@@ -253,8 +393,6 @@ int qkd_dump_done(struct sk_buff *skb, int err);
 /* xfrm.c */
 int qkd_xfrm_init(void);
 void qkd_xfrm_exit(void);
-void qkd_xfrm_stream_delete(struct qkd_net *qn, struct qkd_stream *s);
-void qkd_xfrm_net_exit(struct qkd_net *qn);
 int qkd_nl_no_attrs(const struct nlmsghdr *nlh, struct netlink_ext_ack *extack);
 
 /* chardev.c */
@@ -264,8 +402,7 @@ struct qkd_net *qkd_chardev_file_net(struct file *file);
 
 /* crypto.c: a key out of the store, delivered or put back at the end. */
 struct qkd_taken {
-	struct qkd_net *qn;
-	struct qkd_stream *s;
+	struct qkd_consumer c;
 	u8 *key;
 	struct qkd_take_result res;
 };

@@ -7,6 +7,11 @@
  * store by exactly one of: delivery (taken out under the xarray lock, so two
  * readers never get the same index), flush, or deletion of its stream, link
  * or namespace; every one of those paths frees it with kfree_sensitive().
+ *
+ * The store is the bottom layer (qkd.h): it calls nothing above it. What
+ * happens it reports on its notifier chain; a consumer of a stream reaches
+ * the keys through struct qkd_consumer, and is told through its ops when
+ * the store takes the stream back.
  */
 
 #include <linux/jhash.h>
@@ -19,6 +24,38 @@
 #include "qkd.h"
 
 static unsigned int qkd_net_id __read_mostly;
+
+/* Subscribers of store events (netlink.c), registered at module init. */
+static BLOCKING_NOTIFIER_HEAD(qkd_store_chain);
+
+int qkd_store_register_notifier(struct notifier_block *nb)
+{
+	return blocking_notifier_chain_register(&qkd_store_chain, nb);
+}
+
+int qkd_store_unregister_notifier(struct notifier_block *nb)
+{
+	return blocking_notifier_chain_unregister(&qkd_store_chain, nb);
+}
+
+/* Send a store event: under qkd_net.lock, right after its cause. */
+static void qkd_store_notify(enum qkd_store_event event,
+			     struct qkd_store_event_info *info)
+{
+	lockdep_assert_held(&info->qn->lock);
+	blocking_notifier_call_chain(&qkd_store_chain, event, info);
+}
+
+static void qkd_store_notify_stream(struct qkd_net *qn,
+				    enum qkd_store_event event,
+				    const struct qkd_stream *s, u32 stored)
+{
+	struct qkd_store_event_info info = {
+		.qn = qn, .stream = s, .stored = stored,
+	};
+
+	qkd_store_notify(event, &info);
+}
 
 struct qkd_net *qkd_net(const struct net *net)
 {
@@ -180,17 +217,17 @@ u8 qkd_link_state(const struct qkd_link *link)
  * after a state change, a push, a flush, a stream deletion, or a delivery
  * that emptied a stream.
  */
-void qkd_link_update_state(struct qkd_net *qn, struct qkd_link *link)
+static void qkd_link_update_state(struct qkd_net *qn, struct qkd_link *link)
 {
-	u8 state;
+	struct qkd_store_event_info info = { .qn = qn, .link = link };
 
 	lockdep_assert_held(&qn->lock);
 
-	state = qkd_link_state(link);
-	if (link->reported_state == state)
+	info.state = qkd_link_state(link);
+	if (link->reported_state == info.state)
 		return;
-	link->reported_state = state;
-	qkd_notify_link_state(qn, link, state);
+	link->reported_state = info.state;
+	qkd_store_notify(QKD_STORE_LINK_STATE, &info);
 }
 
 void qkd_link_set_state(struct qkd_net *qn, struct qkd_link *link, u8 state)
@@ -199,6 +236,26 @@ void qkd_link_set_state(struct qkd_net *qn, struct qkd_link *link, u8 state)
 
 	link->admin_state = state;
 	qkd_link_update_state(qn, link);
+}
+
+/*
+ * May a requester delete @link now? Each of its streams' claiming consumer
+ * is asked (qkd_stream_may_delete()); the first refusal is the answer.
+ */
+int qkd_link_may_delete(struct qkd_net *qn, struct qkd_link *link,
+			struct netlink_ext_ack *extack)
+{
+	struct qkd_stream *s;
+	int err;
+
+	lockdep_assert_held(&qn->lock);
+
+	list_for_each_entry(s, &link->streams, link_list) {
+		err = qkd_stream_may_delete(qn, s, extack);
+		if (err)
+			return err;
+	}
+	return 0;
 }
 
 void qkd_link_delete(struct qkd_net *qn, struct qkd_link *link, bool notify)
@@ -211,8 +268,11 @@ void qkd_link_delete(struct qkd_net *qn, struct qkd_link *link, bool notify)
 		qkd_stream_delete(qn, s, notify);
 	xa_erase(&qn->links, link->id);
 	qn->n_links--;
-	if (notify)
-		qkd_notify_link_del(qn, link);
+	if (notify) {
+		struct qkd_store_event_info info = { .qn = qn, .link = link };
+
+		qkd_store_notify(QKD_STORE_LINK_DEL, &info);
+	}
 	qkd_link_put(link);
 }
 
@@ -329,14 +389,34 @@ int qkd_stream_create(struct qkd_net *qn, struct qkd_link *link, const u8 *id,
 	return 0;
 }
 
+/*
+ * May a requester delete @s now? Its claiming consumer says: an SA binding
+ * asks the security modules about each of its SAs, as xfrm_user's flush
+ * does, so that a process refused SA_DEL cannot delete the binding by
+ * deleting its stream or link instead.
+ */
+int qkd_stream_may_delete(struct qkd_net *qn, struct qkd_stream *s,
+			  struct netlink_ext_ack *extack)
+{
+	struct qkd_consumer *c = s->owner;
+
+	lockdep_assert_held(&qn->lock);
+
+	if (!c || !c->ops->may_detach)
+		return 0;
+	return c->ops->may_detach(c, extack);
+}
+
 void qkd_stream_delete(struct qkd_net *qn, struct qkd_stream *s, bool notify)
 {
 	struct qkd_link *link = s->link;
 
 	lockdep_assert_held(&qn->lock);
 
-	/* Its SA binding goes first: it holds a reference and takes keys. */
-	qkd_xfrm_stream_delete(qn, s);
+	/* Its claiming consumer goes first: it holds a reference and takes keys. */
+	if (s->owner)
+		s->owner->ops->detach(s->owner, QKD_DETACH_STREAM);
+	WARN_ON_ONCE(s->owner);
 	hash_del_rcu(&s->hnode);
 	list_del(&s->list);
 	list_del(&s->link_list);
@@ -358,7 +438,7 @@ void qkd_stream_delete(struct qkd_net *qn, struct qkd_stream *s, bool notify)
 	xa_unlock(&s->keys);
 
 	if (notify) {
-		qkd_notify_stream_del(qn, s);
+		qkd_store_notify_stream(qn, QKD_STORE_STREAM_DEL, s, 0);
 		qkd_link_update_state(qn, link);
 	}
 	/* Pollers of this stream now see EPOLLERR. */
@@ -374,7 +454,7 @@ u32 qkd_stream_flush(struct qkd_net *qn, struct qkd_stream *s)
 
 	n = qkd_stream_drop_keys(s);
 	if (n) {
-		qkd_notify_stream_empty(qn, s);
+		qkd_store_notify_stream(qn, QKD_STORE_STREAM_EMPTY, s, 0);
 		qkd_link_update_state(qn, s->link);
 	}
 	return n;
@@ -413,8 +493,9 @@ u64 qkd_stream_first_index(struct qkd_stream *s)
 int qkd_stream_push(struct qkd_net *qn, struct qkd_stream *s, u64 first,
 		    const u8 *data, u32 len, struct netlink_ext_ack *extack)
 {
+	struct qkd_store_event_info info = { .qn = qn, .stream = s };
 	struct qkd_counters node;
-	u32 ks = s->key_size, n, i, stored;
+	u32 ks = s->key_size, n, i;
 	int err;
 
 	lockdep_assert_held(&qn->lock);
@@ -464,11 +545,13 @@ int qkd_stream_push(struct qkd_net *qn, struct qkd_stream *s, u64 first,
 	xa_lock(&s->keys);
 	s->next_index = first + n;
 	qkd_stream_account(s, n, 0, 0, n);
-	stored = s->stats.stored;
+	info.stored = s->stats.stored;
 	xa_unlock(&s->keys);
 
 	wake_up_interruptible_all(&qn->poll_wait);
-	qkd_notify_keys_added(qn, s, first, n, stored);
+	info.first = first;
+	info.count = n;
+	qkd_store_notify(QKD_STORE_KEYS_ADDED, &info);
 	qkd_link_update_state(qn, s->link);
 	return 0;
 
@@ -479,46 +562,16 @@ undo:
 }
 
 /*
- * Make @consumer (enum qkd_stream_consumer, not NONE) the only one who may
- * take the stream's keys, until qkd_stream_release(). -EBUSY if another
- * consumer has it. Takes in flight finish: a key already taken by a reader
- * is not the claimer's to use (its index is gone from the store, which the
- * claimer sees as for any key delivered before).
- */
-int qkd_stream_claim(struct qkd_stream *s, u8 consumer)
-{
-	int err = 0;
-
-	lockdep_assert_held(&s->qn->lock);
-
-	xa_lock(&s->keys);
-	if (s->consumer != QKD_STREAM_CONSUMER_NONE)
-		err = -EBUSY;
-	else
-		WRITE_ONCE(s->consumer, consumer);
-	xa_unlock(&s->keys);
-	return err;
-}
-
-/* The stream is everyone's again (its owner is going away). */
-void qkd_stream_release(struct qkd_stream *s, u8 consumer)
-{
-	xa_lock(&s->keys);
-	if (!WARN_ON_ONCE(s->consumer != consumer))
-		WRITE_ONCE(s->consumer, QKD_STREAM_CONSUMER_NONE);
-	xa_unlock(&s->keys);
-}
-
-/*
  * Take one key out of the store: the lowest stored index, or @index when
- * @by_index. @consumer is who asks (enum qkd_stream_consumer: NONE for
- * /dev/qkd and in-kernel users, else the stream's owner): -EBUSY on a
- * stream that another consumer owns. On success the caller owns *@key
+ * @by_index. @consumer is who asks (enum qkd_stream_consumer: NONE for a
+ * shared consumer, else the kind of the stream's claiming consumer): -EBUSY
+ * on a stream that another consumer owns. On success the caller owns *@key
  * (key_size bytes) and must kfree_sensitive() it or give it back with
  * qkd_stream_return_key().
  */
-int qkd_stream_take_key(struct qkd_stream *s, u8 consumer, bool by_index,
-			u64 index, u8 **key, struct qkd_take_result *res)
+static int qkd_stream_take_key(struct qkd_stream *s, u8 consumer,
+			       bool by_index, u64 index, u8 **key,
+			       struct qkd_take_result *res)
 {
 	XA_STATE(xas, &s->keys, index);
 	u32 before;
@@ -575,11 +628,11 @@ out:
  * "number"): all of them or none, or with @partial as many as there are.
  * On success *@got keys are in @keys[] (the caller owns them, as with
  * qkd_stream_take_key()) with their indices in @indices[], in index order.
- * For /dev/qkd only: -EBUSY on a stream that an in-kernel consumer owns.
+ * For shared consumers only: -EBUSY on a stream that a consumer claimed.
  */
-int qkd_stream_take_keys(struct qkd_stream *s, u32 want, bool partial,
-			 u8 **keys, u64 *indices, u32 *got,
-			 struct qkd_take_result *res)
+static int qkd_stream_take_keys(struct qkd_stream *s, u32 want, bool partial,
+				u8 **keys, u64 *indices, u32 *got,
+				struct qkd_take_result *res)
 {
 	XA_STATE(xas, &s->keys, 0);
 	u32 before, n = 0;
@@ -630,39 +683,13 @@ out:
 }
 
 /*
- * After keys were delivered (not merely taken: a key given back changes
- * nothing): the events a take may cause, sent outside the stream's lock
- * but under qkd_net.lock. A reader may take a key as soon as KEY_ADD has
- * inserted it, before KEY_ADD (which holds qkd_net.lock from the insertion
- * to its KEYS_ADDED) has announced it; waiting for the lock here sends the
- * STREAM_LOW/EMPTY such a take causes after the KEYS_ADDED of its keys.
- * A stream deleted meanwhile has sent STREAM_DEL: nothing follows it.
- */
-void qkd_stream_taken_notify(struct qkd_net *qn, struct qkd_stream *s,
-			     const struct qkd_take_result *res)
-{
-	if (!res->crossed_low_water && !res->emptied)
-		return;
-	mutex_lock(&qn->lock);
-	if (!READ_ONCE(s->dead)) {
-		if (res->crossed_low_water)
-			qkd_notify_stream_low(qn, s, res->stored_after);
-		if (res->emptied) {
-			qkd_notify_stream_empty(qn, s);
-			qkd_link_update_state(qn, s->link);
-		}
-	}
-	mutex_unlock(&qn->lock);
-}
-
-/*
  * Give back a key that no consumer got: a reader's buffer took none of its
  * bytes, a transform refused it, an SA could not be built. Only the taker
  * knew of it, so its index is still free. If the
  * stream died meanwhile, or no memory is left for the slot, the key is
  * dropped as flushed: zeroed, never delivered.
  */
-void qkd_stream_return_key(struct qkd_stream *s, u64 index, u8 *key)
+static void qkd_stream_return_key(struct qkd_stream *s, u64 index, u8 *key)
 {
 	bool dead;
 	int err = -ENOENT;
@@ -697,6 +724,221 @@ void qkd_stream_return_key(struct qkd_stream *s, u64 index, u8 *key)
 	}
 }
 
+/* ------------------------------------------------------------ consumers */
+
+/*
+ * The events a delivery may cause, under qkd_net.lock, outside the stream's
+ * lock. @link_state: announce the link's state too (not while a claiming
+ * consumer's all-or-nothing start may still give its keys back).
+ */
+static void qkd_stream_taken(struct qkd_stream *s,
+			     const struct qkd_take_result *res, bool link_state)
+{
+	struct qkd_net *qn = s->qn;
+
+	lockdep_assert_held(&qn->lock);
+
+	if (res->crossed_low_water)
+		qkd_store_notify_stream(qn, QKD_STORE_STREAM_LOW, s,
+					res->stored_after);
+	if (res->emptied) {
+		qkd_store_notify_stream(qn, QKD_STORE_STREAM_EMPTY, s, 0);
+		if (link_state)
+			qkd_link_update_state(qn, s->link);
+	}
+}
+
+/**
+ * qkd_consumer_open() - a shared consumer opens a stream for one call
+ * @c: the consumer
+ * @qn: the node
+ * @stream_id: the stream
+ *
+ * Without qkd_net.lock. Close it with qkd_consumer_close().
+ *
+ * Return: 0, or -ENOENT: no such stream.
+ */
+int qkd_consumer_open(struct qkd_consumer *c, struct qkd_net *qn,
+		      const u8 *stream_id)
+{
+	c->ops = NULL;
+	c->starting = false;
+	c->stream = qkd_stream_get(qn, stream_id);
+	return c->stream ? 0 : -ENOENT;
+}
+
+void qkd_consumer_close(struct qkd_consumer *c)
+{
+	qkd_stream_put(c->stream);
+	c->stream = NULL;
+}
+
+/**
+ * qkd_consumer_claim() - make @s the consumer's alone
+ * @c: the consumer
+ * @ops: its kind and what the store asks of it
+ * @s: a live stream of the node (found under qkd_net.lock, which the
+ *	caller holds)
+ *
+ * Until qkd_consumer_release(), only @c may take @s's keys; everyone else
+ * gets -EBUSY. Takes in flight finish: a key already taken by a reader is
+ * not the claimer's to use (its index is gone from the store, which the
+ * claimer sees as for any key delivered before). The consumer starts out
+ * starting: see qkd_consumer_activate().
+ *
+ * Return: 0, or -EBUSY: another consumer has claimed @s.
+ */
+int qkd_consumer_claim(struct qkd_consumer *c,
+		       const struct qkd_consumer_ops *ops, struct qkd_stream *s)
+{
+	struct qkd_net *qn = s->qn;
+	int err = 0;
+
+	lockdep_assert_held(&qn->lock);
+
+	xa_lock(&s->keys);
+	if (s->consumer != QKD_STREAM_CONSUMER_NONE)
+		err = -EBUSY;
+	else
+		WRITE_ONCE(s->consumer, ops->kind);
+	xa_unlock(&s->keys);
+	if (err)
+		return err;
+	refcount_inc(&s->refs);
+	s->owner = c;
+	c->stream = s;
+	c->ops = ops;
+	c->starting = true;
+	list_add_tail(&c->list, &qn->consumers);
+	return 0;
+}
+
+/*
+ * The claiming consumer's start is done: from now on the link state its
+ * takes change is announced with their stream events; what its start's
+ * takes changed is announced now.
+ */
+void qkd_consumer_activate(struct qkd_consumer *c)
+{
+	struct qkd_stream *s = c->stream;
+
+	lockdep_assert_held(&s->qn->lock);
+
+	c->starting = false;
+	qkd_link_update_state(s->qn, s->link);
+}
+
+/*
+ * The stream is everyone's again (its claiming consumer is going away), and
+ * the consumer's reference goes. Under qkd_net.lock. A consumer whose start
+ * failed announces the link state its takes left (keys it used up).
+ */
+void qkd_consumer_release(struct qkd_consumer *c)
+{
+	struct qkd_stream *s = c->stream;
+	struct qkd_net *qn = s->qn;
+
+	lockdep_assert_held(&qn->lock);
+
+	xa_lock(&s->keys);
+	if (!WARN_ON_ONCE(s->consumer != c->ops->kind))
+		WRITE_ONCE(s->consumer, QKD_STREAM_CONSUMER_NONE);
+	xa_unlock(&s->keys);
+	s->owner = NULL;
+	list_del(&c->list);
+	if (c->starting)
+		qkd_link_update_state(qn, s->link);
+	c->stream = NULL;
+	qkd_stream_put(s);
+}
+
+/**
+ * qkd_consumer_take() - take one key of the consumer's stream
+ * @c: the consumer
+ * @by_index: take @index, else the lowest stored key
+ * @index: the index to take when @by_index
+ * @key: on success the key (key_size bytes), the caller's: it frees it with
+ *	kfree_sensitive() or gives it back with qkd_consumer_return()
+ * @res: on success, what was taken
+ *
+ * A shared consumer then says whether the key was used
+ * (qkd_consumer_used()). A claiming consumer takes under qkd_net.lock, and
+ * its key counts as used at once (it goes into the kernel's own state): its
+ * events go out here. KEY_ADD holds that lock from inserting its keys to
+ * announcing them, so they follow the KEYS_ADDED of the key, and precede
+ * whatever the consumer announces of its use.
+ *
+ * Return: 0; -ENOENT: the stream was deleted; -EBUSY: another consumer
+ * claimed it; -ENOKEY: @index not pushed yet; -EKEYEXPIRED: @index taken or
+ * flushed; -EAGAIN: no key stored.
+ */
+int qkd_consumer_take(struct qkd_consumer *c, bool by_index, u64 index,
+		      u8 **key, struct qkd_take_result *res)
+{
+	struct qkd_stream *s = c->stream;
+	int err;
+
+	if (!c->ops)
+		return qkd_stream_take_key(s, QKD_STREAM_CONSUMER_NONE,
+					   by_index, index, key, res);
+	lockdep_assert_held(&s->qn->lock);
+	err = qkd_stream_take_key(s, c->ops->kind, by_index, index, key, res);
+	if (!err)
+		qkd_stream_taken(s, res, !c->starting);
+	return err;
+}
+
+/*
+ * A shared consumer takes the @want lowest stored keys in one step: see
+ * qkd_stream_take_keys(). Then qkd_consumer_used() or qkd_consumer_return()
+ * for every key, as for qkd_consumer_take().
+ */
+int qkd_consumer_take_batch(struct qkd_consumer *c, u32 want, bool partial,
+			    u8 **keys, u64 *indices, u32 *got,
+			    struct qkd_take_result *res)
+{
+	if (WARN_ON_ONCE(c->ops)) {
+		*got = 0;
+		return -EINVAL;
+	}
+	return qkd_stream_take_keys(c->stream, want, partial, keys, indices,
+				    got, res);
+}
+
+/*
+ * A shared consumer's keys were delivered (not merely taken: a key given
+ * back changes nothing): the events the take may cause, sent outside the
+ * stream's lock but under qkd_net.lock. A reader may take a key as soon as
+ * KEY_ADD has inserted it, before KEY_ADD (which holds qkd_net.lock from the
+ * insertion to its KEYS_ADDED) has announced it; waiting for the lock here
+ * sends the STREAM_LOW/EMPTY such a take causes after the KEYS_ADDED of its
+ * keys. A stream deleted meanwhile has sent STREAM_DEL: nothing follows it.
+ */
+void qkd_consumer_used(struct qkd_consumer *c,
+		       const struct qkd_take_result *res)
+{
+	struct qkd_stream *s = c->stream;
+
+	/* A claiming consumer's takes were counted when taken. */
+	if (WARN_ON_ONCE(c->ops))
+		return;
+	if (!res->crossed_low_water && !res->emptied)
+		return;
+	mutex_lock(&s->qn->lock);
+	if (!READ_ONCE(s->dead))
+		qkd_stream_taken(s, res, true);
+	mutex_unlock(&s->qn->lock);
+}
+
+/*
+ * Give back a key taken through @c that no one got: see
+ * qkd_stream_return_key().
+ */
+void qkd_consumer_return(struct qkd_consumer *c, u64 index, u8 *key)
+{
+	qkd_stream_return_key(c->stream, index, key);
+}
+
 /* ------------------------------------------------------------ namespace */
 
 static int __net_init qkd_net_init(struct net *net)
@@ -709,6 +951,7 @@ static int __net_init qkd_net_init(struct net *net)
 	hash_init(qn->streams);
 	INIT_LIST_HEAD(&qn->stream_list);
 	init_waitqueue_head(&qn->poll_wait);
+	INIT_LIST_HEAD(&qn->consumers);
 	INIT_LIST_HEAD(&qn->sas);
 	return 0;
 }
@@ -717,16 +960,20 @@ static int __net_init qkd_net_init(struct net *net)
  * The namespace is going away (or the module is unloading): nobody can
  * reach the store any more (no socket and no /dev/qkd file of this netns is
  * left, and the genl family is gone on unload), so delete everything
- * without events.
+ * without events. Claiming consumers go first, told why (xfrm.c's bindings
+ * have normally gone already, by its own pernet exit, which runs first).
  */
 static void __net_exit qkd_net_exit(struct net *net)
 {
 	struct qkd_net *qn = qkd_net(net);
+	struct qkd_consumer *c, *tmp;
 	struct qkd_link *link;
 	unsigned long id;
 
 	mutex_lock(&qn->lock);
-	qkd_xfrm_net_exit(qn);
+	list_for_each_entry_safe(c, tmp, &qn->consumers, list)
+		c->ops->detach(c, QKD_DETACH_NET);
+	WARN_ON_ONCE(!list_empty(&qn->consumers));
 	xa_for_each(&qn->links, id, link)
 		qkd_link_delete(qn, link, false);
 	mutex_unlock(&qn->lock);

@@ -50,6 +50,13 @@
 #define QKD_SA_ICV_BITS		128
 #define QKD_SA_REPLAY_WINDOW	32
 /* QKD_SA_LOOKAHEAD (uapi): inbound generations installed ahead. */
+/*
+ * A lost outbound SA is replaced by itself only this far beyond the newest
+ * generation that sent traffic: one short of the peer's lookahead, so that
+ * when the replacements are lost too (`ip xfrm state deleteall` racing the
+ * binding) the last generation the peer holds is left for SA_REKEY.
+ */
+#define QKD_SA_AUTO_AHEAD	(QKD_SA_LOOKAHEAD - 1)
 /* Old SAs live on this long after their successor took over. */
 #define QKD_SA_GRACE		(2 * HZ)
 /* A re-key that found no key is retried this often. */
@@ -112,7 +119,8 @@ struct qkd_sa_slot {
  * struct qkd_sa - a binding of an SA pair to a key stream
  * @list: in qkd_net.sas (RCU readers, writers under qkd_net.lock)
  * @qn: the node
- * @stream: the stream (a reference is held)
+ * @stream: the stream (@consumer holds a reference)
+ * @consumer: the binding as the claiming consumer of @stream
  * @lock: guards everything from @dead on
  * @work: re-key, retire, retry
  * @free_work: frees the binding a grace period after qkd_sa_destroy()
@@ -150,6 +158,8 @@ struct qkd_sa_slot {
  * @out_stuck: ... and never will (qkd_sa_never()): no more retries
  * @out_seen: newest outbound generation that has sent a packet
  * @out_behind: a forced SA_REKEY left the peer behind for good
+ * @out_held: the outbound SA was lost again before a replacement carried
+ *	traffic: no more replacements until SA_REKEY (lost_again)
  * @in: the inbound SAs
  * @in_gen: newest inbound generation seen carrying traffic
  * @in_next: next inbound generation to install
@@ -158,6 +168,9 @@ struct qkd_sa_slot {
  * @in_lost: an inbound SA of generation @in_gen or later was deleted by
  *	someone else (DELSA, flush): closed until the peer is seen beyond it
  * @in_lost_max: the newest such generation
+ * @in_held: an inbound SA installed in place of lost ones was lost too
+ *	before the peer's traffic reached it: no more installs until
+ *	SA_REKEY (lost_again)
  * @reason: enum qkd_sa_reason last announced with @state
  * @rekeys: SAs installed after the first ones
  * @failures: re-keys that found no key
@@ -166,6 +179,7 @@ struct qkd_sa {
 	struct list_head list;
 	struct qkd_net *qn;
 	struct qkd_stream *stream;
+	struct qkd_consumer consumer;
 	struct mutex lock; /* see above */
 	struct delayed_work work;
 	struct rcu_work free_work;
@@ -205,6 +219,7 @@ struct qkd_sa {
 	bool out_stuck;
 	u64 out_seen;
 	bool out_behind;
+	bool out_held;
 	struct qkd_sa_slot in[QKD_SA_IN_SLOTS];
 	u64 in_gen;
 	u64 in_next;
@@ -212,6 +227,7 @@ struct qkd_sa {
 	bool in_stuck;
 	bool in_lost;
 	u64 in_lost_max;
+	bool in_held;
 	u8 reason;
 	u64 rekeys;
 	u64 failures;
@@ -320,32 +336,20 @@ static int qkd_sa_fill_state(struct sk_buff *skb, void *obj)
 /* ------------------------------------------------------------- xfrm SAs */
 
 /*
- * Take the key at @index; stream events as a delivery would send them.
- * Every caller (SA_NEW, SA_REKEY, the work) holds qkd_net.lock, which
- * KEY_ADD holds from inserting keys to announcing them: so a take's
- * STREAM_LOW/EMPTY go out after the KEYS_ADDED of its key, and, being sent
- * here, before the NEWSA and SA_REKEY_NTF of the SA it keys. So does the
- * link's state, once the binding runs (SA_NEW announces it itself after
- * its all-or-nothing start, so that a failed one sends no flapping state).
+ * Take the key at @index. Every caller (SA_NEW, SA_REKEY, the work) holds
+ * qkd_net.lock, as a claiming consumer's takes must: the store sends the
+ * take's STREAM_LOW/EMPTY now, after the KEYS_ADDED of its key and before
+ * the NEWSA and SA_REKEY_NTF of the SA it keys; the link's state too,
+ * once the binding runs (SA_NEW's all-or-nothing start announces it when
+ * done, qkd_consumer_activate(), or undone, so that a failed one sends no
+ * flapping state).
  */
 static int qkd_sa_take(struct qkd_sa *b, u64 index, u8 **key)
 {
 	struct qkd_take_result res;
-	int err;
 
 	lockdep_assert_held(&b->qn->lock);
-	err = qkd_stream_take_key(b->stream, QKD_STREAM_CONSUMER_SA, true, index,
-				  key, &res);
-	if (err)
-		return err;
-	if (res.crossed_low_water)
-		qkd_notify_stream_low(b->qn, b->stream, res.stored_after);
-	if (res.emptied) {
-		qkd_notify_stream_empty(b->qn, b->stream);
-		if (b->state)
-			qkd_link_update_state(b->qn, b->stream->link);
-	}
-	return 0;
+	return qkd_consumer_take(&b->consumer, true, index, key, &res);
 }
 
 static void qkd_sa_km_notify(struct xfrm_state *x, int event)
@@ -625,7 +629,7 @@ static int qkd_sa_install(struct qkd_sa *b, bool out, u64 gen,
 		mutex_unlock(&b->qn->net->xfrm.xfrm_cfg_mutex);
 	}
 	if (err) {
-		qkd_stream_return_key(b->stream, index, key);
+		qkd_consumer_return(&b->consumer, index, key);
 		return err;
 	}
 	kfree_sensitive(key);
@@ -726,6 +730,7 @@ static int qkd_sa_tx_switch(struct qkd_sa *b, struct netlink_ext_ack *extack)
 		return err;
 	b->out_failed = false;
 	b->out_stuck = false;
+	b->out_held = false;
 	if (b->dir == QKD_SA_DIR_OUT)
 		qkd_sa_discard(b, false, b->out_gen + 1);
 	/*
@@ -773,6 +778,15 @@ static void qkd_sa_tx(struct qkd_sa *b, unsigned long *next)
 	if (b->out_old)
 		qkd_next(next, b->out_old_expires);
 	/*
+	 * Time re-keys only an SA that carried traffic: the receiver learns
+	 * of a switch from traffic, so an idle sender never runs more than
+	 * one generation ahead of what the receiver has seen. A deleted SA's
+	 * counters stay readable: what it sent counts.
+	 */
+	qkd_sa_curlft(x, &bytes, &packets);
+	if (packets)
+		b->out_seen = b->out_gen;
+	/*
 	 * An outbound SA that expired or that someone deleted (DELSA, a
 	 * flush; the key-manager callback kicks us) goes now: our reference
 	 * would keep its transform, and with it the key, while the binding
@@ -784,14 +798,6 @@ static void qkd_sa_tx(struct qkd_sa *b, unsigned long *next)
 		x = NULL;
 	}
 
-	/*
-	 * Time re-keys only an SA that carried traffic: the receiver learns
-	 * of a switch from traffic, so an idle sender never runs more than
-	 * one generation ahead of what the receiver has seen.
-	 */
-	qkd_sa_curlft(x, &bytes, &packets);
-	if (packets)
-		b->out_seen = b->out_gen;
 	due = !qkd_sa_valid(x) || READ_ONCE(x->km.dying) ||
 	      qkd_sa_oseq(x) >= QKD_SA_SEQ_SOFT ||
 	      (b->rekey_seconds && time_after_eq(now, b->next_rekey) && packets);
@@ -801,8 +807,23 @@ static void qkd_sa_tx(struct qkd_sa *b, unsigned long *next)
 				 b->next_rekey : now + QKD_SA_POLL);
 		return;
 	}
-	if (b->out_stuck)
+	if (b->out_stuck || b->out_held)
 		return;
+	/*
+	 * Every re-key the policy makes follows traffic on the current SA;
+	 * only a lost SA is replaced with none. Each replacement with no
+	 * traffic since moves the peer's window no further, so a binding
+	 * whose SAs someone deletes as fast as it installs them (iproute2's
+	 * deleteall repeats until the SAD is empty) would burn a generation
+	 * a round, beyond what the peer holds, until the stream ran dry.
+	 * Replace at most QKD_SA_AUTO_AHEAD beyond the last generation that
+	 * sent, then stop and say so once: SA_REKEY takes the last one the
+	 * peer holds (Documentation/ipsec.md, "Resynchronisation").
+	 */
+	if (b->out_gen + 1 > b->out_seen + QKD_SA_AUTO_AHEAD) {
+		b->out_held = true;
+		return;
+	}
 	err = qkd_sa_tx_switch(b, NULL);
 	if (err) {
 		if (!b->out_failed)
@@ -906,8 +927,11 @@ static void qkd_sa_rx(struct qkd_sa *b, unsigned long *next)
 		if (packets)
 			b->in_gen = sl->gen;
 	}
-	if (b->in_lost && b->in_gen > b->in_lost_max)
+	/* The peer's traffic beyond the loss: found again. */
+	if (b->in_lost && b->in_gen > b->in_lost_max) {
 		b->in_lost = false;
+		b->in_held = false;
+	}
 	for (sl = b->in; sl < b->in + QKD_SA_IN_SLOTS; sl++) {
 		if (!sl->x)
 			continue;
@@ -923,6 +947,17 @@ static void qkd_sa_rx(struct qkd_sa *b, unsigned long *next)
 				if (!b->in_lost || sl->gen > b->in_lost_max)
 					b->in_lost_max = sl->gen;
 				b->in_lost = true;
+				/*
+				 * Beyond the window installed ahead of the
+				 * peer: a replacement for an earlier loss,
+				 * lost before the peer's traffic reached it.
+				 * Installing more would move the peer's goal
+				 * on a window a round (deleteall): stop, so
+				 * that the peer needs a bounded number of
+				 * re-keys, until SA_REKEY here resumes.
+				 */
+				if (sl->gen > b->in_gen + QKD_SA_LOOKAHEAD)
+					b->in_held = true;
 			}
 			qkd_sa_drop(sl->x);
 			memset(sl, 0, sizeof(*sl));
@@ -938,7 +973,7 @@ static void qkd_sa_rx(struct qkd_sa *b, unsigned long *next)
 		if (sl->expires)
 			qkd_next(next, sl->expires);
 	}
-	err = b->in_stuck ? 0 : qkd_sa_rx_fill(b);
+	err = b->in_stuck || b->in_held ? 0 : qkd_sa_rx_fill(b);
 	if (err) {
 		if (!b->in_failed)
 			b->failures++;
@@ -1007,6 +1042,8 @@ static u8 qkd_sa_compute_reason(const struct qkd_sa *b, u8 state)
 	case QKD_SA_STATE_CLOSED:
 		if (b->out_behind)
 			return QKD_SA_REASON_PEER_BEHIND;
+		if (b->out_held || b->in_held)
+			return QKD_SA_REASON_LOST_AGAIN;
 		if (b->in_lost)
 			return QKD_SA_REASON_IN_DELETED;
 		return b->out_failed || b->in_failed ? QKD_SA_REASON_NO_KEY :
@@ -1359,8 +1396,7 @@ static void qkd_sa_drop_all(struct qkd_sa *b)
 
 static void qkd_sa_free(struct qkd_sa *b)
 {
-	qkd_stream_release(b->stream, QKD_STREAM_CONSUMER_SA);
-	qkd_stream_put(b->stream);
+	qkd_consumer_release(&b->consumer);
 	mutex_destroy(&b->lock);
 	kfree(b);
 }
@@ -1405,8 +1441,7 @@ static void qkd_sa_destroy(struct qkd_net *qn, struct qkd_sa *b, bool unprotect)
 	mutex_unlock(&b->lock);
 	/* The work takes b->lock alone; from now on it finds b->dead. */
 	cancel_delayed_work_sync(&b->work);
-	qkd_stream_release(b->stream, QKD_STREAM_CONSUMER_SA);
-	qkd_stream_put(b->stream);
+	qkd_consumer_release(&b->consumer);
 	b->stream = NULL;
 	INIT_RCU_WORK(&b->free_work, qkd_sa_free_rcu);
 	queue_rcu_work(qkd_sa_free_wq, &b->free_work);
@@ -1424,15 +1459,6 @@ static struct qkd_sa *qkd_sa_find(struct qkd_net *qn, const u8 *stream_id)
 	return NULL;
 }
 
-/* The stream (or its link) goes: the binding goes, failing closed. */
-void qkd_xfrm_stream_delete(struct qkd_net *qn, struct qkd_stream *s)
-{
-	struct qkd_sa *b = qkd_sa_find(qn, s->id);
-
-	if (b)
-		qkd_sa_destroy(qn, b, false);
-}
-
 /*
  * Every binding of @qn goes: the module is unloading, or the namespace is
  * going away. On unload the namespace lives on and its traffic stays
@@ -1441,7 +1467,7 @@ void qkd_xfrm_stream_delete(struct qkd_net *qn, struct qkd_stream *s)
  * in xfrm's pre_exit (6.12), when a policy added now would outlive the
  * flush, warned of and leaked. So its policies are only deleted.
  */
-void qkd_xfrm_net_exit(struct qkd_net *qn)
+static void qkd_xfrm_net_exit(struct qkd_net *qn)
 {
 	bool unprotect = !check_net(qn->net);
 	struct qkd_sa *b, *tmp;
@@ -1451,6 +1477,34 @@ void qkd_xfrm_net_exit(struct qkd_net *qn)
 	list_for_each_entry_safe(b, tmp, &qn->sas, list)
 		qkd_sa_destroy(qn, b, unprotect);
 }
+
+/*
+ * The store takes the stream back. Its deletion (or its link's): the
+ * binding goes, failing closed. Its namespace's: as qkd_xfrm_net_exit().
+ */
+static void qkd_sa_detach(struct qkd_consumer *c, enum qkd_detach_reason why)
+{
+	struct qkd_sa *b = container_of(c, struct qkd_sa, consumer);
+	struct qkd_net *qn = b->qn;
+
+	qkd_sa_destroy(qn, b, why == QKD_DETACH_NET && !check_net(qn->net));
+}
+
+static int qkd_sa_may_delete(struct qkd_sa *b, struct netlink_ext_ack *extack);
+
+/* A requester deletes the stream or its link: as SA_DEL, ask first. */
+static int qkd_sa_may_detach(struct qkd_consumer *c,
+			     struct netlink_ext_ack *extack)
+{
+	return qkd_sa_may_delete(container_of(c, struct qkd_sa, consumer),
+				 extack);
+}
+
+static const struct qkd_consumer_ops qkd_sa_consumer_ops = {
+	.kind = QKD_STREAM_CONSUMER_SA,
+	.detach = qkd_sa_detach,
+	.may_detach = qkd_sa_may_detach,
+};
 
 /* ----------------------------------------------------- key manager hooks */
 
@@ -2008,9 +2062,9 @@ out:
 		if (p[i].x)
 			qkd_sa_unbuild(p[i].x);
 		if (p[i].key)
-			qkd_stream_return_key(b->stream,
-					      qkd_sa_index(b, p[i].out, p[i].gen),
-					      p[i].key);
+			qkd_consumer_return(&b->consumer,
+					    qkd_sa_index(b, p[i].out, p[i].gen),
+					    p[i].key);
 	}
 	if (err)
 		return err;
@@ -2093,7 +2147,7 @@ int qkd_nl_sa_new_doit(struct sk_buff *skb, struct genl_info *info)
 	 * The stream is the binding's alone from now on, until it goes:
 	 * whoever could take its keys could take (and know) future SA keys.
 	 */
-	err = qkd_stream_claim(s, QKD_STREAM_CONSUMER_SA);
+	err = qkd_consumer_claim(&b->consumer, &qkd_sa_consumer_ops, s);
 	if (err) {
 		NL_SET_ERR_MSG_ATTR(info->extack, attrs[QKD_A_SA_STREAM_ID],
 				    "the stream belongs to another in-kernel consumer");
@@ -2101,7 +2155,6 @@ int qkd_nl_sa_new_doit(struct sk_buff *skb, struct genl_info *info)
 	}
 	b->qn = qn;
 	b->stream = s;
-	refcount_inc(&s->refs);
 	b->initiator = s->link->role == QKD_LINK_ROLE_INITIATOR;
 	mutex_init(&b->lock);
 	INIT_DELAYED_WORK(&b->work, qkd_sa_work);
@@ -2110,18 +2163,17 @@ int qkd_nl_sa_new_doit(struct sk_buff *skb, struct genl_info *info)
 	err = qkd_sa_start(b, info->extack);
 	if (err) {
 		mutex_unlock(&b->lock);
-		/* Keys whose SA had been in the SAD are used up. */
-		qkd_link_update_state(qn, s->link);
+		/* Announces the link state of keys whose SA had been in the SAD. */
+		qkd_sa_free(b);
 		mutex_unlock(&qn->lock);
 		nlmsg_free(msg);
-		qkd_sa_free(b);
 		return err;
 	}
+	qkd_consumer_activate(&b->consumer);
 	qkd_sa_start_discard(b);
 	mutex_unlock(&b->lock);
 	list_add_tail_rcu(&b->list, &qn->sas);
 	qn->n_sas++;
-	qkd_link_update_state(qn, s->link);
 	queue_delayed_work(system_wq, &b->work, QKD_SA_POLL);
 	qkd_reply_changed(msg, info, QKD_CMD_SA_NEW, qkd_sa_fill, b);
 	mutex_unlock(&qn->lock);
@@ -2232,13 +2284,36 @@ static int qkd_sa_rekey_allowed(struct qkd_sa *b, bool force,
  * Re-key now: the outbound SA moves on to the next generation as if its
  * policy said so; the peer follows when traffic arrives on the new SA.
  * Replies with the binding. Without a key in the stream nothing changes.
+ *
+ * A binding that stopped replacing lost SAs (lost_again) resumes instead:
+ * a lost outbound SA is replaced (by the last generation the peer holds,
+ * within qkd_sa_rekey_allowed()), inbound SAs are installed again beyond
+ * the lost ones; a healthy outbound SA is left as it is. Under b->lock.
  */
+static int qkd_sa_rekey(struct qkd_sa *b, bool force,
+			struct netlink_ext_ack *extack)
+{
+	bool held = b->out_held || b->in_held;
+	int err = 0, behind;
+
+	if (!held || b->out_held) {
+		behind = qkd_sa_rekey_allowed(b, force, extack);
+		err = behind < 0 ? behind : qkd_sa_tx_switch(b, extack);
+		if (!err && behind)
+			b->out_behind = true;
+	}
+	/* The work installs the inbound SAs beyond the lost ones. */
+	if (!err)
+		b->in_held = false;
+	return err;
+}
+
 int qkd_nl_sa_rekey_doit(struct sk_buff *skb, struct genl_info *info)
 {
 	struct qkd_net *qn = qkd_net(genl_info_net(info));
 	struct sk_buff *msg;
 	struct qkd_sa *b;
-	int err = 0, behind;
+	int err = 0;
 
 	msg = qkd_reply_alloc();
 	if (!msg)
@@ -2247,23 +2322,18 @@ int qkd_nl_sa_rekey_doit(struct sk_buff *skb, struct genl_info *info)
 	b = qkd_sa_from_attrs(qn, info, &err);
 	if (!b)
 		goto out;
-	if (!qkd_sa_has_out(b)) {
+	mutex_lock(&b->lock);
+	if (!qkd_sa_has_out(b) && !b->in_held) {
 		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[QKD_A_SA_STREAM_ID],
 				    "an inbound-only binding follows its peer's re-keys");
 		err = -EOPNOTSUPP;
-		goto out;
+	} else {
+		err = qkd_sa_rekey(b, nla_get_flag(info->attrs[QKD_A_SA_FORCE]),
+				   info->extack);
 	}
-	mutex_lock(&b->lock);
-	behind = qkd_sa_rekey_allowed(b, nla_get_flag(info->attrs[QKD_A_SA_FORCE]),
-				      info->extack);
-	err = behind < 0 ? behind : qkd_sa_tx_switch(b, info->extack);
-	if (!err && behind)
-		b->out_behind = true;
 	mutex_unlock(&b->lock);
 	if (err)
 		goto out;
-	/* The key taken may have emptied the stream. */
-	qkd_link_update_state(qn, b->stream->link);
 	/* The work retires the old SA and announces a state change. */
 	mod_delayed_work(system_wq, &b->work, 0);
 	qkd_reply_changed(msg, info, QKD_CMD_SA_REKEY, qkd_sa_fill, b);

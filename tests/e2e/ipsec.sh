@@ -28,53 +28,18 @@
 #    remove-protection` deletes them instead.
 set -u
 ko=${1:?usage: $0 QKD_KO}
-Q=$PWD/build/qkdctl
-PY=/usr/bin/python3
+# shellcheck source=lib-sites.sh
+. "$(dirname "$0")/lib-sites.sh"
+sites_init ipsec
 SID=7a0c5e21-3f4b-4c8d-9e1f-a2b3c4d5e6f7
 SID6=7a0c5e21-3f4b-4c8d-9e1f-a2b3c4d5e6f8
 KS=36			# AES-256 key + 4-byte salt
 NKEYS=400		# in the key file; a feeder pushes them as the SAs use them
 FIRST=60		# pushed at the start
-A="ip netns exec siteA"
-B="ip netns exec siteB"
 AA=10.98.0.1
 BB=10.98.0.2
 AA6=fd00:98::1
 BB6=fd00:98::2
-work=$(mktemp -d /tmp/ipsec.XXXXXX)
-n=0
-failed=0
-pids=()
-
-ok() { n=$((n + 1)); echo "ok $n - $*"; echo "# ${SECONDS}s"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; echo "# ${SECONDS}s"; }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else not_ok "$what"; return 1; fi; }
-diag() { sed 's/^/# /'; }
-
-cleanup() {
-	local p
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	ip netns del siteA 2>/dev/null
-	ip netns del siteB 2>/dev/null
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
-# spi SID FROM [COUNT]: the SPIs the formula gives (uapi qkd_sa_spi()) for
-# indices FROM.., as 0x%08x, one a line.
-spi() {
-	$PY - "$1" "$2" "${3:-1}" <<'EOF'
-import sys, uuid
-sid, first, count = uuid.UUID(sys.argv[1]).bytes, int(sys.argv[2]), int(sys.argv[3])
-for i in range(first, first + count):
-    h = 2166136261
-    for b in sid + i.to_bytes(8, "big"):
-        h = ((h ^ b) * 16777619) & 0xffffffff
-    print("0x%08x" % (h | 0x100 if h < 256 else h))
-EOF
-}
-
 # esp_count NS: ESP states in a site.
 esp_count() { ip netns exec "$1" ip xfrm state | grep -c '^src'; }
 
@@ -85,27 +50,12 @@ json_field() { sed -n "s/.*\"$1\": *\"\{0,1\}\([^,\"}]*\).*/\1/p"; }
 # sa_field NS SID FIELD: one value of `qkdctl -j sa show SID`.
 sa_field() { ip netns exec "$1" "$Q" -j sa show "$2" | json_field "$3"; }
 
-# The key `ip xfrm state` shows for the SA with SPI at site NS ("" if none).
-aead_key_of_spi() {
-	ip netns exec "$1" ip xfrm state | awk -v spi="$2" '
-		/^src/ { cur = "" } $0 ~ "spi " spi { cur = spi }
-		cur && /aead/ { print $3; exit }'
-}
-
 echo "TAP version 13"
 
 insmod "$ko" || { echo "not ok 1 - insmod"; exit 1; }
 modprobe -a xfrm_user esp4 esp6 2>/dev/null
 
-for ns in siteA siteB; do ip netns del $ns 2>/dev/null; ip netns add $ns; done
-ip link add va netns siteA type veth peer name vb netns siteB
-$A ip addr add $AA/24 dev va
-$B ip addr add $BB/24 dev vb
-$A ip addr add $AA6/64 dev va nodad
-$B ip addr add $BB6/64 dev vb nodad
-for s in "$A ip link set va up" "$B ip link set vb up" "$A ip link set lo up" "$B ip link set lo up"; do
-	$s
-done
+sites_up $AA $BB $AA6 $BB6
 
 # The same keys at both sites (what a qkdd pair would have pushed).
 head -c $((NKEYS * KS)) /dev/urandom >"$work/keys"
@@ -113,9 +63,7 @@ head -c $((FIRST * KS)) "$work/keys" >"$work/keys.first"
 head -c $((64 * KS)) /dev/urandom >"$work/keys6"
 for site in A B; do
 	ns=${site/A/$A}; ns=${ns/B/$B}
-	role=initiator; [ $site = B ] && role=responder
-	$ns "$Q" link add peer role $role
-	$ns "$Q" link set peer state up
+	sites_link $site
 	$ns "$Q" stream add $SID link peer key-size $KS low-water 8
 	$ns "$Q" stream add $SID6 link peer key-size $KS
 	$ns "$Q" key push $SID index 0 file "$work/keys.first"

@@ -22,58 +22,19 @@
 #     the re-keyed SAs.
 set -u
 ko=${1:?usage: $0 QKD_KO}
-Q=$PWD/build/qkdctl
-PY=/usr/bin/python3
+# shellcheck source=lib-sites.sh
+. "$(dirname "$0")/lib-sites.sh"
+sites_init lockdown
 SID=5b1d7c3e-2a4f-4e6b-8c9d-0e1f2a3b4c5d
 SIDM=5b1d7c3e-2a4f-4e6b-8c9d-0e1f2a3b4c5e
 KS=36			# AES-256 key + 4-byte salt
 NKEYS=64
-A="ip netns exec siteA"
-B="ip netns exec siteB"
 AA=10.97.0.1
 BB=10.97.0.2
 LD=/sys/kernel/security/lockdown
-work=$(mktemp -d /tmp/lockdown.XXXXXX)
-n=0
-failed=0
-pids=()
-
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else not_ok "$what"; return 1; fi; }
-diag() { sed 's/^/# /'; }
-
-cleanup() {
-	local p
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	ip netns del siteA 2>/dev/null
-	ip netns del siteB 2>/dev/null
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
-# spi SID INDEX: the SPI of the formula (uapi qkd_sa_spi()), as 0x%08x.
-spi() {
-	$PY - "$1" "$2" <<'EOF'
-import sys, uuid
-sid, i = uuid.UUID(sys.argv[1]).bytes, int(sys.argv[2])
-h = 2166136261
-for b in sid + i.to_bytes(8, "big"):
-    h = ((h ^ b) * 16777619) & 0xffffffff
-print("0x%08x" % (h | 0x100 if h < 256 else h))
-EOF
-}
 
 # hexkey INDEX: the key at INDEX of the key file, as ip xfrm prints it.
 hexkey() { echo "0x$(od -An -tx1 -v -j $(($1 * KS)) -N $KS "$work/keys" | tr -d ' \n')"; }
-
-# The key `ip xfrm state` shows for the SA with SPI at site NS ("" if none).
-aead_key_of_spi() {
-	ip netns exec "$1" ip xfrm state | awk -v spi="$2" '
-		/^src/ { cur = "" } $0 ~ "spi " spi { cur = spi }
-		cur && /aead/ { print $3; exit }'
-}
 
 # aead_keys FILE: the AEAD keys in FILE (ip xfrm state or monitor output).
 aead_keys() { awk '/^[ \t]*aead / { print $3 }' "$1"; }
@@ -126,13 +87,7 @@ check "the lockdown LSM is active, at none ($(cat "$LD" 2>/dev/null))" \
 insmod "$ko" || { echo "not ok $((n + 1)) - insmod"; echo "1..$((n + 1))"; exit 1; }
 modprobe -a xfrm_user esp4 2>/dev/null
 
-for ns in siteA siteB; do ip netns del $ns 2>/dev/null; ip netns add $ns; done
-ip link add va netns siteA type veth peer name vb netns siteB
-$A ip addr add $AA/24 dev va
-$B ip addr add $BB/24 dev vb
-for s in "$A ip link set va up" "$B ip link set vb up" "$A ip link set lo up" "$B ip link set lo up"; do
-	$s
-done
+sites_up $AA $BB
 
 head -c $((NKEYS * KS)) /dev/urandom >"$work/keys"
 # Every 16 hex digits of every key: what must not show up anywhere.
@@ -144,9 +99,7 @@ head -c $((2 * KS)) "$work/keys" >"$work/keys.2"
 head -c $((6 * KS)) "$work/keys" >"$work/keys.6"
 for site in A B; do
 	ns=${site/A/$A}; ns=${ns/B/$B}
-	role=initiator; [ $site = B ] && role=responder
-	$ns "$Q" link add peer role $role >/dev/null
-	$ns "$Q" link set peer state up
+	sites_link $site
 	$ns "$Q" stream add $SID link peer key-size $KS >/dev/null
 	$ns "$Q" stream add $SIDM link peer key-size $KS >/dev/null
 	$ns "$Q" key push $SID index 0 file "$work/keys"

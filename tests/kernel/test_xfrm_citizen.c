@@ -8,10 +8,8 @@
  * traffic (ping -6 through an IPv4 tunnel, ping -4 through an IPv6 one)
  * between two network namespaces joined by a veth pair.
  *
- * The LSM hooks have no test here: with no LSM policy a test can load in
- * the guest, security_xfrm_state_delete() on an SA without a security
- * context allows everything, so a test could not tell the call from its
- * absence (ipsec.md says so).
+ * The LSM hooks are tested in test_lsm.c, with a BPF LSM program that
+ * refuses.
  */
 #include <arpa/inet.h>
 #include <linux/audit.h>

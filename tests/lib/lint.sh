@@ -1,8 +1,9 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-only
 # Static checks of the kernel side, printed as TAP: checkpatch --strict,
-# sparse, a W=1 build without warnings on every installed kernel, the YNL
-# spec against its schema, and the files generated from it against a fresh
+# sparse, a W=1 build without warnings on every installed kernel, the
+# store's layering (it refers to no symbol of a front end), the YNL spec
+# against its schema, and the files generated from it against a fresh
 # `make regen` (tests/lib/check-gen.sh).
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -22,7 +23,7 @@ result() { # name rc log
 	fi
 }
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+trap 'rm -f "$log" "$log.up" "$log.calls"' EXIT
 
 perl "$ksrc/checkpatch.pl" --strict --no-tree --terse --show-types \
 	--ignore FILE_PATH_CHANGES,SPDX_LICENSE_TAG \
@@ -48,7 +49,24 @@ for build in /lib/modules/*/build; do
 	rc=$?
 	if grep -E "(warning|error):" "$log" >/dev/null; then rc=1; fi
 	result "W=1 + sparse build, $kver" $rc "$log"
+	objs=$out/kernel
 done
+
+# The store is the bottom layer (kernel/qkd.h, Documentation/design.md): it
+# reaches the front ends only through the interfaces it defines (its event
+# notifier, struct qkd_consumer_ops), never by name. So store.o refers to
+# no symbol that a front end's object defines.
+{
+	for f in netlink xfrm chardev crypto keyring; do
+		nm --defined-only "${objs:-none}/$f.o" || echo "no $f.o"
+	done | awk 'NF == 3 && $2 ~ /[A-Z]/ { print $3 }' | sort -u >"$log.up" &&
+	nm -u "${objs:-none}/store.o" | awk '{ print $2 }' | sort -u >"$log.calls" &&
+	bad=$(comm -12 "$log.up" "$log.calls") &&
+	test -s "$log.up" && test -s "$log.calls" &&
+	echo "store.o refers to front-end symbols: ${bad:-none}" &&
+	[ -z "$bad" ]
+} >"$log" 2>&1
+result "the store calls no front end (store.o refers to no symbol of netlink, xfrm, chardev, crypto, keyring)" $? "$log"
 
 inst=$(mktemp -d)
 make -s install DESTDIR="$inst" >"$log" 2>&1 &&

@@ -199,6 +199,17 @@ TEST(channel_spec)
 					err, sizeof(err))) TH_LOG("%s", err);
 	EXPECT_EQ(QKD_EVE_PNS, p.eve_split);
 	EXPECT_TRUE(fabs(p.p_z_bob - 0.9) < 1e-12);
+	/* how the fiber samples the link: per pulse unless told */
+	EXPECT_FALSE(p.per_detection);
+	ASSERT_EQ(0, qkdd_channel_parse(&p, "sampling=detections", err,
+					sizeof(err)));
+	EXPECT_TRUE(p.per_detection);
+	EXPECT_EQ(-EINVAL, qkdd_channel_parse(&p, "sampling=photons", err,
+					      sizeof(err)));
+	EXPECT_TRUE(p.per_detection);
+	ASSERT_EQ(0, qkdd_channel_parse(&p, "sampling=pulses", err,
+					sizeof(err)));
+	EXPECT_FALSE(p.per_detection);
 	/* probabilities that do not sum to 1: the stage's check says why */
 	qkd_channel_params_default(&p);
 	EXPECT_EQ(-EINVAL, qkdd_channel_parse(&p, "p-mu=0.5/0.1/0.1", err,

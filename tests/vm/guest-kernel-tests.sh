@@ -96,6 +96,17 @@ step_ok insmod
 if [ ${#tests[@]} -eq 0 ]; then
 	echo "# no kernel test binaries (build/tests/kernel/test_* absent): running nothing"
 fi
+# tap_times: stdin to stdout, with the seconds since the start after each
+# test's result (where a slow test shows; the .tap file has no times).
+tap_times() {
+	local l
+	SECONDS=0	# a subshell of its own: the script's clock is not touched
+	while IFS= read -r l; do
+		printf '%s\n' "$l"
+		case $l in "ok "* | "not ok "*) echo "# at ${SECONDS} s" ;; esac
+	done
+}
+
 for t in ${tests[@]+"${tests[@]}"}; do
 	name=$(basename "$t")
 	echo "# ---- $name"
@@ -104,7 +115,7 @@ for t in ${tests[@]+"${tests[@]}"}; do
 	start=$(date +%s)
 	timeout -k 10 "$per_test" "$t" </dev/null >"$R/tap/$name.tap" 2>&1 &
 	pid=$!
-	tail -n +1 -f --pid="$pid" "$R/tap/$name.tap" &
+	tail -n +1 -f --pid="$pid" "$R/tap/$name.tap" | tap_times &
 	tpid=$!
 	wait "$pid" || rc=$?
 	wait "$tpid" || true

@@ -1,14 +1,16 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
 #
-# run-kernel-tests.sh [--kernel KVER|all] [--timeout S] [-q] [TEST...]
+# run-kernel-tests.sh [--kernel KVER|all] [--timeout S] [-q]
+#                     [TEST [HARNESS-OPTION...]]...
 #
 # For each installed kernel (default: all of them): build qkd.ko for it in
 # build/kmod/KVER/ (tests/vm/build-module.sh: a copy of Kbuild, kernel/,
 # include/; W=1; any warning fails) and the test module qkd_kapi_test.ko
 # next to it (tests/kmod/build.sh), boot it in a VM (tests/vm/run-vm.sh) and run
 # tests/vm/guest-kernel-tests.sh there: insmod, every build/tests/kernel/
-# test_* binary (or the TESTs given), rmmod, dmesg check. Prints a TAP-ish
+# test_* binary (or the TESTs given, each with the kselftest harness
+# options that follow it: -t NAME, -F FIXTURE, ...), rmmod, dmesg check. Prints a TAP-ish
 # summary per kernel and ends with one line
 #   N passed, N failed, N skipped
 # counting the TAP "ok"/"not ok" lines of every binary on every kernel (a
@@ -60,9 +62,36 @@ cd "$TOP"
 mapfile -t kernels < <(vm_resolve_kernels "$kernel")
 [ ${#kernels[@]} -gt 0 ] || exit 2
 
-# The test binaries (built by `make tests`, not here).
+# The test binaries (built by `make tests`, not here). A binary given with
+# harness options runs through a wrapper, build/vm/kt-wrap/BIN.N, that
+# passes them on (the guest runs binaries, not command lines).
 if [ $# -gt 0 ]; then
-	tests=("$@")
+	tests=()
+	while [ $# -gt 0 ]; do
+		bin=$1 opts=()
+		shift
+		while [ $# -gt 0 ]; do
+			case $1 in
+			-[tTfFrRvV]) [ $# -ge 2 ] || usage; opts+=("$1" "$2"); shift 2 ;;
+			-*) opts+=("$1"); shift ;;
+			*) break ;;
+			esac
+		done
+		if [ ${#opts[@]} -eq 0 ]; then
+			tests+=("$bin")
+			continue
+		fi
+		mkdir -p build/vm/kt-wrap
+		w=build/vm/kt-wrap/$(basename "$bin").${#tests[@]}
+		{
+			echo '#!/bin/sh'
+			printf 'exec %q' "$(realpath "$bin")"
+			printf ' %q' "${opts[@]}"
+			echo ' "$@"'
+		} >"$w"
+		chmod +x "$w"
+		tests+=("$w")
+	done
 else
 	tests=()
 	for t in build/tests/kernel/test_*; do

@@ -48,6 +48,7 @@ static const char *const reason_names[] = {
 	[QKD_SA_REASON_KEY_GONE] = "key-gone",
 	[QKD_SA_REASON_IN_DELETED] = "in-deleted",
 	[QKD_SA_REASON_PEER_BEHIND] = "peer-behind",
+	[QKD_SA_REASON_LOST_AGAIN] = "lost-again",
 };
 
 #define N_OF(tbl)	(sizeof(tbl) / sizeof((tbl)[0]))

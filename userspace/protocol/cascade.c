@@ -544,6 +544,32 @@ static inline int64_t unzigzag(uint64_t v)
 	return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
 }
 
+void qkd_cascade_daemon_frames(size_t n, uint32_t *frame_bits,
+			       uint32_t *nframes)
+{
+	size_t nf = (n + QKD_CASCADE_DAEMON_FRAME_MAX - 1) /
+		    QKD_CASCADE_DAEMON_FRAME_MAX;
+
+	if (!nf)
+		nf = 1;
+	*nframes = (uint32_t)nf;
+	*frame_bits = (uint32_t)(n / nf);
+}
+
+void qkd_cascade_daemon_params(struct qkd_cascade_params *p,
+			       uint32_t frame_bits, uint32_t nframes,
+			       double qber_estimate, uint64_t seed)
+{
+	*p = (struct qkd_cascade_params){
+		.variant = QKD_CASCADE_OPTIMIZED,
+		.frame_bits = frame_bits,
+		.nframes = nframes,
+		.qber_ppm = (uint32_t)(fmax(qber_estimate, 0.005) * 1e6),
+		.seed = seed,
+		.flags = QKD_CASCADE_F_PARALLEL,
+	};
+}
+
 double qkd_cascade_h2(double p)
 {
 	if (p <= 0 || p >= 1)

@@ -387,6 +387,75 @@ static uint64_t geom(struct qkd_rng *r, double log1mp)
 	return k >= 1.8e19 ? UINT64_MAX : (uint64_t)k;
 }
 
+/*
+ * One click of a pulse of class c whose click probability is pc (>0):
+ * signal photon or dark counts only (conditioned on at least one click),
+ * Eve, Bob's basis, misalignment, the detectors. @sig_ratio = P(signal
+ * photon detected) / pc, @peve the probability Eve holds a photon of the
+ * pulse; @abit, @abas Alice's bit and basis. Fills e (all but the pulse
+ * index) and counts it in s.
+ */
+static void click(const struct qkd_channel_params *p, struct qkd_rng *r,
+		  double sig_ratio, double peve, double pdark_any,
+		  unsigned int abit, unsigned int abas,
+		  struct qkd_detection *ep, struct qkd_channel_stats *sp)
+{
+	struct qkd_detection e = { 0 };
+	struct qkd_channel_stats s = *sp;
+	double pd = p->dark_count_prob;
+	unsigned int sbit, sbas, bas, sig, d0, d1;
+
+	sig = bern(r, sig_ratio);
+	bas = qkd_rng_double(r) >= p->p_z_bob;	/* 1 = X */
+	d0 = d1 = 0;
+	if (sig) {
+		sbit = abit;
+		sbas = abas;
+		if (p->eve_ir_fraction > 0 &&
+		    bern(r, p->eve_ir_fraction)) {
+			unsigned int ebas =
+				p->eve_basis == QKD_EVE_BASIS_Z ? 0 :
+				p->eve_basis == QKD_EVE_BASIS_X ? 1 :
+				(unsigned int)(qkd_rng_u64(r) >> 63);
+
+			s.eve_intercepted++;
+			if (ebas != abas)
+				sbit = qkd_rng_u64(r) >> 63;
+			else
+				e.eve_knows = 1;
+			sbas = ebas;
+		}
+		if (peve > 0 && bern(r, peve))
+			e.eve_knows = 1;
+		if (bas == sbas)
+			sbit ^= bern(r, p->misalignment);
+		else
+			sbit = qkd_rng_u64(r) >> 63;
+		if (sbit)
+			d1 = 1;
+		else
+			d0 = 1;
+		d0 |= bern(r, pd);
+		d1 |= bern(r, pd);
+	} else {
+		/* at least one dark count */
+		if (bern(r, pd / pdark_any)) {
+			d0 = 1;
+			d1 = bern(r, pd);
+		} else {
+			d1 = 1;
+		}
+		s.dark_only++;
+	}
+	e.clicks = (uint8_t)(d0 | d1 << 1);
+	e.basis = (uint8_t)bas;
+	s.detections++;
+	s.double_clicks += d0 && d1;
+	s.eve_knows += e.eve_knows;
+	*ep = e;
+	*sp = s;
+}
+
 int qkd_channel_transmit(const struct qkd_channel_params *p, struct qkd_rng *r,
 			 const struct qkd_alice_records *a,
 			 struct qkd_detections *d, struct qkd_channel_stats *st)
@@ -420,7 +489,6 @@ int qkd_channel_transmit(const struct qkd_channel_params *p, struct qkd_rng *r,
 	i = 0;
 	while (pmax > 0) {
 		struct qkd_detection e = { 0 };
-		unsigned int abit, abas, sbit, sbas, bas, sig, d0, d1;
 
 		if (skip) {
 			uint64_t g = geom(r, log1mp);
@@ -439,56 +507,69 @@ int qkd_channel_transmit(const struct qkd_channel_params *p, struct qkd_rng *r,
 			continue;
 		}
 		/* a click: signal photon, dark counts, conditioned on >= 1 */
-		sig = bern(r, psig_c[c] / pc[c]);
-		bas = qkd_rng_double(r) >= p->p_z_bob;	/* 1 = X */
-		d0 = d1 = 0;
-		if (sig) {
-			abit = qkd_bit_get(a->bit, i);
-			abas = qkd_bit_get(a->basis, i);
-			sbit = abit;
-			sbas = abas;
-			if (p->eve_ir_fraction > 0 &&
-			    bern(r, p->eve_ir_fraction)) {
-				unsigned int ebas =
-					p->eve_basis == QKD_EVE_BASIS_Z ? 0 :
-					p->eve_basis == QKD_EVE_BASIS_X ? 1 :
-					(unsigned int)(qkd_rng_u64(r) >> 63);
-
-				s.eve_intercepted++;
-				if (ebas != abas)
-					sbit = qkd_rng_u64(r) >> 63;
-				else
-					e.eve_knows = 1;
-				sbas = ebas;
-			}
-			if (peve[c] > 0 && bern(r, peve[c]))
-				e.eve_knows = 1;
-			if (bas == sbas)
-				sbit ^= bern(r, p->misalignment);
-			else
-				sbit = qkd_rng_u64(r) >> 63;
-			if (sbit)
-				d1 = 1;
-			else
-				d0 = 1;
-			d0 |= bern(r, pd);
-			d1 |= bern(r, pd);
-		} else {
-			/* at least one dark count */
-			if (bern(r, pd / pdark_any)) {
-				d0 = 1;
-				d1 = bern(r, pd);
-			} else {
-				d1 = 1;
-			}
-			s.dark_only++;
-		}
+		click(p, r, psig_c[c] / pc[c], peve[c], pdark_any,
+		      qkd_bit_get(a->bit, i), qkd_bit_get(a->basis, i), &e,
+		      &s);
 		e.pulse = i;
-		e.clicks = (uint8_t)(d0 | d1 << 1);
-		e.basis = (uint8_t)bas;
-		s.detections++;
-		s.double_clicks += d0 && d1;
-		s.eve_knows += e.eve_knows;
+		if (det_push(d, &e))
+			return -ENOMEM;
+		i++;
+	}
+	if (st)
+		*st = s;
+	return 0;
+}
+
+int qkd_channel_generate(const struct qkd_channel_params *p,
+			 struct qkd_rng *r, struct qkd_rng *ra,
+			 struct qkd_alice_records *a, struct qkd_detections *d,
+			 struct qkd_channel_stats *st)
+{
+	double pc[QKD_MAX_INTENSITIES], psig_c[QKD_MAX_INTENSITIES];
+	double peve[QKD_MAX_INTENSITIES], cum[QKD_MAX_INTENSITIES];
+	double ptot = 0, pd = p->dark_count_prob, log1mp, pdark_any;
+	unsigned int nc = n_classes(p), c;
+	struct qkd_channel_stats s;
+	uint64_t i;
+
+	if (qkd_channel_params_check(p, NULL))
+		return -EINVAL;
+	memset(&s, 0, sizeof(s));
+	for (c = 0; c < nc; c++) {
+		double pi = nc == 1 ? 1 : p->p_intensity[c];
+
+		psig_c[c] = signal_prob(p, c);
+		pc[c] = qkd_channel_click_prob(p, c);
+		peve[c] = eve_photon_prob(p, c);
+		s.click_prob[c] = pc[c];
+		ptot += pi * pc[c];
+		cum[c] = ptot;
+	}
+	s.pulses = a->n;
+	pdark_any = 1 - (1 - pd) * (1 - pd);
+	log1mp = log1p(-ptot);
+	i = 0;
+	while (ptot > 0) {
+		struct qkd_detection e = { 0 };
+		uint64_t g = geom(r, log1mp);
+		unsigned int abit, abas;
+		double u;
+
+		if (g >= a->n - i)
+			break;
+		i += g;
+		/* the class of a detected pulse: p_c pc_c / P */
+		u = qkd_rng_double(r) * ptot;
+		for (c = 0; c + 1 < nc && u >= cum[c]; c++)
+			;
+		abit = (unsigned int)(qkd_rng_u64(ra) >> 63);
+		abas = qkd_rng_double(ra) >= p->p_z_alice;	/* 1 = X */
+		qkd_bit_set(a->bit, i, abit);
+		qkd_bit_set(a->basis, i, abas);
+		a->intensity[i] = (uint8_t)c;
+		click(p, r, psig_c[c] / pc[c], peve[c], pdark_any, abit, abas,
+		      &e, &s);
+		e.pulse = i;
 		if (det_push(d, &e))
 			return -ENOMEM;
 		i++;

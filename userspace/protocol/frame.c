@@ -555,8 +555,8 @@ int frame_send_sealed(int fd, struct auth_ctx *a, struct frame_hdr *hdr,
 	return frame_write_all(fd, buf, n);
 }
 
-int frame_recv_open(int fd, struct auth_ctx *a, uint8_t *buf, size_t cap,
-		    size_t *len, struct frame *f)
+int frame_recv_checked(int fd, struct auth_ctx *a, uint8_t *buf, size_t cap,
+		       size_t *len, struct frame *f)
 {
 	int r;
 
@@ -565,10 +565,15 @@ int frame_recv_open(int fd, struct auth_ctx *a, uint8_t *buf, size_t cap,
 	if (auth_halted(a))
 		return QKD_AUTH_E_HALTED;
 	r = frame_recv(fd, buf, cap, len, f);
-	if (r) {
-		if (is_format_err(r))
-			auth_note_failure(a);
-		return r;
-	}
-	return frame_open(a, buf, *len, f);
+	if (r && is_format_err(r))
+		auth_note_failure(a);
+	return r;
+}
+
+int frame_recv_open(int fd, struct auth_ctx *a, uint8_t *buf, size_t cap,
+		    size_t *len, struct frame *f)
+{
+	int r = frame_recv_checked(fd, a, buf, cap, len, f);
+
+	return r ? r : frame_open(a, buf, *len, f);
 }

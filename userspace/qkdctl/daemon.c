@@ -14,7 +14,7 @@
 #include "qkdctl.h"
 
 #define QKDD_RUN_DIR	"/run/qkdd"
-#define FIELDS_MAX	64
+#define FIELDS_MAX	128	/* qkdd writes about 80 */
 
 struct field {
 	char key[32];
@@ -134,8 +134,11 @@ static void print_human(const struct status_file *s)
 		return;
 	printf("    last round %s: %s", get(s, "last_round"), res);
 	if (!strcmp(res, "ok"))
-		printf(", QBER %.2f%%, f %s, %s sifted bits, %s secret bits, %s keys, %s s\n",
+		printf(", QBER %.2f%%, f %s%s%s%s, %s sifted bits, %s secret bits, %s keys, %s s\n",
 		       100 * strtod(get(s, "qber"), NULL), get(s, "efficiency"),
+		       get(s, "efficiency_true")[0] ? " (" : "",
+		       get(s, "efficiency_true"),
+		       get(s, "efficiency_true")[0] ? " against the true errors)" : "",
 		       get(s, "sifted_bits"), get(s, "secret_bits"),
 		       get(s, "keys"), get(s, "round_seconds"));
 	else

@@ -173,6 +173,13 @@ int qkdd_channel_parse(struct qkd_channel_params *out, const char *spec,
 				p->eve_basis = QKD_EVE_BASIS_X;
 			else
 				r = -EINVAL;
+		} else if (!strcmp(tok, "sampling")) {
+			if (!strcmp(val, "pulses"))
+				p->per_detection = false;
+			else if (!strcmp(val, "detections"))
+				p->per_detection = true;
+			else
+				r = -EINVAL;
 		} else if (!strcmp(tok, "eve-split")) {
 			if (!strcmp(val, "none"))
 				p->eve_split = QKD_EVE_SPLIT_NONE;

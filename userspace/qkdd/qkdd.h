@@ -19,6 +19,8 @@
  *   push.c         the key store: the kernel (libqkd) or a file (--no-kernel)
  *   stats.c        per-round statistics, log lines and the status file
  *   log.c          log lines: "qkdd[alice] round 3: ..."
+ *   cpu.c          per-stage CPU accounting (the log's "cpu:" lines, the
+ *                  status file's cpu_* keys)
  */
 #ifndef QKDD_H
 #define QKDD_H
@@ -190,6 +192,13 @@ void fiber_stop(struct fiber *f);
 int fiber_send(struct fiber *f, int qfd, uint32_t round,
 	       const struct qkd_alice_records *a);
 /*
+ * sampling=detections: the fiber thread draws Alice's records of the
+ * detected pulses into @a (allocated zeroed) together with the detections
+ * (qkd_channel_generate()), which go out on @qfd as fiber_send()'s do.
+ */
+int fiber_generate(struct fiber *f, int qfd, uint32_t round,
+		   struct qkd_alice_records *a);
+/*
  * Bob's side: read the detection events of round *@round from @qfd (older
  * rounds are skipped); *@npulses gets its pulse count. What Alice's fiber
  * never sends is refused (-EPROTO) before anything is allocated: another
@@ -218,6 +227,34 @@ int store_room(struct store *s, uint64_t *room);
 /* Link state up/down (kernel only; no-op otherwise). */
 void store_link_state(struct store *s, bool up);
 
+/* ---- cpu.c -------------------------------------------------------------- */
+
+/*
+ * The stages a round's CPU time is charged to (Documentation/qkdd.md,
+ * "Per-stage CPU time"): the simulated quantum stage (Alice's pulses, the
+ * fiber thread, Bob's detection stream and detector model), sifting,
+ * estimation (sample, estimate, the key and its Cascade frames), error
+ * correction (Cascade), verification, privacy amplification (the seed,
+ * Toeplitz hashing, the key bytes), authentication (sealing and opening
+ * frames, the transcript, the reserve), I/O on the classical channel
+ * (framing, syscalls), pushing into the store (and the state file), and
+ * the rest.
+ */
+enum qkdd_stage {
+	QS_OTHER, QS_QUANTUM, QS_SIFT, QS_EST, QS_EC, QS_VERIFY, QS_PA,
+	QS_AUTH, QS_IO, QS_PUSH, QS_N
+};
+extern const char *const qkdd_stage_name[QS_N];
+/* This thread's CPU time (user + system), seconds. */
+double qkdd_thread_cpu(void);
+/* Charge the CPU time since the last switch to the current stage, make @s
+ * current; returns the stage that was (to switch back to). */
+enum qkdd_stage stage_switch(enum qkdd_stage s);
+/* Add another thread's CPU time (the fiber thread's) to stage @s. */
+void stage_add(enum qkdd_stage s, double seconds);
+/* The accumulated seconds per stage, up to now. */
+void stage_read(double out[QS_N]);
+
 /* ---- stats.c ------------------------------------------------------------ */
 
 struct round_stats {
@@ -229,6 +266,15 @@ struct round_stats {
 	uint64_t key_bits;		/* n: bits into error correction */
 	uint64_t disclosed;		/* Cascade parities + verify tag */
 	double efficiency;		/* f = disclosed / (n h(Q)) */
+	/*
+	 * Bob, once verification passed (Alice's PA seed arrived): the
+	 * errors Cascade corrected, which are the true errors, and Cascade's
+	 * f against them: cascade parities / (n h(errors / n)). -1 where
+	 * not known (Alice, an aborted round).
+	 */
+	int64_t true_errors;
+	double efficiency_true;
+	double cpu[QS_N];		/* CPU seconds of the round per stage */
 	uint64_t secret_bits;		/* ℓ */
 	uint64_t auth_bytes;		/* withheld for the auth reserve */
 	uint64_t auth_used;		/* auth key (pads) the round used */
@@ -258,6 +304,7 @@ struct totals {
 	unsigned int backoff_s;		/* before the next connection */
 	uint64_t auth_spent;		/* pad bytes used since start */
 	uint64_t x509_bootstraps;	/* TLS bootstraps (X.509 mode) */
+	double cpu[QS_N];		/* CPU seconds per stage, all rounds */
 	bool connected;
 };
 

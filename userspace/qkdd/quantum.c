@@ -36,14 +36,49 @@ struct fiber_req {
 	int32_t qfd;			/* -1: stop the thread */
 	uint32_t pad;
 	uint64_t n;
+	/*
+	 * sampling=detections: Alice's records (zeroed, this process's
+	 * memory: the thread writes them at the detected pulses while Alice
+	 * waits for its answer); NULL: the records follow on the socket
+	 */
+	struct qkd_alice_records *gen;
 };
 
 struct fiber {
 	pthread_t th;
 	int sv[2];			/* [0] Alice, [1] the fiber */
 	struct qkd_channel_params p;
-	struct qkd_rng rng;
+	struct qkd_rng rng;		/* Alice's choices (sampling=detections) */
+	/*
+	 * The optics (loss, Eve, Bob's basis and detectors): xoshiro256**,
+	 * 256 bits of getrandom() a round (or from --seed). Simulated
+	 * physics, not key material of either end: a kernel ChaCha draw
+	 * for each of its ~7 numbers a detection was a fifth of the
+	 * daemons' CPU time (bench_throughput, perf).
+	 */
+	struct qkd_rng phys;
+	bool seeded;
 };
+
+/* A fresh state for the optics' generator, from getrandom(). */
+static int phys_reseed(struct fiber *f)
+{
+	struct qkd_rng os;
+	int r;
+
+	if (f->seeded)
+		return 0;
+	r = qkd_rng_os(&os);
+	if (r)
+		return r;
+	memset(&f->phys, 0, sizeof(f->phys));
+	do
+		for (int i = 0; i < 4; i++)
+			f->phys.s[i] = qkd_rng_u64(&os);
+	while (!(f->phys.s[0] | f->phys.s[1] | f->phys.s[2] | f->phys.s[3]));
+	explicit_bzero(&os, sizeof(os));
+	return 0;
+}
 
 static void put_le(uint8_t *p, uint64_t v, int n)
 {
@@ -69,6 +104,15 @@ static int fiber_round(struct fiber *f, const struct fiber_req *rq)
 	uint8_t *out;
 	int r;
 
+	r = phys_reseed(f);
+	if (r)
+		return r;
+	if (rq->gen) {
+		/* the source and the optics, sampled per detection */
+		r = qkd_channel_generate(&f->p, &f->phys, &f->rng, rq->gen, &d,
+					 &st);
+		goto events;
+	}
 	if (qkd_alice_records_alloc(&a, rq->n))
 		return -ENOMEM;
 	r = frame_read_all(f->sv[1], a.bit, nw * 8);
@@ -80,8 +124,9 @@ static int fiber_round(struct fiber *f, const struct fiber_req *rq)
 		qkd_alice_records_free(&a);
 		return -EIO;
 	}
-	r = qkd_channel_transmit(&f->p, &f->rng, &a, &d, &st);
+	r = qkd_channel_transmit(&f->p, &f->phys, &a, &d, &st);
 	qkd_alice_records_free(&a);
+events:
 	if (r) {
 		qkd_detections_free(&d);
 		return r;
@@ -112,19 +157,30 @@ static int fiber_round(struct fiber *f, const struct fiber_req *rq)
 	return r;
 }
 
+/* The fiber's answer to a round: its result, and the CPU time the fiber
+ * thread spent on it (charged to the quantum stage, cpu.c). */
+struct fiber_ans {
+	int32_t res;
+	uint32_t pad;
+	double cpu;
+};
+
 static void *fiber_main(void *arg)
 {
 	struct fiber *f = arg;
 
 	for (;;) {
 		struct fiber_req rq;
-		int32_t res;
+		struct fiber_ans ans = { 0 };
+		double c0;
 
 		if (frame_read_all(f->sv[1], &rq, sizeof(rq)) ||
 		    rq.magic != QMAGIC || rq.qfd < 0)
 			break;
-		res = fiber_round(f, &rq);
-		if (frame_write_all(f->sv[1], &res, sizeof(res)))
+		c0 = qkdd_thread_cpu();
+		ans.res = fiber_round(f, &rq);
+		ans.cpu = qkdd_thread_cpu() - c0;
+		if (frame_write_all(f->sv[1], &ans, sizeof(ans)))
 			break;
 	}
 	return NULL;
@@ -138,10 +194,13 @@ struct fiber *fiber_start(const struct qkd_channel_params *p, uint64_t seed,
 	if (!f)
 		return NULL;
 	f->p = *p;
-	if (seeded)
+	f->seeded = seeded;
+	if (seeded) {
 		qkd_rng_seed(&f->rng, seed ^ 0x66696265726c696eull);
-	else if (qkd_rng_os(&f->rng))
+		qkd_rng_seed(&f->phys, seed ^ 0x6f70746963730a00ull);
+	} else if (qkd_rng_os(&f->rng)) {
 		goto fail;
+	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, f->sv))
 		goto fail;
 	if (pthread_create(&f->th, NULL, fiber_main, f)) {
@@ -167,6 +226,7 @@ void fiber_stop(struct fiber *f)
 	close(f->sv[0]);
 	close(f->sv[1]);
 	explicit_bzero(&f->rng, sizeof(f->rng));
+	explicit_bzero(&f->phys, sizeof(f->phys));
 	free(f);
 }
 
@@ -177,7 +237,7 @@ int fiber_send(struct fiber *f, int qfd, uint32_t round,
 		.magic = QMAGIC, .round = round, .qfd = qfd, .n = a->n,
 	};
 	size_t nw = qkd_bits_words(a->n);
-	int32_t res;
+	struct fiber_ans ans;
 
 	if (frame_write_all(f->sv[0], &rq, sizeof(rq)) ||
 	    frame_write_all(f->sv[0], a->bit, nw * 8) ||
@@ -186,9 +246,26 @@ int fiber_send(struct fiber *f, int qfd, uint32_t round,
 		return -EPIPE;
 	/* Wait until the detections are out, so qfd is not closed under
 	 * the thread's feet. */
-	if (frame_read_all(f->sv[0], &res, sizeof(res)))
+	if (frame_read_all(f->sv[0], &ans, sizeof(ans)))
 		return -EPIPE;
-	return res;
+	stage_add(QS_QUANTUM, ans.cpu);
+	return ans.res;
+}
+
+int fiber_generate(struct fiber *f, int qfd, uint32_t round,
+		   struct qkd_alice_records *a)
+{
+	struct fiber_req rq = {
+		.magic = QMAGIC, .round = round, .qfd = qfd, .n = a->n,
+		.gen = a,
+	};
+	struct fiber_ans ans;
+
+	if (frame_write_all(f->sv[0], &rq, sizeof(rq)) ||
+	    frame_read_all(f->sv[0], &ans, sizeof(ans)))
+		return -EPIPE;
+	stage_add(QS_QUANTUM, ans.cpu);
+	return ans.res;
 }
 
 int quantum_recv(int qfd, uint32_t *round, unsigned int timeout_s,

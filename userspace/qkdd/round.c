@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "qkd/auth.h"
+#include "qkd/cascade.h"
 #include "qkd/estimate.h"
 #include "qkd/frame.h"
 #include "qkd/keyrate.h"
@@ -23,7 +24,6 @@
 #include "qkd/verify.h"
 #include "session.h"
 
-#define FRAME_MAX	65536		/* bits per Cascade frame */
 
 /* Alice: the pulses of a round, from her configuration (0: too many). */
 uint64_t round_pulses(const struct qkdd *q)
@@ -317,15 +317,12 @@ int estimate(struct qkdd *q, struct round *R, const uint64_t *peer_packed)
 	R->rs.qber = R->est.qber;
 	R->n = R->N - R->k;
 	/*
-	 * Cascade corrects frames of at most FRAME_MAX bits together (its
-	 * round trips, each costing two tags, do not grow with the number
-	 * of frames); the key is cut into nf equal frames, and the few
-	 * bits left over are dropped.
+	 * Cascade corrects frames of at most QKD_CASCADE_DAEMON_FRAME_MAX
+	 * bits together (its round trips, each costing two tags, do not
+	 * grow with the number of frames); the key is cut into nf equal
+	 * frames, and the few bits left over are dropped.
 	 */
-	R->nf = (uint32_t)((R->n + FRAME_MAX - 1) / FRAME_MAX);
-	if (!R->nf)
-		R->nf = 1;
-	R->F = (uint32_t)(R->n / R->nf);
+	qkd_cascade_daemon_frames(R->n, &R->F, &R->nf);
 	R->n = (size_t)R->F * R->nf;
 	/*
 	 * The decoy bound's counts: n_Z only of the key bits kept (the

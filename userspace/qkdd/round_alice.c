@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <unistd.h>
@@ -57,11 +58,16 @@ int alice_round(struct qkdd *q, struct round *R)
 	r = auth_transcript_begin(q->auth, q->round);
 	if (r)
 		return -EPERM;
+	stage_switch(QS_QUANTUM);
 	r = qkd_alice_records_alloc(&a, npulses);
 	if (r)
 		return r;
-	qkd_alice_prepare(&q->o->ch, &q->rng, &a);
-	r = fiber_send(q->fib, q->qfd, q->round, &a);
+	if (q->o->ch.per_detection) {
+		r = fiber_generate(q->fib, q->qfd, q->round, &a);
+	} else {
+		qkd_alice_prepare(&q->o->ch, &q->rng, &a);
+		r = fiber_send(q->fib, q->qfd, q->round, &a);
+	}
 	if (r) {
 		qlog("the fiber stage failed: %s", strerror(-r));
 		r = -ECONNRESET;
@@ -73,6 +79,7 @@ int alice_round(struct qkdd *q, struct round *R)
 		r = rx_fail(q, R, r);
 		goto out;
 	}
+	stage_switch(QS_SIFT);
 	rb = (struct rbuf){ q->msg, q->msg_len, 0, false };
 	if (rb_u(&rb, 8) != npulses) {
 		r = round_abort(q, R, QKD_ABORT_PROTOCOL,
@@ -95,16 +102,32 @@ int alice_round(struct qkdd *q, struct round *R)
 	R->rs.sifted = R->sifted.n;
 	/* the sample (positions from getrandom(), see make_mask()) */
 	if (R->sifted.n >= MIN_SIFTED) {
+		stage_switch(QS_EST);
 		r = make_mask(q, R);
+		stage_switch(QS_SIFT);
 		if (r)
 			goto out;
 	}
 	r = write_detected_bases(&w, a.basis, det, npulses);
 	if (r)
 		goto out;
-	for (size_t i = 0; i < npulses; i++)
-		if (qkd_bit_get(det, i))
-			wb_u(&w, a.intensity[i], 1);
+	/* the classes of the detected pulses, in order: set bits word by
+	 * word (rb_bits() cleared those past npulses) */
+	{
+		uint8_t *cl = malloc(ndet ? ndet : 1);
+		size_t j = 0;
+
+		if (!cl) {
+			r = -ENOMEM;
+			goto out;
+		}
+		for (size_t wi = 0; wi < qkd_bits_words(npulses); wi++)
+			for (uint64_t m = det[wi]; m; m &= m - 1)
+				cl[j++] = a.intensity[wi * 64 +
+					(size_t)__builtin_ctzll(m)];
+		wb_bytes(&w, cl, j);
+		free(cl);
+	}
 	/* the positions travel in the transcript: the round's closing tags
 	 * cover them */
 	if (R->mask && !sample_is_x_basis(q))
@@ -129,6 +152,7 @@ int alice_round(struct qkdd *q, struct round *R)
 		r = rx_fail(q, R, r);
 		goto out;
 	}
+	stage_switch(QS_EST);
 	rb = (struct rbuf){ q->msg, q->msg_len, 0, false };
 	peer = rb_bits(&rb, R->k);
 	if (!rb_done(&rb) || !peer) {
@@ -150,14 +174,8 @@ int alice_round(struct qkdd *q, struct round *R)
 			r = -EIO;
 			goto out;
 		}
-		cp = (struct qkd_cascade_params){
-			.variant = QKD_CASCADE_OPTIMIZED,
-			.frame_bits = R->F,
-			.nframes = R->nf,
-			.qber_ppm = (uint32_t)(fmax(R->est.qber, 0.005) * 1e6),
-			.seed = seedw,
-			.flags = QKD_CASCADE_F_PARALLEL,
-		};
+		qkd_cascade_daemon_params(&cp, R->F, R->nf, R->est.qber,
+					  seedw);
 		if (R->F < 64) {
 			send_msg(q, QKD_MSG_EST_SAMPLE, w.p, w.len, AUTH_DEFER);
 			r = round_abort(q, R, QKD_ABORT_KEY_TOO_SHORT,
@@ -180,6 +198,7 @@ int alice_round(struct qkdd *q, struct round *R)
 		goto out;
 	}
 	/* Cascade: answer Bob until he sends the verification hash */
+	stage_switch(QS_EC);
 	ca = qkd_cascade_alice_new(&cp, (const uint64_t *const *)R->frames);
 	if (!ca) {
 		r = round_abort(q, R, QKD_ABORT_INTERNAL,
@@ -227,6 +246,7 @@ int alice_round(struct qkdd *q, struct round *R)
 	qkd_cascade_alice_stats(ca, &cs);
 	R->rs.cascade_rounds = cs.rounds;
 	/* verification */
+	stage_switch(QS_VERIFY);
 	if (qkd_verify_decode(&vt, q->msg, q->msg_len, q->pp.tag_bits) ||
 	    vt.key_bits != R->n) {
 		r = round_abort(q, R, QKD_ABORT_PROTOCOL,
@@ -245,6 +265,7 @@ int alice_round(struct qkdd *q, struct round *R)
 		goto out;
 	}
 	/* key length, reserve, PA seed */
+	stage_switch(QS_PA);
 	R->l = key_length(q, R, leak, &why);
 	if (!R->l) {
 		r = round_abort(q, R, QKD_ABORT_KEY_TOO_SHORT, "%s", why);
@@ -311,6 +332,7 @@ int alice_round(struct qkdd *q, struct round *R)
 	if (r)
 		goto out;
 	/* two-phase commit: Bob pushes first, then we do */
+	stage_switch(QS_PUSH);
 	id = block_id(q, R);
 	pending_clear(&q->pend);
 	q->pend = (struct pending){ .valid = true, .has_keys = true,
@@ -364,10 +386,12 @@ int alice_round(struct qkdd *q, struct round *R)
 		r = -ECONNRESET;
 		goto out;
 	}
+	stage_switch(QS_AUTH);
 	r = reserve_add(q, q->pend.data, auth_len);
 	if (r)
 		goto out;
 	maybe_retire(q);
+	stage_switch(QS_PUSH);
 	if (auth_spent(q) != R->charge_to)
 		qdebug("pads spent %" PRIu64 ", charged %" PRIu64,
 		       auth_spent(q), R->charge_to);
@@ -381,6 +405,7 @@ int alice_round(struct qkdd *q, struct round *R)
 	}
 	r = 0;
 out:
+	stage_switch(QS_OTHER);
 	qkd_alice_records_free(&a);
 	qkd_cascade_alice_free(ca);
 	qkd_cascade_msg_free(&out);

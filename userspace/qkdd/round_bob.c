@@ -64,6 +64,7 @@ int bob_round(struct qkdd *q, struct round *R)
 	int r, rx;
 
 	qkdd_log_round(0);
+	stage_switch(QS_QUANTUM);
 	r = quantum_recv(q->qfd, &round, q->o->timeout_s, q->round_pulses,
 			 round_max_detections(q), &d, &npulses);
 	if (r) {
@@ -93,6 +94,7 @@ int bob_round(struct qkdd *q, struct round *R)
 	if (r)
 		goto out;
 	/* sifting: announce detections and bases, get Alice's */
+	stage_switch(QS_SIFT);
 	wb_u(&w, npulses, 8);
 	wb_bits(&w, b.detected, npulses);
 	r = write_detected_bases(&w, b.basis, b.detected, npulses);
@@ -123,8 +125,11 @@ int bob_round(struct qkdd *q, struct round *R)
 		const uint8_t *list = rb_bytes(&rb, ndet);
 		size_t j = 0;
 
-		for (size_t i = 0; list && i < npulses; i++)
-			if (qkd_bit_get(b.detected, i)) {
+		/* the detected pulses' set bits, word by word */
+		for (size_t wi = 0; list && wi < qkd_bits_words(npulses); wi++)
+			for (uint64_t m = b.detected[wi]; m; m &= m - 1) {
+				size_t i = wi * 64 + (size_t)__builtin_ctzll(m);
+
 				if (list[j] >= q->pp.nint) {
 					r = round_abort(q, R, QKD_ABORT_PROTOCOL,
 							"sifting: intensity class %u out of range",
@@ -153,6 +158,7 @@ int bob_round(struct qkdd *q, struct round *R)
 		goto out;
 	}
 	/* estimation: Alice's sample positions end her answer */
+	stage_switch(QS_EST);
 	r = take_mask(q, R, &rb);
 	if (r) {
 		r = r > 0 ? 0 : r;
@@ -208,6 +214,7 @@ int bob_round(struct qkdd *q, struct round *R)
 		}
 	}
 	/* Cascade */
+	stage_switch(QS_EC);
 	cb = qkd_cascade_bob_new(&cp, (uint64_t *const *)R->frames);
 	if (!cb) {
 		r = round_abort(q, R, QKD_ABORT_INTERNAL,
@@ -241,6 +248,7 @@ int bob_round(struct qkdd *q, struct round *R)
 	qkd_cascade_bob_stats(cb, &cs);
 	R->rs.cascade_rounds = cs.rounds;
 	/* verification: we make the tag, Alice checks */
+	stage_switch(QS_VERIFY);
 	if (qkd_verify_make(&vt, R->key, R->n, q->pp.tag_bits, NULL)) {
 		r = round_abort(q, R, QKD_ABORT_INTERNAL,
 				"cannot make the verification tag");
@@ -261,6 +269,7 @@ int bob_round(struct qkdd *q, struct round *R)
 		r = 0;
 		goto out;
 	}
+	stage_switch(QS_PA);
 	rb = (struct rbuf){ q->msg, q->msg_len, 0, false };
 	l = rb_u(&rb, 8);
 	leak = rb_u(&rb, 8);
@@ -271,6 +280,21 @@ int bob_round(struct qkdd *q, struct round *R)
 	R->rs.efficiency = R->est.qber > 0 ?
 		(double)(leak - q->pp.tag_bits) /
 		((double)R->n * qkd_h2(R->est.qber)) : 0;
+	/*
+	 * Alice checked our verification hash (she sends no PA seed
+	 * otherwise, and its tag verified): the bits Cascade flipped were
+	 * the errors, and its f against them is what it achieved -- the f
+	 * above is against the sampled estimate.
+	 */
+	R->rs.true_errors = (int64_t)cs.corrected_bits;
+	R->rs.efficiency_true = cs.corrected_bits ?
+		(double)cs.disclosed_bits /
+		((double)R->n *
+		 qkd_h2((double)cs.corrected_bits / (double)R->n)) : 0;
+	qlog("cascade: f=%.4f against the true error count (%" PRIu64 " errors in %zu bits, QBER %.4f; estimated %.4f, f=%.4f against it), %" PRIu64 " parities, %" PRIu64 " round trips, %u frames of %u bits",
+	     R->rs.efficiency_true, cs.corrected_bits, R->n,
+	     (double)cs.corrected_bits / (double)R->n, R->est.qber,
+	     R->rs.efficiency, cs.disclosed_bits, cs.rounds, R->nf, R->F);
 	l_mine = key_length(q, R, (double)leak, &why);
 	if (rb.err || !l || l != l_mine || leak < cs.disclosed_bits ||
 	    first != q->next_index || l > (1ull << 32)) {
@@ -293,6 +317,7 @@ int bob_round(struct qkdd *q, struct round *R)
 		goto out;
 	}
 	/* commit: check, push, acknowledge */
+	stage_switch(QS_PUSH);
 	r = recv_msg(q, 1u << QKD_MSG_KEY_COMMIT, &type, true);
 	if (r) {
 		r = rx_fail(q, R, r);
@@ -339,7 +364,9 @@ int bob_round(struct qkdd *q, struct round *R)
 	 * before the acknowledgement leaves: once Alice can add them, we
 	 * have them too, across a crash of either end.
 	 */
+	stage_switch(QS_AUTH);
 	r = reserve_add(q, R->bytes, auth_len);
+	stage_switch(QS_PUSH);
 	if (r)
 		goto out;
 	if (state_save(q)) {
@@ -355,6 +382,7 @@ int bob_round(struct qkdd *q, struct round *R)
 	finish_round(R, auth_len, count, first);
 	r = 0;
 out:
+	stage_switch(QS_OTHER);
 	qkd_detections_free(&d);
 	qkd_bob_records_free(&b);
 	qkd_cascade_bob_free(cb);

@@ -174,6 +174,7 @@ int qkdd_session(struct qkdd *q, int cfd, int qfd, struct auth_ctx *auth)
 	stats_write(q->o, &q->tot, NULL);
 	while (!qkdd_done(q)) {
 		struct round R;
+		double c0[QS_N], c1[QS_N];
 
 		if (qkdd_stop) {
 			qkdd_log_round(0);
@@ -181,6 +182,10 @@ int qkdd_session(struct qkdd *q, int cfd, int qfd, struct auth_ctx *auth)
 			return 0;
 		}
 		memset(&R, 0, sizeof(R));
+		R.rs.true_errors = -1;
+		R.rs.efficiency_true = -1;
+		stage_switch(QS_OTHER);
+		stage_read(c0);
 		clock_gettime(CLOCK_MONOTONIC, &R.t0);
 		if (q->o->role == QKDD_ALICE) {
 			q->round++;
@@ -215,6 +220,11 @@ int qkdd_session(struct qkdd *q, int cfd, int qfd, struct auth_ctx *auth)
 		}
 		update_reserve(q);
 		q->tot.next_index = q->next_index;
+		stage_read(c1);
+		for (int i = 0; i < QS_N; i++) {
+			R.rs.cpu[i] = c1[i] - c0[i];
+			q->tot.cpu[i] += R.rs.cpu[i];
+		}
 		stats_round(q->o, &q->tot, &R.rs);
 		round_free(&R);
 	}

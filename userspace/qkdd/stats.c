@@ -41,6 +41,20 @@ void stats_round(const struct qkdd_opts *o, struct totals *t,
 		t->rounds_aborted++;
 		qlog("aborted, block discarded: %s", r->reason);
 	}
+	/* the round's CPU time per stage (cpu.c), then the total */
+	{
+		char line[400];
+		size_t off = 0;
+		double sum = 0;
+
+		for (int i = 0; i < QS_N; i++) {
+			off += (size_t)snprintf(line + off, sizeof(line) - off,
+						"%s=%.4f ", qkdd_stage_name[i],
+						r->cpu[i]);
+			sum += r->cpu[i];
+		}
+		qlog("cpu: %stotal=%.4f", line, sum);
+	}
 	/* what the secret length was computed from (protocol.md, "Secret
 	 * key length"): a test recomputes it from these */
 	if (r->estimated)
@@ -89,6 +103,9 @@ void stats_write(const struct qkdd_opts *o, const struct totals *t,
 		t->conn_failures_total, t->backoff_s);
 	if (o->sim_test_keys)
 		fprintf(f, "warning=%s\n", QKDD_SIM_STATUS_WARNING);
+	/* CPU seconds per stage over all rounds (cpu.c) */
+	for (int i = 0; i < QS_N; i++)
+		fprintf(f, "cpu_%s_s=%.6f\n", qkdd_stage_name[i], t->cpu[i]);
 	/* the parameters of the bound, exactly (both ends agreed on them) */
 	fprintf(f, "source=%s\nmu=%.17g,%.17g,%.17g\np_mu=%.17g,%.17g,%.17g\neps_sec=%.17g\neps_cor=%.17g\n",
 		o->ch.source == QKD_SOURCE_WCP ? "wcp" : "single-photon",
@@ -112,6 +129,12 @@ void stats_write(const struct qkdd_opts *o, const struct totals *t,
 			r->qber, r->key_bits, r->disclosed, r->efficiency,
 			r->secret_bits, r->auth_used, r->auth_bytes, r->keys,
 			r->cascade_rounds, r->seconds);
+		if (r->true_errors >= 0)
+			fprintf(f, "true_errors=%" PRId64 "\nefficiency_true=%.4f\n",
+				r->true_errors, r->efficiency_true);
+		for (int i = 0; i < QS_N; i++)
+			fprintf(f, "round_cpu_%s_s=%.6f\n", qkdd_stage_name[i],
+				r->cpu[i]);
 		if (r->estimated)
 			fprintf(f, "n_z=%.0f,%.0f,%.0f\nn_x=%.0f,%.0f,%.0f\nm_x=%.0f,%.0f,%.0f\n",
 				r->n_z[0], r->n_z[1], r->n_z[2], r->n_x[0],

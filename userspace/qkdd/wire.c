@@ -171,8 +171,8 @@ bool rb_done(const struct rbuf *r)
  * round's transcript; AUTH_CLOSE, the closing tag of the transcript on the
  * last frame (earlier frames of a long message are folded in).
  */
-int send_msg(struct qkdd *q, uint8_t type, const uint8_t *p,
-	     size_t len, int mode)
+static int send_msg_io(struct qkdd *q, uint8_t type, const uint8_t *p,
+		       size_t len, int mode)
 {
 	do {
 		size_t n = len > QKD_FRAME_MAX_PAYLOAD ? QKD_FRAME_MAX_PAYLOAD
@@ -190,8 +190,18 @@ int send_msg(struct qkdd *q, uint8_t type, const uint8_t *p,
 			h.flags |= QKD_FRAME_F_DEFERRED;
 		else if (mode == AUTH_CLOSE)
 			h.flags |= QKD_FRAME_F_TRANSCRIPT;
-		r = frame_send_sealed(q->cfd, q->auth, &h, p, (uint32_t)n,
-				      q->sbuf, QKD_FRAME_MAX_LEN);
+		{
+			/* frame_send_sealed(), the tag (or the transcript)
+			 * charged to authentication */
+			size_t wl;
+
+			stage_switch(QS_AUTH);
+			r = frame_seal(q->auth, &h, p, (uint32_t)n, q->sbuf,
+				       QKD_FRAME_MAX_LEN, &wl);
+			stage_switch(QS_IO);
+			if (!r)
+				r = frame_write_all(q->cfd, q->sbuf, wl);
+		}
 		if (r == QKD_AUTH_E_RESERVE) {
 			qlog("cannot send %s: the authentication key reserve is exhausted (%zu bytes left); rounds must make more key than they use (raise --block-bits) -- install a fresh PSK (or use X.509) and restart",
 			     frame_type_name(type), auth_reserve_level(q->auth));
@@ -206,6 +216,17 @@ int send_msg(struct qkdd *q, uint8_t type, const uint8_t *p,
 		len -= n;
 	} while (len);
 	return 0;
+}
+
+/* The CPU time of sending and receiving is I/O's (cpu.c). */
+int send_msg(struct qkdd *q, uint8_t type, const uint8_t *p, size_t len,
+	     int mode)
+{
+	enum qkdd_stage prev = stage_switch(QS_IO);
+	int r = send_msg_io(q, type, p, len, mode);
+
+	stage_switch(prev);
+	return r;
 }
 
 void send_abort(struct qkdd *q, uint16_t reason, const char *text)
@@ -245,8 +266,8 @@ int frame_version_mismatch(struct qkdd *q)
  * skipped. 0 (*type set, payload in q->msg), RX_ABORT, or -errno:
  * -EINTR stopped, -EPERM fatal, others: reconnect.
  */
-int recv_msg(struct qkdd *q, uint32_t want, uint8_t *type,
-	     bool stoppable)
+static int recv_msg_io(struct qkdd *q, uint32_t want, uint8_t *type,
+		       bool stoppable)
 {
 	uint8_t cur = 0;
 
@@ -262,8 +283,15 @@ int recv_msg(struct qkdd *q, uint32_t want, uint8_t *type,
 			qlog("no message from the peer for %u s", q->o->timeout_s);
 			return -ETIMEDOUT;
 		}
-		r = frame_recv_open(q->cfd, q->auth, q->rbuf,
-				    QKD_FRAME_MAX_LEN, &len, &f);
+		/* frame_recv_open(), the tag check charged to
+		 * authentication */
+		r = frame_recv_checked(q->cfd, q->auth, q->rbuf,
+				       QKD_FRAME_MAX_LEN, &len, &f);
+		if (!r) {
+			stage_switch(QS_AUTH);
+			r = frame_open(q->auth, q->rbuf, len, &f);
+			stage_switch(QS_IO);
+		}
 		if (r == QKD_FRAME_E_VERSION)
 			return frame_version_mismatch(q);
 		if (r) {
@@ -367,4 +395,13 @@ int recv_msg(struct qkdd *q, uint32_t want, uint8_t *type,
 			return 0;
 		}
 	}
+}
+
+int recv_msg(struct qkdd *q, uint32_t want, uint8_t *type, bool stoppable)
+{
+	enum qkdd_stage prev = stage_switch(QS_IO);
+	int r = recv_msg_io(q, want, type, stoppable);
+
+	stage_switch(prev);
+	return r;
 }

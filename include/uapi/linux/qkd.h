@@ -124,6 +124,12 @@ enum qkd_sa_state {
  * @QKD_SA_REASON_PEER_BEHIND: sa-rekey with force moved the outbound SA more
  *   than sa-lookahead generations beyond the newest one that sent traffic: the
  *   peer cannot follow; bind again at both ends.
+ * @QKD_SA_REASON_LOST_AGAIN: SAs the binding installed in place of lost ones
+ *   were lost too before traffic crossed them (ip xfrm state deleteall racing
+ *   the binding): it stopped replacing them. sa-rekey at this end resumes (the
+ *   outbound SA moves on to the last generation the peer holds, inbound SAs
+ *   are installed again beyond the lost ones); the peer then re-keys up to 2 *
+ *   (sa-lookahead + 1) times.
  */
 enum qkd_sa_reason {
 	QKD_SA_REASON_NO_KEY = 1,
@@ -131,6 +137,7 @@ enum qkd_sa_reason {
 	QKD_SA_REASON_KEY_GONE,
 	QKD_SA_REASON_IN_DELETED,
 	QKD_SA_REASON_PEER_BEHIND,
+	QKD_SA_REASON_LOST_AGAIN,
 };
 
 /**

@@ -68,6 +68,23 @@ struct qkd_cascade_params {
 	uint32_t block[QKD_CASCADE_MAX_PASSES];
 };
 
+/*
+ * The configuration qkdd runs Cascade with, and bench_cascade measures:
+ * the n key bits of a round cut into nf = ceil(n / DAEMON_FRAME_MAX)
+ * equal frames of F = floor(n / nf) bits (the n - nf F bits left over
+ * are dropped), all nf in flight together, the optimized variant with
+ * PARALLEL scheduling, tuned for the sampled QBER estimate (at least
+ * 0.5 %): qkd_cascade_daemon_frames() gives F and nf (nf >= 1; F may be
+ * below 64, which no round corrects), qkd_cascade_daemon_params() the
+ * parameters Alice sends.
+ */
+#define QKD_CASCADE_DAEMON_FRAME_MAX	65536
+void qkd_cascade_daemon_frames(size_t n, uint32_t *frame_bits,
+			       uint32_t *nframes);
+void qkd_cascade_daemon_params(struct qkd_cascade_params *p,
+			       uint32_t frame_bits, uint32_t nframes,
+			       double qber_estimate, uint64_t seed);
+
 /* Counters of one side. Alice's disclosed_bits is the authoritative leak. */
 struct qkd_cascade_stats {
 	uint64_t disclosed_bits;	/* parity bits sent by Alice */

