@@ -1490,7 +1490,33 @@ static void qkd_sa_detach(struct qkd_consumer *c, enum qkd_detach_reason why)
 	qkd_sa_destroy(qn, b, why == QKD_DETACH_NET && !check_net(qn->net));
 }
 
-static int qkd_sa_may_delete(struct qkd_sa *b, struct netlink_ext_ack *extack);
+/*
+ * May the requester delete the binding's SAs? The LSM check xfrm_user's
+ * DELSA makes (security_xfrm_state_delete()), for every SA before any
+ * goes, so that a refusal changes nothing. Our SAs carry no security
+ * context, which SELinux (the one LSM with xfrm hooks) always allows; a
+ * BPF LSM program on the hook may refuse. Under qkd_net.lock.
+ */
+static int qkd_sa_may_delete(struct qkd_sa *b, struct netlink_ext_ack *extack)
+{
+	struct xfrm_state *xs[2 + QKD_SA_IN_SLOTS];
+	unsigned int i, n = 0;
+	int err = 0;
+
+	mutex_lock(&b->lock);
+	xs[n++] = b->out;
+	xs[n++] = b->out_old;
+	for (i = 0; i < QKD_SA_IN_SLOTS; i++)
+		xs[n++] = b->in[i].x;
+	for (i = 0; !err && i < n; i++)
+		if (xs[i])
+			err = security_xfrm_state_delete(xs[i]);
+	mutex_unlock(&b->lock);
+	if (err)
+		NL_SET_ERR_MSG_MOD(extack,
+				   "a security module refused to delete an SA of the binding");
+	return err;
+}
 
 /* A requester deletes the stream or its link: as SA_DEL, ask first. */
 static int qkd_sa_may_detach(struct qkd_consumer *c,
@@ -2203,34 +2229,6 @@ static struct qkd_sa *qkd_sa_from_attrs(struct qkd_net *qn,
 		*err = -ENOENT;
 	}
 	return b;
-}
-
-/*
- * May the requester delete the binding's SAs? The LSM check xfrm_user's
- * DELSA makes (security_xfrm_state_delete()), for every SA before any
- * goes, so that a refusal changes nothing. Our SAs carry no security
- * context, which SELinux (the one LSM with xfrm hooks) always allows; a
- * BPF LSM program on the hook may refuse. Under qkd_net.lock.
- */
-static int qkd_sa_may_delete(struct qkd_sa *b, struct netlink_ext_ack *extack)
-{
-	struct xfrm_state *xs[2 + QKD_SA_IN_SLOTS];
-	unsigned int i, n = 0;
-	int err = 0;
-
-	mutex_lock(&b->lock);
-	xs[n++] = b->out;
-	xs[n++] = b->out_old;
-	for (i = 0; i < QKD_SA_IN_SLOTS; i++)
-		xs[n++] = b->in[i].x;
-	for (i = 0; !err && i < n; i++)
-		if (xs[i])
-			err = security_xfrm_state_delete(xs[i]);
-	mutex_unlock(&b->lock);
-	if (err)
-		NL_SET_ERR_MSG_MOD(extack,
-				   "a security module refused to delete an SA of the binding");
-	return err;
 }
 
 int qkd_nl_sa_del_doit(struct sk_buff *skb, struct genl_info *info)

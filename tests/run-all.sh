@@ -183,9 +183,9 @@ VM_DEBUG_CANNOT=test_lsm
 manifest_plan() {
 	case $1 in
 	# checkpatch, the spec, the generated files (check-gen.sh), the
-	# store's layering, install, dkms build and its two refusals, and
-	# W=1 + sparse per kernel
-	lint) echo $((8 + $(ls -d /lib/modules/*/build 2>/dev/null | wc -l))) ;;
+	# store's layering, the mutants apply, install, dkms build and its
+	# two refusals, and W=1 + sparse per kernel
+	lint) echo $((9 + $(ls -d /lib/modules/*/build 2>/dev/null | wc -l))) ;;
 	fuzz) find fuzz -maxdepth 1 -name 'fuzz_*.c' | wc -l ;;
 	mutants) manifest_mutants unit | wc -l ;;
 	esac

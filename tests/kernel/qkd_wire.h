@@ -179,6 +179,29 @@ static inline void qkd_wire_down(struct qkd_wire *w)
 }
 
 /*
+ * Let netns B go: its last references here are closed (the sniffer too),
+ * and its veth end takes ours with it. True once "qfa" is gone, after
+ * cleanup_net() ran the pernet exits (qkd's, then xfrm's); false if that
+ * took more than 30 s. Netns A, its socket and ns_a stay.
+ */
+static inline bool qkd_wire_drop_b(struct qkd_wire *w)
+{
+	int i;
+
+	if (w->nl_b_open)
+		qkd_nl_close(&w->nl_b);
+	w->nl_b_open = false;
+	if (w->ns_b >= 0)
+		close(w->ns_b);
+	if (w->sniff >= 0)
+		close(w->sniff);
+	w->ns_b = w->sniff = -1;
+	for (i = 0; i < 300 && if_nametoindex("qfa"); i++)
+		qkd_msleep(100);
+	return !if_nametoindex("qfa");
+}
+
+/*
  * One end: a link of @role (id 1), the stream with 16 pattern keys (the
  * same at both ends), and a transport-mode binding with its policies.
  */

@@ -3,8 +3,8 @@
 # Static checks of the kernel side, printed as TAP: checkpatch --strict,
 # sparse, a W=1 build without warnings on every installed kernel, the
 # store's layering (it refers to no symbol of a front end), the YNL spec
-# against its schema, and the files generated from it against a fresh
-# `make regen` (tests/lib/check-gen.sh).
+# against its schema, the files generated from it against a fresh
+# `make regen` (tests/lib/check-gen.sh), and that every mutant applies.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
@@ -67,6 +67,17 @@ done
 	[ -z "$bad" ]
 } >"$log" 2>&1
 result "the store calls no front end (store.o refers to no symbol of netlink, xfrm, chardev, crypto, keyring)" $? "$log"
+
+# Every mutant still applies to the code it breaks (exactly one line):
+# the kernel ones run only in `make mutants`, so a change that moves their
+# line would otherwise show only there.
+bad=0
+for m in tests/mutants/*.mut; do
+	python3 tests/mutants/apply.py --check "$m" >/dev/null 2>&1 && continue
+	python3 tests/mutants/apply.py --check "$m"
+	bad=1
+done >"$log" 2>&1
+result "every mutant applies (tests/mutants/apply.py --check)" $bad "$log"
 
 inst=$(mktemp -d)
 make -s install DESTDIR="$inst" >"$log" 2>&1 &&
