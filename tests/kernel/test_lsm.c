@@ -842,4 +842,4 @@ TEST_F(lsm, alg_setkey_refused_takes_no_key)
 	close(tfm);
 }
 
-QKD_TEST_MAIN
+QKD_TEST_MAIN_XFRM

@@ -551,4 +551,4 @@ TEST_F(citizen, ping4_through_ipv4_tunnel_hand_policies)
 	cross_family_ping(_metadata, self, &a, &b, true);
 }
 
-QKD_TEST_MAIN
+QKD_TEST_MAIN_XFRM
