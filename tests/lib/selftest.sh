@@ -12,7 +12,9 @@
 #     test, must report its leaking TEST and TEST_F "not ok" and its clean
 #     test "ok";
 #   - the mutant applier (tests/mutants/apply.py) refuses a pattern that
-#     matches no line or several, and a mutant that changes nothing;
+#     matches no line or several, and a mutant that changes nothing; its
+#     "lines: all" / "lines: N" edit every match or the Nth, and refuse
+#     no match, fewer than N, or another word;
 #   - tests/lib/check-gen.sh passes the committed generated netlink files
 #     and fails a hand-edited or stale copy.
 set -u
@@ -155,6 +157,32 @@ python3 tests/mutants/apply.py "$T/m/g.mut" "$T/m" >/dev/null 2>"$T/m/err" &&
 	[ "$(diff "$T/m/orig.c" "$T/m/src/x.c" | grep -c '^[<>]')" = 2 ] &&
 	grep -qx $'\treturn 1;' "$T/m/src/x.c" && sed -n 3p "$T/m/src/x.c" | grep -q 'a == b'
 check $? "mutants: in: narrows the match to one function, one line changed"
+# lines: all / lines: N, for a table whose entries repeat a line (the
+# generated op table's .flags): every match, or the Nth alone; a count
+# beyond the matches, no match, or a word that is neither is refused.
+cp "$T/m/orig.c" "$T/m/src/x.c"
+mut "$T/m/all.mut" 'match: a == b' 'replace: 1' 'lines: all'
+python3 tests/mutants/apply.py "$T/m/all.mut" "$T/m" >/dev/null 2>"$T/m/err" &&
+	[ "$(grep -c $'^\treturn 1;$' "$T/m/src/x.c")" = 2 ] && ! grep -q 'a == b' "$T/m/src/x.c"
+check $? "mutants: lines: all edits every matching line"
+cp "$T/m/orig.c" "$T/m/src/x.c"
+mut "$T/m/nth.mut" 'match: a == b' 'replace: 1' 'lines: 2'
+python3 tests/mutants/apply.py "$T/m/nth.mut" "$T/m" >/dev/null 2>"$T/m/err" &&
+	sed -n 3p "$T/m/src/x.c" | grep -q 'a == b' && sed -n 8p "$T/m/src/x.c" | grep -qx $'\treturn 1;'
+check $? "mutants: lines: 2 edits the second matching line alone"
+cp "$T/m/orig.c" "$T/m/src/x.c"
+mut "$T/m/nth3.mut" 'match: a == b' 'replace: 1' 'lines: 3'
+python3 tests/mutants/apply.py "$T/m/nth3.mut" "$T/m" >/dev/null 2>"$T/m/err"
+[ $? -eq 1 ] && grep -q 'matches 2 lines (lines: 3' "$T/m/err" && cmp -s "$T/m/orig.c" "$T/m/src/x.c"
+check $? "mutants: lines: 3 of two matches is refused, nothing written"
+mut "$T/m/all0.mut" 'match: a != b' 'replace: 1' 'lines: all'
+python3 tests/mutants/apply.py "$T/m/all0.mut" "$T/m" >/dev/null 2>"$T/m/err"
+[ $? -eq 1 ] && grep -q 'matches 0 lines (lines: all' "$T/m/err"
+check $? "mutants: lines: all that matches nothing is refused"
+mut "$T/m/bad.mut" 'match: a == b' 'replace: 1' 'lines: every'
+python3 tests/mutants/apply.py "$T/m/bad.mut" "$T/m" >/dev/null 2>"$T/m/err"
+[ $? -eq 1 ] && grep -q 'neither' "$T/m/err"
+check $? "mutants: lines: neither all nor a number is refused"
 
 # The generated netlink files (tests/lib/check-gen.sh, in lint): copies of
 # the committed ones pass; a hand edit that weakens a generated policy (a

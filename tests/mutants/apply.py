@@ -14,7 +14,13 @@ edits of the file (see Documentation/robustness.md, "Mutants"):
              edit is searched from that line to the first line that is
              "}" or "};" (the end of that function or initializer)
     match:   a regex (Python re) that must match exactly ONE line of that
-             region (0 or more than 1: the mutant is broken, exit 1)
+             region (0 or more than 1: the mutant is broken, exit 1),
+             unless lines: says otherwise
+    lines:   (optional) "all": every line of the region that matches is
+             edited (at least one must); "N" (1, 2, ...): the Nth matching
+             line of the region, which must exist. For a table whose
+             entries repeat one line (the generated split-op table's
+             .flags): a mutant that names the whole table, or one entry.
     replace: what the matched text becomes (re.sub syntax: \\1 ...);
              "replace:" with nothing after it deletes the matched text;
     delete:  yes  deletes the whole matched line instead
@@ -67,6 +73,26 @@ def one_line(lines, lo, hi, rx, what):
     return hits[0]
 
 
+def chosen_lines(lines, lo, hi, rx, which):
+    """The lines match: (with lines: WHICH, if given) selects."""
+    if which is None:
+        return [one_line(lines, lo, hi, rx, "match:")]
+    hits = [i for i in range(lo, hi) if rx.search(lines[i])]
+    if which == "all":
+        if not hits:
+            raise LookupError("match: /%s/ matches 0 lines (lines: all needs"
+                              " at least 1)" % rx.pattern)
+        return hits
+    if not re.fullmatch(r"[1-9][0-9]*", which):
+        raise ValueError("lines: %r is neither \"all\" nor a number from 1"
+                         % which)
+    n = int(which)
+    if len(hits) < n:
+        raise LookupError("match: /%s/ matches %d lines (lines: %d needs at"
+                          " least %d)" % (rx.pattern, len(hits), n, n))
+    return [hits[n - 1]]
+
+
 def mutate(spec, text):
     lines = text.split("\n")
     lo, hi = 0, len(lines)
@@ -79,11 +105,12 @@ def mutate(spec, text):
             raise LookupError("in: no closing } after line %d" % (lo + 1))
         hi += 1
     rx = re.compile(spec["match"])
-    i = one_line(lines, lo, hi, rx, "match:")
-    if spec.get("delete") == "yes":
-        del lines[i]
-    else:
-        lines[i] = rx.sub(spec["replace"], lines[i], count=1)
+    hits = chosen_lines(lines, lo, hi, rx, spec.get("lines"))
+    for i in reversed(hits):
+        if spec.get("delete") == "yes":
+            del lines[i]
+        else:
+            lines[i] = rx.sub(spec["replace"], lines[i], count=1)
     return "\n".join(lines)
 
 
