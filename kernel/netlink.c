@@ -254,7 +254,9 @@ static void qkd_notify(struct qkd_net *qn, struct qkd_event *ev)
 
 /*
  * One object of a dump of @cmd, filled by @fill: 0, or -EMSGSIZE when the
- * skb is full (nothing of the object is left in it).
+ * skb is full (nothing of the object is left in it). The dumpit set cb->seq
+ * to the node's dump_gen under qkd_net.lock: the first message after a
+ * change of the node's sets carries NLM_F_DUMP_INTR.
  */
 int qkd_dump_one(struct sk_buff *skb, struct netlink_callback *cb, u8 cmd,
 		 int (*fill)(struct sk_buff *skb, void *obj), void *obj)
@@ -265,6 +267,7 @@ int qkd_dump_one(struct sk_buff *skb, struct netlink_callback *cb, u8 cmd,
 			  &qkd_genl_family, NLM_F_MULTI, cmd);
 	if (!hdr)
 		return -EMSGSIZE;
+	genl_dump_check_consistent(cb, hdr);
 	if (fill(skb, obj)) {
 		genlmsg_cancel(skb, hdr);
 		return -EMSGSIZE;
@@ -478,6 +481,7 @@ int qkd_nl_link_get_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
 	if (err)
 		return err;
 	mutex_lock(&qn->lock);
+	cb->seq = qn->dump_gen;
 	xa_for_each_start(&qn->links, id, link, id) {
 		err = qkd_dump_one(skb, cb, QKD_CMD_LINK_GET, qkd_fill_link, link);
 		if (err)
@@ -601,8 +605,8 @@ int qkd_nl_stream_get_doit(struct sk_buff *skb, struct genl_info *info)
 /*
  * Dump all streams, or one link's. cb->args[0] counts the streams already
  * sent, cb->args[1] is the link filter (0: none). The order is creation
- * order; a stream deleted between rounds may shift the rest by one, as with
- * other position-based netlink dumps.
+ * order; a stream deleted between rounds shifts the rest by one, and the
+ * first message after it carries NLM_F_DUMP_INTR (qkd_dump_one()).
  */
 int qkd_nl_stream_get_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
 {
@@ -613,6 +617,7 @@ int qkd_nl_stream_get_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
 	int err = 0;
 
 	mutex_lock(&qn->lock);
+	cb->seq = qn->dump_gen;
 	if (!skip && attrs &&
 	    (attrs[QKD_A_STREAM_LINK_ID] || attrs[QKD_A_STREAM_LINK_NAME])) {
 		struct qkd_link *link;

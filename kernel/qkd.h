@@ -122,6 +122,12 @@ struct qkd_counters {
  *	their claims, under @lock
  * @sas: SA bindings (xfrm.c; RCU readers, writers under @lock)
  * @n_sas: number of SA bindings, under @lock
+ * @dump_gen: generation of the node's sets of links, streams and claims
+ *	(bindings), under @lock: bumped by every creation and deletion of a
+ *	link or stream and every claim and release of a stream, never 0. The
+ *	link, stream and SA dumps resume by position or id between their
+ *	parts; they set cb->seq from it, and genl_dump_check_consistent()
+ *	flags NLM_F_DUMP_INTR on the first message after a change.
  */
 struct qkd_net {
 	struct net *net;
@@ -136,6 +142,7 @@ struct qkd_net {
 	struct list_head consumers;
 	struct list_head sas;
 	unsigned int n_sas;
+	unsigned int dump_gen;
 };
 
 /**

@@ -138,6 +138,18 @@ struct qkd_link *qkd_link_find(struct qkd_net *qn, u32 id, const char *name)
 	return NULL;
 }
 
+/*
+ * The node's set of links, streams or claims changed: dumps that resume
+ * across it say so (qkd_net.dump_gen). Under qkd_net.lock.
+ */
+static void qkd_net_changed(struct qkd_net *qn)
+{
+	lockdep_assert_held(&qn->lock);
+
+	if (!++qn->dump_gen)
+		qn->dump_gen = 1;	/* 0 is "no generation" to the core */
+}
+
 static void qkd_link_put(struct qkd_link *link)
 {
 	if (refcount_dec_and_test(&link->refs))
@@ -185,6 +197,7 @@ int qkd_link_create(struct qkd_net *qn, u32 id, const char *name,
 		return err;
 	}
 	qn->n_links++;
+	qkd_net_changed(qn);
 	*out = link;
 	return 0;
 }
@@ -268,6 +281,7 @@ void qkd_link_delete(struct qkd_net *qn, struct qkd_link *link, bool notify)
 		qkd_stream_delete(qn, s, notify);
 	xa_erase(&qn->links, link->id);
 	qn->n_links--;
+	qkd_net_changed(qn);
 	if (notify) {
 		struct qkd_store_event_info info = { .qn = qn, .link = link };
 
@@ -385,6 +399,7 @@ int qkd_stream_create(struct qkd_net *qn, struct qkd_link *link, const u8 *id,
 	list_add_tail(&s->link_list, &link->streams);
 	link->n_streams++;
 	qn->n_streams++;
+	qkd_net_changed(qn);
 	*out = s;
 	return 0;
 }
@@ -422,6 +437,7 @@ void qkd_stream_delete(struct qkd_net *qn, struct qkd_stream *s, bool notify)
 	list_del(&s->link_list);
 	link->n_streams--;
 	qn->n_streams--;
+	qkd_net_changed(qn);
 
 	xa_lock(&s->keys);
 	s->dead = true;
@@ -810,6 +826,7 @@ int qkd_consumer_claim(struct qkd_consumer *c,
 	c->ops = ops;
 	c->starting = true;
 	list_add_tail(&c->list, &qn->consumers);
+	qkd_net_changed(qn);
 	return 0;
 }
 
@@ -846,6 +863,7 @@ void qkd_consumer_release(struct qkd_consumer *c)
 	xa_unlock(&s->keys);
 	s->owner = NULL;
 	list_del(&c->list);
+	qkd_net_changed(qn);
 	if (c->starting)
 		qkd_link_update_state(qn, s->link);
 	c->stream = NULL;
@@ -953,6 +971,7 @@ static int __net_init qkd_net_init(struct net *net)
 	init_waitqueue_head(&qn->poll_wait);
 	INIT_LIST_HEAD(&qn->consumers);
 	INIT_LIST_HEAD(&qn->sas);
+	qn->dump_gen = 1;
 	return 0;
 }
 

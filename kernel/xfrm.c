@@ -2356,7 +2356,12 @@ int qkd_nl_sa_get_doit(struct sk_buff *skb, struct genl_info *info)
 	return err;
 }
 
-/* Dump every binding; cb->args[0] counts those already sent. */
+/*
+ * Dump every binding; cb->args[0] counts those already sent. A binding
+ * created or deleted between rounds (its claim or release of the stream
+ * bumps the node's dump_gen) flags the first message after it
+ * NLM_F_DUMP_INTR.
+ */
 int qkd_nl_sa_get_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
 {
 	struct qkd_net *qn = qkd_net(sock_net(cb->skb->sk));
@@ -2368,6 +2373,7 @@ int qkd_nl_sa_get_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
 	if (err)
 		return err;
 	mutex_lock(&qn->lock);
+	cb->seq = qn->dump_gen;
 	list_for_each_entry(b, &qn->sas, list) {
 		if (pos++ < skip)
 			continue;
