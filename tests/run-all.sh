@@ -77,6 +77,11 @@ all_stages="lint unit mutants fuzz daemon vm e2e robust debug"
 stages=${QKD_STAGES:-$all_stages}
 logs=build/test-logs
 export FUZZ_TIME=${FUZZ_TIME:-20}
+# Warnings fail CI: every make below builds the tools with -Werror (the
+# Makefile adds it only with WERROR=1, so that users' and distributions'
+# builds with another compiler do not break; the test binaries always
+# have it).
+export WERROR=1
 
 # ---- the manifest: what must run, derived from the tree ----
 
@@ -183,8 +188,11 @@ VM_DEBUG_CANNOT=test_lsm
 manifest_plan() {
 	case $1 in
 	# checkpatch, the spec, the store's layering, the mutants apply,
-	# install, dkms build and its two refusals, and W=1 + sparse per kernel
-	lint) echo $((8 + $(ls -d /lib/modules/*/build 2>/dev/null | wc -l))) ;;
+	# dkms build and its two refusals, the results of
+	# tests/lib/check-install.sh (install/uninstall, flags, version), and
+	# W=1 + sparse per kernel
+	lint) echo $((7 + $(grep -c '^check \$?' tests/lib/check-install.sh) + \
+		$(ls -d /lib/modules/*/build 2>/dev/null | wc -l))) ;;
 	fuzz) find fuzz -maxdepth 1 -name 'fuzz_*.c' | wc -l ;;
 	mutants) manifest_mutants unit | wc -l ;;
 	esac
