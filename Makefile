@@ -11,7 +11,6 @@ KDIR ?= $(shell d=/lib/modules/$$(uname -r)/build; \
 # dkms.conf's PACKAGE_VERSION at `make dkms`), by Kbuild (MODULE_VERSION)
 # and checked against debian/changelog (tests/lib/check-install.sh).
 VERSION := $(shell cat VERSION)
-MODULE_VERSION := $(VERSION)
 
 # Installation, the way distributions call it: make install DESTDIR=...
 # PREFIX=/usr. Units, udev rules and modules-load.d go to the vendor
@@ -39,9 +38,10 @@ CFLAGS ?= -O2 -g
 CALLER_CFLAGS := $(if $(filter file,$(origin CFLAGS)),,$(CFLAGS))
 CPPFLAGS ?=
 LDFLAGS ?=
-# -Werror in CI and tests only (tests/run-all.sh and tests/lib/lint.sh set
-# WERROR=1; the test binaries always have it): a new compiler's new warning
-# must not break a user's or a distribution's build.
+# -Werror in CI and tests only (tests/run-all.sh exports WERROR=1,
+# tests/lib/check-install.sh installs with it; the test binaries always
+# have it): a new compiler's new warning must not break a user's or a
+# distribution's build.
 WERROR ?= 0
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer \
 	     -fno-sanitize-recover=all
@@ -54,8 +54,9 @@ WARN_ONLY := -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes \
 WARN := $(WARN_ONLY) -Werror
 BASE_CPPFLAGS := -D_GNU_SOURCE -Iinclude/uapi -Iuserspace/include $(NL_CFLAGS) \
 	-DQKD_VERSION='"$(VERSION)"'
-# Hardening, as Debian's dpkg-buildflags (hardening=+all) has it: stack
-# protector, stack-clash protection, PIE; FORTIFY_SOURCE where it can work
+# Hardening, the distributions' usual set (Debian's dpkg-buildflags with
+# hardening=+all): stack protector, stack-clash protection, PIE, and
+# FORTIFY_SOURCE where it can work
 # (with optimisation, and not when the caller's flags already choose a
 # level). The test builds under ASan/UBSan go without FORTIFY, whose
 # checked functions would hide accesses from the sanitizers.
@@ -108,7 +109,7 @@ objs = $(patsubst %.c,$(1)/%.o,$(2))
 
 .PHONY: all module tools tests harness check check-unit check-vm lint \
 	debug-kernel check-debug stress mutants \
-	lint-full install install-module install-tools install-dev \
+	lint-full check-deb install install-module install-tools install-dev \
 	uninstall uninstall-module uninstall-tools uninstall-dev dkms dkms-remove demo \
 	bench clean
 
@@ -128,7 +129,8 @@ $(B)/obj/%.o: %.c $(FLAGS_STAMP)
 
 $(B)/san/obj/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(USER_CFLAGS_NOFORTIFY) -Werror $(SAN_FLAGS) -MMD -MP -c -o $@ $<
+	$(CC) $(filter-out -Werror,$(USER_CFLAGS_NOFORTIFY)) -Werror $(SAN_FLAGS) \
+		-MMD -MP -c -o $@ $<
 
 $(B)/libqkd.a: $(call objs,$(B)/obj,$(LIB_SRCS))
 	@mkdir -p $(dir $@)
@@ -241,7 +243,8 @@ check-debug: debug-kernel all $(KERNEL_TESTS)
 # a bigger canary. On the Debian kernels, where a kill and its recovery
 # take 4 s instead of 28: 300 SIGKILLs of qkdd (qkdd_crash.sh) each. On the
 # host first: every libFuzzer target for 10 minutes. Last, the kernel
-# mutants (make mutants).
+# mutants (make mutants), and the Debian packages with a DKMS build from
+# qkd-dkms's layout (make check-deb).
 stress: debug-kernel all
 	@rc=0; \
 	FUZZ_TIME=600 fuzz/run.sh || rc=1; \
@@ -252,6 +255,7 @@ stress: debug-kernel all
 	tests/robust/canary.sh --kernel debug -k 4096 -P || rc=1; \
 	tests/robust/run.sh --kernel all --crash-kills 300 || rc=1; \
 	tests/mutants/run.sh --kind kernel || rc=1; \
+	tests/lib/check-deb.sh -k || rc=1; \
 	exit $$rc
 
 # Mutation testing (Documentation/robustness.md, "Mutants"): each mutant of
@@ -279,6 +283,13 @@ lint: harness
 lint-full:
 	tests/lib/lint.sh
 
+# The Debian packages: built (dpkg-buildpackage, in a scratch copy),
+# linted, their contents checked, and qkd.ko built by DKMS from
+# qkd-dkms's files (tests/lib/check-deb.sh; the lint stage runs it without
+# the DKMS build).
+check-deb:
+	tests/lib/check-deb.sh -k
+
 demo:
 	tools/demo.sh
 
@@ -288,7 +299,6 @@ demo:
 # and its headers and pkg-config file (install-dev). `make uninstall`, with
 # the same DESTDIR and PREFIX, removes exactly those files
 # (tests/lib/check-install.sh checks both).
-KVER = $(notdir $(patsubst %/build,%,$(KDIR)))
 MAN_PAGES := $(wildcard Documentation/man/*.[0-9])
 MAN_FILES := $(foreach m,$(MAN_PAGES),\
 	$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m)))
@@ -303,6 +313,7 @@ DEV_FILES := $(INCLUDEDIR)/linux/qkd.h \
 	$(LIBDIR)/libqkd.a $(PKGCONFIGDIR)/libqkd.pc
 # What modules_install may name the module (the kernel's
 # CONFIG_MODULE_COMPRESS_*).
+KVER = $(notdir $(patsubst %/build,%,$(KDIR)))
 MODULE_FILES = $(foreach z,.ko .ko.xz .ko.zst .ko.gz,\
 	/lib/modules/$(KVER)/updates/qkd$(z))
 

@@ -4,7 +4,8 @@
 # sparse, a W=1 build without warnings on every installed kernel, the
 # store's layering (it refers to no symbol of a front end), the YNL spec
 # against its schema and the uapi header, that every mutant applies, the
-# build and install interface (tests/lib/check-install.sh) and DKMS.
+# build and install interface (tests/lib/check-install.sh), the Debian
+# packages (tests/lib/check-deb.sh) and DKMS.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
@@ -76,26 +77,38 @@ for m in tests/mutants/*.mut; do
 done >"$log" 2>&1
 result "every mutant applies (tests/mutants/apply.py --check)" $bad "$log"
 
+# relay SCRIPT...: run a TAP script of checks, each of its results one of
+# ours (its comments after a "not ok" as the log); a result it did not
+# print is a failure.
+relay() {
+	"$@" >"$log.ci" 2>&1
+	rc=$?
+	ci=0
+	while IFS= read -r line; do
+		case $line in
+		"ok "*) ci=$((ci + 1)); result "${line#ok [0-9]* - }" 0 /dev/null ;;
+		"not ok "*)
+			ci=$((ci + 1))
+			awk -v l="$line" '$0 == l { on = 1; next } on && /^# / { print; next } { on = 0 }' \
+				"$log.ci" >"$log"
+			result "${line#not ok [0-9]* - }" 1 "$log" ;;
+		"# lintian: "*) echo "$line" ;;
+		esac
+	done <"$log.ci"
+	[ "$rc" -ne 0 ] || grep -qx "1..$ci" "$log.ci" || result "$1: $ci results, plan $(grep '^1\.\.' "$log.ci")" 1 "$log.ci"
+	[ "$rc" -eq 0 ] || [ "$ci" -gt 0 ] || result "$1: exit $rc without results" 1 "$log.ci"
+	rm -f "$log.ci"
+}
+
 # The build and install interface (tests/lib/check-install.sh): make
 # install/uninstall with DESTDIR and PREFIX, the vendor directories, the
-# hardening flags, the caller's CFLAGS/CPPFLAGS/LDFLAGS, one version. Each
-# of its results is one of ours; a result it did not print is a failure.
-WERROR=1 tests/lib/check-install.sh >"$log.ci" 2>&1
-rc=$?
-ci=0
-while IFS= read -r line; do
-	case $line in
-	"ok "*) ci=$((ci + 1)); result "${line#ok [0-9]* - }" 0 /dev/null ;;
-	"not ok "*)
-		ci=$((ci + 1))
-		awk -v l="$line" '$0 == l { on = 1; next } on && /^# / { print; next } { on = 0 }' \
-			"$log.ci" >"$log"
-		result "${line#not ok [0-9]* - }" 1 "$log" ;;
-	esac
-done <"$log.ci"
-[ "$rc" -ne 0 ] || grep -qx "1..$ci" "$log.ci" || result "tests/lib/check-install.sh: $ci results, plan $(grep '^1\.\.' "$log.ci")" 1 "$log.ci"
-[ "$rc" -eq 0 ] || [ "$ci" -gt 0 ] || result "tests/lib/check-install.sh exit $rc without results" 1 "$log.ci"
-rm -f "$log.ci"
+# hardening flags, the caller's CFLAGS/CPPFLAGS/LDFLAGS, one version.
+relay tests/lib/check-install.sh
+
+# The Debian packages (tests/lib/check-deb.sh: dpkg-buildpackage, lintian,
+# each package's contents; about a minute, 100 s on a loaded machine). The
+# DKMS build from the package's layout runs in `make stress` (-k).
+relay tests/lib/check-deb.sh
 
 # DKMS, in private trees so that nothing of the system's DKMS changes; the
 # sources as `make dkms` and the qkd-dkms package lay them out (dkms.conf's
