@@ -7,6 +7,11 @@
 KDIR ?= $(shell d=/lib/modules/$$(uname -r)/build; \
 	  if [ -d $$d ]; then echo $$d; \
 	  else ls -d /lib/modules/*/build 2>/dev/null | sort -V | tail -n 1; fi)
+# The release of the kernel KDIR builds for (its UTS_RELEASE, the module's
+# vermagic: /lib/modules/KVER).
+KVER = $(or $(shell awk '$$2 == "UTS_RELEASE" { gsub(/"/, "", $$3); print $$3 }' \
+	$(KDIR)/include/generated/utsrelease.h 2>/dev/null),\
+	$(notdir $(patsubst %/build,%,$(KDIR))))
 # The one place of the version: VERSION, read here (the tools' --version,
 # dkms.conf's PACKAGE_VERSION at `make dkms`), by Kbuild (MODULE_VERSION)
 # and checked against debian/changelog (tests/lib/check-install.sh).
@@ -87,11 +92,16 @@ USER_LDFLAGS := $(HARDEN_CFLAGS) $(CFLAGS) -pie -Wl,-z,relro,-z,now $(LDFLAGS)
 # objects and tools depend on it, so `make CFLAGS=-O0` after `make` (or CI's
 # WERROR=1 after a plain build) rebuilds them instead of mixing flags. Even
 # `make -n` updates it: tests that only print commands use their own B=.
+# Goals that build nothing leave it alone.
 FLAGS_STAMP := $(B)/.flags
 flags_now := $(CC) $(USER_CFLAGS) $(WERROR) | $(USER_LDFLAGS)
+NOBUILD_GOALS := uninstall uninstall-module uninstall-tools uninstall-dev \
+	dkms-remove clean
+ifneq ($(filter-out $(NOBUILD_GOALS),$(or $(MAKECMDGOALS),all)),)
 ifneq ($(flags_now),$(file <$(FLAGS_STAMP)))
 $(shell mkdir -p $(B))
 $(file >$(FLAGS_STAMP),$(flags_now))
+endif
 endif
 
 LIB_SRCS := $(wildcard userspace/lib/*.c)
@@ -115,10 +125,18 @@ objs = $(patsubst %.c,$(1)/%.o,$(2))
 
 all: module tools
 
+# The running kernel, which `make module` compares with KDIR's (a test sets
+# it: tests/lib/check-install.sh).
+RUNNING_KVER ?= $(shell uname -r)
+
+# A module for another kernel than the running one builds, but does not
+# load here: say so (it is no error: the VM tests and packages do it).
 module:
 	@if [ -z "$(KDIR)" ] || [ ! -d "$(KDIR)" ]; then \
 		echo "no kernel build tree: install linux-headers-amd64 or set KDIR" >&2; \
 		exit 1; fi
+	@if [ "$(KVER)" != "$(RUNNING_KVER)" ]; then \
+		echo "warning: building qkd.ko for kernel $(KVER) (KDIR=$(KDIR)), not for the running kernel $(RUNNING_KVER): it will not load here" >&2; fi
 	$(MAKE) -C $(KDIR) M=$(CURDIR) W=1 modules
 
 tools: $(B)/qkdctl $(if $(QKDD_SRCS),$(B)/qkdd)
@@ -313,7 +331,6 @@ DEV_FILES := $(INCLUDEDIR)/linux/qkd.h \
 	$(LIBDIR)/libqkd.a $(PKGCONFIGDIR)/libqkd.pc
 # What modules_install may name the module (the kernel's
 # CONFIG_MODULE_COMPRESS_*).
-KVER = $(notdir $(patsubst %/build,%,$(KDIR)))
 MODULE_FILES = $(foreach z,.ko .ko.xz .ko.zst .ko.gz,\
 	/lib/modules/$(KVER)/updates/qkd$(z))
 

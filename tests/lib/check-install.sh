@@ -14,9 +14,12 @@
 #     module's MODULE_VERSION, the man pages and debian/changelog;
 #   - CFLAGS, CPPFLAGS and LDFLAGS reach the compile and link lines, after
 #     the project's own (CFLAGS=-O0 wins over -O2 and drops FORTIFY, which
-#     needs optimisation), and -Werror is there only with WERROR=1.
-# About 10 s once the tree is built (the module and tools are rebuilt only
-# if out of date).
+#     needs optimisation), and -Werror is there only with WERROR=1;
+#   - `make module` warns when it builds for another kernel than the
+#     running one.
+# About 20 s once the tree is built (the module and tools are rebuilt only
+# if out of date; the tools are built with WERROR=1, as tests/run-all.sh
+# builds them, so that their flag stamp stays).
 set -u
 unset MAKEFLAGS MFLAGS
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -141,6 +144,23 @@ check $? "qkdctl and qkdd are hardened by default: PIE, RELRO, BIND_NOW, stack p
 	[ "$st" -eq 0 ]
 } >"$log" 2>&1
 check $? "one version ($ver, VERSION): qkdctl and qkdd --version, qkd.ko's MODULE_VERSION, the man pages, debian/changelog" "$log"
+
+# ---- a module for another kernel than the running one: a warning
+# (RUNNING_KVER stands for `uname -r`; the tree's qkd.ko, from make
+# install above, names its kernel in its vermagic)
+{
+	st=0
+	kv=$(modinfo -F vermagic qkd.ko | cut -d' ' -f1)
+	echo "qkd.ko is for $kv"
+	make -s module WERROR=1 RUNNING_KVER=9.9.9-other >"$T/m1" 2>&1 || st=1
+	cat "$T/m1"
+	grep -q "^warning: building qkd.ko for kernel $kv .*not for the running kernel 9.9.9-other" "$T/m1" ||
+		{ echo "no warning for another kernel"; st=1; }
+	make -s module WERROR=1 RUNNING_KVER="$kv" >"$T/m2" 2>&1 || st=1
+	if grep 'warning: building qkd.ko' "$T/m2"; then echo "^ a warning for the running kernel"; st=1; fi
+	[ -n "$kv" ] && [ "$st" -eq 0 ]
+} >"$log" 2>&1
+check $? "make module warns when KDIR is for another kernel than the running one, and not when it is the running one" "$log"
 
 # ---- the caller's flags (make -n into a scratch B, so that the tree's
 # flag stamp and objects stay as they are)
