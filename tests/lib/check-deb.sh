@@ -149,10 +149,10 @@ d=$(pkg qkd-dev "$arch")
 	EOF
 	pc=$T/x/dev/usr/lib/$ma/pkgconfig
 	sed -i "s|=/usr|=$T/x/dev/usr|" "$pc/libqkd.pc"
-	flags=$(PKG_CONFIG_PATH=$pc pkg-config --static --cflags --libs libqkd) &&
-		echo "pkg-config: $flags" &&
-		# shellcheck disable=SC2086 # pkg-config's words
-		cc -std=c11 -Wall -Werror -o "$T/use" "$T/use.c" $flags >"$T/cc.log" 2>&1 &&
+	flags=$(PKG_CONFIG_PATH=$pc pkg-config --static --cflags --libs libqkd) || st=1
+	echo "pkg-config: $flags"
+	# shellcheck disable=SC2086 # pkg-config's words
+	cc -std=c11 -Wall -Werror -o "$T/use" "$T/use.c" $flags >"$T/cc.log" 2>&1 &&
 		[ "$("$T/use")" = linked ] || { cat "$T/cc.log"; st=1; }
 	[ "$st" -eq 0 ]
 } >"$log" 2>&1
