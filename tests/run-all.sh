@@ -4,7 +4,10 @@
 # Every test of qkd, from a fresh Debian machine: installs what it needs,
 # builds, then runs
 #   lint     checkpatch --strict, sparse, W=1 on both kernels, YNL spec check,
-#            the store calls no front end (Documentation/design.md)
+#            the store calls no front end (Documentation/design.md), make
+#            install/uninstall and the build flags (tests/lib/
+#            check-install.sh), the Debian packages built and linted
+#            (tests/lib/check-deb.sh), DKMS
 #   unit     host unit tests of the protocol stages and tools (ASan/UBSan,
 #            LSan in the harness children), and tests/lib/selftest.sh
 #   mutants  the unit mutants of tests/mutants/ (a tag check that always
@@ -77,6 +80,11 @@ all_stages="lint unit mutants fuzz daemon vm e2e robust debug"
 stages=${QKD_STAGES:-$all_stages}
 logs=build/test-logs
 export FUZZ_TIME=${FUZZ_TIME:-20}
+# Warnings fail CI: every make below builds the tools with -Werror (the
+# Makefile adds it only with WERROR=1, so that users' and distributions'
+# builds with another compiler do not break; the test binaries always
+# have it).
+export WERROR=1
 
 # ---- the manifest: what must run, derived from the tree ----
 
@@ -193,8 +201,12 @@ debug_kernel_tests() {
 manifest_plan() {
 	case $1 in
 	# checkpatch, the spec, the store's layering, the mutants apply,
-	# install, dkms build and its two refusals, and W=1 + sparse per kernel
-	lint) echo $((8 + $(ls -d /lib/modules/*/build 2>/dev/null | wc -l))) ;;
+	# dkms build and its two refusals, the results of
+	# tests/lib/check-install.sh (install/uninstall, flags, version) and
+	# of tests/lib/check-deb.sh (the Debian packages), and W=1 + sparse
+	# per kernel
+	lint) echo $((7 + $(cat tests/lib/check-install.sh tests/lib/check-deb.sh |
+		grep -c '^check ') + $(ls -d /lib/modules/*/build 2>/dev/null | wc -l))) ;;
 	fuzz) find fuzz -maxdepth 1 -name 'fuzz_*.c' | wc -l ;;
 	mutants) manifest_mutants unit | wc -l ;;
 	esac

@@ -90,7 +90,7 @@ csecs=$((ckills * 25 + 30))
 for k in $kernels; do
 	d=build/kmod-fuzz/$k
 	rm -rf "$d"; mkdir -p "$d"
-	cp -r Kbuild kernel include "$d/"
+	cp -r Kbuild VERSION kernel include "$d/"
 	find "$d" -name '*.o' -o -name '*.ko' -o -name '*.cmd' | xargs rm -f
 	kdir=$(vm_kdir "$k") || { tap FAIL "$k: kernel build tree"; continue; }
 	if make -C "$kdir" M="$TOP/$d" modules > "$d.build.log" 2>&1 &&

@@ -10,8 +10,6 @@
 
 #include "qkdctl.h"
 
-#define QKDCTL_VERSION	"0.1.0"
-
 static const char usage_global[] =
 	"Usage: qkdctl [OPTIONS] OBJECT COMMAND [ARGS]\n"
 	"       qkdctl help [OBJECT]\n"
@@ -127,7 +125,7 @@ int main(int argc, char **argv)
 			usage(stdout, NULL);
 			return 0;
 		case 'V':
-			printf("qkdctl %s (qkd ABI %d)\n", QKDCTL_VERSION,
+			printf("qkdctl %s (qkd ABI %d)\n", QKD_VERSION,
 			       QKD_ABI_VERSION);
 			return 0;
 		case ':':
