@@ -172,7 +172,8 @@ static int params_check(const struct qkd_cascade_params *p)
 {
 	uint32_t i;
 
-	if (!p || p->frame_bits < 64 || (p->flags & ~(QKD_CASCADE_F_PARALLEL | QKD_CASCADE_F_PIPELINE)) ||
+	if (!p || p->frame_bits < 64 ||
+	    (p->flags & ~(QKD_CASCADE_F_PARALLEL | QKD_CASCADE_F_PIPELINE)) ||
 	    p->frame_bits > QKD_CASCADE_MAX_FRAME_BITS ||
 	    !p->nframes || p->nframes > QKD_CASCADE_MAX_FRAMES ||
 	    !p->qber_ppm || p->qber_ppm > 500000)
@@ -882,7 +883,7 @@ struct bob_frame {
 	uint64_t *key;		/* N bits; also pass 0's bits */
 	struct bob_pass ps[QKD_CASCADE_MAX_PASSES];
 	int started;		/* passes whose top was requested */
-	int open;		/* passes whose odd blocks are bisected */
+	int open;		/* passes begun: 0..open-1 bisect odd blocks */
 	int total_parity;	/* Alice's parity of the whole key */
 	bool done, failed;
 	uint64_t disclosed, corrected;
@@ -1394,9 +1395,11 @@ static void finish_frame(struct qkd_cascade_bob *b, uint32_t f)
 }
 
 /*
- * One round of one frame: advance the searches, smallest blocks (lowest
- * pass) first; a pass is only advanced when no lower pass has a query in
- * flight this round. When nothing is left, start the next pass.
+ * One round of one frame (bob_frame_step): advance the searches, smallest
+ * blocks (lowest pass) first; without PARALLEL a pass is only advanced
+ * when no lower pass has a query in flight this round. When no open pass
+ * has a search left, open the next one in the same request (its top was
+ * asked in the first; with the reference schedule, ask it now).
  */
 /*
  * Advance every search of pass q that is not waiting for an answer.
