@@ -1055,9 +1055,9 @@ TEST(batched_frames_match_one_frame_at_a_time)
 /*
  * PIPELINE, the deliberate trade: qkdd's configuration (frames of 62914
  * bits, QBER 2 %) needs at most 70 % of the round trips of the schedule
- * without it, corrects every frame, and every parity Alice sends is
- * counted (Alice's total = bits on the wire = Bob's = sum over frames);
- * f stays below 1.15.
+ * without it, for f at most 2 % higher, corrects every frame, and every
+ * parity Alice sends is counted (Alice's total = bits on the wire = Bob's
+ * = sum over frames).
  */
 TEST(pipeline_cuts_round_trips_and_counts_every_parity)
 {
@@ -1081,7 +1081,7 @@ TEST(pipeline_cuts_round_trips_and_counts_every_parity)
 	ASSERT_EQ(pipe.r.disclosed_bob, pipe.r.disclosed);
 	ASSERT_EQ(pipe.r.frame_sum, pipe.r.disclosed);
 	ASSERT_GE(ref.r.rounds * 7, pipe.r.rounds * 10);
-	ASSERT_GT(1150, (int)(fp * 1000));
+	ASSERT_LT(fp, fr * 1.02);
 	sched_free(&ref, nf);
 	sched_free(&pipe, nf);
 	keyset_free(&ks);

@@ -38,6 +38,7 @@
 #define PREFETCH	8	/* queries or searches read ahead */
 #define FREE_PASSES	2	/* passes bisected without waiting */
 #define PIPELINE_FROM	2	/* PIPELINE: passes open before the overlap */
+#define PIPELINE_TAIL	8	/* PIPELINE: searches left in the open passes */
 
 /* ---------------------------------------------------------------- PRNG */
 
@@ -1168,13 +1169,22 @@ static int emit_range(struct qkd_cascade_bob *b, struct qkd_cascade_msg *m,
 
 /*
  * Passes whose odd blocks may be bisected now: the open ones, and with
- * PIPELINE, once passes 0 and 1 are open, one more.
+ * PIPELINE, once passes 0 and 1 are open and at most PIPELINE_TAIL
+ * searches are left in the open passes (the tail of the chains of
+ * corrections between them), one more.
  */
 static inline int pass_limit(const struct qkd_cascade_bob *b,
 			     const struct bob_frame *fr)
 {
-	int lim = fr->open + (b->pipeline && fr->open >= PIPELINE_FROM);
+	int lim = fr->open, p;
+	uint32_t act = 0;
 
+	if (b->pipeline && fr->open >= PIPELINE_FROM) {
+		for (p = 0; p < fr->open; p++)
+			act += fr->ps[p].nsrch;
+		if (act <= PIPELINE_TAIL)
+			lim++;
+	}
 	return lim < fr->started ? lim : fr->started;
 }
 
@@ -1509,8 +1519,18 @@ static int bob_frame_step(struct qkd_cascade_bob *b,
 		nact = 0;
 		for (p = 0; p < fr->open; p++)
 			nact += fr->ps[p].nsrch;
-		if (nact)
-			return 0;
+		if (nact) {
+			/* PIPELINE: the chains' tail, the next pass joins */
+			p = pass_limit(b, fr) - 1;
+			if (p < fr->open || fr->ps[p].nsrch)
+				return 0;
+			err = open_searches(b, fr, p);
+			if (err)
+				return err;
+			if (!fr->ps[p].nsrch)
+				return 0;
+			continue;
+		}
 		if (fr->open < fr->started) {
 			/* pass open's top is in hand: bisect it now */
 			if (!fr->ps[fr->open].top_known)

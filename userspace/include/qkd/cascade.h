@@ -64,12 +64,13 @@ enum qkd_cascade_variant {
  * pass), and a pass is bisected as soon as the passes before it are done,
  * in the same request. The remaining round trips are the chains of
  * corrections that cascade back and forth between passes 0 and 1.
- * PIPELINE overlaps them: once passes 0 and 1 are open, the odd blocks of
- * the next pass are bisected too, without waiting for the chains to end.
- * A deliberate trade (bench_cascade, qkdd's configuration): about half the
- * round trips at QBER 1-2 % and a seventh to a quarter at 5-8 %, for
- * f 2-6 % higher (the blocks of the overlapped pass that a chain would
- * have made even are bisected anyway).
+ * PIPELINE overlaps their tail: once passes 0 and 1 are open and at most
+ * a few of their bisections are left in a frame, the odd blocks of the
+ * next pass are bisected too, without waiting for the chains to end (its
+ * bisections find the chains' errors and end them). A deliberate trade
+ * (bench_cascade, qkdd's configuration, the same keys): about half the
+ * round trips at QBER 1-2 %, a third to a half fewer at 5-8 %, for f up
+ * to 1.5 % higher at 1-2 % and unchanged at 5-8 %.
  */
 #define QKD_CASCADE_F_PIPELINE		0x2
 
