@@ -23,18 +23,8 @@ dkms_build=${QKD_DEB_DKMS:-0}
 [ "${1:-}" = -k ] && dkms_build=1
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
-n=0
-bad=0
-check() { # STATUS DESCRIPTION [LOG]
-	n=$((n + 1))
-	if [ "$1" -eq 0 ]; then
-		echo "ok $n - $2"
-	else
-		echo "not ok $n - $2"
-		[ -n "${3:-}" ] && [ -f "$3" ] && tail -n 40 "$3" | sed 's/^/# /'
-		bad=$((bad + 1))
-	fi
-}
+# shellcheck source=tap.sh
+. tests/lib/tap.sh
 ver=$(cat VERSION)
 arch=$(dpkg --print-architecture)
 log=$T/log
@@ -52,7 +42,7 @@ t0=$SECONDS
 rc=$?
 ch=$T/src/qkd_${ver}_$arch.changes
 [ "$rc" -eq 0 ] && [ -f "$ch" ]
-check $? "dpkg-buildpackage -us -uc -b builds qkd $ver ($((SECONDS - t0)) s)" "$T/build.log"
+tap_check $? "dpkg-buildpackage -us -uc -b builds qkd $ver ($((SECONDS - t0)) s)" "$T/build.log"
 
 t0=$SECONDS
 if [ -f "$ch" ]; then
@@ -63,7 +53,7 @@ else
 	rc=1
 fi
 grep -E '^[WIPX]: ' "$log" | sed 's/^/# lintian: /'
-check $rc "lintian: no error in the packages ($(grep -c '^W: ' "$log") warnings, $((SECONDS - t0)) s)" "$log"
+tap_check $rc "lintian: no error in the packages ($(grep -c '^W: ' "$log") warnings, $((SECONDS - t0)) s)" "$log"
 
 # contents: one package a check, each file named
 contents() { # DEB: "path" lines, directories left out
@@ -96,7 +86,7 @@ d=$(pkg qkd-dkms all)
 	dpkg-deb --ctrl-tarfile "$d" | tar -tf - | grep -q postinst || { echo "no postinst (dh_dkms)"; st=1; }
 	[ "$st" -eq 0 ]
 } >"$log" 2>&1
-check $? "qkd-dkms: the module's sources under /usr/src/qkd-$ver, dkms.conf with version $ver and the kernel range, dkms postinst" "$log"
+tap_check $? "qkd-dkms: the module's sources under /usr/src/qkd-$ver, dkms.conf with version $ver and the kernel range, dkms postinst" "$log"
 
 d=$(pkg qkd-tools "$arch")
 {
@@ -120,7 +110,7 @@ d=$(pkg qkd-tools "$arch")
 	dpkg-deb -f "$d" Depends | grep -q "qkd-dkms (= $ver)" || { echo "qkd-tools does not depend on qkd-dkms $ver"; st=1; }
 	[ "$st" -eq 0 ]
 } >"$log" 2>&1
-check $? "qkd-tools: qkdctl, qkdd (--version $ver), man pages, qkdd@.service (ExecStart=/usr/sbin/qkdd), udev rule, modules-load.d" "$log"
+tap_check $? "qkd-tools: qkdctl, qkdd (--version $ver), man pages, qkdd@.service (ExecStart=/usr/sbin/qkdd), udev rule, modules-load.d" "$log"
 
 d=$(pkg qkd-dev "$arch")
 {
@@ -156,7 +146,7 @@ d=$(pkg qkd-dev "$arch")
 		[ "$("$T/use")" = linked ] || { cat "$T/cc.log"; st=1; }
 	[ "$st" -eq 0 ]
 } >"$log" 2>&1
-check $? "qkd-dev: uapi header, libqkd.a and headers, libqkd.pc; a program builds and links with them alone" "$log"
+tap_check $? "qkd-dev: uapi header, libqkd.a and headers, libqkd.pc; a program builds and links with them alone" "$log"
 
 if [ "$dkms_build" = 1 ]; then
 	{
@@ -171,8 +161,8 @@ if [ "$dkms_build" = 1 ]; then
 		[ -n "$ko" ] && [ "$(modinfo -F version "$ko")" = "$ver" ] || st=1
 		[ "$st" -eq 0 ]
 	} >"$log" 2>&1
-	check $? "DKMS builds qkd.ko $ver from qkd-dkms's /usr/src for the newest installed kernel" "$log"
+	tap_check $? "DKMS builds qkd.ko $ver from qkd-dkms's /usr/src for the newest installed kernel" "$log"
 fi
 
-echo "1..$n"
-[ "$bad" -eq 0 ]
+echo "1..$TAP_CHECKS"
+[ "$TAP_CHECKS_FAILED" -eq 0 ]

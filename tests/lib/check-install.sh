@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
 #
 # tests/lib/check-install.sh: the build and install interface a
@@ -26,18 +26,8 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
-n=0
-bad=0
-check() { # STATUS DESCRIPTION [LOG]
-	n=$((n + 1))
-	if [ "$1" -eq 0 ]; then
-		echo "ok $n - $2"
-	else
-		echo "not ok $n - $2"
-		[ -n "${3:-}" ] && [ -f "$3" ] && sed 's/^/# /' "$3" | head -n 40
-		bad=$((bad + 1))
-	fi
-}
+# shellcheck source=tap.sh
+. tests/lib/tap.sh
 ver=$(cat VERSION)
 d=$T/dest
 log=$T/log
@@ -80,7 +70,7 @@ log=$T/log
 		false
 	fi
 } >"$log" 2>&1
-check $? "make install DESTDIR= PREFIX=/usr: exactly the expected files and modes (tools, man pages, unit, udev rule, modules-load.d, uapi header, libqkd, module)" "$log"
+tap_check $? "make install DESTDIR= PREFIX=/usr: exactly the expected files and modes (tools, man pages, unit, udev rule, modules-load.d, uapi header, libqkd, module)" "$log"
 
 {
 	st=0
@@ -98,7 +88,7 @@ check $? "make install DESTDIR= PREFIX=/usr: exactly the expected files and mode
 	grep -q '^prefix=/usr$\|^libdir=/usr/lib$' "$d/usr/lib/pkgconfig/libqkd.pc" || { echo "libqkd.pc: libdir not /usr/lib"; st=1; }
 	[ "$st" -eq 0 ]
 } >"$log" 2>&1
-check $? "installed unit and pkg-config file carry PREFIX=/usr paths (ExecStart=/usr/sbin/qkdd, which is installed), none of /usr/local" "$log"
+tap_check $? "installed unit and pkg-config file carry PREFIX=/usr paths (ExecStart=/usr/sbin/qkdd, which is installed), none of /usr/local" "$log"
 
 {
 	make -s uninstall DESTDIR="$d" PREFIX=/usr >"$T/un.log" 2>&1 ||
@@ -106,7 +96,7 @@ check $? "installed unit and pkg-config file carry PREFIX=/usr paths (ExecStart=
 	left=$(cd "$d" && find . \( -type f -o -type l \) ! -regex '\./lib/modules/[^/]*/modules\.[a-z.]*' -printf '/%P\n')
 	[ -z "$left" ] || { echo "left after uninstall:"; echo "$left"; false; }
 } >"$log" 2>&1
-check $? "make uninstall DESTDIR= PREFIX=/usr removes every file install put there" "$log"
+tap_check $? "make uninstall DESTDIR= PREFIX=/usr removes every file install put there" "$log"
 
 # ---- the built tools: hardening and the version
 {
@@ -121,7 +111,7 @@ check $? "make uninstall DESTDIR= PREFIX=/usr removes every file install put the
 	done
 	[ "$st" -eq 0 ]
 } >"$log" 2>&1
-check $? "qkdctl and qkdd are hardened by default: PIE, RELRO, BIND_NOW, stack protector, FORTIFY" "$log"
+tap_check $? "qkdctl and qkdd are hardened by default: PIE, RELRO, BIND_NOW, stack protector, FORTIFY" "$log"
 
 {
 	st=0
@@ -143,7 +133,7 @@ check $? "qkdctl and qkdd are hardened by default: PIE, RELRO, BIND_NOW, stack p
 	fi
 	[ "$st" -eq 0 ]
 } >"$log" 2>&1
-check $? "one version ($ver, VERSION): qkdctl and qkdd --version, qkd.ko's MODULE_VERSION, the man pages, debian/changelog" "$log"
+tap_check $? "one version ($ver, VERSION): qkdctl and qkdd --version, qkd.ko's MODULE_VERSION, the man pages, debian/changelog" "$log"
 
 # ---- a module for another kernel than the running one: a warning
 # (RUNNING_KVER stands for `uname -r`; the tree's qkd.ko, from make
@@ -160,7 +150,7 @@ check $? "one version ($ver, VERSION): qkdctl and qkdd --version, qkd.ko's MODUL
 	if grep 'warning: building qkd.ko' "$T/m2"; then echo "^ a warning for the running kernel"; st=1; fi
 	[ -n "$kv" ] && [ "$st" -eq 0 ]
 } >"$log" 2>&1
-check $? "make module warns when KDIR is for another kernel than the running one, and not when it is the running one" "$log"
+tap_check $? "make module warns when KDIR is for another kernel than the running one, and not when it is the running one" "$log"
 
 # ---- the caller's flags (make -n into a scratch B, so that the tree's
 # flag stamp and objects stay as they are)
@@ -182,7 +172,7 @@ check $? "make module warns when KDIR is for another kernel than the running one
 	echo "$l" | grep -q -- ' -Wl,-z,relro,-z,now' || { echo "relro/now missing"; st=1; }
 	[ "$st" -eq 0 ]
 } >"$log" 2>&1
-check $? "CFLAGS=-O0, CPPFLAGS and LDFLAGS reach the compile and link lines after the project's flags (-O0 wins, no FORTIFY then, -std=c11 kept, no -Werror by default)" "$log"
+tap_check $? "CFLAGS=-O0, CPPFLAGS and LDFLAGS reach the compile and link lines after the project's flags (-O0 wins, no FORTIFY then, -std=c11 kept, no -Werror by default)" "$log"
 
 {
 	st=0
@@ -199,7 +189,7 @@ check $? "CFLAGS=-O0, CPPFLAGS and LDFLAGS reach the compile and link lines afte
 	done
 	[ "$st" -eq 0 ]
 } >"$log" 2>&1
-check $? "default flags: -O2, stack protector, stack-clash protection, PIE, FORTIFY=3, relro/now; -Werror with WERROR=1" "$log"
+tap_check $? "default flags: -O2, stack protector, stack-clash protection, PIE, FORTIFY=3, relro/now; -Werror with WERROR=1" "$log"
 
-echo "1..$n"
-[ "$bad" -eq 0 ]
+echo "1..$TAP_CHECKS"
+[ "$TAP_CHECKS_FAILED" -eq 0 ]
