@@ -36,6 +36,7 @@ int do_monitor(int argc, char **argv);
 int do_sa(int argc, char **argv);
 int do_alg(int argc, char **argv);
 int do_daemon(int argc, char **argv);
+int do_genpsk(int argc, char **argv);
 /* qkdctl key to-keyring (alg.c); argv[0] is the stream UUID. */
 int key_to_keyring(int argc, char **argv);
 
