@@ -219,6 +219,18 @@ void json_bool(const char *key, bool v)
 	qkd_json_bool(&jw, key, v);
 }
 
+void json_null(const char *key)
+{
+	jw.f = stdout;
+	qkd_json_null(&jw, key);
+}
+
+void json_num(const char *key, const char *text)
+{
+	jw.f = stdout;
+	qkd_json_num(&jw, key, text);
+}
+
 void json_uuid(const char *key, const uint8_t id[16])
 {
 	char s[QKD_UUID_STR_LEN];

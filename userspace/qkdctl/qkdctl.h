@@ -86,6 +86,9 @@ void json_key(const char *key);		/* before a member's value */
 void json_str(const char *key, const char *s);	/* key NULL: array item */
 void json_u64(const char *key, uint64_t v);
 void json_bool(const char *key, bool v);
+void json_null(const char *key);
+/* A number given as text (a string if it is not a JSON number). */
+void json_num(const char *key, const char *text);
 void json_uuid(const char *key, const uint8_t id[16]);
 void json_end(void);			/* newline after the top value */
 
