@@ -228,6 +228,36 @@ TEST_F(daemon, show_error_leaves_stdout_empty)
 	EXPECT_STREQ("", r.out);
 }
 
+/*
+ * Without the module every listing fails: nothing on stdout (it printed
+ * "[" before the error), only the message on stderr.
+ */
+TEST(listing_error_leaves_stdout_empty)
+{
+	static const char *const cases[][8] = {
+		{ "-j", "link", "show" },
+		{ "-j", "link", "show", "a" },
+		{ "-j", "stream", "show" },
+		{ "-j", "sa", "show" },
+		{ "-j", "status" },
+		{ "-j", "-D", "/nonexistent/qkd", "key", "get",
+		  "00112233-4455-6677-8899-aabbccddeeff" },
+	};
+	struct run r;
+	size_t i;
+
+	if (access(QKDCTL, X_OK))
+		SKIP(return, QKDCTL " not built (run from the top of the tree)");
+	if (!access("/sys/module/qkd", F_OK))
+		SKIP(return, "the qkd module is loaded here: listings succeed");
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		run_qkdctl(&r, cases[i]);
+		EXPECT_EQ(1, r.rc) TH_LOG("case %zu: %s", i, r.err);
+		EXPECT_STREQ("", r.out) TH_LOG("case %zu", i);
+		EXPECT_NE(NULL, strstr(r.err, "qkdctl: ")) TH_LOG("case %zu", i);
+	}
+}
+
 /* libqkd's writer: the number check behind the above. */
 TEST(json_number_grammar)
 {

@@ -91,6 +91,13 @@ void json_null(const char *key);
 void json_num(const char *key, const char *text);
 void json_uuid(const char *key, const uint8_t id[16]);
 void json_end(void);			/* newline after the top value */
+/*
+ * Hold what follows in memory until json_end() (then it goes to stdout) or
+ * json_drop() (then it is discarded): a listing that fails half-way prints
+ * nothing on stdout. Not for key bytes (the buffer is not wiped).
+ */
+void json_hold(void);
+void json_drop(void);
 
 /* Link name of @id from a cached dump, or NULL. */
 const char *link_name_of(uint32_t id);
