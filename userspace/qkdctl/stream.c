@@ -30,7 +30,7 @@ void print_stream(const struct qkd_stream *s)
 	switch (opts.out) {
 	case OUT_JSON:
 		json_open('{');
-		json_str("id", id);
+		json_str("stream", id);
 		json_u64("link_id", s->link_id);
 		if (lname)
 			json_str("link", lname);
