@@ -206,7 +206,7 @@ manifest_plan() {
 	# of tests/lib/check-deb.sh (the Debian packages), and W=1 + sparse
 	# per kernel
 	lint) echo $((7 + $(cat tests/lib/check-install.sh tests/lib/check-deb.sh |
-		grep -c '^check ') + $(ls -d /lib/modules/*/build 2>/dev/null | wc -l))) ;;
+		grep -c '^tap_check ') + $(ls -d /lib/modules/*/build 2>/dev/null | wc -l))) ;;
 	fuzz) find fuzz -maxdepth 1 -name 'fuzz_*.c' | wc -l ;;
 	mutants) manifest_mutants unit | wc -l ;;
 	esac
