@@ -17,8 +17,8 @@
 #include <qkd/json.h>
 
 #include "kselftest_harness.h"
+#include "run_qkdctl.h"
 
-#define QKDCTL	"build/qkdctl"
 
 /* A status file as qkdd writes it after an aborted round (stats.c). */
 static const char status_text[] =
@@ -48,53 +48,6 @@ static const char status_text[] =
 	"cascade_roundtrips=0\nround_seconds=0.512\n"
 	"true_errors=-1\nefficiency_true=1.0000\n"
 	"n_z=1000,200,0\nn_x=10,2,0\nm_x=1,0,0\n";
-
-struct run {
-	int rc;
-	char out[16384];
-	char err[4096];
-};
-
-static void slurp(int fd, char *buf, size_t cap)
-{
-	ssize_t n = pread(fd, buf, cap - 1, 0);
-
-	buf[n > 0 ? n : 0] = '\0';
-}
-
-static void run_qkdctl(struct run *r, const char *const *args)
-{
-	char *argv[16];
-	FILE *fo = tmpfile(), *fe = tmpfile();
-	int status, i;
-	pid_t pid;
-
-	r->rc = -1;
-	r->out[0] = r->err[0] = '\0';
-	if (!fo || !fe)
-		goto out;
-	argv[0] = QKDCTL;
-	for (i = 0; args[i] && i < 14; i++)
-		argv[i + 1] = (char *)args[i];
-	argv[i + 1] = NULL;
-	fflush(NULL);
-	pid = fork();
-	if (pid == 0) {
-		dup2(fileno(fo), STDOUT_FILENO);
-		dup2(fileno(fe), STDERR_FILENO);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status))
-		r->rc = WEXITSTATUS(status);
-	slurp(fileno(fo), r->out, sizeof(r->out));
-	slurp(fileno(fe), r->err, sizeof(r->err));
-out:
-	if (fo)
-		fclose(fo);
-	if (fe)
-		fclose(fe);
-}
 
 /* jq -e FILTER on @json: 0 if it holds, -1 without jq. */
 static int jq_holds(const char *json, const char *filter)
@@ -164,7 +117,7 @@ TEST_F(daemon, show_types_by_field)
 	size_t i;
 	int jq;
 
-	run_qkdctl(&r, args);
+	run_qkdctl(&r, -1, 022, args);
 	ASSERT_EQ(0, r.rc) TH_LOG("stderr: %s", r.err);
 	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
 		EXPECT_NE(NULL, strstr(r.out, want[i]))
@@ -192,7 +145,7 @@ TEST_F(daemon, show_no_invalid_json)
 	ASSERT_NE(NULL, f);
 	fputs(odd, f);
 	fclose(f);
-	run_qkdctl(&r, args);
+	run_qkdctl(&r, -1, 022, args);
 	ASSERT_EQ(0, r.rc) TH_LOG("stderr: %s", r.err);
 	EXPECT_EQ(NULL, strstr(r.out, ":nan"));
 	EXPECT_EQ(NULL, strstr(r.out, ":inf"));
@@ -215,7 +168,7 @@ TEST_F(daemon, show_error_leaves_stdout_empty)
 	struct run r;
 	FILE *f;
 
-	run_qkdctl(&r, missing);
+	run_qkdctl(&r, -1, 022, missing);
 	EXPECT_EQ(1, r.rc);
 	EXPECT_STREQ("", r.out);
 	EXPECT_NE(NULL, strstr(r.err, "/nonexistent/qkd.status"));
@@ -223,7 +176,7 @@ TEST_F(daemon, show_error_leaves_stdout_empty)
 	ASSERT_NE(NULL, f);
 	fputs("role=alice\nnot a status line\n", f);
 	fclose(f);
-	run_qkdctl(&r, bad);
+	run_qkdctl(&r, -1, 022, bad);
 	EXPECT_EQ(1, r.rc);
 	EXPECT_STREQ("", r.out);
 }
@@ -251,7 +204,7 @@ TEST(listing_error_leaves_stdout_empty)
 	if (!access("/sys/module/qkd", F_OK))
 		SKIP(return, "the qkd module is loaded here: listings succeed");
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		run_qkdctl(&r, cases[i]);
+		run_qkdctl(&r, -1, 022, cases[i]);
 		EXPECT_EQ(1, r.rc) TH_LOG("case %zu: %s", i, r.err);
 		EXPECT_STREQ("", r.out) TH_LOG("case %zu", i);
 		EXPECT_NE(NULL, strstr(r.err, "qkdctl: ")) TH_LOG("case %zu", i);
