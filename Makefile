@@ -7,26 +7,76 @@
 KDIR ?= $(shell d=/lib/modules/$$(uname -r)/build; \
 	  if [ -d $$d ]; then echo $$d; \
 	  else ls -d /lib/modules/*/build 2>/dev/null | sort -V | tail -n 1; fi)
+# The release of the kernel KDIR builds for (its UTS_RELEASE, the module's
+# vermagic: /lib/modules/KVER).
+KVER = $(or $(shell awk '$$2 == "UTS_RELEASE" { gsub(/"/, "", $$3); print $$3 }' \
+	$(KDIR)/include/generated/utsrelease.h 2>/dev/null),\
+	$(notdir $(patsubst %/build,%,$(KDIR))))
+# The one place of the version: VERSION, read here (the tools' --version,
+# dkms.conf's PACKAGE_VERSION at `make dkms`), by Kbuild (MODULE_VERSION)
+# and checked against debian/changelog (tests/lib/check-install.sh).
+VERSION := $(shell cat VERSION)
+
+# Installation, the way distributions call it: make install DESTDIR=...
+# PREFIX=/usr. Units, udev rules and modules-load.d go to the vendor
+# directories under PREFIX ($(PREFIX)/lib/...; systemd and udev also read
+# /usr/local/lib/...), and the units' paths are generated from SBINDIR.
 PREFIX ?= /usr/local
 DESTDIR ?=
-MODULE_VERSION := 0.1.0
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man
+INCLUDEDIR ?= $(PREFIX)/include
+LIBDIR ?= $(PREFIX)/lib
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+UDEVRULESDIR ?= $(PREFIX)/lib/udev/rules.d
+MODULESLOADDIR ?= $(PREFIX)/lib/modules-load.d
 
 CC ?= gcc
 B := build
+# The user's (or the distribution's) flags: CFLAGS, CPPFLAGS and LDFLAGS
+# are used as given, after the project's own, which they cannot remove:
+# -std, the include paths, the sanitizers of the tests.
+CFLAGS ?= -O2 -g
+# The tests keep their own optimisation (-O1) unless CFLAGS came from the
+# environment or the command line.
+CALLER_CFLAGS := $(if $(filter file,$(origin CFLAGS)),,$(CFLAGS))
+CPPFLAGS ?=
+LDFLAGS ?=
+# -Werror in CI and tests only (tests/run-all.sh exports WERROR=1,
+# tests/lib/check-install.sh installs with it; the test binaries always
+# have it): a new compiler's new warning must not break a user's or a
+# distribution's build.
+WERROR ?= 0
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer \
 	     -fno-sanitize-recover=all
 NL_CFLAGS := $(shell pkg-config --cflags libnl-genl-3.0 2>/dev/null)
 NL_LIBS := $(shell pkg-config --libs libnl-genl-3.0 2>/dev/null)
 SSL_LIBS := $(shell pkg-config --libs openssl 2>/dev/null)
 KCAPI_LIBS := $(shell pkg-config --libs libkcapi 2>/dev/null)
-WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
+WARN_ONLY := -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes \
 	-Wmissing-prototypes
-BASE_CPPFLAGS := -D_GNU_SOURCE -Iinclude/uapi -Iuserspace/include $(NL_CFLAGS)
-USER_CFLAGS := -std=c11 $(WARN) -O2 -g $(BASE_CPPFLAGS) $(EXTRA_CFLAGS)
+WARN := $(WARN_ONLY) -Werror
+BASE_CPPFLAGS := -D_GNU_SOURCE -Iinclude/uapi -Iuserspace/include $(NL_CFLAGS) \
+	-DQKD_VERSION='"$(VERSION)"'
+# Hardening, the distributions' usual set (Debian's dpkg-buildflags with
+# hardening=+all): stack protector, stack-clash protection, PIE, and
+# FORTIFY_SOURCE where it can work
+# (with optimisation, and not when the caller's flags already choose a
+# level). The test builds under ASan/UBSan go without FORTIFY, whose
+# checked functions would hide accesses from the sanitizers.
+HARDEN_CFLAGS := -fstack-protector-strong -fstack-clash-protection -fPIE
+FORTIFY := $(if $(findstring _FORTIFY_SOURCE,$(CPPFLAGS) $(CFLAGS) $(EXTRA_CFLAGS)),,\
+	$(if $(filter-out -O0,$(lastword $(filter -O%,$(CFLAGS) $(EXTRA_CFLAGS)))),\
+	-U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=3))
+USER_CFLAGS_NOFORTIFY := $(WARN_ONLY) $(if $(filter 1,$(WERROR)),-Werror) \
+	$(HARDEN_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS) -std=c11 $(BASE_CPPFLAGS) $(CPPFLAGS)
+USER_CFLAGS := $(USER_CFLAGS_NOFORTIFY) $(FORTIFY)
 # Tests use the kselftest harness, which needs GNU C and whose macros leave
 # parameters unused.
-TEST_CFLAGS := -std=gnu11 $(WARN) -Wno-unused-parameter \
-	-Wno-missing-prototypes -O1 -g $(BASE_CPPFLAGS) -isystem $(B)/ksrc
+TEST_CFLAGS := $(WARN) -Wno-unused-parameter -Wno-missing-prototypes \
+	-O1 -g $(CALLER_CFLAGS) $(EXTRA_CFLAGS) -std=gnu11 $(BASE_CPPFLAGS) $(CPPFLAGS) \
+	-isystem $(B)/ksrc
 # Unit tests: LeakSanitizer also in the kselftest harness's children, which
 # leave with _exit() (tests/lib/lsan_exit.h).
 UNIT_LSAN := tests/lib/lsan_exit.h
@@ -36,7 +86,23 @@ LIBS := $(NL_LIBS) $(SSL_LIBS) $(KCAPI_LIBS) -lm -lpthread
 # resolver runs later, which saves all vector registers -- key bytes after
 # a memcpy -- on the stack, where no wipe of ours reaches them
 # (Documentation/robustness.md, "The 6.1 flushed-phase finding").
-USER_LDFLAGS := -Wl,-z,relro,-z,now
+USER_LDFLAGS := $(HARDEN_CFLAGS) $(CFLAGS) -pie -Wl,-z,relro,-z,now $(LDFLAGS)
+
+# The flags of the last build, in a file that changes when they do: the
+# objects and tools depend on it, so `make CFLAGS=-O0` after `make` (or CI's
+# WERROR=1 after a plain build) rebuilds them instead of mixing flags. Even
+# `make -n` updates it: tests that only print commands use their own B=.
+# Goals that build nothing leave it alone.
+FLAGS_STAMP := $(B)/.flags
+flags_now := $(CC) $(USER_CFLAGS) $(WERROR) | $(USER_LDFLAGS)
+NOBUILD_GOALS := uninstall uninstall-module uninstall-tools uninstall-dev \
+	dkms-remove clean
+ifneq ($(filter-out $(NOBUILD_GOALS),$(or $(MAKECMDGOALS),all)),)
+ifneq ($(flags_now),$(file <$(FLAGS_STAMP)))
+$(shell mkdir -p $(B))
+$(file >$(FLAGS_STAMP),$(flags_now))
+endif
+endif
 
 LIB_SRCS := $(wildcard userspace/lib/*.c)
 PROTO_SRCS := $(wildcard userspace/protocol/*.c)
@@ -53,26 +119,36 @@ objs = $(patsubst %.c,$(1)/%.o,$(2))
 
 .PHONY: all module tools tests harness check check-unit check-vm lint regen \
 	debug-kernel check-debug stress mutants \
-	lint-full install install-module install-tools dkms demo \
+	lint-full check-deb install install-module install-tools install-dev \
+	uninstall uninstall-module uninstall-tools uninstall-dev dkms dkms-remove demo \
 	bench clean
 
 all: module tools
 
+# The running kernel, which `make module` compares with KDIR's (a test sets
+# it: tests/lib/check-install.sh).
+RUNNING_KVER ?= $(shell uname -r)
+
+# A module for another kernel than the running one builds, but does not
+# load here: say so (it is no error: the VM tests and packages do it).
 module:
 	@if [ -z "$(KDIR)" ] || [ ! -d "$(KDIR)" ]; then \
 		echo "no kernel build tree: install linux-headers-amd64 or set KDIR" >&2; \
 		exit 1; fi
+	@if [ "$(KVER)" != "$(RUNNING_KVER)" ]; then \
+		echo "warning: building qkd.ko for kernel $(KVER) (KDIR=$(KDIR)), not for the running kernel $(RUNNING_KVER): it will not load here" >&2; fi
 	$(MAKE) -C $(KDIR) M=$(CURDIR) W=1 modules
 
 tools: $(B)/qkdctl $(if $(QKDD_SRCS),$(B)/qkdd)
 
-$(B)/obj/%.o: %.c
+$(B)/obj/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(USER_CFLAGS) -MMD -MP -c -o $@ $<
 
-$(B)/san/obj/%.o: %.c
+$(B)/san/obj/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(USER_CFLAGS) $(SAN_FLAGS) -MMD -MP -c -o $@ $<
+	$(CC) $(filter-out -Werror,$(USER_CFLAGS_NOFORTIFY)) -Werror $(SAN_FLAGS) \
+		-MMD -MP -c -o $@ $<
 
 $(B)/libqkd.a: $(call objs,$(B)/obj,$(LIB_SRCS))
 	@mkdir -p $(dir $@)
@@ -85,10 +161,11 @@ $(B)/san/libqkd.a: $(call objs,$(B)/san/obj,$(LIB_SRCS))
 $(B)/san/libqkdproto.a: $(call objs,$(B)/san/obj,$(PROTO_SRCS))
 	rm -f $@ && ar rcs $@ $^
 
-$(B)/qkdctl: $(call objs,$(B)/obj,$(QKDCTL_SRCS)) $(B)/libqkd.a
-	$(CC) $(USER_LDFLAGS) -o $@ $^ $(LIBS)
-$(B)/qkdd: $(call objs,$(B)/obj,$(QKDD_SRCS)) $(B)/libqkdproto.a $(B)/libqkd.a
-	$(CC) $(USER_LDFLAGS) -o $@ $^ $(LIBS)
+$(B)/qkdctl: $(call objs,$(B)/obj,$(QKDCTL_SRCS)) $(B)/libqkd.a $(FLAGS_STAMP)
+	$(CC) $(USER_LDFLAGS) -o $@ $(filter %.o %.a,$^) $(LIBS)
+$(B)/qkdd: $(call objs,$(B)/obj,$(QKDD_SRCS)) $(B)/libqkdproto.a $(B)/libqkd.a \
+		$(FLAGS_STAMP)
+	$(CC) $(USER_LDFLAGS) -o $@ $(filter %.o %.a,$^) $(LIBS)
 
 harness: $(B)/ksrc/.done $(B)/ksrc/ynl/.done
 $(B)/ksrc/.done $(B)/ksrc/ynl/.done:
@@ -184,7 +261,8 @@ check-debug: debug-kernel all $(KERNEL_TESTS)
 # a bigger canary. On the Debian kernels, where a kill and its recovery
 # take 4 s instead of 28: 300 SIGKILLs of qkdd (qkdd_crash.sh) each. On the
 # host first: every libFuzzer target for 10 minutes. Last, the kernel
-# mutants (make mutants).
+# mutants (make mutants), and the Debian packages with a DKMS build from
+# qkd-dkms's layout (make check-deb).
 stress: debug-kernel all
 	@rc=0; \
 	FUZZ_TIME=600 fuzz/run.sh || rc=1; \
@@ -195,6 +273,7 @@ stress: debug-kernel all
 	tests/robust/canary.sh --kernel debug -k 4096 -P || rc=1; \
 	tests/robust/run.sh --kernel all --crash-kills 300 || rc=1; \
 	tests/mutants/run.sh --kind kernel || rc=1; \
+	tests/lib/check-deb.sh -k || rc=1; \
 	exit $$rc
 
 # Mutation testing (Documentation/robustness.md, "Mutants"): each mutant of
@@ -265,36 +344,102 @@ regen: harness
 	$(YNL_PY) $(YNL_GEN) --spec $(CURDIR)/$(YNL_TREE)/$(YNL_SPEC) \
 		--mode kernel --source -o $(YNL_OUT)/kernel/netlink-gen.c
 
+# The Debian packages: built (dpkg-buildpackage, in a scratch copy),
+# linted, their contents checked, and qkd.ko built by DKMS from
+# qkd-dkms's files (tests/lib/check-deb.sh; the lint stage runs it without
+# the DKMS build).
+check-deb:
+	tests/lib/check-deb.sh -k
+
 demo:
 	tools/demo.sh
 
-install: install-module install-tools
+# `make install` puts the module under /lib/modules/KVER/updates (DESTDIR
+# only: the kernel's place, not PREFIX's), the tools, man pages, unit, udev
+# rule and modules-load.d file (install-tools), and the uapi header, libqkd
+# and its headers and pkg-config file (install-dev). `make uninstall`, with
+# the same DESTDIR and PREFIX, removes exactly those files
+# (tests/lib/check-install.sh checks both).
+MAN_PAGES := $(wildcard Documentation/man/*.[0-9])
+MAN_FILES := $(foreach m,$(MAN_PAGES),\
+	$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m)))
+# libqkd's public headers: the library's own (userspace/lib), not the
+# protocol stages of libqkdproto, which is qkdd's and not installed.
+LIBQKD_HEADERS := crypto dev ids json nl sa util
+TOOLS_FILES := $(SBINDIR)/qkdctl $(SBINDIR)/qkdd $(MAN_FILES) \
+	$(UNITDIR)/qkdd@.service $(UDEVRULESDIR)/60-qkd.rules \
+	$(MODULESLOADDIR)/qkd.conf
+DEV_FILES := $(INCLUDEDIR)/linux/qkd.h $(INCLUDEDIR)/linux/qkd_dev.h \
+	$(patsubst %,$(INCLUDEDIR)/qkd/%.h,$(LIBQKD_HEADERS)) \
+	$(LIBDIR)/libqkd.a $(PKGCONFIGDIR)/libqkd.pc
+# What modules_install may name the module (the kernel's
+# CONFIG_MODULE_COMPRESS_*).
+MODULE_FILES = $(foreach z,.ko .ko.xz .ko.zst .ko.gz,\
+	/lib/modules/$(KVER)/updates/qkd$(z))
+
+install: install-module install-tools install-dev
 
 install-module: module
 	$(MAKE) -C $(KDIR) M=$(CURDIR) INSTALL_MOD_PATH=$(DESTDIR) \
 		INSTALL_MOD_DIR=updates CONFIG_MODULE_SIG_ALL= modules_install
-	if [ -z "$(DESTDIR)" ]; then depmod -a $(notdir $(patsubst %/build,%,$(KDIR))); fi
-	install -D -m 0644 include/uapi/linux/qkd.h $(DESTDIR)$(PREFIX)/include/linux/qkd.h
-	install -D -m 0644 include/uapi/linux/qkd_dev.h $(DESTDIR)$(PREFIX)/include/linux/qkd_dev.h
+	if [ -z "$(DESTDIR)" ]; then depmod -a $(KVER); fi
 
+# The unit's paths follow SBINDIR (tools/systemd/*.in: @SBINDIR@),
+# generated at install time so that no build for another PREFIX is reused.
 install-tools: tools
-	install -D -m 0755 $(B)/qkdctl $(DESTDIR)$(PREFIX)/sbin/qkdctl
-	if [ -x $(B)/qkdd ]; then install -D -m 0755 $(B)/qkdd $(DESTDIR)$(PREFIX)/sbin/qkdd; fi
-	for m in Documentation/man/*.[0-9]; do \
-		[ -f "$$m" ] || continue; \
-		s=$${m##*.}; install -D -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s/$$(basename $$m); \
+	install -D -m 0755 $(B)/qkdctl $(DESTDIR)$(SBINDIR)/qkdctl
+	install -D -m 0755 $(B)/qkdd $(DESTDIR)$(SBINDIR)/qkdd
+	set -e; for m in $(MAN_PAGES); do \
+		s=$${m##*.}; install -D -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/$${m##*/}; \
 	done
-	install -D -m 0644 tools/udev/60-qkd.rules $(DESTDIR)/etc/udev/rules.d/60-qkd.rules
-	install -D -m 0644 tools/systemd/qkdd@.service \
-		$(DESTDIR)/etc/systemd/system/qkdd@.service
+	install -d -m 0755 $(DESTDIR)$(UNITDIR)
+	sed 's|@SBINDIR@|$(SBINDIR)|g' tools/systemd/qkdd@.service.in \
+		>$(DESTDIR)$(UNITDIR)/qkdd@.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/qkdd@.service
+	install -D -m 0644 tools/udev/60-qkd.rules $(DESTDIR)$(UDEVRULESDIR)/60-qkd.rules
+	install -D -m 0644 tools/modules-load/qkd.conf \
+		$(DESTDIR)$(MODULESLOADDIR)/qkd.conf
 
-# DKMS: copy the module sources to /usr/src/qkd-<version> and register them.
+install-dev: $(B)/libqkd.a
+	install -D -m 0644 include/uapi/linux/qkd.h $(DESTDIR)$(INCLUDEDIR)/linux/qkd.h
+	install -D -m 0644 include/uapi/linux/qkd_dev.h $(DESTDIR)$(INCLUDEDIR)/linux/qkd_dev.h
+	install -d -m 0755 $(DESTDIR)$(INCLUDEDIR)/qkd
+	install -m 0644 $(patsubst %,userspace/include/qkd/%.h,$(LIBQKD_HEADERS)) \
+		$(DESTDIR)$(INCLUDEDIR)/qkd/
+	install -D -m 0644 $(B)/libqkd.a $(DESTDIR)$(LIBDIR)/libqkd.a
+	install -d -m 0755 $(DESTDIR)$(PKGCONFIGDIR)
+	sed -e 's|@VERSION@|$(VERSION)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
+		-e 's|@LIBDIR@|$(LIBDIR)|g' tools/libqkd.pc.in \
+		>$(DESTDIR)$(PKGCONFIGDIR)/libqkd.pc
+	chmod 0644 $(DESTDIR)$(PKGCONFIGDIR)/libqkd.pc
+
+uninstall: uninstall-module uninstall-tools uninstall-dev
+
+uninstall-module:
+	rm -f $(addprefix $(DESTDIR),$(MODULE_FILES))
+	if [ -z "$(DESTDIR)" ] && [ -d /lib/modules/$(KVER) ]; then depmod -a $(KVER); fi
+
+uninstall-tools:
+	rm -f $(addprefix $(DESTDIR),$(TOOLS_FILES))
+
+uninstall-dev:
+	rm -f $(addprefix $(DESTDIR),$(DEV_FILES))
+	-rmdir $(DESTDIR)$(INCLUDEDIR)/qkd 2>/dev/null
+
+# DKMS: copy the module sources to /usr/src/qkd-<version> and register
+# them; dkms.conf's #MODULE_VERSION# (as dh_dkms fills it) becomes VERSION.
 dkms:
-	rm -rf $(DESTDIR)/usr/src/qkd-$(MODULE_VERSION)
-	mkdir -p $(DESTDIR)/usr/src/qkd-$(MODULE_VERSION)
-	cp -r Kbuild dkms.conf kernel include $(DESTDIR)/usr/src/qkd-$(MODULE_VERSION)/
-	dkms add -m qkd -v $(MODULE_VERSION)
-	dkms install -m qkd -v $(MODULE_VERSION)
+	rm -rf $(DESTDIR)/usr/src/qkd-$(VERSION)
+	mkdir -p $(DESTDIR)/usr/src/qkd-$(VERSION)
+	cp -r Kbuild VERSION kernel include $(DESTDIR)/usr/src/qkd-$(VERSION)/
+	sed 's/#MODULE_VERSION#/$(VERSION)/' dkms.conf \
+		>$(DESTDIR)/usr/src/qkd-$(VERSION)/dkms.conf
+	dkms add -m qkd -v $(VERSION)
+	dkms install -m qkd -v $(VERSION)
+
+dkms-remove:
+	dkms remove -m qkd -v $(VERSION) --all
+	rm -rf $(DESTDIR)/usr/src/qkd-$(VERSION)
 
 clean:
 	-[ -d "$(KDIR)" ] && $(MAKE) -C $(KDIR) M=$(CURDIR) clean

@@ -28,10 +28,15 @@
  * per round: f against the true errors of the key and f against the
  * estimate (what the daemon's round line says), the round trips, and
  * Mbit/s per CPU second -- the baseline for it is the 10^6-bit rows above.
+ * Each QBER twice on the same keys: "before", the schedule before issue 16
+ * (each pass's block parities asked when the pass begins, no PIPELINE),
+ * and "qkdd", what the daemon runs now; then the ratios of round trips
+ * and of f.
  *
  * usage: bench_cascade [-n bits] [-F frames in flight] [-R timed batches]
  *                      [-b daemon block bits] [-D daemon rounds]
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,7 +178,8 @@ struct drow {
 };
 
 /* Rounds of qkdd's configuration: see the top of the file. */
-static int run_daemon(double q, uint32_t block, uint32_t R, struct drow *out)
+static int run_daemon(double q, uint32_t block, uint32_t R, bool before,
+		      struct drow *out)
 {
 	size_t N = (size_t)(1.05 * block), k = (size_t)(0.2 * (double)N + 0.999);
 	size_t n = N - k;
@@ -220,9 +226,12 @@ static int run_daemon(double q, uint32_t block, uint32_t R, struct drow *out)
 		}
 		est = (double)se / (double)k;
 		qkd_cascade_daemon_params(&p, F, nf, est, rng());
+		if (before)
+			p.flags &= ~QKD_CASCADE_F_PIPELINE;
 		lb.alice = qkd_cascade_alice_new(&p, (const uint64_t *const *)a);
 		bo = qkd_cascade_bob_new(&p, b);
-		if (!lb.alice || !bo)
+		if (!lb.alice || !bo ||
+		    (before && qkd_cascade_bob_set_tops_ahead(bo, false)))
 			return -1;
 		c0 = now(CLOCK_PROCESS_CPUTIME_ID);
 		err = qkd_cascade_bob_run(bo, &t);
@@ -337,24 +346,33 @@ int main(int argc, char **argv)
 		       o->f / b->f, (o->f - 1) / (b->f - 1),
 		       o->mbps_cpu / b->mbps_cpu, o->rounds / b->rounds);
 	}
-	printf("\nqkdd's configuration (qkd_cascade_daemon_params): --block-bits %u, 20 %% sampled, errors binomial, tuned for the sampled estimate, %u rounds:\n",
+	printf("\nqkdd's configuration (qkd_cascade_daemon_params): --block-bits %u, 20 %% sampled, errors binomial, tuned for the sampled estimate, %u rounds; \"before\": the same keys with the schedule before issue 16 (each pass's block parities asked when it begins, no PIPELINE):\n",
 	       block, D);
-	printf("%-5s %14s %8s %8s %9s %9s %9s %10s %12s\n", "QBER",
+	printf("%-5s %-7s %14s %8s %8s %9s %9s %9s %10s %12s\n", "QBER", "",
 	       "frames", "f true", "f est", "bad/frm", "Mb/s cpu",
 	       "rt/round", "f/f(10^6)", "Mb/s/(10^6)");
 	for (i = 0; i < 4; i++) {
-		struct drow d;
+		struct drow d[2];
+		uint64_t keys = rng_state;
 		char fr[32];
 
-		if (run_daemon(qber[i], block, D, &d)) {
-			fprintf(stderr, "daemon run failed\n");
-			return 1;
+		for (j = 0; j < 2; j++) {
+			rng_state = keys;	/* the same rounds, both ways */
+			if (run_daemon(qber[i], block, D, !j, &d[j])) {
+				fprintf(stderr, "daemon run failed\n");
+				return 1;
+			}
+			snprintf(fr, sizeof(fr), "%ux%u", d[j].nf, d[j].F);
+			printf("%4.0f%% %-7s %14s %8.4f %8.4f %4u/%-4u %9.1f %9.0f %10.3f %12.2f\n",
+			       qber[i] * 100, j ? "qkdd" : "before", fr,
+			       d[j].f_true, d[j].f_est, d[j].bad, d[j].frames,
+			       d[j].mbps_cpu, d[j].rounds,
+			       d[j].f_true / res[i][1].f,
+			       d[j].mbps_cpu / res[i][1].mbps_cpu);
 		}
-		snprintf(fr, sizeof(fr), "%ux%u", d.nf, d.F);
-		printf("%4.0f%% %14s %8.4f %8.4f %4u/%-4u %9.1f %9.0f %10.3f %12.2f\n",
-		       qber[i] * 100, fr, d.f_true, d.f_est, d.bad, d.frames,
-		       d.mbps_cpu, d.rounds, d.f_true / res[i][1].f,
-		       d.mbps_cpu / res[i][1].mbps_cpu);
+		printf("%4.0f%% qkdd/before: round trips %.3f, f %.3f\n",
+		       qber[i] * 100, d[1].rounds / d[0].rounds,
+		       d[1].f_true / d[0].f_true);
 		fflush(stdout);
 	}
 	printf("# f true: parities over n h(e/n), e the errors of the key; f est: over n h(estimate), the f of qkdd's round line; ratios against optimized/parallel on %u-bit frames above\n",

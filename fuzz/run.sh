@@ -14,6 +14,9 @@
 #   handshake qkdd's handshake state machine: Bob's hello() fed what an
 #             attacker without the key sends (userspace/qkdd/handshake.c,
 #             wire.c): no session, no stop, bounded memory and skips
+#   cascade   Cascade's messages (userspace/protocol/cascade.c): Alice's
+#             request parser, Bob's answer parser on his batched first
+#             request; every parity sent counted, a misled Bob ends
 #
 #   fuzz/run.sh                        every target, 20 s each
 #   FUZZ_TIME=600 fuzz/run.sh          10 min each (the long form)
@@ -32,7 +35,7 @@ out=${FUZZ_OUT:-build/fuzz}
 time=${FUZZ_TIME:-20}
 runs=${FUZZ_RUNS:--1}
 jobs=${FUZZ_JOBS:-1}
-targets=${FUZZ_TARGETS:-frame config channel util keyfile handshake}
+targets=${FUZZ_TARGETS:-frame config channel util keyfile handshake cascade}
 CC=${FUZZ_CC:-clang}
 CFLAGS="-std=c11 -g -O1 -D_GNU_SOURCE -Iinclude/uapi -Iuserspace/include \
 	-Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes"

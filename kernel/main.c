@@ -90,5 +90,5 @@ module_exit(qkd_exit);
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("Store of quantum key distribution keys");
 MODULE_AUTHOR("qkd developers");
-MODULE_VERSION("0.1.0");
+MODULE_VERSION(QKD_VERSION);	/* from VERSION, by Kbuild */
 MODULE_ALIAS_GENL_FAMILY("qkd");

@@ -4,7 +4,10 @@
 # Every test of qkd, from a fresh Debian machine: installs what it needs,
 # builds, then runs
 #   lint     checkpatch --strict, sparse, W=1 on both kernels, YNL spec check,
-#            the store calls no front end (Documentation/design.md)
+#            the store calls no front end (Documentation/design.md), make
+#            install/uninstall and the build flags (tests/lib/
+#            check-install.sh), the Debian packages built and linted
+#            (tests/lib/check-deb.sh), DKMS
 #   unit     host unit tests of the protocol stages and tools (ASan/UBSan,
 #            LSan in the harness children), and tests/lib/selftest.sh
 #   mutants  the unit mutants of tests/mutants/ (a tag check that always
@@ -77,6 +80,11 @@ all_stages="lint unit mutants fuzz daemon vm e2e robust debug"
 stages=${QKD_STAGES:-$all_stages}
 logs=build/test-logs
 export FUZZ_TIME=${FUZZ_TIME:-20}
+# Warnings fail CI: every make below builds the tools with -Werror (the
+# Makefile adds it only with WERROR=1, so that users' and distributions'
+# builds with another compiler do not break; the test binaries always
+# have it).
+export WERROR=1
 
 # ---- the manifest: what must run, derived from the tree ----
 
@@ -136,7 +144,7 @@ manifest() {
 		echo "$k canary"; done ;;
 	debug) if [ "${QKD_DEBUG_BUILD:-1}" != 0 ] ||
 		tests/vm/build-debug-kernel.sh --check >/dev/null 2>&1; then
-		for t in $(manifest_tests kernel) failnth; do echo "debug $t"; done
+		for t in $(debug_kernel_tests) failnth; do echo "debug $t"; done
 		echo "debug canary"; fi ;;
 	esac
 }
@@ -179,13 +187,26 @@ vm_left_kernels() {
 # would add much to the debug kernel's build.
 VM_DEBUG_CANNOT=test_lsm
 
+# The kernel test binaries the debug stage runs: all but VM_DEBUG_CANNOT,
+# whose every test would be a skip there (the vm stage runs them instead).
+debug_kernel_tests() {
+	local t
+	for t in $(manifest_tests kernel); do
+		case " $VM_DEBUG_CANNOT " in *" $t "*) continue ;; esac
+		echo "$t"
+	done
+}
+
 # Planned results of the stages that print one TAP stream.
 manifest_plan() {
 	case $1 in
 	# checkpatch, the spec, the generated files (check-gen.sh), the
-	# store's layering, the mutants apply, install, dkms build and its
-	# two refusals, and W=1 + sparse per kernel
-	lint) echo $((9 + $(ls -d /lib/modules/*/build 2>/dev/null | wc -l))) ;;
+	# store's layering, the mutants apply, dkms build and its two
+	# refusals, the results of tests/lib/check-install.sh
+	# (install/uninstall, flags, version) and of tests/lib/check-deb.sh
+	# (the Debian packages), and W=1 + sparse per kernel
+	lint) echo $((8 + $(cat tests/lib/check-install.sh tests/lib/check-deb.sh |
+		grep -c '^tap_check ') + $(ls -d /lib/modules/*/build 2>/dev/null | wc -l))) ;;
 	fuzz) find fuzz -maxdepth 1 -name 'fuzz_*.c' | wc -l ;;
 	mutants) manifest_mutants unit | wc -l ;;
 	esac
@@ -355,7 +376,8 @@ debug() {
 	fi
 	make -s -C tests/robust || { tap_fail debug "build tests/robust"; tap_summary_line; return 1; }
 	out=$(mktemp)
-	for cmd in "tests/vm/run-kernel-tests.sh --kernel debug --timeout 3600 -q build/tests/kernel/test_* build/robust/failnth" \
+	echo "# not on the debug kernel: $VM_DEBUG_CANNOT (the vm stage runs it on Debian's $(vm_left_kernels | paste -sd, -))"
+	for cmd in "tests/vm/run-kernel-tests.sh --kernel debug --timeout 3600 -q $(debug_kernel_tests | sed 's|^|build/tests/kernel/|' | paste -sd ' ' -) build/robust/failnth" \
 		"tests/robust/canary.sh --kernel debug -P"; do
 		echo "# ==== $cmd"
 		# shellcheck disable=SC2086 # the command and its glob

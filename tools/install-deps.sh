@@ -6,13 +6,15 @@
 # that carries checkpatch and the kselftest harness (and from which
 # tests/vm/build-debug-kernel.sh builds the debug VM kernel: bc flex bison
 # libelf-dev dwarves); clang and libbpf-dev also build and load the BPF LSM
-# program of tests/kernel/test_lsm.c. Idempotent: does nothing when
-# everything is there.
+# program of tests/kernel/test_lsm.c; debhelper, dh-dkms and lintian build
+# and check the Debian packages (tests/lib/check-deb.sh). Idempotent: does
+# nothing when everything is there.
 set -eu
 
 PACKAGES="build-essential pkg-config git
 libnl-3-dev libnl-genl-3-dev libssl-dev libkcapi-dev libbpf-dev openssl
 sparse clang libclang-rt-14-dev dkms
+dpkg-dev debhelper dh-dkms lintian
 qemu-system-x86 busybox-static kmod cpio xz-utils zstd
 iproute2 iputils-ping keyutils procps dmsetup
 linux-image-amd64 linux-headers-amd64

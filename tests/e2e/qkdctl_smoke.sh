@@ -121,7 +121,7 @@ fi
 run "stream add S" 0 stream add "$S" link alice key-size 32 max-keys 100 low-water 2
 run "stream add S2" 0 -j stream add "$S2" link id 1 key-size 16
 check "stream add -j reply" "$S2 1 16 0" \
-	"$(echo "$out" | jq -r '"\(.id) \(.link_id) \(.key_size) \(.stored_keys)"')"
+	"$(echo "$out" | jq -r '"\(.stream) \(.link_id) \(.key_size) \(.stored_keys)"')"
 run "stream add S3" 0 stream add "$S3" link bob key-size 36
 run "stream add duplicate" 1 stream add "$S" link alice key-size 32
 run "stream add no link" 1 stream add 5f0c7a3e-1b2d-4c6e-8f10-000000000001 link nosuch key-size 32
@@ -135,9 +135,9 @@ esac
 run "stream set S low-water" 0 stream set "$S" low-water 1
 run "stream show S -j" 0 -j stream show "$S"
 check "stream show -j" "$S 1 alice 32 100 1 0 0" \
-	"$(echo "$out" | jq -r '"\(.id) \(.link_id) \(.link) \(.key_size) \(.max_keys) \(.low_water) \(.stored_keys) \(.next_index)"')"
+	"$(echo "$out" | jq -r '"\(.stream) \(.link_id) \(.link) \(.key_size) \(.max_keys) \(.low_water) \(.stored_keys) \(.next_index)"')"
 run "stream show link alice" 0 -j stream show link alice
-check "stream dump filtered by link" "$S,$S2" "$(echo "$out" | jq -r 'map(.id) | sort | join(",")')"
+check "stream dump filtered by link" "$S,$S2" "$(echo "$out" | jq -r 'map(.stream) | sort | join(",")')"
 run "stream show link id 7" 0 -t stream show link id 7
 check "stream dump -t link 7" "$S3" "$(echo "$out" | cut -f1)"
 

@@ -4,7 +4,9 @@
 # sparse, a W=1 build without warnings on every installed kernel, the
 # store's layering (it refers to no symbol of a front end), the YNL spec
 # against its schema, the files generated from it against a fresh
-# `make regen` (tests/lib/check-gen.sh), and that every mutant applies.
+# `make regen` (tests/lib/check-gen.sh), that every mutant applies, the
+# build and install interface (tests/lib/check-install.sh), the Debian
+# packages (tests/lib/check-deb.sh) and DKMS.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
@@ -23,7 +25,7 @@ result() { # name rc log
 	fi
 }
 log=$(mktemp)
-trap 'rm -f "$log" "$log.up" "$log.calls"' EXIT
+trap 'rm -f "$log" "$log.up" "$log.calls" "$log.ci"' EXIT
 
 perl "$ksrc/checkpatch.pl" --strict --no-tree --terse --show-types \
 	--ignore FILE_PATH_CHANGES,SPDX_LICENSE_TAG \
@@ -44,7 +46,7 @@ for build in /lib/modules/*/build; do
 	kver=$(basename "$(dirname "$build")")
 	out=build/lint/$kver
 	rm -rf "$out" && mkdir -p "$out"
-	cp -r Kbuild kernel include "$out/"
+	cp -r Kbuild VERSION kernel include "$out/"
 	make -C "$build" M="$top/$out" W=1 C=2 CF="-D__CHECK_ENDIAN__" modules >"$log" 2>&1
 	rc=$?
 	if grep -E "(warning|error):" "$log" >/dev/null; then rc=1; fi
@@ -79,28 +81,56 @@ for m in tests/mutants/*.mut; do
 done >"$log" 2>&1
 result "every mutant applies (tests/mutants/apply.py --check)" $bad "$log"
 
-inst=$(mktemp -d)
-make -s install DESTDIR="$inst" >"$log" 2>&1 &&
-	test -f "$inst/usr/local/sbin/qkdctl" &&
-	ls "$inst"/lib/modules/*/updates/qkd.ko* >/dev/null &&
-	test -f "$inst/usr/local/share/man/man8/qkdctl.8" &&
-	test -f "$inst/usr/local/include/linux/qkd.h"
-result "make install DESTDIR= installs module, qkdctl, man page, header" $? "$log"
-rm -rf "$inst"
+# relay SCRIPT...: run a TAP script of checks, each of its results one of
+# ours (its comments after a "not ok" as the log); a result it did not
+# print is a failure.
+relay() {
+	"$@" >"$log.ci" 2>&1
+	rc=$?
+	ci=0
+	while IFS= read -r line; do
+		case $line in
+		"ok "*) ci=$((ci + 1)); result "${line#ok [0-9]* - }" 0 /dev/null ;;
+		"not ok "*)
+			ci=$((ci + 1))
+			awk -v l="$line" '$0 == l { on = 1; next } on && /^# / { print; next } { on = 0 }' \
+				"$log.ci" >"$log"
+			result "${line#not ok [0-9]* - }" 1 "$log" ;;
+		"# lintian: "*) echo "$line" ;;
+		esac
+	done <"$log.ci"
+	[ "$rc" -ne 0 ] || grep -qx "1..$ci" "$log.ci" || result "$1: $ci results, plan $(grep '^1\.\.' "$log.ci")" 1 "$log.ci"
+	[ "$rc" -eq 0 ] || [ "$ci" -gt 0 ] || result "$1: exit $rc without results" 1 "$log.ci"
+	rm -f "$log.ci"
+}
 
-# DKMS, in private trees so that nothing of the system's DKMS changes.
+# The build and install interface (tests/lib/check-install.sh): make
+# install/uninstall with DESTDIR and PREFIX, the vendor directories, the
+# hardening flags, the caller's CFLAGS/CPPFLAGS/LDFLAGS, one version.
+relay tests/lib/check-install.sh
+
+# The Debian packages (tests/lib/check-deb.sh: dpkg-buildpackage, lintian,
+# each package's contents; about a minute, 100 s on a loaded machine). The
+# DKMS build from the package's layout runs in `make stress` (-k).
+relay tests/lib/check-deb.sh
+
+# DKMS, in private trees so that nothing of the system's DKMS changes; the
+# sources as `make dkms` and the qkd-dkms package lay them out (dkms.conf's
+# version placeholder filled in from VERSION).
 dk=$(mktemp -d)
-mkdir -p "$dk/src/qkd-0.1.0" "$dk/tree"
-cp -r Kbuild dkms.conf kernel include "$dk/src/qkd-0.1.0/"
+ver=$(cat VERSION)
+mkdir -p "$dk/src/qkd-$ver" "$dk/tree"
+cp -r Kbuild VERSION kernel include "$dk/src/qkd-$ver/"
+sed "s/#MODULE_VERSION#/$ver/" dkms.conf >"$dk/src/qkd-$ver/dkms.conf"
 kver=$(ls -d /lib/modules/*/build | sort -V | tail -n 1 | xargs dirname | xargs basename)
-{ dkms add --sourcetree "$dk/src" --dkmstree "$dk/tree" -m qkd -v 0.1.0 &&
-  dkms build --sourcetree "$dk/src" --dkmstree "$dk/tree" -m qkd -v 0.1.0 -k "$kver"; } >"$log" 2>&1 &&
+{ dkms add --sourcetree "$dk/src" --dkmstree "$dk/tree" -m qkd -v "$ver" &&
+  dkms build --sourcetree "$dk/src" --dkmstree "$dk/tree" -m qkd -v "$ver" -k "$kver"; } >"$log" 2>&1 &&
 	find "$dk/tree" -name 'qkd.ko*' | grep -q .
 result "dkms add + build for $kver (dkms.conf)" $? "$log"
 # Outside the supported range DKMS must refuse (BUILD_EXCLUSIVE_KERNEL),
 # before it looks for headers, so no such kernel needs to be installed.
 for k in 5.10.0-30-amd64 6.13.0-1-amd64; do
-	dkms build --sourcetree "$dk/src" --dkmstree "$dk/tree" -m qkd -v 0.1.0 \
+	dkms build --sourcetree "$dk/src" --dkmstree "$dk/tree" -m qkd -v "$ver" \
 		-k "$k" >"$log" 2>&1
 	rc=$?
 	[ "$rc" -ne 0 ] && grep -q BUILD_EXCLUSIVE "$log"

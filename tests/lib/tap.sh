@@ -154,3 +154,22 @@ tap_show() {
 tap_summary_line() {
 	echo "$TAP_PASS passed, $TAP_FAIL failed, $TAP_SKIP skipped"
 }
+
+# tap_check STATUS DESCRIPTION [LOG]: one numbered result of a script
+# that prints its own TAP (plan "1..$TAP_CHECKS" at the end): "ok N -
+# DESCRIPTION" when STATUS is 0, else "not ok N - ..." followed by the
+# last 40 lines of LOG, if given, as comments. TAP_CHECKS_FAILED counts
+# the failures.
+TAP_CHECKS=0
+TAP_CHECKS_FAILED=0
+tap_check() {
+	TAP_CHECKS=$((TAP_CHECKS + 1))
+	if [ "$1" -eq 0 ]; then
+		echo "ok $TAP_CHECKS - $2"
+	else
+		echo "not ok $TAP_CHECKS - $2"
+		[ -n "${3:-}" ] && [ -f "$3" ] && tail -n 40 "$3" | sed 's/^/# /'
+		TAP_CHECKS_FAILED=$((TAP_CHECKS_FAILED + 1))
+	fi
+	return 0
+}

@@ -37,8 +37,9 @@
 #     ones she pushed (her restart logs how many), stay at both sites;
 #   - nothing is left stored outside the range;
 # then the pair is restarted. At the end the rounds must still deliver.
-# Prints TAP, the figures, and "N passed, N failed". SECONDS bounds the
-# kill loop (the checks still run).
+# Prints TAP, the figures, and "N passed, N failed". SECONDS caps the
+# kill loop against a hang (the checks still run); a loop that hits the
+# cap before its last kill fails.
 set -u
 kills=40 seed=$(date +%s) secs=170 bbits=16384 every=4 maxdelay=2500 kpm=4
 while getopts n:s:t:b:c:d:k: o; do
@@ -427,11 +428,11 @@ echo "# blocks checked: $blocks, $split_blocks of them pushed in several KEY_ADD
 echo "# divergences: $divergent different keys, $onesided keys at one site only, $halfbatch half batches, $halfblock half blocks, $nextdiff next_index mismatches, $leftover stores not empty after a check"
 grep -hi 'reserve\|PSK\|fatal\|error\|fail' "$T/alice.log" "$T/bob.log" | grep -v 'loaded and wiped\|: ok: \|session .* up\|below its target' | sort | uniq -c | head -n 10 | sed 's/^/# /'
 
-# the bound keeps the run short on a slow or busy machine, but a run that
-# did a quarter of the kills asked for tested a quarter: at least three
-# quarters must happen (run.sh sizes the bound for all of them)
-[ "$done_kills" -ge $(( (kills * 3 + 3) / 4 )) ]
-ok $? "$done_kills of $kills kills within the $secs s bound (alice $ka, bob $kb, both $kab)"
+# every kill asked for must happen: a run that did a quarter of them
+# tested a quarter. The bound is a cap against a hang (run.sh sizes it
+# for a busy host), not a pace to keep.
+[ "$done_kills" -eq "$kills" ]
+ok $? "$done_kills of $kills kills done, in $elapsed s (the cap: $secs s; alice $ka, bob $kb, both $kab)"
 ok $(( norec != 0 )) "after every waited-for recovery a new block reached both stores ($waited recoveries, $norec without)"
 ok $(( divergent + onesided + unread != 0 )) "every index since the start gives the same key or a refusal at both sites ($common keys, $refused refused; $divergent different, $onesided one-sided, $unread ranges not read whole)"
 ok $(( nextdiff != 0 || leftover != 0 )) "next_index equal at both sites at every check, nothing left stored outside the checked range ($checks checks)"

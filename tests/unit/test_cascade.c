@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -811,6 +812,377 @@ TEST(lying_peer_terminates)
 	qkd_cascade_alice_free(c.lb.alice);
 	qkd_cascade_bob_free(b);
 	qkd_cascade_msg_free(&c.lb.reply);
+	keyset_free(&ks);
+}
+
+/*
+ * Issue 16: round trips. One run of the given schedule on copies of the
+ * keyset's keys (ks->b untouched); out[f] gets Bob's corrected frame f,
+ * disclosed[f] Alice's count for it.
+ */
+struct sched_run {
+	struct result r;
+	uint64_t corrected;
+	uint64_t **out;
+	uint64_t *disclosed;
+	uint32_t passes;
+};
+
+static void sched_run(struct keyset *ks, uint32_t first, uint32_t nframes,
+		      uint32_t flags, bool tops_ahead, uint32_t qber_ppm,
+		      uint64_t seed, struct sched_run *sr)
+{
+	struct qkd_cascade_params p = {
+		.variant = QKD_CASCADE_OPTIMIZED, .flags = flags,
+		.frame_bits = ks->n, .nframes = nframes,
+		.qber_ppm = qber_ppm, .seed = seed,
+	};
+	uint32_t block[QKD_CASCADE_MAX_PASSES];
+	struct counting c = { 0 };
+	struct qkd_cascade_transport t = { &c, counting_roundtrip };
+	struct qkd_cascade_stats sa, sb;
+	struct qkd_cascade_alice *a;
+	struct qkd_cascade_bob *b;
+	size_t w = QKD_BV_WORDS(ks->n);
+	uint32_t f;
+
+	memset(sr, 0, sizeof(*sr));
+	sr->passes = (uint32_t)qkd_cascade_schedule(&p, block);
+	sr->out = calloc(nframes, sizeof(*sr->out));
+	sr->disclosed = calloc(nframes, sizeof(*sr->disclosed));
+	for (f = 0; f < nframes; f++) {
+		sr->out[f] = malloc(w * 8);
+		memcpy(sr->out[f], ks->b[first + f], w * 8);
+	}
+	a = qkd_cascade_alice_new(&p,
+				  (const uint64_t *const *)ks->a + first);
+	b = qkd_cascade_bob_new(&p, sr->out);
+	if (!a || !b) {
+		sr->r.err = -ENOMEM;
+		return;
+	}
+	sr->r.err = qkd_cascade_bob_set_tops_ahead(b, tops_ahead);
+	c.lb.alice = a;
+	if (!sr->r.err)
+		sr->r.err = qkd_cascade_bob_run(b, &t);
+	qkd_cascade_alice_stats(a, &sa);
+	qkd_cascade_bob_stats(b, &sb);
+	sr->r.disclosed = sa.disclosed_bits;
+	sr->r.disclosed_bob = sb.disclosed_bits;
+	sr->r.counted = c.reply_bits;
+	sr->r.rounds = c.rounds;
+	sr->corrected = sb.corrected_bits;
+	for (f = 0; f < nframes; f++) {
+		sr->disclosed[f] = qkd_cascade_alice_frame_disclosed(a, f);
+		sr->r.frame_sum += sr->disclosed[f];
+		if (qkd_bv_hamming(ks->a[first + f], sr->out[f], ks->n))
+			sr->r.bad_frames++;
+	}
+	qkd_cascade_alice_free(a);
+	qkd_cascade_bob_free(b);
+	qkd_cascade_msg_free(&c.lb.reply);
+}
+
+static void sched_free(struct sched_run *sr, uint32_t nframes)
+{
+	uint32_t f;
+
+	for (f = 0; f < nframes && sr->out; f++)
+		free(sr->out[f]);
+	free(sr->out);
+	free(sr->disclosed);
+}
+
+/*
+ * Bob's first request asks the block parities ("top") of every pass of
+ * every frame, each once: what Alice discloses with them does not depend
+ * on Bob's key, and every pass asks for them. Before issue 16 a pass's
+ * top left only when the passes before it were done: one round trip per
+ * pass more.
+ */
+TEST(every_pass_top_in_the_first_request)
+{
+	const uint32_t n = 16384, nf = 3;
+	struct qkd_cascade_params p;
+	uint32_t block[QKD_CASCADE_MAX_PASSES], tops[3] = { 0 }, pass;
+	struct qkd_cascade_msg req = { 0 }, out = { 0 };
+	struct qkd_cascade_alice *a;
+	struct qkd_cascade_bob *b;
+	struct qkd_cascade_stats st;
+	uint64_t expect = 0, frame = 0;
+	const uint8_t *q, *end;
+	struct keyset ks;
+	int passes, i;
+
+	keyset_make(&ks, n, nf, 328);
+	qkd_cascade_daemon_params(&p, n, nf, 0.02, 5);
+	passes = qkd_cascade_schedule(&p, block);
+	ASSERT_LT(2, passes);
+	for (i = 0; i < passes; i++)	/* n is a multiple of 4096: N = n */
+		expect += (n + block[i] - 1) / block[i] - (i ? 1 : 0);
+	a = qkd_cascade_alice_new(&p, (const uint64_t *const *)ks.a);
+	b = qkd_cascade_bob_new(&p, ks.b);
+	ASSERT_NE(NULL, a);
+	ASSERT_NE(NULL, b);
+	ASSERT_EQ(1, qkd_cascade_bob_request(b, &req));
+	ASSERT_EQ(-EBUSY, qkd_cascade_bob_set_tops_ahead(b, false));
+	/* tokens: 0 frame pass (select), 1 (top); nothing else yet */
+	q = req.data + 8;
+	end = req.data + req.len;
+	pass = 0;
+	while (q < end) {
+		if (*q == 0) {
+			ASSERT_LT(q + 2, end);
+			frame = q[1];
+			pass = q[2];
+			ASSERT_GT(nf, frame);
+			q += 3;
+			continue;
+		}
+		ASSERT_EQ(1, *q);
+		ASSERT_EQ(0, tops[frame] & (1u << pass));
+		tops[frame] |= 1u << pass;
+		q++;
+	}
+	for (i = 0; i < (int)nf; i++)
+		ASSERT_EQ((1u << passes) - 1, tops[i]);
+	ASSERT_EQ(0, qkd_cascade_alice_handle(a, req.data, req.len, &out));
+	qkd_cascade_alice_stats(a, &st);
+	ASSERT_EQ(expect * nf, st.disclosed_bits);
+	ASSERT_EQ(0, qkd_cascade_bob_reply(b, out.data, out.len));
+	qkd_cascade_msg_free(&req);
+	qkd_cascade_msg_free(&out);
+	qkd_cascade_alice_free(a);
+	qkd_cascade_bob_free(b);
+	keyset_free(&ks);
+}
+
+/*
+ * The tops asked ahead change nothing but the round trips: on the same
+ * keys and seed, Bob corrects the same bits and Alice discloses the same
+ * parities, per frame, as with the reference schedule (tops one pass at a
+ * time), in exactly passes - 1 fewer round trips; serial and PARALLEL
+ * scheduling, QBER 2 % (passes 2.. are halves) and 5 % (pass 2 is not).
+ */
+TEST(tops_ahead_disclose_and_correct_exactly_as_the_reference)
+{
+	static const uint32_t qber[] = { 20000, 50000 };
+	static const uint32_t flags[] = { 0, QKD_CASCADE_F_PARALLEL };
+	const uint32_t n = 16384, nf = 6;
+	unsigned int i, j;
+	uint32_t f;
+
+	for (i = 0; i < 2; i++) {
+		struct keyset ks;
+
+		keyset_make(&ks, n, nf, (uint32_t)((uint64_t)n * qber[i] /
+						   1000000));
+		for (j = 0; j < 2; j++) {
+			struct sched_run ref, now;
+
+			sched_run(&ks, 0, nf, flags[j], false, qber[i], 77, &ref);
+			sched_run(&ks, 0, nf, flags[j], true, qber[i], 77, &now);
+			TH_LOG("QBER %u ppm flags %u: %llu parities, %llu round trips (reference %llu parities, %llu round trips)",
+			       qber[i], flags[j],
+			       (unsigned long long)now.r.disclosed,
+			       (unsigned long long)now.r.rounds,
+			       (unsigned long long)ref.r.disclosed,
+			       (unsigned long long)ref.r.rounds);
+			ASSERT_EQ(0, ref.r.err);
+			ASSERT_EQ(0, now.r.err);
+			ASSERT_EQ(0, ref.r.bad_frames);
+			ASSERT_EQ(0, now.r.bad_frames);
+			ASSERT_EQ(ref.r.disclosed, now.r.disclosed);
+			ASSERT_EQ(now.r.counted, now.r.disclosed);
+			ASSERT_EQ(now.r.disclosed_bob, now.r.disclosed);
+			ASSERT_EQ(now.r.frame_sum, now.r.disclosed);
+			ASSERT_EQ(ref.corrected, now.corrected);
+			for (f = 0; f < nf; f++) {
+				ASSERT_EQ(ref.disclosed[f], now.disclosed[f]);
+				ASSERT_EQ(0, memcmp(ref.out[f], now.out[f],
+						    QKD_BV_WORDS(n) * 8));
+			}
+			ASSERT_EQ(ref.r.rounds - (ref.passes - 1),
+				  now.r.rounds);
+			sched_free(&ref, nf);
+			sched_free(&now, nf);
+		}
+		keyset_free(&ks);
+	}
+}
+
+/*
+ * Frames in flight are batched, never coupled: each frame of a batch
+ * (qkdd's flags, PIPELINE included) is corrected with the same parities
+ * as when it runs alone with the same seed, and the batch takes as many
+ * round trips as its slowest frame.
+ */
+TEST(batched_frames_match_one_frame_at_a_time)
+{
+	const uint32_t n = 16384, nf = 5;
+	struct qkd_cascade_params p;
+	struct sched_run batch, one;
+	uint64_t slowest = 0;
+	struct keyset ks;
+	uint32_t f;
+
+	keyset_make(&ks, n, nf, 328);
+	qkd_cascade_daemon_params(&p, n, nf, 0.02, 0);
+	ASSERT_EQ(QKD_CASCADE_F_PARALLEL | QKD_CASCADE_F_PIPELINE, p.flags);
+	sched_run(&ks, 0, nf, p.flags, true, p.qber_ppm, 31, &batch);
+	ASSERT_EQ(0, batch.r.err);
+	ASSERT_EQ(0, batch.r.bad_frames);
+	ASSERT_EQ(batch.r.counted, batch.r.disclosed);
+	ASSERT_EQ(batch.r.frame_sum, batch.r.disclosed);
+	for (f = 0; f < nf; f++) {
+		sched_run(&ks, f, 1, p.flags, true, p.qber_ppm, 31, &one);
+		ASSERT_EQ(0, one.r.err);
+		ASSERT_EQ(one.disclosed[0], batch.disclosed[f]);
+		ASSERT_EQ(0, memcmp(one.out[0], batch.out[f],
+				    QKD_BV_WORDS(n) * 8));
+		if (one.r.rounds > slowest)
+			slowest = one.r.rounds;
+		sched_free(&one, 1);
+	}
+	TH_LOG("%u frames: %llu round trips, the slowest alone %llu",
+	       nf, (unsigned long long)batch.r.rounds,
+	       (unsigned long long)slowest);
+	ASSERT_EQ(slowest, batch.r.rounds);
+	sched_free(&batch, nf);
+	keyset_free(&ks);
+}
+
+/*
+ * PIPELINE, the deliberate trade: qkdd's configuration (frames of 62914
+ * bits, QBER 2 %) needs at most 70 % of the round trips of the schedule
+ * without it, for f at most 2 % higher, corrects every frame, and every
+ * parity Alice sends is counted (Alice's total = bits on the wire = Bob's
+ * = sum over frames).
+ */
+TEST(pipeline_cuts_round_trips_and_counts_every_parity)
+{
+	const uint32_t n = 62914, nf = 6, nerr = 1258;
+	struct sched_run ref, pipe;
+	struct keyset ks;
+	double fr, fp, h = qkd_cascade_h2((double)nerr / n);
+
+	keyset_make(&ks, n, nf, nerr);
+	sched_run(&ks, 0, nf, QKD_CASCADE_F_PARALLEL, true, 20000, 9, &ref);
+	sched_run(&ks, 0, nf, QKD_CASCADE_F_PARALLEL | QKD_CASCADE_F_PIPELINE,
+		  true, 20000, 9, &pipe);
+	fr = (double)ref.r.disclosed / ((double)n * nf * h);
+	fp = (double)pipe.r.disclosed / ((double)n * nf * h);
+	TH_LOG("without PIPELINE f %.4f %llu round trips, with f %.4f %llu",
+	       fr, (unsigned long long)ref.r.rounds, fp,
+	       (unsigned long long)pipe.r.rounds);
+	ASSERT_EQ(0, pipe.r.err);
+	ASSERT_EQ(0, pipe.r.bad_frames);
+	ASSERT_EQ(pipe.r.counted, pipe.r.disclosed);
+	ASSERT_EQ(pipe.r.disclosed_bob, pipe.r.disclosed);
+	ASSERT_EQ(pipe.r.frame_sum, pipe.r.disclosed);
+	ASSERT_GE(ref.r.rounds * 7, pipe.r.rounds * 10);
+	ASSERT_LT(fp, fr * 1.02);
+	sched_free(&ref, nf);
+	sched_free(&pipe, nf);
+	keyset_free(&ks);
+}
+
+/*
+ * The batched answer is checked as strictly as any: Alice's reply to a
+ * first request holding every pass's top, cut short, one byte longer, with
+ * a bit count one off or far beyond the message, a padding bit set, is
+ * refused and changes nothing (the honest reply then gives the same
+ * result as a clean run); Alice refuses a batch that asks a top twice,
+ * a top of a pass beyond the schedule, or a frame beyond the batch after
+ * valid queries, and sends nothing for it.
+ */
+TEST(malformed_batch_refused_and_changes_nothing)
+{
+	const uint32_t n = 8192, nf = 3;
+	struct qkd_cascade_params p;
+	struct qkd_cascade_msg req = { 0 }, out = { 0 }, tmp = { 0 };
+	struct qkd_cascade_loopback lb = { 0 };
+	struct qkd_cascade_transport t = { &lb,
+		qkd_cascade_loopback_roundtrip };
+	struct qkd_cascade_alice *a;
+	struct qkd_cascade_bob *b;
+	struct qkd_cascade_stats st;
+	struct sched_run clean;
+	uint8_t *bad;
+	uint32_t nbits, f;
+	struct keyset ks;
+
+	keyset_make(&ks, n, nf, 164);
+	qkd_cascade_daemon_params(&p, n, nf, 0.02, 12);
+	sched_run(&ks, 0, nf, p.flags, true, p.qber_ppm, 12, &clean);
+	ASSERT_EQ(0, clean.r.err);
+	a = qkd_cascade_alice_new(&p, (const uint64_t *const *)ks.a);
+	b = qkd_cascade_bob_new(&p, ks.b);
+	ASSERT_NE(NULL, a);
+	ASSERT_NE(NULL, b);
+	ASSERT_EQ(1, qkd_cascade_bob_request(b, &req));
+	ASSERT_EQ(0, qkd_cascade_alice_handle(a, req.data, req.len, &out));
+	nbits = (uint32_t)out.data[8] | (uint32_t)out.data[9] << 8;
+	ASSERT_LT(8, nbits);
+	bad = malloc(out.len + 1);
+	memcpy(bad, out.data, out.len);
+	bad[out.len] = 0;
+	ASSERT_EQ(-EPROTO, qkd_cascade_bob_reply(b, bad, out.len - 1));
+	ASSERT_EQ(-EPROTO, qkd_cascade_bob_reply(b, bad, out.len + 1));
+	ASSERT_EQ(-EPROTO, qkd_cascade_bob_reply(b, bad, 11));
+	bad[8] = (uint8_t)(nbits - 1);
+	bad[9] = (uint8_t)((nbits - 1) >> 8);
+	ASSERT_EQ(-EPROTO, qkd_cascade_bob_reply(b, bad, out.len));
+	bad[8] = bad[9] = bad[10] = bad[11] = 0xff;
+	ASSERT_EQ(-EPROTO, qkd_cascade_bob_reply(b, bad, out.len));
+	memcpy(bad, out.data, out.len);
+	if (nbits % 8) {
+		bad[out.len - 1] |= 0x80;
+		ASSERT_EQ(-EPROTO, qkd_cascade_bob_reply(b, bad, out.len));
+	}
+	free(bad);
+	ASSERT_EQ(0, qkd_cascade_bob_reply(b, out.data, out.len));
+	/* round 1: the same tops again are refused, nothing is sent */
+	req.data[4] = 1;
+	qkd_cascade_alice_stats(a, &st);
+	ASSERT_EQ(-EPROTO, qkd_cascade_alice_handle(a, req.data, req.len,
+						     &tmp));
+	{
+		struct qkd_cascade_stats st2;
+
+		qkd_cascade_alice_stats(a, &st2);
+		ASSERT_EQ(st.disclosed_bits, st2.disclosed_bits);
+		ASSERT_EQ(st.rounds, st2.rounds);
+	}
+	{
+		/* a top of pass 16 (of 16), then of frame 3 (of 3) */
+		uint8_t beyond[] = { 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 16, 1 };
+		uint8_t frame[] = { 1, 1, 0, 0, 1, 0, 0, 0,
+				    0, 0, 0, 2, 4, 0, 3, 0, 2, 4 };
+
+		ASSERT_EQ(-EPROTO, qkd_cascade_alice_handle(a, beyond,
+							     sizeof(beyond),
+							     &tmp));
+		ASSERT_EQ(-EPROTO, qkd_cascade_alice_handle(a, frame,
+							     sizeof(frame),
+							     &tmp));
+	}
+	/* Alice is still at round 1: the rest of the run is honest */
+	lb.alice = a;
+	ASSERT_EQ(0, qkd_cascade_bob_run(b, &t));
+	qkd_cascade_alice_stats(a, &st);
+	ASSERT_EQ(clean.r.disclosed, st.disclosed_bits);
+	ASSERT_EQ(clean.r.rounds, st.rounds);
+	for (f = 0; f < nf; f++)
+		ASSERT_EQ(0, memcmp(clean.out[f], ks.b[f],
+				    QKD_BV_WORDS(n) * 8));
+	sched_free(&clean, nf);
+	qkd_cascade_msg_free(&req);
+	qkd_cascade_msg_free(&out);
+	qkd_cascade_msg_free(&tmp);
+	qkd_cascade_alice_free(a);
+	qkd_cascade_bob_free(b);
+	qkd_cascade_msg_free(&lb.reply);
 	keyset_free(&ks);
 }
 

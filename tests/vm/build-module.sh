@@ -4,7 +4,7 @@
 # build-module.sh [--copy-to DIR] KVER [OUTDIR]
 #
 # Build qkd.ko for kernel KVER without touching the source tree: copy
-# Kbuild, kernel/ and include/ (sources only) into a fresh OUTDIR (default
+# Kbuild, VERSION, kernel/ and include/ (sources only) into a fresh OUTDIR (default
 # build/kmod/KVER) and run
 #   make -C /lib/modules/KVER/build M=OUTDIR W=1 modules
 # there (KVER "debug": against the tree of tests/vm/build-debug-kernel.sh,
@@ -50,7 +50,7 @@ mkdir -p "$d"
 (cd "$TOP" && tar -cf - --exclude='*.o' --exclude='.*.cmd' --exclude='*.ko' \
 	--exclude='*.mod' --exclude='*.mod.c' --exclude='*.a' --exclude='*.d' \
 	--exclude='modules.order' --exclude='Module.symvers' \
-	Kbuild kernel include) | tar -C "$d" -xf -
+	Kbuild VERSION kernel include) | tar -C "$d" -xf -
 rc=0
 make -C "$kdir" M="$d" W=1 modules >"$log" 2>&1 || rc=$?
 warn=$(grep -E -i '(^|[^a-z_])(warning|error):' "$log" || true)

@@ -134,7 +134,8 @@ if [ "$kver" = "$VM_DEBUG_KERNEL" ]; then
 	# needed 34 s for it on a quiet host, and on a busy one it hit ACPICA's
 	# 30 s loop limit (AE_AML_LOOP_TIMEOUT): the virtio devices were left
 	# without an interrupt and the guest hung on its 9p root.
-	bootargs="root=/dev/root rootfstype=9p rootflags=trans=virtio,version=9p2000.L,msize=262144 ro init=$TOP/tests/vm/guest-init.sh panic_on_warn=1 acpi=noirq qkdvm_noinitrd=1 qkdvm_modules=$dtree/modroot/lib/modules/$krel"
+	# cache=loose as in mkinitrd.sh's mount (tests/vm/README.md).
+	bootargs="root=/dev/root rootfstype=9p rootflags=trans=virtio,version=9p2000.L,msize=262144,cache=loose ro init=$TOP/tests/vm/guest-init.sh panic_on_warn=1 acpi=noirq qkdvm_noinitrd=1 qkdvm_modules=$dtree/modroot/lib/modules/$krel"
 	VM_DMESG_PATTERN="$VM_DMESG_PATTERN|$VM_DMESG_DEBUG_PATTERN"
 	label="debug ($krel)"
 else

@@ -105,6 +105,59 @@ void qkd_json_bool(struct qkd_json *j, const char *key, bool v)
 	fputs(v ? "true" : "false", j->f);
 }
 
+void qkd_json_null(struct qkd_json *j, const char *key)
+{
+	value(j, key);
+	fputs("null", j->f);
+}
+
+static const char *digits(const char *p)
+{
+	while (*p >= '0' && *p <= '9')
+		p++;
+	return p;
+}
+
+bool qkd_json_is_number(const char *s)
+{
+	const char *p = s, *q;
+
+	if (*p == '-')
+		p++;
+	if (*p == '0')
+		p++;
+	else if (*p >= '1' && *p <= '9')
+		p = digits(p);
+	else
+		return false;
+	if (*p == '.') {
+		q = digits(p + 1);
+		if (q == p + 1)
+			return false;
+		p = q;
+	}
+	if (*p == 'e' || *p == 'E') {
+		p++;
+		if (*p == '+' || *p == '-')
+			p++;
+		q = digits(p);
+		if (q == p)
+			return false;
+		p = q;
+	}
+	return !*p;
+}
+
+void qkd_json_num(struct qkd_json *j, const char *key, const char *s)
+{
+	if (!qkd_json_is_number(s)) {
+		qkd_json_str(j, key, s);
+		return;
+	}
+	value(j, key);
+	fputs(s, j->f);
+}
+
 void qkd_json_end(struct qkd_json *j)
 {
 	fputc('\n', j->f);

@@ -37,6 +37,8 @@
 #define GROUP_ALIGN_BITS 4096
 #define PREFETCH	8	/* queries or searches read ahead */
 #define FREE_PASSES	2	/* passes bisected without waiting */
+#define PIPELINE_FROM	2	/* PIPELINE: passes open before the overlap */
+#define PIPELINE_TAIL	8	/* PIPELINE: searches left in the open passes */
 
 /* ---------------------------------------------------------------- PRNG */
 
@@ -171,7 +173,8 @@ static int params_check(const struct qkd_cascade_params *p)
 {
 	uint32_t i;
 
-	if (!p || p->frame_bits < 64 || (p->flags & ~QKD_CASCADE_F_PARALLEL) ||
+	if (!p || p->frame_bits < 64 ||
+	    (p->flags & ~(QKD_CASCADE_F_PARALLEL | QKD_CASCADE_F_PIPELINE)) ||
 	    p->frame_bits > QKD_CASCADE_MAX_FRAME_BITS ||
 	    !p->nframes || p->nframes > QKD_CASCADE_MAX_FRAMES ||
 	    !p->qber_ppm || p->qber_ppm > 500000)
@@ -566,7 +569,7 @@ void qkd_cascade_daemon_params(struct qkd_cascade_params *p,
 		.nframes = nframes,
 		.qber_ppm = (uint32_t)(fmax(qber_estimate, 0.005) * 1e6),
 		.seed = seed,
-		.flags = QKD_CASCADE_F_PARALLEL,
+		.flags = QKD_CASCADE_F_PARALLEL | QKD_CASCADE_F_PIPELINE,
 	};
 }
 
@@ -881,6 +884,7 @@ struct bob_frame {
 	uint64_t *key;		/* N bits; also pass 0's bits */
 	struct bob_pass ps[QKD_CASCADE_MAX_PASSES];
 	int started;		/* passes whose top was requested */
+	int open;		/* passes begun: 0..open-1 bisect odd blocks */
 	int total_parity;	/* Alice's parity of the whole key */
 	bool done, failed;
 	uint64_t disclosed, corrected;
@@ -910,6 +914,8 @@ struct qkd_cascade_bob {
 	struct qkd_cascade_stats st;
 	uint32_t frames_done;
 	bool parallel;
+	bool tops_ahead;	/* every pass's top in the first request */
+	bool pipeline;		/* QKD_CASCADE_F_PIPELINE */
 };
 
 /*
@@ -993,6 +999,8 @@ struct qkd_cascade_bob *qkd_cascade_bob_new(const struct qkd_cascade_params *p,
 	}
 	b->user_keys = keys;
 	b->parallel = p->flags & QKD_CASCADE_F_PARALLEL;
+	b->tops_ahead = true;
+	b->pipeline = p->flags & QKD_CASCADE_F_PIPELINE;
 	b->fr = calloc(b->l.nframes, sizeof(*b->fr));
 	if (!b->fr)
 		goto nomem;
@@ -1019,13 +1027,24 @@ void qkd_cascade_bob_reset(struct qkd_cascade_bob *b, uint64_t *const *keys)
 
 		memcpy(fr->key, keys[f], QKD_BV_WORDS(b->l.n) * 8);
 		qkd_bv_clear_tail(fr->key, b->l.n);
-		fr->started = 0;
+		fr->started = fr->open = 0;
 		fr->total_parity = 0;
 		fr->done = fr->failed = false;
 		fr->disclosed = fr->corrected = 0;
 	}
 	b->frames_done = 0;
 	b->awaiting = false;
+}
+
+int qkd_cascade_bob_set_tops_ahead(struct qkd_cascade_bob *b, bool on)
+{
+	uint32_t f;
+
+	for (f = 0; f < b->l.nframes; f++)
+		if (b->fr[f].started)
+			return -EBUSY;
+	b->tops_ahead = on;
+	return 0;
 }
 
 void qkd_cascade_bob_stats(const struct qkd_cascade_bob *b,
@@ -1148,6 +1167,41 @@ static int emit_range(struct qkd_cascade_bob *b, struct qkd_cascade_msg *m,
 	return pend_push(b, frame, pass, PEND_NODE, idx);
 }
 
+/*
+ * Passes whose odd blocks may be bisected now: the open ones, and with
+ * PIPELINE, once passes 0 and 1 are open and at most PIPELINE_TAIL
+ * searches are left in the open passes (the tail of the chains of
+ * corrections between them), one more.
+ */
+static inline int pass_limit(const struct qkd_cascade_bob *b,
+			     const struct bob_frame *fr)
+{
+	int lim = fr->open, p;
+	uint32_t act = 0;
+
+	if (b->pipeline && fr->open >= PIPELINE_FROM) {
+		for (p = 0; p < fr->open; p++)
+			act += fr->ps[p].nsrch;
+		if (act <= PIPELINE_TAIL)
+			lim++;
+	}
+	return lim < fr->started ? lim : fr->started;
+}
+
+/* Add a search for every odd block of pass p that has none. */
+static int open_searches(struct qkd_cascade_bob *b, struct bob_frame *fr,
+			 int p)
+{
+	struct bob_pass *bp = &fr->ps[p];
+	uint32_t blk;
+
+	for (blk = 0; bp->top_known && blk < b->l.nblocks[p]; blk++)
+		if (block_odd(bp, blk) && !qkd_bv_get(bp->active, blk) &&
+		    add_search(bp, blk))
+			return -ENOMEM;
+	return 0;
+}
+
 /* Correct original bit x and cascade into every started pass. */
 static int bob_flip(struct qkd_cascade_bob *b, struct bob_frame *fr,
 		    uint32_t x)
@@ -1175,8 +1229,8 @@ static int bob_flip(struct qkd_cascade_bob *b, struct bob_frame *fr,
 			qkd_bv_flip(bp->bits, y);
 		bp->gen[blk]++;
 		qkd_bv_flip(bp->btop, blk);
-		if (bp->top_known && block_odd(bp, blk) &&
-		    !qkd_bv_get(bp->active, blk)) {
+		if (p < pass_limit(b, fr) && bp->top_known &&
+		    block_odd(bp, blk) && !qkd_bv_get(bp->active, blk)) {
 			err = add_search(bp, blk);
 			if (err)
 				return err;
@@ -1351,9 +1405,11 @@ static void finish_frame(struct qkd_cascade_bob *b, uint32_t f)
 }
 
 /*
- * One round of one frame: advance the searches, smallest blocks (lowest
- * pass) first; a pass is only advanced when no lower pass has a query in
- * flight this round. When nothing is left, start the next pass.
+ * One round of one frame (bob_frame_step): advance the searches, smallest
+ * blocks (lowest pass) first; without PARALLEL a pass is only advanced
+ * when no lower pass has a query in flight this round. When no open pass
+ * has a search left, open the next one in the same request (its top was
+ * asked in the first; with the reference schedule, ask it now).
  */
 /*
  * Advance every search of pass q that is not waiting for an answer.
@@ -1431,28 +1487,73 @@ static int bob_frame_step(struct qkd_cascade_bob *b,
 			  struct qkd_cascade_msg *m, uint32_t f)
 {
 	struct bob_frame *fr = &b->fr[f];
-	int em = QKD_CASCADE_MAX_PASSES, p, q, r;
-	uint32_t nact = 0;
+	int em = QKD_CASCADE_MAX_PASSES, p, q, r, err;
+	uint32_t nact;
 
 	if (fr->done)
 		return 0;
-	while ((q = lowest_ready_pass(fr, em, b->round + 1)) >= 0) {
-		r = step_pass(b, m, f, q, &em);
-		if (r < 0)
-			return r;
-		if (r) {
-			finish_frame(b, f);
-			return 0;
-		}
-	}
-	for (p = 0; p < fr->started; p++)
-		nact += fr->ps[p].nsrch;
-	if (nact)
+	if (!fr->started) {
+		/*
+		 * The first request: the block parities of pass 0, or of
+		 * every pass (what Alice discloses with them does not
+		 * depend on Bob's key, and every pass asks for them).
+		 */
+		do {
+			err = start_pass(b, m, f);
+			if (err)
+				return err;
+		} while (b->tops_ahead && fr->started < b->l.passes);
+		fr->open = 1;
 		return 0;
-	if (fr->started < b->l.passes)
-		return start_pass(b, m, f);
-	finish_frame(b, f);
-	return 0;
+	}
+	for (;;) {
+		while ((q = lowest_ready_pass(fr, em, b->round + 1)) >= 0) {
+			r = step_pass(b, m, f, q, &em);
+			if (r < 0)
+				return r;
+			if (r) {
+				finish_frame(b, f);
+				return 0;
+			}
+		}
+		nact = 0;
+		for (p = 0; p < fr->open; p++)
+			nact += fr->ps[p].nsrch;
+		if (nact) {
+			/* PIPELINE: the chains' tail, the next pass joins */
+			p = pass_limit(b, fr) - 1;
+			if (p < fr->open || fr->ps[p].nsrch)
+				return 0;
+			err = open_searches(b, fr, p);
+			if (err)
+				return err;
+			if (!fr->ps[p].nsrch)
+				return 0;
+			continue;
+		}
+		if (fr->open < fr->started) {
+			/* pass open's top is in hand: bisect it now */
+			if (!fr->ps[fr->open].top_known)
+				return 0;
+			fr->open++;
+			for (p = 0; p < pass_limit(b, fr); p++) {
+				err = open_searches(b, fr, p);
+				if (err)
+					return err;
+			}
+			continue;
+		}
+		if (fr->started < b->l.passes) {
+			err = start_pass(b, m, f);
+			fr->open = fr->started;
+			return err;
+		}
+		for (p = 0; p < fr->started; p++)
+			if (fr->ps[p].nsrch)
+				return 0;
+		finish_frame(b, f);
+		return 0;
+	}
 }
 
 int qkd_cascade_bob_request(struct qkd_cascade_bob *b,
@@ -1551,12 +1652,9 @@ int qkd_cascade_bob_reply(struct qkd_cascade_bob *b, const uint8_t *reply,
 			else if (fr->total_parity ^ par)
 				qkd_bv_set(bp->atop, nb - 1, 1);
 			bp->top_known = true;
-			for (blk = 0; blk < nb; blk++) {
-				if (block_odd(bp, blk) &&
-				    !qkd_bv_get(bp->active, blk) &&
-				    add_search(bp, blk))
-					return -ENOMEM;
-			}
+			if (pe->pass < pass_limit(b, fr) &&
+			    open_searches(b, fr, pe->pass))
+				return -ENOMEM;
 		}
 	}
 	b->st.disclosed_bits += nbits;

@@ -184,9 +184,38 @@ void arg_end(int argc, char **argv, int i)
 
 static struct qkd_json jw = { .first = { true } };
 
+/* A listing held in memory until it is complete (json_hold()). */
+static FILE *jheld;
+static char *jheld_buf;
+static size_t jheld_len;
+
+static FILE *jout(void)
+{
+	return jheld ? jheld : stdout;
+}
+
+void json_hold(void)
+{
+	if (jheld)
+		return;
+	jheld = open_memstream(&jheld_buf, &jheld_len);
+	/* without memory: straight to stdout, as before */
+}
+
+void json_drop(void)
+{
+	if (jheld) {
+		fclose(jheld);
+		free(jheld_buf);
+		jheld = NULL;
+		jheld_buf = NULL;
+	}
+	qkd_json_init(&jw, stdout);
+}
+
 void json_open(char c)
 {
-	jw.f = stdout;
+	jw.f = jout();
 	qkd_json_open(&jw, c);
 }
 
@@ -197,26 +226,38 @@ void json_close(char c)
 
 void json_key(const char *key)
 {
-	jw.f = stdout;
+	jw.f = jout();
 	qkd_json_key(&jw, key);
 }
 
 void json_str(const char *key, const char *s)
 {
-	jw.f = stdout;
+	jw.f = jout();
 	qkd_json_str(&jw, key, s);
 }
 
 void json_u64(const char *key, uint64_t v)
 {
-	jw.f = stdout;
+	jw.f = jout();
 	qkd_json_u64(&jw, key, v);
 }
 
 void json_bool(const char *key, bool v)
 {
-	jw.f = stdout;
+	jw.f = jout();
 	qkd_json_bool(&jw, key, v);
+}
+
+void json_null(const char *key)
+{
+	jw.f = jout();
+	qkd_json_null(&jw, key);
+}
+
+void json_num(const char *key, const char *text)
+{
+	jw.f = jout();
+	qkd_json_num(&jw, key, text);
 }
 
 void json_uuid(const char *key, const uint8_t id[16])
@@ -229,8 +270,16 @@ void json_uuid(const char *key, const uint8_t id[16])
 
 void json_end(void)
 {
-	jw.f = stdout;
+	jw.f = jout();
 	qkd_json_end(&jw);
+	if (jheld) {
+		fclose(jheld);
+		fwrite(jheld_buf, 1, jheld_len, stdout);
+		free(jheld_buf);
+		jheld = NULL;
+		jheld_buf = NULL;
+		qkd_json_init(&jw, stdout);
+	}
 }
 
 /* ---- link names --------------------------------------------------------- */

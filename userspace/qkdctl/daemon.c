@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <qkd/json.h>
+
 #include "qkdctl.h"
 
 #define QKDD_RUN_DIR	"/run/qkdd"
@@ -77,26 +79,69 @@ static bool daemon_alive(const struct status_file *s)
 	return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
 }
 
-static bool all_digits(const char *v)
+static bool in(const char *key, const char *const *set)
 {
-	if (!*v)
+	for (; *set; set++)
+		if (!strcmp(key, *set))
+			return true;
+	return false;
+}
+
+/* A list of numbers "a,b,c" as an array; false if it is not one. */
+static bool json_num_list(const char *key, const char *val)
+{
+	char buf[sizeof(((struct field *)0)->val)], *p, *save = NULL;
+	size_t n = strlen(val);
+
+	if (!n || n >= sizeof(buf) || val[0] == ',' || val[n - 1] == ',' ||
+	    strstr(val, ",,"))
 		return false;
-	for (; *v; v++)
-		if (*v < '0' || *v > '9')
+	memcpy(buf, val, n + 1);
+	for (p = strtok_r(buf, ",", &save); p; p = strtok_r(NULL, ",", &save))
+		if (!qkd_json_is_number(p))
 			return false;
+	memcpy(buf, val, n + 1);
+	json_key(key);
+	json_open('[');
+	for (p = strtok_r(buf, ",", &save); p; p = strtok_r(NULL, ",", &save))
+		json_num(NULL, p);
+	json_close(']');
 	return true;
 }
 
+/*
+ * A field's JSON type is the field's, not its value's (a link named "123"
+ * stays a string): names and texts are strings, flags booleans, the
+ * per-intensity lists arrays of numbers, everything else a number when
+ * qkdd wrote one (a field it adds later too), else a string.
+ */
 static void print_json(const struct status_file *s)
 {
+	static const char *const strings[] = {
+		"role", "link", "stream", "source", "last_result",
+		"last_reason", "warning", NULL,
+	};
+	static const char *const flags[] = { "connected", "auth_alarm", NULL };
+	static const char *const lists[] = {
+		"mu", "p_mu", "n_z", "n_x", "m_x", NULL,
+	};
+
 	json_open('{');
 	for (int i = 0; i < s->n; i++) {
-		if (all_digits(s->f[i].val) && strlen(s->f[i].val) < 20)
-			json_u64(s->f[i].key, strtoull(s->f[i].val, NULL, 10));
+		const char *k = s->f[i].key, *v = s->f[i].val;
+
+		if (in(k, strings))
+			json_str(k, v);
+		else if (in(k, flags) && (!strcmp(v, "0") || !strcmp(v, "1")))
+			json_bool(k, v[0] == '1');
+		else if (in(k, flags))
+			json_null(k);
+		else if (in(k, lists) && json_num_list(k, v))
+			;
 		else
-			json_str(s->f[i].key, s->f[i].val);
+			json_num(k, v);
 	}
-	json_u64("running", daemon_alive(s));
+	json_bool("running", daemon_alive(s));
 	json_close('}');
 }
 

@@ -10,12 +10,10 @@
 
 #include "qkdctl.h"
 
-#define QKDCTL_VERSION	"0.1.0"
-
 static const char usage_global[] =
 	"Usage: qkdctl [OPTIONS] OBJECT COMMAND [ARGS]\n"
 	"       qkdctl help [OBJECT]\n"
-	"OBJECT := { link | stream | key | status | monitor | sa | alg }\n"
+	"OBJECT := { link | stream | key | status | monitor | sa | alg | daemon | genpsk }\n"
 	"OPTIONS := { -j|--json | -t|--tab | -D|--device PATH | -h|--help | -V|--version }\n";
 
 static const char usage_link[] =
@@ -46,6 +44,9 @@ static const char usage_monitor[] =
 
 static const char usage_daemon[] =
 	"       qkdctl daemon show [ LINK | file PATH ]\n";
+
+static const char usage_genpsk[] =
+	"       qkdctl genpsk FILE_A FILE_B [ size BYTES ]\n";
 
 static const char usage_sa[] =
 	"       qkdctl sa add UUID local ADDR remote ADDR [ mode { transport | tunnel } ]\n"
@@ -81,6 +82,8 @@ void usage(FILE *f, const char *object)
 		fputs(usage_alg, f);
 	if (!object || matches(object, "daemon"))
 		fputs(usage_daemon, f);
+	if (!object || matches(object, "genpsk"))
+		fputs(usage_genpsk, f);
 }
 
 static const struct {
@@ -96,6 +99,7 @@ static const struct {
 	{ "sa", do_sa },
 	{ "alg", do_alg },
 	{ "daemon", do_daemon },
+	{ "genpsk", do_genpsk },
 };
 
 int main(int argc, char **argv)
@@ -127,7 +131,7 @@ int main(int argc, char **argv)
 			usage(stdout, NULL);
 			return 0;
 		case 'V':
-			printf("qkdctl %s (qkd ABI %d)\n", QKDCTL_VERSION,
+			printf("qkdctl %s (qkd ABI %d)\n", QKD_VERSION,
 			       QKD_ABI_VERSION);
 			return 0;
 		case ':':

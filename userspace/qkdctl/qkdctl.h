@@ -36,6 +36,7 @@ int do_monitor(int argc, char **argv);
 int do_sa(int argc, char **argv);
 int do_alg(int argc, char **argv);
 int do_daemon(int argc, char **argv);
+int do_genpsk(int argc, char **argv);
 /* qkdctl key to-keyring (alg.c); argv[0] is the stream UUID. */
 int key_to_keyring(int argc, char **argv);
 
@@ -85,8 +86,18 @@ void json_key(const char *key);		/* before a member's value */
 void json_str(const char *key, const char *s);	/* key NULL: array item */
 void json_u64(const char *key, uint64_t v);
 void json_bool(const char *key, bool v);
+void json_null(const char *key);
+/* A number given as text (a string if it is not a JSON number). */
+void json_num(const char *key, const char *text);
 void json_uuid(const char *key, const uint8_t id[16]);
 void json_end(void);			/* newline after the top value */
+/*
+ * Hold what follows in memory until json_end() (then it goes to stdout) or
+ * json_drop() (then it is discarded): a listing that fails half-way prints
+ * nothing on stdout. Not for key bytes (the buffer is not wiped).
+ */
+void json_hold(void);
+void json_drop(void);
 
 /* Link name of @id from a cached dump, or NULL. */
 const char *link_name_of(uint32_t id);

@@ -387,14 +387,20 @@ static int sa_show(int argc, char **argv)
 			json_end();
 		return 0;
 	}
-	if (opts.out == OUT_JSON)
+	if (opts.out == OUT_JSON) {
+		json_hold();
 		json_open('[');
+	}
 	err = qkd_sa_dump(ctl_nl(), show_one, NULL);
+	if (err < 0) {
+		json_drop();
+		return kernel_error("sa show", err);
+	}
 	if (opts.out == OUT_JSON) {
 		json_close(']');
 		json_end();
 	}
-	return err < 0 ? kernel_error("sa show", err) : 0;
+	return 0;
 }
 
 int do_sa(int argc, char **argv)

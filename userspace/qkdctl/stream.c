@@ -30,7 +30,7 @@ void print_stream(const struct qkd_stream *s)
 	switch (opts.out) {
 	case OUT_JSON:
 		json_open('{');
-		json_str("id", id);
+		json_str("stream", id);
 		json_u64("link_id", s->link_id);
 		if (lname)
 			json_str("link", lname);
@@ -236,15 +236,21 @@ static int stream_show(int argc, char **argv)
 			json_end();
 		return 0;
 	}
-	if (opts.out == OUT_JSON)
+	if (opts.out == OUT_JSON) {
+		json_hold();
 		json_open('[');
+	}
 	err = qkd_stream_dump(ctl_nl(), have_link ? &link : NULL, show_one,
 			      NULL);
+	if (err < 0) {
+		json_drop();
+		return kernel_error("stream show", err);
+	}
 	if (opts.out == OUT_JSON) {
 		json_close(']');
 		json_end();
 	}
-	return err < 0 ? kernel_error("stream show", err) : 0;
+	return 0;
 }
 
 int do_stream(int argc, char **argv)

@@ -53,6 +53,7 @@ static const struct option lopts[] = {
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "config", required_argument, NULL, 'c' },
 	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -66,6 +67,7 @@ static void usage(FILE *f)
 "            [--status FILE] [--state-dir DIR] [--verbose]\n"
 "            [--backoff-base S] [--backoff-max S]\n"
 "            [--simulated-channel-test-keys-only]\n"
+"       qkdd --help | --version\n"
 "The quantum channel (simulated) uses PORT + 1 and must stay on loopback\n"
 "unless the keys are for testing only. See qkdd(8).\n");
 }
@@ -103,7 +105,7 @@ static int parse_args(struct qkdd_opts *o, int argc, char **argv)
 		}
 	}
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "vhc:", lopts, &idx)) != -1) {
+	while ((c = getopt_long(argc, argv, "vhVc:", lopts, &idx)) != -1) {
 		switch (c) {
 		case 0:
 			if (qkdd_opt_set(o, lopts[idx].name, optarg, err,
@@ -120,6 +122,9 @@ static int parse_args(struct qkdd_opts *o, int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			exit(0);
+		case 'V':
+			printf("qkdd %s\n", QKD_VERSION);
 			exit(0);
 		default:
 			usage(stderr);

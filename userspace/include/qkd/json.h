@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * libqkd: a minimal streaming JSON writer (objects, arrays, strings,
- * unsigned integers) for the tools' -j output.
+ * unsigned integers, numbers given as text, booleans) for the tools' -j
+ * output.
  */
 #ifndef QKD_JSON_H
 #define QKD_JSON_H
@@ -29,6 +30,11 @@ void qkd_json_key(struct qkd_json *j, const char *key);
 void qkd_json_str(struct qkd_json *j, const char *key, const char *s);
 void qkd_json_u64(struct qkd_json *j, const char *key, uint64_t v);
 void qkd_json_bool(struct qkd_json *j, const char *key, bool v);
+void qkd_json_null(struct qkd_json *j, const char *key);
+/* @s is a JSON number as RFC 8259 spells it (no nan, inf, 0x, 01, 1.). */
+bool qkd_json_is_number(const char *s);
+/* The number written as @s, as is; a string if @s is not a JSON number. */
+void qkd_json_num(struct qkd_json *j, const char *key, const char *s);
 /* Ends the top-level value with a newline and resets the writer. */
 void qkd_json_end(struct qkd_json *j);
 

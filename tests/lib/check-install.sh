@@ -1,0 +1,197 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# tests/lib/check-install.sh: the build and install interface a
+# distribution uses (issue 18, "Build and packages"), as TAP. Run by
+# tests/lib/lint.sh (the lint stage), which counts each result.
+#   - `make install DESTDIR=T PREFIX=/usr` puts exactly the expected files,
+#     with their modes, under the vendor directories (/usr/lib/systemd,
+#     /usr/lib/udev, /usr/lib/modules-load.d), and no installed unit or
+#     pkg-config file names /usr/local;
+#   - `make uninstall` with the same DESTDIR and PREFIX leaves no file;
+#   - the tools are hardened by default (PIE, full RELRO, BIND_NOW, stack
+#     protector, FORTIFY) and say the version of VERSION; so do the
+#     module's MODULE_VERSION, the man pages and debian/changelog;
+#   - CFLAGS, CPPFLAGS and LDFLAGS reach the compile and link lines, after
+#     the project's own (CFLAGS=-O0 wins over -O2 and drops FORTIFY, which
+#     needs optimisation), and -Werror is there only with WERROR=1;
+#   - `make module` warns when it builds for another kernel than the
+#     running one.
+# About 20 s once the tree is built (the module and tools are rebuilt only
+# if out of date; the tools are built with WERROR=1, as tests/run-all.sh
+# builds them, so that their flag stamp stays).
+set -u
+unset MAKEFLAGS MFLAGS
+top=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$top" || exit 1
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+# shellcheck source=tap.sh
+. tests/lib/tap.sh
+ver=$(cat VERSION)
+d=$T/dest
+log=$T/log
+
+# ---- install: the files, their modes, nothing else
+: >"$log"
+{
+	make -s install DESTDIR="$d" PREFIX=/usr WERROR=1 >"$T/install.log" 2>&1 ||
+		{ echo "make install failed:"; cat "$T/install.log"; }
+	# expected: MODE PATH (the module's name depends on the kernel's
+	# module compression: qkd.ko*)
+	cat >"$T/want" <<-EOF
+	755 /usr/sbin/qkdctl
+	755 /usr/sbin/qkdd
+	644 /usr/share/man/man8/qkdctl.8
+	644 /usr/share/man/man8/qkdd.8
+	644 /usr/lib/systemd/system/qkdd@.service
+	644 /usr/lib/udev/rules.d/60-qkd.rules
+	644 /usr/lib/modules-load.d/qkd.conf
+	644 /usr/include/linux/qkd.h
+	644 /usr/include/linux/qkd_dev.h
+	644 /usr/include/qkd/crypto.h
+	644 /usr/include/qkd/dev.h
+	644 /usr/include/qkd/ids.h
+	644 /usr/include/qkd/json.h
+	644 /usr/include/qkd/nl.h
+	644 /usr/include/qkd/sa.h
+	644 /usr/include/qkd/util.h
+	644 /usr/lib/libqkd.a
+	644 /usr/lib/pkgconfig/libqkd.pc
+	644 /lib/modules/KVER/updates/qkd.ko
+	EOF
+	# what is there: depmod's index files of the DESTDIR tree (made by
+	# modules_install) are not ours
+	(cd "$d" 2>/dev/null && find . \( -type f -o -type l \) -printf '%m /%P\n') |
+		sed -E 's#^([0-9]+ /lib/modules/)[^/]+(/updates/qkd\.ko)(\.(xz|zst|gz))?$#\1KVER\2#' |
+		grep -vE '^[0-9]+ /lib/modules/[^/]+/modules\.[a-z.]+$' | sort >"$T/have"
+	sort "$T/want" >"$T/want.s"
+	if ! cmp -s "$T/want.s" "$T/have"; then
+		echo "installed files (mode path) differ from the expected ones (< expected, > installed):"
+		diff "$T/want.s" "$T/have"
+		false
+	fi
+} >"$log" 2>&1
+tap_check $? "make install DESTDIR= PREFIX=/usr: exactly the expected files and modes (tools, man pages, unit, udev rule, modules-load.d, uapi header, libqkd, module)" "$log"
+
+{
+	st=0
+	for f in "$d/usr/lib/systemd/system/qkdd@.service" "$d/usr/lib/pkgconfig/libqkd.pc"; do
+		[ -f "$f" ] || { echo "missing: $f"; st=1; continue; }
+		if grep -n '/usr/local\|@[A-Z]*@' "$f"; then
+			echo "^ in $f: /usr/local or an unreplaced @VAR@"
+			st=1
+		fi
+	done
+	exe=$(sed -n 's/^ExecStart=\([^ ]*\).*/\1/p' "$d/usr/lib/systemd/system/qkdd@.service")
+	echo "ExecStart runs $exe"
+	[ "$exe" = /usr/sbin/qkdd ] && [ -x "$d$exe" ] || st=1
+	grep -qx 'qkd' "$d/usr/lib/modules-load.d/qkd.conf" || { echo "modules-load.d/qkd.conf does not name qkd"; st=1; }
+	grep -q '^prefix=/usr$\|^libdir=/usr/lib$' "$d/usr/lib/pkgconfig/libqkd.pc" || { echo "libqkd.pc: libdir not /usr/lib"; st=1; }
+	[ "$st" -eq 0 ]
+} >"$log" 2>&1
+tap_check $? "installed unit and pkg-config file carry PREFIX=/usr paths (ExecStart=/usr/sbin/qkdd, which is installed), none of /usr/local" "$log"
+
+{
+	make -s uninstall DESTDIR="$d" PREFIX=/usr >"$T/un.log" 2>&1 ||
+		{ echo "make uninstall failed:"; cat "$T/un.log"; }
+	left=$(cd "$d" && find . \( -type f -o -type l \) ! -regex '\./lib/modules/[^/]*/modules\.[a-z.]*' -printf '/%P\n')
+	[ -z "$left" ] || { echo "left after uninstall:"; echo "$left"; false; }
+} >"$log" 2>&1
+tap_check $? "make uninstall DESTDIR= PREFIX=/usr removes every file install put there" "$log"
+
+# ---- the built tools: hardening and the version
+{
+	st=0
+	for b in build/qkdctl build/qkdd; do
+		readelf -h "$b" | grep -q 'Type:[[:space:]]*DYN' || { echo "$b: not PIE"; st=1; }
+		readelf -l "$b" | grep -q GNU_RELRO || { echo "$b: no RELRO"; st=1; }
+		readelf -d "$b" | grep -q 'BIND_NOW\|FLAGS.*NOW' || { echo "$b: no BIND_NOW"; st=1; }
+		nm -D "$b" | grep -q ' U __stack_chk_fail' || { echo "$b: no stack protector"; st=1; }
+		nm -D "$b" | grep -qE ' U __[a-z0-9_]+_chk(@|$)' ||
+			{ echo "$b: no FORTIFY (__*_chk) call"; st=1; }
+	done
+	[ "$st" -eq 0 ]
+} >"$log" 2>&1
+tap_check $? "qkdctl and qkdd are hardened by default: PIE, RELRO, BIND_NOW, stack protector, FORTIFY" "$log"
+
+{
+	st=0
+	for t in qkdctl qkdd; do
+		out=$(build/$t --version 2>&1)
+		echo "$t --version: $out"
+		case $out in "$t $ver"*) ;; *) st=1 ;; esac
+	done
+	mv=$(modinfo -F version qkd.ko 2>&1)
+	echo "qkd.ko MODULE_VERSION: $mv"
+	[ "$mv" = "$ver" ] || st=1
+	for m in Documentation/man/*.[0-9]; do
+		grep -q "^\.TH .* \"qkd $ver\"" "$m" || { echo "$m: .TH does not say qkd $ver"; st=1; }
+	done
+	if [ -f debian/changelog ]; then
+		dv=$(sed -n '1s/^[^ ]* (\([^)]*\)).*/\1/p' debian/changelog)
+		echo "debian/changelog: $dv"
+		case $dv in "$ver" | "$ver"-*) ;; *) st=1 ;; esac
+	fi
+	[ "$st" -eq 0 ]
+} >"$log" 2>&1
+tap_check $? "one version ($ver, VERSION): qkdctl and qkdd --version, qkd.ko's MODULE_VERSION, the man pages, debian/changelog" "$log"
+
+# ---- a module for another kernel than the running one: a warning
+# (RUNNING_KVER stands for `uname -r`; the tree's qkd.ko, from make
+# install above, names its kernel in its vermagic)
+{
+	st=0
+	kv=$(modinfo -F vermagic qkd.ko | cut -d' ' -f1)
+	echo "qkd.ko is for $kv"
+	make -s module WERROR=1 RUNNING_KVER=9.9.9-other >"$T/m1" 2>&1 || st=1
+	cat "$T/m1"
+	grep -q "^warning: building qkd.ko for kernel $kv .*not for the running kernel 9.9.9-other" "$T/m1" ||
+		{ echo "no warning for another kernel"; st=1; }
+	make -s module WERROR=1 RUNNING_KVER="$kv" >"$T/m2" 2>&1 || st=1
+	if grep 'warning: building qkd.ko' "$T/m2"; then echo "^ a warning for the running kernel"; st=1; fi
+	[ -n "$kv" ] && [ "$st" -eq 0 ]
+} >"$log" 2>&1
+tap_check $? "make module warns when KDIR is for another kernel than the running one, and not when it is the running one" "$log"
+
+# ---- the caller's flags (make -n into a scratch B, so that the tree's
+# flag stamp and objects stay as they are)
+{
+	st=0
+	env -u WERROR make -n -B B="$T/b" CFLAGS=-O0 CPPFLAGS=-DQKD_CALLER_CPP LDFLAGS=-Wl,-O1,--as-needed \
+		"$T/b/qkdctl" >"$T/n" 2>&1 || { cat "$T/n"; st=1; }
+	c=$(grep -m1 -- "-c -o $T/b/obj/userspace/qkdctl/main.o" "$T/n")
+	l=$(grep -m1 -- "-o $T/b/qkdctl " "$T/n")
+	echo "compile: $c"
+	echo "link: $l"
+	# -O0 is the last -O (it wins), no FORTIFY (it needs optimisation)
+	[ "$(echo "$c" | grep -oE ' -O[0-9s]?( |$)' | tail -n 1 | tr -d ' ')" = -O0 ] || { echo "CFLAGS=-O0 is not the last -O"; st=1; }
+	echo "$c" | grep -q -- '-D_FORTIFY_SOURCE' && { echo "FORTIFY with -O0"; st=1; }
+	echo "$c" | grep -q -- ' -DQKD_CALLER_CPP' || { echo "CPPFLAGS missing"; st=1; }
+	echo "$c" | grep -q -- ' -std=c11' || { echo "-std=c11 missing"; st=1; }
+	echo "$c" | grep -q -- ' -Werror' && { echo "-Werror without WERROR=1"; st=1; }
+	echo "$l" | grep -q -- ' -Wl,-O1,--as-needed' || { echo "LDFLAGS missing"; st=1; }
+	echo "$l" | grep -q -- ' -Wl,-z,relro,-z,now' || { echo "relro/now missing"; st=1; }
+	[ "$st" -eq 0 ]
+} >"$log" 2>&1
+tap_check $? "CFLAGS=-O0, CPPFLAGS and LDFLAGS reach the compile and link lines after the project's flags (-O0 wins, no FORTIFY then, -std=c11 kept, no -Werror by default)" "$log"
+
+{
+	st=0
+	env -u CFLAGS -u CPPFLAGS -u LDFLAGS make -n -B B="$T/b2" WERROR=1 "$T/b2/qkdctl" >"$T/n" 2>&1 || { cat "$T/n"; st=1; }
+	c=$(grep -m1 -- "-c -o $T/b2/obj/userspace/qkdctl/main.o" "$T/n")
+	l=$(grep -m1 -- "-o $T/b2/qkdctl " "$T/n")
+	echo "compile: $c"
+	echo "link: $l"
+	for f in -Werror -fstack-protector-strong -fstack-clash-protection -fPIE -D_FORTIFY_SOURCE=3 -O2; do
+		echo "$c" | grep -q -- " $f\( \|$\)" || { echo "compile line lacks $f"; st=1; }
+	done
+	for f in -pie -Wl,-z,relro,-z,now; do
+		echo "$l" | grep -q -- " $f\( \|$\)" || { echo "link line lacks $f"; st=1; }
+	done
+	[ "$st" -eq 0 ]
+} >"$log" 2>&1
+tap_check $? "default flags: -O2, stack protector, stack-clash protection, PIE, FORTIFY=3, relro/now; -Werror with WERROR=1" "$log"
+
+echo "1..$TAP_CHECKS"
+[ "$TAP_CHECKS_FAILED" -eq 0 ]
