@@ -70,14 +70,15 @@ FIXTURE_TEARDOWN(citizen)
 	qkd_nl_close(&self->nl);
 }
 
-static void put_addr(struct nl_msg *m, int attr, const char *s)
+/* An address as ABI 2 types it: @attr4 (be32) or @attr6 (16 bytes). */
+static void put_addr(struct nl_msg *m, int attr4, int attr6, const char *s)
 {
 	uint8_t a[16];
 
 	if (inet_pton(AF_INET, s, a) == 1)
-		nla_put(m, attr, 4, a);
+		nla_put(m, attr4, 4, a);
 	else if (inet_pton(AF_INET6, s, a) == 1)
-		nla_put(m, attr, 16, a);
+		nla_put(m, attr6, 16, a);
 }
 
 static struct nl_msg *sa_msg(struct qkd_nl *nl, const uint8_t *sid,
@@ -88,8 +89,8 @@ static struct nl_msg *sa_msg(struct qkd_nl *nl, const uint8_t *sid,
 	nla_put(m, QKD_A_SA_STREAM_ID, QKD_STREAM_ID_LEN, sid);
 	/* the keys start at index 0 at both ends (setup_stream()) */
 	nla_put_u64(m, QKD_A_SA_FIRST_INDEX, 0);
-	put_addr(m, QKD_A_SA_LOCAL_IPV4, local);
-	put_addr(m, QKD_A_SA_REMOTE_IPV4, remote);
+	put_addr(m, QKD_A_SA_LOCAL_IPV4, QKD_A_SA_LOCAL_IPV6, local);
+	put_addr(m, QKD_A_SA_REMOTE_IPV4, QKD_A_SA_REMOTE_IPV6, remote);
 	return m;
 }
 
@@ -406,9 +407,11 @@ static int bind_site(struct qkd_nl *nl, const uint8_t *sid,
 	if (!pol)
 		return qkd_req(nl, m);
 	qkd_policy_begin(m);
-	put_addr(m, QKD_A_SA_POLICY_LOCAL_IPV4, me->net);
+	put_addr(m, QKD_A_SA_POLICY_LOCAL_IPV4, QKD_A_SA_POLICY_LOCAL_IPV6,
+		 me->net);
 	nla_put_u8(m, QKD_A_SA_POLICY_LOCAL_PREFIX, me->net_len);
-	put_addr(m, QKD_A_SA_POLICY_REMOTE_IPV4, peer->net);
+	put_addr(m, QKD_A_SA_POLICY_REMOTE_IPV4, QKD_A_SA_POLICY_REMOTE_IPV6,
+		 peer->net);
 	nla_put_u8(m, QKD_A_SA_POLICY_REMOTE_PREFIX, peer->net_len);
 	return qkd_req(nl, m);
 }
