@@ -39,7 +39,7 @@ void stats_round(const struct qkdd_opts *o, struct totals *t,
 		     r->seconds);
 	} else {
 		t->rounds_aborted++;
-		qlog("aborted, block discarded: %s", r->reason);
+		qwarn("aborted, block discarded: %s", r->reason);
 	}
 	/* the round's CPU time per stage (cpu.c), then the total */
 	{
@@ -64,6 +64,17 @@ void stats_round(const struct qkdd_opts *o, struct totals *t,
 		     r->secret_bits);
 	if (o->sim_test_keys)
 		qlog("%s", QKDD_SIM_WARNING);
+	if (r->ok)
+		qkdd_notify_status("round %" PRIu64 ": ok, QBER %.2f%%, %" PRIu64
+				   " keys (%" PRIu64 " in all, %" PRIu64
+				   " rounds, %" PRIu64 " aborted)",
+				   r->round, 100 * r->qber, r->keys, t->keys,
+				   t->rounds, t->rounds_aborted);
+	else
+		qkdd_notify_status("round %" PRIu64 ": aborted (%s); %" PRIu64
+				   " keys in all, %" PRIu64 " rounds, %" PRIu64
+				   " aborted", r->round, r->reason, t->keys,
+				   t->rounds, t->rounds_aborted);
 	stats_write(o, t, r);
 }
 
