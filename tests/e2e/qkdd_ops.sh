@@ -20,7 +20,10 @@
 #     journal (JOURNAL_STREAM): a normal round info, a QBER abort warning,
 #     an authentication failure error; no prefix otherwise;
 #   - sd_notify: READY=1 and STATUS= lines on NOTIFY_SOCKET;
-#   - the control socket: qkdctl daemon show asks the daemon itself.
+#   - the control socket (mode 0600, SO_PEERCRED): qkdctl daemon show asks
+#     the daemon itself; another user is refused even when the socket's
+#     mode lets them connect; a killed daemon does not answer (no pid
+#     guess); a second daemon cannot take a live socket over.
 # Prints TAP and a final "N passed, N failed" line. Needs no module, no root.
 set -u
 # shellcheck source=tests/e2e/lib-qkdd.sh
@@ -254,5 +257,59 @@ stop=$(grep -m1 '^[0-9]*:STOPPING=1' "$D/n" | cut -d: -f1)
 	grep -q '^STATUS=connected' "$D/notify.log" &&
 	grep -q '^STATUS=round 1: ok, QBER' "$D/notify.log"
 ok $? "notify: READY=1, then STATUS= listening, connected, each round (QBER, keys), then STOPPING=1 ($(tr '\n' ' ' < "$D/notify.log" | cut -c1-200))"
+
+# ---- the control socket: qkdctl daemon show asks the daemon ----------------
+D=$T/ctl; mkdir -p "$D"
+port=$(free_port); psk "$D"
+# cdaemon ROLE: no timeout wrapper ($last_pid is qkdd's pid)
+cdaemon() {
+	# shellcheck disable=SC2046
+	"$QKDD" --role "$1" $(addr_of "$1" "$port") --stream $UUID --link ab \
+		--psk "$D/$1.psk" --state-dir "$D/state-$1" --no-kernel \
+		--out "$D/$1.keys" --rounds 0 --block-bits "$BLOCK" --retry-max 1 \
+		--channel $CH "${@:2}" >> "$D/$1.log" 2>&1 &
+	last_pid=$!
+}
+mkdir -m 700 "$D/state-alice" "$D/state-bob"
+cdaemon bob --control "$D/ab.sock"; pid_bob=$last_pid; sleep 0.3
+cdaemon alice; pid_alice=$last_pid
+wait_keys "$D/bob.keys" 0
+sleep 0.5
+out=$("$QKDCTL" daemon show socket "$D/ab.sock" 2>&1)
+js=$("$QKDCTL" -j daemon show socket "$D/ab.sock" 2>&1)
+[ "$(stat -c %a "$D/ab.sock")" = 600 ] &&
+	grep -q "^link ab: bob, connected (pid $pid_bob)" <<<"$out" &&
+	python3 -c 'import json,sys; d=json.loads(sys.argv[1]); sys.exit(not (d["running"] is True and d["keys_total"] > 0 and d["pid"] == int(sys.argv[2])))' "$js" "$pid_bob"
+ok $? "control: the socket is mode 0600; qkdctl daemon show socket asks the daemon itself: running, connected, its pid, keys ($(head -1 <<<"$out"))"
+# another daemon with the same control socket: refused at start
+"$QKDD" --role bob --listen 127.0.0.1:$((port + 7)) --stream $UUID --link ab \
+	--psk "$D/none.psk" --state-dir "$D/state-bob" --no-kernel --out "$D/x.keys" \
+	--control "$D/ab.sock" > "$D/dup.log" 2>&1; rc=$?
+[ $rc -eq 2 ] && grep -q "control socket $D/ab.sock: another qkdd answers on it" "$D/dup.log" &&
+	"$QKDCTL" daemon show socket "$D/ab.sock" | grep -q "pid $pid_bob"
+ok $? "control: a second daemon on the same socket is refused (exit $rc) and the first keeps it"
+if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
+	# the attacker: another user, with the socket's mode opened to all
+	chmod 755 "$T" "$D"; chmod 666 "$D/ab.sock"
+	cp "$QKDCTL" "$D/qkdctl"; chmod 755 "$D/qkdctl"
+	out=$(setpriv --reuid=65534 --regid=65534 --clear-groups "$D/qkdctl" daemon show socket "$D/ab.sock" 2>&1); rc=$?
+	chmod 600 "$D/ab.sock"; chmod 700 "$T"
+	[ $rc -ne 0 ] && grep -q 'answers only root and its own user' <<<"$out" &&
+		! grep -q 'keys_total\|rounds' <<<"$out"
+	ok $? "control: another user is refused by SO_PEERCRED even with the socket mode 0666 (rc $rc: $out)"
+else
+	n=$((n + 1)); echo "ok $n - control: another user refused # SKIP needs root and setpriv"
+fi
+kill -9 "$pid_bob"; wait "$pid_bob" 2>/dev/null
+out=$("$QKDCTL" daemon show socket "$D/ab.sock" 2>&1); rc=$?
+[ $rc -ne 0 ] && grep -qi 'refused' <<<"$out"
+ok $? "control: a daemon killed with SIGKILL does not answer: no pid guess (rc $rc: $out)"
+cdaemon bob --control "$D/ab.sock"; pid_bob=$last_pid
+for _ in $(seq 50); do "$QKDCTL" daemon show socket "$D/ab.sock" 2>/dev/null | grep -q "pid $pid_bob" && break; sleep 0.2; done
+"$QKDCTL" daemon show socket "$D/ab.sock" | grep -q "pid $pid_bob"
+ok $? "control: the restarted daemon takes the stale socket over and answers"
+kill -TERM "$pid_alice" "$pid_bob"; wait "$pid_alice" "$pid_bob"
+[ ! -e "$D/ab.sock" ]
+ok $? "control: the socket is removed when the daemon stops"
 
 qkdd_tap_end

@@ -223,7 +223,8 @@ static const struct optdesc known[] = {
 	{ "cert", false }, { "key", false }, { "ca", false },
 	{ "peer-name", false }, { "seed", false }, { "channel", false },
 	{ "block-bits", false }, { "rounds", false }, { "no-kernel", true },
-	{ "out", false }, { "status", false }, { "key-size", false },
+	{ "out", false }, { "status", false }, { "control", false },
+	{ "key-size", false },
 	{ "state-dir", false },
 	{ "qber-abort", false }, { "sample", false }, { "eps-sec", false },
 	{ "eps-cor", false }, { "tag-bits", false }, { "auth-reserve", false },
@@ -317,6 +318,8 @@ int qkdd_opt_set(struct qkdd_opts *o, const char *name, const char *value,
 		r = copy_str(o->out, sizeof(o->out), value);
 	} else if (!strcmp(name, "status")) {
 		r = copy_str(o->status, sizeof(o->status), value);
+	} else if (!strcmp(name, "control")) {
+		r = copy_str(o->control, sizeof(o->control), value);
 	} else if (!strcmp(name, "key-size")) {
 		r = qkd_parse_u64(value, 512, &u);
 		if (!r && u < 16)
@@ -594,6 +597,7 @@ static const struct option lopts[] = {
 	{ "no-kernel", no_argument, NULL, 0 },
 	{ "out", required_argument, NULL, 0 },
 	{ "status", required_argument, NULL, 0 },
+	{ "control", required_argument, NULL, 0 },
 	{ "key-size", required_argument, NULL, 0 },
 	{ "qber-abort", required_argument, NULL, 0 },
 	{ "sample", required_argument, NULL, 0 },
@@ -618,6 +622,7 @@ int qkdd_args_parse(struct qkdd_opts *o, int argc, char **argv, bool quiet,
 		    char *err, size_t errlen)
 {
 	const char *sd = getenv("STATE_DIRECTORY");
+	const char *rd = getenv("RUNTIME_DIRECTORY");
 	char msg[300];
 	int c, idx;
 
@@ -659,6 +664,14 @@ int qkdd_args_parse(struct qkdd_opts *o, int argc, char **argv, bool quiet,
 	if (optind < argc)
 		return fail(err, errlen, "unexpected argument '%s'",
 			    argv[optind]), -1;
+	/* under the unit (RuntimeDirectory=qkdd): /run/qkdd/LINK.sock */
+	if (!o->control[0] && rd && *rd && o->link[0]) {
+		int n = snprintf(o->control, sizeof(o->control), "%.*s/%s.sock",
+				 (int)strcspn(rd, ":"), rd, o->link);
+
+		if (n < 0 || (size_t)n >= sizeof(o->control))
+			return fail(err, errlen, "RUNTIME_DIRECTORY too long"), -1;
+	}
 	/*
 	 * Under the unit (StateDirectory=qkdd/%i), systemd names the state
 	 * directory in STATE_DIRECTORY (a list, ':' between): the state is
@@ -695,6 +708,7 @@ static const struct optfield restart_only[] = {
 	F("seed", seed), F("seed", have_seed), F("channel", ch),
 	F("block-bits", block_bits), F("rounds", rounds),
 	F("no-kernel", no_kernel), F("out", out), F("status", status),
+	F("control", control),
 	F("key-size", key_size), F("qber-abort", qber_abort),
 	F("sample", sample_frac), F("eps-sec", eps_sec),
 	F("eps-cor", eps_cor), F("tag-bits", tag_bits),

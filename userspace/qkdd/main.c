@@ -236,6 +236,8 @@ static int check_start(const struct qkdd_opts *o)
 		return -1;
 	if (o->status[0] && check_dir_of("status file", o->status))
 		return -1;
+	if (o->control[0] && check_dir_of("control socket", o->control))
+		return -1;
 	return 0;
 }
 
@@ -367,6 +369,10 @@ int main(int argc, char **argv)
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	qkdd_reload_init(&o, argc, argv);
+	if (o.control[0] && control_start(o.control, err, sizeof(err))) {
+		qerr("%s", err);
+		return 2;
+	}
 
 	if (o.sim_test_keys)
 		qlog("%s", QKDD_SIM_WARNING);
@@ -376,6 +382,7 @@ int main(int argc, char **argv)
 	st = store_open(&o, err, sizeof(err));
 	if (!st) {
 		qerr("%s", err);
+		control_stop();
 		return 1;
 	}
 	if (o.role == QKDD_ALICE) {
@@ -414,6 +421,7 @@ int main(int argc, char **argv)
 	qlog("started: %s %s, stream on link %s, %s",
 	     o.listen[0] ? "listening on" : "peer", o.listen[0] ? o.listen : o.peer,
 	     o.link, o.no_kernel ? "keys to file" : "keys to the kernel");
+	qkdd_status_publish(q);
 	qkdd_notify("READY=1");
 	qkdd_notify_status("%s %s", o.listen[0] ? "listening on" : "connecting to",
 			   o.listen[0] ? o.listen : o.peer);
@@ -517,5 +525,6 @@ out:
 	fiber_stop(fib);
 	auth_free(auth);
 	store_close(st);
+	control_stop();
 	return rc;
 }

@@ -18,7 +18,10 @@
  *                  authentication reserve
  *   push.c         the key store: the kernel (libqkd) or a file (--no-kernel)
  *   stats.c        per-round statistics, log lines and the status file
- *   log.c          log lines: "qkdd[alice] round 3: ..."
+ *   log.c          log lines: "qkdd[alice] round 3: ..." (with journal
+ *                  priorities)
+ *   service.c      sd_notify, and the reload on SIGHUP
+ *   control.c      the control socket (qkdctl daemon show)
  *   cpu.c          per-stage CPU accounting (the log's "cpu:" lines, the
  *                  status file's cpu_* keys)
  */
@@ -63,6 +66,7 @@ struct qkdd_opts {
 	bool no_kernel;
 	char out[QKDD_PATH_MAX];
 	char status[QKDD_PATH_MAX];
+	char control[108];		/* --control: unix socket path */
 	uint32_t key_size;		/* --no-kernel: bytes per key */
 	double qber_abort;
 	double sample_frac;		/* single photons: share sampled */
@@ -161,6 +165,17 @@ void qkdd_reload_init(struct qkdd_opts *live, int argc, char **argv);
  */
 int qkdd_reload_diff(struct qkdd_opts *live, const struct qkdd_opts *n,
 		     char *changed, size_t len);
+
+/* ---- control.c ------------------------------------------------------------ */
+
+/*
+ * The control socket at @path (mode 0600; root and our own user answered):
+ * "status" gives the last published status. 0 or -errno with @err set.
+ */
+int control_start(const char *path, char *err, size_t errlen);
+/* The status text (key=value lines) the socket answers from now on. */
+void control_publish(const char *text, size_t len);
+void control_stop(void);
 
 /* ---- service.c ----------------------------------------------------------- */
 
@@ -388,6 +403,8 @@ void qkdd_free(struct qkdd *q);
  * re-established (negative errno). Fatal conditions return -EPERM.
  */
 int qkdd_session(struct qkdd *q, int cfd, int qfd, struct auth_ctx *auth);
+/* The status as it stands (status file, control socket). */
+void qkdd_status_publish(struct qkdd *q);
 bool qkdd_done(const struct qkdd *q);
 /*
  * Seconds to wait before the next connection: 0, or after n failures since

@@ -147,6 +147,11 @@ void auth_strike(struct qkdd *q, const char *what)
 	stats_write(q->o, &q->tot, NULL);
 }
 
+void qkdd_status_publish(struct qkdd *q)
+{
+	stats_write(q->o, &q->tot, NULL);
+}
+
 bool qkdd_done(const struct qkdd *q)
 {
 	return q->o->rounds && q->rounds_done >= q->o->rounds;
