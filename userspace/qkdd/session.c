@@ -186,6 +186,8 @@ int qkdd_session(struct qkdd *q, int cfd, int qfd, struct auth_ctx *auth)
 			qkdd_reload_apply();
 		if (qkdd_stop || qkdd_term) {
 			qkdd_log_round(0);
+			if (!qkdd_stop)
+				qlog("SIGTERM: between rounds, stopping");
 			send_abort(q, QKD_ABORT_SHUTDOWN, "operator stop");
 			return 0;
 		}
