@@ -54,6 +54,9 @@ NL_CFLAGS := $(shell pkg-config --cflags libnl-genl-3.0 2>/dev/null)
 NL_LIBS := $(shell pkg-config --libs libnl-genl-3.0 2>/dev/null)
 SSL_LIBS := $(shell pkg-config --libs openssl 2>/dev/null)
 KCAPI_LIBS := $(shell pkg-config --libs libkcapi 2>/dev/null)
+# qkdd's sd_notify(3) (Type=notify): libsystemd-dev
+SYSTEMD_CFLAGS := $(shell pkg-config --cflags libsystemd 2>/dev/null)
+SYSTEMD_LIBS := $(shell pkg-config --libs libsystemd 2>/dev/null)
 WARN_ONLY := -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes \
 	-Wmissing-prototypes
 WARN := $(WARN_ONLY) -Werror
@@ -81,7 +84,7 @@ TEST_CFLAGS := $(WARN) -Wno-unused-parameter -Wno-missing-prototypes \
 # leave with _exit() (tests/lib/lsan_exit.h).
 UNIT_LSAN := tests/lib/lsan_exit.h
 UNIT_CFLAGS := $(TEST_CFLAGS) $(SAN_FLAGS) -include $(UNIT_LSAN)
-LIBS := $(NL_LIBS) $(SSL_LIBS) $(KCAPI_LIBS) -lm -lpthread
+LIBS := $(NL_LIBS) $(SSL_LIBS) $(KCAPI_LIBS) $(SYSTEMD_LIBS) -lm -lpthread
 # Bind every symbol at start-up: besides a read-only GOT, no lazy-binding
 # resolver runs later, which saves all vector registers -- key bytes after
 # a memcpy -- on the stack, where no wipe of ours reaches them

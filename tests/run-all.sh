@@ -18,7 +18,8 @@
 #   fuzz     a short bounded libFuzzer run of each userspace parser
 #   daemon   two qkdd processes over loopback: same keys, Eve aborts, crashes;
 #            the default channel (WCP with decoys: the secret length
-#            recomputed) and a PNS attack (no key);
+#            recomputed) and a PNS attack (no key); qkdd as a service
+#            (tests/e2e/qkdd_ops.sh: restarts, signals, logs, sd_notify);
 #            then through a man in the middle that attacks the classical
 #            channel and the simulated quantum link (tests/e2e/qkdd_mitm.sh,
 #            about three minutes)
@@ -127,7 +128,7 @@ manifest() {
 	case $1 in
 	unit) echo selftest; manifest_tests unit ;;
 	mutants) manifest_mutants unit | sed 's/^/mutant /' ;;
-	daemon) echo qkdd_loopback.sh; echo qkdd_default.sh; echo qkdd_mitm.sh ;;
+	daemon) echo qkdd_loopback.sh; echo qkdd_default.sh; echo qkdd_ops.sh; echo qkdd_mitm.sh ;;
 	vm) for k in $(vm_stage_kernels); do
 		for t in $(manifest_tests kernel); do echo "$k $t"; done; done
 		for k in $(vm_left_kernels); do
@@ -265,13 +266,15 @@ fuzz() {
 
 # qkdd pairs on the host, each script its own item: qkdd_loopback.sh, the
 # default channel (WCP with decoys) and a PNS attack (qkdd_default.sh, about
-# 30 s), then the classical channel and the simulated quantum link under
+# 30 s), qkdd as a service (qkdd_ops.sh: state by default, exit 2 on a bad
+# configuration, SIGHUP, SIGTERM, log priorities, sd_notify, the control
+# socket; about 90 s), then the classical channel and the simulated quantum link under
 # attack (qkdd_mitm.sh). Full logs in build/test-logs/daemon/.
 daemon() {
 	local s name log rc d=$logs/daemon
 	mkdir -p "$d"
 	rm -f "$d"/*.log
-	for s in tests/e2e/qkdd_loopback.sh tests/e2e/qkdd_default.sh tests/e2e/qkdd_mitm.sh; do
+	for s in tests/e2e/qkdd_loopback.sh tests/e2e/qkdd_default.sh tests/e2e/qkdd_ops.sh tests/e2e/qkdd_mitm.sh; do
 		name=${s##*/} log=$d/$name.log
 		"$s" </dev/null >"$log" 2>&1
 		rc=$?

@@ -12,7 +12,7 @@
 set -eu
 
 PACKAGES="build-essential pkg-config git
-libnl-3-dev libnl-genl-3-dev libssl-dev libkcapi-dev libbpf-dev openssl
+libnl-3-dev libnl-genl-3-dev libssl-dev libsystemd-dev libkcapi-dev libbpf-dev openssl
 sparse clang libclang-rt-14-dev dkms
 dpkg-dev debhelper dh-dkms lintian
 qemu-system-x86 busybox-static kmod cpio xz-utils zstd

@@ -485,4 +485,43 @@ TEST(rejected_channel_spec_changes_nothing)
 	EXPECT_TRUE(fabs(p.eve_ir_fraction) < 1e-12);
 }
 
+/*
+ * SIGHUP (qkdd_reload_diff): what may change between rounds is applied;
+ * what the peer agreed to in the HELLO (the abort threshold, the channel)
+ * or what the daemon opened (the PSK) is named and left as it runs. A
+ * reload that applied --qber-abort would make the next HELLO refuse (or,
+ * raised, accept a noisier channel than the peer agreed to).
+ */
+TEST(reload_applies_only_what_may_change_between_rounds)
+{
+	struct qkdd_opts live, n;
+	char changed[400];
+
+	qkdd_opts_default(&live);
+	ASSERT_EQ(0, qkdd_config_parse(&live, "role = bob\nlisten = 127.0.0.1:7000\n"
+		"stream = 6f1c2a9e-3b4d-4e5f-8a7b-1c2d3e4f5a6b\nlink = ab\n"
+		"psk = /k\n", changed, sizeof(changed)));
+	n = live;
+	ASSERT_EQ(0, qkdd_config_parse(&n, "verbose\nretry-max = 3\ntimeout = 7\n"
+		"backoff-base = 2\nbackoff-max = 9\n", changed, sizeof(changed)));
+	EXPECT_EQ(0, qkdd_reload_diff(&live, &n, changed, sizeof(changed)))
+		TH_LOG("%s", changed);
+	EXPECT_TRUE(live.verbose);
+	EXPECT_EQ(3u, live.retry_max_s);
+	EXPECT_EQ(7u, live.timeout_s);
+	EXPECT_EQ(2u, live.backoff_base_s);
+	EXPECT_EQ(9u, live.backoff_max_s);
+
+	n = live;
+	ASSERT_EQ(0, qkdd_config_parse(&n, "qber-abort = 0.2\npsk = /other\n"
+		"channel = fiber-km=30\nretry-max = 4\n", changed,
+		sizeof(changed)));
+	EXPECT_EQ(3, qkdd_reload_diff(&live, &n, changed, sizeof(changed)));
+	EXPECT_STREQ("psk, channel, qber-abort", changed);
+	EXPECT_EQ(0.11, live.qber_abort);
+	EXPECT_STREQ("/k", live.psk);
+	EXPECT_EQ(25.0, live.ch.length_km);
+	EXPECT_EQ(4u, live.retry_max_s);
+}
+
 TEST_HARNESS_MAIN

@@ -1,15 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * qkdctl daemon show: what qkdd says about its link -- the status file it
- * rewrites after every round (qkdd --status; /run/qkdd/LINK.status under
- * the systemd unit): rounds, keys, QBER, efficiency, authentication reserve
- * and the last round's result. No kernel access is needed.
+ * qkdctl daemon show: what qkdd says about its link -- asked of the daemon
+ * itself on its control socket (qkdd --control; /run/qkdd/LINK.sock under
+ * the systemd unit), or read from the status file it rewrites after every
+ * round (--status; /run/qkdd/LINK.status) when it does not answer: rounds,
+ * keys, QBER, efficiency, authentication reserve and the last round's
+ * result. No kernel access is needed.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <qkd/json.h>
 
@@ -26,6 +32,7 @@ struct field {
 struct status_file {
 	struct field f[FIELDS_MAX];
 	int n;
+	int alive;	/* 1 answered on its socket, 0 did not, -1 by the pid */
 };
 
 static const char *get(const struct status_file *s, const char *key)
@@ -37,15 +44,13 @@ static const char *get(const struct status_file *s, const char *key)
 }
 
 /* key=value lines; anything else in the file makes it unreadable. */
-static int status_read(const char *path, struct status_file *s)
+static int status_parse(FILE *f, struct status_file *s)
 {
 	char line[sizeof(s->f[0].key) + sizeof(s->f[0].val) + 2];
-	FILE *f = fopen(path, "re");
 	int err = 0;
 
-	if (!f)
-		return -errno;
 	s->n = 0;
+	s->alive = -1;
 	while (fgets(line, sizeof(line), f)) {
 		char *eq = strchr(line, '=');
 		size_t kl, vl;
@@ -71,11 +76,74 @@ static int status_read(const char *path, struct status_file *s)
 	return err;
 }
 
-/* Is the daemon that wrote the file still there? */
+static int status_read(const char *path, struct status_file *s)
+{
+	FILE *f = fopen(path, "re");
+
+	return f ? status_parse(f, s) : -errno;
+}
+
+/*
+ * Ask the daemon on its control socket: "status\n", and the key=value
+ * lines back. -errno when nothing answers there (-ENOENT, -ECONNREFUSED:
+ * not running), -EACCES when it refuses us, -EBADMSG for a bad answer.
+ */
+static int status_ask(const char *path, struct status_file *s)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = 5 };
+	char head[32];
+	FILE *f;
+	int fd, c, err;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    send(fd, "status\n", 7, MSG_NOSIGNAL) != 7) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	shutdown(fd, SHUT_WR);
+	f = fdopen(fd, "r");
+	if (!f) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	c = getc(f);
+	if (c == 'e') {		/* "error: ..." */
+		ungetc(c, f);
+		if (fgets(head, sizeof(head), f) &&
+		    !strncmp(head, "error: permission denied", 24)) {
+			fclose(f);
+			return -EACCES;
+		}
+		fclose(f);
+		return -EBADMSG;
+	}
+	if (c != EOF)
+		ungetc(c, f);
+	err = status_parse(f, s);
+	s->alive = 1;
+	return err;
+}
+
+/* Is the daemon there? It answered on its socket, or (a status file read
+ * by name: --status alone) its pid is alive. */
 static bool daemon_alive(const struct status_file *s)
 {
-	long pid = strtol(get(s, "pid"), NULL, 10);
+	long pid;
 
+	if (s->alive >= 0)
+		return s->alive;
+	pid = strtol(get(s, "pid"), NULL, 10);
 	return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
 }
 
@@ -190,6 +258,8 @@ static void print_human(const struct status_file *s)
 		printf(": %s\n", get(s, "last_reason"));
 }
 
+static void print_one(const struct status_file *s, bool in_array);
+
 static int show_one(const char *path, bool in_array)
 {
 	struct status_file s;
@@ -199,29 +269,82 @@ static int show_one(const char *path, bool in_array)
 		return fail_msg("daemon show: %s is not a qkdd status file", path);
 	if (err)
 		return fail_msg("daemon show: %s: %s", path, strerror(-err));
-	if (opts.out == OUT_JSON)
-		print_json(&s);
-	else if (opts.out == OUT_TAB)
-		print_tab(&s);
-	else
-		print_human(&s);
-	if (opts.out == OUT_JSON && !in_array)
-		json_end();
+	print_one(&s, in_array);
 	return 0;
 }
 
-static bool is_status_name(const char *name)
+/* The daemon of @sock, or the status file @file it left (not running). */
+static int show_daemon(const char *sock, const char *file, bool in_array)
+{
+	struct status_file s;
+	int err = status_ask(sock, &s);
+
+	if (err == -EACCES)
+		return fail_msg("daemon show: %s: the daemon answers only root and its own user",
+				sock);
+	if (err == -EBADMSG)
+		return fail_msg("daemon show: %s: not a qkdd control socket",
+				sock);
+	if (err && file) {
+		err = status_read(file, &s);
+		if (err == -ENOENT)
+			return fail_msg("daemon show: no daemon answers on %s and there is no %s",
+					sock, file);
+		if (err == -EBADMSG)
+			return fail_msg("daemon show: %s is not a qkdd status file",
+					file);
+		if (err)
+			return fail_msg("daemon show: %s: %s", file,
+					strerror(-err));
+		s.alive = 0;	/* its socket did not answer */
+	} else if (err) {
+		return fail_msg("daemon show: %s: %s", sock, strerror(-err));
+	}
+	print_one(&s, in_array);
+	return 0;
+}
+
+static void print_one(const struct status_file *s, bool in_array)
+{
+	if (opts.out == OUT_JSON)
+		print_json(s);
+	else if (opts.out == OUT_TAB)
+		print_tab(s);
+	else
+		print_human(s);
+	if (opts.out == OUT_JSON && !in_array)
+		json_end();
+}
+
+/* "NAME.status" or "NAME.sock": the length of NAME, else 0. */
+static size_t daemon_name_len(const char *name)
 {
 	size_t n = strlen(name);
 
-	return name[0] != '.' && n > 7 && !strcmp(name + n - 7, ".status");
+	if (name[0] == '.')
+		return 0;
+	if (n > 7 && !strcmp(name + n - 7, ".status"))
+		return n - 7;
+	if (n > 5 && !strcmp(name + n - 5, ".sock"))
+		return n - 5;
+	return 0;
 }
 
-/* Every status file in the run directory, in name order. */
+static int show_name(const char *name, bool in_array)
+{
+	char sock[512], file[512];
+
+	snprintf(sock, sizeof(sock), "%s/%s.sock", QKDD_RUN_DIR, name);
+	snprintf(file, sizeof(file), "%s/%s.status", QKDD_RUN_DIR, name);
+	return show_daemon(sock, file, in_array);
+}
+
+/* Every daemon of the run directory (a socket, a status file or both), in
+ * name order. */
 static int show_all(void)
 {
 	struct dirent **names;
-	char path[512];
+	char prev[256] = "";
 	int n, rc = 0;
 
 	n = scandir(QKDD_RUN_DIR, &names, NULL, alphasort);
@@ -235,10 +358,14 @@ static int show_all(void)
 	if (opts.out == OUT_JSON)
 		json_open('[');
 	for (int i = 0; i < n; i++) {
-		if (is_status_name(names[i]->d_name)) {
-			snprintf(path, sizeof(path), "%s/%s", QKDD_RUN_DIR,
+		size_t len = daemon_name_len(names[i]->d_name);
+
+		if (len && len < sizeof(prev) &&
+		    (strlen(prev) != len ||
+		     strncmp(prev, names[i]->d_name, len))) {
+			snprintf(prev, sizeof(prev), "%.*s", (int)len,
 				 names[i]->d_name);
-			rc |= show_one(path, true);
+			rc |= show_name(prev, true);
 		}
 		free(names[i]);
 	}
@@ -253,7 +380,6 @@ static int show_all(void)
 
 static int daemon_show(int argc, char **argv)
 {
-	char path[512];
 	int i = 0;
 
 	if (argc == 0)
@@ -264,12 +390,17 @@ static int daemon_show(int argc, char **argv)
 		arg_end(argc, argv, i);
 		return show_one(file, false);
 	}
+	if (!strcmp(argv[0], "socket")) {
+		const char *sock = arg_next(argc, argv, &i);
+
+		arg_end(argc, argv, i);
+		return show_daemon(sock, NULL, false);
+	}
 	arg_end(argc, argv, 1);
 	if (strchr(argv[0], '/') || strlen(argv[0]) >= 64)
-		usage_error("daemon show: \"%s\" is not a link name (use \"file PATH\")",
+		usage_error("daemon show: \"%s\" is not a link name (use \"file PATH\" or \"socket PATH\")",
 			    argv[0]);
-	snprintf(path, sizeof(path), "%s/%s.status", QKDD_RUN_DIR, argv[0]);
-	return show_one(path, false);
+	return show_name(argv[0], false);
 }
 
 int do_daemon(int argc, char **argv)

@@ -12,9 +12,11 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -221,7 +223,8 @@ static const struct optdesc known[] = {
 	{ "cert", false }, { "key", false }, { "ca", false },
 	{ "peer-name", false }, { "seed", false }, { "channel", false },
 	{ "block-bits", false }, { "rounds", false }, { "no-kernel", true },
-	{ "out", false }, { "status", false }, { "key-size", false },
+	{ "out", false }, { "status", false }, { "control", false },
+	{ "key-size", false },
 	{ "state-dir", false },
 	{ "qber-abort", false }, { "sample", false }, { "eps-sec", false },
 	{ "eps-cor", false }, { "tag-bits", false }, { "auth-reserve", false },
@@ -315,6 +318,8 @@ int qkdd_opt_set(struct qkdd_opts *o, const char *name, const char *value,
 		r = copy_str(o->out, sizeof(o->out), value);
 	} else if (!strcmp(name, "status")) {
 		r = copy_str(o->status, sizeof(o->status), value);
+	} else if (!strcmp(name, "control")) {
+		r = copy_str(o->control, sizeof(o->control), value);
 	} else if (!strcmp(name, "key-size")) {
 		r = qkd_parse_u64(value, 512, &u);
 		if (!r && u < 16)
@@ -570,4 +575,174 @@ int qkdd_opts_check(const struct qkdd_opts *o, char *err, size_t errlen)
 			    o->peer[0] ? "--peer" : "--listen",
 			    o->peer[0] ? o->peer : o->listen);
 	return 0;
+}
+
+/* ---- the command line, and SIGHUP ---------------------------------------- */
+
+static const struct option lopts[] = {
+	{ "role", required_argument, NULL, 0 },
+	{ "peer", required_argument, NULL, 0 },
+	{ "listen", required_argument, NULL, 0 },
+	{ "stream", required_argument, NULL, 0 },
+	{ "link", required_argument, NULL, 0 },
+	{ "psk", required_argument, NULL, 0 },
+	{ "cert", required_argument, NULL, 0 },
+	{ "key", required_argument, NULL, 0 },
+	{ "ca", required_argument, NULL, 0 },
+	{ "peer-name", required_argument, NULL, 0 },
+	{ "seed", required_argument, NULL, 0 },
+	{ "channel", required_argument, NULL, 0 },
+	{ "block-bits", required_argument, NULL, 0 },
+	{ "rounds", required_argument, NULL, 0 },
+	{ "no-kernel", no_argument, NULL, 0 },
+	{ "out", required_argument, NULL, 0 },
+	{ "status", required_argument, NULL, 0 },
+	{ "control", required_argument, NULL, 0 },
+	{ "key-size", required_argument, NULL, 0 },
+	{ "qber-abort", required_argument, NULL, 0 },
+	{ "sample", required_argument, NULL, 0 },
+	{ "eps-sec", required_argument, NULL, 0 },
+	{ "eps-cor", required_argument, NULL, 0 },
+	{ "tag-bits", required_argument, NULL, 0 },
+	{ "auth-reserve", required_argument, NULL, 0 },
+	{ "state-dir", required_argument, NULL, 0 },
+	{ "timeout", required_argument, NULL, 0 },
+	{ "retry-max", required_argument, NULL, 0 },
+	{ "backoff-base", required_argument, NULL, 0 },
+	{ "backoff-max", required_argument, NULL, 0 },
+	{ "simulated-channel-test-keys-only", no_argument, NULL, 0 },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "config", required_argument, NULL, 'c' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+int qkdd_args_parse(struct qkdd_opts *o, int argc, char **argv, bool quiet,
+		    char *err, size_t errlen)
+{
+	const char *sd = getenv("STATE_DIRECTORY");
+	const char *rd = getenv("RUNTIME_DIRECTORY");
+	char msg[300];
+	int c, idx;
+
+	/* the configuration file first, so that options override it */
+	for (int i = 1; i < argc; i++) {
+		const char *path = NULL;
+
+		if (!strcmp(argv[i], "--config") && i + 1 < argc)
+			path = argv[i + 1];
+		else if (!strncmp(argv[i], "--config=", 9))
+			path = argv[i] + 9;
+		if (path && qkdd_config_load(o, path, err, errlen))
+			return -1;
+	}
+	optind = 0;		/* glibc: start afresh (a reload parses again) */
+	opterr = !quiet;
+	while ((c = getopt_long(argc, argv, "vhVc:", lopts, &idx)) != -1) {
+		switch (c) {
+		case 0:
+			if (qkdd_opt_set(o, lopts[idx].name, optarg, msg,
+					 sizeof(msg)))
+				return fail(err, errlen, "--%s: %s",
+					    lopts[idx].name, msg), -1;
+			break;
+		case 'v':
+			o->verbose = true;
+			break;
+		case 'c':
+			break;
+		case 'h':
+			return QKDD_ARGS_HELP;
+		case 'V':
+			return QKDD_ARGS_VERSION;
+		default:
+			return fail(err, errlen, "unknown option or missing value: %s",
+				    optind > 1 && optind <= argc ? argv[optind - 1] : "?"), -1;
+		}
+	}
+	if (optind < argc)
+		return fail(err, errlen, "unexpected argument '%s'",
+			    argv[optind]), -1;
+	/* under the unit (RuntimeDirectory=qkdd): /run/qkdd/LINK.sock */
+	if (!o->control[0] && rd && *rd && o->link[0]) {
+		int n = snprintf(o->control, sizeof(o->control), "%.*s/%s.sock",
+				 (int)strcspn(rd, ":"), rd, o->link);
+
+		if (n < 0 || (size_t)n >= sizeof(o->control))
+			return fail(err, errlen, "RUNTIME_DIRECTORY too long"), -1;
+	}
+	/*
+	 * Under the unit (StateDirectory=qkdd/%i), systemd names the state
+	 * directory in STATE_DIRECTORY (a list, ':' between): the state is
+	 * kept across restarts without --state-dir.
+	 */
+	if (!o->state_dir[0] && sd && *sd) {
+		size_t n = strcspn(sd, ":");
+
+		if (n >= sizeof(o->state_dir) - 16)
+			return fail(err, errlen, "STATE_DIRECTORY too long"), -1;
+		memcpy(o->state_dir, sd, n);
+		o->state_dir[n] = '\0';
+	}
+	return 0;
+}
+
+/*
+ * What SIGHUP may change between rounds: nothing the peer agreed to in
+ * the HELLO (qber-abort, eps-*, tag-bits, the channel, block-bits, ...),
+ * nothing the connection or the store was opened with. The rest of the
+ * options are compared, and a change is named as needing a restart.
+ */
+struct optfield {
+	const char *name;
+	size_t off, len;
+};
+
+#define F(n, m) { n, offsetof(struct qkdd_opts, m), \
+		  sizeof(((struct qkdd_opts *)0)->m) }
+static const struct optfield restart_only[] = {
+	F("role", role), F("peer", peer), F("listen", listen),
+	F("stream", stream), F("link", link), F("psk", psk), F("cert", cert),
+	F("key", key), F("ca", ca), F("peer-name", peer_name),
+	F("seed", seed), F("seed", have_seed), F("channel", ch),
+	F("block-bits", block_bits), F("rounds", rounds),
+	F("no-kernel", no_kernel), F("out", out), F("status", status),
+	F("control", control),
+	F("key-size", key_size), F("qber-abort", qber_abort),
+	F("sample", sample_frac), F("eps-sec", eps_sec),
+	F("eps-cor", eps_cor), F("tag-bits", tag_bits),
+	F("auth-reserve", auth_target), F("state-dir", state_dir),
+	F("simulated-channel-test-keys-only", sim_test_keys),
+};
+#undef F
+
+int qkdd_reload_diff(struct qkdd_opts *live, const struct qkdd_opts *n,
+		     char *changed, size_t len)
+{
+	const char *prev = NULL;
+	size_t off = 0;
+	int count = 0;
+
+	if (len)
+		changed[0] = '\0';
+	for (size_t i = 0; i < ARRAY_SIZE(restart_only); i++) {
+		const struct optfield *f = &restart_only[i];
+
+		if (!memcmp((const char *)live + f->off,
+			    (const char *)n + f->off, f->len) ||
+		    (prev && !strcmp(prev, f->name)))
+			continue;
+		prev = f->name;
+		count++;
+		if (off < len)
+			off += (size_t)snprintf(changed + off, len - off, "%s%s",
+						off ? ", " : "", f->name);
+	}
+	live->verbose = n->verbose;
+	live->timeout_s = n->timeout_s;
+	live->retry_max_s = n->retry_max_s;
+	live->backoff_base_s = n->backoff_base_s;
+	live->backoff_max_s = n->backoff_max_s;
+	return count;
 }

@@ -5,12 +5,14 @@
  * protocol itself is in session.c and the files session.h lists.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,44 +20,6 @@
 #include "qkd/auth.h"
 #include "qkd/frame.h"
 #include "qkdd.h"
-
-static const struct option lopts[] = {
-	{ "role", required_argument, NULL, 0 },
-	{ "peer", required_argument, NULL, 0 },
-	{ "listen", required_argument, NULL, 0 },
-	{ "stream", required_argument, NULL, 0 },
-	{ "link", required_argument, NULL, 0 },
-	{ "psk", required_argument, NULL, 0 },
-	{ "cert", required_argument, NULL, 0 },
-	{ "key", required_argument, NULL, 0 },
-	{ "ca", required_argument, NULL, 0 },
-	{ "peer-name", required_argument, NULL, 0 },
-	{ "seed", required_argument, NULL, 0 },
-	{ "channel", required_argument, NULL, 0 },
-	{ "block-bits", required_argument, NULL, 0 },
-	{ "rounds", required_argument, NULL, 0 },
-	{ "no-kernel", no_argument, NULL, 0 },
-	{ "out", required_argument, NULL, 0 },
-	{ "status", required_argument, NULL, 0 },
-	{ "key-size", required_argument, NULL, 0 },
-	{ "qber-abort", required_argument, NULL, 0 },
-	{ "sample", required_argument, NULL, 0 },
-	{ "eps-sec", required_argument, NULL, 0 },
-	{ "eps-cor", required_argument, NULL, 0 },
-	{ "tag-bits", required_argument, NULL, 0 },
-	{ "auth-reserve", required_argument, NULL, 0 },
-	{ "state-dir", required_argument, NULL, 0 },
-	{ "timeout", required_argument, NULL, 0 },
-	{ "retry-max", required_argument, NULL, 0 },
-	{ "backoff-base", required_argument, NULL, 0 },
-	{ "backoff-max", required_argument, NULL, 0 },
-	{ "simulated-channel-test-keys-only", no_argument, NULL, 0 },
-	{ "verbose", no_argument, NULL, 'v' },
-	{ "config", required_argument, NULL, 'c' },
-	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, 'V' },
-	{ NULL, 0, NULL, 0 },
-};
 
 static void usage(FILE *f)
 {
@@ -72,10 +36,18 @@ static void usage(FILE *f)
 "unless the keys are for testing only. See qkdd(8).\n");
 }
 
+/*
+ * SIGTERM: finish the round in progress, then stop (a second SIGTERM, or
+ * SIGINT: stop now). SIGHUP: reload between rounds.
+ */
 static void on_signal(int sig)
 {
-	(void)sig;
-	qkdd_stop = 1;
+	if (sig == SIGHUP)
+		qkdd_reload = 1;
+	else if (sig == SIGTERM && !qkdd_term)
+		qkdd_term = 1;
+	else
+		qkdd_stop = 1;
 }
 
 static void set_timeouts(int fd, unsigned int s)
@@ -89,50 +61,19 @@ static void set_timeouts(int fd, unsigned int s)
 static int parse_args(struct qkdd_opts *o, int argc, char **argv)
 {
 	char err[300];
-	int c, idx;
+	int r = qkdd_args_parse(o, argc, argv, false, err, sizeof(err));
 
-	/* the configuration file first, so that options override it */
-	for (int i = 1; i < argc; i++) {
-		const char *path = NULL;
-
-		if (!strcmp(argv[i], "--config") && i + 1 < argc)
-			path = argv[i + 1];
-		else if (!strncmp(argv[i], "--config=", 9))
-			path = argv[i] + 9;
-		if (path && qkdd_config_load(o, path, err, sizeof(err))) {
-			fprintf(stderr, "qkdd: %s\n", err);
-			return -1;
-		}
+	if (r == QKDD_ARGS_HELP) {
+		usage(stdout);
+		exit(0);
 	}
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "vhVc:", lopts, &idx)) != -1) {
-		switch (c) {
-		case 0:
-			if (qkdd_opt_set(o, lopts[idx].name, optarg, err,
-					 sizeof(err))) {
-				fprintf(stderr, "qkdd: --%s: %s\n",
-					lopts[idx].name, err);
-				return -1;
-			}
-			break;
-		case 'v':
-			o->verbose = true;
-			break;
-		case 'c':
-			break;
-		case 'h':
-			usage(stdout);
-			exit(0);
-		case 'V':
-			printf("qkdd %s\n", QKD_VERSION);
-			exit(0);
-		default:
-			usage(stderr);
-			return -1;
-		}
+	if (r == QKDD_ARGS_VERSION) {
+		printf("qkdd %s\n", QKD_VERSION);
+		exit(0);
 	}
-	if (optind < argc) {
-		fprintf(stderr, "qkdd: unexpected argument '%s'\n", argv[optind]);
+	if (r) {
+		fprintf(stderr, "qkdd: %s\n", err);
+		usage(stderr);
 		return -1;
 	}
 	if (qkdd_opts_check(o, err, sizeof(err))) {
@@ -145,6 +86,158 @@ static int parse_args(struct qkdd_opts *o, int argc, char **argv)
 		fprintf(stderr, "qkdd: a WCP source needs three intensities (signal and two decoys) for the decoy-state bound: --channel mu=0.5/0.1/0,p-mu=0.8/0.1/0.1\n");
 		return -1;
 	}
+	return 0;
+}
+
+/* ---- configuration problems found at start (exit 2) ---------------------- */
+
+/* A file the daemon reads later (certificate, key, CA): readable now. */
+static int check_readable(const char *what, const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+	if (fd < 0) {
+		qerr("%s %s: %s", what, path, strerror(errno));
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+/* A file the daemon writes (--out, --status): its directory exists and is
+ * writable. */
+static int check_dir_of(const char *what, const char *path)
+{
+	char dir[QKDD_PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	struct stat st;
+
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == path)
+		snprintf(dir, sizeof(dir), "/");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	if (stat(dir, &st)) {
+		qerr("%s %s: %s: %s", what, path, dir, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		qerr("%s %s: %s: %s", what, path, dir, strerror(ENOTDIR));
+		return -1;
+	}
+	if (access(dir, W_OK | X_OK)) {
+		qerr("%s %s: cannot write in %s: %s", what, path, dir,
+		     strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* The state directory: ours to write, nobody else's. */
+static int check_state_dir(const char *dir)
+{
+	struct stat st;
+
+	if (stat(dir, &st)) {
+		qerr("state directory %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		qerr("state directory %s: %s", dir, strerror(ENOTDIR));
+		return -1;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		qerr("state directory %s: mode %04o lets others replace the state file: chmod go-w",
+		     dir, (unsigned int)(st.st_mode & 07777));
+		return -1;
+	}
+	if (access(dir, W_OK | X_OK)) {
+		qerr("state directory %s: cannot write in it: %s", dir,
+		     strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The PSK: a regular file (not a symbolic link), of ours or root's, that
+ * no group or other user may read or write, of a size auth_psk_read()
+ * takes. Missing is a problem only when there is no state to resume from.
+ */
+static int check_psk(const struct qkdd_opts *o, bool have_state)
+{
+	struct stat st;
+
+	if (lstat(o->psk, &st)) {
+		if (errno == ENOENT && have_state)
+			return 0;
+		if (errno == ENOENT)
+			qerr("pre-shared key %s: missing, and no state in %s to resume from: install one (qkdctl genpsk) at both ends",
+			     o->psk, o->state_dir[0] ? o->state_dir : "(no --state-dir)");
+		else
+			qerr("pre-shared key %s: %s", o->psk, strerror(errno));
+		return -1;
+	}
+	if (S_ISLNK(st.st_mode)) {
+		qerr("pre-shared key %s: is a symbolic link; give the real file",
+		     o->psk);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		qerr("pre-shared key %s: not a regular file", o->psk);
+		return -1;
+	}
+	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+		qerr("pre-shared key %s: mode %04o lets others read or change it: chmod 600",
+		     o->psk, (unsigned int)(st.st_mode & 07777));
+		return -1;
+	}
+	if (st.st_uid != geteuid() && st.st_uid != 0) {
+		qerr("pre-shared key %s: owned by uid %u, not by us (uid %u) or root",
+		     o->psk, (unsigned int)st.st_uid, (unsigned int)geteuid());
+		return -1;
+	}
+	if (st.st_size < QKD_AUTH_PSK_MIN || st.st_size > QKD_AUTH_PSK_MAX ||
+	    st.st_size % QKD_AUTH_PSK_ALIGN) {
+		qerr("pre-shared key %s: %lld bytes; must be %u..%u bytes, a multiple of %u",
+		     o->psk, (long long)st.st_size, QKD_AUTH_PSK_MIN,
+		     QKD_AUTH_PSK_MAX, QKD_AUTH_PSK_ALIGN);
+		return -1;
+	}
+	if (access(o->psk, R_OK | W_OK)) {
+		qerr("pre-shared key %s: cannot read and wipe it: %s", o->psk,
+		     strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int check_start(const struct qkdd_opts *o)
+{
+	bool have_state = false;
+
+	if (o->state_dir[0]) {
+		char path[QKDD_PATH_MAX + 32];
+
+		if (check_state_dir(o->state_dir))
+			return -1;
+		snprintf(path, sizeof(path), "%s/%s.state", o->state_dir,
+			 qkdd_role_name(o->role));
+		have_state = !access(path, F_OK);
+	}
+	if (o->psk[0] && check_psk(o, have_state))
+		return -1;
+	if (!o->psk[0] && (check_readable("certificate", o->cert) ||
+			   check_readable("private key", o->key) ||
+			   check_readable("CA certificate", o->ca)))
+		return -1;
+	if (o->out[0] && check_dir_of("output file", o->out))
+		return -1;
+	if (o->status[0] && check_dir_of("status file", o->status))
+		return -1;
+	if (o->control[0] && check_dir_of("control socket", o->control))
+		return -1;
 	return 0;
 }
 
@@ -168,7 +261,7 @@ static struct auth_ctx *auth_from_psk(const struct qkdd_opts *o,
 	a = auth_new_from_psk(role, o->psk, QKD_AUTH_PSK_CONSUME, NULL, &err,
 			      why, sizeof(why));
 	if (!a) {
-		qlog("PSK %s: %s", o->psk, why[0] ? why : auth_strerror(err));
+		qerr("PSK %s: %s", o->psk, why[0] ? why : auth_strerror(err));
 		*fatal = err == QKD_AUTH_E_PSK_PERM ||
 			 err == QKD_AUTH_E_PSK_SIZE;
 		return cur;
@@ -183,7 +276,7 @@ static struct auth_ctx *auth_from_psk(const struct qkdd_opts *o,
 
 static void pause_ms(unsigned long ms)
 {
-	while (ms && !qkdd_stop) {
+	while (ms && !qkdd_stopping()) {
 		unsigned long step = ms < 200 ? ms : 200;
 		struct timespec ts = { 0, (long)step * 1000000L };
 
@@ -262,15 +355,24 @@ int main(int argc, char **argv)
 		return 2;
 	if (peer_split(o.listen[0] ? o.listen : o.peer, host, sizeof(host),
 		       &port)) {
-		qlog("bad address '%s': want HOST:PORT (PORT below 65535; the quantum channel uses PORT + 1)",
+		qerr("bad address '%s': want HOST:PORT (PORT below 65535; the quantum channel uses PORT + 1)",
 		     o.listen[0] ? o.listen : o.peer);
 		return 2;
 	}
+	/* a configuration problem: exit 2, which the unit does not restart */
+	if (check_start(&o))
+		return 2;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	qkdd_reload_init(&o, argc, argv);
+	if (o.control[0] && control_start(o.control, err, sizeof(err))) {
+		qerr("%s", err);
+		return 2;
+	}
 
 	if (o.sim_test_keys)
 		qlog("%s", QKDD_SIM_WARNING);
@@ -279,7 +381,8 @@ int main(int argc, char **argv)
 		     (unsigned long long)o.seed);
 	st = store_open(&o, err, sizeof(err));
 	if (!st) {
-		qlog("%s", err);
+		qerr("%s", err);
+		control_stop();
 		return 1;
 	}
 	if (o.role == QKDD_ALICE) {
@@ -303,9 +406,10 @@ int main(int argc, char **argv)
 	if (o.state_dir[0]) {
 		int e;
 
+		/* a damaged state file needs an operator: exit 2 */
 		auth = qkdd_state_load(q, &e);
 		if (e) {
-			rc = 1;
+			rc = 2;
 			goto out;
 		}
 		if (auth && qkdd_auth_attach(q, auth, false)) {
@@ -317,16 +421,23 @@ int main(int argc, char **argv)
 	qlog("started: %s %s, stream on link %s, %s",
 	     o.listen[0] ? "listening on" : "peer", o.listen[0] ? o.listen : o.peer,
 	     o.link, o.no_kernel ? "keys to file" : "keys to the kernel");
+	qkdd_status_publish(q);
+	qkdd_notify("READY=1");
+	qkdd_notify_status("%s %s", o.listen[0] ? "listening on" : "connecting to",
+			   o.listen[0] ? o.listen : o.peer);
 	rc = 0;
-	while (!qkdd_stop) {
+	while (!qkdd_stopping()) {
 		int cfd, qfd, fatal = 0;
+
+		if (qkdd_reload)
+			qkdd_reload_apply();
 
 		if (o.psk[0]) {
 			struct auth_ctx *prev = auth;
 
 			auth = auth_from_psk(&o, auth, &fatal);
 			if (fatal) {
-				rc = 1;
+				rc = 2;
 				break;
 			}
 			if (!auth) {
@@ -350,9 +461,9 @@ int main(int argc, char **argv)
 		if (cfd < 0 || qfd < 0) {
 			if (cfd >= 0)
 				close(cfd);
-			if (qkdd_stop)
+			if (qkdd_stopping())
 				break;
-			qlog("connection failed: %s", strerror(cfd < 0 ? -cfd : -qfd));
+			qnotice("connection failed: %s", strerror(cfd < 0 ? -cfd : -qfd));
 			pause_s(1);
 			continue;
 		}
@@ -383,7 +494,7 @@ int main(int argc, char **argv)
 			     (unsigned long long)o.rounds);
 			break;
 		}
-		if (r == 0 || qkdd_stop)
+		if (r == 0 || qkdd_stopping())
 			break;
 		if (r == -EPERM) {
 			rc = 1;
@@ -394,14 +505,15 @@ int main(int argc, char **argv)
 
 			qkdd_conn_ended(q, strerror(-r));
 			bo = qkdd_backoff_s(q);
-			qlog("connection lost (%s): reconnecting in %u s%s",
+			qnotice("connection lost (%s): reconnecting in %u s%s",
 			     strerror(-r), bo > 1 ? bo : 1,
 			     bo > 1 ? " or a little more (back-off)" : "");
 			pause_jitter_s(bo > 1 ? bo : 1);
 		}
 	}
-	if (qkdd_stop)
+	if (qkdd_stop || qkdd_term)
 		qlog("stopped by signal");
+	qkdd_notify("STOPPING=1");
 out:
 	if (st)
 		store_link_state(st, false);
@@ -413,5 +525,6 @@ out:
 	fiber_stop(fib);
 	auth_free(auth);
 	store_close(st);
+	control_stop();
 	return rc;
 }

@@ -116,7 +116,7 @@ int peer_connect(const char *host, unsigned int port, unsigned int max_s)
 {
 	unsigned int delay = 100, tries = 0;
 
-	while (!qkdd_stop) {
+	while (!qkdd_stopping()) {
 		struct addrinfo *res, *ai;
 		int fd = -1, err = 0;
 
@@ -159,7 +159,7 @@ int peer_wait(int fd, unsigned int timeout_s, bool stoppable)
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		int r;
 
-		if (stoppable && qkdd_stop)
+		if (stoppable && qkdd_stopping())
 			return -EINTR;
 		r = poll(&p, 1, 200);
 		if (r > 0)

@@ -18,7 +18,10 @@
  *                  authentication reserve
  *   push.c         the key store: the kernel (libqkd) or a file (--no-kernel)
  *   stats.c        per-round statistics, log lines and the status file
- *   log.c          log lines: "qkdd[alice] round 3: ..."
+ *   log.c          log lines: "qkdd[alice] round 3: ..." (with journal
+ *                  priorities)
+ *   service.c      sd_notify, and the reload on SIGHUP
+ *   control.c      the control socket (qkdctl daemon show)
  *   cpu.c          per-stage CPU accounting (the log's "cpu:" lines, the
  *                  status file's cpu_* keys)
  */
@@ -63,6 +66,7 @@ struct qkdd_opts {
 	bool no_kernel;
 	char out[QKDD_PATH_MAX];
 	char status[QKDD_PATH_MAX];
+	char control[108];		/* --control: unix socket path */
 	uint32_t key_size;		/* --no-kernel: bytes per key */
 	double qber_abort;
 	double sample_frac;		/* single photons: share sampled */
@@ -142,10 +146,65 @@ bool qkdd_addr_is_loopback(const char *addr);
 	"simulated quantum channel across hosts (--simulated-channel-test-keys-only): keys for testing only"
 /* Cross-option checks after everything is parsed. */
 int qkdd_opts_check(const struct qkdd_opts *o, char *err, size_t errlen);
+/*
+ * The command line, after the --config files it names, on top of *@o;
+ * STATE_DIRECTORY (systemd's StateDirectory=) is the default --state-dir.
+ * 0, QKDD_ARGS_HELP, QKDD_ARGS_VERSION, or -1 with the reason in @err
+ * (@quiet: getopt prints nothing, for a reload).
+ */
+#define QKDD_ARGS_HELP		1
+#define QKDD_ARGS_VERSION	2
+int qkdd_args_parse(struct qkdd_opts *o, int argc, char **argv, bool quiet,
+		    char *err, size_t errlen);
+/* SIGHUP parses @argc/@argv again and applies it to @live. */
+void qkdd_reload_init(struct qkdd_opts *live, int argc, char **argv);
+/*
+ * Copy what a reload may change from @n to @live (verbose, timeout,
+ * retry-max, backoff-base, backoff-max); the number of other options that
+ * differ, named in @changed.
+ */
+int qkdd_reload_diff(struct qkdd_opts *live, const struct qkdd_opts *n,
+		     char *changed, size_t len);
+
+/* ---- control.c ------------------------------------------------------------ */
+
+/*
+ * The control socket at @path (mode 0600; root and our own user answered):
+ * "status" gives the last published status. 0 or -errno with @err set.
+ */
+int control_start(const char *path, char *err, size_t errlen);
+/* The status text (key=value lines) the socket answers from now on. */
+void control_publish(const char *text, size_t len);
+void control_stop(void);
+
+/* ---- service.c ----------------------------------------------------------- */
+
+/*
+ * sd_notify(3) to the service manager (nothing without NOTIFY_SOCKET):
+ * READY=1, STATUS=..., STOPPING=1, RELOADING=1.
+ */
+void qkdd_notify(const char *state);
+__attribute__((format(printf, 1, 2))) void qkdd_notify_status(const char *fmt,
+							      ...);
 
 /* ---- log.c -------------------------------------------------------------- */
 
+/* SIGINT, or a second SIGTERM: stop now (a round in progress is dropped,
+ * which the commit records make safe) */
 extern volatile sig_atomic_t qkdd_stop;
+/* SIGTERM: finish the round in progress, then stop */
+extern volatile sig_atomic_t qkdd_term;
+/* SIGHUP: reload the configuration between rounds (qkdd_reload_apply) */
+extern volatile sig_atomic_t qkdd_reload;
+/* a round has begun (Alice: started it; Bob: its pulses arrived) */
+extern bool qkdd_in_round;
+/* Should a wait give up? Now on qkdd_stop; on qkdd_term outside a round. */
+static inline bool qkdd_stopping(void)
+{
+	return qkdd_stop || (qkdd_term && !qkdd_in_round);
+}
+/* Between rounds and connections: apply a pending SIGHUP (main.c). */
+void qkdd_reload_apply(void);
 /*
  * Fault injection for the crash-recovery tests (environment QKDD_FAULT):
  * "alice-after-ack" exits Alice when Bob acknowledged a block with keys,
@@ -159,10 +218,27 @@ extern const char *qkdd_fault;
  * large ones do (a message holds up to 32 KiB). 0: as many as fit.
  */
 extern uint32_t qkdd_push_batch_keys;
+/*
+ * Syslog priorities (sd-daemon(3)'s SD_ERR ... SD_DEBUG), the "<N>" prefix
+ * of each line when stderr is the journal (JOURNAL_STREAM).
+ */
+#define QKDD_LOG_ERR		3
+#define QKDD_LOG_WARNING	4
+#define QKDD_LOG_NOTICE		5
+#define QKDD_LOG_INFO		6
+#define QKDD_LOG_DEBUG		7
 void qkdd_log_init(enum qkdd_role role, bool verbose);
+void qkdd_log_verbose(bool verbose);
 void qkdd_log_round(uint64_t round);	/* 0: no round */
+/* info: a round done, a start, a restore */
 __attribute__((format(printf, 1, 2))) void qlog(const char *fmt, ...);
-/* An authentication alarm: "ALARM: " and the line, on stderr. */
+/* notice: a connection lost, a reload */
+__attribute__((format(printf, 1, 2))) void qnotice(const char *fmt, ...);
+/* warning: a round aborted (QBER above the threshold, ...) */
+__attribute__((format(printf, 1, 2))) void qwarn(const char *fmt, ...);
+/* error: what stops the daemon or needs an operator */
+__attribute__((format(printf, 1, 2))) void qerr(const char *fmt, ...);
+/* An authentication alarm: "ALARM: " and the line, on stderr, an error. */
 __attribute__((format(printf, 1, 2))) void qalarm(const char *fmt, ...);
 __attribute__((format(printf, 1, 2))) void qdebug(const char *fmt, ...);
 const char *qkdd_role_name(enum qkdd_role r);
@@ -327,6 +403,8 @@ void qkdd_free(struct qkdd *q);
  * re-established (negative errno). Fatal conditions return -EPERM.
  */
 int qkdd_session(struct qkdd *q, int cfd, int qfd, struct auth_ctx *auth);
+/* The status as it stands (status file, control socket). */
+void qkdd_status_publish(struct qkdd *q);
 bool qkdd_done(const struct qkdd *q);
 /*
  * Seconds to wait before the next connection: 0, or after n failures since

@@ -67,6 +67,8 @@ int bob_round(struct qkdd *q, struct round *R)
 	stage_switch(QS_QUANTUM);
 	r = quantum_recv(q->qfd, &round, q->o->timeout_s, q->round_pulses,
 			 round_max_detections(q), &d, &npulses);
+	/* Alice's round reached us: a SIGTERM from now on lets it finish */
+	qkdd_in_round = !r;
 	if (r) {
 		if (r == -ENOTCONN)
 			qlog("the peer closed the quantum channel");

@@ -147,6 +147,11 @@ void auth_strike(struct qkdd *q, const char *what)
 	stats_write(q->o, &q->tot, NULL);
 }
 
+void qkdd_status_publish(struct qkdd *q)
+{
+	stats_write(q->o, &q->tot, NULL);
+}
+
 bool qkdd_done(const struct qkdd *q)
 {
 	return q->o->rounds && q->rounds_done >= q->o->rounds;
@@ -171,13 +176,18 @@ int qkdd_session(struct qkdd *q, int cfd, int qfd, struct auth_ctx *auth)
 	if (r)
 		return r;
 	q->tot.connected = true;
+	qkdd_notify_status("connected: %" PRIu64 " keys so far", q->tot.keys);
 	stats_write(q->o, &q->tot, NULL);
 	while (!qkdd_done(q)) {
 		struct round R;
 		double c0[QS_N], c1[QS_N];
 
-		if (qkdd_stop) {
+		if (qkdd_reload)
+			qkdd_reload_apply();
+		if (qkdd_stop || qkdd_term) {
 			qkdd_log_round(0);
+			if (!qkdd_stop)
+				qlog("SIGTERM: between rounds, stopping");
 			send_abort(q, QKD_ABORT_SHUTDOWN, "operator stop");
 			return 0;
 		}
@@ -188,6 +198,7 @@ int qkdd_session(struct qkdd *q, int cfd, int qfd, struct auth_ctx *auth)
 		stage_read(c0);
 		clock_gettime(CLOCK_MONOTONIC, &R.t0);
 		if (q->o->role == QKDD_ALICE) {
+			qkdd_in_round = true;
 			q->round++;
 			R.rs.round = q->round;
 			qkdd_log_round(q->round);
@@ -195,6 +206,7 @@ int qkdd_session(struct qkdd *q, int cfd, int qfd, struct auth_ctx *auth)
 		} else {
 			r = bob_round(q, &R);
 		}
+		qkdd_in_round = false;
 		if (r) {
 			round_free(&R);
 			q->tot.connected = false;
@@ -226,6 +238,9 @@ int qkdd_session(struct qkdd *q, int cfd, int qfd, struct auth_ctx *auth)
 			q->tot.cpu[i] += R.rs.cpu[i];
 		}
 		stats_round(q->o, &q->tot, &R.rs);
+		if (qkdd_term && !qkdd_stop)
+			qlog("SIGTERM: round %llu finished, stopping",
+			     (unsigned long long)R.rs.round);
 		round_free(&R);
 	}
 	qkdd_log_round(0);

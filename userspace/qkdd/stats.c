@@ -5,6 +5,7 @@
  * lines for monitoring (see qkdd(8)).
  */
 #include <fcntl.h>
+#include <stdlib.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -39,7 +40,7 @@ void stats_round(const struct qkdd_opts *o, struct totals *t,
 		     r->seconds);
 	} else {
 		t->rounds_aborted++;
-		qlog("aborted, block discarded: %s", r->reason);
+		qwarn("aborted, block discarded: %s", r->reason);
 	}
 	/* the round's CPU time per stage (cpu.c), then the total */
 	{
@@ -64,24 +65,32 @@ void stats_round(const struct qkdd_opts *o, struct totals *t,
 		     r->secret_bits);
 	if (o->sim_test_keys)
 		qlog("%s", QKDD_SIM_WARNING);
+	if (r->ok)
+		qkdd_notify_status("round %" PRIu64 ": ok, QBER %.2f%%, %" PRIu64
+				   " keys (%" PRIu64 " in all, %" PRIu64
+				   " rounds, %" PRIu64 " aborted)",
+				   r->round, 100 * r->qber, r->keys, t->keys,
+				   t->rounds, t->rounds_aborted);
+	else
+		qkdd_notify_status("round %" PRIu64 ": aborted (%s); %" PRIu64
+				   " keys in all, %" PRIu64 " rounds, %" PRIu64
+				   " aborted", r->round, r->reason, t->keys,
+				   t->rounds, t->rounds_aborted);
 	stats_write(o, t, r);
 }
 
 void stats_write(const struct qkdd_opts *o, const struct totals *t,
 		 const struct round_stats *r)
 {
-	char tmp[QKDD_PATH_MAX + 8], uuid[QKD_UUID_STR_LEN];
+	char tmp[QKDD_PATH_MAX + 8], uuid[QKD_UUID_STR_LEN], *text = NULL;
+	size_t len = 0;
 	FILE *f;
 	int fd;
 
-	if (!o->status[0])
-		return;
-	snprintf(tmp, sizeof(tmp), "%s.tmp", o->status);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0 || !(f = fdopen(fd, "w"))) {
-		if (fd >= 0)
-			close(fd);
-		qlog("cannot write the status file %s", tmp);
+	/* the text once, for the control socket and the status file */
+	f = open_memstream(&text, &len);
+	if (!f) {
+		qlog("cannot build the status: out of memory");
 		return;
 	}
 	qkd_uuid_format(o->stream, uuid);
@@ -141,6 +150,22 @@ void stats_write(const struct qkdd_opts *o, const struct totals *t,
 				r->n_x[1], r->n_x[2], r->m_x[0], r->m_x[1],
 				r->m_x[2]);
 	}
-	if (fclose(f) || rename(tmp, o->status))
-		qlog("cannot write the status file %s", o->status);
+	if (fclose(f)) {
+		free(text);
+		qlog("cannot build the status: out of memory");
+		return;
+	}
+	control_publish(text, len);
+	if (o->status[0]) {
+		snprintf(tmp, sizeof(tmp), "%s.tmp", o->status);
+		bool ok;
+
+		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		ok = fd >= 0 && write(fd, text, len) == (ssize_t)len;
+		if (fd >= 0 && close(fd))
+			ok = false;
+		if (!ok || rename(tmp, o->status))
+			qlog("cannot write the status file %s", o->status);
+	}
+	free(text);
 }
