@@ -54,6 +54,11 @@ NL_CFLAGS := $(shell pkg-config --cflags libnl-genl-3.0 2>/dev/null)
 NL_LIBS := $(shell pkg-config --libs libnl-genl-3.0 2>/dev/null)
 SSL_LIBS := $(shell pkg-config --libs openssl 2>/dev/null)
 KCAPI_LIBS := $(shell pkg-config --libs libkcapi 2>/dev/null)
+# qkd-kme alone: libmicrohttpd (HTTPS over GnuTLS), GnuTLS (the client
+# certificates), json-c.
+KME_PKGS := libmicrohttpd gnutls json-c
+KME_CFLAGS := $(shell pkg-config --cflags $(KME_PKGS) 2>/dev/null)
+KME_LIBS := $(shell pkg-config --libs $(KME_PKGS) 2>/dev/null)
 WARN_ONLY := -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes \
 	-Wmissing-prototypes
 WARN := $(WARN_ONLY) -Werror
@@ -108,6 +113,7 @@ LIB_SRCS := $(wildcard userspace/lib/*.c)
 PROTO_SRCS := $(wildcard userspace/protocol/*.c)
 QKDCTL_SRCS := $(wildcard userspace/qkdctl/*.c)
 QKDD_SRCS := $(wildcard userspace/qkdd/*.c)
+KME_SRCS := $(wildcard userspace/kme/*.c)
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/san/tests/unit/%,\
 		$(wildcard tests/unit/test_*.c))
 KERNEL_TESTS := $(patsubst tests/kernel/%.c,$(B)/tests/kernel/%,\
@@ -139,7 +145,7 @@ module:
 		echo "warning: building qkd.ko for kernel $(KVER) (KDIR=$(KDIR)), not for the running kernel $(RUNNING_KVER): it will not load here" >&2; fi
 	$(MAKE) -C $(KDIR) M=$(CURDIR) W=1 modules
 
-tools: $(B)/qkdctl $(if $(QKDD_SRCS),$(B)/qkdd)
+tools: $(B)/qkdctl $(if $(QKDD_SRCS),$(B)/qkdd) $(B)/qkd-kme
 
 $(B)/obj/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
@@ -167,6 +173,13 @@ $(B)/qkdd: $(call objs,$(B)/obj,$(QKDD_SRCS)) $(B)/libqkdproto.a $(B)/libqkd.a \
 		$(FLAGS_STAMP)
 	$(CC) $(USER_LDFLAGS) -o $@ $(filter %.o %.a,$^) $(LIBS)
 
+# qkd-kme: its objects see its libraries' headers.
+$(call objs,$(B)/obj,$(KME_SRCS)) $(call objs,$(B)/san/obj,$(KME_SRCS)): \
+	USER_CFLAGS += $(KME_CFLAGS)
+$(call objs,$(B)/san/obj,$(KME_SRCS)): USER_CFLAGS_NOFORTIFY += $(KME_CFLAGS)
+$(B)/qkd-kme: $(call objs,$(B)/obj,$(KME_SRCS)) $(B)/libqkd.a $(FLAGS_STAMP)
+	$(CC) $(USER_LDFLAGS) -o $@ $(filter %.o %.a,$^) $(KME_LIBS) $(LIBS)
+
 harness: $(B)/ksrc/.done $(B)/ksrc/ynl/.done
 $(B)/ksrc/.done $(B)/ksrc/ynl/.done:
 	tests/lib/kernel-source.sh $(B)/ksrc
@@ -193,6 +206,15 @@ $(B)/san/tests/unit/test_qkdd_session: tests/unit/test_qkdd_session.c \
 		$(UNIT_LSAN) | harness
 	@mkdir -p $(dir $@)
 	$(CC) $(UNIT_CFLAGS) -o $@ $(filter-out %.h,$^) $(LIBS)
+
+# qkd-kme's parsers and checks in process: all of it but main.c.
+KME_TEST_OBJS := $(call objs,$(B)/san/obj,\
+		$(filter-out userspace/kme/main.c,$(KME_SRCS)))
+$(B)/san/tests/unit/test_kme_%: tests/unit/test_kme_%.c $(KME_TEST_OBJS) \
+		$(B)/san/libqkd.a $(UNIT_LSAN) | harness
+	@mkdir -p $(dir $@)
+	$(CC) $(UNIT_CFLAGS) $(KME_CFLAGS) -MMD -MP -MF $@.d -o $@ \
+		$(filter-out %.h,$^) $(KME_LIBS) $(LIBS)
 
 # Kernel tests run inside the VM (no sanitizers: the guest is small).
 $(B)/tests/kernel/%: tests/kernel/%.c tests/kernel/qkd_test.h tests/kernel/qkd_wire.h $(B)/libqkd.a | harness

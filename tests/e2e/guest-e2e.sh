@@ -32,6 +32,7 @@ run_tap tests/e2e/qkdctl_smoke.sh "$ko"
 run_tap tests/e2e/qkdctl_alg.sh "$ko"
 run_tap tests/e2e/qkdd_kernel.sh "$ko"
 run_tap tests/e2e/ipsec.sh "$ko"
+run_tap tests/e2e/qkd_kme.sh "$ko"
 
 t0=$SECONDS
 echo "# ran: $kver demo.sh"
