@@ -388,8 +388,8 @@ MAN_FILES := $(foreach m,$(MAN_PAGES),\
 # libqkd's public headers: the library's own (userspace/lib), not the
 # protocol stages of libqkdproto, which is qkdd's and not installed.
 LIBQKD_HEADERS := crypto dev ids json nl sa util
-TOOLS_FILES := $(SBINDIR)/qkdctl $(SBINDIR)/qkdd $(MAN_FILES) \
-	$(UNITDIR)/qkdd@.service $(UDEVRULESDIR)/60-qkd.rules \
+TOOLS_FILES := $(SBINDIR)/qkdctl $(SBINDIR)/qkdd $(SBINDIR)/qkd-kme $(MAN_FILES) \
+	$(UNITDIR)/qkdd@.service $(UNITDIR)/qkd-kme.service $(UDEVRULESDIR)/60-qkd.rules \
 	$(MODULESLOADDIR)/qkd.conf
 DEV_FILES := $(INCLUDEDIR)/linux/qkd.h $(INCLUDEDIR)/linux/qkd_dev.h \
 	$(patsubst %,$(INCLUDEDIR)/qkd/%.h,$(LIBQKD_HEADERS)) \
@@ -411,6 +411,7 @@ install-module: module
 install-tools: tools
 	install -D -m 0755 $(B)/qkdctl $(DESTDIR)$(SBINDIR)/qkdctl
 	install -D -m 0755 $(B)/qkdd $(DESTDIR)$(SBINDIR)/qkdd
+	install -D -m 0755 $(B)/qkd-kme $(DESTDIR)$(SBINDIR)/qkd-kme
 	set -e; for m in $(MAN_PAGES); do \
 		s=$${m##*.}; install -D -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/$${m##*/}; \
 	done
@@ -418,6 +419,9 @@ install-tools: tools
 	sed 's|@SBINDIR@|$(SBINDIR)|g' tools/systemd/qkdd@.service.in \
 		>$(DESTDIR)$(UNITDIR)/qkdd@.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/qkdd@.service
+	sed 's|@SBINDIR@|$(SBINDIR)|g' tools/systemd/qkd-kme.service.in \
+		>$(DESTDIR)$(UNITDIR)/qkd-kme.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/qkd-kme.service
 	install -D -m 0644 tools/udev/60-qkd.rules $(DESTDIR)$(UDEVRULESDIR)/60-qkd.rules
 	install -D -m 0644 tools/modules-load/qkd.conf \
 		$(DESTDIR)$(MODULESLOADDIR)/qkd.conf

@@ -17,6 +17,7 @@
 
 #define S1 "6f1c2a9e-3b4d-4e5f-8a7b-1c2d3e4f5a6b"
 #define S2 "6f1c2a9e-3b4d-4e5f-8a7b-1c2d3e4f5a6c"
+#define S3 "0e5b7a31-9c2d-4f60-b1a2-c3d4e5f60718"
 
 static const char good[] =
 	"# KME of site A\n"
@@ -32,7 +33,7 @@ static const char good[] =
 	"sae SAE_C\tdns=sae-c.example\n"
 	"sae spiffe-sae uri=spiffe://qkd.example/sae\n"
 	"pair SAE_A SAE_B " S1 " KME_B\n"
-	"pair SAE_C SAE_A " S2 " KME_B";
+	"pair SAE_C SAE_A " S3 " KME_B";
 
 static struct kme_config *parse(const char *text, int *r, char *err,
 				size_t errlen)
@@ -122,12 +123,15 @@ static const struct {
 	{ "kme-id K\npair A B 6f1c2a9e K\n", "line 2: bad stream UUID" },
 	{ "kme-id K\npair A B 00000000-0000-0000-0000-000000000000 K\n",
 	  "line 2: bad stream UUID" },
-	{ "kme-id K\npair A B " S1 " K\npair A B " S2 " K\n", "line 3: pair A B given twice" },
+	{ "kme-id K\npair A B " S1 " K\npair A B " S3 " K\n", "line 3: pair A B given twice" },
 	/* one stream serves one pair: two would take each other's keys */
 	{ "kme-id K\npair A B " S1 " K\npair B A " S1 " K\n",
 	  "line 3: stream " S1 " already serves pair A B" },
 	{ "kme-id K\npair A B " S1 " K\npair C D " S1 " K\n",
 	  "line 3: stream " S1 " already serves pair A B" },
+	/* S1 and S2 differ in their last byte: a key_ID of one is the other's */
+	{ "kme-id K\npair A B " S1 " K\npair C D " S2 " K\n",
+	  "line 3: stream " S2 " and the stream of pair A B share their first 9 bytes" },
 };
 
 TEST(bad_lines)

@@ -193,6 +193,16 @@ static int add_pair(struct kme_config *c, char *args, unsigned int line,
 		if (!memcmp(c->pairs[i].stream, p->stream, QKD_STREAM_ID_LEN))
 			return fail(err, errlen, "line %u: stream %s already serves pair %s %s",
 				    line, stream, c->pairs[i].master, c->pairs[i].slave);
+	/*
+	 * A key_ID is its stream's ID with bytes 9..15 changed by the index:
+	 * two streams with the same first 9 bytes would each take the
+	 * other's key_IDs for their own (at some far index). Refused, so that
+	 * a key_ID names the key of at most one pair.
+	 */
+	for (i = 0; i < c->n_pairs; i++)
+		if (!memcmp(c->pairs[i].stream, p->stream, 9))
+			return fail(err, errlen, "line %u: stream %s and the stream of pair %s %s share their first 9 bytes: their key_IDs could be confused",
+				    line, stream, c->pairs[i].master, c->pairs[i].slave);
 	snprintf(p->master, sizeof(p->master), "%s", master);
 	snprintf(p->slave, sizeof(p->slave), "%s", slave);
 	snprintf(p->peer_kme, sizeof(p->peer_kme), "%s", peer);

@@ -81,13 +81,13 @@ int main(int argc, char **argv)
 	if (r) {
 		kme_log("%s: %s", path, err);
 		free(c);
-		return 1;
+		return 2;	/* a bad configuration: no restart helps */
 	}
 	r = kme_tls_init(&tls, c, err, sizeof(err));
 	if (r) {
 		kme_log("%s", err);
 		free(c);
-		return 1;
+		return 2;
 	}
 	r = kme_store_open(&store, c->device, c->max_keys_per_request);
 	if (r) {
