@@ -168,6 +168,44 @@ expect() {
 		body | head -c 400 | diag
 	fi
 }
+# Batches (a curl process and a TLS handshake are seconds under TCG):
+#   bq WANT_CODE TEXT BODY_REGEX SITE CERT METHOD PATH [JSON]
+# queues a request to KME_SITE and its expectation; brun sends the queue in
+# one curl process from siteA (KME_B is reached over the veth), in order,
+# each request a transfer of its own, then checks each answer.
+B_ARGS=()
+B_WANT=()
+B_WHAT=()
+B_RE=()
+bq() {
+	local want=$1 what=$2 re=$3 addr=$AA crt=$5 method=$6 path=$7 data=${8:-}
+	local i=${#B_WANT[@]}
+	[ "$4" = B ] && addr=$BB
+	[ "$i" -eq 0 ] || B_ARGS+=(--next)
+	rm -f "$work/b.$i"
+	B_ARGS+=(-s -o "$work/b.$i" -w '%{http_code}\n' --max-time 20 --cacert "$C/ca/ca.crt")
+	[ "$crt" = none ] || B_ARGS+=(--cert "$C/$crt.crt" --key "$C/$crt.key")
+	B_ARGS+=(-X "$method")
+	[ -z "$data" ] || B_ARGS+=(-H 'Content-Type: application/json' --data "$data")
+	B_ARGS+=("https://$addr:$PORT/api/v1/keys/$path")
+	B_WANT+=("$want")
+	B_WHAT+=("$what")
+	B_RE+=("$re")
+}
+brun() {
+	local i codes
+	mapfile -t codes < <(ip netns exec siteA curl "${B_ARGS[@]}")
+	for i in "${!B_WANT[@]}"; do
+		cp "$work/b.$i" "$work/body" 2>/dev/null || : >"$work/body"
+		expect "${B_WANT[$i]}" "${B_WHAT[$i]}" "${codes[$i]:-none}" "${B_RE[$i]}"
+	done
+	B_ARGS=()
+	B_WANT=()
+	B_WHAT=()
+	B_RE=()
+}
+# kid N: the key_ID of stream S's index N (< 256: only its last byte moves)
+kid() { printf '%s%02x' "${S:0:34}" $((0x${S:34:2} ^ $1)); }
 
 up=0
 for _ in $(seq 1 100); do
@@ -195,49 +233,36 @@ check "status: the spec's fields from the store (key_size 256 bits, $NKEYS store
 n0a=$(stored siteA $S)
 n0b=$(stored siteB $S)
 n0a2=$(stored siteA $S2)
-expect 401 "no client certificate: refused" "$(rqA none POST SAE_B/enc_keys '{"number":1}')"
-expect 401 "a certificate of another CA with SAE_A's CN: refused" \
-	"$(rqA evil-a POST SAE_B/enc_keys '{"number":1}')" 'configured CA|not trusted'
-expect 401 "SAE_A's CN in an expired certificate: refused" \
-	"$(rqA expired-a POST SAE_B/enc_keys '{"number":1}')" expired
-expect 401 "SAE_B's DNS name in a revoked certificate: refused" \
-	"$(rqB revoked-b GET "SAE_A/dec_keys?key_ID=$S")" revoked
-expect 401 "SAE_C (valid, pair C->D) asks enc_keys for slave SAE_B: refused" \
-	"$(rqA sae-c POST SAE_B/enc_keys '{"number":1}')" 'not the master'
-expect 401 "SAE_C asks status of slave SAE_B: refused" "$(rqA sae-c GET SAE_B/status)"
-expect 401 "slave SAE_B asks its KME for enc_keys for SAE_A: refused" \
-	"$(rqB sae-b POST SAE_A/enc_keys '{"number":1}')"
-expect 401 "master SAE_A asks dec_keys at its KME: refused" \
-	"$(rqA sae-a POST SAE_B/dec_keys "{\"key_IDs\":[{\"key_ID\":\"$S\"}]}")"
-expect 401 "SAE_D asks dec_keys of master SAE_A (not its pair): refused" \
-	"$(rqB sae-d GET "SAE_A/dec_keys?key_ID=$S")" 'not the slave'
-expect 401 "SAE_A's certificate at the other site's KME: refused (no such SAE there)" \
-	"$(rqB sae-a GET SAE_B/status)"
-expect 404 "an unknown path" "$(rqA sae-a GET SAE_B/keys)"
-expect 405 "DELETE on enc_keys" "$(rqA sae-a DELETE SAE_B/enc_keys)"
+bq 401 "no client certificate: refused" '' A none POST SAE_B/enc_keys '{"number":1}'
+bq 401 "a certificate of another CA with SAE_A's CN: refused" 'configured CA|not trusted' A evil-a POST SAE_B/enc_keys '{"number":1}'
+bq 401 "SAE_A's CN in an expired certificate: refused" expired A expired-a POST SAE_B/enc_keys '{"number":1}'
+bq 401 "SAE_B's DNS name in a revoked certificate: refused" revoked B revoked-b GET "SAE_A/dec_keys?key_ID=$S"
+bq 401 "SAE_C (valid, pair C->D) asks enc_keys for slave SAE_B: refused" 'not the master' A sae-c POST SAE_B/enc_keys '{"number":1}'
+bq 401 "SAE_C asks status of slave SAE_B: refused" '' A sae-c GET SAE_B/status
+bq 401 "slave SAE_B asks its KME for enc_keys for SAE_A: refused" '' B sae-b POST SAE_A/enc_keys '{"number":1}'
+bq 401 "master SAE_A asks dec_keys at its KME: refused" '' A sae-a POST SAE_B/dec_keys "{\"key_IDs\":[{\"key_ID\":\"$S\"}]}"
+bq 401 "SAE_D asks dec_keys of master SAE_A (not its pair): refused" 'not the slave' B sae-d GET "SAE_A/dec_keys?key_ID=$S"
+bq 401 "SAE_A's certificate at the other site's KME: refused (no such SAE there)" '' B sae-a GET SAE_B/status
+bq 404 "an unknown path" '' A sae-a GET SAE_B/keys
+bq 405 "DELETE on enc_keys" '' A sae-a DELETE SAE_B/enc_keys
+brun
 
 # ---- enc_keys errors: the spec's 400/503, nothing taken ----
-expect 400 "number above max_key_per_request" \
-	"$(rqA sae-a POST SAE_B/enc_keys '{"number":9}')" max_key_per_request
-expect 400 "size other than the stream's 256 bits" \
-	"$(rqA sae-a POST SAE_B/enc_keys '{"number":1,"size":128}')" 'size 128'
-expect 400 "size not a whole number of bytes" "$(rqA sae-a POST SAE_B/enc_keys '{"size":257}')"
-expect 400 "an unsupported extension_mandatory" \
-	"$(rqA sae-a POST SAE_B/enc_keys '{"number":1,"extension_mandatory":[{"abc_route_type":"direct"}]}')" \
-	abc_route_type
-expect 400 "additional_slave_SAE_IDs (no key multicast)" \
-	"$(rqA sae-a POST SAE_B/enc_keys '{"number":1,"additional_slave_SAE_IDs":["SAE_D"]}')" \
-	additional_slave
-expect 400 "number 0" "$(rqA sae-a POST SAE_B/enc_keys '{"number":0}')"
-expect 400 "number as a string" "$(rqA sae-a POST SAE_B/enc_keys '{"number":"2"}')"
-expect 400 "number 1.5" "$(rqA sae-a POST SAE_B/enc_keys '{"number":1.5}')"
-expect 400 "an unknown member" "$(rqA sae-a POST SAE_B/enc_keys '{"numbr":1}')" numbr
-expect 400 "not JSON" "$(rqA sae-a POST SAE_B/enc_keys '{"number":1')"
-expect 400 "JSON with trailing data" "$(rqA sae-a POST SAE_B/enc_keys '{"number":1} x')"
-expect 400 "GET enc_keys?number=x" "$(rqA sae-a GET 'SAE_B/enc_keys?number=x')"
-expect 400 "GET enc_keys with an unknown parameter" "$(rqA sae-a GET 'SAE_B/enc_keys?foo=1')" foo
-expect 503 "SAE_C asks 4 keys of a stream holding 3: not enough keys" \
-	"$(rqA sae-c POST SAE_D/enc_keys '{"number":4}')" 'not enough keys'
+bq 400 "number above max_key_per_request" max_key_per_request A sae-a POST SAE_B/enc_keys '{"number":9}'
+bq 400 "size other than the stream's 256 bits" 'size 128' A sae-a POST SAE_B/enc_keys '{"number":1,"size":128}'
+bq 400 "size not a whole number of bytes" '' A sae-a POST SAE_B/enc_keys '{"size":257}'
+bq 400 "an unsupported extension_mandatory" abc_route_type A sae-a POST SAE_B/enc_keys '{"number":1,"extension_mandatory":[{"abc_route_type":"direct"}]}'
+bq 400 "additional_slave_SAE_IDs (no key multicast)" additional_slave A sae-a POST SAE_B/enc_keys '{"number":1,"additional_slave_SAE_IDs":["SAE_D"]}'
+bq 400 "number 0" '' A sae-a POST SAE_B/enc_keys '{"number":0}'
+bq 400 "number as a string" '' A sae-a POST SAE_B/enc_keys '{"number":"2"}'
+bq 400 "number 1.5" '' A sae-a POST SAE_B/enc_keys '{"number":1.5}'
+bq 400 "an unknown member" numbr A sae-a POST SAE_B/enc_keys '{"numbr":1}'
+bq 400 "not JSON" '' A sae-a POST SAE_B/enc_keys '{"number":1'
+bq 400 "JSON with trailing data" '' A sae-a POST SAE_B/enc_keys '{"number":1} x'
+bq 400 "GET enc_keys?number=x" '' A sae-a GET 'SAE_B/enc_keys?number=x'
+bq 400 "GET enc_keys with an unknown parameter" foo A sae-a GET 'SAE_B/enc_keys?foo=1'
+bq 503 "SAE_C asks 4 keys of a stream holding 3: not enough keys" 'not enough keys' A sae-c POST SAE_D/enc_keys '{"number":4}'
+brun
 check "none of the refused requests took a key (A: $(stored siteA $S)/$n0a, C's stream $(stored siteA $S2)/$n0a2, B: $(stored siteB $S)/$n0b)" \
 	test "$(stored siteA $S)" = "$n0a" -a "$(stored siteA $S2)" = "$n0a2" -a \
 	"$(stored siteB $S)" = "$n0b" -a "$n0a" = $NKEYS
@@ -278,19 +303,16 @@ check "same key at B" test "$(jq -r '.keys[0].key' "$work/body")" = "$k2"
 
 # ---- dec_keys errors ----
 n1b=$(stored siteB $S)
-far=$(python3 -c "import uuid,sys; u=bytearray(uuid.UUID('$S').bytes); u[15]^=200; print(uuid.UUID(bytes=bytes(u)))")
-expect 400 "a key_ID of SAE_C's stream asked by SAE_B as SAE_A's: mismatched" \
-	"$(rqB sae-b GET "SAE_A/dec_keys?key_ID=$S2")" 'not a key of master SAE SAE_A'
-expect 400 "SAE_D asks for a key_ID of SAE_A's stream as SAE_C's: mismatched" \
-	"$(rqB sae-d GET "SAE_C/dec_keys?key_ID=$id0")" 'not a key'
-expect 400 "a key_ID that is no UUID" "$(rqB sae-b GET 'SAE_A/dec_keys?key_ID=3b1d0c4e')" UUID
-expect 400 "the same key_ID twice" \
-	"$(rqB sae-b POST SAE_A/dec_keys "{\"key_IDs\":[{\"key_ID\":\"$id0\"},{\"key_ID\":\"$id0\"}]}")" twice
-expect 400 "empty key_IDs" "$(rqB sae-b POST SAE_A/dec_keys '{"key_IDs":[]}')" empty
-expect 400 "GET dec_keys without key_ID" "$(rqB sae-b GET SAE_A/dec_keys)" required
-ids9=$(for i in $(seq 3 11); do python3 -c "import uuid; u=bytearray(uuid.UUID('$S').bytes); u[15]^=$i; print('{\"key_ID\":\"%s\"}' % uuid.UUID(bytes=bytes(u)))"; done | paste -sd,)
-expect 400 "9 key_IDs, above max_key_per_request" \
-	"$(rqB sae-b POST SAE_A/dec_keys "{\"key_IDs\":[$ids9]}")" max_key_per_request
+far=$(kid 200)
+bq 400 "a key_ID of SAE_C's stream asked by SAE_B as SAE_A's: mismatched" 'not a key of master SAE SAE_A' B sae-b GET "SAE_A/dec_keys?key_ID=$S2"
+bq 400 "SAE_D asks for a key_ID of SAE_A's stream as SAE_C's: mismatched" 'not a key' B sae-d GET "SAE_C/dec_keys?key_ID=$id0"
+bq 400 "a key_ID that is no UUID" UUID B sae-b GET 'SAE_A/dec_keys?key_ID=3b1d0c4e'
+bq 400 "the same key_ID twice" twice B sae-b POST SAE_A/dec_keys "{\"key_IDs\":[{\"key_ID\":\"$id0\"},{\"key_ID\":\"$id0\"}]}"
+bq 400 "empty key_IDs" empty B sae-b POST SAE_A/dec_keys '{"key_IDs":[]}'
+bq 400 "GET dec_keys without key_ID" required B sae-b GET SAE_A/dec_keys
+ids9=$(for i in $(seq 3 11); do printf '{"key_ID":"%s"}\n' "$(kid "$i")"; done | paste -sd,)
+bq 400 "9 key_IDs, above max_key_per_request" max_key_per_request B sae-b POST SAE_A/dec_keys "{\"key_IDs\":[$ids9]}"
+brun
 check "no refused dec_keys took a key at B ($(stored siteB $S)/$n1b)" test "$(stored siteB $S)" = "$n1b"
 
 # A key not pushed yet, after one that is: the request fails (503) and the
