@@ -245,7 +245,10 @@ bq 401 "SAE_D asks dec_keys of master SAE_A (not its pair): refused" 'not the sl
 bq 401 "SAE_A's certificate at the other site's KME: refused (no such SAE there)" '' B sae-a GET SAE_B/status
 bq 404 "an unknown path" '' A sae-a GET SAE_B/keys
 bq 405 "DELETE on enc_keys" '' A sae-a DELETE SAE_B/enc_keys
+bq 401 "an SAE ID with a newline in the URL" '' A sae-a GET 'SAE_B%0Aqkd-kme:%20forged%20line/status'
 brun
+check "the newline did not start a line of the client's in the KME's log" \
+	eval "! grep -q '^qkd-kme: forged' '$work/a.log' && grep -q 'SAE_B?qkd-kme: forged' '$work/a.log'"
 
 # ---- enc_keys errors: the spec's 400/503, nothing taken ----
 bq 400 "number above max_key_per_request" max_key_per_request A sae-a POST SAE_B/enc_keys '{"number":9}'
