@@ -57,6 +57,11 @@ KCAPI_LIBS := $(shell pkg-config --libs libkcapi 2>/dev/null)
 # qkdd's sd_notify(3) (Type=notify): libsystemd-dev
 SYSTEMD_CFLAGS := $(shell pkg-config --cflags libsystemd 2>/dev/null)
 SYSTEMD_LIBS := $(shell pkg-config --libs libsystemd 2>/dev/null)
+# qkd-kme alone: libmicrohttpd (HTTPS over GnuTLS), GnuTLS (the client
+# certificates), json-c.
+KME_PKGS := libmicrohttpd gnutls json-c
+KME_CFLAGS := $(shell pkg-config --cflags $(KME_PKGS) 2>/dev/null)
+KME_LIBS := $(shell pkg-config --libs $(KME_PKGS) 2>/dev/null)
 WARN_ONLY := -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes \
 	-Wmissing-prototypes
 WARN := $(WARN_ONLY) -Werror
@@ -111,6 +116,7 @@ LIB_SRCS := $(wildcard userspace/lib/*.c)
 PROTO_SRCS := $(wildcard userspace/protocol/*.c)
 QKDCTL_SRCS := $(wildcard userspace/qkdctl/*.c)
 QKDD_SRCS := $(wildcard userspace/qkdd/*.c)
+KME_SRCS := $(wildcard userspace/kme/*.c)
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/san/tests/unit/%,\
 		$(wildcard tests/unit/test_*.c))
 KERNEL_TESTS := $(patsubst tests/kernel/%.c,$(B)/tests/kernel/%,\
@@ -142,7 +148,7 @@ module:
 		echo "warning: building qkd.ko for kernel $(KVER) (KDIR=$(KDIR)), not for the running kernel $(RUNNING_KVER): it will not load here" >&2; fi
 	$(MAKE) -C $(KDIR) M=$(CURDIR) W=1 modules
 
-tools: $(B)/qkdctl $(if $(QKDD_SRCS),$(B)/qkdd)
+tools: $(B)/qkdctl $(if $(QKDD_SRCS),$(B)/qkdd) $(B)/qkd-kme
 
 $(B)/obj/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
@@ -170,6 +176,13 @@ $(B)/qkdd: $(call objs,$(B)/obj,$(QKDD_SRCS)) $(B)/libqkdproto.a $(B)/libqkd.a \
 		$(FLAGS_STAMP)
 	$(CC) $(USER_LDFLAGS) -o $@ $(filter %.o %.a,$^) $(LIBS)
 
+# qkd-kme: its objects see its libraries' headers.
+$(call objs,$(B)/obj,$(KME_SRCS)) $(call objs,$(B)/san/obj,$(KME_SRCS)): \
+	USER_CFLAGS += $(KME_CFLAGS)
+$(call objs,$(B)/san/obj,$(KME_SRCS)): USER_CFLAGS_NOFORTIFY += $(KME_CFLAGS)
+$(B)/qkd-kme: $(call objs,$(B)/obj,$(KME_SRCS)) $(B)/libqkd.a $(FLAGS_STAMP)
+	$(CC) $(USER_LDFLAGS) -o $@ $(filter %.o %.a,$^) $(KME_LIBS) $(LIBS)
+
 harness: $(B)/ksrc/.done $(B)/ksrc/ynl/.done
 $(B)/ksrc/.done $(B)/ksrc/ynl/.done:
 	tests/lib/kernel-source.sh $(B)/ksrc
@@ -196,6 +209,15 @@ $(B)/san/tests/unit/test_qkdd_session: tests/unit/test_qkdd_session.c \
 		$(UNIT_LSAN) | harness
 	@mkdir -p $(dir $@)
 	$(CC) $(UNIT_CFLAGS) -o $@ $(filter-out %.h,$^) $(LIBS)
+
+# qkd-kme's parsers and checks in process: all of it but main.c.
+KME_TEST_OBJS := $(call objs,$(B)/san/obj,\
+		$(filter-out userspace/kme/main.c,$(KME_SRCS)))
+$(B)/san/tests/unit/test_kme_%: tests/unit/test_kme_%.c $(KME_TEST_OBJS) \
+		$(B)/san/libqkd.a $(UNIT_LSAN) | harness
+	@mkdir -p $(dir $@)
+	$(CC) $(UNIT_CFLAGS) $(KME_CFLAGS) -MMD -MP -MF $@.d -o $@ \
+		$(filter-out %.h,$^) $(KME_LIBS) $(LIBS)
 
 # Kernel tests run inside the VM (no sanitizers: the guest is small).
 $(B)/tests/kernel/%: tests/kernel/%.c tests/kernel/qkd_test.h tests/kernel/qkd_wire.h $(B)/libqkd.a | harness
@@ -369,8 +391,8 @@ MAN_FILES := $(foreach m,$(MAN_PAGES),\
 # libqkd's public headers: the library's own (userspace/lib), not the
 # protocol stages of libqkdproto, which is qkdd's and not installed.
 LIBQKD_HEADERS := crypto dev ids json nl sa util
-TOOLS_FILES := $(SBINDIR)/qkdctl $(SBINDIR)/qkdd $(MAN_FILES) \
-	$(UNITDIR)/qkdd@.service $(UDEVRULESDIR)/60-qkd.rules \
+TOOLS_FILES := $(SBINDIR)/qkdctl $(SBINDIR)/qkdd $(SBINDIR)/qkd-kme $(MAN_FILES) \
+	$(UNITDIR)/qkdd@.service $(UNITDIR)/qkd-kme.service $(UDEVRULESDIR)/60-qkd.rules \
 	$(MODULESLOADDIR)/qkd.conf
 DEV_FILES := $(INCLUDEDIR)/linux/qkd.h $(INCLUDEDIR)/linux/qkd_dev.h \
 	$(patsubst %,$(INCLUDEDIR)/qkd/%.h,$(LIBQKD_HEADERS)) \
@@ -392,6 +414,7 @@ install-module: module
 install-tools: tools
 	install -D -m 0755 $(B)/qkdctl $(DESTDIR)$(SBINDIR)/qkdctl
 	install -D -m 0755 $(B)/qkdd $(DESTDIR)$(SBINDIR)/qkdd
+	install -D -m 0755 $(B)/qkd-kme $(DESTDIR)$(SBINDIR)/qkd-kme
 	set -e; for m in $(MAN_PAGES); do \
 		s=$${m##*.}; install -D -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/$${m##*/}; \
 	done
@@ -399,6 +422,9 @@ install-tools: tools
 	sed 's|@SBINDIR@|$(SBINDIR)|g' tools/systemd/qkdd@.service.in \
 		>$(DESTDIR)$(UNITDIR)/qkdd@.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/qkdd@.service
+	sed 's|@SBINDIR@|$(SBINDIR)|g' tools/systemd/qkd-kme.service.in \
+		>$(DESTDIR)$(UNITDIR)/qkd-kme.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/qkd-kme.service
 	install -D -m 0644 tools/udev/60-qkd.rules $(DESTDIR)$(UDEVRULESDIR)/60-qkd.rules
 	install -D -m 0644 tools/modules-load/qkd.conf \
 		$(DESTDIR)$(MODULESLOADDIR)/qkd.conf

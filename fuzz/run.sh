@@ -35,7 +35,7 @@ out=${FUZZ_OUT:-build/fuzz}
 time=${FUZZ_TIME:-20}
 runs=${FUZZ_RUNS:--1}
 jobs=${FUZZ_JOBS:-1}
-targets=${FUZZ_TARGETS:-frame config channel util keyfile handshake cascade}
+targets=${FUZZ_TARGETS:-frame config channel util keyfile handshake cascade kme}
 CC=${FUZZ_CC:-clang}
 CFLAGS="-std=c11 -g -O1 -D_GNU_SOURCE -Iinclude/uapi -Iuserspace/include \
 	-Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes"
@@ -77,6 +77,11 @@ for t in $targets; do
 	if [ "$t" = handshake ]; then
 		extra="-I/usr/include/libnl3 $(ls userspace/qkdd/*.c userspace/lib/*.c |
 			grep -v 'qkdd/main.c\|qkdd/config.c\|lib/util.c') -lnl-genl-3 -lnl-3 -lkcapi"
+	fi
+	# kme: qkd-kme's JSON formats and configuration, with json-c
+	if [ "$t" = kme ]; then
+		extra="$(pkg-config --cflags json-c) userspace/kme/json.c userspace/kme/config.c \
+			$(pkg-config --libs json-c)"
 	fi
 	# shellcheck disable=SC2086
 	if ! $CC $CFLAGS $SAN -fsanitize=fuzzer -o "$out/fuzz_$t" \

@@ -44,9 +44,12 @@ log=$T/log
 	cat >"$T/want" <<-EOF
 	755 /usr/sbin/qkdctl
 	755 /usr/sbin/qkdd
+	755 /usr/sbin/qkd-kme
+	644 /usr/share/man/man8/qkd-kme.8
 	644 /usr/share/man/man8/qkdctl.8
 	644 /usr/share/man/man8/qkdd.8
 	644 /usr/lib/systemd/system/qkdd@.service
+	644 /usr/lib/systemd/system/qkd-kme.service
 	644 /usr/lib/udev/rules.d/60-qkd.rules
 	644 /usr/lib/modules-load.d/qkd.conf
 	644 /usr/include/linux/qkd.h
@@ -136,7 +139,7 @@ tap_check $? "make uninstall DESTDIR= PREFIX=/usr removes every file install put
 # ---- the built tools: hardening and the version
 {
 	st=0
-	for b in build/qkdctl build/qkdd; do
+	for b in build/qkdctl build/qkdd build/qkd-kme; do
 		readelf -h "$b" | grep -q 'Type:[[:space:]]*DYN' || { echo "$b: not PIE"; st=1; }
 		readelf -l "$b" | grep -q GNU_RELRO || { echo "$b: no RELRO"; st=1; }
 		readelf -d "$b" | grep -q 'BIND_NOW\|FLAGS.*NOW' || { echo "$b: no BIND_NOW"; st=1; }
@@ -146,11 +149,11 @@ tap_check $? "make uninstall DESTDIR= PREFIX=/usr removes every file install put
 	done
 	[ "$st" -eq 0 ]
 } >"$log" 2>&1
-tap_check $? "qkdctl and qkdd are hardened by default: PIE, RELRO, BIND_NOW, stack protector, FORTIFY" "$log"
+tap_check $? "qkdctl, qkdd and qkd-kme are hardened by default: PIE, RELRO, BIND_NOW, stack protector, FORTIFY" "$log"
 
 {
 	st=0
-	for t in qkdctl qkdd; do
+	for t in qkdctl qkdd qkd-kme; do
 		out=$(build/$t --version 2>&1)
 		echo "$t --version: $out"
 		case $out in "$t $ver"*) ;; *) st=1 ;; esac
@@ -168,7 +171,7 @@ tap_check $? "qkdctl and qkdd are hardened by default: PIE, RELRO, BIND_NOW, sta
 	fi
 	[ "$st" -eq 0 ]
 } >"$log" 2>&1
-tap_check $? "one version ($ver, VERSION): qkdctl and qkdd --version, qkd.ko's MODULE_VERSION, the man pages, debian/changelog" "$log"
+tap_check $? "one version ($ver, VERSION): qkdctl, qkdd and qkd-kme --version, qkd.ko's MODULE_VERSION, the man pages, debian/changelog" "$log"
 
 # ---- a module for another kernel than the running one: a warning
 # (RUNNING_KVER stands for `uname -r`; the tree's qkd.ko, from make
