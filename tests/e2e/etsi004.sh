@@ -27,6 +27,7 @@ P=$PWD/build/tests/etsi004_probe
 S=5f0c7a3e-1b2d-4c6e-8f10-004004004001	# 32-byte keys, 16 pushed
 E=5f0c7a3e-1b2d-4c6e-8f10-004004004002	# 32-byte keys, empty at first
 U=5f0c7a3e-1b2d-4c6e-8f10-0040040040ff	# no such stream
+SB=5f0c7a3e-1b2d-4c6e-8f10-004004004003	# 36-byte keys, owned by an SA binding
 KS=32
 NK=16
 
@@ -184,6 +185,22 @@ echo "$o" | diag
 expect "dec_keys of A's two key_IDs at B: the same keys" "dec 0 taken=2 fp=$fpa" "$(echo "$o" | sed -n 2p)"
 o=$($B "$P" open:qkd://siteA,$S "dec:$ids")
 expect "dec_keys of the same key_IDs again: EKEYEXPIRED" "dec 127 taken=0" "$(echo "$o" | sed -n 2p)"
+
+# ---- a stream an SA binding owns: no 004 application takes its keys
+modprobe -a xfrm_user esp4 2>/dev/null
+head -c $((8 * 36)) /dev/urandom >"$work/keys36"
+$A "$Q" stream add $SB link peer key-size 36 >/dev/null
+$A "$Q" key push $SB index 0 file "$work/keys36"
+if $A "$Q" sa add $SB local 10.97.0.1 remote 10.97.0.2 first-index 0 >"$work/sa" 2>&1; then
+	o=$($A "$P" open:qkd://siteB,$SB get get:6)
+	echo "$o" | diag
+	expect "a stream an SA binding owns: open SUCCESSFUL, get_key (next, by index) OC_KSID_ALREADY_IN_USE" \
+		"open SUCCESSFUL|get OC_KSID_ALREADY_IN_USE|get OC_KSID_ALREADY_IN_USE" \
+		"$(echo "$o" | cut -d' ' -f1-2 | paste -sd'|')"
+else
+	diag <"$work/sa"
+	not_ok "qkdctl sa add on $SB (for the binding case)"
+fi
 
 echo "1..$n"
 [ "$failed" -eq 0 ]
