@@ -250,7 +250,7 @@ $(B)/examples/%: userspace/examples/%.c $(B)/libqkd.so $(FLAGS_STAMP)
 	$(CC) $(USER_CFLAGS) $(USER_LDFLAGS) -o $@ $< $(LINK_LIBQKD_SO) $(SSL_LIBS)
 $(B)/tests/etsi004_probe: tests/e2e/etsi004_probe.c $(B)/libqkd.so $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(USER_CFLAGS) -Werror $(USER_LDFLAGS) -o $@ $< $(LINK_LIBQKD_SO) $(SSL_LIBS)
+	$(CC) $(USER_CFLAGS) -Werror $(USER_LDFLAGS) -o $@ $< $(LINK_LIBQKD_SO) $(SSL_LIBS) -lpthread
 
 # The man in the middle of tests/e2e/qkdd_mitm.sh.
 $(B)/tests/qkdd_mitm: tests/e2e/qkdd_mitm.c $(B)/libqkdproto.a

@@ -26,6 +26,7 @@ EX=$PWD/build/examples/qkd_get_key_example
 P=$PWD/build/tests/etsi004_probe
 S=5f0c7a3e-1b2d-4c6e-8f10-004004004001	# 32-byte keys, 16 pushed
 E=5f0c7a3e-1b2d-4c6e-8f10-004004004002	# 32-byte keys, empty at first
+E2=5f0c7a3e-1b2d-4c6e-8f10-004004004004	# 32-byte keys, empty
 U=5f0c7a3e-1b2d-4c6e-8f10-0040040040ff	# no such stream
 SB=5f0c7a3e-1b2d-4c6e-8f10-004004004003	# 36-byte keys, owned by an SA binding
 KS=32
@@ -54,6 +55,7 @@ for site in A B; do
 	sites_link $site
 	$ns "$Q" stream add $S link peer key-size $KS >/dev/null
 	$ns "$Q" stream add $E link peer key-size $KS >/dev/null
+	$ns "$Q" stream add $E2 link peer key-size $KS >/dev/null
 	$ns "$Q" key push $S index 0 file "$work/keys"
 done
 expect "both sites hold $NK keys" "$NK $NK" "$(stored "$A" $S) $(stored "$B" $S)"
@@ -156,6 +158,16 @@ wait $wp
 diag <"$work/wait"
 expect "the stream deleted under a waiting get_key: NO_QKD_CONNECTION_AVAILABLE" \
 	"get NO_QKD_CONNECTION_AVAILABLE" "$(sed -n 2p "$work/wait" | cut -d' ' -f1-2)"
+
+# closed by another thread under a waiting get_key (next, and by index)
+o=$($A "$P" open:qkd://siteB,$E2,0,20000 getclose:500 close \
+	open:qkd://siteB,$E2,0,20000 getclose:500,7 2>&1)
+echo "$o" | diag
+expect "qkd_close() from another thread ends a waiting get_key (next, by index): NO_QKD_CONNECTION_AVAILABLE; a second close refused" \
+	"getclose NO_QKD_CONNECTION_AVAILABLE SUCCESSFUL|close NO_QKD_CONNECTION_AVAILABLE|getclose NO_QKD_CONNECTION_AVAILABLE SUCCESSFUL" \
+	"$(echo "$o" | sed -n '2p;3p;5p' | sed 's/ ms=.*//' | paste -sd'|')"
+ms=$(echo "$o" | sed -n '2p;5p' | field ms | sort -n | tail -n1)
+check "... at once (${ms} ms at most, not the 20 s timeout)" test "${ms:-99999}" -lt 10000
 
 # TTL
 before="$(stored "$A" $S)"

@@ -15,10 +15,14 @@
  *                       "enc ERRNO ids=ID,... fp=HEX,..."
  *   dec:ID,...          qkd_dev_dec_keys(); "dec ERRNO taken=N fp=HEX,..."
  *   wait:MS             sleeps MS milliseconds; prints nothing
+ *   getclose:MS[,INDEX] get (the next key, or INDEX), and qkd_close()
+ *                       from another thread MS ms later;
+ *                       "getclose GET_STATUS CLOSE_STATUS ms=T"
  * KSID is the last opened. fp is the first 8 bytes of the key's SHA-256;
  * no key byte is printed.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -190,6 +194,40 @@ static void op_dec(char *list)
 		close(fd);
 }
 
+static uint32_t closer_status;
+
+static void *closer(void *arg)
+{
+	long ms = *(const long *)arg;
+
+	nanosleep(&(struct timespec){ .tv_sec = ms / 1000,
+		  .tv_nsec = (ms % 1000) * 1000000L }, NULL);
+	closer_status = qkd_close(ksid);
+	return NULL;
+}
+
+static void op_getclose(char *a)
+{
+	uint8_t key[QKD_KEY_SIZE_MAX];
+	long ms = (long)num(field(&a), 0);
+	const char *idx = field(&a);
+	uint64_t index = idx ? num(idx, 0) : QKD_004_INDEX_NEXT;
+	double t0 = now_ms();
+	pthread_t th;
+	uint32_t st;
+
+	closer_status = UINT32_MAX;
+	if (pthread_create(&th, NULL, closer, &ms)) {
+		printf("getclose pthread_create failed\n");
+		return;
+	}
+	st = qkd_get_key(ksid, &index, key, NULL);
+	pthread_join(th, NULL);
+	explicit_bzero(key, sizeof(key));
+	printf("getclose %s %s ms=%.0f\n", qkd_004_status_name(st),
+	       qkd_004_status_name(closer_status), now_ms() - t0);
+}
+
 int main(int argc, char **argv)
 {
 	int i;
@@ -212,6 +250,8 @@ int main(int argc, char **argv)
 			op_close(arg);
 		else if (!strcmp(a, "enc"))
 			op_enc(arg);
+		else if (!strcmp(a, "getclose"))
+			op_getclose(arg);
 		else if (!strcmp(a, "wait"))
 			nanosleep(&(struct timespec){ .tv_sec = (time_t)(num(arg, 0) / 1000),
 				  .tv_nsec = (long)(num(arg, 0) % 1000) * 1000000L }, NULL);

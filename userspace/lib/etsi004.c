@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,6 +37,7 @@ struct conn {
 	bool closing;		/* closed: the last user closes the fd */
 	unsigned int users;	/* get_key calls in flight */
 	int fd;
+	int wake;		/* eventfd: qkd_close() ends a waiting get_key */
 	uint8_t ksid[QKD_004_KSID_LEN];
 	uint32_t key_size;
 	uint32_t timeout_ms;
@@ -229,8 +231,11 @@ static void conn_free(struct conn *c)
 {
 	if (c->fd >= 0)
 		close(c->fd);
+	if (c->wake >= 0)
+		close(c->wake);
 	memset(c, 0, sizeof(*c));
 	c->fd = -1;
+	c->wake = -1;
 }
 
 uint32_t qkd_open_connect(const char *source, const char *destination,
@@ -262,6 +267,7 @@ uint32_t qkd_open_connect(const char *source, const char *destination,
 		memset(c, 0, sizeof(*c));
 		c->used = true;		/* reserved: not ready for get_key */
 		c->fd = -1;
+		c->wake = -1;
 		memcpy(c->ksid, ksid, QKD_004_KSID_LEN);
 	}
 	pthread_mutex_unlock(&conns_lock);
@@ -274,6 +280,11 @@ uint32_t qkd_open_connect(const char *source, const char *destination,
 		goto out_free;
 	}
 	c->fd = fd;
+	c->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (c->wake < 0) {
+		status = fail(QKD_STATUS_DEVICE_ERROR, errno);
+		goto out_free;
+	}
 	err = qkd_dev_stream_status(fd, ksid, &st);
 	if (err) {
 		status = fail(err == -ENOENT ? QKD_STATUS_NO_QKD_CONNECTION_AVAILABLE :
@@ -330,20 +341,38 @@ static void conn_put(struct conn *c)
 	pthread_mutex_unlock(&conns_lock);
 }
 
-/* Waits up to @ms for the stream to hold a key: 0, -ETIMEDOUT or -ENOENT. */
-static int wait_key(int fd, int ms)
+/*
+ * Waits up to @ms for the stream to hold a key (@stream), or only for
+ * @ms: 0; -ETIMEDOUT; -ENOENT the stream is gone or qkd_close() closed the
+ * connection meanwhile.
+ */
+static int wait_key(const struct conn *c, int ms, bool stream)
 {
-	struct pollfd p = { .fd = fd, .events = POLLIN };
+	struct pollfd p[2] = {
+		{ .fd = stream ? c->fd : -1, .events = POLLIN },
+		{ .fd = c->wake, .events = POLLIN },
+	};
 	int r;
 
-	r = poll(&p, 1, ms);
+	r = poll(p, 2, ms);
 	if (r < 0)
 		return errno == EINTR ? 0 : -errno;
 	if (!r)
 		return -ETIMEDOUT;
-	if (p.revents & (POLLERR | POLLHUP | POLLNVAL))
-		return -ENOENT;		/* the stream is gone */
+	if (p[1].revents || (p[0].revents & (POLLERR | POLLHUP | POLLNVAL)))
+		return -ENOENT;
 	return 0;
+}
+
+/* Closed meanwhile (by another thread)? */
+static bool conn_closing(struct conn *c)
+{
+	bool closing;
+
+	pthread_mutex_lock(&conns_lock);
+	closing = c->closing;
+	pthread_mutex_unlock(&conns_lock);
+	return closing;
 }
 
 static int take(const struct conn *c, uint64_t want, uint8_t *buf,
@@ -410,15 +439,19 @@ uint32_t qkd_get_key(const uint8_t key_stream_id[QKD_004_KSID_LEN],
 		n = (long)((deadline - t + 999999) / 1000000);
 		if (n > 60000)
 			n = 60000;
-		/* a given index: the stream may hold others, poll() says so */
-		if (err == -ENOKEY && n > INDEX_WAIT_MS) {
-			nanosleep(&(struct timespec){ .tv_nsec = INDEX_WAIT_MS * 1000000L },
-				  NULL);
-			continue;
-		}
-		err = wait_key(c->fd, (int)n);
-		if (err == -ENOENT)
+		/*
+		 * A given index: the stream may hold others, so poll() on it
+		 * would return at once; re-check every INDEX_WAIT_MS instead.
+		 */
+		if (err == -ENOKEY && n > INDEX_WAIT_MS)
+			n = INDEX_WAIT_MS;
+		err = wait_key(c, (int)n, want == QKD_004_INDEX_NEXT);
+		if (err && err != -ETIMEDOUT)
+			break;		/* -ENOENT: gone or closed */
+		if (conn_closing(c)) {
+			err = -ENOENT;
 			break;
+		}
 	}
 	if (err == -ETIMEDOUT) {
 		status = fail(QKD_STATUS_TIMEOUT_ERROR, ETIMEDOUT);
@@ -458,6 +491,8 @@ uint32_t qkd_close(const uint8_t key_stream_id[QKD_004_KSID_LEN])
 	c->closing = true;
 	if (!c->users)
 		conn_free(c);
+	else	/* wake a waiting get_key: it returns, the last one frees */
+		(void)!write(c->wake, &(uint64_t){ 1 }, sizeof(uint64_t));
 	pthread_mutex_unlock(&conns_lock);
 	return QKD_STATUS_SUCCESSFUL;
 }
