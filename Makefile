@@ -126,13 +126,13 @@ BENCHES := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/bench_*.c))
 # Objects: $(B)/obj for the tools, $(B)/san/obj for ASan/UBSan test builds.
 objs = $(patsubst %.c,$(1)/%.o,$(2))
 
-.PHONY: all module tools tests harness check check-unit check-vm lint regen \
+.PHONY: all module tools libqkd examples tests harness check check-unit check-vm lint regen \
 	debug-kernel check-debug stress mutants \
 	lint-full check-deb install install-module install-tools install-dev \
 	uninstall uninstall-module uninstall-tools uninstall-dev dkms dkms-remove demo \
 	bench clean
 
-all: module tools
+all: module tools libqkd examples
 
 # The running kernel, which `make module` compares with KDIR's (a test sets
 # it: tests/lib/check-install.sh).
@@ -162,6 +162,27 @@ $(B)/san/obj/%.o: %.c $(FLAGS_STAMP)
 $(B)/libqkd.a: $(call objs,$(B)/obj,$(LIB_SRCS))
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
+# The shared libqkd: position-independent objects of its own, the symbols
+# of userspace/lib/libqkd.map (the installed headers' API, version
+# LIBQKD_0) and no other, soname libqkd.so.$(LIBQKD_SOVER). The real name
+# carries VERSION; LIBQKD_SOVER changes only with an incompatible ABI.
+LIBQKD_SOVER := 0
+LIBQKD_SONAME := libqkd.so.$(LIBQKD_SOVER)
+LIBQKD_SO := libqkd.so.$(VERSION)
+LIBQKD_MAP := userspace/lib/libqkd.map
+$(B)/pic/obj/%.o: %.c $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -fPIE,$(USER_CFLAGS)) -fPIC -MMD -MP -c -o $@ $<
+$(B)/$(LIBQKD_SO): $(call objs,$(B)/pic/obj,$(LIB_SRCS)) $(LIBQKD_MAP) $(FLAGS_STAMP)
+	$(CC) $(filter-out -pie -fPIE,$(USER_LDFLAGS)) -fPIC -shared \
+		-Wl,-soname,$(LIBQKD_SONAME) -Wl,--version-script=$(LIBQKD_MAP) \
+		-Wl,--no-undefined -o $@ $(filter %.o,$^) $(NL_LIBS) -lpthread
+$(B)/$(LIBQKD_SONAME): $(B)/$(LIBQKD_SO)
+	ln -sf $(LIBQKD_SO) $@
+$(B)/libqkd.so: $(B)/$(LIBQKD_SONAME)
+	ln -sf $(LIBQKD_SONAME) $@
+libqkd: $(B)/libqkd.a $(B)/libqkd.so
+
 $(B)/libqkdproto.a: $(call objs,$(B)/obj,$(PROTO_SRCS))
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
@@ -243,12 +264,25 @@ $(B)/bench/%: bench/%.c $(B)/libqkdproto.a $(B)/libqkd.a
 	@mkdir -p $(dir $@)
 	$(CC) $(USER_CFLAGS) -O3 -march=x86-64-v2 -o $@ $^ $(LIBS)
 
+# The example of libqkd(3), and the 004 driver of tests/e2e/etsi004.sh:
+# linked with the shared libqkd of the build tree (found through their
+# RUNPATH), so that what they call is what libqkd.so.0 exports.
+EXAMPLES := $(B)/examples/qkd_get_key_example
+examples: $(EXAMPLES)
+LINK_LIBQKD_SO = -L$(B) -Wl,-rpath,'$$ORIGIN/..' -lqkd
+$(B)/examples/%: userspace/examples/%.c $(B)/libqkd.so $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(USER_CFLAGS) $(USER_LDFLAGS) -o $@ $< $(LINK_LIBQKD_SO) $(SSL_LIBS)
+$(B)/tests/etsi004_probe: tests/e2e/etsi004_probe.c $(B)/libqkd.so $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(USER_CFLAGS) -Werror $(USER_LDFLAGS) -o $@ $< $(LINK_LIBQKD_SO) $(SSL_LIBS) -lpthread
+
 # The man in the middle of tests/e2e/qkdd_mitm.sh.
 $(B)/tests/qkdd_mitm: tests/e2e/qkdd_mitm.c $(B)/libqkdproto.a
 	@mkdir -p $(dir $@)
 	$(CC) $(USER_CFLAGS) -o $@ $^ $(LIBS)
 
-tests: $(UNIT_TESTS) $(KERNEL_TESTS) $(B)/tests/qkdd_mitm
+tests: $(UNIT_TESTS) $(KERNEL_TESTS) $(B)/tests/qkdd_mitm $(B)/tests/etsi004_probe
 
 bench: $(BENCHES)
 
@@ -385,18 +419,23 @@ demo:
 # and its headers and pkg-config file (install-dev). `make uninstall`, with
 # the same DESTDIR and PREFIX, removes exactly those files
 # (tests/lib/check-install.sh checks both).
-MAN_PAGES := $(wildcard Documentation/man/*.[0-9])
+# Section 8 (the tools) goes with install-tools, section 3 (libqkd) with
+# install-dev.
+MAN_PAGES := $(wildcard Documentation/man/*.8)
+MAN3_PAGES := $(wildcard Documentation/man/*.3)
 MAN_FILES := $(foreach m,$(MAN_PAGES),\
 	$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m)))
+MAN3_FILES := $(foreach m,$(MAN3_PAGES),$(MANDIR)/man3/$(notdir $(m)))
 # libqkd's public headers: the library's own (userspace/lib), not the
 # protocol stages of libqkdproto, which is qkdd's and not installed.
-LIBQKD_HEADERS := crypto dev ids json nl sa util
+LIBQKD_HEADERS := crypto dev etsi004 ids json nl sa util
 TOOLS_FILES := $(SBINDIR)/qkdctl $(SBINDIR)/qkdd $(SBINDIR)/qkd-kme $(MAN_FILES) \
 	$(UNITDIR)/qkdd@.service $(UNITDIR)/qkd-kme.service $(UDEVRULESDIR)/60-qkd.rules \
 	$(MODULESLOADDIR)/qkd.conf
 DEV_FILES := $(INCLUDEDIR)/linux/qkd.h $(INCLUDEDIR)/linux/qkd_dev.h \
 	$(patsubst %,$(INCLUDEDIR)/qkd/%.h,$(LIBQKD_HEADERS)) \
-	$(LIBDIR)/libqkd.a $(PKGCONFIGDIR)/libqkd.pc
+	$(LIBDIR)/libqkd.a $(LIBDIR)/$(LIBQKD_SO) $(LIBDIR)/$(LIBQKD_SONAME) \
+	$(LIBDIR)/libqkd.so $(PKGCONFIGDIR)/libqkd.pc $(MAN3_FILES)
 # What modules_install may name the module (the kernel's
 # CONFIG_MODULE_COMPRESS_*).
 MODULE_FILES = $(foreach z,.ko .ko.xz .ko.zst .ko.gz,\
@@ -429,13 +468,19 @@ install-tools: tools
 	install -D -m 0644 tools/modules-load/qkd.conf \
 		$(DESTDIR)$(MODULESLOADDIR)/qkd.conf
 
-install-dev: $(B)/libqkd.a
+install-dev: $(B)/libqkd.a $(B)/$(LIBQKD_SO)
 	install -D -m 0644 include/uapi/linux/qkd.h $(DESTDIR)$(INCLUDEDIR)/linux/qkd.h
 	install -D -m 0644 include/uapi/linux/qkd_dev.h $(DESTDIR)$(INCLUDEDIR)/linux/qkd_dev.h
 	install -d -m 0755 $(DESTDIR)$(INCLUDEDIR)/qkd
 	install -m 0644 $(patsubst %,userspace/include/qkd/%.h,$(LIBQKD_HEADERS)) \
 		$(DESTDIR)$(INCLUDEDIR)/qkd/
 	install -D -m 0644 $(B)/libqkd.a $(DESTDIR)$(LIBDIR)/libqkd.a
+	install -m 0644 $(B)/$(LIBQKD_SO) $(DESTDIR)$(LIBDIR)/$(LIBQKD_SO)
+	ln -sf $(LIBQKD_SO) $(DESTDIR)$(LIBDIR)/$(LIBQKD_SONAME)
+	ln -sf $(LIBQKD_SONAME) $(DESTDIR)$(LIBDIR)/libqkd.so
+	set -e; for m in $(MAN3_PAGES); do \
+		install -D -m 0644 $$m $(DESTDIR)$(MANDIR)/man3/$${m##*/}; \
+	done
 	install -d -m 0755 $(DESTDIR)$(PKGCONFIGDIR)
 	sed -e 's|@VERSION@|$(VERSION)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
 		-e 's|@LIBDIR@|$(LIBDIR)|g' tools/libqkd.pc.in \

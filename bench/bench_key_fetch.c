@@ -4,7 +4,11 @@
  * (QKD_IOC_GET_KEY) and of one genl round trip (STREAM_GET), as ratios to a
  * trivial syscall (getppid) measured in the same run. Goal: a key fetch
  * costs at most 3x getppid. Also per key through QKD_IOC_GET_KEYS (ETSI 014
- * "number"), which takes 64 or 256 keys in one call.
+ * "number"), which takes 64 or 256 keys in one call. And side by side with
+ * the raw ioctl, the same one-key fetch through libqkd: its ioctl wrapper
+ * qkd_dev_get_key() and the ETSI 004 qkd_get_key() (a connection lookup,
+ * the ioctl, and with metadata its JSON), with keys/s and the ratio to the
+ * raw ioctl.
  *
  * Then the other direction, the push into the store (issue 16, "the kernel
  * keeps up"): genl KEY_ADD of 1, 16, 128 and 1024 32-byte keys a message
@@ -31,6 +35,10 @@
 #include <netlink/genl/ctrl.h>
 #include <netlink/genl/genl.h>
 #include <netlink/netlink.h>
+
+#include <qkd/dev.h>
+#include <qkd/etsi004.h>
+#include <qkd/util.h>
 
 #define KEY_SIZE 32
 #define BATCH 1000		/* keys per KEY_ADD: 32000 bytes */
@@ -230,6 +238,18 @@ int main(void)
 	static uint8_t many[QKD_GET_KEYS_MAX * KEY_SIZE];
 	static uint64_t indices[QKD_GET_KEYS_MAX];
 	double keys_ns[2] = { 1e30, 1e30 };
+	/* one key a call: raw ioctl, qkd_dev_get_key, qkd_get_key, + metadata */
+	static const char *const lib_what[] = {
+		"QKD_IOC_GET_KEY (raw ioctl)", "libqkd qkd_dev_get_key()",
+		"libqkd qkd_get_key() (ETSI 004)", "qkd_get_key() with metadata",
+	};
+	double lib_ns[4] = { 1e30, 1e30, 1e30, 1e30 };
+	struct qkd_qos qos = { 0 };
+	uint8_t ksid[QKD_004_KSID_LEN];
+	char meta[256], dest[64], uuid[QKD_UUID_STR_LEN];
+	struct qkd_metadata md;
+	uint64_t index;
+	uint32_t st;
 	struct qkd_keys_request kr;
 	unsigned int m;
 	struct qkd_info info;
@@ -256,6 +276,15 @@ int main(void)
 	err = genl_call(QKD_CMD_STREAM_NEW, fill_stream, NULL);
 	if (err < 0)
 		die("stream add", err);
+	qkd_uuid_format(stream_id, uuid);
+	snprintf(dest, sizeof(dest), "qkd://bench/%s", uuid);
+	memset(ksid, 0, sizeof(ksid));
+	st = qkd_open_connect("qkd://localhost", dest, &qos, ksid);
+	if (st != QKD_STATUS_SUCCESSFUL) {
+		fprintf(stderr, "bench_key_fetch: qkd_open_connect: %s\n",
+			qkd_004_status_name(st));
+		return 1;
+	}
 
 	/* Best of ROUNDS, each over BATCH operations: the least disturbed run. */
 	for (r = 0; r < ROUNDS; r++) {
@@ -301,6 +330,37 @@ int main(void)
 		if (req.index != next - 1)
 			die("keys out of order", EPROTO);
 
+		lib_ns[0] = ioctl_ns;
+		/* One key a call through libqkd: its wrapper, then 004. */
+		for (m = 1; m < 4; m++) {
+			p = (struct push){ .first = next, .data = data,
+					   .len = sizeof(data) };
+			err = genl_call(QKD_CMD_KEY_ADD, fill_push, &p);
+			if (err < 0)
+				die("key push", err);
+			next += BATCH;
+			t0 = now_ns();
+			for (i = 0; i < BATCH; i++) {
+				if (m == 1) {
+					err = qkd_dev_get_key(fd, stream_id, key, sizeof(key),
+							      NULL, &index, NULL);
+					if (err)
+						die("qkd_dev_get_key", -err);
+					continue;
+				}
+				index = QKD_004_INDEX_NEXT;
+				md.metadata_size = sizeof(meta);
+				md.metadata_buffer = meta;
+				st = qkd_get_key(ksid, &index, key, m == 3 ? &md : NULL);
+				if (st != QKD_STATUS_SUCCESSFUL)
+					die(qkd_004_status_name(st), errno);
+			}
+			t = (now_ns() - t0) / BATCH;
+			lib_ns[m] = t < lib_ns[m] ? t : lib_ns[m];
+			if (index != next - 1)
+				die("keys out of order", EPROTO);
+		}
+
 		/* The same number of keys again, several per call. */
 		for (m = 0; m < 2; m++) {
 			int calls = BATCH / (int)per_call[m];
@@ -340,6 +400,7 @@ int main(void)
 	}
 	explicit_bzero(key, sizeof(key));
 	explicit_bzero(many, sizeof(many));
+	qkd_close(ksid);
 	genl_call(QKD_CMD_KEY_FLUSH, fill_keys_ref, NULL);
 	bench_key_add(syscall_ns, genl_ns, next);
 	genl_call(QKD_CMD_LINK_DEL, fill_link_ref, NULL);
@@ -362,7 +423,12 @@ int main(void)
 	}
 	printf("%-36s %12.0f %10.2f\n", "genl STREAM_GET round trip", genl_ns,
 	       genl_ns / syscall_ns);
-	printf("keys/s: one per ioctl %.0f, %u per ioctl %.0f\n", 1e9 / ioctl_ns,
+	printf("\n%-36s %12s %12s %10s\n", "one 32-byte key a call", "ns/key",
+	       "keys/s", "x ioctl");
+	for (m = 0; m < 4; m++)
+		printf("%-36s %12.0f %12.0f %10.2f\n", lib_what[m], lib_ns[m],
+		       1e9 / lib_ns[m], lib_ns[m] / lib_ns[0]);
+	printf("\nkeys/s: one per ioctl %.0f, %u per ioctl %.0f\n", 1e9 / ioctl_ns,
 	       per_call[1], 1e9 / keys_ns[1]);
 	printf("goal: a key fetch <= 3x getppid: one key per ioctl %s (%.2fx), batched %s (%.2fx)\n",
 	       ioctl_ns <= 3 * syscall_ns ? "met" : "NOT met", ioctl_ns / syscall_ns,

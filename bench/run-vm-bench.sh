@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # Run the benchmarks that need qkd.ko in the VM (Debian 6.12 by default, or
 # QKD_BENCH_KERNEL): bench_key_fetch prints a key fetch through /dev/qkd and
-# a genl round trip as ratios to getppid() measured in the same run;
+# a genl round trip as ratios to getppid() measured in the same run, and
+# one key a call through the raw ioctl, libqkd's qkd_dev_get_key() and its
+# ETSI 004 qkd_get_key() side by side (ns/key, keys/s, ratio to the ioctl);
 # bench_sa_rekey prints in-kernel ESP SA re-keys per second as a ratio to
 # the same re-key done with `ip xfrm state` in the same run.
 # Under qemu's emulation absolute times are slow; the ratios are the result.

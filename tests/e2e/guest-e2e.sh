@@ -5,7 +5,8 @@
 # smoke test against the real module, qkdd feeding two sites' stores, ESP SAs
 # keyed and re-keyed in the kernel from a key stream (ipsec.sh), qkd-kme
 # serving two sites' keys over ETSI 014 with client certificates
-# (qkd_kme.sh), then
+# (qkd_kme.sh), libqkd's ETSI 004 interface and its example program at
+# two sites (etsi004.sh), then
 # the demo (two sites, same keys, an ESP SA keyed from them). Prints TAP,
 # each script's skips ("# SKIP KVER SCRIPT: TEST: REASON"), a "# ran: KVER
 # SCRIPT" line for each (tests/run-all.sh's manifest), and one line
@@ -35,6 +36,7 @@ run_tap tests/e2e/qkdctl_alg.sh "$ko"
 run_tap tests/e2e/qkdd_kernel.sh "$ko"
 run_tap tests/e2e/ipsec.sh "$ko"
 run_tap tests/e2e/qkd_kme.sh "$ko"
+run_tap tests/e2e/etsi004.sh "$ko"
 
 t0=$SECONDS
 echo "# ran: $kver demo.sh"

@@ -2,15 +2,18 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
 # tests/lib/check-deb.sh: the Debian packages (debian/, issue 18), as TAP.
-#   - `dpkg-buildpackage -us -uc -b` builds qkd-dkms, qkd-tools and qkd-dev
+#   - `dpkg-buildpackage -us -uc -b` builds qkd-dkms, qkd-tools, libqkd0 and qkd-dev
 #     from a copy of the tree (it writes to the parent directory: a scratch
 #     one, never the tree's);
 #   - lintian finds no error in them (its warnings are listed as comments);
 #   - each package holds what it must: qkd-dkms the module's sources with
 #     dkms.conf's version filled in and its kernel range, qkd-tools the
 #     tools (saying the version of VERSION), man pages, the unit with
-#     /usr/sbin paths, the udev rule, the modules-load.d file, and qkd-dev
-#     the uapi header, libqkd and its pkg-config file;
+#     /usr/sbin paths, the udev rule, the modules-load.d file, libqkd0 the
+#     shared libqkd.so.0 (its soname, a symbols file), and qkd-dev the uapi
+#     header, libqkd's headers, libqkd.a, the libqkd.so link, libqkd(3) and
+#     the pkg-config file, with which a program builds against the shared
+#     and the static library;
 #   - with -k (or QKD_DEB_DKMS=1): DKMS builds qkd.ko from the installed
 #     layout of qkd-dkms, in a private DKMS tree, for the newest installed
 #     kernel headers (the VM test that installs the packages is separate).
@@ -116,43 +119,93 @@ d=$(pkg qkd-tools "$arch")
 } >"$log" 2>&1
 tap_check $? "qkd-tools: qkdctl, qkdd, qkd-kme (--version $ver), man pages, qkdd@.service (ExecStart=/usr/sbin/qkdd), qkd-kme.service, udev rule, modules-load.d" "$log"
 
+d=$(pkg libqkd0 "$arch")
+{
+	st=0
+	ma=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
+	contents "$d" >"$T/c" || st=1
+	cat "$T/c"
+	has "$T/c" -rw-r--r-- "/usr/lib/$ma/libqkd.so.$ver" || st=1
+	dpkg-deb --fsys-tarfile "$d" | tar -tvf - |
+		grep -q "^l.* ./usr/lib/$ma/libqkd.so.0 -> libqkd.so.$ver\$" ||
+		{ echo "no link libqkd.so.0 -> libqkd.so.$ver"; st=1; }
+	# nothing of the -dev package in the runtime package
+	if grep -E '\.a$|libqkd\.so$|/include/|pkgconfig' "$T/c"; then echo "^ development files in libqkd0"; st=1; fi
+	mkdir -p "$T/x/lib" && dpkg-deb -x "$d" "$T/x/lib" || st=1
+	sn=$(readelf -d "$T/x/lib/usr/lib/$ma/libqkd.so.$ver" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
+	echo "SONAME: $sn"
+	[ "$sn" = libqkd.so.0 ] || st=1
+	dpkg-deb --ctrl-tarfile "$d" | tar -tf - | grep -qx './symbols' || { echo "no symbols file"; st=1; }
+	dpkg-deb -I "$d" symbols | grep -q '^ qkd_open_connect@LIBQKD_0 ' || { echo "symbols: no qkd_open_connect@LIBQKD_0"; st=1; }
+	dpkg-deb -f "$d" Package Section Multi-Arch
+	[ "$(dpkg-deb -f "$d" Section)" = libs ] || st=1
+	[ "$st" -eq 0 ]
+} >"$log" 2>&1
+tap_check $? "libqkd0: libqkd.so.$ver (SONAME libqkd.so.0) and its .so.0 link, a symbols file of version LIBQKD_0, no development file" "$log"
+
 d=$(pkg qkd-dev "$arch")
 {
 	st=0
 	ma=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
 	contents "$d" >"$T/c" || st=1
 	for f in /usr/include/linux/qkd.h /usr/include/linux/qkd_dev.h /usr/include/qkd/nl.h \
-		/usr/include/qkd/dev.h /usr/include/qkd/ids.h \
-		"/usr/lib/$ma/libqkd.a" "/usr/lib/$ma/pkgconfig/libqkd.pc"; do
+		/usr/include/qkd/dev.h /usr/include/qkd/ids.h /usr/include/qkd/etsi004.h \
+		"/usr/lib/$ma/libqkd.a" "/usr/lib/$ma/pkgconfig/libqkd.pc" \
+		/usr/share/man/man3/libqkd.3.gz; do
 		has "$T/c" -rw-r--r-- "$f" || st=1
 	done
+	dpkg-deb --fsys-tarfile "$d" | tar -tvf - |
+		grep -q "^l.* ./usr/lib/$ma/libqkd.so -> libqkd.so.0\$" ||
+		{ echo "no link libqkd.so -> libqkd.so.0"; st=1; }
+	dpkg-deb -f "$d" Depends | grep -q "libqkd0 (= $ver)" || { echo "qkd-dev does not depend on libqkd0 $ver"; st=1; }
 	mkdir -p "$T/x/dev" && dpkg-deb -x "$d" "$T/x/dev" || st=1
-	# a program built against the package alone: the header and library
-	# from the package, its pkg-config file's flags
+	# both packages in one tree, as installed
+	cp -a "$T/x/lib/usr/lib/$ma/." "$T/x/dev/usr/lib/$ma/" || st=1
+	# a program built against the packages alone: the headers and library
+	# from them, their pkg-config file's flags; once with the shared
+	# library (run with the package's libqkd.so.0), once static
 	cat >"$T/use.c" <<-'EOF'
 	#include <stdio.h>
+	#include <string.h>
 	#include <qkd/nl.h>
 	#include <qkd/dev.h>
+	#include <qkd/etsi004.h>
 	int main(void)
 	{
 		struct qkd_nl *nl = NULL;
+		uint8_t ksid[QKD_004_KSID_LEN] = { 1 };
 
 		if (qkd_nl_open(&nl) == 0)
 			qkd_nl_close(nl);
-		printf("linked\n");
+		/* no such connection: refused, whatever the host has */
+		if (qkd_close(ksid) != QKD_STATUS_NO_QKD_CONNECTION_AVAILABLE)
+			return 1;
+		printf("linked %s\n", qkd_004_status_name(QKD_STATUS_TIMEOUT_ERROR));
 		return 0;
 	}
 	EOF
 	pc=$T/x/dev/usr/lib/$ma/pkgconfig
 	sed -i "s|=/usr|=$T/x/dev/usr|" "$pc/libqkd.pc"
-	flags=$(PKG_CONFIG_PATH=$pc pkg-config --static --cflags --libs libqkd) || st=1
+	flags=$(PKG_CONFIG_PATH=$pc pkg-config --cflags --libs libqkd) || st=1
 	echo "pkg-config: $flags"
 	# shellcheck disable=SC2086 # pkg-config's words
-	cc -std=c11 -Wall -Werror -o "$T/use" "$T/use.c" $flags >"$T/cc.log" 2>&1 &&
-		[ "$("$T/use")" = linked ] || { cat "$T/cc.log"; st=1; }
+	cc -std=c11 -Wall -Werror -o "$T/use" "$T/use.c" $flags >"$T/cc.log" 2>&1 || { cat "$T/cc.log"; st=1; }
+	readelf -d "$T/use" | grep -q 'NEEDED.*\[libqkd\.so\.0\]' || { echo "not linked with libqkd.so.0"; st=1; }
+	out=$(LD_LIBRARY_PATH=$T/x/dev/usr/lib/$ma "$T/use" 2>&1)
+	echo "shared: $out"
+	[ "$out" = "linked TIMEOUT_ERROR" ] || st=1
+	sflags=$(PKG_CONFIG_PATH=$pc pkg-config --static --cflags --libs libqkd) || st=1
+	echo "pkg-config --static: $sflags"
+	sflags=$(echo "$sflags" | sed 's/-lqkd\b/-l:libqkd.a/')
+	# shellcheck disable=SC2086 # pkg-config's words
+	cc -std=c11 -Wall -Werror -o "$T/use-static" "$T/use.c" $sflags >"$T/cc.log" 2>&1 || { cat "$T/cc.log"; st=1; }
+	readelf -d "$T/use-static" | grep -q 'libqkd' && { echo "static build needs libqkd.so"; st=1; }
+	out=$("$T/use-static" 2>&1)
+	echo "static: $out"
+	[ "$out" = "linked TIMEOUT_ERROR" ] || st=1
 	[ "$st" -eq 0 ]
 } >"$log" 2>&1
-tap_check $? "qkd-dev: uapi header, libqkd.a and headers, libqkd.pc; a program builds and links with them alone" "$log"
+tap_check $? "qkd-dev: uapi headers, libqkd's headers (etsi004.h), libqkd.a, the libqkd.so link, libqkd(3), libqkd.pc, depends on libqkd0 $ver; a program builds with them alone, shared and static" "$log"
 
 if [ "$dkms_build" = 1 ]; then
 	{

@@ -56,12 +56,17 @@ log=$T/log
 	644 /usr/include/linux/qkd_dev.h
 	644 /usr/include/qkd/crypto.h
 	644 /usr/include/qkd/dev.h
+	644 /usr/include/qkd/etsi004.h
 	644 /usr/include/qkd/ids.h
 	644 /usr/include/qkd/json.h
 	644 /usr/include/qkd/nl.h
 	644 /usr/include/qkd/sa.h
 	644 /usr/include/qkd/util.h
 	644 /usr/lib/libqkd.a
+	644 /usr/lib/libqkd.so.$ver
+	777 /usr/lib/libqkd.so.0
+	777 /usr/lib/libqkd.so
+	644 /usr/share/man/man3/libqkd.3
 	644 /usr/lib/pkgconfig/libqkd.pc
 	644 /lib/modules/KVER/updates/qkd.ko
 	EOF
@@ -77,7 +82,42 @@ log=$T/log
 		false
 	fi
 } >"$log" 2>&1
-tap_check $? "make install DESTDIR= PREFIX=/usr: exactly the expected files and modes (tools, man pages, unit, udev rule, modules-load.d, uapi header, libqkd, module)" "$log"
+tap_check $? "make install DESTDIR= PREFIX=/usr: exactly the expected files and modes (tools, man pages, unit, udev rule, modules-load.d, uapi header, libqkd static and shared, module)" "$log"
+
+# ---- the shared libqkd: its soname, its symlinks, and only the public
+# API exported (every exported function declared in an installed header,
+# each of version LIBQKD_0; the library's internals, such as the 004
+# helpers qkd004_* and libnl glue, not reachable), hardened like the tools
+{
+	st=0
+	so=$d/usr/lib/libqkd.so.$ver
+	sn=$(readelf -d "$so" 2>&1 | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
+	echo "SONAME: $sn"
+	[ "$sn" = libqkd.so.0 ] || { echo "SONAME is not libqkd.so.0"; st=1; }
+	[ "$(readlink "$d/usr/lib/libqkd.so.0")" = "libqkd.so.$ver" ] || { echo "libqkd.so.0 does not point at libqkd.so.$ver"; st=1; }
+	[ "$(readlink "$d/usr/lib/libqkd.so")" = libqkd.so.0 ] || { echo "libqkd.so does not point at libqkd.so.0"; st=1; }
+	readelf -d "$so" | grep -q 'BIND_NOW\|FLAGS.*NOW' || { echo "no BIND_NOW"; st=1; }
+	readelf -l "$so" | grep -q GNU_RELRO || { echo "no RELRO"; st=1; }
+	nm -D --defined-only "$so" >"$T/syms" 2>&1 || st=1
+	# "ADDR T name@@LIBQKD_0"; the version node itself is an A symbol
+	awk '$2 != "A" { print $3 }' "$T/syms" >"$T/exported"
+	echo "$(wc -l <"$T/exported") exported symbols"
+	[ -s "$T/exported" ] || st=1
+	while read -r sym; do
+		name=${sym%%@*}
+		case $sym in *@@LIBQKD_0) ;; *) echo "not of version LIBQKD_0: $sym"; st=1 ;; esac
+		grep -qw -- "$name" "$d"/usr/include/qkd/*.h || { echo "exported, not in an installed header: $name"; st=1; }
+	done <"$T/exported"
+	for name in qkd_open_connect qkd_get_key qkd_close qkd_004_status_name \
+		qkd_dev_get_key qkd_dev_enc_keys qkd_dev_dec_keys qkd_nl_open; do
+		grep -qx "$name@@LIBQKD_0" "$T/exported" || { echo "not exported: $name"; st=1; }
+	done
+	for name in qkd004_parse_uri qkd004_check_qos qkd_nl_fail qkd_nlerr_to_errno; do
+		grep -q "^$name@" "$T/exported" && { echo "internal, exported: $name"; st=1; }
+	done
+	[ "$st" -eq 0 ]
+} >"$log" 2>&1
+tap_check $? "libqkd.so.$ver: SONAME libqkd.so.0 with the .so.0 and .so links, RELRO and BIND_NOW, only the public API exported (version LIBQKD_0)" "$log"
 
 {
 	st=0

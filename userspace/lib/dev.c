@@ -150,3 +150,73 @@ int qkd_dev_set_poll_stream(int fd, const uint8_t stream[QKD_STREAM_ID_LEN])
 	memcpy(p.stream_id, stream, QKD_STREAM_ID_LEN);
 	return do_ioctl(fd, QKD_IOC_SET_POLL_STREAM, &p);
 }
+
+int qkd_dev_enc_keys(int fd, const uint8_t stream[QKD_STREAM_ID_LEN],
+		     uint32_t number, uint8_t *keys, size_t buflen,
+		     uint8_t (*key_ids)[QKD_KEY_ID_LEN], uint32_t *got,
+		     uint32_t *key_size)
+{
+	uint64_t indices[QKD_GET_KEYS_MAX];
+	uint32_t n = 0, i;
+	int err;
+
+	if (got)
+		*got = 0;
+	if (!stream || !keys || !number || number > QKD_GET_KEYS_MAX)
+		return -EINVAL;
+	err = qkd_dev_get_keys(fd, stream, number, 0, keys, buflen, indices,
+			       &n, key_size);
+	if (err)
+		return err;
+	if (n != number)	/* all or nothing: a kernel bug otherwise */
+		return -EPROTO;
+	for (i = 0; key_ids && i < n; i++)
+		qkd_key_id_from_index(key_ids[i], stream, indices[i]);
+	if (got)
+		*got = n;
+	return 0;
+}
+
+int qkd_dev_dec_keys(int fd, const uint8_t stream[QKD_STREAM_ID_LEN],
+		     const uint8_t (*key_ids)[QKD_KEY_ID_LEN], uint32_t number,
+		     uint8_t *keys, size_t buflen, uint32_t *taken,
+		     uint32_t *key_size)
+{
+	struct qkd_stream_status st;
+	uint32_t i, j;
+	size_t ksz;
+	int err;
+
+	if (taken)
+		*taken = 0;
+	if (!stream || !key_ids || !keys || !number ||
+	    number > QKD_GET_KEYS_MAX)
+		return -EINVAL;
+	for (i = 0; i < number; i++) {
+		/* bytes 0..8 are the stream's: of this stream, below 2^56 */
+		if (memcmp(key_ids[i], stream, 9))
+			return -EINVAL;
+		for (j = 0; j < i; j++)
+			if (!memcmp(key_ids[i], key_ids[j], QKD_KEY_ID_LEN))
+				return -EINVAL;
+	}
+	err = qkd_dev_stream_status(fd, stream, &st);
+	if (err)
+		return err;
+	ksz = st.key_size;
+	if (!ksz || buflen / ksz < number)
+		return -ERANGE;
+	for (i = 0; i < number; i++) {
+		err = qkd_dev_get_key_by_id(fd, stream, key_ids[i],
+					    keys + i * ksz, ksz, NULL, NULL);
+		if (err) {
+			explicit_bzero(keys, (size_t)(i + 1) * ksz);
+			break;
+		}
+		if (taken)
+			*taken = i + 1;
+	}
+	if (!err && key_size)
+		*key_size = st.key_size;
+	return err;
+}

@@ -51,6 +51,31 @@ int qkd_dev_get_keys(int fd, const uint8_t stream[QKD_STREAM_ID_LEN],
 		     size_t buflen, uint64_t *indices, uint32_t *got,
 		     uint32_t *key_size);
 
+/*
+ * ETSI 014 enc_keys: qkd_dev_get_keys() all or nothing, with each key's
+ * key_ID in @key_ids[i] (may be NULL). -EINVAL before any ioctl for a
+ * @number of 0 or above QKD_GET_KEYS_MAX or a NULL @keys.
+ */
+int qkd_dev_enc_keys(int fd, const uint8_t stream[QKD_STREAM_ID_LEN],
+		     uint32_t number, uint8_t *keys, size_t buflen,
+		     uint8_t (*key_ids)[QKD_KEY_ID_LEN], uint32_t *got,
+		     uint32_t *key_size);
+
+/*
+ * ETSI 014 dec_keys: the keys named @key_ids[0..@number-1], key i at @keys
+ * + i * key size. Refused with nothing taken: -EINVAL (before any ioctl)
+ * for a @number of 0 or above QKD_GET_KEYS_MAX, a NULL pointer, a key_ID
+ * of another stream or beyond the store's indices, the same key_ID twice;
+ * -ENOENT no such stream, -ERANGE @buflen below @number keys. Then taken
+ * one by one: when key i cannot be taken (-EKEYEXPIRED delivered already,
+ * -ENOKEY not pushed yet, ...), keys 0..i-1 stay taken (*@taken says how
+ * many; they are delivered at this end) and @keys is wiped.
+ */
+int qkd_dev_dec_keys(int fd, const uint8_t stream[QKD_STREAM_ID_LEN],
+		     const uint8_t (*key_ids)[QKD_KEY_ID_LEN], uint32_t number,
+		     uint8_t *keys, size_t buflen, uint32_t *taken,
+		     uint32_t *key_size);
+
 /* Chooses the stream poll() on @fd watches. */
 int qkd_dev_set_poll_stream(int fd, const uint8_t stream[QKD_STREAM_ID_LEN]);
 
