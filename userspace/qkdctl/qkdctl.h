@@ -73,7 +73,7 @@ void arg_uuid(const char *what, const char *s, uint8_t out[16]);
 const char *arg_next(int argc, char **argv, int *i);
 /* { NAME | id N } at argv[*i]; advances *i past it. */
 void arg_link_ref(int argc, char **argv, int *i, struct qkd_link_ref *ref);
-/* A link name: non-empty, shorter than QKD_LINK_NAME_MAX. */
+/* A link name as qkd_link_name_valid() takes it; else exit 2. */
 const char *arg_link_name(const char *s);
 /* Fails with "unexpected argument" if argv[i] exists. */
 void arg_end(int argc, char **argv, int i);
