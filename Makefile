@@ -367,7 +367,8 @@ MAN_FILES := $(foreach m,$(MAN_PAGES),\
 # protocol stages of libqkdproto, which is qkdd's and not installed.
 LIBQKD_HEADERS := crypto dev ids json nl sa util
 TOOLS_FILES := $(SBINDIR)/qkdctl $(SBINDIR)/qkdd $(MAN_FILES) \
-	$(UNITDIR)/qkdd@.service $(UDEVRULESDIR)/60-qkd.rules \
+	$(UNITDIR)/qkdd@.service $(UNITDIR)/qkd@.service \
+	$(UDEVRULESDIR)/60-qkd.rules \
 	$(MODULESLOADDIR)/qkd.conf
 DEV_FILES := $(INCLUDEDIR)/linux/qkd.h $(INCLUDEDIR)/linux/qkd_dev.h \
 	$(patsubst %,$(INCLUDEDIR)/qkd/%.h,$(LIBQKD_HEADERS)) \
@@ -393,9 +394,11 @@ install-tools: tools
 		s=$${m##*.}; install -D -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/$${m##*/}; \
 	done
 	install -d -m 0755 $(DESTDIR)$(UNITDIR)
-	sed 's|@SBINDIR@|$(SBINDIR)|g' tools/systemd/qkdd@.service.in \
-		>$(DESTDIR)$(UNITDIR)/qkdd@.service
-	chmod 0644 $(DESTDIR)$(UNITDIR)/qkdd@.service
+	set -e; for u in qkdd@ qkd@; do \
+		sed 's|@SBINDIR@|$(SBINDIR)|g' tools/systemd/$$u.service.in \
+			>$(DESTDIR)$(UNITDIR)/$$u.service; \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$$u.service; \
+	done
 	install -D -m 0644 tools/udev/60-qkd.rules $(DESTDIR)$(UDEVRULESDIR)/60-qkd.rules
 	install -D -m 0644 tools/modules-load/qkd.conf \
 		$(DESTDIR)$(MODULESLOADDIR)/qkd.conf

@@ -3,7 +3,8 @@
 #
 # guest-e2e.sh QKD_KO: the end-to-end scripts, inside the VM: the qkdctl
 # smoke test against the real module, qkdd feeding two sites' stores, ESP SAs
-# keyed and re-keyed in the kernel from a key stream (ipsec.sh), then
+# keyed and re-keyed in the kernel from a key stream (ipsec.sh), two sites
+# brought up and down from a configuration file each (qkdctl_up.sh), then
 # the demo (two sites, same keys, an ESP SA keyed from them). Prints TAP,
 # each script's skips ("# SKIP KVER SCRIPT: TEST: REASON"), a "# ran: KVER
 # SCRIPT" line for each (tests/run-all.sh's manifest), and one line
@@ -32,6 +33,7 @@ run_tap tests/e2e/qkdctl_smoke.sh "$ko"
 run_tap tests/e2e/qkdctl_alg.sh "$ko"
 run_tap tests/e2e/qkdd_kernel.sh "$ko"
 run_tap tests/e2e/ipsec.sh "$ko"
+run_tap tests/e2e/qkdctl_up.sh "$ko"
 
 t0=$SECONDS
 echo "# ran: $kver demo.sh"

@@ -23,6 +23,8 @@ enum out_mode {
 struct qkdctl_opts {
 	enum out_mode out;
 	const char *device;	/* /dev/qkd path */
+	bool pretty;		/* -p: pretty JSON */
+	bool timestamp;		/* --timestamp, monitor -t: time of each event */
 };
 
 extern struct qkdctl_opts opts;
@@ -37,8 +39,14 @@ int do_sa(int argc, char **argv);
 int do_alg(int argc, char **argv);
 int do_daemon(int argc, char **argv);
 int do_genpsk(int argc, char **argv);
+int do_up(int argc, char **argv);
+int do_down(int argc, char **argv);
 /* qkdctl key to-keyring (alg.c); argv[0] is the stream UUID. */
 int key_to_keyring(int argc, char **argv);
+
+struct qkd_sa_params;
+/* The arguments of "sa add" (argv[0]: the stream UUID); exits 2 if bad. */
+void sa_params_parse(int argc, char **argv, struct qkd_sa_params *out);
 
 /* Usage text of one object (NULL: all) to @f. */
 void usage(FILE *f, const char *object);
@@ -91,6 +99,7 @@ void json_null(const char *key);
 void json_num(const char *key, const char *text);
 void json_uuid(const char *key, const uint8_t id[16]);
 void json_end(void);			/* newline after the top value */
+void json_setup(void);			/* after the options: -p */
 /*
  * Hold what follows in memory until json_end() (then it goes to stdout) or
  * json_drop() (then it is discarded): a listing that fails half-way prints
