@@ -601,6 +601,53 @@ TEST(json_writer)
 	free(buf);
 }
 
+/* qkdctl -j -p: the same values, one member a line, four spaces a level. */
+TEST(json_writer_pretty)
+{
+	struct qkd_json j;
+	char *buf = NULL;
+	size_t size = 0;
+	FILE *f = open_memstream(&buf, &size);
+
+	ASSERT_NE(NULL, f);
+	qkd_json_init(&j, f);
+	qkd_json_pretty(&j, true);
+	qkd_json_open(&j, '[');
+	qkd_json_open(&j, '{');
+	qkd_json_u64(&j, "id", 1);
+	qkd_json_key(&j, "list");
+	qkd_json_open(&j, '[');
+	qkd_json_u64(&j, NULL, 2);
+	qkd_json_str(&j, NULL, "x");
+	qkd_json_close(&j, ']');
+	qkd_json_key(&j, "none");
+	qkd_json_open(&j, '[');
+	qkd_json_close(&j, ']');
+	qkd_json_close(&j, '}');
+	qkd_json_close(&j, ']');
+	qkd_json_end(&j);
+	/* still pretty after the end of a top-level value */
+	qkd_json_open(&j, '{');
+	qkd_json_bool(&j, "ok", false);
+	qkd_json_close(&j, '}');
+	qkd_json_end(&j);
+	fclose(f);
+	EXPECT_STREQ("[\n"
+		     "    {\n"
+		     "        \"id\": 1,\n"
+		     "        \"list\": [\n"
+		     "            2,\n"
+		     "            \"x\"\n"
+		     "        ],\n"
+		     "        \"none\": []\n"
+		     "    }\n"
+		     "]\n"
+		     "{\n"
+		     "    \"ok\": false\n"
+		     "}\n", buf);
+	free(buf);
+}
+
 TEST(attr_names)
 {
 	/* By the command's attribute set. */

@@ -211,6 +211,7 @@ void json_drop(void)
 		jheld_buf = NULL;
 	}
 	qkd_json_init(&jw, stdout);
+	qkd_json_pretty(&jw, opts.pretty);
 }
 
 void json_open(char c)
@@ -279,7 +280,13 @@ void json_end(void)
 		jheld = NULL;
 		jheld_buf = NULL;
 		qkd_json_init(&jw, stdout);
+		qkd_json_pretty(&jw, opts.pretty);
 	}
+}
+
+void json_setup(void)
+{
+	qkd_json_pretty(&jw, opts.pretty);
 }
 
 /* ---- link names --------------------------------------------------------- */
