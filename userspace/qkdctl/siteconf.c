@@ -338,14 +338,15 @@ static int stream_kv(struct site_conf *c, struct site_stream *st,
 }
 
 static int kv_add(struct site_conf *c, struct site_kv *kv, unsigned int *n,
-		  const char *k, const char *v, unsigned int line,
-		  const char *what, char *err, size_t errlen)
+		  unsigned int max, const char *k, const char *v,
+		  unsigned int line, const char *what, char *err,
+		  size_t errlen)
 {
 	struct site_kv *e;
 
-	if (*n == SITE_MAX_KV)
-		return perr(err, errlen, c->path, line, "more than %d lines in %s",
-			    SITE_MAX_KV, what);
+	if (*n == max)
+		return perr(err, errlen, c->path, line, "more than %u lines in %s",
+			    max, what);
 	if (strlen(k) >= sizeof(e->key))
 		return perr(err, errlen, c->path, line, "key too long");
 	if (v && strlen(v) >= sizeof(e->val))
@@ -388,8 +389,8 @@ static int sa_kv(struct site_conf *c, struct site_sa *sa, const char *k,
 			    "'%s' is a flag: no value, or yes/true/1", k);
 	if (!flag && !v)
 		return perr(err, errlen, c->path, line, "'%s' needs a value", k);
-	return kv_add(c, sa->kv, &sa->nkv, k, flag ? NULL : v, line, "[sa]",
-		      err, errlen);
+	return kv_add(c, sa->kv, &sa->nkv, SITE_MAX_SA_KV, k, flag ? NULL : v,
+		      line, "[sa]", err, errlen);
 }
 
 static int daemon_kv(struct site_conf *c, const char *k, const char *v,
@@ -407,8 +408,8 @@ static int daemon_kv(struct site_conf *c, const char *k, const char *v,
 		if (!strcmp(c->daemon[i].key, k))
 			return perr(err, errlen, c->path, line,
 				    "'%s' given twice", k);
-	return kv_add(c, c->daemon, &c->ndaemon, k, v, line, "[daemon]", err,
-		      errlen);
+	return kv_add(c, c->daemon, &c->ndaemon, SITE_MAX_KV, k, v, line,
+		      "[daemon]", err, errlen);
 }
 
 /* After the last line: what the sections need of each other. */

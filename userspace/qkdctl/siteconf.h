@@ -14,7 +14,8 @@
 
 #define SITE_MAX_STREAMS	16
 #define SITE_MAX_SAS		16
-#define SITE_MAX_KV		64	/* [daemon] lines; [sa] keywords */
+#define SITE_MAX_KV		64	/* [daemon] lines */
+#define SITE_MAX_SA_KV		20	/* [sa] keywords (18 exist, each once) */
 #define SITE_VAL_MAX		256
 #define SITE_FILE_MAX		(64u << 10)
 
@@ -41,7 +42,7 @@ struct site_sa {
 	char id_str[37];
 	bool remove_protection;	/* on-down = remove-protection */
 	unsigned int nkv;
-	struct site_kv kv[SITE_MAX_KV];
+	struct site_kv kv[SITE_MAX_SA_KV];
 };
 
 struct site_conf {

@@ -156,7 +156,7 @@ static int check_sas(const struct site_run *r)
 {
 	for (unsigned int i = 0; i < r->c->nsas; i++) {
 		const struct site_sa *sa = &r->c->sas[i];
-		char *argv[2 * SITE_MAX_KV + 2];
+		char *argv[2 * SITE_MAX_SA_KV + 2];
 		int argc = sa_argv(sa, argv, (int)ARRAY_SIZE(argv)), st;
 		pid_t pid;
 
@@ -583,7 +583,7 @@ static int up_sas(struct site_run *r)
 
 	for (unsigned int i = 0; i < c->nsas; i++) {
 		struct site_sa *sa = &c->sas[i];
-		char *argv[2 * SITE_MAX_KV + 2];
+		char *argv[2 * SITE_MAX_SA_KV + 2];
 		int argc = sa_argv(sa, argv, (int)ARRAY_SIZE(argv)), err;
 		struct qkd_sa_params p;
 		struct qkd_sa_info info;
