@@ -16,6 +16,7 @@
 #include "../../userspace/qkdd/config.c"
 
 #include "kselftest_harness.h"
+#include "run_qkdctl.h"
 
 #define SID "6f1c2a9e-3b4d-4e5f-8a7b-1c2d3e4f5a6b"
 
@@ -282,6 +283,73 @@ TEST(examples)
 			TH_LOG("%s: qkdd refuses its [daemon]: %s", files[i], err);
 		free(text);
 		free(c);
+	}
+}
+
+/*
+ * build/qkdctl up/down on a file it refuses: exit 2 and FILE:LINE before
+ * anything reaches the kernel (no module is needed to see it: a refusal
+ * after opening netlink would be "family not found", exit 1).
+ */
+TEST(qkdctl_up_refuses_before_the_kernel)
+{
+	static const struct {
+		const char *text;
+		const char *want;
+	} cases[] = {
+		{ "[link]\nrole = initiator\n[stream " SID "]\nkey-size = 7\n",
+		  ":4: key-size needs an integer" },
+		{ "[link]\nrole = eve\n", ":2: role must be" },
+		{ "[link]\nrole = initiator\n[stream " SID "]\nkey-size = 32\n"
+		  "[sa " SID "]\nlocal = 10.0.0.300\nremote = 10.0.0.2\nfirst-index = 0\n",
+		  ":5: [sa " SID "]: refused" },
+		{ "[link]\nrole = initiator\n[stream " SID "]\nkey-size = 32\n"
+		  "[sa " SID "]\nlocal = 10.0.0.1\nremote = 10.0.0.2\n",
+		  ":5: [sa " SID "]: refused" },
+	};
+	char path[] = "/tmp/qkd-siteconf-XXXXXX";
+	struct run r;
+	size_t i;
+	int fd;
+
+	if (access(QKDCTL, X_OK))
+		SKIP(return, "build/qkdctl not built (run from the top of the tree)");
+	fd = mkstemp(path);
+	ASSERT_LE(0, fd);
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		const char *up[] = { "up", "-c", path, "ab", NULL };
+		const char *down[] = { "down", "--config", path, "ab", NULL };
+
+		ASSERT_EQ(0, ftruncate(fd, 0));
+		ASSERT_EQ((ssize_t)strlen(cases[i].text),
+			  pwrite(fd, cases[i].text, strlen(cases[i].text), 0));
+		run_qkdctl(&r, -1, 022, up);
+		EXPECT_EQ(2, r.rc) TH_LOG("case %zu: %s", i, r.err);
+		EXPECT_NE(NULL, strstr(r.err, path)) TH_LOG("case %zu: %s", i, r.err);
+		EXPECT_NE(NULL, strstr(r.err, cases[i].want))
+			TH_LOG("case %zu: '%s' lacks '%s'", i, r.err, cases[i].want);
+		EXPECT_EQ(NULL, strstr(r.err, "netlink")) TH_LOG("%s", r.err);
+		EXPECT_STREQ("", r.out);
+		if (i < 2) {	/* down reads the same file */
+			run_qkdctl(&r, -1, 022, down);
+			EXPECT_EQ(2, r.rc) TH_LOG("down, case %zu: %s", i, r.err);
+		}
+	}
+	close(fd);
+	unlink(path);
+	{
+		const char *missing[] = { "up", "-c", "/nonexistent/x.conf", "ab", NULL };
+		const char *badname[] = { "up", "-c", path, "a/b", NULL };
+		const char *noname[] = { "up", "-c", path, NULL };
+
+		run_qkdctl(&r, -1, 022, missing);
+		EXPECT_EQ(1, r.rc);
+		EXPECT_NE(NULL, strstr(r.err, "/nonexistent/x.conf: No such file"))
+			TH_LOG("%s", r.err);
+		run_qkdctl(&r, -1, 022, badname);
+		EXPECT_EQ(2, r.rc);
+		run_qkdctl(&r, -1, 022, noname);
+		EXPECT_EQ(2, r.rc);
 	}
 }
 

@@ -476,10 +476,25 @@ static void stop_daemon(const struct site_run *r, pid_t child)
 
 /* ---- up ---------------------------------------------------------------- */
 
+static bool made_any(const struct site_run *r)
+{
+	bool any = r->made_link || r->made_daemon;
+
+	for (unsigned int i = 0; i < r->c->nstreams; i++)
+		any |= r->made_stream[i];
+	for (unsigned int i = 0; i < r->c->nsas; i++)
+		any |= r->made_sa[i];
+	return any;
+}
+
 static void undo(struct site_run *r)
 {
-	struct qkd_nl *nl = ctl_nl();
+	struct qkd_nl *nl;
 	struct qkd_link_ref ref = { .name = r->c->name };
+
+	if (!made_any(r))
+		return;		/* nothing to undo: netlink not even opened */
+	nl = ctl_nl();
 
 	for (unsigned int i = r->c->nsas; i-- > 0;)
 		if (r->made_sa[i]) {
@@ -633,9 +648,12 @@ int do_up(int argc, char **argv)
 	if (!ret)
 		ret = up_sas(&r);
 	if (ret) {
+		bool any = made_any(&r);
+
 		undo(&r);
-		fprintf(stderr, "qkdctl: up %s: failed, undone (%s)\n",
-			r.c->name, r.c->path);
+		fprintf(stderr, "qkdctl: up %s: failed, %s (%s)\n", r.c->name,
+			any ? "what it made undone" : "nothing changed",
+			r.c->path);
 	} else {
 		say("%s is up", r.c->name);
 	}
