@@ -109,6 +109,7 @@ for _ in $(seq 600); do
 	sleep 1
 done
 echo "# next_index: A ${na:-?}, B ${nb:-?}"
+for s in A B; do echo "# qkdd at $s:"; tail -n 8 "$work/run$s/ab.qkdd.log" 2>/dev/null | diag; done
 ka=$($A "$Q" key get $SID index 100 2>&1)
 kb=$($B "$Q" key get $SID index 100 2>&1)
 [ -n "$ka" ] && [ "$ka" = "$kb" ] && [ "$(echo "$ka" | cut -f3 | wc -c)" = 65 ]
