@@ -60,6 +60,7 @@ simulated-channel-test-keys-only
 local = $5
 remote = $6
 first-index = 0
+key-bits = 128                 # AES-128-GCM: 16 bytes of key, 4 of salt
 rekey-seconds = 3600
 EOF
 }
@@ -104,6 +105,7 @@ done
 
 # keys flow: wait until both stores hold index 100, then take it at both
 for _ in $(seq 600); do
+	[ "$ra" = 0 ] && [ "$rb" = 0 ] || break	# no site up: no key will come
 	na=$(next_index A); nb=$(next_index B)
 	[ "${na:-0}" -gt 100 ] && [ "${nb:-0}" -gt 100 ] && break
 	sleep 1
@@ -153,7 +155,7 @@ echo "$o" | diag
 st $? "syntax error: exit 2 ($r), FILE:$line named, nothing made"
 
 (head -c 65536 /dev/urandom >"$work/A.psk"; chmod 600 "$work/A.psk")
-sed 's/^timeout = 300$/frobnicate = 1/' "$work/A.conf" | grep -v '^\[sa\|^local\|^remote\|^first-index\|^rekey' >"$work/bad2.conf"
+sed 's/^timeout = 300$/frobnicate = 1/' "$work/A.conf" | grep -v '^\[sa\|^local\|^remote\|^first-index\|^key-bits\|^rekey' >"$work/bad2.conf"
 line=$(grep -n '^frobnicate' "$work/bad2.conf" | cut -d: -f1)
 o=$($A "$Q" up -c "$work/bad2.conf" --run-dir "$work/runA" ab 2>&1); r=$?
 echo "$o" | diag
@@ -161,7 +163,7 @@ echo "$o" | diag
 st $? "an option qkdd refuses: exit 2 ($r), qkdd's error at line $line, link and stream undone"
 
 $A "$Q" link add other role initiator >/dev/null && $A "$Q" stream add $OTHER link other key-size 32 >/dev/null
-{ grep -v '^\[daemon\]\|^role = alice\|^peer = \|^psk\|^block\|^channel\|^timeout\|^simul\|^\[sa\|^local\|^remote\|^first-index\|^rekey' "$work/A.conf"
+{ grep -v '^\[daemon\]\|^role = alice\|^peer = \|^psk\|^block\|^channel\|^timeout\|^simul\|^\[sa\|^local\|^remote\|^first-index\|^key-bits\|^rekey' "$work/A.conf"
   printf '[stream %s]\nkey-size = 32\n' $OTHER; } >"$work/bad3.conf"
 o=$($A "$Q" up -c "$work/bad3.conf" --run-dir "$work/runA" ab 2>&1); r=$?
 echo "$o" | diag

@@ -159,6 +159,8 @@ static const struct {
 	{ "[link]\nrole = initiator\n[stream " SID "]\nkey-size = 32\n[daemon]\nrounds = 1\nrounds = 2\n",
 	  7, "twice" },
 	{ "[link]\nrole = initiator\n[daemon]\n[daemon]\n", 4, "second [daemon]" },
+	{ "[link]\nrole = initiator\n[stream " SID "]\nkey-size = 36\n[daemon]\nkey-size = 32\n",
+	  6, "not its stream's (36)" },
 	{ "[link]\nrole = initiator\npeer = a\x01" "b\n", 3, "non-printable" },
 	{ "[link]\nrole = initiator\n= x\n", 3, "key = value" },
 	{ "[link]\nrole = initiator\nro!e = x\n", 3, "bad character" },

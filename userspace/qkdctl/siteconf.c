@@ -415,7 +415,10 @@ static int daemon_kv(struct site_conf *c, const char *k, const char *v,
 /* After the last line: what the sections need of each other. */
 static int check_whole(struct site_conf *c, char *err, size_t errlen)
 {
+	struct site_stream *ds;	/* the stream qkdd fills */
+	struct site_kv *ks = NULL;
 	uint8_t id[16];
+	uint32_t v;
 
 	if (!c->link_line)
 		return perr(err, errlen, c->path, 0, "no [link] section");
@@ -441,6 +444,7 @@ static int check_whole(struct site_conf *c, char *err, size_t errlen)
 				    c->sas[i].id_str);
 	if (!c->have_daemon)
 		return 0;
+	ds = NULL;
 	for (unsigned int i = 0; i < c->ndaemon; i++) {
 		struct site_kv *kv = &c->daemon[i];
 
@@ -448,18 +452,28 @@ static int check_whole(struct site_conf *c, char *err, size_t errlen)
 			return perr(err, errlen, c->path, kv->line,
 				    "qkdd's link \"%s\" is not this file's link \"%s\"",
 				    kv->val, c->name);
-		if (!strcmp(kv->key, "stream") &&
-		    (qkd_uuid_parse(kv->val, id) || !find_stream(c, id)))
-			return perr(err, errlen, c->path, kv->line,
-				    "qkdd's stream \"%s\" is not a [stream] of this file",
-				    kv->val);
-		if (!strcmp(kv->key, "stream"))
-			return 0;
+		if (!strcmp(kv->key, "stream")) {
+			if (qkd_uuid_parse(kv->val, id) ||
+			    !(ds = find_stream(c, id)))
+				return perr(err, errlen, c->path, kv->line,
+					    "qkdd's stream \"%s\" is not a [stream] of this file",
+					    kv->val);
+		}
+		if (!strcmp(kv->key, "key-size"))
+			ks = kv;
 	}
-	if (c->nstreams != 1)
+	if (!ds && c->nstreams != 1)
 		return perr(err, errlen, c->path, c->daemon_line,
 			    "[daemon] needs stream = UUID: the file has %u streams",
 			    c->nstreams);
+	if (!ds)
+		ds = &c->streams[0];
+	c->daemon_stream = (unsigned int)(ds - c->streams);
+	/* qkdd pushes keys of its key-size: the stream's, or KEY_ADD fails */
+	if (ks && (get_u32(ks->val, 0, UINT32_MAX, &v) || v != ds->key_size))
+		return perr(err, errlen, c->path, ks->line,
+			    "qkdd's key-size %s is not its stream's (%u); leave it out",
+			    ks->val, ds->key_size);
 	return 0;
 }
 

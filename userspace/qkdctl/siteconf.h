@@ -61,6 +61,7 @@ struct site_conf {
 	/* [daemon]: qkdd's options, checked by qkdd itself */
 	bool have_daemon;
 	unsigned int daemon_line;
+	unsigned int daemon_stream;	/* index in streams[] qkdd fills */
 	unsigned int ndaemon;
 	struct site_kv daemon[SITE_MAX_KV];
 	/* [sa UUID] */

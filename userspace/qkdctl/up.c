@@ -258,6 +258,7 @@ static int write_daemon_conf(const struct site_run *r)
 	const struct site_conf *c = r->c;
 	unsigned int last = 0, line = 1;
 	bool have_link = false, have_stream = false, have_status = false;
+	bool have_ks = false;
 	size_t cap = 64 * 1024, len = 0;
 	char *text = malloc(cap);
 	int err;
@@ -281,6 +282,7 @@ static int write_daemon_conf(const struct site_run *r)
 		have_link |= !strcmp(kv->key, "link");
 		have_stream |= !strcmp(kv->key, "stream");
 		have_status |= !strcmp(kv->key, "status");
+		have_ks |= !strcmp(kv->key, "key-size");
 	}
 	len += (size_t)snprintf(text + len, cap - len,
 				"# written by qkdctl up from %s (its line numbers)\n",
@@ -290,7 +292,10 @@ static int write_daemon_conf(const struct site_run *r)
 					c->name);
 	if (!have_stream)
 		len += (size_t)snprintf(text + len, cap - len, "stream = %s\n",
-					c->streams[0].id_str);
+					c->streams[c->daemon_stream].id_str);
+	if (!have_ks)
+		len += (size_t)snprintf(text + len, cap - len, "key-size = %u\n",
+					c->streams[c->daemon_stream].key_size);
 	if (!have_status)
 		len += (size_t)snprintf(text + len, cap - len,
 					"status = %s/%s.status\n", r->run_dir,
@@ -514,6 +519,16 @@ static void undo(struct site_run *r)
 	}
 }
 
+/* "qkdctl: up: FILE:LINE: WHAT: strerror: extack" */
+static int at_line_error(const struct site_conf *c, unsigned int line,
+			 const char *what, int err)
+{
+	char buf[PATH_MAX + 64];
+
+	snprintf(buf, sizeof(buf), "up: %s:%u: %s", c->path, line, what);
+	return kernel_error(buf, err);
+}
+
 static int up_link(struct site_run *r)
 {
 	struct site_conf *c = r->c;
@@ -539,8 +554,7 @@ static int up_link(struct site_run *r)
 	err = qkd_link_add(ctl_nl(), c->name, c->role, c->id,
 			   c->peer[0] ? c->peer : NULL, NULL);
 	if (err) {
-		fprintf(stderr, "qkdctl: up: %s:%u: ", c->path, c->link_line);
-		return kernel_error("link add", err);
+		return at_line_error(c, c->link_line, "link add", err);
 	}
 	r->made_link = true;
 	return 0;
@@ -578,8 +592,7 @@ static int up_streams(struct site_run *r)
 				     st->have_low_water ? &st->low_water : NULL,
 				     NULL);
 		if (err) {
-			fprintf(stderr, "qkdctl: up: %s:%u: ", c->path, st->line);
-			return kernel_error("stream add", err);
+			return at_line_error(c, st->line, "stream add", err);
 		}
 		r->made_stream[i] = true;
 	}
@@ -622,8 +635,7 @@ static int up_sas(struct site_run *r)
 			sleep_ms(500);
 		}
 		if (err) {
-			fprintf(stderr, "qkdctl: up: %s:%u: ", c->path, sa->line);
-			return kernel_error("sa add", err);
+			return at_line_error(c, sa->line, "sa add", err);
 		}
 		r->made_sa[i] = true;
 	}
