@@ -7,10 +7,12 @@
 #
 # Sites A and B are two network namespaces (lib-sites.sh). A PSK pair from
 # qkdctl genpsk; at each site `qkdctl up` makes the link, the stream, starts
-# qkdd and binds an ESP SA pair once the first keys are there. Then: the
-# same keys at both sites (taken by index), up again changes nothing (same
+# qkdd and binds an ESP SA pair once the first keys are there. Then: xfrm
+# holds the same SA key at both sites, up again changes nothing (same
 # qkdd), `qkdctl down` removes the binding, the daemon, the stream and the
-# link, and down again is a no-op. Broken configurations leave nothing
+# link, and down again is a no-op. Again from files without [sa] (a bound
+# stream gives no key to /dev/qkd): the same key taken by index at both
+# sites, and down leaves nothing. Broken configurations leave nothing
 # behind: a syntax error (exit 2, FILE:LINE, nothing made), an option qkdd
 # refuses (exit 2, the link and stream it made undone), a stream the kernel
 # refuses part-way (exit 1, undone, another link untouched), a bad [sa]
@@ -34,7 +36,8 @@ mkdir -p "$work/runA" "$work/runB"
 check "qkdctl genpsk: the two sites' PSK files" \
 	"$Q" genpsk "$work/A.psk" "$work/B.psk"
 
-# conf SITE ROLE QKDD_ROLE ADDR_OPTION LOCAL REMOTE: the site's file
+# conf SITE ROLE QKDD_ROLE ADDR_OPTION LOCAL REMOTE [sa]: the site's file,
+# with an [sa] section if asked
 conf() {
 	cat <<EOF
 # site $1
@@ -55,6 +58,9 @@ block-bits = 262144
 channel = source=single-photon
 timeout = 300
 simulated-channel-test-keys-only
+EOF
+	[ "${7:-}" = sa ] || return 0
+	cat <<EOF
 
 [sa $SID]
 local = $5
@@ -64,8 +70,8 @@ key-bits = 128                 # AES-128-GCM: 16 bytes of key, 4 of salt
 rekey-seconds = 3600
 EOF
 }
-conf A initiator alice "peer = $BB:7100" $AA $BB >"$work/A.conf"
-conf B responder bob "listen = $BB:7100" $BB $AA >"$work/B.conf"
+conf A initiator alice "peer = $BB:7100" $AA $BB sa >"$work/A.conf"
+conf B responder bob "listen = $BB:7100" $BB $AA sa >"$work/B.conf"
 
 # up SITE [ARGS...]: qkdctl up at SITE with its file and run directory
 up() { local s=$1; shift; ip netns exec "site$s" "$Q" up -c "$work/$s.conf" --run-dir "$work/run$s" "$@" ab; }
@@ -103,20 +109,14 @@ for s in A B; do
 		grep -qz -- "$work/run$s/ab.qkdd.conf" "/proc/${pid:-0}/cmdline"
 done
 
-# keys flow: wait until both stores hold index 100, then take it at both
-for _ in $(seq 600); do
-	[ "$ra" = 0 ] && [ "$rb" = 0 ] || break	# no site up: no key will come
-	na=$(next_index A); nb=$(next_index B)
-	[ "${na:-0}" -gt 100 ] && [ "${nb:-0}" -gt 100 ] && break
-	sleep 1
-done
-echo "# next_index: A ${na:-?}, B ${nb:-?}"
-for s in A B; do echo "# qkdd at $s:"; tail -n 8 "$work/run$s/ab.qkdd.log" 2>/dev/null | diag; done
-ka=$($A "$Q" key get $SID index 100 2>&1)
-kb=$($B "$Q" key get $SID index 100 2>&1)
-[ -n "$ka" ] && [ "$ka" = "$kb" ] && [ "$(echo "$ka" | cut -f3 | wc -c)" = 65 ]
-st $? "key 100 taken at both sites, the same ($(echo "$ka" | cut -f3 | cut -c1-16)...)"
-
+# The binding was made once qkdd had pushed its first keys: xfrm holds
+# the same key for generation 0's SPI at both sites.
+spi0=$(spi $SID 0)
+ka=$(aead_key_of_spi siteA "$spi0")
+kb=$(aead_key_of_spi siteB "$spi0")
+[ -n "$ka" ] && [ "$ka" = "$kb" ]
+st $? "the SAs keyed from the stream: the same key for SPI $spi0 at both sites (${ka:0:10}..)"
+for s in A B; do echo "# qkdd at $s:"; tail -n 4 "$work/run$s/ab.qkdd.log" 2>/dev/null | cut -c1-160 | diag; done
 pid_before=$(cat "$work/runA/ab.qkdd.pid")
 up A >"$work/up2.out" 2>&1
 r=$?
@@ -139,6 +139,35 @@ for s in A B; do
 	check "site $s: no xfrm state left" [ -z "$(ip netns exec site$s ip xfrm state)" ]
 	down $s >"$work/down2$s.out" 2>&1
 	st $? "site $s: down again: exit 0, nothing to do"
+done
+
+# ---- again without [sa]: keys an application takes -------------------------------
+# (a stream with an SA binding gives no key to /dev/qkd: the binding owns it)
+rm -f "$work/A.psk" "$work/B.psk"
+check "a fresh PSK pair (qkdd consumed the first)" "$Q" genpsk "$work/A.psk" "$work/B.psk"
+conf A initiator alice "peer = $BB:7100" $AA $BB >"$work/A.conf"
+conf B responder bob "listen = $BB:7100" $BB $AA >"$work/B.conf"
+up B >"$work/upB.out" 2>&1; rb=$?
+up A >"$work/upA.out" 2>&1; ra=$?
+diag <"$work/upA.out"
+[ "$ra" = 0 ] && [ "$rb" = 0 ]; st $? "up at both sites, no SA (A $ra, B $rb)"
+na=0 nb=0
+# (no site up: no key will come)
+for _ in $( { [ "$ra" = 0 ] && [ "$rb" = 0 ]; } && seq 600); do
+	na=$(next_index A); nb=$(next_index B)
+	[ "${na:-0}" -gt 100 ] && [ "${nb:-0}" -gt 100 ] && break
+	sleep 1
+done
+echo "# next_index: A ${na:-?}, B ${nb:-?}"
+ka=$($A "$Q" key get $SID index 100 2>&1)
+kb=$($B "$Q" key get $SID index 100 2>&1)
+[ -n "$ka" ] && [ "$ka" = "$kb" ] && [ "$(echo "$ka" | cut -f3 | wc -c)" = 65 ]
+st $? "keys flow: key 100 taken at both sites, the same ($(echo "$ka" | cut -f3 | cut -c1-16)...)"
+for s in A B; do
+	down $s >"$work/down$s.out" 2>&1
+	r=$?
+	[ $r = 0 ] && [ "$(jqs $s link show | jq -c .)" = "[]" ] && [ ! -e "$work/run$s/ab.qkdd.pid" ]
+	st $? "site $s: down ($r): nothing left"
 done
 
 # ---- broken configurations leave nothing behind --------------------------------
@@ -170,7 +199,8 @@ echo "$o" | diag
 [ $r = 1 ] && [[ $o == *"exists on link other"* ]] && nothing_at_A '["other"]' "[\"$OTHER\"]"
 st $? "a stream of another link, refused part-way: exit 1 ($r), ab and its first stream undone, link other kept"
 
-sed 's/^local = .*/local = 10.98.0.300/' "$work/A.conf" >"$work/bad4.conf"
+conf A initiator alice "peer = $BB:7100" $AA $BB sa |
+	sed 's/^local = .*/local = 10.98.0.300/' >"$work/bad4.conf"
 line=$(grep -n '^\[sa' "$work/bad4.conf" | cut -d: -f1)
 o=$($A "$Q" up -c "$work/bad4.conf" --run-dir "$work/runA" ab 2>&1); r=$?
 echo "$o" | diag
