@@ -430,7 +430,8 @@ MAN3_FILES := $(foreach m,$(MAN3_PAGES),$(MANDIR)/man3/$(notdir $(m)))
 # protocol stages of libqkdproto, which is qkdd's and not installed.
 LIBQKD_HEADERS := crypto dev etsi004 ids json nl sa util
 TOOLS_FILES := $(SBINDIR)/qkdctl $(SBINDIR)/qkdd $(SBINDIR)/qkd-kme $(MAN_FILES) \
-	$(UNITDIR)/qkdd@.service $(UNITDIR)/qkd-kme.service $(UDEVRULESDIR)/60-qkd.rules \
+	$(UNITDIR)/qkdd@.service $(UNITDIR)/qkd@.service $(UNITDIR)/qkd-kme.service \
+	$(UDEVRULESDIR)/60-qkd.rules \
 	$(MODULESLOADDIR)/qkd.conf
 DEV_FILES := $(INCLUDEDIR)/linux/qkd.h $(INCLUDEDIR)/linux/qkd_dev.h \
 	$(patsubst %,$(INCLUDEDIR)/qkd/%.h,$(LIBQKD_HEADERS)) \
@@ -458,12 +459,11 @@ install-tools: tools
 		s=$${m##*.}; install -D -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/$${m##*/}; \
 	done
 	install -d -m 0755 $(DESTDIR)$(UNITDIR)
-	sed 's|@SBINDIR@|$(SBINDIR)|g' tools/systemd/qkdd@.service.in \
-		>$(DESTDIR)$(UNITDIR)/qkdd@.service
-	chmod 0644 $(DESTDIR)$(UNITDIR)/qkdd@.service
-	sed 's|@SBINDIR@|$(SBINDIR)|g' tools/systemd/qkd-kme.service.in \
-		>$(DESTDIR)$(UNITDIR)/qkd-kme.service
-	chmod 0644 $(DESTDIR)$(UNITDIR)/qkd-kme.service
+	set -e; for u in qkdd@ qkd@ qkd-kme; do \
+		sed 's|@SBINDIR@|$(SBINDIR)|g' tools/systemd/$$u.service.in \
+			>$(DESTDIR)$(UNITDIR)/$$u.service; \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$$u.service; \
+	done
 	install -D -m 0644 tools/udev/60-qkd.rules $(DESTDIR)$(UDEVRULESDIR)/60-qkd.rules
 	install -D -m 0644 tools/modules-load/qkd.conf \
 		$(DESTDIR)$(MODULESLOADDIR)/qkd.conf

@@ -7,6 +7,7 @@
 #   frame     classical-channel frames and their authenticated open path
 #             (userspace/protocol/frame.c, auth.c)
 #   config    qkdd's configuration file (userspace/qkdd/config.c)
+#   siteconf  the site file of qkdctl up/down (userspace/qkdctl/siteconf.c)
 #   channel   qkdd's --channel KEY=VAL,... option, through the simulator
 #   util      libqkd's numbers, UUIDs, key_IDs, hex, base64
 #             (userspace/lib/util.c)
@@ -35,15 +36,16 @@ out=${FUZZ_OUT:-build/fuzz}
 time=${FUZZ_TIME:-20}
 runs=${FUZZ_RUNS:--1}
 jobs=${FUZZ_JOBS:-1}
-targets=${FUZZ_TARGETS:-frame config channel util keyfile handshake cascade kme}
+targets=${FUZZ_TARGETS:-frame config siteconf channel util keyfile handshake cascade kme}
 CC=${FUZZ_CC:-clang}
 CFLAGS="-std=c11 -g -O1 -D_GNU_SOURCE -Iinclude/uapi -Iuserspace/include \
 	-Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes"
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all"
 LIBS="-lssl -lcrypto -lm -lpthread"
-# What the targets link: the protocol stages, libqkd's util.c, and qkdd's
-# option parser. An archive, so that each target pulls only what it needs.
-SRCS="userspace/protocol/*.c userspace/lib/util.c userspace/qkdd/config.c"
+# What the targets link: the protocol stages, libqkd's util.c, qkdd's
+# option parser and qkdctl's site file parser. An archive, so that each target pulls only what it needs.
+SRCS="userspace/protocol/*.c userspace/lib/util.c userspace/qkdd/config.c \
+	userspace/qkdctl/siteconf.c"
 
 # Rebuilt when any source or header is newer than it.
 lib=$out/libfuzzqkd.a

@@ -401,6 +401,30 @@ int qkd_nl_no_attrs(const struct nlmsghdr *nlh, struct netlink_ext_ack *extack)
 	return 0;
 }
 
+/*
+ * Link names end up in file names (/etc/qkd/NAME.conf), systemd unit
+ * instances (qkd@NAME) and JSON: letters, digits, '_', '-' and '.', not
+ * starting with '-' or '.' (the YNL spec cannot express a pattern, so the
+ * handler checks; the policy bounds the length). Explicit ranges, not
+ * isalnum(): the kernel's ctype counts Latin-1 letters as alphabetic.
+ */
+static bool qkd_link_name_ok(const char *s)
+{
+	size_t i;
+
+	if (s[0] == '\0' || s[0] == '-' || s[0] == '.')
+		return false;
+	for (i = 0; s[i]; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+		      c == '.'))
+			return false;
+	}
+	return true;
+}
+
 int qkd_nl_link_new_doit(struct sk_buff *skb, struct genl_info *info)
 {
 	struct qkd_net *qn = qkd_info_net(info);
@@ -414,9 +438,9 @@ int qkd_nl_link_new_doit(struct sk_buff *skb, struct genl_info *info)
 	    QKD_REQUIRE(info, QKD_A_LINK_ROLE))
 		return -EINVAL;
 	name = nla_data(attrs[QKD_A_LINK_NAME]);
-	if (!name[0]) {
+	if (!qkd_link_name_ok(name)) {
 		NL_SET_ERR_MSG_ATTR(info->extack, attrs[QKD_A_LINK_NAME],
-				    "link name is empty");
+				    "link name must be 1 to 31 of [A-Za-z0-9_.-], not starting with '-' or '.'");
 		return -EINVAL;
 	}
 

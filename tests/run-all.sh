@@ -27,8 +27,10 @@
 #            (6.1 alone when the debug stage runs them on its 6.12 kernel,
 #            and on 6.12 then only those the debug kernel cannot run:
 #            test_lsm, which needs BTF)
-#   e2e      qkdctl against the module, ESP SAs, qkd-kme (ETSI 014 over mutual
-#            TLS at two sites), and the demo, in qemu on both
+#   e2e      qkdctl against the module, ESP SAs, two sites up and down from
+#            their configuration files (qkdctl up/down), qkd-kme (ETSI 014
+#            over mutual TLS at two sites), libqkd's ETSI 004 interface,
+#            and the demo, in qemu on both
 #            kernels; tests/e2e/lockdown.sh in a boot of its own per kernel
 #            (it raises lockdown, which is one-way)
 #   robust   a genl/ioctl fuzzer (root, unprivileged, user namespace), a

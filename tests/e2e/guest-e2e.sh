@@ -3,7 +3,8 @@
 #
 # guest-e2e.sh QKD_KO: the end-to-end scripts, inside the VM: the qkdctl
 # smoke test against the real module, qkdd feeding two sites' stores, ESP SAs
-# keyed and re-keyed in the kernel from a key stream (ipsec.sh), qkd-kme
+# keyed and re-keyed in the kernel from a key stream (ipsec.sh), two sites
+# brought up and down from a configuration file each (qkdctl_up.sh), qkd-kme
 # serving two sites' keys over ETSI 014 with client certificates
 # (qkd_kme.sh), libqkd's ETSI 004 interface and its example program at
 # two sites (etsi004.sh), then
@@ -35,6 +36,7 @@ run_tap tests/e2e/qkdctl_smoke.sh "$ko"
 run_tap tests/e2e/qkdctl_alg.sh "$ko"
 run_tap tests/e2e/qkdd_kernel.sh "$ko"
 run_tap tests/e2e/ipsec.sh "$ko"
+run_tap tests/e2e/qkdctl_up.sh "$ko"
 run_tap tests/e2e/qkd_kme.sh "$ko"
 run_tap tests/e2e/etsi004.sh "$ko"
 

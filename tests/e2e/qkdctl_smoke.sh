@@ -20,9 +20,12 @@ fail=0
 n=0
 tmp=$(mktemp -d /tmp/qkdctl-smoke.XXXXXX)
 mon_pid=
+mont_pids=()
 
 cleanup() {
 	[ -z "$mon_pid" ] || kill "$mon_pid" 2>/dev/null
+	[ ${#mont_pids[@]} -eq 0 ] || kill "${mont_pids[@]}" 2>/dev/null
+	ip netns del qkdsmoke 2>/dev/null
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -77,6 +80,11 @@ S3=5f0c7a3e-1b2d-4c6e-8f10-36363636ff00	# key size 36, ip-xfrm
 mon_pid=$!
 "$Q" -j monitor >"$tmp/monj" 2>&1 &
 monj_pid=$!
+# timestamps: monitor's own -t, and --timestamp before the object (-j)
+"$Q" monitor -t >"$tmp/mont" 2>&1 &
+mont_pids=($!)
+"$Q" -j --timestamp monitor >"$tmp/montj" 2>&1 &
+mont_pids+=($!)
 sleep 0.5
 
 # ---- links -----------------------------------------------------------------
@@ -107,6 +115,43 @@ case $out in
 esac
 run "link show missing" 1 link show nosuch
 run "link set exhausted refused" 2 link set alice state exhausted
+
+# ---- -p: pretty JSON -------------------------------------------------------------
+run "-j -p link show alice" 0 -j -p link show alice
+pretty=$out
+run "-j link show alice" 0 -j link show alice
+check "-p: the same JSON as -j" "$(echo "$out" | jq -S -c .)" "$(echo "$pretty" | jq -S -c . 2>&1)"
+check "-p: one member a line, four spaces" "yes" \
+	"$(echo "$pretty" | grep -qx '    "name": "alice",' && [ "$(echo "$pretty" | wc -l)" -gt 5 ] && echo yes)"
+check "-j alone: one line" "1" "$(echo "$out" | wc -l)"
+run "--pretty --json link show (array)" 0 --pretty --json link show
+check "-p array: items indented" "yes" "$(echo "$out" | grep -qx '    {' && echo "$out" | jq -e 'length == 2' >/dev/null && echo yes)"
+
+# ---- -n NETNS: the store of another network namespace (as ip -n) ---------------
+if ip netns add qkdsmoke 2>/dev/null; then
+	run "-n qkdsmoke link show: its own empty store" 0 -n qkdsmoke -j link show
+	check "-n: no links of the caller's namespace" "[]" "$(echo "$out" | jq -c .)"
+	run "-n qkdsmoke link add nsl" 0 -n qkdsmoke link add nsl role initiator
+	run "-n qkdsmoke stream add" 0 -n qkdsmoke stream add 5f0c7a3e-1b2d-4c6e-8f10-4e5300000000 link nsl key-size 16
+	head -c 32 /dev/urandom >"$tmp/kns"
+	run "-n qkdsmoke key push" 0 -n qkdsmoke key push 5f0c7a3e-1b2d-4c6e-8f10-4e5300000000 index 0 file "$tmp/kns"
+	check "-n: the link is in that namespace (ip netns exec sees it)" "nsl" \
+		"$(ip netns exec qkdsmoke "$Q" -j link show | jq -r 'map(.name) | join(",")')"
+	run "link show nsl in the caller's namespace" 1 link show nsl
+	# /dev/qkd too is opened in that namespace: the key pushed there comes back
+	run "-n qkdsmoke key get (through /dev/qkd)" 0 -n qkdsmoke key get 5f0c7a3e-1b2d-4c6e-8f10-4e5300000000 index 0
+	check "-n: /dev/qkd of that namespace gives its key" "$(hexof "$tmp/kns" 0 16)" "$(echo "$out" | cut -f3)"
+	run "-n nosuch: exit 1" 1 -n qkd-no-such-netns link show
+	case $err in *"qkd-no-such-netns"*"No such file"*) ok "-n nosuch: names it" ;; *) not_ok "-n nosuch: names it" "$err" ;; esac
+	run "-n a/b: not a name, exit 2" 2 -n a/b link show
+	ip netns del qkdsmoke
+else
+	echo "# SKIP -n: ip netns add failed"
+fi
+
+# ---- link names ---------------------------------------------------------------
+run "link add with a space: exit 2" 2 link add "a b" role initiator
+case $err in *"only letters, digits"*) ok "bad link name: the reason" ;; *) not_ok "bad link name: the reason" "$err" ;; esac
 
 # ---- namespaces and permissions ----------------------------------------------
 if command -v unshare >/dev/null; then
@@ -280,6 +325,21 @@ fi
 if grep -q "^stream-del stream $S" "$tmp/mon"; then ok "monitor: stream-del"; else not_ok "monitor: stream-del"; fi
 if grep -q "^link-del link 7 name bob" "$tmp/mon"; then ok "monitor: link-del"; else not_ok "monitor: link-del"; fi
 if grep -q "^stream-empty stream $S" "$tmp/mon"; then ok "monitor: stream-empty"; else not_ok "monitor: stream-empty"; fi
+kill -INT "${mont_pids[@]}"
+wait "${mont_pids[@]}"
+mont_pids=()
+ts='\[20[0-9][0-9]-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9]\.[0-9]{6}Z\]'
+if grep -qE "^$ts link-state link 1 name alice state up" "$tmp/mont" &&
+	! grep -qvE "^$ts " "$tmp/mont"; then
+	ok "monitor -t: every line starts with [UTC time]"
+else
+	not_ok "monitor -t: every line starts with [UTC time]" "$(head -3 "$tmp/mont")"
+fi
+if jq -e -s 'length > 5 and all(.time | test("^20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{6}Z$"))' "$tmp/montj" >/dev/null; then
+	ok "--timestamp -j monitor: a time member in every event"
+else
+	not_ok "--timestamp -j monitor: a time member in every event" "$(head -3 "$tmp/montj")"
+fi
 if jq -e -s 'map(select(.event == "keys-added" and .count == 952)) | length == 1' "$tmp/monj" >/dev/null; then
 	ok "monitor -j: JSON lines, second batch of 952"
 else

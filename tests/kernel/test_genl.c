@@ -238,6 +238,44 @@ TEST_F(genl, link_new_name_peer_length)
 	ASSERT_NL_EINVAL(nl, qkd_req(nl, m));
 }
 
+/*
+ * Link names are used as file names (/etc/qkd/NAME.conf), systemd unit
+ * instances (qkd@NAME) and JSON strings: LINK_NEW takes only
+ * [A-Za-z0-9_.-], not starting with '-' or '.', and says why in the
+ * extended ACK, naming the attribute. Lookups by another name just find
+ * nothing.
+ */
+TEST_F(genl, link_new_name_charset)
+{
+	static const char *const bad[] = {
+		"a b", "a/b", "../x", "-a", ".a", ".", "..", "a\"b", "a\\b",
+		"a\nb", "a\tb", "a:b", "a@b", "\xc3\xa9t\xc3\xa9", "a\x7f",
+		"a\x01", "x\xff", "a*b", "$x", "a%b",
+	};
+	static const char *const good[] = {
+		"a", "Z", "0", "_x", "alice-bob", "site_A.1", "a-", "a.",
+		"0123456789012345678901234567890",	/* 31: the maximum */
+	};
+	struct qkd_nl *nl = &self->nl;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(qkd_ctx, sizeof(qkd_ctx), "name \"%s\"", bad[i]);
+		/* the message first: the assertion's snapshots replace it */
+		EXPECT_EQ(-EINVAL, qkd_link_new(nl, 0, bad[i], QKD_LINK_ROLE_INITIATOR, NULL));
+		EXPECT_NE(NULL, strstr(nl->ext_msg, "link name"))
+			TH_LOG("%s: extack '%s' does not say what is wrong",
+			       qkd_ctx, nl->ext_msg);
+		ASSERT_NL_EINVAL(nl, qkd_link_new(nl, 0, bad[i], QKD_LINK_ROLE_INITIATOR, NULL));
+	}
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		snprintf(qkd_ctx, sizeof(qkd_ctx), "name \"%s\"", good[i]);
+		ASSERT_NL_OK(nl, qkd_link_new(nl, 0, good[i], QKD_LINK_ROLE_INITIATOR, NULL));
+		EXPECT_STREQ(good[i], qkd_obj_str(&nl->r.v[0], QKD_A_LINK_NAME));
+	}
+	QKD_CTX_CLEAR();
+}
+
 TEST_F(genl, link_new_unknown_attr)
 {
 	struct qkd_nl *nl = &self->nl;

@@ -98,8 +98,10 @@ d=$(pkg qkd-tools "$arch")
 	contents "$d" >"$T/c" || st=1
 	for f in /usr/sbin/qkdctl /usr/sbin/qkdd /usr/sbin/qkd-kme; do has "$T/c" -rwxr-xr-x "$f" || st=1; done
 	for f in /usr/share/man/man8/qkdctl.8.gz /usr/share/man/man8/qkdd.8.gz \
-		/usr/share/man/man8/qkd-kme.8.gz /lib/systemd/system/qkd-kme.service \
-		/lib/systemd/system/qkdd@.service /lib/udev/rules.d/60-qkd.rules \
+		/usr/share/man/man8/qkd-kme.8.gz /usr/share/man/man5/qkd.conf.5.gz \
+		/lib/systemd/system/qkd-kme.service \
+		/lib/systemd/system/qkdd@.service /lib/systemd/system/qkd@.service \
+		/lib/udev/rules.d/60-qkd.rules \
 		/usr/lib/modules-load.d/qkd.conf; do
 		has "$T/c" -rw-r--r-- "$f" || st=1
 	done
@@ -109,6 +111,8 @@ d=$(pkg qkd-tools "$arch")
 	! grep -n '/usr/local\|@[A-Z]*@' "$u" || { echo "unit: /usr/local or @VAR@"; st=1; }
 	grep -q '^ExecStart=/usr/sbin/qkd-kme ' "$T/x/tools/lib/systemd/system/qkd-kme.service" ||
 		{ echo "qkd-kme.service: ExecStart is not /usr/sbin/qkd-kme"; st=1; }
+	grep -q '^ExecStart=/usr/sbin/qkdctl up %i$' "$T/x/tools/lib/systemd/system/qkd@.service" ||
+		{ echo "qkd@.service: ExecStart is not /usr/sbin/qkdctl up %i"; st=1; }
 	for t in qkdctl qkdd qkd-kme; do
 		out=$("$T/x/tools/usr/sbin/$t" --version 2>&1)
 		echo "$t --version: $out"
@@ -117,7 +121,7 @@ d=$(pkg qkd-tools "$arch")
 	dpkg-deb -f "$d" Depends | grep -q "qkd-dkms (= $ver)" || { echo "qkd-tools does not depend on qkd-dkms $ver"; st=1; }
 	[ "$st" -eq 0 ]
 } >"$log" 2>&1
-tap_check $? "qkd-tools: qkdctl, qkdd, qkd-kme (--version $ver), man pages, qkdd@.service (ExecStart=/usr/sbin/qkdd), qkd-kme.service, udev rule, modules-load.d" "$log"
+tap_check $? "qkd-tools: qkdctl, qkdd, qkd-kme (--version $ver), man pages, qkdd@.service (ExecStart=/usr/sbin/qkdd), qkd@.service (qkdctl up %i), qkd-kme.service, udev rule, modules-load.d" "$log"
 
 d=$(pkg libqkd0 "$arch")
 {

@@ -48,8 +48,10 @@ log=$T/log
 	644 /usr/share/man/man8/qkd-kme.8
 	644 /usr/share/man/man8/qkdctl.8
 	644 /usr/share/man/man8/qkdd.8
+	644 /usr/share/man/man5/qkd.conf.5
 	644 /usr/lib/systemd/system/qkdd@.service
 	644 /usr/lib/systemd/system/qkd-kme.service
+	644 /usr/lib/systemd/system/qkd@.service
 	644 /usr/lib/udev/rules.d/60-qkd.rules
 	644 /usr/lib/modules-load.d/qkd.conf
 	644 /usr/include/linux/qkd.h
@@ -121,7 +123,8 @@ tap_check $? "libqkd.so.$ver: SONAME libqkd.so.0 with the .so.0 and .so links, R
 
 {
 	st=0
-	for f in "$d/usr/lib/systemd/system/qkdd@.service" "$d/usr/lib/pkgconfig/libqkd.pc"; do
+	for f in "$d/usr/lib/systemd/system/qkdd@.service" "$d/usr/lib/systemd/system/qkd@.service" \
+		"$d/usr/lib/pkgconfig/libqkd.pc"; do
 		[ -f "$f" ] || { echo "missing: $f"; st=1; continue; }
 		if grep -n '/usr/local\|@[A-Z]*@' "$f"; then
 			echo "^ in $f: /usr/local or an unreplaced @VAR@"
@@ -131,11 +134,15 @@ tap_check $? "libqkd.so.$ver: SONAME libqkd.so.0 with the .so.0 and .so links, R
 	exe=$(sed -n 's/^ExecStart=\([^ ]*\).*/\1/p' "$d/usr/lib/systemd/system/qkdd@.service")
 	echo "ExecStart runs $exe"
 	[ "$exe" = /usr/sbin/qkdd ] && [ -x "$d$exe" ] || st=1
+	u="$d/usr/lib/systemd/system/qkd@.service"
+	grep -qx 'ExecStart=/usr/sbin/qkdctl up %i' "$u" && grep -qx 'ExecStop=/usr/sbin/qkdctl down %i' "$u" &&
+		grep -qx 'Type=oneshot' "$u" && grep -qx 'RemainAfterExit=yes' "$u" &&
+		grep -qx 'Before=qkdd@%i.service' "$u" || { echo "qkd@.service: not qkdctl up/down %i, oneshot, before qkdd@%i"; st=1; }
 	grep -qx 'qkd' "$d/usr/lib/modules-load.d/qkd.conf" || { echo "modules-load.d/qkd.conf does not name qkd"; st=1; }
 	grep -q '^prefix=/usr$\|^libdir=/usr/lib$' "$d/usr/lib/pkgconfig/libqkd.pc" || { echo "libqkd.pc: libdir not /usr/lib"; st=1; }
 	[ "$st" -eq 0 ]
 } >"$log" 2>&1
-tap_check $? "installed unit and pkg-config file carry PREFIX=/usr paths (ExecStart=/usr/sbin/qkdd, which is installed), none of /usr/local" "$log"
+tap_check $? "installed unit and pkg-config file carry PREFIX=/usr paths (qkdd@: ExecStart=/usr/sbin/qkdd, which is installed; qkd@: qkdctl up/down %i, oneshot, before qkdd@%i), none of /usr/local" "$log"
 
 # The unit's sandbox, as systemd rates it: `systemd-analyze security` on
 # the installed unit, overall exposure at most QKD_UNIT_EXPOSURE_MAX

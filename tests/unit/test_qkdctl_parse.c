@@ -601,6 +601,53 @@ TEST(json_writer)
 	free(buf);
 }
 
+/* qkdctl -j -p: the same values, one member a line, four spaces a level. */
+TEST(json_writer_pretty)
+{
+	struct qkd_json j;
+	char *buf = NULL;
+	size_t size = 0;
+	FILE *f = open_memstream(&buf, &size);
+
+	ASSERT_NE(NULL, f);
+	qkd_json_init(&j, f);
+	qkd_json_pretty(&j, true);
+	qkd_json_open(&j, '[');
+	qkd_json_open(&j, '{');
+	qkd_json_u64(&j, "id", 1);
+	qkd_json_key(&j, "list");
+	qkd_json_open(&j, '[');
+	qkd_json_u64(&j, NULL, 2);
+	qkd_json_str(&j, NULL, "x");
+	qkd_json_close(&j, ']');
+	qkd_json_key(&j, "none");
+	qkd_json_open(&j, '[');
+	qkd_json_close(&j, ']');
+	qkd_json_close(&j, '}');
+	qkd_json_close(&j, ']');
+	qkd_json_end(&j);
+	/* still pretty after the end of a top-level value */
+	qkd_json_open(&j, '{');
+	qkd_json_bool(&j, "ok", false);
+	qkd_json_close(&j, '}');
+	qkd_json_end(&j);
+	fclose(f);
+	EXPECT_STREQ("[\n"
+		     "    {\n"
+		     "        \"id\": 1,\n"
+		     "        \"list\": [\n"
+		     "            2,\n"
+		     "            \"x\"\n"
+		     "        ],\n"
+		     "        \"none\": []\n"
+		     "    }\n"
+		     "]\n"
+		     "{\n"
+		     "    \"ok\": false\n"
+		     "}\n", buf);
+	free(buf);
+}
+
 TEST(attr_names)
 {
 	/* By the command's attribute set. */
@@ -714,6 +761,51 @@ TEST(qkdctl_usage_errors_exit_2)
 
 		EXPECT_EQ(0, run_qkdctl(help));
 		EXPECT_EQ(0, run_qkdctl(ver));
+	}
+}
+
+/*
+ * Link names: what the kernel's LINK_NEW takes (tests/kernel/test_genl.c,
+ * link_new_name_charset), checked by qkdctl before anything is sent, with
+ * exit 2 for every command that names a link.
+ */
+TEST(link_name_charset)
+{
+	static const char *const bad[] = {
+		"", "a b", "a/b", "../x", "-a", ".a", ".", "..", "a\"b",
+		"a\\b", "a\nb", "a:b", "a@b", "\xc3\xa9t\xc3\xa9", "a\x7f",
+		"$x", "01234567890123456789012345678901",
+	};
+	static const char *const good[] = {
+		"a", "Z", "_x", "alice-bob", "site_A.1", "a-", "a.",
+		"0123456789012345678901234567890",
+	};
+	const char *why;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		why = NULL;
+		EXPECT_FALSE(qkd_link_name_valid(bad[i], &why))
+			TH_LOG("accepted \"%s\"", bad[i]);
+		EXPECT_NE(NULL, why);
+	}
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		const char *g = good[i];
+
+		EXPECT_TRUE(qkd_link_name_valid(g, NULL)) TH_LOG("refused %zu", i);
+	}
+	if (access("build/qkdctl", X_OK))
+		SKIP(return, "build/qkdctl not built (run from the top of the tree)");
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *add[] = { "link", "add", bad[i], "role", "initiator", NULL };
+		const char *show[] = { "link", "show", bad[i], NULL };
+		const char *sadd[] = { "stream", "add",
+			"00112233-4455-6677-8899-aabbccddeeff", "link", bad[i],
+			"key-size", "32", NULL };
+
+		EXPECT_EQ(2, run_qkdctl(add)) TH_LOG("link add \"%s\"", bad[i]);
+		EXPECT_EQ(2, run_qkdctl(show)) TH_LOG("link show \"%s\"", bad[i]);
+		EXPECT_EQ(2, run_qkdctl(sadd)) TH_LOG("stream add link \"%s\"", bad[i]);
 	}
 }
 

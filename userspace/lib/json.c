@@ -10,6 +10,19 @@ void qkd_json_init(struct qkd_json *j, FILE *f)
 	j->depth = 0;
 	j->first[0] = true;
 	j->after_key = false;
+	j->pretty = false;
+}
+
+void qkd_json_pretty(struct qkd_json *j, bool on)
+{
+	j->pretty = on;
+}
+
+static void newline(struct qkd_json *j, int depth)
+{
+	fputc('\n', j->f);
+	for (int i = 0; i < depth; i++)
+		fputs("    ", j->f);
 }
 
 /* Before a value or key: a comma unless first, nothing right after a key. */
@@ -22,6 +35,8 @@ static void sep(struct qkd_json *j)
 	if (!j->first[j->depth])
 		fputc(',', j->f);
 	j->first[j->depth] = false;
+	if (j->pretty && j->depth > 0)
+		newline(j, j->depth);
 }
 
 static void escape(struct qkd_json *j, const char *s)
@@ -60,7 +75,7 @@ void qkd_json_key(struct qkd_json *j, const char *key)
 {
 	sep(j);
 	escape(j, key);
-	fputc(':', j->f);
+	fputs(j->pretty ? ": " : ":", j->f);
 	j->after_key = true;
 }
 
@@ -82,6 +97,8 @@ void qkd_json_open(struct qkd_json *j, char c)
 
 void qkd_json_close(struct qkd_json *j, char c)
 {
+	if (j->pretty && !j->first[j->depth] && j->depth > 0)
+		newline(j, j->depth - 1);
 	fputc(c, j->f);
 	if (j->depth > 0)
 		j->depth--;
@@ -160,6 +177,9 @@ void qkd_json_num(struct qkd_json *j, const char *key, const char *s)
 
 void qkd_json_end(struct qkd_json *j)
 {
+	bool pretty = j->pretty;
+
 	fputc('\n', j->f);
 	qkd_json_init(j, j->f);
+	j->pretty = pretty;
 }

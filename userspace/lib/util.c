@@ -448,3 +448,27 @@ int qkd_read_keys(const char *path, bool hex, size_t key_size,
 	close(fd);
 	return err;
 }
+
+bool qkd_link_name_valid(const char *s, const char **why)
+{
+	const char *w = NULL;
+	size_t i;
+
+	if (!s[0])
+		w = "empty";
+	else if (s[0] == '-' || s[0] == '.')
+		w = "starts with '-' or '.'";
+	else if (strlen(s) >= QKD_LINK_NAME_MAX)
+		w = "longer than 31 characters";
+	for (i = 0; !w && s[i]; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+		      c == '.'))
+			w = "only letters, digits, '_', '-' and '.' are allowed";
+	}
+	if (why)
+		*why = w;
+	return !w;
+}

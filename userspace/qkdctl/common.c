@@ -150,11 +150,11 @@ const char *arg_next(int argc, char **argv, int *i)
 
 const char *arg_link_name(const char *s)
 {
-	if (!*s)
-		usage_error("empty link name");
-	if (strlen(s) >= QKD_LINK_NAME_MAX)
-		usage_error("link name \"%s\" too long (at most %d bytes)", s,
-			    QKD_LINK_NAME_MAX - 1);
+	const char *why;
+
+	if (!qkd_link_name_valid(s, &why))
+		usage_error("link name \"%s\": %s (1 to %d of [A-Za-z0-9_.-], not starting with '-' or '.')",
+			    s, why, QKD_LINK_NAME_MAX - 1);
 	return s;
 }
 
@@ -211,6 +211,7 @@ void json_drop(void)
 		jheld_buf = NULL;
 	}
 	qkd_json_init(&jw, stdout);
+	qkd_json_pretty(&jw, opts.pretty);
 }
 
 void json_open(char c)
@@ -279,7 +280,13 @@ void json_end(void)
 		jheld = NULL;
 		jheld_buf = NULL;
 		qkd_json_init(&jw, stdout);
+		qkd_json_pretty(&jw, opts.pretty);
 	}
+}
+
+void json_setup(void)
+{
+	qkd_json_pretty(&jw, opts.pretty);
 }
 
 /* ---- link names --------------------------------------------------------- */

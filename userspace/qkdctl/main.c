@@ -2,19 +2,25 @@
 /*
  * qkdctl: administration of the qkd key store.
  *
- *   qkdctl [-j|--json] [-t|--tab] [-D|--device PATH] [-h] [-V] OBJECT COMMAND ...
+ *   qkdctl [-j|--json] [-p|--pretty] [-t|--tab] [-n|--netns NETNS]
+ *          [-D|--device PATH] [--timestamp] [-h] [-V] OBJECT COMMAND ...
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "qkdctl.h"
 
 static const char usage_global[] =
 	"Usage: qkdctl [OPTIONS] OBJECT COMMAND [ARGS]\n"
 	"       qkdctl help [OBJECT]\n"
-	"OBJECT := { link | stream | key | status | monitor | sa | alg | daemon | genpsk }\n"
-	"OPTIONS := { -j|--json | -t|--tab | -D|--device PATH | -h|--help | -V|--version }\n";
+	"OBJECT := { link | stream | key | status | monitor | sa | alg | daemon | genpsk | up | down }\n"
+	"OPTIONS := { -j|--json | -p|--pretty | -t|--tab | -n|--netns NETNS | -D|--device PATH |\n"
+	"             --timestamp | -h|--help | -V|--version }\n";
 
 static const char usage_link[] =
 	"       qkdctl link add NAME role { initiator | responder } [ id N ] [ peer TEXT ]\n"
@@ -40,13 +46,17 @@ static const char usage_status[] =
 	"       qkdctl status\n";
 
 static const char usage_monitor[] =
-	"       qkdctl monitor\n";
+	"       qkdctl monitor [ -t | --timestamp ]\n";
 
 static const char usage_daemon[] =
 	"       qkdctl daemon show [ LINK | file PATH ]\n";
 
 static const char usage_genpsk[] =
 	"       qkdctl genpsk FILE_A FILE_B [ size BYTES ]\n";
+
+static const char usage_up[] =
+	"       qkdctl up [ -c FILE ] [ --run-dir DIR ] NAME    (FILE: /etc/qkd/NAME.conf, qkd.conf(5))\n"
+	"       qkdctl down [ -c FILE ] [ --run-dir DIR ] NAME\n";
 
 static const char usage_sa[] =
 	"       qkdctl sa add UUID local ADDR remote ADDR [ mode { transport | tunnel } ]\n"
@@ -84,6 +94,8 @@ void usage(FILE *f, const char *object)
 		fputs(usage_daemon, f);
 	if (!object || matches(object, "genpsk"))
 		fputs(usage_genpsk, f);
+	if (!object || !strcmp(object, "up") || !strcmp(object, "down"))
+		fputs(usage_up, f);
 }
 
 static const struct {
@@ -100,29 +112,71 @@ static const struct {
 	{ "alg", do_alg },
 	{ "daemon", do_daemon },
 	{ "genpsk", do_genpsk },
+	{ "up", do_up },
+	{ "down", do_down },
 };
+
+/*
+ * -n NETNS: into the network namespace of /run/netns/NETNS (ip netns add),
+ * as ip -n does, before netlink or /dev/qkd is opened: both bind to the
+ * namespace of the process that opens them.
+ */
+static void enter_netns(const char *name)
+{
+	char path[256];
+	int fd;
+
+	if (!*name || strchr(name, '/') || !strcmp(name, ".") ||
+	    !strcmp(name, "..") || strlen(name) > 200)
+		usage_error("netns \"%s\": not a name under /run/netns", name);
+	snprintf(path, sizeof(path), "/run/netns/%s", name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		fail_msg("netns %s: %s: %s", name, path, strerror(errno));
+		exit(1);
+	}
+	if (setns(fd, CLONE_NEWNET)) {
+		fail_msg("netns %s: setns: %s", name, strerror(errno));
+		close(fd);
+		exit(1);
+	}
+	close(fd);
+}
 
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "tab", no_argument, NULL, 't' },
+		{ "pretty", no_argument, NULL, 'p' },
+		{ "netns", required_argument, NULL, 'n' },
+		{ "timestamp", no_argument, NULL, 'T' },
 		{ "device", required_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
+	const char *netns = NULL;
 	size_t i;
 	int c, ret;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:jtD:hV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:jptn:D:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
 			opts.out = OUT_JSON;
 			break;
 		case 't':
 			opts.out = OUT_TAB;
+			break;
+		case 'p':
+			opts.pretty = true;
+			break;
+		case 'n':
+			netns = optarg;
+			break;
+		case 'T':
+			opts.timestamp = true;
 			break;
 		case 'D':
 			opts.device = optarg;
@@ -145,6 +199,9 @@ int main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
+	json_setup();
+	if (netns)
+		enter_netns(netns);
 	if (argc < 1) {
 		usage(stderr, NULL);
 		return EXIT_USAGE;

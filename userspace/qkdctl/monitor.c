@@ -7,6 +7,8 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/time.h>
+#include <time.h>
 
 #include "qkdctl.h"
 
@@ -18,14 +20,34 @@ static void on_signal(int sig)
 	stop = 1;
 }
 
+/*
+ * The time an event was received, ISO 8601 in UTC with microseconds
+ * ("2026-12-06T15:55:29.123456Z"): sortable, and the same on every host.
+ */
+static void timestamp(char *out, size_t len)
+{
+	struct timeval tv;
+	struct tm tm;
+	char s[32];
+
+	gettimeofday(&tv, NULL);
+	gmtime_r(&tv.tv_sec, &tm);
+	strftime(s, sizeof(s), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out, len, "%s.%06ldZ", s, (long)tv.tv_usec);
+}
+
 static void print_event(const struct qkd_event *e)
 {
-	char sid[QKD_UUID_STR_LEN] = "";
+	char sid[QKD_UUID_STR_LEN] = "", ts[48] = "";
 
 	if (QKD_HAVE(e, QKD_EV_STREAM_ID))
 		qkd_uuid_format(e->stream_id, sid);
+	if (opts.timestamp)
+		timestamp(ts, sizeof(ts));
 	if (opts.out == OUT_JSON) {
 		json_open('{');
+		if (opts.timestamp)
+			json_str("time", ts);
 		json_str("event", qkd_event_name(e->cmd));
 		if (QKD_HAVE(e, QKD_EV_LINK_ID))
 			json_u64("link_id", e->link_id);
@@ -47,7 +69,9 @@ static void print_event(const struct qkd_event *e)
 		json_end();
 		return;
 	}
-	/* Human and tab modes: "EVENT key value ..." on one line. */
+	/* Human and tab modes: "[TIME] EVENT key value ..." on one line. */
+	if (opts.timestamp)
+		printf("[%s] ", ts);
 	printf("%s", qkd_event_name(e->cmd));
 	if (QKD_HAVE(e, QKD_EV_STREAM_ID))
 		printf(" stream %s", sid);
@@ -88,7 +112,13 @@ int do_monitor(int argc, char **argv)
 	struct pollfd pfd;
 	int err, r;
 
-	arg_end(argc, argv, 1);
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-t") || !strcmp(argv[i], "--timestamp") ||
+		    !strcmp(argv[i], "timestamp"))
+			opts.timestamp = true;
+		else
+			usage_error("monitor: unexpected argument \"%s\"", argv[i]);
+	}
 	nl = ctl_nl();
 	err = qkd_nl_join_events(nl);
 	if (err)

@@ -23,6 +23,8 @@ enum out_mode {
 struct qkdctl_opts {
 	enum out_mode out;
 	const char *device;	/* /dev/qkd path */
+	bool pretty;		/* -p: pretty JSON */
+	bool timestamp;		/* --timestamp, monitor -t: time of each event */
 };
 
 extern struct qkdctl_opts opts;
@@ -37,8 +39,14 @@ int do_sa(int argc, char **argv);
 int do_alg(int argc, char **argv);
 int do_daemon(int argc, char **argv);
 int do_genpsk(int argc, char **argv);
+int do_up(int argc, char **argv);
+int do_down(int argc, char **argv);
 /* qkdctl key to-keyring (alg.c); argv[0] is the stream UUID. */
 int key_to_keyring(int argc, char **argv);
+
+struct qkd_sa_params;
+/* The arguments of "sa add" (argv[0]: the stream UUID); exits 2 if bad. */
+void sa_params_parse(int argc, char **argv, struct qkd_sa_params *out);
 
 /* Usage text of one object (NULL: all) to @f. */
 void usage(FILE *f, const char *object);
@@ -73,7 +81,7 @@ void arg_uuid(const char *what, const char *s, uint8_t out[16]);
 const char *arg_next(int argc, char **argv, int *i);
 /* { NAME | id N } at argv[*i]; advances *i past it. */
 void arg_link_ref(int argc, char **argv, int *i, struct qkd_link_ref *ref);
-/* A link name: non-empty, shorter than QKD_LINK_NAME_MAX. */
+/* A link name as qkd_link_name_valid() takes it; else exit 2. */
 const char *arg_link_name(const char *s);
 /* Fails with "unexpected argument" if argv[i] exists. */
 void arg_end(int argc, char **argv, int i);
@@ -91,6 +99,7 @@ void json_null(const char *key);
 void json_num(const char *key, const char *text);
 void json_uuid(const char *key, const uint8_t id[16]);
 void json_end(void);			/* newline after the top value */
+void json_setup(void);			/* after the options: -p */
 /*
  * Hold what follows in memory until json_end() (then it goes to stdout) or
  * json_drop() (then it is discarded): a listing that fails half-way prints

@@ -211,12 +211,11 @@ static uint8_t arg_enum(const char *what, const char *s,
 	return v;
 }
 
-static int sa_add(int argc, char **argv)
+void sa_params_parse(int argc, char **argv, struct qkd_sa_params *out)
 {
 	struct qkd_sa_params p;
-	struct qkd_sa_info sa;
 	uint8_t rlen = 0;
-	int i = 0, err;
+	int i = 0;
 
 	memset(&p, 0, sizeof(p));
 	if (argc < 1)
@@ -312,6 +311,16 @@ static int sa_add(int argc, char **argv)
 		usage_error("sa add: \"mask\" needs \"mark\"");
 	if (!p.have_first)
 		usage_error("sa add: missing \"first-index N\": both ends must name the same first index");
+	*out = p;
+}
+
+static int sa_add(int argc, char **argv)
+{
+	struct qkd_sa_params p;
+	struct qkd_sa_info sa;
+	int err;
+
+	sa_params_parse(argc, argv, &p);
 	err = qkd_sa_add(ctl_nl(), &p, &sa);
 	if (err)
 		return kernel_error("sa add", err);

@@ -18,9 +18,16 @@ struct qkd_json {
 	int depth;
 	bool first[QKD_JSON_DEPTH];
 	bool after_key;
+	bool pretty;	/* qkd_json_pretty(): one member a line, indented */
 };
 
 void qkd_json_init(struct qkd_json *j, FILE *f);
+/*
+ * Pretty output (qkdctl -j -p): each member and item on a line of its own,
+ * indented by four spaces a level, "key": value. Kept across
+ * qkd_json_end(); qkd_json_init() turns it off.
+ */
+void qkd_json_pretty(struct qkd_json *j, bool on);
 /* '{' or '[' as a value (after a key, or as an array item). */
 void qkd_json_open(struct qkd_json *j, char c);
 void qkd_json_close(struct qkd_json *j, char c);

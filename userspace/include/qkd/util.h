@@ -35,6 +35,15 @@
 int qkd_parse_u64(const char *s, uint64_t max, uint64_t *out);
 int qkd_parse_u32(const char *s, uint32_t *out);
 
+/*
+ * A link name as the kernel accepts it (LINK_NEW): 1 to QKD_LINK_NAME_MAX - 1
+ * characters of [A-Za-z0-9_.-], the first neither '-' nor '.', so that it
+ * works as a file name (/etc/qkd/NAME.conf), a systemd unit instance
+ * (qkd@NAME) and a JSON string without quoting. NULL @why, or *@why set to
+ * the reason when false.
+ */
+bool qkd_link_name_valid(const char *s, const char **why);
+
 /* UUIDs in the 8-4-4-4-12 form, either case. -EINVAL if malformed. */
 int qkd_uuid_parse(const char *s, uint8_t out[16]);
 void qkd_uuid_format(const uint8_t in[16], char out[QKD_UUID_STR_LEN]);
