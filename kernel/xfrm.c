@@ -333,6 +333,24 @@ static int qkd_sa_fill_state(struct sk_buff *skb, void *obj)
 	return 0;
 }
 
+/* SA_REKEY_NTF: the SA of generation @gen in direction @out is in. */
+static void qkd_sa_notify_rekey(struct qkd_sa *b, bool out, u64 gen)
+{
+	struct qkd_sa_event ev = { .b = b, .out = out, .gen = gen,
+				   .index = qkd_sa_index(b, out, gen) };
+
+	qkd_notify_fill(b->qn, QKD_CMD_SA_REKEY_NTF, qkd_sa_fill_rekey, &ev);
+}
+
+/* SA_STATE_NTF: the binding's state and reason, as just set. */
+static void qkd_sa_notify_state(struct qkd_sa *b)
+{
+	struct qkd_sa_event ev = { .b = b, .state = b->state,
+				   .reason = b->reason };
+
+	qkd_notify_fill(b->qn, QKD_CMD_SA_STATE_NTF, qkd_sa_fill_state, &ev);
+}
+
 /* ------------------------------------------------------------- xfrm SAs */
 
 /*
@@ -688,14 +706,6 @@ static void qkd_sa_curlft(struct xfrm_state *x, u64 *bytes, u64 *packets)
 	spin_unlock_bh(&x->lock);
 }
 
-static void qkd_sa_event(struct qkd_sa *b, bool out, u64 gen)
-{
-	struct qkd_sa_event ev = { .b = b, .out = out, .gen = gen,
-				   .index = qkd_sa_index(b, out, gen) };
-
-	qkd_notify_fill(b->qn, QKD_CMD_SA_REKEY_NTF, qkd_sa_fill_rekey, &ev);
-}
-
 /*
  * A re-key failure that no waiting can cure: the key was taken or flushed
  * at this end (keys are never pushed again at an index), or an SA the
@@ -758,7 +768,7 @@ static int qkd_sa_tx_switch(struct qkd_sa *b, struct netlink_ext_ack *extack)
 	b->out_gen++;
 	b->rekeys++;
 	b->next_rekey = now + (unsigned long)b->rekey_seconds * HZ;
-	qkd_sa_event(b, true, b->out_gen);
+	qkd_sa_notify_rekey(b, true, b->out_gen);
 	return 0;
 }
 
@@ -884,7 +894,7 @@ static int qkd_sa_rx_fill(struct qkd_sa *b)
 		if (b->dir == QKD_SA_DIR_IN)
 			qkd_sa_discard(b, true, b->in_next);
 		b->rekeys++;
-		qkd_sa_event(b, false, sl->gen);
+		qkd_sa_notify_rekey(b, false, sl->gen);
 		b->in_next++;
 	}
 	return 0;
@@ -1057,8 +1067,8 @@ static void qkd_sa_work(struct work_struct *work)
 	struct qkd_sa *b = container_of(to_delayed_work(work), struct qkd_sa,
 					work);
 	unsigned long now = jiffies, next = now + 3600 * HZ;
-	struct qkd_sa_event ev = { .b = b };
 	struct qkd_net *qn = b->qn;
+	u8 state, reason;
 
 	/*
 	 * qkd_net.lock first (the lock order), as SA_NEW and SA_REKEY hold
@@ -1078,12 +1088,12 @@ static void qkd_sa_work(struct work_struct *work)
 		qkd_sa_tx(b, &next);
 	if (qkd_sa_has_in(b))
 		qkd_sa_rx(b, &next);
-	ev.state = qkd_sa_compute_state(b);
-	ev.reason = qkd_sa_compute_reason(b, ev.state);
-	if (ev.state != b->state || ev.reason != b->reason) {
-		b->state = ev.state;
-		b->reason = ev.reason;
-		qkd_notify_fill(qn, QKD_CMD_SA_STATE_NTF, qkd_sa_fill_state, &ev);
+	state = qkd_sa_compute_state(b);
+	reason = qkd_sa_compute_reason(b, state);
+	if (state != b->state || reason != b->reason) {
+		b->state = state;
+		b->reason = reason;
+		qkd_sa_notify_state(b);
 	}
 	/* A kick that came in meanwhile stays queued: it is sooner. */
 	queue_delayed_work(system_wq, &b->work,
@@ -2111,11 +2121,96 @@ static void qkd_sa_start_discard(struct qkd_sa *b)
 			qkd_sa_discard(b, true, gen);
 }
 
+/*
+ * Bind @b (configured from the request) to the stream @sid_attr names and
+ * start it: the stream is claimed, the first SAs (and policies) are in, the
+ * work is queued. Under qkd_net.lock. On failure @b is freed (the error is
+ * in @extack); on success it is on the node's list.
+ */
+static int qkd_sa_create(struct qkd_net *qn, struct qkd_sa *b,
+			 const struct nlattr *sid_attr,
+			 struct netlink_ext_ack *extack)
+{
+	struct qkd_stream *s;
+	int err;
+
+	lockdep_assert_held(&qn->lock);
+
+	if (READ_ONCE(qkd_xfrm_closing)) {
+		NL_SET_ERR_MSG_MOD(extack, "the module is unloading");
+		err = -ENODEV;
+		goto err_free;
+	}
+	s = qkd_stream_find_locked(qn, nla_data(sid_attr));
+	if (!s) {
+		NL_SET_ERR_MSG_ATTR(extack, sid_attr, "no such stream");
+		err = -ENOENT;
+		goto err_free;
+	}
+	if (s->key_size < qkd_sa_key_len(b)) {
+		NL_SET_ERR_MSG_ATTR(extack, sid_attr,
+				    "the stream's keys are shorter than the SA's key and 4-byte salt");
+		err = -EINVAL;
+		goto err_free;
+	}
+	if (qkd_sa_find(qn, s->id)) {
+		NL_SET_ERR_MSG_ATTR(extack, sid_attr,
+				    "the stream already keys an SA binding");
+		err = -EEXIST;
+		goto err_free;
+	}
+	if (qkd_sa_overlap(qn, b)) {
+		NL_SET_ERR_MSG_MOD(extack,
+				   "another binding has the same addresses, reqid, mark and if_id");
+		err = -EEXIST;
+		goto err_free;
+	}
+	if (qn->n_sas >= QKD_SA_MAX_BINDINGS) {
+		NL_SET_ERR_MSG_MOD(extack, "too many SA bindings in this network namespace");
+		err = -ENOSPC;
+		goto err_free;
+	}
+
+	/*
+	 * The stream is the binding's alone from now on, until it goes:
+	 * whoever could take its keys could take (and know) future SA keys.
+	 */
+	err = qkd_consumer_claim(&b->consumer, &qkd_sa_consumer_ops, s);
+	if (err) {
+		NL_SET_ERR_MSG_ATTR(extack, sid_attr,
+				    "the stream belongs to another in-kernel consumer");
+		goto err_free;
+	}
+	b->qn = qn;
+	b->stream = s;
+	b->initiator = s->link->role == QKD_LINK_ROLE_INITIATOR;
+	mutex_init(&b->lock);
+	INIT_DELAYED_WORK(&b->work, qkd_sa_work);
+
+	mutex_lock(&b->lock);
+	err = qkd_sa_start(b, extack);
+	if (err) {
+		mutex_unlock(&b->lock);
+		/* Announces the link state of keys whose SA had been in the SAD. */
+		qkd_sa_free(b);
+		return err;
+	}
+	qkd_consumer_activate(&b->consumer);
+	qkd_sa_start_discard(b);
+	mutex_unlock(&b->lock);
+	list_add_tail_rcu(&b->list, &qn->sas);
+	qn->n_sas++;
+	queue_delayed_work(system_wq, &b->work, QKD_SA_POLL);
+	return 0;
+
+err_free:
+	kfree(b);
+	return err;
+}
+
 int qkd_nl_sa_new_doit(struct sk_buff *skb, struct genl_info *info)
 {
 	struct qkd_net *qn = qkd_net(genl_info_net(info));
-	struct nlattr **attrs = info->attrs;
-	struct qkd_stream *s;
 	struct sk_buff *msg;
 	struct qkd_sa *b;
 	int err;
@@ -2133,81 +2228,14 @@ int qkd_nl_sa_new_doit(struct sk_buff *skb, struct genl_info *info)
 	}
 
 	mutex_lock(&qn->lock);
-	if (READ_ONCE(qkd_xfrm_closing)) {
-		NL_SET_ERR_MSG_MOD(info->extack, "the module is unloading");
-		err = -ENODEV;
-		goto err_unlock;
-	}
-	s = qkd_stream_find_locked(qn, nla_data(attrs[QKD_A_SA_STREAM_ID]));
-	if (!s) {
-		NL_SET_ERR_MSG_ATTR(info->extack, attrs[QKD_A_SA_STREAM_ID],
-				    "no such stream");
-		err = -ENOENT;
-		goto err_unlock;
-	}
-	if (s->key_size < qkd_sa_key_len(b)) {
-		NL_SET_ERR_MSG_ATTR(info->extack, attrs[QKD_A_SA_STREAM_ID],
-				    "the stream's keys are shorter than the SA's key and 4-byte salt");
-		err = -EINVAL;
-		goto err_unlock;
-	}
-	if (qkd_sa_find(qn, s->id)) {
-		NL_SET_ERR_MSG_ATTR(info->extack, attrs[QKD_A_SA_STREAM_ID],
-				    "the stream already keys an SA binding");
-		err = -EEXIST;
-		goto err_unlock;
-	}
-	if (qkd_sa_overlap(qn, b)) {
-		NL_SET_ERR_MSG_MOD(info->extack,
-				   "another binding has the same addresses, reqid, mark and if_id");
-		err = -EEXIST;
-		goto err_unlock;
-	}
-	if (qn->n_sas >= QKD_SA_MAX_BINDINGS) {
-		NL_SET_ERR_MSG_MOD(info->extack, "too many SA bindings in this network namespace");
-		err = -ENOSPC;
-		goto err_unlock;
-	}
-
-	/*
-	 * The stream is the binding's alone from now on, until it goes:
-	 * whoever could take its keys could take (and know) future SA keys.
-	 */
-	err = qkd_consumer_claim(&b->consumer, &qkd_sa_consumer_ops, s);
-	if (err) {
-		NL_SET_ERR_MSG_ATTR(info->extack, attrs[QKD_A_SA_STREAM_ID],
-				    "the stream belongs to another in-kernel consumer");
-		goto err_unlock;
-	}
-	b->qn = qn;
-	b->stream = s;
-	b->initiator = s->link->role == QKD_LINK_ROLE_INITIATOR;
-	mutex_init(&b->lock);
-	INIT_DELAYED_WORK(&b->work, qkd_sa_work);
-
-	mutex_lock(&b->lock);
-	err = qkd_sa_start(b, info->extack);
-	if (err) {
-		mutex_unlock(&b->lock);
-		/* Announces the link state of keys whose SA had been in the SAD. */
-		qkd_sa_free(b);
-		mutex_unlock(&qn->lock);
+	err = qkd_sa_create(qn, b, info->attrs[QKD_A_SA_STREAM_ID], info->extack);
+	if (!err)
+		qkd_reply_changed(msg, info, QKD_CMD_SA_NEW, qkd_sa_fill, b);
+	mutex_unlock(&qn->lock);
+	if (err)
 		nlmsg_free(msg);
-		return err;
-	}
-	qkd_consumer_activate(&b->consumer);
-	qkd_sa_start_discard(b);
-	mutex_unlock(&b->lock);
-	list_add_tail_rcu(&b->list, &qn->sas);
-	qn->n_sas++;
-	queue_delayed_work(system_wq, &b->work, QKD_SA_POLL);
-	qkd_reply_changed(msg, info, QKD_CMD_SA_NEW, qkd_sa_fill, b);
-	mutex_unlock(&qn->lock);
-	return 0;
+	return err;
 
-err_unlock:
-	mutex_unlock(&qn->lock);
-	nlmsg_free(msg);
 err_free:
 	kfree(b);
 	return err;
