@@ -45,50 +45,7 @@
 #include "compat.h"
 #include "netlink-gen.h"
 #include "qkd.h"
-
-#define QKD_SA_SALT_LEN		4	/* RFC 4106 / RFC 7634 nonce salt */
-#define QKD_SA_ICV_BITS		128
-#define QKD_SA_REPLAY_WINDOW	32
-/* QKD_SA_LOOKAHEAD (uapi): inbound generations installed ahead. */
-/*
- * A lost outbound SA is replaced by itself only this far beyond the newest
- * generation that sent traffic: one short of the peer's lookahead, so that
- * when the replacements are lost too (`ip xfrm state deleteall` racing the
- * binding) the last generation the peer holds is left for SA_REKEY.
- */
-#define QKD_SA_AUTO_AHEAD	(QKD_SA_LOOKAHEAD - 1)
-/* Old SAs live on this long after their successor took over. */
-#define QKD_SA_GRACE		(2 * HZ)
-/* A re-key that found no key is retried this often. */
-#define QKD_SA_RETRY		(HZ / 2)
-/* The receiver also looks for the peer's switch this often. */
-#define QKD_SA_POLL		(HZ / 4)
-#define QKD_SA_IN_SLOTS		8
-#define QKD_SA_DEFAULT_REKEY_SECONDS 3600
-/*
- * Hard lifetimes are this multiple of the re-key (soft) limits; in time, at
- * least QKD_SA_HARD_MIN_EXTRA seconds beyond it, so that a busy machine
- * re-keying a second late does not close the SA.
- */
-#define QKD_SA_HARD_FACTOR	2
-#define QKD_SA_HARD_MIN_EXTRA	10
-#define QKD_SA_REKEY_SECONDS_MAX BIT(24)
-/*
- * Without ESN an SA numbers its packets with 32 bits, and xfrm refuses to
- * send beyond 2^32 - 1 (EOVERFLOW for every packet, for good) rather than
- * wrap the AEAD nonce. An outbound SA re-keys at half the space at the
- * latest, so that a late or dry re-key still has the other half, and closes
- * (hard limit) at the last number. SA_REKEY_PACKETS goes no further.
- */
-#define QKD_SA_SEQ_SOFT		BIT_ULL(31)
-#define QKD_SA_SEQ_LAST		U32_MAX
-
-struct qkd_sa_alg_info {
-	const char *name;
-	const char *geniv;
-	u8 sadb_id;
-	u32 key_bits_mask;	/* BIT(key bits / 64) */
-};
+#include "sa.h"
 
 /*
  * What xfrm_aead_get_byname() would say for these two, without making the
@@ -107,168 +64,6 @@ static const struct qkd_sa_alg_info qkd_sa_algs[] = {
 		.key_bits_mask = BIT(256 / 64),
 	},
 };
-
-/* An inbound SA: active, the lookahead, or retired until @expires. */
-struct qkd_sa_slot {
-	struct xfrm_state *x;
-	u64 gen;
-	unsigned long expires;	/* 0: not retired */
-};
-
-/**
- * struct qkd_sa - a binding of an SA pair to a key stream
- * @list: in qkd_net.sas (RCU readers, writers under qkd_net.lock)
- * @qn: the node
- * @stream: the stream (@consumer holds a reference)
- * @consumer: the binding as the claiming consumer of @stream
- * @lock: guards everything from @dead on
- * @work: re-key, retire, retry
- * @free_work: frees the binding a grace period after qkd_sa_destroy()
- * @family: AF_INET or AF_INET6
- * @local: local address (source of the outbound SA)
- * @remote: remote address
- * @mode: enum qkd_sa_mode
- * @alg: enum qkd_sa_alg
- * @dir: enum qkd_sa_dir
- * @key_bits: AEAD key bits, without the salt
- * @reqid: XFRM reqid of every SA
- * @if_id: XFRM interface id
- * @mark: XFRM mark
- * @rekey_seconds: re-key period (0: none)
- * @rekey_bytes: re-key after this many bytes (0: none)
- * @rekey_packets: re-key after this many packets (0: none)
- * @first: index of generation 0's first key
- * @initiator: this end is the link's initiator (sends on channel 0)
- * @policy: the binding installs its XFRM policies (in @pol)
- * @sel_family: family of the policies' selector
- * @sel_local: local selector address (the local address by default)
- * @sel_remote: remote selector address
- * @sel_local_prefix: prefix length of @sel_local
- * @sel_remote_prefix: prefix length of @sel_remote
- * @pol_priority: XFRM priority of the policies
- * @pol: the policies installed, by XFRM_POLICY_IN/OUT/FWD (a reference each)
- * @dead: being torn down: the work does nothing
- * @state: enum qkd_sa_state last announced
- * @out: the outbound SA in use
- * @out_gen: its generation
- * @out_old: the previous outbound SA, until @out_old_expires
- * @out_old_expires: when @out_old goes
- * @next_rekey: when the outbound SA is due (jiffies)
- * @out_failed: the last outbound re-key found no key
- * @out_stuck: ... and never will (qkd_sa_never()): no more retries
- * @out_seen: newest outbound generation that has sent a packet
- * @out_behind: a forced SA_REKEY left the peer behind for good
- * @out_held: the outbound SA was lost again before a replacement carried
- *	traffic: no more replacements until SA_REKEY (lost_again)
- * @in: the inbound SAs
- * @in_gen: newest inbound generation seen carrying traffic
- * @in_next: next inbound generation to install
- * @in_failed: the last inbound install found no key
- * @in_stuck: ... and never will: no more retries
- * @in_lost: an inbound SA of generation @in_gen or later was deleted by
- *	someone else (DELSA, flush): closed until the peer is seen beyond it
- * @in_lost_max: the newest such generation
- * @in_held: an inbound SA installed in place of lost ones was lost too
- *	before the peer's traffic reached it: no more installs until
- *	SA_REKEY (lost_again)
- * @reason: enum qkd_sa_reason last announced with @state
- * @rekeys: SAs installed after the first ones
- * @failures: re-keys that found no key
- */
-struct qkd_sa {
-	struct list_head list;
-	struct qkd_net *qn;
-	struct qkd_stream *stream;
-	struct qkd_consumer consumer;
-	struct mutex lock; /* see above */
-	struct delayed_work work;
-	struct rcu_work free_work;
-
-	u16 family;
-	xfrm_address_t local;
-	xfrm_address_t remote;
-	u8 mode;
-	u8 alg;
-	u8 dir;
-	u32 key_bits;
-	u32 reqid;
-	u32 if_id;
-	struct xfrm_mark mark;
-	u32 rekey_seconds;
-	u64 rekey_bytes;
-	u64 rekey_packets;
-	u64 first;
-	bool initiator;
-	bool policy;
-	u16 sel_family;
-	xfrm_address_t sel_local;
-	xfrm_address_t sel_remote;
-	u8 sel_local_prefix;
-	u8 sel_remote_prefix;
-	u32 pol_priority;
-	struct xfrm_policy *pol[XFRM_POLICY_MAX];
-
-	bool dead;
-	u8 state;
-	struct xfrm_state *out;
-	u64 out_gen;
-	struct xfrm_state *out_old;
-	unsigned long out_old_expires;
-	unsigned long next_rekey;
-	bool out_failed;
-	bool out_stuck;
-	u64 out_seen;
-	bool out_behind;
-	bool out_held;
-	struct qkd_sa_slot in[QKD_SA_IN_SLOTS];
-	u64 in_gen;
-	u64 in_next;
-	bool in_failed;
-	bool in_stuck;
-	bool in_lost;
-	u64 in_lost_max;
-	bool in_held;
-	u8 reason;
-	u64 rekeys;
-	u64 failures;
-};
-
-static bool qkd_sa_has_out(const struct qkd_sa *b)
-{
-	return b->dir != QKD_SA_DIR_IN;
-}
-
-static bool qkd_sa_has_in(const struct qkd_sa *b)
-{
-	return b->dir != QKD_SA_DIR_OUT;
-}
-
-static unsigned int qkd_sa_key_len(const struct qkd_sa *b)
-{
-	return b->key_bits / 8 + QKD_SA_SALT_LEN;
-}
-
-static u64 qkd_sa_hard_seconds(const struct qkd_sa *b)
-{
-	u64 t = b->rekey_seconds;
-
-	return max(t * QKD_SA_HARD_FACTOR, t + QKD_SA_HARD_MIN_EXTRA);
-}
-
-static unsigned int qkd_sa_addr_len(u16 family)
-{
-	return family == AF_INET ? 4 : 16;
-}
-
-/* Stream index of the key of generation @gen in direction @out. */
-static u64 qkd_sa_index(const struct qkd_sa *b, bool out, u64 gen)
-{
-	unsigned int channel = out == b->initiator ? 0 : 1;
-
-	return b->first + 2 * gen + channel;
-}
-
-/* ---------------------------------------------------------------- events */
 
 struct qkd_sa_event {
 	const struct qkd_sa *b;
@@ -350,8 +145,6 @@ static void qkd_sa_notify_state(struct qkd_sa *b)
 
 	qkd_notify_fill(b->qn, QKD_CMD_SA_STATE_NTF, qkd_sa_fill_state, &ev);
 }
-
-/* ------------------------------------------------------------- xfrm SAs */
 
 /*
  * Take the key at @index. Every caller (SA_NEW, SA_REKEY, the work) holds
@@ -1103,8 +896,6 @@ out:
 	mutex_unlock(&qn->lock);
 }
 
-/* ------------------------------------------------------------- policies */
-
 /*
  * On request a binding also installs the policies that send traffic into
  * its SAs and require it from them: out (local -> remote), in (remote ->
@@ -1542,8 +1333,6 @@ static const struct qkd_consumer_ops qkd_sa_consumer_ops = {
 	.may_detach = qkd_sa_may_detach,
 };
 
-/* ----------------------------------------------------- key manager hooks */
-
 /* Could @x be one of @b's SAs? Compares constant fields only. */
 static bool qkd_sa_matches(const struct qkd_sa *b, const struct xfrm_state *x)
 {
@@ -1606,8 +1395,6 @@ static struct xfrm_mgr qkd_km = {
 	.acquire = qkd_km_acquire,
 	.compile_policy = qkd_km_compile_policy,
 };
-
-/* --------------------------------------------------------------- netlink */
 
 /* The module is unloading: no new bindings. */
 static bool qkd_xfrm_closing;
