@@ -272,4 +272,17 @@ static inline u64 qkd_sa_index(const struct qkd_sa *b, bool out, u64 gen)
 	return b->first + 2 * gen + channel;
 }
 
+/* sa_policy.c */
+void qkd_sa_policies_del(struct qkd_sa *b);
+void qkd_sa_policy_unbuild(struct xfrm_policy *pol);
+int qkd_sa_policies_alloc(struct qkd_sa *b,
+			  struct xfrm_policy *pols[XFRM_POLICY_MAX]);
+int qkd_sa_policies_check(struct qkd_sa *b,
+			  struct xfrm_policy *pols[XFRM_POLICY_MAX],
+			  struct netlink_ext_ack *extack);
+int qkd_sa_policies_insert(struct qkd_sa *b,
+			   struct xfrm_policy *pols[XFRM_POLICY_MAX],
+			   struct netlink_ext_ack *extack);
+void qkd_sa_policies_block(struct qkd_sa *b);
+
 #endif /* _QKD_SA_H */
