@@ -285,4 +285,8 @@ int qkd_sa_policies_insert(struct qkd_sa *b,
 			   struct netlink_ext_ack *extack);
 void qkd_sa_policies_block(struct qkd_sa *b);
 
+/* sa_km.c */
+void qkd_sa_km_register(void);
+void qkd_sa_km_unregister(void);
+
 #endif /* _QKD_SA_H */
