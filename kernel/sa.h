@@ -274,18 +274,21 @@ static inline u64 qkd_sa_index(const struct qkd_sa *b, bool out, u64 gen)
 
 /* xfrm.c */
 extern const struct qkd_sa_alg_info qkd_sa_algs[];
+void qkd_sa_drop(struct xfrm_state *x);
+int qkd_sa_install(struct qkd_sa *b, bool out, u64 gen,
+		   struct xfrm_state **xp, struct netlink_ext_ack *extack);
+void qkd_sa_discard(struct qkd_sa *b, bool out, u64 gen);
+bool qkd_sa_valid(struct xfrm_state *x);
+u32 qkd_sa_oseq(struct xfrm_state *x);
+bool qkd_sa_out_open(struct xfrm_state *x);
 void qkd_sa_curlft(struct xfrm_state *x, u64 *bytes, u64 *packets);
-struct xfrm_state *qkd_sa_in_current(const struct qkd_sa *b);
-u8 qkd_sa_compute_state(const struct qkd_sa *b);
-u8 qkd_sa_compute_reason(const struct qkd_sa *b, u8 state);
+bool qkd_sa_expired(struct xfrm_state *x);
 void qkd_sa_destroy(struct qkd_net *qn, struct qkd_sa *b, bool unprotect);
 struct qkd_sa *qkd_sa_find(struct qkd_net *qn, const u8 *stream_id);
 int qkd_sa_may_delete(struct qkd_sa *b, struct netlink_ext_ack *extack);
 int qkd_sa_create(struct qkd_net *qn, struct qkd_sa *b,
 		  const struct nlattr *sid_attr,
 		  struct netlink_ext_ack *extack);
-int qkd_sa_rekey(struct qkd_sa *b, bool force,
-		 struct netlink_ext_ack *extack);
 
 /* sa_policy.c */
 void qkd_sa_policies_del(struct qkd_sa *b);
@@ -307,5 +310,13 @@ void qkd_sa_km_unregister(void);
 /* sa_netlink.c */
 void qkd_sa_notify_rekey(struct qkd_sa *b, bool out, u64 gen);
 void qkd_sa_notify_state(struct qkd_sa *b);
+
+/* sa_rekey.c */
+struct xfrm_state *qkd_sa_in_current(const struct qkd_sa *b);
+u8 qkd_sa_compute_state(const struct qkd_sa *b);
+u8 qkd_sa_compute_reason(const struct qkd_sa *b, u8 state);
+void qkd_sa_work(struct work_struct *work);
+int qkd_sa_rekey(struct qkd_sa *b, bool force,
+		 struct netlink_ext_ack *extack);
 
 #endif /* _QKD_SA_H */
