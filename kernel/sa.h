@@ -272,17 +272,7 @@ static inline u64 qkd_sa_index(const struct qkd_sa *b, bool out, u64 gen)
 	return b->first + 2 * gen + channel;
 }
 
-/* xfrm.c */
-extern const struct qkd_sa_alg_info qkd_sa_algs[];
-void qkd_sa_drop(struct xfrm_state *x);
-int qkd_sa_install(struct qkd_sa *b, bool out, u64 gen,
-		   struct xfrm_state **xp, struct netlink_ext_ack *extack);
-void qkd_sa_discard(struct qkd_sa *b, bool out, u64 gen);
-bool qkd_sa_valid(struct xfrm_state *x);
-u32 qkd_sa_oseq(struct xfrm_state *x);
-bool qkd_sa_out_open(struct xfrm_state *x);
-void qkd_sa_curlft(struct xfrm_state *x, u64 *bytes, u64 *packets);
-bool qkd_sa_expired(struct xfrm_state *x);
+/* sa.c */
 void qkd_sa_destroy(struct qkd_net *qn, struct qkd_sa *b, bool unprotect);
 struct qkd_sa *qkd_sa_find(struct qkd_net *qn, const u8 *stream_id);
 int qkd_sa_may_delete(struct qkd_sa *b, struct netlink_ext_ack *extack);
@@ -318,5 +308,25 @@ u8 qkd_sa_compute_reason(const struct qkd_sa *b, u8 state);
 void qkd_sa_work(struct work_struct *work);
 int qkd_sa_rekey(struct qkd_sa *b, bool force,
 		 struct netlink_ext_ack *extack);
+
+/* sa_xfrm.c */
+extern const struct qkd_sa_alg_info qkd_sa_algs[];
+int qkd_sa_take(struct qkd_sa *b, u64 index, u8 **key);
+void qkd_sa_drop(struct xfrm_state *x);
+void qkd_sa_unbuild(struct xfrm_state *x);
+int qkd_sa_build(struct qkd_sa *b, bool out, u64 gen, const u8 *key,
+		 struct xfrm_state **xp, struct netlink_ext_ack *extack);
+void qkd_sa_spi_taken(struct netlink_ext_ack *extack);
+int qkd_sa_commit(struct xfrm_state *x, struct netlink_ext_ack *extack);
+void qkd_sa_take_error(struct netlink_ext_ack *extack, int err);
+int qkd_sa_install(struct qkd_sa *b, bool out, u64 gen,
+		   struct xfrm_state **xp, struct netlink_ext_ack *extack);
+void qkd_sa_discard(struct qkd_sa *b, bool out, u64 gen);
+bool qkd_sa_valid(struct xfrm_state *x);
+u32 qkd_sa_oseq(struct xfrm_state *x);
+bool qkd_sa_out_open(struct xfrm_state *x);
+void qkd_sa_curlft(struct xfrm_state *x, u64 *bytes, u64 *packets);
+bool qkd_sa_expired(struct xfrm_state *x);
+void qkd_sa_drop_all(struct qkd_sa *b);
 
 #endif /* _QKD_SA_H */
