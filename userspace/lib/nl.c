@@ -356,7 +356,8 @@ int qkd_nl_fail(struct qkd_nl *nl, int err)
 	return -err;
 }
 
-int qkd_nl_open(struct qkd_nl **out)
+/* A connected generic netlink socket with our options, in a new handle. */
+static int nl_alloc(struct qkd_nl **out)
 {
 	struct qkd_nl *nl;
 	int one = 1, r, err;
@@ -382,14 +383,6 @@ int qkd_nl_open(struct qkd_nl **out)
 		   &one, sizeof(one));
 	nl_socket_enable_msg_peek(nl->sk);
 	nl_socket_set_msg_buf_size(nl->sk, 65536);
-
-	r = genl_ctrl_resolve(nl->sk, QKD_FAMILY_NAME);
-	if (r < 0) {
-		err = r == -NLE_OBJ_NOTFOUND ? -ENOENT :
-			-qkd_nlerr_to_errno(r);
-		goto out_sock;
-	}
-	nl->family = r;
 	*out = nl;
 	return 0;
 
@@ -398,6 +391,35 @@ out_sock:
 out_free:
 	free(nl);
 	return err;
+}
+
+int qkd_nl_open(struct qkd_nl **out)
+{
+	struct qkd_nl *nl;
+	int r;
+
+	r = nl_alloc(&nl);
+	if (r)
+		return r;
+	r = genl_ctrl_resolve(nl->sk, QKD_FAMILY_NAME);
+	if (r < 0) {
+		qkd_nl_close(nl);
+		return r == -NLE_OBJ_NOTFOUND ? -ENOENT : -qkd_nlerr_to_errno(r);
+	}
+	nl->family = r;
+	*out = nl;
+	return 0;
+}
+
+int qkd_nl_open_peer(struct qkd_nl **out, uint32_t port, int family)
+{
+	int r = nl_alloc(out);
+
+	if (r)
+		return r;
+	nl_socket_set_peer_port((*out)->sk, port);
+	(*out)->family = family;
+	return 0;
 }
 
 void qkd_nl_close(struct qkd_nl *nl)
