@@ -50,8 +50,9 @@
  *    jiffy later if it is busy), because a binding is torn down, waiting
  *    for its work, with qkd_net.lock held.
  *  - qkd_sa.lock: everything of a binding from @dead on; owned by sa.c,
- *    taken by sa.c (start, destroy, may_delete), sa_rekey.c (the work,
- *    SA_REKEY) and sa_netlink.c (filling a reply), after qkd_net.lock.
+ *    taken by sa.c (start, destroy, may_delete), sa_rekey.c (the work)
+ *    and sa_netlink.c (filling a reply; SA_REKEY, around qkd_sa_rekey()),
+ *    after qkd_net.lock.
  *  - xfrm_cfg_mutex (xfrm's, per namespace): taken by sa_xfrm.c and
  *    sa_policy.c to change the SAD and SPD, as xfrm_user does, after the
  *    binding's lock.
