@@ -7,7 +7,7 @@
  * layer and calls nothing above it; it speaks upwards only through the two
  * interfaces it defines below: store events and consumers. Arrows are calls:
  *
- *   netlink.c       chardev.c     crypto.c <- keyring.c      xfrm.c
+ *   netlink.c       chardev.c     crypto.c <- keyring.c      sa*.c
  *   (genl: admin,   (/dev/qkd)    (qkd_key_use(),            (SA bindings)
  *    KEY_ADD)           |          ALG_SETKEY, key types)        |
  *      |                |                |                       |
@@ -20,15 +20,16 @@
  *      v (qkd_store_register_notifier())                 .detach(): the
  *   netlink.c: multicast events                stream or namespace goes
  *                                                                v
- *                                                   xfrm.c: unbind
+ *                                                   sa.c: unbind
  *
- * Beside these, front ends call each other: xfrm.c's SA_* commands use
- * netlink.c's reply and event helpers (one genl family); chardev.c's ioctls
- * call crypto.c and keyring.c. The store's read-only lookups
+ * Beside these, front ends call each other: sa_netlink.c's SA_* commands
+ * use netlink.c's reply and event helpers (one genl family); chardev.c's
+ * ioctls call crypto.c and keyring.c. The store's read-only lookups
  * (qkd_stream_get(), counters, states) serve every front end. A key's way
  * is KEY_ADD -> store -> consumer: a take is counted, and its events sent,
  * by the store, never by a front end. main.c registers the parts bottom up
- * and unwinds them top down.
+ * and unwinds them top down. The SA bindings are six files with a private
+ * header, kernel/sa.h, which has their own picture and locks.
  *
  * Locking, outermost first:
  *  - qkd_net.lock (mutex) serialises every change of a node's links and
@@ -37,7 +38,8 @@
  *    it, in the order of their causes (a take's STREAM_LOW/EMPTY wait for
  *    it, so they follow the KEYS_ADDED of the keys taken, which KEY_ADD
  *    sends before it lets go).
- *  - xfrm.c: an SA binding's mutex, then xfrm's xfrm_cfg_mutex.
+ *  - sa*.c: an SA binding's mutex, then xfrm's xfrm_cfg_mutex
+ *    (kernel/sa.h).
  *  - The rwsem of the store's notifier chain: read while an event is sent
  *    (under the locks above); written only by (un)registration at module
  *    init and exit, under no other lock.
@@ -120,7 +122,7 @@ struct qkd_counters {
  * @retired: counters of the node's deleted streams, under @lock
  * @consumers: consumers that claim a stream of the node, in the order of
  *	their claims, under @lock
- * @sas: SA bindings (xfrm.c; RCU readers, writers under @lock)
+ * @sas: SA bindings (sa.c; RCU readers, writers under @lock)
  * @n_sas: number of SA bindings, under @lock
  * @dump_gen: generation of the node's sets of links, streams and claims
  *	(bindings), under @lock: bumped by every creation and deletion of a
@@ -312,7 +314,7 @@ int qkd_store_unregister_notifier(struct notifier_block *nb);
 
 /*
  * Consumers: every in-kernel user of a stream's keys (an SA binding in
- * xfrm.c; /dev/qkd in chardev.c; crypto.c's qkd_key_use(), ALG_SETKEY and
+ * sa.c; /dev/qkd in chardev.c; crypto.c's qkd_key_use(), ALG_SETKEY and
  * the key types of keyring.c) reaches the keys through a struct
  * qkd_consumer, and only through it. A shared consumer opens a stream for
  * one call (qkd_consumer_open()) and takes keys of unclaimed streams; its
@@ -396,11 +398,11 @@ void qkd_reply_changed(struct sk_buff *msg, struct genl_info *info, u8 cmd,
 int qkd_dump_one(struct sk_buff *skb, struct netlink_callback *cb, u8 cmd,
 		 int (*fill)(struct sk_buff *skb, void *obj), void *obj);
 int qkd_dump_done(struct sk_buff *skb, int err);
+int qkd_nl_no_attrs(const struct nlmsghdr *nlh, struct netlink_ext_ack *extack);
 
-/* xfrm.c */
+/* sa.c: the SA bindings (kernel/sa.h has the rest) */
 int qkd_xfrm_init(void);
 void qkd_xfrm_exit(void);
-int qkd_nl_no_attrs(const struct nlmsghdr *nlh, struct netlink_ext_ack *extack);
 
 /* chardev.c */
 int qkd_chardev_init(void);

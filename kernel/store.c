@@ -979,7 +979,7 @@ static int __net_init qkd_net_init(struct net *net)
  * The namespace is going away (or the module is unloading): nobody can
  * reach the store any more (no socket and no /dev/qkd file of this netns is
  * left, and the genl family is gone on unload), so delete everything
- * without events. Claiming consumers go first, told why (xfrm.c's bindings
+ * without events. Claiming consumers go first, told why (sa.c's bindings
  * have normally gone already, by its own pernet exit, which runs first).
  */
 static void __net_exit qkd_net_exit(struct net *net)

@@ -796,6 +796,92 @@ static inline int qkd_req(struct qkd_nl *nl, struct nl_msg *m)
 	}
 }
 
+/*
+ * A dump of @cmd (no attributes) read part by part on a socket of its own,
+ * 4 KiB at a time: the kernel fills no part beyond that (its minimum is
+ * NLMSG_GOODSIZE), so a dump of a few dozen objects comes in several parts
+ * and resumes between them. @change, if given, runs once with @ctx after
+ * the first part. The objects of every part go to @out (reset first);
+ * *@intr says whether any message carried NLM_F_DUMP_INTR. Returns the
+ * number of parts (the NLMSG_DONE's included), or -errno.
+ */
+static inline int qkd_dump_by_parts(struct qkd_nl *nl, int cmd,
+				    struct qkd_objs *out, bool *intr,
+				    void (*change)(struct qkd_nl *nl, void *ctx),
+				    void *ctx)
+{
+	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+	struct {
+		struct nlmsghdr h;
+		struct genlmsghdr g;
+	} req = {
+		.h = {
+			.nlmsg_len = sizeof(req),
+			.nlmsg_type = (uint16_t)nl->family,
+			.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP,
+			.nlmsg_seq = 4243,
+		},
+		.g = { .cmd = (uint8_t)cmd, .version = QKD_FAMILY_VERSION },
+	};
+	struct timeval tv = { .tv_sec = 20 };
+	static char buf[4096];
+	int fd, parts = 0, err = 0;
+	bool done = false;
+
+	*intr = false;
+	qkd_objs_reset(out);
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_GENERIC);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (sendto(fd, &req, sizeof(req), 0, (struct sockaddr *)&kernel,
+		   sizeof(kernel)) != sizeof(req)) {
+		close(fd);
+		return -EIO;
+	}
+	while (!done && !err) {
+		struct iovec iov = { buf, sizeof(buf) };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+		ssize_t n = recvmsg(fd, &mh, 0);
+		struct nlmsghdr *h;
+
+		if (n <= 0 || (mh.msg_flags & MSG_TRUNC)) {
+			fprintf(stderr, "# dump part %d: recv %zd (%s), flags %#x\n",
+				parts + 1, n, strerror(errno), mh.msg_flags);
+			err = -EIO;
+			break;
+		}
+		parts++;
+		for (h = (void *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+			if (h->nlmsg_flags & NLM_F_DUMP_INTR)
+				*intr = true;
+			if (h->nlmsg_type == NLMSG_DONE) {
+				done = true;
+				break;
+			}
+			if (h->nlmsg_type == NLMSG_ERROR) {
+				const struct nlmsgerr *e = NLMSG_DATA(h);
+
+				err = e->error ? e->error : -EPROTO;
+				break;
+			}
+			if (h->nlmsg_type != nl->family) {
+				err = -EPROTO;
+				break;
+			}
+			qkd_parse_genl(nl, h, out);
+		}
+		if (change && parts == 1 && !err) {
+			if (done)
+				fprintf(stderr, "# the whole dump fit in one part: nothing resumed\n");
+			change(nl, ctx);
+			change = NULL;
+		}
+	}
+	close(fd);
+	return err ? err : parts;
+}
+
 /* Read events for up to @timeout_ms (then 50 ms after each) into nl->r. */
 static inline int qkd_ev_read(struct qkd_nl *nl, int timeout_ms)
 {

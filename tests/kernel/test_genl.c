@@ -1256,6 +1256,93 @@ TEST_F(genl, stream_dump_interrupted_by_a_delete)
 	EXPECT_EQ(1, seen[0]) TH_LOG("the first part carried the first stream");
 }
 
+/*
+ * The link dump resumes by link id. Between its first and second part a
+ * link is created with an id below every one of the dump's (never sent) and
+ * one the dump had not reached is deleted (never sent either): what the
+ * reader gets is then the node's links neither before nor after the
+ * change. It must say so (NLM_F_DUMP_INTR: the node's generation as
+ * cb->seq, genl_dump_check_consistent()), or be the set of one of the two
+ * moments. A dump with no change in between is whole and not flagged.
+ */
+#define LDUMP_LINKS	96
+#define LDUMP_ID0	11	/* ids LDUMP_ID0 .. LDUMP_ID0 + LDUMP_LINKS - 1 */
+#define LDUMP_NEW	1	/* the id created between the parts */
+
+static void ldump_change(struct qkd_nl *nl, void *ctx)
+{
+	(void)ctx;
+	if (qkd_link_new(nl, LDUMP_NEW, "between", QKD_LINK_ROLE_INITIATOR, NULL))
+		fprintf(stderr, "# link_new between the parts: %s\n", nl->ext_msg);
+	if (qkd_link_del(nl, LDUMP_ID0 + LDUMP_LINKS - 1))
+		fprintf(stderr, "# link_del between the parts: %s\n", nl->ext_msg);
+}
+
+/* Which links (by id, 0..255) the dump @r carried, each how often. */
+static void ldump_count(const struct qkd_objs *r, unsigned int seen[256])
+{
+	int i;
+
+	memset(seen, 0, 256 * sizeof(seen[0]));
+	for (i = 0; i < r->n; i++) {
+		uint64_t id = qkd_obj_u(&r->v[i], QKD_A_LINK_ID);
+
+		if (id < 256)
+			seen[id]++;
+	}
+}
+
+TEST_F(genl, link_dump_interrupted_by_a_change)
+{
+	struct qkd_nl *nl = &self->nl;
+	unsigned int seen[256], before[256] = { 0 }, after[256];
+	char name[QKD_LINK_NAME_MAX], peer[QKD_PEER_NAME_MAX];
+	bool intr, as_before = true, as_after = true;
+	struct qkd_objs r = { 0 };
+	int i, parts;
+
+	/* Long peers: fewer links fill a part. */
+	memset(peer, 'p', sizeof(peer));
+	peer[sizeof(peer) - 1] = 0;
+	for (i = 0; i < LDUMP_LINKS; i++) {
+		snprintf(name, sizeof(name), "dump-%d", LDUMP_ID0 + i);
+		ASSERT_NL_OK(nl, qkd_link_new(nl, LDUMP_ID0 + i, name,
+					      QKD_LINK_ROLE_INITIATOR, peer));
+		before[LDUMP_ID0 + i] = 1;
+	}
+	memcpy(after, before, sizeof(after));
+	after[LDUMP_NEW] = 1;
+	after[LDUMP_ID0 + LDUMP_LINKS - 1] = 0;
+
+	/* No change: every link once, in several parts, no flag. */
+	parts = qkd_dump_by_parts(nl, QKD_CMD_LINK_GET, &r, &intr, NULL, NULL);
+	ASSERT_LE(3, parts) TH_LOG("%d parts: the dump must resume for this test", parts);
+	EXPECT_FALSE(intr) TH_LOG("a dump of an unchanged store flagged NLM_F_DUMP_INTR");
+	ldump_count(&r, seen);
+	for (i = 0; i < 256; i++)
+		EXPECT_EQ(before[i], seen[i]) TH_LOG("link %d dumped %u times", i, seen[i]);
+
+	/* A link created below the cursor, one beyond it deleted. */
+	parts = qkd_dump_by_parts(nl, QKD_CMD_LINK_GET, &r, &intr, ldump_change, NULL);
+	ASSERT_LE(3, parts);
+	ldump_count(&r, seen);
+	for (i = 0; i < 256; i++) {
+		as_before &= seen[i] == before[i];
+		as_after &= seen[i] == after[i];
+	}
+	TH_LOG("%d parts, NLM_F_DUMP_INTR %s, the links of %s", parts,
+	       intr ? "set" : "not set",
+	       as_before ? "before the change" : as_after ? "after the change" :
+	       "neither moment");
+	EXPECT_TRUE(intr || as_before || as_after)
+		TH_LOG("a dump that is neither the links before nor after the change said nothing");
+	EXPECT_EQ(1, seen[LDUMP_ID0]) TH_LOG("the first part carried the first link");
+	/* The change happened: the store has the links of after. */
+	ASSERT_NL_OK(nl, qkd_link_dump(nl));
+	EXPECT_EQ(LDUMP_LINKS, nl->r.n);
+	qkd_objs_free(&r);
+}
+
 /* The sa-get dump takes nothing: not the do's stream id either. */
 TEST_F(genl, sa_dump_rejects_attributes)
 {

@@ -1873,6 +1873,91 @@ TEST_F(xfrm, rekey_events_follow_their_keys)
 	EXPECT_LT(link, rekey);
 }
 
+/*
+ * The SA dump resumes by position in the node's list of bindings. A binding
+ * deleted between two parts (SA_DEL after the first) moves every later one a
+ * place down, and the one that moves into the last place sent is never sent.
+ * A reader must not take that for the node's bindings: the dump says it was
+ * interrupted (NLM_F_DUMP_INTR: the binding's release of its stream bumps
+ * the node's generation, the dump's cb->seq), or is whole. A dump with no
+ * change in between is whole and not flagged.
+ */
+#define SADUMP_N	40	/* one-way bindings: one SA each */
+#define SADUMP_SID0	300
+
+static void sadump_del_first(struct qkd_nl *nl, void *ctx)
+{
+	uint8_t sid[QKD_STREAM_ID_LEN];
+
+	(void)ctx;
+	qkd_sid(sid, SADUMP_SID0);
+	if (sa_simple(nl, QKD_CMD_SA_DEL, sid))
+		fprintf(stderr, "# sa_del between the parts: %s\n", nl->ext_msg);
+}
+
+/* Which bindings (by their stream's number) @r carried, each how often. */
+static void sadump_count(const struct qkd_objs *r, unsigned int seen[SADUMP_N])
+{
+	int i;
+
+	memset(seen, 0, SADUMP_N * sizeof(seen[0]));
+	for (i = 0; i < r->n; i++) {
+		const struct qkd_obj *o = &r->v[i];
+		const uint8_t *id = o->raw[QKD_A_SA_STREAM_ID];
+		unsigned int k = (id[3] | id[4] << 8) - SADUMP_SID0;
+
+		if (o->len[QKD_A_SA_STREAM_ID] == QKD_STREAM_ID_LEN && k < SADUMP_N)
+			seen[k]++;
+	}
+}
+
+TEST_F_TIMEOUT(xfrm, sa_dump_interrupted_by_a_delete, 120)
+{
+	struct qkd_nl *nl = &self->nl;
+	unsigned int seen[SADUMP_N], missing = 0, twice = 0;
+	uint8_t sid[QKD_STREAM_ID_LEN];
+	struct qkd_objs r = { 0 };
+	struct nl_msg *m;
+	bool intr;
+	int i, parts;
+
+	ASSERT_NL_OK(nl, qkd_link_new(nl, 1, "l1", QKD_LINK_ROLE_INITIATOR, NULL));
+	for (i = 0; i < SADUMP_N; i++) {
+		qkd_sid(sid, SADUMP_SID0 + i);
+		ASSERT_NL_OK(nl, qkd_stream_new(nl, sid, 1, KS, QKD_OMIT, QKD_OMIT));
+		ASSERT_NL_OK(nl, qkd_key_add_pattern(nl, sid, 0, 2, KS, SEED));
+		m = sa_msg(nl, sid, "10.1.0.1", "10.1.0.2");
+		nla_put_u8(m, QKD_A_SA_DIR, QKD_SA_DIR_OUT);
+		nla_put_u32(m, QKD_A_SA_REQID, 1000 + i);
+		ASSERT_NL_OK(nl, qkd_req(nl, m));
+	}
+	ASSERT_EQ(SADUMP_N, sa_count(nl));
+
+	/* No change: every binding once, in several parts, no flag. */
+	parts = qkd_dump_by_parts(nl, QKD_CMD_SA_GET, &r, &intr, NULL, NULL);
+	ASSERT_LE(2, parts) TH_LOG("%d parts: the dump must resume for this test", parts);
+	EXPECT_FALSE(intr) TH_LOG("a dump of unchanged bindings flagged NLM_F_DUMP_INTR");
+	sadump_count(&r, seen);
+	for (i = 0; i < SADUMP_N; i++)
+		EXPECT_EQ(1, seen[i]) TH_LOG("binding %d dumped %u times", i, seen[i]);
+
+	/* The first binding deleted after the first part. */
+	parts = qkd_dump_by_parts(nl, QKD_CMD_SA_GET, &r, &intr, sadump_del_first, NULL);
+	ASSERT_LE(2, parts);
+	sadump_count(&r, seen);
+	for (i = 1; i < SADUMP_N; i++) {
+		missing += !seen[i];
+		twice += seen[i] > 1;
+	}
+	TH_LOG("%d parts, NLM_F_DUMP_INTR %s, %u live bindings missing, %u twice",
+	       parts, intr ? "set" : "not set", missing, twice);
+	EXPECT_TRUE(intr || (!missing && !twice))
+		TH_LOG("a dump that missed live bindings or repeated some said nothing");
+	EXPECT_EQ(1, seen[0]) TH_LOG("the first part carried the first binding");
+	EXPECT_EQ(SADUMP_N - 1, sa_count(nl));
+	qkd_objs_free(&r);
+}
+
 /* ------------------------------------------------ resynchronisation */
 
 /*

@@ -356,7 +356,8 @@ int qkd_nl_fail(struct qkd_nl *nl, int err)
 	return -err;
 }
 
-int qkd_nl_open(struct qkd_nl **out)
+/* A connected generic netlink socket with our options, in a new handle. */
+static int nl_alloc(struct qkd_nl **out)
 {
 	struct qkd_nl *nl;
 	int one = 1, r, err;
@@ -382,14 +383,6 @@ int qkd_nl_open(struct qkd_nl **out)
 		   &one, sizeof(one));
 	nl_socket_enable_msg_peek(nl->sk);
 	nl_socket_set_msg_buf_size(nl->sk, 65536);
-
-	r = genl_ctrl_resolve(nl->sk, QKD_FAMILY_NAME);
-	if (r < 0) {
-		err = r == -NLE_OBJ_NOTFOUND ? -ENOENT :
-			-qkd_nlerr_to_errno(r);
-		goto out_sock;
-	}
-	nl->family = r;
 	*out = nl;
 	return 0;
 
@@ -398,6 +391,35 @@ out_sock:
 out_free:
 	free(nl);
 	return err;
+}
+
+int qkd_nl_open(struct qkd_nl **out)
+{
+	struct qkd_nl *nl;
+	int r;
+
+	r = nl_alloc(&nl);
+	if (r)
+		return r;
+	r = genl_ctrl_resolve(nl->sk, QKD_FAMILY_NAME);
+	if (r < 0) {
+		qkd_nl_close(nl);
+		return r == -NLE_OBJ_NOTFOUND ? -ENOENT : -qkd_nlerr_to_errno(r);
+	}
+	nl->family = r;
+	*out = nl;
+	return 0;
+}
+
+int qkd_nl_open_peer(struct qkd_nl **out, uint32_t port, int family)
+{
+	int r = nl_alloc(out);
+
+	if (r)
+		return r;
+	nl_socket_set_peer_port((*out)->sk, port);
+	(*out)->family = family;
+	return 0;
 }
 
 void qkd_nl_close(struct qkd_nl *nl)
@@ -448,6 +470,14 @@ struct req_ctx {
 	void *arg;
 	int err;	/* negative errno, or 0 */
 	int done;
+	/*
+	 * A dump: its replies are held (copies, in order) until it ends, and
+	 * @cb sees them only if no message carried NLM_F_DUMP_INTR (@intr).
+	 */
+	int dump;
+	int intr;
+	struct nl_msg **held;
+	size_t n_held, cap_held;
 	/*
 	 * Top-level attributes of the request, to name the one an extended
 	 * ACK points at (NLMSGERR_ATTR_OFFS is an offset into the request).
@@ -606,12 +636,77 @@ static int valid_cb(struct nl_msg *msg, void *arg)
 		ctx->err = -EBADMSG;
 		return NL_SKIP;
 	}
+	if (ctx->dump) {
+		struct nl_msg *copy;
+
+		if (ctx->n_held == ctx->cap_held) {
+			size_t cap = ctx->cap_held ? 2 * ctx->cap_held : 64;
+			struct nl_msg **h = realloc(ctx->held, cap * sizeof(*h));
+
+			if (!h) {
+				ctx->err = -ENOMEM;
+				return NL_SKIP;
+			}
+			ctx->held = h;
+			ctx->cap_held = cap;
+		}
+		copy = nlmsg_convert(nlh);
+		if (!copy) {
+			ctx->err = -ENOMEM;
+			return NL_SKIP;
+		}
+		ctx->held[ctx->n_held++] = copy;
+		return NL_OK;
+	}
 	if (ctx->cb) {
 		r = ctx->cb(cmd, tb, ctx->arg);
 		if (r < 0)
 			ctx->err = r;
 	}
 	return NL_OK;
+}
+
+/*
+ * A message of the dump carried NLM_F_DUMP_INTR (an object or NLMSG_DONE):
+ * noted, and the message is processed as usual (libnl would otherwise
+ * only say so in nl_recvmsgs()'s return once the dump is read).
+ */
+static int intr_cb(struct nl_msg *msg, void *arg)
+{
+	struct req_ctx *ctx = arg;
+
+	(void)msg;
+	ctx->intr = 1;
+	return NL_OK;
+}
+
+static void drop_held(struct req_ctx *ctx)
+{
+	size_t i;
+
+	for (i = 0; i < ctx->n_held; i++)
+		nlmsg_free(ctx->held[i]);
+	ctx->n_held = 0;
+}
+
+/* A whole dump, shown: @cb for each message held, in order. */
+static int replay_held(struct req_ctx *ctx)
+{
+	struct nlattr *tb[QKD_NL_TB_MAX + 1];
+	size_t i;
+	uint8_t cmd;
+	int r;
+
+	for (i = 0; i < ctx->n_held; i++) {
+		if (parse_msg(nlmsg_hdr(ctx->held[i]), tb, &cmd))
+			return -EBADMSG;
+		if (ctx->cb) {
+			r = ctx->cb(cmd, tb, ctx->arg);
+			if (r < 0)
+				return r;
+		}
+	}
+	return 0;
 }
 
 static struct nl_cb *make_cb(struct req_ctx *ctx)
@@ -624,45 +719,97 @@ static struct nl_cb *make_cb(struct req_ctx *ctx)
 	nl_cb_set(cb, NL_CB_ACK, NL_CB_CUSTOM, ack_cb, ctx);
 	nl_cb_set(cb, NL_CB_FINISH, NL_CB_CUSTOM, finish_cb, ctx);
 	nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, valid_cb, ctx);
+	nl_cb_set(cb, NL_CB_DUMP_INTR, NL_CB_CUSTOM, intr_cb, ctx);
 	return cb;
+}
+
+/* Send @msg (freed) and read its answer into @ctx: 0 or a negative errno. */
+static int request_once(struct qkd_nl *nl, struct nl_msg *msg,
+			struct req_ctx *ctx)
+{
+	struct nl_cb *nlcb;
+	int r;
+
+	ctx->err = 0;
+	ctx->done = 0;
+	ctx->intr = 0;
+	ctx->nattrs = 0;
+	nlcb = make_cb(ctx);
+	if (!nlcb) {
+		qkd_nl_msg_free(msg);
+		return -ENOMEM;
+	}
+	record_attrs(ctx, msg);
+	/* Adds NLM_F_REQUEST | NLM_F_ACK, the port and a sequence number. */
+	r = nl_send_auto(nl->sk, msg);
+	qkd_nl_msg_free(msg);
+	if (r < 0) {
+		nl_cb_put(nlcb);
+		return -qkd_nlerr_to_errno(r);
+	}
+	while (!ctx->done) {
+		r = nl_recvmsgs(nl->sk, nlcb);
+		if (r == -NLE_DUMP_INTR)
+			ctx->intr = 1;	/* should intr_cb() not have run */
+		if (r < 0 && !ctx->done) {
+			if (r == -NLE_INTR || r == -NLE_AGAIN)
+				continue;
+			ctx->err = -qkd_nlerr_to_errno(r);
+			break;
+		}
+	}
+	nl_cb_put(nlcb);
+	return ctx->err;
 }
 
 int qkd_nl_request(struct qkd_nl *nl, struct nl_msg *msg, qkd_nl_cb cb,
 		   void *arg)
 {
 	struct req_ctx ctx = { .nl = nl, .cb = cb, .arg = arg };
-	struct nl_cb *nlcb;
-	int r;
+	struct nl_msg *again = NULL;
+	int tries = 0, err;
 
 	nl->err = 0;
 	nl->extack[0] = '\0';
 	if (!msg)
 		return qkd_nl_fail(nl, ENOMEM);
-	nlcb = make_cb(&ctx);
-	if (!nlcb) {
-		qkd_nl_msg_free(msg);
-		return qkd_nl_fail(nl, ENOMEM);
+	ctx.dump = (nlmsg_hdr(msg)->nlmsg_flags & NLM_F_DUMP) == NLM_F_DUMP;
+	if (ctx.dump) {
+		/* Still without port and sequence number: each send gets its own. */
+		again = nlmsg_convert(nlmsg_hdr(msg));
+		if (!again) {
+			qkd_nl_msg_free(msg);
+			return qkd_nl_fail(nl, ENOMEM);
+		}
 	}
-	record_attrs(&ctx, msg);
-	/* Adds NLM_F_REQUEST | NLM_F_ACK, the port and a sequence number. */
-	r = nl_send_auto(nl->sk, msg);
-	qkd_nl_msg_free(msg);
-	if (r < 0) {
-		nl_cb_put(nlcb);
-		return qkd_nl_fail(nl, qkd_nlerr_to_errno(r));
-	}
-	while (!ctx.done) {
-		r = nl_recvmsgs(nl->sk, nlcb);
-		if (r < 0 && !ctx.done) {
-			if (r == -NLE_INTR || r == -NLE_AGAIN)
-				continue;
-			ctx.err = -qkd_nlerr_to_errno(r);
+	for (;;) {
+		err = request_once(nl, msg, &ctx);
+		tries++;
+		if (err || !ctx.intr)
+			break;
+		/* Interrupted: what it carried may miss or repeat objects. */
+		drop_held(&ctx);
+		if (tries == QKD_NL_DUMP_TRIES) {
+			snprintf(nl->extack, sizeof(nl->extack),
+				 "the dump was interrupted by changes %d times in a row (NLM_F_DUMP_INTR); nothing shown, try again",
+				 tries);
+			err = -EAGAIN;
+			break;
+		}
+		msg = nlmsg_convert(nlmsg_hdr(again));
+		if (!msg) {
+			err = -ENOMEM;
 			break;
 		}
 	}
-	nl_cb_put(nlcb);
-	if (ctx.err)
-		return qkd_nl_fail(nl, ctx.err);
+	if (!err && ctx.dump)
+		err = replay_held(&ctx);
+	drop_held(&ctx);
+	free(ctx.held);
+	if (again)
+		nlmsg_free(again);
+	if (err)
+		return qkd_nl_fail(nl, err);
 	return 0;
 }
 

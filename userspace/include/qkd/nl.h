@@ -69,7 +69,16 @@ struct nl_msg *qkd_nl_msg(struct qkd_nl *nl, uint8_t cmd, int flags);
 /*
  * Sends @msg (and frees it), then receives until the ACK, the error or the
  * end of the dump, calling @cb (may be NULL) for each reply message.
+ *
+ * A dump (@msg has NLM_F_DUMP) is held until it ends, and @cb is called
+ * only for a dump that the kernel did not flag NLM_F_DUMP_INTR (its set of
+ * objects changed between two parts, so it may have missed or repeated
+ * some): an interrupted dump is sent again, at most QKD_NL_DUMP_TRIES
+ * times in all, and when every one was interrupted the request fails with
+ * EAGAIN (qkd_nl_extack() says why) and @cb was never called.
  */
+#define QKD_NL_DUMP_TRIES	4
+
 int qkd_nl_request(struct qkd_nl *nl, struct nl_msg *msg, qkd_nl_cb cb,
 		   void *arg);
 
