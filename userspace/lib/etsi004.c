@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * libqkd: ETSI GS QKD 004 (v2.1.1) OPEN_CONNECT, GET_KEY and CLOSE on
- * /dev/qkd (<qkd/etsi004.h>; the mapping is in Documentation/etsi004.md).
+ * /dev/qkd (<qkd/etsi004.h>; the mapping is in Documentation/etsi.md).
  *
  * A connection is a /dev/qkd file of its own, opened for writing, with
  * poll() set to its stream, in a table of this process (one connection a

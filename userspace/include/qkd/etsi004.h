@@ -15,7 +15,7 @@
  * the 8-4-4-4-12 form). The stream is the one @key_stream_id names, or,
  * when that is all-zero, the one the destination URI names (and
  * @key_stream_id is set to it); when both name one, they must agree.
- * Documentation/etsi004.md has the whole mapping and libqkd(3) the calls.
+ * Documentation/etsi.md has the whole mapping and libqkd(3) the calls.
  *
  * Every call returns a status: 0..8 are the spec's (enum qkd_004_status);
  * QKD_STATUS_INVALID_ARGUMENT and QKD_STATUS_DEVICE_ERROR are this
