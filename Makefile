@@ -419,9 +419,9 @@ demo:
 # and its headers and pkg-config file (install-dev). `make uninstall`, with
 # the same DESTDIR and PREFIX, removes exactly those files
 # (tests/lib/check-install.sh checks both).
-# Section 8 (the tools) goes with install-tools, section 3 (libqkd) with
-# install-dev.
-MAN_PAGES := $(wildcard Documentation/man/*.8)
+# Sections 5 and 8 (the tools, the site file) go with install-tools,
+# section 3 (libqkd) with install-dev.
+MAN_PAGES := $(wildcard Documentation/man/*.[58])
 MAN3_PAGES := $(wildcard Documentation/man/*.3)
 MAN_FILES := $(foreach m,$(MAN_PAGES),\
 	$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m)))

@@ -78,7 +78,8 @@ for t in $targets; do
 	extra=
 	if [ "$t" = handshake ]; then
 		extra="-I/usr/include/libnl3 $(ls userspace/qkdd/*.c userspace/lib/*.c |
-			grep -v 'qkdd/main.c\|qkdd/config.c\|lib/util.c') -lnl-genl-3 -lnl-3 -lkcapi"
+			grep -v 'qkdd/main.c\|qkdd/config.c\|lib/util.c') -lnl-genl-3 -lnl-3 -lkcapi
+			$(pkg-config --libs libsystemd)"
 	fi
 	# kme: qkd-kme's JSON formats and configuration, with json-c
 	if [ "$t" = kme ]; then
