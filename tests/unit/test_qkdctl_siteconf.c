@@ -154,6 +154,9 @@ static const struct {
 	  6, "not a [stream]" },
 	{ "[link]\nrole = initiator\n[stream " SID "]\nkey-size = 32\n[daemon]\npeer = \"a#b\"\n",
 	  6, "'#'" },
+	/* an empty quoted value (fuzz_siteconf: it read the byte before it) */
+	{ "[link]\nrole = initiator\n[stream " SID "]\nkey-size = 32\n[daemon]\npeer = \"\"\n",
+	  6, "may not be empty" },
 	{ "[link]\nrole = initiator\n[stream " SID "]\nkey-size = 32\n[daemon]\nconfig = /x\n",
 	  6, "nested" },
 	{ "[link]\nrole = initiator\n[stream " SID "]\nkey-size = 32\n[daemon]\nrounds = 1\nrounds = 2\n",

@@ -397,6 +397,9 @@ static int daemon_kv(struct site_conf *c, const char *k, const char *v,
 		     unsigned int line, char *err, size_t errlen)
 {
 	/* qkdd reads these lines itself, without quoting: keep them simple. */
+	if (v && !v[0])
+		return perr(err, errlen, c->path, line,
+			    "a qkdd option's value may not be empty (a flag has no value at all)");
 	if (v && (strchr(v, '#') || v[0] == ' ' || v[0] == '\t' ||
 		  v[strlen(v) - 1] == ' ' || v[strlen(v) - 1] == '\t'))
 		return perr(err, errlen, c->path, line,
