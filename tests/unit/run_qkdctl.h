@@ -30,6 +30,8 @@ static void slurp(int fd, char *buf, size_t cap)
 /*
  * build/qkdctl ARGS with stdout and stderr captured; @uid >= 0 runs it as
  * that user (a directory root could write anyway), @mask is its umask.
+ * The binary is opened as the caller and run with fexecve(), so @uid needs
+ * no search permission on the way to the tree.
  */
 static void run_qkdctl(struct run *r, int uid, mode_t mask,
 		       const char *const *args)
@@ -55,10 +57,17 @@ static void run_qkdctl(struct run *r, int uid, mode_t mask,
 		dup2(devnull, STDIN_FILENO);
 		dup2(fileno(fo), STDOUT_FILENO);
 		dup2(fileno(fe), STDERR_FILENO);
+		/*
+		 * Opened before the privileges go: the tree may sit where
+		 * @uid cannot reach it (a clone in a 0700 mktemp -d).
+		 */
+		int exe = open(argv[0], O_RDONLY);
+
 		umask(mask);
 		if (uid >= 0 && (setgid((gid_t)uid) || setuid((uid_t)uid)))
 			_exit(126);
-		execv(argv[0], argv);
+		if (exe >= 0)
+			fexecve(exe, argv, environ);
 		_exit(127);
 	}
 	if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status))
