@@ -62,6 +62,11 @@ SYSTEMD_LIBS := $(shell pkg-config --libs libsystemd 2>/dev/null)
 KME_PKGS := libmicrohttpd gnutls json-c
 KME_CFLAGS := $(shell pkg-config --cflags $(KME_PKGS) 2>/dev/null)
 KME_LIBS := $(shell pkg-config --libs $(KME_PKGS) 2>/dev/null)
+# qkdd's ETSI 014 client (--key-source etsi014): libcurl (OpenSSL flavour),
+# json-c.
+QKDD_PKGS := libcurl json-c
+QKDD_CFLAGS := $(shell pkg-config --cflags $(QKDD_PKGS) 2>/dev/null)
+QKDD_LIBS := $(shell pkg-config --libs $(QKDD_PKGS) 2>/dev/null)
 WARN_ONLY := -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes \
 	-Wmissing-prototypes
 WARN := $(WARN_ONLY) -Werror
@@ -193,9 +198,12 @@ $(B)/san/libqkdproto.a: $(call objs,$(B)/san/obj,$(PROTO_SRCS))
 
 $(B)/qkdctl: $(call objs,$(B)/obj,$(QKDCTL_SRCS)) $(B)/libqkd.a $(FLAGS_STAMP)
 	$(CC) $(USER_LDFLAGS) -o $@ $(filter %.o %.a,$^) $(LIBS)
+$(call objs,$(B)/obj,$(QKDD_SRCS)) $(call objs,$(B)/san/obj,$(QKDD_SRCS)): \
+	USER_CFLAGS += $(QKDD_CFLAGS)
+$(call objs,$(B)/san/obj,$(QKDD_SRCS)): USER_CFLAGS_NOFORTIFY += $(QKDD_CFLAGS)
 $(B)/qkdd: $(call objs,$(B)/obj,$(QKDD_SRCS)) $(B)/libqkdproto.a $(B)/libqkd.a \
 		$(FLAGS_STAMP)
-	$(CC) $(USER_LDFLAGS) -o $@ $(filter %.o %.a,$^) $(LIBS)
+	$(CC) $(USER_LDFLAGS) -o $@ $(filter %.o %.a,$^) $(QKDD_LIBS) $(LIBS)
 
 # qkd-kme: its objects see its libraries' headers.
 $(call objs,$(B)/obj,$(KME_SRCS)) $(call objs,$(B)/san/obj,$(KME_SRCS)): \
@@ -229,7 +237,14 @@ $(B)/san/tests/unit/test_qkdd_session: tests/unit/test_qkdd_session.c \
 		$(QKDD_TEST_OBJS) $(B)/san/libqkdproto.a $(B)/san/libqkd.a \
 		$(UNIT_LSAN) | harness
 	@mkdir -p $(dir $@)
-	$(CC) $(UNIT_CFLAGS) -o $@ $(filter-out %.h,$^) $(LIBS)
+	$(CC) $(UNIT_CFLAGS) -o $@ $(filter-out %.h,$^) $(QKDD_LIBS) $(LIBS)
+
+# qkdd's parser of a vendor KME's answers (it includes kme_parse.c).
+$(B)/san/tests/unit/test_qkdd_kme_parse: tests/unit/test_qkdd_kme_parse.c \
+		$(B)/san/libqkd.a $(UNIT_LSAN) | harness
+	@mkdir -p $(dir $@)
+	$(CC) $(UNIT_CFLAGS) $(QKDD_CFLAGS) -MMD -MP -MF $@.d -o $@ $< \
+		$(filter %.a,$^) $(QKDD_LIBS) $(LIBS)
 
 # qkd-kme's parsers and checks in process: all of it but main.c.
 KME_TEST_OBJS := $(call objs,$(B)/san/obj,\

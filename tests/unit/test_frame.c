@@ -105,6 +105,7 @@ TEST(round_trip_every_type)
 		[QKD_MSG_PA_SEED] = 512, [QKD_MSG_KEY_CONFIRM] = 16,
 		[QKD_MSG_KEY_COMMIT] = 0, [QKD_MSG_ABORT] = 4,
 		[QKD_MSG_KEEPALIVE] = 0, [QKD_MSG_SYNC] = 40,
+		[QKD_MSG_KME_IDS] = 200, [QKD_MSG_KME_CONFIRM] = 32,
 	};
 	uint8_t pl[1024], out[2048], tag[16];
 	struct frame f;
@@ -140,7 +141,8 @@ TEST(round_trip_every_type)
 		ASSERT_NE(0, strcmp("unknown", frame_type_name(t)));
 	}
 	ASSERT_EQ(0, strcmp("unknown", frame_type_name(0)));
-	ASSERT_EQ(0, strcmp("unknown", frame_type_name(13)));
+	ASSERT_EQ(0, strcmp("unknown", frame_type_name(QKD_MSG__MAX + 1)));
+	ASSERT_EQ(0, strcmp("kme-key-ids", frame_type_name(QKD_MSG_KME_IDS)));
 	ASSERT_EQ(0, strcmp("sync", frame_type_name(QKD_MSG_SYNC)));
 	ASSERT_EQ(0, strcmp("keepalive", frame_type_name(QKD_MSG_KEEPALIVE)));
 }

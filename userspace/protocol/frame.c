@@ -57,6 +57,12 @@ static const struct type_rule rules[QKD_MSG__MAX + 1] = {
 			    DEF_NO, false },
 	[QKD_MSG_KEEPALIVE] = { "keepalive", 0, 0, false, DEF_NO, false },
 	[QKD_MSG_SYNC] = { "sync", 0, 1024, false, DEF_YES, false },
+	/* --key-source etsi014: Alice's key_IDs and Bob's confirmation each
+	 * close the round's exchange (protocol.md, "etsi014 rounds") */
+	[QKD_MSG_KME_IDS] = { "kme-key-ids", 1, 96 * 1024, false, DEF_NO,
+			      true },
+	[QKD_MSG_KME_CONFIRM] = { "kme-confirm", 1, 1024, false, DEF_NO,
+				  true },
 };
 #undef ANY
 

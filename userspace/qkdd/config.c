@@ -57,6 +57,7 @@ void qkdd_opts_default(struct qkdd_opts *o)
 	o->retry_max_s = 10;
 	o->backoff_base_s = 1;
 	o->backoff_max_s = QKDD_AUTH_BACKOFF_MAX_S;
+	o->kme_keys = QKDD_KME_KEYS_DEFAULT;
 }
 
 static int parse_double(const char *s, double lo, double hi, double *out)
@@ -231,7 +232,58 @@ static const struct optdesc known[] = {
 	{ "timeout", false }, { "retry-max", false }, { "verbose", true },
 	{ "backoff-base", false }, { "backoff-max", false },
 	{ "simulated-channel-test-keys-only", true },
+	{ "key-source", false }, { "kme", false }, { "kme-cert", false },
+	{ "kme-key", false }, { "kme-ca", false }, { "kme-sae", false },
+	{ "kme-keys", false },
 };
+
+/* --kme: https://HOST:PORT (HOST a name, an IPv4 or [IPv6] address), a
+ * trailing '/' allowed, nothing else: the API path is ETSI 014's. */
+static bool kme_url_ok(const char *u)
+{
+	const char *colon, *host_end;
+	uint64_t port;
+	char num[8];
+	size_t n;
+
+	if (strncmp(u, "https://", 8))
+		return false;
+	u += 8;
+	n = strlen(u);
+	while (n && u[n - 1] == '/')
+		n--;
+	if (!n || n >= QKDD_ADDR_MAX || memchr(u, '/', n) || memchr(u, '@', n) ||
+	    memchr(u, '?', n) || memchr(u, '#', n))
+		return false;
+	if (u[0] == '[') {
+		host_end = memchr(u, ']', n);
+		if (!host_end || host_end == u + 1 || host_end[1] != ':')
+			return false;
+		colon = host_end + 1;
+	} else {
+		colon = memchr(u, ':', n);
+		if (!colon || colon == u || memchr(colon + 1, ':', n - (size_t)(colon + 1 - u)))
+			return false;
+	}
+	if ((size_t)(u + n - colon - 1) >= sizeof(num) || colon + 1 == u + n)
+		return false;
+	memcpy(num, colon + 1, (size_t)(u + n - colon - 1));
+	num[u + n - colon - 1] = '\0';
+	return !qkd_parse_u64(num, 65535, &port) && port > 0;
+}
+
+/* --kme-sae: it goes into the URL path: [A-Za-z0-9_.-], 1..64 */
+static bool kme_sae_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (!n || n > QKDD_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && !strchr("_.-", s[i]))
+			return false;
+	return true;
+}
 
 int qkdd_opt_set(struct qkdd_opts *o, const char *name, const char *value,
 		 char *err, size_t errlen)
@@ -297,6 +349,38 @@ int qkdd_opt_set(struct qkdd_opts *o, const char *name, const char *value,
 		r = copy_str(o->key, sizeof(o->key), value);
 	} else if (!strcmp(name, "ca")) {
 		r = copy_str(o->ca, sizeof(o->ca), value);
+	} else if (!strcmp(name, "key-source")) {
+		if (!strcmp(value, "bb84"))
+			o->key_source = QKDD_SRC_BB84;
+		else if (!strcmp(value, "etsi014"))
+			o->key_source = QKDD_SRC_ETSI014;
+		else
+			return fail(err, errlen,
+				    "key-source must be bb84 or etsi014, not '%s'",
+				    value);
+	} else if (!strcmp(name, "kme")) {
+		if (!kme_url_ok(value))
+			return fail(err, errlen,
+				    "kme must be https://HOST:PORT (the vendor KME; no path, no user), not '%s'",
+				    value);
+		r = copy_str(o->kme, sizeof(o->kme), value);
+	} else if (!strcmp(name, "kme-cert")) {
+		r = copy_str(o->kme_cert, sizeof(o->kme_cert), value);
+	} else if (!strcmp(name, "kme-key")) {
+		r = copy_str(o->kme_key, sizeof(o->kme_key), value);
+	} else if (!strcmp(name, "kme-ca")) {
+		r = copy_str(o->kme_ca, sizeof(o->kme_ca), value);
+	} else if (!strcmp(name, "kme-sae")) {
+		if (!kme_sae_ok(value))
+			return fail(err, errlen,
+				    "kme-sae must be an SAE ID of 1 to %u characters [A-Za-z0-9_.-], not '%s'",
+				    QKDD_NAME_MAX, value);
+		r = copy_str(o->kme_sae, sizeof(o->kme_sae), value);
+	} else if (!strcmp(name, "kme-keys")) {
+		r = qkd_parse_u64(value, KME_KEYS_MAX, &u);
+		if (!r && u < 1)
+			r = -EINVAL;
+		dst = &o->kme_keys;
 	} else if (!strcmp(name, "peer-name")) {
 		r = copy_str(o->peer_name, sizeof(o->peer_name), value);
 	} else if (!strcmp(name, "seed")) {
@@ -563,6 +647,30 @@ int qkdd_opts_check(const struct qkdd_opts *o, char *err, size_t errlen)
 		return fail(err, errlen,
 			    "--block-bits %u: the privacy amplification seed of such a round does not fit in one 1 MiB frame (the closing frame of the round); at most %u",
 			    o->block_bits, QKDD_BLOCK_BITS_MAX);
+	if (o->key_source == QKDD_SRC_ETSI014) {
+		const char *miss = !o->kme[0] ? "--kme https://HOST:PORT" :
+				   !o->kme_cert[0] ? "--kme-cert FILE" :
+				   !o->kme_key[0] ? "--kme-key FILE" :
+				   !o->kme_ca[0] ? "--kme-ca FILE" :
+				   !o->kme_sae[0] ?
+				   (o->role == QKDD_ALICE ?
+				    "--kme-sae SAE_ID (the slave SAE of enc_keys: the KME's name of the peer's end)" :
+				    "--kme-sae SAE_ID (the master SAE of dec_keys: the KME's name of the peer's end)") :
+				   NULL;
+
+		if (miss)
+			return fail(err, errlen,
+				    "--key-source etsi014 needs %s", miss);
+		if (o->sim_test_keys)
+			return fail(err, errlen,
+				    "--simulated-channel-test-keys-only is for the simulated quantum channel, which --key-source etsi014 does not use");
+		/* no quantum channel: nothing travels in clear */
+		return 0;
+	}
+	if (o->kme[0] || o->kme_cert[0] || o->kme_key[0] || o->kme_ca[0] ||
+	    o->kme_sae[0])
+		return fail(err, errlen,
+			    "--kme, --kme-cert, --kme-key, --kme-ca and --kme-sae are for --key-source etsi014");
 	/*
 	 * The simulated quantum link carries Bob's detections and bases in
 	 * clear: whoever reads it rebuilds every key. Off the host only when
@@ -611,6 +719,13 @@ static const struct option lopts[] = {
 	{ "backoff-base", required_argument, NULL, 0 },
 	{ "backoff-max", required_argument, NULL, 0 },
 	{ "simulated-channel-test-keys-only", no_argument, NULL, 0 },
+	{ "key-source", required_argument, NULL, 0 },
+	{ "kme", required_argument, NULL, 0 },
+	{ "kme-cert", required_argument, NULL, 0 },
+	{ "kme-key", required_argument, NULL, 0 },
+	{ "kme-ca", required_argument, NULL, 0 },
+	{ "kme-sae", required_argument, NULL, 0 },
+	{ "kme-keys", required_argument, NULL, 0 },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "config", required_argument, NULL, 'c' },
 	{ "help", no_argument, NULL, 'h' },
@@ -714,6 +829,9 @@ static const struct optfield restart_only[] = {
 	F("eps-cor", eps_cor), F("tag-bits", tag_bits),
 	F("auth-reserve", auth_target), F("state-dir", state_dir),
 	F("simulated-channel-test-keys-only", sim_test_keys),
+	F("key-source", key_source), F("kme", kme), F("kme-cert", kme_cert),
+	F("kme-key", kme_key), F("kme-ca", kme_ca), F("kme-sae", kme_sae),
+	F("kme-keys", kme_keys),
 };
 #undef F
 

@@ -20,9 +20,10 @@
 #include "session.h"
 
 #define HELLO_MAGIC	0x514b4448u	/* "QKDH" */
-#define HELLO_VERSION	5	/* 3: next index and low index;
+#define HELLO_VERSION	6	/* 3: next index and low index;
 				 * 4: basis probabilities;
-				 * 5: Cascade's PIPELINE flag (issue 16) */
+				 * 5: Cascade's PIPELINE flag (issue 16);
+				 * 6: the key source (issue 17) */
 #define SYNC_MAGIC	0x514b4453u	/* "QKDS" */
 #define SYNC_VERSION	2	/* 2: tagged at the stated positions */
 #define SYNC_BODY_LEN	(4 + 1 + 1 + 5 * 8)
@@ -361,6 +362,7 @@ int hello(struct qkdd *q)
 		wb_u(&w, q->pp.tag_bits, 4);
 		wb_u(&w, q->pp.auth_target, 4);
 		wb_u(&w, q->round_pulses, 8);
+		wb_u(&w, q->o->key_source, 1);
 		r = send_hello(q, &w);
 		if (r)
 			return r;
@@ -385,6 +387,7 @@ int hello(struct qkdd *q)
 		struct proto ap;
 		uint64_t p_first, p_id;
 		uint32_t p_count, ks;
+		unsigned int src;
 		bool p_valid;
 		const uint8_t *sid;
 
@@ -442,10 +445,25 @@ int hello(struct qkdd *q)
 		ap.tag_bits = (uint32_t)rb_u(&rb, 4);
 		ap.auth_target = (uint32_t)rb_u(&rb, 4);
 		q->round_pulses = rb_u(&rb, 8);
+		src = (unsigned int)rb_u(&rb, 1);
 		if (!rb_done(&rb) || a_low > a_next ||
 		    ap.auth_target > QKD_AUTH_RESERVE_CAP_DEFAULT / 2 ||
 		    !q->round_pulses || q->round_pulses > ROUND_PULSES_MAX) {
 			qlog("HELLO: malformed");
+			return -EPERM;
+		}
+		if (src != q->o->key_source) {
+			char why[QKD_ABORT_MAX_TEXT];
+
+			snprintf(why, sizeof(why),
+				 "the peer's key source %s differs from ours %s",
+				 src == QKDD_SRC_ETSI014 ? "etsi014" :
+				 src == QKDD_SRC_BB84 ? "bb84" : "(unknown)",
+				 q->o->key_source == QKDD_SRC_ETSI014 ?
+				 "etsi014" : "bb84");
+			qlog("HELLO refused: %s: configure --key-source alike at both ends",
+			     why);
+			send_abort(q, QKD_ABORT_PROTOCOL, why);
 			return -EPERM;
 		}
 		r = check_policy(q, &ap);

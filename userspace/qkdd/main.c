@@ -31,6 +31,8 @@ static void usage(FILE *f)
 "            [--status FILE] [--state-dir DIR] [--verbose]\n"
 "            [--backoff-base S] [--backoff-max S]\n"
 "            [--simulated-channel-test-keys-only]\n"
+"            [--key-source bb84|etsi014 --kme https://HOST:PORT --kme-sae ID\n"
+"             --kme-cert F --kme-key F --kme-ca F [--kme-keys N]]\n"
 "       qkdd --help | --version\n"
 "The quantum channel (simulated) uses PORT + 1 and must stay on loopback\n"
 "unless the keys are for testing only. See qkdd(8).\n");
@@ -232,6 +234,12 @@ static int check_start(const struct qkdd_opts *o)
 			   check_readable("private key", o->key) ||
 			   check_readable("CA certificate", o->ca)))
 		return -1;
+	if (o->key_source == QKDD_SRC_ETSI014 &&
+	    (check_readable("vendor KME client certificate (--kme-cert)",
+			    o->kme_cert) ||
+	     check_readable("vendor KME client key (--kme-key)", o->kme_key) ||
+	     check_readable("vendor KME CA certificate (--kme-ca)", o->kme_ca)))
+		return -1;
 	if (o->out[0] && check_dir_of("output file", o->out))
 		return -1;
 	if (o->status[0] && check_dir_of("status file", o->status))
@@ -343,10 +351,12 @@ int main(int argc, char **argv)
 	char host[QKDD_ADDR_MAX], err[300];
 	unsigned int port;
 	int lfd = -1, lqfd = -1, rc = 1, r;
+	bool etsi;
 
 	qkdd_opts_default(&o);
 	if (parse_args(&o, argc, argv))
 		return 2;
+	etsi = o.key_source == QKDD_SRC_ETSI014;
 	qkdd_log_init(o.role, o.verbose);
 	qkdd_fault = getenv("QKDD_FAULT");
 	if (qkdd_fault)
@@ -385,7 +395,7 @@ int main(int argc, char **argv)
 		control_stop();
 		return 1;
 	}
-	if (o.role == QKDD_ALICE) {
+	if (o.role == QKDD_ALICE && o.key_source == QKDD_SRC_BB84) {
 		fib = fiber_start(&o.ch, o.seed, o.have_seed);
 		if (!fib) {
 			qlog("cannot start the fiber stage");
@@ -399,9 +409,14 @@ int main(int argc, char **argv)
 	}
 	if (o.listen[0]) {
 		lfd = peer_listen(host, port);
-		lqfd = lfd >= 0 ? peer_listen(host, port + 1) : -1;
-		if (lqfd < 0)
+		if (lfd < 0)
 			goto out;
+		/* etsi014: no quantum channel */
+		if (!etsi) {
+			lqfd = peer_listen(host, port + 1);
+			if (lqfd < 0)
+				goto out;
+		}
 	}
 	if (o.state_dir[0]) {
 		int e;
@@ -418,9 +433,11 @@ int main(int argc, char **argv)
 		}
 	}
 	store_link_state(st, true);
-	qlog("started: %s %s, stream on link %s, %s",
+	qlog("started: %s %s, stream on link %s, %s, keys from %s%s%s",
 	     o.listen[0] ? "listening on" : "peer", o.listen[0] ? o.listen : o.peer,
-	     o.link, o.no_kernel ? "keys to file" : "keys to the kernel");
+	     o.link, o.no_kernel ? "keys to file" : "keys to the kernel",
+	     etsi ? "the vendor KME " : "the simulated BB84 stage",
+	     etsi ? o.kme : "", etsi ? " (ETSI GS QKD 014)" : "");
 	qkdd_status_publish(q);
 	qkdd_notify("READY=1");
 	qkdd_notify_status("%s %s", o.listen[0] ? "listening on" : "connecting to",
@@ -452,13 +469,14 @@ int main(int argc, char **argv)
 		}
 		if (o.listen[0]) {
 			cfd = peer_accept(lfd);
-			qfd = cfd >= 0 ? peer_accept(lqfd) : -1;
+			qfd = cfd >= 0 && lqfd >= 0 ? peer_accept(lqfd) : -1;
 		} else {
 			cfd = peer_connect(host, port, o.retry_max_s);
-			qfd = cfd >= 0 ? peer_connect(host, port + 1,
-						      o.retry_max_s) : -1;
+			qfd = cfd >= 0 && !etsi ?
+			      peer_connect(host, port + 1, o.retry_max_s) : -1;
 		}
-		if (cfd < 0 || qfd < 0) {
+		/* etsi014: no quantum channel (qfd -1) */
+		if (cfd < 0 || (qfd < 0 && !etsi)) {
 			if (cfd >= 0)
 				close(cfd);
 			if (qkdd_stopping())
@@ -468,12 +486,14 @@ int main(int argc, char **argv)
 			continue;
 		}
 		set_timeouts(cfd, o.timeout_s);
-		set_timeouts(qfd, o.timeout_s);
+		if (qfd >= 0)
+			set_timeouts(qfd, o.timeout_s);
 		if (!o.psk[0]) {
 			r = qkdd_x509_auth(q, &auth, cfd);
 			if (r == -EPERM) {
 				close(cfd);
-				close(qfd);
+				if (qfd >= 0)
+					close(qfd);
 				rc = 1;
 				break;
 			}
@@ -481,14 +501,16 @@ int main(int argc, char **argv)
 				unsigned int bo = qkdd_backoff_s(q);
 
 				close(cfd);
-				close(qfd);
+				if (qfd >= 0)
+					close(qfd);
 				pause_s(bo > o.retry_max_s ? bo : o.retry_max_s);
 				continue;
 			}
 		}
 		r = qkdd_session(q, cfd, qfd, auth);
 		close(cfd);
-		close(qfd);
+		if (qfd >= 0)
+			close(qfd);
 		if (r == 1) {
 			qlog("%llu rounds done: exiting",
 			     (unsigned long long)o.rounds);

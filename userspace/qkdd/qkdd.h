@@ -7,12 +7,16 @@
  *   peer.c         TCP classical and quantum connections, with reconnect
  *   quantum.c      the simulated fiber stage (a thread: pulses in over a
  *                  socket pair, detection events out to Bob)
+ *   kme_client.c   --key-source etsi014: the ETSI GS QKD 014 client of a
+ *                  vendor KME (libcurl, mTLS)
+ *   kme_parse.c    its answers parsed (Key container, Status, Error)
  *   session.c      the protocol driver on one connection: HELLO, then
  *                  rounds (session.h describes the protocol)
  *   handshake.c    SYNC/HELLO and recovery at every connection
  *   round.c        what the rounds of both roles share
  *   round_alice.c  the per-round protocol of Alice
  *   round_bob.c    the per-round protocol of Bob
+ *   round_kme.c    the rounds of --key-source etsi014 (both roles)
  *   wire.c         authenticated messages and their byte buffers
  *   state.c        commit records, the state file (--state-dir), the
  *                  authentication reserve
@@ -35,6 +39,12 @@
 #include <stdint.h>
 
 #include "qkd/channel.h"
+
+/* Where a round's key comes from (--key-source). */
+enum qkdd_key_source {
+	QKDD_SRC_BB84 = 0,	/* the (simulated) BB84 stage */
+	QKDD_SRC_ETSI014,	/* a vendor KME over ETSI GS QKD 014 */
+};
 
 enum qkdd_role {
 	QKDD_ROLE_NONE = 0,
@@ -89,6 +99,20 @@ struct qkdd_opts {
 	 */
 	bool sim_test_keys;
 	bool verbose;
+	/*
+	 * --key-source etsi014: the local vendor KME (--kme https://HOST:PORT),
+	 * our client certificate and key and the CA of the KME's certificate
+	 * (--kme-cert, --kme-key, --kme-ca), and the other SAE (--kme-sae:
+	 * Alice asks enc_keys for that slave SAE, Bob dec_keys from that
+	 * master SAE).
+	 */
+	enum qkdd_key_source key_source;
+	char kme[QKDD_ADDR_MAX];
+	char kme_cert[QKDD_PATH_MAX];
+	char kme_key[QKDD_PATH_MAX];
+	char kme_ca[QKDD_PATH_MAX];
+	char kme_sae[QKDD_NAME_MAX + 1];
+	uint32_t kme_keys;		/* --kme-keys: keys a round asks for */
 };
 
 /* ---- config.c ----------------------------------------------------------- */
@@ -284,6 +308,63 @@ int fiber_generate(struct fiber *f, int qfd, uint32_t round,
 int quantum_recv(int qfd, uint32_t *round, unsigned int timeout_s,
 		 uint64_t pulses, uint64_t max_det,
 		 struct qkd_detections *d, uint64_t *npulses);
+
+/* ---- kme_parse.c, kme_client.c ------------------------------------------- */
+
+#define KME_BODY_MAX		(1u << 20)	/* largest answer taken */
+#define KME_KEYS_MAX		1024		/* keys a request asks for */
+#define KME_KEY_SIZE_MAX	512		/* bytes (the stream's limit) */
+#define KME_KEY_ID_MAX		64		/* characters (a UUID: 36) */
+#define QKDD_KME_KEYS_DEFAULT	64		/* --kme-keys */
+typedef char kme_key_id[KME_KEY_ID_MAX + 1];
+
+/* Keys of a Key container: ids[i] and key i at keys + i * key_size. */
+struct kme_keys {
+	uint32_t count, key_size;	/* key_size in bytes */
+	kme_key_id *ids;
+	uint8_t *keys;
+};
+/* A key_ID we send back to a KME: 1..KME_KEY_ID_MAX of [A-Za-z0-9-_.:]. */
+bool kme_key_id_ok(const char *s, size_t n);
+/* Wipe and free the keys (a zeroed struct is fine). */
+void kme_keys_free(struct kme_keys *k);
+/*
+ * A Key container of exactly @count keys of @key_size bytes, each key_ID
+ * once; with @want (dec_keys) exactly those key_IDs, the keys in @want's
+ * order. 0, or -EPROTO (-ENOMEM) with the reason in @err, @out empty and
+ * every key byte wiped.
+ */
+int kme_parse_keys(const char *body, size_t len, uint32_t count,
+		   uint32_t key_size, const kme_key_id *want,
+		   struct kme_keys *out, char *err, size_t errlen);
+/* Status (sizes in bits, as ETSI 014 has them) */
+struct kme_status {
+	uint32_t key_size, stored_key_count, max_key_per_request;
+	uint32_t max_key_size, min_key_size;
+};
+int kme_parse_status(const char *body, size_t len, struct kme_status *st,
+		     char *err, size_t errlen);
+/* The "message" of an Error body, printable, "" if none. */
+void kme_parse_message(const char *body, size_t len, char *msg,
+		       size_t msglen);
+
+struct kme_client;
+/* One keep-alive HTTPS connection to the vendor KME; NULL with @err. */
+struct kme_client *kme_client_new(const struct qkdd_opts *o, char *err,
+				  size_t errlen);
+void kme_client_free(struct kme_client *c);
+/*
+ * The requests; 0, or -errno with what the KME said (HTTP status and its
+ * message, or the TLS/connection error) in @err. Key bytes pass through
+ * one buffer of ours, wiped after every request.
+ */
+int kme_get_status(struct kme_client *c, struct kme_status *st, char *err,
+		   size_t errlen);
+int kme_enc_keys(struct kme_client *c, uint32_t number, uint32_t key_size,
+		 struct kme_keys *out, char *err, size_t errlen);
+int kme_dec_keys(struct kme_client *c, const kme_key_id *ids,
+		 uint32_t count, uint32_t key_size, struct kme_keys *out,
+		 char *err, size_t errlen);
 
 /* ---- push.c ------------------------------------------------------------- */
 

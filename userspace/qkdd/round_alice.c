@@ -27,6 +27,97 @@
  * and the echo of COMMIT. */
 #define TAGS_AFTER_PA	3
 
+/*
+ * The two-phase commit of a round's block (R->bytes: @auth_len withheld
+ * bytes, then @count keys; R->charge_to): the pending record on disk,
+ * KEY_COMMIT, Bob's echo (he has pushed), then our push and the reserve.
+ * Both key sources end their rounds with it.
+ */
+int alice_commit(struct qkdd *q, struct round *R, uint32_t auth_len,
+		 uint32_t count, uint64_t id)
+{
+	struct wbuf w = { 0 };
+	uint8_t type;
+	int r;
+
+	/* two-phase commit: Bob pushes first, then we do */
+	stage_switch(QS_PUSH);
+	pending_clear(&q->pend);
+	q->pend = (struct pending){ .valid = true, .has_keys = true,
+				    .auth_valid = true,
+				    .first = q->next_index,
+				    .id = id, .count = count,
+				    .charge_to = R->charge_to,
+				    .auth_len = auth_len, .data = R->bytes,
+				    .len = R->nbytes };
+	R->bytes = NULL;
+	R->nbytes = 0;
+	commit_payload(&w, q->pend.first, count, q->pp.key_size, id, auth_len);
+	if (w.err) {
+		r = -ENOMEM;
+		goto out;
+	}
+	/* the pending block (without its keys) is on disk before Bob can
+	 * commit it, so that a restart still adds its auth bytes */
+	if (state_save(q)) {
+		r = -EPERM;
+		goto out;
+	}
+	r = send_msg(q, QKD_MSG_KEY_COMMIT, w.p, w.len, AUTH_OWN);
+	if (r)
+		goto out;
+	r = recv_msg(q, 1u << QKD_MSG_KEY_COMMIT, &type, false);
+	if (r == RX_ABORT) {
+		pending_clear(&q->pend);
+		r = rx_fail(q, R, r);
+		goto out;
+	}
+	if (r)
+		goto out;	/* keep the pending block for recovery */
+	if (q->msg_len != w.len || memcmp(q->msg, w.p, w.len)) {
+		qlog("KEY_COMMIT acknowledgement does not match the block");
+		r = -ECONNRESET;
+		goto out;
+	}
+	if (count && qkdd_fault && !strcmp(qkdd_fault, "alice-after-ack")) {
+		qlog("fault injection: exiting before pushing block [%" PRIu64 ", %" PRIu64 ")",
+		     q->pend.first, q->pend.first + count);
+		_exit(9);
+	}
+	r = commit_authenticated(q);
+	if (r)
+		goto out;
+	r = store_push(q->st, q->pend.first, q->pend.data + auth_len, count);
+	if (r) {
+		qlog("the peer holds block [%" PRIu64 ", %" PRIu64 ") but we cannot push it: reconnecting to recover",
+		     q->pend.first, q->pend.first + count);
+		r = -ECONNRESET;
+		goto out;
+	}
+	stage_switch(QS_AUTH);
+	r = reserve_add(q, q->pend.data, auth_len);
+	if (r)
+		goto out;
+	maybe_retire(q);
+	stage_switch(QS_PUSH);
+	if (auth_spent(q) != R->charge_to)
+		qdebug("pads spent %" PRIu64 ", charged %" PRIu64,
+		       auth_spent(q), R->charge_to);
+	q->charged = R->charge_to;
+	finish_round(R, auth_len, count, q->pend.first);
+	q->next_index = q->pend.first + count;
+	pending_clear(&q->pend);
+	if (state_save(q)) {
+		r = -EPERM;
+		goto out;
+	}
+	r = 0;
+out:
+	stage_switch(QS_OTHER);
+	wb_free(&w);
+	return r;
+}
+
 int alice_round(struct qkdd *q, struct round *R)
 {
 	struct qkd_alice_records a = { 0 };
@@ -38,7 +129,7 @@ int alice_round(struct qkdd *q, struct round *R)
 	struct wbuf w = { 0 };
 	struct rbuf rb;
 	uint64_t *det = NULL, *bb = NULL, *mine = NULL, *peer = NULL;
-	uint64_t npulses, id, seedw;
+	uint64_t npulses, seedw;
 	uint8_t type, cpbuf[QKD_CASCADE_PARAMS_LEN];
 	uint32_t auth_len, count;
 	size_t ndet = 0, level;
@@ -332,77 +423,9 @@ int alice_round(struct qkdd *q, struct round *R)
 	if (r)
 		goto out;
 	/* two-phase commit: Bob pushes first, then we do */
-	stage_switch(QS_PUSH);
-	id = block_id(q, R);
-	pending_clear(&q->pend);
-	q->pend = (struct pending){ .valid = true, .has_keys = true,
-				    .auth_valid = true,
-				    .first = q->next_index,
-				    .id = id, .count = count,
-				    .charge_to = R->charge_to,
-				    .auth_len = auth_len, .data = R->bytes,
-				    .len = R->nbytes };
-	R->bytes = NULL;
-	R->nbytes = 0;
-	commit_payload(&w, q->pend.first, count, q->pp.key_size, id, auth_len);
-	if (w.err) {
-		r = -ENOMEM;
-		goto out;
-	}
-	/* the pending block (without its keys) is on disk before Bob can
-	 * commit it, so that a restart still adds its auth bytes */
-	if (state_save(q)) {
-		r = -EPERM;
-		goto out;
-	}
-	r = send_msg(q, QKD_MSG_KEY_COMMIT, w.p, w.len, AUTH_OWN);
+	r = alice_commit(q, R, auth_len, count, block_id(q, R));
 	if (r)
 		goto out;
-	r = recv_msg(q, 1u << QKD_MSG_KEY_COMMIT, &type, false);
-	if (r == RX_ABORT) {
-		pending_clear(&q->pend);
-		r = rx_fail(q, R, r);
-		goto out;
-	}
-	if (r)
-		goto out;	/* keep the pending block for recovery */
-	if (q->msg_len != w.len || memcmp(q->msg, w.p, w.len)) {
-		qlog("KEY_COMMIT acknowledgement does not match the block");
-		r = -ECONNRESET;
-		goto out;
-	}
-	if (count && qkdd_fault && !strcmp(qkdd_fault, "alice-after-ack")) {
-		qlog("fault injection: exiting before pushing block [%" PRIu64 ", %" PRIu64 ")",
-		     q->pend.first, q->pend.first + count);
-		_exit(9);
-	}
-	r = commit_authenticated(q);
-	if (r)
-		goto out;
-	r = store_push(q->st, q->pend.first, q->pend.data + auth_len, count);
-	if (r) {
-		qlog("the peer holds block [%" PRIu64 ", %" PRIu64 ") but we cannot push it: reconnecting to recover",
-		     q->pend.first, q->pend.first + count);
-		r = -ECONNRESET;
-		goto out;
-	}
-	stage_switch(QS_AUTH);
-	r = reserve_add(q, q->pend.data, auth_len);
-	if (r)
-		goto out;
-	maybe_retire(q);
-	stage_switch(QS_PUSH);
-	if (auth_spent(q) != R->charge_to)
-		qdebug("pads spent %" PRIu64 ", charged %" PRIu64,
-		       auth_spent(q), R->charge_to);
-	q->charged = R->charge_to;
-	finish_round(R, auth_len, count, q->pend.first);
-	q->next_index = q->pend.first + count;
-	pending_clear(&q->pend);
-	if (state_save(q)) {
-		r = -EPERM;
-		goto out;
-	}
 	r = 0;
 out:
 	stage_switch(QS_OTHER);

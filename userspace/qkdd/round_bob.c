@@ -43,6 +43,90 @@ static int bob_roundtrip(struct qkdd *q, struct round *R,
 	return r;
 }
 
+/*
+ * Bob's side of the two-phase commit (R->bytes: @auth_len withheld bytes,
+ * then @count keys from index @first): Alice's KEY_COMMIT checked against
+ * our block @id, the push, the reserve and the commit on disk, then the
+ * echo. Both key sources end their rounds with it.
+ */
+int bob_commit(struct qkdd *q, struct round *R, uint64_t first,
+	       uint32_t auth_len, uint32_t count, uint64_t id)
+{
+	struct wbuf w = { 0 };
+	uint8_t type;
+	int r;
+
+	/* commit: check, push, acknowledge */
+	stage_switch(QS_PUSH);
+	r = recv_msg(q, 1u << QKD_MSG_KEY_COMMIT, &type, true);
+	if (r) {
+		r = rx_fail(q, R, r);
+		goto out;
+	}
+	commit_payload(&w, first, count, q->pp.key_size, id,
+		       auth_len);
+	if (w.err || q->msg_len != w.len || memcmp(q->msg, w.p, w.len)) {
+		r = round_abort(q, R, QKD_ABORT_PROTOCOL,
+				"KEY_COMMIT does not match our block");
+		goto out;
+	}
+	r = commit_authenticated(q);
+	if (r)
+		goto out;
+	r = room_check(q, R, count);
+	if (r) {
+		r = r > 0 ? 0 : r;
+		goto out;
+	}
+	r = store_push(q->st, first, R->bytes + auth_len, count);
+	if (r) {
+		round_abort(q, R, QKD_ABORT_INTERNAL,
+			    "cannot push the block here (%s): discarded at both ends",
+			    strerror(-r));
+		/*
+		 * The stream's next_index may have moved past a part of the
+		 * block that was pushed and then removed: reconnect, so that
+		 * recovery starts both sides at the same index again.
+		 */
+		r = -ECONNRESET;
+		goto out;
+	}
+	if (count && qkdd_fault && !strcmp(qkdd_fault, "bob-after-push")) {
+		qlog("fault injection: exiting after pushing block [%" PRIu64 ", %" PRIu64 "), before acknowledging it",
+		     first, first + count);
+		_exit(9);
+	}
+	q->last_block_id = id;
+	q->have_last = true;
+	q->next_index = first + count;
+	/*
+	 * The withheld bytes join the reserve, and the commit is on disk,
+	 * before the acknowledgement leaves: once Alice can add them, we
+	 * have them too, across a crash of either end.
+	 */
+	stage_switch(QS_AUTH);
+	r = reserve_add(q, R->bytes, auth_len);
+	stage_switch(QS_PUSH);
+	if (r)
+		goto out;
+	if (state_save(q)) {
+		r = -EPERM;
+		goto out;
+	}
+	r = send_msg(q, QKD_MSG_KEY_COMMIT, w.p, w.len, AUTH_OWN);
+	if (r)
+		goto out;
+	maybe_retire(q);
+	R->rs.auth_used = auth_spent(q) - q->charged;
+	q->charged = auth_spent(q);
+	finish_round(R, auth_len, count, first);
+	r = 0;
+out:
+	stage_switch(QS_OTHER);
+	wb_free(&w);
+	return r;
+}
+
 int bob_round(struct qkdd *q, struct round *R)
 {
 	struct qkd_detections d = { 0 };
@@ -318,71 +402,7 @@ int bob_round(struct qkdd *q, struct round *R)
 				auth_len, count, l);
 		goto out;
 	}
-	/* commit: check, push, acknowledge */
-	stage_switch(QS_PUSH);
-	r = recv_msg(q, 1u << QKD_MSG_KEY_COMMIT, &type, true);
-	if (r) {
-		r = rx_fail(q, R, r);
-		goto out;
-	}
-	commit_payload(&w, first, count, q->pp.key_size, block_id(q, R),
-		       auth_len);
-	if (w.err || q->msg_len != w.len || memcmp(q->msg, w.p, w.len)) {
-		r = round_abort(q, R, QKD_ABORT_PROTOCOL,
-				"KEY_COMMIT does not match our block");
-		goto out;
-	}
-	r = commit_authenticated(q);
-	if (r)
-		goto out;
-	r = room_check(q, R, count);
-	if (r) {
-		r = r > 0 ? 0 : r;
-		goto out;
-	}
-	r = store_push(q->st, first, R->bytes + auth_len, count);
-	if (r) {
-		round_abort(q, R, QKD_ABORT_INTERNAL,
-			    "cannot push the block here (%s): discarded at both ends",
-			    strerror(-r));
-		/*
-		 * The stream's next_index may have moved past a part of the
-		 * block that was pushed and then removed: reconnect, so that
-		 * recovery starts both sides at the same index again.
-		 */
-		r = -ECONNRESET;
-		goto out;
-	}
-	if (count && qkdd_fault && !strcmp(qkdd_fault, "bob-after-push")) {
-		qlog("fault injection: exiting after pushing block [%" PRIu64 ", %" PRIu64 "), before acknowledging it",
-		     first, first + count);
-		_exit(9);
-	}
-	q->last_block_id = block_id(q, R);
-	q->have_last = true;
-	q->next_index = first + count;
-	/*
-	 * The withheld bytes join the reserve, and the commit is on disk,
-	 * before the acknowledgement leaves: once Alice can add them, we
-	 * have them too, across a crash of either end.
-	 */
-	stage_switch(QS_AUTH);
-	r = reserve_add(q, R->bytes, auth_len);
-	stage_switch(QS_PUSH);
-	if (r)
-		goto out;
-	if (state_save(q)) {
-		r = -EPERM;
-		goto out;
-	}
-	r = send_msg(q, QKD_MSG_KEY_COMMIT, w.p, w.len, AUTH_OWN);
-	if (r)
-		goto out;
-	maybe_retire(q);
-	R->rs.auth_used = auth_spent(q) - q->charged;
-	q->charged = auth_spent(q);
-	finish_round(R, auth_len, count, first);
-	r = 0;
+	r = bob_commit(q, R, first, auth_len, count, block_id(q, R));
 out:
 	stage_switch(QS_OTHER);
 	qkd_detections_free(&d);

@@ -67,6 +67,15 @@ struct qkdd *qkdd_new(const struct qkdd_opts *o, struct store *st,
 	q->pulses_per_bit = pc > 0 && ps > 0 ? 1.0 / (pc * ps) : 1e9;
 	if (store_next_index(st, &q->next_index))
 		goto fail;
+	if (o->key_source == QKDD_SRC_ETSI014) {
+		char err[300];
+
+		q->kme = kme_client_new(o, err, sizeof(err));
+		if (!q->kme) {
+			qlog("vendor KME %s: %s", o->kme, err);
+			goto fail;
+		}
+	}
 	q->tot.next_index = q->next_index;
 	return q;
 fail:
@@ -79,6 +88,7 @@ void qkdd_free(struct qkdd *q)
 	if (!q)
 		return;
 	pending_clear(&q->pend);
+	kme_client_free(q->kme);
 	free(q->sbuf);
 	free(q->rbuf);
 	if (q->msg) {
@@ -202,9 +212,10 @@ int qkdd_session(struct qkdd *q, int cfd, int qfd, struct auth_ctx *auth)
 			q->round++;
 			R.rs.round = q->round;
 			qkdd_log_round(q->round);
-			r = alice_round(q, &R);
+			r = q->kme ? alice_kme_round(q, &R) :
+				     alice_round(q, &R);
 		} else {
-			r = bob_round(q, &R);
+			r = q->kme ? bob_kme_round(q, &R) : bob_round(q, &R);
 		}
 		qkdd_in_round = false;
 		if (r) {

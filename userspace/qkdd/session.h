@@ -107,6 +107,9 @@ struct qkdd {
 	/* connections in a row that ended without a good round */
 	unsigned int conn_fails;
 	uint64_t ok_at_connect;		/* tot.rounds_ok when it began */
+	/* --key-source etsi014 (round_kme.c) */
+	struct kme_client *kme;
+	unsigned int kme_fails;		/* refusals in a row (Alice) */
 };
 
 struct round {
@@ -226,5 +229,15 @@ int finish_round(struct round *R, uint32_t auth_len, uint32_t count,
 
 int alice_round(struct qkdd *q, struct round *R);
 int bob_round(struct qkdd *q, struct round *R);
+int alice_commit(struct qkdd *q, struct round *R, uint32_t auth_len,
+		 uint32_t count, uint64_t id);
+int bob_commit(struct qkdd *q, struct round *R, uint64_t first,
+	       uint32_t auth_len, uint32_t count, uint64_t id);
+
+/* ---- round_kme.c -------------------------------------------------------- */
+
+/* --key-source etsi014: a round of each role (protocol.md) */
+int alice_kme_round(struct qkdd *q, struct round *R);
+int bob_kme_round(struct qkdd *q, struct round *R);
 
 #endif /* QKDD_SESSION_H */

@@ -74,7 +74,9 @@ enum qkd_msg_type {
 	QKD_MSG_ABORT = 10,		/* abort the round, with reason */
 	QKD_MSG_KEEPALIVE = 11,		/* liveness, empty payload */
 	QKD_MSG_SYNC = 12,		/* reserve positions at connection */
-	QKD_MSG__MAX = QKD_MSG_SYNC,
+	QKD_MSG_KME_IDS = 13,		/* etsi014: the vendor key_IDs */
+	QKD_MSG_KME_CONFIRM = 14,	/* etsi014: key confirmation */
+	QKD_MSG__MAX = QKD_MSG_KME_CONFIRM,
 };
 
 /* Abort reason codes carried in a QKD_MSG_ABORT payload. */
