@@ -15,6 +15,9 @@
 #   handshake qkdd's handshake state machine: Bob's hello() fed what an
 #             attacker without the key sends (userspace/qkdd/handshake.c,
 #             wire.c): no session, no stop, bounded memory and skips
+#   kmekeys   qkdd's parser of a vendor KME's answers (--key-source
+#             etsi014: userspace/qkdd/kme_parse.c): Key containers,
+#             Status, Error
 #   cascade   Cascade's messages (userspace/protocol/cascade.c): Alice's
 #             request parser, Bob's answer parser on his batched first
 #             request; every parity sent counted, a misled Bob ends
@@ -36,7 +39,7 @@ out=${FUZZ_OUT:-build/fuzz}
 time=${FUZZ_TIME:-20}
 runs=${FUZZ_RUNS:--1}
 jobs=${FUZZ_JOBS:-1}
-targets=${FUZZ_TARGETS:-frame config siteconf channel util keyfile handshake cascade kme}
+targets=${FUZZ_TARGETS:-frame config siteconf channel util keyfile handshake cascade kme kmekeys}
 CC=${FUZZ_CC:-clang}
 CFLAGS="-std=c11 -g -O1 -D_GNU_SOURCE -Iinclude/uapi -Iuserspace/include \
 	-Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes"
@@ -79,7 +82,12 @@ for t in $targets; do
 	if [ "$t" = handshake ]; then
 		extra="-I/usr/include/libnl3 $(ls userspace/qkdd/*.c userspace/lib/*.c |
 			grep -v 'qkdd/main.c\|qkdd/config.c\|lib/util.c') -lnl-genl-3 -lnl-3 -lkcapi
-			$(pkg-config --libs libsystemd)"
+			$(pkg-config --libs libsystemd) $(pkg-config --cflags --libs libcurl json-c)"
+	fi
+	# kmekeys: qkdd's kme_parse.c, with json-c
+	if [ "$t" = kmekeys ]; then
+		extra="$(pkg-config --cflags json-c) userspace/qkdd/kme_parse.c \
+			$(pkg-config --libs json-c)"
 	fi
 	# kme: qkd-kme's JSON formats and configuration, with json-c
 	if [ "$t" = kme ]; then

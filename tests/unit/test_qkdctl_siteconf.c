@@ -254,6 +254,7 @@ TEST(examples)
 		"Documentation/examples/psk-siteA.conf",
 		"Documentation/examples/psk-siteB.conf",
 		"Documentation/examples/x509-siteA.conf",
+		"Documentation/examples/etsi014-siteA.conf",
 	};
 	char err[512];
 	size_t i;

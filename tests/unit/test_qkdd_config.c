@@ -342,6 +342,87 @@ TEST(simulated_channel_off_loopback_needs_the_test_keys_flag)
 	}
 }
 
+/*
+ * --key-source etsi014: every option it needs is named when missing, the
+ * KME's URL and SAE ID are checked on the line that gives them, the KME
+ * options without the mode are refused, and the mode needs no
+ * --simulated-channel-test-keys-only (it has no quantum channel).
+ */
+TEST(key_source_etsi014)
+{
+	static const char base[] =
+		"role = alice\nstream = 6f1c2a9e-3b4d-4e5f-8a7b-1c2d3e4f5a6b\n"
+		"link = ab\npsk = /k\npeer = 192.0.2.7:7000\n";
+	static const char *const full[] = {
+		"key-source = etsi014", "kme = https://kme-a.example:8443",
+		"kme-cert = /etc/qkd/sae.crt", "kme-key = /etc/qkd/sae.key",
+		"kme-ca = /etc/qkd/vendor-ca.crt", "kme-sae = SAE_B",
+	};
+	static const char *const badv[][2] = {
+		{ "key-source = quantum", "key-source must be bb84 or etsi014" },
+		{ "kme = http://kme:8443", "kme must be https://HOST:PORT" },
+		{ "kme = https://kme", "kme must be https://HOST:PORT" },
+		{ "kme = https://kme:8443/api/v1", "kme must be https://HOST:PORT" },
+		{ "kme = https://u@kme:8443", "kme must be https://HOST:PORT" },
+		{ "kme = https://kme:99999", "kme must be https://HOST:PORT" },
+		{ "kme-sae = SAE/../x", "kme-sae must be an SAE ID" },
+		{ "kme-keys = 0", "" },
+		{ "kme-keys = 1025", "" },
+	};
+	static const char *const url_ok[] = {
+		"kme = https://10.0.0.1:443/", "kme = https://[2001:db8::1]:8443",
+	};
+	struct qkdd_opts o;
+	char err[300];
+
+	/* each option missing in turn is named */
+	for (size_t miss = 1; miss < ARRAY_SIZE(full); miss++) {
+		qkdd_opts_default(&o);
+		ASSERT_EQ(0, qkdd_config_parse(&o, base, err, sizeof(err)));
+		for (size_t i = 0; i < ARRAY_SIZE(full); i++) {
+			if (i == miss)
+				continue;
+			ASSERT_EQ(0, qkdd_config_parse(&o, full[i], err,
+						       sizeof(err)))
+				TH_LOG("%s: %s", full[i], err);
+		}
+		EXPECT_EQ(-EINVAL, qkdd_opts_check(&o, err, sizeof(err)));
+		EXPECT_NE(NULL, strstr(err, "--key-source etsi014 needs --kme"))
+			TH_LOG("%s", err);
+	}
+	/* all there: accepted, off loopback, without the test-keys flag */
+	qkdd_opts_default(&o);
+	ASSERT_EQ(0, qkdd_config_parse(&o, base, err, sizeof(err)));
+	for (size_t i = 0; i < ARRAY_SIZE(full); i++)
+		ASSERT_EQ(0, qkdd_config_parse(&o, full[i], err, sizeof(err)));
+	EXPECT_EQ(0, qkdd_opts_check(&o, err, sizeof(err))) TH_LOG("%s", err);
+	EXPECT_EQ(QKDD_SRC_ETSI014, o.key_source);
+	EXPECT_STREQ("SAE_B", o.kme_sae);
+	EXPECT_EQ(QKDD_KME_KEYS_DEFAULT, o.kme_keys);
+	for (size_t i = 0; i < ARRAY_SIZE(url_ok); i++) {
+		EXPECT_EQ(0, qkdd_config_parse(&o, url_ok[i], err, sizeof(err)))
+			TH_LOG("%s: %s", url_ok[i], err);
+	}
+	/* bad values: refused with the reason, the line named */
+	for (size_t i = 0; i < ARRAY_SIZE(badv); i++) {
+		err[0] = '\0';
+		EXPECT_EQ(-EINVAL, qkdd_config_parse(&o, badv[i][0], err,
+						     sizeof(err)))
+			TH_LOG("%s", badv[i][0]);
+		EXPECT_NE(NULL, strstr(err, badv[i][1])) TH_LOG("%s", err);
+		EXPECT_EQ(0, strncmp(err, "line 1: ", 8)) TH_LOG("%s", err);
+	}
+	/* the KME options without the mode */
+	qkdd_opts_default(&o);
+	ASSERT_EQ(0, qkdd_config_parse(&o, base, err, sizeof(err)));
+	ASSERT_EQ(0, qkdd_config_parse(&o, "simulated-channel-test-keys-only\n"
+				       "kme = https://kme:8443", err,
+				       sizeof(err)));
+	EXPECT_EQ(-EINVAL, qkdd_opts_check(&o, err, sizeof(err)));
+	EXPECT_NE(NULL, strstr(err, "are for --key-source etsi014"))
+		TH_LOG("%s", err);
+}
+
 TEST(cross_checks)
 {
 	struct qkdd_opts o;

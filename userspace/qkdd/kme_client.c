@@ -113,7 +113,7 @@ struct kme_client *kme_client_new(const struct qkdd_opts *o, char *err,
 	SET(CURLOPT_WRITEDATA, c);
 	SET(CURLOPT_ERRORBUFFER, c->cerr);
 	SET(CURLOPT_HTTPHEADER, c->hdr);
-	SET(CURLOPT_USERAGENT, "qkdd/" QKD_VERSION);
+	SET(CURLOPT_USERAGENT, "qkdd");
 #undef SET
 	return c;
 nomem:

@@ -60,7 +60,7 @@ static void nap(unsigned int s)
  * next one -- doubling up to --backoff-max, and below the classical
  * channel's timeout, which Bob waits for the next round at most.
  */
-static int kme_refused(struct qkdd *q, struct round *R, const char *why)
+static unsigned int kme_backoff(struct qkdd *q)
 {
 	unsigned int cap = q->o->backoff_max_s, s;
 
@@ -71,8 +71,13 @@ static int kme_refused(struct qkdd *q, struct round *R, const char *why)
 	if (q->kme_fails < 31)
 		q->kme_fails++;
 	s = 1u << (q->kme_fails > 8 ? 8 : q->kme_fails - 1);
-	if (s > cap)
-		s = cap;
+	return s > cap ? cap : s;
+}
+
+static int kme_refused(struct qkdd *q, struct round *R, const char *why)
+{
+	unsigned int s = kme_backoff(q);
+
 	qwarn("vendor KME refused the round (%s): nothing pushed at either end, next round in %u s",
 	      why, s);
 	round_abort(q, R, QKD_ABORT_INTERNAL, "the vendor KME at alice: %.150s",
@@ -233,7 +238,6 @@ int alice_kme_round(struct qkdd *q, struct round *R)
 	r = kme_enc_keys(q->kme, total, ks, &k, why, sizeof(why));
 	if (r)
 		return kme_refused(q, R, why);
-	q->kme_fails = 0;
 	if (qkdd_fault && !strcmp(qkdd_fault, "alice-after-enc")) {
 		qlog("fault injection: exiting after enc_keys, before sending the key_IDs");
 		_exit(9);
@@ -265,6 +269,13 @@ int alice_kme_round(struct qkdd *q, struct round *R)
 		goto out;
 	/* Bob's confirmation closes his side */
 	r = recv_msg(q, 1u << QKD_MSG_KME_CONFIRM, &type, true);
+	if (r == RX_ABORT) {
+		/* Bob's KME refused (or Bob found the key_IDs wrong): the
+		 * same back-off as after a refusal of ours */
+		r = rx_fail(q, R, r);
+		nap(kme_backoff(q));
+		goto out;
+	}
 	if (r) {
 		r = rx_fail(q, R, r);
 		goto out;
@@ -293,9 +304,14 @@ int alice_kme_round(struct qkdd *q, struct round *R)
 		r = round_abort(q, R, QKD_ABORT_VERIFY_FAILED,
 				"key confirmation failed: the two vendor KMEs gave different keys for the same %u key_IDs; block discarded at both ends",
 				total);
+		qwarn("%s: a vendor KME that misbehaves (check the QKD devices and their KMEs)",
+		      R->rs.reason);
+		nap(kme_backoff(q));
 		goto out;
 	}
 	r = alice_commit(q, R, auth_len, count, kme_block_id(q, k.ids, total));
+	if (!r && R->rs.ok)
+		q->kme_fails = 0;
 out:
 	stage_switch(QS_OTHER);
 	words_free(words, R->nbytes);
