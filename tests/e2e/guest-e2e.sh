@@ -6,7 +6,8 @@
 # keyed and re-keyed in the kernel from a key stream (ipsec.sh), two sites
 # brought up and down from a configuration file each (qkdctl_up.sh), qkd-kme
 # serving two sites' keys over ETSI 014 with client certificates
-# (qkd_kme.sh), libqkd's ETSI 004 interface and its example program at
+# (qkd_kme.sh), qkdd taking its keys from such a KME as a vendor's
+# (qkdd_etsi014.sh), libqkd's ETSI 004 interface and its example program at
 # two sites (etsi004.sh), then
 # the demo (two sites, same keys, an ESP SA keyed from them). Prints TAP,
 # each script's skips ("# SKIP KVER SCRIPT: TEST: REASON"), a "# ran: KVER
@@ -38,6 +39,7 @@ run_tap tests/e2e/qkdd_kernel.sh "$ko"
 run_tap tests/e2e/ipsec.sh "$ko"
 run_tap tests/e2e/qkdctl_up.sh "$ko"
 run_tap tests/e2e/qkd_kme.sh "$ko"
+run_tap tests/e2e/qkdd_etsi014.sh "$ko"
 run_tap tests/e2e/etsi004.sh "$ko"
 
 t0=$SECONDS
