@@ -11,6 +11,13 @@
  * most KME_BODY_MAX bytes, wiped after every request on every path; the
  * keys are decoded from it by kme_parse.c. No key byte is logged: the
  * errors name the HTTP status and the KME's message, or curl's error.
+ *
+ * What this does not reach: libcurl's receive buffer and OpenSSL's TLS
+ * record buffers, which hold the same bytes before on_data() copies them
+ * and are freed by those libraries without a wipe (neither has an option
+ * for it). The kernel store stays the only place keys live for long; the
+ * vendor KME's keys pass through this process as they would through any
+ * ETSI 014 client.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -51,9 +58,10 @@ static size_t on_data(char *p, size_t size, size_t n, void *arg)
 	return len;
 }
 
+/* what on_data() wrote: [0, len) */
 static void wipe_answer(struct kme_client *c)
 {
-	explicit_bzero(c->buf, KME_BODY_MAX + 1);
+	explicit_bzero(c->buf, c->len);
 	c->len = 0;
 	c->too_big = false;
 }
