@@ -215,7 +215,7 @@ stop_pid() {	# stop_pid PID: SIGTERM, wait
 # ---- a client certificate of another CA ----
 qkdd_run bob "$work/b.log"
 EVIL=1 qkdd_run alice "$work/evil.log"
-until_log "$work/evil.log" 'vendor KME refused the round' 120
+until_log "$work/evil.log" 'vendor KME refused the round \(Status: .*(alert|HTTP 40[13]|certificate)' 120
 r=$?
 stop_pid "${dpid[alice]}"
 grep -E 'vendor KME refused' "$work/evil.log" | head -2 | diag

@@ -145,6 +145,25 @@ void kme_client_free(struct kme_client *c)
 	free(c);
 }
 
+/* What a TLS failure usually means, for the log line. */
+static const char *tls_hint(CURLcode cr)
+{
+	switch (cr) {
+	case CURLE_PEER_FAILED_VERIFICATION:
+		return " (the KME's certificate is not signed by --kme-ca or does not name the host of --kme)";
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+		return " (our --kme-cert/--kme-key cannot be used)";
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+		return " (TLS: the KME may refuse our client certificate --kme-cert, e.g. one of another CA)";
+	default:
+		return "";
+	}
+}
+
 /*
  * One request: GET @path (no @body) or POST @body. 0 with a 200 answer in
  * c->buf, or -errno with the reason in @err (the answer wiped).
@@ -175,9 +194,9 @@ static int request(struct kme_client *c, const char *what, const char *path,
 				 "%s: an answer of more than %u bytes: refused",
 				 what, KME_BODY_MAX);
 		else
-			snprintf(err, errlen, "%s: %s%s%s", what,
+			snprintf(err, errlen, "%s: %s%s%s%s", what,
 				 curl_easy_strerror(cr), c->cerr[0] ? ": " : "",
-				 c->cerr);
+				 c->cerr, tls_hint(cr));
 		wipe_answer(c);
 		return cr == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT :
 		       -ECONNREFUSED;
