@@ -131,7 +131,8 @@ manifest() {
 	case $1 in
 	unit) echo selftest; manifest_tests unit ;;
 	mutants) manifest_mutants unit | sed 's/^/mutant /' ;;
-	daemon) echo qkdd_loopback.sh; echo qkdd_default.sh; echo qkdd_ops.sh; echo qkdd_mitm.sh ;;
+	daemon) echo qkdd_loopback.sh; echo qkdd_default.sh; echo qkdd_ops.sh; echo qkdd_mitm.sh
+		echo qkdd_etsi014_host.sh ;;
 	vm) for k in $(vm_stage_kernels); do
 		for t in $(manifest_tests kernel); do echo "$k $t"; done; done
 		for k in $(vm_left_kernels); do
@@ -282,7 +283,8 @@ daemon() {
 	local s name log rc d=$logs/daemon
 	mkdir -p "$d"
 	rm -f "$d"/*.log
-	for s in tests/e2e/qkdd_loopback.sh tests/e2e/qkdd_default.sh tests/e2e/qkdd_ops.sh tests/e2e/qkdd_mitm.sh; do
+	for s in tests/e2e/qkdd_loopback.sh tests/e2e/qkdd_default.sh tests/e2e/qkdd_ops.sh tests/e2e/qkdd_mitm.sh \
+		tests/e2e/qkdd_etsi014_host.sh; do
 		name=${s##*/} log=$d/$name.log
 		"$s" </dev/null >"$log" 2>&1
 		rc=$?

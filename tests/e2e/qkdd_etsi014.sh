@@ -55,7 +55,7 @@ PORT=8443
 S=5a0e7c3d-1f2b-4c6d-9e8f-0a1b2c3d4e5f	# the sites' stream (qkdd's)
 V=9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a	# the vendor's stream
 KS=32
-NV=4000		# vendor keys
+NV=12000	# vendor keys (the rounds take some 35 a second)
 VA="ip netns exec vendorA"
 VB="ip netns exec vendorB"
 
@@ -80,14 +80,14 @@ check "four namespaces: siteA-siteB, siteA-vendorA, siteB-vendorB" test $? -eq 0
 head -c $((KS * NV)) /dev/urandom >"$work/vkeys"
 od -An -tx1 -v -w$KS "$work/vkeys" | tr -d ' ' | LC_ALL=C sort >"$work/vkeys.hex"
 vendor_stream() {	# vendor_stream NS: stream V with every vendor key
-	ip netns exec "$1" "$Q" stream add $V link peer key-size $KS max-keys 8192 >/dev/null &&
+	ip netns exec "$1" "$Q" stream add $V link peer key-size $KS max-keys 16384 >/dev/null &&
 	ip netns exec "$1" "$Q" key push $V index 0 file "$work/vkeys"
 }
 ok_st=0
 vendor_stream vendorA || ok_st=1
 vendor_stream vendorB || ok_st=1
 for ns in siteA siteB; do
-	ip netns exec $ns "$Q" stream add $S link peer key-size $KS max-keys 16384 >/dev/null || ok_st=1
+	ip netns exec $ns "$Q" stream add $S link peer key-size $KS max-keys 32768 >/dev/null || ok_st=1
 done
 check "streams: V with the same $NV vendor keys at vendorA and vendorB, S at both sites" \
 	test $ok_st -eq 0
@@ -240,7 +240,7 @@ check "KME_B answers 503: warning with the status at Bob, the round aborted at A
 	eval "[ $r -eq 0 ] && grep -qE 'vendor KME refused the round \(dec_keys: HTTP 503' '$work/b.log' && [ \"\$(next_index siteA)\" = $na ] && [ \"\$(next_index siteB)\" = $nb ]"
 # ---- KME_B misbehaves: other keys under the same key_IDs ----
 head -c $((KS * NV)) /dev/urandom >"$work/vkeys.other"
-$VB "$Q" stream add $V link peer key-size $KS max-keys 8192 >/dev/null &&
+$VB "$Q" stream add $V link peer key-size $KS max-keys 16384 >/dev/null &&
 	$VB "$Q" key push $V index 0 file "$work/vkeys.other"
 until_log "$work/a.log" 'key confirmation failed' 60
 r=$?
@@ -274,17 +274,15 @@ check "KME_A back: the link resumes ($(next_index siteA))" test $? -eq 0
 # crash ROLE FAULT: restart ROLE with QKDD_FAULT=FAULT, wait for it to
 # exit there, restart it without; the link must go on
 crash() {
-	local role=$1 fault=$2 pid log=$work/${1:0:1}.log n
-	eval "pid=\$dpid_$role"
-	stop_pid "$pid"
+	local role=$1 fault=$2 log=$work/${1:0:1}.log n rc more
+	stop_pid "${dpid[$role]}"
 	n=$(next_index siteA)
 	qkdd_run "$role" "$log" QKDD_FAULT="$fault"
-	eval "pid=\$dpid_$role"
-	wait "$pid"
-	local rc=$?
+	wait "${dpid[$role]}"
+	rc=$?
 	qkdd_run "$role" "$log"
 	until_more $((n + 20))
-	local more=$?
+	more=$?
 	check "$role killed at '$fault' (exit $rc) and restarted: the link goes on ($(next_index siteA)/$(next_index siteB))" \
 		eval "[ $rc -eq 9 ] && [ $more -eq 0 ]" ||
 		tail -15 "$log" | diag

@@ -1078,6 +1078,16 @@ static void smaller_sample(struct qkdd_opts *o) { o->sample_frac = 0.05; }
 static void larger_block(struct qkdd_opts *o) { o->block_bits = 16384; }
 static void biased_alice(struct qkdd_opts *o) { o->ch.p_z_alice = 0.7; }
 static void biased_bob(struct qkdd_opts *o) { o->ch.p_z_bob = 0.3; }
+/* issue 17: keys from a vendor KME at Alice's, BB84 at Bob's */
+static void etsi_alice(struct qkdd_opts *o)
+{
+	o->key_source = QKDD_SRC_ETSI014;
+	snprintf(o->kme, sizeof(o->kme), "https://127.0.0.1:9");
+	snprintf(o->kme_cert, sizeof(o->kme_cert), "/nonexistent/sae.crt");
+	snprintf(o->kme_key, sizeof(o->kme_key), "/nonexistent/sae.key");
+	snprintf(o->kme_ca, sizeof(o->kme_ca), "/nonexistent/ca.crt");
+	snprintf(o->kme_sae, sizeof(o->kme_sae), "SAE_B");
+}
 
 /*
  * Issue 14: Bob adopted whatever parameters Alice's HELLO carried. Alice
@@ -1097,6 +1107,7 @@ TEST(hello_parameters_other_than_bobs_policy_are_refused)
 		{ "block-bits 16384", larger_block },
 		{ "pz-alice 0.7", biased_alice },
 		{ "pz-bob 0.3", biased_bob },
+		{ "key-source etsi014", etsi_alice },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
