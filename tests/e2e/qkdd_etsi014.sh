@@ -274,14 +274,15 @@ check "KME_A back: the link resumes ($(next_index siteA))" test $? -eq 0
 # crash ROLE FAULT: restart ROLE with QKDD_FAULT=FAULT, wait for it to
 # exit there, restart it without; the link must go on
 crash() {
-	local role=$1 fault=$2 log=$work/${1:0:1}.log n rc more
+	# (not "n": lib-sites.sh's TAP counter)
+	local role=$1 fault=$2 log=$work/${1:0:1}.log n0 rc more
 	stop_pid "${dpid[$role]}"
-	n=$(next_index siteA)
+	n0=$(next_index siteA)
 	qkdd_run "$role" "$log" QKDD_FAULT="$fault"
 	wait "${dpid[$role]}"
 	rc=$?
 	qkdd_run "$role" "$log"
-	until_more $((n + 20))
+	until_more $((n0 + 20))
 	more=$?
 	check "$role killed at '$fault' (exit $rc) and restarted: the link goes on ($(next_index siteA)/$(next_index siteB))" \
 		eval "[ $rc -eq 9 ] && [ $more -eq 0 ]" ||
