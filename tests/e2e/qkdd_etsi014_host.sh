@@ -82,7 +82,9 @@ rm -f "$P/mode"
 pair "$T/ok" 3
 [ $ra -eq 0 ] && [ $rb -eq 0 ] && [ -s "$T/ok/alice.keys" ] &&
 	cmp -s "$T/ok/alice.keys" "$T/ok/bob.keys" &&
-	[ "$(grep -c ' ok: ' "$T/ok/alice.log")" -eq 3 ]
+	[ "$(grep -c ' ok: ' "$T/ok/alice.log")" -eq 3 ] &&
+	grep -qx 'key_source=etsi014' "$T/ok/alice.status" &&
+	grep -qx 'kme_sae=SAE_A' "$T/ok/bob.status"
 ok $? "honest KME: 3 rounds, both key files identical ($(wc -l <"$T/ok/alice.keys" 2>/dev/null) keys; alice $ra, bob $rb)"
 
 # ---- a KME that fails or lies ----

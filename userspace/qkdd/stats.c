@@ -112,6 +112,11 @@ void stats_write(const struct qkdd_opts *o, const struct totals *t,
 		t->conn_failures_total, t->backoff_s);
 	if (o->sim_test_keys)
 		fprintf(f, "warning=%s\n", QKDD_SIM_STATUS_WARNING);
+	/* where the keys come from (--key-source) */
+	fprintf(f, "key_source=%s\n",
+		o->key_source == QKDD_SRC_ETSI014 ? "etsi014" : "bb84");
+	if (o->key_source == QKDD_SRC_ETSI014)
+		fprintf(f, "kme=%s\nkme_sae=%s\n", o->kme, o->kme_sae);
 	/* CPU seconds per stage over all rounds (cpu.c) */
 	for (int i = 0; i < QS_N; i++)
 		fprintf(f, "cpu_%s_s=%.6f\n", qkdd_stage_name[i], t->cpu[i]);
