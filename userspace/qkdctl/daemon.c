@@ -187,7 +187,7 @@ static void print_json(const struct status_file *s)
 {
 	static const char *const strings[] = {
 		"role", "link", "stream", "source", "last_result",
-		"last_reason", "warning", NULL,
+		"last_reason", "warning", "key_source", "kme", "kme_sae", NULL,
 	};
 	static const char *const flags[] = { "connected", "auth_alarm", NULL };
 	static const char *const lists[] = {
@@ -243,6 +243,9 @@ static void print_human(const struct status_file *s)
 	       get(s, "auth_reserve"), get(s, "auth_failures"));
 	if (get(s, "warning")[0])
 		printf("    WARNING: %s\n", get(s, "warning"));
+	if (!strcmp(get(s, "key_source"), "etsi014"))
+		printf("    keys from the vendor KME %s (ETSI GS QKD 014, the other end's SAE %s)\n",
+		       get(s, "kme"), get(s, "kme_sae"));
 	if (!res[0])
 		return;
 	printf("    last round %s: %s", get(s, "last_round"), res);
