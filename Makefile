@@ -57,6 +57,8 @@ KCAPI_LIBS := $(shell pkg-config --libs libkcapi 2>/dev/null)
 # qkdd's sd_notify(3) (Type=notify): libsystemd-dev
 SYSTEMD_CFLAGS := $(shell pkg-config --cflags libsystemd 2>/dev/null)
 SYSTEMD_LIBS := $(shell pkg-config --libs libsystemd 2>/dev/null)
+# libqkd's constant-time hex and base64 of key bytes: libsodium-dev
+SODIUM_LIBS := $(shell pkg-config --libs libsodium 2>/dev/null)
 # qkd-kme alone: libmicrohttpd (HTTPS over GnuTLS), GnuTLS (the client
 # certificates), json-c.
 KME_PKGS := libmicrohttpd gnutls json-c
@@ -94,7 +96,7 @@ TEST_CFLAGS := $(WARN) -Wno-unused-parameter -Wno-missing-prototypes \
 # leave with _exit() (tests/lib/lsan_exit.h).
 UNIT_LSAN := tests/lib/lsan_exit.h
 UNIT_CFLAGS := $(TEST_CFLAGS) $(SAN_FLAGS) -include $(UNIT_LSAN)
-LIBS := $(NL_LIBS) $(SSL_LIBS) $(KCAPI_LIBS) $(SYSTEMD_LIBS) -lm -lpthread
+LIBS := $(NL_LIBS) $(SODIUM_LIBS) $(SSL_LIBS) $(KCAPI_LIBS) $(SYSTEMD_LIBS) -lm -lpthread
 # Bind every symbol at start-up: besides a read-only GOT, no lazy-binding
 # resolver runs later, which saves all vector registers -- key bytes after
 # a memcpy -- on the stack, where no wipe of ours reaches them
@@ -181,7 +183,8 @@ $(B)/pic/obj/%.o: %.c $(FLAGS_STAMP)
 $(B)/$(LIBQKD_SO): $(call objs,$(B)/pic/obj,$(LIB_SRCS)) $(LIBQKD_MAP) $(FLAGS_STAMP)
 	$(CC) $(filter-out -pie -fPIE,$(USER_LDFLAGS)) -fPIC -shared \
 		-Wl,-soname,$(LIBQKD_SONAME) -Wl,--version-script=$(LIBQKD_MAP) \
-		-Wl,--no-undefined -o $@ $(filter %.o,$^) $(NL_LIBS) -lpthread
+		-Wl,--no-undefined -o $@ $(filter %.o,$^) $(NL_LIBS) $(SODIUM_LIBS) \
+		-lpthread
 $(B)/$(LIBQKD_SONAME): $(B)/$(LIBQKD_SO)
 	ln -sf $(LIBQKD_SO) $@
 $(B)/libqkd.so: $(B)/$(LIBQKD_SONAME)

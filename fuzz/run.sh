@@ -44,7 +44,7 @@ CC=${FUZZ_CC:-clang}
 CFLAGS="-std=c11 -g -O1 -D_GNU_SOURCE -Iinclude/uapi -Iuserspace/include \
 	-Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes"
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all"
-LIBS="-lssl -lcrypto -lm -lpthread"
+LIBS="-lsodium -lssl -lcrypto -lm -lpthread"
 # What the targets link: the protocol stages, libqkd's util.c, qkdd's
 # option parser and qkdctl's site file parser. An archive, so that each target pulls only what it needs.
 SRCS="userspace/protocol/*.c userspace/lib/util.c userspace/qkdd/config.c \

@@ -10,13 +10,13 @@
 # and check the Debian packages (tests/lib/check-deb.sh); libmicrohttpd,
 # GnuTLS and json-c build qkd-kme, whose tests use curl as the SAE;
 # libcurl (OpenSSL flavour) and json-c build qkdd's ETSI 014 client
-# (--key-source etsi014). Idempotent: does
-# nothing when everything is there.
+# (--key-source etsi014); libsodium gives libqkd constant-time hex and
+# base64 of key bytes. Idempotent: does nothing when everything is there.
 set -eu
 
 PACKAGES="build-essential pkg-config git
 libnl-3-dev libnl-genl-3-dev libssl-dev libsystemd-dev libkcapi-dev libbpf-dev openssl
-libmicrohttpd-dev libgnutls28-dev libjson-c-dev curl libcurl4-openssl-dev
+libmicrohttpd-dev libgnutls28-dev libjson-c-dev curl libcurl4-openssl-dev libsodium-dev
 sparse clang libclang-rt-14-dev dkms
 dpkg-dev debhelper dh-dkms lintian
 qemu-system-x86 busybox-static kmod cpio xz-utils zstd

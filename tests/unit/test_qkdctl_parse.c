@@ -220,6 +220,11 @@ TEST(base64_round_trip_and_rejects)
 	EXPECT_EQ(-EINVAL, qkd_base64_decode("Zg==Zg==", 8, out, sizeof(out)));
 	EXPECT_EQ(-EINVAL, qkd_base64_decode("Zh==", 4, out, sizeof(out)));
 	EXPECT_EQ(-EINVAL, qkd_base64_decode("Zm9 ", 4, out, sizeof(out)));
+	/* bytes from 0x80 up (libsodium 1.0.18 reads them as '/') */
+	EXPECT_EQ(-EINVAL, qkd_base64_decode("\x80" "AAA", 4, out, sizeof(out)));
+	EXPECT_EQ(-EINVAL, qkd_base64_decode("Zm9\xff", 4, out, sizeof(out)));
+	EXPECT_EQ(-EINVAL, qkd_base64_decode("18446744073709551\xff\xff" "6",
+					     20, out, sizeof(out)));
 	EXPECT_EQ(-EINVAL, qkd_base64_decode("Zm9-", 4, out, sizeof(out)));
 	EXPECT_EQ(-ENOSPC, qkd_base64_decode("Zm9vYmFy", 8, out, 5));
 }
@@ -377,6 +382,27 @@ TEST(read_keys_hex)
 	path = write_tmp(" \n\t ", 4);
 	ASSERT_NE(NULL, path);
 	EXPECT_EQ(-EINVAL, qkd_read_keys(path, true, 0, &data, &len, NULL, 0));
+	unlink(path);
+	free(path);
+
+	/* the offset counts the whitespace; a bad digit wins over oddness */
+	path = write_tmp(" 00\n 1x2", 8);
+	ASSERT_NE(NULL, path);
+	EXPECT_EQ(-EINVAL, qkd_read_keys(path, true, 0, &data, &len, why,
+					 sizeof(why)));
+	EXPECT_NE(NULL, strstr(why, "not a hex digit at offset 6")) TH_LOG("%s", why);
+	unlink(path);
+	free(path);
+
+	/* whitespace between the two digits of a byte is whitespace too */
+	path = write_tmp("a\nb c d", 7);
+	ASSERT_NE(NULL, path);
+	ASSERT_EQ(0, qkd_read_keys(path, true, 0, &data, &len, why,
+				   sizeof(why))) TH_LOG("%s", why);
+	ASSERT_EQ(2, len);
+	EXPECT_EQ(0xab, data[0]);
+	EXPECT_EQ(0xcd, data[1]);
+	qkd_free_secret(data, len);
 	unlink(path);
 	free(path);
 }

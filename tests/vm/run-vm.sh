@@ -209,9 +209,36 @@ fi
 
 # KVM where this user can use it (benchmarks want it: emulation distorts
 # their ratios), else emulation; QKD_VM_ACCEL=tcg|kvm forces one.
+#
+# A /dev/kvm that opens is not enough: under nested virtualisation it can
+# refuse the host CPU's MSRs (qemu aborts: "failed to set MSR 0x10a") or
+# fail to emulate an instruction the CPUID advertises ("KVM internal
+# error ... emulation failure" in the kernel's decompressor; seen on a
+# build machine on 2026-12-06). So the kernel is booted once under KVM
+# with no root and must reach the root mount's panic; the verdict is kept
+# per boot of this host and kernel image (the probe costs a few seconds).
+kvm_usable() {
+	local stamp out
+	stamp=/tmp/qkd-kvm-probe.$(cat /proc/sys/kernel/random/boot_id 2>/dev/null).$(stat -c %i-%Y "$vmlinuz" 2>/dev/null)
+	if [ -f "$stamp" ]; then
+		[ "$(cat "$stamp")" = ok ]
+		return
+	fi
+	out=$(timeout -k 5 60 qemu-system-x86_64 -accel kvm -cpu host -m 256 \
+		-nographic -no-reboot -nic none -kernel "$vmlinuz" \
+		-append 'console=ttyS0 panic=-1 loglevel=4 root=/dev/qkd-none' </dev/null 2>&1)
+	if grep -q 'Kernel panic' <<<"$out"; then
+		echo ok >"$stamp"
+		return 0
+	fi
+	echo bad >"$stamp"
+	vm_log "KVM is there but does not boot this kernel, emulating instead:" \
+		"$(grep -m1 -E 'error|Assertion|emulation failure' <<<"$out")"
+	return 1
+}
 accel=${QKD_VM_ACCEL:-}
 if [ -z "$accel" ]; then
-	if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then accel=kvm; else accel=tcg; fi
+	if [ -r /dev/kvm ] && [ -w /dev/kvm ] && kvm_usable; then accel=kvm; else accel=tcg; fi
 fi
 case $accel in
 kvm) cpu=host ;;

@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include <qkd/util.h>
 
 static void why_set(char *why, size_t whylen, const char *fmt, ...)
@@ -129,99 +131,68 @@ bool qkd_uuid_is_zero(const uint8_t in[16])
 	return acc == 0;
 }
 
+/*
+ * Key bytes pass through hex and base64 on their way to and from files,
+ * the JSON of qkd-kme and qkdctl's output: libsodium's codecs turn each
+ * nibble or sextet into a character and back with arithmetic alone (no
+ * table look-up, no branch on the value), so neither the time they take
+ * nor the cache lines they touch depend on the key. They need no
+ * sodium_init(). Our checks come first: sodium_bin2hex() and
+ * sodium_bin2base64() abort the process when the output is too small.
+ */
 ssize_t qkd_hex_encode(const uint8_t *in, size_t len, char *out, size_t outsz)
 {
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
-
 	if (len > (SIZE_MAX - 1) / 2 || outsz < 2 * len + 1)
 		return -ENOSPC;
-	for (i = 0; i < len; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 0xf];
-	}
-	out[2 * len] = '\0';
+	sodium_bin2hex(out, outsz, in, len);
 	return (ssize_t)(2 * len);
 }
 
 ssize_t qkd_hex_decode(const char *in, size_t inlen, uint8_t *out,
 		       size_t outsz)
 {
-	size_t i;
-	int hi, lo;
+	size_t n = 0;
 
 	if (inlen % 2)
 		return -EINVAL;
 	if (outsz < inlen / 2)
 		return -ENOSPC;
-	for (i = 0; i < inlen; i += 2) {
-		hi = hexval((unsigned char)in[i]);
-		lo = hexval((unsigned char)in[i + 1]);
-		if (hi < 0 || lo < 0)
-			return -EINVAL;
-		out[i / 2] = (uint8_t)(hi << 4 | lo);
+	/* NULL hex_end: anything but digits to the end is an error */
+	if (sodium_hex2bin(out, outsz, in, inlen, NULL, &n, NULL) ||
+	    n != inlen / 2) {
+		explicit_bzero(out, inlen / 2);
+		return -EINVAL;
 	}
-	return (ssize_t)(inlen / 2);
+	return (ssize_t)n;
 }
-
-static const char b64[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 ssize_t qkd_base64_encode(const uint8_t *in, size_t len, char *out,
 			  size_t outsz)
 {
-	size_t i, o = 0;
-	uint32_t v;
+	size_t need;
 
-	if (len > (SIZE_MAX / 4) * 3 - 3 || outsz < qkd_base64_size(len))
+	if (len > (SIZE_MAX / 4) * 3 - 3)
 		return -ENOSPC;
-	for (i = 0; i + 3 <= len; i += 3) {
-		v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-		out[o++] = b64[v >> 18];
-		out[o++] = b64[(v >> 12) & 63];
-		out[o++] = b64[(v >> 6) & 63];
-		out[o++] = b64[v & 63];
-	}
-	if (len - i == 1) {
-		v = (uint32_t)in[i] << 16;
-		out[o++] = b64[v >> 18];
-		out[o++] = b64[(v >> 12) & 63];
-		out[o++] = '=';
-		out[o++] = '=';
-	} else if (len - i == 2) {
-		v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
-		out[o++] = b64[v >> 18];
-		out[o++] = b64[(v >> 12) & 63];
-		out[o++] = b64[(v >> 6) & 63];
-		out[o++] = '=';
-	}
-	out[o] = '\0';
-	v = 0;
-	return (ssize_t)o;
-}
-
-static int b64val(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
+	need = qkd_base64_size(len);
+	if (outsz < need)
+		return -ENOSPC;
+	sodium_bin2base64(out, outsz, in, len,
+			  sodium_base64_VARIANT_ORIGINAL);
+	return (ssize_t)(need - 1);
 }
 
 ssize_t qkd_base64_decode(const char *in, size_t inlen, uint8_t *out,
 			  size_t outsz)
 {
-	size_t i, o = 0, pad = 0, need;
-	uint32_t v;
-	int d[4], k;
+	size_t pad = 0, need, n = 0, i;
+	unsigned char high = 0;
 
+	/*
+	 * The length and the padding first, so that a short @out is -ENOSPC
+	 * whatever the text holds. libsodium then rejects any other symbol,
+	 * padding anywhere but the end or of the wrong length, and nonzero
+	 * unused bits of the last symbol (non-canonical encodings).
+	 */
 	if (inlen % 4)
 		return -EINVAL;
 	if (inlen) {
@@ -233,33 +204,21 @@ ssize_t qkd_base64_decode(const char *in, size_t inlen, uint8_t *out,
 	need = inlen / 4 * 3 - pad;
 	if (outsz < need)
 		return -ENOSPC;
-	for (i = 0; i < inlen; i += 4) {
-		bool last = i + 4 == inlen;
-
-		for (k = 0; k < 4; k++) {
-			unsigned char c = (unsigned char)in[i + k];
-
-			if (c == '=' && last && k >= 4 - (int)pad) {
-				d[k] = 0;
-				continue;
-			}
-			d[k] = b64val(c);
-			if (d[k] < 0)
-				return -EINVAL;
-		}
-		v = (uint32_t)d[0] << 18 | (uint32_t)d[1] << 12 |
-		    (uint32_t)d[2] << 6 | (uint32_t)d[3];
-		if (last && pad == 2 && (v & 0xffff))
-			return -EINVAL;		/* non-canonical */
-		if (last && pad == 1 && (v & 0xff))
-			return -EINVAL;
-		out[o++] = (uint8_t)(v >> 16);
-		if (!(last && pad == 2))
-			out[o++] = (uint8_t)(v >> 8);
-		if (!(last && pad))
-			out[o++] = (uint8_t)v;
+	/*
+	 * libsodium 1.0.18 (Debian 12) decodes every byte from 0x80 up as
+	 * '/' (its char is signed): refuse them here, without a branch per
+	 * symbol. fuzz_util found it ("...1\xff\xff6" decoded).
+	 */
+	for (i = 0; i < inlen; i++)
+		high |= (unsigned char)in[i];
+	if (high & 0x80)
+		return -EINVAL;
+	if (sodium_base642bin(out, need, in, inlen, NULL, &n, NULL,
+			      sodium_base64_VARIANT_ORIGINAL) || n != need) {
+		explicit_bzero(out, need);
+		return -EINVAL;
 	}
-	return (ssize_t)o;
+	return (ssize_t)n;
 }
 
 void qkd_key_id(const uint8_t stream_id[QKD_STREAM_ID_LEN], uint64_t index,
@@ -321,6 +280,61 @@ static bool is_space(unsigned char c)
 	       c == '\v' || c == '\f';
 }
 
+/*
+ * Hex key text in *@buf (@used bytes of @cap) to its bytes, whitespace
+ * between digits ignored: *@buf is replaced by a new secret buffer holding
+ * the bytes, the text is wiped and freed. The digits are decoded by
+ * libsodium in constant time; only a text already rejected is scanned
+ * again, to name the offending offset in the message.
+ */
+static int decode_hex_text(uint8_t **buf, size_t *cap, size_t *used,
+			   char *why, size_t whylen)
+{
+	uint8_t *text = *buf, *digits, *bin = NULL;
+	size_t i, n = 0, k, bincap = 0;
+	int err = -ENOMEM;
+
+	digits = malloc(*used + 1);
+	if (!digits)
+		goto nomem;
+	for (i = 0; i < *used; i++)
+		if (!is_space(text[i]))
+			digits[n++] = text[i];
+	bincap = n / 2 + 1;
+	bin = malloc(bincap);
+	if (!bin)
+		goto nomem;
+	if (!(n % 2) &&
+	    qkd_hex_decode((const char *)digits, n, bin, bincap) >= 0) {
+		qkd_free_secret(text, *cap);
+		*buf = bin;
+		*cap = bincap;
+		*used = n / 2;
+		bin = NULL;
+		err = 0;
+		goto out;
+	}
+	err = -EINVAL;
+	for (k = 0; k < n && hexval(digits[k]) >= 0; k++)
+		;
+	if (k == n) {
+		why_set(why, whylen, "odd number of hex digits (%zu)", n);
+		goto out;
+	}
+	/* the k-th non-space character of the text */
+	for (i = 0; i < *used; i++)
+		if (!is_space(text[i]) && !k--)
+			break;
+	why_set(why, whylen, "not a hex digit at offset %zu", i);
+	goto out;
+nomem:
+	why_set(why, whylen, "out of memory");
+out:
+	qkd_free_secret(bin, bincap);
+	qkd_free_secret(digits, n);
+	return err;
+}
+
 int qkd_read_keys_fd(int fd, bool hex, size_t key_size,
 		     uint8_t **data, size_t *len, char *why, size_t whylen)
 {
@@ -330,7 +344,7 @@ int qkd_read_keys_fd(int fd, bool hex, size_t key_size,
 	 */
 	size_t limit = hex ? 3 * (size_t)QKD_READ_KEYS_MAX : QKD_READ_KEYS_MAX;
 	uint8_t *buf = NULL;
-	size_t cap = 0, used = 0, i, n;
+	size_t cap = 0, used = 0;
 	struct stat st;
 	ssize_t r;
 	int err;
@@ -375,32 +389,9 @@ int qkd_read_keys_fd(int fd, bool hex, size_t key_size,
 	}
 
 	if (hex) {
-		/* Squeeze out whitespace in place, then decode in place. */
-		for (i = 0, n = 0; i < used; i++) {
-			if (is_space(buf[i]))
-				continue;
-			if (hexval(buf[i]) < 0) {
-				why_set(why, whylen,
-					"not a hex digit at offset %zu", i);
-				err = -EINVAL;
-				goto fail;
-			}
-			buf[n++] = buf[i];
-		}
-		if (n % 2) {
-			why_set(why, whylen, "odd number of hex digits (%zu)",
-				n);
-			err = -EINVAL;
+		err = decode_hex_text(&buf, &cap, &used, why, whylen);
+		if (err)
 			goto fail;
-		}
-		r = qkd_hex_decode((const char *)buf, n, buf, n);
-		if (r < 0) {
-			why_set(why, whylen, "invalid hex");
-			err = (int)r;
-			goto fail;
-		}
-		explicit_bzero(buf + r, used - (size_t)r);
-		used = (size_t)r;
 	}
 	if (!used) {
 		why_set(why, whylen, "no key material");
