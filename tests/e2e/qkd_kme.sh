@@ -12,7 +12,9 @@
 # the same keys (the pushed ones), each key once per end, every error path
 # of the spec with its status code and nothing taken, and the attacker's
 # certificates (another CA, expired, revoked, none, a valid SAE that is not
-# the pair's) refused. Run as root in the VM from the repo top:
+# the pair's) refused, and no delivered key left in either KME's memory
+# (memscan.py, with a parked key as the positive control). Run as root in
+# the VM from the repo top:
 #   tests/vm/run-vm.sh -q -- tests/e2e/qkd_kme.sh build/kmod-e2e/$KVER/qkd.ko
 set -u
 ko=${1:?usage: $0 QKD_KO}
@@ -349,6 +351,40 @@ for k in "$k0" "$k1" "$k2" "$k3"; do
 done
 check "neither KME's log holds a key it delivered (base64)" test $leak = 0 -a -s "$work/a.log"
 grep -c . "$work/a.log" "$work/b.log" | diag
+
+# ---- no key left in the KMEs' memory ----
+# Keys 0-3 have been delivered at both ends: neither KME may still hold
+# them, raw or base64 (the reply buffers, the raw keys after encoding;
+# GnuTLS's record buffers and libmicrohttpd's are searched too). The
+# positive control: key 4, taken by B's KME for a dec_keys that failed
+# later (503), is parked there until B's next request for it, so the scan
+# must find it in B's KME -- a scan that finds nothing proves nothing.
+rqA sae-a POST SAE_B/enc_keys '{"number":1}' >/dev/null
+id4=$(jq -r '.keys[0].key_ID' "$work/body")
+k4=$(jq -r '.keys[0].key' "$work/body")
+expect 503 "dec_keys of key 4 and a key not yet pushed: key 4 parked in KME_B" \
+	"$(rqB sae-b POST SAE_A/dec_keys "{\"key_IDs\":[{\"key_ID\":\"$id4\"},{\"key_ID\":\"$far\"}]}")" 'not available'
+hex_of() {	# hex_of FILE INDEX: the raw key
+	dd if="$1" bs=$KS skip="$2" count=1 status=none | od -An -tx1 -v | tr -d ' \n'
+}
+{
+	for i in 0 1 2 3; do
+		echo "raw$i $(hex_of "$work/keys" $i)"
+		printf 'b64%s %s\n' $i "$(b64_of "$work/keys" $i | od -An -tx1 -v | tr -d ' \n')"
+	done
+	echo "parked4 $(hex_of "$work/keys" 4)"
+} >"$work/patterns"
+scan_kme() {	# scan_kme PID OUT
+	python3 tests/e2e/memscan.py "$1" "$work/patterns" >"$2" 2>&1
+}
+scan_kme "${pids[0]}" "$work/scan.a"; ra=$?
+scan_kme "${pids[1]}" "$work/scan.b"; rb=$?
+cat "$work/scan.a" "$work/scan.b" | diag
+check "the scan is live: key 4, parked in KME_B, is found there ($(awk '$1 == "parked4" { print $2 }' "$work/scan.b") copies)" \
+	test $ra = 0 -a $rb = 0 -a "$(awk '$1 == "parked4" { print $2 }' "$work/scan.b")" -ge 1 -a \
+	"$k4" = "$(b64_of "$work/keys" 4)"
+check "no delivered key (0-3) left in either KME's memory, raw or base64" \
+	test "$(cat "$work/scan.a" "$work/scan.b" | awk '$1 ~ /^(raw|b64)/ { s += $2 } END { print s + 0 }')" = 0
 
 # ---- stop ----
 for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
