@@ -54,6 +54,8 @@ log=$T/log
 	644 /usr/lib/systemd/system/qkd@.service
 	644 /usr/lib/udev/rules.d/60-qkd.rules
 	644 /usr/lib/modules-load.d/qkd.conf
+	644 /usr/lib/sysusers.d/qkd.conf
+	644 /usr/lib/tmpfiles.d/qkd.conf
 	644 /usr/include/linux/qkd.h
 	644 /usr/include/linux/qkd_dev.h
 	644 /usr/include/qkd/crypto.h
@@ -84,7 +86,7 @@ log=$T/log
 		false
 	fi
 } >"$log" 2>&1
-tap_check $? "make install DESTDIR= PREFIX=/usr: exactly the expected files and modes (tools, man pages, unit, udev rule, modules-load.d, uapi header, libqkd static and shared, module)" "$log"
+tap_check $? "make install DESTDIR= PREFIX=/usr: exactly the expected files and modes (tools, man pages, unit, udev rule, modules-load.d, sysusers.d, tmpfiles.d, uapi header, libqkd static and shared, module)" "$log"
 
 # ---- the shared libqkd: its soname, its symlinks, and only the public
 # API exported (every exported function declared in an installed header,
@@ -137,12 +139,25 @@ tap_check $? "libqkd.so.$ver: SONAME libqkd.so.0 with the .so.0 and .so links, R
 	u="$d/usr/lib/systemd/system/qkd@.service"
 	grep -qx 'ExecStart=/usr/sbin/qkdctl up %i' "$u" && grep -qx 'ExecStop=/usr/sbin/qkdctl down %i' "$u" &&
 		grep -qx 'Type=oneshot' "$u" && grep -qx 'RemainAfterExit=yes' "$u" &&
-		grep -qx 'Before=qkdd@%i.service' "$u" || { echo "qkd@.service: not qkdctl up/down %i, oneshot, before qkdd@%i"; st=1; }
+		grep -qx 'Conflicts=qkdd@%i.service' "$u" || { echo "qkd@.service: not qkdctl up/down %i, oneshot, in conflict with qkdd@%i"; st=1; }
+	u="$d/usr/lib/systemd/system/qkdd@.service"
+	grep -q '^ExecStart=/usr/sbin/qkdd --config /etc/qkd/%i.qkdd.conf ' "$u" &&
+		grep -qx 'ConditionPathExists=/etc/qkd/%i.qkdd.conf' "$u" ||
+		{ echo "qkdd@.service: not /etc/qkd/%i.qkdd.conf (qkd@ owns /etc/qkd/%i.conf)"; st=1; }
+	for u in qkdd@ qkd@; do
+		grep -qx 'User=qkdd' "$d/usr/lib/systemd/system/$u.service" ||
+			{ echo "$u.service: not User=qkdd"; st=1; }
+	done
+	grep -qx 'u qkdd - "QKD BB84 daemon" /var/lib/qkdd' "$d/usr/lib/sysusers.d/qkd.conf" &&
+		grep -qx 'm qkdd qkd' "$d/usr/lib/sysusers.d/qkd.conf" ||
+		{ echo "sysusers.d/qkd.conf: no user qkdd in the group qkd"; st=1; }
+	grep -qx 'd /etc/qkd/psk 0700 qkdd qkdd -' "$d/usr/lib/tmpfiles.d/qkd.conf" ||
+		{ echo "tmpfiles.d/qkd.conf: /etc/qkd/psk is not qkdd's, 0700"; st=1; }
 	grep -qx 'qkd' "$d/usr/lib/modules-load.d/qkd.conf" || { echo "modules-load.d/qkd.conf does not name qkd"; st=1; }
 	grep -q '^prefix=/usr$\|^libdir=/usr/lib$' "$d/usr/lib/pkgconfig/libqkd.pc" || { echo "libqkd.pc: libdir not /usr/lib"; st=1; }
 	[ "$st" -eq 0 ]
 } >"$log" 2>&1
-tap_check $? "installed unit and pkg-config file carry PREFIX=/usr paths (qkdd@: ExecStart=/usr/sbin/qkdd, which is installed; qkd@: qkdctl up/down %i, oneshot, before qkdd@%i), none of /usr/local" "$log"
+tap_check $? "installed unit and pkg-config file carry PREFIX=/usr paths (qkdd@: ExecStart=/usr/sbin/qkdd on /etc/qkd/%i.qkdd.conf, which is installed; qkd@: qkdctl up/down %i, oneshot, in conflict with qkdd@%i; both User=qkdd, made by sysusers.d, /etc/qkd/psk its own by tmpfiles.d), none of /usr/local" "$log"
 
 # The unit's sandbox, as systemd rates it: `systemd-analyze security` on
 # the installed unit, overall exposure at most QKD_UNIT_EXPOSURE_MAX
