@@ -46,13 +46,21 @@ if ! ch=$(tests/lib/build-debs.sh build/deb); then
 	exit 1
 fi
 echo "# packages: ${ch%/*} ($((SECONDS - t0)) s)"
+# A private copy for the guest: nothing may change under a running VM
+# (tests/vm/README.md), and the lint stage rebuilds build/deb.
+stage=build/vm/staged-deb.$$
+trap 'rm -rf "$stage"' EXIT
+if ! mkdir -p "$stage" || ! cp "${ch%/*}"/*.deb "$stage/"; then
+	echo "Bail out! cannot copy the packages to $stage"
+	exit 1
+fi
 t0=$SECONDS
 res=build/vm/results/debvm.$kver
 out=$(mktemp)
 envs=()
 [ -z "$ko" ] || envs=(--env "QKD_DEBVM_KO=$(cd "$(dirname "$ko")" && pwd)/$(basename "$ko")")
 tests/vm/run-vm.sh --systemd --kernel "$kver" --timeout "$timeout_s" --mem 2048 \
-	--results "$res" ${envs[@]+"${envs[@]}"} -q -- tests/vm/guest-debvm.sh build/deb >"$out" 2>&1
+	--results "$res" ${envs[@]+"${envs[@]}"} -q -- tests/vm/guest-debvm.sh "$stage" >"$out" 2>&1
 rc=$?
 cat "$out"
 rm -f "$out"
