@@ -360,8 +360,9 @@ e2e() {
 	[ "$TAP_FAIL" -eq 0 ]
 }
 
-# The packages in a systemd guest (tests/vm/debvm.sh: one VM, about N
-# minutes, most of it dpkg -i with the DKMS build under emulation); the
+# The packages in a systemd guest (tests/vm/debvm.sh: one VM, 15 to 20
+# minutes on a loaded two-core machine, most of it dpkg -i with the DKMS
+# build and depmod under emulation, Documentation/robustness.md "CI"); the
 # .debs are the lint stage's (build/deb) when the sources are the same.
 debvm() {
 	local k rc out
