@@ -31,6 +31,8 @@ PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 UDEVRULESDIR ?= $(PREFIX)/lib/udev/rules.d
 MODULESLOADDIR ?= $(PREFIX)/lib/modules-load.d
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
 
 CC ?= gcc
 B := build
@@ -450,7 +452,7 @@ LIBQKD_HEADERS := crypto dev etsi004 ids json nl sa util
 TOOLS_FILES := $(SBINDIR)/qkdctl $(SBINDIR)/qkdd $(SBINDIR)/qkd-kme $(MAN_FILES) \
 	$(UNITDIR)/qkdd@.service $(UNITDIR)/qkd@.service $(UNITDIR)/qkd-kme.service \
 	$(UDEVRULESDIR)/60-qkd.rules \
-	$(MODULESLOADDIR)/qkd.conf
+	$(MODULESLOADDIR)/qkd.conf $(SYSUSERSDIR)/qkd.conf $(TMPFILESDIR)/qkd.conf
 DEV_FILES := $(INCLUDEDIR)/linux/qkd.h $(INCLUDEDIR)/linux/qkd_dev.h \
 	$(patsubst %,$(INCLUDEDIR)/qkd/%.h,$(LIBQKD_HEADERS)) \
 	$(LIBDIR)/libqkd.a $(LIBDIR)/$(LIBQKD_SO) $(LIBDIR)/$(LIBQKD_SONAME) \
@@ -485,6 +487,8 @@ install-tools: tools
 	install -D -m 0644 tools/udev/60-qkd.rules $(DESTDIR)$(UDEVRULESDIR)/60-qkd.rules
 	install -D -m 0644 tools/modules-load/qkd.conf \
 		$(DESTDIR)$(MODULESLOADDIR)/qkd.conf
+	install -D -m 0644 tools/sysusers/qkd.conf $(DESTDIR)$(SYSUSERSDIR)/qkd.conf
+	install -D -m 0644 tools/tmpfiles/qkd.conf $(DESTDIR)$(TMPFILESDIR)/qkd.conf
 
 install-dev: $(B)/libqkd.a $(B)/$(LIBQKD_SO)
 	install -D -m 0644 include/uapi/linux/qkd.h $(DESTDIR)$(INCLUDEDIR)/linux/qkd.h

@@ -33,6 +33,12 @@
 #            and the demo, in qemu on both
 #            kernels; tests/e2e/lockdown.sh in a boot of its own per kernel
 #            (it raises lockdown, which is one-way)
+#   debvm    the Debian packages in a fresh guest with systemd as PID 1
+#            (tests/vm/debvm.sh, on the newest Debian kernel): dpkg -i, the
+#            DKMS build there, modules-load.d, udev, two sites in network
+#            namespaces from /etc/qkd/siteA.conf and siteB.conf with the
+#            installed qkd@.service, keys taken, restart, kill and start
+#            again with no new PSK, an eavesdropper in journalctl -p warning
 #   robust   a genl/ioctl fuzzer (root, unprivileged, user namespace), a
 #            concurrency stress with a delivery ledger, qkdd killed at random
 #            points, load/unload in use, and the key-wipe canary, in qemu on
@@ -70,7 +76,8 @@
 # is a failure, "timed out"): build, lint, unit, mutants 1800 s each (a unit
 # binary 600 s, QKD_UNIT_TIMEOUT), fuzz FUZZ_TIME + 300 s per target and
 # 600 s, daemon 1800 s,
-# vm and e2e 2400 s per kernel, robust 3600 s per kernel, debug 7200 s;
+# vm and e2e 2400 s per kernel, debvm 2400 s, robust 3600 s per kernel,
+# debug 7200 s;
 # QKD_STAGE_TIMEOUT_SCALE multiplies them all (default 1).
 #
 # QKD_STAGES="lint unit" runs a subset (the others are listed as skips).
@@ -80,7 +87,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 1
 # shellcheck source=lib/tap.sh
 . tests/lib/tap.sh
-all_stages="lint unit mutants fuzz daemon vm e2e robust debug"
+all_stages="lint unit mutants fuzz daemon vm e2e debvm robust debug"
 stages=${QKD_STAGES:-$all_stages}
 logs=build/test-logs
 export FUZZ_TIME=${FUZZ_TIME:-20}
@@ -148,6 +155,7 @@ manifest() {
 			case "$host " in *" $t "*) continue ;; esac
 			echo "$k $t"
 		done; done ;;
+	debvm) echo "debvm $(debvm_kernel)" ;;
 	robust) for k in $kernels; do
 		for t in $(grep -oE '(^|&& )run [a-z-]+' tests/robust/guest.sh |
 			awk '{ print $NF }'); do echo "$k $t"; done
@@ -207,6 +215,11 @@ debug_kernel_tests() {
 	done
 }
 
+# The kernel of the debvm stage: the newest Debian kernel of the manifest.
+debvm_kernel() {
+	printf '%s\n' $kernels | grep -v '^?' | sort -V | tail -n 1
+}
+
 # Planned results of the stages that print one TAP stream.
 manifest_plan() {
 	case $1 in
@@ -229,6 +242,7 @@ stage_timeout() {
 	case $1 in
 	fuzz) t=$(( $(manifest_plan fuzz) * (FUZZ_TIME + 300) + 600 )) ;;
 	vm | e2e) t=$((2400 * nk)) ;;
+	debvm) t=2400 ;;
 	robust) t=$((3600 * nk)) ;;
 	debug) t=7200 ;;
 	*) t=1800 ;;
@@ -348,6 +362,24 @@ e2e() {
 	[ "$TAP_FAIL" -eq 0 ]
 }
 
+# The packages in a systemd guest (tests/vm/debvm.sh: one VM, 15 to 20
+# minutes on a loaded two-core machine, most of it dpkg -i with the DKMS
+# build and depmod under emulation, Documentation/robustness.md "CI"); the
+# .debs are the lint stage's (build/deb) when the sources are the same.
+debvm() {
+	local k rc out
+	k=$(debvm_kernel)
+	[ -n "$k" ] || { tap_fail debvm "no Debian kernel installed"; tap_summary_line; return 1; }
+	out=$(mktemp)
+	tests/vm/debvm.sh --kernel "$k" --timeout 2100 >"$out" 2>&1
+	rc=$?
+	tap_show "$out"
+	tap_count "debvm $k" "$out" "$rc"
+	rm -f "$out"
+	tap_summary_line
+	[ "$TAP_FAIL" -eq 0 ]
+}
+
 # The debug kernel: a cached one (a runner that keeps /var/cache/qkd, or
 # make debug-kernel) is used. Without one it is built (tests/vm/
 # debug-kernel.config is a minimal config, see Documentation/robustness.md
@@ -410,7 +442,7 @@ debug() {
 if [ "${1:-}" = --stage ]; then
 	kernels=${QKD_KERNELS:-}
 	case $2 in
-	build | unit | fuzz | daemon | vm | e2e | debug) "$2"; exit $? ;;
+	build | unit | fuzz | daemon | vm | e2e | debvm | debug) "$2"; exit $? ;;
 	esac
 	exit 2
 fi
@@ -497,6 +529,7 @@ for s in $stages; do
 	daemon) run_stage daemon sum "$0" --stage daemon ;;
 	vm) run_stage vm sum "$0" --stage vm ;;
 	e2e) run_stage e2e sum "$0" --stage e2e ;;
+	debvm) run_stage debvm sum "$0" --stage debvm ;;
 	robust) run_stage robust sum tests/robust/run.sh ;;
 	debug)
 		if [ -n "$debug_build_pid" ]; then

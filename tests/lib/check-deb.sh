@@ -3,8 +3,8 @@
 #
 # tests/lib/check-deb.sh: the Debian packages (debian/, issue 18), as TAP.
 #   - `dpkg-buildpackage -us -uc -b` builds qkd-dkms, qkd-tools, libqkd0 and qkd-dev
-#     from a copy of the tree (it writes to the parent directory: a scratch
-#     one, never the tree's);
+#     from a copy of the tree (tests/lib/build-debs.sh: it writes to the
+#     parent directory, a scratch one, never the tree's) into build/deb;
 #   - lintian finds no error in them (its warnings are listed as comments);
 #   - each package holds what it must: qkd-dkms the module's sources with
 #     dkms.conf's version filled in and its kernel range, qkd-tools the
@@ -33,19 +33,16 @@ arch=$(dpkg --print-architecture)
 log=$T/log
 
 # the tree as git sees it (tracked and new files, not what .gitignore
-# leaves out: no build products)
-mkdir -p "$T/src/qkd"
-git ls-files -co --exclude-standard -z | while IFS= read -r -d '' f; do
-	[ -e "$f" ] && printf '%s\0' "$f"
-done | tar --null -cf - -T - | tar -C "$T/src/qkd" -xf -
-
+# leaves out: no build products), built by tests/lib/build-debs.sh into
+# build/deb, where the debvm stage (tests/vm/debvm.sh) takes them from
+# (built again only when the sources changed)
 t0=$SECONDS
-(cd "$T/src/qkd" && DEB_BUILD_OPTIONS="nocheck noddebs parallel=2" \
-	dpkg-buildpackage -us -uc -b) >"$T/build.log" 2>&1
+debs=$top/build/deb
+ch=$(tests/lib/build-debs.sh "$debs" 2>"$T/build-debs.log")
 rc=$?
-ch=$T/src/qkd_${ver}_$arch.changes
+cat "$T/build-debs.log" "$debs/build.log" >"$T/build.log" 2>/dev/null
 [ "$rc" -eq 0 ] && [ -f "$ch" ]
-tap_check $? "dpkg-buildpackage -us -uc -b builds qkd $ver ($((SECONDS - t0)) s)" "$T/build.log"
+tap_check $? "dpkg-buildpackage -us -uc -b builds qkd $ver ($((SECONDS - t0)) s; $(tail -n 1 "$T/build-debs.log"))" "$T/build.log"
 
 t0=$SECONDS
 if [ -f "$ch" ]; then
@@ -63,7 +60,7 @@ contents() { # DEB: "path" lines, directories left out
 	dpkg-deb --fsys-tarfile "$1" | tar -tvf - | awk '$1 !~ /^d/ { print $1, substr($6, 2) }'
 }
 pkg() { # NAME ARCH
-	echo "$T/src/$1_${ver}_$2.deb"
+	echo "$debs/$1_${ver}_$2.deb"
 }
 has() { # LISTING MODE PATH
 	grep -qxF -- "$2 $3" "$1" || { echo "missing: $2 $3"; return 1; }
@@ -102,7 +99,8 @@ d=$(pkg qkd-tools "$arch")
 		/lib/systemd/system/qkd-kme.service \
 		/lib/systemd/system/qkdd@.service /lib/systemd/system/qkd@.service \
 		/lib/udev/rules.d/60-qkd.rules \
-		/usr/lib/modules-load.d/qkd.conf; do
+		/usr/lib/modules-load.d/qkd.conf \
+		/usr/lib/sysusers.d/qkd.conf /usr/lib/tmpfiles.d/qkd.conf; do
 		has "$T/c" -rw-r--r-- "$f" || st=1
 	done
 	mkdir -p "$T/x/tools" && dpkg-deb -x "$d" "$T/x/tools" || st=1
@@ -119,9 +117,15 @@ d=$(pkg qkd-tools "$arch")
 		case $out in "$t $ver"*) ;; *) st=1 ;; esac
 	done
 	dpkg-deb -f "$d" Depends | grep -q "qkd-dkms (= $ver)" || { echo "qkd-tools does not depend on qkd-dkms $ver"; st=1; }
+	# the user and /etc/qkd/psk are made at install, the user first
+	dpkg-deb -I "$d" postinst >"$T/postinst" 2>&1 || st=1
+	su=$(grep -n 'systemd-sysusers .*qkd.conf' "$T/postinst" | cut -d: -f1)
+	tf=$(grep -n 'systemd-tmpfiles .*--create qkd.conf' "$T/postinst" | cut -d: -f1)
+	[ -n "$su" ] && [ -n "$tf" ] && [ "$su" -lt "$tf" ] ||
+		{ echo "postinst: not systemd-sysusers qkd.conf, then systemd-tmpfiles --create qkd.conf"; st=1; }
 	[ "$st" -eq 0 ]
 } >"$log" 2>&1
-tap_check $? "qkd-tools: qkdctl, qkdd, qkd-kme (--version $ver), man pages, qkdd@.service (ExecStart=/usr/sbin/qkdd), qkd@.service (qkdctl up %i), qkd-kme.service, udev rule, modules-load.d" "$log"
+tap_check $? "qkd-tools: qkdctl, qkdd, qkd-kme (--version $ver), man pages, qkdd@.service (ExecStart=/usr/sbin/qkdd), qkd@.service (qkdctl up %i), qkd-kme.service, udev rule, modules-load.d, sysusers.d and tmpfiles.d (run by the postinst, in that order)" "$log"
 
 d=$(pkg libqkd0 "$arch")
 {

@@ -17,8 +17,10 @@
 #     needs optimisation), and -Werror is there only with WERROR=1;
 #   - `make module` warns when it builds for another kernel than the
 #     running one;
-#   - the installed qkdd@.service: systemd-analyze security's exposure at
-#     most 2.5 (of 10), and systemd-analyze verify without a warning.
+#   - the installed qkdd@.service and qkd@.service: both User=qkdd (the
+#     sysusers.d and tmpfiles.d files installed), systemd-analyze
+#     security's exposure at most 2.5 (of 10) each, and systemd-analyze
+#     verify without a warning.
 # About 20 s once the tree is built (the module and tools are rebuilt only
 # if out of date; the tools are built with WERROR=1, as tests/run-all.sh
 # builds them, so that their flag stamp stays).
@@ -54,6 +56,8 @@ log=$T/log
 	644 /usr/lib/systemd/system/qkd@.service
 	644 /usr/lib/udev/rules.d/60-qkd.rules
 	644 /usr/lib/modules-load.d/qkd.conf
+	644 /usr/lib/sysusers.d/qkd.conf
+	644 /usr/lib/tmpfiles.d/qkd.conf
 	644 /usr/include/linux/qkd.h
 	644 /usr/include/linux/qkd_dev.h
 	644 /usr/include/qkd/crypto.h
@@ -84,7 +88,7 @@ log=$T/log
 		false
 	fi
 } >"$log" 2>&1
-tap_check $? "make install DESTDIR= PREFIX=/usr: exactly the expected files and modes (tools, man pages, unit, udev rule, modules-load.d, uapi header, libqkd static and shared, module)" "$log"
+tap_check $? "make install DESTDIR= PREFIX=/usr: exactly the expected files and modes (tools, man pages, unit, udev rule, modules-load.d, sysusers.d, tmpfiles.d, uapi header, libqkd static and shared, module)" "$log"
 
 # ---- the shared libqkd: its soname, its symlinks, and only the public
 # API exported (every exported function declared in an installed header,
@@ -137,43 +141,60 @@ tap_check $? "libqkd.so.$ver: SONAME libqkd.so.0 with the .so.0 and .so links, R
 	u="$d/usr/lib/systemd/system/qkd@.service"
 	grep -qx 'ExecStart=/usr/sbin/qkdctl up %i' "$u" && grep -qx 'ExecStop=/usr/sbin/qkdctl down %i' "$u" &&
 		grep -qx 'Type=oneshot' "$u" && grep -qx 'RemainAfterExit=yes' "$u" &&
-		grep -qx 'Before=qkdd@%i.service' "$u" || { echo "qkd@.service: not qkdctl up/down %i, oneshot, before qkdd@%i"; st=1; }
+		grep -qx 'Conflicts=qkdd@%i.service' "$u" || { echo "qkd@.service: not qkdctl up/down %i, oneshot, in conflict with qkdd@%i"; st=1; }
+	u="$d/usr/lib/systemd/system/qkdd@.service"
+	grep -q '^ExecStart=/usr/sbin/qkdd --config /etc/qkd/%i.qkdd.conf ' "$u" &&
+		grep -qx 'ConditionPathExists=/etc/qkd/%i.qkdd.conf' "$u" ||
+		{ echo "qkdd@.service: not /etc/qkd/%i.qkdd.conf (qkd@ owns /etc/qkd/%i.conf)"; st=1; }
+	for u in qkdd@ qkd@; do
+		grep -qx 'User=qkdd' "$d/usr/lib/systemd/system/$u.service" ||
+			{ echo "$u.service: not User=qkdd"; st=1; }
+	done
+	grep -qx 'u qkdd - "QKD BB84 daemon" /var/lib/qkdd' "$d/usr/lib/sysusers.d/qkd.conf" &&
+		grep -qx 'm qkdd qkd' "$d/usr/lib/sysusers.d/qkd.conf" ||
+		{ echo "sysusers.d/qkd.conf: no user qkdd in the group qkd"; st=1; }
+	grep -qx 'd /etc/qkd/psk 0700 qkdd qkdd -' "$d/usr/lib/tmpfiles.d/qkd.conf" ||
+		{ echo "tmpfiles.d/qkd.conf: /etc/qkd/psk is not qkdd's, 0700"; st=1; }
 	grep -qx 'qkd' "$d/usr/lib/modules-load.d/qkd.conf" || { echo "modules-load.d/qkd.conf does not name qkd"; st=1; }
 	grep -q '^prefix=/usr$\|^libdir=/usr/lib$' "$d/usr/lib/pkgconfig/libqkd.pc" || { echo "libqkd.pc: libdir not /usr/lib"; st=1; }
 	[ "$st" -eq 0 ]
 } >"$log" 2>&1
-tap_check $? "installed unit and pkg-config file carry PREFIX=/usr paths (qkdd@: ExecStart=/usr/sbin/qkdd, which is installed; qkd@: qkdctl up/down %i, oneshot, before qkdd@%i), none of /usr/local" "$log"
+tap_check $? "installed unit and pkg-config file carry PREFIX=/usr paths (qkdd@: ExecStart=/usr/sbin/qkdd on /etc/qkd/%i.qkdd.conf, which is installed; qkd@: qkdctl up/down %i, oneshot, in conflict with qkdd@%i; both User=qkdd, made by sysusers.d, /etc/qkd/psk its own by tmpfiles.d), none of /usr/local" "$log"
 
-# The unit's sandbox, as systemd rates it: `systemd-analyze security` on
-# the installed unit, overall exposure at most QKD_UNIT_EXPOSURE_MAX
-# tenths (2.5; "OK" is up to 4.9, the unit before issue 18 had 4.4), and
-# `systemd-analyze verify` without a word (the unit with ExecStart= at the
-# built qkdd, which verify wants to exist).
+# The units' sandbox, as systemd rates it: `systemd-analyze security` on
+# the installed qkdd@ and qkd@ (which runs qkdd itself), overall exposure
+# at most QKD_UNIT_EXPOSURE_MAX tenths each (2.5; "OK" is up to 4.9,
+# qkdd@ before issue 18 had 4.4), and `systemd-analyze verify` without a
+# word (the units with ExecStart= at the built tools, which verify wants
+# to exist).
 {
 	st=0
-	u=$d/usr/lib/systemd/system/qkdd@.service
 	max=${QKD_UNIT_EXPOSURE_MAX:-25}
 	if ! command -v systemd-analyze >/dev/null; then
 		echo "systemd-analyze is not installed (package systemd)"
 		st=1
 	else
 		mkdir -p "$T/unit"
-		cp "$u" "$T/unit/qkdd@.service"
-		(cd "$T/unit" && systemd-analyze security --offline=true \
-			--threshold="$max" qkdd@x.service) >"$T/sec.log" 2>&1 || st=1
-		grep -E '^(✗|→)' "$T/sec.log"
-		[ "$st" -eq 0 ] || echo "^ exposure above $max tenths"
-		sed "s|@SBINDIR@|$top/build|g" tools/systemd/qkdd@.service.in >"$T/unit/qkdd@.service"
-		systemd-analyze verify --man=no "$T/unit/qkdd@x.service" >"$T/verify.log" 2>&1 || st=1
-		if [ -s "$T/verify.log" ]; then
-			echo "systemd-analyze verify:"
-			cat "$T/verify.log"
-			st=1
-		fi
+		: >"$T/sec.log"
+		for unit in qkdd@ qkd@; do
+			cp "$d/usr/lib/systemd/system/$unit.service" "$T/unit/$unit.service"
+			(cd "$T/unit" && systemd-analyze security --offline=true \
+				--threshold="$max" "${unit}x.service") >"$T/sec1.log" 2>&1 ||
+				{ echo "^ $unit.service: exposure above $max tenths"; st=1; }
+			grep -E '^(✗|→)' "$T/sec1.log"
+			cat "$T/sec1.log" >>"$T/sec.log"
+			sed "s|@SBINDIR@|$top/build|g" "tools/systemd/$unit.service.in" >"$T/unit/$unit.service"
+			systemd-analyze verify --man=no "$T/unit/${unit}x.service" >"$T/verify.log" 2>&1 || st=1
+			if [ -s "$T/verify.log" ]; then
+				echo "systemd-analyze verify $unit.service:"
+				cat "$T/verify.log"
+				st=1
+			fi
+		done
 	fi
 	[ "$st" -eq 0 ]
 } >"$log" 2>&1
-tap_check $? "qkdd@.service: systemd-analyze security exposure at most ${QKD_UNIT_EXPOSURE_MAX:-25} tenths ($(grep -o 'Overall exposure level[^:]*: [0-9.]*' "$T/sec.log" 2>/dev/null | sed 's/.*: //')), systemd-analyze verify clean" "$log"
+tap_check $? "qkdd@.service and qkd@.service: systemd-analyze security exposure at most ${QKD_UNIT_EXPOSURE_MAX:-25} tenths ($(grep -o 'Overall exposure level[^:]*: [0-9.]*' "$T/sec.log" 2>/dev/null | sed 's/.*: //' | paste -sd, -)), systemd-analyze verify clean" "$log"
 
 {
 	make -s uninstall DESTDIR="$d" PREFIX=/usr >"$T/un.log" 2>&1 ||

@@ -14,6 +14,9 @@
 #   qkdvm_modules  (debug kernel) a /lib/modules/KREL made by
 #                  build-debug-kernel.sh, mounted at /lib/modules/$(uname -r)
 #                  so that modprobe of built-in modules succeeds
+#   qkdvm_systemd  1: run by systemd as qkdvm.service (run-vm.sh --systemd,
+#                  tests/vm/guest-systemd-setup.sh): nothing to mount but
+#                  the results; the journal is saved to $qkdvm_results/journal
 # The command to run is "$qkdvm_results/cmd" (a bash script written by
 # run-vm.sh). Its output goes to the console and to $qkdvm_results/log, its
 # exit code to $qkdvm_results/rc, dmesg to $qkdvm_results/dmesg; with
@@ -52,6 +55,12 @@ if [ "${qkdvm_noinitrd:-0}" = 1 ]; then
 fi
 unset qkdvm_noinitrd
 
+# run-vm.sh --systemd: systemd is PID 1 and runs this script as
+# qkdvm.service (tests/vm/guest-systemd-setup.sh); / is an overlay with a
+# tmpfs upper layer, /proc, /sys, /run, /dev and the cgroups are systemd's.
+S=${qkdvm_systemd:-0}
+unset qkdvm_systemd
+if [ "$S" != 1 ]; then
 # Writable places; the rest of / stays the host's, read-only. A checkout
 # under the host's /tmp or /run (CI clones anywhere) must stay visible: keep
 # the host's directory reachable and bind its top-level entry back over the
@@ -84,6 +93,7 @@ mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null || true
 mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null || true
 mount -t bpf bpf /sys/fs/bpf 2>/dev/null || true
 mount --make-rshared / 2>/dev/null || true
+fi
 
 [ -n "$R" ] || { say "no qkdvm_results= on the kernel command line"; exit 1; }
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 qkdvm_results "$R"
@@ -145,6 +155,9 @@ if [ -w "$leak" ]; then
 	fi
 fi
 dmesg >"$R/dmesg" || say "dmesg failed"
+if [ "$S" = 1 ]; then
+	journalctl -b --no-pager -o short-monotonic >"$R/journal" 2>&1 || say "journalctl failed"
+fi
 echo "$rc" >"$R/rc"
 sync
 [ -z "$(tail -c 1 "$R/log")" ] || echo

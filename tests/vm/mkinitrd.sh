@@ -11,6 +11,11 @@
 # proc/sys/devtmpfs, loads them, mounts the 9p root on /newroot and
 # switch_roots to the script named by the kernel command line parameter
 # qkdvm_init=PATH (default /sbin/init).
+# With qkdvm_systemd=1 (run-vm.sh --systemd) the 9p root is instead the
+# read-only lower layer of an overlayfs over a tmpfs (the guest may install
+# packages, write /etc and /var: all gone at power-off), qkdvm_init=PATH is
+# run in a chroot of it first (to write the guest's units), and systemd
+# (/lib/systemd/systemd) becomes PID 1.
 #
 # The image is rebuilt only when this script, the kernel, its modules or
 # busybox change (a stamp next to OUTFILE records what it was built from).
@@ -47,7 +52,7 @@ trap 'rm -rf "$tmp"' EXIT
 root=$tmp/root
 mkdir -p "$root"/bin "$root"/dev "$root"/proc "$root"/sys "$root"/newroot "$root"/lib/modules
 cp "$busybox" "$root/bin/busybox"
-for a in sh mount umount insmod mkdir switch_root sleep cat echo ls poweroff; do
+for a in sh mount umount insmod mkdir switch_root chroot sleep cat echo ls poweroff; do
 	ln -s busybox "$root/bin/$a"
 done
 # /dev/console for the kernel to open before /init runs (we are root when
@@ -58,7 +63,7 @@ mknod -m 600 "$root/dev/console" c 5 1 2>/dev/null || true
 # (6.12 has virtio_pci built in) need nothing.
 : >"$root/lib/modules/load.list"
 n=0
-for m in virtio_pci 9pnet_virtio 9p; do
+for m in virtio_pci 9pnet_virtio 9p overlay; do
 	modprobe -S "$kver" --show-depends "$m"
 done | awk '$1 == "insmod" && !seen[$2]++ { print $2 }' | while read -r ko; do
 	n=$((n + 1))
@@ -105,6 +110,21 @@ until mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144,cache=loose /
 done
 init=${qkdvm_init:-/sbin/init}
 [ -x "/newroot$init" ] || fail "$init is not executable in the 9p root"
+if [ "${qkdvm_systemd:-0}" = 1 ]; then
+	# the 9p root as the lower layer, a tmpfs as the upper one
+	mkdir -p /lower /rw
+	mount --move /newroot /lower || fail "mount --move /newroot /lower"
+	mount -t tmpfs -o mode=755 tmpfs /rw || fail "tmpfs /rw"
+	mkdir -p /rw/upper /rw/work
+	mount -t overlay -o lowerdir=/lower,upperdir=/rw/upper,workdir=/rw/work overlay /newroot ||
+		fail "cannot mount the overlay root"
+	mount --bind /dev /newroot/dev
+	mount --bind /proc /newroot/proc
+	mount --bind /sys /newroot/sys
+	chroot /newroot "$init" || fail "$init failed in the chroot"
+	umount /newroot/sys /newroot/proc /newroot/dev
+	init=/lib/systemd/systemd
+fi
 mount --move /dev /newroot/dev
 mount --move /proc /newroot/proc
 mount --move /sys /newroot/sys

@@ -24,6 +24,12 @@
 #                      emptied first. With --kernel all: DIR/KVER
 #   --env NAME=VALUE   export NAME=VALUE to COMMAND (repeatable)
 #   --append ARGS      extra kernel command line arguments
+#   --systemd          systemd as PID 1 (Debian kernels): the 9p root is the
+#                      lower layer of an overlayfs with a tmpfs upper one
+#                      (packages install, /etc and /var are writable; all
+#                      is gone at power-off), COMMAND runs as qkdvm.service
+#                      after basic.target (tests/vm/guest-systemd-setup.sh);
+#                      RESULTS/journal holds the guest's journal
 #   --qmp PATH         a QMP monitor socket at PATH (unix, server) while the
 #                      VM runs, e.g. for dump-guest-memory
 #   -q, --quiet        do not stream the console; print COMMAND's output at
@@ -57,6 +63,7 @@ smp=2
 results=
 quiet=0
 append=
+systemd=0
 envs=()
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -76,6 +83,7 @@ while [ $# -gt 0 ]; do
 	--append=*) append="$append ${1#*=}"; shift ;;
 	--qmp) [ $# -ge 2 ] || usage; qmp=$2; shift 2 ;;
 	--qmp=*) qmp=${1#*=}; shift ;;
+	--systemd) systemd=1; shift ;;
 	-q | --quiet) quiet=1; shift ;;
 	-h | --help) usage 0 ;;
 	--) shift; break ;;
@@ -109,6 +117,7 @@ if [ ${#kernels[@]} -gt 1 ]; then
 		[ -z "$results" ] || args+=(--results "$results/$k")
 		[ -z "$append" ] || args+=(--append "$append")
 		[ "$quiet" = 0 ] || args+=(--quiet)
+		[ "$systemd" = 0 ] || args+=(--systemd)
 		for e in ${envs[@]+"${envs[@]}"}; do args+=(--env "$e"); done
 		rc=0
 		"$0" "${args[@]}" -- "$@" || rc=$?
@@ -124,6 +133,7 @@ if [ "$kver" = "$VM_DEBUG_KERNEL" ]; then
 	# Everything built in: the kernel mounts the 9p root and runs
 	# guest-init.sh as init; modprobe finds the built-in modules in the
 	# tree's modules.builtin (guest-init.sh mounts it as /lib/modules/KREL).
+	[ "$systemd" = 0 ] || vm_die "--systemd needs a Debian kernel (an initramfs), not the debug kernel"
 	dtree=$(vm_debug_tree) || vm_die "the debug kernel is not built: run tests/vm/build-debug-kernel.sh"
 	krel=$(cat "$dtree/kernelrelease")
 	vmlinuz=$dtree/arch/x86/boot/bzImage
@@ -145,6 +155,10 @@ else
 	boot=(-kernel "$vmlinuz" -initrd "$initrd")
 	bootargs="qkdvm_init=$TOP/tests/vm/guest-init.sh"
 	label=$kver
+	if [ "$systemd" = 1 ]; then
+		bootargs="qkdvm_init=$TOP/tests/vm/guest-systemd-setup.sh qkdvm_systemd=1 systemd.show_status=error"
+		label="$kver (systemd)"
+	fi
 fi
 
 if [ -z "$results" ]; then
