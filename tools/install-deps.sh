@@ -8,13 +8,14 @@
 # libelf-dev dwarves); clang and libbpf-dev also build and load the BPF LSM
 # program of tests/kernel/test_lsm.c; debhelper, dh-dkms and lintian build
 # and check the Debian packages (tests/lib/check-deb.sh); libmicrohttpd,
-# GnuTLS and json-c build qkd-kme, whose tests use curl as the SAE. Idempotent: does
-# nothing when everything is there.
+# GnuTLS and json-c build qkd-kme, whose tests use curl as the SAE, and
+# libcurl (libcurl4-openssl-dev) is the SAE of bench/bench_key_fetch's HTTPS
+# rows. Idempotent: does nothing when everything is there.
 set -eu
 
 PACKAGES="build-essential pkg-config git
 libnl-3-dev libnl-genl-3-dev libssl-dev libsystemd-dev libkcapi-dev libbpf-dev openssl
-libmicrohttpd-dev libgnutls28-dev libjson-c-dev curl
+libmicrohttpd-dev libgnutls28-dev libjson-c-dev curl libcurl4-openssl-dev
 sparse clang libclang-rt-14-dev dkms
 dpkg-dev debhelper dh-dkms lintian
 qemu-system-x86 busybox-static kmod cpio xz-utils zstd
