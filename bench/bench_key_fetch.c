@@ -27,7 +27,7 @@
  * median and p99 latency, keys/s, and both as ratios to the raw ioctl
  * timed the same way in the same run. The benchmark starts qkd-kme itself
  * (--kme PATH) on 127.0.0.1 with the certificates of --pki DIR (made by
- * tools/demo-pki.sh: ca.crt, kme.crt/.key with IP 127.0.0.1, sae.crt/.key
+ * tools/demo-pki.sh: ca.crt, kme.crt/.key with IP 127.0.0.1, sae-a.crt/.key
  * with CN sae-a), pushes every key a row can take before the row, and
  * fails (exit 1, the KME's log printed) when qkd-kme does not start or a
  * request is not answered as it must be: never a zero row. --no-kme

@@ -273,11 +273,13 @@ sae() {
 		-H 'Content-Type: application/json' -d "$4" \
 		-o "$T/reply" -w '%{http_code}' "$3" || true
 }
+# kme_msg: the message of an Error reply (never a reply's keys).
+kme_msg() { jq -r '.message // "(no message)"' "$T/reply" 2>/dev/null || true; }
 URL_A=https://10.99.0.1:8443/api/v1/keys/SAE_B/enc_keys
 URL_B=https://10.99.0.2:8443/api/v1/keys/SAE_A/dec_keys
 echo "SAE A at site A: curl --cert sae-a.crt -d '{\"number\":1}' $URL_A"
 code=$(sae siteA sae-a $URL_A '{"number":1}')
-[ "$code" = 200 ] || fail "enc_keys at KME_A: HTTP $code $(cat "$T/reply" 2>/dev/null)"
+[ "$code" = 200 ] || fail "enc_keys at KME_A: HTTP $code $(kme_msg)"
 kid=$(jq -r '.keys[0].key_ID' "$T/reply")
 k14a=$(jq -r '.keys[0].key' "$T/reply")
 echo "  HTTP $code: key_ID $kid"
@@ -285,7 +287,7 @@ echo "  key    $k14a  (demo output: an application never shows its key)"
 DEC="{\"key_IDs\":[{\"key_ID\":\"$kid\"}]}"
 echo "SAE B at site B: curl --cert sae-b.crt -d '$DEC' $URL_B"
 code=$(sae siteB sae-b $URL_B "$DEC")
-[ "$code" = 200 ] || fail "dec_keys at KME_B: HTTP $code $(cat "$T/reply" 2>/dev/null)"
+[ "$code" = 200 ] || fail "dec_keys at KME_B: HTTP $code $(kme_msg)"
 kidb=$(jq -r '.keys[0].key_ID' "$T/reply")
 k14b=$(jq -r '.keys[0].key' "$T/reply")
 echo "  HTTP $code: key_ID $kidb"
@@ -296,7 +298,7 @@ case $k14a in '' | null) fail "no key from enc_keys at site A" ;; esac
 echo "the keys of SAE A and SAE B are identical: yes ($(($(printf %s "$k14a" | base64 -d | wc -c) * 8))-bit key, key_ID $kid)"
 code=$(sae siteB sae-b $URL_B "$DEC")
 [ "$code" = 400 ] && jq -r .message "$T/reply" | grep -q 'already delivered' ||
-	fail "a second dec_keys of $kid was not refused (HTTP $code $(cat "$T/reply" 2>/dev/null))"
+	fail "a second dec_keys of $kid was not refused (HTTP $code $(kme_msg))"
 echo "SAE B asks for key_ID $kid again: refused, HTTP $code \"$(jq -r .message "$T/reply")\""
 rm -f "$T/reply"
 if grep -qF "$k14a" "$T/kme-a.log" "$T/kme-b.log"; then
