@@ -283,6 +283,11 @@ $(B)/tests/kernel/test_lsm: LIBS += $(BPF_LIBS)
 $(B)/bench/%: bench/%.c $(B)/libqkdproto.a $(B)/libqkd.a
 	@mkdir -p $(dir $@)
 	$(CC) $(USER_CFLAGS) -O3 -march=x86-64-v2 -o $@ $^ $(LIBS)
+# bench_key_fetch's HTTPS rows: libcurl as the SAE of qkd-kme, json-c to
+# check its replies.
+BENCH_KME_PKGS := libcurl json-c
+$(B)/bench/bench_key_fetch: USER_CFLAGS += $(shell pkg-config --cflags $(BENCH_KME_PKGS) 2>/dev/null)
+$(B)/bench/bench_key_fetch: LIBS += $(shell pkg-config --libs $(BENCH_KME_PKGS) 2>/dev/null)
 
 # The example of libqkd(3), and the 004 driver of tests/e2e/etsi004.sh:
 # linked with the shared libqkd of the build tree (found through their

@@ -10,8 +10,9 @@
 # and check the Debian packages (tests/lib/check-deb.sh); libmicrohttpd,
 # GnuTLS and json-c build qkd-kme, whose tests use curl as the SAE;
 # libcurl (OpenSSL flavour) and json-c build qkdd's ETSI 014 client
-# (--key-source etsi014); libsodium gives libqkd constant-time hex and
-# base64 of key bytes. Idempotent: does nothing when everything is there.
+# (--key-source etsi014) and are the SAE of bench/bench_key_fetch's HTTPS
+# rows; libsodium gives libqkd constant-time hex and base64 of key bytes.
+# Idempotent: does nothing when everything is there.
 set -eu
 
 PACKAGES="build-essential pkg-config git

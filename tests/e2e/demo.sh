@@ -11,14 +11,21 @@
 # fill round by round, and SHA-256 digests of the keys taken at both ends
 # agree. Then the pair runs again with an eavesdropper intercepting and
 # resending every pulse: the QBER is about 25%, the round is aborted at both
-# ends, and no key is added. Last, keys are taken at both ends, and the
-# stream keys an ESP SA pair at both sites inside the kernel (`qkdctl sa
-# add`, re-keyed every second), which a ping crosses encrypted. Ends with
-# "DEMO OK".
+# ends, and no key is added. Then keys are taken at both ends: with qkdctl
+# (A the next key, B the same key by its ID), and as ETSI GS QKD 014
+# applications do it: a qkd-kme serves each site over HTTPS (demo-only
+# certificates of a throw-away CA made here), curl as SAE A takes a key
+# with enc_keys from site A's KME and shows its key_ID and key, curl as
+# SAE B takes the same key by that key_ID with dec_keys from site B's KME,
+# the two keys are compared, and B's second dec_keys of the ID is refused.
+# Last, the stream keys an ESP SA pair at both sites inside the kernel
+# (`qkdctl sa add`, re-keyed every second), which a ping crosses
+# encrypted. Ends with "DEMO OK".
 set -eu
 ko=${1:?usage: $0 QKD_KO}
 Q=$PWD/build/qkdctl
 D=$PWD/build/qkdd
+K=$PWD/build/qkd-kme
 SID=5f0e8c2a-7d41-4b9e-9c3a-2e6b1d4f8a90
 KEY_SIZE=36	# rfc4106(gcm(aes)) with AES-256: 32-byte key + 4-byte salt
 ROUNDS=2
@@ -34,12 +41,13 @@ B="ip netns exec siteB"
 T=$(mktemp -d /tmp/demo.XXXXXX)	# mode 0700: PSKs, logs, status files
 chmod 0700 "$T"
 daemons=""
+kmes=""
 
 say() { printf '\n\033[1m== %s\033[0m  [%d s]\n' "$*" "$SECONDS"; }
 fail() { echo "DEMO FAILED: $*"; exit 1; }
 cleanup() {
 	local p
-	for p in $daemons; do kill "$p" 2>/dev/null || true; done
+	for p in $daemons $kmes; do kill "$p" 2>/dev/null || true; done
 	rm -rf "$T"
 }
 trap cleanup EXIT
@@ -228,6 +236,84 @@ if $A "$Q" key get $SID index "$ia" >/dev/null 2>&1; then
 	fail "index $ia was delivered twice"
 fi
 echo "a second request for index $ia at A: refused (each index is delivered once per end)"
+
+say "ETSI GS QKD 014: a key manager (qkd-kme) at each site, curl as the applications SAE A and SAE B"
+P=$T/pki
+echo "  DEMO-ONLY certificates, made now in $P (tools/demo-pki.sh): a throw-away CA,"
+echo "  whose key is deleted once it has signed, and KME_A's, KME_B's, SAE A's and SAE B's certificates"
+tools/demo-pki.sh "$P" server:kme-a:10.99.0.1 server:kme-b:10.99.0.2 \
+	client:sae-a client:sae-b || fail "cannot make the demo certificates"
+# kmeconf KME_ID ADDR CERT SAE_LINE PEER_KME: a qkd-kme(8) configuration.
+kmeconf() {
+	printf '%s\n' "# demo-only KME $1" "kme-id $1" "address $2" "port 8443" \
+		"cert $P/$3.crt" "key $P/$3.key" "ca $P/ca.crt" "$4" \
+		"pair SAE_A SAE_B $SID $5"
+}
+kmeconf KME_A 10.99.0.1 kme-a "sae SAE_A cn=sae-a" KME_B >"$T/kme-a.conf"
+kmeconf KME_B 10.99.0.2 kme-b "sae SAE_B cn=sae-b" KME_A >"$T/kme-b.conf"
+$A "$K" -c "$T/kme-a.conf" 2>"$T/kme-a.log" &
+kme_a=$!
+$B "$K" -c "$T/kme-b.conf" 2>"$T/kme-b.log" &
+kme_b=$!
+kmes="$kme_a $kme_b"
+listening() { ip netns exec "$1" ss -Hltn "sport = :8443" | grep -q .; }
+for _ in $(seq 1 300); do
+	kill -0 $kme_a 2>/dev/null && kill -0 $kme_b 2>/dev/null ||
+		{ cat "$T"/kme-?.log; fail "a qkd-kme exited at start"; }
+	listening siteA && listening siteB && break
+	sleep 0.2
+done
+listening siteA && listening siteB || { cat "$T"/kme-?.log; fail "the KMEs do not listen"; }
+echo "  qkd-kme KME_A (site A, pid $kme_a) on https://10.99.0.1:8443, KME_B (site B, pid $kme_b) on https://10.99.0.2:8443"
+echo "  each: pair SAE_A (master, at A) -> SAE_B (slave, at B) on stream $SID"
+# sae SITE CERT URL JSON: curl as an SAE; the HTTP status, the body in $T/reply.
+sae() {
+	ip netns exec "$1" curl -sS --max-time 120 --cacert "$P/ca.crt" \
+		--cert "$P/$2.crt" --key "$P/$2.key" \
+		-H 'Content-Type: application/json' -d "$4" \
+		-o "$T/reply" -w '%{http_code}' "$3" || true
+}
+# kme_msg: the message of an Error reply (never a reply's keys).
+kme_msg() { jq -r '.message // "(no message)"' "$T/reply" 2>/dev/null || true; }
+URL_A=https://10.99.0.1:8443/api/v1/keys/SAE_B/enc_keys
+URL_B=https://10.99.0.2:8443/api/v1/keys/SAE_A/dec_keys
+echo "SAE A at site A: curl --cert sae-a.crt -d '{\"number\":1}' $URL_A"
+code=$(sae siteA sae-a $URL_A '{"number":1}')
+[ "$code" = 200 ] || fail "enc_keys at KME_A: HTTP $code $(kme_msg)"
+kid=$(jq -r '.keys[0].key_ID' "$T/reply")
+k14a=$(jq -r '.keys[0].key' "$T/reply")
+echo "  HTTP $code: key_ID $kid"
+echo "  key    $k14a  (demo output: an application never shows its key)"
+DEC="{\"key_IDs\":[{\"key_ID\":\"$kid\"}]}"
+echo "SAE B at site B: curl --cert sae-b.crt -d '$DEC' $URL_B"
+code=$(sae siteB sae-b $URL_B "$DEC")
+[ "$code" = 200 ] || fail "dec_keys at KME_B: HTTP $code $(kme_msg)"
+kidb=$(jq -r '.keys[0].key_ID' "$T/reply")
+k14b=$(jq -r '.keys[0].key' "$T/reply")
+echo "  HTTP $code: key_ID $kidb"
+echo "  key    $k14b  (demo output)"
+case $k14a in '' | null) fail "no key from enc_keys at site A" ;; esac
+[ "$k14a" = "$k14b" ] && [ "$kid" = "$kidb" ] ||
+	fail "SAE B's key by key_ID $kid differs from SAE A's"
+echo "the keys of SAE A and SAE B are identical: yes ($(($(printf %s "$k14a" | base64 -d | wc -c) * 8))-bit key, key_ID $kid)"
+code=$(sae siteB sae-b $URL_B "$DEC")
+[ "$code" = 400 ] && jq -r .message "$T/reply" | grep -q 'already delivered' ||
+	fail "a second dec_keys of $kid was not refused (HTTP $code $(kme_msg))"
+echo "SAE B asks for key_ID $kid again: refused, HTTP $code \"$(jq -r .message "$T/reply")\""
+rm -f "$T/reply"
+if grep -qF "$k14a" "$T/kme-a.log" "$T/kme-b.log"; then
+	fail "a KME's log holds the key it delivered"
+fi
+k14a=''
+k14b=''
+rc=0
+kill -TERM $kme_a $kme_b
+wait $kme_a || rc=$?
+wait $kme_b || rc=$?
+kmes=""
+[ $rc -eq 0 ] || { cat "$T"/kme-?.log; fail "a qkd-kme did not stop cleanly on SIGTERM"; }
+echo "  the KMEs' logs (requests and counts, never a key):"
+sed 's/^/  | /' "$T/kme-a.log" "$T/kme-b.log"
 
 say "bind an ESP SA pair to the stream at both sites: the kernel keys and re-keys it, the keys never leave it"
 # From index first = lo_end (past the keys the digests took): generation g

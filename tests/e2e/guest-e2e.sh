@@ -9,7 +9,8 @@
 # (qkd_kme.sh), qkdd taking its keys from such a KME as a vendor's
 # (qkdd_etsi014.sh), libqkd's ETSI 004 interface and its example program at
 # two sites (etsi004.sh), then
-# the demo (two sites, same keys, an ESP SA keyed from them). Prints TAP,
+# the demo (two sites, same keys, taken also through a qkd-kme per site,
+# an ESP SA keyed from them). Prints TAP,
 # each script's skips ("# SKIP KVER SCRIPT: TEST: REASON"), a "# ran: KVER
 # SCRIPT" line for each (tests/run-all.sh's manifest), and one line
 # "N passed, N failed, N skipped". A script that stops before its plan, or
@@ -46,7 +47,7 @@ t0=$SECONDS
 echo "# ran: $kver demo.sh"
 if tests/e2e/demo.sh "$ko" >"$out" 2>&1 && grep -q '^DEMO OK' "$out"; then
 	echo "# demo.sh: $((SECONDS - t0)) s"
-	echo "ok - demo: two sites, same keys at both ends, ESP SA keyed from QKD key"
+	echo "ok - demo: two sites, same keys at both ends (qkdctl, and ETSI 014 through qkd-kme: enc_keys at A, dec_keys by key_ID at B, a second dec_keys refused), ESP SA keyed from QKD key"
 	tap_add 1 0 0
 else
 	sed 's/^/# /' "$out"
