@@ -344,6 +344,36 @@ out=$(ip netns exec siteA curl -sv -o /dev/null --max-time 20 --cacert "$C/ca/ca
 check "keep-alive: the second request reuses the connection" \
 	grep -qiE 're-?using existing connection' <<<"$out"
 
+# A client that sends its ClientHello and then stalls (no certificate
+# needed): the KME must wait for it, not spin. libmicrohttpd 0.9.75's epoll
+# loop with TLS spun a whole CPU for as long as such a handshake lasted.
+cpu_of() {	# cpu_of PID: user + system CPU seconds so far, in clock ticks
+	awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
+}
+c0=$(cpu_of "${pids[0]}")
+ip netns exec siteA python3 - "$AA" "$PORT" <<'PY' &
+import socket, ssl, sys, time
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+inb, outb = ssl.MemoryBIO(), ssl.MemoryBIO()
+o = ctx.wrap_bio(inb, outb)
+try:
+    o.do_handshake()
+except ssl.SSLWantReadError:
+    pass
+s.sendall(outb.read())
+time.sleep(4)
+s.close()
+PY
+stall=$!
+wait $stall
+c1=$(cpu_of "${pids[0]}")
+ticks=$(getconf CLK_TCK)
+check "a stalled TLS handshake (4 s) costs the KME little CPU ($((c1 - c0)) ticks of $ticks/s)" \
+	test $((c1 - c0)) -lt $((ticks / 2))
+
 # ---- no key in the logs ----
 leak=0
 for k in "$k0" "$k1" "$k2" "$k3"; do

@@ -419,8 +419,15 @@ int kme_server_start(struct kme_server **out, const struct kme_config *c,
 		     size_t errlen)
 {
 	struct kme_server *s = calloc(1, sizeof(*s));
+	/*
+	 * poll(), not epoll: libmicrohttpd 0.9.75 (Debian 12) with TLS and
+	 * epoll spins a whole CPU while a client stalls in its handshake
+	 * (epoll_wait with timeout 0, recv EAGAIN, again) -- anyone who can
+	 * reach the port could keep cores busy without a certificate
+	 * (qkd_kme.sh: "a stalled TLS handshake").
+	 */
 	unsigned int flags = MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD |
-			     MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+			     MHD_USE_POLL | MHD_USE_ERROR_LOG;
 	struct sockaddr_in6 a6 = { 0 };
 	struct sockaddr_in a4 = { 0 };
 	struct sockaddr *sa = NULL;
