@@ -362,8 +362,8 @@ e2e() {
 	[ "$TAP_FAIL" -eq 0 ]
 }
 
-# The packages in a systemd guest (tests/vm/debvm.sh: one VM, 15 to 20
-# minutes on a loaded two-core machine, most of it dpkg -i with the DKMS
+# The packages in a systemd guest (tests/vm/debvm.sh: one VM, 9 minutes
+# on a quiet two-core machine, 18 on a loaded one, most of it dpkg -i with the DKMS
 # build and depmod under emulation, Documentation/robustness.md "CI"); the
 # .debs are the lint stage's (build/deb) when the sources are the same.
 debvm() {
