@@ -85,6 +85,22 @@ ok $(( r1 || r2 || rc_alice || rc_bob )) "state: alice then bob killed with SIGK
 same_keys "$D/alice.keys" "$D/bob.keys" &&
 	[ -z "$(cut -d' ' -f1 "$D/bob.keys" | sort | uniq -d)" ]
 ok $? "state: key files identical after the restarts, no index repeated"
+# The stores emptied while both daemons were down -- `systemctl restart
+# qkd@NAME` runs qkdctl down and up, which delete and recreate the streams,
+# so both stores start again at index 0: the next keys must still come
+# after every index used before, or an ETSI 014 key_ID (stream, index)
+# would name two different keys over time.
+last=$(cut -d' ' -f1 "$D/alice.keys" | sort -n | tail -n 1)
+mv "$D/alice.keys" "$D/alice.keys.before"; mv "$D/bob.keys" "$D/bob.keys.before"
+udaemon "$D" bob "$port"; pid_bob=$last_pid; sleep 0.3
+udaemon "$D" alice "$port"; pid_alice=$last_pid
+wait_keys "$D/bob.keys" 0; r1=$?
+wait_keys "$D/alice.keys" "$(nkeys "$D/bob.keys")"
+kill -TERM "$pid_alice" "$pid_bob"; wait "$pid_alice"; wait "$pid_bob"
+first=$(cut -d' ' -f1 "$D/alice.keys" 2>/dev/null | sort -n | head -n 1)
+[ "$r1" = 0 ] && [ -n "$first" ] && [ -n "$last" ] && [ "$first" -gt "$last" ] &&
+	same_keys "$D/alice.keys" "$D/bob.keys"
+ok $? "state: stores emptied while both were down: the next keys start after every index used before (last ${last:-none}, then ${first:-none}), the same at both ends"
 
 # ---- configuration problems: found at start, exit 2, named -----------------
 D=$T/conf; mkdir -p "$D/state"; chmod 700 "$D/state"

@@ -314,6 +314,13 @@ int hello(struct qkdd *q)
 		return r == -ESTALE ? -EPERM : r;
 	my_next = q->next_index > k_next ? q->next_index : k_next;
 	my_low = q->next_index < k_next ? q->next_index : k_next;
+	if (my_next < q->index_floor) {
+		/* the store was emptied while we were down: never again
+		 * below what we had pushed (session.h: index_floor) */
+		qlog("the store's next index is %" PRIu64 ", below the %" PRIu64 " this end had reached: going on from there, no index is used twice",
+		     k_next, q->index_floor);
+		my_next = q->index_floor;
+	}
 	q->round = 0;
 	/* nothing of the peer is authenticated before its HELLO verified */
 	q->msg_limit = HANDSHAKE_MSG_MAX;

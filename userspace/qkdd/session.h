@@ -81,6 +81,14 @@ struct qkdd {
 	uint32_t round;
 	uint64_t rounds_done;
 	uint64_t next_index;
+	/*
+	 * The lowest index this end may ever push at again (the state file's
+	 * record of next_index): a store emptied while qkdd was down (its
+	 * stream deleted and made again, as `qkdctl down` and `up` do) starts
+	 * at 0, and keys pushed there again would give a second key the
+	 * ETSI 014 key_ID (stream, index) of an earlier one.
+	 */
+	uint64_t index_floor;
 	uint64_t last_block_id;
 	bool have_last;
 	struct pending pend;

@@ -18,7 +18,8 @@
 #include "session.h"
 
 #define STATE_MAGIC	"QKDDSTAT"
-#define STATE_VERSION	1
+/* 2 adds the index floor after the last block id; 1 is still read */
+#define STATE_VERSION	2
 #define STATE_MAX	(QKD_AUTH_RESERVE_CAP_DEFAULT + (1u << 20))
 
 #define RETIRE_AFTER	8192		/* QKD bytes added before the PSK /
@@ -147,6 +148,8 @@ int state_save(struct qkdd *q)
 	wb_u(&w, q->charged, 8);
 	wb_u(&w, q->have_last, 1);
 	wb_u(&w, q->last_block_id, 8);
+	wb_u(&w, q->next_index > q->index_floor ? q->next_index : q->index_floor,
+	     8);
 	wb_u(&w, pend, 1);
 	wb_u(&w, pend ? q->pend.first : 0, 8);
 	wb_u(&w, pend ? q->pend.count : 0, 4);
@@ -188,6 +191,7 @@ struct auth_ctx *qkdd_state_load(struct qkdd *q, int *err)
 	uint8_t *buf = NULL;
 	size_t len = 0;
 	uint64_t sum;
+	uint32_t version;
 	int fd, e = 0;
 
 	*err = 0;
@@ -236,14 +240,17 @@ struct auth_ctx *qkdd_state_load(struct qkdd *q, int *err)
 		goto out;
 	}
 	rb = (struct rbuf){ buf + 8, len - 16, 0, false };
-	if (rb_u(&rb, 4) != STATE_VERSION) {
-		qlog("state file %s: unknown version", path);
+	version = (uint32_t)rb_u(&rb, 4);
+	if (version != 1 && version != STATE_VERSION) {
+		qlog("state file %s: unknown version %u", path, version);
 		e = -EINVAL;
 		goto out;
 	}
 	q->charged = rb_u(&rb, 8);
 	q->have_last = rb_u(&rb, 1);
 	q->last_block_id = rb_u(&rb, 8);
+	/* version 1 (before 2026-12-06) kept no floor: the store's index */
+	q->index_floor = version >= 2 ? rb_u(&rb, 8) : 0;
 	if (rb_u(&rb, 1)) {
 		pending_clear(&q->pend);
 		q->pend.first = rb_u(&rb, 8);
