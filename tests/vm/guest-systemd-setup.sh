@@ -22,6 +22,10 @@ top=$(cd "$(dirname "$0")/../.." && pwd -P)
 u=/etc/systemd/system
 
 : >/etc/fstab
+# systemd-tmpfiles --remove empties /tmp at boot ("D /tmp" in Debian's
+# tmp.conf), which hid a checkout under the host's /tmp (a mktemp -d
+# clone: "guest-init.sh: No such file or directory"); create, never clean
+echo 'd /tmp 1777 root root -' >/etc/tmpfiles.d/tmp.conf
 # the host is a container: its marker would make systemd believe the guest is one
 rm -f /.dockerenv /run/.containerenv
 echo qkdvm >/etc/hostname
