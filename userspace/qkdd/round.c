@@ -101,6 +101,29 @@ int round_abort(struct qkdd *q, struct round *R, int reason,
 }
 
 /*
+ * The authentication key a round withholds from its block: the pads used
+ * since the last committed round (@tags_after tags still to come
+ * included; charged to the round in R->charge_to, *@used bytes), plus half
+ * of any shortfall of @level below the reserve's target, in whole 32-byte
+ * chunks. Shared by BB84 (Alice's PA_SEED) and etsi014 (KME_IDS) rounds.
+ */
+uint64_t auth_withhold(struct qkdd *q, struct round *R, size_t level,
+		       unsigned int tags_after, uint64_t *used)
+{
+	uint64_t want;
+
+	R->charge_to = auth_spent(q) + tags_after * QKD_AUTH_TAG_LEN;
+	*used = R->charge_to - q->charged;
+	R->rs.auth_used = *used;
+	q->last_round_tags = (size_t)(*used + 2 * QKD_AUTH_TAG_LEN - 1) /
+			     (2 * QKD_AUTH_TAG_LEN);
+	want = *used;
+	if (level < q->pp.auth_target)
+		want += (q->pp.auth_target - level) / 2;
+	return (want + 31) / 32 * 32;
+}
+
+/*
  * Before a block is committed: does this side's stream have room for its
  * @count keys? A block is pushed whole or not at all, so a full stream
  * aborts the round (its key is discarded at both ends) instead of leaving

@@ -371,17 +371,8 @@ int alice_round(struct qkdd *q, struct round *R)
 	 */
 	level = auth_reserve_level(q->auth);
 	{
-		uint64_t want, used;
-
-		R->charge_to = auth_spent(q) + TAGS_AFTER_PA * QKD_AUTH_TAG_LEN;
-		used = R->charge_to - q->charged;
-		R->rs.auth_used = used;
-		q->last_round_tags = (size_t)(used + 2 * QKD_AUTH_TAG_LEN - 1) /
-				     (2 * QKD_AUTH_TAG_LEN);
-		want = used;
-		if (level < q->pp.auth_target)
-			want += (q->pp.auth_target - level) / 2;
-		want = (want + 31) / 32 * 32;
+		uint64_t used, want = auth_withhold(q, R, level, TAGS_AFTER_PA,
+						    &used);
 		if (used > R->l / 8)
 			qlog("this round used more authentication key (%" PRIu64 " bytes) than it made (%zu): raise --block-bits",
 			     used, R->l / 8);

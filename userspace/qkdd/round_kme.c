@@ -193,17 +193,9 @@ int alice_kme_round(struct qkdd *q, struct round *R)
 	stage_switch(QS_PA);
 	level = auth_reserve_level(q->auth);
 	{
-		uint64_t want, used, cap;
-
-		R->charge_to = auth_spent(q) + TAGS_AFTER_IDS * QKD_AUTH_TAG_LEN;
-		used = R->charge_to - q->charged;
-		R->rs.auth_used = used;
-		q->last_round_tags = (size_t)(used + 2 * QKD_AUTH_TAG_LEN - 1) /
-				     (2 * QKD_AUTH_TAG_LEN);
-		want = used;
-		if (level < q->pp.auth_target)
-			want += (q->pp.auth_target - level) / 2;
-		want = (want + 31) / 32 * 32;
+		uint64_t used, cap;
+		uint64_t want = auth_withhold(q, R, level, TAGS_AFTER_IDS,
+					      &used);
 		total = q->o->kme_keys;
 		if (total > st.max_key_per_request)
 			total = st.max_key_per_request;

@@ -206,6 +206,8 @@ void round_free(struct round *R);
 __attribute__((format(printf, 4, 5)))
 int round_abort(struct qkdd *q, struct round *R, int reason,
 		const char *fmt, ...);
+uint64_t auth_withhold(struct qkdd *q, struct round *R, size_t level,
+		       unsigned int tags_after, uint64_t *used);
 int room_check(struct qkdd *q, struct round *R, uint32_t count);
 bool closing_tag_verified(struct qkdd *q, struct round *R, const char *why);
 int commit_authenticated(struct qkdd *q);
