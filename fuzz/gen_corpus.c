@@ -50,6 +50,7 @@ int main(int argc, char **argv)
 		[QKD_MSG_KEY_COMMIT] = 8, [QKD_MSG_ABORT] = 0,
 		[QKD_MSG_KEEPALIVE] = 0,
 		[QKD_MSG_KME_IDS] = 64, [QKD_MSG_KME_CONFIRM] = 16,
+		[QKD_MSG_ROOM_QUERY] = 8, [QKD_MSG_ROOM] = 8,
 	};
 	uint8_t key[FUZZ_KEYLEN], pl[256], out[1024], stream[4096];
 	size_t n, sn = 0;

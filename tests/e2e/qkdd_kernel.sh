@@ -12,8 +12,8 @@
 # restarted: the orphan keys are removed from his store and both sites
 # agree again, index by index. Before that, a round on the default channel
 # (WCP with decoys): the same keys at both sites, and its secret length
-# recomputed from the published counts. Last, a store that is full at one
-# end makes the round abort with no key pushed at either end. Prints TAP
+# recomputed from the published counts. Last, full stores pause the link
+# and consumers taking keys at both ends resume it. Prints TAP
 # and "N passed, N failed".
 set -u
 ko=${1:?usage: $0 QKD_KO}
@@ -168,24 +168,104 @@ keys siteB "$na" "${na2:-0}" > "$T/b2.keys"
 [ -n "$na2" ] && [ "$na2" = "$nb2" ] && [ -s "$T/a2.keys" ] && cmp -s "$T/a2.keys" "$T/b2.keys"
 ok $? "after recovery: same next_index, every index gives the same key or the same refusal at both sites ($(grep -c '^[0-9]' "$T/a2.keys") keys, $(grep -c ': index [0-9]*:' "$T/a2.keys") skipped)"
 
-# ---- a full store at one end --------------------------------------------------
-# Bob's stream takes 10 more keys, a round makes thousands: the round is
-# aborted and its key discarded at both ends -- nothing pushed on one side
-# only, no index moved.
+# ---- full stores pause the link; consumers resume it -------------------------
+# Both streams emptied, then a limit of 2400 keys and a low-water mark of
+# 600; a round makes some 650 keys. The pair runs with no round limit and a
+# --timeout of 10 s. Once a round would not fit at either end, no round may
+# run (and none be discarded): the link idles, past its --timeout, at a
+# CPU cost of next to nothing. A consumer at site A alone taking keys below
+# the mark does not resume it (B is still full); the same keys taken at B
+# do, and the stores fill up again -- the same keys at both ends by index.
 stored() { ip netns exec "$1" "$Q" -j stream show $UUID 2>/dev/null |
 	grep -o '"stored_keys": *[0-9]*' | grep -o '[0-9]*$'; }
-sb=$(stored siteB)
-$B "$Q" stream set $UUID max-keys $((sb + 10)) >/dev/null
-x509 siteB bob 1; b3=$last
+nidx() { ip netns exec "$1" "$Q" -j stream show $UUID 2>/dev/null |
+	grep -o '"next_index": *[0-9]*' | grep -o '[0-9]*$'; }
+status_of() { grep "^$2=" "$T/p.$1.status" 2>/dev/null | cut -d= -f2; }
+# cpu_ticks PID: user + system clock ticks of the qkdd under timeout PID
+cpu_ticks() { local c; c=$(pgrep -P "$1" | head -n 1)
+	awk '{ print $14 + $15 }' "/proc/${c:-$1}/stat" 2>/dev/null || echo 0; }
+# take SITE N: the N lowest stored keys, in requests of at most 256
+take() {
+	local left=$2 k
+	while [ "$left" -gt 0 ]; do
+		k=$((left > 256 ? 256 : left))
+		ip netns exec "$1" "$Q" key get $UUID number "$k" || return 1
+		left=$((left - k))
+	done
+}
+for s in siteA siteB; do
+	k=$(stored $s)
+	take $s "${k:-0}" >/dev/null
+	ip netns exec $s "$Q" stream set $UUID max-keys 2400 low-water 600 >/dev/null
+done
+[ "$(stored siteA)" = 0 ] && [ "$(stored siteB)" = 0 ]
+ok $? "pause: both streams emptied, limit 2400 keys, low-water mark 600"
+pausing() {	# NETNS ROLE
+	local addr=--listen other=alice
+	[ "$2" = alice ] && addr=--peer && other=bob
+	ip netns exec "$1" timeout 600 "$D" \
+		--role "$2" $addr 10.99.0.2:7400 \
+		--stream $UUID --link ab --cert "$P/$2.pem" --key "$P/$2.key" \
+		--ca "$P/ca.pem" --peer-name "$other" --rounds 0 \
+		--state-dir "$T/state-$2" --status "$T/p.$2.status" \
+		--block-bits 262144 --timeout 10 --channel source=single-photon \
+		--simulated-channel-test-keys-only > "$T/p.$2.log" 2>&1 &
+	last=$!
+}
+# wait_paused SECONDS: until both daemons say paused=1
+wait_paused() {
+	for _ in $(seq "$1"); do
+		[ "$(status_of alice paused)" = 1 ] && [ "$(status_of bob paused)" = 1 ] && return 0
+		sleep 1
+	done
+	return 1
+}
+pausing siteB bob; pb=$last
 sleep 1
-x509 siteA alice 1; a3=$last
-wait $b3 $a3
-grep -h 'key store is full at bob' "$T/x.alice.log" "$T/x.bob.log" | head -n 2 | sed 's/^/# /'
-na3=$($A "$Q" -j stream show $UUID 2>/dev/null | grep -o '"next_index": *[0-9]*' | grep -o '[0-9]*$')
-nb3=$($B "$Q" -j stream show $UUID 2>/dev/null | grep -o '"next_index": *[0-9]*' | grep -o '[0-9]*$')
-grep -q 'key store is full at bob' "$T/x.alice.log" &&
-	[ "$na3" = "$na2" ] && [ "$nb3" = "$nb2" ] && [ "$(stored siteB)" = "$sb" ]
-ok $? "full store at bob: round aborted with the reason at alice, no key pushed at either end (next_index $na3/$nb3, bob stores $(stored siteB))"
+pausing siteA alice; pa=$last
+wait_paused 240
+ok $? "pause: the stores filled up and both daemons paused (status paused=1; A stores $(stored siteA), B $(stored siteB), $(status_of alice rounds_ok) rounds)"
+n1a=$(nidx siteA); n1b=$(nidx siteB)
+c1=$(( $(cpu_ticks $pa) + $(cpu_ticks $pb) ))
+sleep 15
+c2=$(( $(cpu_ticks $pa) + $(cpu_ticks $pb) ))
+kill -0 $pa && kill -0 $pb && [ "$(nidx siteA)" = "$n1a" ] && [ "$(nidx siteB)" = "$n1b" ] &&
+	! grep -q 'no message from the peer\|discarded' "$T/p.alice.log" "$T/p.bob.log"
+ok $? "pause: 15 s idle (past --timeout 10): no round, no round discarded, no time-out, both still running (next_index $n1a/$n1b)"
+ticks=$(getconf CLK_TCK)
+[ $((c2 - c1)) -le "$ticks" ]
+ok $? "pause: both daemons together used $((c2 - c1)) clock ticks of CPU in those 15 s (at most $ticks: they wait, they do not poll)"
+full=$(stored siteA)
+take=$((full - 300))
+take siteA "$take" > "$T/p.a.taken"
+sleep 6
+[ "$(stored siteA)" = 300 ] && [ "$(stored siteB)" = "$full" ] && [ "$(nidx siteA)" = "$n1a" ] && [ "$(nidx siteB)" = "$n1b" ] && [ "$(status_of alice paused)" = 1 ] &&
+	! grep -q 'discarded' "$T/p.alice.log" "$T/p.bob.log"
+ok $? "pause: a consumer at A alone ($take keys, below the low-water mark) does not resume the link while B is full"
+take siteB "$take" > "$T/p.b.taken"
+[ "$(wc -l < "$T/p.a.taken")" = "$take" ] && cmp -s "$T/p.a.taken" "$T/p.b.taken"
+ok $? "pause: the consumers at A and B took the same $take keys"
+for _ in $(seq 240); do
+	[ "$(nidx siteA)" != "$n1a" ] && [ "$(status_of alice paused)" = 1 ] &&
+		[ "$(status_of bob paused)" = 1 ] && break
+	sleep 1
+done
+n2a=$(nidx siteA); n2b=$(nidx siteB)
+grep -h 'rounds resume\|room again\|key store full here' "$T/p.alice.log" "$T/p.bob.log" | head -n 6 | sed 's/^/# /'
+[ "$n2a" = "$n2b" ] && [ "$n2a" -gt "$n1a" ] && grep -q 'rounds resume' "$T/p.alice.log" &&
+	[ "$(status_of alice paused)" = 1 ] && ! grep -q 'discarded' "$T/p.alice.log" "$T/p.bob.log"
+ok $? "pause: keys taken at both ends resumed the link until the stores were full again (next_index $n1a -> $n2a/$n2b), no round discarded"
+ka=$(stored siteA)
+keys siteA "$n1a" "$n2a" > "$T/p.a.keys"
+keys siteB "$n1a" "$n2a" > "$T/p.b.keys"
+[ -s "$T/p.a.keys" ] && ! grep -q '^qkdctl' "$T/p.a.keys" && cmp -s "$T/p.a.keys" "$T/p.b.keys"
+ok $? "pause: every key made after the resume is the same at both ends ($(wc -l < "$T/p.a.keys") keys; A stored $ka)"
+t0=$SECONDS
+kill -TERM $pa; wait $pa; ra=$?
+kill -TERM $pb; wait $pb
+[ "$ra" = 0 ] && [ $((SECONDS - t0)) -le 5 ]
+ok $? "pause: SIGTERM while paused: alice exits 0 at once ($ra, $((SECONDS - t0)) s)"
+grep -v ': ok: \|estimate:\|cpu:\|cascade:' "$T/p.alice.log" | tail -n 8 | sed 's/^/# alice: /'
 $A "$Q" link show 2>/dev/null | sed 's/^/# /'
 echo "1..$n"
 echo "$pass passed, $fail failed"

@@ -63,6 +63,9 @@ static const struct type_rule rules[QKD_MSG__MAX + 1] = {
 			      true },
 	[QKD_MSG_KME_CONFIRM] = { "kme-confirm", 1, 1024, false, DEF_NO,
 				  true },
+	/* between rounds, each with its own tag (pause.c) */
+	[QKD_MSG_ROOM_QUERY] = { "room-query", 8, 8, false, DEF_NO, false },
+	[QKD_MSG_ROOM] = { "room", 8, 8, false, DEF_NO, false },
 };
 #undef ANY
 

@@ -189,7 +189,9 @@ static void print_json(const struct status_file *s)
 		"role", "link", "stream", "source", "last_result",
 		"last_reason", "warning", "key_source", "kme", "kme_sae", NULL,
 	};
-	static const char *const flags[] = { "connected", "auth_alarm", NULL };
+	static const char *const flags[] = {
+		"connected", "paused", "auth_alarm", NULL,
+	};
 	static const char *const lists[] = {
 		"mu", "p_mu", "n_z", "n_x", "m_x", NULL,
 	};
@@ -233,7 +235,9 @@ static void print_human(const struct status_file *s)
 	/* the file of a daemon that has exited keeps its last state */
 	printf("link %s: %s, %s (pid %s)\n", get(s, "link"), get(s, "role"),
 	       !daemon_alive(s) ? "not running" :
-	       strcmp(get(s, "connected"), "1") ? "not connected" : "connected",
+	       strcmp(get(s, "connected"), "1") ? "not connected" :
+	       !strcmp(get(s, "paused"), "1") ?
+	       "connected, paused: a key store is full" : "connected",
 	       get(s, "pid"));
 	printf("    rounds %s ok %s aborted %s; keys %s, next index %s\n",
 	       get(s, "rounds"), get(s, "rounds_ok"),

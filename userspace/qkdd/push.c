@@ -34,6 +34,7 @@ struct store {
 	uint32_t key_size;
 	/* kernel */
 	struct qkd_nl *nl;
+	struct qkd_nl *events;		/* the "events" group, once joined */
 	/* file */
 	char path[QKDD_PATH_MAX];
 	uint64_t next;
@@ -141,6 +142,8 @@ void store_close(struct store *s)
 		return;
 	if (s->nl)
 		qkd_nl_close(s->nl);
+	if (s->events)
+		qkd_nl_close(s->events);
 	free(s);
 }
 
@@ -329,13 +332,15 @@ int store_push(struct store *s, uint64_t first, const uint8_t *keys,
 	return r;
 }
 
-int store_room(struct store *s, uint64_t *room)
+int store_room(struct store *s, uint64_t *room, uint64_t *max_keys)
 {
 	struct qkd_stream st;
 	int r;
 
 	if (!s->kernel) {
 		*room = UINT64_MAX;
+		if (max_keys)
+			*max_keys = UINT64_MAX;
 		return 0;
 	}
 	r = qkd_stream_get(s->nl, s->stream, &st);
@@ -345,7 +350,105 @@ int store_room(struct store *s, uint64_t *room)
 	}
 	*room = st.stored_keys < st.max_keys ?
 		(uint64_t)(st.max_keys - st.stored_keys) : 0;
+	if (max_keys)
+		*max_keys = st.max_keys;
 	return 0;
+}
+
+/*
+ * The kernel's events, for waiting on a full stream: a socket of its own
+ * (a request socket would get them between its replies), non-blocking so
+ * that a drain stops when nothing is left. Joined before the caller looks
+ * at the room, so that no delivery between the look and the wait goes
+ * unseen.
+ */
+int store_events_fd(struct store *s, int *fd)
+{
+	int r;
+
+	*fd = -1;
+	if (!s->kernel)
+		return 0;
+	if (s->events) {
+		*fd = qkd_nl_fd(s->events);
+		return 0;
+	}
+	r = qkd_nl_open(&s->events);
+	if (r) {
+		qlog("cannot open a genl socket for the store's events: %s",
+		     strerror(-r));
+		return r;
+	}
+	r = qkd_nl_join_events(s->events);
+	if (!r) {
+		*fd = qkd_nl_fd(s->events);
+		if (fcntl(*fd, F_SETFL, fcntl(*fd, F_GETFL) | O_NONBLOCK) < 0)
+			r = -errno;
+	}
+	if (r) {
+		qlog("cannot listen to the qkd genl events (CAP_NET_ADMIN?): %s",
+		     strerror(-r));
+		qkd_nl_close(s->events);
+		s->events = NULL;
+		*fd = -1;
+	}
+	return r;
+}
+
+/* Leave the events group: between pauses nothing would read them. */
+void store_events_close(struct store *s)
+{
+	if (s->events)
+		qkd_nl_close(s->events);
+	s->events = NULL;
+}
+
+struct events_seen {
+	const uint8_t *stream;
+	bool ours;
+};
+
+static int event_cb(uint8_t cmd, struct nlattr **tb, void *arg)
+{
+	struct events_seen *e = arg;
+	struct qkd_event ev;
+
+	if (qkd_event_parse(cmd, tb, &ev))
+		return 0;
+	qdebug("kernel event %s", qkd_event_name(cmd));
+	if (QKD_HAVE(&ev, QKD_EV_STREAM_ID) &&
+	    !memcmp(ev.stream_id, e->stream, QKD_STREAM_ID_LEN) &&
+	    (cmd == QKD_CMD_STREAM_LOW_NTF || cmd == QKD_CMD_STREAM_EMPTY_NTF ||
+	     cmd == QKD_CMD_STREAM_DEL_NTF))
+		e->ours = true;
+	return 0;
+}
+
+/*
+ * Read every event queued: 1 if one may have made room in our stream (it
+ * fell below its low-water mark or emptied, or was deleted, or events were
+ * lost to a full socket buffer: look again), 0 if none did, or -errno.
+ */
+int store_events_drain(struct store *s)
+{
+	struct events_seen e = { .stream = s->stream };
+
+	if (!s->events)
+		return 0;
+	for (;;) {
+		int r = qkd_nl_recv_events(s->events, event_cb, &e);
+
+		if (r == -EAGAIN || r == -EWOULDBLOCK)
+			break;
+		/* ENOBUFS (libnl says ENOMEM): events were lost */
+		if (r == -ENOBUFS || r == -ENOMEM)
+			return 1;
+		if (r) {
+			qlog("reading the store's events: %s", strerror(-r));
+			return r;
+		}
+	}
+	return e.ours;
 }
 
 void store_link_state(struct store *s, bool up)

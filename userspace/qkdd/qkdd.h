@@ -13,6 +13,7 @@
  *   session.c      the protocol driver on one connection: HELLO, then
  *                  rounds (session.h describes the protocol)
  *   handshake.c    SYNC/HELLO and recovery at every connection
+ *   pause.c        between rounds: no round until both stores have room
  *   round.c        what the rounds of both roles share
  *   round_alice.c  the per-round protocol of Alice
  *   round_bob.c    the per-round protocol of Bob
@@ -379,8 +380,20 @@ int store_push(struct store *s, uint64_t first, const uint8_t *keys,
 	       uint32_t count);
 /* Remove keys [first, end) pushed on this side only (orphans). */
 int store_drop(struct store *s, uint64_t first, uint64_t end);
-/* Keys the stream can still take (UINT64_MAX for a key file). */
-int store_room(struct store *s, uint64_t *room);
+/*
+ * Keys the stream can still take, and its limit (@max_keys may be NULL;
+ * both UINT64_MAX for a key file).
+ */
+int store_room(struct store *s, uint64_t *room, uint64_t *max_keys);
+/*
+ * Waiting for room: *@fd, a socket joined to the kernel's events (-1 for
+ * a key file, which is never full); 0 or -errno. And the drain of what it
+ * has queued: 1 if our stream may have room now, 0 if not, or -errno;
+ * closed when the wait is over.
+ */
+int store_events_fd(struct store *s, int *fd);
+int store_events_drain(struct store *s);
+void store_events_close(struct store *s);
 /* Link state up/down (kernel only; no-op otherwise). */
 void store_link_state(struct store *s, bool up);
 
@@ -463,6 +476,7 @@ struct totals {
 	uint64_t x509_bootstraps;	/* TLS bootstraps (X.509 mode) */
 	double cpu[QS_N];		/* CPU seconds per stage, all rounds */
 	bool connected;
+	bool paused;			/* a key store full (pause.c) */
 };
 
 void stats_round(const struct qkdd_opts *o, struct totals *t,

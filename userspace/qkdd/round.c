@@ -133,7 +133,7 @@ uint64_t auth_withhold(struct qkdd *q, struct round *R, size_t level,
 int room_check(struct qkdd *q, struct round *R, uint32_t count)
 {
 	uint64_t room;
-	int r = store_room(q->st, &room);
+	int r = store_room(q->st, &room, NULL);
 
 	if (r)
 		return r;

@@ -107,6 +107,10 @@ int alice_commit(struct qkdd *q, struct round *R, uint32_t auth_len,
 	finish_round(R, auth_len, count, q->pend.first);
 	q->next_index = q->pend.first + count;
 	pending_clear(&q->pend);
+	/* pause.c: what the next round may make, and Bob's room for it */
+	if (count)
+		q->last_count = count;
+	q->peer_room = q->peer_room > count ? q->peer_room - count : 0;
 	if (state_save(q)) {
 		r = -EPERM;
 		goto out;
@@ -384,7 +388,7 @@ int alice_round(struct qkdd *q, struct round *R)
 		auth_len = (uint32_t)want;
 	}
 	count = (uint32_t)((R->l / 8 - auth_len) / q->pp.key_size);
-	r = room_check(q, R, count);
+	r = room_cap(q, &count);
 	if (r) {
 		r = r > 0 ? 0 : r;
 		goto out;

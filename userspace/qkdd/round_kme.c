@@ -221,11 +221,10 @@ int alice_kme_round(struct qkdd *q, struct round *R)
 		auth_len = (uint32_t)want;
 		count = total - wk;
 	}
-	if (count) {
-		r = room_check(q, R, count);
-		if (r)
-			return r > 0 ? 0 : r;
-	}
+	r = room_cap(q, &count);
+	if (r)
+		return r;
+	total = wk + count;
 	stage_switch(QS_QUANTUM);
 	r = kme_enc_keys(q->kme, total, ks, &k, why, sizeof(why));
 	if (r)

@@ -174,6 +174,9 @@ int qkdd_session(struct qkdd *q, int cfd, int qfd, struct auth_ctx *auth)
 	q->cfd = cfd;
 	q->qfd = qfd;
 	q->ok_at_connect = q->tot.rounds_ok;
+	/* what Bob's stream can take is asked again on each connection */
+	q->peer_room_known = false;
+	q->resume_wait = false;
 	if (auth != q->auth && qkdd_auth_attach(q, auth, true))
 		return -EPERM;
 	qkdd_log_round(0);
@@ -200,6 +203,16 @@ int qkdd_session(struct qkdd *q, int cfd, int qfd, struct auth_ctx *auth)
 				qlog("SIGTERM: between rounds, stopping");
 			send_abort(q, QKD_ABORT_SHUTDOWN, "operator stop");
 			return 0;
+		}
+		r = q->o->role == QKDD_ALICE ? alice_before_round(q) :
+					       bob_before_round(q);
+		q->resume_wait = false;
+		if (r) {
+			q->tot.connected = false;
+			q->tot.paused = false;
+			stats_write(q->o, &q->tot, NULL);
+			qkdd_log_round(0);
+			return r == -EINTR ? 0 : r;
 		}
 		memset(&R, 0, sizeof(R));
 		R.rs.true_errors = -1;

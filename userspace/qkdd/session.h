@@ -28,9 +28,9 @@
  * connection or a restart from the state file (--state-dir).
  *
  * The driver is internal to qkdd: main.c calls it through qkdd.h, and its
- * files -- session.c, handshake.c, round.c, round_alice.c, round_bob.c,
- * wire.c and state.c (qkdd.h says what each is for) -- share what is
- * declared here.
+ * files -- session.c, handshake.c, pause.c, round.c, round_alice.c,
+ * round_bob.c, wire.c and state.c (qkdd.h says what each is for) -- share
+ * what is declared here.
  */
 #ifndef QKDD_SESSION_H
 #define QKDD_SESSION_H
@@ -115,6 +115,14 @@ struct qkdd {
 	/* connections in a row that ended without a good round */
 	unsigned int conn_fails;
 	uint64_t ok_at_connect;		/* tot.rounds_ok when it began */
+	/* between rounds: room in the stores (pause.c) */
+	uint64_t peer_room;		/* Alice: keys Bob's stream takes at
+					 * least (his last ROOM, less the
+					 * rounds committed since) */
+	bool peer_room_known;		/* Alice: a ROOM on this connection */
+	uint32_t last_count;		/* Alice: keys of the last block */
+	bool resume_wait;		/* Bob: ROOM sent; Alice may wait for
+					 * room of her own, without a limit */
 	/* --key-source etsi014 (round_kme.c) */
 	struct kme_client *kme;
 	unsigned int kme_fails;		/* refusals in a row (Alice) */
@@ -243,6 +251,14 @@ int alice_commit(struct qkdd *q, struct round *R, uint32_t auth_len,
 		 uint32_t count, uint64_t id);
 int bob_commit(struct qkdd *q, struct round *R, uint64_t first,
 	       uint32_t auth_len, uint32_t count, uint64_t id);
+
+/* ---- pause.c ------------------------------------------------------------ */
+
+uint64_t round_need(const struct qkdd *q);
+/* Before each round: 0 to start it, -EINTR stopped, or -errno. */
+int alice_before_round(struct qkdd *q);
+int bob_before_round(struct qkdd *q);
+int room_cap(struct qkdd *q, uint32_t *count);
 
 /* ---- round_kme.c -------------------------------------------------------- */
 

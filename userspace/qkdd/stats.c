@@ -97,11 +97,11 @@ void stats_write(const struct qkdd_opts *o, const struct totals *t,
 	fprintf(f, "role=%s\nlink=%s\nstream=%s\npid=%d\ntime=%lld\n",
 		qkdd_role_name(o->role), o->link, uuid, (int)getpid(),
 		(long long)time(NULL));
-	fprintf(f, "connected=%d\nrounds=%" PRIu64 "\nrounds_ok=%" PRIu64
+	fprintf(f, "connected=%d\npaused=%d\nrounds=%" PRIu64 "\nrounds_ok=%" PRIu64
 		"\nrounds_aborted=%" PRIu64 "\nkeys_total=%" PRIu64
 		"\nsecret_bits_total=%" PRIu64 "\nnext_index=%" PRIu64
 		"\nauth_reserve=%zu\nauth_failures=%" PRIu64 "\n",
-		t->connected, t->rounds, t->rounds_ok, t->rounds_aborted,
+		t->connected, t->paused, t->rounds, t->rounds_ok, t->rounds_aborted,
 		t->keys, t->secret_bits, t->next_index, t->auth_reserve,
 		t->auth_failures);
 	fprintf(f, "auth_alarm=%d\nauth_backoff_s=%u\nauth_bootstraps=%" PRIu64

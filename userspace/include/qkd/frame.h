@@ -76,7 +76,10 @@ enum qkd_msg_type {
 	QKD_MSG_SYNC = 12,		/* reserve positions at connection */
 	QKD_MSG_KME_IDS = 13,		/* etsi014: the vendor key_IDs */
 	QKD_MSG_KME_CONFIRM = 14,	/* etsi014: key confirmation */
-	QKD_MSG__MAX = QKD_MSG_KME_CONFIRM,
+	QKD_MSG_ROOM_QUERY = 15,	/* between rounds: "say when you have
+					 * room for N keys" (Alice) */
+	QKD_MSG_ROOM = 16,		/* the answer: room for N keys (Bob) */
+	QKD_MSG__MAX = QKD_MSG_ROOM,
 };
 
 /* Abort reason codes carried in a QKD_MSG_ABORT payload. */
