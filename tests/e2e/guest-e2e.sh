@@ -10,7 +10,8 @@
 # (qkdd_etsi014.sh), libqkd's ETSI 004 interface and its example program at
 # two sites (etsi004.sh), then
 # the demo (two sites, same keys, taken also through a qkd-kme per site,
-# an ESP SA keyed from them). Prints TAP,
+# an ESP SA keyed from them), and last lockdown.sh (it raises the kernel's
+# lockdown, which is one-way). Prints TAP,
 # each script's skips ("# SKIP KVER SCRIPT: TEST: REASON"), a "# ran: KVER
 # SCRIPT" line for each (tests/run-all.sh's manifest), and one line
 # "N passed, N failed, N skipped". A script that stops before its plan, or
@@ -66,6 +67,8 @@ case $not_here in
 		tap_fail "$kver demo.sh" "demo"
 	fi ;;
 esac
+# lockdown.sh raises lockdown, which is one-way: last in the boot
+run_tap tests/e2e/lockdown.sh "$ko"
 rm -f "$out"
 tap_summary_line
 [ "$TAP_FAIL" -eq 0 ]

@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
 # lockdown.sh QKD_KO: where a bound SA's key can be read, inside the VM.
-# Prints TAP. Raising lockdown is one-way, so this script needs a VM boot
-# of its own (tests/run-all.sh's e2e stage starts one for it; by hand:
+# Prints TAP. Raising lockdown is one-way, so this script runs last in its
+# VM boot (tests/e2e/guest-e2e.sh runs it after the others; by hand:
 # tests/vm/run-vm.sh --kernel KVER -- tests/e2e/lockdown.sh build/kmod/KVER/qkd.ko).
 #
 # Two sites, siteA (initiator) and siteB (responder), are two network
