@@ -146,7 +146,8 @@ peer = "the other site"
 
 [stream $SID]
 key-size = 32
-max-keys = 4096
+# room for new rounds (~600 keys each) after restarts that keep the keys
+max-keys = 32768
 low-water = 16
 
 [daemon]
