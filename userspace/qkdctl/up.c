@@ -708,7 +708,8 @@ static int up_streams(struct site_run *r)
  * A binding that exists is adopted if it is what its [sa] section says,
  * else refused: 0, 1 (not there), or EXIT_USAGE (said why).
  */
-static int adopt_sa(const struct site_run *r, const struct site_sa *sa)
+static int adopt_sa(const struct site_run *r, const struct site_sa *sa,
+		    bool quiet)
 {
 	char *argv[2 * SITE_MAX_SA_KV + 2];
 	int argc = sa_argv(sa, argv, (int)ARRAY_SIZE(argv));
@@ -724,15 +725,19 @@ static int adopt_sa(const struct site_run *r, const struct site_sa *sa)
 			r->c->path, sa->line, sa->id_str, why, r->c->name);
 		return EXIT_USAGE;
 	}
-	say("sa %s exists: adopted", sa->id_str);
+	if (!quiet)
+		say("sa %s exists: adopted", sa->id_str);
 	return 0;
 }
 
-/* Every binding that exists is what the file says (before qkdd starts). */
+/*
+ * Every binding that exists is what the file says, before qkdd starts
+ * (said once: by up_sas, or here under --foreground, which binds nothing).
+ */
 static int check_bound_sas(const struct site_run *r)
 {
 	for (unsigned int i = 0; i < r->c->nsas; i++) {
-		int ret = adopt_sa(r, &r->c->sas[i]);
+		int ret = adopt_sa(r, &r->c->sas[i], !r->foreground);
 
 		if (ret && ret != 1)
 			return ret;
@@ -752,7 +757,7 @@ static int up_sas(struct site_run *r)
 		struct qkd_sa_info info;
 		bool told = false;
 
-		err = adopt_sa(r, sa);
+		err = adopt_sa(r, sa, false);
 		if (err != 1) {
 			if (err)
 				return err;
