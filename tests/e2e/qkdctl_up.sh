@@ -18,7 +18,10 @@
 # (taken after it), up with another max-keys is refused (exit 2, the file,
 # the line and the field; no key lost), up adopts the stream with its keys
 # (a key stored before taken after, new keys flow), and down --purge
-# leaves nothing. Broken configurations leave nothing
+# leaves nothing. `up --foreground` (qkd@.service's ExecStart) becomes
+# qkdd (exec: the same pid, in the pid file; SIGTERM: exit 0, the stream
+# stays), and without [daemon] waits for SIGTERM (SIGHUP ignored).
+# Broken configurations leave nothing
 # behind: a syntax error (exit 2, FILE:LINE, nothing made), an option qkdd
 # refuses (exit 2, the link and stream it made undone), a stream the kernel
 # refuses part-way (exit 1, undone, another link untouched), a bad [sa]
@@ -246,6 +249,47 @@ for s in A B; do
 	[ $r = 0 ] && [ "$(jqs $s link show | jq -c .)" = "[]" ] && [ ! -e "$work/run$s/ab.qkdd.pid" ]
 	st $? "site $s: down --purge ($r): nothing left"
 done
+
+# ---- --foreground, as qkd@.service runs it: qkdctl becomes qkdd ------------------
+rm -f "$work/A.psk" "$work/B.psk"
+"$Q" genpsk "$work/A.psk" "$work/B.psk" >/dev/null 2>&1
+$A "$Q" up --foreground -c "$work/A.conf" --run-dir "$work/runA" ab >"$work/fg.out" 2>&1 &
+fp=$!
+pids+=("$fp")
+for _ in $(seq 50); do
+	[ "$(cat "/proc/$fp/comm" 2>/dev/null)" = qkdd ] && break
+	sleep 0.2
+done
+diag <"$work/fg.out"
+[ "$(cat "/proc/$fp/comm" 2>/dev/null)" = qkdd ] && [ "$(cat "$work/runA/ab.qkdd.pid" 2>/dev/null)" = "$fp" ] &&
+	grep -qz -- "$work/runA/ab.qkdd.conf" "/proc/$fp/cmdline" && [ "$(jqs A link show | jq -c 'map(.name)')" = '["ab"]' ]
+st $? "up --foreground: the link and the stream made, then qkdctl (pid $fp) became qkdd (exec, the same pid in ab.qkdd.pid)"
+kill -TERM "$fp"
+wait "$fp"
+r=$?
+[ $r = 0 ] && [ "$(jqs A stream show | jq -c 'map(.stream)')" = "[\"$SID\"]" ]
+st $? "SIGTERM: qkdd exits 0 ($r), the stream stays"
+grep -v '^\[daemon\]\|^role = alice\|^peer = \|^psk\|^block\|^channel\|^timeout\|^simul' "$work/A.conf" >"$work/nod.conf"
+$A "$Q" up --foreground -c "$work/nod.conf" --run-dir "$work/runA" ab >"$work/fg.out" 2>&1 &
+fp=$!
+pids+=("$fp")
+for _ in $(seq 50); do
+	grep -q "waiting for SIGTERM" "$work/fg.out" && break
+	sleep 0.2
+done
+kill -HUP "$fp"
+sleep 0.5
+diag <"$work/fg.out"
+grep -q "stream $SID exists with [0-9]* stored keys: adopted" "$work/fg.out" &&
+	[ "$(cat "/proc/$fp/comm" 2>/dev/null)" = qkdctl ]
+fg_ok=$?
+alive "$fp" && kill -TERM "$fp"
+wait "$fp"
+r=$?
+[ "$fg_ok" = 0 ] && [ $r = 0 ] && [ "$(jqs A stream show | jq -c 'map(.stream)')" = "[\"$SID\"]" ]
+st $? "up --foreground without [daemon]: the stream adopted, qkdctl waits (SIGHUP ignored), SIGTERM ends it with 0 ($r), the stream stays"
+down A --purge >/dev/null 2>&1
+check "down --purge after --foreground: nothing left at A" [ "$(jqs A link show | jq -c .)" = "[]" ]
 
 # ---- broken configurations leave nothing behind --------------------------------
 nothing_at_A() {
