@@ -269,7 +269,7 @@ wait "$fp"
 r=$?
 [ $r = 0 ] && [ "$(jqs A stream show | jq -c 'map(.stream)')" = "[\"$SID\"]" ]
 st $? "SIGTERM: qkdd exits 0 ($r), the stream stays"
-grep -v '^\[daemon\]\|^role = alice\|^peer = \|^psk\|^block\|^channel\|^timeout\|^simul' "$work/A.conf" >"$work/nod.conf"
+grep -v '^\[daemon\]\|^role = alice\|^peer = [0-9]\|^psk\|^block\|^channel\|^timeout\|^simul' "$work/A.conf" >"$work/nod.conf"
 $A "$Q" up --foreground -c "$work/nod.conf" --run-dir "$work/runA" ab >"$work/fg.out" 2>&1 &
 fp=$!
 pids+=("$fp")
