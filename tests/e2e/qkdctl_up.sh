@@ -9,10 +9,19 @@
 # qkdctl genpsk; at each site `qkdctl up` makes the link, the stream, starts
 # qkdd and binds an ESP SA pair once the first keys are there. Then: xfrm
 # holds the same SA key at both sites, up again changes nothing (same
-# qkdd), `qkdctl down` removes the binding, the daemon, the stream and the
-# link, and down again is a no-op. Again from files without [sa] (a bound
-# stream gives no key to /dev/qkd): the same key taken by index at both
-# sites, and down leaves nothing. Broken configurations leave nothing
+# qkdd, the binding adopted), up with other [sa] parameters is refused
+# (exit 2, the field named, the binding untouched), `qkdctl down` removes
+# the binding and the daemon and keeps the link and the stream with its
+# keys, `down --purge` removes them too, and each down again is a no-op.
+# Again from files without [sa] (a bound stream gives no key to /dev/qkd):
+# the same key taken by index at both sites; down keeps the stored keys
+# (taken after it), up with another max-keys is refused (exit 2, the file,
+# the line and the field; no key lost), up adopts the stream with its keys
+# (a key stored before taken after, new keys flow), and down --purge
+# leaves nothing. `up --foreground` (qkd@.service's ExecStart) becomes
+# qkdd (exec: the same pid, in the pid file; SIGTERM: exit 0, the stream
+# stays), and without [daemon] waits for SIGTERM (SIGHUP ignored).
+# Broken configurations leave nothing
 # behind: a syntax error (exit 2, FILE:LINE, nothing made), an option qkdd
 # refuses (exit 2, the link and stream it made undone), a stream the kernel
 # refuses part-way (exit 1, undone, another link untouched), a bad [sa]
@@ -121,9 +130,20 @@ pid_before=$(cat "$work/runA/ab.qkdd.pid")
 up A >"$work/up2.out" 2>&1
 r=$?
 diag <"$work/up2.out"
-[ $r = 0 ] && grep -q "link ab exists" "$work/up2.out" && grep -q "already running (pid $pid_before)" "$work/up2.out" &&
-	[ "$(cat "$work/runA/ab.qkdd.pid")" = "$pid_before" ]
-st $? "up again at A: exit 0 ($r), everything found, the same qkdd"
+[ $r = 0 ] && grep -q "link ab exists: adopted" "$work/up2.out" && grep -q "already running (pid $pid_before)" "$work/up2.out" &&
+	grep -q "sa $SID exists: adopted" "$work/up2.out" && [ "$(cat "$work/runA/ab.qkdd.pid")" = "$pid_before" ]
+st $? "up again at A: exit 0 ($r), everything found and adopted (the binding's parameters are the file's), the same qkdd"
+
+# the binding exists with other parameters than the file's: refused
+sed 's/^rekey-seconds = 3600$/rekey-seconds = 600/' "$work/A.conf" >"$work/Asa.conf"
+line=$(grep -n '^\[sa' "$work/Asa.conf" | cut -d: -f1)
+rk0=$(jqs A sa show $SID | jq -r .rekey_seconds)
+o=$($A "$Q" up -c "$work/Asa.conf" --run-dir "$work/runA" ab 2>&1); r=$?
+echo "$o" | diag
+[ $r = 2 ] && [[ $o == *"Asa.conf:$line: [sa $SID]: a binding exists with other parameters (rekey-seconds: 600 in the file, 3600 in the kernel)"* ]] &&
+	[ "$(jqs A sa show $SID | jq -r .rekey_seconds)" = 3600 ] && [ "$(cat "$work/runA/ab.qkdd.pid")" = "$pid_before" ] &&
+	alive "$pid_before"
+st $? "up with another [sa] rekey-seconds: exit 2 ($r), FILE:$line and the field named, the binding (rekey-seconds ${rk0:-?}) and qkdd untouched"
 
 for s in A B; do
 	pid=$(cat "$work/run$s/ab.qkdd.pid")
@@ -131,14 +151,22 @@ for s in A B; do
 	r=$?
 	diag <"$work/down$s.out"
 	check "site $s: qkdctl down exits 0 ($r)" [ $r = 0 ]
-	[ "$(jqs $s link show | jq -c .)" = "[]" ] && [ "$(jqs $s stream show | jq -c .)" = "[]" ] &&
+	[ "$(jqs $s link show | jq -c 'map(.name)')" = '["ab"]' ] &&
+		[ "$(jqs $s stream show | jq -c 'map(.stream)')" = "[\"$SID\"]" ] &&
 		[ "$(jqs $s sa show | jq -c .)" = "[]" ]
-	st $? "site $s: no link, stream or binding left"
+	st $? "site $s: down: the binding gone, the link and the stream kept ($(jqs $s stream show $SID | jq -r .stored_keys) keys stored)"
 	! alive "$pid" && [ ! -e "$work/run$s/ab.qkdd.pid" ] && [ ! -e "$work/run$s/ab.qkdd.conf" ]
 	st $? "site $s: qkdd (pid $pid) stopped, its pid and configuration files removed"
 	check "site $s: no xfrm state left" [ -z "$(ip netns exec site$s ip xfrm state)" ]
 	down $s >"$work/down2$s.out" 2>&1
 	st $? "site $s: down again: exit 0, nothing to do"
+	down $s --purge >"$work/down3$s.out" 2>&1
+	r=$?
+	diag <"$work/down3$s.out"
+	[ $r = 0 ] && [ "$(jqs $s link show | jq -c .)" = "[]" ] && [ "$(jqs $s stream show | jq -c .)" = "[]" ]
+	st $? "site $s: down --purge ($r): the stream and the link deleted, nothing left"
+	down $s --purge >"$work/down4$s.out" 2>&1
+	st $? "site $s: down --purge again: exit 0, nothing to do"
 done
 
 # ---- again without [sa]: keys an application takes -------------------------------
@@ -163,12 +191,105 @@ ka=$($A "$Q" key get $SID index 100 2>&1)
 kb=$($B "$Q" key get $SID index 100 2>&1)
 [ -n "$ka" ] && [ "$ka" = "$kb" ] && [ "$(echo "$ka" | cut -f3 | wc -c)" = 65 ]
 st $? "keys flow: key 100 taken at both sites, the same ($(echo "$ka" | cut -f3 | cut -c1-16)...)"
+
+# ---- down keeps the keys; up adopts them, or refuses another stream ----------------
+stored() { jqs "$1" stream show $SID | jq -r '.stored_keys // 0' 2>/dev/null || echo 0; }
 for s in A B; do
 	down $s >"$work/down$s.out" 2>&1
 	r=$?
-	[ $r = 0 ] && [ "$(jqs $s link show | jq -c .)" = "[]" ] && [ ! -e "$work/run$s/ab.qkdd.pid" ]
-	st $? "site $s: down ($r): nothing left"
+	diag <"$work/down$s.out"
+	[ $r = 0 ] && [ ! -e "$work/run$s/ab.qkdd.pid" ] && [ "$(stored $s)" -gt 0 ] &&
+		grep -q "stream $SID kept with its $(stored $s) stored keys" "$work/down$s.out"
+	st $? "site $s: down ($r): qkdd stopped, the stream kept with its $(stored $s) keys"
 done
+# an index both sites still hold: the highest stored at both
+ni=$(next_index A)
+[ "$(next_index B)" -lt "$ni" ] && ni=$(next_index B)
+last=$((ni - 1))
+ka=$($A "$Q" key get $SID index $((last - 1)) 2>&1)
+kb=$($B "$Q" key get $SID index $((last - 1)) 2>&1)
+[ -n "$ka" ] && [ "$ka" = "$kb" ] && [ "$(echo "$ka" | cut -f3 | wc -c)" = 65 ]
+st $? "after down: key $((last - 1)), stored before, taken at both sites, the same"
+sa1=$(stored A)
+
+sed 's/^max-keys = 16384$/max-keys = 8192/' "$work/A.conf" >"$work/Amk.conf"
+line=$(grep -n '^\[stream' "$work/Amk.conf" | cut -d: -f1)
+o=$($A "$Q" up -c "$work/Amk.conf" --run-dir "$work/runA" ab 2>&1); r=$?
+echo "$o" | diag
+[ $r = 2 ] && [[ $o == *"Amk.conf:$line: stream $SID exists with other parameters (max-keys: 8192 in the file, 16384 in the kernel): not adopted, nothing changed, its $sa1 stored keys kept"* ]] &&
+	[ "$(stored A)" = "$sa1" ] && [ "$(jqs A stream show $SID | jq -r .max_keys)" = 16384 ] &&
+	[ ! -e "$work/runA/ab.qkdd.pid" ]
+st $? "up with another max-keys: exit 2 ($r), FILE:$line and the field named, no qkdd, the stream's $sa1 keys kept"
+
+check "a fresh PSK pair (this qkdd has no state directory)" \
+	"$Q" genpsk "$work/A2.psk" "$work/B2.psk"
+mv "$work/A2.psk" "$work/A.psk"
+mv "$work/B2.psk" "$work/B.psk"
+up B >"$work/upB.out" 2>&1; rb=$?
+up A >"$work/upA.out" 2>&1; ra=$?
+diag <"$work/upA.out"
+[ "$ra" = 0 ] && [ "$rb" = 0 ] && grep -q "stream $SID exists with [0-9]* stored keys: adopted" "$work/upA.out" &&
+	grep -q "link ab exists: adopted" "$work/upA.out"
+st $? "up again at both sites (A $ra, B $rb): the link and the stream adopted"
+ka=$($A "$Q" key get $SID index "$last" 2>&1)
+kb=$($B "$Q" key get $SID index "$last" 2>&1)
+[ -n "$ka" ] && [ "$ka" = "$kb" ] && [ "$(echo "$ka" | cut -f3 | wc -c)" = 65 ]
+st $? "after down and up: key $last, stored before, taken at both sites, the same"
+for _ in $( { [ "$ra" = 0 ] && [ "$rb" = 0 ]; } && seq 300); do
+	[ "$(next_index A)" -gt "$ni" ] && [ "$(next_index B)" -gt "$ni" ] && break
+	sleep 1
+done
+[ "$(next_index A)" -gt "$ni" ] && [ "$(next_index B)" -gt "$ni" ]
+st $? "new keys flow after the adoption (next_index $ni before, A $(next_index A), B $(next_index B))"
+
+for s in A B; do
+	down $s --purge >"$work/down$s.out" 2>&1
+	r=$?
+	diag <"$work/down$s.out"
+	[ $r = 0 ] && [ "$(jqs $s link show | jq -c .)" = "[]" ] && [ ! -e "$work/run$s/ab.qkdd.pid" ]
+	st $? "site $s: down --purge ($r): nothing left"
+done
+
+# ---- --foreground, as qkd@.service runs it: qkdctl becomes qkdd ------------------
+rm -f "$work/A.psk" "$work/B.psk"
+"$Q" genpsk "$work/A.psk" "$work/B.psk" >/dev/null 2>&1
+$A "$Q" up --foreground -c "$work/A.conf" --run-dir "$work/runA" ab >"$work/fg.out" 2>&1 &
+fp=$!
+pids+=("$fp")
+for _ in $(seq 50); do
+	[ "$(cat "/proc/$fp/comm" 2>/dev/null)" = qkdd ] && break
+	sleep 0.2
+done
+diag <"$work/fg.out"
+[ "$(cat "/proc/$fp/comm" 2>/dev/null)" = qkdd ] && [ "$(cat "$work/runA/ab.qkdd.pid" 2>/dev/null)" = "$fp" ] &&
+	grep -qz -- "$work/runA/ab.qkdd.conf" "/proc/$fp/cmdline" && [ "$(jqs A link show | jq -c 'map(.name)')" = '["ab"]' ]
+st $? "up --foreground: the link and the stream made, then qkdctl (pid $fp) became qkdd (exec, the same pid in ab.qkdd.pid)"
+kill -TERM "$fp"
+wait "$fp"
+r=$?
+[ $r = 0 ] && [ "$(jqs A stream show | jq -c 'map(.stream)')" = "[\"$SID\"]" ]
+st $? "SIGTERM: qkdd exits 0 ($r), the stream stays"
+grep -v '^\[daemon\]\|^role = alice\|^peer = [0-9]\|^psk\|^block\|^channel\|^timeout\|^simul' "$work/A.conf" >"$work/nod.conf"
+$A "$Q" up --foreground -c "$work/nod.conf" --run-dir "$work/runA" ab >"$work/fg.out" 2>&1 &
+fp=$!
+pids+=("$fp")
+for _ in $(seq 50); do
+	grep -q "waiting for SIGTERM" "$work/fg.out" && break
+	sleep 0.2
+done
+kill -HUP "$fp"
+sleep 0.5
+diag <"$work/fg.out"
+grep -q "stream $SID exists with [0-9]* stored keys: adopted" "$work/fg.out" &&
+	[ "$(cat "/proc/$fp/comm" 2>/dev/null)" = qkdctl ]
+fg_ok=$?
+alive "$fp" && kill -TERM "$fp"
+wait "$fp"
+r=$?
+[ "$fg_ok" = 0 ] && [ $r = 0 ] && [ "$(jqs A stream show | jq -c 'map(.stream)')" = "[\"$SID\"]" ]
+st $? "up --foreground without [daemon]: the stream adopted, qkdctl waits (SIGHUP ignored), SIGTERM ends it with 0 ($r), the stream stays"
+down A --purge >/dev/null 2>&1
+check "down --purge after --foreground: nothing left at A" [ "$(jqs A link show | jq -c .)" = "[]" ]
 
 # ---- broken configurations leave nothing behind --------------------------------
 nothing_at_A() {

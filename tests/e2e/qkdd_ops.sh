@@ -85,9 +85,9 @@ ok $(( r1 || r2 || rc_alice || rc_bob )) "state: alice then bob killed with SIGK
 same_keys "$D/alice.keys" "$D/bob.keys" &&
 	[ -z "$(cut -d' ' -f1 "$D/bob.keys" | sort | uniq -d)" ]
 ok $? "state: key files identical after the restarts, no index repeated"
-# The stores emptied while both daemons were down -- `systemctl restart
-# qkd@NAME` runs qkdctl down and up, which delete and recreate the streams,
-# so both stores start again at index 0: the next keys must still come
+# The stores emptied while both daemons were down -- `qkdctl down --purge`
+# and `up` delete and recreate the streams, so both stores start again at
+# index 0: the next keys must still come
 # after every index used before, or an ETSI 014 key_ID (stream, index)
 # would name two different keys over time.
 last=$(cut -d' ' -f1 "$D/alice.keys" | sort -n | tail -n 1)

@@ -109,8 +109,8 @@ d=$(pkg qkd-tools "$arch")
 	! grep -n '/usr/local\|@[A-Z]*@' "$u" || { echo "unit: /usr/local or @VAR@"; st=1; }
 	grep -q '^ExecStart=/usr/sbin/qkd-kme ' "$T/x/tools/lib/systemd/system/qkd-kme.service" ||
 		{ echo "qkd-kme.service: ExecStart is not /usr/sbin/qkd-kme"; st=1; }
-	grep -q '^ExecStart=/usr/sbin/qkdctl up %i$' "$T/x/tools/lib/systemd/system/qkd@.service" ||
-		{ echo "qkd@.service: ExecStart is not /usr/sbin/qkdctl up %i"; st=1; }
+	grep -q '^ExecStart=/usr/sbin/qkdctl up --foreground %i$' "$T/x/tools/lib/systemd/system/qkd@.service" ||
+		{ echo "qkd@.service: ExecStart is not /usr/sbin/qkdctl up --foreground %i"; st=1; }
 	for t in qkdctl qkdd qkd-kme; do
 		out=$("$T/x/tools/usr/sbin/$t" --version 2>&1)
 		echo "$t --version: $out"
@@ -125,7 +125,7 @@ d=$(pkg qkd-tools "$arch")
 		{ echo "postinst: not systemd-sysusers qkd.conf, then systemd-tmpfiles --create qkd.conf"; st=1; }
 	[ "$st" -eq 0 ]
 } >"$log" 2>&1
-tap_check $? "qkd-tools: qkdctl, qkdd, qkd-kme (--version $ver), man pages, qkdd@.service (ExecStart=/usr/sbin/qkdd), qkd@.service (qkdctl up %i), qkd-kme.service, udev rule, modules-load.d, sysusers.d and tmpfiles.d (run by the postinst, in that order)" "$log"
+tap_check $? "qkd-tools: qkdctl, qkdd, qkd-kme (--version $ver), man pages, qkdd@.service (ExecStart=/usr/sbin/qkdd), qkd@.service (qkdctl up --foreground %i), qkd-kme.service, udev rule, modules-load.d, sysusers.d and tmpfiles.d (run by the postinst, in that order)" "$log"
 
 d=$(pkg libqkd0 "$arch")
 {

@@ -139,9 +139,15 @@ tap_check $? "libqkd.so.$ver: SONAME libqkd.so.0 with the .so.0 and .so links, R
 	echo "ExecStart runs $exe"
 	[ "$exe" = /usr/sbin/qkdd ] && [ -x "$d$exe" ] || st=1
 	u="$d/usr/lib/systemd/system/qkd@.service"
-	grep -qx 'ExecStart=/usr/sbin/qkdctl up %i' "$u" && grep -qx 'ExecStop=/usr/sbin/qkdctl down %i' "$u" &&
-		grep -qx 'Type=oneshot' "$u" && grep -qx 'RemainAfterExit=yes' "$u" &&
-		grep -qx 'Conflicts=qkdd@%i.service' "$u" || { echo "qkd@.service: not qkdctl up/down %i, oneshot, in conflict with qkdd@%i"; st=1; }
+	# qkdd (exec'd by qkdctl up --foreground) is the main process,
+	# restarted after a crash; no ExecStop: a stop keeps the store
+	grep -qx 'ExecStart=/usr/sbin/qkdctl up --foreground %i' "$u" &&
+		grep -qx 'ExecStartPost=/usr/sbin/qkdctl up --bind-only %i' "$u" &&
+		! grep -q '^ExecStop' "$u" && ! grep -q '^RemainAfterExit' "$u" &&
+		grep -qx 'Type=notify' "$u" && grep -qx 'NotifyAccess=main' "$u" &&
+		grep -qx 'Restart=on-failure' "$u" && grep -qx 'RestartPreventExitStatus=2' "$u" &&
+		grep -qx 'Conflicts=qkdd@%i.service' "$u" ||
+		{ echo "qkd@.service: not Type=notify with qkdctl up --foreground / --bind-only %i, Restart=on-failure but not on status 2, no ExecStop, in conflict with qkdd@%i"; st=1; }
 	u="$d/usr/lib/systemd/system/qkdd@.service"
 	grep -q '^ExecStart=/usr/sbin/qkdd --config /etc/qkd/%i.qkdd.conf ' "$u" &&
 		grep -qx 'ConditionPathExists=/etc/qkd/%i.qkdd.conf' "$u" ||
@@ -159,7 +165,7 @@ tap_check $? "libqkd.so.$ver: SONAME libqkd.so.0 with the .so.0 and .so links, R
 	grep -q '^prefix=/usr$\|^libdir=/usr/lib$' "$d/usr/lib/pkgconfig/libqkd.pc" || { echo "libqkd.pc: libdir not /usr/lib"; st=1; }
 	[ "$st" -eq 0 ]
 } >"$log" 2>&1
-tap_check $? "installed unit and pkg-config file carry PREFIX=/usr paths (qkdd@: ExecStart=/usr/sbin/qkdd on /etc/qkd/%i.qkdd.conf, which is installed; qkd@: qkdctl up/down %i, oneshot, in conflict with qkdd@%i; both User=qkdd, made by sysusers.d, /etc/qkd/psk its own by tmpfiles.d), none of /usr/local" "$log"
+tap_check $? "installed unit and pkg-config file carry PREFIX=/usr paths (qkdd@: ExecStart=/usr/sbin/qkdd on /etc/qkd/%i.qkdd.conf, which is installed; qkd@: Type=notify, qkdctl up --foreground/--bind-only %i, restarted on failure, no ExecStop, in conflict with qkdd@%i; both User=qkdd, made by sysusers.d, /etc/qkd/psk its own by tmpfiles.d), none of /usr/local" "$log"
 
 # The units' sandbox, as systemd rates it: `systemd-analyze security` on
 # the installed qkdd@ and qkd@ (which runs qkdd itself), overall exposure

@@ -357,6 +357,124 @@ TEST(qkdctl_up_refuses_before_the_kernel)
 		run_qkdctl(&r, -1, 022, noname);
 		EXPECT_EQ(2, r.rc);
 	}
+	{
+		/* the options of each command only, and one mode of up */
+		const char *both[] = { "up", "--foreground", "--bind-only", "ab", NULL };
+		const char *uppurge[] = { "up", "--purge", "ab", NULL };
+		const char *downfg[] = { "down", "--foreground", "ab", NULL };
+
+		run_qkdctl(&r, -1, 022, both);
+		EXPECT_EQ(2, r.rc);
+		EXPECT_NE(NULL, strstr(r.err, "exclude each other")) TH_LOG("%s", r.err);
+		run_qkdctl(&r, -1, 022, uppurge);
+		EXPECT_EQ(2, r.rc);
+		EXPECT_NE(NULL, strstr(r.err, "unknown option \"--purge\"")) TH_LOG("%s", r.err);
+		run_qkdctl(&r, -1, 022, downfg);
+		EXPECT_EQ(2, r.rc);
+		EXPECT_NE(NULL, strstr(r.err, "unknown option \"--foreground\"")) TH_LOG("%s", r.err);
+	}
+}
+
+/*
+ * The file against what exists (qkdctl up adopts or refuses): equal
+ * parameters adopt, each differing field is named with both values, and
+ * what the file leaves out is the kernel's default.
+ */
+TEST(diff_link_and_stream)
+{
+	char err[512], why[256];
+	int r;
+	struct site_conf *c = parse("ab", good, err, sizeof(err), &r);
+	struct qkd_link l = { .role = QKD_LINK_ROLE_INITIATOR, .id = 7 };
+	struct qkd_stream s = { .key_size = 32, .max_keys = 100,
+				.low_water = 10 };
+
+	ASSERT_EQ(0, r);
+	strcpy(l.peer, c->peer);
+	EXPECT_EQ(0, site_link_diff(c, &l, why, sizeof(why)));
+	l.id = 8;
+	EXPECT_EQ(1, site_link_diff(c, &l, why, sizeof(why)));
+	EXPECT_STREQ("id: 7 in the file, 8 in the kernel", why);
+	l.id = 7;
+	l.role = QKD_LINK_ROLE_RESPONDER;
+	EXPECT_EQ(1, site_link_diff(c, &l, why, sizeof(why)));
+	EXPECT_STREQ("role: initiator in the file, responder in the kernel", why);
+	l.role = QKD_LINK_ROLE_INITIATOR;
+	strcpy(l.peer, "another");
+	EXPECT_EQ(1, site_link_diff(c, &l, why, sizeof(why)));
+	EXPECT_NE(NULL, strstr(why, "peer: \"site B # rack 4"));
+
+	EXPECT_EQ(0, site_stream_diff(&c->streams[0], &s, why, sizeof(why)));
+	s.key_size = 64;
+	EXPECT_EQ(1, site_stream_diff(&c->streams[0], &s, why, sizeof(why)));
+	EXPECT_STREQ("key-size: 32 in the file, 64 in the kernel", why);
+	s.key_size = 32;
+	s.max_keys = 4096;
+	EXPECT_EQ(1, site_stream_diff(&c->streams[0], &s, why, sizeof(why)));
+	EXPECT_STREQ("max-keys: 100 in the file, 4096 in the kernel", why);
+	s.max_keys = 100;
+	s.low_water = 0;
+	EXPECT_EQ(1, site_stream_diff(&c->streams[0], &s, why, sizeof(why)));
+	EXPECT_STREQ("low-water: 10 in the file, 0 in the kernel", why);
+	/* left out: max-keys not compared, low-water 0 */
+	c->streams[0].have_max_keys = false;
+	c->streams[0].have_low_water = false;
+	s.max_keys = 4096;
+	EXPECT_EQ(0, site_stream_diff(&c->streams[0], &s, why, sizeof(why)));
+	s.low_water = 5;
+	EXPECT_EQ(1, site_stream_diff(&c->streams[0], &s, why, sizeof(why)));
+	free(c);
+}
+
+TEST(diff_sa)
+{
+	struct qkd_sa_params p = {
+		.addr_len = 4, .local = { 10, 0, 0, 1 }, .remote = { 10, 0, 0, 2 },
+		.first_index = 5, .have_first = true,
+	};
+	/* what the kernel made of it: its defaults filled in */
+	struct qkd_sa_info k = {
+		.addr_len = 4, .local = { 10, 0, 0, 1 }, .remote = { 10, 0, 0, 2 },
+		.first_index = 5, .mode = QKD_SA_MODE_TRANSPORT,
+		.alg = QKD_SA_ALG_AES_GCM, .key_bits = 256, .dir = QKD_SA_DIR_BOTH,
+		.rekey_seconds = 3600,
+	};
+	char why[256];
+
+	EXPECT_EQ(0, site_sa_diff(&p, &k, why, sizeof(why)));
+	k.remote[3] = 3;
+	EXPECT_EQ(1, site_sa_diff(&p, &k, why, sizeof(why)));
+	EXPECT_STREQ("remote: 10.0.0.2 in the file, 10.0.0.3 in the kernel", why);
+	k.remote[3] = 2;
+	k.first_index = 0;
+	EXPECT_EQ(1, site_sa_diff(&p, &k, why, sizeof(why)));
+	EXPECT_STREQ("first-index: 5 in the file, 0 in the kernel", why);
+	k.first_index = 5;
+	p.rekey_bytes = 1000;	/* no rekey-seconds then: the kernel's 0 */
+	EXPECT_EQ(1, site_sa_diff(&p, &k, why, sizeof(why)));
+	EXPECT_STREQ("rekey-seconds: 0 in the file, 3600 in the kernel", why);
+	k.rekey_seconds = 0;
+	k.rekey_bytes = 1000;
+	EXPECT_EQ(0, site_sa_diff(&p, &k, why, sizeof(why)));
+	p.key_bits = 128;
+	EXPECT_EQ(1, site_sa_diff(&p, &k, why, sizeof(why)));
+	EXPECT_STREQ("key-bits: 128 in the file, 256 in the kernel", why);
+	p.key_bits = 0;
+	p.have_mark = true;
+	p.mark = 1;
+	k.mark = 1;
+	EXPECT_EQ(1, site_sa_diff(&p, &k, why, sizeof(why)));
+	EXPECT_STREQ("mask: 4294967295 in the file, 0 in the kernel", why);
+	k.mark_mask = UINT32_MAX;
+	EXPECT_EQ(0, site_sa_diff(&p, &k, why, sizeof(why)));
+	p.policy = true;
+	EXPECT_EQ(1, site_sa_diff(&p, &k, why, sizeof(why)));
+	EXPECT_STREQ("policy: yes in the file, no in the kernel", why);
+	k.policy = true;
+	EXPECT_EQ(0, site_sa_diff(&p, &k, why, sizeof(why)));
+	p.mode = QKD_SA_MODE_TUNNEL;
+	EXPECT_EQ(1, site_sa_diff(&p, &k, why, sizeof(why)));
+	EXPECT_STREQ("mode: tunnel in the file, transport in the kernel", why);
 }
 
 TEST_HARNESS_MAIN

@@ -1447,8 +1447,8 @@ static void state_file_to_version_1(const struct end *e)
 }
 
 /*
- * `systemctl restart qkd@NAME` runs qkdctl down and up: both streams are
- * deleted and made again, and both stores start at index 0. qkdd must go
+ * `qkdctl down --purge` and `up`, or streams deleted by hand: both
+ * streams are deleted and made again, and both stores start at index 0. qkdd must go
  * on after every index it used before (its state file's floor), or an
  * ETSI 014 key_ID (stream, index) names two keys over time. A state file
  * of version 1 (no floor) is still read.

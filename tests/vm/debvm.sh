@@ -10,8 +10,10 @@
 #      host's root, and runs tests/vm/guest-debvm.sh build/deb as a unit:
 #      dpkg -i (the DKMS build for the guest's kernel), modules-load.d,
 #      udev, two sites from /etc/qkd/siteA.conf and siteB.conf with the
-#      installed qkd@.service, keys taken, restart, kill and start again
-#      with no new PSK, an eavesdropper in the journal.
+#      installed qkd@.service, keys taken, restart (the stored keys
+#      kept), qkdd killed (systemd restarts it), kill and start again with
+#      no new PSK, an eavesdropper in the journal, stop (keys kept) and
+#      qkdctl down --purge.
 # Results of the VM: build/vm/results/debvm.KVER/ (log, journal, dmesg).
 # --ko QKD_KO, a developer's shortcut: qkd-dkms is only unpacked (no DKMS
 # build, the slow part under emulation) and QKD_KO is loaded instead; the

@@ -18,13 +18,18 @@
 #   - `systemctl start qkd@siteA qkd@siteB`: the daemons run as qkdd, keys
 #     flow, the same at both ends; a consumer takes keys while the daemons
 #     keep the streams filled;
-#   - `systemctl restart`, then a reboot-equivalent (every process of both
-#     units killed with SIGKILL, then started again): each time the link
-#     resumes from qkdd's state directory with no new PSK, and the keys at
-#     both ends stay the same;
+#   - qkdd is the unit's main process (Type=notify: qkdctl up --foreground
+#     exec()s it);
+#   - `systemctl restart` keeps the stored keys (a key stored before is
+#     taken, the same at both ends, after it); qkdd killed with SIGKILL is
+#     restarted by systemd (a new MainPID, keys flow again); then a
+#     reboot-equivalent (every process of both units killed with SIGKILL,
+#     then started again): each time the link resumes from qkdd's state
+#     directory with no new PSK, and the keys at both ends stay the same;
 #   - an eavesdropper on the simulated channel (eve=1): the rounds abort and
 #     `journalctl -p warning` shows it;
-#   - `systemctl stop`: nothing left in the stores.
+#   - `systemctl stop` keeps the link and the stream with its keys;
+#     `qkdctl down --purge` then leaves nothing in the stores.
 set -u
 debdir=${1:?usage: $0 DEBDIR}
 debdir=$(cd "$debdir" && pwd)
@@ -141,7 +146,8 @@ peer = "the other site"
 
 [stream $SID]
 key-size = 32
-max-keys = 4096
+# room for new rounds (~600 keys each) after restarts that keep the keys
+max-keys = 32768
 low-water = 16
 
 [daemon]
@@ -180,14 +186,16 @@ if [ "$rc" -ne 0 ]; then
 	echo "1..$n"
 	exit 1
 fi
+mainpid() { systemctl show -p MainPID --value "qkd@site$1.service"; }
 for s in A B; do
 	pid=$(cat /run/qkdd/site$s.qkdd.pid 2>/dev/null)
 	user=$(ps -o user= -p "${pid:-0}" 2>/dev/null)
 	cg=$(cat "/proc/${pid:-0}/cgroup" 2>/dev/null)
 	[ "$(systemctl is-active qkd@site$s)" = active ] && [ "$user" = qkdd ] &&
+		[ "$(mainpid $s)" = "$pid" ] && [ "$(cat "/proc/${pid:-0}/comm" 2>/dev/null)" = qkdd ] &&
 		case $cg in *"qkd@site$s.service"*) true ;; *) false ;; esac &&
 		[ "$(readlink /proc/"${pid:-0}"/ns/net)" = "$(ip netns exec site$s readlink /proc/self/ns/net)" ]
-	st $? "qkd@site$s active; its qkdd (pid ${pid:-none}) runs as ${user:-?} in the unit's cgroup and site $s's namespace"
+	st $? "qkd@site$s active; its qkdd (pid ${pid:-none}) is the unit's MainPID ($(mainpid $s)), runs as ${user:-?} in the unit's cgroup and site $s's namespace"
 done
 
 # ---- keys ---------------------------------------------------------------------
@@ -236,31 +244,73 @@ restored_since() {
 		journalctl -u qkd@site$s --since "$1" -o cat --no-pager | grep -q 'authentication reserve restored from /var/lib/qkdd/site' || return 1
 	done
 }
-# again SITE...: keys flow after a (re)start, the same at both ends
+# flows_again NEXT_INDEX: new keys after a (re)start (next_index past
+# NEXT_INDEX at both sites), the same at both ends
 flows_again() {
 	local t0=$SECONDS first
-	wait_for 600 both_have 1 || { echo "# no keys after the restart" >&2; return 1; }
+	wait_for 600 both_have $(($1 + 1)) || { echo "# no new keys after the restart" >&2; return 1; }
 	first=$(take_same 4) || return 1
 	echo "# 4 keys the same at both sites from index $first after $((SECONDS - t0)) s"
 }
+# min_next: the lower next_index of the two sites
+min_next() {
+	local a b
+	a=$(sj A next_index)
+	b=$(sj B next_index)
+	[ "${b:-0}" -lt "${a:-0}" ] && a=$b
+	echo "${a:-0}"
+}
 
-# ---- systemctl restart ------------------------------------------------------------
+# ---- systemctl restart keeps the stored keys ------------------------------------
 since=$(date '+%Y-%m-%d %H:%M:%S')
 sleep 1
+sa=$(sj A stored_keys)
+sb=$(sj B stored_keys)
+ni=$(min_next)
+last=$((ni - 1))
+echo "# before the restart: stored A $sa, B $sb; index $last stored at both"
 t0=$SECONDS
 systemctl restart qkd@siteB.service qkd@siteA.service
 rc=$?
 st $rc "systemctl restart qkd@siteB qkd@siteA: exit $rc ($((SECONDS - t0)) s)"
-flows_again
-st $? "after the restart: keys flow again, the same at both ends"
+sa2=$(sj A stored_keys)
+sb2=$(sj B stored_keys)
+ka=$(keys A "$last" 1)
+kb=$(keys B "$last" 1)
+[ "${sa2:-0}" -gt 0 ] && [ "${sb2:-0}" -gt 0 ] && [ -n "$ka" ] && [ "$ka" = "$kb" ] &&
+	[ "$(printf '%s\n' "$ka" | cut -f1)" = "$last" ]
+st $? "after the restart: the stored keys kept (A $sa -> ${sa2:-?}, B $sb -> ${sb2:-?}), key $last stored before taken at both sites, the same"
+flows_again "$ni"
+st $? "after the restart: new keys flow again, the same at both ends"
 restored_since "$since" && psk_gone
 st $? "after the restart: both daemons resumed from their state (no new PSK)"
+
+# ---- qkdd killed with SIGKILL: systemd restarts it ------------------------------
+pa=$(mainpid A)
+nr=$(systemctl show -p NRestarts --value qkd@siteA.service)
+ni=$(min_next)
+kill -9 "${pa:-0}"
+restarted() {
+	local m
+	m=$(mainpid A)
+	[ "$(systemctl is-active qkd@siteA.service)" = active ] && [ -n "$m" ] && [ "$m" != 0 ] &&
+		[ "$m" != "$pa" ] && [ "$(cat "/proc/$m/comm" 2>/dev/null)" = qkdd ] &&
+		[ "$(systemctl show -p NRestarts --value qkd@siteA.service)" -gt "${nr:-0}" ]
+}
+t0=$SECONDS
+wait_for 60 restarted
+st $? "kill -9 of qkd@siteA's qkdd (pid $pa): systemd restarted it (MainPID $(mainpid A), NRestarts ${nr:-?} -> $(systemctl show -p NRestarts --value qkd@siteA.service), active after $((SECONDS - t0)) s)"
+[ "$(sj A stored_keys)" -gt 0 ] 2>/dev/null && [ "$(sj A next_index)" -ge "$ni" ] 2>/dev/null
+st $? "after the crash: the stream kept its keys (stored $(sj A stored_keys), next_index $(sj A next_index))"
+flows_again "$ni"
+st $? "after the crash restart: new keys flow again, the same at both ends"
 
 # ---- reboot-equivalent: every process of both units killed ----------------------
 since=$(date '+%Y-%m-%d %H:%M:%S')
 sleep 1
 pa=$(cat /run/qkdd/siteA.qkdd.pid 2>/dev/null)
 pb=$(cat /run/qkdd/siteB.qkdd.pid 2>/dev/null)
+ni=$(min_next)
 systemctl kill -s SIGKILL qkd@siteA.service qkd@siteB.service
 sleep 1
 ! kill -0 "${pa:-0}" 2>/dev/null && ! kill -0 "${pb:-0}" 2>/dev/null
@@ -269,7 +319,7 @@ systemctl stop qkd@siteA.service qkd@siteB.service
 systemctl start qkd@siteB.service qkd@siteA.service
 rc=$?
 st $rc "both started again: exit $rc"
-flows_again
+flows_again "$ni"
 st $? "after the kill: keys flow again, the same at both ends"
 restored_since "$since" && psk_gone
 st $? "after the kill: both daemons resumed from their state (no new PSK)"
@@ -290,12 +340,16 @@ nb=$(sj B next_index)
 wait_for 600 eve_seen 3 && [ "$(sj B next_index)" = "$nb" ]
 st $? "no key from the eavesdropped rounds ($(aborts) aborted; next_index B stays ${nb:-?})"
 
-# ---- stop -------------------------------------------------------------------------
+# ---- stop keeps the keys; down --purge deletes them ------------------------------
 systemctl stop qkd@siteA.service qkd@siteB.service
 rc=$?
-[ "$rc" -eq 0 ] && [ "$(at A qkdctl -j link show | jq -c .)" = "[]" ] &&
-	[ "$(at B qkdctl -j link show | jq -c .)" = "[]" ] && ! pgrep -x qkdd >/dev/null
-st $? "systemctl stop: no daemon, link or stream left at either site"
+[ "$rc" -eq 0 ] && ! pgrep -x qkdd >/dev/null && [ "$(sj A stored_keys)" -gt 0 ] 2>/dev/null &&
+	[ "$(sj B stored_keys)" -gt 0 ] 2>/dev/null
+st $? "systemctl stop: no daemon left; the links and streams kept with their keys (stored A $(sj A stored_keys), B $(sj B stored_keys))"
+for s in A B; do at $s qkdctl down --purge site$s 2>&1 | diag; done
+[ "$(at A qkdctl -j link show | jq -c .)" = "[]" ] && [ "$(at B qkdctl -j link show | jq -c .)" = "[]" ] &&
+	[ "$(at A qkdctl -j stream show | jq -c .)" = "[]" ]
+st $? "qkdctl down --purge at both sites: no link or stream left"
 journalctl -p err --no-pager -o short-monotonic | grep -i 'qkd' | tail -n 10 | diag
 
 echo "1..$n"

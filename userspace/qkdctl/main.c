@@ -55,8 +55,9 @@ static const char usage_genpsk[] =
 	"       qkdctl genpsk FILE_A FILE_B [ size BYTES ]\n";
 
 static const char usage_up[] =
-	"       qkdctl up [ -c FILE ] [ --run-dir DIR ] NAME    (FILE: /etc/qkd/NAME.conf, qkd.conf(5))\n"
-	"       qkdctl down [ -c FILE ] [ --run-dir DIR ] NAME\n";
+	"       qkdctl up [ -c FILE ] [ --run-dir DIR ] [ --foreground | --bind-only ] NAME\n"
+	"                 (FILE: /etc/qkd/NAME.conf, qkd.conf(5))\n"
+	"       qkdctl down [ -c FILE ] [ --run-dir DIR ] [ --purge ] NAME\n";
 
 static const char usage_sa[] =
 	"       qkdctl sa add UUID local ADDR remote ADDR [ mode { transport | tunnel } ]\n"

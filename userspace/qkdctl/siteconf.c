@@ -19,6 +19,7 @@
  * value may hold '#' or start with a space. Every error names the file
  * and the line. Nothing here touches the kernel.
  */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -554,6 +555,140 @@ int site_parse(struct site_conf *c, const char *name, const char *path,
 			return r;
 	}
 	return check_whole(c, err, errlen);
+}
+
+/* ---- the file against what exists ---------------------------------------- */
+
+__attribute__((format(printf, 3, 4)))
+static int differs(char *why, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, len, fmt, ap);
+	va_end(ap);
+	return 1;
+}
+
+#define DIFF_U(name, file, kern)					\
+	do {								\
+		if ((uint64_t)(file) != (uint64_t)(kern))		\
+			return differs(why, len,			\
+				       "%s: %llu in the file, %llu in the kernel", \
+				       name,				\
+				       (unsigned long long)(file),	\
+				       (unsigned long long)(kern));	\
+	} while (0)
+
+static const char *role_str(uint8_t role)
+{
+	return role == QKD_LINK_ROLE_INITIATOR ? "initiator" :
+	       role == QKD_LINK_ROLE_RESPONDER ? "responder" : "?";
+}
+
+int site_link_diff(const struct site_conf *c, const struct qkd_link *have,
+		   char *why, size_t len)
+{
+	if (have->role != c->role)
+		return differs(why, len, "role: %s in the file, %s in the kernel",
+			       role_str(c->role), role_str(have->role));
+	if (c->id)
+		DIFF_U("id", c->id, have->id);
+	if (strcmp(c->peer, have->peer))
+		return differs(why, len, "peer: \"%s\" in the file, \"%s\" in the kernel",
+			       c->peer, have->peer);
+	return 0;
+}
+
+int site_stream_diff(const struct site_stream *st,
+		     const struct qkd_stream *have, char *why, size_t len)
+{
+	DIFF_U("key-size", st->key_size, have->key_size);
+	if (st->have_max_keys)
+		DIFF_U("max-keys", st->max_keys, have->max_keys);
+	DIFF_U("low-water", st->have_low_water ? st->low_water : 0,
+	       have->low_water);
+	return 0;
+}
+
+static void addr_str(uint8_t alen, const uint8_t *a, char *out, size_t len)
+{
+	if (!inet_ntop(alen == 16 ? AF_INET6 : AF_INET, a, out, (socklen_t)len))
+		snprintf(out, len, "?");
+}
+
+static int diff_addr(const char *name, uint8_t flen, const uint8_t *f,
+		     uint8_t klen, const uint8_t *k, char *why, size_t len)
+{
+	char a[64], b[64];
+
+	if (flen == klen && !memcmp(f, k, flen))
+		return 0;
+	addr_str(flen, f, a, sizeof(a));
+	addr_str(klen, k, b, sizeof(b));
+	return differs(why, len, "%s: %s in the file, %s in the kernel", name,
+		       a, b);
+}
+
+int site_sa_diff(const struct qkd_sa_params *p, const struct qkd_sa_info *have,
+		 char *why, size_t len)
+{
+	bool any_rekey = p->rekey_seconds || p->rekey_bytes || p->rekey_packets;
+
+	if (diff_addr("local", p->addr_len, p->local, have->addr_len,
+		      have->local, why, len) ||
+	    diff_addr("remote", p->addr_len, p->remote, have->addr_len,
+		      have->remote, why, len))
+		return 1;
+	DIFF_U("first-index", p->first_index, have->first_index);
+	if ((p->mode ? p->mode : QKD_SA_MODE_TRANSPORT) != have->mode)
+		return differs(why, len, "mode: %s in the file, %s in the kernel",
+			       qkd_sa_mode_name(p->mode ? p->mode :
+						QKD_SA_MODE_TRANSPORT),
+			       qkd_sa_mode_name(have->mode));
+	if ((p->alg ? p->alg : QKD_SA_ALG_AES_GCM) != have->alg)
+		return differs(why, len, "alg: %s in the file, %s in the kernel",
+			       qkd_sa_alg_name(p->alg ? p->alg :
+					       QKD_SA_ALG_AES_GCM),
+			       qkd_sa_alg_name(have->alg));
+	DIFF_U("key-bits", p->key_bits ? p->key_bits : 256, have->key_bits);
+	if ((p->dir ? p->dir : QKD_SA_DIR_BOTH) != have->dir)
+		return differs(why, len, "dir: %s in the file, %s in the kernel",
+			       qkd_sa_dir_name(p->dir ? p->dir : QKD_SA_DIR_BOTH),
+			       qkd_sa_dir_name(have->dir));
+	DIFF_U("reqid", p->reqid, have->reqid);
+	DIFF_U("if-id", p->if_id, have->if_id);
+	DIFF_U("mark", p->mark, have->mark);
+	DIFF_U("mask", p->have_mark_mask ? p->mark_mask :
+	       p->have_mark ? UINT32_MAX : 0, have->mark_mask);
+	DIFF_U("rekey-seconds", any_rekey ? p->rekey_seconds : 3600,
+	       have->rekey_seconds);
+	DIFF_U("rekey-bytes", p->rekey_bytes, have->rekey_bytes);
+	DIFF_U("rekey-packets", p->rekey_packets, have->rekey_packets);
+	if (p->policy != have->policy)
+		return differs(why, len, "policy: %s in the file, %s in the kernel",
+			       p->policy ? "yes" : "no",
+			       have->policy ? "yes" : "no");
+	if (!p->policy)
+		return 0;
+	DIFF_U("policy-priority", p->priority, have->priority);
+	if (p->sel_local_len &&
+	    (diff_addr("policy-local", p->sel_local_len, p->sel_local,
+		       have->sel_len, have->sel_local, why, len) ||
+	     (p->have_sel_local_prefix &&
+	      p->sel_local_prefix != have->sel_local_prefix &&
+	      differs(why, len, "policy-local: prefix /%u in the file, /%u in the kernel",
+		      p->sel_local_prefix, have->sel_local_prefix))))
+		return 1;
+	if (p->sel_remote_len &&
+	    (diff_addr("policy-remote", p->sel_remote_len, p->sel_remote,
+		       have->sel_len, have->sel_remote, why, len) ||
+	     (p->have_sel_remote_prefix &&
+	      p->sel_remote_prefix != have->sel_remote_prefix &&
+	      differs(why, len, "policy-remote: prefix /%u in the file, /%u in the kernel",
+		      p->sel_remote_prefix, have->sel_remote_prefix))))
+		return 1;
+	return 0;
 }
 
 int site_load(struct site_conf *c, const char *name, const char *path,

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * qkdctl up/down: the site configuration file (/etc/qkd/NAME.conf,
- * qkd.conf(5)). Parsing only: no netlink, no files but the one read.
+ * qkd.conf(5)). Parsing, and the file compared with what the kernel
+ * reports of a link, stream or binding that exists: no netlink, no files
+ * but the one read.
  */
 #ifndef QKDCTL_SITECONF_H
 #define QKDCTL_SITECONF_H
@@ -11,6 +13,8 @@
 #include <stddef.h>
 
 #include <linux/qkd.h>
+#include <qkd/nl.h>
+#include <qkd/sa.h>
 
 #define SITE_MAX_STREAMS	16
 #define SITE_MAX_SAS		16
@@ -80,5 +84,28 @@ int site_parse(struct site_conf *c, const char *name, const char *path,
 /* Read and parse @path: as site_parse(), or -errno with "PATH: reason". */
 int site_load(struct site_conf *c, const char *name, const char *path,
 	      char *err, size_t errlen);
+
+/*
+ * The file against what exists (qkdctl up adopts what matches, and never
+ * deletes keys to make what the file says): 0 if @have is what the file
+ * asks for, else 1 with the first field that differs in @why ("key-size:
+ * 64 in the file, 32 in the kernel"). A [stream] field the file leaves out
+ * is the kernel's default at creation: low-water 0 is compared, max-keys
+ * (a module parameter at that time) is not. Link: role, id if given, peer.
+ */
+int site_link_diff(const struct site_conf *c, const struct qkd_link *have,
+		   char *why, size_t len);
+int site_stream_diff(const struct site_stream *st,
+		     const struct qkd_stream *have, char *why, size_t len);
+/*
+ * [sa] (parsed by sa add's parser into @p) against a binding: addresses,
+ * mode, algorithm, key bits, direction, reqid, if-id, mark and mask,
+ * first-index, re-key limits, policy and its priority, with the kernel's
+ * defaults for what the section leaves out (transport, AES-GCM, 256 bits,
+ * both directions, 0, re-key every 3600 s), and the policy selectors the
+ * section gives.
+ */
+int site_sa_diff(const struct qkd_sa_params *p, const struct qkd_sa_info *have,
+		 char *why, size_t len);
 
 #endif

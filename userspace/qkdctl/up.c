@@ -3,18 +3,26 @@
  * qkdctl up / down: a whole site from one file (qkd.conf(5)), in the
  * style of wg-quick.
  *
- *   qkdctl up   [-c|--config FILE] [--run-dir DIR] NAME
- *   qkdctl down [-c|--config FILE] [--run-dir DIR] NAME
+ *   qkdctl up   [-c|--config FILE] [--run-dir DIR] [--foreground|--bind-only] NAME
+ *   qkdctl down [-c|--config FILE] [--run-dir DIR] [--purge] NAME
  *
  * up: the link, its streams, the link state, qkdd (its options written to
  * DIR/NAME.qkdd.conf, its pid to DIR/NAME.qkdd.pid) and, once the keys of
  * their first generation are there, the SA bindings. What exists already
- * is checked and kept (up twice is up once); what this run made is undone
- * in reverse if a later step fails, so a failure leaves the site as it
- * found it. down: the same in reverse, each part only if it is there.
+ * is adopted when it is what the file says, and refused, untouched, when
+ * it is not (a stream's keys are never deleted to make the file true); up
+ * twice is up once. What this run made is undone in reverse if a later
+ * step fails, so a failure leaves the site as it found it.
+ * --foreground (qkd@.service's ExecStart): link and streams, then exec()
+ * qkdd, so that it is the unit's main process (its sd_notify reaches
+ * systemd, a crash restarts it); without [daemon], READY=1 and wait for
+ * SIGTERM. --bind-only (ExecStartPost): the bindings alone.
+ * down: the bindings (as [sa] on-down says) and qkdd; the link and its
+ * streams stay with their keys unless --purge.
  *
  * Exit status: 0; 1 the kernel or the daemon refused; 2 a bad command line
- * or configuration (FILE:LINE: reason), nothing touched.
+ * or configuration (FILE:LINE: reason), or a link, stream or binding that
+ * exists with other parameters than the file's: nothing touched.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +37,7 @@
 #include <unistd.h>
 
 #include <qkd/sa.h>
+#include <systemd/sd-daemon.h>
 
 #include "qkdctl.h"
 #include "siteconf.h"
@@ -43,6 +52,7 @@
 
 struct site_run {
 	struct site_conf *c;
+	bool foreground, bind_only, purge;
 	char run_dir[PATH_MAX / 2];
 	char conf_path[PATH_MAX];
 	char pid_path[PATH_MAX];
@@ -66,10 +76,16 @@ static void say(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-/* "-c FILE", "--config FILE", "--config=FILE", "--run-dir DIR", NAME. */
-static void parse_args(int argc, char **argv, const char *cmd,
-		       const char **name, const char **file, const char **rdir)
+/*
+ * "-c FILE", "--config FILE", "--config=FILE", "--run-dir DIR", NAME; up:
+ * "--foreground", "--bind-only"; down: "--purge".
+ */
+static void parse_args(struct site_run *r, int argc, char **argv,
+		       const char *cmd, const char **name, const char **file,
+		       const char **rdir)
 {
+	bool up = !strcmp(cmd, "up");
+
 	int i;
 
 	*name = *file = NULL;
@@ -89,6 +105,12 @@ static void parse_args(int argc, char **argv, const char *cmd,
 			if (++i >= argc)
 				usage_error("%s: \"%s\" needs a directory", cmd, a);
 			*rdir = argv[i];
+		} else if (up && !strcmp(a, "--foreground")) {
+			r->foreground = true;
+		} else if (up && !strcmp(a, "--bind-only")) {
+			r->bind_only = true;
+		} else if (!up && !strcmp(a, "--purge")) {
+			r->purge = true;
 		} else if (a[0] == '-' && a[1]) {
 			usage_error("%s: unknown option \"%s\"", cmd, a);
 		} else if (*name) {
@@ -99,6 +121,9 @@ static void parse_args(int argc, char **argv, const char *cmd,
 	}
 	if (!*name)
 		usage_error("%s: missing link NAME", cmd);
+	if (r->foreground && r->bind_only)
+		usage_error("%s: --foreground and --bind-only exclude each other",
+			    cmd);
 }
 
 static int load(struct site_run *r, int argc, char **argv, const char *cmd)
@@ -108,7 +133,7 @@ static int load(struct site_run *r, int argc, char **argv, const char *cmd)
 	int ret;
 
 	memset(r, 0, sizeof(*r));
-	parse_args(argc, argv, cmd, &name, &file, &rdir);
+	parse_args(r, argc, argv, cmd, &name, &file, &rdir);
 	if (!file) {
 		snprintf(path, sizeof(path), "%s/%s.conf", DEFAULT_CONF_DIR, name);
 		file = path;
@@ -428,6 +453,70 @@ static int start_daemon(struct site_run *r)
 	return 0;
 }
 
+/*
+ * --foreground: qkdd replaces this process (the unit's main process keeps
+ * its pid, so NAME.qkdd.pid is it). Returns only on failure.
+ */
+static int exec_daemon(struct site_run *r)
+{
+	char exe[PATH_MAX], pidtxt[32];
+	pid_t pid = read_pid(r->pid_path);
+	int err;
+
+	if (pid && pid != getpid() && kill(pid, 0) == 0 &&
+	    is_our_daemon(r, pid)) {
+		fprintf(stderr, "qkdctl: up: qkdd runs already for %s (pid %d), started outside this unit: qkdctl down %s first\n",
+			r->c->name, (int)pid, r->c->name);
+		return 1;
+	}
+	if (mkdir(r->run_dir, 0755) && errno != EEXIST)
+		return fail_msg("up: %s: %s", r->run_dir, strerror(errno));
+	err = write_daemon_conf(r);
+	if (err)
+		return fail_msg("up: %s: %s", r->conf_path, strerror(-err));
+	snprintf(pidtxt, sizeof(pidtxt), "%d\n", (int)getpid());
+	err = write_file(r->pid_path, pidtxt, strlen(pidtxt));
+	if (err)
+		return fail_msg("up: %s: %s", r->pid_path, strerror(-err));
+	qkdd_path(exe, sizeof(exe));
+	say("exec %s --config %s", exe, r->conf_path);
+	ctl_cleanup();
+	fflush(NULL);
+	execl(exe, "qkdd", "--config", r->conf_path, (char *)NULL);
+	err = errno;
+	unlink(r->pid_path);
+	return fail_msg("up: %s: %s", exe, strerror(err));
+}
+
+/*
+ * --foreground without [daemon]: the unit's main process has nothing to
+ * run; it says it is ready and waits for SIGTERM or SIGINT (SIGHUP, a
+ * reload, changes nothing).
+ */
+static int wait_without_daemon(const struct site_run *r)
+{
+	sigset_t set;
+	int sig = 0;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &set, NULL))
+		return fail_msg("up: sigprocmask: %s", strerror(errno));
+	ctl_cleanup();
+	say("%s is up (no [daemon] in %s: no qkdd; waiting for SIGTERM)",
+	    r->c->name, r->c->path);
+	sd_notifyf(0, "READY=1\nSTATUS=link %s up, no [daemon]: no qkdd",
+		   r->c->name);
+	fflush(NULL);
+	while (sig != SIGTERM && sig != SIGINT)
+		if (sigwait(&set, &sig))
+			return fail_msg("up: sigwait: %s", strerror(errno));
+	sd_notify(0, "STOPPING=1");
+	return 0;
+}
+
 /* Exited: reaped (our child), or no such process, or a zombie. */
 static bool gone(pid_t pid, bool child)
 {
@@ -536,15 +625,16 @@ static int up_link(struct site_run *r)
 	struct qkd_link l;
 	int err;
 
+	char why[256];
+
 	err = qkd_link_get(ctl_nl(), &ref, &l);
 	if (!err) {
-		if (l.role != c->role || (c->id && l.id != c->id)) {
-			fprintf(stderr, "qkdctl: up: %s:%u: link %s exists with role %s, id %u (down it first)\n",
-				c->path, c->link_line, c->name,
-				qkd_role_name(l.role), l.id);
-			return 1;
+		if (site_link_diff(c, &l, why, sizeof(why))) {
+			fprintf(stderr, "qkdctl: up: %s:%u: link %s exists with other parameters (%s): not adopted, nothing changed; change the file back, or take the link down with qkdctl down --purge %s (deletes the keys of its streams)\n",
+				c->path, c->link_line, c->name, why, c->name);
+			return EXIT_USAGE;
 		}
-		say("link %s exists", c->name);
+		say("link %s exists: adopted", c->name);
 		return 0;
 	}
 	if (err != -ENOENT)
@@ -570,17 +660,26 @@ static int up_streams(struct site_run *r)
 		struct site_stream *st = &c->streams[i];
 		struct qkd_stream s;
 
+		char why[256];
+
 		err = qkd_stream_get(ctl_nl(), st->id, &s);
 		if (!err) {
 			const char *ln = link_name_of(s.link_id);
 
-			if (!ln || strcmp(ln, c->name) || s.key_size != st->key_size) {
-				fprintf(stderr, "qkdctl: up: %s:%u: stream %s exists on link %s with key size %u\n",
+			if (!ln || strcmp(ln, c->name)) {
+				fprintf(stderr, "qkdctl: up: %s:%u: stream %s exists on link %s\n",
 					c->path, st->line, st->id_str,
-					ln ? ln : "?", s.key_size);
+					ln ? ln : "?");
 				return 1;
 			}
-			say("stream %s exists", st->id_str);
+			if (site_stream_diff(st, &s, why, sizeof(why))) {
+				fprintf(stderr, "qkdctl: up: %s:%u: stream %s exists with other parameters (%s): not adopted, nothing changed, its %u stored keys kept; change the file back, or the stream (qkdctl stream set, which keeps its keys), or take the link down with qkdctl down --purge %s (deletes them)\n",
+					c->path, st->line, st->id_str, why,
+					s.stored_keys, c->name);
+				return EXIT_USAGE;
+			}
+			say("stream %s exists with %u stored keys: adopted",
+			    st->id_str, s.stored_keys);
 			continue;
 		}
 		if (err != -ENOENT)
@@ -605,6 +704,47 @@ static int up_streams(struct site_run *r)
 	return 0;
 }
 
+/*
+ * A binding that exists is adopted if it is what its [sa] section says,
+ * else refused: 0, 1 (not there), or EXIT_USAGE (said why).
+ */
+static int adopt_sa(const struct site_run *r, const struct site_sa *sa,
+		    bool quiet)
+{
+	char *argv[2 * SITE_MAX_SA_KV + 2];
+	int argc = sa_argv(sa, argv, (int)ARRAY_SIZE(argv));
+	struct qkd_sa_params p;
+	struct qkd_sa_info info;
+	char why[256];
+
+	if (qkd_sa_get(ctl_nl(), sa->id, &info))
+		return 1;
+	sa_params_parse(argc, argv, &p);	/* checked before */
+	if (site_sa_diff(&p, &info, why, sizeof(why))) {
+		fprintf(stderr, "qkdctl: up: %s:%u: [sa %s]: a binding exists with other parameters (%s): not adopted, nothing changed; change the file back, or unbind it with qkdctl down %s (its policies then block the traffic) and give both ends a new first-index\n",
+			r->c->path, sa->line, sa->id_str, why, r->c->name);
+		return EXIT_USAGE;
+	}
+	if (!quiet)
+		say("sa %s exists: adopted", sa->id_str);
+	return 0;
+}
+
+/*
+ * Every binding that exists is what the file says, before qkdd starts
+ * (said once: by up_sas, or here under --foreground, which binds nothing).
+ */
+static int check_bound_sas(const struct site_run *r)
+{
+	for (unsigned int i = 0; i < r->c->nsas; i++) {
+		int ret = adopt_sa(r, &r->c->sas[i], !r->foreground);
+
+		if (ret && ret != 1)
+			return ret;
+	}
+	return 0;
+}
+
 static int up_sas(struct site_run *r)
 {
 	struct site_conf *c = r->c;
@@ -617,8 +757,10 @@ static int up_sas(struct site_run *r)
 		struct qkd_sa_info info;
 		bool told = false;
 
-		if (!qkd_sa_get(ctl_nl(), sa->id, &info)) {
-			say("sa %s exists", sa->id_str);
+		err = adopt_sa(r, sa, false);
+		if (err != 1) {
+			if (err)
+				return err;
 			continue;
 		}
 		sa_params_parse(argc, argv, &p);	/* checked before */
@@ -655,9 +797,14 @@ int do_up(int argc, char **argv)
 		ret = up_link(&r);
 	if (!ret)
 		ret = up_streams(&r);
-	if (!ret && r.c->have_daemon)
-		ret = start_daemon(&r);
 	if (!ret)
+		ret = check_bound_sas(&r);
+	if (!ret && r.foreground)
+		ret = r.c->have_daemon ? exec_daemon(&r) :
+		      wait_without_daemon(&r);
+	else if (!ret && r.c->have_daemon && !r.bind_only)
+		ret = start_daemon(&r);
+	if (!ret && !r.foreground)
 		ret = up_sas(&r);
 	if (ret) {
 		bool any = made_any(&r);
@@ -666,7 +813,7 @@ int do_up(int argc, char **argv)
 		fprintf(stderr, "qkdctl: up %s: failed, %s (%s)\n", r.c->name,
 			any ? "what it made undone" : "nothing changed",
 			r.c->path);
-	} else {
+	} else if (!r.foreground) {
 		say("%s is up", r.c->name);
 	}
 	free(r.c);
@@ -701,7 +848,15 @@ int do_down(int argc, char **argv)
 			bad = kernel_error("down: sa del", err);
 	}
 	stop_daemon(&r, 0);
-	for (unsigned int i = r.c->nstreams; i-- > 0;) {
+	for (unsigned int i = r.c->nstreams; i-- > 0 && !r.purge;) {
+		struct site_stream *st = &r.c->streams[i];
+		struct qkd_stream s;
+
+		if (!qkd_stream_get(ctl_nl(), st->id, &s))
+			say("stream %s kept with its %u stored keys (--purge deletes them)",
+			    st->id_str, s.stored_keys);
+	}
+	for (unsigned int i = r.c->nstreams; i-- > 0 && r.purge;) {
 		struct site_stream *st = &r.c->streams[i];
 
 		err = qkd_stream_del(ctl_nl(), st->id);
@@ -710,13 +865,14 @@ int do_down(int argc, char **argv)
 		else if (err != -ENOENT)
 			bad = kernel_error("down: stream del", err);
 	}
-	err = qkd_link_del(ctl_nl(), &ref);
-	if (!err)
+	err = r.purge ? qkd_link_del(ctl_nl(), &ref) : 0;
+	if (r.purge && !err)
 		say("link del %s", r.c->name);
-	else if (err != -ENOENT)
+	else if (r.purge && err != -ENOENT)
 		bad = kernel_error("down: link del", err);
 	if (!bad)
-		say("%s is down", r.c->name);
+		say("%s is down%s", r.c->name,
+		    r.purge ? ", its keys deleted" : "");
 	free(r.c);
 	return bad;
 }
