@@ -84,6 +84,12 @@ for t in $targets; do
 			grep -v 'qkdd/main.c\|qkdd/config.c\|lib/util.c') -lnl-genl-3 -lnl-3 -lkcapi
 			$(pkg-config --libs libsystemd) $(pkg-config --cflags --libs libcurl json-c)"
 	fi
+	# siteconf: the site file's comparison with the kernel's objects uses
+	# libqkd's names of SA modes, algorithms and directions (lib/sa.c)
+	if [ "$t" = siteconf ]; then
+		extra="-I/usr/include/libnl3 $(ls userspace/lib/*.c | grep -v 'lib/util.c')
+			-lnl-genl-3 -lnl-3 -lkcapi"
+	fi
 	# kmekeys: qkdd's kme_parse.c, with json-c
 	if [ "$t" = kmekeys ]; then
 		extra="$(pkg-config --cflags json-c) userspace/qkdd/kme_parse.c \
