@@ -138,6 +138,29 @@ static int room_here(struct qkdd *q, uint64_t need, uint64_t *room,
 	return 0;
 }
 
+/*
+ * Waiting for room: the events group joined before the look that decides
+ * to wait, so that no delivery between the look and the wait goes unseen.
+ */
+static int room_watch(struct qkdd *q, uint64_t need, int *efd,
+		      uint64_t *room, bool *enough)
+{
+	int r = store_events_fd(q->st, efd);
+
+	return r ? r : room_here(q, need, room, enough);
+}
+
+/* The events queued; the room looked at again if one may have made some. */
+static int room_after_events(struct qkdd *q, uint64_t need, uint64_t *room,
+			     bool *enough)
+{
+	int r = store_events_drain(q->st);
+
+	if (r <= 0)
+		return r;
+	return room_here(q, need, room, enough);
+}
+
 static int alice_wait_room(struct qkdd *q)
 {
 	uint64_t need = round_need(q), room;
@@ -152,11 +175,7 @@ static int alice_wait_room(struct qkdd *q)
 	if (enough && q->peer_room_known && q->peer_room >= need)
 		return 0;
 	if (!enough) {
-		/* joined before the look that decides to wait */
-		r = store_events_fd(q->st, &efd);
-		if (r)
-			return r;
-		r = room_here(q, need, &room, &enough);
+		r = room_watch(q, need, &efd, &room, &enough);
 		if (r)
 			return r;
 	}
@@ -213,14 +232,9 @@ static int alice_wait_room(struct qkdd *q)
 			got = true;
 		}
 		if (er) {
-			r = store_events_drain(q->st);
-			if (r < 0)
+			r = room_after_events(q, need, &room, &enough);
+			if (r)
 				return r;
-			if (r) {
-				r = room_here(q, need, &room, &enough);
-				if (r)
-					return r;
-			}
 		}
 	}
 	if (logged) {
@@ -265,10 +279,7 @@ static int bob_wait_room(struct qkdd *q)
 	if (r)
 		return r;
 	if (!enough) {
-		r = store_events_fd(q->st, &efd);
-		if (r)
-			return r;
-		r = room_here(q, need, &room, &enough);
+		r = room_watch(q, need, &efd, &room, &enough);
 		if (r)
 			return r;
 	}
@@ -290,14 +301,9 @@ static int bob_wait_room(struct qkdd *q)
 		if (cr)
 			return peer_spoke(q);
 		if (er) {
-			r = store_events_drain(q->st);
-			if (r < 0)
+			r = room_after_events(q, need, &room, &enough);
+			if (r)
 				return r;
-			if (r) {
-				r = room_here(q, need, &room, &enough);
-				if (r)
-					return r;
-			}
 		}
 	}
 	r = send_u64(q, QKD_MSG_ROOM, room);
