@@ -25,7 +25,9 @@
 #   -q            do not stream the VM console
 # Environment, passed on to the guest: QKD_TEST_TIMEOUT (seconds per test
 # binary, default 600) and QKD_TEST_TIMEOUT_SCALE (a factor for it and for
-# every test's own timeout; default 4 on the debug kernel, else 1).
+# every test's own timeout; default 4 on the debug kernel, else 1) and
+# QKD_KMEMLEAK_EACH (1: a kmemleak scan after each binary on the debug
+# kernel, to attribute a leak; default: one scan at the end).
 set -eu
 # shellcheck source=SCRIPTDIR/../lib/vm-common.sh
 . "$(dirname "$0")/../lib/vm-common.sh"
@@ -33,7 +35,7 @@ set -eu
 . "$(dirname "$0")/../lib/tap.sh"
 
 envs=()
-for v in QKD_TEST_TIMEOUT QKD_TEST_TIMEOUT_SCALE; do
+for v in QKD_TEST_TIMEOUT QKD_TEST_TIMEOUT_SCALE QKD_KMEMLEAK_EACH; do
 	[ -z "${!v:-}" ] || envs+=(--env "$v=${!v}")
 done
 
@@ -63,10 +65,12 @@ mapfile -t kernels < <(vm_resolve_kernels "$kernel")
 [ ${#kernels[@]} -gt 0 ] || exit 2
 
 # The test binaries (built by `make tests`, not here). A binary given with
-# harness options runs through a wrapper, build/vm/kt-wrap/BIN.N, that
-# passes them on (the guest runs binaries, not command lines).
+# harness options runs through a wrapper, build/vm/kt-wrap/N/BIN, that
+# passes them on (the guest runs binaries, not command lines); its results
+# and its "# ran:" line carry BIN's name, or BIN.N when BIN is given twice.
 if [ $# -gt 0 ]; then
 	tests=()
+	declare -A named=()
 	while [ $# -gt 0 ]; do
 		bin=$1 opts=()
 		shift
@@ -79,10 +83,15 @@ if [ $# -gt 0 ]; then
 		done
 		if [ ${#opts[@]} -eq 0 ]; then
 			tests+=("$bin")
+			named[$(basename "$bin")]=1
 			continue
 		fi
-		mkdir -p build/vm/kt-wrap
-		w=build/vm/kt-wrap/$(basename "$bin").${#tests[@]}
+		n=$(basename "$bin")
+		[ -z "${named[$n]:-}" ] || n=$n.${#tests[@]}
+		named[$n]=1
+		rm -rf "build/vm/kt-wrap/${#tests[@]}"
+		mkdir -p "build/vm/kt-wrap/${#tests[@]}"
+		w=build/vm/kt-wrap/${#tests[@]}/$n
 		{
 			echo '#!/bin/sh'
 			printf 'exec %q' "$(realpath "$bin")"

@@ -19,7 +19,7 @@
 #                      the guest stops COMMAND itself 30 s earlier (S/3 if
 #                      S < 90) to still save dmesg
 #   --mem MB           guest memory (default 1024)
-#   --smp N            guest CPUs (default 2)
+#   --smp N            guest CPUs (default $QKD_VM_SMP, else 2)
 #   --results DIR      results directory (default build/vm/results/<run>);
 #                      emptied first. With --kernel all: DIR/KVER
 #   --env NAME=VALUE   export NAME=VALUE to COMMAND (repeatable)
@@ -59,7 +59,7 @@ kernel=
 timeout_s=
 qmp=
 mem=1024
-smp=2
+smp=${QKD_VM_SMP:-2}
 results=
 quiet=0
 append=
