@@ -181,6 +181,12 @@ int alice_round(struct qkdd *q, struct round *R)
 	r = qkd_sift_announce_decode(q->msg, q->msg_len, npulses,
 				     round_max_detections(q), &an, &why);
 	if (r == -EBADMSG) {
+		/*
+		 * Not authenticated yet, and no honest peer sends it: an
+		 * attack like bad framing (a malformed Cascade request) --
+		 * the alarm and the back-off, and the round aborted.
+		 */
+		auth_strike(q, "malformed sifting announcement");
 		r = round_abort(q, R, QKD_ABORT_PROTOCOL,
 				"sifting: malformed announcement: %s", why);
 		goto out;
