@@ -24,6 +24,8 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include <openssl/rand.h>
+
 #include "qkd/channel.h"
 
 /* ---------------------------------------------------------------- rng */
@@ -50,6 +52,14 @@ static int os_fill(struct qkd_rng *r)
 {
 	size_t got = 0;
 
+	if (r->drbg) {
+		if (RAND_priv_bytes((unsigned char *)r->buf,
+				    (int)sizeof(r->buf)) != 1)
+			return -EIO;
+		r->pos = 0;
+		return 0;
+	}
+
 	while (got < sizeof(r->buf)) {
 		ssize_t k = getrandom((char *)r->buf + got,
 				      sizeof(r->buf) - got, 0);
@@ -72,6 +82,14 @@ int qkd_rng_os(struct qkd_rng *r)
 	return os_fill(r);
 }
 
+int qkd_rng_drbg(struct qkd_rng *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->os = true;
+	r->drbg = true;
+	return os_fill(r);
+}
+
 static inline uint64_t rotl(uint64_t x, int k)
 {
 	return (x << k) | (x >> (64 - k));
@@ -84,7 +102,7 @@ uint64_t qkd_rng_u64(struct qkd_rng *r)
 	if (r->os) {
 		if (r->pos >= sizeof(r->buf) / sizeof(r->buf[0]) &&
 		    os_fill(r))
-			abort();	/* getrandom() cannot fail once seeded */
+			abort();	/* neither fails once seeded */
 		return r->buf[r->pos++];
 	}
 	res = rotl(s[1] * 5, 7) * 9;
@@ -378,6 +396,27 @@ static int det_push(struct qkd_detections *d, const struct qkd_detection *e)
 	return 0;
 }
 
+static int det_reserve(struct qkd_detections *d, size_t cap)
+{
+	struct qkd_detection *n;
+
+	if (cap <= d->cap)
+		return 0;
+	if (cap > SIZE_MAX / sizeof(*n))
+		return -ENOMEM;
+	n = malloc(cap * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	if (d->ev) {
+		memcpy(n, d->ev, d->count * sizeof(*n));
+		explicit_bzero(d->ev, d->cap * sizeof(*n));
+		free(d->ev);
+	}
+	d->ev = n;
+	d->cap = cap;
+	return 0;
+}
+
 /* Geometric gap: number of failures before a success of probability p. */
 static uint64_t geom(struct qkd_rng *r, double log1mp)
 {
@@ -541,6 +580,27 @@ int qkd_det_records_push(struct qkd_det_records *d,
 	return 0;
 }
 
+int qkd_det_records_reserve(struct qkd_det_records *d, size_t cap)
+{
+	struct qkd_det_rec *n;
+
+	if (cap <= d->cap)
+		return 0;
+	if (cap > SIZE_MAX / sizeof(*n))
+		return -ENOMEM;
+	n = malloc(cap * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	if (d->r) {
+		memcpy(n, d->r, d->n * sizeof(*n));
+		explicit_bzero(d->r, d->cap * sizeof(*n));
+		free(d->r);
+	}
+	d->r = n;
+	d->cap = cap;
+	return 0;
+}
+
 void qkd_det_records_free(struct qkd_det_records *d)
 {
 	if (d->r) {
@@ -581,6 +641,17 @@ static int generate(const struct qkd_channel_params *p, struct qkd_rng *r,
 		cum[c] = ptot;
 	}
 	s.pulses = npulses;
+	if (sa) {
+		/* the expected detections and 5 sigma: one allocation */
+		double m = (double)npulses * ptot;
+
+		m += 5 * sqrt(m) + 4096;
+		if (m > (double)npulses)
+			m = (double)npulses;
+		if (qkd_det_records_reserve(sa, sa->n + (size_t)m) ||
+		    det_reserve(d, d->count + (size_t)m))
+			return -ENOMEM;
+	}
 	pdark_any = 1 - (1 - pd) * (1 - pd);
 	log1mp = log1p(-ptot);
 	i = 0;
@@ -655,6 +726,8 @@ int qkd_bob_det_records(const struct qkd_detections *d, struct qkd_rng *r,
 			return -EINVAL;
 	}
 	b->npulses = npulses;
+	if (qkd_det_records_reserve(b, b->n + d->count))
+		return -ENOMEM;
 	for (k = 0; k < d->count; k++) {
 		const struct qkd_detection *e = &d->ev[k];
 		struct qkd_det_rec br = { .pulse = e->pulse,

@@ -49,7 +49,9 @@ struct fiber {
 	pthread_t th;
 	int sv[2];			/* [0] Alice, [1] the fiber */
 	struct qkd_channel_params p;
-	struct qkd_rng rng;		/* Alice's choices (sampling=detections) */
+	/* Alice's choices (sampling=detections): OpenSSL's DRBG, 4 KiB a
+	 * call (or from --seed) */
+	struct qkd_rng rng;
 	/*
 	 * The optics (loss, Eve, Bob's basis and detectors): xoshiro256**,
 	 * 256 bits of getrandom() a round (or from --seed). Simulated
@@ -199,7 +201,7 @@ struct fiber *fiber_start(const struct qkd_channel_params *p, uint64_t seed,
 	if (seeded) {
 		qkd_rng_seed(&f->rng, seed ^ 0x66696265726c696eull);
 		qkd_rng_seed(&f->phys, seed ^ 0x6f70746963730a00ull);
-	} else if (qkd_rng_os(&f->rng)) {
+	} else if (qkd_rng_drbg(&f->rng)) {
 		goto fail;
 	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, f->sv))

@@ -122,10 +122,23 @@ out:
 	return r;
 }
 
+/* Does Bob announce exactly the detections of our records? */
+static bool same_pulses(const struct qkd_det_records *d,
+			const struct qkd_sift_announce *an)
+{
+	if (d->n != an->n)
+		return false;
+	for (size_t i = 0; i < d->n; i++)
+		if (d->r[i].pulse != an->pulse[i])
+			return false;
+	return true;
+}
+
 int alice_round(struct qkdd *q, struct round *R)
 {
 	struct qkd_alice_records a = { 0 };
 	struct qkd_det_records ga = { 0 }, ad = { 0 };
+	const struct qkd_det_records *own = &ad;
 	struct qkd_sift_announce an = { 0 };
 	struct qkd_cascade_alice *ca = NULL;
 	struct qkd_cascade_params cp;
@@ -193,8 +206,11 @@ int alice_round(struct qkdd *q, struct round *R)
 	}
 	if (r)
 		goto out;
-	/* our records at the announced pulses */
-	if (q->o->ch.per_detection)
+	/* our records at the announced pulses: with the link sampled per
+	 * detection, all of them when Bob announces every detection */
+	if (q->o->ch.per_detection && same_pulses(&ga, &an))
+		own = &ga;
+	else if (q->o->ch.per_detection)
 		r = qkd_det_records_select(&ga, an.pulse, an.n, &ad);
 	else
 		r = qkd_alice_det_records(&a, an.pulse, an.n, &ad);
@@ -205,11 +221,10 @@ int alice_round(struct qkdd *q, struct round *R)
 	}
 	if (r)
 		goto out;
-	qkd_det_records_free(&ga);
 	qkd_alice_records_free(&a);
 	ndet = an.n;
 	R->rs.detections = ndet;
-	r = qkd_sift_det(&ad, an.basis, NULL, &R->sifted);
+	r = qkd_sift_det(own, an.basis, NULL, &R->sifted);
 	if (r)
 		goto out;
 	R->rs.sifted = R->sifted.n;
@@ -233,9 +248,9 @@ int alice_round(struct qkdd *q, struct round *R)
 			goto out;
 		}
 		for (size_t j = 0; j < ndet; j++) {
-			if (ad.r[j].basis & 1)
+			if (own->r[j].basis & 1)
 				ab[j / 64] |= (uint64_t)1 << (j % 64);
-			cl[j] = ad.r[j].intensity;
+			cl[j] = own->r[j].intensity;
 		}
 		wb_bits(&w, ab, ndet);
 		wb_bytes(&w, cl, ndet);
@@ -255,6 +270,7 @@ int alice_round(struct qkdd *q, struct round *R)
 	w.len = 0;
 	if (r)
 		goto out;
+	qkd_det_records_free(&ga);
 	qkd_det_records_free(&ad);
 	qkd_sift_announce_free(&an);
 	if (R->sifted.n < MIN_SIFTED) {

@@ -32,11 +32,12 @@
 
 #define QKD_MAX_INTENSITIES 3
 
-/* Random numbers: xoshiro256** for reproducible simulation (seeded), or the
- * kernel's getrandom() for real use. */
+/* Random numbers: xoshiro256** for reproducible simulation (seeded), the
+ * kernel's getrandom() or OpenSSL's DRBG for real use. */
 struct qkd_rng {
 	uint64_t s[4];
-	bool os;		/* true: getrandom() */
+	bool os;		/* true: getrandom() (or drbg) */
+	bool drbg;		/* true: OpenSSL's private DRBG */
 	unsigned int pos;	/* os mode: next unused word of buf */
 	uint64_t buf[512];	/* 4 KiB a getrandom() call: 2x the throughput of 512 B */
 };
@@ -45,6 +46,14 @@ struct qkd_rng {
 void qkd_rng_seed(struct qkd_rng *r, uint64_t seed);
 /* Cryptographic randomness from getrandom(); 0 or -errno. */
 int qkd_rng_os(struct qkd_rng *r);
+/*
+ * Cryptographic randomness from OpenSSL's private DRBG (RAND_priv_bytes():
+ * NIST SP 800-90A CTR-DRBG with AES-256, seeded and reseeded from the
+ * operating system), 4 KiB a call: Alice's choices, a few bytes each of
+ * millions of pulses a round, at AES-NI speed instead of the kernel's
+ * generic ChaCha behind getrandom() (issue 16). 0 or -EIO.
+ */
+int qkd_rng_drbg(struct qkd_rng *r);
 uint64_t qkd_rng_u64(struct qkd_rng *r);
 /* Uniform in [0, 1). */
 double qkd_rng_double(struct qkd_rng *r);
@@ -210,6 +219,9 @@ struct qkd_det_records {
 /* Append one record (grows the array). 0 or -ENOMEM. */
 int qkd_det_records_push(struct qkd_det_records *d,
 			 const struct qkd_det_rec *e);
+/* Room for @cap records in all (one allocation instead of doublings).
+ * 0 or -ENOMEM. */
+int qkd_det_records_reserve(struct qkd_det_records *d, size_t cap);
 void qkd_det_records_free(struct qkd_det_records *d);	/* zeroes */
 
 /*
