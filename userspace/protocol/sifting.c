@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * Basis sifting (see qkd/sifting.h): word-parallel. For each 64-pulse word
- * the kept mask is detected & ~(basis_a ^ basis_b); its set bits are
- * visited with count-trailing-zeros, so the cost is one word operation per
- * 64 pulses plus one step per sifted bit.
+ * Basis sifting (see qkd/sifting.h). Per pulse (the reference),
+ * word-parallel: for each 64-pulse word the kept mask is detected &
+ * ~(basis_a ^ basis_b); its set bits are visited with count-trailing-zeros,
+ * so the cost is one word operation per 64 pulses plus one step per sifted
+ * bit. Per detection (qkdd): one step per detection, and Bob's
+ * announcement as a list of pulse-index gaps (LEB128 varints).
  */
 #include <errno.h>
 #include <stdlib.h>

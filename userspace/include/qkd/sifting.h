@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * Basis sifting on packed bit arrays.
+ * Basis sifting, on per-detection records (qkd_sift_det(), qkdd) or on
+ * packed bit arrays over every pulse (qkd_sift(), the reference).
  *
  * Over the classical channel Bob announces which pulses he detected and
  * his basis for each; Alice answers with her basis for those pulses and
  * (for decoy states) their intensity class. Both sides then keep the
  * detected pulses where the bases agree, in pulse order, so the two sifted
- * keys are aligned bit for bit. Each side calls qkd_sift() with its own
- * bits and the announced arrays.
+ * keys are aligned bit for bit. Each side sifts its own bits against the
+ * announced bases.
  */
 #ifndef QKD_SIFTING_H
 #define QKD_SIFTING_H
