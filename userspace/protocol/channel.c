@@ -376,26 +376,6 @@ void qkd_detections_free(struct qkd_detections *d)
 	memset(d, 0, sizeof(*d));
 }
 
-static int det_push(struct qkd_detections *d, const struct qkd_detection *e)
-{
-	if (d->count == d->cap) {
-		size_t nc = d->cap ? d->cap * 2 : 4096;
-		struct qkd_detection *n = malloc(nc * sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		if (d->ev) {
-			memcpy(n, d->ev, d->count * sizeof(*n));
-			explicit_bzero(d->ev, d->cap * sizeof(*n));
-			free(d->ev);
-		}
-		d->ev = n;
-		d->cap = nc;
-	}
-	d->ev[d->count++] = *e;
-	return 0;
-}
-
 static int det_reserve(struct qkd_detections *d, size_t cap)
 {
 	struct qkd_detection *n;
@@ -414,6 +394,16 @@ static int det_reserve(struct qkd_detections *d, size_t cap)
 	}
 	d->ev = n;
 	d->cap = cap;
+	return 0;
+}
+
+static inline int det_push(struct qkd_detections *d,
+			   const struct qkd_detection *e)
+{
+	if (d->count == d->cap &&
+	    det_reserve(d, d->cap ? d->cap * 2 : 4096))
+		return -ENOMEM;
+	d->ev[d->count++] = *e;
 	return 0;
 }
 
@@ -680,7 +670,9 @@ static int generate(const struct qkd_channel_params *p, struct qkd_rng *r,
 				.basis = (uint8_t)abas, .intensity = (uint8_t)c,
 			};
 
-			if (qkd_det_records_push(sa, &ar))
+			if (sa->n < sa->cap)	/* reserved: no call */
+				sa->r[sa->n++] = ar;
+			else if (qkd_det_records_push(sa, &ar))
 				return -ENOMEM;
 		}
 		click(p, r, psig_c[c] / pc[c], peve[c], pdark_any, abit, abas,

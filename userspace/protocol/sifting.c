@@ -121,37 +121,72 @@ int qkd_sift_det(const struct qkd_det_records *mine,
 		 const uint64_t *peer_basis, const uint8_t *intensity,
 		 struct qkd_sifted *out)
 {
-	size_t i, cap = 0, k = 0;
-	int r;
+	uint64_t cnt[QKD_MAX_INTENSITIES][2] = { { 0 } }, kw = 0, bw = 0, *keep;
+	size_t n, nw, w, cap = 0, k = 0;
+	const struct qkd_det_rec *r;
+	int err;
 
 	memset(out, 0, sizeof(*out));
 	if (!mine || !peer_basis || (mine->n && !mine->r))
 		return -EINVAL;
-	for (i = 0; i < mine->n; i++)
-		cap += (mine->r[i].basis & 1) == qkd_bit_get(peer_basis, i);
-	r = sifted_alloc(out, cap);
-	if (r)
-		return r;
-	for (i = 0; i < mine->n; i++) {
-		const struct qkd_det_rec *e = &mine->r[i];
-		unsigned int bas = e->basis & 1;
-		unsigned int cls = intensity ? intensity[i] : e->intensity;
+	n = mine->n;
+	r = mine->r;
+	nw = qkd_bits_words(n);
+	/* pass 1: the kept detections, 64 at a time (the bases agree) */
+	keep = malloc((nw ? nw : 1) * sizeof(*keep));
+	if (!keep)
+		return -ENOMEM;
+	for (w = 0; w < nw; w++) {
+		size_t base = w * 64, lim = n - base < 64 ? n - base : 64;
+		uint64_t mb = 0, m;
 
-		if (bas != qkd_bit_get(peer_basis, i))
-			continue;
-		if (cls >= QKD_MAX_INTENSITIES) {
-			qkd_sifted_free(out);
-			return -EINVAL;
-		}
-		if (e->bit & 1)
-			out->key[k / 64] |= (uint64_t)1 << (k % 64);
-		if (bas)
-			out->basis[k / 64] |= (uint64_t)1 << (k % 64);
-		out->intensity[k] = (uint8_t)cls;
-		out->pos[k] = e->pulse;
-		out->count[cls][bas]++;
-		k++;
+		for (size_t j = 0; j < lim; j++)
+			mb |= (uint64_t)(r[base + j].basis & 1) << j;
+		m = ~(mb ^ peer_basis[w]);
+		if (lim < 64)
+			m &= ((uint64_t)1 << lim) - 1;
+		keep[w] = m;
+		cap += (size_t)__builtin_popcountll(m);
 	}
+	err = sifted_alloc(out, cap);
+	if (err) {
+		free(keep);
+		return err;
+	}
+	/* pass 2: gather them, key and basis bits a word at a time */
+	for (w = 0; w < nw; w++)
+		for (uint64_t m = keep[w]; m; m &= m - 1) {
+			const struct qkd_det_rec *e =
+				&r[w * 64 + (size_t)__builtin_ctzll(m)];
+			unsigned int bas = e->basis & 1;
+			unsigned int cls = intensity ?
+				intensity[w * 64 + (size_t)__builtin_ctzll(m)] :
+				e->intensity;
+
+			if (cls >= QKD_MAX_INTENSITIES) {
+				explicit_bzero(&kw, sizeof(kw));
+				free(keep);
+				qkd_sifted_free(out);
+				return -EINVAL;
+			}
+			kw |= (uint64_t)(e->bit & 1) << (k % 64);
+			bw |= (uint64_t)bas << (k % 64);
+			out->intensity[k] = (uint8_t)cls;
+			out->pos[k] = e->pulse;
+			cnt[cls][bas]++;
+			if (++k % 64 == 0) {
+				out->key[k / 64 - 1] = kw;
+				out->basis[k / 64 - 1] = bw;
+				kw = bw = 0;
+			}
+		}
+	if (k % 64) {
+		out->key[k / 64] = kw;
+		out->basis[k / 64] = bw;
+	}
+	explicit_bzero(&kw, sizeof(kw));
+	free(keep);
+	memcpy(out->count, cnt, sizeof(cnt));
 	out->n = k;
 	return 0;
 }
