@@ -43,8 +43,10 @@
  *       [-q path/to/qkdd] [-S]
  *
  * -S: the simulated link sampled per detection (--channel
- * sampling=detections: qkd_channel_generate() in Alice's fiber thread, and
- * in the baseline), not per pulse.
+ * sampling=detections: qkd_channel_generate_sparse() in Alice's fiber
+ * thread, and in the baseline, with sifting on per-detection records and
+ * Bob's announcement encoded and decoded as qkdd does), not per pulse.
+ * The baseline's generator is OpenSSL's DRBG, qkdd's for Alice's choices.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -563,6 +565,52 @@ static int run_daemons(const char *qkdd, int rounds, uint32_t block,
 
 /* ---- the baseline: the same stages in one process ---------------------------- */
 
+/* The per-detection link and sifting as qkdd runs them (-S). */
+static int sparse_sift(const struct qkd_channel_params *p,
+		       struct qkd_rng *rng, size_t npulses,
+		       struct qkd_detections *d, struct qkd_channel_stats *cst,
+		       struct qkd_sifted *sa, struct qkd_sifted *sb)
+{
+	struct qkd_det_records ar = { 0 }, br = { 0 };
+	struct qkd_sift_announce an = { 0 };
+	uint64_t *ab = NULL;
+	uint8_t *cls = NULL, *msg = NULL;
+	size_t len = 0, n = 0;
+	int r = -1;
+
+	if (qkd_channel_generate_sparse(p, rng, rng, npulses, &ar, d, cst) ||
+	    qkd_bob_det_records(d, rng, npulses, &br) ||
+	    qkd_sift_announce_encode(&br, &msg, &len) ||
+	    qkd_sift_announce_decode(msg, len, npulses, npulses, &an, NULL) ||
+	    an.n != ar.n)
+		goto out;
+	n = ar.n;
+	ab = qkd_bits_alloc(n, 0);
+	cls = malloc(ar.n ? ar.n : 1);
+	if (!ab || !cls)
+		goto out;
+	for (size_t i = 0; i < ar.n; i++) {
+		if (ar.r[i].pulse != an.pulse[i])
+			goto out;
+		if (ar.r[i].basis)
+			ab[i / 64] |= (uint64_t)1 << (i % 64);
+		cls[i] = ar.r[i].intensity;
+	}
+	if (qkd_sift_det(&ar, an.basis, NULL, sa) ||
+	    qkd_sift_det(&br, ab, cls, sb))
+		goto out;
+	r = 0;
+out:
+	qkd_det_records_free(&ar);
+	qkd_det_records_free(&br);
+	qkd_sift_announce_free(&an);
+	if (ab)
+		qkd_bits_free(ab, n, 0);
+	free(cls);
+	free(msg);
+	return r;
+}
+
 static int baseline_round(const struct qkd_channel_params *p,
 			  struct qkd_rng *rng, size_t npulses,
 			  struct totals *t)
@@ -590,19 +638,22 @@ static int baseline_round(const struct qkd_channel_params *p,
 	uint32_t nf, F;
 	int r = -1;
 
-	if (qkd_alice_records_alloc(&a, npulses) ||
-	    qkd_bob_records_alloc(&b, npulses))
+	if (per_detection) {
+		/* qkdd's sparse path: per-detection records, Bob's
+		 * announcement encoded and decoded, both sides sifted */
+		if (sparse_sift(p, rng, npulses, &d, &cst, &sa, &sb))
+			goto out;
+	} else if (qkd_alice_records_alloc(&a, npulses) ||
+		   qkd_bob_records_alloc(&b, npulses) ||
+		   (qkd_alice_prepare(p, rng, &a),
+		    qkd_channel_transmit(p, rng, &a, &d, &cst)) ||
+		   qkd_bob_records(&d, rng, &b) ||
+		   qkd_sift(b.detected, a.basis, b.basis, a.bit, a.intensity,
+			    npulses, &sa) ||
+		   qkd_sift(b.detected, a.basis, b.basis, b.bit, a.intensity,
+			    npulses, &sb)) {
 		goto out;
-	if (!per_detection)
-		qkd_alice_prepare(p, rng, &a);
-	if ((per_detection ? qkd_channel_generate(p, rng, rng, &a, &d, &cst) :
-			     qkd_channel_transmit(p, rng, &a, &d, &cst)) ||
-	    qkd_bob_records(&d, rng, &b) ||
-	    qkd_sift(b.detected, a.basis, b.basis, a.bit, a.intensity,
-		     npulses, &sa) ||
-	    qkd_sift(b.detected, a.basis, b.basis, b.bit, a.intensity,
-		     npulses, &sb))
-		goto out;
+	}
 	N = sa.n;
 	k = (size_t)ceil(SAMPLE * (double)N);
 	mask = qkd_bits_alloc(N, 0);
@@ -711,7 +762,8 @@ static int run_baseline(int rounds, uint32_t block, double km,
 	p.n_intensities = 1;
 	p.p_intensity[0] = 1;
 	p.length_km = km;
-	if (qkd_rng_os(&rng))
+	/* the daemons' generator for Alice's choices */
+	if (qkd_rng_drbg(&rng))
 		return -1;
 	pc = qkd_channel_click_prob(&p, 0);
 	ps = p.p_z_alice * p.p_z_bob + (1 - p.p_z_alice) * (1 - p.p_z_bob);

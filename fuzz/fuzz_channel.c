@@ -7,7 +7,9 @@
  *    leaves the model as it was;
  *  - a success gives a model that qkd_channel_params_check() accepts, with
  *    finite model quantities in [0, 1], and that the simulator runs: a few
- *    hundred pulses are prepared, transmitted and detected.
+ *    hundred pulses are prepared, transmitted and detected, and Bob's
+ *    per-detection records agree with his per-pulse ones and go through
+ *    the sparse SIFT_BASES (encoded, decoded back to the same list).
  * Build and run with fuzz/run.sh.
  */
 #include <errno.h>
@@ -16,6 +18,7 @@
 #include <string.h>
 
 #include "qkd/channel.h"
+#include "qkd/sifting.h"
 #include "../userspace/qkdd/qkdd.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -47,7 +50,34 @@ static void simulate(const struct qkd_channel_params *p)
 	for (size_t i = 0; i < d.count; i++)
 		CHECK(d.ev[i].pulse < PULSES && d.ev[i].clicks &&
 		      d.ev[i].clicks <= 3 && d.ev[i].basis <= 1);
-	CHECK(qkd_bob_records(&d, &rng, &b) == 0);
+	{
+		struct qkd_rng r1 = rng, r2 = rng;
+		struct qkd_det_records bd = { 0 };
+		struct qkd_sift_announce an;
+		uint8_t *msg;
+		size_t len;
+
+		CHECK(qkd_bob_records(&d, &r1, &b) == 0);
+		CHECK(qkd_bob_det_records(&d, &r2, PULSES, &bd) == 0);
+		CHECK(bd.n == d.count);
+		for (size_t i = 0; i < bd.n; i++) {
+			uint64_t k = bd.r[i].pulse;
+
+			CHECK(qkd_bit_get(b.detected, k));
+			CHECK(qkd_bit_get(b.bit, k) == bd.r[i].bit);
+			CHECK(qkd_bit_get(b.basis, k) == bd.r[i].basis);
+		}
+		CHECK(qkd_sift_announce_encode(&bd, &msg, &len) == 0);
+		CHECK(qkd_sift_announce_decode(msg, len, PULSES, PULSES, &an,
+					       NULL) == 0);
+		CHECK(an.n == bd.n);
+		for (size_t i = 0; i < an.n; i++)
+			CHECK(an.pulse[i] == bd.r[i].pulse &&
+			      qkd_bit_get(an.basis, i) == bd.r[i].basis);
+		qkd_sift_announce_free(&an);
+		free(msg);
+		qkd_det_records_free(&bd);
+	}
 	qkd_detections_free(&d);
 	qkd_bob_records_free(&b);
 	qkd_alice_records_free(&a);

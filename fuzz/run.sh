@@ -18,6 +18,9 @@
 #   kmekeys   qkdd's parser of a vendor KME's answers (--key-source
 #             etsi014: userspace/qkdd/kme_parse.c): Key containers,
 #             Status, Error
+#   sift      Bob's sparse SIFT_BASES (pulse-index gaps, bases): the
+#             announcement parser in userspace/protocol/sifting.c; what
+#             it accepts encodes back to the same bytes
 #   cascade   Cascade's messages (userspace/protocol/cascade.c): Alice's
 #             request parser, Bob's answer parser on his batched first
 #             request; every parity sent counted, a misled Bob ends
@@ -39,7 +42,7 @@ out=${FUZZ_OUT:-build/fuzz}
 time=${FUZZ_TIME:-20}
 runs=${FUZZ_RUNS:--1}
 jobs=${FUZZ_JOBS:-1}
-targets=${FUZZ_TARGETS:-frame config siteconf channel util keyfile handshake cascade kme kmekeys}
+targets=${FUZZ_TARGETS:-frame config siteconf channel util keyfile handshake cascade kme kmekeys sift}
 CC=${FUZZ_CC:-clang}
 CFLAGS="-std=c11 -g -O1 -D_GNU_SOURCE -Iinclude/uapi -Iuserspace/include \
 	-Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes"

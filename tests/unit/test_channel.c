@@ -202,6 +202,35 @@ TEST(os_randomness)
 	qkd_alice_records_free(&a);
 }
 
+/*
+ * Alice's choices from OpenSSL's DRBG (qkdd's generator for them): fair
+ * bits through several 4 KiB refills, two generators never alike, and
+ * the buffer refilled from the DRBG (not left as it was).
+ */
+TEST(drbg_generator_is_fair_and_unpredictable_across_refills)
+{
+	struct qkd_rng r, r2;
+	uint64_t ones = 0, first[4], again[4];
+	size_t n = 512 * 20;	/* 20 refills of 512 words */
+
+	ASSERT_EQ(0, qkd_rng_drbg(&r));
+	ASSERT_EQ(0, qkd_rng_drbg(&r2));
+	ASSERT_TRUE(r.os && r.drbg);
+	for (int i = 0; i < 4; i++) {
+		first[i] = qkd_rng_u64(&r);
+		again[i] = qkd_rng_u64(&r2);
+	}
+	ASSERT_NE(0, memcmp(first, again, sizeof(first)));
+	for (size_t i = 4; i < n; i++)
+		ones += (uint64_t)__builtin_popcountll(qkd_rng_u64(&r));
+	/* 655104 fair bits: sd 405 */
+	ASSERT_GT(ones, (n - 4) * 32 - 4000);
+	ASSERT_LT(ones, (n - 4) * 32 + 4000);
+	/* the 21st refill does not repeat the first block */
+	r2.pos = 512;
+	ASSERT_NE(again[0], qkd_rng_u64(&r2));
+}
+
 TEST(intercept_resend_all)
 {
 	struct qkd_channel_params p;

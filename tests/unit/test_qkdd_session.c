@@ -162,7 +162,12 @@ static void *end_run(void *arg)
 enum { T_NONE, T_FLIP, T_TRUNC, T_DROP, T_REPLAY, T_SWAP, T_FLOOD,
        T_SYNC_MAGIC, T_SYNC_ROLE, T_SYNC_POS, T_BAD_FLAGS, T_BAD_VERSION,
        T_CASCADE_TYPE, T_CASCADE_RESERVED, T_CASCADE_ROUND, T_CASCADE_PAD,
-       T_SILENT };
+       T_SILENT, T_SIFT };
+
+/* T_SIFT: how Bob's SIFT_BASES (u64 pulses, u64 n, u64 L, L bytes of
+ * gaps, n basis bits in words) is rewritten, valid framing kept */
+enum { S_GAP_OVERFLOW, S_MORE_DETECTIONS, S_FEWER_DETECTIONS,
+       S_TRUNCATED_VARINT, S_TRAILING_BYTE, S_OVERLONG_VARINT };
 
 /* T_FLOOD: deferred 1 MiB frames (QKD_FRAME_F_MORE) injected before the
  * matched frame: no tag is needed to be buffered */
@@ -196,6 +201,7 @@ struct mitm {
 	/* T_SILENT: it could not be (see silent_tamper()) */
 	bool not_applicable;
 	uint64_t vh_key_bits;	/* n, from the last VERIFY_HASH seen */
+	int sift;		/* T_SIFT: S_* */
 	uint8_t *buf;		/* one frame */
 	pthread_t th;
 };
@@ -228,6 +234,12 @@ static void put_be(uint8_t *p, uint64_t v, int n)
 	}
 }
 
+static void put_le(uint8_t *p, uint64_t v, int n)
+{
+	for (int i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
 static uint64_t get_le(const uint8_t *p, int n)
 {
 	uint64_t v = 0;
@@ -245,6 +257,64 @@ static uint64_t get_le(const uint8_t *p, int n)
  * disabled, these rounds push keys: see the test below). false if this
  * frame offers no such change (the test then runs again).
  */
+/*
+ * T_SIFT: Bob's announcement rewritten in the frame @b (payload @plen
+ * bytes, then the tag) into a malformed one of kind @kind; returns the new
+ * frame length. The pulse count stays the round's.
+ */
+static size_t sift_rewrite(uint8_t *b, size_t plen, int kind)
+{
+	uint8_t *p = b + QKD_FRAME_HDR_LEN, tag[QKD_FRAME_TAG_LEN];
+	uint64_t np = get_le(p, 8);
+	size_t n = 2, gl = 0, nl;
+	uint8_t g[16];
+
+	memcpy(tag, p + plen, QKD_FRAME_TAG_LEN);
+	switch (kind) {
+	case S_GAP_OVERFLOW:	/* index np - 1, then np: past the round */
+		for (uint64_t v = np - 1; ; v >>= 7) {
+			g[gl++] = (uint8_t)(v | (v >= 0x80 ? 0x80 : 0));
+			if (v < 0x80)
+				break;
+		}
+		g[gl++] = 0;
+		break;
+	case S_MORE_DETECTIONS:	/* 3 claimed, 2 varints in 3 bytes */
+		n = 3;
+		g[gl++] = 0x81;
+		g[gl++] = 0x01;
+		g[gl++] = 0x00;
+		break;
+	case S_FEWER_DETECTIONS:	/* 2 claimed, 3 varints */
+		g[gl++] = 1;
+		g[gl++] = 1;
+		g[gl++] = 1;
+		break;
+	case S_TRUNCATED_VARINT:
+		g[gl++] = 5;
+		g[gl++] = 0x85;
+		break;
+	case S_OVERLONG_VARINT:
+		g[gl++] = 5;
+		g[gl++] = 0x85;
+		g[gl++] = 0x00;
+		break;
+	case S_TRAILING_BYTE:	/* Bob's own announcement and one byte */
+		p[plen] = 0;
+		nl = plen + 1;
+		goto out;
+	}
+	put_le(p + 8, n, 8);
+	put_le(p + 16, gl, 8);
+	memcpy(p + 24, g, gl);
+	memset(p + 24 + gl, 0, 8);	/* the bases: one word */
+	nl = 24 + gl + 8;
+out:
+	memcpy(p + nl, tag, QKD_FRAME_TAG_LEN);
+	put_be(b + 24, nl, 4);
+	return QKD_FRAME_HDR_LEN + nl + QKD_FRAME_TAG_LEN;
+}
+
 static bool silent_tamper(struct mitm *m, uint8_t *b, uint8_t *p,
 			  size_t plen)
 {
@@ -407,6 +477,9 @@ static int mitm_one(struct mitm *m, int d)
 				m->done = false;
 				m->not_applicable = true;
 			}
+			break;
+		case T_SIFT:
+			len = sift_rewrite(b, plen, m->sift);
 			break;
 		case T_BAD_FLAGS:	/* framing no qkdd sends */
 			b[7] |= 0x80;
@@ -1019,6 +1092,49 @@ TEST(quantum_header_beyond_the_round_is_refused)
 	}
 }
 
+/*
+ * Issue 16: Bob's records and his SIFT_BASES are lists in pulse order
+ * (gaps between detections), so a chunk whose pulse indices do not
+ * strictly increase -- a repeated pulse, one going back -- is refused like
+ * the other chunks no fiber sends; an ordered one is taken.
+ */
+TEST(quantum_detections_out_of_order_are_refused)
+{
+	static const uint64_t pulses[3][3] = {
+		{ 5, 5, 9 },	/* repeated */
+		{ 5, 4, 9 },	/* backwards */
+		{ 4, 5, 9 },	/* in order: taken */
+	};
+
+	for (int i = 0; i < 3; i++) {
+		struct qkd_detections d = { 0 };
+		uint8_t c[24 + 3 * 10];
+		uint64_t n = 0;
+		uint32_t round = 1;
+		int sv[2];
+
+		ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+		put_le(c, 0x51444b51u, 4);
+		put_le(c + 4, 1, 4);
+		put_le(c + 8, 100000, 8);
+		put_le(c + 16, 3, 8);
+		for (int j = 0; j < 3; j++) {
+			put_le(c + 24 + 10 * j, pulses[i][j], 8);
+			c[24 + 10 * j + 8] = 1;
+			c[24 + 10 * j + 9] = 0;
+		}
+		ASSERT_EQ(0, write_full(sv[0], c, sizeof(c)));
+		shutdown(sv[0], SHUT_WR);
+		EXPECT_EQ(i == 2 ? 0 : -EPROTO,
+			  quantum_recv(sv[1], &round, 2, 100000, 10000, &d,
+				       &n));
+		EXPECT_EQ(i == 2 ? 3 : 0, d.count);
+		qkd_detections_free(&d);
+		close(sv[0]);
+		close(sv[1]);
+	}
+}
+
 /* ---- the sample positions ---------------------------------------------------- */
 
 static int g_sample_draws, g_sample_not_os;
@@ -1320,7 +1436,13 @@ TEST(silent_tampering_of_every_push_gating_frame_is_caught_by_authentication)
 	}
 }
 
-/* Messages above 1 MiB travel as several frames: each of them tampered. */
+/*
+ * Messages above 1 MiB travel as several frames: each of them tampered.
+ * Bob's SIFT_BASES is the longest message of a round, 2 bytes a detection
+ * at 140 km (gaps of 128 to 16383 pulses) and a basis bit since it is
+ * sparse (HELLO version 8): blocks of 2^18 sifted bits, 5.5e5 detections,
+ * make it two frames (the link sampled per detection: 3.4e9 pulses).
+ */
 TEST(frames_of_a_long_message_tampered_aborts_the_round)
 {
 	static const int acts[] = { T_FLIP, T_TRUNC, T_DROP, T_REPLAY,
@@ -1331,8 +1453,10 @@ TEST(frames_of_a_long_message_tampered_aborts_the_round)
 			struct tcase c = { 1, QKD_MSG_SIFT_BASES, nth,
 					   acts[j] };
 
-			tampered_round(_metadata, &c, 16384, 90,
+			g_channel_extra = "sampling=detections";
+			tampered_round(_metadata, &c, 1u << 18, 140,
 				       (uint32_t)(977 * (j + 1) + nth));
+			g_channel_extra = "";
 		}
 }
 
@@ -1983,6 +2107,64 @@ TEST(malformed_cascade_message_raises_the_alarm_and_aborts_the_round)
 		EXPECT_EQ(1, status_value(rx, "auth_failures"));
 		EXPECT_STREQ("1", status_str(rx, "auth_alarm", buf,
 					     sizeof(buf)));
+		free(ka);
+		free(kb);
+		pair_free(&a, &b);
+	}
+}
+
+/*
+ * Issue 16: Bob's SIFT_BASES is a list of pulse-index gaps (varints) and
+ * his bases. Each way of breaking it that a man in the middle can write
+ * with valid framing (deferred frames carry no tag of their own) -- gaps
+ * running past the round's pulses, more or fewer detections than the
+ * varints, a varint cut short or longer than its shortest encoding, a
+ * byte after the bases -- is refused by Alice with its reason: the round
+ * aborts before she answers, no key at either end, and her alarm counts
+ * it (no honest peer sends it, as with a malformed Cascade message).
+ */
+TEST(malformed_sparse_announcement_aborts_the_round)
+{
+	static const struct {
+		int kind;
+		const char *why;
+	} at[] = {
+		{ S_GAP_OVERFLOW, "run past the round's pulses" },
+		{ S_MORE_DETECTIONS, "ends inside a varint or before its last" },
+		{ S_FEWER_DETECTIONS, "bytes after the last detection" },
+		{ S_TRUNCATED_VARINT, "ends inside a varint" },
+		{ S_OVERLONG_VARINT, "shortest encoding" },
+		{ S_TRAILING_BYTE, "bytes after the bases" },
+	};
+
+	for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+		struct end a, b;
+		struct mitm m = { .dir = 1, .type = QKD_MSG_SIFT_BASES,
+				  .nth = 0, .action = T_SIFT,
+				  .sift = at[i].kind, .cut_at = -1 };
+		char buf[200];
+		char *ka, *kb;
+
+		fresh_pair(&a, &b, 8192, 25, false);
+		connect_run(&a, &b, &m);
+		ka = slurp(a.o.out);
+		kb = slurp(b.o.out);
+		TH_LOG("kind %d: alice %d, bob %d, alice's reason '%s'",
+		       at[i].kind, a.ret, b.ret,
+		       status_str(&a, "last_reason", buf, sizeof(buf)));
+		EXPECT_TRUE(m.done);
+		EXPECT_EQ(0, lines(ka));
+		EXPECT_EQ(0, lines(kb));
+		EXPECT_EQ(1, status_value(&a, "rounds_aborted"));
+		EXPECT_NE(NULL, strstr(status_str(&a, "last_reason", buf,
+						  sizeof(buf)),
+				       "sifting: malformed announcement: "));
+		EXPECT_NE(NULL, strstr(status_str(&a, "last_reason", buf,
+						  sizeof(buf)), at[i].why));
+		/* Bob learns it from Alice's ABORT */
+		EXPECT_NE(NULL, strstr(status_str(&b, "last_reason", buf,
+						  sizeof(buf)), at[i].why));
+		EXPECT_EQ(1, status_value(&a, "auth_failures"));
 		free(ka);
 		free(kb);
 		pair_free(&a, &b);

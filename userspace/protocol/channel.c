@@ -24,6 +24,8 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include <openssl/rand.h>
+
 #include "qkd/channel.h"
 
 /* ---------------------------------------------------------------- rng */
@@ -50,6 +52,14 @@ static int os_fill(struct qkd_rng *r)
 {
 	size_t got = 0;
 
+	if (r->drbg) {
+		if (RAND_priv_bytes((unsigned char *)r->buf,
+				    (int)sizeof(r->buf)) != 1)
+			return -EIO;
+		r->pos = 0;
+		return 0;
+	}
+
 	while (got < sizeof(r->buf)) {
 		ssize_t k = getrandom((char *)r->buf + got,
 				      sizeof(r->buf) - got, 0);
@@ -72,6 +82,14 @@ int qkd_rng_os(struct qkd_rng *r)
 	return os_fill(r);
 }
 
+int qkd_rng_drbg(struct qkd_rng *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->os = true;
+	r->drbg = true;
+	return os_fill(r);
+}
+
 static inline uint64_t rotl(uint64_t x, int k)
 {
 	return (x << k) | (x >> (64 - k));
@@ -84,7 +102,7 @@ uint64_t qkd_rng_u64(struct qkd_rng *r)
 	if (r->os) {
 		if (r->pos >= sizeof(r->buf) / sizeof(r->buf[0]) &&
 		    os_fill(r))
-			abort();	/* getrandom() cannot fail once seeded */
+			abort();	/* neither fails once seeded */
 		return r->buf[r->pos++];
 	}
 	res = rotl(s[1] * 5, 7) * 9;
@@ -358,22 +376,33 @@ void qkd_detections_free(struct qkd_detections *d)
 	memset(d, 0, sizeof(*d));
 }
 
-static int det_push(struct qkd_detections *d, const struct qkd_detection *e)
+static int det_reserve(struct qkd_detections *d, size_t cap)
 {
-	if (d->count == d->cap) {
-		size_t nc = d->cap ? d->cap * 2 : 4096;
-		struct qkd_detection *n = malloc(nc * sizeof(*n));
+	struct qkd_detection *n;
 
-		if (!n)
-			return -ENOMEM;
-		if (d->ev) {
-			memcpy(n, d->ev, d->count * sizeof(*n));
-			explicit_bzero(d->ev, d->cap * sizeof(*n));
-			free(d->ev);
-		}
-		d->ev = n;
-		d->cap = nc;
+	if (cap <= d->cap)
+		return 0;
+	if (cap > SIZE_MAX / sizeof(*n))
+		return -ENOMEM;
+	n = malloc(cap * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	if (d->ev) {
+		memcpy(n, d->ev, d->count * sizeof(*n));
+		explicit_bzero(d->ev, d->cap * sizeof(*n));
+		free(d->ev);
 	}
+	d->ev = n;
+	d->cap = cap;
+	return 0;
+}
+
+static inline int det_push(struct qkd_detections *d,
+			   const struct qkd_detection *e)
+{
+	if (d->count == d->cap &&
+	    det_reserve(d, d->cap ? d->cap * 2 : 4096))
+		return -ENOMEM;
 	d->ev[d->count++] = *e;
 	return 0;
 }
@@ -520,10 +549,66 @@ int qkd_channel_transmit(const struct qkd_channel_params *p, struct qkd_rng *r,
 	return 0;
 }
 
-int qkd_channel_generate(const struct qkd_channel_params *p,
-			 struct qkd_rng *r, struct qkd_rng *ra,
-			 struct qkd_alice_records *a, struct qkd_detections *d,
-			 struct qkd_channel_stats *st)
+int qkd_det_records_push(struct qkd_det_records *d,
+			 const struct qkd_det_rec *e)
+{
+	if (d->n == d->cap) {
+		size_t nc = d->cap ? d->cap * 2 : 4096;
+		struct qkd_det_rec *n = malloc(nc * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		if (d->r) {
+			memcpy(n, d->r, d->n * sizeof(*n));
+			explicit_bzero(d->r, d->cap * sizeof(*n));
+			free(d->r);
+		}
+		d->r = n;
+		d->cap = nc;
+	}
+	d->r[d->n++] = *e;
+	return 0;
+}
+
+int qkd_det_records_reserve(struct qkd_det_records *d, size_t cap)
+{
+	struct qkd_det_rec *n;
+
+	if (cap <= d->cap)
+		return 0;
+	if (cap > SIZE_MAX / sizeof(*n))
+		return -ENOMEM;
+	n = malloc(cap * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	if (d->r) {
+		memcpy(n, d->r, d->n * sizeof(*n));
+		explicit_bzero(d->r, d->cap * sizeof(*n));
+		free(d->r);
+	}
+	d->r = n;
+	d->cap = cap;
+	return 0;
+}
+
+void qkd_det_records_free(struct qkd_det_records *d)
+{
+	if (d->r) {
+		explicit_bzero(d->r, d->cap * sizeof(*d->r));
+		free(d->r);
+	}
+	memset(d, 0, sizeof(*d));
+}
+
+/*
+ * The per-detection sampler behind qkd_channel_generate() (per-pulse
+ * records @a) and qkd_channel_generate_sparse() (records @sa): exactly one
+ * of them is set.
+ */
+static int generate(const struct qkd_channel_params *p, struct qkd_rng *r,
+		    struct qkd_rng *ra, uint64_t npulses,
+		    struct qkd_alice_records *a, struct qkd_det_records *sa,
+		    struct qkd_detections *d, struct qkd_channel_stats *st)
 {
 	double pc[QKD_MAX_INTENSITIES], psig_c[QKD_MAX_INTENSITIES];
 	double peve[QKD_MAX_INTENSITIES], cum[QKD_MAX_INTENSITIES];
@@ -545,7 +630,18 @@ int qkd_channel_generate(const struct qkd_channel_params *p,
 		ptot += pi * pc[c];
 		cum[c] = ptot;
 	}
-	s.pulses = a->n;
+	s.pulses = npulses;
+	if (sa) {
+		/* the expected detections and 5 sigma: one allocation */
+		double m = (double)npulses * ptot;
+
+		m += 5 * sqrt(m) + 4096;
+		if (m > (double)npulses)
+			m = (double)npulses;
+		if (qkd_det_records_reserve(sa, sa->n + (size_t)m) ||
+		    det_reserve(d, d->count + (size_t)m))
+			return -ENOMEM;
+	}
 	pdark_any = 1 - (1 - pd) * (1 - pd);
 	log1mp = log1p(-ptot);
 	i = 0;
@@ -555,7 +651,7 @@ int qkd_channel_generate(const struct qkd_channel_params *p,
 		unsigned int abit, abas;
 		double u;
 
-		if (g >= a->n - i)
+		if (g >= npulses - i)
 			break;
 		i += g;
 		/* the class of a detected pulse: p_c pc_c / P */
@@ -564,9 +660,21 @@ int qkd_channel_generate(const struct qkd_channel_params *p,
 			;
 		abit = (unsigned int)(qkd_rng_u64(ra) >> 63);
 		abas = qkd_rng_double(ra) >= p->p_z_alice;	/* 1 = X */
-		qkd_bit_set(a->bit, i, abit);
-		qkd_bit_set(a->basis, i, abas);
-		a->intensity[i] = (uint8_t)c;
+		if (a) {
+			qkd_bit_set(a->bit, i, abit);
+			qkd_bit_set(a->basis, i, abas);
+			a->intensity[i] = (uint8_t)c;
+		} else {
+			struct qkd_det_rec ar = {
+				.pulse = i, .bit = (uint8_t)abit,
+				.basis = (uint8_t)abas, .intensity = (uint8_t)c,
+			};
+
+			if (sa->n < sa->cap)	/* reserved: no call */
+				sa->r[sa->n++] = ar;
+			else if (qkd_det_records_push(sa, &ar))
+				return -ENOMEM;
+		}
 		click(p, r, psig_c[c] / pc[c], peve[c], pdark_any, abit, abas,
 		      &e, &s);
 		e.pulse = i;
@@ -576,6 +684,112 @@ int qkd_channel_generate(const struct qkd_channel_params *p,
 	}
 	if (st)
 		*st = s;
+	return 0;
+}
+
+int qkd_channel_generate(const struct qkd_channel_params *p,
+			 struct qkd_rng *r, struct qkd_rng *ra,
+			 struct qkd_alice_records *a, struct qkd_detections *d,
+			 struct qkd_channel_stats *st)
+{
+	return generate(p, r, ra, a->n, a, NULL, d, st);
+}
+
+int qkd_channel_generate_sparse(const struct qkd_channel_params *p,
+				struct qkd_rng *r, struct qkd_rng *ra,
+				uint64_t npulses, struct qkd_det_records *a,
+				struct qkd_detections *d,
+				struct qkd_channel_stats *st)
+{
+	a->npulses = npulses;
+	return generate(p, r, ra, npulses, NULL, a, d, st);
+}
+
+int qkd_bob_det_records(const struct qkd_detections *d, struct qkd_rng *r,
+			uint64_t npulses, struct qkd_det_records *b)
+{
+	size_t k, n0 = b->n;
+
+	for (k = 0; k < d->count; k++) {
+		const struct qkd_detection *e = &d->ev[k];
+
+		if (e->pulse >= npulses || !e->clicks || e->clicks > 3 ||
+		    (k && e->pulse <= d->ev[k - 1].pulse))
+			return -EINVAL;
+	}
+	b->npulses = npulses;
+	if (qkd_det_records_reserve(b, b->n + d->count))
+		return -ENOMEM;
+	for (k = 0; k < d->count; k++) {
+		const struct qkd_detection *e = &d->ev[k];
+		struct qkd_det_rec br = { .pulse = e->pulse,
+					  .basis = e->basis & 1 };
+
+		if (e->clicks == 3)
+			br.bit = (uint8_t)(qkd_rng_u64(r) >> 63);	/* squash */
+		else
+			br.bit = e->clicks == 2;
+		if (qkd_det_records_push(b, &br)) {
+			explicit_bzero(b->r + n0, (b->n - n0) * sizeof(*b->r));
+			b->n = n0;
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+int qkd_alice_det_records(const struct qkd_alice_records *a,
+			  const uint64_t *pulse, size_t n,
+			  struct qkd_det_records *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (size_t k = 0; k < n; k++)
+		if (pulse[k] >= a->n || (k && pulse[k] <= pulse[k - 1]))
+			return -EINVAL;
+	out->npulses = a->n;
+	out->r = malloc((n ? n : 1) * sizeof(*out->r));
+	if (!out->r)
+		return -ENOMEM;
+	out->cap = n ? n : 1;
+	for (size_t k = 0; k < n; k++) {
+		uint64_t i = pulse[k];
+
+		out->r[k] = (struct qkd_det_rec){
+			.pulse = i,
+			.bit = (uint8_t)qkd_bit_get(a->bit, i),
+			.basis = (uint8_t)qkd_bit_get(a->basis, i),
+			.intensity = a->intensity[i],
+		};
+	}
+	out->n = n;
+	return 0;
+}
+
+int qkd_det_records_select(const struct qkd_det_records *all,
+			   const uint64_t *pulse, size_t n,
+			   struct qkd_det_records *out)
+{
+	size_t j = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (n > all->n)
+		return -EINVAL;
+	out->npulses = all->npulses;
+	out->r = malloc((n ? n : 1) * sizeof(*out->r));
+	if (!out->r)
+		return -ENOMEM;
+	out->cap = n ? n : 1;
+	for (size_t k = 0; k < n; k++) {
+		/* both lists increase: one walk */
+		while (j < all->n && all->r[j].pulse < pulse[k])
+			j++;
+		if (j == all->n || all->r[j].pulse != pulse[k]) {
+			qkd_det_records_free(out);
+			return -EINVAL;
+		}
+		out->r[k] = all->r[j++];
+	}
+	out->n = n;
 	return 0;
 }
 

@@ -20,11 +20,12 @@
 #include "session.h"
 
 #define HELLO_MAGIC	0x514b4448u	/* "QKDH" */
-#define HELLO_VERSION	7	/* 3: next index and low index;
+#define HELLO_VERSION	8	/* 3: next index and low index;
 				 * 4: basis probabilities;
 				 * 5: Cascade's PIPELINE flag (issue 16);
 				 * 6: the key source (issue 17);
-				 * 7: ROOM_QUERY and ROOM between rounds */
+				 * 7: ROOM_QUERY and ROOM between rounds;
+				 * 8: sparse SIFT_BASES (detection lists) */
 #define SYNC_MAGIC	0x514b4453u	/* "QKDS" */
 #define SYNC_VERSION	2	/* 2: tagged at the stated positions */
 #define SYNC_BODY_LEN	(4 + 1 + 1 + 5 * 8)

@@ -294,11 +294,13 @@ int fiber_send(struct fiber *f, int qfd, uint32_t round,
 	       const struct qkd_alice_records *a);
 /*
  * sampling=detections: the fiber thread draws Alice's records of the
- * detected pulses into @a (allocated zeroed) together with the detections
- * (qkd_channel_generate()), which go out on @qfd as fiber_send()'s do.
+ * detected pulses of a round of @npulses pulses, and only those, into @a
+ * (empty; qkd_det_records_free() it) together with the detections
+ * (qkd_channel_generate_sparse()), which go out on @qfd as fiber_send()'s
+ * do.
  */
 int fiber_generate(struct fiber *f, int qfd, uint32_t round,
-		   struct qkd_alice_records *a);
+		   uint64_t npulses, struct qkd_det_records *a);
 /*
  * Bob's side: read the detection events of round *@round from @qfd (older
  * rounds are skipped); *@npulses gets its pulse count. What Alice's fiber

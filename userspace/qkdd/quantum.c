@@ -13,7 +13,8 @@
  * replaced by the source driver (Alice) and the time tagger (Bob).
  *
  * Quantum wire format (little endian): "QKDQ", u32 round, u64 pulses,
- * u64 detections, then per detection u64 pulse, u8 clicks, u8 basis.
+ * u64 detections, then per detection u64 pulse, u8 clicks, u8 basis, the
+ * pulse indices strictly increasing (Bob refuses a chunk otherwise).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -37,18 +38,20 @@ struct fiber_req {
 	uint32_t pad;
 	uint64_t n;
 	/*
-	 * sampling=detections: Alice's records (zeroed, this process's
-	 * memory: the thread writes them at the detected pulses while Alice
-	 * waits for its answer); NULL: the records follow on the socket
+	 * sampling=detections: Alice's records (empty, this process's
+	 * memory: the thread appends those of the detected pulses while
+	 * Alice waits for its answer); NULL: the records follow on the socket
 	 */
-	struct qkd_alice_records *gen;
+	struct qkd_det_records *gen;
 };
 
 struct fiber {
 	pthread_t th;
 	int sv[2];			/* [0] Alice, [1] the fiber */
 	struct qkd_channel_params p;
-	struct qkd_rng rng;		/* Alice's choices (sampling=detections) */
+	/* Alice's choices (sampling=detections): OpenSSL's DRBG, 4 KiB a
+	 * call (or from --seed) */
+	struct qkd_rng rng;
 	/*
 	 * The optics (loss, Eve, Bob's basis and detectors): xoshiro256**,
 	 * 256 bits of getrandom() a round (or from --seed). Simulated
@@ -109,8 +112,8 @@ static int fiber_round(struct fiber *f, const struct fiber_req *rq)
 		return r;
 	if (rq->gen) {
 		/* the source and the optics, sampled per detection */
-		r = qkd_channel_generate(&f->p, &f->phys, &f->rng, rq->gen, &d,
-					 &st);
+		r = qkd_channel_generate_sparse(&f->p, &f->phys, &f->rng,
+						rq->n, rq->gen, &d, &st);
 		goto events;
 	}
 	if (qkd_alice_records_alloc(&a, rq->n))
@@ -198,7 +201,7 @@ struct fiber *fiber_start(const struct qkd_channel_params *p, uint64_t seed,
 	if (seeded) {
 		qkd_rng_seed(&f->rng, seed ^ 0x66696265726c696eull);
 		qkd_rng_seed(&f->phys, seed ^ 0x6f70746963730a00ull);
-	} else if (qkd_rng_os(&f->rng)) {
+	} else if (qkd_rng_drbg(&f->rng)) {
 		goto fail;
 	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, f->sv))
@@ -253,10 +256,10 @@ int fiber_send(struct fiber *f, int qfd, uint32_t round,
 }
 
 int fiber_generate(struct fiber *f, int qfd, uint32_t round,
-		   struct qkd_alice_records *a)
+		   uint64_t npulses, struct qkd_det_records *a)
 {
 	struct fiber_req rq = {
-		.magic = QMAGIC, .round = round, .qfd = qfd, .n = a->n,
+		.magic = QMAGIC, .round = round, .qfd = qfd, .n = npulses,
 		.gen = a,
 	};
 	struct fiber_ans ans;
@@ -342,9 +345,10 @@ int quantum_recv(int qfd, uint32_t *round, unsigned int timeout_s,
 			d->ev[i].clicks = e[8];
 			d->ev[i].basis = e[9];
 			if (d->ev[i].pulse >= n || !e[8] || e[8] > 3 ||
-			    e[9] > 1) {
+			    e[9] > 1 ||
+			    (i && d->ev[i].pulse <= d->ev[i - 1].pulse)) {
 				/* clicks and basis are Bob's raw key: not logged */
-				qlog("quantum channel: detection %" PRIu64 " of %" PRIu64 " malformed (pulse index, clicks or basis out of range): refused",
+				qlog("quantum channel: detection %" PRIu64 " of %" PRIu64 " malformed (pulse index out of range or not after the previous one, clicks or basis out of range): refused",
 				     i, cnt);
 				explicit_bzero(buf, cnt * QEV_LEN);
 				free(buf);

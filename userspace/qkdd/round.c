@@ -197,22 +197,21 @@ int rx_fail(struct qkdd *q, struct round *R, int r)
 }
 
 /*
- * SIFT, both ways: this side's bases of the detected pulses, packed, 0 for
- * the others (only detected pulses are sifted). 0 or -ENOMEM.
+ * Bob's SIFT_BASES: his detections as pulse-index gaps and his basis for
+ * each (qkd_sift_announce_encode()). 0 or -ENOMEM.
  */
-int write_detected_bases(struct wbuf *w, const uint64_t *basis,
-			 const uint64_t *det, uint64_t npulses)
+int write_sift_announce(struct wbuf *w, const struct qkd_det_records *b)
 {
-	size_t nw = qkd_bits_words(npulses);
-	uint64_t *ab = qkd_bits_alloc(npulses, 0);
+	uint8_t *p;
+	size_t len;
+	int r = qkd_sift_announce_encode(b, &p, &len);
 
-	if (!ab)
-		return -ENOMEM;
-	for (size_t i = 0; i < nw; i++)
-		ab[i] = basis[i] & det[i];
-	wb_bits(w, ab, npulses);
-	qkd_bits_free(ab, npulses, 0);
-	return 0;
+	if (r)
+		return r;
+	wb_bytes(w, p, len);
+	explicit_bzero(p, len);
+	free(p);
+	return w->err ? -ENOMEM : 0;
 }
 
 /* Pack this side's sifted bits at the sampled positions. */

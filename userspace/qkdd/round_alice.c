@@ -122,9 +122,24 @@ out:
 	return r;
 }
 
+/* Does Bob announce exactly the detections of our records? */
+static bool same_pulses(const struct qkd_det_records *d,
+			const struct qkd_sift_announce *an)
+{
+	if (d->n != an->n)
+		return false;
+	for (size_t i = 0; i < d->n; i++)
+		if (d->r[i].pulse != an->pulse[i])
+			return false;
+	return true;
+}
+
 int alice_round(struct qkdd *q, struct round *R)
 {
 	struct qkd_alice_records a = { 0 };
+	struct qkd_det_records ga = { 0 }, ad = { 0 };
+	const struct qkd_det_records *own = &ad;
+	struct qkd_sift_announce an = { 0 };
 	struct qkd_cascade_alice *ca = NULL;
 	struct qkd_cascade_params cp;
 	struct qkd_cascade_msg out = { 0 };
@@ -132,7 +147,7 @@ int alice_round(struct qkdd *q, struct round *R)
 	struct qkd_verify_tag vt;
 	struct wbuf w = { 0 };
 	struct rbuf rb;
-	uint64_t *det = NULL, *bb = NULL, *mine = NULL, *peer = NULL;
+	uint64_t *mine = NULL, *peer = NULL;
 	uint64_t npulses, seedw;
 	uint8_t type, cpbuf[QKD_CASCADE_PARAMS_LEN];
 	uint32_t auth_len, count;
@@ -154,12 +169,13 @@ int alice_round(struct qkdd *q, struct round *R)
 	if (r)
 		return -EPERM;
 	stage_switch(QS_QUANTUM);
-	r = qkd_alice_records_alloc(&a, npulses);
-	if (r)
-		return r;
 	if (q->o->ch.per_detection) {
-		r = fiber_generate(q->fib, q->qfd, q->round, &a);
+		/* records of the detected pulses only */
+		r = fiber_generate(q->fib, q->qfd, q->round, npulses, &ga);
 	} else {
+		r = qkd_alice_records_alloc(&a, npulses);
+		if (r)
+			goto out;
 		qkd_alice_prepare(&q->o->ch, &q->rng, &a);
 		r = fiber_send(q->fib, q->qfd, q->round, &a);
 	}
@@ -168,30 +184,47 @@ int alice_round(struct qkdd *q, struct round *R)
 		r = -ECONNRESET;
 		goto out;
 	}
-	/* sifting */
+	/* sifting: Bob's detections (pulse-index gaps) and his bases */
 	r = recv_msg(q, 1u << QKD_MSG_SIFT_BASES, &type, true);
 	if (r) {
 		r = rx_fail(q, R, r);
 		goto out;
 	}
 	stage_switch(QS_SIFT);
-	rb = (struct rbuf){ q->msg, q->msg_len, 0, false };
-	if (rb_u(&rb, 8) != npulses) {
+	r = qkd_sift_announce_decode(q->msg, q->msg_len, npulses,
+				     round_max_detections(q), &an, &why);
+	if (r == -EBADMSG) {
+		/*
+		 * Not authenticated yet, and no honest peer sends it: an
+		 * attack like bad framing (a malformed Cascade request) --
+		 * the alarm and the back-off, and the round aborted.
+		 */
+		auth_strike(q, "malformed sifting announcement");
 		r = round_abort(q, R, QKD_ABORT_PROTOCOL,
-				"sifting: pulse count mismatch");
+				"sifting: malformed announcement: %s", why);
 		goto out;
 	}
-	det = rb_bits(&rb, npulses);
-	bb = rb_bits(&rb, npulses);
-	if (!rb_done(&rb)) {
+	if (r)
+		goto out;
+	/* our records at the announced pulses: with the link sampled per
+	 * detection, all of them when Bob announces every detection */
+	if (q->o->ch.per_detection && same_pulses(&ga, &an))
+		own = &ga;
+	else if (q->o->ch.per_detection)
+		r = qkd_det_records_select(&ga, an.pulse, an.n, &ad);
+	else
+		r = qkd_alice_det_records(&a, an.pulse, an.n, &ad);
+	if (r == -EINVAL) {
 		r = round_abort(q, R, QKD_ABORT_PROTOCOL,
-				"sifting: malformed announcement");
+				"sifting: Bob announced a pulse the link did not detect");
 		goto out;
 	}
-	ndet = qkd_bits_popcount(det, npulses);
+	if (r)
+		goto out;
+	qkd_alice_records_free(&a);
+	ndet = an.n;
 	R->rs.detections = ndet;
-	r = qkd_sift(det, a.basis, bb, a.bit, a.intensity, npulses,
-		     &R->sifted);
+	r = qkd_sift_det(own, an.basis, NULL, &R->sifted);
 	if (r)
 		goto out;
 	R->rs.sifted = R->sifted.n;
@@ -203,24 +236,26 @@ int alice_round(struct qkdd *q, struct round *R)
 		if (r)
 			goto out;
 	}
-	r = write_detected_bases(&w, a.basis, det, npulses);
-	if (r)
-		goto out;
-	/* the classes of the detected pulses, in order: set bits word by
-	 * word (rb_bits() cleared those past npulses) */
+	/* per announced detection: our basis (bits), our class (bytes) */
 	{
+		uint64_t *ab = qkd_bits_alloc(ndet, 0);
 		uint8_t *cl = malloc(ndet ? ndet : 1);
-		size_t j = 0;
 
-		if (!cl) {
+		if (!ab || !cl) {
+			qkd_bits_free(ab, ndet, 0);
+			free(cl);
 			r = -ENOMEM;
 			goto out;
 		}
-		for (size_t wi = 0; wi < qkd_bits_words(npulses); wi++)
-			for (uint64_t m = det[wi]; m; m &= m - 1)
-				cl[j++] = a.intensity[wi * 64 +
-					(size_t)__builtin_ctzll(m)];
-		wb_bytes(&w, cl, j);
+		for (size_t j = 0; j < ndet; j++) {
+			if (own->r[j].basis & 1)
+				ab[j / 64] |= (uint64_t)1 << (j % 64);
+			cl[j] = own->r[j].intensity;
+		}
+		wb_bits(&w, ab, ndet);
+		wb_bytes(&w, cl, ndet);
+		qkd_bits_free(ab, ndet, 0);
+		explicit_bzero(cl, ndet ? ndet : 1);
 		free(cl);
 	}
 	/* the positions travel in the transcript: the round's closing tags
@@ -235,7 +270,9 @@ int alice_round(struct qkdd *q, struct round *R)
 	w.len = 0;
 	if (r)
 		goto out;
-	qkd_alice_records_free(&a);
+	qkd_det_records_free(&ga);
+	qkd_det_records_free(&ad);
+	qkd_sift_announce_free(&an);
 	if (R->sifted.n < MIN_SIFTED) {
 		r = round_abort(q, R, QKD_ABORT_KEY_TOO_SHORT,
 				"only %zu sifted bits", R->sifted.n);
@@ -425,13 +462,12 @@ int alice_round(struct qkdd *q, struct round *R)
 out:
 	stage_switch(QS_OTHER);
 	qkd_alice_records_free(&a);
+	qkd_det_records_free(&ga);
+	qkd_det_records_free(&ad);
+	qkd_sift_announce_free(&an);
 	qkd_cascade_alice_free(ca);
 	qkd_cascade_msg_free(&out);
 	wb_free(&w);
-	if (det)
-		qkd_bits_free(det, npulses, 0);
-	if (bb)
-		qkd_bits_free(bb, npulses, 0);
 	if (mine)
 		qkd_bits_free(mine, R->k, 0);
 	if (peer)

@@ -130,7 +130,7 @@ out:
 int bob_round(struct qkdd *q, struct round *R)
 {
 	struct qkd_detections d = { 0 };
-	struct qkd_bob_records b = { 0 };
+	struct qkd_det_records b = { 0 };
 	struct qkd_cascade_bob *cb = NULL;
 	struct qkd_cascade_params cp;
 	struct qkd_cascade_msg out = { 0 };
@@ -141,9 +141,10 @@ int bob_round(struct qkdd *q, struct round *R)
 	struct rbuf rb;
 	uint64_t *ab = NULL, *mine = NULL, *peer = NULL, npulses = 0;
 	uint64_t l, leak, first, l_mine;
-	uint8_t *cls = NULL, type;
+	const uint8_t *cls = NULL;
+	uint8_t type;
 	uint32_t round = q->round + 1, auth_len, count;
-	size_t ndet;
+	size_t ndet = 0;
 	const char *why;
 	int r, rx;
 
@@ -173,23 +174,15 @@ int bob_round(struct qkdd *q, struct round *R)
 		return -EPERM;
 	R->rs.pulses = npulses;
 	R->rs.detections = d.count;
-	r = qkd_bob_records_alloc(&b, npulses);
-	if (!r)
-		r = qkd_bob_records(&d, &q->rng, &b);
+	r = qkd_bob_det_records(&d, &q->rng, npulses, &b);
 	qkd_detections_free(&d);
 	if (r)
 		goto out;
 	/* sifting: announce detections and bases, get Alice's */
 	stage_switch(QS_SIFT);
-	wb_u(&w, npulses, 8);
-	wb_bits(&w, b.detected, npulses);
-	r = write_detected_bases(&w, b.basis, b.detected, npulses);
+	r = write_sift_announce(&w, &b);
 	if (r)
 		goto out;
-	if (w.err) {
-		r = -ENOMEM;
-		goto out;
-	}
 	r = send_msg(q, QKD_MSG_SIFT_BASES, w.p, w.len, AUTH_DEFER);
 	w.len = 0;
 	if (r)
@@ -199,42 +192,28 @@ int bob_round(struct qkdd *q, struct round *R)
 		r = rx_fail(q, R, r);
 		goto out;
 	}
-	ndet = qkd_bits_popcount(b.detected, npulses);
+	ndet = b.n;
 	rb = (struct rbuf){ q->msg, q->msg_len, 0, false };
-	ab = rb_bits(&rb, npulses);
-	cls = calloc(npulses ? npulses : 1, 1);
-	if (!cls) {
-		r = -ENOMEM;
-		goto out;
-	}
-	{
-		const uint8_t *list = rb_bytes(&rb, ndet);
-		size_t j = 0;
-
-		/* the detected pulses' set bits, word by word */
-		for (size_t wi = 0; list && wi < qkd_bits_words(npulses); wi++)
-			for (uint64_t m = b.detected[wi]; m; m &= m - 1) {
-				size_t i = wi * 64 + (size_t)__builtin_ctzll(m);
-
-				if (list[j] >= q->pp.nint) {
-					r = round_abort(q, R, QKD_ABORT_PROTOCOL,
-							"sifting: intensity class %u out of range",
-							list[j]);
-					goto out;
-				}
-				cls[i] = list[j++];
-			}
-	}
-	if (rb.err) {
+	/* Alice's answer, per announced detection: her basis, her class */
+	ab = rb_bits(&rb, ndet);
+	cls = rb_bytes(&rb, ndet);
+	if (rb.err || !ab || !cls) {
 		r = round_abort(q, R, QKD_ABORT_PROTOCOL,
-				"sifting: malformed answer");
+				"sifting: malformed answer (shorter than the %zu detections announced)",
+				ndet);
 		goto out;
 	}
-	r = qkd_sift(b.detected, ab, b.basis, b.bit, cls, npulses,
-		     &R->sifted);
+	for (size_t j = 0; j < ndet; j++)
+		if (cls[j] >= q->pp.nint) {
+			r = round_abort(q, R, QKD_ABORT_PROTOCOL,
+					"sifting: intensity class %u out of range",
+					cls[j]);
+			goto out;
+		}
+	r = qkd_sift_det(&b, ab, cls, &R->sifted);
 	if (r)
 		goto out;
-	qkd_bob_records_free(&b);
+	qkd_det_records_free(&b);
 	R->rs.sifted = R->sifted.n;
 	if (R->sifted.n < MIN_SIFTED) {
 		r = round_abort(q, R, -1, "only %zu sifted bits",
@@ -406,13 +385,12 @@ int bob_round(struct qkdd *q, struct round *R)
 out:
 	stage_switch(QS_OTHER);
 	qkd_detections_free(&d);
-	qkd_bob_records_free(&b);
+	qkd_det_records_free(&b);
 	qkd_cascade_bob_free(cb);
 	qkd_cascade_msg_free(&out);
 	wb_free(&w);
-	free(cls);
 	if (ab)
-		qkd_bits_free(ab, npulses, 0);
+		qkd_bits_free(ab, ndet, 0);
 	if (mine)
 		qkd_bits_free(mine, R->k, 0);
 	if (peer)

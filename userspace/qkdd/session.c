@@ -57,7 +57,7 @@ struct qkdd *qkdd_new(const struct qkdd_opts *o, struct store *st,
 	if (o->have_seed)
 		qkd_rng_seed(&q->rng, o->seed ^ (o->role == QKDD_BOB ?
 						  0x626f62ull : 0));
-	else if (qkd_rng_os(&q->rng))
+	else if (qkd_rng_drbg(&q->rng))	/* Alice's choices, Bob's squashing */
 		goto fail;
 	proto_from_opts(&q->pp, o, store_key_size(st));
 	for (unsigned int c = 0; c < o->ch.n_intensities; c++)

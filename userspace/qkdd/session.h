@@ -5,8 +5,9 @@
  * (see "Daemon" in Documentation/protocol.md for the message sequence):
  *
  *   quantum   Alice -> fiber -> Bob: detection events of round r
- *   SIFT      B->A detected + Bob's bases;  A->B Alice's bases + classes
- *             of the detected pulses + the sample positions
+ *   SIFT      B->A Bob's detections (pulse-index gaps) + his basis for
+ *             each;  A->B Alice's basis + class for each announced
+ *             detection + the sample positions
  *   EST       B->A Bob's sample bits;  A->B Alice's sample bits + Cascade
  *             parameters. Both compute the same estimate; above the
  *             threshold both discard the round.
@@ -220,8 +221,7 @@ int room_check(struct qkdd *q, struct round *R, uint32_t count);
 bool closing_tag_verified(struct qkdd *q, struct round *R, const char *why);
 int commit_authenticated(struct qkdd *q);
 int rx_fail(struct qkdd *q, struct round *R, int r);
-int write_detected_bases(struct wbuf *w, const uint64_t *basis,
-			 const uint64_t *det, uint64_t npulses);
+int write_sift_announce(struct wbuf *w, const struct qkd_det_records *b);
 uint64_t *sample_bits(const struct round *R);
 bool sample_is_x_basis(const struct qkdd *q);
 /*

@@ -32,11 +32,12 @@
 
 #define QKD_MAX_INTENSITIES 3
 
-/* Random numbers: xoshiro256** for reproducible simulation (seeded), or the
- * kernel's getrandom() for real use. */
+/* Random numbers: xoshiro256** for reproducible simulation (seeded), the
+ * kernel's getrandom() or OpenSSL's DRBG for real use. */
 struct qkd_rng {
 	uint64_t s[4];
-	bool os;		/* true: getrandom() */
+	bool os;		/* true: getrandom() (or drbg) */
+	bool drbg;		/* true: OpenSSL's private DRBG */
 	unsigned int pos;	/* os mode: next unused word of buf */
 	uint64_t buf[512];	/* 4 KiB a getrandom() call: 2x the throughput of 512 B */
 };
@@ -45,6 +46,14 @@ struct qkd_rng {
 void qkd_rng_seed(struct qkd_rng *r, uint64_t seed);
 /* Cryptographic randomness from getrandom(); 0 or -errno. */
 int qkd_rng_os(struct qkd_rng *r);
+/*
+ * Cryptographic randomness from OpenSSL's private DRBG (RAND_priv_bytes():
+ * NIST SP 800-90A CTR-DRBG with AES-256, seeded and reseeded from the
+ * operating system), 4 KiB a call: Alice's choices, a few bytes each of
+ * millions of pulses a round, at AES-NI speed instead of the kernel's
+ * generic ChaCha behind getrandom() (issue 16). 0 or -EIO.
+ */
+int qkd_rng_drbg(struct qkd_rng *r);
 uint64_t qkd_rng_u64(struct qkd_rng *r);
 /* Uniform in [0, 1). */
 double qkd_rng_double(struct qkd_rng *r);
@@ -186,6 +195,76 @@ int qkd_channel_generate(const struct qkd_channel_params *p,
 			 struct qkd_rng *r, struct qkd_rng *ra,
 			 struct qkd_alice_records *a, struct qkd_detections *d,
 			 struct qkd_channel_stats *st);
+/*
+ * Per-detection records (the sparse form of both ends' records): one
+ * entry per detected pulse, pulse indices strictly increasing. What
+ * qkdd keeps of a round: Alice's choices for the pulses Bob detected,
+ * Bob's basis and bit for each detection; never an array over every
+ * pulse (a round has ~30 pulses a detection at 25 km).
+ */
+struct qkd_det_rec {
+	uint64_t pulse;		/* pulse index, < npulses */
+	uint8_t bit;
+	uint8_t basis;		/* 0 = Z, 1 = X */
+	uint8_t intensity;	/* Alice's class (Bob: 0 until sifting) */
+	uint8_t pad;
+};
+
+struct qkd_det_records {
+	uint64_t npulses;	/* pulses of the round */
+	size_t n, cap;
+	struct qkd_det_rec *r;
+};
+
+/* Append one record (grows the array). 0 or -ENOMEM. */
+int qkd_det_records_push(struct qkd_det_records *d,
+			 const struct qkd_det_rec *e);
+/* Room for @cap records in all (one allocation instead of doublings).
+ * 0 or -ENOMEM. */
+int qkd_det_records_reserve(struct qkd_det_records *d, size_t cap);
+void qkd_det_records_free(struct qkd_det_records *d);	/* zeroes */
+
+/*
+ * qkd_channel_generate() for @npulses pulses with Alice's records kept
+ * per detection only (appended to *@a, a->npulses set): the same draws in
+ * the same order, so the same seeds give the same detections and
+ * records at the detected pulses. 0, -EINVAL or -ENOMEM.
+ */
+int qkd_channel_generate_sparse(const struct qkd_channel_params *p,
+				struct qkd_rng *r, struct qkd_rng *ra,
+				uint64_t npulses, struct qkd_det_records *a,
+				struct qkd_detections *d,
+				struct qkd_channel_stats *st);
+
+/*
+ * Bob's side per detection: detection events of a round of @npulses
+ * pulses to records (bit of the detector; a double click squashed to a
+ * random bit from @r, as qkd_bob_records()). The events must be in
+ * strictly increasing pulse order, each with a click and a pulse index
+ * below @npulses: 0 or -EINVAL (nothing appended), -ENOMEM.
+ */
+int qkd_bob_det_records(const struct qkd_detections *d, struct qkd_rng *r,
+			uint64_t npulses, struct qkd_det_records *b);
+
+/*
+ * Alice's per-pulse records at the @n pulse indices @pulse (strictly
+ * increasing, < a->n: the detections Bob announced) into *@out.
+ * 0, -EINVAL or -ENOMEM.
+ */
+int qkd_alice_det_records(const struct qkd_alice_records *a,
+			  const uint64_t *pulse, size_t n,
+			  struct qkd_det_records *out);
+
+/*
+ * The records of @all (per-detection, strictly increasing) at the @n pulse
+ * indices @pulse (strictly increasing) into *@out: Alice's side when her
+ * link was sampled per detection. 0; -EINVAL if an index is not one of
+ * @all's (a pulse the link did not detect); -ENOMEM.
+ */
+int qkd_det_records_select(const struct qkd_det_records *all,
+			   const uint64_t *pulse, size_t n,
+			   struct qkd_det_records *out);
+
 /* Bob's per-pulse records. Arrays of n bits. */
 struct qkd_bob_records {
 	size_t n;
