@@ -741,10 +741,8 @@ int qkd_alice_det_records(const struct qkd_alice_records *a,
 		if (pulse[k] >= a->n || (k && pulse[k] <= pulse[k - 1]))
 			return -EINVAL;
 	out->npulses = a->n;
-	out->r = malloc((n ? n : 1) * sizeof(*out->r));
-	if (!out->r)
+	if (qkd_det_records_reserve(out, n ? n : 1))
 		return -ENOMEM;
-	out->cap = n ? n : 1;
 	for (size_t k = 0; k < n; k++) {
 		uint64_t i = pulse[k];
 
@@ -769,10 +767,8 @@ int qkd_det_records_select(const struct qkd_det_records *all,
 	if (n > all->n)
 		return -EINVAL;
 	out->npulses = all->npulses;
-	out->r = malloc((n ? n : 1) * sizeof(*out->r));
-	if (!out->r)
+	if (qkd_det_records_reserve(out, n ? n : 1))
 		return -ENOMEM;
-	out->cap = n ? n : 1;
 	for (size_t k = 0; k < n; k++) {
 		/* both lists increase: one walk */
 		while (j < all->n && all->r[j].pulse < pulse[k])
