@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
 #
 # Build the libFuzzer targets with clang (libFuzzer + ASan + UBSan, leaks
@@ -29,6 +29,10 @@
 #   FUZZ_TIME=600 fuzz/run.sh          10 min each (the long form)
 #   FUZZ_RUNS=100000 fuzz/run.sh       a fixed number of inputs each
 #   FUZZ_TARGETS="config util" fuzz/run.sh
+#   FUZZ_PAR=1 fuzz/run.sh             one target at a time (default: as
+#                                      many as there are CPUs; each target
+#                                      is one process and gets its whole
+#                                      FUZZ_TIME either way)
 #
 # Seeds: fuzz/corpus/TARGET/ (small text files) plus, for frame, the frames
 # fuzz/gen_corpus.c writes. Outputs go to build/fuzz/TARGET/ (grown corpus,
@@ -42,6 +46,7 @@ out=${FUZZ_OUT:-build/fuzz}
 time=${FUZZ_TIME:-20}
 runs=${FUZZ_RUNS:--1}
 jobs=${FUZZ_JOBS:-1}
+par=${FUZZ_PAR:-$(nproc)}
 targets=${FUZZ_TARGETS:-frame config siteconf channel util keyfile handshake cascade kme kmekeys sift}
 CC=${FUZZ_CC:-clang}
 CFLAGS="-std=c11 -g -O1 -D_GNU_SOURCE -Iinclude/uapi -Iuserspace/include \
@@ -62,10 +67,14 @@ if [ ! -f "$lib" ] || [ -n "$(find fuzz/run.sh userspace include \
 	objs=
 	for src in $SRCS; do
 		o=$out/obj/$(echo "$src" | tr / _ | sed 's/\.c$/.o/')
+		while [ "$(jobs -rp | wc -l)" -ge "$par" ]; do wait -n; done
 		# shellcheck disable=SC2086
-		$CC $CFLAGS $SAN -fsanitize=fuzzer-no-link -c -o "$o" "$src"
+		$CC $CFLAGS $SAN -fsanitize=fuzzer-no-link -c -o "$o" "$src" &
 		objs="$objs $o"
 	done
+	# every compile's status, not only the last one's (set -e)
+	for pid in $(jobs -rp); do wait "$pid"; done
+	for o in $objs; do [ -f "$o" ] || { echo "Bail out! $o did not build"; exit 1; }; done
 	# shellcheck disable=SC2086
 	ar rcs "$lib" $objs
 fi
@@ -76,10 +85,11 @@ fail=0
 n=0
 # the plan first: a run that stops early is a failure (tests/lib/tap.sh)
 echo "1..$(echo $targets | wc -w)"
-for t in $targets; do
-	n=$((n + 1))
-	d=$out/$t
-	mkdir -p "$d/corpus" "$d/seeds" "$d/crashes"
+# fuzz_target N TARGET: build and run one target; its TAP line in
+# $out/TARGET/result (the targets run FUZZ_PAR at a time, printed in order)
+fuzz_target() {
+	local n=$1 t=$2 d=$out/$2 extra
+	exec >"$d/result"
 	# handshake: Bob's hello() with the rest of qkdd and its store
 	extra=
 	if [ "$t" = handshake ]; then
@@ -107,14 +117,13 @@ for t in $targets; do
 	if ! $CC $CFLAGS $SAN -fsanitize=fuzzer -o "$out/fuzz_$t" \
 		"fuzz/fuzz_$t.c" $extra "$lib" $LIBS; then
 		echo "not ok $n - fuzz_$t: does not build"
-		fail=$((fail + 1))
-		continue
+		return
 	fi
 	if [ "$t" = frame ] || [ "$t" = handshake ]; then
 		# shellcheck disable=SC2086
-		$CC $CFLAGS -o "$out/gen_corpus" fuzz/gen_corpus.c \
+		$CC $CFLAGS -o "$d/gen_corpus" fuzz/gen_corpus.c \
 			userspace/protocol/frame.c userspace/protocol/auth.c $LIBS
-		"$out/gen_corpus" "$d/seeds"
+		"$d/gen_corpus" "$d/seeds"
 	fi
 	if [ -d "fuzz/corpus/$t" ]; then
 		cp fuzz/corpus/"$t"/* "$d/seeds/"
@@ -140,11 +149,32 @@ for t in $targets; do
 		>"$d/log" 2>&1; then
 		echo "ok $n - fuzz_$t: $(grep -E '^stat::number_of_executed_units' "$d/log" |
 			awk '{ s += $2 } END { print s + 0 }') inputs in ${time} s, corpus $(find "$d/corpus" -type f | wc -l)"
-		pass=$((pass + 1))
 	else
 		grep -E 'ERROR|error|SUMMARY|runtime error|==[0-9]+==|Test unit written' "$d/log" |
 			head -n 20 | sed 's/^/# /'
 		echo "not ok $n - fuzz_$t: see $d/log and $d/crashes/"
+	fi
+}
+
+for t in $targets; do
+	n=$((n + 1))
+	mkdir -p "$out/$t/corpus" "$out/$t/seeds" "$out/$t/crashes"
+	rm -f "$out/$t/result"
+	while [ "$(jobs -rp | wc -l)" -ge "$par" ]; do wait -n || :; done
+	fuzz_target "$n" "$t" &
+done
+wait || :
+n=0
+for t in $targets; do
+	n=$((n + 1))
+	if [ -s "$out/$t/result" ]; then
+		cat "$out/$t/result"
+	else
+		echo "not ok $n - fuzz_$t: ended without a result (see $out/$t/log)"
+	fi
+	if grep -q '^ok ' "$out/$t/result" 2>/dev/null; then
+		pass=$((pass + 1))
+	else
 		fail=$((fail + 1))
 	fi
 done

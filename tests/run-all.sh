@@ -21,8 +21,8 @@
 #            recomputed) and a PNS attack (no key); qkdd as a service
 #            (tests/e2e/qkdd_ops.sh: restarts, signals, logs, sd_notify);
 #            then through a man in the middle that attacks the classical
-#            channel and the simulated quantum link (tests/e2e/qkdd_mitm.sh,
-#            about three minutes)
+#            channel and the simulated quantum link (tests/e2e/qkdd_mitm.sh);
+#            the scripts side by side, about 40 s
 #   vm       the module's kselftest tests in qemu, on Debian 6.1 and 6.12
 #            (6.1 alone when the debug stage runs them on its 6.12 kernel,
 #            and on 6.12 then only those the debug kernel cannot run:
@@ -335,17 +335,32 @@ fuzz() {
 # configuration, SIGHUP, SIGTERM, log priorities, sd_notify, the control
 # socket; about 90 s), then the classical channel and the simulated quantum link under
 # attack (qkdd_mitm.sh). Full logs in build/test-logs/daemon/.
+#
+# The scripts run side by side: they mostly wait (attacks, back-off,
+# timeouts: 50 s of CPU in 200 s of wall time one after the other,
+# 2026-12-07), and each has a slice of the port range of its own
+# (QKDD_TEST_PORTS, lib-qkdd.sh's free_port), so that two never take one
+# port. Their results are read in the order below.
 daemon() {
-	local s name log rc d=$logs/daemon
+	local s name log i=0 d=$logs/daemon scripts=(tests/e2e/qkdd_loopback.sh
+		tests/e2e/qkdd_default.sh tests/e2e/qkdd_ops.sh
+		tests/e2e/qkdd_mitm.sh tests/e2e/qkdd_etsi014_host.sh)
 	mkdir -p "$d"
-	rm -f "$d"/*.log
-	for s in tests/e2e/qkdd_loopback.sh tests/e2e/qkdd_default.sh tests/e2e/qkdd_ops.sh tests/e2e/qkdd_mitm.sh \
-		tests/e2e/qkdd_etsi014_host.sh; do
+	rm -f "$d"/*.log "$d"/*.rc
+	for s in "${scripts[@]}"; do
 		name=${s##*/} log=$d/$name.log
-		"$s" </dev/null >"$log" 2>&1
-		rc=$?
+		(
+			QKDD_TEST_PORTS=$((20000 + i * 8000))-$((27999 + i * 8000)) \
+				"$s" </dev/null >"$log" 2>&1
+			echo $? >"$d/$name.rc"
+		) &
+		i=$((i + 1))
+	done
+	wait
+	for s in "${scripts[@]}"; do
+		name=${s##*/} log=$d/$name.log
 		grep -E '^(not ok|ok .*# SKIP)' "$log"
-		tap_count "$name" "$log" "$rc"
+		tap_count "$name" "$log" "$(cat "$d/$name.rc" 2>/dev/null || echo 1)"
 	done
 	tap_summary_line
 	[ "$TAP_FAIL" -eq 0 ]

@@ -250,15 +250,58 @@ scenario() {
 	fi
 }
 
-scenario tamper 1 0.2 flip,trunc,forge
-scenario order 2 0.2 drop,dup,reorder,replay,delay
-scenario sessions 3 0.2 replay-old,reset,flood,flip
+# The scenarios are independent (a directory, ports and daemons each) and
+# mostly wait (the attack, the back-off, a round: 17 s of CPU in 124 s of
+# wall time one after the other, 2026-12-07): they run QKDD_MITM_JOBS at
+# a time (default 4), each in a subshell with a slice of the port range of
+# its own (so that two never take one port), its TAP in $T/NAME.tap,
+# numbered here in the order below. A scenario that dies before its end
+# is a failure, not fewer tests.
+JOBS=${QKDD_MITM_JOBS:-4}
+NSCEN=8
+PORTS=${QKDD_TEST_PORTS:-20000-60000}
+order=()
+spawn() {	# spawn FUNCTION NAME ARGS...
+	local lo=${PORTS%-*} hi=${PORTS#*-} i=${#order[@]} w
+	w=$(( (hi - lo) / NSCEN ))
+	[ "$i" -lt "$NSCEN" ] || { echo "Bail out! more than NSCEN=$NSCEN scenarios"; exit 1; }
+	order+=("$2")
+	while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do
+		wait -n
+	done
+	(
+		# shellcheck disable=SC2034 # counted by ok()
+		n=0 pass=0 fail=0
+		QKDD_TEST_PORTS=$((lo + i * w))-$((lo + (i + 1) * w - 1))
+		"$@"
+		echo "# done: $2"
+	) >"$T/$2.tap" 2>&1 &
+}
+
+spawn scenario tamper 1 0.2 flip,trunc,forge
+spawn scenario order 2 0.2 drop,dup,reorder,replay,delay
+spawn scenario sessions 3 0.2 replay-old,reset,flood,flip
 # the simulated quantum link (smaller blocks: more rounds, more chunks)
-scenario qstate 4 1 q-flip,q-dup,q-replay 131072
-scenario qheader 5 1 q-header 131072
-scenario qsession 6 1 q-reset,q-replay-old,q-flood,q-trunc,q-drop 131072
+spawn scenario qstate 4 1 q-flip,q-dup,q-replay 131072
+spawn scenario qheader 5 1 q-header 131072
+spawn scenario qsession 6 1 q-reset,q-replay-old,q-flood,q-trunc,q-drop 131072
 # every connection reset (classical, then quantum): a bounded spend
-drain resets 7 reset
-drain qresets 8 q-reset
+spawn drain resets 7 reset
+spawn drain qresets 8 q-reset
+wait
+
+for name in "${order[@]}"; do
+	echo "# ---- $name"
+	while IFS= read -r line; do
+		case $line in
+		"ok "*) ok 0 "${line#ok * - }" ;;
+		"not ok "*) ok 1 "${line#not ok * - }" ;;
+		"# done: $name") ;;
+		*) echo "$line" ;;
+		esac
+	done <"$T/$name.tap"
+	grep -qx "# done: $name" "$T/$name.tap"
+	ok $? "$name: the scenario ran to its end"
+done
 
 qkdd_tap_end
