@@ -62,6 +62,8 @@ static char g_dir[256];
 static const char *g_channel_extra = "";
 /* applied to Alice's options before she starts (the HELLO tests) */
 static void (*g_alice_tweak)(struct qkdd_opts *o);
+/* run on both ends' options before they start (the replay tests) */
+static void (*g_before_start)(struct end *a, struct end *b);
 
 static void end_opts(struct end *e, enum qkdd_role role, uint32_t block,
 		     double km, bool persist)
@@ -679,6 +681,8 @@ static void fresh_pair(struct end *a, struct end *b, uint32_t block,
 	end_opts(b, QKDD_BOB, block, km, persist);
 	if (g_alice_tweak)
 		g_alice_tweak(&a->o);
+	if (g_before_start)
+		g_before_start(a, b);
 	if (end_start(a) || end_start(b))
 		abort();
 	if (RAND_bytes(key, sizeof(key)) != 1)
@@ -934,6 +938,196 @@ TEST(sampling_per_detection_gives_the_models_rates_and_equal_keys)
 	EXPECT_LT(fabs(e - n * q), 5 * sqrt(n * q * (1 - q)) + 1);
 	free(ka);
 	free(kb);
+	pair_free(&a, &b);
+}
+
+/* ---- recorded detections (--replay) ------------------------------------- */
+
+/* The pulses of a round of @e's configuration, as round_pulses() has it. */
+static uint64_t config_round_pulses(const struct end *e)
+{
+	const struct qkd_channel_params *p = &e->o.ch;
+	double pc = 0, ps;
+
+	for (unsigned int c = 0; c < p->n_intensities; c++)
+		pc += p->p_intensity[c] * qkd_channel_click_prob(p, c);
+	ps = p->p_z_alice * p->p_z_bob + (1 - p->p_z_alice) * (1 - p->p_z_bob);
+	return (uint64_t)ceil(e->o.block_bits * (1.0 / (pc * ps)) * 1.05);
+}
+
+/* The simulator (seeded) recorded into DIR/NAME.alice and DIR/NAME.bob. */
+static int record(const struct end *a, const char *name, uint64_t seed,
+		  uint64_t pulses)
+{
+	char ap[300], bp[300], err[200];
+	int r;
+
+	snprintf(ap, sizeof(ap), "%s/%s.alice", g_dir, name);
+	snprintf(bp, sizeof(bp), "%s/%s.bob", g_dir, name);
+	r = qkd_tt_record_sim(&a->o.ch, seed, pulses, 1000000000,
+			      open(ap, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600),
+			      open(bp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600),
+			      NULL, err, sizeof(err));
+	if (r)
+		fprintf(stderr, "recording %s: %s\n", name, err);
+	return r;
+}
+
+/* 2.5 rounds of one recording, Alice's and Bob's files of it. */
+static void replay_one_recording(struct end *a, struct end *b)
+{
+	if (record(a, "rec", 1601, config_round_pulses(a) * 5 / 2))
+		abort();
+	snprintf(a->o.replay, sizeof(a->o.replay), "%s/rec.alice", g_dir);
+	snprintf(b->o.replay, sizeof(b->o.replay), "%s/rec.bob", g_dir);
+}
+
+/* Bob's file from another recording of the same link. */
+static void replay_two_recordings(struct end *a, struct end *b)
+{
+	if (record(a, "one", 1, config_round_pulses(a) * 3 / 2) ||
+	    record(a, "two", 2, config_round_pulses(a) * 3 / 2))
+		abort();
+	snprintf(a->o.replay, sizeof(a->o.replay), "%s/one.alice", g_dir);
+	snprintf(b->o.replay, sizeof(b->o.replay), "%s/two.bob", g_dir);
+}
+
+/*
+ * Issue 16: a real device's data replayed. The simulator recorded into
+ * both ends' files (2.5 rounds), replayed through two daemons: equal
+ * keys; Bob's second round has exactly the detections of his file in
+ * the window [N, 2N) and N pulses; the errors Cascade corrected are the
+ * recorded link's (within 5 sigma of the model); and Alice stops at the
+ * end of the recording (no half round), her windows at [0, 2N).
+ */
+TEST(replayed_recording_gives_equal_keys_and_the_recorded_detections)
+{
+	struct end a, b;
+	struct mitm m = { .action = T_NONE, .cut_at = -1 };
+	struct qkd_tt_reader *r = calloc(1, sizeof(*r));
+	struct qkd_detections d = { 0 };
+	double n, e, q;
+	uint64_t N;
+	char *ka, *kb;
+
+	ASSERT_NE(NULL, r);
+	g_channel_extra = "misalign=0.02";
+	g_before_start = replay_one_recording;
+	fresh_pair(&a, &b, 32768, 25, false);
+	g_channel_extra = "";
+	g_before_start = NULL;
+	ASSERT_NE(NULL, a.q->replay);
+	ASSERT_NE(NULL, b.q->replay);
+	/* Alice until the recording ends, Bob two rounds */
+	a.o.rounds = 0;
+	b.o.rounds = 2;
+	connect_run(&a, &b, &m);
+	ASSERT_EQ(1, a.ret);
+	ASSERT_EQ(1, b.ret);
+	ASSERT_EQ(2, status_value(&a, "rounds_ok"));
+	ASSERT_EQ(2, status_value(&b, "rounds_ok"));
+	ASSERT_TRUE(a.q->replay_done);
+	N = a.q->round_pulses;
+	EXPECT_EQ(config_round_pulses(&a), N);
+	EXPECT_EQ(2 * N, a.q->replay->pos);
+	EXPECT_EQ(2 * N, b.q->replay->pos);
+	ka = slurp(a.o.out);
+	kb = slurp(b.o.out);
+	ASSERT_NE(0, lines(ka));
+	EXPECT_EQ(0, strcmp(ka, kb));
+	/* the second round's detections: those of Bob's file in [N, 2N) */
+	ASSERT_EQ(0, qkd_tt_open_path(r, b.o.replay, QKD_TT_BOB));
+	ASSERT_EQ(0, qkd_tt_bob_window(r, N, N, &d));
+	EXPECT_EQ((long)N, status_value(&b, "pulses"));
+	EXPECT_EQ((long)d.count, status_value(&b, "detections"));
+	n = status_double(&b, "key_bits");
+	e = status_double(&b, "true_errors");
+	q = qkd_channel_expected_qber(&a.o.ch, 0);
+	TH_LOG("round of %" PRIu64 " pulses: %zu detections, %.0f errors in %.0f bits (model %.5f)",
+	       N, d.count, e, n, q);
+	EXPECT_LT(fabs(e - n * q), 5 * sqrt(n * q * (1 - q)) + 1);
+	qkd_tt_close(r);
+	free(r);
+	qkd_detections_free(&d);
+	free(ka);
+	free(kb);
+	pair_free(&a, &b);
+}
+
+/*
+ * Bob's file of another recording (the same link, another seed): his
+ * bits have nothing to do with Alice's, the round must abort on the
+ * QBER, and no key comes out at either end.
+ */
+TEST(replay_with_bobs_file_of_another_recording_aborts_on_qber)
+{
+	struct end a, b;
+	struct mitm m = { .action = T_NONE, .cut_at = -1 };
+	char *ka, *kb, why[200];
+
+	g_before_start = replay_two_recordings;
+	fresh_pair(&a, &b, 32768, 25, false);
+	g_before_start = NULL;
+	connect_run(&a, &b, &m);
+	ASSERT_EQ(1, a.ret);
+	ASSERT_EQ(1, b.ret);
+	EXPECT_EQ(0, status_value(&a, "rounds_ok"));
+	EXPECT_EQ(0, status_value(&b, "rounds_ok"));
+	EXPECT_EQ(1, status_value(&b, "rounds_aborted"));
+	status_str(&b, "last_reason", why, sizeof(why));
+	TH_LOG("Bob: %s (QBER %s)", why,
+	       status_str(&b, "qber", (char[32]){ 0 }, 32));
+	EXPECT_NE(NULL, strstr(why, "QBER"));
+	EXPECT_LT(0.4, status_double(&b, "qber"));
+	ka = slurp(a.o.out);
+	kb = slurp(b.o.out);
+	EXPECT_EQ(0, lines(ka));
+	EXPECT_EQ(0, lines(kb));
+	free(ka);
+	free(kb);
+	pair_free(&a, &b);
+}
+
+/*
+ * The recordings are secrets: a file others may read is refused at
+ * start, as the PSK is, and so is the other end's file.
+ */
+TEST(replay_file_others_may_read_or_of_the_other_end_is_refused)
+{
+	struct end a, b;
+	char err[256];
+
+	snprintf(g_dir, sizeof(g_dir), "/tmp/qkdd_session.XXXXXX");
+	ASSERT_NE(NULL, mkdtemp(g_dir));
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	end_opts(&a, QKDD_ALICE, 8192, 25, false);
+	end_opts(&b, QKDD_BOB, 8192, 25, false);
+	ASSERT_EQ(0, record(&a, "rec", 5, 100000));
+	snprintf(a.o.replay, sizeof(a.o.replay), "%s/rec.alice", g_dir);
+	snprintf(b.o.replay, sizeof(b.o.replay), "%s/rec.bob", g_dir);
+	ASSERT_EQ(0, qkdd_opts_check(&a.o, err, sizeof(err))) TH_LOG("%s", err);
+	/* the sampling of the simulator does not apply */
+	a.o.ch.per_detection = true;
+	EXPECT_EQ(-EINVAL, qkdd_opts_check(&a.o, err, sizeof(err)));
+	a.o.ch.per_detection = false;
+	a.st = store_open(&a.o, err, sizeof(err));
+	ASSERT_NE(NULL, a.st);
+	a.q = qkdd_new(&a.o, a.st, NULL);
+	ASSERT_NE(NULL, a.q);
+	qkdd_free(a.q);
+	ASSERT_EQ(0, chmod(a.o.replay, 0640));
+	EXPECT_EQ(NULL, a.q = qkdd_new(&a.o, a.st, NULL));
+	ASSERT_EQ(0, chmod(a.o.replay, 0600));
+	/* Bob's file at Alice */
+	snprintf(a.o.replay, sizeof(a.o.replay), "%s/rec.bob", g_dir);
+	EXPECT_EQ(NULL, a.q = qkdd_new(&a.o, a.st, NULL));
+	/* the recording's classes are not the configured source's */
+	snprintf(a.o.replay, sizeof(a.o.replay), "%s/rec.alice", g_dir);
+	a.o.ch.n_intensities = 3;
+	EXPECT_EQ(NULL, a.q = qkdd_new(&a.o, a.st, NULL));
+	a.o.ch.n_intensities = 1;
+	a.q = NULL;
 	pair_free(&a, &b);
 }
 
