@@ -250,8 +250,13 @@ static int check_start(const struct qkdd_opts *o)
 			return -1;
 		e = qkd_tt_open_path(r, o->replay, o->role == QKDD_ALICE ?
 				     QKD_TT_ALICE : QKD_TT_BOB);
-		if (e)
+		if (e) {
 			qerr("replay: %s", r->err);
+		} else if (r->h.classes != o->ch.n_intensities) {
+			qerr("replay %s: the recording has %u intensity classes, the configured source %u (--channel mu=...): describe the recorded source",
+			     o->replay, r->h.classes, o->ch.n_intensities);
+			e = -EINVAL;
+		}
 		qkd_tt_close(r);
 		free(r);
 		if (e)
