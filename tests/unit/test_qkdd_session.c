@@ -16,7 +16,10 @@
  *    the receiver's tag check fails and no key is pushed;
  *  - the connection cut at every authenticated frame of a round and either
  *    end (or both) restarted from its state file (--state-dir): the next
- *    rounds deliver identical keys, the reserves stay in step.
+ *    rounds deliver identical keys, the reserves stay in step;
+ *  - --replay: a recording of the simulator replayed through both ends
+ *    gives identical keys and the recorded detections; Bob's file of
+ *    another recording aborts on the QBER; forged windows are refused.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -1049,9 +1052,58 @@ TEST(replayed_recording_gives_equal_keys_and_the_recorded_detections)
 	qkd_tt_close(r);
 	free(r);
 	qkd_detections_free(&d);
+	/*
+	 * Windows no honest Alice names (they come unauthenticated): one
+	 * that starts before what Bob replayed, one past his recording --
+	 * refused as a chunk no qkdd sends, nothing read, never a stop.
+	 */
+	EXPECT_EQ(-EPROTO, replay_bob(b.q, N, N, &d));
+	EXPECT_EQ(-EPROTO, replay_bob(b.q, 2 * N, N, &d));
+	EXPECT_EQ(0, d.count);
+	EXPECT_EQ(2 * N, b.q->replay->pos);
 	free(ka);
 	free(kb);
 	pair_free(&a, &b);
+}
+
+/*
+ * The quantum connection of a replay carries windows ("QKDR"): a
+ * simulating peer's detections are refused by a replaying Bob and the
+ * other way round (each naming the mismatch), as are a window of another
+ * pulse count or of a later round; a window of an older round is skipped.
+ */
+TEST(replay_window_chunks_no_qkdd_sends_are_refused)
+{
+	struct qkd_detections d = { 0 };
+	uint64_t first = 0, np = 0;
+	uint32_t round;
+	uint8_t qkdq[24] = { 'Q', 'K', 'D', 'Q', 1, 0, 0, 0, 100 };
+	int sv[2];
+
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	/* a simulating Alice's detections at a replaying Bob */
+	ASSERT_EQ(sizeof(qkdq), write(sv[0], qkdq, sizeof(qkdq)));
+	round = 1;
+	EXPECT_EQ(-EPROTO, quantum_recv_window(sv[1], &round, 2, 100, &first));
+	/* a replaying Alice's window at a simulating Bob */
+	ASSERT_EQ(0, quantum_send_window(sv[0], 1, 0, 100));
+	EXPECT_EQ(-EPROTO, quantum_recv(sv[1], &round, 2, 100, 100, &d, &np));
+	EXPECT_EQ(0, d.count);
+	/* another pulse count, a later round */
+	ASSERT_EQ(0, quantum_send_window(sv[0], 1, 0, 99));
+	EXPECT_EQ(-EPROTO, quantum_recv_window(sv[1], &round, 2, 100, &first));
+	ASSERT_EQ(0, quantum_send_window(sv[0], 2, 0, 100));
+	EXPECT_EQ(-EPROTO, quantum_recv_window(sv[1], &round, 2, 100, &first));
+	/* an old round's window skipped, this round's taken */
+	round = 3;
+	ASSERT_EQ(0, quantum_send_window(sv[0], 2, 100, 100));
+	ASSERT_EQ(0, quantum_send_window(sv[0], 3, 300, 100));
+	EXPECT_EQ(0, quantum_recv_window(sv[1], &round, 2, 100, &first));
+	EXPECT_EQ(3, round);
+	EXPECT_EQ(300, first);
+	close(sv[0]);
+	EXPECT_EQ(-ENOTCONN, quantum_recv_window(sv[1], &round, 2, 100, &first));
+	close(sv[1]);
 }
 
 /*
