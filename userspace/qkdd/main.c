@@ -537,8 +537,11 @@ int main(int argc, char **argv)
 		if (qfd >= 0)
 			close(qfd);
 		if (r == 1) {
-			qlog("%llu rounds done: exiting",
-			     (unsigned long long)o.rounds);
+			if (o.rounds)
+				qlog("%llu rounds done: exiting",
+				     (unsigned long long)o.rounds);
+			else	/* --replay: the recording's end */
+				qlog("the recording is replayed: exiting");
 			break;
 		}
 		if (r == 0 || qkdd_stopping())
