@@ -335,6 +335,12 @@ TEST(files_others_may_read_or_links_are_refused)
 	EXPECT_EQ(-EINVAL, qkd_tt_open_path(r, g_tmp, QKD_TT_BOB));
 	EXPECT_NE(NULL, strstr(r->err, "not a regular file")) TH_LOG("%s", r->err);
 	qkd_tt_close(r);
+	/* a FIFO: refused, and the open does not wait for a writer */
+	snprintf(link, sizeof(link), "%s/fifo", g_tmp);
+	ASSERT_EQ(0, mkfifo(link, 0600));
+	EXPECT_EQ(-EINVAL, qkd_tt_open_path(r, link, QKD_TT_BOB));
+	EXPECT_NE(NULL, strstr(r->err, "not a regular file")) TH_LOG("%s", r->err);
+	qkd_tt_close(r);
 	snprintf(link, sizeof(link), "%s/none", g_tmp);
 	EXPECT_EQ(-ENOENT, qkd_tt_open_path(r, link, QKD_TT_BOB));
 	qkd_tt_close(r);

@@ -228,7 +228,9 @@ int qkd_tt_open_path(struct qkd_tt_reader *r, const char *path,
 	memset(r, 0, offsetof(struct qkd_tt_reader, buf));
 	r->fd = -1;
 	r->broken = true;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+	/* O_NONBLOCK: a FIFO must not block the open (refused below) */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY |
+		  O_NONBLOCK);
 	if (fd < 0) {
 		e = errno;
 		if (e == ELOOP)
@@ -266,6 +268,12 @@ int qkd_tt_open_path(struct qkd_tt_reader *r, const char *path,
 			 (unsigned int)geteuid());
 		close(fd);
 		return -EPERM;
+	}
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)) {
+		e = errno;
+		snprintf(r->err, sizeof(r->err), "%s: %s", path, strerror(e));
+		close(fd);
+		return -e;
 	}
 	e = qkd_tt_open_fd(r, fd, end);
 	if (e) {
