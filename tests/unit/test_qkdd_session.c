@@ -999,9 +999,11 @@ static void replay_two_recordings(struct end *a, struct end *b)
  * Issue 16: a real device's data replayed. The simulator recorded into
  * both ends' files (2.5 rounds), replayed through two daemons: equal
  * keys; Bob's second round has exactly the detections of his file in
- * the window [N, 2N) and N pulses; the errors Cascade corrected are the
- * recorded link's (within 5 sigma of the model); and Alice stops at the
- * end of the recording (no half round), her windows at [0, 2N).
+ * the window [N, 2N) and N pulses, and both ends the sifted bits the two
+ * files give (his detections whose basis is hers); the errors Cascade
+ * corrected are the recorded link's (within 5 sigma of the model); and
+ * Alice stops at the end of the recording (no half round), her windows
+ * at [0, 2N).
  */
 TEST(replayed_recording_gives_equal_keys_and_the_recorded_detections)
 {
@@ -1009,8 +1011,9 @@ TEST(replayed_recording_gives_equal_keys_and_the_recorded_detections)
 	struct mitm m = { .action = T_NONE, .cut_at = -1 };
 	struct qkd_tt_reader *r = calloc(1, sizeof(*r));
 	struct qkd_detections d = { 0 };
+	struct qkd_alice_records ar;
 	double n, e, q;
-	uint64_t N;
+	uint64_t N, sifted = 0;
 	char *ka, *kb;
 
 	ASSERT_NE(NULL, r);
@@ -1038,16 +1041,28 @@ TEST(replayed_recording_gives_equal_keys_and_the_recorded_detections)
 	kb = slurp(b.o.out);
 	ASSERT_NE(0, lines(ka));
 	EXPECT_EQ(0, strcmp(ka, kb));
-	/* the second round's detections: those of Bob's file in [N, 2N) */
+	/*
+	 * The second round's detections: those of Bob's file in [N, 2N);
+	 * its sifted bits: those of them whose basis is Alice's in her file
+	 */
 	ASSERT_EQ(0, qkd_tt_open_path(r, b.o.replay, QKD_TT_BOB));
 	ASSERT_EQ(0, qkd_tt_bob_window(r, N, N, &d));
+	qkd_tt_close(r);
+	ASSERT_EQ(0, qkd_tt_open_path(r, a.o.replay, QKD_TT_ALICE));
+	ASSERT_EQ(0, qkd_alice_records_alloc(&ar, N));
+	ASSERT_EQ(0, qkd_tt_alice_window(r, N, &ar));
+	for (size_t i = 0; i < d.count; i++)
+		sifted += d.ev[i].basis == qkd_bit_get(ar.basis, d.ev[i].pulse);
+	qkd_alice_records_free(&ar);
 	EXPECT_EQ((long)N, status_value(&b, "pulses"));
 	EXPECT_EQ((long)d.count, status_value(&b, "detections"));
+	EXPECT_EQ((long)sifted, status_value(&b, "sifted_bits"));
+	EXPECT_EQ((long)sifted, status_value(&a, "sifted_bits"));
 	n = status_double(&b, "key_bits");
 	e = status_double(&b, "true_errors");
 	q = qkd_channel_expected_qber(&a.o.ch, 0);
-	TH_LOG("round of %" PRIu64 " pulses: %zu detections, %.0f errors in %.0f bits (model %.5f)",
-	       N, d.count, e, n, q);
+	TH_LOG("round of %" PRIu64 " pulses: %zu detections, %" PRIu64 " sifted, %.0f errors in %.0f bits (model %.5f)",
+	       N, d.count, sifted, e, n, q);
 	EXPECT_LT(fabs(e - n * q), 5 * sqrt(n * q * (1 - q)) + 1);
 	qkd_tt_close(r);
 	free(r);
