@@ -946,6 +946,9 @@ TEST(sampling_per_detection_gives_the_models_rates_and_equal_keys)
 
 /* ---- recorded detections (--replay) ------------------------------------- */
 
+static long first_index(const char *keys);
+static long last_index(const char *keys);
+
 /* The pulses of a round of @e's configuration, as round_pulses() has it. */
 static uint64_t config_round_pulses(const struct end *e)
 {
@@ -1078,6 +1081,78 @@ TEST(replayed_recording_gives_equal_keys_and_the_recorded_detections)
 	EXPECT_EQ(2 * N, b.q->replay->pos);
 	free(ka);
 	free(kb);
+	pair_free(&a, &b);
+}
+
+/*
+ * With --state-dir a restart goes on where the recording was left: a
+ * window is used once, never again after a crash (its raw key would be
+ * an earlier round's). One round, both ends killed and restarted: the
+ * readers resume at the round's end, the next round takes the next
+ * window, the keys stay identical; a state of another recording (a new
+ * file at the same path) starts it from its first slot.
+ */
+TEST(replay_resumes_after_a_restart_and_never_reuses_a_window)
+{
+	struct end a, b;
+	struct mitm m = { .action = T_NONE, .cut_at = -1 };
+	char path[300], *ka, *kb;
+	uint64_t N;
+
+	g_before_start = replay_one_recording;
+	fresh_pair(&a, &b, 32768, 25, true);
+	g_before_start = NULL;
+	N = config_round_pulses(&a);
+	EXPECT_EQ(0, a.q->replay->pos);
+	connect_run(&a, &b, &m);
+	ASSERT_EQ(1, a.ret);
+	ASSERT_EQ(1, b.ret);
+	ASSERT_EQ(N, a.q->replay->pos);
+	ASSERT_EQ(N, b.q->replay->pos);
+	snprintf(path, sizeof(path), "%s/alice.replay", g_dir);
+	ASSERT_EQ(0, access(path, F_OK));
+	/* kill -9 and restart: from the state files */
+	end_crash(&a);
+	end_crash(&b);
+	ASSERT_EQ(0, end_restart(&a));
+	ASSERT_EQ(0, end_restart(&b));
+	EXPECT_EQ(N, a.q->replay->pos);
+	EXPECT_EQ(N, b.q->replay->pos);
+	connect_run(&a, &b, &m);
+	ASSERT_EQ(1, a.ret);
+	ASSERT_EQ(1, b.ret);
+	EXPECT_EQ(2 * N, a.q->replay->pos);
+	EXPECT_EQ(2 * N, b.q->replay->pos);
+	ka = slurp(a.o.out);
+	kb = slurp(b.o.out);
+	ASSERT_NE(0, lines(ka));
+	EXPECT_EQ(0, strcmp(ka, kb));
+	/* two blocks: indices from 0, none twice */
+	EXPECT_EQ(0, first_index(ka));
+	EXPECT_EQ((long)lines(ka) - 1, last_index(ka));
+	free(ka);
+	free(kb);
+	/* a new recording at the same path: from its first slot */
+	end_crash(&a);
+	snprintf(path, sizeof(path), "%s/rec.alice", g_dir);
+	ASSERT_EQ(0, unlink(path));
+	snprintf(path, sizeof(path), "%s/rec.bob", g_dir);
+	ASSERT_EQ(0, unlink(path));
+	ASSERT_EQ(0, record(&a, "rec", 77, N + 1));
+	ASSERT_EQ(0, end_restart(&a));
+	EXPECT_EQ(0, a.q->replay->pos);
+	/* a damaged state: no start (where it was left is not known) */
+	end_crash(&a);
+	snprintf(path, sizeof(path), "%s/alice.replay", g_dir);
+	{
+		FILE *f = fopen(path, "w");
+
+		ASSERT_NE(NULL, f);
+		fputs("qkdd-replay 1 junk\n", f);
+		fclose(f);
+	}
+	EXPECT_EQ(-1, end_start(&a));
+	a.q = NULL;
 	pair_free(&a, &b);
 }
 

@@ -498,6 +498,15 @@ fail:
 	return ret;
 }
 
+int qkd_tt_skip(struct qkd_tt_reader *r, uint64_t upto)
+{
+	int ret = window_check(r, upto, 0);
+
+	if (!ret)
+		r->pos = upto;
+	return ret;
+}
+
 int qkd_tt_finish(struct qkd_tt_reader *r)
 {
 	int ret;

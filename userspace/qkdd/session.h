@@ -181,6 +181,10 @@ int recv_msg(struct qkdd *q, uint32_t want, uint8_t *type, bool stoppable);
 /* ---- state.c ------------------------------------------------------------ */
 
 void pending_clear(struct pending *p);
+/* @b to @path durably: written to @tmp, fsynced, renamed, @dir fsynced.
+ * 0 or -errno. */
+int write_file_sync(const char *dir, const char *tmp, const char *path,
+		    const uint8_t *b, size_t len);
 uint64_t fnv64(uint64_t h, const void *p, size_t n);
 void update_reserve(struct qkdd *q);
 uint64_t auth_spent(const struct qkdd *q);

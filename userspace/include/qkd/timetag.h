@@ -143,6 +143,12 @@ int qkd_tt_alice_window(struct qkd_tt_reader *r, uint64_t first,
 int qkd_tt_bob_window(struct qkd_tt_reader *r, uint64_t first, uint64_t n,
 		      struct qkd_detections *d);
 /*
+ * The next window starts at @upto or later (the slots before it are
+ * dropped, checked, when the next window is read): a recording resumed
+ * where an earlier run left it. 0; -EINVAL, -ERANGE as the windows.
+ */
+int qkd_tt_skip(struct qkd_tt_reader *r, uint64_t upto);
+/*
  * Read and check the rest of the file: every record, and nothing after
  * the last. 0, -EBADMSG or -EIO with r->err.
  */
