@@ -378,6 +378,17 @@ TEST(windows_before_the_last_or_past_the_end_are_refused)
 	EXPECT_EQ(-ERANGE, qkd_tt_bob_window(r, 100, 1, &d));
 	EXPECT_EQ(0, qkd_tt_finish(r));
 	qkd_tt_close(r);
+	/* resumed at slot 55 (qkd_tt_skip): nothing before it again */
+	ASSERT_EQ(0, qkd_tt_open_path(r, img_file(&m, "bob"), QKD_TT_BOB));
+	EXPECT_EQ(-ERANGE, qkd_tt_skip(r, 101));
+	ASSERT_EQ(0, qkd_tt_skip(r, 55));
+	EXPECT_EQ(-EINVAL, qkd_tt_skip(r, 54));
+	EXPECT_EQ(-EINVAL, qkd_tt_bob_window(r, 0, 55, &d));
+	d.count = 0;
+	ASSERT_EQ(0, qkd_tt_bob_window(r, 55, 45, &d));
+	ASSERT_EQ(1, d.count);
+	EXPECT_EQ(5, d.ev[0].pulse);
+	qkd_tt_close(r);
 	qkd_detections_free(&d);
 	free(r);
 	tmp_rm();
