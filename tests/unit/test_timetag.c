@@ -378,6 +378,22 @@ TEST(windows_before_the_last_or_past_the_end_are_refused)
 	EXPECT_EQ(-ERANGE, qkd_tt_bob_window(r, 100, 1, &d));
 	EXPECT_EQ(0, qkd_tt_finish(r));
 	qkd_tt_close(r);
+	/* a window refused at its first record: nothing appended (the
+	 * fuzzer's find: the list not even allocated yet) */
+	{
+		struct qkd_detections e = { 0 };
+		struct img bad;
+
+		img_header(&bad, QKD_TT_BOB, 100, 1, 1);
+		img_bob(&bad, 3, 0x80);
+		ASSERT_EQ(0, qkd_tt_open_path(r, img_file(&bad, "bad"),
+					      QKD_TT_BOB));
+		EXPECT_EQ(-EBADMSG, qkd_tt_bob_window(r, 0, 100, &e));
+		EXPECT_EQ(0, e.count);
+		EXPECT_EQ(NULL, e.ev);
+		EXPECT_EQ(-EBADMSG, qkd_tt_bob_window(r, 0, 100, &e));
+		qkd_tt_close(r);
+	}
 	/* resumed at slot 55 (qkd_tt_skip): nothing before it again */
 	ASSERT_EQ(0, qkd_tt_open_path(r, img_file(&m, "bob"), QKD_TT_BOB));
 	EXPECT_EQ(-ERANGE, qkd_tt_skip(r, 101));

@@ -492,8 +492,10 @@ int qkd_tt_bob_window(struct qkd_tt_reader *r, uint64_t first, uint64_t n,
 	r->pos = first + n;
 	return 0;
 fail:
-	/* nothing appended */
-	explicit_bzero(d->ev + count0, (d->count - count0) * sizeof(*d->ev));
+	/* nothing appended (nothing allocated yet: d->ev may be NULL) */
+	if (d->count > count0)
+		explicit_bzero(d->ev + count0,
+			       (d->count - count0) * sizeof(*d->ev));
 	d->count = count0;
 	return ret;
 }
