@@ -376,25 +376,42 @@ void qkd_detections_free(struct qkd_detections *d)
 	memset(d, 0, sizeof(*d));
 }
 
-static int det_reserve(struct qkd_detections *d, size_t cap)
+/*
+ * Grow an array of secret records (Alice's choices, Bob's bits) from @cap
+ * to @ncap elements of @size bytes, @used of them kept: a new allocation,
+ * the old one wiped before it is freed (realloc() could leave a copy of the
+ * records in freed memory). 0 with *@arr and *@cap updated, or -ENOMEM with
+ * both untouched.
+ */
+static int secret_grow(void **arr, size_t *cap, size_t used, size_t ncap,
+		       size_t size)
 {
-	struct qkd_detection *n;
+	void *n;
 
-	if (cap <= d->cap)
+	if (ncap <= *cap)
 		return 0;
-	if (cap > SIZE_MAX / sizeof(*n))
+	if (ncap > SIZE_MAX / size)
 		return -ENOMEM;
-	n = malloc(cap * sizeof(*n));
+	n = malloc(ncap * size);
 	if (!n)
 		return -ENOMEM;
-	if (d->ev) {
-		memcpy(n, d->ev, d->count * sizeof(*n));
-		explicit_bzero(d->ev, d->cap * sizeof(*n));
-		free(d->ev);
+	if (*arr) {
+		memcpy(n, *arr, used * size);
+		explicit_bzero(*arr, *cap * size);
+		free(*arr);
 	}
-	d->ev = n;
-	d->cap = cap;
+	*arr = n;
+	*cap = ncap;
 	return 0;
+}
+
+static int det_reserve(struct qkd_detections *d, size_t cap)
+{
+	void *ev = d->ev;
+	int err = secret_grow(&ev, &d->cap, d->count, cap, sizeof(*d->ev));
+
+	d->ev = ev;
+	return err;
 }
 
 static inline int det_push(struct qkd_detections *d,
@@ -552,43 +569,20 @@ int qkd_channel_transmit(const struct qkd_channel_params *p, struct qkd_rng *r,
 int qkd_det_records_push(struct qkd_det_records *d,
 			 const struct qkd_det_rec *e)
 {
-	if (d->n == d->cap) {
-		size_t nc = d->cap ? d->cap * 2 : 4096;
-		struct qkd_det_rec *n = malloc(nc * sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		if (d->r) {
-			memcpy(n, d->r, d->n * sizeof(*n));
-			explicit_bzero(d->r, d->cap * sizeof(*n));
-			free(d->r);
-		}
-		d->r = n;
-		d->cap = nc;
-	}
+	if (d->n == d->cap &&
+	    qkd_det_records_reserve(d, d->cap ? d->cap * 2 : 4096))
+		return -ENOMEM;
 	d->r[d->n++] = *e;
 	return 0;
 }
 
 int qkd_det_records_reserve(struct qkd_det_records *d, size_t cap)
 {
-	struct qkd_det_rec *n;
+	void *r = d->r;
+	int err = secret_grow(&r, &d->cap, d->n, cap, sizeof(*d->r));
 
-	if (cap <= d->cap)
-		return 0;
-	if (cap > SIZE_MAX / sizeof(*n))
-		return -ENOMEM;
-	n = malloc(cap * sizeof(*n));
-	if (!n)
-		return -ENOMEM;
-	if (d->r) {
-		memcpy(n, d->r, d->n * sizeof(*n));
-		explicit_bzero(d->r, d->cap * sizeof(*n));
-		free(d->r);
-	}
-	d->r = n;
-	d->cap = cap;
-	return 0;
+	d->r = r;
+	return err;
 }
 
 void qkd_det_records_free(struct qkd_det_records *d)
@@ -747,10 +741,8 @@ int qkd_alice_det_records(const struct qkd_alice_records *a,
 		if (pulse[k] >= a->n || (k && pulse[k] <= pulse[k - 1]))
 			return -EINVAL;
 	out->npulses = a->n;
-	out->r = malloc((n ? n : 1) * sizeof(*out->r));
-	if (!out->r)
+	if (qkd_det_records_reserve(out, n ? n : 1))
 		return -ENOMEM;
-	out->cap = n ? n : 1;
 	for (size_t k = 0; k < n; k++) {
 		uint64_t i = pulse[k];
 
@@ -775,10 +767,8 @@ int qkd_det_records_select(const struct qkd_det_records *all,
 	if (n > all->n)
 		return -EINVAL;
 	out->npulses = all->npulses;
-	out->r = malloc((n ? n : 1) * sizeof(*out->r));
-	if (!out->r)
+	if (qkd_det_records_reserve(out, n ? n : 1))
 		return -ENOMEM;
-	out->cap = n ? n : 1;
 	for (size_t k = 0; k < n; k++) {
 		/* both lists increase: one walk */
 		while (j < all->n && all->r[j].pulse < pulse[k])

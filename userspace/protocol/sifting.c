@@ -28,6 +28,21 @@ void qkd_sifted_free(struct qkd_sifted *s)
 	memset(s, 0, sizeof(*s));
 }
 
+/* The arrays of @out for @cap sifted bits. 0 or -ENOMEM (@out freed). */
+static int sifted_alloc(struct qkd_sifted *out, size_t cap)
+{
+	out->cap = cap;
+	out->key = qkd_bits_alloc(cap, 0);
+	out->basis = qkd_bits_alloc(cap, 0);
+	out->intensity = calloc(cap ? cap : 1, 1);
+	out->pos = calloc(cap ? cap : 1, sizeof(*out->pos));
+	if (!out->key || !out->basis || !out->intensity || !out->pos) {
+		qkd_sifted_free(out);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 int qkd_sift(const uint64_t *detected, const uint64_t *basis_a,
 	     const uint64_t *basis_b, const uint64_t *bits,
 	     const uint8_t *intensity, size_t npulses, struct qkd_sifted *out)
@@ -45,15 +60,8 @@ int qkd_sift(const uint64_t *detected, const uint64_t *basis_a,
 			m &= ((uint64_t)1 << (npulses % 64)) - 1;
 		cap += (size_t)__builtin_popcountll(m);
 	}
-	out->cap = cap;
-	out->key = qkd_bits_alloc(cap, 0);
-	out->basis = qkd_bits_alloc(cap, 0);
-	out->intensity = calloc(cap ? cap : 1, 1);
-	out->pos = calloc(cap ? cap : 1, sizeof(*out->pos));
-	if (!out->key || !out->basis || !out->intensity || !out->pos) {
-		qkd_sifted_free(out);
+	if (sifted_alloc(out, cap))
 		return -ENOMEM;
-	}
 	/* pass 2: gather */
 	for (w = 0; w < nw; w++) {
 		uint64_t m = detected[w] & ~(basis_a[w] ^ basis_b[w]);
@@ -101,20 +109,6 @@ int qkd_sift_bob(const struct qkd_bob_records *b,
 		return -EINVAL;
 	return qkd_sift(b->detected, a->basis, b->basis, b->bit, a->intensity,
 			b->n, out);
-}
-
-static int sifted_alloc(struct qkd_sifted *out, size_t cap)
-{
-	out->cap = cap;
-	out->key = qkd_bits_alloc(cap, 0);
-	out->basis = qkd_bits_alloc(cap, 0);
-	out->intensity = calloc(cap ? cap : 1, 1);
-	out->pos = calloc(cap ? cap : 1, sizeof(*out->pos));
-	if (!out->key || !out->basis || !out->intensity || !out->pos) {
-		qkd_sifted_free(out);
-		return -ENOMEM;
-	}
-	return 0;
 }
 
 int qkd_sift_det(const struct qkd_det_records *mine,
