@@ -126,6 +126,7 @@ PROTO_SRCS := $(wildcard userspace/protocol/*.c)
 QKDCTL_SRCS := $(wildcard userspace/qkdctl/*.c)
 QKDD_SRCS := $(wildcard userspace/qkdd/*.c)
 KME_SRCS := $(wildcard userspace/kme/*.c)
+TIMETAG_SRCS := $(wildcard userspace/timetag/*.c)
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/san/tests/unit/%,\
 		$(wildcard tests/unit/test_*.c))
 KERNEL_TESTS := $(patsubst tests/kernel/%.c,$(B)/tests/kernel/%,\
@@ -209,6 +210,13 @@ $(call objs,$(B)/san/obj,$(QKDD_SRCS)): USER_CFLAGS_NOFORTIFY += $(QKDD_CFLAGS)
 $(B)/qkdd: $(call objs,$(B)/obj,$(QKDD_SRCS)) $(B)/libqkdproto.a $(B)/libqkd.a \
 		$(FLAGS_STAMP)
 	$(CC) $(USER_LDFLAGS) -o $@ $(filter %.o %.a,$^) $(QKDD_LIBS) $(LIBS)
+
+# qkd-timetag: recorded detection files for qkdd --replay (a development
+# tool, not installed); qkdd's --channel parser (config.c) with it.
+$(B)/qkd-timetag: $(call objs,$(B)/obj,$(TIMETAG_SRCS)) \
+		$(B)/obj/userspace/qkdd/config.o $(B)/libqkdproto.a $(B)/libqkd.a \
+		$(FLAGS_STAMP)
+	$(CC) $(USER_LDFLAGS) -o $@ $(filter %.o %.a,$^) $(LIBS)
 
 # qkd-kme: its objects see its libraries' headers.
 $(call objs,$(B)/obj,$(KME_SRCS)) $(call objs,$(B)/san/obj,$(KME_SRCS)): \
@@ -307,7 +315,8 @@ $(B)/tests/qkdd_mitm: tests/e2e/qkdd_mitm.c $(B)/libqkdproto.a
 	@mkdir -p $(dir $@)
 	$(CC) $(USER_CFLAGS) -o $@ $^ $(LIBS)
 
-tests: $(UNIT_TESTS) $(KERNEL_TESTS) $(B)/tests/qkdd_mitm $(B)/tests/etsi004_probe
+tests: $(UNIT_TESTS) $(KERNEL_TESTS) $(B)/tests/qkdd_mitm $(B)/tests/etsi004_probe \
+	$(B)/qkd-timetag
 
 bench: $(BENCHES)
 

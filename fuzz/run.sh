@@ -24,6 +24,9 @@
 #   cascade   Cascade's messages (userspace/protocol/cascade.c): Alice's
 #             request parser, Bob's answer parser on his batched first
 #             request; every parity sent counted, a misled Bob ends
+#   timetag   the recorded detection files of qkdd --replay
+#             (userspace/protocol/timetag.c), as a regular file and as a
+#             stream; what is accepted is in range and writes back the same
 #
 #   fuzz/run.sh                        every target, 20 s each
 #   FUZZ_TIME=600 fuzz/run.sh          10 min each (the long form)
@@ -47,7 +50,7 @@ time=${FUZZ_TIME:-20}
 runs=${FUZZ_RUNS:--1}
 jobs=${FUZZ_JOBS:-1}
 par=${FUZZ_PAR:-$(nproc)}
-targets=${FUZZ_TARGETS:-frame config siteconf channel util keyfile handshake cascade kme kmekeys sift}
+targets=${FUZZ_TARGETS:-frame config siteconf channel util keyfile handshake cascade kme kmekeys sift timetag}
 CC=${FUZZ_CC:-clang}
 CFLAGS="-std=c11 -g -O1 -D_GNU_SOURCE -Iinclude/uapi -Iuserspace/include \
 	-Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes"

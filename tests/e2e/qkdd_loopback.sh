@@ -15,12 +15,16 @@
 #   - a parameter of the bound configured differently at Alice's is
 #     refused at Bob's HELLO, named at both ends, no key;
 #   - a bad configuration file is refused with its line number, and the
-#     simulated channel off loopback without the test-keys flag.
+#     simulated channel off loopback without the test-keys flag;
+#   - --replay: a recording of the simulator (qkd-timetag record) replayed
+#     by both daemons gives identical keys, Alice exits 0 at its end; a
+#     recording others may read is refused at start (exit 2).
 # Prints TAP and a final "N passed, N failed" line. Needs no module, no root.
 set -u
 # shellcheck source=tests/e2e/lib-qkdd.sh
 . "$(dirname "$0")/lib-qkdd.sh"
-qkdd_lib_init qkdd_loopback
+TIMETAG=${TIMETAG:-build/qkd-timetag}
+qkdd_lib_init qkdd_loopback "$TIMETAG"
 BLOCK=${QKDD_TEST_BLOCK:-524288}
 
 # same_keys A B: both key files hold keys and are identical (two empty or
@@ -284,5 +288,40 @@ ok $? "config: a bad line is refused with its line number (exit $rc: $(head -1 "
 	--psk "$D/none.psk" --no-kernel --out "$D/k" > "$D/out2" 2>&1; rc=$?
 [ $rc -eq 2 ] && grep -q 'is not loopback.*--simulated-channel-test-keys-only' "$D/out2"
 ok $? "config: the simulated channel off loopback is refused without --simulated-channel-test-keys-only (exit $rc)"
+
+# ---- recorded detections (--replay) ----------------------------------------
+D=$T/replay; mkdir -p "$D"
+RCH=source=single-photon,fiber-km=25,misalign=0.02
+RBLOCK=65536
+# 2.5 rounds of 65536 sifted bits at 25 km: about 5.5 M pulse slots
+"$TIMETAG" record --channel "$RCH" --seed 16 --pulses 5500000 \
+	"$D/rec.alice" "$D/rec.bob" > "$D/record.out" 2>&1 &&
+	"$TIMETAG" check alice "$D/rec.alice" >> "$D/record.out" 2>&1 &&
+	"$TIMETAG" check bob "$D/rec.bob" >> "$D/record.out" 2>&1 &&
+	[ "$(stat -c %a "$D/rec.alice" "$D/rec.bob" | sort -u)" = 600 ]
+ok $? "replay: qkd-timetag records the simulator into both ends' files (mode 0600) and checks them ($(head -1 "$D/record.out"))"
+port=$(free_port)
+psk "$D"
+qkdd_start "$D" bob "$port" 60 --rounds 2 --block-bits $RBLOCK --channel "$RCH" \
+	--replay "$D/rec.bob"
+sleep 0.3
+qkdd_start "$D" alice "$port" 60 --block-bits $RBLOCK --channel "$RCH" \
+	--replay "$D/rec.alice"
+wait_pair
+ok $(( rc_alice || rc_bob )) "replay: both daemons exit 0 (alice $rc_alice at the end of the recording, bob $rc_bob after 2 rounds)"
+same_keys "$D/alice.keys" "$D/bob.keys" &&
+	grep -q '^rounds_ok=2$' "$D/alice.status" && grep -q '^rounds_ok=2$' "$D/bob.status"
+ok $? "replay: two rounds, identical key files ($(wc -l < "$D/alice.keys" 2>/dev/null || echo 0) keys)"
+grep -q 'no full round of .* pulse slots left' "$D/alice.log" &&
+	grep -q 'the recording is replayed: exiting' "$D/alice.log" &&
+	grep -q "replaying $D/rec.bob: Bob's detections" "$D/bob.log"
+ok $? "replay: alice stops at the end of the recording, both name their file"
+chmod 644 "$D/rec.bob"
+psk "$D"
+"$QKDD" --role bob --listen 127.0.0.1:$port --stream $UUID --link ab \
+	--psk "$D/bob.psk" --no-kernel --out "$D/bob2.keys" --channel "$RCH" \
+	--replay "$D/rec.bob" > "$D/perm.out" 2>&1; rc=$?
+[ $rc -eq 2 ] && grep -q 'rec.bob: mode 0644 .*chmod 600' "$D/perm.out" && [ -e "$D/bob.psk" ]
+ok $? "replay: a recording others may read is refused at start, nothing consumed (exit $rc: $(head -1 "$D/perm.out"))"
 
 qkdd_tap_end

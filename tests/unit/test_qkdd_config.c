@@ -298,6 +298,47 @@ TEST(block_bits_whose_pa_seed_cannot_be_sent_is_refused)
  * peer or listening address outside 127.0.0.0/8 and ::1 is refused unless
  * the operator says, by name, that the keys are for testing only.
  */
+/*
+ * --replay: the quantum connection carries only each round's window of
+ * the recordings, so it may leave the host without the test-keys flag;
+ * it is for the BB84 source, and the simulator's options do not apply.
+ */
+TEST(replay_checks)
+{
+	static const char base[] =
+		"role = bob\nstream = 6f1c2a9e-3b4d-4e5f-8a7b-1c2d3e4f5a6b\n"
+		"link = ab\npsk = /k\nlisten = 0.0.0.0:7000\n";
+	static const struct {
+		const char *extra, *why;
+	} refused[] = {
+		{ "channel = sampling=detections", "sampling=detections" },
+		{ "simulated-channel-test-keys-only", "--replay does not use" },
+		{ "key-source = etsi014\nkme = https://k:443\nkme-cert = /c\n"
+		  "kme-key = /k\nkme-ca = /a\nkme-sae = A", "etsi014" },
+	};
+	struct qkdd_opts o;
+	char err[256];
+
+	qkdd_opts_default(&o);
+	ASSERT_EQ(0, qkdd_config_parse(&o, base, err, sizeof(err)));
+	EXPECT_EQ(-EINVAL, qkdd_opts_check(&o, err, sizeof(err)));
+	ASSERT_EQ(0, qkdd_config_parse(&o, "replay = /var/lib/qkd/bob.tt",
+				       err, sizeof(err)));
+	EXPECT_STREQ("/var/lib/qkd/bob.tt", o.replay);
+	EXPECT_EQ(0, qkdd_opts_check(&o, err, sizeof(err))) TH_LOG("%s", err);
+	for (size_t i = 0; i < ARRAY_SIZE(refused); i++) {
+		qkdd_opts_default(&o);
+		ASSERT_EQ(0, qkdd_config_parse(&o, base, err, sizeof(err)));
+		ASSERT_EQ(0, qkdd_config_parse(&o, "replay = /r", err,
+					       sizeof(err)));
+		ASSERT_EQ(0, qkdd_config_parse(&o, refused[i].extra, err,
+					       sizeof(err))) TH_LOG("%s", err);
+		err[0] = '\0';
+		EXPECT_EQ(-EINVAL, qkdd_opts_check(&o, err, sizeof(err)));
+		EXPECT_NE(NULL, strstr(err, refused[i].why)) TH_LOG("%s", err);
+	}
+}
+
 TEST(simulated_channel_off_loopback_needs_the_test_keys_flag)
 {
 	static const char *const loop[] = {

@@ -16,7 +16,10 @@
  *    the receiver's tag check fails and no key is pushed;
  *  - the connection cut at every authenticated frame of a round and either
  *    end (or both) restarted from its state file (--state-dir): the next
- *    rounds deliver identical keys, the reserves stay in step.
+ *    rounds deliver identical keys, the reserves stay in step;
+ *  - --replay: a recording of the simulator replayed through both ends
+ *    gives identical keys and the recorded detections; Bob's file of
+ *    another recording aborts on the QBER; forged windows are refused.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -62,6 +65,8 @@ static char g_dir[256];
 static const char *g_channel_extra = "";
 /* applied to Alice's options before she starts (the HELLO tests) */
 static void (*g_alice_tweak)(struct qkdd_opts *o);
+/* run on both ends' options before they start (the replay tests) */
+static void (*g_before_start)(struct end *a, struct end *b);
 
 static void end_opts(struct end *e, enum qkdd_role role, uint32_t block,
 		     double km, bool persist)
@@ -679,6 +684,8 @@ static void fresh_pair(struct end *a, struct end *b, uint32_t block,
 	end_opts(b, QKDD_BOB, block, km, persist);
 	if (g_alice_tweak)
 		g_alice_tweak(&a->o);
+	if (g_before_start)
+		g_before_start(a, b);
 	if (end_start(a) || end_start(b))
 		abort();
 	if (RAND_bytes(key, sizeof(key)) != 1)
@@ -934,6 +941,335 @@ TEST(sampling_per_detection_gives_the_models_rates_and_equal_keys)
 	EXPECT_LT(fabs(e - n * q), 5 * sqrt(n * q * (1 - q)) + 1);
 	free(ka);
 	free(kb);
+	pair_free(&a, &b);
+}
+
+/* ---- recorded detections (--replay) ------------------------------------- */
+
+static long first_index(const char *keys);
+static long last_index(const char *keys);
+
+/* The pulses of a round of @e's configuration, as round_pulses() has it. */
+static uint64_t config_round_pulses(const struct end *e)
+{
+	const struct qkd_channel_params *p = &e->o.ch;
+	double pc = 0, ps;
+
+	for (unsigned int c = 0; c < p->n_intensities; c++)
+		pc += p->p_intensity[c] * qkd_channel_click_prob(p, c);
+	ps = p->p_z_alice * p->p_z_bob + (1 - p->p_z_alice) * (1 - p->p_z_bob);
+	return (uint64_t)ceil(e->o.block_bits * (1.0 / (pc * ps)) * 1.05);
+}
+
+/* The simulator (seeded) recorded into DIR/NAME.alice and DIR/NAME.bob. */
+static int record(const struct end *a, const char *name, uint64_t seed,
+		  uint64_t pulses)
+{
+	char ap[300], bp[300], err[200];
+	int r;
+
+	snprintf(ap, sizeof(ap), "%s/%s.alice", g_dir, name);
+	snprintf(bp, sizeof(bp), "%s/%s.bob", g_dir, name);
+	r = qkd_tt_record_sim(&a->o.ch, seed, pulses, 1000000000,
+			      open(ap, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600),
+			      open(bp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600),
+			      NULL, err, sizeof(err));
+	if (r)
+		fprintf(stderr, "recording %s: %s\n", name, err);
+	return r;
+}
+
+/* 2.5 rounds of one recording, Alice's and Bob's files of it. */
+static void replay_one_recording(struct end *a, struct end *b)
+{
+	if (record(a, "rec", 1601, config_round_pulses(a) * 5 / 2))
+		abort();
+	snprintf(a->o.replay, sizeof(a->o.replay), "%s/rec.alice", g_dir);
+	snprintf(b->o.replay, sizeof(b->o.replay), "%s/rec.bob", g_dir);
+}
+
+/* Bob's file from another recording of the same link. */
+static void replay_two_recordings(struct end *a, struct end *b)
+{
+	if (record(a, "one", 1, config_round_pulses(a) * 3 / 2) ||
+	    record(a, "two", 2, config_round_pulses(a) * 3 / 2))
+		abort();
+	snprintf(a->o.replay, sizeof(a->o.replay), "%s/one.alice", g_dir);
+	snprintf(b->o.replay, sizeof(b->o.replay), "%s/two.bob", g_dir);
+}
+
+/*
+ * Issue 16: a real device's data replayed. The simulator recorded into
+ * both ends' files (2.5 rounds), replayed through two daemons: equal
+ * keys; Bob's second round has exactly the detections of his file in
+ * the window [N, 2N) and N pulses, and both ends the sifted bits the two
+ * files give (his detections whose basis is hers); the errors Cascade
+ * corrected are the recorded link's (within 5 sigma of the model); and
+ * Alice stops at the end of the recording (no half round), her windows
+ * at [0, 2N).
+ */
+TEST(replayed_recording_gives_equal_keys_and_the_recorded_detections)
+{
+	struct end a, b;
+	struct mitm m = { .action = T_NONE, .cut_at = -1 };
+	struct qkd_tt_reader *r = calloc(1, sizeof(*r));
+	struct qkd_detections d = { 0 };
+	struct qkd_alice_records ar;
+	double n, e, q;
+	uint64_t N, sifted = 0;
+	char *ka, *kb;
+
+	ASSERT_NE(NULL, r);
+	g_channel_extra = "misalign=0.02";
+	g_before_start = replay_one_recording;
+	fresh_pair(&a, &b, 32768, 25, false);
+	g_channel_extra = "";
+	g_before_start = NULL;
+	ASSERT_NE(NULL, a.q->replay);
+	ASSERT_NE(NULL, b.q->replay);
+	/* Alice until the recording ends, Bob two rounds */
+	a.o.rounds = 0;
+	b.o.rounds = 2;
+	connect_run(&a, &b, &m);
+	ASSERT_EQ(1, a.ret);
+	ASSERT_EQ(1, b.ret);
+	ASSERT_EQ(2, status_value(&a, "rounds_ok"));
+	ASSERT_EQ(2, status_value(&b, "rounds_ok"));
+	ASSERT_TRUE(a.q->replay_done);
+	N = a.q->round_pulses;
+	EXPECT_EQ(config_round_pulses(&a), N);
+	EXPECT_EQ(2 * N, a.q->replay->pos);
+	EXPECT_EQ(2 * N, b.q->replay->pos);
+	ka = slurp(a.o.out);
+	kb = slurp(b.o.out);
+	ASSERT_NE(0, lines(ka));
+	EXPECT_EQ(0, strcmp(ka, kb));
+	/*
+	 * The second round's detections: those of Bob's file in [N, 2N);
+	 * its sifted bits: those of them whose basis is Alice's in her file
+	 */
+	ASSERT_EQ(0, qkd_tt_open_path(r, b.o.replay, QKD_TT_BOB));
+	ASSERT_EQ(0, qkd_tt_bob_window(r, N, N, &d));
+	qkd_tt_close(r);
+	ASSERT_EQ(0, qkd_tt_open_path(r, a.o.replay, QKD_TT_ALICE));
+	ASSERT_EQ(0, qkd_alice_records_alloc(&ar, N));
+	ASSERT_EQ(0, qkd_tt_alice_window(r, N, &ar));
+	for (size_t i = 0; i < d.count; i++)
+		sifted += d.ev[i].basis == qkd_bit_get(ar.basis, d.ev[i].pulse);
+	qkd_alice_records_free(&ar);
+	EXPECT_EQ((long)N, status_value(&b, "pulses"));
+	EXPECT_EQ((long)d.count, status_value(&b, "detections"));
+	EXPECT_EQ((long)sifted, status_value(&b, "sifted_bits"));
+	EXPECT_EQ((long)sifted, status_value(&a, "sifted_bits"));
+	n = status_double(&b, "key_bits");
+	e = status_double(&b, "true_errors");
+	q = qkd_channel_expected_qber(&a.o.ch, 0);
+	TH_LOG("round of %" PRIu64 " pulses: %zu detections, %" PRIu64 " sifted, %.0f errors in %.0f bits (model %.5f)",
+	       N, d.count, sifted, e, n, q);
+	EXPECT_LT(fabs(e - n * q), 5 * sqrt(n * q * (1 - q)) + 1);
+	qkd_tt_close(r);
+	free(r);
+	qkd_detections_free(&d);
+	/*
+	 * Windows no honest Alice names (they come unauthenticated): one
+	 * that starts before what Bob replayed, one past his recording --
+	 * refused as a chunk no qkdd sends, nothing read, never a stop.
+	 */
+	EXPECT_EQ(-EPROTO, replay_bob(b.q, N, N, &d));
+	EXPECT_EQ(-EPROTO, replay_bob(b.q, 2 * N, N, &d));
+	EXPECT_EQ(0, d.count);
+	EXPECT_EQ(2 * N, b.q->replay->pos);
+	free(ka);
+	free(kb);
+	pair_free(&a, &b);
+}
+
+/*
+ * With --state-dir a restart goes on where the recording was left: a
+ * window is used once, never again after a crash (its raw key would be
+ * an earlier round's). One round, both ends killed and restarted: the
+ * readers resume at the round's end, the next round takes the next
+ * window, the keys stay identical; a state of another recording (a new
+ * file at the same path) starts it from its first slot.
+ */
+TEST(replay_resumes_after_a_restart_and_never_reuses_a_window)
+{
+	struct end a, b;
+	struct mitm m = { .action = T_NONE, .cut_at = -1 };
+	char path[300], *ka, *kb;
+	uint64_t N;
+
+	g_before_start = replay_one_recording;
+	fresh_pair(&a, &b, 32768, 25, true);
+	g_before_start = NULL;
+	N = config_round_pulses(&a);
+	EXPECT_EQ(0, a.q->replay->pos);
+	connect_run(&a, &b, &m);
+	ASSERT_EQ(1, a.ret);
+	ASSERT_EQ(1, b.ret);
+	ASSERT_EQ(N, a.q->replay->pos);
+	ASSERT_EQ(N, b.q->replay->pos);
+	snprintf(path, sizeof(path), "%s/alice.replay", g_dir);
+	ASSERT_EQ(0, access(path, F_OK));
+	/* kill -9 and restart: from the state files */
+	end_crash(&a);
+	end_crash(&b);
+	ASSERT_EQ(0, end_restart(&a));
+	ASSERT_EQ(0, end_restart(&b));
+	EXPECT_EQ(N, a.q->replay->pos);
+	EXPECT_EQ(N, b.q->replay->pos);
+	connect_run(&a, &b, &m);
+	ASSERT_EQ(1, a.ret);
+	ASSERT_EQ(1, b.ret);
+	EXPECT_EQ(2 * N, a.q->replay->pos);
+	EXPECT_EQ(2 * N, b.q->replay->pos);
+	ka = slurp(a.o.out);
+	kb = slurp(b.o.out);
+	ASSERT_NE(0, lines(ka));
+	EXPECT_EQ(0, strcmp(ka, kb));
+	/* two blocks: indices from 0, none twice */
+	EXPECT_EQ(0, first_index(ka));
+	EXPECT_EQ((long)lines(ka) - 1, last_index(ka));
+	free(ka);
+	free(kb);
+	/* a new recording at the same path: from its first slot */
+	end_crash(&a);
+	snprintf(path, sizeof(path), "%s/rec.alice", g_dir);
+	ASSERT_EQ(0, unlink(path));
+	snprintf(path, sizeof(path), "%s/rec.bob", g_dir);
+	ASSERT_EQ(0, unlink(path));
+	ASSERT_EQ(0, record(&a, "rec", 77, N + 1));
+	ASSERT_EQ(0, end_restart(&a));
+	EXPECT_EQ(0, a.q->replay->pos);
+	/* a damaged state: no start (where it was left is not known) */
+	end_crash(&a);
+	snprintf(path, sizeof(path), "%s/alice.replay", g_dir);
+	{
+		FILE *f = fopen(path, "w");
+
+		ASSERT_NE(NULL, f);
+		fputs("qkdd-replay 1 junk\n", f);
+		fclose(f);
+	}
+	EXPECT_EQ(-1, end_start(&a));
+	a.q = NULL;
+	pair_free(&a, &b);
+}
+
+/*
+ * The quantum connection of a replay carries windows ("QKDR"): a
+ * simulating peer's detections are refused by a replaying Bob and the
+ * other way round (each naming the mismatch), as are a window of another
+ * pulse count or of a later round; a window of an older round is skipped.
+ */
+TEST(replay_window_chunks_no_qkdd_sends_are_refused)
+{
+	struct qkd_detections d = { 0 };
+	uint64_t first = 0, np = 0;
+	uint32_t round;
+	uint8_t qkdq[24] = { 'Q', 'K', 'D', 'Q', 1, 0, 0, 0, 100 };
+	int sv[2];
+
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	/* a simulating Alice's detections at a replaying Bob */
+	ASSERT_EQ(sizeof(qkdq), write(sv[0], qkdq, sizeof(qkdq)));
+	round = 1;
+	EXPECT_EQ(-EPROTO, quantum_recv_window(sv[1], &round, 2, 100, &first));
+	/* a replaying Alice's window at a simulating Bob */
+	ASSERT_EQ(0, quantum_send_window(sv[0], 1, 0, 100));
+	EXPECT_EQ(-EPROTO, quantum_recv(sv[1], &round, 2, 100, 100, &d, &np));
+	EXPECT_EQ(0, d.count);
+	/* another pulse count, a later round */
+	ASSERT_EQ(0, quantum_send_window(sv[0], 1, 0, 99));
+	EXPECT_EQ(-EPROTO, quantum_recv_window(sv[1], &round, 2, 100, &first));
+	ASSERT_EQ(0, quantum_send_window(sv[0], 2, 0, 100));
+	EXPECT_EQ(-EPROTO, quantum_recv_window(sv[1], &round, 2, 100, &first));
+	/* an old round's window skipped, this round's taken */
+	round = 3;
+	ASSERT_EQ(0, quantum_send_window(sv[0], 2, 100, 100));
+	ASSERT_EQ(0, quantum_send_window(sv[0], 3, 300, 100));
+	EXPECT_EQ(0, quantum_recv_window(sv[1], &round, 2, 100, &first));
+	EXPECT_EQ(3, round);
+	EXPECT_EQ(300, first);
+	close(sv[0]);
+	EXPECT_EQ(-ENOTCONN, quantum_recv_window(sv[1], &round, 2, 100, &first));
+	close(sv[1]);
+}
+
+/*
+ * Bob's file of another recording (the same link, another seed): his
+ * bits have nothing to do with Alice's, the round must abort on the
+ * QBER, and no key comes out at either end.
+ */
+TEST(replay_with_bobs_file_of_another_recording_aborts_on_qber)
+{
+	struct end a, b;
+	struct mitm m = { .action = T_NONE, .cut_at = -1 };
+	char *ka, *kb, why[200];
+
+	g_before_start = replay_two_recordings;
+	fresh_pair(&a, &b, 32768, 25, false);
+	g_before_start = NULL;
+	connect_run(&a, &b, &m);
+	ASSERT_EQ(1, a.ret);
+	ASSERT_EQ(1, b.ret);
+	EXPECT_EQ(0, status_value(&a, "rounds_ok"));
+	EXPECT_EQ(0, status_value(&b, "rounds_ok"));
+	EXPECT_EQ(1, status_value(&b, "rounds_aborted"));
+	status_str(&b, "last_reason", why, sizeof(why));
+	TH_LOG("Bob: %s (QBER %s)", why,
+	       status_str(&b, "qber", (char[32]){ 0 }, 32));
+	EXPECT_NE(NULL, strstr(why, "QBER"));
+	EXPECT_LT(0.4, status_double(&b, "qber"));
+	ka = slurp(a.o.out);
+	kb = slurp(b.o.out);
+	EXPECT_EQ(0, lines(ka));
+	EXPECT_EQ(0, lines(kb));
+	free(ka);
+	free(kb);
+	pair_free(&a, &b);
+}
+
+/*
+ * The recordings are secrets: a file others may read is refused at
+ * start, as the PSK is, and so is the other end's file.
+ */
+TEST(replay_file_others_may_read_or_of_the_other_end_is_refused)
+{
+	struct end a, b;
+	char err[256];
+
+	snprintf(g_dir, sizeof(g_dir), "/tmp/qkdd_session.XXXXXX");
+	ASSERT_NE(NULL, mkdtemp(g_dir));
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	end_opts(&a, QKDD_ALICE, 8192, 25, false);
+	end_opts(&b, QKDD_BOB, 8192, 25, false);
+	ASSERT_EQ(0, record(&a, "rec", 5, 100000));
+	snprintf(a.o.replay, sizeof(a.o.replay), "%s/rec.alice", g_dir);
+	snprintf(b.o.replay, sizeof(b.o.replay), "%s/rec.bob", g_dir);
+	ASSERT_EQ(0, qkdd_opts_check(&a.o, err, sizeof(err))) TH_LOG("%s", err);
+	/* the sampling of the simulator does not apply */
+	a.o.ch.per_detection = true;
+	EXPECT_EQ(-EINVAL, qkdd_opts_check(&a.o, err, sizeof(err)));
+	a.o.ch.per_detection = false;
+	a.st = store_open(&a.o, err, sizeof(err));
+	ASSERT_NE(NULL, a.st);
+	a.q = qkdd_new(&a.o, a.st, NULL);
+	ASSERT_NE(NULL, a.q);
+	qkdd_free(a.q);
+	ASSERT_EQ(0, chmod(a.o.replay, 0640));
+	EXPECT_EQ(NULL, a.q = qkdd_new(&a.o, a.st, NULL));
+	ASSERT_EQ(0, chmod(a.o.replay, 0600));
+	/* Bob's file at Alice */
+	snprintf(a.o.replay, sizeof(a.o.replay), "%s/rec.bob", g_dir);
+	EXPECT_EQ(NULL, a.q = qkdd_new(&a.o, a.st, NULL));
+	/* the recording's classes are not the configured source's */
+	snprintf(a.o.replay, sizeof(a.o.replay), "%s/rec.alice", g_dir);
+	a.o.ch.n_intensities = 3;
+	EXPECT_EQ(NULL, a.q = qkdd_new(&a.o, a.st, NULL));
+	a.o.ch.n_intensities = 1;
+	a.q = NULL;
 	pair_free(&a, &b);
 }
 

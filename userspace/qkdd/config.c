@@ -231,7 +231,7 @@ static const struct optdesc known[] = {
 	{ "eps-cor", false }, { "tag-bits", false }, { "auth-reserve", false },
 	{ "timeout", false }, { "retry-max", false }, { "verbose", true },
 	{ "backoff-base", false }, { "backoff-max", false },
-	{ "simulated-channel-test-keys-only", true },
+	{ "simulated-channel-test-keys-only", true }, { "replay", false },
 	{ "key-source", false }, { "kme", false }, { "kme-cert", false },
 	{ "kme-key", false }, { "kme-ca", false }, { "kme-sae", false },
 	{ "kme-keys", false },
@@ -343,6 +343,8 @@ int qkdd_opt_set(struct qkdd_opts *o, const char *name, const char *value,
 			r = copy_str(o->link, sizeof(o->link), value);
 	} else if (!strcmp(name, "psk")) {
 		r = copy_str(o->psk, sizeof(o->psk), value);
+	} else if (!strcmp(name, "replay")) {
+		r = copy_str(o->replay, sizeof(o->replay), value);
 	} else if (!strcmp(name, "cert")) {
 		r = copy_str(o->cert, sizeof(o->cert), value);
 	} else if (!strcmp(name, "key")) {
@@ -664,6 +666,9 @@ int qkdd_opts_check(const struct qkdd_opts *o, char *err, size_t errlen)
 		if (o->sim_test_keys)
 			return fail(err, errlen,
 				    "--simulated-channel-test-keys-only is for the simulated quantum channel, which --key-source etsi014 does not use");
+		if (o->replay[0])
+			return fail(err, errlen,
+				    "--replay is for --key-source bb84 (recorded detections), not etsi014");
 		/* no quantum channel: nothing travels in clear */
 		return 0;
 	}
@@ -671,6 +676,16 @@ int qkdd_opts_check(const struct qkdd_opts *o, char *err, size_t errlen)
 	    o->kme_sae[0])
 		return fail(err, errlen,
 			    "--kme, --kme-cert, --kme-key, --kme-ca and --kme-sae are for --key-source etsi014");
+	if (o->replay[0]) {
+		if (o->ch.per_detection)
+			return fail(err, errlen,
+				    "--replay replaces the simulated link: --channel sampling=detections does not apply");
+		if (o->sim_test_keys)
+			return fail(err, errlen,
+				    "--simulated-channel-test-keys-only is for the simulated quantum channel, which --replay does not use");
+		/* the quantum link carries the rounds' windows only */
+		return 0;
+	}
 	/*
 	 * The simulated quantum link carries Bob's detections and bases in
 	 * clear: whoever reads it rebuilds every key. Off the host only when
@@ -719,6 +734,7 @@ static const struct option lopts[] = {
 	{ "backoff-base", required_argument, NULL, 0 },
 	{ "backoff-max", required_argument, NULL, 0 },
 	{ "simulated-channel-test-keys-only", no_argument, NULL, 0 },
+	{ "replay", required_argument, NULL, 0 },
 	{ "key-source", required_argument, NULL, 0 },
 	{ "kme", required_argument, NULL, 0 },
 	{ "kme-cert", required_argument, NULL, 0 },
@@ -829,6 +845,7 @@ static const struct optfield restart_only[] = {
 	F("eps-cor", eps_cor), F("tag-bits", tag_bits),
 	F("auth-reserve", auth_target), F("state-dir", state_dir),
 	F("simulated-channel-test-keys-only", sim_test_keys),
+	F("replay", replay),
 	F("key-source", key_source), F("kme", kme), F("kme-cert", kme_cert),
 	F("kme-key", kme_key), F("kme-ca", kme_ca), F("kme-sae", kme_sae),
 	F("kme-keys", kme_keys),

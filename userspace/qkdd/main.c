@@ -19,6 +19,7 @@
 
 #include "qkd/auth.h"
 #include "qkd/frame.h"
+#include "qkd/timetag.h"
 #include "qkdd.h"
 
 static void usage(FILE *f)
@@ -30,7 +31,7 @@ static void usage(FILE *f)
 "            [--block-bits N] [--rounds N] [--no-kernel --out FILE]\n"
 "            [--status FILE] [--state-dir DIR] [--verbose]\n"
 "            [--backoff-base S] [--backoff-max S]\n"
-"            [--simulated-channel-test-keys-only]\n"
+"            [--simulated-channel-test-keys-only] [--replay FILE]\n"
 "            [--key-source bb84|etsi014 --kme https://HOST:PORT --kme-sae ID\n"
 "             --kme-cert F --kme-key F --kme-ca F [--kme-keys N]]\n"
 "       qkdd --help | --version\n"
@@ -240,6 +241,27 @@ static int check_start(const struct qkdd_opts *o)
 	     check_readable("vendor KME client key (--kme-key)", o->kme_key) ||
 	     check_readable("vendor KME CA certificate (--kme-ca)", o->kme_ca)))
 		return -1;
+	if (o->replay[0] && o->key_source == QKDD_SRC_BB84) {
+		/* the recording: there, ours alone, and well-formed */
+		struct qkd_tt_reader *r = calloc(1, sizeof(*r));
+		int e;
+
+		if (!r)
+			return -1;
+		e = qkd_tt_open_path(r, o->replay, o->role == QKDD_ALICE ?
+				     QKD_TT_ALICE : QKD_TT_BOB);
+		if (e) {
+			qerr("replay: %s", r->err);
+		} else if (r->h.classes != o->ch.n_intensities) {
+			qerr("replay %s: the recording has %u intensity classes, the configured source %u (--channel mu=...): describe the recorded source",
+			     o->replay, r->h.classes, o->ch.n_intensities);
+			e = -EINVAL;
+		}
+		qkd_tt_close(r);
+		free(r);
+		if (e)
+			return -1;
+	}
 	if (o->out[0] && check_dir_of("output file", o->out))
 		return -1;
 	if (o->status[0] && check_dir_of("status file", o->status))
@@ -395,7 +417,8 @@ int main(int argc, char **argv)
 		control_stop();
 		return 1;
 	}
-	if (o.role == QKDD_ALICE && o.key_source == QKDD_SRC_BB84) {
+	if (o.role == QKDD_ALICE && o.key_source == QKDD_SRC_BB84 &&
+	    !o.replay[0]) {
 		fib = fiber_start(&o.ch, o.seed, o.have_seed);
 		if (!fib) {
 			qlog("cannot start the fiber stage");
@@ -436,8 +459,10 @@ int main(int argc, char **argv)
 	qlog("started: %s %s, stream on link %s, %s, keys from %s%s%s",
 	     o.listen[0] ? "listening on" : "peer", o.listen[0] ? o.listen : o.peer,
 	     o.link, o.no_kernel ? "keys to file" : "keys to the kernel",
-	     etsi ? "the vendor KME " : "the simulated BB84 stage",
-	     etsi ? o.kme : "", etsi ? " (ETSI GS QKD 014)" : "");
+	     etsi ? "the vendor KME " : o.replay[0] ?
+	     "BB84 on the recording " : "the simulated BB84 stage",
+	     etsi ? o.kme : o.replay[0] ? o.replay : "",
+	     etsi ? " (ETSI GS QKD 014)" : "");
 	qkdd_status_publish(q);
 	qkdd_notify("READY=1");
 	qkdd_notify_status("%s %s", o.listen[0] ? "listening on" : "connecting to",
@@ -512,8 +537,11 @@ int main(int argc, char **argv)
 		if (qfd >= 0)
 			close(qfd);
 		if (r == 1) {
-			qlog("%llu rounds done: exiting",
-			     (unsigned long long)o.rounds);
+			if (o.rounds)
+				qlog("%llu rounds done: exiting",
+				     (unsigned long long)o.rounds);
+			else	/* --replay: the recording's end */
+				qlog("the recording is replayed: exiting");
 			break;
 		}
 		if (r == 0 || qkdd_stopping())

@@ -7,6 +7,8 @@
  *   peer.c         TCP classical and quantum connections, with reconnect
  *   quantum.c      the simulated fiber stage (a thread: pulses in over a
  *                  socket pair, detection events out to Bob)
+ *   replay.c       --replay: recorded detection files instead of the
+ *                  simulated fiber (each round a window of their slots)
  *   kme_client.c   --key-source etsi014: the ETSI GS QKD 014 client of a
  *                  vendor KME (libcurl, mTLS)
  *   kme_parse.c    its answers parsed (Key container, Status, Error)
@@ -99,6 +101,13 @@ struct qkdd_opts {
 	 * host; the keys are then for testing only, and qkdd says so.
 	 */
 	bool sim_test_keys;
+	/*
+	 * --replay FILE: this end's recorded detection file (Alice's pulses
+	 * or Bob's detections, qkd/timetag.h) instead of the simulated
+	 * quantum channel; the quantum connection carries only each round's
+	 * window of pulse slots.
+	 */
+	char replay[QKDD_PATH_MAX];
 	bool verbose;
 	/*
 	 * --key-source etsi014: the local vendor KME (--kme https://HOST:PORT),
@@ -311,6 +320,17 @@ int fiber_generate(struct fiber *f, int qfd, uint32_t round,
 int quantum_recv(int qfd, uint32_t *round, unsigned int timeout_s,
 		 uint64_t pulses, uint64_t max_det,
 		 struct qkd_detections *d, uint64_t *npulses);
+/*
+ * --replay: Alice names the window of pulse slots of round @round, [@first,
+ * @first + @pulses) of the recordings, on @qfd ("QKDR", u32 round, u64
+ * pulses, u64 first: nothing secret). Bob reads it as quantum_recv()
+ * reads detections (older rounds skipped; another magic, pulse count or a
+ * later round refused with -EPROTO).
+ */
+int quantum_send_window(int qfd, uint32_t round, uint64_t first,
+			uint64_t pulses);
+int quantum_recv_window(int qfd, uint32_t *round, unsigned int timeout_s,
+			uint64_t pulses, uint64_t *first);
 
 /* ---- kme_parse.c, kme_client.c ------------------------------------------- */
 

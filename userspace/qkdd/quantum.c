@@ -15,6 +15,8 @@
  * Quantum wire format (little endian): "QKDQ", u32 round, u64 pulses,
  * u64 detections, then per detection u64 pulse, u8 clicks, u8 basis, the
  * pulse indices strictly increasing (Bob refuses a chunk otherwise).
+ * With --replay (replay.c) only the round's window of the recordings
+ * travels: "QKDR", u32 round, u64 pulses, u64 first pulse slot.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -28,6 +30,7 @@
 #include "qkdd.h"
 
 #define QMAGIC		0x51444b51u	/* "QKDQ" little endian */
+#define QMAGIC_REPLAY	0x52444b51u	/* "QKDR": --replay's windows */
 #define QHDR_LEN	24
 #define QEV_LEN		10
 
@@ -302,6 +305,10 @@ int quantum_recv(int qfd, uint32_t *round, unsigned int timeout_s,
 		 * the agreed one, a round after the next (within a connection
 		 * her rounds are 1, 2, 3, ..., one chunk each).
 		 */
+		if (get_le(hdr, 4) == QMAGIC_REPLAY) {
+			qlog("quantum channel: the peer replays a recording (--replay) and this end simulates the link: configure both ends alike");
+			return -EPROTO;
+		}
 		if (get_le(hdr, 4) != QMAGIC) {
 			qlog("quantum channel: a chunk with the magic %08x, not QKDQ: refused",
 			     (unsigned int)get_le(hdr, 4));
@@ -361,6 +368,68 @@ int quantum_recv(int qfd, uint32_t *round, unsigned int timeout_s,
 		free(buf);
 		*npulses = n;
 		*round = rr;
+		return 0;
+	}
+}
+
+int quantum_send_window(int qfd, uint32_t round, uint64_t first,
+			uint64_t pulses)
+{
+	uint8_t hdr[QHDR_LEN];
+
+	put_le(hdr, QMAGIC_REPLAY, 4);
+	put_le(hdr + 4, round, 4);
+	put_le(hdr + 8, pulses, 8);
+	put_le(hdr + 16, first, 8);
+	return frame_write_all(qfd, hdr, sizeof(hdr)) ? -EPIPE : 0;
+}
+
+int quantum_recv_window(int qfd, uint32_t *round, unsigned int timeout_s,
+			uint64_t pulses, uint64_t *first)
+{
+	uint8_t hdr[QHDR_LEN];
+
+	for (;;) {
+		uint64_t n;
+		uint32_t rr, magic;
+		int w = peer_wait(qfd, timeout_s, true);
+
+		if (w < 0)
+			return w;
+		if (w == 0)
+			return -ETIMEDOUT;
+		w = frame_read_all(qfd, hdr, sizeof(hdr));
+		if (w == QKD_FRAME_E_EOF)
+			return -ENOTCONN;
+		if (w)
+			return -EPIPE;
+		magic = (uint32_t)get_le(hdr, 4);
+		rr = (uint32_t)get_le(hdr + 4, 4);
+		n = get_le(hdr + 8, 8);
+		if (magic == QMAGIC) {
+			qlog("quantum channel: the peer simulates the link and this end replays a recording (--replay): configure both ends alike");
+			return -EPROTO;
+		}
+		if (magic != QMAGIC_REPLAY) {
+			qlog("quantum channel: a chunk with the magic %08x, not QKDR: refused",
+			     (unsigned int)magic);
+			return -EPROTO;
+		}
+		if (n != pulses) {
+			qlog("quantum channel: a window of %" PRIu64 " pulses, not the %" PRIu64 " of the agreed round: refused",
+			     n, pulses);
+			return -EPROTO;
+		}
+		if (rr > *round) {
+			qlog("quantum channel: the window of round %u, the next round is %u: refused",
+			     rr, *round);
+			return -EPROTO;
+		}
+		if (rr < *round) {
+			qdebug("skipping the window of old round %u", rr);
+			continue;
+		}
+		*first = get_le(hdr + 16, 8);
 		return 0;
 	}
 }

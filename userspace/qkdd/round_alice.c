@@ -169,20 +169,28 @@ int alice_round(struct qkdd *q, struct round *R)
 	if (r)
 		return -EPERM;
 	stage_switch(QS_QUANTUM);
-	if (q->o->ch.per_detection) {
-		/* records of the detected pulses only */
-		r = fiber_generate(q->fib, q->qfd, q->round, npulses, &ga);
-	} else {
-		r = qkd_alice_records_alloc(&a, npulses);
+	if (q->replay) {
+		/* the round's window of the recording, named to Bob */
+		r = replay_alice(q, npulses, &a);
 		if (r)
 			goto out;
-		qkd_alice_prepare(&q->o->ch, &q->rng, &a);
-		r = fiber_send(q->fib, q->qfd, q->round, &a);
-	}
-	if (r) {
-		qlog("the fiber stage failed: %s", strerror(-r));
-		r = -ECONNRESET;
-		goto out;
+	} else {
+		if (q->o->ch.per_detection) {
+			/* records of the detected pulses only */
+			r = fiber_generate(q->fib, q->qfd, q->round, npulses,
+					   &ga);
+		} else {
+			r = qkd_alice_records_alloc(&a, npulses);
+			if (r)
+				goto out;
+			qkd_alice_prepare(&q->o->ch, &q->rng, &a);
+			r = fiber_send(q->fib, q->qfd, q->round, &a);
+		}
+		if (r) {
+			qlog("the fiber stage failed: %s", strerror(-r));
+			r = -ECONNRESET;
+			goto out;
+		}
 	}
 	/* sifting: Bob's detections (pulse-index gaps) and his bases */
 	r = recv_msg(q, 1u << QKD_MSG_SIFT_BASES, &type, true);

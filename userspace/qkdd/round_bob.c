@@ -150,8 +150,31 @@ int bob_round(struct qkdd *q, struct round *R)
 
 	qkdd_log_round(0);
 	stage_switch(QS_QUANTUM);
-	r = quantum_recv(q->qfd, &round, q->o->timeout_s, q->round_pulses,
-			 round_max_detections(q), &d, &npulses);
+	if (q->replay) {
+		uint64_t wfirst;
+
+		/* the round's window, and its detections from our file */
+		r = quantum_recv_window(q->qfd, &round, q->o->timeout_s,
+					q->round_pulses, &wfirst);
+		if (!r)
+			r = replay_bob(q, wfirst, q->round_pulses, &d);
+		npulses = q->round_pulses;
+		if (!r && d.count > round_max_detections(q)) {
+			/* Alice would refuse the announcement: say why here */
+			qerr("replay %s: %zu detections in the window of %" PRIu64 " pulse slots, more than a round of this configuration can have (%" PRIu64 "): describe the recorded link with --channel (its loss sets the round's pulses) or lower --block-bits",
+			     q->o->replay, d.count, npulses,
+			     round_max_detections(q));
+			r = -EPERM;
+		}
+		if (r == -EPERM || r == -ENOMEM) {
+			qkd_detections_free(&d);
+			return r;
+		}
+	} else {
+		r = quantum_recv(q->qfd, &round, q->o->timeout_s,
+				 q->round_pulses, round_max_detections(q), &d,
+				 &npulses);
+	}
 	/* Alice's round reached us: a SIGTERM from now on lets it finish */
 	qkdd_in_round = !r;
 	if (r) {

@@ -67,6 +67,8 @@ struct qkdd *qkdd_new(const struct qkdd_opts *o, struct store *st,
 	q->pulses_per_bit = pc > 0 && ps > 0 ? 1.0 / (pc * ps) : 1e9;
 	if (store_next_index(st, &q->next_index))
 		goto fail;
+	if (replay_open(q))
+		goto fail;
 	if (o->key_source == QKDD_SRC_ETSI014) {
 		char err[300];
 
@@ -88,6 +90,7 @@ void qkdd_free(struct qkdd *q)
 	if (!q)
 		return;
 	pending_clear(&q->pend);
+	replay_close(q);
 	kme_client_free(q->kme);
 	free(q->sbuf);
 	free(q->rbuf);
@@ -164,7 +167,8 @@ void qkdd_status_publish(struct qkdd *q)
 
 bool qkdd_done(const struct qkdd *q)
 {
-	return q->o->rounds && q->rounds_done >= q->o->rounds;
+	return (q->o->rounds && q->rounds_done >= q->o->rounds) ||
+	       q->replay_done;
 }
 
 int qkdd_session(struct qkdd *q, int cfd, int qfd, struct auth_ctx *auth)
@@ -203,6 +207,18 @@ int qkdd_session(struct qkdd *q, int cfd, int qfd, struct auth_ctx *auth)
 				qlog("SIGTERM: between rounds, stopping");
 			send_abort(q, QKD_ABORT_SHUTDOWN, "operator stop");
 			return 0;
+		}
+		/* --replay: a round needs a whole window of the recording */
+		if (q->o->role == QKDD_ALICE &&
+		    replay_exhausted(q, q->round_pulses)) {
+			qkdd_log_round(0);
+			qlog("replay %s: no full round of %" PRIu64 " pulse slots left (%" PRIu64 " of %" PRIu64 " replayed): done",
+			     q->o->replay, q->round_pulses, q->replay->pos,
+			     q->replay->h.pulses);
+			send_abort(q, QKD_ABORT_SHUTDOWN,
+				   "the recording is replayed to its end");
+			q->replay_done = true;
+			break;
 		}
 		r = q->o->role == QKDD_ALICE ? alice_before_round(q) :
 					       bob_before_round(q);

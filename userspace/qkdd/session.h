@@ -43,6 +43,7 @@
 
 #include "qkd/estimate.h"
 #include "qkd/sifting.h"
+#include "qkd/timetag.h"
 #include "qkdd.h"
 
 /* how send_msg authenticates */
@@ -124,6 +125,9 @@ struct qkdd {
 	uint32_t last_count;		/* Alice: keys of the last block */
 	bool resume_wait;		/* Bob: ROOM sent; Alice may wait for
 					 * room of her own, without a limit */
+	/* --replay: this end's recording (replay.c), NULL without */
+	struct qkd_tt_reader *replay;
+	bool replay_done;		/* Alice: replayed to its end */
 	/* --key-source etsi014 (round_kme.c) */
 	struct kme_client *kme;
 	unsigned int kme_fails;		/* refusals in a row (Alice) */
@@ -177,6 +181,10 @@ int recv_msg(struct qkdd *q, uint32_t want, uint8_t *type, bool stoppable);
 /* ---- state.c ------------------------------------------------------------ */
 
 void pending_clear(struct pending *p);
+/* @b to @path durably: written to @tmp, fsynced, renamed, @dir fsynced.
+ * 0 or -errno. */
+int write_file_sync(const char *dir, const char *tmp, const char *path,
+		    const uint8_t *b, size_t len);
 uint64_t fnv64(uint64_t h, const void *p, size_t n);
 void update_reserve(struct qkdd *q);
 uint64_t auth_spent(const struct qkdd *q);
@@ -259,6 +267,29 @@ uint64_t round_need(const struct qkdd *q);
 int alice_before_round(struct qkdd *q);
 int bob_before_round(struct qkdd *q);
 int room_cap(struct qkdd *q, uint32_t *count);
+
+/* ---- replay.c ----------------------------------------------------------- */
+
+/* Open o->replay for this end (nothing without --replay): 0; -EINVAL,
+ * -ENOMEM with the reason logged. */
+int replay_open(struct qkdd *q);
+void replay_close(struct qkdd *q);
+/* Alice: is there no full round of @npulses left? */
+bool replay_exhausted(const struct qkdd *q, uint64_t npulses);
+/*
+ * Alice: the next window of @npulses slots into @a (allocated here) and
+ * its name to Bob. 0; -EPERM (the file refused: stop), -ECONNRESET,
+ * -ENOMEM.
+ */
+int replay_alice(struct qkdd *q, uint64_t npulses,
+		 struct qkd_alice_records *a);
+/*
+ * Bob: the detections of the window [@first, @first + @npulses) into @d.
+ * 0; -EPROTO (a window no honest Alice sends: before what was replayed,
+ * or past the recording); -EPERM (the file refused); -ENOMEM.
+ */
+int replay_bob(struct qkdd *q, uint64_t first, uint64_t npulses,
+	       struct qkd_detections *d);
 
 /* ---- round_kme.c -------------------------------------------------------- */
 

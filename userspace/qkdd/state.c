@@ -70,8 +70,8 @@ static void state_path(const struct qkdd *q, char *buf, size_t len,
 		 qkdd_role_name(q->o->role), suffix);
 }
 
-static int write_file_sync(const char *dir, const char *tmp, const char *path,
-			   const uint8_t *b, size_t len)
+int write_file_sync(const char *dir, const char *tmp, const char *path,
+		    const uint8_t *b, size_t len)
 {
 	size_t off = 0;
 	int fd, dfd;
