@@ -170,9 +170,12 @@ enum { T_NONE, T_FLIP, T_TRUNC, T_DROP, T_REPLAY, T_SWAP, T_FLOOD,
        T_SILENT, T_SIFT };
 
 /* T_SIFT: how Bob's SIFT_BASES (u64 pulses, u64 n, u64 L, L bytes of
- * gaps, n basis bits in words) is rewritten, valid framing kept */
+ * gaps, n basis bits in words) is rewritten, valid framing kept; S_ANS_*:
+ * how Alice's answer (n basis bits in words, n class bytes, then the
+ * sample positions, N bits in words) is */
 enum { S_GAP_OVERFLOW, S_MORE_DETECTIONS, S_FEWER_DETECTIONS,
-       S_TRUNCATED_VARINT, S_TRAILING_BYTE, S_OVERLONG_VARINT };
+       S_TRUNCATED_VARINT, S_TRAILING_BYTE, S_OVERLONG_VARINT,
+       S_ANS_SHORT, S_ANS_CLASS, S_ANS_MASK, S_ANS_TRAILING };
 
 /* T_FLOOD: deferred 1 MiB frames (QKD_FRAME_F_MORE) injected before the
  * matched frame: no tag is needed to be buffered */
@@ -207,6 +210,7 @@ struct mitm {
 	bool not_applicable;
 	uint64_t vh_key_bits;	/* n, from the last VERIFY_HASH seen */
 	int sift;		/* T_SIFT: S_* */
+	uint64_t sift_n;	/* detections in Bob's last SIFT_BASES */
 	uint8_t *buf;		/* one frame */
 	pthread_t th;
 };
@@ -267,15 +271,32 @@ static uint64_t get_le(const uint8_t *p, int n)
  * bytes, then the tag) into a malformed one of kind @kind; returns the new
  * frame length. The pulse count stays the round's.
  */
-static size_t sift_rewrite(uint8_t *b, size_t plen, int kind)
+static size_t sift_rewrite(uint8_t *b, size_t plen, int kind,
+			   uint64_t ndet)
 {
 	uint8_t *p = b + QKD_FRAME_HDR_LEN, tag[QKD_FRAME_TAG_LEN];
 	uint64_t np = get_le(p, 8);
-	size_t n = 2, gl = 0, nl;
+	size_t n = 2, gl = 0, nl, words = (size_t)(ndet + 63) / 64 * 8;
 	uint8_t g[16];
 
 	memcpy(tag, p + plen, QKD_FRAME_TAG_LEN);
 	switch (kind) {
+	/* Alice's answer: the lengths from Bob's announcement (@ndet) */
+	case S_ANS_SHORT:	/* not even the bases */
+		nl = 8;
+		goto out;
+	case S_ANS_CLASS:	/* the first detection's class byte */
+		p[words] = 0xff;
+		nl = plen;
+		goto out;
+	case S_ANS_MASK:	/* one sample position more or less */
+		p[words + ndet] ^= 0x01;
+		nl = plen;
+		goto out;
+	case S_ANS_TRAILING:
+		p[plen] = 0;
+		nl = plen + 1;
+		goto out;
 	case S_GAP_OVERFLOW:	/* index np - 1, then np: past the round */
 		for (uint64_t v = np - 1; ; v >>= 7) {
 			g[gl++] = (uint8_t)(v | (v >= 0x80 ? 0x80 : 0));
@@ -414,6 +435,8 @@ static int mitm_one(struct mitm *m, int d)
 		goto fail;
 	/* renumber after a drop or a replay */
 	put_be(b + 16, get_be(b + 16, 8) + (uint64_t)m->off[d], 8);
+	if (type == QKD_MSG_SIFT_BASES && d == 1 && plen >= 16)
+		m->sift_n = get_le(b + QKD_FRAME_HDR_LEN + 8, 8);
 	if (type == QKD_MSG_VERIFY_HASH && d == 1 && plen >= 16)
 		m->vh_key_bits = get_le(b + QKD_FRAME_HDR_LEN + 8, 8);
 	if (!(flags & QKD_FRAME_F_DEFERRED) && round == m->cut_round &&
@@ -484,7 +507,7 @@ static int mitm_one(struct mitm *m, int d)
 			}
 			break;
 		case T_SIFT:
-			len = sift_rewrite(b, plen, m->sift);
+			len = sift_rewrite(b, plen, m->sift, m->sift_n);
 			break;
 		case T_BAD_FLAGS:	/* framing no qkdd sends */
 			b[7] |= 0x80;
@@ -2501,6 +2524,71 @@ TEST(malformed_sparse_announcement_aborts_the_round)
 		EXPECT_NE(NULL, strstr(status_str(&b, "last_reason", buf,
 						  sizeof(buf)), at[i].why));
 		EXPECT_EQ(1, status_value(&a, "auth_failures"));
+		free(ka);
+		free(kb);
+		pair_free(&a, &b);
+	}
+}
+
+/*
+ * Alice's sifting answer and both ends' estimation samples are deferred
+ * (their tags come with the round's closing tag), so what a man in the
+ * middle writes there is parsed before any tag is checked. Each way of
+ * breaking them with valid framing -- an answer shorter than Bob's
+ * detections, an intensity class out of range, sample positions that are
+ * not the agreed count, a byte after the answer, a sample cut short at
+ * either end -- aborts the round with its reason, no key at either end,
+ * and raises the receiver's alarm, as a malformed announcement does at
+ * Alice (before: Bob aborted the round without the alarm, and so without
+ * the back-off).
+ */
+TEST(malformed_answer_or_sample_raises_the_receivers_alarm)
+{
+	static const struct {
+		int dir;
+		uint8_t type;
+		int action, kind;
+		const char *why;
+	} at[] = {
+		{ 0, QKD_MSG_SIFT_BASES, T_SIFT, S_ANS_SHORT,
+		  "shorter than the" },
+		{ 0, QKD_MSG_SIFT_BASES, T_SIFT, S_ANS_CLASS,
+		  "intensity class 255 out of range" },
+		{ 0, QKD_MSG_SIFT_BASES, T_SIFT, S_ANS_MASK,
+		  "the sample positions are not" },
+		{ 0, QKD_MSG_SIFT_BASES, T_SIFT, S_ANS_TRAILING,
+		  "sifting: malformed answer" },
+		{ 0, QKD_MSG_EST_SAMPLE, T_TRUNC, 0,
+		  "estimation: bad Cascade parameters" },
+		{ 1, QKD_MSG_EST_SAMPLE, T_TRUNC, 0,
+		  "estimation: malformed sample" },
+	};
+
+	for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+		struct end a, b;
+		struct mitm m = { .dir = at[i].dir, .type = at[i].type,
+				  .nth = 0, .action = at[i].action,
+				  .sift = at[i].kind, .cut_at = -1 };
+		struct end *rx = at[i].dir ? &a : &b;
+		char buf[200];
+		char *ka, *kb;
+
+		fresh_pair(&a, &b, 8192, 25, false);
+		connect_run(&a, &b, &m);
+		ka = slurp(a.o.out);
+		kb = slurp(b.o.out);
+		TH_LOG("case %zu: alice %d, bob %d, receiver's failures %ld, reason '%s'",
+		       i, a.ret, b.ret, status_value(rx, "auth_failures"),
+		       status_str(rx, "last_reason", buf, sizeof(buf)));
+		EXPECT_TRUE(m.done);
+		EXPECT_EQ(0, lines(ka));
+		EXPECT_EQ(0, lines(kb));
+		EXPECT_EQ(1, status_value(rx, "rounds_aborted"));
+		EXPECT_NE(NULL, strstr(status_str(rx, "last_reason", buf,
+						  sizeof(buf)), at[i].why));
+		EXPECT_EQ(1, status_value(rx, "auth_failures"));
+		EXPECT_STREQ("1", status_str(rx, "auth_alarm", buf,
+					     sizeof(buf)));
 		free(ka);
 		free(kb);
 		pair_free(&a, &b);

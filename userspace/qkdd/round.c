@@ -101,6 +101,24 @@ int round_abort(struct qkdd *q, struct round *R, int reason,
 }
 
 /*
+ * A deferred message (its tag comes only with the round's closing tag)
+ * that no honest peer sends: an attack like bad framing, so the alarm and
+ * the back-off (auth_strike()) as well as the round aborted with the
+ * reason. Returns 0, as round_abort().
+ */
+int round_malformed(struct qkdd *q, struct round *R, const char *fmt, ...)
+{
+	char why[sizeof(R->rs.reason)];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	auth_strike(q, why);
+	return round_abort(q, R, QKD_ABORT_PROTOCOL, "%s", why);
+}
+
+/*
  * The authentication key a round withholds from its block: the pads used
  * since the last committed round (@tags_after tags still to come
  * included; charged to the round in R->charge_to, *@used bytes), plus half
@@ -308,9 +326,9 @@ int take_mask(struct qkdd *q, struct round *R, struct rbuf *rb)
 	R->k = (size_t)ceil(q->pp.sample_frac * (double)R->N);
 	R->mask = rb_bits(rb, R->N);
 	if (!R->mask || qkd_bits_popcount(R->mask, R->N) != R->k) {
-		round_abort(q, R, QKD_ABORT_PROTOCOL,
-			    "sifting: the sample positions are not %zu of %zu bits",
-			    R->k, R->N);
+		round_malformed(q, R,
+				"sifting: the sample positions are not %zu of %zu bits",
+				R->k, R->N);
 		return 1;
 	}
 	return 0;

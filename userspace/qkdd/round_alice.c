@@ -296,8 +296,7 @@ int alice_round(struct qkdd *q, struct round *R)
 	rb = (struct rbuf){ q->msg, q->msg_len, 0, false };
 	peer = rb_bits(&rb, R->k);
 	if (!rb_done(&rb) || !peer) {
-		r = round_abort(q, R, QKD_ABORT_PROTOCOL,
-				"estimation: malformed sample");
+		r = round_malformed(q, R, "estimation: malformed sample");
 		goto out;
 	}
 	r = estimate(q, R, peer);

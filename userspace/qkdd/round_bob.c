@@ -221,16 +221,16 @@ int bob_round(struct qkdd *q, struct round *R)
 	ab = rb_bits(&rb, ndet);
 	cls = rb_bytes(&rb, ndet);
 	if (rb.err || !ab || !cls) {
-		r = round_abort(q, R, QKD_ABORT_PROTOCOL,
-				"sifting: malformed answer (shorter than the %zu detections announced)",
-				ndet);
+		r = round_malformed(q, R,
+				    "sifting: malformed answer (shorter than the %zu detections announced)",
+				    ndet);
 		goto out;
 	}
 	for (size_t j = 0; j < ndet; j++)
 		if (cls[j] >= q->pp.nint) {
-			r = round_abort(q, R, QKD_ABORT_PROTOCOL,
-					"sifting: intensity class %u out of range",
-					cls[j]);
+			r = round_malformed(q, R,
+					    "sifting: intensity class %u out of range",
+					    cls[j]);
 			goto out;
 		}
 	r = qkd_sift_det(&b, ab, cls, &R->sifted);
@@ -253,8 +253,7 @@ int bob_round(struct qkdd *q, struct round *R)
 		goto out;
 	}
 	if (!rb_done(&rb)) {
-		r = round_abort(q, R, QKD_ABORT_PROTOCOL,
-				"sifting: malformed answer");
+		r = round_malformed(q, R, "sifting: malformed answer");
 		goto out;
 	}
 	mine = sample_bits(R);
@@ -279,8 +278,7 @@ int bob_round(struct qkdd *q, struct round *R)
 	rb = (struct rbuf){ q->msg, q->msg_len, 0, false };
 	peer = rb_bits(&rb, R->k);
 	if (!peer) {
-		r = round_abort(q, R, QKD_ABORT_PROTOCOL,
-				"estimation: malformed sample");
+		r = round_malformed(q, R, "estimation: malformed sample");
 		goto out;
 	}
 	r = estimate(q, R, peer);
@@ -296,8 +294,8 @@ int bob_round(struct qkdd *q, struct round *R)
 		if (!p || !rb_done(&rb) ||
 		    qkd_cascade_params_decode(&cp, p, QKD_CASCADE_PARAMS_LEN) ||
 		    cp.frame_bits != R->F || cp.nframes != R->nf) {
-			r = round_abort(q, R, QKD_ABORT_PROTOCOL,
-					"estimation: bad Cascade parameters");
+			r = round_malformed(q, R,
+					    "estimation: bad Cascade parameters");
 			goto out;
 		}
 	}

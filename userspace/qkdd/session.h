@@ -220,6 +220,8 @@ int hello(struct qkdd *q);
 /* ---- round.c ------------------------------------------------------------ */
 
 void round_free(struct round *R);
+__attribute__((format(printf, 3, 4)))
+int round_malformed(struct qkdd *q, struct round *R, const char *fmt, ...);
 __attribute__((format(printf, 4, 5)))
 int round_abort(struct qkdd *q, struct round *R, int reason,
 		const char *fmt, ...);
