@@ -60,6 +60,7 @@
 #include <unistd.h>
 
 #include "qkd/frame.h"
+#include "qkd/le.h"
 
 enum { A_DROP, A_DELAY, A_DUP, A_REORDER, A_REPLAY, A_REPLAY_OLD, A_TRUNC,
        A_FLIP, A_FORGE, A_RESET, A_FLOOD,
@@ -194,21 +195,6 @@ static void reset_close(int fd)
 		return;
 	setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
 	close(fd);
-}
-
-static uint64_t get_le(const uint8_t *p, int n)
-{
-	uint64_t v = 0;
-
-	for (int i = n - 1; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static void put_le(uint8_t *p, uint64_t v, int n)
-{
-	for (int i = 0; i < n; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
 }
 
 static void keep_n(struct frame_copy *set, int *n, int max, const uint8_t *b,
@@ -431,9 +417,9 @@ static void logq_attack(const struct conn *k, int a, const uint8_t *h,
 {
 	nattacks++;
 	fprintf(stderr, "attack %lu: %s A->B conn %lu session %08x round %u pulses %llu detections %llu: %s\n",
-		nattacks, names[a], nconn, k->sid, (unsigned int)get_le(h + 4, 4),
-		(unsigned long long)get_le(h + 8, 8),
-		(unsigned long long)get_le(h + 16, 8), what);
+		nattacks, names[a], nconn, k->sid, (unsigned int)qkd_get_le(h + 4, 4),
+		(unsigned long long)qkd_get_le(h + 8, 8),
+		(unsigned long long)qkd_get_le(h + 16, 8), what);
 }
 
 /* Flip Bob's bit (clicks 1 <-> 2) or his basis in a share of the events. */
@@ -470,12 +456,12 @@ static int q_replay(struct conn *k, bool older, bool rewrite, uint32_t round,
 		return -1;
 	memcpy(f, c->b, c->len);
 	snprintf(what, wl, "a chunk of round %u%s inserted before it%s",
-		 (unsigned int)get_le(f + 4, 4),
+		 (unsigned int)qkd_get_le(f + 4, 4),
 		 rewrite ? " relabelled as this round" : "",
-		 rewrite || get_le(f + 4, 4) == round ?
+		 rewrite || qkd_get_le(f + 4, 4) == round ?
 		 " (stale detections for this round)" : "");
 	if (rewrite)
-		put_le(f + 4, round, 4);
+		qkd_put_le(f + 4, round, 4);
 	r = write_full(k->q[1], f, c->len);
 	free(f);
 	return r;
@@ -498,8 +484,8 @@ static int one_qchunk(struct conn *k)
 
 	if (read_full(k->q[0], h, QHDR_LEN))
 		return -1;
-	cnt = get_le(h + 16, 8);
-	if (get_le(h, 4) != QMAGIC || cnt > QCNT_MAX)	/* not qkdd's */
+	cnt = qkd_get_le(h + 16, 8);
+	if (qkd_get_le(h, 4) != QMAGIC || cnt > QCNT_MAX)	/* not qkdd's */
 		return write_full(out, h, QHDR_LEN);
 	len = QHDR_LEN + (size_t)cnt * QEV_LEN;
 	if (len > k->qcap) {
@@ -513,8 +499,8 @@ static int one_qchunk(struct conn *k)
 	memcpy(b, h, QHDR_LEN);
 	if (read_full(k->q[0], b + QHDR_LEN, len - QHDR_LEN))
 		return -1;
-	round = (uint32_t)get_le(h + 4, 4);
-	n = get_le(h + 8, 8);
+	round = (uint32_t)qkd_get_le(h + 4, 4);
+	n = qkd_get_le(h + 8, 8);
 	a = pick(qenabled, nqenabled);
 	if (a >= 0)	/* in turn, not at random: a short run sees each */
 		a = qenabled[qturn++ % (unsigned int)nqenabled];
@@ -545,7 +531,7 @@ static int one_qchunk(struct conn *k)
 				 "detections %llu -> %llu, the rest not sent",
 				 (unsigned long long)cnt,
 				 (unsigned long long)c2);
-			put_le(b + 16, c2, 8);
+			qkd_put_le(b + 16, c2, 8);
 			len = QHDR_LEN + (size_t)c2 * QEV_LEN;
 		}
 		logq_attack(k, a, h, what);
@@ -581,24 +567,24 @@ static int one_qchunk(struct conn *k)
 	case A_QHEADER:
 		switch (m % 6) {
 		case 0:
-			put_le(b + 8, 1ull << 34, 8);
+			qkd_put_le(b + 8, 1ull << 34, 8);
 			snprintf(what, sizeof(what), "pulses %llu -> 2^34",
 				 (unsigned long long)n);
 			break;
 		case 1:
-			put_le(b + 8, 1ull << 34, 8);
-			put_le(b + 16, 1ull << 34, 8);
+			qkd_put_le(b + 8, 1ull << 34, 8);
+			qkd_put_le(b + 16, 1ull << 34, 8);
 			snprintf(what, sizeof(what), "pulses and detections -> 2^34");
 			break;
 		case 2: {
 			uint32_t r2 = round + 1 + (uint32_t)(rnd() % 1000);
 
-			put_le(b + 4, r2, 4);
+			qkd_put_le(b + 4, r2, 4);
 			snprintf(what, sizeof(what), "round -> %u", r2);
 			break;
 		}
 		case 3:
-			put_le(b + 4, 0xffffffffu, 4);
+			qkd_put_le(b + 4, 0xffffffffu, 4);
 			snprintf(what, sizeof(what), "round -> 2^32 - 1");
 			break;
 		case 4:
@@ -606,7 +592,7 @@ static int one_qchunk(struct conn *k)
 			snprintf(what, sizeof(what), "magic altered");
 			break;
 		default:
-			put_le(b + 8, n ? n - 1 : 0, 8);
+			qkd_put_le(b + 8, n ? n - 1 : 0, 8);
 			snprintf(what, sizeof(what), "pulses %llu -> %llu",
 				 (unsigned long long)n,
 				 (unsigned long long)(n ? n - 1 : 0));
@@ -634,7 +620,7 @@ static int one_qchunk(struct conn *k)
 			/* well-framed chunks of round 0: Bob reads and skips
 			 * each */
 			memcpy(f, b, QHDR_LEN);
-			put_le(f + 4, 0, 4);
+			qkd_put_le(f + 4, 0, 4);
 			for (size_t i = QHDR_LEN; i < len; i++)
 				f[i] = (uint8_t)rnd();
 			for (int i = 0; i < nf && !r; i++)

@@ -41,6 +41,7 @@
 
 #include "qkd/auth.h"
 #include "qkd/frame.h"
+#include "qkd/le.h"
 #include "../../userspace/qkdd/qkdd.h"
 #include "../../userspace/qkdd/session.h"
 
@@ -243,21 +244,6 @@ static void put_be(uint8_t *p, uint64_t v, int n)
 	}
 }
 
-static void put_le(uint8_t *p, uint64_t v, int n)
-{
-	for (int i = 0; i < n; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le(const uint8_t *p, int n)
-{
-	uint64_t v = 0;
-
-	for (int i = n - 1; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
 /*
  * T_SILENT: change the frame @b (payload @p of @plen bytes) in a way that
  * the protocol logic of the receiver does not look at or cannot tell from
@@ -275,7 +261,7 @@ static size_t sift_rewrite(uint8_t *b, size_t plen, int kind,
 			   uint64_t ndet)
 {
 	uint8_t *p = b + QKD_FRAME_HDR_LEN, tag[QKD_FRAME_TAG_LEN];
-	uint64_t np = get_le(p, 8);
+	uint64_t np = qkd_get_le(p, 8);
 	size_t n = 2, gl = 0, nl, words = (size_t)(ndet + 63) / 64 * 8;
 	uint8_t g[16];
 
@@ -330,8 +316,8 @@ static size_t sift_rewrite(uint8_t *b, size_t plen, int kind,
 		nl = plen + 1;
 		goto out;
 	}
-	put_le(p + 8, n, 8);
-	put_le(p + 16, gl, 8);
+	qkd_put_le(p + 8, n, 8);
+	qkd_put_le(p + 16, gl, 8);
 	memcpy(p + 24, g, gl);
 	memset(p + 24 + gl, 0, 8);	/* the bases: one word */
 	nl = 24 + gl + 8;
@@ -436,9 +422,9 @@ static int mitm_one(struct mitm *m, int d)
 	/* renumber after a drop or a replay */
 	put_be(b + 16, get_be(b + 16, 8) + (uint64_t)m->off[d], 8);
 	if (type == QKD_MSG_SIFT_BASES && d == 1 && plen >= 16)
-		m->sift_n = get_le(b + QKD_FRAME_HDR_LEN + 8, 8);
+		m->sift_n = qkd_get_le(b + QKD_FRAME_HDR_LEN + 8, 8);
 	if (type == QKD_MSG_VERIFY_HASH && d == 1 && plen >= 16)
-		m->vh_key_bits = get_le(b + QKD_FRAME_HDR_LEN + 8, 8);
+		m->vh_key_bits = qkd_get_le(b + QKD_FRAME_HDR_LEN + 8, 8);
 	if (!(flags & QKD_FRAME_F_DEFERRED) && round == m->cut_round &&
 	    round && m->cut_at >= 0 && m->tagged++ == m->cut_at) {
 		if (m->cut_deliver)
@@ -1473,12 +1459,12 @@ TEST(quantum_detections_out_of_order_are_refused)
 		int sv[2];
 
 		ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
-		put_le(c, 0x51444b51u, 4);
-		put_le(c + 4, 1, 4);
-		put_le(c + 8, 100000, 8);
-		put_le(c + 16, 3, 8);
+		qkd_put_le(c, 0x51444b51u, 4);
+		qkd_put_le(c + 4, 1, 4);
+		qkd_put_le(c + 8, 100000, 8);
+		qkd_put_le(c + 16, 3, 8);
 		for (int j = 0; j < 3; j++) {
-			put_le(c + 24 + 10 * j, pulses[i][j], 8);
+			qkd_put_le(c + 24 + 10 * j, pulses[i][j], 8);
 			c[24 + 10 * j + 8] = 1;
 			c[24 + 10 * j + 9] = 0;
 		}

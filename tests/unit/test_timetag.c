@@ -20,6 +20,7 @@
 #include "kselftest_harness.h"
 #include "qkd/channel.h"
 #include "qkd/timetag.h"
+#include "qkd/le.h"
 
 static char g_tmp[64];
 
@@ -37,12 +38,6 @@ static void tmp_rm(void)
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", g_tmp);
 	if (system(cmd))
 		abort();
-}
-
-static void put_le(uint8_t *p, uint64_t v, int n)
-{
-	for (int i = 0; i < n; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
 }
 
 /* A file image: a header and room for records. */
@@ -71,7 +66,7 @@ static void img_alice(struct img *m, uint8_t rec)
 
 static void img_bob(struct img *m, uint64_t slot, uint8_t flags)
 {
-	put_le(m->b + m->len, slot, 8);
+	qkd_put_le(m->b + m->len, slot, 8);
 	m->b[m->len + 8] = flags;
 	m->len += 9;
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "qkd/sifting.h"
+#include "qkd/le.h"
 
 void qkd_sifted_free(struct qkd_sifted *s)
 {
@@ -248,21 +249,6 @@ int qkd_gaps_decode(const uint8_t *buf, size_t len, size_t n,
 	return 0;
 }
 
-static void put_le64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
 int qkd_sift_announce_encode(const struct qkd_det_records *b, uint8_t **out,
 			     size_t *len)
 {
@@ -274,10 +260,10 @@ int qkd_sift_announce_encode(const struct qkd_det_records *b, uint8_t **out,
 	*len = 0;
 	if (!p)
 		return -ENOMEM;
-	put_le64(p, b->npulses);
-	put_le64(p + 8, b->n);
+	qkd_put_le(p, b->npulses, 8);
+	qkd_put_le(p + 8, b->n, 8);
 	gl = qkd_gaps_encode(b, p + 24);
-	put_le64(p + 16, gl);
+	qkd_put_le(p + 16, gl, 8);
 	bas = p + 24 + gl;
 	memset(bas, 0, nw * 8);
 	for (size_t i = 0; i < b->n; i++)
@@ -313,12 +299,12 @@ int qkd_sift_announce_decode(const uint8_t *buf, size_t len,
 		*why = "shorter than its header";
 		return -EBADMSG;
 	}
-	if (get_le64(buf) != npulses) {
+	if (qkd_get_le(buf, 8) != npulses) {
 		*why = "another pulse count than the round's";
 		return -EBADMSG;
 	}
-	n = get_le64(buf + 8);
-	gl = get_le64(buf + 16);
+	n = qkd_get_le(buf + 8, 8);
+	gl = qkd_get_le(buf + 16, 8);
 	if (n > max_det || n > npulses) {
 		*why = "more detections than a round of this configuration has";
 		return -EBADMSG;
@@ -349,7 +335,7 @@ int qkd_sift_announce_decode(const uint8_t *buf, size_t len,
 		return r;
 	}
 	for (size_t i = 0; i < nw; i++)
-		an->basis[i] = get_le64(buf + 24 + gl + i * 8);
+		an->basis[i] = qkd_get_le(buf + 24 + gl + i * 8, 8);
 	if (n % 64 && (an->basis[nw - 1] >> (n % 64))) {
 		*why = "basis bits set past the last detection";
 		qkd_sift_announce_free(an);

@@ -17,21 +17,7 @@
 #include <unistd.h>
 
 #include "qkd/timetag.h"
-
-static void put_le(uint8_t *p, uint64_t v, int n)
-{
-	for (int i = 0; i < n; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le(const uint8_t *p, int n)
-{
-	uint64_t v = 0;
-
-	for (int i = n - 1; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
+#include "qkd/le.h"
 
 __attribute__((format(printf, 3, 4)))
 static int say(char *err, size_t len, const char *fmt, ...)
@@ -57,13 +43,13 @@ void qkd_tt_header_encode(const struct qkd_tt_header *h,
 			  uint8_t out[QKD_TT_HDR_LEN])
 {
 	memset(out, 0, QKD_TT_HDR_LEN);
-	put_le(out, QKD_TT_MAGIC, 4);
-	put_le(out + 4, QKD_TT_VERSION, 2);
+	qkd_put_le(out, QKD_TT_MAGIC, 4);
+	qkd_put_le(out + 4, QKD_TT_VERSION, 2);
 	out[6] = h->end;
 	out[7] = h->flags;
-	put_le(out + 8, h->pulses, 8);
-	put_le(out + 16, h->rate_hz, 8);
-	put_le(out + 24, h->records, 8);
+	qkd_put_le(out + 8, h->pulses, 8);
+	qkd_put_le(out + 16, h->rate_hz, 8);
+	qkd_put_le(out + 24, h->records, 8);
 	out[32] = h->classes;
 }
 
@@ -77,11 +63,11 @@ int qkd_tt_header_decode(const uint8_t *in, size_t len,
 		return say(err, errlen,
 			   "header cut short: %zu of its %u bytes", len,
 			   QKD_TT_HDR_LEN);
-	if (get_le(in, 4) != QKD_TT_MAGIC)
+	if (qkd_get_le(in, 4) != QKD_TT_MAGIC)
 		return say(err, errlen,
 			   "bad magic %02x%02x%02x%02x: not a time-tag file (QKDT)",
 			   in[0], in[1], in[2], in[3]);
-	v = (unsigned int)get_le(in + 4, 2);
+	v = (unsigned int)qkd_get_le(in + 4, 2);
 	if (v != QKD_TT_VERSION)
 		return say(err, errlen,
 			   "format version %u: this reader knows version %u",
@@ -100,9 +86,9 @@ int qkd_tt_header_decode(const uint8_t *in, size_t len,
 				   i, in[i]);
 	h->end = in[6];
 	h->flags = in[7];
-	h->pulses = get_le(in + 8, 8);
-	h->rate_hz = get_le(in + 16, 8);
-	h->records = get_le(in + 24, 8);
+	h->pulses = qkd_get_le(in + 8, 8);
+	h->rate_hz = qkd_get_le(in + 16, 8);
+	h->records = qkd_get_le(in + 24, 8);
 	h->classes = in[32];
 	if (!h->pulses || h->pulses > QKD_TT_PULSES_MAX)
 		return say(err, errlen,
@@ -405,7 +391,7 @@ static int bob_next(struct qkd_tt_reader *r)
 			      r->len > r->off ? "the file ends within a record" :
 						"the file ends",
 			      r->nrec, r->h.records);
-	slot = get_le(r->buf + r->off, 8);
+	slot = qkd_get_le(r->buf + r->off, 8);
 	f = r->buf[r->off + 8];
 	explicit_bzero(r->buf + r->off, QKD_TT_BOB_REC_LEN);
 	r->off += QKD_TT_BOB_REC_LEN;
@@ -647,7 +633,7 @@ int qkd_tt_write_bob(struct qkd_tt_writer *w, uint64_t base,
 			return wfail(w, -EINVAL,
 				     "detection %zu: slot out of order or no click",
 				     i);
-		put_le(rec, slot, 8);
+		qkd_put_le(rec, slot, 8);
 		rec[8] = (uint8_t)((e->clicks == 3 ? QKD_TT_B_DOUBLE :
 				    e->clicks == 2 ? QKD_TT_B_BIT : 0) |
 				   (e->basis ? QKD_TT_B_BASIS : 0));

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "qkd/frame.h"
+#include "qkd/le.h"
 #include "qkdd.h"
 
 #define QMAGIC		0x51444b51u	/* "QKDQ" little endian */
@@ -86,21 +87,6 @@ static int phys_reseed(struct fiber *f)
 	return 0;
 }
 
-static void put_le(uint8_t *p, uint64_t v, int n)
-{
-	for (int i = 0; i < n; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le(const uint8_t *p, int n)
-{
-	uint64_t v = 0;
-
-	for (int i = n - 1; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
 static int fiber_round(struct fiber *f, const struct fiber_req *rq)
 {
 	struct qkd_alice_records a;
@@ -143,15 +129,15 @@ events:
 		qkd_detections_free(&d);
 		return -ENOMEM;
 	}
-	put_le(out, QMAGIC, 4);
-	put_le(out + 4, rq->round, 4);
-	put_le(out + 8, rq->n, 8);
-	put_le(out + 16, d.count, 8);
+	qkd_put_le(out, QMAGIC, 4);
+	qkd_put_le(out + 4, rq->round, 4);
+	qkd_put_le(out + 8, rq->n, 8);
+	qkd_put_le(out + 16, d.count, 8);
 	for (size_t i = 0; i < d.count; i++) {
 		uint8_t *e = out + QHDR_LEN + i * QEV_LEN;
 
 		/* eve_knows is simulation ground truth: never sent */
-		put_le(e, d.ev[i].pulse, 8);
+		qkd_put_le(e, d.ev[i].pulse, 8);
 		e[8] = d.ev[i].clicks;
 		e[9] = d.ev[i].basis;
 	}
@@ -295,9 +281,9 @@ int quantum_recv(int qfd, uint32_t *round, unsigned int timeout_s,
 			return -ENOTCONN;	/* the peer closed it */
 		if (w)
 			return -EPIPE;
-		rr = (uint32_t)get_le(hdr + 4, 4);
-		n = get_le(hdr + 8, 8);
-		cnt = get_le(hdr + 16, 8);
+		rr = (uint32_t)qkd_get_le(hdr + 4, 4);
+		n = qkd_get_le(hdr + 8, 8);
+		cnt = qkd_get_le(hdr + 16, 8);
 		/*
 		 * Nothing on this link is authenticated: allocate only what a
 		 * round of our configuration needs, and refuse what Alice's
@@ -305,13 +291,13 @@ int quantum_recv(int qfd, uint32_t *round, unsigned int timeout_s,
 		 * the agreed one, a round after the next (within a connection
 		 * her rounds are 1, 2, 3, ..., one chunk each).
 		 */
-		if (get_le(hdr, 4) == QMAGIC_REPLAY) {
+		if (qkd_get_le(hdr, 4) == QMAGIC_REPLAY) {
 			qlog("quantum channel: the peer replays a recording (--replay) and this end simulates the link: configure both ends alike");
 			return -EPROTO;
 		}
-		if (get_le(hdr, 4) != QMAGIC) {
+		if (qkd_get_le(hdr, 4) != QMAGIC) {
 			qlog("quantum channel: a chunk with the magic %08x, not QKDQ: refused",
-			     (unsigned int)get_le(hdr, 4));
+			     (unsigned int)qkd_get_le(hdr, 4));
 			return -EPROTO;
 		}
 		if (n != pulses || cnt > n || cnt > max_det) {
@@ -348,7 +334,7 @@ int quantum_recv(int qfd, uint32_t *round, unsigned int timeout_s,
 		for (uint64_t i = 0; i < cnt; i++) {
 			const uint8_t *e = buf + i * QEV_LEN;
 
-			d->ev[i].pulse = get_le(e, 8);
+			d->ev[i].pulse = qkd_get_le(e, 8);
 			d->ev[i].clicks = e[8];
 			d->ev[i].basis = e[9];
 			if (d->ev[i].pulse >= n || !e[8] || e[8] > 3 ||
@@ -377,10 +363,10 @@ int quantum_send_window(int qfd, uint32_t round, uint64_t first,
 {
 	uint8_t hdr[QHDR_LEN];
 
-	put_le(hdr, QMAGIC_REPLAY, 4);
-	put_le(hdr + 4, round, 4);
-	put_le(hdr + 8, pulses, 8);
-	put_le(hdr + 16, first, 8);
+	qkd_put_le(hdr, QMAGIC_REPLAY, 4);
+	qkd_put_le(hdr + 4, round, 4);
+	qkd_put_le(hdr + 8, pulses, 8);
+	qkd_put_le(hdr + 16, first, 8);
 	return frame_write_all(qfd, hdr, sizeof(hdr)) ? -EPIPE : 0;
 }
 
@@ -403,9 +389,9 @@ int quantum_recv_window(int qfd, uint32_t *round, unsigned int timeout_s,
 			return -ENOTCONN;
 		if (w)
 			return -EPIPE;
-		magic = (uint32_t)get_le(hdr, 4);
-		rr = (uint32_t)get_le(hdr + 4, 4);
-		n = get_le(hdr + 8, 8);
+		magic = (uint32_t)qkd_get_le(hdr, 4);
+		rr = (uint32_t)qkd_get_le(hdr + 4, 4);
+		n = qkd_get_le(hdr + 8, 8);
 		if (magic == QMAGIC) {
 			qlog("quantum channel: the peer simulates the link and this end replays a recording (--replay): configure both ends alike");
 			return -EPROTO;
@@ -429,7 +415,7 @@ int quantum_recv_window(int qfd, uint32_t *round, unsigned int timeout_s,
 			qdebug("skipping the window of old round %u", rr);
 			continue;
 		}
-		*first = get_le(hdr + 16, 8);
+		*first = qkd_get_le(hdr + 16, 8);
 		return 0;
 	}
 }
