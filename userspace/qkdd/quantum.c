@@ -260,6 +260,25 @@ int fiber_generate(struct fiber *f, int qfd, uint32_t round,
 	return ans.res;
 }
 
+/*
+ * The next chunk's header, within timeout_s: 0, -ETIMEDOUT, -ENOTCONN
+ * (the peer closed the connection), -EPIPE or peer_wait()'s error.
+ */
+static int quantum_read_hdr(int qfd, unsigned int timeout_s,
+			    uint8_t hdr[QHDR_LEN])
+{
+	int w = peer_wait(qfd, timeout_s, true);
+
+	if (w < 0)
+		return w;
+	if (w == 0)
+		return -ETIMEDOUT;
+	w = frame_read_all(qfd, hdr, QHDR_LEN);
+	if (w == QKD_FRAME_E_EOF)
+		return -ENOTCONN;
+	return w ? -EPIPE : 0;
+}
+
 int quantum_recv(int qfd, uint32_t *round, unsigned int timeout_s,
 		 uint64_t pulses, uint64_t max_det,
 		 struct qkd_detections *d, uint64_t *npulses)
@@ -270,17 +289,10 @@ int quantum_recv(int qfd, uint32_t *round, unsigned int timeout_s,
 		uint64_t n, cnt;
 		uint32_t rr;
 		uint8_t *buf;
-		int w = peer_wait(qfd, timeout_s, true);
+		int w = quantum_read_hdr(qfd, timeout_s, hdr);
 
-		if (w < 0)
-			return w;
-		if (w == 0)
-			return -ETIMEDOUT;
-		w = frame_read_all(qfd, hdr, sizeof(hdr));
-		if (w == QKD_FRAME_E_EOF)
-			return -ENOTCONN;	/* the peer closed it */
 		if (w)
-			return -EPIPE;
+			return w;
 		rr = (uint32_t)qkd_get_le(hdr + 4, 4);
 		n = qkd_get_le(hdr + 8, 8);
 		cnt = qkd_get_le(hdr + 16, 8);
@@ -378,17 +390,10 @@ int quantum_recv_window(int qfd, uint32_t *round, unsigned int timeout_s,
 	for (;;) {
 		uint64_t n;
 		uint32_t rr, magic;
-		int w = peer_wait(qfd, timeout_s, true);
+		int w = quantum_read_hdr(qfd, timeout_s, hdr);
 
-		if (w < 0)
-			return w;
-		if (w == 0)
-			return -ETIMEDOUT;
-		w = frame_read_all(qfd, hdr, sizeof(hdr));
-		if (w == QKD_FRAME_E_EOF)
-			return -ENOTCONN;
 		if (w)
-			return -EPIPE;
+			return w;
 		magic = (uint32_t)qkd_get_le(hdr, 4);
 		rr = (uint32_t)qkd_get_le(hdr + 4, 4);
 		n = qkd_get_le(hdr + 8, 8);
