@@ -40,13 +40,17 @@
  * usage (from the repository root, after make build/qkdd bench):
  *   build/bench/bench_throughput [-r rounds] [-R rounds at 10 ms]
  *       [-t rtt_ms,...] [-b block_bits] [-k fiber_km] [-p port]
- *       [-q path/to/qkdd] [-S]
+ *       [-q path/to/qkdd] [-S] [-T path/to/qkd-timetag]
  *
  * -S: the simulated link sampled per detection (--channel
  * sampling=detections: qkd_channel_generate_sparse() in Alice's fiber
  * thread, and in the baseline, with sifting on per-detection records and
  * Bob's announcement encoded and decoded as qkdd does), not per pulse.
  * The baseline's generator is OpenSSL's DRBG, qkdd's for Alice's choices.
+ * -T: before each RTT's run, qkd-timetag records the simulated link (the
+ * rounds and two more) into time-tag files, outside the clock, and both
+ * daemons replay them (--replay): the chain fed as a time tagger would
+ * feed it, the quantum stage only reading the recording.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -422,12 +426,61 @@ static void parse_cpu(const char *log, struct totals *t)
 
 /* -S: the daemons' fiber and the baseline sample per detection */
 static bool per_detection;
+/* -T: both daemons replay files qkd-timetag recorded (--replay) */
+static const char *timetag_tool;
+
+/* The pulses a round of qkdd's has (round.c's round_pulses()). */
+static uint64_t daemon_round_pulses(uint32_t block, double km)
+{
+	struct qkd_channel_params p;
+	double pc, ps;
+
+	qkd_channel_params_default(&p);
+	p.source = QKD_SOURCE_SINGLE_PHOTON;
+	p.n_intensities = 1;
+	p.p_intensity[0] = 1;
+	p.length_km = km;
+	pc = qkd_channel_click_prob(&p, 0);
+	ps = p.p_z_alice * p.p_z_bob + (1 - p.p_z_alice) * (1 - p.p_z_bob);
+	return (uint64_t)ceil(block / (pc * ps) * 1.05);
+}
+
+/*
+ * -T: record the link for @rounds rounds into DIR/alice.tt and DIR/bob.tt
+ * (outside the clock: the recording stands for a time tagger's output).
+ */
+static int record_link(const char *dir, int rounds, uint32_t block,
+		       double km, const char *ch)
+{
+	char a[300], b[300], np[32], log[300];
+	pid_t pid;
+	int st;
+
+	snprintf(a, sizeof(a), "%s/alice.tt", dir);
+	snprintf(b, sizeof(b), "%s/bob.tt", dir);
+	snprintf(log, sizeof(log), "%s/record.log", dir);
+	snprintf(np, sizeof(np), "%" PRIu64,
+		 daemon_round_pulses(block, km) * (uint64_t)rounds);
+	{
+		char *argv[] = { (char *)timetag_tool, "record", "--channel",
+				 (char *)ch, "--pulses", np, a, b, NULL };
+
+		pid = spawn(argv, log);
+	}
+	if (pid < 0 || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) ||
+	    WEXITSTATUS(st)) {
+		fprintf(stderr, "bench_throughput: %s record failed, see %s\n",
+			timetag_tool, log);
+		return -1;
+	}
+	return 0;
+}
 
 static int run_daemons(const char *qkdd, int rounds, uint32_t block,
 		       double km, int port, double rtt_ms, struct totals *t)
 {
 	char dir[] = "/tmp/bench_throughput.XXXXXX", path[2][300], out[2][300];
-	char log[2][300], addr[2][64], rs[16], bs[16], ch[80];
+	char log[2][300], addr[2][64], rs[16], bs[16], ch[80], tt[2][300];
 	uint8_t psk[65536];
 	pid_t pid[2];
 	FILE *f;
@@ -461,14 +514,24 @@ static int run_daemons(const char *qkdd, int rounds, uint32_t block,
 	snprintf(bs, sizeof(bs), "%u", block);
 	snprintf(ch, sizeof(ch), "source=single-photon,fiber-km=%g%s", km,
 		 per_detection ? ",sampling=detections" : "");
+	/* the rounds and the one not counted, and a round to spare */
+	if (timetag_tool && record_link(dir, rounds + 2, block, km, ch))
+		return -1;
+	/* qkdd --replay describes the recorded source, no sampling */
+	if (timetag_tool)
+		snprintf(ch, sizeof(ch), "source=single-photon,fiber-km=%g", km);
 	for (int i = 1; i >= 0; i--) {
 		char *argv[] = {
 			(char *)qkdd, "--role", i ? "bob" : "alice",
 			i ? "--listen" : "--peer", addr[i],
 			"--stream", UUID, "--link", "bench", "--psk", path[i],
 			"--no-kernel", "--out", out[i], "--rounds", rs,
-			"--block-bits", bs, "--channel", ch, NULL,
+			"--block-bits", bs, "--channel", ch,
+			timetag_tool ? "--replay" : NULL, tt[i], NULL,
 		};
+
+		snprintf(tt[i], sizeof(tt[i]), "%s/%s.tt", dir,
+			 i ? "bob" : "alice");
 
 		pid[i] = spawn(argv, log[i]);
 		if (pid[i] < 0)
@@ -792,7 +855,7 @@ int main(int argc, char **argv)
 	double km = 25;
 	int rounds = 4, rounds_slow = 2, port = 7760, c, nrtt = 3;
 
-	while ((c = getopt(argc, argv, "r:R:t:b:k:p:q:S")) != -1) {
+	while ((c = getopt(argc, argv, "r:R:t:b:k:p:q:ST:")) != -1) {
 		switch (c) {
 		case 'r': rounds = atoi(optarg); break;
 		case 'R': rounds_slow = atoi(optarg); break;
@@ -812,11 +875,17 @@ int main(int argc, char **argv)
 		case 'p': port = atoi(optarg); break;
 		case 'q': qkdd = optarg; break;
 		case 'S': per_detection = true; break;
+		case 'T': timetag_tool = optarg; break;
 		default:
-			fprintf(stderr, "usage: %s [-r rounds] [-R rounds at >= 10 ms] [-t rtt_ms,...] [-b block_bits] [-k km] [-p port] [-q qkdd] [-S]\n",
+			fprintf(stderr, "usage: %s [-r rounds] [-R rounds at >= 10 ms] [-t rtt_ms,...] [-b block_bits] [-k km] [-p port] [-q qkdd] [-S] [-T qkd-timetag]\n",
 				argv[0]);
 			return 2;
 		}
+	}
+	if (timetag_tool && access(timetag_tool, X_OK)) {
+		fprintf(stderr, "bench_throughput: -T %s: not an executable (make build/qkd-timetag)\n",
+			timetag_tool);
+		return 2;
 	}
 	if (rounds < 1 || rounds_slow < 1 || !nrtt || access(qkdd, X_OK)) {
 		fprintf(stderr, "bench_throughput: need %s (make build/qkdd), rounds >= 1 and RTTs\n",
@@ -828,6 +897,9 @@ int main(int argc, char **argv)
 	       km, block, EPS_SEC, EPS_COR,
 	       per_detection ? "detection (sampling=detections)" :
 			       "pulse (the reference)");
+	if (timetag_tool)
+		printf("# -T: both daemons replay files %s recorded before each run, outside the clock (qkdd --replay): the quantum stage is reading the recording\n",
+		       timetag_tool);
 	printf("# classical channel through this benchmark's delaying relay (the build machine's kernel has no sch_netem): RTT/2 each way, no bandwidth limit; detections relayed without delay; first round not counted\n");
 	for (int i = 0; i < nrtt; i++) {
 		int r = rtt[i] >= 10 ? rounds_slow : rounds;
