@@ -40,6 +40,7 @@
 
 #include <qkd/bitvec.h>
 #include <qkd/ldpc.h>
+#include <qkd/verify.h>
 
 #define MSG_SYNDROME	1
 #define MSG_MORE	2
@@ -153,22 +154,22 @@ int qkd_ldpc_params_check(const struct qkd_ldpc_params *p, const char **why)
 }
 
 /*
- * Efficiency of the first attempt, f0(q): about where a 2^16-bit frame of
- * this construction decodes 80-90 % of the time with the punctured bits
- * unknown (measured, 2026-12-07: FER 0.1-0.3 at f 1.12 for QBER 2-5 %,
- * 1.16 at 8 %, 1.22 at 1 %, where the rows have 60 ones and the
- * three-degree shape is weakest). The reveal step adds REVEAL_F: the
- * frames whose own error count is high (it spreads by sqrt(n q) around
- * n q) or whose decoding stalls get through then.
+ * Efficiency of the first attempt, f0(q): where most 2^16-bit frames of
+ * this construction decode with the punctured bits unknown (measured,
+ * 2026-12-07: 70-85 % of frames at f 1.12 for QBER 2-5 %; at 1 %, where
+ * the rows carry 60 ones and this shape is weakest, 1.19). The reveal
+ * step adds REVEAL_F: it has to cover the frames whose own error count is
+ * high (it spreads by sqrt(n q) around n q, 2.8 % at 2 %) as well as the
+ * decodings that stall.
  */
-#define REVEAL_F	0.06
+#define REVEAL_F	0.10
 static double f0_for(double q)
 {
 	if (q < 0.015)
 		return 1.19;
 	if (q < 0.065)
-		return 1.11;
-	return 1.13;
+		return 1.12;
+	return 1.14;
 }
 
 int qkd_ldpc_default_params(struct qkd_ldpc_params *p, uint32_t frame_bits,
@@ -215,6 +216,17 @@ static uint32_t get_le32(const uint8_t *b)
 {
 	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
 	       (uint32_t)b[3] << 24;
+}
+
+static void put_le64(uint8_t *b, uint64_t v)
+{
+	put_le32(b, (uint32_t)v);
+	put_le32(b + 4, (uint32_t)(v >> 32));
+}
+
+static uint64_t get_le64(const uint8_t *b)
+{
+	return get_le32(b) | (uint64_t)get_le32(b + 4) << 32;
 }
 
 size_t qkd_ldpc_params_encode(const struct qkd_ldpc_params *p, uint8_t *buf)
@@ -272,19 +284,21 @@ struct qkd_ldpc_code {
 
 /*
  * Column degree distribution for the mother rate R = 1 - m/N: columns of
- * degree 2, 3 and 12. In edge terms lambda_2 is 0.9 of the stability
- * bound 1 / (B (d_c - 1)) of the BSC whose capacity is 1.1 times what the
- * rate needs (B = 2 sqrt(q (1 - q)), the Bhattacharyya constant; d_c the
- * average row weight this gives); the other edges go 1:3 to degrees 3
- * and 12. The shape was chosen by measurement (bench_ldpc-style runs of
- * 2^16-bit frames at QBER 2 %, other splits and high degrees 8-30 did no
- * better), not by density evolution. The table is computed offline, in
- * parts per 10^5 of the columns, and indexed with integer arithmetic only:
- * both ends must get exactly the same counts whatever their compiler
- * does with floating point.
+ * degree 2, 3 and one high degree d_h. Degree 2: lambda_2 (edge fraction)
+ * at 0.9 of the stability bound 1 / (B (d_c - 1)) of the BSC whose
+ * capacity is 1.1 times what the rate needs (B = 2 sqrt(q (1 - q)), the
+ * Bhattacharyya constant, d_c the average row weight), and at most m - 1
+ * columns (qkd_ldpc_code_new lays them as a path). High degree: 25 % of
+ * the columns of degree 14 below R = 0.88; above (QBER about 1 %, rows of
+ * 60 ones) a third of degree 12. The rest degree 3. Chosen by measurement
+ * (2^16-bit frames at QBER 1, 2 and 5 %, six codes each: fraction of
+ * frames decoded at f = 1.12; d_h 8-30 and other fractions did worse), not
+ * by density evolution. The table is computed offline, in parts per 10^5
+ * of the columns, and indexed with integer arithmetic only: both ends
+ * must get exactly the same counts whatever their compiler does with
+ * floating point.
  */
 #define NDEG 3
-static const uint32_t dist_deg[NDEG] = { 2, 3, 12 };
 /* { degree 2, degree 12 } per 10^5 columns, the rest degree 3; R 0.40-0.97 */
 static const uint32_t dist_tab[][2] = {
 	{ 46864, 22772 },	/* R 0.40: dc 7.6 */
@@ -347,7 +361,8 @@ static const uint32_t dist_tab[][2] = {
 	{ 12974, 37297 },	/* R 0.97: dc 207.6 */
 };
 
-static void dist_counts(uint32_t N, uint32_t m, uint32_t cnt[NDEG])
+static void dist_counts(uint32_t N, uint32_t m, uint32_t cnt[NDEG],
+			uint32_t deg[NDEG])
 {
 	uint64_t r = (uint64_t)(N - m) * 1000 / N;	/* rate, per mille */
 	size_t i, last = sizeof(dist_tab) / sizeof(dist_tab[0]) - 1;
@@ -356,7 +371,15 @@ static void dist_counts(uint32_t N, uint32_t m, uint32_t cnt[NDEG])
 	if (i > last)
 		i = last;
 	cnt[0] = (uint32_t)((uint64_t)N * dist_tab[i][0] / 100000);
-	cnt[2] = (uint32_t)((uint64_t)N * dist_tab[i][1] / 100000);
+	deg[0] = 2;
+	deg[1] = 3;
+	if (r >= 880) {
+		deg[2] = 12;
+		cnt[2] = (uint32_t)((uint64_t)N * dist_tab[i][1] / 100000);
+	} else {
+		deg[2] = 14;
+		cnt[2] = (uint32_t)((uint64_t)N * 25000 / 100000);
+	}
 	/*
 	 * At most m - 1 columns of degree 2, laid as a path (see
 	 * qkd_ldpc_code_new): a cycle of degree-2 columns is a codeword of
@@ -450,7 +473,8 @@ struct qkd_ldpc_code *qkd_ldpc_code_new(const struct qkd_ldpc_params *p)
 	struct qkd_ldpc_code *c = NULL;
 	struct peg g = { 0 };
 	struct prng r;
-	uint32_t N, m, v, k, i, j, cnt[NDEG], sel = 0, cap, mark = 0;
+	uint32_t N, m, v, k, i, j, cnt[NDEG], dist_deg[NDEG], sel = 0, cap;
+	uint32_t mark = 0;
 	uint32_t *vdeg = NULL, *vstart = NULL, *vadj = NULL, *label = NULL;
 	uint32_t *cand = NULL, *ccount = NULL;
 	uint8_t *reserved = NULL, *punct = NULL;
@@ -463,7 +487,7 @@ struct qkd_ldpc_code *qkd_ldpc_code_new(const struct qkd_ldpc_params *p)
 	}
 	N = p->frame_bits + p->p;
 	m = p->m;
-	dist_counts(N, m, cnt);
+	dist_counts(N, m, cnt, dist_deg);
 	for (i = 0; i < NDEG; i++)
 		E += (uint64_t)cnt[i] * dist_deg[i];
 	if (E > UINT32_MAX / 2) {
@@ -721,6 +745,8 @@ struct ws {
 	float *q;	/* max_row: a row's variable-to-check messages */
 	float *t;	/* max_row: their tanh(|q|/2) */
 	float *x;	/* max_row: product of the others' */
+	uint64_t *y;	/* the decoded key, until its tag is checked */
+	size_t ysz;
 	size_t Lsz, Rsz, qsz;
 };
 
@@ -736,7 +762,10 @@ static void ws_free(struct ws *w)
 		explicit_bzero(w->t, w->qsz);
 	if (w->x)
 		explicit_bzero(w->x, w->qsz);
+	if (w->y)
+		explicit_bzero(w->y, w->ysz);
 	free(w->x);
+	free(w->y);
 	free(w->L);
 	free(w->R);
 	free(w->q);
@@ -755,7 +784,9 @@ static int ws_init(struct ws *w, const struct qkd_ldpc_code *c)
 	w->q = malloc(w->qsz);
 	w->t = malloc(w->qsz);
 	w->x = malloc(w->qsz);
-	if (!w->L || !w->R || !w->q || !w->t || !w->x) {
+	w->ysz = QKD_BV_WORDS(c->n) * 8;
+	w->y = malloc(w->ysz);
+	if (!w->L || !w->R || !w->q || !w->t || !w->x || !w->y) {
 		ws_free(w);
 		return -ENOMEM;
 	}
@@ -829,7 +860,7 @@ static int syndrome_ok(const struct qkd_ldpc_code *c, const float *L,
 static int bp_decode(const struct qkd_ldpc_code *c,
 		     const struct qkd_ldpc_params *p, struct ws *w,
 		     uint64_t *y, const uint64_t *s, const uint64_t *u,
-		     uint32_t r, uint32_t *iters)
+		     uint32_t r, const uint64_t *hk_tag, uint32_t *iters)
 {
 	double qb = p->qber_ppm * 1e-6;
 	float l0 = (float)log((1 - qb) / qb);
@@ -898,8 +929,18 @@ static int bp_decode(const struct qkd_ldpc_code *c,
 
 		for (b = 0; b < lim; b++)
 			wd |= (uint64_t)(L[v + b] < 0) << b;
-		y[v / 64] = wd;
+		w->y[v / 64] = wd;
 	}
+	/*
+	 * A word with the right syndrome may still be the wrong one (the
+	 * true one plus a low-weight codeword): Alice's tag tells.
+	 */
+	if (hk_tag && qkd_verify_hash64(hk_tag[0], w->y, c->n) != hk_tag[1]) {
+		explicit_bzero(w->y, w->ysz);
+		return 0;
+	}
+	memcpy(y, w->y, w->ysz);
+	explicit_bzero(w->y, w->ysz);
 	return 1;
 }
 
@@ -915,7 +956,7 @@ int qkd_ldpc_decode(const struct qkd_ldpc_code *c,
 		return -EINVAL;
 	if (ws_init(&w, c))
 		return -ENOMEM;
-	ok = bp_decode(c, p, &w, y, s, u_known, r, iters);
+	ok = bp_decode(c, p, &w, y, s, u_known, r, NULL, iters);
 	ws_free(&w);
 	return ok;
 }
@@ -997,6 +1038,7 @@ struct qkd_ldpc_alice {
 	uint32_t *revealed;
 	uint32_t step;
 	int sent;
+	uint64_t hkey;		/* the frames' tags' hash key, nonzero */
 	struct qkd_ldpc_stats st;
 };
 
@@ -1064,6 +1106,10 @@ struct qkd_ldpc_alice *qkd_ldpc_alice_new(const struct qkd_ldpc_code *c,
 		goto fail;
 	for (f = 0; f < p->nframes; f++)
 		qkd_bv_clear_tail(a->u + f * a->wp, p->p);
+	do {
+		if (fill_random(&a->hkey, sizeof(a->hkey)))
+			goto fail;
+	} while (!a->hkey);
 	return a;
 fail:
 	qkd_ldpc_alice_free(a);
@@ -1074,26 +1120,33 @@ fail:
 int qkd_ldpc_alice_syndrome(struct qkd_ldpc_alice *a, struct qkd_ldpc_msg *out)
 {
 	const struct qkd_ldpc_code *c = a->c;
-	size_t fb = (c->m + 7) / 8, wm = QKD_BV_WORDS(c->m);
+	size_t fb = (c->m + 7) / 8 + 8, wm = QKD_BV_WORDS(c->m);
 	uint64_t *s;
 	uint32_t f;
 
 	if (a->sent)
 		return -EALREADY;
 	s = malloc(wm * 8);
-	if (!s || msg_prepare(out, MSG_HDR_LEN + fb * a->p.nframes)) {
+	if (!s || msg_prepare(out, MSG_HDR_LEN + 8 + fb * a->p.nframes)) {
 		free(s);
 		return -ENOMEM;
 	}
 	msg_header(out->data, MSG_SYNDROME, 0, a->p.nframes, c->m);
+	put_le64(out->data + MSG_HDR_LEN, a->hkey);
 	for (f = 0; f < a->p.nframes; f++) {
+		uint8_t *fr = out->data + MSG_HDR_LEN + 8 + f * fb;
+
 		qkd_ldpc_syndrome(c, a->x + f * a->wn, a->u + f * a->wp, s);
-		pack_bits(out->data + MSG_HDR_LEN + f * fb, s, 0, c->m);
+		pack_bits(fr, s, 0, c->m);
+		put_le64(fr + fb - 8, qkd_verify_hash64(a->hkey,
+							a->x + f * a->wn,
+							c->n));
 	}
 	explicit_bzero(s, wm * 8);
 	free(s);
 	a->sent = 1;
-	a->st.leak_bits = (uint64_t)(c->m - c->p) * a->p.nframes;
+	a->st.leak_bits = (uint64_t)(c->m - c->p + QKD_LDPC_TAG_BITS) *
+			  a->p.nframes;
 	a->st.msgs++;
 	a->st.bytes += out->len;
 	return 0;
@@ -1161,7 +1214,8 @@ uint64_t qkd_ldpc_alice_frame_leak(const struct qkd_ldpc_alice *a,
 {
 	if (!a->sent || frame >= a->p.nframes)
 		return 0;
-	return (uint64_t)(a->p.m - a->p.p) + a->revealed[frame];
+	return (uint64_t)(a->p.m - a->p.p + QKD_LDPC_TAG_BITS) +
+	       a->revealed[frame];
 }
 
 void qkd_ldpc_alice_stats(const struct qkd_ldpc_alice *a,
@@ -1178,6 +1232,7 @@ struct qkd_ldpc_bob {
 	size_t wm, wp;
 	uint64_t *const *keys;
 	uint64_t *s;		/* nframes syndromes */
+	uint64_t *tag;		/* nframes: hash key, then the frame's tag */
 	uint64_t *u;		/* nframes revealed punctured bits */
 	uint32_t *revealed;
 	uint8_t *state;
@@ -1198,6 +1253,7 @@ void qkd_ldpc_bob_free(struct qkd_ldpc_bob *b)
 	if (b->u)
 		explicit_bzero(b->u, b->wp * b->p.nframes * 8);
 	free(b->s);
+	free(b->tag);
 	free(b->u);
 	free(b->revealed);
 	free(b->state);
@@ -1226,11 +1282,12 @@ struct qkd_ldpc_bob *qkd_ldpc_bob_new(const struct qkd_ldpc_code *c,
 	b->wm = QKD_BV_WORDS(p->m);
 	b->wp = QKD_BV_WORDS(p->p);
 	b->s = calloc(b->wm * p->nframes, 8);
+	b->tag = calloc(2 * (size_t)p->nframes, 8);
 	b->u = calloc(b->wp * p->nframes, 8);
 	b->revealed = calloc(p->nframes, sizeof(*b->revealed));
 	b->state = calloc(p->nframes, 1);
 	b->req = calloc(p->nframes, sizeof(*b->req));
-	if (!b->s || !b->u || !b->revealed || !b->state || !b->req ||
+	if (!b->s || !b->tag || !b->u || !b->revealed || !b->state || !b->req ||
 	    ws_init(&b->w, c)) {
 		qkd_ldpc_bob_free(b);
 		errno = ENOMEM;
@@ -1243,7 +1300,7 @@ struct qkd_ldpc_bob *qkd_ldpc_bob_new(const struct qkd_ldpc_code *c,
 static const char *bob_parse_syndrome(const struct qkd_ldpc_bob *b,
 				      const uint8_t *msg, size_t len)
 {
-	size_t fb = (b->p.m + 7) / 8;
+	size_t fb = (b->p.m + 7) / 8 + 8;
 	uint32_t f;
 
 	if (len < MSG_HDR_LEN || msg[0] != MSG_SYNDROME)
@@ -1256,10 +1313,12 @@ static const char *bob_parse_syndrome(const struct qkd_ldpc_bob *b,
 		return "SYNDROME for another number of frames";
 	if (get_le32(msg + 8) != b->p.m)
 		return "SYNDROME of another length than agreed";
-	if (len != MSG_HDR_LEN + fb * b->p.nframes)
+	if (len != MSG_HDR_LEN + 8 + fb * b->p.nframes)
 		return "SYNDROME of the wrong length";
+	if (!get_le64(msg + MSG_HDR_LEN))
+		return "SYNDROME with a zero hash key";
 	for (f = 0; f < b->p.nframes; f++)
-		if (!pad_clear(msg + MSG_HDR_LEN + f * fb, b->p.m))
+		if (!pad_clear(msg + MSG_HDR_LEN + 8 + f * fb, b->p.m))
 			return "SYNDROME with a padding bit set";
 	return NULL;
 }
@@ -1311,16 +1370,20 @@ int qkd_ldpc_bob_handle(struct qkd_ldpc_bob *b, const uint8_t *msg,
 		return -EPROTO;
 	}
 	if (!b->got_syndrome) {
-		size_t fb = (b->p.m + 7) / 8;
+		size_t fb = (b->p.m + 7) / 8 + 8;
 
 		for (f = 0; f < b->p.nframes; f++) {
-			unpack_bits(b->s + f * b->wm, 0,
-				    msg + MSG_HDR_LEN + f * fb, b->p.m);
+			const uint8_t *fr = msg + MSG_HDR_LEN + 8 + f * fb;
+
+			unpack_bits(b->s + f * b->wm, 0, fr, b->p.m);
+			b->tag[2 * f] = get_le64(msg + MSG_HDR_LEN);
+			b->tag[2 * f + 1] = get_le64(fr + fb - 8);
 			b->req[f] = f;
 		}
 		b->nreq = b->p.nframes;
 		b->got_syndrome = 1;
-		b->st.leak_bits = (uint64_t)(b->p.m - b->p.p) * b->p.nframes;
+		b->st.leak_bits = (uint64_t)(b->p.m - b->p.p +
+					     QKD_LDPC_TAG_BITS) * b->p.nframes;
 		b->st.msgs++;
 	} else {
 		size_t cb = (b->p.step_bits + 7) / 8;
@@ -1343,7 +1406,8 @@ int qkd_ldpc_bob_handle(struct qkd_ldpc_bob *b, const uint8_t *msg,
 
 		f = b->req[i];
 		r = bp_decode(c, &b->p, &b->w, b->keys[f], b->s + f * b->wm,
-			      b->u + f * b->wp, b->revealed[f], &it);
+			      b->u + f * b->wp, b->revealed[f],
+			      b->tag + 2 * f, &it);
 		b->st.iterations += it;
 		b->st.decodes++;
 		if (r == 1) {
@@ -1387,7 +1451,8 @@ uint64_t qkd_ldpc_bob_frame_leak(const struct qkd_ldpc_bob *b, uint32_t frame)
 {
 	if (!b->got_syndrome || frame >= b->p.nframes)
 		return 0;
-	return (uint64_t)(b->p.m - b->p.p) + b->revealed[frame];
+	return (uint64_t)(b->p.m - b->p.p + QKD_LDPC_TAG_BITS) +
+	       b->revealed[frame];
 }
 
 void qkd_ldpc_bob_stats(const struct qkd_ldpc_bob *b, struct qkd_ldpc_stats *s)

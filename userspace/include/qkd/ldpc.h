@@ -9,7 +9,11 @@
  *
  *   1. A -> B  SYNDROME  s = H [x ; u] for every frame: x Alice's n key
  *              bits, u p punctured bits Alice draws with getrandom() and
- *              never sends unless asked.
+ *              never sends unless asked; and a 64-bit tag of x (the
+ *              polynomial hash of qkd/verify.h under a hash key drawn for
+ *              the batch), with which Bob tells a decoding that reached
+ *              the wrong word with the right syndrome (the true word plus
+ *              a low-weight codeword) from the right one.
  *   2. B -> A  MORE      (only if some frame did not decode) the frames
  *              Bob could not decode.
  *   3. A -> B  REVEAL    the next step_bits punctured bits of those frames;
@@ -19,7 +23,7 @@
  * is reported failed (QKD_LDPC_FRAME_FAILED), never as corrected.
  *
  * Leak (bits of information about Alice's key disclosed), exactly, per
- * frame: m - p + r, r the punctured bits revealed so far. The p punctured
+ * frame: m - p + 64 + r, r the punctured bits revealed so far, 64 the tag. The p punctured
  * columns each own a check row no other punctured column touches (chosen
  * so at construction), so H restricted to them has rank p and the p - r
  * still secret punctured bits act as a one-time pad on p - r independent
@@ -45,6 +49,8 @@
 #define QKD_LDPC_MAX_FRAMES		4096
 #define QKD_LDPC_MAX_STEPS		8
 #define QKD_LDPC_PARAMS_LEN		40
+/* Bits of each frame's tag in the SYNDROME message (counted in the leak). */
+#define QKD_LDPC_TAG_BITS		64
 /* Frame length of qkd_ldpc_daemon_params(): 2^16 key bits. */
 #define QKD_LDPC_DAEMON_FRAME_MAX	65536
 
@@ -62,9 +68,9 @@ struct qkd_ldpc_params {
 
 /*
  * Parameters for n key bits per frame at QBER estimate q (0.5-11 %): the
- * first attempt at m - p = ceil(f0(q) n h(q)), f0 1.11 at 1.5-6.5 %,
- * 1.19 below, 1.13 above (where most frames decode: ldpc.c), then one
- * reveal step of 0.06 n h(q) punctured bits (p = step_bits): one message
+ * first attempt at m - p = ceil(f0(q) n h(q)), f0 1.12 at 1.5-6.5 %,
+ * 1.19 below, 1.14 above (where most frames decode: ldpc.c), then one
+ * reveal step of 0.10 n h(q) punctured bits (p = step_bits): one message
  * a frame, three when the step is needed. 60 iterations an attempt.
  * Returns 0 or -EINVAL (n or q out of range).
  */
@@ -108,7 +114,7 @@ void qkd_ldpc_syndrome(const struct qkd_ldpc_code *c, const uint64_t *x,
 /* Frame states (Bob). */
 enum qkd_ldpc_frame_state {
 	QKD_LDPC_FRAME_PENDING = 0,
-	QKD_LDPC_FRAME_OK = 1,		/* syndrome matched: key corrected */
+	QKD_LDPC_FRAME_OK = 1,		/* syndrome and tag matched: corrected */
 	QKD_LDPC_FRAME_FAILED = 2,	/* given up: key left as it was */
 };
 
@@ -153,7 +159,7 @@ int qkd_ldpc_alice_syndrome(struct qkd_ldpc_alice *a,
 int qkd_ldpc_alice_handle(struct qkd_ldpc_alice *a, const uint8_t *req,
 			  size_t len, struct qkd_ldpc_msg *out,
 			  const char **why);
-/* Leak of frame f so far (what Alice disclosed: m - p + revealed). */
+/* Leak of frame f so far (what Alice disclosed: m - p + 64 + revealed). */
 uint64_t qkd_ldpc_alice_frame_leak(const struct qkd_ldpc_alice *a,
 				   uint32_t frame);
 void qkd_ldpc_alice_stats(const struct qkd_ldpc_alice *a,
@@ -168,7 +174,7 @@ struct qkd_ldpc_bob *qkd_ldpc_bob_new(const struct qkd_ldpc_code *c,
 void qkd_ldpc_bob_free(struct qkd_ldpc_bob *b);
 /*
  * Consume Alice's SYNDROME (first) or REVEAL and decode the pending
- * frames. Returns 1 with a MORE request in out (send it), 0 when every
+ * frames; a frame counts as decoded when its syndrome and its tag match. Returns 1 with a MORE request in out (send it), 0 when every
  * frame is OK or FAILED, or -EPROTO (*why set: message refused, nothing
  * changed) / -ENOMEM.
  */
