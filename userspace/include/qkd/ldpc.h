@@ -68,9 +68,9 @@ struct qkd_ldpc_params {
 
 /*
  * Parameters for n key bits per frame at QBER estimate q (0.5-11 %): the
- * first attempt at m - p = ceil(f0(q) n h(q)), f0 1.12 at 1.5-6.5 %,
- * 1.19 below, 1.14 above (where most frames decode: ldpc.c), then one
- * reveal step of 0.10 n h(q) punctured bits (p = step_bits): one message
+ * first attempt at m - p = ceil(f0(q) n h(q)), f0 1.13 at 1.5-6.5 %,
+ * 1.17 below and above (where most frames decode: ldpc.c), then one
+ * reveal step of 0.08 n h(q) punctured bits (p = step_bits): one message
  * a frame, three when the step is needed. 60 iterations an attempt.
  * Returns 0 or -EINVAL (n or q out of range).
  */
