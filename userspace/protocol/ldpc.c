@@ -50,6 +50,7 @@
 
 #define LLR_KNOWN	40.0f	/* a bit whose value is known */
 #define R_MAX		0.9999990f /* |check message| <= 2 atanh(R_MAX) ~ 14.5 */
+#define T_MIN		1e-9f	/* tanh(|L|/2) floor: punctured bits start at 0 */
 
 /* ------------------------------------------------------------- PRNG */
 
@@ -886,31 +887,41 @@ static int bp_decode(const struct qkd_ldpc_code *c,
 
 			/*
 			 * Gather, then straight-line loops the compiler
-			 * vectorizes. The product of the other edges' tanh
-			 * comes from prefix and suffix products: no division,
-			 * and exact when a factor is 0 (a punctured bit).
+			 * vectorizes. The product of the other edges' tanh is
+			 * the row's product over the edge's own: tanh is
+			 * floored at T_MIN so that a punctured bit's 0 divides
+			 * out (its edge gets the others' product, the others
+			 * about T_MIN: nothing, as they should). Four partial
+			 * products break the multiplications' dependency chain.
 			 */
 			for (k = 0; k < d; k++)
 				qv[k] = L[col[k]] - Re[k];
 			for (k = 0; k < d; k++) {
 				float ex = fast_exp2(-fabsf(qv[k]) * LOG2E);
+				float t = (1.0f - ex) / (1.0f + ex);
 
-				tv[k] = (1.0f - ex) / (1.0f + ex);
+				tv[k] = t < T_MIN ? T_MIN : t;
 				neg ^= qv[k] < 0;
 			}
-			for (k = 0; k < d; k++) {
-				xv[k] = prod;
-				prod *= tv[k];
+			{
+				float p0 = 1.0f, p1 = 1.0f, p2 = 1.0f, p3 = 1.0f;
+
+				for (k = 0; k + 4 <= d; k += 4) {
+					p0 *= tv[k];
+					p1 *= tv[k + 1];
+					p2 *= tv[k + 2];
+					p3 *= tv[k + 3];
+				}
+				for (; k < d; k++)
+					p0 *= tv[k];
+				prod = (p0 * p1) * (p2 * p3);
 			}
-			for (prod = 1.0f, k = d; k-- > 0;) {
-				xv[k] *= prod;
-				prod *= tv[k];
-			}
+			for (k = 0; k < d; k++)
+				xv[k] = prod / tv[k];
 			for (k = 0; k < d; k++) {
 				float x = xv[k] > R_MAX ? R_MAX : xv[k], mag;
 
-				mag = LN2 * (fast_log2(1.0f + x) -
-					     fast_log2(1.0f - x));
+				mag = LN2 * fast_log2((1.0f + x) / (1.0f - x));
 				Re[k] = (neg ^ (qv[k] < 0)) ? -mag : mag;
 			}
 			for (k = 0; k < d; k++)
