@@ -1433,6 +1433,9 @@ int qkd_ldpc_bob_handle(struct qkd_ldpc_bob *b, const uint8_t *msg,
 	/* soft values of the last attempt are derived from the key */
 	explicit_bzero(b->w.L, b->w.Lsz);
 	explicit_bzero(b->w.R, b->w.Rsz);
+	explicit_bzero(b->w.q, b->w.qsz);
+	explicit_bzero(b->w.t, b->w.qsz);
+	explicit_bzero(b->w.x, b->w.qsz);
 	b->nreq = nfail;
 	if (!nfail || b->step >= b->p.max_steps) {
 		for (i = 0; i < nfail; i++)
