@@ -5,32 +5,33 @@
  * accounting and the measured efficiency.
  *
  * Construction. The matrix has m rows and N = n + p columns. Column
- * degrees follow an irregular distribution chosen by the mother code's
- * rate (degree 2, 3 and one high degree: the shape density evolution
- * favours for the BSC, the high-degree columns converging first and
- * pulling the rest). Edges are placed column by column in order of
- * increasing degree, each to a check of lowest current degree that is not
- * within distance 2 of the column's checks so far (a progressive
- * edge-growth construction cut at depth 1: no 4-cycles, no double edges,
- * row weights within one or two of each other). Ties are broken by a
- * PRNG seeded from the public seed and the dimensions, so both ends build
- * the same matrix. Then p columns are chosen to be punctured, greedily
- * among the lowest degrees: a column qualifies if it has a check that no
- * punctured column touches yet, which it then reserves for itself (no
- * other punctured column may touch a reserved check). Each punctured
- * column thus owns a row in which it is the only punctured column: H
- * restricted to the punctured columns has rank p (the leak accounting
- * needs it), and each punctured bit is recoverable in one step once the
- * key bits are known. Columns are then renumbered: key bits 0 .. n-1,
- * punctured n .. N-1 in the order they are revealed.
+ * degrees 2, 3 and one high degree, from a table by the mother code's
+ * rate (dist_counts). The degree-2 columns, at most m - 1, form a path
+ * through the rows in a seeded random order: no cycle, so no codeword on
+ * degree-2 columns alone. The others are placed column by column in order
+ * of increasing degree, each edge to a row of lowest current weight that
+ * is not within distance 2 of the column's rows so far (progressive edge
+ * growth cut at depth 1: no 4-cycles, no double edges, row weights within
+ * one or two of each other). Ties are broken by a PRNG seeded from the
+ * public seed and the dimensions, so both ends build the same matrix.
+ * Then p columns are chosen to be punctured, greedily among the lowest
+ * degrees: a column qualifies if it has a row that no punctured column
+ * touches yet, which it then reserves for itself (no other punctured
+ * column may touch a reserved row). Each punctured column thus owns a row
+ * in which it is the only punctured column: H restricted to the punctured
+ * columns has rank p (the leak accounting needs it), and each punctured
+ * bit is recoverable in one step once the key bits are known. Columns are
+ * then renumbered: key bits 0 .. n-1, punctured n .. N-1 in the order
+ * they are revealed.
  *
  * Decoding. Layered sum-product (rows processed in order, each updating
  * the posteriors at once: about half the iterations of flooding), in the
- * tanh domain: per row one exp per edge in, one log per edge out. Flat
- * arrays: row starts, column indices and check-to-variable messages per
- * edge in row order, posteriors per column; the workspace is allocated
- * once per Bob. Early stop as soon as the hard decisions satisfy every
- * check; success is claimed only then.
+ * tanh domain: per edge one exp2 in and one log2 out, a few float
+ * operations each, in loops the compiler vectorizes. Flat arrays: row
+ * starts, column indices and check-to-variable messages per edge in row
+ * order, posteriors per column; the workspace is allocated once per Bob.
+ * Early stop as soon as the hard decisions satisfy every row; success is
+ * claimed only then, and only if the frame's tag matches too.
  */
 #include <errno.h>
 #include <math.h>
