@@ -194,6 +194,15 @@ $(B)/libqkd.so: $(B)/$(LIBQKD_SONAME)
 	ln -sf $(LIBQKD_SONAME) $@
 libqkd: $(B)/libqkd.a $(B)/libqkd.so
 
+# The LDPC decoder's inner loops (userspace/protocol/ldpc.c): vectorized,
+# which needs if-conversion of its float comparisons (-fno-trapping-math: no
+# code of it tests floating-point exception flags). No -ffast-math: both
+# ends must compute the same thing, and the decoder's sums keep their order.
+LDPC_VEC_CFLAGS := -ftree-vectorize -fvect-cost-model=dynamic -fno-trapping-math
+$(B)/obj/userspace/protocol/ldpc.o $(B)/san/obj/userspace/protocol/ldpc.o: \
+	USER_CFLAGS += $(LDPC_VEC_CFLAGS)
+$(B)/san/obj/userspace/protocol/ldpc.o: USER_CFLAGS_NOFORTIFY += $(LDPC_VEC_CFLAGS)
+
 $(B)/libqkdproto.a: $(call objs,$(B)/obj,$(PROTO_SRCS))
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^

@@ -1,0 +1,757 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * LDPC reconciliation (userspace/protocol/ldpc.c): both ends build the same
+ * matrix from the same parameters; frames within the code's range decode,
+ * with the leak counted exactly (m - p for the syndrome, 64 for the
+ * frame's tag, + the revealed punctured bits); a frame beyond it is reported failed and left as it
+ * was, never claimed corrected; every malformed message and parameter set
+ * is refused with a reason and changes nothing.
+ *
+ * Frames are small (4096-8192 bits) and the rates generous: the tests run
+ * under ASan/UBSan at -O1; bench_ldpc measures efficiency.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kselftest_harness.h"
+
+#include <qkd/bitvec.h>
+#include <qkd/ldpc.h>
+
+static uint64_t rng_state = 0x2545f4914f6cdd1dULL;
+
+static uint64_t rng(void)
+{
+	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/* nframes pairs of keys; Bob's differ from Alice's in exactly nerr bits. */
+struct keys {
+	uint32_t n, nf;
+	uint64_t **a, **b, **b0;	/* b0: Bob's keys before reconciliation */
+};
+
+static void keys_make(struct keys *k, uint32_t n, uint32_t nf, uint32_t nerr)
+{
+	size_t w = QKD_BV_WORDS(n), i;
+	uint32_t f, c;
+
+	k->n = n;
+	k->nf = nf;
+	k->a = calloc(nf, sizeof(*k->a));
+	k->b = calloc(nf, sizeof(*k->b));
+	k->b0 = calloc(nf, sizeof(*k->b0));
+	for (f = 0; f < nf; f++) {
+		k->a[f] = malloc(w * 8);
+		k->b[f] = malloc(w * 8);
+		k->b0[f] = malloc(w * 8);
+		for (i = 0; i < w; i++)
+			k->a[f][i] = rng();
+		qkd_bv_clear_tail(k->a[f], n);
+		memcpy(k->b[f], k->a[f], w * 8);
+		for (c = 0; c < nerr;) {
+			uint32_t x = (uint32_t)(rng() % n);
+
+			if (qkd_bv_get(k->a[f], x) == qkd_bv_get(k->b[f], x)) {
+				qkd_bv_flip(k->b[f], x);
+				c++;
+			}
+		}
+		memcpy(k->b0[f], k->b[f], w * 8);
+	}
+}
+
+static void keys_free(struct keys *k)
+{
+	uint32_t f;
+
+	for (f = 0; f < k->nf; f++) {
+		free(k->a[f]);
+		free(k->b[f]);
+		free(k->b0[f]);
+	}
+	free(k->a);
+	free(k->b);
+	free(k->b0);
+}
+
+/* Parameters with m - p = f0 n h(q) and one reveal step of all p bits. */
+static void params(struct qkd_ldpc_params *p, uint32_t n, uint32_t nf,
+		   double q, double f0, uint32_t punct, uint32_t steps)
+{
+	memset(p, 0, sizeof(*p));
+	p->frame_bits = n;
+	p->nframes = nf;
+	p->p = punct;
+	p->max_steps = steps;
+	p->step_bits = steps ? punct / steps : 0;
+	p->m = (uint32_t)ceil(f0 * n * qkd_ldpc_h2(q)) + punct;
+	p->qber_ppm = (uint32_t)(q * 1e6 + 0.5);
+	p->max_iter = 60;
+	p->seed = rng();
+}
+
+struct run {
+	int err;
+	uint32_t msgs;
+	struct qkd_ldpc_stats sa, sb;
+};
+
+/* The whole exchange through fresh copies of every message. */
+static void exchange(struct qkd_ldpc_alice *a, struct qkd_ldpc_bob *b,
+		     struct run *r)
+{
+	struct qkd_ldpc_msg m1 = { 0 }, m2 = { 0 };
+	const char *why = NULL;
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	r->err = qkd_ldpc_alice_syndrome(a, &m1);
+	r->msgs = 1;
+	rc = r->err ? r->err : qkd_ldpc_bob_handle(b, m1.data, m1.len, &m2,
+						    &why);
+	while (rc == 1) {
+		r->msgs += 2;
+		rc = qkd_ldpc_alice_handle(a, m2.data, m2.len, &m1, &why);
+		if (rc)
+			break;
+		rc = qkd_ldpc_bob_handle(b, m1.data, m1.len, &m2, &why);
+	}
+	if (rc < 0)
+		r->err = rc;
+	qkd_ldpc_alice_stats(a, &r->sa);
+	qkd_ldpc_bob_stats(b, &r->sb);
+	qkd_ldpc_msg_free(&m1);
+	qkd_ldpc_msg_free(&m2);
+}
+
+TEST(same_seed_same_matrix)
+{
+	struct qkd_ldpc_params p, p2;
+	struct qkd_ldpc_code *c1, *c2, *c3, *c4;
+
+	params(&p, 8192, 1, 0.03, 1.3, 100, 1);
+	c1 = qkd_ldpc_code_new(&p);
+	c2 = qkd_ldpc_code_new(&p);
+	p2 = p;
+	p2.seed ^= 1;
+	c3 = qkd_ldpc_code_new(&p2);
+	p2 = p;
+	p2.m++;
+	c4 = qkd_ldpc_code_new(&p2);
+	ASSERT_NE(NULL, c1);
+	ASSERT_NE(NULL, c2);
+	ASSERT_NE(NULL, c3);
+	ASSERT_NE(NULL, c4);
+	EXPECT_EQ(qkd_ldpc_code_digest(c1), qkd_ldpc_code_digest(c2));
+	EXPECT_NE(qkd_ldpc_code_digest(c1), qkd_ldpc_code_digest(c3));
+	EXPECT_NE(qkd_ldpc_code_digest(c1), qkd_ldpc_code_digest(c4));
+	/* the same syndrome of the same word, too */
+	{
+		uint64_t x[128], u[2] = { rng(), rng() & 0xfffffffffULL };
+		uint64_t s1[64] = { 0 }, s2[64] = { 0 };
+		int i;
+
+		for (i = 0; i < 128; i++)
+			x[i] = rng();
+		qkd_ldpc_syndrome(c1, x, u, s1);
+		qkd_ldpc_syndrome(c2, x, u, s2);
+		EXPECT_EQ(0, memcmp(s1, s2, sizeof(s1)));
+	}
+	qkd_ldpc_code_free(c1);
+	qkd_ldpc_code_free(c2);
+	qkd_ldpc_code_free(c3);
+	qkd_ldpc_code_free(c4);
+}
+
+/*
+ * The leak accounting's premise: each punctured column has a row in which
+ * no other punctured column appears (so those p columns have rank p).
+ * Columns read through the syndrome of unit vectors.
+ */
+TEST(punctured_columns_each_own_a_row)
+{
+	struct qkd_ldpc_params p;
+	struct qkd_ldpc_code *c;
+	uint32_t n = 4096, j, k, i, wm, own;
+	uint64_t x[64] = { 0 }, u[4], **colrows;
+	uint32_t *count;
+
+	params(&p, n, 1, 0.02, 1.4, 200, 2);
+	c = qkd_ldpc_code_new(&p);
+	ASSERT_NE(NULL, c);
+	wm = (uint32_t)QKD_BV_WORDS(p.m);
+	colrows = calloc(p.p, sizeof(*colrows));
+	count = calloc(p.m, sizeof(*count));
+	for (j = 0; j < p.p; j++) {
+		memset(u, 0, sizeof(u));
+		qkd_bv_set(u, j, 1);
+		colrows[j] = calloc(wm, 8);
+		qkd_ldpc_syndrome(c, x, u, colrows[j]);
+		for (i = 0; i < p.m; i++)
+			count[i] += (uint32_t)qkd_bv_get(colrows[j], i);
+	}
+	for (j = 0, own = 0; j < p.p; j++) {
+		for (i = 0, k = 0; i < p.m && !k; i++)
+			k = qkd_bv_get(colrows[j], i) && count[i] == 1;
+		own += k;
+		free(colrows[j]);
+	}
+	EXPECT_EQ(p.p, own);
+	free(colrows);
+	free(count);
+	qkd_ldpc_code_free(c);
+}
+
+/*
+ * Frames at QBER 1-8 % decode at a generous rate, almost always in one
+ * message (a frame whose first decoding stops on a wrong word -- caught by
+ * its tag -- or stalls gets one reveal step). Each frame's leak is
+ * m - p + 64, plus step_bits if it was in the MORE, the same at both ends,
+ * and the stats add them up.
+ */
+TEST(decodes_qber_1_to_8_with_exact_leak)
+{
+	static const double qs[] = { 0.01, 0.02, 0.03, 0.05, 0.08 };
+	unsigned int i, retried = 0;
+
+	for (i = 0; i < sizeof(qs) / sizeof(qs[0]); i++) {
+		uint32_t n = 4096, nf = 4, f;
+		struct qkd_ldpc_params p;
+		struct qkd_ldpc_code *c;
+		struct qkd_ldpc_alice *a;
+		struct qkd_ldpc_bob *b;
+		uint64_t sum = 0, base;
+		struct keys k;
+		struct run r;
+
+		keys_make(&k, n, nf, (uint32_t)(qs[i] * n + 0.5));
+		params(&p, n, nf, qs[i], 1.6, 256, 1);
+		base = p.m - p.p + 64;
+		c = qkd_ldpc_code_new(&p);
+		ASSERT_NE(NULL, c);
+		a = qkd_ldpc_alice_new(c, &p, (const uint64_t *const *)k.a);
+		b = qkd_ldpc_bob_new(c, &p, k.b);
+		ASSERT_NE(NULL, a);
+		ASSERT_NE(NULL, b);
+		exchange(a, b, &r);
+		ASSERT_EQ(0, r.err);
+		EXPECT_EQ(nf, r.sb.frames_ok);
+		EXPECT_EQ(0, r.sb.frames_failed);
+		EXPECT_EQ(r.sa.steps ? 3 : 1, r.msgs);
+		for (f = 0; f < nf; f++) {
+			uint64_t la = qkd_ldpc_alice_frame_leak(a, f);
+
+			EXPECT_EQ(QKD_LDPC_FRAME_OK,
+				  qkd_ldpc_bob_frame_state(b, f));
+			EXPECT_EQ(0, memcmp(k.a[f], k.b[f],
+					    QKD_BV_WORDS(n) * 8));
+			EXPECT_TRUE(la == base || la == base + p.step_bits);
+			EXPECT_EQ(la, qkd_ldpc_bob_frame_leak(b, f));
+			retried += la != base;
+			sum += la;
+		}
+		EXPECT_EQ(sum, r.sa.leak_bits);
+		EXPECT_EQ(r.sa.leak_bits, r.sb.leak_bits);
+		TH_LOG("QBER %.0f%%: leak %llu bits a frame, f = %.3f",
+		       qs[i] * 100, (unsigned long long)base,
+		       base / (n * qkd_ldpc_h2(qs[i])));
+		qkd_ldpc_alice_free(a);
+		qkd_ldpc_bob_free(b);
+		qkd_ldpc_code_free(c);
+		keys_free(&k);
+	}
+	TH_LOG("%u of 20 frames needed the reveal step", retried);
+	EXPECT_GE(2, retried);	/* the rate is generous: rarely */
+}
+
+/*
+ * Blind reconciliation: a first syndrome far too short fails, Bob asks
+ * for more, the revealed punctured bits make it decodable. Three messages;
+ * the leak is m - p + 64 + step_bits exactly, the same at both ends.
+ */
+TEST(reveal_step_rescues_a_short_syndrome)
+{
+	uint32_t n = 4096, nf = 2, f;
+	struct qkd_ldpc_params p;
+	struct qkd_ldpc_code *c;
+	struct qkd_ldpc_alice *a;
+	struct qkd_ldpc_bob *b;
+	struct keys k;
+	struct run r;
+
+	keys_make(&k, n, nf, 82);	/* 2 % */
+	params(&p, n, nf, 0.02, 0.7, 500, 1);
+	c = qkd_ldpc_code_new(&p);
+	ASSERT_NE(NULL, c);
+	a = qkd_ldpc_alice_new(c, &p, (const uint64_t *const *)k.a);
+	b = qkd_ldpc_bob_new(c, &p, k.b);
+	ASSERT_NE(NULL, a);
+	ASSERT_NE(NULL, b);
+	exchange(a, b, &r);
+	ASSERT_EQ(0, r.err);
+	EXPECT_EQ(3, r.msgs);
+	EXPECT_EQ(1, r.sa.steps);
+	EXPECT_EQ(nf, r.sb.frames_ok);
+	EXPECT_EQ((uint64_t)(p.m - p.p + 64 + p.step_bits) * nf,
+		  r.sa.leak_bits);
+	EXPECT_EQ(r.sa.leak_bits, r.sb.leak_bits);
+	for (f = 0; f < nf; f++) {
+		EXPECT_EQ(0, memcmp(k.a[f], k.b[f], QKD_BV_WORDS(n) * 8));
+		EXPECT_EQ(p.m - p.p + 64 + p.step_bits,
+			  qkd_ldpc_alice_frame_leak(a, f));
+		EXPECT_EQ(qkd_ldpc_alice_frame_leak(a, f),
+			  qkd_ldpc_bob_frame_leak(b, f));
+	}
+	qkd_ldpc_alice_free(a);
+	qkd_ldpc_bob_free(b);
+	qkd_ldpc_code_free(c);
+	keys_free(&k);
+}
+
+/*
+ * QBER 12 % against a code for 2 %: every frame fails after the agreed
+ * reveal steps, is reported FAILED, and Bob's key is left untouched; the
+ * leak still counts everything disclosed.
+ */
+TEST(frame_beyond_capability_reports_failure)
+{
+	uint32_t n = 4096, nf = 3, f;
+	struct qkd_ldpc_params p;
+	struct qkd_ldpc_code *c;
+	struct qkd_ldpc_alice *a;
+	struct qkd_ldpc_bob *b;
+	struct keys k;
+	struct run r;
+
+	keys_make(&k, n, nf, (uint32_t)(0.12 * n));
+	params(&p, n, nf, 0.02, 1.2, 120, 2);
+	c = qkd_ldpc_code_new(&p);
+	ASSERT_NE(NULL, c);
+	a = qkd_ldpc_alice_new(c, &p, (const uint64_t *const *)k.a);
+	b = qkd_ldpc_bob_new(c, &p, k.b);
+	ASSERT_NE(NULL, a);
+	ASSERT_NE(NULL, b);
+	exchange(a, b, &r);
+	ASSERT_EQ(0, r.err);
+	EXPECT_EQ(5, r.msgs);
+	EXPECT_EQ(0, r.sb.frames_ok);
+	EXPECT_EQ(nf, r.sb.frames_failed);
+	EXPECT_EQ((uint64_t)(p.m + 64) * nf, r.sa.leak_bits);
+	EXPECT_EQ(r.sa.leak_bits, r.sb.leak_bits);
+	for (f = 0; f < nf; f++) {
+		EXPECT_EQ(QKD_LDPC_FRAME_FAILED, qkd_ldpc_bob_frame_state(b, f));
+		EXPECT_EQ(0, memcmp(k.b0[f], k.b[f], QKD_BV_WORDS(n) * 8));
+	}
+	qkd_ldpc_alice_free(a);
+	qkd_ldpc_bob_free(b);
+	qkd_ldpc_code_free(c);
+	keys_free(&k);
+}
+
+/*
+ * Near the code's limit some frames decode and some do not: every frame
+ * reported OK equals Alice's, every other is Bob's key as it was.
+ */
+TEST(near_the_limit_no_wrong_frame_claimed_correct)
+{
+	uint32_t n = 4096, nf = 24, f, ok = 0, failed = 0;
+	struct qkd_ldpc_params p;
+	struct qkd_ldpc_code *c;
+	struct qkd_ldpc_alice *a;
+	struct qkd_ldpc_bob *b;
+	struct keys k;
+	struct run r;
+
+	keys_make(&k, n, nf, (uint32_t)(0.05 * n));
+	params(&p, n, nf, 0.05, 1.12, 0, 0);
+	c = qkd_ldpc_code_new(&p);
+	ASSERT_NE(NULL, c);
+	a = qkd_ldpc_alice_new(c, &p, (const uint64_t *const *)k.a);
+	b = qkd_ldpc_bob_new(c, &p, k.b);
+	ASSERT_NE(NULL, a);
+	ASSERT_NE(NULL, b);
+	exchange(a, b, &r);
+	ASSERT_EQ(0, r.err);
+	for (f = 0; f < nf; f++) {
+		if (qkd_ldpc_bob_frame_state(b, f) == QKD_LDPC_FRAME_OK) {
+			EXPECT_EQ(0, memcmp(k.a[f], k.b[f],
+					    QKD_BV_WORDS(n) * 8));
+			ok++;
+		} else {
+			EXPECT_EQ(QKD_LDPC_FRAME_FAILED,
+				  qkd_ldpc_bob_frame_state(b, f));
+			EXPECT_EQ(0, memcmp(k.b0[f], k.b[f],
+					    QKD_BV_WORDS(n) * 8));
+			failed++;
+		}
+	}
+	TH_LOG("%u of %u frames decoded at f = 1.12 on 4096 bits", ok, nf);
+	EXPECT_EQ(nf, ok + failed);
+	EXPECT_EQ(ok, r.sb.frames_ok);
+	/* both outcomes seen, or the test proves nothing */
+	EXPECT_LT(0, ok);
+	EXPECT_LT(0, failed);
+	qkd_ldpc_alice_free(a);
+	qkd_ldpc_bob_free(b);
+	qkd_ldpc_code_free(c);
+	keys_free(&k);
+}
+
+/*
+ * A frame whose syndrome Bob satisfies but whose tag does not match is not
+ * decoded: here the tag is the wrong one (Alice's tag of frame 1 in frame
+ * 0's place), so frame 0 decodes to the right syndrome and is still
+ * refused, reported FAILED and left as it was; frame 1 is fine.
+ */
+TEST(syndrome_match_with_the_wrong_tag_is_not_success)
+{
+	uint32_t n = 4096, nf = 2;
+	struct qkd_ldpc_msg syn = { 0 }, out = { 0 };
+	struct qkd_ldpc_params p;
+	struct qkd_ldpc_code *c;
+	struct qkd_ldpc_alice *a;
+	struct qkd_ldpc_bob *b;
+	const char *why = NULL;
+	struct keys k;
+	size_t fb;
+	uint8_t t[8];
+
+	keys_make(&k, n, nf, 82);
+	params(&p, n, nf, 0.02, 1.6, 0, 0);
+	c = qkd_ldpc_code_new(&p);
+	ASSERT_NE(NULL, c);
+	a = qkd_ldpc_alice_new(c, &p, (const uint64_t *const *)k.a);
+	b = qkd_ldpc_bob_new(c, &p, k.b);
+	ASSERT_NE(NULL, a);
+	ASSERT_NE(NULL, b);
+	ASSERT_EQ(0, qkd_ldpc_alice_syndrome(a, &syn));
+	fb = (p.m + 7) / 8 + 8;
+	memcpy(t, syn.data + 16 + 8 + fb - 8, 8);
+	memcpy(syn.data + 16 + 8 + fb - 8, syn.data + 16 + 8 + 2 * fb - 8, 8);
+	ASSERT_EQ(0, qkd_ldpc_bob_handle(b, syn.data, syn.len, &out, &why));
+	EXPECT_EQ(QKD_LDPC_FRAME_FAILED, qkd_ldpc_bob_frame_state(b, 0));
+	EXPECT_EQ(0, memcmp(k.b0[0], k.b[0], QKD_BV_WORDS(n) * 8));
+	EXPECT_EQ(QKD_LDPC_FRAME_OK, qkd_ldpc_bob_frame_state(b, 1));
+	EXPECT_EQ(0, memcmp(k.a[1], k.b[1], QKD_BV_WORDS(n) * 8));
+	/* and with its own tag, frame 0 decodes: the tag made the difference */
+	{
+		struct qkd_ldpc_bob *b2;
+
+		memcpy(syn.data + 16 + 8 + fb - 8, t, 8);
+		memcpy(k.b[0], k.b0[0], QKD_BV_WORDS(n) * 8);
+		b2 = qkd_ldpc_bob_new(c, &p, k.b);
+		ASSERT_NE(NULL, b2);
+		ASSERT_EQ(0, qkd_ldpc_bob_handle(b2, syn.data, syn.len, &out,
+						 &why));
+		EXPECT_EQ(QKD_LDPC_FRAME_OK, qkd_ldpc_bob_frame_state(b2, 0));
+		EXPECT_EQ(0, memcmp(k.a[0], k.b[0], QKD_BV_WORDS(n) * 8));
+		qkd_ldpc_bob_free(b2);
+	}
+	qkd_ldpc_msg_free(&syn);
+	qkd_ldpc_msg_free(&out);
+	qkd_ldpc_alice_free(a);
+	qkd_ldpc_bob_free(b);
+	qkd_ldpc_code_free(c);
+	keys_free(&k);
+}
+
+TEST(params_wire_strict)
+{
+	struct qkd_ldpc_params p, q, bad;
+	uint8_t buf[QKD_LDPC_PARAMS_LEN + 1];
+	const char *why;
+
+	ASSERT_EQ(0, qkd_ldpc_default_params(&p, 65536, 14, 0.02, 7));
+	ASSERT_EQ(QKD_LDPC_PARAMS_LEN, qkd_ldpc_params_encode(&p, buf));
+	ASSERT_EQ(0, qkd_ldpc_params_decode(&q, buf, QKD_LDPC_PARAMS_LEN,
+					    &why));
+	EXPECT_EQ(0, memcmp(&p, &q, sizeof(p)));
+	why = NULL;
+	EXPECT_EQ(-EPROTO, qkd_ldpc_params_decode(&q, buf,
+						  QKD_LDPC_PARAMS_LEN - 1, &why));
+	EXPECT_NE(NULL, why);
+	EXPECT_EQ(-EPROTO, qkd_ldpc_params_decode(&q, buf,
+						  QKD_LDPC_PARAMS_LEN + 1, &why));
+	/* each field out of range: refused, q untouched */
+	{
+		static const struct {
+			size_t off;
+			uint32_t v;
+		} cases[] = {
+			{ 0, 100 },		/* frame too short */
+			{ 0, (1u << 20) + 1 },	/* frame too long */
+			{ 4, 0 },		/* no frame */
+			{ 4, QKD_LDPC_MAX_FRAMES + 1 },
+			{ 8, 0 },		/* m <= p */
+			{ 12, 0xffffffff },	/* p >= m */
+			{ 16, 0 },		/* steps of no bits */
+			{ 20, QKD_LDPC_MAX_STEPS + 1 },
+			{ 16, 0x00ffffff },	/* steps beyond p */
+			{ 24, 0 },		/* no QBER */
+			{ 24, 500000 },
+			{ 28, 0 },		/* no iteration */
+		};
+		unsigned int i;
+
+		for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			uint8_t b2[QKD_LDPC_PARAMS_LEN];
+
+			memcpy(b2, buf, sizeof(b2));
+			b2[cases[i].off] = (uint8_t)cases[i].v;
+			b2[cases[i].off + 1] = (uint8_t)(cases[i].v >> 8);
+			b2[cases[i].off + 2] = (uint8_t)(cases[i].v >> 16);
+			b2[cases[i].off + 3] = (uint8_t)(cases[i].v >> 24);
+			memset(&bad, 0xa5, sizeof(bad));
+			q = bad;
+			why = NULL;
+			EXPECT_GT(0, qkd_ldpc_params_decode(&q, b2, sizeof(b2),
+							    &why)) {
+				TH_LOG("case %u accepted", i);
+			}
+			EXPECT_NE(NULL, why);
+			EXPECT_EQ(0, memcmp(&q, &bad, sizeof(q)));
+		}
+	}
+	EXPECT_EQ(-EINVAL, qkd_ldpc_default_params(&p, 65536, 1, 0.2, 1));
+	EXPECT_EQ(-EINVAL, qkd_ldpc_default_params(&p, 65536, 1, 0.001, 1));
+}
+
+/* A refusal must leave the state as it was: the honest message still works. */
+static void expect_refused(struct __test_metadata *_metadata, int rc,
+			   const char **whyp, const char *what)
+{
+	const char *why = *whyp;
+
+	EXPECT_EQ(-EPROTO, rc) {
+		TH_LOG("%s accepted", what);
+	}
+	EXPECT_NE(NULL, why) {
+		TH_LOG("%s refused without a reason", what);
+	}
+	*whyp = NULL;	/* the next refusal must give its own */
+}
+
+TEST(malformed_messages_refused_and_change_nothing)
+{
+	uint32_t n = 4096, nf = 3;
+	struct qkd_ldpc_msg syn = { 0 }, more = { 0 }, rev = { 0 },
+		out = { 0 };
+	struct qkd_ldpc_stats sa0, sa1, sb0, sb1;
+	struct qkd_ldpc_params p;
+	struct qkd_ldpc_code *c;
+	struct qkd_ldpc_alice *a;
+	struct qkd_ldpc_bob *b;
+	uint8_t *m;
+	const char *why;
+	struct keys k;
+	size_t len, i;
+
+	keys_make(&k, n, nf, 82);
+	params(&p, n, nf, 0.02, 0.7, 500, 1);	/* fails first: a MORE follows */
+	c = qkd_ldpc_code_new(&p);
+	ASSERT_NE(NULL, c);
+	a = qkd_ldpc_alice_new(c, &p, (const uint64_t *const *)k.a);
+	b = qkd_ldpc_bob_new(c, &p, k.b);
+	ASSERT_NE(NULL, a);
+	ASSERT_NE(NULL, b);
+
+	/* MORE before any syndrome */
+	{
+		uint8_t early[20] = { 2, 1, 1, 0, 1 };
+
+		why = NULL;
+		expect_refused(_metadata, qkd_ldpc_alice_handle(a, early, 20,
+				&out, &why), &why, "MORE before SYNDROME");
+	}
+	ASSERT_EQ(0, qkd_ldpc_alice_syndrome(a, &syn));
+	EXPECT_EQ(-EALREADY, qkd_ldpc_alice_syndrome(a, &out));
+	len = syn.len;
+	m = malloc(len + 1);
+
+	/* SYNDROME: every header field, the length, the padding */
+	qkd_ldpc_bob_stats(b, &sb0);
+	{
+		static const struct {
+			size_t off;
+			uint8_t x;
+			const char *what;
+		} cases[] = {
+			{ 0, 0x02, "type" }, { 1, 0x03, "version" },
+			{ 2, 0x01, "reserved byte 2" },
+			{ 3, 0x80, "reserved byte 3" },
+			{ 4, 0x01, "frame count" }, { 8, 0x01, "m" },
+			{ 12, 0x01, "reserved word" },
+		};
+
+		for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			memcpy(m, syn.data, len);
+			m[cases[i].off] ^= cases[i].x;
+			why = NULL;
+			expect_refused(_metadata, qkd_ldpc_bob_handle(b, m, len,
+					&out, &why), &why, cases[i].what);
+		}
+	}
+	memcpy(m, syn.data, len);
+	why = NULL;
+	expect_refused(_metadata, qkd_ldpc_bob_handle(b, m, len - 1, &out,
+						      &why), &why, "short SYNDROME");
+	m[len] = 0;
+	expect_refused(_metadata, qkd_ldpc_bob_handle(b, m, len + 1, &out,
+						      &why), &why, "long SYNDROME");
+	expect_refused(_metadata, qkd_ldpc_bob_handle(b, m, 15, &out, &why),
+		       &why, "cut header");
+	memset(m + 16, 0, 8);
+	expect_refused(_metadata, qkd_ldpc_bob_handle(b, m, len, &out, &why),
+		       &why, "zero hash key");
+	memcpy(m, syn.data, len);
+	if (p.m % 8) {
+		/* the first frame's last syndrome byte, above the last bit */
+		size_t fb = (p.m + 7) / 8;
+
+		m[16 + 8 + fb - 1] |= 0x80;
+		expect_refused(_metadata, qkd_ldpc_bob_handle(b, m, len, &out,
+				&why), &why, "SYNDROME padding");
+	}
+	qkd_ldpc_bob_stats(b, &sb1);
+	EXPECT_EQ(0, memcmp(&sb0, &sb1, sizeof(sb0)));
+	EXPECT_EQ(0, qkd_ldpc_bob_frame_leak(b, 0));
+	EXPECT_EQ(0, memcmp(k.b0[0], k.b[0], QKD_BV_WORDS(n) * 8));
+
+	/* the honest SYNDROME still works: Bob asks for more */
+	ASSERT_EQ(1, qkd_ldpc_bob_handle(b, syn.data, syn.len, &more, &why));
+	ASSERT_EQ(16 + 4 * nf, more.len);
+
+	/* MORE at Alice */
+	qkd_ldpc_alice_stats(a, &sa0);
+	free(m);
+	m = malloc(more.len + 8);
+	{
+		static const struct {
+			size_t off;
+			uint8_t x;
+			const char *what;
+		} cases[] = {
+			{ 0, 0x01, "type" }, { 1, 0x02, "version" },
+			{ 2, 0x03, "step" }, { 3, 0x01, "reserved byte" },
+			{ 4, 0x10, "frame count" }, { 8, 0x01, "reserved word" },
+			{ 12, 0x01, "reserved word 2" },
+			{ 16, 0x40, "frame out of range" },
+			{ 20, 0x01, "frames not increasing" },
+		};
+
+		for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			memcpy(m, more.data, more.len);
+			m[cases[i].off] ^= cases[i].x;
+			why = NULL;
+			expect_refused(_metadata, qkd_ldpc_alice_handle(a, m,
+					more.len, &out, &why), &why,
+					cases[i].what);
+		}
+	}
+	memcpy(m, more.data, more.len);
+	expect_refused(_metadata, qkd_ldpc_alice_handle(a, m, more.len - 1,
+			&out, &why), &why, "short MORE");
+	expect_refused(_metadata, qkd_ldpc_alice_handle(a, m, more.len + 4,
+			&out, &why), &why, "long MORE");
+	/* a frame twice */
+	memcpy(m + 20, m + 16, 4);
+	expect_refused(_metadata, qkd_ldpc_alice_handle(a, m, more.len, &out,
+							&why), &why, "frame twice");
+	/* no frame at all */
+	memcpy(m, more.data, 16);
+	m[4] = 0;
+	expect_refused(_metadata, qkd_ldpc_alice_handle(a, m, 16, &out, &why),
+		       &why, "empty MORE");
+	qkd_ldpc_alice_stats(a, &sa1);
+	EXPECT_EQ(0, memcmp(&sa0, &sa1, sizeof(sa0)));
+	EXPECT_EQ(p.m - p.p + 64, qkd_ldpc_alice_frame_leak(a, 0));
+
+	/* the honest MORE still works */
+	ASSERT_EQ(0, qkd_ldpc_alice_handle(a, more.data, more.len, &rev, &why));
+	/* the same MORE again: a replay of step 1 */
+	expect_refused(_metadata, qkd_ldpc_alice_handle(a, more.data,
+			more.len, &out, &why), &why, "replayed MORE");
+
+	/* REVEAL at Bob */
+	qkd_ldpc_bob_stats(b, &sb0);
+	free(m);
+	m = malloc(rev.len + 1);
+	{
+		static const struct {
+			size_t off;
+			uint8_t x;
+			const char *what;
+		} cases[] = {
+			{ 0, 0x02, "type" }, { 1, 0x02, "version" },
+			{ 2, 0x02, "step" }, { 3, 0x01, "reserved byte" },
+			{ 4, 0x01, "frame count" }, { 8, 0x01, "step size" },
+			{ 12, 0x01, "reserved word" },
+		};
+
+		for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			memcpy(m, rev.data, rev.len);
+			m[cases[i].off] ^= cases[i].x;
+			why = NULL;
+			expect_refused(_metadata, qkd_ldpc_bob_handle(b, m,
+					rev.len, &out, &why), &why,
+					cases[i].what);
+		}
+	}
+	memcpy(m, rev.data, rev.len);
+	expect_refused(_metadata, qkd_ldpc_bob_handle(b, m, rev.len - 1, &out,
+						      &why), &why, "short REVEAL");
+	if (p.step_bits % 8) {
+		m[16 + (p.step_bits + 7) / 8 - 1] |= 0x80;
+		expect_refused(_metadata, qkd_ldpc_bob_handle(b, m, rev.len,
+				&out, &why), &why, "REVEAL padding");
+	}
+	qkd_ldpc_bob_stats(b, &sb1);
+	EXPECT_EQ(0, memcmp(&sb0, &sb1, sizeof(sb0)));
+	EXPECT_EQ(p.m - p.p + 64, qkd_ldpc_bob_frame_leak(b, 0));
+
+	/* the honest REVEAL decodes; anything after the end is refused */
+	ASSERT_EQ(0, qkd_ldpc_bob_handle(b, rev.data, rev.len, &out, &why));
+	EXPECT_EQ(QKD_LDPC_FRAME_OK, qkd_ldpc_bob_frame_state(b, 0));
+	EXPECT_EQ(0, memcmp(k.a[0], k.b[0], QKD_BV_WORDS(n) * 8));
+	expect_refused(_metadata, qkd_ldpc_bob_handle(b, rev.data, rev.len,
+			&out, &why), &why, "REVEAL after the end");
+	EXPECT_EQ(qkd_ldpc_alice_frame_leak(a, 1), qkd_ldpc_bob_frame_leak(b, 1));
+
+	free(m);
+	qkd_ldpc_msg_free(&syn);
+	qkd_ldpc_msg_free(&more);
+	qkd_ldpc_msg_free(&rev);
+	qkd_ldpc_msg_free(&out);
+	qkd_ldpc_alice_free(a);
+	qkd_ldpc_bob_free(b);
+	qkd_ldpc_code_free(c);
+	keys_free(&k);
+}
+
+/* Alice and Bob refuse a code built for other parameters. */
+TEST(objects_refuse_a_code_of_other_parameters)
+{
+	struct qkd_ldpc_params p, p2;
+	struct qkd_ldpc_code *c;
+	uint64_t key[64] = { 0 }, *keys[1] = { key };
+
+	params(&p, 4096, 1, 0.03, 1.3, 64, 1);
+	c = qkd_ldpc_code_new(&p);
+	ASSERT_NE(NULL, c);
+	p2 = p;
+	p2.m++;
+	EXPECT_EQ(NULL, qkd_ldpc_alice_new(c, &p2,
+					   (const uint64_t *const *)keys));
+	EXPECT_EQ(NULL, qkd_ldpc_bob_new(c, &p2, keys));
+	qkd_ldpc_code_free(c);
+}
+
+TEST_HARNESS_MAIN
