@@ -21,6 +21,10 @@
 #   sift      Bob's sparse SIFT_BASES (pulse-index gaps, bases): the
 #             announcement parser in userspace/protocol/sifting.c; what
 #             it accepts encodes back to the same bytes
+#   ldpc      the LDPC reconciliation messages (userspace/protocol/ldpc.c,
+#             not yet used by qkdd): parameters, Bob's SYNDROME and REVEAL
+#             parser, Alice's MORE parser; a refusal changes nothing, no
+#             frame is claimed corrected with a key not Alice's
 #   cascade   Cascade's messages (userspace/protocol/cascade.c): Alice's
 #             request parser, Bob's answer parser on his batched first
 #             request; every parity sent counted, a misled Bob ends
@@ -50,7 +54,7 @@ time=${FUZZ_TIME:-20}
 runs=${FUZZ_RUNS:--1}
 jobs=${FUZZ_JOBS:-1}
 par=${FUZZ_PAR:-$(nproc)}
-targets=${FUZZ_TARGETS:-frame config siteconf channel util keyfile handshake cascade kme kmekeys sift timetag}
+targets=${FUZZ_TARGETS:-frame config siteconf channel util keyfile handshake cascade kme kmekeys sift timetag ldpc}
 CC=${FUZZ_CC:-clang}
 CFLAGS="-std=c11 -g -O1 -D_GNU_SOURCE -Iinclude/uapi -Iuserspace/include \
 	-Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes"

@@ -41,6 +41,7 @@
 
 #include <qkd/bitvec.h>
 #include <qkd/ldpc.h>
+#include <qkd/le.h>
 #include <qkd/verify.h>
 
 #define MSG_SYNDROME	1
@@ -208,43 +209,17 @@ void qkd_ldpc_daemon_frames(size_t n, uint32_t *frame_bits, uint32_t *nframes)
 	*frame_bits = (uint32_t)(n / nf);
 }
 
-static void put_le32(uint8_t *b, uint32_t v)
-{
-	b[0] = (uint8_t)v;
-	b[1] = (uint8_t)(v >> 8);
-	b[2] = (uint8_t)(v >> 16);
-	b[3] = (uint8_t)(v >> 24);
-}
-
-static uint32_t get_le32(const uint8_t *b)
-{
-	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
-	       (uint32_t)b[3] << 24;
-}
-
-static void put_le64(uint8_t *b, uint64_t v)
-{
-	put_le32(b, (uint32_t)v);
-	put_le32(b + 4, (uint32_t)(v >> 32));
-}
-
-static uint64_t get_le64(const uint8_t *b)
-{
-	return get_le32(b) | (uint64_t)get_le32(b + 4) << 32;
-}
-
 size_t qkd_ldpc_params_encode(const struct qkd_ldpc_params *p, uint8_t *buf)
 {
-	put_le32(buf, p->frame_bits);
-	put_le32(buf + 4, p->nframes);
-	put_le32(buf + 8, p->m);
-	put_le32(buf + 12, p->p);
-	put_le32(buf + 16, p->step_bits);
-	put_le32(buf + 20, p->max_steps);
-	put_le32(buf + 24, p->qber_ppm);
-	put_le32(buf + 28, p->max_iter);
-	put_le32(buf + 32, (uint32_t)p->seed);
-	put_le32(buf + 36, (uint32_t)(p->seed >> 32));
+	qkd_put_le(buf, p->frame_bits, 4);
+	qkd_put_le(buf + 4, p->nframes, 4);
+	qkd_put_le(buf + 8, p->m, 4);
+	qkd_put_le(buf + 12, p->p, 4);
+	qkd_put_le(buf + 16, p->step_bits, 4);
+	qkd_put_le(buf + 20, p->max_steps, 4);
+	qkd_put_le(buf + 24, p->qber_ppm, 4);
+	qkd_put_le(buf + 28, p->max_iter, 4);
+	qkd_put_le(buf + 32, p->seed, 8);
 	return QKD_LDPC_PARAMS_LEN;
 }
 
@@ -259,15 +234,15 @@ int qkd_ldpc_params_decode(struct qkd_ldpc_params *p, const uint8_t *buf,
 			*why = "LDPC parameters of the wrong length";
 		return -EPROTO;
 	}
-	t.frame_bits = get_le32(buf);
-	t.nframes = get_le32(buf + 4);
-	t.m = get_le32(buf + 8);
-	t.p = get_le32(buf + 12);
-	t.step_bits = get_le32(buf + 16);
-	t.max_steps = get_le32(buf + 20);
-	t.qber_ppm = get_le32(buf + 24);
-	t.max_iter = get_le32(buf + 28);
-	t.seed = get_le32(buf + 32) | (uint64_t)get_le32(buf + 36) << 32;
+	t.frame_bits = (uint32_t)qkd_get_le(buf, 4);
+	t.nframes = (uint32_t)qkd_get_le(buf + 4, 4);
+	t.m = (uint32_t)qkd_get_le(buf + 8, 4);
+	t.p = (uint32_t)qkd_get_le(buf + 12, 4);
+	t.step_bits = (uint32_t)qkd_get_le(buf + 16, 4);
+	t.max_steps = (uint32_t)qkd_get_le(buf + 20, 4);
+	t.qber_ppm = (uint32_t)qkd_get_le(buf + 24, 4);
+	t.max_iter = (uint32_t)qkd_get_le(buf + 28, 4);
+	t.seed = qkd_get_le(buf + 32, 8);
 	r = qkd_ldpc_params_check(&t, why);
 	if (r)
 		return r;	/* *p untouched: nothing taken from a bad message */
@@ -1010,9 +985,9 @@ static void msg_header(uint8_t *h, uint8_t type, uint8_t step,
 	h[1] = MSG_VERSION;
 	h[2] = step;
 	h[3] = 0;
-	put_le32(h + 4, a);
-	put_le32(h + 8, b);
-	put_le32(h + 12, 0);
+	qkd_put_le(h + 4, a, 4);
+	qkd_put_le(h + 8, b, 4);
+	qkd_put_le(h + 12, 0, 4);
 }
 
 /* Bits [from, from + nbits) of src packed LSB first into dst. */
@@ -1146,15 +1121,15 @@ int qkd_ldpc_alice_syndrome(struct qkd_ldpc_alice *a, struct qkd_ldpc_msg *out)
 		return -ENOMEM;
 	}
 	msg_header(out->data, MSG_SYNDROME, 0, a->p.nframes, c->m);
-	put_le64(out->data + MSG_HDR_LEN, a->hkey);
+	qkd_put_le(out->data + MSG_HDR_LEN, a->hkey, 8);
 	for (f = 0; f < a->p.nframes; f++) {
 		uint8_t *fr = out->data + MSG_HDR_LEN + 8 + f * fb;
 
 		qkd_ldpc_syndrome(c, a->x + f * a->wn, a->u + f * a->wp, s);
 		pack_bits(fr, s, 0, c->m);
-		put_le64(fr + fb - 8, qkd_verify_hash64(a->hkey,
+		qkd_put_le(fr + fb - 8, qkd_verify_hash64(a->hkey,
 							a->x + f * a->wn,
-							c->n));
+							c->n), 8);
 	}
 	explicit_bzero(s, wm * 8);
 	free(s);
@@ -1181,19 +1156,19 @@ int qkd_ldpc_alice_handle(struct qkd_ldpc_alice *a, const uint8_t *req,
 		w = "not a MORE message";
 	else if (req[1] != MSG_VERSION)
 		w = "MORE of another version";
-	else if (req[3] || get_le32(req + 8) || get_le32(req + 12))
+	else if (req[3] || qkd_get_le(req + 8, 4) || qkd_get_le(req + 12, 4))
 		w = "MORE with a reserved field set";
 	else if ((step = req[2]) != a->step + 1)
 		w = "MORE for another step than the next";
 	else if (step > a->p.max_steps)
 		w = "MORE beyond the agreed reveal steps";
-	else if (!(count = get_le32(req + 4)) || count > a->p.nframes)
+	else if (!(count = (uint32_t)qkd_get_le(req + 4, 4)) || count > a->p.nframes)
 		w = "MORE with a frame count out of range";
 	else if (len != MSG_HDR_LEN + 4 * (size_t)count)
 		w = "MORE of the wrong length";
 	if (!w) {
 		for (i = 0; i < count && !w; i++) {
-			f = get_le32(req + MSG_HDR_LEN + 4 * i);
+			f = (uint32_t)qkd_get_le(req + MSG_HDR_LEN + 4 * i, 4);
 			if (f >= a->p.nframes || (i && f <= prev))
 				w = "MORE frames not increasing or out of range";
 			else if (a->revealed[f] != (uint32_t)(step - 1) * sb)
@@ -1210,7 +1185,7 @@ int qkd_ldpc_alice_handle(struct qkd_ldpc_alice *a, const uint8_t *req,
 		return -ENOMEM;
 	msg_header(out->data, MSG_REVEAL, step, count, sb);
 	for (i = 0; i < count; i++) {
-		f = get_le32(req + MSG_HDR_LEN + 4 * i);
+		f = (uint32_t)qkd_get_le(req + MSG_HDR_LEN + 4 * i, 4);
 		pack_bits(out->data + MSG_HDR_LEN + i * cb, a->u + f * a->wp,
 			  a->revealed[f], sb);
 		a->revealed[f] += sb;
@@ -1321,15 +1296,15 @@ static const char *bob_parse_syndrome(const struct qkd_ldpc_bob *b,
 		return "not a SYNDROME message";
 	if (msg[1] != MSG_VERSION)
 		return "SYNDROME of another version";
-	if (msg[2] || msg[3] || get_le32(msg + 12))
+	if (msg[2] || msg[3] || qkd_get_le(msg + 12, 4))
 		return "SYNDROME with a reserved field set";
-	if (get_le32(msg + 4) != b->p.nframes)
+	if ((uint32_t)qkd_get_le(msg + 4, 4) != b->p.nframes)
 		return "SYNDROME for another number of frames";
-	if (get_le32(msg + 8) != b->p.m)
+	if ((uint32_t)qkd_get_le(msg + 8, 4) != b->p.m)
 		return "SYNDROME of another length than agreed";
 	if (len != MSG_HDR_LEN + 8 + fb * b->p.nframes)
 		return "SYNDROME of the wrong length";
-	if (!get_le64(msg + MSG_HDR_LEN))
+	if (!qkd_get_le(msg + MSG_HDR_LEN, 8))
 		return "SYNDROME with a zero hash key";
 	for (f = 0; f < b->p.nframes; f++)
 		if (!pad_clear(msg + MSG_HDR_LEN + 8 + f * fb, b->p.m))
@@ -1349,13 +1324,13 @@ static const char *bob_parse_reveal(const struct qkd_ldpc_bob *b,
 		return "not a REVEAL message";
 	if (msg[1] != MSG_VERSION)
 		return "REVEAL of another version";
-	if (msg[3] || get_le32(msg + 12))
+	if (msg[3] || (uint32_t)qkd_get_le(msg + 12, 4))
 		return "REVEAL with a reserved field set";
 	if (msg[2] != b->step + 1)
 		return "REVEAL for another step than asked";
-	if (get_le32(msg + 4) != b->nreq)
+	if ((uint32_t)qkd_get_le(msg + 4, 4) != b->nreq)
 		return "REVEAL for another number of frames than asked";
-	if (get_le32(msg + 8) != b->p.step_bits)
+	if ((uint32_t)qkd_get_le(msg + 8, 4) != b->p.step_bits)
 		return "REVEAL of another step size than agreed";
 	if (len != MSG_HDR_LEN + cb * b->nreq)
 		return "REVEAL of the wrong length";
@@ -1390,8 +1365,8 @@ int qkd_ldpc_bob_handle(struct qkd_ldpc_bob *b, const uint8_t *msg,
 			const uint8_t *fr = msg + MSG_HDR_LEN + 8 + f * fb;
 
 			unpack_bits(b->s + f * b->wm, 0, fr, b->p.m);
-			b->tag[2 * f] = get_le64(msg + MSG_HDR_LEN);
-			b->tag[2 * f + 1] = get_le64(fr + fb - 8);
+			b->tag[2 * f] = qkd_get_le(msg + MSG_HDR_LEN, 8);
+			b->tag[2 * f + 1] = qkd_get_le(fr + fb - 8, 8);
 			b->req[f] = f;
 		}
 		b->nreq = b->p.nframes;
@@ -1450,7 +1425,7 @@ int qkd_ldpc_bob_handle(struct qkd_ldpc_bob *b, const uint8_t *msg,
 		return -ENOMEM;
 	msg_header(out->data, MSG_MORE, (uint8_t)(b->step + 1), nfail, 0);
 	for (i = 0; i < nfail; i++)
-		put_le32(out->data + MSG_HDR_LEN + 4 * i, b->req[i]);
+		qkd_put_le(out->data + MSG_HDR_LEN + 4 * i, b->req[i], 4);
 	b->st.msgs++;
 	b->st.bytes += out->len;
 	return 1;
