@@ -29,6 +29,7 @@
 
 #include <qkd/bitvec.h>
 #include <qkd/cascade.h>
+#include <qkd/prng.h>
 
 #define MSG_REQUEST	1
 #define MSG_REPLY	2
@@ -40,65 +41,6 @@
 #define PIPELINE_FROM	2	/* PIPELINE: passes open before the overlap */
 #define PIPELINE_TAIL	8	/* PIPELINE: searches left in the open passes */
 
-/* ---------------------------------------------------------------- PRNG */
-
-struct prng {
-	uint64_t s[4];
-};
-
-static uint64_t splitmix64(uint64_t *x)
-{
-	uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-static void prng_seed(struct prng *r, uint64_t seed)
-{
-	int i;
-
-	for (i = 0; i < 4; i++)
-		r->s[i] = splitmix64(&seed);
-}
-
-static uint64_t rotl64(uint64_t x, unsigned int k)
-{
-	k &= 63;
-	return k ? (x << k) | (x >> (64 - k)) : x;
-}
-
-static uint64_t prng_next(struct prng *r)
-{
-	uint64_t *s = r->s;
-	uint64_t res = rotl64(s[1] * 5, 7) * 9, t = s[1] << 17;
-
-	s[2] ^= s[0];
-	s[3] ^= s[1];
-	s[1] ^= s[2];
-	s[0] ^= s[3];
-	s[2] ^= t;
-	s[3] = rotl64(s[3], 45);
-	return res;
-}
-
-/* Uniform in [0, bound), bound >= 1 (Lemire's method, unbiased). */
-static uint32_t prng_below(struct prng *r, uint32_t bound)
-{
-	uint64_t m = (uint64_t)(uint32_t)prng_next(r) * bound;
-	uint32_t lo = (uint32_t)m;
-
-	if (lo < bound) {
-		uint32_t t = (uint32_t)(-bound) % bound;
-
-		while (lo < t) {
-			m = (uint64_t)(uint32_t)prng_next(r) * bound;
-			lo = (uint32_t)m;
-		}
-	}
-	return (uint32_t)(m >> 32);
-}
 
 /* ------------------------------------------------------------- layout */
 
@@ -140,14 +82,14 @@ static uint32_t next_pow2(uint32_t x)
 	return p;
 }
 
-static void shuffle_u32(struct prng *r, uint32_t *a, uint32_t n)
+static void shuffle_u32(struct qkd_prng *r, uint32_t *a, uint32_t n)
 {
 	uint32_t i, j, t;
 
 	for (i = 0; i < n; i++)
 		a[i] = i;
 	for (i = n - 1; i > 0; i--) {
-		j = prng_below(r, i + 1);
+		j = qkd_prng_below(r, i + 1);
 		t = a[i];
 		a[i] = a[j];
 		a[j] = t;
@@ -303,7 +245,7 @@ static inline uint32_t layout_orig(const struct layout *l, int p, uint32_t y)
 static int layout_init(struct layout *l, const struct qkd_cascade_params *p)
 {
 	uint32_t block[QKD_CASCADE_MAX_PASSES];
-	struct prng r;
+	struct qkd_prng r;
 	uint32_t i, W;
 	int pass, passes;
 
@@ -339,13 +281,13 @@ static int layout_init(struct layout *l, const struct qkd_cascade_params *p)
 			layout_free(l);
 			return -ENOMEM;
 		}
-		prng_seed(&r, p->seed ^ (0x5851f42d4c957f2dULL * (uint64_t)pass));
+		qkd_prng_seed(&r, p->seed ^ (0x5851f42d4c957f2dULL * (uint64_t)pass));
 		shuffle_u32(&r, pm->w1, W);
 		shuffle_u32(&r, pm->w2, W);
 		for (i = 0; i < W; i++) {
 			pm->w1inv[pm->w1[i]] = i;
 			pm->w2inv[pm->w2[i]] = i;
-			pm->rot[i] = (uint8_t)(prng_next(&r) >> 58);
+			pm->rot[i] = (uint8_t)(qkd_prng_next(&r) >> 58);
 		}
 		if (l->nblocks[pass] == 2 && 2 * l->k[pass] == l->N) {
 			uint32_t y;
@@ -397,7 +339,7 @@ static void layout_shuffle(const struct layout *l, int p, const uint64_t *key,
 	for (g = 0; g < l->W; g += 64) {
 		for (i = 0; i < 64; i++) {
 			base = g + i;
-			m[i] = rotl64(key[pm->w1[base]], pm->rot[base]);
+			m[i] = qkd_rotl64(key[pm->w1[base]], pm->rot[base]);
 		}
 		qkd_bv_transpose64(m);
 		for (i = 0; i < 64; i++)

@@ -27,17 +27,9 @@
 #include <openssl/rand.h>
 
 #include "qkd/channel.h"
+#include "qkd/prng.h"
 
 /* ---------------------------------------------------------------- rng */
-
-static uint64_t splitmix64(uint64_t *x)
-{
-	uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
 
 void qkd_rng_seed(struct qkd_rng *r, uint64_t seed)
 {
@@ -45,7 +37,7 @@ void qkd_rng_seed(struct qkd_rng *r, uint64_t seed)
 
 	memset(r, 0, sizeof(*r));
 	for (i = 0; i < 4; i++)
-		r->s[i] = splitmix64(&seed);
+		r->s[i] = qkd_splitmix64(&seed);
 }
 
 static int os_fill(struct qkd_rng *r)

@@ -43,6 +43,7 @@
 #include <qkd/ldpc.h>
 #include <qkd/le.h>
 #include <qkd/verify.h>
+#include <qkd/prng.h>
 
 #define MSG_SYNDROME	1
 #define MSG_MORE	2
@@ -54,65 +55,6 @@
 #define R_MAX		0.9999990f /* |check message| <= 2 atanh(R_MAX) ~ 14.5 */
 #define T_MIN		1e-9f	/* tanh(|L|/2) floor: punctured bits start at 0 */
 
-/* ------------------------------------------------------------- PRNG */
-
-struct prng {
-	uint64_t s[4];
-};
-
-static uint64_t splitmix64(uint64_t *x)
-{
-	uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-static uint64_t rotl64(uint64_t x, unsigned int k)
-{
-	return (x << k) | (x >> (64 - k));
-}
-
-/* xoshiro256**: fast, and the sequence is fixed by the seed forever. */
-static uint64_t prng_next(struct prng *r)
-{
-	uint64_t *s = r->s;
-	uint64_t res = rotl64(s[1] * 5, 7) * 9, t = s[1] << 17;
-
-	s[2] ^= s[0];
-	s[3] ^= s[1];
-	s[1] ^= s[2];
-	s[0] ^= s[3];
-	s[2] ^= t;
-	s[3] = rotl64(s[3], 45);
-	return res;
-}
-
-static void prng_seed(struct prng *r, uint64_t seed)
-{
-	int i;
-
-	for (i = 0; i < 4; i++)
-		r->s[i] = splitmix64(&seed);
-}
-
-/* Uniform in [0, bound), bound >= 1 (Lemire: no modulo bias). */
-static uint32_t prng_below(struct prng *r, uint32_t bound)
-{
-	uint64_t m = (uint64_t)(uint32_t)prng_next(r) * bound;
-	uint32_t lo = (uint32_t)m;
-
-	if (lo < bound) {
-		uint32_t t = (uint32_t)(-bound) % bound;
-
-		while (lo < t) {
-			m = (uint64_t)(uint32_t)prng_next(r) * bound;
-			lo = (uint32_t)m;
-		}
-	}
-	return (uint32_t)(m >> 32);
-}
 
 /* ----------------------------------------------------------- params */
 
@@ -404,7 +346,7 @@ static void peg_bump(struct peg *g, uint32_t c)
 }
 
 /* A check of lowest degree not stamped with mark; UINT32_MAX if none. */
-static uint32_t peg_pick(struct peg *g, struct prng *r, uint32_t mark)
+static uint32_t peg_pick(struct peg *g, struct qkd_prng *r, uint32_t mark)
 {
 	uint32_t d, i, lo, sz, c, start;
 
@@ -414,11 +356,11 @@ static uint32_t peg_pick(struct peg *g, struct prng *r, uint32_t mark)
 		if (!sz)
 			continue;
 		for (i = 0; i < 8; i++) {
-			c = g->order[lo + prng_below(r, sz)];
+			c = g->order[lo + qkd_prng_below(r, sz)];
 			if (g->stamp[c] != mark)
 				return c;
 		}
-		start = prng_below(r, sz);
+		start = qkd_prng_below(r, sz);
 		for (i = 0; i < sz; i++) {
 			c = g->order[lo + (start + i) % sz];
 			if (g->stamp[c] != mark)
@@ -451,7 +393,7 @@ struct qkd_ldpc_code *qkd_ldpc_code_new(const struct qkd_ldpc_params *p)
 {
 	struct qkd_ldpc_code *c = NULL;
 	struct peg g = { 0 };
-	struct prng r;
+	struct qkd_prng r;
 	uint32_t N, m, v, k, i, j, cnt[NDEG], dist_deg[NDEG], sel = 0, cap;
 	uint32_t mark = 0;
 	uint32_t *vdeg = NULL, *vstart = NULL, *vadj = NULL, *label = NULL;
@@ -508,7 +450,7 @@ struct qkd_ldpc_code *qkd_ldpc_code_new(const struct qkd_ldpc_params *p)
 
 	seedmix = p->seed ^ ((uint64_t)p->frame_bits << 40) ^
 		  ((uint64_t)p->m << 20) ^ p->p;
-	prng_seed(&r, seedmix);
+	qkd_prng_seed(&r, seedmix);
 	/*
 	 * The degree-2 columns (the first cnt[0]) form a path through the
 	 * checks in a seeded random order: column j joins checks perm[j] and
@@ -521,7 +463,7 @@ struct qkd_ldpc_code *qkd_ldpc_code_new(const struct qkd_ldpc_params *p)
 	for (i = 0; i < m; i++)
 		cand[i] = i;
 	for (i = m; i > 1; i--) {
-		uint32_t x = prng_below(&r, i), t = cand[i - 1];
+		uint32_t x = qkd_prng_below(&r, i), t = cand[i - 1];
 
 		cand[i - 1] = cand[x];
 		cand[x] = t;
@@ -595,7 +537,7 @@ struct qkd_ldpc_code *qkd_ldpc_code_new(const struct qkd_ldpc_params *p)
 		cand[v] = v;
 	for (i = 0, v = 0; i < NDEG; v += cnt[i], i++)
 		for (j = cnt[i]; j > 1; j--) {
-			uint32_t x = prng_below(&r, j), t = cand[v + j - 1];
+			uint32_t x = qkd_prng_below(&r, j), t = cand[v + j - 1];
 
 			cand[v + j - 1] = cand[v + x];
 			cand[v + x] = t;
