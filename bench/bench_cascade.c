@@ -45,16 +45,13 @@
 
 #include <qkd/bitvec.h>
 #include <qkd/cascade.h>
+#include <qkd/prng.h>
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
 
 static uint64_t rng(void)
 {
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
+	return qkd_splitmix64(&rng_state);
 }
 
 static double now(clockid_t c)

@@ -19,16 +19,13 @@
 #include <qkd/bitvec.h>
 #include <qkd/cascade.h>
 #include <qkd/verify.h>
+#include <qkd/prng.h>
 
 static uint64_t rng_state = 0x853c49e6748fea9bULL;
 
 static uint64_t rng(void)
 {
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
+	return qkd_splitmix64(&rng_state);
 }
 
 /* nframes pairs of keys; Bob's differ from Alice's in exactly nerr bits. */

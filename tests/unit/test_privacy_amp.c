@@ -9,16 +9,13 @@
 #include "kselftest_harness.h"
 #include "qkd/keyrate.h"
 #include "qkd/privacy_amp.h"
+#include "qkd/prng.h"
 
 static uint64_t rng_state = 0x1234567887654321ULL;
 
 static uint64_t rnd(void)
 {
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
+	return qkd_splitmix64(&rng_state);
 }
 
 static uint64_t *rnd_bits(size_t nbits)

@@ -82,14 +82,9 @@ int qkd_rng_drbg(struct qkd_rng *r)
 	return os_fill(r);
 }
 
-static inline uint64_t rotl(uint64_t x, int k)
-{
-	return (x << k) | (x >> (64 - k));
-}
-
 uint64_t qkd_rng_u64(struct qkd_rng *r)
 {
-	uint64_t *s = r->s, res, t;
+	uint64_t *s = r->s;
 
 	if (r->os) {
 		if (r->pos >= sizeof(r->buf) / sizeof(r->buf[0]) &&
@@ -97,15 +92,7 @@ uint64_t qkd_rng_u64(struct qkd_rng *r)
 			abort();	/* neither fails once seeded */
 		return r->buf[r->pos++];
 	}
-	res = rotl(s[1] * 5, 7) * 9;
-	t = s[1] << 17;
-	s[2] ^= s[0];
-	s[3] ^= s[1];
-	s[1] ^= s[2];
-	s[0] ^= s[3];
-	s[2] ^= t;
-	s[3] = rotl(s[3], 45);
-	return res;
+	return qkd_xoshiro256ss(s);
 }
 
 double qkd_rng_double(struct qkd_rng *r)

@@ -38,9 +38,9 @@ static inline uint64_t qkd_rotl64(uint64_t x, unsigned int k)
 	return k ? (x << k) | (x >> (64 - k)) : x;
 }
 
-static inline uint64_t qkd_prng_next(struct qkd_prng *r)
+/* One xoshiro256** step of the state @s (also qkd_rng's seeded mode). */
+static inline uint64_t qkd_xoshiro256ss(uint64_t s[4])
 {
-	uint64_t *s = r->s;
 	uint64_t res = qkd_rotl64(s[1] * 5, 7) * 9, t = s[1] << 17;
 
 	s[2] ^= s[0];
@@ -50,6 +50,11 @@ static inline uint64_t qkd_prng_next(struct qkd_prng *r)
 	s[2] ^= t;
 	s[3] = qkd_rotl64(s[3], 45);
 	return res;
+}
+
+static inline uint64_t qkd_prng_next(struct qkd_prng *r)
+{
+	return qkd_xoshiro256ss(r->s);
 }
 
 /* Uniform in [0, bound), bound >= 1 (Lemire's method: no modulo bias). */
