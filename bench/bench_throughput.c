@@ -26,8 +26,9 @@
  *    ratio to the record 115.8 Mbit/s (10 km, 2023) and to the 0 ms run;
  *  - the fraction of the finite-key bound extracted: those bits over
  *    qkd_keylen_bb84() for the same n, k, errors, leak_EC and ε's;
- *  - Cascade as the daemon ran it, from Bob's log: f against the true
- *    error count (known after verification), Cascade round trips a round;
+ *  - error correction as the daemon ran it, from Bob's log: f against
+ *    the true error count (known after verification), its round trips a
+ *    round (Alice's log), and the rounds that used LDPC;
  *  - per stage, CPU seconds per Mbit of secret key, Alice's and Bob's
  *    added (the daemons' "cpu:" lines, CLOCK_THREAD_CPUTIME_ID; Alice's
  *    fiber thread in "quantum"), and how much of the processes' CPU time
@@ -41,6 +42,7 @@
  *   build/bench/bench_throughput [-r rounds] [-R rounds at 10 ms]
  *       [-t rtt_ms,...] [-b block_bits] [-k fiber_km] [-p port]
  *       [-q path/to/qkdd] [-S] [-T path/to/qkd-timetag]
+ *       [-E auto|cascade|ldpc]
  *
  * -S: the simulated link sampled per detection (--channel
  * sampling=detections: qkd_channel_generate_sparse() in Alice's fiber
@@ -51,6 +53,8 @@
  * rounds and two more) into time-tag files, outside the clock, and both
  * daemons replay them (--replay): the chain fed as a time tagger would
  * feed it, the quantum stage only reading the recording.
+ * -E: both daemons' --reconcile (default: qkdd's, auto: Alice picks
+ * Cascade or LDPC each round from the RTT and QBER she measures).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -359,7 +363,8 @@ struct totals {
 	double proc_cpu;		/* both processes, rusage */
 	double proc_sys;		/* of which system time */
 	double f_true, f_est;		/* means over counted rounds (Bob) */
-	double cascade_rt;		/* Cascade round trips a round */
+	double cascade_rt;		/* EC round trips a round */
+	int ldpc_rounds;		/* counted rounds that used LDPC */
 	int f_rounds;
 	int aborted;			/* counted rounds aborted */
 };
@@ -428,6 +433,8 @@ static void parse_cpu(const char *log, struct totals *t)
 static bool per_detection;
 /* -T: both daemons replay files qkd-timetag recorded (--replay) */
 static const char *timetag_tool;
+/* -E: both daemons' --reconcile */
+static const char *reconcile = "auto";
 
 /* The pulses a round of qkdd's has (round.c's round_pulses()). */
 static uint64_t daemon_round_pulses(uint32_t block, double km)
@@ -527,6 +534,7 @@ static int run_daemons(const char *qkdd, int rounds, uint32_t block,
 			"--stream", UUID, "--link", "bench", "--psk", path[i],
 			"--no-kernel", "--out", out[i], "--rounds", rs,
 			"--block-bits", bs, "--channel", ch,
+			"--reconcile", (char *)reconcile,
 			timetag_tool ? "--replay" : NULL, tt[i], NULL,
 		};
 
@@ -581,7 +589,8 @@ static int run_daemons(const char *qkdd, int rounds, uint32_t block,
 				(double)field(line, " auth_withheld=") * 8;
 		t->ell += (double)field(line, " secret_bits=");
 		t->bound += (double)b;
-		t->cascade_rt += (double)field(line, " cascade_roundtrips=");
+		t->cascade_rt += (double)field(line, " ec_roundtrips=");
+		t->ldpc_rounds += strstr(line, " reconciliation=ldpc ") != NULL;
 	}
 	fclose(f);
 	f = fopen(log[1], "r");
@@ -590,6 +599,8 @@ static int run_daemons(const char *qkdd, int rounds, uint32_t block,
 	while (fgets(line, sizeof(line), f)) {
 		const char *c = strstr(line, ": cascade: f=");
 
+		if (!c && (c = strstr(line, ": ldpc: f=")))
+			c -= 3;		/* the same length as ": cascade" */
 		if (!c || first_round(line))
 			continue;
 		t->f_true += strtod(c + 13, NULL);
@@ -855,7 +866,7 @@ int main(int argc, char **argv)
 	double km = 25;
 	int rounds = 4, rounds_slow = 2, port = 7760, c, nrtt = 3;
 
-	while ((c = getopt(argc, argv, "r:R:t:b:k:p:q:ST:")) != -1) {
+	while ((c = getopt(argc, argv, "r:R:t:b:k:p:q:ST:E:")) != -1) {
 		switch (c) {
 		case 'r': rounds = atoi(optarg); break;
 		case 'R': rounds_slow = atoi(optarg); break;
@@ -876,8 +887,9 @@ int main(int argc, char **argv)
 		case 'q': qkdd = optarg; break;
 		case 'S': per_detection = true; break;
 		case 'T': timetag_tool = optarg; break;
+		case 'E': reconcile = optarg; break;
 		default:
-			fprintf(stderr, "usage: %s [-r rounds] [-R rounds at >= 10 ms] [-t rtt_ms,...] [-b block_bits] [-k km] [-p port] [-q qkdd] [-S] [-T qkd-timetag]\n",
+			fprintf(stderr, "usage: %s [-r rounds] [-R rounds at >= 10 ms] [-t rtt_ms,...] [-b block_bits] [-k km] [-p port] [-q qkdd] [-S] [-T qkd-timetag] [-E auto|cascade|ldpc]\n",
 				argv[0]);
 			return 2;
 		}
@@ -915,11 +927,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench_throughput: the baseline failed\n");
 		return 1;
 	}
-	printf("%-32s %6s %9s %9s %8s %9s %8s %8s %8s\n", "", "ok",
+	printf("# error correction: --reconcile %s\n", reconcile);
+	printf("%-32s %6s %9s %9s %8s %9s %8s %8s %8s %5s\n", "", "ok",
 	       "secret", "/ record", "/ 0 ms", "of bound", "f true", "f est",
-	       "rt/round");
-	printf("%-32s %6s %9s %9s %8s %9s %8s %8s %8s\n", "", "",
-	       "Mbit/s", "115.8", "", "", "(Bob)", "(Bob)", "Cascade");
+	       "rt/round", "LDPC");
+	printf("%-32s %6s %9s %9s %8s %9s %8s %8s %8s %5s\n", "", "",
+	       "Mbit/s", "115.8", "", "", "(Bob)", "(Bob)", "EC", "rnds");
 	for (int i = 0; i < nrtt; i++) {
 		char name[64];
 		double rate = dm[i].delivered / dm[i].seconds / 1e6;
@@ -928,11 +941,11 @@ int main(int argc, char **argv)
 		if (dm[i].aborted)
 			printf("# %g ms: %d round(s) aborted (see the logs)\n",
 			       rtt[i], dm[i].aborted);
-		printf("%-32s %6d %9.3f %9.2e %8.3f %8.2f%% %8.4f %8.4f %8.0f\n",
+		printf("%-32s %6d %9.3f %9.2e %8.3f %8.2f%% %8.4f %8.4f %8.0f %5d\n",
 		       name, dm[i].rounds, rate, rate / RECORD_MBPS,
 		       rate / (dm[0].delivered / dm[0].seconds / 1e6),
 		       100 * dm[i].delivered / dm[i].bound, dm[i].f_true,
-		       dm[i].f_est, dm[i].cascade_rt);
+		       dm[i].f_est, dm[i].cascade_rt, dm[i].ldpc_rounds);
 	}
 	printf("%-32s %6d %9.3f %9.2e %8s %8.2f%%\n",
 	       "baseline: 1 process, no net/auth", bl.rounds,
@@ -980,6 +993,6 @@ int main(int argc, char **argv)
 	printf("\n%-28s", "stages / process CPU");
 	for (int i = 0; i < nrtt; i++)
 		printf(" %8.1f%%", 100 * dm[i].cpu_all / dm[i].proc_cpu);
-	printf("\n# process CPU: both daemons (wait4), first round and handshake included; secret key: keys delivered + auth reserve refill; of bound: over qkd_keylen_bb84(n, k, errors, leak_EC); f true: Cascade's parities over n h(e/n), e the errors it corrected (Bob's log, after verification); f est: the same over h of the sampled estimate\n");
+	printf("\n# process CPU: both daemons (wait4), first round and handshake included; secret key: keys delivered + auth reserve refill; of bound: over qkd_keylen_bb84(n, k, errors, leak_EC); f true: the bits error correction disclosed over n h(e/n), e the errors it corrected (Bob's log, after verification); f est: the same over h of the sampled estimate\n");
 	return 0;
 }

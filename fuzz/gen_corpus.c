@@ -51,6 +51,8 @@ int main(int argc, char **argv)
 		[QKD_MSG_KEEPALIVE] = 0,
 		[QKD_MSG_KME_IDS] = 64, [QKD_MSG_KME_CONFIRM] = 16,
 		[QKD_MSG_ROOM_QUERY] = 8, [QKD_MSG_ROOM] = 8,
+		[QKD_MSG_LDPC_MORE] = 20, [QKD_MSG_LDPC_REVEAL] = 24,
+		[QKD_MSG_EC_DISCLOSE_REQ] = 8, [QKD_MSG_EC_DISCLOSE] = 32,
 	};
 	uint8_t key[FUZZ_KEYLEN], pl[256], out[1024], stream[4096];
 	size_t n, sn = 0;

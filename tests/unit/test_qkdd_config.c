@@ -339,6 +339,44 @@ TEST(replay_checks)
 	}
 }
 
+/*
+ * --reconcile: auto (the default), cascade or ldpc; anything else is
+ * refused with the values named, and a change needs a restart (the peer
+ * agreed to the methods in the HELLO).
+ */
+TEST(reconcile_values)
+{
+	static const struct {
+		const char *line;
+		enum qkdd_reconcile want;
+	} ok[] = {
+		{ "reconcile = auto", QKDD_EC_AUTO },
+		{ "reconcile = cascade", QKDD_EC_CASCADE },
+		{ "reconcile = ldpc", QKDD_EC_LDPC },
+	};
+	struct qkdd_opts o, n;
+	char err[256];
+
+	qkdd_opts_default(&o);
+	EXPECT_EQ(QKDD_EC_AUTO, o.reconcile);
+	for (size_t i = 0; i < ARRAY_SIZE(ok); i++) {
+		ASSERT_EQ(0, qkdd_config_parse(&o, ok[i].line, err,
+					       sizeof(err))) TH_LOG("%s", err);
+		EXPECT_EQ(ok[i].want, o.reconcile);
+	}
+	err[0] = '\0';
+	EXPECT_NE(0, qkdd_config_parse(&o, "reconcile = turbo", err,
+				       sizeof(err)));
+	EXPECT_NE(NULL, strstr(err, "reconcile must be auto, cascade or ldpc, not 'turbo'"))
+		TH_LOG("%s", err);
+	/* the value before the refused line is kept */
+	EXPECT_EQ(QKDD_EC_LDPC, o.reconcile);
+	n = o;
+	n.reconcile = QKDD_EC_CASCADE;
+	EXPECT_EQ(1, qkdd_reload_diff(&o, &n, err, sizeof(err)));
+	EXPECT_STREQ("reconcile", err);
+}
+
 TEST(simulated_channel_off_loopback_needs_the_test_keys_flag)
 {
 	static const char *const loop[] = {

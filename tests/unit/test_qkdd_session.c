@@ -95,6 +95,12 @@ static void end_opts(struct end *e, enum qkdd_role role, uint32_t block,
 	if (persist)
 		snprintf(e->o.state_dir, sizeof(e->o.state_dir), "%s", g_dir);
 	e->o.timeout_s = 2;
+	/*
+	 * Cascade unless a test says otherwise: the tests of a Cascade
+	 * message need it, and auto would choose by timing. LDPC and the
+	 * choice have tests of their own.
+	 */
+	e->o.reconcile = QKDD_EC_CASCADE;
 	/* a small reserve target, so that small rounds output keys */
 	e->o.auth_target = 4096;
 	e->o.rounds = 1;
@@ -168,7 +174,7 @@ static void *end_run(void *arg)
 enum { T_NONE, T_FLIP, T_TRUNC, T_DROP, T_REPLAY, T_SWAP, T_FLOOD,
        T_SYNC_MAGIC, T_SYNC_ROLE, T_SYNC_POS, T_BAD_FLAGS, T_BAD_VERSION,
        T_CASCADE_TYPE, T_CASCADE_RESERVED, T_CASCADE_ROUND, T_CASCADE_PAD,
-       T_SILENT, T_SIFT };
+       T_SILENT, T_SIFT, T_FLIP_TAIL };
 
 /* T_SIFT: how Bob's SIFT_BASES (u64 pulses, u64 n, u64 L, L bytes of
  * gaps, n basis bits in words) is rewritten, valid framing kept; S_ANS_*:
@@ -176,7 +182,8 @@ enum { T_NONE, T_FLIP, T_TRUNC, T_DROP, T_REPLAY, T_SWAP, T_FLOOD,
  * sample positions, N bits in words) is */
 enum { S_GAP_OVERFLOW, S_MORE_DETECTIONS, S_FEWER_DETECTIONS,
        S_TRUNCATED_VARINT, S_TRAILING_BYTE, S_OVERLONG_VARINT,
-       S_ANS_SHORT, S_ANS_CLASS, S_ANS_MASK, S_ANS_TRAILING };
+       S_ANS_SHORT, S_ANS_CLASS, S_ANS_MASK, S_ANS_TRAILING,
+       S_ANS_METHOD_7, S_ANS_METHOD_LDPC };
 
 /* T_FLOOD: deferred 1 MiB frames (QKD_FRAME_F_MORE) injected before the
  * matched frame: no tag is needed to be buffered */
@@ -199,6 +206,7 @@ struct mitm {
 	bool cut_deliver;
 	/* what happened */
 	int seen[2][QKD_MSG__MAX + 1];
+	int frames[2][QKD_MSG__MAX + 1];	/* every frame, by type */
 	int tagged;
 	int64_t off[2];
 	uint8_t *held[2];
@@ -283,6 +291,14 @@ static size_t sift_rewrite(uint8_t *b, size_t plen, int kind,
 		p[plen] = 0;
 		nl = plen + 1;
 		goto out;
+	case S_ANS_METHOD_7:	/* the round's method: the last byte */
+		p[plen - 1] = 7;
+		nl = plen;
+		goto out;
+	case S_ANS_METHOD_LDPC:
+		p[plen - 1] = QKDD_EC_LDPC;
+		nl = plen;
+		goto out;
 	case S_GAP_OVERFLOW:	/* index np - 1, then np: past the round */
 		for (uint64_t v = np - 1; ; v >>= 7) {
 			g[gl++] = (uint8_t)(v | (v >= 0x80 ? 0x80 : 0));
@@ -354,9 +370,9 @@ static bool silent_tamper(struct mitm *m, uint8_t *b, uint8_t *p,
 			p[60] ^= 0x10;
 		} else {
 			/* Bob's: magic 4, version 1, next 8, low 8, have 1 at
-			 * 21, last block id 8 at 22: Alice with no pending
-			 * block never reads it */
-			if (plen != 30 || p[21])
+			 * 21, last block id 8 at 22, methods 1: Alice with no
+			 * pending block never reads the id */
+			if (plen != 31 || p[21])
 				return false;
 			p[25] ^= 0x04;
 		}
@@ -419,6 +435,7 @@ static int mitm_one(struct mitm *m, int d)
 	round = (uint32_t)get_be(b + 12, 4);
 	if (type > QKD_MSG__MAX)
 		goto fail;
+	m->frames[d][type]++;
 	/* renumber after a drop or a replay */
 	put_be(b + 16, get_be(b + 16, 8) + (uint64_t)m->off[d], 8);
 	if (type == QKD_MSG_SIFT_BASES && d == 1 && plen >= 16)
@@ -443,6 +460,9 @@ static int mitm_one(struct mitm *m, int d)
 		case T_FLIP:
 			b[QKD_FRAME_HDR_LEN + (m->bit / 8) % plen] ^=
 				(uint8_t)(1u << (m->bit % 8));
+			break;
+		case T_FLIP_TAIL:	/* bit 0 of byte plen - 1 - bit */
+			b[QKD_FRAME_HDR_LEN + plen - 1 - m->bit % plen] ^= 1;
 			break;
 		case T_TRUNC:
 			/* one payload byte less, the header fixed up */
@@ -1610,7 +1630,8 @@ static const char *const act_name[] = { "none", "flip", "truncate", "drop",
 					"sync-magic", "sync-role", "sync-pos",
 					"bad-flags", "bad-version",
 					"cascade-type", "cascade-reserved",
-					"cascade-round", "cascade-pad", "silent" };
+					"cascade-round", "cascade-pad", "silent",
+					"sift", "flip-tail" };
 
 /* One tampered round: no key anywhere, the round not ok at either end. */
 static void tampered_round(struct __test_metadata *_metadata,
@@ -2697,6 +2718,323 @@ TEST(decoy_counts_leave_out_the_bits_the_frames_drop)
 /* ---- X.509 mode: the context across reconnects and restarts ------------- */
 
 /* A CA and alice.example / bob.example certificates in @dir/pki. */
+/* ---- error correction: LDPC, and the choice (reconcile.c) --------------- */
+
+
+/* A pair whose ends reconcile with @ra and @rb. */
+static void reconcile_pair(struct end *a, struct end *b, uint32_t block,
+			   enum qkdd_reconcile ra, enum qkdd_reconcile rb)
+{
+	fresh_pair(a, b, block, 25, false);
+	a->o.reconcile = ra;
+	b->o.reconcile = rb;
+	/* building an LDPC code takes seconds under the sanitizers */
+	a->o.timeout_s = b->o.timeout_s = 30;
+}
+
+/*
+ * Issue 16: rounds corrected by LDPC give the same keys at both ends, the
+ * leak both ends count is the same and covers what was disclosed (m - p
+ * syndrome bits and the 64-bit tag per frame at least, plus the
+ * verification tag), and Bob's f against the true errors is reported.
+ */
+TEST(ldpc_rounds_identical_keys_and_the_leak_agreed)
+{
+	struct end a, b;
+	struct mitm m = { .action = T_NONE, .cut_at = -1 };
+	char buf[64], *ka, *kb;
+
+	reconcile_pair(&a, &b, 65536, QKDD_EC_LDPC, QKDD_EC_LDPC);
+	a.o.rounds = b.o.rounds = 3;
+	connect_run(&a, &b, &m);
+	ka = slurp(a.o.out);
+	kb = slurp(b.o.out);
+	TH_LOG("alice %d, bob %d: %zu keys; f %.4f (true %.4f), %ld round trips, %ld frames disclosed",
+	       a.ret, b.ret, lines(ka), status_double(&b, "efficiency"),
+	       status_double(&b, "efficiency_true"),
+	       status_value(&b, "ec_roundtrips"),
+	       status_value(&b, "ec_frames_disclosed"));
+	ASSERT_EQ(1, a.ret);
+	ASSERT_EQ(1, b.ret);
+	ASSERT_NE(0, lines(ka));
+	ASSERT_EQ(0, strcmp(ka, kb));
+	ASSERT_EQ(3, status_value(&a, "rounds_ok"));
+	ASSERT_EQ(3, status_value(&b, "rounds_ok"));
+	EXPECT_STREQ("ldpc", status_str(&a, "reconciliation", buf,
+					sizeof(buf)));
+	EXPECT_STREQ("ldpc", status_str(&b, "reconciliation", buf,
+					sizeof(buf)));
+	EXPECT_EQ(0, status_value(&a, "cascade_roundtrips"));
+	EXPECT_EQ(status_value(&a, "disclosed_bits"),
+		  status_value(&b, "disclosed_bits"));
+	/* one frame here: its syndrome alone is more than n h(Q) */
+	EXPECT_GT(status_value(&b, "disclosed_bits"),
+		  (long)(status_double(&b, "key_bits") *
+			 qkd_h2(status_double(&b, "qber"))));
+	EXPECT_GT(status_double(&b, "efficiency_true"), 1.0);
+	EXPECT_LT(status_double(&b, "efficiency_true"), 2.0);
+	free(ka);
+	free(kb);
+	pair_free(&a, &b);
+}
+
+/*
+ * Each end states the methods it allows (--reconcile); Alice uses one of
+ * those both allow, and ends that allow none in common are refused at the
+ * HELLO with both named (no round, no key).
+ */
+TEST(reconcile_methods_agreed_in_the_hello)
+{
+	static const struct {
+		enum qkdd_reconcile a, b;
+		const char *used;	/* NULL: refused */
+	} cases[] = {
+		{ QKDD_EC_LDPC, QKDD_EC_CASCADE, NULL },
+		{ QKDD_EC_CASCADE, QKDD_EC_LDPC, NULL },
+		{ QKDD_EC_AUTO, QKDD_EC_LDPC, "ldpc" },
+		{ QKDD_EC_LDPC, QKDD_EC_AUTO, "ldpc" },
+		{ QKDD_EC_AUTO, QKDD_EC_CASCADE, "cascade" },
+		{ QKDD_EC_CASCADE, QKDD_EC_AUTO, "cascade" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct end a, b;
+		struct mitm m = { .action = T_NONE, .cut_at = -1 };
+		char buf[200], *ka, *kb;
+
+		/* LDPC's f at the smallest blocks leaves no key */
+		reconcile_pair(&a, &b, 65536, cases[i].a, cases[i].b);
+		connect_run(&a, &b, &m);
+		ka = slurp(a.o.out);
+		kb = slurp(b.o.out);
+		TH_LOG("alice %s, bob %s: alice %d, bob %d, keys %zu / %zu, bob's reason '%s'",
+		       ec_method_name(cases[i].a), ec_method_name(cases[i].b),
+		       a.ret, b.ret, lines(ka), lines(kb),
+		       status_str(&b, "last_reason", buf, sizeof(buf)));
+		if (!cases[i].used) {
+			EXPECT_EQ(-EPERM, b.ret);
+			EXPECT_GT(0, a.ret);
+			EXPECT_EQ(0, lines(ka));
+			EXPECT_EQ(0, lines(kb));
+			EXPECT_TRUE(status_value(&b, "rounds") <= 0);
+		} else {
+			EXPECT_EQ(1, a.ret);
+			EXPECT_EQ(1, b.ret);
+			EXPECT_NE(0, lines(ka));
+			EXPECT_EQ(0, strcmp(ka, kb));
+			EXPECT_STREQ(cases[i].used,
+				     status_str(&b, "reconciliation", buf,
+						sizeof(buf)));
+		}
+		free(ka);
+		free(kb);
+		pair_free(&a, &b);
+	}
+}
+
+/* A code no frame decodes with: a syndrome of n / 32 bits, no reveal. */
+static int failing_ldpc_params(struct qkd_ldpc_params *p, uint32_t n,
+			       uint32_t nframes, double qber, uint64_t seed)
+{
+	int r = qkd_ldpc_default_params(p, n, nframes, qber, seed);
+
+	p->m = n / 32;
+	p->p = 0;
+	p->step_bits = 0;
+	p->max_steps = 0;
+	return r ? r : qkd_ldpc_params_check(p, NULL);
+}
+
+/*
+ * A frame LDPC does not decode is not given up with the round: Alice
+ * sends it whole, Bob's key then equals hers, and the leak both count for
+ * it is its length, whatever its syndrome disclosed before (here every
+ * frame fails, so the leak is the whole key and no secret is left: the
+ * round ends on the finite-key bound, never with a key short of the
+ * leak).
+ */
+TEST(ldpc_frames_left_undecoded_are_disclosed_and_counted_whole)
+{
+	struct end a, b;
+	struct mitm m = { .action = T_NONE, .cut_at = -1 };
+	char buf[200], *ka, *kb;
+	long n, nf;
+
+	reconcile_pair(&a, &b, 8192, QKDD_EC_LDPC, QKDD_EC_LDPC);
+	qkdd_ldpc_params = failing_ldpc_params;
+	connect_run(&a, &b, &m);
+	qkdd_ldpc_params = qkd_ldpc_default_params;
+	ka = slurp(a.o.out);
+	kb = slurp(b.o.out);
+	n = status_value(&a, "key_bits");
+	nf = status_value(&a, "ec_frames_disclosed");
+	TH_LOG("alice %d, bob %d: %ld key bits, %ld frames disclosed, %ld bits disclosed, reason '%s'",
+	       a.ret, b.ret, n, nf, status_value(&a, "disclosed_bits"),
+	       status_str(&a, "last_reason", buf, sizeof(buf)));
+	EXPECT_EQ(1, m.frames[1][QKD_MSG_EC_DISCLOSE_REQ]);
+	EXPECT_EQ(1, m.frames[0][QKD_MSG_EC_DISCLOSE]);
+	EXPECT_EQ(0, m.frames[1][QKD_MSG_LDPC_MORE]);
+	EXPECT_EQ(1, nf);
+	/* Alice accepted Bob's verification hash: his key is hers */
+	EXPECT_EQ(0, status_value(&a, "auth_failures"));
+	EXPECT_EQ(n + (long)a.o.tag_bits, status_value(&a, "disclosed_bits"));
+	EXPECT_NE(NULL, strstr(status_str(&a, "last_reason", buf,
+					  sizeof(buf)), "no secret key"));
+	EXPECT_EQ(0, lines(ka));
+	EXPECT_EQ(0, lines(kb));
+	free(ka);
+	free(kb);
+	pair_free(&a, &b);
+}
+
+/*
+ * What a man in the middle writes into the LDPC exchange or the round's
+ * method (deferred: parsed before any tag is checked) -- a method byte no
+ * qkdd sends, LDPC named where Bob allows only Cascade, Alice's syndromes
+ * cut short -- aborts the round with its reason and raises Bob's alarm.
+ */
+TEST(malformed_ldpc_exchange_or_method_raises_bobs_alarm)
+{
+	static const struct {
+		enum qkdd_reconcile r;
+		uint8_t type;
+		int action, kind;
+		const char *why;
+	} at[] = {
+		{ QKDD_EC_CASCADE, QKD_MSG_SIFT_BASES, T_SIFT, S_ANS_METHOD_7,
+		  "reconciliation method 7, not one both ends allow" },
+		{ QKDD_EC_CASCADE, QKD_MSG_SIFT_BASES, T_SIFT,
+		  S_ANS_METHOD_LDPC,
+		  "reconciliation method 2, not one both ends allow" },
+		{ QKDD_EC_LDPC, QKD_MSG_EST_SAMPLE, T_TRUNC, 0,
+		  "malformed LDPC message" },
+	};
+
+	for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+		struct end a, b;
+		struct mitm m = { .dir = 0, .type = at[i].type, .nth = 0,
+				  .action = at[i].action, .sift = at[i].kind,
+				  .cut_at = -1 };
+		char buf[200], *ka, *kb;
+
+		reconcile_pair(&a, &b, 8192, at[i].r, at[i].r);
+		connect_run(&a, &b, &m);
+		ka = slurp(a.o.out);
+		kb = slurp(b.o.out);
+		TH_LOG("case %zu: alice %d, bob %d, bob's failures %ld, reason '%s'",
+		       i, a.ret, b.ret, status_value(&b, "auth_failures"),
+		       status_str(&b, "last_reason", buf, sizeof(buf)));
+		EXPECT_TRUE(m.done);
+		EXPECT_EQ(0, lines(ka));
+		EXPECT_EQ(0, lines(kb));
+		EXPECT_EQ(1, status_value(&b, "rounds_aborted"));
+		EXPECT_NE(NULL, strstr(status_str(&b, "last_reason", buf,
+						  sizeof(buf)), at[i].why));
+		EXPECT_EQ(1, status_value(&b, "auth_failures"));
+		EXPECT_STREQ("1", status_str(&b, "auth_alarm", buf,
+					     sizeof(buf)));
+		free(ka);
+		free(kb);
+		pair_free(&a, &b);
+	}
+}
+
+/*
+ * A bit of a frame's tag flipped in Alice's syndromes (valid framing):
+ * Bob's decoding meets the syndrome but not the tag, so he asks for the
+ * reveal step, then for the frame whole -- every path of the exchange --
+ * and his key then equals Alice's. The tampering is caught by the
+ * round's closing tag: no key at either end, the transcript failure
+ * counted at Alice.
+ */
+TEST(ldpc_tampered_syndrome_reveals_discloses_then_fails_the_closing_tag)
+{
+	struct end a, b;
+	struct mitm m = { .dir = 0, .type = QKD_MSG_EST_SAMPLE, .nth = 0,
+			  .action = T_FLIP_TAIL, .bit = 3, .cut_at = -1 };
+	struct auth_stats sa;
+	char *ka, *kb;
+
+	reconcile_pair(&a, &b, 8192, QKDD_EC_LDPC, QKDD_EC_LDPC);
+	connect_run(&a, &b, &m);
+	ka = slurp(a.o.out);
+	kb = slurp(b.o.out);
+	auth_get_stats(a.auth, &sa);
+	TH_LOG("alice %d, bob %d; alice's transcript failures %" PRIu64,
+	       a.ret, b.ret, sa.transcript_failures);
+	EXPECT_TRUE(m.done);
+	EXPECT_EQ(0, lines(ka));
+	EXPECT_EQ(0, lines(kb));
+	/* the reveal step, then the frame asked for and sent whole */
+	EXPECT_EQ(1, m.frames[1][QKD_MSG_LDPC_MORE]);
+	EXPECT_EQ(1, m.frames[0][QKD_MSG_LDPC_REVEAL]);
+	EXPECT_EQ(1, m.frames[1][QKD_MSG_EC_DISCLOSE_REQ]);
+	EXPECT_EQ(1, m.frames[0][QKD_MSG_EC_DISCLOSE]);
+	/* Bob's key then equals Alice's: his verification hash is sent */
+	EXPECT_EQ(1, m.frames[1][QKD_MSG_VERIFY_HASH]);
+	EXPECT_EQ(0, m.frames[0][QKD_MSG_PA_SEED]);
+	EXPECT_EQ(1, sa.transcript_failures);
+	EXPECT_TRUE(status_value(&a, "rounds_ok") <= 0);
+	EXPECT_TRUE(status_value(&b, "rounds_ok") <= 0);
+	free(ka);
+	free(kb);
+	pair_free(&a, &b);
+}
+
+/*
+ * --reconcile auto: Alice picks the method of the higher predicted key
+ * rate, n (l0 - f h(Q)) / (T_base + rt RTT + c n). With Cascade at f
+ * 1.08, 530 round trips and 0.3 us a bit, LDPC at f 1.17, no round trip
+ * and 1.5 us a bit, the choice flips from Cascade to LDPC at the RTT
+ * where the two rates are equal (about 3.9 ms here): checked on either
+ * side of it, and at 0 and 10 ms. A method the peer does not allow is
+ * never picked, nor LDPC above the QBER its parameters cover, and a
+ * method whose rounds disclosed frames (f high) loses.
+ */
+TEST(auto_reconciliation_predicts_the_faster_key_rate)
+{
+	struct ec_model e = {
+		.m = {
+			{ .have = true, .f = 1.08, .roundtrips = 530,
+			  .sec_per_bit = 0.3e-6 },
+			{ .have = true, .f = 1.17, .roundtrips = 0,
+			  .sec_per_bit = 1.5e-6 },
+		},
+		.qber = 0.02, .base_s = 1.5, .l0_per_bit = 0.5,
+	};
+	double n = 1.6e6, kc, kl, rc, rl, cross;
+
+	e.rtt = 0;
+	EXPECT_EQ(QKDD_EC_CASCADE, ec_choose(&e, QKDD_EC_ALL, n));
+	rc = ec_predict(&e, QKDD_EC_CASCADE, n, &kc);
+	rl = ec_predict(&e, QKDD_EC_LDPC, n, &kl);
+	/* the keys differ by the leak, (1.17 - 1.08) n h(Q) */
+	EXPECT_LT(fabs(kc - kl - 0.09 * n * qkd_h2(0.02)), 1.0);
+	EXPECT_LT(fabs(rc - kc / (1.5 + 0.3e-6 * n)), 1e-6 * rc);
+	EXPECT_LT(fabs(rl - kl / (1.5 + 1.5e-6 * n)), 1e-6 * rl);
+	cross = (kc * (1.5 + 1.5e-6 * n) / kl - 1.5 - 0.3e-6 * n) / 530;
+	TH_LOG("Cascade and LDPC equal at RTT %.3f ms", cross * 1e3);
+	EXPECT_GT(cross, 1e-3);
+	EXPECT_LT(cross, 5e-3);
+	e.rtt = cross * 0.95;
+	EXPECT_EQ(QKDD_EC_CASCADE, ec_choose(&e, QKDD_EC_ALL, n));
+	e.rtt = cross * 1.05;
+	EXPECT_EQ(QKDD_EC_LDPC, ec_choose(&e, QKDD_EC_ALL, n));
+	e.rtt = 10e-3;
+	EXPECT_EQ(QKDD_EC_LDPC, ec_choose(&e, QKDD_EC_ALL, n));
+	EXPECT_EQ(QKDD_EC_CASCADE,
+		  ec_choose(&e, QKDD_EC_BIT(QKDD_EC_CASCADE), n));
+	e.rtt = 0;
+	EXPECT_EQ(QKDD_EC_LDPC, ec_choose(&e, QKDD_EC_BIT(QKDD_EC_LDPC), n));
+	e.rtt = 10e-3;
+	e.qber = 0.105;
+	EXPECT_EQ(QKDD_EC_CASCADE, ec_choose(&e, QKDD_EC_ALL, n));
+	/* LDPC's last round disclosed its frames: f 3 */
+	e.qber = 0.02;
+	e.m[1].f = 3.0;
+	EXPECT_EQ(QKDD_EC_CASCADE, ec_choose(&e, QKDD_EC_ALL, n));
+}
+
 static int make_pki(const char *dir)
 {
 	char cmd[2048];

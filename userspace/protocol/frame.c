@@ -66,6 +66,14 @@ static const struct type_rule rules[QKD_MSG__MAX + 1] = {
 	/* between rounds, each with its own tag (pause.c) */
 	[QKD_MSG_ROOM_QUERY] = { "room-query", 8, 8, false, DEF_NO, false },
 	[QKD_MSG_ROOM] = { "room", 8, 8, false, DEF_NO, false },
+	/* LDPC reconciliation (round_ldpc.c), deferred like Cascade's */
+	[QKD_MSG_LDPC_MORE] = { "ldpc-more", 1, ANY, true, DEF_YES, false },
+	[QKD_MSG_LDPC_REVEAL] = { "ldpc-reveal", 1, ANY, true, DEF_YES,
+				  false },
+	[QKD_MSG_EC_DISCLOSE_REQ] = { "ec-disclose-request", 1, ANY, true,
+				      DEF_YES, false },
+	[QKD_MSG_EC_DISCLOSE] = { "ec-disclose", 1, ANY, true, DEF_YES,
+				  false },
 };
 #undef ANY
 

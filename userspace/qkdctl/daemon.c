@@ -254,8 +254,11 @@ static void print_human(const struct status_file *s)
 		return;
 	printf("    last round %s: %s", get(s, "last_round"), res);
 	if (!strcmp(res, "ok"))
-		printf(", QBER %.2f%%, f %s%s%s%s, %s sifted bits, %s secret bits, %s keys, %s s\n",
-		       100 * strtod(get(s, "qber"), NULL), get(s, "efficiency"),
+		printf(", QBER %.2f%%, %s%sf %s%s%s%s, %s sifted bits, %s secret bits, %s keys, %s s\n",
+		       100 * strtod(get(s, "qber"), NULL),
+		       get(s, "reconciliation"),
+		       get(s, "reconciliation")[0] ? " " : "",
+		       get(s, "efficiency"),
 		       get(s, "efficiency_true")[0] ? " (" : "",
 		       get(s, "efficiency_true"),
 		       get(s, "efficiency_true")[0] ? " against the true errors)" : "",

@@ -234,7 +234,7 @@ static const struct optdesc known[] = {
 	{ "simulated-channel-test-keys-only", true }, { "replay", false },
 	{ "key-source", false }, { "kme", false }, { "kme-cert", false },
 	{ "kme-key", false }, { "kme-ca", false }, { "kme-sae", false },
-	{ "kme-keys", false },
+	{ "kme-keys", false }, { "reconcile", false },
 };
 
 /* --kme: https://HOST:PORT (HOST a name, an IPv4 or [IPv6] address), a
@@ -359,6 +359,17 @@ int qkdd_opt_set(struct qkdd_opts *o, const char *name, const char *value,
 		else
 			return fail(err, errlen,
 				    "key-source must be bb84 or etsi014, not '%s'",
+				    value);
+	} else if (!strcmp(name, "reconcile")) {
+		if (!strcmp(value, "auto"))
+			o->reconcile = QKDD_EC_AUTO;
+		else if (!strcmp(value, "cascade"))
+			o->reconcile = QKDD_EC_CASCADE;
+		else if (!strcmp(value, "ldpc"))
+			o->reconcile = QKDD_EC_LDPC;
+		else
+			return fail(err, errlen,
+				    "reconcile must be auto, cascade or ldpc, not '%s'",
 				    value);
 	} else if (!strcmp(name, "kme")) {
 		if (!kme_url_ok(value))
@@ -742,6 +753,7 @@ static const struct option lopts[] = {
 	{ "kme-ca", required_argument, NULL, 0 },
 	{ "kme-sae", required_argument, NULL, 0 },
 	{ "kme-keys", required_argument, NULL, 0 },
+	{ "reconcile", required_argument, NULL, 0 },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "config", required_argument, NULL, 'c' },
 	{ "help", no_argument, NULL, 'h' },
@@ -848,7 +860,7 @@ static const struct optfield restart_only[] = {
 	F("replay", replay),
 	F("key-source", key_source), F("kme", kme), F("kme-cert", kme_cert),
 	F("kme-key", kme_key), F("kme-ca", kme_ca), F("kme-sae", kme_sae),
-	F("kme-keys", kme_keys),
+	F("kme-keys", kme_keys), F("reconcile", reconcile),
 };
 #undef F
 

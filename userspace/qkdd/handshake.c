@@ -25,7 +25,8 @@
 				 * 5: Cascade's PIPELINE flag (issue 16);
 				 * 6: the key source (issue 17);
 				 * 7: ROOM_QUERY and ROOM between rounds;
-				 * 8: sparse SIFT_BASES (detection lists) */
+				 * 8: sparse SIFT_BASES (detection lists);
+				 * 9: the reconciliation methods (LDPC) */
 #define SYNC_MAGIC	0x514b4453u	/* "QKDS" */
 #define SYNC_VERSION	2	/* 2: tagged at the stated positions */
 #define SYNC_BODY_LEN	(4 + 1 + 1 + 5 * 8)
@@ -298,6 +299,8 @@ int hello(struct qkdd *q)
 	uint64_t a_next, b_next, a_low, b_low, lower, resume, b_last = 0;
 	uint64_t k_next, my_next, my_low;
 	bool alice = q->o->role == QKDD_ALICE, matched = false, b_have = false;
+	double t_hello;
+	uint8_t b_ec;
 	int r;
 
 	/*
@@ -324,6 +327,7 @@ int hello(struct qkdd *q)
 		my_next = q->index_floor;
 	}
 	q->round = 0;
+	ec_connection_start(q);
 	/* nothing of the peer is authenticated before its HELLO verified */
 	q->msg_limit = HANDSHAKE_MSG_MAX;
 	auth_session_start(q->auth);
@@ -372,20 +376,28 @@ int hello(struct qkdd *q)
 		wb_u(&w, q->pp.auth_target, 4);
 		wb_u(&w, q->round_pulses, 8);
 		wb_u(&w, q->o->key_source, 1);
+		wb_u(&w, ec_allowed(q->o->reconcile), 1);
+		t_hello = ec_now();
 		r = send_hello(q, &w);
 		if (r)
 			return r;
 		r = recv_hello(q, &rb);
 		if (r)
 			return r;
+		/* Bob answers at once: the connection's first RTT sample */
+		ec_rtt_sample(q, ec_now() - t_hello);
 		b_next = rb_u(&rb, 8);
 		b_low = rb_u(&rb, 8);
 		b_have = rb_u(&rb, 1);
 		b_last = rb_u(&rb, 8);
-		if (!rb_done(&rb) || b_low > b_next) {
+		b_ec = (uint8_t)rb_u(&rb, 1);
+		if (!rb_done(&rb) || b_low > b_next ||
+		    !(b_ec & ec_allowed(q->o->reconcile)) ||
+		    (b_ec & ~QKDD_EC_ALL)) {
 			qlog("HELLO: malformed answer");
 			return -ECONNRESET;
 		}
+		q->ec_methods = b_ec & ec_allowed(q->o->reconcile);
 		a_next = my_next;
 		a_low = my_low;
 		matched = q->pend.valid && q->pend.has_keys && b_have &&
@@ -397,6 +409,7 @@ int hello(struct qkdd *q)
 		uint64_t p_first, p_id;
 		uint32_t p_count, ks;
 		unsigned int src;
+		uint8_t a_ec;
 		bool p_valid;
 		const uint8_t *sid;
 
@@ -455,7 +468,9 @@ int hello(struct qkdd *q)
 		ap.auth_target = (uint32_t)rb_u(&rb, 4);
 		q->round_pulses = rb_u(&rb, 8);
 		src = (unsigned int)rb_u(&rb, 1);
-		if (!rb_done(&rb) || a_low > a_next ||
+		a_ec = (uint8_t)rb_u(&rb, 1);
+		if (!rb_done(&rb) || a_low > a_next || !a_ec ||
+		    (a_ec & ~QKDD_EC_ALL) ||
 		    ap.auth_target > QKD_AUTH_RESERVE_CAP_DEFAULT / 2 ||
 		    !q->round_pulses || q->round_pulses > ROUND_PULSES_MAX) {
 			qlog("HELLO: malformed");
@@ -478,6 +493,20 @@ int hello(struct qkdd *q)
 		r = check_policy(q, &ap);
 		if (r)
 			return r;
+		q->ec_methods = a_ec & ec_allowed(q->o->reconcile);
+		if (!q->ec_methods) {
+			char why[QKD_ABORT_MAX_TEXT];
+
+			snprintf(why, sizeof(why),
+				 "the peer reconciles with %s only, we with %s only",
+				 ec_method_name(a_ec == QKDD_EC_BIT(QKDD_EC_LDPC) ?
+						QKDD_EC_LDPC : QKDD_EC_CASCADE),
+				 ec_method_name(q->o->reconcile));
+			qlog("HELLO refused: %s: configure --reconcile so that both ends allow a method (auto allows both)",
+			     why);
+			send_abort(q, QKD_ABORT_PROTOCOL, why);
+			return -EPERM;
+		}
 		q->pp.tag_bits = ap.tag_bits;
 		q->pp.auth_target = ap.auth_target;
 		if (memcmp(sid, q->o->stream, 16) || ks != store_key_size(q->st)) {
@@ -497,6 +526,7 @@ int hello(struct qkdd *q)
 		wb_u(&w, my_low, 8);
 		wb_u(&w, q->have_last, 1);
 		wb_u(&w, q->last_block_id, 8);
+		wb_u(&w, ec_allowed(q->o->reconcile), 1);
 		r = send_hello(q, &w);
 		if (r)
 			return r;

@@ -29,6 +29,7 @@ static void usage(FILE *f)
 "            --stream UUID --link NAME (--psk FILE | --cert F --key F --ca F)\n"
 "            [--config FILE] [--seed N] [--channel KEY=VAL,...]\n"
 "            [--block-bits N] [--rounds N] [--no-kernel --out FILE]\n"
+"            [--reconcile auto|cascade|ldpc]\n"
 "            [--status FILE] [--state-dir DIR] [--verbose]\n"
 "            [--backoff-base S] [--backoff-max S]\n"
 "            [--simulated-channel-test-keys-only] [--replay FILE]\n"

@@ -49,6 +49,23 @@ enum qkdd_key_source {
 	QKDD_SRC_ETSI014,	/* a vendor KME over ETSI GS QKD 014 */
 };
 
+/*
+ * Error correction (--reconcile): Cascade, LDPC, or chosen by Alice each
+ * round from the measured round-trip time and QBER (auto, the default).
+ * The wire values of a round's method are QKDD_EC_CASCADE / _LDPC.
+ */
+enum qkdd_reconcile {
+	QKDD_EC_AUTO = 0,
+	QKDD_EC_CASCADE = 1,
+	QKDD_EC_LDPC = 2,
+};
+/* bit of a method in the HELLO's set of methods an end allows */
+#define QKDD_EC_BIT(m)		(1u << ((m) - 1))
+#define QKDD_EC_ALL		(QKDD_EC_BIT(QKDD_EC_CASCADE) | \
+				 QKDD_EC_BIT(QKDD_EC_LDPC))
+/* "cascade", "ldpc", or "none" (reconcile.c) */
+const char *ec_method_name(unsigned int m);
+
 enum qkdd_role {
 	QKDD_ROLE_NONE = 0,
 	QKDD_ALICE,
@@ -85,6 +102,7 @@ struct qkdd_opts {
 	double sample_frac;		/* single photons: share sampled */
 	double eps_sec, eps_cor;
 	uint32_t tag_bits;		/* verification hash */
+	enum qkdd_reconcile reconcile;	/* --reconcile */
 	uint32_t auth_target;		/* auth reserve kept, bytes */
 	char state_dir[QKDD_PATH_MAX];	/* --state-dir: auth reserve state */
 	uint32_t timeout_s;		/* classical message timeout */
@@ -473,6 +491,17 @@ struct round_stats {
 	double auth_eps_log2;		/* log2 of the transcript tag bound */
 	uint64_t keys, first_index;
 	uint64_t cascade_rounds;
+	/*
+	 * The round's error correction (QKDD_EC_CASCADE / _LDPC, 0 before
+	 * it was chosen), its round trips (Cascade's, or LDPC's: the
+	 * syndrome rides on Alice's estimation sample, then one per reveal
+	 * step and one for disclosed frames), and the LDPC frames that did
+	 * not decode and were disclosed whole (counted as leaked).
+	 */
+	uint8_t ec_method;
+	uint64_t ec_roundtrips;
+	uint32_t ec_frames_disclosed;
+	double ec_seconds;		/* wall time of error correction */
 	double seconds;
 	/*
 	 * The counts the decoy bound is computed from (per intensity class:

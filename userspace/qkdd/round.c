@@ -68,6 +68,8 @@ void round_free(struct round *R)
 		if (R->frames[f])
 			qkd_bits_free(R->frames[f], R->F, 0);
 	free(R->frames);
+	qkd_ldpc_alice_free(R->la);
+	qkd_ldpc_bob_free(R->lb);
 	qkd_sifted_free(&R->sifted);
 	if (R->mask)
 		qkd_bits_free(R->mask, R->N, 0);
@@ -359,10 +361,14 @@ int estimate(struct qkdd *q, struct round *R, const uint64_t *peer_packed)
 	/*
 	 * Cascade corrects frames of at most QKD_CASCADE_DAEMON_FRAME_MAX
 	 * bits together (its round trips, each costing two tags, do not
-	 * grow with the number of frames); the key is cut into nf equal
-	 * frames, and the few bits left over are dropped.
+	 * grow with the number of frames), LDPC frames of at most
+	 * QKD_LDPC_DAEMON_FRAME_MAX; the key is cut into nf equal frames,
+	 * and the few bits left over are dropped.
 	 */
-	qkd_cascade_daemon_frames(R->n, &R->F, &R->nf);
+	if (R->ec == QKDD_EC_LDPC)
+		qkd_ldpc_daemon_frames(R->n, &R->F, &R->nf);
+	else
+		qkd_cascade_daemon_frames(R->n, &R->F, &R->nf);
 	R->n = (size_t)R->F * R->nf;
 	/*
 	 * The decoy bound's counts: n_Z only of the key bits kept (the

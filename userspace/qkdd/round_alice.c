@@ -134,16 +134,80 @@ static bool same_pulses(const struct qkd_det_records *d,
 	return true;
 }
 
+/*
+ * Cascade: answer Bob's requests until his VERIFY_HASH (left in q->msg,
+ * *type). The time from an answer to Bob's next request is an RTT sample.
+ */
+static int alice_cascade(struct qkdd *q, struct round *R,
+			 const struct qkd_cascade_params *cp, uint8_t *type)
+{
+	struct qkd_cascade_alice *ca = NULL;
+	struct qkd_cascade_msg out = { 0 };
+	struct qkd_cascade_stats cs;
+	double answered = 0;
+	int r;
+
+	R->ec_t0 = ec_now();
+	ca = qkd_cascade_alice_new(cp, (const uint64_t *const *)R->frames);
+	if (!ca) {
+		round_abort(q, R, QKD_ABORT_INTERNAL, "Cascade setup failed");
+		r = 1;
+		goto out;
+	}
+	for (;;) {
+		r = recv_msg(q, (1u << QKD_MSG_CASCADE_REQ) |
+				(1u << QKD_MSG_VERIFY_HASH), type, true);
+		if (r) {
+			r = rx_fail(q, R, r);
+			if (!r)
+				r = 1;
+			goto out;
+		}
+		/* our answer to Bob's next request: RTT and his work */
+		if (answered > 0)
+			ec_rtt_sample(q, ec_now() - answered);
+		if (*type == QKD_MSG_VERIFY_HASH)
+			break;
+		if (qkd_cascade_alice_handle(ca, q->msg, q->msg_len, &out)) {
+			/*
+			 * Not authenticated yet, and no honest peer sends
+			 * it: an attack like bad framing -- the alarm and
+			 * the back-off, and the round aborted at once.
+			 */
+			auth_strike(q, "malformed Cascade request");
+			round_abort(q, R, QKD_ABORT_PROTOCOL,
+				    "malformed Cascade request");
+			r = 1;
+			goto out;
+		}
+		/*
+		 * Every parity answered counts as disclosed, whatever the
+		 * request (a forged one included): cs.disclosed_bits.
+		 */
+		r = send_msg(q, QKD_MSG_CASCADE_ANS, out.data, out.len,
+			     AUTH_DEFER);
+		if (r)
+			goto out;
+		answered = ec_now();
+	}
+	qkd_cascade_alice_stats(ca, &cs);
+	R->rs.cascade_rounds = cs.rounds;
+	R->rs.ec_roundtrips = cs.rounds;
+	R->leak_ec = (double)cs.disclosed_bits;
+	r = 0;
+out:
+	qkd_cascade_alice_free(ca);
+	qkd_cascade_msg_free(&out);
+	return r;
+}
+
 int alice_round(struct qkdd *q, struct round *R)
 {
 	struct qkd_alice_records a = { 0 };
 	struct qkd_det_records ga = { 0 }, ad = { 0 };
 	const struct qkd_det_records *own = &ad;
 	struct qkd_sift_announce an = { 0 };
-	struct qkd_cascade_alice *ca = NULL;
 	struct qkd_cascade_params cp;
-	struct qkd_cascade_msg out = { 0 };
-	struct qkd_cascade_stats cs;
 	struct qkd_verify_tag vt;
 	struct wbuf w = { 0 };
 	struct rbuf rb;
@@ -270,6 +334,10 @@ int alice_round(struct qkdd *q, struct round *R)
 	 * cover them */
 	if (R->mask && !sample_is_x_basis(q))
 		wb_bits(&w, R->mask, R->N);
+	/* the round's error correction: it decides how the key is cut */
+	R->ec = ec_round_method(q, R->sifted.n);
+	R->rs.ec_method = (uint8_t)R->ec;
+	wb_u(&w, R->ec, 1);
 	if (w.err) {
 		r = -ENOMEM;
 		goto out;
@@ -315,14 +383,34 @@ int alice_round(struct qkdd *q, struct round *R)
 		}
 		qkd_cascade_daemon_params(&cp, R->F, R->nf, R->est.qber,
 					  seedw);
-		if (R->F < 64) {
+		if (R->F < (R->ec == QKDD_EC_LDPC ? QKD_LDPC_MIN_FRAME_BITS :
+						    64)) {
 			send_msg(q, QKD_MSG_EST_SAMPLE, w.p, w.len, AUTH_DEFER);
 			r = round_abort(q, R, QKD_ABORT_KEY_TOO_SHORT,
 					"only %zu key bits after sampling",
 					R->n);
 			goto out;
 		}
-		wb_bytes(&w, cpbuf, qkd_cascade_params_encode(&cp, cpbuf));
+		if (R->ec == QKDD_EC_LDPC) {
+			/* the syndromes ride on the sample: no round trip */
+			stage_switch(QS_EC);
+			R->ec_t0 = ec_now();
+			r = alice_ldpc_params(q, R, &w);
+			if (!r)
+				r = alice_ldpc_syndrome(q, R, &w);
+			stage_switch(QS_EST);
+			if (r) {
+				send_msg(q, QKD_MSG_EST_SAMPLE, w.p, w.len,
+					 AUTH_DEFER);
+				r = round_abort(q, R, QKD_ABORT_INTERNAL,
+						"LDPC setup failed: %s",
+						strerror(-r));
+				goto out;
+			}
+		} else {
+			wb_bytes(&w, cpbuf,
+				 qkd_cascade_params_encode(&cp, cpbuf));
+		}
 	}
 	if (w.err) {
 		r = -ENOMEM;
@@ -336,43 +424,18 @@ int alice_round(struct qkdd *q, struct round *R)
 		r = round_abort(q, R, -1, "%s", R->est.reason);
 		goto out;
 	}
-	/* Cascade: answer Bob until he sends the verification hash */
 	stage_switch(QS_EC);
-	ca = qkd_cascade_alice_new(&cp, (const uint64_t *const *)R->frames);
-	if (!ca) {
-		r = round_abort(q, R, QKD_ABORT_INTERNAL,
-				"Cascade setup failed");
+	/* answer Bob until his verification hash: r > 0, the round ended */
+	if (R->ec == QKDD_EC_LDPC)
+		r = alice_ldpc_exchange(q, R, &type);
+	else
+		r = alice_cascade(q, R, &cp, &type);
+	if (r) {
+		r = r > 0 ? 0 : r;
 		goto out;
 	}
-	for (;;) {
-		r = recv_msg(q, (1u << QKD_MSG_CASCADE_REQ) |
-				(1u << QKD_MSG_VERIFY_HASH), &type, true);
-		if (r) {
-			r = rx_fail(q, R, r);
-			goto out;
-		}
-		if (type == QKD_MSG_VERIFY_HASH)
-			break;
-		if (qkd_cascade_alice_handle(ca, q->msg, q->msg_len, &out)) {
-			/*
-			 * Not authenticated yet, and no honest peer sends
-			 * it: an attack like bad framing -- the alarm and
-			 * the back-off, and the round aborted at once.
-			 */
-			auth_strike(q, "malformed Cascade request");
-			r = round_abort(q, R, QKD_ABORT_PROTOCOL,
-					"malformed Cascade request");
-			goto out;
-		}
-		/*
-		 * Every parity answered counts as disclosed, whatever the
-		 * request (a forged one included): cs.disclosed_bits.
-		 */
-		r = send_msg(q, QKD_MSG_CASCADE_ANS, out.data, out.len,
-			     AUTH_DEFER);
-		if (r)
-			goto out;
-	}
+	R->ec_t1 = ec_now();
+	R->rs.ec_seconds = R->ec_t1 - R->ec_t0;
 	/*
 	 * Bob's VERIFY_HASH closes the exchange: its tag covers the whole
 	 * transcript. Nothing of this round is used before it verified.
@@ -382,8 +445,6 @@ int alice_round(struct qkdd *q, struct round *R)
 		r = 0;
 		goto out;
 	}
-	qkd_cascade_alice_stats(ca, &cs);
-	R->rs.cascade_rounds = cs.rounds;
 	/* verification */
 	stage_switch(QS_VERIFY);
 	if (qkd_verify_decode(&vt, q->msg, q->msg_len, q->pp.tag_bits) ||
@@ -393,14 +454,15 @@ int alice_round(struct qkdd *q, struct round *R)
 		goto out;
 	}
 	v = qkd_verify_check(&vt, R->key, R->n, q->pp.tag_bits);
-	leak = (double)cs.disclosed_bits + vt.tag_bits;
+	leak = R->leak_ec + vt.tag_bits;
 	R->rs.disclosed = (uint64_t)leak;
 	R->rs.efficiency = R->est.qber > 0 ?
-		(double)cs.disclosed_bits / ((double)R->n * qkd_h2(R->est.qber)) : 0;
+		R->leak_ec / ((double)R->n * qkd_h2(R->est.qber)) : 0;
 	if (v != 1) {
 		r = round_abort(q, R, QKD_ABORT_VERIFY_FAILED,
-				"verification hash mismatch after Cascade (%" PRIu64 " parities disclosed): residual errors, block discarded",
-				cs.disclosed_bits);
+				"verification hash mismatch after %s (%.0f bits disclosed): residual errors, block discarded",
+				R->ec == QKDD_EC_LDPC ? "LDPC" : "Cascade",
+				R->leak_ec);
 		goto out;
 	}
 	/* key length, reserve, PA seed */
@@ -410,6 +472,7 @@ int alice_round(struct qkdd *q, struct round *R)
 		r = round_abort(q, R, QKD_ABORT_KEY_TOO_SHORT, "%s", why);
 		goto out;
 	}
+	ec_learn(q, R, R->leak_ec, R->l);
 	/*
 	 * Withhold exactly the pads used since the last committed round
 	 * (both directions, the SYNC/HELLO of a new connection and aborted
@@ -472,8 +535,6 @@ out:
 	qkd_det_records_free(&ga);
 	qkd_det_records_free(&ad);
 	qkd_sift_announce_free(&an);
-	qkd_cascade_alice_free(ca);
-	qkd_cascade_msg_free(&out);
 	wb_free(&w);
 	if (mine)
 		qkd_bits_free(mine, R->k, 0);

@@ -127,14 +127,78 @@ out:
 	return r;
 }
 
-int bob_round(struct qkdd *q, struct round *R)
+/*
+ * Cascade: the parameters at the end of Alice's estimation sample, then
+ * requests until every frame is done. 0, 1 the round ended (aborted), or
+ * -errno.
+ */
+static int bob_cascade(struct qkdd *q, struct round *R, struct rbuf *rb)
 {
-	struct qkd_detections d = { 0 };
-	struct qkd_det_records b = { 0 };
 	struct qkd_cascade_bob *cb = NULL;
 	struct qkd_cascade_params cp;
 	struct qkd_cascade_msg out = { 0 };
 	struct qkd_cascade_stats cs;
+	const uint8_t *p = rb_bytes(rb, QKD_CASCADE_PARAMS_LEN);
+	int r, rx;
+
+	if (!p || !rb_done(rb) ||
+	    qkd_cascade_params_decode(&cp, p, QKD_CASCADE_PARAMS_LEN) ||
+	    cp.frame_bits != R->F || cp.nframes != R->nf) {
+		round_malformed(q, R, "estimation: bad Cascade parameters");
+		return 1;
+	}
+	stage_switch(QS_EC);
+	R->ec_t0 = ec_now();
+	cb = qkd_cascade_bob_new(&cp, (uint64_t *const *)R->frames);
+	if (!cb) {
+		round_abort(q, R, QKD_ABORT_INTERNAL, "Cascade setup failed");
+		return 1;
+	}
+	while ((r = qkd_cascade_bob_request(cb, &out)) == 1) {
+		r = bob_roundtrip(q, R, &out, &rx);
+		if (r) {
+			r = rx_fail(q, R, r);
+			if (!r)
+				r = 1;
+			goto out;
+		}
+		if (qkd_cascade_bob_reply(cb, q->msg, q->msg_len)) {
+			/*
+			 * Not authenticated yet, and no honest peer sends
+			 * it: an attack like bad framing -- the alarm and
+			 * the back-off, and the round aborted at once.
+			 */
+			auth_strike(q, "malformed Cascade answer");
+			round_abort(q, R, QKD_ABORT_PROTOCOL,
+				    "malformed Cascade answer");
+			r = 1;
+			goto out;
+		}
+	}
+	if (r < 0) {
+		round_abort(q, R, QKD_ABORT_INTERNAL, "Cascade: %s",
+			    strerror(-r));
+		r = 1;
+		goto out;
+	}
+	qkd_cascade_bob_stats(cb, &cs);
+	R->rs.cascade_rounds = cs.rounds;
+	R->rs.ec_roundtrips = cs.rounds;
+	R->leak_ec = (double)cs.disclosed_bits;
+	/* the bits Cascade flipped: the errors, once verification passed */
+	R->corrected = cs.corrected_bits;
+	R->ec_t1 = ec_now();
+	r = 0;
+out:
+	qkd_cascade_bob_free(cb);
+	qkd_cascade_msg_free(&out);
+	return r;
+}
+
+int bob_round(struct qkdd *q, struct round *R)
+{
+	struct qkd_detections d = { 0 };
+	struct qkd_det_records b = { 0 };
 	struct qkd_verify_tag vt;
 	uint8_t vbuf[QKD_VERIFY_MSG_MAX];
 	struct wbuf w = { 0 };
@@ -146,7 +210,7 @@ int bob_round(struct qkdd *q, struct round *R)
 	uint32_t round = q->round + 1, auth_len, count;
 	size_t ndet = 0;
 	const char *why;
-	int r, rx;
+	int r;
 
 	qkdd_log_round(0);
 	stage_switch(QS_QUANTUM);
@@ -252,8 +316,18 @@ int bob_round(struct qkdd *q, struct round *R)
 		r = r > 0 ? 0 : r;
 		goto out;
 	}
+	/* the round's error correction, one both ends allow */
+	R->ec = (unsigned int)rb_u(&rb, 1);
+	R->rs.ec_method = (uint8_t)R->ec;
 	if (!rb_done(&rb)) {
 		r = round_malformed(q, R, "sifting: malformed answer");
+		goto out;
+	}
+	if ((R->ec != QKDD_EC_CASCADE && R->ec != QKDD_EC_LDPC) ||
+	    !(QKDD_EC_BIT(R->ec) & q->ec_methods)) {
+		r = round_malformed(q, R,
+				    "sifting: reconciliation method %u, not one both ends allow",
+				    R->ec);
 		goto out;
 	}
 	mine = sample_bits(R);
@@ -288,51 +362,21 @@ int bob_round(struct qkdd *q, struct round *R)
 		r = round_abort(q, R, -1, "%s", R->est.reason);
 		goto out;
 	}
-	{
-		const uint8_t *p = rb_bytes(&rb, QKD_CASCADE_PARAMS_LEN);
-
-		if (!p || !rb_done(&rb) ||
-		    qkd_cascade_params_decode(&cp, p, QKD_CASCADE_PARAMS_LEN) ||
-		    cp.frame_bits != R->F || cp.nframes != R->nf) {
-			r = round_malformed(q, R,
-					    "estimation: bad Cascade parameters");
-			goto out;
-		}
-	}
-	/* Cascade */
-	stage_switch(QS_EC);
-	cb = qkd_cascade_bob_new(&cp, (uint64_t *const *)R->frames);
-	if (!cb) {
-		r = round_abort(q, R, QKD_ABORT_INTERNAL,
-				"Cascade setup failed");
+	if (R->F < (R->ec == QKDD_EC_LDPC ? QKD_LDPC_MIN_FRAME_BITS : 64)) {
+		/* Alice aborts it too (too short for the method): no alarm */
+		round_abort(q, R, -1, "only %zu key bits after sampling", R->n);
+		r = recv_msg(q, 0, &type, true);	/* Alice's ABORT */
+		r = r == RX_ABORT ? rx_fail(q, R, r) : r ? r : -EPROTO;
 		goto out;
 	}
-	while ((r = qkd_cascade_bob_request(cb, &out)) == 1) {
-		r = bob_roundtrip(q, R, &out, &rx);
-		if (r) {
-			r = rx_fail(q, R, r);
-			goto out;
-		}
-		if (qkd_cascade_bob_reply(cb, q->msg, q->msg_len)) {
-			/*
-			 * Not authenticated yet, and no honest peer sends
-			 * it: an attack like bad framing -- the alarm and
-			 * the back-off, and the round aborted at once.
-			 */
-			auth_strike(q, "malformed Cascade answer");
-			r = round_abort(q, R, QKD_ABORT_PROTOCOL,
-					"malformed Cascade answer");
-			goto out;
-		}
-	}
-	if (r < 0) {
-		r = round_abort(q, R, QKD_ABORT_INTERNAL, "Cascade: %s",
-				strerror(-r));
+	/* error correction: r > 0, the round ended */
+	r = R->ec == QKDD_EC_LDPC ? bob_ldpc(q, R, &rb) : bob_cascade(q, R, &rb);
+	if (r) {
+		r = r > 0 ? 0 : r;
 		goto out;
 	}
 	frames_join(R);
-	qkd_cascade_bob_stats(cb, &cs);
-	R->rs.cascade_rounds = cs.rounds;
+	R->rs.ec_seconds = R->ec_t1 - R->ec_t0;
 	/* verification: we make the tag, Alice checks */
 	stage_switch(QS_VERIFY);
 	if (qkd_verify_make(&vt, R->key, R->n, q->pp.tag_bits, NULL)) {
@@ -368,21 +412,21 @@ int bob_round(struct qkdd *q, struct round *R)
 		((double)R->n * qkd_h2(R->est.qber)) : 0;
 	/*
 	 * Alice checked our verification hash (she sends no PA seed
-	 * otherwise, and its tag verified): the bits Cascade flipped were
-	 * the errors, and its f against them is what it achieved -- the f
-	 * above is against the sampled estimate.
+	 * otherwise, and its tag verified): the bits error correction
+	 * flipped were the errors, and its f against them is what it
+	 * achieved -- the f above is against the sampled estimate.
 	 */
-	R->rs.true_errors = (int64_t)cs.corrected_bits;
-	R->rs.efficiency_true = cs.corrected_bits ?
-		(double)cs.disclosed_bits /
-		((double)R->n *
-		 qkd_h2((double)cs.corrected_bits / (double)R->n)) : 0;
-	qlog("cascade: f=%.4f against the true error count (%" PRIu64 " errors in %zu bits, QBER %.4f; estimated %.4f, f=%.4f against it), %" PRIu64 " parities, %" PRIu64 " round trips, %u frames of %u bits",
-	     R->rs.efficiency_true, cs.corrected_bits, R->n,
-	     (double)cs.corrected_bits / (double)R->n, R->est.qber,
-	     R->rs.efficiency, cs.disclosed_bits, cs.rounds, R->nf, R->F);
+	R->rs.true_errors = (int64_t)R->corrected;
+	R->rs.efficiency_true = R->corrected ?
+		R->leak_ec / ((double)R->n *
+			      qkd_h2((double)R->corrected / (double)R->n)) : 0;
+	qlog("%s: f=%.4f against the true error count (%" PRIu64 " errors in %zu bits, QBER %.4f; estimated %.4f, f=%.4f against it), %.0f bits disclosed, %" PRIu64 " round trips, %u frames of %u bits, %u disclosed whole",
+	     ec_method_name(R->ec), R->rs.efficiency_true, R->corrected,
+	     R->n, (double)R->corrected / (double)R->n, R->est.qber,
+	     R->rs.efficiency, R->leak_ec, R->rs.ec_roundtrips, R->nf, R->F,
+	     R->rs.ec_frames_disclosed);
 	l_mine = key_length(q, R, (double)leak, &why);
-	if (rb.err || !l || l != l_mine || leak < cs.disclosed_bits ||
+	if (rb.err || !l || l != l_mine || (double)leak < R->leak_ec ||
 	    first != q->next_index || l > (1ull << 32)) {
 		r = round_abort(q, R, QKD_ABORT_PROTOCOL,
 				"PA: secret length %" PRIu64 " / index %" PRIu64 " do not match ours (%" PRIu64 " / %" PRIu64 ")",
@@ -407,8 +451,6 @@ out:
 	stage_switch(QS_OTHER);
 	qkd_detections_free(&d);
 	qkd_det_records_free(&b);
-	qkd_cascade_bob_free(cb);
-	qkd_cascade_msg_free(&out);
 	wb_free(&w);
 	if (ab)
 		qkd_bits_free(ab, ndet, 0);

@@ -79,6 +79,8 @@ struct qkdd *qkdd_new(const struct qkdd_opts *o, struct store *st,
 		}
 	}
 	q->tot.next_index = q->next_index;
+	q->ecm.qber = -1;
+	q->ecm.rtt = -1;
 	return q;
 fail:
 	qkdd_free(q);
@@ -92,6 +94,7 @@ void qkdd_free(struct qkdd *q)
 	pending_clear(&q->pend);
 	replay_close(q);
 	kme_client_free(q->kme);
+	ldpc_cache_free(&q->ldpc);
 	free(q->sbuf);
 	free(q->rbuf);
 	if (q->msg) {

@@ -42,6 +42,7 @@
 #include <time.h>
 
 #include "qkd/estimate.h"
+#include "qkd/ldpc.h"
 #include "qkd/sifting.h"
 #include "qkd/timetag.h"
 #include "qkdd.h"
@@ -71,6 +72,33 @@ struct pending {
 	uint32_t count, auth_len;
 	uint8_t *data;			/* auth bytes, then the keys */
 	size_t len;
+};
+
+/*
+ * What Alice's --reconcile auto predicts a method's key rate from
+ * (reconcile.c): per method, from its last round on this connection.
+ */
+struct ec_history {
+	bool have;
+	double f;			/* leak / (n h(Q)) */
+	double roundtrips;		/* per round */
+	double sec_per_bit;		/* wall time beyond the round trips */
+};
+
+struct ec_model {
+	struct ec_history m[2];		/* QKDD_EC_CASCADE - 1, _LDPC - 1 */
+	double rtt;			/* seconds, least sample; < 0: none */
+	double qber;			/* last estimate; < 0: none */
+	double base_s;			/* last round's wall time outside EC */
+	double l0_per_bit;		/* (secret + EC leak) / n of it */
+};
+
+/* LDPC parity-check matrices built, by parameters (reconcile.c) */
+#define LDPC_CACHE_CODES	4
+struct ldpc_cache {
+	struct qkd_ldpc_params params[LDPC_CACHE_CODES];
+	struct qkd_ldpc_code *code[LDPC_CACHE_CODES];
+	uint64_t used[LDPC_CACHE_CODES], clock;
 };
 
 struct qkdd {
@@ -131,6 +159,12 @@ struct qkdd {
 	/* --key-source etsi014 (round_kme.c) */
 	struct kme_client *kme;
 	unsigned int kme_fails;		/* refusals in a row (Alice) */
+	/* error correction (reconcile.c) */
+	uint8_t ec_methods;		/* QKDD_EC_BITs both ends allow */
+	struct ec_model ecm;		/* Alice: --reconcile auto */
+	struct ldpc_cache ldpc;
+	uint64_t ldpc_seed;		/* Alice: this connection's codes */
+	bool ldpc_seed_set;
 };
 
 struct round {
@@ -139,8 +173,15 @@ struct round {
 	struct qkd_sifted sifted;
 	uint64_t *mask, *peer, *key, *seed, *final;
 	size_t N, k, n, l;
-	uint32_t F, nf;			/* Cascade frames: nf of F bits */
+	uint32_t F, nf;			/* EC frames: nf of F bits */
 	uint64_t **frames;
+	unsigned int ec;		/* QKDD_EC_CASCADE / _LDPC */
+	struct qkd_ldpc_params lp;	/* LDPC: the round's parameters */
+	struct qkd_ldpc_alice *la;
+	struct qkd_ldpc_bob *lb;
+	double leak_ec;			/* LDPC: bits disclosed, all frames */
+	uint64_t corrected;		/* LDPC, Bob: bits corrected */
+	double ec_t0, ec_t1;		/* wall clock around EC, seconds */
 	struct qkd_estimate est;
 	double n_z[3], n_x[3], m_x[3];
 	uint8_t *bytes;
@@ -261,6 +302,42 @@ int alice_commit(struct qkdd *q, struct round *R, uint32_t auth_len,
 		 uint32_t count, uint64_t id);
 int bob_commit(struct qkdd *q, struct round *R, uint64_t first,
 	       uint32_t auth_len, uint32_t count, uint64_t id);
+
+/* ---- reconcile.c -------------------------------------------------------- */
+
+/* CLOCK_MONOTONIC, seconds. */
+double ec_now(void);
+/* The QKDD_EC_BITs a --reconcile setting allows. */
+uint8_t ec_allowed(enum qkdd_reconcile r);
+/* A new connection: no RTT sample, no history, a new LDPC seed. */
+void ec_connection_start(struct qkdd *q);
+void ec_rtt_sample(struct qkdd *q, double seconds);
+/* Predicted secret key rate (bits/s) of method @m for n key bits;
+ * *key_bits (may be NULL): the bits it predicts. */
+double ec_predict(const struct ec_model *e, unsigned int m, double n,
+		  double *key_bits);
+/* The method of the higher predicted rate among @methods. */
+unsigned int ec_choose(const struct ec_model *e, uint8_t methods, double n);
+/* Alice: this round's method, from --reconcile or ec_choose(). */
+unsigned int ec_round_method(struct qkdd *q, size_t sifted);
+/* Alice, after a verified round: what the model learns from it. */
+void ec_learn(struct qkdd *q, const struct round *R, double leak_ec,
+	      uint64_t secret_bits);
+void ldpc_cache_free(struct ldpc_cache *c);
+/* Alice: the LDPC parameters, then the syndromes, into her estimation
+ * sample; then answer Bob until his VERIFY_HASH (in q->msg, *type). */
+/*
+ * Where Alice's LDPC parameters come from: qkd_ldpc_default_params. A
+ * pointer only so that the tests can make every frame fail.
+ */
+extern int (*qkdd_ldpc_params)(struct qkd_ldpc_params *p, uint32_t frame_bits,
+			       uint32_t nframes, double qber, uint64_t seed);
+int alice_ldpc_params(struct qkdd *q, struct round *R, struct wbuf *w);
+int alice_ldpc_syndrome(struct qkdd *q, struct round *R, struct wbuf *w);
+int alice_ldpc_exchange(struct qkdd *q, struct round *R, uint8_t *type);
+/* Bob: the rest of Alice's estimation sample (parameters, syndromes),
+ * then decode, ask, and correct R->frames. */
+int bob_ldpc(struct qkdd *q, struct round *R, struct rbuf *rb);
 
 /* ---- pause.c ------------------------------------------------------------ */
 

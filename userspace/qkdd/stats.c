@@ -31,11 +31,15 @@ void stats_round(const struct qkdd_opts *o, struct totals *t,
 		     " f=%.3f secret_bits=%" PRIu64 " auth_used=%" PRIu64
 		     " auth_withheld=%" PRIu64
 		     " keys=%" PRIu64 " first_index=%" PRIu64
+		     " reconciliation=%s ec_roundtrips=%" PRIu64
+		     " ec_frames_disclosed=%u ec_time=%.3fs"
 		     " cascade_roundtrips=%" PRIu64 " auth_reserve=%zu"
 		     " eps_auth=2^%.1f time=%.2fs",
 		     r->pulses, r->detections, r->sifted, r->qber, r->sampled,
 		     r->sample_errors, r->key_bits, r->disclosed,
 		     r->efficiency, r->secret_bits, r->auth_used, r->auth_bytes, r->keys, r->first_index,
+		     ec_method_name(r->ec_method), r->ec_roundtrips,
+		     r->ec_frames_disclosed, r->ec_seconds,
 		     r->cascade_rounds, t->auth_reserve, r->auth_eps_log2,
 		     r->seconds);
 	} else {
@@ -138,11 +142,15 @@ void stats_write(const struct qkdd_opts *o, const struct totals *t,
 			"\nsecret_bits=%" PRIu64 "\nauth_used_bytes=%" PRIu64
 			"\nauth_withheld_bytes=%" PRIu64
 			"\nkeys=%" PRIu64 "\ncascade_roundtrips=%" PRIu64
+			"\nreconciliation=%s\nec_roundtrips=%" PRIu64
+			"\nec_frames_disclosed=%u\nec_seconds=%.3f"
 			"\nround_seconds=%.3f\n",
 			r->pulses, r->detections, r->sifted, r->sampled,
 			r->qber, r->key_bits, r->disclosed, r->efficiency,
 			r->secret_bits, r->auth_used, r->auth_bytes, r->keys,
-			r->cascade_rounds, r->seconds);
+			r->cascade_rounds, ec_method_name(r->ec_method),
+			r->ec_roundtrips, r->ec_frames_disclosed,
+			r->ec_seconds, r->seconds);
 		if (r->true_errors >= 0)
 			fprintf(f, "true_errors=%" PRId64 "\nefficiency_true=%.4f\n",
 				r->true_errors, r->efficiency_true);

@@ -79,7 +79,11 @@ enum qkd_msg_type {
 	QKD_MSG_ROOM_QUERY = 15,	/* between rounds: "say when you have
 					 * room for N keys" (Alice) */
 	QKD_MSG_ROOM = 16,		/* the answer: room for N keys (Bob) */
-	QKD_MSG__MAX = QKD_MSG_ROOM,
+	QKD_MSG_LDPC_MORE = 17,		/* LDPC: frames Bob did not decode */
+	QKD_MSG_LDPC_REVEAL = 18,	/* LDPC: their next punctured bits */
+	QKD_MSG_EC_DISCLOSE_REQ = 19,	/* frames still undecoded: send them */
+	QKD_MSG_EC_DISCLOSE = 20,	/* those frames' bits (all leaked) */
+	QKD_MSG__MAX = QKD_MSG_EC_DISCLOSE,
 };
 
 /* Abort reason codes carried in a QKD_MSG_ABORT payload. */

@@ -1,0 +1,515 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * qkdd's error correction besides Cascade (issue 16): which method a round
+ * uses, and the LDPC exchange at both ends.
+ *
+ * The choice. Both ends state in their HELLO the methods they allow
+ * (--reconcile auto: both; cascade or ldpc: that one); a connection with
+ * none in common is refused with both sets named. Alice picks each
+ * round's method among the common ones and names it at the end of her
+ * sifting answer, before the frames are cut (Cascade and LDPC cut the key
+ * into frames of different lengths, and the bits a cut drops must not
+ * count in the decoy bound). With auto she picks the one that predicts
+ * the higher secret key rate,
+ *
+ *	rate(m) = n (l0 - f_m h(Q)) / (T_base + rt_m RTT + c_m n),
+ *
+ * l0 n the secret length the last round would have had without error
+ * correction's leak, Q the last QBER estimate, T_base the last round's
+ * wall time outside error correction, and per method its efficiency f_m,
+ * round trips rt_m and seconds per key bit c_m (what its wall time was
+ * beyond its round trips), each from the last round that used it on
+ * this connection, or a prior before one did. RTT is the least of this
+ * connection's samples: the HELLO exchange, and at every request of a
+ * round the time from Alice's answer to Bob's next request. So Cascade's
+ * ~500 round trips a round win on a short link and LDPC's one to three
+ * on a long one, and a method whose rounds fail (its frames disclosed, f
+ * high) loses.
+ *
+ * LDPC (qkd/ldpc.h). Alice's estimation sample carries the parameters and
+ * the syndromes of every frame: no round trip of its own. Bob decodes,
+ * asks for the next punctured bits of the frames that did not decode
+ * (LDPC_MORE, LDPC_REVEAL) as often as the parameters allow, and then
+ * asks for the frames still undecoded in full (EC_DISCLOSE_REQ,
+ * EC_DISCLOSE): such a frame's leak is its length, so a decoding that
+ * fails costs that frame, not the round. All of it is deferred, parsed
+ * before its tag is checked: a malformed message raises the alarm and
+ * aborts the round, as a malformed Cascade message does.
+ *
+ * Codes. Building a parity-check matrix takes 0.3-0.7 s for a 2^16-bit
+ * frame, so each end keeps the last few it built (the same parameters
+ * and seed give the same matrix), Alice draws one seed per connection,
+ * and rounds the QBER the syndrome length is made for up to a step of
+ * 0.05 % (about 1 % more syndrome at QBER 2 %): rounds of one link then
+ * mostly reuse a code. Bob's decoder uses the estimate itself.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "qkd/bits.h"
+#include "qkd/frame.h"
+#include "qkd/keyrate.h"
+#include "qkd/ldpc.h"
+#include "session.h"
+
+/* Priors before a method ran on the connection (bench_throughput,
+ * bench_ldpc on this 2-core machine, 2^21-bit blocks). */
+static const struct ec_history ec_prior[2] = {
+	/* Cascade: f 1.08, ~530 round trips, 0.3 us per key bit */
+	{ .f = 1.08, .roundtrips = 600, .sec_per_bit = 0.3e-6 },
+	/* LDPC: f 1.17, one round trip, 1.5 us per key bit to decode */
+	{ .f = 1.17, .roundtrips = 1, .sec_per_bit = 1.5e-6 },
+};
+
+#define LDPC_QBER_STEP	0.0005
+
+int (*qkdd_ldpc_params)(struct qkd_ldpc_params *p, uint32_t frame_bits,
+			uint32_t nframes, double qber, uint64_t seed) =
+	qkd_ldpc_default_params;
+
+double ec_now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+const char *ec_method_name(unsigned int m)
+{
+	return m == QKDD_EC_CASCADE ? "cascade" :
+	       m == QKDD_EC_LDPC ? "ldpc" : "none";
+}
+
+uint8_t ec_allowed(enum qkdd_reconcile r)
+{
+	return r == QKDD_EC_AUTO ? QKDD_EC_ALL : (uint8_t)QKDD_EC_BIT(r);
+}
+
+void ec_connection_start(struct qkdd *q)
+{
+	q->ecm.rtt = -1;
+	q->ldpc_seed_set = false;
+	for (int i = 0; i < 2; i++)
+		q->ecm.m[i].have = false;
+}
+
+void ec_rtt_sample(struct qkdd *q, double seconds)
+{
+	if (seconds > 0 && (q->ecm.rtt < 0 || seconds < q->ecm.rtt))
+		q->ecm.rtt = seconds;
+}
+
+double ec_predict(const struct ec_model *e, unsigned int m, double n,
+		  double *key_bits)
+{
+	const struct ec_history *h = e->m[m - 1].have ? &e->m[m - 1] :
+				     &ec_prior[m - 1];
+	double q = e->qber >= 0 ? e->qber : 0.02;
+	double l0 = e->l0_per_bit > 0 ? e->l0_per_bit : 0.5;
+	double rtt = e->rtt > 0 ? e->rtt : 0;
+	double key = n * (l0 - h->f * qkd_h2(q));
+	double t = e->base_s + h->roundtrips * rtt + h->sec_per_bit * n;
+
+	if (key < 0)
+		key = 0;
+	if (key_bits)
+		*key_bits = key;
+	return t > 0 ? key / t : key;
+}
+
+unsigned int ec_choose(const struct ec_model *e, uint8_t methods, double n)
+{
+	if (!(methods & QKDD_EC_BIT(QKDD_EC_LDPC)))
+		return QKDD_EC_CASCADE;
+	if (!(methods & QKDD_EC_BIT(QKDD_EC_CASCADE)))
+		return QKDD_EC_LDPC;
+	/* the LDPC parameters cover QBER 0.5-11 % */
+	if (e->qber > 0.10)
+		return QKDD_EC_CASCADE;
+	return ec_predict(e, QKDD_EC_LDPC, n, NULL) >
+	       ec_predict(e, QKDD_EC_CASCADE, n, NULL) ?
+	       QKDD_EC_LDPC : QKDD_EC_CASCADE;
+}
+
+unsigned int ec_round_method(struct qkdd *q, size_t sifted)
+{
+	double n = (double)sifted * (1 - q->pp.sample_frac);
+	unsigned int m;
+
+	if (q->o->reconcile != QKDD_EC_AUTO)
+		return q->o->reconcile;
+	/* a key too short for one LDPC frame: Cascade */
+	if (n < 2 * QKD_LDPC_MIN_FRAME_BITS)
+		return QKDD_EC_CASCADE;
+	m = ec_choose(&q->ecm, q->ec_methods, n);
+	if (q->o->verbose)
+		qlog("reconciliation: %s (predicted %.3f Mbit/s, %s %.3f; RTT %.2f ms, QBER %.4f)",
+		     ec_method_name(m),
+		     ec_predict(&q->ecm, m, n, NULL) / 1e6,
+		     ec_method_name(QKDD_EC_CASCADE + QKDD_EC_LDPC - m),
+		     ec_predict(&q->ecm, QKDD_EC_CASCADE + QKDD_EC_LDPC - m, n,
+				NULL) / 1e6,
+		     q->ecm.rtt * 1e3, q->ecm.qber);
+	return m;
+}
+
+void ec_learn(struct qkdd *q, const struct round *R, double leak_ec,
+	      uint64_t secret_bits)
+{
+	struct ec_model *e = &q->ecm;
+	struct ec_history *h;
+	double n = (double)R->n, nh = n * qkd_h2(R->est.qber), wall;
+
+	if ((R->ec != QKDD_EC_CASCADE && R->ec != QKDD_EC_LDPC) || !R->n)
+		return;
+	h = &e->m[R->ec - 1];
+	wall = R->ec_t1 - R->ec_t0;
+	h->roundtrips = (double)R->rs.ec_roundtrips;
+	h->f = nh > 0 ? leak_ec / nh : ec_prior[R->ec - 1].f;
+	h->sec_per_bit = wall - h->roundtrips * (e->rtt > 0 ? e->rtt : 0);
+	if (h->sec_per_bit < 0)
+		h->sec_per_bit = 0;
+	h->sec_per_bit /= n;
+	h->have = true;
+	e->qber = R->est.qber;
+	e->l0_per_bit = ((double)secret_bits + leak_ec) / n;
+	e->base_s = ec_now() - ((double)R->t0.tv_sec +
+			       (double)R->t0.tv_nsec / 1e9) - wall;
+	if (e->base_s < 0)
+		e->base_s = 0;
+}
+
+/* ---- codes ---------------------------------------------------------------- */
+
+static bool same_code(const struct qkd_ldpc_params *a,
+		      const struct qkd_ldpc_params *b)
+{
+	return a->frame_bits == b->frame_bits && a->m == b->m &&
+	       a->p == b->p && a->seed == b->seed;
+}
+
+static const struct qkd_ldpc_code *ldpc_code(struct qkdd *q,
+					     const struct qkd_ldpc_params *p)
+{
+	struct ldpc_cache *c = &q->ldpc;
+	unsigned int i, old = 0;
+
+	for (i = 0; i < LDPC_CACHE_CODES; i++) {
+		if (c->code[i] && same_code(&c->params[i], p)) {
+			c->used[i] = ++c->clock;
+			return c->code[i];
+		}
+		if (c->used[i] < c->used[old])
+			old = i;
+	}
+	qkd_ldpc_code_free(c->code[old]);
+	c->code[old] = qkd_ldpc_code_new(p);
+	if (!c->code[old])
+		return NULL;
+	c->params[old] = *p;
+	c->used[old] = ++c->clock;
+	return c->code[old];
+}
+
+void ldpc_cache_free(struct ldpc_cache *c)
+{
+	for (unsigned int i = 0; i < LDPC_CACHE_CODES; i++) {
+		qkd_ldpc_code_free(c->code[i]);
+		c->code[i] = NULL;
+	}
+}
+
+/* ---- Alice ----------------------------------------------------------------- */
+
+int alice_ldpc_params(struct qkdd *q, struct round *R, struct wbuf *w)
+{
+	struct qkd_ldpc_params *lp = &R->lp;
+	double qe = R->est.qber, qg;
+	uint8_t buf[QKD_LDPC_PARAMS_LEN];
+
+	if (!q->ldpc_seed_set) {
+		if (getrandom(&q->ldpc_seed, sizeof(q->ldpc_seed), 0) !=
+		    sizeof(q->ldpc_seed))
+			return -EIO;
+		q->ldpc_seed_set = true;
+	}
+	if (qe < 0.005)
+		qe = 0.005;
+	if (qe > 0.11)
+		qe = 0.11;
+	qg = ceil(qe / LDPC_QBER_STEP - 1e-9) * LDPC_QBER_STEP;
+	if (qg > 0.11)
+		qg = 0.11;
+	if (qkdd_ldpc_params(lp, R->F, R->nf, qg, q->ldpc_seed))
+		return -EINVAL;
+	lp->qber_ppm = (uint32_t)(qe * 1e6 + 0.5);
+	if (qkd_ldpc_params_check(lp, NULL))
+		return -EINVAL;
+	wb_bytes(w, buf, qkd_ldpc_params_encode(lp, buf));
+	return 0;
+}
+
+int alice_ldpc_syndrome(struct qkdd *q, struct round *R, struct wbuf *w)
+{
+	struct qkd_ldpc_msg out = { 0 };
+	const struct qkd_ldpc_code *c = ldpc_code(q, &R->lp);
+	int r;
+
+	if (!c)
+		return -ENOMEM;
+	R->la = qkd_ldpc_alice_new(c, &R->lp,
+				   (const uint64_t *const *)R->frames);
+	if (!R->la)
+		return -errno;
+	r = qkd_ldpc_alice_syndrome(R->la, &out);
+	if (!r)
+		wb_bytes(w, out.data, out.len);
+	qkd_ldpc_msg_free(&out);
+	return r;
+}
+
+/*
+ * Bob's EC_DISCLOSE_REQ: the count, then the frame numbers, ascending,
+ * each below nf (u32 each, big endian as wire.c writes). The frames are
+ * marked disclosed.
+ */
+static int parse_disclose(struct round *R, const uint8_t *p, size_t len,
+			  bool *disclosed, uint32_t *count)
+{
+	struct rbuf rb = { p, len, 0, false };
+	uint64_t n = rb_u(&rb, 4), prev = 0;
+
+	if (rb.err || !n || n > R->nf || len != 4 + 4 * n)
+		return -EPROTO;
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t f = rb_u(&rb, 4);
+
+		if (f >= R->nf || (i && f <= prev))
+			return -EPROTO;
+		prev = f;
+	}
+	rb.off = 4;
+	for (uint64_t i = 0; i < n; i++)
+		disclosed[rb_u(&rb, 4)] = true;
+	*count = (uint32_t)n;
+	return 0;
+}
+
+int alice_ldpc_exchange(struct qkdd *q, struct round *R, uint8_t *type)
+{
+	struct qkd_ldpc_msg out = { 0 };
+	struct wbuf w = { 0 };
+	bool *disclosed = calloc(R->nf, sizeof(*disclosed));
+	bool asked = false;
+	double sent = 0;
+	const char *why;
+	uint32_t count;
+	int r;
+
+	if (!disclosed)
+		return -ENOMEM;
+	for (;;) {
+		r = recv_msg(q, (1u << QKD_MSG_LDPC_MORE) |
+				(1u << QKD_MSG_EC_DISCLOSE_REQ) |
+				(1u << QKD_MSG_VERIFY_HASH), type, true);
+		if (r) {
+			r = rx_fail(q, R, r);
+			if (!r)
+				r = 1;
+			goto out;
+		}
+		if (sent > 0)
+			ec_rtt_sample(q, ec_now() - sent);
+		if (*type == QKD_MSG_VERIFY_HASH)
+			break;
+		R->rs.ec_roundtrips++;
+		if (*type == QKD_MSG_LDPC_MORE) {
+			/* no reveal step after the frames were disclosed */
+			r = asked ? -EPROTO :
+			    qkd_ldpc_alice_handle(R->la, q->msg, q->msg_len,
+						  &out, &why);
+			if (asked)
+				why = "a reveal request after the disclosure";
+			if (r == -EPROTO) {
+				auth_strike(q, "malformed LDPC request");
+				round_abort(q, R, QKD_ABORT_PROTOCOL,
+					    "malformed LDPC request: %s", why);
+				r = 1;
+				goto out;
+			}
+			if (r)
+				goto out;
+			r = send_msg(q, QKD_MSG_LDPC_REVEAL, out.data, out.len,
+				     AUTH_DEFER);
+		} else {
+			if (asked || parse_disclose(R, q->msg, q->msg_len,
+						    disclosed, &count)) {
+				auth_strike(q, "malformed LDPC disclosure request");
+				round_abort(q, R, QKD_ABORT_PROTOCOL,
+					    "malformed LDPC disclosure request");
+				r = 1;
+				goto out;
+			}
+			asked = true;
+			R->rs.ec_frames_disclosed = count;
+			w.len = 0;
+			for (uint32_t f = 0; f < R->nf; f++)
+				if (disclosed[f])
+					wb_bits(&w, R->frames[f], R->F);
+			if (w.err) {
+				r = -ENOMEM;
+				goto out;
+			}
+			r = send_msg(q, QKD_MSG_EC_DISCLOSE, w.p, w.len,
+				     AUTH_DEFER);
+		}
+		if (r)
+			goto out;
+		sent = ec_now();
+	}
+	/*
+	 * The leak: per frame what the syndrome, the tag and the punctured
+	 * bits revealed disclosed, or the whole frame if it was sent.
+	 */
+	R->leak_ec = 0;
+	for (uint32_t f = 0; f < R->nf; f++)
+		R->leak_ec += disclosed[f] ? R->F :
+			      qkd_ldpc_alice_frame_leak(R->la, f);
+	r = 0;
+out:
+	free(disclosed);
+	wb_free(&w);
+	qkd_ldpc_msg_free(&out);
+	return r;
+}
+
+/* ---- Bob ------------------------------------------------------------------- */
+
+int bob_ldpc(struct qkdd *q, struct round *R, struct rbuf *rb)
+{
+	struct qkd_ldpc_params lp;
+	struct qkd_ldpc_msg out = { 0 };
+	struct wbuf w = { 0 };
+	const struct qkd_ldpc_code *c;
+	const uint8_t *pb = rb_bytes(rb, QKD_LDPC_PARAMS_LEN);
+	const char *why = NULL;
+	uint32_t nfail = 0;
+	uint8_t type;
+	int r;
+
+	if (!pb || qkd_ldpc_params_decode(&lp, pb, QKD_LDPC_PARAMS_LEN, &why) ||
+	    lp.frame_bits != R->F || lp.nframes != R->nf) {
+		round_malformed(q, R, "estimation: bad LDPC parameters%s%s",
+				why ? ": " : "", why ? why : "");
+		return 1;
+	}
+	stage_switch(QS_EC);
+	R->ec_t0 = ec_now();
+	c = ldpc_code(q, &lp);
+	if (!c)
+		return -ENOMEM;
+	R->lp = lp;
+	R->lb = qkd_ldpc_bob_new(c, &lp, (uint64_t *const *)R->frames);
+	if (!R->lb)
+		return -errno;
+	/* the syndromes: the rest of Alice's estimation sample */
+	r = qkd_ldpc_bob_handle(R->lb, rb->p + rb->off, rb->len - rb->off,
+				&out, &why);
+	while (r == 1) {
+		r = send_msg(q, QKD_MSG_LDPC_MORE, out.data, out.len,
+			     AUTH_DEFER);
+		if (r)
+			goto out;
+		R->rs.ec_roundtrips++;
+		r = recv_msg(q, 1u << QKD_MSG_LDPC_REVEAL, &type, true);
+		if (r) {
+			r = rx_fail(q, R, r);
+			if (!r)
+				r = 1;
+			goto out;
+		}
+		r = qkd_ldpc_bob_handle(R->lb, q->msg, q->msg_len, &out, &why);
+	}
+	if (r == -EPROTO) {
+		round_malformed(q, R, "malformed LDPC message: %s", why);
+		r = 1;
+		goto out;
+	}
+	if (r)
+		goto out;
+	/* frames still undecoded: Alice sends them whole */
+	for (uint32_t f = 0; f < R->nf; f++)
+		nfail += qkd_ldpc_bob_frame_state(R->lb, f) !=
+			 QKD_LDPC_FRAME_OK;
+	if (nfail) {
+		struct rbuf fb;
+
+		wb_u(&w, nfail, 4);
+		for (uint32_t f = 0; f < R->nf; f++)
+			if (qkd_ldpc_bob_frame_state(R->lb, f) !=
+			    QKD_LDPC_FRAME_OK)
+				wb_u(&w, f, 4);
+		if (w.err) {
+			r = -ENOMEM;
+			goto out;
+		}
+		r = send_msg(q, QKD_MSG_EC_DISCLOSE_REQ, w.p, w.len,
+			     AUTH_DEFER);
+		if (r)
+			goto out;
+		R->rs.ec_roundtrips++;
+		r = recv_msg(q, 1u << QKD_MSG_EC_DISCLOSE, &type, true);
+		if (r) {
+			r = rx_fail(q, R, r);
+			if (!r)
+				r = 1;
+			goto out;
+		}
+		fb = (struct rbuf){ q->msg, q->msg_len, 0, false };
+		for (uint32_t f = 0; f < R->nf && !fb.err; f++) {
+			uint64_t *bits;
+
+			if (qkd_ldpc_bob_frame_state(R->lb, f) ==
+			    QKD_LDPC_FRAME_OK)
+				continue;
+			bits = rb_bits(&fb, R->F);
+			if (!bits)
+				break;
+			memcpy(R->frames[f], bits,
+			       qkd_bits_words(R->F) * sizeof(uint64_t));
+			qkd_bits_free(bits, R->F, 0);
+		}
+		if (fb.err || !rb_done(&fb)) {
+			round_malformed(q, R,
+					"malformed LDPC disclosure: not the %u frames asked for",
+					nfail);
+			r = 1;
+			goto out;
+		}
+	}
+	R->rs.ec_frames_disclosed = nfail;
+	R->leak_ec = 0;
+	for (uint32_t f = 0; f < R->nf; f++)
+		R->leak_ec += qkd_ldpc_bob_frame_state(R->lb, f) ==
+			      QKD_LDPC_FRAME_OK ?
+			      qkd_ldpc_bob_frame_leak(R->lb, f) : R->F;
+	/* the errors corrected: the frames against the key before */
+	R->corrected = 0;
+	for (uint32_t f = 0; f < R->nf; f++)
+		for (uint32_t i = 0; i < R->F; i++)
+			R->corrected += qkd_bit_get(R->frames[f], i) !=
+					qkd_bit_get(R->key,
+						    (size_t)f * R->F + i);
+	R->ec_t1 = ec_now();
+	r = 0;
+out:
+	wb_free(&w);
+	qkd_ldpc_msg_free(&out);
+	return r;
+}
