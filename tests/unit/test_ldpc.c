@@ -314,6 +314,100 @@ TEST(reveal_step_rescues_a_short_syndrome)
 }
 
 /*
+ * Bob decoding on several threads (qkd_ldpc_bob_set_threads) gives, frame
+ * for frame, what one thread gives: the same frames decoded at the first
+ * attempt, after the reveal step, or failed, the same corrected keys, the
+ * same leak, messages and iterations. The frames here are cut so that
+ * all three outcomes occur: a syndrome at f 1.0, a reveal step, and one
+ * frame with three times the errors.
+ */
+TEST(threads_give_the_same_frames_keys_and_leak)
+{
+	uint32_t n = 4096, nf = 7, f;
+	unsigned int nt[] = { 1, 3, QKD_LDPC_MAX_THREADS };
+	struct qkd_ldpc_params p;
+	struct qkd_ldpc_code *c;
+	struct keys k;
+	struct run r0 = { 0 };
+	uint8_t st0[7];
+
+	keys_make(&k, n, nf, 82);	/* 2 % */
+	for (uint32_t x = 0, e = 0; e < 164; x += 7)
+		if (qkd_bv_get(k.a[3], x % n) == qkd_bv_get(k.b[3], x % n)) {
+			qkd_bv_flip(k.b[3], x % n);
+			e++;
+		}
+	params(&p, n, nf, 0.02, 1.0, 300, 1);
+	c = qkd_ldpc_code_new(&p);
+	ASSERT_NE(NULL, c);
+	for (size_t t = 0; t < sizeof(nt) / sizeof(nt[0]); t++) {
+		struct qkd_ldpc_alice *a;
+		struct qkd_ldpc_bob *b;
+		uint64_t **kb = calloc(nf, sizeof(*kb));
+		struct run r;
+
+		ASSERT_NE(NULL, kb);
+		for (f = 0; f < nf; f++) {
+			kb[f] = malloc(QKD_BV_WORDS(n) * 8);
+			ASSERT_NE(NULL, kb[f]);
+			memcpy(kb[f], k.b0[f], QKD_BV_WORDS(n) * 8);
+		}
+		memcpy(kb[3], k.b[3], QKD_BV_WORDS(n) * 8);
+		a = qkd_ldpc_alice_new(c, &p, (const uint64_t *const *)k.a);
+		b = qkd_ldpc_bob_new(c, &p, kb);
+		ASSERT_NE(NULL, a);
+		ASSERT_NE(NULL, b);
+		EXPECT_EQ(-EINVAL, qkd_ldpc_bob_set_threads(b, 0));
+		EXPECT_EQ(-EINVAL, qkd_ldpc_bob_set_threads(
+				b, QKD_LDPC_MAX_THREADS + 1));
+		ASSERT_EQ(0, qkd_ldpc_bob_set_threads(b, nt[t]));
+		exchange(a, b, &r);
+		ASSERT_EQ(0, r.err);
+		TH_LOG("%u threads: %u ok, %u failed, %u messages, %llu iterations, helpers' CPU %.3f s",
+		       nt[t], r.sb.frames_ok, r.sb.frames_failed, r.msgs,
+		       (unsigned long long)r.sb.iterations,
+		       r.sb.thread_cpu_s);
+		if (!t) {
+			r0 = r;
+			for (f = 0; f < nf; f++)
+				st0[f] = (uint8_t)qkd_ldpc_bob_frame_state(b, f);
+			/* all three outcomes are there */
+			EXPECT_EQ(QKD_LDPC_FRAME_FAILED, st0[3]);
+			EXPECT_EQ(1, r.sb.steps);
+			EXPECT_LT(nf - 1, r.sb.decodes);
+			EXPECT_EQ(0, r.sb.thread_cpu_s);
+		} else {
+			EXPECT_EQ(r0.msgs, r.msgs);
+			EXPECT_EQ(r0.sb.frames_ok, r.sb.frames_ok);
+			EXPECT_EQ(r0.sb.frames_failed, r.sb.frames_failed);
+			EXPECT_EQ(r0.sb.iterations, r.sb.iterations);
+			EXPECT_EQ(r0.sb.decodes, r.sb.decodes);
+			EXPECT_EQ(r0.sb.leak_bits, r.sb.leak_bits);
+			EXPECT_EQ(r0.sa.leak_bits, r.sa.leak_bits);
+			EXPECT_LT(0, r.sb.thread_cpu_s);
+			for (f = 0; f < nf; f++)
+				EXPECT_EQ(st0[f],
+					  qkd_ldpc_bob_frame_state(b, f));
+		}
+		for (f = 0; f < nf; f++) {
+			/* one thread's keys kept in k.b, the others' equal */
+			if (!t) {
+				memcpy(k.b[f], kb[f], QKD_BV_WORDS(n) * 8);
+			} else {
+				EXPECT_EQ(0, memcmp(k.b[f], kb[f],
+						    QKD_BV_WORDS(n) * 8));
+			}
+			free(kb[f]);
+		}
+		free(kb);
+		qkd_ldpc_alice_free(a);
+		qkd_ldpc_bob_free(b);
+	}
+	qkd_ldpc_code_free(c);
+	keys_free(&k);
+}
+
+/*
  * QBER 12 % against a code for 2 %: every frame fails after the agreed
  * reveal steps, is reported FAILED, and Bob's key is left untouched; the
  * leak still counts everything disclosed.

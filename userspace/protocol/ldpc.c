@@ -35,9 +35,11 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 
 #include <qkd/bitvec.h>
 #include <qkd/ldpc.h>
@@ -1171,7 +1173,11 @@ struct qkd_ldpc_bob {
 	uint32_t nreq;
 	uint32_t step;
 	int got_syndrome, done;
-	struct ws w;
+	/* a workspace per decoding thread (qkd_ldpc_bob_set_threads) */
+	unsigned int nthreads;
+	struct ws w[QKD_LDPC_MAX_THREADS];
+	int *res;		/* per frame of req: bp_decode's result */
+	uint32_t *its;		/* and its iterations */
 	struct qkd_ldpc_stats st;
 };
 
@@ -1189,7 +1195,10 @@ void qkd_ldpc_bob_free(struct qkd_ldpc_bob *b)
 	free(b->revealed);
 	free(b->state);
 	free(b->req);
-	ws_free(&b->w);
+	free(b->res);
+	free(b->its);
+	for (unsigned int t = 0; t < QKD_LDPC_MAX_THREADS; t++)
+		ws_free(&b->w[t]);
 	free(b);
 }
 
@@ -1218,13 +1227,101 @@ struct qkd_ldpc_bob *qkd_ldpc_bob_new(const struct qkd_ldpc_code *c,
 	b->revealed = calloc(p->nframes, sizeof(*b->revealed));
 	b->state = calloc(p->nframes, 1);
 	b->req = calloc(p->nframes, sizeof(*b->req));
+	b->res = calloc(p->nframes, sizeof(*b->res));
+	b->its = calloc(p->nframes, sizeof(*b->its));
+	b->nthreads = 1;
 	if (!b->s || !b->tag || !b->u || !b->revealed || !b->state || !b->req ||
-	    ws_init(&b->w, c)) {
+	    !b->res || !b->its || ws_init(&b->w[0], c)) {
 		qkd_ldpc_bob_free(b);
 		errno = ENOMEM;
 		return NULL;
 	}
 	return b;
+}
+
+int qkd_ldpc_bob_set_threads(struct qkd_ldpc_bob *b, unsigned int n)
+{
+	if (!n || n > QKD_LDPC_MAX_THREADS)
+		return -EINVAL;
+	for (unsigned int t = b->nthreads; t < n; t++)
+		if (ws_init(&b->w[t], b->c)) {
+			b->nthreads = t;
+			return -ENOMEM;
+		}
+	for (unsigned int t = n; t < b->nthreads; t++)
+		ws_free(&b->w[t]);
+	b->nthreads = n;
+	return 0;
+}
+
+/*
+ * Decoding share t of the frames asked (every nthreads-th from t), in
+ * workspace t. Each frame is decoded alone, into its own key and result:
+ * the shares touch nothing in common, and the outcome is the same
+ * whatever the number of threads.
+ */
+static void bob_decode_share(struct qkd_ldpc_bob *b, unsigned int t)
+{
+	struct ws *w = &b->w[t];
+
+	for (uint32_t i = t; i < b->nreq; i += b->nthreads) {
+		uint32_t f = b->req[i];
+
+		b->res[i] = bp_decode(b->c, &b->p, w, b->keys[f],
+				      b->s + f * b->wm, b->u + f * b->wp,
+				      b->revealed[f], b->tag + 2 * f,
+				      &b->its[i]);
+	}
+	/* soft values of the last attempt are derived from the key */
+	explicit_bzero(w->L, w->Lsz);
+	explicit_bzero(w->R, w->Rsz);
+	explicit_bzero(w->q, w->qsz);
+	explicit_bzero(w->t, w->qsz);
+	explicit_bzero(w->x, w->qsz);
+}
+
+struct bob_job {
+	struct qkd_ldpc_bob *b;
+	unsigned int t;
+	double cpu_s;		/* the thread's CPU time */
+};
+
+static void *bob_decode_thread(void *arg)
+{
+	struct bob_job *j = arg;
+	struct timespec ts;
+
+	bob_decode_share(j->b, j->t);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	j->cpu_s = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return NULL;
+}
+
+/*
+ * The frames asked, on up to nthreads threads: shares 1.. on threads of
+ * their own (a share whose thread cannot be made runs here after ours),
+ * share 0 on the caller's. The helpers' CPU time goes to the stats.
+ */
+static void bob_decode_all(struct qkd_ldpc_bob *b)
+{
+	pthread_t th[QKD_LDPC_MAX_THREADS];
+	struct bob_job job[QKD_LDPC_MAX_THREADS];
+	unsigned int nt = b->nthreads < b->nreq ? b->nthreads : b->nreq;
+	unsigned int t, started = 1;
+
+	for (t = 1; t < nt; t++) {
+		job[t] = (struct bob_job){ .b = b, .t = t };
+		if (pthread_create(&th[t], NULL, bob_decode_thread, &job[t]))
+			break;
+		started++;
+	}
+	bob_decode_share(b, 0);
+	for (t = started; t < nt; t++)
+		bob_decode_share(b, t);
+	for (t = 1; t < started; t++) {
+		pthread_join(th[t], NULL);
+		b->st.thread_cpu_s += job[t].cpu_s;
+	}
 }
 
 /* Parse a SYNDROME; nothing is changed unless all of it is well formed. */
@@ -1285,9 +1382,8 @@ static const char *bob_parse_reveal(const struct qkd_ldpc_bob *b,
 int qkd_ldpc_bob_handle(struct qkd_ldpc_bob *b, const uint8_t *msg,
 			size_t len, struct qkd_ldpc_msg *out, const char **why)
 {
-	const struct qkd_ldpc_code *c = b->c;
 	const char *w;
-	uint32_t f, i, nfail = 0, it;
+	uint32_t f, i, nfail = 0;
 
 	if (b->done)
 		w = "message after reconciliation ended";
@@ -1332,28 +1428,18 @@ int qkd_ldpc_bob_handle(struct qkd_ldpc_bob *b, const uint8_t *msg,
 		b->st.msgs++;
 	}
 	b->st.bytes += len;
+	bob_decode_all(b);
 	for (i = 0; i < b->nreq; i++) {
-		int r;
-
 		f = b->req[i];
-		r = bp_decode(c, &b->p, &b->w, b->keys[f], b->s + f * b->wm,
-			      b->u + f * b->wp, b->revealed[f],
-			      b->tag + 2 * f, &it);
-		b->st.iterations += it;
+		b->st.iterations += b->its[i];
 		b->st.decodes++;
-		if (r == 1) {
+		if (b->res[i] == 1) {
 			b->state[f] = QKD_LDPC_FRAME_OK;
 			b->st.frames_ok++;
 		} else {
 			b->req[nfail++] = f;
 		}
 	}
-	/* soft values of the last attempt are derived from the key */
-	explicit_bzero(b->w.L, b->w.Lsz);
-	explicit_bzero(b->w.R, b->w.Rsz);
-	explicit_bzero(b->w.q, b->w.qsz);
-	explicit_bzero(b->w.t, b->w.qsz);
-	explicit_bzero(b->w.x, b->w.qsz);
 	b->nreq = nfail;
 	if (!nfail || b->step >= b->p.max_steps) {
 		for (i = 0; i < nfail; i++)

@@ -48,6 +48,8 @@
 #define QKD_LDPC_MAX_FRAME_BITS		(1u << 20)
 #define QKD_LDPC_MAX_FRAMES		4096
 #define QKD_LDPC_MAX_STEPS		8
+/* Decoding threads of a Bob (qkd_ldpc_bob_set_threads), at most. */
+#define QKD_LDPC_MAX_THREADS		8
 #define QKD_LDPC_PARAMS_LEN		40
 /* Bits of each frame's tag in the SYNDROME message (counted in the leak). */
 #define QKD_LDPC_TAG_BITS		64
@@ -127,6 +129,8 @@ struct qkd_ldpc_stats {
 	uint32_t frames_ok;	/* Bob */
 	uint32_t frames_failed;	/* Bob */
 	uint32_t steps;		/* reveal steps taken */
+	double thread_cpu_s;	/* Bob: CPU seconds of his decoding
+				 * threads besides the caller's */
 };
 
 /* A growable message buffer; wiped when freed. */
@@ -172,6 +176,12 @@ struct qkd_ldpc_bob *qkd_ldpc_bob_new(const struct qkd_ldpc_code *c,
 				      const struct qkd_ldpc_params *p,
 				      uint64_t *const *keys);
 void qkd_ldpc_bob_free(struct qkd_ldpc_bob *b);
+/*
+ * Decode the frames on @n threads (1 .. QKD_LDPC_MAX_THREADS; 1 when
+ * made): frames are independent, so the outcome is the same, frame for
+ * frame, whatever @n. 0, -EINVAL, or -ENOMEM (then fewer threads).
+ */
+int qkd_ldpc_bob_set_threads(struct qkd_ldpc_bob *b, unsigned int n);
 /*
  * Consume Alice's SYNDROME (first) or REVEAL and decode the pending
  * frames; a frame counts as decoded when its syndrome and its tag match. Returns 1 with a MORE request in out (send it), 0 when every
