@@ -41,7 +41,8 @@
  * and seed give the same matrix), Alice draws one seed per connection,
  * and rounds the QBER the syndrome length is made for up to a step of
  * 0.05 % (about 1 % more syndrome at QBER 2 %): rounds of one link then
- * mostly reuse a code. Bob's decoder uses the estimate itself.
+ * mostly reuse a code. Bob's decoder uses the estimate itself, and
+ * decodes the frames on as many threads as there are CPUs.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -50,6 +51,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "qkd/bits.h"
 #include "qkd/frame.h"
@@ -418,6 +420,18 @@ int bob_ldpc(struct qkdd *q, struct round *R, struct rbuf *rb)
 	R->lb = qkd_ldpc_bob_new(c, &lp, (uint64_t *const *)R->frames);
 	if (!R->lb)
 		return -errno;
+	/*
+	 * The frames are independent: decode them on every CPU (the same
+	 * outcome, frame for frame; fewer threads if memory is short).
+	 */
+	{
+		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+		qkd_ldpc_bob_set_threads(R->lb, ncpu < 1 ? 1 :
+					 ncpu > QKD_LDPC_MAX_THREADS ?
+					 QKD_LDPC_MAX_THREADS :
+					 (unsigned int)ncpu);
+	}
 	/* the syndromes: the rest of Alice's estimation sample */
 	r = qkd_ldpc_bob_handle(R->lb, rb->p + rb->off, rb->len - rb->off,
 				&out, &why);
@@ -509,6 +523,13 @@ int bob_ldpc(struct qkdd *q, struct round *R, struct rbuf *rb)
 	R->ec_t1 = ec_now();
 	r = 0;
 out:
+	{
+		struct qkd_ldpc_stats ls;
+
+		/* the decoding threads' CPU time, besides this thread's */
+		qkd_ldpc_bob_stats(R->lb, &ls);
+		stage_add(QS_EC, ls.thread_cpu_s);
+	}
 	wb_free(&w);
 	qkd_ldpc_msg_free(&out);
 	return r;
