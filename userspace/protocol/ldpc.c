@@ -145,12 +145,21 @@ int qkd_ldpc_default_params(struct qkd_ldpc_params *p, uint32_t frame_bits,
 void qkd_ldpc_daemon_frames(size_t n, uint32_t *frame_bits, uint32_t *nframes)
 {
 	size_t nf = (n + QKD_LDPC_DAEMON_FRAME_MAX - 1) /
-		    QKD_LDPC_DAEMON_FRAME_MAX;
+		    QKD_LDPC_DAEMON_FRAME_MAX, f;
 
 	if (!nf)
 		nf = 1;
+	f = n / nf;
+	/*
+	 * A multiple of QKD_LDPC_DAEMON_FRAME_STEP when the frames are that
+	 * long: the frame length is then the same from one round to the
+	 * next (the key length varies by a few hundred bits), and so is the
+	 * matrix, which a daemon builds once and keeps.
+	 */
+	if (f >= 2 * QKD_LDPC_DAEMON_FRAME_STEP)
+		f -= f % QKD_LDPC_DAEMON_FRAME_STEP;
 	*nframes = (uint32_t)nf;
-	*frame_bits = (uint32_t)(n / nf);
+	*frame_bits = (uint32_t)f;
 }
 
 size_t qkd_ldpc_params_encode(const struct qkd_ldpc_params *p, uint8_t *buf)

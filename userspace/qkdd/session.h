@@ -94,7 +94,7 @@ struct ec_model {
 };
 
 /* LDPC parity-check matrices built, by parameters (reconcile.c) */
-#define LDPC_CACHE_CODES	4
+#define LDPC_CACHE_CODES	8
 struct ldpc_cache {
 	struct qkd_ldpc_params params[LDPC_CACHE_CODES];
 	struct qkd_ldpc_code *code[LDPC_CACHE_CODES];

@@ -55,6 +55,8 @@
 #define QKD_LDPC_TAG_BITS		64
 /* Frame length of qkd_ldpc_daemon_params(): 2^16 key bits. */
 #define QKD_LDPC_DAEMON_FRAME_MAX	65536
+/* ... rounded down to a multiple of this (qkd_ldpc_daemon_frames) */
+#define QKD_LDPC_DAEMON_FRAME_STEP	512
 
 struct qkd_ldpc_params {
 	uint32_t frame_bits;	/* n: key bits per frame */
@@ -80,7 +82,10 @@ int qkd_ldpc_default_params(struct qkd_ldpc_params *p, uint32_t frame_bits,
 			    uint32_t nframes, double qber, uint64_t seed);
 /*
  * qkdd's cut of n key bits into frames (as qkd_cascade_daemon_frames):
- * nf = ceil(n / 2^16) equal frames of floor(n / nf) bits.
+ * nf = ceil(n / 2^16) equal frames of floor(n / nf) bits, rounded down
+ * to a multiple of 512 bits when that is at least 1024 (fewer than 512
+ * bits a frame are left out; a round's frames then have the length of
+ * the last round's, and the same matrix).
  */
 void qkd_ldpc_daemon_frames(size_t n, uint32_t *frame_bits,
 			    uint32_t *nframes);
