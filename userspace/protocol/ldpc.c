@@ -156,7 +156,7 @@ void qkd_ldpc_daemon_frames(size_t n, uint32_t *frame_bits, uint32_t *nframes)
 	 * next (the key length varies by a few hundred bits), and so is the
 	 * matrix, which a daemon builds once and keeps.
 	 */
-	if (f >= 2 * QKD_LDPC_DAEMON_FRAME_STEP)
+	if (f >= 64 * QKD_LDPC_DAEMON_FRAME_STEP)
 		f -= f % QKD_LDPC_DAEMON_FRAME_STEP;
 	*nframes = (uint32_t)nf;
 	*frame_bits = (uint32_t)f;

@@ -39,7 +39,7 @@
  * Codes. Building a parity-check matrix takes 0.3-0.7 s for a 2^16-bit
  * frame, so each end keeps the last few it built (the same parameters
  * and seed give the same matrix), the frames are cut to a multiple of
- * 512 bits (qkd_ldpc_daemon_frames), Alice draws one seed per
+ * 64 bits (qkd_ldpc_daemon_frames), Alice draws one seed per
  * connection, and rounds the QBER the syndrome length is made for up to
  * a step of 0.05 % (about 1 % more syndrome at QBER 2 %): rounds of one
  * link then mostly reuse a code. Bob's decoder uses the estimate itself, and

@@ -56,7 +56,7 @@
 /* Frame length of qkd_ldpc_daemon_params(): 2^16 key bits. */
 #define QKD_LDPC_DAEMON_FRAME_MAX	65536
 /* ... rounded down to a multiple of this (qkd_ldpc_daemon_frames) */
-#define QKD_LDPC_DAEMON_FRAME_STEP	512
+#define QKD_LDPC_DAEMON_FRAME_STEP	64
 
 struct qkd_ldpc_params {
 	uint32_t frame_bits;	/* n: key bits per frame */
@@ -83,7 +83,7 @@ int qkd_ldpc_default_params(struct qkd_ldpc_params *p, uint32_t frame_bits,
 /*
  * qkdd's cut of n key bits into frames (as qkd_cascade_daemon_frames):
  * nf = ceil(n / 2^16) equal frames of floor(n / nf) bits, rounded down
- * to a multiple of 512 bits when that is at least 1024 (fewer than 512
+ * to a multiple of 64 bits when that is at least 4096 (fewer than 64
  * bits a frame are left out; a round's frames then have the length of
  * the last round's, and the same matrix).
  */
