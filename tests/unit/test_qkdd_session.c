@@ -3035,6 +3035,57 @@ TEST(auto_reconciliation_predicts_the_faster_key_rate)
 	EXPECT_EQ(QKDD_EC_CASCADE, ec_choose(&e, QKDD_EC_ALL, n));
 }
 
+/*
+ * What Alice learns from a verified round (ec_learn): per method a running
+ * mean of f, round trips and seconds a bit beyond the round trips (the
+ * newest round weighing 0.3), so that one round with a frame sent whole
+ * moves the prediction without deciding it alone; the QBER, the key per
+ * bit before the leak and the time outside error correction from the
+ * last round.
+ */
+TEST(auto_reconciliation_learns_a_running_mean_per_method)
+{
+	struct qkdd *q = calloc(1, sizeof(*q));
+	struct round R;
+	double nh, rtt = 1e-3;
+
+	ASSERT_NE(NULL, q);
+	memset(&R, 0, sizeof(R));
+	q->ecm.rtt = rtt;
+	R.ec = QKDD_EC_LDPC;
+	R.n = 1000000;
+	R.est.qber = 0.02;
+	nh = 1e6 * qkd_h2(0.02);
+	clock_gettime(CLOCK_MONOTONIC, &R.t0);
+	R.t0.tv_sec -= 3;			/* the round began 3 s ago */
+	R.ec_t0 = ec_now() - 2.5;
+	R.ec_t1 = R.ec_t0 + 2.0;		/* 2 s of error correction */
+	R.rs.ec_roundtrips = 1;
+	ec_learn(q, &R, 1.2 * nh, 400000);
+	EXPECT_TRUE(q->ecm.m[1].have);
+	EXPECT_FALSE(q->ecm.m[0].have);
+	EXPECT_LT(fabs(q->ecm.m[1].f - 1.2), 1e-9);
+	EXPECT_LT(fabs(q->ecm.m[1].roundtrips - 1), 1e-9);
+	EXPECT_LT(fabs(q->ecm.m[1].sec_per_bit - (2.0 - rtt) / 1e6), 1e-12);
+	EXPECT_LT(fabs(q->ecm.qber - 0.02), 1e-12);
+	EXPECT_LT(fabs(q->ecm.l0_per_bit - (400000 + 1.2 * nh) / 1e6), 1e-9);
+	EXPECT_LT(fabs(q->ecm.base_s - 1.0), 0.05);
+	/* a round with a frame sent whole: f 1.6 */
+	R.rs.ec_roundtrips = 2;
+	ec_learn(q, &R, 1.6 * nh, 300000);
+	EXPECT_LT(fabs(q->ecm.m[1].f - (1.2 + 0.3 * 0.4)), 1e-9);
+	EXPECT_LT(fabs(q->ecm.m[1].roundtrips - 1.3), 1e-9);
+	/* a Cascade round starts Cascade's figures from its own */
+	R.ec = QKDD_EC_CASCADE;
+	R.rs.ec_roundtrips = 500;
+	ec_learn(q, &R, 1.08 * nh, 450000);
+	EXPECT_TRUE(q->ecm.m[0].have);
+	EXPECT_LT(fabs(q->ecm.m[0].f - 1.08), 1e-9);
+	EXPECT_LT(fabs(q->ecm.m[0].roundtrips - 500), 1e-9);
+	EXPECT_LT(fabs(q->ecm.m[1].f - 1.32), 1e-9);
+	free(q);
+}
+
 static int make_pki(const char *dir)
 {
 	char cmd[2048];

@@ -76,7 +76,7 @@ struct pending {
 
 /*
  * What Alice's --reconcile auto predicts a method's key rate from
- * (reconcile.c): per method, from its last round on this connection.
+ * (reconcile.c): per method, a running mean of its rounds on this connection.
  */
 struct ec_history {
 	bool have;
