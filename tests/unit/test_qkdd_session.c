@@ -2788,8 +2788,9 @@ TEST(ldpc_rounds_identical_keys_and_the_leak_agreed)
 
 /*
  * Each end states the methods it allows (--reconcile); Alice uses one of
- * those both allow, and ends that allow none in common are refused at the
- * HELLO with both named (no round, no key).
+ * those both allow (the first round of a connection Cascade, when both
+ * allow it: it measures the RTT auto needs), and ends that allow none in
+ * common are refused at the HELLO with both named (no round, no key).
  */
 TEST(reconcile_methods_agreed_in_the_hello)
 {
@@ -2803,6 +2804,8 @@ TEST(reconcile_methods_agreed_in_the_hello)
 		{ QKDD_EC_LDPC, QKDD_EC_AUTO, "ldpc" },
 		{ QKDD_EC_AUTO, QKDD_EC_CASCADE, "cascade" },
 		{ QKDD_EC_CASCADE, QKDD_EC_AUTO, "cascade" },
+		/* auto at both: a connection's first round is Cascade's */
+		{ QKDD_EC_AUTO, QKDD_EC_AUTO, "cascade" },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

@@ -20,12 +20,12 @@
  * round trips rt_m and seconds per key bit c_m (what its wall time was
  * beyond its round trips), each a running mean over the rounds that used
  * it on this connection (the newest weighing 0.3), or a prior before one
- * did. RTT is the least of this
- * connection's samples: the HELLO exchange, and at every request of a
- * round the time from Alice's answer to Bob's next request. So Cascade's
- * ~500 round trips a round win on a short link and LDPC's one to three
- * on a long one, and a method whose rounds fail (its frames disclosed, f
- * high) loses.
+ * did. RTT is the least of this connection's samples: the HELLO
+ * exchange, and at every request of a round the time from Alice's answer
+ * to Bob's next request; the first round of a connection runs Cascade,
+ * for these samples. So Cascade's ~500 round trips a round win on a
+ * short link and LDPC's one to three on a long one, and a method whose
+ * rounds fail (its frames disclosed, f high) loses.
  *
  * LDPC (qkd/ldpc.h). Alice's estimation sample carries the parameters and
  * the syndromes of every frame: no round trip of its own. Bob decodes,
@@ -148,8 +148,15 @@ unsigned int ec_round_method(struct qkdd *q, size_t sifted)
 
 	if (q->o->reconcile != QKDD_EC_AUTO)
 		return q->o->reconcile;
-	/* a key too short for one LDPC frame: Cascade */
-	if (n < 2 * QKD_LDPC_MIN_FRAME_BITS)
+	/*
+	 * Cascade first on a connection (when both allow it): its requests
+	 * measure the RTT (the HELLO's sample includes Bob's work on it,
+	 * milliseconds on a slow host), and give it figures of its own;
+	 * and for a key too short for one LDPC frame.
+	 */
+	if ((q->ec_methods & QKDD_EC_BIT(QKDD_EC_CASCADE)) &&
+	    (!q->ecm.m[QKDD_EC_CASCADE - 1].have ||
+	     n < 2 * QKD_LDPC_MIN_FRAME_BITS))
 		return QKDD_EC_CASCADE;
 	m = ec_choose(&q->ecm, q->ec_methods, n);
 	if (q->o->verbose)
