@@ -210,6 +210,20 @@ void ec_learn(struct qkdd *q, const struct round *R, double leak_ec,
 		e->base_s = 0;
 }
 
+int ec_recv(struct qkdd *q, struct round *R, uint32_t want, uint8_t *type,
+	    double since)
+{
+	int r = recv_msg(q, want, type, true);
+
+	if (r) {
+		r = rx_fail(q, R, r);
+		return r ? r : 1;
+	}
+	if (since > 0)
+		ec_rtt_sample(q, ec_now() - since);
+	return 0;
+}
+
 /* ---- codes ---------------------------------------------------------------- */
 
 static bool same_code(const struct qkd_ldpc_params *a,
@@ -340,17 +354,11 @@ int alice_ldpc_exchange(struct qkdd *q, struct round *R, uint8_t *type)
 	if (!disclosed)
 		return -ENOMEM;
 	for (;;) {
-		r = recv_msg(q, (1u << QKD_MSG_LDPC_MORE) |
-				(1u << QKD_MSG_EC_DISCLOSE_REQ) |
-				(1u << QKD_MSG_VERIFY_HASH), type, true);
-		if (r) {
-			r = rx_fail(q, R, r);
-			if (!r)
-				r = 1;
+		r = ec_recv(q, R, (1u << QKD_MSG_LDPC_MORE) |
+				  (1u << QKD_MSG_EC_DISCLOSE_REQ) |
+				  (1u << QKD_MSG_VERIFY_HASH), type, sent);
+		if (r)
 			goto out;
-		}
-		if (sent > 0)
-			ec_rtt_sample(q, ec_now() - sent);
 		if (*type == QKD_MSG_VERIFY_HASH)
 			break;
 		R->rs.ec_roundtrips++;
@@ -464,13 +472,9 @@ int bob_ldpc(struct qkdd *q, struct round *R, struct rbuf *rb)
 		if (r)
 			goto out;
 		R->rs.ec_roundtrips++;
-		r = recv_msg(q, 1u << QKD_MSG_LDPC_REVEAL, &type, true);
-		if (r) {
-			r = rx_fail(q, R, r);
-			if (!r)
-				r = 1;
+		r = ec_recv(q, R, 1u << QKD_MSG_LDPC_REVEAL, &type, 0);
+		if (r)
 			goto out;
-		}
 		r = qkd_ldpc_bob_handle(R->lb, q->msg, q->msg_len, &out, &why);
 	}
 	if (r == -EPROTO) {
@@ -501,13 +505,9 @@ int bob_ldpc(struct qkdd *q, struct round *R, struct rbuf *rb)
 		if (r)
 			goto out;
 		R->rs.ec_roundtrips++;
-		r = recv_msg(q, 1u << QKD_MSG_EC_DISCLOSE, &type, true);
-		if (r) {
-			r = rx_fail(q, R, r);
-			if (!r)
-				r = 1;
+		r = ec_recv(q, R, 1u << QKD_MSG_EC_DISCLOSE, &type, 0);
+		if (r)
 			goto out;
-		}
 		fb = (struct rbuf){ q->msg, q->msg_len, 0, false };
 		for (uint32_t f = 0; f < R->nf && !fb.err; f++) {
 			uint64_t *bits;

@@ -155,17 +155,11 @@ static int alice_cascade(struct qkdd *q, struct round *R,
 		goto out;
 	}
 	for (;;) {
-		r = recv_msg(q, (1u << QKD_MSG_CASCADE_REQ) |
-				(1u << QKD_MSG_VERIFY_HASH), type, true);
-		if (r) {
-			r = rx_fail(q, R, r);
-			if (!r)
-				r = 1;
-			goto out;
-		}
 		/* our answer to Bob's next request: RTT and his work */
-		if (answered > 0)
-			ec_rtt_sample(q, ec_now() - answered);
+		r = ec_recv(q, R, (1u << QKD_MSG_CASCADE_REQ) |
+				  (1u << QKD_MSG_VERIFY_HASH), type, answered);
+		if (r)
+			goto out;
 		if (*type == QKD_MSG_VERIFY_HASH)
 			break;
 		if (qkd_cascade_alice_handle(ca, q->msg, q->msg_len, &out)) {

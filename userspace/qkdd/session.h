@@ -312,6 +312,13 @@ uint8_t ec_allowed(enum qkdd_reconcile r);
 /* A new connection: no RTT sample, no history, a new LDPC seed. */
 void ec_connection_start(struct qkdd *q);
 void ec_rtt_sample(struct qkdd *q, double seconds);
+/*
+ * A message of error correction (types in @want): 0, 1 the round ended
+ * (the peer's ABORT: R's reason set), or -errno. @since > 0: the time
+ * since then is an RTT sample (our answer to the peer's next request).
+ */
+int ec_recv(struct qkdd *q, struct round *R, uint32_t want, uint8_t *type,
+	    double since);
 /* Predicted secret key rate (bits/s) of method @m for n key bits;
  * *key_bits (may be NULL): the bits it predicts. */
 double ec_predict(const struct ec_model *e, unsigned int m, double n,
