@@ -309,6 +309,15 @@ static void dist_counts(uint32_t N, uint32_t m, uint32_t cnt[NDEG],
 	deg[1] = 3;
 	deg[2] = dist_tab[i][3];
 	deg[3] = dist_tab[i][4];
+	/*
+	 * Short frames at low QBER have fewer rows than the high degree:
+	 * a column cannot touch a row twice, so degrees are capped at m (the
+	 * order stays increasing).
+	 */
+	if (deg[3] > m)
+		deg[3] = m;
+	if (deg[2] > m)
+		deg[2] = m;
 	cnt[0] = (uint32_t)((uint64_t)N * dist_tab[i][0] / 100000);
 	cnt[2] = (uint32_t)((uint64_t)N * dist_tab[i][1] / 100000);
 	cnt[3] = (uint32_t)((uint64_t)N * dist_tab[i][2] / 100000);
