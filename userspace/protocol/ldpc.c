@@ -112,7 +112,7 @@ int qkd_ldpc_params_check(const struct qkd_ldpc_params *p, const char **why)
  * around n q, and decodings stall), so a first attempt at 1.09 with small
  * steps gives the lowest mean leak: each frame pays about its own
  * threshold rounded up to a step; f0 1.08 or one step of 0.08 leaked
- * more. Below QBER 1.5 % (rows of 80 ones and more) frames need more and
+ * more. Below QBER 1.5 % (rows of 50-120 ones) frames need more and
  * stall more often: 1.14, where 1.10-1.12 left 1-8 frames of 112 failed.
  */
 #define REVEAL_F	0.03
@@ -218,7 +218,7 @@ struct qkd_ldpc_code {
  * (m - p) / (n h(q*)) at its threshold q* minimized: "ldpc_de -d 8:24 -a 5
  * -P 0.076" prints this table). Degree 2 at most m - 1 columns
  * (qkd_ldpc_code_new lays them as a path; the optimum puts it at that
- * bound up to R 0.75, below it above). The approximation is optimistic at
+ * bound from R 0.70 up, at 35-45 % of the columns below). The approximation is optimistic at
  * high rates (f* below 1.03 above R 0.9 cannot be right), so the measured
  * efficiency (bench_ldpc, Documentation/protocol.md) is the arbiter: of
  * the degree pairs {6, 20} and {8, 24} tried for the two upper degrees,
