@@ -46,7 +46,9 @@
  * stuck test is not smooth), hence the grid. The best f* is kept.
  *
  * usage: ldpc_de [-r R] [-P p/m] [-d dm:dh,...] [-a anchor] [-t -x ...]
- *   -r R   one rate only, each pair's optimum on stderr
+ *   -r R   one rate only, each pair's optimum on stderr (no warm start
+ *          from the neighbour rates: can stop at a worse local optimum
+ *          than the whole table's run)
  *   -P     punctured bits over syndrome bits (default 0.068)
  *   -d     pairs of degrees tried, dm 0: none (default
  *          0:12,6:20,8:24,8:30)
@@ -57,6 +59,7 @@
  *
  * Build: cc -O2 -o build/tools/ldpc_de tools/ldpc_de.c -lm
  */
+#define _POSIX_C_SOURCE 200809L	/* getopt */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
