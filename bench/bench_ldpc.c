@@ -11,14 +11,19 @@
  *
  *  - LDPC with qkd_ldpc_default_params(): the matrix built once a round
  *    (both ends build the same one; built once here and its time printed
- *    apart), Alice's SYNDROME, Bob's decoding, at most one MORE/REVEAL.
+ *    apart), Alice's SYNDROME, Bob's decoding, the MORE/REVEAL steps
+ *    (at most max_steps, 3 by default).
  *  - Cascade with qkd_cascade_daemon_params() (what qkdd runs: optimized,
  *    PARALLEL and PIPELINE), over the loopback transport: the baseline.
  *
  * Reported: f = leak / (n h(e/n)), e the true errors of the round's key
  * (pooled over the rounds, as bench_cascade's "f true"; failed frames'
- * leak included); frames failed after the reveal step (FER) and before it
- * (FER1); messages a round (LDPC: 1 or 3; Cascade: 2 a round trip); and
+ * leak included); frames failed after the last reveal step (FER), frames
+ * that needed one step or more (FER1), decodings a frame (dec/fr: 1
+ * when none did) and Bob's belief-propagation work a frame (kE/fr: edge
+ * updates, iterations times edges of the matrix, in thousands: the CPU
+ * without the noise of a shared machine); messages a round (LDPC: 1, 3, 5 or 7; Cascade: 2 a
+ * round trip); and
  * Mbit/s of key per CPU second of one core (thread CPU time: LDPC Alice's
  * syndrome + Bob's decoding; Cascade both sides), then LDPC / Cascade
  * ratios.
@@ -58,7 +63,7 @@ static double cpu_now(void)
 }
 
 struct acc {
-	double leak, nh, cpu, build, msgs, bytes;
+	double leak, nh, cpu, build, msgs, bytes, decodes, work;
 	uint32_t frames, failed, failed1, bad;
 };
 
@@ -112,12 +117,23 @@ static int run_ldpc(uint64_t **a, uint64_t **b, uint32_t F, uint32_t nf,
 	ac->msgs += (double)sb.msgs;
 	ac->bytes += (double)sb.bytes;
 	ac->failed += sb.frames_failed;
-	/* every frame decoded once; the second attempts are the MOREs */
-	ac->failed1 += (uint32_t)(sb.decodes - nf);
-	for (f = 0; f < nf; f++)
+	ac->decodes += (double)sb.decodes;
+	{
+		uint64_t edges;
+		uint32_t mr, mc;
+
+		qkd_ldpc_code_shape(c, &edges, &mr, &mc);
+		ac->work += (double)sb.iterations * (double)edges;
+	}
+	for (f = 0; f < nf; f++) {
+		/* a frame in a MORE leaked more than the first attempt */
+		if (qkd_ldpc_bob_frame_leak(bo, f) >
+		    p.m - p.p + QKD_LDPC_TAG_BITS)
+			ac->failed1++;
 		if (qkd_ldpc_bob_frame_state(bo, f) == QKD_LDPC_FRAME_OK &&
 		    qkd_bv_hamming(a[f], b[f], F))
 			ac->bad++;	/* claimed corrected, still wrong */
+	}
 	qkd_ldpc_alice_free(al);
 	qkd_ldpc_bob_free(bo);
 	qkd_ldpc_code_free(c);
@@ -196,9 +212,10 @@ int main(int argc, char **argv)
 	}
 	printf("LDPC reconciliation vs Cascade (qkdd's configuration), the same keys: --block-bits %u, 20 %% sampled, %u frames of %u bits, %u rounds a QBER\n",
 	       block, nf, F, D);
-	printf("f: leak / (n h(e/n)), e the true errors; FER1: frames that needed the reveal step; FER: frames failed after it; msgs: messages a round; Mb/s: key bits per CPU second of one core\n\n");
-	printf("%-5s | %7s %9s %9s %6s %8s %8s %9s | %7s %8s %8s | %7s %8s %9s\n",
-	       "QBER", "f LDPC", "FER1", "FER", "msgs", "Mb/s", "build ms",
+	printf("f: leak / (n h(e/n)), e the true errors; FER1: frames that needed a reveal step; FER: frames failed after the last; dec/fr: decodings a frame; kE/fr: edge updates a frame, thousands; msgs: messages a round; Mb/s: key bits per CPU second of one core\n\n");
+	printf("%-5s | %7s %9s %9s %6s %7s %6s %8s %8s %9s | %7s %8s %8s | %7s %8s %9s\n",
+	       "QBER", "f LDPC", "FER1", "FER", "dec/fr", "kE/fr", "msgs", "Mb/s",
+	       "build ms",
 	       "KB/round", "f Casc", "msgs", "Mb/s", "f L/C", "Mb/s L/C",
 	       "msgs L/C");
 	for (i = 0; i < sizeof(qall) / sizeof(qall[0]); i++) {
@@ -251,9 +268,10 @@ int main(int argc, char **argv)
 			double fl = L.leak / L.nh, fc = C.leak / C.nh;
 			double ml = bits / L.cpu / 1e6, mc = bits / C.cpu / 1e6;
 
-			printf("%4.0f%% | %7.4f %4u/%-4u %4u/%-4u %6.2f %8.3f %8.0f %9.1f | %7.4f %8.0f %8.2f | %7.3f %8.4f %9.4f\n",
+			printf("%4.0f%% | %7.4f %4u/%-4u %4u/%-4u %6.2f %7.0f %6.2f %8.3f %8.0f %9.1f | %7.4f %8.0f %8.2f | %7.3f %8.4f %9.4f\n",
 			       q * 100, fl, L.failed1, L.frames, L.failed,
-			       L.frames, L.msgs / D, ml, L.build / D * 1e3,
+			       L.frames, L.decodes / L.frames,
+			       L.work / L.frames / 1e3, L.msgs / D, ml, L.build / D * 1e3,
 			       L.bytes / D / 1024, fc, C.msgs / D, mc, fl / fc,
 			       ml / mc, L.msgs / C.msgs);
 			if (L.bad || C.bad)

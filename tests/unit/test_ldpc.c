@@ -589,6 +589,43 @@ TEST(daemon_frames_keep_their_length_from_round_to_round)
 	}
 }
 
+/*
+ * The default parameters give a code at every frame length and QBER they
+ * accept, down to the shortest frames, where a row count below the
+ * distribution's highest column degree (24) must not make the
+ * construction fail; and the punctured columns each own a row (rank p).
+ */
+TEST(default_params_build_at_every_length_and_qber)
+{
+	static const uint32_t ns[] = { QKD_LDPC_MIN_FRAME_BITS, 1000, 4096 };
+	static const double qs[] = { 0.005, 0.01, 0.02, 0.05, 0.11 };
+	unsigned int i, j;
+
+	for (i = 0; i < sizeof(ns) / sizeof(ns[0]); i++)
+		for (j = 0; j < sizeof(qs) / sizeof(qs[0]); j++) {
+			struct qkd_ldpc_params p;
+			struct qkd_ldpc_code *c;
+			uint64_t edges;
+			uint32_t max_row, max_col;
+
+			ASSERT_EQ(0, qkd_ldpc_default_params(&p, ns[i], 1,
+							     qs[j], 9));
+			EXPECT_LE(1, p.max_steps);
+			EXPECT_LE(p.step_bits * p.max_steps, p.p);
+			c = qkd_ldpc_code_new(&p);
+			EXPECT_NE(NULL, c) {
+				TH_LOG("n %u QBER %.3f m %u p %u: no code",
+				       ns[i], qs[j], p.m, p.p);
+			}
+			if (!c)
+				continue;
+			qkd_ldpc_code_shape(c, &edges, &max_row, &max_col);
+			EXPECT_LE(max_col, p.m);
+			EXPECT_LE(2, max_col);
+			qkd_ldpc_code_free(c);
+		}
+}
+
 TEST(params_wire_strict)
 {
 	struct qkd_ldpc_params p, q, bad;

@@ -5,8 +5,9 @@
  * accounting and the measured efficiency.
  *
  * Construction. The matrix has m rows and N = n + p columns. Column
- * degrees 2, 3 and one high degree, from a table by the mother code's
- * rate (dist_counts). The degree-2 columns, at most m - 1, form a path
+ * degrees 2, 3, 8 and 24, in fractions from a table by the mother code's
+ * rate (dist_counts, optimized offline by tools/ldpc_de.c). The degree-2
+ * columns, at most m - 1, form a path
  * through the rows in a seeded random order: no cycle, so no codeword on
  * degree-2 columns alone. The others are placed column by column in order
  * of increasing degree, each edge to a row of lowest current weight that
@@ -31,7 +32,10 @@
  * starts, column indices and check-to-variable messages per edge in row
  * order, posteriors per column; the workspace is allocated once per Bob.
  * Early stop as soon as the hard decisions satisfy every row; success is
- * claimed only then, and only if the frame's tag matches too.
+ * claimed only then, and only if the frame's tag matches too. A decoding
+ * whose count of unsatisfied rows has not fallen for STALL_ITERS
+ * iterations gives up before max_iter (the next reveal step is what it
+ * needs): the same frames decode, at about 0.6 of the CPU time.
  */
 #include <errno.h>
 #include <math.h>
@@ -55,6 +59,7 @@
 
 #define LLR_KNOWN	40.0f	/* a bit whose value is known */
 #define R_MAX		0.9999990f /* |check message| <= 2 atanh(R_MAX) ~ 14.5 */
+#define STALL_ITERS	12	/* iterations without progress: stuck */
 #define T_MIN		1e-9f	/* tanh(|L|/2) floor: punctured bits start at 0 */
 
 
@@ -101,24 +106,24 @@ int qkd_ldpc_params_check(const struct qkd_ldpc_params *p, const char **why)
 }
 
 /*
- * Efficiency of the first attempt, f0(q), the tag not counted: where
- * 70-90 % of the 2^16-bit frames of this construction decode with the
- * punctured bits unknown (bench_ldpc, 2026-12-07: at QBER 2 % half of the
- * frames decode at 1.12, 85 % at 1.13; at 1 %, where rows carry 60 ones
- * and this shape is weakest, and at 8 %, about 1.17). The mean leak is
- * f0 + (frames retried) REVEAL_F, lowest about there. The reveal step has
- * to cover the frames whose own error count is high (it spreads by
- * sqrt(n q) around n q: 2.8 % at QBER 2 %) and the decodings that stall;
- * 0.08 n h(q) left none failed in bench_ldpc's runs.
+ * Efficiency of the first attempt, f0(q), the tag not counted, and the
+ * reveal steps: MAX_STEPS steps of REVEAL_F n h(q) punctured bits each
+ * (p = MAX_STEPS step_bits). Measured with bench_ldpc (2026-12-07, 2^16-bit
+ * frames, the distribution of dist_tab): the frames' own thresholds spread
+ * from about 1.06 to 1.20 (a frame's error count spreads by sqrt(n q)
+ * around n q, and decodings stall), so a first attempt at 1.09 with small
+ * steps gives the lowest mean leak: each frame pays about its own
+ * threshold rounded up to a step; f0 1.08 or one step of 0.08 leaked
+ * more. Below QBER 1.5 % (rows of 50-120 ones) frames need more and
+ * stall more often: 1.14, where 1.10-1.12 left 1-8 frames of 112 failed.
  */
-#define REVEAL_F	0.08
+#define REVEAL_F	0.03
+#define MAX_STEPS	3
 static double f0_for(double q)
 {
 	if (q < 0.015)
-		return 1.17;
-	if (q < 0.065)
-		return 1.13;
-	return 1.17;
+		return 1.14;
+	return 1.09;
 }
 
 int qkd_ldpc_default_params(struct qkd_ldpc_params *p, uint32_t frame_bits,
@@ -132,7 +137,7 @@ int qkd_ldpc_default_params(struct qkd_ldpc_params *p, uint32_t frame_bits,
 	nh = frame_bits * qkd_ldpc_h2(qber);
 	p->frame_bits = frame_bits;
 	p->nframes = nframes;
-	p->max_steps = 1;
+	p->max_steps = MAX_STEPS;
 	p->step_bits = (uint32_t)ceil(REVEAL_F * nh);
 	p->p = p->step_bits * p->max_steps;
 	p->m = (uint32_t)ceil(f0_for(qber) * nh) + p->p;
@@ -216,81 +221,89 @@ struct qkd_ldpc_code {
 
 /*
  * Column degree distribution for the mother rate R = 1 - m/N: columns of
- * degree 2, 3 and one high degree d_h. Degree 2: lambda_2 (edge fraction)
- * at 0.9 of the stability bound 1 / (B (d_c - 1)) of the BSC whose
- * capacity is 1.1 times what the rate needs (B = 2 sqrt(q (1 - q)), the
- * Bhattacharyya constant, d_c the average row weight), and at most m - 1
- * columns (qkd_ldpc_code_new lays them as a path). High degree: 25 % of
- * the columns of degree 14 below R = 0.88; above (QBER about 1 %, rows of
- * 60 ones) a third of degree 12. The rest degree 3. Chosen by measurement
- * (2^16-bit frames at QBER 1, 2 and 5 %, six codes each: fraction of
- * frames decoded at f = 1.12; d_h 8-30 and other fractions did worse), not
- * by density evolution. The table is computed offline, in parts per 10^5
- * of the columns, and indexed with integer arithmetic only: both ends
- * must get exactly the same counts whatever their compiler does with
+ * degree 2, 3, 8 and 24 (node fractions), optimized by density evolution
+ * for the BSC with the offline tool tools/ldpc_de.c (Gaussian
+ * approximation with the BSC's two-point channel kept exact; rows
+ * concentrated; the p punctured columns, p/m = 0.076, taken as degree-2
+ * columns with no channel information; the first attempt's efficiency
+ * (m - p) / (n h(q*)) at its threshold q* minimized: "ldpc_de -d 8:24 -a 5
+ * -P 0.076" prints this table). Degree 2 at most m - 1 columns
+ * (qkd_ldpc_code_new lays them as a path; the optimum puts it at that
+ * bound from R 0.70 up, at 35-45 % of the columns below). The approximation is optimistic at
+ * high rates (f* below 1.03 above R 0.9 cannot be right), so the measured
+ * efficiency (bench_ldpc, Documentation/protocol.md) is the arbiter: of
+ * the degree pairs {6, 20} and {8, 24} tried for the two upper degrees,
+ * {8, 24} measured best at QBER 2, 5 and 8 %, against the former
+ * hand-tuned {2, 3, 14} (threshold f* 1.082 at R 0.83 in the same
+ * approximation, 1.029 now). The table is computed offline, in parts per
+ * 10^5 of the columns, and indexed with integer arithmetic only: both
+ * ends must get exactly the same counts whatever their compiler does with
  * floating point.
  */
-#define NDEG 3
-/* { degree 2, degree 12 } per 10^5 columns, the rest degree 3; R 0.40-0.97 */
-static const uint32_t dist_tab[][2] = {
-	{ 46864, 22772 },	/* R 0.40: dc 7.6 */
-	{ 46454, 22948 },	/* R 0.41: dc 7.8 */
-	{ 46043, 23124 },	/* R 0.42: dc 8.0 */
-	{ 45633, 23300 },	/* R 0.43: dc 8.1 */
-	{ 45223, 23476 },	/* R 0.44: dc 8.3 */
-	{ 44812, 23652 },	/* R 0.45: dc 8.5 */
-	{ 44401, 23828 },	/* R 0.46: dc 8.7 */
-	{ 43990, 24004 },	/* R 0.47: dc 8.9 */
-	{ 43577, 24181 },	/* R 0.48: dc 9.1 */
-	{ 43164, 24358 },	/* R 0.49: dc 9.3 */
-	{ 42750, 24536 },	/* R 0.50: dc 9.6 */
-	{ 42335, 24714 },	/* R 0.51: dc 9.8 */
-	{ 41918, 24892 },	/* R 0.52: dc 10.0 */
-	{ 41499, 25072 },	/* R 0.53: dc 10.3 */
-	{ 41079, 25252 },	/* R 0.54: dc 10.6 */
-	{ 40656, 25433 },	/* R 0.55: dc 10.8 */
-	{ 40232, 25615 },	/* R 0.56: dc 11.1 */
-	{ 39804, 25798 },	/* R 0.57: dc 11.5 */
-	{ 39375, 25982 },	/* R 0.58: dc 11.8 */
-	{ 38942, 26168 },	/* R 0.59: dc 12.1 */
-	{ 38506, 26355 },	/* R 0.60: dc 12.5 */
-	{ 38066, 26543 },	/* R 0.61: dc 12.8 */
-	{ 37623, 26733 },	/* R 0.62: dc 13.2 */
-	{ 37176, 26925 },	/* R 0.63: dc 13.7 */
-	{ 36725, 27118 },	/* R 0.64: dc 14.1 */
-	{ 36268, 27314 },	/* R 0.65: dc 14.6 */
-	{ 35807, 27511 },	/* R 0.66: dc 15.1 */
-	{ 35341, 27711 },	/* R 0.67: dc 15.6 */
-	{ 34868, 27914 },	/* R 0.68: dc 16.1 */
-	{ 34390, 28119 },	/* R 0.69: dc 16.7 */
-	{ 33905, 28327 },	/* R 0.70: dc 17.4 */
-	{ 33412, 28538 },	/* R 0.71: dc 18.0 */
-	{ 32912, 28752 },	/* R 0.72: dc 18.8 */
-	{ 32404, 28970 },	/* R 0.73: dc 19.6 */
-	{ 31886, 29192 },	/* R 0.74: dc 20.4 */
-	{ 31359, 29417 },	/* R 0.75: dc 21.3 */
-	{ 30822, 29648 },	/* R 0.76: dc 22.3 */
-	{ 30273, 29883 },	/* R 0.77: dc 23.4 */
-	{ 29712, 30123 },	/* R 0.78: dc 24.6 */
-	{ 29138, 30369 },	/* R 0.79: dc 25.9 */
-	{ 28549, 30622 },	/* R 0.80: dc 27.4 */
-	{ 27944, 30881 },	/* R 0.81: dc 28.9 */
-	{ 27322, 31148 },	/* R 0.82: dc 30.7 */
-	{ 26681, 31423 },	/* R 0.83: dc 32.7 */
-	{ 26018, 31707 },	/* R 0.84: dc 35.0 */
-	{ 25332, 32001 },	/* R 0.85: dc 37.5 */
-	{ 24619, 32306 },	/* R 0.86: dc 40.4 */
-	{ 23877, 32624 },	/* R 0.87: dc 43.8 */
-	{ 23100, 32957 },	/* R 0.88: dc 47.8 */
-	{ 22285, 33306 },	/* R 0.89: dc 52.5 */
-	{ 21425, 33675 },	/* R 0.90: dc 58.2 */
-	{ 20513, 34066 },	/* R 0.91: dc 65.1 */
-	{ 19538, 34484 },	/* R 0.92: dc 73.9 */
-	{ 18487, 34934 },	/* R 0.93: dc 85.1 */
-	{ 17341, 35425 },	/* R 0.94: dc 100.2 */
-	{ 16074, 35968 },	/* R 0.95: dc 121.5 */
-	{ 14642, 36582 },	/* R 0.96: dc 153.6 */
-	{ 12974, 37297 },	/* R 0.97: dc 207.6 */
+#define NDEG 4
+/*
+ * { degree 2, degree dm, degree dh } per 10^5 columns, dm, dh; the rest
+ * degree 3. R 0.40-0.97 by 0.01; f* and q*: the tool's threshold.
+ */
+static const uint32_t dist_tab[][5] = {
+	{ 44500, 10000, 10000,  8, 24 },	/* R 0.40: f* 1.0681, q* 0.1251 */
+	{ 43500, 10000, 10000,  8, 24 },	/* R 0.41: f* 1.0662, q* 0.1221 */
+	{ 42500, 10000, 10000,  8, 24 },	/* R 0.42: f* 1.0649, q* 0.1190 */
+	{ 41250, 10000, 10000,  8, 24 },	/* R 0.43: f* 1.0628, q* 0.1161 */
+	{ 41250, 10500, 10000,  8, 24 },	/* R 0.44: f* 1.0614, q* 0.1131 */
+	{ 40500, 11500,  9500,  8, 24 },	/* R 0.45: f* 1.0562, q* 0.1107 */
+	{ 39250, 11500,  9500,  8, 24 },	/* R 0.46: f* 1.0543, q* 0.1079 */
+	{ 38000, 11500,  9500,  8, 24 },	/* R 0.47: f* 1.0533, q* 0.1049 */
+	{ 36750, 11500,  9500,  8, 24 },	/* R 0.48: f* 1.0526, q* 0.1020 */
+	{ 36750, 12000,  9500,  8, 24 },	/* R 0.49: f* 1.0512, q* 0.0992 */
+	{ 37000, 12500,  9500,  8, 24 },	/* R 0.50: f* 1.0503, q* 0.0963 */
+	{ 37250, 13000,  9500,  8, 24 },	/* R 0.51: f* 1.0500, q* 0.0935 */
+	{ 36250, 13000,  9500,  8, 24 },	/* R 0.52: f* 1.0491, q* 0.0907 */
+	{ 36250, 13500,  9500,  8, 24 },	/* R 0.53: f* 1.0478, q* 0.0880 */
+	{ 36500, 14000,  9500,  8, 24 },	/* R 0.54: f* 1.0470, q* 0.0853 */
+	{ 36000, 15000,  9000,  8, 24 },	/* R 0.55: f* 1.0430, q* 0.0830 */
+	{ 34750, 15000,  9000,  8, 24 },	/* R 0.56: f* 1.0424, q* 0.0804 */
+	{ 34750, 15500,  9000,  8, 24 },	/* R 0.57: f* 1.0413, q* 0.0778 */
+	{ 35250, 16000,  9000,  8, 24 },	/* R 0.58: f* 1.0406, q* 0.0753 */
+	{ 35500, 16500,  9000,  8, 24 },	/* R 0.59: f* 1.0402, q* 0.0727 */
+	{ 35500, 17000,  9000,  8, 24 },	/* R 0.60: f* 1.0396, q* 0.0702 */
+	{ 34250, 17000,  9000,  8, 24 },	/* R 0.61: f* 1.0383, q* 0.0678 */
+	{ 34500, 17500,  9000,  8, 24 },	/* R 0.62: f* 1.0375, q* 0.0654 */
+	{ 34750, 18000,  9000,  8, 24 },	/* R 0.63: f* 1.0369, q* 0.0630 */
+	{ 34750, 18500,  9000,  8, 24 },	/* R 0.64: f* 1.0368, q* 0.0606 */
+	{ 34750, 19000,  9000,  8, 24 },	/* R 0.65: f* 1.0364, q* 0.0583 */
+	{ 33750, 19000,  9000,  8, 24 },	/* R 0.66: f* 1.0343, q* 0.0561 */
+	{ 32250, 19000,  9000,  8, 24 },	/* R 0.67: f* 1.0330, q* 0.0539 */
+	{ 31000, 19000,  9000,  8, 24 },	/* R 0.68: f* 1.0316, q* 0.0517 */
+	{ 31000, 19500,  9000,  8, 24 },	/* R 0.69: f* 1.0310, q* 0.0496 */
+	{ 29500, 19500,  9000,  8, 24 },	/* R 0.70: f* 1.0296, q* 0.0475 */
+	{ 27500, 19500,  9000,  8, 24 },	/* R 0.71: f* 1.0294, q* 0.0453 */
+	{ 28000, 20000,  9000,  8, 24 },	/* R 0.72: f* 1.0280, q* 0.0433 */
+	{ 25750, 20000,  9000,  8, 24 },	/* R 0.73: f* 1.0287, q* 0.0412 */
+	{ 26000, 20500,  9000,  8, 24 },	/* R 0.74: f* 1.0270, q* 0.0392 */
+	{ 25000, 20750,  9000,  8, 24 },	/* R 0.75: f* 1.0264, q* 0.0372 */
+	{ 24000, 21000,  9000,  8, 24 },	/* R 0.76: f* 1.0265, q* 0.0352 */
+	{ 23000, 21250,  9000,  8, 24 },	/* R 0.77: f* 1.0269, q* 0.0333 */
+	{ 22000, 21750,  9000,  8, 24 },	/* R 0.78: f* 1.0267, q* 0.0314 */
+	{ 21000, 22000,  9000,  8, 24 },	/* R 0.79: f* 1.0266, q* 0.0295 */
+	{ 20000, 22500,  9000,  8, 24 },	/* R 0.80: f* 1.0272, q* 0.0277 */
+	{ 19000, 22750,  9000,  8, 24 },	/* R 0.81: f* 1.0276, q* 0.0259 */
+	{ 18000, 23250,  9000,  8, 24 },	/* R 0.82: f* 1.0280, q* 0.0241 */
+	{ 17000, 23750,  9000,  8, 24 },	/* R 0.83: f* 1.0287, q* 0.0224 */
+	{ 16000, 24250,  9000,  8, 24 },	/* R 0.84: f* 1.0297, q* 0.0207 */
+	{ 15000, 24250,  9250,  8, 24 },	/* R 0.85: f* 1.0283, q* 0.0191 */
+	{ 14000, 24500,  9500,  8, 24 },	/* R 0.86: f* 1.0267, q* 0.0175 */
+	{ 13000, 25000,  9500,  8, 24 },	/* R 0.87: f* 1.0276, q* 0.0160 */
+	{ 12000, 25250,  9750,  8, 24 },	/* R 0.88: f* 1.0257, q* 0.0145 */
+	{ 11000, 25500, 10000,  8, 24 },	/* R 0.89: f* 1.0238, q* 0.0130 */
+	{ 10000, 25750, 10250,  8, 24 },	/* R 0.90: f* 1.0217, q* 0.0116 */
+	{  9000, 26000, 10500,  8, 24 },	/* R 0.91: f* 1.0194, q* 0.0102 */
+	{  8000, 26250, 10750,  8, 24 },	/* R 0.92: f* 1.0171, q* 0.0089 */
+	{  7000, 26250, 11250,  8, 24 },	/* R 0.93: f* 1.0125, q* 0.0076 */
+	{  6000, 26500, 11750,  8, 24 },	/* R 0.94: f* 1.0088, q* 0.0063 */
+	{  5000, 26750, 12250,  8, 24 },	/* R 0.95: f* 1.0047, q* 0.0051 */
+	{  4000, 27000, 12750,  8, 24 },	/* R 0.96: f* 1.0001, q* 0.0039 */
+	{  3000, 28000, 13250,  8, 24 },	/* R 0.97: f* 0.9948, q* 0.0028 */
 };
 
 static void dist_counts(uint32_t N, uint32_t m, uint32_t cnt[NDEG],
@@ -302,16 +315,23 @@ static void dist_counts(uint32_t N, uint32_t m, uint32_t cnt[NDEG],
 	i = r < 400 ? 0 : (size_t)(r - 400) / 10;
 	if (i > last)
 		i = last;
-	cnt[0] = (uint32_t)((uint64_t)N * dist_tab[i][0] / 100000);
+	/* in order of increasing degree (dm < dh), as PEG places them */
 	deg[0] = 2;
 	deg[1] = 3;
-	if (r >= 880) {
-		deg[2] = 12;
-		cnt[2] = (uint32_t)((uint64_t)N * dist_tab[i][1] / 100000);
-	} else {
-		deg[2] = 14;
-		cnt[2] = (uint32_t)((uint64_t)N * 25000 / 100000);
-	}
+	deg[2] = dist_tab[i][3];
+	deg[3] = dist_tab[i][4];
+	/*
+	 * Short frames at low QBER have fewer rows than the high degree:
+	 * a column cannot touch a row twice, so degrees are capped at m (the
+	 * order stays increasing).
+	 */
+	if (deg[3] > m)
+		deg[3] = m;
+	if (deg[2] > m)
+		deg[2] = m;
+	cnt[0] = (uint32_t)((uint64_t)N * dist_tab[i][0] / 100000);
+	cnt[2] = (uint32_t)((uint64_t)N * dist_tab[i][1] / 100000);
+	cnt[3] = (uint32_t)((uint64_t)N * dist_tab[i][2] / 100000);
 	/*
 	 * At most m - 1 columns of degree 2, laid as a path (see
 	 * qkd_ldpc_code_new): a cycle of degree-2 columns is a codeword of
@@ -320,7 +340,7 @@ static void dist_counts(uint32_t N, uint32_t m, uint32_t cnt[NDEG],
 	 */
 	if (cnt[0] > m - 1)
 		cnt[0] = m - 1;
-	cnt[1] = N - cnt[0] - cnt[2];
+	cnt[1] = N - cnt[0] - cnt[2] - cnt[3];
 }
 
 void qkd_ldpc_code_free(struct qkd_ldpc_code *c)
@@ -767,21 +787,20 @@ static inline float fast_log2(float x)
 	       t * (-0.07611437f + t * 0.01455638f))))));
 }
 
-/* Hard decisions of the posteriors satisfy every check of s. */
-static int syndrome_ok(const struct qkd_ldpc_code *c, const float *L,
-		       const uint64_t *s)
+/* Checks of s the hard decisions of the posteriors do not satisfy. */
+static uint32_t syndrome_unsat(const struct qkd_ldpc_code *c, const float *L,
+			       const uint64_t *s)
 {
-	uint32_t i, e;
+	uint32_t i, e, bad = 0;
 
 	for (i = 0; i < c->m; i++) {
 		uint32_t par = (uint32_t)qkd_bv_get(s, i);
 
 		for (e = c->rs[i]; e < c->rs[i + 1]; e++)
 			par ^= L[c->col[e]] < 0;
-		if (par)
-			return 0;
+		bad += par;
 	}
-	return 1;
+	return bad;
 }
 
 /*
@@ -798,7 +817,7 @@ static int bp_decode(const struct qkd_ldpc_code *c,
 	float l0 = (float)log((1 - qb) / qb);
 	float *restrict L = w->L, *restrict R = w->R, *restrict qv = w->q;
 	float *restrict tv = w->t, *restrict xv = w->x;
-	uint32_t v, i, it, k;
+	uint32_t v, i, it, k, unsat, least = UINT32_MAX, since = 0;
 	int ok = 0;
 
 	for (v = 0; v < c->n; v++)
@@ -856,7 +875,21 @@ static int bp_decode(const struct qkd_ldpc_code *c,
 			for (k = 0; k < d; k++)
 				L[col[k]] = qv[k] + Re[k];
 		}
-		ok = syndrome_ok(c, L, s);
+		unsat = syndrome_unsat(c, L, s);
+		ok = !unsat;
+		/*
+		 * A decoding that has not lowered its count of unsatisfied
+		 * checks for STALL_ITERS iterations is stuck (a trapping set,
+		 * or a rate below what its errors need): give up early, the
+		 * next reveal step is what it needs, not more iterations.
+		 */
+		if (unsat < least) {
+			least = unsat;
+			since = it;
+		} else if (it - since >= STALL_ITERS) {
+			it++;
+			break;
+		}
 	}
 	if (iters)
 		*iters = it;

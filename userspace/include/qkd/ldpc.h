@@ -72,10 +72,11 @@ struct qkd_ldpc_params {
 
 /*
  * Parameters for n key bits per frame at QBER estimate q (0.5-11 %): the
- * first attempt at m - p = ceil(f0(q) n h(q)), f0 1.13 at 1.5-6.5 %,
- * 1.17 below and above (where most frames decode: ldpc.c), then one
- * reveal step of 0.08 n h(q) punctured bits (p = step_bits): one message
- * a frame, three when the step is needed. 60 iterations an attempt.
+ * first attempt at m - p = ceil(f0(q) n h(q)), f0 1.09 (1.14 below
+ * QBER 1.5 %: ldpc.c), then up to three reveal steps of 0.03 n h(q)
+ * punctured bits each (p = 3 step_bits): one message a batch when every
+ * frame decodes at once, 3, 5 or 7 with the steps. 60 iterations an
+ * attempt at most.
  * Returns 0 or -EINVAL (n or q out of range).
  */
 int qkd_ldpc_default_params(struct qkd_ldpc_params *p, uint32_t frame_bits,
