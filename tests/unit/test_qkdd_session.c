@@ -3044,6 +3044,17 @@ TEST(auto_reconciliation_predicts_the_faster_key_rate)
 	e.qber = 0.02;
 	e.m[1].f = 3.0;
 	EXPECT_EQ(QKDD_EC_CASCADE, ec_choose(&e, QKDD_EC_ALL, n));
+	/*
+	 * No LDPC round yet, on a host that decodes 30 times slower than
+	 * the prior (an emulated one: its measured speed, the calibration
+	 * at the connection's start): Cascade even at 10 ms; at the prior's
+	 * speed, LDPC.
+	 */
+	e.m[1].have = false;
+	e.ldpc_sec_per_bit = 45e-6;
+	EXPECT_EQ(QKDD_EC_CASCADE, ec_choose(&e, QKDD_EC_ALL, n));
+	e.ldpc_sec_per_bit = 0;
+	EXPECT_EQ(QKDD_EC_LDPC, ec_choose(&e, QKDD_EC_ALL, n));
 }
 
 /*

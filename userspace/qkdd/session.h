@@ -91,6 +91,7 @@ struct ec_model {
 	double qber;			/* last estimate; < 0: none */
 	double base_s;			/* last round's wall time outside EC */
 	double l0_per_bit;		/* (secret + EC leak) / n of it */
+	double ldpc_sec_per_bit;	/* this host's decoding, measured */
 };
 
 /* LDPC parity-check matrices built, by parameters (reconcile.c) */
