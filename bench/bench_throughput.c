@@ -102,7 +102,7 @@ static const char *const stages[] = {
 #define NSTAGES	(sizeof(stages) / sizeof(stages[0]))
 static const char *const stage_label[NSTAGES] = {
 	"other (round loop, logs)", "quantum-stage simulation", "sifting",
-	"estimation", "error correction (Cascade)", "verification",
+	"estimation", "error correction", "verification",
 	"privacy amplification", "authentication", "I/O (classical channel)",
 	"push into the store",
 };
