@@ -19,6 +19,8 @@
  *   round.c        what the rounds of both roles share
  *   round_alice.c  the per-round protocol of Alice
  *   round_bob.c    the per-round protocol of Bob
+ *   reconcile.c    error correction: which method a round uses (Cascade
+ *                  or LDPC, --reconcile), and the LDPC exchange
  *   round_kme.c    the rounds of --key-source etsi014 (both roles)
  *   wire.c         authenticated messages and their byte buffers
  *   state.c        commit records, the state file (--state-dir), the

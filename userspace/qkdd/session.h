@@ -9,9 +9,13 @@
  *             each;  A->B Alice's basis + class for each announced
  *             detection + the sample positions
  *   EST       B->A Bob's sample bits;  A->B Alice's sample bits + Cascade
- *             parameters. Both compute the same estimate; above the
- *             threshold both discard the round.
- *   CASCADE   B->A requests, A->B answers, until Bob is done
+ *             parameters, or LDPC parameters and syndromes (the round's
+ *             method is the last byte of Alice's SIFT answer). Both
+ *             compute the same estimate; above the threshold both discard
+ *             the round.
+ *   CASCADE   B->A requests, A->B answers, until Bob is done; or LDPC
+ *             (reconcile.c): reveal steps and frames sent whole, only for
+ *             frames Bob did not decode
  *   VERIFY    B->A hash keys + tag of Bob's corrected key
  *   PA_SEED   A->B secret length, auth bytes withheld, Toeplitz seed
  *   COMMIT    A->B (first index, count, block id); Bob pushes, echoes it
@@ -19,10 +23,10 @@
  *             authentication reserve.
  *
  * Authentication (frame_send_sealed / frame_recv_open, large messages split
- * with QKD_FRAME_F_MORE): SIFT, EST and CASCADE are deferred -- folded into
- * the round's transcript, no pad each -- and VERIFY (Bob) and PA_SEED
- * (Alice) close the exchange with a Wegman-Carter tag over the whole
- * transcript; KEY_COMMIT and ABORT carry their own tags. Nothing derived
+ * with QKD_FRAME_F_MORE): SIFT, EST, CASCADE and LDPC are deferred --
+ * folded into the round's transcript, no pad each -- and VERIFY (Bob) and
+ * PA_SEED (Alice) close the exchange with a Wegman-Carter tag over the
+ * whole transcript; KEY_COMMIT and ABORT carry their own tags. Nothing derived
  * from a round is pushed or added to the reserve before both closing tags
  * verified. Every connection starts with SYNC (reserve positions, deferred)
  * and HELLO (closing), so the two ends re-align their reserves after a lost
@@ -30,8 +34,8 @@
  *
  * The driver is internal to qkdd: main.c calls it through qkdd.h, and its
  * files -- session.c, handshake.c, pause.c, round.c, round_alice.c,
- * round_bob.c, wire.c and state.c (qkdd.h says what each is for) -- share
- * what is declared here.
+ * round_bob.c, reconcile.c, wire.c and state.c (qkdd.h says what each is
+ * for) -- share what is declared here.
  */
 #ifndef QKDD_SESSION_H
 #define QKDD_SESSION_H

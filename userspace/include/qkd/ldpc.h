@@ -2,7 +2,8 @@
 /*
  * Rate-adaptive LDPC reconciliation (issue 16): error correction with one
  * message per frame in the common case instead of one round trip per
- * Cascade bisection. A library; qkdd does not use it yet.
+ * Cascade bisection. qkdd uses it with --reconcile ldpc or auto
+ * (userspace/qkdd/reconcile.c).
  *
  * The protocol, per batch of frames (all frames of a round travel in the
  * same messages, so round trips do not grow with the number of frames):
