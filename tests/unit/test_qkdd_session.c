@@ -174,7 +174,7 @@ static void *end_run(void *arg)
 enum { T_NONE, T_FLIP, T_TRUNC, T_DROP, T_REPLAY, T_SWAP, T_FLOOD,
        T_SYNC_MAGIC, T_SYNC_ROLE, T_SYNC_POS, T_BAD_FLAGS, T_BAD_VERSION,
        T_CASCADE_TYPE, T_CASCADE_RESERVED, T_CASCADE_ROUND, T_CASCADE_PAD,
-       T_SILENT, T_SIFT, T_FLIP_TAIL };
+       T_SILENT, T_SIFT, T_FLIP_TAIL, T_LDPC_PARAMS };
 
 /* T_SIFT: how Bob's SIFT_BASES (u64 pulses, u64 n, u64 L, L bytes of
  * gaps, n basis bits in words) is rewritten, valid framing kept; S_ANS_*:
@@ -218,6 +218,7 @@ struct mitm {
 	/* T_SILENT: it could not be (see silent_tamper()) */
 	bool not_applicable;
 	uint64_t vh_key_bits;	/* n, from the last VERIFY_HASH seen */
+	size_t est_len;		/* Bob's EST_SAMPLE: the sample's bytes */
 	int sift;		/* T_SIFT: S_* */
 	uint64_t sift_n;	/* detections in Bob's last SIFT_BASES */
 	uint8_t *buf;		/* one frame */
@@ -440,6 +441,8 @@ static int mitm_one(struct mitm *m, int d)
 	put_be(b + 16, get_be(b + 16, 8) + (uint64_t)m->off[d], 8);
 	if (type == QKD_MSG_SIFT_BASES && d == 1 && plen >= 16)
 		m->sift_n = qkd_get_le(b + QKD_FRAME_HDR_LEN + 8, 8);
+	if (type == QKD_MSG_EST_SAMPLE && d == 1)
+		m->est_len = plen;
 	if (type == QKD_MSG_VERIFY_HASH && d == 1 && plen >= 16)
 		m->vh_key_bits = qkd_get_le(b + QKD_FRAME_HDR_LEN + 8, 8);
 	if (!(flags & QKD_FRAME_F_DEFERRED) && round == m->cut_round &&
@@ -460,6 +463,12 @@ static int mitm_one(struct mitm *m, int d)
 		case T_FLIP:
 			b[QKD_FRAME_HDR_LEN + (m->bit / 8) % plen] ^=
 				(uint8_t)(1u << (m->bit % 8));
+			break;
+		case T_LDPC_PARAMS:	/* Alice's: her sample (as long as
+					 * Bob's), then the LDPC parameters:
+					 * bit 0 of their byte @bit */
+			if (m->est_len + m->bit < plen)
+				b[QKD_FRAME_HDR_LEN + m->est_len + m->bit] ^= 1;
 			break;
 		case T_FLIP_TAIL:	/* bit 0 of byte plen - 1 - bit */
 			b[QKD_FRAME_HDR_LEN + plen - 1 - m->bit % plen] ^= 1;
@@ -1631,7 +1640,7 @@ static const char *const act_name[] = { "none", "flip", "truncate", "drop",
 					"bad-flags", "bad-version",
 					"cascade-type", "cascade-reserved",
 					"cascade-round", "cascade-pad", "silent",
-					"sift", "flip-tail" };
+					"sift", "flip-tail", "ldpc-params" };
 
 /* One tampered round: no key anywhere, the round not ok at either end. */
 static void tampered_round(struct __test_metadata *_metadata,
@@ -2902,7 +2911,8 @@ TEST(ldpc_frames_left_undecoded_are_disclosed_and_counted_whole)
  * What a man in the middle writes into the LDPC exchange or the round's
  * method (deferred: parsed before any tag is checked) -- a method byte no
  * qkdd sends, LDPC named where Bob allows only Cascade, Alice's syndromes
- * cut short -- aborts the round with its reason and raises Bob's alarm.
+ * cut short, parameters for frames of another length than the cut's --
+ * aborts the round with its reason and raises Bob's alarm.
  */
 TEST(malformed_ldpc_exchange_or_method_raises_bobs_alarm)
 {
@@ -2919,6 +2929,9 @@ TEST(malformed_ldpc_exchange_or_method_raises_bobs_alarm)
 		  "reconciliation method 2, not one both ends allow" },
 		{ QKDD_EC_LDPC, QKD_MSG_EST_SAMPLE, T_TRUNC, 0,
 		  "malformed LDPC message" },
+		/* the frame length (byte 0 of the parameters) off by one */
+		{ QKDD_EC_LDPC, QKD_MSG_EST_SAMPLE, T_LDPC_PARAMS, 0,
+		  "estimation: bad LDPC parameters" },
 	};
 
 	for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {

@@ -47,7 +47,6 @@
  * decodes the frames on as many threads as there are CPUs.
  */
 #include <errno.h>
-#include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,7 +56,6 @@
 
 #include "qkd/bits.h"
 #include "qkd/frame.h"
-#include "qkd/keyrate.h"
 #include "qkd/ldpc.h"
 #include "qkd/prng.h"
 #include "session.h"
