@@ -17,8 +17,10 @@
 #    zeros under lockdown=confidentiality: tests/e2e/lockdown.sh), and a
 #    hand-made SA keyed with the other site's copy of the index decrypts
 #    what the module's SA sent;
-#  - re-key every second under continuous traffic for at least 30
-#    generations: no ping lost, every SPI as predicted, old SAs gone;
+#  - re-key every second under continuous traffic for at least 12
+#    generations (16 s: 30 took 35 s of the run on each kernel; thousands
+#    of re-keys in a row are bench/bench_sa_rekey's): no ping lost, every
+#    SPI as predicted, old SAs gone;
 #  - the stream runs dry: the SAs are kept until their hard lifetime, then
 #    traffic stops (fail closed, no plaintext on the wire), with events;
 #    keys pushed again: traffic resumes;
@@ -241,13 +243,13 @@ gen0=$(sa_field siteA $SID out_generation)
 $B ip xfrm monitor >"$work/xfrm-mon" 2>&1 &
 mon=$!
 pids+=("$mon")
-out=$($A busybox ping -c 165 -i 0.2 -W 2 $BB 2>&1)
+out=$($A busybox ping -c 80 -i 0.2 -W 2 $BB 2>&1)
 loss=$(grep -o '[0-9]*% packet loss' <<<"$out")
 gen1=$(sa_field siteA $SID out_generation)
 check "re-key every second under traffic: $((gen1 - gen0)) generations, $loss" \
-	test $((gen1 - gen0)) -ge 30 -a "$loss" = "0% packet loss"
+	test $((gen1 - gen0)) -ge 12 -a "$loss" = "0% packet loss"
 rekeys=$(sa_field siteA $SID rekeys)
-check "site A counted its re-keys ($rekeys)" test "$rekeys" -ge 60
+check "site A counted its re-keys ($rekeys)" test "$rekeys" -ge 24
 kill $mon 2>/dev/null
 # Every SPI that B installed is the formula's for consecutive indices.
 bad_spi=0
@@ -259,7 +261,7 @@ for s in "${seen[@]}"; do
 	[ -n "${predicted[$s]:-}" ] || { bad_spi=$((bad_spi + 1)); echo "# unexpected SPI $s"; }
 done
 check "every SPI site B installed is predicted by the formula (${#seen[@]} SPIs)" \
-	test $bad_spi -eq 0 -a ${#seen[@]} -ge 60
+	test $bad_spi -eq 0 -a ${#seen[@]} -ge 24
 # Generation and SPI from one SA_GET: the last generation that carried
 # traffic may still re-key between two reads (a race that failed once).
 sa_json=$(ip netns exec siteA "$Q" -j sa show "$SID")
@@ -269,7 +271,7 @@ check "site A's outbound SPI is the formula's for generation $ga" \
 ca=$(esp_count siteA)
 check "old SAs are gone: $ca ESP states left at site A" test "$ca" -le 9
 check "re-keys are announced on the events group" \
-	test "$(grep -c '^sa-rekey' "$work/events")" -ge 30
+	test "$(grep -c '^sa-rekey' "$work/events")" -ge 12
 
 # The stream runs dry: keep the SAs until their hard lifetime, then close.
 # Stop the feeder and wait for it, so that no push comes in late.
