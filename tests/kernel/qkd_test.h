@@ -293,6 +293,69 @@ static inline int qkd_wait(pid_t pid)
 }
 
 /*
+ * The output of `ip xfrm @what` (state, policy) in this thread's netns into
+ * @buf, NUL-terminated; its length, or -1 if ip failed or @buf was too
+ * small. ip is run directly, not through popen()'s shell: under emulation
+ * each exec costs tens of milliseconds, and the XFRM tests read the SAD
+ * and SPD a hundred times a run.
+ */
+static inline ssize_t qkd_ip_xfrm_read(const char *what, char *buf, size_t size)
+{
+	size_t len = 0;
+	ssize_t n;
+	int fd[2], rc;
+	pid_t pid;
+
+	if (size < 2 || pipe2(fd, O_CLOEXEC))
+		return -1;
+	pid = fork();
+	if (pid < 0) {
+		close(fd[0]);
+		close(fd[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
+		if (dup2(fd[1], STDOUT_FILENO) < 0 || null < 0 ||
+		    dup2(null, STDERR_FILENO) < 0)
+			_exit(126);
+		execlp("ip", "ip", "xfrm", what, (char *)NULL);
+		_exit(127);
+	}
+	close(fd[1]);
+	while ((n = read(fd[0], buf + len, size - 1 - len)) > 0 || (n < 0 && errno == EINTR))
+		if (n > 0)
+			len += (size_t)n;
+	/* Drain what did not fit, so that ip is not blocked writing. */
+	if (len == size - 1) {
+		char sink[512];
+
+		while (read(fd[0], sink, sizeof(sink)) > 0)
+			len = size;
+	}
+	close(fd[0]);
+	rc = qkd_wait(pid);
+	buf[len < size ? len : size - 1] = '\0';
+	return rc || len >= size - 1 ? -1 : (ssize_t)len;
+}
+
+/* Lines of @text containing @what. */
+static inline int qkd_count_lines(const char *text, const char *what)
+{
+	size_t wl = strlen(what);
+	const char *end;
+	int n = 0;
+
+	while (*text) {
+		end = strchrnul(text, '\n');
+		n += !!memmem(text, (size_t)(end - text), what, wl);
+		text = *end ? end + 1 : end;
+	}
+	return n;
+}
+
+/*
  * Checks inside forked children and threads, where the harness's ASSERT
  * (a longjmp into the test wrapper) must not be used. A failing check prints
  * why and makes the function return 1.

@@ -60,26 +60,42 @@ static inline int qkd_wire_sh(int ns, const char *cmd)
 	return qkd_wait(pid);
 }
 
-/* Lines of `ip xfrm policy` in @ns containing @what. */
+/*
+ * `ip xfrm policy` in @ns, read once (a command costs a fork and two execs,
+ * a good part of a wire test's time on the emulated debug kernel), so that
+ * several lines can be counted in the same SPD. Truncated beyond its size:
+ * a wire test's SPD holds a few policies.
+ */
+struct qkd_wire_spd {
+	char text[8192];
+	bool ok;
+};
+
+static inline struct qkd_wire_spd *qkd_wire_spd_read(struct qkd_wire *w, int ns,
+							  struct qkd_wire_spd *spd)
+{
+	spd->ok = false;
+	spd->text[0] = '\0';
+	if (setns(ns, CLONE_NEWNET))
+		return spd;
+	spd->ok = qkd_ip_xfrm_read("policy", spd->text, sizeof(spd->text)) >= 0;
+	if (setns(w->ns_a, CLONE_NEWNET))
+		spd->ok = false;
+	return spd;
+}
+
+/* Lines of @spd containing @what; -1 if it could not be read whole. */
+static inline int qkd_wire_spd_count(const struct qkd_wire_spd *spd, const char *what)
+{
+	return spd->ok ? qkd_count_lines(spd->text, what) : -1;
+}
+
+/* Lines of `ip xfrm policy` in @ns containing @what (-1: not read). */
 static inline int qkd_wire_policies(struct qkd_wire *w, int ns, const char *what)
 {
-	char line[512];
-	FILE *f;
-	int n = 0;
+	struct qkd_wire_spd spd;
 
-	if (setns(ns, CLONE_NEWNET))
-		return -1;
-	f = popen("ip xfrm policy 2>/dev/null", "r");
-	if (f) {
-		while (fgets(line, sizeof(line), f))
-			n += !!strstr(line, what);
-		pclose(f);
-	} else {
-		n = -1;
-	}
-	if (setns(w->ns_a, CLONE_NEWNET))
-		return -1;
-	return n;
+	return qkd_wire_spd_count(qkd_wire_spd_read(w, ns, &spd), what);
 }
 
 /* ping from @ns to @dst: true if a reply came. */

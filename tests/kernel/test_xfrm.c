@@ -143,34 +143,30 @@ static int sa_count(struct qkd_nl *nl)
 /* ESP states of this netns whose `ip xfrm state` text contains @what. */
 static int xfrm_count(const char *what)
 {
-	char line[512], cmd[128];
-	FILE *f;
+	static char sad[65536];
+	const char *line, *end;
 	int n = 0;
 
-	snprintf(cmd, sizeof(cmd), "ip xfrm state 2>/dev/null");
-	f = popen(cmd, "r");
-	if (!f)
+	if (qkd_ip_xfrm_read("state", sad, sizeof(sad)) < 0)
 		return -1;
 	/* One "src ..." line per state; @what is looked for on every line. */
-	while (fgets(line, sizeof(line), f))
-		n += what ? !!strstr(line, what) : !strncmp(line, "src", 3);
-	pclose(f);
+	if (what)
+		return qkd_count_lines(sad, what);
+	for (line = sad; *line; line = *end ? end + 1 : end) {
+		end = strchrnul(line, '\n');
+		n += !strncmp(line, "src", 3);
+	}
 	return n;
 }
 
 /* Lines of `ip xfrm policy` containing @what (NULL: policies, one "dir" each). */
 static int policy_count(const char *what)
 {
-	char line[512];
-	FILE *f = popen("ip xfrm policy 2>/dev/null", "r");
-	int n = 0;
+	static char spd[65536];
 
-	if (!f)
+	if (qkd_ip_xfrm_read("policy", spd, sizeof(spd)) < 0)
 		return -1;
-	while (fgets(line, sizeof(line), f))
-		n += !!strstr(line, what ? what : "\tdir ");
-	pclose(f);
-	return n;
+	return qkd_count_lines(spd, what ? what : "\tdir ");
 }
 
 /* @s as the IPv4 attribute @attr4, or as the IPv6 one (@attr4 + 1). */
@@ -2604,7 +2600,8 @@ static void wire_teardown_test(struct __test_metadata *_metadata,
 	struct qkd_nl *nl = &self->nl;
 	struct qkd_wire_seen s;
 	struct qkd_wire w;
-	int err, i, ns;
+	struct qkd_wire_spd spd;
+	int err, i;
 
 	if (getenv("QKD_TEST_SAME_NETNS"))
 		SKIP(return, "needs a netns of its own (QKD_TEST_SAME_NETNS is set)");
@@ -2637,16 +2634,20 @@ static void wire_teardown_test(struct __test_metadata *_metadata,
 
 	/* At each end: out and in, same selector and priority, no template. */
 	for (i = 0; i < 2; i++) {
-		ns = i ? w.ns_b : w.ns_a;
+		qkd_wire_spd_read(&w, i ? w.ns_b : w.ns_a, &spd);
 		QKD_CTX("netns %c", i ? 'B' : 'A');
-		EXPECT_EQ(2, qkd_wire_policies(&w, ns, "\tdir ")) TH_LOG("%s", qkd_ctx);
-		EXPECT_EQ(2, qkd_wire_policies(&w, ns, "action block")) TH_LOG("%s", qkd_ctx);
-		EXPECT_EQ(2, qkd_wire_policies(&w, ns, "priority 7 ")) TH_LOG("%s", qkd_ctx);
-		EXPECT_EQ(0, qkd_wire_policies(&w, ns, "tmpl")) TH_LOG("%s", qkd_ctx);
-		EXPECT_EQ(1, qkd_wire_policies(&w, ns, "src " QKD_WIRE_A "/32 dst " QKD_WIRE_B "/32"))
-			TH_LOG("%s", qkd_ctx);
-		EXPECT_EQ(1, qkd_wire_policies(&w, ns, "src " QKD_WIRE_B "/32 dst " QKD_WIRE_A "/32"))
-			TH_LOG("%s", qkd_ctx);
+		EXPECT_EQ(2, qkd_wire_spd_count(&spd, "\tdir "))
+			TH_LOG("%s, whose SPD is\n%s", qkd_ctx, spd.text);
+		EXPECT_EQ(2, qkd_wire_spd_count(&spd, "action block"))
+			TH_LOG("%s, whose SPD is\n%s", qkd_ctx, spd.text);
+		EXPECT_EQ(2, qkd_wire_spd_count(&spd, "priority 7 "))
+			TH_LOG("%s, whose SPD is\n%s", qkd_ctx, spd.text);
+		EXPECT_EQ(0, qkd_wire_spd_count(&spd, "tmpl"))
+			TH_LOG("%s, whose SPD is\n%s", qkd_ctx, spd.text);
+		EXPECT_EQ(1, qkd_wire_spd_count(&spd, "src " QKD_WIRE_A "/32 dst " QKD_WIRE_B "/32"))
+			TH_LOG("%s, whose SPD is\n%s", qkd_ctx, spd.text);
+		EXPECT_EQ(1, qkd_wire_spd_count(&spd, "src " QKD_WIRE_B "/32 dst " QKD_WIRE_A "/32"))
+			TH_LOG("%s, whose SPD is\n%s", qkd_ctx, spd.text);
 	}
 	QKD_CTX_CLEAR();
 
