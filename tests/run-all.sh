@@ -156,7 +156,7 @@ manifest() {
 		for k in $kernels; do
 		for t in tests/e2e/*.sh; do
 			t=${t##*/}
-			case $t in guest-e2e.sh | lib-qkdd.sh | lib-sites.sh) continue ;; esac
+			case $t in guest-e2e.sh | lib-*.sh) continue ;; esac
 			case "$host " in *" $t "*) continue ;; esac
 			[ "$k" = "$(newest_kernel)" ] ||
 				case " $E2E_NEWEST_ONLY " in *" $t "*) continue ;; esac

@@ -20,6 +20,8 @@ set -u
 ko=${1:?usage: $0 QKD_KO}
 # shellcheck source=lib-sites.sh
 . "$(dirname "$0")/lib-sites.sh"
+# shellcheck source=lib-pki.sh
+. "$(dirname "$0")/lib-pki.sh"
 KME=$PWD/build/qkd-kme
 
 command -v jq >/dev/null || { echo "Bail out! jq is needed"; exit 1; }
@@ -49,65 +51,23 @@ for ns in "$A" "$B"; do
 	$ns "$Q" key push $S2 index 0 file "$work/keys2"
 done
 
-# ---- the certificates ----
+# ---- the certificates (lib-pki.sh) ----
 C=$work/pki
-mkdir -p "$C/ca" "$C/evil"
-cacnf() {	# cacnf DIR: an `openssl ca` configuration for the CA in DIR
-	: >"$1/index.txt"
-	echo 1000 >"$1/serial"
-	cat >"$1/ca.cnf" <<EOF
-[ca]
-default_ca = d
-[d]
-dir = $1
-database = $1/index.txt
-serial = $1/serial
-new_certs_dir = $1
-certificate = $1/ca.crt
-private_key = $1/ca.key
-default_md = sha256
-default_days = 30
-default_crl_days = 30
-policy = p
-unique_subject = no
-copy_extensions = copy
-[p]
-commonName = supplied
-[client]
-basicConstraints = CA:FALSE
-keyUsage = digitalSignature
-extendedKeyUsage = clientAuth
-[server]
-basicConstraints = CA:FALSE
-keyUsage = digitalSignature
-extendedKeyUsage = serverAuth
-EOF
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-		-keyout "$1/ca.key" -out "$1/ca.crt" -days 30 -subj "/CN=$2" 2>/dev/null
-}
-# cert CADIR NAME EXT SUBJ [SAN] [openssl ca options...]
-cert() {
-	local d=$1 name=$2 ext=$3 subj=$4 san=${5:-}
-	shift 5
-	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-		-keyout "$C/$name.key" -out "$C/$name.csr" -subj "$subj" \
-		${san:+-addext "subjectAltName=$san"} 2>/dev/null &&
-	openssl ca -batch -config "$d/ca.cnf" -extensions "$ext" -notext \
-		-in "$C/$name.csr" -out "$C/$name.crt" "$@" >/dev/null 2>&1
-}
-cacnf "$C/ca" "qkd test CA"
-cacnf "$C/evil" "another CA"
+PKI=$C
+mkdir -p "$C"
 ok_pki=0
-cert "$C/ca" kme-a server /CN=kme-a IP:$AA || ok_pki=1
-cert "$C/ca" kme-b server /CN=kme-b IP:$BB || ok_pki=1
-cert "$C/ca" sae-a client /CN=sae-a "" || ok_pki=1
-cert "$C/ca" sae-b client /CN=somebody DNS:sae-b.example || ok_pki=1
-cert "$C/ca" sae-c client /CN=sae-c "" || ok_pki=1
-cert "$C/ca" sae-d client /CN=sae-d "" || ok_pki=1
-cert "$C/evil" evil-a client /CN=sae-a "" || ok_pki=1
-cert "$C/ca" expired-a client /CN=sae-a "" -startdate 20200101000000Z \
+pki_ca "$C/ca" "qkd test CA" || ok_pki=1
+pki_ca "$C/evil" "another CA" || ok_pki=1
+pki_cert "$C/ca" kme-a serverAuth /CN=kme-a IP:$AA || ok_pki=1
+pki_cert "$C/ca" kme-b serverAuth /CN=kme-b IP:$BB || ok_pki=1
+pki_cert "$C/ca" sae-a clientAuth /CN=sae-a "" || ok_pki=1
+pki_cert "$C/ca" sae-b clientAuth /CN=somebody DNS:sae-b.example || ok_pki=1
+pki_cert "$C/ca" sae-c clientAuth /CN=sae-c "" || ok_pki=1
+pki_cert "$C/ca" sae-d clientAuth /CN=sae-d "" || ok_pki=1
+pki_cert "$C/evil" evil-a clientAuth /CN=sae-a "" || ok_pki=1
+pki_cert "$C/ca" expired-a clientAuth /CN=sae-a "" -startdate 20200101000000Z \
 	-enddate 20200201000000Z || ok_pki=1
-cert "$C/ca" revoked-b client /CN=revoked DNS:sae-b.example || ok_pki=1
+pki_cert "$C/ca" revoked-b clientAuth /CN=revoked DNS:sae-b.example || ok_pki=1
 openssl ca -batch -config "$C/ca/ca.cnf" -revoke "$C/revoked-b.crt" >/dev/null 2>&1 || ok_pki=1
 openssl ca -batch -config "$C/ca/ca.cnf" -gencrl -out "$C/ca.crl" >/dev/null 2>&1 || ok_pki=1
 check "test PKI: a CA, KME and SAE certificates, another CA, an expired and a revoked certificate, a CRL" \

@@ -30,6 +30,8 @@ set -u
 ko=${1:?usage: $0 QKD_KO}
 # shellcheck source=lib-sites.sh
 . "$(dirname "$0")/lib-sites.sh"
+# shellcheck source=lib-pki.sh
+. "$(dirname "$0")/lib-pki.sh"
 KME=$PWD/build/qkd-kme
 D=$PWD/build/qkdd
 
@@ -92,31 +94,18 @@ done
 check "streams: V with the same $NV vendor keys at vendorA and vendorB, S at both sites" \
 	test $ok_st -eq 0
 
-# ---- the certificates (as qkd_kme.sh makes them) ----
+# ---- the certificates (lib-pki.sh) ----
 C=$work/pki
-mkdir -p "$C/ca" "$C/evil"
-ca() {	# ca DIR CN
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-		-keyout "$1/ca.key" -out "$1/ca.crt" -days 30 -subj "/CN=$2" 2>/dev/null
-}
-cert() {	# cert CADIR NAME EKU CN [SAN]
-	local ext=$work/$2.ext
-	printf 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=%s\n' "$3" >"$ext"
-	[ -z "${5:-}" ] || echo "subjectAltName=$5" >>"$ext"
-	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-		-keyout "$C/$2.key" -out "$C/$2.csr" -subj "/CN=$4" 2>/dev/null &&
-	openssl x509 -req -in "$C/$2.csr" -CA "$1/ca.crt" -CAkey "$1/ca.key" \
-		-CAcreateserial -days 30 -extfile "$ext" -out "$C/$2.crt" 2>/dev/null
-}
+PKI=$C
+mkdir -p "$C"
 ok_pki=0
-ca "$C/ca" "vendor test CA" || ok_pki=1
-ca "$C/evil" "another CA" || ok_pki=1
-cert "$C/ca" kme_a serverAuth kme-a "IP:$KA" || ok_pki=1
-cert "$C/ca" kme_b serverAuth kme-b "IP:$KB" || ok_pki=1
-cert "$C/ca" sae-a clientAuth sae-a || ok_pki=1
-cert "$C/ca" sae-b clientAuth sae-b || ok_pki=1
-cert "$C/evil" evil-a clientAuth sae-a || ok_pki=1
-chmod 600 "$C"/*.key
+pki_ca "$C/ca" "vendor test CA" || ok_pki=1
+pki_ca "$C/evil" "another CA" || ok_pki=1
+pki_cert "$C/ca" kme_a serverAuth /CN=kme-a "IP:$KA" || ok_pki=1
+pki_cert "$C/ca" kme_b serverAuth /CN=kme-b "IP:$KB" || ok_pki=1
+pki_cert "$C/ca" sae-a clientAuth /CN=sae-a || ok_pki=1
+pki_cert "$C/ca" sae-b clientAuth /CN=sae-b || ok_pki=1
+pki_cert "$C/evil" evil-a clientAuth /CN=sae-a || ok_pki=1
 check "test PKI: a CA, the KMEs' and SAEs' certificates, a certificate of another CA" \
 	test $ok_pki -eq 0
 

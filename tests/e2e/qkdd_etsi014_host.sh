@@ -23,30 +23,20 @@
 set -u
 # shellcheck source=tests/e2e/lib-qkdd.sh
 . "$(dirname "$0")/lib-qkdd.sh"
+# shellcheck source=lib-pki.sh
+. "$(dirname "$0")/lib-pki.sh"
 qkdd_lib_init qkdd_etsi014_host
 pid_alice='' pid_bob=''
 
+# The test PKI (lib-pki.sh): the CA in $P itself, as fake_kme.py takes it.
 P=$T/pki
-mkdir -p "$P/evil"
-ca() {	# ca DIR CN
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-		-keyout "$1/ca.key" -out "$1/ca.crt" -days 30 -subj "/CN=$2" 2>/dev/null
-}
-cert() {	# cert CADIR NAME EKU CN [SAN]
-	local ext=$T/$2.ext
-	printf 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=%s\n' "$3" >"$ext"
-	[ -z "${5:-}" ] || echo "subjectAltName=$5" >>"$ext"
-	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-		-keyout "$P/$2.key" -out "$P/$2.csr" -subj "/CN=$4" 2>/dev/null &&
-	openssl x509 -req -in "$P/$2.csr" -CA "$1/ca.crt" -CAkey "$1/ca.key" \
-		-CAcreateserial -days 30 -extfile "$ext" -out "$P/$2.crt" 2>/dev/null
-}
-ca "$P" "vendor test CA" && ca "$P/evil" "another CA" &&
-	cert "$P" kme serverAuth kme IP:127.0.0.1 &&
-	cert "$P" sae-a clientAuth sae-a && cert "$P" sae-b clientAuth sae-b &&
-	cert "$P/evil" evil clientAuth sae-a
+PKI=$P
+mkdir -p "$P"
+pki_ca "$P" "vendor test CA" && pki_ca "$P/evil" "another CA" &&
+	pki_cert "$P" kme serverAuth /CN=kme IP:127.0.0.1 &&
+	pki_cert "$P" sae-a clientAuth /CN=sae-a && pki_cert "$P" sae-b clientAuth /CN=sae-b &&
+	pki_cert "$P/evil" evil clientAuth /CN=sae-a
 ok $? "test PKI: a CA, the KME's and two SAEs' certificates, one of another CA"
-chmod 600 "$P"/*.key
 
 KPORT=$(free_port)
 python3 tests/e2e/fake_kme.py "$P" "$KPORT" >"$T/kme.out" 2>"$T/kme.log" &
