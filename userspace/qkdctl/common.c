@@ -214,6 +214,27 @@ void json_drop(void)
 	qkd_json_pretty(&jw, opts.pretty);
 }
 
+void listing_begin(void)
+{
+	if (opts.out != OUT_JSON)
+		return;
+	json_hold();
+	json_open('[');
+}
+
+int listing_end(const char *what, int err)
+{
+	if (err < 0) {
+		json_drop();
+		return kernel_error(what, err);
+	}
+	if (opts.out == OUT_JSON) {
+		json_close(']');
+		json_end();
+	}
+	return 0;
+}
+
 void json_open(char c)
 {
 	jw.f = jout();

@@ -160,20 +160,8 @@ static int link_show(int argc, char **argv)
 			json_end();
 		return 0;
 	}
-	if (opts.out == OUT_JSON) {
-		json_hold();
-		json_open('[');
-	}
-	err = qkd_link_dump(ctl_nl(), show_one, NULL);
-	if (err < 0) {
-		json_drop();
-		return kernel_error("link show", err);
-	}
-	if (opts.out == OUT_JSON) {
-		json_close(']');
-		json_end();
-	}
-	return 0;
+	listing_begin();
+	return listing_end("link show", qkd_link_dump(ctl_nl(), show_one, NULL));
 }
 
 int do_link(int argc, char **argv)

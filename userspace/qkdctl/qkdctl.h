@@ -107,6 +107,14 @@ void json_setup(void);			/* after the options: -p */
  */
 void json_hold(void);
 void json_drop(void);
+/*
+ * A listing from a dump (link, stream, sa show without an object): in
+ * JSON an array, held until the dump ends. listing_end() takes the dump's
+ * result: below 0, nothing is printed on stdout and the kernel's error
+ * (named with @what) is returned; else 0.
+ */
+void listing_begin(void);
+int listing_end(const char *what, int err);
 
 /* Link name of @id from a cached dump, or NULL. */
 const char *link_name_of(uint32_t id);

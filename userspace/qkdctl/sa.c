@@ -396,20 +396,8 @@ static int sa_show(int argc, char **argv)
 			json_end();
 		return 0;
 	}
-	if (opts.out == OUT_JSON) {
-		json_hold();
-		json_open('[');
-	}
-	err = qkd_sa_dump(ctl_nl(), show_one, NULL);
-	if (err < 0) {
-		json_drop();
-		return kernel_error("sa show", err);
-	}
-	if (opts.out == OUT_JSON) {
-		json_close(']');
-		json_end();
-	}
-	return 0;
+	listing_begin();
+	return listing_end("sa show", qkd_sa_dump(ctl_nl(), show_one, NULL));
 }
 
 int do_sa(int argc, char **argv)

@@ -236,21 +236,10 @@ static int stream_show(int argc, char **argv)
 			json_end();
 		return 0;
 	}
-	if (opts.out == OUT_JSON) {
-		json_hold();
-		json_open('[');
-	}
-	err = qkd_stream_dump(ctl_nl(), have_link ? &link : NULL, show_one,
-			      NULL);
-	if (err < 0) {
-		json_drop();
-		return kernel_error("stream show", err);
-	}
-	if (opts.out == OUT_JSON) {
-		json_close(']');
-		json_end();
-	}
-	return 0;
+	listing_begin();
+	return listing_end("stream show",
+			   qkd_stream_dump(ctl_nl(), have_link ? &link : NULL,
+					   show_one, NULL));
 }
 
 int do_stream(int argc, char **argv)
