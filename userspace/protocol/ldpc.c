@@ -252,7 +252,8 @@ struct qkd_ldpc_code {
  * concentrated; the p punctured columns, p/m = 0.076, taken as degree-2
  * columns with no channel information; the first attempt's efficiency
  * (m - p) / (n h(q*)) at its threshold q* minimized: "ldpc_de -d 8:24 -a 5
- * -P 0.076" prints this table). Degree 2 at most m - 1 columns
+ * -P 0.076" prints this table, before the shift of its rows from rate
+ * 0.75 up described below). Degree 2 at most m - 1 columns
  * (qkd_ldpc_code_new lays them as a path; the optimum puts it at that
  * bound from R 0.70 up, at 35-45 % of the columns below). The approximation is optimistic at
  * high rates (f* below 1.03 above R 0.9 cannot be right), so the measured
