@@ -55,7 +55,9 @@
  *   -a     anchor spacing in hundredths of rate (default 5)
  *   -t -x x2,xm,dm,xh,dh  the threshold of one distribution (with -r, -P)
  *
- * ldpc.c's table: ldpc_de -d 8:24 -a 5 -P 0.076 (4 minutes on one core).
+ * ldpc.c's table: ldpc_de -d 8:24 -a 5 -P 0.076 (4 minutes on one core);
+ * ldpc.c then moves 3750 of 10^5 columns from degree 8 and 3000 to degree
+ * 24 in the rows from rate 0.75 up (measured better: see ldpc.c).
  *
  * Build: cc -O2 -o build/tools/ldpc_de tools/ldpc_de.c -lm
  */

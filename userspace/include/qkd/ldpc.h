@@ -73,11 +73,12 @@ struct qkd_ldpc_params {
 
 /*
  * Parameters for n key bits per frame at QBER estimate q (0.5-11 %): the
- * first attempt at m - p = ceil(f0(q) n h(q)), f0 1.09 (1.14 below
- * QBER 1.5 %: ldpc.c), then up to three reveal steps of 0.03 n h(q)
- * punctured bits each (p = 3 step_bits): one message a batch when every
- * frame decodes at once, 3, 5 or 7 with the steps. 60 iterations an
- * attempt at most.
+ * first attempt at m - p = ceil(f0(q) n h(q)), f0 1.08 (1.14 below
+ * QBER 1.5 %: ldpc.c), then up to five reveal steps of 0.02 n h(q)
+ * punctured bits each (p = 5 step_bits; from QBER 6.5 % on f0 1.09 and
+ * three steps of 0.03 n h(q)): one message a batch when every frame
+ * decodes at once, 3, 5, ... 11 with the steps. 60 iterations an attempt
+ * at most.
  * Returns 0 or -EINVAL (n or q out of range).
  */
 int qkd_ldpc_default_params(struct qkd_ldpc_params *p, uint32_t frame_bits,
