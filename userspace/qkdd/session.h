@@ -46,6 +46,7 @@
 #include <time.h>
 
 #include "qkd/estimate.h"
+#include "qkd/frame.h"
 #include "qkd/ldpc.h"
 #include "qkd/sifting.h"
 #include "qkd/timetag.h"
@@ -178,6 +179,8 @@ struct round {
 	struct qkd_sifted sifted;
 	uint64_t *mask, *peer, *key, *seed, *final;
 	size_t N, k, n, l;
+	size_t seed_bits;		/* R->seed: 2n - 1 (round_seed_bits()) */
+	size_t seed_got;		/* Bob: bits of it received */
 	uint32_t F, nf;			/* EC frames: nf of F bits */
 	uint64_t **frames;
 	unsigned int ec;		/* QKDD_EC_CASCADE / _LDPC */
@@ -279,6 +282,22 @@ int commit_authenticated(struct qkdd *q);
 int rx_fail(struct qkdd *q, struct round *R, int r);
 int write_sift_announce(struct wbuf *w, const struct qkd_det_records *b);
 uint64_t *sample_bits(const struct round *R);
+void round_cut(struct round *R);
+/*
+ * The PA seed in PA_SEED_PART messages before Alice's estimation sample
+ * (round.c): 2n - 1 bits, of which privacy amplification takes the first
+ * n + l - 1. A part carries at most QKDD_SEED_PART_BITS_MAX bits, Alice's
+ * qkdd_seed_part_bits (a pointer-free knob only so that the tests can cut
+ * the seed of a small round into many parts).
+ */
+#define QKDD_SEED_PART_BITS_MAX	((size_t)(QKD_FRAME_MAX_PAYLOAD - 64) * 8)
+extern size_t qkdd_seed_part_bits;
+size_t round_seed_bits(const struct round *R);
+/* Alice: draw R->seed and send it. 0 or -errno. */
+int alice_send_seed(struct qkdd *q, struct round *R);
+/* Bob: the PA_SEED_PART in q->msg into R->seed, every check of its place
+ * made. 0, 1 the round was aborted (malformed: the alarm), or -errno. */
+int bob_seed_part(struct qkdd *q, struct round *R);
 bool sample_is_x_basis(const struct qkdd *q);
 /*
  * Where Alice's sample positions come from: qkd_rng_os (getrandom()). A
