@@ -1752,12 +1752,14 @@ TEST(every_deferred_message_tampered_aborts_the_round)
  * Issue 19: a tampering the protocol logic cannot see. For every frame
  * that gates a push -- Alice's SYNC (its own tags cover it; the HELLOs'
  * closing tags cover it again), both HELLOs, Bob's VERIFY_HASH (closes the round for Alice), Alice's
- * PA_SEED (closes it for Bob), KEY_COMMIT and its echo -- a change that
+ * PA_SEED (closes it for Bob), KEY_COMMIT and its echo, and the last of
+ * Alice's PA_SEED_PARTs (deferred, the seed's end) -- a change that
  * the receiver's protocol code does not read or cannot tell apart (see
  * silent_tamper()): the round would go on to identical keys at both ends.
  * Only the tag check may stop it, so the test asks for exactly that: the
  * receiver counts the failure (a transcript failure for a closing tag,
- * a tag failure for KEY_COMMIT and the SYNC), and no key is pushed at an end
+ * a tag failure for KEY_COMMIT and the SYNC; for the seed's part, Alice,
+ * at Bob's closing VERIFY_HASH), and no key is pushed at an end
  * whose push the frame gates. An abort, a timeout or a protocol error is
  * not enough (with the tag checks patched out of auth.c every one of these
  * cases pushed keys, and the test fails).
@@ -1769,16 +1771,19 @@ TEST(silent_tampering_of_every_push_gating_frame_is_caught_by_authentication)
 		uint8_t type;
 		bool transcript;	/* the receiver checks a closing tag */
 		bool bob_pushes;	/* Bob pushed before the frame */
+		/* a deferred frame: the first closing tag after it is the
+		 * receiver's (Bob's VERIFY_HASH), and the sender checks it */
+		bool sender_checks;
 	} at[] = {
 		/* the SYNC's own tags (SYNC v2) catch it before the HELLO's */
-		{ 0, QKD_MSG_SYNC, false, false },
-		{ 0, QKD_MSG_HELLO, true, false },
-		{ 1, QKD_MSG_HELLO, true, false },
-		{ 1, QKD_MSG_VERIFY_HASH, true, false },
-		{ 0, QKD_MSG_PA_SEED_PART, true, false },
-		{ 0, QKD_MSG_PA_SEED, true, false },
-		{ 0, QKD_MSG_KEY_COMMIT, false, false },
-		{ 1, QKD_MSG_KEY_COMMIT, false, true },	/* the echo */
+		{ 0, QKD_MSG_SYNC, false, false, false },
+		{ 0, QKD_MSG_HELLO, true, false, false },
+		{ 1, QKD_MSG_HELLO, true, false, false },
+		{ 1, QKD_MSG_VERIFY_HASH, true, false, false },
+		{ 0, QKD_MSG_PA_SEED_PART, true, false, true },
+		{ 0, QKD_MSG_PA_SEED, true, false, false },
+		{ 0, QKD_MSG_KEY_COMMIT, false, false, false },
+		{ 1, QKD_MSG_KEY_COMMIT, false, true, false },	/* the echo */
 	};
 
 	for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
@@ -1816,7 +1821,7 @@ TEST(silent_tampering_of_every_push_gating_frame_is_caught_by_authentication)
 		kb = slurp(b.o.out);
 		auth_get_stats(a.auth, &sa);
 		auth_get_stats(b.auth, &sb);
-		rx = at[i].dir ? &sa : &sb;
+		rx = (at[i].dir != 0) != at[i].sender_checks ? &sa : &sb;
 		TH_LOG("%s %s changed silently: alice %d, bob %d; keys %zu / %zu; transcript failures %" PRIu64 "/%" PRIu64 ", tag failures %" PRIu64 "/%" PRIu64,
 		       frame_type_name(at[i].type),
 		       at[i].dir ? "B->A" : "A->B", a.ret, b.ret, lines(ka),
@@ -1830,8 +1835,8 @@ TEST(silent_tampering_of_every_push_gating_frame_is_caught_by_authentication)
 			EXPECT_EQ(0, rx->transcript_failures);
 			EXPECT_LE(1, rx->failures_total);
 		}
-		/* the sender saw nothing wrong with its own frames */
-		EXPECT_EQ(0, (at[i].dir ? &sb : &sa)->failures_total);
+		/* the other end saw nothing wrong */
+		EXPECT_EQ(0, (rx == &sa ? &sb : &sa)->failures_total);
 		EXPECT_EQ(0, lines(ka));
 		EXPECT_TRUE(status_value(&a, "rounds_ok") <= 0);
 		if (at[i].bob_pushes) {
