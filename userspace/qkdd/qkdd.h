@@ -186,7 +186,7 @@ static inline uint64_t qkdd_max_key_bits(uint32_t block_bits)
  * any more; memory does: a daemon holds some 35-45 bytes per detection
  * (the per-detection records, Bob's announcement, the sifted positions),
  * about 0.6-0.8 GB per daemon at 2^23 sifted bits and 1.2-1.5 GB at 2^24
- * (measured, protocol.md "Block size"). 2^23 is the largest block tested
+ * (measured; protocol.md, "Secret key length"). 2^23 is the largest block tested
  * with the memory that leaves to a host.
  */
 #define QKDD_BLOCK_BITS_MAX	(1u << 23)

@@ -37,8 +37,8 @@ uint64_t round_pulses(const struct qkdd *q)
  * The largest classical message of a round of @npulses pulses: the
  * sifting announcements (two bit arrays of npulses, and a class byte
  * per detected pulse and the sample positions), all smaller ones (the
- * samples, the PA seed of about 2 sifted bits a sifted bit, Cascade's
- * messages) below that, plus 1 MiB.
+ * samples, Cascade's and LDPC's messages; the PA seed goes in parts of
+ * one frame each) below that, plus 1 MiB.
  */
 size_t round_msg_limit(uint64_t npulses)
 {

@@ -8,6 +8,8 @@
  *   SIFT      B->A Bob's detections (pulse-index gaps) + his basis for
  *             each;  A->B Alice's basis + class for each announced
  *             detection + the sample positions
+ *   PA_SEED_PART  A->B the Toeplitz seed (2n - 1 bits) in parts of a
+ *             frame each, before Alice's sample (round.c)
  *   EST       B->A Bob's sample bits;  A->B Alice's sample bits + Cascade
  *             parameters, or LDPC parameters and syndromes (the round's
  *             method is the last byte of Alice's SIFT answer). Both
@@ -17,13 +19,14 @@
  *             (reconcile.c): reveal steps and frames sent whole, only for
  *             frames Bob did not decode
  *   VERIFY    B->A hash keys + tag of Bob's corrected key
- *   PA_SEED   A->B secret length, auth bytes withheld, Toeplitz seed
+ *   PA_SEED   A->B secret length, auth bytes withheld, first index
  *   COMMIT    A->B (first index, count, block id); Bob pushes, echoes it
  *             (ACK); Alice pushes. Both then add the withheld bytes to the
  *             authentication reserve.
  *
  * Authentication (frame_send_sealed / frame_recv_open, large messages split
- * with QKD_FRAME_F_MORE): SIFT, EST, CASCADE and LDPC are deferred --
+ * with QKD_FRAME_F_MORE): SIFT, EST, PA_SEED_PART, CASCADE and LDPC are
+ * deferred --
  * folded into the round's transcript, no pad each -- and VERIFY (Bob) and
  * PA_SEED (Alice) close the exchange with a Wegman-Carter tag over the
  * whole transcript; KEY_COMMIT and ABORT carry their own tags. Nothing derived
@@ -287,8 +290,8 @@ void round_cut(struct round *R);
  * The PA seed in PA_SEED_PART messages before Alice's estimation sample
  * (round.c): 2n - 1 bits, of which privacy amplification takes the first
  * n + l - 1. A part carries at most QKDD_SEED_PART_BITS_MAX bits, Alice's
- * qkdd_seed_part_bits (a pointer-free knob only so that the tests can cut
- * the seed of a small round into many parts).
+ * qkdd_seed_part_bits (a variable only so that the tests can cut the
+ * seed of a small round into many parts).
  */
 #define QKDD_SEED_PART_BITS_MAX	((size_t)(QKD_FRAME_MAX_PAYLOAD - 64) * 8)
 extern size_t qkdd_seed_part_bits;
