@@ -53,6 +53,7 @@ int main(int argc, char **argv)
 		[QKD_MSG_ROOM_QUERY] = 8, [QKD_MSG_ROOM] = 8,
 		[QKD_MSG_LDPC_MORE] = 20, [QKD_MSG_LDPC_REVEAL] = 24,
 		[QKD_MSG_EC_DISCLOSE_REQ] = 8, [QKD_MSG_EC_DISCLOSE] = 32,
+		[QKD_MSG_PA_SEED_PART] = 40,
 	};
 	uint8_t key[FUZZ_KEYLEN], pl[256], out[1024], stream[4096];
 	size_t n, sn = 0;

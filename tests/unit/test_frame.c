@@ -109,6 +109,7 @@ TEST(round_trip_every_type)
 		[QKD_MSG_ROOM_QUERY] = 8, [QKD_MSG_ROOM] = 8,
 		[QKD_MSG_LDPC_MORE] = 20, [QKD_MSG_LDPC_REVEAL] = 100,
 		[QKD_MSG_EC_DISCLOSE_REQ] = 8, [QKD_MSG_EC_DISCLOSE] = 800,
+		[QKD_MSG_PA_SEED_PART] = 40,
 	};
 	uint8_t pl[1024], out[2048], tag[16];
 	struct frame f;

@@ -105,7 +105,7 @@ static const struct bad_case bad[] = {
 	{ "role = carol\n", "line 1: role must be alice or bob" },
 	{ "\n\n# c\nblock-bits = 12x\n", "line 4: bad value '12x' for block-bits" },
 	{ "block-bits = 100\n", "line 1: bad value" },		/* < 1024 */
-	{ "block-bits = 99999999\n", "line 1: bad value" },	/* > 2^24 */
+	{ "block-bits = 99999999\n", "line 1: bad value" },	/* > 2^23 */
 	{ "role = alice\nrounds\n", "line 2: option 'rounds' needs a value" },
 	{ "no-kernel = maybe\n", "line 1: 'no-kernel' is a flag" },
 	{ "stream = not-a-uuid\n", "line 1: stream must be a non-zero UUID" },
@@ -259,12 +259,15 @@ TEST(eps_cor_the_verification_hash_cannot_deliver_is_refused)
 
 /*
  * Issue 14: a privacy-amplification seed (n + l - 1 bits, about 2.1
- * block-bits) above 1 MiB is a message of several frames, and no deferred
+ * block-bits) above 1 MiB was a message of several frames, and no deferred
  * frame is accepted after the round's first closing tag: every round of
- * --block-bits above about 6.5e6 failed the same way, for ever. Such a
- * block is refused with a clear error.
+ * --block-bits above about 6.5e6 failed the same way, for ever, and 2^21
+ * was the most. Issue 16: the seed goes in parts before the closing tags
+ * (PA_SEED_PART), and the largest block is what qkdd is tested with,
+ * QKDD_BLOCK_BITS_MAX = 2^23; above it the file is refused, and a caller
+ * that sets the field directly gets the reason.
  */
-TEST(block_bits_whose_pa_seed_cannot_be_sent_is_refused)
+TEST(block_bits_above_the_largest_tested_is_refused)
 {
 	static const char base[] =
 		"role = alice\npeer = 127.0.0.1:7000\n"
@@ -273,23 +276,25 @@ TEST(block_bits_whose_pa_seed_cannot_be_sent_is_refused)
 	struct qkdd_opts o;
 	char err[256] = "";
 
+	EXPECT_EQ(1u << 23, QKDD_BLOCK_BITS_MAX);
 	qkdd_opts_default(&o);
 	ASSERT_EQ(0, qkdd_config_parse(&o, base, err, sizeof(err)));
-	ASSERT_EQ(0, qkdd_config_parse(&o, "block-bits = 8388608\n", err,
-				       sizeof(err)));
-	EXPECT_EQ(-EINVAL, qkdd_opts_check(&o, err, sizeof(err)));
-	EXPECT_NE(NULL, strstr(err, "--block-bits")) TH_LOG("%s", err);
-	EXPECT_NE(NULL, strstr(err, "privacy amplification")) TH_LOG("%s", err);
+	/* the largest block of issue 14 and the new one: accepted */
 	ASSERT_EQ(0, qkdd_config_parse(&o, "block-bits = 2097153\n", err,
 				       sizeof(err)));
-	EXPECT_EQ(-EINVAL, qkdd_opts_check(&o, err, sizeof(err)));
-	ASSERT_EQ(0, qkdd_config_parse(&o, "block-bits = 2097152\n", err,
+	EXPECT_EQ(0, qkdd_opts_check(&o, err, sizeof(err))) TH_LOG("%s", err);
+	ASSERT_EQ(0, qkdd_config_parse(&o, "block-bits = 8388608\n", err,
 				       sizeof(err)));
 	EXPECT_EQ(0, qkdd_opts_check(&o, err, sizeof(err))) TH_LOG("%s", err);
-	/* the largest seed of such a block (n and l below the most key
-	 * bits a round corrects) fits one frame */
-	EXPECT_GT(8ull * (QKD_FRAME_MAX_PAYLOAD - 32),
-		  2 * qkdd_max_key_bits(2097152));
+	/* one more: refused by the parser */
+	EXPECT_EQ(-EINVAL, qkdd_config_parse(&o, "block-bits = 8388609\n",
+					     err, sizeof(err)));
+	EXPECT_NE(NULL, strstr(err, "block-bits")) TH_LOG("%s", err);
+	/* set directly: refused with the reason */
+	o.block_bits = QKDD_BLOCK_BITS_MAX + 1;
+	EXPECT_EQ(-EINVAL, qkdd_opts_check(&o, err, sizeof(err)));
+	EXPECT_NE(NULL, strstr(err, "--block-bits 8388609")) TH_LOG("%s", err);
+	EXPECT_NE(NULL, strstr(err, "largest block")) TH_LOG("%s", err);
 }
 
 /*

@@ -174,7 +174,7 @@ static void *end_run(void *arg)
 enum { T_NONE, T_FLIP, T_TRUNC, T_DROP, T_REPLAY, T_SWAP, T_FLOOD,
        T_SYNC_MAGIC, T_SYNC_ROLE, T_SYNC_POS, T_BAD_FLAGS, T_BAD_VERSION,
        T_CASCADE_TYPE, T_CASCADE_RESERVED, T_CASCADE_ROUND, T_CASCADE_PAD,
-       T_SILENT, T_SIFT, T_FLIP_TAIL, T_LDPC_PARAMS };
+       T_SILENT, T_SIFT, T_FLIP_TAIL, T_LDPC_PARAMS, T_LATE };
 
 /* T_SIFT: how Bob's SIFT_BASES (u64 pulses, u64 n, u64 L, L bytes of
  * gaps, n basis bits in words) is rewritten, valid framing kept; S_ANS_*:
@@ -222,6 +222,12 @@ struct mitm {
 	int sift;		/* T_SIFT: S_* */
 	uint64_t sift_n;	/* detections in Bob's last SIFT_BASES */
 	uint8_t *buf;		/* one frame */
+	/* PA_SEED_PART: tamper with the part that ends the seed, not the
+	 * nth; T_LATE: a copy of the part sent again right after Alice's
+	 * closing PA_SEED */
+	bool last_part;
+	uint8_t *late;
+	size_t late_len;
 	pthread_t th;
 };
 
@@ -251,6 +257,14 @@ static void put_be(uint8_t *p, uint64_t v, int n)
 		p[i] = (uint8_t)v;
 		v >>= 8;
 	}
+}
+
+/* A PA_SEED_PART payload (offset 8, seed bits 8, part bits 4, bits):
+ * does the part end the seed? */
+static bool seed_part_is_last(const uint8_t *p, size_t plen)
+{
+	return plen >= 20 &&
+	       get_be(p, 8) + get_be(p + 16, 4) == get_be(p + 8, 8);
 }
 
 /*
@@ -388,19 +402,20 @@ static bool silent_tamper(struct mitm *m, uint8_t *b, uint8_t *p,
 		memmove(p + 16, p + 32, 16);
 		memcpy(p + 32, tmp, 16);
 		return true;
-	case QKD_MSG_PA_SEED: {
-		/* l 8, leak 8, auth bytes 4, count 4, first 8, then the
-		 * Toeplitz seed of n + l - 1 bits in little-endian words: a
-		 * bit past its end is cleared when Bob reads it (n is public:
-		 * the key bits of Bob's VERIFY_HASH) */
-		uint64_t l = get_be(p, 8), nb = m->vh_key_bits + l - 1;
-		size_t nw = (size_t)((nb + 63) / 64);
-
-		if (!m->vh_key_bits || !(nb % 64) || plen != 32 + nw * 8)
-			return false;
-		p[32 + nw * 8 - 1] ^= 0x80;
+	case QKD_MSG_PA_SEED:
+		/* l 8, leak 8, auth bytes 4, count 4, first 8: Bob checks
+		 * each against his own; what is left is the closing tag */
+		p[plen] ^= 0x01;
 		return true;
-	}
+	case QKD_MSG_PA_SEED_PART:
+		/* offset 8, seed bits 8, part bits 4, then its bits in
+		 * little-endian words: a bit past the end of the seed (2n - 1
+		 * bits: never a whole number of words) is cleared when Bob
+		 * reads the last part */
+		if (!seed_part_is_last(p, plen) || !(get_be(p + 8, 8) % 64))
+			return false;
+		p[plen - 1] ^= 0x80;
+		return true;
 	case QKD_MSG_KEY_COMMIT:
 		/* every payload byte is compared with the receiver's own
 		 * block (and a changed one aborts the round without the tag):
@@ -457,7 +472,8 @@ static int mitm_one(struct mitm *m, int d)
 	    /* T_CASCADE_PAD: the first answer from nth on that has a
 	     * padding bit (it leaves done unset on the others) */
 	    (m->action == T_CASCADE_PAD ? m->seen[d][type]++ >= m->nth :
-					  m->seen[d][type]++ == m->nth)) {
+	     m->last_part ? seed_part_is_last(b + QKD_FRAME_HDR_LEN, plen) :
+			    m->seen[d][type]++ == m->nth)) {
 		m->done = true;
 		switch (m->action) {
 		case T_FLIP:
@@ -561,6 +577,13 @@ static int mitm_one(struct mitm *m, int d)
 			m->off[d] += FLOOD_FRAMES;
 			break;
 		}
+		case T_LATE:
+			m->late = malloc(len);
+			if (!m->late)
+				return -1;
+			memcpy(m->late, b, len);
+			m->late_len = len;
+			break;
 		case T_SWAP:
 			m->held[d] = malloc(len);
 			if (!m->held[d])
@@ -587,6 +610,14 @@ static int mitm_one(struct mitm *m, int d)
 	}
 	if (!r)
 		r = write_full(out, b, len);
+	if (!r && m->late && type == QKD_MSG_PA_SEED && d == 0) {
+		/* the copy after the closing frame, numbered in order */
+		put_be(m->late + 16, get_be(b + 16, 8) + 1, 8);
+		m->off[d]++;
+		r = write_full(out, m->late, m->late_len);
+		free(m->late);
+		m->late = NULL;
+	}
 	return r;
 fail:
 	return -1;
@@ -664,6 +695,8 @@ static void *mitm_run(void *arg)
 		free(m->held[d]);
 		m->held[d] = NULL;
 	}
+	free(m->late);
+	m->late = NULL;
 	free(m->buf);
 	m->buf = NULL;
 	return NULL;
@@ -1640,7 +1673,8 @@ static const char *const act_name[] = { "none", "flip", "truncate", "drop",
 					"bad-flags", "bad-version",
 					"cascade-type", "cascade-reserved",
 					"cascade-round", "cascade-pad", "silent",
-					"sift", "flip-tail", "ldpc-params" };
+					"sift", "flip-tail", "ldpc-params",
+					"late" };
 
 /* One tampered round: no key anywhere, the round not ok at either end. */
 static void tampered_round(struct __test_metadata *_metadata,
@@ -1694,6 +1728,7 @@ TEST(every_deferred_message_tampered_aborts_the_round)
 		{ 1, QKD_MSG_CASCADE_REQ, 5 },
 		{ 0, QKD_MSG_CASCADE_ANS, 5 },
 		{ 0, QKD_MSG_CASCADE_ANS, 20 },
+		{ 0, QKD_MSG_PA_SEED_PART, 0 },	/* the seed, one part */
 	};
 	static const int acts[] = { T_FLIP, T_TRUNC, T_DROP, T_REPLAY };
 	uint32_t bit = 12345;
@@ -1705,7 +1740,8 @@ TEST(every_deferred_message_tampered_aborts_the_round)
 
 			/* a dropped request or answer only stalls the
 			 * ping-pong until the timeout: once is enough */
-			if (acts[j] == T_DROP && i >= 5)
+			if (acts[j] == T_DROP && i >= 5 &&
+			    msgs[i].type != QKD_MSG_PA_SEED_PART)
 				continue;
 			tampered_round(_metadata, &c, 8192, 25, bit);
 			bit = bit * 7 + 3;
@@ -1716,12 +1752,14 @@ TEST(every_deferred_message_tampered_aborts_the_round)
  * Issue 19: a tampering the protocol logic cannot see. For every frame
  * that gates a push -- Alice's SYNC (its own tags cover it; the HELLOs'
  * closing tags cover it again), both HELLOs, Bob's VERIFY_HASH (closes the round for Alice), Alice's
- * PA_SEED (closes it for Bob), KEY_COMMIT and its echo -- a change that
+ * PA_SEED (closes it for Bob), KEY_COMMIT and its echo, and the last of
+ * Alice's PA_SEED_PARTs (deferred, the seed's end) -- a change that
  * the receiver's protocol code does not read or cannot tell apart (see
  * silent_tamper()): the round would go on to identical keys at both ends.
  * Only the tag check may stop it, so the test asks for exactly that: the
  * receiver counts the failure (a transcript failure for a closing tag,
- * a tag failure for KEY_COMMIT and the SYNC), and no key is pushed at an end
+ * a tag failure for KEY_COMMIT and the SYNC; for the seed's part, Alice,
+ * at Bob's closing VERIFY_HASH), and no key is pushed at an end
  * whose push the frame gates. An abort, a timeout or a protocol error is
  * not enough (with the tag checks patched out of auth.c every one of these
  * cases pushed keys, and the test fails).
@@ -1733,15 +1771,19 @@ TEST(silent_tampering_of_every_push_gating_frame_is_caught_by_authentication)
 		uint8_t type;
 		bool transcript;	/* the receiver checks a closing tag */
 		bool bob_pushes;	/* Bob pushed before the frame */
+		/* a deferred frame: the first closing tag after it is the
+		 * receiver's (Bob's VERIFY_HASH), and the sender checks it */
+		bool sender_checks;
 	} at[] = {
 		/* the SYNC's own tags (SYNC v2) catch it before the HELLO's */
-		{ 0, QKD_MSG_SYNC, false, false },
-		{ 0, QKD_MSG_HELLO, true, false },
-		{ 1, QKD_MSG_HELLO, true, false },
-		{ 1, QKD_MSG_VERIFY_HASH, true, false },
-		{ 0, QKD_MSG_PA_SEED, true, false },
-		{ 0, QKD_MSG_KEY_COMMIT, false, false },
-		{ 1, QKD_MSG_KEY_COMMIT, false, true },	/* the echo */
+		{ 0, QKD_MSG_SYNC, false, false, false },
+		{ 0, QKD_MSG_HELLO, true, false, false },
+		{ 1, QKD_MSG_HELLO, true, false, false },
+		{ 1, QKD_MSG_VERIFY_HASH, true, false, false },
+		{ 0, QKD_MSG_PA_SEED_PART, true, false, true },
+		{ 0, QKD_MSG_PA_SEED, true, false, false },
+		{ 0, QKD_MSG_KEY_COMMIT, false, false, false },
+		{ 1, QKD_MSG_KEY_COMMIT, false, true, false },	/* the echo */
 	};
 
 	for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
@@ -1757,6 +1799,7 @@ TEST(silent_tampering_of_every_push_gating_frame_is_caught_by_authentication)
 			m.type = at[i].type;
 			m.action = T_SILENT;
 			m.round0 = true;
+			m.last_part = at[i].type == QKD_MSG_PA_SEED_PART;
 			m.cut_at = -1;
 			/* blocks of 16384 sifted bits: a round of 8192 has
 			 * 1700-2000 secret bits, sometimes too few for one
@@ -1778,7 +1821,7 @@ TEST(silent_tampering_of_every_push_gating_frame_is_caught_by_authentication)
 		kb = slurp(b.o.out);
 		auth_get_stats(a.auth, &sa);
 		auth_get_stats(b.auth, &sb);
-		rx = at[i].dir ? &sa : &sb;
+		rx = (at[i].dir != 0) != at[i].sender_checks ? &sa : &sb;
 		TH_LOG("%s %s changed silently: alice %d, bob %d; keys %zu / %zu; transcript failures %" PRIu64 "/%" PRIu64 ", tag failures %" PRIu64 "/%" PRIu64,
 		       frame_type_name(at[i].type),
 		       at[i].dir ? "B->A" : "A->B", a.ret, b.ret, lines(ka),
@@ -1792,8 +1835,8 @@ TEST(silent_tampering_of_every_push_gating_frame_is_caught_by_authentication)
 			EXPECT_EQ(0, rx->transcript_failures);
 			EXPECT_LE(1, rx->failures_total);
 		}
-		/* the sender saw nothing wrong with its own frames */
-		EXPECT_EQ(0, (at[i].dir ? &sb : &sa)->failures_total);
+		/* the other end saw nothing wrong */
+		EXPECT_EQ(0, (rx == &sa ? &sb : &sa)->failures_total);
 		EXPECT_EQ(0, lines(ka));
 		EXPECT_TRUE(status_value(&a, "rounds_ok") <= 0);
 		if (at[i].bob_pushes) {
@@ -2954,6 +2997,117 @@ TEST(malformed_ldpc_exchange_or_method_raises_bobs_alarm)
 		EXPECT_EQ(1, status_value(&b, "rounds_aborted"));
 		EXPECT_NE(NULL, strstr(status_str(&b, "last_reason", buf,
 						  sizeof(buf)), at[i].why));
+		EXPECT_EQ(1, status_value(&b, "auth_failures"));
+		EXPECT_STREQ("1", status_str(&b, "auth_alarm", buf,
+					     sizeof(buf)));
+		free(ka);
+		free(kb);
+		pair_free(&a, &b);
+	}
+}
+
+/*
+ * Issue 16, blocks above 2^21 bits: the PA seed (2n - 1 bits) travels in
+ * PA_SEED_PART messages before Alice's sample, as many as it needs. Cut
+ * into parts of 1024 bits (qkdd_seed_part_bits, so that the small rounds
+ * of a test need many), rounds of either method give the same keys at
+ * both ends, every part sent.
+ */
+TEST(pa_seed_in_many_parts_gives_identical_keys)
+{
+	static const enum qkdd_reconcile ec[] = { QKDD_EC_CASCADE,
+						  QKDD_EC_LDPC };
+
+	for (size_t i = 0; i < sizeof(ec) / sizeof(ec[0]); i++) {
+		struct end a, b;
+		struct mitm m = { .action = T_NONE, .cut_at = -1 };
+		char *ka, *kb;
+
+		qkdd_seed_part_bits = 1024;
+		reconcile_pair(&a, &b, 16384, ec[i], ec[i]);
+		a.o.rounds = b.o.rounds = 2;
+		connect_run(&a, &b, &m);
+		qkdd_seed_part_bits = QKDD_SEED_PART_BITS_MAX;
+		ka = slurp(a.o.out);
+		kb = slurp(b.o.out);
+		TH_LOG("%s: alice %d, bob %d: %zu keys, %d seed parts",
+		       ec_method_name(ec[i]), a.ret, b.ret, lines(ka),
+		       m.frames[0][QKD_MSG_PA_SEED_PART]);
+		EXPECT_EQ(2, status_value(&a, "rounds_ok"));
+		EXPECT_EQ(2, status_value(&b, "rounds_ok"));
+		EXPECT_NE(0, lines(ka));
+		EXPECT_EQ(0, strcmp(ka, kb));
+		/* n > 12000 key bits a round: 2n - 1 seed bits, 24 parts
+		 * at least, in two rounds */
+		EXPECT_LE(48, m.frames[0][QKD_MSG_PA_SEED_PART]);
+		EXPECT_EQ(0, m.frames[1][QKD_MSG_PA_SEED_PART]);
+		free(ka);
+		free(kb);
+		pair_free(&a, &b);
+	}
+}
+
+/*
+ * The parts of the PA seed are deferred: until the closing tags anyone on
+ * the path can change them, and the man in the middle here renumbers the
+ * frames so that the sequence numbers do not give him away. Bob checks
+ * each part's place (its offset the bits received so far, the seed's
+ * length his own 2n - 1, a part's bits its length), and the whole seed
+ * before Alice's sample: a part cut, sent twice, out of order, missing
+ * (the first, or the last), one more past the seed's end, or the seed's
+ * length changed raises Bob's alarm, aborts the round and pushes no key
+ * at either end; a part sent again after Alice's closing PA_SEED is
+ * refused as a deferred frame after the close (the alarm, no key).
+ */
+TEST(pa_seed_part_cut_duplicated_reordered_missing_or_extra_raises_bobs_alarm)
+{
+	static const struct {
+		int action, nth;
+		bool last;
+		uint32_t bit;
+		const char *why;	/* NULL: no round reason to check */
+	} at[] = {
+		{ T_TRUNC, 1, false, 0, "PA seed: a part of 1024 bits in" },
+		{ T_REPLAY, 1, false, 0, "expected at 2048 (a part missing" },
+		{ T_SWAP, 1, false, 0, "expected at 1024 (a part missing" },
+		{ T_DROP, 0, false, 0, "at bit 1024, expected at 0" },
+		{ T_DROP, 0, true, 0, "bits before the estimation sample" },
+		/* the last part again: one past the seed's end */
+		{ T_REPLAY, 0, true, 0, "(a part missing, twice or out" },
+		/* the seed's length: bit 0 of byte 15 */
+		{ T_FLIP, 2, false, 15 * 8, "the round's has" },
+		{ T_LATE, 1, false, 0, NULL },
+	};
+
+	for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+		struct end a, b;
+		struct mitm m = { .dir = 0, .type = QKD_MSG_PA_SEED_PART,
+				  .nth = at[i].nth, .action = at[i].action,
+				  .last_part = at[i].last, .bit = at[i].bit,
+				  .cut_at = -1 };
+		char buf[200], *ka, *kb;
+
+		qkdd_seed_part_bits = 1024;
+		fresh_pair(&a, &b, 8192, 25, false);
+		connect_run(&a, &b, &m);
+		qkdd_seed_part_bits = QKDD_SEED_PART_BITS_MAX;
+		ka = slurp(a.o.out);
+		kb = slurp(b.o.out);
+		TH_LOG("case %zu (%s): alice %d, bob %d, bob's failures %ld, reason '%s'",
+		       i, act_name[at[i].action], a.ret, b.ret,
+		       status_value(&b, "auth_failures"),
+		       status_str(&b, "last_reason", buf, sizeof(buf)));
+		EXPECT_TRUE(m.done);
+		EXPECT_EQ(0, lines(ka));
+		EXPECT_EQ(0, lines(kb));
+		EXPECT_TRUE(status_value(&a, "rounds_ok") <= 0);
+		EXPECT_TRUE(status_value(&b, "rounds_ok") <= 0);
+		if (at[i].why) {
+			EXPECT_EQ(1, status_value(&b, "rounds_aborted"));
+			EXPECT_NE(NULL, strstr(status_str(&b, "last_reason", buf,
+							  sizeof(buf)),
+					       at[i].why));
+		}
 		EXPECT_EQ(1, status_value(&b, "auth_failures"));
 		EXPECT_STREQ("1", status_str(&b, "auth_alarm", buf,
 					     sizeof(buf)));

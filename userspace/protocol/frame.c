@@ -74,6 +74,10 @@ static const struct type_rule rules[QKD_MSG__MAX + 1] = {
 				      DEF_YES, false },
 	[QKD_MSG_EC_DISCLOSE] = { "ec-disclose", 1, ANY, true, DEF_YES,
 				  false },
+	/* the PA seed in parts, one frame each, deferred: a seed longer
+	 * than a frame cannot ride in the closing PA_SEED (round.c) */
+	[QKD_MSG_PA_SEED_PART] = { "pa-seed-part", 28, ANY, false, DEF_YES,
+				   false },
 };
 #undef ANY
 

@@ -403,7 +403,7 @@ int qkdd_opt_set(struct qkdd_opts *o, const char *name, const char *value,
 	} else if (!strcmp(name, "channel")) {
 		return qkdd_channel_parse(&o->ch, value, err, errlen);
 	} else if (!strcmp(name, "block-bits")) {
-		r = qkd_parse_u64(value, 1u << 24, &u);
+		r = qkd_parse_u64(value, QKDD_BLOCK_BITS_MAX, &u);
 		if (!r && u < 1024)
 			r = -EINVAL;
 		dst = &o->block_bits;
@@ -651,15 +651,13 @@ int qkdd_opts_check(const struct qkdd_opts *o, char *err, size_t errlen)
 				    (unsigned long long)n, e,
 				    QKD_VERIFY_MAX_TAG_BITS);
 	}
-	/*
-	 * The PA seed (Alice's closing frame) of a larger block would need
-	 * several frames, and none is accepted after the round's first
-	 * closing tag: every round would fail, for ever.
-	 */
+	/* the parser refuses more; a caller that sets the field directly
+	 * gets the reason */
 	if (o->block_bits > QKDD_BLOCK_BITS_MAX)
 		return fail(err, errlen,
-			    "--block-bits %u: the privacy amplification seed of such a round does not fit in one 1 MiB frame (the closing frame of the round); at most %u",
-			    o->block_bits, QKDD_BLOCK_BITS_MAX);
+			    "--block-bits %u: above %u, the largest block qkdd is tested with (a round's memory grows with it: about 0.7 GB per daemon at %u)",
+			    o->block_bits, QKDD_BLOCK_BITS_MAX,
+			    QKDD_BLOCK_BITS_MAX);
 	if (o->key_source == QKDD_SRC_ETSI014) {
 		const char *miss = !o->kme[0] ? "--kme https://HOST:PORT" :
 				   !o->kme_cert[0] ? "--kme-cert FILE" :

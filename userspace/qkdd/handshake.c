@@ -20,13 +20,16 @@
 #include "session.h"
 
 #define HELLO_MAGIC	0x514b4448u	/* "QKDH" */
-#define HELLO_VERSION	8	/* 3: next index and low index;
+#define HELLO_VERSION	10	/* 3: next index and low index;
 				 * 4: basis probabilities;
 				 * 5: Cascade's PIPELINE flag (issue 16);
 				 * 6: the key source (issue 17);
 				 * 7: ROOM_QUERY and ROOM between rounds;
 				 * 8: sparse SIFT_BASES (detection lists);
-				 * 9: the reconciliation methods (LDPC) */
+				 * 9: the reconciliation methods (LDPC;
+				 *    the number stayed 8 by mistake);
+				 * 10: the PA seed in PA_SEED_PART
+				 *    messages before Alice's sample */
 #define SYNC_MAGIC	0x514b4453u	/* "QKDS" */
 #define SYNC_VERSION	2	/* 2: tagged at the stated positions */
 #define SYNC_BODY_LEN	(4 + 1 + 1 + 5 * 8)

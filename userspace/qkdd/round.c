@@ -37,8 +37,8 @@ uint64_t round_pulses(const struct qkdd *q)
  * The largest classical message of a round of @npulses pulses: the
  * sifting announcements (two bit arrays of npulses, and a class byte
  * per detected pulse and the sample positions), all smaller ones (the
- * samples, the PA seed of about 2 sifted bits a sifted bit, Cascade's
- * messages) below that, plus 1 MiB.
+ * samples, Cascade's and LDPC's messages; the PA seed goes in parts of
+ * one frame each) below that, plus 1 MiB.
  */
 size_t round_msg_limit(uint64_t npulses)
 {
@@ -78,7 +78,7 @@ void round_free(struct round *R)
 	if (R->key)
 		qkd_bits_free(R->key, R->N, 0);
 	if (R->seed)
-		qkd_bits_free(R->seed, R->n + R->l - 1, 0);
+		qkd_bits_free(R->seed, R->seed_bits, 0);
 	if (R->final)
 		qkd_bits_free(R->final, R->l, 0);
 	if (R->bytes) {
@@ -336,6 +336,21 @@ int take_mask(struct qkdd *q, struct round *R, struct rbuf *rb)
 	return 0;
 }
 
+/*
+ * The key bits of the round (R->n), and its cut into R->nf frames of R->F
+ * bits, from the sifted and sampled counts and the method: Bob knows them
+ * before Alice's sample arrives (the PA seed's length, bob_seed_part()).
+ */
+void round_cut(struct round *R)
+{
+	R->n = R->N - R->k;
+	if (R->ec == QKDD_EC_LDPC)
+		qkd_ldpc_daemon_frames(R->n, &R->F, &R->nf);
+	else
+		qkd_cascade_daemon_frames(R->n, &R->F, &R->nf);
+	R->n = (size_t)R->F * R->nf;
+}
+
 /* Both sides: the estimate from both sample sets; key bits. */
 int estimate(struct qkdd *q, struct round *R, const uint64_t *peer_packed)
 {
@@ -357,7 +372,6 @@ int estimate(struct qkdd *q, struct round *R, const uint64_t *peer_packed)
 	R->rs.sampled = R->est.k;
 	R->rs.sample_errors = R->est.errors;
 	R->rs.qber = R->est.qber;
-	R->n = R->N - R->k;
 	/*
 	 * Cascade corrects frames of at most QKD_CASCADE_DAEMON_FRAME_MAX
 	 * bits together (its round trips, each costing two tags, do not
@@ -365,11 +379,7 @@ int estimate(struct qkdd *q, struct round *R, const uint64_t *peer_packed)
 	 * QKD_LDPC_DAEMON_FRAME_MAX; the key is cut into nf equal frames,
 	 * and the few bits left over are dropped.
 	 */
-	if (R->ec == QKDD_EC_LDPC)
-		qkd_ldpc_daemon_frames(R->n, &R->F, &R->nf);
-	else
-		qkd_cascade_daemon_frames(R->n, &R->F, &R->nf);
-	R->n = (size_t)R->F * R->nf;
+	round_cut(R);
 	/*
 	 * The decoy bound's counts: n_Z only of the key bits kept (the
 	 * first n unsampled ones: the bits dropped above are in no key and
@@ -430,10 +440,10 @@ uint64_t key_length(struct qkdd *q, struct round *R, double leak,
 {
 	*why = NULL;
 	/* the configuration was checked for qkdd_max_key_bits(); a round
-	 * above it cannot claim eps_cor, nor send its PA seed in one frame */
+	 * above it cannot claim eps_cor */
 	if (R->n > qkdd_max_key_bits(q->pp.block_bits) ||
 	    qkd_verify_eps_cor(R->n, q->pp.tag_bits) > q->pp.eps_cor) {
-		*why = "more key bits than the configuration allows for (the verification hash's eps-cor, the PA seed's frame)";
+		*why = "more key bits than the configuration allows for (the verification hash's eps-cor)";
 		return 0;
 	}
 	if (decoy(q)) {
@@ -476,8 +486,11 @@ int amplify(struct qkdd *q, struct round *R, uint32_t auth_len,
 	size_t need = auth_len + (size_t)count * q->pp.key_size;
 
 	R->final = qkd_bits_alloc(R->l, 0);
-	if (!R->final || need > R->l / 8)
+	if (!R->final || need > R->l / 8 || !R->seed ||
+	    R->n + R->l - 1 > R->seed_bits)
 		return -EINVAL;
+	/* the Toeplitz matrix of l x n takes the seed's first n + l - 1 bits */
+	qkd_bits_trim(R->seed, R->n + R->l - 1);
 	if (qkd_toeplitz_fast(R->seed, R->key, R->n, R->final, R->l))
 		return -ENOMEM;
 	R->nbytes = need;
@@ -507,6 +520,107 @@ uint64_t block_id(struct qkdd *q, const struct round *R)
 	h = fnv64(h, &q->round, sizeof(q->round));
 	h = fnv64(h, R->seed, qkd_bits_words(R->n + R->l - 1) * 8);
 	return h;
+}
+
+/*
+ * The PA seed in PA_SEED_PART messages (issue 16: blocks above 2^21 bits).
+ * The Toeplitz matrix of a round needs n + l - 1 seed bits, and l is known
+ * only after Bob's closing VERIFY_HASH, after which no deferred frame is
+ * accepted; the closing PA_SEED is one frame of at most 1 MiB. So Alice
+ * draws n + n - 1 bits (l < n: l is at most the bits the bound leaves of n)
+ * once the sample is estimated -- after the quantum stage, independent of
+ * the key -- and sends them before her estimation sample, in parts of one
+ * frame each, deferred like the rest of the exchange (the closing tags
+ * cover them). A part: offset (u64), the seed's length (u64), the part's
+ * bit count (u32), then its bits in little-endian words. The privacy
+ * amplification takes the first n + l - 1 bits.
+ */
+size_t qkdd_seed_part_bits = QKDD_SEED_PART_BITS_MAX;
+
+size_t round_seed_bits(const struct round *R)
+{
+	return R->n ? 2 * R->n - 1 : 0;
+}
+
+int alice_send_seed(struct qkdd *q, struct round *R)
+{
+	size_t part = qkdd_seed_part_bits / 64 * 64;
+	struct wbuf w = { 0 };
+	int r = 0;
+
+	if (!part || part > QKDD_SEED_PART_BITS_MAX)
+		part = QKDD_SEED_PART_BITS_MAX;
+	R->seed_bits = round_seed_bits(R);
+	R->seed = qkd_bits_alloc(R->seed_bits, 0);
+	if (!R->seed || qkd_pa_seed_random(R->seed, R->seed_bits))
+		return -ENOMEM;
+	qkd_bits_trim(R->seed, R->seed_bits);
+	for (size_t off = 0; off < R->seed_bits && !r; off += part) {
+		size_t nb = R->seed_bits - off < part ? R->seed_bits - off :
+							part;
+
+		w.len = 0;
+		wb_u(&w, off, 8);
+		wb_u(&w, R->seed_bits, 8);
+		wb_u(&w, nb, 4);
+		/* off is a multiple of 64, and only the last part ends
+		 * inside a word (past the seed's end: zero) */
+		wb_bits(&w, R->seed + off / 64, nb);
+		r = w.err ? -ENOMEM :
+		    send_msg(q, QKD_MSG_PA_SEED_PART, w.p, w.len, AUTH_DEFER);
+	}
+	wb_free(&w);
+	return r;
+}
+
+int bob_seed_part(struct qkdd *q, struct round *R)
+{
+	struct rbuf rb = { q->msg, q->msg_len, 0, false };
+	size_t want = round_seed_bits(R);
+	uint64_t off = rb_u(&rb, 8), total = rb_u(&rb, 8);
+	uint32_t nb = (uint32_t)rb_u(&rb, 4);
+	uint64_t *bits = NULL;
+
+	if (rb.err || total != want || !want) {
+		round_malformed(q, R,
+				"PA seed: a part of a seed of %" PRIu64 " bits, the round's has %zu",
+				rb.err ? 0 : total, want);
+		return 1;
+	}
+	if (off != R->seed_got || off % 64) {
+		round_malformed(q, R,
+				"PA seed: a part at bit %" PRIu64 ", expected at %zu (a part missing, twice or out of order)",
+				off, R->seed_got);
+		return 1;
+	}
+	if (!nb || nb > QKDD_SEED_PART_BITS_MAX || nb > want - off ||
+	    (nb % 64 && off + nb != want)) {
+		round_malformed(q, R,
+				"PA seed: a part of %u bits at bit %" PRIu64 " of %zu",
+				nb, off, want);
+		return 1;
+	}
+	bits = rb_bits(&rb, nb);
+	if (!bits || !rb_done(&rb)) {
+		if (bits)
+			qkd_bits_free(bits, nb, 0);
+		round_malformed(q, R,
+				"PA seed: a part of %u bits in %zu bytes", nb,
+				q->msg_len);
+		return 1;
+	}
+	if (!R->seed) {
+		R->seed_bits = want;
+		R->seed = qkd_bits_alloc(want, 0);
+		if (!R->seed) {
+			qkd_bits_free(bits, nb, 0);
+			return -ENOMEM;
+		}
+	}
+	memcpy(R->seed + off / 64, bits, qkd_bits_words(nb) * 8);
+	qkd_bits_free(bits, nb, 0);
+	R->seed_got = off + nb;
+	return 0;
 }
 
 /* The round's duration so far, from R->t0, into its statistics. */

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * Alice's round: she sends the pulses, answers Bob's sifting, estimation
- * and Cascade messages, checks his verification hash, picks the secret
- * length and the privacy amplification seed, and commits the block after
- * Bob (two-phase commit).
+ * Alice's round: she sends the pulses, answers Bob's sifting and
+ * estimation messages (the privacy amplification seed goes before her
+ * sample), answers Cascade or LDPC, checks his verification hash, picks
+ * the secret length, and commits the block after Bob (two-phase commit).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -385,6 +385,12 @@ int alice_round(struct qkdd *q, struct round *R)
 					R->n);
 			goto out;
 		}
+		/* the PA seed, in parts before the sample (round.c) */
+		stage_switch(QS_PA);
+		r = alice_send_seed(q, R);
+		stage_switch(QS_EST);
+		if (r)
+			goto out;
 		if (R->ec == QKDD_EC_LDPC) {
 			/* the syndromes ride on the sample: no round trip */
 			stage_switch(QS_EC);
@@ -494,18 +500,16 @@ int alice_round(struct qkdd *q, struct round *R)
 		r = r > 0 ? 0 : r;
 		goto out;
 	}
-	R->seed = qkd_bits_alloc(R->n + R->l - 1, 0);
-	if (!R->seed || qkd_pa_seed_random(R->seed, R->n + R->l - 1)) {
-		r = -ENOMEM;
+	/* the seed went before the sample: l < n of its 2n - 1 bits */
+	if (R->l >= R->n || !R->seed) {
+		r = -EINVAL;
 		goto out;
 	}
-	qkd_bits_trim(R->seed, R->n + R->l - 1);
 	wb_u(&w, R->l, 8);
 	wb_u(&w, (uint64_t)leak, 8);
 	wb_u(&w, auth_len, 4);
 	wb_u(&w, count, 4);
 	wb_u(&w, q->next_index, 8);
-	wb_bits(&w, R->seed, R->n + R->l - 1);
 	if (w.err) {
 		r = -ENOMEM;
 		goto out;

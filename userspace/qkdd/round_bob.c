@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * Bob's round: he receives the detection events, leads sifting,
- * estimation and Cascade, sends the verification hash, checks Alice's
- * privacy amplification seed and commits the block first (two-phase
- * commit).
+ * Bob's round: he receives the detection events, leads sifting and
+ * estimation (Alice's privacy amplification seed, in parts, comes before
+ * her sample: each part checked for its place), leads Cascade or LDPC,
+ * sends the verification hash, checks Alice's secret length and commits
+ * the block first (two-phase commit).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -344,10 +345,28 @@ int bob_round(struct qkdd *q, struct round *R)
 	w.len = 0;
 	if (r)
 		goto out;
-	r = recv_msg(q, 1u << QKD_MSG_EST_SAMPLE, &type, true);
-	if (r) {
-		r = rx_fail(q, R, r);
-		goto out;
+	/*
+	 * The PA seed's parts (round.c), then Alice's sample: every part in
+	 * its place, and the whole seed before the sample if the round goes
+	 * on (checked below, once the estimate says so).
+	 */
+	round_cut(R);
+	for (;;) {
+		r = recv_msg(q, (1u << QKD_MSG_EST_SAMPLE) |
+				(1u << QKD_MSG_PA_SEED_PART), &type, true);
+		if (r) {
+			r = rx_fail(q, R, r);
+			goto out;
+		}
+		if (type == QKD_MSG_EST_SAMPLE)
+			break;
+		stage_switch(QS_PA);
+		r = bob_seed_part(q, R);
+		stage_switch(QS_EST);
+		if (r) {
+			r = r > 0 ? 0 : r;
+			goto out;
+		}
 	}
 	rb = (struct rbuf){ q->msg, q->msg_len, 0, false };
 	peer = rb_bits(&rb, R->k);
@@ -367,6 +386,12 @@ int bob_round(struct qkdd *q, struct round *R)
 		round_abort(q, R, -1, "only %zu key bits after sampling", R->n);
 		r = recv_msg(q, 0, &type, true);	/* Alice's ABORT */
 		r = r == RX_ABORT ? rx_fail(q, R, r) : r ? r : -EPROTO;
+		goto out;
+	}
+	if (R->seed_got != round_seed_bits(R)) {
+		r = round_malformed(q, R,
+				    "PA seed: %zu of its %zu bits before the estimation sample",
+				    R->seed_got, round_seed_bits(R));
 		goto out;
 	}
 	/* error correction: r > 0, the round ended */
@@ -427,16 +452,17 @@ int bob_round(struct qkdd *q, struct round *R)
 	     R->rs.ec_frames_disclosed);
 	l_mine = key_length(q, R, (double)leak, &why);
 	if (rb.err || !l || l != l_mine || (double)leak < R->leak_ec ||
-	    first != q->next_index || l > (1ull << 32)) {
+	    first != q->next_index || l > (1ull << 32) || l >= R->n) {
 		r = round_abort(q, R, QKD_ABORT_PROTOCOL,
 				"PA: secret length %" PRIu64 " / index %" PRIu64 " do not match ours (%" PRIu64 " / %" PRIu64 ")",
 				l, first, l_mine, q->next_index);
 		goto out;
 	}
 	R->l = l;
-	R->seed = rb_bits(&rb, R->n + R->l - 1);
-	if (!R->seed || !rb_done(&rb)) {
-		r = round_abort(q, R, QKD_ABORT_PROTOCOL, "PA: malformed seed");
+	/* the seed came in parts before the sample (round.c) */
+	if (!rb_done(&rb)) {
+		r = round_abort(q, R, QKD_ABORT_PROTOCOL,
+				"PA: malformed PA_SEED");
 		goto out;
 	}
 	r = amplify(q, R, auth_len, count);

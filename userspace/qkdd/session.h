@@ -8,6 +8,8 @@
  *   SIFT      B->A Bob's detections (pulse-index gaps) + his basis for
  *             each;  A->B Alice's basis + class for each announced
  *             detection + the sample positions
+ *   PA_SEED_PART  A->B the Toeplitz seed (2n - 1 bits) in parts of a
+ *             frame each, before Alice's sample (round.c)
  *   EST       B->A Bob's sample bits;  A->B Alice's sample bits + Cascade
  *             parameters, or LDPC parameters and syndromes (the round's
  *             method is the last byte of Alice's SIFT answer). Both
@@ -17,13 +19,14 @@
  *             (reconcile.c): reveal steps and frames sent whole, only for
  *             frames Bob did not decode
  *   VERIFY    B->A hash keys + tag of Bob's corrected key
- *   PA_SEED   A->B secret length, auth bytes withheld, Toeplitz seed
+ *   PA_SEED   A->B secret length, auth bytes withheld, first index
  *   COMMIT    A->B (first index, count, block id); Bob pushes, echoes it
  *             (ACK); Alice pushes. Both then add the withheld bytes to the
  *             authentication reserve.
  *
  * Authentication (frame_send_sealed / frame_recv_open, large messages split
- * with QKD_FRAME_F_MORE): SIFT, EST, CASCADE and LDPC are deferred --
+ * with QKD_FRAME_F_MORE): SIFT, EST, PA_SEED_PART, CASCADE and LDPC are
+ * deferred --
  * folded into the round's transcript, no pad each -- and VERIFY (Bob) and
  * PA_SEED (Alice) close the exchange with a Wegman-Carter tag over the
  * whole transcript; KEY_COMMIT and ABORT carry their own tags. Nothing derived
@@ -46,6 +49,7 @@
 #include <time.h>
 
 #include "qkd/estimate.h"
+#include "qkd/frame.h"
 #include "qkd/ldpc.h"
 #include "qkd/sifting.h"
 #include "qkd/timetag.h"
@@ -178,6 +182,8 @@ struct round {
 	struct qkd_sifted sifted;
 	uint64_t *mask, *peer, *key, *seed, *final;
 	size_t N, k, n, l;
+	size_t seed_bits;		/* R->seed: 2n - 1 (round_seed_bits()) */
+	size_t seed_got;		/* Bob: bits of it received */
 	uint32_t F, nf;			/* EC frames: nf of F bits */
 	uint64_t **frames;
 	unsigned int ec;		/* QKDD_EC_CASCADE / _LDPC */
@@ -279,6 +285,22 @@ int commit_authenticated(struct qkdd *q);
 int rx_fail(struct qkdd *q, struct round *R, int r);
 int write_sift_announce(struct wbuf *w, const struct qkd_det_records *b);
 uint64_t *sample_bits(const struct round *R);
+void round_cut(struct round *R);
+/*
+ * The PA seed in PA_SEED_PART messages before Alice's estimation sample
+ * (round.c): 2n - 1 bits, of which privacy amplification takes the first
+ * n + l - 1. A part carries at most QKDD_SEED_PART_BITS_MAX bits, Alice's
+ * qkdd_seed_part_bits (a variable only so that the tests can cut the
+ * seed of a small round into many parts).
+ */
+#define QKDD_SEED_PART_BITS_MAX	((size_t)(QKD_FRAME_MAX_PAYLOAD - 64) * 8)
+extern size_t qkdd_seed_part_bits;
+size_t round_seed_bits(const struct round *R);
+/* Alice: draw R->seed and send it. 0 or -errno. */
+int alice_send_seed(struct qkdd *q, struct round *R);
+/* Bob: the PA_SEED_PART in q->msg into R->seed, every check of its place
+ * made. 0, 1 the round was aborted (malformed: the alarm), or -errno. */
+int bob_seed_part(struct qkdd *q, struct round *R);
 bool sample_is_x_basis(const struct qkdd *q);
 /*
  * Where Alice's sample positions come from: qkd_rng_os (getrandom()). A

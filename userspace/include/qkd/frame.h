@@ -83,7 +83,9 @@ enum qkd_msg_type {
 	QKD_MSG_LDPC_REVEAL = 18,	/* LDPC: their next punctured bits */
 	QKD_MSG_EC_DISCLOSE_REQ = 19,	/* frames still undecoded: send them */
 	QKD_MSG_EC_DISCLOSE = 20,	/* those frames' bits (all leaked) */
-	QKD_MSG__MAX = QKD_MSG_EC_DISCLOSE,
+	QKD_MSG_PA_SEED_PART = 21,	/* a part of the Toeplitz seed, sent
+					 * before the round's closing tags */
+	QKD_MSG__MAX = QKD_MSG_PA_SEED_PART,
 };
 
 /* Abort reason codes carried in a QKD_MSG_ABORT payload. */
