@@ -29,7 +29,9 @@
 				 * 9: the reconciliation methods (LDPC;
 				 *    the number stayed 8 by mistake);
 				 * 10: the PA seed in PA_SEED_PART
-				 *    messages before Alice's sample */
+				 *    messages before Alice's sample;
+				 *    LDPC's matrices of construction 2
+				 *    (ldpc.c's MSG_VERSION) */
 #define SYNC_MAGIC	0x514b4453u	/* "QKDS" */
 #define SYNC_VERSION	2	/* 2: tagged at the stated positions */
 #define SYNC_BODY_LEN	(4 + 1 + 1 + 5 * 8)
