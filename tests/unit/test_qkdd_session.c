@@ -2883,7 +2883,18 @@ TEST(reconcile_methods_agreed_in_the_hello)
 		} else {
 			EXPECT_EQ(1, a.ret);
 			EXPECT_EQ(1, b.ret);
-			EXPECT_NE(0, lines(ka));
+			/*
+			 * A frame LDPC does not decode after every reveal
+			 * step is sent whole, its leak counted in full: in a
+			 * round of one frame the bound then leaves no key
+			 * (it happened once in a CI run). The agreed method
+			 * ran all the same, which is what is tested here.
+			 */
+			if (!lines(ka))
+				EXPECT_LT(0, status_value(&b, "ec_frames_disclosed"))
+					TH_LOG("no key, yet no frame sent whole: '%s'",
+					       status_str(&b, "last_reason", buf,
+							  sizeof(buf)));
 			EXPECT_EQ(0, strcmp(ka, kb));
 			EXPECT_STREQ(cases[i].used,
 				     status_str(&b, "reconciliation", buf,
