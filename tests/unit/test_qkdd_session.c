@@ -3033,24 +3033,33 @@ TEST(pa_seed_in_many_parts_gives_identical_keys)
 		struct end a, b;
 		struct mitm m = { .action = T_NONE, .cut_at = -1 };
 		char *ka, *kb;
+		int lost;
 
 		qkdd_seed_part_bits = 1024;
 		reconcile_pair(&a, &b, 16384, ec[i], ec[i]);
-		a.o.rounds = b.o.rounds = 2;
+		a.o.rounds = b.o.rounds = 3;
 		connect_run(&a, &b, &m);
 		qkdd_seed_part_bits = QKDD_SEED_PART_BITS_MAX;
 		ka = slurp(a.o.out);
 		kb = slurp(b.o.out);
-		TH_LOG("%s: alice %d, bob %d: %zu keys, %d seed parts",
+		/*
+		 * A frame LDPC does not decode after every reveal step is
+		 * sent whole (EC_DISCLOSE), its leak counted in full: in
+		 * these rounds of one short frame the bound then leaves no
+		 * key (about one LDPC round in ten at this size). The seed
+		 * went in parts all the same; every other round is ok.
+		 */
+		lost = m.frames[0][QKD_MSG_EC_DISCLOSE];
+		TH_LOG("%s: alice %d, bob %d: %zu keys, %d seed parts, %d rounds with a frame sent whole",
 		       ec_method_name(ec[i]), a.ret, b.ret, lines(ka),
-		       m.frames[0][QKD_MSG_PA_SEED_PART]);
-		EXPECT_EQ(2, status_value(&a, "rounds_ok"));
-		EXPECT_EQ(2, status_value(&b, "rounds_ok"));
+		       m.frames[0][QKD_MSG_PA_SEED_PART], lost);
+		EXPECT_EQ(3 - lost, status_value(&a, "rounds_ok"));
+		EXPECT_EQ(3 - lost, status_value(&b, "rounds_ok"));
 		EXPECT_NE(0, lines(ka));
 		EXPECT_EQ(0, strcmp(ka, kb));
 		/* n > 12000 key bits a round: 2n - 1 seed bits, 24 parts
-		 * at least, in two rounds */
-		EXPECT_LE(48, m.frames[0][QKD_MSG_PA_SEED_PART]);
+		 * at least, in three rounds */
+		EXPECT_LE(72, m.frames[0][QKD_MSG_PA_SEED_PART]);
 		EXPECT_EQ(0, m.frames[1][QKD_MSG_PA_SEED_PART]);
 		free(ka);
 		free(kb);
