@@ -235,7 +235,9 @@ $(B)/qkd-kme: $(call objs,$(B)/obj,$(KME_SRCS)) $(B)/libqkd.a $(FLAGS_STAMP)
 	$(CC) $(USER_LDFLAGS) -o $@ $(filter %.o %.a,$^) $(KME_LIBS) $(LIBS)
 
 harness: $(B)/ksrc/.done $(B)/ksrc/ynl/.done
-$(B)/ksrc/.done $(B)/ksrc/ynl/.done:
+# One run of the script makes both stamps: a grouped target (&:), or under -j
+# make runs it once per stamp, and the two runs race on the same files.
+$(B)/ksrc/.done $(B)/ksrc/ynl/.done &:
 	tests/lib/kernel-source.sh $(B)/ksrc
 
 # Unit tests run on the host, under ASan/UBSan, linked with both libraries.
