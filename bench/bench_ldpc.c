@@ -9,7 +9,9 @@
  * other n bits are cut into equal frames (qkd_ldpc_daemon_frames: at most
  * 2^16 bits, the same cut as Cascade's). Per QBER 1, 2, 3, 5, 8 %, D rounds:
  *
- *  - LDPC with qkd_ldpc_default_params(): the matrix built once a round
+ *  - LDPC with qkd_ldpc_daemon_params() (what qkdd's Alice sends: the
+ *    code for the estimate plus its standard error, the reveal steps
+ *    reaching 2.5 standard deviations above it): the matrix built once a round
  *    (both ends build the same one; built once here and its time printed
  *    apart), Alice's SYNDROME, Bob's decoding, the MORE/REVEAL steps
  *    (at most max_steps, 3 by default).
@@ -17,8 +19,8 @@
  *    PARALLEL and PIPELINE), over the loopback transport: the baseline.
  *
  * Reported: f = leak / (n h(e/n)), e the true errors of the round's key
- * (pooled over the rounds, as bench_cascade's "f true"; failed frames'
- * leak included); frames failed after the last reveal step (FER), frames
+ * (pooled over the rounds, as bench_cascade's "f true"; a failed frame
+ * counts its length, as qkdd sends it whole); frames failed after the last reveal step (FER), frames
  * that needed one step or more (FER1), decodings a frame (dec/fr: 1
  * when none did) and Bob's belief-propagation work a frame (kE/fr: edge
  * updates, iterations times edges of the matrix, in thousands: the CPU
@@ -28,7 +30,11 @@
  * syndrome + Bob's decoding; Cascade both sides), then LDPC / Cascade
  * ratios.
  *
- * usage: bench_ldpc [-b block bits] [-D rounds] [-q QBER, one only]
+ * -e: LDPC with qkd_ldpc_default_params() at the estimate itself (no
+ * margin, no rounding, five steps): the library's efficiency, the figure
+ * issue 16's f <= 1.10 at QBER 2 % is about.
+ *
+ * usage: bench_ldpc [-b block bits] [-D rounds] [-e] [-q QBER, one only]
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -43,6 +49,8 @@
 #include <qkd/prng.h>
 
 static uint64_t rng_state = 0x6a09e667f3bcc909ULL;
+/* -e: the code for the estimate itself, the library's own figure */
+static bool at_estimate;
 
 static uint64_t rng(void)
 {
@@ -69,7 +77,7 @@ struct acc {
 
 /* LDPC on one round's keys; b[] corrected in place. */
 static int run_ldpc(uint64_t **a, uint64_t **b, uint32_t F, uint32_t nf,
-		    double est, struct acc *ac)
+		    double est, size_t k, struct acc *ac)
 {
 	struct qkd_ldpc_msg m1 = { 0 }, m2 = { 0 };
 	struct qkd_ldpc_params p;
@@ -82,8 +90,10 @@ static int run_ldpc(uint64_t **a, uint64_t **b, uint32_t F, uint32_t nf,
 	uint32_t f;
 	int r;
 
-	if (qkd_ldpc_default_params(&p, F, nf, est < 0.005 ? 0.005 : est,
-				    rng()))
+	if (at_estimate ?
+	    qkd_ldpc_default_params(&p, F, nf, est < 0.005 ? 0.005 : est,
+				    rng()) :
+	    qkd_ldpc_daemon_params(&p, F, nf, est, k, rng()))
 		return -1;
 	t0 = cpu_now();
 	c = qkd_ldpc_code_new(&p);
@@ -130,6 +140,10 @@ static int run_ldpc(uint64_t **a, uint64_t **b, uint32_t F, uint32_t nf,
 		if (qkd_ldpc_bob_frame_leak(bo, f) >
 		    p.m - p.p + QKD_LDPC_TAG_BITS)
 			ac->failed1++;
+		/* qkdd sends a failed frame whole: its leak is its length */
+		if (qkd_ldpc_bob_frame_state(bo, f) == QKD_LDPC_FRAME_FAILED)
+			ac->leak += (double)F -
+				    (double)qkd_ldpc_bob_frame_leak(bo, f);
 		if (qkd_ldpc_bob_frame_state(bo, f) == QKD_LDPC_FRAME_OK &&
 		    qkd_bv_hamming(a[f], b[f], F))
 			ac->bad++;	/* claimed corrected, still wrong */
@@ -183,8 +197,11 @@ int main(int argc, char **argv)
 	uint32_t block = 1u << 20, D = 2, F, nf, i, f, r;
 	int c;
 
-	while ((c = getopt(argc, argv, "b:D:q:")) != -1) {
+	while ((c = getopt(argc, argv, "b:D:eq:")) != -1) {
 		switch (c) {
+		case 'e':
+			at_estimate = true;
+			break;
 		case 'b':
 			block = (uint32_t)strtoul(optarg, NULL, 0);
 			break;
@@ -196,7 +213,7 @@ int main(int argc, char **argv)
 			break;
 		default:
 			fprintf(stderr,
-				"usage: %s [-b block bits] [-D rounds] [-q QBER]\n",
+				"usage: %s [-b block bits] [-D rounds] [-e] [-q QBER]\n",
 				argv[0]);
 			return 2;
 		}
@@ -210,8 +227,10 @@ int main(int argc, char **argv)
 
 		qkd_ldpc_daemon_frames(N - k, &F, &nf);
 	}
-	printf("LDPC reconciliation vs Cascade (qkdd's configuration), the same keys: --block-bits %u, 20 %% sampled, %u frames of %u bits, %u rounds a QBER\n",
-	       block, nf, F, D);
+	printf("LDPC reconciliation vs Cascade (qkdd's configuration), the same keys: --block-bits %u, 20 %% sampled, %u frames of %u bits, %u rounds a QBER; LDPC's code %s\n",
+	       block, nf, F, D,
+	       at_estimate ? "for the estimate itself (-e: qkd_ldpc_default_params)" :
+	       "as qkdd's Alice makes it (qkd_ldpc_daemon_params)");
 	printf("f: leak / (n h(e/n)), e the true errors; FER1: frames that needed a reveal step; FER: frames failed after the last; dec/fr: decodings a frame; kE/fr: edge updates a frame, thousands; msgs: messages a round; Mb/s: key bits per CPU second of one core\n\n");
 	printf("%-5s | %7s %9s %9s %6s %7s %6s %8s %8s %9s | %7s %8s %8s | %7s %8s %9s\n",
 	       "QBER", "f LDPC", "FER1", "FER", "dec/fr", "kE/fr", "msgs", "Mb/s",
@@ -257,7 +276,7 @@ int main(int argc, char **argv)
 			L.nh += nb * qkd_ldpc_h2((double)e / nb);
 			C.nh = L.nh;
 			L.frames += nf;
-			if (run_ldpc(a, b, F, nf, est, &L) ||
+			if (run_ldpc(a, b, F, nf, est, k, &L) ||
 			    run_cascade(a, b2, F, nf, est, &C)) {
 				fprintf(stderr, "run failed\n");
 				return 1;

@@ -2,7 +2,7 @@
 /*
  * LDPC reconciliation (userspace/protocol/ldpc.c): both ends build the same
  * matrix from the same parameters; frames within the code's range decode,
- * with the leak counted exactly (m - p for the syndrome, 64 for the
+ * with the leak counted exactly (m - p for the syndrome, 32 for the
  * frame's tag, + the revealed punctured bits); a frame beyond it is reported failed and left as it
  * was, never claimed corrected; every malformed message and parameter set
  * is refused with a reason and changes nothing.
@@ -212,7 +212,7 @@ TEST(punctured_columns_each_own_a_row)
  * Frames at QBER 1-8 % decode at a generous rate, almost always in one
  * message (a frame whose first decoding stops on a wrong word -- caught by
  * its tag -- or stalls gets one reveal step). Each frame's leak is
- * m - p + 64, plus step_bits if it was in the MORE, the same at both ends,
+ * m - p + 32 (the tag), plus step_bits if it was in the MORE, the same at both ends,
  * and the stats add them up.
  */
 TEST(decodes_qber_1_to_8_with_exact_leak)
@@ -232,7 +232,7 @@ TEST(decodes_qber_1_to_8_with_exact_leak)
 
 		keys_make(&k, n, nf, (uint32_t)(qs[i] * n + 0.5));
 		params(&p, n, nf, qs[i], 1.6, 256, 1);
-		base = p.m - p.p + 64;
+		base = p.m - p.p + QKD_LDPC_TAG_BITS;
 		c = qkd_ldpc_code_new(&p);
 		ASSERT_NE(NULL, c);
 		a = qkd_ldpc_alice_new(c, &p, (const uint64_t *const *)k.a);
@@ -273,7 +273,7 @@ TEST(decodes_qber_1_to_8_with_exact_leak)
 /*
  * Blind reconciliation: a first syndrome far too short fails, Bob asks
  * for more, the revealed punctured bits make it decodable. Three messages;
- * the leak is m - p + 64 + step_bits exactly, the same at both ends.
+ * the leak is m - p + 32 + step_bits exactly, the same at both ends.
  */
 TEST(reveal_step_rescues_a_short_syndrome)
 {
@@ -298,12 +298,12 @@ TEST(reveal_step_rescues_a_short_syndrome)
 	EXPECT_EQ(3, r.msgs);
 	EXPECT_EQ(1, r.sa.steps);
 	EXPECT_EQ(nf, r.sb.frames_ok);
-	EXPECT_EQ((uint64_t)(p.m - p.p + 64 + p.step_bits) * nf,
+	EXPECT_EQ((uint64_t)(p.m - p.p + QKD_LDPC_TAG_BITS + p.step_bits) * nf,
 		  r.sa.leak_bits);
 	EXPECT_EQ(r.sa.leak_bits, r.sb.leak_bits);
 	for (f = 0; f < nf; f++) {
 		EXPECT_EQ(0, memcmp(k.a[f], k.b[f], QKD_BV_WORDS(n) * 8));
-		EXPECT_EQ(p.m - p.p + 64 + p.step_bits,
+		EXPECT_EQ(p.m - p.p + QKD_LDPC_TAG_BITS + p.step_bits,
 			  qkd_ldpc_alice_frame_leak(a, f));
 		EXPECT_EQ(qkd_ldpc_alice_frame_leak(a, f),
 			  qkd_ldpc_bob_frame_leak(b, f));
@@ -436,7 +436,7 @@ TEST(frame_beyond_capability_reports_failure)
 	EXPECT_EQ(5, r.msgs);
 	EXPECT_EQ(0, r.sb.frames_ok);
 	EXPECT_EQ(nf, r.sb.frames_failed);
-	EXPECT_EQ((uint64_t)(p.m + 64) * nf, r.sa.leak_bits);
+	EXPECT_EQ((uint64_t)(p.m + QKD_LDPC_TAG_BITS) * nf, r.sa.leak_bits);
 	EXPECT_EQ(r.sa.leak_bits, r.sb.leak_bits);
 	for (f = 0; f < nf; f++) {
 		EXPECT_EQ(QKD_LDPC_FRAME_FAILED, qkd_ldpc_bob_frame_state(b, f));
@@ -513,7 +513,7 @@ TEST(syndrome_match_with_the_wrong_tag_is_not_success)
 	struct qkd_ldpc_bob *b;
 	const char *why = NULL;
 	struct keys k;
-	size_t fb;
+	size_t fb, tb = QKD_LDPC_TAG_BITS / 8;
 	uint8_t t[8];
 
 	keys_make(&k, n, nf, 82);
@@ -525,9 +525,10 @@ TEST(syndrome_match_with_the_wrong_tag_is_not_success)
 	ASSERT_NE(NULL, a);
 	ASSERT_NE(NULL, b);
 	ASSERT_EQ(0, qkd_ldpc_alice_syndrome(a, &syn));
-	fb = (p.m + 7) / 8 + 8;
-	memcpy(t, syn.data + 16 + 8 + fb - 8, 8);
-	memcpy(syn.data + 16 + 8 + fb - 8, syn.data + 16 + 8 + 2 * fb - 8, 8);
+	fb = (p.m + 7) / 8 + tb;
+	memcpy(t, syn.data + 16 + 8 + fb - tb, tb);
+	memcpy(syn.data + 16 + 8 + fb - tb, syn.data + 16 + 8 + 2 * fb - tb,
+	       tb);
 	ASSERT_EQ(0, qkd_ldpc_bob_handle(b, syn.data, syn.len, &out, &why));
 	EXPECT_EQ(QKD_LDPC_FRAME_FAILED, qkd_ldpc_bob_frame_state(b, 0));
 	EXPECT_EQ(0, memcmp(k.b0[0], k.b[0], QKD_BV_WORDS(n) * 8));
@@ -537,7 +538,7 @@ TEST(syndrome_match_with_the_wrong_tag_is_not_success)
 	{
 		struct qkd_ldpc_bob *b2;
 
-		memcpy(syn.data + 16 + 8 + fb - 8, t, 8);
+		memcpy(syn.data + 16 + 8 + fb - tb, t, tb);
 		memcpy(k.b[0], k.b0[0], QKD_BV_WORDS(n) * 8);
 		b2 = qkd_ldpc_bob_new(c, &p, k.b);
 		ASSERT_NE(NULL, b2);
@@ -673,7 +674,7 @@ TEST(efficiency_at_qber_2_percent_daemon_frames)
 	for (f = 0; f < nf; f++) {
 		EXPECT_EQ(0, memcmp(k.a[f], k.b[f], QKD_BV_WORDS(n) * 8));
 		early += qkd_ldpc_bob_frame_leak(b, f) <=
-			 p.m - p.p + 64 + 2 * p.step_bits;
+			 p.m - p.p + QKD_LDPC_TAG_BITS + 2 * p.step_bits;
 	}
 	fm = (double)r.sa.leak_bits / nf / (n * qkd_ldpc_h2((double)e / n));
 	TH_LOG("QBER 2 %%: f %.4f, %llu decodings, %llu iterations, %u of %u frames within two steps",
@@ -717,6 +718,129 @@ TEST(default_params_build_at_every_length_and_qber)
 			EXPECT_LE(2, max_col);
 			qkd_ldpc_code_free(c);
 		}
+}
+
+/*
+ * qkdd's parameters: the code for the estimate plus its standard error
+ * (rounded up to 0.05 %), Bob's decoder at the estimate itself, and
+ * reveal steps that reach what a frame needs when its true QBER is three
+ * standard deviations (the frame's spread and the sample's) above the
+ * estimate. With the daemon's usual frames and samples that is the five
+ * steps of qkd_ldpc_default_params as they were; short frames and small
+ * samples get more or larger steps, never more syndrome than key bits.
+ */
+TEST(daemon_params_reach_covers_the_estimates_spread)
+{
+	static const struct {
+		uint32_t n;
+		uint64_t k;
+		double est;
+	} cases[] = {
+		{ 62912, 220201, 0.02 },	/* 2^20-bit blocks */
+		{ 62912, 881000, 0.01 },	/* 2^22 */
+		{ 13762, 3441, 0.03 },		/* 2^14: one frame */
+		{ 4096, 1100, 0.02 },
+		{ 1000, 270, 0.05 },
+		{ QKD_LDPC_MIN_FRAME_BITS, 70, 0.08 },
+		{ 65536, 0, 0.02 },		/* an exact estimate */
+	};
+	unsigned int i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint32_t n = cases[i].n;
+		double e = cases[i].est, ik = cases[i].k ? 1.0 / cases[i].k : 0;
+		double qg = e + sqrt(e * (1 - e) * ik);
+		double sd = sqrt(e * (1 - e) * (1.0 / n + ik));
+		struct qkd_ldpc_params p, d;
+		struct qkd_ldpc_code *c;
+
+		qg = ceil(qg / 0.0005 - 1e-9) * 0.0005;
+		if (qg > 0.11)
+			qg = 0.11;
+		ASSERT_EQ(0, qkd_ldpc_daemon_params(&p, n, 3, e, cases[i].k,
+						    5));
+		ASSERT_EQ(0, qkd_ldpc_default_params(&d, n, 3, qg, 5));
+		TH_LOG("n %u k %llu est %.3f: m %u, %u steps of %u (default at %.4f: m %u, %u of %u)",
+		       n, (unsigned long long)cases[i].k, e, p.m,
+		       p.max_steps, p.step_bits, qg, d.m, d.max_steps,
+		       d.step_bits);
+		EXPECT_EQ(0, qkd_ldpc_params_check(&p, NULL));
+		EXPECT_EQ((uint32_t)(e * 1e6 + 0.5), p.qber_ppm);
+		/* the first attempt is the default's at est + 1 sd */
+		EXPECT_EQ(d.m - d.p, p.m - p.p);
+		EXPECT_LE(d.max_steps, p.max_steps);
+		EXPECT_GE(QKD_LDPC_MAX_STEPS, p.max_steps);
+		EXPECT_EQ(p.step_bits * p.max_steps, p.p);
+		EXPECT_GE(n, p.m);
+		/* all revealed: 1.1 n h(Q) at Q three deviations above est,
+		 * or every bit the frame has */
+		EXPECT_TRUE(p.m >= 1.1 * n * qkd_ldpc_h2(e + 3 * sd) ||
+			    p.m == n);
+		if (i < 2)	/* the daemon's usual frames: as before */
+			EXPECT_EQ(0, memcmp(&d.m, &p.m, 4 * sizeof(uint32_t)));
+		if (n <= 4096) {
+			c = qkd_ldpc_code_new(&p);
+			EXPECT_NE(NULL, c);
+			qkd_ldpc_code_free(c);
+		}
+	}
+	/* no margin without a sample; out of range refused */
+	{
+		struct qkd_ldpc_params p, d;
+
+		ASSERT_EQ(0, qkd_ldpc_daemon_params(&p, 65536, 1, 0.02, 0, 1));
+		ASSERT_EQ(0, qkd_ldpc_default_params(&d, 65536, 1, 0.02, 1));
+		EXPECT_EQ(d.m - d.p, p.m - p.p);
+		EXPECT_EQ(-EINVAL, qkd_ldpc_daemon_params(&p, 65536, 1, 0.2,
+							  1000, 1));
+		EXPECT_EQ(-EINVAL, qkd_ldpc_daemon_params(&p, 65536, 1, -0.01,
+							  1000, 1));
+	}
+}
+
+/*
+ * A short frame whose true QBER is well above the estimate (the sample
+ * of 2000 bits said 3 %, the frames have 3.85 %: two standard
+ * deviations of the frame's and the sample's spread): with the reveal
+ * steps of qkdd's parameters every frame decodes, none is sent whole.
+ * Before they covered the estimate's spread (five steps of 0.02 from the
+ * code at est + 1 sd) such frames failed: 20 of 60 at 2^14-bit blocks in
+ * bench_ldpc.
+ */
+TEST(short_frames_above_the_estimate_decode_within_the_steps)
+{
+	uint32_t n = 8192, nf = 2, e = 315, f;
+	struct qkd_ldpc_params p;
+	struct qkd_ldpc_code *c;
+	struct qkd_ldpc_alice *a;
+	struct qkd_ldpc_bob *b;
+	struct keys k;
+	struct run r;
+
+	rng_state = 0x5407f4a3e5ULL;
+	keys_make(&k, n, nf, e);
+	ASSERT_EQ(0, qkd_ldpc_daemon_params(&p, n, nf, 0.03, 2000, 0x5eed));
+	c = qkd_ldpc_code_new(&p);
+	ASSERT_NE(NULL, c);
+	a = qkd_ldpc_alice_new(c, &p, (const uint64_t *const *)k.a);
+	b = qkd_ldpc_bob_new(c, &p, k.b);
+	ASSERT_NE(NULL, a);
+	ASSERT_NE(NULL, b);
+	exchange(a, b, &r);
+	ASSERT_EQ(0, r.err);
+	TH_LOG("m %u, %u steps of %u: %llu decodings, leak %llu",
+	       p.m, p.max_steps, p.step_bits,
+	       (unsigned long long)r.sb.decodes,
+	       (unsigned long long)r.sb.leak_bits);
+	EXPECT_EQ(nf, r.sb.frames_ok);
+	EXPECT_EQ(0, r.sb.frames_failed);
+	EXPECT_EQ(r.sa.leak_bits, r.sb.leak_bits);
+	for (f = 0; f < nf; f++)
+		EXPECT_EQ(0, memcmp(k.a[f], k.b[f], QKD_BV_WORDS(n) * 8));
+	qkd_ldpc_alice_free(a);
+	qkd_ldpc_bob_free(b);
+	qkd_ldpc_code_free(c);
+	keys_free(&k);
 }
 
 TEST(params_wire_strict)
@@ -928,7 +1052,7 @@ TEST(malformed_messages_refused_and_change_nothing)
 		       &why, "empty MORE");
 	qkd_ldpc_alice_stats(a, &sa1);
 	EXPECT_EQ(0, memcmp(&sa0, &sa1, sizeof(sa0)));
-	EXPECT_EQ(p.m - p.p + 64, qkd_ldpc_alice_frame_leak(a, 0));
+	EXPECT_EQ(p.m - p.p + QKD_LDPC_TAG_BITS, qkd_ldpc_alice_frame_leak(a, 0));
 
 	/* the honest MORE still works */
 	ASSERT_EQ(0, qkd_ldpc_alice_handle(a, more.data, more.len, &rev, &why));
@@ -971,7 +1095,7 @@ TEST(malformed_messages_refused_and_change_nothing)
 	}
 	qkd_ldpc_bob_stats(b, &sb1);
 	EXPECT_EQ(0, memcmp(&sb0, &sb1, sizeof(sb0)));
-	EXPECT_EQ(p.m - p.p + 64, qkd_ldpc_bob_frame_leak(b, 0));
+	EXPECT_EQ(p.m - p.p + QKD_LDPC_TAG_BITS, qkd_ldpc_bob_frame_leak(b, 0));
 
 	/* the honest REVEAL decodes; anything after the end is refused */
 	ASSERT_EQ(0, qkd_ldpc_bob_handle(b, rev.data, rev.len, &out, &why));

@@ -2908,9 +2908,10 @@ TEST(reconcile_methods_agreed_in_the_hello)
 
 /* A code no frame decodes with: a syndrome of n / 32 bits, no reveal. */
 static int failing_ldpc_params(struct qkd_ldpc_params *p, uint32_t n,
-			       uint32_t nframes, double qber, uint64_t seed)
+			       uint32_t nframes, double est,
+			       uint64_t sample_bits, uint64_t seed)
 {
-	int r = qkd_ldpc_default_params(p, n, nframes, qber, seed);
+	int r = qkd_ldpc_daemon_params(p, n, nframes, est, sample_bits, seed);
 
 	p->m = n / 32;
 	p->p = 0;
@@ -2937,7 +2938,7 @@ TEST(ldpc_frames_left_undecoded_are_disclosed_and_counted_whole)
 	reconcile_pair(&a, &b, 8192, QKDD_EC_LDPC, QKDD_EC_LDPC);
 	qkdd_ldpc_params = failing_ldpc_params;
 	connect_run(&a, &b, &m);
-	qkdd_ldpc_params = qkd_ldpc_default_params;
+	qkdd_ldpc_params = qkd_ldpc_daemon_params;
 	ka = slurp(a.o.out);
 	kb = slurp(b.o.out);
 	n = status_value(&a, "key_bits");
@@ -3145,6 +3146,18 @@ TEST(pa_seed_part_cut_duplicated_reordered_missing_or_extra_raises_bobs_alarm)
  * round's closing tag: no key at either end, the transcript failure
  * counted at Alice.
  */
+/* Alice's parameters, as qkdd makes them, kept for the test to read. */
+static struct qkd_ldpc_params alices_ldpc_params;
+static int recorded_ldpc_params(struct qkd_ldpc_params *p, uint32_t n,
+				uint32_t nframes, double est,
+				uint64_t sample_bits, uint64_t seed)
+{
+	int r = qkd_ldpc_daemon_params(p, n, nframes, est, sample_bits, seed);
+
+	alices_ldpc_params = *p;
+	return r;
+}
+
 TEST(ldpc_tampered_syndrome_reveals_discloses_then_fails_the_closing_tag)
 {
 	struct end a, b;
@@ -3155,7 +3168,11 @@ TEST(ldpc_tampered_syndrome_reveals_discloses_then_fails_the_closing_tag)
 	char *ka, *kb;
 
 	reconcile_pair(&a, &b, 8192, QKDD_EC_LDPC, QKDD_EC_LDPC);
+	memset(&alices_ldpc_params, 0, sizeof(alices_ldpc_params));
+	qkdd_ldpc_params = recorded_ldpc_params;
 	connect_run(&a, &b, &m);
+	qkdd_ldpc_params = qkd_ldpc_daemon_params;
+	lp = alices_ldpc_params;
 	ka = slurp(a.o.out);
 	kb = slurp(b.o.out);
 	auth_get_stats(a.auth, &sa);
@@ -3166,7 +3183,8 @@ TEST(ldpc_tampered_syndrome_reveals_discloses_then_fails_the_closing_tag)
 	EXPECT_EQ(0, lines(kb));
 	/* every reveal step the parameters allow (the tag never matches),
 	 * then the frame asked for and sent whole */
-	ASSERT_EQ(0, qkd_ldpc_default_params(&lp, 4096, 1, 0.03, 0));
+	TH_LOG("Alice's code: %u-bit frames, m %u, %u steps of %u bits",
+	       lp.frame_bits, lp.m, lp.max_steps, lp.step_bits);
 	EXPECT_LE(1, lp.max_steps);
 	EXPECT_EQ((int)lp.max_steps, m.frames[1][QKD_MSG_LDPC_MORE]);
 	EXPECT_EQ((int)lp.max_steps, m.frames[0][QKD_MSG_LDPC_REVEAL]);

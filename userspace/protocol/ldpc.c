@@ -64,15 +64,38 @@
  * (the degree table, the placement) bumps it and an old end refuses a new
  * one's SYNDROME ("SYNDROME of another version") instead of decoding with
  * another matrix. 1: the density-evolution table; 2: more degree-24
- * columns from rate 0.75 up (bench_ldpc, 2026-12-07).
+ * columns from rate 0.75 up (bench_ldpc, 2026-12-07); 3: frame tags of
+ * 32 bits instead of 64.
  */
-#define MSG_VERSION	2
+#define MSG_VERSION	3
 #define MSG_HDR_LEN	16
+#define TAG_BYTES	(QKD_LDPC_TAG_BITS / 8)
 
 #define LLR_KNOWN	40.0f	/* a bit whose value is known */
 #define R_MAX		0.9999990f /* |check message| <= 2 atanh(R_MAX) ~ 14.5 */
 #define STALL_ITERS	8	/* iterations without progress: stuck */
 #define T_MIN		1e-9f	/* tanh(|L|/2) floor: punctured bits start at 0 */
+
+/*
+ * A frame's tag: the low QKD_LDPC_TAG_BITS of the GF(2^64) polynomial
+ * hash of qkd/verify.h under Alice's hash key. It only tells Bob whether
+ * a word with the right syndrome is Alice's (a wrong one is hers plus a
+ * codeword); the round's verification (qkd_verify_make, 64 bits or more)
+ * is what makes the key correct. Truncating keeps the hash almost
+ * universal: for two different frames the difference of their hashes is
+ * a nonzero polynomial of degree d + 1 (d the frame's 64-bit words) in
+ * the key, which takes each of the 2^64 / 2^TAG values with the same low
+ * bits at most d + 1 times, so a wrong word passes with probability at
+ * most (d + 1) 2^-TAG: 1000 / 2^32 = 2.3e-7 for a 2^16-bit frame, and
+ * then costs the round's verification, not the key. 32 bits instead of
+ * 64 cut the leak by 0.0036 n h(Q) at QBER 2 % (protocol.md).
+ */
+static uint64_t frame_tag(uint64_t hkey, const uint64_t *x, uint32_t n)
+{
+	return qkd_verify_hash64(hkey, x, n) &
+	       (QKD_LDPC_TAG_BITS >= 64 ? ~0ull :
+		(1ull << (QKD_LDPC_TAG_BITS % 64)) - 1);
+}
 
 
 /* ----------------------------------------------------------- params */
@@ -169,6 +192,80 @@ int qkd_ldpc_default_params(struct qkd_ldpc_params *p, uint32_t frame_bits,
 	p->qber_ppm = (uint32_t)(qber * 1e6 + 0.5);
 	p->max_iter = 60;
 	p->seed = seed;
+	return qkd_ldpc_params_check(p, NULL);
+}
+
+/*
+ * The reveal steps' reach. A frame decodes once the disclosed syndrome
+ * is about f_hi n h(Q) bits, Q its true QBER and f_hi the upper end of
+ * the code's thresholds, f0 + REACH_HI, plus what a short frame loses to
+ * its length, REACH_SHORT / sqrt(n) (set so that at 2^16-bit frames and
+ * 2^20-bit blocks the reach is the five steps that left no frame of 112
+ * failed in bench_ldpc; at 2^14-bit blocks, one frame of 13 762 bits,
+ * 0 of 120 failed at QBER 2 and 3 %, against 44 of 120 before). Q
+ * differs from est by the frame's own binomial spread and the sample's,
+ * sd = sqrt(est (1 - est) (1/n + 1/k)); the steps reach Q = est +
+ * REACH_Z sd. At 2^16-bit frames and 2^20-bit blocks that is what the
+ * five steps reach already; a 13 762-bit frame with a 3441-bit sample
+ * (2^14-bit blocks) at QBER 3 % needs 1.3 times n h(est).
+ */
+#define REACH_Z		3.0
+#define REACH_HI	0.02
+#define REACH_SHORT	2.0
+#define QBER_STEP	0.0005
+
+int qkd_ldpc_daemon_params(struct qkd_ldpc_params *p, uint32_t frame_bits,
+			   uint32_t nframes, double est, uint64_t sample_bits,
+			   uint64_t seed)
+{
+	double qe = est < 0.005 ? 0.005 : est > 0.11 ? 0.11 : est;
+	double ik = sample_bits ? 1.0 / (double)sample_bits : 0; /* 0: exact */
+	double qg, sd, qhi, need;
+	uint64_t base, steps, step;
+	int r;
+
+	if (!(est >= 0 && est <= 0.11) || !frame_bits)
+		return -EINVAL;
+	/*
+	 * The syndrome for the estimate plus its standard error: a frame
+	 * that does not decode is sent whole, some ten times its syndrome;
+	 * at 2^21-bit blocks the margin is about 1.5 % of the QBER, at
+	 * 2^16 about 9 %.
+	 */
+	qg = qe + sqrt(qe * (1 - qe) * ik);
+	qg = ceil(qg / QBER_STEP - 1e-9) * QBER_STEP;
+	if (qg > 0.11)
+		qg = 0.11;
+	r = qkd_ldpc_default_params(p, frame_bits, nframes, qg, seed);
+	if (r)
+		return r;
+	p->qber_ppm = (uint32_t)(qe * 1e6 + 0.5);
+	sd = sqrt(qe * (1 - qe) * (1.0 / frame_bits + ik));
+	qhi = qe + REACH_Z * sd;
+	if (qhi > 0.5)
+		qhi = 0.5;
+	need = (f0_for(qg) + REACH_HI + REACH_SHORT / sqrt(frame_bits)) *
+	       frame_bits * qkd_ldpc_h2(qhi);
+	base = p->m - p->p;
+	if ((double)p->m >= need)
+		return qkd_ldpc_params_check(p, NULL);
+	/* more steps of the same size, then larger steps */
+	steps = (uint64_t)ceil((need - (double)base) / p->step_bits);
+	step = p->step_bits;
+	if (steps > QKD_LDPC_MAX_STEPS) {
+		steps = QKD_LDPC_MAX_STEPS;
+		step = (uint64_t)ceil((need - (double)base) / steps);
+	}
+	if (base + steps * step > frame_bits) {
+		/* no more syndrome than key bits: as far as that goes */
+		step = (frame_bits - base) / steps;
+		if (!step)
+			return -EINVAL;
+	}
+	p->step_bits = (uint32_t)step;
+	p->max_steps = (uint32_t)steps;
+	p->p = (uint32_t)(step * steps);
+	p->m = (uint32_t)(base + p->p);
 	return qkd_ldpc_params_check(p, NULL);
 }
 
@@ -947,7 +1044,7 @@ static int bp_decode(const struct qkd_ldpc_code *c,
 	 * A word with the right syndrome may still be the wrong one (the
 	 * true one plus a low-weight codeword): Alice's tag tells.
 	 */
-	if (hk_tag && qkd_verify_hash64(hk_tag[0], w->y, c->n) != hk_tag[1]) {
+	if (hk_tag && frame_tag(hk_tag[0], w->y, c->n) != hk_tag[1]) {
 		explicit_bzero(w->y, w->ysz);
 		return 0;
 	}
@@ -1132,7 +1229,7 @@ fail:
 int qkd_ldpc_alice_syndrome(struct qkd_ldpc_alice *a, struct qkd_ldpc_msg *out)
 {
 	const struct qkd_ldpc_code *c = a->c;
-	size_t fb = (c->m + 7) / 8 + 8, wm = QKD_BV_WORDS(c->m);
+	size_t fb = (c->m + 7) / 8 + TAG_BYTES, wm = QKD_BV_WORDS(c->m);
 	uint64_t *s;
 	uint32_t f;
 
@@ -1150,9 +1247,8 @@ int qkd_ldpc_alice_syndrome(struct qkd_ldpc_alice *a, struct qkd_ldpc_msg *out)
 
 		qkd_ldpc_syndrome(c, a->x + f * a->wn, a->u + f * a->wp, s);
 		pack_bits(fr, s, 0, c->m);
-		qkd_put_le(fr + fb - 8, qkd_verify_hash64(a->hkey,
-							a->x + f * a->wn,
-							c->n), 8);
+		qkd_put_le(fr + fb - TAG_BYTES,
+			   frame_tag(a->hkey, a->x + f * a->wn, c->n), TAG_BYTES);
 	}
 	explicit_bzero(s, wm * 8);
 	free(s);
@@ -1407,7 +1503,7 @@ static void bob_decode_all(struct qkd_ldpc_bob *b)
 static const char *bob_parse_syndrome(const struct qkd_ldpc_bob *b,
 				      const uint8_t *msg, size_t len)
 {
-	size_t fb = (b->p.m + 7) / 8 + 8;
+	size_t fb = (b->p.m + 7) / 8 + TAG_BYTES;
 	uint32_t f;
 
 	if (len < MSG_HDR_LEN || msg[0] != MSG_SYNDROME)
@@ -1476,14 +1572,15 @@ int qkd_ldpc_bob_handle(struct qkd_ldpc_bob *b, const uint8_t *msg,
 		return -EPROTO;
 	}
 	if (!b->got_syndrome) {
-		size_t fb = (b->p.m + 7) / 8 + 8;
+		size_t fb = (b->p.m + 7) / 8 + TAG_BYTES;
 
 		for (f = 0; f < b->p.nframes; f++) {
 			const uint8_t *fr = msg + MSG_HDR_LEN + 8 + f * fb;
 
 			unpack_bits(b->s + f * b->wm, 0, fr, b->p.m);
 			b->tag[2 * f] = qkd_get_le(msg + MSG_HDR_LEN, 8);
-			b->tag[2 * f + 1] = qkd_get_le(fr + fb - 8, 8);
+			b->tag[2 * f + 1] = qkd_get_le(fr + fb - TAG_BYTES,
+						       TAG_BYTES);
 			b->req[f] = f;
 		}
 		b->nreq = b->p.nframes;

@@ -69,11 +69,9 @@ static const struct ec_history ec_prior[2] = {
 	{ .f = 1.15, .roundtrips = 1, .sec_per_bit = 1.5e-6 },
 };
 
-#define LDPC_QBER_STEP	0.0005
-
 int (*qkdd_ldpc_params)(struct qkd_ldpc_params *p, uint32_t frame_bits,
-			uint32_t nframes, double qber, uint64_t seed) =
-	qkd_ldpc_default_params;
+			uint32_t nframes, double est, uint64_t sample_bits,
+			uint64_t seed) = qkd_ldpc_daemon_params;
 
 double ec_now(void)
 {
@@ -320,7 +318,7 @@ void ldpc_cache_free(struct ldpc_cache *c)
 int alice_ldpc_params(struct qkdd *q, struct round *R, struct wbuf *w)
 {
 	struct qkd_ldpc_params *lp = &R->lp;
-	double qe = R->est.qber, qg;	/* the estimate; the code's QBER */
+	double qe = R->est.qber;
 	uint8_t buf[QKD_LDPC_PARAMS_LEN];
 
 	if (!q->ldpc_seed_set) {
@@ -329,23 +327,10 @@ int alice_ldpc_params(struct qkdd *q, struct round *R, struct wbuf *w)
 			return -EIO;
 		q->ldpc_seed_set = true;
 	}
-	if (qe < 0.005)
-		qe = 0.005;
 	if (qe > 0.11)
 		qe = 0.11;
-	/*
-	 * The syndrome for the estimate plus its standard error: a frame
-	 * that does not decode is sent whole, some ten times its syndrome;
-	 * at 2^21-bit blocks the margin is about 1.5 % of the QBER, at
-	 * 2^16 about 9 %.
-	 */
-	qg = qe + sqrt(qe * (1 - qe) / (double)(R->est.k ? R->est.k : 1));
-	qg = ceil(qg / LDPC_QBER_STEP - 1e-9) * LDPC_QBER_STEP;
-	if (qg > 0.11)
-		qg = 0.11;
-	if (qkdd_ldpc_params(lp, R->F, R->nf, qg, q->ldpc_seed))
+	if (qkdd_ldpc_params(lp, R->F, R->nf, qe, R->est.k, q->ldpc_seed))
 		return -EINVAL;
-	lp->qber_ppm = (uint32_t)(qe * 1e6 + 0.5);
 	if (qkd_ldpc_params_check(lp, NULL))
 		return -EINVAL;
 	wb_bytes(w, buf, qkd_ldpc_params_encode(lp, buf));

@@ -361,11 +361,12 @@ void ldpc_cache_free(struct ldpc_cache *c);
 /* Alice: the LDPC parameters, then the syndromes, into her estimation
  * sample; then answer Bob until his VERIFY_HASH (in q->msg, *type). */
 /*
- * Where Alice's LDPC parameters come from: qkd_ldpc_default_params. A
+ * Where Alice's LDPC parameters come from: qkd_ldpc_daemon_params. A
  * pointer only so that the tests can make every frame fail.
  */
 extern int (*qkdd_ldpc_params)(struct qkd_ldpc_params *p, uint32_t frame_bits,
-			       uint32_t nframes, double qber, uint64_t seed);
+			       uint32_t nframes, double est,
+			       uint64_t sample_bits, uint64_t seed);
 int alice_ldpc_params(struct qkdd *q, struct round *R, struct wbuf *w);
 int alice_ldpc_syndrome(struct qkdd *q, struct round *R, struct wbuf *w);
 int alice_ldpc_exchange(struct qkdd *q, struct round *R, uint8_t *type);

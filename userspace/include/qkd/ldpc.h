@@ -10,7 +10,7 @@
  *
  *   1. A -> B  SYNDROME  s = H [x ; u] for every frame: x Alice's n key
  *              bits, u p punctured bits Alice draws with getrandom() and
- *              never sends unless asked; and a 64-bit tag of x (the
+ *              never sends unless asked; and a 32-bit tag of x (the
  *              polynomial hash of qkd/verify.h under a hash key drawn for
  *              the batch), with which Bob tells a decoding that reached
  *              the wrong word with the right syndrome (the true word plus
@@ -24,7 +24,7 @@
  * is reported failed (QKD_LDPC_FRAME_FAILED), never as corrected.
  *
  * Leak (bits of information about Alice's key disclosed), exactly, per
- * frame: m - p + 64 + r, r the punctured bits revealed so far, 64 the tag. The p punctured
+ * frame: m - p + 32 + r, r the punctured bits revealed so far, 32 the tag. The p punctured
  * columns each own a check row no other punctured column touches (chosen
  * so at construction), so H restricted to them has rank p and the p - r
  * still secret punctured bits act as a one-time pad on p - r independent
@@ -52,8 +52,12 @@
 /* Decoding threads of a Bob (qkd_ldpc_bob_set_threads), at most. */
 #define QKD_LDPC_MAX_THREADS		8
 #define QKD_LDPC_PARAMS_LEN		40
-/* Bits of each frame's tag in the SYNDROME message (counted in the leak). */
-#define QKD_LDPC_TAG_BITS		64
+/*
+ * Bits of each frame's tag in the SYNDROME message (counted in the leak):
+ * whether a decoded word is Alice's; the round's verification stays the
+ * correctness guarantee (ldpc.c, frame_tag).
+ */
+#define QKD_LDPC_TAG_BITS		32
 /* Frame length of qkd_ldpc_daemon_params(): 2^16 key bits. */
 #define QKD_LDPC_DAEMON_FRAME_MAX	65536
 /* ... rounded down to a multiple of this (qkd_ldpc_daemon_frames) */
@@ -83,6 +87,20 @@ struct qkd_ldpc_params {
  */
 int qkd_ldpc_default_params(struct qkd_ldpc_params *p, uint32_t frame_bits,
 			    uint32_t nframes, double qber, uint64_t seed);
+/*
+ * qkdd's parameters (Alice's, sent to Bob): the QBER estimate est from a
+ * sample of sample_bits bits. The code is made for est plus the
+ * estimate's standard error, rounded up to a step of 0.05 % so that
+ * rounds of a link reuse a matrix (qkdd keeps the last few it built);
+ * qber_ppm is est itself (Bob's decoder). The reveal steps then reach at
+ * least what a frame of frame_bits bits needs when its true QBER is 2.5
+ * standard deviations above est (the frame's own errors and the sample's
+ * both spread): short frames and small samples get more steps, up to
+ * QKD_LDPC_MAX_STEPS, then larger ones. Returns 0 or -EINVAL.
+ */
+int qkd_ldpc_daemon_params(struct qkd_ldpc_params *p, uint32_t frame_bits,
+			   uint32_t nframes, double est, uint64_t sample_bits,
+			   uint64_t seed);
 /*
  * qkdd's cut of n key bits into frames (as qkd_cascade_daemon_frames):
  * nf = ceil(n / 2^16) equal frames of floor(n / nf) bits, rounded down
@@ -171,7 +189,7 @@ int qkd_ldpc_alice_syndrome(struct qkd_ldpc_alice *a,
 int qkd_ldpc_alice_handle(struct qkd_ldpc_alice *a, const uint8_t *req,
 			  size_t len, struct qkd_ldpc_msg *out,
 			  const char **why);
-/* Leak of frame f so far (what Alice disclosed: m - p + 64 + revealed). */
+/* Leak of frame f so far (what Alice disclosed: m - p + 32 + revealed). */
 uint64_t qkd_ldpc_alice_frame_leak(const struct qkd_ldpc_alice *a,
 				   uint32_t frame);
 void qkd_ldpc_alice_stats(const struct qkd_ldpc_alice *a,
