@@ -659,14 +659,14 @@ TEST(construction_pinned_by_digest)
 /*
  * Efficiency where qkdd runs it: frames of 62 912 bits (qkdd's cut of a
  * 2^20-bit block), the default parameters at QBER 2 %, each frame with
- * exactly 2 % errors, fixed seeds. Measured: f 1.1039 (32-bit tags included; 1.1075 with 64),
- * 8 decodings for the 4 frames; with the table and steps before
- * 2026-12-07 f 1.12-1.13 in bench_ldpc. Pinned with a margin for other
- * compilers' float code: every frame decoded, the mean
- * f = leak / (n h(e/n)) at most 1.115, at most 2.5 decodings a frame,
- * and at least half of the frames within two reveal steps.
+ * exactly 2 % errors, fixed seeds. Measured: f 1.1039 (32-bit tags
+ * included; 1.1075 with 64), 8 decodings for the 4 frames; with the
+ * table and steps before 2026-12-07 f 1.12-1.13 in bench_ldpc. Pinned
+ * with a margin for other compilers' float code: every frame decoded,
+ * the mean f = leak / (n h(e/n)) at most 1.11, at most 2.5 decodings a
+ * frame, and at least half of the frames within two reveal steps.
  */
-#define F_MAX_2		1.115
+#define F_MAX_2		1.11
 TEST(efficiency_at_qber_2_percent_daemon_frames)
 {
 	uint32_t n = 62912, nf = 4, e = 1258, f, early = 0;
