@@ -93,7 +93,7 @@ int qkd_ldpc_default_params(struct qkd_ldpc_params *p, uint32_t frame_bits,
  * estimate's standard error, rounded up to a step of 0.05 % so that
  * rounds of a link reuse a matrix (qkdd keeps the last few it built);
  * qber_ppm is est itself (Bob's decoder). The reveal steps then reach at
- * least what a frame of frame_bits bits needs when its true QBER is 2.5
+ * least what a frame of frame_bits bits needs when its true QBER is 3
  * standard deviations above est (the frame's own errors and the sample's
  * both spread): short frames and small samples get more steps, up to
  * QKD_LDPC_MAX_STEPS, then larger ones. Returns 0 or -EINVAL.
