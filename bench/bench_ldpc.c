@@ -11,7 +11,8 @@
  *
  *  - LDPC with qkd_ldpc_daemon_params() (what qkdd's Alice sends: the
  *    code for the estimate plus its standard error, the reveal steps
- *    reaching 2.5 standard deviations above it): the matrix built once a round
+ *    reaching 3 standard deviations above it): the matrix built once a
+ *    round
  *    (both ends build the same one; built once here and its time printed
  *    apart), Alice's SYNDROME, Bob's decoding, the MORE/REVEAL steps
  *    (at most max_steps, 3 by default).
@@ -20,7 +21,8 @@
  *
  * Reported: f = leak / (n h(e/n)), e the true errors of the round's key
  * (pooled over the rounds, as bench_cascade's "f true"; a failed frame
- * counts its length, as qkdd sends it whole); frames failed after the last reveal step (FER), frames
+ * counts its length, as qkdd sends it whole); frames failed after the
+ * last reveal step (FER), frames
  * that needed one step or more (FER1), decodings a frame (dec/fr: 1
  * when none did) and Bob's belief-propagation work a frame (kE/fr: edge
  * updates, iterations times edges of the matrix, in thousands: the CPU
