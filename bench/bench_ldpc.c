@@ -15,7 +15,7 @@
  *    round
  *    (both ends build the same one; built once here and its time printed
  *    apart), Alice's SYNDROME, Bob's decoding, the MORE/REVEAL steps
- *    (at most max_steps, 3 by default).
+ *    (at most max_steps: five, up to eight for short frames).
  *  - Cascade with qkd_cascade_daemon_params() (what qkdd runs: optimized,
  *    PARALLEL and PIPELINE), over the loopback transport: the baseline.
  *
