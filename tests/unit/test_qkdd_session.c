@@ -2963,6 +2963,37 @@ TEST(ldpc_frames_left_undecoded_are_disclosed_and_counted_whole)
 }
 
 /*
+ * What a man in the middle's tampering must leave once the run is over:
+ * no key at either end, Bob's alarm raised by exactly one authentication
+ * failure, and, when @why is given, the round aborted with @why in Bob's
+ * reason. Frees both ends.
+ */
+static void expect_bobs_alarm(struct __test_metadata *_metadata,
+			      struct end *a, struct end *b,
+			      const struct mitm *m, const char *label,
+			      const char *why)
+{
+	char buf[200], *ka = slurp(a->o.out), *kb = slurp(b->o.out);
+
+	TH_LOG("%s: alice %d, bob %d, bob's failures %ld, reason '%s'",
+	       label, a->ret, b->ret, status_value(b, "auth_failures"),
+	       status_str(b, "last_reason", buf, sizeof(buf)));
+	EXPECT_TRUE(m->done);
+	EXPECT_EQ(0, lines(ka));
+	EXPECT_EQ(0, lines(kb));
+	if (why) {
+		EXPECT_EQ(1, status_value(b, "rounds_aborted"));
+		EXPECT_NE(NULL, strstr(status_str(b, "last_reason", buf,
+						  sizeof(buf)), why));
+	}
+	EXPECT_EQ(1, status_value(b, "auth_failures"));
+	EXPECT_STREQ("1", status_str(b, "auth_alarm", buf, sizeof(buf)));
+	free(ka);
+	free(kb);
+	pair_free(a, b);
+}
+
+/*
  * What a man in the middle writes into the LDPC exchange or the round's
  * method (deferred: parsed before any tag is checked) -- a method byte no
  * qkdd sends, LDPC named where Bob allows only Cascade, Alice's syndromes
@@ -2994,27 +3025,12 @@ TEST(malformed_ldpc_exchange_or_method_raises_bobs_alarm)
 		struct mitm m = { .dir = 0, .type = at[i].type, .nth = 0,
 				  .action = at[i].action, .sift = at[i].kind,
 				  .cut_at = -1 };
-		char buf[200], *ka, *kb;
+		char label[32];
 
 		reconcile_pair(&a, &b, 8192, at[i].r, at[i].r);
 		connect_run(&a, &b, &m);
-		ka = slurp(a.o.out);
-		kb = slurp(b.o.out);
-		TH_LOG("case %zu: alice %d, bob %d, bob's failures %ld, reason '%s'",
-		       i, a.ret, b.ret, status_value(&b, "auth_failures"),
-		       status_str(&b, "last_reason", buf, sizeof(buf)));
-		EXPECT_TRUE(m.done);
-		EXPECT_EQ(0, lines(ka));
-		EXPECT_EQ(0, lines(kb));
-		EXPECT_EQ(1, status_value(&b, "rounds_aborted"));
-		EXPECT_NE(NULL, strstr(status_str(&b, "last_reason", buf,
-						  sizeof(buf)), at[i].why));
-		EXPECT_EQ(1, status_value(&b, "auth_failures"));
-		EXPECT_STREQ("1", status_str(&b, "auth_alarm", buf,
-					     sizeof(buf)));
-		free(ka);
-		free(kb);
-		pair_free(&a, &b);
+		snprintf(label, sizeof(label), "case %zu", i);
+		expect_bobs_alarm(_metadata, &a, &b, &m, label, at[i].why);
 	}
 }
 
@@ -3106,35 +3122,17 @@ TEST(pa_seed_part_cut_duplicated_reordered_missing_or_extra_raises_bobs_alarm)
 				  .nth = at[i].nth, .action = at[i].action,
 				  .last_part = at[i].last, .bit = at[i].bit,
 				  .cut_at = -1 };
-		char buf[200], *ka, *kb;
+		char label[48];
 
 		qkdd_seed_part_bits = 1024;
 		fresh_pair(&a, &b, 8192, 25, false);
 		connect_run(&a, &b, &m);
 		qkdd_seed_part_bits = QKDD_SEED_PART_BITS_MAX;
-		ka = slurp(a.o.out);
-		kb = slurp(b.o.out);
-		TH_LOG("case %zu (%s): alice %d, bob %d, bob's failures %ld, reason '%s'",
-		       i, act_name[at[i].action], a.ret, b.ret,
-		       status_value(&b, "auth_failures"),
-		       status_str(&b, "last_reason", buf, sizeof(buf)));
-		EXPECT_TRUE(m.done);
-		EXPECT_EQ(0, lines(ka));
-		EXPECT_EQ(0, lines(kb));
 		EXPECT_TRUE(status_value(&a, "rounds_ok") <= 0);
 		EXPECT_TRUE(status_value(&b, "rounds_ok") <= 0);
-		if (at[i].why) {
-			EXPECT_EQ(1, status_value(&b, "rounds_aborted"));
-			EXPECT_NE(NULL, strstr(status_str(&b, "last_reason", buf,
-							  sizeof(buf)),
-					       at[i].why));
-		}
-		EXPECT_EQ(1, status_value(&b, "auth_failures"));
-		EXPECT_STREQ("1", status_str(&b, "auth_alarm", buf,
-					     sizeof(buf)));
-		free(ka);
-		free(kb);
-		pair_free(&a, &b);
+		snprintf(label, sizeof(label), "case %zu (%s)", i,
+			 act_name[at[i].action]);
+		expect_bobs_alarm(_metadata, &a, &b, &m, label, at[i].why);
 	}
 }
 
