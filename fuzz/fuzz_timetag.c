@@ -159,13 +159,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			      (!i || e.pulse > d2.ev[i - 1].pulse));
 			e.pulse += cut;
 			/* the whole file's detections, in d */
-			if (d.count == d.cap) {
-				size_t cap = d.cap ? 2 * d.cap : 64;
-
-				d.ev = realloc(d.ev, cap * sizeof(*d.ev));
-				CHECK(d.ev);
-				d.cap = cap;
-			}
+			if (d.count == d.cap)
+				CHECK(!qkd_detections_reserve(&d,
+						d.cap ? 2 * d.cap : 64));
 			d.ev[d.count++] = e;
 		}
 		for (size_t i = 0; !ret && i < d.count; i++)

@@ -434,11 +434,9 @@ TEST(writer_and_reader_round_trip)
 				.basis = (uint8_t)(qkd_rng_u64(&rng) & 1),
 			};
 
-			if (d.count == d.cap) {
-				d.cap = d.cap ? 2 * d.cap : 1024;
-				d.ev = realloc(d.ev, d.cap * sizeof(*d.ev));
-				ASSERT_NE(NULL, d.ev);
-			}
+			if (d.count == d.cap)
+				ASSERT_EQ(0, qkd_detections_reserve(&d,
+						d.cap ? 2 * d.cap : 1024));
 			d.ev[d.count++] = e;
 		}
 	}

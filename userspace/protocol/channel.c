@@ -28,6 +28,7 @@
 
 #include "qkd/channel.h"
 #include "qkd/prng.h"
+#include "qkd/secmem.h"
 
 /* ---------------------------------------------------------------- rng */
 
@@ -272,7 +273,7 @@ int qkd_alice_records_alloc(struct qkd_alice_records *a, size_t n)
 	a->n = n;
 	a->bit = qkd_bits_alloc(n, 0);
 	a->basis = qkd_bits_alloc(n, 0);
-	a->intensity = calloc(n ? n : 1, 1);
+	a->intensity = qkd_secmem_alloc(n);
 	if (!a->bit || !a->basis || !a->intensity) {
 		qkd_alice_records_free(a);
 		return -ENOMEM;
@@ -284,10 +285,7 @@ void qkd_alice_records_free(struct qkd_alice_records *a)
 {
 	qkd_bits_free(a->bit, a->n, 0);
 	qkd_bits_free(a->basis, a->n, 0);
-	if (a->intensity) {
-		explicit_bzero(a->intensity, a->n ? a->n : 1);
-		free(a->intensity);
-	}
+	qkd_secmem_free(a->intensity, a->n);
 	memset(a, 0, sizeof(*a));
 }
 
@@ -348,10 +346,7 @@ void qkd_alice_prepare(const struct qkd_channel_params *p, struct qkd_rng *r,
 
 void qkd_detections_free(struct qkd_detections *d)
 {
-	if (d->ev) {
-		explicit_bzero(d->ev, d->cap * sizeof(*d->ev));
-		free(d->ev);
-	}
+	qkd_secmem_free(d->ev, d->cap * sizeof(*d->ev));
 	memset(d, 0, sizeof(*d));
 }
 
@@ -359,7 +354,8 @@ void qkd_detections_free(struct qkd_detections *d)
  * Grow an array of secret records (Alice's choices, Bob's bits) from @cap
  * to @ncap elements of @size bytes, @used of them kept: a new allocation,
  * the old one wiped before it is freed (realloc() could leave a copy of the
- * records in freed memory). 0 with *@arr and *@cap updated, or -ENOMEM with
+ * records in freed memory), from qkd_secmem_alloc(): a round's arrays are
+ * tens of MiB. 0 with *@arr and *@cap updated, or -ENOMEM with
  * both untouched.
  */
 static int secret_grow(void **arr, size_t *cap, size_t used, size_t ncap,
@@ -371,20 +367,19 @@ static int secret_grow(void **arr, size_t *cap, size_t used, size_t ncap,
 		return 0;
 	if (ncap > SIZE_MAX / size)
 		return -ENOMEM;
-	n = malloc(ncap * size);
+	n = qkd_secmem_alloc(ncap * size);
 	if (!n)
 		return -ENOMEM;
 	if (*arr) {
 		memcpy(n, *arr, used * size);
-		explicit_bzero(*arr, *cap * size);
-		free(*arr);
+		qkd_secmem_free(*arr, *cap * size);
 	}
 	*arr = n;
 	*cap = ncap;
 	return 0;
 }
 
-static int det_reserve(struct qkd_detections *d, size_t cap)
+int qkd_detections_reserve(struct qkd_detections *d, size_t cap)
 {
 	void *ev = d->ev;
 	int err = secret_grow(&ev, &d->cap, d->count, cap, sizeof(*d->ev));
@@ -397,7 +392,7 @@ static inline int det_push(struct qkd_detections *d,
 			   const struct qkd_detection *e)
 {
 	if (d->count == d->cap &&
-	    det_reserve(d, d->cap ? d->cap * 2 : 4096))
+	    qkd_detections_reserve(d, d->cap ? d->cap * 2 : 4096))
 		return -ENOMEM;
 	d->ev[d->count++] = *e;
 	return 0;
@@ -566,10 +561,7 @@ int qkd_det_records_reserve(struct qkd_det_records *d, size_t cap)
 
 void qkd_det_records_free(struct qkd_det_records *d)
 {
-	if (d->r) {
-		explicit_bzero(d->r, d->cap * sizeof(*d->r));
-		free(d->r);
-	}
+	qkd_secmem_free(d->r, d->cap * sizeof(*d->r));
 	memset(d, 0, sizeof(*d));
 }
 
@@ -612,7 +604,7 @@ static int generate(const struct qkd_channel_params *p, struct qkd_rng *r,
 		if (m > (double)npulses)
 			m = (double)npulses;
 		if (qkd_det_records_reserve(sa, sa->n + (size_t)m) ||
-		    det_reserve(d, d->count + (size_t)m))
+		    qkd_detections_reserve(d, d->count + (size_t)m))
 			return -ENOMEM;
 	}
 	pdark_any = 1 - (1 - pd) * (1 - pd);

@@ -422,20 +422,9 @@ static int bob_next(struct qkd_tt_reader *r)
 /* Append @e to @d; a grown array is copied and the old one wiped. */
 static int det_push(struct qkd_detections *d, const struct qkd_detection *e)
 {
-	if (d->count == d->cap) {
-		size_t cap = d->cap ? 2 * d->cap : 4096;
-		struct qkd_detection *n = calloc(cap, sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		if (d->ev) {
-			memcpy(n, d->ev, d->count * sizeof(*n));
-			explicit_bzero(d->ev, d->cap * sizeof(*n));
-			free(d->ev);
-		}
-		d->ev = n;
-		d->cap = cap;
-	}
+	if (d->count == d->cap &&
+	    qkd_detections_reserve(d, d->cap ? 2 * d->cap : 4096))
+		return -ENOMEM;
 	d->ev[d->count++] = *e;
 	return 0;
 }

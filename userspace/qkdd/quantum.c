@@ -28,6 +28,7 @@
 
 #include "qkd/frame.h"
 #include "qkd/le.h"
+#include "qkd/secmem.h"
 #include "qkdd.h"
 
 #define QMAGIC		0x51444b51u	/* "QKDQ" little endian */
@@ -124,7 +125,7 @@ events:
 		return r;
 	}
 	len = QHDR_LEN + d.count * QEV_LEN;
-	out = malloc(len);
+	out = qkd_secmem_alloc(len);
 	if (!out) {
 		qkd_detections_free(&d);
 		return -ENOMEM;
@@ -143,9 +144,7 @@ events:
 	}
 	qkd_detections_free(&d);
 	r = frame_write_all(rq->qfd, out, len) ? -EPIPE : 0;
-	/* Bob's clicks: his raw key */
-	explicit_bzero(out, len);
-	free(out);
+	qkd_secmem_free(out, len);	/* Bob's clicks: his raw key */
 	return r;
 }
 
@@ -289,6 +288,7 @@ int quantum_recv(int qfd, uint32_t *round, unsigned int timeout_s,
 		uint64_t n, cnt;
 		uint32_t rr;
 		uint8_t *buf;
+		size_t blen;
 		int w = quantum_read_hdr(qfd, timeout_s, hdr);
 
 		if (w)
@@ -322,27 +322,25 @@ int quantum_recv(int qfd, uint32_t *round, unsigned int timeout_s,
 			     rr, *round);
 			return -EPROTO;
 		}
-		buf = malloc(cnt * QEV_LEN + 1);
+		blen = cnt * QEV_LEN;
+		buf = qkd_secmem_alloc(blen);
 		if (!buf)
 			return -ENOMEM;
-		if (frame_read_all(qfd, buf, cnt * QEV_LEN)) {
-			explicit_bzero(buf, cnt * QEV_LEN);
-			free(buf);
+		if (frame_read_all(qfd, buf, blen)) {
+			qkd_secmem_free(buf, blen);
 			return -EPIPE;
 		}
 		if (rr < *round) {
-			explicit_bzero(buf, cnt * QEV_LEN);
-			free(buf);
+			qkd_secmem_free(buf, blen);
 			qdebug("skipping detections of old round %u", rr);
 			continue;
 		}
-		d->ev = calloc(cnt ? cnt : 1, sizeof(*d->ev));
-		if (!d->ev) {
-			explicit_bzero(buf, cnt * QEV_LEN);
-			free(buf);
+		memset(d, 0, sizeof(*d));
+		if (qkd_detections_reserve(d, cnt ? cnt : 1)) {
+			qkd_secmem_free(buf, blen);
 			return -ENOMEM;
 		}
-		d->count = d->cap = cnt;
+		d->count = cnt;
 		for (uint64_t i = 0; i < cnt; i++) {
 			const uint8_t *e = buf + i * QEV_LEN;
 
@@ -355,15 +353,12 @@ int quantum_recv(int qfd, uint32_t *round, unsigned int timeout_s,
 				/* clicks and basis are Bob's raw key: not logged */
 				qlog("quantum channel: detection %" PRIu64 " of %" PRIu64 " malformed (pulse index out of range or not after the previous one, clicks or basis out of range): refused",
 				     i, cnt);
-				explicit_bzero(buf, cnt * QEV_LEN);
-				free(buf);
+				qkd_secmem_free(buf, blen);
 				qkd_detections_free(d);
 				return -EPROTO;
 			}
 		}
-		/* the clicks are Bob's raw key */
-		explicit_bzero(buf, cnt * QEV_LEN);
-		free(buf);
+		qkd_secmem_free(buf, blen);	/* the clicks: Bob's raw key */
 		*npulses = n;
 		*round = rr;
 		return 0;

@@ -148,12 +148,18 @@ struct qkd_detection {
 				 * the bit after the basis announcement */
 };
 
+/*
+ * ev comes from qkd_detections_reserve() (qkd_secmem_alloc(), qkd/secmem.h)
+ * and goes with qkd_detections_free(), which wipes it: never malloc() it.
+ */
 struct qkd_detections {
 	size_t count, cap;
 	struct qkd_detection *ev;
 };
 
-void qkd_detections_free(struct qkd_detections *d);
+/* Room for @cap detections, the ones there kept. 0 or -ENOMEM. */
+int qkd_detections_reserve(struct qkd_detections *d, size_t cap);
+void qkd_detections_free(struct qkd_detections *d);	/* wipes */
 
 struct qkd_channel_stats {
 	uint64_t pulses;
@@ -210,6 +216,7 @@ struct qkd_det_rec {
 	uint8_t pad;
 };
 
+/* r: as qkd_detections' ev, from qkd_det_records_reserve() only */
 struct qkd_det_records {
 	uint64_t npulses;	/* pulses of the round */
 	size_t n, cap;

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Memory for a round's secret arrays (detection records, Bob's raw
+ * clicks): zeroed when allocated, wiped when freed.
+ *
+ * Why not malloc(): a round's arrays are tens of MiB, which glibc maps
+ * and unmaps again every round, so each round faults every 4 KiB page in
+ * anew -- at 2^21-bit blocks that was most of the simulated link's CPU
+ * and 40 % system time (bench_throughput). Arrays of QKD_SECMEM_HUGE
+ * bytes and more are mapped here on 2 MiB boundaries with
+ * MADV_HUGEPAGE, so a fault brings in 2 MiB, and MADV_DONTDUMP, so a core
+ * dump does not carry them. Smaller ones come from calloc().
+ *
+ * Which of the two a block came from follows from its size alone: free
+ * it with the size it was allocated with, and never pass memory from
+ * malloc() here (or the reverse).
+ */
+#ifndef QKD_SECMEM_H
+#define QKD_SECMEM_H
+
+#include <stddef.h>
+
+#define QKD_SECMEM_HUGE		((size_t)2 << 20)
+
+/* @size bytes, zeroed; NULL when out of memory (or @size is 0: 1 byte) */
+void *qkd_secmem_alloc(size_t size);
+/* Wipe the @size bytes at @p and free them; NULL is allowed. */
+void qkd_secmem_free(void *p, size_t size);
+
+#endif
