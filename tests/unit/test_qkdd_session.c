@@ -42,6 +42,7 @@
 #include "qkd/auth.h"
 #include "qkd/frame.h"
 #include "qkd/le.h"
+#include "qkd/secmem.h"
 #include "../../userspace/qkdd/qkdd.h"
 #include "../../userspace/qkdd/session.h"
 
@@ -2723,7 +2724,7 @@ TEST(decoy_counts_leave_out_the_bits_the_frames_drop)
 	R.sifted.n = R.sifted.cap = N;
 	R.sifted.key = qkd_bits_alloc(N, 0);
 	R.sifted.basis = qkd_bits_alloc(N, 0);
-	R.sifted.intensity = calloc(N, 1);
+	R.sifted.intensity = qkd_secmem_alloc(N);
 	R.mask = qkd_bits_alloc(N, 0);
 	peer = qkd_bits_alloc(nx, 0);
 	ASSERT_TRUE(R.sifted.key && R.sifted.basis && R.sifted.intensity &&

@@ -13,19 +13,14 @@
 
 #include "qkd/sifting.h"
 #include "qkd/le.h"
+#include "qkd/secmem.h"
 
 void qkd_sifted_free(struct qkd_sifted *s)
 {
 	qkd_bits_free(s->key, s->cap, 0);
 	qkd_bits_free(s->basis, s->cap, 0);
-	if (s->intensity) {
-		explicit_bzero(s->intensity, s->cap ? s->cap : 1);
-		free(s->intensity);
-	}
-	if (s->pos) {
-		explicit_bzero(s->pos, (s->cap ? s->cap : 1) * sizeof(*s->pos));
-		free(s->pos);
-	}
+	qkd_secmem_free(s->intensity, s->cap);
+	qkd_secmem_free(s->pos, s->cap * sizeof(*s->pos));
 	memset(s, 0, sizeof(*s));
 }
 
@@ -35,8 +30,8 @@ static int sifted_alloc(struct qkd_sifted *out, size_t cap)
 	out->cap = cap;
 	out->key = qkd_bits_alloc(cap, 0);
 	out->basis = qkd_bits_alloc(cap, 0);
-	out->intensity = calloc(cap ? cap : 1, 1);
-	out->pos = calloc(cap ? cap : 1, sizeof(*out->pos));
+	out->intensity = qkd_secmem_alloc(cap);
+	out->pos = qkd_secmem_alloc(cap * sizeof(*out->pos));
 	if (!out->key || !out->basis || !out->intensity || !out->pos) {
 		qkd_sifted_free(out);
 		return -ENOMEM;
@@ -275,10 +270,7 @@ int qkd_sift_announce_encode(const struct qkd_det_records *b, uint8_t **out,
 
 void qkd_sift_announce_free(struct qkd_sift_announce *an)
 {
-	if (an->pulse) {
-		explicit_bzero(an->pulse, (an->n ? an->n : 1) * sizeof(*an->pulse));
-		free(an->pulse);
-	}
+	qkd_secmem_free(an->pulse, an->n * sizeof(*an->pulse));
 	qkd_bits_free(an->basis, an->n, 0);
 	memset(an, 0, sizeof(*an));
 }
@@ -321,7 +313,7 @@ int qkd_sift_announce_decode(const uint8_t *buf, size_t len,
 			"bytes after the bases";
 		return -EBADMSG;
 	}
-	an->pulse = malloc((n ? n : 1) * sizeof(*an->pulse));
+	an->pulse = qkd_secmem_alloc((size_t)n * sizeof(*an->pulse));
 	an->basis = qkd_bits_alloc((size_t)n, 0);
 	an->n = (size_t)n;
 	if (!an->pulse || !an->basis) {

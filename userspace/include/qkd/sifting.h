@@ -25,6 +25,7 @@ struct qkd_sifted {
 	uint64_t *basis;	/* n bits: the (common) basis, 0 = Z, 1 = X */
 	uint8_t *intensity;	/* n bytes: Alice's intensity class */
 	uint64_t *pos;		/* n pulse indices, increasing */
+	/* intensity and pos: qkd_secmem_alloc() (qkd/secmem.h), cap of them */
 	/* decoy bookkeeping: sifted bits per intensity class and basis */
 	uint64_t count[QKD_MAX_INTENSITIES][2];
 	size_t cap;
@@ -94,7 +95,8 @@ int qkd_gaps_decode(const uint8_t *buf, size_t len, size_t n,
  */
 struct qkd_sift_announce {
 	size_t n;		/* detections */
-	uint64_t *pulse;	/* n pulse indices, strictly increasing */
+	uint64_t *pulse;	/* n pulse indices, strictly increasing
+				 * (qkd_secmem_alloc(): n * 8 bytes) */
 	uint64_t *basis;	/* n bits */
 };
 
