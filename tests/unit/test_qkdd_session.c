@@ -39,6 +39,15 @@
 
 #include "kselftest_harness.h"
 
+/*
+ * Each test here runs two daemons over real sockets, many of them several
+ * rounds or pairs: up to 12 s on a quiet 2-core machine, and a loaded one
+ * (CI beside a VM) stretches that past the harness's 30 s, which then
+ * kills a test that was passing. A hung test still ends, at 120 s.
+ */
+#undef TEST_TIMEOUT_DEFAULT
+#define TEST_TIMEOUT_DEFAULT 120
+
 #include "qkd/auth.h"
 #include "qkd/frame.h"
 #include "qkd/le.h"
