@@ -13,7 +13,10 @@
  *
  * Which of the two a block came from follows from its size alone: free
  * it with the size it was allocated with, and never pass memory from
- * malloc() here (or the reverse).
+ * malloc() here (or the reverse). AddressSanitizer does not watch the
+ * mapped blocks: an overrun into a large block's last huge page goes
+ * unseen; the unit tests' small rounds (arrays below QKD_SECMEM_HUGE)
+ * are where ASan checks these arrays' bounds.
  */
 #ifndef QKD_SECMEM_H
 #define QKD_SECMEM_H
