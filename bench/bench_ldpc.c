@@ -12,25 +12,23 @@
  *  - LDPC with qkd_ldpc_daemon_params() (what qkdd's Alice sends: the
  *    code for the estimate plus its standard error, the reveal steps
  *    reaching 3 standard deviations above it): the matrix built once a
- *    round
- *    (both ends build the same one; built once here and its time printed
- *    apart), Alice's SYNDROME, Bob's decoding, the MORE/REVEAL steps
- *    (at most max_steps: five, up to eight for short frames).
+ *    round (both ends build the same one; built once here and its time
+ *    printed apart), Alice's SYNDROME, Bob's decoding, the MORE/REVEAL
+ *    steps (at most max_steps: five, up to eight for short frames).
  *  - Cascade with qkd_cascade_daemon_params() (what qkdd runs: optimized,
  *    PARALLEL and PIPELINE), over the loopback transport: the baseline.
  *
  * Reported: f = leak / (n h(e/n)), e the true errors of the round's key
  * (pooled over the rounds, as bench_cascade's "f true"; a failed frame
  * counts its length, as qkdd sends it whole); frames failed after the
- * last reveal step (FER), frames
- * that needed one step or more (FER1), decodings a frame (dec/fr: 1
- * when none did) and Bob's belief-propagation work a frame (kE/fr: edge
- * updates, iterations times edges of the matrix, in thousands: the CPU
- * without the noise of a shared machine); messages a round (LDPC: 1, 3, 5 or 7; Cascade: 2 a
- * round trip); and
- * Mbit/s of key per CPU second of one core (thread CPU time: LDPC Alice's
- * syndrome + Bob's decoding; Cascade both sides), then LDPC / Cascade
- * ratios.
+ * last reveal step (FER), frames that needed one step or more (FER1),
+ * decodings a frame (dec/fr: 1 when none did) and Bob's
+ * belief-propagation work a frame (kE/fr: edge updates, iterations times
+ * edges of the matrix, in thousands: the CPU without the noise of a
+ * shared machine); messages a round (LDPC: 1, 3, 5 or 7; Cascade: 2 a
+ * round trip); and Mbit/s of key per CPU second of one core (thread CPU
+ * time: LDPC Alice's syndrome + Bob's decoding; Cascade both sides), then
+ * LDPC / Cascade ratios.
  *
  * -e: LDPC with qkd_ldpc_default_params() at the estimate itself (no
  * margin, no rounding, five steps): the library's efficiency, the figure

@@ -34,8 +34,8 @@ static int vm_flags(const void *addr, char *flags, size_t len)
 	if (!f)
 		return -1;
 	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 &&
-		    strchr(line, '-') < strchr(line, ' ')) {
+		/* a mapping's first line: "lo-hi perms offset ..." */
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) {
 			in = a >= lo && a < hi;
 			continue;
 		}
