@@ -19,6 +19,7 @@
 
 #include "qkd/auth.h"
 #include "qkd/frame.h"
+#include "qkd/secmem.h"
 #include "qkd/timetag.h"
 #include "qkdd.h"
 
@@ -537,6 +538,8 @@ int main(int argc, char **argv)
 		close(cfd);
 		if (qfd >= 0)
 			close(qfd);
+		/* the rounds' kept arrays: no use until the next session */
+		qkd_secmem_trim();
 		if (r == 1) {
 			if (o.rounds)
 				qlog("%llu rounds done: exiting",
@@ -574,6 +577,7 @@ out:
 		close(lqfd);
 	qkdd_free(q);
 	fiber_stop(fib);
+	qkd_secmem_trim();
 	auth_free(auth);
 	store_close(st);
 	control_stop();
