@@ -33,6 +33,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <openssl/rand.h>
@@ -985,8 +986,8 @@ TEST(status_reports_cascade_f_against_true_errors_and_cpu_per_stage)
 
 /*
  * sampling=detections (issue 16): Alice's fiber draws the detected pulses
- * directly (qkd_channel_generate()). The daemons must still agree on
- * every key, and the link must be the model's: detections per pulse and
+ * directly (qkd_channel_generate()), each round's during the round before
+ * it (fiber_prepare_post()). The daemons must still agree on every key, and the link must be the model's: detections per pulse and
  * the QBER Bob's Cascade found within 5 sigma of qkd_channel_click_prob()
  * and qkd_channel_expected_qber().
  */
@@ -1001,11 +1002,13 @@ TEST(sampling_per_detection_gives_the_models_rates_and_equal_keys)
 	fresh_pair(&a, &b, 65536, 25, false);
 	g_channel_extra = "";
 	ASSERT_TRUE(a.o.ch.per_detection);
-	a.o.rounds = b.o.rounds = 2;
+	/* rounds 2 and 3 were sampled during the round before them */
+	a.o.rounds = b.o.rounds = 3;
 	connect_run(&a, &b, &m);
 	ASSERT_EQ(1, a.ret);
 	ASSERT_EQ(1, b.ret);
-	ASSERT_EQ(2, status_value(&a, "rounds_ok"));
+	ASSERT_EQ(3, status_value(&a, "rounds_ok"));
+	ASSERT_EQ(3, status_value(&b, "rounds_ok"));
 	ka = slurp(a.o.out);
 	kb = slurp(b.o.out);
 	ASSERT_NE(0, lines(ka));
@@ -1549,6 +1552,82 @@ TEST(quantum_detections_out_of_order_are_refused)
 		qkd_detections_free(&d);
 		close(sv[0]);
 		close(sv[1]);
+	}
+}
+
+/*
+ * A quantum chunk of round @rr: @cnt events at pulses 3j, but event @bad
+ * at the pulse of the one before it.
+ */
+static uint8_t *quantum_chunk(uint32_t rr, uint64_t cnt, uint64_t bad,
+			      size_t *len)
+{
+	uint8_t *c = calloc(1, 24 + 10 * cnt);
+
+	if (!c)
+		abort();
+	qkd_put_le(c, 0x51444b51u, 4);
+	qkd_put_le(c + 4, rr, 4);
+	qkd_put_le(c + 8, 100000, 8);
+	qkd_put_le(c + 16, cnt, 8);
+	for (uint64_t j = 0; j < cnt; j++) {
+		qkd_put_le(c + 24 + 10 * j, j == bad ? 3 * j - 3 : 3 * j, 8);
+		c[24 + 10 * j + 8] = 1 + j % 3;
+		c[24 + 10 * j + 9] = j & 1;
+	}
+	*len = 24 + 10 * cnt;
+	return c;
+}
+
+/*
+ * Bob reads a chunk a slice of events at a time as it arrives: an old
+ * round's chunk is read past (not taken), every event of the next is taken
+ * across the slices, and the order is checked at a slice's first event as
+ * at any other (a repeated pulse there refused).
+ */
+TEST(quantum_old_round_skipped_and_order_checked_across_slices)
+{
+	for (int i = 0; i < 2; i++) {
+		struct qkd_detections d = { 0 };
+		uint8_t *old, *cur;
+		size_t lo, lc;
+		uint64_t n = 0;
+		uint32_t round = 1;
+		int sv[2];
+		pid_t pid;
+
+		ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+		old = quantum_chunk(0, 5000, 4096, &lo);
+		cur = quantum_chunk(1, 9000, i ? 4096 : 9000, &lc);
+		/* a writer of its own: the chunks exceed a socket's buffer */
+		pid = fork();
+		ASSERT_LE(0, pid);
+		if (pid == 0) {
+			close(sv[1]);
+			_exit(write_full(sv[0], old, lo) ||
+			      write_full(sv[0], cur, lc));
+		}
+		close(sv[0]);
+		EXPECT_EQ(i ? -EPROTO : 0,
+			  quantum_recv(sv[1], &round, 2, 100000, 10000, &d,
+				       &n));
+		EXPECT_EQ(1, round);
+		if (!i) {
+			ASSERT_EQ(9000, d.count);
+			EXPECT_EQ(100000, n);
+			for (uint64_t j = 0; j < 9000; j++) {
+				ASSERT_EQ(3 * j, d.ev[j].pulse);
+				ASSERT_EQ(1 + j % 3, d.ev[j].clicks);
+				ASSERT_EQ(j & 1, d.ev[j].basis);
+			}
+		} else {
+			EXPECT_EQ(0, d.count);
+		}
+		qkd_detections_free(&d);
+		close(sv[1]);
+		waitpid(pid, NULL, 0);
+		free(old);
+		free(cur);
 	}
 }
 

@@ -326,14 +326,23 @@ void fiber_stop(struct fiber *f);
 int fiber_send(struct fiber *f, int qfd, uint32_t round,
 	       const struct qkd_alice_records *a);
 /*
- * sampling=detections: the fiber thread draws Alice's records of the
+ * sampling=detections, in three steps so that a round's sampling can run
+ * on the fiber thread during the round before it:
+ * fiber_prepare_post() asks the thread to draw Alice's records of the
  * detected pulses of a round of @npulses pulses, and only those, into @a
- * (empty; qkd_det_records_free() it) together with the detections
- * (qkd_channel_generate_sparse()), which go out on @qfd as fiber_send()'s
- * do.
+ * (empty; not to be touched until fiber_prepare_wait() has answered;
+ * qkd_det_records_free() it) together with the detections
+ * (qkd_channel_generate_sparse()), which the thread keeps;
+ * fiber_prepare_wait() waits for that; fiber_send_prepared() sends the
+ * kept detections out on @qfd as round @round, as fiber_send()'s go, and
+ * returns once they are out. fiber_cancel() waits for a posted request and
+ * wipes what the thread keeps (a session's end: nothing of it is sent).
  */
-int fiber_generate(struct fiber *f, int qfd, uint32_t round,
-		   uint64_t npulses, struct qkd_det_records *a);
+int fiber_prepare_post(struct fiber *f, uint64_t npulses,
+		       struct qkd_det_records *a);
+int fiber_prepare_wait(struct fiber *f);
+int fiber_send_prepared(struct fiber *f, int qfd, uint32_t round);
+int fiber_cancel(struct fiber *f);
 /*
  * Bob's side: read the detection events of round *@round from @qfd (older
  * rounds are skipped); *@npulses gets its pulse count. What Alice's fiber

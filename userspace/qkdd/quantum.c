@@ -7,7 +7,12 @@
  * intensity: what drives the modulators) into the socket pair; the fiber
  * thread runs qkd_channel_transmit() and writes the resulting detection
  * events -- pulse index, which detector clicked, Bob's basis setting,
- * nothing else -- to the quantum TCP connection towards Bob. Bob's process
+ * nothing else -- to the quantum TCP connection towards Bob. With
+ * sampling=detections the thread samples the detected pulses only, and
+ * does so for the round ahead while Alice's session runs the classical
+ * part of the current one (FIBER_PREPARE, then FIBER_SEND when that round
+ * begins): the two cores share the work, and nothing reaches Bob before
+ * Alice begins the round, so the wire is what it was. Bob's process
  * therefore never holds Alice's bits or bases: it learns her bases only
  * through sifting, on the classical channel. With hardware this file is
  * replaced by the source driver (Alice) and the time tagger (Bob).
@@ -36,16 +41,25 @@
 #define QHDR_LEN	24
 #define QEV_LEN		10
 
+/* What Alice asks of the fiber thread. */
+enum fiber_op {
+	FIBER_STOP,
+	FIBER_RECORDS,		/* sampling=pulses: the records follow */
+	FIBER_PREPARE,		/* sampling=detections: sample a round */
+	FIBER_SEND,		/* the prepared round out on qfd */
+	FIBER_DROP,		/* the prepared round wiped, never sent */
+};
+
 struct fiber_req {
 	uint32_t magic;
 	uint32_t round;
-	int32_t qfd;			/* -1: stop the thread */
-	uint32_t pad;
+	int32_t qfd;
+	uint32_t op;			/* enum fiber_op */
 	uint64_t n;
 	/*
-	 * sampling=detections: Alice's records (empty, this process's
-	 * memory: the thread appends those of the detected pulses while
-	 * Alice waits for its answer); NULL: the records follow on the socket
+	 * FIBER_PREPARE: Alice's records (empty, this process's memory: the
+	 * thread appends those of the detected pulses while Alice does not
+	 * touch them, until she has its answer)
 	 */
 	struct qkd_det_records *gen;
 };
@@ -66,6 +80,14 @@ struct fiber {
 	 */
 	struct qkd_rng phys;
 	bool seeded;
+	/*
+	 * The fiber thread's: a prepared round's detections as the quantum
+	 * wire has them (round field written when sent), or none
+	 */
+	uint8_t *ready;
+	size_t ready_len;
+	/* Alice's session thread's: a FIBER_PREPARE not yet answered */
+	bool posted;
 };
 
 /* A fresh state for the optics' generator, from getrandom(). */
@@ -88,24 +110,82 @@ static int phys_reseed(struct fiber *f)
 	return 0;
 }
 
-static int fiber_round(struct fiber *f, const struct fiber_req *rq)
+/* The detections @d as the quantum wire has them, into f->ready. */
+static int fiber_serialize(struct fiber *f, uint64_t npulses,
+			   const struct qkd_detections *d)
+{
+	size_t len = QHDR_LEN + d->count * QEV_LEN;
+	uint8_t *out = qkd_secmem_alloc(len);
+
+	if (!out)
+		return -ENOMEM;
+	qkd_put_le(out, QMAGIC, 4);
+	qkd_put_le(out + 8, npulses, 8);
+	qkd_put_le(out + 16, d->count, 8);
+	for (size_t i = 0; i < d->count; i++) {
+		uint8_t *e = out + QHDR_LEN + i * QEV_LEN;
+
+		/* eve_knows is simulation ground truth: never sent */
+		qkd_put_le(e, d->ev[i].pulse, 8);
+		e[8] = d->ev[i].clicks;
+		e[9] = d->ev[i].basis;
+	}
+	f->ready = out;
+	f->ready_len = len;
+	return 0;
+}
+
+static void fiber_drop(struct fiber *f)
+{
+	qkd_secmem_free(f->ready, f->ready_len);	/* Bob's clicks */
+	f->ready = NULL;
+	f->ready_len = 0;
+}
+
+/* The prepared round out on @qfd as round @round, and gone here. */
+static int fiber_send_ready(struct fiber *f, int qfd, uint32_t round)
+{
+	int r;
+
+	if (!f->ready)
+		return -EINVAL;
+	qkd_put_le(f->ready + 4, round, 4);
+	r = frame_write_all(qfd, f->ready, f->ready_len) ? -EPIPE : 0;
+	fiber_drop(f);
+	return r;
+}
+
+/* sampling=detections: the source and the optics, per detection */
+static int fiber_prepare(struct fiber *f, const struct fiber_req *rq)
+{
+	struct qkd_detections d = { 0 };
+	struct qkd_channel_stats st;
+	int r;
+
+	fiber_drop(f);
+	r = phys_reseed(f);
+	if (!r)
+		r = qkd_channel_generate_sparse(&f->p, &f->phys, &f->rng,
+						rq->n, rq->gen, &d, &st);
+	if (!r)
+		r = fiber_serialize(f, rq->n, &d);
+	qkd_detections_free(&d);
+	return r;
+}
+
+/* sampling=pulses: Alice's records of every pulse in, detections out */
+static int fiber_records(struct fiber *f, const struct fiber_req *rq)
 {
 	struct qkd_alice_records a;
 	struct qkd_detections d = { 0 };
 	struct qkd_channel_stats st;
-	size_t nw = qkd_bits_words(rq->n), len;
-	uint8_t *out;
+	size_t nw = qkd_bits_words(rq->n);
 	int r;
 
+	fiber_drop(f);
 	r = phys_reseed(f);
 	if (r)
 		return r;
-	if (rq->gen) {
-		/* the source and the optics, sampled per detection */
-		r = qkd_channel_generate_sparse(&f->p, &f->phys, &f->rng,
-						rq->n, rq->gen, &d, &st);
-		goto events;
-	}
 	if (qkd_alice_records_alloc(&a, rq->n))
 		return -ENOMEM;
 	r = frame_read_all(f->sv[1], a.bit, nw * 8);
@@ -119,32 +199,11 @@ static int fiber_round(struct fiber *f, const struct fiber_req *rq)
 	}
 	r = qkd_channel_transmit(&f->p, &f->phys, &a, &d, &st);
 	qkd_alice_records_free(&a);
-events:
-	if (r) {
-		qkd_detections_free(&d);
-		return r;
-	}
-	len = QHDR_LEN + d.count * QEV_LEN;
-	out = qkd_secmem_alloc(len);
-	if (!out) {
-		qkd_detections_free(&d);
-		return -ENOMEM;
-	}
-	qkd_put_le(out, QMAGIC, 4);
-	qkd_put_le(out + 4, rq->round, 4);
-	qkd_put_le(out + 8, rq->n, 8);
-	qkd_put_le(out + 16, d.count, 8);
-	for (size_t i = 0; i < d.count; i++) {
-		uint8_t *e = out + QHDR_LEN + i * QEV_LEN;
-
-		/* eve_knows is simulation ground truth: never sent */
-		qkd_put_le(e, d.ev[i].pulse, 8);
-		e[8] = d.ev[i].clicks;
-		e[9] = d.ev[i].basis;
-	}
+	if (!r)
+		r = fiber_serialize(f, rq->n, &d);
 	qkd_detections_free(&d);
-	r = frame_write_all(rq->qfd, out, len) ? -EPIPE : 0;
-	qkd_secmem_free(out, len);	/* Bob's clicks: his raw key */
+	if (!r)
+		r = fiber_send_ready(f, rq->qfd, rq->round);
 	return r;
 }
 
@@ -166,14 +225,30 @@ static void *fiber_main(void *arg)
 		double c0;
 
 		if (frame_read_all(f->sv[1], &rq, sizeof(rq)) ||
-		    rq.magic != QMAGIC || rq.qfd < 0)
+		    rq.magic != QMAGIC || rq.op == FIBER_STOP)
 			break;
 		c0 = qkdd_thread_cpu();
-		ans.res = fiber_round(f, &rq);
+		switch (rq.op) {
+		case FIBER_RECORDS:
+			ans.res = fiber_records(f, &rq);
+			break;
+		case FIBER_PREPARE:
+			ans.res = fiber_prepare(f, &rq);
+			break;
+		case FIBER_SEND:
+			ans.res = fiber_send_ready(f, rq.qfd, rq.round);
+			break;
+		case FIBER_DROP:
+			fiber_drop(f);
+			break;
+		default:
+			ans.res = -EINVAL;
+		}
 		ans.cpu = qkdd_thread_cpu() - c0;
 		if (frame_write_all(f->sv[1], &ans, sizeof(ans)))
 			break;
 	}
+	fiber_drop(f);
 	return NULL;
 }
 
@@ -207,10 +282,11 @@ fail:
 
 void fiber_stop(struct fiber *f)
 {
-	struct fiber_req rq = { .magic = QMAGIC, .qfd = -1 };
+	struct fiber_req rq = { .magic = QMAGIC, .op = FIBER_STOP };
 
 	if (!f)
 		return;
+	fiber_cancel(f);
 	frame_write_all(f->sv[0], &rq, sizeof(rq));
 	shutdown(f->sv[0], SHUT_WR);
 	pthread_join(f->th, NULL);
@@ -221,11 +297,24 @@ void fiber_stop(struct fiber *f)
 	free(f);
 }
 
+/* One request to the fiber thread and its answer; -EPIPE if it is gone. */
+static int fiber_call(struct fiber *f, const struct fiber_req *rq)
+{
+	struct fiber_ans ans;
+
+	if (frame_write_all(f->sv[0], rq, sizeof(*rq)) ||
+	    frame_read_all(f->sv[0], &ans, sizeof(ans)))
+		return -EPIPE;
+	stage_add(QS_QUANTUM, ans.cpu);
+	return ans.res;
+}
+
 int fiber_send(struct fiber *f, int qfd, uint32_t round,
 	       const struct qkd_alice_records *a)
 {
 	struct fiber_req rq = {
-		.magic = QMAGIC, .round = round, .qfd = qfd, .n = a->n,
+		.magic = QMAGIC, .op = FIBER_RECORDS, .round = round,
+		.qfd = qfd, .n = a->n,
 	};
 	size_t nw = qkd_bits_words(a->n);
 	struct fiber_ans ans;
@@ -243,20 +332,54 @@ int fiber_send(struct fiber *f, int qfd, uint32_t round,
 	return ans.res;
 }
 
-int fiber_generate(struct fiber *f, int qfd, uint32_t round,
-		   uint64_t npulses, struct qkd_det_records *a)
+int fiber_prepare_post(struct fiber *f, uint64_t npulses,
+		       struct qkd_det_records *a)
 {
 	struct fiber_req rq = {
-		.magic = QMAGIC, .round = round, .qfd = qfd, .n = npulses,
-		.gen = a,
+		.magic = QMAGIC, .op = FIBER_PREPARE, .n = npulses, .gen = a,
 	};
+
+	if (f->posted)
+		return -EBUSY;
+	if (frame_write_all(f->sv[0], &rq, sizeof(rq)))
+		return -EPIPE;
+	f->posted = true;
+	return 0;
+}
+
+int fiber_prepare_wait(struct fiber *f)
+{
 	struct fiber_ans ans;
 
-	if (frame_write_all(f->sv[0], &rq, sizeof(rq)) ||
-	    frame_read_all(f->sv[0], &ans, sizeof(ans)))
+	if (!f->posted)
+		return -EINVAL;
+	f->posted = false;
+	if (frame_read_all(f->sv[0], &ans, sizeof(ans)))
 		return -EPIPE;
 	stage_add(QS_QUANTUM, ans.cpu);
 	return ans.res;
+}
+
+int fiber_send_prepared(struct fiber *f, int qfd, uint32_t round)
+{
+	struct fiber_req rq = {
+		.magic = QMAGIC, .op = FIBER_SEND, .round = round, .qfd = qfd,
+	};
+
+	/* answered once the detections are out: qfd stays open until then */
+	return fiber_call(f, &rq);
+}
+
+int fiber_cancel(struct fiber *f)
+{
+	struct fiber_req rq = { .magic = QMAGIC, .op = FIBER_DROP };
+	int r = 0;
+
+	if (f->posted && fiber_prepare_wait(f) == -EPIPE)
+		r = -EPIPE;
+	if (!r)
+		r = fiber_call(f, &rq);
+	return r;
 }
 
 /*
@@ -278,6 +401,66 @@ static int quantum_read_hdr(int qfd, unsigned int timeout_s,
 	return w ? -EPIPE : 0;
 }
 
+/* Events read and checked a slice at a time, as they arrive. */
+#define QEV_SLICE	4096
+
+/* @len bytes of an old round's chunk read and dropped. */
+static int quantum_skip(int qfd, uint64_t len)
+{
+	uint8_t buf[QEV_SLICE];
+	int r = 0;
+
+	while (len && !r) {
+		size_t k = len < sizeof(buf) ? (size_t)len : sizeof(buf);
+
+		r = frame_read_all(qfd, buf, k) ? -EPIPE : 0;
+		len -= k;
+	}
+	explicit_bzero(buf, sizeof(buf));	/* Bob's clicks */
+	return r;
+}
+
+/*
+ * The @cnt events of a chunk of @n pulses into @d (room for them
+ * reserved), decoded slice by slice while Alice's fiber still writes the
+ * rest: no copy of the whole chunk in between.
+ */
+static int quantum_read_events(int qfd, uint64_t n, uint64_t cnt,
+			       struct qkd_detections *d)
+{
+	uint8_t buf[QEV_SLICE * QEV_LEN];
+	uint64_t i = 0;
+	int r = 0;
+
+	while (i < cnt && !r) {
+		uint64_t k = cnt - i < QEV_SLICE ? cnt - i : QEV_SLICE;
+
+		if (frame_read_all(qfd, buf, k * QEV_LEN)) {
+			r = -EPIPE;
+			break;
+		}
+		for (uint64_t j = 0; j < k; j++, i++) {
+			const uint8_t *e = buf + j * QEV_LEN;
+			struct qkd_detection *ev = &d->ev[i];
+
+			ev->pulse = qkd_get_le(e, 8);
+			ev->clicks = e[8];
+			ev->basis = e[9];
+			if (ev->pulse >= n || !e[8] || e[8] > 3 || e[9] > 1 ||
+			    (i && ev->pulse <= ev[-1].pulse)) {
+				/* clicks and basis are Bob's raw key: not logged */
+				qlog("quantum channel: detection %" PRIu64 " of %" PRIu64 " malformed (pulse index out of range or not after the previous one, clicks or basis out of range): refused",
+				     i, cnt);
+				r = -EPROTO;
+				break;
+			}
+		}
+	}
+	explicit_bzero(buf, sizeof(buf));	/* Bob's clicks */
+	d->count = r ? 0 : cnt;
+	return r;
+}
+
 int quantum_recv(int qfd, uint32_t *round, unsigned int timeout_s,
 		 uint64_t pulses, uint64_t max_det,
 		 struct qkd_detections *d, uint64_t *npulses)
@@ -287,9 +470,7 @@ int quantum_recv(int qfd, uint32_t *round, unsigned int timeout_s,
 	for (;;) {
 		uint64_t n, cnt;
 		uint32_t rr;
-		uint8_t *buf;
-		size_t blen;
-		int w = quantum_read_hdr(qfd, timeout_s, hdr);
+		int r, w = quantum_read_hdr(qfd, timeout_s, hdr);
 
 		if (w)
 			return w;
@@ -322,43 +503,21 @@ int quantum_recv(int qfd, uint32_t *round, unsigned int timeout_s,
 			     rr, *round);
 			return -EPROTO;
 		}
-		blen = cnt * QEV_LEN;
-		buf = qkd_secmem_alloc(blen);
-		if (!buf)
-			return -ENOMEM;
-		if (frame_read_all(qfd, buf, blen)) {
-			qkd_secmem_free(buf, blen);
-			return -EPIPE;
-		}
 		if (rr < *round) {
-			qkd_secmem_free(buf, blen);
 			qdebug("skipping detections of old round %u", rr);
+			r = quantum_skip(qfd, cnt * QEV_LEN);
+			if (r)
+				return r;
 			continue;
 		}
 		memset(d, 0, sizeof(*d));
-		if (qkd_detections_reserve(d, cnt ? cnt : 1)) {
-			qkd_secmem_free(buf, blen);
+		if (qkd_detections_reserve(d, cnt ? cnt : 1))
 			return -ENOMEM;
+		r = quantum_read_events(qfd, n, cnt, d);
+		if (r) {
+			qkd_detections_free(d);
+			return r;
 		}
-		d->count = cnt;
-		for (uint64_t i = 0; i < cnt; i++) {
-			const uint8_t *e = buf + i * QEV_LEN;
-
-			d->ev[i].pulse = qkd_get_le(e, 8);
-			d->ev[i].clicks = e[8];
-			d->ev[i].basis = e[9];
-			if (d->ev[i].pulse >= n || !e[8] || e[8] > 3 ||
-			    e[9] > 1 ||
-			    (i && d->ev[i].pulse <= d->ev[i - 1].pulse)) {
-				/* clicks and basis are Bob's raw key: not logged */
-				qlog("quantum channel: detection %" PRIu64 " of %" PRIu64 " malformed (pulse index out of range or not after the previous one, clicks or basis out of range): refused",
-				     i, cnt);
-				qkd_secmem_free(buf, blen);
-				qkd_detections_free(d);
-				return -EPROTO;
-			}
-		}
-		qkd_secmem_free(buf, blen);	/* the clicks: Bob's raw key */
 		*npulses = n;
 		*round = rr;
 		return 0;

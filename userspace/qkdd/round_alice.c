@@ -195,6 +195,69 @@ out:
 	return r;
 }
 
+/*
+ * sampling=detections: the next round's sampling started on the fiber
+ * thread, to run on the other core while this round's classical part runs
+ * here -- unless no next round on this connection would use it.
+ */
+static void alice_prepare_next(struct qkdd *q, uint64_t npulses)
+{
+	if ((q->o->rounds && q->rounds_done + 1 >= q->o->rounds) ||
+	    qkdd_stopping())
+		return;
+	if (!fiber_prepare_post(q->fib, npulses, &q->next_det))
+		q->next_pulses = npulses;
+}
+
+/*
+ * sampling=detections: this round's detections out to Bob, and Alice's
+ * records of them in @ga (empty) -- drawn during the last round when they
+ * were (alice_prepare_next()), else now. Nothing goes to Bob before the
+ * round begins here, so the quantum channel carries what it did.
+ */
+static int alice_detections(struct qkdd *q, uint64_t npulses,
+			    struct qkd_det_records *ga)
+{
+	int r = -EAGAIN;
+
+	if (q->next_pulses) {
+		r = fiber_prepare_wait(q->fib);
+		/* another round length since (a reconnect): drawn again */
+		if (!r && q->next_pulses != npulses)
+			r = -ESTALE;
+		if (!r)
+			*ga = q->next_det;
+		else
+			qkd_det_records_free(&q->next_det);
+		memset(&q->next_det, 0, sizeof(q->next_det));
+		q->next_pulses = 0;
+		if (r == -EPIPE)
+			return r;
+	}
+	if (r) {
+		r = fiber_prepare_post(q->fib, npulses, ga);
+		if (!r)
+			r = fiber_prepare_wait(q->fib);
+		if (r)
+			return r;
+	}
+	r = fiber_send_prepared(q->fib, q->qfd, q->round);
+	if (!r)
+		alice_prepare_next(q, npulses);
+	return r;
+}
+
+void alice_detections_cancel(struct qkdd *q)
+{
+	if (!q->fib)
+		return;
+	/* the thread is done with next_det only once it has answered */
+	fiber_cancel(q->fib);
+	qkd_det_records_free(&q->next_det);
+	memset(&q->next_det, 0, sizeof(q->next_det));
+	q->next_pulses = 0;
+}
+
 int alice_round(struct qkdd *q, struct round *R)
 {
 	struct qkd_alice_records a = { 0 };
@@ -235,8 +298,7 @@ int alice_round(struct qkdd *q, struct round *R)
 	} else {
 		if (q->o->ch.per_detection) {
 			/* records of the detected pulses only */
-			r = fiber_generate(q->fib, q->qfd, q->round, npulses,
-					   &ga);
+			r = alice_detections(q, npulses, &ga);
 		} else {
 			r = qkd_alice_records_alloc(&a, npulses);
 			if (r)

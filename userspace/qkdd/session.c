@@ -95,6 +95,7 @@ void qkdd_free(struct qkdd *q)
 	replay_close(q);
 	kme_client_free(q->kme);
 	ldpc_cache_free(&q->ldpc);
+	qkd_det_records_free(&q->next_det);	/* empty after a session */
 	free(q->sbuf);
 	free(q->rbuf);
 	if (q->msg) {
@@ -174,7 +175,8 @@ bool qkdd_done(const struct qkdd *q)
 	       q->replay_done;
 }
 
-int qkdd_session(struct qkdd *q, int cfd, int qfd, struct auth_ctx *auth)
+static int session_run(struct qkdd *q, int cfd, int qfd,
+		       struct auth_ctx *auth)
 {
 	int r;
 
@@ -288,4 +290,16 @@ int qkdd_session(struct qkdd *q, int cfd, int qfd, struct auth_ctx *auth)
 	}
 	qkdd_log_round(0);
 	return 1;
+}
+
+int qkdd_session(struct qkdd *q, int cfd, int qfd, struct auth_ctx *auth)
+{
+	int r = session_run(q, cfd, qfd, auth);
+
+	/*
+	 * A round the fiber thread was sampling ahead is of this connection
+	 * only: wiped, and the thread idle before the caller closes qfd.
+	 */
+	alice_detections_cancel(q);
+	return r;
 }

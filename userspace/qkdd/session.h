@@ -134,6 +134,13 @@ struct qkdd {
 	double pulses_per_bit;
 	uint64_t round_pulses;		/* pulses a round sends (Alice's
 					 * configuration, in HELLO) */
+	/*
+	 * sampling=detections: Alice's records of the next round, drawn by
+	 * the fiber thread while this round runs (round_alice.c), for a
+	 * round of next_pulses pulses; 0: none under way
+	 */
+	struct qkd_det_records next_det;
+	uint64_t next_pulses;
 	size_t msg_limit;		/* largest message accepted */
 	size_t last_round_tags;		/* tags each way of the last round */
 	uint64_t charged;		/* pad bytes (consumed + skipped)
@@ -324,6 +331,8 @@ int finish_round(struct round *R, uint32_t auth_len, uint32_t count,
 /* ---- round_alice.c, round_bob.c ----------------------------------------- */
 
 int alice_round(struct qkdd *q, struct round *R);
+/* The next round's detections no longer wanted: waited for and wiped. */
+void alice_detections_cancel(struct qkdd *q);
 int bob_round(struct qkdd *q, struct round *R);
 int alice_commit(struct qkdd *q, struct round *R, uint32_t auth_len,
 		 uint32_t count, uint64_t id);
