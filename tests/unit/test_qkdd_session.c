@@ -2856,6 +2856,113 @@ TEST(decoy_counts_leave_out_the_bits_the_frames_drop)
 	}
 }
 
+static void estimate_against_definition(struct __test_metadata *_metadata,
+					size_t N)
+{
+	double n_z[3] = { 0 }, n_x[3] = { 0 }, m_x[3] = { 0 };
+	size_t k = 0, kept = 0;
+	struct qkd_rng rng;
+	struct round R;
+	struct end b;
+	uint64_t *peer, *flip;
+
+	snprintf(g_dir, sizeof(g_dir), "/tmp/qkdd_session.XXXXXX");
+	ASSERT_NE(NULL, mkdtemp(g_dir));
+	memset(&b, 0, sizeof(b));
+	end_opts(&b, QKDD_BOB, 8192, 25, false);
+	ASSERT_EQ(0, end_start(&b));
+	qkd_rng_seed(&rng, 1712);
+	memset(&R, 0, sizeof(R));
+	R.sifted.n = R.sifted.cap = N;
+	R.sifted.key = qkd_bits_alloc(N, 0);
+	R.sifted.basis = qkd_bits_alloc(N, 0);
+	R.sifted.intensity = qkd_secmem_alloc(N);
+	R.mask = qkd_bits_alloc(N, 0);
+	peer = qkd_bits_alloc(N, 0);
+	flip = qkd_bits_alloc(N, 0);
+	ASSERT_TRUE(R.sifted.key && R.sifted.basis && R.sifted.intensity &&
+		    R.mask && peer && flip);
+	for (size_t i = 0, decoy_word = 0; i < N; i++) {
+		/* the last word all signal: the bits cut off are in it */
+		if (i % 64 == 0)
+			decoy_word = qkd_rng_u64(&rng) % 3 == 0 &&
+				     i + 64 < N;
+		qkd_bit_set(R.sifted.key, i, qkd_rng_u64(&rng) & 1);
+		qkd_bit_set(R.sifted.basis, i, qkd_rng_u64(&rng) & 1);
+		qkd_bit_set(R.mask, i, qkd_rng_u64(&rng) % 10 == 0);
+		qkd_bit_set(flip, i, qkd_rng_u64(&rng) % 50 == 0);
+		if (decoy_word)
+			R.sifted.intensity[i] = qkd_rng_u64(&rng) % 3;
+	}
+	/* the peer's sample bits, packed in sample order, 2 % of them wrong */
+	for (size_t i = 0; i < N; i++)
+		if (qkd_bit_get(R.mask, i))
+			qkd_bit_set(peer, k++, qkd_bit_get(R.sifted.key, i) ^
+					      qkd_bit_get(flip, i));
+	R.N = N;
+	R.k = k;
+	ASSERT_EQ(0, estimate(b.q, &R, peer));
+	ASSERT_FALSE(R.est.abort);
+	ASSERT_LT(R.n, N - k);		/* round_cut() dropped some bits */
+	for (size_t i = 0; i < N; i++) {
+		unsigned int c = R.sifted.intensity[i];
+		bool sampled = qkd_bit_get(R.mask, i);
+
+		if (qkd_bit_get(R.sifted.basis, i)) {
+			n_x[c]++;
+			m_x[c] += sampled && qkd_bit_get(flip, i);
+		} else if (!sampled && kept < R.n) {
+			n_z[c]++;
+		}
+		if (!sampled) {
+			/* key bit kept: in frame kept / F at kept % F */
+			if (kept < R.n)
+				ASSERT_EQ(qkd_bit_get(R.sifted.key, i),
+					  qkd_bit_get(R.frames[kept / R.F],
+						      kept % R.F));
+			kept++;
+		}
+	}
+	for (int c = 0; c < 3; c++) {
+		EXPECT_EQ(n_z[c], R.n_z[c]) TH_LOG("n_Z class %d", c);
+		EXPECT_EQ(n_x[c], R.n_x[c]) TH_LOG("n_X class %d", c);
+		EXPECT_EQ(m_x[c], R.m_x[c]) TH_LOG("m_X class %d", c);
+	}
+	TH_LOG("n %zu in %u frames of %u bits; n_Z %g/%g/%g, m_X %g/%g/%g",
+	       R.n, R.nf, R.F, R.n_z[0], R.n_z[1], R.n_z[2], R.m_x[0],
+	       R.m_x[1], R.m_x[2]);
+	/* the frames hold nothing beyond their F bits */
+	for (uint32_t f = 0; f < R.nf && R.F % 64; f++)
+		EXPECT_EQ(0, R.frames[f][R.F / 64] >> (R.F % 64));
+	qkd_bits_free(peer, N, 0);
+	qkd_bits_free(flip, N, 0);
+	round_free(&R);
+	qkdd_free(b.q);
+	store_close(b.st);
+	{
+		char cmd[300];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", g_dir);
+		ASSERT_EQ(0, system(cmd));
+	}
+}
+
+/*
+ * estimate() counts a word of 64 positions at a time where it can (all of
+ * the signal class, all kept) and copies the frames a word at a time: the
+ * counts and frames must be what the definition gives bit by bit -- here
+ * rounds of random bases, sample, errors and decoy classes (in clusters,
+ * so both kinds of word occur), checked against that definition written
+ * out plainly. One round's length is a multiple of 64, so the few bits
+ * round_cut() drops lie in a whole word of the signal class; the other's
+ * last word is partial.
+ */
+TEST(estimate_counts_and_frames_match_the_bit_by_bit_definition)
+{
+	estimate_against_definition(_metadata, 300032);
+	estimate_against_definition(_metadata, 300037);
+}
+
 /* ---- X.509 mode: the context across reconnects and restarts ------------- */
 
 /* A CA and alice.example / bob.example certificates in @dir/pki. */

@@ -351,6 +351,89 @@ void round_cut(struct round *R)
 	R->n = (size_t)R->F * R->nf;
 }
 
+/* Bits [@from, @from + @nbits) of @src into @dst, zero beyond them. */
+static void bits_extract(uint64_t *dst, const uint64_t *src, size_t from,
+			 size_t nbits)
+{
+	size_t w0 = from / 64, s = from % 64, last = (from + nbits - 1) / 64;
+
+	for (size_t i = 0; i < qkd_bits_words(nbits); i++) {
+		uint64_t v = src[w0 + i] >> s;
+
+		/* the next word only if the range reaches into it */
+		if (s && w0 + i + 1 <= last)
+			v |= src[w0 + i + 1] << (64 - s);
+		dst[i] = v;
+	}
+	qkd_bits_trim(dst, nbits);
+}
+
+/* The 64 bytes at @c all 0: one intensity class, the signal. */
+static bool all_signal(const uint8_t *c)
+{
+	uint64_t v = 0, w;
+
+	for (int j = 0; j < 8; j++) {
+		memcpy(&w, c + 8 * j, 8);
+		v |= w;
+	}
+	return !v;
+}
+
+/*
+ * The decoy bound's counts: n_Z only of the key bits kept (the first n
+ * unsampled ones: the bits cut off by round_cut() are in no key and must
+ * not count as single-photon events of it), n_X and m_X of the whole
+ * sample. A word of 64 positions at a time where they are all of the
+ * signal class and all kept (most of a round: a popcount each), bit by
+ * bit elsewhere.
+ */
+static int count_classes(struct round *R)
+{
+	const uint8_t *cls = R->sifted.intensity;
+	uint64_t nz0 = 0, nx0 = 0, mx0 = 0;
+	size_t kept = 0;
+
+	for (size_t w = 0; w < qkd_bits_words(R->N); w++) {
+		size_t i0 = w * 64, nb = R->N - i0 < 64 ? R->N - i0 : 64;
+		uint64_t valid = nb == 64 ? ~0ull : ((uint64_t)1 << nb) - 1;
+		uint64_t m = R->mask[w] & valid;
+		uint64_t x = R->sifted.basis[w] & valid;
+		uint64_t un = ~m & valid;
+		size_t nun = (size_t)__builtin_popcountll(un);
+
+		if (nb == 64 && kept + nun <= R->n && all_signal(cls + i0)) {
+			uint64_t err = R->sifted.key[w] ^ R->peer[w];
+
+			nx0 += (uint64_t)__builtin_popcountll(x);
+			mx0 += (uint64_t)__builtin_popcountll(x & m & err);
+			nz0 += (uint64_t)__builtin_popcountll(un & ~x);
+			kept += nun;
+			continue;
+		}
+		for (size_t i = i0; i < i0 + nb; i++) {
+			unsigned int c = cls[i];
+			bool sampled = qkd_bit_get(R->mask, i);
+
+			if (c >= 3)
+				return -EPROTO;
+			if (qkd_bit_get(R->sifted.basis, i)) {
+				R->n_x[c]++;
+				if (sampled && qkd_bit_get(R->sifted.key, i) !=
+					       qkd_bit_get(R->peer, i))
+					R->m_x[c]++;
+			} else if (!sampled && kept < R->n) {
+				R->n_z[c]++;
+			}
+			kept += !sampled;
+		}
+	}
+	R->n_z[0] += (double)nz0;
+	R->n_x[0] += (double)nx0;
+	R->m_x[0] += (double)mx0;
+	return 0;
+}
+
 /* Both sides: the estimate from both sample sets; key bits. */
 int estimate(struct qkdd *q, struct round *R, const uint64_t *peer_packed)
 {
@@ -386,22 +469,9 @@ int estimate(struct qkdd *q, struct round *R, const uint64_t *peer_packed)
 	 * must not count as single-photon events of it), n_X and m_X of
 	 * the whole sample.
 	 */
-	for (size_t i = 0, kept = 0; i < R->N; i++) {
-		unsigned int c = R->sifted.intensity[i];
-		bool sampled = qkd_bit_get(R->mask, i);
-
-		if (c >= 3)
-			return -EPROTO;
-		if (qkd_bit_get(R->sifted.basis, i)) {
-			R->n_x[c]++;
-			if (sampled && qkd_bit_get(R->sifted.key, i) !=
-				       qkd_bit_get(R->peer, i))
-				R->m_x[c]++;
-		} else if (!sampled && kept < R->n) {
-			R->n_z[c]++;
-		}
-		kept += !sampled;
-	}
+	r = count_classes(R);
+	if (r)
+		return r;
 	for (int c = 0; c < 3; c++) {
 		R->rs.n_z[c] = R->n_z[c];
 		R->rs.n_x[c] = R->n_x[c];
@@ -428,9 +498,7 @@ int estimate(struct qkdd *q, struct round *R, const uint64_t *peer_packed)
 		R->frames[f] = qkd_bits_alloc(R->F, 0);
 		if (!R->frames[f])
 			return -ENOMEM;
-		for (uint32_t i = 0; i < R->F; i++)
-			qkd_bit_set(R->frames[f], i,
-				    qkd_bit_get(R->key, (size_t)f * R->F + i));
+		bits_extract(R->frames[f], R->key, (size_t)f * R->F, R->F);
 	}
 	return 0;
 }
