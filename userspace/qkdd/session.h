@@ -200,6 +200,7 @@ struct round {
 	double leak_ec;			/* LDPC: bits disclosed, all frames */
 	uint64_t corrected;		/* LDPC, Bob: bits corrected */
 	double ec_t0, ec_t1;		/* wall clock around EC, seconds */
+	double ec_build_s;		/* of it Alice's building of H */
 	struct qkd_estimate est;
 	double n_z[3], n_x[3], m_x[3];
 	uint8_t *bytes;
