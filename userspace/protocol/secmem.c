@@ -87,21 +87,24 @@ static void cache_put(uint8_t *p, size_t len)
 	/*
 	 * Wiped, so its pages are zero: the kernel may take them back under
 	 * memory pressure instead of swapping zeros, and a page it took reads
-	 * as zero again. Until then a reuse finds them in place.
+	 * as zero again. Until then a reuse finds them in place. Before the
+	 * block is in the cache: once there, another thread may take it and
+	 * write to it, and a MADV_FREE after that could drop its writes.
 	 */
 	(void)madvise(p, len, MADV_FREE);
 	pthread_mutex_lock(&cache.lock);
-	while (cache.n && (cache.n == CACHE_SLOTS ||
-			   cache.bytes + len > cache.limit)) {
-		size_t o = 0;
-
-		for (size_t i = 1; i < cache.n; i++)
-			if (cache.b[i].age < cache.b[o].age)
-				o = i;
-		old[nold++] = cache.b[o];
-		cache_drop(o);
-	}
+	/* one larger than the bound is not kept, and makes no room */
 	if (len <= cache.limit) {
+		while (cache.n && (cache.n == CACHE_SLOTS ||
+				   cache.bytes + len > cache.limit)) {
+			size_t o = 0;
+
+			for (size_t i = 1; i < cache.n; i++)
+				if (cache.b[i].age < cache.b[o].age)
+					o = i;
+			old[nold++] = cache.b[o];
+			cache_drop(o);
+		}
 		cache.b[cache.n++] = (struct cached_block){
 			.p = p, .len = len, .age = ++cache.clock,
 		};
