@@ -2785,6 +2785,49 @@ TEST(forged_frame_of_another_version_does_not_stop_the_daemon)
 /* ---- the decoy counts -------------------------------------------------- */
 
 /*
+ * Bob alone in a fresh g_dir (its channel @channel if not NULL), for a
+ * round's steps called directly; 0 or -1.
+ */
+static int lone_bob_start(struct end *b, const char *channel)
+{
+	char err[256];
+
+	snprintf(g_dir, sizeof(g_dir), "/tmp/qkdd_session.XXXXXX");
+	if (!mkdtemp(g_dir))
+		return -1;
+	memset(b, 0, sizeof(*b));
+	end_opts(b, QKDD_BOB, 8192, 25, false);
+	if (channel &&
+	    qkdd_channel_parse(&b->o.ch, channel, err, sizeof(err)))
+		return -1;
+	return end_start(b);
+}
+
+/* A round of @N sifted bits, all zero, and its sample mask; 0 or -1. */
+static int lone_round_alloc(struct round *R, size_t N)
+{
+	memset(R, 0, sizeof(*R));
+	R->sifted.n = R->sifted.cap = N;
+	R->sifted.key = qkd_bits_alloc(N, 0);
+	R->sifted.basis = qkd_bits_alloc(N, 0);
+	R->sifted.intensity = qkd_secmem_alloc(N);
+	R->mask = qkd_bits_alloc(N, 0);
+	return R->sifted.key && R->sifted.basis && R->sifted.intensity &&
+	       R->mask ? 0 : -1;
+}
+
+static void lone_bob_free(struct end *b)
+{
+	char cmd[300];
+
+	qkdd_free(b->q);
+	store_close(b->st);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", g_dir);
+	if (system(cmd))
+		fprintf(stderr, "%s: not removed\n", g_dir);
+}
+
+/*
  * Issue 14: the decoy bound's n_{Z,k} must count the key bits the round
  * keeps, not the ones dropped when the key is cut into equal Cascade
  * frames. 100 X bits (the sample, intensity 1) then 131075 Z bits:
@@ -2798,25 +2841,12 @@ TEST(decoy_counts_leave_out_the_bits_the_frames_drop)
 	const size_t nx = 100, nz = 131075, N = nx + nz;
 	struct round R;
 	struct end b;
-	char err[256];
 	uint64_t *peer;
 
-	snprintf(g_dir, sizeof(g_dir), "/tmp/qkdd_session.XXXXXX");
-	ASSERT_NE(NULL, mkdtemp(g_dir));
-	memset(&b, 0, sizeof(b));
-	end_opts(&b, QKDD_BOB, 8192, 25, false);
-	ASSERT_EQ(0, qkdd_channel_parse(&b.o.ch, "source=wcp", err,
-					sizeof(err)));
-	ASSERT_EQ(0, end_start(&b));
-	memset(&R, 0, sizeof(R));
-	R.sifted.n = R.sifted.cap = N;
-	R.sifted.key = qkd_bits_alloc(N, 0);
-	R.sifted.basis = qkd_bits_alloc(N, 0);
-	R.sifted.intensity = qkd_secmem_alloc(N);
-	R.mask = qkd_bits_alloc(N, 0);
+	ASSERT_EQ(0, lone_bob_start(&b, "source=wcp"));
+	ASSERT_EQ(0, lone_round_alloc(&R, N));
 	peer = qkd_bits_alloc(nx, 0);
-	ASSERT_TRUE(R.sifted.key && R.sifted.basis && R.sifted.intensity &&
-		    R.mask && peer);
+	ASSERT_NE(NULL, peer);
 	for (size_t i = 0; i < N; i++) {
 		qkd_bit_set(R.sifted.key, i, (i * 7 + 3) % 5 < 2);
 		if (i < nx) {
@@ -2846,14 +2876,7 @@ TEST(decoy_counts_leave_out_the_bits_the_frames_drop)
 	EXPECT_EQ(0, R.m_x[1]);
 	qkd_bits_free(peer, nx, 0);
 	round_free(&R);
-	qkdd_free(b.q);
-	store_close(b.st);
-	{
-		char cmd[300];
-
-		snprintf(cmd, sizeof(cmd), "rm -rf %s", g_dir);
-		ASSERT_EQ(0, system(cmd));
-	}
+	lone_bob_free(&b);
 }
 
 static void estimate_against_definition(struct __test_metadata *_metadata,
@@ -2866,22 +2889,12 @@ static void estimate_against_definition(struct __test_metadata *_metadata,
 	struct end b;
 	uint64_t *peer, *flip;
 
-	snprintf(g_dir, sizeof(g_dir), "/tmp/qkdd_session.XXXXXX");
-	ASSERT_NE(NULL, mkdtemp(g_dir));
-	memset(&b, 0, sizeof(b));
-	end_opts(&b, QKDD_BOB, 8192, 25, false);
-	ASSERT_EQ(0, end_start(&b));
+	ASSERT_EQ(0, lone_bob_start(&b, NULL));
 	qkd_rng_seed(&rng, 1712);
-	memset(&R, 0, sizeof(R));
-	R.sifted.n = R.sifted.cap = N;
-	R.sifted.key = qkd_bits_alloc(N, 0);
-	R.sifted.basis = qkd_bits_alloc(N, 0);
-	R.sifted.intensity = qkd_secmem_alloc(N);
-	R.mask = qkd_bits_alloc(N, 0);
+	ASSERT_EQ(0, lone_round_alloc(&R, N));
 	peer = qkd_bits_alloc(N, 0);
 	flip = qkd_bits_alloc(N, 0);
-	ASSERT_TRUE(R.sifted.key && R.sifted.basis && R.sifted.intensity &&
-		    R.mask && peer && flip);
+	ASSERT_TRUE(peer && flip);
 	for (size_t i = 0, decoy_word = 0; i < N; i++) {
 		/* the last word all signal: the bits cut off are in it */
 		if (i % 64 == 0)
@@ -2937,14 +2950,7 @@ static void estimate_against_definition(struct __test_metadata *_metadata,
 	qkd_bits_free(peer, N, 0);
 	qkd_bits_free(flip, N, 0);
 	round_free(&R);
-	qkdd_free(b.q);
-	store_close(b.st);
-	{
-		char cmd[300];
-
-		snprintf(cmd, sizeof(cmd), "rm -rf %s", g_dir);
-		ASSERT_EQ(0, system(cmd));
-	}
+	lone_bob_free(&b);
 }
 
 /*
