@@ -1028,6 +1028,49 @@ TEST(sampling_per_detection_gives_the_models_rates_and_equal_keys)
 	pair_free(&a, &b);
 }
 
+/*
+ * The round Alice's fiber draws ahead belongs to its connection: a
+ * connection cut in round 2 (its detections out, round 3's being drawn)
+ * ends with that round waited for and wiped -- nothing left for the next
+ * connection, whose rounds start afresh -- and the next connection gives
+ * both ends the same keys.
+ */
+TEST(sampling_ahead_round_is_wiped_when_the_connection_is_cut)
+{
+	struct end a, b;
+	struct mitm m = { .action = T_NONE, .cut_round = 2, .cut_at = 0 };
+	char *ka, *kb;
+
+	g_channel_extra = "sampling=detections";
+	fresh_pair(&a, &b, 65536, 25, false);
+	g_channel_extra = "";
+	ASSERT_TRUE(a.o.ch.per_detection);
+	a.o.rounds = b.o.rounds = 3;
+	connect_run(&a, &b, &m);
+	TH_LOG("cut in round 2: alice %d, bob %d", a.ret, b.ret);
+	ASSERT_GT(0, a.ret);
+	EXPECT_EQ(0, a.q->next_pulses);
+	EXPECT_EQ(NULL, a.q->next_det.r);
+	EXPECT_EQ(0, a.q->next_det.n);
+
+	memset(&m, 0, sizeof(m));
+	m.cut_at = -1;
+	a.o.rounds = (uint64_t)status_value(&a, "rounds") + 2;
+	b.o.rounds = 0;
+	connect_run(&a, &b, &m);
+	ka = slurp(a.o.out);
+	kb = slurp(b.o.out);
+	TH_LOG("reconnected: alice %d, bob %d, keys %zu / %zu", a.ret, b.ret,
+	       lines(ka), lines(kb));
+	EXPECT_EQ(1, a.ret);
+	EXPECT_NE(0, lines(ka));
+	EXPECT_EQ(0, strcmp(ka, kb));
+	EXPECT_EQ(0, a.q->next_pulses);
+	free(ka);
+	free(kb);
+	pair_free(&a, &b);
+}
+
 /* ---- recorded detections (--replay) ------------------------------------- */
 
 static long first_index(const char *keys);
