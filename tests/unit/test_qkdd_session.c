@@ -189,8 +189,8 @@ enum { T_NONE, T_FLIP, T_TRUNC, T_DROP, T_REPLAY, T_SWAP, T_FLOOD,
 
 /* T_SIFT: how Bob's SIFT_BASES (u64 pulses, u64 n, u64 L, L bytes of
  * gaps, n basis bits in words) is rewritten, valid framing kept; S_ANS_*:
- * how Alice's answer (n basis bits in words, n class bytes, then the
- * sample positions, N bits in words) is */
+ * how Alice's answer (n basis bits in words, n class bytes with decoy
+ * states, then the sample positions, N bits in words) is */
 enum { S_GAP_OVERFLOW, S_MORE_DETECTIONS, S_FEWER_DETECTIONS,
        S_TRUNCATED_VARINT, S_TRAILING_BYTE, S_OVERLONG_VARINT,
        S_ANS_SHORT, S_ANS_CLASS, S_ANS_MASK, S_ANS_TRAILING,
@@ -232,6 +232,7 @@ struct mitm {
 	size_t est_len;		/* Bob's EST_SAMPLE: the sample's bytes */
 	int sift;		/* T_SIFT: S_* */
 	uint64_t sift_n;	/* detections in Bob's last SIFT_BASES */
+	bool classes;		/* decoy states: Alice's answer has classes */
 	uint8_t *buf;		/* one frame */
 	/* PA_SEED_PART: tamper with the part that ends the seed, not the
 	 * nth; T_LATE: a copy of the part sent again right after Alice's
@@ -292,11 +293,12 @@ static bool seed_part_is_last(const uint8_t *p, size_t plen)
  * frame length. The pulse count stays the round's.
  */
 static size_t sift_rewrite(uint8_t *b, size_t plen, int kind,
-			   uint64_t ndet)
+			   uint64_t ndet, bool classes)
 {
 	uint8_t *p = b + QKD_FRAME_HDR_LEN, tag[QKD_FRAME_TAG_LEN];
 	uint64_t np = qkd_get_le(p, 8);
 	size_t n = 2, gl = 0, nl, words = (size_t)(ndet + 63) / 64 * 8;
+	size_t cls = classes ? (size_t)ndet : 0;
 	uint8_t g[16];
 
 	memcpy(tag, p + plen, QKD_FRAME_TAG_LEN);
@@ -310,7 +312,7 @@ static size_t sift_rewrite(uint8_t *b, size_t plen, int kind,
 		nl = plen;
 		goto out;
 	case S_ANS_MASK:	/* one sample position more or less */
-		p[words + ndet] ^= 0x01;
+		p[words + cls] ^= 0x01;
 		nl = plen;
 		goto out;
 	case S_ANS_TRAILING:
@@ -549,7 +551,8 @@ static int mitm_one(struct mitm *m, int d)
 			}
 			break;
 		case T_SIFT:
-			len = sift_rewrite(b, plen, m->sift, m->sift_n);
+			len = sift_rewrite(b, plen, m->sift, m->sift_n,
+					   m->classes);
 			break;
 		case T_BAD_FLAGS:	/* framing no qkdd sends */
 			b[7] |= 0x80;
@@ -2726,8 +2729,9 @@ TEST(malformed_sparse_announcement_aborts_the_round)
  * (their tags come with the round's closing tag), so what a man in the
  * middle writes there is parsed before any tag is checked. Each way of
  * breaking them with valid framing -- an answer shorter than Bob's
- * detections, an intensity class out of range, sample positions that are
- * not the agreed count, a byte after the answer, a sample cut short at
+ * detections, an intensity class out of range (decoy states: only then
+ * does the answer carry classes), sample positions that are not the
+ * agreed count, a byte after the answer, a sample cut short at
  * either end -- aborts the round with its reason, no key at either end,
  * and raises the receiver's alarm, as a malformed announcement does at
  * Alice (before: Bob aborted the round without the alarm, and so without
@@ -2740,31 +2744,35 @@ TEST(malformed_answer_or_sample_raises_the_receivers_alarm)
 		uint8_t type;
 		int action, kind;
 		const char *why;
+		bool decoy;	/* weak coherent pulses: the answer has classes */
 	} at[] = {
 		{ 0, QKD_MSG_SIFT_BASES, T_SIFT, S_ANS_SHORT,
-		  "shorter than the" },
+		  "shorter than the", false },
 		{ 0, QKD_MSG_SIFT_BASES, T_SIFT, S_ANS_CLASS,
-		  "intensity class 255 out of range" },
+		  "intensity class 255 out of range", true },
 		{ 0, QKD_MSG_SIFT_BASES, T_SIFT, S_ANS_MASK,
-		  "the sample positions are not" },
+		  "the sample positions are not", false },
 		{ 0, QKD_MSG_SIFT_BASES, T_SIFT, S_ANS_TRAILING,
-		  "sifting: malformed answer" },
+		  "sifting: malformed answer", false },
 		{ 0, QKD_MSG_EST_SAMPLE, T_TRUNC, 0,
-		  "estimation: bad Cascade parameters" },
+		  "estimation: bad Cascade parameters", false },
 		{ 1, QKD_MSG_EST_SAMPLE, T_TRUNC, 0,
-		  "estimation: malformed sample" },
+		  "estimation: malformed sample", false },
 	};
 
 	for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
 		struct end a, b;
 		struct mitm m = { .dir = at[i].dir, .type = at[i].type,
 				  .nth = 0, .action = at[i].action,
-				  .sift = at[i].kind, .cut_at = -1 };
+				  .sift = at[i].kind, .cut_at = -1,
+				  .classes = at[i].decoy };
 		struct end *rx = at[i].dir ? &a : &b;
 		char buf[200];
 		char *ka, *kb;
 
+		g_channel_extra = at[i].decoy ? "source=wcp" : "";
 		fresh_pair(&a, &b, 8192, 25, false);
+		g_channel_extra = "";
 		connect_run(&a, &b, &m);
 		ka = slurp(a.o.out);
 		kb = slurp(b.o.out);

@@ -20,7 +20,7 @@
 #include "session.h"
 
 #define HELLO_MAGIC	0x514b4448u	/* "QKDH" */
-#define HELLO_VERSION	11	/* 3: next index and low index;
+#define HELLO_VERSION	12	/* 3: next index and low index;
 				 * 4: basis probabilities;
 				 * 5: Cascade's PIPELINE flag (issue 16);
 				 * 6: the key source (issue 17);
@@ -32,7 +32,9 @@
 				 *    messages before Alice's sample;
 				 *    LDPC's matrices of construction 2
 				 *    (ldpc.c's MSG_VERSION);
-				 * 11: LDPC frame tags of 32 bits */
+				 * 11: LDPC frame tags of 32 bits;
+				 * 12: Alice's sifting answer without
+				 *    class bytes for one intensity */
 #define SYNC_MAGIC	0x514b4453u	/* "QKDS" */
 #define SYNC_VERSION	2	/* 2: tagged at the stated positions */
 #define SYNC_BODY_LEN	(4 + 1 + 1 + 5 * 8)

@@ -364,27 +364,34 @@ int alice_round(struct qkdd *q, struct round *R)
 		if (r)
 			goto out;
 	}
-	/* per announced detection: our basis (bits), our class (bytes) */
+	/*
+	 * per announced detection: our basis (bits), and with decoy states
+	 * our class (bytes; with one intensity every class is 0, and 1 byte
+	 * a detection, the larger part of the answer, said nothing)
+	 */
 	{
+		bool classes = q->pp.nint > 1;
 		uint64_t *ab = qkd_bits_alloc(ndet, 0);
-		uint8_t *cl = malloc(ndet ? ndet : 1);
+		uint8_t *cl = classes ? malloc(ndet ? ndet : 1) : NULL;
 
-		if (!ab || !cl) {
+		if (!ab || (classes && !cl)) {
 			qkd_bits_free(ab, ndet, 0);
 			free(cl);
 			r = -ENOMEM;
 			goto out;
 		}
-		for (size_t j = 0; j < ndet; j++) {
+		for (size_t j = 0; j < ndet; j++)
 			if (own->r[j].basis & 1)
 				ab[j / 64] |= (uint64_t)1 << (j % 64);
-			cl[j] = own->r[j].intensity;
-		}
 		wb_bits(&w, ab, ndet);
-		wb_bytes(&w, cl, ndet);
 		qkd_bits_free(ab, ndet, 0);
-		explicit_bzero(cl, ndet ? ndet : 1);
-		free(cl);
+		if (classes) {
+			for (size_t j = 0; j < ndet; j++)
+				cl[j] = own->r[j].intensity;
+			wb_bytes(&w, cl, ndet);
+			explicit_bzero(cl, ndet ? ndet : 1);
+			free(cl);
+		}
 	}
 	/* the positions travel in the transcript: the round's closing tags
 	 * cover them */

@@ -282,16 +282,18 @@ int bob_round(struct qkdd *q, struct round *R)
 	}
 	ndet = b.n;
 	rb = (struct rbuf){ q->msg, q->msg_len, 0, false };
-	/* Alice's answer, per announced detection: her basis, her class */
+	/* Alice's answer, per announced detection: her basis, and with
+	 * decoy states her class */
 	ab = rb_bits(&rb, ndet);
-	cls = rb_bytes(&rb, ndet);
-	if (rb.err || !ab || !cls) {
+	if (q->pp.nint > 1)
+		cls = rb_bytes(&rb, ndet);
+	if (rb.err || !ab || (q->pp.nint > 1 && !cls)) {
 		r = round_malformed(q, R,
 				    "sifting: malformed answer (shorter than the %zu detections announced)",
 				    ndet);
 		goto out;
 	}
-	for (size_t j = 0; j < ndet; j++)
+	for (size_t j = 0; cls && j < ndet; j++)
 		if (cls[j] >= q->pp.nint) {
 			r = round_malformed(q, R,
 					    "sifting: intensity class %u out of range",
