@@ -463,12 +463,7 @@ int estimate(struct qkdd *q, struct round *R, const uint64_t *peer_packed)
 	 * and the few bits left over are dropped.
 	 */
 	round_cut(R);
-	/*
-	 * The decoy bound's counts: n_Z only of the key bits kept (the
-	 * first n unsampled ones: the bits dropped above are in no key and
-	 * must not count as single-photon events of it), n_X and m_X of
-	 * the whole sample.
-	 */
+	/* the decoy bound's counts, of the key bits kept (count_classes()) */
 	r = count_classes(R);
 	if (r)
 		return r;
