@@ -988,6 +988,28 @@ TEST(status_reports_cascade_f_against_true_errors_and_cpu_per_stage)
 }
 
 /*
+ * The attacker gone: a clean connection for @more rounds of Alice's beyond
+ * those she ran (Bob runs until she closes).
+ */
+static void reconnect_clean(struct end *a, struct end *b, uint64_t more)
+{
+	struct mitm m = { .action = T_NONE, .cut_at = -1 };
+
+	a->o.rounds = (uint64_t)status_value(a, "rounds") + more;
+	b->o.rounds = 0;
+	connect_run(a, b, &m);
+}
+
+/* A pair whose link is sampled per detection (@extra: more of --channel). */
+static void fresh_sampled_pair(struct end *a, struct end *b,
+			       const char *extra)
+{
+	g_channel_extra = extra;
+	fresh_pair(a, b, 65536, 25, false);
+	g_channel_extra = "";
+}
+
+/*
  * sampling=detections (issue 16): Alice's fiber draws the detected pulses
  * directly (qkd_channel_generate()), each round's during the round before
  * it (fiber_prepare_post()). The daemons must still agree on every key, and the link must be the model's: detections per pulse and
@@ -1001,9 +1023,7 @@ TEST(sampling_per_detection_gives_the_models_rates_and_equal_keys)
 	double pulses, det, pc, q, n, e;
 	char *ka, *kb;
 
-	g_channel_extra = "sampling=detections,misalign=0.02";
-	fresh_pair(&a, &b, 65536, 25, false);
-	g_channel_extra = "";
+	fresh_sampled_pair(&a, &b, "sampling=detections,misalign=0.02");
 	ASSERT_TRUE(a.o.ch.per_detection);
 	/* rounds 2 and 3 were sampled during the round before them */
 	a.o.rounds = b.o.rounds = 3;
@@ -1044,9 +1064,7 @@ TEST(sampling_ahead_round_is_wiped_when_the_connection_is_cut)
 	struct mitm m = { .action = T_NONE, .cut_round = 2, .cut_at = 0 };
 	char *ka, *kb;
 
-	g_channel_extra = "sampling=detections";
-	fresh_pair(&a, &b, 65536, 25, false);
-	g_channel_extra = "";
+	fresh_sampled_pair(&a, &b, "sampling=detections");
 	ASSERT_TRUE(a.o.ch.per_detection);
 	a.o.rounds = b.o.rounds = 3;
 	connect_run(&a, &b, &m);
@@ -1056,11 +1074,7 @@ TEST(sampling_ahead_round_is_wiped_when_the_connection_is_cut)
 	EXPECT_EQ(NULL, a.q->next_det.r);
 	EXPECT_EQ(0, a.q->next_det.n);
 
-	memset(&m, 0, sizeof(m));
-	m.cut_at = -1;
-	a.o.rounds = (uint64_t)status_value(&a, "rounds") + 2;
-	b.o.rounds = 0;
-	connect_run(&a, &b, &m);
+	reconnect_clean(&a, &b, 2);
 	ka = slurp(a.o.out);
 	kb = slurp(b.o.out);
 	TH_LOG("reconnected: alice %d, bob %d, keys %zu / %zu", a.ret, b.ret,
@@ -3688,11 +3702,7 @@ TEST(x509_reset_mid_session_keeps_the_authentication_context)
 	before = status_value(&a, "keys_total");
 
 	/* the attacker stops: the next connection */
-	memset(&m, 0, sizeof(m));
-	m.cut_at = -1;
-	a.o.rounds = (uint64_t)status_value(&a, "rounds") + 3;
-	b.o.rounds = 0;
-	connect_run(&a, &b, &m);
+	reconnect_clean(&a, &b, 3);
 	ka = slurp(a.o.out);
 	kb = slurp(b.o.out);
 	TH_LOG("reconnected: alice %d, bob %d, bootstraps %ld / %ld, keys %zu / %zu (%ld before)",
